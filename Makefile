@@ -1,0 +1,41 @@
+# community-bot: `make run` serves the embedded default, `make test` runs the whole suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test venv dev-venv services browser migration clean
+
+$(BIN)/communitybot: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/communitybot
+
+dev-venv: $(VENV)/.dev
+
+run: venv
+	$(BIN)/communitybot db upgrade
+	$(BIN)/communitybot serve
+
+services:
+	bash scripts/ensure_services.sh
+
+browser:
+	bash scripts/ensure_browser.sh
+
+test: dev-venv services browser
+	$(BIN)/python -m pytest -q
+
+migration: dev-venv
+	bash scripts/regen_initial_migration.sh
+
+clean:
+	rm -rf var test-artifacts

@@ -1,0 +1,1 @@
+"""community-bot: the front door of a residential community on WeChat."""

@@ -1,0 +1,1 @@
+"""Channels: the official-account webhook, the WeCom callback, the outbox sender."""

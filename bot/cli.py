@@ -1,0 +1,71 @@
+"""The `communitybot` command: serve, db upgrade, classify, roster import, report, menu, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+
+from bot.settings import load_settings
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot import logs
+    from bot.app import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = load_settings(**overrides)
+    logs.configure(settings.log_level)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from storage.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.db_url)
+    print(f"database at the newest schema: {settings.db_url.split('@')[-1]}")
+    return 0
+
+
+def _add_commands(sub: argparse._SubParsersAction) -> dict[str, Command]:  # type: ignore[type-arg]
+    commands: dict[str, Command] = {}
+
+    serve = sub.add_parser("serve", help="serve the bot over HTTP")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    commands["serve"] = _serve
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    commands["db"] = _db_upgrade
+
+    try:
+        from bot.intents.cli import add_classify_arguments, run_classify
+    except ImportError:  # the classifier package is being written alongside
+        pass
+    else:
+        classify = sub.add_parser("classify", help="classify residents' messages into intents")
+        add_classify_arguments(classify)
+        commands["classify"] = run_classify
+    return commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="communitybot", description="community-bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands = _add_commands(sub)
+    args = parser.parse_args(argv)
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The staff console: login, queue, tickets, dashboard."""

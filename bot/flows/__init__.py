@@ -1,0 +1,1 @@
+"""Dialog flows: one module per flow, declared as steps."""

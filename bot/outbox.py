@@ -1,0 +1,81 @@
+"""Putting pushes on the outbox, in the caller's transaction; bot/channels/push.py sends them.
+
+Channels and payloads:
+- "wechat" → target openid; payload {"text": str, "template": {"title": str, "fields": {k: v}}?}.
+  Sent as a customer-service message inside the resident's 48-hour window, else as a template
+  message (template built from payload["template"], or from the text).
+- "wecom" → target WeCom userid; payload {"msgtype": "text", "text": str} or
+  {"msgtype": "textcard", "title": str, "description": str, "url": str, "btntxt": str}.
+- "group" → target "staff"; payload {"msgtype": "markdown", "content": str} (batched, ≤20/min).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxItem
+
+CHANNELS = ("wechat", "wecom", "group")
+
+
+async def enqueue(
+    session: AsyncSession,
+    channel: str,
+    target: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime,
+    ticket_id: int | None = None,
+    dedup_key: str | None = None,
+    urgent: bool = False,
+    not_before: datetime | None = None,
+) -> OutboxItem | None:
+    """Add a push to the session (committed with the caller); None when dedup_key was queued before."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown outbox channel {channel!r}")
+    if dedup_key is not None:
+        existing = await session.scalar(select(OutboxItem.id).where(OutboxItem.dedup_key == dedup_key))
+        if existing is not None:
+            return None
+    item = OutboxItem(
+        channel=channel,
+        target=target,
+        payload=payload,
+        dedup_key=dedup_key,
+        ticket_id=ticket_id,
+        urgent=urgent,
+        state="pending",
+        attempts=0,
+        next_attempt_at=not_before or now,
+        created_at=now,
+    )
+    session.add(item)
+    await session.flush()
+    return item
+
+
+async def push_resident(
+    session: AsyncSession, openid: str, text: str, *, now: datetime, **kwargs: Any
+) -> OutboxItem | None:
+    """Queue a message to a resident's chat."""
+    return await enqueue(session, "wechat", openid, {"text": text}, now=now, **kwargs)
+
+
+async def push_worker(
+    session: AsyncSession, userid: str, text: str, *, now: datetime, **kwargs: Any
+) -> OutboxItem | None:
+    """Queue a WeCom app text message to a worker or staff member."""
+    return await enqueue(session, "wecom", userid, {"msgtype": "text", "text": text}, now=now, **kwargs)
+
+
+async def push_group(
+    session: AsyncSession, markdown: str, *, now: datetime, **kwargs: Any
+) -> OutboxItem | None:
+    """Queue a markdown post to the staff group robot."""
+    return await enqueue(
+        session, "group", "staff", {"msgtype": "markdown", "content": markdown}, now=now, **kwargs
+    )

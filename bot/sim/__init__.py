@@ -1,0 +1,1 @@
+"""The simulator: stand-ins for the WeChat and WeCom APIs, and a resident chat page."""

@@ -1,0 +1,243 @@
+"""Tickets: numbers, creation, the status machine and the event history.
+
+This module is the only writer of ticket events. Every function works inside the caller's
+session and transaction, so a ticket, its events and the pushes it causes commit together.
+
+Life (modelled on 12345 接诉即办): open → dispatched → accepted → resolved → closed;
+不满意 reopens; 吹哨 and overdue escalate; a hand-off is created escalated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Ticket, TicketCounter, TicketEvent
+
+KINDS = ("complaint", "mediation", "elderly_service", "volunteer_signup", "handoff")
+STATUSES = (
+    "open", "dispatched", "accepted", "resolved", "closed", "reopened", "escalated", "cancelled",
+)
+ACTIVE = ("open", "dispatched", "accepted", "reopened", "escalated")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An action: the statuses it may start from and the status it leads to."""
+
+    sources: tuple[str, ...]
+    target: str
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "assign": Transition(("open", "reopened", "escalated", "dispatched", "accepted"), "dispatched"),
+    "accept": Transition(("dispatched", "reopened"), "accepted"),
+    "resolve": Transition(("dispatched", "accepted", "reopened", "escalated", "open"), "resolved"),
+    "reopen": Transition(("resolved", "closed"), "reopened"),
+    "close": Transition(("resolved", "open", "dispatched", "accepted", "reopened", "escalated"), "closed"),
+    "escalate": Transition(("open", "dispatched", "accepted", "reopened"), "escalated"),
+    "return": Transition(("dispatched", "accepted"), "open"),  # 退回: back to the staff queue
+    "cancel": Transition(("open", "dispatched", "accepted", "reopened", "escalated"), "cancelled"),
+}
+
+
+class TransitionError(ValueError):
+    """An action that the ticket's current status does not allow."""
+
+
+async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
+    """The next human-friendly number for today (local date), unique across processes."""
+    day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
+    stmt = (
+        update(TicketCounter)
+        .where(TicketCounter.day == day)
+        .values(value=TicketCounter.value + 1)
+        .returning(TicketCounter.value)
+    )
+    value = (await session.execute(stmt)).scalar()
+    if value is None:
+        dialect = session.bind.dialect.name if session.bind is not None else ""
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            ins: Any = pg_insert(TicketCounter).values(day=day, value=0).on_conflict_do_nothing()
+        else:
+            ins = insert(TicketCounter).values(day=day, value=0).prefix_with("OR IGNORE")
+        await session.execute(ins)
+        value = (await session.execute(stmt)).scalar_one()
+    return f"{day}-{value:04d}"
+
+
+async def create_ticket(
+    session: AsyncSession,
+    *,
+    kind: str,
+    resident: str | None,
+    fields: dict[str, Any],
+    now: datetime,
+    tz: str,
+    actor: str,
+    summary: str = "",
+    category: str | None = None,
+    urgency: str = "normal",
+    building: str | None = None,
+    status: str = "open",
+    proactive: bool = False,
+) -> Ticket:
+    """Write a new ticket with its number and a 'created' event; returns it flushed (with id)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ticket kind {kind!r}")
+    if status not in ("open", "escalated"):
+        raise ValueError(f"a ticket starts open or escalated, not {status!r}")
+    ticket = Ticket(
+        number=await next_number(session, now, tz),
+        kind=kind,
+        status=status,
+        resident=resident,
+        fields=dict(fields),
+        summary=summary,
+        category=category,
+        urgency=urgency,
+        building=building,
+        reporters=1,
+        proactive=proactive,
+        overdue=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    await session.flush()
+    await add_event(session, ticket, "created", actor, now, to_status=status, data={"fields": fields})
+    return ticket
+
+
+async def add_event(
+    session: AsyncSession,
+    ticket: Ticket,
+    action: str,
+    actor: str,
+    now: datetime,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> TicketEvent:
+    """Append one event to a ticket's history (notes, replies, pushes, status changes)."""
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        note=note,
+        data=data,
+        created_at=now,
+    )
+    session.add(event)
+    ticket.updated_at = now
+    await session.flush()
+    return event
+
+
+async def transition(
+    session: AsyncSession,
+    ticket: Ticket,
+    action: str,
+    actor: str,
+    now: datetime,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Move a ticket by action (see TRANSITIONS), stamping its times; raises TransitionError."""
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise TransitionError(f"unknown action {action!r}")
+    if ticket.status not in rule.sources:
+        raise TransitionError(f"cannot {action} a ticket that is {ticket.status}")
+    before = ticket.status
+    ticket.status = rule.target
+    if action == "assign":
+        ticket.dispatched_at = now
+    elif action == "accept":
+        ticket.accepted_at = now
+    elif action == "resolve":
+        ticket.resolved_at = now
+    elif action in ("close", "cancel"):
+        ticket.closed_at = now
+    elif action == "reopen":
+        ticket.resolved_at = None
+        ticket.closed_at = None
+    elif action == "return":
+        ticket.assignee = None
+    return await add_event(
+        session, ticket, action, actor, now, note=note, data=data, from_status=before, to_status=rule.target
+    )
+
+
+async def get_by_number(session: AsyncSession, number: str, *, for_update: bool = False) -> Ticket | None:
+    """The ticket with this number, optionally row-locked for the transaction."""
+    stmt = select(Ticket).where(Ticket.number == number)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def events_of(session: AsyncSession, ticket: Ticket) -> list[TicketEvent]:
+    """A ticket's history, oldest first."""
+    rows = await session.execute(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    )
+    return list(rows.scalars())
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat()
+
+
+def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as the API shows it (CONTRACT fields and a few more)."""
+    return {
+        "number": ticket.number,
+        "kind": ticket.kind,
+        "status": ticket.status,
+        "resident": ticket.resident,
+        "fields": ticket.fields,
+        "summary": ticket.summary,
+        "category": ticket.category,
+        "urgency": ticket.urgency,
+        "building": ticket.building,
+        "grid": ticket.grid,
+        "assignee": ticket.assignee,
+        "reporters": ticket.reporters,
+        "proactive": ticket.proactive,
+        "overdue": ticket.overdue,
+        "due_at": _iso(ticket.due_at),
+        "accept_due_at": _iso(ticket.accept_due_at),
+        "satisfaction": ticket.satisfaction,
+        "satisfaction_label": ticket.satisfaction_label,
+        "rating_comment": ticket.rating_comment,
+        "created_at": _iso(ticket.created_at),
+        "updated_at": _iso(ticket.updated_at),
+        "accepted_at": _iso(ticket.accepted_at),
+        "resolved_at": _iso(ticket.resolved_at),
+    }
+
+
+def event_json(event: TicketEvent) -> dict[str, Any]:
+    """One history event as JSON."""
+    return {
+        "action": event.action,
+        "from": event.from_status,
+        "to": event.to_status,
+        "actor": event.actor,
+        "note": event.note,
+        "data": event.data,
+        "at": _iso(event.created_at),
+    }

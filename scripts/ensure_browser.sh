@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The console's browser tests drive Debian's Chromium through Playwright; Chinese needs a CJK font.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need+=(fonts-wqy-microhei)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" fontconfig >/dev/null
+fi
+command -v chromium >/dev/null && echo "chromium: $(chromium --version 2>/dev/null)"

@@ -1,0 +1,1 @@
+"""Persistence: models, database engine, migrations and the dialog/state store."""

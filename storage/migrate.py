@@ -1,0 +1,41 @@
+"""Alembic migrations run from code: `communitybot db upgrade` and the test fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration pointing at our scripts and the given database URL."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at url to revision (blocking; call from a thread inside a loop)."""
+    if url.startswith("sqlite"):
+        db_file = url.split("///", 1)[-1]
+        if db_file and db_file != ":memory:":
+            Path(db_file).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(alembic_config(url), revision)
+        return
+    # Alembic's env runs its own event loop: inside a running loop, do it on a worker thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), revision).result()
+
+
+async def upgrade_async(url: str, revision: str = "head") -> None:
+    """Migrate from inside a running event loop (Alembic's env runs its own loop)."""
+    await asyncio.to_thread(upgrade, url, revision)

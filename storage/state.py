@@ -1,0 +1,254 @@
+"""The state store: dialog state, retry de-duplication, token cache and per-resident locks.
+
+One small interface, two implementations: `SqlStateStore` (the embedded default, rows in the
+database, so a restart loses nothing) and `RedisStateStore` (shared by every worker process).
+Values are JSON-serialisable; every key may carry a time to live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.models import KeyValue
+
+
+class LockTimeout(Exception):
+    """The lock could not be taken within the wait limit."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class StateStore(ABC):
+    """Key-value state with expiry, an atomic set-if-absent, and a named lock."""
+
+    prefix = "cb"
+
+    def with_prefix(self, prefix: str) -> "StateStore":
+        """Use another key namespace (tests give each run its own)."""
+        self.prefix = prefix
+        return self
+
+    def key(self, *parts: str) -> str:
+        """Build a namespaced key, e.g. key('dialog', openid) → 'cb:dialog:<openid>'."""
+        return ":".join((self.prefix, *parts))
+
+    @abstractmethod
+    async def get(self, key: str) -> Any | None:
+        """The value at key, or None when missing or expired."""
+
+    @abstractmethod
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store value at key, expiring after ttl seconds when given."""
+
+    @abstractmethod
+    async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        """Store value only if key holds nothing; True when this call stored it."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove key."""
+
+    @abstractmethod
+    def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> Any:
+        """An async context manager holding the named lock (at most `timeout` s, wait `wait` s)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class _LocalLocks:
+    """In-process named asyncio locks that are forgotten when nobody holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, name: str, wait: float) -> AsyncIterator[None]:
+        lock, users = self._locks.get(name, (asyncio.Lock(), 0))
+        self._locks[name] = (lock, users + 1)
+        try:
+            try:
+                await asyncio.wait_for(lock.acquire(), wait)
+            except TimeoutError as exc:
+                raise LockTimeout(name) from exc
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[name]
+            if users <= 1:
+                del self._locks[name]
+            else:
+                self._locks[name] = (lock, users - 1)
+
+
+class SqlStateStore(StateStore):
+    """The embedded store: rows of kv_store; locks in-process, plus advisory locks on PostgreSQL."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._now = now
+        self._local = _LocalLocks()
+
+    def _expiry(self, ttl: float | None) -> datetime | None:
+        return None if ttl is None else self._now() + timedelta(seconds=ttl)
+
+    async def get(self, key: str) -> Any | None:
+        async with self._sessions() as session:
+            row = await session.get(KeyValue, key)
+            if row is None:
+                return None
+            if row.expires_at is not None and row.expires_at <= self._now():
+                return None
+            return json.loads(row.value)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(KeyValue, key, with_for_update=True)
+            data = json.dumps(value, ensure_ascii=False)
+            if row is None:
+                session.add(KeyValue(key=key, value=data, expires_at=self._expiry(ttl)))
+            else:
+                row.value = data
+                row.expires_at = self._expiry(ttl)
+
+    async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        data = json.dumps(value, ensure_ascii=False)
+        async with self._sessions() as session:
+            async with session.begin():
+                # An expired row counts as absent: clear it first.
+                await session.execute(
+                    delete(KeyValue).where(
+                        KeyValue.key == key,
+                        KeyValue.expires_at.is_not(None),
+                        KeyValue.expires_at <= self._now(),
+                    )
+                )
+            try:
+                async with session.begin():
+                    session.add(KeyValue(key=key, value=data, expires_at=self._expiry(ttl)))
+            except IntegrityError:
+                return False
+            return True
+
+    async def delete(self, key: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(KeyValue).where(KeyValue.key == key))
+
+    @asynccontextmanager
+    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+        async with self._local.hold(name, wait):
+            if self._engine.dialect.name != "postgresql":
+                yield
+                return
+            # Across processes on PostgreSQL: a session-level advisory lock on a held connection.
+            lock_id = zlib.crc32(self.key("lock", name).encode()) - 2**31
+            async with self._engine.connect() as conn:
+                deadline = asyncio.get_running_loop().time() + wait
+                while not (
+                    await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_id})
+                ).scalar():
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise LockTimeout(name)
+                    await asyncio.sleep(0.02)
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
+                    await conn.commit()
+
+    async def purge_expired(self) -> int:
+        """Delete expired rows; returns how many."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                delete(KeyValue).where(
+                    KeyValue.expires_at.is_not(None), KeyValue.expires_at <= self._now()
+                )
+            )
+            return int(result.rowcount or 0)
+
+
+class RedisStateStore(StateStore):
+    """State in Redis, shared by every worker process; locks are Redis locks with a token."""
+
+    def __init__(self, client: Any) -> None:  # redis.asyncio.Redis
+        self._redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStateStore:
+        """A store on a new client for url."""
+        from redis.asyncio import Redis
+
+        return cls(Redis.from_url(url, decode_responses=True))
+
+    @property
+    def client(self) -> Any:
+        """The underlying redis.asyncio client."""
+        return self._redis
+
+    async def get(self, key: str) -> Any | None:
+        data = await self._redis.get(key)
+        return None if data is None else json.loads(data)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        data = json.dumps(value, ensure_ascii=False)
+        await self._redis.set(key, data, px=None if ttl is None else int(ttl * 1000))
+
+    async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        data = json.dumps(value, ensure_ascii=False)
+        px = None if ttl is None else int(ttl * 1000)
+        return bool(await self._redis.set(key, data, nx=True, px=px))
+
+    async def delete(self, key: str) -> None:
+        await self._redis.delete(key)
+
+    @asynccontextmanager
+    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+        lock = self._redis.lock(
+            self.key("lock", name), timeout=timeout, blocking_timeout=wait, sleep=0.01,
+            thread_local=False, lock_class=None,
+        )
+        token = uuid.uuid4().hex
+        if not await lock.acquire(token=token):
+            raise LockTimeout(name)
+        try:
+            yield
+        finally:
+            try:
+                await lock.release()
+            except Exception as exc:  # LockNotOwnedError: the lock expired while we held it
+                from redis.exceptions import LockError
+
+                if not isinstance(exc, LockError):
+                    raise
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+async def sql_store_rows(sessions: async_sessionmaker[AsyncSession], prefix: str) -> list[str]:
+    """Keys of the embedded store that start with prefix (for diagnostics and tests)."""
+    async with sessions() as session:
+        rows = await session.execute(select(KeyValue.key).where(KeyValue.key.like(f"{prefix}%")))
+        return [r[0] for r in rows]
