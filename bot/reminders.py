@@ -1,0 +1,77 @@
+"""Durable reminders: rows written in the caller's transaction, claimed by bot/schedule.py when due.
+
+A reminder carries a ready message (channel, target, payload as for bot/outbox.enqueue) and the
+cause it depends on (cause_type, cause_id). When it falls due the scheduler checks the cause is
+still live (a registered check per cause_type) and hands the message to the outbox, or drops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Reminder
+
+# cause_type → async check(session, reminder) → True while the reminder should still go out.
+CauseCheck = Callable[[AsyncSession, Reminder], Awaitable[bool]]
+CAUSE_CHECKS: dict[str, CauseCheck] = {}
+
+
+def register_cause_check(cause_type: str, check: CauseCheck) -> None:
+    """Declare how to tell whether reminders caused by cause_type are still wanted."""
+    CAUSE_CHECKS[cause_type] = check
+
+
+async def schedule(
+    session: AsyncSession,
+    *,
+    kind: str,
+    due_at: datetime,
+    channel: str,
+    target: str,
+    payload: dict[str, Any],
+    now: datetime,
+    cause_type: str | None = None,
+    cause_id: int | None = None,
+    dedup_key: str | None = None,
+    urgent: bool = False,
+) -> Reminder | None:
+    """Add a reminder to the session; None when one with dedup_key exists already."""
+    if dedup_key is not None:
+        existing = await session.scalar(select(Reminder.id).where(Reminder.dedup_key == dedup_key))
+        if existing is not None:
+            return None
+    reminder = Reminder(
+        kind=kind,
+        due_at=due_at,
+        target=target,
+        payload={"channel": channel, "message": payload, "urgent": urgent},
+        cause_type=cause_type,
+        cause_id=cause_id,
+        dedup_key=dedup_key,
+        state="pending",
+        attempts=0,
+        created_at=now,
+    )
+    session.add(reminder)
+    await session.flush()
+    return reminder
+
+
+async def drop_for_cause(
+    session: AsyncSession, cause_type: str, cause_id: int, *, kinds: tuple[str, ...] | None = None
+) -> int:
+    """Drop the pending reminders of a cause that went away (booking cancelled, ticket closed)."""
+    stmt = (
+        update(Reminder)
+        .where(Reminder.cause_type == cause_type, Reminder.cause_id == cause_id, Reminder.state == "pending")
+        .values(state="dropped")
+    )
+    if kinds:
+        stmt = stmt.where(Reminder.kind.in_(kinds))
+    result = await session.execute(stmt)
+    return int(result.rowcount or 0)
