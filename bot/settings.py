@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     quiet_hours: str = "21:00-08:00"
     daily_push_cap: int = 5
 
+    outbox_sender: bool = True
+    outbox_max_attempts: int = 8
+    outbox_timeout_s: float = 10.0
+    outbox_lease_s: int = 60
+
     @field_validator("simulator", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
