@@ -1,0 +1,437 @@
+"""Routing tickets to their owners, time limits, duplicates, and every status change's side effects.
+
+- `dispatch_new` routes a new ticket (or links it to an active duplicate, or leaves it in the
+  staff queue and tells the staff group), sets its time limits and queues the WeCom push.
+- `apply_action` is the one place a status change happens with its side effects.
+- `escalate_to_staff` posts a ticket that needs a person to the staff group robot.
+- `handle_due_reminder` acts on due breach checks (overdue → escalated); the scheduler calls it.
+
+Everything works in the caller's session and transaction: ticket, events, pushes, reminders
+commit together.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import notices, outbox, reminders, roster, tickets
+from bot.limits import load_limits
+from bot.services import Services
+from storage.models import Person, Reminder, Resident, Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+
+REMIND_KINDS = ("accept_remind", "resolve_remind")
+BREACH_KINDS = ("accept_breach", "resolve_breach")
+LIMIT_KINDS = REMIND_KINDS + BREACH_KINDS
+WORKING = ("dispatched", "accepted", "reopened")  # statuses in which an owner has the ticket
+LOAD_STATUSES = ("dispatched", "accepted", "reopened", "escalated")
+CASCADE = ("assign", "accept", "resolve", "close", "cancel", "return")  # what linked reports follow
+ROLE_OF_KIND = {
+    "complaint": "grid_worker",
+    "mediation": "mediator",
+    "elderly_service": "provider",
+    "volunteer_signup": "volunteer_coordinator",
+}
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """What dispatch_new did: the ticket, the duplicate it was linked to, its owner and due time."""
+
+    ticket: Ticket
+    linked_to: Ticket | None
+    assignee_name: str | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who should own a ticket (None: nobody, with the reason) and its grid."""
+
+    owner: Person | None
+    grid: str | None
+    why_none: str = ""
+
+
+# --- routing -------------------------------------------------------------------------------------
+
+
+async def open_load(session: AsyncSession, ids: list[str]) -> dict[str, int]:
+    """How many active, unlinked tickets each of ids holds."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Ticket.assignee, func.count())
+        .where(Ticket.assignee.in_(ids), Ticket.status.in_(LOAD_STATUSES), Ticket.parent_id.is_(None))
+        .group_by(Ticket.assignee)
+    )
+    counts = {str(a): int(n) for a, n in rows.all()}
+    return {i: counts.get(i, 0) for i in ids}
+
+
+async def least_loaded(session: AsyncSession, candidates: list[Person]) -> Person | None:
+    """The candidate with the fewest open tickets (ties: the first listed)."""
+    if not candidates:
+        return None
+    load = await open_load(session, [p.id for p in candidates])
+    return min(candidates, key=lambda p: load[p.id])
+
+
+async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
+    """Find the owner of a ticket by its kind (grid worker, mediator, provider, coordinator)."""
+    t = svc.texts
+    grid = await roster.grid_of_building(session, ticket.building)
+    grid_id = grid.id if grid is not None else None
+    role = ROLE_OF_KIND.get(ticket.kind)
+    if role is None:
+        return Route(None, grid_id, t.get("dispatch.why_handoff"))
+    role_name = t.get(f"dispatch.roles.{role}")
+    if ticket.kind == "complaint":
+        if not ticket.building:
+            return Route(None, None, t.get("dispatch.why_no_building"))
+        if grid is None:
+            return Route(None, None, t.get("dispatch.why_unknown_building", building=ticket.building))
+        workers = [p for p in await roster.people_with_role(session, role) if p.id in (grid.workers or [])]
+        workers.sort(key=lambda p: list(grid.workers).index(p.id))
+        owner = await least_loaded(session, workers)
+        return Route(owner, grid_id, "" if owner else t.get("dispatch.why_no_role", role=role_name))
+    people = await roster.people_with_role(session, role)
+    if ticket.kind == "elderly_service":
+        service = str((ticket.fields or {}).get("service") or "")
+        people = [p for p in people if service and service in (p.services or [])]
+        owner = await least_loaded(session, people)
+        return Route(owner, grid_id, "" if owner else t.get("dispatch.why_no_service", service=service or "-"))
+    owner = await least_loaded(session, people)
+    return Route(owner, grid_id, "" if owner else t.get("dispatch.why_no_role", role=role_name))
+
+
+# --- duplicates ----------------------------------------------------------------------------------
+
+
+async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -> Ticket | None:
+    """An active complaint of the same category at the same building within the window, if any."""
+    if ticket.kind != "complaint" or not ticket.building or not ticket.category:
+        return None
+    since = svc.clock.now() - timedelta(hours=load_limits().duplicate_window_hours)
+    rows = await session.execute(
+        select(Ticket)
+        .where(
+            Ticket.kind == "complaint",
+            Ticket.category == ticket.category,
+            Ticket.status.in_(tickets.ACTIVE),
+            Ticket.parent_id.is_(None),
+            Ticket.id != ticket.id,
+            Ticket.created_at >= since,
+        )
+        .order_by(Ticket.created_at)
+        .with_for_update()
+    )
+    key = roster.normalize_building(ticket.building)
+    for other in rows.scalars():
+        if other.building and roster.normalize_building(other.building) == key:
+            return other
+    return None
+
+
+async def _link(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket) -> None:
+    """Attach a new report to the active ticket it duplicates; it follows the parent's status."""
+    now = svc.clock.now()
+    parent.reporters += 1
+    ticket.parent_id = parent.id
+    ticket.grid, ticket.assignee = parent.grid, parent.assignee
+    ticket.accept_due_at, ticket.due_at = parent.accept_due_at, parent.due_at
+    await tickets.add_event(
+        session, parent, "linked", "system", now,
+        note=ticket.number, data={"child": ticket.number, "reporters": parent.reporters},
+    )
+    await tickets.add_event(session, ticket, "linked", "system", now, note=parent.number, data={"parent": parent.number})
+    steps = {"dispatched": ("assign",), "accepted": ("assign", "accept")}.get(parent.status, ())
+    for action in steps:
+        await tickets.transition(session, ticket, action, "system", now, data={"via": parent.number})
+
+
+# --- assigning and time limits -------------------------------------------------------------------
+
+
+async def _phone_of(session: AsyncSession, ticket: Ticket) -> str | None:
+    phone = (ticket.fields or {}).get("phone")
+    if isinstance(phone, str) and phone.strip():
+        return phone
+    if ticket.resident:
+        return await session.scalar(select(Resident.phone).where(Resident.openid == ticket.resident))
+    return None
+
+
+async def _schedule_limits(
+    svc: Services, session: AsyncSession, ticket: Ticket, event: TicketEvent, *, accept: bool
+) -> None:
+    """Reminders to the owner before the limits, and the breach checks at them."""
+    assert ticket.assignee is not None and ticket.due_at is not None
+    now = svc.clock.now()
+    limits = load_limits()
+    texts = svc.texts
+    values = {
+        "number": ticket.number, "short": notices.short_number(ticket.number),
+        "place": notices.safe_text(notices.place_of(svc, ticket)),
+    }
+    plan: list[tuple[str, datetime, str]] = []
+    if accept and ticket.accept_due_at is not None:
+        at = limits.accept_reminder_at(now, ticket.accept_due_at)
+        if at > now:
+            plan.append(("accept_remind", at, texts.get("dispatch.accept_remind", due=notices.local_time(svc, ticket.accept_due_at), **values)))
+        plan.append(("accept_breach", ticket.accept_due_at, texts.get("dispatch.accept_breach", **values)))
+    at = limits.resolve_reminder_at(now, ticket.due_at)
+    if at > now:
+        plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
+    plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
+    for kind, due, text in plan:
+        await reminders.schedule(
+            session, kind=kind, due_at=due, channel="wecom", target=ticket.assignee,
+            payload={"msgtype": "text", "text": text}, now=now, cause_type="ticket", cause_id=ticket.id,
+            dedup_key=f"ticket:{ticket.id}:{kind}:{event.id}", urgent=kind in BREACH_KINDS,
+        )
+
+
+async def _assign(
+    svc: Services, session: AsyncSession, ticket: Ticket, owner: Person, actor: str,
+    *, grid: str | None = None, note: str = "", data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Give a ticket to owner: transition, times, reminders, the WeCom card; tell a previous owner."""
+    now = svc.clock.now()
+    limits = load_limits()
+    previous = ticket.assignee
+    event = await tickets.transition(
+        session, ticket, "assign", actor, now, note=note, data={**(data or {}), "assignee": owner.id}
+    )
+    ticket.assignee = owner.id
+    if grid is not None:
+        ticket.grid = grid
+    elif ticket.grid is None:
+        owner_grid = await roster.grid_of_building(session, ticket.building)
+        ticket.grid = owner_grid.id if owner_grid else None
+    urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
+    ticket.accept_due_at = now + timedelta(seconds=svc.settings.accept_sla_s)
+    ticket.due_at = now + limits.resolve_limit(ticket.kind, ticket.urgency)
+    await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+    await _schedule_limits(svc, session, ticket, event, accept=True)
+    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), urgency_class)
+    await outbox.enqueue(
+        session, "wecom", owner.id, card, now=now, ticket_id=ticket.id,
+        dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgency_class == "urgent",
+    )
+    if previous and previous != owner.id:
+        await outbox.push_worker(
+            session, previous, svc.texts.get("dispatch.reassigned_away", number=ticket.number),
+            now=now, ticket_id=ticket.id,
+        )
+    return event
+
+
+async def dispatch_new(svc: Services, session: AsyncSession, ticket: Ticket) -> DispatchResult:
+    """Route a new ticket: link it to an active duplicate, assign its owner, or queue it for staff."""
+    parent = await find_duplicate(svc, session, ticket)
+    if parent is not None:
+        await _link(svc, session, ticket, parent)
+        owner = await roster.person(session, parent.assignee)
+        return DispatchResult(ticket, parent, owner.name if owner else None, parent.due_at)
+    found = await route(svc, session, ticket)
+    if found.grid is not None:
+        ticket.grid = found.grid
+    if found.owner is None:
+        reason = svc.texts.get("dispatch.reason_no_owner", why=found.why_none)
+        await tickets.add_event(session, ticket, "queued", "system", svc.clock.now(), note=reason)
+        await escalate_to_staff(svc, session, ticket, reason)
+        return DispatchResult(ticket, None, None, None)
+    await _assign(svc, session, ticket, found.owner, "system", grid=found.grid)
+    return DispatchResult(ticket, None, found.owner.name, ticket.due_at)
+
+
+def confirmation_text(svc: Services, result: DispatchResult, role_of_owner: list[Any] | None = None) -> str:
+    """What the resident is told once dispatch_new ran: assigned, linked to a duplicate, or queued."""
+    t = svc.texts
+    if result.linked_to is not None:
+        return t.get("dispatch.resident_linked", number=result.linked_to.number)
+    if result.assignee_name is None:
+        return t.get("dispatch.resident_queued", number=result.ticket.number)
+    role = notices.role_label(svc, role_of_owner or [ROLE_OF_KIND.get(result.ticket.kind, "staff")])
+    return t.get(
+        "dispatch.resident_assigned", number=result.ticket.number, role=role,
+        name=result.assignee_name, due=notices.local_time(svc, result.due_at),
+    )
+
+
+# --- status changes ------------------------------------------------------------------------------
+
+
+async def children_of(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
+    """The later reports linked to this ticket (同一问题多人反映), oldest first."""
+    rows = await session.execute(select(Ticket).where(Ticket.parent_id == ticket.id).order_by(Ticket.id))
+    return list(rows.scalars())
+
+
+async def _tell_residents(
+    svc: Services, session: AsyncSession, ticket: Ticket, kids: list[Ticket], event: TicketEvent, text: str
+) -> None:
+    """Push text to the ticket's resident and every linked reporter, once each."""
+    now = svc.clock.now()
+    seen: set[str] = set()
+    for own in [ticket, *kids]:
+        if not own.resident or own.resident in seen:
+            continue
+        seen.add(own.resident)
+        await outbox.push_resident(
+            session, own.resident, text, now=now, ticket_id=own.id,
+            dedup_key=f"ticket:{ticket.id}:ev{event.id}:{own.id}",
+        )
+
+
+async def _schedule_survey(svc: Services, session: AsyncSession, ticket: Ticket) -> None:
+    try:
+        from bot.flows import survey
+    except ImportError:  # the survey flow is written alongside; until it lands no survey is sent
+        log.warning("bot.flows.survey not available; no survey scheduled for %s", ticket.number)
+        return
+    await survey.schedule_survey(svc, session, ticket)
+
+
+async def apply_action(
+    svc: Services,
+    session: AsyncSession,
+    ticket: Ticket,
+    action: str,
+    actor: str,
+    *,
+    note: str = "",
+    assignee: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Change a ticket's status with all side effects; raises TransitionError or ValueError."""
+    now = svc.clock.now()
+    t = svc.texts
+    if action == "assign":
+        owner = await roster.person(session, assignee)
+        if owner is None or not owner.active:
+            raise ValueError(f"unknown or inactive assignee {assignee!r}")
+        event = await _assign(svc, session, ticket, owner, actor, note=note, data=data)
+    else:
+        event = await tickets.transition(session, ticket, action, actor, now, note=note, data=data)
+    kids = await children_of(session, ticket) if ticket.parent_id is None else []
+    if action in CASCADE:
+        for kid in kids:
+            if kid.status in tickets.TRANSITIONS[action].sources:
+                await tickets.transition(session, kid, action, actor, now, note=note, data={"via": ticket.number})
+                if action == "assign":
+                    kid.assignee, kid.grid = ticket.assignee, ticket.grid
+                    kid.accept_due_at, kid.due_at = ticket.accept_due_at, ticket.due_at
+                if action == "resolve":
+                    await _schedule_survey(svc, session, kid)
+    owner = await roster.person(session, ticket.assignee)
+    if action == "accept":
+        await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=("accept_remind", "accept_breach"))
+        name = owner.name if owner else actor
+        role = notices.role_label(svc, owner.roles if owner else [])
+        await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_accepted", number=ticket.number, role=role, name=name))
+    elif action == "resolve":
+        await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+        text = (
+            t.get("dispatch.resident_resolved", number=ticket.number, note=note)
+            if note.strip() else t.get("dispatch.resident_resolved_no_note", number=ticket.number)
+        )
+        await _tell_residents(svc, session, ticket, kids, event, text)
+        await _schedule_survey(svc, session, ticket)
+    elif action == "reopen":
+        await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_reopened", number=ticket.number))
+        if ticket.assignee:
+            ticket.due_at = now + load_limits().resolve_limit(ticket.kind, ticket.urgency)
+            await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+            await _schedule_limits(svc, session, ticket, event, accept=False)
+            await outbox.push_worker(
+                session, ticket.assignee,
+                t.get("dispatch.reopened_worker", number=ticket.number, due=notices.local_time(svc, ticket.due_at)),
+                now=now, ticket_id=ticket.id,
+            )
+    elif action in ("close", "cancel"):
+        await reminders.drop_for_cause(session, "ticket", ticket.id)
+        for kid in kids:
+            await reminders.drop_for_cause(session, "ticket", kid.id)
+        if action == "cancel":
+            await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_cancelled", number=ticket.number, note=note))
+            if ticket.assignee:
+                await outbox.push_worker(
+                    session, ticket.assignee, t.get("dispatch.cancelled_worker", number=ticket.number),
+                    now=now, ticket_id=ticket.id,
+                )
+    elif action == "escalate":
+        await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+        await escalate_to_staff(svc, session, ticket, note or action)
+    elif action == "return":
+        await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+        await escalate_to_staff(svc, session, ticket, t.get("dispatch.reason_return", note=note or "-"))
+    return event
+
+
+async def escalate_to_staff(svc: Services, session: AsyncSession, ticket: Ticket, reason: str) -> None:
+    """Post the ticket to the staff group robot (markdown, escaped, phone masked) and note it."""
+    now = svc.clock.now()
+    owner = await roster.person(session, ticket.assignee)
+    content = notices.staff_markdown(svc, ticket, reason, owner.name if owner else None)
+    await outbox.push_group(session, content, now=now, ticket_id=ticket.id)
+    await tickets.add_event(session, ticket, "staff_alerted", "system", now, note=notices.safe_text(reason))
+
+
+# --- time limits: the scheduler's side -----------------------------------------------------------
+
+
+def limit_still_pending(ticket: Ticket, kind: str, target: str) -> bool:
+    """Whether a time-limit reminder of kind still applies: same owner, limit not yet met."""
+    if ticket.assignee != target:
+        return False
+    if kind in ("accept_remind", "accept_breach"):
+        return ticket.status == "dispatched" and ticket.accepted_at is None
+    return ticket.status in WORKING
+
+
+async def _ticket_cause_check(session: AsyncSession, reminder: Reminder) -> bool:
+    """Reminders caused by a ticket: time limits while they still apply; others while it is alive."""
+    if reminder.cause_id is None:
+        return False
+    ticket = await session.get(Ticket, reminder.cause_id)
+    if ticket is None:
+        return False
+    if reminder.kind in LIMIT_KINDS:
+        return limit_still_pending(ticket, reminder.kind, reminder.target)
+    return ticket.status != "cancelled" and ticket.resident is not None
+
+
+reminders.register_cause_check("ticket", _ticket_cause_check)
+
+
+async def handle_due_reminder(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
+    """Act on a due breach check (mark overdue, escalate, tell staff and the owner); True if ours."""
+    if reminder.kind not in BREACH_KINDS:
+        return False
+    if reminder.cause_type != "ticket" or reminder.cause_id is None:
+        return True
+    ticket = await session.scalar(select(Ticket).where(Ticket.id == reminder.cause_id).with_for_update())
+    if ticket is None or not limit_still_pending(ticket, reminder.kind, reminder.target):
+        return True
+    now = svc.clock.now()
+    due = ticket.accept_due_at if reminder.kind == "accept_breach" else ticket.due_at
+    reason = svc.texts.get(f"dispatch.reason_{reminder.kind}", due=notices.local_time(svc, due))
+    ticket.overdue = True
+    await tickets.add_event(session, ticket, "overdue", "system", now, note=reason, data={"limit": reminder.kind})
+    await apply_action(svc, session, ticket, "escalate", "system", note=reason, data={"limit": reminder.kind})
+    message = (reminder.payload or {}).get("message")
+    if isinstance(message, dict):
+        await outbox.enqueue(
+            session, "wecom", reminder.target, message, now=now, ticket_id=ticket.id,
+            dedup_key=f"reminder:{reminder.id}",
+        )
+    return True

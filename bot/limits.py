@@ -1,0 +1,83 @@
+"""Ticket time limits (config/limits.toml): when a dispatch must be taken and a ticket resolved."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bot.settings import CONFIG_DIR
+
+CLASSES = ("urgent", "utility", "normal", "complex")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The configured limits: resolve hours per class, class per kind, reminder lead times."""
+
+    resolve_hours: dict[str, float]
+    kind_class: dict[str, str]
+    accept_before_s: float
+    resolve_before_fraction: float
+    resolve_before_max_s: float
+    duplicate_window_hours: float
+
+    def urgency_class(self, kind: str, urgency: str | None) -> str:
+        """The class that sets a ticket's limit: its urgency, or its kind's class when 'normal'."""
+        if urgency in ("urgent", "utility", "complex"):
+            return urgency
+        return self.kind_class.get(kind, "normal")
+
+    def resolve_limit(self, kind: str, urgency: str | None) -> timedelta:
+        """How long from dispatch to 办结 for a ticket of this kind and urgency."""
+        return timedelta(hours=self.resolve_hours[self.urgency_class(kind, urgency)])
+
+    def resolve_reminder_at(self, dispatched: datetime, due: datetime) -> datetime:
+        """When to remind the worker that 办结 is due soon."""
+        span = (due - dispatched).total_seconds()
+        lead = min(span * self.resolve_before_fraction, self.resolve_before_max_s)
+        return due - timedelta(seconds=lead)
+
+    def accept_reminder_at(self, dispatched: datetime, accept_due: datetime) -> datetime:
+        """When to remind the worker to take the dispatch (never before the dispatch itself)."""
+        return max(dispatched, accept_due - timedelta(seconds=self.accept_before_s))
+
+
+def parse_limits(data: dict[str, Any]) -> Limits:
+    """Validate the TOML tables into Limits; raises ValueError naming what is wrong."""
+    hours = data.get("resolve_hours", {})
+    missing = [c for c in CLASSES if c not in hours]
+    if missing:
+        raise ValueError(f"limits: resolve_hours lacks {', '.join(missing)}")
+    for name, value in hours.items():
+        if name not in CLASSES:
+            raise ValueError(f"limits: unknown urgency class {name!r}")
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"limits: resolve_hours.{name} must be a positive number")
+    kind_class = dict(data.get("kind_class", {}))
+    for kind, cls in kind_class.items():
+        if cls not in CLASSES:
+            raise ValueError(f"limits: kind_class.{kind} = {cls!r} is not one of {', '.join(CLASSES)}")
+    rem = data.get("reminders", {})
+    dup = data.get("duplicates", {})
+    fraction = float(rem.get("resolve_before_fraction", 0.25))
+    if not 0 <= fraction < 1:
+        raise ValueError("limits: reminders.resolve_before_fraction must be in [0, 1)")
+    return Limits(
+        resolve_hours={k: float(v) for k, v in hours.items()},
+        kind_class=kind_class,
+        accept_before_s=float(rem.get("accept_before_s", 600)),
+        resolve_before_fraction=fraction,
+        resolve_before_max_s=float(rem.get("resolve_before_max_s", 86400)),
+        duplicate_window_hours=float(dup.get("window_hours", 24)),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_limits(path: Path = CONFIG_DIR / "limits.toml") -> Limits:
+    """The limits in path (cached per path)."""
+    with path.open("rb") as fh:
+        return parse_limits(tomllib.load(fh))

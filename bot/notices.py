@@ -1,0 +1,164 @@
+"""How a ticket reads in a push: the worker's text card, the staff group's markdown, short labels.
+
+Resident text is escaped for each medium (HTML for text cards, markdown for the group robot),
+phone numbers are masked, and each payload is kept within the platform's size limit.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from typing import Any
+
+from bot.clock import local
+from bot.privacy import mask_phone
+from bot.services import Services
+from storage.models import Ticket
+
+CARD_DESCRIPTION_MAX_BYTES = 512  # WeCom text card description limit
+MARKDOWN_MAX_BYTES = 4096  # WeCom group robot markdown limit
+_MD_SPECIAL = str.maketrans({
+    "[": "［", "]": "］", "(": "（", ")": "）", "*": "＊", "_": "＿", "#": "＃", ">": "＞",
+    "<": "＜", "`": "｀", "&": "＆", "~": "～", "|": "｜", "\\": "＼", "\r": " ", "\n": " ",
+})
+_LONG_DIGITS = re.compile(r"\d{7,}")
+
+
+def masked_phone(phone: str | None) -> str | None:
+    """A phone number safe to push: mask_phone, and any other long digit run masked too."""
+    if not phone:
+        return None
+    value = mask_phone(phone.strip())
+    return _LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-2:], value)
+
+
+def safe_text(text: str) -> str:
+    """Resident text with phone numbers masked (for pushes and logs)."""
+    return _LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-2:], mask_phone(text))
+
+
+def md_escape(text: str) -> str:
+    """Resident text made inert for WeCom markdown (markup characters become full-width)."""
+    return safe_text(text).translate(_MD_SPECIAL)
+
+
+def short_number(number: str) -> str:
+    """The part of a ticket number a worker types: '20261123-0007' → '0007'."""
+    return number.rsplit("-", 1)[-1]
+
+
+def kind_label(svc: Services, kind: str) -> str:
+    """The Chinese name of a ticket kind."""
+    key = f"dispatch.kinds.{kind}"
+    return svc.texts.get(key) if svc.texts.has(key) else kind
+
+
+def urgency_label(svc: Services, urgency_class: str) -> str:
+    """The Chinese name of an urgency class, with its limit."""
+    key = f"dispatch.urgency.{urgency_class}"
+    return svc.texts.get(key) if svc.texts.has(key) else urgency_class
+
+
+def role_label(svc: Services, roles: list[Any]) -> str:
+    """How a resident hears of the owner's role: 网格员, 调解员 …"""
+    for role in roles:
+        key = f"dispatch.roles.{role}"
+        if svc.texts.has(key):
+            return svc.texts.get(key)
+    return svc.texts.get("dispatch.roles.staff")
+
+
+def local_time(svc: Services, when: datetime | None) -> str:
+    """A due time as people read it: 11月23日 12:00 (local)."""
+    if when is None:
+        return "-"
+    return local(when, svc.tz).strftime("%m月%d日 %H:%M")
+
+
+def place_of(svc: Services, ticket: Ticket) -> str:
+    """Where the problem is: the place the resident gave, else the building."""
+    fields = ticket.fields or {}
+    for key in ("place", "address", "location"):
+        value = fields.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    if ticket.building:
+        return f"{ticket.building}号楼"
+    return svc.texts.get("dispatch.no_place")
+
+
+def what_of(ticket: Ticket) -> str:
+    """What happened, in the resident's words (summary, else the description fields)."""
+    if ticket.summary.strip():
+        return ticket.summary.strip()
+    fields = ticket.fields or {}
+    for key in ("description", "detail", "issue", "what", "service", "text"):
+        value = fields.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def dispatch_card(
+    svc: Services, ticket: Ticket, phone: str | None, urgency_class: str
+) -> dict[str, Any]:
+    """The WeCom text card a worker gets for a new ticket (kind, place, what, urgency, due, phone)."""
+    t = svc.texts
+    short = short_number(ticket.number)
+    place = html.escape(_clip(safe_text(place_of(svc, ticket)), 30))
+    head = [
+        t.get("dispatch.card_due", due=local_time(svc, ticket.due_at), urgency=urgency_label(svc, urgency_class)),
+        t.get("dispatch.card_place", place=place),
+    ]
+    tail = [t.get("dispatch.card_phone", phone=html.escape(masked_phone(phone) or t.get("dispatch.no_phone")))]
+    if ticket.reporters > 1:
+        tail.append(t.get("dispatch.card_reporters", count=ticket.reporters))
+    tail.append(t.get("dispatch.card_howto", short=short))
+    what = safe_text(what_of(ticket))
+    description = ""
+    for limit in (120, 80, 40, 20, 0):
+        lines = [f'<div class="gray">{head[0]}</div>', f'<div class="normal">{head[1]}</div>']
+        if what and limit:
+            clipped = html.escape(_clip(what, limit))
+            lines.append(f'<div class="normal">{t.get("dispatch.card_what", what=clipped)}</div>')
+        lines += [f'<div class="normal">{x}</div>' for x in tail[:-1]]
+        lines.append(f'<div class="highlight">{tail[-1]}</div>')
+        description = "".join(lines)
+        if len(description.encode("utf-8")) <= CARD_DESCRIPTION_MAX_BYTES:
+            break
+    return {
+        "msgtype": "textcard",
+        "title": t.get("dispatch.card_title", number=ticket.number, kind=kind_label(svc, ticket.kind)),
+        "description": description,
+        "url": f"{svc.settings.self_url}/console/tickets/{ticket.number}",
+        "btntxt": t.get("dispatch.card_button"),
+    }
+
+
+def staff_markdown(svc: Services, ticket: Ticket, reason: str, assignee_name: str | None) -> str:
+    """The staff group's markdown for a ticket that needs a person (escaped, masked, ≤ 4 KiB)."""
+    t = svc.texts
+    what = md_escape(what_of(ticket))
+    limit = 300
+    while True:
+        lines = [
+            t.get("staff_group.title", number=ticket.number),
+            t.get("staff_group.kind", kind=kind_label(svc, ticket.kind)),
+            t.get("staff_group.place", place=_clip(md_escape(place_of(svc, ticket)), 60)),
+        ]
+        if what:
+            lines.append(t.get("staff_group.what", what=_clip(what, limit)))
+        lines.append(t.get("staff_group.reason", reason=_clip(md_escape(reason), limit)))
+        lines.append(t.get("staff_group.reporters", count=ticket.reporters))
+        if assignee_name:
+            lines.append(t.get("staff_group.assignee", name=md_escape(assignee_name)))
+        lines.append(t.get("staff_group.link", url=f"{svc.settings.self_url}/console/tickets/{ticket.number}"))
+        content = "\n".join(lines)
+        if len(content.encode("utf-8")) <= MARKDOWN_MAX_BYTES or limit <= 10:
+            return content
+        limit //= 2

@@ -1,0 +1,315 @@
+"""The roster: grids, their buildings and workers, and the people who own tickets.
+
+Loaded from TOML (format in CONTRACT) at start and by `communitybot roster import`. The file is
+the whole roster: grids not in it are removed, people not in it are deactivated (their tickets
+keep their ids). A roster with any problem is refused as a whole, naming every problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+import unicodedata
+from collections.abc import AsyncIterator
+from datetime import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import Services
+from storage.models import AuditLog, Grid, Person
+
+log = logging.getLogger(__name__)
+
+ROLES = ("grid_worker", "mediator", "provider", "volunteer_coordinator", "staff", "admin")
+STAFF_ROLES = ("staff", "admin")
+_BUILDING_SUFFIX = re.compile(r"(号楼|号|栋|幢|楼)$")
+
+
+class RosterError(ValueError):
+    """A roster that cannot be loaded; the message names every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("roster refused: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class GridEntry:
+    """One grid as the file describes it."""
+
+    id: str
+    name: str
+    buildings: tuple[str, ...]
+    workers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PersonEntry:
+    """One person as the file describes it."""
+
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    services: tuple[str, ...] = ()
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class RosterFile:
+    """A validated roster."""
+
+    grids: tuple[GridEntry, ...]
+    people: tuple[PersonEntry, ...]
+
+
+@dataclass(frozen=True)
+class RosterChanges:
+    """What an import changed, by id."""
+
+    grids_added: tuple[str, ...] = ()
+    grids_updated: tuple[str, ...] = ()
+    grids_removed: tuple[str, ...] = ()
+    people_added: tuple[str, ...] = ()
+    people_updated: tuple[str, ...] = ()
+    people_deactivated: tuple[str, ...] = ()
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything differs from before."""
+        return any(
+            (self.grids_added, self.grids_updated, self.grids_removed, self.people_added,
+             self.people_updated, self.people_deactivated)
+        )
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines, one per kind of change."""
+        out: list[str] = []
+        for label, ids in (
+            ("grids added", self.grids_added), ("grids updated", self.grids_updated),
+            ("grids removed", self.grids_removed), ("people added", self.people_added),
+            ("people updated", self.people_updated), ("people deactivated", self.people_deactivated),
+        ):
+            if ids:
+                out.append(f"{label}: {', '.join(ids)}")
+        out.append(f"unchanged: {self.unchanged}")
+        return out
+
+
+def normalize_building(text: str) -> str:
+    """A building as residents say it, reduced to its key: '３号楼' → '3', ' 12栋 ' → '12'."""
+    value = unicodedata.normalize("NFKC", str(text)).strip()
+    return _BUILDING_SUFFIX.sub("", value).strip()
+
+
+def _strings(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+        problems.append(f"{where} must be a list of strings")
+        return ()
+    return tuple(str(v).strip() for v in value)
+
+
+def _text(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{where} needs a non-empty {key}")
+        return ""
+    return value.strip()
+
+
+def parse_roster(data: dict[str, Any]) -> RosterFile:
+    """Validate a roster's TOML tables; raises RosterError listing every problem."""
+    problems: list[str] = []
+    extra = sorted(set(data) - {"grids", "people"})
+    if extra:
+        problems.append(f"unknown top-level key(s): {', '.join(extra)}")
+    people: list[PersonEntry] = []
+    seen_people: set[str] = set()
+    for i, raw in enumerate(data.get("people", [])):
+        where = f"people[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} is not a table")
+            continue
+        pid = _text(raw, "id", where, problems)
+        where = f"person {pid!r}" if pid else where
+        name = _text(raw, "name", where, problems)
+        roles = _strings(raw.get("roles"), f"{where}: roles", problems)
+        for role in roles:
+            if role not in ROLES:
+                problems.append(f"{where}: unknown role {role!r} (roles are {', '.join(ROLES)})")
+        if not roles:
+            problems.append(f"{where} has no roles")
+        services = _strings(raw.get("services"), f"{where}: services", problems)
+        if services and "provider" not in roles:
+            problems.append(f"{where} lists services but is not a provider")
+        if "provider" in roles and not services:
+            problems.append(f"{where} is a provider without services")
+        phone = raw.get("phone")
+        if phone is not None and not isinstance(phone, str):
+            problems.append(f"{where}: phone must be a string")
+            phone = None
+        if pid in seen_people:
+            problems.append(f"person {pid!r} appears twice")
+        seen_people.add(pid)
+        people.append(PersonEntry(pid, name, roles, services, phone))
+    by_id = {p.id: p for p in people}
+    grids: list[GridEntry] = []
+    seen_grids: set[str] = set()
+    building_grid: dict[str, str] = {}
+    for i, raw in enumerate(data.get("grids", [])):
+        where = f"grids[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} is not a table")
+            continue
+        gid = _text(raw, "id", where, problems)
+        where = f"grid {gid!r}" if gid else where
+        name = _text(raw, "name", where, problems)
+        buildings = tuple(normalize_building(b) for b in _strings(raw.get("buildings"), f"{where}: buildings", problems))
+        workers = _strings(raw.get("workers"), f"{where}: workers", problems)
+        if gid in seen_grids:
+            problems.append(f"grid {gid!r} appears twice")
+        seen_grids.add(gid)
+        for b in buildings:
+            if not b:
+                problems.append(f"{where} has an empty building")
+            elif b in building_grid and building_grid[b] != gid:
+                problems.append(f"building {b!r} is in two grids: {building_grid[b]!r} and {gid!r}")
+            building_grid.setdefault(b, gid)
+        for w in workers:
+            if w not in by_id:
+                problems.append(f"{where}: worker {w!r} is not among people")
+            elif "grid_worker" not in by_id[w].roles:
+                problems.append(f"{where}: worker {w!r} does not have the grid_worker role")
+        grids.append(GridEntry(gid, name, buildings, workers))
+    if problems:
+        raise RosterError(problems)
+    return RosterFile(tuple(grids), tuple(people))
+
+
+def read_roster(path: Path) -> RosterFile:
+    """Read and validate a roster file; RosterError for unreadable or invalid ones."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise RosterError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RosterError([f"{path} is not valid TOML: {exc}"]) from exc
+    return parse_roster(data)
+
+
+async def apply_roster(
+    session: AsyncSession, roster: RosterFile, actor: str, now: datetime
+) -> RosterChanges:
+    """Upsert a validated roster in the caller's transaction and audit it; returns the changes."""
+    old_grids = {g.id: g for g in (await session.execute(select(Grid))).scalars()}
+    old_people = {p.id: p for p in (await session.execute(select(Person))).scalars()}
+    changes: dict[str, list[str]] = {k: [] for k in ("ga", "gu", "gr", "pa", "pu", "pd")}
+    unchanged = 0
+    for p in roster.people:
+        values = {"name": p.name, "roles": list(p.roles), "services": list(p.services), "phone": p.phone, "active": True}
+        row = old_people.get(p.id)
+        if row is None:
+            session.add(Person(id=p.id, **values))
+            changes["pa"].append(p.id)
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(row, k, v)
+            changes["pu"].append(p.id)
+        else:
+            unchanged += 1
+    listed = {p.id for p in roster.people}
+    for pid, row in old_people.items():
+        if pid not in listed and row.active:
+            row.active = False
+            changes["pd"].append(pid)
+    for g in roster.grids:
+        values = {"name": g.name, "buildings": list(g.buildings), "workers": list(g.workers)}
+        grow = old_grids.get(g.id)
+        if grow is None:
+            session.add(Grid(id=g.id, **values))
+            changes["ga"].append(g.id)
+        elif any(getattr(grow, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(grow, k, v)
+            changes["gu"].append(g.id)
+        else:
+            unchanged += 1
+    gone = [gid for gid in old_grids if gid not in {g.id for g in roster.grids}]
+    if gone:
+        await session.execute(delete(Grid).where(Grid.id.in_(gone)))
+        changes["gr"].extend(gone)
+    result = RosterChanges(
+        tuple(changes["ga"]), tuple(changes["gu"]), tuple(changes["gr"]), tuple(changes["pa"]),
+        tuple(changes["pu"]), tuple(changes["pd"]), unchanged,
+    )
+    if result.changed:
+        session.add(AuditLog(actor=actor, action="roster.import", target="roster", detail={"changes": result.lines()}, created_at=now))
+    await session.flush()
+    return result
+
+
+async def import_roster(svc: Services, path: Path, actor: str = "system") -> RosterChanges:
+    """Validate path and load it into grids/people in one transaction (nothing half-loaded)."""
+    roster = read_roster(path)
+    async with svc.store.lock("roster-import", timeout=60, wait=60):
+        async with svc.sessions() as session, session.begin():
+            return await apply_roster(session, roster, actor, svc.clock.now())
+
+
+async def people_with_role(session: AsyncSession, role: str) -> list[Person]:
+    """Active people having role, ordered by id."""
+    rows = await session.execute(select(Person).where(Person.active.is_(True)).order_by(Person.id))
+    return [p for p in rows.scalars() if role in (p.roles or [])]
+
+
+async def grid_of_building(session: AsyncSession, building: str | None) -> Grid | None:
+    """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
+    if not building:
+        return None
+    key = normalize_building(building)
+    for grid in (await session.execute(select(Grid).order_by(Grid.id))).scalars():
+        if key in (grid.buildings or []):
+            return grid
+    return None
+
+
+async def grid(session: AsyncSession, grid_id: str | None) -> Grid | None:
+    """A grid by id."""
+    return None if not grid_id else await session.get(Grid, grid_id)
+
+
+async def person(session: AsyncSession, person_id: str | None) -> Person | None:
+    """A person by WeCom userid (active or not), or None."""
+    return None if not person_id else await session.get(Person, person_id)
+
+
+def is_staff(who: Person | None) -> bool:
+    """Whether a roster person may act as service-centre staff."""
+    return who is not None and who.active and any(r in STAFF_ROLES for r in who.roles or [])
+
+
+async def _startup_ctx(app: web.Application) -> AsyncIterator[None]:
+    from bot.app import SERVICES
+
+    svc = app[SERVICES]
+    path = svc.settings.roster_path
+    if not path.exists():
+        log.warning("roster file %s not found; keeping the roster in the database", path)
+    else:
+        changes = await import_roster(svc, path)  # an invalid roster stops the start, loudly
+        log.info("roster loaded from %s: %s", path, "; ".join(changes.lines()))
+    yield
+
+
+def setup(app: web.Application) -> None:
+    """Load the configured roster when the app starts."""
+    app.cleanup_ctx.append(_startup_ctx)
