@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     dedup_ttl_s: int = 300
     quiet_hours: str = "21:00-08:00"
     daily_push_cap: int = 5
+    scheduler: bool = True
 
     outbox_sender: bool = True
     outbox_max_attempts: int = 8

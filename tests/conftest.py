@@ -99,6 +99,7 @@ def make_settings(backend: str, tmp_path: Path, db_url: str, **overrides: Any) -
         "wechat_api_base": "http://127.0.0.1:9/unused-wechat",
         "wecom_api_base": "http://127.0.0.1:9/unused-wecom",
         "roster": str(Path(__file__).resolve().parents[1] / "config" / "roster.toml"),
+        "scheduler": False,  # tests call bot.schedule.run_due themselves, with the FakeClock
     }
     values.update(overrides)
     return load_settings(**values)
