@@ -25,10 +25,10 @@ FeatureSetup = Callable[[web.Application], None]
 
 
 def _features() -> list[FeatureSetup]:
-    from bot import health
+    from bot import health, roster
     from bot.channels import wechat
 
-    return [health.setup, wechat.setup]
+    return [health.setup, roster.setup, wechat.setup]
 
 
 def create_app(

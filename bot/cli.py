@@ -47,6 +47,12 @@ def _add_commands(sub: argparse._SubParsersAction) -> dict[str, Command]:  # typ
     db_sub.add_parser("upgrade", help="migrate to the newest schema")
     commands["db"] = _db_upgrade
 
+    from bot.roster_cli import add_roster_arguments, run_roster
+
+    roster = sub.add_parser("roster", help="the roster of grids, buildings and people")
+    add_roster_arguments(roster)
+    commands["roster"] = run_roster
+
     try:
         from bot.intents.cli import add_classify_arguments, run_classify
     except ImportError:  # the classifier package is being written alongside
