@@ -22,4 +22,7 @@ OUTBOX_SENT = Counter("cb_outbox_sent_total", "Pushes sent, by channel and way",
 OUTBOX_FAILURES = Counter(
     "cb_outbox_failures_total", "Failed push attempts, by channel", ["channel"], registry=REGISTRY
 )
+OUTBOX_DEAD = Counter(
+    "cb_outbox_dead_total", "Pushes given up (dead), by channel", ["channel"], registry=REGISTRY
+)
 TICKETS = Counter("cb_tickets_total", "Tickets created, by kind", ["kind"], registry=REGISTRY)

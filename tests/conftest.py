@@ -94,6 +94,7 @@ def make_settings(backend: str, tmp_path: Path, db_url: str, **overrides: Any) -
         "redis_url": REDIS_URL if backend == "pg_redis" else "",
         "var_dir": str(tmp_path / "var"),
         "simulator": False,
+        "outbox_sender": False,  # tests call bot.channels.push.drain() themselves
         "wechat_aes_key": DEMO_AES_KEY,
         "wecom_aes_key": DEMO_WECOM_AES_KEY,
         "wechat_api_base": "http://127.0.0.1:9/unused-wechat",
