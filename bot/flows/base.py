@@ -1,0 +1,250 @@
+"""Declaring a flow: a conversation readable as one table of steps that each fill one slot.
+
+A flow is a class. Its steps are class attributes, so each step's state reads "Flow:slot"
+(aiogram's idea), and the class body is the whole conversation (python-telegram-bot's idea):
+
+    @register
+    class Complaint(Flow):
+        name = "complaint"                 # the state prefix and the registry name
+        kind = "complaint"                 # the ticket kind finish() writes
+        intents = ("complaint",)           # classifier intents that start it
+        menu_keys = ("MENU_COMPLAINT",)    # menu CLICK keys that start it
+        menu_number = "1"                  # the digit in the service menu
+
+        category = Step("complaint.ask.category", choices=CATEGORIES)
+        place = Step("complaint.ask.place", parse=parsers.place, accepts=LOCATION,
+                     prefill=from_profile_address, edit_words=("改地址", "地址错了"))
+        photos = Step("complaint.ask.photos", collect=True, optional=True, accepts=IMAGES)
+
+        async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
+            ticket = await create_and_dispatch(ctx, self, fields=slots, ...)
+            return ...
+
+Every step names its slot (the attribute name), its prompt (a key in config/messages.toml),
+how an answer is read (`parse` raising `Invalid`, or numbered `choices`), whether it is
+`optional`, when it is skipped (`prefill` from the profile or other slots, `ask_if`), which media
+feed it (`accepts`), and which words at the summary edit it (`edit_words`). The engine
+(bot/flows/engine.py) asks only for slots still empty, ends with a summary and a confirmation,
+and calls `finish` inside the message's transaction: the ticket, its events, pushes and
+reminders commit together or not at all.
+
+Class creation refuses bad configuration with a ValueError naming the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.inbound import Inbound
+from bot.services import Services
+from bot.tickets import KINDS
+from storage.models import Resident, Ticket
+
+# Names the engine uses for its own states after the steps.
+CONFIRM = "confirm"
+EDIT = "edit"
+SWITCH = "switch"
+RESERVED = frozenset({CONFIRM, EDIT, SWITCH, "name", "kind", "steps", "finish", "title"})
+
+TEXT = frozenset({"text", "voice"})
+IMAGES = frozenset({"text", "voice", "image"})
+LOCATION = frozenset({"text", "voice", "location"})
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Invalid(ValueError):
+    """An answer a step cannot take; `hint` is the messages.toml key of what to tell the resident."""
+
+    def __init__(self, hint: str = "flow.hint.default") -> None:
+        super().__init__(hint)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One numbered option: the stored value, the label residents read, and other words for it."""
+
+    value: str
+    label: str
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a parser reads: the text (typed or recognised), the whole message, and local now."""
+
+    text: str
+    inbound: Inbound
+    now: datetime  # local time in the community's timezone
+
+
+@dataclass(frozen=True)
+class Context:
+    """One message being handled: services, the open session (one transaction), the resident."""
+
+    svc: Services
+    session: AsyncSession
+    resident: Resident
+    inbound: Inbound
+    now: datetime  # aware UTC
+    tickets: list[Ticket] = field(default_factory=list)  # written while handling this message
+
+    @property
+    def openid(self) -> str:
+        """The resident's openid."""
+        return self.resident.openid
+
+    def text(self, key: str, **values: Any) -> str:
+        """A message from config/messages.toml."""
+        return self.svc.texts.get(key, **values)
+
+
+Parser = Callable[[Answer], Any]
+Prefill = Callable[[dict[str, Any], Resident], Any]
+AskIf = Callable[[dict[str, Any]], bool]
+Show = Callable[[Any], str]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One question of a flow; the attribute name it is assigned to is its slot."""
+
+    prompt: str
+    parse: Parser | None = None
+    choices: tuple[Choice, ...] = ()
+    optional: bool = False
+    hint: str = ""
+    accepts: frozenset[str] = TEXT
+    collect: bool = False  # a list slot: each message adds to it, a 'done' word ends it
+    prefill: Prefill | None = None  # a value from the profile or other slots skips the question
+    ask_if: AskIf | None = None  # asked (and shown) only when this says so
+    edit_words: tuple[str, ...] = ()
+    label: str = ""  # messages key of the summary label; default "<flow>.labels.<slot>"
+    show: Show | None = None
+    slot: str = field(default="", compare=False)
+    state: str = field(default="", compare=False)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        flow = getattr(owner, "name", "")
+        if self.slot and self.slot != name:
+            raise ValueError(f"step {name!r}: one Step object cannot serve two slots ({self.slot!r})")
+        object.__setattr__(self, "slot", name)
+        object.__setattr__(self, "state", f"{flow}:{name}")
+        if not self.label:
+            object.__setattr__(self, "label", f"{flow}.labels.{name}")
+
+    def display(self, value: Any) -> str:
+        """The slot value as residents and staff read it in a summary."""
+        if self.show is not None:
+            return self.show(value)
+        if self.choices:
+            for choice in self.choices:
+                if choice.value == value:
+                    return choice.label
+        if isinstance(value, list):
+            return str(len(value))
+        return "" if value is None else str(value)
+
+
+class Flow:
+    """Base of every flow: subclasses declare steps as attributes and implement `finish`."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""  # ticket kind written by finish ("" for flows that write none)
+    title: ClassVar[str] = ""  # messages key of the flow's name ("flow.titles.<name>" by default)
+    intents: ClassVar[tuple[str, ...]] = ()
+    menu_keys: ClassVar[tuple[str, ...]] = ()
+    menu_number: ClassVar[str] = ""
+    commands: ClassVar[tuple[str, ...]] = ()  # command names (bot/flows/commands.py) that start it
+    confirm_prompt: ClassVar[str] = "flow.confirm"
+    steps: ClassVar[tuple[Step, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        steps = tuple(v for v in cls.__dict__.values() if isinstance(v, Step))
+        cls.steps = steps
+        if not cls.title:
+            cls.title = f"flow.titles.{cls.name}"
+        _validate(cls)
+
+    # Hooks a flow may override -------------------------------------------------------------
+
+    def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
+        """Slots from the classifier (and the opening text) this flow keeps; default: its own."""
+        return {s.slot: slots[s.slot] for s in self.steps if slots.get(s.slot) not in (None, "", [])}
+
+    def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:
+        """Text said before the first question (e.g. what to do right now in an emergency)."""
+        return None
+
+    async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
+        """Write what the flow produced (in ctx.session's transaction) and return the reply."""
+        raise NotImplementedError
+
+    # Helpers -------------------------------------------------------------------------------
+
+    def step(self, slot: str) -> Step:
+        """The step that fills slot."""
+        for step in self.steps:
+            if step.slot == slot:
+                return step
+        raise KeyError(f"flow {self.name!r} has no step {slot!r}")
+
+    def state(self, part: str) -> str:
+        """The stored state string for a step or an engine state ("complaint:confirm")."""
+        return f"{self.name}:{part}"
+
+    def media_step(self, msg_type: str) -> Step | None:
+        """The first step that takes this kind of message (an image, a location)."""
+        for step in self.steps:
+            if msg_type in step.accepts:
+                return step
+        return None
+
+
+def _validate(cls: type[Flow]) -> None:
+    """Refuse a flow whose declaration cannot work, with a message that says why."""
+    where = f"flow {cls.__name__}"
+    if not _NAME.match(cls.name or ""):
+        raise ValueError(f"{where}: name must be a lower-case identifier, got {cls.name!r}")
+    if cls.kind and cls.kind not in KINDS:
+        raise ValueError(f"{where}: unknown ticket kind {cls.kind!r} (one of {', '.join(KINDS)})")
+    if not cls.steps:
+        raise ValueError(f"{where}: declare at least one Step")
+    if cls.finish is Flow.finish:
+        raise ValueError(f"{where}: implement finish(ctx, slots)")
+    if cls.menu_number and not (cls.menu_number.isdigit() and len(cls.menu_number) == 1):
+        raise ValueError(f"{where}: menu_number must be one digit, got {cls.menu_number!r}")
+    edit_words: dict[str, str] = {}
+    for step in cls.steps:
+        at = f"{where}, step {step.slot!r}"
+        if step.slot in RESERVED:
+            raise ValueError(f"{at}: the slot name is reserved")
+        if not step.prompt:
+            raise ValueError(f"{at}: a prompt (messages key) is required")
+        if step.parse is not None and step.choices:
+            raise ValueError(f"{at}: give either parse or choices, not both")
+        if step.collect and step.choices:
+            raise ValueError(f"{at}: a collecting step cannot have choices")
+        if not step.accepts or not step.accepts <= {"text", "voice", "image", "location"}:
+            raise ValueError(f"{at}: accepts must be a subset of text, voice, image, location")
+        values = [c.value for c in step.choices]
+        labels = [c.label for c in step.choices]
+        if len(set(values)) != len(values) or len(set(labels)) != len(labels):
+            raise ValueError(f"{at}: choice values and labels must be unique")
+        if any(not c.value or not c.label for c in step.choices):
+            raise ValueError(f"{at}: every choice needs a value and a label")
+        if len(step.choices) > 9:
+            raise ValueError(f"{at}: at most 9 numbered choices")
+        for word in step.edit_words:
+            if word in edit_words:
+                raise ValueError(f"{at}: edit word {word!r} already edits {edit_words[word]!r}")
+            edit_words[word] = step.slot
+

@@ -1,0 +1,394 @@
+"""Running a declared flow: ask what is missing, read answers, summarise, confirm, finish.
+
+Each call takes the resident's state (loaded inside the resident's lock) and the message in hand,
+and returns an `Outcome`: the reply and the next state (None when the flow ended). Nothing here
+touches the store; bot/dialog.py saves the state after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.clock import local
+from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
+from bot.flows.commands import is_word, normalize
+from bot.flows.config import flow_config
+from bot.flows.state import DialogState, new_state, touched
+
+MAX_INVALID = 3
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the classifier made of a mid-flow message (only what the engine needs)."""
+
+    intent: str
+    confidence: float
+    slots: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The reply to send and the state to keep (None: the flow is over)."""
+
+    reply: str
+    state: DialogState | None
+
+
+Classify = Callable[[str], Intent]
+
+
+# Asking -----------------------------------------------------------------------------------------
+
+
+def choices_text(step: Step) -> str:
+    """The numbered options of a step."""
+    return "\n".join(f"{i}. {c.label}" for i, c in enumerate(step.choices, 1))
+
+
+def prompt(ctx: Context, flow: Flow, step: Step, slots: dict[str, Any]) -> str:
+    """The question for a step, with its numbered choices and the skip hint when optional."""
+    values = {s.slot: s.display(slots.get(s.slot)) for s in flow.steps}
+    parts = [ctx.text(step.prompt, **values)]
+    if step.choices:
+        parts.append(choices_text(step))
+    if step.optional:
+        parts.append(ctx.text("flow.optional"))
+    return "\n".join(parts)
+
+
+def summary(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
+    """The collected answers, one line per field asked for."""
+    lines = []
+    for step in shown_steps(flow, slots):
+        value = slots.get(step.slot)
+        shown = step.display(value) if value not in (None, "", []) else ctx.text("flow.none")
+        lines.append(f"{ctx.text(step.label)}：{shown}")
+    return "\n".join(lines)
+
+
+def shown_steps(flow: Flow, slots: dict[str, Any]) -> list[Step]:
+    """Steps that belong in the summary (conditional steps only when they applied)."""
+    return [s for s in flow.steps if s.ask_if is None or s.ask_if(slots)]
+
+
+def confirm_text(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
+    """The summary and the question whether to submit."""
+    return ctx.text(flow.confirm_prompt, title=ctx.text(flow.title), summary=summary(ctx, flow, slots))
+
+
+def next_step(flow: Flow, ctx: Context, slots: dict[str, Any]) -> Step | None:
+    """The first step still to ask; fills slots its prefill can answer on the way."""
+    for step in flow.steps:
+        if step.slot in slots:
+            continue
+        if step.ask_if is not None and not step.ask_if(slots):
+            continue
+        if step.prefill is not None:
+            value = step.prefill(slots, ctx.resident)
+            if value not in (None, "", []):
+                slots[step.slot] = value
+                continue
+        return step
+    return None
+
+
+def advance(ctx: Context, flow: Flow, state: DialogState, *, lead: str = "") -> Outcome:
+    """Ask the next missing step, or show the summary when nothing is missing."""
+    slots = dict(state.slots)
+    step = next_step(flow, ctx, slots)
+    if step is None:
+        text = confirm_text(ctx, flow, slots)
+        new = replace(state, step=flow.state(CONFIRM), slots=slots, invalid=0, editing=False)
+    else:
+        text = prompt(ctx, flow, step, slots)
+        new = replace(state, step=step.state, slots=slots, invalid=0)
+    return Outcome(_join(lead, text), new)
+
+
+def start(ctx: Context, flow: Flow, slots: dict[str, Any], text: str = "", *, lead: str = "") -> Outcome:
+    """Begin a flow with what the opening message (or a media message) already said."""
+    opening = flow.opening(slots, text)
+    state = new_state(flow.name, flow.state(flow.steps[0].slot), ctx.now, opening)
+    preface = flow.preface(ctx, opening)
+    return advance(ctx, flow, state, lead=_join(lead, preface or ""))
+
+
+# Answering --------------------------------------------------------------------------------------
+
+
+def match_choice(step: Step, text: str) -> Choice | None:
+    """The choice a reply picks: its number, its label or a synonym, or the one it mentions."""
+    norm = normalize(text)
+    if norm.isdigit():
+        index = int(norm)
+        return step.choices[index - 1] if 1 <= index <= len(step.choices) else None
+    for choice in step.choices:
+        names = (choice.label, choice.value, *choice.synonyms)
+        if norm in (normalize(n) for n in names):
+            return choice
+    mentioned = [
+        c for c in step.choices if any(normalize(n) and normalize(n) in norm for n in (c.label, *c.synonyms))
+    ]
+    return mentioned[0] if len({c.value for c in mentioned}) == 1 else None
+
+
+def read_answer(ctx: Context, step: Step, text: str) -> Any:
+    """The slot value of an answer, or Invalid with the hint to give."""
+    if step.choices:
+        choice = match_choice(step, text)
+        if choice is None:
+            raise Invalid(step.hint or "flow.hint.choice")
+        return choice.value
+    answer = Answer(text=text, inbound=ctx.inbound, now=local(ctx.now, ctx.svc.tz))
+    if step.parse is None:
+        if not text.strip():
+            raise Invalid(step.hint or "flow.hint.default")
+        return text.strip()
+    try:
+        return step.parse(answer)
+    except Invalid as exc:
+        raise Invalid(step.hint or exc.hint) from exc
+
+
+async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classify | None = None) -> Outcome:
+    """Continue a flow with the message in hand (not a command; see bot.flows.commands)."""
+    state = touched(state, ctx.now)
+    part = state.part
+    if part == SWITCH:
+        return _switch_answer(ctx, flow, state)
+    if part == CONFIRM:
+        return await _confirm_answer(ctx, flow, state)
+    if part == EDIT:
+        return _edit_pick(ctx, flow, state)
+    step = flow.step(part)
+    msg_type = ctx.inbound.msg_type
+    if msg_type in ("image", "location", "video", "shortvideo"):
+        return _media(ctx, flow, state, step)
+    text = ctx.inbound.text.strip()
+    if step.collect:
+        return _collect_text(ctx, flow, state, step, text)
+    if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
+        return _store(ctx, flow, state, step, None)
+    try:
+        value = read_answer(ctx, step, text)
+    except Invalid as exc:
+        switched = _maybe_switch(ctx, flow, state, text, classify)
+        if switched is not None:
+            return switched
+        return _invalid(ctx, flow, state, step, exc.hint)
+    if step.parse is None and not step.choices:
+        switched = _maybe_switch(ctx, flow, state, text, classify)
+        if switched is not None:
+            return switched
+    return _store(ctx, flow, state, step, value)
+
+
+def _store(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any) -> Outcome:
+    slots = {**state.slots, step.slot: value}
+    history = tuple(s for s in state.history if s != step.slot) + (step.slot,)
+    return advance(ctx, flow, replace(state, slots=slots, history=history, editing=False))
+
+
+def _invalid(ctx: Context, flow: Flow, state: DialogState, step: Step, hint: str) -> Outcome:
+    count = state.invalid + 1
+    parts = [ctx.text(hint), prompt(ctx, flow, step, state.slots)]
+    if count >= MAX_INVALID:
+        parts.append(ctx.text("flow.offer_handoff"))
+    return Outcome("\n".join(parts), replace(state, invalid=count))
+
+
+def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
+    """A photo or a location feeds the step in hand, or the flow's step that takes it."""
+    msg_type = "image" if ctx.inbound.msg_type in ("image", "video", "shortvideo") else "location"
+    target = step if msg_type in step.accepts else flow.media_step(msg_type)
+    if target is None:
+        return Outcome(_join(ctx.text("flow.media_unused"), prompt(ctx, flow, step, state.slots)), state)
+    if target.collect:
+        kept = list(state.slots.get(target.slot) or []) + [dict(ctx.inbound.media, type=ctx.inbound.msg_type)]
+        slots = {**state.slots, target.slot: kept}
+        if target is step:
+            return Outcome(ctx.text("flow.photo_received", count=len(kept)), replace(state, slots=slots))
+        return Outcome(
+            _join(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots)
+        )
+    try:
+        value = read_answer(ctx, target, ctx.inbound.text)
+    except Invalid as exc:
+        return _invalid(ctx, flow, state, step, exc.hint)
+    if target is step:
+        return _store(ctx, flow, state, step, value)
+    slots = {**state.slots, target.slot: value}
+    return Outcome(_join(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots))
+
+
+def _collect_text(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome:
+    if is_word(text, "done") or (step.optional and is_word(text, "skip")):
+        return _store(ctx, flow, state, step, state.slots.get(step.slot) or None)
+    return _invalid(ctx, flow, state, step, step.hint or "flow.hint.collect")
+
+
+# Leaving for another intent ---------------------------------------------------------------------
+
+
+def _maybe_switch(
+    ctx: Context, flow: Flow, state: DialogState, text: str, classify: Classify | None
+) -> Outcome | None:
+    """Ask whether to leave when the message clearly starts another flow."""
+    conf = flow_config()["switch"]
+    if classify is None or len(text) < int(conf["min_length"]):
+        return None
+    from bot.flows import registry
+
+    found = classify(text)
+    if found.confidence < float(conf["min_confidence"]) or found.intent in flow.intents:
+        return None
+    other = registry.for_intent(found.intent)
+    if other is None or other.name == flow.name:
+        return None
+    pending = {"flow": other.name, "slots": found.slots, "text": text, "back": state.step}
+    question = ctx.text("flow.switch_ask", current=ctx.text(flow.title), other=ctx.text(other.title))
+    return Outcome(question, replace(state, step=flow.state(SWITCH), pending=pending))
+
+
+def _switch_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    pending = state.pending or {}
+    text = ctx.inbound.text
+    back = replace(state, step=str(pending.get("back", state.step)), pending=None)
+    if is_word(text, "yes") or normalize(text) == "1":
+        from bot.flows import registry
+
+        other = registry.get(str(pending.get("flow", "")))
+        if other is None:
+            return _resume(ctx, flow, back, "")
+        lead = ctx.text("flow.switched", current=ctx.text(flow.title))
+        return start(ctx, other, dict(pending.get("slots") or {}), str(pending.get("text", "")), lead=lead)
+    if is_word(text, "no") or normalize(text) == "2":
+        return _resume(ctx, flow, back, ctx.text("flow.stay"))
+    return Outcome(ctx.text("flow.switch_hint"), state)
+
+
+def _resume(ctx: Context, flow: Flow, state: DialogState, lead: str) -> Outcome:
+    """Ask again where the resident was (a step, or the summary)."""
+    if state.part == CONFIRM:
+        return Outcome(_join(lead, confirm_text(ctx, flow, state.slots)), state)
+    if state.part in (EDIT, SWITCH):
+        return advance(ctx, flow, state, lead=lead)
+    return Outcome(_join(lead, prompt(ctx, flow, flow.step(state.part), state.slots)), state)
+
+
+# Summary, confirmation and edits ----------------------------------------------------------------
+
+
+async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    text = ctx.inbound.text
+    edit = _edit_target(flow, text)
+    if edit is not None:
+        step, rest = edit
+        return _edit(ctx, flow, state, step, rest)
+    if is_word(text, "yes") or normalize(text) == "1":
+        return Outcome(await flow.finish(ctx, dict(state.slots)), None)
+    if is_word(text, "modify") or is_word(text, "no") or normalize(text) == "2":
+        return Outcome(_edit_menu(ctx, flow, state.slots), replace(state, step=flow.state(EDIT), invalid=0))
+    count = state.invalid + 1
+    reply = _join(ctx.text("flow.hint.confirm"), confirm_text(ctx, flow, state.slots))
+    if count >= MAX_INVALID:
+        reply = _join(reply, ctx.text("flow.offer_handoff"))
+    return Outcome(reply, replace(state, invalid=count))
+
+
+def _edit_menu(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
+    steps = shown_steps(flow, slots)
+    lines = "\n".join(f"{i}. {ctx.text(s.label)}" for i, s in enumerate(steps, 1))
+    return ctx.text("flow.edit_which", fields=lines)
+
+
+def _edit_target(flow: Flow, text: str) -> tuple[Step, str] | None:
+    """The step an edit phrase names ("地址错了，是10栋" → place, "是10栋"), if any."""
+    norm = normalize(text)
+    for step in flow.steps:
+        for word in step.edit_words:
+            w = normalize(word)
+            if w and w in norm:
+                rest = norm.replace(w, "", 1)
+                for filler in ("应该是", "改成", "改为", "换成", "是"):
+                    if rest.startswith(filler):
+                        rest = rest[len(filler):]
+                        break
+                return step, rest
+    return None
+
+
+def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    text = ctx.inbound.text
+    steps = shown_steps(flow, state.slots)
+    norm = normalize(text)
+    chosen: Step | None = None
+    if norm.isdigit() and 1 <= int(norm) <= len(steps):
+        chosen = steps[int(norm) - 1]
+    else:
+        target = _edit_target(flow, text)
+        if target is not None:
+            return _edit(ctx, flow, state, *target)
+        chosen = next((s for s in steps if normalize(ctx.text(s.label)) in norm), None)
+    if chosen is None:
+        return Outcome(_join(ctx.text("flow.hint.choice"), _edit_menu(ctx, flow, state.slots)), state)
+    return _edit(ctx, flow, state, chosen, "")
+
+
+def _edit(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: str) -> Outcome:
+    """Change one field: take the new value from the same message when it has one, else ask."""
+    slots = {k: v for k, v in state.slots.items() if k != step.slot}
+    if rest:
+        try:
+            value = read_answer(ctx, step, rest)
+        except Invalid:
+            value = None
+        if value is not None:
+            return advance(ctx, flow, replace(state, slots={**slots, step.slot: value}, editing=False))
+    question = prompt(ctx, flow, step, state.slots)
+    return Outcome(question, replace(state, step=step.state, slots=slots, editing=True, invalid=0))
+
+
+# Commands inside a flow -------------------------------------------------------------------------
+
+
+def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    """返回: ask the previous question again."""
+    state = touched(state, ctx.now)
+    if state.part in (SWITCH, EDIT):
+        return _resume(ctx, flow, replace(state, step=flow.state(CONFIRM)) if state.part == EDIT
+                       else replace(state, step=str((state.pending or {}).get("back", state.step)),
+                                    pending=None), "")
+    if not state.history:
+        return _resume(ctx, flow, state, ctx.text("flow.at_first"))
+    last = state.history[-1]
+    slots = {k: v for k, v in state.slots.items() if k != last}
+    step = flow.step(last)
+    new = replace(state, step=step.state, slots=slots, history=state.history[:-1], invalid=0, editing=False)
+    return Outcome(prompt(ctx, flow, step, slots), new)
+
+
+def restart(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    """重新开始: forget every answer and ask from the first question."""
+    fresh = replace(
+        new_state(flow.name, flow.state(flow.steps[0].slot), ctx.now), version=state.version + 1
+    )
+    return advance(ctx, flow, fresh, lead=ctx.text("flow.restarted"))
+
+
+def help_text(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    """帮助: the commands, then the question in hand again."""
+    state = touched(state, ctx.now)
+    return _resume(ctx, flow, state, ctx.text("flow.help"))
+
+
+def resume(ctx: Context, flow: Flow, state: DialogState, lead: str) -> Outcome:
+    """Say lead, then ask again where the resident was."""
+    return _resume(ctx, flow, touched(state, ctx.now), lead)
+
+
+def _join(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
