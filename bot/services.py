@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
 from bot.settings import Settings
 from bot.texts import Texts
-from storage.db import make_engine, make_sessionmaker
-from storage.state import RedisStateStore, SqlStateStore, StateStore
+from storage.db import SessionFactory, make_engine, make_sessionmaker
+from storage.state import RedisStateStore, SqliteStateStore, SqlStateStore, StateStore
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Services:
     settings: Settings
     clock: Clock
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: SessionFactory
     store: StateStore
     texts: Texts
     extras: dict[str, Any] = field(default_factory=dict)  # per-feature singletons (roster cache …)
@@ -38,13 +38,17 @@ class Services:
 
 
 def open_services(settings: Settings, clock: Clock | None = None, texts: Texts | None = None) -> Services:
-    """Open the engine and the state store the settings name (Redis when CB_REDIS_URL is set)."""
+    """Open the engine and the state store the settings name: Redis when CB_REDIS_URL is set,
+    else a SQLite file of its own beside the embedded database, else the database's kv table."""
     clock = clock or SystemClock()
     engine = make_engine(settings.db_url)
     sessions = make_sessionmaker(engine)
     store: StateStore
     if settings.redis_url:
         store = RedisStateStore.from_url(settings.redis_url)
+    elif engine.dialect.name == "sqlite":
+        settings.var_path.mkdir(parents=True, exist_ok=True)
+        store = SqliteStateStore(str(settings.var_path / "state.db"), now=clock.now)
     else:
         store = SqlStateStore(engine, sessions, now=clock.now)
     return Services(settings, clock, engine, sessions, store, texts or Texts())

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from storage.sqlite_inline import creator_for
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for url; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine for url; SQLite gets WAL, a busy timeout, foreign keys, and runs inline
+    on the event loop (storage.sqlite_inline) unless inline_sqlite is False."""
     if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:" and inline_sqlite:
+            kwargs.setdefault("async_creator", creator_for(path))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -29,9 +38,46 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded attributes after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+_held: contextvars.ContextVar[int] = contextvars.ContextVar("sqlite_session_depth", default=0)
+
+
+class SessionFactory:
+    """Opens AsyncSessions: `async with svc.sessions() as session, session.begin(): ...`.
+
+    On SQLite (the embedded default, one process) sessions of different tasks take turns through
+    an asyncio lock, so writers queue in memory instead of in SQLite's sleeping busy handler; a
+    task that opens a session inside its own session is let through (re-entrant per task).
+    On PostgreSQL sessions run concurrently.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.maker = async_sessionmaker(engine, expire_on_commit=False)
+        self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        if self._lock is None or _held.get() > 0:
+            async with self.maker() as session:
+                yield session
+            return
+        async with self._lock:
+            token = _held.set(_held.get() + 1)
+            try:
+                async with self.maker() as session:
+                    yield session
+            finally:
+                _held.reset(token)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        """A session with a transaction begun, committed on success."""
+        async with self() as session, session.begin():
+            yield session
+
+
+def make_sessionmaker(engine: AsyncEngine) -> SessionFactory:
+    """The session factory for engine (sessions keep loaded attributes after commit)."""
+    return SessionFactory(engine)
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

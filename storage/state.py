@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, select, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.db import SessionFactory
 from storage.models import KeyValue
 
 
@@ -103,7 +103,7 @@ class SqlStateStore(StateStore):
     def __init__(
         self,
         engine: AsyncEngine,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: SessionFactory,
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._engine = engine
@@ -123,34 +123,38 @@ class SqlStateStore(StateStore):
                 return None
             return json.loads(row.value)
 
+    def _insert(self) -> Any:
+        if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(KeyValue)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(KeyValue)
+
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        data = json.dumps(value, ensure_ascii=False)
+        stmt = self._insert().values(key=key, value=data, expires_at=self._expiry(ttl))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[KeyValue.key],
+            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
+        )
         async with self._sessions() as session, session.begin():
-            row = await session.get(KeyValue, key, with_for_update=True)
-            data = json.dumps(value, ensure_ascii=False)
-            if row is None:
-                session.add(KeyValue(key=key, value=data, expires_at=self._expiry(ttl)))
-            else:
-                row.value = data
-                row.expires_at = self._expiry(ttl)
+            await session.execute(stmt)
 
     async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        # One atomic statement: insert, or take over a row that has expired; a live row wins.
         data = json.dumps(value, ensure_ascii=False)
-        async with self._sessions() as session:
-            async with session.begin():
-                # An expired row counts as absent: clear it first.
-                await session.execute(
-                    delete(KeyValue).where(
-                        KeyValue.key == key,
-                        KeyValue.expires_at.is_not(None),
-                        KeyValue.expires_at <= self._now(),
-                    )
-                )
-            try:
-                async with session.begin():
-                    session.add(KeyValue(key=key, value=data, expires_at=self._expiry(ttl)))
-            except IntegrityError:
-                return False
-            return True
+        now = self._now()
+        stmt = self._insert().values(key=key, value=data, expires_at=self._expiry(ttl))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[KeyValue.key],
+            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
+            where=(KeyValue.expires_at.is_not(None)) & (KeyValue.expires_at <= now),
+        )
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(stmt)
+            return bool(result.rowcount)
 
     async def delete(self, key: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -187,6 +191,68 @@ class SqlStateStore(StateStore):
                 )
             )
             return int(result.rowcount or 0)
+
+
+class SqliteStateStore(StateStore):
+    """The embedded default's store: its own SQLite file, fixed SQL run inline (microseconds
+    each), WAL so a restart loses nothing. One process by design, so locks are in-process."""
+
+    _SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
+    )
+
+    def __init__(self, path: str, now: Callable[[], datetime] = _utcnow) -> None:
+        import sqlite3
+
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(self._SCHEMA)
+        self._now = now
+        self._local = _LocalLocks()
+
+    def _ts(self) -> float:
+        return self._now().timestamp()
+
+    def _expires(self, ttl: float | None) -> float | None:
+        return None if ttl is None else self._ts() + ttl
+
+    async def get(self, key: str) -> Any | None:
+        row = self._db.execute(
+            "SELECT value FROM kv WHERE key = ? AND (expires IS NULL OR expires > ?)", (key, self._ts())
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+            (key, json.dumps(value, ensure_ascii=False), self._expires(ttl)),
+        )
+
+    async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        cur = self._db.execute(
+            "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires "
+            "WHERE kv.expires IS NOT NULL AND kv.expires <= ?",
+            (key, json.dumps(value, ensure_ascii=False), self._expires(ttl), self._ts()),
+        )
+        return cur.rowcount == 1
+
+    async def delete(self, key: str) -> None:
+        self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    @asynccontextmanager
+    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+        async with self._local.hold(self.key("lock", name), wait):
+            yield
+
+    async def purge_expired(self) -> int:
+        """Delete expired rows; returns how many."""
+        return self._db.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (self._ts(),)).rowcount
+
+    async def close(self) -> None:
+        self._db.close()
 
 
 class RedisStateStore(StateStore):
@@ -247,7 +313,7 @@ class RedisStateStore(StateStore):
         await self._redis.aclose()
 
 
-async def sql_store_rows(sessions: async_sessionmaker[AsyncSession], prefix: str) -> list[str]:
+async def sql_store_rows(sessions: SessionFactory, prefix: str) -> list[str]:
     """Keys of the embedded store that start with prefix (for diagnostics and tests)."""
     async with sessions() as session:
         rows = await session.execute(select(KeyValue.key).where(KeyValue.key.like(f"{prefix}%")))

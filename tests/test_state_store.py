@@ -1,18 +1,50 @@
-"""Contract of the state store, run against the embedded (SQL) store and Redis alike."""
+"""Contract of the state store, run against every implementation: the embedded SQLite file,
+the database table (PostgreSQL without Redis), and Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from bot.clock import FakeClock
-from bot.services import Services
-from storage.state import LockTimeout
+from storage.db import make_engine, make_sessionmaker
+from storage.state import LockTimeout, RedisStateStore, SqliteStateStore, SqlStateStore, StateStore
+from tests.conftest import REDIS_URL, truncate_all
+
+KINDS = ("sqlite_file", "sql_table_pg", "redis")
 
 
-async def test_set_get_delete(services: Services) -> None:
-    store = services.store
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(kind: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+    """One store of the given kind, with its own namespace."""
+    engine = None
+    impl: StateStore
+    if kind == "sqlite_file":
+        impl = SqliteStateStore(str(tmp_path / "state.db"), now=clock.now)
+    elif kind == "sql_table_pg":
+        url = request.getfixturevalue("pg_url")
+        await truncate_all(url)
+        engine = make_engine(url)
+        impl = SqlStateStore(engine, make_sessionmaker(engine), now=clock.now)
+    else:
+        impl = RedisStateStore.from_url(REDIS_URL)
+    impl.with_prefix(f"cbt{uuid.uuid4().hex[:8]}")
+    yield impl
+    await impl.close()
+    if engine is not None:
+        await engine.dispose()
+
+
+async def test_set_get_delete(store: StateStore) -> None:
     key = store.key("t", "a")
     assert await store.get(key) is None
     await store.set(key, {"step": "Complaint:place", "slots": {"building": "3"}})
@@ -23,29 +55,26 @@ async def test_set_get_delete(services: Services) -> None:
     assert await store.get(key) is None
 
 
-async def test_set_if_absent_only_once(services: Services) -> None:
-    store = services.store
+async def test_set_if_absent_only_once(store: StateStore) -> None:
     key = store.key("t", "nx")
     results = await asyncio.gather(*(store.set_if_absent(key, i, ttl=60) for i in range(5)))
     assert sorted(results) == [False, False, False, False, True]
     assert await store.get(key) == results.index(True)
 
 
-async def test_ttl_expires(services: Services, backend: str, clock: FakeClock) -> None:
-    store = services.store
+async def test_ttl_expires(store: StateStore, kind: str, clock: FakeClock) -> None:
     key = store.key("t", "ttl")
     await store.set(key, "v", ttl=0.2)
     assert await store.get(key) == "v"
-    if backend == "embedded":
-        clock.advance(1)  # the embedded store reads the injected clock
+    if kind != "redis":
+        clock.advance(1)  # the SQL stores read the injected clock
     else:
         await asyncio.sleep(0.3)  # Redis expires by its own clock
     assert await store.get(key) is None
     assert await store.set_if_absent(key, "again", ttl=60) is True
 
 
-async def test_lock_serialises_holders(services: Services) -> None:
-    store = services.store
+async def test_lock_serialises_holders(store: StateStore) -> None:
     order: list[str] = []
 
     async def worker(name: str) -> None:
@@ -60,8 +89,7 @@ async def test_lock_serialises_holders(services: Services) -> None:
         assert order[i].split("-")[0] == order[i + 1].split("-")[0]
 
 
-async def test_lock_wait_times_out(services: Services) -> None:
-    store = services.store
+async def test_lock_wait_times_out(store: StateStore) -> None:
     async with store.lock("busy"):
         with pytest.raises(LockTimeout):
             async with store.lock("busy", wait=0.1):
