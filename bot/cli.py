@@ -13,16 +13,14 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from bot import logs
-    from bot.app import create_app
+    from bot.serve import serve
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    settings = load_settings(**overrides)
-    logs.configure(settings.log_level)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
-    return 0
+    try:
+        return serve(overrides, workers=args.workers)
+    except ValueError as exc:
+        print(f"communitybot serve: {exc}", file=sys.stderr)
+        return 2
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
@@ -40,12 +38,20 @@ def _add_commands(sub: argparse._SubParsersAction) -> dict[str, Command]:  # typ
     serve = sub.add_parser("serve", help="serve the bot over HTTP")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL + Redis only)")
     commands["serve"] = _serve
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate to the newest schema")
     commands["db"] = _db_upgrade
+
+    bench = sub.add_parser("bench", help="load benchmark against a bare echo webhook (bench/)")
+    from bench.runner import add_arguments as add_bench_arguments
+    from bench.runner import main as run_bench
+
+    add_bench_arguments(bench)
+    commands["bench"] = run_bench
 
     from bot.roster_cli import add_roster_arguments, run_roster
 

@@ -1,0 +1,1 @@
+"""Benchmarks: the webhook load benchmark (`communitybot bench`) and the classifier benchmark."""

@@ -1,0 +1,250 @@
+"""`communitybot bench`: the bot against a bare echo webhook under the same load, in one run.
+
+Starts the baseline (bench/echo_server.py) and the bot (`communitybot serve`, embedded or on
+PostgreSQL + Redis, one or more workers) as separate processes on loopback, drives both with the
+same residents' conversations, and prints throughput, latency percentiles, errors, peak memory and
+the ratio of the bot's throughput to the baseline's — the headline figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from bench.load import Driver, Stats
+from bot.settings import load_settings
+from bot.sim.wechat_client import WeChatSigner
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_BENCH = "redis://127.0.0.1:6379/15"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench subcommand's options."""
+    parser.add_argument("--residents", type=int, default=40, help="concurrent residents")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per measured phase")
+    parser.add_argument("--aes", action="store_true", help="safe mode (AES) messages")
+    parser.add_argument("--backend", choices=("embedded", "pg_redis"), default="embedded")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--compare-workers", type=int, default=0, metavar="N",
+                        help="on pg_redis: also run N workers and report the scaling over one")
+    parser.add_argument("--retry-share", type=float, default=0.05, help="share of messages WeChat retries")
+    parser.add_argument("--json", dest="json_out", help="also write the figures to this file")
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_http(url: str, timeout: float = 60.0) -> None:
+    """Wait until url answers 200."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout:.0f}s")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process whose output goes to log, terminated on exit."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class RssSampler:
+    """Peak resident memory of a process tree, sampled in the background."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def sample(self) -> int:
+        """Current RSS of the process and its children, in bytes."""
+        total = 0
+        for proc in [self.root, *self.root.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        self.peak = max(self.peak, total)
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(0.2)
+
+    def __enter__(self) -> RssSampler:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def _admin_sql(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _flush_redis() -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_BENCH)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+async def measure_bot(args: argparse.Namespace, workers: int, api_base: str, tmp: Path) -> dict[str, Any]:
+    """Start the bot, measure max throughput then latency at half of it; stop it."""
+    settings = load_settings()
+    port = free_port()
+    env = {
+        **os.environ,
+        "CB_PORT": str(port),
+        "CB_VAR_DIR": str(tmp / f"var-{workers}-{port}"),
+        "CB_SIMULATOR": "0",
+        "CB_WECHAT_API_BASE": api_base,
+        "CB_WECOM_API_BASE": api_base,
+        "CB_LOG_LEVEL": "WARNING",
+    }
+    db_name = None
+    if args.backend == "pg_redis":
+        db_name = f"cb_bench_{uuid.uuid4().hex[:8]}"
+        await _admin_sql(f'CREATE DATABASE "{db_name}"')
+        await _flush_redis()
+        env["CB_DATABASE_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
+        env["CB_REDIS_URL"] = REDIS_BENCH
+    exe = [sys.executable, "-m", "bot.cli"]
+    try:
+        subprocess.run([*exe, "db", "upgrade"], env=env, check=True, capture_output=True)
+        with process([*exe, "serve", "--workers", str(workers)], env, tmp / f"bot-{workers}.log") as proc:
+            base = f"http://127.0.0.1:{port}"
+            await wait_http(f"{base}/healthz")
+            signer = WeChatSigner(settings.wechat_token, settings.wechat_appid, settings.wechat_aes_key)
+            driver = Driver(f"{base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
+            await driver.closed_loop(args.residents, min(3.0, args.duration))  # warm-up
+            with RssSampler(proc.pid) as rss:
+                top = await driver.closed_loop(args.residents, args.duration)
+                half = await driver.paced(max(1.0, top.rate / 2), args.duration, args.residents * 4)
+            return {"workers": workers, "max": top, "half": half, "rss_mb": rss.peak / 2**20,
+                    "errors": top.error_samples + half.error_samples}
+    finally:
+        if db_name:
+            await _admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole benchmark; returns the figures."""
+    settings = load_settings()
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        echo_port = free_port()
+        echo_cmd = [sys.executable, "-m", "bench.echo_server", "--port", str(echo_port),
+                    "--token", settings.wechat_token, "--appid", settings.wechat_appid,
+                    "--aes-key", settings.wechat_aes_key]
+        with process(echo_cmd, dict(os.environ), tmp / "echo.log"):
+            echo_base = f"http://127.0.0.1:{echo_port}"
+            await wait_http(f"{echo_base}/cgi-bin/token")
+            signer = WeChatSigner(settings.wechat_token, settings.wechat_appid, settings.wechat_aes_key)
+            driver = Driver(f"{echo_base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
+            await driver.closed_loop(args.residents, min(3.0, args.duration))
+            baseline = await driver.closed_loop(args.residents, args.duration)
+            runs = [await measure_bot(args, args.workers, f"{echo_base}", tmp)]
+            if args.compare_workers and args.compare_workers != args.workers:
+                runs.append(await measure_bot(args, args.compare_workers, f"{echo_base}", tmp))
+    return report(args, baseline, runs)
+
+
+def report(args: argparse.Namespace, baseline: Stats, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Print the figures with the targets, and return them."""
+    out: dict[str, Any] = {
+        "config": {"residents": args.residents, "duration_s": args.duration, "aes": args.aes,
+                   "backend": args.backend, "retry_share": args.retry_share, "cores": os.cpu_count()},
+        "baseline": baseline.summary(),
+        "runs": [],
+    }
+    print(f"\nbaseline (bare aiohttp + wechatpy echo): {baseline.rate:,.0f} msg/s, p99 {baseline.pct(99):.1f} ms")
+    for run_ in runs:
+        top: Stats = run_["max"]
+        half: Stats = run_["half"]
+        ratio = top.rate / baseline.rate if baseline.rate else 0.0
+        row = {"workers": run_["workers"], "max": top.summary(), "half_rate": half.summary(),
+               "ratio_to_baseline": round(ratio, 3), "peak_rss_mb": round(run_["rss_mb"], 1),
+               "error_samples": run_["errors"]}
+        out["runs"].append(row)
+        print(f"bot, {args.backend}, {run_['workers']} worker(s): {top.rate:,.0f} msg/s "
+              f"= {ratio:.0%} of baseline; p50/p95/p99 at max {top.pct(50):.1f}/{top.pct(95):.1f}/{top.pct(99):.1f} ms; "
+              f"at half rate ({half.rate:,.0f} msg/s) p99 {half.pct(99):.1f} ms; "
+              f"errors {top.errors + half.errors}; peak RSS {run_['rss_mb']:.0f} MB")
+    if len(runs) == 2:
+        scale = runs[1]["max"].rate / runs[0]["max"].rate if runs[0]["max"].rate else 0.0
+        out["scaling"] = round(scale, 3)
+        print(f"scaling {runs[1]['workers']} workers over {runs[0]['workers']}: {scale:.2f}x")
+    first = out["runs"][0]
+    checks = {
+        "throughput >= 35% of baseline (1 process)": first["ratio_to_baseline"] >= 0.35,
+        "p99 < 100 ms at half of max rate": first["half_rate"]["p99_ms"] < 100,
+        "peak RSS < 200 MB": first["peak_rss_mb"] < 200 * max(1, runs[0]["workers"]),
+        "no errors": all(r["max"]["errors"] == 0 and r["half_rate"]["errors"] == 0 for r in out["runs"]),
+    }
+    if "scaling" in out:
+        checks["2 workers >= 1.6x one"] = out["scaling"] >= 1.6
+    out["targets"] = checks
+    for name, ok in checks.items():
+        print(f"  [{'met' if ok else 'MISSED'}] {name}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(out, ensure_ascii=False, indent=2))
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of `communitybot bench`."""
+    if args.compare_workers and args.backend != "pg_redis":
+        print("communitybot bench: --compare-workers needs --backend pg_redis", file=sys.stderr)
+        return 2
+    asyncio.run(run(args))
+    return 0
