@@ -1,0 +1,169 @@
+"""What service-centre staff do to a ticket: answer the resident, change its status, add notes.
+
+Shared by the console, the `/api/tickets/...` write routes and WeCom's `回复 N 内容`. Each action
+runs in one transaction: the ticket event, the conversation log, the outbox push and the audit row
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import dispatch, outbox, roster, tickets
+from bot.services import Services
+from storage.models import AuditLog, Message, Person, Resident, Ticket
+
+CUSTOM_WINDOW = timedelta(hours=48)  # WeChat customer-service messages only this long after the last one in
+MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
+MAX_NOTE_CHARS = 2000
+STAFF_ACTIONS = ("assign", "accept", "resolve", "reopen", "close", "escalate", "cancel")
+
+
+class ActionRefused(ValueError):
+    """A staff action refused for what was asked (empty text, unknown action, bad assignee)."""
+
+
+class ResidentUnreachable(ValueError):
+    """The ticket has no resident to answer (erased, or created without one)."""
+
+
+def delivery_channel(last_inbound_at: datetime | None, now: datetime) -> str:
+    """'custom' inside the resident's 48-hour window, 'template' outside it."""
+    if last_inbound_at is not None and now - last_inbound_at < CUSTOM_WINDOW:
+        return "custom"
+    return "template"
+
+
+def label(svc: Services, table: str, name: str) -> str:
+    """The Chinese label of a status or an action (falls back to the name itself)."""
+    key = f"staff_actions.{table}.{name}"
+    return svc.texts.get(key) if svc.texts.has(key) else name
+
+
+def audit(
+    session: AsyncSession, actor: str, action: str, target: str, now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Add one audit row to the caller's transaction."""
+    session.add(AuditLog(actor=actor, action=action, target=target, detail=detail, created_at=now))
+
+
+def _clean(svc: Services, text: str, limit: int, what: str) -> str:
+    body = (text or "").strip()
+    if not body:
+        raise ActionRefused(svc.texts.get(f"staff_actions.{what}_empty"))
+    if len(body) > limit:
+        raise ActionRefused(svc.texts.get(f"staff_actions.{what}_too_long", limit=limit, length=len(body)))
+    return body
+
+
+async def _ticket(svc: Services, session: AsyncSession, number: str) -> Ticket:
+    ticket = await tickets.get_by_number(session, number.strip(), for_update=True)
+    if ticket is None:
+        raise LookupError(svc.texts.get("staff_actions.unknown_ticket", number=number))
+    return ticket
+
+
+async def resident_of(session: AsyncSession, ticket: Ticket) -> Resident | None:
+    """The resident row behind a ticket, or None (erased or never known)."""
+    if not ticket.resident:
+        return None
+    return await session.scalar(select(Resident).where(Resident.openid == ticket.resident))
+
+
+async def reply_channel(svc: Services, session: AsyncSession, ticket: Ticket) -> str | None:
+    """How a staff answer would reach this ticket's resident now: 'custom', 'template' or None."""
+    resident = await resident_of(session, ticket)
+    if ticket.resident is None or (resident is not None and resident.erased_at is not None):
+        return None
+    return delivery_channel(resident.last_inbound_at if resident else None, svc.clock.now())
+
+
+async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
+    """Deliver a staff answer to the ticket's resident through the outbox; 'custom' or 'template'."""
+    body = _clean(svc, text, MAX_REPLY_CHARS, "reply")
+    t = svc.texts
+    async with svc.sessions() as session, session.begin():
+        ticket = await _ticket(svc, session, number)
+        via = await reply_channel(svc, session, ticket)
+        if via is None or ticket.resident is None:
+            raise ResidentUnreachable(t.get("staff_actions.resident_gone", number=ticket.number))
+        now = svc.clock.now()
+        payload = {
+            "text": t.get("staff_actions.reply_text", number=ticket.number, text=body),
+            "template": {
+                "title": t.get("staff_actions.reply_template_title"),
+                "fields": {
+                    t.get("staff_actions.reply_field_number"): ticket.number,
+                    t.get("staff_actions.reply_field_text"): body,
+                },
+            },
+        }
+        await outbox.enqueue(session, "wechat", ticket.resident, payload, now=now, ticket_id=ticket.id)
+        session.add(Message(
+            openid=ticket.resident, direction="out", msg_type="staff", content=body,
+            ticket_id=ticket.id, author=actor, created_at=now,
+        ))
+        await tickets.add_event(session, ticket, "reply", actor, now, note=body, data={"via": via})
+        audit(session, actor, "ticket.reply", ticket.number, now, {"via": via, "chars": len(body)})
+    return via
+
+
+async def assignable_people(session: AsyncSession, kind: str) -> list[Person]:
+    """Active roster people who may own a ticket of kind: its role's people, then staff."""
+    role = dispatch.ROLE_OF_KIND.get(kind)
+    seen: dict[str, Person] = {}
+    for wanted in ((role,) if role else ()) + roster.STAFF_ROLES:
+        for person in await roster.people_with_role(session, wanted):
+            seen.setdefault(person.id, person)
+    return list(seen.values())
+
+
+async def staff_transition(
+    svc: Services, number: str, action: str, actor: str, *, assignee: str | None = None, note: str = "",
+) -> Ticket:
+    """Apply a status action for staff via dispatch.apply_action; raises ActionRefused,
+    LookupError or tickets.TransitionError (the status forbids it)."""
+    t = svc.texts
+    if action not in STAFF_ACTIONS:
+        raise ActionRefused(t.get("staff_actions.unknown_action", action=action, allowed="、".join(STAFF_ACTIONS)))
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise ActionRefused(t.get("staff_actions.note_too_long", limit=MAX_NOTE_CHARS, length=len(note)))
+    async with svc.sessions() as session, session.begin():
+        ticket = await _ticket(svc, session, number)
+        before, previous = ticket.status, ticket.assignee
+        if action == "assign":
+            if not assignee:
+                raise ActionRefused(t.get("staff_actions.assignee_missing"))
+            allowed = {p.id for p in await assignable_people(session, ticket.kind)}
+            if assignee not in allowed:
+                raise ActionRefused(t.get("staff_actions.assignee_not_allowed", assignee=assignee))
+        rule = tickets.TRANSITIONS[action]
+        if ticket.status not in rule.sources:
+            raise tickets.TransitionError(t.get(
+                "staff_actions.status_forbids", action=label(svc, "action", action), status=label(svc, "status", ticket.status),
+            ))
+        await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee)
+        detail: dict[str, Any] = {"from": before, "to": ticket.status}
+        if note:
+            detail["note"] = note
+        if action == "assign":
+            detail.update(assignee=ticket.assignee, previous=previous)
+        name = "ticket.reassign" if action == "assign" and previous else f"ticket.{action}"
+        audit(session, actor, name, ticket.number, svc.clock.now(), detail)
+    return ticket
+
+
+async def add_note(svc: Services, number: str, text: str, actor: str) -> None:
+    """Add an internal note to a ticket (never shown to residents), audited."""
+    body = _clean(svc, text, MAX_NOTE_CHARS, "note")
+    async with svc.sessions() as session, session.begin():
+        ticket = await _ticket(svc, session, number)
+        now = svc.clock.now()
+        await tickets.add_event(session, ticket, "note", actor, now, note=body)
+        audit(session, actor, "ticket.note", ticket.number, now, {"chars": len(body)})

@@ -1,0 +1,66 @@
+"""Helpers for the staff-side tests: a resident, a ticket in a given state, the demo roster."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot import roster, tickets
+from bot.services import Services
+from storage.models import AuditLog, OutboxItem, Resident
+
+
+async def load_roster(svc: Services) -> None:
+    """Load the demo roster (config/roster.toml)."""
+    await roster.import_roster(svc, svc.settings.roster_path)
+
+
+async def make_resident(
+    svc: Services, openid: str, *, last_inbound_at: datetime | None = None, phone: str | None = "13812345678",
+) -> None:
+    """A resident who last wrote at last_inbound_at (default: now)."""
+    now = svc.clock.now()
+    async with svc.sessions() as session, session.begin():
+        session.add(Resident(
+            openid=openid, phone=phone, building="3", subscribed=True,
+            last_inbound_at=last_inbound_at or now, window_opened_by="message", created_at=now, updated_at=now,
+        ))
+
+
+async def make_ticket(
+    svc: Services, openid: str | None, *, kind: str = "complaint", status: str = "escalated",
+    summary: str = "3号楼楼道灯坏了", fields: dict[str, Any] | None = None, building: str | None = "3",
+) -> str:
+    """A ticket created open or escalated (a hand-off starts escalated); returns its number."""
+    async with svc.sessions() as session, session.begin():
+        ticket = await tickets.create_ticket(
+            session, kind=kind, resident=openid, fields=fields or {"description": summary}, now=svc.clock.now(),
+            tz=svc.tz, actor="test", summary=summary, category="light", building=building, status=status,
+        )
+        return ticket.number
+
+
+async def outbox_rows(svc: Services, channel: str | None = None) -> list[OutboxItem]:
+    """Every queued push (of a channel), oldest first."""
+    async with svc.sessions() as session:
+        stmt = select(OutboxItem).order_by(OutboxItem.id)
+        if channel:
+            stmt = stmt.where(OutboxItem.channel == channel)
+        return list((await session.execute(stmt)).scalars())
+
+
+async def audit_rows(svc: Services, action: str | None = None) -> list[AuditLog]:
+    """Audit rows (of an action), oldest first."""
+    async with svc.sessions() as session:
+        stmt = select(AuditLog).order_by(AuditLog.id)
+        if action:
+            stmt = stmt.where(AuditLog.action == action)
+        return list((await session.execute(stmt)).scalars())
+
+
+async def count(svc: Services, model: Any) -> int:
+    """Rows in a table."""
+    async with svc.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)

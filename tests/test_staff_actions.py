@@ -1,0 +1,141 @@
+"""Staff answers, transitions and notes (bot.staff_actions), on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot import staff_actions, tickets
+from bot.clock import FakeClock
+from bot.services import Services
+from storage.models import Message, Resident, TicketEvent
+from tests.staff_support import audit_rows, count, load_roster, make_resident, make_ticket, outbox_rows
+
+
+async def _events(svc: Services, number: str) -> list[TicketEvent]:
+    async with svc.sessions() as session:
+        ticket = await tickets.get_by_number(session, number)
+        assert ticket is not None
+        return await tickets.events_of(session, ticket)
+
+
+async def test_reply_inside_window_goes_as_custom_message(services: Services, clock: FakeClock) -> None:
+    await make_resident(services, "o_res1", last_inbound_at=clock.now() - timedelta(hours=47))
+    number = await make_ticket(services, "o_res1")
+    via = await staff_actions.staff_reply(services, number, "  师傅下午两点上门修理。 ", "liustaff")
+    assert via == "custom"
+    [push] = await outbox_rows(services, "wechat")
+    assert push.target == "o_res1"
+    assert "师傅下午两点上门修理。" in push.payload["text"] and number in push.payload["text"]
+    assert "师傅下午两点上门修理。" in push.payload["template"]["fields"].values()
+    async with services.sessions() as session:
+        [msg] = (await session.execute(select(Message).where(Message.direction == "out"))).scalars()
+    assert (msg.openid, msg.author, msg.content) == ("o_res1", "liustaff", "师傅下午两点上门修理。")
+    assert msg.ticket_id == push.ticket_id
+    reply = [e for e in await _events(services, number) if e.action == "reply"]
+    assert reply and reply[0].actor == "liustaff" and reply[0].data == {"via": "custom"}
+    [row] = await audit_rows(services, "ticket.reply")
+    assert (row.actor, row.target, row.detail["via"]) == ("liustaff", number, "custom")
+
+
+async def test_reply_outside_window_goes_as_template(services: Services, clock: FakeClock) -> None:
+    await make_resident(services, "o_res2")
+    number = await make_ticket(services, "o_res2")
+    clock.advance(hours=48, seconds=1)
+    assert await staff_actions.staff_reply(services, number, "已联系物业处理。", "liustaff") == "template"
+    [push] = await outbox_rows(services, "wechat")
+    assert push.payload["template"]["title"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "长" * (staff_actions.MAX_REPLY_CHARS + 1)])
+async def test_reply_refuses_empty_or_oversized_text(services: Services, text: str) -> None:
+    await make_resident(services, "o_res3")
+    number = await make_ticket(services, "o_res3")
+    with pytest.raises(ValueError, match="答复"):
+        await staff_actions.staff_reply(services, number, text, "liustaff")
+    assert await outbox_rows(services) == []
+    assert await count(services, Message) == 0
+
+
+async def test_reply_to_unknown_ticket_and_erased_resident(services: Services, clock: FakeClock) -> None:
+    with pytest.raises(LookupError):
+        await staff_actions.staff_reply(services, "20261123-9999", "你好", "liustaff")
+    await make_resident(services, "o_gone")
+    number = await make_ticket(services, "o_gone")
+    async with services.sessions() as session, session.begin():
+        resident = await session.scalar(select(Resident).where(Resident.openid == "o_gone"))
+        assert resident is not None
+        resident.erased_at = clock.now()
+    with pytest.raises(staff_actions.ResidentUnreachable):
+        await staff_actions.staff_reply(services, number, "你好", "liustaff")
+    no_resident = await make_ticket(services, None)
+    with pytest.raises(staff_actions.ResidentUnreachable):
+        await staff_actions.staff_reply(services, no_resident, "你好", "liustaff")
+    assert await outbox_rows(services) == [] and await audit_rows(services) == []
+
+
+async def test_assign_then_reassign_is_dispatched_and_audited(services: Services) -> None:
+    await load_roster(services)
+    await make_resident(services, "o_res4")
+    number = await make_ticket(services, "o_res4")
+    ticket = await staff_actions.staff_transition(services, number, "assign", "liustaff", assignee="wangwei", note="请尽快")
+    assert (ticket.status, ticket.assignee) == ("dispatched", "wangwei")
+    cards = await outbox_rows(services, "wecom")
+    assert [c.target for c in cards] == ["wangwei"]
+    ticket = await staff_actions.staff_transition(services, number, "assign", "liustaff", assignee="lina")
+    assert ticket.assignee == "lina"
+    [first] = await audit_rows(services, "ticket.assign")
+    assert first.detail == {"from": "escalated", "to": "dispatched", "note": "请尽快", "assignee": "wangwei", "previous": None}
+    [again] = await audit_rows(services, "ticket.reassign")
+    assert again.detail["previous"] == "wangwei" and again.detail["assignee"] == "lina"
+
+
+async def test_assign_refuses_missing_or_wrong_person(services: Services) -> None:
+    await load_roster(services)
+    number = await make_ticket(services, None)
+    with pytest.raises(staff_actions.ActionRefused):
+        await staff_actions.staff_transition(services, number, "assign", "liustaff")
+    with pytest.raises(staff_actions.ActionRefused, match="canteen"):
+        await staff_actions.staff_transition(services, number, "assign", "liustaff", assignee="canteen")
+    with pytest.raises(staff_actions.ActionRefused):
+        await staff_actions.staff_transition(services, number, "assign", "liustaff", assignee="nobody")
+    assert [r.action for r in await audit_rows(services)] == ["roster.import"]
+
+
+async def test_transition_rules(services: Services) -> None:
+    await load_roster(services)
+    await make_resident(services, "o_res5")
+    number = await make_ticket(services, "o_res5", status="open")
+    with pytest.raises(staff_actions.ActionRefused):
+        await staff_actions.staff_transition(services, number, "explode", "liustaff")
+    with pytest.raises(staff_actions.ActionRefused):
+        await staff_actions.staff_transition(services, number, "return", "liustaff")  # workers' 退回 only
+    with pytest.raises(tickets.TransitionError, match="待派单"):
+        await staff_actions.staff_transition(services, number, "accept", "liustaff")
+    with pytest.raises(LookupError):
+        await staff_actions.staff_transition(services, "20990101-0001", "close", "liustaff")
+    ticket = await staff_actions.staff_transition(services, number, "resolve", "liustaff", note="已修好")
+    assert ticket.status == "resolved"
+    told = [p for p in await outbox_rows(services, "wechat") if p.target == "o_res5"]
+    assert told and "已修好" in told[0].payload["text"]
+    ticket = await staff_actions.staff_transition(services, number, "close", "liustaff")
+    assert ticket.status == "closed"
+    actions = [r.action for r in await audit_rows(services)]
+    assert actions == ["roster.import", "ticket.resolve", "ticket.close"]
+
+
+async def test_note_is_internal_and_audited(services: Services) -> None:
+    await make_resident(services, "o_res6")
+    number = await make_ticket(services, "o_res6")
+    await staff_actions.add_note(services, number, "居民情绪激动，先电话安抚", "liustaff")
+    notes = [e for e in await _events(services, number) if e.action == "note"]
+    assert [(e.actor, e.note) for e in notes] == [("liustaff", "居民情绪激动，先电话安抚")]
+    assert await outbox_rows(services) == []
+    [row] = await audit_rows(services, "ticket.note")
+    assert row.target == number
+    with pytest.raises(ValueError):
+        await staff_actions.add_note(services, number, " ", "liustaff")
+    with pytest.raises(LookupError):
+        await staff_actions.add_note(services, "20990101-0001", "x", "liustaff")
