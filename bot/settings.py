@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     simulator: bool | None = None
     api_token: str = ""
     console_secret: str = ""
+    console_admin_password: str = "community123"  # the demo admin seeded when no console user exists
 
     survey_delay_s: int = 7200
     accept_sla_s: int = 1800
