@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:40:07.246224
+Create Date: 2026-11-23 13:05:02.089458
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('openid', sa.String(length=64), nullable=False),
     sa.Column('direction', sa.String(length=8), nullable=False),
-    sa.Column('msg_type', sa.String(length=16), nullable=False),
+    sa.Column('msg_type', sa.String(length=32), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('media', sa.JSON(), nullable=True),
     sa.Column('ticket_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
