@@ -26,9 +26,9 @@ FeatureSetup = Callable[[web.Application], None]
 
 def _features() -> list[FeatureSetup]:
     from bot import health, roster
-    from bot.channels import wechat
+    from bot.channels import push, wechat, wecom
 
-    return [health.setup, roster.setup, wechat.setup]
+    return [health.setup, roster.setup, wechat.setup, wecom.setup, push.setup]
 
 
 def create_app(
@@ -62,3 +62,12 @@ def create_app(
     for setup in features if features is not None else _features():
         setup(app)
     return app
+
+
+async def gunicorn_app() -> web.Application:
+    """The app for gunicorn's aiohttp worker: `gunicorn bot.app:gunicorn_app -k aiohttp.GunicornWebWorker`."""
+    from bot import logs
+
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)
