@@ -1,4 +1,4 @@
-"""/healthz and /metrics."""
+"""Observability routes: /healthz (JSON) and /metrics (Prometheus), plus the request-id middleware."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from bot import metrics
+from bot import logs, metrics
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -39,6 +39,7 @@ async def metrics_view(_request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the health and metrics routes."""
+    """Add the health and metrics routes and the request-id middleware (bot.logs)."""
+    logs.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)

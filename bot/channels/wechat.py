@@ -4,33 +4,60 @@ Every request is verified (403 otherwise), parsed defensively (400 for what is n
 413 above 1 MiB), de-duplicated across processes (a retry gets the first answer), and answered
 with a passive reply, encrypted when the request was. Slow work never happens here: the dialog
 queues pushes in the outbox.
+
+Decisions a client can rely on:
+- `encrypt_type=aes` (compatible and safe mode) needs both the plain `signature` and the
+  `msg_signature`; the message is taken from the decrypted <Encrypt> only — the plaintext copy
+  compatible mode also sends is ignored. Any other `encrypt_type` than `raw`/`aes` is a 400.
+- The Content-Type header is not consulted (WeChat has sent text/xml, application/xml and none);
+  the body must be WeChat XML whatever the header says.
+- XML with a DOCTYPE (so: any entity, internal or external) is refused with 400.
+- A message without FromUserName, MsgType or an integer CreateTime is malformed: 400, nothing
+  stored. A message type or event we do not know (WeChat adds them; TEMPLATESENDJOBFINISH and
+  the like are not residents talking) is answered `success`, counted, and not recorded.
+- Message retries are keyed on FromUserName + MsgId; events on FromUserName + CreateTime +
+  event (+ key), so the LOCATION event WeChat sends in the same second as a follow is not
+  mistaken for a retry of the follow.
+- `subscribe` with a `qrscene_` EventKey arrives as event "subscribe" with the scene value
+  (prefix removed) as `event_key`, the same value a SCAN of that code carries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import struct
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
-from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot import metrics
 from bot.inbound import Inbound
-from bot.logs import fields, request_id
+from bot.logs import bind_subject, fields
 from bot.privacy import hash_openid
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-# How long a retry waits for the first delivery's answer before giving up politely.
+# How long a retry waits for the first delivery's answer before answering nothing (WeChat gives
+# up on a delivery after 5 s; an empty answer shows the resident nothing rather than a duplicate).
 RETRY_WAIT_S = 4.0
+_POLL_S = 0.05
+
+MESSAGE_TYPES = frozenset({"text", "voice", "image", "video", "shortvideo", "location", "link"})
+EVENTS = frozenset({"subscribe", "unsubscribe", "scan", "click", "view", "location"})
+_MAX_OPENID = 64  # residents.openid and messages.openid are String(64)
+_MAX_MSG_ID = 64
 
 
 class BadRequest(Exception):
@@ -41,6 +68,17 @@ class Forbidden(Exception):
     """The signature does not match (answer 403)."""
 
 
+@dataclass(frozen=True)
+class Received:
+    """A verified request: the message's top-level XML fields, and whether it came encrypted."""
+
+    fields: Mapping[str, str | None]  # None marks an element with children (not a plain value)
+    encrypted: bool
+
+
+# --- verification and parsing --------------------------------------------------------------------
+
+
 def _crypto(svc: Services) -> WeChatCrypto | None:
     key = svc.settings.wechat_aes_key
     if not key:
@@ -48,7 +86,7 @@ def _crypto(svc: Services) -> WeChatCrypto | None:
     return WeChatCrypto(svc.settings.wechat_token, key, svc.settings.wechat_appid)
 
 
-def _verify_plain(svc: Services, query: Any) -> None:
+def _verify_plain(svc: Services, query: Mapping[str, str]) -> None:
     try:
         check_signature(
             svc.settings.wechat_token, query.get("signature", ""), query.get("timestamp", ""),
@@ -58,127 +96,248 @@ def _verify_plain(svc: Services, query: Any) -> None:
         raise Forbidden("signature") from exc
 
 
-def _check_xml(raw: bytes | str) -> None:
-    """Refuse what is not well-formed, entity-free XML with an <xml> root."""
+def parse_xml(raw: bytes | str) -> dict[str, str | None]:
+    """The top-level elements of a DTD-free <xml> document: name → text ('' when empty)."""
     try:
-        root = safe_fromstring(raw)
+        root = safe_fromstring(raw, forbid_dtd=True)
     except (DefusedXmlException, SyntaxError, ValueError) as exc:  # ParseError is a SyntaxError
         raise BadRequest(f"xml: {type(exc).__name__}") from exc
     if root.tag != "xml":
         raise BadRequest("root element is not <xml>")
+    values: dict[str, str | None] = {}
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue  # comments and processing instructions
+        if child.tag in values:
+            raise BadRequest(f"element <{child.tag}> appears twice")
+        values[child.tag] = None if len(child) else (child.text or "")
+    return values
 
 
-def decode_body(svc: Services, query: Any, body: bytes) -> tuple[str, bool]:
-    """Verify and (in safe or compatible mode) decrypt; returns (plain XML, was_encrypted)."""
-    if not body.strip():
-        raise BadRequest("empty body")
-    encrypted = query.get("encrypt_type", "raw") == "aes"
-    if not encrypted:
-        _verify_plain(svc, query)
-        _check_xml(body)
-        return body.decode("utf-8", errors="strict"), False
+def _decrypt(svc: Services, query: Mapping[str, str], envelope: Mapping[str, str | None]) -> str:
     crypto = _crypto(svc)
     if crypto is None:
         raise BadRequest("encrypted message but no AES key configured")
-    _check_xml(body)
+    encrypt = envelope.get("Encrypt")
+    if not encrypt:
+        raise BadRequest("encrypt_type=aes without an <Encrypt> element")
     try:
         plain = crypto.decrypt_message(
-            body.decode("utf-8"), query.get("msg_signature", ""), query.get("timestamp", ""),
+            {"Encrypt": encrypt}, query.get("msg_signature", ""), query.get("timestamp", ""),
             query.get("nonce", ""),
         )
     except InvalidSignatureException as exc:
         raise Forbidden("msg_signature") from exc
     except InvalidAppIdException as exc:
         raise Forbidden("appid") from exc
-    except Exception as exc:  # bad base64, padding or missing Encrypt element: a malformed body
+    except (ValueError, IndexError, struct.error) as exc:
+        # bad base64 (binascii.Error), a length that is no multiple of the block, bad padding,
+        # a truncated length prefix, bad UTF-8 inside
         raise BadRequest(f"decrypt: {type(exc).__name__}") from exc
-    _check_xml(plain)
-    return plain, True
+    return str(plain)
 
 
-def to_inbound(msg: Any) -> Inbound:
-    """Map a wechatpy message or event onto our Inbound."""
-    kind = msg.type
-    openid = msg.source or ""
-    created = msg.create_time
+def decode_body(svc: Services, query: Mapping[str, str], body: bytes) -> Received:
+    """Verify and (in safe or compatible mode) decrypt the body; 403/400 as exceptions."""
+    if not body.strip():
+        raise BadRequest("empty body")
+    mode = query.get("encrypt_type", "raw") or "raw"
+    if mode not in ("raw", "aes"):
+        raise BadRequest(f"unknown encrypt_type {mode[:16]!r}")
+    _verify_plain(svc, query)
+    envelope = parse_xml(body)
+    if mode == "raw":
+        return Received(envelope, encrypted=False)
+    return Received(parse_xml(_decrypt(svc, query, envelope)), encrypted=True)
+
+
+# --- the message ---------------------------------------------------------------------------------
+
+
+def _text(values: Mapping[str, str | None], name: str, *, required: bool = False) -> str:
+    if name not in values:
+        if required:
+            raise BadRequest(f"<{name}> missing")
+        return ""
+    value = values[name]
+    if value is None:
+        raise BadRequest(f"<{name}> is not a plain value")
+    if required and not value.strip():
+        raise BadRequest(f"<{name}> empty")
+    return value
+
+
+def _number(values: Mapping[str, str | None], name: str) -> float | None:
+    raw = _text(values, name).strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise BadRequest(f"<{name}> is not a number") from exc
+
+
+def _created_at(values: Mapping[str, str | None]) -> datetime:
+    raw = _text(values, "CreateTime", required=True).strip()
+    try:
+        return datetime.fromtimestamp(int(raw), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise BadRequest("<CreateTime> is not a time") from exc
+
+
+def message_type(values: Mapping[str, str | None]) -> str:
+    """WeChat's MsgType in lower case ('event' for events); 400 when missing."""
+    return _text(values, "MsgType", required=True).strip().lower()
+
+
+def to_inbound(values: Mapping[str, str | None]) -> Inbound | None:
+    """Map WeChat's message fields onto an Inbound; None for a type or event we do not handle."""
+    openid = _text(values, "FromUserName", required=True).strip()
+    if len(openid) > _MAX_OPENID:
+        raise BadRequest("<FromUserName> too long")
+    kind = message_type(values)
+    created = _created_at(values)
     base: dict[str, Any] = {"openid": openid, "msg_type": kind, "created_at": created}
     if kind == "event":
-        event = (msg.event or "").lower()
-        key = getattr(msg, "key", None) or getattr(msg, "url", None) or ""
-        media: dict[str, Any] = {}
-        if event == "location":
-            media = {"latitude": msg.latitude, "longitude": msg.longitude, "precision": msg.precision}
-        if event == "subscribe_scan":
-            event = "subscribe"
-        return Inbound(**base, event=event, event_key=str(key or ""), media=media)
-    msg_id = str(getattr(msg, "id", "") or "")
+        return _event(values, base)
+    if kind not in MESSAGE_TYPES:
+        return None
+    msg_id = _text(values, "MsgId").strip()
+    if len(msg_id) > _MAX_MSG_ID:
+        raise BadRequest("<MsgId> too long")
+    base["msg_id"] = msg_id
     if kind == "text":
-        return Inbound(**base, text=msg.content or "", msg_id=msg_id)
+        return Inbound(**base, text=_text(values, "Content"))
     if kind == "voice":
-        return Inbound(
-            **base, text=(msg.recognition or "").strip(), msg_id=msg_id,
-            media={"media_id": msg.media_id, "format": msg.format},
-        )
+        media = {"media_id": _text(values, "MediaId"), "format": _text(values, "Format")}
+        return Inbound(**base, text=_text(values, "Recognition").strip(), media=media)
     if kind == "image":
-        return Inbound(**base, msg_id=msg_id, media={"media_id": msg.media_id, "pic_url": msg.image})
+        return Inbound(**base, media={"media_id": _text(values, "MediaId"), "pic_url": _text(values, "PicUrl")})
     if kind in ("video", "shortvideo"):
-        return Inbound(
-            **base, msg_id=msg_id, media={"media_id": msg.media_id, "thumb": msg.thumb_media_id}
-        )
+        media = {"media_id": _text(values, "MediaId"), "thumb": _text(values, "ThumbMediaId")}
+        return Inbound(**base, media=media)
     if kind == "location":
-        x, y = msg.location
-        return Inbound(
-            **base, msg_id=msg_id, text=msg.label or "",
-            media={"latitude": x, "longitude": y, "scale": msg.scale, "label": msg.label or ""},
-        )
-    if kind == "link":
-        return Inbound(
-            **base, msg_id=msg_id, text=msg.title or "",
-            media={"title": msg.title, "description": msg.description, "url": msg.url},
-        )
-    return Inbound(**base, msg_id=msg_id)
+        label = _text(values, "Label")
+        media = {
+            "latitude": _number(values, "Location_X"), "longitude": _number(values, "Location_Y"),
+            "scale": _number(values, "Scale"), "label": label,
+        }
+        return Inbound(**base, text=label, media=media)
+    title = _text(values, "Title")  # link
+    media = {"title": title, "description": _text(values, "Description"), "url": _text(values, "Url")}
+    return Inbound(**base, text=title, media=media)
 
 
-def dedup_key(svc: Services, inbound: Inbound, raw_create_time: str) -> str:
-    """FromUserName + MsgId for messages (MsgId alone has collided); + CreateTime for events."""
+def _event(values: Mapping[str, str | None], base: dict[str, Any]) -> Inbound | None:
+    event = _text(values, "Event", required=True).strip().lower()
+    if event not in EVENTS:
+        return None
+    key = _text(values, "EventKey").strip()
+    media: dict[str, Any] = {}
+    if event == "subscribe" and key.startswith("qrscene_"):
+        key = key.removeprefix("qrscene_")
+        media = {"ticket": _text(values, "Ticket")}
+    elif event == "scan":
+        media = {"ticket": _text(values, "Ticket")}
+    elif event == "location":
+        key = ""
+        media = {
+            "latitude": _number(values, "Latitude"), "longitude": _number(values, "Longitude"),
+            "precision": _number(values, "Precision"),
+        }
+    return Inbound(**base, event=event, event_key=key, media=media)
+
+
+# --- de-duplication of WeChat's retries ----------------------------------------------------------
+
+
+def dedup_key(svc: Services, inbound: Inbound, values: Mapping[str, str | None]) -> str:
+    """FromUserName + MsgId for messages (MsgId alone has collided); events: + CreateTime + event."""
+    create_time = _text(values, "CreateTime").strip()
     if inbound.msg_id:
         return svc.store.key("dedup", inbound.openid, inbound.msg_id)
-    return svc.store.key("dedup", inbound.openid, "ev", raw_create_time, inbound.event)
+    if not inbound.is_event:  # a message without MsgId: its time and type identify it
+        return svc.store.key("dedup", inbound.openid, "t", create_time, inbound.msg_type)
+    detail = hashlib.sha1(f"{inbound.event}\n{inbound.event_key}".encode()).hexdigest()[:16]
+    return svc.store.key("dedup", inbound.openid, "ev", create_time, detail)
 
 
-async def answer_once(svc: Services, key: str, produce: Any) -> str | None:
-    """Run produce() once per key across processes; a retry waits for and returns the first answer."""
+async def answer_once(
+    svc: Services, key: str, produce: Callable[[], Awaitable[str | None]], *, wait: float | None = None
+) -> str | None:
+    """Run produce() once per key across processes; a retry waits for and returns the first answer.
+
+    A retry that finds the first delivery still pending after `wait` seconds (RETRY_WAIT_S)
+    answers None ("success"); one that finds the key released (the first delivery raised)
+    handles the message itself.
+    """
     ttl = svc.settings.dedup_ttl_s
-    if await svc.store.set_if_absent(key, {"state": "pending"}, ttl):
-        try:
-            reply = await produce()
-        except BaseException:
-            await svc.store.delete(key)  # let WeChat's retry try again
-            raise
-        await svc.store.set(key, {"state": "done", "reply": reply}, ttl)
-        return reply
-    metrics.DUPLICATES.inc()
-    deadline = time.monotonic() + RETRY_WAIT_S
-    while time.monotonic() < deadline:
-        seen = await svc.store.get(key)
-        if seen is None:  # the first delivery failed and released the key: handle this one
-            return await answer_once(svc, key, produce)
-        if seen.get("state") == "done":
-            return seen.get("reply")
-        await asyncio.sleep(0.05)
-    return None
+    # Wall-clock wait for another request, not business time: svc.clock does not apply.
+    wait = RETRY_WAIT_S if wait is None else wait
+    deadline = time.monotonic() + wait
+    counted = False
+    while True:
+        if await svc.store.set_if_absent(key, {"state": "pending"}, ttl):
+            try:
+                reply = await produce()
+            except BaseException:
+                await svc.store.delete(key)  # let WeChat's retry try again
+                raise
+            await svc.store.set(key, {"state": "done", "reply": reply}, ttl)
+            return reply
+        if not counted:
+            metrics.DUPLICATES.inc()
+            counted = True
+        while True:
+            seen = await svc.store.get(key)
+            if seen is None:
+                break  # the first delivery failed and released the key: handle this one
+            if seen.get("state") == "done":
+                reply = seen.get("reply")
+                return None if reply is None else str(reply)
+            if time.monotonic() >= deadline:
+                log.warning("retry still pending after %.1f s: answered nothing", wait)
+                return None
+            await asyncio.sleep(_POLL_S)
 
 
-def render(svc: Services, msg: Any, reply: str | None, query: Any, encrypted: bool) -> web.Response:
+# --- the reply -----------------------------------------------------------------------------------
+
+
+def cdata(value: str) -> str:
+    """value as XML CDATA, safe for any text (a ']]>' inside is split across two sections)."""
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def reply_xml(values: Mapping[str, str | None], text: str, now: datetime) -> str:
+    """The passive text reply to the message whose fields are values."""
+    return (
+        "<xml>"
+        f"<ToUserName>{cdata(_text(values, 'FromUserName'))}</ToUserName>"
+        f"<FromUserName>{cdata(_text(values, 'ToUserName'))}</FromUserName>"
+        f"<CreateTime>{int(now.timestamp())}</CreateTime>"
+        "<MsgType><![CDATA[text]]></MsgType>"
+        f"<Content>{cdata(text)}</Content>"
+        "</xml>"
+    )
+
+
+def render(
+    svc: Services, received: Received, reply: str | None, query: Mapping[str, str]
+) -> web.Response:
     """The passive reply XML (encrypted when the request was), or 'success' for no reply."""
     if reply is None:
         return web.Response(text="success")
-    xml = create_reply(reply, msg).render()
-    if encrypted:
+    xml = reply_xml(received.fields, reply, svc.clock.now())
+    if received.encrypted:
         crypto = _crypto(svc)
-        assert crypto is not None  # decode_body refused encrypted requests without a key
+        if crypto is None:  # decode_body refuses encrypted requests without a key
+            raise RuntimeError("encrypted request answered without an AES key")
         xml = crypto.encrypt_message(xml, query.get("nonce", ""), query.get("timestamp", ""))
     return web.Response(text=xml, content_type="application/xml")
+
+
+# --- routes --------------------------------------------------------------------------------------
 
 
 async def url_check(request: web.Request) -> web.Response:
@@ -190,8 +349,15 @@ async def url_check(request: web.Request) -> web.Response:
         _verify_plain(svc, request.query)
     except Forbidden:
         metrics.REJECTED.labels("signature").inc()
+        log.info("url check refused: bad signature")
         return web.Response(status=403, text="invalid signature")
     return web.Response(text=request.query.get("echostr", ""))
+
+
+async def _read(svc: Services, request: web.Request) -> tuple[Received, Inbound | None]:
+    body = await request.read()
+    received = decode_body(svc, request.query, body)
+    return received, to_inbound(received.fields)
 
 
 async def receive(request: web.Request) -> web.Response:
@@ -201,38 +367,47 @@ async def receive(request: web.Request) -> web.Response:
 
     svc = request.app[SERVICES]
     started = time.perf_counter()
-    request_id.set(request.headers.get("X-Request-Id") or f"wx{int(started * 1e6) % 10**10}")
     try:
-        body = await request.read()
-        plain, encrypted = decode_body(svc, request.query, body)
-        msg = parse_message(plain)
-        if msg.type == "unknown" or not msg.source:
-            metrics.MESSAGES.labels("unknown", "-").inc()
-            return web.Response(text="success")
-        inbound = to_inbound(msg)
+        received, inbound = await _read(svc, request)
     except web.HTTPRequestEntityTooLarge:
         metrics.REJECTED.labels("too_large").inc()
+        log.info("refused: body too large")
         return web.Response(status=413, text="body too large")
     except Forbidden as exc:
         metrics.REJECTED.labels("signature").inc()
         log.info("refused: bad %s", exc)
         return web.Response(status=403, text="invalid signature")
-    except (BadRequest, UnicodeDecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+    except BadRequest as exc:
         metrics.REJECTED.labels("malformed").inc()
         log.info("refused: malformed body (%s)", exc)
         return web.Response(status=400, text="malformed body")
 
-    raw_ct = str(getattr(msg, "_data", {}).get("CreateTime", ""))
-    key = dedup_key(svc, inbound, raw_ct)
+    if inbound is None:
+        kind = message_type(received.fields)
+        metrics.MESSAGES.labels("event" if kind == "event" else "unknown", "-").inc()
+        log.info("not handled: unknown %s", "event" if kind == "event" else "message type")
+        return web.Response(text="success")
+
+    bind_subject(inbound.openid)
+    key = dedup_key(svc, inbound, received.fields)
     try:
-        reply = await answer_once(svc, key, lambda: dialog.handle(svc, inbound))
-    except Exception:
+        reply = await answer_once(svc, key, lambda: dialog.handle(svc, inbound), wait=RETRY_WAIT_S)
+    except Exception:  # the entry point's boundary: log it, answer politely, never a 500
         log.exception(
-            "message not handled", extra=fields(openid=hash_openid(inbound.openid), type=inbound.msg_type)
+            "message not handled",
+            extra=fields(openid=hash_openid(inbound.openid), type=inbound.msg_type, event=inbound.event),
         )
         reply = svc.texts.get("errors.resend")
-    metrics.REPLY_LATENCY.observe(time.perf_counter() - started)
-    return render(svc, msg, reply, request.query, encrypted)
+    elapsed = time.perf_counter() - started
+    metrics.REPLY_LATENCY.observe(elapsed)
+    log.info(
+        "wechat %s%s", inbound.msg_type, f":{inbound.event}" if inbound.event else "",
+        extra=fields(
+            openid=hash_openid(inbound.openid), encrypted=received.encrypted,
+            replied=reply is not None, ms=round(elapsed * 1000, 1),
+        ),
+    )
+    return render(svc, received, reply, request.query)
 
 
 def setup(app: web.Application) -> None:
