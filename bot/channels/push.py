@@ -1,0 +1,673 @@
+"""The outbox sender: claims due pushes and delivers them to residents (WeChat customer-service or
+template message), grid workers (WeCom app) and the staff group (WeCom group robot).
+
+- Claiming is one statement, `UPDATE outbox ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+  RETURNING`: processes sharing PostgreSQL never take the same row; on SQLite the statement is
+  its own transaction. A claim is a lease (`claimed_until`); a row whose sender died is taken
+  again when the lease runs out.
+- Access tokens live in the state store (Redis or the database), fetched by one process at a
+  time under a store lock, refreshed when the API calls them invalid or expired.
+- Rate limits (WeCom: 30/min and 1,000/h per member; group robot: 20/min) are sliding windows in
+  the state store; the excess waits (`next_attempt_at`), nothing is dropped. Group posts that
+  would not fit the window are merged into fewer markdown posts (≤ 4,096 bytes).
+- Transient failures (5xx, timeouts, connection errors, errcode -1) retry with exponential
+  backoff and jitter up to `outbox_max_attempts`, then the row is `dead` with `last_error`;
+  other errcodes make it dead at once. A row is marked sent as soon as the answer is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import and_, func, or_, select, update
+
+from bot import metrics
+from bot.logs import fields
+from bot.privacy import hash_openid, mask_phone
+from bot.services import Services
+from storage.models import OutboxItem, Resident
+from storage.state import LockTimeout
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+DRAIN_LIMIT = 100
+CONCURRENCY = 8
+WECHAT_WINDOW = timedelta(hours=48)
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential, invalid token, expired
+BUSY_ERRCODE = -1
+WINDOW_ERRCODES = frozenset({45015, 45047})  # outside the 48-hour window, over the window's quota
+ROBOT_FREQ_ERRCODE = 45009
+BACKOFF_BASE_S = 5.0
+BACKOFF_CAP_S = 3600.0
+WECOM_MEMBER_LIMITS: tuple[tuple[int, float], ...] = ((30, 60.0), (1000, 3600.0))
+GROUP_LIMITS: tuple[tuple[int, float], ...] = ((20, 60.0),)
+MARKDOWN_MAX_BYTES = 4096
+WAKE_KEY = "outbox_wake"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed outbox row, as the sender needs it."""
+
+    id: int
+    channel: str
+    target: str
+    payload: dict[str, Any]
+    attempts: int
+    lease: datetime
+
+
+class Retry(Exception):
+    """A transient failure: try the push again later."""
+
+
+class Fatal(Exception):
+    """A permanent failure: the push is dead."""
+
+
+class RateLimited(Exception):
+    """The target's rate limit is used up until `until`; the push waits without using an attempt."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"rate limited until {until.isoformat()}")
+        self.until = until
+
+
+# --- HTTP and tokens -------------------------------------------------------------------------------
+
+
+async def call_api(
+    svc: Services,
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    params: dict[str, str],
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One API call; the JSON answer, or Retry (5xx, 429, timeout, network) / Fatal (other HTTP)."""
+    timeout = aiohttp.ClientTimeout(total=svc.settings.outbox_timeout_s)
+    data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else {}
+    try:
+        async with http.request(
+            method, url, params=params, data=data, headers=headers, timeout=timeout
+        ) as resp:
+            text = await resp.text()
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Retry(f"{type(exc).__name__}: {exc}".strip()) from exc
+    if status >= 500 or status == 429:
+        raise Retry(f"HTTP {status}")
+    if status != 200:
+        raise Fatal(f"HTTP {status}")
+    try:
+        answer = json.loads(text)
+    except ValueError as exc:
+        raise Retry("answer is not JSON") from exc
+    if not isinstance(answer, dict):
+        raise Retry("answer is not a JSON object")
+    return answer
+
+
+def errcode(answer: dict[str, Any]) -> int:
+    """The answer's errcode (0 when absent)."""
+    try:
+        return int(answer.get("errcode", 0) or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+def describe(answer: dict[str, Any]) -> str:
+    """'errcode N: errmsg' for last_error and logs."""
+    return f"errcode {errcode(answer)}: {answer.get('errmsg', '')}"
+
+
+def _token_request(svc: Services, api: str) -> tuple[str, dict[str, str], str]:
+    """(url, params, identity) of the token endpoint of api ('wechat' or 'wecom')."""
+    s = svc.settings
+    if api == "wechat":
+        params = {"grant_type": "client_credential", "appid": s.wechat_appid, "secret": s.wechat_secret}
+        return f"{s.wechat_api}/cgi-bin/token", params, s.wechat_appid
+    if api == "wecom":
+        params = {"corpid": s.wecom_corpid, "corpsecret": s.wecom_secret}
+        return f"{s.wecom_api}/cgi-bin/gettoken", params, f"{s.wecom_corpid}:{s.wecom_agentid}"
+    raise ValueError(f"unknown api {api!r}")
+
+
+async def access_token(
+    svc: Services, http: aiohttp.ClientSession, api: str, *, stale: str | None = None
+) -> str:
+    """The shared access token of api, fetched once for every process; `stale` forces a new one."""
+    url, params, ident = _token_request(svc, api)
+    key = svc.store.key("token", api, ident)
+    cached = await _cached_token(svc, key)
+    if cached is not None and cached != stale:
+        return cached
+    try:
+        async with svc.store.lock(f"token:{api}", timeout=30.0, wait=15.0):
+            cached = await _cached_token(svc, key)  # another process may have fetched it meanwhile
+            if cached is not None and cached != stale:
+                return cached
+            answer = await call_api(svc, http, "GET", url, params=params)
+            token = answer.get("access_token")
+            if errcode(answer) != 0 or not isinstance(token, str) or not token:
+                raise Retry(f"{api} token: {describe(answer)}")
+            expires_in = int(answer.get("expires_in", 7200) or 7200)
+            ttl = max(60, expires_in - 300)
+            expires_at = svc.clock.now().timestamp() + ttl
+            await svc.store.set(key, {"token": token, "expires_at": expires_at}, ttl=ttl)
+            log.info("access token fetched", extra=fields(api=api, expires_in=expires_in))
+            return token
+    except LockTimeout as exc:
+        raise Retry(f"{api} token lock busy") from exc
+
+
+async def _cached_token(svc: Services, key: str) -> str | None:
+    """The cached token while it is fresh by the service's clock (the store's TTL only cleans up)."""
+    cached = await svc.store.get(key)
+    if not isinstance(cached, dict) or not isinstance(cached.get("token"), str):
+        return None
+    if float(cached.get("expires_at", 0)) <= svc.clock.now().timestamp():
+        return None
+    return str(cached["token"])
+
+
+async def post_with_token(
+    svc: Services, http: aiohttp.ClientSession, api: str, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """POST to an API path with the shared token; refreshes it once when refused; Retry on -1."""
+    base = svc.settings.wechat_api if api == "wechat" else svc.settings.wecom_api
+    token = await access_token(svc, http, api)
+    answer = await call_api(svc, http, "POST", f"{base}{path}", params={"access_token": token}, body=body)
+    if errcode(answer) in TOKEN_ERRCODES:
+        log.info("access token refused, refreshing", extra=fields(api=api, errcode=errcode(answer)))
+        token = await access_token(svc, http, api, stale=token)
+        answer = await call_api(
+            svc, http, "POST", f"{base}{path}", params={"access_token": token}, body=body
+        )
+        if errcode(answer) in TOKEN_ERRCODES:
+            raise Retry(f"token refused twice: {describe(answer)}")
+    if errcode(answer) == BUSY_ERRCODE:
+        raise Retry(describe(answer))
+    return answer
+
+
+# --- rate limits ------------------------------------------------------------------------------------
+
+
+async def take_slots(
+    svc: Services, name: str, limits: tuple[tuple[int, float], ...], decide: Callable[[int], int]
+) -> tuple[int, datetime | None]:
+    """Reserve sends in the sliding windows `limits` ((count, seconds), ...) of name, shared by all
+    processes: decide(free) says how many to take; returns (taken, when a slot frees if none left)."""
+    key = svc.store.key("rate", name)
+    now = svc.clock.now().timestamp()
+    longest = max(span for _, span in limits)
+    async with svc.store.lock(f"rate:{name}", timeout=10.0, wait=10.0):
+        stored = await svc.store.get(key)
+        stamps = sorted(float(t) for t in (stored or []) if float(t) > now - longest)
+        free = min(count - sum(1 for t in stamps if t > now - span) for count, span in limits)
+        taken = max(0, min(free, decide(max(free, 0))))
+        if taken:
+            stamps.extend([now] * taken)
+            await svc.store.set(key, stamps, ttl=longest)
+    if free - taken > 0:
+        return taken, None
+    waits = []
+    for count, span in limits:
+        inside = [t for t in stamps if t > now - span]
+        if len(inside) >= count:
+            waits.append(inside[len(inside) - count] + span)
+    until = max(waits) if waits else now + 1.0
+    return taken, datetime.fromtimestamp(until, tz=timezone.utc)
+
+
+# --- channels -------------------------------------------------------------------------------------
+
+
+def template_data(svc: Services, payload: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Template message data: from payload['template'] (title, fields, remark) or from the text."""
+    texts = svc.texts
+    tpl = payload.get("template")
+    if isinstance(tpl, dict):
+        data = {"first": {"value": mask_phone(str(tpl.get("title") or texts.get("push.template_first")))}}
+        n = 0
+        for name, value in (tpl.get("fields") or {}).items():
+            if name.isascii() and name.isidentifier():
+                data[name] = {"value": mask_phone(str(value))}
+            else:
+                n += 1
+                data[f"keyword{n}"] = {"value": mask_phone(f"{name}：{value}")}
+        data.setdefault("remark", {"value": str(tpl.get("remark") or texts.get("push.template_remark"))})
+        return data
+    when = svc.clock.now().astimezone(ZoneInfo(svc.settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    return {
+        "first": {"value": texts.get("push.template_first")},
+        "keyword1": {"value": mask_phone(str(payload.get("text", "")))},
+        "keyword2": {"value": when},
+        "remark": {"value": texts.get("push.template_remark")},
+    }
+
+
+def _resident_text(payload: dict[str, Any]) -> str:
+    text = str(payload.get("text") or "")
+    tpl = payload.get("template")
+    if not text and isinstance(tpl, dict):
+        lines = [str(tpl.get("title") or "")]
+        lines += [f"{k}：{v}" for k, v in (tpl.get("fields") or {}).items()]
+        text = "\n".join(line for line in lines if line)
+    if not text:
+        raise Fatal("empty push: no text and no template")
+    return mask_phone(text)
+
+
+async def send_wechat(
+    svc: Services, http: aiohttp.ClientSession, item: Claimed, last_inbound: datetime | None
+) -> str:
+    """Push to a resident: customer-service message inside the 48-hour window, else (or when WeChat
+    refuses it with 45015/45047) a template message; returns 'custom' or 'template'."""
+    text = _resident_text(item.payload)
+    now = svc.clock.now()
+    if last_inbound is not None and now - last_inbound < WECHAT_WINDOW:
+        body = {"touser": item.target, "msgtype": "text", "text": {"content": text}}
+        answer = await post_with_token(svc, http, "wechat", "/cgi-bin/message/custom/send", body)
+        code = errcode(answer)
+        if code == 0:
+            return "custom"
+        if code not in WINDOW_ERRCODES:
+            raise Fatal(describe(answer))
+        log.info(
+            "custom message refused, sending a template",
+            extra=fields(openid=hash_openid(item.target), errcode=code, outbox_id=item.id),
+        )
+    body = {
+        "touser": item.target,
+        "template_id": svc.settings.wechat_template_id,
+        "data": template_data(svc, item.payload),
+    }
+    answer = await post_with_token(svc, http, "wechat", "/cgi-bin/message/template/send", body)
+    if errcode(answer) != 0:
+        raise Fatal(describe(answer))
+    return "template"
+
+
+def wecom_body(svc: Services, item: Claimed) -> dict[str, Any]:
+    """The WeCom app message body for an outbox row (text, textcard or markdown)."""
+    p = item.payload
+    msgtype = str(p.get("msgtype") or "text")
+    body: dict[str, Any] = {"touser": item.target, "msgtype": msgtype, "agentid": svc.settings.wecom_agentid}
+    if msgtype == "text":
+        body["text"] = {"content": mask_phone(str(p.get("text") or ""))}
+        if not body["text"]["content"]:
+            raise Fatal("empty WeCom text")
+    elif msgtype == "textcard":
+        body["textcard"] = {
+            "title": mask_phone(str(p.get("title") or "")),
+            "description": mask_phone(str(p.get("description") or "")),
+            "url": str(p.get("url") or f"{svc.settings.self_url}/console"),
+            "btntxt": str(p.get("btntxt") or "详情"),
+        }
+    elif msgtype == "markdown":
+        body["markdown"] = {"content": mask_phone(str(p.get("content") or p.get("text") or ""))}
+    else:
+        raise Fatal(f"unknown WeCom msgtype {msgtype!r}")
+    return body
+
+
+async def send_wecom(svc: Services, http: aiohttp.ClientSession, item: Claimed) -> str:
+    """Push to a grid worker or staff member in the WeCom app, within the per-member limits."""
+    body = wecom_body(svc, item)
+    taken, until = await take_slots(svc, f"wecom:{item.target}", WECOM_MEMBER_LIMITS, lambda free: 1)
+    if not taken:
+        assert until is not None
+        raise RateLimited(until)
+    answer = await post_with_token(svc, http, "wecom", "/cgi-bin/message/send", body)
+    if errcode(answer) != 0:
+        raise Fatal(describe(answer))
+    if item.target in str(answer.get("invaliduser") or "").split("|"):
+        raise Fatal(f"invalid WeCom user {item.target}")
+    return "app"
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """text cut (at a character boundary, with an ellipsis) to at most limit UTF-8 bytes."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[: limit - len("…".encode())].decode("utf-8", errors="ignore") + "…"
+
+
+def pack_markdown(contents: list[str], posts: int) -> list[list[int]]:
+    """Indexes of contents spread, in order, over at most `posts` markdown posts of ≤ 4,096 bytes
+    (about the same number in each); what does not fit is left out for later."""
+    if posts <= 0 or not contents:
+        return []
+    per_post = -(-len(contents) // posts)  # ceil
+    room = MARKDOWN_MAX_BYTES - 200  # the batch header and separators
+    groups: list[list[int]] = []
+    size = 0
+    for i, content in enumerate(contents):
+        need = len(content.encode("utf-8")) + 2
+        if groups and len(groups[-1]) < per_post and size + need <= room:
+            groups[-1].append(i)
+            size += need
+            continue
+        if len(groups) == posts:
+            break
+        groups.append([i])
+        size = need
+    return groups
+
+
+async def send_group(
+    svc: Services, http: aiohttp.ClientSession, items: list[Claimed]
+) -> dict[int, str | Exception]:
+    """Post to the staff group robot within 20/min, merging posts when more wait than fit;
+    returns each row's outcome ('robot' or the exception)."""
+    contents = [
+        fit_bytes(mask_phone(str(i.payload.get("content") or i.payload.get("text") or "")), MARKDOWN_MAX_BYTES)
+        for i in items
+    ]
+    plan: list[list[int]] = []
+
+    def decide(free: int) -> int:
+        if free >= len(items):
+            plan[:] = [[n] for n in range(len(items))]
+        elif free > 0:
+            plan[:] = pack_markdown(contents, free)
+        return len(plan)
+
+    _taken, until = await take_slots(svc, f"group:{svc.settings.wecom_group_webhook_key}", GROUP_LIMITS, decide)
+    outcomes: dict[int, str | Exception] = {}
+    planned = {n for group in plan for n in group}
+    later = until or svc.clock.now() + timedelta(seconds=60)
+    for n, item in enumerate(items):
+        if n not in planned:
+            outcomes[item.id] = RateLimited(later)
+    url = f"{svc.settings.wecom_api}/cgi-bin/webhook/send"
+    params = {"key": svc.settings.wecom_group_webhook_key}
+    for group in plan:
+        if len(group) == 1:
+            content = contents[group[0]]
+        else:
+            header = svc.texts.get("push.group_batch_header", count=len(group))
+            content = fit_bytes("\n\n".join([header, *(contents[n] for n in group)]), MARKDOWN_MAX_BYTES)
+        outcome: str | Exception
+        try:
+            answer = await call_api(
+                svc, http, "POST", url, params=params,
+                body={"msgtype": "markdown", "markdown": {"content": content}},
+            )
+            code = errcode(answer)
+            if code == 0:
+                outcome = "robot"
+            elif code == ROBOT_FREQ_ERRCODE:
+                outcome = RateLimited(svc.clock.now() + timedelta(seconds=60))
+            elif code == BUSY_ERRCODE:
+                outcome = Retry(describe(answer))
+            else:
+                outcome = Fatal(describe(answer))
+        except (Retry, Fatal) as exc:
+            outcome = exc
+        for n in group:
+            outcomes[items[n].id] = outcome
+            if outcome == "robot":
+                await finish(svc, items[n], "robot")
+    return outcomes
+
+
+# --- claiming and finishing -------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(OutboxItem.state == "pending", OutboxItem.next_attempt_at <= now),
+        and_(OutboxItem.state == "sending", OutboxItem.claimed_until < now),
+    )
+
+
+async def claim(svc: Services, limit: int = DRAIN_LIMIT) -> list[Claimed]:
+    """Claim up to limit due rows (pending and due, or with an expired lease) for this process."""
+    now = svc.clock.now()
+    lease = now + timedelta(seconds=svc.settings.outbox_lease_s)
+    async with svc.sessions() as session:
+        if await session.scalar(select(OutboxItem.id).where(_due(now)).limit(1)) is None:
+            return []  # nothing due: no write, no row locks
+    ids = (
+        select(OutboxItem.id)
+        .where(_due(now))
+        .order_by(OutboxItem.urgent.desc(), OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(ids.scalar_subquery()))
+        .values(state="sending", claimed_until=lease)
+        .returning(
+            OutboxItem.id, OutboxItem.channel, OutboxItem.target, OutboxItem.payload,
+            OutboxItem.attempts, OutboxItem.urgent,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    async with svc.sessions() as session, session.begin():
+        rows = (await session.execute(stmt)).all()
+    rows.sort(key=lambda r: (not r.urgent, r.id))
+    return [Claimed(r.id, r.channel, r.target, dict(r.payload or {}), r.attempts, lease) for r in rows]
+
+
+def backoff_s(attempts: int) -> float:
+    """Seconds before attempt number attempts+1: exponential from 5 s, capped at 1 h, with jitter."""
+    raw = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempts - 1, 0))
+    return raw * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+
+
+async def _update_row(svc: Services, item: Claimed, **values: Any) -> bool:
+    stmt = (
+        update(OutboxItem)
+        .where(
+            OutboxItem.id == item.id, OutboxItem.state == "sending", OutboxItem.claimed_until == item.lease
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    async with svc.sessions() as session, session.begin():
+        result = await session.execute(stmt)
+    if not result.rowcount:
+        log.warning("outbox row lost its lease before it was settled", extra=fields(outbox_id=item.id))
+    return bool(result.rowcount)
+
+
+async def finish(svc: Services, item: Claimed, via: str) -> None:
+    """Mark a row sent, the moment the API's answer said so."""
+    await _update_row(
+        svc, item, state="sent", sent_via=via, sent_at=svc.clock.now(), claimed_until=None, last_error=None
+    )
+    metrics.OUTBOX_SENT.labels(item.channel, via).inc()
+    target = hash_openid(item.target) if item.channel == "wechat" else item.target
+    log.info("push sent", extra=fields(outbox_id=item.id, channel=item.channel, to=target, via=via))
+
+
+async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> None:
+    """Put a failed or rate-limited row back in the queue, or make it dead."""
+    now = svc.clock.now()
+    if isinstance(exc, RateLimited):
+        await _update_row(svc, item, state="pending", next_attempt_at=exc.until, claimed_until=None)
+        return
+    error = mask_phone(str(exc))[:1000]
+    attempts = item.attempts + 1
+    metrics.OUTBOX_FAILURES.labels(item.channel).inc()
+    target = hash_openid(item.target) if item.channel == "wechat" else item.target
+    if isinstance(exc, Retry) and attempts < svc.settings.outbox_max_attempts:
+        delay = backoff_s(attempts)
+        await _update_row(
+            svc, item, state="pending", attempts=attempts, last_error=error, claimed_until=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+        )
+        log.warning(
+            "push failed, will retry",
+            extra=fields(outbox_id=item.id, channel=item.channel, to=target, attempts=attempts,
+                         retry_in_s=round(delay, 1), error=error),
+        )
+        return
+    await _update_row(svc, item, state="dead", attempts=attempts, last_error=error, claimed_until=None)
+    metrics.OUTBOX_DEAD.labels(item.channel).inc()
+    log.error(
+        "push dead", extra=fields(outbox_id=item.id, channel=item.channel, to=target, attempts=attempts, error=error)
+    )
+
+
+# --- draining ---------------------------------------------------------------------------------------
+
+
+async def _last_inbound(svc: Services, openids: set[str]) -> dict[str, datetime | None]:
+    if not openids:
+        return {}
+    async with svc.sessions() as session:
+        rows = await session.execute(
+            select(Resident.openid, Resident.last_inbound_at).where(Resident.openid.in_(openids))
+        )
+        return {openid: at for openid, at in rows}
+
+
+async def _send_one(
+    svc: Services, http: aiohttp.ClientSession, item: Claimed, windows: dict[str, datetime | None]
+) -> bool:
+    try:
+        if item.channel == "wechat":
+            via = await send_wechat(svc, http, item, windows.get(item.target))
+        elif item.channel == "wecom":
+            via = await send_wecom(svc, http, item)
+        else:
+            raise Fatal(f"unknown channel {item.channel!r}")
+    except (Retry, Fatal, RateLimited) as exc:
+        await settle_failure(svc, item, exc)
+        return False
+    except LockTimeout as exc:
+        await settle_failure(svc, item, Retry(f"lock busy: {exc}"))
+        return False
+    await finish(svc, item, via)
+    return True
+
+
+async def _send_in_order(
+    svc: Services, http: aiohttp.ClientSession, items: list[Claimed], windows: dict[str, datetime | None],
+    gate: asyncio.Semaphore,
+) -> int:
+    """One target's rows, oldest first (a resident reads them in the order they were written)."""
+    sent = 0
+    async with gate:
+        for item in items:
+            sent += await _send_one(svc, http, item, windows)
+    return sent
+
+
+async def _send_group_rows(
+    svc: Services, http: aiohttp.ClientSession, items: list[Claimed], gate: asyncio.Semaphore
+) -> int:
+    async with gate:
+        try:
+            outcomes = await send_group(svc, http, items)
+        except LockTimeout as exc:
+            outcomes = {i.id: Retry(f"lock busy: {exc}") for i in items}
+        sent = 0
+        for item in items:
+            outcome = outcomes[item.id]
+            if isinstance(outcome, Exception):
+                await settle_failure(svc, item, outcome)
+            else:
+                sent += 1
+        return sent
+
+
+async def update_depth(svc: Services) -> int:
+    """Count the pushes waiting (pending or being sent) into the OUTBOX_DEPTH gauge."""
+    async with svc.sessions() as session:
+        depth = int(
+            await session.scalar(
+                select(func.count()).select_from(OutboxItem).where(OutboxItem.state.in_(("pending", "sending")))
+            )
+            or 0
+        )
+    metrics.OUTBOX_DEPTH.set(depth)
+    return depth
+
+
+async def drain(svc: Services, http: aiohttp.ClientSession, *, limit: int = DRAIN_LIMIT) -> int:
+    """Send what is due now (at most limit rows); returns how many rows were sent."""
+    items = await claim(svc, limit)
+    if not items:
+        await update_depth(svc)
+        return 0
+    windows = await _last_inbound(svc, {i.target for i in items if i.channel == "wechat"})
+    by_target: dict[tuple[str, str], list[Claimed]] = {}
+    group_rows: list[Claimed] = []
+    for item in items:
+        if item.channel == "group":
+            group_rows.append(item)
+        else:
+            by_target.setdefault((item.channel, item.target), []).append(item)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    jobs = [_send_in_order(svc, http, rows, windows, gate) for rows in by_target.values()]
+    if group_rows:
+        jobs.append(_send_group_rows(svc, http, group_rows, gate))
+    sent = sum(await asyncio.gather(*jobs))
+    await update_depth(svc)
+    return sent
+
+
+def notify(svc: Services) -> None:
+    """Wake this process's sender now (call after committing a push); a no-op without a sender."""
+    wake = svc.extras.get(WAKE_KEY)
+    if isinstance(wake, asyncio.Event):
+        wake.set()
+
+
+async def run_sender(svc: Services, http: aiohttp.ClientSession, wake: asyncio.Event) -> None:
+    """Drain the outbox until cancelled: again at once after a full batch, when woken, or every 0.5 s."""
+    while True:
+        wake.clear()
+        try:
+            sent = await drain(svc, http, limit=DRAIN_LIMIT)
+        except Exception:  # the task's boundary: log and keep sending once the cause is gone
+            log.exception("outbox drain failed")
+            sent = 0
+        if sent >= DRAIN_LIMIT:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), POLL_S)
+
+
+async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
+    from bot.app import HTTP, SERVICES
+
+    svc = app[SERVICES]
+    wake = asyncio.Event()
+    svc.extras[WAKE_KEY] = wake
+    task: asyncio.Task[None] | None = None
+    if svc.settings.outbox_sender:
+        task = asyncio.create_task(run_sender(svc, app[HTTP], wake), name="outbox-sender")
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    svc.extras.pop(WAKE_KEY, None)
+
+
+def setup(app: web.Application) -> None:
+    """Run the outbox sender for the app's lifetime (unless settings.outbox_sender is off)."""
+    app.cleanup_ctx.append(_sender_ctx)

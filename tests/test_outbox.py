@@ -1,0 +1,509 @@
+"""The outbox sender against the simulator's stand-ins of the WeChat and WeCom APIs, on both
+backends: the 48-hour window, fallbacks, shared tokens, retries, leases, rate limits, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+from sqlalchemy import select
+
+from bot import metrics
+from bot.app import create_app
+from bot.channels import push
+from bot.clock import FakeClock
+from bot.outbox import enqueue
+from bot.privacy import hash_openid
+from bot.services import Services, open_services
+from bot.sim.api import SIM_RECORDER, SimRecorder, make_app
+from storage.models import OutboxItem, Resident
+
+
+@pytest.fixture
+def api_port() -> int:
+    """The port the stand-in APIs listen on."""
+    return unused_port()
+
+
+@pytest.fixture
+def settings_overrides(api_port: int) -> dict[str, Any]:
+    """Point both API bases at the stand-ins; short timeouts, three attempts."""
+    base = f"http://127.0.0.1:{api_port}/sim"
+    return {
+        "wechat_api_base": f"{base}/wechat-api",
+        "wecom_api_base": f"{base}/wecom-api",
+        "outbox_timeout_s": 0.3,
+        "outbox_max_attempts": 3,
+    }
+
+
+@pytest.fixture
+async def sim(services: Services, api_port: int) -> AsyncIterator[SimRecorder]:
+    """The stand-in APIs, served on a real port over the test's services."""
+    app = make_app(services)
+    server = TestServer(app, host="127.0.0.1", port=api_port)
+    await server.start_server()
+    yield app[SIM_RECORDER]
+    await server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """The sender's HTTP client."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def add_resident(svc: Services, openid: str, last_inbound: datetime | None, subscribed: bool = True) -> None:
+    """A follower whose last message came at last_inbound."""
+    now = svc.clock.now()
+    async with svc.sessions() as session, session.begin():
+        session.add(
+            Resident(openid=openid, subscribed=subscribed, last_inbound_at=last_inbound, created_at=now, updated_at=now)
+        )
+
+
+async def queue(svc: Services, channel: str, target: str, payload: dict[str, Any], **kw: Any) -> int:
+    """Enqueue one push in its own transaction; its id."""
+    async with svc.sessions() as session, session.begin():
+        item = await enqueue(session, channel, target, payload, now=svc.clock.now(), **kw)
+        assert item is not None
+        return item.id
+
+
+async def rows(svc: Services) -> list[OutboxItem]:
+    """Every outbox row, oldest first."""
+    async with svc.sessions() as session:
+        return list((await session.scalars(select(OutboxItem).order_by(OutboxItem.id))).all())
+
+
+def counter(name: str, **labels: str) -> float:
+    """The current value of a metric sample (0 before its first use)."""
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+# --- residents: the 48-hour window and the fallbacks ------------------------------------------------
+
+
+async def test_inside_the_window_a_customer_service_message(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oZhang", clock.now() - timedelta(hours=1))
+    before = counter("cb_outbox_sent_total", channel="wechat", via="custom")
+    await queue(services, "wechat", "oZhang", {"text": "您的工单 20261123-0001 已受理。"})
+
+    assert await push.drain(services, http) == 1
+
+    [sent] = sim.of("custom_send")
+    assert sent["to"] == "oZhang"
+    assert sent["payload"] == {"touser": "oZhang", "msgtype": "text", "text": {"content": "您的工单 20261123-0001 已受理。"}}
+    assert sim.of("template_send") == []
+    [row] = await rows(services)
+    assert (row.state, row.sent_via, row.attempts, row.sent_at) == ("sent", "custom", 0, clock.now())
+    assert counter("cb_outbox_sent_total", channel="wechat", via="custom") == before + 1
+
+
+async def test_outside_the_window_a_template_message_built_from_the_text(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oLi", clock.now() - timedelta(hours=49))
+    await queue(services, "wechat", "oLi", {"text": "您的工单已办结，请对服务进行评价。"})
+
+    assert await push.drain(services, http) == 1
+
+    assert sim.calls["custom_send"] == 0  # not even tried: the window is known to be closed
+    [sent] = sim.of("template_send")
+    payload = sent["payload"]
+    assert payload["touser"] == "oLi"
+    assert payload["template_id"] == services.settings.wechat_template_id
+    assert payload["data"]["first"]["value"] == services.texts.get("push.template_first")
+    assert payload["data"]["keyword1"]["value"] == "您的工单已办结，请对服务进行评价。"
+    assert payload["data"]["keyword2"]["value"] == "2026-11-23 10:00"  # local time of the push
+    assert payload["data"]["remark"]["value"] == services.texts.get("push.template_remark")
+    [row] = await rows(services)
+    assert (row.state, row.sent_via) == ("sent", "template")
+
+
+async def test_template_from_the_payloads_title_and_fields(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oWang", None)
+    template = {"title": "工单进度通知", "fields": {"工单号": "20261123-0002", "状态": "已派单", "remark": "请留意电话 13812345678"}}
+    await queue(services, "wechat", "oWang", {"text": "工单已派单", "template": template})
+
+    assert await push.drain(services, http) == 1
+
+    data = sim.of("template_send")[0]["payload"]["data"]
+    assert data["first"] == {"value": "工单进度通知"}
+    assert data["keyword1"] == {"value": "工单号：20261123-0002"}
+    assert data["keyword2"] == {"value": "状态：已派单"}
+    assert data["remark"] == {"value": "请留意电话 138****5678"}
+
+
+@pytest.mark.parametrize("code", [45015, 45047])
+async def test_custom_refused_by_wechat_falls_back_to_a_template(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock, code: int
+) -> None:
+    await add_resident(services, "oZhang", clock.now() - timedelta(hours=2))
+    sim.inject("custom_send", errcode=code)
+    await queue(services, "wechat", "oZhang", {"text": "志愿活动明天上午九点开始。"})
+
+    assert await push.drain(services, http) == 1
+
+    assert sim.calls["custom_send"] == 1 and sim.of("custom_send") == []
+    [sent] = sim.of("template_send")
+    assert sent["payload"]["data"]["keyword1"]["value"] == "志愿活动明天上午九点开始。"
+    [row] = await rows(services)
+    assert (row.state, row.sent_via, row.attempts) == ("sent", "template", 0)
+
+
+async def test_the_window_quota_of_five_is_enforced_for_real(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oZhang", clock.now() - timedelta(minutes=5))
+    for n in range(6):
+        await queue(services, "wechat", "oZhang", {"text": f"第{n + 1}条通知"})
+
+    assert await push.drain(services, http) == 6
+
+    assert [r["payload"]["text"]["content"] for r in sim.of("custom_send")] == [f"第{n}条通知" for n in range(1, 6)]
+    [late] = sim.of("template_send")
+    assert late["payload"]["data"]["keyword1"]["value"] == "第6条通知"
+    assert [r.sent_via for r in await rows(services)] == ["custom"] * 5 + ["template"]
+
+
+async def test_phone_numbers_are_masked_in_pushes_and_openids_hashed_in_logs(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await add_resident(services, "oSecretOpenid", clock.now())
+    await queue(services, "wechat", "oSecretOpenid", {"text": "网格员电话 13912345678，有事请联系。"})
+    await queue(services, "wechat", "oNobody", {"text": "电话 13912345678"})  # unknown: dead, logged
+
+    with caplog.at_level(logging.INFO, logger="bot.channels.push"):
+        await push.drain(services, http)
+
+    assert sim.of("custom_send")[0]["payload"]["text"]["content"] == "网格员电话 139****5678，有事请联系。"
+    logged = " ".join(f"{r.getMessage()} {getattr(r, 'fields', {})}" for r in caplog.records)
+    assert hash_openid("oSecretOpenid") in logged
+    assert "oSecretOpenid" not in logged.replace(hash_openid("oSecretOpenid"), "")
+    assert "oNobody" not in logged and "13912345678" not in logged
+
+
+# --- access tokens ------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def second_process(services: Services, clock: FakeClock, backend: str) -> AsyncIterator[Services]:
+    """Another process's services on the same database and state: its own engine, and on
+    PostgreSQL + Redis its own Redis client (the embedded store is one process's by design)."""
+    other = open_services(services.settings, clock=clock)
+    if backend == "embedded":
+        other = replace(other, store=services.store)
+    else:
+        other.store.with_prefix(services.store.prefix)
+    try:
+        yield other
+    finally:
+        if backend == "embedded":
+            await other.engine.dispose()
+        else:
+            await other.close()
+
+
+async def test_one_token_fetch_shared_by_two_processes(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock, backend: str
+) -> None:
+    async with second_process(services, clock, backend) as other:
+        await add_resident(services, "oZhang", clock.now())
+        for n in range(4):
+            await queue(services, "wechat", "oZhang", {"text": f"消息{n}"})
+            await queue(services, "wecom", "wangwei", {"msgtype": "text", "text": f"派单{n}"})
+        # Both "processes" start together and both need tokens at once.
+        sent = await asyncio.gather(push.drain(services, http, limit=4), push.drain(other, http, limit=4))
+        assert sum(sent) == 8
+        assert sim.calls["token"] == 1 and sim.calls["gettoken"] == 1
+        # Still cached later, by either process.
+        clock.advance(minutes=30)
+        await queue(services, "wechat", "oZhang", {"text": "再来一条"})
+        assert await push.drain(other, http) == 1
+        assert sim.calls["token"] == 1
+
+
+async def test_token_refetched_before_it_expires(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oZhang", clock.now())
+    await queue(services, "wechat", "oZhang", {"text": "一"})
+    await push.drain(services, http)
+    clock.advance(seconds=7200 - 300 + 1)  # the cache ends 300 s before WeChat's 7,200 s
+    await add_resident(services, "oLi", clock.now())
+    await queue(services, "wechat", "oLi", {"text": "二"})
+    assert await push.drain(services, http) == 1
+    assert sim.calls["token"] == 2
+    assert sim.calls["custom_send"] == 2  # never refused for an expired token
+
+
+@pytest.mark.parametrize("code", [40001, 42001])
+async def test_refused_token_is_refreshed_once_and_the_call_retried(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock, code: int
+) -> None:
+    await add_resident(services, "oZhang", clock.now())
+    await queue(services, "wechat", "oZhang", {"text": "一"})
+    await queue(services, "wecom", "wangwei", {"msgtype": "text", "text": "派单一"})
+    await push.drain(services, http)
+    sim.revoke_tokens(code)  # e.g. the secret was reset elsewhere, or WeChat expired it early
+
+    await queue(services, "wechat", "oZhang", {"text": "二"})
+    await queue(services, "wecom", "wangwei", {"msgtype": "text", "text": "派单二"})
+    assert await push.drain(services, http) == 2
+
+    assert (sim.calls["token"], sim.calls["gettoken"]) == (2, 2)
+    assert [r["payload"]["text"]["content"] for r in sim.of("custom_send")] == ["一", "二"]
+    assert [r["payload"]["text"]["content"] for r in sim.of("wecom_send")] == ["派单一", "派单二"]
+    assert all(r.attempts == 0 for r in await rows(services))
+
+
+# --- failures: retry with backoff, then dead ------------------------------------------------------
+
+
+async def test_server_errors_retry_with_growing_backoff_then_dead(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oZhang", clock.now())
+    await queue(services, "wechat", "oZhang", {"text": "通知"})
+    await push.drain(services, http)  # fetch the token first
+    sim.inject("custom_send", status=502, times=3)
+    await queue(services, "wechat", "oZhang", {"text": "会失败的通知"})
+    dead_before = counter("cb_outbox_dead_total", channel="wechat")
+    failures_before = counter("cb_outbox_failures_total", channel="wechat")
+
+    delays = []
+    for attempt in (1, 2):
+        assert await push.drain(services, http) == 0
+        row = (await rows(services))[-1]
+        assert (row.state, row.attempts, row.last_error) == ("pending", attempt, "HTTP 502")
+        delays.append((row.next_attempt_at - clock.now()).total_seconds())
+        assert await push.drain(services, http) == 0  # not due yet: nothing is tried
+        assert sim.calls["custom_send"] == 1 + attempt
+        clock.advance(seconds=delays[-1] + 0.001)
+    assert 2.5 <= delays[0] <= 5.0 and 5.0 <= delays[1] <= 10.0
+
+    assert await push.drain(services, http) == 0
+    row = (await rows(services))[-1]
+    assert (row.state, row.attempts, row.last_error, row.sent_at) == ("dead", 3, "HTTP 502", None)
+    assert counter("cb_outbox_dead_total", channel="wechat") == dead_before + 1
+    assert counter("cb_outbox_failures_total", channel="wechat") == failures_before + 3
+    clock.advance(hours=1)
+    assert await push.drain(services, http) == 0 and sim.calls["custom_send"] == 4  # dead stays dead
+
+
+async def test_timeout_and_system_busy_retry_then_succeed_once(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oZhang", clock.now())
+    await queue(services, "wechat", "oZhang", {"text": "预热"})
+    await push.drain(services, http)
+    sim.inject("custom_send", delay=1.0, status=504)  # longer than the 0.3 s timeout
+    sim.inject("custom_send", errcode=-1)
+    await queue(services, "wechat", "oZhang", {"text": "重要通知"})
+
+    assert await push.drain(services, http) == 0
+    row = (await rows(services))[-1]
+    assert row.state == "pending" and row.attempts == 1 and "Timeout" in (row.last_error or "")
+    clock.advance(seconds=10)
+    assert await push.drain(services, http) == 0
+    row = (await rows(services))[-1]
+    assert row.state == "pending" and row.attempts == 2 and row.last_error == "errcode -1: simulated error"
+    clock.advance(seconds=20)
+    assert await push.drain(services, http) == 1
+    row = (await rows(services))[-1]
+    assert (row.state, row.sent_via) == ("sent", "custom")
+    assert [r["payload"]["text"]["content"] for r in sim.of("custom_send")] == ["预热", "重要通知"]
+
+
+async def test_other_errcodes_are_dead_at_once(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oGone", clock.now() - timedelta(days=3), subscribed=False)
+    await queue(services, "wechat", "oGone", {"text": "通知"})
+    await queue(services, "wecom", "wangwei", {"msgtype": "bogus"})
+
+    assert await push.drain(services, http) == 0
+
+    gone, bogus = await rows(services)
+    assert (gone.state, gone.attempts, gone.last_error) == ("dead", 1, "errcode 43004: require subscribe")
+    assert (bogus.state, bogus.last_error) == ("dead", "unknown WeCom msgtype 'bogus'")
+
+
+# --- claiming: leases and exactly-once across processes ---------------------------------------------
+
+
+async def test_a_crashed_senders_rows_are_sent_after_the_lease(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await add_resident(services, "oZhang", clock.now())
+    await queue(services, "wechat", "oZhang", {"text": "一"})
+    claimed = await push.claim(services)  # a process claims, then dies before sending
+    assert [c.id for c in claimed] == [(await rows(services))[0].id]
+
+    assert await push.drain(services, http) == 0  # still leased
+    clock.advance(seconds=services.settings.outbox_lease_s + 1)
+    assert await push.drain(services, http) == 1
+    assert len(sim.of("custom_send")) == 1
+
+
+async def test_two_processes_never_send_the_same_row(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock, backend: str
+) -> None:
+    async with second_process(services, clock, backend) as other:
+        texts = []
+        for n in range(40):
+            openid = f"oR{n % 10}"
+            if n < 10:
+                await add_resident(services, openid, None)  # outside the window: templates, no quota
+            texts.append(f"通知{n}")
+            await queue(services, "wechat", openid, {"text": texts[-1]})
+
+        async def worker(svc: Services) -> int:
+            total = 0
+            while sent := await push.drain(svc, http, limit=3):
+                total += sent
+            return total
+
+        counts = await asyncio.gather(worker(services), worker(other), worker(services), worker(other))
+        assert sum(counts) == 40
+        delivered = sorted(r["payload"]["data"]["keyword1"]["value"] for r in sim.of("template_send"))
+        assert delivered == sorted(texts)  # every row exactly once
+        assert {r.state for r in await rows(services)} == {"sent"}
+
+
+# --- WeCom app: per-member limits ---------------------------------------------------------------
+
+
+async def test_wecom_member_limit_delays_the_excess_and_drops_nothing(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    for n in range(35):
+        await queue(services, "wecom", "wangwei", {"msgtype": "text", "text": f"工单{n}"})
+    await queue(services, "wecom", "liming", {"msgtype": "textcard", "title": "新工单", "description": "3号楼漏水"})
+
+    assert await push.drain(services, http) == 31
+
+    assert len(sim.of("wecom_send", "wangwei")) == 30 and len(sim.of("wecom_send", "liming")) == 1
+    card = sim.of("wecom_send", "liming")[0]["payload"]
+    assert card["agentid"] == services.settings.wecom_agentid and card["textcard"]["title"] == "新工单"
+    waiting = [r for r in await rows(services) if r.state == "pending"]
+    assert len(waiting) == 5 and all(r.attempts == 0 for r in waiting)
+    assert all(r.next_attempt_at == clock.now() + timedelta(seconds=60) for r in waiting)
+    clock.advance(seconds=30)
+    assert await push.drain(services, http) == 0
+    clock.advance(seconds=30)
+    assert await push.drain(services, http) == 5
+    assert [r["payload"]["text"]["content"] for r in sim.of("wecom_send", "wangwei")] == [f"工单{n}" for n in range(35)]
+    assert not any(r.get("dropped") for r in sim.records)  # WeCom never had to drop one
+
+
+async def test_sliding_windows_hold_both_limits(services: Services, clock: FakeClock) -> None:
+    limits = ((3, 60.0), (5, 3600.0))  # the same code as 30/min and 1,000/h, smaller numbers
+    took = []
+    for _ in range(4):
+        taken, _until = await push.take_slots(services, "wecom:t", limits, lambda free: 1)
+        took.append(taken)
+    assert took == [1, 1, 1, 0]
+    clock.advance(seconds=61)
+    assert (await push.take_slots(services, "wecom:t", limits, lambda free: 1))[0] == 1
+    assert (await push.take_slots(services, "wecom:t", limits, lambda free: 1))[0] == 1
+    taken, until = await push.take_slots(services, "wecom:t", limits, lambda free: 1)
+    assert taken == 0 and until == clock.now() - timedelta(seconds=61) + timedelta(hours=1)
+
+
+# --- the staff group robot: 20 a minute, merged when more wait -----------------------------------------
+
+
+async def test_group_robot_rate_limit_and_batching(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    for n in range(15):
+        await queue(services, "group", "staff", {"msgtype": "markdown", "content": f"**转人工** 第{n}条"})
+    assert await push.drain(services, http) == 15
+    assert len(sim.of("group_send")) == 15  # room for all: one post each
+
+    clock.advance(seconds=10)
+    for n in range(15, 40):
+        await queue(services, "group", "staff", {"msgtype": "markdown", "content": f"**转人工** 第{n}条"})
+    assert await push.drain(services, http) == 25  # 5 posts left this minute: 25 merged into 5
+    merged = sim.of("group_send")[15:]
+    assert len(merged) == 5
+    header = services.texts.get("push.group_batch_header", count=5)
+    assert all(r["payload"]["markdown"]["content"].startswith(header) for r in merged)
+
+    await queue(services, "group", "staff", {"msgtype": "markdown", "content": "**转人工** 第40条"})
+    assert await push.drain(services, http) == 0  # the minute is used up: it waits
+    [waiting] = [r for r in await rows(services) if r.state == "pending"]
+    assert waiting.attempts == 0 and waiting.next_attempt_at == clock.now() + timedelta(seconds=50)
+    clock.advance(seconds=50)
+    assert await push.drain(services, http) == 1
+
+    everything = "\n".join(r["payload"]["markdown"]["content"] for r in sim.of("group_send"))
+    for n in range(41):
+        assert everything.count(f"第{n}条") == 1
+    assert sim.calls["group_send"] == 21  # never refused with 45009
+
+
+async def test_group_posts_keep_under_4096_bytes(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    for n in range(20):
+        await queue(services, "group", "staff", {"msgtype": "markdown", "content": "占位"})
+    await push.drain(services, http)
+    clock.advance(seconds=59)
+    assert push.pack_markdown(["长" * 600] * 6, 2) == [[0, 1], [2, 3]]  # 1,800 bytes each: two per post
+    await queue(services, "group", "staff", {"msgtype": "markdown", "content": "超长" * 3000})
+    clock.advance(seconds=2)
+    assert await push.drain(services, http) == 1
+    last = sim.of("group_send")[-1]["payload"]["markdown"]["content"]
+    assert len(last.encode()) <= 4096 and last.endswith("…")
+
+
+# --- the task in the app ------------------------------------------------------------------------
+
+
+async def test_the_app_runs_the_sender_and_a_wake_sends_at_once(
+    services: Services, sim: SimRecorder, clock: FakeClock
+) -> None:
+    services.settings.outbox_sender = True
+    app = create_app(services.settings, services=services)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        await add_resident(services, "oZhang", clock.now())
+        await queue(services, "wechat", "oZhang", {"text": "后台发送"})
+        push.notify(services)
+        deadline = time.monotonic() + 5
+        while (await rows(services))[0].state != "sent" and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # waiting for the background task, not for (fake) time
+        assert [r["payload"]["text"]["content"] for r in sim.of("custom_send")] == ["后台发送"]
+        depth = await push.update_depth(services)
+        assert depth == 0 and counter("cb_outbox_depth") == 0
+    finally:
+        await server.close()
+    assert "outbox_wake" not in services.extras  # the task was cancelled and awaited on cleanup
+
+
+async def test_depth_gauge_counts_waiting_pushes(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    await queue(services, "wechat", "oLater", {"text": "稍后"}, not_before=clock.now() + timedelta(hours=1))
+    await queue(services, "group", "staff", {"msgtype": "markdown", "content": "现在"})
+    assert await push.drain(services, http) == 1
+    assert counter("cb_outbox_depth") == 1
