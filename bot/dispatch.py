@@ -253,20 +253,6 @@ async def dispatch_new(svc: Services, session: AsyncSession, ticket: Ticket) -> 
     return DispatchResult(ticket, None, found.owner.name, ticket.due_at)
 
 
-def confirmation_text(svc: Services, result: DispatchResult, role_of_owner: list[Any] | None = None) -> str:
-    """What the resident is told once dispatch_new ran: assigned, linked to a duplicate, or queued."""
-    t = svc.texts
-    if result.linked_to is not None:
-        return t.get("dispatch.resident_linked", number=result.linked_to.number)
-    if result.assignee_name is None:
-        return t.get("dispatch.resident_queued", number=result.ticket.number)
-    role = notices.role_label(svc, role_of_owner or [ROLE_OF_KIND.get(result.ticket.kind, "staff")])
-    return t.get(
-        "dispatch.resident_assigned", number=result.ticket.number, role=role,
-        name=result.assignee_name, due=notices.local_time(svc, result.due_at),
-    )
-
-
 # --- status changes ------------------------------------------------------------------------------
 
 
@@ -414,14 +400,16 @@ reminders.register_cause_check("ticket", _ticket_cause_check)
 
 
 async def handle_due_reminder(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
-    """Act on a due breach check (mark overdue, escalate, tell staff and the owner); True if ours."""
-    if reminder.kind not in BREACH_KINDS:
+    """Act on a due breach check: mark overdue, escalate, tell staff and the owner.
+
+    True when the breach was acted on; False when the reminder is not a breach check or the
+    limit was met in the meantime (the scheduler then marks it dropped).
+    """
+    if reminder.kind not in BREACH_KINDS or reminder.cause_type != "ticket" or reminder.cause_id is None:
         return False
-    if reminder.cause_type != "ticket" or reminder.cause_id is None:
-        return True
     ticket = await session.scalar(select(Ticket).where(Ticket.id == reminder.cause_id).with_for_update())
     if ticket is None or not limit_still_pending(ticket, reminder.kind, reminder.target):
-        return True
+        return False
     now = svc.clock.now()
     due = ticket.accept_due_at if reminder.kind == "accept_breach" else ticket.due_at
     reason = svc.texts.get(f"dispatch.reason_{reminder.kind}", due=notices.local_time(svc, due))
@@ -435,3 +423,15 @@ async def handle_due_reminder(svc: Services, session: AsyncSession, reminder: Re
             dedup_key=f"reminder:{reminder.id}",
         )
     return True
+
+
+def _register_with_schedule() -> None:
+    try:
+        from bot.schedule import register_kind_handler
+    except ImportError:  # the scheduler module is written alongside; it may call handle_due_reminder itself
+        return
+    for kind in BREACH_KINDS:
+        register_kind_handler(kind, handle_due_reminder)
+
+
+_register_with_schedule()

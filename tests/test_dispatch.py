@@ -1,0 +1,208 @@
+"""Routing, time limits, duplicates and apply_action's side effects, on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot import dispatch, tickets
+from bot.clock import FakeClock
+from bot.services import Services
+from storage.models import Person, Reminder
+from tests.wecom_driver import actions, load_demo_roster, new_ticket, outbox_rows, ticket
+
+
+@pytest.fixture
+async def svc(services: Services) -> Services:
+    await load_demo_roster(services)
+    return services
+
+
+async def test_complaint_goes_to_the_grid_worker_with_a_masked_card(svc: Services, clock: FakeClock) -> None:
+    result = await new_ticket(svc, building="3号楼", fields={"phone": "13812345678", "place": "3号楼2单元楼道"})
+    t = result.ticket
+    assert (t.status, t.assignee, t.grid, result.assignee_name) == ("dispatched", "wangwei", "G1", "王伟")
+    assert result.linked_to is None
+    assert t.accept_due_at == clock.now() + timedelta(minutes=30)
+    assert t.due_at == result.due_at == clock.now() + timedelta(days=7)
+    [card] = await outbox_rows(svc, "wecom", "wangwei")
+    payload = card.payload
+    assert payload["msgtype"] == "textcard" and t.number in payload["title"] and "报事报修" in payload["title"]
+    desc = payload["description"]
+    assert "13812345678" not in desc and "138****5678" in desc
+    for part in ("3号楼2单元楼道", "楼道灯坏了", "一般", "11月30日 10:00", "接单 0001", "办结 0001", "退回 0001", "吹哨 0001"):
+        assert part in desc
+    assert len(desc.encode()) <= 512
+    assert payload["url"].endswith(f"/console/tickets/{t.number}")
+    async with svc.sessions() as session:
+        kinds = sorted((await session.execute(select(Reminder.kind).where(Reminder.cause_id == t.id))).scalars())
+    assert kinds == ["accept_breach", "accept_remind", "resolve_breach", "resolve_remind"]
+
+
+async def test_least_loaded_worker_of_a_grid_takes_the_next(svc: Services) -> None:
+    owners = []
+    for i, cat in enumerate(["lighting", "water", "lift", "noise"]):
+        owners.append((await new_ticket(svc, resident=f"o{i}", building="5", category=cat)).ticket.assignee)
+    assert owners == ["lina", "zhaoqiang", "lina", "zhaoqiang"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "owner", "days"),
+    [
+        ("mediation", {"parties": "邻居"}, "chenmediator", 15),
+        ("elderly_service", {"service": "助浴"}, "homecare", 7),
+        ("elderly_service", {"service": "助餐"}, "canteen", 7),
+        ("volunteer_signup", {"name": "张三"}, "zhouvol", 7),
+    ],
+)
+async def test_each_kind_has_its_owner(
+    svc: Services, clock: FakeClock, kind: str, fields: dict[str, str], owner: str, days: int
+) -> None:
+    t = (await new_ticket(svc, kind=kind, fields=fields, category=None)).ticket
+    assert (t.status, t.assignee) == ("dispatched", owner)
+    assert t.due_at == clock.now() + timedelta(days=days)
+    assert [o.target for o in await outbox_rows(svc, "wecom")] == [owner]
+
+
+@pytest.mark.parametrize(("urgency", "hours"), [("urgent", 2), ("utility", 24), ("normal", 168), ("complex", 360)])
+async def test_time_limit_by_urgency(svc: Services, clock: FakeClock, urgency: str, hours: int) -> None:
+    t = (await new_ticket(svc, urgency=urgency)).ticket
+    assert t.due_at == clock.now() + timedelta(hours=hours)
+    assert t.accept_due_at == clock.now() + timedelta(seconds=svc.settings.accept_sla_s)
+
+
+@pytest.mark.parametrize(
+    ("kind", "building", "fields", "why"),
+    [
+        ("complaint", "99", {}, "“99”不在任何网格"),
+        ("complaint", None, {}, "没有楼栋信息"),
+        ("elderly_service", "3", {"service": "理疗"}, "没有提供“理疗”的服务机构"),
+        ("handoff", "3", {}, "居民要求人工服务"),
+    ],
+)
+async def test_no_owner_stays_in_the_queue_and_staff_are_told(
+    svc: Services, kind: str, building: str | None, fields: dict[str, str], why: str
+) -> None:
+    result = await new_ticket(svc, kind=kind, building=building, fields=fields)
+    t = result.ticket
+    assert (t.status, t.assignee, result.assignee_name, result.due_at) == ("open", None, None, None)
+    assert await outbox_rows(svc, "wecom") == []
+    [post] = await outbox_rows(svc, "group")
+    assert t.number in post.payload["content"] and why in post.payload["content"]
+    assert post.payload["content"].endswith(f"/console/tickets/{t.number})")
+    assert await actions(svc, t.number) == ["created", "queued", "staff_alerted"]
+
+
+async def test_nobody_with_the_role_is_queued(svc: Services) -> None:
+    async with svc.sessions() as session, session.begin():
+        (await session.get(Person, "chenmediator")).active = False  # type: ignore[union-attr]
+    t = (await new_ticket(svc, kind="mediation", category=None)).ticket
+    assert t.status == "open"
+    [post] = await outbox_rows(svc, "group")
+    assert "名册中没有调解员" in post.payload["content"]
+
+
+async def test_same_problem_is_linked_and_every_reporter_hears_updates(svc: Services) -> None:
+    first = (await new_ticket(svc, resident="oFirst", building="3")).ticket
+    second = await new_ticket(svc, resident="oSecond", building="3号楼", summary="3号楼灯不亮")
+    assert second.linked_to is not None and second.linked_to.number == first.number
+    assert second.assignee_name == "王伟" and second.ticket.status == "dispatched"
+    assert (await ticket(svc, first.number)).reporters == 2
+    assert "linked" in await actions(svc, first.number)
+    assert len(await outbox_rows(svc, "wecom", "wangwei")) == 1  # not dispatched twice
+    other = await new_ticket(svc, resident="oThird", building="3", category="water")
+    assert other.linked_to is None
+
+    async with svc.sessions() as session, session.begin():
+        t = await tickets.get_by_number(session, first.number, for_update=True)
+        assert t is not None
+        await dispatch.apply_action(svc, session, t, "accept", "wangwei")
+    async with svc.sessions() as session, session.begin():
+        t = await tickets.get_by_number(session, first.number, for_update=True)
+        assert t is not None
+        await dispatch.apply_action(svc, session, t, "resolve", "wangwei", note="已更换灯泡")
+    for openid in ("oFirst", "oSecond"):
+        texts = [o.payload["text"] for o in await outbox_rows(svc, "wechat", openid)]
+        assert texts == [
+            f"您的工单 {first.number} 已由网格员 王伟 接单，正在处理。",
+            f"您的工单 {first.number} 已办结：已更换灯泡",
+        ]
+    assert (await ticket(svc, second.ticket.number)).status == "resolved"
+    assert await outbox_rows(svc, "wechat", "oThird") == []
+
+
+async def test_duplicate_window_is_respected(svc: Services, clock: FakeClock) -> None:
+    first = (await new_ticket(svc, resident="oA")).ticket
+    clock.advance(hours=25)
+    later = await new_ticket(svc, resident="oB")
+    assert later.linked_to is None and later.ticket.number != first.number
+    assert (await ticket(svc, first.number)).reporters == 1
+
+
+async def test_reassign_pushes_the_new_owner_and_releases_the_old(svc: Services) -> None:
+    t = (await new_ticket(svc, building="3")).ticket
+    async with svc.sessions() as session, session.begin():
+        row = await tickets.get_by_number(session, t.number, for_update=True)
+        assert row is not None
+        await dispatch.apply_action(svc, session, row, "assign", "liustaff", assignee="sunli", note="改派")
+    assert (await ticket(svc, t.number)).assignee == "sunli"
+    [card] = await outbox_rows(svc, "wecom", "sunli")
+    assert card.payload["msgtype"] == "textcard"
+    old = await outbox_rows(svc, "wecom", "wangwei")
+    assert old[-1].payload["text"] == f"工单 {t.number} 已改派他人，您无需再处理。"
+    async with svc.sessions() as session:
+        pending = (await session.execute(
+            select(Reminder.target).where(Reminder.cause_id == t.id, Reminder.state == "pending")
+        )).scalars().all()
+    assert set(pending) == {"sunli"}
+    with pytest.raises(ValueError):
+        async with svc.sessions() as session, session.begin():
+            row = await tickets.get_by_number(session, t.number, for_update=True)
+            assert row is not None
+            await dispatch.apply_action(svc, session, row, "assign", "liustaff", assignee="ghost")
+
+
+async def test_cancel_drops_reminders_and_tells_everyone(svc: Services) -> None:
+    t = (await new_ticket(svc, resident="oC")).ticket
+    async with svc.sessions() as session, session.begin():
+        row = await tickets.get_by_number(session, t.number, for_update=True)
+        assert row is not None
+        await dispatch.apply_action(svc, session, row, "cancel", "liustaff", note="居民已自行解决")
+    async with svc.sessions() as session:
+        states = set((await session.execute(select(Reminder.state).where(Reminder.cause_id == t.id))).scalars())
+    assert states == {"dropped"}
+    assert (await outbox_rows(svc, "wechat", "oC"))[-1].payload["text"].startswith(f"您的工单 {t.number} 已撤销")
+    assert (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"] == f"工单 {t.number} 已撤销，您无需再处理。"
+
+
+async def test_resolve_schedules_the_survey_and_reopen_tells_resident_and_worker(svc: Services) -> None:
+    t = (await new_ticket(svc, resident="oS")).ticket
+    async with svc.sessions() as session, session.begin():
+        row = await tickets.get_by_number(session, t.number, for_update=True)
+        assert row is not None
+        await dispatch.apply_action(svc, session, row, "resolve", "wangwei", note="")
+        survey = (await session.execute(
+            select(Reminder).where(Reminder.cause_id == row.id, Reminder.cause_type == "survey")
+        )).scalars().all()
+        assert len(survey) >= 1  # bot.flows.survey.schedule_survey ran
+        await dispatch.apply_action(svc, session, row, "reopen", "system", note="居民不满意")
+    texts = [o.payload["text"] for o in await outbox_rows(svc, "wechat", "oS")]
+    assert texts == [f"您的工单 {t.number} 已办结。", f"您的工单 {t.number} 已重新打开，我们会继续处理。"]
+    assert "重新打开" in (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"]
+
+
+async def test_escalation_markdown_is_escaped_and_masked(svc: Services) -> None:
+    evil = "**紧急** [点我](http://evil.example) <b>x</b> 电话13812345678"
+    t = (await new_ticket(svc, summary=evil)).ticket
+    async with svc.sessions() as session, session.begin():
+        row = await tickets.get_by_number(session, t.number, for_update=True)
+        assert row is not None
+        await dispatch.apply_action(svc, session, row, "escalate", "wangwei", note="需要住建部门 [协调](x)")
+    [post] = await outbox_rows(svc, "group")
+    content = post.payload["content"]
+    assert "13812345678" not in content and "138＊＊＊＊5678" in content
+    assert "[点我](" not in content and "**紧急**" not in content and "<b>" not in content
+    assert "[协调](" not in content and "反映人数：1" in content and "王伟" in content
+    assert (await ticket(svc, t.number)).status == "escalated"
