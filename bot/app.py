@@ -25,10 +25,13 @@ FeatureSetup = Callable[[web.Application], None]
 
 
 def _features() -> list[FeatureSetup]:
-    from bot import health, roster
+    from bot import api, dialog, health, roster, schedule
     from bot.channels import push, wechat, wecom
 
-    return [health.setup, roster.setup, wechat.setup, wecom.setup, push.setup]
+    return [
+        health.setup, roster.setup, dialog.setup, wechat.setup, wecom.setup, push.setup, schedule.setup,
+        api.setup,
+    ]
 
 
 def create_app(

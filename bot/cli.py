@@ -67,6 +67,12 @@ def _add_commands(sub: argparse._SubParsersAction) -> dict[str, Command]:  # typ
         classify = sub.add_parser("classify", help="classify residents' messages into intents")
         add_classify_arguments(classify)
         commands["classify"] = run_classify
+
+    from bot.report import add_report_arguments, run_report
+
+    report = sub.add_parser("report", help="service figures: 响应率, 解决率, 满意率 per grid, worker, kind")
+    add_report_arguments(report)
+    commands["report"] = run_report
     return commands
 
 

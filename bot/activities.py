@@ -1,0 +1,244 @@
+"""Volunteer activities: defined in config/activities.toml, signed up for in chat ("报名 活动名"),
+with a reminder the evening before and a thank-you afterwards (durable reminder rows)."""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import reminders
+from bot.clock import local
+from bot.privacy import hash_openid
+from bot.schedule import load_schedule_config, parse_hhmm
+from bot.services import Services
+from storage.models import Activity, ActivitySignup, Reminder
+
+log = logging.getLogger(__name__)
+
+CAUSE = "activity"
+KINDS = ("activity_remind", "activity_thanks")
+
+
+@dataclass(frozen=True)
+class ActivityDef:
+    """One activity as config/activities.toml defines it (times aware UTC)."""
+
+    key: str
+    title: str
+    place: str
+    start_at: datetime
+    end_at: datetime
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    """What a sign-up (or cancellation) did: signed, already, cancelled, not_signed, started,
+    not_found; the activity when one was found; the reply for the resident."""
+
+    status: str
+    activity: Activity | None
+    reply: str
+
+
+def _parse_time(value: Any, tz: ZoneInfo, where: str) -> datetime:
+    try:
+        return datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+    except ValueError as exc:
+        raise ValueError(f"{where}: time {value!r} is not 'YYYY-MM-DD HH:MM'") from exc
+
+
+def read_activities(path: Path, tz: str) -> list[ActivityDef]:
+    """The activities a TOML file defines; ValueError naming the entry on bad input."""
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    zone = ZoneInfo(tz)
+    found: list[ActivityDef] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data.get("activities", [])):
+        where = f"{path}: activities[{i}]"
+        key, title = str(raw.get("key", "")).strip(), str(raw.get("title", "")).strip()
+        if not key or not title:
+            raise ValueError(f"{where}: key and title are required")
+        if key in seen:
+            raise ValueError(f"{where}: duplicate key {key!r}")
+        seen.add(key)
+        start = _parse_time(raw.get("start"), zone, where)
+        end = _parse_time(raw.get("end"), zone, where)
+        if end <= start:
+            raise ValueError(f"{where}: end must be after start")
+        found.append(ActivityDef(key, title, str(raw.get("place", "")).strip(), start, end))
+    return found
+
+
+async def load_activities(svc: Services, path: Path | None = None) -> int:
+    """Upsert the configured activities by key (re-planning reminders when times change); how many."""
+    path = path or load_schedule_config().activities_path
+    if not path.exists():
+        log.warning("no activities file at %s", path)
+        return 0
+    defs = read_activities(path, svc.settings.timezone)
+    now = svc.clock.now()
+    async with svc.sessions() as session, session.begin():
+        for item in defs:
+            row = await session.scalar(select(Activity).where(Activity.key == item.key).with_for_update())
+            if row is None:
+                session.add(Activity(key=item.key, title=item.title, place=item.place,
+                                     start_at=item.start_at, end_at=item.end_at, created_at=now))
+                continue
+            moved = row.start_at != item.start_at or row.end_at != item.end_at
+            row.title, row.place, row.start_at, row.end_at = item.title, item.place, item.start_at, item.end_at
+            if moved:
+                await session.flush()
+                signups = await session.scalars(
+                    select(ActivitySignup).where(ActivitySignup.activity_id == row.id, ActivitySignup.status == "signed")
+                )
+                for signup in signups.all():
+                    await reminders.drop_for_cause(session, CAUSE, signup.id)
+                    await _plan(svc, session, row, signup)
+    return len(defs)
+
+
+async def list_upcoming(session: AsyncSession, now: datetime) -> list[Activity]:
+    """Activities not yet started, soonest first."""
+    rows = await session.scalars(select(Activity).where(Activity.start_at > now).order_by(Activity.start_at))
+    return list(rows)
+
+
+async def find_activity(session: AsyncSession, name: str, now: datetime) -> Activity | None:
+    """The activity a resident means: by key, by title, or by a part of the title (upcoming first)."""
+    name = name.strip()
+    if not name:
+        return None
+    rows = list(await session.scalars(select(Activity).order_by(Activity.start_at)))
+    for match in (
+        lambda a: a.key == name,
+        lambda a: a.title == name,
+        lambda a: name in a.title or a.title in name,
+    ):
+        hits = [a for a in rows if match(a)]
+        if hits:
+            upcoming = [a for a in hits if a.start_at > now]
+            return (upcoming or hits)[0]
+    return None
+
+
+def _when(svc: Services, activity: Activity) -> str:
+    start, end = local(activity.start_at, svc.tz), local(activity.end_at, svc.tz)
+    return f"{start:%m月%d日 %H:%M}–{end:%H:%M}"
+
+
+async def _upcoming_text(svc: Services, session: AsyncSession, now: datetime) -> str:
+    rows = await list_upcoming(session, now)
+    if not rows:
+        return svc.texts.get("activities.none_upcoming")
+    return "\n".join(
+        svc.texts.get("activities.upcoming_line", title=a.title, when=_when(svc, a), place=a.place or "-")
+        for a in rows[:5]
+    )
+
+
+def _message(svc: Services, activity: Activity, key: str) -> dict[str, Any]:
+    t = svc.texts
+    start = local(activity.start_at, svc.tz)
+    return {
+        "text": t.get(f"activities.{key}", title=activity.title, time=f"{start:%H:%M}", place=activity.place or "-"),
+        "template": {
+            "title": t.get("activities.template_title"),
+            "fields": {
+                t.get("activities.field_title"): activity.title,
+                t.get("activities.field_when"): _when(svc, activity),
+                t.get("activities.field_place"): activity.place or "-",
+            },
+        },
+    }
+
+
+async def _plan(svc: Services, session: AsyncSession, activity: Activity, signup: ActivitySignup) -> None:
+    """The evening-before reminder (when still ahead) and the thank-you, for one signup."""
+    times = load_schedule_config().activities
+    now = svc.clock.now()
+    zone = ZoneInfo(svc.tz)
+    eve = local(activity.start_at, svc.tz).date() - timedelta(days=1)
+    remind_at = datetime.combine(eve, parse_hhmm(times.remind_at), zone)
+    thanks_at = activity.end_at + timedelta(seconds=times.thanks_after_s)
+    generation = f"{int(signup.created_at.timestamp())}:{int(activity.start_at.timestamp())}"
+    plan = [("activity_thanks", thanks_at, "thanks")]
+    if remind_at > now:
+        plan.insert(0, ("activity_remind", remind_at, "reminder"))
+    for kind, due, key in plan:
+        reminder = await reminders.schedule(
+            session, kind=kind, due_at=due, channel="wechat", target=signup.openid,
+            payload=_message(svc, activity, key), now=now, cause_type=CAUSE, cause_id=signup.id,
+            dedup_key=f"activity:{signup.id}:{kind}:{generation}",
+        )
+        if reminder is not None:
+            reminder.payload = {**reminder.payload, "generation": generation}
+
+
+async def _signup_live(session: AsyncSession, reminder: Reminder) -> bool:
+    """Cause check: the signup still stands, for the activity at the time the reminder was made for."""
+    signup = await session.get(ActivitySignup, reminder.cause_id) if reminder.cause_id is not None else None
+    if signup is None or signup.status != "signed":
+        return False
+    activity = await session.get(Activity, signup.activity_id)
+    if activity is None:
+        return False
+    generation = f"{int(signup.created_at.timestamp())}:{int(activity.start_at.timestamp())}"
+    return (reminder.payload or {}).get("generation") == generation
+
+
+reminders.register_cause_check(CAUSE, _signup_live)
+
+
+async def sign_up(svc: Services, session: AsyncSession, openid: str, activity_key: str) -> SignupResult:
+    """Sign a resident up for an activity (by key or title) and plan its reminders; with the reply."""
+    t = svc.texts
+    now = svc.clock.now()
+    activity = await find_activity(session, activity_key, now)
+    if activity is None:
+        return SignupResult("not_found", None, t.get(
+            "activities.not_found", name=activity_key.strip()[:30], upcoming=await _upcoming_text(svc, session, now)))
+    if activity.start_at <= now:
+        return SignupResult("started", activity, t.get(
+            "activities.started", title=activity.title, upcoming=await _upcoming_text(svc, session, now)))
+    signup = await session.scalar(
+        select(ActivitySignup).where(ActivitySignup.activity_id == activity.id, ActivitySignup.openid == openid)
+    )
+    values = {"title": activity.title, "when": _when(svc, activity), "place": activity.place or "-"}
+    if signup is not None and signup.status == "signed":
+        return SignupResult("already", activity, t.get("activities.already", **values))
+    if signup is None:
+        signup = ActivitySignup(activity_id=activity.id, openid=openid, status="signed", created_at=now)
+        session.add(signup)
+    else:
+        signup.status, signup.created_at = "signed", now
+    await session.flush()
+    await _plan(svc, session, activity, signup)
+    log.info("activity signup", extra={"fields": {"activity": activity.key, "openid": hash_openid(openid)}})
+    return SignupResult("signed", activity, t.get("activities.signed", **values))
+
+
+async def cancel_signup(svc: Services, session: AsyncSession, openid: str, activity_key: str) -> SignupResult:
+    """Withdraw a resident's signup; its pending reminders are dropped."""
+    t = svc.texts
+    now = svc.clock.now()
+    activity = await find_activity(session, activity_key, now)
+    if activity is None:
+        return SignupResult("not_found", None, t.get(
+            "activities.not_found", name=activity_key.strip()[:30], upcoming=await _upcoming_text(svc, session, now)))
+    signup = await session.scalar(
+        select(ActivitySignup).where(ActivitySignup.activity_id == activity.id, ActivitySignup.openid == openid)
+    )
+    if signup is None or signup.status != "signed":
+        return SignupResult("not_signed", activity, t.get("activities.not_signed", title=activity.title))
+    signup.status = "cancelled"
+    await reminders.drop_for_cause(session, CAUSE, signup.id)
+    return SignupResult("cancelled", activity, t.get("activities.cancelled", title=activity.title))

@@ -1,0 +1,341 @@
+"""The service figures streets are ranked on, for any range of local dates, in total and per grid,
+worker and kind; and the `communitybot report` command that prints them (table, JSON, CSV).
+
+Definitions (one set, used everywhere):
+- population: tickets created in [since, until] (local dates, both included). A linked duplicate
+  (同一问题多人反映) is one problem with its parent, so problem counts skip it; its reporter's
+  rating still counts among the ratings.
+- 响应率 = accepted in time / dispatched; "in time" is accepted_at ≤ accept_due_at (or
+  dispatched_at + CB_ACCEPT_SLA_S when no limit was recorded).
+- 解决率 = resolved (办结, including closed after resolution) / (created − cancelled).
+- 满意率 = (ratings of 4–5 + 0.9 × ratings of 3) / ratings; this is DOMAIN's
+  (满意 + 0.9 × 基本满意) / rated, since 满意 is 4–5, 基本满意 3, 不满意 1–2. 未评价 is no rating.
+- overdue: marked overdue, resolved after its limit, or still open past it (at report time).
+- average time to accept: dispatched → accepted; to resolve: created → resolved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import sys
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot import notices, tickets
+from bot.services import Services
+from storage.models import Grid, Person, Ticket
+
+BASIC_WEIGHT = 0.9
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Counts and rates for one group of tickets (rates and averages None when undefined)."""
+
+    created: int
+    cancelled: int
+    dispatched: int
+    accepted: int
+    accepted_in_time: int
+    resolved: int
+    rated: int
+    satisfied: int
+    basic: int
+    unsatisfied: int
+    unrated: int
+    overdue: int
+    open: int
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+    avg_accept_s: float | None
+    avg_resolve_s: float | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """Figures of one grid, worker or kind."""
+
+    key: str
+    name: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures for a date range: in total, and per grid, worker and kind."""
+
+    since: date
+    until: date
+    generated_at: datetime
+    total: Figures
+    by_grid: tuple[Row, ...]
+    by_worker: tuple[Row, ...]
+    by_kind: tuple[Row, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as plain JSON types."""
+        def rows(items: tuple[Row, ...]) -> list[dict[str, Any]]:
+            return [{"key": r.key, "name": r.name, **asdict(r.figures)} for r in items]
+
+        return {
+            "since": self.since.isoformat(), "until": self.until.isoformat(),
+            "generated_at": self.generated_at.isoformat(), "total": asdict(self.total),
+            "by_grid": rows(self.by_grid), "by_worker": rows(self.by_worker), "by_kind": rows(self.by_kind),
+        }
+
+
+def _rate(part: float, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+def _mean(values: list[float]) -> float | None:
+    return None if not values else sum(values) / len(values)
+
+
+def figures_of(items: Iterable[Ticket], now: datetime, accept_sla_s: int) -> Figures:
+    """The figures of a set of tickets (linked duplicates count only for ratings)."""
+    items = list(items)
+    problems = [t for t in items if t.parent_id is None]
+    dispatched = [t for t in problems if t.dispatched_at is not None]
+    accepted = [t for t in dispatched if t.accepted_at is not None]
+
+    def in_time(t: Ticket) -> bool:
+        assert t.accepted_at is not None and t.dispatched_at is not None
+        limit = t.accept_due_at or t.dispatched_at + timedelta(seconds=accept_sla_s)
+        return t.accepted_at <= limit
+
+    def overdue(t: Ticket) -> bool:
+        if t.overdue:
+            return True
+        if t.due_at is None:
+            return False
+        if t.resolved_at is not None:
+            return t.resolved_at > t.due_at
+        return t.status in tickets.ACTIVE and now > t.due_at
+
+    resolved = [t for t in problems if t.resolved_at is not None]
+    cancelled = sum(1 for t in problems if t.status == "cancelled")
+    scores = [t.satisfaction for t in items if t.satisfaction is not None]
+    satisfied = sum(1 for s in scores if s >= 4)
+    basic = sum(1 for s in scores if s == 3)
+    in_time_count = sum(1 for t in accepted if in_time(t))
+    return Figures(
+        created=len(problems),
+        cancelled=cancelled,
+        dispatched=len(dispatched),
+        accepted=len(accepted),
+        accepted_in_time=in_time_count,
+        resolved=len(resolved),
+        rated=len(scores),
+        satisfied=satisfied,
+        basic=basic,
+        unsatisfied=len(scores) - satisfied - basic,
+        unrated=sum(1 for t in items if t.satisfaction is None and t.satisfaction_label == "未评价"),
+        overdue=sum(1 for t in problems if overdue(t)),
+        open=sum(1 for t in problems if t.status in tickets.ACTIVE),
+        response_rate=_rate(in_time_count, len(dispatched)),
+        resolution_rate=_rate(len(resolved), len(problems) - cancelled),
+        satisfaction_rate=_rate(satisfied + BASIC_WEIGHT * basic, len(scores)),
+        avg_accept_s=_mean([(t.accepted_at - t.dispatched_at).total_seconds() for t in accepted  # type: ignore[operator]
+                            if t.accepted_at >= t.dispatched_at]),  # type: ignore[operator]
+        avg_resolve_s=_mean([(t.resolved_at - t.created_at).total_seconds() for t in resolved]),  # type: ignore[operator]
+    )
+
+
+def local_range(since: date, until: date, tz: str) -> tuple[datetime, datetime]:
+    """[since 00:00, until+1 00:00) in local time, as aware UTC."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(since, time(0), zone).astimezone(timezone.utc)
+    end = datetime.combine(until + timedelta(days=1), time(0), zone).astimezone(timezone.utc)
+    return start, end
+
+
+def _rows(
+    items: list[Ticket], key: Callable[[Ticket], str | None], name: Callable[[str | None], str],
+    now: datetime, sla: int,
+) -> tuple[Row, ...]:
+    groups: dict[str | None, list[Ticket]] = defaultdict(list)
+    for ticket in items:
+        groups[key(ticket)].append(ticket)
+    ordered = sorted(groups, key=lambda k: (k is None, k or ""))
+    return tuple(Row(k or "", name(k), figures_of(groups[k], now, sla)) for k in ordered)
+
+
+async def compute(svc: Services, since: date, until: date) -> Report:
+    """The figures for tickets created between two local dates (both included)."""
+    if since > until:
+        raise ValueError(f"since {since} is after until {until}")
+    start, end = local_range(since, until, svc.tz)
+    now = svc.clock.now()
+    async with svc.sessions() as session:
+        items = list(await session.scalars(
+            select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end).order_by(Ticket.id)
+        ))
+        grids = {g.id: g.name for g in await session.scalars(select(Grid))}
+        people = {p.id: p.name for p in await session.scalars(select(Person))}
+    t = svc.texts
+    sla = svc.settings.accept_sla_s
+    return Report(
+        since=since, until=until, generated_at=now,
+        total=figures_of(items, now, sla),
+        by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"), now, sla),
+        by_worker=_rows(items, lambda x: x.assignee,
+                        lambda k: people.get(k, k) if k else t.get("report.no_worker"), now, sla),
+        by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, sla),
+    )
+
+
+# --- formatting -----------------------------------------------------------------------------------
+
+COLUMNS = (
+    "created", "dispatched", "accepted_in_time", "response_rate", "resolved", "resolution_rate",
+    "rated", "satisfaction_rate", "overdue", "open", "avg_accept", "avg_resolve",
+)
+
+
+def percent(value: float | None, none: str = "-") -> str:
+    """0.875 → '87.5%'."""
+    return none if value is None else f"{value * 100:.1f}%"
+
+
+def duration(seconds: float | None, none: str = "-") -> str:
+    """A duration as people read it: 2天3小时, 1小时05分, 35分."""
+    if seconds is None:
+        return none
+    minutes = int(round(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时"
+    if hours:
+        return f"{hours}小时{mins:02d}分"
+    return f"{mins}分"
+
+
+def _cells(f: Figures, none: str) -> list[str]:
+    return [
+        str(f.created), str(f.dispatched), str(f.accepted_in_time), percent(f.response_rate, none),
+        str(f.resolved), percent(f.resolution_rate, none), str(f.rated),
+        percent(f.satisfaction_rate, none), str(f.overdue), str(f.open),
+        duration(f.avg_accept_s, none), duration(f.avg_resolve_s, none),
+    ]
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    gap = " " * (width - _width(text))
+    return gap + text if right else text + gap
+
+
+def _grid_text(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate([header, *rows]):
+        lines.append("  ".join(_pad(c, widths[i], right=i > 0) for i, c in enumerate(row)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def render_table(svc: Services, report: Report) -> str:
+    """The report as aligned text tables with Chinese headers."""
+    t = svc.texts
+    none = t.get("report.none")
+    header = [t.get("report.col_name")] + [t.get(f"report.col_{c}") for c in COLUMNS]
+    out = [t.get("report.title", since=report.since.isoformat(), until=report.until.isoformat()), ""]
+    out += _grid_text(header, [[t.get("report.total"), *_cells(report.total, none)]])
+    for title, rows in (("report.by_grid", report.by_grid), ("report.by_worker", report.by_worker),
+                        ("report.by_kind", report.by_kind)):
+        out += ["", t.get(title)]
+        out += _grid_text(header, [[r.name, *_cells(r.figures, none)] for r in rows]) if rows else [none]
+    out += ["", t.get("report.note")]
+    return "\n".join(out) + "\n"
+
+
+def render_csv(svc: Services, report: Report) -> str:
+    """The report as CSV for spreadsheets: one line per group, raw numbers, Chinese headers."""
+    t = svc.texts
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["分组", "代码", t.get("report.col_name"), "受理", "撤销", "派单", "接单", "按时接单",
+                     "响应率", "办结", "解决率", "评价", "满意", "基本满意", "不满意", "未评价", "满意率",
+                     "超期", "未结", "平均接单用时(秒)", "平均办结用时(秒)"])
+
+    def line(group: str, key: str, name: str, f: Figures) -> list[Any]:
+        def num(v: float | None) -> str:
+            return "" if v is None else f"{v:.4f}"
+
+        return [group, key, name, f.created, f.cancelled, f.dispatched, f.accepted, f.accepted_in_time,
+                num(f.response_rate), f.resolved, num(f.resolution_rate), f.rated, f.satisfied, f.basic,
+                f.unsatisfied, f.unrated, num(f.satisfaction_rate), f.overdue, f.open,
+                "" if f.avg_accept_s is None else round(f.avg_accept_s),
+                "" if f.avg_resolve_s is None else round(f.avg_resolve_s)]
+
+    writer.writerow(line(t.get("report.total"), "", t.get("report.total"), report.total))
+    for title, rows in (("report.by_grid", report.by_grid), ("report.by_worker", report.by_worker),
+                        ("report.by_kind", report.by_kind)):
+        for r in rows:
+            writer.writerow(line(t.get(title), r.key, r.name, r.figures))
+    return buf.getvalue()
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `communitybot report`."""
+    parser.add_argument("--since", type=_date, help="first local date (default: the 1st of this month)")
+    parser.add_argument("--until", type=_date, help="last local date, included (default: today)")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+
+async def _report_text(args: argparse.Namespace) -> str:
+    from bot.services import open_services
+    from bot.settings import load_settings
+
+    svc = open_services(load_settings())
+    try:
+        today = svc.clock.now().astimezone(ZoneInfo(svc.tz)).date()
+        until = args.until or today
+        since = args.since or until.replace(day=1)
+        report = await compute(svc, since, until)
+        if args.format == "json":
+            return json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n"
+        if args.format == "csv":
+            return render_csv(svc, report)
+        return render_table(svc, report)
+    finally:
+        await svc.close()
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """`communitybot report`: print the figures; 2 with a message on a bad range."""
+    try:
+        text = asyncio.run(_report_text(args))
+    except ValueError as exc:
+        print(f"communitybot report: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0

@@ -1,0 +1,407 @@
+"""The durable schedule: APScheduler is the clock, the reminders table is the store.
+
+A periodic job calls `run_due`, which claims due reminder rows (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL, one guarded transaction on SQLite), checks each one's cause, applies quiet hours and
+the per-resident daily cap, and hands the message to the outbox (or to the handler registered for
+its kind) — marking the row in the same transaction, so every reminder goes out exactly once
+across processes and restarts. A reminder whose delivery raises is retried later (each in its own
+savepoint, so one bad row never holds up the others) and marked failed after a few attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import tomllib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import outbox
+from bot.privacy import hash_openid
+from bot.reminders import CAUSE_CHECKS
+from bot.settings import CONFIG_DIR, REPO_ROOT, Settings
+from bot.services import Services
+from storage.models import OutboxItem, Reminder
+
+log = logging.getLogger(__name__)
+
+# kind → async handler(svc, session, reminder) → True when delivered (done), False when it no
+# longer applies (dropped). Handlers write in the given session; deferred work that must happen
+# after the commit (state store writes) goes through `after_commit`.
+KindHandler = Callable[[Services, AsyncSession, Reminder], Awaitable[bool]]
+KIND_HANDLERS: dict[str, KindHandler] = {}
+AfterCommit = Callable[[], Awaitable[None]]
+
+# Channels that reach a person's phone: these respect quiet hours; the staff group does not.
+QUIET_CHANNELS = ("wechat", "wecom")
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyTimes:
+    """How long a survey waits for an answer, before one reminder and before 未评价."""
+
+    remind_after_s: int = 172800
+    expire_after_s: int = 86400
+    comment_window_s: int = 86400
+
+
+@dataclass(frozen=True)
+class ActivityTimes:
+    """Where activities are defined, when signed-up residents are reminded and thanked."""
+
+    file: str = "config/activities.toml"
+    remind_at: str = "19:00"
+    thanks_after_s: int = 3600
+
+
+@dataclass(frozen=True)
+class HotspotRule:
+    """The same category at one place reported `threshold` times in `window_days` is a hotspot."""
+
+    threshold: int = 3
+    window_days: int = 7
+    run_at: str = "07:30"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """config/schedule.toml."""
+
+    poll_s: float = 5.0
+    batch: int = 200
+    max_attempts: int = 5
+    retry_s: int = 60
+    survey: SurveyTimes = SurveyTimes()
+    activities: ActivityTimes = ActivityTimes()
+    hotspots: HotspotRule = HotspotRule()
+
+    @property
+    def activities_path(self) -> Path:
+        """The activities TOML file."""
+        path = Path(self.activities.file)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+
+def parse_hhmm(value: str) -> time:
+    """'19:00' → time(19, 0); ValueError on anything else."""
+    hours, _, minutes = value.strip().partition(":")
+    return time(int(hours), int(minutes or 0))
+
+
+@lru_cache(maxsize=4)
+def load_schedule_config(path: Path = CONFIG_DIR / "schedule.toml") -> ScheduleConfig:
+    """Read config/schedule.toml (missing keys keep their defaults); ValueError on bad values."""
+    with path.open("rb") as fh:
+        data: dict[str, Any] = tomllib.load(fh)
+    try:
+        config = ScheduleConfig(
+            poll_s=float(data.get("poll_s", 5)),
+            batch=int(data.get("batch", 200)),
+            max_attempts=int(data.get("max_attempts", 5)),
+            retry_s=int(data.get("retry_s", 60)),
+            survey=SurveyTimes(**data.get("survey", {})),
+            activities=ActivityTimes(**data.get("activities", {})),
+            hotspots=HotspotRule(**data.get("hotspots", {})),
+        )
+        parse_hhmm(config.activities.remind_at)
+        parse_hhmm(config.hotspots.run_at)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if config.poll_s <= 0 or config.batch < 1 or config.hotspots.threshold < 2:
+        raise ValueError(f"{path}: poll_s > 0, batch ≥ 1 and hotspots.threshold ≥ 2 are required")
+    return config
+
+
+# --- registry and hooks ---------------------------------------------------------------------------
+
+
+def register_kind_handler(kind: str, handler: KindHandler) -> None:
+    """Deliver reminders of `kind` with handler instead of as a plain outbox message."""
+    KIND_HANDLERS[kind] = handler
+
+
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run hook once run_due's transaction has committed (for state-store writes)."""
+    session.info.setdefault("schedule_after_commit", []).append(hook)
+
+
+# Modules that register kind handlers or cause checks when imported. A process that claims
+# reminders must know every check, or a reminder whose cause went away could still go out.
+REGISTRARS = ("bot.dispatch", "bot.bookings", "bot.activities", "bot.flows.survey")
+
+
+def _ensure_handlers() -> None:
+    for name in REGISTRARS:
+        importlib.import_module(name)
+    from bot import dispatch
+
+    for kind in dispatch.BREACH_KINDS:  # overdue checks act on the ticket, not just a message
+        KIND_HANDLERS.setdefault(kind, dispatch.handle_due_reminder)
+
+
+# --- quiet hours and the daily cap ----------------------------------------------------------------
+
+
+def _quiet_bounds(settings: Settings) -> tuple[time, time]:
+    (sh, sm), (eh, em) = settings.quiet_window
+    return time(sh, sm), time(eh, em)
+
+
+def quiet_until(now: datetime, settings: Settings) -> datetime | None:
+    """The end of the quiet hours `now` falls in (aware UTC), or None outside quiet hours."""
+    start, end = _quiet_bounds(settings)
+    if start == end:
+        return None
+    tz = ZoneInfo(settings.timezone)
+    local = now.astimezone(tz)
+    moment = local.time()
+    inside = (start <= moment < end) if start < end else (moment >= start or moment < end)
+    if not inside:
+        return None
+    end_at = datetime.combine(local.date(), end, tz)
+    if end_at <= local:
+        end_at = datetime.combine(local.date() + timedelta(days=1), end, tz)
+    return end_at.astimezone(timezone.utc)
+
+
+def next_morning(now: datetime, settings: Settings) -> datetime:
+    """Tomorrow (local) at the end of quiet hours, as aware UTC."""
+    _, end = _quiet_bounds(settings)
+    tz = ZoneInfo(settings.timezone)
+    day = now.astimezone(tz).date() + timedelta(days=1)
+    return datetime.combine(day, end, tz).astimezone(timezone.utc)
+
+
+def local_day_start(now: datetime, tz: str) -> datetime:
+    """Midnight of now's local date, as aware UTC."""
+    zone = ZoneInfo(tz)
+    return datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(timezone.utc)
+
+
+async def pushes_today(session: AsyncSession, openid: str, now: datetime, tz: str) -> int:
+    """How many pushes to this resident were queued since local midnight."""
+    count = await session.scalar(
+        select(func.count(OutboxItem.id)).where(
+            OutboxItem.channel == "wechat",
+            OutboxItem.target == openid,
+            OutboxItem.created_at >= local_day_start(now, tz),
+        )
+    )
+    return int(count or 0)
+
+
+# --- claiming and delivering ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueResult:
+    """What happened to one claimed reminder."""
+
+    reminder_id: int
+    kind: str
+    outcome: str  # done | dropped | deferred | retry | failed
+    due_at: datetime | None = None  # the new due time when deferred or retried
+
+
+def _channel(reminder: Reminder) -> str:
+    return str((reminder.payload or {}).get("channel", ""))
+
+
+def _urgent(reminder: Reminder) -> bool:
+    return bool((reminder.payload or {}).get("urgent", False))
+
+
+def _who(reminder: Reminder) -> str:
+    return hash_openid(reminder.target) if _channel(reminder) == "wechat" else reminder.target
+
+
+async def _hold_time(svc: Services, session: AsyncSession, reminder: Reminder, now: datetime) -> datetime | None:
+    """When a non-urgent reminder must wait (quiet hours, daily cap): the time to move it to."""
+    if _urgent(reminder) or _channel(reminder) not in QUIET_CHANNELS:
+        return None
+    later = quiet_until(now, svc.settings)
+    if later is not None:
+        return later
+    if _channel(reminder) == "wechat":
+        sent = await pushes_today(session, reminder.target, now, svc.settings.timezone)
+        if sent >= svc.settings.daily_push_cap:
+            return next_morning(now, svc.settings)
+    return None
+
+
+async def deliver_plain(session: AsyncSession, reminder: Reminder, now: datetime) -> bool:
+    """Hand a reminder's ready message to the outbox (idempotent by reminder id)."""
+    payload = reminder.payload or {}
+    message = payload.get("message")
+    if not isinstance(message, dict) or not message:
+        raise ValueError(f"reminder {reminder.id} of kind {reminder.kind!r} carries no message")
+    ticket_id = payload.get("ticket_id")
+    await outbox.enqueue(
+        session, str(payload.get("channel", "")), reminder.target, message, now=now,
+        dedup_key=f"reminder:{reminder.id}", urgent=_urgent(reminder),
+        ticket_id=int(ticket_id) if isinstance(ticket_id, int) else None,
+    )
+    return True
+
+
+async def _process(svc: Services, session: AsyncSession, reminder: Reminder, now: datetime) -> DueResult:
+    check = CAUSE_CHECKS.get(reminder.cause_type or "")
+    if check is not None and not await check(session, reminder):
+        reminder.state = "dropped"
+        reminder.done_at = now
+        return DueResult(reminder.id, reminder.kind, "dropped")
+    hold = await _hold_time(svc, session, reminder, now)
+    if hold is not None:
+        reminder.due_at = hold
+        return DueResult(reminder.id, reminder.kind, "deferred", hold)
+    handler = KIND_HANDLERS.get(reminder.kind)
+    delivered = await (handler(svc, session, reminder) if handler else deliver_plain(session, reminder, now))
+    reminder.attempts += 1
+    reminder.state = "done" if delivered else "dropped"
+    reminder.done_at = now
+    return DueResult(reminder.id, reminder.kind, reminder.state)
+
+
+async def _failed(
+    svc: Services, session: AsyncSession, rid: int, attempts: int, exc: Exception, now: datetime
+) -> DueResult:
+    config = load_schedule_config()
+    attempts += 1
+    give_up = attempts >= config.max_attempts
+    retry_at = now + timedelta(seconds=config.retry_s * attempts)
+    values: dict[str, Any] = {"attempts": attempts, "last_error": f"{type(exc).__name__}: {exc}"[:500]}
+    values.update({"state": "failed", "done_at": now} if give_up else {"due_at": retry_at})
+    await session.execute(update(Reminder).where(Reminder.id == rid).values(**values))
+    return DueResult(rid, "", "failed" if give_up else "retry", None if give_up else retry_at)
+
+
+def _sqlite_guard(svc: Services) -> asyncio.Lock:
+    lock = svc.extras.get("schedule.sqlite_lock")
+    if not isinstance(lock, asyncio.Lock):
+        lock = asyncio.Lock()
+        svc.extras["schedule.sqlite_lock"] = lock
+    return lock
+
+
+async def claim_and_process(svc: Services, *, limit: int = 200) -> list[DueResult]:
+    """Claim due reminders and settle each (sent, dropped, deferred, retried); one transaction."""
+    _ensure_handlers()
+    now = svc.clock.now()
+    hooks: list[AfterCommit] = []
+    results: list[DueResult] = []
+    async with svc.sessions() as session, session.begin():
+        stmt = (
+            select(Reminder)
+            .where(Reminder.state == "pending", Reminder.due_at <= now)
+            .order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+        )
+        if svc.engine.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        for reminder in (await session.scalars(stmt)).all():
+            rid, attempts, kind, who = reminder.id, reminder.attempts, reminder.kind, _who(reminder)
+            mark = len(session.info.get("schedule_after_commit", []))
+            try:
+                async with session.begin_nested():
+                    result = await _process(svc, session, reminder, now)
+            except Exception as exc:  # one bad reminder is retried later, never blocks the batch
+                del session.info.get("schedule_after_commit", [])[mark:]
+                log.exception("reminder delivery failed", extra={"fields": {"id": rid, "kind": kind, "to": who}})
+                result = await _failed(svc, session, rid, attempts, exc, now)
+            results.append(result)
+        hooks = list(session.info.pop("schedule_after_commit", []))
+    for hook in hooks:
+        await hook()
+    for result in results:
+        log.info("reminder %s", result.outcome, extra={"fields": {"id": result.reminder_id, "kind": result.kind}})
+    return results
+
+
+async def run_due(svc: Services, *, limit: int = 200) -> int:
+    """Claim and settle due reminders exactly once; returns how many rows were claimed."""
+    if svc.engine.dialect.name == "postgresql":
+        return len(await claim_and_process(svc, limit=limit))
+    async with _sqlite_guard(svc):
+        return len(await claim_and_process(svc, limit=limit))
+
+
+# --- the clock ----------------------------------------------------------------------------------
+
+
+async def poll(svc: Services) -> None:
+    """One tick of the periodic job: drain what is due, batch after batch."""
+    config = load_schedule_config()
+    while await run_due(svc, limit=config.batch) >= config.batch:
+        pass
+
+
+async def _tick(svc: Services) -> None:
+    try:
+        await poll(svc)
+    except Exception:  # the job's boundary: log it, the next tick tries again
+        log.exception("schedule poll failed")
+
+
+async def _daily(svc: Services) -> None:
+    from bot.hotspots import run_daily
+
+    try:
+        await run_daily(svc)
+    except Exception:  # the job's boundary: log it, tomorrow's run tries again
+        log.exception("daily hotspot search failed")
+
+
+def make_scheduler(svc: Services) -> Any:
+    """An AsyncIOScheduler with the poll job and the daily hotspot job (not started)."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    config = load_schedule_config()
+    scheduler = AsyncIOScheduler(timezone=ZoneInfo(svc.settings.timezone))
+    scheduler.add_job(
+        _tick, IntervalTrigger(seconds=config.poll_s), args=[svc], id="reminders",
+        max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc),
+    )
+    run_at = parse_hhmm(config.hotspots.run_at)
+    scheduler.add_job(
+        _daily, CronTrigger(hour=run_at.hour, minute=run_at.minute), args=[svc], id="hotspots",
+        max_instances=1, coalesce=True, misfire_grace_time=3600,
+    )
+    return scheduler
+
+
+SCHEDULER = web.AppKey("scheduler", object)
+
+
+def setup(app: web.Application) -> None:
+    """Load the activities and run the scheduler while the app runs (when settings.scheduler)."""
+    from bot.app import SERVICES
+
+    async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+        from bot.activities import load_activities
+
+        svc = app[SERVICES]
+        await load_activities(svc)
+        scheduler = make_scheduler(svc) if svc.settings.scheduler else None
+        if scheduler is not None:
+            scheduler.start()
+        app[SCHEDULER] = scheduler
+        yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+    app.cleanup_ctx.append(scheduler_ctx)
