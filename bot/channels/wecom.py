@@ -1,0 +1,153 @@
+"""The WeCom app callback (/wecom) for grid workers and staff: always encrypted.
+
+GET is the URL check (decrypts `echostr`); POST carries a worker's message, which is verified,
+decrypted, de-duplicated (FromUserName + MsgId, as /wechat does) and answered with an encrypted
+passive reply from bot/worker_commands.py. Bad signature 403, malformed 400, over 1 MiB 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Mapping
+
+from aiohttp import web
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.exceptions import InvalidSignatureException
+
+from bot import metrics, roster, worker_commands
+from bot.channels.wechat import BadRequest, Forbidden, answer_once, parse_xml, reply_xml
+from bot.logs import fields
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+Fields = Mapping[str, str | None]
+_MAX_USERID = 64
+
+
+def crypto(svc: Services) -> WeChatCrypto:
+    """The WeCom app's message crypto (token, EncodingAESKey, corp id from settings)."""
+    return WeChatCrypto(svc.settings.wecom_token, svc.settings.wecom_aes_key, svc.settings.wecom_corpid)
+
+
+def decode_body(svc: Services, query: Mapping[str, str], body: bytes) -> Fields:
+    """Verify and decrypt a callback body; the message's fields. Raises Forbidden or BadRequest."""
+    if not body.strip():
+        raise BadRequest("empty body")
+    encrypt = parse_xml(body).get("Encrypt")
+    if not encrypt:
+        raise BadRequest("no <Encrypt> element")
+    try:
+        plain = crypto(svc).decrypt_message(
+            {"Encrypt": encrypt}, query.get("msg_signature", ""), query.get("timestamp", ""),
+            query.get("nonce", ""),
+        )
+    except InvalidSignatureException as exc:
+        raise Forbidden("msg_signature") from exc
+    except InvalidCorpIdException as exc:
+        raise Forbidden("corpid") from exc
+    except (ValueError, IndexError, struct.error) as exc:  # bad base64, padding, length or UTF-8
+        raise BadRequest(f"decrypt: {type(exc).__name__}") from exc
+    values = parse_xml(str(plain))
+    user = values.get("FromUserName")
+    if not user or len(user) > _MAX_USERID or not values.get("MsgType"):
+        raise BadRequest("no sender or message type")
+    return values
+
+
+async def url_check(request: web.Request) -> web.Response:
+    """GET /wecom: answer the decrypted echostr when the signature is right."""
+    from bot.app import SERVICES
+
+    svc = request.app[SERVICES]
+    q = request.query
+    if not all(q.get(k) for k in ("msg_signature", "timestamp", "nonce", "echostr")):
+        metrics.REJECTED.labels("malformed").inc()
+        return web.Response(status=400, text="missing parameters")
+    try:
+        echo = crypto(svc).check_signature(q["msg_signature"], q["timestamp"], q["nonce"], q["echostr"])
+    except (InvalidSignatureException, InvalidCorpIdException):
+        metrics.REJECTED.labels("signature").inc()
+        log.info("wecom url check refused: bad signature")
+        return web.Response(status=403, text="invalid signature")
+    except (ValueError, IndexError, struct.error) as exc:  # an echostr that does not decrypt
+        metrics.REJECTED.labels("malformed").inc()
+        log.info("wecom url check refused: %s", type(exc).__name__)
+        return web.Response(status=400, text="malformed echostr")
+    return web.Response(text=echo.decode("utf-8") if isinstance(echo, bytes) else str(echo))
+
+
+async def _reply_for(svc: Services, values: Fields) -> str | None:
+    userid = str(values.get("FromUserName"))
+    kind = (values.get("MsgType") or "").lower()
+    if kind == "event":
+        if (values.get("Event") or "").lower() not in ("enter_agent", "subscribe"):
+            return None
+        async with svc.sessions() as session:
+            who = await roster.person(session, userid)
+        if who is None or not who.active:
+            return svc.texts.get("wecom.not_on_roster")
+        return worker_commands.help_text(svc, who)
+    if kind == "image":
+        media = {"media_id": values.get("MediaId"), "pic_url": values.get("PicUrl")}
+        return await worker_commands.run(svc, userid, None, media)
+    if kind == "text":
+        return await worker_commands.run(svc, userid, values.get("Content") or "")
+    return await worker_commands.run(svc, userid, None)
+
+
+def dedup_key(svc: Services, values: Fields) -> str:
+    """FromUserName + MsgId for messages; FromUserName + CreateTime + event for events."""
+    user = str(values.get("FromUserName"))
+    msg_id = values.get("MsgId")
+    if msg_id:
+        return svc.store.key("wecom-dedup", user, msg_id[:64])
+    return svc.store.key(
+        "wecom-dedup", user, "ev", (values.get("CreateTime") or "")[:16], (values.get("Event") or "")[:32]
+    )
+
+
+async def receive(request: web.Request) -> web.Response:
+    """POST /wecom: one message from a worker or staff member, one encrypted passive reply."""
+    from bot.app import SERVICES
+
+    svc = request.app[SERVICES]
+    started = time.perf_counter()
+    try:
+        values = decode_body(svc, request.query, await request.read())
+    except web.HTTPRequestEntityTooLarge:
+        metrics.REJECTED.labels("too_large").inc()
+        return web.Response(status=413, text="body too large")
+    except Forbidden as exc:
+        metrics.REJECTED.labels("signature").inc()
+        log.info("wecom refused: bad %s", exc)
+        return web.Response(status=403, text="invalid signature")
+    except BadRequest as exc:
+        metrics.REJECTED.labels("malformed").inc()
+        log.info("wecom refused: malformed body (%s)", exc)
+        return web.Response(status=400, text="malformed body")
+    user = str(values.get("FromUserName"))
+    try:
+        reply = await answer_once(svc, dedup_key(svc, values), lambda: _reply_for(svc, values))
+    except Exception:  # the entry point's boundary: log it, answer politely, never a 500
+        log.exception("wecom message not handled", extra=fields(user=user, type=values.get("MsgType")))
+        reply = svc.texts.get("errors.resend")
+    log.info(
+        "wecom %s", values.get("MsgType"),
+        extra=fields(user=user, replied=bool(reply), ms=round((time.perf_counter() - started) * 1000, 1)),
+    )
+    if not reply:
+        return web.Response(text="")
+    q = request.query
+    xml = reply_xml(values, reply, svc.clock.now())
+    encrypted = crypto(svc).encrypt_message(xml, q.get("nonce", ""), q.get("timestamp") or None)
+    return web.Response(text=encrypted, content_type="application/xml")
+
+
+def setup(app: web.Application) -> None:
+    """Add GET and POST /wecom."""
+    app.router.add_get("/wecom", url_check)
+    app.router.add_post("/wecom", receive)

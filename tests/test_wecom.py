@@ -1,0 +1,177 @@
+"""The WeCom app callback: URL check, every worker command, staff replies, refusals, bad input."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import xmltodict
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot.services import Services
+from storage.models import AuditLog, TicketEvent
+from tests.wecom_driver import WeCom, actions, new_ticket, outbox_rows, ticket
+
+
+async def _audit(svc: Services) -> list[tuple[str, str, str]]:
+    async with svc.sessions() as session:
+        rows = await session.execute(select(AuditLog).order_by(AuditLog.id))
+        return [(a.actor, a.action, a.target) for a in rows.scalars() if a.action != "roster.import"]
+
+
+async def test_url_check(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    ts, nonce = str(int(time.time())), "n1"
+    env = xmltodict.parse(wc.crypto.encrypt_message("echo-42", nonce, ts))["xml"]
+    params = {"msg_signature": env["MsgSignature"], "timestamp": ts, "nonce": nonce, "echostr": env["Encrypt"]}
+    resp = await client.get("/wecom", params=params)
+    assert resp.status == 200 and await resp.text() == "echo-42"
+    resp = await client.get("/wecom", params=dict(params, msg_signature="0" * 40))
+    assert resp.status == 403
+    resp = await client.get("/wecom", params={"timestamp": ts})
+    assert resp.status == 400
+
+
+async def test_accept_by_last_digits_and_resident_hears(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oR1")).ticket
+    reply = await wc.say("wangwei", "接单 0001")
+    assert reply.startswith(f"已接单：工单 {t.number}")
+    assert (await ticket(services, t.number)).status == "accepted"
+    [push] = await outbox_rows(services, "wechat", "oR1")
+    assert push.payload["text"] == f"您的工单 {t.number} 已由网格员 王伟 接单，正在处理。"
+    assert ("wangwei", "wecom.accept", t.number) in await _audit(services)
+    # again: the status no longer allows it, said plainly
+    assert "不能接单" in await wc.say("wangwei", f"接单 {t.number}")
+
+
+async def test_short_forms_when_one_ticket_is_open(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oR2")).ticket
+    assert "已接单" in await wc.say("wangwei", "接单")
+    assert "请写明办理结果" in await wc.say("wangwei", "办结")
+    assert (await wc.say("wangwei", "办结 已修好")).startswith(f"已办结：工单 {t.number}")
+    row = await ticket(services, t.number)
+    assert row.status == "resolved"
+    texts = [o.payload["text"] for o in await outbox_rows(services, "wechat", "oR2")]
+    assert texts[-1] == f"您的工单 {t.number} 已办结：已修好"
+    # the photo that follows is attached to the ticket
+    status, reply = await wc.post(wc.message_xml("wangwei", "image", PicUrl="http://img.example/1.jpg", MediaId="m1"))
+    assert status == 200 and reply == f"照片已附到工单 {t.number}。"
+    async with services.sessions() as session:
+        ev = (await session.execute(select(TicketEvent).where(TicketEvent.action == "photo"))).scalar_one()
+    assert ev.actor == "wangwei" and ev.data is not None and ev.data["media_id"] == "m1"
+
+
+async def test_several_open_tickets_need_a_number(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    a = (await new_ticket(services, resident="oA", category="lighting")).ticket
+    b = (await new_ticket(services, resident="oB", category="water")).ticket
+    reply = await wc.say("wangwei", "接单")
+    assert a.number in reply and b.number in reply and "请写明工单号" in reply
+    assert "已接单" in await wc.say("wangwei", "接单 2")
+    assert (await ticket(services, b.number)).status == "accepted"
+    assert (await ticket(services, a.number)).status == "dispatched"
+    mine = await wc.say("wangwei", "我的工单")
+    assert "2 张" in mine and a.number in mine and b.number in mine and "待接单" in mine and "处理中" in mine
+
+
+async def test_someone_elses_ticket_is_refused_and_audited(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, building="3")).ticket  # wangwei's
+    for cmd in ("接单 0001", f"办结 {t.number} 修好了", "吹哨 1 太难"):
+        assert await wc.say("sunli", cmd) == f"工单 {t.number} 不是派给您的，您不能处理。如需协助请联系服务中心。"
+    assert (await ticket(services, t.number)).status == "dispatched"
+    refused = [a for a in await _audit(services) if a[0] == "sunli"]
+    assert [a[1] for a in refused] == ["wecom.accept.refused", "wecom.resolve.refused", "wecom.whistle.refused"]
+    assert "没有可以接单" in await wc.say("sunli", "接单")
+    assert "找不到工单 9999" in await wc.say("sunli", "接单 9999")
+
+
+async def test_return_goes_back_to_the_queue_and_staff_are_told(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    t = (await new_ticket(services)).ticket
+    assert "请写明退回原因" in await wc.say("wangwei", "退回 0001")
+    assert await wc.say("wangwei", "退回 0001 不属于我的网格") == f"已退回：工单 {t.number}，服务中心会重新派单。"
+    row = await ticket(services, t.number)
+    assert (row.status, row.assignee) == ("open", None)
+    [post] = await outbox_rows(services, "group")
+    assert "不属于我的网格" in post.payload["content"] and t.number in post.payload["content"]
+
+
+async def test_whistle_escalates(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    t = (await new_ticket(services)).ticket
+    await wc.say("wangwei", "接单")
+    assert (await wc.say("wangwei", "吹哨 需要供电公司处理")).startswith("已吹哨")
+    assert (await ticket(services, t.number)).status == "escalated"
+    [post] = await outbox_rows(services, "group")
+    assert "吹哨上报：需要供电公司处理" in post.payload["content"]
+    assert ("wangwei", "wecom.whistle", t.number) in await _audit(services)
+
+
+async def test_help_unknown_and_strangers(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    assert "接单 N" in await wc.say("wangwei", "帮助") and "回复 N" not in await wc.say("wangwei", "帮助")
+    assert "回复 N 内容" in await wc.say("liustaff", "帮助")
+    assert (await wc.say("wangwei", "今天天气不错")).startswith("没有看懂这条指令。")
+    assert await wc.say("stranger", "接单 1") == "您不在社区工作人员名册中，无法处理工单。如有疑问请联系服务中心。"
+    status, reply = await wc.post(wc.message_xml("wangwei", "voice", MediaId="v1", Format="amr"))
+    assert status == 200 and reply == "请用文字回复指令。"
+    status, reply = await wc.post(wc.message_xml("wangwei", "image", MediaId="m9"))
+    assert "请先发送“办结 N 说明”" in reply
+
+
+async def test_staff_reply_reaches_the_resident(client: TestClient[Any, Any], services: Services) -> None:
+    from datetime import timedelta
+
+    from bot.inbound import Inbound
+
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oR9")).ticket
+    from bot import dialog
+
+    async with services.sessions() as session, session.begin():
+        await dialog.touch_resident(session, Inbound(openid="oR9", msg_type="text", text="hi"), services.clock.now() - timedelta(hours=1))
+    assert await wc.say("wangwei", "回复 0001 你好") == "只有服务中心工作人员可以直接回复居民。"
+    assert await wc.say("liustaff", "回复 0001 您好，明天上午来修<b>") == f"已回复工单 {t.number} 的居民（客服消息）。"
+    pushes = await outbox_rows(services, "wechat", "oR9")
+    assert any("明天上午来修" in o.payload["text"] for o in pushes)
+    assert "reply" in await actions(services, t.number)
+    assert "请写明回复内容" in await wc.say("liustaff", "回复 0001")
+    assert "找不到工单" in await wc.say("liustaff", "回复 8888 在吗")
+
+
+async def test_retry_is_answered_once(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    t = (await new_ticket(services)).ticket
+    msg_id = secrets.randbits(62)
+    first = await wc.say("wangwei", "接单", msg_id=msg_id)
+    again = await wc.say("wangwei", "接单", msg_id=msg_id)
+    assert first == again and first.startswith("已接单")
+    assert (await actions(services, t.number)).count("accept") == 1
+
+
+async def test_bad_input_is_refused_never_500(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    params, body = wc.wrap(wc.message_xml("wangwei", "text", Content="帮助"))
+    bad = await client.post("/wecom", params=dict(params, msg_signature="f" * 40), data=body)
+    assert bad.status == 403
+    for junk in (b"", b"not xml", b"<xml><Encrypt>!!!notbase64</Encrypt></xml>", b"<xml><a>1</a></xml>",
+                 b'<!DOCTYPE x [<!ENTITY e "x">]><xml><Encrypt>&e;</Encrypt></xml>'):
+        resp = await client.post("/wecom", params=params, data=junk)
+        assert resp.status in (400, 403), junk
+    # a correctly signed envelope whose ciphertext is not valid: 400
+    import hashlib
+
+    enc = "QUJDREVGR0g="
+    sig = hashlib.sha1("".join(sorted([services.settings.wecom_token, params["timestamp"], params["nonce"], enc])).encode()).hexdigest()
+    resp = await client.post("/wecom", params=dict(params, msg_signature=sig), data=f"<xml><Encrypt>{enc}</Encrypt></xml>".encode())
+    assert resp.status == 400
+    big = await client.post("/wecom", params=params, data=b"<xml>" + b"x" * (1024 * 1024 + 10) + b"</xml>")
+    assert big.status == 413
+    # a message with no sender, well encrypted: 400
+    status, _ = await wc.post("<xml><MsgType>text</MsgType><Content>x</Content></xml>")
+    assert status == 400
