@@ -1,20 +1,46 @@
-"""One message in: record it, lock the resident, and decide the reply.
+"""One message in: lock the resident, record the message, and decide the reply.
 
-The flow engine (bot/flows/) takes over here once a flow is running; until then a resident gets
-the welcome on following, and the service menu otherwise.
+Inside the resident's lock: load the dialog state, then in one transaction record the message and
+route it — a command (取消, 返回, 人工 …), the running flow's next step, a pending satisfaction
+survey, a menu pick, or the classifier's intent, which starts its flow with the slots the opening
+message already gave. The state is saved after the transaction commits, so a failed message leaves
+the conversation where it was and WeChat's retry replays it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from types import ModuleType
 
-from sqlalchemy import select
+from aiohttp import web
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import metrics
+from bot import metrics, reminders
+from bot.clock import local
+from bot.flows import engine, registry
+from bot.flows import state as flow_state
+from bot.flows.base import Answer, Context, Flow, Invalid
+from bot.flows.commands import command_of, normalize
+from bot.flows.engine import Intent, Outcome
+from bot.flows.handoff import hand_off
+from bot.flows.parsers import place
+from bot.flows.state import DialogState
+from bot.flows.status import number_in, status_reply
 from bot.inbound import Inbound
+from bot.privacy import hash_openid
 from bot.services import Services
 from storage.models import Message, Resident
+
+log = logging.getLogger(__name__)
+
+# Menu picks that are not flows: the digit / CLICK key → what to do.
+MENU_DIGITS = {"5": "status", "6": "handoff"}
+MENU_KEYS = {"MENU_MY_TICKETS": "status", "MENU_HANDOFF": "handoff"}
 
 
 async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime) -> Resident:
@@ -55,25 +81,216 @@ def menu_text(svc: Services) -> str:
     return svc.texts.get("menu.text")
 
 
+def _optional(module: str) -> ModuleType | None:
+    """A feature module written by another part of the project, when it is installed."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+def classify(svc: Services, text: str) -> Intent:
+    """The classifier's intent, confidence and slots for text (unknown without a classifier)."""
+    module = _optional("bot.intents.classifier")
+    if module is None or not text.strip():
+        return Intent("unknown", 0.0, {})
+    result = module.get_classifier().classify(text, now=local(svc.clock.now(), svc.tz))
+    return Intent(str(result.intent), float(result.confidence), dict(result.slots or {}))
+
+
 async def handle(svc: Services, inbound: Inbound) -> str | None:
     """Handle one inbound message for a resident, one at a time per resident; returns the reply."""
     async with svc.store.lock(f"resident:{inbound.openid}"):
+        state = await flow_state.load(svc, inbound.openid)
         now = svc.clock.now()
         async with svc.sessions() as session, session.begin():
-            await touch_resident(session, inbound, now)
+            resident = await touch_resident(session, inbound, now)
             log_inbound(session, inbound, now)
-            reply = _reply(svc, inbound)
-            metrics.MESSAGES.labels(inbound.msg_type, "-").inc()
-            if reply is not None:
-                log_outbound(session, inbound.openid, reply, now)
-        return reply
+            ctx = Context(svc, session, resident, inbound, now)
+            outcome = await route(ctx, state)
+            ticket_id = ctx.tickets[-1].id if ctx.tickets else None
+            if ctx.tickets:
+                await _link_conversation(ctx, state, ticket_id)
+            if outcome.reply:
+                log_outbound(session, inbound.openid, outcome.reply, now, ticket_id)
+            if outcome.state is not None and outcome.state is not state:
+                await _schedule_nudge(ctx, outcome.state)
+            metrics.MESSAGES.labels(inbound.msg_type, outcome.state.flow if outcome.state else "-").inc()
+        if outcome.state is not state:
+            await flow_state.save(svc, inbound.openid, outcome.state)
+        if ctx.tickets:
+            log.info("ticket from dialog", extra={"fields": {
+                "openid": hash_openid(inbound.openid), "number": ctx.tickets[-1].number}})
+        return outcome.reply or None
 
 
-def _reply(svc: Services, inbound: Inbound) -> str | None:
-    if inbound.event == "subscribe":
-        return svc.texts.get("welcome.subscribe", menu=menu_text(svc))
-    if inbound.event in ("unsubscribe", "view", "location"):
-        return None
+async def route(ctx: Context, state: DialogState | None) -> Outcome:
+    """Decide the reply and the next dialog state for the message in hand."""
+    inbound = ctx.inbound
+    flow = registry.get(state.flow) if state is not None else None
+    if flow is None:
+        state = None
+    if inbound.is_event:
+        return await _event(ctx, state, flow)
     if inbound.msg_type == "voice" and not inbound.text:
-        return svc.texts.get("voice.unrecognized")
-    return menu_text(svc)
+        return Outcome(ctx.text("voice.unrecognized"), state)
+    command = command_of(inbound.text) if inbound.text else None
+    if command is not None:
+        handled = await _command(ctx, command, state, flow)
+        if handled is not None:
+            return handled
+    if state is not None and flow is not None:
+        return await _in_flow(ctx, flow, state)
+    survey = _optional("bot.flows.survey")
+    if survey is not None and inbound.text:
+        reply = await survey.handle_answer(ctx.svc, ctx.session, inbound)
+        if reply is not None:
+            return Outcome(reply, None)
+    if inbound.msg_type in ("image", "video", "shortvideo", "location"):
+        return _media_opening(ctx)
+    return await _opening(ctx, inbound.text)
+
+
+async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    """The running flow's next step; a status question or a request for a person is served at once."""
+    text = ctx.inbound.text
+    if state.part not in ("confirm", "edit", "switch") and number_in(text):
+        reply = await status_reply(ctx, number_in(text))
+        return engine.resume(ctx, flow, state, reply)
+    return await engine.answer(ctx, flow, state, classify=lambda t: classify(ctx.svc, t))
+
+
+async def _event(ctx: Context, state: DialogState | None, flow: Flow | None) -> Outcome:
+    inbound = ctx.inbound
+    if inbound.event == "subscribe":
+        return Outcome(ctx.text("welcome.subscribe", menu=menu_text(ctx.svc)), state)
+    if inbound.event == "unsubscribe":
+        return Outcome("", None)
+    if inbound.event == "click":
+        return await _menu_pick(ctx, state, key=inbound.event_key)
+    return Outcome("", state)
+
+
+async def _menu_pick(ctx: Context, state: DialogState | None, *, key: str = "", digit: str = "") -> Outcome:
+    """A service picked from the menu (a CLICK key or a digit)."""
+    action = MENU_KEYS.get(key) if key else MENU_DIGITS.get(digit)
+    if action == "status":
+        return Outcome(await status_reply(ctx, None), state)
+    if action == "handoff":
+        return Outcome(await hand_off(ctx, ctx.text("handoff.reason_command"), *_running(state)), None)
+    flow = registry.for_menu_key(key) if key else registry.for_menu_number(digit)
+    if flow is None:
+        return Outcome(menu_text(ctx.svc), state)
+    lead = ""
+    if state is not None and state.flow != flow.name and registry.get(state.flow) is not None:
+        lead = ctx.text("flow.switched", current=ctx.text(registry.FLOWS[state.flow].title))
+    return engine.start(ctx, flow, {}, "", lead=lead)
+
+
+def _running(state: DialogState | None) -> tuple[Flow | None, DialogState | None]:
+    flow = registry.get(state.flow) if state is not None else None
+    return (flow, state) if flow is not None else (None, None)
+
+
+async def _command(ctx: Context, command: str, state: DialogState | None, flow: Flow | None) -> Outcome | None:
+    """A command word; None when it is not served here (the message is then read as an answer)."""
+    if command == "handoff":
+        reason = ctx.text("handoff.reason_command")
+        return Outcome(await hand_off(ctx, reason, flow, state), None)
+    if command == "my_info":
+        profile = _optional("bot.flows.profile")
+        if profile is None:
+            return None
+        info = await profile.my_info(ctx.svc, ctx.session, ctx.openid)
+        if state is not None and flow is not None:
+            return engine.resume(ctx, flow, state, info)
+        return Outcome(info, None)
+    if command == "erase_info":
+        erase = registry.for_command("erase_info")
+        return None if erase is None else engine.start(ctx, erase, {}, ctx.inbound.text)
+    if state is None or flow is None:
+        if command == "cancel":
+            return Outcome(ctx.text("flow.nothing_to_cancel") + "\n" + menu_text(ctx.svc), None)
+        return Outcome(menu_text(ctx.svc), None)
+    if command == "cancel":
+        return Outcome(ctx.text("flow.cancelled"), None)
+    if command == "back":
+        return engine.back(ctx, flow, state)
+    if command == "restart":
+        return engine.restart(ctx, flow, state)
+    return engine.help_text(ctx, flow, state)
+
+
+async def _opening(ctx: Context, text: str) -> Outcome:
+    """A message outside any flow: a menu digit, or the classifier's intent."""
+    digit = normalize(text)
+    if len(digit) == 1 and digit.isdigit():
+        return await _menu_pick(ctx, None, digit=digit)
+    found = classify(ctx.svc, text)
+    if found.intent == "ticket_status":
+        number = str(found.slots.get("ticket_number") or "") or number_in(text)
+        return Outcome(await status_reply(ctx, number or None), None)
+    if found.intent == "handoff":
+        return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
+    if found.intent == "greeting":
+        return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
+    flow = registry.for_intent(found.intent)
+    if flow is None:
+        if number_in(text):
+            return Outcome(await status_reply(ctx, number_in(text)), None)
+        return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
+    return engine.start(ctx, flow, found.slots, text)
+
+
+def _media_opening(ctx: Context) -> Outcome:
+    """A photo or a location sent first: start a complaint with it already in hand."""
+    flow = registry.get("complaint")
+    if flow is None:
+        return Outcome(menu_text(ctx.svc), None)
+    outcome = engine.start(ctx, flow, {}, "", lead=ctx.text("dialog.media_first"))
+    assert outcome.state is not None
+    slots = dict(outcome.state.slots)
+    if ctx.inbound.msg_type == "location":
+        try:
+            slots["place"] = place(Answer(ctx.inbound.text, ctx.inbound, local(ctx.now, ctx.svc.tz)))
+        except Invalid:
+            return outcome
+    else:
+        slots["photos"] = [dict(ctx.inbound.media, type=ctx.inbound.msg_type)]
+    return Outcome(outcome.reply, replace(outcome.state, slots=slots))
+
+
+async def _link_conversation(ctx: Context, state: DialogState | None, ticket_id: int | None) -> None:
+    """Tie the messages of this flow run to the ticket it produced (the conversation staff see)."""
+    since = ctx.now if state is None else min(ctx.now, datetime.fromisoformat(state.started_at))
+    await ctx.session.flush()
+    await ctx.session.execute(
+        update(Message)
+        .where(Message.openid == ctx.openid, Message.created_at >= since, Message.ticket_id.is_(None))
+        .values(ticket_id=ticket_id)
+    )
+
+
+async def _schedule_nudge(ctx: Context, state: DialogState) -> None:
+    """One reminder after the idle time; it goes out only if the dialog has not moved since."""
+    flow = registry.get(state.flow)
+    title = ctx.text(flow.title) if flow is not None else state.flow
+    await reminders.schedule(
+        ctx.session, kind="flow_nudge", due_at=ctx.now + timedelta(seconds=ctx.svc.settings.flow_idle_nudge_s),
+        channel="wechat", target=ctx.openid, payload={"text": ctx.text("flow.nudge", title=title)},
+        now=ctx.now, cause_type="flow", cause_id=state.version,
+        dedup_key=f"flow_nudge:{ctx.openid}:{state.version}",
+    )
+
+
+def setup(app: web.Application) -> None:
+    """Register the idle-nudge cause check with this app's services once they are open."""
+    from bot.app import SERVICES
+
+    async def register_checks(app: web.Application) -> AsyncIterator[None]:
+        reminders.register_cause_check("flow", flow_state.nudge_check(app[SERVICES]))
+        yield
+
+    app.cleanup_ctx.append(register_checks)

@@ -79,10 +79,13 @@ def confirm_text(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     return ctx.text(flow.confirm_prompt, title=ctx.text(flow.title), summary=summary(ctx, flow, slots))
 
 
-def next_step(flow: Flow, ctx: Context, slots: dict[str, Any]) -> Step | None:
-    """The first step still to ask; fills slots its prefill can answer on the way."""
+def next_step(flow: Flow, ctx: Context, slots: dict[str, Any], answered: tuple[str, ...] = ()) -> Step | None:
+    """The first step still to ask; fills slots its prefill can answer on the way.
+
+    A collecting step (photos) stays open until the resident closes it, even when a photo came
+    in earlier."""
     for step in flow.steps:
-        if step.slot in slots:
+        if step.slot in slots and not (step.collect and step.slot not in answered):
             continue
         if step.ask_if is not None and not step.ask_if(slots):
             continue
@@ -98,7 +101,7 @@ def next_step(flow: Flow, ctx: Context, slots: dict[str, Any]) -> Step | None:
 def advance(ctx: Context, flow: Flow, state: DialogState, *, lead: str = "") -> Outcome:
     """Ask the next missing step, or show the summary when nothing is missing."""
     slots = dict(state.slots)
-    step = next_step(flow, ctx, slots)
+    step = next_step(flow, ctx, slots, state.history)
     if step is None:
         text = confirm_text(ctx, flow, slots)
         new = replace(state, step=flow.state(CONFIRM), slots=slots, invalid=0, editing=False)

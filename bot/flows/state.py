@@ -9,11 +9,15 @@ idle nudge is wanted only while it is unchanged.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.services import Services
+from storage.models import Reminder
 
 
 @dataclass(frozen=True)
@@ -88,3 +92,13 @@ async def save(svc: Services, openid: str, state: DialogState | None) -> None:
         await svc.store.delete(key(svc, openid))
     else:
         await svc.store.set(key(svc, openid), state.to_json(), ttl=svc.settings.flow_expire_s)
+
+
+def nudge_check(svc: Services) -> Callable[[AsyncSession, Reminder], Awaitable[bool]]:
+    """The cause check of idle-flow nudges: wanted only while the dialog's version is unchanged."""
+
+    async def check(_session: AsyncSession, reminder: Reminder) -> bool:
+        state = await load(svc, reminder.target)
+        return state is not None and state.version == reminder.cause_id
+
+    return check

@@ -1,0 +1,162 @@
+"""投诉/报修: what, where, what happened, photos, how urgent, a phone number — then a ticket.
+
+Read this class as the example of a flow: every question is a Step, in the order asked; the
+opening message and the resident's profile fill what they can, so "9栋1单元电梯卡住了有人出不来"
+goes straight to the questions still open. Emergencies (燃气, 困人, 爆管, 火, 触电) are told what to
+do right now before anything else, and skip the optional photos so the ticket is quick.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.flows import parsers
+from bot.flows.base import IMAGES, LOCATION, Choice, Context, Flow, Step
+from bot.flows.commands import normalize
+from bot.flows.config import choices, flow_config, words
+from bot.flows.engine import match_choice
+from bot.flows.finish import create_and_dispatch, created_reply
+from bot.flows.registry import register
+from storage.models import Resident
+
+CATEGORIES = choices("complaint", "categories")
+URGENCY = (
+    Choice("urgent", "紧急（危及人身或财产安全）", ("紧急", "很急", "急", "危险")),
+    Choice("utility", "水电燃气暖（24小时内）", ("水电", "停水", "停电")),
+    Choice("normal", "一般", ("一般", "不急", "不紧急", "普通")),
+)
+YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", words("answers", "no")))
+def emergency_of(text: str) -> str | None:
+    """The emergency the text names (gas, fire, trapped, burst, electric), if any."""
+    norm = normalize(text)
+    for entry in flow_config()["complaint"]["emergencies"]:
+        if any(word in norm for word in entry["words"]):
+            return str(entry["advice"])
+    return None
+
+
+def derived_urgency(slots: dict[str, Any], _resident: Resident) -> str:
+    """Urgency from what was said: an emergency, a utility category, or normal."""
+    said = " ".join(str(slots.get(k) or "") for k in ("description", "opening_text"))
+    if slots.get("emergency") or emergency_of(said):
+        return "urgent"
+    if slots.get("category") == "water":
+        return "utility"
+    return "normal"
+
+
+def bound_phone(_slots: dict[str, Any], resident: Resident) -> str | None:
+    """The phone the resident bound before, offered as the contact."""
+    return resident.phone or None
+
+
+def already_bound(slots: dict[str, Any], resident: Resident) -> str | None:
+    """No need to offer binding when the contact is the bound phone."""
+    return "bound" if resident.phone and resident.phone == slots.get("phone") else None
+
+
+def _place_show(value: Any) -> str:
+    return parsers.place_text(value) if isinstance(value, dict) else str(value or "")
+
+
+def _photos_show(value: Any) -> str:
+    return f"{len(value)}张" if isinstance(value, list) and value else "无"
+
+
+@register
+class Complaint(Flow):
+    """投诉/报修 (complaint): a problem in the community, routed to the building's grid worker."""
+
+    name = "complaint"
+    kind = "complaint"
+    intents = ("complaint",)
+    menu_keys = ("MENU_COMPLAINT",)
+    menu_number = "1"
+
+    category = Step("complaint.ask.category", choices=CATEGORIES, edit_words=("改类别", "类别不对", "类型不对"))
+    place = Step(
+        "complaint.ask.place", parse=parsers.place, accepts=LOCATION, show=_place_show,
+        edit_words=("改地址", "地址错了", "地址不对", "位置不对", "改位置"),
+    )
+    description = Step(
+        "complaint.ask.description", parse=parsers.description,
+        edit_words=("改描述", "描述不对", "情况不对"),
+    )
+    urgency = Step(
+        "complaint.ask.urgency", choices=URGENCY, prefill=derived_urgency,
+        edit_words=("改紧急程度", "不紧急", "紧急程度不对"),
+    )
+    photos = Step(
+        "complaint.ask.photos", collect=True, optional=True, accepts=IMAGES, show=_photos_show,
+        ask_if=lambda slots: slots.get("urgency") != "urgent" and not slots.get("emergency"),
+    )
+    phone = Step(
+        "complaint.ask.phone", parse=parsers.phone, prefill=bound_phone,
+        edit_words=("电话不对", "电话错了", "改电话", "号码不对", "手机号不对", "改手机号"),
+    )
+    bind_phone = Step(
+        "complaint.ask.bind_phone", choices=YES_NO, prefill=already_bound,
+        ask_if=lambda slots: slots.get("bind_phone") != "bound",
+    )
+
+    def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
+        """Category, place, urgency, phone and what happened, from the classifier and the text."""
+        kept: dict[str, Any] = {}
+        category = match_choice(self.category, str(slots.get("category") or "")) if slots.get("category") else None
+        category = category or (match_choice(self.category, text) if text else None)
+        if category is not None and category.value != "other":
+            kept["category"] = category.value
+        place = {k: str(slots[k]) for k in ("building", "unit", "room", "landmark") if slots.get(k)}
+        if place:
+            kept["place"] = {**place, "text": parsers.place_text(place)}
+        if slots.get("phone"):
+            kept["phone"] = str(slots["phone"])
+        if text and parsers.says_what(text):
+            kept["description"] = text.strip()
+            kept["opening_text"] = text.strip()
+        emergency = emergency_of(text)
+        if emergency or slots.get("urgency") == "urgent":
+            kept["urgency"] = "urgent"
+            kept["emergency"] = emergency or "generic"
+        return kept
+
+    def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:
+        """What to do right now, before any question, when the opening names an emergency."""
+        emergency = slots.get("emergency")
+        return ctx.text(f"complaint.urgent.{emergency}") if emergency else None
+
+    async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
+        """Write the complaint ticket, bind the phone if asked, route it, and give the number."""
+        place = slots.get("place") or {}
+        if slots.get("bind_phone") == "yes" and slots.get("phone"):
+            ctx.resident.phone = str(slots["phone"])
+            ctx.resident.updated_at = ctx.now
+        if place.get("building") and not ctx.resident.building and slots.get("bind_phone") == "yes":
+            ctx.resident.building = str(place["building"])
+        fields = {
+            "category": self.category.display(slots.get("category")),
+            "place": parsers.place_text(place),
+            "building": place.get("building"), "unit": place.get("unit"), "room": place.get("room"),
+            "landmark": place.get("landmark"), "location": _point(place),
+            "description": slots.get("description"),
+            "photos": slots.get("photos") or [],
+            "urgency": slots.get("urgency"),
+            "phone": slots.get("phone"),
+        }
+        urgent = slots.get("urgency") == "urgent"
+        created = await create_and_dispatch(
+            ctx, self, fields=fields,
+            summary=f"{fields['category']}｜{fields['place']}｜{str(slots.get('description') or '')[:80]}",
+            category=str(slots.get("category") or "other"), urgency=str(slots.get("urgency") or "normal"),
+            building=place.get("building"),
+        )
+        reply = created_reply(ctx, created, head="flow.created_urgent" if urgent else "flow.created")
+        if urgent:
+            reply += "\n" + ctx.text(f"complaint.urgent.{slots.get('emergency') or 'generic'}")
+        return reply
+
+
+def _point(place: dict[str, Any]) -> dict[str, Any] | None:
+    if "latitude" in place:
+        return {"latitude": place["latitude"], "longitude": place["longitude"]}
+    return None

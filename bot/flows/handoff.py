@@ -1,0 +1,94 @@
+"""转人工: a ticket of kind `handoff`, created escalated, carrying the conversation so far, put in
+front of the staff (group robot); the resident is told a person will answer, and when."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.clock import local
+from bot.flows.base import Context, Flow
+from bot.flows.config import flow_config
+from bot.flows.finish import dispatch_module
+from bot.flows.state import DialogState
+from bot.privacy import hash_openid
+from bot.tickets import add_event, create_ticket
+from storage.models import Message, Ticket
+
+TRANSCRIPT_LIMIT = 40
+_WEEKDAYS = "一二三四五六日"
+
+
+async def transcript(ctx: Context, since: datetime | None) -> list[dict[str, Any]]:
+    """The resident's conversation since the flow began (or the last messages), oldest first."""
+    stmt = select(Message).where(Message.openid == ctx.openid)
+    if since is not None:
+        stmt = stmt.where(Message.created_at >= since)
+    rows = (await ctx.session.execute(stmt.order_by(Message.id.desc()).limit(TRANSCRIPT_LIMIT))).scalars()
+    return [
+        {"direction": m.direction, "type": m.msg_type, "text": m.content, "at": m.created_at.isoformat()}
+        for m in reversed(list(rows))
+    ]
+
+
+def answer_time(ctx: Context) -> str:
+    """When a person will answer: soon inside service hours, else when the centre opens."""
+    conf = flow_config()["handoff"]
+    days = {int(d) for d in conf["days"]}
+    open_h, open_m = (int(x) for x in str(conf["open"]).split(":"))
+    close_h, close_m = (int(x) for x in str(conf["close"]).split(":"))
+    now = local(ctx.now, ctx.svc.tz)
+    opens = now.replace(hour=open_h, minute=open_m, second=0, microsecond=0)
+    closes = now.replace(hour=close_h, minute=close_m, second=0, microsecond=0)
+    if now.isoweekday() in days and opens <= now < closes:
+        return ctx.text("handoff.when_open", minutes=int(conf["answer_within_min"]))
+    day = now if now < opens else now + timedelta(days=1)
+    for _ in range(7):
+        if day.isoweekday() in days:
+            break
+        day += timedelta(days=1)
+    if day.date() == now.date():
+        when = ctx.text("handoff.today")
+    elif day.date() == now.date() + timedelta(days=1):
+        when = ctx.text("handoff.tomorrow")
+    else:
+        when = ctx.text("handoff.weekday", day=_WEEKDAYS[day.weekday()])
+    return ctx.text("handoff.when_closed", day=when, time=f"{open_h:02d}:{open_m:02d}",
+                    hours=f"{conf['open']}-{conf['close']}")
+
+
+async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: DialogState | None = None) -> str:
+    """Create (or add to) the resident's hand-off ticket and alert the staff; returns the reply."""
+    since = datetime.fromisoformat(state.started_at) if state is not None else None
+    lines = await transcript(ctx, since)
+    collected: dict[str, str] = {}
+    if flow is not None and state is not None:
+        for step in flow.steps:
+            if state.slots.get(step.slot) not in (None, "", []):
+                collected[ctx.text(step.label)] = step.display(state.slots[step.slot])
+    fields: dict[str, Any] = {
+        "reason": reason, "flow": flow.name if flow else None,
+        "flow_title": ctx.text(flow.title) if flow else None,
+        "collected": collected, "transcript": lines, "text": ctx.inbound.text,
+    }
+    actor = f"resident:{hash_openid(ctx.openid)}"
+    existing = await ctx.session.scalar(
+        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "handoff", Ticket.status == "escalated")
+        .order_by(Ticket.id.desc()).limit(1)
+    )
+    if existing is not None:
+        await add_event(ctx.session, existing, "note", actor, ctx.now, note=reason, data=fields)
+        ctx.tickets.append(existing)
+        return ctx.text("handoff.again", number=existing.number, when=answer_time(ctx))
+    summary = reason if flow is None else f"{ctx.text(flow.title)}：{reason}"
+    ticket = await create_ticket(
+        ctx.session, kind="handoff", resident=ctx.openid, fields=fields, now=ctx.now, tz=ctx.svc.tz,
+        actor=actor, summary=summary, status="escalated", building=ctx.resident.building,
+    )
+    ctx.tickets.append(ticket)
+    dispatch = dispatch_module()
+    if dispatch is not None:
+        await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, summary)
+    return ctx.text("handoff.created", number=ticket.number, when=answer_time(ctx))

@@ -1,0 +1,140 @@
+"""Readers of answers: each takes an Answer and returns the slot value, or raises Invalid(hint)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from typing import Any
+
+from bot.flows.base import Answer, Invalid
+from bot.flows.commands import is_word, normalize
+from bot.when import parse_when
+
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?\d{7,8})(?!\d)")
+_BUILDING = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十]{1,3})\s*(?:号楼|栋|幢|座|号)")
+_UNIT = re.compile(r"([0-9]{1,2}|[一二三四五六七八九十]{1,2})\s*单元")
+_ROOM = re.compile(r"(?<![0-9])([0-9]{3,4})(?:室|房|号房)?(?![0-9栋幢座号单])")
+_CN = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+def _num(text: str) -> str:
+    """'9' → '9', '十二' → '12' (building and unit numbers as residents say them)."""
+    if text.isdigit():
+        return str(int(text))
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return str((_CN.get(tens, 1) if tens else 1) * 10 + (_CN.get(ones, 0) if ones else 0))
+    return str(_CN.get(text, text))
+
+
+def phone(answer: Answer) -> str:
+    """A mobile (11 digits) or landline number found in the answer."""
+    compact = re.sub(r"[\s\u3000]", "", answer.text)
+    m = _MOBILE.search(compact.replace("-", ""))
+    if m:
+        return m.group(1)
+    m = _LANDLINE.search(compact)
+    if m:
+        return m.group(1)
+    raise Invalid("flow.hint.phone")
+
+
+def address_parts(text: str) -> dict[str, str]:
+    """Building, unit and room named in text ('9栋1单元502' → {'building': '9', ...})."""
+    parts: dict[str, str] = {}
+    m = _BUILDING.search(text)
+    if m:
+        parts["building"] = _num(m.group(1))
+    m = _UNIT.search(text)
+    if m:
+        parts["unit"] = _num(m.group(1))
+    m = _ROOM.search(text)
+    if m and "building" in parts:
+        parts["room"] = m.group(1)
+    return parts
+
+
+def place_text(place: dict[str, Any]) -> str:
+    """A place as residents read it."""
+    if place.get("text"):
+        return str(place["text"])
+    text = ""
+    if place.get("building"):
+        text += f"{place['building']}栋"
+    if place.get("unit"):
+        text += f"{place['unit']}单元"
+    if place.get("room"):
+        text += str(place["room"])
+    if place.get("landmark"):
+        text += str(place["landmark"])
+    return text
+
+
+def place(answer: Answer) -> dict[str, Any]:
+    """A place: building/unit/room, a landmark in words, or a location message's point and label."""
+    media = answer.inbound.media
+    text = answer.text.strip()
+    if answer.inbound.msg_type == "location" and "latitude" in media:
+        label = str(media.get("label") or "")
+        value: dict[str, Any] = {
+            "text": label or f"位置({media['latitude']}, {media['longitude']})",
+            "latitude": media["latitude"], "longitude": media["longitude"],
+        }
+        value.update(address_parts(label))
+        return value
+    if len(normalize(text)) < 2 or normalize(text).isdigit():
+        raise Invalid("flow.hint.place")
+    value = {"text": text, **address_parts(text)}
+    if "building" not in value:
+        value["landmark"] = text
+    return value
+
+
+def description(answer: Answer) -> str:
+    """What happened, in the resident's words (at least a few characters)."""
+    text = answer.text.strip()
+    if len(normalize(text)) < 4:
+        raise Invalid("flow.hint.text_short")
+    return text
+
+
+def short_text(answer: Answer) -> str:
+    """Any short non-empty answer (a name, a note)."""
+    text = answer.text.strip()
+    if not normalize(text):
+        raise Invalid("flow.hint.default")
+    return text[:200]
+
+
+def future_time(answer: Answer) -> dict[str, Any]:
+    """A preferred time: {'any': True} for 都可以/随时, else a local date with a time or part of day."""
+    text = answer.text.strip()
+    norm = normalize(text)
+    if norm in ("都可以", "随时", "随时都行", "都行", "什么时候都可以", "无所谓") or is_word(text, "skip"):
+        return {"any": True, "text": "时间都可以"}
+    when = parse_when(norm, answer.now.date())
+    if when.day is None and when.at is None and when.part is None:
+        raise Invalid("flow.hint.time")
+    day = when.day or answer.now.date()
+    at = when.at or (when.window()[0] if when.window() else time(9, 0))
+    start = datetime.combine(day, at, tzinfo=answer.now.tzinfo)
+    if start <= answer.now:
+        raise Invalid("flow.hint.time_past")
+    said = f"{day.month}月{day.day}日" + (f" {when.at:%H:%M}" if when.at else (when.part or ""))
+    return {"any": False, "at": start.isoformat(), "text": said}
+
+
+# Words that only say "I want help with something", not what it is.
+_BARE = (
+    "我要", "我想", "想要", "需要", "请", "帮忙", "帮我", "我", "要", "想", "报修", "投诉", "报事", "反映",
+    "问题", "一下", "一个", "个", "有", "事情", "找你们", "你好", "您好", "调解", "纠纷", "矛盾", "申请",
+)
+
+
+def says_what(text: str) -> bool:
+    """Whether an opening message says what the matter is (not only '我要报修', '申请调解')."""
+    rest = normalize(text)
+    for bare in sorted(_BARE, key=len, reverse=True):
+        rest = rest.replace(bare, "")
+    return len(rest) >= 3

@@ -1,0 +1,54 @@
+"""Helpers for conversation tests: read back tickets, reminders and dialog state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.services import Services
+from storage.models import Message, OutboxItem, Reminder, Resident, Ticket
+
+PHOTO = {"PicUrl": "http://example.invalid/lamp.jpg", "MediaId": "media-lamp-1"}
+LOCATION = {"Location_X": 30.2741, "Location_Y": 120.1551, "Scale": 15, "Label": "望湖小区南门停车场"}
+
+
+async def tickets_of(svc: Services, openid: str | None = None) -> list[Ticket]:
+    """Tickets (of one resident), oldest first."""
+    async with svc.sessions() as session:
+        stmt = select(Ticket).order_by(Ticket.id)
+        if openid is not None:
+            stmt = stmt.where(Ticket.resident == openid)
+        return list((await session.execute(stmt)).scalars())
+
+
+async def count(svc: Services, model: Any) -> int:
+    """Rows in a table."""
+    async with svc.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def reminders_of(svc: Services, kind: str) -> list[Reminder]:
+    """Reminders of a kind, oldest first."""
+    async with svc.sessions() as session:
+        return list((await session.execute(select(Reminder).where(Reminder.kind == kind).order_by(Reminder.id))).scalars())
+
+
+async def resident(svc: Services, openid: str) -> Resident | None:
+    """The resident row."""
+    async with svc.sessions() as session:
+        return await session.scalar(select(Resident).where(Resident.openid == openid))
+
+
+async def messages_of(svc: Services, openid: str) -> list[Message]:
+    """A resident's conversation log, oldest first."""
+    async with svc.sessions() as session:
+        rows = await session.execute(select(Message).where(Message.openid == openid).order_by(Message.id))
+        return list(rows.scalars())
+
+
+async def group_posts(svc: Services) -> list[OutboxItem]:
+    """Pushes queued for the staff group."""
+    async with svc.sessions() as session:
+        rows = await session.execute(select(OutboxItem).where(OutboxItem.channel == "group").order_by(OutboxItem.id))
+        return list(rows.scalars())

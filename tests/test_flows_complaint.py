@@ -1,0 +1,252 @@
+"""The complaint flow driven through /wechat on both backends, plaintext and safe mode."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.clock import FakeClock
+from bot.services import Services, open_services
+from bot.sim.wechat_client import text_xml
+from tests.conftest import WeChat
+from tests.flow_helpers import LOCATION, PHOTO, messages_of, resident, tickets_of
+
+# The menu path through every step, and a marker of each step's question.
+ANSWERS = ["1", "9栋1单元", "楼道灯不亮三天了", "好了", "13812345678", "否"]
+MARKERS = ["哪一类", "问题在哪里", "描述一下", "拍张照片", "联系电话", "绑定", "请核对"]
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def to_step(wx: WeChat, openid: str, k: int) -> str:
+    """Open the complaint from the menu and answer the first k questions; returns the last reply."""
+    reply = await wx.say(openid, "1")
+    for answer in ANSWERS[:k]:
+        reply = await wx.say(openid, answer)
+    assert MARKERS[k] in reply, reply
+    return reply
+
+
+async def test_complaint_start_to_finish_with_photo_and_phone_binding(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "哪一类" in await wx.say(openid, "1")
+    assert "问题在哪里" in await wx.say(openid, "1")
+    assert "描述一下" in await wx.say(openid, "9栋1单元502")
+    assert "拍张照片" in await wx.say(openid, "楼道灯不亮三天了，晚上很黑")
+    assert "第1张" in await wx.send("image", openid, **PHOTO)
+    assert "联系电话" in await wx.say(openid, "好了")
+    assert "绑定" in await wx.say(openid, "138 1234 5678")
+    summary = await wx.say(openid, "是")
+    assert "请核对" in summary and "9栋1单元502" in summary and "路灯照明" in summary and "1张" in summary
+    done = await wx.say(openid, "1")
+    assert "20261123-0001" in done and "孙丽" in done  # building 9 is 孙丽's grid
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "complaint" and ticket.status == "dispatched" and ticket.assignee == "sunli"
+    assert ticket.building == "9" and ticket.category == "lighting" and ticket.urgency == "normal"
+    assert ticket.fields["place"] == "9栋1单元502" and ticket.fields["room"] == "502"
+    assert ticket.fields["phone"] == "13812345678" and len(ticket.fields["photos"]) == 1
+    person = await resident(services, openid)
+    assert person is not None and person.phone == "13812345678"
+    # The conversation is tied to the ticket, and the flow is over: the next message starts afresh.
+    linked = [m for m in await messages_of(services, openid) if m.ticket_id == ticket.id]
+    assert len(linked) >= 16
+    assert "哪一类" in await wx.say(openid, "1")
+
+
+async def test_bound_phone_is_not_asked_again(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await to_step(wx, openid, 5)
+    await wx.say(openid, "13812345678")
+    await wx.say(openid, "是")
+    await wx.say(openid, "1")
+    reply = await to_step(wx, openid, 4)  # photos → straight to the summary: phone is bound
+    summary = await wx.say(openid, "好了")
+    assert "请核对" in summary and "13812345678" in summary and "绑定" not in summary, reply
+    assert "20261123-0002" in await wx.say(openid, "确认")
+
+
+async def test_location_and_photo_feed_the_steps(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "1")
+    kept = await wx.send("image", openid, **PHOTO)  # a photo while the category is asked
+    assert "记下" in kept and "哪一类" in kept
+    await wx.say(openid, "垃圾")
+    assert "描述一下" in await wx.send("location", openid, **LOCATION)
+    await wx.say(openid, "垃圾桶满了没人清理")
+    assert "第2张" in await wx.send("image", openid, **PHOTO)
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "望湖小区南门停车场" in summary and "环境卫生" in summary and "2张" in summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["location"] == {"latitude": 30.2741, "longitude": 120.1551}
+    assert ticket.status == "open"  # no building: left for the staff queue
+
+
+async def test_photo_first_starts_a_complaint(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    reply = await wx.send("image", openid, **PHOTO)
+    assert "哪一类" in reply
+    for answer in ["1", "3栋", "门口路灯坏了"]:
+        await wx.say(openid, answer)
+    assert "第2张" in await wx.send("image", openid, **PHOTO)
+
+
+async def test_voice_answers_and_unrecognised_voice(wx: WeChat) -> None:
+    openid = oid()
+    await wx.say(openid, "1")
+    assert "问题在哪里" in await wx.send("voice", openid, MediaId="v1", Format="amr", Recognition="路灯")
+    assert "没有听清" in await wx.send("voice", openid, MediaId="v2", Format="amr", Recognition="")
+    assert "描述一下" in await wx.say(openid, "3栋")
+
+
+@pytest.mark.parametrize("command", ["取消", "返回", "重新开始", "人工", "帮助"])
+async def test_every_command_at_every_step(wx: WeChat, services: Services, command: str) -> None:
+    for k in range(len(MARKERS)):
+        openid = oid()
+        await to_step(wx, openid, k)
+        reply = await wx.say(openid, command)
+        if command == "取消":
+            assert "已取消" in reply
+            assert "我可以帮您" in await wx.say(openid, "嗯嗯")  # no flow left: the menu
+            assert await tickets_of(services, openid) == []
+        elif command == "返回":
+            if k == 0:
+                assert "第一个问题" in reply and MARKERS[0] in reply
+            else:
+                assert MARKERS[k - 1] in reply, (k, reply)
+                assert MARKERS[k] in await wx.say(openid, ANSWERS[k - 1])
+        elif command == "重新开始":
+            assert "重新开始" in reply and MARKERS[0] in reply
+        elif command == "人工":
+            [ticket] = await tickets_of(services, openid)
+            assert ticket.kind == "handoff" and ticket.status == "escalated" and ticket.number in reply
+            said = [line["text"] for line in ticket.fields["transcript"] if line["direction"] == "in"]
+            assert said == ["1", *ANSWERS[:k], "人工"]
+            assert ticket.fields["flow"] == "complaint"
+        else:
+            assert "返回" in reply and MARKERS[k] in reply
+
+
+async def test_edits_from_the_summary(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await to_step(wx, openid, 6)
+    summary = await wx.say(openid, "地址错了，是10栋2单元")
+    assert "请核对" in summary and "10栋2单元" in summary and "9栋1单元" not in summary
+    assert "联系电话" in await wx.say(openid, "电话不对")
+    summary = await wx.say(openid, "13900001111")
+    assert "13900001111" in summary and "请核对" in summary
+    menu = await wx.say(openid, "2")
+    assert "修改哪一项" in menu
+    assert "描述一下" in await wx.say(openid, "3")
+    summary = await wx.say(openid, "路灯一闪一闪的")
+    assert "路灯一闪一闪的" in summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "10" and ticket.fields["phone"] == "13900001111"
+
+
+async def test_three_invalid_answers_offer_a_person(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "1")
+    first = await wx.say(openid, "啊")
+    assert "数字" in first and "人工" not in first
+    await wx.say(openid, "12")
+    third = await wx.say(openid, "嗯")
+    assert "回复“人工”" in third and "哪一类" in third
+    await wx.say(openid, "1")
+    await wx.say(openid, "3栋")
+    await wx.say(openid, "楼下路灯不亮")
+    await wx.say(openid, "好了")
+    assert "11位手机号" in await wx.say(openid, "12345")
+    assert "人工" in (await wx.say(openid, "转人工"))
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff"
+
+
+async def test_idle_nudge_then_quiet_expiry(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    from bot import reminders
+    from bot.flows.state import nudge_check
+    from tests.flow_helpers import reminders_of
+
+    openid = oid()
+    await to_step(wx, openid, 2)
+    nudges = [r for r in await reminders_of(services, "flow_nudge") if r.target == openid]
+    last = nudges[-1]
+    assert last.cause_type == "flow" and last.payload["channel"] == "wechat"
+    assert "还没有办完" in last.payload["message"]["text"]
+    assert (last.due_at - clock.now()).total_seconds() == services.settings.flow_idle_nudge_s
+    check = nudge_check(services)
+    assert await check(None, last) is True  # type: ignore[arg-type]
+    assert not await check(None, nudges[0])  # type: ignore[arg-type]  # an older version is stale
+    assert reminders.CAUSE_CHECKS["flow"] is not None
+    clock.advance(services.settings.flow_expire_s + 1)
+    assert await check(None, last) is False  # type: ignore[arg-type]
+    reply = await wx.say(openid, "路灯不亮")  # not read as the description: the flow is gone
+    assert "描述一下" not in reply
+    assert await tickets_of(services, openid) == []
+
+
+async def test_restart_resumes_in_another_process(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    openid = oid()
+    await to_step(wx, openid, 3)
+    other = open_services(services.settings, clock=clock)
+    other.store.with_prefix(services.store.prefix)
+    try:
+        async with TestClient(TestServer(create_app(other.settings, services=other))) as client2:
+            wx2 = WeChat(client2, other.settings, encrypt=wx.encrypt)
+            assert "联系电话" in await wx2.say(openid, "好了")
+            assert "绑定" in await wx2.say(openid, "13812345678")
+            assert "请核对" in await wx2.say(openid, "否")
+            assert "20261123-0001" in await wx2.say(openid, "1")
+    finally:
+        await other.close()
+    assert len(await tickets_of(services, openid)) == 1
+
+
+async def test_retried_confirmation_creates_one_ticket(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await to_step(wx, openid, 6)
+    xml = text_xml(openid, "1", msg_id=987654321)
+    first, second = await asyncio.gather(wx.post_xml(xml), wx.post_xml(xml))
+    third = await wx.post_xml(xml)
+    replies = {str(r[1]["Content"]) for r in (first, second, third) if r[1]}
+    assert len(replies) == 1 and "20261123-0001" in replies.pop()
+    assert len(await tickets_of(services, openid)) == 1
+
+
+async def test_two_messages_at_once_are_handled_one_after_the_other(
+    wx: WeChat, services: Services, clock: FakeClock, backend: str
+) -> None:
+    """Two posts at once (on two app instances sharing PostgreSQL + Redis; one on the embedded store)."""
+    openid = oid()
+    await to_step(wx, openid, 1)
+    second = wx
+    other: Services | None = None
+    client2: TestClient[Any, Any] | None = None
+    if backend == "pg_redis":
+        other = open_services(services.settings, clock=clock)
+        other.store.with_prefix(services.store.prefix)
+        client2 = TestClient(TestServer(create_app(other.settings, services=other)))
+        await client2.start_server()
+        second = WeChat(client2, other.settings, encrypt=wx.encrypt)
+    try:
+        replies = await asyncio.gather(wx.say(openid, "9栋1单元"), second.say(openid, "楼道灯不亮三天了"))
+    finally:
+        if client2 is not None:
+            await client2.close()
+        if other is not None:
+            await other.close()
+    assert sorted(MARKERS.index(next(m for m in MARKERS if m in r)) for r in replies) == [2, 3]
+    inbound = [m.content for m in await messages_of(services, openid) if m.direction == "in"]
+    assert inbound[-2:] in (["9栋1单元", "楼道灯不亮三天了"], ["楼道灯不亮三天了", "9栋1单元"])
+    assert "联系电话" in await wx.say(openid, "好了")
+
