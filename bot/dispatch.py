@@ -181,6 +181,7 @@ async def _schedule_limits(
         "number": ticket.number, "short": notices.short_number(ticket.number),
         "place": notices.safe_text(notices.place_of(svc, ticket)),
     }
+    urgent = limits.urgency_class(ticket.kind, ticket.urgency) == "urgent"  # reminders ignore quiet hours
     plan: list[tuple[str, datetime, str]] = []
     if accept and ticket.accept_due_at is not None:
         at = limits.accept_reminder_at(now, ticket.accept_due_at)
@@ -195,7 +196,7 @@ async def _schedule_limits(
         await reminders.schedule(
             session, kind=kind, due_at=due, channel="wecom", target=ticket.assignee,
             payload={"msgtype": "text", "text": text}, now=now, cause_type="ticket", cause_id=ticket.id,
-            dedup_key=f"ticket:{ticket.id}:{kind}:{event.id}", urgent=kind in BREACH_KINDS,
+            dedup_key=f"ticket:{ticket.id}:{kind}:{event.id}", urgent=kind in BREACH_KINDS or urgent,
         )
 
 
@@ -424,14 +425,3 @@ async def handle_due_reminder(svc: Services, session: AsyncSession, reminder: Re
         )
     return True
 
-
-def _register_with_schedule() -> None:
-    try:
-        from bot.schedule import register_kind_handler
-    except ImportError:  # the scheduler module is written alongside; it may call handle_due_reminder itself
-        return
-    for kind in BREACH_KINDS:
-        register_kind_handler(kind, handle_due_reminder)
-
-
-_register_with_schedule()
