@@ -73,6 +73,13 @@ def _add_commands(sub: argparse._SubParsersAction) -> dict[str, Command]:  # typ
     report = sub.add_parser("report", help="service figures: 响应率, 解决率, 满意率 per grid, worker, kind")
     add_report_arguments(report)
     commands["report"] = run_report
+
+    from bot.menu import add_arguments as add_menu_arguments
+    from bot.menu import run as run_menu
+
+    menu = sub.add_parser("menu", help="the official account's custom menu: show or publish")
+    add_menu_arguments(menu)
+    commands["menu"] = run_menu
     return commands
 
 
