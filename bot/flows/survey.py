@@ -50,7 +50,8 @@ _DIGIT = re.compile(r"^([1-5])\s*(?:分|星)?(?=$|[\s，,。.!！、;；:：~～
 _CN_DIGIT = re.compile(r"^([一二三四五])\s*(?:分|星)(.*)$", re.S)
 _CN_VALUE = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _NOT_A_RATING_AFTER_DIGIT = re.compile(r"^\s*(?:号|栋|楼|单元|层|室|幢)")
-_EDGE = " \t\r\n，,。.!！、;；:：~～…-—的了啊呀哦"
+_PUNCT = " \t\r\n，,。.!！?？、;；:：~～…-—"
+_PARTICLES = "的了啊呀哦吧呢嘛"
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def parse_rating(text: str) -> Rating | None:
         return None
     # A thumb may come with a skin tone, or repeated: drop what is left of the symbols.
     rest = rest.lstrip("\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff👍👎")
-    return Rating(score, label_of(score), rest.strip(_EDGE))
+    return Rating(score, label_of(score), rest.lstrip(_PUNCT + _PARTICLES).rstrip(_PUNCT))
 
 
 # --- scheduling -----------------------------------------------------------------------------------
