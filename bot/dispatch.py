@@ -13,11 +13,12 @@ commit together.
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notices, outbox, reminders, roster, tickets
@@ -119,6 +120,12 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     """An active complaint of the same category at the same building within the window, if any."""
     if ticket.kind != "complaint" or not ticket.building or not ticket.category:
         return None
+    key = roster.normalize_building(ticket.building)
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect == "postgresql":
+        # Reports of one problem arriving together: the second waits for the first to commit.
+        lock = zlib.crc32(f"dup:{key}:{ticket.category}".encode()) - 2**31
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
     since = svc.clock.now() - timedelta(hours=load_limits().duplicate_window_hours)
     rows = await session.execute(
         select(Ticket)
@@ -133,7 +140,6 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
         .order_by(Ticket.created_at)
         .with_for_update()
     )
-    key = roster.normalize_building(ticket.building)
     for other in rows.scalars():
         if other.building and roster.normalize_building(other.building) == key:
             return other

@@ -206,3 +206,13 @@ async def test_escalation_markdown_is_escaped_and_masked(svc: Services) -> None:
     assert "[点我](" not in content and "**紧急**" not in content and "<b>" not in content
     assert "[协调](" not in content and "反映人数：1" in content and "王伟" in content
     assert (await ticket(svc, t.number)).status == "escalated"
+
+
+async def test_simultaneous_reports_of_one_problem_dispatch_once(svc: Services) -> None:
+    import asyncio
+
+    results = await asyncio.gather(*(new_ticket(svc, resident=f"oSim{i}", building="7") for i in range(4)))
+    parents = [r for r in results if r.linked_to is None]
+    assert len(parents) == 1
+    assert (await ticket(svc, parents[0].ticket.number)).reporters == 4
+    assert len(await outbox_rows(svc, "wecom")) == 1
