@@ -133,8 +133,8 @@ class Step:
 
     def __set_name__(self, owner: type, name: str) -> None:
         flow = getattr(owner, "name", "")
-        if self.slot and self.slot != name:
-            raise ValueError(f"step {name!r}: one Step object cannot serve two slots ({self.slot!r})")
+        if self.slot:
+            return  # a Step reused elsewhere: _validate refuses it with a clear message
         object.__setattr__(self, "slot", name)
         object.__setattr__(self, "state", f"{flow}:{name}")
         if not self.label:
@@ -222,6 +222,9 @@ def _validate(cls: type[Flow]) -> None:
         raise ValueError(f"{where}: implement finish(ctx, slots)")
     if cls.menu_number and not (cls.menu_number.isdigit() and len(cls.menu_number) == 1):
         raise ValueError(f"{where}: menu_number must be one digit, got {cls.menu_number!r}")
+    for attr, value in cls.__dict__.items():
+        if isinstance(value, Step) and value.state != f"{cls.name}:{attr}":
+            raise ValueError(f"{where}: step {attr!r} reuses a Step object of {value.state!r}; one Step serves two slots")
     edit_words: dict[str, str] = {}
     for step in cls.steps:
         at = f"{where}, step {step.slot!r}"

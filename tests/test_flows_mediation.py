@@ -1,0 +1,79 @@
+"""The mediation flow through /wechat: every answer, the session reminder, time validation, edits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.clock import FakeClock
+from bot.services import Services
+from tests.conftest import WeChat
+from tests.flow_helpers import reminders_of, tickets_of
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def test_mediation_start_to_finish_with_session_reminder(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    openid = oid()
+    assert "和谁" in await wx.say(openid, "2")
+    assert "因为什么事" in await wx.say(openid, "楼上")
+    assert "沟通过吗" in await wx.say(openid, "楼上装修太吵，每天早上7点就开始打电钻")
+    assert "什么时候方便" in await wx.say(openid, "1")
+    assert "联系电话" in await wx.say(openid, "明天下午3点")
+    summary = await wx.say(openid, "13900001111")
+    assert "请核对" in summary and "邻居" in summary and "11月24日 15:00" in summary
+    assert "已经沟通过" in summary
+    done = await wx.say(openid, "确认")
+    assert "20261123-0001" in done and "前一天提醒" in done
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "mediation" and ticket.fields["party"] == "邻居"
+    assert ticket.fields["talked"] is True and ticket.fields["phone"] == "13900001111"
+    session_at = datetime(2026, 11, 24, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert datetime.fromisoformat(ticket.fields["session_time"]) == session_at
+    [reminder] = await reminders_of(services, "mediation_session")
+    assert reminder.cause_type == "ticket" and reminder.cause_id == ticket.id and reminder.target == openid
+    assert reminder.due_at == session_at.replace(day=23)  # the day before, same hour
+    assert ticket.number in reminder.payload["message"]["text"]
+
+
+async def test_time_must_be_understood_and_in_the_future(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    for answer in ["2", "3", "房东不退押金，说好的押金两千块", "2"]:
+        await wx.say(openid, answer)
+    assert "没有看懂时间" in await wx.say(openid, "下辈子吧")
+    assert "已经过去" in await wx.say(openid, "今天上午8点")  # it is 10:00 now
+    assert "联系电话" in await wx.say(openid, "都可以")
+    await wx.say(openid, "13900001111")
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["party"] == "房东/租户" and ticket.fields["session_time"] is None
+    assert await reminders_of(services, "mediation_session") == []
+
+
+async def test_edit_time_from_the_summary(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    for answer in ["2", "物业", "物业乱收停车费，多次找他们都不理", "否", "周六上午", "13900001111"]:
+        reply = await wx.say(openid, answer)
+    assert "请核对" in reply and "11月28日" in reply
+    summary = await wx.say(openid, "时间不对，应该是后天晚上7点")
+    assert "11月25日 19:00" in summary and "请核对" in summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["talked"] is False and ticket.fields["party"] == "物业"
+    [reminder] = await reminders_of(services, "mediation_session")
+    assert reminder.due_at == datetime(2026, 11, 24, 19, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def test_back_and_cancel_in_mediation(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "2")
+    await wx.say(openid, "家人")
+    assert "和谁" in await wx.say(openid, "上一步")
+    assert "因为什么事" in await wx.say(openid, "5")
+    assert "已取消" in await wx.say(openid, "取消")
+    assert await tickets_of(services, openid) == []
