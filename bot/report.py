@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from bot import notices, tickets
 from bot.services import Services
@@ -311,15 +312,25 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
+def _range(args: argparse.Namespace, tz: str) -> tuple[date, date]:
+    """The dates asked for: until defaults to today (local), since to the 1st of until's month."""
+    from bot.clock import SystemClock
+
+    until: date = args.until or SystemClock().now().astimezone(ZoneInfo(tz)).date()
+    since: date = args.since or until.replace(day=1)
+    if since > until:
+        raise ValueError(f"--since {since} is after --until {until}")
+    return since, until
+
+
 async def _report_text(args: argparse.Namespace) -> str:
     from bot.services import open_services
     from bot.settings import load_settings
 
-    svc = open_services(load_settings())
+    settings = load_settings()
+    since, until = _range(args, settings.timezone)
+    svc = open_services(settings)
     try:
-        today = svc.clock.now().astimezone(ZoneInfo(svc.tz)).date()
-        until = args.until or today
-        since = args.since or until.replace(day=1)
         report = await compute(svc, since, until)
         if args.format == "json":
             return json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n"
@@ -337,5 +348,9 @@ def run_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"communitybot report: {exc}", file=sys.stderr)
         return 2
+    except DBAPIError as exc:
+        print(f"communitybot report: database error ({type(exc.orig).__name__}: {exc.orig}); "
+              "is it reachable and migrated (`communitybot db upgrade`)?", file=sys.stderr)
+        return 1
     sys.stdout.write(text)
     return 0

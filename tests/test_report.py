@@ -1,0 +1,163 @@
+"""Service figures on a hand-built set of tickets with known answers, and `communitybot report`
+in its three formats — on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import cli
+from bot.clock import FakeClock
+from bot.report import compute, duration, percent
+from bot.services import Services
+from storage.models import Ticket
+from tests.wecom_driver import load_demo_roster
+
+TZ = ZoneInfo("Asia/Shanghai")
+SINCE, UNTIL = date(2026, 11, 1), date(2026, 11, 23)
+
+
+def at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=TZ).astimezone(timezone.utc)
+
+
+def row(number: str, **kw: Any) -> Ticket:
+    values: dict[str, Any] = {
+        "number": number, "kind": "complaint", "status": "open", "fields": {}, "summary": "",
+        "urgency": "normal", "reporters": 1, "proactive": False, "overdue": False,
+    }
+    values.update(kw)
+    values.setdefault("updated_at", values["created_at"])
+    return Ticket(**values)
+
+
+@pytest.fixture
+async def svc(services: Services, clock: FakeClock) -> Services:
+    """The known set (clock: 2026-11-23 10:00 local)."""
+    await load_demo_roster(services)
+    async with services.sessions() as session, session.begin():
+        t1 = row("T1", grid="G1", assignee="wangwei", status="closed", created_at=at(11, 2, 9),
+                 dispatched_at=at(11, 2, 9), accept_due_at=at(11, 2, 9, 30), accepted_at=at(11, 2, 9, 10),
+                 resolved_at=at(11, 2, 17), due_at=at(11, 9, 9), closed_at=at(11, 3, 9), satisfaction=5,
+                 satisfaction_label="满意")
+        session.add(t1)
+        await session.flush()
+        session.add_all([
+            # accepted late, resolved after its limit, rated 3
+            row("T2", grid="G1", assignee="wangwei", status="closed", created_at=at(11, 3, 9),
+                dispatched_at=at(11, 3, 9), accept_due_at=at(11, 3, 9, 30), accepted_at=at(11, 3, 10),
+                resolved_at=at(11, 5, 9), due_at=at(11, 4, 9), satisfaction=3, satisfaction_label="基本满意"),
+            # never accepted, still open past its limit
+            row("T3", grid="G2", assignee="lina", status="dispatched", created_at=at(11, 10, 9),
+                dispatched_at=at(11, 10, 9), accept_due_at=at(11, 10, 9, 30), due_at=at(11, 17, 9)),
+            # no recorded accept limit: CB_ACCEPT_SLA_S (30 min) applies; rated 2
+            row("T4", kind="mediation", grid="G2", assignee="chenmediator", status="closed",
+                created_at=at(11, 12, 9), dispatched_at=at(11, 12, 9), accepted_at=at(11, 12, 9, 20),
+                resolved_at=at(11, 13, 9), due_at=at(11, 27, 9), satisfaction=2, satisfaction_label="不满意"),
+            row("T5", status="cancelled", created_at=at(11, 20, 9), closed_at=at(11, 20, 10)),
+            # a linked duplicate of T1: one problem, but its reporter's rating counts
+            row("T6", grid="G1", assignee="wangwei", status="closed", parent_id=t1.id, created_at=at(11, 2, 10),
+                dispatched_at=at(11, 2, 10), accepted_at=at(11, 2, 10), resolved_at=at(11, 2, 17),
+                satisfaction=4, satisfaction_label="满意"),
+            row("T7", grid="G1", status="closed", created_at=at(10, 31, 23), satisfaction=1),  # before the range
+            row("T8", kind="elderly_service", grid="G1", status="open", created_at=at(11, 23, 9)),
+            row("T9", grid="G2", status="closed", created_at=at(11, 15, 9), satisfaction_label="未评价",
+                resolved_at=at(11, 16, 9), closed_at=at(11, 19, 9)),
+        ])
+    return services
+
+
+async def test_total_figures(svc: Services) -> None:
+    r = await compute(svc, SINCE, UNTIL)
+    f = r.total
+    assert (f.created, f.cancelled, f.dispatched, f.accepted, f.accepted_in_time) == (7, 1, 4, 3, 2)
+    assert (f.resolved, f.rated, f.satisfied, f.basic, f.unsatisfied, f.unrated) == (4, 4, 2, 1, 1, 1)
+    assert (f.overdue, f.open) == (2, 2)
+    assert f.response_rate == pytest.approx(2 / 4)
+    assert f.resolution_rate == pytest.approx(4 / 6)
+    assert f.satisfaction_rate == pytest.approx((2 + 0.9) / 4)
+    assert f.avg_accept_s == pytest.approx((600 + 3600 + 1200) / 3)
+    assert f.avg_resolve_s == pytest.approx((8 * 3600 + 48 * 3600 + 24 * 3600 + 24 * 3600) / 4)
+
+
+async def test_per_grid_worker_and_kind(svc: Services) -> None:
+    r = await compute(svc, SINCE, UNTIL)
+    grids = {x.key: x for x in r.by_grid}
+    assert [x.name for x in r.by_grid] == ["望湖第一网格", "望湖第二网格", "未分网格"]
+    g1, g2, none = grids["G1"].figures, grids["G2"].figures, grids[""].figures
+    assert (g1.created, g1.dispatched, g1.accepted_in_time, g1.resolved, g1.rated) == (3, 2, 1, 2, 3)
+    assert g1.satisfaction_rate == pytest.approx((2 + 0.9) / 3)
+    assert g1.resolution_rate == pytest.approx(2 / 3)
+    assert (g2.created, g2.overdue, g2.rated, g2.satisfaction_rate) == (3, 1, 1, 0.0)
+    assert (none.created, none.cancelled, none.resolution_rate, none.response_rate) == (1, 1, None, None)
+    workers = {x.key: (x.name, x.figures.created, x.figures.rated) for x in r.by_worker}
+    assert workers == {
+        "wangwei": ("王伟", 2, 3), "lina": ("李娜", 1, 0), "chenmediator": ("陈调解", 1, 1), "": ("未指派", 3, 0),
+    }
+    kinds = {x.key: x.figures.created for x in r.by_kind}
+    assert kinds == {"complaint": 5, "mediation": 1, "elderly_service": 1}
+
+
+async def test_a_range_of_local_dates(svc: Services) -> None:
+    r = await compute(svc, date(2026, 10, 31), date(2026, 10, 31))
+    assert (r.total.created, r.total.rated) == (1, 1)  # 23:00 local on the 31st is the 31st
+    empty = await compute(svc, date(2026, 1, 1), date(2026, 1, 31))
+    assert empty.total.created == 0 and empty.total.response_rate is None and empty.by_grid == ()
+    with pytest.raises(ValueError):
+        await compute(svc, UNTIL, SINCE)
+
+
+def test_readable_numbers() -> None:
+    assert (percent(0.725), percent(None)) == ("72.5%", "-")
+    assert [duration(s) for s in (None, 600, 3900, 2 * 86400 + 3 * 3600)] == ["-", "10分", "1小时05分", "2天3小时"]
+
+
+async def run_cli(svc: Services, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
+    return await asyncio.to_thread(cli.main, ["report", "--since", "2026-11-01", "--until", "2026-11-23", *args])
+
+
+async def test_cli_table(svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_cli(svc, monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "社区服务报表 2026-11-01 至 2026-11-23" in out
+    for header in ("响应率", "解决率", "满意率", "按网格", "按承办人", "按类型", "望湖第一网格", "王伟", "矛盾"):
+        assert header in out, header
+    total = next(line for line in out.splitlines() if line.startswith("合计"))
+    assert total.split() == ["合计", "7", "4", "2", "50.0%", "4", "66.7%", "4", "72.5%", "2", "2", "30分", "1天2小时"]
+
+
+async def test_cli_json(svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_cli(svc, monkeypatch, "--format", "json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["since"] == "2026-11-01" and data["total"]["created"] == 7
+    assert data["total"]["satisfaction_rate"] == pytest.approx(0.725)
+    assert {g["key"] for g in data["by_grid"]} == {"G1", "G2", ""}
+
+
+async def test_cli_csv(svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_cli(svc, monkeypatch, "--format", "csv") == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    header, total = rows[0], rows[1]
+    assert header[:3] == ["分组", "代码", "名称"] and "满意率" in header
+    record = dict(zip(header, total, strict=True))
+    assert (record["分组"], record["受理"], record["按时接单"], record["满意率"]) == ("合计", "7", "2", "0.7250")
+    assert len(rows) == 1 + 1 + 3 + 4 + 3
+
+
+def test_cli_refuses_bad_dates(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["report", "--since", "2026-13-01"])
+    assert exit_info.value.code == 2 and "not a date" in capsys.readouterr().err
+    assert cli.main(["report", "--since", "2026-11-23", "--until", "2026-11-01"]) == 2
+    assert "after --until" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["report", "--format", "xml"])
