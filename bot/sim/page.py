@@ -19,8 +19,10 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import jinja2
@@ -31,6 +33,7 @@ from sqlalchemy import select
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
+from bot.menu import load_menu
 from bot.services import Services
 from bot.sim.api import RESIDENT_APIS, recorder_of
 from bot.sim.wechat_client import WeChatSigner, event_xml, message_xml, text_xml
@@ -215,9 +218,11 @@ async def feed(request: web.Request) -> web.Response:
         return _bad("after must be an integer")
     if after < 0:
         return _bad("after must not be negative")
+    tz = ZoneInfo(_svc(request).settings.timezone)
     out: dict[str, Any] = {"next": len(recorder.records), "resident": [], "workers": [], "group": []}
     for record in recorder.records[after:]:
-        item = {"to": record["to"], "at": record["at"], "text": delivery_text(record)}
+        local = datetime.fromisoformat(record["at"]).astimezone(tz).strftime("%H:%M")
+        item = {"to": record["to"], "at": record["at"], "time": local, "text": delivery_text(record)}
         if record["api"] in RESIDENT_APIS and (not openid or record["to"] == openid):
             out["resident"].append({**item, "via": "custom" if record["api"] == "custom_send" else "template"})
         elif record["api"] == "wecom_send":
@@ -279,19 +284,13 @@ async def worker_reply(request: web.Request) -> web.Response:
 
 
 def load_menu_buttons() -> list[dict[str, Any]]:
-    """The account's custom menu as WeChat's button list (name, type, key/url, sub_button), or []
-    while bot/menu.py is not there."""
+    """The account's custom menu (config/menu.toml) as the menu API's button list; [] when the
+    file is invalid (logged: the page still works, without a menu)."""
     try:
-        from bot import menu as menu_module
-    except ImportError:
+        return list(load_menu().to_api()["button"])
+    except (OSError, ValueError) as exc:
+        log.warning("simulator shows no menu: %s", exc)
         return []
-    loaded: Any = menu_module.load_menu()
-    for attr in ("to_wechat", "as_wechat", "as_dict", "to_dict"):
-        if hasattr(loaded, attr):
-            loaded = getattr(loaded, attr)()
-            break
-    buttons = loaded.get("button", []) if isinstance(loaded, dict) else loaded
-    return [b for b in buttons if isinstance(b, dict)] if isinstance(buttons, list) else []
 
 
 async def _people(svc: Services) -> list[dict[str, str]]:

@@ -69,7 +69,7 @@
     try {
       const answer = await post("/sim/send", { openid, kind, mode: state.mode, ...fields });
       if (answer.reply === null || answer.reply === undefined) say(openid, "sys", t.no_reply);
-      else say(openid, "bot", answer.reply, answer.encrypted ? "🔒 " + t.mode_safe : "");
+      else say(openid, "bot", answer.reply, answer.encrypted ? t.mode_safe : "");
     } catch (err) {
       say(openid, "err", t.error + err.message);
     }
@@ -111,18 +111,17 @@
     const text = input.value.trim();
     if (!text) return;
     input.value = "";
-    if (state.voice) act("voice", { text }, "🎤 " + text);
+    if (state.voice) act("voice", { text }, "[" + t.sent_voice + "] " + text);
     else act("text", { text }, text);
   });
   $("voice").addEventListener("click", (e) => {
     state.voice = !state.voice;
-    e.currentTarget.textContent = state.voice ? "⌨" : "🎤";
-    e.currentTarget.title = state.voice ? t.keyboard : t.voice;
+    e.currentTarget.textContent = state.voice ? t.keyboard : t.voice;
     e.currentTarget.setAttribute("aria-pressed", String(state.voice));
     input.placeholder = state.voice ? t.voice_placeholder : t.placeholder;
   });
   $("location").addEventListener("click", () => {
-    act("location", { lat: 30.2741, lng: 120.1551, label: t.location_label }, "📍 " + t.location_label);
+    act("location", { lat: 30.2741, lng: 120.1551, label: t.location_label }, "[" + t.sent_location + "] " + t.location_label);
   });
   $("follow").addEventListener("click", () => act("subscribe", {}, t.sent_follow, "sys"));
 
@@ -220,10 +219,10 @@
 
   const group = $("group");
   group.appendChild(el("div", "empty-pane", t.empty));
-  function groupPost(text, at) {
+  function groupPost(text, time) {
     if (!state.group.length) group.replaceChildren();
     state.group.push(text);
-    group.appendChild(bubbleRow({ side: "bot", text, note: at.slice(11, 16) }, "", "群"));
+    group.appendChild(bubbleRow({ side: "bot", text, note: time }, "", "群"));
     group.scrollTop = group.scrollHeight;
   }
 
@@ -237,7 +236,7 @@
         state.next = feed.next;
         feed.resident.forEach((p) => say(p.to, "bot", p.text, p.via === "custom" ? t.custom : t.template));
         feed.workers.forEach((w) => workerSays(w.to, { side: "bot", text: w.text, note: w.dropped ? t.dropped : t.worker_app }));
-        feed.group.forEach((g) => groupPost(g.text, g.at));
+        feed.group.forEach((g) => groupPost(g.text, g.time));
       }
     } finally {
       setTimeout(poll, 1000);
