@@ -175,3 +175,23 @@ async def test_bad_input_is_refused_never_500(client: TestClient[Any, Any], serv
     # a message with no sender, well encrypted: 400
     status, _ = await wc.post("<xml><MsgType>text</MsgType><Content>x</Content></xml>")
     assert status == 400
+
+
+async def test_done_when_light_in_building_3(wx: Any, client: TestClient[Any, Any], services: Services) -> None:
+    """Issue 5's scenario: a resident reports a broken light in 3号楼 through /wechat; the grid
+    worker of that building gets the card, takes and finishes it from WeCom; the resident hears."""
+    openid = "oDone" + secrets.token_hex(4)
+    assert "哪一类" in await wx.say(openid, "1")
+    for answer in ("1", "3号楼2单元", "楼道灯坏了，晚上很黑", "好了", "13812345678", "否"):
+        await wx.say(openid, answer)
+    done = await wx.say(openid, "1")
+    assert "王伟" in done
+    [card] = await outbox_rows(services, "wecom", "wangwei")
+    assert card.payload["msgtype"] == "textcard" and "138****5678" in card.payload["description"]
+    number = card.payload["title"].split()[1].split("｜")[0]
+    wc = WeCom(client, services)
+    assert (await wc.say("wangwei", "接单")).startswith(f"已接单：工单 {number}")
+    assert (await wc.say("wangwei", f"办结 {number} 已更换灯泡")).startswith("已办结")
+    texts = [o.payload["text"] for o in await outbox_rows(services, "wechat", openid)]
+    assert f"您的工单 {number} 已由网格员 王伟 接单，正在处理。" in texts
+    assert f"您的工单 {number} 已办结：已更换灯泡" in texts
