@@ -37,7 +37,9 @@ async def authorized(request: web.Request) -> str | None:
     scheme, _, given = header.partition(" ")
     if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
         return "api"
-    return None
+    from bot.console.common import api_caller  # a console session (CSRF-checked on writes)
+
+    return await api_caller(request)
 
 
 def error(status: int, message: str) -> web.Response:

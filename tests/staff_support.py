@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot import roster, tickets
@@ -64,3 +67,32 @@ async def count(svc: Services, model: Any) -> int:
     """Rows in a table."""
     async with svc.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    found = CSRF_FIELD.search(html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+async def login(client: TestClient[Any, Any], username: str, password: str) -> ClientResponse:
+    """Open the login page and submit it (without following the redirect)."""
+    page = await client.get("/console/login")
+    token = csrf_of(await page.text())
+    return await client.post(
+        "/console/login", data={"username": username, "password": password, "csrf_token": token},
+        allow_redirects=False,
+    )
+
+
+async def logged_in(client: TestClient[Any, Any], username: str, password: str) -> str:
+    """Log in and return the session's CSRF token (read from the queue page)."""
+    resp = await login(client, username, password)
+    assert resp.status == 303, await resp.text()
+    page = await client.get("/console")
+    assert page.status == 200
+    return csrf_of(await page.text())

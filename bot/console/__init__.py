@@ -1,1 +1,43 @@
-"""The staff console: login, queue, tickets, dashboard."""
+"""The staff console: login, the escalation queue, tickets, the dashboard, users and the audit log.
+
+aiohttp handlers with server-rendered Jinja2 templates (autoescape on, so everything residents
+wrote is escaped), a little JavaScript, and a static stylesheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+HERE = Path(__file__).resolve().parent
+
+
+async def _startup(app: web.Application) -> AsyncIterator[None]:
+    from bot.app import SERVICES
+    from bot.console import auth
+    from bot.console.common import SECRET
+
+    app[SECRET] = auth.console_secret(app[SERVICES].settings)
+    yield
+
+
+def setup(app: web.Application) -> None:
+    """Add the console's routes, templates, static files and its cookie secret."""
+    from bot.console import actions, admin, dashboard, login, views
+    from bot.console.common import JINJA
+
+    aiohttp_jinja2.setup(
+        app,
+        app_key=JINJA,
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.cleanup_ctx.append(_startup)
+    for table in (login.routes, views.routes, actions.routes, dashboard.routes, admin.routes):
+        app.router.add_routes(table)
+    app.router.add_static("/console/static", HERE / "static", name="console_static")

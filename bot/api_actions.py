@@ -1,0 +1,94 @@
+"""The ticket API's write side: POST /api/tickets/{number}/reply and /transition (CONTRACT).
+
+Behind the same gate as the read side (`bot.api.guarded`: bearer token or console session, the
+latter CSRF-checked on writes). 400 malformed JSON, missing fields or an invalid action; 404 an
+unknown ticket; 409 a transition the status forbids or a resident who can no longer be answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from bot import api, staff_actions, tickets
+from bot.app import SERVICES
+
+MAX_BODY = 64 * 1024
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; raises a 400/413 JSON answer otherwise."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length, text='{"error": "body too large"}',
+                                            content_type="application/json")
+    raw = await request.read()
+    if len(raw) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw), text='{"error": "body too large"}',
+                                            content_type="application/json")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise web.HTTPBadRequest(text='{"error": "body is not valid JSON"}', content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}', content_type="application/json")
+    return body
+
+
+def _string(body: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"'{name}' must be a non-empty string"}), content_type="application/json",
+        )
+    return value
+
+
+async def reply(request: web.Request, actor: str) -> web.Response:
+    """POST /api/tickets/{number}/reply {"text": ...} — the staff answer, queued for the resident."""
+    body = await _json_object(request)
+    text = _string(body, "text", required=True) or ""
+    number = request.match_info["number"]
+    svc = request.app[SERVICES]
+    try:
+        via = await staff_actions.staff_reply(svc, number, text, actor)
+    except LookupError:
+        return api.error(404, "no such ticket")
+    except staff_actions.ResidentUnreachable as exc:
+        return api.error(409, str(exc))
+    except ValueError as exc:
+        return api.error(400, str(exc))
+    return web.json_response({"number": number, "queued": True, "via": via})
+
+
+async def transition(request: web.Request, actor: str) -> web.Response:
+    """POST /api/tickets/{number}/transition {"action": ..., "assignee"?: ..., "note"?: ...}."""
+    body = await _json_object(request)
+    action = _string(body, "action", required=True) or ""
+    assignee = _string(body, "assignee", required=False)
+    note = _string(body, "note", required=False) or ""
+    if action not in staff_actions.STAFF_ACTIONS:
+        return api.error(400, f"action must be one of {', '.join(staff_actions.STAFF_ACTIONS)}")
+    if action == "assign" and not assignee:
+        return api.error(400, "'assignee' is required for assign")
+    svc = request.app[SERVICES]
+    try:
+        ticket = await staff_actions.staff_transition(
+            svc, request.match_info["number"], action, actor, assignee=assignee, note=note,
+        )
+    except LookupError:
+        return api.error(404, "no such ticket")
+    except tickets.TransitionError as exc:
+        return api.error(409, str(exc))
+    except ValueError as exc:
+        return api.error(400, str(exc))
+    return web.json_response(tickets.ticket_json(ticket))
+
+
+def setup(app: web.Application) -> None:
+    """Add the /api/tickets write routes."""
+    app.router.add_post("/api/tickets/{number}/reply", api.guarded(reply))
+    app.router.add_post("/api/tickets/{number}/transition", api.guarded(transition))

@@ -1,0 +1,74 @@
+"""The console's ticket actions (forms on the ticket page): answer, transition, reassign, note.
+
+Each posts a CSRF-checked form, calls bot.staff_actions, and redirects back with a message.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot import staff_actions, tickets
+from bot.console.auth import ConsoleUser
+from bot.console.common import back, page, refuse, services
+
+routes = web.RouteTableDef()
+
+
+def _here(number: str) -> str:
+    return f"/console/tickets/{number}"
+
+
+@routes.post("/console/tickets/{number}/reply")
+@page("staff")
+async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Answer the resident; says whether it goes as a customer-service or a template message."""
+    svc = services(request)
+    number = request.match_info["number"]
+    form = await request.post()
+    try:
+        via = await staff_actions.staff_reply(svc, number, str(form.get("text", "")), user.username)
+    except LookupError as exc:
+        return await refuse(request, 404, str(exc))
+    except ValueError as exc:  # ActionRefused, ResidentUnreachable
+        return await back(request, user, _here(number), str(exc), "error")
+    return await back(request, user, _here(number), svc.texts.get(f"console.flash.reply_{via}"))
+
+
+@routes.post("/console/tickets/{number}/transition")
+@page("staff")
+async def transition(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Change the ticket's status (assign/reassign included) through dispatch.apply_action."""
+    svc = services(request)
+    number = request.match_info["number"]
+    form = await request.post()
+    action = str(form.get("action", ""))
+    assignee = str(form.get("assignee", "")) or None
+    try:
+        ticket = await staff_actions.staff_transition(
+            svc, number, action, user.username, assignee=assignee, note=str(form.get("note", "")),
+        )
+    except LookupError as exc:
+        return await refuse(request, 404, str(exc))
+    except (tickets.TransitionError, ValueError) as exc:
+        return await back(request, user, _here(number), str(exc), "error")
+    done = svc.texts.get(
+        "console.flash.transition", action=staff_actions.label(svc, "action", action),
+        status=staff_actions.label(svc, "status", ticket.status),
+    )
+    return await back(request, user, _here(number), done)
+
+
+@routes.post("/console/tickets/{number}/note")
+@page("staff")
+async def note(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Add an internal note (never shown to the resident)."""
+    svc = services(request)
+    number = request.match_info["number"]
+    form = await request.post()
+    try:
+        await staff_actions.add_note(svc, number, str(form.get("text", "")), user.username)
+    except LookupError as exc:
+        return await refuse(request, 404, str(exc))
+    except ValueError as exc:
+        return await back(request, user, _here(number), str(exc), "error")
+    return await back(request, user, _here(number), svc.texts.get("console.flash.note"))

@@ -1,0 +1,112 @@
+"""Admin pages: console users (create, change role, reset password, remove) and the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.console import auth
+from bot.console.auth import ConsoleUser
+from bot.console.common import back, page, render, services
+from bot.staff_actions import audit
+from storage.models import AuditLog, StaffUser
+
+routes = web.RouteTableDef()
+AUDIT_PAGE = 100
+USERS = "/console/users"
+
+
+@routes.get("/console/audit")
+@page("admin")
+async def audit_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """The audit log, newest first, filterable by actor and action."""
+    svc = services(request)
+    actor = request.query.get("actor", "").strip()[:64]
+    action = request.query.get("action", "").strip()[:48]
+    try:
+        page_no = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    stmt = select(AuditLog)
+    if actor:
+        stmt = stmt.where(AuditLog.actor == actor)
+    if action:
+        stmt = stmt.where(AuditLog.action == action)
+    async with svc.sessions() as session:
+        total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+        rows = list((await session.execute(
+            stmt.order_by(AuditLog.id.desc()).offset((page_no - 1) * AUDIT_PAGE).limit(AUDIT_PAGE)
+        )).scalars())
+    return await render(request, "audit.html", {
+        "rows": rows, "total": total, "actor": actor, "action": action, "page": page_no,
+        "pages": max(1, -(-total // AUDIT_PAGE)),
+    })
+
+
+@routes.get(USERS)
+@page("admin")
+async def users_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Console users and the form to add one."""
+    svc = services(request)
+    async with svc.sessions() as session:
+        rows = list((await session.execute(select(StaffUser).order_by(StaffUser.username))).scalars())
+    return await render(request, "users.html", {
+        "users": rows, "roles": auth.ROLES, "min_password": auth.MIN_PASSWORD, "now": svc.clock.now(),
+    })
+
+
+@routes.post(USERS)
+@page("admin")
+async def create(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Add a user."""
+    svc = services(request)
+    form = await request.post()
+    username = str(form.get("username", "")).strip().lower()
+    try:
+        await auth.create_user(
+            svc, username, str(form.get("password", "")), str(form.get("role", "")),
+            display_name=str(form.get("display_name", "")).strip()[:64], actor=user.username,
+        )
+    except ValueError as exc:
+        await back(request, user, USERS, str(exc), "error")
+    await back(request, user, USERS, svc.texts.get("console.flash.user_created", username=username))
+
+
+@routes.post("/console/users/{user_id:\\d+}")
+@page("admin")
+async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Change a user's role, reset their password (and lockout), or remove them."""
+    svc = services(request)
+    t = svc.texts
+    form = await request.post()
+    op = str(form.get("op", ""))
+    role = str(form.get("role", ""))
+    password = str(form.get("password", ""))
+    if op == "reset" and not auth.MIN_PASSWORD <= len(password) <= 128:
+        await back(request, user, USERS, t.get("console.errors.password_invalid", min=auth.MIN_PASSWORD), "error")
+    hashed = await asyncio.to_thread(auth.hash_password, password) if op == "reset" else ""
+    async with svc.sessions() as session, session.begin():
+        target = await session.get(StaffUser, int(request.match_info["user_id"]), with_for_update=True)
+        if target is None:
+            raise web.HTTPNotFound(text=t.get("console.errors.no_user"))
+        now = svc.clock.now()
+        level = "ok"
+        if target.id == user.user_id and op in ("role", "delete"):
+            message, level = t.get("console.errors.not_yourself"), "error"
+        elif op == "role" and role in auth.ROLES:
+            audit(session, user.username, "user.role", target.username, now, {"from": target.role, "to": role})
+            target.role = role
+            message = t.get("console.flash.user_role", username=target.username, role=t.get(f"console.roles.{role}"))
+        elif op == "reset":
+            target.password_hash, target.failed_logins, target.locked_until = hashed, 0, None
+            audit(session, user.username, "user.password_reset", target.username, now, None)
+            message = t.get("console.flash.user_reset", username=target.username)
+        elif op == "delete":
+            audit(session, user.username, "user.delete", target.username, now, {"role": target.role})
+            await session.delete(target)
+            message = t.get("console.flash.user_deleted", username=target.username)
+        else:
+            message, level = t.get("console.errors.bad_user_change"), "error"
+    await back(request, user, USERS, message, level)

@@ -1,0 +1,304 @@
+"""Console logins: bcrypt passwords, lockout, opaque signed session cookies, CSRF tokens, roles.
+
+A session is a random token; the cookie carries it with an HMAC under the console secret, and the
+store keeps the session under a hash of the token (a leaked store does not yield cookies). Each
+session has its own CSRF token, required on every POST a cookie authenticates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.services import Services
+from bot.settings import Settings
+from bot.staff_actions import audit
+from storage.models import StaffUser
+
+log = logging.getLogger(__name__)
+
+ROLES = ("admin", "staff", "readonly")
+RANK = {"readonly": 0, "staff": 1, "admin": 2}
+COOKIE = "cb_console"
+LOGIN_CSRF_COOKIE = "cb_console_login"
+SESSION_TTL_S = 12 * 3600
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+BCRYPT_ROUNDS = 12
+MIN_PASSWORD = 8
+USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
+_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(4))  # equalises timing for unknown names
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    """Who is logged in: username, display name, role, and the session's CSRF token."""
+
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+    csrf: str
+    session_key: str
+
+    def can(self, role: str) -> bool:
+        """Whether this user's role reaches role (admin > staff > readonly)."""
+        return RANK[self.role] >= RANK[role]
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The outcome of a login attempt: the user on success, else why not (and until when)."""
+
+    user: StaffUser | None
+    reason: str = ""  # "" | bad_credentials | locked
+    locked_until: datetime | None = None
+
+
+# --- passwords and users -------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """A bcrypt hash of password."""
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
+
+
+def check_password(password: str, hashed: str) -> bool:
+    """Whether password matches the bcrypt hash."""
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
+    except ValueError:  # a malformed hash in the table never logs anyone in
+        log.warning("malformed password hash in staff_users")
+        return False
+
+
+def validate_new_user(username: str, password: str, role: str) -> list[str]:
+    """Problems with a new user's fields (message keys under console.errors), empty when fine."""
+    problems = []
+    if not username or len(username) > 64 or not set(username) <= USERNAME_CHARS:
+        problems.append("console.errors.username_invalid")
+    if len(password) < MIN_PASSWORD or len(password) > 128:
+        problems.append("console.errors.password_invalid")
+    if role not in ROLES:
+        problems.append("console.errors.role_invalid")
+    return problems
+
+
+async def create_user(
+    svc: Services, username: str, password: str, role: str, *, display_name: str = "", actor: str = "system",
+) -> StaffUser:
+    """Add a console user (hash computed off the event loop), audited; ValueError when invalid or taken."""
+    problems = validate_new_user(username, password, role)
+    if problems:
+        raise ValueError("; ".join(svc.texts.get(p, min=MIN_PASSWORD) for p in problems))
+    hashed = await asyncio.to_thread(hash_password, password)
+    async with svc.sessions() as session, session.begin():
+        if await session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+            raise ValueError(svc.texts.get("console.errors.username_taken", username=username))
+        now = svc.clock.now()
+        user = StaffUser(
+            username=username, display_name=display_name or username, password_hash=hashed, role=role,
+            failed_logins=0, created_at=now,
+        )
+        session.add(user)
+        audit(session, actor, "user.create", username, now, {"role": role})
+    return user
+
+
+async def seed_admin(svc: Services) -> bool:
+    """Create the demo admin (settings.console_admin_password) when no user exists; True if created.
+    Runs when the login page is first used in a process (not at start-up: hashing is slow)."""
+    if svc.extras.get("console_seeded"):
+        return False
+    async with svc.store.lock("console-seed", timeout=30, wait=30):
+        async with svc.sessions() as session:
+            exists = bool(await session.scalar(select(func.count()).select_from(StaffUser)))
+        if not exists:
+            await create_user(svc, "admin", svc.settings.console_admin_password, "admin", display_name="管理员")
+        svc.extras["console_seeded"] = True
+    if exists:
+        return False
+    log.info("console: seeded the demo admin user 'admin' (password from console_admin_password)")
+    return True
+
+
+async def attempt_login(svc: Services, username: str, password: str) -> LoginResult:
+    """Check credentials with lockout (MAX_FAILURES failures lock for LOCKOUT), audited either way."""
+    now = svc.clock.now()
+    async with svc.sessions() as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        async with svc.sessions() as session, session.begin():
+            audit(session, username, "console.login_locked", username, now, None)
+        return LoginResult(None, "locked", user.locked_until)
+    ok = await asyncio.to_thread(check_password, password, user.password_hash if user else _DUMMY_HASH.decode())
+    async with svc.sessions() as session, session.begin():
+        if user is None:
+            audit(session, username[:64], "console.login_failed", username[:64], now, {"known": False})
+            return LoginResult(None, "bad_credentials")
+        row = await session.get(StaffUser, user.id, with_for_update=True)
+        assert row is not None
+        if ok:
+            row.failed_logins, row.locked_until = 0, None
+            audit(session, row.username, "console.login", row.username, now, {"role": row.role})
+            return LoginResult(row)
+        row.failed_logins += 1  # a lock that ran out started the count again at 0
+        row.locked_until = None
+        detail: dict[str, Any] = {"known": True, "failures": row.failed_logins}
+        if row.failed_logins >= MAX_FAILURES:
+            row.locked_until = now + LOCKOUT
+            row.failed_logins = 0
+            detail["locked_until"] = row.locked_until.isoformat()
+        audit(session, row.username, "console.login_failed", row.username, now, detail)
+        if row.locked_until is not None:
+            return LoginResult(None, "locked", row.locked_until)
+        return LoginResult(None, "bad_credentials")
+
+
+# --- the cookie secret and sessions ----------------------------------------------------------------
+
+
+def console_secret(settings: Settings) -> bytes:
+    """settings.console_secret, or one generated once and kept under var/ (mode 0600)."""
+    if settings.console_secret:
+        return settings.console_secret.encode("utf-8")
+    path: Path = settings.var_path / "console_secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
+
+
+def _sign(secret: bytes, token: str) -> str:
+    return hmac.new(secret, token.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def _session_key(svc: Services, token: str) -> str:
+    return svc.store.key("console", "session", hashlib.sha256(token.encode("ascii")).hexdigest())
+
+
+async def start_session(svc: Services, secret: bytes, user: StaffUser) -> tuple[str, ConsoleUser]:
+    """Store a new session for user; (cookie value, the ConsoleUser)."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    data = {
+        "user_id": user.id, "username": user.username, "display_name": user.display_name,
+        "role": user.role, "csrf": csrf, "flash": [],
+    }
+    await svc.store.set(_session_key(svc, token), data, ttl=SESSION_TTL_S)
+    return f"{token}.{_sign(secret, token)}", ConsoleUser(
+        user.id, user.username, user.display_name, user.role, csrf, _session_key(svc, token)
+    )
+
+
+def _token_from_cookie(secret: bytes, value: str | None) -> str | None:
+    if not value or "." not in value:
+        return None
+    token, mac = value.rsplit(".", 1)
+    if not token or not hmac.compare_digest(mac, _sign(secret, token)):
+        return None
+    return token
+
+
+async def load_session(svc: Services, secret: bytes, cookie: str | None) -> tuple[str, dict[str, Any]] | None:
+    """(store key, session data) for a cookie value, or None when missing, forged or expired."""
+    token = _token_from_cookie(secret, cookie)
+    if token is None:
+        return None
+    key = _session_key(svc, token)
+    data = await svc.store.get(key)
+    return (key, data) if isinstance(data, dict) else None
+
+
+async def current_user(svc: Services, secret: bytes, request: web.Request) -> ConsoleUser | None:
+    """The logged-in user of a request (role re-read from the table, so changes apply at once)."""
+    found = await load_session(svc, secret, request.cookies.get(COOKIE))
+    if found is None:
+        return None
+    key, data = found
+    async with svc.sessions() as session:
+        user = await session.get(StaffUser, int(data["user_id"]))
+    if user is None:
+        await svc.store.delete(key)
+        return None
+    return ConsoleUser(user.id, user.username, user.display_name, user.role, str(data["csrf"]), key)
+
+
+async def end_session(svc: Services, secret: bytes, cookie: str | None) -> None:
+    """Forget the session behind a cookie."""
+    found = await load_session(svc, secret, cookie)
+    if found is not None:
+        await svc.store.delete(found[0])
+
+
+async def add_flash(svc: Services, user: ConsoleUser, text: str, level: str = "ok") -> None:
+    """Keep a one-time message for the user's next page."""
+    data = await svc.store.get(user.session_key)
+    if isinstance(data, dict):
+        data["flash"] = [*data.get("flash", []), {"text": text, "level": level}][-5:]
+        await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
+
+
+async def take_flash(svc: Services, user: ConsoleUser) -> list[dict[str, str]]:
+    """The user's pending one-time messages, cleared."""
+    data = await svc.store.get(user.session_key)
+    if not isinstance(data, dict) or not data.get("flash"):
+        return []
+    flash = list(data["flash"])
+    data["flash"] = []
+    await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
+    return flash
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    """Constant-time comparison of a CSRF token."""
+    return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())
+
+
+def set_session_cookie(response: web.StreamResponse, value: str, secure: bool) -> None:
+    """The session cookie: HttpOnly, SameSite=Strict, scoped to the whole site (console and /api)."""
+    response.set_cookie(
+        COOKIE, value, httponly=True, samesite="Strict", secure=secure, path="/", max_age=SESSION_TTL_S,
+    )
+
+
+# --- the ticket API's view of a console session ------------------------------------------------------
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+async def api_session_user(svc: Services, secret: bytes | None, request: web.Request) -> str | None:
+    """The console username behind an /api request's session cookie, or None. A write (POST …)
+    needs the session's X-CSRF-Token header and at least the staff role, else 403."""
+    if secret is None or COOKIE not in request.cookies:
+        return None
+    user = await current_user(svc, secret, request)
+    if user is None:
+        return None
+    if request.method not in SAFE_METHODS:
+        if not csrf_ok(user.csrf, request.headers.get("X-CSRF-Token")):
+            raise web.HTTPForbidden(
+                text='{"error": "missing or wrong X-CSRF-Token for a console session"}',
+                content_type="application/json",
+            )
+        if not user.can("staff"):
+            raise web.HTTPForbidden(
+                text='{"error": "read-only console users cannot change tickets"}', content_type="application/json",
+            )
+    return user.username

@@ -1,0 +1,103 @@
+"""What every console page shares: the login guard with roles and CSRF, rendering, redirects."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.app import SERVICES
+from bot.console import auth
+from bot.console.auth import ConsoleUser
+from bot.console.labels import Labels
+from bot.services import Services
+from bot.staff_actions import audit
+
+SECRET = web.AppKey("console_secret", bytes)
+JINJA = web.AppKey("console_jinja", jinja2.Environment)
+USER = web.RequestKey("console_user", ConsoleUser)  # the logged-in user of a request
+
+Page = Callable[[web.Request, ConsoleUser], Awaitable[web.StreamResponse]]
+
+
+def services(request: web.Request) -> Services:
+    """The app's services."""
+    return request.app[SERVICES]
+
+
+def secret(request: web.Request) -> bytes:
+    """The console's cookie secret."""
+    return request.app[SECRET]
+
+
+def safe_next(target: str | None) -> str:
+    """A redirect target inside the console only (no open redirects)."""
+    if target and target.startswith("/console") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/console"
+
+
+async def render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200,
+) -> web.Response:
+    """Render a console template with the user, their CSRF token and pending flash messages."""
+    user: ConsoleUser | None = request.get(USER)
+    flash = await auth.take_flash(services(request), user) if user else []
+    svc = services(request)
+    base = {
+        "user": user, "csrf": user.csrf if user else "", "flash": flash, "path": request.path,
+        "L": Labels(svc.texts, svc.tz),
+    }
+    return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status, app_key=JINJA)
+
+
+async def refuse(request: web.Request, status: int, message: str) -> web.Response:
+    """An error page with a clear message (403 for roles and CSRF, 404 unknown things, 400 bad input)."""
+    return await render(request, "error.html", {"status": status, "message": message}, status=status)
+
+
+def page(role: str = "readonly") -> Callable[[Page], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """Guard a console handler: logged in (else to the login page), role at least `role`, and on
+    POST a valid CSRF token in the form (else 403, audited)."""
+
+    def wrap(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            svc = services(request)
+            user = await auth.current_user(svc, secret(request), request)
+            if user is None:
+                target = "/console/login"
+                if request.method == "GET":
+                    target += "?next=" + quote(request.path_qs, safe="")
+                raise web.HTTPSeeOther(target)
+            request[USER] = user
+            t = svc.texts
+            if request.method == "POST":
+                form = await request.post()
+                if not auth.csrf_ok(user.csrf, form.get("csrf_token")):  # type: ignore[arg-type]
+                    async with svc.sessions() as session, session.begin():
+                        audit(session, user.username, "console.csrf_refused", request.path, svc.clock.now(), None)
+                    return await refuse(request, 403, t.get("console.errors.csrf"))
+            if not user.can(role):
+                return await refuse(request, 403, t.get("console.errors.role", role=t.get(f"console.roles.{role}")))
+            return await handler(request, user)
+
+        return guarded
+
+    return wrap
+
+
+async def back(request: web.Request, user: ConsoleUser, to: str, text: str, level: str = "ok") -> NoReturn:
+    """Post/redirect/get: remember a flash message and send the browser to `to`."""
+    await auth.add_flash(services(request), user, text, level)
+    raise web.HTTPSeeOther(to)
+
+
+async def api_caller(request: web.Request) -> str | None:
+    """The console user calling /api with their session cookie (CSRF-checked on writes), or None."""
+    return await auth.api_session_user(services(request), request.app.get(SECRET), request)

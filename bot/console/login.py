@@ -1,0 +1,80 @@
+"""The login and logout pages."""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from bot.clock import local
+from bot.console import auth
+from bot.console.common import USER, page, render, safe_next, secret, services
+from bot.console.auth import ConsoleUser
+from bot.staff_actions import audit
+
+routes = web.RouteTableDef()
+
+
+async def _login_form(request: web.Request, *, error: str = "", username: str = "", status: int = 200) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    response = await render(
+        request, "login.html",
+        {"error": error, "username": username, "login_csrf": token, "next": safe_next(request.query.get("next"))},
+        status=status,
+    )
+    response.set_cookie(
+        auth.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/console/login",
+        secure=request.secure, max_age=3600,
+    )
+    return response
+
+
+@routes.get("/console/login")
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """The login form (a logged-in user goes straight to the queue)."""
+    svc = services(request)
+    if await auth.current_user(svc, secret(request), request) is not None:
+        raise web.HTTPSeeOther("/console")
+    await auth.seed_admin(svc)
+    return await _login_form(request)
+
+
+@routes.post("/console/login")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    """Check the form's CSRF token and the credentials; start a session or say why not."""
+    svc = services(request)
+    t = svc.texts
+    form = await request.post()
+    username = str(form.get("username", "")).strip().lower()[:64]
+    password = str(form.get("password", ""))
+    if not auth.csrf_ok(request.cookies.get(auth.LOGIN_CSRF_COOKIE, ""), form.get("csrf_token")):  # type: ignore[arg-type]
+        return await _login_form(request, error=t.get("console.errors.login_csrf"), username=username, status=403)
+    if not username or not password:
+        return await _login_form(request, error=t.get("console.errors.login_missing"), username=username, status=400)
+    await auth.seed_admin(svc)
+    result = await auth.attempt_login(svc, username, password[:256])
+    if result.user is None:
+        if result.reason == "locked" and result.locked_until is not None:
+            until = local(result.locked_until, svc.tz).strftime("%H:%M")
+            error = t.get("console.errors.locked", until=until, failures=auth.MAX_FAILURES)
+            return await _login_form(request, error=error, username=username, status=429)
+        return await _login_form(request, error=t.get("console.errors.bad_login"), username=username, status=401)
+    cookie, _user = await auth.start_session(svc, secret(request), result.user)
+    response = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
+    auth.set_session_cookie(response, cookie, secure=request.secure)
+    response.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/console/login")
+    raise response
+
+
+@routes.post("/console/logout")
+@page("readonly")
+async def logout(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """End the session (CSRF-checked like every POST), audited."""
+    svc = services(request)
+    await auth.end_session(svc, secret(request), request.cookies.get(auth.COOKIE))
+    async with svc.sessions() as session, session.begin():
+        audit(session, user.username, "console.logout", user.username, svc.clock.now(), None)
+    request.pop(USER, None)
+    response = web.HTTPSeeOther("/console/login")
+    response.del_cookie(auth.COOKIE, path="/")
+    raise response

@@ -1,0 +1,262 @@
+"""What the console reads: the escalation queue, filtered ticket lists, a ticket's timeline, counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.tickets import ACTIVE
+from storage.models import Grid, Message, Person, Ticket, TicketEvent
+
+URGENCY_RANK = {"urgent": 0, "utility": 1, "normal": 2, "complex": 3}
+PAGE_SIZE = 50
+CONVERSATION_BEFORE = timedelta(minutes=30)  # messages just before a ticket belong to its story
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A ticket that needs a person, with why, and (for hand-offs) what the resident last said."""
+
+    ticket: Ticket
+    reasons: tuple[str, ...]
+    said: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Ticket list filters from the query string (empty string: any)."""
+
+    kind: str = ""
+    status: str = ""
+    grid: str = ""
+    assignee: str = ""
+    overdue: bool = False
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def parse(cls, query: Any) -> Filters:
+        """Read filters from a request's query (bad values become 'any' or page 1)."""
+        try:
+            page = max(1, min(10_000, int(query.get("page", "1"))))
+        except ValueError:
+            page = 1
+        return cls(
+            kind=str(query.get("kind", ""))[:24], status=str(query.get("status", ""))[:16],
+            grid=str(query.get("grid", ""))[:32], assignee=str(query.get("assignee", ""))[:64],
+            overdue=query.get("overdue", "") in ("1", "on", "true"), q=str(query.get("q", "")).strip()[:100],
+            page=page,
+        )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a ticket's story: an event or a message, in time order."""
+
+    at: datetime
+    kind: str  # event | in | out | staff
+    actor: str
+    action: str
+    text: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Load:
+    """Open and overdue tickets of one grid or person."""
+
+    key: str
+    name: str
+    open: int = 0
+    overdue: int = 0
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Open/overdue counts per grid and per worker, and totals."""
+
+    grids: list[Load] = field(default_factory=list)
+    workers: list[Load] = field(default_factory=list)
+    open: int = 0
+    overdue: int = 0
+    queue: int = 0
+
+
+def _urgency_order() -> Any:
+    return case(URGENCY_RANK, value=Ticket.urgency, else_=9)
+
+
+def _needs_person() -> Any:
+    return and_(
+        Ticket.parent_id.is_(None),
+        Ticket.status.in_(ACTIVE),
+        or_(
+            Ticket.status.in_(("escalated", "reopened")),
+            Ticket.overdue.is_(True),
+            and_(Ticket.status == "open", Ticket.assignee.is_(None)),
+        ),
+    )
+
+
+def queue_reasons(ticket: Ticket) -> tuple[str, ...]:
+    """Why a ticket is in the queue (keys under console.reasons)."""
+    reasons = []
+    if ticket.kind == "handoff":
+        reasons.append("handoff")
+    elif ticket.status == "escalated":
+        reasons.append("escalated")
+    if ticket.overdue:
+        reasons.append("overdue")
+    if ticket.status == "reopened":
+        reasons.append("reopened")
+    if ticket.status == "open" and ticket.assignee is None:
+        reasons.append("no_owner")
+    return tuple(reasons)
+
+
+async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int = 200) -> list[QueueItem]:
+    """Tickets that need a person: escalated (hand-offs, 吹哨), overdue, unowned, reopened —
+    most urgent first, then oldest (or newest) first."""
+    when = Ticket.created_at.desc() if newest_first else Ticket.created_at.asc()
+    rows = await session.execute(select(Ticket).where(_needs_person()).order_by(_urgency_order(), when).limit(limit))
+    items = []
+    for ticket in rows.scalars():
+        said: tuple[str, ...] = ()
+        if ticket.kind == "handoff" and ticket.resident:
+            said = tuple(m.content for m in await conversation(session, ticket, limit=3, inbound_only=True))
+        items.append(QueueItem(ticket, queue_reasons(ticket), said))
+    return items
+
+
+async def queue_size(session: AsyncSession) -> int:
+    """How many tickets wait in the queue."""
+    return int(await session.scalar(select(func.count()).select_from(Ticket).where(_needs_person())) or 0)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Ticket], int]:
+    """One page of tickets matching the filters, newest first, and the total count."""
+    conds: list[Any] = []
+    if filters.kind:
+        conds.append(Ticket.kind == filters.kind)
+    if filters.status:
+        conds.append(Ticket.status == filters.status)
+    if filters.grid:
+        conds.append(Ticket.grid == filters.grid)
+    if filters.assignee:
+        conds.append(Ticket.assignee.is_(None) if filters.assignee == "-" else Ticket.assignee == filters.assignee)
+    if filters.overdue:
+        conds.append(Ticket.overdue.is_(True))
+    if filters.q:
+        pattern = _like(filters.q)
+        said = exists().where(Message.ticket_id == Ticket.id, Message.content.ilike(pattern, escape="\\"))
+        conds.append(or_(
+            Ticket.number.ilike(pattern, escape="\\"), Ticket.summary.ilike(pattern, escape="\\"),
+            Ticket.rating_comment.ilike(pattern, escape="\\"), said,
+        ))
+    total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*conds)) or 0)
+    rows = await session.execute(
+        select(Ticket).where(*conds).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    )
+    return list(rows.scalars()), total
+
+
+def conversation_start(ticket: Ticket) -> datetime:
+    """Where a ticket's story begins: just before it was opened, or where a hand-off's transcript starts."""
+    start = ticket.created_at - CONVERSATION_BEFORE
+    for line in (ticket.fields or {}).get("transcript") or []:
+        try:
+            at = datetime.fromisoformat(str(line.get("at"))) if isinstance(line, dict) else None
+        except ValueError:
+            at = None
+        if at is not None and at.tzinfo is not None and at < start:
+            start = at
+    return start
+
+
+async def conversation(
+    session: AsyncSession, ticket: Ticket, *, limit: int = 300, inbound_only: bool = False,
+) -> list[Message]:
+    """The ticket's conversation: messages tied to it, and the resident's untied messages from just
+    before it was opened until it was closed (the last `limit`, oldest first)."""
+    tied = Message.ticket_id == ticket.id
+    conds: list[Any] = [tied]
+    if ticket.resident:
+        window = [
+            Message.openid == ticket.resident, Message.ticket_id.is_(None),
+            Message.created_at >= conversation_start(ticket),
+        ]
+        if ticket.closed_at is not None:
+            window.append(Message.created_at <= ticket.closed_at)
+        conds.append(and_(*window))
+    stmt = select(Message).where(or_(*conds))
+    if inbound_only:
+        stmt = stmt.where(Message.direction == "in")
+    rows = await session.execute(stmt.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit))
+    return list(reversed(list(rows.scalars())))
+
+
+async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]:
+    """Events and conversation messages interleaved by time (events first on a tie)."""
+    events = await session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
+    entries = [
+        (e.created_at, 0, e.id, TimelineEntry(e.created_at, "event", e.actor, e.action, e.note, e.data))
+        for e in events.scalars()
+        if e.action != "reply"  # a staff answer shows once, as the message it sent
+    ]
+    for m in await conversation(session, ticket):
+        kind = "in" if m.direction == "in" else ("staff" if m.author else "out")
+        entries.append((m.created_at, 1, m.id, TimelineEntry(m.created_at, kind, m.author or "", m.msg_type, m.content, m.media)))
+    entries.sort(key=lambda x: (x[0], x[1], x[2]))
+    return [e[3] for e in entries]
+
+
+async def linked_reports(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
+    """Later reports of the same problem linked to this ticket (同一问题多人反映)."""
+    rows = await session.execute(select(Ticket).where(Ticket.parent_id == ticket.id).order_by(Ticket.id))
+    return list(rows.scalars())
+
+
+async def names(session: AsyncSession) -> dict[str, str]:
+    """Roster people's and grids' display names by id."""
+    people = {p.id: p.name for p in (await session.execute(select(Person))).scalars()}
+    grids = {g.id: g.name for g in (await session.execute(select(Grid))).scalars()}
+    return {**people, **grids}
+
+
+async def grids_and_people(session: AsyncSession) -> tuple[list[Grid], list[Person]]:
+    """All grids and active people, for filter menus."""
+    grids = list((await session.execute(select(Grid).order_by(Grid.id))).scalars())
+    people = list((await session.execute(select(Person).where(Person.active.is_(True)).order_by(Person.id))).scalars())
+    return grids, people
+
+
+async def counts(session: AsyncSession) -> Counts:
+    """Open and overdue tickets per grid and per owner (linked duplicates not counted twice)."""
+    base = and_(Ticket.status.in_(ACTIVE), Ticket.parent_id.is_(None))
+    overdue = func.sum(case((Ticket.overdue.is_(True), 1), else_=0))
+    shown = await names(session)
+
+    async def per(column: Any) -> list[Load]:
+        rows = await session.execute(
+            select(column, func.count(), overdue).where(base).group_by(column).order_by(func.count().desc())
+        )
+        return [
+            Load(str(k) if k else "-", shown.get(str(k), str(k)) if k else "", int(n), int(o or 0))
+            for k, n, o in rows.all()
+        ]
+
+    grids = await per(Ticket.grid)
+    return Counts(
+        grids=grids, workers=await per(Ticket.assignee),
+        open=sum(g.open for g in grids), overdue=sum(g.overdue for g in grids), queue=await queue_size(session),
+    )

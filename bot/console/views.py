@@ -1,0 +1,99 @@
+"""The console's reading pages: the escalation queue, the ticket list, one ticket."""
+
+from __future__ import annotations
+
+from math import ceil
+from typing import Any
+
+from aiohttp import web
+
+from bot import staff_actions, tickets
+from bot.console import queries
+from bot.console.auth import ConsoleUser
+from bot.console.canned import load_canned
+from bot.console.common import page, refuse, render, services
+from bot.privacy import mask_phone
+from bot.texts import Texts
+from storage.models import Resident
+
+routes = web.RouteTableDef()
+HIDDEN_FIELDS = ("transcript", "flow")  # the transcript is in the timeline; the flow id is internal
+
+
+def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool) -> list[tuple[str, list[str]]]:
+    """What the dialog collected, as (label, lines) for the page; phones masked unless reveal."""
+    lines: list[tuple[str, list[str]]] = []
+    for key, value in fields.items():
+        if key in HIDDEN_FIELDS or value in (None, "", [], {}):
+            continue
+        label = texts.get(f"console.fields.{key}") if texts.has(f"console.fields.{key}") else key
+        if isinstance(value, dict):
+            shown = [f"{k}：{v}" for k, v in value.items()]
+        elif isinstance(value, list):
+            shown = [str(v) for v in value]
+        else:
+            shown = [str(value)]
+        lines.append((label, shown if reveal else [mask_phone(x) for x in shown]))
+    return lines
+
+
+
+@routes.get("/console")
+@page("readonly")
+async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """The escalation queue: what needs a person now."""
+    svc = services(request)
+    newest = request.query.get("order") == "newest"
+    async with svc.sessions() as session:
+        items = await queries.queue(session, newest_first=newest)
+        shown = await queries.names(session)
+    return await render(request, "queue.html", {"items": items, "names": shown, "newest": newest, "now": svc.clock.now()})
+
+
+@routes.get("/console/tickets")
+@page("readonly")
+async def list_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Tickets with filters (kind, status, grid, assignee, overdue) and search (number, text)."""
+    svc = services(request)
+    filters = queries.Filters.parse(request.query)
+    async with svc.sessions() as session:
+        rows, total = await queries.ticket_list(session, filters)
+        grids, people = await queries.grids_and_people(session)
+        shown = await queries.names(session)
+    pages = max(1, ceil(total / queries.PAGE_SIZE))
+    return await render(request, "tickets.html", {
+        "tickets": rows, "total": total, "filters": filters, "pages": pages, "grids": grids, "people": people,
+        "names": shown, "kinds": tickets.KINDS, "statuses": tickets.STATUSES,
+        "query": {k: v for k, v in request.query.items() if k != "page"},
+    })
+
+
+@routes.get("/console/tickets/{number}")
+@page("readonly")
+async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """One ticket: details, the whole timeline, linked reports and the staff actions."""
+    svc = services(request)
+    number = request.match_info["number"]
+    async with svc.sessions() as session:
+        ticket = await tickets.get_by_number(session, number)
+        if ticket is None:
+            return await refuse(request, 404, svc.texts.get("staff_actions.unknown_ticket", number=number[:20]))
+        story = await queries.timeline(session, ticket)
+        linked = await queries.linked_reports(session, ticket)
+        parent = await session.get(type(ticket), ticket.parent_id) if ticket.parent_id else None
+        via = await staff_actions.reply_channel(svc, session, ticket)
+        resident: Resident | None = await staff_actions.resident_of(session, ticket)
+        assignable = await staff_actions.assignable_people(session, ticket.kind)
+        shown = await queries.names(session)
+    allowed = [a for a in staff_actions.STAFF_ACTIONS if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
+    reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
+    phone = resident.phone if resident is not None and resident.phone else ""
+    phone = phone if reveal else mask_phone(phone)
+    return await render(request, "ticket.html", {
+        "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via,
+        "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
+        "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
+        "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
+        "max_reply": staff_actions.MAX_REPLY_CHARS,
+        "fields": field_lines(svc.texts, ticket.fields or {}, reveal),
+    })

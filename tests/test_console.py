@@ -1,0 +1,285 @@
+"""The staff console over HTTP, on both backends: login, lockout, CSRF, roles, the queue, the
+ticket page and its actions, escaping of what residents wrote, the dashboard and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.console import auth
+from bot.services import Services
+from storage.models import Message, StaffUser
+from tests.staff_support import (
+    audit_rows, csrf_of, load_roster, logged_in, login, make_resident, make_ticket, outbox_rows,
+)
+
+XSS = "<script>alert(1)</script>"
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes in tests (the cost factor is the only difference)."""
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+async def _users(services: Services) -> None:
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await auth.create_user(services, "ro", "readonly1", "readonly", display_name="只读")
+
+
+async def _handoff(services: Services, clock: FakeClock, said: str = "我要找人工，楼上天天漏水") -> str:
+    await make_resident(services, "o_hand")
+    async with services.sessions() as session, session.begin():
+        session.add(Message(openid="o_hand", direction="in", msg_type="text", content=said, created_at=clock.now()))
+        session.add(Message(openid="o_hand", direction="out", msg_type="reply", content="好的，马上为您转人工。", created_at=clock.now()))
+    clock.advance(seconds=5)
+    return await make_ticket(services, "o_hand", kind="handoff", status="escalated", summary="转人工：楼上漏水", building="5")
+
+
+async def test_first_login_seeds_the_demo_admin_and_is_audited(client: Client, services: Services) -> None:
+    page = await client.get("/console", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"].startswith("/console/login?next=")
+    resp = await login(client, "admin", "community123")
+    assert resp.status == 303 and resp.headers["Location"] == "/console"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    queue = await client.get("/console")
+    assert queue.status == 200 and "待处理队列" in await queue.text()
+    actions = [r.action for r in await audit_rows(services) if r.action != "roster.import"]
+    assert actions == ["user.create", "console.login"]
+    async with services.sessions() as session:
+        admin = await session.scalar(select(StaffUser).where(StaffUser.username == "admin"))
+    assert admin is not None and admin.role == "admin" and admin.password_hash.startswith("$2")
+
+
+async def test_wrong_password_and_lockout_follow_the_clock(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    for _ in range(auth.MAX_FAILURES - 1):
+        resp = await login(client, "liu", "wrong-pass")
+        assert resp.status == 401 and "用户名或密码不正确" in await resp.text()
+    resp = await login(client, "liu", "wrong-pass")
+    assert resp.status == 429 and "已锁定" in await resp.text()
+    resp = await login(client, "liu", "staffpass1")  # the right password is refused while locked
+    assert resp.status == 429
+    clock.advance(minutes=14, seconds=59)
+    assert (await login(client, "liu", "staffpass1")).status == 429
+    clock.advance(seconds=2)
+    assert (await login(client, "liu", "staffpass1")).status == 303
+    rows = await audit_rows(services)
+    failed = [r for r in rows if r.action == "console.login_failed"]
+    assert len(failed) == auth.MAX_FAILURES and "locked_until" in failed[-1].detail
+    assert [r.action for r in rows].count("console.login_locked") == 2
+    assert rows[-1].action == "console.login"
+    client.session.cookie_jar.clear()
+    resp = await login(client, "nobody", "whatever1")
+    assert resp.status == 401  # unknown names answer exactly like a wrong password
+
+
+async def test_login_form_needs_its_csrf_token(client: Client, services: Services) -> None:
+    await _users(services)
+    await client.get("/console/login")
+    resp = await client.post(
+        "/console/login", data={"username": "liu", "password": "staffpass1", "csrf_token": "forged"},
+        allow_redirects=False,
+    )
+    assert resp.status == 403
+    assert (await client.get("/console", allow_redirects=False)).status == 303
+
+
+async def test_console_posts_without_csrf_are_refused_and_audited(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    await _users(services)
+    number = await _handoff(services, clock)
+    await logged_in(client, "liu", "staffpass1")
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "你好"}, allow_redirects=False)
+    assert resp.status == 403 and "CSRF" in await resp.text()
+    resp = await client.post(
+        f"/console/tickets/{number}/note", data={"text": "x", "csrf_token": "guess"}, allow_redirects=False,
+    )
+    assert resp.status == 403
+    assert await outbox_rows(services) == []
+    assert [r.action for r in await audit_rows(services, "console.csrf_refused")] == ["console.csrf_refused"] * 2
+
+
+async def test_roles(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    number = await _handoff(services, clock)
+    csrf = await logged_in(client, "ro", "readonly1")
+    page = await client.get(f"/console/tickets/{number}")
+    body = await page.text()
+    assert page.status == 200 and "只读账号" in body and "发送答复" not in body
+    assert "138****5678" in body and "13812345678" not in body  # read-only users see phones masked
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "你好", "csrf_token": csrf}, allow_redirects=False)
+    assert resp.status == 403 and await outbox_rows(services) == []
+    assert (await client.get("/console/audit")).status == 403
+    assert (await client.get("/console/users")).status == 403
+    assert (await client.get("/console/dashboard")).status == 200
+
+    client.session.cookie_jar.clear()
+    csrf = await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get(f"/console/tickets/{number}")).text()
+    assert "发送答复" in body and "13812345678" in body
+    assert (await client.get("/console/users")).status == 403
+    assert (await client.get("/console/audit")).status == 403
+
+
+async def test_admin_manages_users_and_reads_the_audit_log(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    csrf = await logged_in(client, "boss", "bosspass1")
+    resp = await client.post("/console/users", data={"username": "wang", "password": "short", "role": "staff", "csrf_token": csrf})
+    assert "密码长度" in await resp.text()
+    resp = await client.post("/console/users", data={"username": "wang", "password": "wangpass1", "role": "staff", "csrf_token": csrf})
+    assert "已添加用户 wang" in await resp.text()
+    async with services.sessions() as session:
+        ids = {u.username: u.id for u in (await session.execute(select(StaffUser))).scalars()}
+    await client.post(f"/console/users/{ids['wang']}", data={"op": "role", "role": "readonly", "csrf_token": csrf})
+    for _ in range(auth.MAX_FAILURES):
+        await auth.attempt_login(services, "ro", "nope-nope")
+    assert (await auth.attempt_login(services, "ro", "readonly1")).reason == "locked"
+    resp = await client.post(f"/console/users/{ids['ro']}", data={"op": "reset", "password": "fresh-pass1", "csrf_token": csrf})
+    assert "锁定已解除" in await resp.text()
+    resp = await client.post(f"/console/users/{ids['boss']}", data={"op": "delete", "csrf_token": csrf})
+    assert "不能修改自己" in await resp.text()
+    await client.post(f"/console/users/{ids['liu']}", data={"op": "delete", "csrf_token": csrf})
+    audit_page = await (await client.get("/console/audit")).text()
+    for action in ("user.create", "user.role", "user.password_reset", "user.delete", "console.login_failed"):
+        assert action in audit_page
+    async with services.sessions() as session:
+        users = {u.username: u.role for u in (await session.execute(select(StaffUser))).scalars()}
+    assert users == {"boss": "admin", "ro": "readonly", "wang": "readonly"}
+    client.session.cookie_jar.clear()
+    assert (await login(client, "ro", "fresh-pass1")).status == 303
+
+
+async def test_queue_shows_the_handoff_with_its_conversation(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    await load_roster(services)
+    number = await _handoff(services, clock)
+    quiet = await make_ticket(services, None, status="open", summary="已派出的工单")
+    from bot import staff_actions
+
+    await staff_actions.staff_transition(services, quiet, "assign", "liu", assignee="wangwei")
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console")).text()
+    assert number in body and "转人工" in body and "我要找人工，楼上天天漏水" in body
+    assert quiet not in body  # dispatched and in time: not the staff's to handle now
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert page.index("我要找人工，楼上天天漏水") < page.index("好的，马上为您转人工。") < page.index('<span class="ev">受理</span>')
+
+
+async def test_resident_text_is_escaped_everywhere(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    number = await _handoff(services, clock, said=f"灯坏了{XSS}")
+    async with services.sessions() as session, session.begin():
+        from bot import tickets
+
+        ticket = await tickets.get_by_number(session, number)
+        assert ticket is not None
+        ticket.summary = f"转人工：{XSS}"
+        ticket.fields = {"text": XSS, "collected": {"地点": XSS}}
+    await logged_in(client, "liu", "staffpass1")
+    for path in ("/console", f"/console/tickets/{number}", "/console/tickets?q=script"):
+        body = await (await client.get(path)).text()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body, path
+        assert XSS not in body, path
+    listed = await (await client.get("/console/tickets?q=script")).text()
+    assert number in listed
+
+
+async def test_answering_from_the_ticket_page(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    number = await _handoff(services, clock)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert "客服消息" in page and "常用回复" in page
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "您好，已安排师傅下午上门。", "csrf_token": csrf})
+    body = await resp.text()
+    assert resp.status == 200 and "以客服消息送达" in body and "您好，已安排师傅下午上门。" in body
+    [push] = await outbox_rows(services, "wechat")
+    assert push.target == "o_hand" and "已安排师傅下午上门" in push.payload["text"]
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "  ", "csrf_token": csrf})
+    assert "答复内容不能为空" in await resp.text()
+    clock.advance(hours=49)
+    client.session.cookie_jar.clear()  # (on the embedded store the 12-hour session has run out too)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert "模板消息" in page
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "再次跟进：已修好。", "csrf_token": csrf})
+    assert "以模板消息送达" in await resp.text()
+    [row, again] = await audit_rows(services, "ticket.reply")
+    assert (row.actor, row.detail["via"], again.detail["via"]) == ("liu", "custom", "template")
+    assert (await client.get("/console/tickets/20990101-0001")).status == 404
+
+
+async def test_transitions_reassign_and_notes_from_the_page(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    await load_roster(services)
+    await make_resident(services, "o_t")
+    number = await make_ticket(services, "o_t", status="open")
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert 'value="wangwei"' in page and 'value="canteen"' not in page  # the right role only
+    resp = await client.post(f"/console/tickets/{number}/transition", data={"action": "assign", "assignee": "wangwei", "csrf_token": csrf})
+    assert "已派单" in await resp.text()
+    resp = await client.post(f"/console/tickets/{number}/transition", data={"action": "assign", "assignee": "lina", "csrf_token": csrf})
+    assert resp.status == 200
+    resp = await client.post(f"/console/tickets/{number}/transition", data={"action": "reopen", "csrf_token": csrf})
+    assert "不能重新打开" in await resp.text()
+    resp = await client.post(f"/console/tickets/{number}/transition", data={"action": "resolve", "note": "灯已换好", "csrf_token": csrf})
+    assert "已办结" in await resp.text()
+    resp = await client.post(f"/console/tickets/{number}/note", data={"text": "居民很满意", "csrf_token": csrf})
+    body = await resp.text()
+    assert "内部备注已保存" in body and "居民很满意" in body
+    actions = [r.action for r in await audit_rows(services) if r.action.startswith("ticket.")]
+    assert actions == ["ticket.assign", "ticket.reassign", "ticket.resolve", "ticket.note"]
+    assert not [p for p in await outbox_rows(services, "wechat") if "居民很满意" in str(p.payload)]
+
+
+async def test_list_filters_dashboard_and_logout(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    await load_roster(services)
+    first = await make_ticket(services, None, status="open", summary="3号楼路灯不亮")
+    second = await make_ticket(services, None, status="open", summary="8号楼垃圾没人收", building="8")
+    from bot import staff_actions
+
+    await staff_actions.staff_transition(services, second, "assign", "liu", assignee="sunli")
+    csrf = await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console/tickets?assignee=sunli")).text()
+    assert second in body and first not in body
+    body = await (await client.get("/console/tickets?q=路灯")).text()
+    assert first in body and second not in body
+    body = await (await client.get(f"/console/tickets?q={first}&status=open&kind=complaint&page=x")).text()
+    assert first in body
+    dash = await client.get("/console/dashboard?since=2026-11-01&until=bad")
+    body = await dash.text()
+    assert dash.status == 200 and "响应率" in body and "解决率" in body and "满意率" in body and "<svg" in body
+    assert "望湖第三网格" in body
+    resp = await client.post("/console/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert resp.status == 303
+    assert (await client.get("/console", allow_redirects=False)).status == 303
+    assert [r.action for r in await audit_rows(services, "console.logout")] == ["console.logout"]
+
+
+async def test_forged_or_expired_session_cookie_is_not_a_login(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    await logged_in(client, "liu", "staffpass1")
+    cookie = next(c for c in client.session.cookie_jar if c.key == auth.COOKIE)
+    token, mac = cookie.value.rsplit(".", 1)
+    home = client.make_url("/")
+    client.session.cookie_jar.clear()
+    client.session.cookie_jar.update_cookies({auth.COOKIE: f"{token}.{'0' * len(mac)}"}, response_url=home)
+    assert (await client.get("/console", allow_redirects=False)).status == 303
+    client.session.cookie_jar.update_cookies({auth.COOKIE: "no-dot-at-all"}, response_url=home)
+    assert (await client.get("/console", allow_redirects=False)).status == 303
+    client.session.cookie_jar.update_cookies({auth.COOKIE: f"{token}.{mac}"}, response_url=home)
+    assert (await client.get("/console", allow_redirects=False)).status == 200
+    clock.advance(seconds=auth.SESSION_TTL_S + 1)
+    if not services.settings.redis_url:  # the embedded store expires by the service clock; Redis by its own
+        assert (await client.get("/console", allow_redirects=False)).status == 303
