@@ -405,3 +405,23 @@ async def test_chat_page_in_chromium(
     finally:
         push_task.cancel()
         await asyncio.gather(push_task, return_exceptions=True)
+
+
+def test_feed_text_of_a_textcard_and_bounded_records() -> None:
+    from datetime import datetime, timezone
+
+    from bot.sim.api import MAX_RECORDS
+    from bot.sim.page import delivery_text
+
+    card = {"msgtype": "textcard", "textcard": {
+        "title": "新工单 20261123-0001",
+        "description": '<div class="gray">期限 11-23 12:00</div><div class="normal">地点：3号楼 &lt;b&gt;</div>',
+        "url": "http://x/console", "btntxt": "详情"}}
+    assert delivery_text({"api": "wecom_send", "payload": card}) == "新工单 20261123-0001\n期限 11-23 12:00\n地点：3号楼 <b>"
+
+    rec = SimRecorder()
+    at = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+    for n in range(MAX_RECORDS + 1):
+        rec.record("group_send", "staff", {"n": n}, at)
+    assert len(rec.records) <= MAX_RECORDS and rec.next_index == MAX_RECORDS + 1
+    assert [r["payload"]["n"] for r in rec.since(MAX_RECORDS - 1)] == [MAX_RECORDS - 1, MAX_RECORDS]

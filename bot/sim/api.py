@@ -32,6 +32,7 @@ WINDOW_QUOTA = 5
 GROUP_PER_MINUTE = 20
 MEMBER_LIMITS = ((30, 60.0), (1000, 3600.0))
 RESIDENT_APIS = ("custom_send", "template_send")
+MAX_RECORDS = 20_000  # a long `make run` keeps the newest half when this is reached
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class SimRecorder:
     """What the stand-ins received, the tokens they issued, and faults queued by tests."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
+    trimmed: int = 0  # records dropped from the front to bound memory; indexes stay absolute
     calls: Counter[str] = field(default_factory=Counter)
     _tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # token → (family, issued)
     _revoked: dict[str, int] = field(default_factory=dict)  # token → errcode it now answers
@@ -57,7 +59,20 @@ class SimRecorder:
         """Append one delivery and return it."""
         entry = {"api": api, "to": to, "payload": payload, "at": at.isoformat(), **extra}
         self.records.append(entry)
+        if len(self.records) > MAX_RECORDS:
+            cut = len(self.records) - MAX_RECORDS // 2
+            del self.records[:cut]
+            self.trimmed += cut
         return entry
+
+    @property
+    def next_index(self) -> int:
+        """The absolute index the next record will have."""
+        return self.trimmed + len(self.records)
+
+    def since(self, index: int) -> list[dict[str, Any]]:
+        """Records from absolute index on (those still kept)."""
+        return self.records[max(index - self.trimmed, 0):]
 
     def of(self, api: str, to: str | None = None) -> list[dict[str, Any]]:
         """Deliveries of one api (and recipient), oldest first, without the dropped ones."""

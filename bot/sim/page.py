@@ -13,6 +13,7 @@ Routes, all 404 while the simulator is off:
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -47,6 +48,7 @@ _ENV = jinja2.Environment(
 )
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TEXT = 2000
+_TAG = re.compile(r"<[^>]*>")
 _STATIC = re.compile(r"^[a-z0-9_-]+\.(js|css|svg|png)$")
 KINDS = ("text", "voice", "location", "subscribe", "click", "view")
 
@@ -203,8 +205,10 @@ def delivery_text(record: dict[str, Any]) -> str:
     part = p.get(kind) if isinstance(kind, str) else None
     if not isinstance(part, dict):
         return ""
-    if kind == "textcard":
-        return "\n".join(str(part.get(k) or "") for k in ("title", "description"))
+    if kind == "textcard":  # the description's <div class=...> markup, as WeCom renders it
+        lines = _TAG.sub("\n", str(part.get("description") or "")).split("\n")
+        body = "\n".join(html.unescape(line).strip() for line in lines if line.strip())
+        return f"{part.get('title') or ''}\n{body}"
     return str(part.get("content") or "")
 
 
@@ -219,8 +223,8 @@ async def feed(request: web.Request) -> web.Response:
     if after < 0:
         return _bad("after must not be negative")
     tz = ZoneInfo(_svc(request).settings.timezone)
-    out: dict[str, Any] = {"next": len(recorder.records), "resident": [], "workers": [], "group": []}
-    for record in recorder.records[after:]:
+    out: dict[str, Any] = {"next": recorder.next_index, "resident": [], "workers": [], "group": []}
+    for record in recorder.since(after):
         local = datetime.fromisoformat(record["at"]).astimezone(tz).strftime("%H:%M")
         item = {"to": record["to"], "at": record["at"], "time": local, "text": delivery_text(record)}
         if record["api"] in RESIDENT_APIS and (not openid or record["to"] == openid):
