@@ -1,0 +1,143 @@
+"""POST /api/tickets/{number}/reply and /transition (CONTRACT): 401/400/404/409/200, bearer token
+and console sessions (CSRF header on cookie writes), on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.console import auth
+from bot.services import Services
+from storage.models import Resident
+from tests.staff_support import audit_rows, load_roster, logged_in, make_resident, make_ticket, outbox_rows
+
+TOKEN = "api-token-for-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """An API token for these tests."""
+    return {"api_token": TOKEN}
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes in tests."""
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+async def _ticket(services: Services, status: str = "escalated") -> str:
+    await make_resident(services, "o_api")
+    return await make_ticket(services, "o_api", status=status)
+
+
+async def test_unauthorized_without_token_or_session(client: Client, services: Services) -> None:
+    number = await _ticket(services)
+    for path, body in ((f"/api/tickets/{number}/reply", {"text": "你好"}),
+                       (f"/api/tickets/{number}/transition", {"action": "close"})):
+        resp = await client.post(path, json=body)
+        assert resp.status == 401 and (await resp.json())["error"]
+        resp = await client.post(path, json=body, headers={"Authorization": "Bearer wrong"})
+        assert resp.status == 401
+    assert await outbox_rows(services) == []
+
+
+async def test_reply_with_the_bearer_token(client: Client, services: Services, clock: FakeClock) -> None:
+    number = await _ticket(services)
+    resp = await client.post(f"/api/tickets/{number}/reply", json={"text": "您好，明天上午处理。"}, headers=BEARER)
+    assert resp.status == 200
+    assert await resp.json() == {"number": number, "queued": True, "via": "custom"}
+    [push] = await outbox_rows(services, "wechat")
+    assert push.target == "o_api" and "明天上午处理" in push.payload["text"]
+    [row] = await audit_rows(services, "ticket.reply")
+    assert row.actor == "api"
+    one = await (await client.get(f"/api/tickets/{number}", headers=BEARER)).json()
+    assert [m["text"] for m in one["conversation"] if m["author"] == "api"] == ["您好，明天上午处理。"]
+    clock.advance(hours=72)
+    resp = await client.post(f"/api/tickets/{number}/reply", json={"text": "跟进一下"}, headers=BEARER)
+    assert (await resp.json())["via"] == "template"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"{}", b'{"text": ""}', b'{"text": 5}', "\u00ff".encode("latin-1")])
+async def test_reply_bad_bodies_answer_400(client: Client, services: Services, body: bytes) -> None:
+    number = await _ticket(services)
+    resp = await client.post(
+        f"/api/tickets/{number}/reply", data=body, headers={**BEARER, "Content-Type": "application/json"},
+    )
+    assert resp.status == 400 and "error" in await resp.json()
+    assert await outbox_rows(services) == []
+
+
+async def test_reply_refusals(client: Client, services: Services, clock: FakeClock) -> None:
+    number = await _ticket(services)
+    resp = await client.post(f"/api/tickets/{number}/reply", json={"text": "长" * 601}, headers=BEARER)
+    assert resp.status == 400
+    resp = await client.post("/api/tickets/20990101-0001/reply", json={"text": "你好"}, headers=BEARER)
+    assert resp.status == 404
+    async with services.sessions() as session, session.begin():
+        resident = await session.scalar(select(Resident).where(Resident.openid == "o_api"))
+        assert resident is not None
+        resident.erased_at = clock.now()
+    resp = await client.post(f"/api/tickets/{number}/reply", json={"text": "你好"}, headers=BEARER)
+    assert resp.status == 409
+    resp = await client.post(f"/api/tickets/{number}/reply", data=b"x" * 70_000, headers=BEARER)
+    assert resp.status == 413
+    assert await outbox_rows(services) == []
+
+
+async def test_transitions(client: Client, services: Services) -> None:
+    await load_roster(services)
+    number = await _ticket(services, status="open")
+    url = f"/api/tickets/{number}/transition"
+    for body in ({}, {"action": ""}, {"action": "explode"}, {"action": "return"}, {"action": "assign"},
+                 {"action": "assign", "assignee": 7}, {"action": "assign", "assignee": "canteen"},
+                 {"action": "close", "note": ["x"]}):
+        resp = await client.post(url, json=body, headers=BEARER)
+        assert resp.status == 400, body
+    assert (await client.post(url, json={"action": "accept"}, headers=BEARER)).status == 409
+    assert (await client.post("/api/tickets/20990101-0001/transition", json={"action": "close"}, headers=BEARER)).status == 404
+    resp = await client.post(url, json={"action": "assign", "assignee": "wangwei", "note": "请今天处理"}, headers=BEARER)
+    assert resp.status == 200
+    body = await resp.json()
+    assert (body["number"], body["status"], body["assignee"]) == (number, "dispatched", "wangwei")
+    assert [c.target for c in await outbox_rows(services, "wecom")] == ["wangwei"]
+    for action, status in (("accept", "accepted"), ("resolve", "resolved"), ("reopen", "reopened"),
+                           ("escalate", "escalated"), ("close", "closed")):
+        resp = await client.post(url, json={"action": action}, headers=BEARER)
+        assert resp.status == 200 and (await resp.json())["status"] == status, action
+    resp = await client.post(url, json={"action": "cancel"}, headers=BEARER)
+    assert resp.status == 409 and "已关闭" in (await resp.json())["error"]
+    actions = [r.action for r in await audit_rows(services) if r.actor == "api"]
+    assert actions == ["ticket.assign", "ticket.accept", "ticket.resolve", "ticket.reopen", "ticket.escalate", "ticket.close"]
+
+
+async def test_console_session_on_the_api(client: Client, services: Services) -> None:
+    number = await _ticket(services)
+    await auth.create_user(services, "liu", "staffpass1", "staff")
+    await auth.create_user(services, "ro", "readonly1", "readonly")
+    csrf = await logged_in(client, "liu", "staffpass1")
+    listed = await client.get("/api/tickets")
+    assert listed.status == 200 and [t["number"] for t in await listed.json()] == [number]
+    url = f"/api/tickets/{number}/reply"
+    resp = await client.post(url, json={"text": "你好"})
+    assert resp.status == 403 and "CSRF" in (await resp.json())["error"]
+    resp = await client.post(url, json={"text": "你好"}, headers={"X-CSRF-Token": "forged"})
+    assert resp.status == 403
+    resp = await client.post(url, json={"text": "你好"}, headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200 and (await resp.json())["via"] == "custom"
+    [row] = await audit_rows(services, "ticket.reply")
+    assert row.actor == "liu"
+
+    client.session.cookie_jar.clear()
+    csrf = await logged_in(client, "ro", "readonly1")
+    assert (await client.get(f"/api/tickets/{number}")).status == 200
+    resp = await client.post(f"/api/tickets/{number}/transition", json={"action": "close"}, headers={"X-CSRF-Token": csrf})
+    assert resp.status == 403
+    resp = await client.post(f"/api/tickets/{number}/transition", json={"action": "close"}, headers={**BEARER, "X-CSRF-Token": "x"})
+    assert resp.status == 200  # the bearer token needs no CSRF header, whatever cookie rides along
