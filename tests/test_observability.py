@@ -70,7 +70,7 @@ async def test_metrics_count_messages_latency_refusals_and_outbox(
 ) -> None:
     signer = _signer(services)
     before = await _metrics(client)
-    for name in ("text", "text", "unknown_type"):  # the second text is WeChat's retry
+    for name in ("text", "text", "unknown_type", "unknown_event"):  # the second text is WeChat's retry
         signed = sign(signer, load(name), "safe")
         resp = await client.post("/wechat", params=signed.params, data=signed.body)
         assert resp.status == 200
@@ -82,7 +82,7 @@ async def test_metrics_count_messages_latency_refusals_and_outbox(
         return _value(after[family], sample, **labels) - _value(before.get(family, []), sample, **labels)
 
     assert grew("cb_messages", "cb_messages_total", type="text") == 1
-    assert grew("cb_messages", "cb_messages_total", type="unknown") == 1
+    assert grew("cb_messages", "cb_messages_total", type="unknown") == 2
     assert {s.labels["intent"] for s in after["cb_messages"] if s.labels["type"] == "text"}  # by intent too
     assert grew("cb_duplicates", "cb_duplicates_total") == 1
     assert grew("cb_reply_seconds", "cb_reply_seconds_count") == 2

@@ -383,9 +383,9 @@ async def receive(request: web.Request) -> web.Response:
         return web.Response(status=400, text="malformed body")
 
     if inbound is None:
-        kind = message_type(received.fields)
-        metrics.MESSAGES.labels("event" if kind == "event" else "unknown", "-").inc()
-        log.info("not handled: unknown %s", "event" if kind == "event" else "message type")
+        what = "event" if message_type(received.fields) == "event" else "message type"
+        metrics.MESSAGES.labels("unknown", "-").inc()
+        log.info("not handled: unknown %s", what)
         return web.Response(text="success")
 
     bind_subject(inbound.openid)
