@@ -237,6 +237,8 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     if found.intent == "greeting":
         return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
     flow = registry.for_intent(found.intent)
+    if flow is None and found.slots.get("urgency") == "urgent":
+        flow = registry.get("complaint")  # an emergency is never answered with the menu
     if flow is None:
         if number_in(text):
             return Outcome(await status_reply(ctx, number_in(text)), None)

@@ -54,7 +54,7 @@ def test_a_flow_reads_as_a_table_of_states() -> None:
         ({"s": Step("p", collect=True, choices=TWO)}, "collecting step"),
         ({"s": Step("p", accepts=frozenset({"fax"}))}, "accepts"),
         ({"s": Step("p", choices=(Choice("a", "甲"), Choice("a", "乙")))}, "unique"),
-        ({"s": Step("p", choices=tuple(Choice(str(i), str(i)) for i in range(10)))}, "at most 9"),
+        ({"s": Step("p", choices=tuple(Choice(str(i), str(i)) for i in range(13)))}, "at most 12"),
         ({"s": Step("p", edit_words=("改",)), "t": Step("q", edit_words=("改",))}, "already edits"),
         ({"menu_number": "12", "s": Step("p")}, "one digit"),
     ],

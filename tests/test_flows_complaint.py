@@ -44,12 +44,12 @@ async def test_complaint_start_to_finish_with_photo_and_phone_binding(wx: WeChat
     assert "联系电话" in await wx.say(openid, "好了")
     assert "绑定" in await wx.say(openid, "138 1234 5678")
     summary = await wx.say(openid, "是")
-    assert "请核对" in summary and "9栋1单元502" in summary and "路灯照明" in summary and "1张" in summary
+    assert "请核对" in summary and "9栋1单元502" in summary and "照明" in summary and "1张" in summary
     done = await wx.say(openid, "1")
     assert "20261123-0001" in done and "孙丽" in done  # building 9 is 孙丽's grid
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "complaint" and ticket.status == "dispatched" and ticket.assignee == "sunli"
-    assert ticket.building == "9" and ticket.category == "lighting" and ticket.urgency == "normal"
+    assert ticket.building == "9" and ticket.category == "照明" and ticket.urgency == "normal"
     assert ticket.fields["place"] == "9栋1单元502" and ticket.fields["room"] == "502"
     assert ticket.fields["phone"] == "13812345678" and len(ticket.fields["photos"]) == 1
     person = await resident(services, openid)
@@ -159,7 +159,7 @@ async def test_three_invalid_answers_offer_a_person(wx: WeChat, services: Servic
     await wx.say(openid, "1")
     first = await wx.say(openid, "啊")
     assert "数字" in first and "人工" not in first
-    await wx.say(openid, "12")
+    await wx.say(openid, "15")
     third = await wx.say(openid, "嗯")
     assert "回复“人工”" in third and "哪一类" in third
     await wx.say(openid, "1")
@@ -250,3 +250,59 @@ async def test_two_messages_at_once_are_handled_one_after_the_other(
     assert inbound[-2:] in (["9栋1单元", "楼道灯不亮三天了"], ["楼道灯不亮三天了", "9栋1单元"])
     assert "联系电话" in await wx.say(openid, "好了")
 
+
+
+async def test_prefilled_emergency_says_what_to_do_first_and_asks_only_the_phone(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    reply = await wx.say(openid, "9栋1单元电梯卡住了有人出不来")
+    assert reply.index("警铃") < reply.index("联系电话")  # advice before any question
+    assert "哪一类" not in reply and "在哪里" not in reply and "拍张照片" not in reply
+    assert "绑定" in await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "电梯" in summary and "9栋1单元" in summary and "紧急" in summary
+    done = await wx.say(openid, "1")
+    assert "紧急情况" in done and "20261123-0001" in done and "警铃" in done
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.urgency == "urgent" and ticket.category == "电梯" and ticket.building == "9"
+    assert ticket.fields["description"] == "9栋1单元电梯卡住了有人出不来"
+
+
+async def test_gas_smell_without_a_clear_intent_still_gets_advice(wx: WeChat) -> None:
+    reply = await wx.say(oid(), "3栋有煤气味")
+    assert "关闭燃气阀门" in reply and "哪一类" not in reply
+
+
+async def test_natural_opening_asks_only_what_is_missing(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    reply = await wx.say(openid, "我要报修")
+    assert "哪一类" in reply
+    openid = oid()
+    reply = await wx.say(openid, "我要投诉，5栋门口垃圾堆了好几天没人清理")
+    assert "拍张照片" in reply  # category, place and description came with the message
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "环境卫生" in summary and "5栋" in summary
+
+
+async def test_switching_intent_mid_flow_asks_first(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await to_step(wx, openid, 2)
+    ask = await wx.say(openid, "我想找人调解一下")
+    assert "报事报修" in ask and "矛盾调解" in ask and "是" in ask
+    assert "是" in await wx.say(openid, "什么意思")  # neither yes nor no: asked again
+    stay = await wx.say(openid, "否")
+    assert "继续" in stay and MARKERS[2] in stay
+    await wx.say(openid, "我想找人调解一下")
+    moved = await wx.say(openid, "是")
+    assert "没有提交" in moved and "和谁" in moved
+    assert "因为什么事" in await wx.say(openid, "邻居")
+    assert await tickets_of(services, openid) == []
+
+
+async def test_a_dispute_told_in_a_complaint_is_an_answer(wx: WeChat) -> None:
+    openid = oid()
+    await to_step(wx, openid, 2)
+    assert "拍张照片" in await wx.say(openid, "楼上邻居装修太吵，每天早上7点就开始打电钻")

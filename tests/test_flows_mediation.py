@@ -43,7 +43,7 @@ async def test_mediation_start_to_finish_with_session_reminder(
 
 async def test_time_must_be_understood_and_in_the_future(wx: WeChat, services: Services) -> None:
     openid = oid()
-    for answer in ["2", "3", "房东不退押金，说好的押金两千块", "2"]:
+    for answer in ["2", "4", "房东不退押金，说好的押金两千块", "2"]:
         await wx.say(openid, answer)
     assert "没有看懂时间" in await wx.say(openid, "下辈子吧")
     assert "已经过去" in await wx.say(openid, "今天上午8点")  # it is 10:00 now

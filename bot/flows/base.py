@@ -56,6 +56,7 @@ TEXT = frozenset({"text", "voice"})
 IMAGES = frozenset({"text", "voice", "image"})
 LOCATION = frozenset({"text", "voice", "location"})
 
+MAX_CHOICES = 12  # numbered options a resident can still read on a phone
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -160,6 +161,7 @@ class Flow:
     kind: ClassVar[str] = ""  # ticket kind written by finish ("" for flows that write none)
     title: ClassVar[str] = ""  # messages key of the flow's name ("flow.titles.<name>" by default)
     intents: ClassVar[tuple[str, ...]] = ()
+    related: ClassVar[tuple[str, ...]] = ()  # intents its answers often sound like: never a switch
     menu_keys: ClassVar[tuple[str, ...]] = ()
     menu_number: ClassVar[str] = ""
     commands: ClassVar[tuple[str, ...]] = ()  # command names (bot/flows/commands.py) that start it
@@ -244,8 +246,8 @@ def _validate(cls: type[Flow]) -> None:
             raise ValueError(f"{at}: choice values and labels must be unique")
         if any(not c.value or not c.label for c in step.choices):
             raise ValueError(f"{at}: every choice needs a value and a label")
-        if len(step.choices) > 9:
-            raise ValueError(f"{at}: at most 9 numbered choices")
+        if len(step.choices) > MAX_CHOICES:
+            raise ValueError(f"{at}: at most {MAX_CHOICES} numbered choices")
         for word in step.edit_words:
             if word in edit_words:
                 raise ValueError(f"{at}: edit word {word!r} already edits {edit_words[word]!r}")

@@ -13,13 +13,15 @@ from typing import Any
 from bot.flows import parsers
 from bot.flows.base import IMAGES, LOCATION, Choice, Context, Flow, Step
 from bot.flows.commands import normalize
-from bot.flows.config import choices, flow_config, words
+from bot.flows.config import flow_config, vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
 from storage.models import Resident
 
-CATEGORIES = choices("complaint", "categories")
+OTHER = str(flow_config()["complaint"]["other_category"])
+CATEGORIES = vocabulary_choices("category", extra=OTHER)
+UTILITY_CATEGORY = "水电气暖"
 URGENCY = (
     Choice("urgent", "紧急（危及人身或财产安全）", ("紧急", "很急", "急", "危险")),
     Choice("utility", "水电燃气暖（24小时内）", ("水电", "停水", "停电")),
@@ -40,7 +42,7 @@ def derived_urgency(slots: dict[str, Any], _resident: Resident) -> str:
     said = " ".join(str(slots.get(k) or "") for k in ("description", "opening_text"))
     if slots.get("emergency") or emergency_of(said):
         return "urgent"
-    if slots.get("category") == "water":
+    if slots.get("category") == UTILITY_CATEGORY:
         return "utility"
     return "normal"
 
@@ -70,6 +72,7 @@ class Complaint(Flow):
     name = "complaint"
     kind = "complaint"
     intents = ("complaint",)
+    related = ("mediation",)
     menu_keys = ("MENU_COMPLAINT",)
     menu_number = "1"
 
@@ -104,7 +107,7 @@ class Complaint(Flow):
         kept: dict[str, Any] = {}
         category = match_choice(self.category, str(slots.get("category") or "")) if slots.get("category") else None
         category = category or (match_choice(self.category, text) if text else None)
-        if category is not None and category.value != "other":
+        if category is not None and category.value != OTHER:
             kept["category"] = category.value
         place = {k: str(slots[k]) for k in ("building", "unit", "room", "landmark") if slots.get(k)}
         if place:
@@ -134,7 +137,7 @@ class Complaint(Flow):
         if place.get("building") and not ctx.resident.building and slots.get("bind_phone") == "yes":
             ctx.resident.building = str(place["building"])
         fields = {
-            "category": self.category.display(slots.get("category")),
+            "category": slots.get("category"),
             "place": parsers.place_text(place),
             "building": place.get("building"), "unit": place.get("unit"), "room": place.get("room"),
             "landmark": place.get("landmark"), "location": _point(place),
@@ -147,7 +150,7 @@ class Complaint(Flow):
         created = await create_and_dispatch(
             ctx, self, fields=fields,
             summary=f"{fields['category']}｜{fields['place']}｜{str(slots.get('description') or '')[:80]}",
-            category=str(slots.get("category") or "other"), urgency=str(slots.get("urgency") or "normal"),
+            category=str(slots.get("category") or OTHER), urgency=str(slots.get("urgency") or "normal"),
             building=place.get("building"),
         )
         reply = created_reply(ctx, created, head="flow.created_urgent" if urgent else "flow.created")

@@ -28,3 +28,14 @@ def choices(section: str, key: str) -> tuple[Choice, ...]:
         Choice(str(c["value"]), str(c["label"]), tuple(c.get("synonyms", ())))
         for c in flow_config()[section][key]
     )
+
+
+def vocabulary_choices(section: str, extra: str = "") -> tuple[Choice, ...]:
+    """Choices named by the classifier's vocabulary (config/intents.toml [slots.<section>]): the
+    name is value and label, its words are synonyms; `extra` adds a last catch-all choice."""
+    with (CONFIG_DIR / "intents.toml").open("rb") as fh:
+        table = tomllib.load(fh)["slots"][section]
+    found = [Choice(str(name), str(name), tuple(str(w) for w in terms)) for name, terms in table.items()]
+    if extra:
+        found.append(Choice(extra, extra))
+    return tuple(found)

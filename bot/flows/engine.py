@@ -15,6 +15,7 @@ from bot.clock import local
 from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
+from bot.flows.parsers import says_what
 from bot.flows.state import DialogState, new_state, touched
 
 MAX_INVALID = 3
@@ -182,7 +183,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         if switched is not None:
             return switched
         return _invalid(ctx, flow, state, step, exc.hint)
-    if step.parse is None and not step.choices:
+    if not step.choices:  # free answers: make sure it is not another request
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
@@ -248,6 +249,8 @@ def _maybe_switch(
     found = classify(text)
     if found.confidence < float(conf["min_confidence"]) or found.intent in flow.intents:
         return None
+    if found.intent in flow.related and says_what(text):
+        return None  # a dispute told inside a complaint (or the reverse) is an answer, not a switch
     other = registry.for_intent(found.intent)
     if other is None or other.name == flow.name:
         return None

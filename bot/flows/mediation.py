@@ -36,6 +36,7 @@ class Mediation(Flow):
     name = "mediation"
     kind = "mediation"
     intents = ("mediation",)
+    related = ("complaint",)
     menu_keys = ("MENU_MEDIATION",)
     menu_number = "2"
 
@@ -56,7 +57,7 @@ class Mediation(Flow):
         kept: dict[str, Any] = {}
         party = match_choice(self.party, str(slots.get("party") or "")) if slots.get("party") else None
         party = party or (match_choice(self.party, text) if text else None)
-        if party is not None and party.value != "other":
+        if party is not None and party.value != "其他":
             kept["party"] = party.value
         if text and parsers.says_what(text):
             kept["issue"] = text.strip()
