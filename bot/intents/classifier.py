@@ -1,0 +1,133 @@
+"""Deciding what a resident's message means: normalise, segment with jieba, score intents, read slots.
+
+The rules live in config/intents.toml and config/lexicon.txt and are reloaded when either file
+changes (checked at most once a second), so an operator can tune wording without a restart.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.intents.rules import ACTIONABLE, RuleSet, config_stamp, load_ruleset
+from bot.intents.segment import Segmenter
+from bot.intents.slots import SHANGHAI, SlotExtractor
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+RELOAD_CHECK_S = 1.0
+# Slots that only make sense for one intent; dropped from a classification of another.
+_INTENT_ONLY_SLOTS = {"party": "mediation", "areas": "volunteer_signup", "party_member": "volunteer_signup"}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The meaning of one message: intent, confidence in 0..1 and the slots it already fills."""
+
+    text: str
+    intent: str
+    confidence: float
+    slots: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape of the CLI and logs: {"text", "intent", "confidence", "slots"}."""
+        return {"text": self.text, "intent": self.intent, "confidence": self.confidence, "slots": self.slots}
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One generation of rules with the segmenter and slot extractor built from them."""
+
+    rules: RuleSet
+    segmenter: Segmenter
+    slots: SlotExtractor
+    stamp: tuple[int, ...]
+
+
+def _load(config_dir: Path) -> _Loaded:
+    stamp = config_stamp(config_dir)
+    rules = load_ruleset(config_dir)
+    return _Loaded(rules, Segmenter.for_words(rules.words), SlotExtractor.from_config(rules.slots), stamp)
+
+
+class Classifier:
+    """Rule-based intent classifier and slot reader over jieba segments."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self._config_dir = Path(config_dir)
+        self._lock = threading.Lock()
+        self._loaded = _load(self._config_dir)
+        self._checked_at = time.monotonic()
+
+    def _current(self) -> _Loaded:
+        """The rules in force, reloaded first when a rule file changed since the last look."""
+        now = time.monotonic()
+        if now - self._checked_at < RELOAD_CHECK_S:
+            return self._loaded
+        with self._lock:
+            if now - self._checked_at >= RELOAD_CHECK_S:
+                self._checked_at = now
+                if config_stamp(self._config_dir) != self._loaded.stamp:
+                    self._loaded = _load(self._config_dir)
+        return self._loaded
+
+    def classify(self, text: str, now: datetime | None = None) -> Classification:
+        """Intent, confidence and slots of one message; `unknown` below the confidence threshold."""
+        loaded = self._current()
+        normal = loaded.rules.normalizer(text)
+        slots = loaded.slots.extract(normal, now or datetime.now(SHANGHAI))
+        present = loaded.segmenter.terms(normal, loaded.rules)
+        present.update(f"#{key}" for key in slots)  # rules may say "#ticket_number", "#phone" …
+        intent, confidence = _decide(loaded.rules, present, normal)
+        for key, owner in _INTENT_ONLY_SLOTS.items():
+            if key in slots and intent != owner:
+                del slots[key]
+        return Classification(text=text, intent=intent, confidence=confidence, slots=slots)
+
+    def extract_slots(self, text: str, now: datetime | None = None) -> dict[str, Any]:
+        """Only the slots of a message, e.g. a resident's answer to one dialog question."""
+        loaded = self._current()
+        return loaded.slots.extract(loaded.rules.normalizer(text), now or datetime.now(SHANGHAI))
+
+
+def _confidence(rules: RuleSet, best: float, runner_up: float) -> float:
+    """Grows with the evidence and with its lead over the next intent; in 0..1."""
+    scoring = rules.scoring
+    strength = 1.0 - math.exp(-best / scoring.scale)
+    lead = (best - max(runner_up, 0.0)) / best
+    return round(max(0.0, min(1.0, strength * (1.0 - scoring.margin_share + scoring.margin_share * lead))), 3)
+
+
+def _decide(rules: RuleSet, present: set[str], text: str) -> tuple[str, float]:
+    """Pick the actionable intent with the most evidence, else greeting, else unknown."""
+    scores = {rule.name: rule.score(present, text) for rule in rules.intents}
+    actionable = sorted(((scores.get(n, 0.0), n) for n in ACTIONABLE), reverse=True)
+    (best, name), (second, _) = actionable[0], actionable[1]
+    greeting = scores.get("greeting", 0.0)
+    if best >= rules.scoring.actionable_min:
+        intent, confidence = name, _confidence(rules, best, second)
+    elif greeting > 0:
+        intent, confidence = "greeting", _confidence(rules, greeting, best)
+    else:
+        return "unknown", round(1.0 - _confidence(rules, max(best, 0.0) or 1e-9, 0.0), 3)
+    if confidence < rules.scoring.threshold:
+        return "unknown", round(1.0 - confidence, 3)
+    return intent, confidence
+
+
+_SINGLETON: Classifier | None = None
+_SINGLETON_LOCK = threading.Lock()
+
+
+def get_classifier(config_dir: Path | None = None) -> Classifier:
+    """The process-wide classifier (built on first use); default rules from <repo>/config."""
+    global _SINGLETON
+    wanted = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
+    with _SINGLETON_LOCK:
+        if _SINGLETON is None or _SINGLETON._config_dir != wanted:
+            _SINGLETON = Classifier(wanted)
+        return _SINGLETON

@@ -1,0 +1,233 @@
+"""Loading config/intents.toml and config/lexicon.txt into immutable rule sets.
+
+A *term* in the rules is a word (matched against jieba segments), `@class` (any word of a word
+class), `!word` / `!@class` (the word said under a negation such as 不是, 不想, 不需要), or
+`#slot` (the message fills that slot, e.g. `#ticket_number`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.intents.normalize import Normalizer
+
+INTENTS_FILE = "intents.toml"
+LEXICON_FILE = "lexicon.txt"
+ACTIONABLE = ("complaint", "mediation", "elderly_service", "volunteer_signup", "ticket_status", "handoff")
+INTENTS = (*ACTIONABLE, "greeting", "unknown")
+
+
+@dataclass(frozen=True)
+class Combo:
+    """Adds `weight` when every `all` term, at least one `any` term and no `none` term is present."""
+
+    weight: float
+    all: frozenset[str]
+    any: frozenset[str]
+    none: frozenset[str]
+
+    def fires(self, present: frozenset[str] | set[str]) -> bool:
+        """True when the combination holds for the present terms."""
+        return (
+            self.all <= present
+            and (not self.any or not self.any.isdisjoint(present))
+            and self.none.isdisjoint(present)
+        )
+
+
+@dataclass(frozen=True)
+class IntentRule:
+    """The evidence for one intent: weighted terms, combinations, regex phrases, must/must-not."""
+
+    name: str
+    keywords: Mapping[str, float]
+    combos: tuple[Combo, ...]
+    patterns: tuple[tuple[re.Pattern[str], float], ...]
+    must_any: frozenset[str]
+    must_not: frozenset[str]
+
+    def score(self, present: frozenset[str] | set[str], text: str) -> float:
+        """Sum of the evidence for this intent in a message (0 when a must/must-not fails)."""
+        if self.must_any and self.must_any.isdisjoint(present):
+            return 0.0
+        if not self.must_not.isdisjoint(present):
+            return 0.0
+        total = sum(w for term, w in self.keywords.items() if term in present)
+        total += sum(c.weight for c in self.combos if c.fires(present))
+        total += sum(w for pattern, w in self.patterns if pattern.search(text))
+        return total
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Numbers that turn scores into a decision and a confidence."""
+
+    threshold: float
+    actionable_min: float
+    scale: float
+    margin_share: float
+
+
+@dataclass(frozen=True)
+class Negation:
+    """Which words negate the terms after them, and how far."""
+
+    words: frozenset[str]
+    adjacent_only: frozenset[str]
+    window: int
+    clause_breaks: frozenset[str]
+    rhetorical_tails: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything the classifier and slot extractor read from config, loaded once per change."""
+
+    normalizer: Normalizer
+    scoring: Scoring
+    negation: Negation
+    classes: Mapping[str, frozenset[str]]
+    term_keys: Mapping[str, tuple[str, ...]]  # word → the terms it stands for (itself, @classes)
+    intents: tuple[IntentRule, ...]
+    words: tuple[tuple[str, int | None], ...]  # words for jieba: (word, frequency or None)
+    max_term_tokens: int
+    slots: Mapping[str, Any]
+
+
+def _terms(values: Any) -> frozenset[str]:
+    return frozenset(str(v) for v in (values or ()))
+
+
+def _intent(name: str, table: Mapping[str, Any]) -> IntentRule:
+    combos = tuple(
+        Combo(
+            weight=float(c["weight"]),
+            all=_terms(c.get("all")),
+            any=_terms(c.get("any")),
+            none=_terms(c.get("none")),
+        )
+        for c in table.get("combos", ())
+    )
+    patterns = tuple((re.compile(p["re"]), float(p["weight"])) for p in table.get("patterns", ()))
+    return IntentRule(
+        name=name,
+        keywords={str(k): float(v) for k, v in table.get("keywords", {}).items()},
+        combos=combos,
+        patterns=patterns,
+        must_any=_terms(table.get("must_any")),
+        must_not=_terms(table.get("must_not")),
+    )
+
+
+def _slot_classes(slots: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Word classes derived from the slot vocabularies, so a word is listed once in config."""
+    derived: dict[str, set[str]] = {}
+    for key in ("service", "category", "party", "areas", "for_whom"):
+        table = slots.get(key, {})
+        words = derived.setdefault(key, set())
+        for canonical, synonyms in table.items():
+            if key == "service":
+                words.add(canonical)
+            words.update(synonyms)
+    derived["urgent"] = set(slots.get("urgency", {}).get("terms", ()))
+    derived["party_member"] = set(slots.get("party_member", {}).get("terms", ()))
+    return derived
+
+
+def parse_lexicon(text: str) -> list[tuple[str, int | None]]:
+    """Lines of a jieba user dictionary ('word [freq] [tag]', '#' comments) → (word, freq)."""
+    words: list[tuple[str, int | None]] = []
+    for line in text.splitlines():
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        words.append((parts[0], freq))
+    return words
+
+
+def _referenced_words(term: str) -> str | None:
+    bare = term.lstrip("!")
+    return None if bare.startswith(("@", "#")) or not bare else bare
+
+
+def build_ruleset(config: Mapping[str, Any], lexicon: list[tuple[str, int | None]]) -> RuleSet:
+    """Build a RuleSet from parsed intents.toml and lexicon entries; ValueError on bad config."""
+    unknown = set(config.get("intents", {})) - set(ACTIONABLE) - {"greeting"}
+    if unknown:
+        raise ValueError(f"intents.toml names unknown intents: {sorted(unknown)}")
+    slots = config.get("slots", {})
+    classes: dict[str, set[str]] = _slot_classes(slots)
+    for name, words in config.get("classes", {}).items():
+        classes.setdefault(name, set()).update(words)
+    intents = tuple(_intent(name, table) for name, table in config.get("intents", {}).items())
+
+    term_keys: dict[str, set[str]] = {}
+    for cls, words in classes.items():
+        for word in words:
+            term_keys.setdefault(word, {word}).add(f"@{cls}")
+    for rule in intents:
+        referenced = set(rule.keywords) | rule.must_any | rule.must_not
+        for combo in rule.combos:
+            referenced |= combo.all | combo.any | combo.none
+        for term in referenced:
+            if term.lstrip("!").startswith("@") and term.lstrip("!")[1:] not in classes:
+                raise ValueError(f"intent {rule.name!r} uses undefined word class {term!r}")
+            word = _referenced_words(term)
+            if word:
+                term_keys.setdefault(word, {word})
+
+    neg = config.get("negation", {})
+    scoring = config.get("scoring", {})
+    seen = {w for w, _ in lexicon}
+    extra = set(term_keys) | set(neg.get("words", ())) | set(neg.get("clause_breaks", ()))
+    words = list(lexicon) + [(w, None) for w in sorted(extra) if w not in seen and len(w) > 1]
+    return RuleSet(
+        normalizer=Normalizer.from_config(config.get("normalize", {})),
+        scoring=Scoring(
+            threshold=float(scoring.get("threshold", 0.35)),
+            actionable_min=float(scoring.get("actionable_min", 1.5)),
+            scale=float(scoring.get("scale", 2.0)),
+            margin_share=float(scoring.get("margin_share", 0.45)),
+        ),
+        negation=Negation(
+            words=_terms(neg.get("words")),
+            adjacent_only=_terms(neg.get("adjacent_only")),
+            window=int(neg.get("window", 3)),
+            clause_breaks=_terms(neg.get("clause_breaks")),
+            rhetorical_tails=_terms(neg.get("rhetorical_tails")),
+        ),
+        classes={k: frozenset(v) for k, v in classes.items()},
+        term_keys={k: tuple(sorted(v)) for k, v in term_keys.items()},
+        intents=intents,
+        words=tuple(words),
+        max_term_tokens=int(scoring.get("max_term_tokens", 4)),
+        slots=slots,
+    )
+
+
+def load_ruleset(config_dir: Path) -> RuleSet:
+    """Read intents.toml and lexicon.txt from `config_dir` into a RuleSet."""
+    with (config_dir / INTENTS_FILE).open("rb") as fh:
+        config = tomllib.load(fh)
+    lexicon_path = config_dir / LEXICON_FILE
+    lexicon = parse_lexicon(lexicon_path.read_text(encoding="utf-8")) if lexicon_path.exists() else []
+    return build_ruleset(config, lexicon)
+
+
+def config_stamp(config_dir: Path) -> tuple[int, ...]:
+    """Modification time and size of the two rule files (zeros when missing), to notice edits."""
+    stamp: list[int] = []
+    for name in (INTENTS_FILE, LEXICON_FILE):
+        try:
+            stat = (config_dir / name).stat()
+        except FileNotFoundError:
+            stamp += [0, 0]
+        else:
+            stamp += [stat.st_mtime_ns, stat.st_size]
+    return tuple(stamp)

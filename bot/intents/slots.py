@@ -1,0 +1,358 @@
+"""Slots: what a message already says (where, when, who, what), read from normalised text.
+
+Keys (other modules depend on them; a key is absent when the message does not say it):
+building, unit, room, landmark, phone, date, time, when_text, service, category, urgency,
+party, areas, party_member, ticket_number, age, for_whom.
+Vocabularies come from the `[slots]` table of config/intents.toml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST in China since 1991
+
+_CN_DIGITS = {"零": 0, "〇": 0, "幺": 1, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}
+_NUM = r"[0-9零〇一二两三四五六七八九十百幺]+"
+_NUM2 = r"\d{1,2}|[零一二两三四五六七八九十]{1,3}"
+_BUILDING_REF = rf"{_NUM}\s*(?:号楼|号院|栋|幢|座)"
+_BUILDING = re.compile(rf"(?<![0-9])({_NUM})\s*(?:号楼|号院|栋|幢|座|号?楼(?=\s*{_NUM}\s*(?:单元|门洞)))")
+_UNIT = re.compile(rf"(?<![0-9])({_NUM})\s*(?:单元|门洞)")
+_ROOM_AFTER = re.compile(r"(?:单元|号楼|栋|幢|座)\s*(\d{3,4}|[零〇一二三四五六七八九幺]{3,4})(?![0-9])")
+_ROOM_SUFFIX = re.compile(r"(?<![0-9-])(\d{3,4})\s*(?:室|号房|房间)")
+_DASHED = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{3,4})(?![\d-])")
+_MOBILE = re.compile(r"(?<![\d-])(1[3-9]\d(?:[ -]?\d){8})(?![\d])")
+_LANDLINE = re.compile(r"(?<![\d-])(0\d{2,3})[- ]?(\d{7,8})(?![\d])")
+_TICKET = re.compile(r"(?<![\d-])(20\d{2}[01]\d[0-3]\d)[-_ ]?(\d{4})(?![\d])")
+_AGE = (
+    re.compile(rf"({_NUM})\s*多?\s*周?岁"),
+    re.compile(rf"(?:今年|已经|都)\s*({_NUM})\s*多?\s*(?:岁|了|$|\s)"),
+    re.compile(rf"(?:老爷子|老太太|老人|爷爷|奶奶|老伴|外婆|外公|姥姥|姥爷|[爸妈])\s*({_NUM})\s*多?了"),
+)
+
+# Dates and times.
+_ISO_DATE = re.compile(r"(20\d{2})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?")
+_MONTH_DAY = re.compile(rf"({_NUM2})\s*月\s*({_NUM2})\s*[日号]")
+_DAY_ONLY = re.compile(rf"(?<![0-9第])({_NUM2})\s*[日号](?!\s*(?:楼|院|线|门|床|单元|[0-9]))")
+_RELATIVE = re.compile(r"大后天|后天|明天|明日|明儿|今天|今日|今儿")
+_WEEKDAY = re.compile(r"(下下个?|下个?|这个?|本|上个?)?\s*(?:周|星期|礼拜)\s*([一二三四五六日天末])")
+_CLOCK = re.compile(r"(?<![0-9])([01]?\d|2[0-3])[:：]([0-5]\d)(?![0-9])")
+_HOUR = re.compile(rf"(?<![0-9])({_NUM2})\s*点\s*(?:(半)|(一刻)|(三刻)|(\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*分?)?(钟)?")
+_RELATIVE_DAYS = {"今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "明儿": 1, "后天": 2, "大后天": 3}
+_WEEKDAY_INDEX = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
+_PM_PERIODS = ("下午", "傍晚", "晚上", "夜里")
+
+
+def cn_to_int(text: str) -> int | None:
+    """'302', '三零二', '十一', '二十五', '一百零五', '两' → int; None when not a number."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    if all(ch in _CN_DIGITS for ch in text):
+        value = 0
+        for ch in text:
+            value = value * 10 + _CN_DIGITS[ch]
+        return value
+    total, current = 0, 0
+    for ch in text:
+        if ch in _CN_DIGITS:
+            current = _CN_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        elif ch.isdigit():
+            current = current * 10 + int(ch)
+        else:
+            return None
+    return total + current
+
+
+def _alternation(words: Mapping[str, str]) -> re.Pattern[str] | None:
+    ordered = sorted(words, key=len, reverse=True)
+    return re.compile("|".join(re.escape(w) for w in ordered)) if ordered else None
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """Words residents use → the canonical value, in config order (earlier = preferred)."""
+
+    pattern: re.Pattern[str] | None
+    canonical: Mapping[str, str]
+    order: Mapping[str, int]
+
+    @classmethod
+    def of(cls, table: Mapping[str, list[str]], include_keys: bool = False) -> _Vocabulary:
+        canonical: dict[str, str] = {}
+        for key, words in table.items():
+            for word in ([key] if include_keys else []) + list(words):
+                canonical.setdefault(word, key)
+        return cls(_alternation(canonical), canonical, {k: i for i, k in enumerate(table)})
+
+    def hits(self, text: str) -> list[str]:
+        """Canonical values of every vocabulary word in text, in text order (repeats kept)."""
+        if self.pattern is None:
+            return []
+        return [self.canonical[m.group(0)] for m in self.pattern.finditer(text)]
+
+
+@dataclass(frozen=True)
+class SlotExtractor:
+    """Reads the slot keys from normalised text, with vocabularies from config."""
+
+    service: _Vocabulary
+    service_patterns: tuple[tuple[re.Pattern[str], str], ...]
+    category: _Vocabulary
+    party: _Vocabulary
+    areas: _Vocabulary
+    for_whom: _Vocabulary
+    party_member: re.Pattern[str] | None
+    urgent_words: re.Pattern[str] | None
+    urgent_patterns: tuple[re.Pattern[str], ...]
+    landmark: re.Pattern[str] | None
+    periods: Mapping[str, time]
+    period_re: re.Pattern[str] | None
+
+    @classmethod
+    def from_config(cls, slots: Mapping[str, Any]) -> SlotExtractor:
+        """Build an extractor from the `[slots]` table of intents.toml."""
+        urgency = slots.get("urgency", {})
+        landmark = slots.get("landmark", {})
+        places = "|".join(re.escape(p) for p in sorted(landmark.get("places", ()), key=len, reverse=True))
+        positions = "|".join(re.escape(p) for p in sorted(landmark.get("positions", ()), key=len, reverse=True))
+        landmark_re = None
+        if places and positions:
+            landmark_re = re.compile(
+                rf"(?:小区)?(?:{_BUILDING_REF}|{places})(?:的)?(?:{positions})|(?:小区)?(?:{places})"
+            )
+        periods = {k: time.fromisoformat(v) for k, v in slots.get("periods", {}).items()}
+        member_terms = {t: "1" for t in slots.get("party_member", {}).get("terms", ())}
+        return cls(
+            service=_Vocabulary.of(slots.get("service", {}), include_keys=True),
+            service_patterns=tuple(
+                (re.compile(p), name)
+                for name, patterns in slots.get("service_patterns", {}).items()
+                for p in patterns
+            ),
+            category=_Vocabulary.of(slots.get("category", {})),
+            party=_Vocabulary.of(slots.get("party", {})),
+            areas=_Vocabulary.of(slots.get("areas", {})),
+            for_whom=_Vocabulary.of(slots.get("for_whom", {})),
+            party_member=_alternation(member_terms),
+            urgent_words=_alternation({t: "1" for t in urgency.get("terms", ())}),
+            urgent_patterns=tuple(re.compile(p) for p in urgency.get("patterns", ())),
+            landmark=landmark_re,
+            periods=periods,
+            period_re=_alternation({p: p for p in periods}),
+        )
+
+    def extract(self, text: str, now: datetime) -> dict[str, Any]:
+        """All slots found in normalised `text`; relative dates resolve against `now`."""
+        slots: dict[str, Any] = {}
+        self._place(text, slots)
+        self._contact(text, slots)
+        slots.update(_when(text, now.astimezone(SHANGHAI), self.periods, self.period_re))
+        self._vocabulary(text, slots)
+        return slots
+
+    def _place(self, text: str, slots: dict[str, Any]) -> None:
+        dashed = _DASHED.search(text)
+        if dashed:
+            slots["building"] = str(int(dashed.group(1)))
+            slots["unit"] = str(int(dashed.group(2)))
+            slots["room"] = dashed.group(3)
+        for key, pattern in (("building", _BUILDING), ("unit", _UNIT)):
+            match = pattern.search(text)
+            if match and key not in slots:
+                value = cn_to_int(match.group(1))
+                if value is not None and 0 < value < 1000:
+                    slots[key] = str(value)
+        if "room" not in slots:
+            match = _ROOM_AFTER.search(text) or _ROOM_SUFFIX.search(text)
+            if match:
+                value = cn_to_int(match.group(1))
+                if value is not None:
+                    slots["room"] = str(value)
+        if self.landmark is not None:
+            match = self.landmark.search(text)
+            if match:
+                slots["landmark"] = match.group(0).strip()
+
+    def _contact(self, text: str, slots: dict[str, Any]) -> None:
+        ticket = _TICKET.search(text)
+        if ticket:
+            slots["ticket_number"] = f"{ticket.group(1)}-{ticket.group(2)}"
+        mobile = _MOBILE.search(text)
+        if mobile:
+            slots["phone"] = re.sub(r"\D", "", mobile.group(1))
+        else:
+            landline = _LANDLINE.search(text)
+            if landline:
+                slots["phone"] = f"{landline.group(1)}-{landline.group(2)}"
+        for number, pattern in enumerate(_AGE):
+            match = pattern.search(text)
+            value = cn_to_int(match.group(1)) if match else None
+            low = 1 if number == 0 else 50
+            if value is not None and low <= value <= 120:
+                slots["age"] = value
+                break
+
+    def _vocabulary(self, text: str, slots: dict[str, Any]) -> None:
+        services = self.service.hits(text)
+        if services:
+            slots["service"] = services[0]
+        else:
+            for pattern, name in self.service_patterns:
+                if pattern.search(text):
+                    slots["service"] = name
+                    break
+        categories = self.category.hits(text)
+        if categories:
+            scores: dict[str, int] = {}
+            for name in categories:
+                scores[name] = scores.get(name, 0) + 1
+            slots["category"] = max(scores, key=lambda n: (scores[n], -self.category.order[n]))
+        if (self.urgent_words and self.urgent_words.search(text)) or any(
+            p.search(text) for p in self.urgent_patterns
+        ):
+            slots["urgency"] = "urgent"
+        parties = self.party.hits(text)
+        if parties:
+            slots["party"] = min(parties, key=lambda n: self.party.order[n])
+        areas = set(self.areas.hits(text))
+        if areas:
+            slots["areas"] = sorted(areas, key=lambda n: self.areas.order[n])
+        if self.party_member and self.party_member.search(text):
+            slots["party_member"] = True
+        whom = self.for_whom.hits(text)
+        if whom:
+            slots["for_whom"] = whom[0]
+
+
+def _resolve_weekday(prefix: str, day: str, today: date) -> date:
+    index = _WEEKDAY_INDEX[day]
+    monday = today - timedelta(days=today.weekday())
+    if prefix.startswith("下下"):
+        return monday + timedelta(days=14 + index)
+    if prefix.startswith("下"):
+        return monday + timedelta(days=7 + index)
+    if prefix.startswith("上"):
+        return monday - timedelta(days=7 - index)
+    if prefix:
+        return monday + timedelta(days=index)
+    ahead = (index - today.weekday()) % 7
+    return today + timedelta(days=ahead)
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _date_candidates(text: str, today: date) -> list[tuple[int, int, date]]:
+    found: list[tuple[int, int, date]] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(match: re.Match[str], value: date | None) -> None:
+        span = match.span()
+        if value is None or any(s < span[1] and span[0] < e for s, e in taken):
+            return
+        taken.append(span)
+        found.append((span[0], span[1], value))
+
+    for m in _ISO_DATE.finditer(text):
+        add(m, _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+    for m in _MONTH_DAY.finditer(text):
+        month, day = cn_to_int(m.group(1)), cn_to_int(m.group(2))
+        value = _safe_date(today.year, month or 0, day or 0)
+        if value is not None and value < today:
+            value = _safe_date(today.year + 1, month or 0, day or 0)
+        add(m, value)
+    for m in _RELATIVE.finditer(text):
+        add(m, today + timedelta(days=_RELATIVE_DAYS[m.group(0)]))
+    for m in _WEEKDAY.finditer(text):
+        add(m, _resolve_weekday(m.group(1) or "", m.group(2), today))
+    for m in _DAY_ONLY.finditer(text):
+        day = cn_to_int(m.group(1)) or 0
+        value = _safe_date(today.year, today.month, day)
+        if value is not None and value < today:
+            nxt = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+            value = _safe_date(nxt.year, nxt.month, day)
+        add(m, value)
+    return found
+
+
+def _time_candidates(
+    text: str, periods: Mapping[str, time], period_re: re.Pattern[str] | None
+) -> list[tuple[int, int, str, int | None, int]]:
+    """(start, end, period or '', hour or None, minute) for clock times and periods of the day."""
+    found: list[tuple[int, int, str, int | None, int]] = []
+    if period_re is not None:
+        found += [(m.start(), m.end(), m.group(0), None, 0) for m in period_re.finditer(text)]
+    for m in _CLOCK.finditer(text):
+        found.append((m.start(), m.end(), "", int(m.group(1)), int(m.group(2))))
+    for m in _HOUR.finditer(text):
+        hour = cn_to_int(m.group(1))
+        if hour is None or hour > 24:
+            continue
+        minute = 30 if m.group(2) else 15 if m.group(3) else 45 if m.group(4) else 0
+        if m.group(5):
+            minute = cn_to_int(m.group(5)) or 0
+        explicit = m.group(1).isdigit() or m.group(2) or m.group(5) or m.group(6)
+        found.append((m.start(), m.end(), "" if explicit else "?", hour, min(minute, 59)))
+    return found
+
+
+def _when(
+    text: str, now: datetime, periods: Mapping[str, time], period_re: re.Pattern[str] | None
+) -> dict[str, Any]:
+    """date (YYYY-MM-DD), time (HH:MM) and when_text for the first date/time phrase in text."""
+    today = now.date()
+    dates = [(s, e, "date", d) for s, e, d in _date_candidates(text, today)]
+    times = [(s, e, "time", t) for s, e, *t in _time_candidates(text, periods, period_re)]
+    parts = sorted(dates + times, key=lambda p: p[0])
+    if not parts:
+        return {}
+    cluster = [parts[0]]
+    for part in parts[1:]:
+        gap = text[cluster[-1][1]:part[0]]
+        if part[0] >= cluster[-1][1] and len(gap.strip(" 的")) == 0 and len(gap) <= 2:
+            cluster.append(part)
+        elif part[0] >= cluster[-1][1]:
+            break
+    day = next((p[3] for p in cluster if p[2] == "date"), None)
+    period = next((p[3][0] for p in cluster if p[2] == "time" and p[3][1] is None), "")
+    clock = next((p[3] for p in cluster if p[2] == "time" and p[3][1] is not None), None)
+    if clock is not None and clock[0] == "?" and not period and day is None:
+        clock = None  # '一点' alone is more likely 'a little' than one o'clock
+    at: time | None = None
+    if clock is not None:
+        hour, minute = int(clock[1]), clock[2]
+        if period in _PM_PERIODS and hour < 12:
+            hour += 12
+        elif period == "中午" and hour < 6:
+            hour += 12
+        at = time(hour % 24, minute)
+    elif period:
+        at = periods[period]
+    kept = [p for p in cluster if p[2] == "date" or p[3][1] is not None or p[3][0] == period]
+    if day is None and at is None:
+        return {}
+    if day is None:
+        assert at is not None
+        day = today if datetime.combine(today, at, now.tzinfo) > now else today + timedelta(days=1)
+    result: dict[str, Any] = {"date": day.isoformat(), "when_text": text[kept[0][0]:kept[-1][1]].strip()}
+    if at is not None:
+        result["time"] = at.strftime("%H:%M")
+    return result
