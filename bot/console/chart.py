@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROW_HEIGHT = 30
-BAR_HEIGHT = 9
-LABEL_WIDTH = 150
-BAR_WIDTH = 380
+BAR_HEIGHT = 12
+BAR_GAP = 4
+GROUP_GAP = 14
+TOP = 28  # room for the legend
+LABEL_WIDTH = 110
+BAR_WIDTH = 300
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,16 @@ def bar_chart(
     values = [v for _, vs in rows for v in vs if v is not None]
     top = maximum if maximum is not None else max(values, default=0.0)
     top = top or 1.0
+    series_count = max(1, len(legend), *(len(vs) for _, vs in rows))
+    stride = series_count * (BAR_HEIGHT + BAR_GAP) + GROUP_GAP
     groups = []
-    series_count = max(1, len(legend))
     for i, (label, vs) in enumerate(rows):
-        y0 = 20 + i * (ROW_HEIGHT + (series_count - 1) * BAR_HEIGHT)
+        y0 = TOP + i * stride
         bars = []
         for j, v in enumerate(vs):
             text = "—" if v is None else (f"{v * 100:.0f}%" if percent else f"{v:g}")
-            width = 0.0 if v is None else max(1.0, BAR_WIDTH * v / top) if v > 0 else 0.0
-            bars.append(Bar(j, v or 0.0, text, LABEL_WIDTH, y0 + j * (BAR_HEIGHT + 2), width, BAR_HEIGHT))
-        groups.append(Group(label, y0, tuple(bars)))
-    height = 30 + len(rows) * (ROW_HEIGHT + (series_count - 1) * BAR_HEIGHT)
-    return Chart(tuple(groups), tuple(legend), LABEL_WIDTH + BAR_WIDTH + 60, int(height))
+            width = 0.0 if v is None or v <= 0 else max(1.0, BAR_WIDTH * v / top)
+            bars.append(Bar(j, v or 0.0, text, LABEL_WIDTH, y0 + j * (BAR_HEIGHT + BAR_GAP), width, BAR_HEIGHT))
+        label_y = y0 + (series_count * (BAR_HEIGHT + BAR_GAP) - BAR_GAP) / 2
+        groups.append(Group(label, label_y, tuple(bars)))
+    return Chart(tuple(groups), tuple(legend), LABEL_WIDTH + BAR_WIDTH + 60, TOP + len(rows) * stride)

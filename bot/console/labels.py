@@ -50,6 +50,23 @@ class Labels:
         """Any console wording by key under console."""
         return self.texts.get(f"console.{key}", **values)
 
+    def actor(self, actor: str, names: dict[str, str]) -> str:
+        """Who did something, as staff read it: 居民 / 系统 / a roster name / the username."""
+        if actor.startswith("resident:"):
+            return self.texts.get("console.actors.resident")
+        if self.texts.has(f"console.actors.{actor}"):
+            return self.texts.get(f"console.actors.{actor}")
+        return names.get(actor, actor)
+
+    def waited(self, since: datetime, now: datetime) -> str:
+        """How long something has waited, roughly: 5 分钟, 3 小时, 2 天."""
+        minutes = max(0, int((now - since).total_seconds() // 60))
+        if minutes < 60:
+            return self.texts.get("console.waited.minutes", n=minutes)
+        if minutes < 48 * 60:
+            return self.texts.get("console.waited.hours", n=minutes // 60)
+        return self.texts.get("console.waited.days", n=minutes // 1440)
+
     def time(self, when: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
         """A time in the community's timezone ('' for none)."""
         return "" if when is None else local(when, self.tz).strftime(fmt)

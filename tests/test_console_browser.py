@@ -1,0 +1,217 @@
+"""The console in a real browser (Playwright driving Debian's Chromium headless) against the whole
+app on a loopback port with the simulator on: a resident asks for a person in the simulator's chat,
+a staff member logs in, finds the hand-off at the top of the queue, answers it from the ticket
+page, and the answer reaches the resident's chat through the outbox and the stand-in API.
+Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+from sqlalchemy import select
+
+from bot.app import HTTP, create_app
+from bot.channels import push
+from bot.clock import FakeClock
+from bot.console import auth
+from bot.services import Services
+from bot.sim.api import SIM_RECORDER
+from bot.staff_actions import staff_transition
+from storage.models import OutboxItem, Ticket
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+RESIDENT = "oSimZhang"  # the simulator page's default resident
+ANSWER = "王阿姨您好，物业师傅今天下午3点上门查看漏水。"
+
+
+@pytest.fixture
+def port() -> int:
+    """The port the whole app listens on."""
+    return unused_port()
+
+
+@pytest.fixture
+def settings_overrides(port: int) -> dict[str, Any]:
+    """Simulator on, reached at the test server's own address."""
+    return {
+        "simulator": True, "public_base_url": f"http://127.0.0.1:{port}",
+        "wechat_api_base": "", "wecom_api_base": "",
+    }
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes in tests."""
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+@pytest.fixture
+async def server(services: Services, port: int) -> AsyncIterator[TestServer]:
+    """The whole app on a real loopback port, with the outbox sender running as in `make run`."""
+    app = create_app(services.settings, services=services)
+    srv = TestServer(app, host="127.0.0.1", port=port)
+    await srv.start_server()
+    sender = asyncio.create_task(push.run_sender(services, app[HTTP], asyncio.Event()))
+    yield srv
+    sender.cancel()
+    await asyncio.gather(sender, return_exceptions=True)
+    await srv.close()
+
+
+async def _busy_day(svc: Services, clock: FakeClock) -> None:
+    """A few tickets around the hand-off, so the queue and the dashboard look like a real morning."""
+    from bot import dispatch, tickets
+
+    async def complaint(summary: str, building: str | None, urgency: str, category: str) -> tickets.Ticket:
+        async with svc.sessions() as session, session.begin():
+            ticket = await tickets.create_ticket(
+                session, kind="complaint", resident=None, fields={"description": summary}, now=clock.now(),
+                tz=svc.tz, actor="system", summary=summary, category=category, urgency=urgency, building=building,
+            )
+            await dispatch.dispatch_new(svc, session, ticket)
+            return ticket
+
+    clock.advance(hours=-3)
+    fixed = await complaint("3号楼2单元楼道灯不亮", "3", "normal", "light")
+    clock.advance(minutes=10)
+    await staff_transition(svc, fixed.number, "accept", "wangwei")
+    clock.advance(hours=1)
+    await staff_transition(svc, fixed.number, "resolve", "wangwei", note="已更换灯泡")
+    async with svc.sessions() as session, session.begin():
+        row = await session.get(Ticket, fixed.id)
+        assert row is not None
+        row.satisfaction, row.satisfaction_label = 5, "满意"
+    await complaint("6号楼电梯困人", "6", "urgent", "elevator")
+    whistle = await complaint("8号楼外墙瓷砖脱落", "8", "normal", "facade")
+    await staff_transition(svc, whistle.number, "escalate", "sunli", note="需要住建部门协同")
+    clock.advance(hours=1, minutes=30)
+    await complaint("小区东门路灯不亮，不知道是几号楼", None, "normal", "light")
+    clock.advance(minutes=20)
+
+
+async def _eventually(check: Any, what: str, seconds: float = 15) -> None:
+    """Wait (in real time, for the browser and the sender task — never for the fake clock)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_staff_answer_a_handoff_from_the_queue_in_chromium(
+    services: Services, server: TestServer, clock: FakeClock, backend: str,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "run scripts/ensure_browser.sh"
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = "" if backend == "embedded" else f"-{backend}"
+    base = str(server.make_url("/")).rstrip("/")
+
+    await _busy_day(services, clock)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            # The resident, in the simulator's chat: a message with markup, then 转人工.
+            resident = await browser.new_page(viewport={"width": 1100, "height": 800})
+            await resident.goto(f"{base}/sim")
+            await resident.fill("#text", "楼上漏水<script>alert(1)</script>好几天了")
+            await resident.click("#send")
+            await resident.wait_for_selector("#chat .row.bot .text", timeout=10_000)
+            bots = await resident.locator("#chat .row.bot").count()
+            await resident.fill("#text", "转人工")
+            await resident.click("#send")
+            await _eventually(lambda: _more(resident, bots), "the hand-off reply")
+
+            async with services.sessions() as session:
+                ticket = await session.scalar(select(Ticket).where(Ticket.kind == "handoff"))
+                waiting = (await session.scalars(select(Ticket.number).where(Ticket.status == "escalated"))).all()
+            assert len(waiting) == 2  # the hand-off and the 吹哨
+            assert ticket is not None and ticket.status == "escalated" and ticket.resident == RESIDENT
+            number = ticket.number
+
+            # The desk clerk: log in (the demo admin is seeded on first use), the queue first.
+            staff = await (await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")).new_page()
+            dialogs: list[str] = []
+            staff.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+            await staff.goto(f"{base}/console")
+            assert "/console/login" in staff.url
+            await staff.screenshot(path=str(ARTIFACTS / f"console-login{suffix}.png"))
+            await staff.fill("input[name=username]", "admin")
+            await staff.fill("input[name=password]", "wrong-password")
+            await staff.click("button[type=submit]")
+            assert "用户名或密码不正确" in await staff.inner_text(".flash.error")
+            await staff.fill("input[name=password]", services.settings.console_admin_password)
+            await staff.click("button[type=submit]")
+            await staff.wait_for_url(f"{base}/console")
+            cookies = {c["name"]: c for c in await staff.context.cookies()}
+            assert cookies[auth.COOKIE]["httpOnly"] and cookies[auth.COOKIE]["sameSite"] == "Strict"
+
+            item = staff.locator(f"li.item[data-number='{number}']")
+            await item.wait_for()
+            assert "转人工" in await item.inner_text()
+            said = await item.locator("blockquote.said").inner_text()
+            assert "<script>alert(1)</script>" in said  # shown as text …
+            assert await staff.locator("blockquote.said script").count() == 0  # … never as markup
+            assert dialogs == []
+            await staff.screenshot(path=str(ARTIFACTS / f"console-queue{suffix}.png"), full_page=True)
+
+            # The ticket page: the timeline, how the answer will travel, a canned reply edited.
+            await item.locator("a.button").click()
+            await staff.wait_for_url(f"{base}/console/tickets/{number}")
+            assert "客服消息" in await staff.inner_text(".via")
+            timeline = await staff.inner_text("ol.timeline")
+            assert "楼上漏水<script>alert(1)</script>好几天了" in timeline and "转人工" in timeline
+            await staff.select_option("#canned", index=1)
+            assert number in await staff.input_value("#reply-text")
+            await staff.fill("#reply-text", ANSWER)
+            await staff.screenshot(path=str(ARTIFACTS / f"console-ticket{suffix}.png"), full_page=True)
+            await staff.click("#reply-form button[type=submit]")
+            await staff.wait_for_selector(".flash.ok")
+            assert "以客服消息送达" in await staff.inner_text(".flash.ok")
+            assert ANSWER in await staff.inner_text("ol.timeline")
+            await staff.screenshot(path=str(ARTIFACTS / f"console-answered{suffix}.png"), full_page=True)
+
+            # Queued for the resident, sent by the outbox, recorded by the stand-in, shown in the chat.
+            async with services.sessions() as session:
+                queued = (await session.scalars(
+                    select(OutboxItem).where(OutboxItem.channel == "wechat", OutboxItem.target == RESIDENT)
+                )).all()
+            assert any(ANSWER in str(q.payload.get("text")) for q in queued)
+            recorder = server.app[SIM_RECORDER]
+
+            async def delivered() -> bool:
+                return any(
+                    r["api"] == "custom_send" and r["to"] == RESIDENT and ANSWER in str(r["payload"])
+                    for r in recorder.records
+                )
+
+            await _eventually(delivered, "the answer at the stand-in API")
+            await resident.wait_for_selector(f"#chat >> text={ANSWER}", timeout=15_000)
+            await resident.screenshot(path=str(ARTIFACTS / f"console-resident-chat{suffix}.png"))
+
+            # The figures, as a desk clerk would check them after answering.
+            await staff.click("header nav >> text=数据看板")
+            await staff.wait_for_selector("svg.chart")
+            kpis = await staff.inner_text(".kpis")
+            assert "响应率" in kpis and "100.0%" in kpis  # the one accepted ticket was taken in time
+            await staff.screenshot(path=str(ARTIFACTS / f"console-dashboard{suffix}.png"), full_page=True)
+        finally:
+            await browser.close()
+
+
+async def _more(page: Any, count: int) -> bool:
+    return bool(await page.locator("#chat .row.bot").count() > count)
