@@ -132,6 +132,8 @@ CASES: dict[str, tuple[Build, int]] = {
     "post_plain_no_signature": (lambda s: _signed_query(s, _plain(s, TEXT), signature=""), 403),
     "post_plain_wrong_signature": (lambda s: _signed_query(s, _plain(s, TEXT), signature="f" * 40), 403),
     "post_plain_no_params": (lambda s: Req("POST", {}, TEXT.encode()), 403),
+    "post_empty_body_unsigned": (lambda s: Req("POST", {}, b""), 403),
+    "post_garbage_unsigned": (lambda s: Req("POST", {"encrypt_type": "des"}, b"<<<"), 403),
     "post_aes_wrong_msg_signature": (
         lambda s: _signed_query(s, _req(sign(_signer(s), TEXT, "safe")), msg_signature="a" * 40), 403),
     "post_aes_no_msg_signature": (

@@ -139,12 +139,12 @@ def _decrypt(svc: Services, query: Mapping[str, str], envelope: Mapping[str, str
 
 def decode_body(svc: Services, query: Mapping[str, str], body: bytes) -> Received:
     """Verify and (in safe or compatible mode) decrypt the body; 403/400 as exceptions."""
+    _verify_plain(svc, query)  # who is asking comes first: strangers learn nothing about bodies
     if not body.strip():
         raise BadRequest("empty body")
     mode = query.get("encrypt_type", "raw") or "raw"
     if mode not in ("raw", "aes"):
         raise BadRequest(f"unknown encrypt_type {mode[:16]!r}")
-    _verify_plain(svc, query)
     envelope = parse_xml(body)
     if mode == "raw":
         return Received(envelope, encrypted=False)
