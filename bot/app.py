@@ -3,6 +3,7 @@ cleanup contexts (database, state store, HTTP client, outbox sender, scheduler).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -36,6 +37,13 @@ def _features() -> list[FeatureSetup]:
     ]
 
 
+def _warm_classifier() -> None:
+    """Load jieba's dictionary and the rules before the first message, not inside its reply."""
+    from bot.intents.classifier import get_classifier
+
+    get_classifier().classify("你好")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -52,6 +60,7 @@ def create_app(
         own = services is None
         svc = services or open_services(settings, clock=clock, texts=texts)
         app[SERVICES] = svc
+        await asyncio.to_thread(_warm_classifier)
         yield
         if own:
             await svc.close()
