@@ -50,6 +50,8 @@ async def test_first_login_seeds_the_demo_admin_and_is_audited(client: Client, s
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     queue = await client.get("/console")
     assert queue.status == 200 and "待处理队列" in await queue.text()
+    assert "script-src 'self'" in queue.headers["Content-Security-Policy"]
+    assert queue.headers["X-Frame-Options"] == "DENY" and queue.headers["Cache-Control"] == "no-store"
     actions = [r.action for r in await audit_rows(services) if r.action != "roster.import"]
     assert actions == ["user.create", "console.login"]
     async with services.sessions() as session:
