@@ -315,12 +315,13 @@ async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) 
     if inbound.is_event or not inbound.text.strip():
         return None
     pending = await svc.store.get(svc.store.key("survey", inbound.openid))
-    if not isinstance(pending, dict) or not isinstance(pending.get("number"), str):
+    if not isinstance(pending, dict) or not isinstance(pending.get("number"), str) \
+            or not isinstance(pending.get("resolution"), int):
         return None
     ticket = await tickets.get_by_number(session, pending["number"], for_update=True)
     if ticket is None or ticket.resident != inbound.openid:
         return None
-    n = int(pending.get("resolution", -1))
+    n = pending["resolution"]
     answers = await _answers(session, ticket)
     rated = _of_resolution(answers, n, ("rated",))
     if not rated:
