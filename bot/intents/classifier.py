@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from bot.intents.rules import ACTIONABLE, RuleSet, config_stamp, load_ruleset
@@ -61,11 +61,11 @@ class Classifier:
         self._config_dir = Path(config_dir)
         self._lock = threading.Lock()
         self._loaded = _load(self._config_dir)
-        self._checked_at = time.monotonic()
+        self._checked_at = monotonic()
 
     def _current(self) -> _Loaded:
         """The rules in force, reloaded first when a rule file changed since the last look."""
-        now = time.monotonic()
+        now = monotonic()
         if now - self._checked_at < RELOAD_CHECK_S:
             return self._loaded
         with self._lock:
@@ -93,12 +93,21 @@ class Classifier:
         loaded = self._current()
         return loaded.slots.extract(loaded.rules.normalizer(text), now or datetime.now(SHANGHAI))
 
+    def normalize(self, text: str) -> str:
+        """The normalised text the rules see (for operators tuning rules, and tests)."""
+        return self._current().rules.normalizer(text)
+
+    def segments(self, text: str) -> list[str]:
+        """The jieba segments of the normalised text (for operators tuning the lexicon, and tests)."""
+        loaded = self._current()
+        return loaded.segmenter.cut(loaded.rules.normalizer(text))
+
 
 def _confidence(rules: RuleSet, best: float, runner_up: float) -> float:
     """Grows with the evidence and with its lead over the next intent; in 0..1."""
     scoring = rules.scoring
     strength = 1.0 - math.exp(-best / scoring.scale)
-    lead = (best - max(runner_up, 0.0)) / best
+    lead = 1.0 - math.exp(-(best - max(runner_up, 0.0)) / scoring.scale)
     return round(max(0.0, min(1.0, strength * (1.0 - scoring.margin_share + scoring.margin_share * lead))), 3)
 
 

@@ -118,7 +118,7 @@ class SlotExtractor:
     party_member: re.Pattern[str] | None
     urgent_words: re.Pattern[str] | None
     urgent_patterns: tuple[re.Pattern[str], ...]
-    landmark: re.Pattern[str] | None
+    landmarks: tuple[re.Pattern[str], ...]  # place + position first, then a bare place
     periods: Mapping[str, time]
     period_re: re.Pattern[str] | None
 
@@ -129,10 +129,11 @@ class SlotExtractor:
         landmark = slots.get("landmark", {})
         places = "|".join(re.escape(p) for p in sorted(landmark.get("places", ()), key=len, reverse=True))
         positions = "|".join(re.escape(p) for p in sorted(landmark.get("positions", ()), key=len, reverse=True))
-        landmark_re = None
+        landmarks: tuple[re.Pattern[str], ...] = ()
         if places and positions:
-            landmark_re = re.compile(
-                rf"(?:小区)?(?:{_BUILDING_REF}|{places})(?:的)?(?:{positions})|(?:小区)?(?:{places})"
+            landmarks = (
+                re.compile(rf"(?:小区)?(?:{_BUILDING_REF}|{places})(?:的)?(?:{positions})"),
+                re.compile(rf"(?:小区)?(?:{places})"),
             )
         periods = {k: time.fromisoformat(v) for k, v in slots.get("periods", {}).items()}
         member_terms = {t: "1" for t in slots.get("party_member", {}).get("terms", ())}
@@ -150,7 +151,7 @@ class SlotExtractor:
             party_member=_alternation(member_terms),
             urgent_words=_alternation({t: "1" for t in urgency.get("terms", ())}),
             urgent_patterns=tuple(re.compile(p) for p in urgency.get("patterns", ())),
-            landmark=landmark_re,
+            landmarks=landmarks,
             periods=periods,
             period_re=_alternation({p: p for p in periods}),
         )
@@ -182,10 +183,11 @@ class SlotExtractor:
                 value = cn_to_int(match.group(1))
                 if value is not None:
                     slots["room"] = str(value)
-        if self.landmark is not None:
-            match = self.landmark.search(text)
+        for pattern in self.landmarks:
+            match = pattern.search(text)
             if match:
                 slots["landmark"] = match.group(0).strip()
+                break
 
     def _contact(self, text: str, slots: dict[str, Any]) -> None:
         ticket = _TICKET.search(text)

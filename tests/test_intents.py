@@ -1,0 +1,324 @@
+"""Intents: accuracy on the labelled set, every hard case by name, reload, and the classify CLI."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import FrozenInstanceError
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+import bot.intents.classifier as classifier_module
+from bot.intents.classifier import Classification, Classifier, get_classifier
+from bot.intents.cli import add_classify_arguments, evaluate, run_classify
+from bot.intents.rules import INTENTS
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "config"
+DATA = REPO / "tests" / "data"
+NOW = datetime.fromisoformat("2026-11-23T10:00:00+08:00")
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(CONFIG_DIR)
+
+
+def intent(classifier: Classifier, text: str) -> str:
+    return classifier.classify(text, NOW).intent
+
+
+# ------------------------------------------------------------------ the labelled sets
+
+
+def _records(name: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_labelled_set_is_large_and_covers_every_intent() -> None:
+    records = _records("intents.jsonl")
+    assert len(records) >= 600
+    counts = {name: sum(1 for r in records if r["intent"] == name) for name in INTENTS}
+    assert min(counts.values()) >= 40, counts
+
+
+def test_accuracy_on_labelled_set(classifier: Classifier) -> None:
+    lines = (DATA / "intents.jsonl").read_text(encoding="utf-8").splitlines()
+    report = evaluate(classifier, lines, NOW)
+    assert report["accuracy"] >= 0.95, report["errors"]
+    assert report["slot_accuracy"] >= 0.95
+
+
+def test_holdout_set_is_kept_and_classified_well(classifier: Classifier) -> None:
+    lines = (DATA / "intents_holdout.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len([line for line in lines if line.strip()]) >= 150
+    assert evaluate(classifier, lines, NOW)["accuracy"] >= 0.80
+
+
+# ------------------------------------------------------------------ hard cases by name
+
+
+def test_booking_a_meal_is_elderly_service(classifier: Classifier) -> None:
+    assert intent(classifier, "报名助餐") == "elderly_service"
+
+
+def test_signing_up_as_meal_volunteer_is_volunteer_signup(classifier: Classifier) -> None:
+    assert intent(classifier, "报名助餐志愿者") == "volunteer_signup"
+
+
+@pytest.mark.parametrize("text", ["我可以给老人理发", "我会理发 周末可以免费给社区老人理发", "我来给老人送餐 算我一个",
+                                  "我可以帮忙给独居老人送餐"])
+def test_offering_a_haircut_or_meals_is_volunteering(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "volunteer_signup"
+
+
+@pytest.mark.parametrize("text", ["能不能派人上门给老人理发", "给我家老人理发 预约一下", "你们能给老人送餐吗",
+                                  "明天中午给我妈订一份饭"])
+def test_asking_for_a_haircut_or_meals_is_a_booking(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "elderly_service"
+
+
+def test_neighbour_noise_is_a_complaint(classifier: Classifier) -> None:
+    assert intent(classifier, "楼上邻居天天半夜吵，太烦了") == "complaint"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["楼上邻居天天吵 想请社区来调解", "能不能请社区协调一下我和隔壁的关系", "想找社区给我们评评理",
+     "能帮忙说和一下吗 我和对门", "跟楼上为漏水的事谈不拢", "我和儿子闹矛盾了"],
+)
+def test_a_dispute_to_talk_through_is_mediation(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "mediation"
+
+
+@pytest.mark.parametrize("text", ["我的投诉怎么样了", "我的报修有人管了吗", "查一下20261123-0007的进度",
+                                  "上周报修的水管到现在还没人来"])
+def test_asking_after_a_complaint_is_a_status_query(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "ticket_status"
+
+
+@pytest.mark.parametrize("text", ["我要表扬网格员小李", "电梯修好了 很满意", "谢谢你们", "辛苦了👍",
+                                  "不是投诉 是想表扬一下保安师傅"])
+def test_praise_and_thanks_are_not_complaints(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) in {"greeting", "unknown"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("不是投诉 就是想让社区帮我们两家调解一下", "mediation"),
+        ("不想投诉 就想找人给我们评评理", "mediation"),
+        ("不需要助餐了 我想报名当志愿者", "volunteer_signup"),
+        ("我不需要人工 我就是想报修", "complaint"),
+        ("我不想跟机器说话", "handoff"),
+    ],
+)
+def test_negation(classifier: Classifier, text: str, expected: str) -> None:
+    assert intent(classifier, text) == expected
+
+
+def test_a_rhetorical_question_does_not_negate(classifier: Classifier) -> None:
+    assert intent(classifier, "这不是乱停车吗 消防车都进不来了") == "complaint"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("好的谢谢，另外我想当志愿者", "volunteer_signup"),
+        ("你好 我们楼的电梯坏了", "complaint"),
+        ("谢谢 我的投诉处理得怎么样了", "ticket_status"),
+        ("您好 想给我爸约个理发", "elderly_service"),
+    ],
+)
+def test_mixed_messages_take_the_actionable_intent(classifier: Classifier, text: str, expected: str) -> None:
+    assert intent(classifier, text) == expected
+
+
+@pytest.mark.parametrize("text", ["转人工", "人工客服", "你是机器人吧 我要跟真人说", "让工作人员给我回个电话"])
+def test_handoff(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "handoff"
+
+
+@pytest.mark.parametrize("text", ["今天天气怎么样", "居住证怎么办", "哈哈哈哈", "123456", "。。。", ""])
+def test_unknown(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("樓道燈壞了 黑漆漆的", "complaint"),
+        ("幫我媽預約週六的助浴", "elderly_service"),
+        ("嗯我想反映个问题就是我们楼道灯不亮好几天了也没人修", "complaint"),
+        ("喂喂你好我想给我妈订明天的午饭她一个人在家不方便做饭", "elderly_service"),
+        ("楼下烧烤太吵了😡😡", "complaint"),
+        ("我要投述楼上漏水", "complaint"),
+        ("我想报名志原者", "volunteer_signup"),
+        ("转人功", "handoff"),
+        ("１２号楼３单元６０２漏水", "complaint"),
+    ],
+)
+def test_residents_styles(classifier: Classifier, text: str, expected: str) -> None:
+    assert intent(classifier, text) == expected
+
+
+# ------------------------------------------------------------------ result shape
+
+
+def test_result_shape_and_confidence(classifier: Classifier) -> None:
+    result = classifier.classify("3号楼电梯坏了", NOW)
+    assert isinstance(result, Classification)
+    assert result.to_json() == {"text": "3号楼电梯坏了", "intent": "complaint",
+                                "confidence": result.confidence, "slots": result.slots}
+    assert 0.5 < result.confidence <= 1.0
+    with pytest.raises(FrozenInstanceError):
+        result.intent = "greeting"  # type: ignore[misc]
+    for text in ("", "哈哈", "我的投诉怎么样了", "楼上吵 电梯坏了 想调解 我要投诉"):
+        assert 0.0 <= classifier.classify(text, NOW).confidence <= 1.0
+
+
+def test_clearer_messages_get_more_confidence(classifier: Classifier) -> None:
+    weak = classifier.classify("电梯停了", NOW)
+    strong = classifier.classify("我要投诉 电梯坏了好几天了也没人修", NOW)
+    assert weak.intent == strong.intent == "complaint"
+    assert strong.confidence > weak.confidence
+
+
+def test_get_classifier_is_one_per_process() -> None:
+    assert get_classifier() is get_classifier()
+    assert get_classifier().classify("转人工").intent == "handoff"
+
+
+# ------------------------------------------------------------------ rules reload without restart
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[float]]:
+    """A private copy of config/ and a hand-driven clock for the reload check."""
+    target = tmp_path / "config"
+    target.mkdir()
+    for name in ("intents.toml", "lexicon.txt"):
+        shutil.copy(CONFIG_DIR / name, target / name)
+    clock = [1000.0]
+    monkeypatch.setattr(classifier_module, "monotonic", lambda: clock[0])
+    return target, clock
+
+
+def test_rules_reload_when_intents_toml_changes(config_copy: tuple[Path, list[float]]) -> None:
+    config, clock = config_copy
+    local = Classifier(config)
+    assert local.classify("我想领一只猫咪回家", NOW).intent == "unknown"
+    with (config / "intents.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[intents.volunteer_signup.keywords_extra]\n')  # unknown keys are ignored
+    path = config / "intents.toml"
+    text = path.read_text(encoding="utf-8").replace(
+        '"楼栋长" = 1.0,', '"楼栋长" = 1.0, "领一只猫咪" = 4.0,', 1)
+    path.write_text(text, encoding="utf-8")
+    clock[0] += 0.5
+    assert local.classify("我想领一只猫咪回家", NOW).intent == "unknown"  # checked at most once a second
+    clock[0] += 1.0
+    assert local.classify("我想领一只猫咪回家", NOW).intent == "volunteer_signup"
+
+
+def test_threshold_from_config(config_copy: tuple[Path, list[float]]) -> None:
+    config, clock = config_copy
+    local = Classifier(config)
+    assert local.classify("电梯停了", NOW).intent == "complaint"
+    path = config / "intents.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("threshold = 0.30", "threshold = 0.99", 1),
+                    encoding="utf-8")
+    clock[0] += 2
+    result = local.classify("电梯停了", NOW)
+    assert result.intent == "unknown"
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def test_lexicon_reloads_and_is_re_added_after_a_rules_edit(config_copy: tuple[Path, list[float]]) -> None:
+    config, clock = config_copy
+    local = Classifier(config)
+    assert "百姓说事点" in local.segments("我想去百姓说事点")
+    assert "葫芦娃驿站" not in local.segments("葫芦娃驿站在哪")
+    with (config / "lexicon.txt").open("a", encoding="utf-8") as fh:
+        fh.write("葫芦娃驿站 n\n")
+    clock[0] += 2
+    assert "葫芦娃驿站" in local.segments("葫芦娃驿站在哪")
+    path = config / "intents.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    clock[0] += 2
+    assert "葫芦娃驿站" in local.segments("葫芦娃驿站在哪")
+    assert "百姓说事点" in local.segments("我想去百姓说事点")
+
+
+def test_bad_config_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "intents.toml").write_text('[intents.complaint]\nkeywords = { "@nope" = 1.0 }\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="@nope"):
+        Classifier(tmp_path)
+    (tmp_path / "intents.toml").write_text("[intents.shopping]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="shopping"):
+        Classifier(tmp_path)
+
+
+# ------------------------------------------------------------------ the CLI
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_classify_arguments(parser)
+    return parser.parse_args([*argv, "--now", NOW.isoformat()])
+
+
+def test_cli_texts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_classify(_args("我的投诉怎么样了", "转人工")) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["intent"] for r in lines] == ["ticket_status", "handoff"]
+    assert set(lines[0]) == {"text", "intent", "confidence", "slots"}
+    assert lines[0]["text"] == "我的投诉怎么样了"
+
+
+def test_cli_jsonl_file_keeps_order_and_survives_bad_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "报名助餐"}\nnot json\n{"nope": 1}\n{"text": "报名助餐志愿者"}\n', encoding="utf-8")
+    assert run_classify(_args("--jsonl", str(source))) == 0
+    out = capsys.readouterr().out
+    assert "报名助餐" in out  # ensure_ascii=False
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0]["intent"] == "elderly_service"
+    assert lines[1]["line"] == 2 and "error" in lines[1]
+    assert lines[2]["line"] == 3 and "error" in lines[2]
+    assert lines[3]["intent"] == "volunteer_signup"
+
+
+def test_cli_jsonl_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"text": "楼道灯坏了"}\n{"text": "你好"}\n'))
+    assert run_classify(_args("--jsonl", "-")) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["intent"] for r in lines] == ["complaint", "greeting"]
+
+
+def test_cli_eval(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_classify(_args("--eval", str(DATA / "intents.jsonl"))) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out
+    for name in INTENTS:
+        assert name in out
+    accuracy = float(out.split("accuracy", 1)[1].split()[0])
+    assert accuracy >= 0.95
+
+
+def test_cli_as_a_module_in_a_fresh_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.intents.cli", "3号楼2单元302电梯困人了"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["intent"] == "complaint"
+    assert result["slots"]["urgency"] == "urgent"
+    assert result["slots"]["building"] == "3"

@@ -1,0 +1,75 @@
+"""Normalisation of residents' text before segmentation: script, width, emoji, fillers, typos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.intents.normalize import Normalizer
+from bot.intents.rules import load_ruleset
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
+
+@pytest.fixture(scope="module")
+def normalize() -> Normalizer:
+    return load_ruleset(CONFIG_DIR).normalizer
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("樓道燈壞了", "楼道灯坏了"),
+        ("我要投訴物業", "我要投诉物业"),
+        ("預約週六的助浴", "预约周六的助浴"),
+        ("黨員報到", "党员报到"),
+    ],
+)
+def test_traditional_becomes_simplified(normalize: Normalizer, raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_full_width_digits_letters_and_punctuation_become_half_width(normalize: Normalizer) -> None:
+    assert normalize("１２号楼３单元６０２，ＯＫ！") == "12号楼3单元602,ok!"
+
+
+def test_emoji_are_dropped_or_read_as_words(normalize: Normalizer) -> None:
+    assert normalize("楼下太吵了😤😤") == "楼下太吵了"
+    assert normalize("谢谢👍") == "谢谢 好"
+    assert normalize("🔥楼道冒烟了") == "着火 楼道冒烟了"
+    assert normalize("😂😂😂") == ""
+
+
+def test_fillers_are_removed(normalize: Normalizer) -> None:
+    assert normalize("喂喂 你好") == "你好"
+    assert normalize("嗯 那个 我们楼的灯啊 坏了") == "我们楼的灯 坏了"
+    assert normalize("喂 那个 电梯又停了") == "电梯又停了"
+
+
+def test_lead_fillers_stay_inside_a_sentence(normalize: Normalizer) -> None:
+    assert normalize("楼下那个灯坏了") == "楼下那个灯坏了"
+    assert normalize("有人喂流浪猫") == "有人喂流浪猫"
+
+
+def test_known_typos_are_fixed(normalize: Normalizer) -> None:
+    assert normalize("我要投述") == "我要投诉"
+    assert normalize("电体坏了 报休") == "电梯坏了 报修"
+    assert normalize("我想当志原者") == "我想当志愿者"
+    assert normalize("转人功") == "转人工"
+
+
+def test_voice_text_without_punctuation_is_kept_whole(normalize: Normalizer) -> None:
+    text = "我想反映个问题就是我们楼道灯不亮好几天了也没人修"
+    assert normalize(text) == text
+
+
+def test_whitespace_and_repeated_punctuation_collapse(normalize: Normalizer) -> None:
+    assert normalize("  转人工！！！  ") == "转人工!"
+    assert normalize("电梯\t坏了\n\n快来") == "电梯 坏了 快来"
+    assert normalize("") == ""
+
+
+def test_normaliser_without_word_lists_only_converts() -> None:
+    plain = Normalizer()
+    assert plain("喂 樓道ＡＢ") == "喂 楼道ab"
