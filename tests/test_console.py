@@ -14,7 +14,7 @@ from bot.console import auth
 from bot.services import Services
 from storage.models import Message, StaffUser
 from tests.staff_support import (
-    audit_rows, csrf_of, load_roster, logged_in, login, make_resident, make_ticket, outbox_rows,
+    audit_rows, load_roster, logged_in, login, make_resident, make_ticket, outbox_rows,
 )
 
 XSS = "<script>alert(1)</script>"
@@ -285,3 +285,57 @@ async def test_forged_or_expired_session_cookie_is_not_a_login(client: Client, s
     clock.advance(seconds=auth.SESSION_TTL_S + 1)
     if not services.settings.redis_url:  # the embedded store expires by the service clock; Redis by its own
         assert (await client.get("/console", allow_redirects=False)).status == 303
+
+
+async def test_queue_reasons_order_and_many_reporters(client: Client, services: Services, clock: FakeClock) -> None:
+    from bot import dispatch, staff_actions, tickets
+
+    await _users(services)
+    await load_roster(services)
+    late = await make_ticket(services, None, status="open", summary="3号楼楼道灯全不亮")
+    await staff_actions.staff_transition(services, late, "assign", "liu", assignee="lina")
+    clock.advance(minutes=5)
+    again = await make_ticket(services, None, status="open", summary="8号楼门禁坏了", building="8")
+    for action in ("assign", "accept", "resolve", "reopen"):
+        await staff_actions.staff_transition(services, again, action, "liu", assignee="sunli")
+    clock.advance(minutes=5)
+    urgent = await make_ticket(services, None, status="escalated", summary="9号楼电梯困人", building="9")
+    async with services.sessions() as session, session.begin():
+        row = await tickets.get_by_number(session, late)
+        assert row is not None
+        row.overdue = True
+        urgent_row = await tickets.get_by_number(session, urgent)
+        assert urgent_row is not None
+        urgent_row.urgency = "urgent"
+    clock.advance(minutes=5)
+    async with services.sessions() as session, session.begin():  # a second resident reports the same lights
+        child = await tickets.create_ticket(
+            session, kind="complaint", resident=None, fields={}, now=clock.now(), tz=services.tz, actor="test",
+            summary="3号楼楼道黑漆漆的", category="light", building="3",
+        )
+        linked = await dispatch.dispatch_new(services, session, child)
+        assert linked.linked_to is not None and linked.linked_to.number == late
+        child_number = child.number
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console")).text()
+    order = [body.index(n) for n in (urgent, late, again)]
+    assert order == sorted(order)  # urgent first, then oldest first
+    assert "已超时" in body and "重新办理" in body and "升级/吹哨" in body
+    newest = await (await client.get("/console?order=newest")).text()
+    assert newest.index(urgent) < newest.index(again) < newest.index(late)
+    assert child_number not in body  # a linked report waits with its parent, not twice
+    page = await (await client.get(f"/console/tickets/{late}")).text()
+    assert "2 人反映" in page and "同一问题多人反映：共 2 位居民" in page and child_number in page
+    page = await (await client.get(f"/console/tickets/{child_number}")).text()
+    assert f'href="/console/tickets/{late}"' in page  # the later report points to the first
+
+
+def test_cookie_secret_is_generated_once_and_kept(tmp_path: Any) -> None:
+    from bot.settings import load_settings
+
+    settings = load_settings(var_dir=str(tmp_path / "var"), console_secret="")
+    first = auth.console_secret(settings)
+    assert len(first) == 64 and auth.console_secret(settings) == first
+    path = tmp_path / "var" / "console_secret"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert auth.console_secret(load_settings(var_dir=str(tmp_path / "var"), console_secret="from-env")) == b"from-env"
