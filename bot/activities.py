@@ -198,6 +198,14 @@ async def _signup_live(session: AsyncSession, reminder: Reminder) -> bool:
 reminders.register_cause_check(CAUSE, _signup_live)
 
 
+async def upcoming_reply(svc: Services, session: AsyncSession) -> str:
+    """The residents' answer to 近期活动: what can be signed up for, soonest first."""
+    rows = await list_upcoming(session, svc.clock.now())
+    if not rows:
+        return svc.texts.get("activities.none_upcoming")
+    return svc.texts.get("activities.upcoming", upcoming=await _upcoming_text(svc, session, svc.clock.now()))
+
+
 async def sign_up(svc: Services, session: AsyncSession, openid: str, activity_key: str) -> SignupResult:
     """Sign a resident up for an activity (by key or title) and plan its reminders; with the reply."""
     t = svc.texts

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -228,6 +229,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     digit = normalize(text)
     if len(digit) == 1 and digit.isdigit():
         return await _menu_pick(ctx, None, digit=digit)
+    activity_reply = await _activity_request(ctx, text)
+    if activity_reply is not None:
+        return Outcome(activity_reply, None)
     found = classify(ctx.svc, text)
     if found.intent == "ticket_status":
         number = str(found.slots.get("ticket_number") or "") or number_in(text)
@@ -244,6 +248,32 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return Outcome(await status_reply(ctx, number_in(text)), None)
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     return engine.start(ctx, flow, found.slots, text)
+
+
+_ACTIVITY_LIST = {"活动", "近期活动", "社区活动", "志愿活动", "有什么活动", "最近有什么活动"}
+_SIGNUP = re.compile(r"^(?:我要|我想)?报名(?:参加)?\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
+_CANCEL_SIGNUP = re.compile(r"^(?:我要|我想)?取消报名\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
+
+
+async def _activity_request(ctx: Context, text: str) -> str | None:
+    """近期活动 lists the volunteer activities; 报名/取消报名 + a real activity's name signs up or
+    withdraws. Anything else (报名助餐, 报名志愿者 …) is left to the classifier."""
+    activities = _optional("bot.activities")
+    if activities is None:
+        return None
+    words = normalize(text)
+    if words in _ACTIVITY_LIST:
+        return str(await activities.upcoming_reply(ctx.svc, ctx.session))
+    for pattern, act in ((_CANCEL_SIGNUP, activities.cancel_signup), (_SIGNUP, activities.sign_up)):
+        match = pattern.match(words)
+        if match is None:
+            continue
+        name = match.group("name").strip()
+        if await activities.find_activity(ctx.session, name, ctx.now) is None:
+            return None
+        result = await act(ctx.svc, ctx.session, ctx.openid, name)
+        return str(result.reply)
+    return None
 
 
 def _media_opening(ctx: Context) -> Outcome:
