@@ -225,3 +225,18 @@ async def test_cli_show_prints_the_api_json(standin: StandIn, tmp_path: Path) ->
     code, out, _ = await _cli(standin, tmp_path, "show")
     assert code == 0 and json.loads(out) == load_menu().to_api()
     assert standin.token_queries == []
+
+
+# --- the menu and the dialog agree ---------------------------------------------------------------
+
+
+async def test_every_menu_button_starts_its_service(client: Any, services: Services) -> None:
+    """A CLICK on each configured key gets its service's answer, not the reply to a key nobody knows."""
+    from tests.conftest import WeChat
+
+    wx = WeChat(client, services.settings, encrypt=True)
+    unknown = await wx.event("oMenuNobody00000000000000001", "CLICK", "MENU_NOBODY_KNOWS")
+    assert unknown
+    answers = {key: await wx.event(f"oMenu{key:>23}".replace(" ", "0"), "CLICK", key) for key in load_menu().keys()}
+    not_started = sorted(key for key, answer in answers.items() if not answer or answer == unknown)
+    assert not_started == [], f"menu keys the dialog does not start: {not_started}"
