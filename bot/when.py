@@ -1,0 +1,178 @@
+"""Dates and times as residents say them: 明天中午, 周三上午十点半, 11月25号下午3点, 2026-11-25 11:30.
+
+Everything is resolved against a local 'today' (the caller converts from svc.clock.now() in
+svc.settings.timezone). A part of the day (上午, 中午 …) without a clock time is kept as a range,
+so a booking can take the first free slot inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
+_RELATIVE = {"今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "明儿": 1, "后天": 2, "後天": 2, "大后天": 3}
+
+# Part of the day → (start, end) of the range it names, local time.
+PARTS: dict[str, tuple[time, time]] = {
+    "凌晨": (time(0, 0), time(6, 0)),
+    "早上": (time(6, 0), time(9, 0)),
+    "早晨": (time(6, 0), time(9, 0)),
+    "清早": (time(6, 0), time(9, 0)),
+    "上午": (time(8, 0), time(12, 0)),
+    "中午": (time(11, 0), time(13, 0)),
+    "午饭": (time(11, 0), time(13, 0)),
+    "下午": (time(13, 0), time(18, 0)),
+    "傍晚": (time(17, 0), time(19, 0)),
+    "晚上": (time(17, 0), time(21, 0)),
+    "晚饭": (time(17, 0), time(19, 0)),
+}
+_PM_PARTS = ("下午", "傍晚", "晚上", "晚饭")
+
+_NUM = r"[0-9零〇一二两三四五六七八九十]{1,3}"
+_ISO_DATE = re.compile(r"(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})[日号]?")
+_CN_DATE = re.compile(rf"(?:({_NUM})月)?({_NUM})[日号]")
+_WEEKDAY = re.compile(r"(下下|下个?|这个?|本)?(?:周|星期|礼拜)([一二三四五六日天末])")
+_CLOCK = re.compile(r"(\d{1,2})[:：](\d{2})")
+_HOUR = re.compile(rf"({_NUM})[点點时](?:(半)|(一刻)|(三刻)|({_NUM})分?)?")
+_PART = re.compile("|".join(sorted(PARTS, key=len, reverse=True)))
+
+
+def cn_number(text: str) -> int | None:
+    """'25', '二十五', '十', '两' → int; None when text is not a number up to 99."""
+    if text.isdigit():
+        return int(text)
+    if not text or any(ch not in _DIGITS and ch != "十" for ch in text):
+        return None
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        high = 1 if tens == "" else _DIGITS.get(tens)
+        low = 0 if ones == "" else _DIGITS.get(ones)
+        if high is None or low is None or len(tens) > 1 or len(ones) > 1:
+            return None
+        return high * 10 + low
+    if len(text) == 1:
+        return _DIGITS[text]
+    return None
+
+
+@dataclass(frozen=True)
+class When:
+    """What a resident said about a date and a time; any part may be missing."""
+
+    day: date | None = None
+    at: time | None = None
+    part: str | None = None  # 上午, 中午 … when said without a clock time
+
+    @property
+    def empty(self) -> bool:
+        """Nothing about a date or a time was found."""
+        return self.day is None and self.at is None and self.part is None
+
+    def window(self) -> tuple[time, time] | None:
+        """The range of the part of day, when no clock time was given."""
+        return PARTS[self.part] if self.part and self.at is None else None
+
+    def merged(self, newer: When) -> When:
+        """This answer completed by a newer one (its parts win where given)."""
+        return When(
+            day=newer.day or self.day,
+            at=newer.at if newer.at is not None or newer.part else self.at,
+            part=newer.part if newer.at is not None or newer.part else self.part,
+        )
+
+
+def _month_day(today: date, month: int, day: int, year: int | None = None) -> date | None:
+    """The date with this month/day; without a year, the next one on or after today."""
+    try:
+        found = date(year or today.year, month, day)
+        if year is None and found < today:
+            found = date(today.year + 1, month, day)
+    except ValueError:
+        return None
+    return found
+
+
+def _day_of_month(today: date, day: int) -> date | None:
+    """'25号' without a month: this month's, or next month's once it has passed."""
+    try:
+        found = today.replace(day=day)
+    except ValueError:
+        found = None
+    if found is not None and found >= today:
+        return found
+    first_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    try:
+        return first_next.replace(day=day)
+    except ValueError:
+        return None
+
+
+def parse_day(text: str, today: date) -> date | None:
+    """The date text names (relative, weekday, month/day or ISO), resolved against today."""
+    for word in sorted(_RELATIVE, key=len, reverse=True):
+        if word in text:
+            return today + timedelta(days=_RELATIVE[word])
+    m = _ISO_DATE.search(text)
+    if m:
+        year = int(m.group(1)) if m.group(1) else None
+        return _month_day(today, int(m.group(2)), int(m.group(3)), year)
+    m = _CN_DATE.search(text)
+    if m:
+        day = cn_number(m.group(2))
+        if day is None:
+            return None
+        if m.group(1):
+            month = cn_number(m.group(1))
+            return None if month is None else _month_day(today, month, day)
+        return _day_of_month(today, day)
+    m = _WEEKDAY.search(text)
+    if m:
+        target = _WEEKDAYS[m.group(2)]
+        prefix = m.group(1) or ""
+        if prefix.startswith("下"):
+            monday_next = today + timedelta(days=7 - today.weekday())
+            extra = 7 if prefix.startswith("下下") else 0
+            return monday_next + timedelta(days=target + extra)
+        return today + timedelta(days=(target - today.weekday()) % 7)
+    return None
+
+
+def parse_time(text: str) -> tuple[time | None, str | None]:
+    """(clock time, part of day) named in text; 下午3点 → 15:00, 中午 alone → (None, '中午')."""
+    part_match = _PART.search(text)
+    part = part_match.group(0) if part_match else None
+    hour: int | None = None
+    minute = 0
+    m = _CLOCK.search(text)
+    if m:
+        hour, minute = int(m.group(1)), int(m.group(2))
+    else:
+        m = _HOUR.search(text)
+        if m:
+            hour = cn_number(m.group(1))
+            if m.group(2):
+                minute = 30
+            elif m.group(3):
+                minute = 15
+            elif m.group(4):
+                minute = 45
+            elif m.group(5):
+                minute = cn_number(m.group(5)) or 0
+    if hour is None:
+        return None, part
+    if part in _PM_PARTS and hour < 12:
+        hour += 12
+    elif part == "中午" and hour < 6:
+        hour += 12
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None, part
+    return time(hour, minute), None
+
+
+def parse_when(text: str, today: date) -> When:
+    """Date and time (or part of day) in one utterance, e.g. '明天中午' or '周三上午10点'."""
+    at, part = parse_time(text)
+    return When(day=parse_day(text, today), at=at, part=part)
