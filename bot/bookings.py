@@ -1,0 +1,398 @@
+"""Elderly-service bookings: slot checks against hours and capacity, creation, cancel/change,
+the waitlist, and the booking reminders (the evening before and shortly before).
+
+Capacity holds across processes: `hold_slot` takes a transaction-scoped lock per service and
+local day (pg_advisory_xact_lock on PostgreSQL; on SQLite a write that takes the database's
+single write lock), then counts the booked rows. Until the caller's transaction ends nobody else
+can count or book that day, so the ticket and the booking that follow commit with the check.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import reminders, tickets
+from bot.outbox import push_resident
+from bot.service_catalog import CN_WEEKDAYS, ServiceSpec, catalog_of
+from bot.services import Services
+from bot.when import When
+from storage.models import Booking, Reminder, Ticket
+
+ACTIVE = ("booked", "waitlist")
+REMINDER_KINDS = ("booking_evening", "booking_hour")
+
+
+@dataclass(frozen=True)
+class SlotCheck:
+    """The answer to 'can this service be booked then?'.
+
+    reason: ok | past | too_soon | too_far | closed | outside_hours | slot_full | day_full | no_day
+    `start` is the slot asked for (aware UTC) when one was named; `alternatives` are the nearest
+    free slot starts (aware UTC, in order) when it is not ok.
+    """
+
+    ok: bool
+    reason: str
+    start: datetime | None
+    alternatives: tuple[datetime, ...] = ()
+
+
+def zone(svc: Services) -> ZoneInfo:
+    """The community's timezone."""
+    return ZoneInfo(svc.settings.timezone)
+
+
+def local_slot(svc: Services, day: date, at: time) -> datetime:
+    """The aware UTC instant of a local date and clock time."""
+    return datetime.combine(day, at, tzinfo=zone(svc)).astimezone(timezone.utc)
+
+
+def describe(svc: Services, start: datetime) -> str:
+    """A start time as residents read it: '11月24日（周二）11:30'."""
+    local = start.astimezone(zone(svc))
+    return f"{local.month}月{local.day}日（{CN_WEEKDAYS[local.weekday()]}）{local:%H:%M}"
+
+
+def earliest_start(svc: Services, spec: ServiceSpec) -> datetime:
+    """The earliest instant a new booking of spec may start."""
+    return svc.clock.now() + timedelta(minutes=spec.min_lead_minutes)
+
+
+def last_day(svc: Services, spec: ServiceSpec) -> date:
+    """The last local date spec can be booked for."""
+    return svc.clock.now().astimezone(zone(svc)).date() + timedelta(days=spec.book_ahead_days)
+
+
+def _day_bounds(svc: Services, day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=zone(svc))
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone(svc))
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+async def _booked(
+    svc: Services, session: AsyncSession, service: str, first: date, last: date, exclude: int | None = None
+) -> tuple[Counter[datetime], Counter[date]]:
+    """Booked rows of a service between two local dates: per slot start and per local day."""
+    since, _ = _day_bounds(svc, first)
+    _, until = _day_bounds(svc, last)
+    stmt = select(Booking.id, Booking.start_at).where(
+        Booking.service == service,
+        Booking.status == "booked",
+        Booking.start_at >= since,
+        Booking.start_at < until,
+    )
+    per_slot: Counter[datetime] = Counter()
+    per_day: Counter[date] = Counter()
+    for booking_id, start in (await session.execute(stmt)).all():
+        if booking_id == exclude:
+            continue
+        per_slot[start] += 1
+        per_day[start.astimezone(zone(svc)).date()] += 1
+    return per_slot, per_day
+
+
+async def lock_day(svc: Services, session: AsyncSession, service: str, day: date) -> None:
+    """Hold the booking lock of service on a local day until the caller's transaction ends."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        key = zlib.crc32(f"{svc.store.prefix}:booking:{service}:{day.isoformat()}".encode()) - 2**31
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        # SQLite has one writer at a time: any write takes the lock until commit.
+        await session.execute(update(Booking).where(Booking.id == -1).values(status=Booking.status))
+
+
+async def free_slots(
+    svc: Services,
+    session: AsyncSession,
+    spec: ServiceSpec,
+    around: datetime,
+    *,
+    limit: int = 3,
+    exclude: int | None = None,
+    within: tuple[datetime, datetime] | None = None,
+) -> list[datetime]:
+    """Up to `limit` free slot starts nearest to `around` (optionally inside `within`), in order."""
+    earliest = earliest_start(svc, spec)
+    today = svc.clock.now().astimezone(zone(svc)).date()
+    final = last_day(svc, spec)
+    per_slot, per_day = await _booked(svc, session, spec.name, today, final, exclude)
+    candidates: list[datetime] = []
+    day = today
+    while day <= final:
+        if per_day[day] < spec.daily_capacity:
+            for at in spec.slots_on(day):
+                start = local_slot(svc, day, at)
+                if start < earliest or per_slot[start] >= spec.slot_capacity:
+                    continue
+                if within is not None and not (within[0] <= start < within[1]):
+                    continue
+                candidates.append(start)
+        day += timedelta(days=1)
+    nearest = sorted(candidates, key=lambda s: (abs((s - around).total_seconds()), s))[:limit]
+    return sorted(nearest)
+
+
+async def check_slot(
+    svc: Services, session: AsyncSession, spec: ServiceSpec, when: When, *, exclude: int | None = None
+) -> SlotCheck:
+    """Whether spec can be booked at `when` (a date with a clock time or a part of day)."""
+    if when.day is None:
+        return SlotCheck(False, "no_day", None)
+    if when.at is None:
+        span = when.window()
+        lo, hi = span if span else (time(0), time(23, 59))
+        within = (local_slot(svc, when.day, lo), local_slot(svc, when.day, hi))
+        first = await free_slots(svc, session, spec, within[0], limit=1, exclude=exclude, within=within)
+        if first:
+            return SlotCheck(True, "ok", first[0])
+        reason = "closed" if not spec.slots_on(when.day) else "day_full"
+        around = within[0]
+        return SlotCheck(False, reason, None, tuple(await free_slots(svc, session, spec, around, exclude=exclude)))
+    start = local_slot(svc, when.day, when.at)
+    reason = await _refusal(svc, session, spec, when.day, when.at, start, exclude)
+    if reason is None:
+        return SlotCheck(True, "ok", start)
+    alternatives = await free_slots(svc, session, spec, start, exclude=exclude)
+    return SlotCheck(False, reason, start, tuple(alternatives))
+
+
+async def _refusal(
+    svc: Services, session: AsyncSession, spec: ServiceSpec, day: date, at: time, start: datetime,
+    exclude: int | None,
+) -> str | None:
+    """Why this exact slot cannot be booked, or None when it can."""
+    if start <= svc.clock.now():
+        return "past"
+    if start < earliest_start(svc, spec):
+        return "too_soon"
+    if day > last_day(svc, spec):
+        return "too_far"
+    if not spec.windows_on(day):
+        return "closed"
+    if at not in spec.slots_on(day):
+        return "outside_hours"
+    per_slot, per_day = await _booked(svc, session, spec.name, day, day, exclude)
+    if per_day[day] >= spec.daily_capacity:
+        return "day_full"
+    if per_slot[start] >= spec.slot_capacity:
+        return "slot_full"
+    return None
+
+
+async def hold_slot(
+    svc: Services, session: AsyncSession, spec: ServiceSpec, start: datetime, *, exclude: int | None = None
+) -> SlotCheck:
+    """Lock the slot's day and check it again; when ok, it stays free for this transaction."""
+    local = start.astimezone(zone(svc))
+    await lock_day(svc, session, spec.name, local.date())
+    reason = await _refusal(svc, session, spec, local.date(), local.time(), start, exclude)
+    if reason is None:
+        return SlotCheck(True, "ok", start)
+    return SlotCheck(False, reason, start, tuple(await free_slots(svc, session, spec, start, exclude=exclude)))
+
+
+async def create_booking(
+    svc: Services,
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    resident: str | None,
+    spec: ServiceSpec,
+    start: datetime,
+    for_name: str | None,
+    for_age: int | None,
+    address: str | None,
+    notes: str | None,
+    waitlist: bool = False,
+) -> Booking:
+    """Write a booking (booked, after hold_slot said ok; or waitlist) and its reminders."""
+    booking = Booking(
+        ticket_id=ticket.id,
+        resident=resident,
+        service=spec.name,
+        for_name=for_name,
+        for_age=for_age,
+        address=address,
+        start_at=start,
+        notes=notes,
+        status="waitlist" if waitlist else "booked",
+        created_at=svc.clock.now(),
+    )
+    session.add(booking)
+    await session.flush()
+    if not waitlist:
+        await schedule_reminders(svc, session, booking)
+    return booking
+
+
+async def _next_key(session: AsyncSession, booking: Booking, kind: str) -> str:
+    """booking:{id}:{kind} the first time; a versioned key after a change of time."""
+    used = await session.scalar(
+        select(func.count(Reminder.id)).where(
+            Reminder.cause_type == "booking", Reminder.cause_id == booking.id, Reminder.kind == kind
+        )
+    )
+    base = f"booking:{booking.id}:{kind}"
+    return base if not used else f"{base}:v{int(used) + 1}"
+
+
+def _in_quiet_hours(svc: Services, when: datetime) -> bool:
+    (sh, sm), (eh, em) = svc.settings.quiet_window
+    clock = when.astimezone(zone(svc)).time()
+    start, end = time(sh, sm), time(eh, em)
+    return (clock >= start or clock < end) if start > end else (start <= clock < end)
+
+
+async def schedule_reminders(svc: Services, session: AsyncSession, booking: Booking) -> list[Reminder]:
+    """The evening-before and shortly-before reminders of a booked booking (those still ahead)."""
+    if booking.resident is None:
+        return []
+    cat = catalog_of(svc.extras)
+    now = svc.clock.now()
+    local = booking.start_at.astimezone(zone(svc))
+    evening = datetime.combine(local.date() - timedelta(days=1), cat.evening_before, tzinfo=zone(svc))
+    plan = (
+        ("booking_evening", evening.astimezone(timezone.utc), "booking.reminder_evening"),
+        ("booking_hour", booking.start_at - timedelta(minutes=cat.before_minutes), "booking.reminder_hour"),
+    )
+    who = booking.for_name or svc.texts.get("booking.for_self")
+    made: list[Reminder] = []
+    for kind, due, key in plan:
+        if due <= now:
+            continue
+        body = svc.texts.get(
+            key, service=booking.service, who=who, when=describe(svc, booking.start_at),
+            minutes=cat.before_minutes,
+        )
+        reminder = await reminders.schedule(
+            session,
+            kind=kind,
+            due_at=due,
+            channel="wechat",
+            target=booking.resident,
+            payload={"text": body, "booking_start": booking.start_at.isoformat()},
+            now=now,
+            cause_type="booking",
+            cause_id=booking.id,
+            dedup_key=await _next_key(session, booking, kind),
+            urgent=kind == "booking_hour" and _in_quiet_hours(svc, due),
+        )
+        if reminder is not None:
+            made.append(reminder)
+    return made
+
+
+async def booking_still_due(session: AsyncSession, reminder: Reminder) -> bool:
+    """Cause check: a booking reminder goes out only while booked at the start it names."""
+    if reminder.cause_id is None:
+        return False
+    booking = await session.get(Booking, reminder.cause_id)
+    if booking is None or booking.status != "booked":
+        return False
+    named = (reminder.payload.get("message") or {}).get("booking_start")
+    return named is None or datetime.fromisoformat(named) == booking.start_at
+
+
+reminders.register_cause_check("booking", booking_still_due)
+
+
+async def upcoming(svc: Services, session: AsyncSession, openid: str) -> list[Booking]:
+    """A resident's booked or waitlisted bookings that have not started yet, soonest first."""
+    rows = await session.execute(
+        select(Booking)
+        .where(Booking.resident == openid, Booking.status.in_(ACTIVE), Booking.start_at > svc.clock.now())
+        .order_by(Booking.start_at, Booking.id)
+    )
+    return list(rows.scalars())
+
+
+async def cancel_booking(svc: Services, session: AsyncSession, booking: Booking, actor: str) -> Booking | None:
+    """Cancel a booking, drop its reminders and promote the first waitlisted one that now fits."""
+    was_booked = booking.status == "booked"
+    booking.status = "cancelled"
+    await reminders.drop_for_cause(session, "booking", booking.id)
+    ticket = await session.get(Ticket, booking.ticket_id)
+    if ticket is not None:
+        await tickets.add_event(
+            session, ticket, "booking_cancelled", actor, svc.clock.now(),
+            data={"booking": booking.id, "start": booking.start_at.isoformat()},
+        )
+    await session.flush()
+    return await promote_waitlist(svc, session, booking.service, booking.start_at) if was_booked else None
+
+
+async def promote_waitlist(svc: Services, session: AsyncSession, service: str, start: datetime) -> Booking | None:
+    """Book the longest-waiting waitlisted booking on that local day whose slot has room again."""
+    spec = catalog_of(svc.extras).get(service)
+    if spec is None:
+        return None
+    day = start.astimezone(zone(svc)).date()
+    await lock_day(svc, session, service, day)
+    since, until = _day_bounds(svc, day)
+    waiting = await session.execute(
+        select(Booking)
+        .where(
+            Booking.service == service, Booking.status == "waitlist",
+            Booking.start_at >= max(since, svc.clock.now()), Booking.start_at < until,
+        )
+        .order_by(Booking.created_at, Booking.id)
+    )
+    for candidate in waiting.scalars():
+        local = candidate.start_at.astimezone(zone(svc))
+        if await _refusal(svc, session, spec, day, local.time(), candidate.start_at, None) is None:
+            candidate.status = "booked"
+            await schedule_reminders(svc, session, candidate)
+            ticket = await session.get(Ticket, candidate.ticket_id)
+            if ticket is not None:
+                await tickets.add_event(
+                    session, ticket, "booking_confirmed", "system", svc.clock.now(),
+                    data={"booking": candidate.id, "from": "waitlist"},
+                )
+            if candidate.resident:
+                await push_resident(
+                    session, candidate.resident,
+                    svc.texts.get("booking.promoted", service=service, when=describe(svc, candidate.start_at)),
+                    now=svc.clock.now(), ticket_id=candidate.ticket_id,
+                    dedup_key=f"booking:{candidate.id}:promoted",
+                )
+            return candidate
+    return None
+
+
+async def change_booking(
+    svc: Services, session: AsyncSession, booking: Booking, start: datetime, actor: str
+) -> SlotCheck:
+    """Move a booking to a new start if that slot is free: new reminders, old ones dropped."""
+    spec = catalog_of(svc.extras).get(booking.service)
+    if spec is None:
+        raise ValueError(f"booking {booking.id} names unknown service {booking.service!r}")
+    # Both days locked in one order, so two opposite changes cannot deadlock.
+    days = sorted({booking.start_at.astimezone(zone(svc)).date(), start.astimezone(zone(svc)).date()})
+    for day in days:
+        await lock_day(svc, session, spec.name, day)
+    held = await hold_slot(svc, session, spec, start, exclude=booking.id)
+    if not held.ok:
+        return held
+    before = booking.start_at
+    was_booked = booking.status == "booked"
+    booking.start_at = start
+    booking.status = "booked"
+    await reminders.drop_for_cause(session, "booking", booking.id)
+    await schedule_reminders(svc, session, booking)
+    ticket = await session.get(Ticket, booking.ticket_id)
+    if ticket is not None:
+        await tickets.add_event(
+            session, ticket, "booking_changed", actor, svc.clock.now(),
+            data={"booking": booking.id, "from": before.isoformat(), "to": start.isoformat()},
+        )
+    if was_booked and before != start:
+        await promote_waitlist(svc, session, booking.service, before)
+    return held
