@@ -52,7 +52,7 @@ async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime)
         session.add(resident)
     if inbound.event == "unsubscribe":
         resident.subscribed = False
-    elif inbound.event != "view":
+    elif inbound.event not in ("view", "location"):
         # Messages, follows, scans and clicks open the customer-service window.
         resident.subscribed = True
         resident.last_inbound_at = now
