@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.tickets import ACTIVE
@@ -14,6 +14,7 @@ from storage.models import Grid, Message, Person, Ticket, TicketEvent
 
 URGENCY_RANK = {"urgent": 0, "utility": 1, "normal": 2, "complex": 3}
 PAGE_SIZE = 50
+QUEUE_LIMIT = 100  # the queue page shows this many (most urgent, then by age) and the total
 CONVERSATION_BEFORE = timedelta(minutes=30)  # messages just before a ticket belong to its story
 
 
@@ -118,7 +119,14 @@ def queue_reasons(ticket: Ticket) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int = 200) -> list[QueueItem]:
+def transcript_said(ticket: Ticket, last: int = 3) -> tuple[str, ...]:
+    """The resident's last lines from a hand-off's transcript (carried in its fields), if any."""
+    lines = (ticket.fields or {}).get("transcript") or []
+    said = [str(x.get("text") or "") for x in lines if isinstance(x, dict) and x.get("direction") == "in"]
+    return tuple(x for x in said if x)[-last:]
+
+
+async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int = QUEUE_LIMIT) -> list[QueueItem]:
     """Tickets that need a person: escalated (hand-offs, 吹哨), overdue, unowned, reopened —
     most urgent first, then oldest (or newest) first."""
     when = Ticket.created_at.desc() if newest_first else Ticket.created_at.asc()
@@ -127,7 +135,9 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
     for ticket in rows.scalars():
         said: tuple[str, ...] = ()
         if ticket.kind == "handoff" and ticket.resident:
-            said = tuple(m.content for m in await conversation(session, ticket, limit=3, inbound_only=True))
+            said = transcript_said(ticket) or tuple(
+                m.content for m in await conversation(session, ticket, limit=3, inbound_only=True)
+            )
         items.append(QueueItem(ticket, queue_reasons(ticket), said))
     return items
 
@@ -157,7 +167,9 @@ async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Tic
         conds.append(Ticket.overdue.is_(True))
     if filters.q:
         pattern = _like(filters.q)
-        said = exists().where(Message.ticket_id == Ticket.id, Message.content.ilike(pattern, escape="\\"))
+        said = Ticket.id.in_(  # one pass over the messages, not one per ticket
+            select(Message.ticket_id).where(Message.ticket_id.is_not(None), Message.content.ilike(pattern, escape="\\"))
+        )
         conds.append(or_(
             Ticket.number.ilike(pattern, escape="\\"), Ticket.summary.ilike(pattern, escape="\\"),
             Ticket.rating_comment.ilike(pattern, escape="\\"), said,

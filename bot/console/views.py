@@ -46,8 +46,11 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     newest = request.query.get("order") == "newest"
     async with svc.sessions() as session:
         items = await queries.queue(session, newest_first=newest)
+        total = await queries.queue_size(session)
         shown = await queries.names(session)
-    return await render(request, "queue.html", {"items": items, "names": shown, "newest": newest, "now": svc.clock.now()})
+    return await render(request, "queue.html", {
+        "items": items, "total": total, "names": shown, "newest": newest, "now": svc.clock.now(),
+    })
 
 
 @routes.get("/console/tickets")
