@@ -15,6 +15,11 @@ from bot.staff_actions import audit
 routes = web.RouteTableDef()
 
 
+def _https(request: web.Request) -> bool:
+    """Whether cookies must be Secure: served over TLS here or behind an https public URL."""
+    return request.secure or services(request).settings.public_base_url.startswith("https://")
+
+
 async def _login_form(request: web.Request, *, error: str = "", username: str = "", status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(24)
     response = await render(
@@ -24,7 +29,7 @@ async def _login_form(request: web.Request, *, error: str = "", username: str = 
     )
     response.set_cookie(
         auth.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/console/login",
-        secure=request.secure, max_age=3600,
+        secure=_https(request), max_age=3600,
     )
     return response
 
@@ -61,7 +66,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return await _login_form(request, error=t.get("console.errors.bad_login"), username=username, status=401)
     cookie, _user = await auth.start_session(svc, secret(request), result.user)
     response = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
-    auth.set_session_cookie(response, cookie, secure=request.secure)
+    auth.set_session_cookie(response, cookie, secure=_https(request))
     response.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/console/login")
     raise response
 
