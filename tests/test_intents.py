@@ -17,7 +17,8 @@ import pytest
 import bot.intents.classifier as classifier_module
 from bot.intents.classifier import Classification, Classifier, get_classifier
 from bot.intents.cli import add_classify_arguments, evaluate, run_classify
-from bot.intents.rules import INTENTS
+from bot.intents.rules import INTENTS, load_ruleset
+from bot.intents.segment import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
@@ -59,6 +60,17 @@ def test_holdout_set_is_kept_and_classified_well(classifier: Classifier) -> None
     lines = (DATA / "intents_holdout.jsonl").read_text(encoding="utf-8").splitlines()
     assert len([line for line in lines if line.strip()]) >= 150
     assert evaluate(classifier, lines, NOW)["accuracy"] >= 0.80
+
+
+def test_segmentation_is_jiebas_own(classifier: Classifier) -> None:
+    rules = load_ruleset(CONFIG_DIR)
+    segmenter = Segmenter.for_words(rules.words)
+    texts = [str(r["text"]) for name in ("intents.jsonl", "intents_holdout.jsonl") for r in _records(name)]
+    texts += ["hello世界 2026-11-23 ok!", "3.5元 50% c++", "  ", "ＡＢ栋", "説事點"]
+    for text in texts:
+        for variant in (text, rules.normalizer(text)):
+            assert segmenter.cut(variant) == segmenter.tokenizer.lcut(variant, HMM=False)
+    assert classifier.segments("我想去百姓说事点报名党员报到") == ["我", "想", "去", "百姓说事点", "报名", "党员报到"]
 
 
 # ------------------------------------------------------------------ hard cases by name

@@ -113,7 +113,7 @@ def _confidence(rules: RuleSet, best: float, runner_up: float) -> float:
 
 def _decide(rules: RuleSet, present: set[str], text: str) -> tuple[str, float]:
     """Pick the actionable intent with the most evidence, else greeting, else unknown."""
-    scores = {rule.name: rule.score(present, text) for rule in rules.intents}
+    scores = rules.scores(present, text)
     actionable = sorted(((scores.get(n, 0.0), n) for n in ACTIONABLE), reverse=True)
     (best, name), (second, _) = actionable[0], actionable[1]
     greeting = scores.get("greeting", 0.0)

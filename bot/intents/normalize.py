@@ -21,6 +21,18 @@ _EMOJI = re.compile(
     "\ufe00-\ufe0f\u200d\u20e3\U000e0000-\U000e007f\u3030\u303d\u3297\u3299]+"
 )
 _SPACES = re.compile(r"\s+")
+
+
+def _traditional_chars() -> frozenset[str]:
+    """Characters zhconv turns into another simplified one; text without them is left alone."""
+    try:
+        table = zhconv.zhconv.getdict("zh-cn")
+    except AttributeError:  # a zhconv without the table accessor: convert every text
+        return frozenset()
+    return frozenset(k for k, v in table.items() if len(k) == 1 and k != v)
+
+
+_TRADITIONAL = _traditional_chars()
 # A run of the same punctuation mark, e.g. "！！！" → "!".
 _PUNCT_RUN = re.compile(r"([!?,.。，、~…])\1+")
 
@@ -66,7 +78,8 @@ class Normalizer:
         """Return the normalised form of `text` (possibly empty)."""
         out = unicodedata.normalize("NFKC", text)
         if not out.isascii():
-            out = zhconv.convert(out, "zh-cn")
+            if not _TRADITIONAL or not _TRADITIONAL.isdisjoint(out):
+                out = zhconv.convert(out, "zh-cn")
             for emoji, word in self.emoji_words.items():
                 if emoji in out:
                     out = out.replace(emoji, f" {word} ")

@@ -34,7 +34,7 @@ class Combo:
     def fires(self, present: frozenset[str] | set[str]) -> bool:
         """True when the combination holds for the present terms."""
         return (
-            self.all <= present
+            self.all.issubset(present)
             and (not self.any or not self.any.isdisjoint(present))
             and self.none.isdisjoint(present)
         )
@@ -51,16 +51,11 @@ class IntentRule:
     must_any: frozenset[str]
     must_not: frozenset[str]
 
-    def score(self, present: frozenset[str] | set[str], text: str) -> float:
-        """Sum of the evidence for this intent in a message (0 when a must/must-not fails)."""
+    def allows(self, present: frozenset[str] | set[str]) -> bool:
+        """False when a must-have term is missing or a must-not term is present."""
         if self.must_any and self.must_any.isdisjoint(present):
-            return 0.0
-        if not self.must_not.isdisjoint(present):
-            return 0.0
-        total = sum(w for term, w in self.keywords.items() if term in present)
-        total += sum(c.weight for c in self.combos if c.fires(present))
-        total += sum(w for pattern, w in self.patterns if pattern.search(text))
-        return total
+            return False
+        return self.must_not.isdisjoint(present)
 
 
 @dataclass(frozen=True)
@@ -93,10 +88,32 @@ class RuleSet:
     negation: Negation
     classes: Mapping[str, frozenset[str]]
     term_keys: Mapping[str, tuple[str, ...]]  # word → the terms it stands for (itself, @classes)
+    negated_term_keys: Mapping[str, tuple[str, ...]]  # word → the same terms with "!" in front
     intents: tuple[IntentRule, ...]
+    keyword_index: Mapping[str, tuple[tuple[int, float], ...]]  # term → (intent position, weight)
     words: tuple[tuple[str, int | None], ...]  # words for jieba: (word, frequency or None)
     max_term_tokens: int
+    max_term_chars: int
     slots: Mapping[str, Any]
+
+    def scores(self, present: set[str], text: str) -> dict[str, float]:
+        """Evidence per intent: keyword weights + combinations + patterns, 0 where must/must-not fail."""
+        totals = [0.0] * len(self.intents)
+        for term in present:
+            for position, weight in self.keyword_index.get(term, ()):
+                totals[position] += weight
+        allowed = [rule.allows(present) for rule in self.intents]
+        for position, rule in enumerate(self.intents):
+            if not allowed[position]:
+                totals[position] = 0.0
+                continue
+            for combo in rule.combos:
+                if combo.all.issubset(present) and combo.fires(present):
+                    totals[position] += combo.weight
+            for pattern, weight in rule.patterns:
+                if pattern.search(text):
+                    totals[position] += weight
+        return {rule.name: totals[i] for i, rule in enumerate(self.intents)}
 
 
 def _terms(values: Any) -> frozenset[str]:
@@ -182,6 +199,11 @@ def build_ruleset(config: Mapping[str, Any], lexicon: list[tuple[str, int | None
             if word:
                 term_keys.setdefault(word, {word})
 
+    keyword_index: dict[str, list[tuple[int, float]]] = {}
+    for position, rule in enumerate(intents):
+        for term, weight in rule.keywords.items():
+            keyword_index.setdefault(term, []).append((position, weight))
+
     neg = config.get("negation", {})
     scoring = config.get("scoring", {})
     seen = {w for w, _ in lexicon}
@@ -204,9 +226,12 @@ def build_ruleset(config: Mapping[str, Any], lexicon: list[tuple[str, int | None
         ),
         classes={k: frozenset(v) for k, v in classes.items()},
         term_keys={k: tuple(sorted(v)) for k, v in term_keys.items()},
+        negated_term_keys={k: tuple(sorted("!" + t for t in v)) for k, v in term_keys.items()},
         intents=intents,
+        keyword_index={k: tuple(v) for k, v in keyword_index.items()},
         words=tuple(words),
         max_term_tokens=int(scoring.get("max_term_tokens", 4)),
+        max_term_chars=max((len(w) for w in term_keys), default=1),
         slots=slots,
     )
 

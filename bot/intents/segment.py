@@ -1,18 +1,20 @@
 """jieba segmentation with the community lexicon, and the rule terms a message contains.
 
-jieba's main dictionary is loaded once per process (from a cache file under var/, so a fresh
-process starts fast); each rule generation gets its own Tokenizer sharing a copy of that
-dictionary plus the lexicon and rule words, so a reload re-adds words without touching the old one.
+jieba's main dictionary, less its rarest words (MIN_FREQUENCY), is loaded once per process from
+a cache file under var/, so a fresh process starts fast; each rule generation gets its own
+Tokenizer with a copy of that dictionary plus the lexicon and rule words, so a reload re-adds
+the words without touching the tokenizer in use.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +23,9 @@ import jieba
 from bot.intents.rules import RuleSet
 
 VAR_DIR = Path(__file__).resolve().parents[2] / "var"
+# Words jieba's dictionary has seen fewer times than this are left out: a third of the entries,
+# a third of the start-up time; what they would have joined is still cut into known words.
+MIN_FREQUENCY = 5
 _BASE_LOCK = threading.Lock()
 
 
@@ -33,13 +38,33 @@ def _cache_dir() -> str:
     return str(VAR_DIR) if os.access(VAR_DIR, os.W_OK) else tempfile.gettempdir()
 
 
+def _trimmed_dictionary(directory: str) -> str:
+    """Path of jieba's dictionary without its rarest words, written once under `directory`."""
+    source = Path(jieba.__file__).resolve().parent / "dict.txt"
+    target = Path(directory) / f"jieba.min{MIN_FREQUENCY}.dict.txt"
+    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+        return str(target)
+    kept = []
+    with source.open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 2 and int(parts[1]) >= MIN_FREQUENCY:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.writelines(kept)
+    os.replace(temporary, target)
+    return str(target)
+
+
 @lru_cache(maxsize=1)
 def _base_tokenizer() -> jieba.Tokenizer:
-    """jieba's default dictionary, loaded (or read from its cache file) once per process."""
+    """jieba over its trimmed dictionary, read from jieba's cache file once per process."""
     with _BASE_LOCK:
         jieba.setLogLevel(logging.WARNING)
-        base = jieba.Tokenizer()
-        base.tmp_dir = _cache_dir()
+        directory = _cache_dir()
+        base = jieba.Tokenizer(dictionary=_trimmed_dictionary(directory))
+        base.tmp_dir = directory
         base.initialize()
         return base
 
@@ -50,9 +75,16 @@ def _is_break(token: str) -> bool:
 
 @dataclass(frozen=True)
 class Segmenter:
-    """A jieba Tokenizer holding the community words of one rule generation."""
+    """A jieba Tokenizer holding the community words of one rule generation.
+
+    `cut` runs jieba's own no-HMM algorithm (max-probability path over the prefix dictionary)
+    on the tokenizer's dictionary with local variables and a log-frequency cache: the same
+    segments as `tokenizer.lcut(text, HMM=False)` (a test holds them equal) at about twice the
+    speed.
+    """
 
     tokenizer: jieba.Tokenizer
+    logs: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def for_words(cls, words: tuple[tuple[str, int | None], ...]) -> Segmenter:
@@ -61,51 +93,123 @@ class Segmenter:
 
     def cut(self, text: str) -> list[str]:
         """Segments of normalised text (jieba, no HMM: faster and steadier on short messages)."""
-        return self.tokenizer.lcut(text, HMM=False)
+        out: list[str] = []
+        freq = self.tokenizer.FREQ
+        logs = self.logs
+        if not logs:
+            logs[""] = math.log(self.tokenizer.total)
+        for block in jieba.re_han_default.split(text):
+            if not block:
+                continue
+            if jieba.re_han_default.match(block):
+                _cut_block(block, freq, logs, out)
+            else:
+                for part in jieba.re_skip_default.split(block):
+                    if jieba.re_skip_default.match(part):
+                        out.append(part)
+                    else:
+                        out.extend(part)
+        return out
 
     def terms(self, text: str, rules: RuleSet) -> set[str]:
         """Rule terms present in text: words, their @classes, and '!'-prefixed negated ones."""
         tokens = self.cut(text)
         count = len(tokens)
         index = rules.term_keys
-        negation = rules.negation
+        negated_index = rules.negated_term_keys
+        breaks = rules.negation.clause_breaks
         span = rules.max_term_tokens
+        longest = rules.max_term_chars
         present: set[str] = set()
         clause_start = 0
-        for i, token in enumerate(tokens):
-            if _is_break(token) or token in negation.clause_breaks:
+        for i in range(count):
+            token = tokens[i]
+            if not token.isalnum() and _is_break(token):
                 clause_start = i + 1
-                if _is_break(token):
-                    continue
-            found: list[tuple[str, ...]] = []
-            joined = ""
-            for j in range(i, min(count, i + span)):
-                joined += tokens[j]
-                keys = index.get(joined)
-                if keys is not None:
-                    found.append(keys)
-            if len(token) > 2 and token not in index:
-                found += _inner_terms(token, index)
-            if not found:
                 continue
-            negated = _negated(tokens, i, clause_start, rules)
-            for keys in found:
-                present.update(("!" + k for k in keys) if negated else keys)
+            if token in breaks:
+                clause_start = i + 1
+            hits: list[str] = []
+            joined = token
+            j = i
+            while True:
+                if joined in index:
+                    hits.append(joined)
+                j += 1
+                if j >= count or j - i >= span:
+                    break
+                joined += tokens[j]
+                if len(joined) > longest:
+                    break
+            if len(token) > 2 and token not in index:
+                hits += _inner_terms(token, index)
+            if not hits:
+                continue
+            chosen = negated_index if _negated(tokens, i, clause_start, rules) else index
+            for word in hits:
+                present.update(chosen[word])
         return present
 
 
-def _inner_terms(token: str, index: Mapping[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """Terms of two or more characters inside a segment jieba merged ('又坏了' → '坏了')."""
-    found: list[tuple[str, ...]] = []
-    lookup = index.get
+def _inner_terms(token: str, index: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Words of two or more characters inside a segment jieba merged ('又坏了' → '坏了')."""
+    found: list[str] = []
     size = len(token)
     for start in range(size):
         for end in range(start + 2, size + 1):
-            if end - start < size:
-                keys = lookup(token[start:end])
-                if keys is not None:
-                    found.append(keys)
+            if end - start < size and token[start:end] in index:
+                found.append(token[start:end])
     return found
+
+
+def _cut_block(sentence: str, freq: dict[str, int], logs: dict[str, float], out: list[str]) -> None:
+    """jieba's __cut_DAG_NO_HMM for one block of Han/alphanumeric text, appended to `out`.
+
+    `logs` caches word → log(frequency) − log(total); its "" entry holds log(total)."""
+    size = len(sentence)
+    logtotal = logs[""]
+    best = [0.0] * (size + 1)
+    end = [0] * (size + 1)
+    for idx in range(size - 1, -1, -1):
+        top = -math.inf
+        top_end = idx
+        k = idx
+        frag = sentence[idx]
+        matched = False
+        while k < size:
+            count = freq.get(frag)
+            if count is None:
+                break
+            if count:
+                matched = True
+                lp = logs.get(frag)
+                if lp is None:
+                    lp = logs[frag] = math.log(count) - logtotal
+                lp += best[k + 1]
+                if lp >= top:  # jieba's max over (p, end) lets the longer word win a tie
+                    top, top_end = lp, k
+            k += 1
+            frag = sentence[idx:k + 1]
+        if not matched:
+            top = math.log(freq.get(sentence[idx]) or 1) - logtotal + best[idx + 1]
+            top_end = idx
+        best[idx] = top
+        end[idx] = top_end
+    x = 0
+    buf = ""
+    while x < size:
+        y = end[x] + 1
+        word = sentence[x:y]
+        if y - x == 1 and jieba.re_eng.match(word):
+            buf += word
+        else:
+            if buf:
+                out.append(buf)
+                buf = ""
+            out.append(word)
+        x = y
+    if buf:
+        out.append(buf)
 
 
 def _negated(tokens: list[str], i: int, clause_start: int, rules: RuleSet) -> bool:

@@ -46,6 +46,10 @@ _HOUR = re.compile(rf"(?<![0-9])({_NUM2})\s*点\s*(?:(半)|(一刻)|(三刻)|(\d
 _RELATIVE_DAYS = {"今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "明儿": 1, "后天": 2, "大后天": 3}
 _WEEKDAY_INDEX = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
 _PM_PERIODS = ("下午", "傍晚", "晚上", "夜里")
+# Cheap gates: a text without any of these characters cannot hold the slots they guard.
+_PLACE_CHARS = frozenset("楼栋幢座单元室房院洞-")
+_WHEN_CHARS = frozenset("今明后天日号月周星期礼拜点午晚早夜傍凌:：年")
+_DIGITS = frozenset("0123456789")
 
 
 def cn_to_int(text: str) -> int | None:
@@ -159,13 +163,25 @@ class SlotExtractor:
     def extract(self, text: str, now: datetime) -> dict[str, Any]:
         """All slots found in normalised `text`; relative dates resolve against `now`."""
         slots: dict[str, Any] = {}
-        self._place(text, slots)
-        self._contact(text, slots)
-        slots.update(_when(text, now.astimezone(SHANGHAI), self.periods, self.period_re))
+        chars = frozenset(text)
+        has_digits = not _DIGITS.isdisjoint(chars)
+        self._place(text, slots, not _PLACE_CHARS.isdisjoint(chars))
+        self._contact(text, slots, has_digits)
+        if has_digits or not _WHEN_CHARS.isdisjoint(chars):
+            slots.update(_when(text, now.astimezone(SHANGHAI), self.periods, self.period_re))
         self._vocabulary(text, slots)
         return slots
 
-    def _place(self, text: str, slots: dict[str, Any]) -> None:
+    def _place(self, text: str, slots: dict[str, Any], maybe_address: bool) -> None:
+        if maybe_address:
+            self._address(text, slots)
+        for pattern in self.landmarks:
+            match = pattern.search(text)
+            if match:
+                slots["landmark"] = match.group(0).strip()
+                break
+
+    def _address(self, text: str, slots: dict[str, Any]) -> None:
         dashed = _DASHED.search(text)
         if dashed:
             slots["building"] = str(int(dashed.group(1)))
@@ -183,23 +199,19 @@ class SlotExtractor:
                 value = cn_to_int(match.group(1))
                 if value is not None:
                     slots["room"] = str(value)
-        for pattern in self.landmarks:
-            match = pattern.search(text)
-            if match:
-                slots["landmark"] = match.group(0).strip()
-                break
 
-    def _contact(self, text: str, slots: dict[str, Any]) -> None:
-        ticket = _TICKET.search(text)
-        if ticket:
-            slots["ticket_number"] = f"{ticket.group(1)}-{ticket.group(2)}"
-        mobile = _MOBILE.search(text)
-        if mobile:
-            slots["phone"] = re.sub(r"\D", "", mobile.group(1))
-        else:
-            landline = _LANDLINE.search(text)
-            if landline:
-                slots["phone"] = f"{landline.group(1)}-{landline.group(2)}"
+    def _contact(self, text: str, slots: dict[str, Any], has_digits: bool) -> None:
+        if has_digits:
+            ticket = _TICKET.search(text)
+            if ticket:
+                slots["ticket_number"] = f"{ticket.group(1)}-{ticket.group(2)}"
+            mobile = _MOBILE.search(text)
+            if mobile:
+                slots["phone"] = re.sub(r"\D", "", mobile.group(1))
+            else:
+                landline = _LANDLINE.search(text)
+                if landline:
+                    slots["phone"] = f"{landline.group(1)}-{landline.group(2)}"
         for number, pattern in enumerate(_AGE):
             match = pattern.search(text)
             value = cn_to_int(match.group(1)) if match else None
