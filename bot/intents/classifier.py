@@ -26,7 +26,9 @@ _INTENT_ONLY_SLOTS = {"party": "mediation", "areas": "volunteer_signup", "party_
 
 @dataclass(frozen=True)
 class Classification:
-    """The meaning of one message: intent, confidence in 0..1 and the slots it already fills."""
+    """The meaning of one message: intent, confidence in 0..1 and the slots it already fills.
+
+    For `unknown` the confidence says how sure the classifier is that no intent applies."""
 
     text: str
     intent: str
