@@ -306,3 +306,16 @@ async def test_a_dispute_told_in_a_complaint_is_an_answer(wx: WeChat) -> None:
     openid = oid()
     await to_step(wx, openid, 2)
     assert "拍张照片" in await wx.say(openid, "楼上邻居装修太吵，每天早上7点就开始打电钻")
+
+
+async def test_courtesy_is_not_taken_for_a_place(wx: WeChat) -> None:
+    openid = oid()
+    reply = await wx.say(openid, "楼道灯不亮了")
+    if "哪一类" in reply:
+        reply = await wx.say(openid, "照明")
+    assert "问题在哪里" in reply
+    again = await wx.say(openid, "谢谢")
+    assert "问题在哪里" in again or "楼栋" in again  # re-asked with the hint, not accepted
+    assert "描述" not in again
+    after = await wx.say(openid, "3号楼2单元楼道")
+    assert "问题在哪里" not in after and ("拍张照片" in after or "描述" in after)

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.flows.base import Answer, Invalid
 from bot.flows.commands import is_word, normalize
+from bot.flows.config import words
 from bot.when import parse_when
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
@@ -71,6 +72,11 @@ def place_text(place: dict[str, Any]) -> str:
     return text
 
 
+def not_an_answer(text: str) -> bool:
+    """Courtesy or filler (谢谢, 好的, 不知道 …) that answers no free-text question."""
+    return normalize(text) in {normalize(w) for w in words("answers", "not_an_answer")}
+
+
 def place(answer: Answer) -> dict[str, Any]:
     """A place: building/unit/room, a landmark in words, or a location message's point and label."""
     media = answer.inbound.media
@@ -83,7 +89,7 @@ def place(answer: Answer) -> dict[str, Any]:
         }
         value.update(address_parts(label))
         return value
-    if len(normalize(text)) < 2 or normalize(text).isdigit():
+    if len(normalize(text)) < 2 or normalize(text).isdigit() or not_an_answer(text):
         raise Invalid("flow.hint.place")
     value = {"text": text, **address_parts(text)}
     if "building" not in value:
