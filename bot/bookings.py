@@ -164,21 +164,40 @@ async def check_slot(
     return SlotCheck(False, reason, start, tuple(alternatives))
 
 
+def hours_refusal(spec: ServiceSpec, day: date, at: time | None, now_local: datetime) -> str | None:
+    """Why a local date (and clock time) breaks the service's rules, before looking at capacity.
+
+    Without a clock time only the day is judged (open that day, bookable that far ahead, and some
+    slot of it still late enough). now_local is aware, in the community's timezone."""
+    earliest = now_local + timedelta(minutes=spec.min_lead_minutes)
+    tz = now_local.tzinfo
+    if at is not None:
+        start = datetime.combine(day, at, tzinfo=tz)
+        if start <= now_local:
+            return "past"
+        if start < earliest:
+            return "too_soon"
+    elif day < now_local.date():
+        return "past"
+    if day > now_local.date() + timedelta(days=spec.book_ahead_days):
+        return "too_far"
+    if not spec.windows_on(day):
+        return "closed"
+    if at is not None and at not in spec.slots_on(day):
+        return "outside_hours"
+    if at is None and not any(datetime.combine(day, t, tzinfo=tz) >= earliest for t in spec.slots_on(day)):
+        return "too_soon"
+    return None
+
+
 async def _refusal(
     svc: Services, session: AsyncSession, spec: ServiceSpec, day: date, at: time, start: datetime,
     exclude: int | None,
 ) -> str | None:
     """Why this exact slot cannot be booked, or None when it can."""
-    if start <= svc.clock.now():
-        return "past"
-    if start < earliest_start(svc, spec):
-        return "too_soon"
-    if day > last_day(svc, spec):
-        return "too_far"
-    if not spec.windows_on(day):
-        return "closed"
-    if at not in spec.slots_on(day):
-        return "outside_hours"
+    rule = hours_refusal(spec, day, at, svc.clock.now().astimezone(zone(svc)))
+    if rule is not None:
+        return rule
     per_slot, per_day = await _booked(svc, session, spec.name, day, day, exclude)
     if per_day[day] >= spec.daily_capacity:
         return "day_full"

@@ -1,0 +1,137 @@
+"""养老服务预约 driven through /wechat on both backends (plaintext and safe mode): the menu path,
+prefilled openings, hours refused with a hint, a full slot becoming a waitlist booking, and the
+replies to reminders (取消预约, 预约改时间)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot import bookings, tickets
+from bot.services import Services
+from storage.models import Booking, Reminder, Ticket
+from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+def at(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm), tzinfo=SH).astimezone(timezone.utc)
+
+
+async def bookings_of(svc: Services, openid: str) -> list[Booking]:
+    async with svc.sessions() as session:
+        rows = await session.execute(select(Booking).where(Booking.resident == openid).order_by(Booking.id))
+        return list(rows.scalars())
+
+
+async def test_booking_from_the_menu_start_to_finish(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    first = await wx.say(openid, "3")
+    assert "哪项服务" in first and "助餐（每天 11:00-13:00、17:00-18:30）" in first
+    assert "给谁预约" in await wx.say(openid, "1")
+    assert "怎么称呼" in await wx.say(openid, "我妈")
+    assert "多大年纪" in await wx.say(openid, "王秀英")
+    assert "多大年纪" in await wx.say(openid, "很老了")  # re-asked with a hint
+    assert "地址" in await wx.say(openid, "82")
+    when_q = await wx.say(openid, "3栋2单元301")
+    assert "哪一天" in when_q and "11:00-13:00" in when_q
+    refused = await wx.say(openid, "明天下午3点")
+    assert "不在服务时间内" in refused and "哪一天" in refused
+    assert "注意" in await wx.say(openid, "明天11:30")
+    assert "联系电话" in await wx.say(openid, "少盐，软一点")
+    summary = await wx.say(openid, "13812345678")
+    assert "请核对" in summary and "11月24日 11:30" in summary and "王秀英" in summary and "3栋2单元301" in summary
+    done = await wx.say(openid, "1")
+    assert "已为助餐预约好：11月24日（周二）11:30" in done and "20261123-0001" in done and "取消预约" in done
+
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "elderly_service" and ticket.assignee == "canteen" and ticket.status == "dispatched"
+    assert ticket.fields["service"] == "助餐" and ticket.fields["for_name"] == "王秀英" and ticket.fields["age"] == 82
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "booked" and booking.ticket_id == ticket.id and booking.provider == "canteen"
+    assert booking.start_at == at(date(2026, 11, 24), 11, 30) and booking.notes == "少盐，软一点"
+    async with services.sessions() as session:
+        kinds = (await session.execute(
+            select(Reminder.kind).where(Reminder.cause_type == "booking", Reminder.cause_id == booking.id)
+        )).scalars().all()
+    assert sorted(kinds) == ["booking_evening", "booking_hour"]
+
+
+async def test_prefilled_opening_asks_only_what_is_missing(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    reply = await wx.say(openid, "明天中午给我妈订个助餐")
+    assert "怎么称呼" in reply  # service, for whom and the time came with the opening
+    assert "多大年纪" in await wx.say(openid, "李桂兰")
+    assert "地址" in await wx.say(openid, "八十岁")
+    assert "注意" in await wx.say(openid, "5栋301")
+    assert "联系电话" in await wx.say(openid, "跳过")
+    summary = await wx.say(openid, "13912345678")
+    assert "11月24日 中午" in summary
+    done = await wx.say(openid, "是")
+    assert "11月24日（周二）11:00" in done  # the first free slot at noon
+    [booking] = await bookings_of(services, openid)
+    assert booking.for_age == 80 and booking.address == "5栋301"
+
+
+async def test_a_full_slot_becomes_a_waitlist_with_the_nearest_free_times(wx: WeChat, services: Services) -> None:
+    bath = bookings.catalog_of(services.extras).get("助浴")
+    assert bath is not None
+    taken = at(date(2026, 11, 24), 9, 0)
+    async with services.sessions() as session, session.begin():  # someone else has Tuesday 9:00
+        ticket = await tickets.create_ticket(
+            session, kind="elderly_service", resident="o_other", fields={}, now=services.clock.now(),
+            tz=services.settings.timezone, actor="test",
+        )
+        await bookings.create_booking(services, session, ticket=ticket, resident="o_other", spec=bath,
+                                      start=taken, for_name=None, for_age=None, address=None, notes=None)
+    openid = oid()
+    reply = await wx.say(openid, "我想给我爸预约明天上午9点助浴，他85岁，住7栋1单元202")
+    assert "怎么称呼" in reply
+    assert "注意" in await wx.say(openid, "张建国")
+    assert "联系电话" in await wx.say(openid, "需要搀扶")
+    await wx.say(openid, "13812345678")
+    done = await wx.say(openid, "1")
+    assert "已经约满" in done and "候补" in done and "11月24日（周二）10:00" in done
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "waitlist" and booking.start_at == taken
+
+
+async def test_cancel_and_change_the_next_booking(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "帮我自己约后天上午10点的上门护理")
+    for answer in ("刘芳", "70", "2栋101", "跳过"):
+        await wx.say(openid, answer)
+    await wx.say(openid, "13812345678")
+    assert "已为上门护理预约好" in await wx.say(openid, "1")
+
+    ask = await wx.say(openid, "预约改时间")
+    assert "改到哪一天" in ask
+    assert "请核对" in await wx.say(openid, "周四下午3点")
+    moved = await wx.say(openid, "1")
+    assert "改到：11月26日（周四）15:00" in moved
+    [booking] = await bookings_of(services, openid)
+    assert booking.start_at == at(date(2026, 11, 26), 15, 0)
+
+    confirm = await wx.say(openid, "取消预约")
+    assert "取消最近的一个预约" in confirm
+    cancelled = await wx.say(openid, "1")
+    assert "已取消" in cancelled and "上门护理" in cancelled
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "cancelled"
+    async with services.sessions() as session:
+        states = (await session.execute(
+            select(Reminder.state).where(Reminder.cause_type == "booking", Reminder.cause_id == booking.id)
+        )).scalars().all()
+        ticket = await session.get(Ticket, booking.ticket_id)
+    assert set(states) == {"dropped"} and ticket is not None and ticket.status == "cancelled"
+    await wx.say(openid, "取消预约")
+    assert "没有待进行" in await wx.say(openid, "1")
