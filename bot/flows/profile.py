@@ -1,0 +1,147 @@
+"""A resident's own data: 我的信息 shows what is kept; 删除我的信息 erases it after a confirmation.
+
+Erasing removes the personal data (phone, name, address, dialog state, message content, the
+volunteer record, names and addresses on bookings, pending reminders and activity signups) and
+keeps the tickets for the statistics, anonymised: no resident, no personal fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import bookings
+from bot.flows import state as flow_state
+from bot.flows.base import Context, Flow, Step
+from bot.flows.registry import register
+from bot.privacy import hash_openid, mask_phone
+from bot.services import Services
+from bot.tickets import ACTIVE
+from bot.volunteers import erase_volunteer, volunteer_of
+from storage.models import (
+    ActivitySignup, AuditLog, Booking, Message, Reminder, Resident, Ticket, TicketEvent,
+)
+
+# Ticket fields that name or locate a person; everything else (service, category, building …) stays.
+PERSONAL_FIELDS = (
+    "phone", "name", "for_name", "for_whom", "age", "address", "place", "unit", "room", "landmark",
+    "location", "photos", "contact", "notes", "skills", "availability",
+)
+
+
+async def my_info(svc: Services, session: AsyncSession, openid: str) -> str:
+    """What is kept about the resident, as they read it (the phone masked)."""
+    t = svc.texts
+    resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+    lines = [t.get("profile.info_head")]
+    phone = resident.phone if resident is not None else None
+    lines.append(t.get("profile.phone", phone=mask_phone(phone)) if phone else t.get("profile.no_phone"))
+    if resident is not None and resident.building:
+        place = f"{resident.building}栋" + (f"{resident.unit}单元" if resident.unit else "") + (resident.room or "")
+        lines.append(t.get("profile.address", address=place))
+    else:
+        lines.append(t.get("profile.no_address"))
+    rows = await session.execute(
+        select(Ticket).where(Ticket.resident == openid, Ticket.status.in_(ACTIVE)).order_by(Ticket.id)
+    )
+    open_tickets = list(rows.scalars())
+    if open_tickets:
+        lines.append(t.get("profile.tickets_head", count=len(open_tickets)))
+        lines.extend(
+            t.get("profile.ticket", number=x.number, kind=t.get(f"flow.titles.{x.kind}"),
+                  status=t.get(f"status.labels.{x.status}"))
+            for x in open_tickets[:5]
+        )
+    else:
+        lines.append(t.get("profile.no_tickets"))
+    for booking in await bookings.upcoming(svc, session, openid):
+        lines.append(t.get(
+            "profile.booking", service=booking.service, when=bookings.describe(svc, booking.start_at),
+            status=t.get(f"profile.booking_status.{booking.status}"),
+        ))
+    volunteer = await volunteer_of(session, openid)
+    if volunteer is not None:
+        lines.append(t.get(
+            "profile.volunteer", name=volunteer.name or "", areas="、".join(volunteer.areas or []) or "-",
+            status=t.get(f"profile.volunteer_status.{volunteer.status}"),
+        ))
+    lines.append(t.get("profile.info_tail"))
+    return "\n".join(lines)
+
+
+def _scrub(fields: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (fields or {}).items() if k not in PERSONAL_FIELDS}
+
+
+def _redact(text: str, values: list[str]) -> str:
+    for value in sorted({v for v in values if v and len(v) >= 2}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return mask_phone(text)
+
+
+async def erase_resident(svc: Services, session: AsyncSession, openid: str) -> None:
+    """Remove the resident's personal data; tickets stay anonymised; the erasure is audited."""
+    now = svc.clock.now()
+    who = hash_openid(openid)
+    resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+    personal: list[str] = []
+    if resident is not None:
+        personal += [resident.name or "", resident.phone or ""]
+        resident.name = resident.phone = resident.building = resident.unit = resident.room = None
+        resident.erased_at = now
+        resident.updated_at = now
+    tickets = list((await session.execute(select(Ticket).where(Ticket.resident == openid))).scalars())
+    for ticket in tickets:
+        personal += [str(ticket.fields.get(k) or "") for k in PERSONAL_FIELDS if isinstance(ticket.fields.get(k), str)]
+    for ticket in tickets:
+        ticket.resident = None
+        ticket.fields = _scrub(ticket.fields)
+        ticket.summary = _redact(ticket.summary or "", personal)
+        ticket.rating_comment = None
+    if tickets:
+        events = await session.execute(select(TicketEvent).where(TicketEvent.ticket_id.in_([t.id for t in tickets])))
+        for event in events.scalars():
+            if event.data and "fields" in event.data:
+                event.data = {**event.data, "fields": _scrub(event.data["fields"])}
+            event.note = _redact(event.note or "", personal)
+    messages = await session.execute(
+        update(Message).where(Message.openid == openid).values(content="", media=None, openid=who)
+    )
+    booking_rows = await session.execute(
+        update(Booking).where(Booking.resident == openid).values(resident=None, for_name=None, address=None, notes=None)
+    )
+    reminders = await session.execute(
+        update(Reminder).where(Reminder.target == openid, Reminder.state == "pending").values(state="dropped")
+    )
+    signups = await session.execute(delete(ActivitySignup).where(ActivitySignup.openid == openid))
+    volunteers = await erase_volunteer(session, openid)
+    session.add(AuditLog(
+        actor=f"resident:{who}", action="resident_erased", target=who, created_at=now,
+        detail={
+            "tickets_anonymised": len(tickets), "messages_cleared": int(messages.rowcount or 0),
+            "bookings_cleared": int(booking_rows.rowcount or 0), "reminders_dropped": int(reminders.rowcount or 0),
+            "signups_removed": int(signups.rowcount or 0), "volunteer_records_removed": volunteers,
+        },
+    ))
+    await session.flush()
+    await svc.store.delete(flow_state.key(svc, openid))
+
+
+@register
+class EraseInfo(Flow):
+    """删除我的信息: one confirmation, then the erasure (no ticket)."""
+
+    name = "erase_info"
+    title = "profile.title"
+    commands = ("erase_info",)
+    confirm_prompt = "profile.erase_confirm"
+
+    # Nothing to ask: the flow goes straight to its confirmation.
+    scope = Step("profile.erase_confirm", ask_if=lambda slots: False, label="profile.title")
+
+    async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
+        """Erase the resident's personal data in this message's transaction."""
+        await erase_resident(ctx.svc, ctx.session, ctx.openid)
+        return ctx.text("profile.erased")

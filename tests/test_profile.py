@@ -1,0 +1,81 @@
+"""我的信息 and 删除我的信息: what is kept is shown masked; erasure removes personal data, keeps the
+tickets anonymised, drops pending reminders and is audited (both backends, through /wechat)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from bot.services import Services
+from bot.tickets import events_of
+from storage.models import AuditLog, Booking, Message, Reminder, Resident, Ticket, Volunteer
+from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def book_meal(wx: WeChat, openid: str) -> None:
+    await wx.say(openid, "明天中午给我妈订个助餐")
+    for answer in ("王秀英", "82", "3栋2单元301", "少盐"):
+        await wx.say(openid, answer)
+    await wx.say(openid, "13812345678")
+    assert "预约好" in await wx.say(openid, "1")
+
+
+async def test_my_info_shows_what_is_kept_with_the_phone_masked(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "未绑定" in await wx.say(openid, "我的信息")
+    async with services.sessions() as session, session.begin():
+        resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+        assert resident is not None
+        resident.phone, resident.building, resident.unit, resident.room = "13812345678", "3", "2", "301"
+    await book_meal(wx, openid)
+    info = await wx.say(openid, "我的信息")
+    assert "138****5678" in info and "13812345678" not in info
+    assert "3栋2单元301" in info and "20261123-0001" in info and "助餐" in info and "删除我的信息" in info
+
+
+async def test_erase_removes_personal_data_and_keeps_anonymised_tickets(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await book_meal(wx, openid)
+    await wx.say(openid, "4")  # and a volunteer signup
+    for answer in ("王芳", "13912345678", "会理发", "周末", "1", "否", "同意", "1"):
+        last = await wx.say(openid, answer)
+    assert "感谢您报名" in last
+
+    ask = await wx.say(openid, "删除我的信息")
+    assert "确定要删除" in ask
+    assert "已取消" in await wx.say(openid, "取消")  # 取消 at the confirmation erases nothing
+    async with services.sessions() as session:
+        assert await session.scalar(select(Volunteer).where(Volunteer.openid == openid)) is not None
+    assert "确定要删除" in await wx.say(openid, "删除我的信息")
+    assert "已删除" in await wx.say(openid, "1")
+
+    assert await tickets_of(services, openid) == []
+    async with services.sessions() as session:
+        tickets = list((await session.execute(select(Ticket).order_by(Ticket.id))).scalars())
+        assert [t.kind for t in tickets] == ["elderly_service", "volunteer_signup"]
+        for ticket in tickets:
+            assert ticket.resident is None
+            assert not {"phone", "for_name", "name", "address", "room"} & set(ticket.fields)
+            assert "王秀英" not in ticket.summary and "王芳" not in ticket.summary
+            for event in await events_of(session, ticket):
+                assert "13812345678" not in str(event.data) and "王秀英" not in str(event.data)
+        assert tickets[0].fields["service"] == "助餐"  # what statistics need stays
+        booking = await session.scalar(select(Booking))
+        assert booking is not None and booking.for_name is None and booking.address is None and booking.resident is None
+        assert await session.scalar(select(Volunteer).where(Volunteer.openid == openid)) is None
+        resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+        assert resident is not None and resident.phone is None and resident.erased_at is not None
+        pending = (await session.execute(
+            select(Reminder).where(Reminder.target == openid, Reminder.state == "pending")
+        )).scalars().all()
+        assert pending == []
+        old = (await session.execute(select(Message.content).where(Message.content.like("%王秀英%")))).all()
+        assert old == []
+        [audit] = (await session.execute(select(AuditLog).where(AuditLog.action == "resident_erased"))).scalars().all()
+        assert audit.detail is not None and audit.detail["tickets_anonymised"] == 2 and openid not in audit.target
