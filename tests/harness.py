@@ -81,10 +81,12 @@ class ServerProcess:
 class PrivateRedis:
     """A redis-server of this test alone, on its own port, restartable."""
 
-    def __init__(self) -> None:
+    def __init__(self, persist: bool = True) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="cb-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
+        # persist=False: no append-only file (a load test that never restarts Redis needs no fsync).
+        self.persist = persist
 
     @property
     def url(self) -> str:
@@ -98,8 +100,8 @@ class PrivateRedis:
             raise RuntimeError("redis-server is not installed")
         self.proc = subprocess.Popen(
             # Persistence on, as production runs it, so a restart keeps dialogs and locks' state.
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", self.dir],
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.persist else "no", "--appendfsync", "always", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -187,3 +189,85 @@ def log_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+class RecordingApi:
+    """A stand-in for the official-account and WeCom APIs on loopback that answers every call
+    `ok` and records it: tokens, customer-service/template messages, app messages, robot posts.
+    Point CB_WECHAT_API_BASE and CB_WECOM_API_BASE at `url`."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.records: list[dict[str, object]] = []
+        self._runner: object | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the stand-in."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def calls(self, path: str) -> list[dict[str, object]]:
+        """Recorded requests to one path (e.g. /cgi-bin/message/send)."""
+        return [r for r in self.records if r["path"] == path]
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1:port."""
+        from aiohttp import web
+
+        async def token(request: web.Request) -> web.Response:
+            self.records.append({"path": request.path, "query": dict(request.query), "body": None})
+            return web.json_response({"errcode": 0, "access_token": "rec-token", "expires_in": 7200})
+
+        async def call(request: web.Request) -> web.Response:
+            body = await request.json()
+            self.records.append({"path": request.path, "query": dict(request.query), "body": body})
+            return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+        app = web.Application()
+        app.router.add_get("/cgi-bin/token", token)
+        app.router.add_get("/cgi-bin/gettoken", token)
+        app.router.add_post("/cgi-bin/{tail:.*}", call)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        self._runner = runner
+
+    async def close(self) -> None:
+        """Stop listening."""
+        from aiohttp import web
+
+        if isinstance(self._runner, web.AppRunner):
+            await self._runner.cleanup()
+
+
+class Resident:
+    """One resident speaking to real server processes over HTTP, as WeChat's servers would:
+    signed, plaintext or safe mode (AES), decoding the passive reply."""
+
+    def __init__(self, http: aiohttp.ClientSession, openid: str, *, encrypt: bool) -> None:
+        from bot.settings import load_settings
+        from bot.sim.wechat_client import WeChatSigner
+
+        settings = load_settings()
+        self.http = http
+        self.openid = openid
+        self.encrypt = encrypt
+        self.signer = WeChatSigner(settings.wechat_token, settings.wechat_appid, settings.wechat_aes_key)
+        self.msg_id = int.from_bytes(os.urandom(6), "big") << 8
+
+    async def post(self, base: str, xml: str) -> str:
+        """Post one message XML to base/wechat; the reply's Content ('' for 'success')."""
+        signed = self.signer.wrap(xml, encrypt=self.encrypt)
+        async with self.http.post(f"{base}/wechat", params=signed.params, data=signed.body) as resp:
+            body = await resp.text()
+            if resp.status != 200:
+                raise AssertionError(f"{self.openid}: HTTP {resp.status} {body[:200]}")
+        reply = self.signer.unwrap(body, signed.params)
+        return "" if reply is None else str(reply.get("Content", ""))
+
+    def text(self, content: str) -> str:
+        """The XML of this resident's next text message (a fresh MsgId)."""
+        from bot.sim.wechat_client import text_xml
+
+        self.msg_id += 1
+        return text_xml(self.openid, content, msg_id=self.msg_id)

@@ -8,14 +8,19 @@ is fixed (max_examples) so `make test` stays bounded.
 from __future__ import annotations
 
 import base64
+import hashlib
+from xml.parsers.expat import ExpatError
 
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wechatpy.enterprise.crypto import WeChatCrypto
+import xmltodict
 
 from bot.app import create_app
 from bot.services import Services
 from bot.sim.wechat_client import WeChatSigner, event_xml, message_xml, text_xml
+from tests.wecom_driver import load_demo_roster
 
 ALLOWED = {200, 400, 403, 413}
 
@@ -110,3 +115,114 @@ async def test_wechat_never_500(services: Services) -> None:
             statuses.append(resp.status)
     # The property ran over a real spread of outcomes, not one kind of refusal.
     assert {200, 400, 403} <= set(statuses), sorted(set(statuses))
+
+
+# --- /wecom: the workers' callback is always encrypted ---------------------------------------------
+
+WECOM_USERS = ["wangwei", "liustaff", "admin", "nobody", "", "王伟", "x" * 70]
+WECOM_TEXTS = ["接单", "接单 7", "办结 20261123-0001 已修好", "退回 1 不归我管", "吹哨 3 需要城管", "我的工单",
+               "帮助", "回复 1 您好", "接单 99999999-9999", "办结", "", "接单 " + "9" * 300]
+
+
+def wecom_xml(user: str, msg_type: str, msg_id: str, body: dict[str, str], corpid: str = "wwdemo0000000000") -> str:
+    """A WeCom app message or event as the callback carries it (plain, before encryption)."""
+    parts = [f"<ToUserName><![CDATA[{corpid}]]></ToUserName>", f"<FromUserName><![CDATA[{user}]]></FromUserName>",
+             "<CreateTime>1763870400</CreateTime>", f"<MsgType><![CDATA[{msg_type}]]></MsgType>"]
+    parts += [f"<{k}><![CDATA[{v}]]></{k}>" for k, v in body.items()]
+    if msg_id:
+        parts.append(f"<MsgId>{msg_id}</MsgId>")
+    return "<xml>" + "".join(parts) + "<AgentID>1000002</AgentID></xml>"
+
+
+wecom_plain = st.one_of(
+    st.builds(
+        lambda user, text, msg_id: wecom_xml(user, "text", msg_id, {"Content": text}),
+        st.sampled_from(WECOM_USERS), st.one_of(st.sampled_from(WECOM_TEXTS), st.text(max_size=200)),
+        st.one_of(st.integers(0, 2**63).map(str), st.sampled_from(["", "abc", "-1", "9" * 80])),
+    ),
+    st.builds(
+        lambda user, event: wecom_xml(user, "event", "", {"Event": event, "EventKey": "k"}),
+        st.sampled_from(WECOM_USERS), st.sampled_from(["enter_agent", "click", "subscribe", "LOCATION", ""]),
+    ),
+    st.builds(
+        lambda user: wecom_xml(user, "image", "1234", {"PicUrl": "http://x/y.jpg", "MediaId": "m1"}),
+        st.sampled_from(WECOM_USERS),
+    ),
+    st.builds(lambda seed, pos, junk: seed[:pos] + junk + seed[pos:],
+              st.sampled_from([wecom_xml("wangwei", "text", "42", {"Content": "接单"})]),
+              st.integers(0, 300), st.text(max_size=40)),
+    st.builds(lambda cut: wecom_xml("wangwei", "text", "43", {"Content": "我的工单"})[:cut], st.integers(0, 250)),
+    st.just(wecom_xml("wangwei", "text", "44", {"Content": "接单"}, corpid="wwsomeoneelse000")),
+    st.sampled_from(["", "<xml/>", "<notxml>", "<xml><MsgType>text</MsgType></xml>",
+                     '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml><FromUserName>&a;</FromUserName></xml>']),
+)
+
+wecom_envelope = st.sampled_from(["good", "bad_signature", "missing_signature", "corrupt_base64", "truncated",
+                                  "junk_body", "no_encrypt", "huge", "latin1", "other_corp"])
+
+
+def generate_wecom_requests(token: str, aes_key: str, corpid: str, examples: int) -> list[tuple[str, dict[str, str], bytes]]:
+    """Hypothesis draws (method, params, body) for /wecom with a fixed, derandomised budget."""
+    crypto = WeChatCrypto(token, aes_key, corpid)
+    other = WeChatCrypto(token, aes_key, "wwsomeoneelse000")
+    drawn: list[tuple[str, dict[str, str], bytes]] = []
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+    @given(
+        plain=wecom_plain, how=wecom_envelope, junk=st.binary(max_size=256),
+        nonce=st.one_of(st.just("n0nce"), st.text(max_size=20)),
+        timestamp=st.one_of(st.just("1763870400"), st.sampled_from(["", "abc", "-1", "9" * 30])),
+        get=st.booleans(),
+    )
+    def draw(plain: str, how: str, junk: bytes, nonce: str, timestamp: str, get: bool) -> None:
+        box = other if how == "other_corp" else crypto
+        try:
+            envelope = xmltodict.parse(box.encrypt_message(plain, nonce, timestamp or None))["xml"]
+        except (ValueError, UnicodeError, ExpatError):  # text or a nonce the envelope cannot carry
+            envelope = xmltodict.parse(crypto.encrypt_message("<xml/>", "n", "1"))["xml"]
+        encrypt, sig = str(envelope["Encrypt"]), str(envelope["MsgSignature"])
+        ts, nc = str(envelope["TimeStamp"]), str(envelope["Nonce"])
+        if how == "corrupt_base64":
+            encrypt = base64.b64encode(junk[:9]).decode() + encrypt
+        elif how == "truncated":
+            encrypt = encrypt[: len(junk) % max(1, len(encrypt))]
+        if how in ("corrupt_base64", "truncated"):  # signed correctly over the broken payload
+            sig = hashlib.sha1("".join(sorted([token, ts, nc, encrypt])).encode()).hexdigest()
+        params = {"msg_signature": sig, "timestamp": ts, "nonce": nc}
+        if how == "bad_signature":
+            params["msg_signature"] = "0" * 40
+        elif how == "missing_signature":
+            params.pop("msg_signature")
+        if get:  # the URL check: echostr is the encrypted payload
+            params["echostr"] = encrypt
+            drawn.append(("GET", params, b""))
+            return
+        body = f"<xml><ToUserName><![CDATA[{corpid}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        raw = body.encode("utf-8")
+        if how == "junk_body":
+            raw = junk
+        elif how == "no_encrypt":
+            raw = plain.encode("utf-8", errors="replace")
+        elif how == "huge":
+            raw = body.replace("</xml>", "<Pad>" + "长" * 400_000 + "</Pad></xml>").encode("utf-8")
+        elif how == "latin1":
+            raw = body.encode("utf-8").replace(b"<Encrypt>", b"<Encrypt>\xff\xfe")
+        drawn.append(("POST", params, raw))
+
+    draw()
+    return drawn
+
+
+async def test_wecom_never_500(services: Services) -> None:
+    await load_demo_roster(services)
+    s = services.settings
+    app = create_app(s, services=services)
+    statuses: list[int] = []
+    async with TestClient(TestServer(app)) as client:
+        for method, params, body in generate_wecom_requests(s.wecom_token, s.wecom_aes_key, s.wecom_corpid, 150):
+            resp = await client.request(method, "/wecom", params=params, data=body or None)
+            await resp.read()
+            assert resp.status in ALLOWED, (resp.status, method, params, body[:200])
+            statuses.append(resp.status)
+    # Real spread: accepted commands, malformed bodies and refused signatures all came up.
+    assert {200, 400, 403, 413} <= set(statuses), sorted(set(statuses))
