@@ -1,26 +1,99 @@
 """Residents' whole conversations for the load benchmark: mixed intents, flows to the end,
-status queries, greetings and hand-offs, as residents type them."""
+status queries, greetings and hand-offs, as residents type them.
+
+Each script answers exactly the questions the current flows ask (config/messages.toml, bot/flows/):
+complaints ask for photos (好了), a phone and whether to bind it (否, so a resident's next complaint
+asks again and the scripts stay in step), then the summary (确认); mediation asks whether the
+parties talked, when, and a phone. `expect` is what the last reply must contain when the script
+ran as written; check it against a running service with
+
+    .venv/bin/python -m bench.conversations --check http://127.0.0.1:8080
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import random
+import secrets
+import sys
+from dataclasses import dataclass
 
-CONVERSATIONS: list[list[str]] = [
-    ["3号楼2单元楼道灯坏了，晚上黑乎乎的", "1", "没有照片", "13800138001", "确认"],
-    ["9栋1单元电梯卡住了有人出不来", "13800138002", "确认"],
-    ["小区东门垃圾好几天没人清了，臭得很", "环境卫生", "东门", "13800138003", "确认"],
-    ["楼上邻居天天半夜剁东西吵得睡不着，想请人来调解一下", "邻居", "噪音扰民", "说过了没用", "周六上午", "13800138004", "确认"],
-    ["明天中午给我妈订个助餐", "王秀英", "82", "5号楼1单元301", "少盐", "13800138005", "确认"],
-    ["我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意", "确认"],
-    ["我的工单怎么样了"],
-    ["你好"],
-    ["11栋3单元601家里水管爆了，水漫出来了", "13800138007", "确认"],
-    ["谢谢你们，上次路灯修好了很满意"],
-    ["转人工"],
-    ["帮助"],
+TICKET = "工单号："
+MENU = "请直接说您的事情，或回复数字。"
+
+
+@dataclass(frozen=True)
+class Script:
+    """One conversation, and what its last reply contains when it went as written."""
+
+    messages: tuple[str, ...]
+    expect: str
+
+
+SCRIPTS: list[Script] = [
+    Script(("3号楼2单元楼道灯坏了，晚上黑乎乎的", "好了", "13800138001", "否", "确认"), TICKET),
+    Script(("9栋1单元电梯卡住了有人出不来", "13800138002", "否", "确认"), TICKET),
+    Script(("小区东门垃圾好几天没人清了，臭得很", "好了", "13800138003", "否", "确认"), TICKET),
+    Script(("12号楼3单元楼下下水道堵了，污水漫出来", "好了", "13800138008", "否", "确认"), TICKET),
+    Script(("楼下有人天天把车停在消防通道上", "5号楼2单元", "好了", "13800138009", "否", "确认"), TICKET),
+    Script(("楼上邻居天天半夜剁东西吵得睡不着，想请人来调解一下", "1", "周六上午", "13800138004", "确认"), TICKET),
+    Script(("11栋3单元601家里水管爆了，水漫出来了", "13800138007", "否", "确认"), TICKET),
+    Script(("我的工单怎么样了",), "工单"),
+    Script(("20261123-0001怎么样了",), "20261123-0001"),
+    Script(("你好",), MENU),
+    Script(("谢谢你们，上次路灯修好了很满意",), MENU),
+    Script(("帮助",), MENU),
+    Script(("转人工",), TICKET),
+    # Elderly-service and volunteer requests: answered with the service menu until their flows
+    # are installed; the closing 取消 ends them cleanly either way.
+    Script(("明天中午给我妈订个助餐",), ""),
+    Script(("我想报名当志愿者",), ""),
 ]
+
+CONVERSATIONS: list[list[str]] = [list(s.messages) for s in SCRIPTS]
 
 
 def pick(rng: random.Random) -> list[str]:
     """One conversation, with the closing 取消 so the next one starts clean."""
     return [*rng.choice(CONVERSATIONS), "取消"]
+
+
+async def check(base: str, *, encrypt: bool = False) -> int:
+    """Run every script once against a running service (fresh residents); print each last reply
+    and return how many did not end as expected."""
+    import aiohttp
+
+    from bot.settings import load_settings
+    from bot.sim.wechat_client import WeChatSigner, text_xml
+
+    settings = load_settings()
+    signer = WeChatSigner(settings.wechat_token, settings.wechat_appid, settings.wechat_aes_key)
+    failed = 0
+    async with aiohttp.ClientSession() as http:
+        for script in SCRIPTS:
+            openid = f"oCheck{secrets.token_hex(4)}"
+            last = ""
+            for text in script.messages:
+                signed = signer.wrap(text_xml(openid, text), encrypt=encrypt)
+                async with http.post(f"{base}/wechat", params=signed.params, data=signed.body) as resp:
+                    body = await resp.text()
+                reply = signer.unwrap(body, signed.params) if resp.status == 200 else {"Content": body}
+                last = str((reply or {}).get("Content", ""))
+            ok = script.expect in last
+            failed += not ok
+            print(f"[{'ok' if ok else 'OFF-SCRIPT'}] {script.messages[0]} → {last.splitlines()[0] if last else '(none)'}")
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.conversations --check URL`: do the scripts still complete the flows?"""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--check", metavar="URL", required=True, help="base URL of a running service")
+    parser.add_argument("--aes", action="store_true", help="safe mode (AES) messages")
+    args = parser.parse_args(argv)
+    return 1 if asyncio.run(check(args.check.rstrip("/"), encrypt=args.aes)) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
