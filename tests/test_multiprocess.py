@@ -83,6 +83,7 @@ GENERIC_ANSWERS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"地址|住在|哪里|门牌"), "5号楼1单元301"),
     (re.compile(r"\n1\. "), "1"),
 ]
+RESEND = _text("errors.resend")
 CONFIRM = _head("flow.confirm").split("{")[0]
 CREATED = re.compile(r"工单号：(\d{8}-\d{4})")
 NUMBER = re.compile(r"\d{8}-\d{4}")
@@ -204,8 +205,13 @@ class Cluster:
         await _admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
     def logs(self) -> str:
-        """The tail of both processes' logs (for failure messages)."""
-        return "\n".join(f"--- {p.log.name}\n{p.log.read_text(errors='replace')[-3000:]}" for p in self.procs)
+        """Both processes' errors, or the tail of their logs (for failure messages)."""
+        out = []
+        for proc in self.procs:
+            lines = proc.log.read_text(errors="replace").splitlines()
+            errors = [line for line in lines if '"ERROR"' in line or "Traceback" in line]
+            out.append(f"--- {proc.log.name}\n" + "\n".join((errors or lines)[-20:])[-4000:])
+        return "\n".join(out)
 
 
 @pytest.fixture
@@ -246,6 +252,8 @@ async def converse(
             reply = next((a for a in answers if a), "")
             assert reply and set(answers) <= {reply, ""}, (openid, text, answers)
         conv.replies.append(reply)
+        # "Please resend" means the message was not handled: under this load it must not happen.
+        assert RESEND not in reply, (openid, text, reply)
         return reply
 
     if conv.status_first:
