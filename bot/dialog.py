@@ -115,7 +115,10 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
             if ctx.tickets:
                 await _link_conversation(ctx, state, ticket_id)
             if outcome.reply:
-                log_outbound(session, inbound.openid, outcome.reply, now, ticket_id)
+                # Right after an erasure the conversation is kept only under the hashed openid.
+                erased_now = resident.erased_at is not None and resident.erased_at >= now
+                who = hash_openid(inbound.openid) if erased_now else inbound.openid
+                log_outbound(session, who, outcome.reply, now, ticket_id)
             if outcome.state is not None and outcome.state is not state:
                 await _schedule_nudge(ctx, outcome.state)
             metrics.MESSAGES.labels(inbound.msg_type, outcome.state.flow if outcome.state else "-").inc()
@@ -229,6 +232,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     digit = normalize(text)
     if len(digit) == 1 and digit.isdigit():
         return await _menu_pick(ctx, None, digit=digit)
+    booking_flow = registry.get("elderly_service")
+    if booking_flow is not None and _is_booking_reply(text):
+        # The words reminders tell residents to answer with: 取消预约 / 改时间.
+        return engine.start(ctx, booking_flow, {}, text)
     activity_reply = await _activity_request(ctx, text)
     if activity_reply is not None:
         return Outcome(activity_reply, None)
@@ -248,6 +255,14 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return Outcome(await status_reply(ctx, number_in(text)), None)
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     return engine.start(ctx, flow, found.slots, text)
+
+
+def _is_booking_reply(text: str) -> bool:
+    """取消预约 / 改时间 and their variants (bot.flows.elderly's word lists)."""
+    from bot.flows.elderly import CANCEL_WORDS, CHANGE_WORDS
+
+    said = normalize(text)
+    return any(said == normalize(w) or said == "预约" + normalize(w) for w in (*CANCEL_WORDS, *CHANGE_WORDS))
 
 
 _ACTIVITY_LIST = {"活动", "近期活动", "社区活动", "志愿活动", "有什么活动", "最近有什么活动"}

@@ -135,3 +135,9 @@ async def test_cancel_and_change_the_next_booking(wx: WeChat, services: Services
     assert set(states) == {"dropped"} and ticket is not None and ticket.status == "cancelled"
     await wx.say(openid, "取消预约")
     assert "没有待进行" in await wx.say(openid, "1")
+
+
+async def test_reminder_reply_words_reach_the_booking(wx: WeChat) -> None:
+    for words in ("取消预约", "改时间"):
+        reply = await wx.say(f"oReminderWords{words}", words)
+        assert "我可以帮您" not in reply, reply  # not the generic menu: the booking flow answered

@@ -7,9 +7,11 @@ import uuid
 
 from sqlalchemy import select
 
+from bot.outbox import push_resident
+from bot.privacy import hash_openid
 from bot.services import Services
 from bot.tickets import events_of
-from storage.models import AuditLog, Booking, Message, Reminder, Resident, Ticket, Volunteer
+from storage.models import AuditLog, Booking, Message, OutboxItem, Reminder, Resident, Ticket, Volunteer
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
 
@@ -79,3 +81,19 @@ async def test_erase_removes_personal_data_and_keeps_anonymised_tickets(wx: WeCh
         assert old == []
         [audit] = (await session.execute(select(AuditLog).where(AuditLog.action == "resident_erased"))).scalars().all()
         assert audit.detail is not None and audit.detail["tickets_anonymised"] == 2 and openid not in audit.target
+
+
+async def test_erase_drops_queued_pushes_and_keeps_no_raw_openid(wx: WeChat, services: Services) -> None:
+    openid = "oEraseQueued"
+    await wx.say(openid, "你好")
+    async with services.sessions() as session, session.begin():
+        await push_resident(session, openid, "您的工单已办结", now=services.clock.now())
+    await wx.say(openid, "删除我的信息")
+    await wx.say(openid, "确认删除")
+    async with services.sessions() as session:
+        pushes = list(await session.scalars(select(OutboxItem).where(OutboxItem.target == openid)))
+        assert pushes and all(p.state == "dead" and p.payload == {} for p in pushes)
+        raw = list(await session.scalars(select(Message).where(Message.openid == openid)))
+        assert raw == []
+        hashed = list(await session.scalars(select(Message).where(Message.openid == hash_openid(openid))))
+        assert hashed

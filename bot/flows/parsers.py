@@ -119,7 +119,7 @@ def future_time(answer: Answer) -> dict[str, Any]:
     norm = normalize(text)
     if norm in ("都可以", "随时", "随时都行", "都行", "什么时候都可以", "无所谓") or is_word(text, "skip"):
         return {"any": True, "text": "时间都可以"}
-    when = parse_when(norm, answer.now.date())
+    when = parse_when(text, answer.now.date())  # the raw text: normalising drops the ':' of 11:30
     if when.day is None and when.at is None and when.part is None:
         raise Invalid("flow.hint.time")
     day = when.day or answer.now.date()

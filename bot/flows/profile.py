@@ -21,7 +21,7 @@ from bot.services import Services
 from bot.tickets import ACTIVE
 from bot.volunteers import erase_volunteer, volunteer_of
 from storage.models import (
-    ActivitySignup, AuditLog, Booking, Message, Reminder, Resident, Ticket, TicketEvent,
+    ActivitySignup, AuditLog, Booking, Message, OutboxItem, Reminder, Resident, Ticket, TicketEvent,
 )
 
 # Ticket fields that name or locate a person; everything else (service, category, building …) stays.
@@ -116,12 +116,19 @@ async def erase_resident(svc: Services, session: AsyncSession, openid: str) -> N
         update(Reminder).where(Reminder.target == openid, Reminder.state == "pending").values(state="dropped")
     )
     signups = await session.execute(delete(ActivitySignup).where(ActivitySignup.openid == openid))
+    # Pushes not yet sent to the resident carry their data (ticket updates, reminders): drop them.
+    pushes = await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.channel == "wechat", OutboxItem.target == openid, OutboxItem.state == "pending")
+        .values(state="dead", last_error="resident erased their data", payload={})
+    )
     volunteers = await erase_volunteer(session, openid)
     session.add(AuditLog(
         actor=f"resident:{who}", action="resident_erased", target=who, created_at=now,
         detail={
             "tickets_anonymised": len(tickets), "messages_cleared": int(messages.rowcount or 0),
             "bookings_cleared": int(booking_rows.rowcount or 0), "reminders_dropped": int(reminders.rowcount or 0),
+            "pushes_dropped": int(pushes.rowcount or 0),
             "signups_removed": int(signups.rowcount or 0), "volunteer_records_removed": volunteers,
         },
     ))
