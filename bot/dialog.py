@@ -35,7 +35,7 @@ from bot.flows.status import number_in, status_reply
 from bot.inbound import Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
-from storage.models import Message, Resident
+from storage.models import Message, Reminder, Resident
 
 log = logging.getLogger(__name__)
 
@@ -321,15 +321,26 @@ async def _link_conversation(ctx: Context, state: DialogState | None, ticket_id:
 
 
 async def _schedule_nudge(ctx: Context, state: DialogState) -> None:
-    """One reminder after the idle time; it goes out only if the dialog has not moved since."""
+    """One reminder after the idle time; it goes out only if the dialog has not moved since.
+
+    A resident has at most one pending nudge: each step moves it (one UPDATE) rather than adding
+    a row per message."""
     flow = registry.get(state.flow)
     title = ctx.text(flow.title) if flow is not None else state.flow
-    await reminders.schedule(
-        ctx.session, kind="flow_nudge", due_at=ctx.now + timedelta(seconds=ctx.svc.settings.flow_idle_nudge_s),
-        channel="wechat", target=ctx.openid, payload={"text": ctx.text("flow.nudge", title=title)},
-        now=ctx.now, cause_type="flow", cause_id=state.version,
-        dedup_key=f"flow_nudge:{ctx.openid}:{state.version}",
+    due = ctx.now + timedelta(seconds=ctx.svc.settings.flow_idle_nudge_s)
+    text = ctx.text("flow.nudge", title=title)
+    key = f"flow_nudge:{ctx.openid}:{state.version}"
+    moved = await ctx.session.execute(
+        update(Reminder)
+        .where(Reminder.kind == "flow_nudge", Reminder.target == ctx.openid, Reminder.state == "pending")
+        .values(due_at=due, cause_id=state.version, dedup_key=key,
+                payload={"channel": "wechat", "message": {"text": text}, "urgent": False})
     )
+    if not moved.rowcount:
+        await reminders.schedule(
+            ctx.session, kind="flow_nudge", due_at=due, channel="wechat", target=ctx.openid,
+            payload={"text": text}, now=ctx.now, cause_type="flow", cause_id=state.version, dedup_key=key,
+        )
 
 
 def setup(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from bot.app import create_app
 from bot.clock import FakeClock
 from bot.services import Services, open_services
 from bot.sim.wechat_client import text_xml
+from storage.models import Reminder
 from tests.conftest import WeChat
 from tests.flow_helpers import LOCATION, PHOTO, messages_of, resident, tickets_of
 
@@ -186,7 +187,10 @@ async def test_idle_nudge_then_quiet_expiry(wx: WeChat, services: Services, cloc
     assert (last.due_at - clock.now()).total_seconds() == services.settings.flow_idle_nudge_s
     check = nudge_check(services)
     assert await check(None, last) is True  # type: ignore[arg-type]
-    assert not await check(None, nudges[0])  # type: ignore[arg-type]  # an older version is stale
+    assert len(nudges) == 1  # one pending nudge per resident, moved at each step
+    stale = Reminder(kind="flow_nudge", target=openid, cause_type="flow", cause_id=last.cause_id - 1,
+                     due_at=last.due_at, payload=last.payload, created_at=last.created_at)
+    assert not await check(None, stale)  # type: ignore[arg-type]  # an older version is stale
     assert reminders.CAUSE_CHECKS["flow"] is not None
     clock.advance(services.settings.flow_expire_s + 1)
     assert await check(None, last) is False  # type: ignore[arg-type]
