@@ -45,10 +45,9 @@ SCRIPTS: list[Script] = [
     Script(("谢谢你们，上次路灯修好了很满意",), MENU),
     Script(("帮助",), MENU),
     Script(("转人工",), TICKET),
-    # Elderly-service and volunteer requests: answered with the service menu until their flows
-    # are installed; the closing 取消 ends them cleanly either way.
-    Script(("明天中午给我妈订个助餐",), ""),
-    Script(("我想报名当志愿者",), ""),
+    # An elderly-service booking and a volunteer signup, each to its ticket.
+    Script(("明天中午给我妈订个助餐", "王秀英", "82", "5号楼1单元301", "少盐", "13800138005", "确认"), TICKET),
+    Script(("我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意", "确认"), TICKET),
 ]
 
 CONVERSATIONS: list[list[str]] = [list(s.messages) for s in SCRIPTS]

@@ -57,3 +57,11 @@ async def test_prefilled_opening_and_no_consent_keeps_nothing(wx: WeChat, servic
     assert "不会保存" in done
     assert await tickets_of(services, openid) == []
     assert await volunteers_of(services, openid) == []
+
+
+async def test_the_reply_names_the_owner_by_role(wx: WeChat) -> None:
+    lines = ["我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意", "确认"]
+    reply = ""
+    for line in lines:
+        reply = await wx.say("oVolunteerRole", line)
+    assert "工单号" in reply and "志愿服务负责人" in reply and "网格员" not in reply

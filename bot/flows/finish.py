@@ -75,7 +75,9 @@ def created_reply(ctx: Context, created: Created, *, head: str = "flow.created")
     elif created.assignee_name:
         due = format_due(ctx, created.due_at)
         key = "flow.next.assigned_due" if due else "flow.next.assigned"
-        lines.append(ctx.text(key, name=created.assignee_name, due=due))
+        role = ctx.text(f"flow.owner_role.{created.ticket.kind}") if ctx.svc.texts.has(
+            f"flow.owner_role.{created.ticket.kind}") else ctx.text("flow.owner_role.default")
+        lines.append(ctx.text(key, name=created.assignee_name, due=due, role=role))
     else:
         lines.append(ctx.text("flow.next.queued"))
     lines.append(ctx.text("flow.next.status_hint", number=created.ticket.number))
