@@ -7,14 +7,13 @@ Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import HTTP, create_app
@@ -25,29 +24,11 @@ from bot.services import Services
 from bot.sim.api import SIM_RECORDER
 from bot.staff_actions import staff_transition
 from storage.models import OutboxItem, Ticket
+from tests.sim_support import launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 RESIDENT = "oSimZhang"  # the simulator page's default resident
 ANSWER = "王阿姨您好，物业师傅今天下午3点上门查看漏水。"
-
-
-@pytest.fixture
-def port() -> int:
-    """The port the whole app listens on."""
-    return unused_port()
-
-
-@pytest.fixture
-def settings_overrides(port: int) -> dict[str, Any]:
-    """Simulator on, reached at the test server's own address."""
-    return {
-        "simulator": True, "public_base_url": f"http://127.0.0.1:{port}",
-        "wechat_api_base": "", "wecom_api_base": "",
-    }
 
 
 @pytest.fixture(autouse=True)
@@ -115,15 +96,13 @@ async def test_staff_answer_a_handoff_from_the_queue_in_chromium(
 ) -> None:
     from playwright.async_api import async_playwright
 
-    chromium = shutil.which("chromium")
-    assert chromium, "run scripts/ensure_browser.sh"
     ARTIFACTS.mkdir(exist_ok=True)
     suffix = "" if backend == "embedded" else f"-{backend}"
     base = str(server.make_url("/")).rstrip("/")
 
     await _busy_day(services, clock)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = await launch_chromium(pw)
         try:
             # The resident, in the simulator's chat: a message with markup, then 转人工.
             resident = await browser.new_page(viewport={"width": 1100, "height": 800})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -15,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer, unused_port
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import HTTP, create_app
@@ -26,23 +25,9 @@ from bot.services import Services
 from bot.sim.api import SIM_RECORDER, SimRecorder
 from bot.sim.page import FormError, parse_action
 from storage.models import Message, Resident
+from tests.sim_support import launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-@pytest.fixture
-def port() -> int:
-    """The port the whole app listens on (the simulator posts to its own /wechat)."""
-    return unused_port()
-
-
-@pytest.fixture
-def settings_overrides(port: int) -> dict[str, Any]:
-    """Simulator on, reached at the test server's address; API bases follow it to /sim."""
-    return {
-        "simulator": True, "public_base_url": f"http://127.0.0.1:{port}",
-        "wechat_api_base": "", "wecom_api_base": "",
-    }
 
 
 @pytest.fixture
@@ -331,13 +316,9 @@ async def test_chat_page_in_chromium(
 
     # The sender loop as the app runs it with outbox_sender on (as in `make run`).
     push_task = asyncio.create_task(push.run_sender(services, server.app[HTTP], asyncio.Event()))
-    chromium = shutil.which("chromium")
-    assert chromium, "run scripts/ensure_browser.sh"
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=chromium, args=args)
+            browser = await launch_chromium(pw)
             page = await browser.new_page(viewport={"width": 1280, "height": 860})
             await page.goto(str(server.make_url("/sim")))
             await page.fill("#text", "<b>你好</b>")

@@ -195,6 +195,17 @@ async def wechat_token(request: web.Request) -> web.Response:
     return web.json_response({"access_token": token, "expires_in": TOKEN_TTL_S})
 
 
+async def _addressed(request: web.Request) -> tuple[dict[str, Any], str, web.Response | None]:
+    """The JSON body of a send and its `touser`, or the official refusal of a malformed one."""
+    body = await _json(request)
+    if body is None:
+        return {}, "", answer(47001, "data format error")
+    touser = body.get("touser")
+    if not isinstance(touser, str) or not touser:
+        return body, "", answer(40003, "invalid openid")
+    return body, touser, None
+
+
 async def _resident(svc: Services, openid: str) -> Resident | None:
     async with svc.sessions() as session:
         return await session.scalar(select(Resident).where(Resident.openid == openid))
@@ -204,12 +215,9 @@ async def _resident(svc: Services, openid: str) -> Resident | None:
 async def custom_send(request: web.Request) -> web.Response:
     """POST /cgi-bin/message/custom/send: a text inside the 48-hour window, at most 5 per window."""
     svc, recorder = _svc(request), recorder_of(request)
-    body = await _json(request)
-    if body is None:
-        return answer(47001, "data format error")
-    touser = body.get("touser")
-    if not isinstance(touser, str) or not touser:
-        return answer(40003, "invalid openid")
+    body, touser, refusal = await _addressed(request)
+    if refusal is not None:
+        return refusal
     if body.get("msgtype") != "text":
         return answer(40008, "invalid message type")
     content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
@@ -235,12 +243,9 @@ async def custom_send(request: web.Request) -> web.Response:
 async def template_send(request: web.Request) -> web.Response:
     """POST /cgi-bin/message/template/send: the configured template to a follower."""
     svc, recorder = _svc(request), recorder_of(request)
-    body = await _json(request)
-    if body is None:
-        return answer(47001, "data format error")
-    touser = body.get("touser")
-    if not isinstance(touser, str) or not touser:
-        return answer(40003, "invalid openid")
+    body, touser, refusal = await _addressed(request)
+    if refusal is not None:
+        return refusal
     if body.get("template_id") != svc.settings.wechat_template_id:
         return answer(40037, "invalid template_id")
     data = body.get("data")
