@@ -59,14 +59,11 @@ def _add_commands(sub: argparse._SubParsersAction) -> dict[str, Command]:  # typ
     add_roster_arguments(roster)
     commands["roster"] = run_roster
 
-    try:
-        from bot.intents.cli import add_classify_arguments, run_classify
-    except ImportError:  # the classifier package is being written alongside
-        pass
-    else:
-        classify = sub.add_parser("classify", help="classify residents' messages into intents")
-        add_classify_arguments(classify)
-        commands["classify"] = run_classify
+    from bot.intents.cli import add_classify_arguments, run_classify
+
+    classify = sub.add_parser("classify", help="classify residents' messages into intents")
+    add_classify_arguments(classify)
+    commands["classify"] = run_classify
 
     from bot.report import add_report_arguments, run_report
 

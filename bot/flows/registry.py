@@ -1,7 +1,7 @@
 """The flows this bot knows, by name, intent, menu key, menu digit and command.
 
 Flow modules declare a class and decorate it with `@register`; `load()` imports the modules
-named in FLOW_MODULES that exist (a feature still being written is simply not offered yet).
+named in FLOW_MODULES.
 """
 
 from __future__ import annotations
@@ -32,15 +32,11 @@ def register(cls: type[Flow]) -> type[Flow]:
 
 
 def load() -> dict[str, Flow]:
-    """Import the flow modules once (those present) and return the registry."""
+    """Import the flow modules once and return the registry."""
     global _loaded
     if not _loaded:
         for module in FLOW_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:
-                    raise
+            importlib.import_module(module)
         _loaded = True
     return FLOWS
 
