@@ -75,6 +75,7 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("jieba").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per 5-second tick otherwise
 
 
 def fields(**values: Any) -> dict[str, Any]:
