@@ -206,6 +206,18 @@ def read_roster(path: Path) -> RosterFile:
     return parse_roster(data)
 
 
+def _upsert(session: AsyncSession, model: type[Any], row: Any, key: str, values: dict[str, Any]) -> str:
+    """Add a roster row or bring an existing one up to values: 'added', 'updated' or 'same'."""
+    if row is None:
+        session.add(model(id=key, **values))
+        return "added"
+    if all(getattr(row, k) == v for k, v in values.items()):
+        return "same"
+    for k, v in values.items():
+        setattr(row, k, v)
+    return "updated"
+
+
 async def apply_roster(
     session: AsyncSession, roster: RosterFile, actor: str, now: datetime
 ) -> RosterChanges:
@@ -216,16 +228,11 @@ async def apply_roster(
     unchanged = 0
     for p in roster.people:
         values = {"name": p.name, "roles": list(p.roles), "services": list(p.services), "phone": p.phone, "active": True}
-        row = old_people.get(p.id)
-        if row is None:
-            session.add(Person(id=p.id, **values))
-            changes["pa"].append(p.id)
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(row, k, v)
-            changes["pu"].append(p.id)
-        else:
+        outcome = _upsert(session, Person, old_people.get(p.id), p.id, values)
+        if outcome == "same":
             unchanged += 1
+        else:
+            changes["pa" if outcome == "added" else "pu"].append(p.id)
     listed = {p.id for p in roster.people}
     for pid, row in old_people.items():
         if pid not in listed and row.active:
@@ -233,16 +240,11 @@ async def apply_roster(
             changes["pd"].append(pid)
     for g in roster.grids:
         values = {"name": g.name, "buildings": list(g.buildings), "workers": list(g.workers)}
-        grow = old_grids.get(g.id)
-        if grow is None:
-            session.add(Grid(id=g.id, **values))
-            changes["ga"].append(g.id)
-        elif any(getattr(grow, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(grow, k, v)
-            changes["gu"].append(g.id)
-        else:
+        outcome = _upsert(session, Grid, old_grids.get(g.id), g.id, values)
+        if outcome == "same":
             unchanged += 1
+        else:
+            changes["ga" if outcome == "added" else "gu"].append(g.id)
     gone = [gid for gid in old_grids if gid not in {g.id for g in roster.grids}]
     if gone:
         await session.execute(delete(Grid).where(Grid.id.in_(gone)))

@@ -360,6 +360,22 @@ async def _read(svc: Services, request: web.Request) -> tuple[Received, Inbound 
     return received, to_inbound(received.fields)
 
 
+def refusal(exc: Exception, channel: str) -> web.Response:
+    """The answer to a request refused before handling — 413 too large, 403 bad signature,
+    400 malformed — counted and logged (for /wechat and /wecom alike)."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        metrics.REJECTED.labels("too_large").inc()
+        log.info("%s refused: body too large", channel)
+        return web.Response(status=413, text="body too large")
+    if isinstance(exc, Forbidden):
+        metrics.REJECTED.labels("signature").inc()
+        log.info("%s refused: bad %s", channel, exc)
+        return web.Response(status=403, text="invalid signature")
+    metrics.REJECTED.labels("malformed").inc()
+    log.info("%s refused: malformed body (%s)", channel, exc)
+    return web.Response(status=400, text="malformed body")
+
+
 async def receive(request: web.Request) -> web.Response:
     """POST /wechat: one message or event in, one passive reply out."""
     from bot import dialog
@@ -369,18 +385,8 @@ async def receive(request: web.Request) -> web.Response:
     started = time.perf_counter()
     try:
         received, inbound = await _read(svc, request)
-    except web.HTTPRequestEntityTooLarge:
-        metrics.REJECTED.labels("too_large").inc()
-        log.info("refused: body too large")
-        return web.Response(status=413, text="body too large")
-    except Forbidden as exc:
-        metrics.REJECTED.labels("signature").inc()
-        log.info("refused: bad %s", exc)
-        return web.Response(status=403, text="invalid signature")
-    except BadRequest as exc:
-        metrics.REJECTED.labels("malformed").inc()
-        log.info("refused: malformed body (%s)", exc)
-        return web.Response(status=400, text="malformed body")
+    except (web.HTTPRequestEntityTooLarge, Forbidden, BadRequest) as exc:
+        return refusal(exc, "wechat")
 
     if inbound is None:
         what = "event" if message_type(received.fields) == "event" else "message type"

@@ -18,7 +18,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 from bot import metrics, roster, worker_commands
-from bot.channels.wechat import BadRequest, Forbidden, answer_once, parse_xml, reply_xml
+from bot.channels.wechat import BadRequest, Forbidden, answer_once, parse_xml, refusal, reply_xml
 from bot.logs import fields
 from bot.services import Services
 
@@ -118,17 +118,8 @@ async def receive(request: web.Request) -> web.Response:
     started = time.perf_counter()
     try:
         values = decode_body(svc, request.query, await request.read())
-    except web.HTTPRequestEntityTooLarge:
-        metrics.REJECTED.labels("too_large").inc()
-        return web.Response(status=413, text="body too large")
-    except Forbidden as exc:
-        metrics.REJECTED.labels("signature").inc()
-        log.info("wecom refused: bad %s", exc)
-        return web.Response(status=403, text="invalid signature")
-    except BadRequest as exc:
-        metrics.REJECTED.labels("malformed").inc()
-        log.info("wecom refused: malformed body (%s)", exc)
-        return web.Response(status=400, text="malformed body")
+    except (web.HTTPRequestEntityTooLarge, Forbidden, BadRequest) as exc:
+        return refusal(exc, "wecom")
     user = str(values.get("FromUserName"))
     try:
         reply = await answer_once(svc, dedup_key(svc, values), lambda: _reply_for(svc, values))
