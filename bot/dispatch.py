@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notices, outbox, reminders, roster, tickets
@@ -64,15 +64,38 @@ class Route:
 # --- routing -------------------------------------------------------------------------------------
 
 
+# Statements of every new ticket, built once (building them is a good part of their cost).
+_LOAD = (
+    select(Ticket.assignee, func.count())
+    .where(
+        Ticket.assignee.in_(bindparam("ids", expanding=True)),
+        Ticket.status.in_(LOAD_STATUSES),
+        Ticket.parent_id.is_(None),
+    )
+    .group_by(Ticket.assignee)
+)
+_DUPLICATE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_DUPLICATE_CANDIDATES = (
+    select(Ticket.id, Ticket.building)
+    .where(
+        Ticket.kind == "complaint",
+        Ticket.category == bindparam("category"),
+        Ticket.status.in_(tickets.ACTIVE),
+        Ticket.parent_id.is_(None),
+        Ticket.id != bindparam("ticket_id"),
+        Ticket.created_at >= bindparam("since"),
+    )
+    .order_by(Ticket.created_at)
+    .with_for_update()
+)
+_RESIDENT_PHONE = select(Resident.phone).where(Resident.openid == bindparam("openid"))
+
+
 async def open_load(session: AsyncSession, ids: list[str]) -> dict[str, int]:
     """How many active, unlinked tickets each of ids holds."""
     if not ids:
         return {}
-    rows = await session.execute(
-        select(Ticket.assignee, func.count())
-        .where(Ticket.assignee.in_(ids), Ticket.status.in_(LOAD_STATUSES), Ticket.parent_id.is_(None))
-        .group_by(Ticket.assignee)
-    )
+    rows = await session.execute(_LOAD, {"ids": ids})
     counts = {str(a): int(n) for a, n in rows.all()}
     return {i: counts.get(i, 0) for i in ids}
 
@@ -125,24 +148,15 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     if dialect == "postgresql":
         # Reports of one problem arriving together: the second waits for the first to commit.
         lock = zlib.crc32(f"dup:{key}:{ticket.category}".encode()) - 2**31
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+        await session.execute(_DUPLICATE_LOCK, {"k": lock})
     since = svc.clock.now() - timedelta(hours=load_limits().duplicate_window_hours)
+    # Every candidate row is locked as before; only the match becomes an ORM object.
     rows = await session.execute(
-        select(Ticket)
-        .where(
-            Ticket.kind == "complaint",
-            Ticket.category == ticket.category,
-            Ticket.status.in_(tickets.ACTIVE),
-            Ticket.parent_id.is_(None),
-            Ticket.id != ticket.id,
-            Ticket.created_at >= since,
-        )
-        .order_by(Ticket.created_at)
-        .with_for_update()
+        _DUPLICATE_CANDIDATES, {"category": ticket.category, "ticket_id": ticket.id, "since": since}
     )
-    for other in rows.scalars():
-        if other.building and roster.normalize_building(other.building) == key:
-            return other
+    for other_id, building in rows.all():
+        if building and roster.normalize_building(building) == key:
+            return await session.get(Ticket, other_id)
     return None
 
 
@@ -171,7 +185,7 @@ async def _phone_of(session: AsyncSession, ticket: Ticket) -> str | None:
     if isinstance(phone, str) and phone.strip():
         return phone
     if ticket.resident:
-        return await session.scalar(select(Resident.phone).where(Resident.openid == ticket.resident))
+        return await session.scalar(_RESIDENT_PHONE, {"openid": ticket.resident})
     return None
 
 
@@ -198,19 +212,22 @@ async def _schedule_limits(
     if at > now:
         plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
     plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
-    for kind, due, text in plan:
-        await reminders.schedule(
-            session, kind=kind, due_at=due, channel="wecom", target=ticket.assignee,
-            payload={"msgtype": "text", "text": text}, now=now, cause_type="ticket", cause_id=ticket.id,
-            dedup_key=f"ticket:{ticket.id}:{kind}:{event.id}", urgent=kind in BREACH_KINDS or urgent,
-        )
+    with session.no_autoflush:  # the ticket's pending changes go with the first reminder's flush
+        for kind, due, text in plan:
+            await reminders.schedule(
+                session, kind=kind, due_at=due, channel="wecom", target=ticket.assignee,
+                payload={"msgtype": "text", "text": text}, now=now, cause_type="ticket", cause_id=ticket.id,
+                dedup_key=f"ticket:{ticket.id}:{kind}:{event.id}", urgent=kind in BREACH_KINDS or urgent,
+            )
 
 
 async def _assign(
     svc: Services, session: AsyncSession, ticket: Ticket, owner: Person, actor: str,
-    *, grid: str | None = None, note: str = "", data: dict[str, Any] | None = None,
+    *, grid: str | None = None, note: str = "", data: dict[str, Any] | None = None, new: bool = False,
 ) -> TicketEvent:
-    """Give a ticket to owner: transition, times, reminders, the WeCom card; tell a previous owner."""
+    """Give a ticket to owner: transition, times, reminders, the WeCom card; tell a previous owner.
+
+    new: the ticket was created in this transaction, so it has no time-limit reminders to drop."""
     now = svc.clock.now()
     limits = load_limits()
     previous = ticket.assignee
@@ -226,7 +243,8 @@ async def _assign(
     urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
     ticket.accept_due_at = now + timedelta(seconds=svc.settings.accept_sla_s)
     ticket.due_at = now + limits.resolve_limit(ticket.kind, ticket.urgency)
-    await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+    if not new:
+        await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
     await _schedule_limits(svc, session, ticket, event, accept=True)
     card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), urgency_class)
     await outbox.enqueue(
@@ -256,7 +274,7 @@ async def dispatch_new(svc: Services, session: AsyncSession, ticket: Ticket) -> 
         await tickets.add_event(session, ticket, "queued", "system", svc.clock.now(), note=reason)
         await escalate_to_staff(svc, session, ticket, reason)
         return DispatchResult(ticket, None, None, None)
-    await _assign(svc, session, ticket, found.owner, "system", grid=found.grid)
+    await _assign(svc, session, ticket, found.owner, "system", grid=found.grid, new=True)
     return DispatchResult(ticket, None, found.owner.name, ticket.due_at)
 
 

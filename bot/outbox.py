@@ -14,12 +14,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxItem
 
 CHANNELS = ("wechat", "wecom", "group")
+
+
+_OUTBOX = OutboxItem.__table__
+# Built once (Core: written at once, without the unit of work; pushes are never changed here).
+_QUEUED_BEFORE = select(_OUTBOX.c.id).where(_OUTBOX.c.dedup_key == bindparam("dedup_key"))
+_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 
 
 async def enqueue(
@@ -34,28 +40,27 @@ async def enqueue(
     urgent: bool = False,
     not_before: datetime | None = None,
 ) -> OutboxItem | None:
-    """Add a push to the session (committed with the caller); None when dedup_key was queued before."""
+    """Write a push in the caller's transaction (committed with it); None when dedup_key was
+    queued before. The returned item carries its id and is not tracked by the session."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown outbox channel {channel!r}")
     if dedup_key is not None:
-        existing = await session.scalar(select(OutboxItem.id).where(OutboxItem.dedup_key == dedup_key))
-        if existing is not None:
+        if await session.scalar(_QUEUED_BEFORE, {"dedup_key": dedup_key}) is not None:
             return None
-    item = OutboxItem(
-        channel=channel,
-        target=target,
-        payload=payload,
-        dedup_key=dedup_key,
-        ticket_id=ticket_id,
-        urgent=urgent,
-        state="pending",
-        attempts=0,
-        next_attempt_at=not_before or now,
-        created_at=now,
-    )
-    session.add(item)
-    await session.flush()
-    return item
+    values: dict[str, Any] = {
+        "channel": channel,
+        "target": target,
+        "payload": payload,
+        "dedup_key": dedup_key,
+        "ticket_id": ticket_id,
+        "urgent": urgent,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+    }
+    item_id = (await session.execute(_INSERT, values)).scalar_one()
+    return OutboxItem(id=item_id, **values)
 
 
 async def push_resident(

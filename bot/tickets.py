@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Ticket, TicketCounter, TicketEvent
@@ -50,16 +50,24 @@ class TransitionError(ValueError):
     """An action that the ticket's current status does not allow."""
 
 
+_COUNTERS = TicketCounter.__table__
+# Built once: the statements of every ticket (Core, so no autoflush and no ORM bookkeeping).
+_BUMP_COUNTER = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.day == bindparam("today"))
+    .values(value=_COUNTERS.c.value + 1)
+    .returning(_COUNTERS.c.value)
+)
+_EVENTS = TicketEvent.__table__
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+
+
 async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
     """The next human-friendly number for today (local date), unique across processes."""
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
-    stmt = (
-        update(TicketCounter)
-        .where(TicketCounter.day == day)
-        .values(value=TicketCounter.value + 1)
-        .returning(TicketCounter.value)
-    )
-    value = (await session.execute(stmt)).scalar()
+    # The caller's pending writes first, as an ORM statement would (same order of row locks).
+    await session.flush()
+    value = (await session.execute(_BUMP_COUNTER, {"today": day})).scalar()
     if value is None:
         dialect = session.bind.dialect.name if session.bind is not None else ""
         if dialect == "postgresql":
@@ -69,7 +77,7 @@ async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
         else:
             ins = insert(TicketCounter).values(day=day, value=0).prefix_with("OR IGNORE")
         await session.execute(ins)
-        value = (await session.execute(stmt)).scalar_one()
+        value = (await session.execute(_BUMP_COUNTER, {"today": day})).scalar_one()
     return f"{day}-{value:04d}"
 
 
@@ -128,21 +136,24 @@ async def add_event(
     from_status: str | None = None,
     to_status: str | None = None,
 ) -> TicketEvent:
-    """Append one event to a ticket's history (notes, replies, pushes, status changes)."""
-    event = TicketEvent(
-        ticket_id=ticket.id,
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor,
-        note=note,
-        data=data,
-        created_at=now,
-    )
-    session.add(event)
-    ticket.updated_at = now
-    await session.flush()
-    return event
+    """Append one event to a ticket's history (notes, replies, pushes, status changes).
+
+    The row is written at once (its id orders the history and keys the pushes it causes); the
+    returned event carries that id and is not tracked by the session (events never change)."""
+    values: dict[str, Any] = {
+        "ticket_id": ticket.id,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "actor": actor,
+        "note": note,
+        "data": data,
+        "created_at": now,
+    }
+    event_id = (await session.execute(_INSERT_EVENT, values)).scalar_one()
+    if ticket.updated_at != now:  # setting an equal value would still make the ticket dirty
+        ticket.updated_at = now
+    return TicketEvent(id=event_id, **values)
 
 
 async def transition(
