@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from types import ModuleType
+from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot import metrics, reminders
 from bot.clock import local
@@ -45,36 +47,56 @@ MENU_KEYS = {"MENU_MY_TICKETS": "status", "MENU_HANDOFF": "handoff"}
 
 
 async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime) -> Resident:
-    """The resident row for this openid (created on first contact), with the 48-hour window opened."""
-    resident = await session.scalar(select(Resident).where(Resident.openid == inbound.openid))
-    if resident is None:
-        resident = Resident(openid=inbound.openid, subscribed=True, created_at=now, updated_at=now)
-        session.add(resident)
+    """The resident row for this openid (created on first contact), with the 48-hour window opened.
+
+    Written with Core statements, then loaded: no unit-of-work flush for the commonest write."""
+    changes: dict[str, Any] = {"updated_at": now}
     if inbound.event == "unsubscribe":
-        resident.subscribed = False
+        changes["subscribed"] = False
     elif inbound.event not in ("view", "location"):
         # Messages, follows, scans and clicks open the customer-service window.
-        resident.subscribed = True
-        resident.last_inbound_at = now
-        resident.window_opened_by = "message" if not inbound.is_event else inbound.event
-    resident.updated_at = now
-    return resident
+        changes.update(subscribed=True, last_inbound_at=now,
+                       window_opened_by="message" if not inbound.is_event else inbound.event)
+    # An UPDATE (an INSERT on first contact) returning the row, both plain cached statements (an
+    # upsert construct compiles anew each time), and the row taken into the session as a loaded
+    # object, so the flows' changes to it still flush. The resident's lock keeps first contacts apart.
+    residents = Resident.__table__
+    row = (await session.execute(
+        update(residents).where(residents.c.openid == inbound.openid).values(changes).returning(*residents.c)
+    )).one_or_none()
+    if row is None:
+        row = (await session.execute(
+            insert(residents).values({"subscribed": True, **changes, "openid": inbound.openid, "created_at": now})
+            .returning(*residents.c)
+        )).one()
+    loaded = Resident(**row._mapping)
+    make_transient_to_detached(loaded)  # as if just loaded by a query: clean, no pending changes
+    return await session.merge(loaded, load=False)
 
 
-def log_inbound(session: AsyncSession, inbound: Inbound, now: datetime) -> None:
-    """Append the resident's message to the conversation log."""
+def _message_row(openid: str, direction: str, msg_type: str, content: str, now: datetime,
+                 media: dict[str, Any] | None = None, ticket_id: int | None = None) -> dict[str, Any]:
+    return {"openid": openid, "direction": direction, "msg_type": msg_type, "content": content,
+            "media": media, "ticket_id": ticket_id, "author": None, "created_at": now}
+
+
+async def log_inbound(session: AsyncSession, inbound: Inbound, now: datetime) -> None:
+    """Append the resident's message to the conversation log (a Core insert: nothing reads the
+    row back as an object, so it skips the unit of work)."""
     content = inbound.text or (f"[{inbound.event}] {inbound.event_key}".strip() if inbound.is_event else "")
-    session.add(
-        Message(
-            openid=inbound.openid, direction="in", msg_type=inbound.msg_type if not inbound.is_event
-            else f"event:{inbound.event}", content=content, media=inbound.media or None, created_at=now,
-        )
+    msg_type = inbound.msg_type if not inbound.is_event else f"event:{inbound.event}"
+    await session.execute(
+        insert(Message.__table__), [_message_row(inbound.openid, "in", msg_type, content, now, inbound.media or None)]
     )
 
 
-def log_outbound(session: AsyncSession, openid: str, text: str, now: datetime, ticket_id: int | None = None) -> None:
+async def log_outbound(
+    session: AsyncSession, openid: str, text: str, now: datetime, ticket_id: int | None = None
+) -> None:
     """Append the bot's passive reply to the conversation log."""
-    session.add(Message(openid=openid, direction="out", msg_type="reply", content=text, ticket_id=ticket_id, created_at=now))
+    await session.execute(
+        insert(Message.__table__), [_message_row(openid, "out", "reply", text, now, ticket_id=ticket_id)]
+    )
 
 
 def menu_text(svc: Services) -> str:
@@ -108,7 +130,7 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
         now = svc.clock.now()
         async with svc.sessions() as session, session.begin():
             resident = await touch_resident(session, inbound, now)
-            log_inbound(session, inbound, now)
+            await log_inbound(session, inbound, now)
             ctx = Context(svc, session, resident, inbound, now)
             outcome = await route(ctx, state)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
@@ -118,7 +140,7 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
                 # Right after an erasure the conversation is kept only under the hashed openid.
                 erased_now = resident.erased_at is not None and resident.erased_at >= now
                 who = hash_openid(inbound.openid) if erased_now else inbound.openid
-                log_outbound(session, who, outcome.reply, now, ticket_id)
+                await log_outbound(session, who, outcome.reply, now, ticket_id)
             if outcome.state is not None and outcome.state is not state:
                 await _schedule_nudge(ctx, outcome.state)
             metrics.MESSAGES.labels(inbound.msg_type, outcome.state.flow if outcome.state else "-").inc()
@@ -313,9 +335,10 @@ async def _link_conversation(ctx: Context, state: DialogState | None, ticket_id:
     """Tie the messages of this flow run to the ticket it produced (the conversation staff see)."""
     since = ctx.now if state is None else min(ctx.now, datetime.fromisoformat(state.started_at))
     await ctx.session.flush()
+    messages = Message.__table__.c
     await ctx.session.execute(
-        update(Message)
-        .where(Message.openid == ctx.openid, Message.created_at >= since, Message.ticket_id.is_(None))
+        update(Message.__table__)
+        .where(messages.openid == ctx.openid, messages.created_at >= since, messages.ticket_id.is_(None))
         .values(ticket_id=ticket_id)
     )
 
@@ -330,9 +353,11 @@ async def _schedule_nudge(ctx: Context, state: DialogState) -> None:
     due = ctx.now + timedelta(seconds=ctx.svc.settings.flow_idle_nudge_s)
     text = ctx.text("flow.nudge", title=title)
     key = f"flow_nudge:{ctx.openid}:{state.version}"
+    # A Core UPDATE of the table: no ORM autoflush or session synchronisation on every step.
+    rows = Reminder.__table__.c
     moved = await ctx.session.execute(
-        update(Reminder)
-        .where(Reminder.kind == "flow_nudge", Reminder.target == ctx.openid, Reminder.state == "pending")
+        update(Reminder.__table__)
+        .where(rows.kind == "flow_nudge", rows.target == ctx.openid, rows.state == "pending")
         .values(due_at=due, cause_id=state.version, dedup_key=key,
                 payload={"channel": "wechat", "message": {"text": text}, "urgent": False})
     )
