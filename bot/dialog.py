@@ -9,6 +9,7 @@ the conversation where it was and WeChat's retry replays it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
@@ -19,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -46,6 +47,38 @@ MENU_DIGITS = {"5": "status", "6": "handoff"}
 MENU_KEYS = {"MENU_MY_TICKETS": "status", "MENU_HANDOFF": "handoff"}
 
 
+_RESIDENTS = Resident.__table__
+_MESSAGES = Message.__table__
+_REMINDERS = Reminder.__table__
+
+
+def _bind(*names: str) -> dict[str, Any]:
+    """Column name → a bind parameter named v_<column> (a SET/VALUES parameter may not share the
+    column's own name)."""
+    return {name: bindparam(f"v_{name}") for name in names}
+
+
+@functools.cache
+def _touch_statement(columns: frozenset[str]) -> Any:
+    """UPDATE residents SET <columns> WHERE openid RETURNING the row, built once per column set:
+    building a statement costs more than running it."""
+    return (
+        update(_RESIDENTS).where(_RESIDENTS.c.openid == bindparam("v_openid"))
+        .values(_bind(*sorted(columns))).returning(*_RESIDENTS.c)
+    )
+
+
+_FIRST_CONTACT = insert(_RESIDENTS).values(
+    _bind("openid", "subscribed", "last_inbound_at", "window_opened_by", "created_at", "updated_at")
+).returning(*_RESIDENTS.c)
+_MOVE_NUDGE = (
+    update(_REMINDERS)
+    .where(_REMINDERS.c.kind == "flow_nudge", _REMINDERS.c.target == bindparam("v_target"),
+           _REMINDERS.c.state == "pending")
+    .values(_bind("due_at", "cause_id", "dedup_key", "payload"))
+)
+
+
 async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime) -> Resident:
     """The resident row for this openid (created on first contact), with the 48-hour window opened.
 
@@ -57,18 +90,14 @@ async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime)
         # Messages, follows, scans and clicks open the customer-service window.
         changes.update(subscribed=True, last_inbound_at=now,
                        window_opened_by="message" if not inbound.is_event else inbound.event)
-    # An UPDATE (an INSERT on first contact) returning the row, both plain cached statements (an
-    # upsert construct compiles anew each time), and the row taken into the session as a loaded
+    # An UPDATE (an INSERT on first contact) returning the row, both built once (an upsert
+    # construct compiles anew each time), and the row taken into the session as a loaded
     # object, so the flows' changes to it still flush. The resident's lock keeps first contacts apart.
-    residents = Resident.__table__
-    row = (await session.execute(
-        update(residents).where(residents.c.openid == inbound.openid).values(changes).returning(*residents.c)
-    )).one_or_none()
+    params = {f"v_{name}": value for name, value in changes.items()}
+    row = (await session.execute(_touch_statement(frozenset(changes)), {"v_openid": inbound.openid, **params})).one_or_none()
     if row is None:
-        row = (await session.execute(
-            insert(residents).values({"subscribed": True, **changes, "openid": inbound.openid, "created_at": now})
-            .returning(*residents.c)
-        )).one()
+        values = {"v_subscribed": True, "v_last_inbound_at": None, "v_window_opened_by": None, **params}
+        row = (await session.execute(_FIRST_CONTACT, {**values, "v_openid": inbound.openid, "v_created_at": now})).one()
     loaded = Resident(**row._mapping)
     make_transient_to_detached(loaded)  # as if just loaded by a query: clean, no pending changes
     return await session.merge(loaded, load=False)
@@ -86,7 +115,7 @@ async def log_inbound(session: AsyncSession, inbound: Inbound, now: datetime) ->
     content = inbound.text or (f"[{inbound.event}] {inbound.event_key}".strip() if inbound.is_event else "")
     msg_type = inbound.msg_type if not inbound.is_event else f"event:{inbound.event}"
     await session.execute(
-        insert(Message.__table__), [_message_row(inbound.openid, "in", msg_type, content, now, inbound.media or None)]
+        insert(_MESSAGES), [_message_row(inbound.openid, "in", msg_type, content, now, inbound.media or None)]
     )
 
 
@@ -94,9 +123,7 @@ async def log_outbound(
     session: AsyncSession, openid: str, text: str, now: datetime, ticket_id: int | None = None
 ) -> None:
     """Append the bot's passive reply to the conversation log."""
-    await session.execute(
-        insert(Message.__table__), [_message_row(openid, "out", "reply", text, now, ticket_id=ticket_id)]
-    )
+    await session.execute(insert(_MESSAGES), [_message_row(openid, "out", "reply", text, now, ticket_id=ticket_id)])
 
 
 def menu_text(svc: Services) -> str:
@@ -335,9 +362,9 @@ async def _link_conversation(ctx: Context, state: DialogState | None, ticket_id:
     """Tie the messages of this flow run to the ticket it produced (the conversation staff see)."""
     since = ctx.now if state is None else min(ctx.now, datetime.fromisoformat(state.started_at))
     await ctx.session.flush()
-    messages = Message.__table__.c
+    messages = _MESSAGES.c
     await ctx.session.execute(
-        update(Message.__table__)
+        update(_MESSAGES)
         .where(messages.openid == ctx.openid, messages.created_at >= since, messages.ticket_id.is_(None))
         .values(ticket_id=ticket_id)
     )
@@ -353,14 +380,11 @@ async def _schedule_nudge(ctx: Context, state: DialogState) -> None:
     due = ctx.now + timedelta(seconds=ctx.svc.settings.flow_idle_nudge_s)
     text = ctx.text("flow.nudge", title=title)
     key = f"flow_nudge:{ctx.openid}:{state.version}"
-    # A Core UPDATE of the table: no ORM autoflush or session synchronisation on every step.
-    rows = Reminder.__table__.c
-    moved = await ctx.session.execute(
-        update(Reminder.__table__)
-        .where(rows.kind == "flow_nudge", rows.target == ctx.openid, rows.state == "pending")
-        .values(due_at=due, cause_id=state.version, dedup_key=key,
-                payload={"channel": "wechat", "message": {"text": text}, "urgent": False})
-    )
+    # A Core UPDATE built once: no ORM autoflush or session synchronisation on every step.
+    moved = await ctx.session.execute(_MOVE_NUDGE, {
+        "v_target": ctx.openid, "v_due_at": due, "v_cause_id": state.version, "v_dedup_key": key,
+        "v_payload": {"channel": "wechat", "message": {"text": text}, "urgent": False},
+    })
     if not moved.rowcount:
         await reminders.schedule(
             ctx.session, kind="flow_nudge", due_at=due, channel="wechat", target=ctx.openid,
