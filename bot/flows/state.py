@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +43,9 @@ class DialogState:
         return self.step.split(":", 1)[1]
 
     def to_json(self) -> dict[str, Any]:
-        """The stored form."""
-        data = asdict(self)
+        """The stored form: a shallow dict, serialised at once by the store (asdict's deep copy of
+        every slot was measurable on every message)."""
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["history"] = list(self.history)
         return data
 
@@ -52,6 +53,9 @@ class DialogState:
     def from_json(cls, data: dict[str, Any]) -> DialogState:
         """Read the stored form."""
         return cls(**{**data, "history": tuple(data.get("history", ()))})
+
+
+_FIELDS = tuple(f.name for f in fields(DialogState))
 
 
 def new_state(flow: str, step: str, now: datetime, slots: dict[str, Any] | None = None) -> DialogState:
