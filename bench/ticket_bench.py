@@ -1,19 +1,22 @@
 """CPU per ticket: the flows' ticket path alone, and whole conversations to a ticket.
 
-    .venv/bin/python -m bench.ticket_bench [--backend embedded|pg_redis] [--n 300]
+    .venv/bin/python -m bench.ticket_bench [--backend embedded|pg_redis] [--n 300] [--rounds 3] [--calls]
 
 Services are opened as the test fixtures open them (a migrated SQLite file on a temp dir with
 the embedded store, or a fresh PostgreSQL database dropped afterwards with Redis under a
 throw-away key prefix), the demo roster is loaded, and the clock is a FakeClock. Figures are
 `time.process_time()` deltas (this process only: on PostgreSQL the server's own CPU is not
-counted), after a warm-up of the same work.
+counted), after a warm-up of the same work, the best of a few rounds; on a shared machine they
+vary run to run, so `--calls` adds two figures that do not: SQL statements and Python function
+calls per ticket.
 
 1. `create_and_dispatch` with a realistic Context, one transaction per ticket, as the complaint
    flow calls it: "routed" tickets (buildings and categories cycle, and the clock passes the
    duplicate window after each cycle, so each is assigned or queued for staff) and "linked"
    tickets (the same building and category, so each joins the first as a duplicate).
-2. Conversations to a ticket (six complaints, one mediation) through `bot.dialog.handle` (bench/conversations.py's scripts, a fresh
-   resident each): CPU per message, and for the confirmation message that writes the ticket.
+2. Conversations to a ticket (six complaints, one mediation; bench/conversations.py's scripts,
+   a fresh resident each) through `bot.dialog.handle`: CPU per message, and for the
+   confirmation message that writes the ticket.
 """
 
 from __future__ import annotations
@@ -96,6 +99,19 @@ async def _best_of(rounds: int, n: int, one: Callable[[int], Awaitable[None]]) -
     return min([await _cpu_ms_each(n, one, r * n) for r in range(rounds)])
 
 
+async def _function_calls_each(n: int, one: Callable[[int], Awaitable[None]], start_at: int) -> float:
+    """Python function calls (cProfile's count) per call of one(i): steady where CPU time is noisy."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(start_at, start_at + n):
+        await one(i)
+    profile.disable()
+    return pstats.Stats(profile).total_calls / n  # type: ignore[attr-defined]
+
+
 class StatementCounter:
     """Counts the SQL statements an engine sends (a figure that does not vary run to run)."""
 
@@ -107,8 +123,11 @@ class StatementCounter:
         self.count += 1
 
 
-async def ticket_path(svc: Services, clock: FakeClock, n: int, rounds: int = 3) -> dict[str, float]:
-    """CPU ms per create_and_dispatch (best of rounds), for routed and for linked tickets."""
+async def ticket_path(
+    svc: Services, clock: FakeClock, n: int, rounds: int = 3, calls: bool = False
+) -> dict[str, float]:
+    """CPU ms per create_and_dispatch (best of rounds), for routed and for linked tickets; with
+    calls, also the function calls per ticket of one more round of each."""
     from bot.flows import registry
     from bot.flows.base import Context
     from bot.flows.finish import create_and_dispatch
@@ -151,12 +170,17 @@ async def ticket_path(svc: Services, clock: FakeClock, n: int, rounds: int = 3) 
     before = statements.count
     routed_ms = await _best_of(rounds, n, routed)
     routed_sql = (statements.count - before) / (rounds * n)
+    routed_calls = await _function_calls_each(n, routed, rounds * n) if calls else 0.0
     clock.advance(window.total_seconds())
     await _cpu_ms_each(min(n, 50), linked, 10**6)
     before = statements.count
     linked_ms = await _best_of(rounds, n, linked)
     linked_sql = (statements.count - before) / (rounds * n)
-    return {"routed": routed_ms, "linked": linked_ms, "routed_sql": routed_sql, "linked_sql": linked_sql}
+    linked_calls = await _function_calls_each(n, linked, rounds * n) if calls else 0.0
+    return {
+        "routed": routed_ms, "linked": linked_ms, "routed_sql": routed_sql, "linked_sql": linked_sql,
+        "routed_calls": routed_calls, "linked_calls": linked_calls,
+    }
 
 
 async def conversations(svc: Services, clock: FakeClock, n: int) -> dict[str, float]:
@@ -166,7 +190,8 @@ async def conversations(svc: Services, clock: FakeClock, n: int) -> dict[str, fl
     from bot import dialog
     from bot.inbound import Inbound
 
-    complaints = [s.messages for s in SCRIPTS if s.expect == TICKET and s.messages[-1] == "确认"][:7]  # 6 complaints, 1 mediation
+    # The first seven scripts that end confirmed: six complaints and one mediation.
+    complaints = [s.messages for s in SCRIPTS if s.expect == TICKET and s.messages[-1] == "确认"][:7]
     total = {"messages": 0, "all": 0.0, "confirm": 0.0, "tickets": 0}
 
     async def run(i: int) -> None:
@@ -186,7 +211,7 @@ async def conversations(svc: Services, clock: FakeClock, n: int) -> dict[str, fl
                 total["confirm"] += spent
                 total["tickets"] += TICKET in (reply or "")
 
-    await _cpu_ms_each(min(n, 30), run)  # warm-up
+    await _cpu_ms_each(min(n, 30), run, 10**6)  # warm-up
     for key in total:
         total[key] = 0
     await _cpu_ms_each(n, run)
@@ -199,18 +224,20 @@ async def conversations(svc: Services, clock: FakeClock, n: int) -> dict[str, fl
     }
 
 
-async def main_async(backend: str, n: int, rounds: int) -> None:
+async def main_async(backend: str, n: int, rounds: int, calls: bool = False) -> None:
     """Run both measurements on backend and print the figures."""
     with tempfile.TemporaryDirectory(prefix="ticket-bench-") as tmp:
         clock = FakeClock()
         async with bench_services(backend, Path(tmp), clock) as svc:
-            path = await ticket_path(svc, clock, n, rounds)
+            path = await ticket_path(svc, clock, n, rounds, calls)
             chat = await conversations(svc, clock, max(n // 5, 10))
     print(f"backend {backend}, n={n}, best of {rounds} rounds: CPU ms (this process)")
     print(f"  create_and_dispatch, routed:  {path['routed']:.2f} ms/ticket "
           f"({path['routed_sql']:.1f} SQL statements/ticket incl. begin/commit)")
     print(f"  create_and_dispatch, linked:  {path['linked']:.2f} ms/ticket "
           f"({path['linked_sql']:.1f} SQL statements/ticket)")
+    if calls:
+        print(f"  function calls/ticket: routed {path['routed_calls']:,.0f}, linked {path['linked_calls']:,.0f}")
     print(f"  conversations to a ticket:    {chat['per_message']:.2f} ms/message "
           f"({chat['messages']} messages, {chat['tickets']} tickets)")
     print(f"    confirmation (writes the ticket): {chat['confirm']:.2f} ms; other messages {chat['other']:.2f} ms")
@@ -222,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("embedded", "pg_redis"), default="embedded")
     parser.add_argument("--n", type=int, default=300, help="tickets per measured round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per phase; the best is shown")
+    parser.add_argument("--calls", action="store_true", help="also count function calls per ticket (cProfile)")
     args = parser.parse_args(argv)
-    asyncio.run(main_async(args.backend, args.n, args.rounds))
+    asyncio.run(main_async(args.backend, args.n, args.rounds, args.calls))
     return 0
 
 
