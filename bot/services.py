@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, SystemClock
 from bot.settings import Settings
 from bot.texts import Texts
-from storage.db import SessionFactory, make_engine, make_sessionmaker
+from storage.db import SessionFactory, dispose, make_engine, make_sessionmaker
 from storage.state import RedisStateStore, SqliteStateStore, SqlStateStore, StateStore
 
 
@@ -34,7 +34,7 @@ class Services:
     async def close(self) -> None:
         """Close the store and dispose of the engine."""
         await self.store.close()
-        await self.engine.dispose()
+        await dispose(self.engine)
 
 
 def open_services(settings: Settings, clock: Clock | None = None, texts: Texts | None = None) -> Services:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import side_engine
 from storage.models import Ticket, TicketCounter, TicketEvent
 
 KINDS = ("complaint", "mediation", "elderly_service", "volunteer_signup", "handoff")
@@ -63,22 +64,40 @@ _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
-    """The next human-friendly number for today (local date), unique across processes."""
+    """The next human-friendly number for today (local date), unique across processes.
+
+    On PostgreSQL the counter moves in its own short transaction, on a side pool (storage.db.
+    side_engine): inside the ticket's transaction its row lock would be held through routing until
+    commit, and every other worker's ticket would queue behind it (the bottleneck under load with
+    two workers). A ticket whose transaction then fails leaves its number unused; numbers are never
+    given twice. On SQLite (one process, whose sessions take turns) it stays in the caller's
+    transaction.
+    """
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
-    # The caller's pending writes first, as an ORM statement would (same order of row locks).
-    await session.flush()
-    value = (await session.execute(_BUMP_COUNTER, {"today": day})).scalar()
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        async with side_engine(bind).begin() as conn:
+            value = await _bump(conn, day, postgres=True)
+    else:
+        # The caller's pending writes first, as an ORM statement would.
+        await session.flush()
+        value = await _bump(session, day, postgres=False)
+    return f"{day}-{value:04d}"
+
+
+async def _bump(executor: Any, day: str, *, postgres: bool) -> int:
+    """Today's counter plus one, the row made on the day's first ticket."""
+    value = (await executor.execute(_BUMP_COUNTER, {"today": day})).scalar()
     if value is None:
-        dialect = session.bind.dialect.name if session.bind is not None else ""
-        if dialect == "postgresql":
+        if postgres:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
             ins: Any = pg_insert(TicketCounter).values(day=day, value=0).on_conflict_do_nothing()
         else:
             ins = insert(TicketCounter).values(day=day, value=0).prefix_with("OR IGNORE")
-        await session.execute(ins)
-        value = (await session.execute(_BUMP_COUNTER, {"today": day})).scalar_one()
-    return f"{day}-{value:04d}"
+        await executor.execute(ins)
+        value = (await executor.execute(_BUMP_COUNTER, {"today": day})).scalar_one()
+    return int(value)
 
 
 async def create_ticket(

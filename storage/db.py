@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -83,3 +84,25 @@ def make_sessionmaker(engine: AsyncEngine) -> SessionFactory:
 def is_postgres(engine: AsyncEngine) -> bool:
     """Whether the engine talks to PostgreSQL (row locks with SKIP LOCKED are available)."""
     return engine.dialect.name == "postgresql"
+
+
+_SIDE: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def side_engine(engine: AsyncEngine) -> AsyncEngine:
+    """A small second pool on engine's database, for short transactions of their own (the ticket
+    counter) run while a session of engine is open. Taken from engine's own pool they could
+    deadlock: every connection held by a session waiting for one more."""
+    side = _SIDE.get(engine)
+    if side is None:
+        side = create_async_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+        _SIDE[engine] = side
+    return side
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Close engine's connections, and its side pool's."""
+    side = _SIDE.pop(engine, None)
+    if side is not None:
+        await side.dispose()
+    await engine.dispose()
