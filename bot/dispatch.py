@@ -212,13 +212,14 @@ async def _schedule_limits(
     if at > now:
         plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
     plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
-    with session.no_autoflush:  # the ticket's pending changes go with the first reminder's flush
-        for kind, due, text in plan:
-            await reminders.schedule(
-                session, kind=kind, due_at=due, channel="wecom", target=ticket.assignee,
-                payload={"msgtype": "text", "text": text}, now=now, cause_type="ticket", cause_id=ticket.id,
-                dedup_key=f"ticket:{ticket.id}:{kind}:{event.id}", urgent=kind in BREACH_KINDS or urgent,
-            )
+    await reminders.schedule_many(session, [
+        {
+            "kind": kind, "due_at": due, "channel": "wecom", "target": ticket.assignee,
+            "payload": {"msgtype": "text", "text": text}, "cause_type": "ticket", "cause_id": ticket.id,
+            "dedup_key": f"ticket:{ticket.id}:{kind}:{event.id}", "urgent": kind in BREACH_KINDS or urgent,
+        }
+        for kind, due, text in plan
+    ], now=now)
 
 
 async def _assign(

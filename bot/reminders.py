@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Reminder
@@ -19,6 +19,18 @@ from storage.models import Reminder
 # cause_type → async check(session, reminder) → True while the reminder should still go out.
 CauseCheck = Callable[[AsyncSession, Reminder], Awaitable[bool]]
 CAUSE_CHECKS: dict[str, CauseCheck] = {}
+
+
+_TABLE = Reminder.__table__
+_NEW_COLUMNS = ("kind", "due_at", "target", "payload", "cause_type", "cause_id", "dedup_key", "state", "attempts",
+                "created_at")
+# Built once, as text: SQLAlchemy's dialect upsert constructs are compiled anew on every call.
+# ON CONFLICT … DO NOTHING is spelt alike by SQLite (3.24+) and PostgreSQL.
+_INSERT_NEW = text(
+    f"INSERT INTO reminders ({', '.join(_NEW_COLUMNS)}) VALUES ({', '.join(':' + c for c in _NEW_COLUMNS)}) "
+    "ON CONFLICT (dedup_key) DO NOTHING"
+).bindparams(*(bindparam(c, type_=_TABLE.c[c].type) for c in _NEW_COLUMNS))
+_EXISTING = select(Reminder.id).where(Reminder.dedup_key == bindparam("dedup_key"))
 
 
 def register_cause_check(cause_type: str, check: CauseCheck) -> None:
@@ -42,7 +54,7 @@ async def schedule(
 ) -> Reminder | None:
     """Add a reminder to the session; None when one with dedup_key exists already."""
     if dedup_key is not None:
-        existing = await session.scalar(select(Reminder.id).where(Reminder.dedup_key == dedup_key))
+        existing = await session.scalar(_EXISTING, {"dedup_key": dedup_key})
         if existing is not None:
             return None
     reminder = Reminder(
@@ -60,6 +72,23 @@ async def schedule(
     session.add(reminder)
     await session.flush()
     return reminder
+
+
+async def schedule_many(session: AsyncSession, rows: list[dict[str, Any]], *, now: datetime) -> None:
+    """Add reminders in one statement, each skipped when its dedup_key exists already; for callers
+    that need no Reminder objects back. A row has kind, due_at, channel, target, payload and
+    optionally cause_type, cause_id, dedup_key, urgent (as for schedule)."""
+    if not rows:
+        return
+    await session.execute(_INSERT_NEW, [
+        {
+            "kind": row["kind"], "due_at": row["due_at"], "target": row["target"],
+            "payload": {"channel": row["channel"], "message": row["payload"], "urgent": row.get("urgent", False)},
+            "cause_type": row.get("cause_type"), "cause_id": row.get("cause_id"), "dedup_key": row.get("dedup_key"),
+            "state": "pending", "attempts": 0, "created_at": now,
+        }
+        for row in rows
+    ])
 
 
 async def drop_for_cause(

@@ -267,9 +267,15 @@ async def import_roster(svc: Services, path: Path, actor: str = "system") -> Ros
             return await apply_roster(session, roster, actor, svc.clock.now())
 
 
+# Built once: routing reads the roster for every ticket, and building a statement costs more
+# than running it.
+_ACTIVE_PEOPLE = select(Person).where(Person.active.is_(True)).order_by(Person.id)
+_GRIDS = select(Grid).order_by(Grid.id)
+
+
 async def people_with_role(session: AsyncSession, role: str) -> list[Person]:
     """Active people having role, ordered by id."""
-    rows = await session.execute(select(Person).where(Person.active.is_(True)).order_by(Person.id))
+    rows = await session.execute(_ACTIVE_PEOPLE)
     return [p for p in rows.scalars() if role in (p.roles or [])]
 
 
@@ -278,7 +284,7 @@ async def grid_of_building(session: AsyncSession, building: str | None) -> Grid 
     if not building:
         return None
     key = normalize_building(building)
-    for grid in (await session.execute(select(Grid).order_by(Grid.id))).scalars():
+    for grid in (await session.execute(_GRIDS)).scalars():
         if key in (grid.buildings or []):
             return grid
     return None
