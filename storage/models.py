@@ -116,6 +116,9 @@ class Ticket(Base):
         Index("ix_tickets_resident", "resident"),
         Index("ix_tickets_assignee", "assignee"),
         Index("ix_tickets_building_category", "building", "category"),
+        # The duplicate search: one category's reports of the last hours (without it, every
+        # active ticket was read and row-locked for each new complaint).
+        Index("ix_tickets_category_created", "category", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

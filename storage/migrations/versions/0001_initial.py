@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:05:02.089458
+Create Date: 2026-11-23 17:19:07.377699
 """
 
 from __future__ import annotations
@@ -162,6 +162,7 @@ def upgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_assignee', ['assignee'], unique=False)
         batch_op.create_index('ix_tickets_building_category', ['building', 'category'], unique=False)
+        batch_op.create_index('ix_tickets_category_created', ['category', 'created_at'], unique=False)
         batch_op.create_index('ix_tickets_resident', ['resident'], unique=False)
         batch_op.create_index('ix_tickets_status', ['status'], unique=False)
 
@@ -298,6 +299,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_status')
         batch_op.drop_index('ix_tickets_resident')
+        batch_op.drop_index('ix_tickets_category_created')
         batch_op.drop_index('ix_tickets_building_category')
         batch_op.drop_index('ix_tickets_assignee')
 
