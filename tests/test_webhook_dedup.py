@@ -164,6 +164,47 @@ async def test_retry_while_first_still_pending_answers_nothing(
     assert await _inbound_rows(services) == 1
 
 
+def _fixture_key(svc: Services) -> str:
+    values = wechat.parse_xml(load("text"))
+    inbound = wechat.to_inbound(values)
+    assert inbound is not None
+    return wechat.dedup_key(svc, inbound, values)
+
+
+async def test_message_pending_in_a_stopped_process_is_handled_by_the_retry(
+    client: TestClient[Any, Any], services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed mid-message leaves its entry pending; the retry sees its heartbeat gone and
+    handles the message (its transaction had rolled back: nothing of it was kept) instead of
+    answering 'success' until the entry expires."""
+    monkeypatch.setattr(wechat, "RETRY_WAIT_S", 2.0)
+    await services.store.set(_fixture_key(services), {"state": "pending", "owner": "gone:4242:dead"}, 300)
+    signer = _signer(services)
+    signed = sign(signer, load("text"), "safe")
+    status, body = await _post(client, signed)
+    assert status == 200 and body != "success"
+    assert _reply(signer, signed, body) is not None
+    assert await _inbound_rows(services) == 1
+    # A second retry now gets the same answer, from the entry the takeover completed.
+    status, again = await _post(client, signed)
+    assert status == 200 and _reply(signer, signed, again) == _reply(signer, signed, body)
+    assert await _inbound_rows(services) == 1
+
+
+async def test_message_pending_in_a_live_process_is_not_taken_over(
+    client: TestClient[Any, Any], services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the owner beats, a retry waits and answers nothing rather than handling it twice;
+    this process's own heartbeat is in the store from startup."""
+    assert await services.store.get(wechat.alive_key(services, wechat.OWNER)) is not None
+    monkeypatch.setattr(wechat, "RETRY_WAIT_S", 0.3)
+    other = "busy:4343:alive"
+    await services.store.set(wechat.alive_key(services, other), {"pid": 4343}, ttl=30)
+    await services.store.set(_fixture_key(services), {"state": "pending", "owner": other}, 300)
+    assert await _post(client, sign(_signer(services), load("text"), "safe")) == (200, "success")
+    assert await _inbound_rows(services) == 0
+
+
 async def test_answer_once_contract(services: Services) -> None:
     """Ten concurrent deliveries of one key: produce runs once, all get its answer; keys are separate."""
     runs: list[str] = []

@@ -27,9 +27,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -53,6 +56,12 @@ log = logging.getLogger(__name__)
 # up on a delivery after 5 s; an empty answer shows the resident nothing rather than a duplicate).
 RETRY_WAIT_S = 4.0
 _POLL_S = 0.05
+# Which process is handling a pending message, and how it shows it is alive: a retry that finds
+# the message pending in a process that stopped beating (killed mid-message: its transaction
+# rolled back) handles it itself instead of answering nothing until the entry expires.
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+HEARTBEAT_S = 2.0
+HEARTBEAT_TTL_S = 6.0
 
 MESSAGE_TYPES = frozenset({"text", "voice", "image", "video", "shortvideo", "location", "link"})
 EVENTS = frozenset({"subscribe", "unsubscribe", "scan", "click", "view", "location"})
@@ -262,14 +271,27 @@ def dedup_key(svc: Services, inbound: Inbound, values: Mapping[str, str | None])
     return svc.store.key("dedup", inbound.openid, "ev", create_time, detail)
 
 
+def alive_key(svc: Services, owner: str) -> str:
+    """The store key a process's heartbeat keeps while it runs."""
+    return svc.store.key("alive", owner)
+
+
+async def _owner_gone(svc: Services, seen: dict[str, Any]) -> bool:
+    """Whether the pending entry seen belongs to another process that stopped beating."""
+    owner = seen.get("owner")
+    if not owner or owner == OWNER:
+        return False
+    return await svc.store.get(alive_key(svc, str(owner))) is None
+
+
 async def answer_once(
     svc: Services, key: str, produce: Callable[[], Awaitable[str | None]], *, wait: float | None = None
 ) -> str | None:
     """Run produce() once per key across processes; a retry waits for and returns the first answer.
 
     A retry that finds the first delivery still pending after `wait` seconds (RETRY_WAIT_S)
-    answers None ("success"); one that finds the key released (the first delivery raised)
-    handles the message itself.
+    answers None ("success"); one that finds the key released (the first delivery raised), or
+    held by a process that has stopped beating (killed mid-message), handles the message itself.
     """
     ttl = svc.settings.dedup_ttl_s
     # Wall-clock wait for another request, not business time: svc.clock does not apply.
@@ -277,7 +299,7 @@ async def answer_once(
     deadline = time.monotonic() + wait
     counted = False
     while True:
-        if await svc.store.set_if_absent(key, {"state": "pending"}, ttl):
+        if await svc.store.set_if_absent(key, {"state": "pending", "owner": OWNER}, ttl):
             try:
                 reply = await produce()
             except BaseException:
@@ -295,10 +317,32 @@ async def answer_once(
             if seen.get("state") == "done":
                 reply = seen.get("reply")
                 return None if reply is None else str(reply)
+            if await _owner_gone(svc, seen):
+                # One waiting retry takes the message over; the others keep waiting for it.
+                if await svc.store.set_if_absent(f"{key}:takeover", {"by": OWNER}, ttl):
+                    log.warning("message pending in a stopped process %s: handled here", seen.get("owner"))
+                    await svc.store.delete(key)
+                    break
             if time.monotonic() >= deadline:
                 log.warning("retry still pending after %.1f s: answered nothing", wait)
                 return None
             await asyncio.sleep(_POLL_S)
+
+
+async def heartbeat(svc: Services) -> None:
+    """Keep this process's alive key while it runs (cancelled at shutdown, when the key is removed)."""
+    try:
+        while True:
+            try:
+                await svc.store.set(alive_key(svc, OWNER), {"pid": os.getpid()}, ttl=HEARTBEAT_TTL_S)
+            except Exception:  # the store is down: retries then wait, as before; try again soon
+                log.warning("heartbeat not written", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_S)
+    finally:
+        try:
+            await svc.store.delete(alive_key(svc, OWNER))
+        except Exception:
+            pass
 
 
 # --- the reply -----------------------------------------------------------------------------------
@@ -416,7 +460,19 @@ async def receive(request: web.Request) -> web.Response:
     return render(svc, received, reply, request.query)
 
 
+async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+    from bot.app import SERVICES
+
+    svc = app[SERVICES]
+    await svc.store.set(alive_key(svc, OWNER), {"pid": os.getpid()}, ttl=HEARTBEAT_TTL_S)
+    task = asyncio.create_task(heartbeat(svc))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def setup(app: web.Application) -> None:
-    """Add GET and POST /wechat."""
+    """Add GET and POST /wechat, and this process's heartbeat (read by other processes' retries)."""
     app.router.add_get("/wechat", url_check)
     app.router.add_post("/wechat", receive)
+    app.cleanup_ctx.append(_heartbeat_ctx)
