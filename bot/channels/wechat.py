@@ -333,16 +333,16 @@ async def heartbeat(svc: Services) -> None:
     """Keep this process's alive key while it runs (cancelled at shutdown, when the key is removed)."""
     try:
         while True:
+            await asyncio.sleep(HEARTBEAT_S)
             try:
                 await svc.store.set(alive_key(svc, OWNER), {"pid": os.getpid()}, ttl=HEARTBEAT_TTL_S)
             except Exception:  # the store is down: retries then wait, as before; try again soon
                 log.warning("heartbeat not written", exc_info=True)
-            await asyncio.sleep(HEARTBEAT_S)
     finally:
         try:
             await svc.store.delete(alive_key(svc, OWNER))
-        except Exception:
-            pass
+        except Exception:  # it expires on its own within HEARTBEAT_TTL_S
+            log.debug("alive key not removed at shutdown", exc_info=True)
 
 
 # --- the reply -----------------------------------------------------------------------------------
