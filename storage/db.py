@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from storage.sqlite_inline import creator_for
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -35,8 +36,38 @@ def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> Async
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    ping_after_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 5.0
+
+
+def ping_after_idle(engine: AsyncEngine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled connection before use only when it has sat idle for idle_s: one that died
+    meanwhile (a database restart) is replaced instead of failing a message.
+
+    SQLAlchemy's pool_pre_ping pings on every checkout, a round trip that cost ~1.7 ms of CPU per
+    message under load (PostgreSQL, 124 → 159 msg/s without it); under load connections go back
+    and forth within milliseconds and need no ping. A connection that dies while busy still fails
+    that one use, and the pool then replaces every connection older than the failure."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_s:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:  # what a dead connection raises differs by driver
+            alive = False
+        if not alive:
+            raise exc.DisconnectionError("connection died while idle")
 
 
 _held: contextvars.ContextVar[int] = contextvars.ContextVar("sqlite_session_depth", default=0)
@@ -95,7 +126,8 @@ def side_engine(engine: AsyncEngine) -> AsyncEngine:
     deadlock: every connection held by a session waiting for one more."""
     side = _SIDE.get(engine)
     if side is None:
-        side = create_async_engine(engine.url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+        side = create_async_engine(engine.url, pool_size=2, max_overflow=2)
+        ping_after_idle(side)
         _SIDE[engine] = side
     return side
 
