@@ -126,8 +126,7 @@ def side_engine(engine: AsyncEngine) -> AsyncEngine:
     deadlock: every connection held by a session waiting for one more."""
     side = _SIDE.get(engine)
     if side is None:
-        side = create_async_engine(engine.url, pool_size=2, max_overflow=2)
-        ping_after_idle(side)
+        side = make_engine(engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=2)
         _SIDE[engine] = side
     return side
 
