@@ -36,12 +36,14 @@ def api_port() -> int:
 
 @pytest.fixture
 def settings_overrides(api_port: int) -> dict[str, Any]:
-    """Point both API bases at the stand-ins; short timeouts, three attempts."""
+    """Point both API bases at the stand-ins; a short timeout, three attempts. The timeout leaves
+    room for a busy CI machine: at 0.3 s, answers of the stand-ins (which do real database work)
+    timed out under load and made the two-process test flaky."""
     base = f"http://127.0.0.1:{api_port}/sim"
     return {
         "wechat_api_base": f"{base}/wechat-api",
         "wecom_api_base": f"{base}/wecom-api",
-        "outbox_timeout_s": 0.3,
+        "outbox_timeout_s": 1.5,
         "outbox_max_attempts": 3,
     }
 
@@ -313,7 +315,7 @@ async def test_timeout_and_system_busy_retry_then_succeed_once(
     await add_resident(services, "oZhang", clock.now())
     await queue(services, "wechat", "oZhang", {"text": "预热"})
     await push.drain(services, http)
-    sim.inject("custom_send", delay=1.0, status=504)  # longer than the 0.3 s timeout
+    sim.inject("custom_send", delay=2.0, status=504)  # longer than the 1.5 s timeout
     sim.inject("custom_send", errcode=-1)
     await queue(services, "wechat", "oZhang", {"text": "重要通知"})
 
