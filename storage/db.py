@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, exc
-from storage.sqlite_inline import creator_for
+from storage.sqlite_inline import creator_for, use_inline_await
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -26,6 +26,7 @@ def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> Async
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            use_inline_await(dbapi_conn)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")

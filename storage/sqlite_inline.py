@@ -4,13 +4,57 @@ aiosqlite hops to a thread for every cursor call; on the embedded default (one p
 already taking turns — see storage.db.SessionFactory) each SQLite statement takes microseconds,
 so the hops cost far more than the work. SQLAlchemy's aiosqlite dialect accepts this connection
 through `async_creator`, so everything above it is unchanged.
+
+Its methods other than execute return `Ready` values: already computed, yet awaitable.
+SQLAlchemy's adapter awaits each driver call through `await_only`, two greenlet switches per call
+(four calls per statement, and commits); `use_inline_await` gives the adapter an `await_` that
+takes a Ready's value without switching.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Generator, Iterable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+from sqlalchemy.util import await_only
+
+T = TypeVar("T")
+
+
+class Ready(Generic[T]):
+    """A driver call's result, computed already; awaiting it gives the value at once."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.value
+        yield  # a generator: awaitable without suspending
+
+
+def inline_await(awaitable: Any) -> Any:
+    """The adapter's await_: a Ready's value without a greenlet switch, anything else awaited."""
+    if type(awaitable) is Ready:
+        return awaitable.value
+    return await_only(awaitable)
+
+
+class _InlineAdapted(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's aiosqlite adapter, awaiting with inline_await (its cursors copy await_)."""
+
+    __slots__ = ()
+    await_ = staticmethod(inline_await)
+
+
+def use_inline_await(adapted: Any) -> None:
+    """Give SQLAlchemy's adapted connection (a "connect" event's dbapi_connection) inline_await,
+    when its driver connection is an InlineConnection."""
+    if type(adapted) is AsyncAdapt_aiosqlite_connection and isinstance(adapted.driver_connection, InlineConnection):
+        adapted.__class__ = _InlineAdapted
 
 
 class InlineCursor:
@@ -31,6 +75,8 @@ class InlineCursor:
     def lastrowid(self) -> int | None:
         return self._cursor.lastrowid
 
+    # Statements stay true awaits (one greenlet round trip each): AsyncConnection.execute insists
+    # that a statement awaited something, its check against sync drivers.
     async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> InlineCursor:
         self._cursor.execute(sql, parameters)
         return self
@@ -39,17 +85,18 @@ class InlineCursor:
         self._cursor.executemany(sql, seq)
         return self
 
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
+    def fetchone(self) -> Ready[Any]:
+        return Ready(self._cursor.fetchone())
 
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(size) if size is not None else self._cursor.fetchmany()
+    def fetchmany(self, size: int | None = None) -> Ready[list[Any]]:
+        return Ready(self._cursor.fetchmany(size) if size is not None else self._cursor.fetchmany())
 
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
+    def fetchall(self) -> Ready[list[Any]]:
+        return Ready(self._cursor.fetchall())
 
-    async def close(self) -> None:
+    def close(self) -> Ready[None]:
         self._cursor.close()
+        return Ready(None)
 
 
 class InlineConnection:
@@ -62,23 +109,27 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
-    async def cursor(self) -> InlineCursor:
-        return InlineCursor(self._conn.cursor())
+    def cursor(self) -> Ready[InlineCursor]:
+        return Ready(InlineCursor(self._conn.cursor()))
 
-    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> InlineCursor:
-        return InlineCursor(self._conn.execute(sql, parameters))
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Ready[InlineCursor]:
+        return Ready(InlineCursor(self._conn.execute(sql, parameters)))
 
-    async def create_function(self, *args: Any, **kw: Any) -> None:
+    def create_function(self, *args: Any, **kw: Any) -> Ready[None]:
         self._conn.create_function(*args, **kw)
+        return Ready(None)
 
-    async def commit(self) -> None:
+    def commit(self) -> Ready[None]:
         self._conn.commit()
+        return Ready(None)
 
-    async def rollback(self) -> None:
+    def rollback(self) -> Ready[None]:
         self._conn.rollback()
+        return Ready(None)
 
-    async def close(self) -> None:
+    def close(self) -> Ready[None]:
         self._conn.close()
+        return Ready(None)
 
     def stop(self) -> None:
         """Terminate: close at once."""
