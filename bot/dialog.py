@@ -38,6 +38,8 @@ from bot.flows.status import number_in, status_reply
 from bot.inbound import Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
+from storage import fastsql
+from storage.fastsql import Prepared
 from storage.models import Message, Reminder, Resident
 
 log = logging.getLogger(__name__)
@@ -59,19 +61,21 @@ def _bind(*names: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _touch_statement(columns: frozenset[str]) -> Any:
-    """UPDATE residents SET <columns> WHERE openid RETURNING the row, built once per column set:
-    building a statement costs more than running it."""
-    return (
+def _touch_statement(columns: frozenset[str]) -> Prepared:
+    """UPDATE residents SET <columns> WHERE openid RETURNING the row, compiled once per column set."""
+    return Prepared(
         update(_RESIDENTS).where(_RESIDENTS.c.openid == bindparam("v_openid"))
         .values(_bind(*sorted(columns))).returning(*_RESIDENTS.c)
     )
 
 
-_FIRST_CONTACT = insert(_RESIDENTS).values(
+_FIRST_CONTACT = Prepared(insert(_RESIDENTS).values(
     _bind("openid", "subscribed", "last_inbound_at", "window_opened_by", "created_at", "updated_at")
-).returning(*_RESIDENTS.c)
-_MOVE_NUDGE = (
+).returning(*_RESIDENTS.c))
+_LOG = Prepared(insert(_MESSAGES).values(
+    _bind("openid", "direction", "msg_type", "content", "media", "ticket_id", "author", "created_at")
+))
+_MOVE_NUDGE = Prepared(
     update(_REMINDERS)
     .where(_REMINDERS.c.kind == "flow_nudge", _REMINDERS.c.target == bindparam("v_target"),
            _REMINDERS.c.state == "pending")
@@ -79,10 +83,8 @@ _MOVE_NUDGE = (
 )
 
 
-async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime) -> Resident:
-    """The resident row for this openid (created on first contact), with the 48-hour window opened.
-
-    Written with Core statements, then loaded: no unit-of-work flush for the commonest write."""
+def _touch(inbound: Inbound, now: datetime) -> tuple[Prepared, dict[str, Any]]:
+    """The resident's UPDATE for this message: the 48-hour window opened, the follow state."""
     changes: dict[str, Any] = {"updated_at": now}
     if inbound.event == "unsubscribe":
         changes["subscribed"] = False
@@ -90,40 +92,49 @@ async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime)
         # Messages, follows, scans and clicks open the customer-service window.
         changes.update(subscribed=True, last_inbound_at=now,
                        window_opened_by="message" if not inbound.is_event else inbound.event)
-    # An UPDATE (an INSERT on first contact) returning the row, both built once (an upsert
-    # construct compiles anew each time), and the row taken into the session as a loaded
-    # object, so the flows' changes to it still flush. The resident's lock keeps first contacts apart.
     params = {f"v_{name}": value for name, value in changes.items()}
-    row = (await session.execute(_touch_statement(frozenset(changes)), {"v_openid": inbound.openid, **params})).one_or_none()
-    if row is None:
-        values = {"v_subscribed": True, "v_last_inbound_at": None, "v_window_opened_by": None, **params}
-        row = (await session.execute(_FIRST_CONTACT, {**values, "v_openid": inbound.openid, "v_created_at": now})).one()
-    loaded = Resident(**row._mapping)
-    make_transient_to_detached(loaded)  # as if just loaded by a query: clean, no pending changes
-    return await session.merge(loaded, load=False)
+    return _touch_statement(frozenset(changes)), {"v_openid": inbound.openid, **params}
 
 
-def _message_row(openid: str, direction: str, msg_type: str, content: str, now: datetime,
-                 media: dict[str, Any] | None = None, ticket_id: int | None = None) -> dict[str, Any]:
-    return {"openid": openid, "direction": direction, "msg_type": msg_type, "content": content,
-            "media": media, "ticket_id": ticket_id, "author": None, "created_at": now}
+async def _first_contact(session: AsyncSession, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+    values = {"v_subscribed": True, "v_last_inbound_at": None, "v_window_opened_by": None, **params}
+    return (await fastsql.run(session, _FIRST_CONTACT, {**values, "v_created_at": now})).rows[0]
 
 
-async def log_inbound(session: AsyncSession, inbound: Inbound, now: datetime) -> None:
-    """Append the resident's message to the conversation log (a Core insert: nothing reads the
-    row back as an object, so it skips the unit of work)."""
+def _inbound_row(inbound: Inbound, now: datetime) -> tuple[Prepared, dict[str, Any]]:
     content = inbound.text or (f"[{inbound.event}] {inbound.event_key}".strip() if inbound.is_event else "")
     msg_type = inbound.msg_type if not inbound.is_event else f"event:{inbound.event}"
-    await session.execute(
-        insert(_MESSAGES), [_message_row(inbound.openid, "in", msg_type, content, now, inbound.media or None)]
-    )
+    return _LOG, _message_params(inbound.openid, "in", msg_type, content, now, inbound.media or None)
 
 
-async def log_outbound(
-    session: AsyncSession, openid: str, text: str, now: datetime, ticket_id: int | None = None
-) -> None:
-    """Append the bot's passive reply to the conversation log."""
-    await session.execute(insert(_MESSAGES), [_message_row(openid, "out", "reply", text, now, ticket_id=ticket_id)])
+def _message_params(openid: str, direction: str, msg_type: str, content: str, now: datetime,
+                    media: dict[str, Any] | None = None, ticket_id: int | None = None) -> dict[str, Any]:
+    return {"v_openid": openid, "v_direction": direction, "v_msg_type": msg_type, "v_content": content,
+            "v_media": media, "v_ticket_id": ticket_id, "v_author": None, "v_created_at": now}
+
+
+async def arrive(session: AsyncSession, inbound: Inbound, now: datetime) -> dict[str, Any]:
+    """The message's first writes, in one hop: the resident touched (created on first contact) and
+    the message appended to the log. Returns the resident's row (column → value).
+
+    Fixed statements on the connection itself (storage.fastsql): no unit of work, no ORM object
+    until a flow asks for `ctx.resident`. The resident's lock keeps first contacts apart."""
+    touch = _touch(inbound, now)
+    touched, _logged = await fastsql.run_many(session, [touch, _inbound_row(inbound, now)])
+    if touched.rows:
+        return touched.rows[0]
+    return await _first_contact(session, touch[1], now)
+
+
+async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime) -> Resident:
+    """The resident row for this openid (created on first contact), with the 48-hour window opened,
+    as an object in session."""
+    touch = _touch(inbound, now)
+    touched = await fastsql.run(session, *touch)
+    row = touched.rows[0] if touched.rows else await _first_contact(session, touch[1], now)
+    loaded = Resident(**row)
+    make_transient_to_detached(loaded)  # as if just loaded by a query: clean, no pending changes
+    return await session.merge(loaded, load=False)
 
 
 def menu_text(svc: Services) -> str:
@@ -156,20 +167,24 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
         state = await flow_state.load(svc, inbound.openid)
         now = svc.clock.now()
         async with svc.sessions() as session, session.begin():
-            resident = await touch_resident(session, inbound, now)
-            await log_inbound(session, inbound, now)
-            ctx = Context(svc, session, resident, inbound, now)
+            row = await arrive(session, inbound, now)
+            ctx = Context(svc, session, row, inbound, now)
             outcome = await route(ctx, state)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
             if ctx.tickets:
                 await _link_conversation(ctx, state, ticket_id)
+            last: list[tuple[Prepared, dict[str, Any]]] = []
             if outcome.reply:
                 # Right after an erasure the conversation is kept only under the hashed openid.
-                erased_now = resident.erased_at is not None and resident.erased_at >= now
-                who = hash_openid(inbound.openid) if erased_now else inbound.openid
-                await log_outbound(session, who, outcome.reply, now, ticket_id)
+                erased_at = _erased_at(ctx, row)
+                who = hash_openid(inbound.openid) if erased_at is not None and erased_at >= now else inbound.openid
+                last.append((_LOG, _message_params(who, "out", "reply", outcome.reply, now, ticket_id=ticket_id)))
             if outcome.state is not None and outcome.state is not state:
-                await _schedule_nudge(ctx, outcome.state)
+                last.append(_nudge(ctx, outcome.state))
+            if last:
+                done = await fastsql.run_many(session, last)
+                if last[-1][0] is _MOVE_NUDGE and not done[-1].rowcount:
+                    await _first_nudge(ctx, last[-1][1])
             metrics.MESSAGES.labels(inbound.msg_type, outcome.state.flow if outcome.state else "-").inc()
         if outcome.state is not state:
             await flow_state.save(svc, inbound.openid, outcome.state)
@@ -177,6 +192,13 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
             log.info("ticket from dialog", extra={"fields": {
                 "openid": hash_openid(inbound.openid), "number": ctx.tickets[-1].number}})
         return outcome.reply or None
+
+
+def _erased_at(ctx: Context, row: dict[str, Any]) -> datetime | None:
+    """The resident's erasure time as this message left it: an erasure changes ctx.resident
+    (bot.flows.profile); without one the row read on arrival holds."""
+    value = ctx.resident.erased_at if "resident" in vars(ctx) else row.get("erased_at")
+    return value if isinstance(value, datetime) else None
 
 
 async def route(ctx: Context, state: DialogState | None) -> Outcome:
@@ -370,26 +392,25 @@ async def _link_conversation(ctx: Context, state: DialogState | None, ticket_id:
     )
 
 
-async def _schedule_nudge(ctx: Context, state: DialogState) -> None:
-    """One reminder after the idle time; it goes out only if the dialog has not moved since.
-
-    A resident has at most one pending nudge: each step moves it (one UPDATE) rather than adding
-    a row per message."""
+def _nudge(ctx: Context, state: DialogState) -> tuple[Prepared, dict[str, Any]]:
+    """Move the resident's idle nudge to after the idle time; it goes out only if the dialog has
+    not moved since. A resident has at most one pending nudge: each step moves it (one UPDATE)
+    rather than adding a row per message; _first_nudge writes it when there is none yet."""
     flow = registry.get(state.flow)
     title = ctx.text(flow.title) if flow is not None else state.flow
-    due = ctx.now + timedelta(seconds=ctx.svc.settings.flow_idle_nudge_s)
-    text = ctx.text("flow.nudge", title=title)
-    key = f"flow_nudge:{ctx.openid}:{state.version}"
-    # A Core UPDATE built once: no ORM autoflush or session synchronisation on every step.
-    moved = await ctx.session.execute(_MOVE_NUDGE, {
-        "v_target": ctx.openid, "v_due_at": due, "v_cause_id": state.version, "v_dedup_key": key,
-        "v_payload": {"channel": "wechat", "message": {"text": text}, "urgent": False},
-    })
-    if not moved.rowcount:
-        await reminders.schedule(
-            ctx.session, kind="flow_nudge", due_at=due, channel="wechat", target=ctx.openid,
-            payload={"text": text}, now=ctx.now, cause_type="flow", cause_id=state.version, dedup_key=key,
-        )
+    return _MOVE_NUDGE, {
+        "v_target": ctx.openid, "v_due_at": ctx.now + timedelta(seconds=ctx.svc.settings.flow_idle_nudge_s),
+        "v_cause_id": state.version, "v_dedup_key": f"flow_nudge:{ctx.openid}:{state.version}",
+        "v_payload": {"channel": "wechat", "message": {"text": ctx.text("flow.nudge", title=title)}, "urgent": False},
+    }
+
+
+async def _first_nudge(ctx: Context, moved: dict[str, Any]) -> None:
+    await reminders.schedule(
+        ctx.session, kind="flow_nudge", due_at=moved["v_due_at"], channel="wechat", target=ctx.openid,
+        payload={"text": moved["v_payload"]["message"]["text"]}, now=ctx.now, cause_type="flow",
+        cause_id=moved["v_cause_id"], dedup_key=moved["v_dedup_key"],
+    )
 
 
 def setup(app: web.Application) -> None:

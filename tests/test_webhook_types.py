@@ -132,7 +132,7 @@ async def test_fixture_in_mode(
         assert resident.last_inbound_at is None, (
             f"{name}: WeChat opens the 48-hour customer-service window only on messages, follows, "
             "scans and CLICK menus; a custom message after this would be refused (45015) — see "
-            "touch_resident in bot/dialog.py"
+            "_touch in bot/dialog.py"
         )
     else:
         assert resident.last_inbound_at == clock.now()

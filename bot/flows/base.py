@@ -33,13 +33,16 @@ Class creation refuses bad configuration with a ValueError naming the problem.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from types import SimpleNamespace
+from typing import Any, ClassVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot.inbound import Inbound
 from bot.services import Services
@@ -88,19 +91,40 @@ class Answer:
 
 @dataclass(frozen=True)
 class Context:
-    """One message being handled: services, the open session (one transaction), the resident."""
+    """One message being handled: services, the open session (one transaction), the resident.
+
+    `resident_row` is the resident as an ORM object, or as the row the reply path read (column →
+    value); `ctx.resident` makes the object on first use, already in the session, so flows can
+    change it. Most messages never touch it and skip that cost."""
 
     svc: Services
     session: AsyncSession
-    resident: Resident
+    resident_row: Resident | Mapping[str, Any]
     inbound: Inbound
     now: datetime  # aware UTC
     tickets: list[Ticket] = field(default_factory=list)  # written while handling this message
 
+    @functools.cached_property
+    def resident(self) -> Resident:
+        """The resident, in this message's session."""
+        if isinstance(self.resident_row, Resident):
+            return self.resident_row
+        loaded = Resident(**self.resident_row)
+        make_transient_to_detached(loaded)  # as if just loaded by a query: clean, no pending changes
+        return self.session.sync_session.merge(loaded, load=False)
+
+    @property
+    def profile(self) -> Resident:
+        """The resident's fields, for reading (prefills): the object once a flow made it, else
+        the row as read on arrival, without making an object."""
+        if isinstance(self.resident_row, Resident) or "resident" in vars(self):
+            return self.resident
+        return cast(Resident, SimpleNamespace(**self.resident_row))
+
     @property
     def openid(self) -> str:
         """The resident's openid."""
-        return self.resident.openid
+        return self.inbound.openid
 
     def text(self, key: str, **values: Any) -> str:
         """A message from config/messages.toml."""

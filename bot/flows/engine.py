@@ -91,7 +91,7 @@ def next_step(flow: Flow, ctx: Context, slots: dict[str, Any], answered: tuple[s
         if step.ask_if is not None and not step.ask_if(slots):
             continue
         if step.prefill is not None:
-            value = step.prefill(slots, ctx.resident)
+            value = step.prefill(slots, ctx.profile)
             if value not in (None, "", []):
                 slots[step.slot] = value
                 continue

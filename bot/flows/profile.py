@@ -150,5 +150,6 @@ class EraseInfo(Flow):
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Erase the resident's personal data in this message's transaction."""
+        ctx.resident  # noqa: B018 — in the session first, so the erasure changes ctx's own object
         await erase_resident(ctx.svc, ctx.session, ctx.openid)
         return ctx.text("profile.erased")

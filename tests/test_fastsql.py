@@ -1,0 +1,135 @@
+"""storage.fastsql: fixed statements on the session's own connection, inside its transaction, with
+the columns' type processing — on both databases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+from sqlalchemy import bindparam, insert, select, text, update
+
+from storage import fastsql
+from storage.db import make_engine, make_sessionmaker
+from storage.fastsql import Prepared
+from storage.models import Message, Reminder, Resident
+from tests.conftest import PG_ADMIN_URL
+
+R = Resident.__table__
+M = Message.__table__
+REM = Reminder.__table__
+
+TOUCH = Prepared(
+    update(R).where(R.c.openid == bindparam("v_openid"))
+    .values(updated_at=bindparam("v_updated_at"), subscribed=bindparam("v_subscribed")).returning(*R.c)
+)
+FIRST = Prepared(insert(R).values(
+    openid=bindparam("v_openid"), subscribed=bindparam("v_subscribed"),
+    created_at=bindparam("v_at"), updated_at=bindparam("v_updated_at"),
+).returning(R.c.id, R.c.openid, R.c.created_at, R.c.subscribed))
+LOG = Prepared(insert(M).values(
+    openid=bindparam("v_openid"), direction=bindparam("v_direction"), msg_type=bindparam("v_type"),
+    content=bindparam("v_content"), media=bindparam("v_media"), created_at=bindparam("v_at"),
+))
+# Literals in the WHERE clause travel with the statement.
+MOVE = Prepared(
+    update(REM).where(REM.c.kind == "flow_nudge", REM.c.target == bindparam("v_target"), REM.c.state == "pending")
+    .values(due_at=bindparam("v_due"))
+)
+
+
+async def test_values_round_trip_as_the_orm_reads_them(db_url: str) -> None:
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    at = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
+    try:
+        async with sessions.begin() as session:
+            missing = await fastsql.run(session, TOUCH, {"v_openid": "oFast1", "v_updated_at": at, "v_subscribed": True})
+            assert missing.rows == []
+            made = await fastsql.run(session, FIRST, {"v_openid": "oFast1", "v_subscribed": True, "v_at": at, "v_updated_at": at})
+            row = made.rows[0]
+            assert row["openid"] == "oFast1" and row["subscribed"] is True
+            assert row["created_at"] == at and row["created_at"].tzinfo is not None  # aware UTC back
+            await fastsql.run_many(session, [
+                (LOG, {"v_openid": "oFast1", "v_direction": "in", "v_type": "text", "v_content": "楼道灯坏了",
+                       "v_media": {"pic": ["一", 2]}, "v_at": at}),
+                (LOG, {"v_openid": "oFast1", "v_direction": "out", "v_type": "reply", "v_content": "好的",
+                       "v_media": None, "v_at": at}),
+            ])
+            later = at + timedelta(minutes=5)
+            touched = await fastsql.run(session, TOUCH, {"v_openid": "oFast1", "v_updated_at": later, "v_subscribed": False})
+            assert touched.rows[0]["updated_at"] == later and touched.rows[0]["subscribed"] is False
+        async with sessions() as session:
+            resident = await session.scalar(select(Resident).where(Resident.openid == "oFast1"))
+            assert resident is not None and resident.updated_at == later and resident.subscribed is False
+            logged = list(await session.scalars(select(Message).where(Message.openid == "oFast1").order_by(Message.id)))
+            assert [(m.direction, m.content, m.media) for m in logged] == [
+                ("in", "楼道灯坏了", {"pic": ["一", 2]}), ("out", "好的", None),
+            ]
+            assert logged[0].created_at == at
+    finally:
+        await engine.dispose()
+
+
+async def test_statements_share_the_sessions_transaction(db_url: str) -> None:
+    """A rolled-back message leaves nothing of its fast statements, and they see the session's
+    own uncommitted rows (ORM objects flushed first)."""
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(timezone.utc)
+    try:
+        with pytest.raises(RuntimeError):
+            async with sessions.begin() as session:
+                session.add(Reminder(kind="flow_nudge", due_at=now, target="oFast2", payload={},
+                                     state="pending", created_at=now))
+                await session.flush()
+                moved = await fastsql.run(session, MOVE, {"v_target": "oFast2", "v_due": now + timedelta(hours=1)})
+                assert moved.rowcount == 1
+                await fastsql.run(session, LOG, {"v_openid": "oFast2", "v_direction": "in", "v_type": "text",
+                                                 "v_content": "x", "v_media": None, "v_at": now})
+                raise RuntimeError("the message failed")
+        async with sessions() as session:
+            assert list(await session.scalars(select(Message).where(Message.openid == "oFast2"))) == []
+            assert list(await session.scalars(select(Reminder).where(Reminder.target == "oFast2"))) == []
+        async with sessions.begin() as session:
+            assert (await fastsql.run(session, MOVE, {"v_target": "nobody", "v_due": now})).rowcount == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_parameter_may_be_used_twice(db_url: str) -> None:
+    twice = Prepared(update(R).where(R.c.openid == bindparam("v_x")).values(name=bindparam("v_x")).returning(R.c.name))
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(timezone.utc)
+    try:
+        async with sessions.begin() as session:
+            await fastsql.run(session, FIRST, {"v_openid": "oFast4", "v_subscribed": True, "v_at": now, "v_updated_at": now})
+            named = await fastsql.run(session, twice, {"v_x": "oFast4"})
+            assert named.rows == [{"name": "oFast4"}]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_gone_is_invalidated_not_reused(pg_url: str) -> None:
+    """A backend killed under a fast statement fails that message; the pool then hands out a new
+    connection instead of the dead one."""
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(timezone.utc)
+    try:
+        async with sessions() as session:
+            pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        admin = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        with pytest.raises(Exception):  # the driver's own error: the connection is gone
+            async with sessions.begin() as session:
+                await fastsql.run(session, TOUCH, {"v_openid": "oFast3", "v_updated_at": now, "v_subscribed": True})
+        async with sessions() as session:
+            again = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert again != pid
+    finally:
+        await engine.dispose()
