@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -12,8 +13,11 @@ COMMANDS = ("cancel", "back", "restart", "handoff", "help", "my_info", "erase_in
 _NOISE = re.compile(r"[\s\u3000,.!?;:，。！？；：、~～…\"'“”‘’()（）【】\[\]<>《》]+")
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
-    """Text as compared against word lists: NFKC, lower case, without spaces and punctuation."""
+    """Text as compared against word lists: NFKC, lower case, without spaces and punctuation.
+
+    Memoised: every message compares its text against dozens of configured words."""
     folded = unicodedata.normalize("NFKC", text).lower().strip()
     stripped = _NOISE.sub("", folded)
     return stripped or folded
