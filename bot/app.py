@@ -81,7 +81,8 @@ def create_app(
 async def gunicorn_app() -> web.Application:
     """The app for gunicorn's aiohttp worker: `gunicorn bot.app:gunicorn_app -k aiohttp.GunicornWebWorker`."""
     from bot import logs
+    from bot.serve import worker_app
 
     settings = load_settings()
     logs.configure(settings.log_level)
-    return create_app(settings)
+    return worker_app(settings)

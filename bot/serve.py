@@ -6,6 +6,7 @@ default is one process by design, so `--workers N` is refused there with a clear
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -29,14 +30,33 @@ def check_workers(settings: Settings, workers: int) -> None:
         )
 
 
-def run_worker(overrides: dict[str, Any], reuse_port: bool) -> None:
-    """One worker process: build the app and serve until SIGTERM/SIGINT."""
+async def freeze_startup_heap(_app: web.Application) -> None:
+    """Move everything alive once the app has started (jieba's dictionary, modules, config) out
+    of the garbage collector's sight.
+
+    A full collection has to walk jieba's 350,000-word dictionary: ~66 ms measured, a pause every
+    resident in flight waits through (the p99). Frozen objects are never collected, which is
+    right for what lives as long as the process; so this runs in a serving process only, not
+    where apps come and go (tests)."""
+    gc.collect()
+    gc.freeze()
+
+
+def worker_app(settings: Settings) -> web.Application:
+    """The app a serving process runs: every feature, then the startup heap frozen."""
     from bot.app import create_app
 
+    app = create_app(settings)
+    app.on_startup.append(freeze_startup_heap)  # runs after every feature's startup
+    return app
+
+
+def run_worker(overrides: dict[str, Any], reuse_port: bool) -> None:
+    """One worker process: build the app and serve until SIGTERM/SIGINT."""
     settings = load_settings(**overrides)
     logs.configure(settings.log_level)
     web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
+        worker_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
         print=None, handle_signals=True,
     )
 
