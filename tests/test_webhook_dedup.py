@@ -305,3 +305,55 @@ async def test_two_instances_flooded_with_retries(
     for openid, replies in by_message.items():
         assert all(r == replies[0] for r in replies), openid
         assert await _inbound_rows(svcs[1], openid) == 1
+
+
+async def test_a_retry_in_the_same_process_is_woken_by_the_first_delivery(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry arriving where the first delivery is being handled waits on it, not on the store's
+    poll: with polling made far slower than the test's limit, it still gets the first answer as
+    soon as that is written, and so does a retry of a first delivery that failed (it handles the
+    message itself)."""
+    monkeypatch.setattr(wechat, "_POLL_S", 60.0)
+    gate = asyncio.Event()
+    runs: list[str] = []
+
+    async def first() -> str:
+        runs.append("first")
+        await gate.wait()
+        return "答复"
+
+    async def second() -> str:
+        runs.append("second")
+        return "不该运行"
+
+    key = services.store.key("dedup", "oWake", "1")
+    delivery = asyncio.create_task(answer_once(services, key, first, wait=30.0))
+    await _until(lambda: bool(runs))
+    retry = asyncio.create_task(answer_once(services, key, second, wait=30.0))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.wait_for(asyncio.gather(delivery, retry), timeout=10) == ["答复", "答复"]
+    assert runs == ["first"]
+
+    failing = asyncio.Event()
+
+    async def breaks() -> str:
+        runs.append("breaks")
+        await failing.wait()
+        raise ConnectionError("database went away")
+
+    async def recovers() -> str:
+        runs.append("recovers")
+        return "重试答复"
+
+    key = services.store.key("dedup", "oWake", "2")
+    broken = asyncio.create_task(answer_once(services, key, breaks, wait=30.0))
+    await _until(lambda: "breaks" in runs)
+    retry = asyncio.create_task(answer_once(services, key, recovers, wait=30.0))
+    await asyncio.sleep(0)
+    failing.set()
+    with pytest.raises(ConnectionError):
+        await broken
+    assert await asyncio.wait_for(retry, timeout=10) == "重试答复"
+    assert runs[-2:] == ["breaks", "recovers"]

@@ -25,6 +25,7 @@ Decisions a client can rely on:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -284,6 +285,22 @@ async def _owner_gone(svc: Services, seen: dict[str, Any]) -> bool:
     return await svc.store.get(alive_key(svc, str(owner))) is None
 
 
+# Messages this process is handling now: a retry arriving here waits on the first delivery's
+# future instead of polling the store (which it still does for a delivery in another process).
+_IN_HAND: dict[str, asyncio.Future[None]] = {}
+
+
+async def _settled_or_poll(key: str, left: float) -> None:
+    """Until the first delivery of key settles in this process, or one poll interval when it is
+    handled elsewhere; never longer than left seconds."""
+    settled = _IN_HAND.get(key)
+    if settled is None:
+        await asyncio.sleep(min(_POLL_S, left))
+        return
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(settled), timeout=left)
+
+
 async def answer_once(
     svc: Services, key: str, produce: Callable[[], Awaitable[str | None]], *, wait: float | None = None
 ) -> str | None:
@@ -300,13 +317,18 @@ async def answer_once(
     counted = False
     while True:
         if await svc.store.set_if_absent(key, {"state": "pending", "owner": OWNER}, ttl):
+            settled = _IN_HAND[key] = asyncio.get_running_loop().create_future()
             try:
-                reply = await produce()
-            except BaseException:
-                await svc.store.delete(key)  # let WeChat's retry try again
-                raise
-            await svc.store.set(key, {"state": "done", "reply": reply}, ttl)
-            return reply
+                try:
+                    reply = await produce()
+                except BaseException:
+                    await svc.store.delete(key)  # let WeChat's retry try again
+                    raise
+                await svc.store.set(key, {"state": "done", "reply": reply}, ttl)
+                return reply
+            finally:
+                _IN_HAND.pop(key, None)
+                settled.set_result(None)  # a retry waiting in this process looks again now
         if not counted:
             metrics.DUPLICATES.inc()
             counted = True
@@ -323,10 +345,11 @@ async def answer_once(
                     log.warning("message pending in a stopped process %s: handled here", seen.get("owner"))
                     await svc.store.delete(key)
                     break
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 log.warning("retry still pending after %.1f s: answered nothing", wait)
                 return None
-            await asyncio.sleep(_POLL_S)
+            await _settled_or_poll(key, left)
 
 
 async def heartbeat(svc: Services) -> None:
