@@ -9,6 +9,7 @@ the conversation where it was and WeChat's retry replays it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import logging
@@ -43,6 +44,8 @@ from storage.fastsql import Prepared
 from storage.models import Message, Reminder, Resident
 
 log = logging.getLogger(__name__)
+
+TRANSACTIONS_AT_ONCE = 8
 
 # Menu picks that are not flows: the digit / CLICK key → what to do.
 MENU_DIGITS = {"5": "status", "6": "handoff"}
@@ -161,12 +164,24 @@ def classify(svc: Services, text: str) -> Intent:
     return Intent(str(result.intent), float(result.confidence), dict(result.slots or {}))
 
 
+def _in_transaction(svc: Services) -> asyncio.Semaphore:
+    """At most TRANSACTIONS_AT_ONCE messages of this process inside their transaction at a time.
+
+    One event loop interleaves every message it holds: with dozens in flight, each open
+    transaction (and any lock it took, such as the duplicate search's) waits for all the others'
+    turns on the CPU before it can commit. Fewer at once finish sooner and hold locks shorter."""
+    gate = svc.extras.get("dialog.transactions")
+    if gate is None:
+        gate = svc.extras["dialog.transactions"] = asyncio.Semaphore(TRANSACTIONS_AT_ONCE)
+    return gate
+
+
 async def handle(svc: Services, inbound: Inbound) -> str | None:
     """Handle one inbound message for a resident, one at a time per resident; returns the reply."""
     async with svc.store.lock(f"resident:{inbound.openid}"):
         state = await flow_state.load(svc, inbound.openid)
         now = svc.clock.now()
-        async with svc.sessions() as session, session.begin():
+        async with _in_transaction(svc), svc.sessions() as session, session.begin():
             row = await arrive(session, inbound, now)
             ctx = Context(svc, session, row, inbound, now)
             outcome = await route(ctx, state)
