@@ -1,14 +1,16 @@
-"""create_app(settings): routes, typed app keys, and every resource opened and closed in
-cleanup contexts (database, state store, HTTP client, outbox sender, scheduler)."""
+"""create_app(settings): routes, typed app keys, the client-address middleware, and every resource
+opened and closed in cleanup contexts (database, state store, HTTP client, outbox sender, scheduler)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from ipaddress import ip_address, ip_network
 
 import aiohttp
 from aiohttp import web
+from aiohttp_remotes import XForwardedFiltered
 
 from bot.clock import Clock
 from bot.services import Services, open_services
@@ -37,6 +39,41 @@ def _features() -> list[FeatureSetup]:
     ]
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+def client_address_middleware(trusted_proxies: list[str]) -> Middleware:
+    """A middleware that sets request.remote to the real client behind trusted proxies.
+
+    Only a request whose socket peer is one of trusted_proxies has its X-Forwarded-For read, by
+    aiohttp_remotes' XForwardedFiltered: the right-most address that is not a trusted proxy is the
+    client (addresses a client wrote to the left of it are ignored), and X-Forwarded-Proto sets the
+    scheme. A request from any other peer, or without the header (a local health check), keeps its
+    socket peer. A malformed header from a trusted proxy is refused with 400 by the library.
+    """
+    networks = [ip_network(entry, strict=False) for entry in trusted_proxies]
+    forwarded = XForwardedFiltered(set(trusted_proxies))
+
+    def from_trusted_peer(request: web.Request) -> bool:
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        if not isinstance(peer, (tuple, list)) or not peer:
+            return False  # a Unix socket or a closed transport: nothing to trust
+        try:
+            address = ip_address(peer[0])
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if from_trusted_peer(request):
+            return await forwarded.middleware(request, handler)
+        return await handler(request)
+
+    return middleware
+
+
 def _warm_classifier() -> None:
     """Load jieba's dictionary and the rules before the first message, not inside its reply."""
     from bot.intents.classifier import get_classifier
@@ -55,6 +92,8 @@ def create_app(
     """The aiohttp application for settings (or the environment's), with all features."""
     settings = settings or load_settings()
     app = web.Application(client_max_size=1024**2)
+    if settings.trusted_proxies:  # first, so every later middleware and handler sees the client
+        app.middlewares.append(client_address_middleware(settings.trusted_proxies))
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         own = services is None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    NoDecode,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     api_token: str = ""
     console_secret: str = ""
     console_admin_password: str = "community123"  # the demo admin seeded when no console user exists
+    trusted_proxies: Annotated[list[str], NoDecode] = []  # peers whose X-Forwarded-For names the client
 
     survey_delay_s: int = 7200
     accept_sla_s: int = 1800
@@ -78,6 +81,21 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         """An empty string in TOML or the environment means 'decide from the backend'."""
         return None if value == "" else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        """CB_TRUSTED_PROXIES is comma-separated; every entry must be an IP address or network."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, (list, tuple)):
+            for entry in value:
+                try:
+                    ip_network(str(entry), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from exc
+            return [str(entry) for entry in value]
+        return value
 
     @classmethod
     def settings_customise_sources(

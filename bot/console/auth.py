@@ -1,4 +1,5 @@
-"""Console logins: bcrypt passwords, lockout, opaque signed session cookies, CSRF tokens, roles.
+"""Console logins: bcrypt passwords, lockout per account, throttling per client address, opaque
+signed session cookies, CSRF tokens, roles.
 
 A session is a random token; the cookie carries it with an HMAC under the console secret, and the
 store keeps the session under a hash of the token (a leaked store does not yield cookies). Each
@@ -14,7 +15,8 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,8 @@ LOGIN_CSRF_COOKIE = "cb_console_login"
 SESSION_TTL_S = 12 * 3600
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
+IP_MAX_FAILURES = 20  # failed logins from one client address within IP_WINDOW before it is refused
+IP_WINDOW = timedelta(minutes=15)
 BCRYPT_ROUNDS = 12
 MIN_PASSWORD = 8
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -134,29 +138,31 @@ async def seed_admin(svc: Services) -> bool:
     return True
 
 
-async def attempt_login(svc: Services, username: str, password: str) -> LoginResult:
-    """Check credentials with lockout (MAX_FAILURES failures lock for LOCKOUT), audited either way."""
+async def attempt_login(svc: Services, username: str, password: str, *, ip: str | None = None) -> LoginResult:
+    """Check credentials with lockout (MAX_FAILURES failures lock for LOCKOUT), audited either way
+    (with the client address ip when given)."""
     now = svc.clock.now()
+    where = {} if ip is None else {"ip": ip}
     async with svc.sessions() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
     if user is not None and user.locked_until is not None and user.locked_until > now:
         async with svc.sessions() as session, session.begin():
-            audit(session, username, "console.login_locked", username, now, None)
+            audit(session, username, "console.login_locked", username, now, where or None)
         return LoginResult(None, "locked", user.locked_until)
     ok = await asyncio.to_thread(check_password, password, user.password_hash if user else _DUMMY_HASH.decode())
     async with svc.sessions() as session, session.begin():
         if user is None:
-            audit(session, username[:64], "console.login_failed", username[:64], now, {"known": False})
+            audit(session, username[:64], "console.login_failed", username[:64], now, {"known": False, **where})
             return LoginResult(None, "bad_credentials")
         row = await session.get(StaffUser, user.id, with_for_update=True)
         assert row is not None
         if ok:
             row.failed_logins, row.locked_until = 0, None
-            audit(session, row.username, "console.login", row.username, now, {"role": row.role})
+            audit(session, row.username, "console.login", row.username, now, {"role": row.role, **where})
             return LoginResult(row)
         row.failed_logins += 1  # a lock that ran out started the count again at 0
         row.locked_until = None
-        detail: dict[str, Any] = {"known": True, "failures": row.failed_logins}
+        detail: dict[str, Any] = {"known": True, "failures": row.failed_logins, **where}
         if row.failed_logins >= MAX_FAILURES:
             row.locked_until = now + LOCKOUT
             row.failed_logins = 0
@@ -165,6 +171,83 @@ async def attempt_login(svc: Services, username: str, password: str) -> LoginRes
         if row.locked_until is not None:
             return LoginResult(None, "locked", row.locked_until)
         return LoginResult(None, "bad_credentials")
+
+
+# --- throttling failed logins per client address ---------------------------------------------------
+#
+# The lockout above protects one account; it cannot stop one client trying many usernames, or a
+# few passwords on every account. So each client address also has a sliding window: a list of
+# [epoch seconds, tag] in the state store, one entry per login attempt that has not succeeded,
+# where tag is a short hash of the username tried (never the username itself: people type
+# passwords into that field). Times come from svc.clock; the store's TTL only clears the key.
+
+
+def client_bucket(remote: str | None) -> str:
+    """The throttling key part for a client address: the IPv4 address, or the /64 network of an
+    IPv6 one (one subscriber usually holds a whole /64)."""
+    try:
+        address = ip_address(remote or "")
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ip_network((address.packed, 64), strict=False))
+    return str(address)
+
+
+def _username_tag(username: str) -> str:
+    return hashlib.sha256(username.encode("utf-8")).hexdigest()[:12]
+
+
+def _throttle_key(svc: Services, bucket: str) -> str:
+    return svc.store.key("console", "login_ip", bucket)
+
+
+def _recent(entries: Any, since: float) -> list[list[Any]]:
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, list) and len(e) == 2 and float(e[0]) > since]
+
+
+async def reserve_login_attempt(svc: Services, remote: str | None, username: str) -> datetime | None:
+    """Count a login attempt against its client address before the password is checked.
+
+    Returns None when the attempt may go ahead: it is then recorded as a failure in advance (so
+    parallel requests cannot slip past the limit while their passwords are being hashed) and
+    forgive_login_failures takes it back if it succeeds. Returns the time the address may try again
+    when IP_MAX_FAILURES attempts in the last IP_WINDOW have not succeeded; the refusal is audited.
+    """
+    now = svc.clock.now()
+    bucket = client_bucket(remote)
+    key = _throttle_key(svc, bucket)
+    async with svc.store.lock(f"console-login-ip:{bucket}", timeout=10, wait=10):
+        entries = _recent(await svc.store.get(key), (now - IP_WINDOW).timestamp())
+        if len(entries) < IP_MAX_FAILURES:
+            entries.append([now.timestamp(), _username_tag(username)])
+            await svc.store.set(key, entries, ttl=IP_WINDOW.total_seconds())
+            return None
+    retry_at = datetime.fromtimestamp(min(float(e[0]) for e in entries), timezone.utc) + IP_WINDOW
+    detail = {"ip": remote or "unknown", "failures": len(entries), "retry_at": retry_at.isoformat()}
+    async with svc.sessions() as session, session.begin():
+        audit(session, username[:64], "console.login_throttled", username[:64], now, detail)
+    return retry_at
+
+
+async def forgive_login_failures(svc: Services, remote: str | None, username: str) -> None:
+    """After a successful login, drop the address's recent failures for this username (the user's
+    own typos and this attempt's reservation). Failures on other usernames stay, so one valid
+    account cannot be used to reset a password spray; other addresses are never touched."""
+    now = svc.clock.now()
+    bucket = client_bucket(remote)
+    key = _throttle_key(svc, bucket)
+    tag = _username_tag(username)
+    async with svc.store.lock(f"console-login-ip:{bucket}", timeout=10, wait=10):
+        entries = [e for e in _recent(await svc.store.get(key), (now - IP_WINDOW).timestamp()) if e[1] != tag]
+        if entries:
+            await svc.store.set(key, entries, ttl=IP_WINDOW.total_seconds())
+        else:
+            await svc.store.delete(key)
 
 
 # --- the cookie secret and sessions ----------------------------------------------------------------

@@ -46,7 +46,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/console/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    """Check the form's CSRF token and the credentials; start a session or say why not."""
+    """Check the form's CSRF token, the client address's throttle and the credentials; start a
+    session or say why not."""
     svc = services(request)
     t = svc.texts
     form = await request.post()
@@ -56,14 +57,19 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return await _login_form(request, error=t.get("console.errors.login_csrf"), username=username, status=403)
     if not username or not password:
         return await _login_form(request, error=t.get("console.errors.login_missing"), username=username, status=400)
+    retry_at = await auth.reserve_login_attempt(svc, request.remote, username)
+    if retry_at is not None:  # too many failures from this address: the password is not even checked
+        error = t.get("console.errors.throttled", until=local(retry_at, svc.tz).strftime("%H:%M"))
+        return await _login_form(request, error=error, username=username, status=429)
     await auth.seed_admin(svc)
-    result = await auth.attempt_login(svc, username, password[:256])
+    result = await auth.attempt_login(svc, username, password[:256], ip=request.remote)
     if result.user is None:
         if result.reason == "locked" and result.locked_until is not None:
             until = local(result.locked_until, svc.tz).strftime("%H:%M")
             error = t.get("console.errors.locked", until=until, failures=auth.MAX_FAILURES)
             return await _login_form(request, error=error, username=username, status=429)
         return await _login_form(request, error=t.get("console.errors.bad_login"), username=username, status=401)
+    await auth.forgive_login_failures(svc, request.remote, username)
     cookie, _user = await auth.start_session(svc, secret(request), result.user)
     response = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
     auth.set_session_cookie(response, cookie, secure=_https(request))
