@@ -23,13 +23,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from bot import metrics, reminders
 from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
-from bot.flows.base import Answer, Context, Flow, Invalid
+from bot.flows.base import Answer, Context, Flow, Invalid, adopt_resident
 from bot.flows.commands import command_of, normalize
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off
@@ -134,10 +133,7 @@ async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime)
     as an object in session."""
     touch = _touch(inbound, now)
     touched = await fastsql.run(session, *touch)
-    row = touched.rows[0] if touched.rows else await _first_contact(session, touch[1], now)
-    loaded = Resident(**row)
-    make_transient_to_detached(loaded)  # as if just loaded by a query: clean, no pending changes
-    return await session.merge(loaded, load=False)
+    return adopt_resident(session, touched.rows[0] if touched.rows else await _first_contact(session, touch[1], now))
 
 
 def menu_text(svc: Services) -> str:

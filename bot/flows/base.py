@@ -89,6 +89,14 @@ class Answer:
     now: datetime  # local time in the community's timezone
 
 
+def adopt_resident(session: AsyncSession, row: Mapping[str, Any]) -> Resident:
+    """The resident row just read or written (column → value) as an object in session, as if a
+    query had loaded it: clean, so only later changes are flushed."""
+    loaded = Resident(**row)
+    make_transient_to_detached(loaded)
+    return session.sync_session.merge(loaded, load=False)
+
+
 @dataclass(frozen=True)
 class Context:
     """One message being handled: services, the open session (one transaction), the resident.
@@ -109,9 +117,7 @@ class Context:
         """The resident, in this message's session."""
         if isinstance(self.resident_row, Resident):
             return self.resident_row
-        loaded = Resident(**self.resident_row)
-        make_transient_to_detached(loaded)  # as if just loaded by a query: clean, no pending changes
-        return self.session.sync_session.merge(loaded, load=False)
+        return adopt_resident(self.session, self.resident_row)
 
     @property
     def profile(self) -> Resident:
