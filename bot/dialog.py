@@ -77,6 +77,12 @@ _FIRST_CONTACT = Prepared(insert(_RESIDENTS).values(
 _LOG = Prepared(insert(_MESSAGES).values(
     _bind("openid", "direction", "msg_type", "content", "media", "ticket_id", "author", "created_at")
 ))
+_LINK = Prepared(
+    update(_MESSAGES)
+    .where(_MESSAGES.c.openid == bindparam("v_openid"), _MESSAGES.c.created_at >= bindparam("v_since"),
+           _MESSAGES.c.ticket_id.is_(None))
+    .values(_bind("ticket_id"))
+)
 _MOVE_NUDGE = Prepared(
     update(_REMINDERS)
     .where(_REMINDERS.c.kind == "flow_nudge", _REMINDERS.c.target == bindparam("v_target"),
@@ -182,9 +188,9 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
             ctx = Context(svc, session, row, inbound, now)
             outcome = await route(ctx, state)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
-            if ctx.tickets:
-                await _link_conversation(ctx, state, ticket_id)
             last: list[tuple[Prepared, dict[str, Any]]] = []
+            if ticket_id is not None:
+                last.append(_link_conversation(ctx, state, ticket_id))
             if outcome.reply:
                 # Right after an erasure the conversation is kept only under the hashed openid.
                 erased_at = _erased_at(ctx, row)
@@ -391,16 +397,11 @@ def _media_opening(ctx: Context) -> Outcome:
     return Outcome(outcome.reply, replace(outcome.state, slots=slots))
 
 
-async def _link_conversation(ctx: Context, state: DialogState | None, ticket_id: int | None) -> None:
-    """Tie the messages of this flow run to the ticket it produced (the conversation staff see)."""
+def _link_conversation(ctx: Context, state: DialogState | None, ticket_id: int) -> tuple[Prepared, dict[str, Any]]:
+    """Tie the messages of this flow run to the ticket it produced (the conversation staff see).
+    The log is written by fixed statements only, so nothing needs flushing first."""
     since = ctx.now if state is None else min(ctx.now, datetime.fromisoformat(state.started_at))
-    await ctx.session.flush()
-    messages = _MESSAGES.c
-    await ctx.session.execute(
-        update(_MESSAGES)
-        .where(messages.openid == ctx.openid, messages.created_at >= since, messages.ticket_id.is_(None))
-        .values(ticket_id=ticket_id)
-    )
+    return _LINK, {"v_openid": ctx.openid, "v_since": since, "v_ticket_id": ticket_id}
 
 
 def _nudge(ctx: Context, state: DialogState) -> tuple[Prepared, dict[str, Any]]:
