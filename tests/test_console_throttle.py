@@ -171,7 +171,12 @@ class TestWithoutTrustedProxies:
         """No trusted proxies."""
         return {}
 
-    async def test_a_forged_forwarded_header_is_ignored(self, client: Client, services: Services) -> None:
+    async def test_a_forged_forwarded_header_is_ignored(
+        self, client: Client, services: Services, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from bot.console import login
+
+        monkeypatch.setattr(login, "_proxy_warned", False)
         await _users(services)
         for i in range(auth.IP_MAX_FAILURES):
             resp = await login_from(client, f"192.0.2.{i + 1}", f"ghost{i}", "whatever1")
@@ -182,3 +187,6 @@ class TestWithoutTrustedProxies:
         assert {r.detail["ip"] for r in failed} == {"127.0.0.1"}
         throttled = await audit_rows(services, "console.login_throttled")
         assert [r.detail["ip"] for r in throttled] == ["127.0.0.1"]
+        # The operator is told once that logins arrive through a proxy nobody trusts.
+        warned = [r for r in caplog.records if "CB_TRUSTED_PROXIES is empty" in r.getMessage()]
+        assert len(warned) == 1

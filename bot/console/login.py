@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from bot.console.common import USER, page, render, safe_next, secret, services
 from bot.console.auth import ConsoleUser
 from bot.staff_actions import audit
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
@@ -44,6 +46,22 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return await _login_form(request)
 
 
+_proxy_warned = False
+
+
+def _warn_untrusted_proxy(request: web.Request) -> None:
+    """Warn once per process when logins arrive through a proxy the settings do not trust: every
+    client then shares the proxy's address, and so its failed-login count."""
+    global _proxy_warned
+    if _proxy_warned or services(request).settings.trusted_proxies or "X-Forwarded-For" not in request.headers:
+        return
+    _proxy_warned = True
+    log.warning(
+        "console login through a proxy (X-Forwarded-For from %s) but CB_TRUSTED_PROXIES is empty: "
+        "all clients share one address for login throttling", request.remote,
+    )
+
+
 @routes.post("/console/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
     """Check the form's CSRF token, the client address's throttle and the credentials; start a
@@ -57,6 +75,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return await _login_form(request, error=t.get("console.errors.login_csrf"), username=username, status=403)
     if not username or not password:
         return await _login_form(request, error=t.get("console.errors.login_missing"), username=username, status=400)
+    _warn_untrusted_proxy(request)
     retry_at = await auth.reserve_login_attempt(svc, request.remote, username)
     if retry_at is not None:  # too many failures from this address: the password is not even checked
         error = t.get("console.errors.throttled", until=local(retry_at, svc.tz).strftime("%H:%M"))
