@@ -5,7 +5,7 @@ already taking turns — see storage.db.SessionFactory) each SQLite statement ta
 so the hops cost far more than the work. SQLAlchemy's aiosqlite dialect accepts this connection
 through `async_creator`, so everything above it is unchanged.
 
-Its methods other than execute return `Ready` values: already computed, yet awaitable.
+Its methods other than a cursor's execute return `Ready` values: already computed, yet awaitable.
 SQLAlchemy's adapter awaits each driver call through `await_only`, two greenlet switches per call
 (four calls per statement, and commits); `use_inline_await` gives the adapter an `await_` that
 takes a Ready's value without switching.
