@@ -91,7 +91,11 @@ class Answer:
 
 def adopt_resident(session: AsyncSession, row: Mapping[str, Any]) -> Resident:
     """The resident row just read or written (column → value) as an object in session, as if a
-    query had loaded it: clean, so only later changes are flushed."""
+    query had loaded it: clean, so only later changes are flushed. When the session already holds
+    the resident (a flow queried it), that object is the one, changes and all."""
+    held = session.sync_session.identity_map.get(session.sync_session.identity_key(Resident, row["id"]))
+    if held is not None:
+        return cast(Resident, held)
     loaded = Resident(**row)
     make_transient_to_detached(loaded)
     return session.sync_session.merge(loaded, load=False)
