@@ -45,9 +45,9 @@ class WeCom:
         parts.append("<AgentID>1000002</AgentID>")
         return "<xml>" + "".join(parts) + "</xml>"
 
-    def wrap(self, xml: str) -> tuple[dict[str, str], bytes]:
-        """Query parameters and encrypted body, as WeCom posts them."""
-        ts, nonce = str(int(time.time())), secrets.token_hex(6)
+    def wrap(self, xml: str, *, sent_at: float | None = None) -> tuple[dict[str, str], bytes]:
+        """Query parameters and encrypted body, as WeCom posts them (signed now, or at sent_at)."""
+        ts, nonce = str(int(time.time() if sent_at is None else sent_at)), secrets.token_hex(6)
         envelope = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, ts))["xml"]
         params = {"msg_signature": envelope["MsgSignature"], "timestamp": ts, "nonce": nonce}
         body = f"<xml><ToUserName>{_cdata(self.corpid)}</ToUserName><AgentID>{_cdata('1000002')}</AgentID><Encrypt>{_cdata(envelope['Encrypt'])}</Encrypt></xml>"

@@ -6,6 +6,8 @@ with a passive reply, encrypted when the request was. Slow work never happens he
 queues pushes in the outbox.
 
 Decisions a client can rely on:
+- A correctly signed request whose `timestamp` is further than `dedup_ttl_s` from now is a 403:
+  a replay inside that window is answered as a retry, and none outside it is handled again.
 - `encrypt_type=aes` (compatible and safe mode) needs both the plain `signature` and the
   `msg_signature`; the message is taken from the decrypted <Encrypt> only — the plaintext copy
   compatible mode also sends is ignored. Any other `encrypt_type` than `raw`/`aes` is a 400.
@@ -104,6 +106,21 @@ def _verify_plain(svc: Services, query: Mapping[str, str]) -> None:
         )
     except InvalidSignatureException as exc:
         raise Forbidden("signature") from exc
+    check_fresh(svc, query.get("timestamp", ""))
+
+
+def check_fresh(svc: Services, timestamp: str) -> None:
+    """Refuse a correctly signed request whose timestamp is further than dedup_ttl_s from now.
+
+    Within that window a replayed request is recognised as a retry and answered from the first
+    answer; beyond it, it would be handled as a new message. Wall-clock time, as WeChat signs it
+    (svc.clock is business time and does not apply)."""
+    try:
+        sent = int(timestamp.strip())
+    except ValueError as exc:
+        raise Forbidden("timestamp") from exc
+    if abs(time.time() - sent) > svc.settings.dedup_ttl_s:
+        raise Forbidden("stale timestamp")
 
 
 def parse_xml(raw: bytes | str) -> dict[str, str | None]:

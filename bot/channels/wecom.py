@@ -18,7 +18,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 from bot import metrics, roster, worker_commands
-from bot.channels.wechat import BadRequest, Forbidden, answer_once, parse_xml, refusal, reply_xml
+from bot.channels.wechat import BadRequest, Forbidden, answer_once, check_fresh, parse_xml, refusal, reply_xml
 from bot.logs import fields
 from bot.services import Services
 
@@ -51,6 +51,7 @@ def decode_body(svc: Services, query: Mapping[str, str], body: bytes) -> Fields:
         raise Forbidden("corpid") from exc
     except (ValueError, IndexError, struct.error) as exc:  # bad base64, padding, length or UTF-8
         raise BadRequest(f"decrypt: {type(exc).__name__}") from exc
+    check_fresh(svc, query.get("timestamp", ""))
     values = parse_xml(str(plain))
     user = values.get("FromUserName")
     if not user or len(user) > _MAX_USERID or not values.get("MsgType"):
@@ -77,6 +78,12 @@ async def url_check(request: web.Request) -> web.Response:
         metrics.REJECTED.labels("malformed").inc()
         log.info("wecom url check refused: %s", type(exc).__name__)
         return web.Response(status=400, text="malformed echostr")
+    try:
+        check_fresh(svc, q["timestamp"])
+    except Forbidden:
+        metrics.REJECTED.labels("signature").inc()
+        log.info("wecom url check refused: stale timestamp")
+        return web.Response(status=403, text="invalid signature")
     return web.Response(text=echo.decode("utf-8") if isinstance(echo, bytes) else str(echo))
 
 
