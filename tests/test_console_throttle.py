@@ -190,3 +190,9 @@ class TestWithoutTrustedProxies:
         # The operator is told once that logins arrive through a proxy nobody trusts.
         warned = [r for r in caplog.records if "CB_TRUSTED_PROXIES is empty" in r.getMessage()]
         assert len(warned) == 1
+
+
+async def test_the_login_page_states_both_limits(client: Client) -> None:
+    page = await (await client.get("/console/login")).text()
+    assert f"连续 {auth.MAX_FAILURES} 次输错密码" in page
+    assert f"登录失败 {auth.IP_MAX_FAILURES} 次" in page

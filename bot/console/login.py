@@ -16,6 +16,12 @@ from bot.staff_actions import audit
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
+# What the login page tells staff about the lockout and the per-address throttle.
+_LIMITS = {
+    "account_failures": auth.MAX_FAILURES, "account_minutes": int(auth.LOCKOUT.total_seconds() // 60),
+    "address_failures": auth.IP_MAX_FAILURES, "address_minutes": int(auth.IP_WINDOW.total_seconds() // 60),
+}
+
 
 def _https(request: web.Request) -> bool:
     """Whether cookies must be Secure: served over TLS here or behind an https public URL."""
@@ -26,7 +32,8 @@ async def _login_form(request: web.Request, *, error: str = "", username: str = 
     token = secrets.token_urlsafe(24)
     response = await render(
         request, "login.html",
-        {"error": error, "username": username, "login_csrf": token, "next": safe_next(request.query.get("next"))},
+        {"error": error, "username": username, "login_csrf": token, "next": safe_next(request.query.get("next")),
+         "limits": _LIMITS},
         status=status,
     )
     response.set_cookie(
