@@ -28,7 +28,7 @@ from bot import metrics, reminders
 from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
-from bot.flows.base import Answer, Context, Flow, Invalid, adopt_resident
+from bot.flows.base import Answer, Context, Flow, Invalid
 from bot.flows.commands import command_of, normalize
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off
@@ -132,14 +132,6 @@ async def arrive(session: AsyncSession, inbound: Inbound, now: datetime) -> dict
     if touched.rows:
         return touched.rows[0]
     return await _first_contact(session, touch[1], now)
-
-
-async def touch_resident(session: AsyncSession, inbound: Inbound, now: datetime) -> Resident:
-    """The resident row for this openid (created on first contact), with the 48-hour window opened,
-    as an object in session."""
-    touch = _touch(inbound, now)
-    touched = await fastsql.run(session, *touch)
-    return adopt_resident(session, touched.rows[0] if touched.rows else await _first_contact(session, touch[1], now))
 
 
 def menu_text(svc: Services) -> str:

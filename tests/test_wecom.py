@@ -134,7 +134,7 @@ async def test_staff_reply_reaches_the_resident(client: TestClient[Any, Any], se
     from bot import dialog
 
     async with services.sessions() as session, session.begin():
-        await dialog.touch_resident(session, Inbound(openid="oR9", msg_type="text", text="hi"), services.clock.now() - timedelta(hours=1))
+        await dialog.arrive(session, Inbound(openid="oR9", msg_type="text", text="hi"), services.clock.now() - timedelta(hours=1))
     assert await wc.say("wangwei", "回复 0001 你好") == "只有服务中心工作人员可以直接回复居民。"
     assert await wc.say("liustaff", "回复 0001 您好，明天上午来修<b>") == f"已回复工单 {t.number} 的居民（客服消息）。"
     pushes = await outbox_rows(services, "wechat", "oR9")
