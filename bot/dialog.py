@@ -39,7 +39,7 @@ from bot.inbound import Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
 from storage import fastsql
-from storage.fastsql import Prepared
+from storage.fastsql import Prepared, Transaction
 from storage.models import Message, Reminder, Resident
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,9 @@ def _touch(inbound: Inbound, now: datetime) -> tuple[Prepared, dict[str, Any]]:
     return _touch_statement(frozenset(changes)), {"v_openid": inbound.openid, **params}
 
 
-async def _first_contact(session: AsyncSession, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+async def _first_contact(tx: AsyncSession | Transaction, params: dict[str, Any], now: datetime) -> dict[str, Any]:
     values = {"v_subscribed": True, "v_last_inbound_at": None, "v_window_opened_by": None, **params}
-    return (await fastsql.run(session, _FIRST_CONTACT, {**values, "v_created_at": now})).rows[0]
+    return (await fastsql.run(tx, _FIRST_CONTACT, {**values, "v_created_at": now})).rows[0]
 
 
 def _inbound_row(inbound: Inbound, now: datetime) -> tuple[Prepared, dict[str, Any]]:
@@ -121,17 +121,17 @@ def _message_params(openid: str, direction: str, msg_type: str, content: str, no
             "v_media": media, "v_ticket_id": ticket_id, "v_author": None, "v_created_at": now}
 
 
-async def arrive(session: AsyncSession, inbound: Inbound, now: datetime) -> dict[str, Any]:
+async def arrive(tx: AsyncSession | Transaction, inbound: Inbound, now: datetime) -> dict[str, Any]:
     """The message's first writes, in one hop: the resident touched (created on first contact) and
     the message appended to the log. Returns the resident's row (column → value).
 
     Fixed statements on the connection itself (storage.fastsql): no unit of work, no ORM object
     until a flow asks for `ctx.resident`. The resident's lock keeps first contacts apart."""
     touch = _touch(inbound, now)
-    touched, _logged = await fastsql.run_many(session, [touch, _inbound_row(inbound, now)])
+    touched, _logged = await fastsql.run_many(tx, [touch, _inbound_row(inbound, now)])
     if touched.rows:
         return touched.rows[0]
-    return await _first_contact(session, touch[1], now)
+    return await _first_contact(tx, touch[1], now)
 
 
 def menu_text(svc: Services) -> str:
@@ -175,9 +175,9 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
     async with svc.store.lock(f"resident:{inbound.openid}"):
         state = await flow_state.load(svc, inbound.openid)
         now = svc.clock.now()
-        async with _in_transaction(svc), svc.sessions() as session, session.begin():
-            row = await arrive(session, inbound, now)
-            ctx = Context(svc, session, row, inbound, now)
+        async with _in_transaction(svc), svc.sessions.message() as tx:
+            row = await arrive(tx, inbound, now)
+            ctx = Context(svc, tx, row, inbound, now)
             outcome = await route(ctx, state)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
             last: list[tuple[Prepared, dict[str, Any]]] = []
@@ -191,7 +191,7 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
             if outcome.state is not None and outcome.state is not state:
                 last.append(_nudge(ctx, outcome.state))
             if last:
-                done = await fastsql.run_many(session, last)
+                done = await fastsql.run_many(tx, last)
                 if last[-1][0] is _MOVE_NUDGE and not done[-1].rowcount:
                     await _first_nudge(ctx, last[-1][1])
             metrics.MESSAGES.labels(inbound.msg_type, outcome.state.flow if outcome.state else "-").inc()

@@ -34,6 +34,7 @@ class Services:
     async def close(self) -> None:
         """Close the store and dispose of the engine."""
         await self.store.close()
+        await self.sessions.close()
         await dispose(self.engine)
 
 

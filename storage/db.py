@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, exc
+from storage.fastsql import Transaction
+from storage.message_tx import ReplyConnection, SessionTx
 from storage.sqlite_inline import creator_for, use_inline_await
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -86,6 +88,7 @@ class SessionFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.maker = async_sessionmaker(engine, expire_on_commit=False)
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self.reply = ReplyConnection(engine) if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[AsyncSession]:
@@ -106,6 +109,33 @@ class SessionFactory:
         """A session with a transaction begun, committed on success."""
         async with self() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def message(self) -> AsyncIterator[Transaction]:
+        """One message's transaction (storage.message_tx), committed on success: on inline SQLite
+        the reply path's own connection, with a session only when one is asked for; elsewhere,
+        and inside another session of the same task, an ordinary session's."""
+        if self.reply is None or self.reply.inline is False or _held.get() > 0:
+            async with self.begin() as session:
+                yield SessionTx(session)
+            return
+        assert self._lock is not None
+        async with self._lock:
+            token = _held.set(_held.get() + 1)
+            try:
+                if await self.reply.usable():
+                    async with self.reply.transaction() as tx:
+                        yield tx
+                else:
+                    async with self.maker() as session, session.begin():
+                        yield SessionTx(session)
+            finally:
+                _held.reset(token)
+
+    async def close(self) -> None:
+        """Close the reply path's own connection, if one is open."""
+        if self.reply is not None:
+            await self.reply.close()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> SessionFactory:

@@ -17,9 +17,10 @@ SQLAlchemy does for its own statements, so the pool replaces it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -71,26 +72,34 @@ class Outcome:
     rowcount: int
 
 
-def _execute(conn: Connection, prepared: Prepared, params: dict[str, Any]) -> Outcome:
-    dialect = conn.dialect
-    c = prepared.compiled(dialect)
+def _args(c: _Compiled, params: dict[str, Any]) -> tuple[Any, ...]:
     args = []
     for name, proc in zip(c.names, c.bind):
         value = params[name] if name in params else c.fixed[name]
         args.append(value if proc is None or value is None else proc(value))
+    return tuple(args)
+
+
+def _outcome(c: _Compiled, cursor: Any) -> Outcome:
+    rows: list[dict[str, Any]] = []
+    if c.columns:
+        for raw in cursor.fetchall():
+            rows.append({
+                name: (value if proc is None else proc(value))
+                for name, value, proc in zip(c.columns, raw, c.result)
+            })
+    return Outcome(rows, cursor.rowcount)
+
+
+def _execute(conn: Connection, prepared: Prepared, params: dict[str, Any]) -> Outcome:
+    dialect = conn.dialect
+    c = prepared.compiled(dialect)
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
     cursor = dbapi_conn.cursor()
     try:
-        cursor.execute(c.sql, tuple(args))
-        rows: list[dict[str, Any]] = []
-        if c.columns:
-            for raw in cursor.fetchall():
-                rows.append({
-                    name: (value if proc is None else proc(value))
-                    for name, value, proc in zip(c.columns, raw, c.result)
-                })
-        return Outcome(rows, cursor.rowcount)
+        cursor.execute(c.sql, _args(c, params))
+        return _outcome(c, cursor)
     except dialect.loaded_dbapi.Error as exc:
         if dialect.is_disconnect(exc, dbapi_conn, cursor):
             conn.invalidate(exc)
@@ -103,12 +112,40 @@ def _run_all(conn: Connection, batch: Sequence[tuple[Prepared, dict[str, Any]]])
     return [_execute(conn, prepared, params) for prepared, params in batch]
 
 
-async def run(session: AsyncSession, prepared: Prepared, params: dict[str, Any]) -> Outcome:
-    """Run one prepared statement in session's transaction."""
-    return (await run_many(session, [(prepared, params)]))[0]
+def run_on_driver(raw: sqlite3.Connection, dialect: Dialect,
+                  batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]:
+    """Run prepared statements in order on a sqlite3 connection itself (storage.message_tx's
+    inline transaction), compiled and typed for dialect."""
+    done = []
+    for prepared, params in batch:
+        c = prepared.compiled(dialect)
+        cursor = raw.execute(c.sql, _args(c, params))
+        try:
+            done.append(_outcome(c, cursor))
+        finally:
+            cursor.close()
+    return done
 
 
-async def run_many(session: AsyncSession, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]:
-    """Run prepared statements in order in session's transaction (one hop into the driver)."""
-    conn = await session.connection()
+class Transaction(Protocol):
+    """What a message's transaction offers (storage.message_tx): its session, and fixed statements."""
+
+    @property
+    def session(self) -> AsyncSession: ...
+
+    async def run_many(self, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]: ...
+
+
+async def run(target: AsyncSession | Transaction, prepared: Prepared, params: dict[str, Any]) -> Outcome:
+    """Run one prepared statement in target's transaction."""
+    return (await run_many(target, [(prepared, params)]))[0]
+
+
+async def run_many(target: AsyncSession | Transaction,
+                   batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]:
+    """Run prepared statements in order in target's transaction (one hop into the driver):
+    a session's, or a message transaction's (storage.message_tx)."""
+    if not isinstance(target, AsyncSession):
+        return await target.run_many(batch)
+    conn = await target.connection()
     return await conn.run_sync(_run_all, batch)

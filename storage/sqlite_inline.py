@@ -106,6 +106,11 @@ class InlineConnection:
         self._conn = conn
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself (storage.message_tx runs fixed statements on it)."""
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 

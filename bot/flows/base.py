@@ -47,6 +47,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from bot.inbound import Inbound
 from bot.services import Services
 from bot.tickets import KINDS
+from storage.fastsql import Transaction
 from storage.models import Resident, Ticket
 
 # Names the engine uses for its own states after the steps.
@@ -103,18 +104,27 @@ def adopt_resident(session: AsyncSession, row: Mapping[str, Any]) -> Resident:
 
 @dataclass(frozen=True)
 class Context:
-    """One message being handled: services, the open session (one transaction), the resident.
+    """One message being handled: services, its transaction, the resident.
+
+    `tx` is the message's transaction (storage.message_tx) or simply an open session;
+    `ctx.session` is a session in that transaction, made on first use: a message that writes
+    only the fixed rows of the reply path never opens one.
 
     `resident_row` is the resident as an ORM object, or as the row the reply path read (column →
     value); `ctx.resident` makes the object on first use, already in the session, so flows can
     change it. Most messages never touch it and skip that cost."""
 
     svc: Services
-    session: AsyncSession
+    tx: AsyncSession | Transaction
     resident_row: Resident | Mapping[str, Any]
     inbound: Inbound
     now: datetime  # aware UTC
     tickets: list[Ticket] = field(default_factory=list)  # written while handling this message
+
+    @functools.cached_property
+    def session(self) -> AsyncSession:
+        """The session of this message's transaction (ORM reads and writes commit with it)."""
+        return self.tx if isinstance(self.tx, AsyncSession) else self.tx.session
 
     @functools.cached_property
     def resident(self) -> Resident:
