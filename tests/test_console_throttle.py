@@ -118,6 +118,25 @@ async def test_logins_work_again_once_the_window_has_passed(
     assert (await login_from(client, ALICE, "liu", "staffpass1")).status == 303
 
 
+async def test_refusals_grow_the_audit_by_one_row_per_episode(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """Hammering a throttled address adds no row per request: the episode's row counts them."""
+    await fail_unknown(client, ALICE, auth.IP_MAX_FAILURES)
+    for i in range(12):
+        clock.advance(seconds=1)
+        assert (await login_from(client, ALICE, f"spray{i}", "whatever1")).status == 429
+    (row,) = await audit_rows(services, "console.login_throttled")
+    assert row.target == "spray0" and row.detail["refused"] == 12 and row.detail["ip"] == ALICE
+    assert row.detail["last_at"] == clock.now().isoformat()
+    assert (await login_from(client, BOB, "ghost", "whatever1")).status == 401  # Bob has his own count
+    clock.advance(seconds=auth.IP_WINDOW.total_seconds() + 1)  # Alice's window has passed: a new episode
+    await fail_unknown(client, ALICE, auth.IP_MAX_FAILURES, tag="again")
+    assert (await login_from(client, ALICE, "ghost", "whatever1")).status == 429
+    rows = await audit_rows(services, "console.login_throttled")
+    assert [r.detail["refused"] for r in rows] == [12, 1]
+
+
 async def test_the_window_slides_one_failure_at_a_time(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:

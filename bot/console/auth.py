@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from bot.services import Services
 from bot.settings import Settings
 from bot.staff_actions import audit
-from storage.models import StaffUser
+from storage.models import AuditLog, StaffUser
 
 log = logging.getLogger(__name__)
 
@@ -227,11 +227,39 @@ async def reserve_login_attempt(svc: Services, remote: str | None, username: str
             entries.append([now.timestamp(), _username_tag(username)])
             await svc.store.set(key, entries, ttl=IP_WINDOW.total_seconds())
             return None
-    retry_at = datetime.fromtimestamp(min(float(e[0]) for e in entries), timezone.utc) + IP_WINDOW
-    detail = {"ip": remote or "unknown", "failures": len(entries), "retry_at": retry_at.isoformat()}
-    async with svc.sessions() as session, session.begin():
-        audit(session, username[:64], "console.login_throttled", username[:64], now, detail)
+        retry_at = datetime.fromtimestamp(min(float(e[0]) for e in entries), timezone.utc) + IP_WINDOW
+        await _audit_refusal(svc, bucket, remote, username, len(entries), retry_at)
     return retry_at
+
+
+async def _audit_refusal(
+    svc: Services, bucket: str, remote: str | None, username: str, failures: int, retry_at: datetime
+) -> None:
+    """Audit a throttled attempt: the first refusal of an address's episode writes the row, later
+    ones until it may try again count in that row (`refused`, `last_at`). So an attacker hammering
+    the form grows the audit table by one row per address and window, not one per request.
+    The caller holds the address's lock."""
+    now = svc.clock.now()
+    key = svc.store.key("console", "login_throttled", bucket)
+    episode = await svc.store.get(key)
+    ttl = max(1.0, (retry_at - now).total_seconds())
+    async with svc.sessions() as session, session.begin():
+        row = None
+        if (isinstance(episode, dict) and isinstance(episode.get("audit_id"), int)
+                and float(episode.get("until", 0)) > now.timestamp()):  # svc.clock, not the store's TTL
+            row = await session.get(AuditLog, episode["audit_id"], with_for_update=True)
+        if row is not None:
+            detail = dict(row.detail or {})
+            detail.update(refused=int(detail.get("refused", 1)) + 1, last_at=now.isoformat(),
+                          failures=failures, retry_at=retry_at.isoformat())
+            row.detail = detail
+            return
+        row = AuditLog(actor=username[:64], action="console.login_throttled", target=username[:64], created_at=now,
+                       detail={"ip": remote or "unknown", "failures": failures, "retry_at": retry_at.isoformat(),
+                               "refused": 1, "last_at": now.isoformat()})
+        session.add(row)
+        await session.flush()
+        await svc.store.set(key, {"audit_id": row.id, "until": retry_at.timestamp()}, ttl=ttl)
 
 
 async def forgive_login_failures(svc: Services, remote: str | None, username: str) -> None:
