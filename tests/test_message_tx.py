@@ -111,3 +111,18 @@ async def test_a_connection_that_cannot_roll_back_is_replaced(
         await dialog.arrive(tx, inbound, services.clock.now())
     assert reply._raw is not None and reply._raw is not first
     assert await _count(services, "oTx5") == (1, 2) and await _count(services, "oTx6") == (0, 0)
+
+
+async def test_a_session_asked_for_but_unused_is_not_committed(services: Services, backend: str) -> None:
+    """A survey check that finds nothing pending asks for ctx.session and never uses it."""
+    inbound = Inbound(openid="oTx7", msg_type="text", text="你好")
+    async with services.sessions.message() as tx:
+        await dialog.arrive(tx, inbound, services.clock.now())
+        session = tx.session
+        assert not tx.session_used if isinstance(tx, InlineTx) else session is tx.session
+    async with services.sessions.message() as tx:
+        tx.session.add(TicketCounter(day="20991229", value=3))  # added, never flushed by hand
+        assert isinstance(tx, SessionTx) or tx.session_used
+    async with services.sessions() as check:
+        assert (await check.get(TicketCounter, "20991229")) is not None
+    assert await _count(services, "oTx7") == (1, 1)
