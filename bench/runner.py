@@ -142,8 +142,11 @@ async def _flush_redis() -> None:
         await client.aclose()
 
 
-async def measure_bot(args: argparse.Namespace, workers: int, api_base: str, tmp: Path) -> dict[str, Any]:
-    """Start the bot, measure max throughput then latency at half of it; stop it."""
+async def measure_bot(
+    args: argparse.Namespace, workers: int, api_base: str, tmp: Path, echo: Driver
+) -> dict[str, Any]:
+    """Start the bot, measure max throughput, the echo baseline again right after it (the
+    machine's speed drifts), then latency at half of the bot's maximum; stop it."""
     settings = load_settings()
     port = free_port()
     env = {
@@ -177,8 +180,9 @@ async def measure_bot(args: argparse.Namespace, workers: int, api_base: str, tmp
             await driver.closed_loop(args.residents, min(3.0, args.duration))  # warm-up
             with RssSampler(proc.pid) as rss:
                 top = await driver.closed_loop(args.residents, args.duration)
+                echo_after = await echo.closed_loop(args.residents, args.duration)
                 half = await driver.paced(max(1.0, top.rate / 2), args.duration, args.residents * 4)
-            return {"workers": workers, "max": top, "half": half, "rss_mb": rss.peak / 2**20,
+            return {"workers": workers, "max": top, "half": half, "rss_mb": rss.peak / 2**20, "echo_after": echo_after,
                     "errors": top.error_samples + half.error_samples, "throttled_s": budget.throttled_s()}
     finally:
         if db_name:
@@ -212,9 +216,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             driver = Driver(f"{echo_base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
             await driver.closed_loop(args.residents, min(3.0, args.duration))
             baseline = await driver.closed_loop(args.residents, args.duration)
-            runs = [await measure_bot(args, args.workers, f"{echo_base}", tmp)]
+            runs = [await measure_bot(args, args.workers, f"{echo_base}", tmp, driver)]
             if args.compare_workers and args.compare_workers != args.workers:
-                runs.append(await measure_bot(args, args.compare_workers, f"{echo_base}", tmp))
+                runs.append(await measure_bot(args, args.compare_workers, f"{echo_base}", tmp, driver))
     return report(args, baseline, runs)
 
 
@@ -230,16 +234,24 @@ def report(args: argparse.Namespace, baseline: Stats, runs: list[dict[str, Any]]
     if args.cpu_per_worker:
         print(f"\nevery bot worker capped at {args.cpu_per_worker:g} core(s) of CPU (cgroup quota)")
     print(f"\nbaseline (bare aiohttp + wechatpy echo): {baseline.rate:,.0f} msg/s, p99 {baseline.pct(99):.1f} ms")
+    before = baseline
     for run_ in runs:
         top: Stats = run_["max"]
         half: Stats = run_["half"]
-        ratio = top.rate / baseline.rate if baseline.rate else 0.0
+        after: Stats = run_["echo_after"]
+        # The baseline measured just before and just after this run's maximum, averaged: on a
+        # shared machine the echo's own rate drifts by tens of percent within minutes.
+        reference = (before.rate + after.rate) / 2
+        ratio = top.rate / reference if reference else 0.0
+        print(f"  echo baseline around this run: {before.rate:,.0f} before, {after.rate:,.0f} after")
+        before = after
         row = {"workers": run_["workers"], "max": top.summary(), "half_rate": half.summary(),
+               "baseline_after": after.summary(), "baseline_reference": round(reference, 1),
                "ratio_to_baseline": round(ratio, 3), "peak_rss_mb": round(run_["rss_mb"], 1),
                "error_samples": run_["errors"], "throttled_s": round(run_["throttled_s"], 1)}
         out["runs"].append(row)
         print(f"bot, {args.backend}, {run_['workers']} worker(s): {top.rate:,.0f} msg/s "
-              f"= {ratio:.0%} of baseline; p50/p95/p99 at max {top.pct(50):.1f}/{top.pct(95):.1f}/{top.pct(99):.1f} ms; "
+              f"= {ratio:.1%} of baseline; p50/p95/p99 at max {top.pct(50):.1f}/{top.pct(95):.1f}/{top.pct(99):.1f} ms; "
               f"at half rate ({half.rate:,.0f} msg/s) p99 {half.pct(99):.1f} ms; "
               f"errors {top.errors + half.errors}; peak RSS {run_['rss_mb']:.0f} MB")
     if len(runs) == 2:

@@ -1,0 +1,43 @@
+"""The benchmark's report: each run's ratio is taken against the echo baseline measured around it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.load import Stats
+from bench.runner import report
+
+
+def _stats(rate: float, p99_ms: float = 10.0) -> Stats:
+    return Stats(messages=int(rate * 10), elapsed=10.0, latencies=[p99_ms / 1000] * 100)
+
+
+def test_ratios_use_the_baselines_measured_around_each_run(tmp_path: Path) -> None:
+    args = argparse.Namespace(residents=40, duration=10.0, aes=False, backend="pg_redis", retry_share=0.05,
+                              cpu_per_worker=0.0, json_out=str(tmp_path / "out.json"))
+    runs = [
+        {"workers": 1, "max": _stats(100), "half": _stats(50), "echo_after": _stats(3000), "rss_mb": 150.0,
+         "errors": [], "throttled_s": 0.0},
+        {"workers": 2, "max": _stats(180), "half": _stats(90), "echo_after": _stats(4000), "rss_mb": 400.0,
+         "errors": [], "throttled_s": 0.0},
+    ]
+    out = report(args, _stats(2000), runs)
+    assert [r["baseline_reference"] for r in out["runs"]] == [2500.0, 3500.0]  # before+after, halved
+    assert [r["ratio_to_baseline"] for r in out["runs"]] == [0.04, round(180 / 3500, 3)]
+    assert out["scaling"] == 1.8
+    assert out["targets"]["2 workers >= 1.6x one"] is True
+    assert out["targets"]["throughput >= 35% of baseline (1 process)"] is False
+    assert json.loads(Path(args.json_out).read_text())["runs"][1]["baseline_after"]["msgs_per_s"] == 4000.0
+
+
+def test_with_a_cpu_budget_the_throughput_target_is_not_judged(tmp_path: Path) -> None:
+    args = argparse.Namespace(residents=40, duration=10.0, aes=False, backend="pg_redis", retry_share=0.05,
+                              cpu_per_worker=0.5, json_out=None)
+    runs = [{"workers": w, "max": _stats(90 * w), "half": _stats(45 * w), "echo_after": _stats(3000),
+             "rss_mb": 150.0, "errors": [], "throttled_s": 3.0} for w in (1, 2)]
+    out = report(args, _stats(3000), runs)
+    assert "throughput >= 35% of baseline (1 process)" not in out["targets"]
+    assert out["targets"]["2 workers >= 1.6x one, 0.5 core each"] is True
+    assert out["config"]["cpu_per_worker"] == 0.5 and out["runs"][0]["throttled_s"] == 3.0
