@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics, reminders
@@ -35,7 +35,7 @@ from bot.flows.handoff import hand_off
 from bot.flows.parsers import place
 from bot.flows.state import DialogState
 from bot.flows.status import number_in, status_reply
-from bot.inbound import Inbound
+from bot.inbound import AlreadyHandled, Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
 from storage import fastsql
@@ -45,6 +45,7 @@ from storage.models import Message, Reminder, Resident
 log = logging.getLogger(__name__)
 
 TRANSACTIONS_AT_ONCE = 8
+REPLY_SUFFIX = "#reply"  # a reply's row in the message log carries its delivery with this suffix
 
 # Menu picks that are not flows: the digit / CLICK key → what to do.
 MENU_DIGITS = {"5": "status", "6": "handoff"}
@@ -75,7 +76,7 @@ _FIRST_CONTACT = Prepared(insert(_RESIDENTS).values(
     _bind("openid", "subscribed", "last_inbound_at", "window_opened_by", "created_at", "updated_at")
 ).returning(*_RESIDENTS.c))
 _LOG = Prepared(insert(_MESSAGES).values(
-    _bind("openid", "direction", "msg_type", "content", "media", "ticket_id", "author", "created_at")
+    _bind("openid", "direction", "msg_type", "content", "media", "ticket_id", "author", "delivery", "created_at")
 ))
 _LINK = Prepared(
     update(_MESSAGES)
@@ -109,26 +110,33 @@ async def _first_contact(tx: AsyncSession | Transaction, params: dict[str, Any],
     return (await fastsql.run(tx, _FIRST_CONTACT, {**values, "v_created_at": now})).rows[0]
 
 
-def _inbound_row(inbound: Inbound, now: datetime) -> tuple[Prepared, dict[str, Any]]:
+def _inbound_row(inbound: Inbound, now: datetime, delivery: str | None = None) -> tuple[Prepared, dict[str, Any]]:
     content = inbound.text or (f"[{inbound.event}] {inbound.event_key}".strip() if inbound.is_event else "")
     msg_type = inbound.msg_type if not inbound.is_event else f"event:{inbound.event}"
-    return _LOG, _message_params(inbound.openid, "in", msg_type, content, now, inbound.media or None)
+    return _LOG, _message_params(inbound.openid, "in", msg_type, content, now, inbound.media or None,
+                                 delivery=delivery)
 
 
 def _message_params(openid: str, direction: str, msg_type: str, content: str, now: datetime,
-                    media: dict[str, Any] | None = None, ticket_id: int | None = None) -> dict[str, Any]:
+                    media: dict[str, Any] | None = None, ticket_id: int | None = None,
+                    delivery: str | None = None) -> dict[str, Any]:
     return {"v_openid": openid, "v_direction": direction, "v_msg_type": msg_type, "v_content": content,
-            "v_media": media, "v_ticket_id": ticket_id, "v_author": None, "v_created_at": now}
+            "v_media": media, "v_ticket_id": ticket_id, "v_author": None, "v_delivery": delivery,
+            "v_created_at": now}
 
 
-async def arrive(tx: AsyncSession | Transaction, inbound: Inbound, now: datetime) -> dict[str, Any]:
+async def arrive(
+    tx: AsyncSession | Transaction, inbound: Inbound, now: datetime, delivery: str | None = None
+) -> dict[str, Any]:
     """The message's first writes, in one hop: the resident touched (created on first contact) and
-    the message appended to the log. Returns the resident's row (column → value).
+    the message appended to the log, under its delivery's unique key when it came through the
+    webhook (a delivery already recorded fails here, before anything else is written). Returns
+    the resident's row (column → value).
 
     Fixed statements on the connection itself (storage.fastsql): no unit of work, no ORM object
     until a flow asks for `ctx.resident`. The resident's lock keeps first contacts apart."""
     touch = _touch(inbound, now)
-    touched, _logged = await fastsql.run_many(tx, [touch, _inbound_row(inbound, now)])
+    touched, _logged = await fastsql.run_many(tx, [touch, _inbound_row(inbound, now, delivery)])
     if touched.rows:
         return touched.rows[0]
     return await _first_contact(tx, touch[1], now)
@@ -170,13 +178,41 @@ def _in_transaction(svc: Services) -> asyncio.Semaphore:
     return gate
 
 
-async def handle(svc: Services, inbound: Inbound) -> str | None:
-    """Handle one inbound message for a resident, one at a time per resident; returns the reply."""
+async def handle(svc: Services, inbound: Inbound, delivery: str | None = None) -> str | None:
+    """Handle one inbound message for a resident, one at a time per resident; returns the reply.
+
+    delivery identifies a webhook delivery across WeChat's retries ("openid:MsgId"): it is
+    recorded with the message under a unique index, so a delivery the state store has forgotten
+    (Redis restarted; a takeover after this process's heartbeat lapsed) is still handled once —
+    the second attempt raises AlreadyHandled with the first one's reply."""
+    try:
+        return await _handle(svc, inbound, delivery)
+    except Exception as exc:
+        if delivery is None or not _is_repeat(exc):
+            raise
+        log.warning("delivery already handled: answered with its first reply",
+                    extra={"fields": {"openid": hash_openid(inbound.openid)}})
+        raise AlreadyHandled(await _earlier_reply(svc, delivery)) from exc
+
+
+def _is_repeat(exc: BaseException) -> bool:
+    """Whether exc is the unique index on messages.delivery refusing a second record (the driver's
+    own IntegrityError on the reply path's fixed statements, or SQLAlchemy's wrapping of it)."""
+    return type(exc).__name__ == "IntegrityError" and "delivery" in str(exc)
+
+
+async def _earlier_reply(svc: Services, delivery: str) -> str | None:
+    async with svc.sessions() as session:
+        found = await session.scalar(select(Message.content).where(Message.delivery == delivery + REPLY_SUFFIX))
+    return None if found is None else str(found)
+
+
+async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str | None:
     async with svc.store.lock(f"resident:{inbound.openid}"):
         state = await flow_state.load(svc, inbound.openid)
         now = svc.clock.now()
         async with _in_transaction(svc), svc.sessions.message() as tx:
-            row = await arrive(tx, inbound, now)
+            row = await arrive(tx, inbound, now, delivery)
             ctx = Context(svc, tx, row, inbound, now)
             outcome = await route(ctx, state)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
@@ -187,7 +223,10 @@ async def handle(svc: Services, inbound: Inbound) -> str | None:
                 # Right after an erasure the conversation is kept only under the hashed openid.
                 erased_at = _erased_at(ctx, row)
                 who = hash_openid(inbound.openid) if erased_at is not None and erased_at >= now else inbound.openid
-                last.append((_LOG, _message_params(who, "out", "reply", outcome.reply, now, ticket_id=ticket_id)))
+                last.append((_LOG, _message_params(
+                    who, "out", "reply", outcome.reply, now, ticket_id=ticket_id,
+                    delivery=None if delivery is None else delivery + REPLY_SUFFIX,
+                )))
             if outcome.state is not None and outcome.state is not state:
                 last.append(_nudge(ctx, outcome.state))
             if last:

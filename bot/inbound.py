@@ -29,3 +29,12 @@ class Inbound:
     def is_event(self) -> bool:
         """Whether this is an event rather than a message."""
         return self.msg_type == "event"
+
+
+class AlreadyHandled(Exception):
+    """Raised by a producer whose delivery was already handled and committed; reply is the answer
+    it was given then (None when it had none)."""
+
+    def __init__(self, reply: str | None) -> None:
+        super().__init__("delivery already handled")
+        self.reply = reply

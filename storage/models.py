@@ -81,7 +81,11 @@ class Message(Base):
     """One message of a conversation, either direction, resident or staff side."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_openid_at", "openid", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_openid_at", "openid", "created_at"),
+        # One WeChat delivery is handled once, whatever the state store remembers (see bot.dialog).
+        Index("uq_messages_delivery", "delivery", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     openid: Mapped[str] = mapped_column(String(64))
@@ -91,6 +95,8 @@ class Message(Base):
     media: Mapped[dict[str, Any] | None]  # media_id, pic_url, location ...
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     author: Mapped[str | None] = mapped_column(String(64))  # staff username for console answers
+    # The WeChat delivery this row records ("openid:MsgId", its reply "…#reply"); None otherwise.
+    delivery: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
 
 

@@ -125,7 +125,7 @@ async def test_a_failure_is_logged_scrubbed_and_answered_politely(
     client: TestClient[Any, Any], services: Services, json_logs: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def breaks(svc: Services, inbound: Inbound) -> str | None:
+    async def breaks(svc: Services, inbound: Inbound, delivery: str | None = None) -> str | None:
         raise RuntimeError(f"could not save {inbound.openid} / {PHONE}")
 
     monkeypatch.setattr(dialog, "handle", breaks)

@@ -18,10 +18,11 @@ from bot.app import create_app
 from bot.channels import wechat
 from bot.channels.wechat import answer_once
 from bot.clock import FakeClock
+from bot.flows import state as flow_state
 from bot.inbound import Inbound
 from bot.metrics import REGISTRY
 from bot.services import Services, open_services
-from bot.sim.wechat_client import Signed, WeChatSigner
+from bot.sim.wechat_client import Signed, WeChatSigner, text_xml
 from storage.models import Message
 from tests.conftest import make_settings, truncate_all
 from tests.fixtures.wechat import FIXTURE_OPENID, MODES, load, sign
@@ -79,6 +80,45 @@ async def test_three_deliveries_one_handling_same_reply(
     assert await _inbound_rows(services) == 1
 
 
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_a_delivery_the_store_forgot_is_still_handled_once(
+    mode: str, client: TestClient[Any, Any], services: Services
+) -> None:
+    """Redis restarted without its data, or a retry took over after this process's heartbeat
+    lapsed: the store no longer knows the delivery, yet the database does (its unique record),
+    so the message is not handled a second time and the retry gets the first answer."""
+    openid = "oForgot00000000000000000001"
+    signer = _signer(services)
+    xml = text_xml(openid, "3号楼楼道灯坏了", msg_id=24700000000099001)
+    status, body = await _post(client, s := sign(signer, xml, mode))
+    first = _reply(signer, s, body)
+    assert status == 200 and first is not None and first["Content"]
+    state = await flow_state.load(services, openid)
+    assert state is not None and state.flow == "complaint"
+
+    await services.store.delete(services.store.key("dedup", openid, "24700000000099001"))
+    status, body = await _post(client, s := sign(signer, xml, mode))
+    again = _reply(signer, s, body)
+    assert status == 200 and again is not None and again["Content"] == first["Content"]
+    assert await _inbound_rows(services, openid) == 1
+    assert await flow_state.load(services, openid) == state  # the step was not taken twice
+    async with services.sessions() as session:
+        replies = await session.scalar(select(func.count()).select_from(Message).where(
+            Message.openid == openid, Message.direction == "out"))
+    assert replies == 1
+    # And the store knows it again: a further retry is answered from there.
+    status, body = await _post(client, s := sign(signer, xml, mode))
+    assert _reply(signer, s, body) == again
+
+
+async def test_direct_calls_without_a_delivery_are_not_deduplicated(services: Services) -> None:
+    """Only webhook deliveries carry a key: internal callers (the simulator's tools, tests) may
+    hand the same text twice and get two handlings."""
+    for _ in range(2):
+        assert await dialog.handle(services, Inbound(openid="oNoKey", msg_type="text", text="你好"))
+    assert await _inbound_rows(services, "oNoKey") == 2
+
+
 async def test_event_retry_collapsed_but_same_second_events_are_not(
     client: TestClient[Any, Any], services: Services
 ) -> None:
@@ -113,11 +153,11 @@ async def test_failed_first_delivery_releases_the_key(
     real = dialog.handle
     attempts: list[str] = []
 
-    async def fails_once(svc: Services, inbound: Inbound) -> str | None:
+    async def fails_once(svc: Services, inbound: Inbound, delivery: str | None = None) -> str | None:
         attempts.append(inbound.msg_id)
         if len(attempts) == 1:
             raise ConnectionError("database went away mid-message")
-        return await real(svc, inbound)
+        return await real(svc, inbound, delivery)
 
     monkeypatch.setattr(dialog, "handle", fails_once)
     signer = _signer(services)
@@ -145,10 +185,10 @@ async def test_retry_while_first_still_pending_answers_nothing(
     gate = asyncio.Event()
     calls: list[str] = []
 
-    async def slow(svc: Services, inbound: Inbound) -> str | None:
+    async def slow(svc: Services, inbound: Inbound, delivery: str | None = None) -> str | None:
         calls.append(inbound.msg_id)
         await gate.wait()
-        return await real(svc, inbound)
+        return await real(svc, inbound, delivery)
 
     monkeypatch.setattr(dialog, "handle", slow)
     monkeypatch.setattr(wechat, "RETRY_WAIT_S", 0.2)
@@ -264,10 +304,10 @@ async def test_two_instances_one_handling_both_answer_the_same(
     gate = asyncio.Event()
     handled_by: list[int] = []
 
-    async def gated(svc: Services, inbound: Inbound) -> str | None:
+    async def gated(svc: Services, inbound: Inbound, delivery: str | None = None) -> str | None:
         handled_by.append(svcs.index(svc))
         await gate.wait()  # hold the first delivery until the second is waiting on it
-        return await real(svc, inbound)
+        return await real(svc, inbound, delivery)
 
     monkeypatch.setattr(dialog, "handle", gated)
     signer = _signer(svcs[0])

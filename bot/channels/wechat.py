@@ -48,7 +48,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot import metrics
-from bot.inbound import Inbound
+from bot.inbound import AlreadyHandled, Inbound
 from bot.logs import bind_subject, fields
 from bot.privacy import hash_openid
 from bot.services import Services
@@ -278,15 +278,21 @@ def _event(values: Mapping[str, str | None], base: dict[str, Any]) -> Inbound | 
 # --- de-duplication of WeChat's retries ----------------------------------------------------------
 
 
-def dedup_key(svc: Services, inbound: Inbound, values: Mapping[str, str | None]) -> str:
-    """FromUserName + MsgId for messages (MsgId alone has collided); events: + CreateTime + event."""
+def delivery_parts(inbound: Inbound, values: Mapping[str, str | None]) -> tuple[str, ...]:
+    """What identifies one delivery across WeChat's retries: FromUserName + MsgId for messages
+    (MsgId alone has collided); events: + CreateTime + event."""
     create_time = _text(values, "CreateTime").strip()
     if inbound.msg_id:
-        return svc.store.key("dedup", inbound.openid, inbound.msg_id)
+        return (inbound.openid, inbound.msg_id)
     if not inbound.is_event:  # a message without MsgId: its time and type identify it
-        return svc.store.key("dedup", inbound.openid, "t", create_time, inbound.msg_type)
+        return (inbound.openid, "t", create_time, inbound.msg_type)
     detail = hashlib.sha1(f"{inbound.event}\n{inbound.event_key}".encode()).hexdigest()[:16]
-    return svc.store.key("dedup", inbound.openid, "ev", create_time, detail)
+    return (inbound.openid, "ev", create_time, detail)
+
+
+def dedup_key(svc: Services, inbound: Inbound, values: Mapping[str, str | None]) -> str:
+    """The state store's key for a delivery (its first answer, while retries may come)."""
+    return svc.store.key("dedup", *delivery_parts(inbound, values))
 
 
 def alive_key(svc: Services, owner: str) -> str:
@@ -338,6 +344,10 @@ async def answer_once(
             try:
                 try:
                     reply = await produce()
+                except AlreadyHandled as done:
+                    # The store forgot this delivery (Redis restarted, or a takeover after a lapse
+                    # of this process's heartbeat) but the database has it: the first answer stands.
+                    reply = done.reply
                 except BaseException:
                     await svc.store.delete(key)  # let WeChat's retry try again
                     raise
@@ -480,8 +490,11 @@ async def receive(request: web.Request) -> web.Response:
 
     bind_subject(inbound.openid)
     key = dedup_key(svc, inbound, received.fields)
+    delivery = ":".join(delivery_parts(inbound, received.fields))
     try:
-        reply = await answer_once(svc, key, lambda: dialog.handle(svc, inbound), wait=RETRY_WAIT_S)
+        reply = await answer_once(
+            svc, key, lambda: dialog.handle(svc, inbound, delivery=delivery), wait=RETRY_WAIT_S
+        )
     except Exception:  # the entry point's boundary: log it, answer politely, never a 500
         log.exception(
             "message not handled",
