@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
 from storage.fastsql import Transaction
 from storage.message_tx import ReplyConnection, SessionTx
 from storage.sqlite_inline import creator_for, use_inline_await
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> AsyncEngine:

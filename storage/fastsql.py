@@ -7,7 +7,10 @@ message (the resident, the message log, the idle nudge), so they are compiled he
 dialect and executed on the session's own connection, inside its transaction:
 
     TOUCH = Prepared(update(t).where(...).values(...).returning(...))
-    rows = await run(session, TOUCH, {"v_openid": openid, ...})
+    rows = await run(session, TOUCH, {"v_openid": openid, ...})   # or run(tx, ...) on a message's
+                                                                   # transaction (storage.message_tx)
+
+On the embedded default a message's transaction runs them on sqlite3 itself (`run_on_driver`).
 
 Parameters and results go through the columns' own type processors (UTC datetimes, JSON), so the
 values are the ones SQLAlchemy would have written and read. Statements use named bind

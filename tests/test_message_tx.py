@@ -15,7 +15,7 @@ from storage.models import Message, Resident, TicketCounter
 
 
 class Boom(RuntimeError):
-    pass
+    """A flow's failure in the middle of a message."""
 
 
 async def _count(svc: Services, openid: str) -> tuple[int, int]:
