@@ -27,6 +27,7 @@ def test_ratios_use_the_baselines_measured_around_each_run(tmp_path: Path) -> No
     assert [r["baseline_reference"] for r in out["runs"]] == [2500.0, 3500.0]  # before+after, halved
     assert [r["ratio_to_baseline"] for r in out["runs"]] == [0.04, round(180 / 3500, 3)]
     assert out["scaling"] == 1.8
+    assert out["scaling_over_baselines"] == round(round(180 / 3500, 3) / 0.04, 3)  # the drift taken out
     assert out["targets"]["2 workers >= 1.6x one"] is True
     assert out["targets"]["throughput >= 35% of baseline (1 process)"] is False
     assert json.loads(Path(args.json_out).read_text())["runs"][1]["baseline_after"]["msgs_per_s"] == 4000.0
