@@ -397,3 +397,17 @@ async def test_a_retry_in_the_same_process_is_woken_by_the_first_delivery(
         await broken
     assert await asyncio.wait_for(retry, timeout=10) == "重试答复"
     assert runs[-2:] == ["breaks", "recovers"]
+
+
+async def test_a_retry_that_just_missed_its_first_delivery_looks_again_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first delivery in this process can settle between the retry's read of the pending
+    entry and its wait: then nothing is in hand to wait on, and the retry must not sleep a whole
+    poll interval (made 60 s here) before reading the answer."""
+    monkeypatch.setattr(wechat, "_POLL_S", 60.0)
+    mine = {"state": "pending", "owner": wechat.OWNER}
+    await asyncio.wait_for(wechat._settled_or_poll("k-settled", 30.0, mine), timeout=5)
+    elsewhere = {"state": "pending", "owner": "another-process"}
+    with pytest.raises(asyncio.TimeoutError):  # a delivery in another process: the poll interval
+        await asyncio.wait_for(wechat._settled_or_poll("k-elsewhere", 30.0, elsewhere), timeout=0.2)

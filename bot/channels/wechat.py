@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 # up on a delivery after 5 s; an empty answer shows the resident nothing rather than a duplicate).
 RETRY_WAIT_S = 4.0
 _POLL_S = 0.05
+_SETTLED_HERE_S = 0.005  # a first delivery of this process just settled: its answer is there
 # Which process is handling a pending message, and how it shows it is alive: a retry that finds
 # the message pending in a process that stopped beating (killed mid-message: its transaction
 # rolled back) handles it itself instead of answering nothing until the entry expires.
@@ -313,12 +314,17 @@ async def _owner_gone(svc: Services, seen: dict[str, Any]) -> bool:
 _IN_HAND: dict[str, asyncio.Future[None]] = {}
 
 
-async def _settled_or_poll(key: str, left: float) -> None:
+async def _settled_or_poll(key: str, left: float, seen: Mapping[str, Any]) -> None:
     """Until the first delivery of key settles in this process, or one poll interval when it is
-    handled elsewhere; never longer than left seconds."""
+    handled elsewhere; never longer than left seconds.
+
+    seen is the pending entry just read. When it names this process but no delivery is in hand
+    here, the first delivery settled between that read and now: look again at once (after a
+    moment's yield, in case its answer could not be written) instead of a whole poll interval."""
     settled = _IN_HAND.get(key)
     if settled is None:
-        await asyncio.sleep(min(_POLL_S, left))
+        mine = seen.get("owner") == OWNER
+        await asyncio.sleep(min(_SETTLED_HERE_S if mine else _POLL_S, left))
         return
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(asyncio.shield(settled), timeout=left)
@@ -376,7 +382,7 @@ async def answer_once(
             if left <= 0:
                 log.warning("retry still pending after %.1f s: answered nothing", wait)
                 return None
-            await _settled_or_poll(key, left)
+            await _settled_or_poll(key, left, seen)
 
 
 async def heartbeat(svc: Services) -> None:
