@@ -364,8 +364,22 @@ async def _daily(svc: Services) -> None:
         log.exception("daily hotspot search failed")
 
 
+async def purge_state(svc: Services) -> int:
+    """Delete the state store's expired entries (retries' answers, finished locks' marks): on the
+    embedded store every message leaves one, which get() ignores once expired but the file kept."""
+    try:
+        purged = await svc.store.purge_expired()
+    except Exception:  # the job's boundary: log it, the next run tries again
+        log.exception("state store purge failed")
+        return 0
+    if purged:
+        log.info("state store: %d expired entries purged", purged)
+    return purged
+
+
 def make_scheduler(svc: Services) -> Any:
-    """An AsyncIOScheduler with the poll job and the daily hotspot job (not started)."""
+    """An AsyncIOScheduler with the poll job, the daily hotspot job and the hourly purge of the
+    state store's expired entries (not started)."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
@@ -380,6 +394,9 @@ def make_scheduler(svc: Services) -> Any:
     scheduler.add_job(
         _daily, CronTrigger(hour=run_at.hour, minute=run_at.minute), args=[svc], id="hotspots",
         max_instances=1, coalesce=True, misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        purge_state, IntervalTrigger(hours=1), args=[svc], id="purge_state", max_instances=1, coalesce=True,
     )
     return scheduler
 

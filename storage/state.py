@@ -66,6 +66,11 @@ class StateStore(ABC):
     def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> Any:
         """An async context manager holding the named lock (at most `timeout` s, wait `wait` s)."""
 
+    async def purge_expired(self) -> int:
+        """Delete expired entries; returns how many. A store whose server expires keys by itself
+        (Redis) keeps none, so there is nothing to delete."""
+        return 0
+
     async def close(self) -> None:
         """Release connections."""
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bot import outbox, reminders
 from bot.app import create_app
 from bot.clock import FakeClock
-from bot.schedule import SCHEDULER, next_morning, quiet_until, run_due
+from bot.schedule import SCHEDULER, next_morning, purge_state, quiet_until, run_due
 from bot.services import Services, open_services
 from storage.models import Activity, ActivitySignup, OutboxItem, Reminder
 from tests.conftest import make_settings, truncate_all
@@ -226,8 +226,27 @@ async def test_the_app_runs_the_scheduler_and_loads_activities(services: Service
     async with TestClient(TestServer(app)) as client:
         scheduler = client.app[SCHEDULER]
         assert scheduler is not None and scheduler.running
-        assert {job.id for job in scheduler.get_jobs()} == {"reminders", "hotspots"}
+        assert {job.id for job in scheduler.get_jobs()} == {"reminders", "hotspots", "purge_state"}
         async with services.sessions() as session:
             keys = set(await session.scalars(select(Activity.key)))
         assert "clean-stairs-2026-12" in keys
     assert not scheduler.running
+
+
+async def test_the_hourly_purge_drops_expired_state_and_keeps_the_rest(
+    services: Services, clock: FakeClock, backend: str
+) -> None:
+    """On the embedded store every message leaves a retry entry that expires after dedup_ttl_s;
+    the purge deletes expired ones from the file. Redis expires its keys itself."""
+    short, lasting = services.store.key("dedup", "oPurge", "1"), services.store.key("dialog", "oPurge")
+    await services.store.set(short, {"state": "done", "reply": "好的"}, ttl=300)
+    await services.store.set(lasting, {"flow": "complaint"})
+    clock.advance(seconds=301)
+    if backend == "embedded":
+        assert await purge_state(services) == 1
+        assert await services.store.get(short) is None
+        assert await purge_state(services) == 0
+    else:  # Redis: nothing to purge, the key carries its own expiry (in Redis's time, not the fake clock's)
+        assert await purge_state(services) == 0
+        assert 0 < await services.store.client.ttl(short) <= 300
+    assert await services.store.get(lasting) == {"flow": "complaint"}
