@@ -377,7 +377,32 @@ async def purge_state(svc: Services) -> int:
     return purged
 
 
-def make_scheduler(svc: Services) -> Any:
+class _InFlight:
+    """The scheduler's job runs still going, so that stopping can wait for them: a run cut off at
+    shutdown would leave its transaction open on a connection nobody returns."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def wrap(self, job: Callable[[Services], Awaitable[Any]]) -> Callable[[Services], Awaitable[None]]:
+        async def run(svc: Services) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.tasks.add(task)
+            try:
+                await job(svc)
+            finally:
+                self.tasks.discard(task)  # type: ignore[arg-type]
+
+        run.__name__ = getattr(job, "__name__", "job")
+        return run
+
+    async def wait(self, timeout: float) -> None:
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
+
+
+def make_scheduler(svc: Services, in_flight: _InFlight | None = None) -> Any:
     """An AsyncIOScheduler with the poll job, the daily hotspot job and the hourly purge of the
     state store's expired entries (not started)."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -386,17 +411,20 @@ def make_scheduler(svc: Services) -> Any:
 
     config = load_schedule_config()
     scheduler = AsyncIOScheduler(timezone=ZoneInfo(svc.settings.timezone))
+    in_flight = in_flight or _InFlight()
     scheduler.add_job(
-        _tick, IntervalTrigger(seconds=config.poll_s), args=[svc], id="reminders",
+        in_flight.wrap(_tick), IntervalTrigger(seconds=config.poll_s), args=[svc], id="reminders",
         max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc),
     )
     run_at = parse_hhmm(config.hotspots.run_at)
     scheduler.add_job(
-        _daily, CronTrigger(hour=run_at.hour, minute=run_at.minute), args=[svc], id="hotspots",
+        in_flight.wrap(_daily), CronTrigger(hour=run_at.hour, minute=run_at.minute), args=[svc],
+        id="hotspots",
         max_instances=1, coalesce=True, misfire_grace_time=3600,
     )
     scheduler.add_job(
-        purge_state, IntervalTrigger(hours=1), args=[svc], id="purge_state", max_instances=1, coalesce=True,
+        in_flight.wrap(purge_state), IntervalTrigger(hours=1), args=[svc], id="purge_state",
+        max_instances=1, coalesce=True,
     )
     return scheduler
 
@@ -413,12 +441,17 @@ def setup(app: web.Application) -> None:
 
         svc = app[SERVICES]
         await load_activities(svc)
-        scheduler = make_scheduler(svc) if svc.settings.scheduler else None
+        in_flight = _InFlight()
+        scheduler = make_scheduler(svc, in_flight) if svc.settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
         app[SCHEDULER] = scheduler
         yield
         if scheduler is not None:
+            # No new runs, then let the ones going finish their transaction: shutting down first
+            # would cancel them (APScheduler's asyncio executor cancels what is still running).
+            scheduler.pause()
+            await in_flight.wait(timeout=30.0)
             scheduler.shutdown(wait=False)
 
     app.cleanup_ctx.append(scheduler_ctx)

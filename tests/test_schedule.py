@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot import outbox, reminders
+from bot import outbox, reminders, schedule
 from bot.app import create_app
 from bot.clock import FakeClock
 from bot.schedule import SCHEDULER, next_morning, purge_state, quiet_until, run_due
@@ -250,3 +251,23 @@ async def test_the_hourly_purge_drops_expired_state_and_keeps_the_rest(
         assert await purge_state(services) == 0
         assert 0 < await services.store.client.ttl(short) <= 300
     assert await services.store.get(lasting) == {"flow": "complaint"}
+
+
+async def test_stopping_the_app_waits_for_a_job_run_in_progress(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run cut off at shutdown would leave its transaction open on a connection nobody returns
+    (seen: the next test's TRUNCATE waited on it for minutes)."""
+    started = asyncio.Event()
+    finished: list[bool] = []
+
+    async def slow_tick(_svc: Services) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.append(True)
+
+    monkeypatch.setattr(schedule, "_tick", slow_tick)
+    running = dataclasses.replace(services, settings=services.settings.model_copy(update={"scheduler": True}))
+    async with TestClient(TestServer(create_app(running.settings, services=running))):
+        await asyncio.wait_for(started.wait(), timeout=5)
+    assert finished == [True]
