@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
@@ -31,7 +31,7 @@ from bot.privacy import hash_openid
 from bot.reminders import CAUSE_CHECKS
 from bot.settings import CONFIG_DIR, REPO_ROOT, Settings
 from bot.services import Services
-from storage.models import OutboxItem, Reminder
+from storage.models import InboundDedup, OutboxItem, Reminder
 
 log = logging.getLogger(__name__)
 
@@ -366,9 +366,14 @@ async def _daily(svc: Services) -> None:
 
 async def purge_state(svc: Services) -> int:
     """Delete the state store's expired entries (retries' answers, finished locks' marks): on the
-    embedded store every message leaves one, which get() ignores once expired but the file kept."""
+    embedded store every message leaves one, which get() ignores once expired but the file kept.
+    WeCom deliveries' answers kept in the database (InboundDedup) go after dedup_ttl_s too."""
     try:
         purged = await svc.store.purge_expired()
+        since = svc.clock.now() - timedelta(seconds=svc.settings.dedup_ttl_s)
+        async with svc.sessions() as session, session.begin():
+            records = await session.execute(delete(InboundDedup).where(InboundDedup.created_at < since))
+        purged += int(records.rowcount or 0)  # type: ignore[attr-defined]
     except Exception:  # the job's boundary: log it, the next run tries again
         log.exception("state store purge failed")
         return 0

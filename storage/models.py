@@ -101,7 +101,8 @@ class Message(Base):
 
 
 class InboundDedup(Base):
-    """WeChat retry de-duplication on the embedded store: first answer kept per message key."""
+    """A WeCom callback's first answer, kept per delivery key (bot.channels.wecom): a retry the
+    state store forgot is answered from here. Purged after dedup_ttl_s (bot.schedule)."""
 
     __tablename__ = "inbound_dedup"
 

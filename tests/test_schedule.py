@@ -20,7 +20,7 @@ from bot.app import create_app
 from bot.clock import FakeClock
 from bot.schedule import SCHEDULER, next_morning, purge_state, quiet_until, run_due
 from bot.services import Services, open_services
-from storage.models import Activity, ActivitySignup, OutboxItem, Reminder
+from storage.models import Activity, ActivitySignup, InboundDedup, OutboxItem, Reminder
 from tests.conftest import make_settings, truncate_all
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -242,15 +242,21 @@ async def test_the_hourly_purge_drops_expired_state_and_keeps_the_rest(
     short, lasting = services.store.key("dedup", "oPurge", "1"), services.store.key("dialog", "oPurge")
     await services.store.set(short, {"state": "done", "reply": "好的"}, ttl=300)
     await services.store.set(lasting, {"flow": "complaint"})
+    async with services.sessions() as session, session.begin():  # a WeCom delivery's kept answer
+        session.add(InboundDedup(key="wecom:wangwei:1", reply="已接单", created_at=clock.now()))
     clock.advance(seconds=301)
+    async with services.sessions() as session, session.begin():
+        session.add(InboundDedup(key="wecom:wangwei:2", reply="已办结", created_at=clock.now()))
     if backend == "embedded":
-        assert await purge_state(services) == 1
+        assert await purge_state(services) == 2  # the expired entry and the old record
         assert await services.store.get(short) is None
         assert await purge_state(services) == 0
     else:  # Redis: nothing to purge, the key carries its own expiry (in Redis's time, not the fake clock's)
-        assert await purge_state(services) == 0
+        assert await purge_state(services) == 1  # the old record
         assert 0 < await services.store.client.ttl(short) <= 300
     assert await services.store.get(lasting) == {"flow": "complaint"}
+    async with services.sessions() as session:
+        assert list(await session.scalars(select(InboundDedup.key))) == ["wecom:wangwei:2"]
 
 
 async def test_stopping_the_app_waits_for_a_job_run_in_progress(

@@ -10,6 +10,7 @@ import xmltodict
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot.channels.wecom import dedup_key
 from bot.services import Services
 from storage.models import AuditLog, TicketEvent
 from tests.wecom_driver import WeCom, actions, new_ticket, outbox_rows, ticket
@@ -152,6 +153,23 @@ async def test_retry_is_answered_once(client: TestClient[Any, Any], services: Se
     again = await wc.say("wangwei", "接单", msg_id=msg_id)
     assert first == again and first.startswith("已接单")
     assert (await actions(services, t.number)).count("accept") == 1
+
+
+async def test_a_retry_the_store_forgot_is_answered_from_the_record(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """Redis restarted empty: WeCom's retry of a staff 回复 must not push it to the resident twice."""
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oR9")).ticket
+    msg_id = secrets.randbits(62)
+    first = await wc.say("liustaff", f"回复 {t.number[-4:]} 明天上午来修", msg_id=msg_id)
+    assert first.startswith("已回复工单")
+    pushed = len(await outbox_rows(services, "wechat", "oR9"))
+    await services.store.delete(dedup_key(services, {"FromUserName": "liustaff", "MsgId": str(msg_id)}))
+    again = await wc.say("liustaff", f"回复 {t.number[-4:]} 明天上午来修", msg_id=msg_id)
+    assert again == first
+    assert len(await outbox_rows(services, "wechat", "oR9")) == pushed
+    assert (await actions(services, t.number)).count("reply") == 1
 
 
 async def test_bad_input_is_refused_never_500(client: TestClient[Any, Any], services: Services) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
@@ -21,6 +22,7 @@ from bot import metrics, roster, worker_commands
 from bot.channels.wechat import BadRequest, Forbidden, answer_once, check_fresh, parse_xml, refusal, reply_xml
 from bot.logs import fields
 from bot.services import Services
+from storage.models import InboundDedup
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +108,45 @@ async def _reply_for(svc: Services, values: Fields) -> str | None:
     return await worker_commands.run(svc, userid, None)
 
 
-def dedup_key(svc: Services, values: Fields) -> str:
+def delivery_parts(values: Fields) -> tuple[str, ...]:
     """FromUserName + MsgId for messages; FromUserName + CreateTime + event for events."""
-    user = str(values.get("FromUserName"))
+    user = str(values.get("FromUserName"))[:64]
     msg_id = values.get("MsgId")
     if msg_id:
-        return svc.store.key("wecom-dedup", user, msg_id[:64])
-    return svc.store.key(
-        "wecom-dedup", user, "ev", (values.get("CreateTime") or "")[:16], (values.get("Event") or "")[:32]
-    )
+        return (user, msg_id[:64])
+    return (user, "ev", (values.get("CreateTime") or "")[:16], (values.get("Event") or "")[:32])
+
+
+def dedup_key(svc: Services, values: Fields) -> str:
+    """The state store's key for a delivery (its first answer, while retries may come)."""
+    return svc.store.key("wecom-dedup", *delivery_parts(values))
+
+
+async def _answered_before(svc: Services, delivery: str) -> InboundDedup | None:
+    async with svc.sessions() as session:
+        return await session.get(InboundDedup, delivery)
+
+
+async def _once_on_record(svc: Services, values: Fields) -> str | None:
+    """_reply_for, unless the database already holds this delivery's answer.
+
+    Behind the state store's de-duplication: a delivery the store forgot (Redis restarted empty)
+    and WeCom retried is answered from its record instead of running the command again (a note
+    added twice, a 回复 pushed to the resident twice). The record is written after the command's
+    own transaction, so a process killed between the two can still run it again."""
+    delivery = ":".join(("wecom", *delivery_parts(values)))
+    earlier = await _answered_before(svc, delivery)
+    if earlier is not None:
+        log.warning("wecom delivery already handled: answered with its first reply",
+                    extra=fields(user=str(values.get("FromUserName"))))
+        return earlier.reply
+    reply = await _reply_for(svc, values)
+    try:
+        async with svc.sessions() as session, session.begin():
+            session.add(InboundDedup(key=delivery, reply=reply, created_at=svc.clock.now()))
+    except IntegrityError:  # a concurrent first handling recorded it meanwhile: that one stands
+        log.info("wecom delivery recorded by another handling", extra=fields(user=str(values.get("FromUserName"))))
+    return reply
 
 
 async def receive(request: web.Request) -> web.Response:
@@ -129,7 +161,7 @@ async def receive(request: web.Request) -> web.Response:
         return refusal(exc, "wecom")
     user = str(values.get("FromUserName"))
     try:
-        reply = await answer_once(svc, dedup_key(svc, values), lambda: _reply_for(svc, values))
+        reply = await answer_once(svc, dedup_key(svc, values), lambda: _once_on_record(svc, values))
     except Exception:  # the entry point's boundary: log it, answer politely, never a 500
         log.exception("wecom message not handled", extra=fields(user=user, type=values.get("MsgType")))
         reply = svc.texts.get("errors.resend")
