@@ -145,7 +145,8 @@ async def _once_on_record(svc: Services, values: Fields) -> str | None:
         async with svc.sessions() as session, session.begin():
             session.add(InboundDedup(key=delivery, reply=reply, created_at=svc.clock.now()))
     except IntegrityError:  # a concurrent first handling recorded it meanwhile: that one stands
-        log.info("wecom delivery recorded by another handling", extra=fields(user=str(values.get("FromUserName"))))
+        log.info("wecom delivery recorded by another handling",
+                 extra=fields(user=str(values.get("FromUserName"))))
     return reply
 
 
