@@ -221,6 +221,10 @@ class Reminder(Base):
     __tablename__ = "reminders"
     __table_args__ = (
         Index("ix_reminders_state_due", "state", "due_at"),
+        # A resident's pending idle nudge is moved by every message of a flow (bot.dialog).
+        Index("ix_reminders_target_kind", "target", "kind"),
+        # A cause's reminders: counted when a booking adds its own, dropped when it goes away.
+        Index("ix_reminders_cause", "cause_type", "cause_id"),
         UniqueConstraint("dedup_key", name="uq_reminders_dedup"),
     )
 

@@ -1,0 +1,126 @@
+"""The reply path's fixed statements find their rows by index on the migrated schema: each runs
+on every message, so a scan would make every message slower as the tables grow.
+
+Checked with SQLite's EXPLAIN QUERY PLAN on a migrated database (the embedded default); on
+PostgreSQL the planner chooses by table size, so a plan on a near-empty table says nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
+
+from bot import dialog
+from bot.clock import FakeClock
+from bot.inbound import Inbound
+from bot.services import Services
+from storage.fastsql import Prepared
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+
+
+def _plan(db: sqlite3.Connection, prepared: Prepared, params: dict[str, Any]) -> list[str]:
+    compiled = prepared.compiled(sqlite.dialect())
+    args = [params.get(name, compiled.fixed.get(name)) for name in compiled.names]
+    args = [a.isoformat() if isinstance(a, datetime) else a for a in args]
+    args = [str(a) if isinstance(a, dict) else a for a in args]
+    return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + compiled.sql, args)]
+
+
+def _statements() -> dict[str, tuple[Prepared, dict[str, Any]]]:
+    inbound = Inbound(openid="oPlan", msg_type="text", text="你好")
+    touch = dialog._touch(inbound, NOW)
+    return {
+        "touch the resident": touch,
+        "link the conversation to its ticket": (dialog._LINK, {"v_openid": "oPlan", "v_since": NOW, "v_ticket_id": 1}),
+        "move the idle nudge": (dialog._MOVE_NUDGE, {
+            "v_target": "oPlan", "v_due_at": NOW, "v_cause_id": 1, "v_dedup_key": "k", "v_payload": "{}",
+        }),
+    }
+
+
+@pytest.mark.parametrize("name", list(_statements()))
+def test_reply_path_statements_search_by_index(sqlite_template: Path, name: str) -> None:
+    prepared, params = _statements()[name]
+    db = sqlite3.connect(sqlite_template)
+    try:
+        plan = _plan(db, prepared, params)
+    finally:
+        db.close()
+    assert plan, name
+    assert all(step.startswith("SEARCH") and "INDEX" in step for step in plan), (name, plan)
+
+
+def test_the_nudge_is_found_by_its_resident(sqlite_template: Path) -> None:
+    """Not through the (state, due_at) index, which holds every pending reminder of everyone."""
+    prepared, params = _statements()["move the idle nudge"]
+    db = sqlite3.connect(sqlite_template)
+    try:
+        plan = _plan(db, prepared, params)
+    finally:
+        db.close()
+    assert any("ix_reminders_target_kind" in step for step in plan), plan
+
+
+# Tables that grow with every message, ticket or booking; the roster's tables stay small.
+GROWING = ("messages", "reminders", "tickets", "ticket_events", "outbox", "bookings", "residents")
+
+
+@pytest.fixture
+def backend() -> str:
+    return "embedded"
+
+
+async def test_whole_conversations_scan_no_growing_table(
+    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every statement the benchmark's conversations send (each script to its end, complaints,
+    a mediation, a booking, a volunteer signup, status queries, a hand-off), planned on the
+    migrated schema: none reads a growing table from end to end."""
+    from bench.conversations import SCRIPTS
+    from bot import roster
+    from storage import fastsql
+
+    seen: dict[str, Any] = {}
+    driver = fastsql.run_on_driver
+
+    def recording(raw: sqlite3.Connection, dialect: Any, batch: Any) -> Any:
+        for prepared, params in batch:
+            compiled = prepared.compiled(dialect)
+            seen.setdefault(compiled.sql, fastsql._args(compiled, params))
+        return driver(raw, dialect, batch)
+
+    def orm(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, many: bool) -> None:
+        seen.setdefault(statement, params[0] if many else params)
+
+    monkeypatch.setattr(fastsql, "run_on_driver", recording)
+    event.listen(services.engine.sync_engine, "before_cursor_execute", orm)
+    await roster.import_roster(services, services.settings.roster_path)
+    for round_ in range(2):  # the second round meets the first one's tickets, duplicates, bookings
+        for n, script in enumerate(SCRIPTS):
+            for step, text in enumerate([*script.messages, "取消"]):
+                await dialog.handle(services, Inbound(
+                    openid=f"oPlan{round_}x{n}", msg_type="text", text=text, msg_id=f"{round_}-{n}-{step}",
+                    created_at=clock.now()))
+    event.remove(services.engine.sync_engine, "before_cursor_execute", orm)
+
+    path = services.settings.database_url.split("///", 1)[1]
+    db = sqlite3.connect(path)
+    scans: list[tuple[str, list[str]]] = []
+    try:
+        for sql, params in seen.items():
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
+                continue
+            plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            if any(step.startswith("SCAN") and step.split()[1] in GROWING for step in plan):
+                scans.append((" ".join(sql.split())[:200], plan))
+    finally:
+        db.close()
+    assert len(seen) > 40  # the conversations did run through the flows
+    assert scans == []
