@@ -449,11 +449,12 @@ def _nudge(ctx: Context, state: DialogState) -> tuple[Prepared, dict[str, Any]]:
 
 
 async def _first_nudge(ctx: Context, moved: dict[str, Any]) -> None:
-    await reminders.schedule(
-        ctx.session, kind="flow_nudge", due_at=moved["v_due_at"], channel="wechat", target=ctx.openid,
-        payload={"text": moved["v_payload"]["message"]["text"]}, now=ctx.now, cause_type="flow",
-        cause_id=moved["v_cause_id"], dedup_key=moved["v_dedup_key"],
-    )
+    """The resident's nudge when there was none to move (a fixed statement, as the move is)."""
+    await fastsql.run(ctx.tx, reminders.NEW, reminders.new_row({
+        "kind": "flow_nudge", "due_at": moved["v_due_at"], "channel": "wechat", "target": ctx.openid,
+        "payload": {"text": moved["v_payload"]["message"]["text"]}, "cause_type": "flow",
+        "cause_id": moved["v_cause_id"], "dedup_key": moved["v_dedup_key"],
+    }, now=ctx.now))
 
 
 def setup(app: web.Application) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.fastsql import Prepared
 from storage.models import Reminder
 
 # cause_type → async check(session, reminder) → True while the reminder should still go out.
@@ -31,6 +32,9 @@ _INSERT_NEW = text(
     "ON CONFLICT (dedup_key) DO NOTHING"
 ).bindparams(*(bindparam(c, type_=_TABLE.c[c].type) for c in _NEW_COLUMNS))
 _EXISTING = select(Reminder.id).where(Reminder.dedup_key == bindparam("dedup_key"))
+# The same, as a fixed statement for a message's transaction (storage.fastsql): the reply path
+# writes a resident's first idle nudge with it, without the unit of work.
+NEW = Prepared(_INSERT_NEW)
 
 
 def register_cause_check(cause_type: str, check: CauseCheck) -> None:
@@ -74,21 +78,23 @@ async def schedule(
     return reminder
 
 
+def new_row(row: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """NEW's parameters for a reminder row: kind, due_at, channel, target, payload and optionally
+    cause_type, cause_id, dedup_key, urgent (as for schedule)."""
+    return {
+        "kind": row["kind"], "due_at": row["due_at"], "target": row["target"],
+        "payload": {"channel": row["channel"], "message": row["payload"], "urgent": row.get("urgent", False)},
+        "cause_type": row.get("cause_type"), "cause_id": row.get("cause_id"), "dedup_key": row.get("dedup_key"),
+        "state": "pending", "attempts": 0, "created_at": now,
+    }
+
+
 async def schedule_many(session: AsyncSession, rows: list[dict[str, Any]], *, now: datetime) -> None:
     """Add reminders in one statement, each skipped when its dedup_key exists already; for callers
-    that need no Reminder objects back. A row has kind, due_at, channel, target, payload and
-    optionally cause_type, cause_id, dedup_key, urgent (as for schedule)."""
+    that need no Reminder objects back. A row is as for new_row."""
     if not rows:
         return
-    await session.execute(_INSERT_NEW, [
-        {
-            "kind": row["kind"], "due_at": row["due_at"], "target": row["target"],
-            "payload": {"channel": row["channel"], "message": row["payload"], "urgent": row.get("urgent", False)},
-            "cause_type": row.get("cause_type"), "cause_id": row.get("cause_id"), "dedup_key": row.get("dedup_key"),
-            "state": "pending", "attempts": 0, "created_at": now,
-        }
-        for row in rows
-    ])
+    await session.execute(_INSERT_NEW, [new_row(row, now=now) for row in rows])
 
 
 async def drop_for_cause(

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, TextClause
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
@@ -44,9 +44,10 @@ class _Compiled:
 
 
 class Prepared:
-    """An INSERT/UPDATE/DELETE (optionally RETURNING), compiled once per dialect."""
+    """An INSERT/UPDATE/DELETE (optionally RETURNING), compiled once per dialect; or a text()
+    statement with typed bind parameters, for SQL that Core spells per dialect (ON CONFLICT)."""
 
-    def __init__(self, statement: UpdateBase) -> None:
+    def __init__(self, statement: UpdateBase | TextClause) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
@@ -59,7 +60,7 @@ class Prepared:
         names = tuple(compiled.positiontup or ())  # one per placeholder (a name may repeat)
         fixed = {n: b.value for n, b in compiled.binds.items() if not b.required}
         bind = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
-        returning = list(self.statement.exported_columns)
+        returning = [] if isinstance(self.statement, TextClause) else list(self.statement.exported_columns)
         columns = tuple(c.key for c in returning)
         result = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returning)
         done = _Compiled(compiled.string, names, fixed, bind, columns, result)

@@ -133,3 +133,28 @@ async def test_a_connection_gone_is_invalidated_not_reused(pg_url: str) -> None:
         assert again != pid
     finally:
         await engine.dispose()
+
+
+async def test_a_text_statement_with_typed_parameters(db_url: str) -> None:
+    """A text() statement (SQL Core spells per dialect: ON CONFLICT … DO NOTHING) runs as a fixed
+    statement, its values typed by its bind parameters: JSON and aware datetimes, and a second
+    row under the same dedup key is skipped, not an error."""
+    from bot import reminders
+
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    due = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    row = {"kind": "flow_nudge", "due_at": due, "channel": "wechat", "target": "oFast5",
+           "payload": {"text": "还在吗？"}, "cause_type": "flow", "cause_id": 3, "dedup_key": "flow_nudge:oFast5:3"}
+    try:
+        async with sessions.begin() as session:
+            first = await fastsql.run(session, reminders.NEW, reminders.new_row(row, now=due))
+            again = await fastsql.run(session, reminders.NEW, reminders.new_row({**row, "cause_id": 4}, now=due))
+            assert (first.rowcount, again.rowcount) == (1, 0)
+        async with sessions() as session:
+            kept = list(await session.scalars(select(Reminder).where(Reminder.target == "oFast5")))
+        assert [(r.due_at, r.cause_id, r.payload, r.state) for r in kept] == [
+            (due, 3, {"channel": "wechat", "message": {"text": "还在吗？"}, "urgent": False}, "pending"),
+        ]
+    finally:
+        await engine.dispose()
