@@ -17,15 +17,20 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import fastsql
+from storage.fastsql import Prepared
 from storage.models import OutboxItem
 
 CHANNELS = ("wechat", "wecom", "group")
 
 
 _OUTBOX = OutboxItem.__table__
-# Built once (Core: written at once, without the unit of work; pushes are never changed here).
-_QUEUED_BEFORE = select(_OUTBOX.c.id).where(_OUTBOX.c.dedup_key == bindparam("dedup_key"))
-_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_COLUMNS = ("channel", "target", "payload", "dedup_key", "ticket_id", "urgent", "state", "attempts",
+            "next_attempt_at", "created_at")
+# Fixed statements (storage.fastsql: written at once, without the unit of work; pushes are never
+# changed here), run on the driver itself in a message's transaction.
+_QUEUED_BEFORE = Prepared(select(_OUTBOX.c.id).where(_OUTBOX.c.dedup_key == bindparam("dedup_key")))
+_INSERT = Prepared(insert(_OUTBOX).values({c: bindparam(c) for c in _COLUMNS}).returning(_OUTBOX.c.id))
 
 
 async def enqueue(
@@ -45,7 +50,7 @@ async def enqueue(
     if channel not in CHANNELS:
         raise ValueError(f"unknown outbox channel {channel!r}")
     if dedup_key is not None:
-        if await session.scalar(_QUEUED_BEFORE, {"dedup_key": dedup_key}) is not None:
+        if (await fastsql.run(session, _QUEUED_BEFORE, {"dedup_key": dedup_key})).rows:
             return None
     values: dict[str, Any] = {
         "channel": channel,
@@ -59,7 +64,7 @@ async def enqueue(
         "next_attempt_at": not_before or now,
         "created_at": now,
     }
-    item_id = (await session.execute(_INSERT, values)).scalar_one()
+    item_id = (await fastsql.run(session, _INSERT, values)).rows[0]["id"]
     return OutboxItem(id=item_id, **values)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import fastsql
 from storage.fastsql import Prepared
 from storage.models import Reminder
 
@@ -94,7 +95,7 @@ async def schedule_many(session: AsyncSession, rows: list[dict[str, Any]], *, no
     that need no Reminder objects back. A row is as for new_row."""
     if not rows:
         return
-    await session.execute(_INSERT_NEW, [new_row(row, now=now) for row in rows])
+    await fastsql.run_many(session, [(NEW, new_row(row, now=now)) for row in rows])
 
 
 async def drop_for_cause(

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import fastsql
 from storage.db import side_engine
+from storage.fastsql import Prepared
 from storage.models import Ticket, TicketCounter, TicketEvent
 
 KINDS = ("complaint", "mediation", "elderly_service", "volunteer_signup", "handoff")
@@ -60,7 +62,12 @@ _BUMP_COUNTER = (
     .returning(_COUNTERS.c.value)
 )
 _EVENTS = TicketEvent.__table__
-_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+_EVENT_COLUMNS = ("ticket_id", "action", "from_status", "to_status", "actor", "note", "data", "created_at")
+# Fixed statements (storage.fastsql): on a message's transaction they run on the driver itself.
+_INSERT_EVENT = Prepared(
+    insert(_EVENTS).values({c: bindparam(c) for c in _EVENT_COLUMNS}).returning(_EVENTS.c.id)
+)
+_BUMP = Prepared(_BUMP_COUNTER)
 
 
 async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
@@ -81,7 +88,8 @@ async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
     else:
         # The caller's pending writes first, as an ORM statement would.
         await session.flush()
-        value = await _bump(session, day, postgres=False)
+        bumped = (await fastsql.run(session, _BUMP, {"today": day})).rows
+        value = bumped[0]["value"] if bumped else await _bump(session, day, postgres=False)
     return f"{day}-{value:04d}"
 
 
@@ -169,7 +177,7 @@ async def add_event(
         "data": data,
         "created_at": now,
     }
-    event_id = (await session.execute(_INSERT_EVENT, values)).scalar_one()
+    event_id = (await fastsql.run(session, _INSERT_EVENT, values)).rows[0]["id"]
     if ticket.updated_at != now:  # setting an equal value would still make the ticket dirty
         ticket.updated_at = now
     return TicketEvent(id=event_id, **values)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, TextClause
+from sqlalchemy import Connection, Select, TextClause
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
@@ -44,10 +44,11 @@ class _Compiled:
 
 
 class Prepared:
-    """An INSERT/UPDATE/DELETE (optionally RETURNING), compiled once per dialect; or a text()
-    statement with typed bind parameters, for SQL that Core spells per dialect (ON CONFLICT)."""
+    """An INSERT/UPDATE/DELETE (optionally RETURNING) or a SELECT of columns, compiled once per
+    dialect; or a text() statement with typed bind parameters, for SQL that Core spells per
+    dialect (ON CONFLICT). Every parameter is a named bindparam (no expanding IN lists)."""
 
-    def __init__(self, statement: UpdateBase | TextClause) -> None:
+    def __init__(self, statement: UpdateBase | Select[Any] | TextClause) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
@@ -95,9 +96,17 @@ def _outcome(c: _Compiled, cursor: Any) -> Outcome:
     return Outcome(rows, cursor.rowcount)
 
 
+class Counter:
+    """Statements run here since the process started (bench/ticket_bench.py counts them with
+    the engine's own, which never see these)."""
+
+    executed = 0
+
+
 def _execute(conn: Connection, prepared: Prepared, params: dict[str, Any]) -> Outcome:
     dialect = conn.dialect
     c = prepared.compiled(dialect)
+    Counter.executed += 1
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
     cursor = dbapi_conn.cursor()
@@ -121,6 +130,7 @@ def run_on_driver(raw: sqlite3.Connection, dialect: Dialect,
     """Run prepared statements in order on a sqlite3 connection itself (storage.message_tx's
     inline transaction), compiled and typed for dialect."""
     done = []
+    Counter.executed += len(batch)
     for prepared, params in batch:
         c = prepared.compiled(dialect)
         cursor = raw.execute(c.sql, _args(c, params))
@@ -145,11 +155,20 @@ async def run(target: AsyncSession | Transaction, prepared: Prepared, params: di
     return (await run_many(target, [(prepared, params)]))[0]
 
 
+# session.info key of the message transaction (storage.message_tx.InlineTx) a session belongs to.
+INLINE_TX = "fastsql.inline_tx"
+
+
 async def run_many(target: AsyncSession | Transaction,
                    batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]:
     """Run prepared statements in order in target's transaction (one hop into the driver):
-    a session's, or a message transaction's (storage.message_tx)."""
+    a session's, or a message transaction's (storage.message_tx). A session made by a message's
+    inline transaction runs them on that transaction's driver connection, as the transaction does.
+    Pending ORM changes are not flushed first: flush when a statement depends on them."""
     if not isinstance(target, AsyncSession):
         return await target.run_many(batch)
+    inline = target.info.get(INLINE_TX)
+    if inline is not None:
+        return await inline.run_many(batch)
     conn = await target.connection()
     return await conn.run_sync(_run_all, batch)
