@@ -122,6 +122,19 @@ class RssSampler:
             self._task.cancel()
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children."""
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 async def _admin_sql(sql: str) -> None:
     import asyncpg
 
@@ -179,10 +192,13 @@ async def measure_bot(
             driver = Driver(f"{base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
             await driver.closed_loop(args.residents, min(3.0, args.duration))  # warm-up
             with RssSampler(proc.pid) as rss:
+                cpu_before = tree_cpu_s(proc.pid)
                 top = await driver.closed_loop(args.residents, args.duration)
+                cpu_ms = 1000 * (tree_cpu_s(proc.pid) - cpu_before) / top.messages if top.messages else 0.0
                 echo_after = await echo.closed_loop(args.residents, args.duration)
                 half = await driver.paced(max(1.0, top.rate / 2), args.duration, args.residents * 4)
             return {"workers": workers, "max": top, "half": half, "rss_mb": rss.peak / 2**20, "echo_after": echo_after,
+                    "cpu_ms_per_msg": cpu_ms,
                     "errors": top.error_samples + half.error_samples, "throttled_s": budget.throttled_s()}
     finally:
         if db_name:
@@ -248,12 +264,14 @@ def report(args: argparse.Namespace, baseline: Stats, runs: list[dict[str, Any]]
         row = {"workers": run_["workers"], "max": top.summary(), "half_rate": half.summary(),
                "baseline_after": after.summary(), "baseline_reference": round(reference, 1),
                "ratio_to_baseline": round(ratio, 3), "peak_rss_mb": round(run_["rss_mb"], 1),
-               "error_samples": run_["errors"], "throttled_s": round(run_["throttled_s"], 1)}
+               "error_samples": run_["errors"], "throttled_s": round(run_["throttled_s"], 1),
+               "bot_cpu_ms_per_msg": round(run_.get("cpu_ms_per_msg", 0.0), 2)}
         out["runs"].append(row)
         print(f"bot, {args.backend}, {run_['workers']} worker(s): {top.rate:,.0f} msg/s "
               f"= {ratio:.1%} of baseline; p50/p95/p99 at max {top.pct(50):.1f}/{top.pct(95):.1f}/{top.pct(99):.1f} ms; "
               f"at half rate ({half.rate:,.0f} msg/s) p99 {half.pct(99):.1f} ms; "
-              f"errors {top.errors + half.errors}; peak RSS {run_['rss_mb']:.0f} MB")
+              f"errors {top.errors + half.errors}; peak RSS {run_['rss_mb']:.0f} MB; "
+              f"bot CPU {row['bot_cpu_ms_per_msg']:.2f} ms per message at max")
     if len(runs) == 2:
         scale = runs[1]["max"].rate / runs[0]["max"].rate if runs[0]["max"].rate else 0.0
         out["scaling"] = round(scale, 3)

@@ -19,7 +19,7 @@ def test_ratios_use_the_baselines_measured_around_each_run(tmp_path: Path) -> No
                               cpu_per_worker=0.0, json_out=str(tmp_path / "out.json"))
     runs = [
         {"workers": 1, "max": _stats(100), "half": _stats(50), "echo_after": _stats(3000), "rss_mb": 150.0,
-         "errors": [], "throttled_s": 0.0},
+         "errors": [], "throttled_s": 0.0, "cpu_ms_per_msg": 2.5},
         {"workers": 2, "max": _stats(180), "half": _stats(90), "echo_after": _stats(4000), "rss_mb": 400.0,
          "errors": [], "throttled_s": 0.0},
     ]
@@ -27,6 +27,7 @@ def test_ratios_use_the_baselines_measured_around_each_run(tmp_path: Path) -> No
     assert [r["baseline_reference"] for r in out["runs"]] == [2500.0, 3500.0]  # before+after, halved
     assert [r["ratio_to_baseline"] for r in out["runs"]] == [0.04, round(180 / 3500, 3)]
     assert out["scaling"] == 1.8
+    assert [r["bot_cpu_ms_per_msg"] for r in out["runs"]] == [2.5, 0.0]  # 0.0: not measured
     assert out["scaling_over_baselines"] == round(round(180 / 3500, 3) / 0.04, 3)  # the drift taken out
     assert out["targets"]["2 workers >= 1.6x one"] is True
     assert out["targets"]["throughput >= 35% of baseline (1 process)"] is False
@@ -42,3 +43,24 @@ def test_with_a_cpu_budget_the_throughput_target_is_not_judged(tmp_path: Path) -
     assert "throughput >= 35% of baseline (1 process)" not in out["targets"]
     assert out["targets"]["2 workers >= 1.6x one, 0.5 core each"] is True
     assert out["config"]["cpu_per_worker"] == 0.5 and out["runs"][0]["throttled_s"] == 3.0
+
+
+def test_cpu_of_a_process_tree_counts_its_children() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from bench.runner import tree_cpu_s
+
+    before = tree_cpu_s(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ninput()"],
+                             stdin=subprocess.PIPE)
+    try:
+        for _ in range(100):  # until the child has spun its 0.3 s
+            if tree_cpu_s(os.getpid()) - before >= 0.3:
+                break
+            import time
+            time.sleep(0.05)
+        assert tree_cpu_s(os.getpid()) - before >= 0.3
+    finally:
+        child.communicate(b"\n", timeout=10)
