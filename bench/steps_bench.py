@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,10 +65,11 @@ async def measure(svc: Services, clock: FakeClock, rounds: int, warm_up: int = 3
     """Run every script `warm_up` rounds unmeasured, then `rounds` rounds measured."""
     counter = StatementCounter(svc)
     costs = StepCosts(defaultdict(float), Counter(), Counter())
+    tag = uuid.uuid4().hex[:6]  # residents of this call only (a delivery is handled once)
 
     async def run(round_: int, record: bool) -> None:
         for n, script in enumerate(SCRIPTS):
-            openid = f"oSteps{round_:05d}x{n:02d}"
+            openid = f"oSteps{tag}{round_:05d}x{n:02d}"
             for i, text in enumerate([*script.messages, "取消"]):
                 before, started = counter.count, time.process_time()
                 await dialog.handle(

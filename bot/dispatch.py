@@ -16,7 +16,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,7 +56,7 @@ class DispatchResult:
 class Route:
     """Who should own a ticket (None: nobody, with the reason) and its grid."""
 
-    owner: Person | None
+    owner: Person | roster.Member | None
     grid: str | None
     why_none: str = ""
 
@@ -100,7 +100,10 @@ async def open_load(session: AsyncSession, ids: list[str]) -> dict[str, int]:
     return {i: counts.get(i, 0) for i in ids}
 
 
-async def least_loaded(session: AsyncSession, candidates: list[Person]) -> Person | None:
+Owner = TypeVar("Owner", Person, roster.Member)
+
+
+async def least_loaded(session: AsyncSession, candidates: list[Owner]) -> Owner | None:
     """The candidate with the fewest open tickets (ties: the first listed)."""
     if not candidates:
         return None
@@ -111,7 +114,8 @@ async def least_loaded(session: AsyncSession, candidates: list[Person]) -> Perso
 async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
     """Find the owner of a ticket by its kind (grid worker, mediator, provider, coordinator)."""
     t = svc.texts
-    grid = await roster.grid_of_building(session, ticket.building)
+    staff = await roster.snapshot(svc, session)
+    grid = staff.grid_of(ticket.building)
     grid_id = grid.id if grid is not None else None
     role = ROLE_OF_KIND.get(ticket.kind)
     if role is None:
@@ -122,11 +126,11 @@ async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
             return Route(None, None, t.get("dispatch.why_no_building"))
         if grid is None:
             return Route(None, None, t.get("dispatch.why_unknown_building", building=ticket.building))
-        workers = [p for p in await roster.people_with_role(session, role) if p.id in (grid.workers or [])]
-        workers.sort(key=lambda p: list(grid.workers).index(p.id))
+        workers = [p for p in staff.with_role(role) if p.id in grid.workers]
+        workers.sort(key=lambda p: grid.workers.index(p.id))
         owner = await least_loaded(session, workers)
         return Route(owner, grid_id, "" if owner else t.get("dispatch.why_no_role", role=role_name))
-    people = await roster.people_with_role(session, role)
+    people = staff.with_role(role)
     if ticket.kind == "elderly_service":
         service = str((ticket.fields or {}).get("service") or "")
         people = [p for p in people if service and service in (p.services or [])]
@@ -223,7 +227,7 @@ async def _schedule_limits(
 
 
 async def _assign(
-    svc: Services, session: AsyncSession, ticket: Ticket, owner: Person, actor: str,
+    svc: Services, session: AsyncSession, ticket: Ticket, owner: Person | roster.Member, actor: str,
     *, grid: str | None = None, note: str = "", data: dict[str, Any] | None = None, new: bool = False,
 ) -> TicketEvent:
     """Give a ticket to owner: transition, times, reminders, the WeCom card; tell a previous owner.
@@ -239,7 +243,7 @@ async def _assign(
     if grid is not None:
         ticket.grid = grid
     elif ticket.grid is None:
-        owner_grid = await roster.grid_of_building(session, ticket.building)
+        owner_grid = (await roster.snapshot(svc, session)).grid_of(ticket.building)
         ticket.grid = owner_grid.id if owner_grid else None
     urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
     ticket.accept_due_at = now + timedelta(seconds=svc.settings.accept_sla_s)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import tomllib
 import unicodedata
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from dataclasses import dataclass
@@ -260,11 +262,88 @@ async def apply_roster(
 
 
 async def import_roster(svc: Services, path: Path, actor: str = "system") -> RosterChanges:
-    """Validate path and load it into grids/people in one transaction (nothing half-loaded)."""
+    """Validate path and load it into grids/people in one transaction (nothing half-loaded).
+    A change is announced to every process's routing snapshot (see snapshot) once committed."""
     roster = read_roster(path)
     async with svc.store.lock("roster-import", timeout=60, wait=60):
         async with svc.sessions() as session, session.begin():
-            return await apply_roster(session, roster, actor, svc.clock.now())
+            changes = await apply_roster(session, roster, actor, svc.clock.now())
+    if changes.changed:
+        svc.extras.pop(_SNAPSHOT, None)
+        await svc.store.set(svc.store.key(*_VERSION), uuid.uuid4().hex)
+    return changes
+
+
+# --- the roster as routing reads it -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """An active person on the roster, as routing reads them (shared, never changed)."""
+
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    services: tuple[str, ...]
+    phone: str | None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Area:
+    """A grid, as routing reads it."""
+
+    id: str
+    name: str
+    buildings: tuple[str, ...]
+    workers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The active people and the grids, read once and shared by the tickets that follow."""
+
+    version: str | None
+    taken_at: float  # time.monotonic()
+    people: tuple[Member, ...]  # ordered by id
+    grids: tuple[Area, ...]  # ordered by id
+
+    def with_role(self, role: str) -> list[Member]:
+        """Active people having role, ordered by id."""
+        return [p for p in self.people if role in p.roles]
+
+    def grid_of(self, building: str | None) -> Area | None:
+        """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
+        if not building:
+            return None
+        key = normalize_building(building)
+        return next((g for g in self.grids if key in g.buildings), None)
+
+
+_SNAPSHOT = "roster.snapshot"  # svc.extras key
+_VERSION = ("roster", "version")  # store key parts: changed by every import that changed something
+SNAPSHOT_MAX_AGE_S = 60.0  # read again at least this often, whatever the version says
+
+
+async def snapshot(svc: Services, session: AsyncSession) -> Snapshot:
+    """The roster for routing, read from the database only when an import changed it (in any
+    process: the version is in the shared store) or after SNAPSHOT_MAX_AGE_S. Every ticket reads
+    the roster; reading it anew each time was a third of a ticket's CPU."""
+    version = await svc.store.get(svc.store.key(*_VERSION))
+    held: Snapshot | None = svc.extras.get(_SNAPSHOT)
+    if held is not None and held.version == version and time.monotonic() - held.taken_at < SNAPSHOT_MAX_AGE_S:
+        return held
+    people = tuple(
+        Member(p.id, p.name, tuple(p.roles or ()), tuple(p.services or ()), p.phone)
+        for p in (await session.execute(_ACTIVE_PEOPLE)).scalars()
+    )
+    grids = tuple(
+        Area(g.id, g.name, tuple(g.buildings or ()), tuple(g.workers or ()))
+        for g in (await session.execute(_GRIDS)).scalars()
+    )
+    fresh = Snapshot(version, time.monotonic(), people, grids)
+    svc.extras[_SNAPSHOT] = fresh
+    return fresh
 
 
 # Built once: routing reads the roster for every ticket, and building a statement costs more

@@ -141,3 +141,74 @@ async def test_invalid_roster_stops_the_start(services: Services, tmp_path: Path
         async with TestClient(TestServer(app)):
             pass
     assert await _counts(services) == (0, 0)
+
+
+async def test_routing_reads_the_roster_again_only_when_an_import_changed_it(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ticket asks for the roster; it is read from the database once, then again when an
+    import in any process changed it (the version is in the shared store), or when it is old."""
+    from bot.services import open_services
+
+    path = _write(tmp_path, GOOD)
+    await roster.import_roster(services, path)
+    async with services.sessions() as session:
+        first = await roster.snapshot(services, session)
+        assert await roster.snapshot(services, session) is first
+    assert [p.id for p in first.with_role("grid_worker")] == ["w1", "w2"]
+    assert [(p.id, p.services) for p in first.with_role("provider")] == [("p1", ("助餐",))]
+    grid = first.grid_of("２号楼")
+    assert grid is not None and grid.id == "G1" and grid.workers == ("w1", "w2")
+    assert first.grid_of("9") is None and first.grid_of(None) is None
+
+    # An import that changes nothing keeps it.
+    await roster.import_roster(services, path)
+    async with services.sessions() as session:
+        assert await roster.snapshot(services, session) is first
+
+    # Another process (its own services on the same database and store) drops w1 and renames w2.
+    other = open_services(services.settings, clock=services.clock)
+    other.store.with_prefix(services.store.prefix)
+    try:
+        edited = GOOD.replace('workers = ["w1", "w2"]', 'workers = ["w2"]').replace('name = "乙"', 'name = "乙二"')
+        edited = edited.replace('[[people]]\nid = "w1"\nname = "甲"\nroles = ["grid_worker"]\n', "")
+        await roster.import_roster(other, _write(tmp_path, edited, "v2.toml"))
+    finally:
+        await other.close()
+    async with services.sessions() as session:
+        second = await roster.snapshot(services, session)
+    assert second is not first
+    assert [(p.id, p.name) for p in second.with_role("grid_worker")] == [("w2", "乙二")]
+    assert second.grid_of("1") is not None and second.grid_of("1").workers == ("w2",)  # type: ignore[union-attr]
+
+    # However quiet the imports, it is read again once old.
+    monkeypatch.setattr(roster, "SNAPSHOT_MAX_AGE_S", 0.0)
+    async with services.sessions() as session:
+        assert await roster.snapshot(services, session) is not second
+
+
+async def test_a_ticket_routed_after_another_process_imported_goes_by_the_new_roster(
+    services: Services, tmp_path: Path
+) -> None:
+    from bot import dispatch, tickets
+    from bot.services import open_services
+
+    await roster.import_roster(services, _write(tmp_path, GOOD))
+
+    async def route_one() -> str | None:
+        async with services.sessions() as session, session.begin():
+            ticket = await tickets.create_ticket(
+                session, kind="complaint", resident=None, fields={}, now=services.clock.now(), tz=services.tz,
+                actor="test", category="lighting", building="1",
+            )
+            found = await dispatch.route(services, session, ticket)
+            return found.owner.id if found.owner else None
+
+    assert await route_one() == "w1"  # least loaded, first listed
+    other = open_services(services.settings, clock=services.clock)
+    other.store.with_prefix(services.store.prefix)
+    try:
+        await roster.import_roster(other, _write(tmp_path, GOOD.replace('workers = ["w1", "w2"]', 'workers = ["w2"]'), "v2.toml"))
+    finally:
+        await other.close()
+    assert await route_one() == "w2"
