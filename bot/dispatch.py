@@ -56,7 +56,7 @@ class DispatchResult:
 class Route:
     """Who should own a ticket (None: nobody, with the reason) and its grid."""
 
-    owner: Person | roster.Member | None
+    owner: Person | roster.PersonEntry | None
     grid: str | None
     why_none: str = ""
 
@@ -100,7 +100,7 @@ async def open_load(session: AsyncSession, ids: list[str]) -> dict[str, int]:
     return {i: counts.get(i, 0) for i in ids}
 
 
-Owner = TypeVar("Owner", Person, roster.Member)
+Owner = TypeVar("Owner", Person, roster.PersonEntry)
 
 
 async def least_loaded(session: AsyncSession, candidates: list[Owner]) -> Owner | None:
@@ -227,7 +227,7 @@ async def _schedule_limits(
 
 
 async def _assign(
-    svc: Services, session: AsyncSession, ticket: Ticket, owner: Person | roster.Member, actor: str,
+    svc: Services, session: AsyncSession, ticket: Ticket, owner: Person | roster.PersonEntry, actor: str,
     *, grid: str | None = None, note: str = "", data: dict[str, Any] | None = None, new: bool = False,
 ) -> TicketEvent:
     """Give a ticket to owner: transition, times, reminders, the WeCom card; tell a previous owner.

@@ -278,41 +278,20 @@ async def import_roster(svc: Services, path: Path, actor: str = "system") -> Ros
 
 
 @dataclass(frozen=True)
-class Member:
-    """An active person on the roster, as routing reads them (shared, never changed)."""
-
-    id: str
-    name: str
-    roles: tuple[str, ...]
-    services: tuple[str, ...]
-    phone: str | None
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class Area:
-    """A grid, as routing reads it."""
-
-    id: str
-    name: str
-    buildings: tuple[str, ...]
-    workers: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Snapshot:
-    """The active people and the grids, read once and shared by the tickets that follow."""
+    """The active people and the grids, read once and shared by the tickets that follow (as
+    entries of the roster file: plain frozen records, never changed)."""
 
     version: str | None
     taken_at: float  # time.monotonic()
-    people: tuple[Member, ...]  # ordered by id
-    grids: tuple[Area, ...]  # ordered by id
+    people: tuple[PersonEntry, ...]  # the active ones, ordered by id
+    grids: tuple[GridEntry, ...]  # ordered by id
 
-    def with_role(self, role: str) -> list[Member]:
+    def with_role(self, role: str) -> list[PersonEntry]:
         """Active people having role, ordered by id."""
         return [p for p in self.people if role in p.roles]
 
-    def grid_of(self, building: str | None) -> Area | None:
+    def grid_of(self, building: str | None) -> GridEntry | None:
         """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
         if not building:
             return None
@@ -334,11 +313,11 @@ async def snapshot(svc: Services, session: AsyncSession) -> Snapshot:
     if held is not None and held.version == version and time.monotonic() - held.taken_at < SNAPSHOT_MAX_AGE_S:
         return held
     people = tuple(
-        Member(p.id, p.name, tuple(p.roles or ()), tuple(p.services or ()), p.phone)
+        PersonEntry(p.id, p.name, tuple(p.roles or ()), tuple(p.services or ()), p.phone)
         for p in (await session.execute(_ACTIVE_PEOPLE)).scalars()
     )
     grids = tuple(
-        Area(g.id, g.name, tuple(g.buildings or ()), tuple(g.workers or ()))
+        GridEntry(g.id, g.name, tuple(g.buildings or ()), tuple(g.workers or ()))
         for g in (await session.execute(_GRIDS)).scalars()
     )
     fresh = Snapshot(version, time.monotonic(), people, grids)
