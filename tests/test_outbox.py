@@ -216,7 +216,8 @@ async def second_process(services: Services, clock: FakeClock, backend: str) -> 
     try:
         yield other
     finally:
-        if backend == "embedded":
+        if backend == "embedded":  # the store is the first process's: close only what is its own
+            await other.sessions.close()
             await other.engine.dispose()
         else:
             await other.close()
@@ -509,3 +510,21 @@ async def test_depth_gauge_counts_waiting_pushes(
     await queue(services, "group", "staff", {"msgtype": "markdown", "content": "现在"})
     assert await push.drain(services, http) == 1
     assert counter("cb_outbox_depth") == 1
+
+
+async def test_drains_count_the_depth_at_most_once_a_second(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A drain follows every push committed; counting the waiting rows after each one cost more
+    than the push's own bookkeeping, so the gauge is counted at most every DEPTH_EVERY_S."""
+    later = clock.now() + timedelta(hours=1)
+    await queue(services, "wechat", "oLater", {"text": "稍后"}, not_before=later)
+    assert await push.drain(services, http) == 0
+    assert counter("cb_outbox_depth") == 1
+    await queue(services, "wechat", "oLater", {"text": "再稍后"}, not_before=later)
+    assert await push.drain(services, http) == 0
+    assert counter("cb_outbox_depth") == 1  # counted less than a second ago: not again
+    monkeypatch.setattr(push, "DEPTH_EVERY_S", 0.0)  # as if the second had passed
+    assert await push.drain(services, http) == 0
+    assert counter("cb_outbox_depth") == 2

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -30,12 +31,16 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import and_, func, or_, select, update
+import functools
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot import metrics
 from bot.logs import fields
 from bot.privacy import hash_openid, mask_phone
 from bot.services import Services
+from storage import fastsql
+from storage.fastsql import Prepared
 from storage.models import OutboxItem, Resident
 from storage.state import LockTimeout
 
@@ -55,6 +60,8 @@ WECOM_MEMBER_LIMITS: tuple[tuple[int, float], ...] = ((30, 60.0), (1000, 3600.0)
 GROUP_LIMITS: tuple[tuple[int, float], ...] = ((20, 60.0),)
 MARKDOWN_MAX_BYTES = 4096
 WAKE_KEY = "outbox_wake"
+DEPTH_AT_KEY = "outbox_depth_at"  # svc.extras: when the depth gauge was last counted (monotonic)
+DEPTH_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -432,10 +439,41 @@ async def send_group(
 # --- claiming and finishing -------------------------------------------------------------------------
 
 
-def _due(now: datetime) -> Any:
+def _due(now: Any) -> Any:
     return or_(
         and_(OutboxItem.state == "pending", OutboxItem.next_attempt_at <= now),
         and_(OutboxItem.state == "sending", OutboxItem.claimed_until < now),
+    )
+
+
+_OUTBOX = OutboxItem.__table__
+# The sender's statements, fixed (storage.fastsql): a push costs a claim, a send and a settle, and
+# through a session each of those cost more than the send's own bookkeeping.
+_ANY_DUE = Prepared(select(_OUTBOX.c.id).where(_due(bindparam("now"))).limit(1))
+_CLAIM = Prepared(
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(
+        select(_OUTBOX.c.id)
+        .where(_due(bindparam("now")))
+        .order_by(_OUTBOX.c.urgent.desc(), _OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    ))
+    .values(state="sending", claimed_until=bindparam("lease"))
+    .returning(_OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.target, _OUTBOX.c.payload, _OUTBOX.c.attempts,
+               _OUTBOX.c.urgent)
+)
+
+
+@functools.cache
+def _settle_statement(columns: frozenset[str]) -> Prepared:
+    """UPDATE one claimed row (still under this claim's lease) SET columns, once per column set."""
+    return Prepared(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("v_id"), _OUTBOX.c.state == "sending",
+               _OUTBOX.c.claimed_until == bindparam("v_lease"))
+        .values({c: bindparam(c) for c in sorted(columns)})
     )
 
 
@@ -443,30 +481,13 @@ async def claim(svc: Services, limit: int = DRAIN_LIMIT) -> list[Claimed]:
     """Claim up to limit due rows (pending and due, or with an expired lease) for this process."""
     now = svc.clock.now()
     lease = now + timedelta(seconds=svc.settings.outbox_lease_s)
-    async with svc.sessions() as session:
-        if await session.scalar(select(OutboxItem.id).where(_due(now)).limit(1)) is None:
-            return []  # nothing due: no write, no row locks
-    ids = (
-        select(OutboxItem.id)
-        .where(_due(now))
-        .order_by(OutboxItem.urgent.desc(), OutboxItem.next_attempt_at, OutboxItem.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    stmt = (
-        update(OutboxItem)
-        .where(OutboxItem.id.in_(ids.scalar_subquery()))
-        .values(state="sending", claimed_until=lease)
-        .returning(
-            OutboxItem.id, OutboxItem.channel, OutboxItem.target, OutboxItem.payload,
-            OutboxItem.attempts, OutboxItem.urgent,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    async with svc.sessions() as session, session.begin():
-        rows = (await session.execute(stmt)).all()
-    rows.sort(key=lambda r: (not r.urgent, r.id))
-    return [Claimed(r.id, r.channel, r.target, dict(r.payload or {}), r.attempts, lease) for r in rows]
+    async with svc.sessions.message() as tx:
+        # Nothing due: no write, no row locks.
+        if not (await fastsql.run(tx, _ANY_DUE, {"now": now})).rows:
+            return []
+        rows = (await fastsql.run(tx, _CLAIM, {"now": now, "limit": limit, "lease": lease})).rows
+    rows.sort(key=lambda r: (not r["urgent"], r["id"]))
+    return [Claimed(r["id"], r["channel"], r["target"], dict(r["payload"] or {}), r["attempts"], lease) for r in rows]
 
 
 def backoff_s(attempts: int) -> float:
@@ -476,19 +497,12 @@ def backoff_s(attempts: int) -> float:
 
 
 async def _update_row(svc: Services, item: Claimed, **values: Any) -> bool:
-    stmt = (
-        update(OutboxItem)
-        .where(
-            OutboxItem.id == item.id, OutboxItem.state == "sending", OutboxItem.claimed_until == item.lease
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    async with svc.sessions() as session, session.begin():
-        result = await session.execute(stmt)
-    if not result.rowcount:
+    statement = _settle_statement(frozenset(values))
+    async with svc.sessions.message() as tx:
+        done = await fastsql.run(tx, statement, {"v_id": item.id, "v_lease": item.lease, **values})
+    if not done.rowcount:
         log.warning("outbox row lost its lease before it was settled", extra=fields(outbox_id=item.id))
-    return bool(result.rowcount)
+    return bool(done.rowcount)
 
 
 async def finish(svc: Services, item: Claimed, via: str) -> None:
@@ -606,11 +620,20 @@ async def update_depth(svc: Services) -> int:
     return depth
 
 
+async def _depth_now_and_then(svc: Services) -> None:
+    """update_depth at most every DEPTH_EVERY_S: a drain runs after every push committed, and
+    counting the waiting rows each time cost more than the push's own bookkeeping."""
+    now = time.monotonic()
+    if now - svc.extras.get(DEPTH_AT_KEY, -DEPTH_EVERY_S) >= DEPTH_EVERY_S:
+        svc.extras[DEPTH_AT_KEY] = now
+        await update_depth(svc)
+
+
 async def drain(svc: Services, http: aiohttp.ClientSession, *, limit: int = DRAIN_LIMIT) -> int:
     """Send what is due now (at most limit rows); returns how many rows were sent."""
     items = await claim(svc, limit)
     if not items:
-        await update_depth(svc)
+        await _depth_now_and_then(svc)
         return 0
     windows = await _last_inbound(svc, {i.target for i in items if i.channel == "wechat"})
     by_target: dict[tuple[str, str], list[Claimed]] = {}
@@ -625,7 +648,7 @@ async def drain(svc: Services, http: aiohttp.ClientSession, *, limit: int = DRAI
     if group_rows:
         jobs.append(_send_group_rows(svc, http, group_rows, gate))
     sent = sum(await asyncio.gather(*jobs))
-    await update_depth(svc)
+    await _depth_now_and_then(svc)
     return sent
 
 
