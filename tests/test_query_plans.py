@@ -124,3 +124,22 @@ async def test_whole_conversations_scan_no_growing_table(
         db.close()
     assert len(seen) > 40  # the conversations did run through the flows
     assert scans == []
+
+
+def test_the_outbox_senders_statements_scan_nothing(sqlite_template: Path) -> None:
+    """A drain follows every push committed; the outbox keeps every push ever sent."""
+    from bot.channels import push
+
+    cases = {
+        "any due": (push._ANY_DUE, {"now": NOW}),
+        "claim": (push._CLAIM, {"now": NOW, "limit": 100, "lease": NOW}),
+        "settle": (push._settle_statement(frozenset({"state", "sent_at"})), {"v_id": 1, "v_lease": NOW, "state": "sent",
+                                                                             "sent_at": NOW}),
+    }
+    db = sqlite3.connect(sqlite_template)
+    try:
+        plans = {name: _plan(db, prepared, params) for name, (prepared, params) in cases.items()}
+    finally:
+        db.close()
+    assert all(plan and not any(step.startswith("SCAN") for step in plan) for plan in plans.values()), plans
+    assert any("ix_outbox_state_next" in step for step in plans["claim"]), plans["claim"]
