@@ -18,8 +18,8 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
-from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,12 @@ async def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """A child process whose output goes to log, terminated on exit."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         try:
             yield proc
         finally:
@@ -216,18 +218,25 @@ def _worker_pids(pid: int, workers: int) -> list[int]:
     return [child.pid for child in children]
 
 
+@asynccontextmanager
+async def echo_server(tmp: Path) -> AsyncIterator[str]:
+    """The echo baseline (bench/echo_server.py, with its API stand-ins) running; its base URL."""
+    settings = load_settings()
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.echo_server", "--port", str(port), "--token", settings.wechat_token,
+           "--appid", settings.wechat_appid, "--aes-key", settings.wechat_aes_key]
+    with process(cmd, dict(os.environ), tmp / "echo.log"):
+        base = f"http://127.0.0.1:{port}"
+        await wait_http(f"{base}/cgi-bin/token")
+        yield base
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark; returns the figures."""
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        echo_port = free_port()
-        echo_cmd = [sys.executable, "-m", "bench.echo_server", "--port", str(echo_port),
-                    "--token", settings.wechat_token, "--appid", settings.wechat_appid,
-                    "--aes-key", settings.wechat_aes_key]
-        with process(echo_cmd, dict(os.environ), tmp / "echo.log"):
-            echo_base = f"http://127.0.0.1:{echo_port}"
-            await wait_http(f"{echo_base}/cgi-bin/token")
+        async with echo_server(tmp) as echo_base:
             signer = WeChatSigner(settings.wechat_token, settings.wechat_appid, settings.wechat_aes_key)
             driver = Driver(f"{echo_base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
             await driver.closed_loop(args.residents, min(3.0, args.duration))
