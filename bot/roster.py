@@ -13,11 +13,11 @@ import time
 import tomllib
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import delete, select
@@ -289,14 +289,26 @@ class Snapshot:
 
     def with_role(self, role: str) -> list[PersonEntry]:
         """Active people having role, ordered by id."""
-        return [p for p in self.people if role in p.roles]
+        return _having_role(self.people, role)
 
     def grid_of(self, building: str | None) -> GridEntry | None:
         """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
-        if not building:
-            return None
-        key = normalize_building(building)
-        return next((g for g in self.grids if key in g.buildings), None)
+        return _holding(self.grids, building)
+
+
+_Holder = TypeVar("_Holder", Grid, GridEntry)
+_Member = TypeVar("_Member", Person, PersonEntry)
+
+
+def _having_role(people: Iterable[_Member], role: str) -> list[_Member]:
+    return [p for p in people if role in (p.roles or ())]
+
+
+def _holding(grids: Iterable[_Holder], building: str | None) -> _Holder | None:
+    if not building:
+        return None
+    key = normalize_building(building)
+    return next((g for g in grids if key in (g.buildings or ())), None)
 
 
 _SNAPSHOT = "roster.snapshot"  # svc.extras key
@@ -333,19 +345,14 @@ _GRIDS = select(Grid).order_by(Grid.id)
 
 async def people_with_role(session: AsyncSession, role: str) -> list[Person]:
     """Active people having role, ordered by id."""
-    rows = await session.execute(_ACTIVE_PEOPLE)
-    return [p for p in rows.scalars() if role in (p.roles or [])]
+    return _having_role((await session.execute(_ACTIVE_PEOPLE)).scalars(), role)
 
 
 async def grid_of_building(session: AsyncSession, building: str | None) -> Grid | None:
     """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
     if not building:
         return None
-    key = normalize_building(building)
-    for grid in (await session.execute(_GRIDS)).scalars():
-        if key in (grid.buildings or []):
-            return grid
-    return None
+    return _holding((await session.execute(_GRIDS)).scalars(), building)
 
 
 async def grid(session: AsyncSession, grid_id: str | None) -> Grid | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -31,8 +32,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
-import functools
-
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from bot import metrics
