@@ -75,17 +75,22 @@ _LOAD = (
     .group_by(Ticket.assignee)
 )
 _DUPLICATE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-_DUPLICATE_CANDIDATES = (
-    select(Ticket.id, Ticket.building)
+# The earliest active report of one problem at one building in the window, row-locked: found by
+# ix_tickets_duplicate (category, building_key, created_at), so its cost does not grow with a
+# burst of reports of the same category elsewhere.
+_DUPLICATE = (
+    select(Ticket)
     .where(
         Ticket.kind == "complaint",
         Ticket.category == bindparam("category"),
+        Ticket.building_key == bindparam("building_key"),
         Ticket.status.in_(tickets.ACTIVE),
         Ticket.parent_id.is_(None),
         Ticket.id != bindparam("ticket_id"),
         Ticket.created_at >= bindparam("since"),
     )
-    .order_by(Ticket.created_at)
+    .order_by(Ticket.created_at, Ticket.id)
+    .limit(1)
     .with_for_update()
 )
 _RESIDENT_PHONE = select(Resident.phone).where(Resident.openid == bindparam("openid"))
@@ -147,21 +152,19 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     """An active complaint of the same category at the same building within the window, if any."""
     if ticket.kind != "complaint" or not ticket.building or not ticket.category:
         return None
-    key = roster.normalize_building(ticket.building)
+    key = ticket.building_key or roster.normalize_building(ticket.building)
+    if not key:
+        return None
     dialect = session.bind.dialect.name if session.bind is not None else ""
     if dialect == "postgresql":
         # Reports of one problem arriving together: the second waits for the first to commit.
         lock = zlib.crc32(f"dup:{key}:{ticket.category}".encode()) - 2**31
         await session.execute(_DUPLICATE_LOCK, {"k": lock})
     since = svc.clock.now() - timedelta(hours=load_limits().duplicate_window_hours)
-    # Every candidate row is locked as before; only the match becomes an ORM object.
-    rows = await session.execute(
-        _DUPLICATE_CANDIDATES, {"category": ticket.category, "ticket_id": ticket.id, "since": since}
+    found = await session.scalars(
+        _DUPLICATE, {"category": ticket.category, "building_key": key, "ticket_id": ticket.id, "since": since}
     )
-    for other_id, building in rows.all():
-        if building and roster.normalize_building(building) == key:
-            return await session.get(Ticket, other_id)
-    return None
+    return found.first()
 
 
 async def _link(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket) -> None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.roster import normalize_building
 from storage import fastsql
 from storage.db import side_engine
 from storage.fastsql import Prepared
@@ -139,6 +140,7 @@ async def create_ticket(
         category=category,
         urgency=urgency,
         building=building,
+        building_key=(normalize_building(building) or None) if building else None,
         reporters=1,
         proactive=proactive,
         overdue=False,

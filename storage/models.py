@@ -126,6 +126,8 @@ class Ticket(Base):
         # The duplicate search: one category's reports of the last hours (without it, every
         # active ticket was read and row-locked for each new complaint).
         Index("ix_tickets_category_created", "category", "created_at"),
+        # The duplicate search proper: one category's reports at one building (building_key).
+        Index("ix_tickets_duplicate", "category", "building_key", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -138,6 +140,8 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(24))
     urgency: Mapped[str] = mapped_column(String(16), default="normal")  # urgent|utility|normal|complex
     building: Mapped[str | None] = mapped_column(String(16))
+    # The building as routing compares it (bot.roster.normalize_building), set with building.
+    building_key: Mapped[str | None] = mapped_column(String(16))
     grid: Mapped[str | None] = mapped_column(String(32))
     assignee: Mapped[str | None] = mapped_column(String(64))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))  # 同一问题多人反映

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import dispatch, tickets
+from bot import dispatch, roster, tickets
 from bot.clock import FakeClock
 from bot.services import Services
 from storage.models import Person, Reminder
@@ -139,6 +139,32 @@ async def test_duplicate_window_is_respected(svc: Services, clock: FakeClock) ->
     later = await new_ticket(svc, resident="oB")
     assert later.linked_to is None and later.ticket.number != first.number
     assert (await ticket(svc, first.number)).reporters == 1
+
+
+async def test_a_burst_of_one_problem_links_each_report_to_its_own_building(svc: Services, clock: FakeClock) -> None:
+    """After a water cut: reports of one category at many buildings. Each new report joins the
+    earliest active one at its own building, however the building is spelled; a finished report
+    at that building is not reopened by it."""
+    done = (await new_ticket(svc, resident="oOld", building="5", category="water")).ticket
+    async with svc.sessions() as session, session.begin():
+        t = await tickets.get_by_number(session, done.number, for_update=True)
+        assert t is not None
+        await dispatch.apply_action(svc, session, t, "cancel", "system")
+    clock.advance(minutes=1)
+    firsts = {}
+    for building in ("1", "2", "3", "5"):
+        result = await new_ticket(svc, resident=f"oFirst{building}", building=building, category="water")
+        assert result.linked_to is None
+        firsts[building] = result.ticket.number
+        clock.advance(seconds=10)
+    for n, spelled in enumerate(["５号楼", "5栋", " 5 ", "3号楼", "１号"]):
+        result = await new_ticket(svc, resident=f"oLater{n}", building=spelled, category="water")
+        assert result.linked_to is not None
+        assert result.linked_to.number == firsts[roster.normalize_building(spelled)], spelled
+        assert result.ticket.building_key == roster.normalize_building(spelled)
+    assert (await ticket(svc, firsts["5"])).reporters == 4
+    assert (await ticket(svc, firsts["2"])).reporters == 1
+    assert (await ticket(svc, done.number)).reporters == 1
 
 
 async def test_reassign_pushes_the_new_owner_and_releases_the_old(svc: Services) -> None:

@@ -122,7 +122,11 @@ async def test_whole_conversations_scan_no_growing_table(
                 scans.append((" ".join(sql.split())[:200], plan))
     finally:
         db.close()
-    assert len(seen) > 40  # the conversations did run through the flows
+    # The conversations did run through the flows: tickets written, duplicates searched, bookings.
+    assert any(sql.startswith("INSERT INTO tickets") for sql in seen), list(seen)
+    assert any("tickets.building_key" in sql for sql in seen), list(seen)
+    assert any(sql.startswith("INSERT INTO bookings") for sql in seen), list(seen)
+    assert len(seen) > 30
     assert scans == []
 
 
@@ -143,3 +147,19 @@ def test_the_outbox_senders_statements_scan_nothing(sqlite_template: Path) -> No
         db.close()
     assert all(plan and not any(step.startswith("SCAN") for step in plan) for plan in plans.values()), plans
     assert any("ix_outbox_state_next" in step for step in plans["claim"]), plans["claim"]
+
+
+def test_the_duplicate_search_reads_one_building(sqlite_template: Path) -> None:
+    """A burst of one category's reports (a water cut) must not make each new report read every
+    earlier one: the search goes straight to one category at one building."""
+    from bot import dispatch
+
+    statement = dispatch._DUPLICATE.params(category="water", building_key="3", ticket_id=1, since=NOW)
+    sql = str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    db = sqlite3.connect(sqlite_template)
+    try:
+        plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql)]
+    finally:
+        db.close()
+    assert any("ix_tickets_duplicate" in step for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan
