@@ -267,13 +267,22 @@ async def _assign(
     return event
 
 
+async def _name_of(svc: Services, session: AsyncSession, person_id: str | None) -> str | None:
+    """An owner's name: from the routing snapshot (no query, so the link's pending changes are
+    flushed once, at commit), or the database for someone no longer active."""
+    held = (await roster.snapshot(svc, session)).person(person_id)
+    if held is not None:
+        return held.name
+    owner = await roster.person(session, person_id)
+    return owner.name if owner else None
+
+
 async def dispatch_new(svc: Services, session: AsyncSession, ticket: Ticket) -> DispatchResult:
     """Route a new ticket: link it to an active duplicate, assign its owner, or queue it for staff."""
     parent = await find_duplicate(svc, session, ticket)
     if parent is not None:
         await _link(svc, session, ticket, parent)
-        owner = await roster.person(session, parent.assignee)
-        return DispatchResult(ticket, parent, owner.name if owner else None, parent.due_at)
+        return DispatchResult(ticket, parent, await _name_of(svc, session, parent.assignee), parent.due_at)
     found = await route(svc, session, ticket)
     if found.grid is not None:
         ticket.grid = found.grid

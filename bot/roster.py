@@ -295,6 +295,10 @@ class Snapshot:
         """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
         return _holding(self.grids, building)
 
+    def person(self, person_id: str | None) -> PersonEntry | None:
+        """An active person by WeCom userid, or None (inactive people are not held)."""
+        return next((p for p in self.people if p.id == person_id), None) if person_id else None
+
 
 _Holder = TypeVar("_Holder", Grid, GridEntry)
 _Member = TypeVar("_Member", Person, PersonEntry)

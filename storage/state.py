@@ -86,10 +86,13 @@ class _LocalLocks:
         lock, users = self._locks.get(name, (asyncio.Lock(), 0))
         self._locks[name] = (lock, users + 1)
         try:
-            try:
-                await asyncio.wait_for(lock.acquire(), wait)
-            except TimeoutError as exc:
-                raise LockTimeout(name) from exc
+            if users:  # someone holds or waits for it; wait_for runs the acquire as a task
+                try:
+                    await asyncio.wait_for(lock.acquire(), wait)
+                except TimeoutError as exc:
+                    raise LockTimeout(name) from exc
+            else:
+                await lock.acquire()  # nobody else holds or waits: it returns at once
             try:
                 yield
             finally:

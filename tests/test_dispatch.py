@@ -167,6 +167,23 @@ async def test_a_burst_of_one_problem_links_each_report_to_its_own_building(svc:
     assert (await ticket(svc, done.number)).reporters == 1
 
 
+async def test_a_linked_report_names_the_owner_even_one_who_left_the_roster(svc: Services) -> None:
+    """The owner's name comes from the routing snapshot; someone no longer active is not in it,
+    and is read from the database instead."""
+    first = (await new_ticket(svc, resident="oA", building="3")).ticket
+    second = await new_ticket(svc, resident="oB", building="3")
+    assert second.linked_to is not None and second.assignee_name == "王伟"
+    async with svc.sessions() as session, session.begin():
+        (await session.get(Person, "wangwei")).active = False  # type: ignore[union-attr]
+        assert (await roster.snapshot(svc, session)).person("wangwei") is not None  # still held
+    svc.extras.pop(roster._SNAPSHOT)  # as after an import that changed the roster
+    third = await new_ticket(svc, resident="oC", building="3")
+    assert third.linked_to is not None and third.linked_to.number == first.number
+    assert third.assignee_name == "王伟"
+    async with svc.sessions() as session:
+        assert (await roster.snapshot(svc, session)).person("wangwei") is None
+
+
 async def test_reassign_pushes_the_new_owner_and_releases_the_old(svc: Services) -> None:
     t = (await new_ticket(svc, building="3")).ticket
     async with svc.sessions() as session, session.begin():
