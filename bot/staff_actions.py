@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import dispatch, outbox, roster, tickets
+from bot import delivery_record, dispatch, outbox, roster, tickets
 from bot.services import Services
 from storage.models import AuditLog, Message, Person, Resident, Ticket
 
@@ -110,6 +110,7 @@ async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
         ))
         await tickets.add_event(session, ticket, "reply", actor, now, note=body, data={"via": via})
         audit(session, actor, "ticket.reply", ticket.number, now, {"via": via, "chars": len(body)})
+        delivery_record.record(session)  # sent from WeCom: its retry must not push it again
     return via
 
 

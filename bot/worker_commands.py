@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import dispatch, notices, roster, tickets
+from bot import delivery_record, dispatch, notices, roster, tickets
 from bot.services import Services
 from storage.models import AuditLog, Person, Ticket
 
@@ -225,6 +225,7 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
     if not roster.is_staff(who):
         async with svc.sessions() as session, session.begin():
             _audit(session, who.id, "wecom.reply.refused", cmd.ref or "", svc.clock.now(), reason="not staff")
+            delivery_record.record(session, t.get("wecom.staff_only"))
         return t.get("wecom.staff_only")
     if not cmd.text or cmd.ref is None:
         return t.get("wecom.need_note", what=t.get("wecom.note_reply"), example="回复 0007 您好，……")
@@ -254,7 +255,9 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         return t.get("wecom.not_on_roster")
     if media is not None:
         async with svc.sessions() as session, session.begin():
-            return await attach_photo(svc, session, who, media)
+            reply = await attach_photo(svc, session, who, media)
+            delivery_record.record(session, reply)
+            return reply
     if not text:
         return t.get("wecom.text_only")
     cmd = parse(text)
@@ -265,6 +268,6 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if cmd.verb == "reply":
         return await staff_reply(svc, who, cmd)
     async with svc.sessions() as session, session.begin():
-        if cmd.verb == "mine":
-            return await mine(svc, session, who)
-        return await act(svc, session, who, cmd)
+        reply = await mine(svc, session, who) if cmd.verb == "mine" else await act(svc, session, who, cmd)
+        delivery_record.record(session, reply)
+        return reply

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.channels.wecom import dedup_key
 from bot.services import Services
 from storage.models import AuditLog, TicketEvent
-from tests.wecom_driver import WeCom, actions, new_ticket, outbox_rows, ticket
+from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 
 async def _audit(svc: Services) -> list[tuple[str, str, str]]:
@@ -169,6 +169,63 @@ async def test_a_retry_the_store_forgot_is_answered_from_the_record(
     again = await wc.say("liustaff", f"回复 {t.number[-4:]} 明天上午来修", msg_id=msg_id)
     assert again == first
     assert len(await outbox_rows(services, "wechat", "oR9")) == pushed
+    assert (await actions(services, t.number)).count("reply") == 1
+
+
+async def test_a_command_and_its_record_commit_together(
+    client: TestClient[Any, Any], services: Services, monkeypatch: Any
+) -> None:
+    """The process stops right after a 回复's transaction committed (before anything else is
+    written) and Redis forgot the delivery: WeCom's retry is answered from the record the
+    command's own transaction wrote, and the resident is not pushed the answer twice."""
+    from bot import worker_commands
+
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oR8")).ticket
+    run = worker_commands.run
+
+    async def stops_after_the_command(*args: Any, **kwargs: Any) -> str:
+        await run(*args, **kwargs)
+        raise RuntimeError("the process stopped here")
+
+    monkeypatch.setattr(worker_commands, "run", stops_after_the_command)
+    msg_id = secrets.randbits(62)
+    said = f"回复 {t.number[-4:]} 明天上午来修"
+    assert await wc.say("liustaff", said, msg_id=msg_id) == services.texts.get("errors.resend")
+    pushed = await outbox_rows(services, "wechat", "oR8")
+    assert len(pushed) == 1
+    monkeypatch.setattr(worker_commands, "run", run)
+    await services.store.delete(dedup_key(services, {"FromUserName": "liustaff", "MsgId": str(msg_id)}))
+    assert await wc.say("liustaff", said, msg_id=msg_id) == services.texts.get("wecom.already_handled")
+    assert len(await outbox_rows(services, "wechat", "oR8")) == 1
+    assert (await actions(services, t.number)).count("reply") == 1
+
+    # A command whose reply is composed inside its transaction is answered with that reply.
+    other = secrets.randbits(62)
+    monkeypatch.setattr(worker_commands, "run", stops_after_the_command)
+    await wc.say("wangwei", f"接单 {t.number[-4:]}", msg_id=other)
+    monkeypatch.setattr(worker_commands, "run", run)
+    await services.store.delete(dedup_key(services, {"FromUserName": "wangwei", "MsgId": str(other)}))
+    assert (await wc.say("wangwei", f"接单 {t.number[-4:]}", msg_id=other)).startswith("已接单")
+    assert (await actions(services, t.number)).count("accept") == 1
+
+
+async def test_two_handlings_of_one_delivery_keep_one_command(services: Services) -> None:
+    """Both handlings pass the record check before either commits (the store had forgotten the
+    delivery): the second command's transaction is refused on the record's key, whole, and it
+    answers with the first one's reply."""
+    import asyncio
+
+    from bot.channels import wecom
+
+    await load_demo_roster(services)
+    t = (await new_ticket(services, resident="oR7")).ticket
+    values = {"FromUserName": "liustaff", "MsgType": "text", "MsgId": str(secrets.randbits(62)),
+              "Content": f"回复 {t.number[-4:]} 下午到", "CreateTime": str(int(time.time()))}
+    first, second = await asyncio.gather(wecom._once_on_record(services, values),
+                                         wecom._once_on_record(services, values))
+    assert first == second and first is not None and first.startswith("已回复工单")
+    assert len(await outbox_rows(services, "wechat", "oR7")) == 1
     assert (await actions(services, t.number)).count("reply") == 1
 
 

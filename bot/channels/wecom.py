@@ -18,7 +18,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
-from bot import metrics, roster, worker_commands
+from bot import delivery_record, metrics, roster, worker_commands
 from bot.channels.wechat import BadRequest, Forbidden, answer_once, check_fresh, parse_xml, refusal, reply_xml
 from bot.logs import fields
 from bot.services import Services
@@ -132,21 +132,36 @@ async def _once_on_record(svc: Services, values: Fields) -> str | None:
 
     Behind the state store's de-duplication: a delivery the store forgot (Redis restarted empty)
     and WeCom retried is answered from its record instead of running the command again (a note
-    added twice, a 回复 pushed to the resident twice). The record is written after the command's
-    own transaction, so a process killed between the two can still run it again."""
+    added twice, a 回复 pushed to the resident twice). A command that writes adds the record in
+    its own transaction (bot.delivery_record), so a process stopped right after the command
+    cannot leave it unrecorded; a read-only answer (帮助, an event) is recorded afterwards."""
     delivery = ":".join(("wecom", *delivery_parts(values)))
     earlier = await _answered_before(svc, delivery)
     if earlier is not None:
-        log.warning("wecom delivery already handled: answered with its first reply",
-                    extra=fields(user=str(values.get("FromUserName"))))
-        return earlier.reply
-    reply = await _reply_for(svc, values)
+        return _repeat(values, earlier.reply)
+    with delivery_record.recording(delivery, svc.clock.now(), svc.texts.get("wecom.already_handled")) as pending:
+        try:
+            reply = await _reply_for(svc, values)
+        except IntegrityError:
+            # Another handling of this delivery committed its record first: the command's own
+            # transaction, which carried the record too, was refused whole. That one stands.
+            earlier = await _answered_before(svc, delivery)
+            if earlier is None:
+                raise
+            return _repeat(values, earlier.reply)
     try:
         async with svc.sessions() as session, session.begin():
-            session.add(InboundDedup(key=delivery, reply=reply, created_at=svc.clock.now()))
+            if not pending.added or pending.reply != reply:
+                await session.merge(InboundDedup(key=delivery, reply=reply, created_at=pending.now))
     except IntegrityError:  # a concurrent first handling recorded it meanwhile: that one stands
         log.info("wecom delivery recorded by another handling",
                  extra=fields(user=str(values.get("FromUserName"))))
+    return reply
+
+
+def _repeat(values: Fields, reply: str | None) -> str | None:
+    log.warning("wecom delivery already handled: answered with its first reply",
+                extra=fields(user=str(values.get("FromUserName"))))
     return reply
 
 
