@@ -1,10 +1,11 @@
 """One message in: lock the resident, record the message, and decide the reply.
 
-Inside the resident's lock: load the dialog state, then in one transaction record the message and
-route it — a command (取消, 返回, 人工 …), the running flow's next step, a pending satisfaction
-survey, a menu pick, or the classifier's intent, which starts its flow with the slots the opening
-message already gave. The state is saved after the transaction commits, so a failed message leaves
-the conversation where it was and WeChat's retry replays it.
+Inside the resident's lock and one transaction: record the message (the same statement touches the
+resident and returns its row, dialog state included) and route it — a command (取消, 返回, 人工 …),
+the running flow's next step, a pending satisfaction survey, a menu pick, or the classifier's
+intent, which starts its flow with the slots the opening message already gave. The next dialog
+state is written in that transaction too, so a failed message leaves the conversation where it was
+and WeChat's retry replays it, and a handled one can never leave its state behind.
 """
 
 from __future__ import annotations
@@ -209,10 +210,11 @@ async def _earlier_reply(svc: Services, delivery: str) -> str | None:
 
 async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str | None:
     async with svc.store.lock(f"resident:{inbound.openid}"):
-        state = await flow_state.load(svc, inbound.openid)
         now = svc.clock.now()
         async with _in_transaction(svc), svc.sessions.message() as tx:
             row = await arrive(tx, inbound, now, delivery)
+            held = flow_state.stored(row.get("dialog"))
+            state = flow_state.live(svc, held)
             ctx = Context(svc, tx, row, inbound, now)
             outcome = await route(ctx, state)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
@@ -227,6 +229,9 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
                     who, "out", "reply", outcome.reply, now, ticket_id=ticket_id,
                     delivery=None if delivery is None else delivery + REPLY_SUFFIX,
                 )))
+            if outcome.state is not state or (outcome.state is None and held is not None):
+                # The next state in the same transaction (an expired one is cleared too).
+                last.append(flow_state.save_statement(inbound.openid, outcome.state))
             if outcome.state is not None and outcome.state is not state:
                 last.append(_nudge(ctx, outcome.state))
             if last:
@@ -234,8 +239,6 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
                 if last[-1][0] is _MOVE_NUDGE and not done[-1].rowcount:
                     await _first_nudge(ctx, last[-1][1])
             metrics.MESSAGES.labels(inbound.msg_type, outcome.state.flow if outcome.state else "-").inc()
-        if outcome.state is not state:
-            await flow_state.save(svc, inbound.openid, outcome.state)
         if ctx.tickets:
             log.info("ticket from dialog", extra={"fields": {
                 "openid": hash_openid(inbound.openid), "number": ctx.tickets[-1].number}})
@@ -458,11 +461,16 @@ async def _first_nudge(ctx: Context, moved: dict[str, Any]) -> None:
 
 
 def setup(app: web.Application) -> None:
-    """Register the idle-nudge cause check with this app's services once they are open."""
+    """Once this app's services are open: register the idle-nudge cause check, and move dialogs an
+    earlier version kept in the state store into the residents' rows."""
     from bot.app import SERVICES
 
     async def register_checks(app: web.Application) -> AsyncIterator[None]:
-        reminders.register_cause_check("flow", flow_state.nudge_check(app[SERVICES]))
+        svc = app[SERVICES]
+        reminders.register_cause_check("flow", flow_state.nudge_check(svc))
+        moved = await flow_state.adopt_store_dialogs(svc)
+        if moved:
+            log.info("dialogs moved from the state store into residents", extra={"fields": {"count": moved}})
         yield
 
     app.cleanup_ctx.append(register_checks)

@@ -73,6 +73,9 @@ class Resident(Base):
     last_inbound_at: Mapped[datetime | None]  # opens the 48-hour customer-service window
     window_opened_by: Mapped[str | None] = mapped_column(String(16))  # message | click | follow
     erased_at: Mapped[datetime | None]
+    # The dialog in progress (bot.flows.state.DialogState's stored form), or NULL: read with the
+    # resident on arrival and written in the same transaction as the message.
+    dialog: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

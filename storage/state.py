@@ -1,4 +1,4 @@
-"""The state store: dialog state, retry de-duplication, token cache and per-resident locks.
+"""The state store: retry de-duplication, token cache, rate windows and per-resident locks.
 
 One small interface, two implementations: `SqlStateStore` (the embedded default, rows in the
 database, so a restart loses nothing) and `RedisStateStore` (shared by every worker process).
@@ -65,6 +65,10 @@ class StateStore(ABC):
     @abstractmethod
     def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> Any:
         """An async context manager holding the named lock (at most `timeout` s, wait `wait` s)."""
+
+    @abstractmethod
+    async def keys(self, prefix: str) -> list[str]:
+        """The live keys that start with prefix (for moving data out of the store, not the hot path)."""
 
     async def purge_expired(self) -> int:
         """Delete expired entries; returns how many. A store whose server expires keys by itself
@@ -168,6 +172,14 @@ class SqlStateStore(StateStore):
         async with self._sessions() as session, session.begin():
             await session.execute(delete(KeyValue).where(KeyValue.key == key))
 
+    async def keys(self, prefix: str) -> list[str]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(KeyValue.key).where(KeyValue.key.startswith(prefix, autoescape=True))
+                .where((KeyValue.expires_at.is_(None)) | (KeyValue.expires_at > self._now()))
+            )
+            return [r[0] for r in rows]
+
     @asynccontextmanager
     async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
         async with self._local.hold(name, wait):
@@ -250,6 +262,13 @@ class SqliteStateStore(StateStore):
     async def delete(self, key: str) -> None:
         self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
 
+    async def keys(self, prefix: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT key FROM kv WHERE substr(key, 1, ?) = ? AND (expires IS NULL OR expires > ?)",
+            (len(prefix), prefix, self._ts()),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     @asynccontextmanager
     async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
         async with self._local.hold(self.key("lock", name), wait):
@@ -296,6 +315,10 @@ class RedisStateStore(StateStore):
 
     async def delete(self, key: str) -> None:
         await self._redis.delete(key)
+
+    async def keys(self, prefix: str) -> list[str]:
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        return [key async for key in self._redis.scan_iter(match=pattern, count=500)]
 
     @asynccontextmanager
     async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:

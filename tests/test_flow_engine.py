@@ -142,10 +142,16 @@ def test_image_steps_take_photos() -> None:
 
 
 async def test_dialog_state_round_trip_and_quiet_expiry(services: Services, clock: FakeClock) -> None:
+    """The dialog lives in the resident's row: stored, read back, over after flow_expire_s idle,
+    and cleared by the resident's next message once over."""
+    from bot import dialog
+
+    await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
+    assert await flow_state.load(services, "oState") is None
     state = flow_state.new_state("complaint", "complaint:place", clock.now(), {"category": "lighting"})
     await flow_state.save(services, "oState", state)
     loaded = await flow_state.load(services, "oState")
-    assert loaded == state and loaded.part == "place"
+    assert loaded == state and loaded is not None and loaded.part == "place"
     moved = flow_state.touched(state, clock.advance(60))
     assert moved.version == state.version + 1
     await flow_state.save(services, "oState", moved)
@@ -153,5 +159,8 @@ async def test_dialog_state_round_trip_and_quiet_expiry(services: Services, cloc
     assert await flow_state.load(services, "oState") == moved
     clock.advance(1)
     assert await flow_state.load(services, "oState") is None
-    assert await services.store.get(flow_state.key(services, "oState")) is None
-    await flow_state.save(services, "oState", None)
+    async with services.sessions() as session:
+        assert await flow_state.read(session, "oState") == moved  # over, not yet cleared
+    await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
+    async with services.sessions() as session:
+        assert await flow_state.read(session, "oState") is None

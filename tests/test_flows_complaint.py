@@ -186,14 +186,15 @@ async def test_idle_nudge_then_quiet_expiry(wx: WeChat, services: Services, cloc
     assert "还没有办完" in last.payload["message"]["text"]
     assert (last.due_at - clock.now()).total_seconds() == services.settings.flow_idle_nudge_s
     check = nudge_check(services)
-    assert await check(None, last) is True  # type: ignore[arg-type]
-    assert len(nudges) == 1  # one pending nudge per resident, moved at each step
-    stale = Reminder(kind="flow_nudge", target=openid, cause_type="flow", cause_id=last.cause_id - 1,
-                     due_at=last.due_at, payload=last.payload, created_at=last.created_at)
-    assert not await check(None, stale)  # type: ignore[arg-type]  # an older version is stale
-    assert reminders.CAUSE_CHECKS["flow"] is not None
-    clock.advance(services.settings.flow_expire_s + 1)
-    assert await check(None, last) is False  # type: ignore[arg-type]
+    async with services.sessions() as session:  # the scheduler's session, as it delivers reminders
+        assert await check(session, last) is True
+        assert len(nudges) == 1  # one pending nudge per resident, moved at each step
+        stale = Reminder(kind="flow_nudge", target=openid, cause_type="flow", cause_id=last.cause_id - 1,
+                         due_at=last.due_at, payload=last.payload, created_at=last.created_at)
+        assert not await check(session, stale)  # an older version is stale
+        assert reminders.CAUSE_CHECKS["flow"] is not None
+        clock.advance(services.settings.flow_expire_s + 1)
+        assert await check(session, last) is False
     reply = await wx.say(openid, "路灯不亮")  # not read as the description: the flow is gone
     assert "描述一下" not in reply
     assert await tickets_of(services, openid) == []
@@ -214,6 +215,47 @@ async def test_restart_resumes_in_another_process(wx: WeChat, services: Services
     finally:
         await other.close()
     assert len(await tickets_of(services, openid)) == 1
+
+
+async def test_a_dialog_kept_in_the_state_store_by_an_earlier_version_is_taken_over_at_start(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """Before migration 0005 the dialog lived in the state store: a process started on the new
+    version moves it into the resident's row, and the resident carries on where they were."""
+    from bot.flows import state as flow_state
+
+    openid, other_id = oid(), oid()
+    await to_step(wx, openid, 3)
+    await to_step(wx, other_id, 2)
+    held = await flow_state.load(services, openid)
+    assert held is not None
+    old_key = services.store.key("dialog", openid)
+    await services.store.set(old_key, held.to_json(), ttl=services.settings.flow_expire_s)
+    await flow_state.save(services, openid, None)  # as the earlier version left the row: no dialog
+    mine = await flow_state.load(services, other_id)
+    await services.store.set(services.store.key("dialog", other_id), {**held.to_json(), "step": "complaint:photos"})
+    other = open_services(services.settings, clock=clock)
+    other.store.with_prefix(services.store.prefix)
+    try:
+        async with TestClient(TestServer(create_app(other.settings, services=other))) as client2:
+            assert await services.store.get(old_key) is None
+            assert await flow_state.load(services, other_id) == mine  # a row's own dialog is kept
+            wx2 = WeChat(client2, other.settings, encrypt=wx.encrypt)
+            assert "联系电话" in await wx2.say(openid, "好了")
+    finally:
+        await other.close()
+
+
+async def test_the_dialog_survives_the_state_store_losing_everything(wx: WeChat, services: Services) -> None:
+    """Redis restarted empty (or the embedded store's file lost): the dialog is in the database,
+    so the resident carries on at the same step."""
+    openid = oid()
+    await to_step(wx, openid, 3)
+    lost = await services.store.keys(services.store.key(""))  # this test's namespace, all of it
+    assert lost
+    for key in lost:
+        await services.store.delete(key)
+    assert "联系电话" in await wx.say(openid, "好了")
 
 
 async def test_retried_confirmation_creates_one_ticket(wx: WeChat, services: Services) -> None:

@@ -74,6 +74,21 @@ async def test_ttl_expires(store: StateStore, kind: str, clock: FakeClock) -> No
     assert await store.set_if_absent(key, "again", ttl=60) is True
 
 
+async def test_keys_by_prefix(store: StateStore, kind: str, clock: FakeClock) -> None:
+    """Live keys under a prefix only: not a neighbour's, not an expired one; glob and LIKE
+    characters in the prefix are taken literally."""
+    for key in (store.key("dialog", "o1"), store.key("dialog", "o2"), store.key("dialogs", "x"),
+                store.key("dia%log_*", "o3"), store.key("dialo", "g:o4")):
+        await store.set(key, 1)
+    await store.set(store.key("dialog", "gone"), 1, ttl=0.2)
+    if kind == "redis":
+        await asyncio.sleep(0.3)
+    else:
+        clock.advance(1)
+    assert sorted(await store.keys(store.key("dialog", ""))) == [store.key("dialog", "o1"), store.key("dialog", "o2")]
+    assert await store.keys(store.key("dia%log_*", "")) == [store.key("dia%log_*", "o3")]
+
+
 async def test_lock_serialises_holders(store: StateStore) -> None:
     order: list[str] = []
 

@@ -13,7 +13,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import bookings
-from bot.flows import state as flow_state
 from bot.flows.base import Context, Flow, Step
 from bot.flows.registry import register
 from bot.privacy import hash_openid, mask_phone
@@ -90,6 +89,7 @@ async def erase_resident(svc: Services, session: AsyncSession, openid: str) -> N
     if resident is not None:
         personal += [resident.name or "", resident.phone or ""]
         resident.name = resident.phone = resident.building = resident.unit = resident.room = None
+        resident.dialog = None  # its slots hold what the resident was telling us
         resident.erased_at = now
         resident.updated_at = now
     tickets = list((await session.execute(select(Ticket).where(Ticket.resident == openid))).scalars())
@@ -133,7 +133,6 @@ async def erase_resident(svc: Services, session: AsyncSession, openid: str) -> N
         },
     ))
     await session.flush()
-    await svc.store.delete(flow_state.key(svc, openid))
 
 
 @register

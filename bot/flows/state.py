@@ -1,9 +1,12 @@
-"""A resident's dialog state in the state store: which flow, which step, the slots so far.
+"""A resident's dialog state: which flow, which step, the slots so far.
 
-Stored as JSON at `store.key("dialog", openid)` with a TTL of flow_expire_s, read and written only
-while the resident's lock is held, so another worker process (or a restarted one) continues
-exactly where the conversation was. `version` grows with every message handled in the flow; the
-idle nudge is wanted only while it is unchanged.
+Stored as JSON in the resident's own row (`residents.dialog`): the message's first statement
+(bot.dialog.arrive, which touches the resident) returns it, and the message's transaction writes
+the next one, so the state moves together with the message it answers or not at all, on every
+backend, and every worker process (or a restarted one) continues exactly where the conversation
+was. It is read and written only while the resident's lock is held. A dialog idle for
+flow_expire_s is over: it reads as none. `version` grows with every message handled in the flow;
+the idle nudge is wanted only while it is unchanged.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
-from storage.models import Reminder
+from storage import fastsql
+from storage.fastsql import Prepared, Transaction
+from storage.models import Reminder, Resident
 
 
 @dataclass(frozen=True)
@@ -72,37 +78,77 @@ def touched(state: DialogState, now: datetime) -> DialogState:
     return replace(state, version=state.version + 1, updated_at=now.isoformat())
 
 
-def key(svc: Services, openid: str) -> str:
-    """The store key of a resident's dialog."""
-    return svc.store.key("dialog", openid)
+_RESIDENTS = Resident.__table__
+SAVE = Prepared(
+    update(_RESIDENTS).where(_RESIDENTS.c.openid == bindparam("v_openid")).values(dialog=bindparam("v_dialog"))
+)
+_READ = Prepared(select(_RESIDENTS.c.dialog).where(_RESIDENTS.c.openid == bindparam("v_openid")))
+
+
+def live(svc: Services, state: DialogState | None) -> DialogState | None:
+    """state, unless it has been idle past flow_expire_s (the dialog is then over)."""
+    if state is None:
+        return None
+    idle = (svc.clock.now() - datetime.fromisoformat(state.updated_at)).total_seconds()
+    return None if idle >= svc.settings.flow_expire_s else state
+
+
+def stored(data: dict[str, Any] | None) -> DialogState | None:
+    """The dialog in its stored form (residents.dialog), expired or not; None without one."""
+    return DialogState.from_json(data) if data else None
+
+
+def save_statement(openid: str, state: DialogState | None) -> tuple[Prepared, dict[str, Any]]:
+    """The UPDATE that stores state (None: the dialog is over), for the message's own batch."""
+    return SAVE, {"v_openid": openid, "v_dialog": None if state is None else state.to_json()}
+
+
+async def read(tx: AsyncSession | Transaction, openid: str) -> DialogState | None:
+    """The stored dialog of a resident, expired or not (None without one), in tx."""
+    rows = (await fastsql.run(tx, _READ, {"v_openid": openid})).rows
+    return stored(rows[0]["dialog"]) if rows else None
 
 
 async def load(svc: Services, openid: str) -> DialogState | None:
-    """The resident's live dialog, or None (none, or idle past flow_expire_s: it expires quietly)."""
-    data = await svc.store.get(key(svc, openid))
-    if not data:
-        return None
-    state = DialogState.from_json(data)
-    idle = (svc.clock.now() - datetime.fromisoformat(state.updated_at)).total_seconds()
-    if idle >= svc.settings.flow_expire_s:
-        await svc.store.delete(key(svc, openid))
-        return None
-    return state
+    """The resident's live dialog, or None, read in a session of its own."""
+    async with svc.sessions() as session:
+        return live(svc, await read(session, openid))
 
 
 async def save(svc: Services, openid: str, state: DialogState | None) -> None:
-    """Store the state (TTL flow_expire_s), or remove it when the flow ended."""
-    if state is None:
-        await svc.store.delete(key(svc, openid))
-    else:
-        await svc.store.set(key(svc, openid), state.to_json(), ttl=svc.settings.flow_expire_s)
+    """Store the state, or remove it when the flow ended, in a transaction of its own (a message
+    stores its state with save_statement, in its own transaction)."""
+    async with svc.sessions() as session, session.begin():
+        await fastsql.run(session, *save_statement(openid, state))
+
+
+_ADOPT = Prepared(
+    update(_RESIDENTS).where(_RESIDENTS.c.openid == bindparam("v_openid"), _RESIDENTS.c.dialog.is_(None))
+    .values(dialog=bindparam("v_dialog"))
+)
+
+
+async def adopt_store_dialogs(svc: Services) -> int:
+    """Move dialogs an earlier version kept in the state store (under key("dialog", openid)) into
+    the residents' rows, so that an upgrade does not drop conversations in progress; returns how
+    many were moved. Run at start by every process: a row that already has a dialog keeps it."""
+    prefix = svc.store.key("dialog", "")
+    moved = 0
+    for key in await svc.store.keys(prefix):
+        data = await svc.store.get(key)
+        if data:
+            async with svc.sessions() as session, session.begin():
+                done = await fastsql.run(session, _ADOPT, {"v_openid": key[len(prefix):], "v_dialog": data})
+            moved += done.rowcount
+        await svc.store.delete(key)
+    return moved
 
 
 def nudge_check(svc: Services) -> Callable[[AsyncSession, Reminder], Awaitable[bool]]:
     """The cause check of idle-flow nudges: wanted only while the dialog's version is unchanged."""
 
-    async def check(_session: AsyncSession, reminder: Reminder) -> bool:
-        state = await load(svc, reminder.target)
+    async def check(session: AsyncSession, reminder: Reminder) -> bool:
+        state = live(svc, await read(session, reminder.target))
         return state is not None and state.version == reminder.cause_id
 
     return check
