@@ -99,7 +99,8 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
     """Measure both sides alternately and print the figures."""
     with worktree(args.before) as before_root, tempfile.TemporaryDirectory(prefix="cb-compare-") as tmpdir:
         tmp = Path(tmpdir)
-        async with echo_server(tmp) as api_base:
+        async with echo_server(tmp) as echo:
+            api_base = echo.base
             roots = {args.before: before_root, "checkout": REPO}
             runs = await alternate(
                 (args.before, "checkout"), args.pairs,

@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cap every bot worker at this much CPU (cgroup quota), e.g. 0.5: "
                              "scaling measured with the shared services and load generator not starved")
     parser.add_argument("--retry-share", type=float, default=0.05, help="share of messages WeChat retries")
+    parser.add_argument("--shell", action="store_true",
+                        help="also measure the bot's webhook with the dialog replaced by a fixed reply "
+                             "(bench/shell_server.py, embedded): the ceiling the webhook itself sets")
     parser.add_argument("--json", dest="json_out", help="also write the figures to this file")
 
 
@@ -218,17 +222,45 @@ def _worker_pids(pid: int, workers: int) -> list[int]:
     return [child.pid for child in children]
 
 
+@dataclass(frozen=True)
+class Echo:
+    """The running echo baseline: its base URL and its process."""
+
+    base: str
+    pid: int
+
+
 @asynccontextmanager
-async def echo_server(tmp: Path) -> AsyncIterator[str]:
-    """The echo baseline (bench/echo_server.py, with its API stand-ins) running; its base URL."""
+async def echo_server(tmp: Path) -> AsyncIterator[Echo]:
+    """The echo baseline (bench/echo_server.py, with its API stand-ins) running."""
     settings = load_settings()
     port = free_port()
     cmd = [sys.executable, "-m", "bench.echo_server", "--port", str(port), "--token", settings.wechat_token,
            "--appid", settings.wechat_appid, "--aes-key", settings.wechat_aes_key]
-    with process(cmd, dict(os.environ), tmp / "echo.log"):
+    with process(cmd, dict(os.environ), tmp / "echo.log") as proc:
         base = f"http://127.0.0.1:{port}"
         await wait_http(f"{base}/cgi-bin/token")
-        yield base
+        yield Echo(base, proc.pid)
+
+
+async def measure_shell(args: argparse.Namespace, api_base: str, tmp: Path, signer: WeChatSigner) -> dict[str, Any]:
+    """The bot's webhook with the dialog replaced by a fixed reply (bench/shell_server.py), on the
+    embedded default, at its maximum: what the webhook alone costs."""
+    port = free_port()
+    env = {**os.environ, "CB_PORT": str(port), "CB_VAR_DIR": str(tmp / f"var-shell-{port}"), "CB_SIMULATOR": "0",
+           "CB_WECHAT_API_BASE": api_base, "CB_WECOM_API_BASE": api_base, "CB_LOG_LEVEL": "WARNING"}
+    for name in ("CB_DATABASE_URL", "CB_REDIS_URL"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    with process([sys.executable, "-m", "bench.shell_server"], env, tmp / "shell.log") as proc:
+        base = f"http://127.0.0.1:{port}"
+        await wait_http(f"{base}/healthz")
+        driver = Driver(f"{base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
+        await driver.closed_loop(args.residents, min(3.0, args.duration))  # warm-up
+        cpu_before = tree_cpu_s(proc.pid)
+        top = await driver.closed_loop(args.residents, args.duration)
+        cpu_ms = 1000 * (tree_cpu_s(proc.pid) - cpu_before) / top.messages if top.messages else 0.0
+    return {"max": top, "cpu_ms_per_msg": cpu_ms}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -236,29 +268,46 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        async with echo_server(tmp) as echo_base:
+        async with echo_server(tmp) as echo:
             signer = WeChatSigner(settings.wechat_token, settings.wechat_appid, settings.wechat_aes_key)
-            driver = Driver(f"{echo_base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
+            driver = Driver(f"{echo.base}/wechat", signer, encrypt=args.aes, retry_share=args.retry_share, seed=7)
             await driver.closed_loop(args.residents, min(3.0, args.duration))
+            cpu_before = tree_cpu_s(echo.pid)
             baseline = await driver.closed_loop(args.residents, args.duration)
-            runs = [await measure_bot(args, args.workers, f"{echo_base}", tmp, driver)]
+            echo_cpu_ms = 1000 * (tree_cpu_s(echo.pid) - cpu_before) / baseline.messages if baseline.messages else 0.0
+            shell = await measure_shell(args, echo.base, tmp, signer) if args.shell else None
+            runs = [await measure_bot(args, args.workers, echo.base, tmp, driver)]
             if args.compare_workers and args.compare_workers != args.workers:
-                runs.append(await measure_bot(args, args.compare_workers, f"{echo_base}", tmp, driver))
-    return report(args, baseline, runs)
+                runs.append(await measure_bot(args, args.compare_workers, echo.base, tmp, driver))
+    return report(args, baseline, runs, echo_cpu_ms=echo_cpu_ms, shell=shell)
 
 
-def report(args: argparse.Namespace, baseline: Stats, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def report(
+    args: argparse.Namespace, baseline: Stats, runs: list[dict[str, Any]], *,
+    echo_cpu_ms: float = 0.0, shell: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Print the figures with the targets, and return them."""
     out: dict[str, Any] = {
         "config": {"residents": args.residents, "duration_s": args.duration, "aes": args.aes,
                    "backend": args.backend, "retry_share": args.retry_share, "cores": os.cpu_count(),
                    "cpu_per_worker": args.cpu_per_worker or None},
         "baseline": baseline.summary(),
+        "baseline_cpu_ms_per_msg": round(echo_cpu_ms, 3),
         "runs": [],
     }
     if args.cpu_per_worker:
         print(f"\nevery bot worker capped at {args.cpu_per_worker:g} core(s) of CPU (cgroup quota)")
-    print(f"\nbaseline (bare aiohttp + wechatpy echo): {baseline.rate:,.0f} msg/s, p99 {baseline.pct(99):.1f} ms")
+    print(f"\nbaseline (bare aiohttp + wechatpy echo): {baseline.rate:,.0f} msg/s, p99 {baseline.pct(99):.1f} ms; "
+          f"echo CPU {echo_cpu_ms:.3f} ms per message")
+    if shell is not None:
+        # Against the baseline measured just before it (the shell runs right after the baseline).
+        top_shell: Stats = shell["max"]
+        share = top_shell.rate / baseline.rate if baseline.rate else 0.0
+        out["shell"] = {"max": top_shell.summary(), "ratio_to_baseline": round(share, 3),
+                        "cpu_ms_per_msg": round(shell["cpu_ms_per_msg"], 3)}
+        print(f"webhook shell (the bot's webhook, the dialog replaced by a fixed reply; embedded): "
+              f"{top_shell.rate:,.0f} msg/s = {share:.1%} of baseline; "
+              f"CPU {shell['cpu_ms_per_msg']:.3f} ms per message")
     before = baseline
     for run_ in runs:
         top: Stats = run_["max"]

@@ -64,3 +64,56 @@ def test_cpu_of_a_process_tree_counts_its_children() -> None:
         assert tree_cpu_s(os.getpid()) - before >= 0.3
     finally:
         child.communicate(b"\n", timeout=10)
+
+
+def test_the_shell_and_the_echos_cpu_are_reported(tmp_path: Path) -> None:
+    args = argparse.Namespace(residents=40, duration=10.0, aes=False, backend="embedded", retry_share=0.05,
+                              cpu_per_worker=0.0, json_out=str(tmp_path / "out.json"))
+    runs = [{"workers": 1, "max": _stats(300), "half": _stats(150), "echo_after": _stats(3000), "rss_mb": 150.0,
+             "errors": [], "throttled_s": 0.0, "cpu_ms_per_msg": 3.0}]
+    out = report(args, _stats(3000), runs, echo_cpu_ms=0.2, shell={"max": _stats(1500), "cpu_ms_per_msg": 0.4})
+    assert out["baseline_cpu_ms_per_msg"] == 0.2
+    assert out["shell"] == {"max": _stats(1500).summary(), "ratio_to_baseline": 0.5, "cpu_ms_per_msg": 0.4}
+    assert json.loads(Path(args.json_out).read_text())["shell"]["ratio_to_baseline"] == 0.5
+    assert "shell" not in report(args, _stats(3000), runs)
+
+
+async def test_the_shell_serves_the_webhook_without_the_dialog(tmp_path: Path) -> None:
+    """bench/shell_server.py under load: every message answered, retries included; the reply is
+    the fixed one, not the dialog's."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import aiohttp
+
+    from bench import shell_server
+    from bench.runner import echo_server, free_port, measure_shell, process, wait_http
+    from bot.settings import load_settings
+    from bot.sim.wechat_client import WeChatSigner, message_xml
+
+    settings = load_settings()
+    signer = WeChatSigner(settings.wechat_token, settings.wechat_appid, settings.wechat_aes_key)
+    args = argparse.Namespace(residents=4, duration=1.0, aes=False, retry_share=0.2)
+    async with echo_server(tmp_path) as echo:
+        shell = await measure_shell(args, echo.base, tmp_path, signer)
+    top: Stats = shell["max"]
+    assert top.messages > 0 and top.errors == 0
+    assert shell["cpu_ms_per_msg"] > 0
+
+    port = free_port()
+    env = {**os.environ, "CB_PORT": str(port), "CB_VAR_DIR": str(tmp_path / "var"), "CB_SIMULATOR": "0",
+           "CB_LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    with process([sys.executable, "-m", "bench.shell_server"], env, tmp_path / "shell.log"):
+        base = f"http://127.0.0.1:{port}"
+        await wait_http(f"{base}/healthz")
+        timestamp, nonce = str(int(time.time())), "n1"
+        params = {"signature": signer.sign(timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+        body = message_xml("text", "oShell", msg_id=1, Content="楼道灯坏了")
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/wechat", params=params, data=body) as resp:
+                assert resp.status == 200
+                reply = await resp.text()
+    assert f"<![CDATA[{shell_server.FIXED_REPLY}]]>" in reply
