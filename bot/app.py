@@ -16,6 +16,8 @@ from bot.clock import Clock
 from bot.services import Services, open_services
 from bot.settings import Settings, load_settings
 from bot.texts import Texts
+from storage import checkpoint
+from storage.state import SqliteStateStore
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,18 @@ def _warm_classifier() -> None:
     get_classifier().classify("你好")
 
 
+def sqlite_files(svc: Services) -> list[str]:
+    """The embedded SQLite files this process writes (the database, the state store's file),
+    whose WAL checkpoints storage.checkpoint takes off the event loop."""
+    files = []
+    database = svc.engine.url.database if svc.engine.dialect.name == "sqlite" else None
+    if database and database != ":memory:":
+        files.append(database)
+    if isinstance(svc.store, SqliteStateStore):
+        files.append(svc.store.path)
+    return files
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -100,7 +114,12 @@ def create_app(
         svc = services or open_services(settings, clock=clock, texts=texts)
         app[SERVICES] = svc
         await asyncio.to_thread(_warm_classifier)
+        files = sqlite_files(svc)
+        checkpoints = asyncio.create_task(checkpoint.run(files, checkpoint.CHECKPOINT_EVERY_S)) if files else None
         yield
+        if checkpoints is not None:
+            checkpoints.cancel()
+            await asyncio.gather(checkpoints, return_exceptions=True)
         if own:
             await svc.close()
 

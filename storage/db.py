@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.checkpoint import BACKSTOP_PAGES
 from storage.fastsql import Transaction
 from storage.message_tx import ReplyConnection, SessionTx
 from storage.sqlite_inline import creator_for, use_inline_await
@@ -33,6 +34,7 @@ def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> Async
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # storage.checkpoint
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.checkpoint import BACKSTOP_PAGES
 from storage.db import SessionFactory
 from storage.models import KeyValue
 
@@ -224,9 +225,11 @@ class SqliteStateStore(StateStore):
     def __init__(self, path: str, now: Callable[[], datetime] = _utcnow) -> None:
         import sqlite3
 
+        self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # storage.checkpoint
         self._db.execute(self._SCHEMA)
         self._now = now
         self._local = _LocalLocks()
