@@ -141,6 +141,41 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
+class MachineCpu:
+    """Where the machine's CPU goes while the bot runs at its maximum: the bot's process tree, the
+    PostgreSQL and Redis servers (whatever they serve; on this machine, the bench), and this load
+    generator. On PostgreSQL + Redis a worker is one of several busy processes sharing the cores,
+    which bounds what a second worker can add."""
+
+    SERVERS = {"postgres": ("postgres",), "redis": ("redis-server",)}
+
+    def __init__(self, bot_pid: int) -> None:
+        self._bot_pid = bot_pid
+        self._start = self._sample()
+
+    def _sample(self) -> dict[str, float]:
+        taken = {"bot": tree_cpu_s(self._bot_pid), "load_generator": time.process_time()}
+        for name in self.SERVERS:
+            taken[name] = 0.0
+        for proc in psutil.process_iter(["name"]):
+            for name, prefixes in self.SERVERS.items():
+                if (proc.info["name"] or "").startswith(prefixes):
+                    try:
+                        times = proc.cpu_times()
+                    except psutil.Error:
+                        continue
+                    taken[name] += times.user + times.system
+        return taken
+
+    def per_message_ms(self, messages: int, elapsed_s: float) -> dict[str, float]:
+        """CPU ms per message of each, and the cores they kept busy together."""
+        end = self._sample()
+        spent = {name: end[name] - self._start[name] for name in end}
+        out = {name: round(1000 * s / messages, 3) if messages else 0.0 for name, s in spent.items()}
+        out["cores_busy"] = round(sum(spent.values()) / elapsed_s, 2) if elapsed_s else 0.0
+        return out
+
+
 async def _admin_sql(sql: str) -> None:
     import asyncpg
 
@@ -199,12 +234,14 @@ async def measure_bot(
             await driver.closed_loop(args.residents, min(3.0, args.duration))  # warm-up
             with RssSampler(proc.pid) as rss:
                 cpu_before = tree_cpu_s(proc.pid)
+                machine = MachineCpu(proc.pid)
                 top = await driver.closed_loop(args.residents, args.duration)
                 cpu_ms = 1000 * (tree_cpu_s(proc.pid) - cpu_before) / top.messages if top.messages else 0.0
+                split = machine.per_message_ms(top.messages, top.elapsed)
                 echo_after = await echo.closed_loop(args.residents, args.duration)
                 half = await driver.paced(max(1.0, top.rate / 2), args.duration, args.residents * 4)
             return {"workers": workers, "max": top, "half": half, "rss_mb": rss.peak / 2**20, "echo_after": echo_after,
-                    "cpu_ms_per_msg": cpu_ms,
+                    "cpu_ms_per_msg": cpu_ms, "machine": split,
                     "errors": top.error_samples + half.error_samples, "throttled_s": budget.throttled_s()}
     finally:
         if db_name:
@@ -323,13 +360,19 @@ def report(
                "baseline_after": after.summary(), "baseline_reference": round(reference, 1),
                "ratio_to_baseline": round(ratio, 3), "peak_rss_mb": round(run_["rss_mb"], 1),
                "error_samples": run_["errors"], "throttled_s": round(run_["throttled_s"], 1),
-               "bot_cpu_ms_per_msg": round(run_.get("cpu_ms_per_msg", 0.0), 2)}
+               "bot_cpu_ms_per_msg": round(run_.get("cpu_ms_per_msg", 0.0), 2),
+               "machine_cpu_ms_per_msg": run_.get("machine", {})}
         out["runs"].append(row)
         print(f"bot, {args.backend}, {run_['workers']} worker(s): {top.rate:,.0f} msg/s "
               f"= {ratio:.1%} of baseline; p50/p95/p99 at max {top.pct(50):.1f}/{top.pct(95):.1f}/{top.pct(99):.1f} ms; "
               f"at half rate ({half.rate:,.0f} msg/s) p99 {half.pct(99):.1f} ms; "
               f"errors {top.errors + half.errors}; peak RSS {run_['rss_mb']:.0f} MB; "
               f"bot CPU {row['bot_cpu_ms_per_msg']:.2f} ms per message at max")
+        split = run_.get("machine")
+        if split:
+            print(f"    machine CPU per message at max: bot {split['bot']:.2f}, PostgreSQL {split['postgres']:.2f}, "
+                  f"Redis {split['redis']:.2f}, load generator {split['load_generator']:.2f} ms; "
+                  f"{split['cores_busy']:.2f} of {os.cpu_count()} cores busy")
     if len(runs) == 2:
         scale = runs[1]["max"].rate / runs[0]["max"].rate if runs[0]["max"].rate else 0.0
         out["scaling"] = round(scale, 3)

@@ -117,3 +117,28 @@ async def test_the_shell_serves_the_webhook_without_the_dialog(tmp_path: Path) -
                 assert resp.status == 200
                 reply = await resp.text()
     assert f"<![CDATA[{shell_server.FIXED_REPLY}]]>" in reply
+
+
+def test_the_machines_cpu_is_split_by_process(tmp_path: Path) -> None:
+    """The load generator's own CPU is counted as such, and the cores kept busy add up."""
+    import os
+    import time
+
+    from bench.runner import MachineCpu
+
+    machine = MachineCpu(os.getpid())
+    started = time.perf_counter()
+    end = time.process_time() + 0.2
+    while time.process_time() < end:
+        pass
+    split = machine.per_message_ms(10, time.perf_counter() - started)
+    assert split["load_generator"] >= 19.0  # 0.2 s over 10 messages
+    assert split["bot"] >= split["load_generator"]  # the "bot" here is this same process
+    assert set(split) == {"bot", "load_generator", "postgres", "redis", "cores_busy"}
+    assert 0.9 <= split["cores_busy"] <= 2 * (os.cpu_count() or 1)
+
+    args = argparse.Namespace(residents=40, duration=10.0, aes=False, backend="pg_redis", retry_share=0.05,
+                              cpu_per_worker=0.0, json_out=None)
+    runs = [{"workers": 1, "max": _stats(300), "half": _stats(150), "echo_after": _stats(3000), "rss_mb": 150.0,
+             "errors": [], "throttled_s": 0.0, "cpu_ms_per_msg": 3.0, "machine": split}]
+    assert report(args, _stats(3000), runs)["runs"][0]["machine_cpu_ms_per_msg"] == split
