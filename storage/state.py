@@ -67,6 +67,11 @@ class StateStore(ABC):
     def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> Any:
         """An async context manager holding the named lock (at most `timeout` s, wait `wait` s)."""
 
+    def for_retries(self) -> StateStore:
+        """The store that keeps each WeChat/WeCom delivery's entry while its retries may come
+        (bot.channels.wechat.answer_once): this store, shared by every process."""
+        return self
+
     @abstractmethod
     async def keys(self, prefix: str) -> list[str]:
         """The live keys that start with prefix (for moving data out of the store, not the hot path)."""
@@ -214,6 +219,79 @@ class SqlStateStore(StateStore):
             return int(result.rowcount or 0)
 
 
+RETRY_ENTRY_MAX_TTL_S = 60.0  # WeChat retries three times within ~15 s; WeCom alike
+
+
+class MemoryStore(StateStore):
+    """Entries in this process's memory, with expiry by the given clock and an optional cap on
+    every entry's life (max_ttl); values are kept as JSON, as the other stores keep them, so a
+    reader never shares an object with the writer. Expired entries are swept as new ones come."""
+
+    SWEEP_EVERY = 1024  # writes between sweeps of expired entries
+
+    def __init__(self, now: Callable[[], datetime] = _utcnow, max_ttl: float | None = None) -> None:
+        self._now = now
+        self._max_ttl = max_ttl
+        self._data: dict[str, tuple[str, float | None]] = {}
+        self._local = _LocalLocks()
+        self._writes = 0
+
+    def _ts(self) -> float:
+        return self._now().timestamp()
+
+    def _live(self, key: str, now: float) -> str | None:
+        held = self._data.get(key)
+        if held is None:
+            return None
+        if held[1] is not None and held[1] <= now:
+            del self._data[key]
+            return None
+        return held[0]
+
+    def _put(self, key: str, value: Any, ttl: float | None, now: float) -> None:
+        if self._max_ttl is not None:
+            ttl = self._max_ttl if ttl is None else min(ttl, self._max_ttl)
+        self._data[key] = (json.dumps(value, ensure_ascii=False), None if ttl is None else now + ttl)
+        self._writes += 1
+        if self._writes % self.SWEEP_EVERY == 0:
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> int:
+        gone = [k for k, (_, expires) in self._data.items() if expires is not None and expires <= now]
+        for key in gone:
+            del self._data[key]
+        return len(gone)
+
+    async def get(self, key: str) -> Any | None:
+        data = self._live(key, self._ts())
+        return None if data is None else json.loads(data)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self._put(key, value, ttl, self._ts())
+
+    async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        now = self._ts()
+        if self._live(key, now) is not None:
+            return False
+        self._put(key, value, ttl, now)
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def keys(self, prefix: str) -> list[str]:
+        now = self._ts()
+        return [k for k in list(self._data) if k.startswith(prefix) and self._live(k, now) is not None]
+
+    @asynccontextmanager
+    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+        async with self._local.hold(self.key("lock", name), wait):
+            yield
+
+    async def purge_expired(self) -> int:
+        return self._sweep(self._ts())
+
+
 class SqliteStateStore(StateStore):
     """The embedded default's store: its own SQLite file, fixed SQL run inline (microseconds
     each), WAL so a restart loses nothing. One process by design, so locks are in-process."""
@@ -233,6 +311,20 @@ class SqliteStateStore(StateStore):
         self._db.execute(self._SCHEMA)
         self._now = now
         self._local = _LocalLocks()
+        self._retries = MemoryStore(now, max_ttl=RETRY_ENTRY_MAX_TTL_S)
+        self._retries.prefix = self.prefix
+
+    def with_prefix(self, prefix: str) -> StateStore:
+        self._retries.with_prefix(prefix)
+        return super().with_prefix(prefix)
+
+    def for_retries(self) -> StateStore:
+        """In memory: the embedded default serves from one process by design, so no other process
+        looks for these entries, and two writes to this file per message cost more than the rest
+        of a retry's bookkeeping. A restart forgets them, and so does their short life
+        (RETRY_ENTRY_MAX_TTL_S, past WeChat's last retry): the database's record of each delivery
+        then answers a late retry with the first reply (bot.dialog, bot.channels.wecom)."""
+        return self._retries
 
     def _ts(self) -> float:
         return self._now().timestamp()

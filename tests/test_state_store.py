@@ -1,5 +1,6 @@
 """Contract of the state store, run against every implementation: the embedded SQLite file,
-the database table (PostgreSQL without Redis), and Redis."""
+the database table (PostgreSQL without Redis), Redis, and the in-memory store the embedded
+default keeps retries' entries in."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import pytest
 
 from bot.clock import FakeClock
 from storage.db import make_engine, make_sessionmaker
-from storage.state import LockTimeout, RedisStateStore, SqliteStateStore, SqlStateStore, StateStore
+from storage.state import LockTimeout, MemoryStore, RedisStateStore, SqliteStateStore, SqlStateStore, StateStore
 from tests.conftest import REDIS_URL, truncate_all
 
-KINDS = ("sqlite_file", "sql_table_pg", "redis")
+KINDS = ("sqlite_file", "sql_table_pg", "redis", "memory")
 
 
 @pytest.fixture(params=KINDS)
@@ -35,6 +36,8 @@ async def store(kind: str, tmp_path: Path, clock: FakeClock, request: pytest.Fix
         await truncate_all(url)
         engine = make_engine(url)
         impl = SqlStateStore(engine, make_sessionmaker(engine), now=clock.now)
+    elif kind == "memory":
+        impl = MemoryStore(now=clock.now)
     else:
         impl = RedisStateStore.from_url(REDIS_URL)
     impl.with_prefix(f"cbt{uuid.uuid4().hex[:8]}")
@@ -111,3 +114,47 @@ async def test_lock_wait_times_out(store: StateStore) -> None:
                 pass
     async with store.lock("busy", wait=0.1):  # free again afterwards
         pass
+
+
+async def test_the_embedded_store_keeps_retries_in_memory_for_a_short_while(tmp_path: Path, clock: FakeClock) -> None:
+    """Its retry entries live in this process only (one process by design), at most
+    RETRY_ENTRY_MAX_TTL_S whatever the TTL asked; other keys stay in the file."""
+    from storage.state import RETRY_ENTRY_MAX_TTL_S
+
+    store = SqliteStateStore(str(tmp_path / "state.db"), now=clock.now).with_prefix("cbr")
+    try:
+        retries = store.for_retries()
+        assert retries is not store and retries.key("dedup", "o1") == store.key("dedup", "o1")
+        key = store.key("dedup", "o1", "1")
+        assert await retries.set_if_absent(key, {"state": "pending"}, ttl=300)
+        assert await store.get(key) is None  # not written to the file
+        assert not await retries.set_if_absent(key, {"state": "pending"}, ttl=300)
+        clock.advance(RETRY_ENTRY_MAX_TTL_S - 1)
+        assert await retries.get(key) == {"state": "pending"}
+        clock.advance(1)
+        assert await retries.get(key) is None
+        await store.set(store.key("alive", "p1"), 1)
+        assert await retries.get(store.key("alive", "p1")) is None
+    finally:
+        await store.close()
+
+
+async def test_other_stores_keep_retries_themselves(store: StateStore, kind: str) -> None:
+    if kind != "sqlite_file":
+        assert store.for_retries() is store
+
+
+async def test_memory_sweeps_expired_entries(clock: FakeClock) -> None:
+    store = MemoryStore(now=clock.now)
+    for i in range(10):
+        await store.set(f"k{i}", i, ttl=1)
+    await store.set("kept", 1)
+    clock.advance(2)
+    assert await store.purge_expired() == 10
+    assert await store.keys("k") == ["kept"]
+    for i in range(MemoryStore.SWEEP_EVERY):
+        await store.set(f"n{i}", i, ttl=1)
+    clock.advance(2)
+    for i in range(MemoryStore.SWEEP_EVERY):  # writes sweep as they go: memory stays bounded
+        await store.set(f"m{i}", i, ttl=1)
+    assert len(store._data) <= MemoryStore.SWEEP_EVERY + 1  # the n* entries went unread, yet are gone

@@ -96,7 +96,7 @@ async def test_a_delivery_the_store_forgot_is_still_handled_once(
     state = await flow_state.load(services, openid)
     assert state is not None and state.flow == "complaint"
 
-    await services.store.delete(services.store.key("dedup", openid, "24700000000099001"))
+    await services.store.for_retries().delete(services.store.key("dedup", openid, "24700000000099001"))
     status, body = await _post(client, s := sign(signer, xml, mode))
     again = _reply(signer, s, body)
     assert status == 200 and again is not None and again["Content"] == first["Content"]
@@ -218,7 +218,7 @@ async def test_message_pending_in_a_stopped_process_is_handled_by_the_retry(
     handles the message (its transaction had rolled back: nothing of it was kept) instead of
     answering 'success' until the entry expires."""
     monkeypatch.setattr(wechat, "RETRY_WAIT_S", 2.0)
-    await services.store.set(_fixture_key(services), {"state": "pending", "owner": "gone:4242:dead"}, 300)
+    await services.store.for_retries().set(_fixture_key(services), {"state": "pending", "owner": "gone:4242:dead"}, 300)
     signer = _signer(services)
     signed = sign(signer, load("text"), "safe")
     status, body = await _post(client, signed)
@@ -240,7 +240,7 @@ async def test_message_pending_in_a_live_process_is_not_taken_over(
     monkeypatch.setattr(wechat, "RETRY_WAIT_S", 0.3)
     other = "busy:4343:alive"
     await services.store.set(wechat.alive_key(services, other), {"pid": 4343}, ttl=30)
-    await services.store.set(_fixture_key(services), {"state": "pending", "owner": other}, 300)
+    await services.store.for_retries().set(_fixture_key(services), {"state": "pending", "owner": other}, 300)
     assert await _post(client, sign(_signer(services), load("text"), "safe")) == (200, "success")
     assert await _inbound_rows(services) == 0
 

@@ -165,7 +165,7 @@ async def test_a_retry_the_store_forgot_is_answered_from_the_record(
     first = await wc.say("liustaff", f"回复 {t.number[-4:]} 明天上午来修", msg_id=msg_id)
     assert first.startswith("已回复工单")
     pushed = len(await outbox_rows(services, "wechat", "oR9"))
-    await services.store.delete(dedup_key(services, {"FromUserName": "liustaff", "MsgId": str(msg_id)}))
+    await services.store.for_retries().delete(dedup_key(services, {"FromUserName": "liustaff", "MsgId": str(msg_id)}))
     again = await wc.say("liustaff", f"回复 {t.number[-4:]} 明天上午来修", msg_id=msg_id)
     assert again == first
     assert len(await outbox_rows(services, "wechat", "oR9")) == pushed
@@ -195,7 +195,7 @@ async def test_a_command_and_its_record_commit_together(
     pushed = await outbox_rows(services, "wechat", "oR8")
     assert len(pushed) == 1
     monkeypatch.setattr(worker_commands, "run", run)
-    await services.store.delete(dedup_key(services, {"FromUserName": "liustaff", "MsgId": str(msg_id)}))
+    await services.store.for_retries().delete(dedup_key(services, {"FromUserName": "liustaff", "MsgId": str(msg_id)}))
     assert await wc.say("liustaff", said, msg_id=msg_id) == services.texts.get("wecom.already_handled")
     assert len(await outbox_rows(services, "wechat", "oR8")) == 1
     assert (await actions(services, t.number)).count("reply") == 1
@@ -205,7 +205,7 @@ async def test_a_command_and_its_record_commit_together(
     monkeypatch.setattr(worker_commands, "run", stops_after_the_command)
     await wc.say("wangwei", f"接单 {t.number[-4:]}", msg_id=other)
     monkeypatch.setattr(worker_commands, "run", run)
-    await services.store.delete(dedup_key(services, {"FromUserName": "wangwei", "MsgId": str(other)}))
+    await services.store.for_retries().delete(dedup_key(services, {"FromUserName": "wangwei", "MsgId": str(other)}))
     assert (await wc.say("wangwei", f"接单 {t.number[-4:]}", msg_id=other)).startswith("已接单")
     assert (await actions(services, t.number)).count("accept") == 1
 

@@ -340,12 +340,13 @@ async def answer_once(
     held by a process that has stopped beating (killed mid-message), handles the message itself.
     """
     ttl = svc.settings.dedup_ttl_s
+    store = svc.store.for_retries()
     # Wall-clock wait for another request, not business time: svc.clock does not apply.
     wait = RETRY_WAIT_S if wait is None else wait
     deadline = time.monotonic() + wait
     counted = False
     while True:
-        if await svc.store.set_if_absent(key, {"state": "pending", "owner": OWNER}, ttl):
+        if await store.set_if_absent(key, {"state": "pending", "owner": OWNER}, ttl):
             settled = _IN_HAND[key] = asyncio.get_running_loop().create_future()
             try:
                 try:
@@ -355,9 +356,9 @@ async def answer_once(
                     # of this process's heartbeat) but the database has it: the first answer stands.
                     reply = done.reply
                 except BaseException:
-                    await svc.store.delete(key)  # let WeChat's retry try again
+                    await store.delete(key)  # let WeChat's retry try again
                     raise
-                await svc.store.set(key, {"state": "done", "reply": reply}, ttl)
+                await store.set(key, {"state": "done", "reply": reply}, ttl)
                 return reply
             finally:
                 _IN_HAND.pop(key, None)
@@ -366,7 +367,7 @@ async def answer_once(
             metrics.DUPLICATES.inc()
             counted = True
         while True:
-            seen = await svc.store.get(key)
+            seen = await store.get(key)
             if seen is None:
                 break  # the first delivery failed and released the key: handle this one
             if seen.get("state") == "done":
@@ -374,9 +375,9 @@ async def answer_once(
                 return None if reply is None else str(reply)
             if await _owner_gone(svc, seen):
                 # One waiting retry takes the message over; the others keep waiting for it.
-                if await svc.store.set_if_absent(f"{key}:takeover", {"by": OWNER}, ttl):
+                if await store.set_if_absent(f"{key}:takeover", {"by": OWNER}, ttl):
                     log.warning("message pending in a stopped process %s: handled here", seen.get("owner"))
-                    await svc.store.delete(key)
+                    await store.delete(key)
                     break
             left = deadline - time.monotonic()
             if left <= 0:
