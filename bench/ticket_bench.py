@@ -232,13 +232,42 @@ async def conversations(svc: Services, clock: FakeClock, n: int) -> dict[str, fl
     }
 
 
-async def main_async(backend: str, n: int, rounds: int, calls: bool = False) -> None:
+async def duplicate_search(svc: Services, clock: FakeClock, others: int, searches: int = 50) -> float:
+    """CPU ms of one duplicate search (dispatch.find_duplicate) for a new complaint while `others`
+    active reports of its category stand at other buildings: a burst of one kind of problem."""
+    from bot import dispatch, tickets
+
+    async with svc.sessions() as session, session.begin():
+        for i in range(others):
+            await tickets.create_ticket(
+                session, kind="complaint", resident=f"oBurst{i:06d}", fields={}, now=clock.now(), tz=svc.tz,
+                actor="bench", category="water", building=f"{100 + i}号楼",
+            )
+    async with svc.sessions() as session, session.begin():
+        new = await tickets.create_ticket(
+            session, kind="complaint", resident="oBurstNew", fields={}, now=clock.now(), tz=svc.tz,
+            actor="bench", category="water", building="3号楼",
+        )
+        for _ in range(3):  # warm-up
+            await dispatch.find_duplicate(svc, session, new)
+        start = time.process_time()
+        for _ in range(searches):
+            assert await dispatch.find_duplicate(svc, session, new) is None
+        spent = time.process_time() - start
+        await session.rollback()
+    return 1000 * spent / searches
+
+
+async def main_async(backend: str, n: int, rounds: int, calls: bool = False, burst: int = 0) -> None:
     """Run both measurements on backend and print the figures."""
     with tempfile.TemporaryDirectory(prefix="ticket-bench-") as tmp:
         clock = FakeClock()
         async with bench_services(backend, Path(tmp), clock) as svc:
             path = await ticket_path(svc, clock, n, rounds, calls)
             chat = await conversations(svc, clock, max(n // 5, 10))
+            if burst:
+                clock.advance(days=7)
+                search_ms = await duplicate_search(svc, clock, burst)
     print(f"backend {backend}, n={n}, best of {rounds} rounds: CPU ms (this process)")
     print(f"  create_and_dispatch, routed:  {path['routed']:.2f} ms/ticket "
           f"({path['routed_sql']:.1f} SQL statements/ticket incl. begin/commit)")
@@ -249,6 +278,8 @@ async def main_async(backend: str, n: int, rounds: int, calls: bool = False) -> 
     print(f"  conversations to a ticket:    {chat['per_message']:.2f} ms/message "
           f"({chat['messages']} messages, {chat['tickets']} tickets)")
     print(f"    confirmation (writes the ticket): {chat['confirm']:.2f} ms; other messages {chat['other']:.2f} ms")
+    if burst:
+        print(f"  duplicate search with {burst:,} active reports of the category elsewhere: {search_ms:.3f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=300, help="tickets per measured round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per phase; the best is shown")
     parser.add_argument("--calls", action="store_true", help="also count function calls per ticket (cProfile)")
+    parser.add_argument("--burst", type=int, default=0, metavar="N",
+                        help="also time the duplicate search with N active reports of one category elsewhere")
     args = parser.parse_args(argv)
-    asyncio.run(main_async(args.backend, args.n, args.rounds, args.calls))
+    asyncio.run(main_async(args.backend, args.n, args.rounds, args.calls, args.burst))
     return 0
 
 

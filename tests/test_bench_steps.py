@@ -34,3 +34,17 @@ async def test_every_step_is_measured_with_its_statements(services: Services, cl
     top = costs.costliest(3)
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] > 0
     assert 0 < costs.per_message_ms() and 0 < costs.statements_per_message()
+
+
+async def test_the_duplicate_search_is_timed_against_a_burst(services: Services, clock: FakeClock) -> None:
+    """bench.ticket_bench --burst: the reports of the burst are written, the search finds none of
+    them (they are at other buildings), and its CPU is measured."""
+    from sqlalchemy import func, select
+
+    from bench.ticket_bench import duplicate_search
+    from storage.models import Ticket
+
+    ms = await duplicate_search(services, clock, others=20, searches=5)
+    assert ms > 0
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.category == "water")) == 20
