@@ -134,10 +134,11 @@ async def arrive(
     webhook (a delivery already recorded fails here, before anything else is written). Returns
     the resident's row (column → value).
 
-    Fixed statements on the connection itself (storage.fastsql): no unit of work, no ORM object
-    until a flow asks for `ctx.resident`. The resident's lock keeps first contacts apart."""
+    Fixed statements on the connection itself (storage.fastsql), sent together (one round trip on
+    PostgreSQL): no unit of work, no ORM object until a flow asks for `ctx.resident`. The
+    resident's lock keeps first contacts apart."""
     touch = _touch(inbound, now)
-    touched, _logged = await fastsql.run_many(tx, [touch, _inbound_row(inbound, now, delivery)])
+    touched = await fastsql.run_together(tx, [_inbound_row(inbound, now, delivery), touch])
     if touched.rows:
         return touched.rows[0]
     return await _first_contact(tx, touch[1], now)
@@ -235,8 +236,9 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             if outcome.state is not None and outcome.state is not state:
                 last.append(_nudge(ctx, outcome.state))
             if last:
-                done = await fastsql.run_many(tx, last)
-                if last[-1][0] is _MOVE_NUDGE and not done[-1].rowcount:
+                # Independent writes (no one reads a row another writes): one round trip on PostgreSQL.
+                done = await fastsql.run_together(tx, last)
+                if last[-1][0] is _MOVE_NUDGE and not done.rowcount:
                     await _first_nudge(ctx, last[-1][1])
             metrics.MESSAGES.labels(inbound.msg_type, outcome.state.flow if outcome.state else "-").inc()
         if ctx.tickets:

@@ -20,6 +20,7 @@ SQLAlchemy does for its own statements, so the pool replaces it.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,52 @@ def run_on_driver(raw: sqlite3.Connection, dialect: Dialect,
     return done
 
 
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_TOGETHER: dict[tuple[str, tuple[int, ...]], str] = {}
+
+
+def _together_sql(dialect: Dialect, batch: Sequence[Prepared]) -> str:
+    """One PostgreSQL statement running batch: every statement but the last as a data-modifying
+    WITH query, the last as the main statement (its RETURNING rows and row count are the
+    result). Placeholders ($n) are renumbered to follow one another; built once per batch shape."""
+    key = (dialect.name, tuple(id(p) for p in batch))
+    done = _TOGETHER.get(key)
+    if done is not None:
+        return done
+    parts: list[str] = []
+    offset = 0
+    for prepared in batch:
+        c = prepared.compiled(dialect)
+        shift = offset
+        parts.append(_PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + shift}", c.sql))
+        offset += len(c.names)
+    *first, last = parts
+    done = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first)) + " " + last
+    _TOGETHER[key] = done
+    return done
+
+
+def _run_together(conn: Connection, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> Outcome:
+    dialect = conn.dialect
+    if len(batch) == 1 or dialect.name != "postgresql" or dialect.paramstyle != "numeric_dollar":
+        return _run_all(conn, batch)[-1]
+    sql = _together_sql(dialect, [prepared for prepared, _ in batch])
+    args = tuple(a for prepared, params in batch for a in _args(prepared.compiled(dialect), params))
+    Counter.executed += 1
+    dbapi_conn = conn.connection.dbapi_connection
+    assert dbapi_conn is not None
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(sql, args)
+        return _outcome(batch[-1][0].compiled(dialect), cursor)
+    except dialect.loaded_dbapi.Error as exc:
+        if dialect.is_disconnect(exc, dbapi_conn, cursor):
+            conn.invalidate(exc)
+        raise
+    finally:
+        cursor.close()
+
+
 class Transaction(Protocol):
     """What a message's transaction offers (storage.message_tx): its session, and fixed statements."""
 
@@ -148,6 +195,8 @@ class Transaction(Protocol):
     def session(self) -> AsyncSession: ...
 
     async def run_many(self, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]: ...
+
+    async def run_together(self, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> Outcome: ...
 
 
 async def run(target: AsyncSession | Transaction, prepared: Prepared, params: dict[str, Any]) -> Outcome:
@@ -172,3 +221,24 @@ async def run_many(target: AsyncSession | Transaction,
         return await inline.run_many(batch)
     conn = await target.connection()
     return await conn.run_sync(_run_all, batch)
+
+
+async def run_together(target: AsyncSession | Transaction,
+                       batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> Outcome:
+    """Run independent write statements in target's transaction and return the last one's outcome.
+
+    On PostgreSQL they go as one statement, in one round trip: the others as data-modifying WITH
+    queries, which run on the same snapshot, in no defined order, and do not see one another's
+    changes — so the statements must not depend on each other (none may read or write a row
+    another writes, and serial ids say nothing of their order), and only the last's rows and
+    count come back (a count of a RETURNING statement is the driver's: use its rows). Elsewhere (SQLite inline: no round trips to save) they run
+    one after the other. A failure of any fails all, as in one transaction."""
+    if not batch:
+        raise ValueError("run_together needs at least one statement")
+    if not isinstance(target, AsyncSession):
+        return await target.run_together(batch)
+    inline = target.info.get(INLINE_TX)
+    if inline is not None:
+        return await inline.run_together(batch)
+    conn = await target.connection()
+    return await conn.run_sync(_run_together, batch)

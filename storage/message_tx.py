@@ -43,6 +43,9 @@ class SessionTx:
     async def run_many(self, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]:
         return await fastsql.run_many(self.session, batch)
 
+    async def run_together(self, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> Outcome:
+        return await fastsql.run_together(self.session, batch)
+
 
 class InlineTx:
     """A message's transaction on the reply path's own SQLite connection (one at a time: the
@@ -75,6 +78,9 @@ class InlineTx:
         # Statements run inline on sqlite3 (microseconds); a pending ORM change that a statement
         # depends on is flushed by the flow first (as fastsql on a session requires too).
         return fastsql.run_on_driver(self._raw, self._conn.dialect, batch)
+
+    async def run_together(self, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> Outcome:
+        return fastsql.run_on_driver(self._raw, self._conn.dialect, batch)[-1]
 
     # A session asked for but never used (a survey check that found none pending) is left alone:
     # its commit and close alone cost ~0.15 ms.

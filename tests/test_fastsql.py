@@ -158,3 +158,77 @@ async def test_a_text_statement_with_typed_parameters(db_url: str) -> None:
         ]
     finally:
         await engine.dispose()
+
+
+async def test_independent_writes_run_together_and_the_last_answers(db_url: str) -> None:
+    """run_together: every write applied, the last one's rows and count returned; on PostgreSQL
+    as one statement (one round trip), elsewhere one after the other."""
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(timezone.utc)
+    try:
+        async with sessions.begin() as session:
+            await fastsql.run(session, FIRST, {"v_openid": "oFast5", "v_subscribed": True, "v_at": now, "v_updated_at": now})
+            session.add(Reminder(kind="flow_nudge", due_at=now, target="oFast5", payload={}, state="pending", created_at=now))
+            await session.flush()
+        later = now + timedelta(minutes=1)
+        log = {"v_openid": "oFast5", "v_type": "text", "v_media": {"n": 1}, "v_at": now}
+        batch = [
+            (LOG, {**log, "v_direction": "in", "v_content": "一"}),
+            (LOG, {**log, "v_direction": "out", "v_content": "二"}),
+            (MOVE, {"v_target": "oFast5", "v_due": later}),
+            (TOUCH, {"v_openid": "oFast5", "v_updated_at": later, "v_subscribed": False}),
+        ]
+        before = fastsql.Counter.executed
+        async with sessions.begin() as session:
+            last = await fastsql.run_together(session, batch)
+        sent = fastsql.Counter.executed - before
+        assert [(r["openid"], r["subscribed"], r["updated_at"]) for r in last.rows] == [("oFast5", False, later)]
+        assert sent == (1 if db_url.startswith("postgresql") else 4)
+        async with sessions.begin() as session:
+            moved = await fastsql.run_together(session, [batch[0][:1] + ({**log, "v_direction": "in", "v_content": "三"},),
+                                                         (MOVE, {"v_target": "oFast5", "v_due": later})])
+            assert moved.rowcount == 1 and moved.rows == []
+            nobody = await fastsql.run_together(session, [(MOVE, {"v_target": "nobody", "v_due": later})])
+            assert nobody.rowcount == 0
+        async with sessions() as session:
+            logged = list(await session.scalars(select(Message).where(Message.openid == "oFast5").order_by(Message.id)))
+            # Parts of one statement run in no defined order: ids say nothing about which came first.
+            assert sorted((m.content, m.direction, m.media["n"]) for m in logged) == [
+                ("一", "in", 1), ("三", "in", 1), ("二", "out", 1),
+            ]
+            nudge = await session.scalar(select(Reminder).where(Reminder.target == "oFast5"))
+            assert nudge is not None and nudge.due_at == later
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failure_in_any_part_fails_them_all(db_url: str) -> None:
+    """A unique key refused in an earlier part (a delivery recorded twice): nothing of the batch
+    is kept, and the error names the key (bot.dialog tells a repeat delivery by it)."""
+    from sqlalchemy.exc import IntegrityError
+
+    logged = Prepared(insert(M).values(
+        openid=bindparam("v_openid"), direction="in", msg_type="text", content="x",
+        delivery=bindparam("v_delivery"), created_at=bindparam("v_at"),
+    ))
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(timezone.utc)
+    try:
+        async with sessions.begin() as session:
+            await fastsql.run(session, FIRST, {"v_openid": "oFast6", "v_subscribed": True, "v_at": now, "v_updated_at": now})
+            await fastsql.run(session, logged, {"v_openid": "oFast6", "v_delivery": "oFast6:1", "v_at": now})
+        with pytest.raises(Exception) as refused:
+            async with sessions.begin() as session:
+                await fastsql.run_together(session, [
+                    (logged, {"v_openid": "oFast6", "v_delivery": "oFast6:1", "v_at": now}),
+                    (TOUCH, {"v_openid": "oFast6", "v_updated_at": now + timedelta(hours=1), "v_subscribed": False}),
+                ])
+        assert "delivery" in str(refused.value)
+        assert type(refused.value).__name__ == "IntegrityError" or isinstance(refused.value, IntegrityError)
+        async with sessions() as session:
+            resident = await session.scalar(select(Resident).where(Resident.openid == "oFast6"))
+            assert resident is not None and resident.subscribed is True  # the touch went with the failure
+    finally:
+        await engine.dispose()
