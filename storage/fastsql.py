@@ -105,15 +105,20 @@ class Counter:
 
 
 def _execute(conn: Connection, prepared: Prepared, params: dict[str, Any]) -> Outcome:
+    c = prepared.compiled(conn.dialect)
+    return _execute_sql(conn, c.sql, _args(c, params), c)
+
+
+def _execute_sql(conn: Connection, sql: str, args: tuple[Any, ...], answers: _Compiled) -> Outcome:
+    """Run sql on the connection's DB-API cursor; its rows are read as answers' RETURNING columns."""
     dialect = conn.dialect
-    c = prepared.compiled(dialect)
     Counter.executed += 1
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
     cursor = dbapi_conn.cursor()
     try:
-        cursor.execute(c.sql, _args(c, params))
-        return _outcome(c, cursor)
+        cursor.execute(sql, args)
+        return _outcome(answers, cursor)
     except dialect.loaded_dbapi.Error as exc:
         if dialect.is_disconnect(exc, dbapi_conn, cursor):
             conn.invalidate(exc)
@@ -173,19 +178,7 @@ def _run_together(conn: Connection, batch: Sequence[tuple[Prepared, dict[str, An
         return _run_all(conn, batch)[-1]
     sql = _together_sql(dialect, [prepared for prepared, _ in batch])
     args = tuple(a for prepared, params in batch for a in _args(prepared.compiled(dialect), params))
-    Counter.executed += 1
-    dbapi_conn = conn.connection.dbapi_connection
-    assert dbapi_conn is not None
-    cursor = dbapi_conn.cursor()
-    try:
-        cursor.execute(sql, args)
-        return _outcome(batch[-1][0].compiled(dialect), cursor)
-    except dialect.loaded_dbapi.Error as exc:
-        if dialect.is_disconnect(exc, dbapi_conn, cursor):
-            conn.invalidate(exc)
-        raise
-    finally:
-        cursor.close()
+    return _execute_sql(conn, sql, args, batch[-1][0].compiled(dialect))
 
 
 class Transaction(Protocol):
@@ -214,13 +207,21 @@ async def run_many(target: AsyncSession | Transaction,
     a session's, or a message transaction's (storage.message_tx). A session made by a message's
     inline transaction runs them on that transaction's driver connection, as the transaction does.
     Pending ORM changes are not flushed first: flush when a statement depends on them."""
-    if not isinstance(target, AsyncSession):
-        return await target.run_many(batch)
-    inline = target.info.get(INLINE_TX)
-    if inline is not None:
-        return await inline.run_many(batch)
+    tx = _transaction_of(target)
+    if tx is not None:
+        return await tx.run_many(batch)
+    assert isinstance(target, AsyncSession)
     conn = await target.connection()
     return await conn.run_sync(_run_all, batch)
+
+
+def _transaction_of(target: AsyncSession | Transaction) -> Transaction | None:
+    """The message transaction that runs target's statements: target itself, or the inline one a
+    session was made by; None for an ordinary session (they run on its connection)."""
+    if not isinstance(target, AsyncSession):
+        return target
+    inline: Transaction | None = target.info.get(INLINE_TX)
+    return inline
 
 
 async def run_together(target: AsyncSession | Transaction,
@@ -235,10 +236,9 @@ async def run_together(target: AsyncSession | Transaction,
     one after the other. A failure of any fails all, as in one transaction."""
     if not batch:
         raise ValueError("run_together needs at least one statement")
-    if not isinstance(target, AsyncSession):
-        return await target.run_together(batch)
-    inline = target.info.get(INLINE_TX)
-    if inline is not None:
-        return await inline.run_together(batch)
+    tx = _transaction_of(target)
+    if tx is not None:
+        return await tx.run_together(batch)
+    assert isinstance(target, AsyncSession)
     conn = await target.connection()
     return await conn.run_sync(_run_together, batch)

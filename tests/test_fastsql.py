@@ -3,6 +3,7 @@ the columns' type processing — on both databases."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import bindparam, insert, select, text, update
 
 from storage import fastsql
-from storage.db import make_engine, make_sessionmaker
+from storage.db import SessionFactory, make_engine, make_sessionmaker
 from storage.fastsql import Prepared
 from storage.models import Message, Reminder, Resident
 from tests.conftest import PG_ADMIN_URL
@@ -36,6 +37,16 @@ MOVE = Prepared(
     update(REM).where(REM.c.kind == "flow_nudge", REM.c.target == bindparam("v_target"), REM.c.state == "pending")
     .values(due_at=bindparam("v_due"))
 )
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
+    """A session factory on the test's database, its engine disposed after."""
+    engine = make_engine(db_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 async def test_values_round_trip_as_the_orm_reads_them(db_url: str) -> None:
@@ -97,18 +108,13 @@ async def test_statements_share_the_sessions_transaction(db_url: str) -> None:
         await engine.dispose()
 
 
-async def test_a_parameter_may_be_used_twice(db_url: str) -> None:
+async def test_a_parameter_may_be_used_twice(sessions: SessionFactory) -> None:
     twice = Prepared(update(R).where(R.c.openid == bindparam("v_x")).values(name=bindparam("v_x")).returning(R.c.name))
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
     now = datetime.now(timezone.utc)
-    try:
-        async with sessions.begin() as session:
-            await fastsql.run(session, FIRST, {"v_openid": "oFast4", "v_subscribed": True, "v_at": now, "v_updated_at": now})
-            named = await fastsql.run(session, twice, {"v_x": "oFast4"})
-            assert named.rows == [{"name": "oFast4"}]
-    finally:
-        await engine.dispose()
+    async with sessions.begin() as session:
+        await fastsql.run(session, FIRST, {"v_openid": "oFast4", "v_subscribed": True, "v_at": now, "v_updated_at": now})
+        named = await fastsql.run(session, twice, {"v_x": "oFast4"})
+        assert named.rows == [{"name": "oFast4"}]
 
 
 async def test_a_connection_gone_is_invalidated_not_reused(pg_url: str) -> None:
@@ -160,50 +166,45 @@ async def test_a_text_statement_with_typed_parameters(db_url: str) -> None:
         await engine.dispose()
 
 
-async def test_independent_writes_run_together_and_the_last_answers(db_url: str) -> None:
+async def test_independent_writes_run_together_and_the_last_answers(sessions: SessionFactory, db_url: str) -> None:
     """run_together: every write applied, the last one's rows and count returned; on PostgreSQL
     as one statement (one round trip), elsewhere one after the other."""
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
     now = datetime.now(timezone.utc)
-    try:
-        async with sessions.begin() as session:
-            await fastsql.run(session, FIRST, {"v_openid": "oFast5", "v_subscribed": True, "v_at": now, "v_updated_at": now})
-            session.add(Reminder(kind="flow_nudge", due_at=now, target="oFast5", payload={}, state="pending", created_at=now))
-            await session.flush()
-        later = now + timedelta(minutes=1)
-        log = {"v_openid": "oFast5", "v_type": "text", "v_media": {"n": 1}, "v_at": now}
-        batch = [
-            (LOG, {**log, "v_direction": "in", "v_content": "一"}),
-            (LOG, {**log, "v_direction": "out", "v_content": "二"}),
-            (MOVE, {"v_target": "oFast5", "v_due": later}),
-            (TOUCH, {"v_openid": "oFast5", "v_updated_at": later, "v_subscribed": False}),
+    async with sessions.begin() as session:
+        await fastsql.run(session, FIRST, {"v_openid": "oFast5", "v_subscribed": True, "v_at": now, "v_updated_at": now})
+        session.add(Reminder(kind="flow_nudge", due_at=now, target="oFast5", payload={}, state="pending", created_at=now))
+        await session.flush()
+    later = now + timedelta(minutes=1)
+    log = {"v_openid": "oFast5", "v_type": "text", "v_media": {"n": 1}, "v_at": now}
+    batch = [
+        (LOG, {**log, "v_direction": "in", "v_content": "一"}),
+        (LOG, {**log, "v_direction": "out", "v_content": "二"}),
+        (MOVE, {"v_target": "oFast5", "v_due": later}),
+        (TOUCH, {"v_openid": "oFast5", "v_updated_at": later, "v_subscribed": False}),
+    ]
+    before = fastsql.Counter.executed
+    async with sessions.begin() as session:
+        last = await fastsql.run_together(session, batch)
+    sent = fastsql.Counter.executed - before
+    assert [(r["openid"], r["subscribed"], r["updated_at"]) for r in last.rows] == [("oFast5", False, later)]
+    assert sent == (1 if db_url.startswith("postgresql") else 4)
+    async with sessions.begin() as session:
+        moved = await fastsql.run_together(session, [batch[0][:1] + ({**log, "v_direction": "in", "v_content": "三"},),
+                                                     (MOVE, {"v_target": "oFast5", "v_due": later})])
+        assert moved.rowcount == 1 and moved.rows == []
+        nobody = await fastsql.run_together(session, [(MOVE, {"v_target": "nobody", "v_due": later})])
+        assert nobody.rowcount == 0
+    async with sessions() as session:
+        logged = list(await session.scalars(select(Message).where(Message.openid == "oFast5").order_by(Message.id)))
+        # Parts of one statement run in no defined order: ids say nothing about which came first.
+        assert sorted((m.content, m.direction, m.media["n"]) for m in logged) == [
+            ("一", "in", 1), ("三", "in", 1), ("二", "out", 1),
         ]
-        before = fastsql.Counter.executed
-        async with sessions.begin() as session:
-            last = await fastsql.run_together(session, batch)
-        sent = fastsql.Counter.executed - before
-        assert [(r["openid"], r["subscribed"], r["updated_at"]) for r in last.rows] == [("oFast5", False, later)]
-        assert sent == (1 if db_url.startswith("postgresql") else 4)
-        async with sessions.begin() as session:
-            moved = await fastsql.run_together(session, [batch[0][:1] + ({**log, "v_direction": "in", "v_content": "三"},),
-                                                         (MOVE, {"v_target": "oFast5", "v_due": later})])
-            assert moved.rowcount == 1 and moved.rows == []
-            nobody = await fastsql.run_together(session, [(MOVE, {"v_target": "nobody", "v_due": later})])
-            assert nobody.rowcount == 0
-        async with sessions() as session:
-            logged = list(await session.scalars(select(Message).where(Message.openid == "oFast5").order_by(Message.id)))
-            # Parts of one statement run in no defined order: ids say nothing about which came first.
-            assert sorted((m.content, m.direction, m.media["n"]) for m in logged) == [
-                ("一", "in", 1), ("三", "in", 1), ("二", "out", 1),
-            ]
-            nudge = await session.scalar(select(Reminder).where(Reminder.target == "oFast5"))
-            assert nudge is not None and nudge.due_at == later
-    finally:
-        await engine.dispose()
+        nudge = await session.scalar(select(Reminder).where(Reminder.target == "oFast5"))
+        assert nudge is not None and nudge.due_at == later
 
 
-async def test_a_failure_in_any_part_fails_them_all(db_url: str) -> None:
+async def test_a_failure_in_any_part_fails_them_all(sessions: SessionFactory) -> None:
     """A unique key refused in an earlier part (a delivery recorded twice): nothing of the batch
     is kept, and the error names the key (bot.dialog tells a repeat delivery by it)."""
     from sqlalchemy.exc import IntegrityError
@@ -212,23 +213,18 @@ async def test_a_failure_in_any_part_fails_them_all(db_url: str) -> None:
         openid=bindparam("v_openid"), direction="in", msg_type="text", content="x",
         delivery=bindparam("v_delivery"), created_at=bindparam("v_at"),
     ))
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
     now = datetime.now(timezone.utc)
-    try:
+    async with sessions.begin() as session:
+        await fastsql.run(session, FIRST, {"v_openid": "oFast6", "v_subscribed": True, "v_at": now, "v_updated_at": now})
+        await fastsql.run(session, logged, {"v_openid": "oFast6", "v_delivery": "oFast6:1", "v_at": now})
+    with pytest.raises(Exception) as refused:
         async with sessions.begin() as session:
-            await fastsql.run(session, FIRST, {"v_openid": "oFast6", "v_subscribed": True, "v_at": now, "v_updated_at": now})
-            await fastsql.run(session, logged, {"v_openid": "oFast6", "v_delivery": "oFast6:1", "v_at": now})
-        with pytest.raises(Exception) as refused:
-            async with sessions.begin() as session:
-                await fastsql.run_together(session, [
-                    (logged, {"v_openid": "oFast6", "v_delivery": "oFast6:1", "v_at": now}),
-                    (TOUCH, {"v_openid": "oFast6", "v_updated_at": now + timedelta(hours=1), "v_subscribed": False}),
-                ])
-        assert "delivery" in str(refused.value)
-        assert type(refused.value).__name__ == "IntegrityError" or isinstance(refused.value, IntegrityError)
-        async with sessions() as session:
-            resident = await session.scalar(select(Resident).where(Resident.openid == "oFast6"))
-            assert resident is not None and resident.subscribed is True  # the touch went with the failure
-    finally:
-        await engine.dispose()
+            await fastsql.run_together(session, [
+                (logged, {"v_openid": "oFast6", "v_delivery": "oFast6:1", "v_at": now}),
+                (TOUCH, {"v_openid": "oFast6", "v_updated_at": now + timedelta(hours=1), "v_subscribed": False}),
+            ])
+    assert "delivery" in str(refused.value)
+    assert type(refused.value).__name__ == "IntegrityError" or isinstance(refused.value, IntegrityError)
+    async with sessions() as session:
+        resident = await session.scalar(select(Resident).where(Resident.openid == "oFast6"))
+        assert resident is not None and resident.subscribed is True  # the touch went with the failure
