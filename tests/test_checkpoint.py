@@ -72,5 +72,6 @@ async def test_the_serving_app_checkpoints_both_files_on_a_thread(
     assert len(files) == 2 and files[0].endswith(".db") and files[1].endswith("state.db")
     assert {path for path, _, _ in seen} == set(files)
     assert all(thread != threading.main_thread().name for _, thread, _ in seen)
-    assert all(busy == 0 and done == pages for _, _, (busy, pages, done) in seen)
-    assert any(pages > 0 for _, _, (_, pages, _) in seen)  # the messages' pages were copied back
+    assert all(done <= pages for _, _, (_, pages, done) in seen)  # a message may write meanwhile
+    # Once the messages stopped, their pages were all copied back.
+    assert any(busy == 0 and 0 < done == pages for _, _, (busy, pages, done) in seen)
