@@ -164,3 +164,39 @@ async def test_dialog_state_round_trip_and_quiet_expiry(services: Services, cloc
     await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
     async with services.sessions() as session:
         assert await flow_state.read(session, "oState") is None
+
+async def test_a_steps_check_refuses_once_and_the_same_answer_again_is_taken(services: Services) -> None:
+    """Step.check: a refusal is said with the question again; a different answer is checked
+    anew; the refused answer repeated right after is taken, and the refusal is not kept."""
+    from bot import dialog
+    from bot.flows import engine
+
+    seen: list[str] = []
+
+    async def check(_ctx: Context, _slots: dict[str, Any], value: str) -> str | None:
+        seen.append(value)
+        return "满了" if value in ("甲", "乙") else None
+
+    cls = flow_class(pick=Step("complaint.ask.description", check=check), then=Step("complaint.ask.photos"))
+    flow = cls()
+    texts = services.texts
+
+    async def say(text: str, state: flow_state.DialogState) -> engine.Outcome:
+        now = services.clock.now()
+        inbound = Inbound(openid="oCheck", msg_type="text", text=text)
+        async with services.sessions.begin() as session:
+            row = await dialog.arrive(session, inbound, now)
+            return await engine.answer(Context(services, session, row, inbound, now), flow, state)
+
+    state = flow_state.new_state("demo", "demo:pick", services.clock.now())
+    refused = await say("甲", state)
+    assert refused.reply.startswith("满了") and texts.get("complaint.ask.description") in refused.reply
+    assert refused.state is not None and refused.state.part == "pick"
+    other = await say("乙", refused.state)  # another answer: checked anew, refused too
+    assert other.reply.startswith("满了") and other.state is not None and other.state.part == "pick"
+    taken = await say("乙", other.state)  # the same again: taken as it is
+    assert taken.state is not None and taken.state.part == "then"
+    assert taken.state.slots == {"pick": "乙"}
+    assert seen == ["甲", "乙"]
+    free = await say("丙", state)
+    assert free.state is not None and free.state.slots == {"pick": "丙"} and seen[-1] == "丙"

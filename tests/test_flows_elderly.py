@@ -105,6 +105,62 @@ async def test_a_full_slot_becomes_a_waitlist_with_the_nearest_free_times(wx: We
     assert booking.status == "waitlist" and booking.start_at == taken
 
 
+async def _someone_else_has(services: Services, service: str, start: datetime) -> None:
+    spec = bookings.catalog_of(services.extras).get(service)
+    assert spec is not None
+    async with services.sessions() as session, session.begin():
+        ticket = await tickets.create_ticket(
+            session, kind="elderly_service", resident="o_other", fields={}, now=services.clock.now(),
+            tz=services.settings.timezone, actor="test",
+        )
+        await bookings.create_booking(services, session, ticket=ticket, resident="o_other", spec=spec,
+                                      start=start, for_name=None, for_age=None, address=None, notes=None)
+
+
+async def _to_the_time_question(wx: WeChat, openid: str) -> None:
+    """助浴 from the menu, for oneself, up to the date/time question."""
+    assert "哪项服务" in await wx.say(openid, "3")
+    for answer, next_question in (("助浴", "给谁预约"), ("本人", "怎么称呼"), ("王秀英", "多大年纪"),
+                                  ("82", "地址"), ("3栋2单元301", "哪一天")):
+        reply = await wx.say(openid, answer)
+        assert next_question in reply, (answer, reply)
+
+
+async def test_a_full_time_is_said_at_the_time_question_with_the_free_ones(wx: WeChat, services: Services) -> None:
+    """Asked for a slot already taken, the resident hears it at once with the nearest free times
+    and picks one: booked, no waitlist."""
+    await _someone_else_has(services, "助浴", at(date(2026, 11, 24), 9, 0))
+    openid = oid()
+    await _to_the_time_question(wx, openid)
+    full = await wx.say(openid, "明天上午9点")
+    assert "已经约满" in full and "11月24日（周二）10:00" in full and "再发一次" in full and "哪一天" in full
+    assert "注意" in await wx.say(openid, "明天上午10点")
+    assert "联系电话" in await wx.say(openid, "无")
+    summary = await wx.say(openid, "13812345678")
+    assert "11月24日 10:00" in summary
+    done = await wx.say(openid, "1")
+    assert "已为助浴预约好：11月24日（周二）10:00" in done
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "booked" and booking.start_at == at(date(2026, 11, 24), 10, 0)
+
+
+async def test_the_same_full_time_again_is_a_waitlist(wx: WeChat, services: Services) -> None:
+    """The resident wants that time anyway: saying it again is taken, and the booking is written
+    as a waitlist one at the end, as a full slot always was."""
+    taken = at(date(2026, 11, 24), 9, 0)
+    await _someone_else_has(services, "助浴", taken)
+    openid = oid()
+    await _to_the_time_question(wx, openid)
+    assert "已经约满" in await wx.say(openid, "明天上午9点")
+    assert "注意" in await wx.say(openid, "明天上午9点")
+    await wx.say(openid, "无")
+    await wx.say(openid, "13812345678")
+    done = await wx.say(openid, "1")
+    assert "已经约满" in done and "候补" in done
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "waitlist" and booking.start_at == taken
+
+
 async def test_cancel_and_change_the_next_booking(wx: WeChat, services: Services) -> None:
     openid = oid()
     await wx.say(openid, "帮我自己约后天上午10点的上门护理")

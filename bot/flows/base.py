@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -155,6 +155,8 @@ Parser = Callable[[Answer], Any]
 Prefill = Callable[[dict[str, Any], Resident], Any]
 AskIf = Callable[[dict[str, Any]], bool]
 Show = Callable[[Any], str]
+# An answer's check that needs the database (a booking slot still free): a refusal text, or None.
+Check = Callable[["Context", dict[str, Any], Any], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,9 @@ class Step:
     edit_words: tuple[str, ...] = ()
     label: str = ""  # messages key of the summary label; default "<flow>.labels.<slot>"
     show: Show | None = None
+    # Run on an answer the step could read; a refusal is shown with the question again, and the
+    # same answer given again right after is then taken as it is (the resident insists).
+    check: Check | None = None
     slot: str = field(default="", compare=False)
     state: str = field(default="", compare=False)
 

@@ -1,9 +1,11 @@
 """养老服务预约: which service, for whom, where, when, notes, contact — then a booking and a ticket.
 
 The date/time question is one Step per service (only the chosen service's is asked), so the answer
-is checked against that service's hours, lead time and booking horizon as it is read; capacity is
-checked under the per service+day lock when the booking is written (bot/bookings.py). A full slot
-then becomes a waitlist booking, and the reply names the nearest free times.
+is checked against that service's hours, lead time and booking horizon as it is read, and against
+its capacity (Step.check): a full time is said at once with the nearest free ones, and the same
+time given again is taken. Capacity is checked again under the per service+day lock when the
+booking is written (bot/bookings.py): a full slot then becomes a waitlist booking, and the reply
+names the nearest free times.
 
 The same flow serves the words residents answer reminders with: "取消预约" (cancel the next
 booking, after the summary's confirmation) and "改时间" (ask a new date/time for it).
@@ -96,12 +98,28 @@ def _when_prefill(spec: ServiceSpec, tz: str) -> Any:
     return prefill
 
 
+def _still_free(spec: ServiceSpec) -> Any:
+    """The time step's check: a slot (or part of a day) already full is said at once, with the
+    nearest free times, instead of only at the end; the same time again is taken (waitlisted when
+    the booking is written). Capacity is checked again under the day's lock at booking."""
+
+    async def check(ctx: Context, _slots: dict[str, Any], value: dict[str, Any]) -> str | None:
+        found = await bookings.check_slot(ctx.svc, ctx.session, spec, _as_when(value))
+        if found.ok or found.reason not in ("slot_full", "day_full"):
+            return None  # free, or a rule the parser already judged on the same clock
+        times = "\n".join(f"{i}. {bookings.describe(ctx.svc, s)}" for i, s in enumerate(found.alternatives, 1))
+        return ctx.text("elderly.full_at_step", service=spec.name, when=value["text"],
+                        times=times or ctx.text("elderly.no_free_soon"))
+
+    return check
+
+
 def _when_steps() -> dict[str, Step]:
     """One date/time question per service (asked only for the chosen one)."""
     steps: dict[str, Step] = {}
     for index, spec in enumerate(CATALOG.services):
         steps[f"when_{index}"] = Step(
-            "elderly.ask.when", parse=_when_parser(spec), prefill=_when_prefill(spec, TZ),
+            "elderly.ask.when", parse=_when_parser(spec), prefill=_when_prefill(spec, TZ), check=_still_free(spec),
             ask_if=lambda slots, name=spec.name: _booking_mode(slots) and slots.get("service") == name,
             label="elderly.labels.when", show=lambda v: str((v or {}).get("text") or ""),
         )

@@ -187,11 +187,31 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
+    if step.check is not None:
+        refused = await _checked(ctx, flow, state, step, value)
+        if refused is not None:
+            return refused
     return _store(ctx, flow, state, step, value)
 
 
+REFUSED = "_refused"  # slots key: the answer a step's check refused last, {"slot", "value"}
+
+
+async def _checked(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any) -> Outcome | None:
+    """The step's own check of an answer it could read; None to take it. A refusal is shown with
+    the question again, and remembered: the same answer given again right after is taken."""
+    assert step.check is not None
+    if state.slots.get(REFUSED) == {"slot": step.slot, "value": value}:
+        return None  # the resident insists (a full booking slot is then waitlisted)
+    refusal = await step.check(ctx, state.slots, value)
+    if refusal is None:
+        return None
+    slots = {**state.slots, REFUSED: {"slot": step.slot, "value": value}}
+    return Outcome(_join(refusal, prompt(ctx, flow, step, state.slots)), replace(state, slots=slots))
+
+
 def _store(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any) -> Outcome:
-    slots = {**state.slots, step.slot: value}
+    slots = {**{k: v for k, v in state.slots.items() if k != REFUSED}, step.slot: value}
     history = tuple(s for s in state.history if s != step.slot) + (step.slot,)
     return advance(ctx, flow, replace(state, slots=slots, history=history, editing=False))
 
