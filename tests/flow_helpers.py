@@ -6,7 +6,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.flows import state as flow_state
+from bot.flows.state import DialogState
 from bot.services import Services
+from storage import fastsql
 from storage.models import Message, OutboxItem, Reminder, Resident, Ticket
 
 PHOTO = {"PicUrl": "http://example.invalid/lamp.jpg", "MediaId": "media-lamp-1"}
@@ -52,3 +55,15 @@ async def group_posts(svc: Services) -> list[OutboxItem]:
     async with svc.sessions() as session:
         rows = await session.execute(select(OutboxItem).where(OutboxItem.channel == "group").order_by(OutboxItem.id))
         return list(rows.scalars())
+
+
+async def dialog_of(svc: Services, openid: str) -> DialogState | None:
+    """The resident's live dialog (none, or idle past flow_expire_s: None), as a message reads it."""
+    async with svc.sessions() as session:
+        return flow_state.live(svc, await flow_state.read(session, openid))
+
+
+async def set_dialog(svc: Services, openid: str, state: DialogState | None) -> None:
+    """Store a resident's dialog (None: none), as a message's transaction does."""
+    async with svc.sessions() as session, session.begin():
+        await fastsql.run(session, *flow_state.save_statement(openid, state))

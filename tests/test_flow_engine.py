@@ -18,6 +18,7 @@ from bot.flows.engine import match_choice
 from bot.inbound import Inbound
 from bot.services import Services
 from bot.texts import Texts
+from tests.flow_helpers import dialog_of, set_dialog
 
 TWO = (Choice("a", "甲", ("甲方",)), Choice("b", "乙", ("乙方",)))
 
@@ -147,18 +148,18 @@ async def test_dialog_state_round_trip_and_quiet_expiry(services: Services, cloc
     from bot import dialog
 
     await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
-    assert await flow_state.load(services, "oState") is None
+    assert await dialog_of(services, "oState") is None
     state = flow_state.new_state("complaint", "complaint:place", clock.now(), {"category": "lighting"})
-    await flow_state.save(services, "oState", state)
-    loaded = await flow_state.load(services, "oState")
+    await set_dialog(services, "oState", state)
+    loaded = await dialog_of(services, "oState")
     assert loaded == state and loaded is not None and loaded.part == "place"
     moved = flow_state.touched(state, clock.advance(60))
     assert moved.version == state.version + 1
-    await flow_state.save(services, "oState", moved)
+    await set_dialog(services, "oState", moved)
     clock.advance(services.settings.flow_expire_s - 1)
-    assert await flow_state.load(services, "oState") == moved
+    assert await dialog_of(services, "oState") == moved
     clock.advance(1)
-    assert await flow_state.load(services, "oState") is None
+    assert await dialog_of(services, "oState") is None
     async with services.sessions() as session:
         assert await flow_state.read(session, "oState") == moved  # over, not yet cleared
     await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))

@@ -15,7 +15,7 @@ from bot.services import Services, open_services
 from bot.sim.wechat_client import text_xml
 from storage.models import Reminder
 from tests.conftest import WeChat
-from tests.flow_helpers import LOCATION, PHOTO, messages_of, resident, tickets_of
+from tests.flow_helpers import LOCATION, PHOTO, dialog_of, messages_of, resident, set_dialog, tickets_of
 
 # The menu path through every step, and a marker of each step's question.
 ANSWERS = ["1", "9栋1单元", "楼道灯不亮三天了", "好了", "13812345678", "否"]
@@ -227,19 +227,19 @@ async def test_a_dialog_kept_in_the_state_store_by_an_earlier_version_is_taken_o
     openid, other_id = oid(), oid()
     await to_step(wx, openid, 3)
     await to_step(wx, other_id, 2)
-    held = await flow_state.load(services, openid)
+    held = await dialog_of(services, openid)
     assert held is not None
     old_key = services.store.key("dialog", openid)
     await services.store.set(old_key, held.to_json(), ttl=services.settings.flow_expire_s)
-    await flow_state.save(services, openid, None)  # as the earlier version left the row: no dialog
-    mine = await flow_state.load(services, other_id)
+    await set_dialog(services, openid, None)  # as the earlier version left the row: no dialog
+    mine = await dialog_of(services, other_id)
     await services.store.set(services.store.key("dialog", other_id), {**held.to_json(), "step": "complaint:photos"})
     other = open_services(services.settings, clock=clock)
     other.store.with_prefix(services.store.prefix)
     try:
         async with TestClient(TestServer(create_app(other.settings, services=other))) as client2:
             assert await services.store.get(old_key) is None
-            assert await flow_state.load(services, other_id) == mine  # a row's own dialog is kept
+            assert await dialog_of(services, other_id) == mine  # a row's own dialog is kept
             wx2 = WeChat(client2, other.settings, encrypt=wx.encrypt)
             assert "联系电话" in await wx2.say(openid, "好了")
     finally:

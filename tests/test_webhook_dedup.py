@@ -18,7 +18,6 @@ from bot.app import create_app
 from bot.channels import wechat
 from bot.channels.wechat import answer_once
 from bot.clock import FakeClock
-from bot.flows import state as flow_state
 from bot.inbound import Inbound
 from bot.metrics import REGISTRY
 from bot.services import Services, open_services
@@ -26,6 +25,7 @@ from bot.sim.wechat_client import Signed, WeChatSigner, text_xml
 from storage.models import Message
 from tests.conftest import make_settings, truncate_all
 from tests.fixtures.wechat import FIXTURE_OPENID, MODES, load, sign
+from tests.flow_helpers import dialog_of
 
 
 def _signer(svc: Services) -> WeChatSigner:
@@ -93,7 +93,7 @@ async def test_a_delivery_the_store_forgot_is_still_handled_once(
     status, body = await _post(client, s := sign(signer, xml, mode))
     first = _reply(signer, s, body)
     assert status == 200 and first is not None and first["Content"]
-    state = await flow_state.load(services, openid)
+    state = await dialog_of(services, openid)
     assert state is not None and state.flow == "complaint"
 
     await services.store.for_retries().delete(services.store.key("dedup", openid, "24700000000099001"))
@@ -101,7 +101,7 @@ async def test_a_delivery_the_store_forgot_is_still_handled_once(
     again = _reply(signer, s, body)
     assert status == 200 and again is not None and again["Content"] == first["Content"]
     assert await _inbound_rows(services, openid) == 1
-    assert await flow_state.load(services, openid) == state  # the step was not taken twice
+    assert await dialog_of(services, openid) == state  # the step was not taken twice
     async with services.sessions() as session:
         replies = await session.scalar(select(func.count()).select_from(Message).where(
             Message.openid == openid, Message.direction == "out"))

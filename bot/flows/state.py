@@ -109,19 +109,6 @@ async def read(tx: AsyncSession | Transaction, openid: str) -> DialogState | Non
     return stored(rows[0]["dialog"]) if rows else None
 
 
-async def load(svc: Services, openid: str) -> DialogState | None:
-    """The resident's live dialog, or None, read in a session of its own."""
-    async with svc.sessions() as session:
-        return live(svc, await read(session, openid))
-
-
-async def save(svc: Services, openid: str, state: DialogState | None) -> None:
-    """Store the state, or remove it when the flow ended, in a transaction of its own (a message
-    stores its state with save_statement, in its own transaction)."""
-    async with svc.sessions() as session, session.begin():
-        await fastsql.run(session, *save_statement(openid, state))
-
-
 _ADOPT = Prepared(
     update(_RESIDENTS).where(_RESIDENTS.c.openid == bindparam("v_openid"), _RESIDENTS.c.dialog.is_(None))
     .values(dialog=bindparam("v_dialog"))
