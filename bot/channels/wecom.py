@@ -149,10 +149,15 @@ async def _once_on_record(svc: Services, values: Fields) -> str | None:
             if earlier is None:
                 raise
             return _repeat(values, earlier.reply)
+    if pending.added and pending.reply == reply:
+        return reply  # recorded with the command, as it stands
     try:
         async with svc.sessions() as session, session.begin():
-            if not pending.added or pending.reply != reply:
-                await session.merge(InboundDedup(key=delivery, reply=reply, created_at=pending.now))
+            record = InboundDedup(key=delivery, reply=reply, created_at=pending.now)
+            if pending.added:  # recorded with a provisional answer: the reply replaces it
+                await session.merge(record)
+            else:
+                session.add(record)
     except IntegrityError:  # a concurrent first handling recorded it meanwhile: that one stands
         log.info("wecom delivery recorded by another handling",
                  extra=fields(user=str(values.get("FromUserName"))))
