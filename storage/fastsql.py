@@ -232,8 +232,9 @@ async def run_together(target: AsyncSession | Transaction,
     queries, which run on the same snapshot, in no defined order, and do not see one another's
     changes — so the statements must not depend on each other (none may read or write a row
     another writes, and serial ids say nothing of their order), and only the last's rows and
-    count come back (a count of a RETURNING statement is the driver's: use its rows). Elsewhere (SQLite inline: no round trips to save) they run
-    one after the other. A failure of any fails all, as in one transaction."""
+    count come back (a count of a RETURNING statement is the driver's: use its rows). Elsewhere
+    (SQLite inline: no round trips to save) they run one after the other. A failure of any
+    fails all, as in one transaction."""
     if not batch:
         raise ValueError("run_together needs at least one statement")
     tx = _transaction_of(target)
