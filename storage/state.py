@@ -437,10 +437,3 @@ class RedisStateStore(StateStore):
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-async def sql_store_rows(sessions: SessionFactory, prefix: str) -> list[str]:
-    """Keys of the embedded store that start with prefix (for diagnostics and tests)."""
-    async with sessions() as session:
-        rows = await session.execute(select(KeyValue.key).where(KeyValue.key.like(f"{prefix}%")))
-        return [r[0] for r in rows]
