@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot.roster import normalize_building
 from storage import fastsql
@@ -69,6 +70,11 @@ _INSERT_EVENT = Prepared(
     insert(_EVENTS).values({c: bindparam(c) for c in _EVENT_COLUMNS}).returning(_EVENTS.c.id)
 )
 _BUMP = Prepared(_BUMP_COUNTER)
+_TICKETS = Ticket.__table__
+_TICKET_COLUMNS = tuple(c.key for c in _TICKETS.c if c.key != "id")
+_INSERT_TICKET = Prepared(
+    insert(_TICKETS).values({c: bindparam(c) for c in _TICKET_COLUMNS}).returning(_TICKETS.c.id)
+)
 
 
 async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
@@ -130,7 +136,8 @@ async def create_ticket(
         raise ValueError(f"unknown ticket kind {kind!r}")
     if status not in ("open", "escalated"):
         raise ValueError(f"a ticket starts open or escalated, not {status!r}")
-    ticket = Ticket(
+    values: dict[str, Any] = dict.fromkeys(_TICKET_COLUMNS)
+    values.update(
         number=await next_number(session, now, tz),
         kind=kind,
         status=status,
@@ -147,8 +154,13 @@ async def create_ticket(
         created_at=now,
         updated_at=now,
     )
+    # A fixed INSERT, then the row handed to the session as if loaded: the ORM's flush of a new
+    # object cost ~1 ms of CPU per ticket, a quarter of a ticket-writing message. Every column is
+    # given, so nothing is left to load; later changes (routing) are flushed as an UPDATE.
+    ticket_id = (await fastsql.run(session, _INSERT_TICKET, values)).rows[0]["id"]
+    ticket = Ticket(id=ticket_id, **values)
+    make_transient_to_detached(ticket)
     session.add(ticket)
-    await session.flush()
     await add_event(session, ticket, "created", actor, now, to_status=status, data={"fields": fields})
     return ticket
 

@@ -49,3 +49,32 @@ async def test_transitions_and_history(services: Services) -> None:
 async def test_bad_kind_refused(services: Services) -> None:
     with pytest.raises(ValueError):
         await _create(services, kind="nonsense")
+
+
+async def test_a_new_ticket_is_in_the_session_as_written_and_changes_flush_as_an_update(services: Services) -> None:
+    """create_ticket writes the row with a fixed INSERT and hands the session the ticket as if
+    loaded: every column is readable without a query, nothing is pending, and a later change
+    (routing does this) is written by the ORM when the transaction commits."""
+    from sqlalchemy import inspect, select
+
+    from storage.models import Ticket
+
+    now = services.clock.now()
+    async with services.sessions() as session, session.begin():
+        t = await tickets.create_ticket(
+            session, kind="complaint", resident="o1", fields={"place": "３号楼", "photos": ["m1"]}, now=now,
+            tz=services.tz, actor="test", summary="灯坏了", category="lighting", building="３号楼",
+        )
+        state = inspect(t)
+        assert state.persistent and not state.expired_attributes and not state.unloaded - {"events"}
+        assert t in session and t not in session.dirty and t not in session.new
+        assert (t.status, t.reporters, t.overdue, t.proactive, t.assignee) == ("open", 1, False, False, None)
+        assert t.building_key == "3" and t.created_at == now and t.created_at.tzinfo is not None
+        t.assignee, t.status = "wangwei", "dispatched"
+        assert t in session.dirty
+    async with services.sessions() as session:
+        row = (await session.scalars(select(Ticket).where(Ticket.id == t.id))).one()
+        assert (row.number, row.assignee, row.status) == (t.number, "wangwei", "dispatched")
+        assert row.fields == {"place": "３号楼", "photos": ["m1"]} and row.summary == "灯坏了"
+        assert row.created_at == now and row.building_key == "3"
+        assert [e.action for e in await tickets.events_of(session, row)] == ["created"]
