@@ -343,6 +343,8 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
             return Outcome(ctx.text("flow.nothing_to_cancel") + "\n" + menu_text(ctx.svc), None)
         return Outcome(menu_text(ctx.svc), None)
     if command == "cancel":
+        if engine.answers_step(flow, state, ctx.inbound.text):
+            return None  # read as the answer: cancelling would drop everything said so far
         return Outcome(ctx.text("flow.cancelled"), None)
     if command == "back":
         return engine.back(ctx, flow, state)

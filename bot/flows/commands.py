@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 from bot.flows.config import flow_config, words
+from bot.intents.normalize import simplified
 
 COMMANDS = ("cancel", "back", "restart", "handoff", "help", "my_info", "erase_info")
 
@@ -15,10 +16,11 @@ _NOISE = re.compile(r"[\s\u3000,.!?;:，。！？；：、~～…\"'“”‘’
 
 @functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
-    """Text as compared against word lists: NFKC, lower case, without spaces and punctuation.
+    """Text as compared against word lists: NFKC, simplified characters (確認 is 确认), lower case,
+    without spaces and punctuation.
 
     Memoised: every message compares its text against dozens of configured words."""
-    folded = unicodedata.normalize("NFKC", text).lower().strip()
+    folded = simplified(unicodedata.normalize("NFKC", text)).lower().strip()
     stripped = _NOISE.sub("", folded)
     return stripped or folded
 

@@ -139,17 +139,14 @@ def for_whom(answer: Answer) -> str:
     text = normalize(answer.text)
     if text in SELF_WORDS:
         return SELF
-    if not text or text.isdigit() or len(text) > 20:
+    if parsers.says_nothing(answer.text) or text.isdigit() or len(text) > 20:
         raise Invalid("elderly.hint.for_whom")
     return answer.text.strip()
 
 
 def person_name(answer: Answer) -> str:
-    """A person's name: 1–20 characters, no digits."""
-    text = answer.text.strip()
-    if not normalize(text) or any(ch.isdigit() for ch in text) or len(text) > 20:
-        raise Invalid("elderly.hint.name")
-    return text
+    """The person's name: 1–20 characters, no digits (bot.flows.parsers.person_name)."""
+    return parsers.person_name(answer, "elderly.hint.name")
 
 
 def age(answer: Answer) -> int:
@@ -222,9 +219,9 @@ class ElderlyService(Flow):
         edit_words=("改服务", "服务不对", "换个服务"),
     )
     for_whom = Step("elderly.ask.for_whom", label="elderly.labels.for_whom", parse=for_whom, ask_if=_booking_mode,
-                    edit_words=("改对象", "不是给他", "不是给她"))
+                    check=parsers.not_a_time("elderly.labels.for_whom"), edit_words=("改对象", "不是给他", "不是给她"))
     for_name = Step("elderly.ask.for_name", label="elderly.labels.for_name", parse=person_name, prefill=_self_name, ask_if=_booking_mode,
-                    edit_words=("改姓名", "名字错了", "姓名不对"))
+                    check=parsers.not_a_time("elderly.labels.for_name"), edit_words=("改姓名", "名字错了", "姓名不对"))
     age = Step("elderly.ask.age", label="elderly.labels.age", parse=age, ask_if=_booking_mode, edit_words=("改年龄", "年龄不对"))
     address = Step(
         "elderly.ask.address", label="elderly.labels.address", parse=parsers.place, accepts=LOCATION, prefill=_home_address,

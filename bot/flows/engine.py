@@ -17,6 +17,7 @@ from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.parsers import says_what
 from bot.flows.state import DialogState, new_state, touched
+from bot.intents.normalize import simplified
 
 MAX_INVALID = 3
 
@@ -139,6 +140,23 @@ def match_choice(step: Step, text: str) -> Choice | None:
     return mentioned[0] if len({c.value for c in mentioned}) == 1 else None
 
 
+def answers_step(flow: Flow, state: DialogState, text: str) -> bool:
+    """Whether text answers the question in hand as a skip, a done or a choice (不用了 at the
+    photos, 结束 after them, 不用了 to binding the phone, 不用了 to leaving for another flow)."""
+    part = state.part
+    if part == SWITCH:
+        return is_word(text, "no")
+    if part in (CONFIRM, EDIT):
+        return False
+    step = flow.step(part)
+    # A skip word at a question that must be answered is re-asked with flow.hint.required.
+    return bool(
+        (step.collect and is_word(text, "done"))
+        or is_word(text, "skip")
+        or (step.choices and match_choice(step, text) is not None)
+    )
+
+
 def read_answer(ctx: Context, step: Step, text: str) -> Any:
     """The slot value of an answer, or Invalid with the hint to give."""
     if step.choices:
@@ -171,7 +189,8 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     msg_type = ctx.inbound.msg_type
     if msg_type in ("image", "location", "video", "shortvideo"):
         return _media(ctx, flow, state, step)
-    text = ctx.inbound.text.strip()
+    # Parsers read simplified characters ('3號樓', '下週三上午十點'); the log keeps what was typed.
+    text = simplified(ctx.inbound.text.strip())
     if step.collect:
         return _collect_text(ctx, flow, state, step, text)
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
@@ -182,7 +201,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
-        return _invalid(ctx, flow, state, step, exc.hint)
+        return _invalid(ctx, flow, state, step, "flow.hint.required" if is_word(text, "skip") else exc.hint)
     if not step.choices:  # free answers: make sure it is not another request
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:

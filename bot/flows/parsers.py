@@ -6,7 +6,8 @@ import re
 from datetime import datetime, time
 from typing import Any
 
-from bot.flows.base import Answer, Invalid
+from bot.clock import local
+from bot.flows.base import Answer, Check, Context, Invalid
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import words
 from bot.when import parse_when
@@ -77,6 +78,37 @@ def not_an_answer(text: str) -> bool:
     return normalize(text) in {normalize(w) for w in words("answers", "not_an_answer")}
 
 
+def says_nothing(text: str) -> bool:
+    """Whether a free-text answer holds nothing to keep: empty, courtesy or filler, or a skip
+    word (不用了, 没有照片), which the engine reads as skipping where a question may be skipped."""
+    return not normalize(text) or not_an_answer(text) or is_word(text, "skip")
+
+
+_SELF = ("我自己", "自己", "本人", "我本人", "我")
+
+
+def person_name(answer: Answer, hint: str) -> str:
+    """A person's name: 1–20 characters, no digits, not 我自己 nor a word that says nothing."""
+    text = answer.text.strip()
+    if says_nothing(text) or normalize(text) in _SELF or any(ch.isdigit() for ch in text) or len(text) > 20:
+        raise Invalid(hint)
+    return text
+
+
+def not_a_time(label: str) -> Check:
+    """A step's check: an answer that reads as a time ('改成后天', '下周三上午十点', given where a
+    name or a person is asked) is refused once, with what was asked; said again, it is taken
+    (a name such as 刘明天 exists)."""
+
+    async def check(ctx: Context, _slots: dict[str, Any], value: Any) -> str | None:
+        when = parse_when(str(value), local(ctx.now, ctx.svc.tz).date())
+        if when.day is None and when.at is None and when.part is None:
+            return None
+        return ctx.text("flow.looks_like_time", value=str(value), asked=ctx.text(label))
+
+    return check
+
+
 def place(answer: Answer) -> dict[str, Any]:
     """A place: building/unit/room, a landmark in words, or a location message's point and label."""
     media = answer.inbound.media
@@ -89,7 +121,7 @@ def place(answer: Answer) -> dict[str, Any]:
         }
         value.update(address_parts(label))
         return value
-    if len(normalize(text)) < 2 or normalize(text).isdigit() or not_an_answer(text):
+    if len(normalize(text)) < 2 or normalize(text).isdigit() or says_nothing(text):
         raise Invalid("flow.hint.place")
     value = {"text": text, **address_parts(text)}
     if "building" not in value:
@@ -100,15 +132,15 @@ def place(answer: Answer) -> dict[str, Any]:
 def description(answer: Answer) -> str:
     """What happened, in the resident's words (at least a few characters)."""
     text = answer.text.strip()
-    if len(normalize(text)) < 4:
+    if len(normalize(text)) < 4 or says_nothing(text):
         raise Invalid("flow.hint.text_short")
     return text
 
 
 def short_text(answer: Answer) -> str:
-    """Any short non-empty answer (a name, a note)."""
+    """Any short answer that says something (a note, when one is free)."""
     text = answer.text.strip()
-    if not normalize(text):
+    if says_nothing(text):
         raise Invalid("flow.hint.default")
     return text[:200]
 

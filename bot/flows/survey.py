@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import dispatch, notices, reminders, tickets
 from bot.inbound import Inbound
+from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
 from bot.schedule import after_commit, deliver_plain, load_schedule_config, register_kind_handler
 from bot.services import Services
@@ -75,7 +76,7 @@ def label_of(score: int) -> str:
 
 def parse_rating(text: str) -> Rating | None:
     """Read a survey answer from a resident's words; None when the text is not one."""
-    norm = unicodedata.normalize("NFKC", text).strip()
+    norm = simplified(unicodedata.normalize("NFKC", text)).strip()  # 不滿意 is 不满意
     if not norm:
         return None
     score: int | None = None

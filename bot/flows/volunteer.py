@@ -47,11 +47,8 @@ def areas(answer: Answer) -> list[str]:
 
 
 def person_name(answer: Answer) -> str:
-    """A name: 1–20 characters, no digits."""
-    text = answer.text.strip()
-    if not normalize(text) or any(ch.isdigit() for ch in text) or len(text) > 20:
-        raise Invalid("volunteer.hint.name")
-    return text
+    """The volunteer's name: 1–20 characters, no digits (bot.flows.parsers.person_name)."""
+    return parsers.person_name(answer, "volunteer.hint.name")
 
 
 def _areas_show(value: Any) -> str:
@@ -77,6 +74,7 @@ class VolunteerSignup(Flow):
     menu_number = "4"
 
     full_name = Step("volunteer.ask.full_name", parse=person_name, prefill=_own_name,
+                     check=parsers.not_a_time("volunteer.labels.full_name"),
                      label="volunteer.labels.full_name", edit_words=("改姓名", "名字错了"))
     phone = Step("volunteer.ask.phone", parse=parsers.phone, prefill=_bound_phone,
                  label="volunteer.labels.phone", edit_words=("电话不对", "改电话", "手机号不对"))

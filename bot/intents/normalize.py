@@ -33,6 +33,15 @@ def _traditional_chars() -> frozenset[str]:
 
 
 _TRADITIONAL = _traditional_chars()
+
+
+def simplified(text: str) -> str:
+    """text with its traditional characters made simplified (zhconv); text without any is
+    returned as it is, so the common case costs a set check."""
+    if text.isascii() or (_TRADITIONAL and _TRADITIONAL.isdisjoint(text)):
+        return text
+    return zhconv.convert(text, "zh-cn")
+
 # A run of the same punctuation mark, e.g. "！！！" → "!".
 _PUNCT_RUN = re.compile(r"([!?,.。，、~…])\1+")
 
@@ -78,8 +87,7 @@ class Normalizer:
         """Return the normalised form of `text` (possibly empty)."""
         out = unicodedata.normalize("NFKC", text)
         if not out.isascii():
-            if not _TRADITIONAL or not _TRADITIONAL.isdisjoint(out):
-                out = zhconv.convert(out, "zh-cn")
+            out = simplified(out)
             for emoji, word in self.emoji_words.items():
                 if emoji in out:
                     out = out.replace(emoji, f" {word} ")

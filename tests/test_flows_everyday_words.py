@@ -1,0 +1,95 @@
+"""How residents actually answer, through /wechat on both backends: traditional characters, a
+cancel word that answers the question in hand, "no photo" in words, and a time given where a
+name or a person is asked."""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.flows import survey
+from bot.services import Services
+from tests.conftest import WeChat
+from tests.flow_helpers import dialog_of, tickets_of
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def test_a_complaint_in_traditional_characters_is_read_and_routed(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "问题在哪里" in await wx.say(openid, "我家樓道的燈壞了")
+    assert "拍张照片" in await wx.say(openid, "3號樓2單元")
+    assert "联系电话" in await wx.say(openid, "跳過")
+    assert "绑定" in await wx.say(openid, "13800138001")
+    summary = await wx.say(openid, "否")
+    assert "请核对" in summary and "3号楼2单元" in summary
+    done = await wx.say(openid, "確認")
+    assert "工单号" in done and "王伟" in done  # building 3 is 王伟's grid
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.assignee == "wangwei" and ticket.fields["unit"] == "2"
+    assert ticket.fields["description"] == "我家樓道的燈壞了"  # the resident's own words are kept
+
+
+async def test_traditional_commands_and_survey_words() -> None:
+    assert survey.parse_rating("不滿意，燈還是不亮") == survey.Rating(2, "不满意", "灯还是不亮")
+    assert survey.parse_rating("滿意") == survey.Rating(5, "满意", "")
+
+
+async def test_cancel_words_that_answer_the_question_do_not_drop_the_report(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    # 不用了 at the optional photos: no photo, not "cancel everything said so far".
+    assert "联系电话" in await wx.say(openid, "不用了")
+    # 不用了 at a question that must be answered: said why, and asked again.
+    again = await wx.say(openid, "不用了")
+    assert "这一项需要填写" in again and "取消" in again and "联系电话" in again
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "complaint"
+    assert "绑定" in await wx.say(openid, "13800138001")
+    # 不用了 to binding the phone is 否.
+    summary = await wx.say(openid, "不用了")
+    assert "请核对" in summary and "绑定号码：否" in summary
+    # At the summary it is still a cancel: nothing written.
+    assert "已取消" in await wx.say(openid, "不用了")
+    assert await tickets_of(services, openid) == []
+    assert await dialog_of(services, openid) is None
+
+
+async def test_no_photo_in_words_and_the_plain_cancel_words(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "9栋1单元楼道灯坏了")
+    assert "联系电话" in await wx.say(openid, "没有照片")
+    assert "已取消" in await wx.say(openid, "算了")  # a cancel word that answers nothing cancels
+    assert await dialog_of(services, openid) is None
+    other = oid()
+    await wx.say(other, "9栋1单元楼道灯坏了")
+    assert "联系电话" in await wx.say(other, "结束")  # 结束 after the photos ends them
+    assert "请告诉我具体位置" not in await wx.say(other, "13800138002")
+
+
+async def test_a_place_that_says_nothing_is_asked_again(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "问题在哪里" in await wx.say(openid, "楼道灯坏了，晚上很黑")
+    again = await wx.say(openid, "不用了")
+    assert "这一项需要填写" in again and "问题在哪里" in again
+    assert "拍张照片" in await wx.say(openid, "南门停车场")
+
+
+async def test_a_time_where_a_person_or_a_name_is_asked_is_questioned_once(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "给谁预约" in await wx.say(openid, "订个助浴")
+    refused = await wx.say(openid, "下周三上午十点")
+    assert "听起来像是时间" in refused and "服务对象" in refused and "给谁预约" in refused
+    assert "怎么称呼" in await wx.say(openid, "我妈")
+    refused = await wx.say(openid, "改成后天")
+    assert "听起来像是时间" in refused and "姓名" in refused
+    for not_a_name in ("我自己", "不用了", "谢谢"):
+        assert "怎么称呼" in await wx.say(openid, not_a_name)
+    state = await dialog_of(services, openid)
+    assert state is not None and "for_name" not in state.slots
+    # A real name that reads as a time (刘明天) is taken when said again.
+    assert "听起来像是时间" in await wx.say(openid, "刘明天")
+    assert "多大年纪" in await wx.say(openid, "刘明天")
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["for_name"] == "刘明天" and state.slots["for_whom"] == "我妈"
