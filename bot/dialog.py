@@ -31,6 +31,7 @@ from bot.flows import engine, registry
 from bot.flows import state as flow_state
 from bot.flows.base import Answer, Context, Flow, Invalid
 from bot.flows.commands import command_of, normalize
+from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off
 from bot.flows.parsers import place
@@ -287,7 +288,19 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if state.part not in ("confirm", "edit", "switch") and number_in(text):
         reply = await status_reply(ctx, number_in(text))
         return engine.resume(ctx, flow, state, reply)
-    return await engine.answer(ctx, flow, state, classify=lambda t: classify(ctx.svc, t))
+    read: list[Intent] = []
+
+    def classify_answer(said: str) -> Intent:
+        read.append(classify(ctx.svc, said))
+        return read[-1]
+
+    outcome = await engine.answer(ctx, flow, state, classify=classify_answer)
+    refused = outcome.state is not None and outcome.state.invalid > state.invalid
+    sure = float(flow_config()["switch"]["min_confidence"])
+    if refused and read and read[-1].intent == "ticket_status" and read[-1].confidence >= sure:
+        # 我的工单怎么样了 where the question in hand could not read it: answered, then asked again.
+        return engine.resume(ctx, flow, state, await status_reply(ctx, None))
+    return outcome
 
 
 async def _event(ctx: Context, state: DialogState | None, flow: Flow | None) -> Outcome:
@@ -372,7 +385,7 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
     if found.intent == "greeting":
-        return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
+        return Outcome(_courtesy(ctx, text), None)
     flow = registry.for_intent(found.intent)
     if flow is None and found.slots.get("urgency") == "urgent":
         flow = registry.get("complaint")  # an emergency is never answered with the menu
@@ -381,6 +394,16 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return Outcome(await status_reply(ctx, number_in(text)), None)
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     return engine.start(ctx, flow, found.slots, text)
+
+
+def _courtesy(ctx: Context, text: str) -> str:
+    """A greeting is answered with the menu; thanks or praise, and a goodbye (好的, 再见), with a
+    word back: the menu again would read as not having been understood."""
+    module = _optional("bot.intents.classifier")
+    terms = module.get_classifier().terms(text) if module is not None else set()
+    if "@greet" in terms or not terms & {"@thanks", "@praise", "@closing"}:
+        return ctx.text("dialog.greeting", menu=menu_text(ctx.svc))
+    return ctx.text("dialog.thanks" if terms & {"@thanks", "@praise"} else "dialog.closing")
 
 
 def _is_booking_reply(text: str) -> bool:

@@ -45,7 +45,8 @@ async def test_booking_from_the_menu_start_to_finish(wx: WeChat, services: Servi
     when_q = await wx.say(openid, "3栋2单元301")
     assert "哪一天" in when_q and "11:00-13:00" in when_q
     refused = await wx.say(openid, "明天下午3点")
-    assert "不在服务时间内" in refused and "哪一天" in refused
+    assert "约不上" in refused and "每次30分钟" in refused and "哪一天" in refused
+    assert "11:00、11:30、12:00、12:30、17:00、17:30、18:00 开始" in refused  # the day's start times
     assert "注意" in await wx.say(openid, "明天11:30")
     assert "联系电话" in await wx.say(openid, "少盐，软一点")
     summary = await wx.say(openid, "13812345678")

@@ -93,3 +93,61 @@ async def test_a_time_where_a_person_or_a_name_is_asked_is_questioned_once(wx: W
     assert "多大年纪" in await wx.say(openid, "刘明天")
     state = await dialog_of(services, openid)
     assert state is not None and state.slots["for_name"] == "刘明天" and state.slots["for_whom"] == "我妈"
+
+
+async def test_thanks_and_goodbye_get_a_word_back_not_the_menu(wx: WeChat) -> None:
+    openid = oid()
+    hello = await wx.say(openid, "你好")
+    assert "有什么可以帮您" in hello and "报事报修" in hello
+    for said, answer in (("谢谢", "不客气"), ("谢谢你们，辛苦了", "不客气"), ("网格员很负责", "不客气"),
+                         ("好的", "有需要随时找我"), ("再见", "有需要随时找我")):
+        reply = await wx.say(openid, said)
+        assert answer in reply and "报事报修" not in reply, (said, reply)
+
+
+async def test_a_status_question_where_a_photo_is_asked_is_answered_and_the_photo_asked_again(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    await wx.say(openid, "9栋1单元楼道灯坏了")
+    for answer in ("跳过", "13800138003", "否", "确认"):
+        await wx.say(openid, answer)
+    [first] = await tickets_of(services, openid)
+    assert "拍张照片" in await wx.say(openid, "3号楼门口垃圾好几天没人收了")
+    before = await dialog_of(services, openid)
+    reply = await wx.say(openid, "我的工单怎么样了")
+    assert first.number in reply and "拍张照片" in reply
+    after = await dialog_of(services, openid)
+    assert after is not None and before is not None
+    assert (after.step, after.slots, after.invalid) == (before.step, before.slots, before.invalid)
+    assert "联系电话" in await wx.say(openid, "好了")
+
+
+async def test_a_time_inside_the_hours_that_no_slot_starts_at_is_told_the_starts(wx: WeChat) -> None:
+    openid = oid()
+    # 陪诊 runs in 4-hour slots from 07:30 and 13:00: 上午九点 is inside its hours, not a start.
+    await wx.say(openid, "给我自己约个陪诊")
+    for answer in ("张桂兰", "76", "3栋2单元301"):
+        await wx.say(openid, answer)
+    refused = await wx.say(openid, "后天上午九点")
+    assert "每次240分钟" in refused and "07:30、13:00 开始" in refused and "{" not in refused
+    assert "注意" in await wx.say(openid, "后天上午七点半")
+
+
+async def test_a_choice_answered_with_a_whole_sentence_keeps_the_rest_of_it(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "哪一类" in await wx.say(openid, "我要报修")
+    # Which kind? — the resident tells the whole matter: kind, place and what happened.
+    assert "拍张照片" in await wx.say(openid, "小区南门的路灯不亮了")
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["category"] == "照明"
+    assert state.slots["description"] == "小区南门的路灯不亮了" and state.slots["place"]["landmark"] == "小区南门"
+    # An emergency told that way gets what to do right now, as an opening message does.
+    other = oid()
+    await wx.say(other, "我要报修")
+    urgent = await wx.say(other, "煤气泄漏了，在7号楼")
+    assert "燃气抢修热线" in urgent and "联系电话" in urgent
+    # A bare choice says nothing more: the next question is asked as before.
+    third = oid()
+    await wx.say(third, "我要报修")
+    assert "问题在哪里" in await wx.say(third, "照明")

@@ -65,11 +65,13 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Invalid(ValueError):
-    """An answer a step cannot take; `hint` is the messages.toml key of what to tell the resident."""
+    """An answer a step cannot take; `hint` is the messages.toml key of what to tell the resident,
+    `values` what its placeholders say."""
 
-    def __init__(self, hint: str = "flow.hint.default") -> None:
+    def __init__(self, hint: str = "flow.hint.default", **values: Any) -> None:
         super().__init__(hint)
         self.hint = hint
+        self.values = values
 
 
 @dataclass(frozen=True)

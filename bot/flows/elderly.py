@@ -50,18 +50,31 @@ def _when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str,
     if when.day is None:
         raise Invalid("elderly.hint.when_day")
     reason = bookings.hours_refusal(spec, when.day, when.at, now_local)
+    if reason == "outside_hours":
+        raise _outside_hours(spec, when.day)
     if reason is not None:
         raise Invalid(f"elderly.hint.when_{reason}")
     if when.at is None and when.part is not None:
         lo, hi = when.window() or (time(0), time(23, 59))
         if not any(lo <= t < hi for t in spec.slots_on(when.day)):
-            raise Invalid("elderly.hint.when_outside_hours")
+            raise _outside_hours(spec, when.day)
     return {
         "day": when.day.isoformat(),
         "at": when.at.strftime("%H:%M") if when.at else None,
         "part": when.part if when.at is None else None,
         "text": when_text(when.day, when.at, when.part),
     }
+
+
+SHOWN_STARTS = 8  # start times listed when a time is outside the service's slots
+
+
+def _outside_hours(spec: ServiceSpec, day: date) -> Invalid:
+    """A time the service cannot start at that day, with the times it can (a 4-hour 陪诊 starts at
+    07:30 or 13:00, so 上午九点 is refused although 09:00 is inside its hours)."""
+    starts = [t.strftime("%H:%M") for t in spec.slots_on(day)]
+    shown = "、".join(starts[:SHOWN_STARTS]) + ("…" if len(starts) > SHOWN_STARTS else "")
+    return Invalid("elderly.hint.when_outside_hours", starts=shown, minutes=spec.slot_minutes)
 
 
 def when_text(day: date, at: time | None, part: str | None) -> str:

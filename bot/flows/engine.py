@@ -172,7 +172,9 @@ def read_answer(ctx: Context, step: Step, text: str) -> Any:
     try:
         return step.parse(answer)
     except Invalid as exc:
-        raise Invalid(step.hint or exc.hint) from exc
+        if step.hint:
+            raise Invalid(step.hint) from exc
+        raise
 
 
 async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classify | None = None) -> Outcome:
@@ -192,7 +194,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     # Parsers read simplified characters ('3號樓', '下週三上午十點'); the log keeps what was typed.
     text = simplified(ctx.inbound.text.strip())
     if step.collect:
-        return _collect_text(ctx, flow, state, step, text)
+        return _collect_text(ctx, flow, state, step, text, classify)
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
         return _store(ctx, flow, state, step, None)
     try:
@@ -201,7 +203,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
-        return _invalid(ctx, flow, state, step, "flow.hint.required" if is_word(text, "skip") else exc.hint)
+        if is_word(text, "skip"):
+            return _invalid(ctx, flow, state, step, "flow.hint.required")
+        return _invalid(ctx, flow, state, step, exc.hint, **exc.values)
     if not step.choices:  # free answers: make sure it is not another request
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:
@@ -210,7 +214,32 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         refused = await _checked(ctx, flow, state, step, value)
         if refused is not None:
             return refused
-    return _store(ctx, flow, state, step, value)
+    lead = ""
+    if step.choices and classify is not None and _says_more_than_a_choice(step, text):
+        state, lead = _told_more(ctx, flow, state, step, text, classify)
+    return _store(ctx, flow, state, step, value, lead=lead)
+
+
+def _says_more_than_a_choice(step: Step, text: str) -> bool:
+    """Whether a choice was picked out of a sentence that says more (小区南门的路灯不亮了 answering
+    which kind of problem: 照明, but also where and what happened)."""
+    norm = normalize(text)
+    if norm.isdigit() or not says_what(text):
+        return False
+    return norm not in {normalize(n) for c in step.choices for n in (c.label, c.value, *c.synonyms)}
+
+
+def _told_more(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify
+) -> tuple[DialogState, str]:
+    """What the sentence also tells, read as an opening message would be, for the questions not
+    answered yet (they are then not asked); with the flow's preface when it names an emergency."""
+    told = flow.opening(dict(classify(text).slots), text)
+    extra = {k: v for k, v in told.items() if k != step.slot and state.slots.get(k) in (None, "", [])}
+    if not extra:
+        return state, ""
+    preface = flow.preface(ctx, extra) if "emergency" in extra else None
+    return replace(state, slots={**state.slots, **extra}), preface or ""
 
 
 REFUSED = "_refused"  # slots key: the answer a step's check refused last, {"slot", "value"}
@@ -229,15 +258,15 @@ async def _checked(ctx: Context, flow: Flow, state: DialogState, step: Step, val
     return Outcome(_join(refusal, prompt(ctx, flow, step, state.slots)), replace(state, slots=slots))
 
 
-def _store(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any) -> Outcome:
+def _store(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any, *, lead: str = "") -> Outcome:
     slots = {**{k: v for k, v in state.slots.items() if k != REFUSED}, step.slot: value}
     history = tuple(s for s in state.history if s != step.slot) + (step.slot,)
-    return advance(ctx, flow, replace(state, slots=slots, history=history, editing=False))
+    return advance(ctx, flow, replace(state, slots=slots, history=history, editing=False), lead=lead)
 
 
-def _invalid(ctx: Context, flow: Flow, state: DialogState, step: Step, hint: str) -> Outcome:
+def _invalid(ctx: Context, flow: Flow, state: DialogState, step: Step, hint: str, **values: Any) -> Outcome:
     count = state.invalid + 1
-    parts = [ctx.text(hint), prompt(ctx, flow, step, state.slots)]
+    parts = [ctx.text(hint, **values), prompt(ctx, flow, step, state.slots)]
     if count >= MAX_INVALID:
         parts.append(ctx.text("flow.offer_handoff"))
     return Outcome("\n".join(parts), replace(state, invalid=count))
@@ -260,16 +289,21 @@ def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
     try:
         value = read_answer(ctx, target, ctx.inbound.text)
     except Invalid as exc:
-        return _invalid(ctx, flow, state, step, exc.hint)
+        return _invalid(ctx, flow, state, step, exc.hint, **exc.values)
     if target is step:
         return _store(ctx, flow, state, step, value)
     slots = {**state.slots, target.slot: value}
     return Outcome(_join(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots))
 
 
-def _collect_text(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome:
+def _collect_text(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify | None
+) -> Outcome:
     if is_word(text, "done") or (step.optional and is_word(text, "skip")):
         return _store(ctx, flow, state, step, state.slots.get(step.slot) or None)
+    switched = _maybe_switch(ctx, flow, state, text, classify)
+    if switched is not None:
+        return switched
     return _invalid(ctx, flow, state, step, step.hint or "flow.hint.collect")
 
 

@@ -95,6 +95,11 @@ class Classifier:
         loaded = self._current()
         return loaded.slots.extract(loaded.rules.normalizer(text), now or datetime.now(SHANGHAI))
 
+    def terms(self, text: str) -> set[str]:
+        """The terms the rules see in a message: its words and the @classes they belong to."""
+        loaded = self._current()
+        return set(loaded.segmenter.terms(loaded.rules.normalizer(text), loaded.rules))
+
     def normalize(self, text: str) -> str:
         """The normalised text the rules see (for operators tuning rules, and tests)."""
         return self._current().rules.normalizer(text)
