@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import delivery_record, dispatch, notices, roster, tickets
+from bot.intents.normalize import simplified
 from bot.services import Services
 from storage.models import AuditLog, Person, Ticket
 
@@ -34,9 +35,19 @@ FROM_STATUSES = {
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
+# Between a verb, its number and the note: spaces or the punctuation people type there (接单：0001,
+# 办结 0001，已修好; NFKC has made full-width marks ASCII).
+_SEP = r"[\s:,;、。]"
 _COMMAND = re.compile(
-    r"^(接单|办结|退回|吹哨|回复)\s*(?:(\d{8}-\d{1,4}|\d{1,12})(?=\s|$))?\s*(.*)$", re.DOTALL
+    rf"^(接单|办结|退回|吹哨|回复){_SEP}*"
+    # A number: a full one or trailing digits ended by a space or the end; or a full one or four
+    # or more digits straight before punctuation or the note (办结0001灯已换好). In 办结 3楼灯已换
+    # or 办结 10:30修好 there is no number: they are the note.
+    rf"(?:(\d{{8}}-\d{{1,4}}|\d{{1,12}})(?=\s|$)|(\d{{8}}-\d{{1,4}}|\d{{4,12}})(?=\D))?"
+    rf"{_SEP}*(.*)$",
+    re.DOTALL,
 )
+_TRAILING = re.compile(r"[\s?!.。？！]+$")
 
 
 @dataclass(frozen=True)
@@ -50,14 +61,15 @@ class Command:
 
 def parse(text: str) -> Command | None:
     """Read a worker's message as a command, or None when it is not one."""
-    value = unicodedata.normalize("NFKC", text).strip()
-    if value.lower() in WORDS:
-        return Command(WORDS[value.lower()])
+    value = simplified(unicodedata.normalize("NFKC", text)).strip()  # 接單 is 接单
+    word = _TRAILING.sub("", value).lower() or value.lower()  # 我的工单？
+    if word in WORDS:
+        return Command(WORDS[word])
     match = _COMMAND.match(value)
     if match is None:
         return None
-    verb, ref, rest = match.groups()
-    return Command(VERBS[verb], ref, rest.strip())
+    verb, ref, joined, rest = match.groups()
+    return Command(VERBS[verb], ref or joined, rest.strip())
 
 
 @dataclass(frozen=True)

@@ -270,3 +270,31 @@ async def test_done_when_light_in_building_3(wx: Any, client: TestClient[Any, An
     texts = [o.payload["text"] for o in await outbox_rows(services, "wechat", openid)]
     assert f"您的工单 {number} 已由网格员 王伟 接单，正在处理。" in texts
     assert f"您的工单 {number} 已办结：已更换灯泡" in texts
+
+
+async def test_commands_as_workers_type_them(client: TestClient[Any, Any], services: Services) -> None:
+    """A colon or a comma around the number, no space before the note, traditional characters, a
+    question mark: the command is still read, and the note is the worker's words."""
+    wc = WeCom(client, services)
+    first = (await new_ticket(services, resident="oT1")).ticket
+    second = (await new_ticket(services, resident="oT2", category="water", summary="水管漏水")).ticket
+    assert (await wc.say("wangwei", f"接单：{first.number[-4:]}")).startswith(f"已接单：工单 {first.number}")
+    assert (await wc.say("wangwei", f"接單 {second.number[-4:]}")).startswith(f"已接单：工单 {second.number}")
+    assert (await wc.say("wangwei", f"办结{first.number[-4:]}灯已换好")).startswith(f"已办结：工单 {first.number}")
+    assert (await wc.say("wangwei", f"办结 {second.number}，已修好")).startswith(f"已办结：工单 {second.number}")
+    texts = [o.payload["text"] for o in await outbox_rows(services, "wechat", "oT1")]
+    assert texts[-1] == f"您的工单 {first.number} 已办结：灯已换好"
+    texts = [o.payload["text"] for o in await outbox_rows(services, "wechat", "oT2")]
+    assert texts[-1] == f"您的工单 {second.number} 已办结：已修好"
+    assert "您手上暂时没有工单" in await wc.say("wangwei", "我的工单？")  # both are resolved
+
+
+def test_a_number_is_told_from_a_note_that_starts_with_digits() -> None:
+    from bot.worker_commands import Command, parse
+
+    assert parse("办结 3楼灯已换好") == Command("resolve", None, "3楼灯已换好")
+    assert parse("办结 10:30修好了") == Command("resolve", None, "10:30修好了")
+    assert parse("办结 1.5米管子换了") == Command("resolve", None, "1.5米管子换了")
+    assert parse("办结 2 已修") == Command("resolve", "2", "已修")
+    assert parse("回复0001：师傅下午到") == Command("reply", "0001", "师傅下午到")
+    assert parse("已办结 0001") is None
