@@ -396,12 +396,16 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     return engine.start(ctx, flow, found.slots, text)
 
 
+_QUESTION = re.compile(r"(?:吗|么|呢|没有?|[?？])[\s。.!！~～]*$")
+
+
 def _courtesy(ctx: Context, text: str) -> str:
     """A greeting is answered with the menu; thanks or praise, and a goodbye (好的, 再见), with a
     word back: the menu again would read as not having been understood."""
     module = _optional("bot.intents.classifier")
     terms = module.get_classifier().terms(text) if module is not None else set()
-    if "@greet" in terms or not terms & {"@thanks", "@praise", "@closing"}:
+    asks = _QUESTION.search(text) is not None  # 灯修好了吗 is not a thank-you
+    if asks or "@greet" in terms or not terms & {"@thanks", "@praise", "@closing"}:
         return ctx.text("dialog.greeting", menu=menu_text(ctx.svc))
     return ctx.text("dialog.thanks" if terms & {"@thanks", "@praise"} else "dialog.closing")
 

@@ -151,3 +151,24 @@ async def test_a_choice_answered_with_a_whole_sentence_keeps_the_rest_of_it(wx: 
     third = oid()
     await wx.say(third, "我要报修")
     assert "问题在哪里" in await wx.say(third, "照明")
+
+
+async def test_a_question_is_not_thanked(wx: WeChat) -> None:
+    openid = oid()
+    for said in ("灯修好了吗？", "好的吗", "谢谢，在吗"):
+        reply = await wx.say(openid, said)
+        assert "不客气" not in reply and "有需要随时找我" not in reply, (said, reply)
+
+
+async def test_a_field_named_then_changed_at_the_summary(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    for answer in ("跳过", "13800138001", "否"):
+        await wx.say(openid, answer)
+    summary = await wx.say(openid, "地址改成5号楼1单元")
+    assert "请核对" in summary and "地点：5号楼1单元" in summary
+    summary = await wx.say(openid, "把电话改为13900139000")
+    assert "联系电话：13900139000" in summary
+    assert "工单号" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "5" and ticket.fields["phone"] == "13900139000"

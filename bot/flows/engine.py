@@ -7,6 +7,7 @@ touches the store; bot/dialog.py saves the state after the transaction commits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -397,7 +398,20 @@ def _edit_target(flow: Flow, text: str) -> tuple[Step, str] | None:
                         rest = rest[len(filler):]
                         break
                 return step, rest
+    for step in flow.steps:  # 地址改成5号楼1单元, 把电话改为139…: the field named, then the change
+        for noun in _edit_nouns(step):
+            found = re.match(rf"^把?{re.escape(noun)}(?:改成|改为|改到|换成|应该是)(.+)$", norm)
+            if found is not None:
+                return step, found.group(1)
     return None
+
+
+_EDIT_AFFIX = re.compile(r"^(?:改|换)|(?:错了|不对|有误)$")
+
+
+def _edit_nouns(step: Step) -> set[str]:
+    """The field an edit word names, without the verb (改地址 → 地址, 电话不对 → 电话)."""
+    return {noun for noun in (_EDIT_AFFIX.sub("", normalize(w)) for w in step.edit_words) if len(noun) >= 2}
 
 
 def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
