@@ -47,6 +47,7 @@ from storage.models import Message, Reminder, Resident
 log = logging.getLogger(__name__)
 
 TRANSACTIONS_AT_ONCE = 8
+BARE_THING_CHARS = 4  # an unknown message this short naming a complaint category is asked about
 REPLY_SUFFIX = "#reply"  # a reply's row in the message log carries its delivery with this suffix
 
 # Menu picks that are not flows: the digit / CLICK key → what to do.
@@ -392,6 +393,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     if flow is None:
         if number_in(text):
             return Outcome(await status_reply(ctx, number_in(text)), None)
+        if found.slots.get("category") and len(normalize(text)) <= BARE_THING_CHARS:
+            # 电梯, 路灯, 下水道: a thing named, not yet what is wrong with it.
+            return Outcome(ctx.text("dialog.unknown_about", category=found.slots["category"]), None)
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     return engine.start(ctx, flow, found.slots, text)
 

@@ -172,3 +172,13 @@ async def test_a_field_named_then_changed_at_the_summary(wx: WeChat, services: S
     assert "工单号" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert ticket.building == "5" and ticket.fields["phone"] == "13900139000"
+
+
+async def test_a_bare_thing_named_is_asked_about(wx: WeChat) -> None:
+    openid = oid()
+    for said, category in (("电梯", "电梯"), ("路灯", "照明"), ("垃圾", "环境卫生")):
+        reply = await wx.say(openid, said)
+        assert f"您是要反映“{category}”方面的问题吗" in reply and "我可以帮您" not in reply
+    # A longer message the classifier cannot place still gets the menu.
+    assert "我可以帮您" in await wx.say(openid, "垃圾分类到底应该怎么弄")
+    assert "哪一类" not in await wx.say(openid, "3号楼电梯坏了")
