@@ -284,3 +284,35 @@ async def test_answering_in_the_chat(svc: Services, clock: FakeClock, wx: WeChat
 def test_labels_follow_the_scores() -> None:
     assert [survey.label_of(s) for s in (1, 2, 3, 4, 5)] == ["不满意", "不满意", "基本满意", "满意", "满意"]
     assert survey.parse_rating("不满意") == survey.Rating(2, "不满意", "")
+
+
+@pytest.mark.parametrize("text", ["灯还是不亮", "没修好", "还没人来", "又坏了，晚上还是黑的"])
+async def test_the_problem_still_there_is_unsatisfied_without_a_rating_word(
+    svc: Services, clock: FakeClock, text: str
+) -> None:
+    number = (await new_ticket(svc, resident="o_res", category="照明")).ticket.number
+    await act(svc, number, "accept")
+    await act(svc, number, "resolve", note="已更换灯泡")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    reply = await answer(svc, "o_res", text)
+    assert reply is not None and "已重新交给" in reply
+    t = await ticket(svc, number)
+    assert (t.status, t.satisfaction_label, t.rating_comment) == ("reopened", "不满意", text.strip())
+
+
+@pytest.mark.parametrize("text", ["3号楼电梯又坏了", "电梯还是不动", "一般般", "⭐⭐⭐"])
+async def test_another_problem_is_not_an_answer_and_stars_and_words_are(
+    svc: Services, clock: FakeClock, text: str
+) -> None:
+    number = (await new_ticket(svc, resident="o_res", category="照明")).ticket.number
+    await act(svc, number, "accept")
+    await act(svc, number, "resolve", note="已更换灯泡")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    reply = await answer(svc, "o_res", text)
+    t = await ticket(svc, number)
+    if text in ("一般般", "⭐⭐⭐"):
+        assert reply is not None and (t.satisfaction, t.rating_comment or "") == (3, "")
+    else:
+        assert reply is None and t.satisfaction is None  # a new report: the dialog's

@@ -27,7 +27,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import dispatch, notices, reminders, tickets
+from bot.flows import parsers
 from bot.inbound import Inbound
+from bot.intents.classifier import get_classifier
 from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
 from bot.schedule import after_commit, deliver_plain, load_schedule_config, register_kind_handler
@@ -42,7 +44,7 @@ GOOD_FROM = 3  # 3 (基本满意) and above close the ticket; 1–2 reopen it
 _WORDS: tuple[tuple[str, int], ...] = (
     ("非常不满意", 1), ("很不满意", 1), ("特别差", 1), ("非常差", 1), ("太差了", 1), ("太差", 1),
     ("很差", 1), ("差评", 1), ("不太满意", 2), ("不满意", 2), ("不太好", 2), ("不好", 2), ("不行", 2),
-    ("基本满意", 3), ("比较满意", 4), ("还可以", 3), ("还行", 3), ("一般", 3), ("凑合", 3),
+    ("基本满意", 3), ("比较满意", 4), ("还可以", 3), ("还行", 3), ("一般般", 3), ("一般", 3), ("凑合", 3),
     ("非常满意", 5), ("很满意", 5), ("特别满意", 5), ("满意", 5), ("非常好", 5), ("很好", 5),
     ("好评", 5), ("挺好", 4), ("不错", 4),
     ("👍", 5), ("[强]", 5), ("/:strong", 5), ("👎", 1), ("[弱]", 1), ("/:weak", 1),
@@ -50,6 +52,13 @@ _WORDS: tuple[tuple[str, int], ...] = (
 _DIGIT = re.compile(r"^([1-5])\s*(?:分|星)?(?=$|[\s，,。.!！、;；:：~～])(.*)$", re.S)
 _CN_DIGIT = re.compile(r"^([一二三四五])\s*(?:分|星)(.*)$", re.S)
 _CN_VALUE = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+_STARS = re.compile(r"^([⭐★]{1,5})\s*(.*)$", re.S)
+# Said to a survey, the problem is still there (灯还是不亮, 没修好): 不满意, with these words as the
+# comment, though no rating word was used; see still_unresolved.
+_UNRESOLVED = re.compile(
+    r"(?:还是|仍然|依然)(?:不|没|坏|漏|堵|吵|臭|有)|又(?:坏|漏|堵|不|没)|没(?:有)?(?:修好|弄好|解决|处理|修)|"
+    r"还没(?:有)?(?:好|修|弄|解决|处理|来)|没人来|根本没|老样子"
+)
 _NOT_A_RATING_AFTER_DIGIT = re.compile(r"^\s*(?:号|栋|楼|单元|层|室|幢)")
 _PUNCT = " \t\r\n，,。.!！?？、;；:：~～…-—"
 _PARTICLES = "的了啊呀哦吧呢嘛"
@@ -85,6 +94,8 @@ def parse_rating(text: str) -> Rating | None:
         score, rest = int(m.group(1)), m.group(2)
     elif (m := _CN_DIGIT.match(norm)) is not None:
         score, rest = _CN_VALUE[m.group(1)], m.group(2)
+    elif (m := _STARS.match(norm)) is not None:
+        score, rest = len(m.group(1)), m.group(2)
     else:
         for word, value in _WORDS:
             if norm.startswith(word):
@@ -311,6 +322,19 @@ async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: 
     return svc.texts.get("survey.comment_noted", number=ticket.number)
 
 
+def still_unresolved(text: str, ticket: Ticket) -> Rating | None:
+    """灯还是不亮 / 没修好 / 还没人来, said to this ticket's survey: 不满意 with the words as the
+    comment. Not when the message names a place or another kind of problem (3号楼电梯又坏了 to a
+    lighting survey is a new report, for the dialog)."""
+    norm = simplified(unicodedata.normalize("NFKC", text)).strip()
+    if not _UNRESOLVED.search(norm) or parsers.address_parts(norm):
+        return None
+    named = get_classifier().extract_slots(norm).get("category")
+    if named and named != ticket.category:
+        return None
+    return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
+
+
 async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
     """The reply when this message answers the resident's pending survey (or its comment), else None."""
     if inbound.is_event or not inbound.text.strip():
@@ -328,7 +352,7 @@ async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) 
     if not rated:
         if not await awaiting_rating(session, ticket, n):
             return None
-        rating = parse_rating(inbound.text)
+        rating = parse_rating(inbound.text) or still_unresolved(inbound.text, ticket)
         return None if rating is None else await _record(svc, session, ticket, n, rating, inbound.openid)
     last = rated[-1]
     window = timedelta(seconds=load_schedule_config().survey.comment_window_s)
