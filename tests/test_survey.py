@@ -286,15 +286,21 @@ def test_labels_follow_the_scores() -> None:
     assert survey.parse_rating("不满意") == survey.Rating(2, "不满意", "")
 
 
-@pytest.mark.parametrize("text", ["灯还是不亮", "没修好", "还没人来", "又坏了，晚上还是黑的"])
-async def test_the_problem_still_there_is_unsatisfied_without_a_rating_word(
-    svc: Services, clock: FakeClock, text: str
-) -> None:
+async def sent_lighting_survey(svc: Services, clock: FakeClock) -> str:
+    """A survey sent for a resolved ticket whose category is the flows' label (照明)."""
     number = (await new_ticket(svc, resident="o_res", category="照明")).ticket.number
     await act(svc, number, "accept")
     await act(svc, number, "resolve", note="已更换灯泡")
     clock.advance(seconds=DELAY)
     await run_due(svc)
+    return number
+
+
+@pytest.mark.parametrize("text", ["灯还是不亮", "没修好", "还没人来", "又坏了，晚上还是黑的"])
+async def test_the_problem_still_there_is_unsatisfied_without_a_rating_word(
+    svc: Services, clock: FakeClock, text: str
+) -> None:
+    number = await sent_lighting_survey(svc, clock)
     reply = await answer(svc, "o_res", text)
     assert reply is not None and "已重新交给" in reply
     t = await ticket(svc, number)
@@ -305,11 +311,7 @@ async def test_the_problem_still_there_is_unsatisfied_without_a_rating_word(
 async def test_another_problem_is_not_an_answer_and_stars_and_words_are(
     svc: Services, clock: FakeClock, text: str
 ) -> None:
-    number = (await new_ticket(svc, resident="o_res", category="照明")).ticket.number
-    await act(svc, number, "accept")
-    await act(svc, number, "resolve", note="已更换灯泡")
-    clock.advance(seconds=DELAY)
-    await run_due(svc)
+    number = await sent_lighting_survey(svc, clock)
     reply = await answer(svc, "o_res", text)
     t = await ticket(svc, number)
     if text in ("一般般", "⭐⭐⭐"):
