@@ -393,6 +393,8 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     if flow is None:
         if number_in(text):
             return Outcome(await status_reply(ctx, number_in(text)), None)
+        if _only_fillers(text):  # 喂, 喂喂, 嗯: someone starting to talk
+            return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
         if found.slots.get("category") and len(normalize(text)) <= BARE_THING_CHARS:
             # 电梯, 路灯, 下水道: a thing named, not yet what is wrong with it.
             return Outcome(ctx.text("dialog.unknown_about", category=found.slots["category"]), None)
@@ -401,6 +403,12 @@ async def _opening(ctx: Context, text: str) -> Outcome:
 
 
 _QUESTION = re.compile(r"(?:吗|么|呢|没有?|[?？])[\s。.!！~～]*$")
+
+
+def _only_fillers(text: str) -> bool:
+    """Whether a message holds nothing but the spoken fillers the classifier drops (喂, 嗯, 那个)."""
+    module = _optional("bot.intents.classifier")
+    return module is not None and bool(text.strip()) and not module.get_classifier().normalize(text).strip()
 
 
 def _courtesy(ctx: Context, text: str) -> str:

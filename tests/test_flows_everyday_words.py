@@ -182,3 +182,28 @@ async def test_a_bare_thing_named_is_asked_about(wx: WeChat) -> None:
     # A longer message the classifier cannot place still gets the menu.
     assert "我可以帮您" in await wx.say(openid, "垃圾分类到底应该怎么弄")
     assert "哪一类" not in await wx.say(openid, "3号楼电梯坏了")
+
+
+async def test_what_a_resident_says_instead_of_answering(wx: WeChat, services: Services) -> None:
+    # 喂 alone: someone starting to talk gets the greeting, not "not understood".
+    openid = oid()
+    for said in ("喂", "喂喂"):
+        reply = await wx.say(openid, said)
+        assert "有什么可以帮您" in reply and "没太明白" not in reply
+    # A time given where the place is asked is questioned once.
+    await wx.say(openid, "邻居装修太吵了，天天早上七点就开始砸墙")
+    refused = await wx.say(openid, "周六上午")
+    assert "听起来像是时间" in refused and "地点" in refused
+    assert "拍张照片" in await wx.say(openid, "5号楼2单元")
+    # 不想说 where a name must be given: said why, and how to cancel.
+    other = oid()
+    assert "姓名" in await wx.say(other, "我想报名志愿者")
+    refused = await wx.say(other, "不想说")
+    assert "这一项需要填写" in refused and "姓名" in refused
+    state = await dialog_of(services, other)
+    assert state is not None and "full_name" not in state.slots
+    # 上门做饭 is the meal service.
+    third = oid()
+    assert "给谁预约" in await wx.say(third, "家里老人想找人上门做饭")
+    state = await dialog_of(services, third)
+    assert state is not None and state.slots["service"] == "助餐"

@@ -96,15 +96,18 @@ def person_name(answer: Answer, hint: str) -> str:
 
 
 def not_a_time(label: str) -> Check:
-    """A step's check: an answer that reads as a time ('改成后天', '下周三上午十点', given where a
-    name or a person is asked) is refused once, with what was asked; said again, it is taken
-    (a name such as 刘明天 exists)."""
+    """A step's check: an answer that reads as a time ('改成后天', '下周三上午十点', '周六上午',
+    given where a name, a person or a place is asked) is refused once, with what was asked; said
+    again, it is taken (a name such as 刘明天 exists)."""
 
     async def check(ctx: Context, _slots: dict[str, Any], value: Any) -> str | None:
-        when = parse_when(str(value), local(ctx.now, ctx.svc.tz).date())
+        if isinstance(value, dict) and (value.get("building") or "latitude" in value):
+            return None  # a place read as one (9栋, 5号楼2单元) or a location sent
+        said = str(value.get("text") or "") if isinstance(value, dict) else str(value)
+        when = parse_when(said, local(ctx.now, ctx.svc.tz).date())
         if when.day is None and when.at is None and when.part is None:
             return None
-        return ctx.text("flow.looks_like_time", value=str(value), asked=ctx.text(label))
+        return ctx.text("flow.looks_like_time", value=said, asked=ctx.text(label))
 
     return check
 
