@@ -207,3 +207,25 @@ async def test_what_a_resident_says_instead_of_answering(wx: WeChat, services: S
     assert "给谁预约" in await wx.say(third, "家里老人想找人上门做饭")
     state = await dialog_of(services, third)
     assert state is not None and state.slots["service"] == "助餐"
+
+
+async def test_a_phone_number_sent_where_photos_are_asked_answers_the_phone(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    await wx.say(openid, "小区里有只流浪狗咬人")
+    assert "拍张照片" in await wx.say(openid, "东门附近")
+    assert "绑定" in await wx.say(openid, "我电话13700000014")
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["phone"] == "13700000014" and state.slots["photos"] is None
+    summary = await wx.say(openid, "否")
+    assert "请核对" in summary and "照片：无" in summary
+
+
+async def test_booking_for_oneself_is_asked_about_oneself(wx: WeChat) -> None:
+    openid = oid()
+    assert "请问您怎么称呼" in await wx.say(openid, "给我自己约个陪诊")
+    assert "请问您多大年纪" in await wx.say(openid, "张桂兰")
+    other = oid()
+    assert "请问老人怎么称呼" in await wx.say(other, "给我妈订个助餐")
+    assert "请问老人多大年纪" in await wx.say(other, "王秀英")

@@ -233,6 +233,10 @@ class Flow:
         """Slots from the classifier (and the opening text) this flow keeps; default: its own."""
         return {s.slot: slots[s.slot] for s in self.steps if slots.get(s.slot) not in (None, "", [])}
 
+    def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
+        """Placeholders of this flow's questions besides every step's answer as shown (slot name)."""
+        return {}
+
     def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:
         """Text said before the first question (e.g. what to do right now in an emergency)."""
         return None

@@ -253,6 +253,10 @@ class ElderlyService(Flow):
         edit_words=("电话不对", "电话错了", "改电话", "手机号不对"),
     )
 
+    def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
+        """{who}: 您 when the resident books for themselves (请问您多大年纪), else 老人."""
+        return {"who": ctx.text("elderly.who_self" if slots.get("for_whom") == SELF else "elderly.who_other")}
+
     def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
         """Service, date/time, for whom, age, address and phone from the opening message."""
         said = normalize(text)

@@ -16,7 +16,7 @@ from bot.clock import local
 from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
-from bot.flows.parsers import says_what
+from bot.flows.parsers import phone, says_what
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.normalize import simplified
 
@@ -54,6 +54,7 @@ def choices_text(step: Step) -> str:
 def prompt(ctx: Context, flow: Flow, step: Step, slots: dict[str, Any]) -> str:
     """The question for a step, with its numbered choices and the skip hint when optional."""
     values = {s.slot: s.display(slots.get(s.slot)) for s in flow.steps}
+    values.update(flow.prompt_values(ctx, slots))
     parts = [ctx.text(step.prompt, **values)]
     if step.choices:
         parts.append(choices_text(step))
@@ -302,10 +303,29 @@ def _collect_text(
 ) -> Outcome:
     if is_word(text, "done") or (step.optional and is_word(text, "skip")):
         return _store(ctx, flow, state, step, state.slots.get(step.slot) or None)
+    ahead = _phone_ahead(ctx, flow, state, step, text)
+    if ahead is not None:
+        return ahead
     switched = _maybe_switch(ctx, flow, state, text, classify)
     if switched is not None:
         return switched
     return _invalid(ctx, flow, state, step, step.hint or "flow.hint.collect")
+
+
+def _phone_ahead(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """A phone number sent where photos are asked, when the phone is the next question: the
+    photos are done (with what came) and the number is taken, instead of asking for photos again."""
+    kept = state.slots.get(step.slot) or None
+    slots = {**state.slots, step.slot: kept}
+    following = next_step(flow, ctx, dict(slots), (*state.history, step.slot))
+    if following is None or following.parse is not phone:
+        return None
+    try:
+        value = read_answer(ctx, following, text)
+    except Invalid:
+        return None
+    done = replace(state, slots=slots, history=(*state.history, step.slot))
+    return _store(ctx, flow, done, following, value)
 
 
 # Leaving for another intent ---------------------------------------------------------------------
