@@ -229,3 +229,20 @@ async def test_booking_for_oneself_is_asked_about_oneself(wx: WeChat) -> None:
     other = oid()
     assert "请问老人怎么称呼" in await wx.say(other, "给我妈订个助餐")
     assert "请问老人多大年纪" in await wx.say(other, "王秀英")
+
+
+async def test_a_time_named_first_that_cannot_be_booked_is_said_when_the_time_is_asked(wx: WeChat) -> None:
+    openid = oid()
+    await wx.say(openid, "给我自己约个陪诊 后天上午九点")
+    for answer in ("张桂兰", "76"):
+        await wx.say(openid, answer)
+    asked = await wx.say(openid, "3栋2单元301")
+    assert "您说的“后天上午九点”" in asked and "07:30、13:00 开始" in asked and "想约哪一天" in asked
+    # A time the opening named that can be booked is simply taken (the existing tests), and a
+    # question without one says nothing of it.
+    other = oid()
+    await wx.say(other, "给我自己约个陪诊")
+    for answer in ("张桂兰", "76"):
+        await wx.say(other, answer)
+    asked = await wx.say(other, "3栋2单元301")
+    assert "想约哪一天" in asked and "您说的" not in asked

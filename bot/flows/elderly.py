@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import bookings
+from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import normalize
@@ -93,20 +94,28 @@ def _when_parser(spec: ServiceSpec) -> Any:
     return parse
 
 
+def _opening_when(spec: ServiceSpec, raw: Any, now_local: datetime) -> dict[str, Any] | Invalid | None:
+    """The time the opening message named (slots' when_raw) as the service's answer, the Invalid
+    saying why it cannot be booked, or None when it named none."""
+    if not isinstance(raw, dict):
+        return None
+    when = parse_when(str(raw.get("text") or ""), now_local.date())
+    if when.empty and raw.get("date"):
+        at = time.fromisoformat(raw["time"]) if raw.get("time") else None
+        when = When(date.fromisoformat(raw["date"]), at, None)
+    try:
+        return _when_value(spec, when, now_local)
+    except Invalid as exc:
+        return exc
+
+
 def _when_prefill(spec: ServiceSpec, tz: str) -> Any:
     def prefill(slots: dict[str, Any], resident: Resident) -> dict[str, Any] | None:
-        raw = slots.get("when_raw")
-        if not isinstance(raw, dict) or resident.updated_at is None:
+        if resident.updated_at is None:
             return None
         now_local = resident.updated_at.astimezone(ZoneInfo(tz))  # the message in hand's time
-        when = parse_when(str(raw.get("text") or ""), now_local.date())
-        if when.empty and raw.get("date"):
-            at = time.fromisoformat(raw["time"]) if raw.get("time") else None
-            when = When(date.fromisoformat(raw["date"]), at, None)
-        try:
-            return _when_value(spec, when, now_local)
-        except Invalid:
-            return None  # asked again, with the hours in the question
+        found = _opening_when(spec, slots.get("when_raw"), now_local)
+        return found if isinstance(found, dict) else None  # else asked, saying why (prompt_values)
 
     return prefill
 
@@ -254,8 +263,16 @@ class ElderlyService(Flow):
     )
 
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
-        """{who}: 您 when the resident books for themselves (请问您多大年纪), else 老人."""
-        return {"who": ctx.text("elderly.who_self" if slots.get("for_whom") == SELF else "elderly.who_other")}
+        """{who}: 您 when the resident books for themselves (请问您多大年纪), else 老人; {why_not}:
+        why the time the opening message named cannot be booked (said before asking for one)."""
+        values = {"who": ctx.text("elderly.who_self" if slots.get("for_whom") == SELF else "elderly.who_other")}
+        spec = CATALOG.get(str(slots.get("service") or ""))
+        raw = slots.get("when_raw")
+        found = _opening_when(spec, raw, local(ctx.now, ctx.svc.tz)) if spec is not None else None
+        values["why_not"] = "" if not isinstance(found, Invalid) else ctx.text(
+            "elderly.opening_time_refused", said=str(raw.get("text") or ""), why=ctx.text(found.hint, **found.values),
+        ) + "\n"
+        return values
 
     def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
         """Service, date/time, for whom, age, address and phone from the opening message."""
