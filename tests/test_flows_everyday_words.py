@@ -246,3 +246,17 @@ async def test_a_time_named_first_that_cannot_be_booked_is_said_when_the_time_is
         await wx.say(other, answer)
     asked = await wx.say(other, "3栋2单元301")
     assert "想约哪一天" in asked and "您说的" not in asked
+
+
+async def test_words_with_nothing_of_a_place_are_questioned_once_as_the_place(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "问题在哪里" in await wx.say(openid, "我要投诉！！！物业什么都不管😡😡")
+    refused = await wx.say(openid, "就是不管")
+    assert "好像不是一个地点" in refused and "问题在哪里" in refused
+    assert "拍张照片" in await wx.say(openid, "就是不管")  # said again: taken as it is
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["place"]["landmark"] == "就是不管"
+    for place in ("花坛边", "地下车库", "快递柜旁边"):
+        other = oid()
+        await wx.say(other, "我要投诉！！！物业什么都不管😡😡")
+        assert "拍张照片" in await wx.say(other, place), place

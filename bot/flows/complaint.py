@@ -79,7 +79,7 @@ class Complaint(Flow):
     category = Step("complaint.ask.category", choices=CATEGORIES, edit_words=("改类别", "类别不对", "类型不对"))
     place = Step(
         "complaint.ask.place", parse=parsers.place, accepts=LOCATION, show=_place_show,
-        check=parsers.not_a_time("complaint.labels.place"),
+        check=parsers.checked_place("complaint.labels.place"),
         edit_words=("改地址", "地址错了", "地址不对", "位置不对", "改位置"),
     )
     description = Step(

@@ -247,7 +247,7 @@ class ElderlyService(Flow):
     age = Step("elderly.ask.age", label="elderly.labels.age", parse=age, ask_if=_booking_mode, edit_words=("改年龄", "年龄不对"))
     address = Step(
         "elderly.ask.address", label="elderly.labels.address", parse=parsers.place, accepts=LOCATION, prefill=_home_address,
-        ask_if=_booking_mode, show=_place_show, check=parsers.not_a_time("elderly.labels.address"),
+        ask_if=_booking_mode, show=_place_show, check=parsers.checked_place("elderly.labels.address"),
         edit_words=("改地址", "地址错了", "地址不对"),
     )
     vars().update(_when_steps())

@@ -112,6 +112,24 @@ def not_a_time(label: str) -> Check:
     return check
 
 
+def checked_place(label: str) -> Check:
+    """The place steps' check: a time (not_a_time), or words with nothing of a place in them
+    (就是不管, 你们自己看: none of config/flows.toml's place_words), is refused once; said again,
+    it is taken."""
+    as_time = not_a_time(label)
+
+    async def check(ctx: Context, slots: dict[str, Any], value: Any) -> str | None:
+        refused = await as_time(ctx, slots, value)
+        if refused is not None or (isinstance(value, dict) and (value.get("building") or "latitude" in value)):
+            return refused
+        said = str(value.get("text") or "") if isinstance(value, dict) else str(value)
+        if any(word in said for word in words("answers", "place_words")):
+            return None
+        return ctx.text("flow.not_a_place", value=said)
+
+    return check
+
+
 def place(answer: Answer) -> dict[str, Any]:
     """A place: building/unit/room, a landmark in words, or a location message's point and label."""
     media = answer.inbound.media
