@@ -95,15 +95,23 @@ def person_name(answer: Answer, hint: str) -> str:
     return text
 
 
+def _said(value: Any) -> str | None:
+    """The words of a step's answer as the checks below judge them; None for a place read as one
+    (9栋, 5号楼2单元) or a location sent, which no check questions."""
+    if isinstance(value, dict):
+        return None if value.get("building") or "latitude" in value else str(value.get("text") or "")
+    return str(value)
+
+
 def not_a_time(label: str) -> Check:
     """A step's check: an answer that reads as a time ('改成后天', '下周三上午十点', '周六上午',
     given where a name, a person or a place is asked) is refused once, with what was asked; said
     again, it is taken (a name such as 刘明天 exists)."""
 
     async def check(ctx: Context, _slots: dict[str, Any], value: Any) -> str | None:
-        if isinstance(value, dict) and (value.get("building") or "latitude" in value):
-            return None  # a place read as one (9栋, 5号楼2单元) or a location sent
-        said = str(value.get("text") or "") if isinstance(value, dict) else str(value)
+        said = _said(value)
+        if said is None:
+            return None
         when = parse_when(said, local(ctx.now, ctx.svc.tz).date())
         if when.day is None and when.at is None and when.part is None:
             return None
@@ -119,12 +127,10 @@ def checked_place(label: str) -> Check:
     as_time = not_a_time(label)
 
     async def check(ctx: Context, slots: dict[str, Any], value: Any) -> str | None:
+        said = _said(value)
         refused = await as_time(ctx, slots, value)
-        if refused is not None or (isinstance(value, dict) and (value.get("building") or "latitude" in value)):
+        if refused is not None or said is None or any(w in said for w in words("answers", "place_words")):
             return refused
-        said = str(value.get("text") or "") if isinstance(value, dict) else str(value)
-        if any(word in said for word in words("answers", "place_words")):
-            return None
         return ctx.text("flow.not_a_place", value=said)
 
     return check
