@@ -30,7 +30,7 @@ from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
 from bot.flows.base import Answer, Context, Flow, Invalid
-from bot.flows.commands import command_of, normalize
+from bot.flows.commands import command_of, is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 TRANSACTIONS_AT_ONCE = 8
 BARE_THING_CHARS = 4  # an unknown message this short naming a complaint category is asked about
+ABOUT = "about"  # the complaint flow's part while such a category waits for what is wrong with it
+ABOUT_WINDOW_S = 600  # how long the category named alone is carried into the next message
 REPLY_SUFFIX = "#reply"  # a reply's row in the message log carries its delivery with this suffix
 
 # Menu picks that are not flows: the digit / CLICK key → what to do.
@@ -235,7 +237,7 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             if outcome.state is not state or (outcome.state is None and held is not None):
                 # The next state in the same transaction (an expired one is cleared too).
                 last.append(flow_state.save_statement(inbound.openid, outcome.state))
-            if outcome.state is not None and outcome.state is not state:
+            if outcome.state is not None and outcome.state is not state and outcome.state.part != ABOUT:
                 last.append(_nudge(ctx, outcome.state))
             if last:
                 # Independent writes (no one reads a row another writes): one round trip on PostgreSQL.
@@ -266,6 +268,8 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
         return await _event(ctx, state, flow)
     if inbound.msg_type == "voice" and not inbound.text:
         return Outcome(ctx.text("voice.unrecognized"), state)
+    if state is not None and state.part == ABOUT:
+        return await _after_about(ctx, state)
     command = command_of(inbound.text) if inbound.text else None
     if command is not None:
         handled = await _command(ctx, command, state, flow)
@@ -396,10 +400,39 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         if _only_fillers(text):  # 喂, 喂喂, 嗯: someone starting to talk
             return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
         if found.slots.get("category") and len(normalize(text)) <= BARE_THING_CHARS:
-            # 电梯, 路灯, 下水道: a thing named, not yet what is wrong with it.
-            return Outcome(ctx.text("dialog.unknown_about", category=found.slots["category"]), None)
+            # 电梯, 路灯, 下水道: a thing named, not yet what is wrong with it; the next message
+            # (坏了, 是的, 南门那边) is read with it (_after_about).
+            about = registry.get("complaint")
+            waiting = None if about is None else replace(flow_state.new_state(
+                about.name, about.state(ABOUT), ctx.now, {"category": found.slots["category"]}),
+                pending={"said": text.strip()})
+            return Outcome(ctx.text("dialog.unknown_about", category=found.slots["category"]), waiting)
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     return engine.start(ctx, flow, found.slots, text)
+
+
+async def _after_about(ctx: Context, state: DialogState) -> Outcome:
+    """The message after a complaint category named alone (电梯): 是 starts the report with it, 不是
+    lets it go, and a report that names no category of its own (坏了, 南门那边的) gets it; anything
+    else, or a message long after, is read as if the category had not been said."""
+    text = ctx.inbound.text
+    flow = registry.get(state.flow)
+    idle = (ctx.now - datetime.fromisoformat(state.updated_at)).total_seconds()
+    if flow is None or idle > ABOUT_WINDOW_S or not text:
+        return await route(ctx, None)
+    if is_word(text, "yes"):
+        return engine.start(ctx, flow, dict(state.slots))
+    if is_word(text, "no"):
+        return Outcome(ctx.text("dialog.about_not", menu=menu_text(ctx.svc)), None)
+    if command_of(text) is None and not number_in(text) and not _only_fillers(text):
+        found = classify(ctx.svc, text)
+        reports = found.intent == "unknown" or registry.for_intent(found.intent) is flow
+        if reports and not found.slots.get("category"):
+            # Read as one report with the word said before: 电梯，坏了 is what happened.
+            said = f"{(state.pending or {}).get('said', '')}，{text.strip()}".lstrip("，")
+            told = classify(ctx.svc, said)
+            return engine.start(ctx, flow, {**told.slots, **state.slots}, said)
+    return await route(ctx, None)
 
 
 _QUESTION = re.compile(r"(?:吗|么|呢|没有?|[?？])[\s。.!！~～]*$")

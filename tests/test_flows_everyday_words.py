@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 from bot.flows import survey
+from bot.clock import FakeClock
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import dialog_of, tickets_of
@@ -82,7 +83,9 @@ async def test_a_time_where_a_person_or_a_name_is_asked_is_questioned_once(wx: W
     refused = await wx.say(openid, "下周三上午十点")
     assert "听起来像是时间" in refused and "服务对象" in refused and "给谁预约" in refused
     assert "怎么称呼" in await wx.say(openid, "我妈")
-    refused = await wx.say(openid, "改成后天")
+    refused = await wx.say(openid, "改成后天")  # a change of time, and 助浴 is not given that day
+    assert "时间没有改动" in refused and "姓名" in refused
+    refused = await wx.say(openid, "下周三上午十点")
     assert "听起来像是时间" in refused and "姓名" in refused
     for not_a_name in ("我自己", "不用了", "谢谢"):
         assert "怎么称呼" in await wx.say(openid, not_a_name)
@@ -260,3 +263,72 @@ async def test_words_with_nothing_of_a_place_are_questioned_once_as_the_place(wx
         other = oid()
         await wx.say(other, "我要投诉！！！物业什么都不管😡😡")
         assert "拍张照片" in await wx.say(other, place), place
+
+
+async def test_a_bare_thing_then_what_is_wrong_with_it_is_one_report(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "您是要反映“电梯”方面的问题吗" in await wx.say(openid, "电梯")
+    assert "问题在哪里" in await wx.say(openid, "坏了")  # not "which kind of problem" again
+    assert "拍张照片" in await wx.say(openid, "3号楼2单元")
+    assert "联系电话" in await wx.say(openid, "否")  # 否 to "a photo if you can" is none
+    assert "绑定" in await wx.say(openid, "13800138001")
+    summary = await wx.say(openid, "否")
+    assert "问题类别：电梯" in summary and "情况：电梯，坏了" in summary and "照片：无" in summary
+    assert "工单号" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.category == "电梯" and ticket.building == "3"
+
+
+async def test_after_a_bare_thing_yes_no_another_request_or_a_long_pause(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    yes, no, other, later = oid(), oid(), oid(), oid()
+    for openid in (yes, no, other, later):
+        await wx.say(openid, "电梯")
+    assert "问题在哪里" in await wx.say(yes, "是的")
+    state = await dialog_of(services, yes)
+    assert state is not None and state.flow == "complaint" and state.slots["category"] == "电梯"
+    assert "请直接说您要办的事" in await wx.say(no, "不是")
+    assert await dialog_of(services, no) is None
+    assert "没有正在办理的工单" in await wx.say(other, "我的工单怎么样了")
+    assert await dialog_of(services, other) is None
+    clock.advance(11 * 60)  # the category said alone is carried for ten minutes
+    assert "哪一类" in await wx.say(later, "坏了")
+
+
+async def test_a_phone_number_sent_before_its_question_is_kept_for_it(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "明天上午给我妈订助餐")
+    kept = await wx.say(openid, "13900139000")
+    assert "电话已经记下了" in kept and "请问老人怎么称呼" in kept
+    for answer in ("王秀英", "82", "3号楼2单元301"):
+        await wx.say(openid, answer)
+    summary = await wx.say(openid, "跳过")  # the notes; the phone is not asked again
+    assert "请核对" in summary and "13900139000" in summary and "王秀英" in summary
+
+
+async def test_one_character_inside_a_sentence_does_not_pick_a_choice(wx: WeChat) -> None:
+    openid = oid()
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    await wx.say(openid, "跳过")
+    assert "绑定" in await wx.say(openid, "13800138001")
+    # 好 (yes) is inside 好几天了: not a yes to binding the number.
+    again = await wx.say(openid, "晚上一片黑，好几天了")
+    assert "请回复选项前面的数字" in again and "绑定" in again
+    assert "绑定号码：否" in await wx.say(openid, "不是")
+
+
+async def test_a_booking_time_changed_while_another_question_is_asked(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "明天上午给我妈订助餐")
+    await wx.say(openid, "王秀英")
+    changed = await wx.say(openid, "改成后天")  # 11-23 is a Monday: the day moves, the morning stays
+    assert "时间改为11月25日 上午" in changed and "多大年纪" in changed
+    refused = await wx.say(openid, "改成晚上十一点")
+    assert "时间没有改动" in refused and "17:00" in refused and "多大年纪" in refused
+    assert "服务地址" in await wx.say(openid, "82")
+    await wx.say(openid, "3号楼2单元301")
+    assert "时间改为11月28日 中午" in await wx.say(openid, "时间换到周六中午")
+    await wx.say(openid, "跳过")
+    summary = await wx.say(openid, "13800138001")
+    assert "请核对" in summary and "11月28日 中午" in summary

@@ -241,6 +241,13 @@ class Flow:
         """Text said before the first question (e.g. what to do right now in an emergency)."""
         return None
 
+    async def midway(
+        self, ctx: Context, slots: dict[str, Any], step: Step, text: str
+    ) -> tuple[dict[str, Any], str] | None:
+        """A change to an earlier answer said while step is asked (改成后天 while a name is asked):
+        the slots after it and what to say before asking step again; None when text is not one."""
+        return None
+
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Write what the flow produced (in ctx.session's transaction) and return the reply."""
         raise NotImplementedError

@@ -13,6 +13,7 @@ booking, after the summary's confirmation) and "改时间" (ask a new date/time 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -274,6 +275,38 @@ class ElderlyService(Flow):
         ) + "\n"
         return values
 
+    async def midway(
+        self, ctx: Context, slots: dict[str, Any], step: Step, text: str
+    ) -> tuple[dict[str, Any], str] | None:
+        """改成后天 / 换到周六上午 / 时间改成下午 while another question of a booking is asked: the
+        time changes (a day alone keeps the time of day, a time alone the day), checked as the
+        time question checks it; refused, the time stays and the reason is said."""
+        found = _CHANGE_TO.match(normalize(text))
+        spec = CATALOG.get(str(slots.get("service") or ""))
+        if found is None or spec is None or not _booking_mode(slots) or step.slot.startswith("when_"):
+            return None
+        slot = f"when_{CATALOG.services.index(spec)}"
+        now_local = local(ctx.now, ctx.svc.tz)
+        when = parse_when(found.group("rest"), now_local.date())
+        if when.empty:
+            return None
+        old = slots.get(slot)
+        if not isinstance(old, dict):  # not asked yet: the time the opening message named, if bookable
+            opened = _opening_when(spec, slots.get("when_raw"), now_local)
+            old = opened if isinstance(opened, dict) else None
+        if old is not None and when.day is None:
+            when = When(date.fromisoformat(old["day"]), when.at, when.part)
+        elif old is not None and when.at is None and when.part is None:
+            when = When(when.day, time.fromisoformat(old["at"]) if old.get("at") else None, old.get("part"))
+        try:
+            value = _when_value(spec, when, now_local)
+        except Invalid as exc:
+            return slots, ctx.text("elderly.time_not_changed", why=ctx.text(exc.hint, **exc.values))
+        refusal = await _still_free(spec)(ctx, slots, value)
+        if refusal is not None:
+            return slots, ctx.text("elderly.time_not_changed", why=refusal)
+        return {**slots, slot: value}, ctx.text("elderly.time_changed", when=value["text"])
+
     def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
         """Service, date/time, for whom, age, address and phone from the opening message."""
         said = normalize(text)
@@ -308,6 +341,10 @@ class ElderlyService(Flow):
         if action == "change":
             return await change_next(ctx, slots.get("new_time") or {})
         return await book(ctx, self, slots)
+
+
+# A new time for the booking said in the middle of it ("改成后天", "时间换到周六上午").
+_CHANGE_TO = re.compile(r"^(?:把?(?:时间|日子|日期)|那就)?(?:改成|改到|改为|改在|换成|换到|挪到)(?P<rest>.+)$")
 
 
 def _new_time(answer: Answer) -> dict[str, Any]:

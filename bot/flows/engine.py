@@ -136,8 +136,10 @@ def match_choice(step: Step, text: str) -> Choice | None:
         names = (choice.label, choice.value, *choice.synonyms)
         if norm in (normalize(n) for n in names):
             return choice
+    # A name found inside a longer reply counts from two characters: 好 (yes) is in 好几天了, 是 in 不是.
     mentioned = [
-        c for c in step.choices if any(normalize(n) and normalize(n) in norm for n in (c.label, *c.synonyms))
+        c for c in step.choices
+        if any(len(normalize(n)) >= 2 and normalize(n) in norm for n in (c.label, *c.synonyms))
     ]
     return mentioned[0] if len({c.value for c in mentioned}) == 1 else None
 
@@ -197,6 +199,13 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     text = simplified(ctx.inbound.text.strip())
     if step.collect:
         return _collect_text(ctx, flow, state, step, text, classify)
+    early = _phone_early(ctx, flow, state, step, text)
+    if early is not None:
+        return early
+    moved = await flow.midway(ctx, state.slots, step, text)
+    if moved is not None:
+        slots, said = moved
+        return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
         return _store(ctx, flow, state, step, None)
     try:
@@ -301,7 +310,8 @@ def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
 def _collect_text(
     ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify | None
 ) -> Outcome:
-    if is_word(text, "done") or (step.optional and is_word(text, "skip")):
+    if is_word(text, "done") or (step.optional and (is_word(text, "skip") or is_word(text, "no"))):
+        # 否 / 不要 to "send a photo if you can" is none, as 没有 is.
         return _store(ctx, flow, state, step, state.slots.get(step.slot) or None)
     ahead = _phone_ahead(ctx, flow, state, step, text)
     if ahead is not None:
@@ -326,6 +336,27 @@ def _phone_ahead(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
         return None
     done = replace(state, slots=slots, history=(*state.history, step.slot))
     return _store(ctx, flow, done, following, value)
+
+
+_ONLY_A_NUMBER = re.compile(r"[\d\s\-+()（）]+")
+
+
+def _phone_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """A message that is only a phone number, where something else is asked (the description,
+    a name) and the flow's phone question is still to come: the number is kept for it and the
+    question in hand asked again, instead of taking the number as the answer."""
+    if step.parse is phone or step.choices or not _ONLY_A_NUMBER.fullmatch(text):
+        return None
+    target = next((s for s in flow.steps if s.parse is phone), None)
+    if target is None or state.slots.get(target.slot):
+        return None
+    try:
+        value = read_answer(ctx, target, text)
+    except Invalid:
+        return None
+    slots = {**state.slots, target.slot: value}
+    kept = replace(state, slots=slots, history=(*state.history, target.slot))
+    return Outcome(_join(ctx.text("flow.phone_kept"), prompt(ctx, flow, step, slots)), kept)
 
 
 # Leaving for another intent ---------------------------------------------------------------------
