@@ -264,12 +264,14 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
     flow = registry.get(state.flow) if state is not None else None
     if flow is None:
         state = None
+    if state is not None and state.part == ABOUT:
+        if inbound.msg_type in ("text", "voice") and inbound.text:
+            return await _after_about(ctx, state)
+        state, flow = None, None  # a menu click, a photo: nothing is running yet
     if inbound.is_event:
         return await _event(ctx, state, flow)
     if inbound.msg_type == "voice" and not inbound.text:
         return Outcome(ctx.text("voice.unrecognized"), state)
-    if state is not None and state.part == ABOUT:
-        return await _after_about(ctx, state)
     command = command_of(inbound.text) if inbound.text else None
     if command is not None:
         handled = await _command(ctx, command, state, flow)

@@ -10,7 +10,7 @@ from bot.flows import survey
 from bot.clock import FakeClock
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import dialog_of, tickets_of
+from tests.flow_helpers import PHOTO, dialog_of, tickets_of
 
 
 def oid() -> str:
@@ -332,3 +332,16 @@ async def test_a_booking_time_changed_while_another_question_is_asked(wx: WeChat
     await wx.say(openid, "跳过")
     summary = await wx.say(openid, "13800138001")
     assert "请核对" in summary and "11月28日 中午" in summary
+
+
+async def test_a_menu_click_or_a_photo_after_a_thing_named_alone(wx: WeChat, services: Services) -> None:
+    clicked, sent = oid(), oid()
+    await wx.say(clicked, "电梯")
+    opened = await wx.event(clicked, "CLICK", "MENU_ELDERLY")  # nothing was running: no "switched from"
+    assert "预约" in opened and "报事报修" not in opened
+    state = await dialog_of(services, clicked)
+    assert state is not None and state.flow == "elderly_service"
+    await wx.say(sent, "电梯")
+    assert "我们来登记一下这个问题" in await wx.send("image", sent, **PHOTO)  # a report begun with the photo
+    state = await dialog_of(services, sent)
+    assert state is not None and state.flow == "complaint" and state.part != "about" and state.slots["photos"]
