@@ -78,7 +78,8 @@ def _touch_statement(columns: frozenset[str]) -> Prepared:
 
 
 _FIRST_CONTACT = Prepared(insert(_RESIDENTS).values(
-    _bind("openid", "subscribed", "last_inbound_at", "window_opened_by", "created_at", "updated_at")
+    _bind("openid", "subscribed", "last_message_at", "last_inbound_at", "window_opened_by", "created_at",
+          "updated_at")
 ).returning(*_RESIDENTS.c))
 _LOG = Prepared(insert(_MESSAGES).values(
     _bind("openid", "direction", "msg_type", "content", "media", "ticket_id", "author", "delivery", "created_at")
@@ -103,15 +104,19 @@ def _touch(inbound: Inbound, now: datetime) -> tuple[Prepared, dict[str, Any]]:
     if inbound.event == "unsubscribe":
         changes["subscribed"] = False
     elif inbound.event not in ("view", "location"):
-        # Messages, follows, scans and clicks open the customer-service window.
+        # Messages (48 hours), follows, scans and clicks (1 minute) open the customer-service
+        # window (bot.cs_window).
         changes.update(subscribed=True, last_inbound_at=now,
                        window_opened_by="message" if not inbound.is_event else inbound.event)
+        if not inbound.is_event:
+            changes["last_message_at"] = now
     params = {f"v_{name}": value for name, value in changes.items()}
     return _touch_statement(frozenset(changes)), {"v_openid": inbound.openid, **params}
 
 
 async def _first_contact(tx: AsyncSession | Transaction, params: dict[str, Any], now: datetime) -> dict[str, Any]:
-    values = {"v_subscribed": True, "v_last_inbound_at": None, "v_window_opened_by": None, **params}
+    values = {"v_subscribed": True, "v_last_message_at": None, "v_last_inbound_at": None,
+              "v_window_opened_by": None, **params}
     return (await fastsql.run(tx, _FIRST_CONTACT, {**values, "v_created_at": now})).rows[0]
 
 

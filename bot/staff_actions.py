@@ -7,17 +7,16 @@ commit together or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import delivery_record, dispatch, outbox, roster, tickets
+from bot import cs_window, delivery_record, dispatch, outbox, roster, tickets
 from bot.services import Services
 from storage.models import AuditLog, Message, Person, Resident, Ticket
 
-CUSTOM_WINDOW = timedelta(hours=48)  # WeChat customer-service messages only this long after the last one in
 MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
 MAX_NOTE_CHARS = 2000
 STAFF_ACTIONS = ("assign", "accept", "resolve", "reopen", "close", "escalate", "cancel")
@@ -31,11 +30,12 @@ class ResidentUnreachable(ValueError):
     """The ticket has no resident to answer (erased, or created without one)."""
 
 
-def delivery_channel(last_inbound_at: datetime | None, now: datetime) -> str:
-    """'custom' inside the resident's 48-hour window, 'template' outside it."""
-    if last_inbound_at is not None and now - last_inbound_at < CUSTOM_WINDOW:
-        return "custom"
-    return "template"
+def delivery_channel(resident: Resident | None, now: datetime) -> str:
+    """'custom' while the resident's customer-service window is open (bot.cs_window), else 'template'."""
+    if resident is None:
+        return "template"
+    window = cs_window.Window(resident.last_message_at, resident.last_inbound_at, resident.window_opened_by)
+    return cs_window.channel(window, now)
 
 
 def label(svc: Services, table: str, name: str) -> str:
@@ -80,7 +80,7 @@ async def reply_channel(svc: Services, session: AsyncSession, ticket: Ticket) ->
     resident = await resident_of(session, ticket)
     if ticket.resident is None or (resident is not None and resident.erased_at is not None):
         return None
-    return delivery_channel(resident.last_inbound_at if resident else None, svc.clock.now())
+    return delivery_channel(resident, svc.clock.now())
 
 
 async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:

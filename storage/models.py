@@ -70,8 +70,11 @@ class Resident(Base):
     unit: Mapped[str | None] = mapped_column(String(16))
     room: Mapped[str | None] = mapped_column(String(16))
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
-    last_inbound_at: Mapped[datetime | None]  # opens the 48-hour customer-service window
-    window_opened_by: Mapped[str | None] = mapped_column(String(16))  # message | click | follow
+    # The customer-service window (bot.cs_window): the last message (48 hours), and the last
+    # interaction of any kind that opens a window with what it was (a follow, scan or click: 1 minute).
+    last_message_at: Mapped[datetime | None]
+    last_inbound_at: Mapped[datetime | None]
+    window_opened_by: Mapped[str | None] = mapped_column(String(16))  # message | subscribe | scan | click
     erased_at: Mapped[datetime | None]
     # The dialog in progress (bot.flows.state.DialogState's stored form), or NULL: read with the
     # resident on arrival and written in the same transaction as the message.

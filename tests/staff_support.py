@@ -28,7 +28,7 @@ async def make_resident(
     async with svc.sessions() as session, session.begin():
         session.add(Resident(
             openid=openid, phone=phone, building="3", subscribed=True,
-            last_inbound_at=last_inbound_at or now, window_opened_by="message", created_at=now, updated_at=now,
+            last_message_at=last_inbound_at or now, last_inbound_at=last_inbound_at or now, window_opened_by="message", created_at=now, updated_at=now,
         ))
 
 

@@ -26,6 +26,7 @@ from bot.privacy import hash_openid
 from bot.services import Services, open_services
 from bot.sim.api import SIM_RECORDER, SimRecorder, make_app
 from storage.models import OutboxItem, Resident
+from tests.conftest import WeChat
 
 
 @pytest.fixture
@@ -70,7 +71,8 @@ async def add_resident(svc: Services, openid: str, last_inbound: datetime | None
     now = svc.clock.now()
     async with svc.sessions() as session, session.begin():
         session.add(
-            Resident(openid=openid, subscribed=subscribed, last_inbound_at=last_inbound, created_at=now, updated_at=now)
+            Resident(openid=openid, subscribed=subscribed, last_message_at=last_inbound, last_inbound_at=last_inbound,
+                     window_opened_by="message" if last_inbound else None, created_at=now, updated_at=now)
         )
 
 
@@ -181,6 +183,51 @@ async def test_the_window_quota_of_five_is_enforced_for_real(
     [late] = sim.of("template_send")
     assert late["payload"]["data"]["keyword1"]["value"] == "第6条通知"
     assert [r.sent_via for r in await rows(services)] == ["custom"] * 5 + ["template"]
+
+
+async def test_after_a_menu_click_alone_three_messages_within_the_minute(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock, wx: WeChat
+) -> None:
+    """A resident who has not written for days clicks the menu: WeChat allows 3 customer-service
+    messages within one minute of the click (bot.cs_window); the fourth, and anything after the
+    minute, goes as a template."""
+    await wx.event("oClick", "CLICK", "MENU_MY_TICKETS")
+    async with services.sessions() as session:
+        resident = await session.scalar(select(Resident).where(Resident.openid == "oClick"))
+    assert resident is not None and resident.last_message_at is None and resident.window_opened_by == "click"
+    clock.advance(seconds=20)
+    for n in range(4):
+        await queue(services, "wechat", "oClick", {"text": f"第{n + 1}条通知"})
+
+    assert await push.drain(services, http) == 4
+
+    assert [r["payload"]["text"]["content"] for r in sim.of("custom_send", "oClick")] == ["第1条通知", "第2条通知", "第3条通知"]
+    assert [r["payload"]["data"]["keyword1"]["value"] for r in sim.of("template_send", "oClick")] == ["第4条通知"]
+    tried = sim.calls["custom_send"]
+
+    clock.advance(seconds=41)  # 61 s after the click
+    await queue(services, "wechat", "oClick", {"text": "第5条通知"})
+    assert await push.drain(services, http) == 1
+
+    assert sim.calls["custom_send"] == tried  # not tried: the click's minute is over
+    assert sim.of("template_send", "oClick")[-1]["payload"]["data"]["keyword1"]["value"] == "第5条通知"
+
+
+async def test_a_click_does_not_shorten_the_window_a_message_opened(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock, wx: WeChat
+) -> None:
+    """A message an hour ago keeps its 48 hours (and its quota of 5) when the resident then clicks
+    the menu: a push five minutes after the click is still a customer-service message."""
+    assert await wx.say("oBoth", "你好")
+    clock.advance(hours=1)
+    await wx.event("oBoth", "CLICK", "MENU_MY_TICKETS")
+    clock.advance(minutes=5)
+    await queue(services, "wechat", "oBoth", {"text": "您的工单已派单。"})
+
+    assert await push.drain(services, http) == 1
+
+    assert [r["payload"]["text"]["content"] for r in sim.of("custom_send", "oBoth")] == ["您的工单已派单。"]
+    assert sim.of("template_send", "oBoth") == []
 
 
 async def test_phone_numbers_are_masked_in_pushes_and_openids_hashed_in_logs(

@@ -57,7 +57,8 @@ async def add_resident(svc: Services, openid: str, hours_ago: float | None, subs
     now = svc.clock.now()
     last = None if hours_ago is None else now - timedelta(hours=hours_ago)
     async with svc.sessions() as session, session.begin():
-        session.add(Resident(openid=openid, subscribed=subscribed, last_inbound_at=last, created_at=now, updated_at=now))
+        session.add(Resident(openid=openid, subscribed=subscribed, last_message_at=last, last_inbound_at=last,
+                             window_opened_by="message" if last else None, created_at=now, updated_at=now))
 
 
 async def token(web: aiohttp.ClientSession, svc: Services, family: str = "wechat") -> str:
@@ -131,6 +132,33 @@ async def test_custom_send_keeps_the_48_hour_rule_and_the_quota(
     rec = recorder(server).of("custom_send")
     assert len(rec) == 5 and rec[0]["to"] == "oRecent" and rec[0]["payload"]["text"] == {"content": "通知"}
     assert set(rec[0]) == {"api", "to", "payload", "at"}
+
+
+async def test_custom_send_after_a_follow_scan_or_click_allows_three_within_a_minute(
+    web: aiohttp.ClientSession, services: Services, clock: FakeClock
+) -> None:
+    now = clock.now()
+    async with services.sessions() as session, session.begin():
+        # clicked 10 s ago, never wrote
+        session.add(Resident(openid="oClick", subscribed=True, last_inbound_at=now - timedelta(seconds=10),
+                             window_opened_by="click", created_at=now, updated_at=now))
+        # wrote an hour ago, then scanned a code 10 s ago: both windows open
+        session.add(Resident(openid="oBoth", subscribed=True, last_message_at=now - timedelta(hours=1),
+                             last_inbound_at=now - timedelta(seconds=10), window_opened_by="scan",
+                             created_at=now, updated_at=now))
+    t = {"access_token": await token(web, services)}
+    url = "/sim/wechat-api/cgi-bin/message/custom/send"
+
+    async def send(openid: str) -> int:
+        body = {"touser": openid, "msgtype": "text", "text": {"content": "通知"}}
+        return int((await (await web.post(url, params=t, json=body)).json())["errcode"])
+
+    assert [await send("oClick") for _ in range(4)] == [0, 0, 0, 45047]
+    # the message's 5 and the scan's 3 are counted from their own start: 5 in all here
+    assert [await send("oBoth") for _ in range(6)] == [0, 0, 0, 0, 0, 45047]
+    clock.advance(seconds=51)  # the click's and the scan's minute is over
+    assert await send("oClick") == 45015
+    assert await send("oBoth") == 45047  # the message's window is open, its quota used
 
 
 async def test_template_menu_wecom_and_group_checks(

@@ -114,8 +114,9 @@ async def test_survey_is_a_custom_message_in_the_window_and_a_template_outside(
     svc: Services, clock: FakeClock, sim: SimRecorder, last_message_h: int, api: str
 ) -> None:
     async with svc.sessions() as session, session.begin():
+        last = clock.now() + timedelta(seconds=DELAY) - timedelta(hours=last_message_h)
         session.add(Resident(openid="o_res", subscribed=True, created_at=clock.now(), updated_at=clock.now(),
-                             last_inbound_at=clock.now() + timedelta(seconds=DELAY) - timedelta(hours=last_message_h)))
+                             last_message_at=last, last_inbound_at=last, window_opened_by="message"))
     number = await sent_survey(svc, clock)
     async with aiohttp.ClientSession() as http:
         while await push.drain(svc, http):

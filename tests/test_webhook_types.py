@@ -137,6 +137,8 @@ async def test_fixture_in_mode(
     else:
         assert resident.last_inbound_at == clock.now()
         assert resident.window_opened_by in expect.window
+        # only a message opens the 48-hour window; an event opens its minute (bot.cs_window)
+        assert resident.last_message_at == (clock.now() if expect.window == MESSAGE else None)
 
 
 # --- what reaches the dialog ------------------------------------------------------------------

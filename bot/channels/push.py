@@ -34,7 +34,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from bot import metrics
+from bot import cs_window, metrics
 from bot.logs import fields
 from bot.privacy import hash_openid, mask_phone
 from bot.services import Services
@@ -48,10 +48,9 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5
 DRAIN_LIMIT = 100
 CONCURRENCY = 8
-WECHAT_WINDOW = timedelta(hours=48)
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential, invalid token, expired
 BUSY_ERRCODE = -1
-WINDOW_ERRCODES = frozenset({45015, 45047})  # outside the 48-hour window, over the window's quota
+WINDOW_ERRCODES = frozenset({45015, 45047})  # outside the window, over the window's quota (bot.cs_window)
 ROBOT_FREQ_ERRCODE = 45009
 BACKOFF_BASE_S = 5.0
 BACKOFF_CAP_S = 3600.0
@@ -281,13 +280,14 @@ def _resident_text(payload: dict[str, Any]) -> str:
 
 
 async def send_wechat(
-    svc: Services, http: aiohttp.ClientSession, item: Claimed, last_inbound: datetime | None
+    svc: Services, http: aiohttp.ClientSession, item: Claimed, window: cs_window.Window | None
 ) -> str:
-    """Push to a resident: customer-service message inside the 48-hour window, else (or when WeChat
+    """Push to a resident: a customer-service message while a window is open (48 hours after a
+    message, 1 minute after a follow, scan or menu click: bot.cs_window), else (or when WeChat
     refuses it with 45015/45047) a template message; returns 'custom' or 'template'."""
     text = _resident_text(item.payload)
     now = svc.clock.now()
-    if last_inbound is not None and now - last_inbound < WECHAT_WINDOW:
+    if cs_window.channel(window, now) == "custom":
         body = {"touser": item.target, "msgtype": "text", "text": {"content": text}}
         answer = await post_with_token(svc, http, "wechat", "/cgi-bin/message/custom/send", body)
         code = errcode(answer)
@@ -546,18 +546,20 @@ async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> None:
 # --- draining ---------------------------------------------------------------------------------------
 
 
-async def _last_inbound(svc: Services, openids: set[str]) -> dict[str, datetime | None]:
+async def _windows(svc: Services, openids: set[str]) -> dict[str, cs_window.Window]:
+    """The customer-service window of each resident (absent: not a follower we know)."""
     if not openids:
         return {}
     async with svc.sessions() as session:
         rows = await session.execute(
-            select(Resident.openid, Resident.last_inbound_at).where(Resident.openid.in_(openids))
+            select(Resident.openid, Resident.last_message_at, Resident.last_inbound_at, Resident.window_opened_by)
+            .where(Resident.openid.in_(openids))
         )
-        return {openid: at for openid, at in rows}
+        return {openid: cs_window.Window(message_at, inbound_at, by) for openid, message_at, inbound_at, by in rows}
 
 
 async def _send_one(
-    svc: Services, http: aiohttp.ClientSession, item: Claimed, windows: dict[str, datetime | None]
+    svc: Services, http: aiohttp.ClientSession, item: Claimed, windows: dict[str, cs_window.Window]
 ) -> bool:
     try:
         if item.channel == "wechat":
@@ -577,7 +579,7 @@ async def _send_one(
 
 
 async def _send_in_order(
-    svc: Services, http: aiohttp.ClientSession, items: list[Claimed], windows: dict[str, datetime | None],
+    svc: Services, http: aiohttp.ClientSession, items: list[Claimed], windows: dict[str, cs_window.Window],
     gate: asyncio.Semaphore,
 ) -> int:
     """One target's rows, oldest first (a resident reads them in the order they were written)."""
@@ -634,7 +636,7 @@ async def drain(svc: Services, http: aiohttp.ClientSession, *, limit: int = DRAI
     if not items:
         await _depth_now_and_then(svc)
         return 0
-    windows = await _last_inbound(svc, {i.target for i in items if i.channel == "wechat"})
+    windows = await _windows(svc, {i.target for i in items if i.channel == "wechat"})
     by_target: dict[tuple[str, str], list[Claimed]] = {}
     group_rows: list[Claimed] = []
     for item in items:

@@ -1,8 +1,9 @@
 """Stand-ins for the official APIs, under /sim/wechat-api/cgi-bin/... and /sim/wecom-api/cgi-bin/...
 
 They answer WeChat's and WeCom's JSON shapes and enforce what the real ones do — access tokens
-(unknown → 40001, older than 7,200 s → 42001), the 48-hour customer-service window (45015) and
-its quota of 5 (45047), the template id, the group robot's key, 20 posts a minute (45009) and
+(unknown → 40001, older than 7,200 s → 42001), the customer-service window (45015) and its
+quota (45047) — 48 hours and 5 messages after a message, 1 minute and 3 after a follow, scan or
+menu click (bot.cs_window) — the template id, the group robot's key, 20 posts a minute (45009) and
 4,096 bytes — so the outbox sender's fallbacks run for real. Every delivery is recorded in
 `app[SIM_RECORDER].records` as {"api", "to", "payload", "at"}; WeCom app messages over a member's
 30/min or 1,000/h are dropped silently, as WeCom does, and recorded with "dropped": True.
@@ -23,12 +24,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from bot import cs_window
 from bot.services import Services
 from storage.models import Resident
 
 TOKEN_TTL_S = 7200
-WINDOW = timedelta(hours=48)
-WINDOW_QUOTA = 5
 GROUP_PER_MINUTE = 20
 MEMBER_LIMITS = ((30, 60.0), (1000, 3600.0))
 RESIDENT_APIS = ("custom_send", "template_send")
@@ -229,11 +229,12 @@ async def custom_send(request: web.Request) -> web.Response:
     if not resident.subscribed:
         return answer(43004, "require subscribe")
     now = svc.clock.now()
-    opened = resident.last_inbound_at
-    if opened is None or now - opened >= WINDOW:
+    window = cs_window.Window(resident.last_message_at, resident.last_inbound_at, resident.window_opened_by)
+    allowances = window.allowances(now)
+    if not allowances:
         return answer(45015, "response out of time limit or subscription is canceled")
-    used = sum(1 for r in recorder.of("custom_send", touser) if datetime.fromisoformat(r["at"]) >= opened)
-    if used >= WINDOW_QUOTA:
+    sent = [datetime.fromisoformat(r["at"]) for r in recorder.of("custom_send", touser)]
+    if all(sum(1 for at in sent if at >= a.since) >= a.quota for a in allowances):
         return answer(45047, "out of response count limit")
     recorder.record("custom_send", touser, body, now)
     return answer()
