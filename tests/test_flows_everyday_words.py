@@ -345,3 +345,54 @@ async def test_a_menu_click_or_a_photo_after_a_thing_named_alone(wx: WeChat, ser
     assert "我们来登记一下这个问题" in await wx.send("image", sent, **PHOTO)  # a report begun with the photo
     state = await dialog_of(services, sent)
     assert state is not None and state.flow == "complaint" and state.part != "about" and state.slots["photos"]
+
+
+async def test_an_earlier_answer_changed_while_another_question_is_asked(wx: WeChat, services: Services) -> None:
+    """地址改成… / 电话错了，是… before the summary: the field changes there and then, the question
+    in hand is asked again; a sentence that only mentions an edit word is still the answer."""
+    openid = oid()
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    assert "联系电话" in await wx.say(openid, "没有照片")
+    changed = await wx.say(openid, "地址改成5号楼1单元")
+    assert "好的，地点已改为：5号楼1单元" in changed and "联系电话" in changed
+    assert "绑定" in await wx.say(openid, "13800138001")
+    changed = await wx.say(openid, "电话错了，是13900139002")
+    assert "联系电话已改为：13900139002" in changed and "绑定" in changed
+    # A change that its own question would refuse is not made, and said why.
+    kept = await wx.say(openid, "地址改成明天上午")
+    assert "地点没有改动" in kept and "如果没有说错，请再发一次" in kept and "绑定" in kept
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["place"]["building"] == "5"
+    # said again, it is taken (as the address question itself would), and then changed back
+    assert "地点已改为：明天上午" in await wx.say(openid, "地址改成明天上午")
+    assert "地点已改为：5号楼1单元" in await wx.say(openid, "地址改成5号楼1单元")
+    summary = await wx.say(openid, "否")
+    assert "5号楼1单元" in summary and "13900139002" in summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "5" and ticket.fields["phone"] == "13900139002"
+
+    # Not answered yet, or only mentioned inside the answer: read as the answer in hand.
+    other = oid()
+    assert "问题在哪里" in await wx.say(other, "楼道灯坏了，晚上很黑")
+    assert "拍张照片" in await wx.say(other, "地址改成7号楼")  # no address before: it is the address
+    state = await dialog_of(services, other)
+    assert state is not None and state.slots["place"]["building"] == "7"
+
+
+async def test_a_field_named_before_its_question_is_kept_for_it(wx: WeChat, services: Services) -> None:
+    """电话是… / 地址改成… before their questions: kept, said so, and those questions not asked."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "明天中午给我妈订助餐")
+    assert "多大年纪" in await wx.say(openid, "王秀英")
+    noted = await wx.say(openid, "电话是13900139002")
+    assert "好的，联系电话先记下了：13900139002" in noted and "多大年纪" in noted
+    noted = await wx.say(openid, "地址改成3号楼2单元")
+    assert "地址先记下了：3号楼2单元" in noted and "多大年纪" in noted
+    await wx.say(openid, "80")
+    summary = await wx.say(openid, "没有")
+    assert "请核对" in summary and "13900139002" in summary and "3号楼2单元" in summary
+    # at the summary, "电话是…" is an edit too
+    assert "13800138003" in await wx.say(openid, "电话是13800138003")
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["phone"] == "13800138003"

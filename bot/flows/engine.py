@@ -206,6 +206,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     if moved is not None:
         slots, said = moved
         return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
+    edited = await _edit_midway(ctx, flow, state, step, text)
+    if edited is not None:
+        return edited
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
         return _store(ctx, flow, state, step, None)
     try:
@@ -436,22 +439,23 @@ def _edit_menu(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     return ctx.text("flow.edit_which", fields=lines)
 
 
-def _edit_target(flow: Flow, text: str) -> tuple[Step, str] | None:
-    """The step an edit phrase names ("地址错了，是10栋" → place, "是10栋"), if any."""
+def _edit_target(flow: Flow, text: str, *, leading: bool = False) -> tuple[Step, str] | None:
+    """The step an edit phrase names ("地址错了，是10栋" → place, "是10栋"), if any; with leading,
+    only a phrase the message starts with (a sentence that mentions 不紧急 is not an edit)."""
     norm = normalize(text)
     for step in flow.steps:
         for word in step.edit_words:
             w = normalize(word)
-            if w and w in norm:
+            if w and (norm.startswith(w) if leading else w in norm):
                 rest = norm.replace(w, "", 1)
                 for filler in ("应该是", "改成", "改为", "换成", "是"):
                     if rest.startswith(filler):
                         rest = rest[len(filler):]
                         break
                 return step, rest
-    for step in flow.steps:  # 地址改成5号楼1单元, 把电话改为139…: the field named, then the change
+    for step in flow.steps:  # 地址改成5号楼1单元, 把电话改为139…, 电话是139…: the field named, then the value
         for noun in _edit_nouns(step):
-            found = re.match(rf"^把?{re.escape(noun)}(?:改成|改为|改到|换成|应该是)(.+)$", norm)
+            found = re.match(rf"^把?{re.escape(noun)}(?:改成|改为|改到|换成|应该是|是)(.+)$", norm)
             if found is not None:
                 return step, found.group(1)
     return None
@@ -463,6 +467,40 @@ _EDIT_AFFIX = re.compile(r"^(?:改|换)|(?:错了|不对|有误)$")
 def _edit_nouns(step: Step) -> set[str]:
     """The field an edit word names, without the verb (改地址 → 地址, 电话不对 → 电话)."""
     return {noun for noun in (_EDIT_AFFIX.sub("", normalize(w)) for w in step.edit_words) if len(noun) >= 2}
+
+
+async def _edit_midway(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """An earlier answer changed while another question is in hand ("地址改成5号楼1单元" while
+    the phone is asked): the field is changed, checked as its own question checks it, and the
+    question in hand asked again; a field still to be asked ("电话是…" before the phone question)
+    is kept for it, and then not asked. Only a message that starts with the edit and carries the
+    value; anything else is read as the answer in hand."""
+    found = _edit_target(flow, text, leading=True)
+    if found is None:
+        return None
+    target, rest = found
+    if target is step or target.collect or not rest:
+        return None
+    if target.ask_if is not None and not target.ask_if(state.slots):
+        return None
+    try:
+        value = read_answer(ctx, target, rest)
+    except Invalid:
+        return None
+    refused = {"slot": target.slot, "value": value}
+    if target.check is not None and state.slots.get(REFUSED) != refused:  # said again: taken
+        refusal = await target.check(ctx, state.slots, value)
+        if refusal is not None:
+            said = ctx.text("flow.not_changed", field=ctx.text(target.label), reason=refusal)
+            slots = {**state.slots, REFUSED: refused}
+            return Outcome(_join(said, prompt(ctx, flow, step, state.slots)), replace(state, slots=slots))
+    before = state.slots.get(target.slot)
+    slots = {**{k: v for k, v in state.slots.items() if k != REFUSED}, target.slot: value}
+    history = tuple(s for s in state.history if s != target.slot) + (target.slot,)
+    said = ctx.text("flow.changed" if before not in (None, "", []) else "flow.noted",
+                    field=ctx.text(target.label), value=target.display(value))
+    new = replace(state, slots=slots, history=history, invalid=0)
+    return Outcome(_join(said, prompt(ctx, flow, step, slots)), new)
 
 
 def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
