@@ -396,3 +396,36 @@ async def test_a_field_named_before_its_question_is_kept_for_it(wx: WeChat, serv
     assert "13800138003" in await wx.say(openid, "电话是13800138003")
     state = await dialog_of(services, openid)
     assert state is not None and state.slots["phone"] == "13800138003"
+
+
+async def test_the_unit_and_room_added_later_complete_the_place(wx: WeChat, services: Services) -> None:
+    """三号楼 in the first message, 2单元502 at the photo request: added to the place, not refused
+    as "not a photo"; a bare number is not read as a room."""
+    openid = oid()
+    first = await wx.say(openid, "喂 你好 我是三号楼的 我们家那个 下水道堵了 好几天了 你们能不能派人来看看")
+    assert "拍张照片" in first
+    added = await wx.say(openid, "2单元502")
+    assert "好的，地点补充为：3栋2单元502" in added and "拍张照片" in added
+    assert "联系电话" in await wx.say(openid, "没有")
+    assert "地点补充为：3栋2单元602" in await wx.say(openid, "602室")  # the room corrected, the unit kept
+    assert "绑定" in await wx.say(openid, "13800138000")
+    again = await wx.say(openid, "502")  # a bare number: not a room; the question asked again
+    assert "绑定" in again and "补充" not in again
+    summary = await wx.say(openid, "否")
+    assert "地点：3栋2单元602" in summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.fields["unit"] == "2" and ticket.fields["room"] == "602"
+
+
+def test_place_more_reads_only_a_unit_or_a_room() -> None:
+    from bot.flows.parsers import place_more
+
+    three = {"building": "3", "text": "三号楼"}
+    assert place_more(three, "2单元502") == {"building": "3", "unit": "2", "room": "502", "text": "3栋2单元502"}
+    assert place_more(three, "二单元") == {"building": "3", "unit": "2", "text": "3栋2单元"}
+    assert place_more({**three, "unit": "2"}, "502室。") == {"building": "3", "unit": "2", "room": "502",
+                                                            "text": "3栋2单元502"}
+    for text in ("502", "5号", "2单元502，水管漏了", "13800138000", "是"):
+        assert place_more(three, text) is None, text
+    assert place_more({"landmark": "南门", "text": "南门"}, "2单元") is None  # no building to add to

@@ -16,7 +16,7 @@ from bot.clock import local
 from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
-from bot.flows.parsers import phone, says_what
+from bot.flows.parsers import phone, place, place_more, says_what
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.normalize import simplified
 
@@ -197,6 +197,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         return _media(ctx, flow, state, step)
     # Parsers read simplified characters ('3號樓', '下週三上午十點'); the log keeps what was typed.
     text = simplified(ctx.inbound.text.strip())
+    added = _place_added(ctx, flow, state, step, text)
+    if added is not None:
+        return added
     if step.collect:
         return _collect_text(ctx, flow, state, step, text, classify)
     early = _phone_early(ctx, flow, state, step, text)
@@ -360,6 +363,20 @@ def _phone_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
     slots = {**state.slots, target.slot: value}
     kept = replace(state, slots=slots, history=(*state.history, target.slot))
     return Outcome(_join(ctx.text("flow.phone_kept"), prompt(ctx, flow, step, slots)), kept)
+
+
+def _place_added(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """'2单元502' sent at another question after the place was given as a building alone (3号楼):
+    the unit and room are added to the place, and the question in hand is asked again."""
+    target = next((s for s in flow.steps if s.parse is place), None)
+    if target is None or target is step:
+        return None
+    more = place_more(state.slots.get(target.slot), text)
+    if more is None:
+        return None
+    slots = {**state.slots, target.slot: more}
+    said = ctx.text("flow.place_added", field=ctx.text(target.label), value=target.display(more))
+    return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
 
 
 # Leaving for another intent ---------------------------------------------------------------------

@@ -57,6 +57,31 @@ def address_parts(text: str) -> dict[str, str]:
     return parts
 
 
+_UNIT_ROOM_ONLY = re.compile(
+    r"(?:([0-9]{1,2}|[一二三四五六七八九十]{1,2})\s*单元)?\s*(?:([0-9]{3,4})\s*(?:室|房|号房|号)?)?"
+)
+
+
+def place_more(place: Any, text: str) -> dict[str, Any] | None:
+    """The place with the unit and room a message adds to it ('2单元502' after '3号楼'); None
+    unless text is only that (with 单元 or 室 said, not a bare number) and place has a building."""
+    norm = text.strip().rstrip("。.！!")
+    m = _UNIT_ROOM_ONLY.fullmatch(norm)
+    if m is None or not (m.group(1) or m.group(2)) or not re.search(r"单元|室|房", norm):
+        return None
+    if not isinstance(place, dict) or not place.get("building"):
+        return None
+    kept = {k: v for k, v in place.items() if k not in ("text", "unit", "room", "landmark")}
+    if m.group(1):
+        kept["unit"] = _num(m.group(1))
+    elif place.get("unit"):
+        kept["unit"] = place["unit"]
+    if m.group(2):
+        kept["room"] = m.group(2)
+    kept["text"] = place_text(kept)
+    return kept
+
+
 def place_text(place: dict[str, Any]) -> str:
     """A place as residents read it."""
     if place.get("text"):
