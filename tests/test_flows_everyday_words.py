@@ -241,6 +241,9 @@ async def test_a_time_named_first_that_cannot_be_booked_is_said_when_the_time_is
         await wx.say(openid, answer)
     asked = await wx.say(openid, "3栋2单元301")
     assert "您说的“后天上午九点”" in asked and "07:30、13:00 开始" in asked and "想约哪一天" in asked
+    # said once: an answer that is not a time gets the hint and the question, not the reason again
+    again = await wx.say(openid, "他耳朵不太好")
+    assert "没有看懂时间" in again and "想约哪一天" in again and "您说的" not in again
     # A time the opening named that can be booked is simply taken (the existing tests), and a
     # question without one says nothing of it.
     other = oid()

@@ -217,6 +217,7 @@ class Flow:
     menu_number: ClassVar[str] = ""
     commands: ClassVar[tuple[str, ...]] = ()  # command names (bot/flows/commands.py) that start it
     confirm_prompt: ClassVar[str] = "flow.confirm"
+    first_ask_only: ClassVar[tuple[str, ...]] = ()  # prompt_values keys blank when a question is asked again
     steps: ClassVar[tuple[Step, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -234,7 +235,8 @@ class Flow:
         return {s.slot: slots[s.slot] for s in self.steps if slots.get(s.slot) not in (None, "", [])}
 
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
-        """Placeholders of this flow's questions besides every step's answer as shown (slot name)."""
+        """Placeholders of this flow's questions besides every step's answer as shown (slot name);
+        those named in `first_ask_only` are said when the question is first asked, not again."""
         return {}
 
     def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:

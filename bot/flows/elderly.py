@@ -263,6 +263,8 @@ class ElderlyService(Flow):
         edit_words=("电话不对", "电话错了", "改电话", "手机号不对"),
     )
 
+    first_ask_only = ("why_not",)
+
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
         """{who}: 您 when the resident books for themselves (请问您多大年纪), else 老人; {why_not}:
         why the time the opening message named cannot be booked (said before asking for one)."""

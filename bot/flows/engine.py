@@ -51,10 +51,13 @@ def choices_text(step: Step) -> str:
     return "\n".join(f"{i}. {c.label}" for i, c in enumerate(step.choices, 1))
 
 
-def prompt(ctx: Context, flow: Flow, step: Step, slots: dict[str, Any]) -> str:
-    """The question for a step, with its numbered choices and the skip hint when optional."""
+def prompt(ctx: Context, flow: Flow, step: Step, slots: dict[str, Any], *, first: bool = False) -> str:
+    """The question for a step, with its numbered choices and the skip hint when optional; asked
+    again (not first), without what the flow says only the first time (Flow.first_ask_only)."""
     values = {s.slot: s.display(slots.get(s.slot)) for s in flow.steps}
     values.update(flow.prompt_values(ctx, slots))
+    if not first:
+        values.update(dict.fromkeys(flow.first_ask_only, ""))
     parts = [ctx.text(step.prompt, **values)]
     if step.choices:
         parts.append(choices_text(step))
@@ -102,15 +105,16 @@ def next_step(flow: Flow, ctx: Context, slots: dict[str, Any], answered: tuple[s
     return None
 
 
-def advance(ctx: Context, flow: Flow, state: DialogState, *, lead: str = "") -> Outcome:
-    """Ask the next missing step, or show the summary when nothing is missing."""
+def advance(ctx: Context, flow: Flow, state: DialogState, *, lead: str = "", fresh: bool = False) -> Outcome:
+    """Ask the next missing step, or show the summary when nothing is missing (fresh: the flow has
+    just begun, so even its first step is asked for the first time)."""
     slots = dict(state.slots)
     step = next_step(flow, ctx, slots, state.history)
     if step is None:
         text = confirm_text(ctx, flow, slots)
         new = replace(state, step=flow.state(CONFIRM), slots=slots, invalid=0, editing=False)
     else:
-        text = prompt(ctx, flow, step, slots)
+        text = prompt(ctx, flow, step, slots, first=fresh or step.state != state.step)
         new = replace(state, step=step.state, slots=slots, invalid=0)
     return Outcome(_join(lead, text), new)
 
@@ -120,7 +124,7 @@ def start(ctx: Context, flow: Flow, slots: dict[str, Any], text: str = "", *, le
     opening = flow.opening(slots, text)
     state = new_state(flow.name, flow.state(flow.steps[0].slot), ctx.now, opening)
     preface = flow.preface(ctx, opening)
-    return advance(ctx, flow, state, lead=_join(lead, preface or ""))
+    return advance(ctx, flow, state, lead=_join(lead, preface or ""), fresh=True)
 
 
 # Answering --------------------------------------------------------------------------------------
@@ -572,10 +576,10 @@ def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
 
 def restart(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     """重新开始: forget every answer and ask from the first question."""
-    fresh = replace(
+    blank = replace(
         new_state(flow.name, flow.state(flow.steps[0].slot), ctx.now), version=state.version + 1
     )
-    return advance(ctx, flow, fresh, lead=ctx.text("flow.restarted"))
+    return advance(ctx, flow, blank, lead=ctx.text("flow.restarted"), fresh=True)
 
 
 def help_text(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
