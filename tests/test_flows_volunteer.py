@@ -65,3 +65,20 @@ async def test_the_reply_names_the_owner_by_role(wx: WeChat) -> None:
     for line in lines:
         reply = await wx.say("oVolunteerRole", line)
     assert "工单号" in reply and "志愿服务负责人" in reply and "网格员" not in reply
+
+
+def test_any_area_is_every_area() -> None:
+    """都可以 / 全部 where several areas may be picked: all of them; numbers and names as before."""
+    from datetime import datetime
+
+    from bot.flows.base import Answer
+    from bot.flows.volunteer import AREAS, areas
+    from bot.inbound import Inbound
+
+    def read(text: str) -> list[str]:
+        inbound = Inbound(openid="o1", msg_type="text", text=text)
+        return areas(Answer(text=text, inbound=inbound, now=datetime(2026, 11, 24, 9, 0)))
+
+    every = [c.value for c in AREAS]
+    assert read("都可以") == read("全部") == read("哪个都行") == every and len(every) > 3
+    assert read("1 3") == read("助老和巡逻") == ["助老", "巡逻"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.flows import parsers
 from bot.flows.base import Answer, Choice, Context, Flow, Invalid, Step
-from bot.flows.commands import normalize
+from bot.flows.commands import is_word, normalize
 from bot.flows.config import vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
@@ -27,9 +27,11 @@ _SPLIT = re.compile(r"[\s,，、;；和及跟与/]+")
 
 
 def areas(answer: Answer) -> list[str]:
-    """Several areas at once: '1 3', '1、3', '助老和巡逻'."""
+    """Several areas at once: '1 3', '1、3', '助老和巡逻'; '都可以' is every one."""
     picked: list[str] = []
     text = answer.text.strip()
+    if is_word(text, "any"):
+        return [c.value for c in AREAS]
     parts = [p for p in _SPLIT.split(text) if p]
     if len(parts) == 1 and parts[0].isdigit() and len(parts[0]) > 1:
         parts = list(parts[0])  # "13" typed without a space
