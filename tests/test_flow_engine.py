@@ -57,12 +57,24 @@ def test_a_flow_reads_as_a_table_of_states() -> None:
         ({"s": Step("p", choices=(Choice("a", "甲"), Choice("a", "乙")))}, "unique"),
         ({"s": Step("p", choices=tuple(Choice(str(i), str(i)) for i in range(13)))}, "at most 12"),
         ({"s": Step("p", edit_words=("改",)), "t": Step("q", edit_words=("改",))}, "already edits"),
+        # the same question for exclusive cases may share them only when each has its ask_if
+        ({"s": Step("p", edit_words=("改",)), "t": Step("p", edit_words=("改",))}, "already edits"),
+        ({"edit_examples": ("改地址",), "s": Step("p", edit_words=("改",))}, "edit examples"),
         ({"menu_number": "12", "s": Step("p")}, "one digit"),
     ],
 )
 def test_bad_declarations_are_refused(attrs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         flow_class(**attrs)
+
+
+def test_one_question_for_exclusive_cases_shares_its_edit_words() -> None:
+    cls = flow_class(
+        a=Step("p", edit_words=("改时间",), ask_if=lambda slots: slots.get("k") == "a"),
+        b=Step("p", edit_words=("改时间",), ask_if=lambda slots: slots.get("k") == "b"),
+        edit_examples=("改时间",),
+    )
+    assert [s.slot for s in cls.steps] == ["a", "b"]
 
 
 def test_one_step_object_cannot_serve_two_slots() -> None:

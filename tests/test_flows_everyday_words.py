@@ -432,3 +432,49 @@ def test_place_more_reads_only_a_unit_or_a_room() -> None:
     for text in ("502", "5号", "2单元502，水管漏了", "13800138000", "是"):
         assert place_more(three, text) is None, text
     assert place_more({"landmark": "南门", "text": "南门"}, "2单元") is None  # no building to add to
+
+
+async def test_a_dispute_told_with_a_try_already_made_skips_did_you_talk(wx: WeChat, services: Services) -> None:
+    """找他他不认账: they talked; 还没跟他说: they did not; neither: the question is asked."""
+    openid = oid()
+    asked = await wx.say(openid, "楼上邻居家漏水把我家天花板泡坏了 找他他不认账 想请社区帮忙调解一下")
+    assert "什么时候方便" in asked and "沟通过吗" not in asked
+    await wx.say(openid, "这周六上午")
+    summary = await wx.say(openid, "13800138000")
+    assert "是否沟通过：已经沟通过，没谈拢" in summary
+    assert "（也可以直接说“改时间”“电话不对”）" in summary  # the mediation's own edit words
+    other = oid()
+    assert "什么时候方便" in await wx.say(other, "楼下邻居天天晚上吵 我还没跟他说 想请社区出面调解")
+    state = await dialog_of(services, other)
+    assert state is not None and state.slots["talked"] == "no"
+    third = oid()
+    assert "沟通过吗" in await wx.say(third, "和楼上邻居因为漏水闹矛盾了 想申请调解")
+
+
+async def test_the_time_of_a_booking_is_changed_at_its_summary(wx: WeChat, services: Services) -> None:
+    """改时间 / 时间改成… at a booking's summary: the time of the chosen service is asked again or
+    changed (before, 改时间 was answered "reply 1 or 2")."""
+    openid = oid()
+    for text in ("明天中午给我妈订助餐", "王秀英", "80", "3号楼2单元", "没有"):
+        await wx.say(openid, text)
+    summary = await wx.say(openid, "13800138000")
+    assert "请核对" in summary and "（也可以直接说“改时间”“改地址”）" in summary
+    assert "想约哪一天" in await wx.say(openid, "改时间")
+    changed = await wx.say(openid, "后天中午")
+    assert "请核对" in changed and "11月25日 中午" in changed
+    changed = await wx.say(openid, "时间改成大后天中午")
+    assert "请核对" in changed and "11月26日 中午" in changed
+    refused = await wx.say(openid, "时间改成后天凌晨三点")  # outside the service's hours: asked again
+    assert "想约哪一天" in refused and "请核对" not in refused
+
+
+async def test_an_edit_at_the_summary_is_checked_as_its_question_checks_it(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    await wx.say(openid, "没有")
+    await wx.say(openid, "13800138000")
+    assert "请核对" in await wx.say(openid, "否")
+    refused = await wx.say(openid, "地址改成明天上午")
+    assert "听起来像是时间" in refused and "问题在哪里" in refused and "请核对" not in refused
+    taken = await wx.say(openid, "明天上午")  # said again: taken, as the place question does
+    assert "请核对" in taken and "地点：明天上午" in taken

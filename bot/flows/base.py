@@ -217,6 +217,7 @@ class Flow:
     menu_number: ClassVar[str] = ""
     commands: ClassVar[tuple[str, ...]] = ()  # command names (bot/flows/commands.py) that start it
     confirm_prompt: ClassVar[str] = "flow.confirm"
+    edit_examples: ClassVar[tuple[str, ...]] = ()  # edit words the summary suggests (改地址, 电话不对)
     first_ask_only: ClassVar[tuple[str, ...]] = ()  # prompt_values keys blank when a question is asked again
     steps: ClassVar[tuple[Step, ...]] = ()
 
@@ -291,7 +292,7 @@ def _validate(cls: type[Flow]) -> None:
     for attr, value in cls.__dict__.items():
         if isinstance(value, Step) and value.state != f"{cls.name}:{attr}":
             raise ValueError(f"{where}: step {attr!r} reuses a Step object of {value.state!r}; one Step serves two slots")
-    edit_words: dict[str, str] = {}
+    edit_words: dict[str, Step] = {}
     for step in cls.steps:
         at = f"{where}, step {step.slot!r}"
         if step.slot in RESERVED:
@@ -313,7 +314,13 @@ def _validate(cls: type[Flow]) -> None:
         if len(step.choices) > MAX_CHOICES:
             raise ValueError(f"{at}: at most {MAX_CHOICES} numbered choices")
         for word in step.edit_words:
-            if word in edit_words:
-                raise ValueError(f"{at}: edit word {word!r} already edits {edit_words[word]!r}")
-            edit_words[word] = step.slot
+            # Steps asking the same question for different cases (the time of each service, only
+            # one of which applies) may share their edit words; other steps may not.
+            other = edit_words.get(word)
+            if other is not None and not (other.prompt == step.prompt and other.ask_if and step.ask_if):
+                raise ValueError(f"{at}: edit word {word!r} already edits {other.slot!r}")
+            edit_words[word] = step
+    unknown = [w for w in cls.edit_examples if w not in edit_words]
+    if unknown:
+        raise ValueError(f"{where}: edit examples {unknown} are no step's edit words")
 

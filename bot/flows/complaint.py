@@ -75,6 +75,7 @@ class Complaint(Flow):
     related = ("mediation",)
     menu_keys = ("MENU_COMPLAINT",)
     menu_number = "1"
+    edit_examples = ("改地址", "电话不对")
 
     category = Step("complaint.ask.category", choices=CATEGORIES, edit_words=("改类别", "类别不对", "类型不对"))
     place = Step(

@@ -145,6 +145,7 @@ def _when_steps() -> dict[str, Step]:
             "elderly.ask.when", parse=_when_parser(spec), prefill=_when_prefill(spec, TZ), check=_still_free(spec),
             ask_if=lambda slots, name=spec.name: _booking_mode(slots) and slots.get("service") == name,
             label="elderly.labels.when", show=lambda v: str((v or {}).get("text") or ""),
+            edit_words=("改时间", "时间不对", "时间错了", "换个时间"),
         )
     return steps
 
@@ -229,6 +230,7 @@ class ElderlyService(Flow):
     intents = ("elderly_service",)
     menu_keys = ("MENU_ELDERLY",)
     menu_number = "3"
+    edit_examples = ("改时间", "改地址")
 
     action = Step("elderly.ask.action", label="elderly.labels.action", choices=(
         Choice("book", "预约服务"), Choice("cancel", "取消预约"), Choice("change", "改时间"),

@@ -83,7 +83,9 @@ def shown_steps(flow: Flow, slots: dict[str, Any]) -> list[Step]:
 
 def confirm_text(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     """The summary and the question whether to submit."""
-    return ctx.text(flow.confirm_prompt, title=ctx.text(flow.title), summary=summary(ctx, flow, slots))
+    examples = "“" + "”“".join(flow.edit_examples) + "”" if flow.edit_examples else ""
+    edits = ctx.text("flow.edit_examples", words=examples) if examples else ""
+    return ctx.text(flow.confirm_prompt, title=ctx.text(flow.title), summary=summary(ctx, flow, slots), edits=edits)
 
 
 def next_step(flow: Flow, ctx: Context, slots: dict[str, Any], answered: tuple[str, ...] = ()) -> Step | None:
@@ -194,7 +196,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     if part == CONFIRM:
         return await _confirm_answer(ctx, flow, state)
     if part == EDIT:
-        return _edit_pick(ctx, flow, state)
+        return await _edit_pick(ctx, flow, state)
     step = flow.step(part)
     msg_type = ctx.inbound.msg_type
     if msg_type in ("image", "location", "video", "shortvideo"):
@@ -439,10 +441,10 @@ def _resume(ctx: Context, flow: Flow, state: DialogState, lead: str) -> Outcome:
 
 async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     text = ctx.inbound.text
-    edit = _edit_target(flow, text)
+    edit = _edit_target(flow, text, state.slots)
     if edit is not None:
         step, rest = edit
-        return _edit(ctx, flow, state, step, rest)
+        return await _edit(ctx, flow, state, step, rest)
     if is_word(text, "yes") or normalize(text) == "1":
         return Outcome(await flow.finish(ctx, dict(state.slots)), None)
     if is_word(text, "modify") or is_word(text, "no") or normalize(text) == "2":
@@ -460,11 +462,15 @@ def _edit_menu(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     return ctx.text("flow.edit_which", fields=lines)
 
 
-def _edit_target(flow: Flow, text: str, *, leading: bool = False) -> tuple[Step, str] | None:
-    """The step an edit phrase names ("地址错了，是10栋" → place, "是10栋"), if any; with leading,
-    only a phrase the message starts with (a sentence that mentions 不紧急 is not an edit)."""
+def _edit_target(
+    flow: Flow, text: str, slots: dict[str, Any], *, leading: bool = False
+) -> tuple[Step, str] | None:
+    """The step an edit phrase names ("地址错了，是10栋" → place, "是10栋"), if any, among the steps
+    that apply to these answers (改时间: the time of the service chosen); with leading, only a
+    phrase the message starts with (a sentence that mentions 不紧急 is not an edit)."""
     norm = normalize(text)
-    for step in flow.steps:
+    steps = shown_steps(flow, slots)
+    for step in steps:
         for word in step.edit_words:
             w = normalize(word)
             if w and (norm.startswith(w) if leading else w in norm):
@@ -474,7 +480,7 @@ def _edit_target(flow: Flow, text: str, *, leading: bool = False) -> tuple[Step,
                         rest = rest[len(filler):]
                         break
                 return step, rest
-    for step in flow.steps:  # 地址改成5号楼1单元, 把电话改为139…, 电话是139…: the field named, then the value
+    for step in steps:  # 地址改成5号楼1单元, 把电话改为139…, 电话是139…: the field named, then the value
         for noun in _edit_nouns(step):
             found = re.match(rf"^把?{re.escape(noun)}(?:改成|改为|改到|换成|应该是|是)(.+)$", norm)
             if found is not None:
@@ -496,7 +502,7 @@ async def _edit_midway(ctx: Context, flow: Flow, state: DialogState, step: Step,
     question in hand asked again; a field still to be asked ("电话是…" before the phone question)
     is kept for it, and then not asked. Only a message that starts with the edit and carries the
     value; anything else is read as the answer in hand."""
-    found = _edit_target(flow, text, leading=True)
+    found = _edit_target(flow, text, state.slots, leading=True)
     if found is None:
         return None
     target, rest = found
@@ -524,7 +530,7 @@ async def _edit_midway(ctx: Context, flow: Flow, state: DialogState, step: Step,
     return Outcome(_join(said, prompt(ctx, flow, step, slots)), new)
 
 
-def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+async def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     text = ctx.inbound.text
     steps = shown_steps(flow, state.slots)
     norm = normalize(text)
@@ -532,27 +538,32 @@ def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if norm.isdigit() and 1 <= int(norm) <= len(steps):
         chosen = steps[int(norm) - 1]
     else:
-        target = _edit_target(flow, text)
+        target = _edit_target(flow, text, state.slots)
         if target is not None:
-            return _edit(ctx, flow, state, *target)
+            return await _edit(ctx, flow, state, *target)
         chosen = next((s for s in steps if normalize(ctx.text(s.label)) in norm), None)
     if chosen is None:
         return Outcome(_join(ctx.text("flow.hint.choice"), _edit_menu(ctx, flow, state.slots)), state)
-    return _edit(ctx, flow, state, chosen, "")
+    return await _edit(ctx, flow, state, chosen, "")
 
 
-def _edit(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: str) -> Outcome:
-    """Change one field: take the new value from the same message when it has one, else ask."""
+async def _edit(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: str) -> Outcome:
+    """Change one field: take the new value from the same message when it has one (checked as its
+    question checks it: refused, the question is asked with why), else ask."""
     slots = {k: v for k, v in state.slots.items() if k != step.slot}
+    asking = replace(state, step=step.state, slots=slots, editing=True, invalid=0)
     if rest:
         try:
             value = read_answer(ctx, step, rest)
         except Invalid:
             value = None
         if value is not None:
+            if step.check is not None:
+                refused = await _checked(ctx, flow, asking, step, value)
+                if refused is not None:
+                    return refused
             return advance(ctx, flow, replace(state, slots={**slots, step.slot: value}, editing=False))
-    question = prompt(ctx, flow, step, state.slots)
-    return Outcome(question, replace(state, step=step.state, slots=slots, editing=True, invalid=0))
+    return Outcome(prompt(ctx, flow, step, state.slots), asking)
 
 
 # Commands inside a flow -------------------------------------------------------------------------

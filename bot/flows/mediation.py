@@ -13,7 +13,8 @@ from bot import reminders
 from bot.flows import parsers
 from bot.flows.base import Choice, Context, Flow, Step
 from bot.flows.complaint import bound_phone
-from bot.flows.config import choices, words
+from bot.flows.commands import normalize
+from bot.flows.config import choices, flow_config, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
@@ -23,6 +24,17 @@ TALKED = (
     Choice("yes", "已经沟通过，没谈拢", ("沟通过", "谈过", "说过", "找过", *words("answers", "yes"))),
     Choice("no", "还没有沟通过", ("没沟通", "没谈过", "没说过", "还没", *words("answers", "no"))),
 )
+
+
+def _talked(text: str) -> str | None:
+    """Whether the opening says the two sides talked already ('yes', 'no'), or None."""
+    norm = normalize(text)
+    conf = flow_config()["mediation"]
+    if any(w in norm for w in conf["not_talked_words"]):
+        return "no"
+    if any(w in norm for w in conf["talked_words"]):
+        return "yes"
+    return None
 
 
 def _when_show(value: Any) -> str:
@@ -39,6 +51,7 @@ class Mediation(Flow):
     related = ("complaint",)
     menu_keys = ("MENU_MEDIATION",)
     menu_number = "2"
+    edit_examples = ("改时间", "电话不对")
 
     party = Step("mediation.ask.party", choices=PARTIES, edit_words=("改对方", "对方不对"))
     issue = Step("mediation.ask.issue", parse=parsers.description, edit_words=("改事由", "事情不对", "改内容"))
@@ -61,6 +74,9 @@ class Mediation(Flow):
             kept["party"] = party.value
         if text and parsers.says_what(text):
             kept["issue"] = text.strip()
+            talked = _talked(text)
+            if talked is not None:
+                kept["talked"] = talked
         if slots.get("phone"):
             kept["phone"] = str(slots["phone"])
         return kept

@@ -74,6 +74,7 @@ class VolunteerSignup(Flow):
     intents = ("volunteer_signup",)
     menu_keys = ("MENU_VOLUNTEER",)
     menu_number = "4"
+    edit_examples = ("改时间", "电话不对")
 
     full_name = Step("volunteer.ask.full_name", parse=person_name, prefill=_own_name,
                      check=parsers.not_a_time("volunteer.labels.full_name"),
