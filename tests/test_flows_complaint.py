@@ -320,6 +320,38 @@ async def test_gas_smell_without_a_clear_intent_still_gets_advice(wx: WeChat) ->
     assert "关闭燃气阀门" in reply and "哪一类" not in reply
 
 
+@pytest.mark.parametrize(
+    ("text", "advice", "category"),
+    [
+        ("电梯里关了人了！快来", "警铃", "电梯"),  # before: the menu
+        ("有人被关在电梯里了", "警铃", "电梯"),
+        ("电梯卡住了 里面有人", "警铃", "电梯"),
+        ("老人摔倒了起不来", "120 急救", "其他"),  # before: the menu
+        ("有人晕倒在楼道里了", "120 急救", "其他"),  # before: "which kind of problem?" with 12 choices
+        ("电线冒火花了", "切断电源", "水电气暖"),  # before: the menu
+        ("厨房闻到臭鸡蛋味", "关闭燃气阀门", "水电气暖"),  # before: a sanitation report, no advice
+    ],
+)
+async def test_emergencies_in_residents_words_get_advice_first_and_no_category_question(
+    wx: WeChat, services: Services, text: str, advice: str, category: str
+) -> None:
+    openid = oid()
+    reply = await wx.say(openid, text)
+    assert advice in reply and reply.index(advice) < reply.index("在哪里")
+    assert "哪一类" not in reply
+    await wx.say(openid, "5号楼1单元301")
+    await wx.say(openid, "13812345678")
+    assert "紧急" in await wx.say(openid, "否")
+    assert "紧急情况" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.urgency == "urgent" and ticket.category == category and ticket.building == "5"
+
+
+async def test_a_house_with_people_in_it_is_no_lift_emergency(wx: WeChat) -> None:
+    reply = await wx.say(oid(), "楼上家里面有人天天吵")
+    assert "⚠️" not in reply
+
+
 async def test_natural_opening_asks_only_what_is_missing(wx: WeChat, services: Services) -> None:
     openid = oid()
     reply = await wx.say(openid, "我要报修")

@@ -28,13 +28,18 @@ URGENCY = (
     Choice("normal", "一般", ("一般", "不急", "不紧急", "普通")),
 )
 YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", words("answers", "no")))
-def emergency_of(text: str) -> str | None:
-    """The emergency the text names (gas, fire, trapped, burst, electric), if any."""
+def _emergency(text: str) -> dict[str, Any] | None:
     norm = normalize(text)
     for entry in flow_config()["complaint"]["emergencies"]:
         if any(word in norm for word in entry["words"]):
-            return str(entry["advice"])
+            return dict(entry)
     return None
+
+
+def emergency_of(text: str) -> str | None:
+    """The emergency the text names (gas, electric, fire, trapped, burst, medical), if any."""
+    entry = _emergency(text)
+    return str(entry["advice"]) if entry else None
 
 
 def derived_urgency(slots: dict[str, Any], _resident: Resident) -> str:
@@ -119,10 +124,12 @@ class Complaint(Flow):
         if text and parsers.says_what(text):
             kept["description"] = text.strip()
             kept["opening_text"] = text.strip()
-        emergency = emergency_of(text)
+        emergency = _emergency(text) if text else None
         if emergency or slots.get("urgency") == "urgent":
             kept["urgency"] = "urgent"
-            kept["emergency"] = emergency or "generic"
+            kept["emergency"] = str(emergency["advice"]) if emergency else "generic"
+            # Not "which kind of problem?" with twelve choices while someone is in danger.
+            kept.setdefault("category", str((emergency or {}).get("category") or OTHER))
         return kept
 
     def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:
