@@ -390,6 +390,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     activity_reply = await _activity_request(ctx, text)
     if activity_reply is not None:
         return Outcome(activity_reply, None)
+    withdraw = _optional("bot.flows.withdraw")
+    withdrawn = await withdraw.begin(ctx, text) if withdraw is not None else None
+    if withdrawn is not None:  # 撤销工单 0001, 不用修了: the resident's own report withdrawn
+        return withdrawn
     found = classify(ctx.svc, text)
     if found.intent == "ticket_status":
         number = str(found.slots.get("ticket_number") or "") or number_in(text)

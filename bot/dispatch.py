@@ -390,7 +390,11 @@ async def apply_action(
         for kid in kids:
             await reminders.drop_for_cause(session, "ticket", kid.id)
         if action == "cancel":
-            await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_cancelled", number=ticket.number, note=note))
+            if (data or {}).get("by") != "resident":  # a resident who withdrew it was answered in the chat
+                await _tell_residents(
+                    svc, session, ticket, kids, event,
+                    t.get("dispatch.resident_cancelled", number=ticket.number, note=note),
+                )
             if ticket.assignee:
                 await outbox.push_worker(
                     session, ticket.assignee, t.get("dispatch.cancelled_worker", number=ticket.number),

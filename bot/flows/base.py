@@ -218,6 +218,7 @@ class Flow:
     commands: ClassVar[tuple[str, ...]] = ()  # command names (bot/flows/commands.py) that start it
     confirm_prompt: ClassVar[str] = "flow.confirm"
     edit_examples: ClassVar[tuple[str, ...]] = ()  # edit words the summary suggests (改地址, 电话不对)
+    declined: ClassVar[str] = ""  # messages key: 否 at the confirmation ends the flow with it (no edit menu)
     first_ask_only: ClassVar[tuple[str, ...]] = ()  # prompt_values keys blank when a question is asked again
     steps: ClassVar[tuple[Step, ...]] = ()
 

@@ -85,7 +85,8 @@ def confirm_text(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     """The summary and the question whether to submit."""
     examples = "“" + "”“".join(flow.edit_examples) + "”" if flow.edit_examples else ""
     edits = ctx.text("flow.edit_examples", words=examples) if examples else ""
-    return ctx.text(flow.confirm_prompt, title=ctx.text(flow.title), summary=summary(ctx, flow, slots), edits=edits)
+    return ctx.text(flow.confirm_prompt, **flow.prompt_values(ctx, slots), title=ctx.text(flow.title),
+                    summary=summary(ctx, flow, slots), edits=edits)
 
 
 def next_step(flow: Flow, ctx: Context, slots: dict[str, Any], answered: tuple[str, ...] = ()) -> Step | None:
@@ -448,6 +449,9 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState) -> Outco
     if is_word(text, "yes") or normalize(text) == "1":
         return Outcome(await flow.finish(ctx, dict(state.slots)), None)
     if is_word(text, "modify") or is_word(text, "no") or normalize(text) == "2":
+        if flow.declined or not shown_steps(flow, state.slots):
+            # Nothing to edit (a confirmation of one thing: 删除我的信息, 撤销工单): 否 keeps things as they are.
+            return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
         return Outcome(_edit_menu(ctx, flow, state.slots), replace(state, step=flow.state(EDIT), invalid=0))
     count = state.invalid + 1
     reply = _join(ctx.text("flow.hint.confirm"), confirm_text(ctx, flow, state.slots))

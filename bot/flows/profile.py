@@ -143,6 +143,7 @@ class EraseInfo(Flow):
     title = "profile.title"
     commands = ("erase_info",)
     confirm_prompt = "profile.erase_confirm"
+    declined = "profile.erase_declined"
 
     # Nothing to ask: the flow goes straight to its confirmation.
     scope = Step("profile.erase_confirm", ask_if=lambda slots: False, label="profile.title")

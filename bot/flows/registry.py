@@ -16,6 +16,7 @@ FLOW_MODULES = (
     "bot.flows.elderly",
     "bot.flows.volunteer",
     "bot.flows.profile",
+    "bot.flows.withdraw",
 )
 
 FLOWS: dict[str, Flow] = {}
