@@ -178,6 +178,21 @@ async def test_a_message_that_is_not_an_answer_leaves_the_survey_open(svc: Servi
     assert (await ticket(svc, number)).satisfaction == 5
 
 
+async def test_thanks_are_answered_with_the_rating_asked_again_not_read_as_a_rating(
+    svc: Services, clock: FakeClock
+) -> None:
+    """修好了 谢谢你们 to the survey: thanked back, and asked for the score (the satisfaction rate
+    counts ratings, not guesses); the survey stays open. Thanks with a problem in it are not thanks."""
+    number = await sent_survey(svc, clock)
+    for text in ("修好了 谢谢你们", "辛苦了", "师傅很负责 谢谢"):
+        reply = await answer(svc, "o_res", text)
+        assert reply is not None and "不客气" in reply and "1–5 分" in reply
+    assert await answer(svc, "o_res", "谢谢 但是我家门口的垃圾没人清") is None  # a new matter: the dialog's
+    assert (await ticket(svc, number)).satisfaction is None
+    assert "感谢您的评价" in (await answer(svc, "o_res", "5") or "")
+    assert (await ticket(svc, number)).satisfaction == 5
+
+
 async def test_unsatisfied_reopens_to_the_owner_tells_staff_and_takes_the_comment(
     svc: Services, clock: FakeClock
 ) -> None:

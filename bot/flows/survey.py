@@ -335,6 +335,14 @@ def still_unresolved(text: str, ticket: Ticket) -> Rating | None:
     return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
 
 
+def _thanks(text: str) -> bool:
+    """Thanks or praise and nothing else the classifier would act on (谢谢 但是灯还是不亮 is more)."""
+    classifier = get_classifier()
+    if not classifier.terms(text) & {"@thanks", "@praise"}:
+        return False
+    return classifier.classify(text).intent in ("greeting", "unknown")
+
+
 async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
     """The reply when this message answers the resident's pending survey (or its comment), else None."""
     if inbound.is_event or not inbound.text.strip():
@@ -353,7 +361,11 @@ async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) 
         if not await awaiting_rating(session, ticket, n):
             return None
         rating = parse_rating(inbound.text) or still_unresolved(inbound.text, ticket)
-        return None if rating is None else await _record(svc, session, ticket, n, rating, inbound.openid)
+        if rating is None:
+            # 修好了 谢谢你们: thanked, and asked once more for the score (thanks are not read as
+            # 满意: the satisfaction rate counts what residents rate, not what is inferred).
+            return svc.texts.get("survey.thanks_unrated") if _thanks(inbound.text) else None
+        return await _record(svc, session, ticket, n, rating, inbound.openid)
     last = rated[-1]
     window = timedelta(seconds=load_schedule_config().survey.comment_window_s)
     if (
