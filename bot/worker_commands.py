@@ -48,6 +48,8 @@ _COMMAND = re.compile(
     re.DOTALL,
 )
 _TRAILING = re.compile(r"[\s?!.。？！]+$")
+# The number first (0002 接单, 20261123-0002办结 已修好): read as the verb first.
+_NUMBER_FIRST = re.compile(rf"^(\d{{8}}-\d{{1,4}}|\d{{1,12}}){_SEP}*(接单|办结|退回|吹哨|回复)(?=$|{_SEP}|\D)(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ def parse(text: str) -> Command | None:
     word = _TRAILING.sub("", value).lower() or value.lower()  # 我的工单？
     if word in WORDS:
         return Command(WORDS[word])
+    first = _NUMBER_FIRST.match(value)
+    if first is not None:
+        value = f"{first.group(2)} {first.group(1)} {first.group(3).lstrip()}".strip()
     match = _COMMAND.match(value)
     if match is None:
         return None

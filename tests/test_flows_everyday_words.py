@@ -478,3 +478,11 @@ async def test_an_edit_at_the_summary_is_checked_as_its_question_checks_it(wx: W
     assert "听起来像是时间" in refused and "问题在哪里" in refused and "请核对" not in refused
     taken = await wx.say(openid, "明天上午")  # said again: taken, as the place question does
     assert "请核对" in taken and "地点：明天上午" in taken
+
+
+def test_a_landmark_that_names_its_building_is_not_prefixed_with_it() -> None:
+    from bot.flows.parsers import place_text
+
+    assert place_text({"building": "3", "landmark": "3号楼门口"}) == "3号楼门口"  # not 3栋3号楼门口
+    assert place_text({"building": "3", "landmark": "南门"}) == "3栋南门"
+    assert place_text({"building": "3", "unit": "2", "room": "502"}) == "3栋2单元502"

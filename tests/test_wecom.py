@@ -298,3 +298,13 @@ def test_a_number_is_told_from_a_note_that_starts_with_digits() -> None:
     assert parse("办结 2 已修") == Command("resolve", "2", "已修")
     assert parse("回复0001：师傅下午到") == Command("reply", "0001", "师傅下午到")
     assert parse("已办结 0001") is None
+
+
+def test_the_number_may_come_before_the_verb() -> None:
+    """0002 接单 / 20261123-0002 办结 已修好: workers type the number they just read first."""
+    from bot.worker_commands import Command, parse
+
+    assert parse("0002 接单") == parse("0002接单") == Command("accept", "0002", "")
+    assert parse("20261123-0002 办结 已修好") == Command("resolve", "20261123-0002", "已修好")
+    assert parse("0002，办结，已清理") == Command("resolve", "0002", "已清理")
+    assert parse("12345") is None and parse("3楼办结了") is None

@@ -86,16 +86,16 @@ def place_text(place: dict[str, Any]) -> str:
     """A place as residents read it."""
     if place.get("text"):
         return str(place["text"])
+    landmark = str(place.get("landmark") or "")
+    named = address_parts(landmark)  # 3号楼门口 names its building: not "3栋3号楼门口"
     text = ""
-    if place.get("building"):
+    if place.get("building") and named.get("building") != str(place["building"]):
         text += f"{place['building']}栋"
-    if place.get("unit"):
+    if place.get("unit") and named.get("unit") != str(place["unit"]):
         text += f"{place['unit']}单元"
-    if place.get("room"):
+    if place.get("room") and named.get("room") != str(place["room"]):
         text += str(place["room"])
-    if place.get("landmark"):
-        text += str(place["landmark"])
-    return text
+    return text + landmark
 
 
 def not_an_answer(text: str) -> bool:
