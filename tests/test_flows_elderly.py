@@ -53,6 +53,11 @@ async def test_booking_from_the_menu_start_to_finish(wx: WeChat, services: Servi
     assert "请核对" in summary and "11月24日 11:30" in summary and "王秀英" in summary and "3栋2单元301" in summary
     done = await wx.say(openid, "1")
     assert "已为助餐预约好：11月24日（周二）11:30" in done and "20261123-0001" in done and "取消预约" in done
+    # The booked time is the date that matters: no other "handled by" date beside it, here or in
+    # the status answer (before: 预计11月30日 10:00前处理 under a booking for the 24th).
+    assert "前处理" not in done
+    status = await wx.say(openid, "我的工单怎么样了")
+    assert "11月24日（周二）11:30" in status and "前办结" not in status
 
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "elderly_service" and ticket.assignee == "canteen" and ticket.status == "dispatched"

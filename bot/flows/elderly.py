@@ -427,7 +427,7 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
         ])
     return "\n".join([
         ctx.text("elderly.booked", service=spec.name, when=bookings.describe(svc, start)),
-        created_reply(ctx, created),
+        created_reply(ctx, created, with_due=False),
         ctx.text("elderly.how_to_change"),
     ])
 

@@ -67,13 +67,14 @@ def format_due(ctx: Context, due_at: datetime | None) -> str:
     return f"{at.month}月{at.day}日 {at:%H:%M}"
 
 
-def created_reply(ctx: Context, created: Created, *, head: str = "flow.created") -> str:
-    """The reply after a ticket: its number and what happens next."""
+def created_reply(ctx: Context, created: Created, *, head: str = "flow.created", with_due: bool = True) -> str:
+    """The reply after a ticket: its number and what happens next (without the handling time
+    limit when with_due is False: a booking's own time was just said, another date would confuse)."""
     lines = [ctx.text(head, number=created.ticket.number)]
     if created.linked_to is not None:
         lines.append(ctx.text("flow.next.linked", number=created.linked_to.number))
     elif created.assignee_name:
-        due = format_due(ctx, created.due_at)
+        due = format_due(ctx, created.due_at) if with_due else ""
         key = "flow.next.assigned_due" if due else "flow.next.assigned"
         role = ctx.text(f"flow.owner_role.{created.ticket.kind}") if ctx.svc.texts.has(
             f"flow.owner_role.{created.ticket.kind}") else ctx.text("flow.owner_role.default")

@@ -13,6 +13,7 @@ from storage.models import Person, Ticket
 
 NUMBER = re.compile(r"(?<!\d)(\d{8}-\d{4})(?!\d)")
 LIST_LIMIT = 5
+BOOKED_KINDS = ("elderly_service",)  # the booked time is in the summary: no "done by" date beside it
 
 
 def number_in(text: str) -> str | None:
@@ -29,7 +30,7 @@ async def _line(ctx: Context, ticket: Ticket) -> str:
         person = await ctx.session.get(Person, ticket.assignee)
         if person is not None:
             line += ctx.text("status.who", name=person.name)
-    if ticket.due_at is not None and ticket.status in ACTIVE:
+    if ticket.due_at is not None and ticket.status in ACTIVE and ticket.kind not in BOOKED_KINDS:
         line += ctx.text("status.due", due=format_due(ctx, ticket.due_at))
     return line
 
