@@ -400,6 +400,11 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         return Outcome(await status_reply(ctx, number or None), None)
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
+    if found.intent in ("greeting", "unknown"):
+        faq = _optional("bot.faq")
+        known = faq.answer(text) if faq is not None else None
+        if known is not None:  # 几点上班, 居住证怎么办: the operators' answer (config/faq.toml)
+            return Outcome(ctx.text("dialog.faq", answer=known), None)
     if found.intent == "greeting":
         return Outcome(_courtesy(ctx, text), None)
     flow = registry.for_intent(found.intent)

@@ -1,0 +1,67 @@
+"""Common questions (办公时间, 居住证, 大件垃圾 …) answered from config/faq.toml, which the
+community's operators edit. Only a message that is none of the services reaches here."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.flows.commands import normalize
+from bot.settings import CONFIG_DIR
+
+FAQ_FILE = CONFIG_DIR / "faq.toml"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One question: the words that ask it and its answer."""
+
+    words: tuple[str, ...]
+    answer: str
+
+
+def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
+    """The entries of a parsed faq.toml; ValueError naming what is wrong."""
+    raw = data.get("faq", [])
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}: [[faq]] entries expected")
+    entries = []
+    for n, item in enumerate(raw, 1):
+        words = item.get("words") if isinstance(item, dict) else None
+        answer = item.get("answer") if isinstance(item, dict) else None
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) and normalize(w) for w in words):
+            raise ValueError(f"{where}: entry {n} needs a non-empty list of words")
+        if not isinstance(answer, str) or not answer.strip():
+            raise ValueError(f"{where}: entry {n} needs an answer")
+        entries.append(Entry(tuple(normalize(w) for w in words), answer.strip()))
+    return tuple(entries)
+
+
+_cache: dict[Path, tuple[float, tuple[Entry, ...]]] = {}
+
+
+def load(path: Path = FAQ_FILE) -> tuple[Entry, ...]:
+    """The entries of path, read again when the file changed (none when there is no file)."""
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return ()
+    cached = _cache.get(path)
+    if cached is None or cached[0] != mtime:
+        with path.open("rb") as fh:
+            cached = (mtime, parse(tomllib.load(fh), str(path)))
+        _cache[path] = cached
+    return cached[1]
+
+
+def answer(text: str, path: Path = FAQ_FILE) -> str | None:
+    """The answer to the question text asks, if one of the entries' words is in it (the longest
+    word found wins: 居住证明 is a certificate, not a residence permit)."""
+    said = normalize(text)
+    best: tuple[int, str] | None = None
+    for entry in load(path):
+        for word in entry.words:
+            if word in said and (best is None or len(word) > best[0]):
+                best = (len(word), entry.answer)
+    return best[1] if best else None

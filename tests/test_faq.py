@@ -1,0 +1,66 @@
+"""Common questions answered from config/faq.toml (bot/faq.py), and only when nothing else fits."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bot import faq
+from bot.services import Services
+from tests.conftest import WeChat
+from tests.flow_helpers import dialog_of
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("你们几点上班", "办公时间"),
+        ("你好 請問居住證怎麼辦", "办理居住证"),  # traditional characters, a greeting before it
+        ("我想开个居住证明", "开具证明"),  # the longer word wins: a certificate, not a permit
+        ("家里有个旧沙发要扔 大件垃圾放哪", "大件垃圾请放到"),
+    ],
+)
+async def test_a_common_question_gets_the_operators_answer(
+    wx: WeChat, services: Services, text: str, expected: str
+) -> None:
+    openid = oid()
+    reply = await wx.say(openid, text)
+    assert expected in reply and "人工" in reply and "抱歉" not in reply
+    assert await dialog_of(services, openid) is None
+
+
+async def test_a_service_request_is_not_taken_for_a_question(wx: WeChat) -> None:
+    # 装修垃圾 is a FAQ word; a pile of it nobody clears is a report.
+    reply = await wx.say(oid(), "3号楼楼道里堆了装修垃圾好几天没人清")
+    assert "拍张照片" in reply and "大件垃圾请放到" not in reply
+    assert "抱歉，我没太明白" in await wx.say(oid(), "今天天气怎么样")  # neither: the menu, as before
+
+
+def test_entries_are_checked_and_the_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "faq.toml"
+    assert faq.answer("几点上班", path) is None  # no file: no answers
+    path.write_text('[[faq]]\nwords = ["几点上班"]\nanswer = "九点。"\n', encoding="utf-8")
+    assert faq.answer("请问几点上班？", path) == "九点。"
+    path.write_text('[[faq]]\nwords = ["几点上班"]\nanswer = "八点半。"\n', encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, (stat.st_atime, stat.st_mtime + 5))  # a later modification time
+    assert faq.answer("几点上班", path) == "八点半。"
+    for bad, message in [
+        ('[[faq]]\nwords = []\nanswer = "x"\n', "words"),
+        ('[[faq]]\nwords = ["几点"]\nanswer = " "\n', "answer"),
+        ('faq = "x"\n', "entries"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            faq.parse(tomllib.loads(bad), "faq.toml")
+
+
+def test_the_shipped_file_parses() -> None:
+    assert len(faq.load()) >= 5
