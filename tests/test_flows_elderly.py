@@ -203,3 +203,25 @@ async def test_reminder_reply_words_reach_the_booking(wx: WeChat) -> None:
     for words in ("取消预约", "改时间"):
         reply = await wx.say(f"oReminderWords{words}", words)
         assert "我可以帮您" not in reply, reply  # not the generic menu: the booking flow answered
+
+
+async def test_what_the_first_message_asks_beyond_the_service_reaches_the_provider(
+    wx: WeChat, services: Services
+) -> None:
+    """适老化改造 家里卫生间装个扶手: the rails in the bathroom were lost (备注：无) and the provider
+    saw only the service. The request is kept, shown in the summary and in the ticket's summary."""
+    openid = oid()
+    await wx.say(openid, "我想申请适老化改造 家里卫生间装个扶手")
+    for answer in ("我自己", "张桂兰", "78", "3栋2单元301", "下周一上午", "没有"):
+        await wx.say(openid, answer)
+    summary = await wx.say(openid, "13800138000")
+    assert "需求：我想申请适老化改造 家里卫生间装个扶手" in summary
+    assert "已为适老化改造预约好" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["request"] == "我想申请适老化改造 家里卫生间装个扶手"
+    assert "卫生间装个扶手" in (ticket.summary or "")
+    # A plain booking says nothing more: no request line.
+    other = oid()
+    for answer in ("明天中午给我妈订助餐", "王秀英", "82", "3栋2单元301", "没有"):
+        await wx.say(other, answer)
+    assert "需求" not in await wx.say(other, "13812345678")

@@ -23,6 +23,7 @@ from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import normalize
+from bot.flows.config import words
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
 from bot.privacy import hash_openid
@@ -213,6 +214,16 @@ def _booking_show(value: Any) -> str:
     return "取消最近的一个预约" if str(value).startswith("cancel") else "更改最近的一个预约的时间"
 
 
+def _says_more(text: str, spec: ServiceSpec, slots: dict[str, Any]) -> bool:
+    """Whether the opening asks for more than the service, a time and a person (适老化改造 家里
+    卫生间装个扶手, not 明天中午给我妈订助餐): a few characters left without those words."""
+    rest = normalize(text)
+    said = [spec.name, *spec.aliases, str(slots.get("when_text") or ""), *words("elderly", "request_words")]
+    for word in sorted((normalize(w) for w in said if w), key=len, reverse=True):
+        rest = rest.replace(word, "")
+    return len(rest) >= 4
+
+
 def _booking_mode(slots: dict[str, Any]) -> bool:
     return slots.get("action", "book") == "book"
 
@@ -243,6 +254,10 @@ class ElderlyService(Flow):
         "elderly.ask.service", label="elderly.labels.service", choices=_service_choices(), ask_if=_booking_mode,
         edit_words=("改服务", "服务不对", "换个服务"),
     )
+    # What the first message asked for beyond the service (家里卫生间装个扶手): never asked, shown
+    # in the summary and given to the provider when said.
+    request = Step("elderly.ask.request", label="elderly.labels.request", parse=parsers.short_text,
+                   ask_if=lambda slots: _booking_mode(slots) and bool(slots.get("request")), edit_words=("改需求",))
     for_whom = Step("elderly.ask.for_whom", label="elderly.labels.for_whom", parse=for_whom, ask_if=_booking_mode,
                     check=parsers.not_a_time("elderly.labels.for_whom"), edit_words=("改对象", "不是给他", "不是给她"))
     for_name = Step("elderly.ask.for_name", label="elderly.labels.for_name", parse=person_name, prefill=_self_name, ask_if=_booking_mode,
@@ -335,6 +350,8 @@ class ElderlyService(Flow):
             kept["address"] = {**place, "text": parsers.place_text(place)}
         if slots.get("phone"):
             kept["phone"] = str(slots["phone"])
+        if spec is not None and _says_more(text, spec, slots):
+            kept["request"] = text.strip()[:200]
         return kept
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
@@ -407,8 +424,11 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
         "address": _place_show(address), "building": address.get("building"), "unit": address.get("unit"),
         "room": address.get("room"), "start": start.isoformat(), "when": bookings.describe(svc, start),
         "notes": slots.get("notes"), "phone": slots.get("phone"), "waitlist": waitlist,
+        "request": slots.get("request"),
     }
     summary = f"{spec.name}｜{bookings.describe(svc, start)}｜{who}"
+    if slots.get("request"):
+        summary += f"｜{str(slots['request'])[:60]}"
     created = await create_and_dispatch(
         ctx, flow, fields=fields, summary=summary, category=spec.name,
         building=address.get("building"),
