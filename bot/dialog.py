@@ -36,7 +36,7 @@ from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off
 from bot.flows.parsers import place
 from bot.flows.state import DialogState
-from bot.flows.status import number_in, status_reply
+from bot.flows.status import number_in, short_reply, status_reply
 from bot.inbound import AlreadyHandled, Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
@@ -397,7 +397,8 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     found = classify(ctx.svc, text)
     if found.intent == "ticket_status":
         number = str(found.slots.get("ticket_number") or "") or number_in(text)
-        return Outcome(await status_reply(ctx, number or None), None)
+        short = None if number else await short_reply(ctx, text)  # 0001进度: by its last digits
+        return Outcome(short or await status_reply(ctx, number or None), None)
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
     if found.intent in ("greeting", "unknown"):
@@ -413,6 +414,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     if flow is None:
         if number_in(text):
             return Outcome(await status_reply(ctx, number_in(text)), None)
+        short = await short_reply(ctx, text)  # 0001怎么样了, 工单1: a ticket by its last digits
+        if short is not None:
+            return Outcome(short, None)
         if _only_fillers(text):  # 喂, 喂喂, 嗯: someone starting to talk
             return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
         if found.slots.get("category") and len(normalize(text)) <= BARE_THING_CHARS:

@@ -42,6 +42,21 @@ async def test_status_by_number_only_for_ones_own_ticket(wx: WeChat, services: S
     assert "没有找到" in await wx.say(owner, "20261123-0099 怎么样了")
 
 
+async def test_status_by_the_last_digits_of_ones_own_ticket(wx: WeChat, services: Services) -> None:
+    """0001怎么样了 / 工单1 / 0001进度 (before: "sorry, I did not understand" and the menu)."""
+    owner, stranger = oid(), oid()
+    await complaint(wx, owner)
+    await complaint(wx, owner, building="2")
+    for text in ("0001怎么样了", "工单1", "0001进度", "查一下0001号工单"):
+        one = await wx.say(owner, text)
+        assert one.startswith("【20261123-0001】") and "20261123-0002" not in one, text
+    missing = await wx.say(owner, "0009怎么样了")
+    assert "尾号为 0009" in missing and "20261123-0001" in missing  # said, with the ones there are
+    assert "尾号为 0001" in await wx.say(stranger, "0001怎么样了")  # another resident's: not shown
+    assert "【" not in await wx.say(owner, "12")  # two digits alone are no ticket
+    assert "【" not in await wx.say(owner, "0001块钱")  # digits with something else are not a question
+
+
 async def test_status_question_inside_a_flow_keeps_the_flow(wx: WeChat, services: Services) -> None:
     openid = oid()
     await complaint(wx, openid)
