@@ -26,6 +26,8 @@ def oid() -> str:
         ("你好 請問居住證怎麼辦", "办理居住证"),  # traditional characters, a greeting before it
         ("我想开个居住证明", "开具证明"),  # the longer word wins: a certificate, not a permit
         ("家里有个旧沙发要扔 大件垃圾放哪", "大件垃圾请放到"),
+        ("我要办老年卡", "老年优待证"),
+        ("高龄补贴怎么申请", "高龄补贴"),
     ],
 )
 async def test_a_common_question_gets_the_operators_answer(

@@ -97,3 +97,12 @@ async def test_handoff_mid_flow_carries_what_was_said(wx: WeChat, services: Serv
     said = [m["text"] for m in ticket.fields["transcript"] if m["direction"] == "in"]
     assert said == ["2", "邻居", "楼上漏水到我家天花板，找他不理", "人工"]
     assert "我可以帮您" in await wx.say(openid, "嗯")  # the flow ended with the hand-off
+
+
+async def test_an_older_person_alone_asking_to_be_looked_in_on_reaches_a_person(wx: WeChat, services: Services) -> None:
+    """No bookable service fits 能不能有人定期来看看我: a person arranges it (before: the menu)."""
+    openid = oid()
+    reply = await wx.say(openid, "我是独居老人 能不能有人定期来看看我")
+    assert "转接人工服务" in reply
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff"
