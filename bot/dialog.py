@@ -33,7 +33,7 @@ from bot.flows.base import Answer, Context, Flow, Invalid
 from bot.flows.commands import command_of, is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
-from bot.flows.handoff import hand_off
+from bot.flows.handoff import hand_off, with_staff
 from bot.flows.parsers import place
 from bot.flows.state import DialogState
 from bot.flows.status import number_in, short_reply, status_reply
@@ -408,6 +408,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return Outcome(ctx.text("dialog.faq", answer=known), None)
     if found.intent == "greeting":
         return Outcome(_courtesy(ctx, text), None)
+    if found.slots.get("urgency") != "urgent":
+        waiting = await with_staff(ctx, text)  # 人工 asked for: what follows is for that person
+        if waiting is not None:
+            return Outcome(waiting, None)
     flow = registry.for_intent(found.intent)
     if flow is None and found.slots.get("urgency") == "urgent":
         flow = registry.get("complaint")  # an emergency is never answered with the menu

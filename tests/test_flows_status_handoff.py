@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
 from bot.clock import FakeClock
 from bot.services import Services
+from storage.models import TicketEvent
 from tests.conftest import WeChat
 from tests.flow_helpers import group_posts, tickets_of
 
@@ -96,7 +99,8 @@ async def test_handoff_mid_flow_carries_what_was_said(wx: WeChat, services: Serv
     assert ticket.fields["collected"] == {"对方": "邻居", "事由": "楼上漏水到我家天花板，找他不理"}
     said = [m["text"] for m in ticket.fields["transcript"] if m["direction"] == "in"]
     assert said == ["2", "邻居", "楼上漏水到我家天花板，找他不理", "人工"]
-    assert "我可以帮您" in await wx.say(openid, "嗯")  # the flow ended with the hand-off
+    after = await wx.say(openid, "嗯")  # the flow ended with the hand-off: no next question of it
+    assert "沟通过" not in after and "转给工作人员" in after  # what follows is for the person awaited
 
 
 async def test_an_older_person_alone_asking_to_be_looked_in_on_reaches_a_person(wx: WeChat, services: Services) -> None:
@@ -106,3 +110,47 @@ async def test_an_older_person_alone_asking_to_be_looked_in_on_reaches_a_person(
     assert "转接人工服务" in reply
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "handoff"
+
+
+async def test_after_asking_for_a_person_what_follows_is_for_that_person(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """人工, then 我家楼上漏水了 想找个人说说: before, a questionnaire started (the very thing they asked
+    to be spared). Now it goes on the hand-off ticket for staff and the resident is told so; a menu
+    digit, a status question or an emergency is still served at once."""
+    openid = oid()
+    assert "转接人工服务" in await wx.say(openid, "人工")
+    [ticket] = await tickets_of(services, openid)
+    told = await wx.say(openid, "我家楼上漏水了 想找个人说说")
+    assert "转给工作人员" in told and ticket.number in told and "问题在哪里" not in told
+    assert await wx.say(openid, "水一直往下滴") == "收到，已转给工作人员。"  # not the whole text again
+    async with services.sessions() as session:
+        notes = (await session.execute(
+            select(TicketEvent.note).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote")
+            .order_by(TicketEvent.id)
+        )).scalars().all()
+    assert list(notes) == ["我家楼上漏水了 想找个人说说", "水一直往下滴"]
+    assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]  # no report started
+    assert "已转服务中心" in await wx.say(openid, "我的工单怎么样了")
+    assert "⚠️" in await wx.say(openid, "厨房闻到煤气味")  # an emergency: advice at once
+    await wx.say(openid, "取消")
+    assert "哪一类" in await wx.say(openid, "1")  # a menu pick starts the service asked for
+    await wx.say(openid, "取消")
+    clock.advance(hours=3)  # nobody came back within the hours: the bot serves again
+    assert "问题在哪里" in await wx.say(openid, "我家楼上漏水了")
+
+
+async def test_a_staff_answer_keeps_the_conversation_with_the_person(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    from bot.staff_actions import staff_reply
+
+    openid = oid()
+    await wx.say(openid, "人工")
+    [ticket] = await tickets_of(services, openid)
+    clock.advance(hours=1, minutes=30)
+    await staff_reply(services, ticket.number, "您好，请问是什么事？", actor="staff:admin")
+    clock.advance(hours=1)  # 2.5 hours after 人工, one after the staff answer
+    assert "转给工作人员" in await wx.say(openid, "我家楼上漏水了")
+    clock.advance(hours=3)  # nobody since: the bot serves again
+    assert "问题在哪里" in await wx.say(openid, "我家楼上漏水了")

@@ -15,7 +15,7 @@ from bot.flows.finish import dispatch_module
 from bot.flows.state import DialogState
 from bot.privacy import hash_openid
 from bot.tickets import add_event, create_ticket
-from storage.models import Message, Ticket
+from storage.models import Message, Ticket, TicketEvent
 
 TRANSCRIPT_LIMIT = 40
 _WEEKDAYS = "一二三四五六日"
@@ -92,3 +92,34 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     if dispatch is not None:
         await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, summary)
     return ctx.text("handoff.created", number=ticket.number, when=answer_time(ctx))
+
+
+async def with_staff(ctx: Context, text: str) -> str | None:
+    """A message that would start a service while the resident waits for a person they asked for
+    (a hand-off ticket still escalated, opened or answered by staff within the last hours): not a questionnaire they
+    asked to be spared. It is recorded on that ticket (staff see it there) and answered that a
+    person will answer (in full once every few minutes, a short 收到 in between). None when no
+    one is awaited. Emergencies, menu picks, status questions and commands never come here."""
+    conf = flow_config()["handoff"]
+    since = ctx.now - timedelta(hours=float(conf["attention_hours"]))
+    ticket = await ctx.session.scalar(
+        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "handoff", Ticket.status == "escalated")
+        .order_by(Ticket.id.desc()).limit(1)
+    )
+    if ticket is None:
+        return None
+    if ticket.created_at < since:  # asked for long ago: awaited still if staff answered lately
+        answered = await ctx.session.scalar(
+            select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "reply",
+                                         TicketEvent.created_at >= since).limit(1)
+        )
+        if answered is None:
+            return None
+    quiet = ctx.now - timedelta(minutes=float(conf["ack_every_min"]))
+    acked = await ctx.session.scalar(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote",
+                                     TicketEvent.created_at >= quiet).limit(1)
+    )
+    await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
+                    note=text.strip()[:500])
+    return ctx.text("handoff.noted" if acked is not None else "handoff.waiting", number=ticket.number)

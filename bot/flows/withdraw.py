@@ -131,7 +131,7 @@ class Withdraw(Flow):
         note = ctx.text("withdraw.note", reason=reason)
         others = [k for k in await dispatch.children_of(ctx.session, ticket) if k.status in WITHDRAWABLE]
         if others:
-            await tickets.add_event(ctx.session, ticket, "note", actor, ctx.now, note=note)
+            await tickets.add_event(ctx.session, ticket, "resident_wrote", actor, ctx.now, note=note)
             if ticket.assignee:
                 await outbox.push_worker(
                     ctx.session, ticket.assignee,
