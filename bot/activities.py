@@ -145,6 +145,13 @@ async def _upcoming_text(svc: Services, session: AsyncSession, now: datetime) ->
     )
 
 
+async def _not_found(svc: Services, session: AsyncSession, name: str, now: datetime) -> str:
+    """No activity of that name: the upcoming ones, or that there are none for now."""
+    if not await list_upcoming(session, now):
+        return svc.texts.get("activities.not_found_none", name=name.strip()[:30])
+    return svc.texts.get("activities.not_found", name=name.strip()[:30], upcoming=await _upcoming_text(svc, session, now))
+
+
 def _message(svc: Services, activity: Activity, key: str) -> dict[str, Any]:
     t = svc.texts
     start = local(activity.start_at, svc.tz)
@@ -212,8 +219,7 @@ async def sign_up(svc: Services, session: AsyncSession, openid: str, activity_ke
     now = svc.clock.now()
     activity = await find_activity(session, activity_key, now)
     if activity is None:
-        return SignupResult("not_found", None, t.get(
-            "activities.not_found", name=activity_key.strip()[:30], upcoming=await _upcoming_text(svc, session, now)))
+        return SignupResult("not_found", None, await _not_found(svc, session, activity_key, now))
     if activity.start_at <= now:
         return SignupResult("started", activity, t.get(
             "activities.started", title=activity.title, upcoming=await _upcoming_text(svc, session, now)))
@@ -240,8 +246,7 @@ async def cancel_signup(svc: Services, session: AsyncSession, openid: str, activ
     now = svc.clock.now()
     activity = await find_activity(session, activity_key, now)
     if activity is None:
-        return SignupResult("not_found", None, t.get(
-            "activities.not_found", name=activity_key.strip()[:30], upcoming=await _upcoming_text(svc, session, now)))
+        return SignupResult("not_found", None, await _not_found(svc, session, activity_key, now))
     signup = await session.scalar(
         select(ActivitySignup).where(ActivitySignup.activity_id == activity.id, ActivitySignup.openid == openid)
     )

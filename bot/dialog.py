@@ -506,11 +506,20 @@ async def _activity_request(ctx: Context, text: str) -> str | None:
         if match is None:
             continue
         name = match.group("name").strip()
-        if await activities.find_activity(ctx.session, name, ctx.now) is None:
-            return None
+        if await activities.find_activity(ctx.session, name, ctx.now) is None and _not_an_activity(name):
+            return None  # 报名助餐, 报名志愿者: the classifier's; 报名 广场舞比赛: no such activity, said so
         result = await act(ctx.svc, ctx.session, ctx.openid, name)
         return str(result.reply)
     return None
+
+
+def _not_an_activity(name: str) -> bool:
+    """Whether what follows 报名 names a service or the volunteer signup rather than an activity."""
+    from bot.flows.elderly import CATALOG
+
+    said = normalize(name)
+    services = {normalize(n) for spec in CATALOG.services for n in (spec.name, *spec.aliases)}
+    return said in services or any(w in said for w in ("志愿", "义工", "党员", "报到"))
 
 
 def _media_opening(ctx: Context) -> Outcome:

@@ -137,6 +137,13 @@ async def test_signing_up_twice_or_too_late_or_for_nothing(svc: Services) -> Non
     assert missing.status == "not_found" and "敬老院探访" in missing.reply and missing.activity is None
 
 
+
+async def test_an_unknown_name_when_nothing_is_coming(svc: Services, clock: FakeClock) -> None:
+    clock.advance(days=365)  # every activity of the file is over
+    missing = await sign(svc, "o_vol", "广场舞")
+    assert missing.status == "not_found" and "近期也暂时没有" in missing.reply and "近期活动有" not in missing.reply
+
+
 async def test_cancelled_signup_sends_nothing_and_can_sign_again(svc: Services, clock: FakeClock) -> None:
     await sign(svc, "o_vol", "clean")
     assert (await cancel(svc, "o_vol", "clean")).status == "cancelled"

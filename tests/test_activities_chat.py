@@ -37,3 +37,13 @@ async def test_other_signups_are_not_activities(wx: WeChat, services: Services) 
     assert "报名成功" not in reply and "没有找到" not in reply
     async with services.sessions() as session:
         assert await session.scalar(select(ActivitySignup).where(ActivitySignup.openid == "oAct2")) is None
+
+
+async def test_an_unknown_activity_is_said_so_and_services_stay_services(wx: WeChat, services: Services) -> None:
+    """报名 广场舞比赛 (no such activity) started an elderly-service booking through its 舞/清洁-like
+    words; it is now told there is none, with the ones there are. 报名助餐 stays a booking."""
+    await load_activities(services)
+    reply = await wx.say("oAct3", "报名 广场舞比赛")
+    assert "没有找到“广场舞比赛”这个活动" in reply and "楼道清洁志愿行动" in reply
+    assert "给谁预约" not in await wx.say("oAct4", "报名 小区大扫除")  # no elderly cleaning booking either
+    assert "给谁预约" in await wx.say("oAct5", "报名助餐")
