@@ -300,6 +300,10 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if state.part not in ("confirm", "edit", "switch") and number_in(text):
         reply = await status_reply(ctx, number_in(text))
         return engine.resume(ctx, flow, state, reply)
+    if normalize(text) in _ACTIVITY_LIST:  # 有什么活动 in the middle of something: listed, then back
+        listed = await _activity_request(ctx, text)
+        if listed is not None:
+            return engine.resume(ctx, flow, state, listed)
     read: list[Intent] = []
 
     def classify_answer(said: str) -> Intent:

@@ -47,3 +47,15 @@ async def test_an_unknown_activity_is_said_so_and_services_stay_services(wx: WeC
     assert "没有找到“广场舞比赛”这个活动" in reply and "楼道清洁志愿行动" in reply
     assert "给谁预约" not in await wx.say("oAct4", "报名 小区大扫除")  # no elderly cleaning booking either
     assert "给谁预约" in await wx.say("oAct5", "报名助餐")
+
+
+async def test_activities_asked_in_the_middle_of_a_booking(wx: WeChat, services: Services) -> None:
+    """有什么活动 while 给谁预约 is asked: listed, and the question asked again (before: taken as the
+    person to book for)."""
+    await load_activities(services)
+    await wx.say("oAct6", "给家里老人订个助餐")
+    reply = await wx.say("oAct6", "有什么活动")
+    assert "楼道清洁志愿行动" in reply and "给谁预约" in reply
+    assert "怎么称呼" in await wx.say("oAct6", "我婆婆")
+    assert "给谁预约" in await wx.say("oAct7", "给家里老人订个助餐")
+    assert "请说是给谁预约" in await wx.say("oAct7", "这是什么？")  # a question is no person

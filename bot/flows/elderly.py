@@ -164,9 +164,12 @@ def for_whom(answer: Answer) -> str:
     text = normalize(answer.text)
     if text in SELF_WORDS:
         return SELF
-    if parsers.says_nothing(answer.text) or text.isdigit() or len(text) > 20:
-        raise Invalid("elderly.hint.for_whom")
+    if parsers.says_nothing(answer.text) or text.isdigit() or len(text) > 20 or _ASKS.search(answer.text):
+        raise Invalid("elderly.hint.for_whom")  # 有什么活动？ is a question, not a person
     return answer.text.strip()
+
+
+_ASKS = re.compile(r"什么|怎么|哪里|哪个|为什么|吗|[?？]")
 
 
 def person_name(answer: Answer) -> str:
