@@ -486,3 +486,16 @@ def test_a_landmark_that_names_its_building_is_not_prefixed_with_it() -> None:
     assert place_text({"building": "3", "landmark": "3号楼门口"}) == "3号楼门口"  # not 3栋3号楼门口
     assert place_text({"building": "3", "landmark": "南门"}) == "3栋南门"
     assert place_text({"building": "3", "unit": "2", "room": "502"}) == "3栋2单元502"
+
+
+async def test_a_phone_number_at_a_choice_question_is_kept_for_the_phone(wx: WeChat, services: Services) -> None:
+    """13800138000 where 沟通过吗 is asked: kept for the phone question (before: 'reply a number')."""
+    openid = oid()
+    await wx.say(openid, "我想申请调解")
+    await wx.say(openid, "邻居")
+    assert "沟通过吗" in await wx.say(openid, "楼上漏水到我家天花板")
+    kept = await wx.say(openid, "13800138000")
+    assert "电话已经记下了" in kept and "沟通过吗" in kept
+    await wx.say(openid, "2")
+    summary = await wx.say(openid, "都可以")
+    assert "请核对" in summary and "13800138000" in summary  # the phone question was not asked

@@ -57,7 +57,7 @@ async def test_time_must_be_understood_and_in_the_future(wx: WeChat, services: S
 
 async def test_edit_time_from_the_summary(wx: WeChat, services: Services) -> None:
     openid = oid()
-    for answer in ["2", "物业", "物业乱收停车费，多次找他们都不理", "否", "周六上午", "13900001111"]:
+    for answer in ["2", "物业", "物业乱收停车费，一个月多收两百", "否", "周六上午", "13900001111"]:
         reply = await wx.say(openid, answer)
     assert "请核对" in reply and "11月28日" in reply
     summary = await wx.say(openid, "时间不对，应该是后天晚上7点")
@@ -67,6 +67,18 @@ async def test_edit_time_from_the_summary(wx: WeChat, services: Services) -> Non
     assert ticket.fields["talked"] is False and ticket.fields["party"] == "物业"
     [reminder] = await reminders_of(services, "mediation_session")
     assert reminder.due_at == datetime(2026, 11, 24, 19, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def test_the_matter_told_with_a_try_made_answers_did_you_talk(wx: WeChat, services: Services) -> None:
+    """对门那家 is the neighbour (not the matter: it is asked); 说了也不听 in the matter tells they talked."""
+    openid = oid()
+    assert "和谁" in await wx.say(openid, "我想申请调解")
+    assert "因为什么事" in await wx.say(openid, "对门那家")
+    asked = await wx.say(openid, "他们家狗天天叫 说了也不听")
+    assert "什么时候方便" in asked and "沟通过吗" not in asked
+    await wx.say(openid, "随时都行")
+    summary = await wx.say(openid, "13900001111")
+    assert "对方：邻居" in summary and "事由：他们家狗天天叫 说了也不听" in summary and "已经沟通过" in summary
 
 
 async def test_back_and_cancel_in_mediation(wx: WeChat, services: Services) -> None:

@@ -96,7 +96,9 @@ async def test_handoff_mid_flow_carries_what_was_said(wx: WeChat, services: Serv
     reply = await wx.say(openid, "人工")
     [ticket] = await tickets_of(services, openid)
     assert ticket.number in reply and ticket.fields["flow"] == "mediation"
-    assert ticket.fields["collected"] == {"对方": "邻居", "事由": "楼上漏水到我家天花板，找他不理"}
+    # 找他不理 told that they talked: that question was not asked, its answer is carried too
+    assert ticket.fields["collected"] == {"对方": "邻居", "事由": "楼上漏水到我家天花板，找他不理",
+                                          "是否沟通过": "已经沟通过，没谈拢"}
     said = [m["text"] for m in ticket.fields["transcript"] if m["direction"] == "in"]
     assert said == ["2", "邻居", "楼上漏水到我家天花板，找他不理", "人工"]
     after = await wx.say(openid, "嗯")  # the flow ended with the hand-off: no next question of it

@@ -257,7 +257,15 @@ def _told_more(
     ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify
 ) -> tuple[DialogState, str]:
     """What the sentence also tells, read as an opening message would be, for the questions not
-    answered yet (they are then not asked); with the flow's preface when it names an emergency."""
+    answered yet (they are then not asked); with the flow's preface when it names an emergency.
+    Only when more is said than the choice's own words (对门那家 is the neighbour, not the matter)."""
+    picked = match_choice(step, text)
+    rest = normalize(text)
+    if picked is not None:
+        for name in sorted((normalize(n) for n in (picked.label, *picked.synonyms)), key=len, reverse=True):
+            rest = rest.replace(name, "")
+    if not says_what(rest):
+        return state, ""
     told = flow.opening(dict(classify(text).slots), text)
     extra = {k: v for k, v in told.items() if k != step.slot and state.slots.get(k) in (None, "", [])}
     if not extra:
@@ -358,8 +366,10 @@ def _phone_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
     """A message that is only a phone number, where something else is asked (the description,
     a name) and the flow's phone question is still to come: the number is kept for it and the
     question in hand asked again, instead of taking the number as the answer."""
-    if step.parse is phone or step.choices or not _ONLY_A_NUMBER.fullmatch(text):
+    if step.parse is phone or not _ONLY_A_NUMBER.fullmatch(text):
         return None
+    if step.choices and match_choice(step, text) is not None:
+        return None  # 2 answers a choice; a phone number picks none
     target = next((s for s in flow.steps if s.parse is phone), None)
     if target is None or state.slots.get(target.slot):
         return None

@@ -55,7 +55,8 @@ class Mediation(Flow):
 
     party = Step("mediation.ask.party", choices=PARTIES, edit_words=("改对方", "对方不对"))
     issue = Step("mediation.ask.issue", parse=parsers.description, edit_words=("改事由", "事情不对", "改内容"))
-    talked = Step("mediation.ask.talked", choices=TALKED)
+    # Not asked when what the matter is tells it (说了也不听, 还没跟他说), first message or answer.
+    talked = Step("mediation.ask.talked", choices=TALKED, prefill=lambda slots, _resident: _talked(str(slots.get("issue") or "")))
     session_time = Step(
         "mediation.ask.session_time", parse=parsers.future_time, show=_when_show,
         edit_words=("改时间", "时间不对", "时间错了"),
