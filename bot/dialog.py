@@ -34,7 +34,7 @@ from bot.flows.commands import command_of, is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
-from bot.flows.parsers import place
+from bot.flows.parsers import is_question, place
 from bot.flows.state import DialogState
 from bot.flows.status import number_in, short_reply, status_reply
 from bot.inbound import AlreadyHandled, Inbound
@@ -463,9 +463,6 @@ async def _after_about(ctx: Context, state: DialogState) -> Outcome:
     return await route(ctx, None)
 
 
-_QUESTION = re.compile(r"(?:吗|么|呢|没有?|[?？])[\s。.!！~～]*$")
-
-
 def _only_fillers(text: str) -> bool:
     """Whether a message holds nothing but the spoken fillers the classifier drops (喂, 嗯, 那个)."""
     module = _optional("bot.intents.classifier")
@@ -477,7 +474,7 @@ def _courtesy(ctx: Context, text: str) -> str:
     word back: the menu again would read as not having been understood."""
     module = _optional("bot.intents.classifier")
     terms = module.get_classifier().terms(text) if module is not None else set()
-    asks = _QUESTION.search(text) is not None  # 灯修好了吗 is not a thank-you
+    asks = is_question(text)  # 灯修好了吗 is not a thank-you
     if asks or "@greet" in terms or not terms & {"@thanks", "@praise", "@closing"}:
         return ctx.text("dialog.greeting", menu=menu_text(ctx.svc))
     return ctx.text("dialog.thanks" if terms & {"@thanks", "@praise"} else "dialog.closing")

@@ -277,17 +277,26 @@ def _told_more(
 REFUSED = "_refused"  # slots key: the answer a step's check refused last, {"slot", "value"}
 
 
+async def _refusal(ctx: Context, state: DialogState, step: Step, value: Any) -> tuple[str, DialogState] | None:
+    """The step's own check of an answer it could read: None to take it, else why not and the
+    state that remembers the refusal (the same answer given again right after is taken)."""
+    refused = {"slot": step.slot, "value": value}
+    if step.check is None or state.slots.get(REFUSED) == refused:
+        return None  # the resident insists (a full booking slot is then waitlisted)
+    why = await step.check(ctx, state.slots, value)
+    if why is None:
+        return None
+    return why, replace(state, slots={**state.slots, REFUSED: refused})
+
+
 async def _checked(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any) -> Outcome | None:
     """The step's own check of an answer it could read; None to take it. A refusal is shown with
-    the question again, and remembered: the same answer given again right after is taken."""
-    assert step.check is not None
-    if state.slots.get(REFUSED) == {"slot": step.slot, "value": value}:
-        return None  # the resident insists (a full booking slot is then waitlisted)
-    refusal = await step.check(ctx, state.slots, value)
-    if refusal is None:
+    the question again, and remembered (_refusal)."""
+    refused = await _refusal(ctx, state, step, value)
+    if refused is None:
         return None
-    slots = {**state.slots, REFUSED: {"slot": step.slot, "value": value}}
-    return Outcome(_join(refusal, prompt(ctx, flow, step, state.slots)), replace(state, slots=slots))
+    why, remembered = refused
+    return Outcome(_join(why, prompt(ctx, flow, step, state.slots)), remembered)
 
 
 def _store(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any, *, lead: str = "") -> Outcome:
@@ -528,13 +537,11 @@ async def _edit_midway(ctx: Context, flow: Flow, state: DialogState, step: Step,
         value = read_answer(ctx, target, rest)
     except Invalid:
         return None
-    refused = {"slot": target.slot, "value": value}
-    if target.check is not None and state.slots.get(REFUSED) != refused:  # said again: taken
-        refusal = await target.check(ctx, state.slots, value)
-        if refusal is not None:
-            said = ctx.text("flow.not_changed", field=ctx.text(target.label), reason=refusal)
-            slots = {**state.slots, REFUSED: refused}
-            return Outcome(_join(said, prompt(ctx, flow, step, state.slots)), replace(state, slots=slots))
+    refused = await _refusal(ctx, state, target, value)
+    if refused is not None:
+        why, remembered = refused
+        said = ctx.text("flow.not_changed", field=ctx.text(target.label), reason=why)
+        return Outcome(_join(said, prompt(ctx, flow, step, state.slots)), remembered)
     before = state.slots.get(target.slot)
     slots = {**{k: v for k, v in state.slots.items() if k != REFUSED}, target.slot: value}
     history = tuple(s for s in state.history if s != target.slot) + (target.slot,)

@@ -222,6 +222,14 @@ _BARE = (
 )
 
 
+_QUESTION = re.compile(r"(?:吗|么|呢|没有?|[?？])[\s。.!！~～]*$")
+
+
+def is_question(text: str) -> bool:
+    """Whether a message ends as a question (灯修好了吗, 不用修了？)."""
+    return _QUESTION.search(text) is not None
+
+
 def says_what(text: str) -> bool:
     """Whether an opening message says what the matter is (not only '我要报修', '申请调解')."""
     rest = normalize(text)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import dispatch, outbox, tickets
+from bot.flows import parsers
 from bot.flows.base import Context, Flow, Step
 from bot.flows.commands import normalize
 from bot.flows.config import words
@@ -37,7 +38,6 @@ _REQUEST = re.compile(
     r"(?:工单|报修|投诉|单子|调解|这个单|那个单)?(?:号|单号)?"
     r"(?P<ref>\d{8}-\d{1,4}|\d{1,4})?(?:吧|了|吗)?$"
 )
-_QUESTION = re.compile(r"(?:吗|么|呢|没有?|[?？])[\s。.!！~～]*$")
 
 
 def request_of(text: str) -> tuple[bool, str | None] | None:
@@ -47,7 +47,7 @@ def request_of(text: str) -> tuple[bool, str | None] | None:
     found = _REQUEST.match(norm)
     if found is not None and norm not in ("取消", "撤销一下"):
         return True, found.group("ref")
-    if _QUESTION.search(text) is None and any(normalize(w) in norm for w in words("withdraw", "no_longer_needed")):
+    if not parsers.is_question(text) and any(normalize(w) in norm for w in words("withdraw", "no_longer_needed")):
         return False, None
     return None
 
