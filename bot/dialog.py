@@ -412,6 +412,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return Outcome(ctx.text("dialog.faq", answer=known), None)
     if found.intent == "greeting":
         return Outcome(_courtesy(ctx, text), None)
+    if found.intent == "complaint" and found.slots.get("urgency") != "urgent" and _about_staff(text):
+        # 投诉网格员: to the service centre, not to the building's grid worker it may be about
+        handed = await hand_off(ctx, ctx.text("handoff.reason_about_staff"))
+        return Outcome(ctx.text("handoff.about_staff") + "\n" + handed, None)
     if found.slots.get("urgency") != "urgent":
         waiting = await with_staff(ctx, text)  # 人工 asked for: what follows is for that person
         if waiting is not None:
@@ -512,6 +516,13 @@ async def _activity_request(ctx: Context, text: str) -> str | None:
         result = await act(ctx.svc, ctx.session, ctx.openid, name)
         return str(result.reply)
     return None
+
+
+def _about_staff(text: str) -> bool:
+    """Whether a complaint is about the community's own people (config/flows.toml about_staff)."""
+    conf = flow_config()["complaint"]["about_staff"]
+    said = normalize(text)
+    return any(w in said for w in conf["staff"]) and any(w in said for w in conf["against"])
 
 
 def _not_an_activity(name: str) -> bool:

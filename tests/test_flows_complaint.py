@@ -397,3 +397,15 @@ async def test_courtesy_is_not_taken_for_a_place(wx: WeChat) -> None:
     assert "描述" not in again
     after = await wx.say(openid, "3号楼2单元楼道")
     assert "问题在哪里" not in after and ("拍张照片" in after or "描述" in after)
+
+
+async def test_a_complaint_about_the_communitys_own_people_goes_to_the_centre(wx: WeChat, services: Services) -> None:
+    """投诉网格员: before, a report dispatched to the building's grid worker, who may be the very one
+    complained about. Now a hand-off to the service centre, which the staff group is told of."""
+    openid = oid()
+    reply = await wx.say(openid, "我要投诉网格员 王伟 态度很差 报了三次都不来")
+    assert "不会派给被投诉的人" in reply and "转接人工服务" in reply
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff" and ticket.assignee is None and ticket.fields["reason"] == "居民投诉社区工作人员"
+    # A report that only mentions staff is still a report.
+    assert "拍张照片" in await wx.say(oid(), "3号楼楼道灯坏了 工作人员说会来")
