@@ -28,6 +28,7 @@ def oid() -> str:
         ("家里有个旧沙发要扔 大件垃圾放哪", "大件垃圾请放到"),
         ("我要办老年卡", "老年优待证"),
         ("高龄补贴怎么申请", "高龄补贴"),
+        ("我想咨询一下 老房子加装电梯的事", "加装电梯"),  # 电梯 alone would be a lift report
     ],
 )
 async def test_a_common_question_gets_the_operators_answer(

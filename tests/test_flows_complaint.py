@@ -330,6 +330,7 @@ async def test_gas_smell_without_a_clear_intent_still_gets_advice(wx: WeChat) ->
         ("有人晕倒在楼道里了", "120 急救", "其他"),  # before: "which kind of problem?" with 12 choices
         ("电线冒火花了", "切断电源", "水电气暖"),  # before: the menu
         ("厨房闻到臭鸡蛋味", "关闭燃气阀门", "水电气暖"),  # before: a sanitation report, no advice
+        ("能不能帮我叫个救护车", "120 急救", "其他"),  # before: the menu
     ],
 )
 async def test_emergencies_in_residents_words_get_advice_first_and_no_category_question(
