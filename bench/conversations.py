@@ -42,7 +42,7 @@ SCRIPTS: list[Script] = [
     Script(("我的工单怎么样了",), "工单"),
     Script(("20261123-0001怎么样了",), "20261123-0001"),
     Script(("你好",), MENU),
-    Script(("谢谢你们，上次路灯修好了很满意",), MENU),
+    Script(("谢谢你们，上次路灯修好了很满意",), "不客气"),  # thanks are answered with a word, not the menu
     Script(("帮助",), MENU),
     Script(("转人工",), TICKET),
     # An elderly-service booking and a volunteer signup, each to its ticket.
@@ -51,6 +51,13 @@ SCRIPTS: list[Script] = [
 ]
 
 CONVERSATIONS: list[list[str]] = [list(s.messages) for s in SCRIPTS]
+
+
+def hands_off(conversation: list[str]) -> bool:
+    """Whether the conversation ends waiting for a person: for the next two hours the service puts
+    that resident's new requests before staff instead of running a flow (bot.flows.handoff.
+    with_staff), so a simulated resident continues under a new openid, as another resident would."""
+    return bool(conversation) and conversation[0] == "转人工"
 
 
 def pick(rng: random.Random) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.conversations import pick
+from bench.conversations import hands_off, pick
 from bot.sim.wechat_client import WeChatSigner, text_xml
 
 
@@ -98,12 +98,15 @@ class Driver:
         async with aiohttp.ClientSession(timeout=timeout, connector=conn) as http:
 
             async def resident(i: int) -> None:
-                openid = f"oBench{self.run_tag}{i:05d}"
+                generation = 0
                 while time.perf_counter() < deadline:
-                    for text in pick(self.rng):
+                    conversation = pick(self.rng)
+                    openid = f"oBench{self.run_tag}{i:05d}g{generation}"
+                    for text in conversation:
                         if time.perf_counter() >= deadline:
                             return
                         await self._post(http, openid, text, stats)
+                    generation += hands_off(conversation)  # waiting for a person: a new resident goes on
 
             started = time.perf_counter()
             await asyncio.gather(*(resident(i) for i in range(residents)))
@@ -116,6 +119,8 @@ class Driver:
         timeout = aiohttp.ClientTimeout(total=10)
         conn = aiohttp.TCPConnector(limit=0)
         scripts: dict[int, list[str]] = {}
+        generations: dict[int, int] = {}  # bumped after a hand-off (hands_off), as in closed_loop
+        whole: dict[int, list[str]] = {}
         busy: set[int] = set()
         async with aiohttp.ClientSession(timeout=timeout, connector=conn) as http:
             tasks: list[asyncio.Task[None]] = []
@@ -129,13 +134,18 @@ class Driver:
                 n += 1
                 if i in busy:  # one message at a time per resident, as a person types
                     continue
-                script = scripts.get(i) or pick(self.rng)
+                script = scripts.get(i)
+                if not script:
+                    script = whole[i] = pick(self.rng)
                 text, scripts[i] = script[0], script[1:]
+                openid = f"oPace{self.run_tag}{i:05d}g{generations.get(i, 0)}"
+                if not scripts[i] and hands_off(whole[i]):
+                    generations[i] = generations.get(i, 0) + 1
                 busy.add(i)
 
-                async def send(i: int = i, text: str = text) -> None:
+                async def send(i: int = i, text: str = text, openid: str = openid) -> None:
                     try:
-                        await self._post(http, f"oPace{self.run_tag}{i:05d}", text, stats)
+                        await self._post(http, openid, text, stats)
                     finally:
                         busy.discard(i)
 

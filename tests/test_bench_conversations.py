@@ -1,0 +1,30 @@
+"""bench/conversations.py: the load benchmark's scripts still run as written against the current
+flows (what `python -m bench.conversations --check URL` checks by hand), and a resident who handed
+off goes on under a new openid."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from bench.conversations import SCRIPTS, hands_off, pick
+from tests.conftest import WeChat
+
+
+async def test_every_script_ends_as_written(wx: WeChat) -> None:
+    for script in SCRIPTS:
+        openid = "oScript" + uuid.uuid4().hex[:12]
+        last = ""
+        for text in script.messages:
+            last = await wx.say(openid, text)
+        assert script.expect in last, (script.messages, last)
+
+
+async def test_after_a_hand_off_the_next_conversation_is_a_flow_again_under_a_new_openid(wx: WeChat) -> None:
+    """Under the same openid, what follows 转人工 goes before staff (bot.flows.handoff.with_staff);
+    the load generator therefore continues as a new resident, so the workload stays the scripts'."""
+    assert hands_off(["转人工", "取消"]) and not hands_off(["你好", "取消"]) and not hands_off([])
+    assert pick(random.Random(1))[-1] == "取消"
+    openid = "oScript" + uuid.uuid4().hex[:12]
+    await wx.say(openid, "转人工")
+    assert "转给工作人员" in await wx.say(openid, SCRIPTS[0].messages[0])  # why the openid changes
