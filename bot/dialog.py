@@ -405,9 +405,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         return Outcome(short or await status_reply(ctx, number or None), None)
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
-    if found.intent in ("greeting", "unknown"):
+    if found.intent in ("greeting", "unknown") or found.slots.get("urgency") != "urgent":
         faq = _optional("bot.faq")
-        known = faq.answer(text) if faq is not None else None
+        early = found.intent not in ("greeting", "unknown")  # 什么时候停水: a question, not a report
+        known = faq.answer(text, before_services=early) if faq is not None else None
         if known is not None:  # 几点上班, 居住证怎么办: the operators' answer (config/faq.toml)
             return Outcome(ctx.text("dialog.faq", answer=known), None)
     if found.intent == "greeting":

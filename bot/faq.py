@@ -19,6 +19,7 @@ class Entry:
 
     words: tuple[str, ...]
     answer: str
+    before_services: bool = False  # asked in words a report also uses (什么时候停水): answered first
 
 
 def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
@@ -34,7 +35,10 @@ def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
             raise ValueError(f"{where}: entry {n} needs a non-empty list of words")
         if not isinstance(answer, str) or not answer.strip():
             raise ValueError(f"{where}: entry {n} needs an answer")
-        entries.append(Entry(tuple(normalize(w) for w in words), answer.strip()))
+        first = item.get("before_services", False)
+        if not isinstance(first, bool):
+            raise ValueError(f"{where}: entry {n}: before_services is true or false")
+        entries.append(Entry(tuple(normalize(w) for w in words), answer.strip(), first))
     return tuple(entries)
 
 
@@ -55,12 +59,15 @@ def load(path: Path = FAQ_FILE) -> tuple[Entry, ...]:
     return cached[1]
 
 
-def answer(text: str, path: Path = FAQ_FILE) -> str | None:
+def answer(text: str, path: Path = FAQ_FILE, *, before_services: bool = False) -> str | None:
     """The answer to the question text asks, if one of the entries' words is in it (the longest
-    word found wins: 居住证明 is a certificate, not a residence permit)."""
+    word found wins: 居住证明 is a certificate, not a residence permit); with before_services,
+    among the entries marked so only (a question a report's words would otherwise take)."""
     said = normalize(text)
     best: tuple[int, str] | None = None
     for entry in load(path):
+        if before_services and not entry.before_services:
+            continue
         for word in entry.words:
             if word in said and (best is None or len(word) > best[0]):
                 best = (len(word), entry.answer)

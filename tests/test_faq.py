@@ -29,6 +29,8 @@ def oid() -> str:
         ("我要办老年卡", "老年优待证"),
         ("高龄补贴怎么申请", "高龄补贴"),
         ("我想咨询一下 老房子加装电梯的事", "加装电梯"),  # 电梯 alone would be a lift report
+        ("小区什么时候停水", "提前在小区公告栏"),  # a question in a report's words: before_services
+        ("明天停电吗", "提前在小区公告栏"),
     ],
 )
 async def test_a_common_question_gets_the_operators_answer(
@@ -45,6 +47,7 @@ async def test_a_service_request_is_not_taken_for_a_question(wx: WeChat) -> None
     reply = await wx.say(oid(), "3号楼楼道里堆了装修垃圾好几天没人清")
     assert "拍张照片" in reply and "大件垃圾请放到" not in reply
     assert "抱歉，我没太明白" in await wx.say(oid(), "今天天气怎么样")  # neither: the menu, as before
+    assert "问题在哪里" in await wx.say(oid(), "我家停水了 什么时候来水")  # no water now: a report
 
 
 def test_entries_are_checked_and_the_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
@@ -60,6 +63,7 @@ def test_entries_are_checked_and_the_file_is_read_again_when_it_changes(tmp_path
         ('[[faq]]\nwords = []\nanswer = "x"\n', "words"),
         ('[[faq]]\nwords = ["几点"]\nanswer = " "\n', "answer"),
         ('faq = "x"\n', "entries"),
+        ('[[faq]]\nwords = ["几点"]\nanswer = "x"\nbefore_services = "yes"\n', "before_services"),
     ]:
         with pytest.raises(ValueError, match=message):
             faq.parse(tomllib.loads(bad), "faq.toml")
