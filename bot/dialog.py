@@ -405,7 +405,8 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         return Outcome(short or await status_reply(ctx, number or None), None)
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
-    if found.intent in ("greeting", "unknown") or found.slots.get("urgency") != "urgent":
+    urgent = found.slots.get("urgency") == "urgent"  # an emergency skips what follows: advice first
+    if not urgent:
         faq = _optional("bot.faq")
         early = found.intent not in ("greeting", "unknown")  # 什么时候停水: a question, not a report
         known = faq.answer(text, before_services=early) if faq is not None else None
@@ -413,16 +414,16 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return Outcome(ctx.text("dialog.faq", answer=known), None)
     if found.intent == "greeting":
         return Outcome(_courtesy(ctx, text), None)
-    if found.intent == "complaint" and found.slots.get("urgency") != "urgent" and _about_staff(text):
+    if not urgent and found.intent == "complaint" and _about_staff(text):
         # 投诉网格员: to the service centre, not to the building's grid worker it may be about
         handed = await hand_off(ctx, ctx.text("handoff.reason_about_staff"))
         return Outcome(ctx.text("handoff.about_staff") + "\n" + handed, None)
-    if found.slots.get("urgency") != "urgent":
+    if not urgent:
         waiting = await with_staff(ctx, text)  # 人工 asked for: what follows is for that person
         if waiting is not None:
             return Outcome(waiting, None)
     flow = registry.for_intent(found.intent)
-    if flow is None and found.slots.get("urgency") == "urgent":
+    if flow is None and urgent:
         flow = registry.get("complaint")  # an emergency is never answered with the menu
     if flow is None:
         if number_in(text):

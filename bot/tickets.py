@@ -233,6 +233,15 @@ async def transition(
     )
 
 
+def number_matches(number: str, ref: str) -> bool:
+    """Whether a ticket number is what a person typed for it: the whole number, or its last
+    digits (0001, 1 and 230001 all mean 20261123-0001)."""
+    if "-" in ref:
+        return number == ref
+    seq = number.rsplit("-", 1)[-1]
+    return number.replace("-", "").endswith(ref) or (ref.isdigit() and seq.isdigit() and int(seq) == int(ref))
+
+
 async def get_by_number(session: AsyncSession, number: str, *, for_update: bool = False) -> Ticket | None:
     """The ticket with this number, optionally row-locked for the transaction."""
     stmt = select(Ticket).where(Ticket.number == number)

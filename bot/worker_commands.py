@@ -90,13 +90,6 @@ def _audit(session: AsyncSession, actor: str, action: str, target: str, now: dat
     session.add(AuditLog(actor=actor, action=action, target=target, detail=detail or None, created_at=now))
 
 
-def _matches(number: str, ref: str) -> bool:
-    if "-" in ref:
-        return number == ref
-    seq = number.rsplit("-", 1)[-1]
-    return number.replace("-", "").endswith(ref) or (ref.isdigit() and seq.isdigit() and int(seq) == int(ref))
-
-
 async def _by_ref(session: AsyncSession, ref: str, *, assignee: str | None = None) -> list[Ticket]:
     """Tickets whose number is ref, or ends with it (newest first; optionally one assignee's)."""
     if "-" in ref:
@@ -106,7 +99,7 @@ async def _by_ref(session: AsyncSession, ref: str, *, assignee: str | None = Non
     if assignee is not None:
         stmt = stmt.where(Ticket.assignee == assignee)
     rows = await session.execute(stmt.order_by(Ticket.id.desc()).limit(200))
-    return [t for t in rows.scalars() if _matches(t.number, ref)]
+    return [t for t in rows.scalars() if tickets.number_matches(t.number, ref)]
 
 
 async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> Found:

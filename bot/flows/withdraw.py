@@ -66,12 +66,9 @@ def _line(ticket: Ticket) -> str:
 
 
 def _pick(reports: list[Ticket], ref: str) -> Ticket | None:
-    exact = [t for t in reports if t.number == ref]
-    if exact:
-        return exact[0]
-    tail = ref.split("-")[-1].zfill(4)
-    ending = [t for t in reports if t.number.endswith(f"-{tail}")]
-    return ending[0] if len(ending) == 1 else None
+    """The one open report ref names (by number or its last digits); None when none or several."""
+    matching = [t for t in reports if tickets.number_matches(t.number, ref)]
+    return matching[0] if len(matching) == 1 else None
 
 
 async def begin(ctx: Context, text: str) -> Outcome | None:
