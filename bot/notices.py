@@ -162,3 +162,15 @@ def staff_markdown(svc: Services, ticket: Ticket, reason: str, assignee_name: st
         if len(content.encode("utf-8")) <= MARKDOWN_MAX_BYTES or limit <= 10:
             return content
         limit //= 2
+
+
+def staff_addendum_markdown(svc: Services, ticket: Ticket, text: str) -> str:
+    """The staff group's markdown for what a resident wrote while waiting for a person (escaped,
+    masked, clipped): who is waiting on which ticket, and where to answer."""
+    t = svc.texts
+    return "\n".join([
+        t.get("staff_group.addendum_title", number=ticket.number),
+        t.get("staff_group.place", place=_clip(md_escape(place_of(svc, ticket)), 60)),
+        t.get("staff_group.addendum", text=_clip(md_escape(text), 300)),
+        t.get("staff_group.link", url=f"{svc.settings.self_url}/console/tickets/{ticket.number}"),
+    ])

@@ -123,15 +123,27 @@ async def test_after_asking_for_a_person_what_follows_is_for_that_person(
     openid = oid()
     assert "转接人工服务" in await wx.say(openid, "人工")
     [ticket] = await tickets_of(services, openid)
+    posts_before = len(await group_posts(services))
     told = await wx.say(openid, "我家楼上漏水了 想找个人说说")
     assert "转给工作人员" in told and ticket.number in told and "问题在哪里" not in told
-    assert await wx.say(openid, "水一直往下滴") == "收到，已转给工作人员。"  # not the whole text again
+    assert await wx.say(openid, "水一直往下滴 电话13812345678") == "收到，已转给工作人员。"  # not the whole text again
+    # the staff group is told of the first addition after a quiet spell, not of every 收到
+    added = (await group_posts(services))[posts_before:]
+    assert len(added) == 1 and added[0].ticket_id == ticket.id
+    content = added[0].payload["content"]
+    assert ticket.number in content and "居民补充：我家楼上漏水了 想找个人说说" in content
+    assert f"/console/tickets/{ticket.number}" in content
+    clock.advance(minutes=11)  # after ack_every_min of quiet, the next addition is posted again
+    assert "转给工作人员" in await wx.say(openid, "<b>还在滴</b> 13812345678")
+    again = (await group_posts(services))[posts_before:]
+    assert len(again) == 2 and "＜b＞还在滴＜/b＞" in again[1].payload["content"]
+    assert "13812345678" not in again[1].payload["content"] and "138＊＊＊＊5678" in again[1].payload["content"]
     async with services.sessions() as session:
         notes = (await session.execute(
             select(TicketEvent.note).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote")
             .order_by(TicketEvent.id)
         )).scalars().all()
-    assert list(notes) == ["我家楼上漏水了 想找个人说说", "水一直往下滴"]
+    assert list(notes) == ["我家楼上漏水了 想找个人说说", "水一直往下滴 电话13812345678", "<b>还在滴</b> 13812345678"]
     assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]  # no report started
     assert "已转服务中心" in await wx.say(openid, "我的工单怎么样了")
     assert "⚠️" in await wx.say(openid, "厨房闻到煤气味")  # an emergency: advice at once

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot import notices, outbox
 from bot.clock import local
 from bot.flows.base import Context, Flow
 from bot.flows.config import flow_config
@@ -122,4 +123,7 @@ async def with_staff(ctx: Context, text: str) -> str | None:
     )
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=text.strip()[:500])
+    if acked is None:  # the first word after a quiet spell: the staff group is told too, not every 收到
+        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, text.strip()),
+                                now=ctx.now, ticket_id=ticket.id)
     return ctx.text("handoff.noted" if acked is not None else "handoff.waiting", number=ticket.number)
