@@ -410,3 +410,30 @@ async def test_a_complaint_about_the_communitys_own_people_goes_to_the_centre(wx
     assert ticket.kind == "handoff" and ticket.assignee is None and ticket.fields["reason"] == "居民投诉社区工作人员"
     # A report that only mentions staff is still a report.
     assert "拍张照片" in await wx.say(oid(), "3号楼楼道灯坏了 工作人员说会来")
+
+
+async def test_more_of_what_happened_at_a_later_question_is_added_to_the_description(
+    wx: WeChat, services: Services
+) -> None:
+    """对了 灯罩也掉下来了 at the photos or the binding question: before, "reply with a number" and
+    the sentence was lost to the ticket. Now it is added to 情况 and the question asked again; said
+    after a choice (否，…) the choice is taken too; another matter is asked for after this one."""
+    openid = oid()
+    await to_step(wx, openid, 3)  # the photos are asked
+    added = await wx.say(openid, "对了 灯罩也掉下来了 差点砸到人")
+    assert "已补充到情况：对了 灯罩也掉下来了 差点砸到人" in added and "拍张照片" in added
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")  # the binding question
+    assert "已补充到情况：还有楼梯扶手也松了" in (more := await wx.say(openid, "还有楼梯扶手也松了")) and "绑定" in more
+    other = await wx.say(openid, "另外小区东门垃圾没人清")  # another category: not this report's
+    assert "另一件事" in other and "绑定" in other and "已补充" not in other
+    unknown = await wx.say(openid, "不知道")  # says nothing: re-asked, not added
+    assert "已补充" not in unknown and "绑定" in unknown
+    summary = await wx.say(openid, "否，另外楼道窗户也关不上")  # the choice, and more
+    assert "已补充到情况：另外楼道窗户也关不上" in summary and "请核对" in summary and "绑定号码：否" in summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["description"] == (
+        "楼道灯不亮三天了；对了 灯罩也掉下来了 差点砸到人；还有楼梯扶手也松了；另外楼道窗户也关不上"
+    )
+    assert (await resident(services, openid)).phone in (None, "")  # 否 to binding was taken

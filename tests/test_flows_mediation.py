@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import FakeClock
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import reminders_of, tickets_of
+from tests.flow_helpers import dialog_of, reminders_of, tickets_of
 
 
 def oid() -> str:
@@ -89,3 +89,16 @@ async def test_back_and_cancel_in_mediation(wx: WeChat, services: Services) -> N
     assert "因为什么事" in await wx.say(openid, "5")
     assert "已取消" in await wx.say(openid, "取消")
     assert await tickets_of(services, openid) == []
+
+
+async def test_more_of_the_matter_with_an_answer_is_added_to_it(wx: WeChat, services: Services) -> None:
+    """说过了，他还骂人 at 沟通过吗: the answer is taken and 他还骂人 added to the matter (before,
+    it was dropped)."""
+    openid = "o" + uuid.uuid4().hex[:20]
+    for answer in ["申请调解", "邻居", "楼上天天半夜跺脚"]:
+        await wx.say(openid, answer)
+    reply = await wx.say(openid, "说过了，他还骂人")
+    assert "已补充到事由：他还骂人" in reply and "什么时候方便" in reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["issue"] == "楼上天天半夜跺脚；他还骂人"
+    assert state.slots["talked"] == "yes"

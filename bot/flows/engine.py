@@ -16,7 +16,7 @@ from bot.clock import local
 from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
-from bot.flows.parsers import phone, place, place_more, says_what
+from bot.flows.parsers import description, is_question, phone, place, place_more, says_nothing, says_what
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.normalize import simplified
 
@@ -227,6 +227,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
+        added = _detail_added(ctx, flow, state, step, text, classify)
+        if added is not None:
+            return added
         if is_word(text, "skip"):
             return _invalid(ctx, flow, state, step, "flow.hint.required")
         return _invalid(ctx, flow, state, step, exc.hint, **exc.values)
@@ -269,7 +272,7 @@ def _told_more(
     told = flow.opening(dict(classify(text).slots), text)
     extra = {k: v for k, v in told.items() if k != step.slot and state.slots.get(k) in (None, "", [])}
     if not extra:
-        return state, ""
+        return _detail_with_choice(ctx, flow, state, step, text, told)
     preface = flow.preface(ctx, extra) if "emergency" in extra else None
     return replace(state, slots={**state.slots, **extra}), preface or ""
 
@@ -349,6 +352,9 @@ def _collect_text(
     switched = _maybe_switch(ctx, flow, state, text, classify)
     if switched is not None:
         return switched
+    added = _detail_added(ctx, flow, state, step, text, classify)
+    if added is not None:
+        return added
     return _invalid(ctx, flow, state, step, step.hint or "flow.hint.collect")
 
 
@@ -403,6 +409,104 @@ def _place_added(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
     slots = {**state.slots, target.slot: more}
     said = ctx.text("flow.place_added", field=ctx.text(target.label), value=target.display(more))
     return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
+
+
+DETAIL_MAX = 1000  # characters of a description grown by additions
+
+
+def _description_of(flow: Flow, step: Step) -> Step | None:
+    """The flow's what-happened question, when it is not the one in hand."""
+    target = next((s for s in flow.steps if s.parse is description), None)
+    return None if target is None or target is step else target
+
+
+_PARTICLES = "了的啊呀吧呢哈"
+_SEPARATORS = " \t，,。.！!、；;～~"
+
+
+def _lead_choice(step: Step, text: str) -> tuple[Choice, str] | None:
+    """A choice said first and then more: '否，另外灯罩也掉了' → (否, '另外灯罩也掉了')."""
+    said = text.strip()
+    for choice in step.choices:
+        for name in sorted((choice.label, *choice.synonyms), key=len, reverse=True):
+            if name and said.startswith(name):
+                rest = said[len(name):].lstrip(_PARTICLES)
+                if rest[:1] and rest[0] in _SEPARATORS:
+                    return choice, rest.lstrip(_SEPARATORS)
+    return None
+
+
+def _added_to_description(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, more: str
+) -> tuple[DialogState, str] | None:
+    """The state with `more` added to the description given earlier, and what to say; None when
+    there is no description yet or `more` adds nothing (a question, filler, what was said)."""
+    target = _description_of(flow, step)
+    before = str(state.slots.get(target.slot) or "") if target is not None else ""
+    more = more.strip()
+    if target is None or not before or says_nothing(more) or is_question(more) or not says_what(more):
+        return None
+    if normalize(more) in normalize(before):
+        return None
+    slots = {**state.slots, target.slot: f"{before}；{more}"[:DETAIL_MAX]}
+    return replace(state, slots=slots), ctx.text("flow.detail_added", field=ctx.text(target.label), value=more)
+
+
+def _detail_added(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify | None
+) -> Outcome | None:
+    """A sentence that adds to what happened, sent where a choice or photos are asked after the
+    description was given ('对了 灯罩也掉下来了' at 要绑定吗): it is added to the description and
+    the question in hand asked again (answered, when the sentence starts with a choice: '否，…'),
+    instead of 'reply with a number'. When the sentence, read as an opening, names another
+    category or building than this request's, it is another matter: the resident is asked to
+    tell it after this one."""
+    if not (step.choices or step.collect):
+        return None
+    lead = _lead_choice(step, text) if step.choices else None
+    more = lead[1] if lead is not None else text
+    added = _added_to_description(ctx, flow, state, step, more)
+    if added is None:
+        return None
+    if classify is not None:
+        found = classify(more)
+        if found.intent not in (*flow.intents, *flow.related) and found.confidence >= float(
+            flow_config()["switch"]["min_confidence"]
+        ):
+            return None  # another kind of request (a status question, a person): served elsewhere
+        if _another_matter(flow, state, flow.opening(dict(found.slots), more)):
+            added = state, ctx.text("flow.another_matter")
+    grown, said = added
+    if lead is not None:
+        return _store(ctx, flow, grown, step, lead[0].value, lead=said)
+    return Outcome(_join(said, prompt(ctx, flow, step, grown.slots)), replace(grown, invalid=0))
+
+
+def _detail_with_choice(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, told: dict[str, Any]
+) -> tuple[DialogState, str]:
+    """说过了，他还骂人 at a choice question after the description was given: the choice is taken
+    (by the caller) and what else is said added to the description."""
+    lead = _lead_choice(step, text)
+    if _another_matter(flow, state, told):
+        return state, ""
+    added = _added_to_description(ctx, flow, state, step, lead[1] if lead is not None else text)
+    return added if added is not None else (state, "")
+
+
+def _another_matter(flow: Flow, state: DialogState, told: dict[str, Any]) -> bool:
+    """Whether what a sentence tells (read as an opening) names another matter than the request
+    in hand: another pick where the resident chose (the category), or another building."""
+    for step in flow.steps:
+        value, held = told.get(step.slot), state.slots.get(step.slot)
+        if value in (None, "", []) or held in (None, "", []):
+            continue
+        if step.parse is place and isinstance(value, dict) and isinstance(held, dict):
+            if value.get("building") and held.get("building") and value["building"] != held["building"]:
+                return True
+        elif step.choices and step.prefill is None and value != held:
+            return True
+    return False
 
 
 # Leaving for another intent ---------------------------------------------------------------------
