@@ -405,7 +405,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         return Outcome(short or await status_reply(ctx, number or None), None)
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
-    urgent = found.slots.get("urgency") == "urgent"  # an emergency skips what follows: advice first
+    # An emergency skips what follows: advice first (摔倒了 头上流血了 too, which no intent names).
+    complaint_module = _optional("bot.flows.complaint")
+    urgent = complaint_module.urgent_said(found.slots, text) if complaint_module is not None else (
+        found.slots.get("urgency") == "urgent")
     if not urgent:
         faq = _optional("bot.faq")
         early = found.intent not in ("greeting", "unknown")  # 什么时候停水: a question, not a report

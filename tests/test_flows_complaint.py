@@ -331,6 +331,9 @@ async def test_gas_smell_without_a_clear_intent_still_gets_advice(wx: WeChat) ->
         ("电线冒火花了", "切断电源", "水电气暖"),  # before: the menu
         ("厨房闻到臭鸡蛋味", "关闭燃气阀门", "水电气暖"),  # before: a sanitation report, no advice
         ("能不能帮我叫个救护车", "120 急救", "其他"),  # before: the menu
+        ("我家老头子在卫生间摔倒了 头上流血了", "120 急救", "其他"),  # before: "I did not understand"
+        ("火锅店着火了", "119", "消防安全"),  # 火锅 calms 火, not 着火
+        ("燃气灶打不着火 还有煤气味", "关闭燃气阀门", "水电气暖"),
     ],
 )
 async def test_emergencies_in_residents_words_get_advice_first_and_no_category_question(
@@ -346,6 +349,28 @@ async def test_emergencies_in_residents_words_get_advice_first_and_no_category_q
     assert "紧急情况" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert ticket.urgency == "urgent" and ticket.category == category and ticket.building == "5"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "小区里有人在火锅店门口乱停车 挡路 2栋",  # before: fire advice (火), an urgent ticket
+        "垃圾站那边气味很难闻 好几天没人清了 在5栋后面",  # before: gas advice (气味)
+        "3栋门口的垃圾桶都爆了 没人收",  # before: burst-pipe advice (爆了)
+        "楼下烧烤店油烟太大 一到晚上就冒烟 3栋",  # before: fire advice (冒烟)
+        "燃气灶打不着火了",  # before: fire advice; a stove to repair
+        "下大雨地下车库又淹了",  # before: burst-pipe advice (淹)
+    ],
+)
+async def test_everyday_reports_with_an_emergencys_word_are_no_emergency(
+    wx: WeChat, services: Services, text: str
+) -> None:
+    openid = oid()
+    reply = await wx.say(openid, text)
+    assert "⚠️" not in reply and "没太明白" not in reply, reply  # a report, without wrong advice
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "complaint" and state.slots.get("urgency") != "urgent"
+    assert not state.slots.get("emergency")
 
 
 async def test_a_house_with_people_in_it_is_no_lift_emergency(wx: WeChat) -> None:

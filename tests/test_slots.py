@@ -171,6 +171,8 @@ def test_service_synonyms(classifier: Classifier, text: str, service: str) -> No
         ("门口乱停车", "停车"),
         ("流浪狗咬人", "动物"),
         ("有小偷", "治安"),
+        ("卫生间漏水", "水电气暖"),  # 卫生间 is a room, not 卫生 (before: 环境卫生)
+        ("卫生间的灯不亮", "照明"),
     ],
 )
 def test_category(classifier: Classifier, text: str, category: str) -> None:

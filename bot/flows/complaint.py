@@ -31,9 +31,28 @@ YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", wor
 def _emergency(text: str) -> dict[str, Any] | None:
     norm = normalize(text)
     for entry in flow_config()["complaint"]["emergencies"]:
-        if any(word in norm for word in entry["words"]):
+        calm = entry.get("calm") or {}
+        if any(word in norm and not any(c in norm for c in calm.get(word, ())) for word in entry["words"]):
             return dict(entry)
     return None
+
+
+def _calm_context(text: str) -> bool:
+    """Whether the text says what makes an emergency word no emergency (油烟, 燃气灶, 垃圾桶都爆了)."""
+    norm = normalize(text)
+    return any(
+        c in norm for entry in flow_config()["complaint"]["emergencies"]
+        for contexts in (entry.get("calm") or {}).values() for c in contexts
+    )
+
+
+def urgent_said(slots: dict[str, Any], text: str) -> bool:
+    """Whether an opening names an emergency: a word of config/flows.toml's emergencies (calmed
+    where its context says otherwise), or the classifier's urgency words unless such a context
+    is there (烧烤店…冒烟 is smoke from a grill, not a fire)."""
+    if _emergency(text) is not None:
+        return True
+    return slots.get("urgency") == "urgent" and not _calm_context(text)
 
 
 def emergency_of(text: str) -> str | None:
@@ -125,11 +144,14 @@ class Complaint(Flow):
             kept["description"] = text.strip()
             kept["opening_text"] = text.strip()
         emergency = _emergency(text) if text else None
-        if emergency or slots.get("urgency") == "urgent":
+        if emergency or urgent_said(slots, text):
             kept["urgency"] = "urgent"
             kept["emergency"] = str(emergency["advice"]) if emergency else "generic"
-            # Not "which kind of problem?" with twelve choices while someone is in danger.
-            kept.setdefault("category", str((emergency or {}).get("category") or OTHER))
+            # Not "which kind of problem?" with twelve choices while someone is in danger; the
+            # emergency's own category wins over a place's word (摔倒在卫生间 is no sanitation report).
+            if emergency and emergency.get("category"):
+                kept["category"] = str(emergency["category"])
+            kept.setdefault("category", OTHER)
         return kept
 
     def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:

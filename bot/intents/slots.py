@@ -9,7 +9,7 @@ Vocabularies come from the `[slots]` table of config/intents.toml.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -95,8 +95,11 @@ class _Vocabulary:
     order: Mapping[str, int]
 
     @classmethod
-    def of(cls, table: Mapping[str, list[str]], include_keys: bool = False) -> _Vocabulary:
-        canonical: dict[str, str] = {}
+    def of(cls, table: Mapping[str, list[str]], include_keys: bool = False,
+           not_words: Iterable[str] = ()) -> _Vocabulary:
+        """not_words hold a vocabulary word but name none of it (卫生间 is no 卫生 complaint): as
+        the longer match they are found first, and then dropped."""
+        canonical: dict[str, str] = {word: "" for word in not_words}
         for key, words in table.items():
             for word in ([key] if include_keys else []) + list(words):
                 canonical.setdefault(word, key)
@@ -106,7 +109,8 @@ class _Vocabulary:
         """Canonical values of every vocabulary word in text, in text order (repeats kept)."""
         if self.pattern is None:
             return []
-        return [self.canonical[m.group(0)] for m in self.pattern.finditer(text)]
+        found = (self.canonical[m.group(0)] for m in self.pattern.finditer(text))
+        return [value for value in found if value]
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ class SlotExtractor:
                 for name, patterns in slots.get("service_patterns", {}).items()
                 for p in patterns
             ),
-            category=_Vocabulary.of(slots.get("category", {})),
+            category=_Vocabulary.of(slots.get("category", {}), not_words=slots.get("category_not", {}).get("terms", ())),
             party=_Vocabulary.of(slots.get("party", {})),
             areas=_Vocabulary.of(slots.get("areas", {})),
             for_whom=_Vocabulary.of(slots.get("for_whom", {})),
