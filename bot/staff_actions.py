@@ -27,7 +27,7 @@ class ActionRefused(ValueError):
 
 
 class ResidentUnreachable(ValueError):
-    """The ticket has no resident to answer (erased, or created without one)."""
+    """The ticket has no resident to answer (erased, created without one, or no longer following)."""
 
 
 def delivery_channel(resident: Resident | None, now: datetime) -> str:
@@ -75,10 +75,20 @@ async def resident_of(session: AsyncSession, ticket: Ticket) -> Resident | None:
     return await session.scalar(select(Resident).where(Resident.openid == ticket.resident))
 
 
+def unreachable(ticket: Ticket, resident: Resident | None) -> str | None:
+    """Why no answer can reach the ticket's resident: 'gone' (erased or never known),
+    'unsubscribed' (no longer follows the account: WeChat refuses every message), or None."""
+    if ticket.resident is None or (resident is not None and resident.erased_at is not None):
+        return "gone"
+    if resident is not None and not resident.subscribed:
+        return "unsubscribed"
+    return None
+
+
 async def reply_channel(svc: Services, session: AsyncSession, ticket: Ticket) -> str | None:
     """How a staff answer would reach this ticket's resident now: 'custom', 'template' or None."""
     resident = await resident_of(session, ticket)
-    if ticket.resident is None or (resident is not None and resident.erased_at is not None):
+    if unreachable(ticket, resident) is not None:
         return None
     return delivery_channel(resident, svc.clock.now())
 
@@ -89,9 +99,10 @@ async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
     t = svc.texts
     async with svc.sessions() as session, session.begin():
         ticket = await _ticket(svc, session, number)
-        via = await reply_channel(svc, session, ticket)
-        if via is None or ticket.resident is None:
-            raise ResidentUnreachable(t.get("staff_actions.resident_gone", number=ticket.number))
+        why = unreachable(ticket, await resident_of(session, ticket))
+        if why is not None or ticket.resident is None:
+            raise ResidentUnreachable(t.get(f"staff_actions.resident_{why or 'gone'}", number=ticket.number))
+        via = await reply_channel(svc, session, ticket) or "template"
         now = svc.clock.now()
         payload = {
             "text": t.get("staff_actions.reply_text", number=ticket.number, text=body),

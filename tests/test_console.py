@@ -339,3 +339,34 @@ def test_cookie_secret_is_generated_once_and_kept(tmp_path: Any) -> None:
     path = tmp_path / "var" / "console_secret"
     assert path.stat().st_mode & 0o777 == 0o600
     assert auth.console_secret(load_settings(var_dir=str(tmp_path / "var"), console_secret="from-env")) == b"from-env"
+
+
+async def test_a_resident_who_unfollowed_cannot_be_answered_and_failed_pushes_are_shown(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    from bot import outbox, tickets
+    from storage.models import OutboxItem, Resident
+
+    await _users(services)
+    number = await _handoff(services, clock)
+    async with services.sessions() as session, session.begin():
+        resident = await session.scalar(select(Resident).where(Resident.openid == "o_hand"))
+        assert resident is not None
+        resident.subscribed = False
+        ticket = await tickets.get_by_number(session, number)
+        assert ticket is not None
+        item = await outbox.enqueue(session, "wechat", "o_hand", {"text": "您的工单已受理。"}, now=clock.now(),
+                                    ticket_id=ticket.id)
+        assert item is not None
+        row = await session.get(OutboxItem, item.id)
+        assert row is not None
+        row.state, row.attempts, row.last_error = "dead", 1, "errcode 43004: require subscribe"
+    clock.advance(minutes=1)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert "居民已取消关注公众号" in page and 'id="reply-form"' not in page  # told before writing
+    assert "未送达居民的消息（1 条）" in page and "消息被微信拒收" in page and "您的工单已受理。" in page
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "您好", "csrf_token": csrf})
+    body = await resp.text()
+    assert "已取消关注公众号，消息无法送达" in body and "答复已发出" not in body
+    assert [r.payload["text"] for r in await outbox_rows(services, "wechat")] == ["您的工单已受理。"]

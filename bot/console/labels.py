@@ -46,6 +46,13 @@ class Labels:
         """A ticket's urgency."""
         return self._get("console.urgency", name or "")
 
+    def push_error(self, errcode: int | None, attempts: int) -> str:
+        """Why a push to a resident never arrived, in plain words (WeChat's errcode when known)."""
+        key = f"console.push_errors.e{errcode}"
+        if errcode is not None and self.texts.has(key):
+            return self.texts.get(key)
+        return self.texts.get("console.push_errors.other", attempts=attempts)
+
     def text(self, key: str, **values: object) -> str:
         """Any console wording by key under console."""
         return self.texts.get(f"console.{key}", **values)

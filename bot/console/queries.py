@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.tickets import ACTIVE
-from storage.models import Grid, Message, Person, Ticket, TicketEvent
+from storage.models import Grid, Message, OutboxItem, Person, Ticket, TicketEvent
 
 URGENCY_RANK = {"urgent": 0, "utility": 1, "normal": 2, "complex": 3}
 PAGE_SIZE = 50
@@ -231,6 +232,37 @@ async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]
         entries.append((m.created_at, 0, m.id, TimelineEntry(m.created_at, kind, m.author or "", m.msg_type, m.content, m.media)))
     entries.sort(key=lambda x: (x[0], x[1], x[2]))
     return [e[3] for e in entries]
+
+
+@dataclass(frozen=True)
+class FailedPush:
+    """A push to the ticket's resident that was given up (an outbox row gone dead)."""
+
+    at: datetime
+    text: str
+    errcode: int | None  # WeChat's refusal, when it gave one
+    attempts: int
+
+
+def _errcode(last_error: str | None) -> int | None:
+    """The errcode in an outbox row's last_error ('errcode 43004: ...'), if any."""
+    match = re.search(r"errcode (-?\d+)", last_error or "")
+    return int(match.group(1)) if match else None
+
+
+async def failed_pushes(session: AsyncSession, ticket: Ticket) -> list[FailedPush]:
+    """Pushes to the ticket's resident that never arrived (dead outbox rows of this ticket), oldest first."""
+    rows = await session.execute(
+        select(OutboxItem).where(
+            OutboxItem.ticket_id == ticket.id, OutboxItem.channel == "wechat", OutboxItem.state == "dead",
+        ).order_by(OutboxItem.id)
+    )
+    found = []
+    for row in rows.scalars():
+        payload = row.payload or {}
+        text = str(payload.get("text") or (payload.get("template") or {}).get("title") or "")
+        found.append(FailedPush(row.created_at, text, _errcode(row.last_error), row.attempts))
+    return found
 
 
 async def linked_reports(session: AsyncSession, ticket: Ticket) -> list[Ticket]:

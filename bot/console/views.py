@@ -86,6 +86,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         parent = await session.get(type(ticket), ticket.parent_id) if ticket.parent_id else None
         via = await staff_actions.reply_channel(svc, session, ticket)
         resident: Resident | None = await staff_actions.resident_of(session, ticket)
+        failed = await queries.failed_pushes(session, ticket)
         assignable = await staff_actions.assignable_people(session, ticket.kind)
         shown = await queries.names(session)
     allowed = [a for a in staff_actions.STAFF_ACTIONS if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
@@ -94,6 +95,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     phone = phone if reveal else mask_phone(phone)
     return await render(request, "ticket.html", {
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via,
+        "via_key": via or staff_actions.unreachable(ticket, resident) or "gone", "failed": failed,
         "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
