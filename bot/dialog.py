@@ -416,6 +416,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         if known is not None:  # 几点上班, 居住证怎么办: the operators' answer (config/faq.toml)
             return Outcome(ctx.text("dialog.faq", answer=known), None)
     if found.intent == "greeting":
+        if _greets(text):  # 你好 在吗 while a person is awaited: for that person, not the menu
+            waiting = await with_staff(ctx, text)
+            if waiting is not None:
+                return Outcome(waiting, None)
         return Outcome(_courtesy(ctx, text), None)
     if not urgent and found.intent == "complaint" and _about_staff(text):
         # 投诉网格员: to the service centre, not to the building's grid worker it may be about
@@ -476,6 +480,13 @@ def _only_fillers(text: str) -> bool:
     """Whether a message holds nothing but the spoken fillers the classifier drops (喂, 嗯, 那个)."""
     module = _optional("bot.intents.classifier")
     return module is not None and bool(text.strip()) and not module.get_classifier().normalize(text).strip()
+
+
+def _greets(text: str) -> bool:
+    """Whether a courtesy message is a hello (你好, 在吗) rather than thanks or a goodbye."""
+    module = _optional("bot.intents.classifier")
+    terms = module.get_classifier().terms(text) if module is not None else set()
+    return "@greet" in terms or not terms & {"@thanks", "@praise", "@closing"}
 
 
 def _courtesy(ctx: Context, text: str) -> str:

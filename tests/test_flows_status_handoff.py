@@ -168,3 +168,19 @@ async def test_a_staff_answer_keeps_the_conversation_with_the_person(
     assert "转给工作人员" in await wx.say(openid, "我家楼上漏水了")
     clock.advance(hours=3)  # nobody since: the bot serves again
     assert "问题在哪里" in await wx.say(openid, "我家楼上漏水了")
+
+
+async def test_what_a_waiting_resident_writes_is_tied_to_the_handoff(wx: WeChat, services: Services) -> None:
+    """你好 在吗 after 人工 is for the person awaited (before: the greeting and the menu), and the
+    messages after 人工 are tied to the hand-off ticket, so the console's queue and search show
+    them (before: messages.ticket_id stayed empty); thanks still get a word back."""
+    from tests.flow_helpers import messages_of
+
+    openid = oid()
+    await wx.say(openid, "人工")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.number in await wx.say(openid, "你好 在吗")
+    await wx.say(openid, "我家楼上漏水了 电话13812345678")
+    assert "不客气" in await wx.say(openid, "谢谢")
+    tied = {m.content: m.ticket_id for m in await messages_of(services, openid) if m.direction == "in"}
+    assert tied["你好 在吗"] == ticket.id and tied["我家楼上漏水了 电话13812345678"] == ticket.id

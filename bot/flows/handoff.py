@@ -123,6 +123,7 @@ async def with_staff(ctx: Context, text: str) -> str | None:
     )
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=text.strip()[:500])
+    ctx.tickets.append(ticket)  # the message and the answer are tied to it: the console's conversation
     if acked is None:  # the first word after a quiet spell: the staff group is told too, not every 收到
         await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, text.strip()),
                                 now=ctx.now, ticket_id=ticket.id)
