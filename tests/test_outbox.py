@@ -150,7 +150,7 @@ async def test_template_from_the_payloads_title_and_fields(
     assert data["first"] == {"value": "工单进度通知"}
     assert data["keyword1"] == {"value": "工单号：20261123-0002"}
     assert data["keyword2"] == {"value": "状态：已派单"}
-    assert data["remark"] == {"value": "请留意电话 138****5678"}
+    assert data["remark"] == {"value": "请留意电话 13812345678"}  # addressed to the resident: as written
 
 
 @pytest.mark.parametrize("code", [45015, 45047])
@@ -230,7 +230,7 @@ async def test_a_click_does_not_shorten_the_window_a_message_opened(
     assert sim.of("template_send", "oBoth") == []
 
 
-async def test_phone_numbers_are_masked_in_pushes_and_openids_hashed_in_logs(
+async def test_pushes_to_residents_keep_phone_numbers_logs_mask_them_and_hash_openids(
     services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -241,7 +241,7 @@ async def test_phone_numbers_are_masked_in_pushes_and_openids_hashed_in_logs(
     with caplog.at_level(logging.INFO, logger="bot.channels.push"):
         await push.drain(services, http)
 
-    assert sim.of("custom_send")[0]["payload"]["text"]["content"] == "网格员电话 139****5678，有事请联系。"
+    assert sim.of("custom_send")[0]["payload"]["text"]["content"] == "网格员电话 13912345678，有事请联系。"
     logged = " ".join(f"{r.getMessage()} {getattr(r, 'fields', {})}" for r in caplog.records)
     assert hash_openid("oSecretOpenid") in logged
     assert "oSecretOpenid" not in logged.replace(hash_openid("oSecretOpenid"), "")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
 from bot import staff_actions, tickets
+from bot.channels import push
 from bot.clock import FakeClock
 from bot.services import Services
 from storage.models import Message, Resident, TicketEvent
+from bot.sim.api import SimRecorder
 from tests.staff_support import audit_rows, count, load_roster, make_resident, make_ticket, outbox_rows
+from tests.test_outbox import api_port, http, settings_overrides, sim  # noqa: F401 (fixtures)
 
 
 async def _events(svc: Services, number: str) -> list[TicketEvent]:
@@ -139,3 +144,26 @@ async def test_note_is_internal_and_audited(services: Services) -> None:
         await staff_actions.add_note(services, number, " ", "liustaff")
     with pytest.raises(LookupError):
         await staff_actions.add_note(services, "20990101-0001", "x", "liustaff")
+
+
+async def test_numbers_staff_write_reach_the_resident_as_written_but_logs_mask_them(
+    services: Services, clock: FakeClock, sim: SimRecorder, http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await load_roster(services)
+    await make_resident(services, "o_call")
+    number = await make_ticket(services, "o_call")
+    await staff_actions.staff_reply(services, number, "服务中心电话 0571-88881234", "liu")
+    await staff_actions.staff_transition(services, number, "resolve", "liu", note="如有问题请拨打 0571-88881234")
+    with caplog.at_level(logging.INFO):
+        await push.drain(services, http)
+    sent = " ".join(r["payload"]["text"]["content"] for r in sim.of("custom_send", "o_call"))
+    assert "服务中心电话 0571-88881234" in sent and "如有问题请拨打 0571-88881234" in sent and "****" not in sent
+    clock.advance(hours=49)  # the window closed: a template message, still as written
+    await staff_actions.staff_reply(services, number, "请拨打13900001111", "liu")
+    with caplog.at_level(logging.INFO):
+        await push.drain(services, http)
+    [template] = sim.of("template_send", "o_call")
+    assert "请拨打13900001111" in str(template["payload"]["data"])
+    logged = " ".join(f"{r.getMessage()} {getattr(r, 'fields', {})}" for r in caplog.records)
+    assert "88881234" not in logged and "13900001111" not in logged

@@ -244,30 +244,35 @@ async def take_slots(
 
 
 def template_data(svc: Services, payload: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Template message data: from payload['template'] (title, fields, remark) or from the text."""
+    """Template message data: from payload['template'] (title, fields, remark) or from the text.
+
+    Delivered as written, phone numbers included: a push to a resident is addressed to them (a
+    service-centre number in a staff answer, their worker's phone). Masking is for what workers
+    and the staff group read about residents, and for logs."""
     texts = svc.texts
     tpl = payload.get("template")
     if isinstance(tpl, dict):
-        data = {"first": {"value": mask_phone(str(tpl.get("title") or texts.get("push.template_first")))}}
+        data = {"first": {"value": str(tpl.get("title") or texts.get("push.template_first"))}}
         n = 0
         for name, value in (tpl.get("fields") or {}).items():
             if name.isascii() and name.isidentifier():
-                data[name] = {"value": mask_phone(str(value))}
+                data[name] = {"value": str(value)}
             else:
                 n += 1
-                data[f"keyword{n}"] = {"value": mask_phone(f"{name}：{value}")}
+                data[f"keyword{n}"] = {"value": f"{name}：{value}"}
         data.setdefault("remark", {"value": str(tpl.get("remark") or texts.get("push.template_remark"))})
         return data
     when = svc.clock.now().astimezone(ZoneInfo(svc.settings.timezone)).strftime("%Y-%m-%d %H:%M")
     return {
         "first": {"value": texts.get("push.template_first")},
-        "keyword1": {"value": mask_phone(str(payload.get("text", "")))},
+        "keyword1": {"value": str(payload.get("text", ""))},
         "keyword2": {"value": when},
         "remark": {"value": texts.get("push.template_remark")},
     }
 
 
 def _resident_text(payload: dict[str, Any]) -> str:
+    """The text of a push to a resident, as written (see template_data)."""
     text = str(payload.get("text") or "")
     tpl = payload.get("template")
     if not text and isinstance(tpl, dict):
@@ -276,7 +281,7 @@ def _resident_text(payload: dict[str, Any]) -> str:
         text = "\n".join(line for line in lines if line)
     if not text:
         raise Fatal("empty push: no text and no template")
-    return mask_phone(text)
+    return text
 
 
 async def send_wechat(
