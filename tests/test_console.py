@@ -370,3 +370,28 @@ async def test_a_resident_who_unfollowed_cannot_be_answered_and_failed_pushes_ar
     body = await resp.text()
     assert "已取消关注公众号，消息无法送达" in body and "答复已发出" not in body
     assert [r.payload["text"] for r in await outbox_rows(services, "wechat")] == ["您的工单已受理。"]
+
+
+async def test_read_only_users_see_every_phone_masked_staff_see_them_whole(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    from bot import tickets
+
+    await _users(services)
+    number = await _handoff(services, clock, said="转人工，我电话13900001111，座机0571-88881234")
+    async with services.sessions() as session, session.begin():
+        ticket = await tickets.get_by_number(session, number)
+        assert ticket is not None
+        ticket.summary = "转人工：回电13900001111"
+        await tickets.add_event(session, ticket, "note", "liu", clock.now(), note="已拨13900001111无人接")
+    await logged_in(client, "ro", "readonly1")
+    pages = {path: await (await client.get(path)).text()
+             for path in ("/console", "/console/tickets", f"/console/tickets/{number}")}
+    for path, body in pages.items():
+        assert "13900001111" not in body and "88881234" not in body, path
+        assert "139****1111" in body, path
+    assert "0571-****1234" in pages[f"/console/tickets/{number}"]
+    client.session.cookie_jar.clear()
+    await logged_in(client, "liu", "staffpass1")
+    for path in pages:
+        assert "13900001111" in await (await client.get(path)).text(), path

@@ -63,7 +63,7 @@ async def render(
     svc = services(request)
     base = {
         "user": user, "csrf": user.csrf if user else "", "flash": flash, "path": request.path,
-        "L": Labels(svc.texts, svc.tz),
+        "L": Labels(svc.texts, svc.tz, reveal=bool(user and user.can("staff"))),
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status, app_key=JINJA)
     response.headers.update(SECURITY_HEADERS)

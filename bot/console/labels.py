@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import local
+from bot.privacy import mask_phone
 from bot.texts import Texts
 
 
@@ -15,6 +16,7 @@ class Labels:
 
     texts: Texts
     tz: str
+    reveal: bool = False  # full phone numbers: staff call residents back; read-only users see them masked
 
     def _get(self, key: str, name: str) -> str:
         full = f"{key}.{name}"
@@ -45,6 +47,12 @@ class Labels:
     def urgency(self, name: str | None) -> str:
         """A ticket's urgency."""
         return self._get("console.urgency", name or "")
+
+    def said(self, text: str | None) -> str:
+        """What a resident (or anyone about them) wrote, as this user may see it: phones masked
+        unless the user may reveal them."""
+        text = text or ""
+        return text if self.reveal else mask_phone(text)
 
     def push_error(self, errcode: int | None, attempts: int) -> str:
         """Why a push to a resident never arrived, in plain words (WeChat's errcode when known)."""
