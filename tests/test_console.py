@@ -395,3 +395,33 @@ async def test_read_only_users_see_every_phone_masked_staff_see_them_whole(
     await logged_in(client, "liu", "staffpass1")
     for path in pages:
         assert "13900001111" in await (await client.get(path)).text(), path
+
+
+async def test_a_password_reset_or_removal_ends_the_users_sessions(client: Client, services: Services) -> None:
+    await _users(services)
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    await logged_in(client, "liu", "staffpass1")
+    liu_cookie = next(c for c in client.session.cookie_jar if c.key == auth.COOKIE).value
+    client.session.cookie_jar.clear()
+    await logged_in(client, "ro", "readonly1")
+    ro_cookie = next(c for c in client.session.cookie_jar if c.key == auth.COOKIE).value
+    client.session.cookie_jar.clear()
+    csrf = await logged_in(client, "boss", "bosspass1")
+    async with services.sessions() as session:
+        ids = {u.username: u.id for u in (await session.execute(select(StaffUser))).scalars()}
+    resp = await client.post(f"/console/users/{ids['liu']}", data={"op": "reset", "password": "new-pass-1", "csrf_token": csrf})
+    assert "已登录的会话都已退出" in await resp.text()
+    await client.post(f"/console/users/{ids['ro']}", data={"op": "delete", "csrf_token": csrf})
+    resp = await client.post(f"/console/users/{ids['boss']}", data={"op": "reset", "password": "boss-new-1", "csrf_token": csrf})
+    assert resp.status == 200 and "用户管理" in await resp.text()  # one's own reset keeps this session
+    [reset, own] = await audit_rows(services, "user.password_reset")
+    assert reset.detail == {"sessions_ended": True} and own.target == "boss"
+    home = client.make_url("/")
+    for cookie in (liu_cookie, ro_cookie):
+        client.session.cookie_jar.clear()
+        client.session.cookie_jar.update_cookies({auth.COOKIE: cookie}, response_url=home)
+        assert (await client.get("/console", allow_redirects=False)).status == 303
+        api = await client.get("/api/tickets", allow_redirects=False)
+        assert api.status == 401
+    client.session.cookie_jar.clear()
+    assert (await login(client, "liu", "new-pass-1")).status == 303

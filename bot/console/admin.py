@@ -99,9 +99,9 @@ async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
             audit(session, user.username, "user.role", target.username, now, {"from": target.role, "to": role})
             target.role = role
             message = t.get("console.flash.user_role", username=target.username, role=t.get(f"console.roles.{role}"))
-        elif op == "reset":
+        elif op == "reset":  # the new hash ends the user's sessions (auth.current_user)
             target.password_hash, target.failed_logins, target.locked_until = hashed, 0, None
-            audit(session, user.username, "user.password_reset", target.username, now, None)
+            audit(session, user.username, "user.password_reset", target.username, now, {"sessions_ended": True})
             message = t.get("console.flash.user_reset", username=target.username)
         elif op == "delete":
             audit(session, user.username, "user.delete", target.username, now, {"role": target.role})
@@ -109,4 +109,6 @@ async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
             message = t.get("console.flash.user_deleted", username=target.username)
         else:
             message, level = t.get("console.errors.bad_user_change"), "error"
+    if op == "reset" and level == "ok" and target.id == user.user_id:  # ends the others, not this one
+        await auth.restamp_session(svc, user.session_key, hashed)
     await back(request, user, USERS, message, level)

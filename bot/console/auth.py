@@ -300,6 +300,20 @@ def _sign(secret: bytes, token: str) -> str:
     return hmac.new(secret, token.encode("ascii"), hashlib.sha256).hexdigest()[:32]
 
 
+def password_stamp(password_hash: str) -> str:
+    """What a session remembers of its user's password: a new password (a reset) ends every
+    session started before it."""
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
+
+
+async def restamp_session(svc: Services, session_key: str, password_hash: str) -> None:
+    """Keep one session alive across its own user's new password (an admin resetting their own)."""
+    data = await svc.store.get(session_key)
+    if isinstance(data, dict):
+        data["stamp"] = password_stamp(password_hash)
+        await svc.store.set(session_key, data, ttl=SESSION_TTL_S)
+
+
 def _session_key(svc: Services, token: str) -> str:
     return svc.store.key("console", "session", hashlib.sha256(token.encode("ascii")).hexdigest())
 
@@ -310,7 +324,7 @@ async def start_session(svc: Services, secret: bytes, user: StaffUser) -> tuple[
     csrf = secrets.token_urlsafe(32)
     data = {
         "user_id": user.id, "username": user.username, "display_name": user.display_name,
-        "role": user.role, "csrf": csrf, "flash": [],
+        "role": user.role, "csrf": csrf, "flash": [], "stamp": password_stamp(user.password_hash),
     }
     await svc.store.set(_session_key(svc, token), data, ttl=SESSION_TTL_S)
     return f"{token}.{_sign(secret, token)}", ConsoleUser(
@@ -338,14 +352,15 @@ async def load_session(svc: Services, secret: bytes, cookie: str | None) -> tupl
 
 
 async def current_user(svc: Services, secret: bytes, request: web.Request) -> ConsoleUser | None:
-    """The logged-in user of a request (role re-read from the table, so changes apply at once)."""
+    """The logged-in user of a request (role re-read from the table, so changes apply at once);
+    None once the user is deleted or their password was reset after the session began."""
     found = await load_session(svc, secret, request.cookies.get(COOKIE))
     if found is None:
         return None
     key, data = found
     async with svc.sessions() as session:
         user = await session.get(StaffUser, int(data["user_id"]))
-    if user is None:
+    if user is None or data.get("stamp") != password_stamp(user.password_hash):
         await svc.store.delete(key)
         return None
     return ConsoleUser(user.id, user.username, user.display_name, user.role, str(data["csrf"]), key)
