@@ -7,6 +7,7 @@ commit together or not at all.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cs_window, delivery_record, dispatch, outbox, roster, tickets
 from bot.services import Services
-from storage.models import AuditLog, Message, Person, Resident, Ticket
+from storage.models import AuditLog, Message, Person, Resident, StaffUser, Ticket
 
 MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
 MAX_NOTE_CHARS = 2000
@@ -24,6 +25,18 @@ STAFF_ACTIONS = ("assign", "accept", "resolve", "reopen", "close", "escalate", "
 
 class ActionRefused(ValueError):
     """A staff action refused for what was asked (empty text, unknown action, bad assignee)."""
+
+
+class StaleView(ActionRefused):
+    """The ticket changed since the page the action came from showed it (another clerk acted)."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the page an action came from showed of the ticket: its status and owner."""
+
+    status: str
+    assignee: str | None
 
 
 class ResidentUnreachable(ValueError):
@@ -135,10 +148,40 @@ async def assignable_people(session: AsyncSession, kind: str) -> list[Person]:
     return list(seen.values())
 
 
+async def display_name(session: AsyncSession, who: str | None) -> str:
+    """A person as staff read them: the roster name, else the console user's display name, else the id."""
+    if not who:
+        return ""
+    person = await session.get(Person, who)
+    if person is not None:
+        return person.name
+    user = await session.scalar(select(StaffUser).where(StaffUser.username == who))
+    return user.display_name if user is not None and user.display_name else who
+
+
+async def _stale(svc: Services, session: AsyncSession, ticket: Ticket, seen: Seen, action: str) -> StaleView:
+    """The refusal of an action taken on an outdated page, naming what changed and who changed it."""
+    t = svc.texts
+    nobody = t.get("staff_actions.nobody")
+    changes = []
+    if ticket.status != seen.status:
+        changes.append(t.get("staff_actions.stale_status", was=label(svc, "status", seen.status),
+                             now=label(svc, "status", ticket.status)))
+    if ticket.assignee != seen.assignee:
+        changes.append(t.get("staff_actions.stale_assignee", was=await display_name(session, seen.assignee) or nobody,
+                             now=await display_name(session, ticket.assignee) or nobody))
+    last = [e for e in await tickets.events_of(session, ticket) if e.action in tickets.TRANSITIONS][-1:]
+    who = await display_name(session, last[0].actor) if last and not last[0].actor.startswith("resident:") else ""
+    return StaleView(t.get("staff_actions.stale", changes="；".join(changes), action=label(svc, "action", action),
+                           who=f"（{who}）" if who else ""))
+
+
 async def staff_transition(
     svc: Services, number: str, action: str, actor: str, *, assignee: str | None = None, note: str = "",
+    seen: Seen | None = None,
 ) -> Ticket:
-    """Apply a status action for staff via dispatch.apply_action; raises ActionRefused,
+    """Apply a status action for staff via dispatch.apply_action; raises ActionRefused (StaleView
+    when the ticket's status or owner is no longer what `seen` says: the page was outdated),
     LookupError or tickets.TransitionError (the status forbids it)."""
     t = svc.texts
     if action not in STAFF_ACTIONS:
@@ -149,6 +192,8 @@ async def staff_transition(
     async with svc.sessions() as session, session.begin():
         ticket = await _ticket(svc, session, number)
         before, previous = ticket.status, ticket.assignee
+        if seen is not None and (seen.status, seen.assignee) != (before, previous):
+            raise await _stale(svc, session, ticket, seen, action)
         if action == "assign":
             if not assignee:
                 raise ActionRefused(t.get("staff_actions.assignee_missing"))

@@ -425,3 +425,31 @@ async def test_a_password_reset_or_removal_ends_the_users_sessions(client: Clien
         assert api.status == 401
     client.session.cookie_jar.clear()
     assert (await login(client, "liu", "new-pass-1")).status == 303
+
+
+async def test_an_outdated_page_cannot_overwrite_another_clerks_assignment(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    from bot import staff_actions
+
+    await _users(services)
+    await load_roster(services)
+    number = await _handoff(services, clock)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    stale = await (await client.get(f"/console/tickets/{number}")).text()
+    assert 'name="seen_status" value="escalated"' in stale and 'name="seen_assignee" value=""' in stale
+    await staff_actions.staff_transition(services, number, "assign", "liu", assignee="liustaff")  # clerk 1
+    resp = await client.post(f"/console/tickets/{number}/transition", data={  # clerk 2, from the old page
+        "action": "assign", "assignee": "admin", "seen_status": "escalated", "seen_assignee": "", "csrf_token": csrf,
+    })
+    body = await resp.text()
+    assert resp.status == 200 and resp.url.path == f"/console/tickets/{number}"
+    assert "已被他人更新（刘敏）" in body and "负责人由“无人负责”变为“刘敏”" in body and "状态由“待人工处理”变为“已派单”" in body
+    assert "未执行“派单”" in body and "已派单，工单现在是" not in body
+    assert 'name="seen_assignee" value="liustaff"' in body  # the current page, to act on again
+    assert [r.detail["assignee"] for r in await audit_rows(services, "ticket.assign")] == ["liustaff"]
+    assert await audit_rows(services, "ticket.reassign") == []
+    resp = await client.post(f"/console/tickets/{number}/transition", data={
+        "action": "assign", "assignee": "admin", "seen_status": "dispatched", "seen_assignee": "liustaff", "csrf_token": csrf,
+    })
+    assert "已派单，工单现在是" in await resp.text()

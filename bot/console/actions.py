@@ -43,9 +43,12 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     form = await request.post()
     action = str(form.get("action", ""))
     assignee = str(form.get("assignee", "")) or None
+    seen = None  # what the page showed: refused if another clerk changed it meanwhile
+    if "seen_status" in form:
+        seen = staff_actions.Seen(str(form["seen_status"]), str(form.get("seen_assignee", "")) or None)
     try:
         ticket = await staff_actions.staff_transition(
-            svc, number, action, user.username, assignee=assignee, note=str(form.get("note", "")),
+            svc, number, action, user.username, assignee=assignee, note=str(form.get("note", "")), seen=seen,
         )
     except LookupError as exc:
         return await refuse(request, 404, str(exc))
