@@ -32,7 +32,8 @@ PARTS: dict[str, tuple[time, time]] = {
 _PM_PARTS = ("下午", "傍晚", "晚上", "晚饭")
 
 _NUM = r"[0-9零〇一二两三四五六七八九十]{1,3}"
-_ISO_DATE = re.compile(r"(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})[日号]?")
+# Not inside a longer run of numbers: 3-2-502 is building 3, unit 2, room 502, not 2 March.
+_ISO_DATE = re.compile(r"(?<![\d\-/.])(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})(?!\d|[-/.]\d)[日号]?")
 _CN_DATE = re.compile(rf"(?:({_NUM})月)?({_NUM})[日号]")
 _WEEKDAY = re.compile(r"(下下|下个?|这个?|本)?(?:周|星期|礼拜)([一二三四五六日天末])")
 _CLOCK = re.compile(r"(\d{1,2})[:：](\d{2})")
@@ -167,6 +168,8 @@ def parse_time(text: str) -> tuple[time | None, str | None]:
         hour += 12
     elif part == "中午" and hour < 6:
         hour += 12
+    elif part is None and _CLOCK.search(text) is None and 1 <= hour <= 6:
+        hour += 12  # 明天两点: nobody books a visit or a talk at 2 a.m.; 凌晨两点 says so
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None, part
     return time(hour, minute), None

@@ -123,6 +123,10 @@ def test_when_parses_what_residents_say() -> None:
     assert parse_when("12月1号 17:30", TODAY) == When(date(2026, 12, 1), time(17, 30), None)
     assert parse_when("5号", TODAY).day == date(2026, 12, 5)  # passed this month: next month's
     assert parse_when("随便", TODAY).empty
+    # 两点 alone is the afternoon (before: 02:00, refused as outside the hours); 凌晨 says otherwise
+    assert parse_when("明天两点", TODAY) == When(TODAY + timedelta(days=1), time(14, 0), None)
+    assert parse_when("凌晨两点", TODAY).at == time(2, 0) and parse_when("2:00", TODAY).at == time(2, 0)
+    assert parse_when("3-2-502", TODAY).empty  # an address, not 2 March
 
 
 # --- checking a requested time --------------------------------------------------------------

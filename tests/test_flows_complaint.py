@@ -462,3 +462,48 @@ async def test_more_of_what_happened_at_a_later_question_is_added_to_the_descrip
         "楼道灯不亮三天了；对了 灯罩也掉下来了 差点砸到人；还有楼梯扶手也松了；另外楼道窗户也关不上"
     )
     assert (await resident(services, openid)).phone in (None, "")  # 否 to binding was taken
+
+
+@pytest.mark.parametrize(
+    ("said", "building", "unit", "room"),
+    [
+        ("3-2-502", "3", "2", "502"),  # before: "sounds like a time", then a landmark, no building
+        ("三号楼二单元五零二", "3", "2", "502"),  # before: no room
+        ("3号院2号楼", "2", None, None),  # before: building 3 (the courtyard)
+    ],
+)
+async def test_places_as_residents_write_them(
+    wx: WeChat, services: Services, said: str, building: str, unit: str | None, room: str | None
+) -> None:
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    assert "拍张照片" in await wx.say(openid, said)
+    state = await dialog_of(services, openid)
+    assert state is not None
+    place = state.slots["place"]
+    assert (place.get("building"), place.get("unit"), place.get("room")) == (building, unit, room)
+
+
+async def test_a_place_said_with_when_it_happens_is_a_place(wx: WeChat) -> None:
+    """晚上 in 家门口那个灯 晚上黑乎乎的 is when, not the answer (before: "sounds like a time")."""
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    assert "拍张照片" in await wx.say(openid, "就是我们家门口那个灯 晚上黑乎乎的 老人下楼不方便")
+
+
+async def test_what_happened_given_for_the_place_and_the_address_after_are_uncrossed(
+    wx: WeChat, services: Services
+) -> None:
+    """The place question answered with what happened, then the description question with the
+    address: before, place and description were swapped and the ticket reached no grid worker."""
+    openid = oid()
+    for said in ("我要报修", "漏水", "厨房天花板一直往下滴水 楼上那家不在家"):
+        await wx.say(openid, said)
+    reply = await wx.say(openid, "6栋2单元302")
+    assert "地点是：6栋2单元302" in reply and "拍张照片" in reply
+    for said in ("好了", "13812345678", "否", "确认"):
+        await wx.say(openid, said)
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "6" and ticket.fields["room"] == "302"
+    assert ticket.fields["description"] == "厨房天花板一直往下滴水 楼上那家不在家"
+    assert ticket.status == "dispatched"

@@ -16,7 +16,9 @@ from bot.clock import local
 from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
-from bot.flows.parsers import description, is_question, phone, place, place_more, says_nothing, says_what
+from bot.flows.parsers import (
+    description, is_question, only_address, phone, place, place_more, says_nothing, says_what,
+)
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.normalize import simplified
 
@@ -204,7 +206,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         return _media(ctx, flow, state, step)
     # Parsers read simplified characters ('3號樓', '下週三上午十點'); the log keeps what was typed.
     text = simplified(ctx.inbound.text.strip())
-    added = _place_added(ctx, flow, state, step, text)
+    added = _place_added(ctx, flow, state, step, text) or _address_for_description(ctx, flow, state, step, text)
     if added is not None:
         return added
     if step.collect:
@@ -507,6 +509,26 @@ def _another_matter(flow: Flow, state: DialogState, told: dict[str, Any]) -> boo
         elif step.choices and step.prefill is None and value != held:
             return True
     return False
+
+
+def _address_for_description(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """6栋2单元302 sent where what happened is asked, after the place question took what happened
+    (厨房天花板一直往下滴水 楼上那家不在家, with no building): the two answers were crossed. The
+    address becomes the place and the earlier words what happened, and the flow goes on."""
+    target = next((s for s in flow.steps if s.parse is place), None)
+    if step.parse is not description or target is None:
+        return None
+    held = state.slots.get(target.slot)
+    address = only_address(text)
+    if address is None or not isinstance(held, dict) or held.get("building") or "latitude" in held:
+        return None
+    earlier = str(held.get("text") or "")
+    if says_nothing(earlier) or len(normalize(earlier)) < 4:
+        return None
+    slots = {**state.slots, target.slot: address}
+    said = ctx.text("flow.answers_crossed", place=target.display(address), what=earlier)
+    moved = replace(state, slots=slots, invalid=0)
+    return _store(ctx, flow, moved, step, earlier, lead=said)
 
 
 # Leaving for another intent ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from bot.clock import local
 from bot.flows.base import Answer, Check, Context, Invalid
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import words
+from bot.intents.slots import address
 from bot.when import parse_when
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
@@ -44,17 +45,31 @@ def phone(answer: Answer) -> str:
 
 def address_parts(text: str) -> dict[str, str]:
     """Building, unit and room named in text ('9栋1单元502' → {'building': '9', ...})."""
-    parts: dict[str, str] = {}
-    m = _BUILDING.search(text)
-    if m:
+    parts = dict(address(text))  # the classifier's reading: 3-2-502, 五零二, 3号院2号楼 …
+    m = _BUILDING.search(text) if "building" not in parts else None
+    if m:  # and a building as a plain 3号
         parts["building"] = _num(m.group(1))
-    m = _UNIT.search(text)
+    m = _UNIT.search(text) if "unit" not in parts else None
     if m:
         parts["unit"] = _num(m.group(1))
-    m = _ROOM.search(text)
+    m = _ROOM.search(text) if "room" not in parts else None
     if m and "building" in parts:
         parts["room"] = m.group(1)
+    if "building" not in parts:
+        parts.pop("room", None)  # a room without its building is no address
     return parts
+
+
+_ADDRESS_WORDS = re.compile(r"[0-9零〇一二两三四五六七八九十幺]+|号楼|号院|单元|门洞|号房|房间|[栋幢座号室房楼\-－—]")
+
+
+def only_address(text: str) -> dict[str, Any] | None:
+    """The place when text is a building address and nothing else (6栋2单元302, 3-2-502, 在五号楼);
+    None when it says more (what happened) or names no building."""
+    parts = address_parts(text)
+    if "building" not in parts or len(normalize(_ADDRESS_WORDS.sub("", text))) > 2:
+        return None
+    return {"text": text.strip(), **parts}
 
 
 _UNIT_ROOM_ONLY = re.compile(
@@ -153,8 +168,15 @@ def checked_place(label: str) -> Check:
 
     async def check(ctx: Context, slots: dict[str, Any], value: Any) -> str | None:
         said = _said(value)
+        if said is None:
+            return None
+        placed = any(w in said for w in words("answers", "place_words"))
         refused = await as_time(ctx, slots, value)
-        if refused is not None or said is None or any(w in said for w in words("answers", "place_words")):
+        if refused is not None and placed:
+            when = parse_when(said, local(ctx.now, ctx.svc.tz).date())
+            if when.day is None and when.at is None:  # 家门口那个灯 晚上黑乎乎的: a place, said with when
+                return None
+        if refused is not None or placed:
             return refused
         return ctx.text("flow.not_a_place", value=said)
 

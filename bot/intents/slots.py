@@ -22,6 +22,8 @@ _NUM = r"[0-9零〇一二两三四五六七八九十百幺]+"
 _NUM2 = r"\d{1,2}|[零一二两三四五六七八九十]{1,3}"
 _BUILDING_REF = rf"{_NUM}\s*(?:号楼|号院|栋|幢|座)"
 _BUILDING = re.compile(rf"(?<![0-9])({_NUM})\s*(?:号楼|号院|栋|幢|座|号?楼(?=\s*{_NUM}\s*(?:单元|门洞)))")
+# A building named as such wins over a courtyard: 3号院2号楼 is building 2.
+_BUILDING_SURE = re.compile(rf"(?<![0-9])({_NUM})\s*(?:号楼|栋|幢|座|号?楼(?=\s*{_NUM}\s*(?:单元|门洞)))")
 _UNIT = re.compile(rf"(?<![0-9])({_NUM})\s*(?:单元|门洞)")
 _ROOM_AFTER = re.compile(r"(?:单元|号楼|栋|幢|座)\s*(\d{3,4}|[零〇一二三四五六七八九幺]{3,4})(?![0-9])")
 _ROOM_SUFFIX = re.compile(r"(?<![0-9-])(\d{3,4})\s*(?:室|号房|房间)")
@@ -186,23 +188,7 @@ class SlotExtractor:
                 break
 
     def _address(self, text: str, slots: dict[str, Any]) -> None:
-        dashed = _DASHED.search(text)
-        if dashed:
-            slots["building"] = str(int(dashed.group(1)))
-            slots["unit"] = str(int(dashed.group(2)))
-            slots["room"] = dashed.group(3)
-        for key, pattern in (("building", _BUILDING), ("unit", _UNIT)):
-            match = pattern.search(text)
-            if match and key not in slots:
-                value = cn_to_int(match.group(1))
-                if value is not None and 0 < value < 1000:
-                    slots[key] = str(value)
-        if "room" not in slots:
-            match = _ROOM_AFTER.search(text) or _ROOM_SUFFIX.search(text)
-            if match:
-                value = cn_to_int(match.group(1))
-                if value is not None:
-                    slots["room"] = str(value)
+        slots.update(address(text))
 
     def _contact(self, text: str, slots: dict[str, Any], has_digits: bool) -> None:
         if has_digits:
@@ -374,3 +360,22 @@ def _when(
     if at is not None:
         result["time"] = at.strftime("%H:%M")
     return result
+
+
+def address(text: str) -> dict[str, str]:
+    """Building, unit and room in text: 9栋1单元502, 3-2-502, 三号楼二单元五零二, 3号院2号楼."""
+    found: dict[str, str] = {}
+    dashed = _DASHED.search(text)
+    if dashed:
+        return {"building": str(int(dashed.group(1))), "unit": str(int(dashed.group(2))), "room": dashed.group(3)}
+    for key, match in (("building", _BUILDING_SURE.search(text) or _BUILDING.search(text)), ("unit", _UNIT.search(text))):
+        if match:
+            value = cn_to_int(match.group(1))
+            if value is not None and 0 < value < 1000:
+                found[key] = str(value)
+    match = _ROOM_AFTER.search(text) or _ROOM_SUFFIX.search(text)
+    if match:
+        value = cn_to_int(match.group(1))
+        if value is not None:
+            found["room"] = str(value)
+    return found
