@@ -453,3 +453,25 @@ async def test_an_outdated_page_cannot_overwrite_another_clerks_assignment(
         "action": "assign", "assignee": "admin", "seen_status": "dispatched", "seen_assignee": "liustaff", "csrf_token": csrf,
     })
     assert "已派单，工单现在是" in await resp.text()
+
+
+async def test_the_queue_shows_an_answered_hand_off_and_waits_from_the_residents_next_word(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    from bot import staff_actions
+
+    await _users(services)
+    number = await _handoff(services, clock)
+    clock.advance(hours=2)
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console")).text()
+    assert "已等待 2 小时" in body and "已答复" not in body
+    await staff_actions.staff_reply(services, number, "您好，马上安排。", "liu")
+    clock.advance(minutes=20)
+    body = await (await client.get("/console")).text()
+    assert number in body and "已答复 · 刘敏" in body and "答复后居民暂无新消息" in body and "已等待" not in body
+    async with services.sessions() as session, session.begin():
+        session.add(Message(openid="o_hand", direction="in", msg_type="text", content="师傅几点到？", created_at=clock.now()))
+    clock.advance(minutes=7)
+    body = await (await client.get("/console")).text()
+    assert "已答复 · 刘敏" in body and "居民答复后又来消息，已等待 7 分钟" in body

@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.tickets import ACTIVE
-from storage.models import Grid, Message, OutboxItem, Person, Ticket, TicketEvent
+from storage.models import Grid, Message, OutboxItem, Person, StaffUser, Ticket, TicketEvent
 
 URGENCY_RANK = {"urgent": 0, "utility": 1, "normal": 2, "complex": 3}
 PAGE_SIZE = 50
@@ -21,11 +21,15 @@ CONVERSATION_BEFORE = timedelta(minutes=30)  # messages just before a ticket bel
 
 @dataclass(frozen=True)
 class QueueItem:
-    """A ticket that needs a person, with why, and (for hand-offs) what the resident last said."""
+    """A ticket that needs a person, with why, (for hand-offs) what the resident last said, the
+    last staff answer, and since when the resident has waited (None: answered, nothing new since)."""
 
     ticket: Ticket
     reasons: tuple[str, ...]
     said: tuple[str, ...]
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+    waiting_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -132,15 +136,49 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
     most urgent first, then oldest (or newest) first."""
     when = Ticket.created_at.desc() if newest_first else Ticket.created_at.asc()
     rows = await session.execute(select(Ticket).where(_needs_person()).order_by(_urgency_order(), when).limit(limit))
+    found = list(rows.scalars())
+    answers = await last_answers(session, [t.id for t in found])
     items = []
-    for ticket in rows.scalars():
+    for ticket in found:
         said: tuple[str, ...] = ()
         if ticket.kind == "handoff" and ticket.resident:
             said = transcript_said(ticket) or tuple(
                 m.content for m in await conversation(session, ticket, limit=3, inbound_only=True)
             )
-        items.append(QueueItem(ticket, queue_reasons(ticket), said))
+        answer = answers.get(ticket.id)
+        waiting: datetime | None = ticket.created_at
+        if answer is not None:
+            waiting = await first_word_since(session, ticket, answer.created_at)
+        items.append(QueueItem(
+            ticket, queue_reasons(ticket), said, answer.author if answer else None,
+            answer.created_at if answer else None, waiting,
+        ))
     return items
+
+
+async def last_answers(session: AsyncSession, ticket_ids: list[int]) -> dict[int, Message]:
+    """The last staff answer to each of these tickets' residents (tickets never answered left out)."""
+    if not ticket_ids:
+        return {}
+    rows = await session.execute(
+        select(Message).where(
+            Message.ticket_id.in_(ticket_ids), Message.direction == "out", Message.author.is_not(None),
+        ).order_by(Message.created_at, Message.id)
+    )
+    return {m.ticket_id: m for m in rows.scalars() if m.ticket_id is not None}
+
+
+async def first_word_since(session: AsyncSession, ticket: Ticket, since: datetime) -> datetime | None:
+    """When the ticket's resident first wrote after `since` (an answer): what they wait on since; None
+    when they have not written since."""
+    if not ticket.resident:
+        return None
+    return await session.scalar(
+        select(func.min(Message.created_at)).where(
+            Message.openid == ticket.resident, Message.direction == "in", Message.created_at > since,
+            Message.msg_type.not_like("event:%"),
+        )
+    )
 
 
 async def queue_size(session: AsyncSession) -> int:
@@ -272,10 +310,11 @@ async def linked_reports(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
 
 
 async def names(session: AsyncSession) -> dict[str, str]:
-    """Roster people's and grids' display names by id."""
+    """Display names by id: console users (by username), roster people and grids (these win)."""
+    users = {u.username: u.display_name for u in (await session.execute(select(StaffUser))).scalars() if u.display_name}
     people = {p.id: p.name for p in (await session.execute(select(Person))).scalars()}
     grids = {g.id: g.name for g in (await session.execute(select(Grid))).scalars()}
-    return {**people, **grids}
+    return {**users, **people, **grids}
 
 
 async def grids_and_people(session: AsyncSession) -> tuple[list[Grid], list[Person]]:
