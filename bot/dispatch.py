@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import notices, outbox, reminders, roster, tickets
+from bot import notices, outbox, reminders, roster, schedule, tickets
 from bot.limits import load_limits
 from bot.services import Services
 from storage.models import Person, Reminder, Resident, Ticket, TicketEvent
@@ -32,6 +32,9 @@ REMIND_KINDS = ("accept_remind", "resolve_remind")
 BREACH_KINDS = ("accept_breach", "resolve_breach")
 LIMIT_KINDS = REMIND_KINDS + BREACH_KINDS
 WORKING = ("dispatched", "accepted", "reopened")  # statuses in which an owner has the ticket
+# … and the statuses in which it is in the owner's hands: an escalated ticket still names them,
+# and they may still take or finish it (我的工单 lists it).
+HELD = WORKING + ("escalated",)
 LOAD_STATUSES = ("dispatched", "accepted", "reopened", "escalated")
 CASCADE = ("assign", "accept", "resolve", "close", "cancel", "return")  # what linked reports follow
 ROLE_OF_KIND = {
@@ -215,7 +218,7 @@ async def _schedule_limits(
         if at > now:
             plan.append(("accept_remind", at, texts.get("dispatch.accept_remind", due=notices.local_time(svc, ticket.accept_due_at), **values)))
         plan.append(("accept_breach", ticket.accept_due_at, texts.get("dispatch.accept_breach", **values)))
-    at = limits.resolve_reminder_at(now, ticket.due_at)
+    at = limits.resolve_reminder_at(max(now, booked_start(ticket) or now), ticket.due_at)
     if at > now:
         plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
     plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
@@ -227,6 +230,26 @@ async def _schedule_limits(
         }
         for kind, due, text in plan
     ], now=now)
+
+
+def booked_start(ticket: Ticket) -> datetime | None:
+    """The booked service's start an elderly-service booking's ticket carries (fields.start)."""
+    value = (ticket.fields or {}).get("start") if ticket.kind == "elderly_service" else None
+    if not isinstance(value, str):
+        return None
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return start if start.tzinfo is not None else start.replace(tzinfo=timezone.utc)
+
+
+def accept_due(svc: Services, dispatched: datetime, urgency_class: str) -> datetime:
+    """When a dispatch must be taken: accept_sla_s from dispatch; for a ticket that is not urgent
+    the time does not run during quiet hours (the worker is not reminded then either)."""
+    if urgency_class == "urgent":
+        return dispatched + timedelta(seconds=svc.settings.accept_sla_s)
+    return schedule.after_waking_time(dispatched, svc.settings.accept_sla_s, svc.settings)
 
 
 async def _assign(
@@ -249,12 +272,14 @@ async def _assign(
         owner_grid = (await roster.snapshot(svc, session)).grid_of(ticket.building)
         ticket.grid = owner_grid.id if owner_grid else None
     urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
-    ticket.accept_due_at = now + timedelta(seconds=svc.settings.accept_sla_s)
-    ticket.due_at = now + limits.resolve_limit(ticket.kind, ticket.urgency)
+    booked = booked_start(ticket)
+    ticket.accept_due_at = accept_due(svc, now, urgency_class)
+    ticket.due_at = limits.resolve_due(ticket.kind, ticket.urgency, now, booked)
     if not new:
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
     await _schedule_limits(svc, session, ticket, event, accept=True)
-    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), urgency_class)
+    shown = "booking" if booked is not None and booked > now else urgency_class  # its limit named on the card
+    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown)
     await outbox.enqueue(
         session, "wecom", owner.id, card, now=now, ticket_id=ticket.id,
         dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgency_class == "urgent",
@@ -361,6 +386,8 @@ async def apply_action(
                 if action == "resolve":
                     await _schedule_survey(svc, session, kid)
     owner = await roster.person(session, ticket.assignee)
+    if event.from_status == "escalated" and action in ("accept", "resolve") and actor == ticket.assignee:
+        await _late_work(svc, session, ticket, event, action, owner.name if owner else actor)
     if action == "accept":
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=("accept_remind", "accept_breach"))
         name = owner.name if owner else actor
@@ -377,7 +404,7 @@ async def apply_action(
     elif action == "reopen":
         await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_reopened", number=ticket.number))
         if ticket.assignee:
-            ticket.due_at = now + load_limits().resolve_limit(ticket.kind, ticket.urgency)
+            ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, now, booked_start(ticket))
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
             await _schedule_limits(svc, session, ticket, event, accept=False)
             await outbox.push_worker(
@@ -409,6 +436,30 @@ async def apply_action(
     return event
 
 
+async def _late_work(
+    svc: Services, session: AsyncSession, ticket: Ticket, event: TicketEvent, action: str, name: str
+) -> None:
+    """The owner took or finished a ticket after it was escalated: staff hear it, and a taken
+    one gets its 办结 reminder and check again while its limit is still ahead."""
+    now = svc.clock.now()
+    verb = svc.texts.get(f"wecom.verbs.{action}")
+    await outbox.push_group(
+        session, svc.texts.get("dispatch.staff_late_work", number=ticket.number, name=name, verb=verb),
+        now=now, ticket_id=ticket.id, dedup_key=f"ticket:{ticket.id}:late:{event.id}",
+    )
+    if action == "accept" and ticket.due_at is not None and ticket.due_at > now:
+        await _schedule_limits(svc, session, ticket, event, accept=False)
+
+
+async def whistle_again(
+    svc: Services, session: AsyncSession, ticket: Ticket, actor: str, *, note: str, data: dict[str, Any]
+) -> TicketEvent:
+    """吹哨 on a ticket already escalated: recorded, and the staff group is told once more."""
+    event = await tickets.add_event(session, ticket, "whistle", actor, svc.clock.now(), note=note, data=data)
+    await escalate_to_staff(svc, session, ticket, note)
+    return event
+
+
 async def escalate_to_staff(svc: Services, session: AsyncSession, ticket: Ticket, reason: str) -> None:
     """Post the ticket to the staff group robot (markdown, escaped, phone masked) and note it."""
     now = svc.clock.now()
@@ -426,7 +477,7 @@ def limit_still_pending(ticket: Ticket, kind: str, target: str) -> bool:
     if ticket.assignee != target:
         return False
     if kind in ("accept_remind", "accept_breach"):
-        return ticket.status == "dispatched" and ticket.accepted_at is None
+        return ticket.status == "dispatched"  # taken since this dispatch: accepted (or further)
     return ticket.status in WORKING
 
 

@@ -16,7 +16,8 @@ CLASSES = ("urgent", "utility", "normal", "complex")
 
 @dataclass(frozen=True)
 class Limits:
-    """The configured limits: resolve hours per class, class per kind, reminder lead times."""
+    """The configured limits: resolve hours per class, class per kind, reminder lead times, and
+    how long after a booked service's start it is to be 办结."""
 
     resolve_hours: dict[str, float]
     kind_class: dict[str, str]
@@ -24,6 +25,7 @@ class Limits:
     resolve_before_fraction: float
     resolve_before_max_s: float
     duplicate_window_hours: float
+    booking_resolve_hours: float = 24.0
 
     def urgency_class(self, kind: str, urgency: str | None) -> str:
         """The class that sets a ticket's limit: its urgency, or its kind's class when 'normal'."""
@@ -35,8 +37,16 @@ class Limits:
         """How long from dispatch to 办结 for a ticket of this kind and urgency."""
         return timedelta(hours=self.resolve_hours[self.urgency_class(kind, urgency)])
 
+    def resolve_due(self, kind: str, urgency: str | None, now: datetime, booked: datetime | None = None) -> datetime:
+        """When 办结 is due for a ticket dispatched (or reopened) now: the class's limit from now;
+        for a booked service still to come, the booking limit from the booked start."""
+        if booked is not None and booked > now:
+            return booked + timedelta(hours=self.booking_resolve_hours)
+        return now + self.resolve_limit(kind, urgency)
+
     def resolve_reminder_at(self, dispatched: datetime, due: datetime) -> datetime:
-        """When to remind the worker that 办结 is due soon."""
+        """When to remind the worker that 办结 is due soon (dispatched: when the limit started
+        running — a booking's start)."""
         span = (due - dispatched).total_seconds()
         lead = min(span * self.resolve_before_fraction, self.resolve_before_max_s)
         return due - timedelta(seconds=lead)
@@ -63,6 +73,9 @@ def parse_limits(data: dict[str, Any]) -> Limits:
             raise ValueError(f"limits: kind_class.{kind} = {cls!r} is not one of {', '.join(CLASSES)}")
     rem = data.get("reminders", {})
     dup = data.get("duplicates", {})
+    booking_hours = data.get("booking", {}).get("resolve_after_start_hours", 24)
+    if not isinstance(booking_hours, (int, float)) or booking_hours <= 0:
+        raise ValueError("limits: booking.resolve_after_start_hours must be a positive number")
     fraction = float(rem.get("resolve_before_fraction", 0.25))
     if not 0 <= fraction < 1:
         raise ValueError("limits: reminders.resolve_before_fraction must be in [0, 1)")
@@ -73,6 +86,7 @@ def parse_limits(data: dict[str, Any]) -> Limits:
         resolve_before_fraction=fraction,
         resolve_before_max_s=float(rem.get("resolve_before_max_s", 86400)),
         duplicate_window_hours=float(dup.get("window_hours", 24)),
+        booking_resolve_hours=float(booking_hours),
     )
 
 

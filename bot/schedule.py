@@ -177,6 +177,37 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     return end_at.astimezone(timezone.utc)
 
 
+def _next_quiet_start(moment: datetime, settings: Settings) -> datetime:
+    """The next start of quiet hours after moment (outside them), as aware UTC."""
+    start, _ = _quiet_bounds(settings)
+    tz = ZoneInfo(settings.timezone)
+    local = moment.astimezone(tz)
+    begins = datetime.combine(local.date(), start, tz)
+    if begins <= local:
+        begins = datetime.combine(local.date() + timedelta(days=1), start, tz)
+    return begins.astimezone(timezone.utc)
+
+
+def after_waking_time(since: datetime, seconds: float, settings: Settings) -> datetime:
+    """When `seconds` outside quiet hours have passed since `since`: a time limit that does not
+    run at night (dispatched at 20:55 with 30 minutes and quiet hours 21:00-08:00 → 08:25)."""
+    start, end = _quiet_bounds(settings)
+    left = timedelta(seconds=seconds)
+    if start == end:
+        return since + left
+    moment = since
+    for _ in range(400):  # a limit of up to about a year of days
+        woken = quiet_until(moment, settings)
+        if woken is not None:
+            moment = woken
+        night = _next_quiet_start(moment, settings)
+        if moment + left <= night:
+            return moment + left
+        left -= night - moment
+        moment = night
+    raise ValueError(f"a limit of {seconds} s is too long to count outside quiet hours")
+
+
 def next_morning(now: datetime, settings: Settings) -> datetime:
     """Tomorrow (local) at the end of quiet hours, as aware UTC."""
     _, end = _quiet_bounds(settings)

@@ -41,12 +41,14 @@ class Transition:
 
 TRANSITIONS: dict[str, Transition] = {
     "assign": Transition(("open", "reopened", "escalated", "dispatched", "accepted"), "dispatched"),
-    "accept": Transition(("dispatched", "reopened"), "accepted"),
+    # An escalated ticket still names its owner, who may still take it, finish it or hand it back
+    # (the late work is recorded; staff were told when it was escalated).
+    "accept": Transition(("dispatched", "reopened", "escalated"), "accepted"),
     "resolve": Transition(("dispatched", "accepted", "reopened", "escalated", "open"), "resolved"),
     "reopen": Transition(("resolved", "closed"), "reopened"),
     "close": Transition(("resolved", "open", "dispatched", "accepted", "reopened", "escalated"), "closed"),
     "escalate": Transition(("open", "dispatched", "accepted", "reopened"), "escalated"),
-    "return": Transition(("dispatched", "accepted"), "open"),  # 退回: back to the staff queue
+    "return": Transition(("dispatched", "accepted", "reopened", "escalated"), "open"),  # 退回: to the staff queue
     "cancel": Transition(("open", "dispatched", "accepted", "reopened", "escalated"), "cancelled"),
 }
 
@@ -218,9 +220,13 @@ async def transition(
     if action == "assign":
         ticket.dispatched_at = now
     elif action == "accept":
-        ticket.accepted_at = now
+        # The first taking is what 响应率 measures: a 接单 after 不满意 or a reassignment keeps it.
+        if ticket.accepted_at is None:
+            ticket.accepted_at = now
     elif action == "resolve":
         ticket.resolved_at = now
+        if ticket.accepted_at is None and ticket.dispatched_at is not None:
+            ticket.accepted_at = now  # 办结 without 接单: the dispatch was taken by finishing it
     elif action in ("close", "cancel"):
         ticket.closed_at = now
     elif action == "reopen":
@@ -234,12 +240,17 @@ async def transition(
 
 
 def number_matches(number: str, ref: str) -> bool:
-    """Whether a ticket number is what a person typed for it: the whole number, or its last
-    digits (0001, 1 and 230001 all mean 20261123-0001)."""
+    """Whether a ticket number is what a person typed for it: the whole number; its day's
+    sequence (0001 and 1 mean 20261123-0001, never the tail of 0011 or 0021); or digits longer
+    than the sequence that end the number (230001, 1230001)."""
     if "-" in ref:
         return number == ref
+    if not ref.isdigit():
+        return False
     seq = number.rsplit("-", 1)[-1]
-    return number.replace("-", "").endswith(ref) or (ref.isdigit() and seq.isdigit() and int(seq) == int(ref))
+    if len(ref) <= len(seq):
+        return seq.isdigit() and int(seq) == int(ref)
+    return number.replace("-", "").endswith(ref)
 
 
 async def get_by_number(session: AsyncSession, number: str, *, for_update: bool = False) -> Ticket | None:

@@ -26,30 +26,35 @@ log = logging.getLogger(__name__)
 
 VERBS = {"接单": "accept", "办结": "resolve", "退回": "return", "吹哨": "whistle", "回复": "reply"}
 WORDS = {"我的工单": "mine", "帮助": "help", "help": "help", "?": "help", "？": "help"}
-# The statuses a worker's ticket may be in for each verb (short forms look among these).
+# The statuses a worker's ticket may be in for each verb (short forms look among these). An
+# escalated ticket still names its owner, who may still take it, finish it or hand it back, and
+# may blow the whistle again (staff are told once more).
 FROM_STATUSES = {
-    "accept": ("dispatched", "reopened"),
-    "resolve": ("dispatched", "accepted", "reopened"),
-    "return": ("dispatched", "accepted"),
-    "whistle": ("dispatched", "accepted", "reopened"),
+    "accept": ("dispatched", "reopened", "escalated"),
+    "resolve": ("dispatched", "accepted", "reopened", "escalated"),
+    "return": ("dispatched", "accepted", "reopened", "escalated"),
+    "whistle": ("dispatched", "accepted", "reopened", "escalated"),
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
 # Between a verb, its number and the note: spaces or the punctuation people type there (接单：0001,
 # 办结 0001，已修好; NFKC has made full-width marks ASCII).
 _SEP = r"[\s:,;、。]"
+# What may end a short number (接单 7，马上去 / 接单 2。/ 接单 7号 / 接单 2.): a space, the end, a
+# mark — but not a colon or point before a digit (办结 10:30修好, 办结 1.5米管子换了: notes).
+_NUMBER_END = r"(?=\s|$|[,;、。!?]|[:.](?!\d))"
 _COMMAND = re.compile(
     rf"^(接单|办结|退回|吹哨|回复){_SEP}*"
-    # A number: a full one or trailing digits ended by a space or the end; or a full one or four
-    # or more digits straight before punctuation or the note (办结0001灯已换好). In 办结 3楼灯已换
-    # or 办结 10:30修好 there is no number: they are the note.
-    rf"(?:(\d{{8}}-\d{{1,4}}|\d{{1,12}})(?=\s|$)|(\d{{8}}-\d{{1,4}}|\d{{4,12}})(?=\D))?"
+    # A number: a full one or trailing digits (7, 7号) ended as above; or a full one or four or
+    # more digits straight before the note (办结0001灯已换好). In 办结 3楼灯已换 or 办结 3号楼灯已换
+    # there is no number: they are the note.
+    rf"(?:(\d{{8}}-\d{{1,4}}|\d{{1,12}})号?{_NUMBER_END}|(\d{{8}}-\d{{1,4}}|\d{{4,12}})(?=\D))?"
     rf"{_SEP}*(.*)$",
     re.DOTALL,
 )
 _TRAILING = re.compile(r"[\s?!.。？！]+$")
 # The number first (0002 接单, 20261123-0002办结 已修好): read as the verb first.
-_NUMBER_FIRST = re.compile(rf"^(\d{{8}}-\d{{1,4}}|\d{{1,12}}){_SEP}*(接单|办结|退回|吹哨|回复)(?=$|{_SEP}|\D)(.*)$", re.DOTALL)
+_NUMBER_FIRST = re.compile(rf"^(\d{{8}}-\d{{1,4}}|\d{{1,12}})号?{_SEP}*(接单|办结|退回|吹哨|回复)(?=$|{_SEP}|\D)(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,25 @@ class Command:
     text: str = ""
 
 
+def _normal(text: str) -> str:
+    return simplified(unicodedata.normalize("NFKC", text)).strip()  # 接單 is 接单, ，is ,
+
+
+def _as_typed(text: str, note: str) -> str:
+    """The note as the worker typed it (已修好，晚了一点, not its normal form): the shortest tail of
+    text that reads as note; the note itself when none does."""
+    for start in range(len(text) - 1, -1, -1):
+        tail = _normal(text[start:])
+        if tail == note:
+            return text[start:].strip()
+        if len(tail) > len(note) + 8:
+            break
+    return note
+
+
 def parse(text: str) -> Command | None:
     """Read a worker's message as a command, or None when it is not one."""
-    value = simplified(unicodedata.normalize("NFKC", text)).strip()  # 接單 is 接单
+    value = _normal(text)
     word = _TRAILING.sub("", value).lower() or value.lower()  # 我的工单？
     if word in WORDS:
         return Command(WORDS[word])
@@ -74,7 +95,10 @@ def parse(text: str) -> Command | None:
     if match is None:
         return None
     verb, ref, joined, rest = match.groups()
-    return Command(VERBS[verb], ref or joined, rest.strip())
+    if ref or joined:
+        rest = rest.strip().lstrip("!?.,;:、。").strip()  # 接单 7！/ 办结 2. 已修好
+    note = rest.strip()
+    return Command(VERBS[verb], ref or joined, _as_typed(text, note) if note else "")
 
 
 @dataclass(frozen=True)
@@ -90,27 +114,30 @@ def _audit(session: AsyncSession, actor: str, action: str, target: str, now: dat
     session.add(AuditLog(actor=actor, action=action, target=target, detail=detail or None, created_at=now))
 
 
-async def _by_ref(session: AsyncSession, ref: str, *, assignee: str | None = None) -> list[Ticket]:
-    """Tickets whose number is ref, or ends with it (newest first; optionally one assignee's)."""
+async def _by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
+    """Tickets whose number is ref (see tickets.number_matches), newest first."""
     if "-" in ref:
         stmt = select(Ticket).where(Ticket.number == ref)
-    else:
-        stmt = select(Ticket).where(Ticket.number.like(f"%{ref.lstrip('0') or '0'}"))
-    if assignee is not None:
-        stmt = stmt.where(Ticket.assignee == assignee)
+    elif len(ref) <= 4:  # a day's sequence: 7, 0007
+        stmt = select(Ticket).where(Ticket.number.like(f"%-{int(ref):04d}"))
+    else:  # a longer tail (230007); the exact test is number_matches
+        stmt = select(Ticket).where(Ticket.number.like(f"%{ref[-4:]}"))
     rows = await session.execute(stmt.order_by(Ticket.id.desc()).limit(200))
     return [t for t in rows.scalars() if tickets.number_matches(t.number, ref)]
 
 
 async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> Found:
-    """The ticket a command means: by number or last digits, or the one open ticket of the worker."""
+    """The ticket a command means: by number or last digits, or the one open ticket of the worker.
+
+    A number typed is never dropped: when the ticket it names (an active one before a finished
+    one) is someone else's, the command is refused, never carried out on another ticket."""
     t = svc.texts
     verb_name = t.get(f"wecom.verbs.{cmd.verb}")
     if cmd.ref is None:
         rows = await session.execute(
             select(Ticket)
             .where(
-                Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES.get(cmd.verb, dispatch.WORKING)),
+                Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES.get(cmd.verb, dispatch.HELD)),
                 Ticket.parent_id.is_(None),
             )
             .order_by(Ticket.id)
@@ -123,19 +150,17 @@ async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Co
             example = f"{verb_name} {notices.short_number(own[0].number)}" + (" …" if cmd.verb in NEEDS_NOTE else "")
             return Found(None, t.get("wecom.several_open", verb=verb_name, numbers=numbers, example=example))
         return Found(await _locked(session, own[0]))
-    if cmd.verb == "reply":
-        matches = await _by_ref(session, cmd.ref)
-    else:
-        matches = await _by_ref(session, cmd.ref, assignee=who.id)
-        if not matches:
-            others = await _by_ref(session, cmd.ref)
-            if others:
-                active = [x for x in others if x.status in tickets.ACTIVE]
-                return Found(None, t.get("wecom.not_yours", number=(active or others)[0].number), refused=True)
+    matches = await _by_ref(session, cmd.ref)
     if not matches:
         return Found(None, t.get("wecom.no_ticket", ref=cmd.ref))
+    active = [x for x in matches if x.status in tickets.ACTIVE]
+    if cmd.verb != "reply":
+        meant = active or matches
+        own = [x for x in meant if x.assignee == who.id]
+        if not own:
+            return Found(None, t.get("wecom.not_yours", number=meant[0].number), refused=True)
+        matches, active = own, [x for x in own if x.status in tickets.ACTIVE]
     if len(matches) > 1:
-        active = [x for x in matches if x.status in tickets.ACTIVE]
         if len(active) == 1:
             return Found(await _locked(session, active[0]))
         numbers = "、".join(x.number for x in matches[:8])
@@ -156,11 +181,11 @@ def help_text(svc: Services, who: Person | None) -> str:
 
 
 async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
-    """The worker's tickets in hand, one line each."""
+    """The worker's tickets in hand, one line each (escalated and overdue ones marked)."""
     t = svc.texts
     rows = await session.execute(
         select(Ticket)
-        .where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.WORKING), Ticket.parent_id.is_(None))
+        .where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD), Ticket.parent_id.is_(None))
         .order_by(Ticket.due_at, Ticket.id)
     )
     own = list(rows.scalars())
@@ -170,6 +195,7 @@ async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
     for x in own[:20]:
         lines.append(t.get(
             "wecom.mine_line", number=x.number, status=t.get(f"wecom.statuses.{x.status}"),
+            overdue=t.get("wecom.mine_overdue") if x.overdue else "",
             kind=notices.kind_label(svc, x.kind), place=notices.safe_text(notices.place_of(svc, x))[:20],
             due=notices.local_time(svc, x.due_at),
         ))
@@ -200,7 +226,10 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
     note = t.get("dispatch.reason_whistle", note=cmd.text) if cmd.verb == "whistle" else cmd.text
     data = {"via": "wecom", "whistle": True} if cmd.verb == "whistle" else {"via": "wecom"}
     try:
-        await dispatch.apply_action(svc, session, ticket, action, who.id, note=note, data=data)
+        if cmd.verb == "whistle" and ticket.status == "escalated":
+            await dispatch.whistle_again(svc, session, ticket, who.id, note=note, data=data)
+        else:
+            await dispatch.apply_action(svc, session, ticket, action, who.id, note=note, data=data)
     except tickets.TransitionError:
         return t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
     _audit(session, who.id, f"wecom.{cmd.verb}", ticket.number, now, note=notices.safe_text(cmd.text)[:500])

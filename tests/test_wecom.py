@@ -308,3 +308,131 @@ def test_the_number_may_come_before_the_verb() -> None:
     assert parse("20261123-0002 办结 已修好") == Command("resolve", "20261123-0002", "已修好")
     assert parse("0002，办结，已清理") == Command("resolve", "0002", "已清理")
     assert parse("12345") is None and parse("3楼办结了") is None
+
+
+async def _tickets_up_to(svc: Services, last: int, mine: dict[int, str]) -> dict[int, str]:
+    """Tickets 0001..last of today: those in `mine` in a building of 王伟's grid (G1: 1-3), the
+    rest spread over other grids (李娜 takes building 5 first, 孙丽 holds 8-12); number by seq."""
+    others = ["5", "8", "9", "10", "11", "12", "4", "6", "7", "8"]
+    numbers: dict[int, str] = {}
+    for seq in range(1, last + 1):
+        building = mine.get(seq) or others.pop(0)
+        t = (await new_ticket(svc, resident=f"oS{seq}", building=building, category=f"c{seq}")).ticket
+        numbers[seq] = t.number
+    return numbers
+
+
+async def test_a_short_number_before_a_mark_or_hao_is_never_dropped(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """办结 7，已修好 / 接单 7号 / 办结 2号 已修好 name tickets 7 and 2 (someone else's): refused, and
+    王伟's only open ticket is left alone; 接单 2 is 0002 (李娜's), never his own 0012."""
+    wc = WeCom(client, services)
+    numbers = await _tickets_up_to(services, 12, {1: "3", 12: "2"})
+    assert [(await ticket(services, numbers[n])).assignee for n in (1, 2, 7, 12)] == ["wangwei", "lina", "sunli", "wangwei"]
+    not_yours = "工单 {} 不是派给您的，您不能处理。如需协助请联系服务中心。"
+    assert await wc.say("wangwei", "办结 7，已修好") == not_yours.format(numbers[7])
+    assert await wc.say("wangwei", "接单 7号") == not_yours.format(numbers[7])
+    assert await wc.say("wangwei", "办结 2号 已修好") == not_yours.format(numbers[2])
+    assert await wc.say("wangwei", "接单 2") == not_yours.format(numbers[2])
+    assert "找不到工单 99" in await wc.say("wangwei", "办结 99，已修好")
+    for n in (1, 2, 7, 12):
+        assert (await ticket(services, numbers[n])).status == "dispatched"
+    assert await outbox_rows(services, "wechat", "oS1") == []  # nothing told to 0001's resident
+    assert [a[1] for a in await _audit(services) if a[0] == "wangwei"] == ["wecom.resolve.refused"] + [
+        "wecom.accept.refused", "wecom.resolve.refused", "wecom.accept.refused"]
+    # his own, named with a mark after the number
+    assert (await wc.say("wangwei", "接单 12。")).startswith(f"已接单：工单 {numbers[12]}")
+    assert (await wc.say("wangwei", "接单 1，马上去")).startswith(f"已接单：工单 {numbers[1]}")
+    assert (await wc.say("wangwei", "办结 1号 已修好")).startswith(f"已办结：工单 {numbers[1]}")
+    [*_, told] = await outbox_rows(services, "wechat", "oS1")
+    assert told.payload["text"] == f"您的工单 {numbers[1]} 已办结：已修好"
+
+
+async def test_two_open_tickets_named_with_a_mark(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    a = (await new_ticket(services, resident="oA", category="lighting")).ticket
+    b = (await new_ticket(services, resident="oB", category="water")).ticket
+    assert (await wc.say("wangwei", "接单 1，马上去")).startswith(f"已接单：工单 {a.number}")
+    assert (await wc.say("wangwei", "接单 2。")).startswith(f"已接单：工单 {b.number}")
+    assert (await wc.say("wangwei", "办结 2！已修好")).startswith(f"已办结：工单 {b.number}")
+    assert [o.payload["text"] for o in await outbox_rows(services, "wechat", "oB")][-1].endswith("已办结：已修好")
+
+
+def test_short_numbers_with_marks_are_read() -> None:
+    from bot.worker_commands import Command, parse
+
+    assert parse("办结 7，已修好") == Command("resolve", "7", "已修好")
+    assert parse("接单 7号") == parse("接单 7。") == parse("接单 7!") == parse("7号 接单") == Command("accept", "7", "")
+    assert parse("办结 2号 已修好") == Command("resolve", "2", "已修好")
+    assert parse("办结 3号楼灯已换") == Command("resolve", None, "3号楼灯已换")  # a building, not a number
+
+
+async def test_the_owner_still_works_an_escalated_ticket(
+    client: TestClient[Any, Any], services: Services, clock: Any
+) -> None:
+    """After an accept breach the ticket still names 王伟: 我的工单 lists it (已上报, 超时), and he may
+    still take it and finish it; staff are told, the resident hears."""
+    from bot import schedule
+
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oE1")).ticket
+    clock.advance(minutes=31)
+    await schedule.run_due(services)
+    assert (await ticket(services, t.number)).status == "escalated"
+    mine = await wc.say("wangwei", "我的工单")
+    assert t.number in mine and "已上报（已超时）" in mine
+    assert (await wc.say("wangwei", "接单")).startswith(f"已接单：工单 {t.number}")
+    row = await ticket(services, t.number)
+    assert (row.status, row.assignee) == ("accepted", "wangwei")
+    posts = [p.payload["content"] for p in await outbox_rows(services, "group")]
+    assert posts[-1] == f"工单 {t.number} 已上报，承办人 王伟 现已接单。"
+    assert (await wc.say("wangwei", "办结 1 已修好，晚了一点")).startswith(f"已办结：工单 {t.number}")
+    assert [o.payload["text"] for o in await outbox_rows(services, "wechat", "oE1")][-1] == (
+        f"您的工单 {t.number} 已办结：已修好，晚了一点")
+    assert await actions(services, t.number) == [
+        "created", "assign", "overdue", "escalate", "staff_alerted", "accept", "resolve"]
+
+
+async def test_after_a_whistle_or_a_resolve_breach_the_owner_may_finish(
+    client: TestClient[Any, Any], services: Services, clock: Any
+) -> None:
+    from bot import schedule
+
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oE2")).ticket
+    await wc.say("wangwei", "接单")
+    assert (await wc.say("wangwei", "吹哨 1 需要供电公司处理")).startswith("已吹哨")
+    assert (await wc.say("wangwei", "吹哨 1 供电公司还没来")).startswith("已吹哨")  # told again
+    posts = [p.payload["content"] for p in await outbox_rows(services, "group")]
+    assert len(posts) == 2 and "供电公司还没来" in posts[-1]
+    assert "已上报" in await wc.say("wangwei", "我的工单")
+    assert (await wc.say("wangwei", "办结 1 已修好")).startswith(f"已办结：工单 {t.number}")
+    assert (await ticket(services, t.number)).status == "resolved"
+
+    urgent = (await new_ticket(services, resident="oE3", category="water", urgency="urgent")).ticket
+    assert (await wc.say("wangwei", "接单")).startswith(f"已接单：工单 {urgent.number}")
+    clock.advance(hours=2, minutes=1)
+    await schedule.run_due(services)
+    assert (await ticket(services, urgent.number)).status == "escalated"
+    assert (await wc.say("wangwei", "办结 2 已修好，晚了一点")).startswith(f"已办结：工单 {urgent.number}")
+    row = await ticket(services, urgent.number)
+    assert (row.status, row.overdue) == ("resolved", True)
+
+
+async def test_a_reopened_ticket_may_be_returned(client: TestClient[Any, Any], services: Services) -> None:
+    from bot import dispatch, tickets
+
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oR3")).ticket
+    await wc.say("wangwei", "接单")
+    await wc.say("wangwei", "办结 已修好")
+    async with services.sessions() as session, session.begin():
+        row = await tickets.get_by_number(session, t.number, for_update=True)
+        assert row is not None
+        await dispatch.apply_action(services, session, row, "reopen", "resident", note="不满意")
+    assert await wc.say("wangwei", "退回 1 这是供电公司的线路问题") == f"已退回：工单 {t.number}，服务中心会重新派单。"
+    row = await ticket(services, t.number)
+    assert (row.status, row.assignee) == ("open", None)
+    [post] = await outbox_rows(services, "group")
+    assert "这是供电公司的线路问题" in post.payload["content"]
