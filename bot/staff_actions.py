@@ -7,16 +7,17 @@ commit together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cs_window, delivery_record, dispatch, outbox, roster, tickets
 from bot.services import Services
-from storage.models import AuditLog, Message, Person, Resident, StaffUser, Ticket
+from storage.models import AuditLog, Message, OutboxItem, Person, Resident, StaffUser, Ticket
 
 MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
 MAX_NOTE_CHARS = 2000
@@ -43,12 +44,35 @@ class ResidentUnreachable(ValueError):
     """The ticket has no resident to answer (erased, created without one, or no longer following)."""
 
 
-def delivery_channel(resident: Resident | None, now: datetime) -> str:
-    """'custom' while the resident's customer-service window is open (bot.cs_window), else 'template'."""
+def _window(resident: Resident) -> cs_window.Window:
+    return cs_window.Window(resident.last_message_at, resident.last_inbound_at, resident.window_opened_by)
+
+
+def delivery_channel(resident: Resident | None, now: datetime, sent: Sequence[datetime] = ()) -> str:
+    """'custom' while one of the resident's customer-service windows is open (bot.cs_window) with
+    messages left in its quota, counting `sent` (when customer-service messages to them went or
+    were queued), else 'template' — as the outbox sender and WeChat will decide."""
     if resident is None:
         return "template"
-    window = cs_window.Window(resident.last_message_at, resident.last_inbound_at, resident.window_opened_by)
-    return cs_window.channel(window, now)
+    for allowance in _window(resident).allowances(now):
+        if sum(1 for at in sent if at >= allowance.since) < allowance.quota:
+            return "custom"
+    return "template"
+
+
+async def custom_sent(session: AsyncSession, openid: str, since: datetime) -> list[datetime]:
+    """When pushes to a resident since `since` went as customer-service messages (sent_at), or were
+    queued to be tried as one (created_at of those still waiting)."""
+    rows = await session.execute(
+        select(OutboxItem.state, OutboxItem.sent_at, OutboxItem.created_at).where(
+            OutboxItem.channel == "wechat", OutboxItem.target == openid,
+            or_(
+                and_(OutboxItem.state == "sent", OutboxItem.sent_via == "custom", OutboxItem.sent_at >= since),
+                and_(OutboxItem.state.in_(("pending", "sending")), OutboxItem.created_at >= since),
+            ),
+        )
+    )
+    return [sent_at if state == "sent" and sent_at is not None else created_at for state, sent_at, created_at in rows]
 
 
 def label(svc: Services, table: str, name: str) -> str:
@@ -98,12 +122,30 @@ def unreachable(ticket: Ticket, resident: Resident | None) -> str | None:
     return None
 
 
+async def reply_outlook(svc: Services, session: AsyncSession, ticket: Ticket) -> str:
+    """How a staff answer would reach this ticket's resident now: 'custom'; 'template' (no window
+    open); 'quota' (a window is open but its customer-service messages are used up: a template);
+    or why it cannot: 'unsubscribed', 'gone'."""
+    resident = await resident_of(session, ticket)
+    why = unreachable(ticket, resident)
+    if why is not None or resident is None or ticket.resident is None:
+        return why or "template"  # a resident never seen: WeChat decides, a template is tried
+    now = svc.clock.now()
+    window = _window(resident)
+    if not window.is_open(now):
+        return "template"
+    earliest = min(a.since for a in window.allowances(now))
+    return "custom" if delivery_channel(resident, now, await custom_sent(session, ticket.resident, earliest)) == "custom" else "quota"
+
+
+def channel_of(outlook: str) -> str | None:
+    """The channel an answer takes for a reply_outlook: 'custom', 'template', or None (unreachable)."""
+    return {"custom": "custom", "template": "template", "quota": "template"}.get(outlook)
+
+
 async def reply_channel(svc: Services, session: AsyncSession, ticket: Ticket) -> str | None:
     """How a staff answer would reach this ticket's resident now: 'custom', 'template' or None."""
-    resident = await resident_of(session, ticket)
-    if unreachable(ticket, resident) is not None:
-        return None
-    return delivery_channel(resident, svc.clock.now())
+    return channel_of(await reply_outlook(svc, session, ticket))
 
 
 async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
@@ -112,10 +154,10 @@ async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
     t = svc.texts
     async with svc.sessions() as session, session.begin():
         ticket = await _ticket(svc, session, number)
-        why = unreachable(ticket, await resident_of(session, ticket))
-        if why is not None or ticket.resident is None:
-            raise ResidentUnreachable(t.get(f"staff_actions.resident_{why or 'gone'}", number=ticket.number))
-        via = await reply_channel(svc, session, ticket) or "template"
+        outlook = await reply_outlook(svc, session, ticket)
+        if outlook in ("gone", "unsubscribed") or ticket.resident is None:
+            raise ResidentUnreachable(t.get(f"staff_actions.resident_{outlook}", number=ticket.number))
+        via = channel_of(outlook) or "template"
         now = svc.clock.now()
         payload = {
             "text": t.get("staff_actions.reply_text", number=ticket.number, text=body),
@@ -127,13 +169,16 @@ async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
                 },
             },
         }
-        await outbox.enqueue(session, "wechat", ticket.resident, payload, now=now, ticket_id=ticket.id)
+        item = await outbox.enqueue(session, "wechat", ticket.resident, payload, now=now, ticket_id=ticket.id)
         session.add(Message(
             openid=ticket.resident, direction="out", msg_type="staff", content=body,
             ticket_id=ticket.id, author=actor, created_at=now,
         ))
         await tickets.add_event(session, ticket, "reply", actor, now, note=body, data={"via": via})
-        audit(session, actor, "ticket.reply", ticket.number, now, {"via": via, "chars": len(body)})
+        detail: dict[str, Any] = {"via": via, "chars": len(body), "outbox": item.id if item else None}
+        if outlook == "quota":
+            detail["quota_used"] = True  # the window was open, its customer-service messages used up
+        audit(session, actor, "ticket.reply", ticket.number, now, detail)
         delivery_record.record(session)  # sent from WeCom: its retry must not push it again
     return via
 

@@ -475,3 +475,32 @@ async def test_the_queue_shows_an_answered_hand_off_and_waits_from_the_residents
     clock.advance(minutes=7)
     body = await (await client.get("/console")).text()
     assert "已答复 · 刘敏" in body and "居民答复后又来消息，已等待 7 分钟" in body
+
+
+async def test_the_customer_service_quota_decides_the_channel_said_and_audited(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    from bot import staff_actions
+    from storage.models import Resident
+
+    await _users(services)
+    number = await _handoff(services, clock)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    for n in range(1, 6):  # five answers inside the 48 hours: customer-service messages
+        clock.advance(minutes=10)
+        assert await staff_actions.staff_reply(services, number, f"第{n}次答复", "liu") == "custom"
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert "客服消息条数已用完" in page and "答复将以【模板消息】" in page
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "第6次答复", "csrf_token": csrf})
+    assert "以模板消息送达" in await resp.text()
+    rows = await audit_rows(services, "ticket.reply")
+    assert [r.detail["via"] for r in rows] == ["custom"] * 5 + ["template"]
+    assert rows[-1].detail["quota_used"] is True and rows[-1].detail["outbox"] is not None
+    clock.advance(hours=48)  # the resident writes again: a new window, a new quota
+    async with services.sessions() as session, session.begin():
+        resident = await session.scalar(select(Resident).where(Resident.openid == "o_hand"))
+        assert resident is not None
+        resident.last_message_at = resident.last_inbound_at = clock.now()
+    client.session.cookie_jar.clear()  # (the 12-hour session ran out on the embedded store)
+    await logged_in(client, "liu", "staffpass1")
+    assert "答复将以【客服消息】" in await (await client.get(f"/console/tickets/{number}")).text()

@@ -167,3 +167,20 @@ async def test_numbers_staff_write_reach_the_resident_as_written_but_logs_mask_t
     assert "请拨打13900001111" in str(template["payload"]["data"])
     logged = " ".join(f"{r.getMessage()} {getattr(r, 'fields', {})}" for r in caplog.records)
     assert "88881234" not in logged and "13900001111" not in logged
+
+
+async def test_the_predicted_channel_is_the_one_the_sender_uses_quota_included(
+    services: Services, clock: FakeClock, sim: SimRecorder, http: aiohttp.ClientSession,
+) -> None:
+    await make_resident(services, "o_quota")
+    number = await make_ticket(services, "o_quota")
+    said = []
+    for n in range(7):
+        clock.advance(minutes=5)
+        said.append(await staff_actions.staff_reply(services, number, f"第{n + 1}次答复", "liu"))
+        if n != 3:  # the 5th answer is queued while the 4th still waits: counted all the same
+            await push.drain(services, http)
+    assert said == ["custom"] * 5 + ["template"] * 2
+    sent = [r.sent_via for r in await outbox_rows(services, "wechat")]
+    assert sent == said
+    assert [r.detail["via"] for r in await audit_rows(services, "ticket.reply")] == said

@@ -84,7 +84,8 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         story = await queries.timeline(session, ticket)
         linked = await queries.linked_reports(session, ticket)
         parent = await session.get(type(ticket), ticket.parent_id) if ticket.parent_id else None
-        via = await staff_actions.reply_channel(svc, session, ticket)
+        outlook = await staff_actions.reply_outlook(svc, session, ticket)
+        via = staff_actions.channel_of(outlook)
         resident: Resident | None = await staff_actions.resident_of(session, ticket)
         failed = await queries.failed_pushes(session, ticket)
         assignable = await staff_actions.assignable_people(session, ticket.kind)
@@ -95,7 +96,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     phone = phone if reveal else mask_phone(phone)
     return await render(request, "ticket.html", {
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via,
-        "via_key": via or staff_actions.unreachable(ticket, resident) or "gone", "failed": failed,
+        "via_key": outlook, "failed": failed,
         "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
