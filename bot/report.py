@@ -5,9 +5,15 @@ Definitions (one set, used everywhere):
 - population: tickets created in [since, until] (local dates, both included). A linked duplicate
   (同一问题多人反映) is one problem with its parent, so problem counts skip it; its reporter's
   rating still counts among the ratings.
-- 响应率 = accepted in time / dispatched; "in time" is accepted_at ≤ accept_due_at (or
-  dispatched_at + CB_ACCEPT_SLA_S when no limit was recorded).
-- 解决率 = resolved (办结, including closed after resolution) / (created − cancelled).
+- 响应率 = taken in time / dispatched. "dispatched": problems dispatched to an owner, leaving
+  out cancelled ones (withdrawn or cancelled by staff) and ones not taken whose 接单 window is
+  still open at report time. "taken": the first 接单 after dispatch, or 办结 without 接单 (a
+  later 接单, after 不满意 or a reassignment, does not replace it). "in time": taken at or
+  before the accept limit (accept_due_at, which does not run in quiet hours for tickets that are
+  not urgent; dispatched_at + CB_ACCEPT_SLA_S when none was recorded), and its accept limit was
+  never breached (a ticket escalated for it and reassigned is not in time, whenever it is taken).
+- 解决率 = resolved (办结, including closed after resolution) / (created − cancelled); the
+  cancelled are left out of both.
 - 满意率 = (ratings of 4–5 + 0.9 × ratings of 3) / ratings; this is DOMAIN's
   (满意 + 0.9 × 基本满意) / rated, since 满意 is 4–5, 基本满意 3, 不满意 1–2. 未评价 is no rating.
 - overdue: marked overdue, resolved after its limit, or still open past it (at report time).
@@ -35,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import notices, tickets
 from bot.services import Services
-from storage.models import Grid, Person, Ticket
+from storage.models import Grid, Person, Ticket, TicketEvent
 
 BASIC_WEIGHT = 0.9
 
@@ -105,17 +111,28 @@ def _mean(values: list[float]) -> float | None:
     return None if not values else sum(values) / len(values)
 
 
-def figures_of(items: Iterable[Ticket], now: datetime, accept_sla_s: int) -> Figures:
-    """The figures of a set of tickets (linked duplicates count only for ratings)."""
+def figures_of(
+    items: Iterable[Ticket], now: datetime, accept_sla_s: int, accept_breached: frozenset[int] = frozenset()
+) -> Figures:
+    """The figures of a set of tickets (linked duplicates count only for ratings; see the module
+    docstring). accept_breached: ids of tickets whose 接单 limit was breached (escalated for it)."""
     items = list(items)
     problems = [t for t in items if t.parent_id is None]
-    dispatched = [t for t in problems if t.dispatched_at is not None]
+    live = [t for t in problems if t.status != "cancelled"]
+
+    def accept_limit(t: Ticket) -> datetime:
+        assert t.dispatched_at is not None
+        return t.accept_due_at or t.dispatched_at + timedelta(seconds=accept_sla_s)
+
+    dispatched = [
+        t for t in live
+        if t.dispatched_at is not None and not (t.accepted_at is None and now < accept_limit(t))
+    ]
     accepted = [t for t in dispatched if t.accepted_at is not None]
 
     def in_time(t: Ticket) -> bool:
-        assert t.accepted_at is not None and t.dispatched_at is not None
-        limit = t.accept_due_at or t.dispatched_at + timedelta(seconds=accept_sla_s)
-        return t.accepted_at <= limit
+        assert t.accepted_at is not None
+        return t.accepted_at <= accept_limit(t) and t.id not in accept_breached
 
     def overdue(t: Ticket) -> bool:
         if t.overdue:
@@ -126,8 +143,8 @@ def figures_of(items: Iterable[Ticket], now: datetime, accept_sla_s: int) -> Fig
             return t.resolved_at > t.due_at
         return t.status in tickets.ACTIVE and now > t.due_at
 
-    resolved = [t for t in problems if t.resolved_at is not None]
-    cancelled = sum(1 for t in problems if t.status == "cancelled")
+    resolved = [t for t in live if t.resolved_at is not None]
+    cancelled = len(problems) - len(live)
     scores = [t.satisfaction for t in items if t.satisfaction is not None]
     satisfied = sum(1 for s in scores if s >= 4)
     basic = sum(1 for s in scores if s == 3)
@@ -147,7 +164,7 @@ def figures_of(items: Iterable[Ticket], now: datetime, accept_sla_s: int) -> Fig
         overdue=sum(1 for t in problems if overdue(t)),
         open=sum(1 for t in problems if t.status in tickets.ACTIVE),
         response_rate=_rate(in_time_count, len(dispatched)),
-        resolution_rate=_rate(len(resolved), len(problems) - cancelled),
+        resolution_rate=_rate(len(resolved), len(live)),
         satisfaction_rate=_rate(satisfied + BASIC_WEIGHT * basic, len(scores)),
         avg_accept_s=_mean([(t.accepted_at - t.dispatched_at).total_seconds() for t in accepted  # type: ignore[operator]
                             if t.accepted_at >= t.dispatched_at]),  # type: ignore[operator]
@@ -165,13 +182,13 @@ def local_range(since: date, until: date, tz: str) -> tuple[datetime, datetime]:
 
 def _rows(
     items: list[Ticket], key: Callable[[Ticket], str | None], name: Callable[[str | None], str],
-    now: datetime, sla: int,
+    now: datetime, sla: int, breached: frozenset[int],
 ) -> tuple[Row, ...]:
     groups: dict[str | None, list[Ticket]] = defaultdict(list)
     for ticket in items:
         groups[key(ticket)].append(ticket)
     ordered = sorted(groups, key=lambda k: (k is None, k or ""))
-    return tuple(Row(k or "", name(k), figures_of(groups[k], now, sla)) for k in ordered)
+    return tuple(Row(k or "", name(k), figures_of(groups[k], now, sla, breached)) for k in ordered)
 
 
 async def compute(svc: Services, since: date, until: date) -> Report:
@@ -184,17 +201,26 @@ async def compute(svc: Services, since: date, until: date) -> Report:
         items = list(await session.scalars(
             select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end).order_by(Ticket.id)
         ))
+        overdue = await session.execute(
+            select(TicketEvent.ticket_id, TicketEvent.data)
+            .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+            .where(Ticket.created_at >= start, Ticket.created_at < end, TicketEvent.action == "overdue")
+        )
+        breached = frozenset(
+            tid for tid, data in overdue.all() if isinstance(data, dict) and data.get("limit") == "accept_breach"
+        )
         grids = {g.id: g.name for g in await session.scalars(select(Grid))}
         people = {p.id: p.name for p in await session.scalars(select(Person))}
     t = svc.texts
     sla = svc.settings.accept_sla_s
     return Report(
         since=since, until=until, generated_at=now,
-        total=figures_of(items, now, sla),
-        by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"), now, sla),
+        total=figures_of(items, now, sla, breached),
+        by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"),
+                      now, sla, breached),
         by_worker=_rows(items, lambda x: x.assignee,
-                        lambda k: people.get(k, k) if k else t.get("report.no_worker"), now, sla),
-        by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, sla),
+                        lambda k: people.get(k, k) if k else t.get("report.no_worker"), now, sla, breached),
+        by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, sla, breached),
     )
 
 

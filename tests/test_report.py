@@ -161,3 +161,91 @@ def test_cli_refuses_bad_dates(capsys: pytest.CaptureFixture[str]) -> None:
     assert "after --until" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["report", "--format", "xml"])
+
+
+# --- 响应率 and 解决率 as the worker's commands make them ------------------------------------------
+
+
+async def _figures(services: Services) -> Any:
+    return (await compute(services, date(2026, 11, 23), date(2026, 11, 23))).total
+
+
+async def _act(services: Services, number: str, action: str, actor: str, **kw: Any) -> None:
+    from bot import dispatch, tickets
+
+    async with services.sessions() as session, session.begin():
+        t = await tickets.get_by_number(session, number, for_update=True)
+        assert t is not None
+        await dispatch.apply_action(services, session, t, action, actor, **kw)
+
+
+async def test_taking_is_the_first_acceptance_or_a_resolve(client: Any, services: Services, clock: FakeClock) -> None:
+    """(a) taken in 5 min, reopened by 不满意 and taken again: still in time; (b) 办结 10 min after
+    dispatch without 接单 is taking it."""
+    from tests.wecom_driver import WeCom, new_ticket
+
+    wc = WeCom(client, services)
+    await load_demo_roster(services)
+    a = (await new_ticket(services, resident="oA")).ticket
+    clock.advance(minutes=5)
+    assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
+    await wc.say("wangwei", "办结 1 已修好")
+    await _act(services, a.number, "reopen", "resident", note="不满意")
+    clock.advance(hours=1)
+    assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
+    f = await _figures(services)
+    assert (f.dispatched, f.accepted, f.accepted_in_time, f.response_rate) == (1, 1, 1, 1.0)
+
+    b = (await new_ticket(services, resident="oB", category="water")).ticket
+    clock.advance(minutes=10)
+    assert (await wc.say("wangwei", "办结 2 已修好")).startswith(f"已办结：工单 {b.number}")
+    f = await _figures(services)
+    assert (f.dispatched, f.accepted_in_time, f.response_rate) == (2, 2, 1.0)
+    assert f.avg_accept_s == pytest.approx((300 + 600) / 2)
+
+
+async def test_withdrawn_and_still_waiting_tickets_are_not_counted(
+    client: Any, services: Services, clock: FakeClock
+) -> None:
+    """(c) withdrawn 2 min after dispatch: out of 响应率 and 解决率; (d) 3 min after dispatch, inside
+    its 30-minute window: not counted until it is taken or the window closes."""
+    from tests.wecom_driver import WeCom, new_ticket
+
+    wc = WeCom(client, services)
+    await load_demo_roster(services)
+    taken = (await new_ticket(services, resident="oT")).ticket
+    await wc.say("wangwei", "接单 1")
+    withdrawn = (await new_ticket(services, resident="oW", category="water")).ticket
+    clock.advance(minutes=2)
+    await _act(services, withdrawn.number, "cancel", "resident:x", data={"by": "resident"})
+    clock.advance(minutes=1)
+    waiting = (await new_ticket(services, resident="oS", category="lift")).ticket
+    clock.advance(minutes=3)
+    f = await _figures(services)
+    assert (f.created, f.cancelled, f.dispatched, f.accepted_in_time, f.response_rate) == (3, 1, 1, 1, 1.0)
+    assert (f.resolved, f.resolution_rate) == (0, 0.0)
+    await wc.say("wangwei", f"办结 {taken.number[-4:]} 已修好")
+    assert (await _figures(services)).resolution_rate == pytest.approx(1 / 2)
+    clock.advance(minutes=30)  # the window closed untaken
+    f = await _figures(services)
+    assert (f.dispatched, f.accepted_in_time, f.response_rate) == (2, 1, 0.5)
+    assert waiting.status == "dispatched"
+
+
+async def test_a_breached_accept_limit_is_never_in_time(client: Any, services: Services, clock: FakeClock) -> None:
+    """(e) not taken in 30 min (escalated at 31), reassigned to the same worker at 61 and taken at
+    66: inside the new window, but the first was breached."""
+    from bot import schedule
+    from tests.wecom_driver import WeCom, new_ticket
+
+    wc = WeCom(client, services)
+    await load_demo_roster(services)
+    t = (await new_ticket(services, resident="oE")).ticket
+    clock.advance(minutes=31)
+    await schedule.run_due(services)
+    clock.advance(minutes=30)
+    await _act(services, t.number, "assign", "liustaff", assignee="wangwei")
+    clock.advance(minutes=5)
+    assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
+    f = await _figures(services)
+    assert (f.dispatched, f.accepted, f.accepted_in_time, f.response_rate) == (1, 1, 0, 0.0)
