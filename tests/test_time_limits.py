@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -111,3 +112,88 @@ async def test_handler_on_due_rows_directly(svc: Services, clock: FakeClock) -> 
         assert not await dispatch.handle_due_reminder(svc, session, breach)  # and acts once only
     assert len(await outbox_rows(svc, "group")) == 1
     assert (await ticket(svc, t.number)).overdue
+
+
+def _local(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    return datetime(2026, month, day, hour, minute, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)
+
+
+async def test_a_booking_is_due_after_its_service_not_a_week_after_booking(
+    svc: Services, clock: FakeClock, client: Any
+) -> None:
+    """助浴 booked on 11月23日 for 12月5日 09:00: 办结 is due a day after the service (config/limits.toml
+    [booking]), the card says so, and nothing is overdue before the service has happened."""
+    from tests.wecom_driver import WeCom
+
+    start = _local(12, 5, 9)
+    fields = {"service": "助浴", "start": start.isoformat(), "when": "12月5日（周六）09:00", "phone": "13812345678"}
+    t = (await new_ticket(svc, kind="elderly_service", fields=fields, category="助浴", building="3")).ticket
+    assert t.assignee == "homecare" and t.due_at == start + timedelta(hours=24)
+    [card] = await outbox_rows(svc, "wecom", "homecare")
+    assert "12月06日 09:00 前办结 · 预约服务（按预约时间）" in card.payload["description"]
+    assert (await WeCom(client, svc).say("homecare", "接单")).startswith(f"已接单：工单 {t.number}（")
+    async with svc.sessions() as session:
+        due = {r.kind: r.due_at for r in (await session.scalars(select(Reminder).where(Reminder.cause_id == t.id)))}
+    assert due["resolve_remind"] == start + timedelta(hours=18) and due["resolve_breach"] == t.due_at
+    clock.set(_local(11, 30, 11))
+    await schedule.run_due(svc)
+    row = await ticket(svc, t.number)
+    assert (row.status, row.overdue) == ("accepted", False) and await outbox_rows(svc, "group") == []
+    clock.set(_local(12, 6, 9, 1))
+    await schedule.run_due(svc)
+    assert (await ticket(svc, t.number)).status == "escalated"
+
+
+async def test_a_plain_ticket_keeps_the_weekly_limit(svc: Services, clock: FakeClock) -> None:
+    t = (await new_ticket(svc, kind="elderly_service", fields={"service": "助浴"}, category=None)).ticket
+    assert t.due_at == clock.now() + timedelta(days=7)
+
+
+async def test_the_accept_window_does_not_run_at_night(svc: Services, clock: FakeClock) -> None:
+    """Dispatched at 20:55 (quiet hours 21:00-08:00): five minutes run before the night and 25 after
+    it, so the reminder comes at 08:15 and the breach at 08:25 — not at 21:25 — and 接单 at 08:20
+    counts as in time. An urgent ticket's window keeps running at night."""
+    from datetime import date
+
+    from bot.report import compute
+
+    clock.set(_local(11, 23, 20, 55))
+    t = (await new_ticket(svc, resident="oN")).ticket
+    assert t.accept_due_at == _local(11, 24, 8, 25)
+    urgent = (await new_ticket(svc, resident="oU", category="water", urgency="urgent")).ticket
+    assert urgent.accept_due_at == _local(11, 23, 21, 25)
+    clock.set(_local(11, 23, 21, 26))
+    await schedule.run_due(svc)
+    assert (await ticket(svc, t.number)).status == "dispatched"
+    assert (await ticket(svc, urgent.number)).status == "escalated"
+    [post] = await outbox_rows(svc, "group")
+    assert urgent.number in post.payload["content"]
+    clock.set(_local(11, 24, 8, 16))
+    await schedule.run_due(svc)
+    remind = (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"]
+    assert t.number in remind and "请在 11月24日 08:25 前接单" in remind
+    clock.set(_local(11, 24, 8, 20))
+    await _act(svc, t.number, "accept", "wangwei")
+    clock.set(_local(11, 24, 8, 30))
+    await schedule.run_due(svc)
+    assert (await ticket(svc, t.number)).status == "accepted" and len(await outbox_rows(svc, "group")) == 1
+    f = (await compute(svc, date(2026, 11, 23), date(2026, 11, 24))).total
+    assert (f.dispatched, f.accepted_in_time) == (2, 1)
+
+
+def test_limits_outside_quiet_hours() -> None:
+    from bot.settings import load_settings
+
+    settings = load_settings(quiet_hours="21:00-08:00")
+    cases = [
+        (_local(11, 23, 10, 0), _local(11, 23, 10, 30)),  # the day: as it is
+        (_local(11, 23, 20, 55), _local(11, 24, 8, 25)),  # runs 5 minutes, then from the morning
+        (_local(11, 23, 23, 0), _local(11, 24, 8, 30)),  # dispatched at night: from the morning
+        (_local(11, 24, 3, 0), _local(11, 24, 8, 30)),
+    ]
+    for since, due in cases:
+        assert schedule.after_waking_time(since, 1800, settings) == due
+    assert schedule.after_waking_time(_local(11, 23, 20, 0), 1800, load_settings(quiet_hours="00:00-00:00")) == _local(11, 23, 20, 30)
