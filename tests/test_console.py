@@ -9,10 +9,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot import outbox, staff_actions, tickets
 from bot.clock import FakeClock
 from bot.console import auth
 from bot.services import Services
-from storage.models import Message, StaffUser
+from storage.models import Message, OutboxItem, Resident, StaffUser
 from tests.staff_support import (
     audit_rows, load_roster, logged_in, login, make_resident, make_ticket, outbox_rows,
 )
@@ -344,9 +345,6 @@ def test_cookie_secret_is_generated_once_and_kept(tmp_path: Any) -> None:
 async def test_a_resident_who_unfollowed_cannot_be_answered_and_failed_pushes_are_shown(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
-    from bot import outbox, tickets
-    from storage.models import OutboxItem, Resident
-
     await _users(services)
     number = await _handoff(services, clock)
     async with services.sessions() as session, session.begin():
@@ -375,8 +373,6 @@ async def test_a_resident_who_unfollowed_cannot_be_answered_and_failed_pushes_ar
 async def test_read_only_users_see_every_phone_masked_staff_see_them_whole(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
-    from bot import tickets
-
     await _users(services)
     number = await _handoff(services, clock, said="转人工，我电话13900001111，座机0571-88881234")
     async with services.sessions() as session, session.begin():
@@ -430,8 +426,6 @@ async def test_a_password_reset_or_removal_ends_the_users_sessions(client: Clien
 async def test_an_outdated_page_cannot_overwrite_another_clerks_assignment(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
-    from bot import staff_actions
-
     await _users(services)
     await load_roster(services)
     number = await _handoff(services, clock)
@@ -458,8 +452,6 @@ async def test_an_outdated_page_cannot_overwrite_another_clerks_assignment(
 async def test_the_queue_shows_an_answered_hand_off_and_waits_from_the_residents_next_word(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
-    from bot import staff_actions
-
     await _users(services)
     number = await _handoff(services, clock)
     clock.advance(hours=2)
@@ -480,9 +472,6 @@ async def test_the_queue_shows_an_answered_hand_off_and_waits_from_the_residents
 async def test_the_customer_service_quota_decides_the_channel_said_and_audited(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
-    from bot import staff_actions
-    from storage.models import Resident
-
     await _users(services)
     number = await _handoff(services, clock)
     csrf = await logged_in(client, "liu", "staffpass1")
@@ -504,3 +493,24 @@ async def test_the_customer_service_quota_decides_the_channel_said_and_audited(
     client.session.cookie_jar.clear()  # (the 12-hour session ran out on the embedded store)
     await logged_in(client, "liu", "staffpass1")
     assert "答复将以【客服消息】" in await (await client.get(f"/console/tickets/{number}")).text()
+
+
+async def test_a_refused_answer_comes_back_in_the_box_and_an_expired_session_says_so(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    await _users(services)
+    number = await _handoff(services, clock)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    long_text = "您好，" + "情况说明" * staff_actions.MAX_REPLY_CHARS
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": long_text, "csrf_token": csrf})
+    body = await resp.text()
+    assert "答复太长了" in body and f">{long_text}</textarea>" in body
+    again = await (await client.get(f"/console/tickets/{number}")).text()
+    assert long_text not in again and "></textarea>" in again  # given back once
+    assert await outbox_rows(services, "wechat") == []
+    client.session.cookie_jar.clear()  # the session is gone (expired or logged out elsewhere)
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "你好", "csrf_token": csrf},
+                             allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/console/login?expired=1&next=")
+    html = await (await client.get(resp.headers["Location"])).text()
+    assert "登录已过期，请重新登录后再发送" in html and f'name="next" value="/console/tickets/{number}"' in html

@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import staff_actions, tickets
+from bot.console import auth
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, page, refuse, services
 
@@ -25,11 +26,13 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     svc = services(request)
     number = request.match_info["number"]
     form = await request.post()
+    text = str(form.get("text", ""))
     try:
-        via = await staff_actions.staff_reply(svc, number, str(form.get("text", "")), user.username)
+        via = await staff_actions.staff_reply(svc, number, text, user.username)
     except LookupError as exc:
         return await refuse(request, 404, str(exc))
-    except ValueError as exc:  # ActionRefused, ResidentUnreachable
+    except ValueError as exc:  # ActionRefused, ResidentUnreachable: the typed text comes back in the box
+        await auth.keep_draft(svc, user, number, text)
         return await back(request, user, _here(number), str(exc), "error")
     return await back(request, user, _here(number), svc.texts.get(f"console.flash.reply_{via}"))
 

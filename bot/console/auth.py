@@ -392,6 +392,28 @@ async def take_flash(svc: Services, user: ConsoleUser) -> list[dict[str, str]]:
     return flash
 
 
+MAX_DRAFT_CHARS = 5000
+
+
+async def keep_draft(svc: Services, user: ConsoleUser, number: str, text: str) -> None:
+    """Keep a refused answer's text for the user's next view of the ticket (one draft per ticket)."""
+    data = await svc.store.get(user.session_key)
+    if isinstance(data, dict):
+        drafts = {k: v for k, v in (data.get("drafts") or {}).items() if k != number}
+        data["drafts"] = {**dict(list(drafts.items())[-4:]), number: text[:MAX_DRAFT_CHARS]}
+        await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
+
+
+async def take_draft(svc: Services, user: ConsoleUser, number: str) -> str:
+    """The user's kept draft for a ticket ('' for none), cleared."""
+    data = await svc.store.get(user.session_key)
+    if not isinstance(data, dict) or number not in (data.get("drafts") or {}):
+        return ""
+    draft = str(data["drafts"].pop(number))
+    await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
+    return draft
+
+
 def csrf_ok(expected: str, given: str | None) -> bool:
     """Constant-time comparison of a CSRF token."""
     return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from yarl import URL
 
 from bot.app import SERVICES
 from bot.console import auth
@@ -75,6 +76,19 @@ async def refuse(request: web.Request, status: int, message: str) -> web.Respons
     return await render(request, "error.html", {"status": status, "message": message}, status=status)
 
 
+def _page_of(request: web.Request) -> str:
+    """The page a console form was sent from: a ticket's page for its actions, else the referring
+    console page, else the queue."""
+    parts = request.path.split("/")
+    if len(parts) == 5 and parts[1:3] == ["console", "tickets"]:
+        return "/".join(parts[:4])
+    try:
+        referer = URL(request.headers.get("Referer", ""))
+    except ValueError:
+        return "/console"
+    return safe_next(referer.path_qs if referer.host == request.url.host else None)
+
+
 def page(role: str = "readonly") -> Callable[[Page], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     """Guard a console handler: logged in (else to the login page), role at least `role`, and on
     POST a valid CSRF token in the form (else 403, audited)."""
@@ -85,10 +99,10 @@ def page(role: str = "readonly") -> Callable[[Page], Callable[[web.Request], Awa
             svc = services(request)
             user = await auth.current_user(svc, secret(request), request)
             if user is None:
-                target = "/console/login"
                 if request.method == "GET":
-                    target += "?next=" + quote(request.path_qs, safe="")
-                raise web.HTTPSeeOther(target)
+                    raise web.HTTPSeeOther("/console/login?next=" + quote(request.path_qs, safe=""))
+                # a form sent after the session ran out: say so, and come back to its page
+                raise web.HTTPSeeOther("/console/login?expired=1&next=" + quote(_page_of(request), safe=""))
             request[USER] = user
             t = svc.texts
             if request.method == "POST":

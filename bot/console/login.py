@@ -50,7 +50,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     if await auth.current_user(svc, secret(request), request) is not None:
         raise web.HTTPSeeOther("/console")
     await auth.seed_admin(svc)
-    return await _login_form(request)
+    expired = services(request).texts.get("console.errors.expired") if request.query.get("expired") else ""
+    return await _login_form(request, error=expired)
 
 
 _proxy_warned = False

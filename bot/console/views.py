@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import staff_actions, tickets
-from bot.console import queries
+from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
 from bot.console.canned import load_canned
 from bot.console.common import page, refuse, render, services
@@ -90,6 +90,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         failed = await queries.failed_pushes(session, ticket)
         assignable = await staff_actions.assignable_people(session, ticket.kind)
         shown = await queries.names(session)
+    draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
     allowed = [a for a in staff_actions.STAFF_ACTIONS if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
     reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
     phone = resident.phone if resident is not None and resident.phone else ""
@@ -100,6 +101,6 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
-        "max_reply": staff_actions.MAX_REPLY_CHARS,
+        "max_reply": staff_actions.MAX_REPLY_CHARS, "draft": draft,
         "fields": field_lines(svc.texts, ticket.fields or {}, reveal),
     })
