@@ -514,3 +514,18 @@ async def test_a_refused_answer_comes_back_in_the_box_and_an_expired_session_say
     assert resp.status == 303 and resp.headers["Location"].startswith("/console/login?expired=1&next=")
     html = await (await client.get(resp.headers["Location"])).text()
     assert "登录已过期，请重新登录后再发送" in html and f'name="next" value="/console/tickets/{number}"' in html
+
+
+async def test_what_a_resident_adds_after_a_hand_off_shows_once(
+    client: Client, services: Services, wx: Any,
+) -> None:
+    await _users(services)
+    assert "转接人工服务" in await wx.say("o_more", "人工")
+    await wx.say("o_more", "我家楼上漏水了 想找个人说说")
+    await wx.say("o_more", "水一直往下滴")
+    async with services.sessions() as session:
+        number = await session.scalar(select(tickets.Ticket.number).where(tickets.Ticket.resident == "o_more"))
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    timeline = page[page.index('class="timeline"'):]
+    assert timeline.count("我家楼上漏水了 想找个人说说") == 1 and timeline.count("水一直往下滴") == 1

@@ -259,13 +259,16 @@ async def conversation(
 async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]:
     """Events and conversation messages interleaved by time (on a tie the message first: what a
     resident says comes before what it causes)."""
+    messages = await conversation(session, ticket)
+    said = {(m.created_at, (m.content or "").strip()[:500]) for m in messages if m.direction == "in"}
     events = await session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
     entries = [
         (e.created_at, 1, e.id, TimelineEntry(e.created_at, "event", e.actor, e.action, e.note, e.data))
         for e in events.scalars()
         if e.action != "reply"  # a staff answer shows once, as the message it sent
+        and not (e.action == "resident_wrote" and (e.created_at, e.note) in said)  # shown as the message itself
     ]
-    for m in await conversation(session, ticket):
+    for m in messages:
         kind = "in" if m.direction == "in" else ("staff" if m.author else "out")
         entries.append((m.created_at, 0, m.id, TimelineEntry(m.created_at, kind, m.author or "", m.msg_type, m.content, m.media)))
     entries.sort(key=lambda x: (x[0], x[1], x[2]))
