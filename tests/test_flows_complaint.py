@@ -507,3 +507,16 @@ async def test_what_happened_given_for_the_place_and_the_address_after_are_uncro
     assert ticket.building == "6" and ticket.fields["room"] == "302"
     assert ticket.fields["description"] == "厨房天花板一直往下滴水 楼上那家不在家"
     assert ticket.status == "dispatched"
+
+
+async def test_a_phone_said_digit_by_digit_and_a_phone_refused(wx: WeChat, services: Services) -> None:
+    """一三八… / 幺三九… from voice were refused as no phone; 不说了 got "the number looks wrong"."""
+    openid = oid()
+    await to_step(wx, openid, 4)  # the phone is asked
+    refused = await wx.say(openid, "不说了")
+    assert "手机号好像不对" not in refused and "上门或回访前" in refused and "取消" in refused
+    assert "绑定" in await wx.say(openid, "我电话是幺三九 一二三四 五六七八")
+    await wx.say(openid, "否")
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["phone"] == "13912345678"

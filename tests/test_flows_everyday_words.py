@@ -499,3 +499,23 @@ async def test_a_phone_number_at_a_choice_question_is_kept_for_the_phone(wx: WeC
     await wx.say(openid, "2")
     summary = await wx.say(openid, "都可以")
     assert "请核对" in summary and "13800138000" in summary  # the phone question was not asked
+
+
+async def test_a_change_said_after_a_correction_word(wx: WeChat, services: Services) -> None:
+    """哎呀不对 还是改成后天吧 / 算了 改成后天吧 were kept as the booking's notes, and 不对 是5号楼
+    at the photos was asked for photos again, the report staying with building 3's grid worker."""
+    openid = oid()
+    await wx.say(openid, "明天上午给我妈订助餐")
+    await wx.say(openid, "王秀英")
+    changed = await wx.say(openid, "哎呀不对 还是改成后天吧")
+    assert "时间改为11月25日 上午" in changed and "多大年纪" in changed
+    assert "时间改为11月26日 上午" in await wx.say(openid, "算了 改成大后天吧")
+    await wx.say(openid, "取消")
+    other = oid()
+    await wx.say(other, "3号楼电梯坏了")
+    moved = await wx.say(other, "不对 是5号楼")
+    assert "地点已改为：5号楼" in moved and "拍张照片" in moved
+    for said in ("跳过", "13812345678", "否", "确认"):
+        await wx.say(other, said)
+    [ticket] = await tickets_of(services, other)
+    assert ticket.building == "5"

@@ -209,6 +209,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     added = _place_added(ctx, flow, state, step, text) or _address_for_description(ctx, flow, state, step, text)
     if added is not None:
         return added
+    corrected = await _corrected(ctx, flow, state, step, text)
+    if corrected is not None:
+        return corrected
     if step.collect:
         return _collect_text(ctx, flow, state, step, text, classify)
     early = _phone_early(ctx, flow, state, step, text)
@@ -531,6 +534,42 @@ def _address_for_description(ctx: Context, flow: Flow, state: DialogState, step:
     return _store(ctx, flow, moved, step, earlier, lead=said)
 
 
+_CORRECTION = re.compile(
+    r"^(?:哎呀|哎|唉|啊|嗯|呃|噢|哦)*[，,。！!\s]*(?:不对|不是|错了|说错了|搞错了|写错了|弄错了|算了)"
+    r"[了啊呀吧，,。！!\s]*(?:还是|应该是)?(?P<rest>.+)$"
+)
+
+
+def _correction(text: str) -> str | None:
+    """What follows a correction at the start of a message (不对 是5号楼 → 是5号楼), or None."""
+    found = _CORRECTION.match(text.strip())
+    return found.group("rest").strip() if found is not None and found.group("rest").strip() else None
+
+
+async def _corrected(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """A change of an earlier answer said after a correction word (哎呀不对 还是改成后天吧, 不对
+    是5号楼), at any question but the one it changes; None when the message is not one."""
+    rest = _correction(text)
+    if rest is None:
+        return None
+    moved = await flow.midway(ctx, state.slots, step, rest)
+    if moved is not None:
+        slots, said = moved
+        return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
+    edited = await _edit_midway(ctx, flow, state, step, rest)
+    return edited if edited is not None else await _place_corrected(ctx, flow, state, step, rest)
+
+
+async def _place_corrected(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: str) -> Outcome | None:
+    """不对 是5号楼 while another question is asked: the place answered earlier is changed, as
+    地址改成5号楼 would change it."""
+    target = next((s for s in flow.steps if s.parse is place), None)
+    address = only_address(re.sub(r"^(?:是|在)", "", rest))
+    if target is None or target is step or address is None or state.slots.get(target.slot) in (None, "", []):
+        return None
+    return await _change_midway(ctx, flow, state, step, target, address["text"])
+
+
 # Leaving for another intent ---------------------------------------------------------------------
 
 
@@ -652,9 +691,13 @@ async def _edit_midway(ctx: Context, flow: Flow, state: DialogState, step: Step,
     is kept for it, and then not asked. Only a message that starts with the edit and carries the
     value; anything else is read as the answer in hand."""
     found = _edit_target(flow, text, state.slots, leading=True)
-    if found is None:
-        return None
-    target, rest = found
+    return None if found is None else await _change_midway(ctx, flow, state, step, *found)
+
+
+async def _change_midway(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, target: Step, rest: str
+) -> Outcome | None:
+    """Step target's answer changed to rest while step is asked (see _edit_midway)."""
     if target is step or target.collect or not rest:
         return None
     if target.ask_if is not None and not target.ask_if(state.slots):

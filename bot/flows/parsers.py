@@ -31,9 +31,17 @@ def _num(text: str) -> str:
     return str(_CN.get(text, text))
 
 
+_SPOKEN_NUMBER = re.compile(r"[0-9零〇一二两三四五六七八九幺]{7,}")
+_SPOKEN = str.maketrans("零〇一二两三四五六七八九幺", "0012234567891")
+
+
 def phone(answer: Answer) -> str:
-    """A mobile (11 digits) or landline number found in the answer."""
-    compact = re.sub(r"[\s\u3000]", "", answer.text)
+    """A mobile (11 digits) or landline number found in the answer, typed or said digit by digit
+    (一三八…, 幺三九… from voice)."""
+    compact = re.sub(r"[\s\u3000，,、]", "", answer.text)
+    compact = _SPOKEN_NUMBER.sub(lambda m: m.group(0).translate(_SPOKEN), compact)
+    if not re.search(r"\d", compact):
+        raise Invalid("flow.hint.phone_none")  # 否, 不说了: why it is asked, and how to stop
     m = _MOBILE.search(compact.replace("-", ""))
     if m:
         return m.group(1)
