@@ -54,6 +54,12 @@ async def answer(svc: Services, openid: str, text: str) -> str | None:
         return await survey.handle_answer(svc, session, Inbound(openid=openid, msg_type="text", text=text))
 
 
+async def pending(svc: Services, openid: str) -> list[tuple[str, int, str]]:
+    """The resident's answerable surveys: (number, resolution, state), most recent first."""
+    async with svc.sessions() as session, session.begin():
+        return [(p.ticket.number, p.resolution, p.state) for p in await survey.pending_surveys(svc, session, openid)]
+
+
 async def surveys_to(svc: Services, openid: str) -> list[OutboxItem]:
     return [p for p in await outbox_rows(svc, "wechat", openid) if "template" in p.payload]
 
@@ -80,7 +86,7 @@ async def test_one_survey_per_resolution_after_the_delay(svc: Services, clock: F
     [item] = await surveys_to(svc, "o_res")
     assert number in item.payload["text"] and "1–5" in item.payload["text"]
     assert item.payload["template"]["fields"]["工单号"] == number
-    assert await svc.store.get(svc.store.key("survey", "o_res")) == {"number": number, "resolution": 1}
+    assert await pending(svc, "o_res") == [(number, 1, "sent")]
     assert (await actions(svc, number))[-1] == "survey_sent"
     await run_due(svc)
     assert len(await surveys_to(svc, "o_res")) == 1
@@ -264,7 +270,7 @@ async def test_a_second_resolution_gets_its_own_survey(svc: Services, clock: Fak
     clock.advance(hours=18)
     await run_due(svc)
     assert len(await surveys_to(svc, "o_res")) == 2
-    assert await svc.store.get(svc.store.key("survey", "o_res")) == {"number": number, "resolution": 2}
+    assert await pending(svc, "o_res") == [(number, 2, "sent")]
     assert await answer(svc, "o_res", "很好") is not None
     t = await ticket(svc, number)
     assert (t.status, t.satisfaction) == ("closed", 5)
@@ -336,3 +342,182 @@ async def test_stars_and_yibanban_are_basically_satisfied(svc: Services, clock: 
     assert await answer(svc, "o_res", text) is not None
     t = await ticket(svc, number)
     assert (t.satisfaction, t.satisfaction_label, t.rating_comment or "") == (3, "基本满意", "")
+
+
+# --- through the chat: what is an answer, and to which survey -----------------------------------
+
+
+async def resolved_job(
+    svc: Services, resident: str, *, building: str = "3", category: str = "lighting", summary: str = "楼道灯坏了"
+) -> str:
+    """A complaint of the resident's, taken and resolved by its owner (not yet surveyed); its number."""
+    made = await new_ticket(svc, resident=resident, building=building, category=category, summary=summary)
+    owner = made.ticket.assignee or "wangwei"
+    await act(svc, made.ticket.number, "accept", actor=owner)
+    await act(svc, made.ticket.number, "resolve", actor=owner, note="已处理")
+    return made.ticket.number
+
+
+async def surveyed_jobs(svc: Services, clock: FakeClock, residents: list[str]) -> dict[str, str]:
+    """One resolved lighting job per resident, each in its own category (no duplicate linking),
+    and every survey sent; the numbers by resident."""
+    numbers = {r: await resolved_job(svc, r, category=f"c{i}") for i, r in enumerate(residents)}
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    for r in residents:
+        assert len(await surveys_to(svc, r)) == 1
+    return numbers
+
+
+ANSWERS: list[tuple[str, int, str]] = [
+    # (said, score, what the kept comment contains)
+    ("不是很满意", 2, ""), ("不怎么满意", 2, ""), ("不太满意", 2, ""), ("挺满意的", 4, ""), ("十分满意", 5, ""),
+    ("非常非常满意", 5, ""), ("嗯满意", 5, ""), ("师傅很负责，满意", 5, "师傅很负责"), ("还不错", 4, ""),
+    ("5星好评", 5, ""), ("给5分", 5, ""), ("满分", 5, ""), ("打五分", 5, ""), ("差", 1, ""), ("不太行", 2, ""),
+    ("没有人来过", 2, "没有人来过"), ("嗯 还可以吧", 3, ""), ("修好了 但是师傅态度不太好", 2, "态度不太好"),
+    # what already worked
+    ("满意", 5, ""), ("还行", 3, ""), ("五分", 5, ""), ("不满意", 2, ""), ("3", 3, ""), ("不滿意", 2, ""),
+    ("灯是亮了 可是第二天又不亮了", 2, "第二天又不亮了"), ("电梯那个不满意", 2, ""),
+]
+
+
+async def test_everyday_answers_are_read_as_the_right_scores(svc: Services, clock: FakeClock, wx: WeChat) -> None:
+    """Negation and degree (不是很满意, 非常非常满意), fillers (嗯, 给, 打), the rating last (师傅很负责，
+    满意), stars with 好评, 满分, and a complaint about the service after a "but"."""
+    residents = [f"o_ans{i}" for i in range(len(ANSWERS))]
+    numbers = await surveyed_jobs(svc, clock, residents)
+    for resident, (said, score, comment) in zip(residents, ANSWERS):
+        reply = await wx.say(resident, said)
+        t = await ticket(svc, numbers[resident])
+        assert (t.satisfaction, t.satisfaction_label) == (score, survey.label_of(score)), (said, reply)
+        assert comment in (t.rating_comment or "") and (comment or not t.rating_comment), (said, t.rating_comment)
+        assert t.status == ("closed" if score >= 3 else "reopened"), said
+        assert ("感谢" if score >= 3 else "重新交给") in reply, (said, reply)
+
+
+async def test_after_a_bare_unsatisfied_only_a_comment_is_taken_as_one(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """3 h after 不满意: an emergency, a new request, a status question or thanks are the dialog's
+    (the emergency advice is given); 灯还是不亮 根本没修好 is still the comment."""
+    said = {
+        "o_c_trapped": "9栋电梯里关了人出不来", "o_c_meal": "明天中午给我妈订个助餐",
+        "o_c_status": "我的工单怎么样了", "o_c_thanks": "谢谢", "o_c_comment": "灯还是不亮 根本没修好",
+    }
+    numbers = await surveyed_jobs(svc, clock, list(said))
+    for resident in said:
+        assert "还有什么问题" in await wx.say(resident, "不满意")
+    clock.advance(hours=3)
+    replies = {resident: await wx.say(resident, text) for resident, text in said.items()}
+    for resident, reply in replies.items():
+        t = await ticket(svc, numbers[resident])
+        if resident == "o_c_comment":
+            assert "补充到工单" in reply and t.rating_comment == "灯还是不亮 根本没修好"
+            assert (await actions(svc, numbers[resident]))[-2:] == ["rating_comment", "staff_alerted"]
+        else:
+            assert "补充到工单" not in reply and t.rating_comment is None, (resident, reply)
+    assert "96333" in replies["o_c_trapped"]  # the trapped-in-a-lift advice, and the report begun
+    assert numbers["o_c_status"] in replies["o_c_status"]
+    # Still waiting for the comment after the thanks and the status question.
+    assert "补充到工单" in await wx.say("o_c_thanks", "灯泡换了还是闪")
+    assert "补充到工单" in await wx.say("o_c_status", "还是不亮")
+
+
+async def test_two_surveys_outstanding_each_answer_finds_its_own(svc: Services, clock: FakeClock, wx: WeChat) -> None:
+    """A bare 满意 with two surveys open: asked which (both listed); the number's last digits then
+    rate that one, and the other survey is still answered afterwards."""
+    light = await resolved_job(svc, "o_two")
+    lift = await resolved_job(svc, "o_two", building="9", category="电梯", summary="电梯有异响")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    clock.advance(hours=20)  # the daily cap held the second survey until the morning
+    await run_due(svc)
+    assert len(await surveys_to(svc, "o_two")) == 2
+    assert {n for n, _, _ in await pending(svc, "o_two")} == {light, lift}
+    reply = await wx.say("o_two", "满意")
+    assert light in reply and lift in reply and "楼道灯坏了" in reply and "电梯有异响" in reply
+    assert (await ticket(svc, light)).satisfaction is None and (await ticket(svc, lift)).satisfaction is None
+    reply = await wx.say("o_two", lift.rsplit("-", 1)[-1])
+    assert "感谢" in reply and lift in reply
+    assert ((await ticket(svc, lift)).status, (await ticket(svc, lift)).satisfaction) == ("closed", 5)
+    assert await pending(svc, "o_two") == [(light, 1, "sent")]
+    reply = await wx.say("o_two", "不满意")
+    assert "重新交给" in reply and light in reply
+    t = await ticket(svc, light)
+    assert (t.status, t.satisfaction) == ("reopened", 2)
+
+
+async def test_an_answer_naming_a_ticket_or_its_matter_goes_to_that_survey(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    light = await resolved_job(svc, "o_two")
+    lift = await resolved_job(svc, "o_two", building="9", category="电梯", summary="电梯有异响")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    clock.advance(hours=20)
+    await run_due(svc)
+    assert "重新交给" in await wx.say("o_two", "电梯那个不满意")
+    assert ((await ticket(svc, lift)).satisfaction, (await ticket(svc, light)).satisfaction) == (2, None)
+    assert "感谢" in await wx.say("o_two", f"{light} 5分")
+    assert (await ticket(svc, light)).satisfaction == 5
+
+
+async def test_silence_on_a_re_survey_keeps_the_earlier_unsatisfied(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """不满意, the job resolved again, then no answer through the reminder and the expiry: the ticket
+    is closed, and the 不满意 still counts in 满意率 (未评价 only when nothing was ever said)."""
+    from datetime import date
+
+    from bot import report
+
+    number = await sent_survey(svc, clock, resident="o_res")
+    assert "重新交给" in await wx.say("o_res", "不满意")
+    await act(svc, number, "resolve", note="重新维修")
+    clock.advance(hours=24)
+    await run_due(svc)  # the second survey, held by the daily cap until the morning
+    assert len(await surveys_to(svc, "o_res")) == 2
+    clock.advance(hours=48)
+    await run_due(svc)
+    clock.advance(hours=24)
+    await run_due(svc)
+    t = await ticket(svc, number)
+    assert (t.status, t.satisfaction, t.satisfaction_label) == ("closed", 2, "不满意")
+    assert "unrated" in await actions(svc, number)
+    figures = (await report.compute(svc, date(2026, 11, 23), date(2026, 11, 30))).total
+    assert (figures.rated, figures.unsatisfied, figures.unrated, figures.satisfaction_rate) == (1, 1, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "comment"),
+    [("灯还是不亮", "灯还是不亮"), ("不满意 根本没修好", "根本没修好"), ("不满意", None)],
+)
+async def test_unsatisfied_with_the_resolution_before_the_survey_arrives(
+    svc: Services, clock: FakeClock, wx: WeChat, text: str, comment: str | None
+) -> None:
+    """Said to the 已办结 push before the (delayed) survey: that resolution's answer, the ticket
+    reopened, and the survey no longer sent."""
+    number = await resolved_job(svc, "o_early")
+    clock.advance(minutes=30)
+    reply = await wx.say("o_early", text)
+    assert "重新交给" in reply and number in reply
+    t = await ticket(svc, number)
+    assert (t.status, t.satisfaction, t.rating_comment) == ("reopened", 2, comment)
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert await surveys_to(svc, "o_early") == []
+    if comment is None:  # asked what is wrong: the next message is the comment
+        assert "补充到工单" in await wx.say("o_early", "楼道还是黑的")
+
+
+async def test_satisfied_before_the_survey_is_not_taken_for_the_survey(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    number = await resolved_job(svc, "o_early")
+    await wx.say("o_early", "满意")
+    assert ((await ticket(svc, number)).status, (await ticket(svc, number)).satisfaction) == ("resolved", None)
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert len(await surveys_to(svc, "o_early")) == 1
+    assert "感谢" in await wx.say("o_early", "满意")
+    assert (await ticket(svc, number)).satisfaction == 5

@@ -3,16 +3,18 @@
 Life of a survey (all durable, as reminder rows of cause type "survey"):
 - `schedule_survey` (called by dispatch on 办结, for the ticket and each linked report) queues a
   "survey" reminder `CB_SURVEY_DELAY_S` later;
-- when it is sent, the resident's pending survey is remembered in the state store and a
-  "survey_remind" reminder is queued; with no answer by then, one reminder goes out and a
-  "survey_expire" follows, which closes the ticket as 未评价;
+- when it is sent, a "survey_remind" reminder is queued; with no answer by then, one reminder goes
+  out and a "survey_expire" follows, which closes the ticket as 未评价 (or keeps the score the
+  resident gave an earlier resolution of it);
 - `handle_answer` (called by the dialog before classifying) takes 1–5, 满意 / 基本满意 / 不满意,
-  很好 / 还行 / 不好 / 太差, 👍 👎 with an optional comment. 3–5 closes the ticket; 1–2 reopens it
-  to its owner, tells the staff group and takes the next message as the comment.
+  很好 / 还行 / 不好 / 太差, 👍 👎, with negation and degree (不是很满意, 非常非常满意) and an
+  optional comment. 3–5 closes the ticket; 1–2 reopens it to its owner, tells the staff group and
+  takes the next message as the comment when it reads as one. Several surveys may be open at once;
+  a dissatisfied answer to the 已办结 push before the survey went out counts too.
 
-Whether a survey is still open is read from the ticket's events (rated / unrated per resolution),
-so the state-store key is only an index from the resident to the ticket: it is written after the
-scheduler's commit and never inside the dialog's transaction.
+Which surveys are open is read from the tickets' events (resolve, sent, rated / unrated, comment).
+The state store holds only a mark per resident, set on resolution and on each sending, so that a
+resident with nothing resolved lately costs the dialog no database query.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import dispatch, notices, reminders, tickets
-from bot.flows import parsers
+from bot.clock import local
+from bot.flows import complaint, parsers
+from bot.flows.commands import command_of
+from bot.flows.config import flow_config
+from bot.flows.status import digits_asked, number_in
 from bot.inbound import Inbound
 from bot.intents.classifier import get_classifier
 from bot.intents.normalize import simplified
@@ -39,29 +45,61 @@ from storage.models import Reminder, Ticket, TicketEvent
 CAUSE = "survey"
 RATED = ("rated", "unrated")
 GOOD_FROM = 3  # 3 (基本满意) and above close the ticket; 1–2 reopen it
+HELD_BY_CAP_S = 86400  # a survey the daily push cap held goes out the next morning
+HELD_ANSWER_S = 1800  # an answer waiting for the resident to say which ticket it is for
 
-# Rating words, longest and negative forms first (so 不满意 is never read as 满意).
-_WORDS: tuple[tuple[str, int], ...] = (
-    ("非常不满意", 1), ("很不满意", 1), ("特别差", 1), ("非常差", 1), ("太差了", 1), ("太差", 1),
-    ("很差", 1), ("差评", 1), ("不太满意", 2), ("不满意", 2), ("不太好", 2), ("不好", 2), ("不行", 2),
-    ("基本满意", 3), ("比较满意", 4), ("还可以", 3), ("还行", 3), ("一般般", 3), ("一般", 3), ("凑合", 3),
-    ("非常满意", 5), ("很满意", 5), ("特别满意", 5), ("满意", 5), ("非常好", 5), ("很好", 5),
-    ("好评", 5), ("挺好", 4), ("不错", 4),
-    ("👍", 5), ("[强]", 5), ("/:strong", 5), ("👎", 1), ("[弱]", 1), ("/:weak", 1),
-)
-_DIGIT = re.compile(r"^([1-5])\s*(?:分|星)?(?=$|[\s，,。.!！、;；:：~～])(.*)$", re.S)
-_CN_DIGIT = re.compile(r"^([一二三四五])\s*(?:分|星)(.*)$", re.S)
-_CN_VALUE = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+_P = r"\s，,。.!！?？、;；:：~～…"  # what ends a clause
+_END = rf"(?=[了的啊呀吧呢哈]*(?:$|[{_P}]))"  # a word that must stand alone (差, not 差不多)
+# Rating words read at the start of an answer, in order: negations and their degrees before the
+# plain words, so 不是很满意 is never read as 满意 and 非常不满意 never as 不满意.
+_WORDS: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p), v) for p, v in (
+    (r"(?:非常|特别|十分|极其|极|太|很|超级|相当|真)不满意?", 1),
+    (r"不(?:是|算|怎么|太|大|够|咋|那么)*(?:很|太|特别|非常|十分|那么)?满意", 2),
+    (r"(?:非常|特别|十分|极其|超级|太|很|真)差(?:劲|了)?", 1),
+    (r"差评|差劲|垃圾" + _END, 1),
+    (r"差不多", 3),
+    (r"差" + _END, 1),
+    (r"不(?:太|怎么|大|是很|是太|是特别)?(?:好|行)(?!意思)", 2),
+    (r"不怎么样|不咋样|不咋地|不给力|不靠谱", 2),
+    (r"(?:基本|还算|算是|总体|总的来说)满意", 3),
+    (r"(?:比较|挺|蛮|还挺|还蛮|还比较|还是挺|还是比较|还算比较)满意", 4),
+    (r"(?:非常|特别|十分|超级|很|相当|真|太|好|极其)+满意", 5),
+    (r"满意|满分|好评|点赞|五星好评", 5),
+    (r"还可以|还行|一般般|一般|凑合|马马虎虎|过得去|还过得去", 3),
+    (r"(?:非常|特别|真|太|很)(?:好|棒)|棒棒?" + _END, 5),
+    (r"(?:挺|蛮|还挺|还蛮)(?:好|不错)|(?:还|真)?不错", 4),
+    (r"👍|\[强\]|/:strong|👎|\[弱\]|/:weak", 0),  # 0: read from the symbol (below)
+))
+_SYMBOLS = {"👍": 5, "[强]": 5, "/:strong": 5, "👎": 1, "[弱]": 1, "/:weak": 1}
+_DIGIT = re.compile(rf"^([1-5])\s*(?:(?:分|星|颗星)(?!钟)|(?=$|[{_P}]))(.*)$", re.S)
+_CN_DIGIT = re.compile(r"^([一二两三四五])\s*(?:分|星|颗星)(?!钟)(.*)$", re.S)
+_CN_VALUE = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _STARS = re.compile(r"^([⭐★]{1,5})\s*(.*)$", re.S)
+# What comes before the answer proper: 嗯, 给, 打, 我觉得 (嗯满意, 给5分, 打五分, 我觉得还行).
+_LEAD = re.compile(
+    rf"^(?:[嗯恩哦噢喔额呃唔]+|那就|那|就)*[{_P}]*(?:我)?(?:觉得|感觉)?"
+    r"(?:(?:给你们|给您|给|打|评)(?:个|了)?|评价|评分|打分)?[\s:：]*"
+)
+_CLAUSE = re.compile(rf"[{_P}]+")
+# 修好了 但是师傅态度不太好: no rating word at the start, but a complaint about the service after
+# a "but": 不满意, with the whole message as the comment.
+_BUT_BAD = re.compile(
+    r"(?:但是|但|可是|不过|只是|就是)[^，,。.!！?？]*?"
+    r"(?:不太好|不好|不行|太差|很差|差劲|不满意|不耐烦|不礼貌|不客气|很凶|太凶|敷衍|态度差)"
+)
 # Said to a survey, the problem is still there (灯还是不亮, 没修好): 不满意, with these words as the
 # comment, though no rating word was used; see still_unresolved.
 _UNRESOLVED = re.compile(
     r"(?:还是|仍然|依然)(?:不|没|坏|漏|堵|吵|臭|有)|又(?:坏|漏|堵|不|没)|没(?:有)?(?:修好|弄好|解决|处理|修)|"
-    r"还没(?:有)?(?:好|修|弄|解决|处理|来)|没人来|根本没|老样子"
+    r"还没(?:有)?(?:好|修|弄|解决|处理|来)|没(?:有)?人来|根本没|老样子"
 )
+# 电梯那个不满意, 灯的满意: which job, then its rating (no comment in it).
+_SCORE_SIGNS = "0123456789一二两三四五⭐★"
+_POINTING = re.compile(r"(?:那个|这个|那件|这件|那单|这单|的)$")
 _NOT_A_RATING_AFTER_DIGIT = re.compile(r"^\s*(?:号|栋|楼|单元|层|室|幢)")
 _PUNCT = " \t\r\n，,。.!！?？、;；:：~～…-—"
 _PARTICLES = "的了啊呀哦吧呢嘛"
+_SKIN = "\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff👍👎"
 
 
 @dataclass(frozen=True)
@@ -83,29 +121,64 @@ def label_of(score: int) -> str:
     return "满意" if score >= 4 else "基本满意" if score == 3 else "不满意"
 
 
+def _tidy(rest: str) -> str:
+    """What is left of an answer once its rating is read: no thumbs, particles or punctuation."""
+    return rest.lstrip(_SKIN).lstrip(_PUNCT + _PARTICLES).rstrip(_PUNCT)
+
+
+def _read_start(norm: str) -> tuple[int, str] | None:
+    """A rating at the very start of norm, and what follows it."""
+    if (m := _DIGIT.match(norm)) is not None and not _NOT_A_RATING_AFTER_DIGIT.match(m.group(2)):
+        return int(m.group(1)), m.group(2)
+    if (m := _CN_DIGIT.match(norm)) is not None:
+        return _CN_VALUE[m.group(1)], m.group(2)
+    if (m := _STARS.match(norm)) is not None:
+        return len(m.group(1)), m.group(2)
+    for pattern, value in _WORDS:
+        if (m := pattern.match(norm)) is not None:
+            return value or _SYMBOLS[m.group(0)], norm[m.end():]
+    return None
+
+
+def _whole_rating(clause: str) -> int | None:
+    """The score when the clause is a rating and nothing more (满意, 给5分, 嗯 还可以吧)."""
+    found = _read_start(_LEAD.sub("", clause, count=1))
+    if found is None or _tidy(found[1]):
+        return None
+    return found[0]
+
+
 def parse_rating(text: str) -> Rating | None:
-    """Read a survey answer from a resident's words; None when the text is not one."""
+    """Read a survey answer from a resident's words; None when the text is not one.
+
+    The rating is read at the start (不满意，灯还是不亮; 嗯满意; 给5分 师傅来得很快), else as the last
+    clause (师傅很负责，满意), else from a complaint about the service after a "but" (修好了 但是
+    师傅态度不太好: 不满意, the whole message kept as the comment)."""
     norm = simplified(unicodedata.normalize("NFKC", text)).strip()  # 不滿意 is 不满意
     if not norm:
         return None
-    score: int | None = None
-    rest = ""
-    if (m := _DIGIT.match(norm)) is not None and not _NOT_A_RATING_AFTER_DIGIT.match(m.group(2)):
-        score, rest = int(m.group(1)), m.group(2)
-    elif (m := _CN_DIGIT.match(norm)) is not None:
-        score, rest = _CN_VALUE[m.group(1)], m.group(2)
-    elif (m := _STARS.match(norm)) is not None:
-        score, rest = len(m.group(1)), m.group(2)
-    else:
-        for word, value in _WORDS:
-            if norm.startswith(word):
-                score, rest = value, norm[len(word):]
-                break
-    if score is None:
-        return None
-    # A thumb may come with a skin tone, or repeated: drop what is left of the symbols.
-    rest = rest.lstrip("\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff👍👎")
-    return Rating(score, label_of(score), rest.lstrip(_PUNCT + _PARTICLES).rstrip(_PUNCT))
+    body = _LEAD.sub("", norm, count=1)
+    found = _read_start(body) if body else None
+    if found is not None:
+        score, rest = found[0], _tidy(found[1])
+        if _whole_rating(rest) is not None:  # 5星好评, 满意 非常好: the rating said twice
+            rest = ""
+        return Rating(score, label_of(score), rest)
+    clauses = [c for c in _CLAUSE.split(norm) if c]
+    if len(clauses) > 1 and (score := _whole_rating(clauses[-1])) is not None:
+        return Rating(score, label_of(score), _tidy(norm[: norm.rfind(clauses[-1])]))
+    last = clauses[-1] if clauses else ""
+    for i in range(1, len(last)):  # 电梯那个不满意, 修得太慢不满意: the rating ends the message
+        tail, pointing = last[i:], bool(_POINTING.search(last[:i])) and len(clauses) == 1
+        if (tail[0] in _SCORE_SIGNS and not pointing) or (score := _whole_rating(tail)) is None:
+            continue  # 12 is no 2 分
+        if pointing:
+            return Rating(score, label_of(score), "")
+        if "满意" in tail or "评" in tail:  # not 天气很好: only a word that can only be a rating
+            return Rating(score, label_of(score), _tidy(norm))
+    if _BUT_BAD.search(norm):
+        return Rating(2, label_of(2), _tidy(norm))
+    return None
 
 
 # --- scheduling -----------------------------------------------------------------------------------
@@ -158,13 +231,36 @@ async def _queue(
     return reminder
 
 
+def _reach_s(svc: Services) -> float:
+    """How long after a resolution (or a survey's sending) an answer may still come: the delay,
+    a night's hold by the daily cap, the reminder, the expiry and the comment window."""
+    times = load_schedule_config().survey
+    return (svc.settings.survey_delay_s + HELD_BY_CAP_S + times.remind_after_s + times.expire_after_s
+            + times.comment_window_s)
+
+
+def _early_s(svc: Services) -> float:
+    """How long after a resolution a dissatisfied answer is taken before the survey went out."""
+    times = load_schedule_config().survey
+    return svc.settings.survey_delay_s + HELD_BY_CAP_S + times.remind_after_s + times.expire_after_s
+
+
+async def _mark(svc: Services, openid: str) -> None:
+    """Remember that the resident may answer a survey (the dialog looks no further without it)."""
+    await svc.store.set(svc.store.key("survey", openid), {"at": svc.clock.now().isoformat()}, ttl=_reach_s(svc))
+
+
 async def schedule_survey(svc: Services, session: AsyncSession, ticket: Ticket) -> None:
-    """Queue this resolution's survey to the ticket's resident, CB_SURVEY_DELAY_S from now."""
+    """Queue this resolution's survey to the ticket's resident, CB_SURVEY_DELAY_S from now; from
+    now on a dissatisfied answer to the resolution is taken as the survey's (see handle_answer)."""
     if not ticket.resident or ticket.status != "resolved":
         return
     n = await resolution_count(session, ticket)
     await _queue(svc, session, ticket, "survey", svc.settings.survey_delay_s, n, "wechat",
                  _message(svc, ticket, "question"))
+    # The index lives in the state store, not this transaction: a rollback leaves a mark that only
+    # makes the dialog look at the database once more, and finds nothing.
+    await _mark(svc, ticket.resident)
 
 
 # --- what the scheduler calls ---------------------------------------------------------------------
@@ -207,9 +303,9 @@ async def _still_open(session: AsyncSession, reminder: Reminder) -> bool:
     return await awaiting_rating(session, ticket, int((reminder.payload or {}).get("resolution", -1)))
 
 
-def _remember(svc: Services, session: AsyncSession, openid: str, ticket: Ticket, n: int, ttl: float) -> None:
+def _remember(svc: Services, session: AsyncSession, openid: str) -> None:
     async def write() -> None:
-        await svc.store.set(svc.store.key("survey", openid), {"number": ticket.number, "resolution": n}, ttl=ttl)
+        await _mark(svc, openid)
 
     after_commit(session, write)
 
@@ -225,12 +321,10 @@ async def _send(svc: Services, session: AsyncSession, reminder: Reminder, action
     await tickets.add_event(session, ticket, action, "system", now, data={"resolution": n})
     if follow == "survey_remind":
         await _queue(svc, session, ticket, follow, times.remind_after_s, n, "wechat", _message(svc, ticket, "reminder"))
-        ttl = times.remind_after_s + times.expire_after_s + 3600
     else:
         # Not a push: the "system" channel keeps it clear of quiet hours and the daily cap.
         await _queue(svc, session, ticket, follow, times.expire_after_s, n, "system", {"close": True})
-        ttl = times.expire_after_s + 3600
-    _remember(svc, session, reminder.target, ticket, n, ttl)
+    _remember(svc, session, reminder.target)
     return True
 
 
@@ -252,8 +346,17 @@ async def _expire(svc: Services, session: AsyncSession, reminder: Reminder) -> b
         return False
     now = svc.clock.now()
     note = svc.texts.get("survey.unrated_note")
-    ticket.satisfaction = None
-    ticket.satisfaction_label = "未评价"
+    given = [e for e in await _answers(session, ticket) if e.action == "rated"]
+    if given:
+        # Silence on a re-survey does not take back what the resident said before (不满意 stays
+        # counted in 满意率): the last score given stays on the ticket.
+        data = given[-1].data or {}
+        if isinstance(data.get("score"), int):
+            ticket.satisfaction = data["score"]
+            ticket.satisfaction_label = str(data.get("label") or label_of(data["score"]))
+    else:
+        ticket.satisfaction = None
+        ticket.satisfaction_label = "未评价"
     await tickets.add_event(session, ticket, "unrated", "system", now, note=note, data={"resolution": n})
     if ticket.status == "resolved":
         await dispatch.apply_action(svc, session, ticket, "close", "system", note=note)
@@ -322,6 +425,15 @@ async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: 
     return svc.texts.get("survey.comment_noted", number=ticket.number)
 
 
+def _categories(ticket: Ticket) -> set[str]:
+    """The ticket's category, and the classifier's for what it is about (flows store their label)."""
+    found = {ticket.category} if ticket.category else set()
+    named = get_classifier().extract_slots(simplified(notices.what_of(ticket))).get("category")
+    if named:
+        found.add(str(named))
+    return found
+
+
 def still_unresolved(text: str, ticket: Ticket) -> Rating | None:
     """灯还是不亮 / 没修好 / 还没人来, said to this ticket's survey: 不满意 with the words as the
     comment. Not when the message names a place or another kind of problem (3号楼电梯又坏了 to a
@@ -330,7 +442,7 @@ def still_unresolved(text: str, ticket: Ticket) -> Rating | None:
     if not _UNRESOLVED.search(norm) or parsers.address_parts(norm):
         return None
     named = get_classifier().extract_slots(norm).get("category")
-    if named and named != ticket.category:
+    if named and named not in _categories(ticket):
         return None
     return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
 
@@ -343,35 +455,224 @@ def _thanks(text: str) -> bool:
     return classifier.classify(text).intent in ("greeting", "unknown")
 
 
-async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
-    """The reply when this message answers the resident's pending survey (or its comment), else None."""
-    if inbound.is_event or not inbound.text.strip():
+# --- which survey a message answers ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A survey the resident may answer now: sent and unrated ("sent"); the resolution pushed but
+    the survey not sent yet ("early": only a dissatisfied answer counts); or rated 不满意 without a
+    comment, within the comment window ("comment")."""
+
+    ticket: Ticket
+    resolution: int
+    state: str
+    at: datetime
+
+
+def _resolution_of(event: TicketEvent) -> int | None:
+    value = (event.data or {}).get("resolution")
+    return value if isinstance(value, int) else None
+
+
+def _pending_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> list[Pending]:
+    now = svc.clock.now()
+    found: list[Pending] = []
+    resolves = [e for e in events if e.action == "resolve"]
+    n = len(resolves)
+    answered = {_resolution_of(e) for e in events if e.action in RATED}
+    if n and ticket.resolved_at is not None and ticket.status in ("resolved", "closed") and n not in answered:
+        sent = [e for e in events if e.action in ("survey_sent", "survey_reminded") and _resolution_of(e) == n]
+        if sent:
+            found.append(Pending(ticket, n, "sent", sent[-1].created_at))
+        elif now - resolves[-1].created_at < timedelta(seconds=_early_s(svc)):
+            found.append(Pending(ticket, n, "early", resolves[-1].created_at))
+    rated = [e for e in events if e.action == "rated"]
+    if rated and (rated[-1].data or {}).get("awaiting_comment"):
+        last, m = rated[-1], _resolution_of(rated[-1])
+        commented = any(e.action == "rating_comment" and _resolution_of(e) == m for e in events)
+        window = timedelta(seconds=load_schedule_config().survey.comment_window_s)
+        # Only until the job is resolved again: then the new resolution's survey is asked.
+        if m == n and not commented and now - last.created_at < window:
+            found.append(Pending(ticket, m, "comment", last.created_at))
+    return found
+
+
+async def pending_surveys(svc: Services, session: AsyncSession, openid: str) -> list[Pending]:
+    """The surveys the resident may answer now, most recent first (tickets row-locked)."""
+    since = svc.clock.now() - timedelta(seconds=_reach_s(svc))
+    rows = list(await session.scalars(
+        select(Ticket).where(Ticket.resident == openid, Ticket.updated_at >= since)
+        .order_by(Ticket.id).with_for_update()
+    ))
+    if not rows:
+        return []
+    events = list(await session.scalars(
+        select(TicketEvent).where(
+            TicketEvent.ticket_id.in_([t.id for t in rows]),
+            TicketEvent.action.in_(("resolve", "survey_sent", "survey_reminded", *RATED, "rating_comment")),
+        ).order_by(TicketEvent.id)
+    ))
+    found = [p for t in rows for p in _pending_of(svc, t, [e for e in events if e.ticket_id == t.id])]
+    return sorted(found, key=lambda p: (p.at, p.ticket.id), reverse=True)
+
+
+# A ticket named in an answer: the whole number, its last three or more digits, or any digits
+# after 工单/单号/编号 (0002 满意, 工单2不满意); 5 alone is a score, never a ticket.
+_REF = re.compile(
+    r"(?:(?:工单号?|单号|编号|#)\s*[:：]?\s*(?P<short>\d{1,8})|(?<![\d-])(?P<ref>\d{8}-\d{1,6}|\d{3,8}))"
+    r"(?!\d)(?:号)?(?:工单|单)?(?:的)?"
+)
+
+
+def _named(candidates: list[Pending], text: str) -> tuple[Pending | None, str]:
+    """The one candidate the text names by number, and the text without that number."""
+    norm = unicodedata.normalize("NFKC", text).replace("—", "-")
+    for m in _REF.finditer(norm):
+        ref = m.group("short") or m.group("ref")
+        hits = {p.ticket.id: p for p in candidates if tickets.number_matches(p.ticket.number, ref)}
+        if len(hits) == 1:
+            return next(iter(hits.values())), (norm[: m.start()] + " " + norm[m.end():]).strip()
+    return None, text
+
+
+_NOT_TOPIC = {"坏了", "修好了", "好了", "满意", "不满意", "还是", "师傅", "那个", "这个", "工单"}
+
+
+def _topic_words(text: str) -> set[str]:
+    return {t for t in get_classifier().terms(simplified(text)) if t[:1] not in "@!" and t not in _NOT_TOPIC}
+
+
+def _by_words(candidates: list[Pending], text: str) -> Pending | None:
+    """The candidate whose category and words the text matches best, when exactly one does."""
+    named = get_classifier().extract_slots(simplified(text)).get("category")
+    words = _topic_words(text)
+    scored: list[tuple[int, Pending]] = []
+    for p in candidates:
+        score = 2 if named and named in _categories(p.ticket) else 0
+        score += len(words & _topic_words(notices.what_of(p.ticket)))
+        scored.append((score, p))
+    best = max(s for s, _ in scored)
+    winners = [p for s, p in scored if s == best]
+    return winners[0] if best > 0 and len(winners) == 1 else None
+
+
+def _reading(text: str, p: Pending) -> Rating | None:
+    """The rating text gives the candidate's survey; before the survey, only a dissatisfied one."""
+    rating = parse_rating(text) or still_unresolved(text, p.ticket)
+    if rating is None or (p.state == "early" and rating.good):
         return None
-    pending = await svc.store.get(svc.store.key("survey", inbound.openid))
-    if not isinstance(pending, dict) or not isinstance(pending.get("number"), str) \
-            or not isinstance(pending.get("resolution"), int):
-        return None
-    ticket = await tickets.get_by_number(session, pending["number"], for_update=True)
-    if ticket is None or ticket.resident != inbound.openid:
-        return None
-    n = pending["resolution"]
-    answers = await _answers(session, ticket)
-    rated = _of_resolution(answers, n, ("rated",))
-    if not rated:
-        if not await awaiting_rating(session, ticket, n):
-            return None
-        rating = parse_rating(inbound.text) or still_unresolved(inbound.text, ticket)
+    return rating
+
+
+def _urgent(text: str) -> bool:
+    """An emergency is never a survey answer: the dialog gives the advice and takes the report."""
+    return complaint.urgent_said(get_classifier().extract_slots(text), text)
+
+
+async def _which(svc: Services, openid: str, text: str, candidates: list[Pending]) -> str:
+    """Ask which ticket the answer is for; the answer is held until the resident names one."""
+    await svc.store.set(svc.store.key("survey_held", openid), {"text": text}, ttl=HELD_ANSWER_S)
+    t = svc.texts
+    lines = "\n".join(t.get("survey.which_line", number=p.ticket.number, what=_what(svc, p.ticket))
+                      for p in candidates)
+    example = candidates[0].ticket.number.rsplit("-", 1)[-1]
+    return t.get("survey.which", count=len(candidates), lines=lines, example=example)
+
+
+async def _answer(svc: Services, session: AsyncSession, inbound: Inbound, open_: list[Pending]) -> str | None:
+    """The reply when the message rates one of the open surveys (or says which one), else None."""
+    text, openid = inbound.text, inbound.openid
+    held_key = svc.store.key("survey_held", openid)
+    named, rest = _named(open_, text)
+    if named is not None:
+        rating = _reading(rest, named)
+        if rating is None and not _tidy(rest):  # 0002, answering which one: the answer held
+            held = await svc.store.get(held_key)
+            if isinstance(held, dict) and isinstance(held.get("text"), str):
+                rating = _reading(held["text"], named)
         if rating is None:
+            return None
+        await svc.store.delete(held_key)
+        return await _record(svc, session, named.ticket, named.resolution, rating, openid)
+    readings = {p.ticket.id: _reading(text, p) for p in open_}
+    eligible = [p for p in open_ if readings[p.ticket.id] is not None]
+    if not eligible:
+        held = await svc.store.get(held_key) if len(open_) > 1 else None
+        if isinstance(held, dict) and isinstance(held.get("text"), str) and len(text.strip()) <= 10:
+            chosen = _by_words(open_, text)  # 灯那个, 电梯的: which one, in words
+            rating = _reading(held["text"], chosen) if chosen is not None else None
+            if chosen is not None and rating is not None:
+                await svc.store.delete(held_key)
+                return await _record(svc, session, chosen.ticket, chosen.resolution, rating, openid)
+        if any(p.state == "sent" for p in open_) and _thanks(text):
             # 修好了 谢谢你们: thanked, and asked once more for the score (thanks are not read as
             # 满意: the satisfaction rate counts what residents rate, not what is inferred).
-            return svc.texts.get("survey.thanks_unrated") if _thanks(inbound.text) else None
-        return await _record(svc, session, ticket, n, rating, inbound.openid)
-    last = rated[-1]
-    window = timedelta(seconds=load_schedule_config().survey.comment_window_s)
-    if (
-        (last.data or {}).get("awaiting_comment")
-        and not _of_resolution(answers, n, ("rating_comment",))
-        and svc.clock.now() - last.created_at < window
-    ):
-        return await _add_comment(svc, session, ticket, n, inbound.text, inbound.openid)
+            return svc.texts.get("survey.thanks_unrated")
+        return None
+    chosen = eligible[0] if len(eligible) == 1 else _by_words(eligible, text)
+    if chosen is None:
+        return await _which(svc, openid, text, eligible)
+    rating = readings[chosen.ticket.id]
+    assert rating is not None
+    return await _record(svc, session, chosen.ticket, chosen.resolution, rating, openid)
+
+
+# After a bare 不满意, what is not a comment on the job: pleasantries without a complaint in them.
+_COMPLAINING = re.compile(r"不|没|但|可是|差|慢|坏|漏|吵|臭|乱|脏")
+# Intents the dialog acts on (a new request): not a comment, unless about the same problem.
+_CHAT = ("greeting", "unknown")
+
+
+def _same_problem(text: str, ticket: Ticket) -> bool:
+    """灯还是不亮 about the lighting job: the same problem, whatever the classifier calls it."""
+    if still_unresolved(text, ticket) is not None:
+        return True
+    norm = simplified(unicodedata.normalize("NFKC", text))
+    named = get_classifier().extract_slots(norm).get("category")
+    return bool(named) and named in _categories(ticket) and not parsers.address_parts(norm)
+
+
+def reads_as_comment(svc: Services, text: str, ticket: Ticket) -> bool:
+    """Whether a message after a bare 不满意 is the comment on that job: not a command, a status
+    question, a pleasantry or a new request (the classifier sure of another intent), unless it is
+    about the same problem (灯还是不亮 根本没修好)."""
+    classifier = get_classifier()
+    if command_of(text) or number_in(text) or digits_asked(text) or not classifier.normalize(text).strip():
+        return False
+    found = classifier.classify(text, now=local(svc.clock.now(), svc.tz))
+    if found.intent == "greeting" and not _COMPLAINING.search(simplified(text)):
+        return False  # 谢谢, 好的
+    if found.intent == "ticket_status" or classifier.terms(text) & {"@progress", "@status_question"}:
+        return False  # 我的工单怎么样了
+    sure = float(flow_config()["switch"]["min_confidence"])
+    if found.intent not in _CHAT and found.confidence >= sure:
+        return _same_problem(text, ticket)
+    return True
+
+
+async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
+    """The reply when this message answers one of the resident's pending surveys (or is the
+    comment after a bare 不满意), else None for the dialog to serve it.
+
+    Every pending survey of the resident stays answerable: an answer naming a ticket goes to it,
+    else to the only survey it can be for, else to the one its words are about, else the resident
+    is asked which. A dissatisfied answer to a resolution whose survey has not gone out yet counts
+    as that survey's. An emergency is never taken as an answer."""
+    if inbound.is_event or not inbound.text.strip():
+        return None
+    if await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
+        return None  # nothing resolved for this resident lately: the database is not asked
+    if _urgent(inbound.text):
+        return None
+    pending = await pending_surveys(svc, session, inbound.openid)
+    open_ = [p for p in pending if p.state != "comment"]
+    if open_:
+        reply = await _answer(svc, session, inbound, open_)
+        if reply is not None:
+            return reply
+    commenting = [p for p in pending if p.state == "comment"]
+    if commenting and reads_as_comment(svc, inbound.text, commenting[0].ticket):
+        p = commenting[0]
+        return await _add_comment(svc, session, p.ticket, p.resolution, inbound.text, inbound.openid)
     return None
