@@ -3,6 +3,7 @@ ticket page and its actions, escaping of what residents wrote, the dashboard and
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -529,3 +530,30 @@ async def test_what_a_resident_adds_after_a_hand_off_shows_once(
     page = await (await client.get(f"/console/tickets/{number}")).text()
     timeline = page[page.index('class="timeline"'):]
     assert timeline.count("我家楼上漏水了 想找个人说说") == 1 and timeline.count("水一直往下滴") == 1
+
+
+async def test_the_ticket_page_speaks_chinese_only(client: Client, services: Services, clock: FakeClock) -> None:
+    await _users(services)
+    number = await _handoff(services, clock)
+    async with services.sessions() as session, session.begin():
+        ticket = await tickets.get_by_number(session, number)
+        assert ticket is not None
+        ticket.fields = {"urgency": "normal", "talked": True, "collected": {"place": "5号楼", "urgency": "urgent"},
+                         "internal_code": "x1"}
+        await tickets.add_event(session, ticket, "survey_sent", "system", clock.now(), data={"resolution": 1})
+        await tickets.add_event(session, ticket, "something_new", "system", clock.now())
+        session.add(Message(openid="o_hand", direction="in", msg_type="event:unsubscribe", content="[unsubscribe]",
+                            created_at=clock.now()))
+        session.add(Message(openid="o_hand", direction="in", msg_type="image", content="", created_at=clock.now()))
+    await staff_actions.staff_reply(services, number, "您好", "liu")
+    await staff_actions.add_note(services, number, "已电话联系", "liu")
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    shown = re.sub(r"<[^>]+>", " ", page)  # what the clerk reads
+    for raw in ("survey_sent", "something_new", "[unsubscribe]", "normal", "internal_code", "talked", " liu "):
+        assert raw not in shown, raw
+    for words in ("发出满意度回访", "其他记录", "取消关注了公众号", "[图片]", "紧急程度</dt><dd>一般", "是否已沟通</dt><dd>是",
+                  "地点：5号楼", "紧急程度：紧急", "其他信息"):
+        assert words in page, words
+    timeline = page[page.index('class="timeline"'):page.index("</ol>", page.index('class="timeline"'))]
+    assert timeline.count("刘敏") == 2  # the answer and the note, by name

@@ -27,10 +27,17 @@ class Labels:
         return self._get("staff_actions.status", name or "")
 
     def action(self, name: str) -> str:
-        """A staff action or ticket event, e.g. 派单, 备注."""
+        """A staff action or ticket event, e.g. 派单, 备注 (never the raw name: 其他记录)."""
         if self.texts.has(f"staff_actions.action.{name}"):
             return self.texts.get(f"staff_actions.action.{name}")
-        return self._get("console.events", name)
+        key = f"console.events.{name}" if self.texts.has(f"console.events.{name}") else "console.events.other"
+        return self.texts.get(key)
+
+    def inbound(self, msg_type: str) -> str:
+        """What a resident did that is not text (a follow, an unfollow, a photo …), in words."""
+        name = msg_type.removeprefix("event:")
+        key = f"console.inbound.{name}" if self.texts.has(f"console.inbound.{name}") else "console.inbound.other"
+        return self.texts.get(key)
 
     def kind(self, name: str | None) -> str:
         """A ticket kind, e.g. 投诉报修."""

@@ -20,20 +20,39 @@ routes = web.RouteTableDef()
 HIDDEN_FIELDS = ("transcript", "flow")  # the transcript is in the timeline; the flow id is internal
 
 
+VALUE_LABELS = {"urgency": "console.urgency"}  # fields whose values are codes, and where their words are
+
+
+def _field_label(texts: Texts, key: str) -> str:
+    """A collected field's name in words: its label, Chinese keys as they are, else 其他信息."""
+    if texts.has(f"console.fields.{key}"):
+        return texts.get(f"console.fields.{key}")
+    return key if not key.isascii() else texts.get("console.fields.other")
+
+
+def _field_value(texts: Texts, key: str, value: Any) -> str:
+    """A collected value in words: codes (紧急程度 normal → 一般) and yes/no translated."""
+    if isinstance(value, bool):
+        return texts.get("console.fields.yes" if value else "console.fields.no")
+    table = VALUE_LABELS.get(key)
+    if table and texts.has(f"{table}.{value}"):
+        return texts.get(f"{table}.{value}")
+    return str(value)
+
+
 def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool) -> list[tuple[str, list[str]]]:
     """What the dialog collected, as (label, lines) for the page; phones masked unless reveal."""
     lines: list[tuple[str, list[str]]] = []
     for key, value in fields.items():
         if key in HIDDEN_FIELDS or value in (None, "", [], {}):
             continue
-        label = texts.get(f"console.fields.{key}") if texts.has(f"console.fields.{key}") else key
         if isinstance(value, dict):
-            shown = [f"{k}：{v}" for k, v in value.items()]
+            shown = [f"{_field_label(texts, k)}：{_field_value(texts, k, v)}" for k, v in value.items()]
         elif isinstance(value, list):
-            shown = [str(v) for v in value]
+            shown = [_field_value(texts, key, v) for v in value]
         else:
-            shown = [str(value)]
-        lines.append((label, shown if reveal else [mask_phone(x) for x in shown]))
+            shown = [_field_value(texts, key, value)]
+        lines.append((_field_label(texts, key), shown if reveal else [mask_phone(x) for x in shown]))
     return lines
 
 
