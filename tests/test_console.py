@@ -557,3 +557,19 @@ async def test_the_ticket_page_speaks_chinese_only(client: Client, services: Ser
         assert words in page, words
     timeline = page[page.index('class="timeline"'):page.index("</ol>", page.index('class="timeline"'))]
     assert timeline.count("刘敏") == 2  # the answer and the note, by name
+
+
+@pytest.mark.parametrize("query", [
+    "until=9999-12-31", "until=0001-01-01", "since=0001-01-01&until=0001-01-05", "since=9999-12-31",
+    "since=2026-13-01", "since=2020-01-01&until=2030-01-01",
+])
+async def test_dashboard_dates_never_fail_and_a_cut_range_says_so(client: Client, services: Services, query: str) -> None:
+    await _users(services)
+    await logged_in(client, "ro", "readonly1")
+    resp = await client.get(f"/console/dashboard?{query}")
+    body = await resp.text()
+    assert resp.status == 200 and "响应率" in body and 'class="flash error"' in body
+    if query.startswith("since=2020"):
+        assert "一次最多统计 366 天：已只统计 2029-01-01 至 2030-01-01" in body
+    else:
+        assert "已改用默认范围" in body

@@ -12,19 +12,29 @@ from bot.console import queries
 from bot.console.auth import ConsoleUser
 from bot.console.chart import bar_chart
 from bot.console.common import page, render, services
+from bot.texts import Texts
 
 routes = web.RouteTableDef()
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+EARLIEST = date(2000, 1, 1)  # dates the figures can be asked for (report.local_range overflows near 1 and 9999)
+LATEST = date(2099, 12, 31)
 
 
-def _date(raw: str | None, default: date) -> date:
+def _date(texts: Texts, raw: str | None, default: date, notices: list[str]) -> date:
+    """A date from the query, or default with a notice saying why (unreadable, out of range)."""
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
+        notices.append(texts.get("console.dashboard.bad_date", raw=raw[:20]))
         return default
+    if not EARLIEST <= day <= LATEST:
+        notices.append(texts.get("console.dashboard.date_out_of_range", raw=raw[:20], earliest=EARLIEST.isoformat(),
+                                 latest=LATEST.isoformat()))
+        return default
+    return day
 
 
 @routes.get("/console/dashboard")
@@ -33,11 +43,15 @@ async def dashboard(request: web.Request, user: ConsoleUser) -> web.StreamRespon
     """Figures for a date range (default the last 30 days) and the current load, with charts."""
     svc = services(request)
     today = local(svc.clock.now(), svc.tz).date()
-    until = _date(request.query.get("until"), today)
-    since = _date(request.query.get("since"), until - timedelta(days=DEFAULT_DAYS - 1))
+    notices: list[str] = []
+    until = _date(svc.texts, request.query.get("until"), today, notices)
+    since = _date(svc.texts, request.query.get("since"), max(EARLIEST, until - timedelta(days=DEFAULT_DAYS - 1)), notices)
     if since > until:
         since, until = until, since
-    since = max(since, until - timedelta(days=MAX_DAYS - 1))
+    if since < until - timedelta(days=MAX_DAYS - 1):
+        since = until - timedelta(days=MAX_DAYS - 1)
+        notices.append(svc.texts.get("console.dashboard.range_cut", days=MAX_DAYS, since=since.isoformat(),
+                                     until=until.isoformat()))
     figures = await report.compute(svc, since, until)
     async with svc.sessions() as session:
         load = await queries.counts(session)
@@ -54,5 +68,5 @@ async def dashboard(request: web.Request, user: ConsoleUser) -> web.StreamRespon
     return await render(request, "dashboard.html", {
         "report": figures, "load": load, "rates_chart": rates, "load_chart": load_chart,
         "load_by_grid": {g.key: g for g in load.grids}, "load_by_worker": {w.key: w for w in load.workers},
-        "since": since.isoformat(), "until": until.isoformat(),
+        "since": since.isoformat(), "until": until.isoformat(), "notices": notices,
     })
