@@ -217,13 +217,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     early = _phone_early(ctx, flow, state, step, text)
     if early is not None:
         return early
-    moved = await flow.midway(ctx, state.slots, step, text)
-    if moved is not None:
-        slots, said = moved
-        return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
-    edited = await _edit_midway(ctx, flow, state, step, text)
-    if edited is not None:
-        return edited
+    changed = await _changed(ctx, flow, state, step, text)
+    if changed is not None:
+        return changed
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
         return _store(ctx, flow, state, step, None)
     try:
@@ -552,12 +548,18 @@ async def _corrected(ctx: Context, flow: Flow, state: DialogState, step: Step, t
     rest = _correction(text)
     if rest is None:
         return None
-    moved = await flow.midway(ctx, state.slots, step, rest)
+    changed = await _changed(ctx, flow, state, step, rest)
+    return changed if changed is not None else await _place_corrected(ctx, flow, state, step, rest)
+
+
+async def _changed(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """An earlier answer changed while step is asked: the flow's own reading (a booking's time),
+    or a field named with its new value (_edit_midway)."""
+    moved = await flow.midway(ctx, state.slots, step, text)
     if moved is not None:
         slots, said = moved
         return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
-    edited = await _edit_midway(ctx, flow, state, step, rest)
-    return edited if edited is not None else await _place_corrected(ctx, flow, state, step, rest)
+    return await _edit_midway(ctx, flow, state, step, text)
 
 
 async def _place_corrected(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: str) -> Outcome | None:
