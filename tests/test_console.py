@@ -573,3 +573,29 @@ async def test_dashboard_dates_never_fail_and_a_cut_range_says_so(client: Client
         assert "一次最多统计 366 天：已只统计 2029-01-01 至 2030-01-01" in body
     else:
         assert "已改用默认范围" in body
+
+
+async def test_a_missed_accept_limit_is_not_shown_as_a_missed_resolve_limit(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    from bot import dispatch
+    from storage.models import Reminder
+
+    await _users(services)
+    await load_roster(services)
+    number = await make_ticket(services, None, status="open")
+    await staff_actions.staff_transition(services, number, "assign", "liu", assignee="wangwei")
+    clock.advance(seconds=services.settings.accept_sla_s + 1)
+    async with services.sessions() as session, session.begin():
+        ticket = await tickets.get_by_number(session, number)
+        assert ticket is not None
+        breach = await session.scalar(select(Reminder).where(Reminder.cause_id == ticket.id, Reminder.kind == "accept_breach"))
+        assert breach is not None
+        assert await dispatch.handle_due_reminder(services, session, breach)
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    due = page[page.index("<dt>办结时限</dt>"):page.index("</dd>", page.index("<dt>办结时限</dt>"))]
+    accept = page[page.index("<dt>接单时限</dt>"):page.index("</dd>", page.index("<dt>接单时限</dt>"))]
+    assert "已超时" not in due and "已超时：未按时接单" in accept
+    queue = await (await client.get("/console")).text()
+    assert "已超时：未按时接单" in queue and "未按时办结" not in queue

@@ -108,15 +108,32 @@ def _needs_person() -> Any:
     )
 
 
-def queue_reasons(ticket: Ticket) -> tuple[str, ...]:
-    """Why a ticket is in the queue (keys under console.reasons)."""
+async def missed_limits(session: AsyncSession, tickets: list[Ticket]) -> dict[int, tuple[str, ...]]:
+    """Which time limits each overdue ticket missed ('accept_breach', 'resolve_breach'), from its
+    overdue events; a ticket marked overdue without one is taken to have missed 'overdue' (unknown)."""
+    overdue = [t.id for t in tickets if t.overdue]
+    missed: dict[int, list[str]] = {i: [] for i in overdue}
+    if overdue:
+        rows = await session.execute(
+            select(TicketEvent.ticket_id, TicketEvent.data)
+            .where(TicketEvent.ticket_id.in_(overdue), TicketEvent.action == "overdue").order_by(TicketEvent.id)
+        )
+        for ticket_id, data in rows.all():
+            limit = str((data or {}).get("limit") or "")
+            if limit in ("accept_breach", "resolve_breach") and limit not in missed[ticket_id]:
+                missed[ticket_id].append(limit)
+    return {i: tuple(found) or ("overdue",) for i, found in missed.items()}
+
+
+def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Why a ticket is in the queue (keys under console.reasons); `missed`: its missed_limits."""
     reasons = []
     if ticket.kind == "handoff":
         reasons.append("handoff")
     elif ticket.status == "escalated":
         reasons.append("escalated")
     if ticket.overdue:
-        reasons.append("overdue")
+        reasons.extend(missed or ("overdue",))
     if ticket.status == "reopened":
         reasons.append("reopened")
     if ticket.status == "open" and ticket.assignee is None:
@@ -138,6 +155,7 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
     rows = await session.execute(select(Ticket).where(_needs_person()).order_by(_urgency_order(), when).limit(limit))
     found = list(rows.scalars())
     answers = await last_answers(session, [t.id for t in found])
+    missed = await missed_limits(session, found)
     items = []
     for ticket in found:
         said: tuple[str, ...] = ()
@@ -150,7 +168,7 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
         if answer is not None:
             waiting = await first_word_since(session, ticket, answer.created_at)
         items.append(QueueItem(
-            ticket, queue_reasons(ticket), said, answer.author if answer else None,
+            ticket, queue_reasons(ticket, missed.get(ticket.id, ())), said, answer.author if answer else None,
             answer.created_at if answer else None, waiting,
         ))
     return items
