@@ -390,7 +390,7 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     booking_flow = registry.get("elderly_service")
     if booking_flow is not None and _is_booking_reply(text):
         # The words reminders tell residents to answer with: 取消预约 / 改时间.
-        return engine.start(ctx, booking_flow, {}, text)
+        return await _booking_change(ctx, booking_flow, {}, text)
     activity_reply = await _activity_request(ctx, text)
     if activity_reply is not None:
         return Outcome(activity_reply, None)
@@ -449,7 +449,17 @@ async def _opening(ctx: Context, text: str) -> Outcome:
                 pending={"said": text.strip()})
             return Outcome(ctx.text("dialog.unknown_about", category=found.slots["category"]), waiting)
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
+    if flow.name == "elderly_service":
+        return await _booking_change(ctx, flow, found.slots, text)
     return engine.start(ctx, flow, found.slots, text)
+
+
+async def _booking_change(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome:
+    """A booking flow begun; 取消预约 or 改时间 with no booking ahead is told so at once."""
+    from bot.flows.elderly import nothing_to_change
+
+    none = await nothing_to_change(ctx, text)
+    return Outcome(none, None) if none is not None else engine.start(ctx, flow, slots, text)
 
 
 async def _after_about(ctx: Context, state: DialogState) -> Outcome:

@@ -195,8 +195,7 @@ async def test_cancel_and_change_the_next_booking(wx: WeChat, services: Services
         )).scalars().all()
         ticket = await session.get(Ticket, booking.ticket_id)
     assert set(states) == {"dropped"} and ticket is not None and ticket.status == "cancelled"
-    await wx.say(openid, "取消预约")
-    assert "没有待进行" in await wx.say(openid, "1")
+    assert "没有待进行" in await wx.say(openid, "取消预约")  # nothing left: said at once
 
 
 async def test_reminder_reply_words_reach_the_booking(wx: WeChat) -> None:
@@ -225,3 +224,12 @@ async def test_what_the_first_message_asks_beyond_the_service_reaches_the_provid
     for answer in ("明天中午给我妈订助餐", "王秀英", "82", "3栋2单元301", "没有"):
         await wx.say(other, answer)
     assert "需求" not in await wx.say(other, "13812345678")
+
+
+async def test_cancel_or_change_without_a_booking_is_said_at_once(wx: WeChat, services: Services) -> None:
+    """取消预约 with nothing booked: before, a summary to confirm first, and only after 1 "no booking"."""
+    openid = "o" + uuid.uuid4().hex[:20]
+    for said in ("取消预约", "我想取消预约", "改时间"):
+        reply = await wx.say(openid, said)
+        assert "没有待进行的养老服务预约" in reply and "请核对" not in reply, said
+    assert await tickets_of(services, openid) == []

@@ -460,6 +460,15 @@ async def _next_booking(ctx: Context) -> Booking | None:
     return found[0] if found else None
 
 
+async def nothing_to_change(ctx: Context, text: str) -> str | None:
+    """取消预约 / 改时间 from a resident with no booking ahead: said at once (before, a summary to
+    confirm came first, and only then "no booking"); None when there is one, or text is no such request."""
+    said = normalize(text)
+    if not any(w in said for w in (*CANCEL_WORDS, *CHANGE_WORDS)):
+        return None
+    return ctx.text("elderly.no_booking") if await _next_booking(ctx) is None else None
+
+
 async def cancel_next(ctx: Context) -> str:
     """Cancel the resident's next booking (its ticket is cancelled too)."""
     booking = await _next_booking(ctx)
