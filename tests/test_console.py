@@ -599,3 +599,26 @@ async def test_a_missed_accept_limit_is_not_shown_as_a_missed_resolve_limit(
     assert "已超时" not in due and "已超时：未按时接单" in accept
     queue = await (await client.get("/console")).text()
     assert "已超时：未按时接单" in queue and "未按时办结" not in queue
+
+
+async def test_the_queues_see_all_link_lists_exactly_the_queue(
+    client: Client, services: Services, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.console import queries
+
+    await _users(services)
+    await load_roster(services)
+    escalated = await make_ticket(services, None, status="escalated", summary="升级的")
+    reopened = await make_ticket(services, None, status="open", summary="重办的")
+    for action in ("assign", "accept", "resolve", "reopen"):
+        await staff_actions.staff_transition(services, reopened, action, "liu", assignee="wangwei")
+    unowned = await make_ticket(services, None, status="open", summary="无人负责的")
+    dispatched = await make_ticket(services, None, status="open", summary="已派出的")
+    await staff_actions.staff_transition(services, dispatched, "assign", "liu", assignee="wangwei")
+    monkeypatch.setattr(queries, "QUEUE_LIMIT", 1)  # (100 in use) fewer shown than wait
+    await logged_in(client, "liu", "staffpass1")
+    queue = await (await client.get("/console")).text()
+    assert 'href="/console/tickets?queue=1">查看全部 3 件' in queue
+    listed = await (await client.get("/console/tickets?queue=1")).text()
+    assert all(n in listed for n in (escalated, reopened, unowned)) and dispatched not in listed
+    assert "共 3 件" in listed

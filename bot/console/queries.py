@@ -41,6 +41,7 @@ class Filters:
     grid: str = ""
     assignee: str = ""
     overdue: bool = False
+    needs_person: bool = False  # the queue's tickets: what needs a person now
     q: str = ""
     page: int = 1
 
@@ -54,7 +55,8 @@ class Filters:
         return cls(
             kind=str(query.get("kind", ""))[:24], status=str(query.get("status", ""))[:16],
             grid=str(query.get("grid", ""))[:32], assignee=str(query.get("assignee", ""))[:64],
-            overdue=query.get("overdue", "") in ("1", "on", "true"), q=str(query.get("q", "")).strip()[:100],
+            overdue=query.get("overdue", "") in ("1", "on", "true"),
+            needs_person=query.get("queue", "") in ("1", "on", "true"), q=str(query.get("q", "")).strip()[:100],
             page=page,
         )
 
@@ -148,11 +150,13 @@ def transcript_said(ticket: Ticket, last: int = 3) -> tuple[str, ...]:
     return tuple(x for x in said if x)[-last:]
 
 
-async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int = QUEUE_LIMIT) -> list[QueueItem]:
+async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int | None = None) -> list[QueueItem]:
     """Tickets that need a person: escalated (hand-offs, 吹哨), overdue, unowned, reopened —
     most urgent first, then oldest (or newest) first."""
     when = Ticket.created_at.desc() if newest_first else Ticket.created_at.asc()
-    rows = await session.execute(select(Ticket).where(_needs_person()).order_by(_urgency_order(), when).limit(limit))
+    rows = await session.execute(
+        select(Ticket).where(_needs_person()).order_by(_urgency_order(), when).limit(limit or QUEUE_LIMIT)
+    )
     found = list(rows.scalars())
     answers = await last_answers(session, [t.id for t in found])
     missed = await missed_limits(session, found)
@@ -222,6 +226,8 @@ async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Tic
         conds.append(Ticket.assignee.is_(None) if filters.assignee == "-" else Ticket.assignee == filters.assignee)
     if filters.overdue:
         conds.append(Ticket.overdue.is_(True))
+    if filters.needs_person:
+        conds.append(_needs_person())
     if filters.q:
         pattern = _like(filters.q)
         said = Ticket.id.in_(  # one pass over the messages, not one per ticket
