@@ -194,3 +194,61 @@ async def test_staff_answer_a_handoff_from_the_queue_in_chromium(
 
 async def _more(page: Any, count: int) -> bool:
     return bool(await page.locator("#chat .row.bot").count() > count)
+
+
+async def test_the_console_on_a_phone_width_screen(
+    services: Services, server: TestServer, clock: FakeClock, backend: str,
+) -> None:
+    """390 px wide: the menu wraps by item, the ticket list scrolls inside its box, and on a
+    ticket page the answer box comes before a long history."""
+    from playwright.async_api import async_playwright
+
+    from storage.models import Message
+    from tests.staff_support import make_resident, make_ticket
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = "" if backend == "embedded" else f"-{backend}"
+    base = str(server.make_url("/")).rstrip("/")
+    await _busy_day(services, clock)
+    await make_resident(services, "o_phone")
+    number = await make_ticket(services, "o_phone", kind="handoff", summary="转人工：楼上漏水很久了")
+    async with services.sessions() as session, session.begin():
+        for n in range(80):  # a long conversation
+            session.add(Message(openid="o_phone", direction="in" if n % 2 else "out", msg_type="text",
+                                content=f"第 {n} 条消息：楼上一直在漏水，墙面已经发霉了", created_at=clock.now()))
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                                    is_mobile=True, device_scale_factor=2)).new_page()
+            await page.goto(f"{base}/console/login")
+            await page.fill("input[name=username]", "liu")
+            await page.fill("input[name=password]", "staffpass1")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{base}/console")
+            await page.screenshot(path=str(ARTIFACTS / f"console-phone-queue{suffix}.png"))
+            for link in await page.locator("header nav a").all():
+                box = await link.bounding_box()
+                assert box is not None and box["height"] < 40 and box["width"] > 50  # one line, a whole word
+
+            async def page_width() -> int:
+                return int(await page.evaluate("document.documentElement.scrollWidth"))
+
+            assert await page_width() <= 390
+            await page.goto(f"{base}/console/tickets")
+            await page.screenshot(path=str(ARTIFACTS / f"console-phone-list{suffix}.png"))
+            assert await page_width() <= 390
+            wrap = await page.locator(".table-wrap").evaluate("e => [e.scrollWidth, e.clientWidth]")
+            assert wrap[0] > wrap[1]  # the table scrolls inside its box
+
+            await page.goto(f"{base}/console/tickets/{number}")
+            await page.screenshot(path=str(ARTIFACTS / f"console-phone-ticket{suffix}.png"))
+            assert await page_width() <= 390
+            form = await page.locator("#reply-form").bounding_box()
+            history = await page.locator("#history").bounding_box()
+            assert form is not None and history is not None and form["y"] < history["y"] and form["y"] < 1500
+            await page.click("#history summary")  # the history folds away
+            assert not await page.locator("ol.timeline").is_visible()
+        finally:
+            await browser.close()
