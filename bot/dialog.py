@@ -36,7 +36,7 @@ from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
 from bot.flows.parsers import is_question, place
 from bot.flows.state import DialogState
-from bot.flows.status import number_in, short_reply, status_reply
+from bot.flows.status import chased, number_in, short_reply, status_reply
 from bot.inbound import AlreadyHandled, Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
@@ -438,6 +438,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         short = await short_reply(ctx, text)  # 0001怎么样了, 工单1: a ticket by its last digits
         if short is not None:
             return Outcome(short, None)
+        chase = await chased(ctx, text)  # 怎么还没人来, 催一下 with a report open: about that report
+        if chase is not None:
+            return Outcome(chase, None)
         if _only_fillers(text):  # 喂, 喂喂, 嗯: someone starting to talk
             return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
         if found.slots.get("category") and len(normalize(text)) <= BARE_THING_CHARS:

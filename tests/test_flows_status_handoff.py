@@ -184,3 +184,32 @@ async def test_what_a_waiting_resident_writes_is_tied_to_the_handoff(wx: WeChat,
     assert "不客气" in await wx.say(openid, "谢谢")
     tied = {m.content: m.ticket_id for m in await messages_of(services, openid) if m.direction == "in"}
     assert tied["你好 在吗"] == ticket.id and tied["我家楼上漏水了 电话13812345678"] == ticket.id
+
+
+async def test_chasing_a_report_answers_with_its_status_and_chases_its_owner(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """怎么还没人来 / 催一下 with a report open: before, "I did not understand" and the menu."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    assert "没太明白" in await wx.say(openid, "催一下")  # nothing open: nothing to chase
+    await complaint(wx, openid)
+    [ticket] = await tickets_of(services, openid)
+    listing = await wx.say(openid, "怎么还没人来")
+    assert ticket.number in listing and "经办：孙丽" in listing
+    assert not [r for r in await outbox_rows(services, "wecom") if "居民催办" in r.payload.get("text", "")]
+    urged = await wx.say(openid, "催一下吧 都三天了")
+    assert "已帮您催促" in urged and ticket.number in urged
+    pushes = [r for r in await outbox_rows(services, "wecom") if "居民催办" in r.payload.get("text", "")]
+    assert len(pushes) == 1 and pushes[0].target == ticket.assignee and ticket.number in pushes[0].payload["text"]
+    assert "已经催促过" in await wx.say(openid, "催一下")  # once in twelve hours
+    clock.advance(hours=13)
+    assert "已帮您催促" in await wx.say(openid, "快点来修")
+    pushes = [r for r in await outbox_rows(services, "wecom") if "居民催办" in r.payload.get("text", "")]
+    assert len(pushes) == 2
+    async with services.sessions() as session:
+        urges = (await session.execute(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "urged")
+        )).scalars().all()
+    assert len(urges) == 2 and all(e.actor.startswith("resident:") and openid not in e.actor for e in urges)

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot import notices, outbox
 from bot.flows.base import Context
 from bot.flows.commands import normalize
 from bot.flows.finish import format_due
 from bot.intents.classifier import get_classifier
-from bot.tickets import ACTIVE, get_by_number
-from storage.models import Person, Ticket
+from bot.privacy import hash_openid
+from bot.tickets import ACTIVE, add_event, get_by_number
+from storage.models import Person, Ticket, TicketEvent
 
 NUMBER = re.compile(r"(?<!\d)(\d{8}-\d{4})(?!\d)")
 LIST_LIMIT = 5
+URGE_EVERY = timedelta(hours=12)  # a resident's 催一下 reaches the owner at most this often per ticket
+_URGE_WORDS = ("催", "快点", "快一点", "抓紧")
+_NOBODY_CAME = ("没人来", "还没来", "没来人", "没人管", "没动静")
 BOOKED_KINDS = ("elderly_service",)  # the booked time is in the summary: no "done by" date beside it
 
 
@@ -88,3 +94,43 @@ async def status_reply(ctx: Context, number: str | None) -> str:
     head = ctx.text("status.head", count=len(lines))
     tail = ctx.text("status.more") if len(tickets) > LIST_LIMIT else ctx.text("status.one_hint")
     return "\n".join([head, *lines, tail])
+
+
+async def chased(ctx: Context, text: str) -> str | None:
+    """怎么还没人来 / 催一下 from a resident with open tickets, which names no report: their open
+    tickets' status, and with 催 the owner of the newest one is chased (a WeCom message to the
+    worker, or the staff group when no one has it yet; once in URGE_EVERY per ticket, recorded
+    as an event). None when the resident has nothing open or the text is no such question."""
+    norm = normalize(text)
+    urged = any(w in norm for w in _URGE_WORDS)
+    asks = get_classifier().terms(text) & {"@progress", "@neglect", "@status_question"}
+    if not (urged or asks or any(w in norm for w in _NOBODY_CAME)):
+        return None
+    newest = await ctx.session.scalar(
+        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE))
+        .order_by(Ticket.id.desc()).limit(1)
+    )
+    if newest is None:
+        return None
+    listing = await status_reply(ctx, None)
+    if not urged:
+        return listing
+    lately = await ctx.session.scalar(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == newest.id, TicketEvent.action == "urged",
+                                     TicketEvent.created_at >= ctx.now - URGE_EVERY).limit(1)
+    )
+    if lately is not None:
+        return "\n".join([ctx.text("status.urged_lately", number=newest.number), listing])
+    await add_event(ctx.session, newest, "urged", f"resident:{hash_openid(ctx.openid)}", ctx.now,
+                    note=notices.safe_text(text.strip()[:200]))
+    what = notices.safe_text(notices.what_of(newest))[:60]
+    if newest.assignee and newest.status != "escalated":
+        await outbox.push_worker(ctx.session, newest.assignee,
+                                 ctx.text("status.urge_worker", number=newest.number, what=what,
+                                          short=notices.short_number(newest.number)),
+                                 now=ctx.now, ticket_id=newest.id)
+    else:
+        await outbox.push_group(ctx.session, ctx.text("status.urge_staff", number=newest.number,
+                                                      what=notices.md_escape(what)),
+                                now=ctx.now, ticket_id=newest.id)
+    return "\n".join([ctx.text("status.urged", number=newest.number), listing])
