@@ -316,6 +316,11 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if refused and read and read[-1].intent == "ticket_status" and read[-1].confidence >= sure:
         # 我的工单怎么样了 where the question in hand could not read it: answered, then asked again.
         return engine.resume(ctx, flow, state, await status_reply(ctx, None))
+    if refused and (is_question(text) or any(w in text for w in _ASKING)):
+        faq = _optional("bot.faq")
+        known = faq.answer(text) if faq is not None else None
+        if known is not None:  # 你们几点上班 where a photo is asked: the operators' answer, then back
+            return engine.resume(ctx, flow, state, ctx.text("dialog.faq", answer=known))
     return outcome
 
 
@@ -520,6 +525,8 @@ def _is_booking_reply(text: str) -> bool:
     said = normalize(text)
     return any(said == normalize(w) or said == "预约" + normalize(w) for w in (*CANCEL_WORDS, *CHANGE_WORDS))
 
+
+_ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有")  # a question without ？
 
 _ACTIVITY_LIST = {"活动", "近期活动", "社区活动", "志愿活动", "有什么活动", "最近有什么活动"}
 _SIGNUP = re.compile(r"^(?:我要|我想)?报名(?:参加)?\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")

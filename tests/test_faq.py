@@ -71,3 +71,13 @@ def test_entries_are_checked_and_the_file_is_read_again_when_it_changes(tmp_path
 
 def test_the_shipped_file_parses() -> None:
     assert len(faq.load()) >= 5
+
+
+async def test_a_question_in_the_middle_of_a_report_is_answered_and_the_report_goes_on(wx: WeChat) -> None:
+    """你们几点上班 where a photo is asked: before, "please send a photo" again."""
+    openid = "o" + uuid.uuid4().hex[:20]
+    await wx.say(openid, "楼道灯坏了")
+    await wx.say(openid, "3栋")
+    reply = await wx.say(openid, "你们几点上班")
+    assert "办公时间" in reply and "拍张照片" in reply and reply.index("办公时间") < reply.index("拍张照片")
+    assert "联系电话" in await wx.say(openid, "跳过")  # the report went on where it was
