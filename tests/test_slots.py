@@ -173,6 +173,8 @@ def test_service_synonyms(classifier: Classifier, text: str, service: str) -> No
         ("有小偷", "治安"),
         ("卫生间漏水", "水电气暖"),  # 卫生间 is a room, not 卫生 (before: 环境卫生)
         ("卫生间的灯不亮", "照明"),
+        ("我家厨房水管漏水了 还有楼道灯也不亮", "水电气暖"),  # two matters: the first said (before: 照明)
+        ("电梯坏了三天了没人修 还有楼道灯也不亮", "电梯"),
     ],
 )
 def test_category(classifier: Classifier, text: str, category: str) -> None:

@@ -27,6 +27,7 @@ _BUILDING_SURE = re.compile(rf"(?<![0-9])({_NUM})\s*(?:号楼|栋|幢|座|号?�
 _UNIT = re.compile(rf"(?<![0-9])({_NUM})\s*(?:单元|门洞)")
 _ROOM_AFTER = re.compile(r"(?:单元|号楼|栋|幢|座)\s*(\d{3,4}|[零〇一二三四五六七八九幺]{3,4})(?![0-9])")
 _ROOM_SUFFIX = re.compile(r"(?<![0-9-])(\d{3,4})\s*(?:室|号房|房间)")
+_SECOND_MATTER = re.compile(r"[，,。；;！!\s]*(?:还有|另外|另一个|而且|再就是|顺便)")
 _DASHED = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{3,4})(?![\d-])")
 _MOBILE = re.compile(r"(?<![\d-])(1[3-9]\d(?:[ -]?\d){8})(?![\d])")
 _LANDLINE = re.compile(r"(?<![\d-])(0\d{2,3})[- ]?(\d{7,8})(?![\d])")
@@ -219,7 +220,8 @@ class SlotExtractor:
                 if pattern.search(text):
                     slots["service"] = name
                     break
-        categories = self.category.hits(text)
+        first = _SECOND_MATTER.split(text, maxsplit=1)[0]  # 水管漏水了 还有楼道灯也不亮: the first said
+        categories = self.category.hits(first) or self.category.hits(text)
         if categories:
             scores: dict[str, int] = {}
             for name in categories:
