@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -21,6 +21,7 @@ from storage.models import AuditLog, Message, OutboxItem, Person, Resident, Staf
 
 MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
 MAX_NOTE_CHARS = 2000
+SENT_LAG = timedelta(days=2)  # how long before it was sent a push may have last been due (custom_sent)
 STAFF_ACTIONS = ("assign", "accept", "resolve", "reopen", "close", "escalate", "cancel")
 
 
@@ -62,12 +63,15 @@ def delivery_channel(resident: Resident | None, now: datetime, sent: Sequence[da
 
 async def custom_sent(session: AsyncSession, openid: str, since: datetime) -> list[datetime]:
     """When pushes to a resident since `since` went as customer-service messages (sent_at), or were
-    queued to be tried as one (created_at of those still waiting)."""
+    queued to be tried as one (created_at of those still waiting). Sent rows are found through the
+    outbox's (state, next_attempt_at) index: a row sent after `since` was last due at most
+    SENT_LAG before it (retries back off an hour at most)."""
     rows = await session.execute(
         select(OutboxItem.state, OutboxItem.sent_at, OutboxItem.created_at).where(
             OutboxItem.channel == "wechat", OutboxItem.target == openid,
             or_(
-                and_(OutboxItem.state == "sent", OutboxItem.sent_via == "custom", OutboxItem.sent_at >= since),
+                and_(OutboxItem.state == "sent", OutboxItem.next_attempt_at >= since - SENT_LAG,
+                     OutboxItem.sent_via == "custom", OutboxItem.sent_at >= since),
                 and_(OutboxItem.state.in_(("pending", "sending")), OutboxItem.created_at >= since),
             ),
         )
