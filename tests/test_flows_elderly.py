@@ -233,3 +233,21 @@ async def test_cancel_or_change_without_a_booking_is_said_at_once(wx: WeChat, se
         reply = await wx.say(openid, said)
         assert "没有待进行的养老服务预约" in reply and "请核对" not in reply, said
     assert await tickets_of(services, openid) == []
+
+
+async def test_what_the_opening_tells_is_not_asked_again_nor_dumped_into_the_request(
+    wx: WeChat, services: Services
+) -> None:
+    """他叫李建国 今年八十五了 住五号楼… 电话139…: the name was asked again and the whole sentence,
+    phone included, became the request; 周六上午 stayed in it beside the booked time."""
+    openid = oid()
+    reply = await wx.say(openid, "我想给我爸约个洗澡 下周二上午十点 他叫李建国 今年八十五了 住五号楼一单元102 电话13900002222")
+    assert "怎么称呼" not in reply and "注意" in reply
+    summary = await wx.say(openid, "跳过")
+    assert "姓名：李建国" in summary and "年龄：85" in summary and "需求" not in summary
+    other = oid()
+    await wx.say(other, "给我妈约个助浴 她腿脚不好 要坐轮椅 周六上午")
+    for said in ("王秀英", "82", "3号楼2单元301", "跳过"):
+        await wx.say(other, said)
+    summary = await wx.say(other, "13800138001")
+    assert "她腿脚不好 要坐轮椅" in summary and "周六上午" not in summary.split("需求：")[1].split("\n")[0]

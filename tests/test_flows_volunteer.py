@@ -82,3 +82,8 @@ def test_any_area_is_every_area() -> None:
     every = [c.value for c in AREAS]
     assert read("都可以") == read("全部") == read("哪个都行") == every and len(every) > 3
     assert read("1 3") == read("助老和巡逻") == ["助老", "巡逻"]
+
+
+async def test_a_name_said_in_the_opening_is_not_asked_again(wx: WeChat) -> None:
+    reply = await wx.say("o" + uuid.uuid4().hex[:20], "我想报名当志愿者 我叫张国强 电话13600008888 以前是电工 平时都有空")
+    assert "怎么称呼" not in reply and "姓名" not in reply and "特长" in reply

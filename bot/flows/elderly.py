@@ -217,6 +217,24 @@ def _booking_show(value: Any) -> str:
     return "取消最近的一个预约" if str(value).startswith("cancel") else "更改最近的一个预约的时间"
 
 
+_DIGIT = "[0-9零〇一二两三四五六七八九十幺]"
+_TOLD_ELSEWHERE = re.compile(
+    rf"(?:电话|手机|手机号)?(?:是|号码是)?\s*1[3-9][0-9\s-]{{9,12}}"  # the phone
+    rf"|(?:住在?|家住|地址是?)?{_DIGIT}+(?:号楼|栋|幢|座){_DIGIT}*(?:单元)?{_DIGIT}*(?:室|号)?"  # the address
+    rf"|(?:今年|已经)?{_DIGIT}+多?岁了?|今年{_DIGIT}+多?了?"  # the age
+)
+
+
+def _request_rest(text: str, slots: dict[str, Any]) -> str:
+    """The opening without what other questions take from it (name, phone, address, age, time),
+    so the request kept is the resident's words about the service (她腿脚不好 要坐轮椅)."""
+    rest = _TOLD_ELSEWHERE.sub(" ", parsers.name_phrase(text))
+    when = str(slots.get("when_text") or "")
+    if when:
+        rest = rest.replace(when, " ")
+    return re.sub(r"[\s，,。；;]+", " ", rest).strip(" ，,")
+
+
 def _says_more(text: str, spec: ServiceSpec, slots: dict[str, Any]) -> bool:
     """Whether the opening asks for more than the service, a time and a person (适老化改造 家里
     卫生间装个扶手, not 明天中午给我妈订助餐): a few characters left without those words."""
@@ -353,8 +371,12 @@ class ElderlyService(Flow):
             kept["address"] = {**place, "text": parsers.place_text(place)}
         if slots.get("phone"):
             kept["phone"] = str(slots["phone"])
-        if spec is not None and _says_more(text, spec, slots):
-            kept["request"] = text.strip()[:200]
+        named = parsers.name_said(text)
+        if named and kept.get("for_whom"):  # 给我爸约个洗澡 他叫李建国: not asked again
+            kept["for_name"] = named
+        rest = _request_rest(text, slots) if spec is not None else ""
+        if spec is not None and _says_more(rest, spec, slots):
+            kept["request"] = rest[:200]
         return kept
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:

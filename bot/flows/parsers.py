@@ -132,6 +132,26 @@ def says_nothing(text: str) -> bool:
     return not normalize(text) or not_an_answer(text) or is_word(text, "skip")
 
 
+_NAME_SAID = re.compile(
+    r"(?:叫|名叫|名字是|名字叫|姓名是|姓名)\s*(?P<name>[\u4e00-\u9fa5]{2,4}?)"
+    r"(?=$|[\s，,。.、；;!！]|今年|住|家住|电话|手机|岁|已经|快|是|的|[0-9一二三四五六七八九十])"
+)
+_NOT_NAMES = ("什么", "这个", "那个", "一下", "人来", "不出")
+
+
+def name_said(text: str) -> str | None:
+    """A person's name said with 叫/名叫/名字是 (他叫李建国 今年八十五了 → 李建国), or None."""
+    found = _NAME_SAID.search(text)
+    if found is None or any(w in found.group("name") for w in _NOT_NAMES):
+        return None
+    return found.group("name")
+
+
+def name_phrase(text: str) -> str:
+    """text without the words that said a name (他叫李建国), for what is left to read."""
+    return _NAME_SAID.sub("", text)
+
+
 _SELF = ("我自己", "自己", "本人", "我本人", "我")
 
 

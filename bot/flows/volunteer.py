@@ -101,6 +101,9 @@ class VolunteerSignup(Flow):
             kept["party_member"] = "yes"
         if slots.get("phone"):
             kept["phone"] = str(slots["phone"])
+        named = parsers.name_said(text) if "我叫" in text or "我的名字" in text or "本人" in text else None
+        if named:  # 我叫张国强: not asked again
+            kept["full_name"] = named
         return kept
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
