@@ -1,4 +1,4 @@
-"""What grid workers and staff type in the WeCom app: 接单 / 办结 / 退回 / 吹哨 / 我的工单 / 帮助 / 回复.
+"""What grid workers and staff type in the WeCom app: 接单 / 办结 / 退回 / 吹哨 / 电话 / 我的工单 / 帮助 / 回复.
 
 `parse` reads a command; `run` carries it out for a roster person and returns the reply text.
 Only a ticket's assignee may act on it; every action (and every refusal to act on someone
@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import delivery_record, dispatch, notices, roster, tickets
 from bot.intents.normalize import simplified
 from bot.services import Services
-from storage.models import AuditLog, Person, Ticket
+from storage.models import AuditLog, Person, Resident, Ticket
 
 log = logging.getLogger(__name__)
 
-VERBS = {"接单": "accept", "办结": "resolve", "退回": "return", "吹哨": "whistle", "回复": "reply"}
+VERBS = {"接单": "accept", "办结": "resolve", "退回": "return", "吹哨": "whistle", "回复": "reply", "电话": "phone"}
 WORDS = {"我的工单": "mine", "帮助": "help", "help": "help", "?": "help", "？": "help"}
 # The statuses a worker's ticket may be in for each verb (short forms look among these). An
 # escalated ticket still names its owner, who may still take it, finish it or hand it back, and
@@ -34,6 +34,7 @@ FROM_STATUSES = {
     "resolve": ("dispatched", "accepted", "reopened", "escalated"),
     "return": ("dispatched", "accepted", "reopened", "escalated"),
     "whistle": ("dispatched", "accepted", "reopened", "escalated"),
+    "phone": ("dispatched", "accepted", "reopened", "escalated"),
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
@@ -44,7 +45,7 @@ _SEP = r"[\s:,;、。]"
 # mark — but not a colon or point before a digit (办结 10:30修好, 办结 1.5米管子换了: notes).
 _NUMBER_END = r"(?=\s|$|[,;、。!?]|[:.](?!\d))"
 _COMMAND = re.compile(
-    rf"^(接单|办结|退回|吹哨|回复){_SEP}*"
+    rf"^(接单|办结|退回|吹哨|回复|电话){_SEP}*"
     # A number: a full one or trailing digits (7, 7号) ended as above; or a full one or four or
     # more digits straight before the note (办结0001灯已换好). In 办结 3楼灯已换 or 办结 3号楼灯已换
     # there is no number: they are the note.
@@ -54,7 +55,7 @@ _COMMAND = re.compile(
 )
 _TRAILING = re.compile(r"[\s?!.。？！]+$")
 # The number first (0002 接单, 20261123-0002办结 已修好): read as the verb first.
-_NUMBER_FIRST = re.compile(rf"^(\d{{8}}-\d{{1,4}}|\d{{1,12}})号?{_SEP}*(接单|办结|退回|吹哨|回复)(?=$|{_SEP}|\D)(.*)$", re.DOTALL)
+_NUMBER_FIRST = re.compile(rf"^(\d{{8}}-\d{{1,4}}|\d{{1,12}})号?{_SEP}*(接单|办结|退回|吹哨|回复|电话)(?=$|{_SEP}|\D)(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,29 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
     return t.get("wecom.whistled", number=ticket.number)
 
 
+async def contact(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> str:
+    """电话 N: the resident's phone for the ticket's owner, whole (pushes show it masked), in the
+    reply to the owner's own request only; every look is audited (without the number)."""
+    t = svc.texts
+    found = await find_ticket(svc, session, who, cmd)
+    now = svc.clock.now()
+    if found.ticket is None:
+        if found.refused:
+            _audit(session, who.id, "wecom.phone.refused", cmd.ref or "", now, reason="not assignee")
+        return found.reply
+    ticket = found.ticket
+    if ticket.status not in FROM_STATUSES["phone"]:
+        return t.get("wecom.phone_closed", number=ticket.number)
+    phone = str((ticket.fields or {}).get("phone") or "")
+    if not phone and ticket.resident:
+        owner = await session.get(Resident, ticket.resident)
+        phone = owner.phone if owner is not None and owner.phone else ""
+    _audit(session, who.id, "wecom.phone", ticket.number, now, found=bool(phone))
+    if not phone:
+        return t.get("wecom.phone_none", number=ticket.number)
+    return t.get("wecom.phone", number=ticket.number, phone=phone)
+
+
 async def attach_photo(svc: Services, session: AsyncSession, who: Person, media: dict[str, Any]) -> str:
     """Attach a photo to the ticket the worker just finished (办结), if any."""
     t = svc.texts
@@ -307,6 +331,11 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if cmd.verb == "reply":
         return await staff_reply(svc, who, cmd)
     async with svc.sessions() as session, session.begin():
-        reply = await mine(svc, session, who) if cmd.verb == "mine" else await act(svc, session, who, cmd)
+        if cmd.verb == "mine":
+            reply = await mine(svc, session, who)
+        elif cmd.verb == "phone":
+            reply = await contact(svc, session, who, cmd)
+        else:
+            reply = await act(svc, session, who, cmd)
         delivery_record.record(session, reply)
         return reply

@@ -436,3 +436,23 @@ async def test_a_reopened_ticket_may_be_returned(client: TestClient[Any, Any], s
     assert (row.status, row.assignee) == ("open", None)
     [post] = await outbox_rows(services, "group")
     assert "这是供电公司的线路问题" in post.payload["content"]
+
+
+async def test_the_owner_asks_for_the_residents_phone(client: TestClient[Any, Any], services: Services) -> None:
+    """The card shows the phone masked (a push); a grid worker who has to call the resident asks
+    电话 N and gets it whole in the reply, audited without the number. Others are refused."""
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, resident="oPhone1")).ticket
+    [card] = [r for r in await outbox_rows(services, "wecom", "wangwei") if r.payload.get("msgtype") == "textcard"]
+    assert "138****5678" in card.payload["description"] and "电话 0001" in card.payload["description"]
+    reply = await wc.say("wangwei", "电话 1")
+    assert f"工单 {t.number} 居民电话：13812345678" in reply
+    assert "13812345678" in await wc.say("wangwei", "电话")  # the one ticket in hand
+    assert "不是派给您的" in await wc.say("sunli", "电话 0001")
+    audit = await _audit(services)
+    assert ("wangwei", "wecom.phone", t.number) in audit and ("sunli", "wecom.phone.refused", "0001") in audit
+    async with services.sessions() as session:
+        details = [a.detail for a in (await session.execute(select(AuditLog))).scalars()]
+    assert "13812345678" not in str(details)
+    await wc.say("wangwei", "办结 1 灯已换好")
+    assert "已不在您手上" in await wc.say("wangwei", "电话 1")  # finished: no longer
