@@ -206,7 +206,11 @@ class OutboxItem(Base):
     """A push waiting to be sent (or sent): WeChat custom/template, WeCom app, group robot."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_channel_target", "channel", "target"),
+        Index("ix_outbox_ticket", "ticket_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))  # wechat | wecom | group

@@ -163,3 +163,33 @@ def test_the_duplicate_search_reads_one_building(sqlite_template: Path) -> None:
         db.close()
     assert any("ix_tickets_duplicate" in step for step in plan), plan
     assert not any(step.startswith("SCAN") for step in plan), plan
+
+
+def test_a_residents_and_a_tickets_pushes_are_found_by_index(sqlite_template: Path) -> None:
+    """The customer-service quota the console predicts with (every reply page and answer) and the
+    pushes of a ticket that never arrived: the outbox keeps every push ever sent, so these look
+    a resident's or a ticket's rows up by index (migration 0007), not by scanning the outbox."""
+    from sqlalchemy import select
+
+    from bot.staff_actions import SENT_LAG
+    from storage.models import OutboxItem
+
+    quota = select(OutboxItem.sent_at).where(
+        OutboxItem.channel == "wechat", OutboxItem.target == "oPlan",
+        OutboxItem.state == "sent", OutboxItem.next_attempt_at >= NOW - SENT_LAG, OutboxItem.sent_at >= NOW,
+    )
+    failed = select(OutboxItem.id).where(
+        OutboxItem.ticket_id == 1, OutboxItem.channel == "wechat", OutboxItem.state == "dead",
+    )
+    db = sqlite3.connect(sqlite_template)
+    try:
+        plans = {}
+        for name, stmt in (("quota", quota), ("failed", failed)):
+            compiled = stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+            plans[name] = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + str(compiled))]
+    finally:
+        db.close()
+    assert all(step.startswith("SEARCH") for step in plans["quota"] + plans["failed"]), plans
+    # the quota's sent rows may come through (state, next_attempt_at) too: its window is bounded
+    assert any("ix_outbox_channel_target" in step or "ix_outbox_state_next" in step for step in plans["quota"]), plans
+    assert any("ix_outbox_ticket" in step for step in plans["failed"]), plans
