@@ -408,10 +408,13 @@ async def change_booking(
     await schedule_reminders(svc, session, booking)
     ticket = await session.get(Ticket, booking.ticket_id)
     if ticket is not None:
-        await tickets.add_event(
+        event = await tickets.add_event(
             session, ticket, "booking_changed", actor, svc.clock.now(),
             data={"booking": booking.id, "from": before.isoformat(), "to": start.isoformat()},
         )
+        from bot import dispatch  # dispatch reads bookings' tickets; imported when a booking moves
+
+        await dispatch.rebooked(svc, session, ticket, start, event)
     if was_booked and before != start:
         await promote_waitlist(svc, session, booking.service, before)
     return held

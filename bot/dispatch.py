@@ -232,6 +232,23 @@ async def _schedule_limits(
     ], now=now)
 
 
+async def rebooked(svc: Services, session: AsyncSession, ticket: Ticket, start: datetime, event: TicketEvent) -> None:
+    """A booking's ticket after its service moved to start: the booked start it carries, its 办结
+    limit counted from the new start, the limit's reminder and check moved, and its owner told
+    (before, the limit stayed at the old time: a check before a later service, or none after)."""
+    ticket.fields = {**(ticket.fields or {}), "start": start.isoformat()}
+    if ticket.assignee is None or ticket.status not in HELD:
+        return
+    now = svc.clock.now()
+    ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, now, start)
+    await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=("resolve_remind", "resolve_breach"))
+    await _schedule_limits(svc, session, ticket, event, accept=False)
+    await outbox.push_worker(session, ticket.assignee, svc.texts.get(
+        "dispatch.rebooked_worker", number=ticket.number, when=notices.local_time(svc, start),
+        due=notices.local_time(svc, ticket.due_at),
+    ), now=now, ticket_id=ticket.id)
+
+
 def booked_start(ticket: Ticket) -> datetime | None:
     """The booked service's start an elderly-service booking's ticket carries (fields.start)."""
     value = (ticket.fields or {}).get("start") if ticket.kind == "elderly_service" else None

@@ -251,3 +251,33 @@ async def test_what_the_opening_tells_is_not_asked_again_nor_dumped_into_the_req
         await wx.say(other, said)
     summary = await wx.say(other, "13800138001")
     assert "她腿脚不好 要坐轮椅" in summary and "周六上午" not in summary.split("需求：")[1].split("\n")[0]
+
+
+async def test_a_moved_booking_moves_its_tickets_limit_and_tells_the_provider(
+    wx: WeChat, services: Services
+) -> None:
+    """改时间 moved the booking but left the ticket's 办结 limit at the old time: a check could fire
+    before the new service, or none after it. Now the limit follows the new start and the
+    provider is told the new time."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    await wx.say(openid, "帮我自己约后天上午10点的上门护理")
+    for answer in ("刘芳", "70", "2栋101", "跳过", "13812345678"):
+        await wx.say(openid, answer)
+    assert "预约好" in await wx.say(openid, "1")
+    [before] = await tickets_of(services, openid)
+    await wx.say(openid, "预约改时间")
+    await wx.say(openid, "周四下午3点")
+    assert "改到" in await wx.say(openid, "1")
+    [after] = await tickets_of(services, openid)
+    start = datetime(2026, 11, 26, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert datetime.fromisoformat(after.fields["start"]) == start
+    assert after.due_at is not None and after.due_at > before.due_at
+    async with services.sessions() as session:
+        breach = (await session.execute(select(Reminder).where(
+            Reminder.cause_type == "ticket", Reminder.cause_id == after.id, Reminder.kind == "resolve_breach",
+            Reminder.state == "pending"))).scalars().all()
+    assert [r.due_at for r in breach] == [after.due_at]
+    told = [r for r in await outbox_rows(services, "wecom", after.assignee) if "预约时间改到了" in r.payload.get("text", "")]
+    assert len(told) == 1 and "改到了 11月26日 15:00" in told[0].payload["text"]
