@@ -73,6 +73,14 @@ def test_segmentation_is_jiebas_own(classifier: Classifier) -> None:
     assert classifier.segments("我想去百姓说事点报名党员报到") == ["我", "想", "去", "百姓说事点", "报名", "党员报到"]
 
 
+def test_a_latin_word_holds_no_shorter_one(classifier: Classifier) -> None:
+    """jieba cuts 'broken' into br/ok/en; 'ok' (a goodbye) was read in it, and an English report
+    was answered 好的，有需要随时找我."""
+    assert classifier.classify("My street light is broken at building 3").intent != "greeting"
+    assert "@closing" not in classifier.terms("The elevator in building 9 is broken")
+    assert classifier.classify("ok").intent == "greeting"
+
+
 # ------------------------------------------------------------------ hard cases by name
 
 

@@ -141,14 +141,25 @@ class Segmenter:
                 joined += tokens[j]
                 if len(joined) > longest:
                     break
-            if len(token) > 2 and token not in index:
+            if len(token) > 2 and token not in index and not token.isascii():
                 hits += _inner_terms(token, index)
-            if not hits:
+            if not hits or _inside_a_latin_word(tokens, i):  # jieba's 'br' 'ok' 'en': no 'ok' said
                 continue
             chosen = negated_index if _negated(tokens, i, clause_start, rules) else index
             for word in hits:
                 present.update(chosen[word])
         return present
+
+
+def _latin(token: str) -> bool:
+    return token.isascii() and token.isalpha()
+
+
+def _inside_a_latin_word(tokens: list[str], i: int) -> bool:
+    """Whether tokens[i] is letters jieba cut out of a longer Latin word (ok in broken)."""
+    return _latin(tokens[i]) and (
+        (i > 0 and _latin(tokens[i - 1])) or (i + 1 < len(tokens) and _latin(tokens[i + 1]))
+    )
 
 
 def _inner_terms(token: str, index: Mapping[str, tuple[str, ...]]) -> list[str]:
