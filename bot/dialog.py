@@ -226,7 +226,10 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             held = flow_state.stored(row.get("dialog"))
             state = flow_state.live(svc, held)
             ctx = Context(svc, tx, row, inbound, now)
-            outcome = await route(ctx, state)
+            lapsed = held if state is None and held is not None and not inbound.is_event else None
+            outcome = _resumed(ctx, lapsed) or await route(ctx, state)
+            if lapsed is not None:
+                outcome = _lapse_told(ctx, lapsed, outcome)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
             last: list[tuple[Prepared, dict[str, Any]]] = []
             if ticket_id is not None:
@@ -242,7 +245,8 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             if outcome.state is not state or (outcome.state is None and held is not None):
                 # The next state in the same transaction (an expired one is cleared too).
                 last.append(flow_state.save_statement(inbound.openid, outcome.state))
-            if outcome.state is not None and outcome.state is not state and outcome.state.part != ABOUT:
+            if (outcome.state is not None and outcome.state is not state and outcome.state.part != ABOUT
+                    and not outcome.state.slots.get(LAPSE_TOLD)):
                 last.append(_nudge(ctx, outcome.state))
             if last:
                 # Independent writes (no one reads a row another writes): one round trip on PostgreSQL.
@@ -261,6 +265,48 @@ def _erased_at(ctx: Context, row: dict[str, Any]) -> datetime | None:
     (bot.flows.profile); without one the row read on arrival holds."""
     value = ctx.resident.erased_at if "resident" in vars(ctx) else row.get("erased_at")
     return value if isinstance(value, datetime) else None
+
+
+LAPSE_TOLD = "_lapse_told"  # slots key of a lapsed dialog kept for one message after saying so
+LAPSE_GRACE = timedelta(hours=24)  # a request left longer than this is forgotten without a word
+_CONTINUE = {"继续", "接着填", "接着办", "继续填", "继续办", "接着来", "继续吧"}
+
+
+def _lapsed_flow(ctx: Context, lapsed: DialogState) -> Flow | None:
+    """The flow of a dialog that lapsed (idle past flow_expire_s) less than LAPSE_GRACE ago."""
+    flow = registry.get(lapsed.flow)
+    idle = ctx.now - datetime.fromisoformat(lapsed.updated_at)
+    return flow if flow is not None and lapsed.part != ABOUT and idle < LAPSE_GRACE else None
+
+
+def _resumed(ctx: Context, lapsed: DialogState | None) -> Outcome | None:
+    """继续 after a request lapsed: it goes on where it stopped, with what was answered."""
+    if lapsed is None or normalize(ctx.inbound.text) not in _CONTINUE:
+        return None
+    flow = _lapsed_flow(ctx, lapsed)
+    if flow is None:
+        return None
+    slots = {k: v for k, v in lapsed.slots.items() if k != LAPSE_TOLD}
+    return engine.resume(ctx, flow, flow_state.touched(replace(lapsed, slots=slots), ctx.now),
+                         ctx.text("flow.lapse_resumed", title=ctx.text(flow.title)))
+
+
+def _lapse_told(ctx: Context, lapsed: DialogState, outcome: Outcome) -> Outcome:
+    """The first message after a request lapsed unfinished says so (before: the request was gone
+    without a word): with 继续 offered when nothing new began, the lapsed dialog kept, not live,
+    for that one next message."""
+    flow = _lapsed_flow(ctx, lapsed)
+    if flow is None or lapsed.slots.get(LAPSE_TOLD) or outcome.state is lapsed:
+        return outcome
+    title = ctx.text(flow.title)
+    if outcome.state is not None:  # something new began: the old request is gone
+        return Outcome(_lines(ctx.text("flow.lapsed", title=title), outcome.reply), outcome.state)
+    kept = replace(lapsed, slots={**lapsed.slots, LAPSE_TOLD: True})
+    return Outcome(_lines(ctx.text("flow.lapsed_continue", title=title), outcome.reply), kept)
+
+
+def _lines(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
 
 
 async def route(ctx: Context, state: DialogState | None) -> Outcome:

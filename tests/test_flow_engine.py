@@ -155,8 +155,8 @@ def test_image_steps_take_photos() -> None:
 
 
 async def test_dialog_state_round_trip_and_quiet_expiry(services: Services, clock: FakeClock) -> None:
-    """The dialog lives in the resident's row: stored, read back, over after flow_expire_s idle,
-    and cleared by the resident's next message once over."""
+    """The dialog lives in the resident's row: stored, read back, over after flow_expire_s idle;
+    the next message says so and keeps it (not live) for 继续, and the one after clears it."""
     from bot import dialog
 
     await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
@@ -174,6 +174,12 @@ async def test_dialog_state_round_trip_and_quiet_expiry(services: Services, cloc
     assert await dialog_of(services, "oState") is None
     async with services.sessions() as session:
         assert await flow_state.read(session, "oState") == moved  # over, not yet cleared
+    told = await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
+    assert told is not None and "继续" in told
+    assert await dialog_of(services, "oState") is None  # kept for 继续, not live
+    async with services.sessions() as session:
+        kept = await flow_state.read(session, "oState")
+    assert kept is not None and kept.updated_at == moved.updated_at and kept.slots.get(dialog.LAPSE_TOLD)
     await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
     async with services.sessions() as session:
         assert await flow_state.read(session, "oState") is None

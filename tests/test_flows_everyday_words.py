@@ -519,3 +519,41 @@ async def test_a_change_said_after_a_correction_word(wx: WeChat, services: Servi
         await wx.say(other, said)
     [ticket] = await tickets_of(services, other)
     assert ticket.building == "5"
+
+
+async def test_a_request_left_too_long_is_said_lapsed_and_can_go_on(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """3号楼2单元楼道灯坏了 → 跳过, then the phone two hours later: before, "I did not understand"
+    and the report was gone without a word. Now the resident is told, and 继续 goes on."""
+    openid = oid()
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    assert "联系电话" in await wx.say(openid, "跳过")
+    clock.advance(hours=2, minutes=1)
+    told = await wx.say(openid, "13900007777")
+    assert told.startswith("（您之前没办完的“报事报修”") and "继续" in told
+    resumed = await wx.say(openid, "继续")
+    assert "接着办" in resumed and "联系电话" in resumed  # where it stopped, with what was answered
+    await wx.say(openid, "13900007777")
+    await wx.say(openid, "否")
+    assert "工单号" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.fields["phone"] == "13900007777"
+    # told once: the message after the notice, if not 继续, lets it go
+    other = oid()
+    await wx.say(other, "3号楼2单元楼道灯坏了")
+    clock.advance(hours=3)
+    assert "没办完" in await wx.say(other, "你好")
+    assert "没办完" not in (after := await wx.say(other, "你好")) and "接着办" not in after
+    assert "接着办" not in await wx.say(other, "继续")
+    # a day later: forgotten without a word
+    third = oid()
+    await wx.say(third, "3号楼2单元楼道灯坏了")
+    clock.advance(hours=25)
+    assert "没办完" not in await wx.say(third, "你好")
+    # something new begun at once: said, and the new request goes on
+    fourth = oid()
+    await wx.say(fourth, "3号楼2单元楼道灯坏了")
+    clock.advance(hours=3)
+    new = await wx.say(fourth, "明天中午给我妈订个助餐")
+    assert "已经没有保存" in new and "怎么称呼" in new
