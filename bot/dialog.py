@@ -29,7 +29,7 @@ from bot import metrics, reminders
 from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
-from bot.flows.base import Answer, Context, Flow, Invalid
+from bot.flows.base import SWITCH, Answer, Context, Flow, Invalid
 from bot.flows.commands import command_of, is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
@@ -417,7 +417,14 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
         return Outcome(info, None)
     if command == "erase_info":
         erase = registry.for_command("erase_info")
-        return None if erase is None else engine.start(ctx, erase, {}, ctx.inbound.text)
+        if erase is None:
+            return None
+        if state is not None and flow is not None and flow.name != erase.name:
+            # asked first, as for any other request: 否 keeps what was being filled in
+            pending = {"flow": erase.name, "slots": {}, "text": ctx.inbound.text, "back": state.step}
+            question = ctx.text("flow.switch_ask", current=ctx.text(flow.title), other=ctx.text(erase.title))
+            return Outcome(question, replace(state, step=flow.state(SWITCH), pending=pending))
+        return engine.start(ctx, erase, {}, ctx.inbound.text)
     if state is None or flow is None:
         if command == "cancel":
             return Outcome(ctx.text("flow.nothing_to_cancel") + "\n" + menu_text(ctx.svc), None)

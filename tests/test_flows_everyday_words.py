@@ -557,3 +557,17 @@ async def test_a_request_left_too_long_is_said_lapsed_and_can_go_on(
     clock.advance(hours=3)
     new = await wx.say(fourth, "明天中午给我妈订个助餐")
     assert "已经没有保存" in new and "怎么称呼" in new
+
+
+async def test_erasing_asked_in_the_middle_of_a_request_is_asked_first(wx: WeChat, services: Services) -> None:
+    """删除我的信息 while a mediation was being filled in: before, the mediation was thrown away even
+    when the erasure was then declined. Now it is asked first, and 否 goes on with the mediation."""
+    openid = oid()
+    await wx.say(openid, "楼上天天半夜吵，想请人调解")
+    asked = await wx.say(openid, "删除我的信息")
+    assert "矛盾调解" in asked and "删除我的信息" in asked and "是" in asked
+    back = await wx.say(openid, "否")
+    assert "沟通过吗" in back
+    assert "什么时候方便" in await wx.say(openid, "还没有")
+    await wx.say(openid, "删除我的信息")
+    assert "确定要删除" in await wx.say(openid, "是")
