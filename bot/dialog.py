@@ -36,7 +36,7 @@ from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
 from bot.flows.parsers import is_question, place
 from bot.flows.state import DialogState
-from bot.flows.status import chased, number_in, short_reply, status_reply
+from bot.flows.status import added_detail, chased, number_in, short_reply, status_reply
 from bot.inbound import AlreadyHandled, Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
@@ -305,6 +305,13 @@ def _lapse_told(ctx: Context, lapsed: DialogState, outcome: Outcome) -> Outcome:
     return Outcome(_lines(ctx.text("flow.lapsed_continue", title=title), outcome.reply), kept)
 
 
+def _emergency_advice(ctx: Context, text: str) -> str:
+    """What to do right now when text names an emergency (complaint.emergency_of), else ''."""
+    complaint_module = _optional("bot.flows.complaint")
+    advice = complaint_module.emergency_of(text) if complaint_module is not None else None
+    return ctx.text(f"complaint.urgent.{advice}") if advice else ""
+
+
 def _lines(*parts: str) -> str:
     return "\n".join(p for p in parts if p)
 
@@ -452,6 +459,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     activity_reply = await _activity_request(ctx, text)
     if activity_reply is not None:
         return Outcome(activity_reply, None)
+    added = await added_detail(ctx, text)  # 补充一下：灯罩也掉了 — to the report already made
+    if added is not None:
+        lead = _emergency_advice(ctx, text)
+        return Outcome(_lines(lead, added), None)
     withdraw = _optional("bot.flows.withdraw")
     withdrawn = await withdraw.begin(ctx, text) if withdraw is not None else None
     if withdrawn is not None:  # 撤销工单 0001, 不用修了: the resident's own report withdrawn

@@ -213,3 +213,28 @@ async def test_chasing_a_report_answers_with_its_status_and_chases_its_owner(
             select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "urged")
         )).scalars().all()
     assert len(urges) == 2 and all(e.actor.startswith("resident:") and openid not in e.actor for e in urges)
+
+
+async def test_adding_to_a_report_already_made(wx: WeChat, services: Services) -> None:
+    """补充一下：… after a report: before, a status line (with the number) or a new report asking
+    the place; the addition reached no one. Now it goes on the report, to its owner."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    assert "已补充" not in await wx.say(oid(), "补充一下 灯罩也掉了")  # nothing open: read as usual
+    await complaint(wx, openid)
+    [ticket] = await tickets_of(services, openid)
+    added = await wx.say(openid, f"我想补充一下{ticket.number}，灯罩也掉了")
+    assert f"已补充到工单 {ticket.number}：灯罩也掉了" in added
+    hurt = await wx.say(openid, "补充一下：灯罩也掉下来了，砸到人了")
+    assert hurt.startswith("⚠️") and "120" in hurt and "已补充到工单" in hurt  # advice first
+    pushes = [r.payload["text"] for r in await outbox_rows(services, "wecom", ticket.assignee)
+              if "居民补充" in r.payload.get("text", "")]
+    assert pushes == [f"【居民补充】工单 {ticket.number}：灯罩也掉了",
+                      f"【居民补充】工单 {ticket.number}：灯罩也掉下来了，砸到人了"]
+    async with services.sessions() as session:
+        notes = (await session.execute(select(TicketEvent.note).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote").order_by(TicketEvent.id)
+        )).scalars().all()
+    assert list(notes) == ["灯罩也掉了", "灯罩也掉下来了，砸到人了"]
+    assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]  # no new report

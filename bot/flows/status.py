@@ -134,3 +134,40 @@ async def chased(ctx: Context, text: str) -> str | None:
                                                       what=notices.md_escape(what)),
                                 now=ctx.now, ticket_id=newest.id)
     return "\n".join([ctx.text("status.urged", number=newest.number), listing])
+
+
+_ADDING = re.compile(r"^(?:我)?(?:想|要|再)?补充(?:一下|几句|一点|说明)?")
+_ADDED_REF = re.compile(r"(?<!\d)(?:(\d{8}-\d{4})|(?:工单|单号)?(\d{4})(?:号)?(?:工单)?)(?!\d)")
+_LEAD = re.compile(r"^[\s，,。：:；;的号工单]+")
+
+
+async def added_detail(ctx: Context, text: str) -> str | None:
+    """补充一下：灯罩也掉了 (or 我想补充一下20261123-0001，…) from a resident with a report open:
+    what follows is added to that report (the one named, else the newest open one) and its
+    owner told (the worker in WeCom, the staff group when no one has it), instead of a new report
+    or a status line. None when the message is no such addition or nothing is open."""
+    said = text.strip()
+    start = _ADDING.match(said)
+    if start is None:
+        return None
+    rest = said[start.end():]
+    named = _ADDED_REF.search(rest[:24])
+    query = select(Ticket).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE))
+    if named is not None:
+        query = query.where(Ticket.number == named.group(1) if named.group(1) else Ticket.number.like(f"%-{named.group(2)}"))
+        rest = rest[:named.start()] + rest[named.end():]
+    ticket = await ctx.session.scalar(query.order_by(Ticket.id.desc()).limit(1))
+    detail = _LEAD.sub("", rest).strip()
+    if ticket is None or len(normalize(detail)) < 2:
+        return None
+    await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
+                    note=detail[:500])
+    ctx.tickets.append(ticket)  # the message is tied to the report: staff read it in its conversation
+    if ticket.assignee and ticket.status != "escalated":
+        await outbox.push_worker(ctx.session, ticket.assignee, ctx.text(
+            "status.added_worker", number=ticket.number, text=notices.safe_text(detail)[:200]),
+            now=ctx.now, ticket_id=ticket.id)
+    else:
+        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, detail),
+                                now=ctx.now, ticket_id=ticket.id)
+    return ctx.text("status.added", number=ticket.number, text=detail[:60])
