@@ -353,8 +353,10 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if state.part not in ("confirm", "edit", "switch") and number_in(text):
         reply = await status_reply(ctx, number_in(text))
         return engine.resume(ctx, flow, state, reply)
-    if normalize(text) in _ACTIVITY_LIST:  # 有什么活动 in the middle of something: listed, then back
-        listed = await _activity_request(ctx, text)
+    said = normalize(text)
+    if said in _ACTIVITY_LIST or _SIGNUP.match(said) or _CANCEL_SIGNUP.match(said):
+        # 有什么活动, 报名/取消报名 楼道清洁 in the middle of something: served, then back to it
+        listed = await _activity_request(ctx, text, known_only=True)
         if listed is not None:
             return engine.resume(ctx, flow, state, listed)
     read: list[Intent] = []
@@ -597,9 +599,10 @@ _SIGNUP = re.compile(r"^(?:我要|我想)?报名(?:参加)?\s*[“\"]?(?P<name>[
 _CANCEL_SIGNUP = re.compile(r"^(?:我要|我想)?取消报名\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
 
 
-async def _activity_request(ctx: Context, text: str) -> str | None:
+async def _activity_request(ctx: Context, text: str, *, known_only: bool = False) -> str | None:
     """近期活动 lists the volunteer activities; 报名/取消报名 + a real activity's name signs up or
-    withdraws. Anything else (报名助餐, 报名志愿者 …) is left to the classifier."""
+    withdraws. Anything else (报名助餐, 报名志愿者 …) is left to the classifier; with known_only
+    (in the middle of a request), a name that is no activity is left to the request too."""
     activities = _optional("bot.activities")
     if activities is None:
         return None
@@ -611,7 +614,8 @@ async def _activity_request(ctx: Context, text: str) -> str | None:
         if match is None:
             continue
         name = match.group("name").strip()
-        if await activities.find_activity(ctx.session, name, ctx.now) is None and _not_an_activity(name):
+        found = await activities.find_activity(ctx.session, name, ctx.now)
+        if found is None and (known_only or _not_an_activity(name)):
             return None  # 报名助餐, 报名志愿者: the classifier's; 报名 广场舞比赛: no such activity, said so
         result = await act(ctx.svc, ctx.session, ctx.openid, name)
         return str(result.reply)

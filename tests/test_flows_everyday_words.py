@@ -571,3 +571,23 @@ async def test_erasing_asked_in_the_middle_of_a_request_is_asked_first(wx: WeCha
     assert "什么时候方便" in await wx.say(openid, "还没有")
     await wx.say(openid, "删除我的信息")
     assert "确定要删除" in await wx.say(openid, "是")
+
+
+async def test_an_activity_signup_or_cancel_in_the_middle_of_a_request(wx: WeChat, services: Services) -> None:
+    """取消报名 楼道清洁 while a report was asked for its place: before, "leave it for a booking?";
+    报名敬老院探访 at the volunteer signup's name question became the volunteer's name."""
+    from bot.activities import load_activities
+
+    await load_activities(services)
+    openid = oid()
+    assert "报名成功" in await wx.say(openid, "报名 楼道清洁")
+    await wx.say(openid, "楼道灯坏了")
+    cancelled = await wx.say(openid, "取消报名 楼道清洁")
+    assert "已为您取消" in cancelled and "问题在哪里" in cancelled  # served, then back to the report
+    assert "拍张照片" in await wx.say(openid, "3栋")
+    other = oid()
+    assert "姓名" in await wx.say(other, "我想当志愿者")
+    signed = await wx.say(other, "报名敬老院探访")
+    assert "报名成功" in signed and "姓名" in signed
+    state = await dialog_of(services, other)
+    assert state is not None and "full_name" not in state.slots
