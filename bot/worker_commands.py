@@ -47,9 +47,10 @@ _NUMBER_END = r"(?=\s|$|[,;、。!?]|[:.](?!\d))"
 _COMMAND = re.compile(
     rf"^(接单|办结|退回|吹哨|回复|电话){_SEP}*"
     # A number: a full one or trailing digits (7, 7号) ended as above; or a full one or four or
-    # more digits straight before the note (办结0001灯已换好). In 办结 3楼灯已换 or 办结 3号楼灯已换
-    # there is no number: they are the note.
-    rf"(?:(\d{{8}}-\d{{1,4}}|\d{{1,12}})号?{_NUMBER_END}|(\d{{8}}-\d{{1,4}}|\d{{4,12}})(?=\D))?"
+    # more digits straight before the note (办结0001灯已换好), or digits and 号 (办结 2号已修好). In
+    # 办结 3楼灯已换 or 办结 3号楼灯已换 there is no number: they are the note.
+    rf"(?:(\d{{8}}-\d{{1,4}}|\d{{1,12}})(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口]))"
+    rf"|(\d{{8}}-\d{{1,4}}|\d{{4,12}})(?=\D))?"
     rf"{_SEP}*(.*)$",
     re.DOTALL,
 )

@@ -366,6 +366,8 @@ def test_short_numbers_with_marks_are_read() -> None:
     assert parse("接单 7号") == parse("接单 7。") == parse("接单 7!") == parse("7号 接单") == Command("accept", "7", "")
     assert parse("办结 2号 已修好") == Command("resolve", "2", "已修好")
     assert parse("办结 3号楼灯已换") == Command("resolve", None, "3号楼灯已换")  # a building, not a number
+    assert parse("办结 2号已修好") == Command("resolve", "2", "已修好")  # before: the note "2号已修好"
+    assert parse("办结 2号门口的灯换了") == Command("resolve", None, "2号门口的灯换了")  # a place
 
 
 async def test_the_owner_still_works_an_escalated_ticket(
