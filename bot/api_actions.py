@@ -65,11 +65,20 @@ async def reply(request: web.Request, actor: str) -> web.Response:
 
 
 async def transition(request: web.Request, actor: str) -> web.Response:
-    """POST /api/tickets/{number}/transition {"action": ..., "assignee"?: ..., "note"?: ...}."""
+    """POST /api/tickets/{number}/transition {"action": ..., "assignee"?: ..., "note"?: ...,
+    "expect"?: {"status": ..., "assignee": ... or null}}: with expect, the action is refused (409)
+    when the ticket's status or owner is no longer what the client last saw (another clerk acted)."""
     body = await _json_object(request)
     action = _string(body, "action", required=True) or ""
     assignee = _string(body, "assignee", required=False)
     note = _string(body, "note", required=False) or ""
+    seen = None
+    if "expect" in body:
+        expect = body["expect"]
+        if (not isinstance(expect, dict) or not isinstance(expect.get("status"), str) or "assignee" not in expect
+                or not isinstance(expect["assignee"], (str, type(None)))):
+            return api.error(400, "'expect' must be {\"status\": string, \"assignee\": string or null}")
+        seen = staff_actions.Seen(expect["status"], expect["assignee"])
     if action not in staff_actions.STAFF_ACTIONS:
         return api.error(400, f"action must be one of {', '.join(staff_actions.STAFF_ACTIONS)}")
     if action == "assign" and not assignee:
@@ -77,10 +86,12 @@ async def transition(request: web.Request, actor: str) -> web.Response:
     svc = request.app[SERVICES]
     try:
         ticket = await staff_actions.staff_transition(
-            svc, request.match_info["number"], action, actor, assignee=assignee, note=note,
+            svc, request.match_info["number"], action, actor, assignee=assignee, note=note, seen=seen,
         )
     except LookupError:
         return api.error(404, "no such ticket")
+    except staff_actions.StaleView as exc:
+        return api.error(409, str(exc))
     except tickets.TransitionError as exc:
         return api.error(409, str(exc))
     except ValueError as exc:

@@ -117,6 +117,32 @@ async def test_transitions(client: Client, services: Services) -> None:
     assert actions == ["ticket.assign", "ticket.accept", "ticket.resolve", "ticket.reopen", "ticket.escalate", "ticket.close"]
 
 
+async def test_a_transition_with_what_the_client_saw_is_refused_when_it_changed(
+    client: Client, services: Services
+) -> None:
+    """The console's stale-page check on the API: with "expect", an action on a ticket another
+    clerk changed meanwhile is a 409 naming the change, not a silent overwrite."""
+    await load_roster(services)
+    number = await _ticket(services, status="open")
+    url = f"/api/tickets/{number}/transition"
+    for expect in ("open", {"status": "open"}, {"status": 1, "assignee": None}, {"status": "open", "assignee": 3}):
+        resp = await client.post(url, json={"action": "close", "expect": expect}, headers=BEARER)
+        assert resp.status == 400, expect
+    seen = {"status": "open", "assignee": None}
+    first = await client.post(url, json={"action": "assign", "assignee": "wangwei", "expect": seen}, headers=BEARER)
+    assert first.status == 200
+    late = await client.post(url, json={"action": "assign", "assignee": "sunli", "expect": seen}, headers=BEARER)
+    assert late.status == 409 and "王伟" in (await late.json())["error"]
+    assert (await _api_ticket(client, number))["assignee"] == "wangwei"  # not overwritten
+    now = {"status": "dispatched", "assignee": "wangwei"}
+    assert (await client.post(url, json={"action": "assign", "assignee": "sunli", "expect": now}, headers=BEARER)).status == 200
+
+
+async def _api_ticket(client: Client, number: str) -> dict:
+    resp = await client.get(f"/api/tickets/{number}", headers=BEARER)
+    return dict(await resp.json())
+
+
 async def test_console_session_on_the_api(client: Client, services: Services) -> None:
     number = await _ticket(services)
     await auth.create_user(services, "liu", "staffpass1", "staff")
