@@ -25,7 +25,7 @@ from aiohttp import web
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import metrics, reminders
+from bot import metrics, outbox, reminders
 from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
@@ -40,9 +40,10 @@ from bot.flows.status import added_detail, chased, number_in, short_reply, statu
 from bot.inbound import AlreadyHandled, Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
+from bot.tickets import ACTIVE, add_event
 from storage import fastsql
 from storage.fastsql import Prepared, Transaction
-from storage.models import Message, Reminder, Resident
+from storage.models import Message, Reminder, Resident, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +344,8 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
         if reply is not None:
             return Outcome(reply, None)
     if inbound.msg_type in ("image", "video", "shortvideo", "location"):
-        return _media_opening(ctx)
+        attached = await _photo_for_report(ctx)
+        return Outcome(attached, None) if attached is not None else _media_opening(ctx)
     return await _opening(ctx, inbound.text)
 
 
@@ -636,6 +638,31 @@ def _not_an_activity(name: str) -> bool:
     said = normalize(name)
     services = {normalize(n) for spec in CATALOG.services for n in (spec.name, *spec.aliases)}
     return said in services or any(w in said for w in ("志愿", "义工", "党员", "报到"))
+
+
+PHOTO_AFTER_REPORT = timedelta(hours=2)  # a photo this soon after a report is taken as its photo
+
+
+async def _photo_for_report(ctx: Context) -> str | None:
+    """A photo sent (outside any request) soon after the resident's report: attached to that
+    report and its owner told, rather than starting a new report. None when there is none."""
+    if ctx.inbound.msg_type not in ("image", "video", "shortvideo"):
+        return None
+    ticket = await ctx.session.scalar(
+        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE),
+                             Ticket.created_at >= ctx.now - PHOTO_AFTER_REPORT)
+        .order_by(Ticket.id.desc()).limit(1)
+    )
+    if ticket is None:
+        return None
+    media = dict(ctx.inbound.media, type=ctx.inbound.msg_type)
+    await add_event(ctx.session, ticket, "photo", f"resident:{hash_openid(ctx.openid)}", ctx.now, data=media)
+    ctx.tickets.append(ticket)
+    if ticket.assignee and ticket.status != "escalated":
+        await outbox.push_worker(ctx.session, ticket.assignee,
+                                 ctx.text("dialog.photo_added_worker", number=ticket.number),
+                                 now=ctx.now, ticket_id=ticket.id)
+    return ctx.text("dialog.photo_added", number=ticket.number)
 
 
 def _media_opening(ctx: Context) -> Outcome:

@@ -238,3 +238,24 @@ async def test_adding_to_a_report_already_made(wx: WeChat, services: Services) -
         )).scalars().all()
     assert list(notes) == ["灯罩也掉了", "灯罩也掉下来了，砸到人了"]
     assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]  # no new report
+
+
+async def test_a_photo_soon_after_a_report_goes_with_it(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    """A photo sent after the report was submitted: before, it began a new report ("what is the
+    problem?"). Within two hours it is attached to that report and its owner told."""
+    from tests.flow_helpers import PHOTO
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    await complaint(wx, openid)
+    [ticket] = await tickets_of(services, openid)
+    reply = await wx.send("image", openid, **PHOTO)
+    assert f"照片已附到您刚才反映的工单 {ticket.number}" in reply
+    async with services.sessions() as session:
+        photos = (await session.execute(select(TicketEvent).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == "photo"))).scalars().all()
+    assert len(photos) == 1 and photos[0].data["type"] == "image" and PHOTO["MediaId"] in str(photos[0].data)
+    assert [r for r in await outbox_rows(services, "wecom", ticket.assignee) if "补充照片" in r.payload.get("text", "")]
+    assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]
+    clock.advance(hours=3)  # long after: a photo starts a report again
+    assert "登记一下这个问题" in await wx.send("image", openid, **PHOTO)
