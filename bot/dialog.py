@@ -660,7 +660,8 @@ async def _photo_for_report(ctx: Context) -> str | None:
     ctx.tickets.append(ticket)
     if ticket.assignee and ticket.status != "escalated":
         await outbox.push_worker(ctx.session, ticket.assignee,
-                                 ctx.text("dialog.photo_added_worker", number=ticket.number),
+                                 ctx.text("dialog.photo_added_worker", number=ticket.number,
+                                          short=ticket.number.rsplit("-", 1)[-1]),
                                  now=ctx.now, ticket_id=ticket.id)
     return ctx.text("dialog.photo_added", number=ticket.number)
 
