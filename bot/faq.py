@@ -3,6 +3,7 @@ community's operators edit. Only a message that is none of the services reaches 
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from bot.flows.commands import normalize
 from bot.settings import CONFIG_DIR
 
 FAQ_FILE = CONFIG_DIR / "faq.toml"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,13 @@ def load(path: Path = FAQ_FILE) -> tuple[Entry, ...]:
         return ()
     cached = _cache.get(path)
     if cached is None or cached[0] != mtime:
-        with path.open("rb") as fh:
-            cached = (mtime, parse(tomllib.load(fh), str(path)))
+        try:
+            with path.open("rb") as fh:
+                cached = (mtime, parse(tomllib.load(fh), str(path)))
+        except (OSError, ValueError) as exc:  # a typo while an operator edits it (TOMLDecodeError too)
+            # the answers in force stay (none before a first good read); said once per change
+            log.error("%s not reloaded, the previous answers stay in force: %s", path, exc)
+            cached = (mtime, cached[1] if cached is not None else ())
         _cache[path] = cached
     return cached[1]
 

@@ -69,6 +69,22 @@ def test_entries_are_checked_and_the_file_is_read_again_when_it_changes(tmp_path
             faq.parse(tomllib.loads(bad), "faq.toml")
 
 
+def test_a_typo_while_editing_keeps_the_answers_in_force(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A half-typed faq.toml made every message fail ("系统有点忙") until it was fixed."""
+    path = tmp_path / "faq.toml"
+    path.write_text('[[faq]]\nwords = ["几点上班"]\nanswer = "九点。"\n', encoding="utf-8")
+    assert faq.answer("几点上班", path) == "九点。"
+    path.write_text('[[faq]] oops\nwords = [\n', encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, (stat.st_atime, stat.st_mtime + 5))
+    with caplog.at_level("ERROR"):
+        assert faq.answer("几点上班", path) == "九点。"  # the answers in force stay
+    assert "not reloaded" in caplog.text
+    path.write_text('[[faq]]\nwords = ["几点上班"]\nanswer = "八点半。"\n', encoding="utf-8")
+    os.utime(path, (stat.st_atime, stat.st_mtime + 10))
+    assert faq.answer("几点上班", path) == "八点半。"  # fixed: read again
+
+
 def test_the_shipped_file_parses() -> None:
     assert len(faq.load()) >= 5
 

@@ -244,6 +244,24 @@ def test_rules_reload_when_intents_toml_changes(config_copy: tuple[Path, list[fl
     assert local.classify("我想领一只猫咪回家", NOW).intent == "volunteer_signup"
 
 
+def test_a_typo_in_a_rule_file_keeps_the_rules_in_force(
+    config_copy: tuple[Path, list[float]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`broken [[[` appended to intents.toml while the service ran made every message fail."""
+    config, clock = config_copy
+    local = Classifier(config)
+    path = config / "intents.toml"
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good + "\nbroken [[[\n", encoding="utf-8")
+    clock[0] += 2
+    with caplog.at_level("ERROR"):
+        assert local.classify("电梯停了", NOW).intent == "complaint"
+    assert "not reloaded" in caplog.text
+    path.write_text(good.replace('"楼栋长" = 1.0,', '"楼栋长" = 1.0, "领一只猫咪" = 4.0,', 1), encoding="utf-8")
+    clock[0] += 2
+    assert local.classify("我想领一只猫咪回家", NOW).intent == "volunteer_signup"  # fixed: reloaded
+
+
 def test_threshold_from_config(config_copy: tuple[Path, list[float]]) -> None:
     config, clock = config_copy
     local = Classifier(config)

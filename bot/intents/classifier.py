@@ -6,6 +6,7 @@ changes (checked at most once a second), so an operator can tune wording without
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any
 from bot.intents.rules import ACTIONABLE, RuleSet, config_stamp, load_ruleset
 from bot.intents.segment import Segmenter
 from bot.intents.slots import SHANGHAI, SlotExtractor
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 RELOAD_CHECK_S = 1.0
@@ -64,6 +67,7 @@ class Classifier:
         self._lock = threading.Lock()
         self._loaded = _load(self._config_dir)
         self._checked_at = monotonic()
+        self._refused_stamp: object = None  # the files' stamp a reload refused (logged once)
 
     def _current(self) -> _Loaded:
         """The rules in force, reloaded first when a rule file changed since the last look."""
@@ -73,8 +77,14 @@ class Classifier:
         with self._lock:
             if now - self._checked_at >= RELOAD_CHECK_S:
                 self._checked_at = now
-                if config_stamp(self._config_dir) != self._loaded.stamp:
-                    self._loaded = _load(self._config_dir)
+                stamp = config_stamp(self._config_dir)
+                if stamp not in (self._loaded.stamp, self._refused_stamp):
+                    try:
+                        self._loaded = _load(self._config_dir)
+                    except Exception as exc:  # noqa: BLE001 — any fault in an edited rule file
+                        # the rules in force stay: residents keep being answered while it is fixed
+                        self._refused_stamp = stamp
+                        log.error("rule files not reloaded, the previous rules stay in force: %s", exc)
         return self._loaded
 
     def classify(self, text: str, now: datetime | None = None) -> Classification:
