@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.privacy import mask_phone
 from bot.services import Services
 from bot.tickets import KINDS, STATUSES, event_json, events_of, get_by_number, ticket_json
 from storage.models import Message, Ticket
@@ -61,6 +62,35 @@ def guarded(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRes
     return run
 
 
+async def _reveals(request: web.Request, actor: str) -> bool:
+    """Whether the caller sees phone numbers whole: the bearer token (an integration the office
+    set up) and staff do; a read-only console user sees them masked, as on the console's pages."""
+    if actor == "api":
+        return True
+    from bot.console.common import api_caller_can
+
+    return await api_caller_can(request, "staff")
+
+
+def _masked(value: Any) -> Any:
+    """value with every phone number in its text masked (dicts and lists walked)."""
+    if isinstance(value, str):
+        return mask_phone(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+_RESIDENT_TEXT = ("fields", "summary", "rating_comment", "conversation", "events")
+
+
+def _for(body: dict[str, Any], reveal: bool) -> dict[str, Any]:
+    """A ticket's JSON as this caller may see it (the resident's words masked for read-only users)."""
+    return body if reveal else {k: _masked(v) if k in _RESIDENT_TEXT else v for k, v in body.items()}
+
+
 def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
     raw = query.get(name)
     if raw is None or raw == "":
@@ -70,7 +100,7 @@ def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-async def list_tickets(request: web.Request, _actor: str) -> web.Response:
+async def list_tickets(request: web.Request, actor: str) -> web.Response:
     """GET /api/tickets?kind=&status=&resident=&assignee=&limit=&offset= — newest first."""
     query = request.query
     try:
@@ -93,7 +123,8 @@ async def list_tickets(request: web.Request, _actor: str) -> web.Response:
     stmt = stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit).offset(offset)
     async with _services(request).sessions() as session:
         rows = (await session.execute(stmt)).scalars().all()
-        return web.json_response([ticket_json(t) for t in rows])
+        reveal = await _reveals(request, actor)
+        return web.json_response([_for(ticket_json(t), reveal) for t in rows])
 
 
 def _message_json(message: Message) -> dict[str, Any]:
@@ -103,7 +134,7 @@ def _message_json(message: Message) -> dict[str, Any]:
     }
 
 
-async def one_ticket(request: web.Request, _actor: str) -> web.Response:
+async def one_ticket(request: web.Request, actor: str) -> web.Response:
     """GET /api/tickets/{number} — the ticket with its events and its conversation."""
     number = request.match_info["number"]
     if len(number) > 20:
@@ -119,7 +150,7 @@ async def one_ticket(request: web.Request, _actor: str) -> web.Response:
         body = ticket_json(ticket)
         body["events"] = [event_json(e) for e in events]
         body["conversation"] = [_message_json(m) for m in messages]
-        return web.json_response(body)
+        return web.json_response(_for(body, await _reveals(request, actor)))
 
 
 def setup(app: web.Application) -> None:

@@ -167,3 +167,21 @@ async def test_console_session_on_the_api(client: Client, services: Services) ->
     assert resp.status == 403
     resp = await client.post(f"/api/tickets/{number}/transition", json={"action": "close"}, headers={**BEARER, "X-CSRF-Token": "x"})
     assert resp.status == 200  # the bearer token needs no CSRF header, whatever cookie rides along
+
+
+async def test_read_only_users_get_phones_masked_from_the_api_too(client: Client, services: Services) -> None:
+    """The console masks phones for read-only users; the same session on /api saw them whole."""
+    await make_resident(services, "o_api_ro")
+    number = await make_ticket(services, "o_api_ro", summary="灯坏了 电话13812345678",
+                               fields={"description": "灯坏了", "phone": "13812345678"})
+    await auth.create_user(services, "ro2", "readonly1", "readonly")
+    await auth.create_user(services, "st2", "staffpass1", "staff")
+    await logged_in(client, "ro2", "readonly1")
+    for url in (f"/api/tickets/{number}", "/api/tickets"):
+        text = await (await client.get(url)).text()
+        assert "13812345678" not in text and "138****5678" in text, url
+    client.session.cookie_jar.clear()
+    await logged_in(client, "st2", "staffpass1")
+    assert "13812345678" in await (await client.get(f"/api/tickets/{number}")).text()  # staff call back
+    client.session.cookie_jar.clear()
+    assert "13812345678" in await (await client.get(f"/api/tickets/{number}", headers=BEARER)).text()

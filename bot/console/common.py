@@ -126,6 +126,12 @@ async def back(request: web.Request, user: ConsoleUser, to: str, text: str, leve
     raise web.HTTPSeeOther(to)
 
 
+async def api_caller_can(request: web.Request, role: str) -> bool:
+    """Whether the console user calling /api with their session cookie has at least role."""
+    user = await auth.current_user(services(request), request.app.get(SECRET), request)
+    return user is not None and user.can(role)
+
+
 async def api_caller(request: web.Request) -> str | None:
     """The console user calling /api with their session cookie (CSRF-checked on writes), or None."""
     return await auth.api_session_user(services(request), request.app.get(SECRET), request)
