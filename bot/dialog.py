@@ -36,7 +36,7 @@ from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
 from bot.flows.parsers import is_question, place
 from bot.flows.state import DialogState
-from bot.flows.status import added_detail, chased, number_in, short_reply, status_reply
+from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_reply
 from bot.inbound import AlreadyHandled, Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
@@ -355,6 +355,14 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if state.part not in ("confirm", "edit", "switch") and number_in(text):
         reply = await status_reply(ctx, number_in(text))
         return engine.resume(ctx, flow, state, reply)
+    if state.part not in ("edit", "switch") and digits_asked(text):  # 0006怎么样了 (not a phone number)
+        reply = await short_reply(ctx, text)
+        if reply is not None:
+            return engine.resume(ctx, flow, state, reply)
+    if state.part == "confirm" and len(normalize(text)) >= 4:  # 我的工单怎么样了 at the summary
+        found = classify(ctx.svc, text)
+        if found.intent == "ticket_status" and found.confidence >= float(flow_config()["switch"]["min_confidence"]):
+            return engine.resume(ctx, flow, state, await status_reply(ctx, None))
     said = normalize(text)
     if said in _ACTIVITY_LIST or _SIGNUP.match(said) or _CANCEL_SIGNUP.match(said):
         # 有什么活动, 报名/取消报名 楼道清洁 in the middle of something: served, then back to it

@@ -259,3 +259,20 @@ async def test_a_photo_soon_after_a_report_goes_with_it(wx: WeChat, services: Se
     assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]
     clock.advance(hours=3)  # long after: a photo starts a report again
     assert "登记一下这个问题" in await wx.send("image", openid, **PHOTO)
+
+
+async def test_status_by_last_digits_or_at_the_summary_in_the_middle_of_a_report(wx: WeChat, services: Services) -> None:
+    """0001怎么样了 at the phone question was read as a wrong phone number; 我的工单怎么样了 at the
+    summary got only "reply 1 or 2"."""
+    openid = oid()
+    await complaint(wx, openid)
+    [first] = await tickets_of(services, openid)
+    for said in ("1", "1", "9栋1单元", "楼道灯又不亮了", "好了"):
+        await wx.say(openid, said)
+    asked = await wx.say(openid, "0001怎么样了")
+    assert asked.startswith(f"【{first.number}】") and "联系电话" in asked and "手机号好像不对" not in asked
+    await wx.say(openid, "13812345678")
+    summary_asked = await wx.say(openid, "否")
+    assert "请核对" in summary_asked
+    at_summary = await wx.say(openid, "我的工单怎么样了")
+    assert first.number in at_summary and "请核对" in at_summary
