@@ -97,3 +97,44 @@ async def test_erase_drops_queued_pushes_and_keeps_no_raw_openid(wx: WeChat, ser
         assert raw == []
         hashed = list(await session.scalars(select(Message).where(Message.openid == hash_openid(openid))))
         assert hashed
+
+
+async def report_light(wx: WeChat, openid: str, where: str = "3号楼2单元楼道灯坏了") -> str:
+    """A dispatched lighting report, answered the way residents answer."""
+    reply = await wx.say(openid, where)
+    for answer in ("好了", "13900001111", "否"):
+        if "请核对" in reply:
+            break
+        reply = await wx.say(openid, answer)
+    assert "请核对" in reply, reply
+    done = await wx.say(openid, "确认")
+    assert "20261123-" in done, done
+    return done
+
+
+async def test_erase_withdraws_open_tickets_and_tells_their_owner(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await report_light(wx, openid)
+    ask = await wx.say(openid, "删除我的信息")
+    assert "办理中的工单" in ask and "撤销" in ask, ask  # said plainly before anything is erased
+    assert "已删除" in await wx.say(openid, "确认删除")
+    async with services.sessions() as session:
+        [ticket] = list((await session.execute(select(Ticket))).scalars())
+        assert ticket.status == "cancelled" and ticket.resident is None
+        assert not {"place", "phone", "photos"} & set(ticket.fields)
+        assert [e.action for e in await events_of(session, ticket)][-1] == "cancel"
+        told = list(await session.scalars(select(OutboxItem).where(OutboxItem.channel == "wecom")))
+        assert any(ticket.number in str(p.payload) and "撤销" in str(p.payload) for p in told), told
+
+
+async def test_erase_keeps_a_report_neighbours_wait_for_open_with_its_place(wx: WeChat, services: Services) -> None:
+    first, neighbour = oid(), oid()
+    await report_light(wx, first)
+    await report_light(wx, neighbour)  # the same light: linked to the first report
+    await wx.say(first, "删除我的信息")
+    await wx.say(first, "确认删除")
+    async with services.sessions() as session:
+        parent, child = list((await session.execute(select(Ticket).order_by(Ticket.id))).scalars())
+        assert child.parent_id == parent.id and child.resident == neighbour
+        assert parent.status not in ("cancelled", "closed") and parent.resident is None
+        assert "3栋2单元" in parent.fields["place"] and "phone" not in parent.fields

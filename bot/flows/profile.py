@@ -3,6 +3,12 @@
 Erasing removes the personal data (phone, name, address, dialog state, message content, the
 volunteer record, names and addresses on bookings, pending reminders and activity signups) and
 keeps the tickets for the statistics, anonymised: no resident, no personal fields.
+
+What is still open is withdrawn first, as the confirmation says: no one can do a job for, or call
+back, a resident who is no longer known. Open tickets are cancelled (their owners told, limits
+dropped) and upcoming bookings cancelled (the waitlist moves up). A report neighbours' reports
+were linked to stays open for them, anonymised but keeping where the problem is: several
+households reported that place, so it is a public one, not the resident's.
 """
 
 from __future__ import annotations
@@ -12,12 +18,12 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import bookings
+from bot import bookings, dispatch, outbox
 from bot.flows.base import Context, Flow, Step
 from bot.flows.registry import register
 from bot.privacy import hash_openid, mask_phone
 from bot.services import Services
-from bot.tickets import ACTIVE
+from bot.tickets import ACTIVE, TRANSITIONS, add_event
 from bot.volunteers import erase_volunteer, volunteer_of
 from storage.models import (
     ActivitySignup, AuditLog, Booking, Message, OutboxItem, Reminder, Resident, Ticket, TicketEvent,
@@ -28,6 +34,9 @@ PERSONAL_FIELDS = (
     "phone", "name", "for_name", "for_whom", "age", "address", "place", "unit", "room", "landmark",
     "location", "photos", "contact", "notes", "skills", "availability",
 )
+# Where a shared problem is (kept on a report neighbours' reports were linked to): not a home.
+PLACE_FIELDS = ("place", "unit", "landmark", "location")
+WITHDRAWABLE = TRANSITIONS["cancel"].sources
 
 
 async def my_info(svc: Services, session: AsyncSession, openid: str) -> str:
@@ -70,8 +79,35 @@ async def my_info(svc: Services, session: AsyncSession, openid: str) -> str:
     return "\n".join(lines)
 
 
-def _scrub(fields: dict[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in (fields or {}).items() if k not in PERSONAL_FIELDS}
+def _scrub(fields: dict[str, Any] | None, keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: v for k, v in (fields or {}).items() if k not in PERSONAL_FIELDS or k in keep}
+
+
+def _without_room(place: Any, room: Any) -> Any:
+    """A kept place without the room number a resident may have added (3栋2单元502 → 3栋2单元)."""
+    return place.replace(str(room), "").strip() if isinstance(place, str) and room else place
+
+
+async def _withdraw_open(svc: Services, session: AsyncSession, openid: str, tickets: list[Ticket]) -> set[int]:
+    """Cancel the resident's open tickets and upcoming bookings before the erasure (owners told,
+    limits dropped); the ids of open tickets kept for the neighbours linked to them."""
+    actor = f"resident:{hash_openid(openid)}"
+    note = svc.texts.get("profile.erase_note")
+    for booking in await bookings.upcoming(svc, session, openid):
+        await bookings.cancel_booking(svc, session, booking, actor)
+    shared: set[int] = set()
+    for ticket in tickets:
+        if ticket.status not in WITHDRAWABLE:
+            continue
+        if any(k.status in WITHDRAWABLE for k in await dispatch.children_of(session, ticket)):
+            shared.add(ticket.id)  # the neighbours still wait for it: their owner is told who left
+            await add_event(session, ticket, "resident_wrote", actor, svc.clock.now(), note=note)
+            if ticket.assignee:
+                text = svc.texts.get("profile.erase_shared_worker", number=ticket.number)
+                await outbox.push_worker(session, ticket.assignee, text, now=svc.clock.now(), ticket_id=ticket.id)
+            continue
+        await dispatch.apply_action(svc, session, ticket, "cancel", actor, note=note, data={"by": "resident"})
+    return shared
 
 
 def _redact(text: str, values: list[str]) -> str:
@@ -93,11 +129,17 @@ async def erase_resident(svc: Services, session: AsyncSession, openid: str) -> N
         resident.erased_at = now
         resident.updated_at = now
     tickets = list((await session.execute(select(Ticket).where(Ticket.resident == openid))).scalars())
+    shared = await _withdraw_open(svc, session, openid, tickets)
     for ticket in tickets:
-        personal += [str(ticket.fields.get(k) or "") for k in PERSONAL_FIELDS if isinstance(ticket.fields.get(k), str)]
+        personal += [str(ticket.fields.get(k) or "") for k in PERSONAL_FIELDS if isinstance(ticket.fields.get(k), str)
+                     and not (ticket.id in shared and k in PLACE_FIELDS)]
     for ticket in tickets:
         ticket.resident = None
-        ticket.fields = _scrub(ticket.fields)
+        if ticket.id in shared:
+            kept = _scrub(ticket.fields, PLACE_FIELDS)
+            ticket.fields = {**kept, "place": _without_room(kept.get("place"), ticket.fields.get("room"))}
+        else:
+            ticket.fields = _scrub(ticket.fields)
         ticket.summary = _redact(ticket.summary or "", personal)
         ticket.rating_comment = None
     if tickets:
