@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Volunteer
 
 
+REGISTERED = ("pending", "approved")  # a record that counts as signed up (rejected: may sign up anew)
+
+
 @dataclass(frozen=True)
 class VolunteerForm:
     """What a resident said when signing up."""

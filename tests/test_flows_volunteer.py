@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import dialog
+from bot.flows.base import Context
+from bot.flows.volunteer import change_areas, registered_reply
+from bot.inbound import Inbound
 from bot.services import Services
+from bot.tickets import events_of
 from storage.models import Volunteer
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import resident, tickets_of
 
 
 def oid() -> str:
@@ -87,3 +93,69 @@ def test_any_area_is_every_area() -> None:
 async def test_a_name_said_in_the_opening_is_not_asked_again(wx: WeChat) -> None:
     reply = await wx.say("o" + uuid.uuid4().hex[:20], "我想报名当志愿者 我叫张国强 电话13600008888 以前是电工 平时都有空")
     assert "怎么称呼" not in reply and "姓名" not in reply and "特长" in reply
+
+
+async def sign_up(wx: WeChat, openid: str, areas: str = "1 3") -> str:
+    """A whole signup, answering whatever is asked."""
+    answers = {"请核对": "确认", "同意吗": "同意", "姓名": "王芳", "联系电话": "13812345678", "特长": "会理发",
+               "什么时间方便": "周末", "哪些方向": areas, "党员": "否"}
+    reply = await wx.say(openid, "我想当志愿者")
+    for _ in range(10):
+        said = next((a for k, a in answers.items() if k in reply), None)
+        if said is None:
+            return reply
+        reply = await wx.say(openid, said)
+    raise AssertionError(reply)
+
+
+async def test_a_second_signup_updates_the_record_and_makes_no_second_ticket(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "感谢您报名" in await sign_up(wx, openid, "1 3")
+    again = await sign_up(wx, openid, "4")
+    assert "助老、巡逻、文化" in again and "感谢您报名" not in again, again
+    [ticket] = await tickets_of(services, openid)  # the coordinator's one ticket
+    [record] = await volunteers_of(services, openid)
+    assert record.areas == ["助老", "巡逻", "文化"] and record.ticket_id == ticket.id
+    async with services.sessions() as session:
+        notes = [e.note for e in await events_of(session, ticket) if e.action == "resident_wrote"]
+        assert len(notes) == 1 and "文化" in notes[0]
+
+
+async def test_the_name_given_is_kept_so_party_registration_does_not_ask_it(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await sign_up(wx, openid)
+    assert (await resident(services, openid)).name == "王芳"  # type: ignore[union-attr]
+    async with services.sessions.begin() as session:  # say the coordinator turned it down
+        await session.execute(update(Volunteer).where(Volunteer.openid == openid).values(status="rejected"))
+    reply = await wx.say(openid, "党员报到")
+    assert "姓名" not in reply, reply
+
+
+async def context_for(services: Services, session: AsyncSession, openid: str, text: str) -> Context:
+    inbound = Inbound(openid=openid, msg_type="text", text=text)
+    row = await dialog.arrive(session, inbound, services.clock.now())
+    return Context(services, session, row, inbound, services.clock.now())
+
+
+async def test_registered_volunteer_is_told_and_may_change_the_areas(wx: WeChat, services: Services) -> None:
+    """registered_reply and change_areas, as the dialog calls them before the questionnaire."""
+    openid = oid()
+    async with services.sessions.begin() as session:
+        ctx = await context_for(services, session, openid, "我想当志愿者")
+        assert await registered_reply(ctx) is None and await change_areas(ctx, "改方向 文化") is None
+    await sign_up(wx, openid, "1 3")
+    async with services.sessions.begin() as session:
+        ctx = await context_for(services, session, openid, "我想当志愿者")
+        told = await registered_reply(ctx)
+        assert told is not None and "王芳" in told and "助老、巡逻" in told and "待审核" in told and "改方向" in told
+        assert await change_areas(ctx, "改成后天") is None
+        added = await change_areas(ctx, "加方向 文化")
+        assert added is not None and "助老、巡逻、文化" in added
+        replaced = await change_areas(ctx, "把方向改成环境和医疗")
+        assert replaced is not None and "环境、医疗" in replaced
+    [record] = await volunteers_of(services, openid)
+    assert record.areas == ["环境", "医疗"]
+    [ticket] = await tickets_of(services, openid)
+    async with services.sessions() as session:
+        notes = [e.note for e in await events_of(session, ticket) if e.action == "resident_wrote"]
+        assert len(notes) == 2

@@ -1,12 +1,19 @@
 """志愿者报名 / 党员报到: name, phone, skills, availability, areas, party member, consent to keep the
 data — then a pending volunteer record and a ticket for the coordinator to approve. Without
-consent nothing is kept and the resident is thanked."""
+consent nothing is kept and the resident is thanked.
+
+A resident already registered (pending or approved) is not signed up twice: registered_reply()
+tells them their record and how to change it, change_areas() changes the areas (改方向 … replaces
+them, 加方向 … adds) and tells the coordinator once, on the signup's own ticket. The name given
+is kept as the resident's name, so 党员报到 later does not ask it again."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from bot import outbox
+from bot import tickets as ticket_log
 from bot.flows import parsers
 from bot.flows.base import Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
@@ -14,8 +21,9 @@ from bot.flows.config import vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
-from bot.volunteers import VolunteerForm, save_volunteer
-from storage.models import Resident
+from bot.privacy import hash_openid
+from bot.volunteers import REGISTERED, VolunteerForm, save_volunteer, volunteer_of
+from storage.models import Resident, Ticket, Volunteer
 
 AREAS = vocabulary_choices("areas")
 YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", words("answers", "no")))
@@ -24,6 +32,11 @@ CONSENT = (
     Choice("no", "不同意", ("不同意", "不愿意", "不行", "不可以", "否", "不")),
 )
 _SPLIT = re.compile(r"[\s,，、;；和及跟与/]+")
+# 改方向 助老 文化 replaces the areas; 加方向 文化 / 再加上文化 adds to them.
+_CHANGE = re.compile(
+    r"^(?:我想|我要)?把?(?:(?:志愿)?(?:服务)?方向(?:改成|改为|换成)|改(?:志愿)?(?:服务)?方向(?:为|成)?)[:：]?(?P<areas>.+)$"
+)
+_ADD = re.compile(r"^(?:我想|我要|我还想)?(?:再|也|还)?(?:加|加上|增加|添加)(?:志愿)?(?:服务)?方向?[:：]?(?P<areas>.+)$")
 
 
 def areas(answer: Answer) -> list[str]:
@@ -63,6 +76,61 @@ def _bound_phone(_slots: dict[str, Any], resident: Resident) -> str | None:
 
 def _own_name(_slots: dict[str, Any], resident: Resident) -> str | None:
     return resident.name or None
+
+
+def _status(ctx: Context, record: Volunteer) -> str:
+    return ctx.text(f"profile.volunteer_status.{record.status}")
+
+
+async def registered_reply(ctx: Context) -> str | None:
+    """For a resident already registered (pending or approved): their record and how to change
+    it, instead of the questionnaire again; None when they are not registered."""
+    record = await volunteer_of(ctx.session, ctx.openid)
+    if record is None or record.status not in REGISTERED:
+        return None
+    return ctx.text("volunteer.registered", name=record.name or "", status=_status(ctx, record),
+                    areas=_areas_show(record.areas) or "-")
+
+
+async def _tell_coordinator(ctx: Context, record: Volunteer, note: str) -> None:
+    """The change noted on the signup's ticket and told to whoever has it (else the staff group)."""
+    ticket = await ctx.session.get(Ticket, record.ticket_id) if record.ticket_id else None
+    if ticket is not None:
+        await ticket_log.add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}",
+                                   ctx.now, note=note)
+    number = ticket.number if ticket is not None else "-"
+    text = ctx.text("volunteer.changed_coordinator", number=number, name=record.name or "", note=note)
+    if ticket is not None and ticket.assignee:
+        await outbox.push_worker(ctx.session, ticket.assignee, text, now=ctx.now, ticket_id=ticket.id)
+    else:
+        await outbox.push_group(ctx.session, text, now=ctx.now)
+
+
+async def change_areas(ctx: Context, text: str) -> str | None:
+    """改方向 助老 文化 (replace) or 加方向 文化 (add) from a registered volunteer: the record
+    changed and the coordinator told once. None when text is no such change or the resident is
+    not registered (then it is no volunteer matter)."""
+    said = normalize(text)
+    replacing, adding = _CHANGE.match(said), _ADD.match(said)
+    found = replacing or adding
+    if found is None:
+        return None
+    record = await volunteer_of(ctx.session, ctx.openid)
+    if record is None or record.status not in REGISTERED:
+        return None
+    try:
+        picked = areas(Answer(text=found.group("areas"), inbound=ctx.inbound, now=ctx.now))
+    except Invalid:
+        return None  # 改成后天, 加一个电话: not the areas
+    before = list(record.areas or [])
+    after = picked if replacing else [c.value for c in AREAS if c.value in before or c.value in picked]
+    if after == before:
+        return ctx.text("volunteer.unchanged", areas=_areas_show(after))
+    record.areas = after
+    await ctx.session.flush()
+    await _tell_coordinator(ctx, record, ctx.text("volunteer.changed_note", before=_areas_show(before) or "-",
+                                                   after=_areas_show(after)))
+    return ctx.text("volunteer.changed", areas=_areas_show(after), status=_status(ctx, record))
 
 
 @register
@@ -119,6 +187,11 @@ class VolunteerSignup(Flow):
             "name": form.name, "phone": form.phone, "skills": form.skills, "availability": form.availability,
             "areas": list(form.areas), "party_member": form.party_member, "consent": True,
         }
+        if not ctx.resident.name:
+            ctx.resident.name = form.name  # 党员报到 later: not asked again
+        record = await volunteer_of(ctx.session, ctx.openid)
+        if record is not None and record.status in REGISTERED:
+            return await self._update(ctx, record, form)
         head = "党员报到" if form.party_member else "志愿者报名"
         created = await create_and_dispatch(
             ctx, self, fields=fields, summary=f"{head}｜{form.name}｜{'、'.join(form.areas)}",
@@ -126,3 +199,19 @@ class VolunteerSignup(Flow):
         )
         await save_volunteer(ctx.session, openid=ctx.openid, form=form, ticket_id=created.ticket.id, now=ctx.now)
         return "\n".join([ctx.text("volunteer.thanks", name=form.name), created_reply(ctx, created)])
+
+    async def _update(self, ctx: Context, record: Volunteer, form: VolunteerForm) -> str:
+        """A registered volunteer who went through the questions again (the dialog asks them
+        first): the record updated, the areas said added to those kept, the coordinator told on
+        the signup's own ticket, and no second signup."""
+        before = list(record.areas or [])
+        merged = [c.value for c in AREAS if c.value in before or c.value in form.areas]
+        merged_form = VolunteerForm(
+            name=form.name, phone=form.phone, skills=form.skills or record.skills,
+            availability=form.availability or record.availability, areas=tuple(merged),
+            party_member=form.party_member or record.party_member, consent=True,
+        )
+        await save_volunteer(ctx.session, openid=ctx.openid, form=merged_form, ticket_id=record.ticket_id, now=ctx.now)
+        note = ctx.text("volunteer.changed_note", before=_areas_show(before) or "-", after=_areas_show(merged))
+        await _tell_coordinator(ctx, record, note)
+        return ctx.text("volunteer.changed", areas=_areas_show(merged), status=_status(ctx, record))
