@@ -7,28 +7,38 @@ import asyncio
 import sys
 from collections.abc import Callable
 
-from bot.settings import load_settings
+from bot.settings import SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.serve import serve
+    from bot.serve import ServeError, serve
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
         return serve(overrides, workers=args.workers)
-    except ValueError as exc:
+    except SettingsError:
+        raise  # reported by main, as for every command
+    except (ServeError, ValueError) as exc:
         print(f"communitybot serve: {exc}", file=sys.stderr)
         return 2
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
+    from storage.db import describe_db_error, safe_url
     from storage.migrate import upgrade
 
     settings = load_settings()
-    upgrade(settings.db_url)
-    print(f"database at the newest schema: {settings.db_url.split('@')[-1]}")
+    try:
+        upgrade(settings.db_url)
+    except Exception as exc:  # the command's boundary: what the database said, in one line
+        reason = describe_db_error(exc, settings.db_url)
+        if reason is None:
+            raise
+        print(f"communitybot db upgrade: {reason}", file=sys.stderr)
+        return 1
+    print(f"database at the newest schema: {safe_url(settings.db_url)}")
     return 0
 
 
@@ -86,7 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     commands = _add_commands(sub)
     args = parser.parse_args(argv)
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except SettingsError as exc:
+        print(f"communitybot {args.command}: settings refused ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,17 +6,117 @@ default is one process by design, so `--workers N` is refused there with a clear
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
 from aiohttp import web
 
 from bot import logs
-from bot.settings import Settings, load_settings
+from bot.settings import DEMO_CONSOLE_PASSWORD, Settings, load_settings
+
+
+class ServeError(Exception):
+    """What keeps the service from starting, in one line for the operator; nothing was changed."""
+
+
+def check_address(host: str, port: int, reuse_port: bool) -> None:
+    """Bind host:port once and let it go, so a taken port or an impossible address is said
+    before anything starts (and before the roster is loaded)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError, OverflowError) as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from exc
+    for family, kind, proto, _name, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                taken = " (another process is using it)" if exc.errno == 98 else ""
+                raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{taken}") from exc
+
+
+async def check_backends(settings: Settings) -> list[str]:
+    """Check the database (reachable, migrated to the newest schema), Redis and the roster file
+    before serving; ServeError for what stops the start, warnings (lines) for what should not
+    go unnoticed."""
+    from storage.db import describe_db_error
+    from storage.migrate import current_revision, head_revision
+
+    if settings.embedded:
+        try:
+            settings.var_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ServeError(f"cannot create {settings.var_path} (CB_VAR_DIR): {exc.strerror or exc}") from exc
+        if not os.access(settings.var_path, os.W_OK):
+            raise ServeError(f"{settings.var_path} (CB_VAR_DIR) is not writable")
+    try:
+        revision = await current_revision(settings.db_url)
+    except Exception as exc:  # the start's boundary: what the database said, in one line
+        reason = describe_db_error(exc, settings.db_url)
+        if reason is None:
+            raise
+        raise ServeError(reason) from exc
+    head = head_revision()
+    if revision != head:
+        state = "is not migrated" if revision is None else f"is at schema {revision}, the newest is {head}"
+        raise ServeError(f"the database {state}: run `communitybot db upgrade` first")
+    if settings.redis_url:
+        await _ping_redis(settings.redis_url)
+    if not settings.roster_is_demo:
+        from bot.roster import RosterError, read_roster
+
+        try:
+            read_roster(settings.roster_path)
+        except RosterError as exc:
+            raise ServeError(f"CB_ROSTER {settings.roster_path}: " + "; ".join(exc.problems)) from exc
+    return await _console_warnings(settings)
+
+
+async def _ping_redis(url: str) -> None:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise ServeError(f"cannot reach Redis at {url.split('@')[-1]} (CB_REDIS_URL): {exc}") from exc
+    finally:
+        await client.aclose()
+
+
+async def _console_warnings(settings: Settings) -> list[str]:
+    """Outside the embedded demo, a console whose admin has (or would be created with) the demo
+    password is said loudly."""
+    if settings.embedded or settings.console_admin_password != DEMO_CONSOLE_PASSWORD:
+        return []
+    from sqlalchemy import select
+
+    from bot.console.auth import check_password
+    from storage.db import make_engine
+    from storage.models import StaffUser
+
+    engine = make_engine(settings.db_url, inline_sqlite=False)
+    try:
+        async with engine.connect() as conn:
+            users = (await conn.execute(select(StaffUser.username, StaffUser.password_hash))).all()
+    finally:
+        await engine.dispose()
+    if not users:
+        return [f"WARNING: the first console login creates admin / {DEMO_CONSOLE_PASSWORD}, the demo password: "
+                "set CB_CONSOLE_ADMIN_PASSWORD before anyone opens /console"]
+    if any(name == "admin" and check_password(DEMO_CONSOLE_PASSWORD, hashed) for name, hashed in users):
+        return [f"WARNING: console user admin still has the demo password {DEMO_CONSOLE_PASSWORD}: change it now"]
+    return []
 
 
 def check_workers(settings: Settings, workers: int) -> None:
@@ -65,7 +165,9 @@ def serve(overrides: dict[str, Any], workers: int = 1) -> int:
     """Serve with `workers` processes; the parent supervises and forwards termination."""
     settings = load_settings(**overrides)
     check_workers(settings, workers)
-    banner(settings, workers)
+    check_address(settings.host, settings.port, reuse_port=workers > 1)
+    warnings = asyncio.run(check_backends(settings))
+    banner(settings, workers, warnings)
     if workers == 1:
         run_worker(overrides, reuse_port=False)
         return 0
@@ -86,7 +188,7 @@ def serve(overrides: dict[str, Any], workers: int = 1) -> int:
     return max((proc.exitcode or 0) for proc in procs)
 
 
-def banner(settings: Settings, workers: int) -> None:
+def banner(settings: Settings, workers: int, warnings: tuple[str, ...] | list[str] = ()) -> None:
     """Tell the operator where things are."""
     base = f"http://{settings.host}:{settings.port}"
     lines = [
@@ -98,7 +200,10 @@ def banner(settings: Settings, workers: int) -> None:
     ]
     if settings.simulator_on:
         lines.insert(1, f"  resident chat simulator:  {base}/sim")
-    password = getattr(settings, "console_admin_password", "")
-    if password and settings.embedded:
+    password = settings.console_admin_password
+    if settings.embedded:
         lines.append(f"  console login:            admin / {password}")
+    else:
+        lines.append("  console login:            admin / CB_CONSOLE_ADMIN_PASSWORD (created at the first login while no user exists)")
+    lines.extend(f"  {warning}" for warning in warnings)
     print("\n".join(lines), file=sys.stderr, flush=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
+import re
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
+from pydantic import PrivateAttr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +24,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
 WECHAT_PUBLIC_API = "https://api.weixin.qq.com"
 WECOM_PUBLIC_API = "https://qyapi.weixin.qq.com"
+DEMO_ROSTER = CONFIG_DIR / "roster.toml"
+DEMO_CONSOLE_PASSWORD = "community123"
+PLACEHOLDER = "CHANGE-ME"  # deploy/env.example's mark for a value the operator must fill in
+_HHMM = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+_DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_POSITIVE = (
+    "survey_delay_s", "accept_sla_s", "flow_idle_nudge_s", "flow_expire_s", "dedup_ttl_s",
+    "outbox_max_attempts", "outbox_timeout_s", "outbox_lease_s",
+)
+
+
+class SettingsError(ValueError):
+    """Settings that cannot run the service; one line per problem, naming the CB_* variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 class Settings(BaseSettings):
@@ -59,7 +82,7 @@ class Settings(BaseSettings):
     simulator: bool | None = None
     api_token: str = ""
     console_secret: str = ""
-    console_admin_password: str = "community123"  # the demo admin seeded when no console user exists
+    console_admin_password: str = DEMO_CONSOLE_PASSWORD  # the demo admin seeded when no console user exists
     trusted_proxies: Annotated[list[str], NoDecode] = []  # peers whose X-Forwarded-For names the client
 
     survey_delay_s: int = 7200
@@ -97,6 +120,88 @@ class Settings(BaseSettings):
             return [str(entry) for entry in value]
         return value
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        """HH:MM-HH:MM in local time, e.g. 21:00-08:00."""
+        parts = value.split("-")
+        if len(parts) != 2 or not all(_HHMM.match(part) for part in parts):
+            raise ValueError(f"{value!r} is not HH:MM-HH:MM, e.g. 21:00-08:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        """An IANA time zone name, e.g. Asia/Shanghai."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a known time zone, e.g. Asia/Shanghai") from exc
+        return value
+
+    @field_validator("wechat_aes_key", "wecom_aes_key")
+    @classmethod
+    def _aes_key(cls, value: str) -> str:
+        """Empty, or an EncodingAESKey: 43 characters of base64 (32 bytes)."""
+        if not value:
+            return value
+        try:
+            ok = len(value) == 43 and len(base64.b64decode(value + "=", validate=True)) == 32
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"must be the 43-character EncodingAESKey (letters and digits), got {len(value)} characters")
+        return value
+
+    @field_validator(*_POSITIVE)
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        """Durations and counts that must be above zero."""
+        if value <= 0:
+            raise ValueError(f"must be greater than 0, got {value}")
+        return value
+
+    @field_validator("daily_push_cap")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        """A count that may be zero."""
+        if value < 0:
+            raise ValueError(f"must be 0 or more, got {value}")
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        """A TCP port."""
+        if not 1 <= value <= 65535:
+            raise ValueError(f"must be a port from 1 to 65535, got {value}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        """A logging level name."""
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"{value!r} is not DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """Empty, or an async SQLAlchemy URL."""
+        if value and not value.startswith(_DB_SCHEMES):
+            hint = " (write postgresql+asyncpg://…)" if value.startswith(("postgresql:", "postgres:", "postgresql+psycopg")) else ""
+            raise ValueError(f"must start with {' or '.join(_DB_SCHEMES)}{hint}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        """Empty, or a Redis URL."""
+        if value and not value.startswith(_REDIS_SCHEMES):
+            raise ValueError(f"must start with {', '.join(_REDIS_SCHEMES)}")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -109,7 +214,16 @@ class Settings(BaseSettings):
         """Explicit arguments win, then CB_* variables, then config/settings.toml."""
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    _roster_given: bool = PrivateAttr(default=False)
+
     # Derived values -----------------------------------------------------------------------
+
+    @property
+    def roster_is_demo(self) -> bool:
+        """Whether the roster in force is the shipped demo (CB_ROSTER not set): loaded at start
+        only while the database holds no roster, never over an operator's import."""
+        return not self._roster_given and self.roster_path == DEMO_ROSTER
+
 
     @property
     def var_path(self) -> Path:
@@ -166,6 +280,22 @@ class Settings(BaseSettings):
         return (sh, sm), (eh, em)
 
 
+def _variable(loc: tuple[Any, ...]) -> str:
+    return f"CB_{str(loc[0]).upper()}" if loc else "settings"
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from TOML and environment, with explicit overrides (used by tests) on top."""
-    return Settings(**overrides)
+    """Settings from TOML and environment, with explicit overrides (used by tests) on top;
+    SettingsError naming every bad CB_* variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError([f"{_variable(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors()]) from exc
+    placeholders = [f"CB_{name.upper()}" for name, value in settings.model_dump().items()
+                    if isinstance(value, str) and PLACEHOLDER in value]
+    if placeholders:
+        raise SettingsError([f"{name}: still {PLACEHOLDER} from deploy/env.example; fill in the real value"
+                             for name in placeholders])
+    settings._roster_given = "roster" in overrides or any(k.upper() == "CB_ROSTER" for k in os.environ)
+    return settings

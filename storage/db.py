@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage.checkpoint import BACKSTOP_PAGES
@@ -163,6 +163,42 @@ def side_engine(engine: AsyncEngine) -> AsyncEngine:
         side = make_engine(engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=2)
         _SIDE[engine] = side
     return side
+
+
+def safe_url(url: str) -> str:
+    """url with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "(unreadable URL)"
+
+
+def describe_db_error(error: BaseException, url: str) -> str | None:
+    """One line telling an operator why the database at url could not be used (a missing role or
+    database, a server that does not answer, a file that cannot be written), or None when error
+    is not about reaching the database."""
+    where = safe_url(url)
+    cause: BaseException = getattr(error, "orig", None) or error
+    kind = type(cause).__name__
+    if type(cause).__module__.startswith("asyncpg"):
+        hint = {
+            "InvalidCatalogNameError": "create the database first (README, Production)",
+            "InvalidAuthorizationSpecificationError": "create the database user first (README, Production)",
+            "InvalidPasswordError": "check the password in CB_DATABASE_URL",
+        }.get(kind, "")
+        return f"database {where}: {cause}" + (f"; {hint}" if hint else "")
+    if isinstance(cause, OSError):
+        if url.startswith("sqlite"):
+            return f"cannot use the SQLite file of {where}: {cause.strerror or cause} (is its directory writable?)"
+        return f"cannot reach the database server of {where}: {cause.strerror or cause}; is it running?"
+    if isinstance(error, exc.DBAPIError):
+        text = str(cause).splitlines()[0] if str(cause) else kind
+        if url.startswith("sqlite") and "unable to open" in text:
+            text += " (is its directory writable?)"
+        return f"database {where}: {text}"
+    if isinstance(error, exc.SQLAlchemyError):
+        return f"database {where}: {str(error).splitlines()[0] or kind}"
+    return None
 
 
 async def dispose(engine: AsyncEngine) -> None:

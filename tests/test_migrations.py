@@ -84,3 +84,13 @@ def test_0006_gives_existing_residents_the_time_of_their_last_message(tmp_path: 
     finally:
         db.close()
     assert last == {"oWrote": "2026-11-23 08:00:00", "oClicked": None, "oSilent": None}
+
+
+async def test_current_revision_tells_a_never_migrated_database_from_a_migrated_one(tmp_path: Path) -> None:
+    """What serve checks before it starts (else: `communitybot db upgrade`)."""
+    from storage.migrate import current_revision, head_revision, upgrade_async
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    assert await current_revision(url) is None
+    await upgrade_async(url)
+    assert await current_revision(url) == head_revision()

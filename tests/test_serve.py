@@ -1,12 +1,17 @@
-"""What a serving process adds to the app: the startup heap frozen out of the collector's sight."""
+"""What a serving process adds to the app (the startup heap frozen out of the collector's sight),
+and what serve checks before it starts."""
 
 from __future__ import annotations
 
 import gc
 from pathlib import Path
 
-from bot.serve import freeze_startup_heap, worker_app
-from bot.settings import load_settings
+import pytest
+
+from bot.console import auth
+from bot.serve import ServeError, banner, check_backends, freeze_startup_heap, worker_app
+from bot.services import Services
+from bot.settings import DEMO_CONSOLE_PASSWORD, load_settings
 
 
 def test_a_serving_process_freezes_its_startup_heap_after_every_feature(tmp_path: Path) -> None:
@@ -24,3 +29,37 @@ async def test_freezing_moves_what_is_alive_out_of_the_collectors_generations() 
         assert all(gc.is_tracked(k) and id(k) not in collected for k in kept)
     finally:
         gc.unfreeze()  # tests create and drop apps: do not keep their objects forever
+
+
+async def test_outside_the_demo_the_console_demo_password_is_warned_of_loudly(services: Services) -> None:
+    """On PostgreSQL, serve's start says when the console's admin has, or would be created with,
+    the demo password; the embedded demo prints its login instead."""
+    warnings = await check_backends(services.settings)
+    if services.settings.embedded:
+        assert warnings == []
+        return
+    assert len(warnings) == 1 and "CB_CONSOLE_ADMIN_PASSWORD" in warnings[0]
+    await auth.create_user(services, "admin", DEMO_CONSOLE_PASSWORD, "admin")
+    warnings = await check_backends(services.settings)
+    assert len(warnings) == 1 and "admin still has the demo password" in warnings[0]
+    assert await check_backends(services.settings.model_copy(update={"console_admin_password": "x" * 16})) == []
+
+
+def test_the_banner_on_postgresql_names_the_password_setting_not_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = load_settings(database_url="postgresql+asyncpg://communitybot@127.0.0.1/communitybot")
+    banner(settings, 1, ["WARNING: something loud"])
+    err = capsys.readouterr().err
+    assert "CB_CONSOLE_ADMIN_PASSWORD" in err and DEMO_CONSOLE_PASSWORD not in err and "WARNING: something loud" in err
+    banner(load_settings(), 1)
+    assert f"admin / {DEMO_CONSOLE_PASSWORD}" in capsys.readouterr().err
+
+
+async def test_serve_refuses_a_database_behind_the_newest_schema(tmp_path: Path) -> None:
+    from storage.migrate import upgrade_async
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await upgrade_async(url, "0003")
+    with pytest.raises(ServeError, match="is at schema 0003.*communitybot db upgrade"):
+        await check_backends(load_settings(database_url=url, var_dir=str(tmp_path)))
