@@ -1,8 +1,13 @@
 """The roster: grids, their buildings and workers, and the people who own tickets.
 
-Loaded from TOML (format in CONTRACT) at start and by `communitybot roster import`. The file is
-the whole roster: grids not in it are removed, people not in it are deactivated (their tickets
-keep their ids). A roster with any problem is refused as a whole, naming every problem.
+Loaded from TOML (format in CONTRACT) at start and by `communitybot roster import`. An import
+adds and updates what the file names and keeps the rest (merge); with replace the file is the whole
+roster: grids not in it are removed, people not in it are deactivated (their tickets keep their
+ids). A roster with any problem, in itself or merged with what is kept, is refused as a whole,
+naming every problem.
+
+At start, CB_ROSTER (the operator's file) is loaded as the whole roster; left unset, the shipped
+demo roster is loaded only while the database holds no roster, never over an operator's import.
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class RosterChanges:
     people_updated: tuple[str, ...] = ()
     people_deactivated: tuple[str, ...] = ()
     unchanged: int = 0
+    grids_kept: tuple[str, ...] = ()  # merge: in the database, not in the file, left as they are
+    people_kept: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -101,6 +108,9 @@ class RosterChanges:
             if ids:
                 out.append(f"{label}: {', '.join(ids)}")
         out.append(f"unchanged: {self.unchanged}")
+        kept = [f"{label} {', '.join(ids)}" for label, ids in (("grids", self.grids_kept), ("people", self.people_kept)) if ids]
+        if kept:
+            out.append(f"kept, not in the file (--replace removes them): {'; '.join(kept)}")
         return out
 
 
@@ -133,6 +143,10 @@ def parse_roster(data: dict[str, Any]) -> RosterFile:
     extra = sorted(set(data) - {"grids", "people"})
     if extra:
         problems.append(f"unknown top-level key(s): {', '.join(extra)}")
+    for key, header in (("grids", "[[grids]]"), ("people", "[[people]]")):
+        if not isinstance(data.get(key, []), list):
+            problems.append(f"{key} must be tables written {header}, not {type(data[key]).__name__} {data[key]!r}")
+            data = {**data, key: []}
     people: list[PersonEntry] = []
     seen_people: set[str] = set()
     for i, raw in enumerate(data.get("people", [])):
@@ -205,6 +219,8 @@ def read_roster(path: Path) -> RosterFile:
         raise RosterError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise RosterError([f"{path} is not valid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise RosterError([f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)"]) from exc
     return parse_roster(data)
 
 
@@ -220,12 +236,46 @@ def _upsert(session: AsyncSession, model: type[Any], row: Any, key: str, values:
     return "updated"
 
 
+def _merged(roster: RosterFile, old_grids: dict[str, Grid], old_people: dict[str, Person]) -> RosterFile:
+    """The file's entries with the database's active ones it does not name, validated together
+    (a building now in two grids, a kept grid's worker who lost the role, are refused)."""
+    named_grids = {g.id for g in roster.grids}
+    named_people = {p.id for p in roster.people}
+    data = {
+        "people": [
+            {"id": p.id, "name": p.name, "roles": list(p.roles), "services": list(p.services),
+             **({"phone": p.phone} if p.phone is not None else {})}
+            for p in roster.people
+        ] + [
+            {"id": p.id, "name": p.name, "roles": list(p.roles or ()), "services": list(p.services or ()),
+             **({"phone": p.phone} if p.phone is not None else {})}
+            for pid, p in old_people.items() if pid not in named_people and p.active
+        ],
+        "grids": [
+            {"id": g.id, "name": g.name, "buildings": list(g.buildings), "workers": list(g.workers)}
+            for g in roster.grids
+        ] + [
+            {"id": g.id, "name": g.name, "buildings": list(g.buildings or ()), "workers": list(g.workers or ())}
+            for gid, g in old_grids.items() if gid not in named_grids
+        ],
+    }
+    return parse_roster(data)
+
+
 async def apply_roster(
-    session: AsyncSession, roster: RosterFile, actor: str, now: datetime
+    session: AsyncSession, roster: RosterFile, actor: str, now: datetime, *, replace: bool = True
 ) -> RosterChanges:
-    """Upsert a validated roster in the caller's transaction and audit it; returns the changes."""
+    """Upsert a validated roster in the caller's transaction and audit it; returns the changes.
+    replace: the file is the whole roster; otherwise what it does not name is kept."""
     old_grids = {g.id: g for g in (await session.execute(select(Grid))).scalars()}
     old_people = {p.id: p for p in (await session.execute(select(Person))).scalars()}
+    kept_grids: tuple[str, ...] = ()
+    kept_people: tuple[str, ...] = ()
+    if not replace:
+        named = {g.id for g in roster.grids} | {p.id for p in roster.people}
+        roster = _merged(roster, old_grids, old_people)
+        kept_grids = tuple(g.id for g in roster.grids if g.id not in named)
+        kept_people = tuple(p.id for p in roster.people if p.id not in named)
     changes: dict[str, list[str]] = {k: [] for k in ("ga", "gu", "gr", "pa", "pu", "pd")}
     unchanged = 0
     for p in roster.people:
@@ -253,21 +303,39 @@ async def apply_roster(
         changes["gr"].extend(gone)
     result = RosterChanges(
         tuple(changes["ga"]), tuple(changes["gu"]), tuple(changes["gr"]), tuple(changes["pa"]),
-        tuple(changes["pu"]), tuple(changes["pd"]), unchanged,
+        tuple(changes["pu"]), tuple(changes["pd"]), unchanged - len(kept_grids) - len(kept_people),
+        kept_grids, kept_people,
     )
     if result.changed:
-        session.add(AuditLog(actor=actor, action="roster.import", target="roster", detail={"changes": result.lines()}, created_at=now))
+        session.add(AuditLog(actor=actor, action="roster.import" if replace else "roster.merge", target="roster",
+                             detail={"changes": result.lines()}, created_at=now))
     await session.flush()
     return result
 
 
-async def import_roster(svc: Services, path: Path, actor: str = "system") -> RosterChanges:
-    """Validate path and load it into grids/people in one transaction (nothing half-loaded).
-    A change is announced to every process's routing snapshot (see snapshot) once committed."""
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back, carrying what it would have changed."""
+
+    def __init__(self, changes: RosterChanges) -> None:
+        self.changes = changes
+
+
+async def import_roster(
+    svc: Services, path: Path, actor: str = "system", *, replace: bool = True, dry_run: bool = False
+) -> RosterChanges:
+    """Validate path and load it into grids/people in one transaction (nothing half-loaded):
+    replace, the file is the whole roster; else it is merged into the one there. dry_run: say what
+    would change and change nothing. A change is announced to every process's routing snapshot
+    (see snapshot) once committed."""
     roster = read_roster(path)
     async with svc.store.lock("roster-import", timeout=60, wait=60):
-        async with svc.sessions() as session, session.begin():
-            changes = await apply_roster(session, roster, actor, svc.clock.now())
+        try:
+            async with svc.sessions() as session, session.begin():
+                changes = await apply_roster(session, roster, actor, svc.clock.now(), replace=replace)
+                if dry_run:
+                    raise _DryRun(changes)
+        except _DryRun as done:
+            return done.changes
     if changes.changed:
         svc.extras.pop(_SNAPSHOT, None)
         await svc.store.set(svc.store.key(*_VERSION), uuid.uuid4().hex)
@@ -374,16 +442,31 @@ def is_staff(who: Person | None) -> bool:
     return who is not None and who.active and any(r in STAFF_ROLES for r in who.roles or [])
 
 
+async def holds_roster(svc: Services) -> bool:
+    """Whether the database holds any grid or person (an import happened)."""
+    async with svc.sessions() as session:
+        grids = await session.scalar(select(Grid.id).limit(1))
+        people = await session.scalar(select(Person.id).limit(1))
+    return grids is not None or people is not None
+
+
 async def _startup_ctx(app: web.Application) -> AsyncIterator[None]:
     from bot.app import SERVICES
 
     svc = app[SERVICES]
     path = svc.settings.roster_path
-    if not path.exists():
-        log.warning("roster file %s not found; keeping the roster in the database", path)
+    if svc.settings.roster_is_demo:
+        if not path.exists():
+            log.warning("demo roster %s not found; keeping the roster in the database", path)
+        elif await holds_roster(svc):
+            log.info("demo roster %s not loaded: the database holds a roster already "
+                     "(CB_ROSTER names a file to load at every start; `communitybot roster import` loads one now)", path)
+        else:
+            changes = await import_roster(svc, path)
+            log.info("demo roster loaded from %s (the database held none): %s", path, "; ".join(changes.lines()))
     else:
-        changes = await import_roster(svc, path)  # an invalid roster stops the start, loudly
-        log.info("roster loaded from %s: %s", path, "; ".join(changes.lines()))
+        changes = await import_roster(svc, path)  # CB_ROSTER: the whole roster; invalid stops the start, loudly
+        log.info("roster loaded from %s (CB_ROSTER): %s", path, "; ".join(changes.lines()))
     yield
 
 

@@ -1,4 +1,10 @@
-"""`communitybot roster import FILE.toml`: validate a roster and load it, printing what changed."""
+"""`communitybot roster import FILE.toml [--replace] [--dry-run]`: validate a roster and load it,
+printing what changed.
+
+By default the file is merged: what it names is added or updated, the rest is kept (and listed).
+`--replace` makes the file the whole roster: grids not in it are removed, people not in it are
+deactivated. `--dry-run` prints what would change and changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from redis.exceptions import RedisError
 
 from bot.roster import RosterChanges, RosterError, import_roster
 from bot.services import open_services
-from bot.settings import load_settings
+from bot.settings import SettingsError, load_settings
+from storage.db import describe_db_error
 
 
 def add_roster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +26,16 @@ def add_roster_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="roster_command", required=True)
     imp = sub.add_parser("import", help="load or update grids, buildings, workers, providers, staff")
     imp.add_argument("file", type=Path, help="roster TOML (format in CONTRACT)")
+    imp.add_argument("--replace", action="store_true",
+                     help="the file is the whole roster: remove grids and deactivate people it does not name")
+    imp.add_argument("--dry-run", action="store_true", help="print what would change; change nothing")
 
 
-async def _import(path: Path) -> RosterChanges:
-    svc = open_services(load_settings())
+async def _import(path: Path, replace: bool, dry_run: bool) -> RosterChanges:
+    settings = load_settings()
+    svc = open_services(settings)
     try:
-        return await import_roster(svc, path, actor="cli")
+        return await import_roster(svc, path, actor="cli", replace=replace, dry_run=dry_run)
     finally:
         await svc.close()
 
@@ -32,17 +43,26 @@ async def _import(path: Path) -> RosterChanges:
 def run_roster(args: argparse.Namespace) -> int:
     """Run `roster import`: 0 when loaded, 2 when the roster is refused, 1 on a database error."""
     try:
-        changes = asyncio.run(_import(args.file))
+        changes = asyncio.run(_import(args.file, args.replace, args.dry_run))
     except RosterError as exc:
         print(f"roster refused, nothing loaded ({len(exc.problems)} problem(s)):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
-    except SQLAlchemyError as exc:
-        print(f"roster not loaded: database error ({type(exc).__name__}); "
-              "is it migrated (`communitybot db upgrade`)?", file=sys.stderr)
+    except SettingsError:
+        raise  # said by the command line's boundary, as for every command
+    except RedisError as exc:
+        print(f"roster not loaded: cannot reach Redis (CB_REDIS_URL): {exc}", file=sys.stderr)
         return 1
-    print(f"roster {args.file} loaded" + ("" if changes.changed else " (no changes)"))
+    except Exception as exc:  # the command's boundary: what the database said, in one line
+        reason = describe_db_error(exc, load_settings().db_url)
+        if reason is None:
+            raise
+        print(f"roster not loaded: {reason}; is it migrated (`communitybot db upgrade`)?", file=sys.stderr)
+        return 1
+    mode = "the whole roster, --replace" if args.replace else "merged"
+    done = "not loaded (--dry-run); it would change" if args.dry_run else "loaded"
+    print(f"roster {args.file} {done} ({mode})" + ("" if changes.changed else ": no changes"))
     for line in changes.lines():
         print(f"  {line}")
     return 0

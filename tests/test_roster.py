@@ -212,3 +212,119 @@ async def test_a_ticket_routed_after_another_process_imported_goes_by_the_new_ro
     finally:
         await other.close()
     assert await route_one() == "w2"
+
+
+REAL = """
+[[grids]]
+id = "R1"
+name = "真实网格"
+buildings = ["1", "2"]
+workers = ["zhangsan"]
+
+[[people]]
+id = "zhangsan"
+name = "张三"
+roles = ["grid_worker"]
+
+[[people]]
+id = "boss"
+name = "主任"
+roles = ["staff", "admin"]
+"""
+
+
+def _demo_settings(services: Services) -> Any:
+    """The services' settings with CB_ROSTER left unset: the shipped demo roster."""
+    from bot.settings import load_settings
+
+    return load_settings(**services.settings.model_dump(exclude={"roster"}))
+
+
+async def _start(services: Services, settings: Any) -> None:
+    app = create_app(settings, services=dataclasses.replace(services, settings=settings))
+    async with TestClient(TestServer(app)):
+        pass
+
+
+async def test_the_demo_roster_is_never_loaded_over_an_imported_one(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CB_ROSTER", raising=False)
+    settings = _demo_settings(services)
+    assert settings.roster_is_demo
+    await roster.import_roster(services, _write(tmp_path, REAL), replace=True)
+    await _start(services, settings)  # a restart without CB_ROSTER
+    async with services.sessions() as session:
+        grid = await roster.grid_of_building(session, "1")
+        assert grid is not None and grid.id == "R1" and grid.workers == ["zhangsan"]
+        assert [p.id for p in await roster.people_with_role(session, "staff")] == ["boss"]
+        assert await roster.person(session, "wangwei") is None
+
+
+async def test_the_demo_roster_fills_an_empty_database_at_start(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CB_ROSTER", raising=False)
+    await _start(services, _demo_settings(services))
+    async with services.sessions() as session:
+        grid = await roster.grid_of_building(session, "3号楼")
+        assert grid is not None and grid.workers == ["wangwei"]
+
+
+async def test_an_operators_cb_roster_is_loaded_at_every_start_as_the_whole_roster(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await roster.import_roster(services, services.settings.roster_path)
+    real = _write(tmp_path, REAL)
+    monkeypatch.setenv("CB_ROSTER", str(real))
+    from bot.settings import load_settings
+
+    settings = load_settings(**services.settings.model_dump(exclude={"roster"}))
+    assert not settings.roster_is_demo and settings.roster_path == real
+    await _start(services, settings)
+    async with services.sessions() as session:
+        assert [p.id for p in await roster.people_with_role(session, "grid_worker")] == ["zhangsan"]
+        assert (await roster.person(session, "wangwei")).active is False  # type: ignore[union-attr]
+
+
+async def test_cli_import_merges_by_default_and_replaces_only_when_told(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CB_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", services.settings.redis_url)
+    monkeypatch.setenv("CB_VAR_DIR", services.settings.var_dir)
+    await roster.import_roster(services, _write(tmp_path, REAL))
+    partial = _write(tmp_path, '[[people]]\nid = "lisi"\nname = "李四"\nroles = ["mediator"]\n', "partial.toml")
+
+    code = await asyncio.to_thread(cli.main, ["roster", "import", str(partial)])
+    out = capsys.readouterr().out
+    assert code == 0 and "merged" in out and "people added: lisi" in out
+    assert "kept, not in the file (--replace removes them): grids R1; people zhangsan, boss" in out
+    async with services.sessions() as session:
+        assert (await roster.grid_of_building(session, "1")) is not None
+        assert [p.id for p in await roster.people_with_role(session, "staff")] == ["boss"]
+
+    code = await asyncio.to_thread(cli.main, ["roster", "import", "--replace", "--dry-run", str(partial)])
+    out = capsys.readouterr().out
+    assert code == 0 and "--dry-run" in out and "grids removed: R1" in out and "people deactivated: zhangsan, boss" in out
+    async with services.sessions() as session:
+        assert (await roster.grid_of_building(session, "1")) is not None  # nothing changed
+
+    code = await asyncio.to_thread(cli.main, ["roster", "import", "--replace", str(partial)])
+    out = capsys.readouterr().out
+    assert code == 0 and "--replace" in out and "grids removed: R1" in out and "people deactivated: zhangsan, boss" in out
+    async with services.sessions() as session:
+        assert await roster.grid_of_building(session, "1") is None
+        assert [p.id for p in await roster.people_with_role(session, "mediator")] == ["lisi"]
+
+
+async def test_a_merge_that_would_clash_with_what_is_kept_is_refused_whole(
+    services: Services, tmp_path: Path
+) -> None:
+    await roster.import_roster(services, _write(tmp_path, REAL))
+    clash = REAL.replace('id = "R1"', 'id = "R2"').replace('name = "真实网格"', 'name = "二网格"')
+    with pytest.raises(roster.RosterError) as info:
+        await roster.import_roster(services, _write(tmp_path, clash, "clash.toml"), replace=False)
+    assert any("building '1' is in two grids: 'R2' and 'R1'" in p for p in info.value.problems), info.value.problems
+    async with services.sessions() as session:
+        assert await roster.grid(session, "R2") is None
