@@ -404,6 +404,20 @@ def report(
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of `communitybot bench`."""
+    problems = [
+        message for bad, message in (
+            (args.residents < 1, f"--residents must be at least 1, got {args.residents}"),
+            (not args.duration > 0, f"--duration must be more than 0 seconds, got {args.duration}"),
+            (args.workers < 1, f"--workers must be at least 1, got {args.workers}"),
+            (args.compare_workers < 0, f"--compare-workers must be 0 or more, got {args.compare_workers}"),
+            (args.cpu_per_worker < 0, f"--cpu-per-worker must be 0 (no cap) or more, got {args.cpu_per_worker}"),
+            (not 0 <= args.retry_share <= 1, f"--retry-share must be from 0 to 1, got {args.retry_share}"),
+        ) if bad
+    ]
+    for message in problems:
+        print(f"communitybot bench: {message}", file=sys.stderr)
+    if problems:
+        return 2
     if args.compare_workers and args.backend != "pg_redis":
         print("communitybot bench: --compare-workers needs --backend pg_redis", file=sys.stderr)
         return 2

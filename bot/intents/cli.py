@@ -68,17 +68,36 @@ def classify_stream(classifier: Classifier, lines: Iterable[str], out: IO[str], 
         _dump(classifier.classify(text, now).to_json(), out)
 
 
+class LabelledSetError(ValueError):
+    """A labelled set that cannot be evaluated; the message names the line."""
+
+
+def _labelled(number: int, line: str) -> tuple[str, str, dict[str, Any]]:
+    """One labelled line's text, intent and slots; LabelledSetError naming what is wrong."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise LabelledSetError(f"line {number}: invalid JSON: {exc.msg}") from exc
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not isinstance(record.get("intent"), str):
+        raise LabelledSetError(f'line {number}: expected an object with a string "text" and a string "intent"')
+    slots = record.get("slots", {})
+    if not isinstance(slots, dict):
+        raise LabelledSetError(f'line {number}: "slots" must be an object')
+    return record["text"], record["intent"], slots
+
+
 def evaluate(classifier: Classifier, lines: Iterable[str], now: datetime | None) -> dict[str, Any]:
-    """Accuracy, per-intent precision/recall/F1/count, slot agreement and the misclassified lines."""
+    """Accuracy, per-intent precision/recall/F1/count, slot agreement and the misclassified lines;
+    LabelledSetError for a line without text or intent."""
     pairs: list[tuple[str, str, str]] = []
     slot_total = slot_hits = 0
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        record = json.loads(line)
-        result = classifier.classify(record["text"], now)
-        pairs.append((record["text"], record["intent"], result.intent))
-        for key, value in record.get("slots", {}).items():
+        text, intent, slots = _labelled(number, line)
+        result = classifier.classify(text, now)
+        pairs.append((text, intent, result.intent))
+        for key, value in slots.items():
             slot_total += 1
             slot_hits += result.slots.get(key) == value
     per_intent: dict[str, dict[str, float]] = {}
@@ -119,12 +138,23 @@ def run_classify(args: argparse.Namespace) -> int:
         print(f"classify: {exc}", file=sys.stderr)
         return 2
     classifier = get_classifier(args.config)
-    if args.eval:
-        _print_report(evaluate(classifier, _read_lines(args.eval), now), sys.stdout, args.errors)
-        return 0
-    if args.jsonl:
-        classify_stream(classifier, _read_lines(args.jsonl), sys.stdout, now)
-        return 0
+    source = args.eval or args.jsonl
+    try:
+        if args.eval:
+            _print_report(evaluate(classifier, _read_lines(args.eval), now), sys.stdout, args.errors)
+            return 0
+        if args.jsonl:
+            classify_stream(classifier, _read_lines(args.jsonl), sys.stdout, now)
+            return 0
+    except OSError as exc:
+        print(f"classify: cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"classify: {source} is not UTF-8 text", file=sys.stderr)
+        return 2
+    except LabelledSetError as exc:
+        print(f"classify: {source}: {exc}", file=sys.stderr)
+        return 2
     if not args.texts:
         print("classify: give TEXT..., --jsonl FILE or --eval FILE", file=sys.stderr)
         return 2
