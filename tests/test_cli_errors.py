@@ -1,0 +1,208 @@
+"""Operator input never ends in a traceback: bad settings, addresses, databases, files and
+arguments are each said in one clear line, with a non-zero exit, and nothing is changed."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from storage.migrate import upgrade
+from tests.conftest import PG_ADMIN_URL
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No CB_* variable from the caller's shell; the embedded default under tmp_path."""
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("CB_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CB_VAR_DIR", str(tmp_path / "var"))
+    yield
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("CB_QUIET_HOURS", "bad", "HH:MM-HH:MM"),
+        ("CB_QUIET_HOURS", "21:00-25:00", "HH:MM-HH:MM"),
+        ("CB_TIMEZONE", "Mars/X", "not a known time zone"),
+        ("CB_WECHAT_AES_KEY", "tooshort", "43-character"),
+        ("CB_WECOM_AES_KEY", "CHANGE-ME-43-CHARACTERS-ENCODING-AES-KEY-0000", "43-character"),
+        ("CB_DAILY_PUSH_CAP", "-1", "0 or more"),
+        ("CB_ACCEPT_SLA_S", "abc", "integer"),
+        ("CB_SURVEY_DELAY_S", "0", "greater than 0"),
+        ("CB_DATABASE_URL", "postgresql://communitybot@127.0.0.1/communitybot", "postgresql+asyncpg://"),
+        ("CB_REDIS_URL", "127.0.0.1:6379", "redis://"),
+        ("CB_WECHAT_TOKEN", "CHANGE-ME", "still CHANGE-ME"),
+        ("CB_LOG_LEVEL", "LOUD", "not DEBUG"),
+    ],
+)
+@pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"], ["roster", "import", "x.toml"]])
+def test_a_bad_setting_is_refused_by_name_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    variable: str, value: str, said: str, command: list[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, out, err = _run(command, capsys)
+    assert code == 2 and variable in err and said in err, err
+    assert "Traceback" not in err and "serving on" not in out + err
+    assert not (tmp_path / "var" / "communitybot.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["serve", "--port", "99999"], "CB_PORT: must be a port from 1 to 65535"),
+        (["serve", "--port", "0"], "CB_PORT"),
+        (["serve", "--host", "999.1.1.1"], "cannot listen on 999.1.1.1"),
+    ],
+)
+def test_serve_on_an_impossible_address_says_so_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], said: str
+) -> None:
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and said in err, err
+    assert "serving on" not in out + err
+    assert not (tmp_path / "var" / "communitybot.db").exists()
+
+
+def test_serve_on_a_taken_port_says_so_before_the_roster_is_touched(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = _run(["serve", "--port", str(port)], capsys)
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "in use" in err, err
+    assert "serving on" not in out + err
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "var" / "communitybot.db")
+    try:
+        assert db.execute("SELECT count(*) FROM grids").fetchone() == (0,)
+    finally:
+        db.close()
+
+
+def test_serve_on_a_never_migrated_database_says_to_run_db_upgrade(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(["serve", "--port", str(_free_port())], capsys)
+    assert code == 2 and "not migrated" in err and "communitybot db upgrade" in err, err
+    assert "no such table" not in err and "Traceback" not in err
+
+
+def test_serve_with_unreachable_redis_or_unusable_var_dir_says_which(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
+    monkeypatch.setenv("CB_PORT", str(_free_port()))
+    monkeypatch.setenv("CB_REDIS_URL", "redis://127.0.0.1:1/0")
+    code, _out, err = _run(["serve"], capsys)
+    assert code == 2 and "cannot reach Redis" in err and "CB_REDIS_URL" in err, err
+    monkeypatch.delenv("CB_REDIS_URL")
+    monkeypatch.setenv("CB_VAR_DIR", "/proc/communitybot-nowhere")
+    code, _out, err = _run(["serve"], capsys)
+    assert code == 2 and "CB_VAR_DIR" in err, err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg(user: str, database: str, port: int = 5432) -> str:
+    host = PG_ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0].split(":")[0]
+    return f"postgresql+asyncpg://{user}@{host}:{port}/{database}"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (_pg(f"nobody_{uuid.uuid4().hex[:6]}", "postgres"), "create the database user first"),
+        (_pg("postgres", f"cb_missing_{uuid.uuid4().hex[:6]}"), "create the database first"),
+        (_pg("postgres", "postgres", port=1), "cannot reach the database server"),
+        ("sqlite+aiosqlite:////proc/communitybot-nowhere/bot.db", "cannot use the SQLite file"),
+    ],
+)
+def test_db_upgrade_says_in_one_line_why_the_database_cannot_be_used(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, said: str
+) -> None:
+    monkeypatch.setenv("CB_DATABASE_URL", url)
+    code, out, err = _run(["db", "upgrade"], capsys)
+    assert code == 1 and said in err and len(err.strip().splitlines()) == 1, err
+    assert "newest schema" not in out
+
+
+def test_db_upgrade_on_a_fresh_sqlite_still_works(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _err = _run(["db", "upgrade"], capsys)
+    assert code == 0 and "newest schema" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ('[[people]]\nid = "w1"\nname = "张三"\nroles = ["grid_worker"]\n'.encode("gbk"), "is not UTF-8 text"),
+        (b"grids = 5\n", "grids must be tables written [[grids]]"),
+        (b'people = "w1"\n', "people must be tables written [[people]]"),
+    ],
+)
+def test_roster_import_of_an_unreadable_file_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, said: str
+) -> None:
+    path = tmp_path / "roster.toml"
+    path.write_bytes(content)
+    code, _out, err = _run(["roster", "import", str(path)], capsys)
+    assert code == 2 and said in err and "Traceback" not in err, err
+
+
+def test_classify_with_a_missing_file_or_an_unlabelled_line_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "nonexist.jsonl")
+    for flag in ("--jsonl", "--eval"):
+        code, _out, err = _run(["classify", flag, missing], capsys)
+        assert code == 2 and f"cannot read {missing}" in err, err
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text(json.dumps({"text": "路灯坏了", "intent": "complaint"}, ensure_ascii=False) + "\n"
+                        + json.dumps({"text": "你好"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    code, _out, err = _run(["classify", "--eval", str(labelled)], capsys)
+    assert code == 2 and "line 2" in err and '"intent"' in err, err
+    labelled.write_text("not json\n", encoding="utf-8")
+    code, _out, err = _run(["classify", "--eval", str(labelled)], capsys)
+    assert code == 2 and "line 1: invalid JSON" in err, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--duration", "-5"], "--duration must be more than 0"),
+        (["--residents", "0"], "--residents must be at least 1"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--retry-share", "1.5"], "--retry-share must be from 0 to 1"),
+    ],
+)
+def test_bench_refuses_numbers_that_measure_nothing(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    code, _out, err = _run(["bench", *argv], capsys)
+    assert code == 2 and said in err, err
