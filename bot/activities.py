@@ -1,14 +1,16 @@
-"""Volunteer activities: defined in config/activities.toml, signed up for in chat ("报名 活动名"),
-with a reminder the evening before and a thank-you afterwards (durable reminder rows)."""
+"""Volunteer activities: defined in config/activities.toml, signed up for in chat ("报名 活动名",
+"报名 2" by the number 近期活动 shows, "我想参加敬老院探访"), with a reminder the evening before and
+a thank-you afterwards (durable reminder rows). "我的报名" lists the resident's own signups."""
 
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -16,15 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
 from bot.clock import local
+from bot.flows.commands import normalize
 from bot.privacy import hash_openid
 from bot.schedule import load_schedule_config, parse_hhmm
 from bot.services import Services
 from storage.models import Activity, ActivitySignup, Reminder
 
+if TYPE_CHECKING:
+    from bot.flows.base import Context
+
 log = logging.getLogger(__name__)
 
 CAUSE = "activity"
 KINDS = ("activity_remind", "activity_thanks")
+LISTED = 5  # upcoming activities a listing shows, numbered for 报名 N
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,10 @@ async def find_activity(session: AsyncSession, name: str, now: datetime) -> Acti
     name = name.strip()
     if not name:
         return None
+    number = _number(name)
+    if number is not None:  # 报名 2: the second of the upcoming ones as 近期活动 lists them
+        shown = (await list_upcoming(session, now))[:LISTED]
+        return shown[number - 1] if 1 <= number <= len(shown) else None
     rows = list(await session.scalars(select(Activity).order_by(Activity.start_at)))
     for match in (
         lambda a: a.key == name,
@@ -130,6 +141,19 @@ async def find_activity(session: AsyncSession, name: str, now: datetime) -> Acti
     return None
 
 
+_ORDINAL = re.compile(r"^(?:第)?(?P<n>\d{1,2}|[一二三四五六七八九十])(?:个|项)?(?:活动)?$")
+_DIGITS = "一二三四五六七八九十"
+
+
+def _number(name: str) -> int | None:
+    """The number an activity is picked by: 1, 第一个, 第2个; None for a name."""
+    found = _ORDINAL.match(normalize(name))
+    if found is None:
+        return None
+    said = found.group("n")
+    return int(said) if said.isdigit() else _DIGITS.index(said) + 1
+
+
 def _when(svc: Services, activity: Activity) -> str:
     start, end = local(activity.start_at, svc.tz), local(activity.end_at, svc.tz)
     return f"{start:%m月%d日 %H:%M}–{end:%H:%M}"
@@ -140,8 +164,8 @@ async def _upcoming_text(svc: Services, session: AsyncSession, now: datetime) ->
     if not rows:
         return svc.texts.get("activities.none_upcoming")
     return "\n".join(
-        svc.texts.get("activities.upcoming_line", title=a.title, when=_when(svc, a), place=a.place or "-")
-        for a in rows[:5]
+        svc.texts.get("activities.upcoming_line", n=i, title=a.title, when=_when(svc, a), place=a.place or "-")
+        for i, a in enumerate(rows[:LISTED], 1)
     )
 
 
@@ -255,3 +279,56 @@ async def cancel_signup(svc: Services, session: AsyncSession, openid: str, activ
     signup.status = "cancelled"
     await reminders.drop_for_cause(session, CAUSE, signup.id)
     return SignupResult("cancelled", activity, t.get("activities.cancelled", title=activity.title))
+
+
+async def signed_activities(session: AsyncSession, openid: str, now: datetime) -> list[Activity]:
+    """The activities a resident is signed up for that have not ended yet, soonest first."""
+    rows = await session.scalars(
+        select(Activity)
+        .join(ActivitySignup, ActivitySignup.activity_id == Activity.id)
+        .where(ActivitySignup.openid == openid, ActivitySignup.status == "signed", Activity.end_at > now)
+        .order_by(Activity.start_at)
+    )
+    return list(rows)
+
+
+async def my_signups_reply(svc: Services, session: AsyncSession, openid: str) -> str:
+    """The resident's answer to 我的报名: their signups with how to cancel one, or that there are none."""
+    rows = await signed_activities(session, openid, svc.clock.now())
+    if not rows:
+        return svc.texts.get("activities.mine_none")
+    lines = "\n".join(
+        svc.texts.get("activities.mine_line", title=a.title, when=_when(svc, a), place=a.place or "-") for a in rows
+    )
+    return svc.texts.get("activities.mine", lines=lines, title=rows[0].title)
+
+
+# 我的报名, 我报名了哪些活动, a bare 取消报名 (which one? the list says how): the resident's signups.
+_MINE = re.compile(
+    r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|几个)(?:志愿)?活动?|"
+    r"(?:我)?参加了(?:哪些|什么)活动|取消报名|我要取消报名|我想取消报名)(?:呢|啊|吗)?$"
+)
+# 我要参加楼道清洁, 我想参加敬老院探访活动, 敬老院探访 报名: a real activity named is a signup.
+_JOIN = re.compile(r"^(?:我|我们)?(?:也)?(?:要|想|想要|可以|能)?参加(?:一下)?(?P<name>.+)$")
+_TRAILING = re.compile(r"^(?P<name>.+?)(?:活动)?(?:我要|我想)?报(?:个)?名$")
+_NOT_ACTIVITIES = ("志愿", "义工", "党员", "报到")  # 参加志愿服务: the volunteer signup, not an activity
+
+
+async def request(ctx: Context, text: str) -> str | None:
+    """What the resident says about activities beyond 近期活动 / 报名 X / 取消报名 X (which the
+    dialog reads itself): 我的报名 and a bare 取消报名 list their signups; 我要参加 X and X 报名
+    sign up for X when X is a real activity. None when text is none of these, so it goes on to
+    the classifier (我要参加志愿服务 is the volunteer signup)."""
+    said = normalize(text)
+    if _MINE.match(said):
+        return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
+    found = _JOIN.match(said) or _TRAILING.match(said)
+    if found is None:
+        return None
+    name = found.group("name")
+    if len(name) < 2 or any(w in name for w in _NOT_ACTIVITIES) or _number(name) is not None:
+        return None
+    if await find_activity(ctx.session, name, ctx.now) is None:
+        return None
+    result = await sign_up(ctx.svc, ctx.session, ctx.openid, name)
+    return result.reply

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.activities import load_activities
+from bot import dialog
+from bot.activities import load_activities, request
+from bot.flows.base import Context
+from bot.inbound import Inbound
 from bot.services import Services
 from storage.models import ActivitySignup, Reminder
 from tests.conftest import WeChat
@@ -59,3 +62,41 @@ async def test_activities_asked_in_the_middle_of_a_booking(wx: WeChat, services:
     assert "怎么称呼" in await wx.say("oAct6", "我婆婆")
     assert "给谁预约" in await wx.say("oAct7", "给家里老人订个助餐")
     assert "请说是给谁预约" in await wx.say("oAct7", "这是什么？")  # a question is no person
+
+
+async def test_the_list_is_numbered_and_a_number_signs_up(wx: WeChat, services: Services) -> None:
+    """报名 1 / 报名第二个 pick from 近期活动's numbers (before: no numbers, and 报名 1 was no activity)."""
+    await load_activities(services)
+    listing = await wx.say("oActNum", "近期活动")
+    assert "1. 楼道清洁志愿行动" in listing and "2. 敬老院探访" in listing and "报名 1" in listing
+    assert "报名成功" in (signed := await wx.say("oActNum", "报名 1")) and "楼道清洁志愿行动" in signed
+    assert "敬老院探访" in await wx.say("oActNum", "报名第二个")
+    assert "没有找到" in await wx.say("oActNum", "报名 9")
+    info = await wx.say("oActNum", "我的信息")
+    assert "活动报名：楼道清洁志愿行动" in info and "活动报名：敬老院探访" in info, info
+
+
+async def test_request_lists_signups_and_joins_a_named_activity(wx: WeChat, services: Services) -> None:
+    """bot.activities.request, as the dialog calls it before the classifier: 我的报名, a bare 取消报名,
+    我要参加 X and X 报名 for a real X; anything else is left alone."""
+    await load_activities(services)
+    openid = "oActMine"
+
+    async def said(text: str) -> str | None:
+        inbound = Inbound(openid=openid, msg_type="text", text=text)
+        async with services.sessions.begin() as session:
+            row = await dialog.arrive(session, inbound, services.clock.now())
+            return await request(Context(services, session, row, inbound, services.clock.now()), text)
+
+    assert "没有报名" in str(await said("我的报名"))
+    assert "报名成功" in str(await said("我要参加楼道清洁"))
+    assert "敬老院探访" in str(await said("我想参加敬老院探访活动"))
+    assert "已经报过名" in str(await said("敬老院探访 报名"))
+    for asking in ("我的报名", "我报名了哪些活动", "取消报名"):
+        mine = str(await said(asking))
+        assert "楼道清洁志愿行动" in mine and "敬老院探访" in mine and "取消报名" in mine, mine
+    for other in ("我要参加志愿服务", "我想参加", "我要参加广场舞比赛", "报名", "3号楼楼道灯坏了", "我想报名当志愿者"):
+        assert await said(other) is None, other
+    async with services.sessions() as session:
+        rows = list(await session.scalars(select(ActivitySignup).where(ActivitySignup.openid == openid)))
+        assert len(rows) == 2

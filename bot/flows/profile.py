@@ -19,6 +19,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import bookings, dispatch, outbox
+from bot.activities import signed_activities
+from bot.clock import local
 from bot.flows.base import Context, Flow, Step
 from bot.flows.registry import register
 from bot.privacy import hash_openid, mask_phone
@@ -69,6 +71,9 @@ async def my_info(svc: Services, session: AsyncSession, openid: str) -> str:
             "profile.booking", service=booking.service, when=bookings.describe(svc, booking.start_at),
             status=t.get(f"profile.booking_status.{booking.status}"),
         ))
+    for activity in await signed_activities(session, openid, svc.clock.now()):
+        lines.append(t.get("profile.activity", title=activity.title,
+                           when=f"{local(activity.start_at, svc.tz):%m月%d日 %H:%M}"))
     volunteer = await volunteer_of(session, openid)
     if volunteer is not None:
         lines.append(t.get(
