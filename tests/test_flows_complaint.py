@@ -520,3 +520,20 @@ async def test_a_phone_said_digit_by_digit_and_a_phone_refused(wx: WeChat, servi
     await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["phone"] == "13912345678"
+
+
+async def test_a_very_long_report_is_clipped_in_replies_and_kept_whole_in_the_ticket(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    long_text = "楼道灯不亮" + "晚上很黑看不见台阶" * 220  # about 2,000 characters
+    await to_step(wx, openid, 2)
+    await wx.say(openid, long_text)
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "请核对" in summary and "确认提交" in summary and "…" in summary
+    assert len(summary.encode()) <= 2048 and long_text[:150] in summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["description"] == long_text

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.channels.wechat import REPLY_MAX_BYTES, reply_xml
 from bot.services import Services
 from bot.sim.wechat_client import WeChatSigner, text_xml
 from tests.conftest import WeChat
@@ -39,3 +41,23 @@ async def test_bad_signature_403_and_nothing_stored(client: TestClient[Any, Any]
 
     async with services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+async def test_a_reply_longer_than_wechat_delivers_is_clipped(wx: WeChat) -> None:
+    # A long place that is no place is repeated in the refusal: the reply would pass 2,048 bytes.
+    said = "啊" * 1500
+    await wx.say("oLong1", "1")
+    assert "问题在哪里" in await wx.say("oLong1", "1")
+    reply = await wx.say("oLong1", said)
+    assert len(reply.encode("utf-8")) <= REPLY_MAX_BYTES and reply.endswith("…"), len(reply.encode())
+    assert reply.startswith("“啊啊")
+
+
+def test_reply_xml_clips_at_a_character_boundary() -> None:
+    fields = {"FromUserName": "oX", "ToUserName": "gh_x"}
+    xml = reply_xml(fields, "一" * 700 + "]]>", datetime(2026, 11, 23, tzinfo=timezone.utc))
+    content = xml.split("<Content><![CDATA[", 1)[1].rsplit("]]></Content>", 1)[0]
+    assert content.endswith("…") and len(content.encode("utf-8")) <= REPLY_MAX_BYTES
+    assert "一" * 600 in content
+    short = reply_xml(fields, "你好", datetime(2026, 11, 23, tzinfo=timezone.utc))
+    assert "<Content><![CDATA[你好]]></Content>" in short

@@ -48,6 +48,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot import metrics
+from bot.channels.push import fit_bytes
 from bot.inbound import AlreadyHandled, Inbound
 from bot.logs import bind_subject, fields
 from bot.privacy import hash_openid
@@ -410,8 +411,15 @@ def cdata(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
+# WeChat drops a passive text reply whose Content is longer than 2,048 bytes (UTF-8: about 680
+# Chinese characters); the resident would then see "该公众号暂时无法提供服务".
+REPLY_MAX_BYTES = 2048
+
+
 def reply_xml(values: Mapping[str, str | None], text: str, now: datetime) -> str:
-    """The passive text reply to the message whose fields are values."""
+    """The passive text reply to the message whose fields are values (Content clipped to what
+    WeChat delivers)."""
+    text = fit_bytes(text, REPLY_MAX_BYTES)
     return (
         "<xml>"
         f"<ToUserName>{cdata(_text(values, 'FromUserName'))}</ToUserName>"

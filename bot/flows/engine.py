@@ -68,12 +68,22 @@ def prompt(ctx: Context, flow: Flow, step: Step, slots: dict[str, Any], *, first
     return "\n".join(parts)
 
 
+SHOWN_MAX = 200  # characters of one answer repeated to the resident (the whole is kept)
+ELLIPSIS = "…"
+
+
+def _clip(text: str, limit: int = SHOWN_MAX) -> str:
+    """text cut to limit characters, with an ellipsis when cut (a 2,000-character description is
+    kept whole in the ticket, but not repeated whole in every reply)."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
 def summary(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
-    """The collected answers, one line per field asked for."""
+    """The collected answers, one line per field asked for (long answers clipped)."""
     lines = []
     for step in shown_steps(flow, slots):
         value = slots.get(step.slot)
-        shown = step.display(value) if value not in (None, "", []) else ctx.text("flow.none")
+        shown = _clip(step.display(value)) if value not in (None, "", []) else ctx.text("flow.none")
         lines.append(f"{ctx.text(step.label)}：{shown}")
     return "\n".join(lines)
 
@@ -450,7 +460,7 @@ def _added_to_description(
     if normalize(more) in normalize(before):
         return None
     slots = {**state.slots, target.slot: f"{before}；{more}"[:DETAIL_MAX]}
-    return replace(state, slots=slots), ctx.text("flow.detail_added", field=ctx.text(target.label), value=more)
+    return replace(state, slots=slots), ctx.text("flow.detail_added", field=ctx.text(target.label), value=_clip(more))
 
 
 def _detail_added(
@@ -525,7 +535,7 @@ def _address_for_description(ctx: Context, flow: Flow, state: DialogState, step:
     if says_nothing(earlier) or len(normalize(earlier)) < 4:
         return None
     slots = {**state.slots, target.slot: address}
-    said = ctx.text("flow.answers_crossed", place=target.display(address), what=earlier)
+    said = ctx.text("flow.answers_crossed", place=_clip(target.display(address)), what=_clip(earlier))
     moved = replace(state, slots=slots, invalid=0)
     return _store(ctx, flow, moved, step, earlier, lead=said)
 
@@ -717,7 +727,7 @@ async def _change_midway(
     slots = {**{k: v for k, v in state.slots.items() if k != REFUSED}, target.slot: value}
     history = tuple(s for s in state.history if s != target.slot) + (target.slot,)
     said = ctx.text("flow.changed" if before not in (None, "", []) else "flow.noted",
-                    field=ctx.text(target.label), value=target.display(value))
+                    field=ctx.text(target.label), value=_clip(target.display(value)))
     new = replace(state, slots=slots, history=history, invalid=0)
     return Outcome(_join(said, prompt(ctx, flow, step, slots)), new)
 
