@@ -522,6 +522,25 @@ async def test_a_phone_said_digit_by_digit_and_a_phone_refused(wx: WeChat, servi
     assert ticket.fields["phone"] == "13912345678"
 
 
+@pytest.mark.parametrize("said", ["南门停车场的路灯坏了好几天了", "停车场的路灯坏了", "地下车库的灯坏了"])
+async def test_a_whole_report_at_the_category_question_naming_a_place_of_another_category(
+    wx: WeChat, services: Services, said: str
+) -> None:
+    # 停车场 is where the lamp is, not a parking problem: the sentence is read as an opening is.
+    openid = oid()
+    assert "哪一类" in await wx.event(openid, "CLICK", "MENU_COMPLAINT")
+    reply = await wx.say(openid, said)
+    assert "请回复选项" not in reply and "拍张照片" in reply, reply
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "问题类别：照明" in summary and f"情况：{said}" in summary, summary
+    # One character inside a sentence still picks nothing, and a sentence that tells no kind is asked again.
+    other = oid()
+    await wx.say(other, "1")
+    assert "请回复选项" in await wx.say(other, "好几天了")
+
+
 async def test_a_very_long_report_is_clipped_in_replies_and_kept_whole_in_the_ticket(
     wx: WeChat, services: Services
 ) -> None:

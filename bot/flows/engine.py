@@ -233,7 +233,8 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
         return _store(ctx, flow, state, step, None)
     try:
-        value = read_answer(ctx, step, text)
+        picked = _choice_in_sentence(flow, step, text, classify)
+        value = picked.value if picked is not None else read_answer(ctx, step, text)
     except Invalid as exc:
         switched = _maybe_switch(ctx, flow, state, text, classify)
         if switched is not None:
@@ -265,6 +266,23 @@ def _says_more_than_a_choice(step: Step, text: str) -> bool:
     if norm.isdigit() or not says_what(text):
         return False
     return norm not in {normalize(n) for c in step.choices for n in (c.label, c.value, *c.synonyms)}
+
+
+def _choice_in_sentence(flow: Flow, step: Step, text: str, classify: Classify | None) -> Choice | None:
+    """The choice a whole sentence picks where match_choice cannot tell, read as the opening
+    message would be (南门停车场的路灯坏了 names 停车 and 照明, the classifier reads 照明 with
+    停车场 as the place; 地下车库的灯坏了 names no choice in two characters): only for a sentence
+    that says more than a choice and that the classifier reads as this flow's kind of request,
+    so 好几天了 still picks no 是."""
+    if not step.choices or classify is None or match_choice(step, text) is not None:
+        return None
+    if not _says_more_than_a_choice(step, text):
+        return None
+    found = classify(text)
+    if found.intent not in (*flow.intents, *flow.related):
+        return None
+    told = flow.opening(dict(found.slots), text).get(step.slot)
+    return next((c for c in step.choices if c.value == told), None)
 
 
 def _told_more(
