@@ -541,6 +541,31 @@ async def test_a_whole_report_at_the_category_question_naming_a_place_of_another
     assert "请回复选项" in await wx.say(other, "好几天了")
 
 
+async def test_a_location_at_a_later_question_keeps_the_typed_building(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.event(openid, "CLICK", "MENU_COMPLAINT")
+    assert "拍张照片" in await wx.say(openid, "3号楼2单元楼道灯坏了")
+    reply = await wx.send("location", openid, **LOCATION)
+    assert "3栋2单元" in reply and "拍张照片" in reply, reply
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "地点：3栋2单元" in summary and "南门停车场" not in summary, summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.fields["place"] == "3栋2单元"
+    assert ticket.fields["location"] == {"latitude": 30.2741, "longitude": 120.1551}
+
+
+async def test_a_location_at_a_later_question_replaces_a_place_without_building_saying_so(wx: WeChat) -> None:
+    openid = oid()
+    await wx.say(openid, "1")
+    await wx.say(openid, "1")
+    await wx.say(openid, "南门那边")
+    reply = await wx.send("location", openid, **LOCATION)
+    assert "地点已改为：望湖小区南门停车场" in reply and "描述一下" in reply, reply
+
+
 async def test_a_very_long_report_is_clipped_in_replies_and_kept_whole_in_the_ticket(
     wx: WeChat, services: Services
 ) -> None:

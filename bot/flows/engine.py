@@ -365,8 +365,29 @@ def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
         return _invalid(ctx, flow, state, step, exc.hint, **exc.values)
     if target is step:
         return _store(ctx, flow, state, step, value)
+    held = state.slots.get(target.slot)
+    if msg_type == "location" and isinstance(held, dict) and held and isinstance(value, dict):
+        return _location_later(ctx, flow, state, step, target, held, value)
     slots = {**state.slots, target.slot: value}
     return Outcome(_join(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots))
+
+
+def _location_later(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, target: Step,
+    held: dict[str, Any], point: dict[str, Any],
+) -> Outcome:
+    """A location sent at a later question, after the place was answered. A typed place with a
+    building (3号楼2单元) stays, the point attached to it, and the resident is told: the label of
+    a map pin (望湖小区南门停车场) must not silently replace the building the ticket is routed by.
+    A place without a building, or an earlier pin, gives way to the location, said as a change."""
+    if held.get("building") and "latitude" not in held:
+        kept = {**held, "latitude": point["latitude"], "longitude": point["longitude"]}
+        said = ctx.text("flow.location_attached", field=ctx.text(target.label), value=_clip(target.display(kept)))
+    else:
+        kept = point
+        said = ctx.text("flow.changed", field=ctx.text(target.label), value=_clip(target.display(kept)))
+    slots = {**state.slots, target.slot: kept}
+    return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
 
 
 def _collect_text(
