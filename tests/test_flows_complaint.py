@@ -566,6 +566,31 @@ async def test_a_location_at_a_later_question_replaces_a_place_without_building_
     assert "地点已改为：望湖小区南门停车场" in reply and "描述一下" in reply, reply
 
 
+async def test_back_goes_only_to_a_question_answered_before_the_one_in_hand(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.event(openid, "CLICK", "MENU_COMPLAINT")
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    await wx.send("image", openid, **PHOTO)
+    # The category was the one question answered: asked again, saying what it was.
+    reply = await wx.say(openid, "返回")
+    assert "之前的回答：照明" in reply and "哪一类" in reply, reply
+    kept = await wx.say(openid, "13900001111")
+    assert "电话已经记下" in kept and "哪一类" in kept
+    # The phone kept early is ahead of the category, not behind it: 返回 never moves forward.
+    reply = await wx.say(openid, "返回")
+    assert "第一个问题" in reply and "哪一类" in reply and "联系电话" not in reply, reply
+    assert "拍张照片" in await wx.say(openid, "1")
+    reply = await wx.say(openid, "返回")
+    assert "哪一类" in reply and "之前的回答：照明" in reply, reply
+    assert "拍张照片" in await wx.say(openid, "照明")
+    assert "绑定" in await wx.say(openid, "好了")  # the phone kept early is not asked again
+    summary = await wx.say(openid, "否")
+    assert "请核对" in summary and "13900001111" in summary and "3栋2单元" in summary
+    reply = await wx.say(openid, "返回")
+    assert "绑定" in reply and "之前的回答：否" in reply, reply
+    assert "请核对" in await wx.say(openid, "否")
+
+
 async def test_a_very_long_report_is_clipped_in_replies_and_kept_whole_in_the_ticket(
     wx: WeChat, services: Services
 ) -> None:

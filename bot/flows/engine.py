@@ -811,19 +811,28 @@ async def _edit(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: 
 
 
 def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
-    """返回: ask the previous question again."""
+    """返回: ask again the question answered last before the one in hand, saying what its answer
+    was. Only a question the resident answered (history), and one that comes before the one in
+    hand: a phone number kept early (_phone_early) is ahead, not back, and a value the opening
+    message or the profile filled was never asked."""
     state = touched(state, ctx.now)
     if state.part in (SWITCH, EDIT):
         return _resume(ctx, flow, replace(state, step=flow.state(CONFIRM)) if state.part == EDIT
                        else replace(state, step=str((state.pending or {}).get("back", state.step)),
                                     pending=None), "")
-    if not state.history:
+    order = [s.slot for s in flow.steps]
+    here = order.index(state.part) if state.part in order else len(order)  # the summary: after all
+    earlier = [s for s in state.history if s in order and order.index(s) < here]
+    if not earlier:
         return _resume(ctx, flow, state, ctx.text("flow.at_first"))
-    last = state.history[-1]
-    slots = {k: v for k, v in state.slots.items() if k != last}
+    last = earlier[-1]
     step = flow.step(last)
-    new = replace(state, step=step.state, slots=slots, history=state.history[:-1], invalid=0, editing=False)
-    return Outcome(prompt(ctx, flow, step, slots), new)
+    before = state.slots.get(last)
+    slots = {k: v for k, v in state.slots.items() if k not in (last, REFUSED)}
+    history = tuple(s for s in state.history if s != last)
+    new = replace(state, step=step.state, slots=slots, history=history, invalid=0, editing=False)
+    said = "" if before in (None, "", []) else ctx.text("flow.back_was", value=_clip(step.display(before)))
+    return Outcome(_join(said, prompt(ctx, flow, step, slots)), new)
 
 
 def restart(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
