@@ -629,7 +629,8 @@ async def _activity_request(ctx: Context, text: str, *, known_only: bool = False
             return None  # 报名助餐, 报名志愿者: the classifier's; 报名 广场舞比赛: no such activity, said so
         result = await act(ctx.svc, ctx.session, ctx.openid, name)
         return str(result.reply)
-    return None
+    # 我的报名, a bare 取消报名, 报名 2, 我要参加楼道清洁, 敬老院探访 报名 (bot.activities.request)
+    return None if known_only else await activities.request(ctx, text)
 
 
 def _about_staff(text: str) -> bool:

@@ -591,3 +591,17 @@ async def test_an_activity_signup_or_cancel_in_the_middle_of_a_request(wx: WeCha
     assert "报名成功" in signed and "姓名" in signed
     state = await dialog_of(services, other)
     assert state is not None and "full_name" not in state.slots
+
+
+async def test_activities_by_the_residents_own_words(wx: WeChat, services: Services) -> None:
+    """我要参加楼道清洁 began the volunteer questionnaire; 我的报名 and a bare 取消报名 were not understood."""
+    from bot.activities import load_activities
+
+    await load_activities(services)
+    openid = oid()
+    joined = await wx.say(openid, "我要参加楼道清洁")
+    assert "报名成功" in joined and "姓名" not in joined
+    mine = await wx.say(openid, "我的报名")
+    assert "楼道清洁志愿行动" in mine
+    assert "楼道清洁志愿行动" in await wx.say(openid, "取消报名")  # which one: listed
+    assert "姓名" in await wx.say(oid(), "我要参加志愿服务")  # still the volunteer signup
