@@ -6,7 +6,12 @@ import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot import dialog
 from bot.clock import FakeClock
+from bot.flows import registry
+from bot.flows.base import Context
+from bot.flows.mediation import talked_answer, talked_said
+from bot.inbound import Inbound
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import dialog_of, reminders_of, tickets_of
@@ -102,3 +107,36 @@ async def test_more_of_the_matter_with_an_answer_is_added_to_it(wx: WeChat, serv
     state = await dialog_of(services, openid)
     assert state is not None and state.slots["issue"] == "楼上天天半夜跺脚；他还骂人"
     assert state.slots["talked"] == "yes"
+
+
+def test_did_you_talk_negations_win() -> None:
+    """没找过他 holds 找过, 没有沟通过 holds 沟通过: the negation wins; 说了也不听 and 找他他不认账 stay talked."""
+    for said in ("没找过他", "没有沟通过", "没有找过", "从来没说过", "不好意思找他", "还没跟他说"):
+        assert talked_said(said) == "no", said
+    for said in ("说了也不听", "找他他不认账", "找过了", "没谈拢", "说过了，他还骂人"):
+        assert talked_said(said) == "yes", said
+    assert talked_said("对门养的狗天天在楼道里拉屎，我想申请调解") is None
+
+
+async def test_a_negated_answer_to_did_you_talk_is_no(wx: WeChat, services: Services) -> None:
+    """At 您和对方沟通过吗, 没找过他 was stored as talked and 没有沟通过 … were refused: talked_answer
+    (called by the dialog before the engine) reads them as not yet; the flow goes on."""
+    for said in ("没找过他", "没有沟通过", "没有找过", "从来没说过", "不好意思找他"):
+        openid = oid()
+        reply = await wx.say(openid, "对门养的狗天天在楼道里拉屎，我想申请调解")
+        assert "沟通过吗" in reply, reply
+        state = await dialog_of(services, openid)
+        assert state is not None
+        inbound = Inbound(openid=openid, msg_type="text", text=said)
+        async with services.sessions.begin() as session:
+            row = await dialog.arrive(session, inbound, services.clock.now())
+            ctx = Context(services, session, row, inbound, services.clock.now())
+            outcome = talked_answer(ctx, registry.FLOWS["mediation"], state)
+        assert outcome is not None and outcome.state is not None, said
+        assert outcome.state.slots["talked"] == "no" and "什么时候方便" in outcome.reply, (said, outcome.reply)
+    for kept in ("1", "说过了，他还骂人", "明天下午3点"):  # the choices read these: the engine's
+        inbound = Inbound(openid=openid, msg_type="text", text=kept)
+        async with services.sessions.begin() as session:
+            row = await dialog.arrive(session, inbound, services.clock.now())
+            assert talked_answer(Context(services, session, row, inbound, services.clock.now()),
+                                 registry.FLOWS["mediation"], state) is None, kept

@@ -6,6 +6,7 @@ by the ticket, dropped when the ticket closes).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,9 +16,10 @@ from bot.flows.base import Choice, Context, Flow, Step
 from bot.flows.complaint import bound_phone
 from bot.flows.commands import normalize
 from bot.flows.config import choices, flow_config, words
-from bot.flows.engine import match_choice
+from bot.flows.engine import Outcome, advance, match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
+from bot.flows.state import DialogState, touched
 
 PARTIES = choices("mediation", "parties")
 TALKED = (
@@ -26,15 +28,54 @@ TALKED = (
 )
 
 
-def _talked(text: str) -> str | None:
-    """Whether the opening says the two sides talked already ('yes', 'no'), or None."""
+def _spans(norm: str, words_: list[str]) -> list[tuple[int, int]]:
+    """Where each word occurs in norm (start, end), every occurrence."""
+    found = []
+    for word in {normalize(w) for w in words_ if w}:
+        at = norm.find(word)
+        while at >= 0:
+            found.append((at, at + len(word)))
+            at = norm.find(word, at + 1)
+    return found
+
+
+def talked_said(text: str) -> str | None:
+    """Whether text says the two sides talked already ('yes'), not yet ('no'), or neither (None).
+
+    Negations win: a word of one list found only inside a longer word of the other counts for
+    that longer word (找过 inside 没找过 is no; 没谈 inside 没谈拢 is yes), and when both kinds are
+    still said, it is no (没有沟通过: 没有沟通 and 沟通过)."""
     norm = normalize(text)
     conf = flow_config()["mediation"]
-    if any(w in norm for w in conf["not_talked_words"]):
+    yes, no = _spans(norm, conf["talked_words"]), _spans(norm, conf["not_talked_words"])
+
+    def inside(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
+        return any(o[0] <= span[0] and span[1] <= o[1] and o[1] - o[0] > span[1] - span[0] for o in others)
+
+    kept_yes = [s for s in yes if not inside(s, no)]
+    kept_no = [s for s in no if not inside(s, yes)]
+    if kept_no:
         return "no"
-    if any(w in norm for w in conf["talked_words"]):
-        return "yes"
-    return None
+    return "yes" if kept_yes else None
+
+
+def talked_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome | None:
+    """The answer to 您和对方沟通过吗 when its words say it and the numbered choices read it wrong
+    or not at all (没找过他 is no, though 找过 is a word of yes; 不好意思找他, 说了也不听): stored,
+    and the flow goes on. None when this is not that question, or the choices read it as its
+    words do (说过了，他还骂人 is then the engine's: the choice taken, the rest added to the matter).
+
+    The dialog calls it for a running flow before the engine reads the answer."""
+    if state.flow != Mediation.name or state.step != Mediation.talked.state:
+        return None
+    text = ctx.inbound.text.strip()
+    said = talked_said(text)
+    picked = match_choice(Mediation.talked, text)
+    if said is None or (picked is not None and picked.value == said):
+        return None
+    slots = {**state.slots, "talked": said}
+    history = tuple(s for s in state.history if s != "talked") + ("talked",)
+    return advance(ctx, flow, replace(touched(state, ctx.now), slots=slots, history=history, invalid=0, editing=False))
 
 
 def _when_show(value: Any) -> str:
@@ -56,7 +97,7 @@ class Mediation(Flow):
     party = Step("mediation.ask.party", choices=PARTIES, edit_words=("改对方", "对方不对"))
     issue = Step("mediation.ask.issue", parse=parsers.description, edit_words=("改事由", "事情不对", "改内容"))
     # Not asked when what the matter is tells it (说了也不听, 还没跟他说), first message or answer.
-    talked = Step("mediation.ask.talked", choices=TALKED, prefill=lambda slots, _resident: _talked(str(slots.get("issue") or "")))
+    talked = Step("mediation.ask.talked", choices=TALKED, prefill=lambda slots, _resident: talked_said(str(slots.get("issue") or "")))
     session_time = Step(
         "mediation.ask.session_time", parse=parsers.future_time, show=_when_show,
         edit_words=("改时间", "时间不对", "时间错了"),
@@ -75,7 +116,7 @@ class Mediation(Flow):
             kept["party"] = party.value
         if text and parsers.says_what(text):
             kept["issue"] = text.strip()
-            talked = _talked(text)
+            talked = talked_said(text)
             if talked is not None:
                 kept["talked"] = talked
         if slots.get("phone"):
