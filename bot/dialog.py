@@ -375,6 +375,10 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         read.append(classify(ctx.svc, said))
         return read[-1]
 
+    mediation = _optional("bot.flows.mediation")
+    told = mediation.talked_answer(ctx, flow, state) if mediation is not None else None
+    if told is not None:  # 没找过他 at 沟通过吗: its words, not the 找过 inside them
+        return told
     outcome = await engine.answer(ctx, flow, state, classify=classify_answer)
     refused = outcome.state is not None and outcome.state.invalid > state.invalid
     sure = float(flow_config()["switch"]["min_confidence"])
@@ -410,6 +414,10 @@ async def _menu_pick(ctx: Context, state: DialogState | None, *, key: str = "", 
     flow = registry.for_menu_key(key) if key else registry.for_menu_number(digit)
     if flow is None:
         return Outcome(menu_text(ctx.svc), state)
+    if flow.name == "volunteer_signup" and state is None:
+        registered = await _registered_volunteer(ctx)
+        if registered is not None:
+            return registered
     lead = ""
     if state is not None and state.flow != flow.name and registry.get(state.flow) is not None:
         lead = ctx.text("flow.switched", current=ctx.text(registry.FLOWS[state.flow].title))
@@ -471,6 +479,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     activity_reply = await _activity_request(ctx, text)
     if activity_reply is not None:
         return Outcome(activity_reply, None)
+    volunteer = _optional("bot.flows.volunteer")
+    changed = await volunteer.change_areas(ctx, text) if volunteer is not None else None
+    if changed is not None:  # 改方向 助老 文化 / 加方向 文化 from a registered volunteer
+        return Outcome(changed, None)
     added = await added_detail(ctx, text)  # 补充一下：灯罩也掉了 — to the report already made
     if added is not None:
         lead = _emergency_advice(ctx, text)
@@ -533,9 +545,21 @@ async def _opening(ctx: Context, text: str) -> Outcome:
                 pending={"said": text.strip()})
             return Outcome(ctx.text("dialog.unknown_about", category=found.slots["category"]), waiting)
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
+    if flow.name == "volunteer_signup" and "党员" not in text:  # 党员报到 adds to the record: the flow
+        registered = await _registered_volunteer(ctx)
+        if registered is not None:
+            return registered
     if flow.name == "elderly_service":
         return await _booking_change(ctx, flow, found.slots, text)
     return engine.start(ctx, flow, found.slots, text)
+
+
+async def _registered_volunteer(ctx: Context) -> Outcome | None:
+    """我想当志愿者 from someone registered already: their record and how to change it, not the
+    questionnaire again (bot.flows.volunteer.registered_reply); None otherwise."""
+    volunteer = _optional("bot.flows.volunteer")
+    reply = await volunteer.registered_reply(ctx) if volunteer is not None else None
+    return Outcome(reply, None) if reply is not None else None
 
 
 async def _booking_change(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome:

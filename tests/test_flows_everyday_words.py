@@ -605,3 +605,19 @@ async def test_activities_by_the_residents_own_words(wx: WeChat, services: Servi
     assert "楼道清洁志愿行动" in mine
     assert "楼道清洁志愿行动" in await wx.say(openid, "取消报名")  # which one: listed
     assert "姓名" in await wx.say(oid(), "我要参加志愿服务")  # still the volunteer signup
+
+
+async def test_a_registered_volunteer_and_a_mediation_answer_in_their_own_words(wx: WeChat, services: Services) -> None:
+    """A second 我想当志愿者 ran the whole questionnaire again; 没找过他 at 沟通过吗 was stored as talked."""
+    openid = oid()
+    for said in ("我想当志愿者", "张国强", "13600008888", "电工", "周末", "1 3", "否", "1", "1"):
+        await wx.say(openid, said)
+    again = await wx.say(openid, "我想当志愿者")
+    assert "已经登记为社区志愿者" in again and "张国强" in again
+    assert "已经登记为社区志愿者" in await wx.say(openid, "4")  # the menu's 志愿者 too
+    talker = oid()
+    await wx.say(talker, "对门养的狗天天在楼道里拉屎，我想申请调解")
+    reply = await wx.say(talker, "没找过他")
+    assert "什么时候方便" in reply
+    state = await dialog_of(services, talker)
+    assert state is not None and state.slots["talked"] == "no"

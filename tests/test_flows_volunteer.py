@@ -111,8 +111,10 @@ async def sign_up(wx: WeChat, openid: str, areas: str = "1 3") -> str:
 async def test_a_second_signup_updates_the_record_and_makes_no_second_ticket(wx: WeChat, services: Services) -> None:
     openid = oid()
     assert "感谢您报名" in await sign_up(wx, openid, "1 3")
-    again = await sign_up(wx, openid, "4")
-    assert "助老、巡逻、文化" in again and "感谢您报名" not in again, again
+    again = await sign_up(wx, openid, "4")  # told the record, not the questionnaire again
+    assert "已经登记为社区志愿者" in again and "助老、巡逻" in again and "感谢您报名" not in again, again
+    added = await wx.say(openid, "加方向 文化")
+    assert "助老、巡逻、文化" in added, added
     [ticket] = await tickets_of(services, openid)  # the coordinator's one ticket
     [record] = await volunteers_of(services, openid)
     assert record.areas == ["助老", "巡逻", "文化"] and record.ticket_id == ticket.id
