@@ -579,10 +579,10 @@ async def test_back_goes_only_to_a_question_answered_before_the_one_in_hand(wx: 
     # The phone kept early is ahead of the category, not behind it: 返回 never moves forward.
     reply = await wx.say(openid, "返回")
     assert "第一个问题" in reply and "哪一类" in reply and "联系电话" not in reply, reply
-    assert "拍张照片" in await wx.say(openid, "1")
+    assert "已收到1张照片" in await wx.say(openid, "1")  # the photo sent early: not asked from scratch
     reply = await wx.say(openid, "返回")
     assert "哪一类" in reply and "之前的回答：照明" in reply, reply
-    assert "拍张照片" in await wx.say(openid, "照明")
+    assert "已收到1张照片" in await wx.say(openid, "照明")
     assert "绑定" in await wx.say(openid, "好了")  # the phone kept early is not asked again
     summary = await wx.say(openid, "否")
     assert "请核对" in summary and "13900001111" in summary and "3栋2单元" in summary
@@ -606,3 +606,13 @@ async def test_a_very_long_report_is_clipped_in_replies_and_kept_whole_in_the_ti
     await wx.say(openid, "1")
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["description"] == long_text
+
+
+async def test_a_photo_sent_first_is_not_asked_for_again(wx: WeChat, services: Services) -> None:
+    """A photo, then 3号楼2单元楼道灯坏了: before, "方便的话拍张照片发给我" as if none had come."""
+    openid = oid()
+    await wx.send("image", openid, **PHOTO)
+    assert "问题在哪里" in await wx.say(openid, "1")  # the category
+    assert "描述一下" in await wx.say(openid, "3号楼2单元")
+    reply = await wx.say(openid, "楼道灯坏了")
+    assert "已收到1张照片" in reply and "方便的话拍张照片" not in reply, reply

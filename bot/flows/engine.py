@@ -60,7 +60,11 @@ def prompt(ctx: Context, flow: Flow, step: Step, slots: dict[str, Any], *, first
     values.update(flow.prompt_values(ctx, slots))
     if not first:
         values.update(dict.fromkeys(flow.first_ask_only, ""))
-    parts = [ctx.text(step.prompt, **values)]
+    held = slots.get(step.slot)
+    if step.collect and isinstance(held, list) and held:  # photos sent already: not asked from scratch
+        parts = [ctx.text("flow.collect_more", count=len(held))]
+    else:
+        parts = [ctx.text(step.prompt, **values)]
     if step.choices:
         parts.append(choices_text(step))
     if step.optional:
