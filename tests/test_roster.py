@@ -241,9 +241,10 @@ def _demo_settings(services: Services) -> Any:
 
 
 async def _start(services: Services, settings: Any) -> None:
+    """Start the app and stop it again: its start-up is what loads (or keeps) the roster."""
     app = create_app(settings, services=dataclasses.replace(services, settings=settings))
-    async with TestClient(TestServer(app)):
-        pass
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/healthz")).status == 200
 
 
 async def test_the_demo_roster_is_never_loaded_over_an_imported_one(
