@@ -301,9 +301,9 @@ def _lapse_told(ctx: Context, lapsed: DialogState, outcome: Outcome) -> Outcome:
         return outcome
     title = ctx.text(flow.title)
     if outcome.state is not None:  # something new began: the old request is gone
-        return Outcome(_lines(ctx.text("flow.lapsed", title=title), outcome.reply), outcome.state)
+        return Outcome(engine.join_lines(ctx.text("flow.lapsed", title=title), outcome.reply), outcome.state)
     kept = replace(lapsed, slots={**lapsed.slots, LAPSE_TOLD: True})
-    return Outcome(_lines(ctx.text("flow.lapsed_continue", title=title), outcome.reply), kept)
+    return Outcome(engine.join_lines(ctx.text("flow.lapsed_continue", title=title), outcome.reply), kept)
 
 
 def _emergency_advice(ctx: Context, text: str) -> str:
@@ -311,10 +311,6 @@ def _emergency_advice(ctx: Context, text: str) -> str:
     complaint_module = _optional("bot.flows.complaint")
     advice = complaint_module.emergency_of(text) if complaint_module is not None else None
     return ctx.text(f"complaint.urgent.{advice}") if advice else ""
-
-
-def _lines(*parts: str) -> str:
-    return "\n".join(p for p in parts if p)
 
 
 async def route(ctx: Context, state: DialogState | None) -> Outcome:
@@ -486,7 +482,7 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     added = await added_detail(ctx, text)  # 补充一下：灯罩也掉了 — to the report already made
     if added is not None:
         lead = _emergency_advice(ctx, text)
-        return Outcome(_lines(lead, added), None)
+        return Outcome(engine.join_lines(lead, added), None)
     withdraw = _optional("bot.flows.withdraw")
     withdrawn = await withdraw.begin(ctx, text) if withdraw is not None else None
     if withdrawn is not None:  # 撤销工单 0001, 不用修了: the resident's own report withdrawn

@@ -135,7 +135,7 @@ def advance(ctx: Context, flow: Flow, state: DialogState, *, lead: str = "", fre
     else:
         text = prompt(ctx, flow, step, slots, first=fresh or step.state != state.step)
         new = replace(state, step=step.state, slots=slots, invalid=0)
-    return Outcome(_join(lead, text), new)
+    return Outcome(join_lines(lead, text), new)
 
 
 def start(ctx: Context, flow: Flow, slots: dict[str, Any], text: str = "", *, lead: str = "") -> Outcome:
@@ -143,7 +143,7 @@ def start(ctx: Context, flow: Flow, slots: dict[str, Any], text: str = "", *, le
     opening = flow.opening(slots, text)
     state = new_state(flow.name, flow.state(flow.steps[0].slot), ctx.now, opening)
     preface = flow.preface(ctx, opening)
-    return advance(ctx, flow, state, lead=_join(lead, preface or ""), fresh=True)
+    return advance(ctx, flow, state, lead=join_lines(lead, preface or ""), fresh=True)
 
 
 # Answering --------------------------------------------------------------------------------------
@@ -332,7 +332,7 @@ async def _checked(ctx: Context, flow: Flow, state: DialogState, step: Step, val
     if refused is None:
         return None
     why, remembered = refused
-    return Outcome(_join(why, prompt(ctx, flow, step, state.slots)), remembered)
+    return Outcome(join_lines(why, prompt(ctx, flow, step, state.slots)), remembered)
 
 
 def _store(ctx: Context, flow: Flow, state: DialogState, step: Step, value: Any, *, lead: str = "") -> Outcome:
@@ -354,14 +354,14 @@ def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
     msg_type = "image" if ctx.inbound.msg_type in ("image", "video", "shortvideo") else "location"
     target = step if msg_type in step.accepts else flow.media_step(msg_type)
     if target is None:
-        return Outcome(_join(ctx.text("flow.media_unused"), prompt(ctx, flow, step, state.slots)), state)
+        return Outcome(join_lines(ctx.text("flow.media_unused"), prompt(ctx, flow, step, state.slots)), state)
     if target.collect:
         kept = list(state.slots.get(target.slot) or []) + [dict(ctx.inbound.media, type=ctx.inbound.msg_type)]
         slots = {**state.slots, target.slot: kept}
         if target is step:
             return Outcome(ctx.text("flow.photo_received", count=len(kept)), replace(state, slots=slots))
         return Outcome(
-            _join(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots)
+            join_lines(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots)
         )
     try:
         value = read_answer(ctx, target, ctx.inbound.text)
@@ -373,7 +373,7 @@ def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
     if msg_type == "location" and isinstance(held, dict) and held and isinstance(value, dict):
         return _location_later(ctx, flow, state, step, target, held, value)
     slots = {**state.slots, target.slot: value}
-    return Outcome(_join(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots))
+    return Outcome(join_lines(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots))
 
 
 def _location_later(
@@ -391,7 +391,7 @@ def _location_later(
         kept = point
         said = ctx.text("flow.changed", field=ctx.text(target.label), value=_clip(target.display(kept)))
     slots = {**state.slots, target.slot: kept}
-    return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
+    return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
 
 
 def _collect_text(
@@ -448,7 +448,7 @@ def _phone_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
         return None
     slots = {**state.slots, target.slot: value}
     kept = replace(state, slots=slots, history=(*state.history, target.slot))
-    return Outcome(_join(ctx.text("flow.phone_kept"), prompt(ctx, flow, step, slots)), kept)
+    return Outcome(join_lines(ctx.text("flow.phone_kept"), prompt(ctx, flow, step, slots)), kept)
 
 
 def _place_added(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
@@ -462,7 +462,7 @@ def _place_added(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
         return None
     slots = {**state.slots, target.slot: more}
     said = ctx.text("flow.place_added", field=ctx.text(target.label), value=target.display(more))
-    return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
+    return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
 
 
 DETAIL_MAX = 1000  # characters of a description grown by additions
@@ -533,7 +533,7 @@ def _detail_added(
     grown, said = added
     if lead is not None:
         return _store(ctx, flow, grown, step, lead[0].value, lead=said)
-    return Outcome(_join(said, prompt(ctx, flow, step, grown.slots)), replace(grown, invalid=0))
+    return Outcome(join_lines(said, prompt(ctx, flow, step, grown.slots)), replace(grown, invalid=0))
 
 
 def _detail_with_choice(
@@ -611,7 +611,7 @@ async def _changed(ctx: Context, flow: Flow, state: DialogState, step: Step, tex
     moved = await flow.midway(ctx, state.slots, step, text)
     if moved is not None:
         slots, said = moved
-        return Outcome(_join(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
+        return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
     return await _edit_midway(ctx, flow, state, step, text)
 
 
@@ -670,10 +670,10 @@ def _switch_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
 def _resume(ctx: Context, flow: Flow, state: DialogState, lead: str) -> Outcome:
     """Ask again where the resident was (a step, or the summary)."""
     if state.part == CONFIRM:
-        return Outcome(_join(lead, confirm_text(ctx, flow, state.slots)), state)
+        return Outcome(join_lines(lead, confirm_text(ctx, flow, state.slots)), state)
     if state.part in (EDIT, SWITCH):
         return advance(ctx, flow, state, lead=lead)
-    return Outcome(_join(lead, prompt(ctx, flow, flow.step(state.part), state.slots)), state)
+    return Outcome(join_lines(lead, prompt(ctx, flow, flow.step(state.part), state.slots)), state)
 
 
 # Summary, confirmation and edits ----------------------------------------------------------------
@@ -693,9 +693,9 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState) -> Outco
             return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
         return Outcome(_edit_menu(ctx, flow, state.slots), replace(state, step=flow.state(EDIT), invalid=0))
     count = state.invalid + 1
-    reply = _join(ctx.text("flow.hint.confirm"), confirm_text(ctx, flow, state.slots))
+    reply = join_lines(ctx.text("flow.hint.confirm"), confirm_text(ctx, flow, state.slots))
     if count >= MAX_INVALID:
-        reply = _join(reply, ctx.text("flow.offer_handoff"))
+        reply = join_lines(reply, ctx.text("flow.offer_handoff"))
     return Outcome(reply, replace(state, invalid=count))
 
 
@@ -765,14 +765,14 @@ async def _change_midway(
     if refused is not None:
         why, remembered = refused
         said = ctx.text("flow.not_changed", field=ctx.text(target.label), reason=why)
-        return Outcome(_join(said, prompt(ctx, flow, step, state.slots)), remembered)
+        return Outcome(join_lines(said, prompt(ctx, flow, step, state.slots)), remembered)
     before = state.slots.get(target.slot)
     slots = {**{k: v for k, v in state.slots.items() if k != REFUSED}, target.slot: value}
     history = tuple(s for s in state.history if s != target.slot) + (target.slot,)
     said = ctx.text("flow.changed" if before not in (None, "", []) else "flow.noted",
                     field=ctx.text(target.label), value=_clip(target.display(value)))
     new = replace(state, slots=slots, history=history, invalid=0)
-    return Outcome(_join(said, prompt(ctx, flow, step, slots)), new)
+    return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), new)
 
 
 async def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
@@ -788,7 +788,7 @@ async def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
             return await _edit(ctx, flow, state, *target)
         chosen = next((s for s in steps if normalize(ctx.text(s.label)) in norm), None)
     if chosen is None:
-        return Outcome(_join(ctx.text("flow.hint.choice"), _edit_menu(ctx, flow, state.slots)), state)
+        return Outcome(join_lines(ctx.text("flow.hint.choice"), _edit_menu(ctx, flow, state.slots)), state)
     return await _edit(ctx, flow, state, chosen, "")
 
 
@@ -836,7 +836,7 @@ def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     history = tuple(s for s in state.history if s != last)
     new = replace(state, step=step.state, slots=slots, history=history, invalid=0, editing=False)
     said = "" if before in (None, "", []) else ctx.text("flow.back_was", value=_clip(step.display(before)))
-    return Outcome(_join(said, prompt(ctx, flow, step, slots)), new)
+    return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), new)
 
 
 def restart(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
@@ -858,5 +858,6 @@ def resume(ctx: Context, flow: Flow, state: DialogState, lead: str) -> Outcome:
     return _resume(ctx, flow, touched(state, ctx.now), lead)
 
 
-def _join(*parts: str) -> str:
+def join_lines(*parts: str) -> str:
+    """The non-empty parts of a reply, one per line."""
     return "\n".join(p for p in parts if p)
