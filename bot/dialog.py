@@ -25,7 +25,7 @@ from aiohttp import web
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import metrics, outbox, reminders
+from bot import metrics, notices, outbox, reminders
 from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
@@ -690,7 +690,7 @@ async def _photo_for_report(ctx: Context) -> str | None:
     if ticket.assignee and ticket.status != "escalated":
         await outbox.push_worker(ctx.session, ticket.assignee,
                                  ctx.text("dialog.photo_added_worker", number=ticket.number,
-                                          short=ticket.number.rsplit("-", 1)[-1]),
+                                          short=notices.short_number(ticket.number)),
                                  now=ctx.now, ticket_id=ticket.id)
     return ctx.text("dialog.photo_added", number=ticket.number)
 
