@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn
 from ipaddress import ip_address, ip_network
 
 import aiohttp
@@ -137,10 +139,34 @@ def create_app(
 
 
 async def gunicorn_app() -> web.Application:
-    """The app for gunicorn's aiohttp worker: `gunicorn bot.app:gunicorn_app -k aiohttp.GunicornWebWorker`."""
-    from bot import logs
-    from bot.serve import worker_app
+    """The app for gunicorn's aiohttp worker: `gunicorn bot.app:gunicorn_app -k aiohttp.GunicornWebWorker`.
 
-    settings = load_settings()
+    Each worker runs the checks `communitybot serve` runs before it starts (settings, database
+    migrated, Redis, roster; without Redis, one process only). What fails is logged in one line
+    and the worker exits with gunicorn's boot-error code, so the arbiter stops instead of
+    restarting the worker forever."""
+    from bot import logs
+    from bot.serve import ServeError, check_backends, hold_single_process_lock, worker_app
+    from bot.settings import SettingsError
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _refuse_boot("settings refused: " + "; ".join(exc.problems))
     logs.configure(settings.log_level)
+    try:
+        warnings = await check_backends(settings)
+        hold_single_process_lock(settings)
+    except ServeError as exc:
+        _refuse_boot(str(exc))
+    for warning in warnings:
+        log.warning("%s", warning)
     return worker_app(settings)
+
+
+GUNICORN_BOOT_ERROR = 3  # gunicorn's WORKER_BOOT_ERROR: the arbiter halts rather than respawning
+
+
+def _refuse_boot(reason: str) -> NoReturn:
+    print(f"community-bot cannot start: {reason}", file=sys.stderr, flush=True)
+    raise SystemExit(GUNICORN_BOOT_ERROR)

@@ -119,6 +119,42 @@ async def _console_warnings(settings: Settings) -> list[str]:
     return []
 
 
+_SERVING_LOCK: list[Any] = []  # the lock file held for the serving process's life
+
+
+def hold_single_process_lock(settings: Settings) -> None:
+    """Without Redis, dialogs' locks and retries' de-duplication live in the serving process:
+    a second process on the same SQLite file (a second `serve`, gunicorn with several workers)
+    would answer the same resident twice at once. Take an exclusive lock beside the database
+    file, held until the process ends, so that second process is refused in one line."""
+    if settings.redis_url or _SERVING_LOCK:
+        return
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.db_url)
+    if not url.get_backend_name() == "sqlite" or not url.database or url.database == ":memory:":
+        return
+    import fcntl
+
+    path = f"{url.database}.serving"
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise ServeError(
+            f"another process (pid {pid}) is serving {url.database}: without Redis the bot is one "
+            "process; stop that one, or set CB_DATABASE_URL (PostgreSQL) and CB_REDIS_URL for several"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _SERVING_LOCK.append(handle)
+
+
 def check_workers(settings: Settings, workers: int) -> None:
     """Refuse configurations that cannot run several workers correctly."""
     if workers < 1:
@@ -167,6 +203,7 @@ def serve(overrides: dict[str, Any], workers: int = 1) -> int:
     check_workers(settings, workers)
     check_address(settings.host, settings.port, reuse_port=workers > 1)
     warnings = asyncio.run(check_backends(settings))
+    hold_single_process_lock(settings)
     banner(settings, workers, warnings)
     if workers == 1:
         run_worker(overrides, reuse_port=False)

@@ -1,6 +1,10 @@
-"""gunicorn alternative to `communitybot serve --workers N` (pip install 'gunicorn>=22,<24').
+"""gunicorn alternative to `communitybot serve --workers N` (pip install -e '.[gunicorn]').
 
     gunicorn -c deploy/gunicorn.conf.py bot.app:gunicorn_app
+
+Every worker runs serve's start-up checks (settings, database migrated, Redis, roster); what
+fails is logged as one "community-bot cannot start: ..." line and gunicorn stops. Several
+workers need PostgreSQL + Redis: without Redis a second worker is refused.
 """
 
 bind = "127.0.0.1:8080"
