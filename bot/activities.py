@@ -303,11 +303,13 @@ async def my_signups_reply(svc: Services, session: AsyncSession, openid: str) ->
     return svc.texts.get("activities.mine", lines=lines, title=rows[0].title)
 
 
-# 我的报名, 我报名了哪些活动, a bare 取消报名 (which one? the list says how): the resident's signups.
+# 我的报名, 我报名了哪些活动: the resident's signups.
 _MINE = re.compile(
     r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|几个)(?:志愿)?活动?|"
-    r"(?:我)?参加了(?:哪些|什么)活动|取消报名|我要取消报名|我想取消报名)(?:呢|啊|吗)?$"
+    r"(?:我)?参加了(?:哪些|什么)活动)(?:呢|啊|吗)?$"
 )
+# A bare 取消报名: the only signup is cancelled; with several, which one? (the list says how).
+_CANCEL_BARE = re.compile(r"^(?:我)?(?:要|想)?取消(?:一下)?(?:我的)?(?:活动)?报名(?:吧|了|呢|啊)?$")
 # 我要参加楼道清洁, 我想参加敬老院探访活动, 敬老院探访 报名: a real activity named is a signup.
 _JOIN = re.compile(r"^(?:我|我们)?(?:也)?(?:要|想|想要|可以|能)?参加(?:一下)?(?P<name>.+)$")
 _TRAILING = re.compile(r"^(?P<name>.+?)(?:活动)?(?:我要|我想)?报(?:个)?名$")
@@ -316,10 +318,17 @@ _NOT_ACTIVITIES = ("志愿", "义工", "党员", "报到")  # 参加志愿服务
 
 async def request(ctx: Context, text: str) -> str | None:
     """What the resident says about activities beyond 近期活动 / 报名 X / 取消报名 X (which the
-    dialog reads itself): 我的报名 and a bare 取消报名 list their signups; 我要参加 X and X 报名
+    dialog reads itself): 我的报名 lists their signups, and so does a bare 取消报名 with several (with
+    one, it is cancelled); 我要参加 X and X 报名
     sign up for X when X is a real activity. None when text is none of these, so it goes on to
     the classifier (我要参加志愿服务 is the volunteer signup)."""
     said = normalize(text)
+    if _CANCEL_BARE.match(said):
+        signed = await signed_activities(ctx.session, ctx.openid, ctx.now)
+        if len(signed) == 1:
+            result = await cancel_signup(ctx.svc, ctx.session, ctx.openid, signed[0].key)
+            return result.reply + "\n" + ctx.svc.texts.get("activities.sign_up_again", title=signed[0].title)
+        return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
     if _MINE.match(said):
         return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
     found = _JOIN.match(said) or _TRAILING.match(said)

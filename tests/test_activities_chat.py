@@ -100,3 +100,19 @@ async def test_request_lists_signups_and_joins_a_named_activity(wx: WeChat, serv
     async with services.sessions() as session:
         rows = list(await session.scalars(select(ActivitySignup).where(ActivitySignup.openid == openid)))
         assert len(rows) == 2
+
+
+async def test_a_bare_cancel_with_one_signup_cancels_it(wx: WeChat, services: Services) -> None:
+    """取消报名 with only one activity signed for cancels that one (before: the list, and the name
+    asked again); with none it says so; reminders of the cancelled signup are dropped."""
+    await load_activities(services)
+    assert "没有报名" in await wx.say("oActOne", "取消报名")
+    assert "报名成功" in await wx.say("oActOne", "报名 楼道清洁")
+    reply = await wx.say("oActOne", "我要取消报名")
+    assert "已为您取消“楼道清洁志愿行动”的报名" in reply and "报名 楼道清洁志愿行动" in reply, reply
+    async with services.sessions() as session:
+        signup = await session.scalar(select(ActivitySignup).where(ActivitySignup.openid == "oActOne"))
+        assert signup is not None and signup.status == "cancelled"
+        states = {r.state for r in await session.scalars(select(Reminder).where(Reminder.target == "oActOne"))}
+        assert states == {"dropped"}
+    assert "没有报名" in await wx.say("oActOne", "取消报名")
