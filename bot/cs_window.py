@@ -12,8 +12,10 @@ an hour ago and then clicks the menu still has the rest of the 48 hours.
 
 The resident's row keeps what is needed: `last_message_at` (the last message) and
 `last_inbound_at` / `window_opened_by` (the last interaction of any kind and what it was). The
-outbox sender and the console predict the channel from them; the quota itself is WeChat's to count,
-and a refusal (45015, 45047) still falls back to a template.
+outbox sender and the console predict the channel from them; the console also counts the pushes
+that use a window's quota (bot.staff_actions.custom_sent: sent as customer-service messages since
+the window opened, however long they had waited in the outbox, and any still queued). The quota
+itself is WeChat's to count, and a refusal (45015, 45047) still falls back to a template.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -21,7 +21,6 @@ from storage.models import AuditLog, Message, OutboxItem, Person, Resident, Staf
 
 MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
 MAX_NOTE_CHARS = 2000
-SENT_LAG = timedelta(days=2)  # how long before it was sent a push may have last been due (custom_sent)
 STAFF_ACTIONS = ("assign", "accept", "resolve", "reopen", "close", "escalate", "cancel")
 
 
@@ -61,22 +60,22 @@ def delivery_channel(resident: Resident | None, now: datetime, sent: Sequence[da
     return "template"
 
 
-async def custom_sent(session: AsyncSession, openid: str, since: datetime) -> list[datetime]:
-    """When pushes to a resident since `since` went as customer-service messages (sent_at), or were
-    queued to be tried as one (created_at of those still waiting). Sent rows are found through the
-    outbox's (state, next_attempt_at) index: a row sent after `since` was last due at most
-    SENT_LAG before it (retries back off an hour at most)."""
+async def custom_sent(session: AsyncSession, openid: str, since: datetime, now: datetime) -> list[datetime]:
+    """When pushes to a resident count against windows opened since `since`: those sent as
+    customer-service messages since then (sent_at), however long they had waited in the outbox
+    before, and every one still queued, whenever it was queued (the sender tries it as one while a
+    window is open), at the earliest it can go (its next attempt, not before now). Found through
+    the outbox's (channel, target) index."""
     rows = await session.execute(
-        select(OutboxItem.state, OutboxItem.sent_at, OutboxItem.created_at).where(
+        select(OutboxItem.state, OutboxItem.sent_at, OutboxItem.next_attempt_at).where(
             OutboxItem.channel == "wechat", OutboxItem.target == openid,
             or_(
-                and_(OutboxItem.state == "sent", OutboxItem.next_attempt_at >= since - SENT_LAG,
-                     OutboxItem.sent_via == "custom", OutboxItem.sent_at >= since),
-                and_(OutboxItem.state.in_(("pending", "sending")), OutboxItem.created_at >= since),
+                and_(OutboxItem.state == "sent", OutboxItem.sent_via == "custom", OutboxItem.sent_at >= since),
+                OutboxItem.state.in_(("pending", "sending")),
             ),
         )
     )
-    return [sent_at if state == "sent" and sent_at is not None else created_at for state, sent_at, created_at in rows]
+    return [sent_at if state == "sent" and sent_at is not None else max(due, now) for state, sent_at, due in rows]
 
 
 def label(svc: Services, table: str, name: str) -> str:
@@ -139,7 +138,8 @@ async def reply_outlook(svc: Services, session: AsyncSession, ticket: Ticket) ->
     if not window.is_open(now):
         return "template"
     earliest = min(a.since for a in window.allowances(now))
-    return "custom" if delivery_channel(resident, now, await custom_sent(session, ticket.resident, earliest)) == "custom" else "quota"
+    sent = await custom_sent(session, ticket.resident, earliest, now)
+    return "custom" if delivery_channel(resident, now, sent) == "custom" else "quota"
 
 
 def channel_of(outlook: str) -> str | None:

@@ -4,12 +4,25 @@ prediction of how a staff answer would reach the resident."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
-from bot import cs_window
+from bot import cs_window, outbox
+from bot.channels import push
+from bot.clock import FakeClock
+from bot.console import auth
+from bot.services import Services
+from bot.sim.api import SimRecorder
 from bot.staff_actions import delivery_channel
 from storage.models import Resident
+from tests.staff_support import audit_rows, logged_in, make_resident, make_ticket, outbox_rows
+from tests.test_outbox import api_port, http, settings_overrides, sim  # noqa: F401 (fixtures)
+
+Client = TestClient[Any, Any]
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
 
@@ -62,3 +75,52 @@ def test_the_console_predicts_the_channel_a_staff_answer_takes(
                         window_opened_by=opened_by)
     assert delivery_channel(resident, NOW) == expected
     assert delivery_channel(None, NOW) == "template"
+
+
+@pytest.fixture
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes for the console logins here."""
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+# --- the console's prediction counts every push of the window, however long it waited ---------------
+
+
+@pytest.mark.usefixtures("fast_bcrypt")
+async def test_pushes_that_waited_days_in_the_outbox_count_against_the_quota(
+    client: Client, services: Services, clock: FakeClock, sim: SimRecorder, http: aiohttp.ClientSession,
+) -> None:
+    """The sender was down for three days with five notices queued for a resident. The resident
+    writes (a new 48-hour window, 5 customer-service messages); the sender comes back and sends
+    four of them as customer-service messages at once, the fifth still waits. Those five use the
+    quota up: the console must say a staff answer now goes as a template, as WeChat will decide —
+    not count only pushes last due within two days of the window, nor only those queued after it."""
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await make_resident(services, "o_wait", last_inbound_at=clock.now() - timedelta(days=5))
+    number = await make_ticket(services, "o_wait", kind="handoff", summary="转人工：楼上漏水")
+    async with services.sessions() as session, session.begin():
+        for n in range(1, 6):
+            await outbox.push_resident(session, "o_wait", f"第{n}条通知", now=clock.now())
+    clock.advance(days=3)
+    async with services.sessions() as session, session.begin():  # the resident writes again
+        resident = await session.scalar(select(Resident).where(Resident.openid == "o_wait"))
+        assert resident is not None
+        resident.last_message_at = resident.last_inbound_at = clock.now()
+    clock.advance(minutes=1)
+    assert await push.drain(services, http, limit=4) == 4  # the sender is back: four go, one waits
+    assert [r["payload"]["text"]["content"] for r in sim.of("custom_send", "o_wait")] == [
+        f"第{n}条通知" for n in range(1, 5)]
+
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert "客服消息条数已用完" in page and "答复将以【模板消息】" in page and "答复将以【客服消息】" not in page
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "师傅明早九点上门", "csrf_token": csrf})
+    assert "以模板消息送达" in await resp.text()
+    [row] = await audit_rows(services, "ticket.reply")
+    assert row.detail["via"] == "template" and row.detail["quota_used"] is True
+
+    assert await push.drain(services, http) == 2  # the fifth notice, then the answer: as WeChat decides
+    assert len(sim.of("custom_send", "o_wait")) == 5
+    [template] = sim.of("template_send", "o_wait")
+    assert "师傅明早九点上门" in str(template["payload"]["data"])
+    assert [r.sent_via for r in await outbox_rows(services, "wechat")] == ["custom"] * 5 + ["template"]
