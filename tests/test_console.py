@@ -521,6 +521,42 @@ async def test_a_refused_answer_comes_back_in_the_box_and_an_expired_session_say
     assert "登录已过期，请重新登录后再发送" in html and f'name="next" value="/console/tickets/{number}"' in html
 
 
+def _reply_box(page: str) -> str:
+    """The answer box's opening tag on a ticket page ('' when the page has none)."""
+    found = re.search(r'<textarea name="text" id="reply-text"[^>]*>', page)
+    return found.group(0) if found else ""
+
+
+async def test_the_answer_box_keeps_its_draft_per_clerk_until_the_answer_goes(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """The browser keeps what a clerk types (console.js) under a key of their own and the ticket,
+    so it outlives a login and another clerk's box never shows it; the page after a sent answer
+    tells it to drop the draft, once; a refused answer does not."""
+    await _users(services)
+    await auth.create_user(services, "wang", "staffpass2", "staff", display_name="王芳")
+    number = await _handoff(services, clock)
+    async with services.sessions() as session:
+        ids = dict((await session.execute(select(StaffUser.username, StaffUser.id))).tuples().all())
+    csrf = await logged_in(client, "liu", "staffpass1")
+    box = _reply_box(await (await client.get(f"/console/tickets/{number}")).text())
+    assert f'data-draft="cb-draft:{ids["liu"]}:liu:{number}"' in box and "data-draft-sent" not in box
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "   ", "csrf_token": csrf})
+    assert "data-draft-sent" not in _reply_box(await resp.text())  # refused: the draft stays
+    resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "您好，已安排师傅。", "csrf_token": csrf})
+    page = await resp.text()
+    assert "以客服消息送达" in page and "data-draft-sent" in _reply_box(page)
+    assert "data-draft-sent" not in _reply_box(await (await client.get(f"/console/tickets/{number}")).text())
+
+    client.session.cookie_jar.clear()  # another clerk at the same browser: a key of her own
+    await logged_in(client, "wang", "staffpass2")
+    box = _reply_box(await (await client.get(f"/console/tickets/{number}")).text())
+    assert f'data-draft="cb-draft:{ids["wang"]}:wang:{number}"' in box and f":{ids['liu']}:liu:" not in box
+    client.session.cookie_jar.clear()
+    await logged_in(client, "ro", "readonly1")
+    assert _reply_box(await (await client.get(f"/console/tickets/{number}")).text()) == ""  # no box, no draft
+
+
 async def test_what_a_resident_adds_after_a_hand_off_shows_once(
     client: Client, services: Services, wx: Any,
 ) -> None:

@@ -252,3 +252,100 @@ async def test_the_console_on_a_phone_width_screen(
             assert not await page.locator("ol.timeline").is_visible()
         finally:
             await browser.close()
+
+
+DRAFT = ("李奶奶您好：您问的老年助餐，社区食堂每天中午11点到12点半供餐，凭老年卡每餐8元。"
+         "腿脚不方便的话可以登记送餐，志愿者会在中午前送到家门口。需要登记的话，"
+         "请把您的楼栋门牌号和方便联系的时间告诉我们，我们明天上午给您回电话确认。")
+
+
+async def test_a_reply_draft_outlives_an_expired_session_and_stays_with_its_clerk(
+    services: Services, server: TestServer, clock: FakeClock, backend: str,
+) -> None:
+    """A clerk writes a long answer; her session runs out before she sends it. A colleague logs in
+    at the same browser and gets an empty box; the clerk logs in again and finds her answer, sends
+    it, and the draft is gone. At 1280 and 390 px the restored draft and its note fit."""
+    from playwright.async_api import async_playwright
+
+    from bot.console.common import SECRET
+    from tests.staff_support import make_resident, make_ticket
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = "" if backend == "embedded" else f"-{backend}"
+    base = str(server.make_url("/")).rstrip("/")
+    await make_resident(services, "o_elder")
+    number = await make_ticket(services, "o_elder", kind="handoff", summary="转人工：独居老人问助餐怎么报名")
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await auth.create_user(services, "wang", "staffpass2", "staff", display_name="王芳")
+    ticket_url = f"{base}/console/tickets/{number}"
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+            page = await context.new_page()
+
+            async def log_in(username: str, password: str) -> None:
+                await page.fill("input[name=username]", username)
+                await page.fill("input[name=password]", password)
+                await page.click("button[type=submit]")
+                await page.wait_for_url(ticket_url)
+
+            await page.goto(ticket_url)
+            await log_in("liu", "staffpass1")
+            await page.fill("#reply-text", DRAFT)
+
+            # The session runs out while she writes (the store forgets it), then she presses send.
+            cookie = {c["name"]: c["value"] for c in await context.cookies()}[auth.COOKIE]
+            found = await auth.load_session(services, server.app[SECRET], cookie)
+            assert found is not None
+            await services.store.delete(found[0])
+            await page.click("#reply-form button[type=submit]")
+            await page.wait_for_url(f"{base}/console/login?**")
+            assert "登录已过期" in await page.inner_text(".flash.error")
+
+            # A colleague logs in at the same browser: her box is empty.
+            await log_in("wang", "staffpass2")
+            assert await page.input_value("#reply-text") == ""
+            assert not await page.locator("#draft-note").is_visible()
+            await page.click("header .who button")
+            await page.wait_for_url(f"{base}/console/login")
+
+            # The clerk logs in again: her answer is back, and said to be a kept draft.
+            await page.goto(ticket_url)
+            await log_in("liu", "staffpass1")
+            assert await page.input_value("#reply-text") == DRAFT
+            assert "草稿" in await page.inner_text("#draft-note")
+            await page.screenshot(path=str(ARTIFACTS / f"console-ticket-draft{suffix}.png"), full_page=True)
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await page.reload()
+            assert await page.input_value("#reply-text") == DRAFT
+            assert int(await page.evaluate("document.documentElement.scrollWidth")) <= 390
+            note = await page.locator("#draft-note").bounding_box()
+            box = await page.locator("#reply-text").bounding_box()
+            send = await page.locator("#reply-form button[type=submit]").bounding_box()
+            assert note is not None and box is not None and send is not None
+            assert box["y"] + box["height"] <= note["y"] and note["y"] + note["height"] <= send["y"]
+            await page.screenshot(path=str(ARTIFACTS / f"console-phone-ticket-draft{suffix}.png"), full_page=True)
+            await page.set_viewport_size({"width": 1280, "height": 900})
+
+            # Sent: the draft goes, in this browser too.
+            await page.click("#reply-form button[type=submit]")
+            await page.wait_for_selector(".flash.ok")
+            assert "以客服消息送达" in await page.inner_text(".flash.ok")
+            assert DRAFT in await page.inner_text("ol.timeline")
+            await page.reload()
+            assert await page.input_value("#reply-text") == ""
+            assert not await page.locator("#draft-note").is_visible()
+            kept = await page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('cb-draft:'))")
+            assert kept == []
+
+            # A draft nobody came back to for more than a week is dropped.
+            await page.fill("#reply-text", "先写一半")
+            key = await page.get_attribute("#reply-text", "data-draft")
+            await page.evaluate(
+                "key => localStorage.setItem(key, JSON.stringify({text: '先写一半', at: Date.now() - 8 * 86400000}))", key,
+            )
+            await page.reload()
+            assert await page.input_value("#reply-text") == ""
+        finally:
+            await browser.close()

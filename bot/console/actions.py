@@ -34,6 +34,7 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     except ValueError as exc:  # ActionRefused, ResidentUnreachable: the typed text comes back in the box
         await auth.keep_draft(svc, user, number, text)
         return await back(request, user, _here(number), str(exc), "error")
+    await auth.mark_sent(svc, user, number)  # the page it comes back to drops the browser's draft
     return await back(request, user, _here(number), svc.texts.get(f"console.flash.reply_{via}"))
 
 

@@ -393,25 +393,47 @@ async def take_flash(svc: Services, user: ConsoleUser) -> list[dict[str, str]]:
 
 
 MAX_DRAFT_CHARS = 5000
+_PER_TICKET_KEPT = 5  # tickets a session keeps something for, per slot
+
+
+async def _keep(svc: Services, user: ConsoleUser, slot: str, number: str, value: Any) -> None:
+    """Keep value for the user's next view of a ticket, in the session's slot (newest tickets)."""
+    data = await svc.store.get(user.session_key)
+    if isinstance(data, dict):
+        kept = {k: v for k, v in (data.get(slot) or {}).items() if k != number}
+        data[slot] = {**dict(list(kept.items())[1 - _PER_TICKET_KEPT:]), number: value}
+        await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
+
+
+async def _take(svc: Services, user: ConsoleUser, slot: str, number: str) -> Any:
+    """What the session's slot keeps for a ticket (None for nothing), cleared."""
+    data = await svc.store.get(user.session_key)
+    if not isinstance(data, dict) or number not in (data.get(slot) or {}):
+        return None
+    value = data[slot].pop(number)
+    await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
+    return value
 
 
 async def keep_draft(svc: Services, user: ConsoleUser, number: str, text: str) -> None:
     """Keep a refused answer's text for the user's next view of the ticket (one draft per ticket)."""
-    data = await svc.store.get(user.session_key)
-    if isinstance(data, dict):
-        drafts = {k: v for k, v in (data.get("drafts") or {}).items() if k != number}
-        data["drafts"] = {**dict(list(drafts.items())[-4:]), number: text[:MAX_DRAFT_CHARS]}
-        await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
+    await _keep(svc, user, "drafts", number, text[:MAX_DRAFT_CHARS])
 
 
 async def take_draft(svc: Services, user: ConsoleUser, number: str) -> str:
     """The user's kept draft for a ticket ('' for none), cleared."""
-    data = await svc.store.get(user.session_key)
-    if not isinstance(data, dict) or number not in (data.get("drafts") or {}):
-        return ""
-    draft = str(data["drafts"].pop(number))
-    await svc.store.set(user.session_key, data, ttl=SESSION_TTL_S)
-    return draft
+    return str(await _take(svc, user, "drafts", number) or "")
+
+
+async def mark_sent(svc: Services, user: ConsoleUser, number: str) -> None:
+    """Note that the user's answer to a ticket went: their next view of it drops the draft the
+    browser keeps for them (console.js)."""
+    await _keep(svc, user, "sent", number, True)
+
+
+async def take_sent(svc: Services, user: ConsoleUser, number: str) -> bool:
+    """Whether the user's answer to a ticket went since their last view of it, cleared."""
+    return bool(await _take(svc, user, "sent", number))
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:

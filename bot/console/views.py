@@ -56,6 +56,11 @@ def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool) -> list[tupl
     return lines
 
 
+def draft_key(user: ConsoleUser, number: str) -> str:
+    """Where the browser keeps this user's unsent answer to a ticket (console.js, localStorage):
+    per user, so another clerk on the same browser never sees it, and across logins."""
+    return f"cb-draft:{user.user_id}:{user.username}:{number}"
+
 
 @routes.get("/console")
 @page("readonly")
@@ -111,6 +116,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         assignable = await staff_actions.assignable_people(session, ticket.kind)
         shown = await queries.names(session)
     draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
+    sent = await auth.take_sent(svc, user, ticket.number) if user.can("staff") else False
     allowed = [a for a in staff_actions.STAFF_ACTIONS if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
     reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
     phone = resident.phone if resident is not None and resident.phone else ""
@@ -122,5 +128,6 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
         "max_reply": staff_actions.MAX_REPLY_CHARS, "draft": draft,
+        "draft_key": draft_key(user, ticket.number), "draft_sent": sent,
         "fields": field_lines(svc.texts, ticket.fields or {}, reveal),
     })

@@ -1,12 +1,79 @@
-// The console's only script: canned replies fill the answer box; destructive forms ask first.
+// The console's only script: canned replies fill the answer box; destructive forms ask first;
+// an answer being written is kept in this browser until it is sent.
 "use strict";
+
+// Answer drafts live in localStorage, one entry per staff user and ticket (the box's data-draft:
+// "cb-draft:<id>:<username>:<number>"), so a draft outlives an expired session and a new login, and
+// another clerk on the same browser never gets it in their box. The page shown after a sent answer
+// says so (data-draft-sent) and the draft goes; drafts untouched for DRAFT_DAYS go too.
+const DRAFT_PREFIX = "cb-draft:";
+const DRAFT_DAYS = 7;
+
+function draftStore() {
+  try {
+    return window.localStorage;
+  } catch (error) {
+    return null; // storage disabled: the box works, nothing is kept
+  }
+}
+
+function readDraft(store, key) {
+  try {
+    const kept = JSON.parse(store.getItem(key) || "null");
+    return kept && typeof kept.text === "string" ? kept : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+function dropOldDrafts(store) {
+  const oldest = Date.now() - DRAFT_DAYS * 86400 * 1000;
+  const keys = [];
+  for (let i = 0; i < store.length; i += 1) keys.push(store.key(i));
+  for (const key of keys) {
+    if (!key || !key.startsWith(DRAFT_PREFIX)) continue;
+    const kept = readDraft(store, key);
+    if (!kept || !(Number(kept.at) >= oldest)) store.removeItem(key);
+  }
+}
+
+function keepDraft(store, box, note) {
+  const key = box.dataset.draft;
+  if (!key) return;
+  if (box.dataset.draftSent !== undefined) store.removeItem(key);
+  const save = () => {
+    try {
+      if (box.value.trim()) store.setItem(key, JSON.stringify({ text: box.value, at: Date.now() }));
+      else store.removeItem(key);
+    } catch (error) {
+      // storage full or refused: the answer is still in the box
+    }
+    if (note && !box.value.trim()) note.hidden = true;
+  };
+  const kept = readDraft(store, key);
+  if (box.value) {
+    save(); // a refused answer the server gave back: the newest text
+  } else if (kept && kept.text) {
+    box.value = kept.text;
+    if (note) note.hidden = false;
+  }
+  box.addEventListener("input", save);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const store = draftStore();
+  if (store) {
+    dropOldDrafts(store);
+    const box = document.getElementById("reply-text");
+    if (box) keepDraft(store, box, document.getElementById("draft-note"));
+  }
   const canned = document.getElementById("canned");
   if (canned) {
     canned.addEventListener("change", () => {
       const target = document.getElementById(canned.dataset.target);
       if (target && canned.value) {
         target.value = canned.value;
+        target.dispatchEvent(new Event("input")); // kept as a draft, like typed text
         target.focus();
       }
     });
