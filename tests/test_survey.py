@@ -169,7 +169,9 @@ async def test_every_answer_form_lands_on_the_ticket(
         assert t.status == "reopened" and "重新交给" in reply
 
 
-@pytest.mark.parametrize("text", ["5号楼灯坏了", "我要投诉", "几点上班", "6", "12", "好的", "满"])
+@pytest.mark.parametrize(
+    "text", ["5号楼灯坏了", "我要投诉", "几点上班", "6", "12", "好的", "满", "不慢", "态度挺好的", "不是不满意"]
+)
 def test_words_that_are_not_a_rating(text: str) -> None:
     assert survey.parse_rating(text) is None
 
@@ -393,6 +395,45 @@ async def test_everyday_answers_are_read_as_the_right_scores(svc: Services, cloc
         assert comment in (t.rating_comment or "") and (comment or not t.rating_comment), (said, t.rating_comment)
         assert t.status == ("closed" if score >= 3 else "reopened"), said
         assert ("感谢" if score >= 3 else "重新交给") in reply, (said, reply)
+
+
+SERVICE_COMPLAINTS = ["态度不好", "太慢了", "根本没修好", "修了跟没修一样", "服务太差", "师傅态度不好，来得也慢"]
+
+
+async def test_a_complaint_about_the_service_alone_is_unsatisfied(svc: Services, clock: FakeClock, wx: WeChat) -> None:
+    """A survey answered only with a complaint about the service (态度不好, 太慢了): 不满意, the
+    sentence kept as the comment, the job reopened to its owner and the staff group told."""
+    residents = [f"o_bad{i}" for i in range(len(SERVICE_COMPLAINTS))]
+    numbers = await surveyed_jobs(svc, clock, residents)
+    for resident, said in zip(residents, SERVICE_COMPLAINTS):
+        reply = await wx.say(resident, said)
+        assert f"您的意见“{said}”已记录" in reply and "重新交给" in reply, (said, reply)
+        t = await ticket(svc, numbers[resident])
+        assert (t.status, t.satisfaction, t.satisfaction_label, t.rating_comment) == (
+            "reopened", 2, "不满意", said), said
+    posts = [p.payload["content"] for p in await outbox_rows(svc, "group")]
+    assert all(any(n in p and "回访不满意" in p for p in posts) for n in numbers.values())
+
+
+async def test_praise_or_a_negated_complaint_is_not_unsatisfied(svc: Services, clock: FakeClock, wx: WeChat) -> None:
+    """态度挺好的 and 不慢 are no complaint (the survey stays open), 没有不满意 is 满意; an
+    emergency or a new request sent at the survey is served as always."""
+    said = {
+        "o_fp_praise": "态度挺好的", "o_fp_not_slow": "不慢", "o_fp_none": "没有不满意",
+        "o_fp_trapped": "9栋电梯里关了人出不来", "o_fp_meal": "明天中午给我妈订个助餐",
+    }
+    numbers = await surveyed_jobs(svc, clock, list(said))
+    replies = {resident: await wx.say(resident, text) for resident, text in said.items()}
+    for resident, reply in replies.items():
+        t = await ticket(svc, numbers[resident])
+        if resident == "o_fp_none":
+            assert (t.status, t.satisfaction_label) == ("closed", "满意") and "感谢" in reply, reply
+        else:
+            assert (t.status, t.satisfaction) == ("resolved", None) and "重新交给" not in reply, (resident, reply)
+    assert "1–5 分" in replies["o_fp_praise"]  # thanked, and the score asked again
+    assert "96333" in replies["o_fp_trapped"]
+    assert "老人怎么称呼" in replies["o_fp_meal"]
+    assert await pending(svc, "o_fp_not_slow") == [(numbers["o_fp_not_slow"], 1, "sent")]
 
 
 async def test_after_a_bare_unsatisfied_only_a_comment_is_taken_as_one(

@@ -53,6 +53,7 @@ _END = rf"(?=[了的啊呀吧呢哈]*(?:$|[{_P}]))"  # a word that must stand al
 # Rating words read at the start of an answer, in order: negations and their degrees before the
 # plain words, so 不是很满意 is never read as 满意 and 非常不满意 never as 不满意.
 _WORDS: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p), v) for p, v in (
+    (r"(?:没有?|并没有?|也没有?)(?:什么|啥)?不满(?:意)?(?:的(?:地方)?)?", 4),  # 没有不满意: no complaint
     (r"(?:非常|特别|十分|极其|极|太|很|超级|相当|真)不满意?", 1),
     (r"不(?:是|算|怎么|太|大|够|咋|那么)*(?:很|太|特别|非常|十分|那么)?满意", 2),
     (r"(?:非常|特别|十分|极其|超级|太|很|真)差(?:劲|了)?", 1),
@@ -87,6 +88,16 @@ _BUT_BAD = re.compile(
     r"(?:但是|但|可是|不过|只是|就是)[^，,。.!！?？]*?"
     r"(?:不太好|不好|不行|太差|很差|差劲|不满意|不耐烦|不礼貌|不客气|很凶|太凶|敷衍|态度差)"
 )
+# 态度不好, 太慢了, 服务太差, 师傅很不耐烦: the whole answer is a complaint about the service (each
+# clause one): 不满意, with the words as the comment. Whole clauses only, and no 不/没 before the
+# bad word (不慢, 态度挺好的 are no complaint).
+_SERVICE_BAD_CLAUSE = re.compile(
+    r"(?:师傅|工人|维修工|网格员|工作人员|你们|他们|人家)?的?"
+    r"(?:服务态度|工作态度|服务|态度|速度|效率|办事效率|(?:来|修|处理|办|弄|干)得?)?"
+    r"(?:也|真是?|实在|太|很|好|特别|非常|极其|超级|十分|相当|有点儿?|有些|比较|忒|贼|都)*"
+    r"(?:不(?:太|怎么|大|够)?(?:好|行|耐烦|礼貌|客气|专业|负责|认真|及时)|差劲?|烂|慢|低|凶|敷衍|恶劣|糟糕|马虎|拖拉|磨蹭)"
+    r"(?:了点儿?|了一点|一点|得很|极了|死了|透了|[了的啊呀吧哦])*"
+)
 # Said to a survey, the problem is still there (灯还是不亮, 没修好): 不满意, with these words as the
 # comment, though no rating word was used; see still_unresolved.
 _UNRESOLVED = re.compile(
@@ -96,6 +107,7 @@ _UNRESOLVED = re.compile(
 # 电梯那个不满意, 灯的满意: which job, then its rating (no comment in it).
 _SCORE_SIGNS = "0123456789一二两三四五⭐★"
 _POINTING = re.compile(r"(?:那个|这个|那件|这件|那单|这单|的)$")
+_NEGATED = re.compile(r"(?:没|不是|并不|谈不上|说不上|算不上)$")  # 不是|不满意: no rating said
 _NOT_A_RATING_AFTER_DIGIT = re.compile(r"^\s*(?:号|栋|楼|单元|层|室|幢)")
 _PUNCT = " \t\r\n，,。.!！?？、;；:：~～…-—"
 _PARTICLES = "的了啊呀哦吧呢嘛"
@@ -153,7 +165,8 @@ def parse_rating(text: str) -> Rating | None:
 
     The rating is read at the start (不满意，灯还是不亮; 嗯满意; 给5分 师傅来得很快), else as the last
     clause (师傅很负责，满意), else from a complaint about the service after a "but" (修好了 但是
-    师傅态度不太好: 不满意, the whole message kept as the comment)."""
+    师傅态度不太好) or making the whole answer (态度不好, 太慢了): 不满意, the whole message kept as
+    the comment."""
     norm = simplified(unicodedata.normalize("NFKC", text)).strip()  # 不滿意 is 不满意
     if not norm:
         return None
@@ -170,6 +183,8 @@ def parse_rating(text: str) -> Rating | None:
     last = clauses[-1] if clauses else ""
     for i in range(1, len(last)):  # 电梯那个不满意, 修得太慢不满意: the rating ends the message
         tail, pointing = last[i:], bool(_POINTING.search(last[:i])) and len(clauses) == 1
+        if _NEGATED.search(last[:i].rstrip("有什么啥")):
+            break  # 不是不满意: no rating said
         if (tail[0] in _SCORE_SIGNS and not pointing) or (score := _whole_rating(tail)) is None:
             continue  # 12 is no 2 分
         if pointing:
@@ -178,6 +193,8 @@ def parse_rating(text: str) -> Rating | None:
             return Rating(score, label_of(score), _tidy(norm))
     if _BUT_BAD.search(norm):
         return Rating(2, label_of(2), _tidy(norm))
+    if all(_SERVICE_BAD_CLAUSE.fullmatch(c) for c in clauses):
+        return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
     return None
 
 
