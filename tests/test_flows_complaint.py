@@ -557,11 +557,48 @@ async def test_a_location_at_a_later_question_keeps_the_typed_building(wx: WeCha
     assert ticket.fields["location"] == {"latitude": 30.2741, "longitude": 120.1551}
 
 
-async def test_a_location_at_a_later_question_replaces_a_place_without_building_saying_so(wx: WeChat) -> None:
+@pytest.mark.parametrize("landmark", ["小区南门", "东门垃圾站", "地下车库"])
+async def test_a_location_at_a_later_question_keeps_a_typed_landmark(
+    wx: WeChat, services: Services, landmark: str
+) -> None:
+    """A landmark without a building, then a map pin: the typed landmark stays the place (the
+    pin's label no longer replaces it), the point is attached, and the resident is told."""
     openid = oid()
     await wx.say(openid, "1")
     await wx.say(openid, "1")
-    await wx.say(openid, "南门那边")
+    assert "描述一下" in await wx.say(openid, landmark)
+    reply = await wx.send("location", openid, **LOCATION)
+    assert f"已附在地点“{landmark}”上" in reply and "描述一下" in reply, reply
+    await wx.say(openid, "路灯不亮好几天了")
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert f"地点：{landmark}" in summary and "望湖小区南门停车场" not in summary, summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert (ticket.fields["place"], ticket.fields["landmark"]) == (landmark, landmark)
+    assert ticket.fields["location"] == {"latitude": 30.2741, "longitude": 120.1551}
+
+
+async def test_a_location_at_the_photos_keeps_a_landmark_said_in_the_opening(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "拍张照片" in await wx.say(openid, "小区南门的路灯不亮了")
+    reply = await wx.send("location", openid, **{**LOCATION, "Label": "望湖路88号"})
+    assert "已附在地点“小区南门”上" in reply and "拍张照片" in reply, reply
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    await wx.say(openid, "否")
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["place"] == "小区南门" and "望湖路88号" not in ticket.summary
+    assert ticket.fields["location"] == {"latitude": 30.2741, "longitude": 120.1551}
+
+
+async def test_a_second_location_replaces_the_first_saying_so(wx: WeChat) -> None:
+    openid = oid()
+    await wx.say(openid, "1")
+    await wx.say(openid, "1")
+    assert "描述一下" in await wx.send("location", openid, **{**LOCATION, "Label": "望湖路88号"})
     reply = await wx.send("location", openid, **LOCATION)
     assert "地点已改为：望湖小区南门停车场" in reply and "描述一下" in reply, reply
 

@@ -17,7 +17,7 @@ from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow,
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.parsers import (
-    description, is_question, only_address, phone, place, place_more, says_nothing, says_what,
+    description, is_question, only_address, phone, place, place_more, says_nothing, says_what, typed_place,
 )
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.normalize import simplified
@@ -381,10 +381,11 @@ def _location_later(
     held: dict[str, Any], point: dict[str, Any],
 ) -> Outcome:
     """A location sent at a later question, after the place was answered. A typed place with a
-    building (3号楼2单元) stays, the point attached to it, and the resident is told: the label of
-    a map pin (望湖小区南门停车场) must not silently replace the building the ticket is routed by.
-    A place without a building, or an earlier pin, gives way to the location, said as a change."""
-    if held.get("building") and "latitude" not in held:
+    building (3号楼2单元) or a landmark (小区南门, 地下车库) stays, the point attached to it, and the
+    resident is told: the label of a map pin (望湖路88号) must not silently replace the building
+    the ticket is routed by, nor the landmark the worker looks for. An earlier pin, or words with
+    nothing of a place in them, give way to the location, said as a change."""
+    if typed_place(held):
         kept = {**held, "latitude": point["latitude"], "longitude": point["longitude"]}
         said = ctx.text("flow.location_attached", field=ctx.text(target.label), value=_clip(target.display(kept)))
     else:

@@ -171,6 +171,20 @@ def _said(value: Any) -> str | None:
     return str(value)
 
 
+def _has_place_word(said: str) -> bool:
+    """Whether words name something of a place (门, 车库, 站 …: config/flows.toml's place_words)."""
+    return any(w in said for w in words("answers", "place_words"))
+
+
+def typed_place(value: Any) -> bool:
+    """Whether a place answer was typed and says where: a building (3号楼2单元) or a landmark
+    with a place word (小区南门, 东门垃圾站, 地下车库); not a location sent, nor words with nothing
+    of a place in them (就是不管)."""
+    if not isinstance(value, dict) or "latitude" in value:
+        return False
+    return bool(value.get("building")) or _has_place_word(str(value.get("landmark") or ""))
+
+
 def not_a_time(label: str) -> Check:
     """A step's check: an answer that reads as a time ('改成后天', '下周三上午十点', '周六上午',
     given where a name, a person or a place is asked) is refused once, with what was asked; said
@@ -198,7 +212,7 @@ def checked_place(label: str) -> Check:
         said = _said(value)
         if said is None:
             return None
-        placed = any(w in said for w in words("answers", "place_words"))
+        placed = _has_place_word(said)
         refused = await as_time(ctx, slots, value)
         if refused is not None and placed:
             when = parse_when(said, local(ctx.now, ctx.svc.tz).date())
