@@ -5,8 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A mobile number as residents write it: 13812345678, 138 1234 5678, 138-1234-5678, in
+# full-width digits (１３８…), or read out in characters (幺三八一二三四五六七八) by voice input.
+_SEP = r"[ \t\u3000\-－—.·]?"
+_PHONE = re.compile(rf"(?<!\d)(1[3-9]\d){_SEP}(\d{{4}}){_SEP}(\d{{4}})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
+_SPOKEN = "零〇一幺二两三四五六七八九"
+_SPOKEN_PHONE = re.compile(rf"(?<![{_SPOKEN}])([一幺][三四五六七八九][{_SPOKEN}]){_SEP}([{_SPOKEN}]{{4}}){_SEP}([{_SPOKEN}]{{4}})(?![{_SPOKEN}])")
+_WIDE_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def hash_openid(openid: str) -> str:
@@ -15,6 +21,11 @@ def hash_openid(openid: str) -> str:
 
 
 def mask_phone(text: str) -> str:
-    """Mask every phone number in text: 13812345678 → 138****5678."""
+    """Mask every phone number in text: 13812345678 (or 138 1234 5678, 138-1234-5678) →
+    138****5678; full-width digits are read as digits, and a number read out in characters keeps
+    its characters: 一三八一二三四五六七八 → 一三八****五六七八."""
+    if any("０" <= ch <= "９" for ch in text):
+        text = text.translate(_WIDE_DIGITS)
     text = _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    text = _SPOKEN_PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
     return _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)

@@ -1,0 +1,57 @@
+"""Phone numbers however residents write them — spaced, dashed, full-width, read out in
+characters by voice input — are masked wherever resident text leaves the chat: the owner's WeCom
+card and the logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from bot.logs import JsonFormatter
+from bot.privacy import mask_phone
+from bot.services import Services
+from storage.models import OutboxItem
+from tests.conftest import WeChat
+
+
+@pytest.mark.parametrize(
+    ("written", "masked"),
+    [
+        ("他电话是138 1234 5678，想请人调解", "他电话是138****5678，想请人调解"),
+        ("手机139-8765-4321", "手机139****4321"),
+        ("１３８１２３４５６７８", "138****5678"),
+        ("我电话幺三八一二三四五六七八", "我电话幺三八****五六七八"),
+        ("一三八 一二三四 五六七八", "一三八****五六七八"),
+        ("座机010-12345678", "座机010-****5678"),
+    ],
+)
+def test_every_way_of_writing_a_phone_is_masked(written: str, masked: str) -> None:
+    assert mask_phone(written) == masked
+
+
+@pytest.mark.parametrize("kept", ["三号楼二单元五零二", "3号楼2单元502", "一二三四五六七八九十", "明天下午两点", "20261123-0001"])
+def test_addresses_times_and_numbers_that_are_no_phone_are_left_alone(kept: str) -> None:
+    assert mask_phone(kept) == kept
+
+
+async def test_a_spaced_phone_in_a_report_reaches_the_owner_masked(wx: WeChat, services: Services) -> None:
+    """An explorer's report: 他电话是138 1234 5678 in a mediation's words reached the mediator's
+    card and the staff group whole."""
+    openid = "oPrivSpaced"
+    await wx.say(openid, "3号楼2单元楼道灯坏了，好几天了，我电话138 1234 5678")
+    for answer in ("否", "否", "确认"):
+        reply = await wx.say(openid, answer)
+    assert "工单号" in reply, reply
+    async with services.sessions() as session:
+        payloads = [json.dumps(item.payload, ensure_ascii=False) for item in await session.scalars(select(OutboxItem))]
+    assert payloads and any("138****5678" in p for p in payloads), payloads
+    assert not any("138 1234 5678" in p or "12345678" in p for p in payloads), payloads
+
+
+def test_logs_mask_spaced_and_spoken_phones() -> None:
+    record = logging.LogRecord("bot.test", logging.INFO, __file__, 1, "resident said %s", ("电话 138-1234-5678 或 幺三九一二三四五六七八",), None)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "resident said 电话 138****5678 或 幺三九****五六七八"
