@@ -36,11 +36,11 @@ from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
 from bot.flows.parsers import is_question, place
 from bot.flows.state import DialogState
-from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_reply
+from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply
 from bot.inbound import AlreadyHandled, Inbound
 from bot.privacy import hash_openid
 from bot.services import Services
-from bot.tickets import ACTIVE, add_event
+from bot.tickets import ACTIVE, add_event, get_by_number
 from storage import fastsql
 from storage.fastsql import Prepared, Transaction
 from storage.models import Message, Reminder, Resident, Ticket
@@ -51,6 +51,9 @@ TRANSACTIONS_AT_ONCE = 8
 BARE_THING_CHARS = 4  # an unknown message this short naming a complaint category is asked about
 ABOUT = "about"  # the complaint flow's part while such a category waits for what is wrong with it
 ABOUT_WINDOW_S = 600  # how long the category named alone is carried into the next message
+AGAIN = "again"  # the complaint flow's part while a resident is asked whether a report is one made already
+AGAIN_WITHIN = timedelta(days=7)  # the resident's own open report this recent, same kind and building
+WAITING_PARTS = (ABOUT, AGAIN)  # parts that wait for one answer: no nudge, no lapse notice
 REPLY_SUFFIX = "#reply"  # a reply's row in the message log carries its delivery with this suffix
 
 # Menu picks that are not flows: the digit / CLICK key → what to do.
@@ -246,8 +249,8 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             if outcome.state is not state or (outcome.state is None and held is not None):
                 # The next state in the same transaction (an expired one is cleared too).
                 last.append(flow_state.save_statement(inbound.openid, outcome.state))
-            if (outcome.state is not None and outcome.state is not state and outcome.state.part != ABOUT
-                    and not outcome.state.slots.get(LAPSE_TOLD)):
+            if (outcome.state is not None and outcome.state is not state
+                    and outcome.state.part not in WAITING_PARTS and not outcome.state.slots.get(LAPSE_TOLD)):
                 last.append(_nudge(ctx, outcome.state))
             if last:
                 # Independent writes (no one reads a row another writes): one round trip on PostgreSQL.
@@ -277,7 +280,7 @@ def _lapsed_flow(ctx: Context, lapsed: DialogState) -> Flow | None:
     """The flow of a dialog that lapsed (idle past flow_expire_s) less than LAPSE_GRACE ago."""
     flow = registry.get(lapsed.flow)
     idle = ctx.now - datetime.fromisoformat(lapsed.updated_at)
-    return flow if flow is not None and lapsed.part != ABOUT and idle < LAPSE_GRACE else None
+    return flow if flow is not None and lapsed.part not in WAITING_PARTS and idle < LAPSE_GRACE else None
 
 
 def _resumed(ctx: Context, lapsed: DialogState | None) -> Outcome | None:
@@ -319,9 +322,9 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
     flow = registry.get(state.flow) if state is not None else None
     if flow is None:
         state = None
-    if state is not None and state.part == ABOUT:
+    if state is not None and state.part in WAITING_PARTS:
         if inbound.msg_type in ("text", "voice") and inbound.text:
-            return await _after_about(ctx, state)
+            return await (_after_about if state.part == ABOUT else _after_again)(ctx, state)
         state, flow = None, None  # a menu click, a photo: nothing is running yet
     if inbound.is_event:
         return await _event(ctx, state, flow)
@@ -504,7 +507,7 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         known = faq.answer(text, before_services=early) if faq is not None else None
         if known is not None:  # 几点上班, 居住证怎么办: the operators' answer (config/faq.toml)
             return Outcome(ctx.text("dialog.faq", answer=known), None)
-    if found.intent == "greeting":
+    if found.intent == "greeting" and not urgent:  # 你好 我闻到煤气味了: the emergency, not a greeting
         if _greets(text):  # 你好 在吗 while a person is awaited: for that person, not the menu
             waiting = await with_staff(ctx, text)
             if waiting is not None:
@@ -547,7 +550,65 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return registered
     if flow.name == "elderly_service":
         return await _booking_change(ctx, flow, found.slots, text)
+    if flow.name == "complaint" and not urgent:
+        again = await _reported_already(ctx, flow, found.slots, text)
+        if again is not None:
+            return again
     return engine.start(ctx, flow, found.slots, text)
+
+
+async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome | None:
+    """三号楼二单元楼道灯坏了 again, ten minutes after reporting it: the resident's own open report
+    of that kind and building, and a choice (催一下, or a new report after all), instead of the
+    questionnaire again and a second ticket linked to their own. None when there is none."""
+    category, building = slots.get("category"), slots.get("building")
+    if not category or not building:
+        return None
+    ticket = await ctx.session.scalar(
+        select(Ticket).where(
+            Ticket.resident == ctx.openid, Ticket.kind == "complaint", Ticket.status.in_(ACTIVE),
+            Ticket.category == category, Ticket.building == str(building),
+            Ticket.created_at >= ctx.now - AGAIN_WITHIN,
+        ).order_by(Ticket.id.desc()).limit(1)
+    )
+    if ticket is None:
+        return None
+    waiting = replace(flow_state.new_state(flow.name, flow.state(AGAIN), ctx.now, dict(slots)),
+                      pending={"said": text.strip(), "ticket": ticket.number})
+    reported = local(ticket.created_at, ctx.svc.tz)
+    reply = ctx.text("dialog.reported_already", when=f"{reported:%m月%d日 %H:%M}",
+                     line=await status_line(ctx, ticket))
+    return Outcome(reply, waiting)
+
+
+_NOT_THAT = re.compile(r"^(?:不是|不对|不一样)(?:的|啊|呀)?[，,。\s]*")
+
+
+async def _after_again(ctx: Context, state: DialogState) -> Outcome:
+    """The answer to "you reported this already": 1 / 催一下 / 是 chases that report, 2 / 不是 /
+    重新登记 starts the new report with what was said; anything else is read afresh."""
+    text = ctx.inbound.text
+    flow = registry.get(state.flow)
+    idle = (ctx.now - datetime.fromisoformat(state.updated_at)).total_seconds()
+    pending = state.pending or {}
+    ticket = await get_by_number(ctx.session, str(pending.get("ticket", "")))
+    if flow is None or ticket is None or idle > ABOUT_WINDOW_S:
+        return await route(ctx, None)
+    said = normalize(text)
+    if said in ("1", "催", "催一下", "催催") or is_word(text, "yes") or "催" in said:
+        return Outcome(await chased(ctx, "催一下", ticket) or await status_reply(ctx, ticket.number), None)
+    if said in ("2", "重新登记", "新问题", "新的问题", "另一个问题") or is_word(text, "no"):
+        return engine.start(ctx, flow, dict(state.slots), str(pending.get("said", "")))
+    denied = _NOT_THAT.match(text.strip())
+    if denied is not None and len(normalize(text[denied.end():])) >= 2:
+        # 不是，我说的是5楼的灯: a new report, told with what was said first
+        more = f"{pending.get('said', '')}，{text[denied.end():].strip()}".lstrip("，")
+        return engine.start(ctx, flow, {**classify(ctx.svc, more).slots, **dict(state.slots)}, more)
+    found = classify(ctx.svc, text)
+    if registry.for_intent(found.intent) is flow and command_of(text) is None:
+        # 不是，是5楼的灯: a report told again after being asked is registered, not asked again
+        return engine.start(ctx, flow, found.slots, text)
+    return await route(ctx, None)
 
 
 async def _registered_volunteer(ctx: Context) -> Outcome | None:

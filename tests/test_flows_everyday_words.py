@@ -621,3 +621,54 @@ async def test_a_registered_volunteer_and_a_mediation_answer_in_their_own_words(
     assert "什么时候方便" in reply
     state = await dialog_of(services, talker)
     assert state is not None and state.slots["talked"] == "no"
+
+
+async def test_an_emergency_said_with_a_greeting_gets_the_advice_not_the_menu(wx: WeChat, services: Services) -> None:
+    """你好 我闻到煤气味了 / 楼道里好大的煤气味 were answered with the menu or 好的，有需要随时找我."""
+    for said in ("你好 我闻到煤气味了", "楼道里好大的煤气味", "谢谢你们 我家厨房着火了"):
+        reply = await wx.say(oid(), said)
+        assert "⚠️" in reply and "问题在哪里" in reply, (said, reply)
+
+
+async def test_the_same_report_again_offers_a_chase_instead_of_a_second_ticket(wx: WeChat, services: Services) -> None:
+    """A resident repeating their own open report (same kind, same building) is told it is in
+    hand, with 1 催一下 / 2 a new report after all; 2 or 不是，… registers the new one."""
+    openid = oid()
+    await wx.say(openid, "三号楼二单元楼道灯坏了")
+    for answer in ("否", "13812345678", "否"):
+        await wx.say(openid, answer)
+    assert "工单号" in await wx.say(openid, "确认")
+    [first] = await tickets_of(services, openid)
+
+    again = await wx.say(openid, "三号楼二单元楼道灯坏了 你们快来修啊")
+    assert "已经反映过这个问题" in again and first.number in again and "1. 催一下" in again, again
+    chased = await wx.say(openid, "1")
+    assert f"已帮您催促工单 {first.number}" in chased, chased
+    assert len(await tickets_of(services, openid)) == 1
+    async with services.sessions() as session:
+        from sqlalchemy import select
+
+        from storage.models import OutboxItem, TicketEvent
+        urged = list(await session.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id == first.id, TicketEvent.action == "urged")))
+        pushes = [i.payload for i in await session.scalars(select(OutboxItem).where(OutboxItem.target == "wangwei"))]
+    assert len(urged) == 1 and any("居民催办" in str(p) for p in pushes), pushes
+
+    assert "已经反映过" in await wx.say(openid, "3号楼2单元楼道灯又坏了")
+    assert "拍张照片" in await wx.say(openid, "不是，我说的是5楼的灯")
+    for answer in ("否", "13812345678"):
+        await wx.say(openid, answer)
+    summary = await wx.say(openid, "否")
+    assert "请核对" in summary and "5楼的灯" in summary, summary
+    assert "工单号" in await wx.say(openid, "确认")
+    assert len(await tickets_of(services, openid)) == 2
+
+
+async def test_another_building_or_kind_is_a_new_report_without_asking(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "三号楼二单元楼道灯坏了")
+    for answer in ("否", "13812345678", "否", "确认"):
+        await wx.say(openid, answer)
+    assert "已经反映过" not in await wx.say(openid, "五号楼一单元楼道灯坏了")
+    await wx.say(openid, "取消")
+    assert "已经反映过" not in await wx.say(openid, "三号楼二单元电梯坏了")

@@ -76,6 +76,9 @@ async def _line(ctx: Context, ticket: Ticket) -> str:
     return line
 
 
+status_line = _line  # one ticket's status line, for the dialog's own answers about a ticket
+
+
 async def status_reply(ctx: Context, number: str | None) -> str:
     """The answer to a status question, about one ticket or all open ones."""
     if number:
@@ -96,17 +99,18 @@ async def status_reply(ctx: Context, number: str | None) -> str:
     return "\n".join([head, *lines, tail])
 
 
-async def chased(ctx: Context, text: str) -> str | None:
+async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str | None:
     """怎么还没人来 / 催一下 from a resident with open tickets, which names no report: their open
-    tickets' status, and with 催 the owner of the newest one is chased (a WeCom message to the
-    worker, or the staff group when no one has it yet; once in URGE_EVERY per ticket, recorded
-    as an event). None when the resident has nothing open or the text is no such question."""
+    tickets' status, and with 催 the owner of the newest one (or of `ticket`) is chased (a WeCom
+    message to the worker, or the staff group when no one has it yet; once in URGE_EVERY per
+    ticket, recorded as an event). None when the resident has nothing open or the text is no
+    such question."""
     norm = normalize(text)
     urged = any(w in norm for w in _URGE_WORDS)
     asks = get_classifier().terms(text) & {"@progress", "@neglect", "@status_question"}
     if not (urged or asks or any(w in norm for w in _NOBODY_CAME)):
         return None
-    newest = await ctx.session.scalar(
+    newest = ticket or await ctx.session.scalar(
         select(Ticket).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE))
         .order_by(Ticket.id.desc()).limit(1)
     )
