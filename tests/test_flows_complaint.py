@@ -628,6 +628,28 @@ async def test_back_goes_only_to_a_question_answered_before_the_one_in_hand(wx: 
     assert "请核对" in await wx.say(openid, "否")
 
 
+async def test_back_to_the_photos_keeps_those_sent(wx: WeChat, services: Services) -> None:
+    """返回 from the phone to the photos: the two photos sent stay, the question says so, 好了
+    keeps them, and a photo sent after a second 返回 is the third."""
+    openid = oid()
+    await to_step(wx, openid, 3)
+    await wx.send("image", openid, **PHOTO)
+    await wx.send("image", openid, **{**PHOTO, "MediaId": "media-lamp-2"})
+    assert "联系电话" in await wx.say(openid, "好了")
+    reply = await wx.say(openid, "返回")
+    assert "已收到2张照片" in reply and "跳过" not in reply, reply
+    assert "联系电话" in await wx.say(openid, "好了")
+    assert "已收到2张照片" in await wx.say(openid, "返回")
+    assert "第3张" in await wx.send("image", openid, **{**PHOTO, "MediaId": "media-lamp-3"})
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "照片：3张" in summary, summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert [p["media_id"] for p in ticket.fields["photos"]] == ["media-lamp-1", "media-lamp-2", "media-lamp-3"]
+
+
 async def test_a_very_long_report_is_clipped_in_replies_and_kept_whole_in_the_ticket(
     wx: WeChat, services: Services
 ) -> None:

@@ -61,13 +61,14 @@ def prompt(ctx: Context, flow: Flow, step: Step, slots: dict[str, Any], *, first
     if not first:
         values.update(dict.fromkeys(flow.first_ask_only, ""))
     held = slots.get(step.slot)
-    if step.collect and isinstance(held, list) and held:  # photos sent already: not asked from scratch
+    collected = step.collect and isinstance(held, list) and bool(held)
+    if collected:  # photos sent already: not asked from scratch, nor told how to have none
         parts = [ctx.text("flow.collect_more", count=len(held))]
     else:
         parts = [ctx.text(step.prompt, **values)]
     if step.choices:
         parts.append(choices_text(step))
-    if step.optional:
+    if step.optional and not collected:
         parts.append(ctx.text("flow.optional"))
     return "\n".join(parts)
 
@@ -819,7 +820,8 @@ def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     """返回: ask again the question answered last before the one in hand, saying what its answer
     was. Only a question the resident answered (history), and one that comes before the one in
     hand: a phone number kept early (_phone_early) is ahead, not back, and a value the opening
-    message or the profile filled was never asked."""
+    message or the profile filled was never asked. Photos already sent stay (a collecting step
+    asked again says how many it holds; 好了 keeps them, new ones are added)."""
     state = touched(state, ctx.now)
     if state.part in (SWITCH, EDIT):
         return _resume(ctx, flow, replace(state, step=flow.state(CONFIRM)) if state.part == EDIT
@@ -833,7 +835,9 @@ def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     last = earlier[-1]
     step = flow.step(last)
     before = state.slots.get(last)
-    slots = {k: v for k, v in state.slots.items() if k not in (last, REFUSED)}
+    kept = step.collect and isinstance(before, list) and bool(before)
+    dropped = (REFUSED,) if kept else (last, REFUSED)
+    slots = {k: v for k, v in state.slots.items() if k not in dropped}
     history = tuple(s for s in state.history if s != last)
     new = replace(state, step=step.state, slots=slots, history=history, invalid=0, editing=False)
     said = "" if before in (None, "", []) else ctx.text("flow.back_was", value=_clip(step.display(before)))
