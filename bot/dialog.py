@@ -25,7 +25,7 @@ from aiohttp import web
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import metrics, notices, outbox, reminders
+from bot import dispatch, metrics, reminders
 from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
@@ -746,13 +746,10 @@ async def _photo_for_report(ctx: Context) -> str | None:
     if ticket is None:
         return None
     media = dict(ctx.inbound.media, type=ctx.inbound.msg_type)
-    await add_event(ctx.session, ticket, "photo", f"resident:{hash_openid(ctx.openid)}", ctx.now, data=media)
+    event = await add_event(ctx.session, ticket, "photo", f"resident:{hash_openid(ctx.openid)}", ctx.now, data=media)
     ctx.tickets.append(ticket)
     if ticket.assignee and ticket.status != "escalated":
-        await outbox.push_worker(ctx.session, ticket.assignee,
-                                 ctx.text("dialog.photo_added_worker", number=ticket.number,
-                                          short=notices.short_number(ticket.number)),
-                                 now=ctx.now, ticket_id=ticket.id)
+        await dispatch.photo_added(ctx.svc, ctx.session, ticket, event)  # told, with the photo
     return ctx.text("dialog.photo_added", number=ticket.number)
 
 

@@ -1,7 +1,9 @@
 """Routing tickets to their owners, time limits, duplicates, and every status change's side effects.
 
 - `dispatch_new` routes a new ticket (or links it to an active duplicate, or leaves it in the
-  staff queue and tells the staff group), sets its time limits and queues the WeCom push.
+  staff queue and tells the staff group), sets its time limits and queues the WeCom push (the
+  card, then the resident's photos as images; a new owner gets them too).
+- `photo_added` tells the owner of a photo the resident sent after the report, with the photo.
 - `apply_action` is the one place a status change happens with its side effects.
 - `escalate_to_staff` posts a ticket that needs a person to the staff group robot.
 - `handle_due_reminder` acts on due breach checks (overdue → escalated); the scheduler calls it.
@@ -37,6 +39,7 @@ WORKING = ("dispatched", "accepted", "reopened")  # statuses in which an owner h
 HELD = WORKING + ("escalated",)
 LOAD_STATUSES = ("dispatched", "accepted", "reopened", "escalated")
 CASCADE = ("assign", "accept", "resolve", "close", "cancel", "return")  # what linked reports follow
+PHOTOS_PER_PUSH = 3  # a resident's photos an owner gets as WeCom images at once; the rest are named
 ROLE_OF_KIND = {
     "complaint": "grid_worker",
     "mediation": "mediator",
@@ -296,17 +299,91 @@ async def _assign(
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
     await _schedule_limits(svc, session, ticket, event, accept=True)
     shown = "booking" if booked is not None and booked > now else urgency_class  # its limit named on the card
-    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown)
+    photos = await resident_photos(session, ticket, new=new)
+    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown, photos=len(photos))
+    urgent = urgency_class == "urgent"
     await outbox.enqueue(
         session, "wecom", owner.id, card, now=now, ticket_id=ticket.id,
-        dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgency_class == "urgent",
+        dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgent,
     )
+    await _push_photos(svc, session, ticket, owner.id, photos, key=f"ticket:{ticket.id}:photos:{event.id}", urgent=urgent)
     if previous and previous != owner.id:
         await outbox.push_worker(
             session, previous, svc.texts.get("dispatch.reassigned_away", number=ticket.number),
             now=now, ticket_id=ticket.id,
         )
     return event
+
+
+# --- residents' photos ----------------------------------------------------------------------------
+
+
+def photo_media_id(media: Any) -> str | None:
+    """The official-account MediaId of a resident's photo as a ticket keeps it (fields.photos, a
+    photo event's data); None for what is no photo (a video)."""
+    if not isinstance(media, dict) or media.get("type", "image") != "image":
+        return None
+    value = media.get("media_id")
+    return value if isinstance(value, str) and value else None
+
+
+_PHOTO_EVENTS = (
+    select(TicketEvent.data)
+    .where(TicketEvent.ticket_id == bindparam("ticket_id"), TicketEvent.action == "photo",
+           TicketEvent.actor.like("resident:%"))
+    .order_by(TicketEvent.id)
+)
+
+
+async def resident_photos(session: AsyncSession, ticket: Ticket, *, new: bool = False) -> list[str]:
+    """The MediaIds of the photos the resident sent with the report and after it (oldest first).
+
+    new: the ticket was created in this transaction, so no photo came after it yet."""
+    found = [photo_media_id(m) for m in (ticket.fields or {}).get("photos") or []]
+    if not new:
+        found += [photo_media_id(data) for data in (await session.scalars(_PHOTO_EVENTS, {"ticket_id": ticket.id}))]
+    return list(dict.fromkeys(m for m in found if m))
+
+
+async def _push_photos(
+    svc: Services, session: AsyncSession, ticket: Ticket, userid: str, photos: list[str], *, key: str,
+    urgent: bool,
+) -> None:
+    """The resident's photos to the owner after the card (as urgent as the card, so sent after
+    it): at most PHOTOS_PER_PUSH images, the rest named in a text."""
+    now = svc.clock.now()
+    for n, media_id in enumerate(photos[:PHOTOS_PER_PUSH]):
+        await outbox.push_photo(
+            session, userid, media_id, ticket.number, now=now, ticket_id=ticket.id, dedup_key=f"{key}:{n}",
+            urgent=urgent,
+        )
+    rest = len(photos) - PHOTOS_PER_PUSH
+    if rest > 0:
+        await outbox.push_worker(
+            session, userid, svc.texts.get("worker_photos.more", number=ticket.number, count=rest),
+            now=now, ticket_id=ticket.id, dedup_key=f"{key}:more", urgent=urgent,
+        )
+
+
+async def photo_added(svc: Services, session: AsyncSession, ticket: Ticket, event: TicketEvent) -> None:
+    """A photo the resident sent after the report (its `photo` event): the owner told, with the
+    photo itself as a WeCom image for the first PHOTOS_PER_PUSH sent after the report (a worker
+    is not sent a stream of photos; the console has them all)."""
+    assert ticket.assignee is not None
+    now = svc.clock.now()
+    values = {"number": ticket.number, "short": notices.short_number(ticket.number)}
+    media_id = photo_media_id(event.data)
+    if media_id is not None:
+        later = [photo_media_id(data) for data in await session.scalars(_PHOTO_EVENTS, {"ticket_id": ticket.id})]
+        if sum(1 for m in later if m) > PHOTOS_PER_PUSH:
+            media_id = None
+    key = f"ticket:{ticket.id}:photo:{event.id}"
+    text = svc.texts.get("worker_photos.added" if media_id else "worker_photos.added_unshown", **values)
+    await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id, dedup_key=key)
+    if media_id is not None:
+        await outbox.push_photo(
+            session, ticket.assignee, media_id, ticket.number, now=now, ticket_id=ticket.id, dedup_key=f"{key}:0"
+        )
 
 
 async def _name_of(svc: Services, session: AsyncSession, person_id: str | None) -> str | None:

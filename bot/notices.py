@@ -105,9 +105,10 @@ def _clip(text: str, limit: int) -> str:
 
 
 def dispatch_card(
-    svc: Services, ticket: Ticket, phone: str | None, urgency_class: str
+    svc: Services, ticket: Ticket, phone: str | None, urgency_class: str, *, photos: int = 0
 ) -> dict[str, Any]:
-    """The WeCom text card a worker gets for a new ticket (kind, place, what, urgency, due, phone)."""
+    """The WeCom text card a worker gets for a new ticket (kind, place, what, urgency, due, phone,
+    and how many of the resident's photos follow it as images)."""
     t = svc.texts
     short = short_number(ticket.number)
     place = html.escape(_clip(safe_text(place_of(svc, ticket)), 30))
@@ -116,6 +117,8 @@ def dispatch_card(
         t.get("dispatch.card_place", place=place),
     ]
     tail = [t.get("dispatch.card_phone", phone=html.escape(masked_phone(phone) or t.get("dispatch.no_phone")))]
+    if photos:
+        tail.append(t.get("dispatch.card_photos", count=photos))
     if ticket.reporters > 1:
         tail.append(t.get("dispatch.card_reporters", count=ticket.reporters))
     tail.append(t.get("dispatch.card_howto", short=short))

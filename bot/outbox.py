@@ -5,7 +5,10 @@ Channels and payloads:
   Sent as a customer-service message inside the resident's 48-hour window, else as a template
   message (template built from payload["template"], or from the text).
 - "wecom" → target WeCom userid; payload {"msgtype": "text", "text": str} or
-  {"msgtype": "textcard", "title": str, "description": str, "url": str, "btntxt": str}.
+  {"msgtype": "textcard", "title": str, "description": str, "url": str, "btntxt": str} or
+  {"msgtype": "image", "photo": str, "number": str}: a resident's photo, by its official-account
+  MediaId, fetched from WeChat and uploaded to WeCom at send time (bot/channels/photos.py); an
+  expired one becomes a text naming the ticket.
 - "group" → target "staff"; payload {"msgtype": "markdown", "content": str} (batched, ≤20/min).
 """
 
@@ -80,6 +83,14 @@ async def push_worker(
 ) -> OutboxItem | None:
     """Queue a WeCom app text message to a worker or staff member."""
     return await enqueue(session, "wecom", userid, {"msgtype": "text", "text": text}, now=now, **kwargs)
+
+
+async def push_photo(
+    session: AsyncSession, userid: str, media_id: str, number: str, *, now: datetime, **kwargs: Any
+) -> OutboxItem | None:
+    """Queue a resident's photo (official-account MediaId) to a worker, as a WeCom image message."""
+    payload = {"msgtype": "image", "photo": media_id, "number": number}
+    return await enqueue(session, "wecom", userid, payload, now=now, **kwargs)
 
 
 async def push_group(

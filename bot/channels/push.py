@@ -1,5 +1,6 @@
 """The outbox sender: claims due pushes and delivers them to residents (WeChat customer-service or
-template message), grid workers (WeCom app) and the staff group (WeCom group robot).
+template message), grid workers (WeCom app; a resident's photo through bot/channels/photos.py)
+and the staff group (WeCom group robot).
 
 - Claiming is one statement, `UPDATE outbox ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
   RETURNING`: processes sharing PostgreSQL never take the same row; on SQLite the statement is
@@ -24,7 +25,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -93,6 +94,52 @@ class RateLimited(Exception):
 # --- HTTP and tokens -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Answered:
+    """An API's raw answer: its content type (without parameters) and body."""
+
+    content_type: str
+    body: bytes
+
+
+async def call_raw(
+    svc: Services,
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    params: dict[str, str],
+    data: bytes | aiohttp.FormData | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answered:
+    """One HTTP call's 200 answer, or Retry (5xx, 429, timeout, network) / Fatal (other HTTP)."""
+    timeout = aiohttp.ClientTimeout(total=svc.settings.outbox_timeout_s)
+    try:
+        async with http.request(
+            method, url, params=params, data=data, headers=headers or {}, timeout=timeout
+        ) as resp:
+            body = await resp.read()
+            status, content_type = resp.status, resp.content_type
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Retry(f"{type(exc).__name__}: {exc}".strip()) from exc
+    if status >= 500 or status == 429:
+        raise Retry(f"HTTP {status}")
+    if status != 200:
+        raise Fatal(f"HTTP {status}")
+    return Answered(content_type, body)
+
+
+def json_answer(answered: Answered) -> dict[str, Any]:
+    """The JSON object an API answered, or Retry (not JSON: a proxy's page, a cut answer)."""
+    try:
+        answer = json.loads(answered.body.decode("utf-8"))
+    except ValueError as exc:
+        raise Retry("answer is not JSON") from exc
+    if not isinstance(answer, dict):
+        raise Retry("answer is not a JSON object")
+    return answer
+
+
 async def call_api(
     svc: Services,
     http: aiohttp.ClientSession,
@@ -101,30 +148,15 @@ async def call_api(
     *,
     params: dict[str, str],
     body: dict[str, Any] | None = None,
+    form: aiohttp.FormData | None = None,
 ) -> dict[str, Any]:
-    """One API call; the JSON answer, or Retry (5xx, 429, timeout, network) / Fatal (other HTTP)."""
-    timeout = aiohttp.ClientTimeout(total=svc.settings.outbox_timeout_s)
+    """One API call with a JSON body (or a multipart form); the JSON answer, or Retry (5xx, 429,
+    timeout, network) / Fatal (other HTTP)."""
+    if form is not None:
+        return json_answer(await call_raw(svc, http, method, url, params=params, data=form))
     data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else {}
-    try:
-        async with http.request(
-            method, url, params=params, data=data, headers=headers, timeout=timeout
-        ) as resp:
-            text = await resp.text()
-            status = resp.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Retry(f"{type(exc).__name__}: {exc}".strip()) from exc
-    if status >= 500 or status == 429:
-        raise Retry(f"HTTP {status}")
-    if status != 200:
-        raise Fatal(f"HTTP {status}")
-    try:
-        answer = json.loads(text)
-    except ValueError as exc:
-        raise Retry("answer is not JSON") from exc
-    if not isinstance(answer, dict):
-        raise Retry("answer is not a JSON object")
-    return answer
+    return json_answer(await call_raw(svc, http, method, url, params=params, data=data, headers=headers))
 
 
 def errcode(answer: dict[str, Any]) -> int:
@@ -190,24 +222,36 @@ async def _cached_token(svc: Services, key: str) -> str | None:
     return str(cached["token"])
 
 
-async def post_with_token(
-    svc: Services, http: aiohttp.ClientSession, api: str, path: str, body: dict[str, Any]
+def api_base(svc: Services, api: str) -> str:
+    """Base URL of api ('wechat' or 'wecom')."""
+    return svc.settings.wechat_api if api == "wechat" else svc.settings.wecom_api
+
+
+async def with_token(
+    svc: Services, http: aiohttp.ClientSession, api: str, call: Callable[[str], Awaitable[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """POST to an API path with the shared token; refreshes it once when refused; Retry on -1."""
-    base = svc.settings.wechat_api if api == "wechat" else svc.settings.wecom_api
+    """call(token) with the shared token of api; refreshes it once when refused; Retry on -1."""
     token = await access_token(svc, http, api)
-    answer = await call_api(svc, http, "POST", f"{base}{path}", params={"access_token": token}, body=body)
+    answer = await call(token)
     if errcode(answer) in TOKEN_ERRCODES:
         log.info("access token refused, refreshing", extra=fields(api=api, errcode=errcode(answer)))
         token = await access_token(svc, http, api, stale=token)
-        answer = await call_api(
-            svc, http, "POST", f"{base}{path}", params={"access_token": token}, body=body
-        )
+        answer = await call(token)
         if errcode(answer) in TOKEN_ERRCODES:
             raise Retry(f"token refused twice: {describe(answer)}")
     if errcode(answer) == BUSY_ERRCODE:
         raise Retry(describe(answer))
     return answer
+
+
+async def post_with_token(
+    svc: Services, http: aiohttp.ClientSession, api: str, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """POST JSON to an API path with the shared token; refreshes it once when refused; Retry on -1."""
+    url = f"{api_base(svc, api)}{path}"
+    return await with_token(
+        svc, http, api, lambda token: call_api(svc, http, "POST", url, params={"access_token": token}, body=body)
+    )
 
 
 # --- rate limits ------------------------------------------------------------------------------------
@@ -339,13 +383,26 @@ def wecom_body(svc: Services, item: Claimed) -> dict[str, Any]:
 
 
 async def send_wecom(svc: Services, http: aiohttp.ClientSession, item: Claimed) -> str:
-    """Push to a grid worker or staff member in the WeCom app, within the per-member limits."""
-    body = wecom_body(svc, item)
-    taken, until = await take_slots(svc, f"wecom:{item.target}", WECOM_MEMBER_LIMITS, lambda free: 1)
+    """Push to a grid worker or staff member in the WeCom app, within the per-member limits (a
+    resident's photo: bot.channels.photos)."""
+    if item.payload.get("msgtype") == "image":
+        from bot.channels import photos  # it builds on this module's calls
+
+        return await photos.send_photo(svc, http, item)
+    return app_sent(item, await app_message(svc, http, item.target, wecom_body(svc, item)))
+
+
+async def app_message(svc: Services, http: aiohttp.ClientSession, userid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST one WeCom app message to userid within the per-member limits; WeCom's answer."""
+    taken, until = await take_slots(svc, f"wecom:{userid}", WECOM_MEMBER_LIMITS, lambda free: 1)
     if not taken:
         assert until is not None
         raise RateLimited(until)
-    answer = await post_with_token(svc, http, "wecom", "/cgi-bin/message/send", body)
+    return await post_with_token(svc, http, "wecom", "/cgi-bin/message/send", body)
+
+
+def app_sent(item: Claimed, answer: dict[str, Any]) -> str:
+    """'app' when WeCom took the message for item's member; Fatal otherwise."""
     if errcode(answer) != 0:
         raise Fatal(describe(answer))
     if item.target in str(answer.get("invaliduser") or "").split("|"):
@@ -519,33 +576,36 @@ async def finish(svc: Services, item: Claimed, via: str) -> None:
     log.info("push sent", extra=fields(outbox_id=item.id, channel=item.channel, to=target, via=via))
 
 
-async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> None:
-    """Put a failed or rate-limited row back in the queue, or make it dead."""
+async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> datetime | None:
+    """Put a failed or rate-limited row back in the queue, or make it dead; when it is tried
+    again (None: dead)."""
     now = svc.clock.now()
     if isinstance(exc, RateLimited):
         await _update_row(svc, item, state="pending", next_attempt_at=exc.until, claimed_until=None)
-        return
+        return exc.until
     error = mask_phone(str(exc))[:1000]
     attempts = item.attempts + 1
     metrics.OUTBOX_FAILURES.labels(item.channel).inc()
     target = hash_openid(item.target) if item.channel == "wechat" else item.target
     if isinstance(exc, Retry) and attempts < svc.settings.outbox_max_attempts:
         delay = backoff_s(attempts)
+        again = now + timedelta(seconds=delay)
         await _update_row(
             svc, item, state="pending", attempts=attempts, last_error=error, claimed_until=None,
-            next_attempt_at=now + timedelta(seconds=delay),
+            next_attempt_at=again,
         )
         log.warning(
             "push failed, will retry",
             extra=fields(outbox_id=item.id, channel=item.channel, to=target, attempts=attempts,
                          retry_in_s=round(delay, 1), error=error),
         )
-        return
+        return again
     await _update_row(svc, item, state="dead", attempts=attempts, last_error=error, claimed_until=None)
     metrics.OUTBOX_DEAD.labels(item.channel).inc()
     log.error(
         "push dead", extra=fields(outbox_id=item.id, channel=item.channel, to=target, attempts=attempts, error=error)
     )
+    return None
 
 
 # --- draining ---------------------------------------------------------------------------------------
@@ -565,7 +625,8 @@ async def _windows(svc: Services, openids: set[str]) -> dict[str, cs_window.Wind
 
 async def _send_one(
     svc: Services, http: aiohttp.ClientSession, item: Claimed, windows: dict[str, cs_window.Window]
-) -> bool:
+) -> tuple[bool, datetime | None]:
+    """Send one row and settle it: (sent, when it is tried again if it failed; None: dead)."""
     try:
         if item.channel == "wechat":
             via = await send_wechat(svc, http, item, windows.get(item.target))
@@ -574,24 +635,31 @@ async def _send_one(
         else:
             raise Fatal(f"unknown channel {item.channel!r}")
     except (Retry, Fatal, RateLimited) as exc:
-        await settle_failure(svc, item, exc)
-        return False
+        return False, await settle_failure(svc, item, exc)
     except LockTimeout as exc:
-        await settle_failure(svc, item, Retry(f"lock busy: {exc}"))
-        return False
+        return False, await settle_failure(svc, item, Retry(f"lock busy: {exc}"))
     await finish(svc, item, via)
-    return True
+    return True, None
 
 
 async def _send_in_order(
     svc: Services, http: aiohttp.ClientSession, items: list[Claimed], windows: dict[str, cs_window.Window],
     gate: asyncio.Semaphore,
 ) -> int:
-    """One target's rows, oldest first (a resident reads them in the order they were written)."""
+    """One target's rows, oldest first (a resident reads them in the order they were written).
+    A photo after a row that is to be tried again (its card, an earlier photo) waits until then,
+    so it still follows it."""
     sent = 0
     async with gate:
+        behind: datetime | None = None
         for item in items:
-            sent += await _send_one(svc, http, item, windows)
+            if behind is not None and item.payload.get("msgtype") == "image":
+                await _update_row(svc, item, state="pending", next_attempt_at=behind, claimed_until=None)
+                continue
+            done, again = await _send_one(svc, http, item, windows)
+            sent += done
+            if again is not None:
+                behind = max(behind or again, again)
     return sent
 
 

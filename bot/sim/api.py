@@ -8,6 +8,13 @@ menu click (bot.cs_window) — the template id, the group robot's key, 20 posts 
 `app[SIM_RECORDER].records` as {"api", "to", "payload", "at"}; WeCom app messages over a member's
 30/min or 1,000/h are dropped silently, as WeCom does, and recorded with "dropped": True.
 Tests may queue faults (HTTP status, errcode, delay) with `SimRecorder.inject`.
+
+Media: what a resident sends (the chat page's photo, or a test's `SimRecorder.add_media`) is kept
+as the official account's temporary medium and served by `GET /cgi-bin/media/get` (the file with
+its Content-Type; 40007 invalid media_id when unknown or older than 3 days, as WeChat answers);
+`POST /cgi-bin/media/upload?type=image` (multipart field `media`, JPG/PNG, 5 B–10 MB) keeps a WeCom
+temporary medium, valid 3 days, which an `image` app message must name (else 40007).
+`SimRecorder.wecom_media` holds the uploads for tests and the page.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, hdrs, web
 from sqlalchemy import select
 
 from bot import cs_window
@@ -33,6 +40,31 @@ GROUP_PER_MINUTE = 20
 MEMBER_LIMITS = ((30, 60.0), (1000, 3600.0))
 RESIDENT_APIS = ("custom_send", "template_send")
 MAX_RECORDS = 20_000  # a long `make run` keeps the newest half when this is reached
+MEDIA_TTL = timedelta(days=3)  # both platforms keep a temporary medium 3 days
+MAX_MEDIA = 500  # media kept by a long `make run`; the oldest go first
+IMAGE_TYPES = ("image/jpeg", "image/png")  # what WeCom takes as an image
+IMAGE_MIN_BYTES, IMAGE_MAX_BYTES = 5, 10 * 1024 * 1024
+UPLOAD_MAX_BYTES = 20 * 1024 * 1024  # WeCom's limit for any file
+UPLOAD_TYPES = ("image", "voice", "video", "file")
+
+
+@dataclass(frozen=True)
+class Medium:
+    """A temporary medium a stand-in keeps: its bytes, content type and when it was stored."""
+
+    data: bytes
+    content_type: str
+    at: datetime
+
+    def fresh(self, now: datetime) -> bool:
+        """Whether the platform still serves it (3 days)."""
+        return now - self.at < MEDIA_TTL
+
+
+def _keep(store: dict[str, Medium], media_id: str, medium: Medium) -> None:
+    store[media_id] = medium
+    while len(store) > MAX_MEDIA:
+        del store[next(iter(store))]
 
 
 @dataclass(frozen=True)
@@ -54,6 +86,14 @@ class SimRecorder:
     _tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # token → (family, issued)
     _revoked: dict[str, int] = field(default_factory=dict)  # token → errcode it now answers
     _faults: dict[str, deque[Fault]] = field(default_factory=dict)
+    media: dict[str, Medium] = field(default_factory=dict)  # the official account's, by MediaId
+    wecom_media: dict[str, Medium] = field(default_factory=dict)  # WeCom's uploads, by media_id
+
+    def add_media(self, data: bytes, content_type: str, at: datetime, media_id: str | None = None) -> str:
+        """Keep what a resident sent as the official account's temporary medium; its MediaId."""
+        media_id = media_id or f"SIM_MEDIA_{secrets.token_urlsafe(18)}"
+        _keep(self.media, media_id, Medium(data, content_type, at))
+        return media_id
 
     def record(self, api: str, to: str, payload: dict[str, Any], at: datetime, **extra: Any) -> dict[str, Any]:
         """Append one delivery and return it."""
@@ -285,6 +325,21 @@ async def menu_create(request: web.Request) -> web.Response:
     return answer()
 
 
+@_api("media_get", "wechat")
+async def media_get(request: web.Request) -> web.Response:
+    """GET /cgi-bin/media/get?media_id=: a temporary medium's file, or 40007 once expired."""
+    svc, recorder = _svc(request), recorder_of(request)
+    media_id = request.query.get("media_id", "")
+    medium = recorder.media.get(media_id)
+    if medium is None or not medium.fresh(svc.clock.now()):
+        return answer(40007, "invalid media_id")
+    ext = "png" if medium.content_type == "image/png" else "jpg"
+    return web.Response(
+        body=medium.data, content_type=medium.content_type,
+        headers={"Content-disposition": f'attachment; filename="{media_id}.{ext}"'},
+    )
+
+
 # --- WeCom ------------------------------------------------------------------------------------------
 
 
@@ -323,16 +378,57 @@ async def wecom_send(request: web.Request) -> web.Response:
         return answer(40031, "invalid user list")
     msgtype = body.get("msgtype")
     part = body.get(msgtype) if isinstance(msgtype, str) else None
-    required = {"text": ("content",), "markdown": ("content",), "textcard": ("title", "description", "url")}
+    required = {
+        "text": ("content",), "markdown": ("content",), "textcard": ("title", "description", "url"),
+        "image": ("media_id",),
+    }
     if msgtype not in required or not isinstance(part, dict):
         return answer(40008, "invalid message type")
     if not all(isinstance(part.get(k), str) and part.get(k) for k in required[msgtype]):
         return answer(41016, "missing title or content")
     now = svc.clock.now()
+    if msgtype == "image":
+        medium = recorder.wecom_media.get(part["media_id"])
+        if medium is None or not medium.fresh(now):
+            return answer(40007, "invalid media_id")
     for userid in [u for u in touser.split("|") if u]:
         # Over a member's limit WeCom answers ok and drops the message; so does the stand-in.
         recorder.record("wecom_send", userid, body, now, dropped=_over_member_limit(recorder, userid, now))
     return answer(invaliduser="", msgid=secrets.token_hex(8))
+
+
+@_api("media_upload", "wecom")
+async def media_upload(request: web.Request) -> web.Response:
+    """POST /cgi-bin/media/upload?type=: a temporary medium from the multipart field `media`."""
+    svc, recorder = _svc(request), recorder_of(request)
+    kind = request.query.get("type", "")
+    if kind not in UPLOAD_TYPES:
+        return answer(40004, "invalid media type")
+    chunks: list[bytes] = []
+    content_type = ""
+    try:
+        async for part in await request.multipart():
+            if isinstance(part, BodyPartReader) and part.name == "media" and part.filename:
+                content_type = part.headers.get(hdrs.CONTENT_TYPE, "").split(";")[0].strip().lower()
+                while chunk := await part.read_chunk():
+                    chunks.append(chunk)
+                    if sum(map(len, chunks)) > UPLOAD_MAX_BYTES:
+                        return answer(40006, "invalid file size")
+                break
+    except (ValueError, AssertionError, KeyError):  # not multipart, or a cut body
+        return answer(44001, "empty media data")
+    data = b"".join(chunks)
+    if not data:
+        return answer(44001, "empty media data")
+    if kind == "image":
+        if content_type not in IMAGE_TYPES:
+            return answer(40005, "invalid file type")
+        if not IMAGE_MIN_BYTES <= len(data) <= IMAGE_MAX_BYTES:
+            return answer(40006, "invalid file size")
+    now = svc.clock.now()
+    media_id = f"SIM_WECOM_{secrets.token_urlsafe(18)}"
+    _keep(recorder.wecom_media, media_id, Medium(data, content_type or "application/octet-stream", now))
+    return answer(type=kind, media_id=media_id, created_at=str(int(now.timestamp())))
 
 
 @_api("group_send", None)
@@ -367,8 +463,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{wx}/message/custom/send", custom_send)
     app.router.add_post(f"{wx}/message/template/send", template_send)
     app.router.add_post(f"{wx}/menu/create", menu_create)
+    app.router.add_get(f"{wx}/media/get", media_get)
     app.router.add_get(f"{wc}/gettoken", wecom_token)
     app.router.add_post(f"{wc}/message/send", wecom_send)
+    app.router.add_post(f"{wc}/media/upload", media_upload)
     app.router.add_post(f"{wc}/webhook/send", group_send)
 
 

@@ -4,15 +4,22 @@ lets you answer as a grid worker through /wecom (encrypted as WeCom does).
 
 Routes, all 404 while the simulator is off:
 - GET  /sim                 the page (templates/chat.html, static/sim.js, static/sim.css)
-- POST /sim/send            {"openid", "kind": text|voice|location|subscribe|click|view, "text",
-                             "key", "lat", "lng", "label", "mode": plain|safe} → the passive reply
+- POST /sim/send            {"openid", "kind": text|voice|image|location|subscribe|click|view, "text",
+                             "key", "lat", "lng", "label", "image" (base64 JPG/PNG, a data: URL too),
+                             "mode": plain|safe} → the passive reply; a photo is kept as the
+                             official account's temporary medium (media/get serves it)
+- GET  /sim/media/{id}      a photo a resident sent (its PicUrl); /sim/wecom-media/{id} one uploaded
+                             to WeCom (what a worker's image message shows)
 - GET  /sim/feed?openid=&after=N   deliveries recorded since index N (resident pushes, WeCom app
-                             messages per userid, group robot posts) and the next index
+                             messages per userid, an image one with its "image" URL, group robot
+                             posts) and the next index
 - POST /sim/wecom-send      {"userid", "text"} → /wecom's passive reply
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import json
 import logging
@@ -50,7 +57,10 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TEXT = 2000
 _TAG = re.compile(r"<[^>]*>")
 _STATIC = re.compile(r"^[a-z0-9_-]+\.(js|css|svg|png)$")
-KINDS = ("text", "voice", "location", "subscribe", "click", "view")
+KINDS = ("text", "voice", "image", "location", "subscribe", "click", "view")
+IMAGE_MAX_BYTES = 600_000  # a photo the page sends (it scales one down to fit); /sim/send's body ≤ 1 MiB
+IMAGE_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}  # and how each file starts
+_DATA_URL = re.compile(r"^data:(image/[a-z]+);base64,", re.IGNORECASE)
 
 
 class FormError(ValueError):
@@ -69,6 +79,8 @@ class ResidentAction:
     lng: float
     label: str
     safe: bool
+    image: bytes = b""
+    image_type: str = ""
 
 
 def _svc(request: web.Request) -> Services:
@@ -135,13 +147,36 @@ def parse_action(data: dict[str, Any], aes_available: bool) -> ResidentAction:
     if mode == "safe" and not aes_available:
         raise FormError("safe mode needs wechat_aes_key")
     label = str(data.get("label") or "")[:200]
-    return ResidentAction(openid, kind, text, key, lat, lng, label, mode == "safe")
+    image, image_type = _image(data.get("image")) if kind == "image" else (b"", "")
+    return ResidentAction(openid, kind, text, key, lat, lng, label, mode == "safe", image, image_type)
 
 
-def action_xml(action: ResidentAction) -> str:
-    """The WeChat XML for what the resident did."""
+def _image(value: Any) -> tuple[bytes, str]:
+    """A photo posted as base64 (or a data: URL): its bytes and content type, JPG or PNG only."""
+    raw = str(value or "").strip()
+    if not raw:
+        raise FormError("image is missing")
+    if len(raw) > IMAGE_MAX_BYTES * 4 // 3 + 100:
+        raise FormError(f"image larger than {IMAGE_MAX_BYTES // 1000} KB")
+    raw = _DATA_URL.sub("", raw, count=1)
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FormError("image is not base64") from exc
+    for content_type, magic in IMAGE_TYPES.items():
+        if data.startswith(magic):
+            return data, content_type
+    raise FormError("image must be a JPG or PNG")
+
+
+def action_xml(action: ResidentAction, *, media_id: str = "", pic_url: str = "") -> str:
+    """The WeChat XML for what the resident did (a photo: with the MediaId WeChat kept it under)."""
     if action.kind == "text":
         return text_xml(action.openid, action.text)
+    if action.kind == "image":
+        if not media_id:
+            raise ValueError("a photo's message needs its MediaId")
+        return message_xml("image", action.openid, PicUrl=pic_url, MediaId=media_id)
     if action.kind == "voice":
         return message_xml(
             "voice", action.openid, MediaId=f"sim-{secrets.token_hex(8)}", Format="amr", Recognition=action.text
@@ -157,15 +192,20 @@ def action_xml(action: ResidentAction) -> str:
 
 async def send(request: web.Request) -> web.Response:
     """POST /sim/send: sign (and encrypt) as WeChat does, post to /wechat, decode the reply."""
-    recorder_of(request)
+    recorder = recorder_of(request)
     svc = _svc(request)
     s = svc.settings
     try:
         action = parse_action(await _read_json(request), bool(s.wechat_aes_key))
     except FormError as exc:
         return _bad(str(exc))
+    media_id = pic_url = ""
+    if action.kind == "image":  # WeChat keeps the photo as a temporary medium and posts its MediaId
+        media_id = recorder.add_media(action.image, action.image_type, svc.clock.now())
+        pic_url = f"{s.self_url}/sim/media/{media_id}"
+    xml = action_xml(action, media_id=media_id, pic_url=pic_url)
     signer = WeChatSigner(s.wechat_token, s.wechat_appid, s.wechat_aes_key)
-    signed = signer.wrap(action_xml(action), encrypt=action.safe)
+    signed = signer.wrap(xml, encrypt=action.safe)
     try:
         async with _http(request).post(f"{s.self_url}/wechat", params=signed.params, data=signed.body) as resp:
             status, body = resp.status, await resp.text()
@@ -230,6 +270,9 @@ async def feed(request: web.Request) -> web.Response:
         if record["api"] in RESIDENT_APIS and (not openid or record["to"] == openid):
             out["resident"].append({**item, "via": "custom" if record["api"] == "custom_send" else "template"})
         elif record["api"] == "wecom_send":
+            image = record["payload"].get("image")
+            if isinstance(image, dict) and isinstance(image.get("media_id"), str):
+                item["image"] = f"/sim/wecom-media/{image['media_id']}"
             out["workers"].append({**item, "dropped": bool(record.get("dropped"))})
         elif record["api"] == "group_send":
             out["group"].append(item)
@@ -319,6 +362,16 @@ async def page(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
+async def medium(request: web.Request) -> web.Response:
+    """GET /sim/media/{id} (a resident's photo) and /sim/wecom-media/{id} (an upload to WeCom)."""
+    recorder = recorder_of(request)
+    kept = recorder.wecom_media if request.path.startswith("/sim/wecom-media/") else recorder.media
+    found = kept.get(request.match_info["media_id"])
+    if found is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=found.data, content_type=found.content_type)
+
+
 async def static(request: web.Request) -> web.FileResponse:
     """GET /sim/static/{name}: the page's script and style."""
     recorder_of(request)
@@ -336,3 +389,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/sim/feed", feed)
     app.router.add_post("/sim/wecom-send", worker_reply)
     app.router.add_get("/sim/static/{name}", static)
+    app.router.add_get("/sim/media/{media_id}", medium)
+    app.router.add_get("/sim/wecom-media/{media_id}", medium)

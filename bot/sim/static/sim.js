@@ -28,7 +28,13 @@
     const row = el("div", "row " + m.side);
     const bubble = el("div", "bubble");
     if (m.note) bubble.appendChild(el("div", "note", m.note));
-    bubble.appendChild(el("div", "text", m.text));
+    if (m.image) {
+      const img = el("img", "photo");
+      img.src = m.image;
+      img.alt = t.sent_photo;
+      bubble.appendChild(img);
+    }
+    if (m.text || !m.image) bubble.appendChild(el("div", "text", m.text));
     if (m.side === "bot") row.appendChild(el("div", "avatar", botInitial));
     row.appendChild(bubble);
     if (m.side === "me") row.appendChild(el("div", "avatar me", meInitial));
@@ -41,8 +47,8 @@
     chat.scrollTop = chat.scrollHeight;
   }
 
-  function say(openid, side, text, note) {
-    const m = { side, text, note: note || "" };
+  function say(openid, side, text, note, image) {
+    const m = { side, text, note: note || "", image: image || "" };
     listOf(state.chats, openid).push(m);
     if (openid === state.openid) showBubble(m);
   }
@@ -63,9 +69,9 @@
     return answer;
   }
 
-  async function act(kind, fields, shown, side) {
+  async function act(kind, fields, shown, side, image) {
     const openid = state.openid;
-    if (shown) say(openid, side || "me", shown);
+    if (shown || image) say(openid, side || "me", shown, "", image);
     try {
       const answer = await post("/sim/send", { openid, kind, mode: state.mode, ...fields });
       if (answer.reply === null || answer.reply === undefined) say(openid, "sys", t.no_reply);
@@ -124,6 +130,48 @@
     act("location", { lat: 30.2741, lng: 120.1551, label: t.location_label }, "[" + t.sent_location + "] " + t.location_label);
   });
   $("follow").addEventListener("click", () => act("subscribe", {}, t.sent_follow, "sys"));
+
+  // A photo from the computer, scaled down on a canvas (a JPG under 600 KB: /sim/send takes at
+  // most 1 MiB) and sent as WeChat sends one: the simulator keeps it for media/get.
+  const PHOTO_MAX_BYTES = 600000;
+  function loadImage(file) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      const url = URL.createObjectURL(file);
+      img.onload = () => { URL.revokeObjectURL(url); resolve(img); };
+      img.onerror = () => { URL.revokeObjectURL(url); reject(new Error(t.photo_unreadable)); };
+      img.src = url;
+    });
+  }
+  async function photoData(file) {
+    const img = await loadImage(file);
+    let side = 1600;
+    let quality = 0.85;
+    for (let n = 0; n < 8; n++) {
+      const scale = Math.min(1, side / Math.max(img.naturalWidth, img.naturalHeight, 1));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+      canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+      const url = canvas.toDataURL("image/jpeg", quality);
+      if ((url.length - url.indexOf(",") - 1) * 3 / 4 <= PHOTO_MAX_BYTES) return url;
+      side = Math.round(side * 0.75);
+      quality = Math.max(0.5, quality - 0.1);
+    }
+    throw new Error(t.photo_too_big);
+  }
+  $("photo").addEventListener("click", () => $("photo-file").click());
+  $("photo-file").addEventListener("change", async (e) => {
+    const file = e.target.files && e.target.files[0];
+    e.target.value = "";
+    if (!file) return;
+    try {
+      const url = await photoData(file);
+      act("image", { image: url }, "", "me", url);
+    } catch (err) {
+      say(state.openid, "err", t.error + err.message);
+    }
+  });
 
   // --- the account's custom menu ----------------------------------------------------------------
 
@@ -235,7 +283,9 @@
         const feed = await resp.json();
         state.next = feed.next;
         feed.resident.forEach((p) => say(p.to, "bot", p.text, p.via === "custom" ? t.custom : t.template));
-        feed.workers.forEach((w) => workerSays(w.to, { side: "bot", text: w.text, note: w.dropped ? t.dropped : t.worker_app }));
+        feed.workers.forEach((w) => workerSays(w.to, {
+          side: "bot", text: w.text, image: w.image || "", note: w.dropped ? t.dropped : t.worker_app,
+        }));
         feed.group.forEach((g) => groupPost(g.text, g.time));
       }
     } finally {
