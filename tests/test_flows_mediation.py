@@ -10,7 +10,7 @@ from bot import dialog
 from bot.clock import FakeClock
 from bot.flows import registry
 from bot.flows.base import Context
-from bot.flows.mediation import talked_answer, talked_said
+from bot.flows.mediation import someone_elses_phone, talked_answer, talked_said
 from bot.inbound import Inbound
 from bot.services import Services
 from tests.conftest import WeChat
@@ -140,3 +140,36 @@ async def test_a_negated_answer_to_did_you_talk_is_no(wx: WeChat, services: Serv
             row = await dialog.arrive(session, inbound, services.clock.now())
             assert talked_answer(Context(services, session, row, inbound, services.clock.now()),
                                  registry.FLOWS["mediation"], state) is None, kept
+
+
+async def test_the_other_partys_phone_in_the_opening_is_not_the_residents(wx: WeChat, services: Services) -> None:
+    """他手机139-8765-4321 in the opening became the resident's contact: the phone was never asked
+    and the mediator would have called the neighbour. A number said to be someone else's (他,
+    对方, 物业, 楼上502 …) is not taken; the phone is asked as usual. The resident's own is."""
+    openid = oid()
+    assert "沟通过吗" in await wx.say(openid, "想找调解员，跟隔壁老李闹矛盾了，他手机139-8765-4321，我打过没人接")
+    assert "什么时候方便" in await wx.say(openid, "1")
+    assert "联系电话" in await wx.say(openid, "这周六上午")
+    summary = await wx.say(openid, "13700001111")
+    assert "联系电话：13700001111" in summary and "13987654321" not in summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["phone"] == "13700001111"
+    for opening in ("楼上502天天半夜吵，他电话是138 1234 5678，想请人调解", "物业乱收停车费，物业的电话是0571-87654321，想调解",
+                    "对方电话13812345678 邻居占楼道，想请调解员"):
+        other = oid()
+        await wx.say(other, opening)
+        state = await dialog_of(services, other)
+        assert state is not None and "phone" not in state.slots, opening
+    own = oid()  # the resident's own number in the opening is still taken
+    await wx.say(own, "邻居占楼道堆杂物，想请调解员，我电话13812345678")
+    state = await dialog_of(services, own)
+    assert state is not None and state.slots["phone"] == "13812345678"
+
+
+def test_whose_phone_a_number_is() -> None:
+    for said in ("他手机139-0000-1111", "隔壁老李电话13900001111", "楼上502的电话13900001111",
+                 "王阿姨手机13900001111", "她的手机号是13900001111"):
+        assert someone_elses_phone(said, "13900001111"), said
+    for said in ("我手机13900001111", "跟邻居吵架 13900001111", "我电话13900001111，他的13800001111"):
+        assert not someone_elses_phone(said, "13900001111"), said

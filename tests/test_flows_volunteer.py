@@ -95,6 +95,18 @@ async def test_a_name_said_in_the_opening_is_not_asked_again(wx: WeChat) -> None
     assert "怎么称呼" not in reply and "姓名" not in reply and "特长" in reply
 
 
+async def test_someone_elses_phone_in_the_opening_is_not_the_volunteers(wx: WeChat, services: Services) -> None:
+    """我老伴也想报 她手机139…: that number was kept as this volunteer's phone. A number said to be
+    someone else's is not taken: the phone is asked; one's own is not asked again."""
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "我想报名志愿者 我老伴也想报 她手机13900001111")
+    assert "联系电话" in await wx.say(openid, "王芳")
+    assert "特长" in await wx.say(openid, "13812345678")
+    own = oid()
+    await wx.say(own, "我想报名志愿者 我的手机13900002222")
+    assert "特长" in await wx.say(own, "李强")
+
+
 async def sign_up(wx: WeChat, openid: str, areas: str = "1 3") -> str:
     """A whole signup, answering whatever is asked."""
     answers = {"请核对": "确认", "同意吗": "同意", "姓名": "王芳", "联系电话": "13812345678", "特长": "会理发",

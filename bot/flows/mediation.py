@@ -6,6 +6,7 @@ by the ticket, dropped when the ticket closes).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,6 +79,45 @@ def talked_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome | Non
     return advance(ctx, flow, replace(touched(state, ctx.now), slots=slots, history=history, invalid=0, editing=False))
 
 
+# Whose a phone number said in a message is: the words right before 电话/手机/号码 and the number
+# name someone else (他手机139…, 对方的电话是…, 物业电话…, 隔壁老李手机…, 楼上502的电话…).
+_PRONOUNS = ("他们", "她们", "他", "她", "对方", "人家", "那家", "那户")
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴孔汤"
+_NAMED = rf"[老小][{_SURNAMES}]|[{_SURNAMES}](?:阿姨|大爷|大妈|大叔|大姐|大哥|师傅|奶奶|爷爷|老师)"
+_PHONE_WORD = r"(?:家里?|那边|那家|那户|[0-9]{1,4}(?:室|号)?)?的?(?:电话号码|手机号码|电话号|手机号|电话|手机|号码|联系方式)(?:是|为)?$"
+
+
+def _whose_phone() -> re.Pattern[str]:
+    who = {normalize(w) for c in PARTIES for w in (c.label, *c.synonyms)} | set(_PRONOUNS)
+    names = "|".join(re.escape(w) for w in sorted(who, key=len, reverse=True) if w)
+    return re.compile(rf"(?:{names}|{_NAMED}){_PHONE_WORD}")
+
+
+_SOMEONE_ELSES = _whose_phone()
+
+
+def someone_elses_phone(text: str, phone: str) -> bool:
+    """Whether the phone number the classifier read from text is said to be another person's (the
+    other party's, the property company's …): not the resident's contact, so not taken for it."""
+    digits = re.sub(r"\D", "", phone)
+    said = normalize(text).replace("-", "")
+    at = said.find(digits) if digits else -1
+    while at >= 0:
+        if _SOMEONE_ELSES.search(said, 0, at):
+            return True
+        at = said.find(digits, at + 1)
+    return False
+
+
+def own_phone(slots: dict[str, Any], text: str) -> dict[str, str]:
+    """The phone the classifier found in an opening, as the resident's contact: {} when there is
+    none or it is said to be someone else's (他手机139…; the phone question is asked as usual)."""
+    found = str(slots.get("phone") or "")
+    if not found or (text and someone_elses_phone(text, found)):
+        return {}
+    return {"phone": found}
+
+
 def _when_show(value: Any) -> str:
     return str(value.get("text", "")) if isinstance(value, dict) else str(value or "")
 
@@ -119,8 +159,7 @@ class Mediation(Flow):
             talked = talked_said(text)
             if talked is not None:
                 kept["talked"] = talked
-        if slots.get("phone"):
-            kept["phone"] = str(slots["phone"])
+        kept.update(own_phone(slots, text))
         return kept
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from bot.flows.commands import is_word, normalize
 from bot.flows.config import vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
+from bot.flows.mediation import own_phone
 from bot.flows.registry import register
 from bot.privacy import hash_openid
 from bot.volunteers import REGISTERED, VolunteerForm, save_volunteer, volunteer_of
@@ -167,8 +168,7 @@ class VolunteerSignup(Flow):
             kept["areas"] = found
         if slots.get("party_member") is True:
             kept["party_member"] = "yes"
-        if slots.get("phone"):
-            kept["phone"] = str(slots["phone"])
+        kept.update(own_phone(slots, text))  # not 她手机… (another volunteer's, a family member's)
         named = parsers.name_said(text) if "我叫" in text or "我的名字" in text or "本人" in text else None
         if named:  # 我叫张国强: not asked again
             kept["full_name"] = named
