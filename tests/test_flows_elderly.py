@@ -281,3 +281,32 @@ async def test_a_moved_booking_moves_its_tickets_limit_and_tells_the_provider(
     assert [r.due_at for r in breach] == [after.due_at]
     told = [r for r in await outbox_rows(services, "wecom", after.assignee) if "预约时间改到了" in r.payload.get("text", "")]
     assert len(told) == 1 and "改到了 11月26日 15:00" in told[0].payload["text"]
+
+
+async def _book_bath(wx: WeChat, openid: str, name: str, age: str, notes: str) -> str:
+    """明天上午9点 助浴 for one's mother, from the opening to the done reply."""
+    await wx.say(openid, "明天上午9点给我妈预约助浴")
+    for answer in (name, age, "5号楼1单元101", notes, "13600002222"):
+        reply = await wx.say(openid, answer)
+    assert "请核对" in reply and f"年龄：{age}" in reply and (notes == "跳过" or f"备注：{notes}" in reply), reply
+    return await wx.say(openid, "1")
+
+
+async def test_cancelling_a_booking_is_answered_in_the_chat_only(wx: WeChat, services: Services) -> None:
+    """取消预约 pushed the resident 您的工单…已撤销。居民取消预约 on top of the chat answer (a
+    push spent from the daily cap and the customer-service quota); the provider is still told."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    assert "已为助浴预约好" in await _book_bath(wx, openid, "张桂兰", "85", "跳过")
+    [ticket] = await tickets_of(services, openid)
+    before = len(await outbox_rows(services, "wechat", openid))
+    await wx.say(openid, "取消预约")
+    assert "已取消" in await wx.say(openid, "1")
+    assert len(await outbox_rows(services, "wechat", openid)) == before
+    told = [r.payload.get("text", "") for r in await outbox_rows(services, "wecom", ticket.assignee)]
+    assert f"工单 {ticket.number} 已撤销，您无需再处理。" in told
+    async with services.sessions() as session:
+        [event] = [e for e in await tickets.events_of(session, ticket) if e.action == "cancel"]
+    assert event.actor.startswith("resident:") and event.data.get("by") == "resident"
+

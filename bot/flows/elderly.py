@@ -513,7 +513,9 @@ async def _cancel_ticket(ctx: Context, booking: Booking, actor: str) -> None:
     dispatch = dispatch_module()
     note = ctx.text("elderly.cancel_note")
     if dispatch is not None:
-        await dispatch.apply_action(ctx.svc, ctx.session, ticket, "cancel", actor, note=note)
+        # The resident's own cancellation: answered in the chat, so no push to them (as 撤销工单);
+        # the provider is still told.
+        await dispatch.apply_action(ctx.svc, ctx.session, ticket, "cancel", actor, note=note, data={"by": "resident"})
     else:
         from bot.tickets import transition
 
