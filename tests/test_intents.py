@@ -19,6 +19,7 @@ from bot.intents.classifier import Classification, Classifier, get_classifier
 from bot.intents.cli import add_classify_arguments, evaluate, run_classify
 from bot.intents.rules import INTENTS, load_ruleset
 from bot.intents.segment import Segmenter
+from tests.conftest import WeChat
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
@@ -186,6 +187,69 @@ def test_unknown(classifier: Classifier, text: str) -> None:
 )
 def test_residents_styles(classifier: Classifier, text: str, expected: str) -> None:
     assert intent(classifier, text) == expected
+
+
+# An older resident's words, typed or by voice (an explorer's findings): 好 as "very" and a
+# greeting before an emergency were read as a goodbye or a hello; 晕过去/叫不醒/困在 and 摔倒…起不来
+# named no emergency; 电题 is 电梯; 咋样 asks after a report; 跟人说话 asks for a person.
+@pytest.mark.parametrize(
+    ("text", "expected", "urgent"),
+    [
+        ("楼道里好大的煤气味", "complaint", True),
+        ("樓道裡好大的煤氣味", "complaint", True),
+        ("我老伴摔倒了 好疼 起不来", "complaint", True),
+        ("你好 我闻到煤气味了", "complaint", True),
+        ("喂 喂 有人吗 我家老头子晕过去了", "complaint", True),
+        ("我妈叫不醒了", "complaint", True),
+        ("俺老伴困在电题里了 咋整啊", "complaint", True),
+        ("嗯那个电题里有人 下不来了 快来人啊", "complaint", True),
+        ("好几天没人来修了", "complaint", False),
+        ("嗯 我那个事咋样了", "ticket_status", False),
+        ("修好没有", "ticket_status", False),
+        ("那个 我要跟人说话", "handoff", False),
+        ("跟真人说话", "handoff", False),
+        ("找个人说说", "handoff", False),
+        ("好", "greeting", False),
+        ("👍", "greeting", False),
+        ("好的 知道了", "greeting", False),
+        ("很好吃 谢谢", "greeting", False),
+    ],
+)
+def test_older_residents_words(classifier: Classifier, text: str, expected: str, urgent: bool) -> None:
+    found = classifier.classify(text, NOW)
+    assert found.intent == expected, found
+    assert (found.slots.get("urgency") == "urgent") is urgent, found
+
+
+def test_a_very_is_no_goodbye_and_a_neighbours_talk_no_handoff(classifier: Classifier) -> None:
+    """好 describing (好黑, 好多) is no closing word; 跟人说话 inside a noise report is no hand-off."""
+    assert intent(classifier, "楼道好黑啊") != "greeting"
+    assert intent(classifier, "楼上跟人说话声音太大") == "complaint"
+    assert classifier.classify("电梯咋回事", NOW).intent != "ticket_status"  # nothing reported before
+
+
+# ------------------------------------------------------------------ through the dialog
+
+
+async def test_an_emergency_around_a_greeting_or_a_very_gets_its_advice(wx: WeChat) -> None:
+    """好大的煤气味 / 好疼 got 好的，有需要随时找我 and 你好 / 有人吗 before an emergency got the
+    menu; the voice homophone 电题 got no lift-rescue advice."""
+    said = {
+        "楼道里好大的煤气味": "96777", "樓道裡好大的煤氣味": "96777", "你好 我闻到煤气味了": "96777",
+        "我老伴摔倒了 好疼 起不来": "120",
+    }
+    for n, (text, advice) in enumerate(said.items()):
+        reply = await wx.say(f"o_elder_{n}", text)
+        assert reply.startswith("⚠️") and advice in reply and "问题在哪里" in reply, (text, reply)
+    voiced = {
+        "喂 喂 有人吗 我家老头子晕过去了": "120",
+        "俺老伴困在电题里了 咋整啊": "96333",
+        "嗯那个电题里有人 下不来了 快来人啊": "96333",
+    }
+    for n, (text, advice) in enumerate(voiced.items()):
+        reply = await wx.send("voice", f"o_voice_{n}", MediaId=f"v{n}", Format="amr", Recognition=text)
+        assert reply.startswith("⚠️") and advice in reply and "我可以帮您" not in reply, (text, reply)
+    assert "随时找我" in await wx.say("o_elder_ok", "好")  # a 好 alone is still a goodbye
 
 
 # ------------------------------------------------------------------ result shape

@@ -59,6 +59,15 @@ def test_known_typos_are_fixed(normalize: Normalizer) -> None:
     assert normalize("转人功") == "转人工"
 
 
+def test_voice_homophones_of_lift_and_stairwell_are_fixed_only_where_meant(normalize: Normalizer) -> None:
+    assert normalize("俺老伴困在电题里了") == "俺老伴困在电梯里了"
+    assert normalize("电提坏了 楼到灯不亮") == "电梯坏了 楼道灯不亮"
+    assert normalize("楼到里好大的煤气味") == "楼道里好大的煤气味"
+    # the same sounds in other words stay
+    assert normalize("停电提前通知一下 来电提醒") == "停电提前通知一下 来电提醒"
+    assert normalize("从1楼到5楼都没灯 我上楼到家") == "从1楼到5楼都没灯 我上楼到家"
+
+
 def test_voice_text_without_punctuation_is_kept_whole(normalize: Normalizer) -> None:
     text = "我想反映个问题就是我们楼道灯不亮好几天了也没人修"
     assert normalize(text) == text

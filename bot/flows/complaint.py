@@ -17,6 +17,7 @@ from bot.flows.config import flow_config, vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
+from bot.intents.classifier import get_classifier
 from storage.models import Resident
 
 OTHER = str(flow_config()["complaint"]["other_category"])
@@ -28,8 +29,16 @@ URGENCY = (
     Choice("normal", "一般", ("一般", "不急", "不紧急", "普通")),
 )
 YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", words("answers", "no")))
+
+
+def _said(text: str) -> str:
+    """text as emergency words are matched: the classifier's normal form (a voice homophone fixed:
+    电题里有人 is 电梯里有人), without spaces and punctuation."""
+    return normalize(get_classifier().normalize(text))
+
+
 def _emergency(text: str) -> dict[str, Any] | None:
-    norm = normalize(text)
+    norm = _said(text)
     for entry in flow_config()["complaint"]["emergencies"]:
         calm = entry.get("calm") or {}
         if any(word in norm and not any(c in norm for c in calm.get(word, ())) for word in entry["words"]):
@@ -39,7 +48,7 @@ def _emergency(text: str) -> dict[str, Any] | None:
 
 def _calm_context(text: str) -> bool:
     """Whether the text says what makes an emergency word no emergency (油烟, 燃气灶, 垃圾桶都爆了)."""
-    norm = normalize(text)
+    norm = _said(text)
     return any(
         c in norm for entry in flow_config()["complaint"]["emergencies"]
         for contexts in (entry.get("calm") or {}).values() for c in contexts
