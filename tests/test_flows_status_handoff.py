@@ -276,3 +276,41 @@ async def test_status_by_last_digits_or_at_the_summary_in_the_middle_of_a_report
     assert "请核对" in summary_asked
     at_summary = await wx.say(openid, "我的工单怎么样了")
     assert first.number in at_summary and "请核对" in at_summary
+
+
+async def test_vague_status_questions_and_asking_for_a_person_in_plain_words(wx: WeChat, services: Services) -> None:
+    """嗯 我那个事咋样了 got "没太明白"; 我要跟人说话 / 跟真人说话 / 找个人说说 reached no one."""
+    openid = oid()
+    await complaint(wx, openid)
+    [ticket] = await tickets_of(services, openid)
+    for text in ("嗯 我那个事咋样了", "修好没有", "啥时候来修啊"):
+        reply = await wx.send("voice", openid, MediaId="v1", Format="amr", Recognition=text)
+        assert f"【{ticket.number}】" in reply and "没太明白" not in reply, text
+    for n, text in enumerate(("那个 我要跟人说话", "跟真人说话", "找个人说说")):
+        asker = f"o_person_{n}"
+        assert "转接人工服务" in await wx.say(asker, text), text
+        [handoff] = await tickets_of(services, asker)
+        assert handoff.kind == "handoff" and handoff.urgency == "normal"
+
+
+async def test_adding_a_phone_number_to_a_report(wx: WeChat, services: Services) -> None:
+    """补充一下：我电话是138-1234-5678 … got "没太明白" and was lost: 1234 inside the phone was
+    read as a ticket's last digits. A number naming none of the resident's reports is said so."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    await complaint(wx, openid)
+    [ticket] = await tickets_of(services, openid)
+    added = await wx.say(openid, "补充一下：我电话是138-1234-5678 下午都在家")
+    assert f"已补充到工单 {ticket.number}：我电话是138-1234-5678 下午都在家" in added
+    assert "已补充到工单" in await wx.say(openid, "补充一下 电话138 1234 5678")
+    pushes = [r.payload["text"] for r in await outbox_rows(services, "wecom", ticket.assignee)
+              if "居民补充" in r.payload.get("text", "")]
+    assert len(pushes) == 2 and "1234" not in pushes[0] and "138****5678" in pushes[0]  # masked for the worker
+    missing = await wx.say(openid, "补充一下0009，灯罩也掉了")
+    assert "尾号为 0009" in missing and f"【{ticket.number}】" in missing and "已补充" not in missing
+    async with services.sessions() as session:
+        notes = (await session.execute(select(TicketEvent.note).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote").order_by(TicketEvent.id)
+        )).scalars().all()
+    assert list(notes) == ["我电话是138-1234-5678 下午都在家", "电话138 1234 5678"]

@@ -141,8 +141,33 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
 
 
 _ADDING = re.compile(r"^(?:我)?(?:想|要|再)?补充(?:一下|几句|一点|说明)?")
-_ADDED_REF = re.compile(r"(?<!\d)(?:(\d{8}-\d{4})|(?:工单|单号)?(\d{4})(?:号)?(?:工单)?)(?!\d)")
+# A ticket the addition names: its whole number, or its last digits after 工单/单号/编号, before
+# 号工单, or four digits standing alone (补充一下0001，…). Digits inside a longer run (a phone:
+# 138-1234-5678, 138 1234 5678) or naming something else (1单元1502, 1502室, 2025年) name no ticket.
+_ADDED_FULL = re.compile(r"(?<![\d-])(\d{8}-\d{4})(?![\d-])")
+_ADDED_SHORT = re.compile(
+    r"(?:工单|单号|编号)号?\s*(?P<after>\d{1,4})(?![\d-])"
+    r"|(?<![\d-])(?P<before>\d{1,4})\s*号?工单"
+    r"|(?<![\d-])(?<![\d-]\s)(?<![栋幢座楼元室])(?P<alone>\d{4})(?![\d-])(?!\s\d{3})"
+    r"(?!号?[室房楼栋幢座院])(?![单元年月日点分元块米个次层岁])"
+)
 _LEAD = re.compile(r"^[\s，,。：:；;的号工单]+")
+
+
+async def _named_elsewhere(ctx: Context, full: str | None, digits: str) -> str | None:
+    """补充一下0009，… naming no open report of the resident's: said so with their open reports,
+    the addition kept for none; None when they have nothing open, or when the number is a report
+    of theirs no longer open (the message is then read as usual)."""
+    mine = select(Ticket.status).where(Ticket.resident == ctx.openid)
+    mine = mine.where(Ticket.number == full) if full else mine.where(Ticket.number.like(f"%-{digits}"))
+    if await ctx.session.scalar(mine.limit(1)) is not None:
+        return None
+    has_open = await ctx.session.scalar(
+        select(Ticket.id).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE)).limit(1))
+    if has_open is None:
+        return None
+    missing = ctx.text("status.not_found", number=full) if full else ctx.text("status.not_found_digits", digits=digits)
+    return "\n".join([missing, await status_reply(ctx, None)])
 
 
 async def added_detail(ctx: Context, text: str) -> str | None:
@@ -154,15 +179,22 @@ async def added_detail(ctx: Context, text: str) -> str | None:
     start = _ADDING.match(said)
     if start is None:
         return None
-    rest = said[start.end():]
-    named = _ADDED_REF.search(rest[:24])
+    rest = said[start.end():].replace("－", "-").replace("—", "-")
+    named = _ADDED_FULL.search(rest[:24]) or _ADDED_SHORT.search(rest[:24])
     query = select(Ticket).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE))
+    full, wanted = None, ""
     if named is not None:
-        query = query.where(Ticket.number == named.group(1) if named.group(1) else Ticket.number.like(f"%-{named.group(2)}"))
+        full = named.group(1) if named.re is _ADDED_FULL else None
+        wanted = full or (named["after"] or named["before"] or named["alone"]).zfill(4)
+        query = query.where(Ticket.number == full if full else Ticket.number.like(f"%-{wanted}"))
         rest = rest[:named.start()] + rest[named.end():]
     ticket = await ctx.session.scalar(query.order_by(Ticket.id.desc()).limit(1))
     detail = _LEAD.sub("", rest).strip()
-    if ticket is None or len(normalize(detail)) < 2:
+    if len(normalize(detail)) < 2:
+        return None
+    if ticket is None and named is not None:  # a number none of the resident's open reports has
+        return await _named_elsewhere(ctx, full, wanted)
+    if ticket is None:
         return None
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=detail[:500])
