@@ -18,6 +18,12 @@ Definitions (one set, used everywhere):
   (满意 + 0.9 × 基本满意) / rated, since 满意 is 4–5, 基本满意 3, 不满意 1–2. 未评价 is no rating.
 - overdue: marked overdue, resolved after its limit, or still open past it (at report time).
 - average time to accept: dispatched → accepted; to resolve: created → resolved.
+- per worker, 派单, 接单, 按时接单, 响应率 and the average time to accept count each dispatch (each
+  `assign` event) against the worker it went to, from the ticket's events: taken is the first 接单
+  or 办结 before the next dispatch or 退回; in time is by that dispatch's own accept limit, never
+  breached while it was theirs. A ticket returned (退回) or reassigned stays in the first owner's
+  figures, and the new owner is measured from their own dispatch. The other figures of a worker
+  are those of the tickets they own now; the totals and per-grid and per-kind rows are unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import sys
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,7 +45,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from bot import notices, tickets
+from bot import dispatch, notices, tickets
+from bot.limits import load_limits
 from bot.services import Services
 from storage.models import Grid, Person, Ticket, TicketEvent
 
@@ -172,6 +179,81 @@ def figures_of(
     )
 
 
+@dataclass(frozen=True)
+class Dispatch:
+    """One dispatch of a ticket (an `assign` event): the worker it went to, when, its 接单 limit,
+    when that worker took it (None: not taken before the next dispatch or 退回), and whether its
+    limit was breached (escalated for it) while it was theirs."""
+
+    worker: str
+    at: datetime
+    limit: datetime
+    taken_at: datetime | None
+    breached: bool
+    current: bool  # the ticket's latest dispatch, neither handed on nor returned
+
+    @property
+    def in_time(self) -> bool:
+        """Taken at or before its own limit, which was never breached."""
+        return self.taken_at is not None and self.taken_at <= self.limit and not self.breached
+
+
+# The events that make up a ticket's dispatches (and the accept breaches of figures_of).
+DISPATCH_EVENTS = ("assign", "accept", "resolve", "return", "overdue")
+
+
+def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> list[Dispatch]:
+    """A ticket's dispatches from its events (oldest first). The latest one's limit is the ticket's
+    accept_due_at (as figures_of reads it); an earlier one's is what dispatch.accept_due gave at its
+    time. A ticket whose events name no assignee (written before they did) counts as one dispatch
+    to its owner, read from the ticket as figures_of reads it."""
+    sla = timedelta(seconds=svc.settings.accept_sla_s)
+    assigns = [e for e in events if e.action == "assign" and isinstance((e.data or {}).get("assignee"), str)]
+    if not assigns:
+        if ticket.assignee is None or ticket.dispatched_at is None:
+            return []
+        breached = any(e.action == "overdue" and (e.data or {}).get("limit") == "accept_breach" for e in events)
+        return [Dispatch(ticket.assignee, ticket.dispatched_at, ticket.accept_due_at or ticket.dispatched_at + sla,
+                         ticket.accepted_at, breached, current=True)]
+    urgency_class = load_limits().urgency_class(ticket.kind, ticket.urgency)
+    found: list[Dispatch] = []
+    open_one: dict[str, Any] | None = None  # the dispatch being read
+    for event in events:
+        if event.action in ("assign", "return"):
+            if open_one is not None:
+                found.append(Dispatch(**open_one, current=False))
+                open_one = None
+            if event in assigns:
+                if event is assigns[-1]:
+                    limit = ticket.accept_due_at or event.created_at + sla
+                else:
+                    limit = dispatch.accept_due(svc, event.created_at, urgency_class)
+                open_one = {"worker": event.data["assignee"], "at": event.created_at, "limit": limit,  # type: ignore[index]
+                            "taken_at": None, "breached": False}
+        elif open_one is None:
+            continue
+        elif event.action in ("accept", "resolve"):
+            open_one["taken_at"] = open_one["taken_at"] or event.created_at
+        elif event.action == "overdue" and (event.data or {}).get("limit") == "accept_breach":
+            open_one["breached"] = True
+    if open_one is not None:
+        found.append(Dispatch(**open_one, current=True))
+    return found
+
+
+def worker_dispatch_figures(figures: Figures, items: Iterable[Dispatch], now: datetime) -> Figures:
+    """figures with 派单, 接单, 按时接单, 响应率 and the average time to accept of a worker's
+    dispatches (one still in hand, not taken, whose limit is ahead is not counted yet)."""
+    counted = [d for d in items if not (d.current and d.taken_at is None and now < d.limit)]
+    taken = [d for d in counted if d.taken_at is not None]
+    in_time = sum(1 for d in counted if d.in_time)
+    return replace(
+        figures, dispatched=len(counted), accepted=len(taken), accepted_in_time=in_time,
+        response_rate=_rate(in_time, len(counted)),
+        avg_accept_s=_mean([(d.taken_at - d.at).total_seconds() for d in taken if d.taken_at >= d.at]),  # type: ignore[operator]
+    )
+
+
 def local_range(since: date, until: date, tz: str) -> tuple[datetime, datetime]:
     """[since 00:00, until+1 00:00) in local time, as aware UTC."""
     zone = ZoneInfo(tz)
@@ -201,16 +283,20 @@ async def compute(svc: Services, since: date, until: date) -> Report:
         items = list(await session.scalars(
             select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end).order_by(Ticket.id)
         ))
-        overdue = await session.execute(
-            select(TicketEvent.ticket_id, TicketEvent.data)
+        events: dict[int, list[TicketEvent]] = defaultdict(list)
+        for event in await session.scalars(
+            select(TicketEvent)
             .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-            .where(Ticket.created_at >= start, Ticket.created_at < end, TicketEvent.action == "overdue")
-        )
-        breached = frozenset(
-            tid for tid, data in overdue.all() if isinstance(data, dict) and data.get("limit") == "accept_breach"
-        )
+            .where(Ticket.created_at >= start, Ticket.created_at < end, TicketEvent.action.in_(DISPATCH_EVENTS))
+            .order_by(TicketEvent.id)
+        ):
+            events[event.ticket_id].append(event)
         grids = {g.id: g.name for g in await session.scalars(select(Grid))}
         people = {p.id: p.name for p in await session.scalars(select(Person))}
+    breached = frozenset(
+        tid for tid, own in events.items()
+        if any(e.action == "overdue" and (e.data or {}).get("limit") == "accept_breach" for e in own)
+    )
     t = svc.texts
     sla = svc.settings.accept_sla_s
     return Report(
@@ -218,9 +304,31 @@ async def compute(svc: Services, since: date, until: date) -> Report:
         total=figures_of(items, now, sla, breached),
         by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"),
                       now, sla, breached),
-        by_worker=_rows(items, lambda x: x.assignee,
-                        lambda k: people.get(k, k) if k else t.get("report.no_worker"), now, sla, breached),
+        by_worker=_by_worker(svc, items, events, now, breached,
+                             lambda k: people.get(k, k) if k else t.get("report.no_worker")),
         by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, sla, breached),
+    )
+
+
+def _by_worker(
+    svc: Services, items: list[Ticket], events: dict[int, list[TicketEvent]], now: datetime,
+    breached: frozenset[int], name: Callable[[str | None], str],
+) -> tuple[Row, ...]:
+    """The rows per worker: the tickets each owns now, with 派单 … 响应率 from the dispatches each got
+    (a worker who handed every ticket on still has a row)."""
+    sent: dict[str, list[Dispatch]] = defaultdict(list)
+    for ticket in items:
+        if ticket.parent_id is None and ticket.status != "cancelled":
+            for one in dispatches_of(svc, ticket, events.get(ticket.id, [])):
+                sent[one.worker].append(one)
+    owned: dict[str | None, list[Ticket]] = defaultdict(list)
+    for ticket in items:
+        owned[ticket.assignee].append(ticket)
+    keys = sorted(set(owned) | set(sent), key=lambda k: (k is None, k or ""))
+    sla = svc.settings.accept_sla_s
+    return tuple(
+        Row(k or "", name(k), worker_dispatch_figures(figures_of(owned.get(k, []), now, sla, breached), sent.get(k or "", []), now))
+        for k in keys
     )
 
 

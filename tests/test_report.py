@@ -249,3 +249,54 @@ async def test_a_breached_accept_limit_is_never_in_time(client: Any, services: S
     assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
     f = await _figures(services)
     assert (f.dispatched, f.accepted, f.accepted_in_time, f.response_rate) == (1, 1, 0, 0.0)
+
+
+async def test_each_dispatch_counts_for_the_worker_it_went_to(client: Any, services: Services, clock: FakeClock) -> None:
+    """(f) A ticket 王伟 took in 5 min and returned, given to 李娜 who took it in 10: both took their
+    dispatch in time, each with their own time to accept. One 王伟 left untaken past its limit
+    (escalated), then given to 李娜 who took it in 5: late for him, in time for her. One he returned
+    untaken, left in the queue: his dispatch, not taken; nobody's in 未指派. The community's
+    figures stay per ticket (before, the returned ticket left 王伟's row and 李娜 was credited with
+    his 接单 time)."""
+    from bot import schedule
+    from tests.wecom_driver import WeCom, new_ticket
+
+    wc = WeCom(client, services)
+    await load_demo_roster(services)
+    first = (await new_ticket(services, resident="oF1")).ticket
+    clock.advance(minutes=5)
+    assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
+    clock.advance(minutes=30)
+    assert (await wc.say("wangwei", "退回 1 是供电公司的线路")).startswith("已退回")
+    await _act(services, first.number, "assign", "liustaff", assignee="lina")
+    clock.advance(minutes=10)
+    assert (await wc.say("lina", "接单 1")).startswith("已接单")
+
+    late = (await new_ticket(services, resident="oF2", category="water")).ticket
+    clock.advance(minutes=31)
+    await schedule.run_due(services)  # 王伟's 接单 limit breached: escalated
+    await _act(services, late.number, "assign", "liustaff", assignee="lina")
+    clock.advance(minutes=5)
+    assert (await wc.say("lina", "接单 2")).startswith("已接单")
+
+    (await new_ticket(services, resident="oF3", category="lift")).ticket
+    clock.advance(minutes=2)
+    assert (await wc.say("wangwei", "退回 3 不归我们网格")).startswith("已退回")
+
+    r = await _figures(services), await compute(services, date(2026, 11, 23), date(2026, 11, 23))
+    total, workers = r[0], {x.key: x.figures for x in r[1].by_worker}
+    assert set(workers) == {"wangwei", "lina", ""}
+    wang, li, nobody = workers["wangwei"], workers["lina"], workers[""]
+    assert (wang.dispatched, wang.accepted, wang.accepted_in_time, wang.response_rate) == (3, 1, 1, pytest.approx(1 / 3))
+    assert wang.avg_accept_s == pytest.approx(300)
+    assert wang.created == 0  # he owns none of them now
+    assert (li.dispatched, li.accepted, li.accepted_in_time, li.response_rate) == (2, 2, 2, 1.0)
+    assert li.avg_accept_s == pytest.approx((600 + 300) / 2)
+    assert (li.created, li.open) == (2, 2)
+    assert (nobody.created, nobody.dispatched, nobody.accepted_in_time, nobody.response_rate) == (1, 0, 0, None)
+    # per ticket, as before: the first taken in time, the breached one late; the returned one, not
+    # taken, counts once its 接单 window has closed
+    assert (total.dispatched, total.accepted, total.accepted_in_time, total.response_rate) == (2, 2, 1, 0.5)
+    clock.advance(minutes=30)
+    total = await _figures(services)
+    assert (total.dispatched, total.accepted, total.accepted_in_time, total.response_rate) == (3, 2, 1, pytest.approx(1 / 3))
