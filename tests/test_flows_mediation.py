@@ -146,6 +146,8 @@ async def test_the_other_partys_phone_in_the_opening_is_not_the_residents(wx: We
     """他手机139-8765-4321 in the opening became the resident's contact: the phone was never asked
     and the mediator would have called the neighbour. A number said to be someone else's (他,
     对方, 物业, 楼上502 …) is not taken; the phone is asked as usual. The resident's own is."""
+    from tests.wecom_driver import outbox_rows
+
     openid = oid()
     assert "沟通过吗" in await wx.say(openid, "想找调解员，跟隔壁老李闹矛盾了，他手机139-8765-4321，我打过没人接")
     assert "什么时候方便" in await wx.say(openid, "1")
@@ -155,6 +157,10 @@ async def test_the_other_partys_phone_in_the_opening_is_not_the_residents(wx: We
     await wx.say(openid, "1")
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["phone"] == "13700001111"
+    # The mediator's card names the preferred time (方便的时间), before the matter.
+    assert ticket.summary.startswith("与邻居｜方便的时间：11月28日上午｜想找调解员")
+    [card] = [r for r in await outbox_rows(services, "wecom", ticket.assignee) if r.payload.get("msgtype") == "textcard"]
+    assert "方便的时间：11月28日上午" in card.payload["description"]
     for opening in ("楼上502天天半夜吵，他电话是138 1234 5678，想请人调解", "物业乱收停车费，物业的电话是0571-87654321，想调解",
                     "对方电话13812345678 邻居占楼道，想请调解员"):
         other = oid()

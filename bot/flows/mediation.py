@@ -163,7 +163,8 @@ class Mediation(Flow):
         return kept
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
-        """Write the mediation ticket, route it to a mediator, remind the day before the session."""
+        """Write the mediation ticket, route it to a mediator (the card's 事项 names the preferred
+        time before the matter, so clipping keeps it), remind the day before the session."""
         when = slots.get("session_time") or {"any": True, "text": ""}
         fields = {
             "party": self.party.display(slots.get("party")),
@@ -175,7 +176,10 @@ class Mediation(Flow):
         }
         created = await create_and_dispatch(
             ctx, self, fields=fields, building=ctx.resident.building,
-            summary=f"与{fields['party']}：{str(slots.get('issue') or '')[:80]}",
+            summary=ctx.text(
+                "mediation.summary", party=fields["party"], when=when.get("text") or "-",
+                issue=str(slots.get("issue") or "")[:80],
+            ),
         )
         reply = created_reply(ctx, created)
         if not when.get("any") and when.get("at"):
