@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders, tickets
-from bot.outbox import push_resident
+from bot.outbox import push_resident, push_worker
 from bot.service_catalog import CN_WEEKDAYS, ServiceSpec, catalog_of
 from bot.services import Services
 from bot.when import When
@@ -58,6 +60,26 @@ def describe(svc: Services, start: datetime) -> str:
     """A start time as residents read it: '11月24日（周二）11:30'."""
     local = start.astimezone(zone(svc))
     return f"{local.month}月{local.day}日（{CN_WEEKDAYS[local.weekday()]}）{local:%H:%M}"
+
+
+def ticket_summary(svc: Services, fields: Mapping[str, Any], start: datetime, *, waitlist: bool) -> str:
+    """A booking's ticket summary, what the provider's WeCom card shows as 事项: 候补 first while
+    waitlisted, the service, the start, the person with the age, what the opening asked for and
+    the care notes, each clipped (the card clips the whole):
+    '助浴｜11月24日（周二）09:00｜张桂兰（85岁）｜备注：坐轮椅 需要两个人扶'."""
+    t = svc.texts
+    parts = [t.get("booking.summary_waitlist")] if waitlist else []
+    parts += [str(fields.get("service") or ""), describe(svc, start)]
+    name, age = str(fields.get("for_name") or ""), fields.get("age")
+    if age:
+        parts.append(t.get("booking.summary_age", name=name, age=age))
+    elif name:
+        parts.append(name)
+    if fields.get("request"):
+        parts.append(str(fields["request"])[:60])
+    if fields.get("notes"):
+        parts.append(t.get("booking.summary_notes", notes=str(fields["notes"])[:40]))
+    return "｜".join(parts)
 
 
 def earliest_start(svc: Services, spec: ServiceSpec) -> datetime:
@@ -349,7 +371,8 @@ async def cancel_booking(svc: Services, session: AsyncSession, booking: Booking,
 
 
 async def promote_waitlist(svc: Services, session: AsyncSession, service: str, start: datetime) -> Booking | None:
-    """Book the longest-waiting waitlisted booking on that local day whose slot has room again."""
+    """Book the longest-waiting waitlisted booking on that local day whose slot has room again;
+    the resident and the ticket's owner (the provider) are told, and the ticket loses its 候补."""
     spec = catalog_of(svc.extras).get(service)
     if spec is None:
         return None
@@ -375,6 +398,7 @@ async def promote_waitlist(svc: Services, session: AsyncSession, service: str, s
                     session, ticket, "booking_confirmed", "system", svc.clock.now(),
                     data={"booking": candidate.id, "from": "waitlist"},
                 )
+                await _confirmed_to_provider(svc, session, ticket, candidate)
             if candidate.resident:
                 await push_resident(
                     session, candidate.resident,
@@ -384,6 +408,28 @@ async def promote_waitlist(svc: Services, session: AsyncSession, service: str, s
                 )
             return candidate
     return None
+
+
+async def _confirmed_to_provider(svc: Services, session: AsyncSession, ticket: Ticket, booking: Booking) -> None:
+    """A waitlisted booking now booked: its ticket no longer says 候补, and its owner (the
+    provider, who was dispatched the waitlisted request) is told it is on for its time."""
+    _rewrite_summary(svc, ticket, booking)
+    if ticket.assignee and ticket.status in tickets.ACTIVE:
+        await push_worker(
+            session, ticket.assignee,
+            svc.texts.get("booking.promoted_worker", number=ticket.number, when=describe(svc, booking.start_at)),
+            now=svc.clock.now(), ticket_id=ticket.id, dedup_key=f"booking:{booking.id}:promoted_worker",
+        )
+
+
+def _rewrite_summary(svc: Services, ticket: Ticket, booking: Booking) -> None:
+    """A booking ticket's time, waitlist mark and summary after its booking moved or was confirmed."""
+    waitlist = booking.status == "waitlist"
+    fields = {**(ticket.fields or {}), "when": describe(svc, booking.start_at), "waitlist": waitlist}
+    ticket.fields = fields
+    said = {"service": booking.service, "for_name": booking.for_name, "age": booking.for_age,
+            "notes": booking.notes, "request": fields.get("request")}
+    ticket.summary = ticket_summary(svc, said, booking.start_at, waitlist=waitlist)
 
 
 async def change_booking(
@@ -408,6 +454,7 @@ async def change_booking(
     await schedule_reminders(svc, session, booking)
     ticket = await session.get(Ticket, booking.ticket_id)
     if ticket is not None:
+        _rewrite_summary(svc, ticket, booking)
         event = await tickets.add_event(
             session, ticket, "booking_changed", actor, svc.clock.now(),
             data={"booking": booking.id, "from": before.isoformat(), "to": start.isoformat()},

@@ -273,6 +273,7 @@ async def test_a_moved_booking_moves_its_tickets_limit_and_tells_the_provider(
     [after] = await tickets_of(services, openid)
     start = datetime(2026, 11, 26, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     assert datetime.fromisoformat(after.fields["start"]) == start
+    assert after.summary.startswith("上门护理｜11月26日（周四）15:00｜刘芳（70岁）")  # not the old time
     assert after.due_at is not None and after.due_at > before.due_at
     async with services.sessions() as session:
         breach = (await session.execute(select(Reminder).where(
@@ -310,3 +311,37 @@ async def test_cancelling_a_booking_is_answered_in_the_chat_only(wx: WeChat, ser
         [event] = [e for e in await tickets.events_of(session, ticket) if e.action == "cancel"]
     assert event.actor.startswith("resident:") and event.data.get("by") == "resident"
 
+
+async def test_the_provider_sees_age_and_notes_and_the_waitlist_and_its_promotion(
+    wx: WeChat, services: Services
+) -> None:
+    """The provider's card (the ticket's summary) had neither the age nor the care notes (坐轮椅
+    需要两个人扶); a waitlisted booking reached the provider like a booked one, and its promotion
+    when another resident cancelled was told to nobody but the resident."""
+    from tests.wecom_driver import outbox_rows
+
+    first, second = oid(), oid()
+    assert "已为助浴预约好" in await _book_bath(wx, first, "张桂兰", "85", "坐轮椅 需要两个人扶")
+    [booked] = await tickets_of(services, first)
+    assert booked.summary == "助浴｜11月24日（周二）09:00｜张桂兰（85岁）｜备注：坐轮椅 需要两个人扶"
+    provider = booked.assignee
+    assert provider is not None
+    cards = [r for r in await outbox_rows(services, "wecom", provider) if r.payload.get("msgtype") == "textcard"]
+    assert "张桂兰（85岁）｜备注：坐轮椅 需要两个人扶" in cards[-1].payload["description"]
+
+    assert "候补" in await _book_bath(wx, second, "李秀兰", "80", "跳过")
+    [waiting] = await tickets_of(services, second)
+    assert waiting.summary == "候补｜助浴｜11月24日（周二）09:00｜李秀兰（80岁）" and waiting.assignee == provider
+    cards = [r for r in await outbox_rows(services, "wecom", provider) if r.payload.get("msgtype") == "textcard"]
+    assert "事项：候补｜助浴" in cards[-1].payload["description"]
+
+    await wx.say(first, "取消预约")
+    assert "已取消" in await wx.say(first, "1")
+    told = [r.payload.get("text", "") for r in await outbox_rows(services, "wecom", provider)]
+    assert f"工单 {booked.number} 已撤销，您无需再处理。" in told
+    assert f"工单 {waiting.number} 的候补预约已有空位，现已约上：11月24日（周二）09:00，请按时安排服务。" in told
+    [promoted] = await tickets_of(services, second)
+    assert promoted.summary == "助浴｜11月24日（周二）09:00｜李秀兰（80岁）" and promoted.fields["waitlist"] is False
+    [booking] = await bookings_of(services, second)
+    assert booking.status == "booked"
+    assert any("已有空位" in r.payload.get("text", "") for r in await outbox_rows(services, "wechat", second))

@@ -451,12 +451,9 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
         "notes": slots.get("notes"), "phone": slots.get("phone"), "waitlist": waitlist,
         "request": slots.get("request"),
     }
-    summary = f"{spec.name}｜{bookings.describe(svc, start)}｜{who}"
-    if slots.get("request"):
-        summary += f"｜{str(slots['request'])[:60]}"
     created = await create_and_dispatch(
-        ctx, flow, fields=fields, summary=summary, category=spec.name,
-        building=address.get("building"),
+        ctx, flow, fields=fields, summary=bookings.ticket_summary(svc, fields, start, waitlist=waitlist),
+        category=spec.name, building=address.get("building"),
     )
     booking = await bookings.create_booking(
         svc, ctx.session, ticket=created.ticket, resident=ctx.openid, spec=spec, start=start,
