@@ -293,6 +293,41 @@ async def test_vague_status_questions_and_asking_for_a_person_in_plain_words(wx:
         assert handoff.kind == "handoff" and handoff.urgency == "normal"
 
 
+async def test_handoff_in_an_emergency_keeps_the_emergency(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    """困在电梯里 then 转人工 in the evening: before, "明天 08:30 上班后回复", a hand-off of urgency
+    normal, a staff group post saying only 居民要求人工服务, and no grid worker told."""
+    from tests.wecom_driver import outbox_rows
+
+    clock.advance(hours=12)  # 22:00 local, out of service hours
+    openid = oid()
+    assert "96333" in await wx.say(openid, "俺家老头子困在电梯里了 出不来 咋整啊")
+    reply = await wx.say(openid, "转人工")
+    assert "明天 08:30" not in reply and "非工作时间" not in reply
+    assert "马上通知社区工作人员" in reply and "96333" in reply  # the advice said again
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff" and ticket.urgency == "urgent"
+    assert "电梯" in ticket.summary and "困在电梯里了" in ticket.summary
+    [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+    assert "紧急" in post.payload["content"] and "困在电梯里了" in post.payload["content"]
+    assert ticket.number in (again := await wx.say(openid, "转人工")) and "明天 08:30" not in again
+    assert "96333" in again
+    # where the building is said, its grid workers (望湖第一网格: 王伟 for building 3) are told at once
+    other = oid()
+    await wx.say(other, "3栋电梯困人了 我老伴在里面")
+    told = await wx.say(other, "人工")
+    assert "网格员" in told and "96333" in told
+    [handoff] = [t for t in await tickets_of(services, other) if t.kind == "handoff"]
+    assert handoff.urgency == "urgent" and handoff.building == "3"
+    [push] = [r for r in await outbox_rows(services, "wecom", "wangwei") if r.ticket_id == handoff.id]
+    assert push.urgent and "紧急求助" in push.payload["text"] and "3栋电梯困人了" in push.payload["text"]
+    # a hand-off in an ordinary report still says when a person will answer
+    calm = oid()
+    await wx.say(calm, "楼道灯坏了")
+    assert "明天 08:30" in await wx.say(calm, "人工")
+    [plain] = await tickets_of(services, calm)
+    assert plain.urgency == "normal"
+
+
 async def test_adding_a_phone_number_to_a_report(wx: WeChat, services: Services) -> None:
     """补充一下：我电话是138-1234-5678 … got "没太明白" and was lost: 1234 inside the phone was
     read as a ticket's last digits. A number naming none of the resident's reports is said so."""

@@ -1,5 +1,9 @@
 """转人工: a ticket of kind `handoff`, created escalated, carrying the conversation so far, put in
-front of the staff (group robot); the resident is told a person will answer, and when."""
+front of the staff (group robot); the resident is told a person will answer, and when.
+
+Asked for in the middle of an emergency (the flow in hand is urgent: 困在电梯里 then 转人工), the
+ticket is urgent and names the emergency, the building's grid workers are told at once too, and
+the resident is told staff are alerted now (not "tomorrow at 08:30") and what to do meanwhile."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import notices, outbox
+from bot import notices, outbox, roster
 from bot.clock import local
 from bot.flows.base import Context, Flow
 from bot.flows.config import flow_config
@@ -60,6 +64,39 @@ def answer_time(ctx: Context) -> str:
                     hours=f"{conf['open']}-{conf['close']}")
 
 
+def _emergency_in_hand(ctx: Context, flow: Flow | None, state: DialogState | None) -> dict[str, str] | None:
+    """What the urgent flow in hand is about (its urgency slot says urgent): category, the words
+    the resident said, the advice key (config/messages.toml [complaint.urgent]), the place and
+    building so far. None when no flow is in hand or it is not urgent."""
+    if flow is None or state is None or state.slots.get("urgency") != "urgent":
+        return None
+    slots = state.slots
+    said = str(slots.get("opening_text") or slots.get("description") or "").strip()
+    place = slots.get("place") if isinstance(slots.get("place"), dict) else {}
+    return {
+        "category": str(slots.get("category") or ctx.text("handoff.urgent_category")),
+        "said": said[:80] or ctx.text("handoff.urgent_unsaid"),
+        "advice": str(slots.get("emergency") or "generic"),
+        "place": str(place.get("text") or ""),
+        "building": str(place.get("building") or ctx.resident.building or ""),
+    }
+
+
+async def _tell_grid_workers(ctx: Context, ticket: Ticket, emergency: dict[str, str]) -> bool:
+    """The grid workers of the emergency's building (the place said, else the resident's own) get
+    it in WeCom at once: they may be nearest. False when no building or grid worker is known."""
+    grid = await roster.grid_of_building(ctx.session, emergency["building"] or None)
+    if grid is None or not grid.workers:
+        return False
+    place = emergency["place"] or ctx.text("handoff.urgent_home", building=emergency["building"])
+    text = ctx.text("handoff.urgent_worker", number=ticket.number, category=emergency["category"],
+                    said=notices.safe_text(emergency["said"]), place=notices.safe_text(place))
+    for userid in grid.workers or ():
+        await outbox.push_worker(ctx.session, str(userid), text, now=ctx.now, ticket_id=ticket.id, urgent=True,
+                                 dedup_key=f"ticket:{ticket.id}:urgent_handoff:{userid}")
+    return True
+
+
 async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: DialogState | None = None) -> str:
     """Create (or add to) the resident's hand-off ticket and alert the staff; returns the reply."""
     since = datetime.fromisoformat(state.started_at) if state is not None else None
@@ -69,11 +106,19 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
         for step in flow.steps:
             if state.slots.get(step.slot) not in (None, "", []):
                 collected[ctx.text(step.label)] = step.display(state.slots[step.slot])
+    emergency = _emergency_in_hand(ctx, flow, state)
+    if emergency is not None:  # staff see what the emergency is, not only "wants a person"
+        reason = ctx.text("handoff.urgent_reason", reason=reason, category=emergency["category"],
+                          said=emergency["said"])
     fields: dict[str, Any] = {
         "reason": reason, "flow": flow.name if flow else None,
         "flow_title": ctx.text(flow.title) if flow else None,
         "collected": collected, "transcript": lines, "text": ctx.inbound.text,
     }
+    if emergency is not None:
+        fields["emergency"] = {k: emergency[k] for k in ("category", "said", "advice")}
+        if emergency["place"]:
+            fields["place"] = emergency["place"]  # the staff group's 地点
     actor = f"resident:{hash_openid(ctx.openid)}"
     existing = await ctx.session.scalar(
         select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "handoff", Ticket.status == "escalated")
@@ -82,17 +127,42 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     if existing is not None:
         await add_event(ctx.session, existing, "note", actor, ctx.now, note=reason, data=fields)
         ctx.tickets.append(existing)
-        return ctx.text("handoff.again", number=existing.number, when=answer_time(ctx))
-    summary = reason if flow is None else f"{ctx.text(flow.title)}：{reason}"
+        if emergency is None and existing.urgency == "urgent":  # still waiting in the emergency
+            earlier = (existing.fields or {}).get("emergency") or {}
+            return ctx.text("handoff.urgent_waiting", number=existing.number,
+                            advice=ctx.text(f"complaint.urgent.{earlier.get('advice') or 'generic'}"))
+        if emergency is None:
+            return ctx.text("handoff.again", number=existing.number, when=answer_time(ctx))
+        existing.urgency = "urgent"  # the request waiting becomes urgent (the note above says why)
+        return await _alert(ctx, existing, reason, emergency, "handoff.urgent_again")
+    if emergency is not None:
+        summary = ctx.text("handoff.urgent_summary", category=emergency["category"], said=emergency["said"])
+    else:
+        summary = reason if flow is None else f"{ctx.text(flow.title)}：{reason}"
     ticket = await create_ticket(
         ctx.session, kind="handoff", resident=ctx.openid, fields=fields, now=ctx.now, tz=ctx.svc.tz,
-        actor=actor, summary=summary, status="escalated", building=ctx.resident.building,
+        actor=actor, summary=summary, status="escalated",
+        building=(emergency or {}).get("building") or ctx.resident.building,
+        urgency="urgent" if emergency is not None else "normal",
     )
     ctx.tickets.append(ticket)
+    if emergency is not None:
+        return await _alert(ctx, ticket, reason, emergency, "handoff.urgent_created")
     dispatch = dispatch_module()
     if dispatch is not None:
         await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, summary)
     return ctx.text("handoff.created", number=ticket.number, when=answer_time(ctx))
+
+
+async def _alert(ctx: Context, ticket: Ticket, reason: str, emergency: dict[str, str], reply: str) -> str:
+    """An emergency hand-off: the staff group told with the emergency named, and the building's
+    grid workers; the reply (message key `reply`) says so now and repeats what to do meanwhile."""
+    dispatch = dispatch_module()
+    if dispatch is not None:
+        await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, reason)
+    told = await _tell_grid_workers(ctx, ticket, emergency)
+    return ctx.text(reply, number=ticket.number, grid=ctx.text("handoff.urgent_grid") if told else "",
+                    advice=ctx.text(f"complaint.urgent.{emergency['advice']}"))
 
 
 async def with_staff(ctx: Context, text: str) -> str | None:
