@@ -576,7 +576,7 @@ def limit_still_pending(ticket: Ticket, kind: str, target: str) -> bool:
 
 
 async def _ticket_cause_check(session: AsyncSession, reminder: Reminder) -> bool:
-    """Reminders caused by a ticket: time limits while they still apply; others while it is alive."""
+    """Reminders caused by a ticket: time limits while they still apply; others while it is active."""
     if reminder.cause_id is None:
         return False
     ticket = await session.get(Ticket, reminder.cause_id)
@@ -584,7 +584,9 @@ async def _ticket_cause_check(session: AsyncSession, reminder: Reminder) -> bool
         return False
     if reminder.kind in LIMIT_KINDS:
         return limit_still_pending(ticket, reminder.kind, reminder.target)
-    return ticket.status != "cancelled" and ticket.resident is not None
+    # A reminder to the resident about the job (a mediation's session): only while it is still
+    # to be done (not after 办结, closing or withdrawing it; a reopened one is to be done again).
+    return ticket.status in tickets.ACTIVE and ticket.resident is not None
 
 
 reminders.register_cause_check("ticket", _ticket_cause_check)

@@ -1,0 +1,75 @@
+"""What a ticket's owner (grid worker, mediator, care provider, volunteer coordinator) and its
+resident are told as the ticket moves, driven through /wechat, the WeCom callback, the API and the
+scheduler on both backends: reminders that stop with the job, the resident's words reaching the
+owner of a reopened job, a coordinator's approval and decline, bookings moved or cancelled after
+办结, the number the owner types, and neighbours' reports of the same problem."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.schedule import run_due
+from bot.services import Services
+from storage.models import Reminder, Volunteer
+from tests.conftest import WeChat
+from tests.flow_helpers import PHOTO, group_posts, reminders_of, tickets_of
+from tests.wecom_driver import WeCom, new_ticket, outbox_rows, ticket
+
+TOKEN = "api-token-for-owner-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """An API token, for staff actions through /api."""
+    return {"api_token": TOKEN}
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def texts_to(svc: Services, channel: str, target: str) -> list[str]:
+    """The text pushes queued for one person, oldest first."""
+    return [o.payload.get("text", "") for o in await outbox_rows(svc, channel, target)]
+
+
+async def mediation(wx: WeChat, svc: Services, openid: str, when: str) -> str:
+    """A mediation asked for through the dialog, with its preferred time; its number."""
+    for said in ("楼上天天半夜吵，想请人调解", "1", when, "13812345678"):
+        await wx.say(openid, said)
+    assert "工单号" in await wx.say(openid, "是")
+    [made] = await tickets_of(svc, openid)
+    return made.number
+
+
+# --- 1. a session's reminder stops with the job ------------------------------------------------------
+
+
+async def test_a_mediation_settled_before_its_session_sends_no_session_reminder(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock
+) -> None:
+    """方便的时间 后天下午, 接单, then 办结 (settled by phone): the day-before reminder of the session
+    is dropped; another resident's mediation, still in hand, gets its reminder."""
+    wc = WeCom(client, services)
+    settled, waiting = oid(), oid()
+    number = await mediation(wx, services, settled, "后天下午")
+    other = await mediation(wx, services, waiting, "后天下午")
+    assert (await wc.say("chenmediator", f"接单 {number[-4:]}")).startswith("已接单")
+    assert (await wc.say("chenmediator", f"办结 {number[-4:]} 电话里双方谈妥了")).startswith("已办结")
+    reminders = await reminders_of(services, "mediation_session")
+    assert len(reminders) == 2
+    clock.set(max(r.due_at for r in reminders) + timedelta(minutes=1))
+    await run_due(services)
+    assert not any("提醒：您预约的矛盾调解" in x for x in await texts_to(services, "wechat", settled))
+    assert any(f"提醒：您预约的矛盾调解（工单{other}）" in x for x in await texts_to(services, "wechat", waiting))
+    states = {r.target: r.state for r in await reminders_of(services, "mediation_session")}
+    assert states == {settled: "dropped", waiting: "done"}
