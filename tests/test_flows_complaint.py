@@ -675,3 +675,21 @@ async def test_a_photo_sent_first_is_not_asked_for_again(wx: WeChat, services: S
     assert "描述一下" in await wx.say(openid, "3号楼2单元")
     reply = await wx.say(openid, "楼道灯坏了")
     assert "已收到1张照片" in reply and "方便的话拍张照片" not in reply, reply
+
+
+async def test_a_number_said_to_be_someone_elses_is_not_the_contact_phone(wx: WeChat, services: Services) -> None:
+    """物业电话是138 1234 5678 打了没人接 in the opening: before, the property company's number was
+    taken as the resident's contact and the phone never asked (the grid worker would have called
+    the wrong person). Now the phone is asked; the resident's own number in an opening still counts."""
+    openid = oid()
+    assert "拍张照片" in await wx.say(openid, "3号楼2单元楼道灯坏了，物业电话是138 1234 5678 打了没人接")
+    assert "联系电话" in await wx.say(openid, "好了")
+    assert "绑定" in await wx.say(openid, "13900002222")
+    summary = await wx.say(openid, "否")
+    assert "联系电话：13900002222" in summary, summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["phone"] == "13900002222" and "物业电话是138 1234 5678" in ticket.fields["description"]
+    own = oid()
+    await wx.say(own, "3号楼2单元楼道灯坏了，物业不管，我电话13900003333")
+    assert "绑定" in await wx.say(own, "好了")  # the phone is not asked: it was the resident's own

@@ -91,6 +91,27 @@ def test_numbers_that_are_not_phones(classifier: Classifier) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("3号楼2单元楼道灯坏了，物业电话是138 1234 5678 打了没人接", None),
+        ("想找调解员，跟隔壁老李闹矛盾了，他手机139-8765-4321", None),
+        ("楼上502的电话13987654321", None),
+        ("王阿姨的手机号：13987654321", None),
+        ("物业的值班电话010-62345678", None),
+        # the resident's own, or someone else's and then the resident's
+        ("物业不接电话，我电话13812345678", "13812345678"),
+        ("王阿姨电话13987654321 打我电话13812345678", "13812345678"),
+        ("联系我13812345678", "13812345678"),
+        ("电话是13812345678", "13812345678"),
+    ],
+)
+def test_a_number_said_to_be_someone_elses_is_no_phone(classifier: Classifier, text: str, phone: str | None) -> None:
+    """物业电话是…, 他手机…: the property company's or the neighbour's number, not the resident's
+    contact (a flow would have taken it and never asked)."""
+    assert slots(classifier, text).get("phone") == phone
+
+
+@pytest.mark.parametrize(
     ("text", "date", "time", "when_text"),
     [
         ("明天中午", "2026-11-24", "12:00", "明天中午"),

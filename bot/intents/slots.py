@@ -31,6 +31,20 @@ _SECOND_MATTER = re.compile(r"[，,。；;！!\s]*(?:还有|另外|另一个|而
 _DASHED = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{3,4})(?![\d-])")
 _MOBILE = re.compile(r"(?<![\d-])(1[3-9]\d(?:[ -]?\d){8})(?![\d])")
 _LANDLINE = re.compile(r"(?<![\d-])(0\d{2,3})[- ]?(\d{7,8})(?![\d])")
+# Someone else's number (物业电话是138…, 他手机139…, 隔壁老李的手机号…): who, then the phone word,
+# right before the number. It is no contact of the resident's, so it fills no phone slot.
+_OTHERS = (
+    "他们", "她们", "他家", "她家", "他", "她", "对方", "人家", "别人", "那家", "那户", "邻居", "楼上", "楼下",
+    "隔壁", "对门", "物业公司", "物业", "保安", "门卫", "师傅", "维修工", "工人", "房东", "租客", "租户", "房客",
+    "商户", "商铺", "店铺", "门面", "饭店", "饭馆", "餐馆", "超市", "小卖部", "烧烤店", "老板", "店主", "网格员",
+    "居委会", "社区", "调解员", "快递员", "快递", "外卖员", "外卖", "司机",
+)
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴孔汤"
+_OTHERS_PHONE = re.compile(
+    rf"(?<!其)(?:{'|'.join(_OTHERS)}|[老小][{_SURNAMES}]|[{_SURNAMES}](?:阿姨|大爷|大妈|大叔|大姐|大哥|师傅|奶奶|爷爷|老师|总|经理))"
+    r"(?:家里?|那边|那儿|[0-9]{1,4}(?:室|号)?)?的?(?:值班|办公室?|服务|客服|维修|报修)?"
+    r"(?:电话号码|手机号码|电话号|手机号|电话|手机|座机|号码|联系方式)(?:是|为)?[\s:：]*$"
+)
 _TICKET = re.compile(r"(?<![\d-])(20\d{2}[01]\d[0-3]\d)[-_ ]?(\d{4})(?![\d])")
 _AGE = (
     re.compile(rf"({_NUM})\s*多?\s*周?岁"),
@@ -196,11 +210,11 @@ class SlotExtractor:
             ticket = _TICKET.search(text)
             if ticket:
                 slots["ticket_number"] = f"{ticket.group(1)}-{ticket.group(2)}"
-            mobile = _MOBILE.search(text)
+            mobile = _own(_MOBILE, text)
             if mobile:
                 slots["phone"] = re.sub(r"\D", "", mobile.group(1))
             else:
-                landline = _LANDLINE.search(text)
+                landline = _own(_LANDLINE, text)
                 if landline:
                     slots["phone"] = f"{landline.group(1)}-{landline.group(2)}"
         for number, pattern in enumerate(_AGE):
@@ -242,6 +256,15 @@ class SlotExtractor:
         whom = self.for_whom.hits(text)
         if whom:
             slots["for_whom"] = whom[0]
+
+
+def _own(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first number of pattern in text not said to be someone else's (物业电话是138…: the
+    property company's; 我电话139…, 电话是139…, 联系我139…: the resident's own)."""
+    for found in pattern.finditer(text):
+        if not _OTHERS_PHONE.search(text[max(0, found.start() - 16):found.start()]):
+            return found
+    return None
 
 
 def _resolve_weekday(prefix: str, day: str, today: date) -> date:
