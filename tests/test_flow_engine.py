@@ -3,6 +3,7 @@ commands, choices, parsers, and the dialog state in the store (both backends).""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from bot.flows.engine import match_choice
 from bot.inbound import Inbound
 from bot.services import Services
 from bot.texts import Texts
+from tests.conftest import WeChat
 from tests.flow_helpers import dialog_of, set_dialog
 
 TWO = (Choice("a", "甲", ("甲方",)), Choice("b", "乙", ("乙方",)))
@@ -219,3 +221,21 @@ async def test_a_steps_check_refuses_once_and_the_same_answer_again_is_taken(ser
     assert seen == ["甲", "乙"]
     free = await say("丙", state)
     assert free.state is not None and free.state.slots == {"pick": "丙"} and seen[-1] == "丙"
+
+
+@pytest.mark.parametrize("said", ["幺三八 一二三四 五六七八", "电话13812345678", "我的手机是138-1234-5678"])
+async def test_a_phone_at_an_optional_free_text_question_is_kept_for_the_phone(
+    wx: WeChat, services: Services, said: str
+) -> None:
+    """At a booking's notes (有没有需要服务人员注意的), a phone said digit by digit or after 电话:
+    before, saved as 备注 and the phone asked again. Now kept for the phone question (not asked),
+    and the notes asked again."""
+    openid = "oNotes" + uuid.uuid4().hex[:12]
+    assert "怎么称呼" in await wx.say(openid, "明天中午给我妈订助餐")
+    await wx.say(openid, "王秀英")
+    await wx.say(openid, "80")
+    assert "注意" in await wx.say(openid, "3号楼2单元302")
+    kept = await wx.say(openid, said)
+    assert "电话已经记下" in kept and "注意" in kept, kept
+    summary = await wx.say(openid, "没有")
+    assert "请核对" in summary and "备注：无" in summary and "联系电话：13812345678" in summary, summary

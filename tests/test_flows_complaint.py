@@ -693,3 +693,24 @@ async def test_a_number_said_to_be_someone_elses_is_not_the_contact_phone(wx: We
     own = oid()
     await wx.say(own, "3号楼2单元楼道灯坏了，物业不管，我电话13900003333")
     assert "绑定" in await wx.say(own, "好了")  # the phone is not asked: it was the resident's own
+
+
+async def test_a_phone_said_before_its_question_in_digits_spoken_or_after_a_word_is_kept(
+    wx: WeChat, services: Services
+) -> None:
+    """幺三八 一二三四 五六七八 (voice) or 电话13812345678 at the category question: before, "reply
+    with the number of an option" and the number lost. Now kept for the phone question, which is
+    then not asked."""
+    openid = oid()
+    await wx.say(openid, "1")
+    kept = await wx.send("voice", openid, MediaId="v1", Format="amr", Recognition="幺三八 一二三四 五六七八。")
+    assert "电话已经记下" in kept and "哪一类" in kept and "数字" not in kept, kept
+    await wx.say(openid, "1")
+    await wx.say(openid, "3号楼2单元")
+    await wx.say(openid, "楼道灯不亮三天了")
+    assert "绑定" in await wx.say(openid, "好了")
+    other = oid()
+    await wx.say(other, "1")
+    assert "电话已经记下" in await wx.say(other, "电话13812345679")
+    state = await dialog_of(services, other)
+    assert state is not None and state.slots["phone"] == "13812345679"

@@ -17,7 +17,7 @@ from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow,
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.parsers import (
-    description, is_question, only_address, phone, place, place_more, says_nothing, says_what, typed_place,
+    description, is_question, only_address, only_phone, phone, place, place_more, says_nothing, says_what, typed_place,
 )
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.normalize import simplified
@@ -229,12 +229,12 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         return corrected
     if step.collect:
         return _collect_text(ctx, flow, state, step, text, classify)
-    early = _phone_early(ctx, flow, state, step, text)
-    if early is not None:
-        return early
     changed = await _changed(ctx, flow, state, step, text)
     if changed is not None:
         return changed
+    early = _phone_early(ctx, flow, state, step, text)
+    if early is not None:
+        return early
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
         return _store(ctx, flow, state, step, None)
     try:
@@ -430,23 +430,21 @@ def _phone_ahead(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
     return _store(ctx, flow, done, following, value)
 
 
-_ONLY_A_NUMBER = re.compile(r"[\d\s\-+()（）]+")
-
-
 def _phone_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
-    """A message that is only a phone number, where something else is asked (the description,
-    a name) and the flow's phone question is still to come: the number is kept for it and the
-    question in hand asked again, instead of taking the number as the answer."""
-    if step.parse is phone or not _ONLY_A_NUMBER.fullmatch(text):
+    """A message that is only a phone number (typed, or said digit by digit: 幺三八 一二三四 五六七八;
+    after at most 电话 / 我的手机是), where something else is asked (the category, the description,
+    a name, the notes before they keep it) and the flow's phone question is still to come: the
+    number is kept for it and the question in hand asked again, instead of taking the number as
+    the answer."""
+    if step.parse is phone:
         return None
     if step.choices and match_choice(step, text) is not None:
         return None  # 2 answers a choice; a phone number picks none
     target = next((s for s in flow.steps if s.parse is phone), None)
     if target is None or state.slots.get(target.slot):
         return None
-    try:
-        value = read_answer(ctx, target, text)
-    except Invalid:
+    value = only_phone(Answer(text=text, inbound=ctx.inbound, now=local(ctx.now, ctx.svc.tz)))
+    if value is None:
         return None
     slots = {**state.slots, target.slot: value}
     kept = replace(state, slots=slots, history=(*state.history, target.slot))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import replace
 from datetime import datetime, time
 from typing import Any
 
@@ -49,6 +51,27 @@ def phone(answer: Answer) -> str:
     if m:
         return m.group(1)
     raise Invalid("flow.hint.phone")
+
+
+# A message that is a phone number and nothing else: typed or said digit by digit (幺三八 一二三四
+# 五六七八), with spaces and dashes, after at most a lead word (电话, 手机号, 我的电话是).
+_ONLY_PHONE = re.compile(
+    r"(?:(?:我的?|俺的?)?(?:联系)?(?:电话|手机|座机|联系方式)(?:号码|号)?(?:是|为)?[:：]?)?"
+    r"(?P<number>[0-9零〇一二两三四五六七八九幺\s\u3000\-－—+()（），,、。.]+)"
+)
+
+
+def only_phone(answer: Answer) -> str | None:
+    """The phone number when the answer is one and nothing else (幺三八 一二三四 五六七八,
+    电话13812345678, 我的手机是138-1234-5678), else None; a reply of a few digits (2) is none."""
+    said = unicodedata.normalize("NFKC", answer.text).strip().rstrip("。.！!")
+    found = _ONLY_PHONE.fullmatch(said)
+    if found is None or len(re.sub(r"[^0-9零〇一二两三四五六七八九幺]", "", found.group("number"))) < 7:
+        return None
+    try:
+        return phone(replace(answer, text=said))
+    except Invalid:
+        return None
 
 
 def address_parts(text: str) -> dict[str, str]:
