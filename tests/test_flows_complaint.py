@@ -714,3 +714,21 @@ async def test_a_phone_said_before_its_question_in_digits_spoken_or_after_a_word
     assert "电话已经记下" in await wx.say(other, "电话13812345679")
     state = await dialog_of(services, other)
     assert state is not None and state.slots["phone"] == "13812345679"
+
+
+@pytest.mark.parametrize("said", ["谢谢啊", "辛苦了 谢谢", "@voice:嗯 好的好的"])
+async def test_thanks_at_a_choice_question_are_not_added_to_what_happened(
+    wx: WeChat, services: Services, said: str
+) -> None:
+    """3号楼2单元的那个东西坏了, then 谢谢啊 at the category question: before, "已补充到情况：谢谢啊".
+    Courtesy is no detail: the question is asked again with its hint, the description unchanged."""
+    openid = oid()
+    assert "哪一类" in await wx.say(openid, "3号楼2单元的那个东西坏了")
+    if said.startswith("@voice:"):
+        reply = await wx.send("voice", openid, MediaId="v1", Format="amr", Recognition=said.removeprefix("@voice:"))
+    else:
+        reply = await wx.say(openid, said)
+    assert "已补充" not in reply and "数字" in reply and "哪一类" in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["description"] == "3号楼2单元的那个东西坏了"
+    assert "已补充到情况：晚上很黑 谢谢" in await wx.say(openid, "晚上很黑 谢谢")  # a detail, with thanks

@@ -20,6 +20,7 @@ from bot.flows.parsers import (
     description, is_question, only_address, only_phone, phone, place, place_more, says_nothing, says_what, typed_place,
 )
 from bot.flows.state import DialogState, new_state, touched
+from bot.intents.classifier import get_classifier
 from bot.intents.normalize import simplified
 
 MAX_INVALID = 3
@@ -466,6 +467,17 @@ def _place_added(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
 
 
 DETAIL_MAX = 1000  # characters of a description grown by additions
+_COURTESY = frozenset({"@greet", "@thanks", "@closing"})
+_FILLERS = frozenset({*"了的啊呀吧呢哈啦嘛哦噢嗯太很真", "非常", "十分", "特别", "实在", "真是"})
+
+
+def courtesy(text: str) -> bool:
+    """Whether a message is only courtesy, each word of it a greeting, thanks or a closing in the
+    classifier's lexicon (谢谢啊, 辛苦了 谢谢, 嗯 好的好的, 你好): never a detail of the matter.
+    晚上很黑 谢谢 says more."""
+    classifier = get_classifier()
+    said = [w for w in classifier.segments(text) if w.strip() and w not in _FILLERS]
+    return bool(said) and all(classifier.terms(w) & _COURTESY for w in said)
 
 
 def _description_of(flow: Flow, step: Step) -> Step | None:
@@ -500,6 +512,8 @@ def _added_to_description(
     more = more.strip()
     if target is None or not before or says_nothing(more) or is_question(more) or not says_what(more):
         return None
+    if courtesy(more):  # 谢谢啊, 辛苦了 谢谢, 嗯 好的好的: said to us, not about the matter
+        return None
     if normalize(more) in normalize(before):
         return None
     slots = {**state.slots, target.slot: f"{before}；{more}"[:DETAIL_MAX]}
@@ -519,6 +533,8 @@ def _detail_added(
         return None
     lead = _lead_choice(step, text) if step.choices else None
     more = lead[1] if lead is not None else text
+    if lead is not None and courtesy(more):  # 否，谢谢: the choice, and thanks
+        return _store(ctx, flow, state, step, lead[0].value)
     added = _added_to_description(ctx, flow, state, step, more)
     if added is None:
         return None
