@@ -732,3 +732,23 @@ async def test_thanks_at_a_choice_question_are_not_added_to_what_happened(
     state = await dialog_of(services, openid)
     assert state is not None and state.slots["description"] == "3号楼2单元的那个东西坏了"
     assert "已补充到情况：晚上很黑 谢谢" in await wx.say(openid, "晚上很黑 谢谢")  # a detail, with thanks
+
+
+@pytest.mark.parametrize("said", ["你是机器人吗", "喂 喂 有人吗 我要跟人说话"])
+async def test_asking_for_a_person_at_any_question_hands_off(wx: WeChat, services: Services, said: str) -> None:
+    """你是机器人吗 at the place question: before, "“你是机器人吗”好像不是一个地点". A request for a
+    person is served at any question as 人工 is: a hand-off carrying what was said so far; at the
+    summary too."""
+    openid = oid()
+    await to_step(wx, openid, 1)  # the place is asked
+    reply = await wx.say(openid, said)
+    assert "转接人工服务" in reply and "地点" not in reply, reply
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff" and ticket.fields["flow"] == "complaint"
+    assert ticket.fields["collected"] == {"问题类别": "照明"} and ticket.fields["text"] == said
+    assert await dialog_of(services, openid) is None
+    at_summary = oid()
+    await to_step(wx, at_summary, 6)
+    assert "转接人工服务" in await wx.say(at_summary, "我要跟人说话")
+    [handed] = await tickets_of(services, at_summary)
+    assert handed.kind == "handoff" and handed.fields["collected"]["联系电话"] == "13812345678"

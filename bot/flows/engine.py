@@ -213,9 +213,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     if part == SWITCH:
         return _switch_answer(ctx, flow, state)
     if part == CONFIRM:
-        return await _confirm_answer(ctx, flow, state)
+        return await _confirm_answer(ctx, flow, state, classify)
     if part == EDIT:
-        return await _edit_pick(ctx, flow, state)
+        return await _edit_pick(ctx, flow, state, classify)
     step = flow.step(part)
     msg_type = ctx.inbound.msg_type
     if msg_type in ("image", "location", "video", "shortvideo"):
@@ -229,7 +229,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     if corrected is not None:
         return corrected
     if step.collect:
-        return _collect_text(ctx, flow, state, step, text, classify)
+        return await _collect_text(ctx, flow, state, step, text, classify)
     changed = await _changed(ctx, flow, state, step, text)
     if changed is not None:
         return changed
@@ -242,7 +242,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         picked = _choice_in_sentence(flow, step, text, classify)
         value = picked.value if picked is not None else read_answer(ctx, step, text)
     except Invalid as exc:
-        switched = _maybe_switch(ctx, flow, state, text, classify)
+        switched = await _elsewhere(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
         added = _detail_added(ctx, flow, state, step, text, classify)
@@ -252,7 +252,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
             return _invalid(ctx, flow, state, step, "flow.hint.required")
         return _invalid(ctx, flow, state, step, exc.hint, **exc.values)
     if not step.choices:  # free answers: make sure it is not another request
-        switched = _maybe_switch(ctx, flow, state, text, classify)
+        switched = await _elsewhere(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
     if step.check is not None:
@@ -397,7 +397,7 @@ def _location_later(
     return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots, invalid=0))
 
 
-def _collect_text(
+async def _collect_text(
     ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify | None
 ) -> Outcome:
     if is_word(text, "done") or (step.optional and (is_word(text, "skip") or is_word(text, "no"))):
@@ -406,7 +406,7 @@ def _collect_text(
     ahead = _phone_ahead(ctx, flow, state, step, text)
     if ahead is not None:
         return ahead
-    switched = _maybe_switch(ctx, flow, state, text, classify)
+    switched = await _elsewhere(ctx, flow, state, text, classify)
     if switched is not None:
         return switched
     added = _detail_added(ctx, flow, state, step, text, classify)
@@ -644,16 +644,39 @@ async def _place_corrected(ctx: Context, flow: Flow, state: DialogState, step: S
 # Leaving for another intent ---------------------------------------------------------------------
 
 
-def _maybe_switch(
+async def _elsewhere(
     ctx: Context, flow: Flow, state: DialogState, text: str, classify: Classify | None
 ) -> Outcome | None:
+    """A message that is not for the question in hand: a request for a person (the classifier's
+    handoff: 你是机器人吗, 我要跟人说话), served at once as 人工 is, with what was collected so far;
+    or another request (_maybe_switch). None when it may be the answer."""
+    if classify is None or not normalize(text):
+        return None
+    found = classify(text)
+    if found.intent == "handoff":
+        return await _hand_off(ctx, flow, state)
+    return _maybe_switch(ctx, flow, state, text, found)
+
+
+def _asks_for_person(text: str, classify: Classify | None) -> bool:
+    """Whether the classifier reads text as a request for a person (你是机器人吗, 我要跟人说话)."""
+    return classify is not None and bool(normalize(text)) and classify(text).intent == "handoff"
+
+
+async def _hand_off(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    """The resident handed to a person (bot.flows.handoff), the flow in hand carried to the staff."""
+    from bot.flows.handoff import hand_off
+
+    return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent"), flow, state), None)
+
+
+def _maybe_switch(ctx: Context, flow: Flow, state: DialogState, text: str, found: Intent) -> Outcome | None:
     """Ask whether to leave when the message clearly starts another flow."""
     conf = flow_config()["switch"]
-    if classify is None or len(text) < int(conf["min_length"]):
+    if len(text) < int(conf["min_length"]):
         return None
     from bot.flows import registry
 
-    found = classify(text)
     if found.confidence < float(conf["min_confidence"]) or found.intent in flow.intents:
         return None
     if found.intent in flow.related and says_what(text):
@@ -695,7 +718,7 @@ def _resume(ctx: Context, flow: Flow, state: DialogState, lead: str) -> Outcome:
 # Summary, confirmation and edits ----------------------------------------------------------------
 
 
-async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState, classify: Classify | None = None) -> Outcome:
     text = ctx.inbound.text
     edit = _edit_target(flow, text, state.slots)
     if edit is not None:
@@ -708,6 +731,8 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState) -> Outco
             # Nothing to edit (a confirmation of one thing: 删除我的信息, 撤销工单): 否 keeps things as they are.
             return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
         return Outcome(_edit_menu(ctx, flow, state.slots), replace(state, step=flow.state(EDIT), invalid=0))
+    if _asks_for_person(text, classify):
+        return await _hand_off(ctx, flow, state)
     count = state.invalid + 1
     reply = join_lines(ctx.text("flow.hint.confirm"), confirm_text(ctx, flow, state.slots))
     if count >= MAX_INVALID:
@@ -791,7 +816,7 @@ async def _change_midway(
     return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), new)
 
 
-async def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+async def _edit_pick(ctx: Context, flow: Flow, state: DialogState, classify: Classify | None = None) -> Outcome:
     text = ctx.inbound.text
     steps = shown_steps(flow, state.slots)
     norm = normalize(text)
@@ -804,6 +829,8 @@ async def _edit_pick(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
             return await _edit(ctx, flow, state, *target)
         chosen = next((s for s in steps if normalize(ctx.text(s.label)) in norm), None)
     if chosen is None:
+        if _asks_for_person(text, classify):
+            return await _hand_off(ctx, flow, state)
         return Outcome(join_lines(ctx.text("flow.hint.choice"), _edit_menu(ctx, flow, state.slots)), state)
     return await _edit(ctx, flow, state, chosen, "")
 
