@@ -752,3 +752,29 @@ async def test_asking_for_a_person_at_any_question_hands_off(wx: WeChat, service
     assert "转接人工服务" in await wx.say(at_summary, "我要跟人说话")
     [handed] = await tickets_of(services, at_summary)
     assert handed.kind == "handoff" and handed.fields["collected"]["联系电话"] == "13812345678"
+
+
+@pytest.mark.parametrize("said", ["不改了", "都对", "0"])
+async def test_nothing_to_change_in_the_edit_menu_goes_back_to_the_summary(
+    wx: WeChat, services: Services, said: str
+) -> None:
+    """否 at the summary, then 不改了 / 都对: before, "请回复选项前面的数字" again and again. The menu
+    has 0. 不用改了; it and the words for it go back to the summary."""
+    openid = oid()
+    await to_step(wx, openid, 6)
+    menu = await wx.say(openid, "否")
+    assert "修改哪一项" in menu and "0. 不用改了" in menu, menu
+    summary = await wx.say(openid, said)
+    assert "请核对" in summary and "数字" not in summary, summary
+    assert "20261123-" in await wx.say(openid, "1")
+
+
+@pytest.mark.parametrize("said", ["确认提交", "提交吧"])
+async def test_a_submit_word_in_the_edit_menu_submits(wx: WeChat, services: Services, said: str) -> None:
+    openid = oid()
+    await to_step(wx, openid, 6)
+    await wx.say(openid, "否")
+    done = await wx.say(openid, said)
+    assert "已为您登记" in done and "数字" not in done, done
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "complaint" and ticket.fields["phone"] == "13812345678"

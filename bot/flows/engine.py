@@ -817,12 +817,19 @@ async def _change_midway(
 
 
 async def _edit_pick(ctx: Context, flow: Flow, state: DialogState, classify: Classify | None = None) -> Outcome:
+    """Which answer to change, after 否 at the summary: its number or name, or the change said in
+    full (地址改成5号楼). 0 or nothing to change (不改了, 都对) goes back to the summary; 确认 /
+    提交 submits as 确认 at the summary does."""
     text = ctx.inbound.text
     steps = shown_steps(flow, state.slots)
     norm = normalize(text)
     chosen: Step | None = None
     if norm.isdigit() and 1 <= int(norm) <= len(steps):
         chosen = steps[int(norm) - 1]
+    elif norm == "0" or is_word(text, "unchanged"):
+        return Outcome(confirm_text(ctx, flow, state.slots), replace(state, step=flow.state(CONFIRM), invalid=0))
+    elif is_word(text, "submit"):
+        return Outcome(await flow.finish(ctx, dict(state.slots)), None)
     else:
         target = _edit_target(flow, text, state.slots)
         if target is not None:
