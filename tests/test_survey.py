@@ -331,6 +331,22 @@ async def test_the_problem_still_there_is_unsatisfied_without_a_rating_word(
     assert (t.status, t.satisfaction_label, t.rating_comment) == ("reopened", "不满意", text.strip())
 
 
+@pytest.mark.parametrize("text", ["还是一闪一闪的", "还是老样子", "跟原来一样", "没变化"])
+async def test_the_lamp_still_flickering_is_unsatisfied_not_a_new_report(
+    svc: Services, clock: FakeClock, wx: WeChat, services: Services, text: str
+) -> None:
+    """还是一闪一闪的 after a lamp job: before, a new report was opened. 还是 / 又 before a
+    malfunction of the job's kind, or the same as before (老样子, 跟原来一样, 没变化): 不满意, the
+    job reopened to its owner, no new ticket."""
+    number = await sent_lighting_survey(svc, clock)
+    reply = await wx.say("o_res", text)
+    assert "重新交给" in reply and "哪一类" not in reply, reply
+    t = await ticket(svc, number)
+    assert (t.status, t.satisfaction_label, t.rating_comment) == ("reopened", "不满意", text)
+    async with services.sessions() as session:
+        assert list(await session.scalars(select(Ticket.number).where(Ticket.resident == "o_res"))) == [number]
+
+
 @pytest.mark.parametrize("text", ["3号楼电梯又坏了", "电梯还是不动"])
 async def test_another_problem_is_not_an_answer(svc: Services, clock: FakeClock, text: str) -> None:
     number = await sent_lighting_survey(svc, clock)
@@ -377,6 +393,10 @@ ANSWERS: list[tuple[str, int, str]] = [
     ("非常非常满意", 5, ""), ("嗯满意", 5, ""), ("师傅很负责，满意", 5, "师傅很负责"), ("还不错", 4, ""),
     ("5星好评", 5, ""), ("给5分", 5, ""), ("满分", 5, ""), ("打五分", 5, ""), ("差", 1, ""), ("不太行", 2, ""),
     ("没有人来过", 2, "没有人来过"), ("嗯 还可以吧", 3, ""), ("修好了 但是师傅态度不太好", 2, "态度不太好"),
+    # the top of any scale (before: not understood), and praise with lateness after a "but"
+    # (before: thanked as praise, no rating): 基本满意, the job done, the words kept
+    ("给你们打一百分", 5, ""), ("打十分", 5, ""), ("100分", 5, ""),
+    ("师傅挺好 就是来得太晚了", 3, "就是来得太晚了"), ("挺好 就是等了好久", 3, "就是等了好久"),
     # what already worked
     ("满意", 5, ""), ("还行", 3, ""), ("五分", 5, ""), ("不满意", 2, ""), ("3", 3, ""), ("不滿意", 2, ""),
     ("灯是亮了 可是第二天又不亮了", 2, "第二天又不亮了"), ("电梯那个不满意", 2, ""),

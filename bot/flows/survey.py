@@ -66,6 +66,8 @@ _WORDS: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p), v) for p
     (r"(?:比较|挺|蛮|还挺|还蛮|还比较|还是挺|还是比较|还算比较)满意", 4),
     (r"(?:非常|特别|十分|超级|很|相当|真|太|好|极其)+满意", 5),
     (r"满意|满分|好评|点赞|五星好评", 5),
+    # 一百分, 打十分: the top of whatever scale the resident has in mind (十分满意 is read above).
+    (r"(?:一百|100|百)分|(?:十|10)分(?!钟|不|差|一般|失望|糟|烂)", 5),
     (r"还可以|还行|一般般|一般|凑合|马马虎虎|过得去|还过得去", 3),
     (r"(?:非常|特别|真|太|很)(?:好|棒)|棒棒?" + _END, 5),
     (r"(?:挺|蛮|还挺|还蛮)(?:好|不错)|(?:还|真)?不错", 4),
@@ -79,7 +81,7 @@ _STARS = re.compile(r"^([⭐★]{1,5})\s*(.*)$", re.S)
 # What comes before the answer proper: 嗯, 给, 打, 我觉得 (嗯满意, 给5分, 打五分, 我觉得还行).
 _LEAD = re.compile(
     rf"^(?:[嗯恩哦噢喔额呃唔]+|那就|那|就)*[{_P}]*(?:我)?(?:觉得|感觉)?"
-    r"(?:(?:给你们|给您|给|打|评)(?:个|了)?|评价|评分|打分)?[\s:：]*"
+    r"(?:(?:给你们|给您|给|打|评)(?:个|了)?|评价|评分|打分)*[\s:：]*"
 )
 _CLAUSE = re.compile(rf"[{_P}]+")
 # 修好了 但是师傅态度不太好: no rating word at the start, but a complaint about the service after
@@ -87,6 +89,14 @@ _CLAUSE = re.compile(rf"[{_P}]+")
 _BUT_BAD = re.compile(
     r"(?:但是|但|可是|不过|只是|就是)[^，,。.!！?？]*?"
     r"(?:不太好|不好|不行|太差|很差|差劲|不满意|不耐烦|不礼貌|不客气|很凶|太凶|敷衍|态度差)"
+)
+# 师傅挺好 就是来得太晚了: praise, then lateness after a "but" — the job was done and the worker
+# thanked, so 基本满意 (3: closed, the words kept as the comment), not 不满意 (1–2 sends the job back
+# to its owner, with nothing left to fix).
+_BUT_LATE = re.compile(
+    r"(?:但是|但|可是|不过|只是|就是)[^，,。.!！?？]*?"
+    r"(?:太晚|太慢|(?:晚|慢)了(?:点儿?|一点|些)|有点儿?(?:晚|慢)|来得?(?:有点儿?|太|比较|很|挺|稍微)?(?:晚|慢)|"
+    r"等了?(?:好久|很久|半天|好几天|好长时间|太久|挺久|几天)|拖了?(?:好久|很久|好几天|太久)|不(?:太|够)?及时)"
 )
 # 态度不好, 太慢了, 服务太差, 师傅很不耐烦: the whole answer is a complaint about the service (each
 # clause one): 不满意, with the words as the comment. Whole clauses only, and no 不/没 before the
@@ -102,8 +112,12 @@ _SERVICE_BAD_CLAUSE = re.compile(
 # comment, though no rating word was used; see still_unresolved.
 _UNRESOLVED = re.compile(
     r"(?:还是|仍然|依然)(?:不|没|坏|漏|堵|吵|臭|有)|又(?:坏|漏|堵|不|没)|没(?:有)?(?:修好|弄好|解决|处理|修)|"
-    r"还没(?:有)?(?:好|修|弄|解决|处理|来)|没(?:有)?人来|根本没|老样子"
+    r"还没(?:有)?(?:好|修|弄|解决|处理|来)|没(?:有)?人来|根本没|老样子|还是那样|还那样|"
+    r"(?:跟|和|同)(?:原来|以前|之前|修之前|没修(?:的时候)?)(?:一样|一个样|差不多)|没(?:有|什么|啥)?(?:变化|变)(?!好)|"
+    r"一点(?:都|也)?没变"
 )
+# 还是 / 又 / 照样 before a malfunction word of the classifier's lexicon (还是一闪一闪的, 又不亮了).
+_STILL = ("还是", "仍然", "依然", "照样", "照旧", "又", "还", "仍")
 # 电梯那个不满意, 灯的满意: which job, then its rating (no comment in it).
 _SCORE_SIGNS = "0123456789一二两三四五⭐★"
 _POINTING = re.compile(r"(?:那个|这个|那件|这件|那单|这单|的)$")
@@ -160,6 +174,11 @@ def _whole_rating(clause: str) -> int | None:
     return found[0]
 
 
+def _scale_said(words: str) -> bool:
+    """Whether a rating was said on the survey's own scale (5分, ⭐⭐⭐⭐, 满意, 好评), not as praise."""
+    return any(ch.isdigit() or ch in "满星分评⭐★" for ch in words)
+
+
 def parse_rating(text: str) -> Rating | None:
     """Read a survey answer from a resident's words; None when the text is not one.
 
@@ -176,6 +195,8 @@ def parse_rating(text: str) -> Rating | None:
         score, rest = found[0], _tidy(found[1])
         if _whole_rating(rest) is not None:  # 5星好评, 满意 非常好: the rating said twice
             rest = ""
+        if score > 3 and _BUT_LATE.match(rest) and not _scale_said(body[: len(body) - len(found[1])]):
+            score = 3  # 挺好 就是来得太晚了: praise with a but (see _BUT_LATE)
         return Rating(score, label_of(score), rest)
     clauses = [c for c in _CLAUSE.split(norm) if c]
     if len(clauses) > 1 and (score := _whole_rating(clauses[-1])) is not None:
@@ -193,6 +214,9 @@ def parse_rating(text: str) -> Rating | None:
             return Rating(score, label_of(score), _tidy(norm))
     if _BUT_BAD.search(norm):
         return Rating(2, label_of(2), _tidy(norm))
+    late = _BUT_LATE.search(norm)
+    if late is not None and get_classifier().terms(norm[: late.start()]) & {"@praise", "@thanks"}:
+        return Rating(3, label_of(3), _tidy(norm))
     if all(_SERVICE_BAD_CLAUSE.fullmatch(c) for c in clauses):
         return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
     return None
@@ -456,12 +480,23 @@ def still_unresolved(text: str, ticket: Ticket) -> Rating | None:
     comment. Not when the message names a place or another kind of problem (3号楼电梯又坏了 to a
     lighting survey is a new report, for the dialog)."""
     norm = simplified(unicodedata.normalize("NFKC", text)).strip()
-    if not _UNRESOLVED.search(norm) or parsers.address_parts(norm):
+    if not (_UNRESOLVED.search(norm) or _still_malfunction(norm)) or parsers.address_parts(norm):
         return None
     named = get_classifier().extract_slots(norm).get("category")
     if named and named not in _categories(ticket):
         return None
     return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
+
+
+def _still_malfunction(norm: str) -> bool:
+    """Whether 还是 / 又 comes right before (at most one word between) a malfunction word of the
+    classifier's lexicon: 还是一闪一闪的, 又一闪一闪了, 灯又不亮了."""
+    classifier = get_classifier()
+    said = [w for w in classifier.segments(norm) if w.strip()]
+    return any(
+        w in _STILL and any("@malfunction" in classifier.terms(after) for after in said[i + 1:i + 3])
+        for i, w in enumerate(said)
+    )
 
 
 def _thanks(text: str) -> bool:
