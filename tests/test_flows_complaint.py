@@ -778,3 +778,15 @@ async def test_a_submit_word_in_the_edit_menu_submits(wx: WeChat, services: Serv
     assert "已为您登记" in done and "数字" not in done, done
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "complaint" and ticket.fields["phone"] == "13812345678"
+
+
+async def test_a_yes_word_at_the_place_question_is_never_the_place(wx: WeChat, services: Services) -> None:
+    """确认 sent twice where the place is asked: before, the second was taken as the place (a refused
+    answer said again is taken). A yes word is no place: the question is asked again each time."""
+    openid = oid()
+    await to_step(wx, openid, 1)
+    for _ in range(2):
+        again = await wx.say(openid, "确认")
+        assert "问题在哪里" in again and "描述" not in again, again
+    state = await dialog_of(services, openid)
+    assert state is not None and "place" not in state.slots

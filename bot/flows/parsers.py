@@ -260,8 +260,8 @@ def place(answer: Answer) -> dict[str, Any]:
         }
         value.update(address_parts(label))
         return value
-    if len(normalize(text)) < 2 or normalize(text).isdigit() or says_nothing(text):
-        raise Invalid("flow.hint.place")
+    if len(normalize(text)) < 2 or normalize(text).isdigit() or says_nothing(text) or is_word(text, "yes"):
+        raise Invalid("flow.hint.place")  # 确认 (said twice, it was taken as the place)
     value = {"text": text, **address_parts(text)}
     if "building" not in value:
         value["landmark"] = text
