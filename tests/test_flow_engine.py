@@ -239,3 +239,12 @@ async def test_a_phone_at_an_optional_free_text_question_is_kept_for_the_phone(
     assert "电话已经记下" in kept and "注意" in kept, kept
     summary = await wx.say(openid, "没有")
     assert "请核对" in summary and "备注：无" in summary and "联系电话：13812345678" in summary, summary
+
+
+async def test_a_name_said_in_a_sentence_is_the_name_alone(wx: WeChat, services: Services) -> None:
+    """他叫李建国 今年八十一了 at the name question: before, the whole sentence was kept as the name."""
+    openid = "oName" + uuid.uuid4().hex[:12]
+    assert "怎么称呼" in await wx.say(openid, "明天中午给我爸订助餐")
+    assert "多大年纪" in await wx.say(openid, "他叫李建国 今年八十一了")
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["for_name"] == "李建国"
