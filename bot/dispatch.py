@@ -9,7 +9,9 @@
 - `handle_due_reminder` acts on due breach checks (overdue → escalated); the scheduler calls it.
 
 Everything works in the caller's session and transaction: ticket, events, pushes, reminders
-commit together.
+commit together. Pushes the bot makes on its own (cards, status notices, reminders of what
+changed) wait for the end of quiet hours unless the ticket is urgent (`schedule.held_until`),
+and so do the time limits of a card held until then.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notices, outbox, reminders, roster, schedule, tickets
 from bot.limits import load_limits
+from bot.privacy import hash_openid
 from bot.services import Services
 from storage.models import Person, Reminder, Resident, Ticket, TicketEvent
 
@@ -202,26 +205,40 @@ async def _phone_of(session: AsyncSession, ticket: Ticket) -> str | None:
     return None
 
 
+def _urgent(ticket: Ticket) -> bool:
+    """Whether the ticket's limit is the urgent one (its pushes ignore quiet hours)."""
+    return load_limits().urgency_class(ticket.kind, ticket.urgency) == "urgent"
+
+
+def held_until(svc: Services, ticket: Ticket) -> datetime | None:
+    """When the bot's own push about ticket may go: at once for an urgent one, else after the quiet
+    hours now falls in (None: at once)."""
+    return schedule.held_until(svc.clock.now(), svc.settings, urgent=_urgent(ticket))
+
+
 async def _schedule_limits(
-    svc: Services, session: AsyncSession, ticket: Ticket, event: TicketEvent, *, accept: bool
+    svc: Services, session: AsyncSession, ticket: Ticket, event: TicketEvent, *, accept: bool,
+    since: datetime | None = None,
 ) -> None:
-    """Reminders to the owner before the limits, and the breach checks at them."""
+    """Reminders to the owner before the limits, and the breach checks at them (since: when the
+    limit started running, for a card held through quiet hours their end)."""
     assert ticket.assignee is not None and ticket.due_at is not None
     now = svc.clock.now()
+    since = max(since or now, now)
     limits = load_limits()
     texts = svc.texts
     values = {
         "number": ticket.number, "short": notices.short_number(ticket.number),
         "place": notices.safe_text(notices.place_of(svc, ticket)),
     }
-    urgent = limits.urgency_class(ticket.kind, ticket.urgency) == "urgent"  # reminders ignore quiet hours
+    urgent = _urgent(ticket)  # its reminders ignore quiet hours
     plan: list[tuple[str, datetime, str]] = []
     if accept and ticket.accept_due_at is not None:
         at = limits.accept_reminder_at(now, ticket.accept_due_at)
         if at > now:
             plan.append(("accept_remind", at, texts.get("dispatch.accept_remind", due=notices.local_time(svc, ticket.accept_due_at), **values)))
         plan.append(("accept_breach", ticket.accept_due_at, texts.get("dispatch.accept_breach", **values)))
-    at = limits.resolve_reminder_at(max(now, booked_start(ticket) or now), ticket.due_at)
+    at = limits.resolve_reminder_at(max(since, booked_start(ticket) or since), ticket.due_at)
     if at > now:
         plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
     plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
@@ -249,7 +266,7 @@ async def rebooked(svc: Services, session: AsyncSession, ticket: Ticket, start: 
     await outbox.push_worker(session, ticket.assignee, svc.texts.get(
         "dispatch.rebooked_worker", number=ticket.number, when=notices.local_time(svc, start),
         due=notices.local_time(svc, ticket.due_at),
-    ), now=now, ticket_id=ticket.id)
+    ), now=now, ticket_id=ticket.id, not_before=held_until(svc, ticket))
 
 
 def booked_start(ticket: Ticket) -> datetime | None:
@@ -277,6 +294,7 @@ async def _assign(
     *, grid: str | None = None, note: str = "", data: dict[str, Any] | None = None, new: bool = False,
 ) -> TicketEvent:
     """Give a ticket to owner: transition, times, reminders, the WeCom card; tell a previous owner.
+    A card that is not urgent waits for the end of quiet hours, and its limits run from then.
 
     new: the ticket was created in this transaction, so it has no time-limit reminders to drop."""
     now = svc.clock.now()
@@ -292,25 +310,27 @@ async def _assign(
         owner_grid = (await roster.snapshot(svc, session)).grid_of(ticket.building)
         ticket.grid = owner_grid.id if owner_grid else None
     urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
+    urgent = urgency_class == "urgent"
+    held = schedule.held_until(now, svc.settings, urgent=urgent)
     booked = booked_start(ticket)
-    ticket.accept_due_at = accept_due(svc, now, urgency_class)
-    ticket.due_at = limits.resolve_due(ticket.kind, ticket.urgency, now, booked)
+    ticket.accept_due_at = accept_due(svc, now, urgency_class)  # runs only outside quiet hours
+    ticket.due_at = limits.resolve_due(ticket.kind, ticket.urgency, held or now, booked)
     if not new:
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
-    await _schedule_limits(svc, session, ticket, event, accept=True)
+    await _schedule_limits(svc, session, ticket, event, accept=True, since=held)
     shown = "booking" if booked is not None and booked > now else urgency_class  # its limit named on the card
     photos = await resident_photos(session, ticket, new=new)
     card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown, photos=len(photos))
-    urgent = urgency_class == "urgent"
     await outbox.enqueue(
         session, "wecom", owner.id, card, now=now, ticket_id=ticket.id,
-        dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgent,
+        dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgent, not_before=held,
     )
-    await _push_photos(svc, session, ticket, owner.id, photos, key=f"ticket:{ticket.id}:photos:{event.id}", urgent=urgent)
+    await _push_photos(svc, session, ticket, owner.id, photos, key=f"ticket:{ticket.id}:photos:{event.id}",
+                       urgent=urgent, held=held)
     if previous and previous != owner.id:
         await outbox.push_worker(
             session, previous, svc.texts.get("dispatch.reassigned_away", number=ticket.number),
-            now=now, ticket_id=ticket.id,
+            now=now, ticket_id=ticket.id, not_before=held,
         )
     return event
 
@@ -347,21 +367,21 @@ async def resident_photos(session: AsyncSession, ticket: Ticket, *, new: bool = 
 
 async def _push_photos(
     svc: Services, session: AsyncSession, ticket: Ticket, userid: str, photos: list[str], *, key: str,
-    urgent: bool,
+    urgent: bool, held: datetime | None = None,
 ) -> None:
-    """The resident's photos to the owner after the card (as urgent as the card, so sent after
-    it): at most PHOTOS_PER_PUSH images, the rest named in a text."""
+    """The resident's photos to the owner after the card (as urgent and held as long as the card,
+    so sent after it): at most PHOTOS_PER_PUSH images, the rest named in a text."""
     now = svc.clock.now()
     for n, media_id in enumerate(photos[:PHOTOS_PER_PUSH]):
         await outbox.push_photo(
             session, userid, media_id, ticket.number, now=now, ticket_id=ticket.id, dedup_key=f"{key}:{n}",
-            urgent=urgent,
+            urgent=urgent, not_before=held,
         )
     rest = len(photos) - PHOTOS_PER_PUSH
     if rest > 0:
         await outbox.push_worker(
             session, userid, svc.texts.get("worker_photos.more", number=ticket.number, count=rest),
-            now=now, ticket_id=ticket.id, dedup_key=f"{key}:more", urgent=urgent,
+            now=now, ticket_id=ticket.id, dedup_key=f"{key}:more", urgent=urgent, not_before=held,
         )
 
 
@@ -379,10 +399,13 @@ async def photo_added(svc: Services, session: AsyncSession, ticket: Ticket, even
             media_id = None
     key = f"ticket:{ticket.id}:photo:{event.id}"
     text = svc.texts.get("worker_photos.added" if media_id else "worker_photos.added_unshown", **values)
-    await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id, dedup_key=key)
+    held = held_until(svc, ticket)
+    await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id, dedup_key=key,
+                             not_before=held)
     if media_id is not None:
         await outbox.push_photo(
-            session, ticket.assignee, media_id, ticket.number, now=now, ticket_id=ticket.id, dedup_key=f"{key}:0"
+            session, ticket.assignee, media_id, ticket.number, now=now, ticket_id=ticket.id, dedup_key=f"{key}:0",
+            not_before=held,
         )
 
 
@@ -426,16 +449,20 @@ async def children_of(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
 async def _tell_residents(
     svc: Services, session: AsyncSession, ticket: Ticket, kids: list[Ticket], event: TicketEvent, text: str
 ) -> None:
-    """Push text to the ticket's resident and every linked reporter, once each."""
+    """Push text to the ticket's resident and every linked reporter, once each: after the quiet
+    hours now falls in, unless the ticket is urgent or the resident made the change (an answer
+    to what they just said)."""
     now = svc.clock.now()
+    held = held_until(svc, ticket)
     seen: set[str] = set()
     for own in [ticket, *kids]:
         if not own.resident or own.resident in seen:
             continue
         seen.add(own.resident)
+        asked = event.actor == f"resident:{hash_openid(own.resident)}"
         await outbox.push_resident(
             session, own.resident, text, now=now, ticket_id=own.id,
-            dedup_key=f"ticket:{ticket.id}:ev{event.id}:{own.id}",
+            dedup_key=f"ticket:{ticket.id}:ev{event.id}:{own.id}", not_before=None if asked else held,
         )
 
 
@@ -498,13 +525,14 @@ async def apply_action(
     elif action == "reopen":
         await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_reopened", number=ticket.number))
         if ticket.assignee:
-            ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, now, booked_start(ticket))
+            held = held_until(svc, ticket)
+            ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, held or now, booked_start(ticket))
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
-            await _schedule_limits(svc, session, ticket, event, accept=False)
+            await _schedule_limits(svc, session, ticket, event, accept=False, since=held)
             await outbox.push_worker(
                 session, ticket.assignee,
                 t.get("dispatch.reopened_worker", number=ticket.number, due=notices.local_time(svc, ticket.due_at)),
-                now=now, ticket_id=ticket.id,
+                now=now, ticket_id=ticket.id, not_before=held,
             )
     elif action in ("close", "cancel"):
         await reminders.drop_for_cause(session, "ticket", ticket.id)
@@ -519,7 +547,7 @@ async def apply_action(
             if ticket.assignee:
                 await outbox.push_worker(
                     session, ticket.assignee, t.get("dispatch.cancelled_worker", number=ticket.number),
-                    now=now, ticket_id=ticket.id,
+                    now=now, ticket_id=ticket.id, not_before=held_until(svc, ticket),
                 )
     elif action == "escalate":
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)

@@ -10,6 +10,9 @@ Channels and payloads:
   MediaId, fetched from WeChat and uploaded to WeCom at send time (bot/channels/photos.py); an
   expired one becomes a text naming the ticket.
 - "group" → target "staff"; payload {"msgtype": "markdown", "content": str} (batched, ≤20/min).
+
+not_before: the earliest time a push may go; the bot's own pushes that are not urgent carry the
+end of the quiet hours they are queued in (`schedule.held_until`), a staff answer none.
 """
 
 from __future__ import annotations

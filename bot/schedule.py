@@ -177,6 +177,12 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     return end_at.astimezone(timezone.utc)
 
 
+def held_until(now: datetime, settings: Settings, *, urgent: bool = False) -> datetime | None:
+    """When an automatic push queued now may go (its outbox row's not_before): None, at once, for
+    an urgent one or outside quiet hours; else the end of the quiet hours now falls in."""
+    return None if urgent else quiet_until(now, settings)
+
+
 def _next_quiet_start(moment: datetime, settings: Settings) -> datetime:
     """The next start of quiet hours after moment (outside them), as aware UTC."""
     start, _ = _quiet_bounds(settings)

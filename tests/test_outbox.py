@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
@@ -526,6 +526,34 @@ async def test_group_posts_keep_under_4096_bytes(
 
 
 # --- the task in the app ------------------------------------------------------------------------
+
+
+async def test_quiet_hours_hold_the_bots_own_pushes_but_not_a_staff_answer(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock, client: Any
+) -> None:
+    """At 21:30 (quiet hours 21:00-08:00) a new ticket's card to its owner and the resident's 已办结
+    notice wait in the outbox until 08:00; a staff member's 回复 N, a person answering now, goes at
+    once."""
+    from tests.wecom_driver import WeCom, new_ticket
+
+    night = datetime(2026, 11, 23, 13, 30, tzinfo=timezone.utc)  # 21:30 in Shanghai
+    clock.set(night)
+    await add_resident(services, "oNight", night - timedelta(minutes=5))
+    wc = WeCom(client, services)
+    number = (await new_ticket(services, resident="oNight")).ticket.number
+    assert (await wc.say("wangwei", f"办结 {number} 已更换灯泡")).startswith("已办结")
+    assert (await wc.say("liustaff", f"回复 {number} 您好，明早再来看一次")).startswith("已回复")
+    assert await push.drain(services, http) == 1
+    [answer] = [r["payload"]["text"]["content"] for r in sim.of("custom_send")]
+    assert answer.endswith("您好，明早再来看一次")
+    assert sim.of("wecom_send") == []
+    clock.set(night + timedelta(hours=10, minutes=29))  # 07:59
+    assert await push.drain(services, http) == 0
+    clock.set(night + timedelta(hours=10, minutes=30))  # 08:00
+    assert await push.drain(services, http) == 2
+    [card] = sim.of("wecom_send", "wangwei")
+    assert card["payload"]["msgtype"] == "textcard" and number in card["payload"]["textcard"]["title"]
+    assert sim.of("custom_send")[-1]["payload"]["text"]["content"] == f"您的工单 {number} 已办结：已更换灯泡"
 
 
 async def test_the_app_runs_the_sender_and_a_wake_sends_at_once(

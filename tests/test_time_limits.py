@@ -197,3 +197,29 @@ def test_limits_outside_quiet_hours() -> None:
     for since, due in cases:
         assert schedule.after_waking_time(since, 1800, settings) == due
     assert schedule.after_waking_time(_local(11, 23, 20, 0), 1800, load_settings(quiet_hours="00:00-00:00")) == _local(11, 23, 20, 30)
+
+
+async def test_a_card_held_through_quiet_hours_has_its_limits_from_the_morning(svc: Services, clock: FakeClock) -> None:
+    """Dispatched at 21:30 (quiet hours 21:00-08:00): the card, not urgent, waits until 08:00, and
+    its limits run from then: 接单 by 08:30 (reminded at 08:20, after the card), 办结 seven days from
+    08:00. An urgent ticket's card goes at once and its limits run from now."""
+    clock.set(_local(11, 23, 21, 30))
+    t = (await new_ticket(svc, resident="oQ")).ticket
+    [card] = await outbox_rows(svc, "wecom", "wangwei")
+    assert card.next_attempt_at == _local(11, 24, 8, 0) and not card.urgent
+    assert t.accept_due_at == _local(11, 24, 8, 30) and t.due_at == _local(12, 1, 8, 0)
+    async with svc.sessions() as session:
+        due = {r.kind: r.due_at for r in (await session.scalars(select(Reminder).where(Reminder.cause_id == t.id)))}
+    assert due["accept_remind"] == _local(11, 24, 8, 20) and due["resolve_breach"] == t.due_at
+    assert due["resolve_remind"] == t.due_at - timedelta(days=1)
+    urgent = (await new_ticket(svc, resident="oU", category="water", urgency="urgent")).ticket
+    [urgent_card] = [o for o in await outbox_rows(svc, "wecom", "wangwei") if urgent.number in o.payload.get("title", "")]
+    assert urgent_card.next_attempt_at == clock.now() and urgent_card.urgent
+    assert urgent.due_at == clock.now() + timedelta(hours=2)
+    # Taken at 21:40 all the same (我的工单): the resident hears it in the morning; the urgent one at once.
+    clock.advance(minutes=10)
+    await _act(svc, t.number, "accept", "wangwei")
+    await _act(svc, urgent.number, "accept", "wangwei")
+    [quiet] = await outbox_rows(svc, "wechat", "oQ")
+    [loud] = await outbox_rows(svc, "wechat", "oU")
+    assert (quiet.next_attempt_at, loud.next_attempt_at) == (_local(11, 24, 8, 0), clock.now())
