@@ -98,6 +98,7 @@ def test_numbers_that_are_not_phones(classifier: Classifier) -> None:
         ("楼上502的电话13987654321", None),
         ("王阿姨的手机号：13987654321", None),
         ("物业的值班电话010-62345678", None),
+        ("和室友吵架了 室友手机13987654321", None),
         # the resident's own, or someone else's and then the resident's
         ("物业不接电话，我电话13812345678", "13812345678"),
         ("王阿姨电话13987654321 打我电话13812345678", "13812345678"),
