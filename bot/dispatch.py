@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot import notices, outbox, reminders, roster, schedule, tickets
 from bot.limits import load_limits
@@ -86,7 +87,9 @@ _LOAD = (
 _DUPLICATE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 # The earliest active report of one problem at one building in the window, row-locked: found by
 # ix_tickets_duplicate (category, building_key, created_at), so its cost does not grow with a
-# burst of reports of the same category elsewhere.
+# burst of reports of the same category elsewhere. Never one the same resident reported (theirs,
+# or one their earlier report was linked to): that is no neighbour's report.
+_LINKED = aliased(Ticket)
 _DUPLICATE = (
     select(Ticket)
     .where(
@@ -97,6 +100,8 @@ _DUPLICATE = (
         Ticket.parent_id.is_(None),
         Ticket.id != bindparam("ticket_id"),
         Ticket.created_at >= bindparam("since"),
+        or_(Ticket.resident.is_(None), Ticket.resident != bindparam("resident")),
+        ~exists().where(_LINKED.parent_id == Ticket.id, _LINKED.resident == bindparam("resident")),
     )
     .order_by(Ticket.created_at, Ticket.id)
     .limit(1)
@@ -158,7 +163,8 @@ async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
 
 
 async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -> Ticket | None:
-    """An active complaint of the same category at the same building within the window, if any."""
+    """An active complaint of the same category at the same building within the window, reported
+    by another resident (a resident's own reports are never their neighbours'), if any."""
     if ticket.kind != "complaint" or not ticket.building or not ticket.category:
         return None
     key = ticket.building_key or roster.normalize_building(ticket.building)
@@ -170,14 +176,16 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
         lock = zlib.crc32(f"dup:{key}:{ticket.category}".encode()) - 2**31
         await session.execute(_DUPLICATE_LOCK, {"k": lock})
     since = svc.clock.now() - timedelta(hours=load_limits().duplicate_window_hours)
-    found = await session.scalars(
-        _DUPLICATE, {"category": ticket.category, "building_key": key, "ticket_id": ticket.id, "since": since}
-    )
+    found = await session.scalars(_DUPLICATE, {
+        "category": ticket.category, "building_key": key, "ticket_id": ticket.id, "since": since,
+        "resident": ticket.resident or "",
+    })
     return found.first()
 
 
 async def _link(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket) -> None:
-    """Attach a new report to the active ticket it duplicates; it follows the parent's status."""
+    """Attach a new report to the active ticket it duplicates; it follows the parent's status, and
+    the parent's owner is told another resident reported it, with that resident's photos."""
     now = svc.clock.now()
     parent.reporters += 1
     ticket.parent_id = parent.id
@@ -191,6 +199,26 @@ async def _link(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ti
     steps = {"dispatched": ("assign",), "accepted": ("assign", "accept")}.get(parent.status, ())
     for action in steps:
         await tickets.transition(session, ticket, action, "system", now, data={"via": parent.number})
+    if parent.assignee and parent.status in HELD:
+        await _linked_to_owner(svc, session, ticket, parent)
+
+
+async def _linked_to_owner(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket) -> None:
+    """One short push to the parent's owner: another resident reported it (what they said), then
+    their photos as images, as a new ticket's follow its card."""
+    now = svc.clock.now()
+    urgent, held = _urgent(parent), held_until(svc, parent)
+    photos = await resident_photos(session, ticket, new=True)
+    text = svc.texts.get(
+        "dispatch.linked_worker", number=parent.number, count=parent.reporters,
+        what=notices.clip(notices.safe_text(notices.what_of(ticket)), 80) or "-",
+        photos=svc.texts.get("dispatch.linked_worker_photos", count=len(photos)) if photos else "",
+    )
+    key = f"ticket:{parent.id}:linked:{ticket.id}"
+    await outbox.push_worker(
+        session, parent.assignee, text, now=now, ticket_id=parent.id, dedup_key=key, urgent=urgent, not_before=held,
+    )
+    await _push_photos(svc, session, parent, parent.assignee, photos, key=f"{key}:photos", urgent=urgent, held=held)
 
 
 # --- assigning and time limits -------------------------------------------------------------------

@@ -100,7 +100,8 @@ def what_of(ticket: Ticket) -> str:
     return ""
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """text cut to limit characters, an ellipsis ending what was cut."""
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
@@ -111,7 +112,7 @@ def dispatch_card(
     and how many of the resident's photos follow it as images)."""
     t = svc.texts
     short = short_number(ticket.number)
-    place = html.escape(_clip(safe_text(place_of(svc, ticket)), 30))
+    place = html.escape(clip(safe_text(place_of(svc, ticket)), 30))
     head = [
         t.get("dispatch.card_due", due=local_time(svc, ticket.due_at), urgency=urgency_label(svc, urgency_class)),
         t.get("dispatch.card_place", place=place),
@@ -127,7 +128,7 @@ def dispatch_card(
     for limit in (120, 80, 40, 20, 0):
         lines = [f'<div class="gray">{head[0]}</div>', f'<div class="normal">{head[1]}</div>']
         if what and limit:
-            clipped = html.escape(_clip(what, limit))
+            clipped = html.escape(clip(what, limit))
             lines.append(f'<div class="normal">{t.get("dispatch.card_what", what=clipped)}</div>')
         lines += [f'<div class="normal">{x}</div>' for x in tail[:-1]]
         lines.append(f'<div class="highlight">{tail[-1]}</div>')
@@ -152,11 +153,11 @@ def staff_markdown(svc: Services, ticket: Ticket, reason: str, assignee_name: st
         lines = [
             t.get("staff_group.title", number=ticket.number),
             t.get("staff_group.kind", kind=kind_label(svc, ticket.kind)),
-            t.get("staff_group.place", place=_clip(md_escape(place_of(svc, ticket)), 60)),
+            t.get("staff_group.place", place=clip(md_escape(place_of(svc, ticket)), 60)),
         ]
         if what:
-            lines.append(t.get("staff_group.what", what=_clip(what, limit)))
-        lines.append(t.get("staff_group.reason", reason=_clip(md_escape(reason), limit)))
+            lines.append(t.get("staff_group.what", what=clip(what, limit)))
+        lines.append(t.get("staff_group.reason", reason=clip(md_escape(reason), limit)))
         lines.append(t.get("staff_group.reporters", count=ticket.reporters))
         if assignee_name:
             lines.append(t.get("staff_group.assignee", name=md_escape(assignee_name)))
@@ -173,7 +174,7 @@ def staff_addendum_markdown(svc: Services, ticket: Ticket, text: str) -> str:
     t = svc.texts
     return "\n".join([
         t.get("staff_group.addendum_title", number=ticket.number),
-        t.get("staff_group.place", place=_clip(md_escape(place_of(svc, ticket)), 60)),
-        t.get("staff_group.addendum", text=_clip(md_escape(text), 300)),
+        t.get("staff_group.place", place=clip(md_escape(place_of(svc, ticket)), 60)),
+        t.get("staff_group.addendum", text=clip(md_escape(text), 300)),
         t.get("staff_group.link", url=f"{svc.settings.self_url}/console/tickets/{ticket.number}"),
     ])

@@ -111,7 +111,9 @@ async def test_same_problem_is_linked_and_every_reporter_hears_updates(svc: Serv
     assert second.assignee_name == "王伟" and second.ticket.status == "dispatched"
     assert (await ticket(svc, first.number)).reporters == 2
     assert "linked" in await actions(svc, first.number)
-    assert len(await outbox_rows(svc, "wecom", "wangwei")) == 1  # not dispatched twice
+    card, linked = await outbox_rows(svc, "wecom", "wangwei")  # not dispatched twice: told once
+    assert card.payload["msgtype"] == "textcard"
+    assert linked.payload["text"] == f"又有居民反映工单 {first.number} 的问题（现共 2 位）：3号楼灯不亮"
     other = await new_ticket(svc, resident="oThird", building="3", category="water")
     assert other.linked_to is None
 
@@ -258,4 +260,6 @@ async def test_simultaneous_reports_of_one_problem_dispatch_once(svc: Services) 
     parents = [r for r in results if r.linked_to is None]
     assert len(parents) == 1
     assert (await ticket(svc, parents[0].ticket.number)).reporters == 4
-    assert len(await outbox_rows(svc, "wecom")) == 1
+    pushes = [o.payload for o in await outbox_rows(svc, "wecom")]
+    assert [p["msgtype"] for p in pushes].count("textcard") == 1  # the others told as 又有居民反映
+    assert sorted(p.get("text", "")[:6] for p in pushes) == ["", "又有居民反映", "又有居民反映", "又有居民反映"]

@@ -73,3 +73,51 @@ async def test_a_mediation_settled_before_its_session_sends_no_session_reminder(
     assert any(f"提醒：您预约的矛盾调解（工单{other}）" in x for x in await texts_to(services, "wechat", waiting))
     states = {r.target: r.state for r in await reminders_of(services, "mediation_session")}
     assert states == {settled: "dropped", waiting: "done"}
+
+
+# --- 7. the same problem reported twice --------------------------------------------------------------
+
+
+async def report_lamp(wx: WeChat, openid: str, phone: str, *, photo: bool = False) -> str:
+    """三号楼二单元楼道灯坏了 through the dialog (with a photo or none); the reply to 确认."""
+    assert "照片" in await wx.say(openid, "三号楼二单元楼道灯坏了")
+    if photo:
+        assert "第1张" in await wx.send("image", openid, **PHOTO)
+        await wx.say(openid, "好了")
+    else:
+        await wx.say(openid, "否")
+    for answer in (phone, "否"):
+        await wx.say(openid, answer)
+    return await wx.say(openid, "确认")
+
+
+async def test_a_residents_own_report_again_is_never_a_neighbours(wx: WeChat, services: Services) -> None:
+    """Registered again after the offered chase (不是，我说的是5楼的灯): a ticket of its own for the
+    grid worker, not linked to the resident's first as if a neighbour had reported it."""
+    openid = oid()
+    assert "工单号" in await report_lamp(wx, openid, "13812345678")
+    assert "已经反映过" in await wx.say(openid, "3号楼2单元楼道灯又坏了")
+    assert "拍张照片" in await wx.say(openid, "不是，我说的是5楼的灯")
+    for answer in ("否", "13812345678", "否"):
+        await wx.say(openid, answer)
+    done = await wx.say(openid, "确认")
+    assert "其他居民反映" not in done and "已派给网格员王伟" in done
+    first, second = await tickets_of(services, openid)
+    assert second.parent_id is None and (await ticket(services, first.number)).reporters == 1
+    cards = [o for o in await outbox_rows(services, "wecom", "wangwei") if o.payload["msgtype"] == "textcard"]
+    assert [second.number in c.payload["title"] for c in cards] == [False, True]
+
+
+async def test_a_neighbours_report_linked_is_told_to_the_owner_with_the_photo(
+    wx: WeChat, services: Services
+) -> None:
+    first, second = oid(), oid()
+    assert "工单号" in await report_lamp(wx, first, "13812345678")
+    [parent] = await tickets_of(services, first)
+    done = await report_lamp(wx, second, "13900001111", photo=True)
+    assert f"这个问题已有其他居民反映，正在工单{parent.number}中处理" in done
+    card, told, photo = await outbox_rows(services, "wecom", "wangwei")
+    assert card.payload["msgtype"] == "textcard"
+    assert told.payload["text"].startswith(f"又有居民反映工单 {parent.number} 的问题（现共 2 位）：")
+    assert told.payload["text"].endswith("（附 1 张照片，随后发来）")
+    assert photo.payload == {"msgtype": "image", "photo": PHOTO["MediaId"], "number": parent.number}

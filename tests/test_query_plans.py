@@ -154,7 +154,7 @@ def test_the_duplicate_search_reads_one_building(sqlite_template: Path) -> None:
     earlier one: the search goes straight to one category at one building."""
     from bot import dispatch
 
-    statement = dispatch._DUPLICATE.params(category="water", building_key="3", ticket_id=1, since=NOW)
+    statement = dispatch._DUPLICATE.params(category="water", building_key="3", ticket_id=1, since=NOW, resident="oPlan")
     sql = str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
     db = sqlite3.connect(sqlite_template)
     try:
