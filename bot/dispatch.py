@@ -514,7 +514,9 @@ async def apply_action(
     assignee: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> TicketEvent:
-    """Change a ticket's status with all side effects; raises TransitionError or ValueError."""
+    """Change a ticket's status with all side effects; raises TransitionError or ValueError.
+
+    data["comment"] on a reopen: the resident's words, which the owner is sent with it."""
     now = svc.clock.now()
     t = svc.texts
     if action == "assign":
@@ -558,9 +560,8 @@ async def apply_action(
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
             await _schedule_limits(svc, session, ticket, event, accept=False, since=held)
             await outbox.push_worker(
-                session, ticket.assignee,
-                t.get("dispatch.reopened_worker", number=ticket.number, due=notices.local_time(svc, ticket.due_at)),
-                now=now, ticket_id=ticket.id, not_before=held,
+                session, ticket.assignee, _reopened_text(svc, ticket, note, data), now=now, ticket_id=ticket.id,
+                not_before=held,
             )
     elif action in ("close", "cancel"):
         await reminders.drop_for_cause(session, "ticket", ticket.id)
@@ -584,6 +585,19 @@ async def apply_action(
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
         await escalate_to_staff(svc, session, ticket, t.get("dispatch.reason_return", note=note or "-"))
     return event
+
+
+def _reopened_text(svc: Services, ticket: Ticket, note: str, data: dict[str, Any] | None) -> str:
+    """What the owner of a reopened ticket reads: its new limit, and why — the resident's words
+    (data["comment"], from the survey) or the note of whoever reopened it — masked and clipped."""
+    t = svc.texts
+    text = t.get("dispatch.reopened_worker", number=ticket.number, due=notices.local_time(svc, ticket.due_at))
+    if data is not None and "comment" in data:
+        said, key = str(data.get("comment") or ""), "dispatch.reopened_worker_comment"
+    else:
+        said, key = note, "dispatch.reopened_worker_note"
+    said = notices.clip(notices.safe_text(said.strip()), 200)
+    return text + t.get(key, text=said) if said else text
 
 
 async def _late_work(

@@ -75,6 +75,46 @@ async def test_a_mediation_settled_before_its_session_sends_no_session_reminder(
     assert states == {settled: "dropped", waiting: "done"}
 
 
+# --- 2. the resident's words reach the owner of a reopened job ---------------------------------------
+
+
+async def resolved_and_surveyed(wc: WeCom, svc: Services, clock: FakeClock, openid: str) -> str:
+    """A lighting report of openid's, taken and finished by 王伟, its survey sent; its number."""
+    number = (await new_ticket(svc, resident=openid)).ticket.number
+    assert (await wc.say("wangwei", f"接单 {number}")).startswith("已接单")
+    assert (await wc.say("wangwei", f"办结 {number} 已更换灯泡")).startswith("已办结")
+    clock.advance(seconds=svc.settings.survey_delay_s)
+    await run_due(svc)
+    return number
+
+
+async def test_a_reopen_brings_the_owner_the_residents_words_masked(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock
+) -> None:
+    wc = WeCom(client, services)
+    openid = oid()
+    number = await resolved_and_surveyed(wc, services, clock, openid)
+    reply = await wx.say(openid, "不满意，灯还是不亮，师傅根本没来 有事打我电话13812345678")
+    assert "已重新交给承办人" in reply
+    reopened = (await texts_to(services, "wecom", "wangwei"))[-1]
+    assert reopened.startswith(f"工单 {number} 居民反馈未解决，已重新打开")
+    assert "居民说：灯还是不亮,师傅根本没来 有事打我电话138****5678" in reopened
+    assert "13812345678" not in reopened
+
+
+async def test_a_comment_after_a_bare_bu_manyi_is_pushed_to_the_owner(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock
+) -> None:
+    wc = WeCom(client, services)
+    openid = oid()
+    number = await resolved_and_surveyed(wc, services, clock, openid)
+    assert "还有什么问题没有解决" in await wx.say(openid, "不满意")
+    reopened = (await texts_to(services, "wecom", "wangwei"))[-1]
+    assert reopened.endswith("前办结。")  # nothing said yet: nothing to add
+    assert "承办人会尽快处理" in await wx.say(openid, "灯泡换了第二天又不亮了")
+    assert (await texts_to(services, "wecom", "wangwei"))[-1] == f"【居民补充】工单 {number}：灯泡换了第二天又不亮了"
+
+
 # --- 7. the same problem reported twice --------------------------------------------------------------
 
 

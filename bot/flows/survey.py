@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import dispatch, notices, reminders, tickets
+from bot import dispatch, notices, outbox, reminders, tickets
 from bot.clock import local
 from bot.flows import complaint, parsers
 from bot.flows.commands import command_of
@@ -440,7 +440,9 @@ async def _record(
         if ticket.status in tickets.TRANSITIONS["reopen"].sources:
             await tickets.transition(session, ticket, "reopen", actor, now, note=f"回访：{rating.label}")
     if owner_ticket.status in tickets.TRANSITIONS["reopen"].sources:
-        await dispatch.apply_action(svc, session, owner_ticket, "reopen", actor, note=f"回访：{rating.label} {comment}".strip())
+        # The owner is sent the resident's words with the reopened job (data["comment"]).
+        await dispatch.apply_action(svc, session, owner_ticket, "reopen", actor,
+                                    note=f"回访：{rating.label} {comment}".strip(), data={"comment": comment})
     reason = (
         t.get("survey.staff_reason", score=rating.score, comment=comment) if comment
         else t.get("survey.staff_reason_no_comment", score=rating.score)
@@ -463,7 +465,20 @@ async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: 
         await tickets.add_event(session, owner_ticket, "rating_comment", actor, now, note=comment,
                                 data={"via": ticket.number})
     await dispatch.escalate_to_staff(svc, session, owner_ticket, svc.texts.get("survey.staff_comment", comment=comment))
+    await comment_to_owner(svc, session, owner_ticket, comment)
     return svc.texts.get("survey.comment_noted", number=ticket.number)
+
+
+async def comment_to_owner(svc: Services, session: AsyncSession, ticket: Ticket, comment: str) -> None:
+    """The resident's comment after 不满意 to the reopened job's owner in WeCom (【居民补充】, masked
+    and clipped, as an addition to a report is), after the quiet hours; none while no one holds it
+    (the staff group has it)."""
+    if not ticket.assignee or ticket.status not in dispatch.HELD:
+        return
+    now = svc.clock.now()
+    text = svc.texts.get("status.added_worker", number=ticket.number, text=notices.clip(notices.safe_text(comment), 200))
+    await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id,
+                             not_before=dispatch.held_until(svc, ticket))
 
 
 def _categories(ticket: Ticket) -> set[str]:
