@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot import notices, outbox, reminders, roster, schedule, tickets
+from bot import notices, outbox, reminders, roster, schedule, tickets, volunteers
 from bot.limits import load_limits
 from bot.privacy import hash_openid
 from bot.services import Services
@@ -44,6 +44,9 @@ HELD = WORKING + ("escalated",)
 LOAD_STATUSES = ("dispatched", "accepted", "reopened", "escalated")
 CASCADE = ("assign", "accept", "resolve", "close", "cancel", "return")  # what linked reports follow
 PHOTOS_PER_PUSH = 3  # a resident's photos an owner gets as WeCom images at once; the rest are named
+# Kinds that are a job done for a resident, whose 办结 gets a satisfaction survey (满意率 rates
+# those jobs); a volunteer signup is the coordinator's decision on a resident's offer of help.
+SURVEYED_KINDS = ("complaint", "mediation", "elderly_service", "handoff")
 ROLE_OF_KIND = {
     "complaint": "grid_worker",
     "mediation": "mediator",
@@ -495,6 +498,8 @@ async def _tell_residents(
 
 
 async def _schedule_survey(svc: Services, session: AsyncSession, ticket: Ticket) -> None:
+    if ticket.kind not in SURVEYED_KINDS:
+        return
     try:
         from bot.flows import survey
     except ImportError:  # the survey flow is written alongside; until it lands no survey is sent
@@ -516,9 +521,14 @@ async def apply_action(
 ) -> TicketEvent:
     """Change a ticket's status with all side effects; raises TransitionError or ValueError.
 
-    data["comment"] on a reopen: the resident's words, which the owner is sent with it."""
+    On a volunteer signup, 办结 approves the volunteer and 退回 by its owner (the coordinator)
+    declines them: see _decide_signup. data["comment"] on a reopen: the resident's words, which
+    the owner is sent with it."""
     now = svc.clock.now()
     t = svc.texts
+    if ticket.kind == "volunteer_signup" and (action == "resolve" or (action == "return" and actor == ticket.assignee)):
+        return await _decide_signup(svc, session, ticket, actor, approved=action == "resolve", note=note, data=data)
+    holder = ticket.assignee  # 退回 clears it
     if action == "assign":
         owner = await roster.person(session, assignee)
         if owner is None or not owner.active:
@@ -583,7 +593,9 @@ async def apply_action(
         await escalate_to_staff(svc, session, ticket, note or action)
     elif action == "return":
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
-        await escalate_to_staff(svc, session, ticket, t.get("dispatch.reason_return", note=note or "-"))
+        who = await roster.person(session, actor) or await roster.person(session, holder)
+        role = notices.role_label(svc, who.roles if who else [])
+        await escalate_to_staff(svc, session, ticket, t.get("dispatch.reason_return", role=role, note=note or "-"))
     return event
 
 
@@ -598,6 +610,35 @@ def _reopened_text(svc: Services, ticket: Ticket, note: str, data: dict[str, Any
         said, key = note, "dispatch.reopened_worker_note"
     said = notices.clip(notices.safe_text(said.strip()), 200)
     return text + t.get(key, text=said) if said else text
+
+
+async def _decide_signup(
+    svc: Services, session: AsyncSession, ticket: Ticket, actor: str, *, approved: bool, note: str,
+    data: dict[str, Any] | None,
+) -> TicketEvent:
+    """A volunteer signup decided: 办结 approves it, 退回 by the coordinator declines it. Either way
+    the signup is dealt with, so the ticket is 办结 with the decision and closed at once — without
+    a satisfaction survey (满意率 rates jobs done for residents) and without the staff queue — the
+    volunteer record says 已通过 / 未通过 (a declined resident may sign up again), and the resident
+    is told, with the coordinator's words (the reason of a decline)."""
+    now = svc.clock.now()
+    t = svc.texts
+    decision = "approved" if approved else "rejected"
+    event = await tickets.transition(
+        session, ticket, "resolve", actor, now, note=note, data={**(data or {}), "decision": decision}
+    )
+    if event.from_status == "escalated" and actor == ticket.assignee:
+        owner = await roster.person(session, ticket.assignee)
+        await _late_work(svc, session, ticket, event, "resolve", owner.name if owner else actor)
+    await tickets.transition(session, ticket, "close", actor, now, note=t.get(f"dispatch.signup_{decision}"))
+    await reminders.drop_for_cause(session, "ticket", ticket.id)
+    if ticket.resident:
+        await volunteers.decide(session, ticket.resident, ticket.id, decision)
+    said = t.get(f"dispatch.signup_said_{decision}", note=note.strip()) if note.strip() else ""
+    await _tell_residents(svc, session, ticket, [], event, t.get(
+        f"dispatch.resident_signup_{decision}", number=ticket.number, said=said,
+    ))
+    return event
 
 
 async def _late_work(

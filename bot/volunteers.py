@@ -60,6 +60,19 @@ async def save_volunteer(
     return record
 
 
+async def decide(session: AsyncSession, openid: str, ticket_id: int, status: str) -> Volunteer | None:
+    """The coordinator's decision on the resident's signup of ticket_id: "approved", or "rejected"
+    (the resident may then sign up again); None when no record came from that signup."""
+    if status not in ("approved", "rejected"):
+        raise ValueError(f"a signup is approved or rejected, not {status!r}")
+    record = await session.scalar(
+        select(Volunteer).where(Volunteer.openid == openid, Volunteer.ticket_id == ticket_id).order_by(Volunteer.id)
+    )
+    if record is not None:
+        record.status = status
+    return record
+
+
 async def erase_volunteer(session: AsyncSession, openid: str) -> int:
     """Remove the resident's volunteer record(s); returns how many."""
     result = await session.execute(delete(Volunteer).where(Volunteer.openid == openid))

@@ -115,6 +115,69 @@ async def test_a_comment_after_a_bare_bu_manyi_is_pushed_to_the_owner(
     assert (await texts_to(services, "wecom", "wangwei"))[-1] == f"【居民补充】工单 {number}：灯泡换了第二天又不亮了"
 
 
+# --- 3. the coordinator approves or declines a volunteer signup ---------------------------------------
+
+
+async def signup(wx: WeChat, openid: str) -> None:
+    for said in ("我想当志愿者", "张国强", "13511112222", "会开车", "周末上午", "1 3", "是", "同意"):
+        await wx.say(openid, said)
+    assert "感谢您报名" in await wx.say(openid, "确认")
+
+
+async def volunteer(svc: Services, openid: str) -> Volunteer:
+    async with svc.sessions() as session:
+        found = await session.scalar(select(Volunteer).where(Volunteer.openid == openid))
+        assert found is not None
+        return found
+
+
+async def test_banjie_of_a_signup_approves_the_volunteer_without_a_survey(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock
+) -> None:
+    wc = WeCom(client, services)
+    openid = oid()
+    await signup(wx, openid)
+    [made] = await tickets_of(services, openid)
+    assert (await wc.say("zhouvol", "办结 0001 审核通过，欢迎加入")).startswith("已办结")
+    assert (await volunteer(services, openid)).status == "approved"
+    told = (await texts_to(services, "wechat", openid))[-1]
+    assert told.startswith(f"您的志愿者登记（工单 {made.number}）已通过审核") and "负责人留言：审核通过，欢迎加入" in told
+    assert "近期活动" in told
+    assert (await ticket(services, made.number)).status == "closed"
+    assert "已通过" in await wx.say(openid, "我的信息")
+    clock.advance(days=3)
+    await run_due(services)
+    assert await reminders_of(services, "survey") == []  # 满意率 rates jobs done for residents
+    assert not any("服务回访" in x for x in await texts_to(services, "wechat", openid))
+
+
+async def test_tuihui_of_a_signup_by_the_coordinator_declines_it_and_a_new_signup_is_taken(
+    wx: WeChat, client: Client, services: Services
+) -> None:
+    wc = WeCom(client, services)
+    openid = oid()
+    await signup(wx, openid)
+    [made] = await tickets_of(services, openid)
+    await wc.say("zhouvol", "退回 0001 不通过，我们巡逻队只收60岁以下的")
+    assert (await volunteer(services, openid)).status == "rejected"
+    told = (await texts_to(services, "wechat", openid))[-1]
+    assert "这次没有通过审核。原因：不通过，我们巡逻队只收60岁以下的" in told and "再次报名" in told
+    row = await ticket(services, made.number)
+    assert (row.status, row.assignee) == ("closed", "zhouvol")  # decided: not back in the staff queue
+    assert await group_posts(services) == []
+    assert "未通过" in await wx.say(openid, "我的信息")
+    assert "您已经登记" not in await wx.say(openid, "我想当志愿者")  # may sign up again
+
+
+async def test_the_staff_group_hears_who_returned_a_ticket(client: Client, services: Services) -> None:
+    """退回 by a mediator is 调解员退回 in the staff group, not 网格员退回."""
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, kind="mediation", category=None, fields={"party": "邻居"})).ticket
+    assert (await wc.say("chenmediator", f"退回 {t.number} 这是物业的事")).startswith("已退回")
+    [post] = await group_posts(services)
+    assert "调解员退回：这是物业的事" in post.payload["content"] and "网格员" not in post.payload["content"]
+
+
 # --- 7. the same problem reported twice --------------------------------------------------------------
 
 
