@@ -362,10 +362,13 @@ async def cancel_booking(svc: Services, session: AsyncSession, booking: Booking,
     await reminders.drop_for_cause(session, "booking", booking.id)
     ticket = await session.get(Ticket, booking.ticket_id)
     if ticket is not None:
-        await tickets.add_event(
+        event = await tickets.add_event(
             session, ticket, "booking_cancelled", actor, svc.clock.now(),
             data={"booking": booking.id, "start": booking.start_at.isoformat()},
         )
+        from bot import dispatch  # imported here, as in change_booking; tells the owner of a 办结 ticket
+
+        await dispatch.unbooked(svc, session, ticket, booking.start_at, event)
     await session.flush()
     return await promote_waitlist(svc, session, booking.service, booking.start_at) if was_booked else None
 

@@ -4,6 +4,7 @@
   staff queue and tells the staff group), sets its time limits and queues the WeCom push (the
   card, then the resident's photos as images; a new owner gets them too).
 - `photo_added` tells the owner of a photo the resident sent after the report, with the photo.
+- `rebooked` / `unbooked` follow a booking moved or cancelled onto its ticket and tell its owner.
 - `apply_action` is the one place a status change happens with its side effects.
 - `escalate_to_staff` posts a ticket that needs a person to the staff group robot.
 - `handle_due_reminder` acts on due breach checks (overdue → escalated); the scheduler calls it.
@@ -286,18 +287,35 @@ async def _schedule_limits(
 async def rebooked(svc: Services, session: AsyncSession, ticket: Ticket, start: datetime, event: TicketEvent) -> None:
     """A booking's ticket after its service moved to start: the booked start it carries, its 办结
     limit counted from the new start, the limit's reminder and check moved, and its owner told
-    (before, the limit stayed at the old time: a check before a later service, or none after)."""
+    (before, the limit stayed at the old time: a check before a later service, or none after).
+    A ticket already 办结 keeps its status, but its owner is still told the service's new time."""
     ticket.fields = {**(ticket.fields or {}), "start": start.isoformat()}
-    if ticket.assignee is None or ticket.status not in HELD:
+    if ticket.assignee is None or ticket.status not in (*HELD, "resolved", "closed"):
         return
     now = svc.clock.now()
-    ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, now, start)
-    await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=("resolve_remind", "resolve_breach"))
-    await _schedule_limits(svc, session, ticket, event, accept=False)
+    when = notices.local_time(svc, start)
+    if ticket.status in HELD:
+        ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, now, start)
+        await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=("resolve_remind", "resolve_breach"))
+        await _schedule_limits(svc, session, ticket, event, accept=False)
+        text = svc.texts.get("dispatch.rebooked_worker", number=ticket.number, when=when,
+                             due=notices.local_time(svc, ticket.due_at))
+    else:
+        text = svc.texts.get("dispatch.rebooked_after_resolve", number=ticket.number, when=when)
+    await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id,
+                             dedup_key=f"ticket:{ticket.id}:rebooked:{event.id}", not_before=held_until(svc, ticket))
+
+
+async def unbooked(svc: Services, session: AsyncSession, ticket: Ticket, start: datetime, event: TicketEvent) -> None:
+    """A booking cancelled whose ticket was already 办结 (or closed): its owner is told the
+    service at start is off all the same. (A ticket still in hand is cancelled through
+    apply_action, which tells the owner.)"""
+    if ticket.assignee is None or ticket.status not in ("resolved", "closed"):
+        return
     await outbox.push_worker(session, ticket.assignee, svc.texts.get(
-        "dispatch.rebooked_worker", number=ticket.number, when=notices.local_time(svc, start),
-        due=notices.local_time(svc, ticket.due_at),
-    ), now=now, ticket_id=ticket.id, not_before=held_until(svc, ticket))
+        "dispatch.unbooked_after_resolve", number=ticket.number, when=notices.local_time(svc, start),
+    ), now=svc.clock.now(), ticket_id=ticket.id, dedup_key=f"ticket:{ticket.id}:unbooked:{event.id}",
+        not_before=held_until(svc, ticket))
 
 
 def booked_start(ticket: Ticket) -> datetime | None:

@@ -178,6 +178,38 @@ async def test_the_staff_group_hears_who_returned_a_ticket(client: Client, servi
     assert "调解员退回：这是物业的事" in post.payload["content"] and "网格员" not in post.payload["content"]
 
 
+# --- 5. a booking moved or cancelled after 办结 -------------------------------------------------------
+
+
+async def booking(wx: WeChat, openid: str) -> None:
+    for said in ("明天中午给我妈订个助餐", "王秀英", "82", "3号楼2单元301", "少盐 软一点", "13912345678"):
+        await wx.say(openid, said)
+    assert "已为助餐预约好" in await wx.say(openid, "1")
+
+
+async def test_a_booking_moved_then_cancelled_after_banjie_tells_the_provider(
+    wx: WeChat, client: Client, services: Services
+) -> None:
+    openid = oid()
+    await booking(wx, openid)
+    [made] = await tickets_of(services, openid)
+    resp = await client.post(f"/api/tickets/{made.number}/transition",
+                             json={"action": "resolve", "note": "已安排"}, headers=BEARER)
+    assert resp.status == 200, await resp.text()
+    await wx.say(openid, "改时间")
+    await wx.say(openid, "后天中午")
+    assert "11月25日" in await wx.say(openid, "是")
+    row = await ticket(services, made.number)
+    assert row.status == "resolved" and "11月25日（周三）11:00" in row.summary and "11月24日" not in row.summary
+    assert row.fields["when"] == "11月25日（周三）11:00"
+    moved = (await texts_to(services, "wecom", "canteen"))[-1]
+    assert moved == f"工单 {made.number} 已办结，但居民把预约的服务改到了 11月25日 11:00，请按新时间安排服务。"
+    await wx.say(openid, "取消预约")
+    assert "已取消" in await wx.say(openid, "是")
+    cancelled = (await texts_to(services, "wecom", "canteen"))[-1]
+    assert cancelled == f"工单 {made.number}（已办结）预约在 11月25日 11:00 的服务，居民已经取消，无需再安排。"
+
+
 # --- 7. the same problem reported twice --------------------------------------------------------------
 
 
