@@ -179,3 +179,35 @@ def test_whose_phone_a_number_is() -> None:
         assert someone_elses_phone(said, "13900001111"), said
     for said in ("我手机13900001111", "跟邻居吵架 13900001111", "我电话13900001111，他的13800001111"):
         assert not someone_elses_phone(said, "13900001111"), said
+
+
+async def test_more_of_the_matter_at_the_time_question_is_added_not_taken_for_a_time(
+    wx: WeChat, services: Services
+) -> None:
+    """就是那个 晚上十一点多还在跺脚 … at 您什么时候方便 became the session's time (11月23日 23:00)
+    and the rest was lost. Said of the dispute (还在…, 每天…), it is added to the matter and the
+    time to meet asked again; a time to meet outside 08:00—21:00 is refused with the hours."""
+    openid = oid()
+    asked = await wx.say(openid, "嗯 你好 俺跟楼上那家闹矛盾了 他家天天半夜咚咚咚的 俺找他说了他还骂人 咋整啊")
+    assert "什么时候方便" in asked
+    again = await wx.say(openid, "就是那个 晚上十一点多还在跺脚 俺这心脏不好 睡不着觉")
+    assert "已补充到事由" in again and "见面谈的时间" in again and "什么时候方便" in again
+    assert "联系电话" not in again
+    state = await dialog_of(services, openid)
+    assert state is not None and "session_time" not in state.slots
+    assert state.slots["issue"].endswith("；就是那个 晚上十一点多还在跺脚 俺这心脏不好 睡不着觉")
+    for late in ("晚上十一点", "明天凌晨两点"):
+        refused = await wx.say(openid, late)
+        assert "08:00—21:00" in refused and "什么时候方便" in refused, late
+    assert "联系电话" in await wx.say(openid, "明天早上")  # 06:00-09:00: from 08:00
+    summary = await wx.say(openid, "13900001111")
+    assert "方便的时间：11月24日早上" in summary and "跺脚" in summary and "心脏不好" in summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    session_at = datetime(2026, 11, 24, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert datetime.fromisoformat(ticket.fields["session_time"]) == session_at
+    assert "心脏不好" in ticket.fields["issue"]
+    # Saying when one is free is a time, even with 每天 in it.
+    other = oid()
+    assert "什么时候方便" in await wx.say(other, "楼上天天半夜跺脚 说了也不听 想请人调解")
+    assert "联系电话" in await wx.say(other, "每天下午都有空")

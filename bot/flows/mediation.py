@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot import reminders
 from bot.flows import parsers
-from bot.flows.base import Choice, Context, Flow, Step
+from bot.flows.base import Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.complaint import bound_phone
 from bot.flows.commands import normalize
 from bot.flows.config import choices, flow_config, words
-from bot.flows.engine import Outcome, advance, match_choice
+from bot.flows.engine import DETAIL_MAX, ELLIPSIS, SHOWN_MAX, Outcome, advance, match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
 from bot.flows.state import DialogState, touched
+from bot.intents.classifier import get_classifier
+from bot.when import parse_when
 
 PARTIES = choices("mediation", "parties")
 TALKED = (
@@ -122,6 +124,49 @@ def _when_show(value: Any) -> str:
     return str(value.get("text", "")) if isinstance(value, dict) else str(value or "")
 
 
+SESSION_HOURS = (time(8, 0), time(21, 0))  # a session with the mediator starts within these (local)
+
+
+def session_time(answer: Answer) -> dict[str, Any]:
+    """When the resident can meet the mediator (parsers.future_time), within SESSION_HOURS: 晚上
+    十一点 or 凌晨 is refused with the hours; a part of the day that begins earlier (早上) starts at
+    their beginning."""
+    value = parsers.future_time(answer)
+    if value.get("any"):
+        return value
+    start = datetime.fromisoformat(str(value["at"]))
+    first, last = SESSION_HOURS
+    when = parse_when(answer.text.strip(), answer.now.date())
+    window = when.window()
+    if window is not None and start.time() < first < window[1]:
+        start = start.replace(hour=first.hour, minute=first.minute)  # 早上 (06:00-09:00): from 08:00
+        value = {**value, "at": start.isoformat()}
+    if not first <= start.time() <= last:
+        raise Invalid("mediation.hint.session_hours", first=f"{first:%H:%M}", last=f"{last:%H:%M}")
+    return value
+
+
+# An answer at the time question that tells more of the matter rather than when to meet: when it
+# happens (晚上十一点多还在跺脚, 他家每天半夜…), not when the resident is free (每天下午都有空).
+_ONGOING = ("还在", "又在", "每天", "天天", "每晚", "经常", "总是", "老是", "一直", "整夜", "整晚", "动不动",
+            "每次", "一到")
+_FREE = ("有空", "方便", "在家", "可以", "都行", "也行", "没事", "下班", "休息", "空闲", "随时", "有时间")
+
+
+def tells_the_matter(text: str) -> bool:
+    """Whether an answer to 您什么时候方便 describes the dispute (when it happens, what it does)
+    rather than a time to meet: a word of it going on (还在, 每天, 总是 …), or a sentence the
+    classifier reads as a report or a dispute; never one that says the resident is free."""
+    said = normalize(text)
+    if not said or any(w in said for w in _FREE):
+        return False
+    if any(w in said for w in _ONGOING):
+        return True
+    found = get_classifier().classify(text)
+    sure = float(flow_config()["switch"]["min_confidence"])
+    return found.intent in ("mediation", "complaint") and found.confidence >= sure and parsers.says_what(text)
+
+
 @register
 class Mediation(Flow):
     """矛盾调解 (mediation): a dispute brought to the mediation committee."""
@@ -139,7 +184,7 @@ class Mediation(Flow):
     # Not asked when what the matter is tells it (说了也不听, 还没跟他说), first message or answer.
     talked = Step("mediation.ask.talked", choices=TALKED, prefill=lambda slots, _resident: talked_said(str(slots.get("issue") or "")))
     session_time = Step(
-        "mediation.ask.session_time", parse=parsers.future_time, show=_when_show,
+        "mediation.ask.session_time", parse=session_time, show=_when_show,
         edit_words=("改时间", "时间不对", "时间错了"),
     )
     phone = Step(
@@ -161,6 +206,22 @@ class Mediation(Flow):
                 kept["talked"] = talked
         kept.update(own_phone(slots, text))
         return kept
+
+    async def midway(
+        self, ctx: Context, slots: dict[str, Any], step: Step, text: str
+    ) -> tuple[dict[str, Any], str] | None:
+        """More of the matter said where the time to meet is asked (就是那个 晚上十一点多还在跺脚
+        俺这心脏不好): added to the matter, and the time asked again, saying it is the time to
+        meet (before, 十一点 became the session's time and the rest was lost)."""
+        before = str(slots.get("issue") or "")
+        if step is not self.session_time or not before or not tells_the_matter(text):
+            return None
+        more = text.strip()
+        if normalize(more) not in normalize(before):
+            slots = {**slots, "issue": f"{before}；{more}"[:DETAIL_MAX]}
+        shown = more if len(more) <= SHOWN_MAX else more[: SHOWN_MAX - 1] + ELLIPSIS
+        said = ctx.text("flow.detail_added", field=ctx.text(self.issue.label), value=shown)
+        return slots, "\n".join((said, ctx.text("mediation.time_to_meet")))
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Write the mediation ticket, route it to a mediator (the card's 事项 names the preferred
