@@ -441,17 +441,20 @@ def _date(value: str) -> date:
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `communitybot report`."""
-    parser.add_argument("--since", type=_date, help="first local date (default: the 1st of this month)")
+    parser.add_argument("--since", type=_date,
+                        help="first local date (default: the last 30 days up to --until, as the console dashboard)")
     parser.add_argument("--until", type=_date, help="last local date, included (default: today)")
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
 def _range(args: argparse.Namespace, tz: str) -> tuple[date, date]:
-    """The dates asked for: until defaults to today (local), since to the 1st of until's month."""
+    """The dates asked for: until defaults to today (local), since to the console dashboard's
+    default (the DEFAULT_DAYS days up to until), so both show the same figures out of the box."""
     from bot.clock import SystemClock
+    from bot.console.dashboard import DEFAULT_DAYS
 
     until: date = args.until or SystemClock().now().astimezone(ZoneInfo(tz)).date()
-    since: date = args.since or until.replace(day=1)
+    since: date = args.since or until - timedelta(days=DEFAULT_DAYS - 1)
     if since > until:
         raise ValueError(f"--since {since} is after --until {until}")
     return since, until
@@ -463,6 +466,8 @@ async def _report_text(args: argparse.Namespace) -> str:
 
     settings = load_settings()
     since, until = _range(args, settings.timezone)
+    # The range on stderr too: json and csv carry no title, and a default range is easily mistaken.
+    print(f"communitybot report: {since} to {until} (local dates, both included)", file=sys.stderr)
     svc = open_services(settings)
     try:
         report = await compute(svc, since, until)

@@ -153,6 +153,27 @@ async def test_cli_csv(svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: p
     assert len(rows) == 1 + 1 + 3 + 4 + 3
 
 
+async def test_cli_default_range_is_the_dashboards_and_is_said(
+    svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Out of the box `report` counts the console dashboard's default days (not the month so far),
+    so their figures agree, and says which dates it counted."""
+    from datetime import timedelta
+
+    from bot.console.dashboard import DEFAULT_DAYS
+
+    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
+    assert await asyncio.to_thread(cli.main, ["report", "--until", "2026-11-23", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    since = date(2026, 11, 23) - timedelta(days=DEFAULT_DAYS - 1)
+    assert json.loads(captured.out)["since"] == since.isoformat() == "2026-10-25"
+    assert f"communitybot report: {since} to 2026-11-23" in captured.err
+    assert await asyncio.to_thread(cli.main, ["report"]) == 0
+    today = datetime.now(TZ).date()
+    assert f"社区服务报表 {today - timedelta(days=DEFAULT_DAYS - 1)} 至 {today}" in capsys.readouterr().out
+
+
 def test_cli_refuses_bad_dates(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["report", "--since", "2026-13-01"])
