@@ -582,3 +582,30 @@ async def test_satisfied_before_the_survey_is_not_taken_for_the_survey(
     assert len(await surveys_to(svc, "o_early")) == 1
     assert "感谢" in await wx.say("o_early", "满意")
     assert (await ticket(svc, number)).satisfaction == 5
+
+
+async def test_a_linked_reporters_unsatisfied_words_reach_the_jobs_owner(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """不满意 from a neighbour whose report was linked to the job: the job's owner reads the words
+    with the reopened job (居民说：…), and a comment after a bare 不满意 follows as 【居民补充】 —
+    before, only the staff group heard them."""
+    first = (await new_ticket(svc, resident="o_own1")).ticket.number
+    linked = await new_ticket(svc, resident="o_nb1")
+    assert linked.linked_to is not None and linked.linked_to.number == first
+    await act(svc, first, "accept")
+    await act(svc, first, "resolve", note="已修好")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert "还有什么问题" in await wx.say("o_nb1", "不满意")
+    assert (await ticket(svc, first)).status == "reopened"
+    assert "补充到工单" in await wx.say("o_nb1", "晚上还是黑的 打我电话13812345678")
+    owner = [p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei")]
+    assert any(first in p and "重新打开" in p and "居民说" not in p for p in owner)  # nothing said yet
+    assert owner[-1] == f"【居民补充】工单 {first}：晚上还是黑的 打我电话138****5678", owner[-1]
+    await act(svc, first, "resolve", note="换了灯泡")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert "已重新交给" in await wx.say("o_own1", "不满意，灯还是一闪一闪的")
+    reopened = [p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei")][-1]
+    assert "重新打开" in reopened and "居民说：灯还是一闪一闪的" in reopened, reopened
