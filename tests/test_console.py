@@ -84,6 +84,33 @@ async def test_wrong_password_and_lockout_follow_the_clock(client: Client, servi
     assert resp.status == 401  # unknown names answer exactly like a wrong password
 
 
+async def test_a_password_typed_as_the_username_never_reaches_the_audit_log(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """An unknown username is audited as its tag: people type their password into that field."""
+    await _users(services)
+    typed = "Linxiao-2026!"
+    for _ in range(auth.IP_MAX_FAILURES):
+        assert (await login(client, typed, "staffpass1")).status == 401
+    assert (await login(client, typed, "staffpass1")).status == 429  # the address is throttled now
+    assert (await login(client, "liu", "wrong-pass")).status == 429
+    rows = await audit_rows(services)
+    failed = [r for r in rows if r.action == "console.login_failed"]
+    throttled = [r for r in rows if r.action == "console.login_throttled"]
+    tag = auth.unknown_username(typed.lower())
+    assert tag.startswith("unknown:") and len(failed) == auth.IP_MAX_FAILURES and len(throttled) == 1
+    assert {(r.actor, r.target, r.detail["known"]) for r in failed} == {(tag, tag, False)}
+    assert (throttled[0].actor, throttled[0].target) == (tag, tag)
+    assert all(typed.lower() not in f"{r.actor} {r.target} {r.detail}" for r in rows)
+    clock.advance(seconds=auth.IP_WINDOW.total_seconds() + 1)
+    assert (await login(client, "liu", "wrong-pass")).status == 401  # a known name is audited as it is
+    assert [(r.actor, r.detail["known"]) for r in await audit_rows(services, "console.login_failed")][-1] == ("liu", True)
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    await logged_in(client, "boss", "bosspass1")
+    page = await (await client.get("/console/audit")).text()
+    assert tag in page and typed.lower() not in page.lower()
+
+
 async def test_login_form_needs_its_csrf_token(client: Client, services: Services) -> None:
     await _users(services)
     await client.get("/console/login")

@@ -152,7 +152,8 @@ async def attempt_login(svc: Services, username: str, password: str, *, ip: str 
     ok = await asyncio.to_thread(check_password, password, user.password_hash if user else _DUMMY_HASH.decode())
     async with svc.sessions() as session, session.begin():
         if user is None:
-            audit(session, username[:64], "console.login_failed", username[:64], now, {"known": False, **where})
+            tag = unknown_username(username)
+            audit(session, tag, "console.login_failed", tag, now, {"known": False, **where})
             return LoginResult(None, "bad_credentials")
         row = await session.get(StaffUser, user.id, with_for_update=True)
         assert row is not None
@@ -200,6 +201,13 @@ def _username_tag(username: str) -> str:
     return hashlib.sha256(username.encode("utf-8")).hexdigest()[:12]
 
 
+def unknown_username(username: str) -> str:
+    """How the audit log names a username no account has: its tag (the one throttling keeps), never
+    what was typed, which is often a password typed into the wrong field. The same text typed
+    again gets the same tag, so repeated attempts still show as one name."""
+    return f"unknown:{_username_tag(username)}"
+
+
 def _throttle_key(svc: Services, bucket: str) -> str:
     return svc.store.key("console", "login_ip", bucket)
 
@@ -244,6 +252,8 @@ async def _audit_refusal(
     episode = await svc.store.get(key)
     ttl = max(1.0, (retry_at - now).total_seconds())
     async with svc.sessions() as session, session.begin():
+        known = await session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None
+        name = username[:64] if known else unknown_username(username)
         row = None
         if (isinstance(episode, dict) and isinstance(episode.get("audit_id"), int)
                 and float(episode.get("until", 0)) > now.timestamp()):  # svc.clock, not the store's TTL
@@ -254,7 +264,7 @@ async def _audit_refusal(
                           failures=failures, retry_at=retry_at.isoformat())
             row.detail = detail
             return
-        row = AuditLog(actor=username[:64], action="console.login_throttled", target=username[:64], created_at=now,
+        row = AuditLog(actor=name, action="console.login_throttled", target=name, created_at=now,
                        detail={"ip": remote or "unknown", "failures": failures, "retry_at": retry_at.isoformat(),
                                "refused": 1, "last_at": now.isoformat()})
         session.add(row)
