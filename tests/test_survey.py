@@ -278,20 +278,27 @@ async def test_a_second_resolution_gets_its_own_survey(svc: Services, clock: Fak
     assert (t.status, t.satisfaction) == ("closed", 5)
 
 
-async def test_a_linked_reporter_rates_their_own_report_and_can_reopen_the_job(
-    svc: Services, clock: FakeClock
-) -> None:
-    first = (await new_ticket(svc, resident="o_first")).ticket.number
-    linked = await new_ticket(svc, resident="o_second")
+async def linked_and_surveyed(svc: Services, clock: FakeClock, first_by: str, then_by: str) -> tuple[str, str]:
+    """A job reported by first_by, then by then_by (linked to it), taken, resolved and both
+    surveyed; the job's number and the linked report's."""
+    first = (await new_ticket(svc, resident=first_by)).ticket.number
+    linked = await new_ticket(svc, resident=then_by)
     assert linked.linked_to is not None and linked.linked_to.number == first
     await act(svc, first, "accept")
     await act(svc, first, "resolve", note="已修好")
     clock.advance(seconds=DELAY)
     await run_due(svc)
-    assert len(await surveys_to(svc, "o_first")) == 1 and len(await surveys_to(svc, "o_second")) == 1
+    assert len(await surveys_to(svc, first_by)) == 1 and len(await surveys_to(svc, then_by)) == 1
+    return first, linked.ticket.number
+
+
+async def test_a_linked_reporter_rates_their_own_report_and_can_reopen_the_job(
+    svc: Services, clock: FakeClock
+) -> None:
+    first, linked = await linked_and_surveyed(svc, clock, "o_first", "o_second")
     reply = await answer(svc, "o_second", "不好，还是黑的")
     assert reply is not None
-    child = await ticket(svc, linked.ticket.number)
+    child = await ticket(svc, linked)
     assert (child.satisfaction, child.rating_comment, child.status) == (2, "还是黑的", "reopened")
     assert (await ticket(svc, first)).status == "reopened"
 
@@ -590,13 +597,7 @@ async def test_a_linked_reporters_unsatisfied_words_reach_the_jobs_owner(
     """不满意 from a neighbour whose report was linked to the job: the job's owner reads the words
     with the reopened job (居民说：…), and a comment after a bare 不满意 follows as 【居民补充】 —
     before, only the staff group heard them."""
-    first = (await new_ticket(svc, resident="o_own1")).ticket.number
-    linked = await new_ticket(svc, resident="o_nb1")
-    assert linked.linked_to is not None and linked.linked_to.number == first
-    await act(svc, first, "accept")
-    await act(svc, first, "resolve", note="已修好")
-    clock.advance(seconds=DELAY)
-    await run_due(svc)
+    first, _ = await linked_and_surveyed(svc, clock, "o_own1", "o_nb1")
     assert "还有什么问题" in await wx.say("o_nb1", "不满意")
     assert (await ticket(svc, first)).status == "reopened"
     assert "补充到工单" in await wx.say("o_nb1", "晚上还是黑的 打我电话13812345678")
