@@ -137,8 +137,10 @@ def _text(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> s
     return value.strip()
 
 
-def parse_roster(data: dict[str, Any]) -> RosterFile:
-    """Validate a roster's TOML tables; raises RosterError listing every problem."""
+def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
+    """Validate a roster's TOML tables; raises RosterError listing every problem. whole: the
+    tables are the whole roster, so a grid's workers must be among its people; a file to be
+    merged (whole=False) may name people the database holds, checked once merged (_merged)."""
     problems: list[str] = []
     extra = sorted(set(data) - {"grids", "people"})
     if extra:
@@ -201,7 +203,8 @@ def parse_roster(data: dict[str, Any]) -> RosterFile:
             building_grid.setdefault(b, gid)
         for w in workers:
             if w not in by_id:
-                problems.append(f"{where}: worker {w!r} is not among people")
+                if whole:
+                    problems.append(f"{where}: worker {w!r} is not among people")
             elif "grid_worker" not in by_id[w].roles:
                 problems.append(f"{where}: worker {w!r} does not have the grid_worker role")
         grids.append(GridEntry(gid, name, buildings, workers))
@@ -210,8 +213,9 @@ def parse_roster(data: dict[str, Any]) -> RosterFile:
     return RosterFile(tuple(grids), tuple(people))
 
 
-def read_roster(path: Path) -> RosterFile:
-    """Read and validate a roster file; RosterError for unreadable or invalid ones."""
+def read_roster(path: Path, *, whole: bool = True) -> RosterFile:
+    """Read and validate a roster file; RosterError for unreadable or invalid ones (whole: as in
+    parse_roster)."""
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -221,7 +225,7 @@ def read_roster(path: Path) -> RosterFile:
         raise RosterError([f"{path} is not valid TOML: {exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise RosterError([f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)"]) from exc
-    return parse_roster(data)
+    return parse_roster(data, whole=whole)
 
 
 def _upsert(session: AsyncSession, model: type[Any], row: Any, key: str, values: dict[str, Any]) -> str:
@@ -238,7 +242,8 @@ def _upsert(session: AsyncSession, model: type[Any], row: Any, key: str, values:
 
 def _merged(roster: RosterFile, old_grids: dict[str, Grid], old_people: dict[str, Person]) -> RosterFile:
     """The file's entries with the database's active ones it does not name, validated together
-    (a building now in two grids, a kept grid's worker who lost the role, are refused)."""
+    (a building now in two grids, a kept grid's worker who lost the role, a worker neither in the
+    file nor active in the database, are refused)."""
     named_grids = {g.id for g in roster.grids}
     named_people = {p.id for p in roster.people}
     data = {
@@ -327,7 +332,7 @@ async def import_roster(
     replace, the file is the whole roster; else it is merged into the one there. dry_run: say what
     would change and change nothing. A change is announced to every process's routing snapshot
     (see snapshot) once committed."""
-    roster = read_roster(path)
+    roster = read_roster(path, whole=replace)  # merged: its workers may be people the database holds
     async with svc.store.lock("roster-import", timeout=60, wait=60):
         try:
             async with svc.sessions() as session, session.begin():

@@ -329,3 +329,43 @@ async def test_a_merge_that_would_clash_with_what_is_kept_is_refused_whole(
     assert any("building '1' is in two grids: 'R2' and 'R1'" in p for p in info.value.problems), info.value.problems
     async with services.sessions() as session:
         assert await roster.grid(session, "R2") is None
+
+
+async def test_a_merge_may_name_workers_the_database_holds(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A merged file's grid may list a worker it does not describe: the database's active one.
+    The cross-references are checked once merged; --replace still needs them all in the file."""
+    monkeypatch.setenv("CB_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", services.settings.redis_url)
+    monkeypatch.setenv("CB_VAR_DIR", services.settings.var_dir)
+    wt2 = (
+        '[[grids]]\nid = "WT2"\nname = "望湖二"\nbuildings = ["5"]\nworkers = ["wuhao"]\n'
+        '[[people]]\nid = "wuhao"\nname = "吴浩"\nroles = ["grid_worker"]\n'
+    )
+    gone = '[[people]]\nid = "gone"\nname = "离职"\nroles = ["grid_worker"]\n'
+    await roster.import_roster(services, _write(tmp_path, REAL + wt2 + gone))
+    await roster.import_roster(services, _write(tmp_path, REAL + wt2, "v1.toml"), replace=True)  # "gone" deactivated
+    sunmei = '[[people]]\nid = "sunmei"\nname = "孙梅"\nroles = ["grid_worker"]\n'
+    added = _write(tmp_path, '[[grids]]\nid = "WT2"\nname = "望湖二"\nbuildings = ["5"]\nworkers = ["wuhao", "sunmei"]\n'
+                   + sunmei, "add.toml")
+
+    code = await asyncio.to_thread(cli.main, ["roster", "import", str(added)])
+    out = capsys.readouterr().out
+    assert code == 0 and "people added: sunmei" in out and "grids updated: WT2" in out
+    async with services.sessions() as session:
+        grid = await roster.grid(session, "WT2")
+        assert grid is not None and grid.workers == ["wuhao", "sunmei"]
+
+    # Neither in the file nor active in the database: refused, naming it, nothing loaded.
+    for ghost in ("ghost", "gone"):
+        bad = _write(tmp_path, f'[[grids]]\nid = "WT2"\nname = "望湖二"\nbuildings = ["5"]\nworkers = ["wuhao", "{ghost}"]\n',
+                     f"{ghost}.toml")
+        code = await asyncio.to_thread(cli.main, ["roster", "import", str(bad)])
+        assert code == 2 and f"grid 'WT2': worker '{ghost}' is not among people" in capsys.readouterr().err
+    # The whole roster (--replace) must describe every worker it lists.
+    code = await asyncio.to_thread(cli.main, ["roster", "import", "--replace", str(added)])
+    assert code == 2 and "worker 'wuhao' is not among people" in capsys.readouterr().err
+    async with services.sessions() as session:
+        grid = await roster.grid(session, "WT2")
+        assert grid is not None and grid.workers == ["wuhao", "sunmei"]
