@@ -25,7 +25,26 @@ from storage.models import AuditLog, Person, Resident, Ticket
 log = logging.getLogger(__name__)
 
 VERBS = {"接单": "accept", "办结": "resolve", "退回": "return", "吹哨": "whistle", "回复": "reply", "电话": "phone"}
+# Other words for a verb: 接了 / 已接单 is 接单; 完成 / 已完成 say only "done", so they are a 办结
+# without a note (the result is asked for, as for a bare 办结). Read only before the end, a mark, a
+# number or 了 (完成情况 is no command).
+SYNONYMS = {"已接单": "accept", "已接": "accept", "接了": "accept", "接啦": "accept", "我接了": "accept",
+            "已完成": "resolve", "完成": "resolve"}
+COMMAND_WORD = {verb: word for word, verb in VERBS.items()}  # what the worker types for a verb
 WORDS = {"我的工单": "mine", "帮助": "help", "help": "help", "?": "help", "？": "help"}
+# 我有哪些单 / 我的单子 / 我的任务 / 查看工单: 我的工单.
+_MINE = re.compile(
+    r"^(?:我的|我有哪些|我有什么|我有几[个张]|我手[上里](?:的|有)?|查看?(?:一下)?(?:我的)?|看看?(?:我的)?)"
+    r"(?:工单|单子|单|任务)(?:列表)?(?:呢|吗)?$|^(?:工单|任务)列表$"
+)
+# 收到 (好的收到, 收到，马上去) takes the one ticket waiting to be taken, only when there is exactly one.
+_ACK = re.compile(r"^(?:好的?)?[\s,]*收到(?:了|啦)?(?:[\s,]*(?:马上去|马上到|这就去|马上处理|谢谢))?$")
+# A message that says how the job ended (调解成功, 调解不成, 处理好了, 已修好) is a 办结 with those words
+# as its note, as `办结 调解成功` is; never a question (修好了吗) or half a sentence (处理好了一半).
+_OUTCOME = (
+    r"(?:已经?)?(?:处理|弄|修|办|搞|做)(?:好|完)了?|已经?处理了?|处理完毕|搞定了?"
+    r"|调解(?:成功|不成功?|失败|未成功?|没成功?|没成)了?"
+)
 # The statuses a worker's ticket may be in for each verb (short forms look among these). An
 # escalated ticket still names its owner, who may still take it, finish it or hand it back, and
 # may blow the whistle again (staff are told once more).
@@ -38,34 +57,56 @@ FROM_STATUSES = {
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
+MAX_REFS = 6  # numbers in one command (接单 1 2 3): each gets a line of the reply, which must stay short
 # Between a verb, its number and the note: spaces or the punctuation people type there (接单：0001,
 # 办结 0001，已修好; NFKC has made full-width marks ASCII).
 _SEP = r"[\s:,;、。]"
-# What may end a short number (接单 7，马上去 / 接单 2。/ 接单 7号 / 接单 2.): a space, the end, a
-# mark — but not a colon or point before a digit (办结 10:30修好, 办结 1.5米管子换了: notes).
-_NUMBER_END = r"(?=\s|$|[,;、。!?]|[:.](?!\d))"
-_COMMAND = re.compile(
-    rf"^(接单|办结|退回|吹哨|回复|电话){_SEP}*"
-    # A number: a full one or trailing digits (7, 7号) ended as above; or a full one or four or
-    # more digits straight before the note (办结0001灯已换好), or digits and 号 (办结 2号已修好). In
-    # 办结 3楼灯已换 or 办结 3号楼灯已换 there is no number: they are the note.
-    rf"(?:(\d{{8}}-\d{{1,4}}|\d{{1,12}})(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口]))"
-    rf"|(\d{{8}}-\d{{1,4}}|\d{{4,12}})(?=\D))?"
-    rf"{_SEP}*(.*)$",
+# What may end a short number (接单 7，马上去 / 接单 2。/ 接单 7号 / 接单 7了 / 接单 2和3): a space,
+# the end, a mark — but not a colon or point before a digit (办结 10:30修好, 办结 1.5米管子换了: notes).
+_NUMBER_END = r"(?=\s|$|[,;、。!?]|[:.](?!\d)|[了啦](?=$|[\s,;、。!?])|[和与及]\s*\d)"
+# A ticket number: whole (20261123-0002), month and day with the sequence (1123-0002, which tells
+# apart the 0002 of two days), or digits (2, 0002, 230002).
+_REF = r"\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12}"
+_JOINED = r"\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{4,12}"
+# A number: any ref ended as above; or a whole one or four or more digits straight before the note
+# (办结0001灯已换好), or digits and 号 (办结 2号已修好). In 办结 3楼灯已换 or 办结 3号楼灯已换 there is
+# no number: they are the note.
+_ENDED = rf"(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口]))"
+_FIRST_REF = re.compile(rf"({_REF}){_ENDED}|({_JOINED})(?=\D)")
+# More numbers after the first (接单 1 2 3, 接单 2、3, 办结 2和3 都调解好了).
+_MORE_REF = re.compile(rf"(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)(?:({_REF}){_ENDED}|({_JOINED})(?=\D))")
+_VERB_WORDS = {**VERBS, **SYNONYMS}
+_VERB = "|".join(sorted(_VERB_WORDS, key=len, reverse=True))
+_HEAD = re.compile(rf"^({_VERB})(?:了|啦)?{_SEP}*")
+_SYNONYM_END = re.compile(rf"$|{_SEP}|\d|[了啦!?]")
+_TRAILING = re.compile(r"[\s?!.。？！]+$")
+# The number first (0002 接单, 20261123-0002办结 已修好, 0002 调解成功): read as the verb first.
+_NUMBER_FIRST = re.compile(
+    rf"^(\d{{8}}-\d{{1,4}}|\d{{4}}-\d{{1,4}}|\d{{1,12}})号?{_SEP}*(?:({_VERB})|({_OUTCOME})(?=$|{_SEP}))(?=$|{_SEP}|\D)(.*)$",
     re.DOTALL,
 )
-_TRAILING = re.compile(r"[\s?!.。？！]+$")
-# The number first (0002 接单, 20261123-0002办结 已修好): read as the verb first.
-_NUMBER_FIRST = re.compile(rf"^(\d{{8}}-\d{{1,4}}|\d{{1,12}})号?{_SEP}*(接单|办结|退回|吹哨|回复|电话)(?=$|{_SEP}|\D)(.*)$", re.DOTALL)
+_OUTCOME_FIRST = re.compile(rf"^({_OUTCOME})(?=$|{_SEP})(.*)$", re.DOTALL)
+# A note that says nothing (办结了, 退回了, 办结 好了): no note, so the command is a bare one.
+_FILLER = re.compile(r"(?:了|啦|喽|咯|啰|哈|吧|呢|啊|呀|哦|噢|嘛|好|好的|ok|okay|[.!~…])+", re.IGNORECASE)
+_LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)")
 
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help), ticket ref, text."""
+    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help), ticket ref, text.
+
+    more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits."""
 
     verb: str
     ref: str | None = None
     text: str = ""
+    more: tuple[str, ...] = ()
+    soft: bool = False
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every number typed, in order."""
+        return ((self.ref,) if self.ref else ()) + self.more
 
 
 def _normal(text: str) -> str:
@@ -84,23 +125,68 @@ def _as_typed(text: str, note: str) -> str:
     return note
 
 
+def _refs_at(value: str, pos: int) -> tuple[list[str], int]:
+    """The numbers typed at pos (one, or a list: 1 2 3, 2、3, 2和3) and where they end."""
+    first = _FIRST_REF.match(value, pos)
+    if first is None:
+        return [], pos
+    if first.group(2):  # straight before the note: nothing more
+        return [first.group(2)], first.end()
+    refs, pos = [first.group(1)], first.end()
+    while (more := _MORE_REF.match(value, pos)) is not None:
+        refs.append(more.group(1) or more.group(2))
+        pos = more.end()
+        if more.group(2):
+            break
+    return refs, pos
+
+
+def _reordered(value: str) -> str:
+    """The command with its verb first: 0002 接单 → 接单 0002; 调解成功 0002 / 0002 调解成功 →
+    办结 0002 调解成功; 处理好了，换了灯管 → 办结 处理好了，换了灯管."""
+    first = _NUMBER_FIRST.match(value)
+    if first is not None:
+        ref, verb, outcome, rest = first.groups()
+        if verb:
+            return f"{verb} {ref} {rest.lstrip()}".strip()
+        return f"办结 {ref} {outcome}{rest}".strip()
+    outcome = _OUTCOME_FIRST.match(value)
+    if outcome is not None:
+        phrase, rest = outcome.groups()
+        gap = len(rest) - len(rest.lstrip(" :,;、。"))
+        refs, end = _refs_at(rest, gap)
+        if refs:
+            return f"办结 {' '.join(refs)} {phrase}{rest[end:]}"
+        return f"办结 {value}"
+    return value
+
+
 def parse(text: str) -> Command | None:
     """Read a worker's message as a command, or None when it is not one."""
     value = _normal(text)
     word = _TRAILING.sub("", value).lower() or value.lower()  # 我的工单？
     if word in WORDS:
         return Command(WORDS[word])
-    first = _NUMBER_FIRST.match(value)
-    if first is not None:
-        value = f"{first.group(2)} {first.group(1)} {first.group(3).lstrip()}".strip()
-    match = _COMMAND.match(value)
-    if match is None:
+    if _MINE.match(word):
+        return Command("mine")
+    if _ACK.match(word):
+        return Command("accept", soft=True)
+    value = _reordered(value)
+    head = _HEAD.match(value)
+    if head is None:
         return None
-    verb, ref, joined, rest = match.groups()
-    if ref or joined:
+    verb_word = head.group(1)
+    if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
+        return None  # 完成情况, 接了解: words, not a command
+    refs, pos = _refs_at(value, head.end())
+    rest = value[pos:]
+    if refs:
         rest = rest.strip().lstrip("!?.,;:、。").strip()  # 接单 7！/ 办结 2. 已修好
-    note = rest.strip()
-    return Command(VERBS[verb], ref or joined, _as_typed(text, note) if note else "")
+    note = _LEADING_FILLER.sub("", rest.strip()).strip()  # 办结 1了，已调解
+    if _FILLER.fullmatch(note):
+        note = ""  # 办结了 / 办结 0001 好了: no result said
+    return Command(_VERB_WORDS[verb_word], refs[0] if refs else None, _as_typed(text, note) if note else "",
+                   tuple(refs[1:]))
 
 
 @dataclass(frozen=True)
@@ -116,8 +202,19 @@ def _audit(session: AsyncSession, actor: str, action: str, target: str, now: dat
     session.add(AuditLog(actor=actor, action=action, target=target, detail=detail or None, created_at=now))
 
 
+_MONTH_DAY = re.compile(r"(\d{4})-(\d{1,4})")
+
+
 async def _by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
-    """Tickets whose number is ref (see tickets.number_matches), newest first."""
+    """Tickets whose number is ref (see tickets.number_matches; 1124-0001 is the 0001 of a 24
+    November), newest first."""
+    month_day = _MONTH_DAY.fullmatch(ref)
+    if month_day is not None:
+        tail = f"{month_day.group(1)}-{int(month_day.group(2)):04d}"
+        rows = await session.execute(
+            select(Ticket).where(Ticket.number.like(f"%{tail}")).order_by(Ticket.id.desc()).limit(200)
+        )
+        return [t for t in rows.scalars() if _forms(t.number)[1:2] == (tail,)]  # its month-day form
     if "-" in ref:
         stmt = select(Ticket).where(Ticket.number == ref)
     elif len(ref) <= 4:  # a day's sequence: 7, 0007
@@ -128,35 +225,100 @@ async def _by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
     return [t for t in rows.scalars() if tickets.number_matches(t.number, ref)]
 
 
-async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> Found:
-    """The ticket a command means: by number or last digits, or the one open ticket of the worker.
+def _forms(number: str) -> tuple[str, ...]:
+    """What a worker may type for a number, shortest first: 0001, 1124-0001, 20261124-0001."""
+    day, _, seq = number.partition("-")
+    if len(day) != 8 or not day.isdigit() or not seq.isdigit():
+        return (number,)
+    return (seq, f"{day[4:]}-{seq}", number)
 
-    A number typed is never dropped: when the ticket it names (an active one before a finished
-    one) is someone else's, the command is refused, never carried out on another ticket."""
+
+def handles(numbers: list[str]) -> dict[str, str]:
+    """For each number, the shortest form that tells it from the others listed (0001 when it is the
+    only 0001, else 1124-0001, else the whole number)."""
+    found: dict[str, str] = {}
+    for number in numbers:
+        for form in _forms(number):
+            if sum(1 for other in numbers if form in _forms(other)) == 1:
+                found[number] = form
+                break
+        else:
+            found[number] = number
+    return found
+
+
+def _ready(verb: str, ticket: Ticket, now: datetime) -> bool:
+    """Whether the verb can act on the ticket now: its status allows it, and a booking is 办结
+    only from its booked start on."""
+    if ticket.status not in FROM_STATUSES.get(verb, dispatch.HELD):
+        return False
+    if verb == "resolve":
+        start = dispatch.booked_start(ticket)
+        return start is None or start <= now
+    return True
+
+
+def _about(svc: Services, ticket: Ticket) -> str:
+    """A few words on what a ticket is about, to tell it from another: the resident's words."""
+    fields = ticket.fields or {}
+    for key in ("description", "issue", "detail", "what", "service"):
+        value = fields.get(key)
+        if isinstance(value, str) and value.strip():
+            text = value.strip()
+            break
+    else:
+        text = notices.what_of(ticket) or notices.kind_label(svc, ticket.kind)
+    text = notices.safe_text(text)
+    return text if len(text) <= 12 else text[:11] + "…"
+
+
+def _choices(svc: Services, found: list[Ticket]) -> str:
+    """Tickets listed to choose from, each with the form that names it alone and what it is about."""
+    short = handles([x.number for x in found])
+    return "、".join(f"{short[x.number]}（{_about(svc, x)}）" for x in found[:8])
+
+
+async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, ref: str | None, *,
+                soft: bool = False) -> Found:
+    """find_ticket's search, without the lock (see find_ticket)."""
     t = svc.texts
-    verb_name = t.get(f"wecom.verbs.{cmd.verb}")
-    if cmd.ref is None:
+    now = svc.clock.now()
+    verb_name = t.get(f"wecom.verbs.{verb}")
+    word = COMMAND_WORD.get(verb, verb_name)
+    if ref is None:
         rows = await session.execute(
             select(Ticket)
             .where(
-                Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES.get(cmd.verb, dispatch.HELD)),
+                Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES.get(verb, dispatch.HELD)),
                 Ticket.parent_id.is_(None),
             )
             .order_by(Ticket.id)
         )
         own = list(rows.scalars())
+        if soft:  # 收到: only a ticket never taken since it was dispatched
+            own = [x for x in own if x.status == "dispatched" or (x.status == "escalated" and x.accepted_at is None)]
         if not own:
-            return Found(None, t.get("wecom.none_open", verb=verb_name))
-        if len(own) > 1:
-            numbers = "、".join(x.number for x in own[:8])
-            example = f"{verb_name} {notices.short_number(own[0].number)}" + (" …" if cmd.verb in NEEDS_NOTE else "")
+            return Found(None, t.get("wecom.acknowledged" if soft else "wecom.none_open", verb=verb_name))
+        # Several: the ones the verb can act on now (a booking not yet started is not 办结).
+        pick = [x for x in own if _ready(verb, x, now)] or own
+        if len(pick) > 1:
+            first = handles([x.number for x in pick])[pick[0].number]
+            example = f"{word} {first}" + (" …" if verb in NEEDS_NOTE else "")
+            numbers = "、".join(x.number for x in pick[:8])
             return Found(None, t.get("wecom.several_open", verb=verb_name, numbers=numbers, example=example))
-        return Found(await _locked(session, own[0]))
-    matches = await _by_ref(session, cmd.ref)
+        return Found(pick[0])
+    matches = await _by_ref(session, ref)
     if not matches:
-        return Found(None, t.get("wecom.no_ticket", ref=cmd.ref))
+        return Found(None, t.get("wecom.no_ticket", ref=ref))
     active = [x for x in matches if x.status in tickets.ACTIVE]
-    if cmd.verb != "reply":
+    if verb != "reply":
+        # The number's tickets this worker can act on with this verb first: 接单 0001 is the new
+        # 0001 waiting to be taken, not yesterday's 0001 in hand.
+        ready = [x for x in matches if x.assignee == who.id and _ready(verb, x, now)]
+        if len(ready) == 1:
+            return Found(ready[0])
+        if len(ready) > 1:
+            return Found(None, _ambiguous(svc, ref, word, ready))
         meant = active or matches
         own = [x for x in meant if x.assignee == who.id]
         if not own:
@@ -164,10 +326,25 @@ async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Co
         matches, active = own, [x for x in own if x.status in tickets.ACTIVE]
     if len(matches) > 1:
         if len(active) == 1:
-            return Found(await _locked(session, active[0]))
-        numbers = "、".join(x.number for x in matches[:8])
-        return Found(None, t.get("wecom.ambiguous", ref=cmd.ref, numbers=numbers))
-    return Found(await _locked(session, matches[0]))
+            return Found(active[0])
+        return Found(None, _ambiguous(svc, ref, word, matches))
+    return Found(matches[0])
+
+
+def _ambiguous(svc: Services, ref: str, word: str, found: list[Ticket]) -> str:
+    example = f"{word} {handles([x.number for x in found])[found[0].number]}"
+    return svc.texts.get("wecom.ambiguous", ref=ref, numbers=_choices(svc, found), example=example)
+
+
+async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> Found:
+    """The ticket a command means: by number or last digits, or the one open ticket of the worker.
+
+    A number typed is never dropped: when the ticket it names (an active one before a finished
+    one) is someone else's, the command is refused, never carried out on another ticket. A
+    number several tickets share (0001 of two days) means the worker's own one the verb can act
+    on; when that is still several, they are listed with a number each of them alone has."""
+    found = await _find(svc, session, who, cmd.verb, cmd.ref, soft=cmd.soft)
+    return Found(await _locked(session, found.ticket)) if found.ticket is not None else found
 
 
 async def _locked(session: AsyncSession, ticket: Ticket) -> Ticket:
@@ -207,23 +384,40 @@ async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
 async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> str:
     """Carry out 接单 / 办结 / 退回 / 吹哨 for the ticket's assignee; the reply to the worker."""
     t = svc.texts
-    now = svc.clock.now()
-    verb_name = t.get(f"wecom.verbs.{cmd.verb}")
+    if cmd.more:
+        return await _act_on_each(svc, session, who, cmd)
     found = await find_ticket(svc, session, who, cmd)
     if found.ticket is None:
         if found.refused:
-            _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", now, reason="not assignee")
+            _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", svc.clock.now(), reason="not assignee")
         return found.reply
     ticket = found.ticket
-    short = notices.short_number(ticket.number)
+    done, reply = await _carry_out(svc, session, who, cmd, ticket)
+    if done and cmd.verb == "resolve":
+        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": ticket.number}, ttl=PHOTO_TTL_S)
+        return t.get("wecom.resolved", number=ticket.number)
+    return reply
+
+
+async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Command, ticket: Ticket) -> tuple[bool, str]:
+    """The verb on one ticket the worker named: (carried out, the line of the reply about it)."""
+    t = svc.texts
+    now = svc.clock.now()
+    verb_name = t.get(f"wecom.verbs.{cmd.verb}")
     if ticket.assignee != who.id:
         _audit(session, who.id, f"wecom.{cmd.verb}.refused", ticket.number, now, reason="not assignee")
-        return t.get("wecom.not_yours", number=ticket.number)
+        return False, t.get("wecom.not_yours", number=ticket.number)
+    short = await _handle_in_hand(session, who, ticket)
+    start = dispatch.booked_start(ticket) if cmd.verb == "resolve" else None
+    if start is not None and now < start and ticket.status in FROM_STATUSES["resolve"]:
+        # A booking is done once its service is given: not before the booked start.
+        _audit(session, who.id, "wecom.resolve.refused", ticket.number, now, reason="before booked start")
+        return False, t.get("wecom.before_service", number=ticket.number, when=notices.local_time(svc, start))
     if cmd.verb in NEEDS_NOTE and not cmd.text:
         what = t.get(f"wecom.{NEEDS_NOTE[cmd.verb]}")
-        return t.get("wecom.need_note", what=what, example=f"{verb_name} {short} …")
+        return False, t.get("wecom.need_note", what=what, example=f"{verb_name} {cmd.ref or short} …")
     if ticket.status not in FROM_STATUSES[cmd.verb]:
-        return t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
+        return False, t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
     action = "escalate" if cmd.verb == "whistle" else cmd.verb
     note = t.get("dispatch.reason_whistle", note=cmd.text) if cmd.verb == "whistle" else cmd.text
     data = {"via": "wecom", "whistle": True} if cmd.verb == "whistle" else {"via": "wecom"}
@@ -233,23 +427,79 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
         else:
             await dispatch.apply_action(svc, session, ticket, action, who.id, note=note, data=data)
     except tickets.TransitionError:
-        return t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
+        return False, t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
     _audit(session, who.id, f"wecom.{cmd.verb}", ticket.number, now, note=notices.safe_text(cmd.text)[:500])
     if cmd.verb == "accept":
-        return t.get("wecom.accepted", number=ticket.number, place=notices.safe_text(notices.place_of(svc, ticket)),
-                     due=notices.local_time(svc, ticket.due_at), short=short)
+        return True, t.get("wecom.accepted", number=ticket.number, place=notices.safe_text(notices.place_of(svc, ticket)),
+                           due=notices.local_time(svc, ticket.due_at), short=short)
     if cmd.verb == "resolve":
-        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": ticket.number}, ttl=PHOTO_TTL_S)
-        return t.get("wecom.resolved", number=ticket.number)
+        return True, t.get("wecom.resolved_one", number=ticket.number)
     if cmd.verb == "return":
-        return t.get("wecom.returned", number=ticket.number)
-    return t.get("wecom.whistled", number=ticket.number)
+        return True, t.get("wecom.returned", number=ticket.number)
+    return True, t.get("wecom.whistled", number=ticket.number)
+
+
+async def _handle_in_hand(session: AsyncSession, who: Person, ticket: Ticket) -> str:
+    """What the worker types for the ticket in the hints of a reply: 0001, or 1124-0001 when
+    another ticket in their hand is a 0001 too."""
+    rows = await session.scalars(
+        select(Ticket.number).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD))
+    )
+    return handles(list({*rows, ticket.number}))[ticket.number]
+
+
+async def _named(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> tuple[list[Ticket], str | None]:
+    """The tickets of every number in a command (接单 1 2 3), row-locked in id order; or, when a
+    number names none of the worker's (unknown, someone else's, several), the refusal naming
+    each such number — then nothing is done, so no number is dropped or read as a note."""
+    t = svc.texts
+    refs = list(dict.fromkeys(cmd.refs))
+    if len(refs) > MAX_REFS:
+        return [], t.get("wecom.too_many", count=MAX_REFS)
+    found = [(ref, await _find(svc, session, who, cmd.verb, ref)) for ref in refs]
+    failed = [(ref, f) for ref, f in found if f.ticket is None]
+    if failed:
+        for ref, f in failed:
+            if f.refused:
+                _audit(session, who.id, f"wecom.{cmd.verb}.refused", ref, svc.clock.now(), reason="not assignee")
+        return [], "\n".join([f.reply for _, f in failed] + [t.get("wecom.none_done")])
+    ids = {f.ticket.id: f.ticket for _, f in found if f.ticket is not None}
+    locked = {tid: await _locked(session, ids[tid]) for tid in sorted(ids)}
+    return [locked[tid] for tid in dict.fromkeys(f.ticket.id for _, f in found if f.ticket is not None)], None
+
+
+async def _act_on_each(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> str:
+    """A verb on several numbers (接单 1 2 3, 办结 2 3 都调解好了): each ticket gets its own line; the
+    note, if any, is each one's note."""
+    t = svc.texts
+    named, refusal = await _named(svc, session, who, cmd)
+    if refusal is not None:
+        return refusal
+    if cmd.verb in NEEDS_NOTE and not cmd.text:
+        what = t.get(f"wecom.{NEEDS_NOTE[cmd.verb]}")
+        return t.get("wecom.need_note", what=what, example=f"{t.get(f'wecom.verbs.{cmd.verb}')} {' '.join(cmd.refs)} …")
+    lines, resolved = [], []
+    for ticket in named:
+        done, line = await _carry_out(svc, session, who, cmd, ticket)
+        lines.append(line)
+        if done and cmd.verb == "resolve":
+            resolved.append(ticket.number)
+    if resolved:  # a photo that follows goes to the last one finished, and the worker is told so
+        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": resolved[-1]}, ttl=PHOTO_TTL_S)
+        lines.append(t.get("wecom.photo_goes_to", number=resolved[-1]))
+    return "\n".join(lines)
 
 
 async def contact(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> str:
     """电话 N: the resident's phone for the ticket's owner, whole (pushes show it masked), in the
-    reply to the owner's own request only; every look is audited (without the number)."""
+    reply to the owner's own request only; every look is audited (without the number). Several
+    numbers (电话 1 2): a line for each."""
     t = svc.texts
+    if cmd.more:
+        refs = list(dict.fromkeys(cmd.refs))
+        if len(refs) > MAX_REFS:
+            return t.get("wecom.too_many", count=MAX_REFS)
+        return "\n".join([await contact(svc, session, who, Command("phone", ref)) for ref in refs])
     found = await find_ticket(svc, session, who, cmd)
     now = svc.clock.now()
     if found.ticket is None:
@@ -293,6 +543,8 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
         return t.get("wecom.staff_only")
     if not cmd.text or cmd.ref is None:
         return t.get("wecom.need_note", what=t.get("wecom.note_reply"), example="回复 0007 您好，……")
+    if cmd.more:  # one answer is for one resident: never sent to several, nor a number dropped
+        return t.get("wecom.reply_one", numbers="、".join(cmd.refs))
     async with svc.sessions() as session:
         found = await find_ticket(svc, session, who, cmd)
         number = found.ticket.number if found.ticket is not None else None

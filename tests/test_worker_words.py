@@ -1,0 +1,214 @@
+"""What ticket owners really type in WeCom, through the /wecom callback: several numbers in one
+command, a lone 了 after the verb, plain replies (接了, 收到, 调解成功, 我有哪些单), the 0001 of two
+days, and a booking finished before its service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.services import Services
+from storage.models import AuditLog
+from tests.wecom_driver import WeCom, actions, new_ticket, outbox_rows, ticket
+
+HELP_LINE = "接单 N —— 接下派给您的工单"
+
+
+async def _audit(svc: Services, actor: str) -> list[tuple[str, str]]:
+    async with svc.sessions() as session:
+        rows = await session.execute(select(AuditLog).where(AuditLog.actor == actor).order_by(AuditLog.id))
+        return [(a.action, a.target) for a in rows.scalars()]
+
+
+async def _told(svc: Services, openid: str) -> list[str]:
+    return [o.payload["text"] for o in await outbox_rows(svc, "wechat", openid)]
+
+
+async def _mediation(svc: Services, resident: str, issue: str) -> str:
+    fields = {"phone": "13812345678", "party": "邻居", "issue": issue}
+    result = await new_ticket(svc, kind="mediation", resident=resident, building=None, category=None,
+                              summary=f"与邻居｜方便的时间：-｜{issue}", fields=fields)
+    assert result.ticket.assignee == "chenmediator"
+    return result.ticket.number
+
+
+# --- (a) several numbers in one command -----------------------------------------------------------
+
+
+async def test_each_number_listed_is_acted_on_with_its_own_line(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    a, b, c = [(await new_ticket(services, resident=f"oN{n}", category=cat)).ticket.number
+               for n, cat in ((1, "lighting"), (2, "water"), (3, "lift"))]
+    reply = await wc.say("wangwei", "接单 1 2 3")
+    assert [line.split("（")[0] for line in reply.splitlines()] == [f"已接单：工单 {n}" for n in (a, b, c)]
+    assert [(await ticket(services, n)).status for n in (a, b, c)] == ["accepted"] * 3
+    # 接单 2、3 again: each one says why not, nothing dropped
+    assert await wc.say("wangwei", "接单 2、3") == "\n".join(
+        f"工单 {n} 当前状态是“处理中”，不能接单。" for n in (b, c))
+    # the words after the numbers are the note of each, never a number pushed as a note
+    assert await wc.say("wangwei", "办结 2 3 都修好了") == "\n".join(
+        [f"已办结：工单 {b}。已通知居民。", f"已办结：工单 {c}。已通知居民。", f"如有现场照片，现在发送会附到工单 {c}。"])
+    assert (await _told(services, "oN2"))[-1] == f"您的工单 {b} 已办结：都修好了"
+    assert (await _told(services, "oN3"))[-1] == f"您的工单 {c} 已办结：都修好了"
+    assert (await ticket(services, a)).status == "accepted"
+    status, photo = await wc.post(wc.message_xml("wangwei", "image", PicUrl="http://img.example/1.jpg", MediaId="m1"))
+    assert status == 200 and photo == f"照片已附到工单 {c}。"
+    audit = await _audit(services, "wangwei")
+    assert [x for x in audit if x[0] in ("wecom.accept", "wecom.resolve")] == [
+        ("wecom.accept", a), ("wecom.accept", b), ("wecom.accept", c), ("wecom.resolve", b), ("wecom.resolve", c)]
+
+
+async def test_a_number_that_names_none_of_the_workers_tickets_stops_the_whole_command(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    wc = WeCom(client, services)
+    mine = (await new_ticket(services, resident="oM1")).ticket.number  # 0001, 王伟's (building 3)
+    theirs = (await new_ticket(services, resident="oM2", building="5")).ticket.number  # 0002, 李娜's
+    reply = await wc.say("wangwei", "接单 1 9")
+    assert reply == "找不到工单 9，请核对工单号（回复“我的工单”查看）。\n以上工单都还没有办理，请核对工单号后重新发送。"
+    reply = await wc.say("wangwei", "接单 1和2")
+    assert reply.splitlines() == [f"工单 {theirs} 不是派给您的，您不能处理。如需协助请联系服务中心。",
+                                  "以上工单都还没有办理，请核对工单号后重新发送。"]
+    assert (await ticket(services, mine)).status == "dispatched" and await _told(services, "oM1") == []
+    assert ("wecom.accept.refused", "2") in await _audit(services, "wangwei")
+    # 电话 for several: a line each (read only, so each is answered on its own)
+    await wc.say("lina", "接单 2")
+    assert await wc.say("wangwei", "电话 1 2") == "\n".join([
+        f"工单 {mine} 居民电话：13812345678\n仅供办理本工单联系居民使用，请勿外传。",
+        f"工单 {theirs} 不是派给您的，您不能处理。如需协助请联系服务中心。"])
+    assert await wc.say("wangwei", "接单 1 2 3 4 5 6 7") == "一条指令最多处理 6 张工单，请分几次发送。"
+    assert (await ticket(services, mine)).status == "dispatched"
+
+
+async def test_several_numbers_with_no_note_ask_for_it(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    a = (await new_ticket(services, resident="oQ1")).ticket.number
+    b = (await new_ticket(services, resident="oQ2", category="water")).ticket.number
+    assert "已接单" in await wc.say("wangwei", "接单 1、2")
+    assert await wc.say("wangwei", "办结 1 2") == "请写明办理结果，例如“办结 1 2 …”。"
+    assert [(await ticket(services, n)).status for n in (a, b)] == ["accepted", "accepted"]
+
+
+# --- (b) a lone particle is no note ---------------------------------------------------------------
+
+
+async def test_a_lone_particle_after_the_verb_is_no_note(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    number = (await new_ticket(services, resident="oP1")).ticket.number
+    assert (await wc.say("wangwei", "接单了")).startswith(f"已接单：工单 {number}")
+    for said in ("办结了", "办结啦", "办结 好了", "办结 1 了", "办结1了"):
+        assert await wc.say("wangwei", said) == "请写明办理结果，例如“办结 " + ("1" if "1" in said else "0001") + " …”。", said
+    assert await wc.say("wangwei", "退回了") == "请写明退回原因，例如“退回 0001 …”。"
+    assert (await ticket(services, number)).status == "accepted"
+    assert [t for t in await _told(services, "oP1") if "已办结" in t] == []
+    assert (await wc.say("wangwei", "办结了，灯管换了")).startswith(f"已办结：工单 {number}")
+    assert (await _told(services, "oP1"))[-1] == f"您的工单 {number} 已办结：灯管换了"
+
+
+# --- (c) plain replies ----------------------------------------------------------------------------
+
+
+async def test_plain_words_for_taking_a_ticket(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    a = (await new_ticket(services, resident="oW1")).ticket.number
+    assert (await wc.say("wangwei", "接了")).startswith(f"已接单：工单 {a}")
+    b = (await new_ticket(services, resident="oW2", category="water")).ticket.number
+    # 收到 with exactly one ticket waiting to be taken (a is already in hand): takes b
+    assert (await wc.say("wangwei", "收到")).startswith(f"已接单：工单 {b}")
+    # with none waiting: acknowledged, nothing done
+    assert await wc.say("wangwei", "收到") == "收到。您目前没有等待接单的工单；办理工单请回复指令（回复“帮助”查看）。"
+    c = (await new_ticket(services, resident="oW3", category="lift")).ticket.number
+    d = (await new_ticket(services, resident="oW4", category="door")).ticket.number
+    # with two waiting: which one is asked, none taken
+    reply = await wc.say("wangwei", "收到！")
+    assert reply == f"您有多张可以接单的工单：{c}、{d}。请写明工单号，例如“接单 0003”。"
+    assert [(await ticket(services, n)).status for n in (c, d)] == ["dispatched", "dispatched"]
+    assert (await wc.say("wangwei", "接啦 4")).startswith(f"已接单：工单 {d}")
+    assert (await wc.say("wangwei", "0003 已接单")).startswith(f"已接单：工单 {c}")
+
+
+async def test_plain_words_for_finishing_and_listing(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    a = (await new_ticket(services, resident="oF1")).ticket.number
+    await wc.say("wangwei", "接单")
+    for said in ("我有哪些单", "我的单子", "我的任务？", "查看工单"):
+        mine = await wc.say("wangwei", said)
+        assert mine.startswith("您手上的工单（1 张）：") and a in mine, said
+    # 已完成 / 完成 N say only "done": the result is asked, as for a bare 办结
+    assert await wc.say("wangwei", "已完成") == "请写明办理结果，例如“办结 0001 …”。"
+    assert await wc.say("wangwei", "完成 0001") == "请写明办理结果，例如“办结 0001 …”。"
+    assert "没有看懂这条指令" in await wc.say("wangwei", "修好了吗")
+    assert "没有看懂这条指令" in await wc.say("wangwei", "完成情况怎么样")
+    assert (await ticket(services, a)).status == "accepted"
+    assert (await wc.say("wangwei", "弄好了，灯管换了新的")).startswith(f"已办结：工单 {a}")
+    assert (await _told(services, "oF1"))[-1] == f"您的工单 {a} 已办结：弄好了，灯管换了新的"
+    b = (await new_ticket(services, resident="oF2", category="water")).ticket.number
+    assert (await wc.say("wangwei", "处理好了")).startswith(f"已办结：工单 {b}")  # 办结 without 接单
+    assert (await _told(services, "oF2"))[-1] == f"您的工单 {b} 已办结：处理好了"
+
+
+async def test_a_mediators_result_is_the_note(client: TestClient[Any, Any], services: Services) -> None:
+    wc = WeCom(client, services)
+    first = await _mediation(services, "oD1", "楼上天天半夜吵")
+    second = await _mediation(services, "oD2", "隔壁装修太吵")
+    assert "已接单" in await wc.say("chenmediator", "接单 1 2")
+    assert (await wc.say("chenmediator", "0001 调解成功")).startswith(f"已办结：工单 {first}")
+    assert (await _told(services, "oD1"))[-1] == f"您的工单 {first} 已办结：调解成功"
+    assert (await wc.say("chenmediator", "调解不成，双方分歧太大，建议走诉讼")).startswith(f"已办结：工单 {second}")
+    assert (await _told(services, "oD2"))[-1] == f"您的工单 {second} 已办结：调解不成，双方分歧太大，建议走诉讼"
+
+
+# --- (d) the same short number on two days -------------------------------------------------------
+
+
+async def test_the_0001_of_two_days(client: TestClient[Any, Any], services: Services, clock: FakeClock) -> None:
+    """Yesterday's 0001 still in hand, today's 0001 dispatched: 接单 0001 (as the card says) is
+    today's; 办结 0001 then fits both and lists them by month and day, which names one."""
+    wc = WeCom(client, services)
+    old = await _mediation(services, "oY1", "楼上天天半夜吵")
+    assert (await wc.say("chenmediator", "接单 0001")).startswith(f"已接单：工单 {old}")
+    clock.advance(days=1)
+    new = await _mediation(services, "oY2", "和儿媳妇吵架")
+    assert (old, new) == ("20261123-0001", "20261124-0001")
+    taken = await wc.say("chenmediator", "接单 0001")
+    assert taken.startswith(f"已接单：工单 {new}") and taken.endswith("办结后回复“办结 1124-0001 说明”。")
+    assert (await _told(services, "oY2"))[-1] == f"您的工单 {new} 已由调解员 陈调解 接单，正在处理。"
+    reply = await wc.say("chenmediator", "办结 0001 调解成功")
+    assert reply == ("工单号 0001 对应多张工单：1124-0001（和儿媳妇吵架）、1123-0001（楼上天天半夜吵）。"
+                     "请写明是哪一张（月日-序号），例如“办结 1124-0001”。")
+    assert [(await ticket(services, n)).status for n in (old, new)] == ["accepted", "accepted"]
+    assert (await wc.say("chenmediator", "办结 1123-0001 调解成功")).startswith(f"已办结：工单 {old}")
+    assert (await ticket(services, new)).status == "accepted"
+    # now only one 0001 can be finished: the short number is enough again
+    assert (await wc.say("chenmediator", "办结 1 调解成功")).startswith(f"已办结：工单 {new}")
+    assert "找不到工单 1125-0001" in await wc.say("chenmediator", "办结 1125-0001 调解成功")
+
+
+# --- (e) a booking is finished from its start on -----------------------------------------------------
+
+
+async def test_a_booking_is_not_finished_before_its_service(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock
+) -> None:
+    wc = WeCom(client, services)
+    start = clock.now() + timedelta(days=1, hours=1)  # 11月24日 11:00
+    fields = {"phone": "13912345678", "service": "助餐", "start": start.isoformat(), "address": "3号楼2单元301"}
+    number = (await new_ticket(services, kind="elderly_service", resident="oB1", category=None,
+                               summary="助餐", fields=fields)).ticket.number
+    assert (await ticket(services, number)).assignee == "canteen"
+    assert (await wc.say("canteen", "收到")).startswith(f"已接单：工单 {number}")
+    refused = f"工单 {number} 预约的服务在 11月24日 11:00 开始，服务开始后才能办结。"
+    assert await wc.say("canteen", "办结 已送餐") == refused
+    assert await wc.say("canteen", "办结 1 已送餐") == refused
+    assert await wc.say("canteen", "办结") == refused
+    assert (await ticket(services, number)).status == "accepted"
+    assert [t for t in await _told(services, "oB1") if "已办结" in t] == []
+    assert ("wecom.resolve.refused", number) in await _audit(services, "canteen")
+    clock.set(start)
+    assert (await wc.say("canteen", "办结 已送餐")).startswith(f"已办结：工单 {number}")
+    assert (await _told(services, "oB1"))[-1] == f"您的工单 {number} 已办结：已送餐"
+    assert await actions(services, number) == ["created", "assign", "accept", "resolve"]
