@@ -754,6 +754,20 @@ async def test_asking_for_a_person_at_any_question_hands_off(wx: WeChat, service
     assert handed.kind == "handoff" and handed.fields["collected"]["联系电话"] == "13812345678"
 
 
+@pytest.mark.parametrize("said", ["书记说会处理的", "麻烦领导重视一下", "需要找物业负责人"])
+async def test_naming_someone_mid_request_is_no_hand_off(wx: WeChat, services: Services, said: str) -> None:
+    """书记说会处理的 in the middle of a report names a person, it does not ask for one: the request
+    goes on (a hand-off would drop the form in progress); outside a request the same words are
+    read as the classifier reads them."""
+    openid = oid()
+    await to_step(wx, openid, 1)  # the place is asked
+    reply = await wx.say(openid, said)
+    assert "转接人工服务" not in reply, reply
+    assert not [t for t in await tickets_of(services, openid) if t.kind == "handoff"]
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "complaint"
+
+
 @pytest.mark.parametrize("said", ["不改了", "都对", "0"])
 async def test_nothing_to_change_in_the_edit_menu_goes_back_to_the_summary(
     wx: WeChat, services: Services, said: str

@@ -653,14 +653,21 @@ async def _elsewhere(
     if classify is None or not normalize(text):
         return None
     found = classify(text)
-    if found.intent == "handoff":
+    if found.intent == "handoff" and _asks_in_words(text):
         return await _hand_off(ctx, flow, state)
     return _maybe_switch(ctx, flow, state, text, found)
 
 
 def _asks_for_person(text: str, classify: Classify | None) -> bool:
-    """Whether the classifier reads text as a request for a person (你是机器人吗, 我要跟人说话)."""
-    return classify is not None and bool(normalize(text)) and classify(text).intent == "handoff"
+    """Whether text asks for a person (你是机器人吗, 我要跟人说话): the classifier's hand-off, in
+    words that ask for one rather than name one (书记说会处理的 is an answer)."""
+    return (classify is not None and bool(normalize(text)) and classify(text).intent == "handoff"
+            and _asks_in_words(text))
+
+
+def _asks_in_words(text: str) -> bool:
+    said = normalize(text)
+    return any(word in said for word in flow_config().get("handoff", {}).get("midflow_words", ()))
 
 
 async def _hand_off(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
