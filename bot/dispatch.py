@@ -112,6 +112,12 @@ _DUPLICATE = (
     .with_for_update()
 )
 _RESIDENT_PHONE = select(Resident.phone).where(Resident.openid == bindparam("openid"))
+# An owner's other tickets in hand whose number ends alike (0001 of another day): the card then
+# names the ticket with its day (1124-0001).
+_SAME_SEQUENCE = select(Ticket.number).where(
+    Ticket.assignee == bindparam("owner"), Ticket.status.in_(HELD), Ticket.id != bindparam("ticket_id"),
+    Ticket.number.like(bindparam("pattern")),
+)
 
 
 async def open_load(session: AsyncSession, ids: list[str]) -> dict[str, int]:
@@ -237,6 +243,17 @@ async def _phone_of(session: AsyncSession, ticket: Ticket) -> str | None:
     return None
 
 
+async def worker_ref(session: AsyncSession, ticket: Ticket, owner: str | None = None) -> str:
+    """The number as the ticket's owner types it (notices.worker_ref): 0001 while no other ticket in
+    their hands ends 0001 too, else with its day, 1124-0001."""
+    owner = owner or ticket.assignee
+    if not owner:
+        return notices.short_number(ticket.number)
+    pattern = f"%-{notices.short_number(ticket.number)}"
+    others = await session.scalars(_SAME_SEQUENCE, {"owner": owner, "ticket_id": ticket.id, "pattern": pattern})
+    return notices.worker_ref(ticket.number, others)
+
+
 def _urgent(ticket: Ticket) -> bool:
     """Whether the ticket's limit is the urgent one (its pushes ignore quiet hours)."""
     return load_limits().urgency_class(ticket.kind, ticket.urgency) == "urgent"
@@ -250,17 +267,18 @@ def held_until(svc: Services, ticket: Ticket) -> datetime | None:
 
 async def _schedule_limits(
     svc: Services, session: AsyncSession, ticket: Ticket, event: TicketEvent, *, accept: bool,
-    since: datetime | None = None,
+    ref: str | None = None, since: datetime | None = None,
 ) -> None:
     """Reminders to the owner before the limits, and the breach checks at them (since: when the
-    limit started running, for a card held through quiet hours their end)."""
+    limit started running, for a card held through quiet hours their end; ref: the number as the
+    owner types it)."""
     assert ticket.assignee is not None and ticket.due_at is not None
     now = svc.clock.now()
     since = max(since or now, now)
     limits = load_limits()
     texts = svc.texts
     values = {
-        "number": ticket.number, "short": notices.short_number(ticket.number),
+        "number": ticket.number, "short": ref or await worker_ref(session, ticket),
         "place": notices.safe_text(notices.place_of(svc, ticket)),
     }
     urgent = _urgent(ticket)  # its reminders ignore quiet hours
@@ -366,10 +384,11 @@ async def _assign(
     ticket.due_at = limits.resolve_due(ticket.kind, ticket.urgency, held or now, booked)
     if not new:
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
-    await _schedule_limits(svc, session, ticket, event, accept=True, since=held)
+    ref = await worker_ref(session, ticket, owner.id)
+    await _schedule_limits(svc, session, ticket, event, accept=True, ref=ref, since=held)
     shown = "booking" if booked is not None and booked > now else urgency_class  # its limit named on the card
     photos = await resident_photos(session, ticket, new=new)
-    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown, photos=len(photos))
+    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown, photos=len(photos), short=ref)
     await outbox.enqueue(
         session, "wecom", owner.id, card, now=now, ticket_id=ticket.id,
         dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgent, not_before=held,
@@ -440,7 +459,7 @@ async def photo_added(svc: Services, session: AsyncSession, ticket: Ticket, even
     is not sent a stream of photos; the console has them all)."""
     assert ticket.assignee is not None
     now = svc.clock.now()
-    values = {"number": ticket.number, "short": notices.short_number(ticket.number)}
+    values = {"number": ticket.number, "short": await worker_ref(session, ticket)}
     media_id = photo_media_id(event.data)
     if media_id is not None:
         later = [photo_media_id(data) for data in await session.scalars(_PHOTO_EVENTS, {"ticket_id": ticket.id})]

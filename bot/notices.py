@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,21 @@ def md_escape(text: str) -> str:
 def short_number(number: str) -> str:
     """The part of a ticket number a worker types: '20261123-0007' → '0007'."""
     return number.rsplit("-", 1)[-1]
+
+
+def ref_forms(number: str) -> tuple[str, ...]:
+    """What a worker may type for a ticket number, shortest first: 0001, 1124-0001, 20261124-0001."""
+    day, _, seq = number.partition("-")
+    if len(day) != 8 or not day.isdigit() or not seq.isdigit():
+        return (number,)
+    return (seq, f"{day[4:]}-{seq}", number)
+
+
+def worker_ref(number: str, others: Iterable[str]) -> str:
+    """The shortest form of number a worker can type that none of others (the worker's other
+    tickets in hand) shares: 0001 when it is their only 0001, else 1124-0001, else the whole number."""
+    taken = {form for other in others if other != number for form in ref_forms(other)}
+    return next((form for form in ref_forms(number) if form not in taken), number)
 
 
 def kind_label(svc: Services, kind: str) -> str:
@@ -106,12 +122,14 @@ def clip(text: str, limit: int) -> str:
 
 
 def dispatch_card(
-    svc: Services, ticket: Ticket, phone: str | None, urgency_class: str, *, photos: int = 0
+    svc: Services, ticket: Ticket, phone: str | None, urgency_class: str, *, photos: int = 0,
+    short: str | None = None,
 ) -> dict[str, Any]:
     """The WeCom text card a worker gets for a new ticket (kind, place, what, urgency, due, phone,
-    and how many of the resident's photos follow it as images)."""
+    and how many of the resident's photos follow it as images); short: the number as the worker
+    types it (worker_ref: 0001, or 1124-0001 when another ticket of theirs ends 0001 too)."""
     t = svc.texts
-    short = short_number(ticket.number)
+    short = short or short_number(ticket.number)
     place = html.escape(clip(safe_text(place_of(svc, ticket)), 30))
     head = [
         t.get("dispatch.card_due", due=local_time(svc, ticket.due_at), urgency=urgency_label(svc, urgency_class)),

@@ -210,6 +210,29 @@ async def test_a_booking_moved_then_cancelled_after_banjie_tells_the_provider(
     assert cancelled == f"工单 {made.number}（已办结）预约在 11月25日 11:00 的服务，居民已经取消，无需再安排。"
 
 
+# --- 6. the number the owner types ---------------------------------------------------------------------
+
+
+async def test_the_card_names_the_ticket_with_its_day_when_the_owner_holds_another_of_that_number(
+    client: Client, services: Services, clock: FakeClock
+) -> None:
+    wc = WeCom(client, services)
+    first = (await new_ticket(services, kind="mediation", category=None, fields={"party": "邻居"})).ticket
+    clock.advance(days=1)
+    second = (await new_ticket(services, resident="oRes2", kind="mediation", category=None,
+                               fields={"party": "物业"})).ticket
+    assert (first.number[-4:], second.number[-4:]) == ("0001", "0001")
+    one, two = [o.payload["description"] for o in await outbox_rows(services, "wecom", "chenmediator")]
+    assert "回复：接单 0001｜办结 0001 说明" in one
+    assert "回复：接单 1124-0001｜办结 1124-0001 说明｜退回 1124-0001 原因" in two
+    async with services.sessions() as session:
+        remind = await session.scalar(select(Reminder).where(
+            Reminder.cause_id == second.id, Reminder.kind == "accept_remind"))
+    assert remind is not None and "回复“接单 1124-0001”" in remind.payload["message"]["text"]
+    assert (await wc.say("chenmediator", "接单 1124-0001")).startswith(f"已接单：工单 {second.number}")
+    assert (await ticket(services, first.number)).status == "dispatched"
+
+
 # --- 7. the same problem reported twice --------------------------------------------------------------
 
 
