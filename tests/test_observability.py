@@ -172,3 +172,80 @@ def test_formatter_hashes_openid_query_parameters() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert "oQueryResident" not in line["msg"]
     assert f"openid={hash_openid('oQueryResident')}&nonce=1" in line["msg"]
+
+
+async def _block_resident_pushes(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make writing a push to a resident fail with an error that quotes the row: PostgreSQL's own
+    'Failing row contains (…)' of a CHECK constraint; SQLite's errors quote no values, so there the
+    outbox's write raises the same text."""
+    from sqlalchemy import text
+
+    if services.engine.dialect.name == "postgresql":
+        async with services.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE outbox ADD CONSTRAINT obs_block CHECK (channel <> 'wechat') NOT VALID"))
+        return
+    from bot import outbox
+
+    async def refused(_session: Any, channel: str, target: str, *_args: Any, **_kw: Any) -> None:
+        raise RuntimeError(f'new row for relation "outbox" violates check constraint\n'
+                           f"DETAIL:  Failing row contains (24, {channel}, {target}, pending)")
+
+    monkeypatch.setattr(outbox, "enqueue", refused)
+
+
+async def _unblock(services: Services) -> None:
+    from sqlalchemy import text
+
+    if services.engine.dialect.name == "postgresql":
+        async with services.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS obs_block"))
+
+
+async def test_a_background_jobs_failure_names_no_resident(
+    client: TestClient[Any, Any], services: Services, clock: Any, json_logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reminder job's failure quotes the row it could not write, openid and all; the job runs
+    bound to no request, and the openid is the short kind tests and the simulator use."""
+    from bot import schedule
+    from tests.conftest import WeChat
+
+    openid = "oRes_int2"
+    wx = WeChat(client, services.settings)
+    assert await wx.say(openid, "路灯坏了")  # a question asked: the idle nudge is planned
+    await _block_resident_pushes(services, monkeypatch)
+    try:
+        json_logs.clear()
+        clock.advance(services.settings.flow_idle_nudge_s + 60)
+        await schedule.run_due(services)
+    finally:
+        await _unblock(services)
+    failures = [json.loads(line) for line in json_logs.text.splitlines() if "reminder delivery failed" in line]
+    assert failures and "Failing row contains" in failures[0]["exc"], json_logs.text[-2000:]
+    assert hash_openid(openid) in failures[0]["exc"]
+    assert openid not in json_logs.text
+
+
+def test_formatter_hashes_wechat_shaped_openids_it_never_saw_and_leaves_words_alone() -> None:
+    unseen = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"  # WeChat's shape: o and 27 letters, digits, _ or -
+    words = "outbox_sender_lease_expired_ reminder:22 flow_nudge 2026-11-24T10:27:49 oRes_never_bound"
+    try:
+        raise RuntimeError(f"Failing row contains (24, wechat, {unseen}, pending) {words}")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("bot.schedule", logging.ERROR, __file__, 1, "for %s", (unseen,), sys.exc_info())
+    line = json.loads(JsonFormatter().format(record))
+    assert unseen not in json.dumps(line)
+    assert line["msg"] == f"for {hash_openid(unseen)}"
+    assert f"(24, wechat, {hash_openid(unseen)}, pending) {words}" in line["exc"]
+
+
+def test_log_times_carry_their_utc_offset() -> None:
+    import re
+    from datetime import datetime
+
+    record = logging.LogRecord("bot.test", logging.INFO, __file__, 1, "x", (), None)
+    line = json.loads(JsonFormatter().format(record))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", line["t"]), line["t"]
+    assert abs(datetime.fromisoformat(line["t"]).timestamp() - record.created) < 1
