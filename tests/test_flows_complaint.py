@@ -334,6 +334,8 @@ async def test_gas_smell_without_a_clear_intent_still_gets_advice(wx: WeChat) ->
         ("我家老头子在卫生间摔倒了 头上流血了", "120 急救", "其他"),  # before: "I did not understand"
         ("火锅店着火了", "119", "消防安全"),  # 火锅 calms 火, not 着火
         ("燃气灶打不着火 还有煤气味", "关闭燃气阀门", "水电气暖"),
+        ("我老伴摔倒了 好疼 起不来", "120 急救", "其他"),  # before: 110/119/120 in general
+        ("我家老头子晕过去了 叫不醒", "120 急救", "其他"),
     ],
 )
 async def test_emergencies_in_residents_words_get_advice_first_and_no_category_question(
@@ -360,6 +362,7 @@ async def test_emergencies_in_residents_words_get_advice_first_and_no_category_q
         "楼下烧烤店油烟太大 一到晚上就冒烟 3栋",  # before: fire advice (冒烟)
         "燃气灶打不着火了",  # before: fire advice; a stove to repair
         "下大雨地下车库又淹了",  # before: burst-pipe advice (淹)
+        "无关人员在小区里乱转 没人管 3栋",  # before: urgent (关人 inside 无关人员)
     ],
 )
 async def test_everyday_reports_with_an_emergencys_word_are_no_emergency(
