@@ -27,18 +27,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
     from storage.db import describe_db_error, safe_url
-    from storage.migrate import upgrade
+    from storage.migrate import upgrade_reporting
 
     settings = load_settings()
     try:
-        upgrade(settings.db_url)
+        before, after = asyncio.run(upgrade_reporting(settings.db_url))
     except Exception as exc:  # the command's boundary: what the database said, in one line
         reason = describe_db_error(exc, settings.db_url)
         if reason is None:
             raise
         print(f"communitybot db upgrade: {reason}", file=sys.stderr)
         return 1
-    print(f"database at the newest schema: {safe_url(settings.db_url)}")
+    if before == after:
+        print(f"database already at schema {after} (the newest schema), nothing to do: {safe_url(settings.db_url)}")
+    else:
+        print(f"database migrated from {before or 'an empty database'} to schema {after} (the newest schema): "
+              f"{safe_url(settings.db_url)}")
     return 0
 
 

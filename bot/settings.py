@@ -6,6 +6,7 @@ import base64
 import binascii
 import os
 import re
+import tomllib
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any
@@ -194,6 +195,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with {' or '.join(_DB_SCHEMES)}{hint}")
         return value
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str) -> str:
+        """Empty, or the http(s) address residents' and staff's links use."""
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http://), e.g. https://bot.example-community.cn")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -280,22 +289,63 @@ class Settings(BaseSettings):
         return (sh, sm), (eh, em)
 
 
+def config_name(path: Path) -> str:
+    """A configuration file's name for the operator: relative to the checkout (config/messages.toml)
+    when it is inside it, else the full path."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _variable(loc: tuple[Any, ...]) -> str:
     return f"CB_{str(loc[0]).upper()}" if loc else "settings"
 
 
+def _given(settings: Settings | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The values in force: the settings' when they were built, else what was given (arguments,
+    then the environment), so what is wrong with them is said together with what failed to validate."""
+    if settings is not None:
+        return settings.model_dump()
+    environ = {key.upper(): value for key, value in os.environ.items()}
+    return {name: overrides.get(name, environ.get(f"CB_{name.upper()}")) for name in Settings.model_fields}
+
+
+def _console_password_problem(password: Any) -> str | None:
+    """The console admin's password must be one the console accepts, else every login page fails."""
+    if not isinstance(password, str) or password == DEMO_CONSOLE_PASSWORD or PLACEHOLDER in password:
+        return None
+    from bot.console.auth import MIN_PASSWORD  # not at the top: the console imports this module
+
+    if len(password) < MIN_PASSWORD:
+        return (f"CB_CONSOLE_ADMIN_PASSWORD: must be at least {MIN_PASSWORD} characters (the console's "
+                f"minimum), got {len(password)}")
+    return None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from TOML and environment, with explicit overrides (used by tests) on top;
-    SettingsError naming every bad CB_* variable."""
+    SettingsError naming every bad CB_* variable, all at once (one line each)."""
+    invalid: dict[str, list[str]] = {}
+    settings: Settings | None = None
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError([f"{_variable(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors()]) from exc
-    placeholders = [f"CB_{name.upper()}" for name, value in settings.model_dump().items()
-                    if isinstance(value, str) and PLACEHOLDER in value]
-    if placeholders:
-        raise SettingsError([f"{name}: still {PLACEHOLDER} from deploy/env.example; fill in the real value"
-                             for name in placeholders])
+        for error in exc.errors():
+            invalid.setdefault(_variable(error["loc"]), []).append(error["msg"].removeprefix("Value error, "))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"config/settings.toml: {exc}"]) from exc
+    given = _given(settings, overrides)
+    problems: list[str] = []
+    for name, value in given.items():
+        variable = f"CB_{name.upper()}"
+        if isinstance(value, str) and PLACEHOLDER in value:
+            also = "".join(f" ({reason})" for reason in invalid.pop(variable, []))
+            problems.append(f"{variable}: still {PLACEHOLDER} from deploy/env.example; fill in the real value{also}")
+    problems[:0] = [f"{variable}: {reason}" for variable, reasons in invalid.items() for reason in reasons]
+    if problem := _console_password_problem(given.get("console_admin_password")):
+        problems.append(problem)
+    if problems or settings is None:
+        raise SettingsError(problems)
     settings._roster_given = "roster" in overrides or any(k.upper() == "CB_ROSTER" for k in os.environ)
     return settings

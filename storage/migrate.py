@@ -23,12 +23,17 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at url to revision (blocking; call from a thread inside a loop)."""
+def _sqlite_dir(url: str) -> None:
+    """Create the directory of a SQLite file (the database file itself is created on connecting)."""
     if url.startswith("sqlite"):
         db_file = url.split("///", 1)[-1]
         if db_file and db_file != ":memory:":
             Path(db_file).parent.mkdir(parents=True, exist_ok=True)
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at url to revision (blocking; call from a thread inside a loop)."""
+    _sqlite_dir(url)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -42,6 +47,14 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Migrate from inside a running event loop (Alembic's env runs its own loop)."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+async def upgrade_reporting(url: str) -> tuple[str | None, str | None]:
+    """Migrate to the newest schema; the revisions before (None: never migrated) and after."""
+    _sqlite_dir(url)
+    before = await current_revision(url)
+    await upgrade_async(url)
+    return before, await current_revision(url)
 
 
 def head_revision() -> str:

@@ -4,6 +4,7 @@ arguments are each said in one clear line, with a non-zero exit, and nothing is 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -15,12 +16,12 @@ from bot import cli
 from storage.migrate import upgrade
 from tests.conftest import PG_ADMIN_URL
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No CB_* variable from the caller's shell; the embedded default under tmp_path."""
-    import os
-
     for name in list(os.environ):
         if name.upper().startswith("CB_"):
             monkeypatch.delenv(name)
@@ -49,6 +50,8 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         ("CB_REDIS_URL", "127.0.0.1:6379", "redis://"),
         ("CB_WECHAT_TOKEN", "CHANGE-ME", "still CHANGE-ME"),
         ("CB_LOG_LEVEL", "LOUD", "not DEBUG"),
+        ("CB_CONSOLE_ADMIN_PASSWORD", "short1", "at least 8 characters (the console's minimum), got 6"),
+        ("CB_PUBLIC_BASE_URL", "bot.example-community.cn", "must start with https://"),
     ],
 )
 @pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"], ["roster", "import", "x.toml"]])
@@ -156,6 +159,40 @@ def test_db_upgrade_on_a_fresh_sqlite_still_works(
 ) -> None:
     code, out, _err = _run(["db", "upgrade"], capsys)
     assert code == 0 and "newest schema" in out
+
+
+def test_db_upgrade_says_what_it_did_or_that_there_was_nothing_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from storage.migrate import head_revision
+
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}", "0004")
+    head = head_revision()
+    code, out, _err = _run(["db", "upgrade"], capsys)
+    assert code == 0 and f"database migrated from 0004 to schema {head} (the newest schema)" in out, out
+    code, out, _err = _run(["db", "upgrade"], capsys)
+    assert code == 0 and f"database already at schema {head} (the newest schema), nothing to do" in out, out
+    assert "migrated" not in out
+
+
+def test_the_shipped_env_example_is_refused_naming_every_value_to_fill_in_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """deploy/env.example as copied: every CHANGE-ME is named in the first refusal, the AES keys
+    (which are also not 43 characters) included, so the operator fixes them in one go."""
+    placeholders = []
+    for line in (REPO / "deploy" / "env.example").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name, value)
+            if "CHANGE-ME" in value:
+                placeholders.append(name)
+    code, _out, err = _run(["serve"], capsys)
+    assert code == 2 and f"settings refused ({len(placeholders)} problem(s))" in err, err
+    for name in placeholders:
+        assert f"  - {name}: still CHANGE-ME from deploy/env.example" in err, (name, err)
+    assert "CB_WECHAT_AES_KEY: still CHANGE-ME from deploy/env.example; fill in the real value (must be the " \
+           "43-character EncodingAESKey" in err, err
 
 
 @pytest.mark.parametrize(
