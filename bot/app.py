@@ -11,7 +11,7 @@ from typing import NoReturn
 from ipaddress import ip_address, ip_network
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp_remotes import XForwardedFiltered
 
 from bot.clock import Clock
@@ -53,8 +53,10 @@ def client_address_middleware(trusted_proxies: list[str]) -> Middleware:
     Only a request whose socket peer is one of trusted_proxies has its X-Forwarded-For read, by
     aiohttp_remotes' XForwardedFiltered: the right-most address that is not a trusted proxy is the
     client (addresses a client wrote to the left of it are ignored), and X-Forwarded-Proto sets the
-    scheme. A request from any other peer, or without the header (a local health check), keeps its
-    socket peer. A malformed header from a trusted proxy is refused with 400 by the library.
+    scheme — also when a trusted proxy sends it without X-Forwarded-For, so a console served over
+    https behind it sets Secure cookies. A request from any other peer, or without the headers (a
+    local health check), keeps its socket peer and scheme. A malformed header from a trusted proxy
+    is refused with 400 by the library.
     """
     networks = [ip_network(entry, strict=False) for entry in trusted_proxies]
     forwarded = XForwardedFiltered(set(trusted_proxies))
@@ -71,9 +73,14 @@ def client_address_middleware(trusted_proxies: list[str]) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if from_trusted_peer(request):
-            return await forwarded.middleware(request, handler)
-        return await handler(request)
+        if not from_trusted_peer(request):
+            return await handler(request)
+        if hdrs.X_FORWARDED_FOR not in request.headers:
+            proto = request.headers.get(hdrs.X_FORWARDED_PROTO, "").split(",")[-1].strip().lower()
+            if proto in ("http", "https"):
+                request = request.clone(scheme=proto)
+            return await handler(request)
+        return await forwarded.middleware(request, handler)
 
     return middleware
 

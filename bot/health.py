@@ -33,8 +33,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(_request: web.Request) -> web.Response:
-    """Prometheus text exposition of the process's metrics."""
-    body = generate_latest(metrics.REGISTRY)
+    """Prometheus text exposition of the service's metrics (every worker's, with several)."""
+    body = generate_latest(metrics.exposition_registry())
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

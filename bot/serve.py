@@ -1,33 +1,55 @@
 """Serving: one process, or several worker processes sharing one port (SO_REUSEPORT).
 
 Several workers need a shared database and state (PostgreSQL + Redis): the embedded SQLite
-default is one process by design, so `--workers N` is refused there with a clear message.
+default is one process by design, so `--workers N` is refused there with a clear message. With
+several, the parent supervises them: a worker that exits is logged and started again (after a
+pause growing while it keeps failing; a worker that keeps exiting within seconds of starting stops
+the whole service with a non-zero exit, for systemd to restart it), and their metrics are kept in
+prometheus_client's multiprocess files, so /metrics adds up every worker whichever one answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import multiprocessing
 import os
+import re
+import shutil
 import signal
 import socket
 import sys
-from typing import Any
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for_exits
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import IO, Any
 
 from aiohttp import web
 
-from bot import logs
-from bot.settings import DEMO_CONSOLE_PASSWORD, Settings, load_settings
+from bot import logs, metrics
+from bot.settings import CONFIG_DIR, DEMO_CONSOLE_PASSWORD, DEMO_ROSTER, Settings, config_name, load_settings
+
+log = logging.getLogger(__name__)
+
+FAST_EXIT_S = 10.0  # a worker that exits sooner than this after starting is failing to run
+MAX_FAST_EXITS = 5  # that many fast exits in a row of one worker, and the service gives up
+RESTART_DELAY_S = 0.5  # the pause before a worker is started again, doubled per further fast exit …
+MAX_RESTART_DELAY_S = 8.0  # … up to this
 
 
 class ServeError(Exception):
     """What keeps the service from starting, in one line for the operator; nothing was changed."""
 
 
-def check_address(host: str, port: int, reuse_port: bool) -> None:
+def check_address(host: str, port: int) -> None:
     """Bind host:port once and let it go, so a taken port or an impossible address is said
-    before anything starts (and before the roster is loaded)."""
+    before anything starts (and before the roster is loaded). The probe never shares the port
+    (no SO_REUSEPORT, which the workers use among themselves): another serve's workers listening
+    there make it fail, instead of the two services splitting the traffic."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError, OverflowError) as exc:
@@ -35,8 +57,6 @@ def check_address(host: str, port: int, reuse_port: bool) -> None:
     for family, kind, proto, _name, address in infos:
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port and hasattr(socket, "SO_REUSEPORT"):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             try:
                 sock.bind(address)
             except OSError as exc:
@@ -44,20 +64,101 @@ def check_address(host: str, port: int, reuse_port: bool) -> None:
                 raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{taken}") from exc
 
 
+def check_var_dir(settings: Settings) -> None:
+    """var/ (CB_VAR_DIR) exists and is writable: it holds the embedded database, the serving
+    locks, the workers' metrics files, caches and generated secrets."""
+    try:
+        settings.var_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServeError(f"cannot create {settings.var_path} (CB_VAR_DIR): {exc.strerror or exc}") from exc
+    if not os.access(settings.var_path, os.W_OK):
+        raise ServeError(f"{settings.var_path} (CB_VAR_DIR) is not writable")
+
+
+def _config_loaders(settings: Settings) -> list[tuple[Path, Callable[[], object]]]:
+    """Every configuration file a serving process reads, with the loader it reads it with."""
+    from bot import faq
+    from bot.activities import read_activities
+    from bot.console.canned import CANNED_PATH, load_canned
+    from bot.flows.config import flow_config
+    from bot.intents.rules import INTENTS_FILE, LEXICON_FILE, load_ruleset, parse_lexicon
+    from bot.limits import load_limits
+    from bot.roster import read_roster
+    from bot.schedule import load_schedule_config
+    from bot.service_catalog import load_catalog
+    from bot.texts import Texts
+
+    lexicon = CONFIG_DIR / LEXICON_FILE
+    loaders: list[tuple[Path, Callable[[], object]]] = [
+        (CONFIG_DIR / "messages.toml", Texts),
+        (lexicon, lambda: parse_lexicon(lexicon.read_text(encoding="utf-8")) if lexicon.exists() else []),
+        (CONFIG_DIR / INTENTS_FILE, lambda: load_ruleset(CONFIG_DIR)),
+        (CONFIG_DIR / "flows.toml", flow_config),
+        (CONFIG_DIR / "limits.toml", load_limits),
+        (CONFIG_DIR / "services.toml", load_catalog),
+        (CONFIG_DIR / "schedule.toml", load_schedule_config),
+        (faq.FAQ_FILE, faq.load),
+        (CANNED_PATH, load_canned),
+    ]
+    try:
+        activities = load_schedule_config().activities_path
+    except Exception:  # said for schedule.toml itself
+        activities = None
+    if activities is not None:
+        loaders.append((activities, lambda: read_activities(activities, settings.timezone)))
+    if settings.roster_is_demo:
+        loaders.append((DEMO_ROSTER, lambda: read_roster(DEMO_ROSTER)))
+    if settings.simulator_on:  # the simulator's page shows the menu; `menu publish` checks it itself
+        from bot.menu import MENU_FILE, load_menu
+
+        loaders.append((MENU_FILE, load_menu))
+    return loaders
+
+
+def _config_problem(path: Path, exc: Exception) -> str:
+    """One line for a configuration file that cannot be used: the file, then what is wrong (with
+    the line for a TOML syntax error)."""
+    from bot.roster import RosterError
+
+    name = config_name(path)
+    if isinstance(exc, RosterError):
+        reason = "; ".join(exc.problems)
+    elif isinstance(exc, UnicodeDecodeError):
+        reason = f"is not UTF-8 text (byte {exc.start})"
+    elif isinstance(exc, OSError):
+        reason = f"cannot read it: {exc.strerror or exc}"
+    elif isinstance(exc, KeyError):
+        reason = f"{exc.args[0] if exc.args else exc} is missing"
+    else:
+        reason = str(exc)
+    for prefix in (f"{path}: ", f"{path.resolve()}: ", f"{name}: ", f"{path.name}: "):
+        reason = reason.removeprefix(prefix)
+    return f"{name}: {reason}"
+
+
+def check_config(settings: Settings) -> None:
+    """Read and check every configuration file serving needs, so that a typo in one (messages,
+    intents, limits, services, schedule …) stops the start in one line naming the file, before
+    anything is served, instead of every worker failing after it."""
+    problems: list[str] = []
+    for path, load in _config_loaders(settings):
+        try:
+            load()
+        except Exception as exc:  # the start's boundary: whatever the loader refused, said with its file
+            problems.append(_config_problem(path, exc))
+    if problems:
+        raise ServeError("; ".join(problems))
+
+
 async def check_backends(settings: Settings) -> list[str]:
-    """Check the database (reachable, migrated to the newest schema), Redis and the roster file
-    before serving; ServeError for what stops the start, warnings (lines) for what should not
-    go unnoticed."""
+    """Check var/, every configuration file, the database (reachable, migrated to the newest
+    schema), Redis and the roster file before serving; ServeError for what stops the start,
+    warnings (lines) for what should not go unnoticed."""
     from storage.db import describe_db_error
     from storage.migrate import current_revision, head_revision
 
-    if settings.embedded:
-        try:
-            settings.var_path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ServeError(f"cannot create {settings.var_path} (CB_VAR_DIR): {exc.strerror or exc}") from exc
-        if not os.access(settings.var_path, os.W_OK):
-            raise ServeError(f"{settings.var_path} (CB_VAR_DIR) is not writable")
+    check_var_dir(settings)
+    check_config(settings)
     try:
         revision = await current_revision(settings.db_url)
     except Exception as exc:  # the start's boundary: what the database said, in one line
@@ -78,7 +179,16 @@ async def check_backends(settings: Settings) -> list[str]:
             read_roster(settings.roster_path)
         except RosterError as exc:
             raise ServeError(f"CB_ROSTER {settings.roster_path}: " + "; ".join(exc.problems)) from exc
-    return await _console_warnings(settings)
+    return _public_url_warnings(settings) + await _console_warnings(settings)
+
+
+def _public_url_warnings(settings: Settings) -> list[str]:
+    """Links staff follow (WeCom cards, the staff group's posts) are built on CB_PUBLIC_BASE_URL:
+    unset outside the simulator, they point at the address serve listens on."""
+    if settings.public_base_url or settings.simulator_on:
+        return []
+    return [f"WARNING: CB_PUBLIC_BASE_URL is not set: links in WeCom cards and staff-group posts point at "
+            f"{settings.self_url}; set it to the address staff open, e.g. https://bot.example-community.cn"]
 
 
 async def _ping_redis(url: str) -> None:
@@ -119,24 +229,16 @@ async def _console_warnings(settings: Settings) -> list[str]:
     return []
 
 
-_SERVING_LOCK: list[Any] = []  # the lock file held for the serving process's life
+_HELD_LOCKS: dict[str, IO[str]] = {}  # lock files held for the serving process's life, by path
 
 
-def hold_single_process_lock(settings: Settings) -> None:
-    """Without Redis, dialogs' locks and retries' de-duplication live in the serving process:
-    a second process on the same SQLite file (a second `serve`, gunicorn with several workers)
-    would answer the same resident twice at once. Take an exclusive lock beside the database
-    file, held until the process ends, so that second process is refused in one line."""
-    if settings.redis_url or _SERVING_LOCK:
-        return
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.db_url)
-    if not url.get_backend_name() == "sqlite" or not url.database or url.database == ":memory:":
-        return
+def _hold_lock(path: str) -> str | None:
+    """Take an exclusive lock on the file at path, held open (and naming this process) until the
+    process ends or release_locks; None when taken, else the pid written by its holder."""
     import fcntl
 
-    path = f"{url.database}.serving"
+    if path in _HELD_LOCKS:
+        return None
     handle = open(path, "a+")  # noqa: SIM115 - held open for the process's life
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -144,15 +246,52 @@ def hold_single_process_lock(settings: Settings) -> None:
         handle.seek(0)
         pid = handle.read().strip() or "?"
         handle.close()
-        raise ServeError(
-            f"another process (pid {pid}) is serving {url.database}: without Redis the bot is one "
-            "process; stop that one, or set CB_DATABASE_URL (PostgreSQL) and CB_REDIS_URL for several"
-        ) from None
+        return pid
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
-    _SERVING_LOCK.append(handle)
+    _HELD_LOCKS[path] = handle
+    return None
+
+
+def release_locks() -> None:
+    """Let go of every lock this process holds (serve returning)."""
+    while _HELD_LOCKS:
+        _path, handle = _HELD_LOCKS.popitem()
+        handle.close()
+
+
+def hold_single_process_lock(settings: Settings) -> None:
+    """Without Redis, dialogs' locks and retries' de-duplication live in the serving process:
+    a second process on the same SQLite file (a second `serve`, gunicorn with several workers)
+    would answer the same resident twice at once. Take an exclusive lock beside the database
+    file, held until the process ends, so that second process is refused in one line."""
+    if settings.redis_url:
+        return
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.db_url)
+    if not url.get_backend_name() == "sqlite" or not url.database or url.database == ":memory:":
+        return
+    holder = _hold_lock(f"{url.database}.serving")
+    if holder is not None:
+        raise ServeError(
+            f"another process (pid {holder}) is serving {url.database}: without Redis the bot is one "
+            "process; stop that one, or set CB_DATABASE_URL (PostgreSQL) and CB_REDIS_URL for several"
+        )
+
+
+def hold_address_lock(settings: Settings) -> None:
+    """One `serve` per address: its workers share the port (SO_REUSEPORT), so a second serve
+    started there would silently split the traffic with the first. A lock per host:port under
+    var/, held by the serving parent, refuses it naming the first."""
+    name = re.sub(r"[^A-Za-z0-9.-]", "_", f"{settings.host}-{settings.port}")
+    holder = _hold_lock(str(settings.var_path / f"serve-{name}.lock"))
+    if holder is not None:
+        raise ServeError(
+            f"another communitybot serve is listening on {settings.host}:{settings.port} (pid {holder})"
+        )
 
 
 def check_workers(settings: Settings, workers: int) -> None:
@@ -198,31 +337,163 @@ def run_worker(overrides: dict[str, Any], reuse_port: bool) -> None:
 
 
 def serve(overrides: dict[str, Any], workers: int = 1) -> int:
-    """Serve with `workers` processes; the parent supervises and forwards termination."""
+    """Serve with `workers` processes; the parent supervises them and forwards termination."""
     settings = load_settings(**overrides)
     check_workers(settings, workers)
-    check_address(settings.host, settings.port, reuse_port=workers > 1)
-    warnings = asyncio.run(check_backends(settings))
-    hold_single_process_lock(settings)
-    banner(settings, workers, warnings)
-    if workers == 1:
-        run_worker(overrides, reuse_port=False)
-        return 0
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=run_worker, args=(overrides, True), daemon=False) for _ in range(workers)]
-    for proc in procs:
-        proc.start()
+    try:
+        check_var_dir(settings)
+        hold_address_lock(settings)
+        check_address(settings.host, settings.port)
+        warnings = asyncio.run(check_backends(settings))
+        hold_single_process_lock(settings)
+        banner(settings, workers, warnings)
+        if workers == 1:
+            run_worker(overrides, reuse_port=False)
+            return 0
+        logs.configure(settings.log_level)
+        metrics_dir = _fresh_metrics_dir(settings)
+        os.environ[metrics.MULTIPROC_ENV] = str(metrics_dir)  # before the workers start: they read it at import
+        try:
+            ctx = multiprocessing.get_context("spawn")
+            return Supervisor(lambda: ctx.Process(target=run_worker, args=(overrides, True)), workers,
+                              metrics_dir).run()
+        finally:
+            os.environ.pop(metrics.MULTIPROC_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    finally:
+        release_locks()
 
-    def _stop(signum: int, _frame: Any) -> None:
-        for proc in procs:
-            if proc.is_alive() and proc.pid:
-                os.kill(proc.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    for proc in procs:
-        proc.join()
-    return max((proc.exitcode or 0) for proc in procs)
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    """An empty directory for this service's workers' metrics files, var/prometheus/<parent pid>;
+    what a service that was killed left there is removed."""
+    root = settings.var_path / "prometheus"
+    root.mkdir(exist_ok=True)
+    for old in root.iterdir():
+        if old.name.isdigit() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = root / str(os.getpid())
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_text(code: int | None) -> str:
+    """A worker's exit status as the operator reads it: code 1, or code -9 (SIGKILL)."""
+    if code is not None and code < 0:
+        try:
+            return f"code {code}, {signal.Signals(-code).name}"
+        except ValueError:
+            pass
+    return f"code {code}"
+
+
+@dataclass
+class _Slot:
+    """One worker position (1..N) and the process filling it now."""
+
+    number: int
+    proc: BaseProcess | None = None
+    started: float = 0.0
+    fast_exits: int = 0
+    restart_at: float = 0.0
+
+
+class Supervisor:
+    """Run `count` worker processes made by `make`, start again one that exits (logged, after
+    a growing pause), and stop them all on SIGTERM/SIGINT; give up (exit 1) when a worker keeps
+    exiting within FAST_EXIT_S of starting, so that systemd restarts the whole service."""
+
+    def __init__(self, make: Callable[[], BaseProcess], count: int, metrics_dir: Path | None = None) -> None:
+        self.make = make
+        self.slots = [_Slot(n) for n in range(1, count + 1)]
+        self.metrics_dir = metrics_dir
+        self.stopping = False
+        self._told: set[int] = set()  # the workers sent SIGTERM (once: a second cuts their shutdown short)
+
+    def _start(self, slot: _Slot) -> None:
+        slot.proc = self.make()
+        slot.proc.start()
+        slot.started = time.monotonic()
+
+    def _stop(self, _signum: int = 0, _frame: Any = None) -> None:
+        self.stopping = True
+        for slot in self.slots:
+            pid = slot.proc.pid if slot.proc is not None else None
+            if pid and pid not in self._told and slot.proc is not None and slot.proc.is_alive():
+                self._told.add(pid)
+                os.kill(pid, signal.SIGTERM)
+
+    def _ended(self, slot: _Slot) -> int | None:
+        """The exit code of the slot's process, which has ended; its metrics' live files removed."""
+        assert slot.proc is not None
+        slot.proc.join()
+        code, pid = slot.proc.exitcode, slot.proc.pid
+        slot.proc.close()
+        slot.proc = None
+        if self.metrics_dir is not None and pid:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid, str(self.metrics_dir))
+        return code
+
+    def run(self) -> int:
+        """Supervise until stopped (0, or the workers' worst exit code) or given up (1)."""
+        for slot in self.slots:
+            self._start(slot)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        worst = 0
+        while True:
+            running = [slot for slot in self.slots if slot.proc is not None]
+            if self.stopping:
+                self._stop()  # also a worker started again just as the signal came
+                for slot in running:
+                    worst = max(worst, self._ended(slot) or 0)
+                return worst
+            pending = [slot.restart_at for slot in self.slots if slot.proc is None]
+            timeout = max(0.0, min(pending) - time.monotonic()) if pending else None
+            wait_for_exits([slot.proc.sentinel for slot in running if slot.proc is not None], timeout)
+            for slot in running:
+                if slot.proc is not None and not self.stopping and slot.proc.exitcode is not None:
+                    if not self._worker_exited(slot):
+                        self._stop()
+                        for other in self.slots:
+                            if other.proc is not None:
+                                self._ended(other)
+                        return 1
+            for slot in self.slots:
+                if slot.proc is None and not self.stopping and slot.restart_at <= time.monotonic():
+                    self._start(slot)
+
+    def _worker_exited(self, slot: _Slot) -> bool:
+        """Log a worker's exit and plan its restart; False when it keeps failing to run."""
+        pid = slot.proc.pid if slot.proc is not None else None
+        ran = time.monotonic() - slot.started
+        code = self._ended(slot)
+        slot.fast_exits = slot.fast_exits + 1 if ran < FAST_EXIT_S else 0
+        extra = logs.fields(worker=slot.number, pid=pid, code=code, ran_s=round(ran, 1))
+        if slot.fast_exits >= MAX_FAST_EXITS:
+            log.critical(
+                "worker %d exited (%s), %d times in a row within %.0f s of starting: stopping the service",
+                slot.number, _exit_text(code), slot.fast_exits, FAST_EXIT_S, extra=extra,
+            )
+            return False
+        delay = min(RESTART_DELAY_S * 2 ** max(slot.fast_exits - 1, 0), MAX_RESTART_DELAY_S)
+        slot.restart_at = time.monotonic() + delay
+        log.error("worker %d exited (%s); starting it again in %.1f s", slot.number, _exit_text(code), delay,
+                  extra=extra)
+        return True
 
 
 def banner(settings: Settings, workers: int, warnings: tuple[str, ...] | list[str] = ()) -> None:

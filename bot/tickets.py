@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+from bot import metrics
 from bot.roster import normalize_building
 from storage import fastsql
 from storage.db import side_engine
@@ -164,6 +165,7 @@ async def create_ticket(
     make_transient_to_detached(ticket)
     session.add(ticket)
     await add_event(session, ticket, "created", actor, now, to_status=status, data={"fields": fields})
+    metrics.TICKETS.labels(kind).inc()
     return ticket
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,3 +246,58 @@ def test_bench_refuses_numbers_that_measure_nothing(
 ) -> None:
     code, _out, err = _run(["bench", *argv], capsys)
     assert code == 2 and said in err, err
+
+
+def _checkout_copy(tmp_path: Path) -> Path:
+    """The code and config/ copied, as an operator's checkout whose config files can be broken
+    without touching this one's."""
+    app = tmp_path / "app"
+    for part in ("bot", "storage", "bench", "config"):
+        shutil.copytree(REPO / part, app / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return app
+
+
+@pytest.mark.parametrize(
+    ("name", "typo", "said"),
+    [
+        ("messages.toml", 'welcome_typo = "少了引号\n', "Illegal character '\\n' (at line "),
+        ("intents.toml", "[[oops\n", "(at line "),
+        ("limits.toml", "x = \n", "Invalid value (at line "),
+        ("services.toml", "[[services]]\nname = \"助餐\"\n", "is missing"),
+        ("schedule.toml", "poll_s = 5 ", "poll_s > 0"),  # made poll_s = -1
+        ("settings.toml", "port 8080\n", "(at line "),
+    ],
+)
+def test_a_typo_in_a_config_file_stops_serve_before_it_starts_naming_the_file(
+    tmp_path: Path, name: str, typo: str, said: str
+) -> None:
+    """With --workers 2 on PostgreSQL + Redis, as production runs: one line naming the file (and the
+    line of a syntax error), exit 2, no banner and no worker's traceback."""
+    app = _checkout_copy(tmp_path)
+    path = app / "config" / name
+    text = path.read_text(encoding="utf-8")
+    broken = text.replace(typo, "poll_s = -1 ") if name == "schedule.toml" else text + "\n" + typo
+    assert broken != text
+    path.write_text(broken, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CB_")}
+    env.update({"CB_VAR_DIR": str(tmp_path / "var"), "CB_PORT": str(_free_port()),
+                "CB_DATABASE_URL": _pg("postgres", "postgres"), "CB_REDIS_URL": "redis://127.0.0.1:6379/0",
+                "CB_CONSOLE_ADMIN_PASSWORD": "a-real-password-1"})
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--workers", "2"], cwd=app, env=env,
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert f"config/{name}: " in done.stderr and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "serving on" not in done.stderr
+    assert len(lines) == (2 if name == "settings.toml" else 1), lines  # settings: the heading, then the line
+
+
+def test_texts_name_their_file_when_it_does_not_parse(tmp_path: Path) -> None:
+    import tomllib
+
+    from bot.texts import Texts
+
+    path = tmp_path / "messages.toml"
+    path.write_text('[welcome]\nsubscribe = "欢迎\n', encoding="utf-8")
+    with pytest.raises(tomllib.TOMLDecodeError, match=rf"^{path}: Illegal character .*\(at line 2, column 16\)"):
+        Texts(path)

@@ -34,15 +34,16 @@ async def test_freezing_moves_what_is_alive_out_of_the_collectors_generations() 
 async def test_outside_the_demo_the_console_demo_password_is_warned_of_loudly(services: Services) -> None:
     """On PostgreSQL, serve's start says when the console's admin has, or would be created with,
     the demo password; the embedded demo prints its login instead."""
-    warnings = await check_backends(services.settings)
-    if services.settings.embedded:
+    settings = services.settings.model_copy(update={"public_base_url": "https://bot.example-community.cn"})
+    warnings = await check_backends(settings)
+    if settings.embedded:
         assert warnings == []
         return
     assert len(warnings) == 1 and "CB_CONSOLE_ADMIN_PASSWORD" in warnings[0]
     await auth.create_user(services, "admin", DEMO_CONSOLE_PASSWORD, "admin")
-    warnings = await check_backends(services.settings)
+    warnings = await check_backends(settings)
     assert len(warnings) == 1 and "admin still has the demo password" in warnings[0]
-    assert await check_backends(services.settings.model_copy(update={"console_admin_password": "x" * 16})) == []
+    assert await check_backends(settings.model_copy(update={"console_admin_password": "x" * 16})) == []
 
 
 def test_the_banner_on_postgresql_names_the_password_setting_not_the_password(
@@ -63,3 +64,15 @@ async def test_serve_refuses_a_database_behind_the_newest_schema(tmp_path: Path)
     await upgrade_async(url, "0003")
     with pytest.raises(ServeError, match="is at schema 0003.*communitybot db upgrade"):
         await check_backends(load_settings(database_url=url, var_dir=str(tmp_path)))
+
+
+async def test_outside_the_simulator_an_unset_public_url_is_warned_of(services: Services) -> None:
+    """WeCom cards and staff-group posts link to CB_PUBLIC_BASE_URL: unset, to where serve listens."""
+    settings = services.settings.model_copy(update={"console_admin_password": "x" * 16})
+    assert not settings.simulator_on and not settings.public_base_url
+    assert await check_backends(settings) == [
+        "WARNING: CB_PUBLIC_BASE_URL is not set: links in WeCom cards and staff-group posts point at "
+        f"http://127.0.0.1:{settings.port}; set it to the address staff open, e.g. https://bot.example-community.cn"
+    ]
+    for update in ({"public_base_url": "https://bot.example-community.cn"}, {"simulator": True}):
+        assert await check_backends(settings.model_copy(update=update)) == []

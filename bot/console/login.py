@@ -24,7 +24,9 @@ _LIMITS = {
 
 
 def _https(request: web.Request) -> bool:
-    """Whether cookies must be Secure: served over TLS here or behind an https public URL."""
+    """Whether cookies must be Secure: served over TLS here, behind a trusted proxy (CB_TRUSTED_PROXIES)
+    saying X-Forwarded-Proto: https (bot.app's client-address middleware sets the request's scheme
+    from it), or behind an https CB_PUBLIC_BASE_URL."""
     return request.secure or services(request).settings.public_base_url.startswith("https://")
 
 
