@@ -70,7 +70,7 @@ def ticket_summary(svc: Services, fields: Mapping[str, Any], start: datetime, *,
     t = svc.texts
     parts = [t.get("booking.summary_waitlist")] if waitlist else []
     parts += [str(fields.get("service") or ""), describe(svc, start)]
-    name, age = str(fields.get("for_name") or ""), fields.get("age")
+    name, age = str(fields.get("for_name") or ""), fields.get("age_said") or fields.get("age")  # 80多 as said
     if age:
         parts.append(t.get("booking.summary_age", name=name, age=age))
     elif name:
@@ -431,7 +431,7 @@ def _rewrite_summary(svc: Services, ticket: Ticket, booking: Booking) -> None:
     fields = {**(ticket.fields or {}), "when": describe(svc, booking.start_at), "waitlist": waitlist}
     ticket.fields = fields
     said = {"service": booking.service, "for_name": booking.for_name, "age": booking.for_age,
-            "notes": booking.notes, "request": fields.get("request")}
+            "age_said": fields.get("age_said"), "notes": booking.notes, "request": fields.get("request")}
     ticket.summary = ticket_summary(svc, said, booking.start_at, waitlist=waitlist)
 
 

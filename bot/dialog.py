@@ -620,11 +620,13 @@ async def _registered_volunteer(ctx: Context) -> Outcome | None:
 
 
 async def _booking_change(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome:
-    """A booking flow begun; 取消预约 or 改时间 with no booking ahead is told so at once."""
-    from bot.flows.elderly import nothing_to_change
+    """A booking flow begun; a request to cancel or move a booking instead (把助餐取消了吧, 我想改个
+    时间, 预约改到后天) goes to the resident's bookings (bot.flows.booking_change), told at once
+    when there is none ahead."""
+    from bot.flows.booking_change import begin
 
-    none = await nothing_to_change(ctx, text)
-    return Outcome(none, None) if none is not None else engine.start(ctx, flow, slots, text)
+    changed = await begin(ctx, text)
+    return changed if changed is not None else engine.start(ctx, flow, slots, text)
 
 
 async def _after_about(ctx: Context, state: DialogState) -> Outcome:
@@ -676,11 +678,12 @@ def _courtesy(ctx: Context, text: str) -> str:
 
 
 def _is_booking_reply(text: str) -> bool:
-    """取消预约 / 改时间 and their variants (bot.flows.elderly's word lists)."""
-    from bot.flows.elderly import CANCEL_WORDS, CHANGE_WORDS
+    """取消预约 / 改时间 as residents say them (那个 把助餐取消了吧, 取消我的预约, 能不能改个时间,
+    改到后天中午, 那个饭不要了, 不去了: bot.flows.elderly.booking_request), read before the
+    classifier (which took some for a new booking, a status question or nothing)."""
+    from bot.flows.elderly import booking_request
 
-    said = normalize(text)
-    return any(said == normalize(w) or said == "预约" + normalize(w) for w in (*CANCEL_WORDS, *CHANGE_WORDS))
+    return booking_request(text) is not None
 
 
 _ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有")  # a question without ？

@@ -7,13 +7,14 @@ time given again is taken. Capacity is checked again under the per service+day l
 booking is written (bot/bookings.py): a full slot then becomes a waitlist booking, and the reply
 names the nearest free times.
 
-The same flow serves the words residents answer reminders with: "取消预约" (cancel the next
-booking, after the summary's confirmation) and "改时间" (ask a new date/time for it).
+Cancelling or moving a booking (取消预约, 把助餐取消了吧, 改个时间, 改到后天中午 …: booking_request
+reads them) is bot/flows/booking_change.py's.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,19 +26,55 @@ from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Ste
 from bot.flows.commands import normalize
 from bot.flows.config import words
 from bot.flows.finish import create_and_dispatch, created_reply
+from bot.flows.mediation import SURNAMES
 from bot.flows.registry import register
-from bot.privacy import hash_openid
+from bot.intents.classifier import get_classifier
 from bot.service_catalog import ServiceSpec, load_catalog
 from bot.settings import load_settings
 from bot.when import When, cn_number, parse_when
-from storage.models import Booking, Resident
+from storage.models import Resident
 
 CATALOG = load_catalog()
 TZ = load_settings().timezone
 SELF = "本人"
 SELF_WORDS = ("我自己", "自己", "本人", "我本人", "我", "给我自己")
-CANCEL_WORDS = ("取消预约", "取消订餐", "不约了", "取消助餐", "取消服务")
-CHANGE_WORDS = ("改时间", "改约", "换时间", "改个时间", "改期", "改日期")
+
+
+# Cancelling or moving a booking as residents say it: a cancel word with what is cancelled, in
+# either order (把助餐取消了吧, 那个饭不要了, 取消我的预约, 不想预约了), a cancel word that can only
+# mean a booking (不去了), a change of time (改个时间, 能不能换个日子), or a move to a time (预约改到
+# 后天, 改到后天中午). 我想订个助餐 is none of these.
+_BOOKED = "|".join(sorted({"预约", "预订", "预定", "订餐", "饭", "餐", *CATALOG.names,
+                           *(a for s in CATALOG.services for a in s.aliases)}, key=len, reverse=True))
+_DROP = "取消|不要了|不去了|退掉|退了|不订了|不约了|不用了|不需要了|不吃了|不做了|不来了"
+_CANCEL = re.compile(
+    rf"(?:{_DROP}).{{0,8}}?(?:{_BOOKED})|(?:{_BOOKED}).{{0,8}}?(?:{_DROP})|(?:不用|不要|不想|不去)(?:{_BOOKED})了"
+)
+_CANCEL_ALONE = re.compile(r"^(?:那|那就|那我|我|俺)?就?(?:不去了|不约了|不订了)(?:吧|啦|呀|啊)?$")
+_CHANGE = re.compile(r"(?:改|换|挪|调)(?:一?个|一下|下)?(?:时间|日子|日期|时候|天)|改约|改期|推迟|往后推|延后")
+_MOVE_TO = re.compile(r"(?:改到|改成|改为|改在|换到|换成|挪到|推到|调到)(?P<rest>.+)$")
+_NOT_A_TIME = re.compile(r"楼|栋|幢|单元|室|电话|手机|地址|1[3-9][0-9]{9}")
+
+
+_ANY_DAY = date(2026, 1, 5)  # whether a time is named does not depend on which day it is
+
+
+def booking_request(text: str) -> tuple[str, str] | None:
+    """("cancel", "") or ("change", the new time said, or "") when text asks to cancel or move a
+    booking in the resident's words; None otherwise (a new booking, anything else)."""
+    said = normalize(text)
+    if not said or "报名" in said:  # 取消报名楼道清洁: an activity's (bot.activities)
+        return None
+    moved = _MOVE_TO.search(said)
+    if moved is not None and not _NOT_A_TIME.search(moved.group("rest")):
+        rest = moved.group("rest").rstrip("吧呀啊啦")
+        if not parse_when(rest, _ANY_DAY).empty:
+            return "change", rest
+    if _CANCEL.search(said) or _CANCEL_ALONE.match(said):
+        return "cancel", ""
+    if _CHANGE.search(said):
+        return "change", ""
+    return None
 
 
 def _service_choices() -> tuple[Choice, ...]:
@@ -48,7 +85,7 @@ def _service_choices() -> tuple[Choice, ...]:
     )
 
 
-def _when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str, Any]:
+def when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str, Any]:
     """A date/time answer checked against the service's rules; Invalid with the reason's hint."""
     if when.day is None:
         raise Invalid("elderly.hint.when_day")
@@ -60,7 +97,11 @@ def _when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str,
     if when.at is None and when.part is not None:
         lo, hi = when.window() or (time(0), time(23, 59))
         if not any(lo <= t < hi for t in spec.slots_on(when.day)):
-            raise _outside_hours(spec, when.day)
+            near = _start_near(spec, when.day, lo, hi)
+            if near is None:
+                raise _outside_hours(spec, when.day)
+            # 陪诊 明天上午: its morning slot starts at 07:30, before 上午 (08:00-12:00)
+            return {**when_value(spec, When(when.day, near, None), now_local), "picked": when.part}
     return {
         "day": when.day.isoformat(),
         "at": when.at.strftime("%H:%M") if when.at else None,
@@ -70,6 +111,19 @@ def _when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str,
 
 
 SHOWN_STARTS = 8  # start times listed when a time is outside the service's slots
+PART_REACH = timedelta(hours=1)  # a part of the day no slot starts in takes a start this close to it
+
+
+def _start_near(spec: ServiceSpec, day: date, lo: time, hi: time) -> time | None:
+    """The slot start nearest to the part of the day [lo, hi) when none starts inside it, if it is
+    within PART_REACH of it (07:30 for 上午, 08:00-12:00); None when every start is farther."""
+    def off(at: time) -> timedelta:
+        when, first, end = (datetime.combine(day, t) for t in (at, lo, hi))
+        return first - when if when < first else when - end
+
+    starts = spec.slots_on(day)
+    near = min(starts, key=off, default=None)
+    return near if near is not None and off(near) <= PART_REACH else None
 
 
 def _outside_hours(spec: ServiceSpec, day: date) -> Invalid:
@@ -91,7 +145,7 @@ def _when_parser(spec: ServiceSpec) -> Any:
         when = parse_when(answer.text.strip(), answer.now.date())
         if when.empty:
             raise Invalid("elderly.hint.when")
-        return _when_value(spec, when, answer.now)
+        return when_value(spec, when, answer.now)
 
     return parse
 
@@ -106,7 +160,7 @@ def _opening_when(spec: ServiceSpec, raw: Any, now_local: datetime) -> dict[str,
         at = time.fromisoformat(raw["time"]) if raw.get("time") else None
         when = When(date.fromisoformat(raw["date"]), at, None)
     try:
-        return _when_value(spec, when, now_local)
+        return when_value(spec, when, now_local)
     except Invalid as exc:
         return exc
 
@@ -128,7 +182,7 @@ def _still_free(spec: ServiceSpec) -> Any:
     the booking is written). Capacity is checked again under the day's lock at booking."""
 
     async def check(ctx: Context, _slots: dict[str, Any], value: dict[str, Any]) -> str | None:
-        found = await bookings.check_slot(ctx.svc, ctx.session, spec, _as_when(value))
+        found = await bookings.check_slot(ctx.svc, ctx.session, spec, as_when(value))
         if found.ok or found.reason not in ("slot_full", "day_full"):
             return None  # free, or a rule the parser already judged on the same clock
         times = "\n".join(f"{i}. {bookings.describe(ctx.svc, s)}" for i, s in enumerate(found.alternatives, 1))
@@ -144,7 +198,7 @@ def _when_steps() -> dict[str, Step]:
     for index, spec in enumerate(CATALOG.services):
         steps[f"when_{index}"] = Step(
             "elderly.ask.when", parse=_when_parser(spec), prefill=_when_prefill(spec, TZ), check=_still_free(spec),
-            ask_if=lambda slots, name=spec.name: _booking_mode(slots) and slots.get("service") == name,
+            ask_if=lambda slots, name=spec.name: slots.get("service") == name,
             label="elderly.labels.when", show=lambda v: str((v or {}).get("text") or ""),
             edit_words=("改时间", "时间不对", "时间错了", "换个时间"),
         )
@@ -159,11 +213,19 @@ def when_of(slots: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def for_whom(answer: Answer) -> str:
-    """本人 for 'me', else the person as said (母亲, 我爸, 邻居王奶奶)."""
+def for_whom(answer: Answer) -> str | dict[str, Any]:
+    """本人 for 'me', else the person as said (母亲, 我爸, 邻居王奶奶); with the name or the age said
+    too (给我爸 他叫李建国 今年八十一了, or a name alone: 张桂兰), {"text": who, "name", "age"}, so
+    those questions are not asked again."""
     text = normalize(answer.text)
     if text in SELF_WORDS:
         return SELF
+    told = _person_told(answer.text)
+    who = told.pop("who", None)
+    if told.get("name") or "age" in told:
+        shown = who or told.get("name")
+        if shown:
+            return {"text": shown, **told}
     if parsers.says_nothing(answer.text) or text.isdigit() or len(text) > 20 or _ASKS.search(answer.text):
         raise Invalid("elderly.hint.for_whom")  # 有什么活动？ is a question, not a person
     return answer.text.strip()
@@ -172,20 +234,112 @@ def for_whom(answer: Answer) -> str:
 _ASKS = re.compile(r"什么|怎么|哪里|哪个|为什么|吗|[?？]")
 
 
-def person_name(answer: Answer) -> str:
-    """The person's name: 1–20 characters, no digits (bot.flows.parsers.person_name)."""
-    return parsers.person_name(answer, "elderly.hint.name")
+def person_name(answer: Answer) -> str | dict[str, Any]:
+    """The person's name (bot.flows.parsers.person_name), without the age said with it: 李建国
+    八十一了 and 他叫李建国 今年八十一了 are 李建国, {"text", "name", "age"} keeping the age for its
+    question; an age alone is no name."""
+    told = _person_told(answer.text)
+    name = told.get("name") or " ".join(told.get("rest", ()))
+    if not name or _ASKS.search(answer.text):  # 我的工单怎么样了 is no name
+        raise Invalid("elderly.hint.name")
+    name = parsers.person_name(replace(answer, text=name), "elderly.hint.name")
+    return {"text": name, "name": name, "age": told["age"]} if "age" in told else name
 
 
-def age(answer: Answer) -> int:
-    """An age between 1 and 120 ('82', '八十二岁')."""
-    text = normalize(answer.text).removesuffix("岁").removesuffix("周")
-    value = cn_number(text) if text else None
-    if value is None and text.isdigit():
-        value = int(text)
-    if value is None or not 1 <= value <= 120:
+_AGE = re.compile(
+    r"^(?:[他她我俺]|老人家?)?(?:今年|已经|都|有|虚岁|周岁|大概|差不多)*(?P<soon>快要|快|将近)?"
+    r"(?P<n>[0-9]{1,3}|[一二两三四五六七八九十]{1,3})(?P<more>多|来|几)?(?:周岁|岁)?(?P<tail>多|左右|出头)?"
+    r"(?:了|啦|吧|呀|啊)*$"
+)
+
+
+def age_said(text: str) -> int | str | None:
+    """An age as said (82, 八十二岁, 八十三了, 今年八十三, 她今年83); said roughly, the words kept
+    as shown (八十多 → '80多', 快九十了 → '快90', 九十来岁 → '90左右'); None when text is none."""
+    found = _AGE.match(normalize(text))
+    if found is None:
+        return None
+    years = cn_number(found.group("n"))
+    if years is None or not 1 <= years <= 120:
+        return None
+    if found.group("soon"):
+        return f"快{years}"
+    if found.group("more") in ("多", "几") or found.group("tail") in ("多", "出头"):
+        return f"{years}多"
+    if found.group("more") == "来" or found.group("tail") == "左右":
+        return f"{years}左右"
+    return years
+
+
+def years_of(value: Any) -> int | None:
+    """The age in years of an age answer (80多 → 80, 快90 → 89)."""
+    if isinstance(value, int):
+        return value
+    digits = re.sub(r"\D", "", str(value or ""))
+    if not digits:
+        return None
+    return int(digits) - 1 if str(value).startswith("快") else int(digits)
+
+
+def age(answer: Answer) -> int | str:
+    """An age between 1 and 120 (age_said)."""
+    value = age_said(answer.text)
+    if value is None:
         raise Invalid("elderly.hint.age")
     return value
+
+
+_KIN = set("妈爸爷奶婆公姥伯叔姨姑舅哥姐弟妹伴儿女孙爹娘嫂师")
+_SPLIT = re.compile(r"[\s\u3000，,。.、；;！!？?]+")
+_NAME_AGE = re.compile(r"^(?P<name>[\u4e00-\u9fa5]{2,4}?)(?P<age>(?:今年|已经)?[0-9一二两三四五六七八九十]{1,3}.*)$")
+
+
+def _a_name(word: str) -> bool:
+    """Whether a word reads as a person's name said alone (张桂兰, 李建国; not 王奶奶, 邻居, 老李)."""
+    return (2 <= len(word) <= 4 and re.fullmatch(r"[\u4e00-\u9fa5]+", word) is not None
+            and word[0] in SURNAMES and not _KIN & set(word[1:]))
+
+
+def _person_told(text: str) -> dict[str, Any]:
+    """Who the person is (the classifier's reading: 父亲, 本人), their name (叫李建国, or a name
+    alone) and age (今年八十一了), as an answer about the person tells them; "rest": the words
+    left that are neither an age nor a relation."""
+    told: dict[str, Any] = {}
+    whom = get_classifier().classify(text).slots.get("for_whom")
+    if whom:
+        told["who"] = str(whom)
+    named = parsers.name_said(text)
+    words_: list[str] = []
+    for word in _SPLIT.split(parsers.name_phrase(text) if named else text):
+        pair = _NAME_AGE.match(word)
+        if age_said(word) is None and pair is not None and age_said(pair.group("age")) is not None:
+            words_ += [pair.group("name"), pair.group("age")]  # 李建国八十一了
+        elif word:
+            words_.append(word)
+    rest = []
+    for word in words_:
+        years = age_said(word)
+        if years is not None and "age" not in told:
+            told["age"] = years
+        elif named is None and _a_name(word):
+            named = word
+        elif whom is None or normalize(word) not in (normalize(w) for w in (*SELF_WORDS, "给", "给我")):
+            rest.append(word)
+    if named:
+        told["name"] = named
+    if rest and "who" not in told:
+        told["rest"] = rest
+    return told
+
+
+def _said(value: Any) -> str:
+    """An answer about the person as shown (the words, without the name or age kept with them)."""
+    return str(value.get("text") or "") if isinstance(value, dict) else str(value or "")
+
+
+def whom(slots: dict[str, Any]) -> str:
+    """Who the booking is for, as answered (本人, 母亲, 我爸 …)."""
+    return _said(slots.get("for_whom"))
 
 
 def notes(answer: Answer) -> str:
@@ -193,8 +347,22 @@ def notes(answer: Answer) -> str:
     return parsers.short_text(answer)
 
 
-def _self_name(slots: dict[str, Any], resident: Resident) -> str | None:
-    return resident.name if slots.get("for_whom") == SELF and resident.name else None
+def _name_told(slots: dict[str, Any], resident: Resident) -> str | None:
+    """The name the for-whom answer told (张桂兰, 他叫李建国), or the resident's own when booking for
+    themselves."""
+    said = slots.get("for_whom")
+    if isinstance(said, dict) and said.get("name"):
+        return str(said["name"])
+    return resident.name if whom(slots) == SELF and resident.name else None
+
+
+def _age_told(slots: dict[str, Any], _resident: Resident) -> int | str | None:
+    """The age said with the person or the name (给我爸 今年八十一了, 李建国 八十一了)."""
+    for slot in ("for_whom", "for_name"):
+        said = slots.get(slot)
+        if isinstance(said, dict) and said.get("age") is not None:
+            return said["age"]
+    return None
 
 
 def _home_address(slots: dict[str, Any], resident: Resident) -> dict[str, Any] | None:
@@ -206,15 +374,6 @@ def _home_address(slots: dict[str, Any], resident: Resident) -> dict[str, Any] |
 
 def _bound_phone(_slots: dict[str, Any], resident: Resident) -> str | None:
     return resident.phone or None
-
-
-def _booking_ref(slots: dict[str, Any], _resident: Resident) -> str | None:
-    action = slots.get("action")
-    return f"{action}:next" if action in ("cancel", "change") else None
-
-
-def _booking_show(value: Any) -> str:
-    return "取消最近的一个预约" if str(value).startswith("cancel") else "更改最近的一个预约的时间"
 
 
 _DIGIT = "[0-9零〇一二两三四五六七八九十幺]"
@@ -245,10 +404,6 @@ def _says_more(text: str, spec: ServiceSpec, slots: dict[str, Any]) -> bool:
     return len(rest) >= 4
 
 
-def _booking_mode(slots: dict[str, Any]) -> bool:
-    return slots.get("action", "book") == "book"
-
-
 def _place_show(value: Any) -> str:
     return parsers.place_text(value) if isinstance(value, dict) else str(value or "")
 
@@ -264,96 +419,80 @@ class ElderlyService(Flow):
     menu_number = "3"
     edit_examples = ("改时间", "改地址")
 
-    action = Step("elderly.ask.action", label="elderly.labels.action", choices=(
-        Choice("book", "预约服务"), Choice("cancel", "取消预约"), Choice("change", "改时间"),
-    ), ask_if=lambda slots: False)
-    booking = Step(
-        "elderly.ask.booking", prefill=_booking_ref, ask_if=lambda slots: not _booking_mode(slots),
-        label="elderly.labels.booking", show=_booking_show,
-    )
     service = Step(
-        "elderly.ask.service", label="elderly.labels.service", choices=_service_choices(), ask_if=_booking_mode,
+        "elderly.ask.service", label="elderly.labels.service", choices=_service_choices(),
         edit_words=("改服务", "服务不对", "换个服务"),
     )
     # What the first message asked for beyond the service (家里卫生间装个扶手): never asked, shown
     # in the summary and given to the provider when said.
     request = Step("elderly.ask.request", label="elderly.labels.request", parse=parsers.short_text,
-                   ask_if=lambda slots: _booking_mode(slots) and bool(slots.get("request")), edit_words=("改需求",))
-    for_whom = Step("elderly.ask.for_whom", label="elderly.labels.for_whom", parse=for_whom, ask_if=_booking_mode,
+                   ask_if=lambda slots: bool(slots.get("request")), edit_words=("改需求",))
+    for_whom = Step("elderly.ask.for_whom", label="elderly.labels.for_whom", parse=for_whom, show=_said,
                     check=parsers.not_a_time("elderly.labels.for_whom"), edit_words=("改对象", "不是给他", "不是给她"))
-    for_name = Step("elderly.ask.for_name", label="elderly.labels.for_name", parse=person_name, prefill=_self_name, ask_if=_booking_mode,
-                    check=parsers.not_a_time("elderly.labels.for_name"), edit_words=("改姓名", "名字错了", "姓名不对"))
-    age = Step("elderly.ask.age", label="elderly.labels.age", parse=age, ask_if=_booking_mode, edit_words=("改年龄", "年龄不对"))
+    for_name = Step("elderly.ask.for_name", label="elderly.labels.for_name", parse=person_name, prefill=_name_told,
+                    show=_said, check=parsers.not_a_time("elderly.labels.for_name"),
+                    edit_words=("改姓名", "名字错了", "姓名不对"))
+    age = Step("elderly.ask.age", label="elderly.labels.age", parse=age, prefill=_age_told,
+               edit_words=("改年龄", "年龄不对"))
     address = Step(
         "elderly.ask.address", label="elderly.labels.address", parse=parsers.place, accepts=LOCATION, prefill=_home_address,
-        ask_if=_booking_mode, show=_place_show, check=parsers.checked_place("elderly.labels.address"),
+        show=_place_show, check=parsers.checked_place("elderly.labels.address"),
         edit_words=("改地址", "地址错了", "地址不对"),
     )
     vars().update(_when_steps())
-    new_time = Step(
-        "elderly.ask.new_time", parse=lambda a: _new_time(a), ask_if=lambda slots: slots.get("action") == "change",
-        label="elderly.labels.new_time", show=lambda v: str((v or {}).get("text") or ""),
-    )
-    notes = Step("elderly.ask.notes", label="elderly.labels.notes", parse=notes, optional=True, ask_if=_booking_mode,
+    notes = Step("elderly.ask.notes", label="elderly.labels.notes", parse=notes, optional=True,
                  edit_words=("改备注", "备注不对"))
     phone = Step(
-        "elderly.ask.phone", label="elderly.labels.phone", parse=parsers.phone, prefill=_bound_phone, ask_if=_booking_mode,
+        "elderly.ask.phone", label="elderly.labels.phone", parse=parsers.phone, prefill=_bound_phone,
         edit_words=("电话不对", "电话错了", "改电话", "手机号不对"),
     )
 
-    first_ask_only = ("why_not",)
+    first_ask_only = ("why_not", "picked")
 
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
         """{who}: 您 when the resident books for themselves (请问您多大年纪), else 老人; {why_not}:
-        why the time the opening message named cannot be booked (said before asking for one)."""
-        values = {"who": ctx.text("elderly.who_self" if slots.get("for_whom") == SELF else "elderly.who_other")}
+        why the time the opening message named cannot be booked (said before asking for one);
+        {picked}: the start taken for a part of the day no slot starts in (陪诊 明天上午: 07:30),
+        said with the question after the time."""
+        values = {"who": ctx.text("elderly.who_self" if whom(slots) == SELF else "elderly.who_other")}
         spec = CATALOG.get(str(slots.get("service") or ""))
         raw = slots.get("when_raw")
         found = _opening_when(spec, raw, local(ctx.now, ctx.svc.tz)) if spec is not None else None
         values["why_not"] = "" if not isinstance(found, Invalid) else ctx.text(
             "elderly.opening_time_refused", said=str(raw.get("text") or ""), why=ctx.text(found.hint, **found.values),
         ) + "\n"
+        wanted = when_of(slots) or {}
+        values["picked"] = "" if spec is None or not wanted.get("picked") else ctx.text(
+            "elderly.start_picked", service=spec.name, part=wanted["picked"], at=wanted["at"], when=wanted["text"],
+        ) + "\n"
         return values
 
     async def midway(
         self, ctx: Context, slots: dict[str, Any], step: Step, text: str
     ) -> tuple[dict[str, Any], str] | None:
-        """改成后天 / 换到周六上午 / 时间改成下午 while another question of a booking is asked: the
-        time changes (a day alone keeps the time of day, a time alone the day), checked as the
-        time question checks it; refused, the time stays and the reason is said."""
-        found = _CHANGE_TO.match(normalize(text))
+        """What is said while a question is asked that belongs elsewhere: a new time (改成后天,
+        换到周六上午: _time_moved); 取消预约 / 改个时间 (booking_request: the booking in hand is not
+        submitted yet, so how to stop it is said, or its time asked again); the age or the address
+        said where the person is asked (85, 3栋2单元301 at 怎么称呼: kept for their questions)."""
         spec = CATALOG.get(str(slots.get("service") or ""))
-        if found is None or spec is None or not _booking_mode(slots) or step.slot.startswith("when_"):
-            return None
-        slot = f"when_{CATALOG.services.index(spec)}"
-        now_local = local(ctx.now, ctx.svc.tz)
-        when = parse_when(found.group("rest"), now_local.date())
-        if when.empty:
-            return None
-        old = slots.get(slot)
-        if not isinstance(old, dict):  # not asked yet: the time the opening message named, if bookable
-            opened = _opening_when(spec, slots.get("when_raw"), now_local)
-            old = opened if isinstance(opened, dict) else None
-        if old is not None and when.day is None:
-            when = When(date.fromisoformat(old["day"]), when.at, when.part)
-        elif old is not None and when.at is None and when.part is None:
-            when = When(when.day, time.fromisoformat(old["at"]) if old.get("at") else None, old.get("part"))
-        try:
-            value = _when_value(spec, when, now_local)
-        except Invalid as exc:
-            return slots, ctx.text("elderly.time_not_changed", why=ctx.text(exc.hint, **exc.values))
-        refusal = await _still_free(spec)(ctx, slots, value)
-        if refusal is not None:
-            return slots, ctx.text("elderly.time_not_changed", why=refusal)
-        return {**slots, slot: value}, ctx.text("elderly.time_changed", when=value["text"])
+        norm = normalize(text)
+        found = _CHANGE_TO.match(norm)
+        asked = booking_request(text)
+        rest = found.group("rest") if found is not None else (asked[1] if asked is not None else "")
+        if not rest and slots.get(TIME_NEXT) == step.slot:
+            rest = text  # the time asked for after 改个时间 at this question
+        if rest and spec is not None and not step.slot.startswith("when_"):
+            moved = await _time_moved(ctx, {k: v for k, v in slots.items() if k != TIME_NEXT}, spec, rest)
+            if moved is not None:
+                return moved
+        if asked is not None:
+            return await _asked_in_booking(ctx, slots, step, spec, asked[0])
+        if step.slot in ("for_whom", "for_name"):
+            return _told_ahead(ctx, slots, text)
+        return None
 
     def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
         """Service, date/time, for whom, age, address and phone from the opening message."""
-        said = normalize(text)
-        if any(w in said for w in CANCEL_WORDS):
-            return {"action": "cancel"}
-        if any(w in said for w in CHANGE_WORDS):
-            return {"action": "change"}
         kept: dict[str, Any] = {}
         spec = CATALOG.get(str(slots.get("service") or "")) or (CATALOG.find(text) if text else None)
         if spec is not None:
@@ -361,9 +500,9 @@ class ElderlyService(Flow):
         if slots.get("date") or slots.get("when_text"):
             kept["when_raw"] = {"text": slots.get("when_text") or "", "date": slots.get("date"),
                                 "time": slots.get("time")}
-        whom = slots.get("for_whom")
-        if whom:
-            kept["for_whom"] = SELF if whom == SELF else str(whom)
+        said_whom = slots.get("for_whom")
+        if said_whom:
+            kept["for_whom"] = SELF if said_whom == SELF else str(said_whom)
         if isinstance(slots.get("age"), int) and 1 <= slots["age"] <= 120:
             kept["age"] = slots["age"]
         place = {k: str(slots[k]) for k in ("building", "unit", "room") if slots.get(k)}
@@ -380,12 +519,7 @@ class ElderlyService(Flow):
         return kept
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
-        """Book (or waitlist) and write the ticket; or cancel/move the resident's next booking."""
-        action = slots.get("action", "book")
-        if action == "cancel":
-            return await cancel_next(ctx)
-        if action == "change":
-            return await change_next(ctx, slots.get("new_time") or {})
+        """Book (or waitlist) and write the ticket."""
         return await book(ctx, self, slots)
 
 
@@ -393,18 +527,83 @@ class ElderlyService(Flow):
 _CHANGE_TO = re.compile(r"^(?:把?(?:时间|日子|日期)|那就)?(?:改成|改到|改为|改在|换成|换到|挪到)(?P<rest>.+)$")
 
 
-def _new_time(answer: Answer) -> dict[str, Any]:
-    """A new date/time for an existing booking (its service is checked when it is moved)."""
-    when = parse_when(answer.text.strip(), answer.now.date())
+async def _time_moved(
+    ctx: Context, slots: dict[str, Any], spec: ServiceSpec, said: str
+) -> tuple[dict[str, Any], str] | None:
+    """改成后天 / 换到周六上午 / 时间改成下午 while another question of a booking is asked: the
+    time changes (a day alone keeps the time of day, a time alone the day), checked as the time
+    question checks it; refused, the time stays and the reason is said. None when said names no
+    time."""
+    slot = f"when_{CATALOG.services.index(spec)}"
+    now_local = local(ctx.now, ctx.svc.tz)
+    when = parse_when(said, now_local.date())
+    if when.empty:
+        return None
+    old = slots.get(slot)
+    if not isinstance(old, dict):  # not asked yet: the time the opening message named, if bookable
+        opened = _opening_when(spec, slots.get("when_raw"), now_local)
+        old = opened if isinstance(opened, dict) else None
+    if old is not None:
+        when = moved_when(old, when)
+    try:
+        value = when_value(spec, when, now_local)
+    except Invalid as exc:
+        return slots, ctx.text("elderly.time_not_changed", why=ctx.text(exc.hint, **exc.values))
+    refusal = await _still_free(spec)(ctx, slots, value)
+    if refusal is not None:
+        return slots, ctx.text("elderly.time_not_changed", why=refusal)
+    return {**slots, slot: value}, ctx.text("elderly.time_changed", when=value["text"])
+
+
+def moved_when(old: dict[str, Any], when: When) -> When:
+    """A new time said against an earlier one ({"day", "at", "part"}): a day alone keeps the time
+    of day (改到后天), a time alone the day (改成下午3点)."""
     if when.day is None:
-        raise Invalid("elderly.hint.when_day")
+        return When(date.fromisoformat(old["day"]), when.at, when.part)
     if when.at is None and when.part is None:
-        raise Invalid("elderly.hint.when")
-    return {"day": when.day.isoformat(), "at": when.at.strftime("%H:%M") if when.at else None,
-            "part": when.part if when.at is None else None, "text": when_text(when.day, when.at, when.part)}
+        return When(when.day, time.fromisoformat(old["at"]) if old.get("at") else None, old.get("part"))
+    return when
 
 
-def _as_when(value: dict[str, Any]) -> When:
+async def _asked_in_booking(
+    ctx: Context, slots: dict[str, Any], step: Step, spec: ServiceSpec | None, kind: str
+) -> tuple[dict[str, Any], str]:
+    """取消预约 / 改个时间 said in the middle of a new booking. To cancel: this one is not
+    submitted, so how to stop it is said (and how to cancel one booked before, when there is
+    one), instead of reading the words as the answer. To change its time: the new time is asked
+    for, and a time said next at this question changes it (TIME_NEXT)."""
+    service = spec.name if spec is not None else ctx.text("flow.titles.elderly_service")
+    if kind == "change":
+        if spec is None or step.slot.startswith("when_"):
+            return slots, ""  # at the time question: asked again, without "not understood"
+        return {**slots, TIME_NEXT: step.slot}, ctx.text("elderly.time_asked")
+    said = ctx.text("elderly.cancel_in_booking", service=service)
+    if await bookings.upcoming(ctx.svc, ctx.session, ctx.openid):
+        said = "\n".join((said, ctx.text("elderly.cancel_booked_too")))
+    return slots, said
+
+
+TIME_NEXT = "_time_next"  # slots key: the question 改个时间 was said at; a time said next there moves the booking
+AGE_SAID_AHEAD = 50  # a bare number at the person's questions is taken for the age from this on
+
+
+def _told_ahead(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[str, Any], str] | None:
+    """An age (85, 八十多了) or an address (3栋2单元301) sent where the person or the name is asked,
+    and its question still to come: kept for it (then not asked), and the question in hand asked
+    again, instead of "please tell me the name"."""
+    years = age_said(text)
+    if years is not None and (years_of(years) or 0) >= AGE_SAID_AHEAD and "age" not in slots:
+        said = ctx.text("flow.noted", field=ctx.text("elderly.labels.age"), value=str(years))
+        return {**slots, "age": years}, said
+    place = parsers.only_address(text)
+    if place is not None and "address" not in slots:
+        said = ctx.text("flow.noted", field=ctx.text("elderly.labels.address"), value=_place_show(place))
+        return {**slots, "address": place}, said
+    return None
+
+
+def as_when(value: dict[str, Any]) -> When:
+    """A time answer ({"day", "at", "part"}) as a When."""
     return When(
         date.fromisoformat(value["day"]),
         time.fromisoformat(value["at"]) if value.get("at") else None,
@@ -421,7 +620,8 @@ def _first_slot(svc: Any, spec: ServiceSpec, when: When) -> datetime:
     return bookings.local_slot(svc, when.day, chosen)
 
 
-def _alternatives_text(ctx: Context, starts: tuple[datetime, ...]) -> str:
+def alternatives_text(ctx: Context, starts: tuple[datetime, ...]) -> str:
+    """The nearest free times, numbered, or that there are none soon."""
     if not starts:
         return ctx.text("elderly.no_alternatives")
     lines = "\n".join(f"{i}. {bookings.describe(ctx.svc, s)}" for i, s in enumerate(starts, 1))
@@ -435,29 +635,32 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     wanted = when_of(slots)
     if spec is None or wanted is None:
         raise ValueError("elderly_service finished without a service or a time")
-    found = await bookings.check_slot(svc, ctx.session, spec, _as_when(wanted))
+    found = await bookings.check_slot(svc, ctx.session, spec, as_when(wanted))
     held = await bookings.hold_slot(svc, ctx.session, spec, found.start) if found.start else found
     waitlist = not held.ok
-    start = held.start or _first_slot(svc, spec, _as_when(wanted))
+    start = held.start or _first_slot(svc, spec, as_when(wanted))
     if waitlist and held.reason not in ("slot_full", "day_full"):
         # The time became impossible meanwhile (e.g. too soon now): offer the nearest instead.
-        return "\n".join([ctx.text("elderly.not_bookable", service=spec.name), _alternatives_text(ctx, held.alternatives)])
+        return "\n".join([ctx.text("elderly.not_bookable", service=spec.name), alternatives_text(ctx, held.alternatives)])
     address = slots.get("address") or {}
-    who = slots.get("for_name") or ""
+    who = _said(slots.get("for_name"))
+    years = years_of(slots.get("age"))
     fields = {
-        "service": spec.name, "for_whom": slots.get("for_whom"), "for_name": who, "age": slots.get("age"),
+        "service": spec.name, "for_whom": whom(slots), "for_name": who, "age": years,
         "address": _place_show(address), "building": address.get("building"), "unit": address.get("unit"),
         "room": address.get("room"), "start": start.isoformat(), "when": bookings.describe(svc, start),
         "notes": slots.get("notes"), "phone": slots.get("phone"), "waitlist": waitlist,
         "request": slots.get("request"),
     }
+    if not isinstance(slots.get("age"), int) and years is not None:
+        fields["age_said"] = str(slots["age"])  # 80多: the card shows it as said
     created = await create_and_dispatch(
         ctx, flow, fields=fields, summary=bookings.ticket_summary(svc, fields, start, waitlist=waitlist),
         category=spec.name, building=address.get("building"),
     )
     booking = await bookings.create_booking(
         svc, ctx.session, ticket=created.ticket, resident=ctx.openid, spec=spec, start=start,
-        for_name=who or None, for_age=slots.get("age"), address=_place_show(address) or None,
+        for_name=who or None, for_age=years, address=_place_show(address) or None,
         notes=slots.get("notes"), waitlist=waitlist,
     )
     booking.provider = created.ticket.assignee
@@ -465,7 +668,7 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
         return "\n".join([
             ctx.text("elderly.waitlisted", number=created.ticket.number, service=spec.name,
                      when=bookings.describe(svc, start)),
-            _alternatives_text(ctx, held.alternatives),
+            alternatives_text(ctx, held.alternatives),
         ])
     return "\n".join([
         ctx.text("elderly.booked", service=spec.name, when=bookings.describe(svc, start)),
@@ -474,66 +677,4 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     ])
 
 
-async def _next_booking(ctx: Context) -> Booking | None:
-    found = await bookings.upcoming(ctx.svc, ctx.session, ctx.openid)
-    return found[0] if found else None
-
-
-async def nothing_to_change(ctx: Context, text: str) -> str | None:
-    """取消预约 / 改时间 from a resident with no booking ahead: said at once (before, a summary to
-    confirm came first, and only then "no booking"); None when there is one, or text is no such request."""
-    said = normalize(text)
-    if not any(w in said for w in (*CANCEL_WORDS, *CHANGE_WORDS)):
-        return None
-    return ctx.text("elderly.no_booking") if await _next_booking(ctx) is None else None
-
-
-async def cancel_next(ctx: Context) -> str:
-    """Cancel the resident's next booking (its ticket is cancelled too)."""
-    booking = await _next_booking(ctx)
-    if booking is None:
-        return ctx.text("elderly.no_booking")
-    actor = f"resident:{hash_openid(ctx.openid)}"
-    await bookings.cancel_booking(ctx.svc, ctx.session, booking, actor)
-    await _cancel_ticket(ctx, booking, actor)
-    return ctx.text("elderly.cancelled", service=booking.service, when=bookings.describe(ctx.svc, booking.start_at))
-
-
-async def _cancel_ticket(ctx: Context, booking: Booking, actor: str) -> None:
-    from bot.flows.finish import dispatch_module
-    from bot.tickets import TRANSITIONS
-    from storage.models import Ticket
-
-    ticket = await ctx.session.get(Ticket, booking.ticket_id)
-    if ticket is None or ticket.status not in TRANSITIONS["cancel"].sources:
-        return
-    dispatch = dispatch_module()
-    note = ctx.text("elderly.cancel_note")
-    if dispatch is not None:
-        # The resident's own cancellation: answered in the chat, so no push to them (as 撤销工单);
-        # the provider is still told.
-        await dispatch.apply_action(ctx.svc, ctx.session, ticket, "cancel", actor, note=note, data={"by": "resident"})
-    else:
-        from bot.tickets import transition
-
-        await transition(ctx.session, ticket, "cancel", actor, ctx.now, note=note)
-
-
-async def change_next(ctx: Context, new_time: dict[str, Any]) -> str:
-    """Move the resident's next booking to the new date/time, or say which times are free."""
-    booking = await _next_booking(ctx)
-    if booking is None:
-        return ctx.text("elderly.no_booking")
-    spec = bookings.catalog_of(ctx.svc.extras).get(booking.service)
-    if spec is None or not new_time:
-        return ctx.text("elderly.no_booking")
-    found = await bookings.check_slot(ctx.svc, ctx.session, spec, _as_when(new_time), exclude=booking.id)
-    if not found.ok or found.start is None:
-        return "\n".join([ctx.text("elderly.change_refused", service=spec.name),
-                          _alternatives_text(ctx, found.alternatives)])
-    moved = await bookings.change_booking(ctx.svc, ctx.session, booking, found.start,
-                                          f"resident:{hash_openid(ctx.openid)}")
-    if not moved.ok:
-        return "\n".join([ctx.text("elderly.change_refused", service=spec.name),
-                          _alternatives_text(ctx, moved.alternatives)])
-    return ctx.text("elderly.changed", service=spec.name, when=bookings.describe(ctx.svc, found.start))
+from bot.flows import booking_change  # noqa: E402,F401  (registers 取消预约 / 改时间: it reads this module)

@@ -84,8 +84,9 @@ def talked_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome | Non
 # Whose a phone number said in a message is: the words right before 电话/手机/号码 and the number
 # name someone else (他手机139…, 对方的电话是…, 物业电话…, 隔壁老李手机…, 楼上502的电话…).
 _PRONOUNS = ("他们", "她们", "他", "她", "对方", "人家", "那家", "那户")
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴孔汤"
-_NAMED = rf"[老小][{_SURNAMES}]|[{_SURNAMES}](?:阿姨|大爷|大妈|大叔|大姐|大哥|师傅|奶奶|爷爷|老师)"
+# Common surnames: the first character of most names (bot.flows.elderly tells a name said alone by it).
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴孔汤"
+_NAMED = rf"[老小][{SURNAMES}]|[{SURNAMES}](?:阿姨|大爷|大妈|大叔|大姐|大哥|师傅|奶奶|爷爷|老师)"
 _PHONE_WORD = r"(?:家里?|那边|那家|那户|[0-9]{1,4}(?:室|号)?)?的?(?:电话号码|手机号码|电话号|手机号|电话|手机|号码|联系方式)(?:是|为)?$"
 
 
