@@ -2,9 +2,11 @@
 
 Loaded from TOML (format in CONTRACT) at start and by `communitybot roster import`. An import
 adds and updates what the file names and keeps the rest (merge); with replace the file is the whole
-roster: grids not in it are removed, people not in it are deactivated (their tickets keep their
-ids). A roster with any problem, in itself or merged with what is kept, is refused as a whole,
-naming every problem.
+roster: grids not in it are removed, people not in it are deactivated. The open tickets a
+deactivated person holds go to the staff queue in the same transaction (escalated, the staff
+group told: 承办人已离开名册), so none waits on someone who is gone; the import lists them. A
+roster with any problem, in itself or merged with what is kept, is refused as a whole, naming
+every problem.
 
 At start, CB_ROSTER (the operator's file) is loaded as the whole roster; left unset, the shipped
 demo roster is loaded only while the database holds no roster, never over an operator's import.
@@ -29,7 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
-from storage.models import AuditLog, Grid, Person
+from storage.models import AuditLog, Grid, Person, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ class RosterChanges:
     unchanged: int = 0
     grids_kept: tuple[str, ...] = ()  # merge: in the database, not in the file, left as they are
     people_kept: tuple[str, ...] = ()
+    # (person, ticket number): open tickets of people deactivated, which go to the staff queue
+    tickets_to_staff: tuple[tuple[str, str], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -111,7 +115,16 @@ class RosterChanges:
         kept = [f"{label} {', '.join(ids)}" for label, ids in (("grids", self.grids_kept), ("people", self.people_kept)) if ids]
         if kept:
             out.append(f"kept, not in the file (--replace removes them): {'; '.join(kept)}")
+        if self.tickets_to_staff:
+            out.append(f"open tickets of people deactivated, to the staff queue (承办人已离开名册): {self.held_text()}")
         return out
+
+    def held_text(self) -> str:
+        """The open tickets of people deactivated, by person: 'qianli 20261123-0001, 20261123-0004'."""
+        by_person: dict[str, list[str]] = {}
+        for person_id, number in self.tickets_to_staff:
+            by_person.setdefault(person_id, []).append(number)
+        return "; ".join(f"{pid} {', '.join(numbers)}" for pid, numbers in by_person.items())
 
 
 def normalize_building(text: str) -> str:
@@ -306,16 +319,48 @@ async def apply_roster(
     if gone:
         await session.execute(delete(Grid).where(Grid.id.in_(gone)))
         changes["gr"].extend(gone)
+    held = await held_by(session, changes["pd"])
     result = RosterChanges(
         tuple(changes["ga"]), tuple(changes["gu"]), tuple(changes["gr"]), tuple(changes["pa"]),
         tuple(changes["pu"]), tuple(changes["pd"]), unchanged - len(kept_grids) - len(kept_people),
-        kept_grids, kept_people,
+        kept_grids, kept_people, tuple((str(t.assignee), t.number) for t in held),
     )
     if result.changed:
         session.add(AuditLog(actor=actor, action="roster.import" if replace else "roster.merge", target="roster",
                              detail={"changes": result.lines()}, created_at=now))
     await session.flush()
     return result
+
+
+async def held_by(session: AsyncSession, people: Iterable[str]) -> list[Ticket]:
+    """The open tickets in these people's hands (dispatch.HELD, linked reports aside: they follow
+    their parent), row-locked, oldest first."""
+    from bot.dispatch import HELD  # dispatch routes by the roster: imported here, not at the top
+
+    ids = list(people)
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(Ticket).where(Ticket.assignee.in_(ids), Ticket.status.in_(HELD), Ticket.parent_id.is_(None))
+        .order_by(Ticket.id).with_for_update()
+    )
+    return list(rows)
+
+
+async def hand_to_staff(svc: Services, session: AsyncSession, people: Iterable[str], actor: str) -> None:
+    """The open tickets of people no longer in the roster go to the staff queue: escalated (their
+    reminders dropped, the staff group told 承办人已离开名册); one already escalated has the staff
+    group told again, with that reason. Nothing goes to the person who left."""
+    from bot import dispatch, reminders
+
+    reason = svc.texts.get("roster.owner_left")
+    for ticket in await held_by(session, people):
+        if ticket.status == "escalated":
+            await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=dispatch.LIMIT_KINDS)
+            await dispatch.escalate_to_staff(svc, session, ticket, reason)
+        else:
+            await dispatch.apply_action(svc, session, ticket, "escalate", actor, note=reason,
+                                        data={"owner_left": ticket.assignee})
 
 
 class _DryRun(Exception):
@@ -329,9 +374,10 @@ async def import_roster(
     svc: Services, path: Path, actor: str = "system", *, replace: bool = True, dry_run: bool = False
 ) -> RosterChanges:
     """Validate path and load it into grids/people in one transaction (nothing half-loaded):
-    replace, the file is the whole roster; else it is merged into the one there. dry_run: say what
-    would change and change nothing. A change is announced to every process's routing snapshot
-    (see snapshot) once committed."""
+    replace, the file is the whole roster; else it is merged into the one there. The open tickets
+    of people it deactivates go to the staff queue in that transaction (hand_to_staff). dry_run:
+    say what would change and change nothing. A change is announced to every process's routing
+    snapshot (see snapshot) once committed."""
     roster = read_roster(path, whole=replace)  # merged: its workers may be people the database holds
     async with svc.store.lock("roster-import", timeout=60, wait=60):
         try:
@@ -339,6 +385,7 @@ async def import_roster(
                 changes = await apply_roster(session, roster, actor, svc.clock.now(), replace=replace)
                 if dry_run:
                     raise _DryRun(changes)
+                await hand_to_staff(svc, session, changes.people_deactivated, actor)
         except _DryRun as done:
             return done.changes
     if changes.changed:

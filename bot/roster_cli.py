@@ -3,7 +3,8 @@ printing what changed.
 
 By default the file is merged: what it names is added or updated, the rest is kept (and listed).
 `--replace` makes the file the whole roster: grids not in it are removed, people not in it are
-deactivated. `--dry-run` prints what would change and changes nothing.
+deactivated, and the open tickets they hold go to the staff queue (listed). `--dry-run` prints
+what would change and changes nothing.
 """
 
 from __future__ import annotations

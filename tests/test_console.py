@@ -391,7 +391,7 @@ async def test_a_resident_who_unfollowed_cannot_be_answered_and_failed_pushes_ar
     csrf = await logged_in(client, "liu", "staffpass1")
     page = await (await client.get(f"/console/tickets/{number}")).text()
     assert "居民已取消关注公众号" in page and 'id="reply-form"' not in page  # told before writing
-    assert "未送达居民的消息（1 条）" in page and "消息被微信拒收" in page and "您的工单已受理。" in page
+    assert "未送达的消息（1 条）" in page and "发给居民：居民已取消关注" in page and "消息被微信拒收" in page and "您的工单已受理。" in page
     resp = await client.post(f"/console/tickets/{number}/reply", data={"text": "您好", "csrf_token": csrf})
     body = await resp.text()
     assert "已取消关注公众号，消息无法送达" in body and "答复已发出" not in body
@@ -689,3 +689,56 @@ async def test_the_queues_see_all_link_lists_exactly_the_queue(
     listed = await (await client.get("/console/tickets?queue=1")).text()
     assert all(n in listed for n in (escalated, reopened, unowned)) and dispatched not in listed
     assert "共 3 件" in listed
+
+
+async def test_a_push_a_worker_never_got_reaches_the_staff_group_once_and_the_queue(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """WeCom refusing the server's address (60020, 企业可信IP not set) made every card die unseen:
+    the queue was empty and the ticket page listed only the resident's failed pushes."""
+    import dataclasses
+
+    import aiohttp
+    from aiohttp.test_utils import TestServer, unused_port
+
+    from bot.channels import push
+    from bot.sim.api import SIM_RECORDER, make_app
+    from tests.wecom_driver import new_ticket
+
+    await _users(services)
+    await load_roster(services)
+    number = (await new_ticket(services, building="3")).ticket.number  # wangwei's card is queued
+    stand_ins = make_app(services)
+    server = TestServer(stand_ins, host="127.0.0.1", port=unused_port())
+    await server.start_server()
+    base = f"http://127.0.0.1:{server.port}/sim"
+    sender = dataclasses.replace(services, settings=services.settings.model_copy(update={
+        "wecom_api_base": f"{base}/wecom-api", "wechat_api_base": f"{base}/wechat-api",
+    }))
+    stand_ins[SIM_RECORDER].inject("wecom_send", status=502)  # a retry first: no alert for it
+    stand_ins[SIM_RECORDER].inject("wecom_send", errcode=60020, times=5)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await push.drain(sender, http)
+            assert [r.state for r in await outbox_rows(services, "wecom")] == ["pending"]
+            assert await outbox_rows(services, "group") == []
+            for _ in range(3):
+                clock.advance(hours=1)
+                await push.drain(sender, http)
+    finally:
+        await server.close()
+    [card] = await outbox_rows(services, "wecom")
+    assert card.state == "dead" and card.last_error.startswith("errcode 60020")
+    [alert] = await outbox_rows(services, "group")  # one, for the push given up
+    content = alert.payload["content"]
+    assert "企业微信消息未送达：王伟" in content and number in content and "企业可信IP" in content
+
+    await logged_in(client, "liu", "staffpass1")
+    queue = await (await client.get("/console")).text()
+    assert f'data-number="{number}"' in queue and "消息未送达承办人" in queue
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert "未送达的消息（1 条）" in page and "发给王伟：服务器的 IP 不在企业微信应用的可信 IP 中" in page
+    assert "企业可信IP" in page and "新工单" in page
+    # Given to someone who gets it, it leaves the queue.
+    await staff_actions.staff_transition(services, number, "assign", "liu", assignee="lina")
+    assert f'data-number="{number}"' not in await (await client.get("/console")).text()

@@ -390,9 +390,11 @@ async def test_other_errcodes_are_dead_at_once(
 
     assert await push.drain(services, http) == 0
 
-    gone, bogus = await rows(services)
+    gone, bogus, alert = await rows(services)
     assert (gone.state, gone.attempts, gone.last_error) == ("dead", 1, "errcode 43004: require subscribe")
     assert (bogus.state, bogus.last_error) == ("dead", "unknown WeCom msgtype 'bogus'")
+    # A worker's push given up is told to the staff group (a resident's shows on its ticket's page).
+    assert alert.channel == "group" and "wangwei" in alert.payload["content"] and "msgtype" in alert.payload["content"]
 
 
 # --- claiming: leases and exactly-once across processes ---------------------------------------------

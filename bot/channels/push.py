@@ -14,6 +14,9 @@ and the staff group (WeCom group robot).
 - Transient failures (5xx, timeouts, connection errors, errcode -1) retry with exponential
   backoff and jitter up to `outbox_max_attempts`, then the row is `dead` with `last_error`;
   other errcodes make it dead at once. A row is marked sent as soon as the answer is read.
+- A push to a worker is never sent to someone no longer active in the roster (it is dead at once:
+  LEFT_ROSTER). A push to a worker that is dead is told to the staff group once (with why: for
+  60020, the server's IP missing from the WeCom app's 企业可信IP), since nobody else would know.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import functools
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,13 +39,13 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from bot import cs_window, metrics
+from bot import cs_window, metrics, notices, outbox
 from bot.logs import fields
 from bot.privacy import hash_openid, mask_phone
 from bot.services import Services
 from storage import fastsql
 from storage.fastsql import Prepared
-from storage.models import OutboxItem, Resident
+from storage.models import OutboxItem, Person, Resident, Ticket
 from storage.state import LockTimeout
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,12 @@ MARKDOWN_MAX_BYTES = 4096
 WAKE_KEY = "outbox_wake"
 DEPTH_AT_KEY = "outbox_depth_at"  # svc.extras: when the depth gauge was last counted (monotonic)
 DEPTH_EVERY_S = 1.0
+LEFT_ROSTER = "recipient is no longer active in the roster"  # last_error of a push not sent for that
+# What an operator reads in the log of a push refused for the server's address.
+IP_HINTS = {
+    60020: "add this server's outbound IP to the WeCom app's trusted IPs (企业可信IP)",
+    40164: "add this server's outbound IP to the IP whitelist (WeCom app: 企业可信IP; official account: IP白名单)",
+}
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,25 @@ def errcode(answer: dict[str, Any]) -> int:
 def describe(answer: dict[str, Any]) -> str:
     """'errcode N: errmsg' for last_error and logs."""
     return f"errcode {errcode(answer)}: {answer.get('errmsg', '')}"
+
+
+def error_code(last_error: str | None) -> int | None:
+    """The errcode in an outbox row's last_error ('errcode 43004: ...', as describe writes it), if any."""
+    match = re.search(r"errcode (-?\d+)", last_error or "")
+    return int(match.group(1)) if match else None
+
+
+def shown_text(payload: dict[str, Any]) -> str:
+    """What a push said, in one text, for staff reading a failed one: its text, a card's title
+    and description, a markdown's content, a template's title and fields; [照片] for a photo."""
+    if payload.get("msgtype") == "image":
+        return "[照片]"
+    parts = [payload.get("text"), payload.get("title"), payload.get("description"), payload.get("content")]
+    tpl = payload.get("template")
+    if isinstance(tpl, dict):
+        parts.append(tpl.get("title"))
+        parts += [f"{k}：{v}" for k, v in (tpl.get("fields") or {}).items()]
+    return "\n".join(str(p) for p in parts if p)
 
 
 def _token_request(svc: Services, api: str) -> tuple[str, dict[str, str], str]:
@@ -600,12 +629,48 @@ async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> dateti
                          retry_in_s=round(delay, 1), error=error),
         )
         return again
-    await _update_row(svc, item, state="dead", attempts=attempts, last_error=error, claimed_until=None)
+    if not await _update_row(svc, item, state="dead", attempts=attempts, last_error=error, claimed_until=None):
+        return None  # another sender holds the row now
     metrics.OUTBOX_DEAD.labels(item.channel).inc()
+    hint = IP_HINTS.get(error_code(error) or 0)
     log.error(
-        "push dead", extra=fields(outbox_id=item.id, channel=item.channel, to=target, attempts=attempts, error=error)
+        "push dead", extra=fields(outbox_id=item.id, channel=item.channel, to=target, attempts=attempts, error=error,
+                                  **({"hint": hint} if hint else {})),
     )
+    if item.channel == "wecom" and item.payload.get("msgtype") != "image":  # a photo follows its card
+        await tell_staff_push_dead(svc, item.id, error, attempts)
     return None
+
+
+async def tell_staff_push_dead(svc: Services, outbox_id: int, error: str, attempts: int) -> None:
+    """One staff-group post for a push to a worker given up: to whom, on which ticket, why in words
+    (console.push_errors by errcode, or LEFT_ROSTER) and what it said; once per push."""
+    t = svc.texts
+    code = error_code(error)
+    if error.startswith(LEFT_ROSTER):
+        why = t.get("console.push_errors.left_roster")
+    elif code is not None and t.has(f"console.push_errors.e{code}"):
+        why = t.get(f"console.push_errors.e{code}")
+    else:
+        why = t.get("push.worker_dead_other", error=error[:200], attempts=attempts)
+    async with svc.sessions() as session, session.begin():
+        row = await session.get(OutboxItem, outbox_id)
+        if row is None:
+            return
+        person = await session.get(Person, row.target)
+        ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+        lines = [t.get("push.worker_dead_title", name=notices.md_escape(person.name if person else row.target))]
+        if ticket is not None:
+            lines.append(t.get("push.worker_dead_ticket", number=ticket.number,
+                               url=f"{svc.settings.self_url}/console/tickets/{ticket.number}"))
+        lines.append(t.get("push.worker_dead_why", why=notices.md_escape(why)))
+        said = notices.clip(notices.md_escape(shown_text(row.payload or {})), 300)
+        if said:
+            lines.append(t.get("push.worker_dead_text", text=said))
+        lines.append(t.get("push.worker_dead_hint"))
+        await outbox.push_group(session, "\n".join(lines), now=svc.clock.now(), ticket_id=row.ticket_id,
+                                dedup_key=f"outbox:{outbox_id}:dead")
+    notify(svc)
 
 
 # --- draining ---------------------------------------------------------------------------------------
@@ -623,14 +688,34 @@ async def _windows(svc: Services, openids: set[str]) -> dict[str, cs_window.Wind
         return {openid: cs_window.Window(message_at, inbound_at, by) for openid, message_at, inbound_at, by in rows}
 
 
+async def _departed(svc: Services, userids: set[str]) -> set[str]:
+    """Which of these WeCom userids are roster people no longer active (they left the roster)."""
+    if not userids:
+        return set()
+    async with svc.sessions() as session:
+        rows = await session.scalars(select(Person.id).where(Person.id.in_(userids), Person.active.is_(False)))
+        return set(rows)
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """What the sender knows of a batch's recipients: residents' customer-service windows, and the
+    WeCom userids who left the roster."""
+
+    windows: dict[str, cs_window.Window]
+    departed: set[str]
+
+
 async def _send_one(
-    svc: Services, http: aiohttp.ClientSession, item: Claimed, windows: dict[str, cs_window.Window]
+    svc: Services, http: aiohttp.ClientSession, item: Claimed, recipients: Recipients
 ) -> tuple[bool, datetime | None]:
     """Send one row and settle it: (sent, when it is tried again if it failed; None: dead)."""
     try:
         if item.channel == "wechat":
-            via = await send_wechat(svc, http, item, windows.get(item.target))
+            via = await send_wechat(svc, http, item, recipients.windows.get(item.target))
         elif item.channel == "wecom":
+            if item.target in recipients.departed:
+                raise Fatal(LEFT_ROSTER)
             via = await send_wecom(svc, http, item)
         else:
             raise Fatal(f"unknown channel {item.channel!r}")
@@ -643,8 +728,7 @@ async def _send_one(
 
 
 async def _send_in_order(
-    svc: Services, http: aiohttp.ClientSession, items: list[Claimed], windows: dict[str, cs_window.Window],
-    gate: asyncio.Semaphore,
+    svc: Services, http: aiohttp.ClientSession, items: list[Claimed], recipients: Recipients, gate: asyncio.Semaphore,
 ) -> int:
     """One target's rows, oldest first (a resident reads them in the order they were written).
     A photo after a row that is to be tried again (its card, an earlier photo) waits until then,
@@ -656,7 +740,7 @@ async def _send_in_order(
             if behind is not None and item.payload.get("msgtype") == "image":
                 await _update_row(svc, item, state="pending", next_attempt_at=behind, claimed_until=None)
                 continue
-            done, again = await _send_one(svc, http, item, windows)
+            done, again = await _send_one(svc, http, item, recipients)
             sent += done
             if again is not None:
                 behind = max(behind or again, again)
@@ -709,7 +793,10 @@ async def drain(svc: Services, http: aiohttp.ClientSession, *, limit: int = DRAI
     if not items:
         await _depth_now_and_then(svc)
         return 0
-    windows = await _windows(svc, {i.target for i in items if i.channel == "wechat"})
+    recipients = Recipients(
+        await _windows(svc, {i.target for i in items if i.channel == "wechat"}),
+        await _departed(svc, {i.target for i in items if i.channel == "wecom"}),
+    )
     by_target: dict[tuple[str, str], list[Claimed]] = {}
     group_rows: list[Claimed] = []
     for item in items:
@@ -718,7 +805,7 @@ async def drain(svc: Services, http: aiohttp.ClientSession, *, limit: int = DRAI
         else:
             by_target.setdefault((item.channel, item.target), []).append(item)
     gate = asyncio.Semaphore(CONCURRENCY)
-    jobs = [_send_in_order(svc, http, rows, windows, gate) for rows in by_target.values()]
+    jobs = [_send_in_order(svc, http, rows, recipients, gate) for rows in by_target.values()]
     if group_rows:
         jobs.append(_send_group_rows(svc, http, group_rows, gate))
     sent = sum(await asyncio.gather(*jobs))

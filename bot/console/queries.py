@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.push import LEFT_ROSTER, error_code, shown_text
 from bot.tickets import ACTIVE
 from storage.models import Grid, Message, OutboxItem, Person, StaffUser, Ticket, TicketEvent
 
@@ -98,6 +98,24 @@ def _urgency_order() -> Any:
     return case(URGENCY_RANK, value=Ticket.urgency, else_=9)
 
 
+def _owner_left() -> Any:
+    """The ticket's owner is no longer active in the roster (a roster import took them out)."""
+    return Ticket.assignee.in_(select(Person.id).where(Person.active.is_(False)))
+
+
+def _owner_unreached() -> Any:
+    """A push to the ticket's owner was given up (a dead WeCom row) and they have done nothing on
+    the ticket since: they may not know of it. Reassigning it, or their own 接单, ends this."""
+    return exists().where(
+        OutboxItem.ticket_id == Ticket.id, OutboxItem.channel == "wecom", OutboxItem.state == "dead",
+        OutboxItem.target == Ticket.assignee,
+        ~exists().where(
+            TicketEvent.ticket_id == Ticket.id, TicketEvent.actor == Ticket.assignee,
+            TicketEvent.created_at >= OutboxItem.created_at,
+        ),
+    )
+
+
 def _needs_person() -> Any:
     return and_(
         Ticket.parent_id.is_(None),
@@ -106,8 +124,22 @@ def _needs_person() -> Any:
             Ticket.status.in_(("escalated", "reopened")),
             Ticket.overdue.is_(True),
             and_(Ticket.status == "open", Ticket.assignee.is_(None)),
+            _owner_left(),
+            _owner_unreached(),
         ),
     )
+
+
+async def owner_trouble(session: AsyncSession, tickets: list[Ticket]) -> dict[int, tuple[str, ...]]:
+    """For each of these tickets whose owner cannot work it, why (keys under console.reasons):
+    'owner_left' (no longer in the roster), 'push_failed' (a push to them was given up)."""
+    ids = [t.id for t in tickets if t.assignee]
+    if not ids:
+        return {}
+    left = set(await session.scalars(select(Ticket.id).where(Ticket.id.in_(ids), _owner_left())))
+    unreached = set(await session.scalars(select(Ticket.id).where(Ticket.id.in_(ids), _owner_unreached())))
+    found = {i: tuple(r for r, hit in (("owner_left", i in left), ("push_failed", i in unreached)) if hit) for i in ids}
+    return {i: why for i, why in found.items() if why}
 
 
 async def missed_limits(session: AsyncSession, tickets: list[Ticket]) -> dict[int, tuple[str, ...]]:
@@ -127,8 +159,9 @@ async def missed_limits(session: AsyncSession, tickets: list[Ticket]) -> dict[in
     return {i: tuple(found) or ("overdue",) for i, found in missed.items()}
 
 
-def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """Why a ticket is in the queue (keys under console.reasons); `missed`: its missed_limits."""
+def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = (), trouble: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Why a ticket is in the queue (keys under console.reasons); `missed`: its missed_limits;
+    `trouble`: its owner_trouble."""
     reasons = []
     if ticket.kind == "handoff":
         reasons.append("handoff")
@@ -140,6 +173,7 @@ def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = ()) -> tuple[str, ..
         reasons.append("reopened")
     if ticket.status == "open" and ticket.assignee is None:
         reasons.append("no_owner")
+    reasons.extend(trouble)
     return tuple(reasons)
 
 
@@ -160,6 +194,7 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
     found = list(rows.scalars())
     answers = await last_answers(session, [t.id for t in found])
     missed = await missed_limits(session, found)
+    trouble = await owner_trouble(session, found)
     items = []
     for ticket in found:
         said: tuple[str, ...] = ()
@@ -172,7 +207,8 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
         if answer is not None:
             waiting = await first_word_since(session, ticket, answer.created_at)
         items.append(QueueItem(
-            ticket, queue_reasons(ticket, missed.get(ticket.id, ())), said, answer.author if answer else None,
+            ticket, queue_reasons(ticket, missed.get(ticket.id, ()), trouble.get(ticket.id, ())), said,
+            answer.author if answer else None,
             answer.created_at if answer else None, waiting,
         ))
     return items
@@ -301,33 +337,32 @@ async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]
 
 @dataclass(frozen=True)
 class FailedPush:
-    """A push to the ticket's resident that was given up (an outbox row gone dead)."""
+    """A push of the ticket that was given up (an outbox row gone dead): to its resident, or in
+    WeCom to a worker."""
 
     at: datetime
     text: str
-    errcode: int | None  # WeChat's refusal, when it gave one
+    errcode: int | None  # WeChat's or WeCom's refusal, when it gave one
     attempts: int
-
-
-def _errcode(last_error: str | None) -> int | None:
-    """The errcode in an outbox row's last_error ('errcode 43004: ...'), if any."""
-    match = re.search(r"errcode (-?\d+)", last_error or "")
-    return int(match.group(1)) if match else None
+    to: str = ""  # the worker's userid; "" for the resident
+    left_roster: bool = False  # not sent: the worker is no longer in the roster
 
 
 async def failed_pushes(session: AsyncSession, ticket: Ticket) -> list[FailedPush]:
-    """Pushes to the ticket's resident that never arrived (dead outbox rows of this ticket), oldest first."""
+    """Pushes of the ticket that never arrived (dead outbox rows: to the resident, or to a worker
+    in WeCom), oldest first."""
     rows = await session.execute(
         select(OutboxItem).where(
-            OutboxItem.ticket_id == ticket.id, OutboxItem.channel == "wechat", OutboxItem.state == "dead",
+            OutboxItem.ticket_id == ticket.id, OutboxItem.channel.in_(("wechat", "wecom")), OutboxItem.state == "dead",
         ).order_by(OutboxItem.id)
     )
-    found = []
-    for row in rows.scalars():
-        payload = row.payload or {}
-        text = str(payload.get("text") or (payload.get("template") or {}).get("title") or "")
-        found.append(FailedPush(row.created_at, text, _errcode(row.last_error), row.attempts))
-    return found
+    return [
+        FailedPush(
+            row.created_at, shown_text(row.payload or {}), error_code(row.last_error), row.attempts,
+            "" if row.channel == "wechat" else row.target, (row.last_error or "").startswith(LEFT_ROSTER),
+        )
+        for row in rows.scalars()
+    ]
 
 
 async def linked_reports(session: AsyncSession, ticket: Ticket) -> list[Ticket]:

@@ -113,6 +113,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         resident: Resident | None = await staff_actions.resident_of(session, ticket)
         failed = await queries.failed_pushes(session, ticket)
         missed = (await queries.missed_limits(session, [ticket])).get(ticket.id, ())
+        trouble = (await queries.owner_trouble(session, [ticket])).get(ticket.id, ())
         assignable = await staff_actions.assignable_people(session, ticket.kind)
         shown = await queries.names(session)
     draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
@@ -123,7 +124,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     phone = phone if reveal else mask_phone(phone)
     return await render(request, "ticket.html", {
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via,
-        "via_key": outlook, "failed": failed, "missed": missed,
+        "via_key": outlook, "failed": failed, "missed": missed, "owner_left": "owner_left" in trouble,
         "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],

@@ -63,14 +63,22 @@ def number_in(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+async def _owner(ctx: Context, ticket: Ticket) -> Person | None:
+    """Who has the ticket in hand now: its assignee while still in the roster (None when no one
+    has it, or they left: the ticket is then the service centre's)."""
+    if not ticket.assignee:
+        return None
+    person = await ctx.session.get(Person, ticket.assignee)
+    return person if person is not None and person.active else None
+
+
 async def _line(ctx: Context, ticket: Ticket) -> str:
     status = ctx.text(f"status.labels.{ticket.status}")
     kind = ctx.text(f"flow.titles.{ticket.kind}")
     line = ctx.text("status.line", number=ticket.number, kind=kind, status=status, summary=(ticket.summary or "")[:40])
-    if ticket.assignee:
-        person = await ctx.session.get(Person, ticket.assignee)
-        if person is not None:
-            line += ctx.text("status.who", name=person.name)
+    person = await _owner(ctx, ticket)
+    if person is not None:
+        line += ctx.text("status.who", name=person.name)
     if ticket.due_at is not None and ticket.status in ACTIVE and ticket.kind not in BOOKED_KINDS:
         line += ctx.text("status.due", due=format_due(ctx, ticket.due_at))
     return line
@@ -102,9 +110,9 @@ async def status_reply(ctx: Context, number: str | None) -> str:
 async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str | None:
     """怎么还没人来 / 催一下 from a resident with open tickets, which names no report: their open
     tickets' status, and with 催 the owner of the newest one (or of `ticket`) is chased (a WeCom
-    message to the worker, or the staff group when no one has it yet; once in URGE_EVERY per
-    ticket, recorded as an event). None when the resident has nothing open or the text is no
-    such question."""
+    message to the worker; the staff group when no one has it, it is escalated, or its owner left
+    the roster; once in URGE_EVERY per ticket, recorded as an event). None when the resident has
+    nothing open or the text is no such question."""
     norm = normalize(text)
     urged = any(w in norm for w in _URGE_WORDS)
     asks = get_classifier().terms(text) & {"@progress", "@neglect", "@status_question"}
@@ -128,8 +136,9 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
     await add_event(ctx.session, newest, "urged", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=notices.safe_text(text.strip()[:200]))
     what = notices.safe_text(notices.what_of(newest))[:60]
-    if newest.assignee and newest.status != "escalated":
-        await outbox.push_worker(ctx.session, newest.assignee,
+    owner = await _worked_by(ctx, newest)
+    if owner is not None:
+        await outbox.push_worker(ctx.session, owner.id,
                                  ctx.text("status.urge_worker", number=newest.number, what=what,
                                           short=notices.short_number(newest.number)),
                                  now=ctx.now, ticket_id=newest.id)
@@ -137,7 +146,14 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
         await outbox.push_group(ctx.session, ctx.text("status.urge_staff", number=newest.number,
                                                       what=notices.md_escape(what)),
                                 now=ctx.now, ticket_id=newest.id)
-    return "\n".join([ctx.text("status.urged", number=newest.number), listing])
+    said = "status.urged" if owner is not None else "status.urged_staff"
+    return "\n".join([ctx.text(said, number=newest.number), listing])
+
+
+async def _worked_by(ctx: Context, ticket: Ticket) -> Person | None:
+    """The worker a chase or an addition goes to: the owner still in the roster of a ticket not
+    escalated; None when it is the staff group's (no owner, escalated, or the owner left)."""
+    return None if ticket.status == "escalated" else await _owner(ctx, ticket)
 
 
 _ADDING = re.compile(r"^(?:我)?(?:想|要|再)?补充(?:一下|几句|一点|说明)?")
@@ -173,8 +189,9 @@ async def _named_elsewhere(ctx: Context, full: str | None, digits: str) -> str |
 async def added_detail(ctx: Context, text: str) -> str | None:
     """补充一下：灯罩也掉了 (or 我想补充一下20261123-0001，…) from a resident with a report open:
     what follows is added to that report (the one named, else the newest open one) and its
-    owner told (the worker in WeCom, the staff group when no one has it), instead of a new report
-    or a status line. None when the message is no such addition or nothing is open."""
+    owner told (the worker in WeCom; the staff group when no one has it, it is escalated, or its
+    owner left the roster), instead of a new report or a status line. None when the message is no
+    such addition or nothing is open."""
     said = text.strip()
     start = _ADDING.match(said)
     if start is None:
@@ -199,11 +216,13 @@ async def added_detail(ctx: Context, text: str) -> str | None:
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=detail[:500])
     ctx.tickets.append(ticket)  # the message is tied to the report: staff read it in its conversation
-    if ticket.assignee and ticket.status != "escalated":
-        await outbox.push_worker(ctx.session, ticket.assignee, ctx.text(
+    owner = await _worked_by(ctx, ticket)
+    if owner is not None:
+        await outbox.push_worker(ctx.session, owner.id, ctx.text(
             "status.added_worker", number=ticket.number, text=notices.safe_text(detail)[:200]),
             now=ctx.now, ticket_id=ticket.id)
     else:
         await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, detail),
                                 now=ctx.now, ticket_id=ticket.id)
-    return ctx.text("status.added", number=ticket.number, text=detail[:60])
+    return ctx.text("status.added" if owner is not None else "status.added_staff", number=ticket.number,
+                    text=detail[:60])

@@ -1,0 +1,145 @@
+"""What a roster change does to the work in hand, on both backends: a worker an import takes out
+of the roster leaves no ticket waiting on her (the import lists them and sends them to the staff
+queue; chases, additions and pushes reach staff instead)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot import cli, roster, schedule
+from bot.channels import push
+from bot.clock import FakeClock
+from bot.console import auth
+from bot.services import Services
+from storage.models import AuditLog, TicketEvent
+from tests.conftest import WeChat
+from tests.flow_helpers import group_posts, tickets_of
+from tests.staff_support import logged_in
+from tests.test_flows_status_handoff import complaint
+from tests.wecom_driver import WeCom, outbox_rows
+
+Client = TestClient[Any, Any]
+DEMO = Path(__file__).resolve().parents[1] / "config" / "roster.toml"
+# Merged into the demo roster: 钱丽 takes the first grid (buildings 1–3) over from 王伟.
+QIANLI = """
+[[grids]]
+id = "G1"
+name = "望湖第一网格"
+buildings = ["1", "2", "3"]
+workers = ["qianli"]
+
+[[people]]
+id = "qianli"
+name = "钱丽"
+roles = ["grid_worker"]
+"""
+
+
+@pytest.fixture(autouse=True)
+def cli_env(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI on the test's database and store; every ticket routed by the roster of the moment."""
+    monkeypatch.setenv("CB_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", services.settings.redis_url)
+    monkeypatch.setenv("CB_VAR_DIR", services.settings.var_dir)
+    monkeypatch.delenv("CB_ROSTER", raising=False)
+    monkeypatch.setattr(roster, "SNAPSHOT_MAX_AGE_S", 0.0)  # the CLI's store prefix is not the test's
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+async def roster_import(*args: str) -> int:
+    """`communitybot roster import …`, as the operator runs it."""
+    return await asyncio.to_thread(cli.main, ["roster", "import", *args])
+
+
+async def test_a_worker_taken_out_of_the_roster_leaves_no_ticket_waiting_on_her(
+    client: Client, services: Services, clock: FakeClock, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    wx, wecom = WeChat(client, services.settings), WeCom(client, services)
+    file = tmp_path / "qianli.toml"
+    file.write_text(QIANLI, encoding="utf-8")
+    assert await roster_import(str(file)) == 0
+    resident, other, neighbour = "oRosterResA", "oRosterResB", "oRosterResC"
+    await complaint(wx, resident, building="3")
+    await complaint(wx, other, building="2")
+    [held] = await tickets_of(services, resident)
+    [done] = await tickets_of(services, other)
+    assert held.assignee == done.assignee == "qianli" and held.status == "dispatched"
+    assert "已办结" in await wecom.say("qianli", "办结 0002 灯已换好")
+    capsys.readouterr()
+
+    # --dry-run names her open ticket (not the one she finished) and changes nothing.
+    assert await roster_import("--replace", "--dry-run", str(DEMO)) == 0
+    out = capsys.readouterr().out
+    assert "people deactivated: qianli" in out
+    assert f"open tickets of people deactivated, to the staff queue (承办人已离开名册): qianli {held.number}" in out
+    assert done.number not in out
+    [held] = await tickets_of(services, resident)
+    posts = len(await group_posts(services))
+    assert held.status == "dispatched" and posts == 0
+
+    assert await roster_import("--replace", str(DEMO)) == 0
+    out = capsys.readouterr().out
+    assert "people deactivated: qianli" in out and f"(承办人已离开名册): qianli {held.number}" in out
+    [held] = await tickets_of(services, resident)
+    assert held.status == "escalated" and held.assignee == "qianli"  # who had it stays on record
+    [alert] = await group_posts(services)
+    assert held.number in alert.payload["content"] and "承办人已离开名册" in alert.payload["content"]
+    async with services.sessions() as session:
+        events = list(await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == held.id)))
+        audit = await session.scalar(select(AuditLog).where(AuditLog.action == "roster.import").order_by(AuditLog.id.desc()))
+    assert [(e.action, e.actor, e.note) for e in events if e.action == "escalate"] == [
+        ("escalate", "cli", "承办人已离开名册，请改派")
+    ]
+    assert audit is not None and any(held.number in line for line in audit.detail["changes"])
+
+    # Her reminder to take it never goes, and her 接单 is refused.
+    clock.advance(hours=3)
+    await schedule.run_due(services)
+    assert not [r for r in await outbox_rows(services, "wecom", "qianli") if "提醒" in str(r.payload)]
+    assert "不在社区工作人员名册中" in await wecom.say("qianli", "接单 0001")
+
+    # The resident's chase and addition reach the staff group, and the resident is told so.
+    urged = await wx.say(resident, "催一下")
+    assert "已转告服务中心" in urged and "钱丽" not in urged
+    added = await wx.say(resident, "补充一下：灯罩也掉下来了")
+    assert "服务中心的工作人员会看到" in added
+    assert "钱丽" not in await wx.say(resident, "5")
+    assert not [r for r in await outbox_rows(services, "wecom", "qianli") if r.created_at >= clock.now()]
+    texts = [p.payload["content"] for p in await group_posts(services)]
+    assert any("居民催办" in t for t in texts) and any("灯罩也掉下来了" in t for t in texts)
+
+    # A neighbour's report of the same problem joins the ticket; the push to its owner is not sent
+    # to someone who left: staff are told instead, and the ticket page shows it.
+    await complaint(wx, neighbour, building="3")
+    [linked] = await tickets_of(services, neighbour)
+    assert linked.parent_id == held.id
+    async with aiohttp.ClientSession() as http:
+        await push.drain(services, http)
+    dead = [r for r in await outbox_rows(services, "wecom", "qianli") if r.state == "dead"]
+    assert dead and all(r.last_error == push.LEFT_ROSTER for r in dead)
+    assert any("企业微信消息未送达：钱丽" in p.payload["content"] and "承办人已离开名册" in p.payload["content"]
+               for p in await group_posts(services))
+
+    # The console: her ticket is in the queue with why; the one she finished, reopened, too.
+    csrf = await logged_in(client, "admin", "community123")
+    resp = await client.post(f"/console/tickets/{done.number}/transition", data={"action": "reopen", "csrf_token": csrf})
+    assert resp.status == 200
+    queue = await (await client.get("/console")).text()
+    for number in (held.number, done.number):
+        item = queue[queue.index(f'data-number="{number}"'):]
+        item = item[:item.index("</li>")]
+        assert "承办人已离开名册" in item, number
+    page = await (await client.get(f"/console/tickets/{held.number}")).text()
+    assert "钱丽 <span class=\"badge overdue\">承办人已离开名册</span>" in page
+    assert "发给钱丽：承办人已离开名册，消息没有发出。" in page
+    before = len(await outbox_rows(services, "wecom", "qianli"))
+    assert "已转告服务中心" in await wx.say(other, "催一下")  # reopened, its owner gone: to staff
+    assert len(await outbox_rows(services, "wecom", "qianli")) == before
+
