@@ -518,6 +518,14 @@ async def _startup_ctx(app: web.Application) -> AsyncIterator[None]:
             log.info("demo roster loaded from %s (the database held none): %s", path, "; ".join(changes.lines()))
     else:
         changes = await import_roster(svc, path)  # CB_ROSTER: the whole roster; invalid stops the start, loudly
+        if changes.people_deactivated:
+            # Often an operator's `roster import` undone by this reload: said loudly, with the
+            # tickets it sent to the staff queue.
+            log.warning(
+                "roster loaded from %s (CB_ROSTER) deactivated %s; their open tickets went to the staff queue: %s "
+                "(to keep someone, add them to %s)", path, ", ".join(changes.people_deactivated),
+                changes.held_text() or "none", path,
+            )
         log.info("roster loaded from %s (CB_ROSTER): %s", path, "; ".join(changes.lines()))
     yield
 

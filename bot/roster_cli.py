@@ -5,6 +5,9 @@ By default the file is merged: what it names is added or updated, the rest is ke
 `--replace` makes the file the whole roster: grids not in it are removed, people not in it are
 deactivated, and the open tickets they hold go to the staff queue (listed). `--dry-run` prints
 what would change and changes nothing.
+
+With CB_ROSTER naming another file, every start loads that file as the whole roster, undoing
+what this import changed: the command says so.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from redis.exceptions import RedisError
 
 from bot.roster import RosterChanges, RosterError, import_roster
 from bot.services import open_services
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 from storage.db import describe_db_error
 
 
@@ -39,6 +42,19 @@ async def _import(path: Path, replace: bool, dry_run: bool) -> RosterChanges:
         return await import_roster(svc, path, actor="cli", replace=replace, dry_run=dry_run)
     finally:
         await svc.close()
+
+
+def undone_at_start(settings: Settings, path: Path) -> str | None:
+    """The warning for an import that the next start undoes (CB_ROSTER names another file, loaded
+    at every start as the whole roster), or None."""
+    if settings.roster_is_demo:
+        return None
+    configured = settings.roster_path
+    if configured.resolve() == path.resolve():
+        return None
+    return (f"warning: CB_ROSTER is {configured}: the next start reloads {configured} as the whole roster and "
+            f"undoes this: edit {configured} instead, or import {configured} (at that start, people it does "
+            f"not name are deactivated and their open tickets go to the staff queue)")
 
 
 def run_roster(args: argparse.Namespace) -> int:
@@ -66,4 +82,7 @@ def run_roster(args: argparse.Namespace) -> int:
     print(f"roster {args.file} {done} ({mode})" + ("" if changes.changed else ": no changes"))
     for line in changes.lines():
         print(f"  {line}")
+    warning = undone_at_start(load_settings(), args.file)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     return 0

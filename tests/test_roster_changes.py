@@ -1,19 +1,23 @@
 """What a roster change does to the work in hand, on both backends: a worker an import takes out
 of the roster leaves no ticket waiting on her (the import lists them and sends them to the staff
-queue; chases, additions and pushes reach staff instead)."""
+queue; chases, additions and pushes reach staff instead), and an import the next start would undo
+(CB_ROSTER names another file) says so."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot import cli, roster, schedule
+from bot.app import create_app
 from bot.channels import push
 from bot.clock import FakeClock
 from bot.console import auth
@@ -143,3 +147,43 @@ async def test_a_worker_taken_out_of_the_roster_leaves_no_ticket_waiting_on_her(
     assert "已转告服务中心" in await wx.say(other, "催一下")  # reopened, its owner gone: to staff
     assert len(await outbox_rows(services, "wecom", "qianli")) == before
 
+
+async def test_an_import_the_next_start_undoes_says_so_and_the_start_warns(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    configured = tmp_path / "production.toml"
+    configured.write_text(DEMO.read_text(encoding="utf-8"), encoding="utf-8")
+    added = tmp_path / "qianli.toml"
+    added.write_text(QIANLI, encoding="utf-8")
+    settings = services.settings.model_copy(update={"roster": str(configured)})
+
+    def start() -> TestClient[Any, Any]:
+        """The app as a start with CB_ROSTER=configured runs it (loading that roster first)."""
+        return TestClient(TestServer(create_app(settings, services=dataclasses.replace(services, settings=settings))))
+
+    async with start() as client:
+        monkeypatch.setenv("CB_ROSTER", str(configured))
+        assert await roster_import(str(added)) == 0
+        err = capsys.readouterr().err
+        assert f"the next start reloads {configured} as the whole roster and undoes this" in err
+        assert f"edit {configured} instead, or import {configured}" in err
+        await complaint(WeChat(client, settings), "oRosterUndone", building="1")
+        [ticket] = await tickets_of(services, "oRosterUndone")
+        assert ticket.assignee == "qianli"
+        assert await roster_import("--dry-run", str(configured)) == 0  # that file itself: nothing to undo
+        assert "undoes this" not in capsys.readouterr().err
+        monkeypatch.delenv("CB_ROSTER")
+        assert await roster_import("--dry-run", str(added)) == 0  # no CB_ROSTER: nothing reloads
+        assert "undoes this" not in capsys.readouterr().err
+
+    # The next start reloads CB_ROSTER: she is out again, and the log says so loudly, with her ticket.
+    caplog.set_level(logging.INFO, logger="bot.roster")
+    async with start():
+        pass
+    warned = [r for r in caplog.records if r.name == "bot.roster" and r.levelno == logging.WARNING]
+    assert len(warned) == 1, [r.getMessage() for r in caplog.records]
+    said = warned[0].getMessage()
+    assert "deactivated qianli" in said and f"qianli {ticket.number}" in said and str(configured) in said
+    [ticket] = await tickets_of(services, "oRosterUndone")
+    assert ticket.status == "escalated"
