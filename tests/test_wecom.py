@@ -222,9 +222,10 @@ async def test_two_handlings_of_one_delivery_keep_one_command(services: Services
     t = (await new_ticket(services, resident="oR7")).ticket
     values = {"FromUserName": "liustaff", "MsgType": "text", "MsgId": str(secrets.randbits(62)),
               "Content": f"回复 {t.number[-4:]} 下午到", "CreateTime": str(int(time.time()))}
-    first, second = await asyncio.gather(wecom._once_on_record(services, values),
-                                         wecom._once_on_record(services, values))
+    (first, ran), (second, ran_too) = await asyncio.gather(wecom._once_on_record(services, values),
+                                                           wecom._once_on_record(services, values))
     assert first == second and first is not None and first.startswith("已回复工单")
+    assert sorted([ran, ran_too]) == [False, True]  # one ran the command, the other repeats its reply
     assert len(await outbox_rows(services, "wechat", "oR7")) == 1
     assert (await actions(services, t.number)).count("reply") == 1
 
@@ -458,3 +459,39 @@ async def test_the_owner_asks_for_the_residents_phone(client: TestClient[Any, An
     assert "13812345678" not in str(details)
     await wc.say("wangwei", "办结 1 灯已换好")
     assert "已不在您手上" in await wc.say("wangwei", "电话 1")  # finished: no longer
+
+
+async def test_the_log_says_each_commands_verb_and_outcome(
+    client: TestClient[Any, Any], services: Services, caplog: Any,
+) -> None:
+    """`"wecom text", "user": "wuhao", "replied": true` was the same for a refused command and a
+    carried-out one: each line now names the verb and what became of it."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.channels.wecom")
+    wc = WeCom(client, services)
+    t = (await new_ticket(services, building="3")).ticket  # wangwei's
+    other = (await new_ticket(services, building="9", resident="oR2")).ticket  # sunli's
+    said = [
+        ("sunli", "接单 0001"),  # someone else's ticket
+        ("wangwei", "办结 0001"),  # no note
+        ("wangwei", "接单 0001"),
+        ("wangwei", f"接单 0001 {other.number[-4:]}"),  # one of two is someone else's: nothing done
+        ("wangwei", "今天天气不错"),
+        ("stranger", "接单 1"),
+        ("sunli", f"接单 {other.number[-4:]}"),
+        ("wangwei", "我的工单"),
+    ]
+    for user, text in said:
+        await wc.say(user, text)
+    msg_id = secrets.randbits(62)
+    await wc.say("wangwei", f"办结 {t.number[-4:]} 灯已换好", msg_id=msg_id)
+    await wc.say("wangwei", f"办结 {t.number[-4:]} 灯已换好", msg_id=msg_id)  # WeCom's retry
+    lines = [r.fields for r in caplog.records if r.getMessage() == "wecom text"]  # type: ignore[attr-defined]
+    assert [(f["user"], f["verb"], f["outcome"]) for f in lines] == [
+        ("sunli", "accept", "refused"), ("wangwei", "resolve", "refused"), ("wangwei", "accept", "done"),
+        ("wangwei", "accept", "refused"), ("wangwei", "-", "unknown"), ("stranger", "accept", "refused"),
+        ("sunli", "accept", "done"), ("wangwei", "mine", "done"), ("wangwei", "resolve", "done"),
+        ("wangwei", "-", "repeat"),
+    ]
+    assert all(f["replied"] for f in lines)

@@ -3,6 +3,12 @@
 GET is the URL check (decrypts `echostr`); POST carries a worker's message, which is verified,
 decrypted, de-duplicated (FromUserName + MsgId, as /wechat does) and answered with an encrypted
 passive reply from bot/worker_commands.py. Bad signature 403, malformed 400, over 1 MiB 413.
+
+Each message's log line names the command's verb and its outcome: done, refused (not carried
+out: not on the roster, someone else's ticket, a status that does not allow it, a number that
+names nothing …), partly (some of several numbers), unknown (no command read) or repeat (a
+retry answered with the first reply). Whether a command was carried out is read from the audit
+log, where worker_commands records every action it carries out.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ import logging
 import struct
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
@@ -22,7 +30,7 @@ from bot import delivery_record, metrics, roster, worker_commands
 from bot.channels.wechat import BadRequest, Forbidden, answer_once, check_fresh, parse_xml, refusal, reply_xml
 from bot.logs import fields
 from bot.services import Services
-from storage.models import InboundDedup
+from storage.models import AuditLog, InboundDedup
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +116,59 @@ async def _reply_for(svc: Services, values: Fields) -> str | None:
     return await worker_commands.run(svc, userid, None)
 
 
+@dataclass(frozen=True)
+class Handled:
+    """What became of one message, for its log line: the command's verb ('-' when none was read)
+    and its outcome (done, refused, partly, unknown, repeat)."""
+
+    verb: str
+    outcome: str
+
+
+REPEAT = Handled("-", "repeat")
+# What the audit log holds for a verb carried out (worker_commands audits wecom.<verb>; a staff
+# 回复 is audited by staff_actions as the console's answer is).
+_DONE_ACTION = {"reply": "ticket.reply"}
+_ALWAYS_DONE = ("help", "mine")  # they answer, whatever the worker's tickets
+
+
+async def _audit_mark(svc: Services) -> int:
+    """The newest audit row's id: what a command writes comes after it."""
+    async with svc.sessions() as session:
+        return int(await session.scalar(select(func.max(AuditLog.id))) or 0)
+
+
+async def _handled(svc: Services, values: Fields, mark: int) -> Handled:
+    """The verb of a message and whether it was carried out (the audit rows the sender's command
+    wrote after mark)."""
+    userid = str(values.get("FromUserName"))
+    kind = (values.get("MsgType") or "").lower()
+    if kind == "event":
+        return Handled(f"event:{(values.get('Event') or '').lower()[:32]}", "done")
+    if kind == "image":
+        verb, wanted = "photo", 1
+    elif kind == "text":
+        cmd = worker_commands.parse(values.get("Content") or "")
+        if cmd is None:
+            return Handled("-", "unknown")
+        verb, wanted = cmd.verb, max(1, len(dict.fromkeys(cmd.refs)))
+    else:
+        return Handled(kind or "-", "unknown")
+    async with svc.sessions() as session:
+        who = await roster.person(session, userid)
+        if who is None or not who.active:
+            return Handled(verb, "refused")
+        if verb in _ALWAYS_DONE:
+            return Handled(verb, "done")
+        done = int(await session.scalar(
+            select(func.count()).select_from(AuditLog).where(
+                AuditLog.id > mark, AuditLog.actor == userid,
+                AuditLog.action == _DONE_ACTION.get(verb, f"wecom.{verb}"),
+            )
+        ) or 0)
+    return Handled(verb, "refused" if done == 0 else "done" if done >= wanted else "partly")
+
+
 def delivery_parts(values: Fields) -> tuple[str, ...]:
     """FromUserName + MsgId for messages; FromUserName + CreateTime + event for events."""
     user = str(values.get("FromUserName"))[:64]
@@ -127,8 +188,9 @@ async def _answered_before(svc: Services, delivery: str) -> InboundDedup | None:
         return await session.get(InboundDedup, delivery)
 
 
-async def _once_on_record(svc: Services, values: Fields) -> str | None:
-    """_reply_for, unless the database already holds this delivery's answer.
+async def _once_on_record(svc: Services, values: Fields) -> tuple[str | None, bool]:
+    """_reply_for, unless the database already holds this delivery's answer; (the reply, whether
+    this handling ran the command).
 
     Behind the state store's de-duplication: a delivery the store forgot (Redis restarted empty)
     and WeCom retried is answered from its record instead of running the command again (a note
@@ -138,7 +200,7 @@ async def _once_on_record(svc: Services, values: Fields) -> str | None:
     delivery = ":".join(("wecom", *delivery_parts(values)))
     earlier = await _answered_before(svc, delivery)
     if earlier is not None:
-        return _repeat(values, earlier.reply)
+        return _repeat(values, earlier.reply), False
     with delivery_record.recording(delivery, svc.clock.now(), svc.texts.get("wecom.already_handled")) as pending:
         try:
             reply = await _reply_for(svc, values)
@@ -148,9 +210,9 @@ async def _once_on_record(svc: Services, values: Fields) -> str | None:
             earlier = await _answered_before(svc, delivery)
             if earlier is None:
                 raise
-            return _repeat(values, earlier.reply)
+            return _repeat(values, earlier.reply), False
     if pending.added and pending.reply == reply:
-        return reply  # recorded with the command, as it stands
+        return reply, True  # recorded with the command, as it stands
     try:
         async with svc.sessions() as session, session.begin():
             record = InboundDedup(key=delivery, reply=reply, created_at=pending.now)
@@ -161,7 +223,7 @@ async def _once_on_record(svc: Services, values: Fields) -> str | None:
     except IntegrityError:  # a concurrent first handling recorded it meanwhile: that one stands
         log.info("wecom delivery recorded by another handling",
                  extra=fields(user=str(values.get("FromUserName"))))
-    return reply
+    return reply, True
 
 
 def _repeat(values: Fields, reply: str | None) -> str | None:
@@ -181,14 +243,24 @@ async def receive(request: web.Request) -> web.Response:
     except (web.HTTPRequestEntityTooLarge, Forbidden, BadRequest) as exc:
         return refusal(exc, "wecom")
     user = str(values.get("FromUserName"))
+    handled = REPEAT  # unless this request handles the message itself
+
+    async def handle() -> str | None:
+        nonlocal handled
+        mark = await _audit_mark(svc)
+        reply, first = await _once_on_record(svc, values)
+        handled = await _handled(svc, values, mark) if first else REPEAT
+        return reply
+
     try:
-        reply = await answer_once(svc, dedup_key(svc, values), lambda: _once_on_record(svc, values))
+        reply = await answer_once(svc, dedup_key(svc, values), handle)
     except Exception:  # the entry point's boundary: log it, answer politely, never a 500
         log.exception("wecom message not handled", extra=fields(user=user, type=values.get("MsgType")))
-        reply = svc.texts.get("errors.resend")
+        reply, handled = svc.texts.get("errors.resend"), Handled(handled.verb, "failed")
     log.info(
         "wecom %s", values.get("MsgType"),
-        extra=fields(user=user, replied=bool(reply), ms=round((time.perf_counter() - started) * 1000, 1)),
+        extra=fields(user=user, verb=handled.verb, outcome=handled.outcome, replied=bool(reply),
+                     ms=round((time.perf_counter() - started) * 1000, 1)),
     )
     if not reply:
         return web.Response(text="")
