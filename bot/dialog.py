@@ -453,6 +453,9 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
         return engine.start(ctx, erase, {}, ctx.inbound.text)
     if state is None or flow is None:
         if command == "cancel":
+            offered = await _booking_reminded(ctx)  # 取消 right after a booking's reminder: that booking
+            if offered is not None:
+                return offered
             return Outcome(ctx.text("flow.nothing_to_cancel") + "\n" + menu_text(ctx.svc), None)
         return Outcome(menu_text(ctx.svc), None)
     if command == "cancel":
@@ -627,6 +630,13 @@ async def _booking_change(ctx: Context, flow: Flow, slots: dict[str, Any], text:
 
     changed = await begin(ctx, text)
     return changed if changed is not None else engine.start(ctx, flow, slots, text)
+
+
+async def _booking_reminded(ctx: Context) -> Outcome | None:
+    """A bare 取消 with nothing in hand, soon after a booking's reminder: the confirmation to
+    cancel that booking (bot.flows.booking_change.reminded_cancel); None otherwise."""
+    module = _optional("bot.flows.booking_change")
+    return await module.reminded_cancel(ctx) if module is not None else None
 
 
 async def _after_about(ctx: Context, state: DialogState) -> Outcome:

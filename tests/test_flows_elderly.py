@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot import bookings, tickets
+from bot.clock import FakeClock
 from bot.services import Services
 from storage.models import Booking, Reminder, Ticket
 from tests.conftest import WeChat
@@ -507,3 +508,27 @@ async def test_the_person_and_the_name_read_as_people_say_them(wx: WeChat, servi
         summary = await wx.say(who, "13612345678")
         assert "姓名：李建国\n" in summary and "地址：3栋2单元301" in summary, summary
         assert ("年龄：81\n" if who == other else "年龄：85\n") in summary, summary
+
+
+async def test_a_bare_cancel_right_after_a_reminder_offers_to_cancel_that_booking(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """取消 alone, after the evening-before reminder of a booking, was answered "nothing to cancel"
+    with the menu. Soon after the reminder it offers to cancel that booking (confirmed first);
+    later, or with no reminder sent, 取消 is what it was."""
+    from bot import schedule
+
+    openid = oid()
+    assert "现在没有正在办理的事" in await wx.say(openid, "取消")
+    await _book_lunch(wx, openid)
+    clock.advance(hours=9)  # 19:00, the evening before: the reminder goes out
+    assert await schedule.run_due(services) >= 1
+    offered = await wx.say(openid, "取消")
+    assert "刚才提醒过您这个预约" in offered and "要取消这个预约吗？\n助餐 11月24日（周二）11:00（李桂兰）" in offered
+    assert "已取消您11月24日（周二）11:00的助餐预约" in await wx.say(openid, "取消")  # 取消 again: yes
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "cancelled"
+    other = oid()
+    await _book_lunch(wx, other)
+    assert await schedule.run_due(services) == 0  # its reminder is not due yet
+    assert "现在没有正在办理的事" in await wx.say(other, "取消")

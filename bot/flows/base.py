@@ -219,6 +219,7 @@ class Flow:
     confirm_prompt: ClassVar[str] = "flow.confirm"
     edit_examples: ClassVar[tuple[str, ...]] = ()  # edit words the summary suggests (改地址, 电话不对)
     declined: ClassVar[str] = ""  # messages key: 否 at the confirmation ends the flow with it (no edit menu)
+    confirm_words: ClassVar[tuple[str, ...]] = ()  # words besides yes that confirm its summary (取消 at 要取消这个预约吗)
     first_ask_only: ClassVar[tuple[str, ...]] = ()  # prompt_values keys blank when a question is asked again
     steps: ClassVar[tuple[Step, ...]] = ()
 

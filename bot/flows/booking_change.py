@@ -113,6 +113,7 @@ class BookingCancel(Flow):
     title = "elderly.cancel_title"
     confirm_prompt = "elderly.cancel_confirm"
     declined = "elderly.cancel_kept"
+    confirm_words = ("取消", "取消预约", "确认取消", "取消吧", "取消了吧", "取消掉")  # 要取消这个预约吗？ 取消
 
     pick = _pick_step("elderly.ask.pick_cancel")
 

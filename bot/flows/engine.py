@@ -176,7 +176,7 @@ def answers_step(flow: Flow, state: DialogState, text: str) -> bool:
     if part == SWITCH:
         return is_word(text, "no")
     if part in (CONFIRM, EDIT):
-        return False
+        return part == CONFIRM and _confirms(flow, text)
     step = flow.step(part)
     # A skip word at a question that must be answered is re-asked with flow.hint.required.
     return bool(
@@ -731,7 +731,7 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState, classify
     if edit is not None:
         step, rest = edit
         return await _edit(ctx, flow, state, step, rest)
-    if is_word(text, "yes") or normalize(text) == "1":
+    if is_word(text, "yes") or normalize(text) == "1" or _confirms(flow, text):
         return Outcome(await flow.finish(ctx, dict(state.slots)), None)
     if is_word(text, "modify") or is_word(text, "no") or normalize(text) == "2":
         if flow.declined or not shown_steps(flow, state.slots):
@@ -745,6 +745,11 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState, classify
     if count >= MAX_INVALID:
         reply = join_lines(reply, ctx.text("flow.offer_handoff"))
     return Outcome(reply, replace(state, invalid=count))
+
+
+def _confirms(flow: Flow, text: str) -> bool:
+    """Whether text is one of the flow's own words for yes at its summary (Flow.confirm_words)."""
+    return normalize(text) in {normalize(w) for w in flow.confirm_words}
 
 
 def _edit_menu(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
