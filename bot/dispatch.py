@@ -6,7 +6,8 @@
 - `photo_added` tells the owner of a photo the resident sent after the report, with the photo.
 - `rebooked` / `unbooked` follow a booking moved or cancelled onto its ticket and tell its owner.
 - `apply_action` is the one place a status change happens with its side effects.
-- `escalate_to_staff` posts a ticket that needs a person to the staff group robot.
+- `escalate_to_staff` posts a ticket that needs a person to the staff group robot (an urgent
+  ticket's post marked and sent first).
 - `handle_due_reminder` acts on due breach checks (overdue → escalated); the scheduler calls it.
 
 Everything works in the caller's session and transaction: ticket, events, pushes, reminders
@@ -17,18 +18,19 @@ and so do the time limits of a card held until then.
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, exists, func, or_, select, text
+from sqlalchemy import Select, bindparam, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot import notices, outbox, reminders, roster, schedule, tickets, volunteers
-from bot.limits import load_limits
+from bot.limits import Limits, load_limits
 from bot.privacy import hash_openid
 from bot.services import Services
 from storage.models import Person, Reminder, Resident, Ticket, TicketEvent
@@ -44,6 +46,7 @@ WORKING = ("dispatched", "accepted", "reopened")  # statuses in which an owner h
 HELD = WORKING + ("escalated",)
 LOAD_STATUSES = ("dispatched", "accepted", "reopened", "escalated")
 CASCADE = ("assign", "accept", "resolve", "close", "cancel", "return")  # what linked reports follow
+URGENCIES = ("urgent", "utility", "normal", "complex")  # a ticket's urgency (storage.models.Ticket)
 PHOTOS_PER_PUSH = 3  # a resident's photos an owner gets as WeCom images at once; the rest are named
 # Kinds that are a job done for a resident, whose 办结 gets a satisfaction survey (满意率 rates
 # those jobs); a volunteer signup is the coordinator's decision on a resident's offer of help.
@@ -174,7 +177,8 @@ async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
 
 async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -> Ticket | None:
     """An active complaint of the same category at the same building within the window, reported
-    by another resident (a resident's own reports are never their neighbours'), if any."""
+    by another resident (a resident's own reports are never their neighbours'), no less pressing
+    than this one (see _as_pressing), if any."""
     if ticket.kind != "complaint" or not ticket.building or not ticket.category:
         return None
     key = ticket.building_key or roster.normalize_building(ticket.building)
@@ -185,12 +189,27 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
         # Reports of one problem arriving together: the second waits for the first to commit.
         lock = zlib.crc32(f"dup:{key}:{ticket.category}".encode()) - 2**31
         await session.execute(_DUPLICATE_LOCK, {"k": lock})
-    since = svc.clock.now() - timedelta(hours=load_limits().duplicate_window_hours)
-    found = await session.scalars(_DUPLICATE, {
+    limits = load_limits()
+    since = svc.clock.now() - timedelta(hours=limits.duplicate_window_hours)
+    found = await session.scalars(_duplicate_as(_as_pressing(limits, ticket)), {
         "category": ticket.category, "building_key": key, "ticket_id": ticket.id, "since": since,
         "resident": ticket.resident or "",
     })
     return found.first()
+
+
+def _as_pressing(limits: Limits, ticket: Ticket) -> tuple[str, ...]:
+    """The urgencies a ticket the report may be linked to can have: those whose limit is no longer
+    than the report's own. A person trapped in a lift is never linked to the 7-day ticket of its
+    sticking button: the emergency is dispatched on its own, at once and urgent."""
+    own = limits.resolve_limit(ticket.kind, ticket.urgency)
+    return tuple(u for u in URGENCIES if limits.resolve_limit(ticket.kind, u) <= own)
+
+
+@functools.cache
+def _duplicate_as(urgencies: tuple[str, ...]) -> Select[tuple[Ticket]]:
+    """_DUPLICATE among tickets of these urgencies (built once for each set)."""
+    return _DUPLICATE.where(Ticket.urgency.in_(urgencies))
 
 
 async def _link(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket) -> None:
@@ -702,12 +721,17 @@ async def whistle_again(
     return event
 
 
-async def escalate_to_staff(svc: Services, session: AsyncSession, ticket: Ticket, reason: str) -> None:
-    """Post the ticket to the staff group robot (markdown, escaped, phone masked) and note it."""
+async def escalate_to_staff(
+    svc: Services, session: AsyncSession, ticket: Ticket, reason: str, *, urgent: bool | None = None
+) -> None:
+    """Post the ticket to the staff group robot (markdown, escaped, phone masked) and note it.
+    urgent (by default: whether the ticket's limit is the urgent one, as an emergency hand-off's
+    is): the post is titled 【紧急】 and sent before the pushes that are not."""
     now = svc.clock.now()
+    urgent = _urgent(ticket) if urgent is None else urgent
     owner = await roster.person(session, ticket.assignee)
-    content = notices.staff_markdown(svc, ticket, reason, owner.name if owner else None)
-    await outbox.push_group(session, content, now=now, ticket_id=ticket.id)
+    content = notices.staff_markdown(svc, ticket, reason, owner.name if owner else None, urgent=urgent)
+    await outbox.push_group(session, content, now=now, ticket_id=ticket.id, urgent=urgent)
     await tickets.add_event(session, ticket, "staff_alerted", "system", now, note=notices.safe_text(reason))
 
 

@@ -162,14 +162,17 @@ def dispatch_card(
     }
 
 
-def staff_markdown(svc: Services, ticket: Ticket, reason: str, assignee_name: str | None) -> str:
-    """The staff group's markdown for a ticket that needs a person (escaped, masked, ≤ 4 KiB)."""
+def staff_markdown(
+    svc: Services, ticket: Ticket, reason: str, assignee_name: str | None, *, urgent: bool = False
+) -> str:
+    """The staff group's markdown for a ticket that needs a person (escaped, masked, ≤ 4 KiB);
+    urgent: titled 【紧急】."""
     t = svc.texts
     what = md_escape(what_of(ticket))
     limit = 300
     while True:
         lines = [
-            t.get("staff_group.title", number=ticket.number),
+            t.get("staff_group.title_urgent" if urgent else "staff_group.title", number=ticket.number),
             t.get("staff_group.kind", kind=kind_label(svc, ticket.kind)),
             t.get("staff_group.place", place=clip(md_escape(place_of(svc, ticket)), 60)),
         ]

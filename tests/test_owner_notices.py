@@ -2,7 +2,8 @@
 resident are told as the ticket moves, driven through /wechat, the WeCom callback, the API and the
 scheduler on both backends: reminders that stop with the job, the resident's words reaching the
 owner of a reopened job, a coordinator's approval and decline, bookings moved or cancelled after
-办结, the number the owner types, and neighbours' reports of the same problem."""
+办结, the number the owner types, neighbours' reports of the same problem, and emergencies (never
+linked to a slower ticket, posted to the staff group as urgent)."""
 
 from __future__ import annotations
 
@@ -176,6 +177,7 @@ async def test_the_staff_group_hears_who_returned_a_ticket(client: Client, servi
     assert (await wc.say("chenmediator", f"退回 {t.number} 这是物业的事")).startswith("已退回")
     [post] = await group_posts(services)
     assert "调解员退回：这是物业的事" in post.payload["content"] and "网格员" not in post.payload["content"]
+    assert not post.urgent and post.payload["content"].startswith("### 工单 ")  # no emergency
 
 
 # --- 5. a booking moved or cancelled after 办结 -------------------------------------------------------
@@ -279,3 +281,60 @@ async def test_a_neighbours_report_linked_is_told_to_the_owner_with_the_photo(
     assert told.payload["text"].startswith(f"又有居民反映工单 {parent.number} 的问题（现共 2 位）：")
     assert told.payload["text"].endswith("（附 1 张照片，随后发来）")
     assert photo.payload == {"msgtype": "image", "photo": PHOTO["MediaId"], "number": parent.number}
+
+
+# --- 8. an emergency is never linked to a slower ticket ------------------------------------------------
+
+
+async def report(wx: WeChat, openid: str, said: str, phone: str) -> str:
+    """A complaint through the dialog, answering what is asked (no photo, the phone not bound); the
+    reply to 确认."""
+    answers = {"照片": "否", "联系电话": phone, "绑定": "否"}
+    reply = await wx.say(openid, said)
+    for _ in range(5):
+        if "请核对" in reply:
+            return await wx.say(openid, "确认")
+        answer = next((a for k, a in answers.items() if k in reply), None)
+        assert answer is not None, reply
+        reply = await wx.say(openid, answer)
+    raise AssertionError(reply)
+
+
+async def test_a_person_trapped_in_a_lift_is_not_linked_to_the_lifts_seven_day_ticket(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """电梯按钮不灵了 (一般, 7 days), then 电梯里关了人了 from a neighbour: the emergency is dispatched on
+    its own — its owner's card urgent and at once, 办结 in 2 hours — and the button's ticket keeps its
+    limit and its one reporter. A second neighbour trapped is linked to the emergency, its owner
+    told at once."""
+    button_owner, trapped, also_trapped = oid(), oid(), oid()
+    assert "工单号" in await report(wx, button_owner, "5号楼2单元电梯按钮不灵了 有时候按了没反应", "13812345678")
+    [button] = await tickets_of(services, button_owner)
+    done = await report(wx, trapped, "5号楼电梯里关了人了！出不来 快来人", "13900001111")
+    assert done.startswith("已按紧急情况登记") and "其他居民反映" not in done and "11月23日 12:00前处理" in done
+    [lift] = await tickets_of(services, trapped)
+    assert (lift.parent_id, lift.urgency, lift.status) == (None, "urgent", "dispatched")
+    [card] = [o for o in await outbox_rows(services, "wecom", lift.assignee)
+              if lift.number in o.payload.get("title", "")]
+    assert card.urgent and "紧急（2小时）" in card.payload["description"]
+    after = await ticket(services, button.number)
+    assert (after.reporters, after.urgency, after.due_at) == (1, "normal", button.due_at)
+    assert not any(lift.number in x for x in await texts_to(services, "wecom", button.assignee or ""))
+    done = await report(wx, also_trapped, "5号楼电梯困人了 快来人", "13700002222")
+    assert f"这个问题已有其他居民反映，正在工单{lift.number}中处理" in done
+    told = (await outbox_rows(services, "wecom", lift.assignee))[-1]
+    assert told.urgent and told.payload["text"].startswith(f"又有居民反映工单 {lift.number} 的问题（现共 2 位）")
+
+
+async def test_an_emergency_handed_to_a_person_is_posted_to_the_staff_group_as_urgent(
+    wx: WeChat, services: Services
+) -> None:
+    """困在电梯里 then 转人工: the staff group's post is 【紧急】 and goes before the pushes that are
+    not; a plain 我要跟人说话 is an ordinary post."""
+    trapped, plain = oid(), oid()
+    await wx.say(trapped, "5号楼电梯里关了人了！出不来 快来人")
+    await wx.say(trapped, "转人工")
+    await wx.say(plain, "我要跟人说话")
+    urgent, ordinary = await group_posts(services)
+    assert urgent.urgent and urgent.payload["content"].startswith("### 【紧急】工单 ")
+    assert not ordinary.urgent and ordinary.payload["content"].startswith("### 工单 ")
