@@ -214,7 +214,7 @@ async def _by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
         rows = await session.execute(
             select(Ticket).where(Ticket.number.like(f"%{tail}")).order_by(Ticket.id.desc()).limit(200)
         )
-        return [t for t in rows.scalars() if _forms(t.number)[1:2] == (tail,)]  # its month-day form
+        return [t for t in rows.scalars() if notices.ref_forms(t.number)[1:2] == (tail,)]  # its month-day form
     if "-" in ref:
         stmt = select(Ticket).where(Ticket.number == ref)
     elif len(ref) <= 4:  # a day's sequence: 7, 0007
@@ -225,26 +225,10 @@ async def _by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
     return [t for t in rows.scalars() if tickets.number_matches(t.number, ref)]
 
 
-def _forms(number: str) -> tuple[str, ...]:
-    """What a worker may type for a number, shortest first: 0001, 1124-0001, 20261124-0001."""
-    day, _, seq = number.partition("-")
-    if len(day) != 8 or not day.isdigit() or not seq.isdigit():
-        return (number,)
-    return (seq, f"{day[4:]}-{seq}", number)
-
-
 def handles(numbers: list[str]) -> dict[str, str]:
-    """For each number, the shortest form that tells it from the others listed (0001 when it is the
-    only 0001, else 1124-0001, else the whole number)."""
-    found: dict[str, str] = {}
-    for number in numbers:
-        for form in _forms(number):
-            if sum(1 for other in numbers if form in _forms(other)) == 1:
-                found[number] = form
-                break
-        else:
-            found[number] = number
-    return found
+    """For each number, the shortest form that tells it from the others listed (notices.worker_ref:
+    0001 when it is the only 0001, else 1124-0001, else the whole number)."""
+    return {number: notices.worker_ref(number, numbers) for number in numbers}
 
 
 def _ready(verb: str, ticket: Ticket, now: datetime) -> bool:
@@ -407,7 +391,7 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if ticket.assignee != who.id:
         _audit(session, who.id, f"wecom.{cmd.verb}.refused", ticket.number, now, reason="not assignee")
         return False, t.get("wecom.not_yours", number=ticket.number)
-    short = await _handle_in_hand(session, who, ticket)
+    short = await dispatch.worker_ref(session, ticket, who.id)
     start = dispatch.booked_start(ticket) if cmd.verb == "resolve" else None
     if start is not None and now < start and ticket.status in FROM_STATUSES["resolve"]:
         # A booking is done once its service is given: not before the booked start.
@@ -437,15 +421,6 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if cmd.verb == "return":
         return True, t.get("wecom.returned", number=ticket.number)
     return True, t.get("wecom.whistled", number=ticket.number)
-
-
-async def _handle_in_hand(session: AsyncSession, who: Person, ticket: Ticket) -> str:
-    """What the worker types for the ticket in the hints of a reply: 0001, or 1124-0001 when
-    another ticket in their hand is a 0001 too."""
-    rows = await session.scalars(
-        select(Ticket.number).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD))
-    )
-    return handles(list({*rows, ticket.number}))[ticket.number]
 
 
 async def _named(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> tuple[list[Ticket], str | None]:
