@@ -407,9 +407,9 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     data = {"via": "wecom", "whistle": True} if cmd.verb == "whistle" else {"via": "wecom"}
     try:
         if cmd.verb == "whistle" and ticket.status == "escalated":
-            await dispatch.whistle_again(svc, session, ticket, who.id, note=note, data=data)
+            event = await dispatch.whistle_again(svc, session, ticket, who.id, note=note, data=data)
         else:
-            await dispatch.apply_action(svc, session, ticket, action, who.id, note=note, data=data)
+            event = await dispatch.apply_action(svc, session, ticket, action, who.id, note=note, data=data)
     except tickets.TransitionError:
         return False, t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
     _audit(session, who.id, f"wecom.{cmd.verb}", ticket.number, now, note=notices.safe_text(cmd.text)[:500])
@@ -419,6 +419,8 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if cmd.verb == "resolve":
         return True, t.get("wecom.resolved_one", number=ticket.number)
     if cmd.verb == "return":
+        if (event.data or {}).get("decision") == "rejected":  # a volunteer signup declined, not re-dispatched
+            return True, t.get("wecom.signup_declined", number=ticket.number)
         return True, t.get("wecom.returned", number=ticket.number)
     return True, t.get("wecom.whistled", number=ticket.number)
 

@@ -159,7 +159,8 @@ async def test_tuihui_of_a_signup_by_the_coordinator_declines_it_and_a_new_signu
     openid = oid()
     await signup(wx, openid)
     [made] = await tickets_of(services, openid)
-    await wc.say("zhouvol", "退回 0001 不通过，我们巡逻队只收60岁以下的")
+    said = await wc.say("zhouvol", "退回 0001 不通过，我们巡逻队只收60岁以下的")
+    assert said == f"已退回：工单 {made.number} 的志愿者登记未通过，已把结果和原因告诉居民。"  # not 重新派单
     assert (await volunteer(services, openid)).status == "rejected"
     told = (await texts_to(services, "wechat", openid))[-1]
     assert "这次没有通过审核。原因：不通过，我们巡逻队只收60岁以下的" in told and "再次报名" in told
