@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import dialog
+from bot.clock import FakeClock
 from bot.flows.base import Context
 from bot.flows.volunteer import change_areas, registered_reply
 from bot.inbound import Inbound
@@ -16,6 +18,7 @@ from bot.tickets import events_of
 from storage.models import Volunteer
 from tests.conftest import WeChat
 from tests.flow_helpers import resident, tickets_of
+from tests.wecom_driver import outbox_rows
 
 
 def oid() -> str:
@@ -173,3 +176,19 @@ async def test_registered_volunteer_is_told_and_may_change_the_areas(wx: WeChat,
     async with services.sessions() as session:
         notes = [e.note for e in await events_of(session, ticket) if e.action == "resident_wrote"]
         assert len(notes) == 2
+
+
+async def test_a_change_of_areas_at_night_reaches_the_coordinator_in_the_morning(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """改方向 at 21:30 (quiet hours 21:00-08:00): the record changes at once, the coordinator's
+    notice waits for 08:00."""
+    openid = oid()
+    await sign_up(wx, openid, "1 3")
+    clock.set(datetime(2026, 11, 23, 13, 30, tzinfo=timezone.utc))
+    assert "环境" in await wx.say(openid, "改方向 环境")
+    [record] = await volunteers_of(services, openid)
+    assert record.areas == ["环境"]
+    [told] = [o for o in await outbox_rows(services, "wecom", "zhouvol") if o.payload["msgtype"] == "text"]
+    assert "环境" in told.payload["text"]
+    assert told.next_attempt_at == datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc) and not told.urgent

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from bot.clock import FakeClock
 from bot.services import Services
 from storage.models import OutboxItem, Reminder, Ticket, TicketEvent
 from tests.conftest import WeChat
 from tests.flow_helpers import dialog_of, tickets_of
+from tests.wecom_driver import outbox_rows
+
+NIGHT = datetime(2026, 11, 23, 13, 30, tzinfo=timezone.utc)  # 21:30 in Shanghai: quiet hours 21:00-08:00
+MORNING = datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc)  # 08:00, when they end
 
 
 def oid() -> str:
@@ -119,3 +125,18 @@ async def test_no_at_the_erase_confirmation_keeps_the_data(wx: WeChat, services:
     assert "确定要删除" in await wx.say(openid, "删除我的信息")
     assert "没有删除" in await wx.say(openid, "否")
     assert await dialog_of(services, openid) is None
+
+
+async def test_at_night_the_wish_passed_on_to_the_worker_waits_for_the_morning(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """撤销 at 21:30 of a report a neighbour's is linked to: the worker hears of it at 08:00, as of
+    the bot's other pushes in quiet hours."""
+    first, second = oid(), oid()
+    parent = await report(wx, services, first)
+    await report(wx, services, second)
+    clock.set(NIGHT)
+    assert "要撤销这个工单吗" in await wx.say(first, "撤销")
+    assert "还有1位邻居反映了同一个问题" in await wx.say(first, "确认")
+    [told] = [o for o in await outbox_rows(services, "wecom", parent.assignee) if "表示不用处理了" in str(o.payload)]
+    assert told.next_attempt_at == MORNING and not told.urgent

@@ -4,9 +4,11 @@ tickets anonymised, drops pending reminders and is audited (both backends, throu
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from bot.clock import FakeClock
 from bot.outbox import push_resident
 from bot.privacy import hash_openid
 from bot.services import Services
@@ -14,6 +16,7 @@ from bot.tickets import events_of
 from storage.models import AuditLog, Booking, Message, OutboxItem, Reminder, Resident, Ticket, Volunteer
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
+from tests.wecom_driver import outbox_rows
 
 
 def oid() -> str:
@@ -138,3 +141,20 @@ async def test_erase_keeps_a_report_neighbours_wait_for_open_with_its_place(wx: 
         assert child.parent_id == parent.id and child.resident == neighbour
         assert parent.status not in ("cancelled", "closed") and parent.resident is None
         assert "3栋2单元" in parent.fields["place"] and "phone" not in parent.fields
+
+
+async def test_at_night_the_owner_of_a_shared_report_hears_of_the_erasure_in_the_morning(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """删除我的信息 at 21:30 (quiet hours 21:00-08:00) with a report a neighbour's is linked to: its
+    owner's notice waits for 08:00."""
+    first, neighbour = oid(), oid()
+    await report_light(wx, first)
+    await report_light(wx, neighbour)
+    clock.set(datetime(2026, 11, 23, 13, 30, tzinfo=timezone.utc))
+    await wx.say(first, "删除我的信息")
+    assert "已删除" in await wx.say(first, "确认删除")
+    [parent, _child] = await tickets_of(services)
+    [told] = [o for o in await outbox_rows(services, "wecom", parent.assignee) if "删除个人信息" in str(o.payload)]
+    assert parent.number in told.payload["text"]
+    assert told.next_attempt_at == datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc) and not told.urgent

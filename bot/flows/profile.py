@@ -109,7 +109,8 @@ async def _withdraw_open(svc: Services, session: AsyncSession, openid: str, tick
             await add_event(session, ticket, "resident_wrote", actor, svc.clock.now(), note=note)
             if ticket.assignee:
                 text = svc.texts.get("profile.erase_shared_worker", number=ticket.number)
-                await outbox.push_worker(session, ticket.assignee, text, now=svc.clock.now(), ticket_id=ticket.id)
+                await outbox.push_worker(session, ticket.assignee, text, now=svc.clock.now(), ticket_id=ticket.id,
+                                         not_before=dispatch.held_until(svc, ticket))
             continue
         await dispatch.apply_action(svc, session, ticket, "cancel", actor, note=note, data={"by": "resident"})
     return shared

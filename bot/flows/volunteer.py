@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot import outbox
+from bot import dispatch, outbox
 from bot import tickets as ticket_log
 from bot.flows import parsers
 from bot.flows.base import Answer, Choice, Context, Flow, Invalid, Step
@@ -94,7 +94,8 @@ async def registered_reply(ctx: Context) -> str | None:
 
 
 async def _tell_coordinator(ctx: Context, record: Volunteer, note: str) -> None:
-    """The change noted on the signup's ticket and told to whoever has it (else the staff group)."""
+    """The change noted on the signup's ticket and told to whoever has it (after the quiet hours
+    now falls in), else the staff group."""
     ticket = await ctx.session.get(Ticket, record.ticket_id) if record.ticket_id else None
     if ticket is not None:
         await ticket_log.add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}",
@@ -102,7 +103,8 @@ async def _tell_coordinator(ctx: Context, record: Volunteer, note: str) -> None:
     number = ticket.number if ticket is not None else "-"
     text = ctx.text("volunteer.changed_coordinator", number=number, name=record.name or "", note=note)
     if ticket is not None and ticket.assignee:
-        await outbox.push_worker(ctx.session, ticket.assignee, text, now=ctx.now, ticket_id=ticket.id)
+        await outbox.push_worker(ctx.session, ticket.assignee, text, now=ctx.now, ticket_id=ticket.id,
+                                 not_before=dispatch.held_until(ctx.svc, ticket))
     else:
         await outbox.push_group(ctx.session, text, now=ctx.now)
 

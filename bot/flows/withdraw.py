@@ -133,7 +133,7 @@ class Withdraw(Flow):
                 await outbox.push_worker(
                     ctx.session, ticket.assignee,
                     ctx.text("withdraw.shared_worker", number=number, reason=reason, count=len(others)),
-                    now=ctx.now, ticket_id=ticket.id,
+                    now=ctx.now, ticket_id=ticket.id, not_before=dispatch.held_until(ctx.svc, ticket),
                 )
             return ctx.text("withdraw.shared", number=number, count=len(others))
         await dispatch.apply_action(ctx.svc, ctx.session, ticket, "cancel", actor, note=note, data={"by": "resident"})
