@@ -147,6 +147,24 @@ async def test_a_worker_taken_out_of_the_roster_leaves_no_ticket_waiting_on_her(
     assert "已转告服务中心" in await wx.say(other, "催一下")  # reopened, its owner gone: to staff
     assert len(await outbox_rows(services, "wecom", "qianli")) == before
 
+    # The reopen notice to her was not sent either: staff are told, with what it said.
+    async with aiohttp.ClientSession() as http:
+        await push.drain(services, http)
+    alerts = [p.id for p in await group_posts(services) if "企业微信消息未送达" in p.payload["content"]]
+    assert any(done.number in p.payload["content"] and "重新打开" in p.payload["content"]
+               for p in await group_posts(services) if p.id in alerts)
+
+    # Staff give her open ticket to 王伟: it leaves the queue; the 已改派 notice to her is dropped
+    # without a word to staff (it needs nobody).
+    resp = await client.post(f"/console/tickets/{held.number}/transition",
+                             data={"action": "assign", "assignee": "wangwei", "csrf_token": csrf})
+    assert resp.status == 200
+    async with aiohttp.ClientSession() as http:
+        await push.drain(services, http)
+    assert [r.state for r in await outbox_rows(services, "wecom", "qianli") if "改派" in str(r.payload)] == ["dead"]
+    assert [p.id for p in await group_posts(services) if "企业微信消息未送达" in p.payload["content"]] == alerts
+    assert f'data-number="{held.number}"' not in await (await client.get("/console")).text()
+
 
 async def test_an_import_the_next_start_undoes_says_so_and_the_start_warns(
     services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

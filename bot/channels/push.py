@@ -39,7 +39,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from bot import cs_window, metrics, notices, outbox
+from bot import cs_window, metrics, notices, outbox, tickets
 from bot.logs import fields
 from bot.privacy import hash_openid, mask_phone
 from bot.services import Services
@@ -644,7 +644,9 @@ async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> dateti
 
 async def tell_staff_push_dead(svc: Services, outbox_id: int, error: str, attempts: int) -> None:
     """One staff-group post for a push to a worker given up: to whom, on which ticket, why in words
-    (console.push_errors by errcode, or LEFT_ROSTER) and what it said; once per push."""
+    (console.push_errors by errcode, or LEFT_ROSTER) and what it said; once per push. A push not
+    sent to someone who left the roster is posted only while its ticket is still theirs and open
+    (a 已改派 or 已撤销 notice to them needs nobody)."""
     t = svc.texts
     code = error_code(error)
     if error.startswith(LEFT_ROSTER):
@@ -659,6 +661,10 @@ async def tell_staff_push_dead(svc: Services, outbox_id: int, error: str, attemp
             return
         person = await session.get(Person, row.target)
         ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+        if error.startswith(LEFT_ROSTER) and (
+            ticket is None or ticket.assignee != row.target or ticket.status not in tickets.ACTIVE
+        ):
+            return
         lines = [t.get("push.worker_dead_title", name=notices.md_escape(person.name if person else row.target))]
         if ticket is not None:
             lines.append(t.get("push.worker_dead_ticket", number=ticket.number,
