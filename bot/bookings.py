@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import reminders, tickets
+from bot import reminders, schedule, tickets
 from bot.outbox import push_resident, push_worker
 from bot.service_catalog import CN_WEEKDAYS, ServiceSpec, catalog_of
 from bot.services import Services
@@ -407,7 +407,7 @@ async def promote_waitlist(svc: Services, session: AsyncSession, service: str, s
                     session, candidate.resident,
                     svc.texts.get("booking.promoted", service=service, when=describe(svc, candidate.start_at)),
                     now=svc.clock.now(), ticket_id=candidate.ticket_id,
-                    dedup_key=f"booking:{candidate.id}:promoted",
+                    dedup_key=f"booking:{candidate.id}:promoted", not_before=_held(svc, ticket),
                 )
             return candidate
     return None
@@ -422,7 +422,16 @@ async def _confirmed_to_provider(svc: Services, session: AsyncSession, ticket: T
             session, ticket.assignee,
             svc.texts.get("booking.promoted_worker", number=ticket.number, when=describe(svc, booking.start_at)),
             now=svc.clock.now(), ticket_id=ticket.id, dedup_key=f"booking:{booking.id}:promoted_worker",
+            not_before=_held(svc, ticket),
         )
+
+
+def _held(svc: Services, ticket: Ticket | None) -> datetime | None:
+    """When a push the bot sends on its own about a booking may go: after the quiet hours (a place
+    freed by another resident's cancelling at 22:00 is told at 08:00)."""
+    from bot import dispatch  # dispatch reads bookings' tickets
+
+    return dispatch.held_until(svc, ticket) if ticket is not None else schedule.held_until(svc.clock.now(), svc.settings)
 
 
 def _rewrite_summary(svc: Services, ticket: Ticket, booking: Booking) -> None:

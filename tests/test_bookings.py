@@ -344,3 +344,21 @@ async def test_upcoming_lists_a_residents_active_bookings(services: Services, sm
     async with services.sessions() as session:
         found = await bookings.upcoming(services, session, "o_res")
     assert [b.id for b in found] == [sooner.id, later.id]
+
+
+async def test_a_place_freed_at_night_is_told_in_the_morning(services: Services, small: Catalog, clock: FakeClock) -> None:
+    """A cancellation at 22:00 frees a waitlisted resident's place: that resident and the provider
+    are told after the quiet hours (08:00), not at 22:00."""
+    start = at(TODAY + timedelta(days=1), 10, 0)
+    first = await book(services, "助浴", start, "o_night_first")
+    waiting = await book(services, "助浴", start, "o_night_waiting", waitlist=True)
+    clock.set(at(TODAY, 22, 0))
+    async with services.sessions() as session, session.begin():
+        row = await session.get(Booking, first.id)
+        assert row is not None
+        promoted = await bookings.cancel_booking(services, session, row, "resident:test")
+        assert promoted is not None and promoted.id == waiting.id
+    async with services.sessions() as session:
+        push = await session.scalar(select(OutboxItem).where(OutboxItem.target == "o_night_waiting"))
+    assert push is not None and "已为您约上" in push.payload["text"]
+    assert push.next_attempt_at.replace(tzinfo=push.next_attempt_at.tzinfo or timezone.utc) == at(TODAY + timedelta(days=1), 8, 0)
