@@ -31,6 +31,9 @@ def oid() -> str:
         ("我想咨询一下 老房子加装电梯的事", "加装电梯"),  # 电梯 alone would be a lift report
         ("小区什么时候停水", "提前在小区公告栏"),  # a question in a report's words: before_services
         ("明天停电吗", "提前在小区公告栏"),
+        ("什么时候来水啊", "回复“进度”"),  # an outage's own question: how to follow a report
+        ("来水了吗", "回复“进度”"),
+        ("咋还不来水", "回复“进度”"),
     ],
 )
 async def test_a_common_question_gets_the_operators_answer(

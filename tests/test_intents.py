@@ -252,6 +252,18 @@ async def test_an_emergency_around_a_greeting_or_a_very_gets_its_advice(wx: WeCh
     assert "随时找我" in await wx.say("o_elder_ok", "好")  # a 好 alone is still a goodbye
 
 
+async def test_an_outage_in_residents_words_is_a_water_report(wx: WeChat) -> None:
+    """A water-main burst morning: 我们家没有水了 / 3号楼断水了 … got 没太明白 and 7号楼水停了 the
+    twelve-category menu; each is a 水电气暖 report (where, or a photo when the building is said)."""
+    said = ["我们家没有水了", "3号楼断水了", "五号楼没有水", "一点水都没有", "没得水了", "7号楼水停了"]
+    for n, text in enumerate(said):
+        reply = await wx.say(f"o_outage_{n}", text)
+        assert "没太明白" not in reply and "哪一类" not in reply, (text, reply)
+        assert "问题在哪里" in reply or "拍张照片" in reply, (text, reply)
+    for n, text in enumerate(["没有水费了怎么交", "防水没做好 怎么办", "我们没有水平"]):
+        assert "拍张照片" not in await wx.say(f"o_not_outage_{n}", text), text
+
+
 # ------------------------------------------------------------------ result shape
 
 
