@@ -51,6 +51,7 @@ PHOTOS_PER_PUSH = 3  # a resident's photos an owner gets as WeCom images at once
 # Kinds that are a job done for a resident, whose 办结 gets a satisfaction survey (满意率 rates
 # those jobs); a volunteer signup is the coordinator's decision on a resident's offer of help.
 SURVEYED_KINDS = ("complaint", "mediation", "elderly_service", "handoff")
+GOOD_RATING = 3  # a survey's 基本满意 and above: the resident called the job done (survey.GOOD_FROM)
 ROLE_OF_KIND = {
     "complaint": "grid_worker",
     "mediation": "mediator",
@@ -534,11 +535,14 @@ async def children_of(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
 
 
 async def _tell_residents(
-    svc: Services, session: AsyncSession, ticket: Ticket, kids: list[Ticket], event: TicketEvent, text: str
+    svc: Services, session: AsyncSession, ticket: Ticket, kids: list[Ticket], event: TicketEvent, key: str,
+    *, skip_rated: bool = False, **values: Any,
 ) -> None:
-    """Push text to the ticket's resident and every linked reporter, once each: after the quiet
-    hours now falls in, unless the ticket is urgent or the resident made the change (an answer
-    to what they just said)."""
+    """Push the text of key to the ticket's resident and every linked reporter, once each, each
+    with their own number (a linked reporter's followed by （与工单 … 合并处理）, the number the
+    work goes by): after the quiet hours now falls in, unless the ticket is urgent or the resident
+    made the change (an answer to what they just said). skip_rated: not those who rated the job
+    done (a neighbour's reopen is no news to them)."""
     now = svc.clock.now()
     held = held_until(svc, ticket)
     seen: set[str] = set()
@@ -547,14 +551,27 @@ async def _tell_residents(
             continue
         seen.add(own.resident)
         asked = event.actor == f"resident:{hash_openid(own.resident)}"
+        if skip_rated and not asked and rated_done(own):
+            continue
+        number = own.number
+        if own is not ticket:
+            number += svc.texts.get("dispatch.merged_with", parent=ticket.number)
         await outbox.push_resident(
-            session, own.resident, text, now=now, ticket_id=own.id,
+            session, own.resident, svc.texts.get(key, number=number, **values), now=now, ticket_id=own.id,
             dedup_key=f"ticket:{ticket.id}:ev{event.id}:{own.id}", not_before=None if asked else held,
         )
 
 
+def rated_done(ticket: Ticket) -> bool:
+    """Whether the ticket's resident rated the job done (基本满意 or better): they are not surveyed
+    again, nor told of a reopen a neighbour asked for."""
+    return ticket.satisfaction is not None and ticket.satisfaction >= GOOD_RATING
+
+
 async def _schedule_survey(svc: Services, session: AsyncSession, ticket: Ticket) -> None:
-    if ticket.kind not in SURVEYED_KINDS:
+    """The survey of a resolution, unless its resident already rated the job done (a neighbour's
+    reopen of a shared report does not ask them twice)."""
+    if ticket.kind not in SURVEYED_KINDS or rated_done(ticket):
         return
     try:
         from bot.flows import survey
@@ -609,18 +626,21 @@ async def apply_action(
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=("accept_remind", "accept_breach"))
         name = owner.name if owner else actor
         role = notices.role_label(svc, owner.roles if owner else [])
-        await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_accepted", number=ticket.number, role=role, name=name))
+        await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_accepted", role=role, name=name)
     elif action == "resolve":
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
-        text = (
-            t.get("dispatch.resident_resolved", number=ticket.number, note=note)
-            if note.strip() else t.get("dispatch.resident_resolved_no_note", number=ticket.number)
-        )
-        await _tell_residents(svc, session, ticket, kids, event, text)
+        if note.strip():
+            await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_resolved", skip_rated=True, note=note)
+        else:
+            await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_resolved_no_note", skip_rated=True)
         await _schedule_survey(svc, session, ticket)
     elif action == "reopen":
-        await _tell_residents(svc, session, ticket, kids, event, t.get("dispatch.resident_reopened", number=ticket.number))
-        if ticket.assignee:
+        # Those who rated the job done are not told: a neighbour's reopen is no news to them.
+        await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_reopened", skip_rated=True)
+        # A linked report reopened alone (its resident was not satisfied, the problem itself is
+        # fixed) is the service centre's to look at (the survey tells the staff group): the
+        # shared job's owner gets no new limit for it.
+        if ticket.assignee and ticket.parent_id is None:
             held = held_until(svc, ticket)
             ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, held or now, booked_start(ticket))
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
@@ -635,10 +655,7 @@ async def apply_action(
             await reminders.drop_for_cause(session, "ticket", kid.id)
         if action == "cancel":
             if (data or {}).get("by") != "resident":  # a resident who withdrew it was answered in the chat
-                await _tell_residents(
-                    svc, session, ticket, kids, event,
-                    t.get("dispatch.resident_cancelled", number=ticket.number, note=note),
-                )
+                await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_cancelled", note=note)
             if ticket.assignee:
                 await outbox.push_worker(
                     session, ticket.assignee, t.get("dispatch.cancelled_worker", number=ticket.number),
@@ -691,9 +708,7 @@ async def _decide_signup(
     if ticket.resident:
         await volunteers.decide(session, ticket.resident, ticket.id, decision)
     said = t.get(f"dispatch.signup_said_{decision}", note=note.strip()) if note.strip() else ""
-    await _tell_residents(svc, session, ticket, [], event, t.get(
-        f"dispatch.resident_signup_{decision}", number=ticket.number, said=said,
-    ))
+    await _tell_residents(svc, session, ticket, [], event, f"dispatch.resident_signup_{decision}", said=said)
     return event
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import dispatch, roster, tickets
 from bot.clock import FakeClock
+from bot.schedule import run_due
 from bot.services import Services
 from storage.models import Person, Reminder
-from tests.wecom_driver import actions, load_demo_roster, new_ticket, outbox_rows, ticket
+from tests.conftest import WeChat
+from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 
 @pytest.fixture
@@ -125,11 +129,11 @@ async def test_same_problem_is_linked_and_every_reporter_hears_updates(svc: Serv
         t = await tickets.get_by_number(session, first.number, for_update=True)
         assert t is not None
         await dispatch.apply_action(svc, session, t, "resolve", "wangwei", note="已更换灯泡")
-    for openid in ("oFirst", "oSecond"):
+    for openid, own in (("oFirst", first.number), ("oSecond", f"{second.ticket.number}（与工单 {first.number} 合并处理）")):
         texts = [o.payload["text"] for o in await outbox_rows(svc, "wechat", openid)]
-        assert texts == [
-            f"您的工单 {first.number} 已由网格员 王伟 接单，正在处理。",
-            f"您的工单 {first.number} 已办结：已更换灯泡",
+        assert texts == [  # each reporter hears their own number, a linked one the job's beside it
+            f"您的工单 {own} 已由网格员 王伟 接单，正在处理。",
+            f"您的工单 {own} 已办结：已更换灯泡",
         ]
     assert (await ticket(svc, second.ticket.number)).status == "resolved"
     assert await outbox_rows(svc, "wechat", "oThird") == []
@@ -263,3 +267,35 @@ async def test_simultaneous_reports_of_one_problem_dispatch_once(svc: Services) 
     pushes = [o.payload for o in await outbox_rows(svc, "wecom")]
     assert [p["msgtype"] for p in pushes].count("textcard") == 1  # the others told as 又有居民反映
     assert sorted(p.get("text", "")[:6] for p in pushes) == ["", "又有居民反映", "又有居民反映", "又有居民反映"]
+
+
+async def test_a_neighbour_unsatisfied_with_a_shared_job_does_not_reopen_it_for_those_who_rated(
+    svc: Services, clock: FakeClock, wx: WeChat, client: TestClient[Any, Any]
+) -> None:
+    """The water is back; 居民 a (the job) and c rate it 满意, b says it is still off: the job is
+    reopened to its owner, but a and c are neither told 已重新打开 nor surveyed again when it is
+    办结 once more — b is."""
+    wc = WeCom(client, svc)
+    job = (await new_ticket(svc, resident="oA", category="water", summary="3号楼停水了")).ticket.number
+    b = (await new_ticket(svc, resident="oB", category="water", summary="3号楼也停水了")).ticket.number
+    c = (await new_ticket(svc, resident="oC", category="water", summary="3号楼没水了")).ticket.number
+    assert "已接单" in await wc.say("wangwei", "接单")
+    assert "已办结" in await wc.say("wangwei", f"办结 {job[-4:]} 已恢复供水")
+    clock.advance(hours=2)
+    await run_due(svc)
+    assert "满意" in await wx.say("oA", "满意")
+    assert "满意" in await wx.say("oC", "5")
+    assert "重新" in await wx.say("oB", "不满意，还是没水")
+    assert (await ticket(svc, job)).status == "reopened"
+    for openid in ("oA", "oC"):
+        assert not [o for o in await outbox_rows(svc, "wechat", openid) if "重新打开" in o.payload.get("text", "")]
+    assert "已办结" in await wc.say("wangwei", f"办结 {job[-4:]} 供水正常")
+    clock.advance(days=1)
+    await run_due(svc)
+    clock.advance(days=1)
+    await run_due(svc)
+    surveys = {o: len([p for p in await outbox_rows(svc, "wechat", o) if "template" in p.payload]) for o in ("oA", "oB", "oC")}
+    assert surveys == {"oA": 1, "oB": 2, "oC": 1}
+    told = [o.payload["text"] for o in await outbox_rows(svc, "wechat", "oB") if "template" not in o.payload]
+    assert f"您的工单 {b}（与工单 {job} 合并处理） 已办结：供水正常" in told
+    assert (await ticket(svc, c)).status == "closed"
