@@ -391,6 +391,17 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if ticket.assignee != who.id:
         _audit(session, who.id, f"wecom.{cmd.verb}.refused", ticket.number, now, reason="not assignee")
         return False, t.get("wecom.not_yours", number=ticket.number)
+    if ticket.parent_id is not None:
+        # A neighbour's report linked to a job follows it (办结 of the job tells every reporter);
+        # finishing it alone would tell that resident 已办结 while the problem is still there.
+        job = await session.get(Ticket, ticket.parent_id)
+        if job is not None:
+            _audit(session, who.id, f"wecom.{cmd.verb}.refused", ticket.number, now, reason="linked report",
+                   parent=job.number)
+            word = COMMAND_WORD.get(cmd.verb, verb_name)
+            example = f"{word} {await dispatch.worker_ref(session, job, who.id)}" + (" …" if cmd.verb in NEEDS_NOTE else "")
+            return False, t.get("wecom.linked_report", number=ticket.number, parent=job.number, verb=verb_name,
+                                example=example)
     short = await dispatch.worker_ref(session, ticket, who.id)
     start = dispatch.booked_start(ticket) if cmd.verb == "resolve" else None
     if start is not None and now < start and ticket.status in FROM_STATUSES["resolve"]:

@@ -114,6 +114,24 @@ async def test_an_older_person_alone_asking_to_be_looked_in_on_reaches_a_person(
     assert ticket.kind == "handoff"
 
 
+async def test_asking_for_water_to_be_delivered_reaches_a_person(wx: WeChat, services: Services) -> None:
+    """A water-main burst morning: 提不动水 … 能不能给送点水 got 没太明白, 社区能帮忙送桶水吗 a
+    volunteer signup and 能不能派人送点水 the elderly-service menu, which has no water."""
+    said = [
+        "我八十多了 提不动水 3号楼1单元101 家里一点水都没有 能不能给送点水",
+        "社区能帮忙送桶水吗 老人在家 腿脚不好",
+        "能不能派人送点水 我老伴瘫痪在床",
+    ]
+    for n, text in enumerate(said):
+        openid = f"o_water_{n}_{oid()}"
+        reply = await wx.say(openid, text)
+        assert "转接人工服务" in reply, (text, reply)
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff", text
+    # offering to carry water is still a volunteer's, not a request for a person
+    assert "转接人工服务" not in await wx.say(oid(), "我可以帮老人送水")
+
+
 async def test_after_asking_for_a_person_what_follows_is_for_that_person(
     wx: WeChat, services: Services, clock: FakeClock
 ) -> None:
@@ -349,3 +367,44 @@ async def test_adding_a_phone_number_to_a_report(wx: WeChat, services: Services)
             TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote").order_by(TicketEvent.id)
         )).scalars().all()
     assert list(notes) == ["我电话是138-1234-5678 下午都在家", "电话138 1234 5678"]
+
+
+async def test_neighbours_on_one_shared_job_chase_it_once_under_its_number_held_through_the_night(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """Six neighbours' reports linked to one water job, at 22:30: their 催一下 reach its owner once
+    (URGE_EVERY per job), under the job's number he knows, and not before 08:00; an addition goes
+    the same way; each can ask about the job's number and hears their own report's line."""
+    from datetime import datetime, timezone
+
+    from storage.models import OutboxItem
+    from tests.wecom_driver import load_demo_roster, new_ticket
+
+    await load_demo_roster(services)
+    clock.set(datetime(2026, 11, 23, 14, 30, tzinfo=timezone.utc))  # 22:30 in Shanghai
+    job = (await new_ticket(services, resident=oid(), category="water", summary="3号楼停水了")).ticket.number
+    neighbours = [(await new_ticket(services, resident=oid(), category="water", summary="没水了")) for _ in range(6)]
+    assert all(n.linked_to is not None and n.linked_to.number == job for n in neighbours)
+    replies = [await wx.say(str(n.ticket.resident), "催一下") for n in neighbours]
+    assert replies[0].startswith(f"已帮您催促工单 {neighbours[0].ticket.number}")
+    assert all("已经催促过" in r for r in replies[1:])
+    assert f"{neighbours[0].ticket.number}（与工单 {job} 合并处理）" in replies[0]
+    added = await wx.say(str(neighbours[1].ticket.resident), "补充一下：水压也很低")
+    assert added.startswith(f"已补充到工单 {neighbours[1].ticket.number}")
+    async with services.sessions() as session:
+        pushes = list((await session.execute(
+            select(OutboxItem).where(OutboxItem.target == "wangwei", OutboxItem.channel == "wecom")
+            .order_by(OutboxItem.id))).scalars())
+    texts = [p.payload.get("text", "") for p in pushes]
+    chases = [p for p, t in zip(pushes, texts) if "【居民催办】" in t]
+    additions = [p for p, t in zip(pushes, texts) if "【居民补充】" in t]
+    assert len(chases) == 1 and len(additions) == 1
+    assert f"工单 {job}" in chases[0].payload["text"] and f"办结 {job[-4:]}" in chases[0].payload["text"]
+    assert additions[0].payload["text"] == f"【居民补充】工单 {job}：水压也很低"
+    for p in (*chases, *additions):
+        assert p.next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 0)  # 08:00, after the quiet hours
+    mine = neighbours[2]
+    for question in (f"{job}怎么样了", f"{job[-4:]}怎么样了"):
+        line = await wx.say(str(mine.ticket.resident), question)
+        assert line.startswith(f"【{mine.ticket.number}（与工单 {job} 合并处理）】"), question
+    assert "没有找到" in await wx.say(oid(), f"{job}怎么样了")  # a stranger still hears nothing of it

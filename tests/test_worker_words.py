@@ -212,3 +212,22 @@ async def test_a_booking_is_not_finished_before_its_service(
     assert (await wc.say("canteen", "办结 已送餐")).startswith(f"已办结：工单 {number}")
     assert (await _told(services, "oB1"))[-1] == f"您的工单 {number} 已办结：已送餐"
     assert await actions(services, number) == ["created", "assign", "accept", "resolve"]
+
+
+async def test_a_neighbours_linked_report_is_not_finished_alone(client: TestClient[Any, Any], services: Services) -> None:
+    """办结 0002 of a report linked to the water job 0001 would tell that resident 已办结 while the
+    water is still off: refused, pointing at the job, audited; 办结 of the job finishes both."""
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oJob", category="water")).ticket.number
+    linked = await new_ticket(services, resident="oNext", category="water")
+    assert linked.linked_to is not None
+    child = linked.ticket.number
+    reply = await wc.say("wangwei", f"办结 {child[-4:]} 已恢复供水")
+    assert reply == (f"工单 {child} 是并入工单 {job} 的同一问题反映，随该工单一起处理，不能单独办结。"
+                     f"请对工单 {job} 操作，例如“办结 {job[-4:]} …”。")
+    assert (await ticket(services, child)).status == "dispatched"
+    assert not [t for t in await _told(services, "oNext") if "已办结" in t]
+    assert ("wecom.resolve.refused", child) in await _audit(services, "wangwei")
+    assert (await wc.say("wangwei", f"办结 {job[-4:]} 已恢复供水")).startswith("已办结")
+    assert (await ticket(services, child)).status == "resolved"
+    assert (await _told(services, "oNext"))[-1] == f"您的工单 {child}（与工单 {job} 合并处理） 已办结：已恢复供水"

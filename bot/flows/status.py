@@ -6,8 +6,9 @@ import re
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
-from bot import notices, outbox
+from bot import dispatch, notices, outbox
 from bot.flows.base import Context
 from bot.flows.commands import normalize
 from bot.flows.finish import format_due
@@ -52,6 +53,13 @@ async def short_reply(ctx: Context, text: str) -> str | None:
         select(Ticket.number).where(Ticket.resident == ctx.openid, Ticket.number.like(f"%-{seq}"))
         .order_by(Ticket.id.desc()).limit(1)
     )
+    if number is None:  # the job a report of theirs was linked to (与工单 … 合并处理)
+        job = aliased(Ticket)
+        number = await ctx.session.scalar(
+            select(job.number).join(Ticket, Ticket.parent_id == job.id)
+            .where(Ticket.resident == ctx.openid, job.number.like(f"%-{seq}"))
+            .order_by(job.id.desc()).limit(1)
+        )
     if number is None:
         return "\n".join([ctx.text("status.not_found_digits", digits=seq), await status_reply(ctx, None)])
     return await status_reply(ctx, number)
@@ -75,7 +83,12 @@ async def _owner(ctx: Context, ticket: Ticket) -> Person | None:
 async def _line(ctx: Context, ticket: Ticket) -> str:
     status = ctx.text(f"status.labels.{ticket.status}")
     kind = ctx.text(f"flow.titles.{ticket.kind}")
-    line = ctx.text("status.line", number=ticket.number, kind=kind, status=status, summary=(ticket.summary or "")[:40])
+    number = ticket.number
+    if ticket.parent_id is not None:
+        job = await ctx.session.get(Ticket, ticket.parent_id)
+        if job is not None:
+            number += ctx.text("dispatch.merged_with", parent=job.number)
+    line = ctx.text("status.line", number=number, kind=kind, status=status, summary=(ticket.summary or "")[:40])
     person = await _owner(ctx, ticket)
     if person is not None:
         line += ctx.text("status.who", name=person.name)
@@ -91,6 +104,14 @@ async def status_reply(ctx: Context, number: str | None) -> str:
     """The answer to a status question, about one ticket or all open ones."""
     if number:
         ticket = await get_by_number(ctx.session, number)
+        if ticket is not None and ticket.resident != ctx.openid:
+            # The job the resident's own report was linked to: their report's line, which follows it.
+            own = await ctx.session.scalar(
+                select(Ticket).where(Ticket.parent_id == ticket.id, Ticket.resident == ctx.openid)
+                .order_by(Ticket.id.desc()).limit(1)
+            )
+            if own is not None:
+                return await _line(ctx, own)
         if ticket is None or ticket.resident != ctx.openid:
             return ctx.text("status.not_found", number=number)
         return await _line(ctx, ticket)
@@ -127,27 +148,39 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
     listing = await status_reply(ctx, None)
     if not urged:
         return listing
+    # A linked report's chase is the shared job's: its owner knows the job's number, and one
+    # chase in URGE_EVERY reaches them however many neighbours chase it.
+    job = await _job_of(ctx, newest)
     lately = await ctx.session.scalar(
-        select(TicketEvent.id).where(TicketEvent.ticket_id == newest.id, TicketEvent.action == "urged",
+        select(TicketEvent.id).where(TicketEvent.ticket_id.in_({newest.id, job.id}), TicketEvent.action == "urged",
                                      TicketEvent.created_at >= ctx.now - URGE_EVERY).limit(1)
     )
     if lately is not None:
         return "\n".join([ctx.text("status.urged_lately", number=newest.number), listing])
-    await add_event(ctx.session, newest, "urged", f"resident:{hash_openid(ctx.openid)}", ctx.now,
-                    note=notices.safe_text(text.strip()[:200]))
-    what = notices.safe_text(notices.what_of(newest))[:60]
-    owner = await _worked_by(ctx, newest)
+    actor, note = f"resident:{hash_openid(ctx.openid)}", notices.safe_text(text.strip()[:200])
+    await add_event(ctx.session, newest, "urged", actor, ctx.now, note=note)
+    if job is not newest:
+        await add_event(ctx.session, job, "urged", actor, ctx.now, note=note, data={"via": newest.number})
+    what = notices.safe_text(notices.what_of(job))[:60]
+    owner = await _worked_by(ctx, job)
     if owner is not None:
         await outbox.push_worker(ctx.session, owner.id,
-                                 ctx.text("status.urge_worker", number=newest.number, what=what,
-                                          short=notices.short_number(newest.number)),
-                                 now=ctx.now, ticket_id=newest.id)
+                                 ctx.text("status.urge_worker", number=job.number, what=what,
+                                          short=await dispatch.worker_ref(ctx.session, job, owner.id)),
+                                 now=ctx.now, ticket_id=job.id, not_before=dispatch.held_until(ctx.svc, job))
     else:
-        await outbox.push_group(ctx.session, ctx.text("status.urge_staff", number=newest.number,
+        await outbox.push_group(ctx.session, ctx.text("status.urge_staff", number=job.number,
                                                       what=notices.md_escape(what)),
-                                now=ctx.now, ticket_id=newest.id)
+                                now=ctx.now, ticket_id=job.id)
     said = "status.urged" if owner is not None else "status.urged_staff"
     return "\n".join([ctx.text(said, number=newest.number), listing])
+
+
+async def _job_of(ctx: Context, ticket: Ticket) -> Ticket:
+    """The ticket the work goes by: a linked report's parent (同一问题多人反映), else itself."""
+    if ticket.parent_id is None:
+        return ticket
+    return await ctx.session.get(Ticket, ticket.parent_id) or ticket
 
 
 async def _worked_by(ctx: Context, ticket: Ticket) -> Person | None:
@@ -216,13 +249,14 @@ async def added_detail(ctx: Context, text: str) -> str | None:
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=detail[:500])
     ctx.tickets.append(ticket)  # the message is tied to the report: staff read it in its conversation
-    owner = await _worked_by(ctx, ticket)
+    job = await _job_of(ctx, ticket)  # a linked report's addition is told under the shared job's number
+    owner = await _worked_by(ctx, job)
     if owner is not None:
         await outbox.push_worker(ctx.session, owner.id, ctx.text(
-            "status.added_worker", number=ticket.number, text=notices.safe_text(detail)[:200]),
-            now=ctx.now, ticket_id=ticket.id)
+            "status.added_worker", number=job.number, text=notices.safe_text(detail)[:200]),
+            now=ctx.now, ticket_id=job.id, not_before=dispatch.held_until(ctx.svc, job))
     else:
-        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, detail),
-                                now=ctx.now, ticket_id=ticket.id)
+        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, job, detail),
+                                now=ctx.now, ticket_id=job.id)
     return ctx.text("status.added" if owner is not None else "status.added_staff", number=ticket.number,
                     text=detail[:60])
