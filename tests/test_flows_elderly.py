@@ -532,3 +532,22 @@ async def test_a_bare_cancel_right_after_a_reminder_offers_to_cancel_that_bookin
     await _book_lunch(wx, other)
     assert await schedule.run_due(services) == 0  # its reminder is not due yet
     assert "现在没有正在办理的事" in await wx.say(other, "取消")
+
+
+async def test_a_report_or_a_need_at_the_service_question_does_not_loop(wx: WeChat, services: Services) -> None:
+    """At 请问要预约哪项服务: 送水 and 家里没水了 got "请回复选项前面的数字" again and again. A need no
+    service covers goes to a person; a report starts the report; a word that is neither is asked again."""
+    openid = oid()
+    assert "哪项服务" in await wx.say(openid, "3")
+    assert "转接人工服务" in await wx.say(openid, "送水")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff"
+    reporter = oid()
+    assert "哪项服务" in await wx.say(reporter, "3")
+    switched = await wx.say(reporter, "家里没水了")
+    assert "没有提交" in switched and "问题在哪里" in switched and "选项前面的数字" not in switched
+    assert "拍张照片" in await wx.say(reporter, "3栋2单元301")  # the report goes on
+    unsure = oid()
+    assert "哪项服务" in await wx.say(unsure, "3")
+    assert "选项前面的数字" in await wx.say(unsure, "嗯")
+    assert "给谁预约" in await wx.say(unsure, "1")

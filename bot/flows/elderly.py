@@ -25,6 +25,7 @@ from bot.flows import parsers
 from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import normalize
 from bot.flows.config import words
+from bot.flows.engine import Outcome, match_choice, start
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.mediation import SURNAMES
 from bot.flows.registry import register
@@ -469,11 +470,16 @@ class ElderlyService(Flow):
 
     async def midway(
         self, ctx: Context, slots: dict[str, Any], step: Step, text: str
-    ) -> tuple[dict[str, Any], str] | None:
+    ) -> tuple[dict[str, Any], str] | Outcome | None:
         """What is said while a question is asked that belongs elsewhere: a new time (改成后天,
         换到周六上午: _time_moved); 取消预约 / 改个时间 (booking_request: the booking in hand is not
         submitted yet, so how to stop it is said, or its time asked again); the age or the address
-        said where the person is asked (85, 3栋2单元301 at 怎么称呼: kept for their questions)."""
+        said where the person is asked (85, 3栋2单元301 at 怎么称呼: kept for their questions);
+        at the service question, a report or a need instead of a service (_no_service_named)."""
+        if step is self.service:
+            left = await self._no_service_named(ctx, text)
+            if left is not None:
+                return left
         spec = CATALOG.get(str(slots.get("service") or ""))
         norm = normalize(text)
         found = _CHANGE_TO.match(norm)
@@ -489,6 +495,30 @@ class ElderlyService(Flow):
             return await _asked_in_booking(ctx, slots, step, spec, asked[0])
         if step.slot in ("for_whom", "for_name"):
             return _told_ahead(ctx, slots, text)
+        return None
+
+    async def _no_service_named(self, ctx: Context, text: str) -> Outcome | None:
+        """At 您需要哪项服务, a sentence that names none of them but a report or a need (家里没水了,
+        送水, 能不能派人送点水) is not asked again and again for a number: a report starts its own
+        flow (nothing of the booking was said yet), a need no service covers goes to a person.
+        None when text picks a service, or is neither (the question is asked again)."""
+        if match_choice(self.service, text) is not None or CATALOG.find(text) is not None:
+            return None
+        said = normalize(text)
+        if not said or said.isdigit():
+            return None
+        found = get_classifier().classify(text, now=local(ctx.now, ctx.svc.tz))
+        if found.intent == "complaint":
+            from bot.flows import registry
+
+            report = registry.get("complaint")
+            if report is not None:
+                lead = ctx.text("flow.switched", current=ctx.text(self.title))
+                return start(ctx, report, dict(found.slots or {}), text, lead=lead)
+        if found.intent == "handoff" or (found.intent == "unknown" and _A_NEED.search(said)):
+            from bot.flows.handoff import hand_off
+
+            return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
         return None
 
     def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
@@ -522,6 +552,9 @@ class ElderlyService(Flow):
         """Book (or waitlist) and write the ticket."""
         return await book(ctx, self, slots)
 
+
+# Something wanted done that is no bookable service (送水, 帮忙买药, 搬东西): for a person to arrange.
+_A_NEED = re.compile(r"送|搬|扛|提不动|拎不动|买|取|帮忙|帮我|需要|要人|派人|来人|没水|没电|没气")
 
 # A new time for the booking said in the middle of it ("改成后天", "时间换到周六上午").
 _CHANGE_TO = re.compile(r"^(?:把?(?:时间|日子|日期)|那就)?(?:改成|改到|改为|改在|换成|换到|挪到)(?P<rest>.+)$")

@@ -625,6 +625,8 @@ async def _changed(ctx: Context, flow: Flow, state: DialogState, step: Step, tex
     """An earlier answer changed while step is asked: the flow's own reading (a booking's time),
     or a field named with its new value (_edit_midway)."""
     moved = await flow.midway(ctx, state.slots, step, text)
+    if isinstance(moved, Outcome):  # the flow left for another request (a report at 哪项服务)
+        return moved
     if moved is not None:
         slots, said = moved
         return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
