@@ -114,6 +114,24 @@ async def test_an_older_person_alone_asking_to_be_looked_in_on_reaches_a_person(
     assert ticket.kind == "handoff"
 
 
+async def test_asking_for_water_to_be_delivered_reaches_a_person(wx: WeChat, services: Services) -> None:
+    """A water-main burst morning: 提不动水 … 能不能给送点水 got 没太明白, 社区能帮忙送桶水吗 a
+    volunteer signup and 能不能派人送点水 the elderly-service menu, which has no water."""
+    said = [
+        "我八十多了 提不动水 3号楼1单元101 家里一点水都没有 能不能给送点水",
+        "社区能帮忙送桶水吗 老人在家 腿脚不好",
+        "能不能派人送点水 我老伴瘫痪在床",
+    ]
+    for n, text in enumerate(said):
+        openid = f"o_water_{n}_{oid()}"
+        reply = await wx.say(openid, text)
+        assert "转接人工服务" in reply, (text, reply)
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff", text
+    # offering to carry water is still a volunteer's, not a request for a person
+    assert "转接人工服务" not in await wx.say(oid(), "我可以帮老人送水")
+
+
 async def test_after_asking_for_a_person_what_follows_is_for_that_person(
     wx: WeChat, services: Services, clock: FakeClock
 ) -> None:
