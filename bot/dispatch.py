@@ -33,7 +33,7 @@ from bot import notices, outbox, reminders, roster, schedule, tickets, volunteer
 from bot.limits import Limits, load_limits
 from bot.privacy import hash_openid
 from bot.services import Services
-from storage.models import Person, Reminder, Resident, Ticket, TicketEvent
+from storage.models import OutboxItem, Person, Reminder, Resident, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ HELD = WORKING + ("escalated",)
 LOAD_STATUSES = ("dispatched", "accepted", "reopened", "escalated")
 CASCADE = ("assign", "accept", "resolve", "close", "cancel", "return")  # what linked reports follow
 URGENCIES = ("urgent", "utility", "normal", "complex")  # a ticket's urgency (storage.models.Ticket)
+LINKED_EVERY = timedelta(minutes=30)  # at most one 又有居民反映 push per parent to its owner in this time
 PHOTOS_PER_PUSH = 3  # a resident's photos an owner gets as WeCom images at once; the rest are named
 # Kinds that are a job done for a resident, whose 办结 gets a satisfaction survey (满意率 rates
 # those jobs); a volunteer signup is the coordinator's decision on a resident's offer of help.
@@ -112,6 +113,15 @@ _DUPLICATE = (
         ~exists().where(_LINKED.parent_id == Ticket.id, _LINKED.resident == bindparam("resident")),
     )
     .order_by(Ticket.created_at, Ticket.id)
+    .limit(1)
+    .with_for_update()
+)
+# The latest 又有居民反映 push of a parent to its owner (its photos' keys end :photos:n).
+_LAST_LINKED = (
+    select(OutboxItem)
+    .where(OutboxItem.ticket_id == bindparam("ticket_id"), OutboxItem.target == bindparam("target"),
+           OutboxItem.dedup_key.like(bindparam("pattern")), ~OutboxItem.dedup_key.like("%:photos%"))
+    .order_by(OutboxItem.id.desc())
     .limit(1)
     .with_for_update()
 )
@@ -234,8 +244,10 @@ async def _link(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ti
 
 
 async def _linked_to_owner(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket) -> None:
-    """One short push to the parent's owner: another resident reported it (what they said), then
-    their photos as images, as a new ticket's follow its card."""
+    """One short push to the parent's owner: another resident reported it (what they said, the
+    count so far), then their photos as images, as a new ticket's follow its card. At most one
+    such push per parent in LINKED_EVERY: while one is still waiting to go (held through the quiet
+    hours, or for the window to pass) a neighbour's report only brings its count up to date."""
     now = svc.clock.now()
     urgent, held = _urgent(parent), held_until(svc, parent)
     photos = await resident_photos(session, ticket, new=True)
@@ -245,9 +257,21 @@ async def _linked_to_owner(svc: Services, session: AsyncSession, ticket: Ticket,
         photos=svc.texts.get("dispatch.linked_worker_photos", count=len(photos)) if photos else "",
     )
     key = f"ticket:{parent.id}:linked:{ticket.id}"
-    await outbox.push_worker(
-        session, parent.assignee, text, now=now, ticket_id=parent.id, dedup_key=key, urgent=urgent, not_before=held,
-    )
+    last = await session.scalar(_LAST_LINKED, {
+        "ticket_id": parent.id, "target": parent.assignee, "pattern": f"ticket:{parent.id}:linked:%",
+    })
+    if last is not None and last.state == "pending" and "text" in (last.payload or {}):
+        last.payload = {"msgtype": "text", "text": text}  # the latest count, once
+    else:
+        went = (last.sent_at or last.created_at) if last is not None else None
+        if went is not None and went.tzinfo is None:
+            went = went.replace(tzinfo=timezone.utc)
+        if went is not None and went + LINKED_EVERY > now:
+            held = max(held or now, went + LINKED_EVERY)
+        await outbox.push_worker(
+            session, parent.assignee, text, now=now, ticket_id=parent.id, dedup_key=key, urgent=urgent,
+            not_before=held,
+        )
     await _push_photos(svc, session, parent, parent.assignee, photos, key=f"{key}:photos", urgent=urgent, held=held)
 
 

@@ -266,7 +266,9 @@ async def test_simultaneous_reports_of_one_problem_dispatch_once(svc: Services) 
     assert (await ticket(svc, parents[0].ticket.number)).reporters == 4
     pushes = [o.payload for o in await outbox_rows(svc, "wecom")]
     assert [p["msgtype"] for p in pushes].count("textcard") == 1  # the others told as 又有居民反映
-    assert sorted(p.get("text", "")[:6] for p in pushes) == ["", "又有居民反映", "又有居民反映", "又有居民反映"]
+    # the others told as one 又有居民反映 carrying the count (LINKED_EVERY)
+    assert sorted(p.get("text", "")[:6] for p in pushes) == ["", "又有居民反映"]
+    assert "（现共 4 位）" in next(p["text"] for p in pushes if p.get("text"))
 
 
 async def test_a_neighbour_unsatisfied_with_a_shared_job_does_not_reopen_it_for_those_who_rated(
@@ -299,3 +301,31 @@ async def test_a_neighbour_unsatisfied_with_a_shared_job_does_not_reopen_it_for_
     told = [o.payload["text"] for o in await outbox_rows(svc, "wechat", "oB") if "template" not in o.payload]
     assert f"您的工单 {b}（与工单 {job} 合并处理） 已办结：供水正常" in told
     assert (await ticket(svc, c)).status == "closed"
+
+
+async def test_neighbours_reports_of_one_job_reach_its_owner_as_one_push_with_the_latest_count(
+    svc: Services, clock: FakeClock
+) -> None:
+    """Fifteen neighbours report the water off through the night: the owner gets one 又有居民反映
+    at 08:00 with the count then, not fifteen; after one went, the next waits out LINKED_EVERY."""
+    from datetime import datetime, timezone
+
+    clock.set(datetime(2026, 11, 23, 14, 30, tzinfo=timezone.utc))  # 22:30 in Shanghai
+    job = (await new_ticket(svc, resident="oW0", category="water", summary="停水了")).ticket.number
+    for n in range(1, 16):
+        clock.advance(minutes=10)
+        await new_ticket(svc, resident=f"oW{n}", category="water", summary=f"{n}楼没水")
+    linked = [o for o in await outbox_rows(svc, "wecom", "wangwei") if "又有居民反映" in o.payload.get("text", "")]
+    assert [o.payload["text"] for o in linked] == [f"又有居民反映工单 {job} 的问题（现共 16 位）：15楼没水"]
+    assert linked[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 0)  # 08:00
+    clock.set(datetime(2026, 11, 24, 0, 5, tzinfo=timezone.utc))
+    async with svc.sessions() as session, session.begin():  # the morning push went
+        row = await session.get(type(linked[0]), linked[0].id)
+        assert row is not None
+        row.state, row.sent_at = "sent", clock.now()
+    await new_ticket(svc, resident="oW16", category="water", summary="还是没水")
+    clock.advance(minutes=5)
+    await new_ticket(svc, resident="oW17", category="water", summary="没水")
+    later = [o for o in await outbox_rows(svc, "wecom", "wangwei") if "又有居民反映" in o.payload.get("text", "")][1:]
+    assert [o.payload["text"] for o in later] == [f"又有居民反映工单 {job} 的问题（现共 18 位）：没水"]
+    assert later[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 35)  # 30 min after the last
