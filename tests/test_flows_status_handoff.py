@@ -132,6 +132,30 @@ async def test_asking_for_water_to_be_delivered_reaches_a_person(wx: WeChat, ser
     assert "转接人工服务" not in await wx.say(oid(), "我可以帮老人送水")
 
 
+async def test_the_staff_group_reads_what_led_to_a_handoff_and_the_open_reports(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """The post said only 类型：转人工 / 事项：居民要求人工服务: it now quotes the resident's last
+    messages (phone masked, most recent last, not the bare 人工) and their open report numbers."""
+    openid = oid()
+    await complaint(wx, openid)
+    [report] = await tickets_of(services, openid)
+    clock.advance(minutes=5)
+    await wx.say(openid, "一早上都没水 有事打我电话13812345678")
+    await wx.say(openid, "家里还有个瘫痪的老人")
+    reply = await wx.say(openid, "人工")
+    assert "转接人工服务" in reply
+    ticket = next(t for t in await tickets_of(services, openid) if t.kind == "handoff")
+    assert ticket.fields["said"][-1] == "家里还有个瘫痪的老人" and "人工" not in ticket.fields["said"]
+    assert "138****5678" in ticket.fields["said"][-2] and "13812345678" not in ticket.summary
+    assert ticket.fields["open_reports"] == [report.number] and report.number[4:] in ticket.summary
+    [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+    content = post.payload["content"]
+    assert "家里还有个瘫痪的老人" in content and report.number[4:] in content and "13812345678" not in content
+    assert "好了" not in content  # the earlier report's answers did not lead to this
+    assert content.index("一早上都没水") < content.index("瘫痪")  # most recent last
+
+
 async def test_after_asking_for_a_person_what_follows_is_for_that_person(
     wx: WeChat, services: Services, clock: FakeClock
 ) -> None:

@@ -7,7 +7,7 @@ the resident is told staff are alerted now (not "tomorrow at 08:30") and what to
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -15,11 +15,12 @@ from sqlalchemy import select
 from bot import notices, outbox, roster
 from bot.clock import local
 from bot.flows.base import Context, Flow
+from bot.flows.commands import normalize
 from bot.flows.config import flow_config
 from bot.flows.finish import dispatch_module
 from bot.flows.state import DialogState
 from bot.privacy import hash_openid
-from bot.tickets import add_event, create_ticket
+from bot.tickets import ACTIVE, add_event, create_ticket
 from storage.models import Message, Ticket, TicketEvent
 
 TRANSCRIPT_LIMIT = 40
@@ -135,10 +136,18 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
             return ctx.text("handoff.again", number=existing.number, when=answer_time(ctx))
         existing.urgency = "urgent"  # the request waiting becomes urgent (the note above says why)
         return await _alert(ctx, existing, reason, emergency, "handoff.urgent_again")
+    said = _last_said(ctx, lines)
+    open_reports = await _open_reports(ctx)
+    if said:
+        fields["said"] = said
+    if open_reports:
+        fields["open_reports"] = open_reports
     if emergency is not None:
         summary = ctx.text("handoff.urgent_summary", category=emergency["category"], said=emergency["said"])
+        why = summary
     else:
-        summary = reason if flow is None else f"{ctx.text(flow.title)}：{reason}"
+        why = reason if flow is None else f"{ctx.text(flow.title)}：{reason}"
+        summary = _with_context(ctx, why, said, open_reports)
     ticket = await create_ticket(
         ctx.session, kind="handoff", resident=ctx.openid, fields=fields, now=ctx.now, tz=ctx.svc.tz,
         actor=actor, summary=summary, status="escalated",
@@ -150,8 +159,57 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
         return await _alert(ctx, ticket, reason, emergency, "handoff.urgent_created")
     dispatch = dispatch_module()
     if dispatch is not None:
-        await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, summary)
+        await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, why)
     return ctx.text("handoff.created", number=ticket.number, when=answer_time(ctx))
+
+
+SAID_SHOWN = 3  # the resident's last messages a hand-off's summary quotes
+SAID_CLIP = 60  # characters of each
+SAID_WITHIN = timedelta(hours=2)  # older messages did not lead to this hand-off
+
+
+def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
+    """The resident's last few messages that led to the hand-off (提不动水 … 能不能给送点水), most
+    recent last, phone numbers masked: not menu digits, a 是 / 否 or a bare 人工, which say nothing of it."""
+    asked = {normalize(w) for w in flow_config().get("handoff", {}).get("midflow_words", ())}
+    since = ctx.now - SAID_WITHIN
+    said: list[str] = []
+    for line in lines:
+        text = str(line.get("text") or "").strip()
+        norm = normalize(text)
+        if line.get("direction") != "in" or len(norm) < 2 or norm.isdigit() or norm in asked:
+            continue
+        try:
+            at = datetime.fromisoformat(str(line.get("at")))
+        except ValueError:
+            at = None
+        if at is not None and (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < since:
+            continue
+        said.append(notices.clip(notices.safe_text(text), SAID_CLIP))
+    return said[-SAID_SHOWN:]
+
+
+async def _open_reports(ctx: Context) -> list[str]:
+    """The numbers of the resident's reports and requests still open (not hand-offs), oldest first."""
+    rows = await ctx.session.scalars(
+        select(Ticket.number).where(Ticket.resident == ctx.openid, Ticket.kind != "handoff",
+                                    Ticket.status.in_(ACTIVE)).order_by(Ticket.id)
+    )
+    return list(rows)
+
+
+def _with_context(ctx: Context, why: str, said: list[str], open_reports: list[str]) -> str:
+    """The hand-off ticket's summary (the staff group's 事项): why, what the resident last said,
+    and their open report numbers."""
+    parts = [why]
+    if said:
+        parts.append(ctx.text("handoff.summary_said", said=ctx.text("handoff.said_joiner").join(said)))
+    if open_reports:
+        # 1123-0001, as workers type it: the staff group's masking takes a whole number's eight
+        # digits for a phone's
+        shown = (notices.ref_forms(n)[-2] if len(notices.ref_forms(n)) > 1 else n for n in open_reports)
+        parts.append(ctx.text("handoff.summary_open", numbers="、".join(shown)))
+    return ctx.text("handoff.summary_joiner").join(parts)
 
 
 async def _alert(ctx: Context, ticket: Ticket, reason: str, emergency: dict[str, str], reply: str) -> str:
