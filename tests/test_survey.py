@@ -23,6 +23,7 @@ from bot.services import Services
 from bot.sim.api import SIM_RECORDER, SimRecorder, make_app
 from storage.models import OutboxItem, Reminder, Resident, Ticket
 from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
 from tests.wecom_driver import actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 DELAY = 7200
@@ -610,3 +611,49 @@ async def test_a_linked_reporters_unsatisfied_words_reach_the_jobs_owner(
     assert "已重新交给" in await wx.say("o_own1", "不满意，灯还是一闪一闪的")
     reopened = [p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei")][-1]
     assert "重新打开" in reopened and "居民说：灯还是一闪一闪的" in reopened, reopened
+
+
+async def surveyed_water_jobs(svc: Services, clock: FakeClock, residents: list[str]) -> dict[str, str]:
+    """One resolved 停水 job per resident (each in its own building), every survey sent."""
+    numbers = {r: await resolved_job(svc, r, building=str(1 + i), category="水电气暖", summary="停水了")
+               for i, r in enumerate(residents)}
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    for r in residents:
+        assert len(await surveys_to(svc, r)) == 1
+    return numbers
+
+
+async def test_an_outage_survey_answered_in_its_own_words(svc: Services, clock: FakeClock, wx: WeChat) -> None:
+    """A water-main burst morning: 水来了 got 没太明白 (it is the outage's 修好了: thanked, and the
+    score asked); 停了一上午，太慢了 the category menu of a new report (it is 不满意, the words the
+    comment); 水是来了 但是一上午没人通知 没太明白 (the job done, a but: 基本满意 with the words)."""
+    said = {"o_w_came": "水来了", "o_w_back": "来水了", "o_w_has": "有水了", "o_w_slow": "停了一上午，太慢了",
+            "o_w_but": "水是来了 但是一上午没人通知"}
+    numbers = await surveyed_water_jobs(svc, clock, list(said))
+    replies = {resident: await wx.say(resident, text) for resident, text in said.items()}
+    for resident in ("o_w_came", "o_w_back", "o_w_has"):
+        reply = replies[resident]
+        assert "不客气" in reply and "1–5 分" in reply and "没太明白" not in reply, (resident, reply)
+        assert (await ticket(svc, numbers[resident])).satisfaction is None  # thanks are no rating
+    assert "感谢您的评价" in await wx.say("o_w_came", "5")
+    slow = await ticket(svc, numbers["o_w_slow"])
+    assert (slow.status, slow.satisfaction_label, slow.rating_comment) == ("reopened", "不满意", "停了一上午，太慢了")
+    assert "哪一类" not in replies["o_w_slow"] and "重新交给" in replies["o_w_slow"]
+    assert len(await tickets_of(svc, "o_w_slow")) == 1  # no new report
+    but = await ticket(svc, numbers["o_w_but"])
+    assert (but.status, but.satisfaction) == ("closed", 3) and "没人通知" in (but.rating_comment or "")
+
+
+async def test_the_reason_after_a_bare_unsatisfied_is_the_comment(svc: Services, clock: FakeClock, wx: WeChat) -> None:
+    """不满意, then 一早上没水 没人说明情况: the status list (情况 is a word of progress); it is the
+    comment. Only an explicit question (…怎么样了, 吗, a number) is the dialog's."""
+    numbers = await surveyed_water_jobs(svc, clock, ["o_r_why", "o_r_asks"])
+    for resident in numbers:
+        assert "还有什么问题" in await wx.say(resident, "不满意")
+    reply = await wx.say("o_r_why", "一早上没水 没人说明情况")
+    assert "补充到工单" in reply
+    assert (await ticket(svc, numbers["o_r_why"])).rating_comment == "一早上没水 没人说明情况"
+    asked = await wx.say("o_r_asks", "现在情况怎么样了")
+    assert "补充到工单" not in asked and numbers["o_r_asks"] in asked
+    assert (await ticket(svc, numbers["o_r_asks"])).rating_comment is None

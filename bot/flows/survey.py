@@ -96,7 +96,14 @@ _BUT_BAD = re.compile(
 _BUT_LATE = re.compile(
     r"(?:但是|但|可是|不过|只是|就是)[^，,。.!！?？]*?"
     r"(?:太晚|太慢|(?:晚|慢)了(?:点儿?|一点|些)|有点儿?(?:晚|慢)|来得?(?:有点儿?|太|比较|很|挺|稍微)?(?:晚|慢)|"
-    r"等了?(?:好久|很久|半天|好几天|好长时间|太久|挺久|几天)|拖了?(?:好久|很久|好几天|太久)|不(?:太|够)?及时)"
+    r"等了?(?:好久|很久|半天|好几天|好长时间|太久|挺久|几天)|拖了?(?:好久|很久|好几天|太久)|不(?:太|够)?及时|"
+    r"没(?:有)?人?(?:通知|说明|说一声|告诉|讲一声)|也?不(?:通知|说明|说一声)|没(?:个|有)?(?:通知|说法))"
+)
+# 水来了 / 来水了 / 有水了 / 电通了: an outage's own 修好了 (said to its survey: thanked, and the
+# score asked; before a "but", the praise _BUT_LATE weighs).
+_RESTORED = re.compile(
+    r"(?:水|电|气|燃气|煤气|暖气)(?:是|也|总算|终于|已经|都)*(?:来了|通了|有了|恢复了|好了)|"
+    r"(?:总算|终于|已经)?(?:来|有|通|恢复)(?:了)?(?:水|电|气|暖气|供水|供电|供气|供暖)(?:了)?"
 )
 # 态度不好, 太慢了, 服务太差, 师傅很不耐烦: the whole answer is a complaint about the service (each
 # clause one): 不满意, with the words as the comment. Whole clauses only, and no 不/没 before the
@@ -215,7 +222,8 @@ def parse_rating(text: str) -> Rating | None:
     if _BUT_BAD.search(norm):
         return Rating(2, label_of(2), _tidy(norm))
     late = _BUT_LATE.search(norm)
-    if late is not None and get_classifier().terms(norm[: late.start()]) & {"@praise", "@thanks"}:
+    if late is not None and (get_classifier().terms(norm[: late.start()]) & {"@praise", "@thanks"}
+                             or _RESTORED.search(norm[: late.start()])):
         return Rating(3, label_of(3), _tidy(norm))
     if all(_SERVICE_BAD_CLAUSE.fullmatch(c) for c in clauses):
         return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
@@ -503,6 +511,35 @@ def still_unresolved(text: str, ticket: Ticket) -> Rating | None:
     return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
 
 
+def slow_fix(text: str, ticket: Ticket) -> Rating | None:
+    """停了一上午，太慢了 said to this ticket's survey: the job's own trouble told as it was (a
+    malfunction word, no other kind of problem, no place) and a complaint about the service in
+    the other clauses: 不满意 with the words as the comment, not a new report."""
+    norm = simplified(unicodedata.normalize("NFKC", text)).strip()
+    clauses = [c for c in _CLAUSE.split(norm) if c]
+    bad = [c for c in clauses if _SERVICE_BAD_CLAUSE.fullmatch(c)]
+    told = [c for c in clauses if not _SERVICE_BAD_CLAUSE.fullmatch(c)]
+    if not bad or not told or parsers.address_parts(norm):
+        return None
+    classifier = get_classifier()
+    if not all("@malfunction" in classifier.terms(c) for c in told):
+        return None
+    named = classifier.extract_slots(norm).get("category")
+    if named and named not in _categories(ticket):
+        return None
+    return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
+
+
+def _restored(text: str) -> bool:
+    """水来了 / 来水了 / 有水了, and nothing more than thanks (水来了 谢谢): the outage's 修好了."""
+    norm = simplified(unicodedata.normalize("NFKC", text)).strip()
+    found = _RESTORED.search(norm)
+    if found is None:
+        return False
+    rest = _tidy(norm[: found.start()] + " " + norm[found.end():])
+    return not rest or _thanks(rest)
+
+
 def _still_malfunction(norm: str) -> bool:
     """Whether 还是 / 又 comes right before (at most one word between) a malfunction word of the
     classifier's lexicon: 还是一闪一闪的, 又一闪一闪了, 灯又不亮了."""
@@ -626,7 +663,7 @@ def _by_words(candidates: list[Pending], text: str) -> Pending | None:
 
 def _reading(text: str, p: Pending) -> Rating | None:
     """The rating text gives the candidate's survey; before the survey, only a dissatisfied one."""
-    rating = parse_rating(text) or still_unresolved(text, p.ticket)
+    rating = parse_rating(text) or still_unresolved(text, p.ticket) or slow_fix(text, p.ticket)
     if rating is None or (p.state == "early" and rating.good):
         return None
     return rating
@@ -672,7 +709,7 @@ async def _answer(svc: Services, session: AsyncSession, inbound: Inbound, open_:
             if chosen is not None and rating is not None:
                 await svc.store.delete(held_key)
                 return await _record(svc, session, chosen.ticket, chosen.resolution, rating, openid)
-        if any(p.state == "sent" for p in open_) and _thanks(text):
+        if any(p.state == "sent" for p in open_) and (_thanks(text) or _restored(text)):
             # 修好了 谢谢你们: thanked, and asked once more for the score (thanks are not read as
             # 满意: the satisfaction rate counts what residents rate, not what is inferred).
             return svc.texts.get("survey.thanks_unrated")
@@ -687,6 +724,8 @@ async def _answer(svc: Services, session: AsyncSession, inbound: Inbound, open_:
 
 # After a bare 不满意, what is not a comment on the job: pleasantries without a complaint in them.
 _COMPLAINING = re.compile(r"不|没|但|可是|差|慢|坏|漏|吵|臭|乱|脏")
+# A question, which alone preempts the comment (一早上没水 没人说明情况 is the comment).
+_ASKING = re.compile(r"吗|么|[?？]|怎么样|咋样|如何|进度|进展|到哪|什么时候|啥时候|几点|多久|呢$")
 # Intents the dialog acts on (a new request): not a comment, unless about the same problem.
 _CHAT = ("greeting", "unknown")
 
@@ -710,8 +749,9 @@ def reads_as_comment(svc: Services, text: str, ticket: Ticket) -> bool:
     found = classifier.classify(text, now=local(svc.clock.now(), svc.tz))
     if found.intent == "greeting" and not _COMPLAINING.search(simplified(text)):
         return False  # 谢谢, 好的
-    if found.intent == "ticket_status" or classifier.terms(text) & {"@progress", "@status_question"}:
-        return False  # 我的工单怎么样了
+    asks = found.intent == "ticket_status" or classifier.terms(text) & {"@progress", "@status_question"}
+    if asks and _ASKING.search(simplified(text)):
+        return False  # 我的工单怎么样了 (not 没人说明情况: 情况 is a word of progress, but no question)
     sure = float(flow_config()["switch"]["min_confidence"])
     if found.intent not in _CHAT and found.confidence >= sure:
         return _same_problem(text, ticket)
