@@ -60,6 +60,19 @@ def hands_off(conversation: list[str]) -> bool:
     return bool(conversation) and conversation[0] == "转人工"
 
 
+# A report of what the resident or a neighbour reported already is first asked about (1 催一下 or
+# 1 登记上我, 2 单独登记): the scripts answer 2, so the report is taken as written and each
+# complaint script still ends in a ticket of its own, as the workload always measured.
+ANOTHER = "2. 不是同一个问题"
+SEPARATELY = "2"
+
+
+def interjection(reply: str) -> str | None:
+    """What a script says before its next message when the reply asks a question the script does
+    not have (the report made already): 2, to register it separately; None otherwise."""
+    return SEPARATELY if ANOTHER in reply else None
+
+
 def pick(rng: random.Random) -> list[str]:
     """One conversation, with the closing 取消 so the next one starts clean."""
     return [*rng.choice(CONVERSATIONS), "取消"]
@@ -80,12 +93,16 @@ async def check(base: str, *, encrypt: bool = False) -> int:
         for script in SCRIPTS:
             openid = f"oCheck{secrets.token_hex(4)}"
             last = ""
-            for text in script.messages:
-                signed = signer.wrap(text_xml(openid, text), encrypt=encrypt)
+            queue = list(script.messages)
+            while queue:
+                signed = signer.wrap(text_xml(openid, queue.pop(0)), encrypt=encrypt)
                 async with http.post(f"{base}/wechat", params=signed.params, data=signed.body) as resp:
                     body = await resp.text()
                 reply = signer.unwrap(body, signed.params) if resp.status == 200 else {"Content": body}
                 last = str((reply or {}).get("Content", ""))
+                extra = interjection(last)
+                if extra is not None:
+                    queue.insert(0, extra)
             ok = script.expect in last
             failed += not ok
             print(f"[{'ok' if ok else 'OFF-SCRIPT'}] {script.messages[0]} → {last.splitlines()[0] if last else '(none)'}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.conversations import hands_off, pick
+from bench.conversations import ANOTHER, hands_off, interjection, pick
 from bot.sim.wechat_client import WeChatSigner, text_xml
 
 
@@ -64,11 +64,14 @@ class Driver:
         self.rng = random.Random(seed)
         self.run_tag = secrets.token_hex(3)
 
-    async def _post(self, http: aiohttp.ClientSession, openid: str, text: str, stats: Stats) -> None:
+    async def _post(self, http: aiohttp.ClientSession, openid: str, text: str, stats: Stats) -> str | None:
+        """Post one message (twice at once for a share of them, as WeChat retries); what the
+        script says next before its own next message (conversations.interjection), if anything."""
         msg_id = self.rng.getrandbits(62)
         signed = self.signer.wrap(text_xml(openid, text, msg_id=msg_id), encrypt=self.encrypt)
         copies = 2 if self.rng.random() < self.retry_share else 1
         started = time.perf_counter()
+        bodies: list[str] = []
 
         async def once() -> None:
             try:
@@ -78,6 +81,8 @@ class Driver:
                         stats.errors += 1
                         if len(stats.error_samples) < 5:
                             stats.error_samples.append(f"{resp.status} {body[:120]!r}")
+                    else:
+                        bodies.append(body.decode("utf-8", "replace"))
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 stats.errors += 1
                 if len(stats.error_samples) < 5:
@@ -88,6 +93,13 @@ class Driver:
         stats.latencies.append(time.perf_counter() - started)
         stats.messages += copies
         stats.retries += copies - 1
+        return next(filter(None, (self._interjection(body, signed.params) for body in bodies)), None)
+
+    def _interjection(self, body: str, params: dict[str, str]) -> str | None:
+        if body in ("", "success") or (ANOTHER not in body and not self.encrypt):
+            return None  # plaintext replies are read without parsing when there is nothing to find
+        reply = self.signer.unwrap(body, params)
+        return interjection(str((reply or {}).get("Content", "")))
 
     async def closed_loop(self, residents: int, duration: float) -> Stats:
         """Every resident sends its next message as soon as the last is answered."""
@@ -102,10 +114,13 @@ class Driver:
                 while time.perf_counter() < deadline:
                     conversation = pick(self.rng)
                     openid = f"oBench{self.run_tag}{i:05d}g{generation}"
-                    for text in conversation:
+                    queue = list(conversation)
+                    while queue:
                         if time.perf_counter() >= deadline:
                             return
-                        await self._post(http, openid, text, stats)
+                        extra = await self._post(http, openid, queue.pop(0), stats)
+                        if extra is not None:  # asked whether it is the report made already: 2
+                            queue.insert(0, extra)
                     generation += hands_off(conversation)  # waiting for a person: a new resident goes on
 
             started = time.perf_counter()
@@ -145,7 +160,9 @@ class Driver:
 
                 async def send(i: int = i, text: str = text, openid: str = openid) -> None:
                     try:
-                        await self._post(http, openid, text, stats)
+                        extra = await self._post(http, openid, text, stats)
+                        if extra is not None:  # asked whether it is the report made already: 2 next
+                            scripts[i] = [extra, *scripts.get(i, [])]
                     finally:
                         busy.discard(i)
 

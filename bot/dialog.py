@@ -25,7 +25,7 @@ from aiohttp import web
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import dispatch, metrics, reminders
+from bot import dispatch, metrics, reminders, roster
 from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
@@ -38,12 +38,13 @@ from bot.flows.parsers import is_question, place
 from bot.flows.state import DialogState
 from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply
 from bot.inbound import AlreadyHandled, Inbound
+from bot.limits import load_limits
 from bot.privacy import hash_openid
 from bot.services import Services
 from bot.tickets import ACTIVE, add_event, get_by_number
 from storage import fastsql
 from storage.fastsql import Prepared, Transaction
-from storage.models import Message, Reminder, Resident, Ticket
+from storage.models import Message, Person, Reminder, Resident, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -575,13 +576,40 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
         ).order_by(Ticket.id.desc()).limit(1)
     )
     if ticket is None:
-        return None
+        return await _reported_by_neighbours(ctx, flow, slots, text)
     waiting = replace(flow_state.new_state(flow.name, flow.state(AGAIN), ctx.now, dict(slots)),
                       pending={"said": text.strip(), "ticket": ticket.number})
     reported = local(ticket.created_at, ctx.svc.tz)
     reply = ctx.text("dialog.reported_already", when=f"{reported:%m月%d日 %H:%M}",
                      line=await status_line(ctx, ticket))
     return Outcome(reply, waiting)
+
+
+async def _reported_by_neighbours(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome | None:
+    """停水了 from the twentieth resident of a building: the report is taken as usual, its first
+    question led by what is known already — how many reported that kind of problem there, its
+    status and who has it (nothing of the neighbours' own words) — and that it will be handled
+    together (dispatch links it). None when no neighbour's report of that kind and building is open."""
+    key = roster.normalize_building(str(slots.get("building") or ""))
+    if not key:
+        return None
+    since = ctx.now - timedelta(hours=load_limits().duplicate_window_hours)
+    parent = await ctx.session.scalar(
+        select(Ticket).where(
+            Ticket.kind == "complaint", Ticket.category == slots.get("category"), Ticket.building_key == key,
+            Ticket.status.in_(ACTIVE), Ticket.parent_id.is_(None), Ticket.created_at >= since,
+            Ticket.resident != ctx.openid,
+        ).order_by(Ticket.created_at, Ticket.id).limit(1)
+    )
+    if parent is None:
+        return None
+    owner = await ctx.session.get(Person, parent.assignee) if parent.assignee else None
+    lead = ctx.text(
+        "dialog.reported_by_neighbours", building=parent.building or key, category=parent.category,
+        count=parent.reporters, status=ctx.text(f"status.labels.{parent.status}"),
+        who=ctx.text("dialog.reported_by_neighbours_who", name=owner.name) if owner is not None else "",
+    )
+    return engine.start(ctx, flow, slots, text, lead=lead)
 
 
 _NOT_THAT = re.compile(r"^(?:不是|不对|不一样)(?:的|啊|呀)?[，,。\s]*")

@@ -28,3 +28,27 @@ async def test_after_a_hand_off_the_next_conversation_is_a_flow_again_under_a_ne
     openid = "oScript" + uuid.uuid4().hex[:12]
     await wx.say(openid, "转人工")
     assert "转给工作人员" in await wx.say(openid, SCRIPTS[0].messages[0])  # why the openid changes
+
+
+async def test_a_script_said_again_or_by_a_neighbour_still_ends_in_its_own_ticket(wx: WeChat) -> None:
+    """The load generator runs the same scripts again under one openid and across residents: the
+    bot asks a resident whether a report is the one they made already; the scripts answer 2
+    (bench.conversations.interjection) and go on as written. A neighbour's report is only told
+    that it was reported already. Every complaint script still ends in a ticket, as the workload
+    always measured."""
+    from bench.conversations import interjection
+
+    script = SCRIPTS[0]
+    first, neighbour = "oScript" + uuid.uuid4().hex[:12], "oScript" + uuid.uuid4().hex[:12]
+    asked, told = 0, 0
+    for openid in (first, first, neighbour):
+        queue, last = list(script.messages), ""
+        while queue:
+            last = await wx.say(openid, queue.pop(0))
+            told += "位居民反映" in last
+            extra = interjection(last)
+            if extra is not None:
+                asked += 1
+                queue.insert(0, extra)
+        assert script.expect in last, last
+    assert asked == 1 and told == 1
