@@ -152,6 +152,36 @@ async def reply_channel(svc: Services, session: AsyncSession, ticket: Ticket) ->
     return channel_of(await reply_outlook(svc, session, ticket))
 
 
+def _reply_payload(svc: Services, number: str, body: str) -> dict[str, Any]:
+    """What a staff answer pushes: the text (a customer-service message) and the template's fields."""
+    t = svc.texts
+    return {
+        "text": t.get("staff_actions.reply_text", number=number, text=body),
+        "template": {
+            "title": t.get("staff_actions.reply_template_title"),
+            "fields": {t.get("staff_actions.reply_field_number"): number, t.get("staff_actions.reply_field_text"): body},
+        },
+    }
+
+
+async def _deliver(
+    svc: Services, session: AsyncSession, ticket: Ticket, shown: str, body: str, actor: str, via: str,
+    **data: Any,
+) -> OutboxItem | None:
+    """Queue one staff answer to the ticket's resident (shown: the number they read), with its
+    conversation-log row and the ticket's reply event."""
+    assert ticket.resident is not None
+    now = svc.clock.now()
+    item = await outbox.enqueue(session, "wechat", ticket.resident, _reply_payload(svc, shown, body), now=now,
+                                ticket_id=ticket.id)
+    session.add(Message(
+        openid=ticket.resident, direction="out", msg_type="staff", content=body,
+        ticket_id=ticket.id, author=actor, created_at=now,
+    ))
+    await tickets.add_event(session, ticket, "reply", actor, now, note=body, data={"via": via, **data})
+    return item
+
+
 async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
     """Deliver a staff answer to the ticket's resident through the outbox; 'custom' or 'template'."""
     body = _clean(svc, text, MAX_REPLY_CHARS, "reply")
@@ -162,29 +192,88 @@ async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
         if outlook in ("gone", "unsubscribed") or ticket.resident is None:
             raise ResidentUnreachable(t.get(f"staff_actions.resident_{outlook}", number=ticket.number))
         via = channel_of(outlook) or "template"
-        now = svc.clock.now()
-        payload = {
-            "text": t.get("staff_actions.reply_text", number=ticket.number, text=body),
-            "template": {
-                "title": t.get("staff_actions.reply_template_title"),
-                "fields": {
-                    t.get("staff_actions.reply_field_number"): ticket.number,
-                    t.get("staff_actions.reply_field_text"): body,
-                },
-            },
-        }
-        item = await outbox.enqueue(session, "wechat", ticket.resident, payload, now=now, ticket_id=ticket.id)
-        session.add(Message(
-            openid=ticket.resident, direction="out", msg_type="staff", content=body,
-            ticket_id=ticket.id, author=actor, created_at=now,
-        ))
-        await tickets.add_event(session, ticket, "reply", actor, now, note=body, data={"via": via})
+        item = await _deliver(svc, session, ticket, ticket.number, body, actor, via)
         detail: dict[str, Any] = {"via": via, "chars": len(body), "outbox": item.id if item else None}
         if outlook == "quota":
             detail["quota_used"] = True  # the window was open, its customer-service messages used up
-        audit(session, actor, "ticket.reply", ticket.number, now, detail)
+        audit(session, actor, "ticket.reply", ticket.number, svc.clock.now(), detail)
         delivery_record.record(session)  # sent from WeCom: its retry must not push it again
     return via
+
+
+@dataclass(frozen=True)
+class ReplyAll:
+    """How an answer to every reporter of a ticket went: the job's number, how many residents it
+    was queued for (by channel) and how many could not be reached (unfollowed or erased)."""
+
+    number: str
+    custom: int
+    template: int
+    missed: int
+
+    @property
+    def reached(self) -> int:
+        return self.custom + self.template
+
+
+async def reporters_of(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
+    """The job a report belongs to, then every report linked to it (同一问题多人反映), one per
+    resident (the first of theirs): those an answer to all of them goes to."""
+    job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id else ticket
+    job = job or ticket
+    seen: set[str | None] = set()
+    reports = []
+    for own in [job, *await dispatch.children_of(session, job)]:
+        key = own.resident or f"#{own.id}"  # reports without a resident each count (unreachable)
+        if key not in seen:
+            seen.add(key)
+            reports.append(own)
+    return reports
+
+
+async def staff_reply_all(
+    svc: Services, number: str, text: str, actor: str, *, seen: Seen | None = None, reporters: int | None = None,
+) -> ReplyAll:
+    """Answer every resident who reported the problem (the ticket's job and its linked reports):
+    one push each, through that resident's own channel, with their own number (a linked report's
+    followed by （与工单 … 合并处理））; residents who unfollowed or were erased are skipped and
+    counted. One audit row with the counts. Raises StaleView when the job's status or owner is not
+    what `seen` says or the page showed another number of reporters, ResidentUnreachable when
+    nobody can be reached."""
+    body = _clean(svc, text, MAX_REPLY_CHARS, "reply")
+    t = svc.texts
+    async with svc.sessions() as session, session.begin():
+        asked = await _ticket(svc, session, number)
+        job = await session.get(Ticket, asked.parent_id, with_for_update=True) if asked.parent_id else asked
+        job = job or asked
+        if seen is not None and (seen.status, seen.assignee) != (job.status, job.assignee):
+            raise await _stale(svc, session, job, seen, "reply_all")
+        reports = await reporters_of(session, job)
+        if reporters is not None and reporters != len(reports):
+            raise StaleView(t.get("staff_actions.stale", who="", action=label(svc, "action", "reply_all"),
+                                  changes=t.get("staff_actions.stale_reporters", was=reporters, now=len(reports))))
+        counts = {"custom": 0, "template": 0}
+        missed: list[str] = []
+        quota_used = 0
+        for own in reports:
+            outlook = await reply_outlook(svc, session, own)
+            via = channel_of(outlook)
+            if via is None or own.resident is None:
+                missed.append(own.number)
+                continue
+            shown = own.number if own is job else own.number + t.get("dispatch.merged_with", parent=job.number)
+            await _deliver(svc, session, own, shown, body, actor, via, **({"all": job.number} if own is not job else {}))
+            counts[via] += 1
+            quota_used += outlook == "quota"
+        if not counts["custom"] + counts["template"]:
+            raise ResidentUnreachable(t.get("staff_actions.reply_all_nobody", number=job.number, count=len(reports)))
+        detail: dict[str, Any] = {"chars": len(body), "reporters": len(reports), "reached": sum(counts.values()),
+                                  "custom": counts["custom"], "template": counts["template"], "missed": missed}
+        if quota_used:
+            detail["quota_used"] = quota_used
+        audit(session, actor, "ticket.reply_all", job.number, svc.clock.now(), detail)
+        delivery_record.record(session)  # sent from WeCom: its retry must not push it again
+    return ReplyAll(job.number, counts["custom"], counts["template"], len(missed))
 
 
 async def assignable_people(session: AsyncSession, kind: str) -> list[Person]:

@@ -24,7 +24,8 @@ from storage.models import AuditLog, Person, Resident, Ticket
 
 log = logging.getLogger(__name__)
 
-VERBS = {"接单": "accept", "办结": "resolve", "退回": "return", "吹哨": "whistle", "回复": "reply", "电话": "phone"}
+VERBS = {"接单": "accept", "办结": "resolve", "退回": "return", "吹哨": "whistle", "回复": "reply", "回复全部": "reply_all",
+         "电话": "phone"}
 # Other words for a verb: 接了 / 已接单 is 接单; 完成 / 已完成 say only "done", so they are a 办结
 # without a note (the result is asked for, as for a bare 办结). Read only before the end, a mark, a
 # number or 了 (完成情况 is no command).
@@ -295,7 +296,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
     if not matches:
         return Found(None, t.get("wecom.no_ticket", ref=ref))
     active = [x for x in matches if x.status in tickets.ACTIVE]
-    if verb != "reply":
+    if verb not in ("reply", "reply_all"):  # staff answer any ticket
         # The number's tickets this worker can act on with this verb first: 接单 0001 is the new
         # 0001 waiting to be taken, not yesterday's 0001 in hand.
         ready = [x for x in matches if x.assignee == who.id and _ready(verb, x, now)]
@@ -522,15 +523,17 @@ async def attach_photo(svc: Services, session: AsyncSession, who: Person, media:
 
 
 async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
-    """`回复 N 内容` from staff: the answer reaches the resident exactly as a console answer does."""
+    """`回复 N 内容` from staff: the answer reaches the resident exactly as a console answer does;
+    `回复全部 N 内容` reaches every resident who reported the problem (staff_actions.staff_reply_all)."""
     t = svc.texts
+    word = COMMAND_WORD[cmd.verb]
     if not roster.is_staff(who):
         async with svc.sessions() as session, session.begin():
-            _audit(session, who.id, "wecom.reply.refused", cmd.ref or "", svc.clock.now(), reason="not staff")
+            _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", svc.clock.now(), reason="not staff")
             delivery_record.record(session, t.get("wecom.staff_only"))
         return t.get("wecom.staff_only")
     if not cmd.text or cmd.ref is None:
-        return t.get("wecom.need_note", what=t.get("wecom.note_reply"), example="回复 0007 您好，……")
+        return t.get("wecom.need_note", what=t.get("wecom.note_reply"), example=f"{word} 0007 您好，……")
     if cmd.more:  # one answer is for one resident: never sent to several, nor a number dropped
         return t.get("wecom.reply_one", numbers="、".join(cmd.refs))
     async with svc.sessions() as session:
@@ -544,6 +547,10 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
         log.warning("bot.staff_actions not available; 回复 refused")
         return t.get("wecom.reply_unavailable")
     try:
+        if cmd.verb == "reply_all":
+            done = await staff_actions.staff_reply_all(svc, number, cmd.text, who.id)
+            return t.get("wecom.replied_all", number=done.number, reached=done.reached, custom=done.custom,
+                         template=done.template, missed=done.missed)
         via = await staff_actions.staff_reply(svc, number, cmd.text, who.id)
     except (ValueError, LookupError) as exc:  # refused: empty or too long, resident unreachable, unknown
         return t.get("wecom.reply_failed", reason=str(exc))
@@ -569,7 +576,7 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         return t.get("wecom.not_understood") + "\n" + help_text(svc, who)
     if cmd.verb == "help":
         return help_text(svc, who)
-    if cmd.verb == "reply":
+    if cmd.verb in ("reply", "reply_all"):
         return await staff_reply(svc, who, cmd)
     async with svc.sessions() as session, session.begin():
         if cmd.verb == "mine":

@@ -231,3 +231,72 @@ async def test_a_neighbours_linked_report_is_not_finished_alone(client: TestClie
     assert (await wc.say("wangwei", f"办结 {job[-4:]} 已恢复供水")).startswith("已办结")
     assert (await ticket(services, child)).status == "resolved"
     assert (await _told(services, "oNext"))[-1] == f"您的工单 {child}（与工单 {job} 合并处理） 已办结：已恢复供水"
+
+
+# --- 回复全部: one answer to every resident who reported the same problem ------------------------
+
+
+async def burst(svc: Services) -> tuple[str, list[str]]:
+    """A water-main burst reported by five residents: the job and its four linked reports. oW1 wrote
+    just now (customer-service window), oW2 three days ago and oW5 was never seen (templates),
+    oW3 unfollowed and oW4 was erased (unreachable)."""
+    from storage.models import Resident
+
+    numbers = []
+    for n in range(1, 6):
+        result = await new_ticket(svc, resident=f"oW{n}", category="water", summary="停水了，水管爆了")
+        assert (result.linked_to is None) == (n == 1)
+        numbers.append(result.ticket.number)
+    now = svc.clock.now()
+    async with svc.sessions() as session, session.begin():
+        for n, (wrote, subscribed, erased) in {1: (now, True, None), 2: (now - timedelta(days=3), True, None),
+                                               3: (now, False, None), 4: (now, True, now)}.items():
+            session.add(Resident(openid=f"oW{n}", subscribed=subscribed, erased_at=erased, last_message_at=wrote,
+                                 last_inbound_at=wrote, window_opened_by="message", created_at=now, updated_at=now))
+    return numbers[0], numbers[1:]
+
+
+async def test_reply_all_reaches_every_reporter_once_through_their_own_channel(
+    client: TestClient[Any, Any], services: Services,
+) -> None:
+    wc = WeCom(client, services)
+    job, kids = await burst(services)
+    said = "抢修队已到场，预计今晚六点前恢复供水。"
+    assert await wc.say("wangwei", f"回复全部 {job[-4:]} {said}") == "只有服务中心工作人员可以直接回复居民。"
+    assert [o for o in await outbox_rows(services, "wechat") if said in o.payload["text"]] == []
+    # a linked report's number answers the whole job just the same
+    reply = await wc.say("liustaff", f"回复全部 {kids[0][-4:]} {said}")
+    assert reply == (f"已答复工单 {job} 的反映居民：3 位已发出（客服消息 1 位、模板消息 2 位），"
+                     "2 位无法送达（已取消关注或信息已删除）。")
+    told = {o.target: o.payload for o in await outbox_rows(services, "wechat") if said in o.payload["text"]}
+    assert sorted(told) == ["oW1", "oW2", "oW5"]  # one each; nothing to who unfollowed or was erased
+    assert told["oW1"]["text"] == f"【社区服务中心】关于您的工单 {job}：\n{said}"
+    assert told["oW2"]["text"].startswith(f"【社区服务中心】关于您的工单 {kids[0]}（与工单 {job} 合并处理）：")
+    assert f"{kids[3]}（与工单 {job} 合并处理）" in told["oW5"]["template"]["fields"].values()
+    async with services.sessions() as session:
+        rows = list((await session.execute(select(AuditLog).where(AuditLog.action == "ticket.reply_all"))).scalars())
+    assert len(rows) == 1 and (rows[0].actor, rows[0].target) == ("liustaff", job)
+    assert rows[0].detail | {"missed": sorted(rows[0].detail["missed"])} == {
+        "chars": len(said), "reporters": 5, "reached": 3, "custom": 1, "template": 2, "missed": sorted(kids[1:3])}
+    assert (await actions(services, job))[-1] == "reply" and (await actions(services, kids[0]))[-1] == "reply"
+    assert "reply" not in await actions(services, kids[1])
+    # 回复 still answers only the ticket's own resident; 回复全部 wants a number and words
+    assert await wc.say("liustaff", f"回复 {job[-4:]} 只告诉您") == f"已回复工单 {job} 的居民（客服消息）。"
+    assert [o.target for o in await outbox_rows(services, "wechat") if "只告诉您" in o.payload["text"]] == ["oW1"]
+    assert "请写明回复内容，例如“回复全部 0007" in await wc.say("liustaff", "回复全部 抢修队已到场")
+    assert "回复全部 N 内容" in await wc.say("liustaff", "帮助")
+
+
+async def test_reply_all_when_nobody_can_be_reached_says_so(client: TestClient[Any, Any], services: Services) -> None:
+    from storage.models import Resident
+
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oGone1", category="water")).ticket.number
+    assert (await new_ticket(services, resident="oGone2", category="water")).linked_to is not None
+    now = services.clock.now()
+    async with services.sessions() as session, session.begin():
+        for openid in ("oGone1", "oGone2"):
+            session.add(Resident(openid=openid, subscribed=False, created_at=now, updated_at=now))
+    reply = await wc.say("liustaff", f"回复全部 {job[-4:]} 正在抢修")
+    assert reply == (f"回复没有发出：工单 {job} 的 2 位反映居民都已取消关注或信息已删除，答复无法送达，请改用电话联系。")
+    assert [o for o in await outbox_rows(services, "wechat") if "正在抢修" in o.payload["text"]] == []
