@@ -742,3 +742,53 @@ async def test_a_push_a_worker_never_got_reaches_the_staff_group_once_and_the_qu
     # Given to someone who gets it, it leaves the queue.
     await staff_actions.staff_transition(services, number, "assign", "liu", assignee="lina")
     assert f'data-number="{number}"' not in await (await client.get("/console")).text()
+
+
+async def test_answering_every_reporter_of_a_burst_from_the_ticket_page(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """A water-main burst five residents reported: the job's page offers 答复全部 5 位反映居民; it
+    reaches the three who can be reached, each through their own channel, says how many could not
+    be, is audited once; an outdated page (the job changed, or a sixth report came) is refused,
+    the typed answer kept; read-only users neither see nor may post it."""
+    from tests.test_worker_words import burst
+    from tests.wecom_driver import new_ticket
+
+    await _users(services)
+    await load_roster(services)
+    job, kids = await burst(services)
+    csrf = await logged_in(client, "ro", "readonly1")
+    page = await (await client.get(f"/console/tickets/{job}")).text()
+    assert "答复全部" not in page
+    said = "抢修队已到场，预计今晚六点前恢复供水。"
+    resp = await client.post(f"/console/tickets/{job}/reply", data={"text": said, "to": "all", "csrf_token": csrf},
+                             allow_redirects=False)
+    assert resp.status == 403
+    client.session.cookie_jar.clear()
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{job}")).text()
+    assert "答复全部 5 位反映居民" in page and 'name="seen_reporters" value="5"' in page
+    child_page = await (await client.get(f"/console/tickets/{kids[0]}")).text()
+    assert "答复全部" not in child_page  # offered on the job the reports are linked to
+    form = {"text": said, "to": "all", "seen_status": "dispatched", "seen_assignee": "wangwei",
+            "seen_reporters": "5", "csrf_token": csrf}
+    # another report came since the page was drawn: refused, the answer kept in the box
+    assert (await new_ticket(services, resident="oW6", category="water")).linked_to is not None
+    body = await (await client.post(f"/console/tickets/{job}/reply", data=form)).text()
+    assert "反映居民由 5 位变为 6 位" in body and "未执行“答复全部反映居民”" in body and said in body
+    assert [o for o in await outbox_rows(services, "wechat") if said in o.payload["text"]] == []
+    # the job was taken meanwhile: refused too
+    await staff_actions.staff_transition(services, job, "accept", "wangwei")
+    body = await (await client.post(f"/console/tickets/{job}/reply", data=form | {"seen_reporters": "6"})).text()
+    assert "状态由“已派单”变为“已接单”" in body and said in body
+    body = await (await client.post(f"/console/tickets/{job}/reply",
+                                    data=form | {"seen_reporters": "6", "seen_status": "accepted"})).text()
+    assert "答复已发给 4 位反映居民（客服消息 1 位、模板消息 3 位），2 位无法送达（已取消关注或信息已删除）。" in body
+    told = [o.target for o in await outbox_rows(services, "wechat") if said in o.payload["text"]]
+    assert sorted(told) == ["oW1", "oW2", "oW5", "oW6"]
+    [row] = await audit_rows(services, "ticket.reply_all")
+    assert (row.actor, row.target, row.detail["reached"], len(row.detail["missed"])) == ("liu", job, 4, 2)
+    # the plain answer still goes to the job's own resident only
+    body = await (await client.post(f"/console/tickets/{job}/reply", data={"text": "只给您", "to": "one", "csrf_token": csrf})).text()
+    assert "以客服消息送达" in body
+    assert [o.target for o in await outbox_rows(services, "wechat") if "只给您" in o.payload["text"]] == ["oW1"]

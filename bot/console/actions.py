@@ -22,20 +22,34 @@ def _here(number: str) -> str:
 @routes.post("/console/tickets/{number}/reply")
 @page("staff")
 async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
-    """Answer the resident; says whether it goes as a customer-service or a template message."""
+    """Answer the resident; says whether it goes as a customer-service or a template message.
+    to=all (a ticket with linked reports): every resident who reported the problem, refused as
+    stale when the ticket's status, owner or number of reporters is not what the page showed."""
     svc = services(request)
     number = request.match_info["number"]
     form = await request.post()
     text = str(form.get("text", ""))
     try:
-        via = await staff_actions.staff_reply(svc, number, text, user.username)
+        if form.get("to") == "all":
+            seen = None
+            if "seen_status" in form:
+                seen = staff_actions.Seen(str(form["seen_status"]), str(form.get("seen_assignee", "")) or None)
+            shown = str(form.get("seen_reporters", ""))
+            done = await staff_actions.staff_reply_all(
+                svc, number, text, user.username, seen=seen, reporters=int(shown) if shown.isdigit() else None,
+            )
+            said = svc.texts.get("console.flash.reply_all", reached=done.reached, custom=done.custom,
+                                 template=done.template, missed=done.missed)
+        else:
+            via = await staff_actions.staff_reply(svc, number, text, user.username)
+            said = svc.texts.get(f"console.flash.reply_{via}")
     except LookupError as exc:
         return await refuse(request, 404, str(exc))
-    except ValueError as exc:  # ActionRefused, ResidentUnreachable: the typed text comes back in the box
+    except ValueError as exc:  # ActionRefused, StaleView, ResidentUnreachable: the typed text comes back in the box
         await auth.keep_draft(svc, user, number, text)
         return await back(request, user, _here(number), str(exc), "error")
     await auth.mark_sent(svc, user, number)  # the page it comes back to drops the browser's draft
-    return await back(request, user, _here(number), svc.texts.get(f"console.flash.reply_{via}"))
+    return await back(request, user, _here(number), said)
 
 
 @routes.post("/console/tickets/{number}/transition")

@@ -107,6 +107,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
             return await refuse(request, 404, svc.texts.get("staff_actions.unknown_ticket", number=number[:20]))
         story = await queries.timeline(session, ticket)
         linked = await queries.linked_reports(session, ticket)
+        reporters = len(await staff_actions.reporters_of(session, ticket)) if linked else 0  # 答复全部 offered
         parent = await session.get(type(ticket), ticket.parent_id) if ticket.parent_id else None
         outlook = await staff_actions.reply_outlook(svc, session, ticket)
         via = staff_actions.channel_of(outlook)
@@ -123,7 +124,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     phone = resident.phone if resident is not None and resident.phone else ""
     phone = phone if reveal else mask_phone(phone)
     return await render(request, "ticket.html", {
-        "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via,
+        "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via, "all_reporters": reporters,
         "via_key": outlook, "failed": failed, "missed": missed, "owner_left": "owner_left" in trouble,
         "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
