@@ -47,16 +47,46 @@ def _string(body: dict[str, Any], name: str, *, required: bool) -> str | None:
     return value
 
 
+def _expect(body: dict[str, Any]) -> staff_actions.Seen | None:
+    """The optional "expect" of a write: what the client last saw of the ticket; raises a 400."""
+    if "expect" not in body:
+        return None
+    expect = body["expect"]
+    if (not isinstance(expect, dict) or not isinstance(expect.get("status"), str) or "assignee" not in expect
+            or not isinstance(expect["assignee"], (str, type(None)))):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "'expect' must be {\"status\": string, \"assignee\": string or null}"}),
+                                 content_type="application/json")
+    return staff_actions.Seen(expect["status"], expect["assignee"])
+
+
 async def reply(request: web.Request, actor: str) -> web.Response:
-    """POST /api/tickets/{number}/reply {"text": ...} — the staff answer, queued for the resident."""
+    """POST /api/tickets/{number}/reply {"text": ...} — the staff answer, queued for the resident.
+    With "all": true, every resident who reported the problem (the job and its linked reports) is
+    answered, each through their own channel; "expect" ({"status", "assignee"}, and optionally
+    "reporters": how many the client showed) makes it 409 when the ticket changed meanwhile."""
     body = await _json_object(request)
     text = _string(body, "text", required=True) or ""
+    every = body.get("all", False)
+    if not isinstance(every, bool):
+        return api.error(400, "'all' must be true or false")
     number = request.match_info["number"]
     svc = request.app[SERVICES]
     try:
+        if every:
+            seen = _expect(body)
+            reporters = body["expect"].get("reporters") if seen is not None else None
+            if reporters is not None and (not isinstance(reporters, int) or isinstance(reporters, bool)):
+                return api.error(400, "'expect.reporters' must be an integer")
+            done = await staff_actions.staff_reply_all(svc, number, text, actor, seen=seen, reporters=reporters)
+            return web.json_response({
+                "number": done.number, "queued": True, "all": True, "reached": done.reached, "missed": done.missed,
+                "via": {"custom": done.custom, "template": done.template},
+            })
         via = await staff_actions.staff_reply(svc, number, text, actor)
     except LookupError:
         return api.error(404, "no such ticket")
+    except staff_actions.StaleView as exc:
+        return api.error(409, str(exc))
     except staff_actions.ResidentUnreachable as exc:
         return api.error(409, str(exc))
     except ValueError as exc:
@@ -72,13 +102,7 @@ async def transition(request: web.Request, actor: str) -> web.Response:
     action = _string(body, "action", required=True) or ""
     assignee = _string(body, "assignee", required=False)
     note = _string(body, "note", required=False) or ""
-    seen = None
-    if "expect" in body:
-        expect = body["expect"]
-        if (not isinstance(expect, dict) or not isinstance(expect.get("status"), str) or "assignee" not in expect
-                or not isinstance(expect["assignee"], (str, type(None)))):
-            return api.error(400, "'expect' must be {\"status\": string, \"assignee\": string or null}")
-        seen = staff_actions.Seen(expect["status"], expect["assignee"])
+    seen = _expect(body)
     if action not in staff_actions.STAFF_ACTIONS:
         return api.error(400, f"action must be one of {', '.join(staff_actions.STAFF_ACTIONS)}")
     if action == "assign" and not assignee:

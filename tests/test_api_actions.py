@@ -185,3 +185,39 @@ async def test_read_only_users_get_phones_masked_from_the_api_too(client: Client
     assert "13812345678" in await (await client.get(f"/api/tickets/{number}")).text()  # staff call back
     client.session.cookie_jar.clear()
     assert "13812345678" in await (await client.get(f"/api/tickets/{number}", headers=BEARER)).text()
+
+
+async def test_reply_to_all_reporters_through_the_api(client: Client, services: Services) -> None:
+    """{"all": true}: every resident who reported the burst, each by their own channel, the
+    unreachable counted; "expect" (with "reporters") makes an outdated client's answer a 409;
+    read-only console users are refused."""
+    from tests.test_worker_words import burst
+
+    await load_roster(services)
+    job, kids = await burst(services)
+    url = f"/api/tickets/{job}/reply"
+    said = "抢修队已到场。"
+    for body in ({"text": said, "all": "yes"}, {"text": said, "all": True, "expect": {"status": "dispatched"}},
+                 {"text": said, "all": True, "expect": {"status": "dispatched", "assignee": "wangwei", "reporters": "5"}}):
+        resp = await client.post(url, json=body, headers=BEARER)
+        assert resp.status == 400, body
+    stale = {"status": "dispatched", "assignee": "wangwei", "reporters": 4}
+    resp = await client.post(url, json={"text": said, "all": True, "expect": stale}, headers=BEARER)
+    assert resp.status == 409 and "反映居民由 4 位变为 5 位" in (await resp.json())["error"]
+    resp = await client.post(url, json={"text": said, "all": True, "expect": {"status": "accepted", "assignee": "wangwei"}},
+                             headers=BEARER)
+    assert resp.status == 409 and "状态由“已接单”变为“已派单”" in (await resp.json())["error"]
+    assert [o for o in await outbox_rows(services, "wechat") if said in o.payload["text"]] == []
+    await auth.create_user(services, "ro", "readonly1", "readonly")
+    csrf = await logged_in(client, "ro", "readonly1")
+    resp = await client.post(url, json={"text": said, "all": True}, headers={"X-CSRF-Token": csrf})
+    assert resp.status == 403
+    client.session.cookie_jar.clear()
+    resp = await client.post(f"/api/tickets/{kids[0]}/reply", json={"text": said, "all": True, "expect": stale | {"reporters": 5}},
+                             headers=BEARER)
+    assert resp.status == 200
+    assert await resp.json() == {"number": job, "queued": True, "all": True, "reached": 3, "missed": 2,
+                                 "via": {"custom": 1, "template": 2}}
+    assert sorted(o.target for o in await outbox_rows(services, "wechat") if said in o.payload["text"]) == ["oW1", "oW2", "oW5"]
+    [row] = await audit_rows(services, "ticket.reply_all")
+    assert (row.actor, row.target, row.detail["reached"]) == ("api", job, 3)
