@@ -595,16 +595,17 @@ async def test_satisfied_before_the_survey_is_not_taken_for_the_survey(
 async def test_a_linked_reporters_unsatisfied_words_reach_the_jobs_owner(
     svc: Services, clock: FakeClock, wx: WeChat
 ) -> None:
-    """不满意 from a neighbour whose report was linked to the job: the job's owner reads the words
-    with the reopened job (居民说：…), and a comment after a bare 不满意 follows as 【居民补充】 —
-    before, only the staff group heard them."""
-    first, _ = await linked_and_surveyed(svc, clock, "o_own1", "o_nb1")
+    """不满意 from a neighbour whose report was linked to the job: a bare 不满意 reopens only their
+    own report (the problem may well be fixed); the comment after it saying the problem is still
+    there reopens the job, whose owner reads the words with it (居民说：…, masked)."""
+    first, linked = await linked_and_surveyed(svc, clock, "o_own1", "o_nb1")
     assert "还有什么问题" in await wx.say("o_nb1", "不满意")
-    assert (await ticket(svc, first)).status == "reopened"
+    assert ((await ticket(svc, first)).status, (await ticket(svc, linked)).status) == ("resolved", "reopened")
     assert "补充到工单" in await wx.say("o_nb1", "晚上还是黑的 打我电话13812345678")
+    assert (await ticket(svc, first)).status == "reopened"
     owner = [p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei")]
-    assert any(first in p and "重新打开" in p and "居民说" not in p for p in owner)  # nothing said yet
-    assert owner[-1] == f"【居民补充】工单 {first}：晚上还是黑的 打我电话138****5678", owner[-1]
+    assert first in owner[-1] and "重新打开" in owner[-1], owner[-1]
+    assert "居民说：晚上还是黑的 打我电话138****5678" in owner[-1], owner[-1]
     await act(svc, first, "resolve", note="换了灯泡")
     clock.advance(seconds=DELAY)
     await run_due(svc)
@@ -657,3 +658,64 @@ async def test_the_reason_after_a_bare_unsatisfied_is_the_comment(svc: Services,
     asked = await wx.say("o_r_asks", "现在情况怎么样了")
     assert "补充到工单" not in asked and numbers["o_r_asks"] in asked
     assert (await ticket(svc, numbers["o_r_asks"])).rating_comment is None
+
+
+async def report_water(wx: WeChat, openid: str, phone: str, text: str = "3号楼停水了") -> list[str]:
+    """A resident reports the outage in the chat, as residents do (no photo, their phone, then
+    the answers the dialog asks for); every reply."""
+    replies = [await wx.say(openid, text)]
+    for said in ("跳过", phone, "2", "1"):
+        if "工单" in replies[-1] and "已" in replies[-1]:
+            break
+        replies.append(await wx.say(openid, said))
+    return replies
+
+
+async def test_a_neighbours_unsatisfied_reopens_only_their_own_report_unless_the_problem_persists(
+    svc: Services, clock: FakeClock, wx: WeChat, client: Any
+) -> None:
+    """A water-main burst: a, b and c of 3号楼 report it (linked to one job), the job is 办结 and
+    surveyed. a is 满意; b's 不满意 停了一上午也没人通知 is about the service, not the water: only b's
+    report is reopened and the staff group told — a and c hear nothing, the job's owner gets no new
+    limit. d's 不满意，还是没水 says the problem itself is still there: the job is reopened for all
+    who did not rate it done."""
+    from tests.wecom_driver import WeCom
+
+    wc = WeCom(client, svc)
+    for n, openid in enumerate(("o_wa", "o_wb", "o_wc", "o_wd")):
+        await report_water(wx, openid, f"1390000000{n}")
+    reports = {o: (await tickets_of(svc, o))[0] for o in ("o_wa", "o_wb", "o_wc", "o_wd")}
+    job = reports["o_wa"]
+    assert job.parent_id is None and all(reports[o].parent_id == job.id for o in ("o_wb", "o_wc", "o_wd"))
+    assert "已接单" in await wc.say("wangwei", "接单")
+    assert "已办结" in await wc.say("wangwei", f"办结 {job.number[-4:]} 主管道抢修完毕，已恢复供水")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert "感谢您的评价" in await wx.say("o_wa", "满意")
+    pushed = {o: len(await outbox_rows(svc, "wechat", o)) for o in ("o_wa", "o_wc")}
+    owner_before = await outbox_rows(svc, "wecom", "wangwei")
+    groups_before = await outbox_rows(svc, "group")
+
+    reply = await wx.say("o_wb", "不满意 停了一上午也没人通知")
+    assert "社区服务中心" in reply and "重新交给承办人" not in reply, reply
+    b = await ticket(svc, reports["o_wb"].number)
+    assert (b.status, b.satisfaction) == ("reopened", 2)
+    assert (await ticket(svc, job.number)).status == "closed"  # a's own rating closed the job
+    assert (await ticket(svc, reports["o_wc"].number)).status == "closed"  # with the job
+    posts = [o.payload["content"] for o in (await outbox_rows(svc, "group"))[len(groups_before):]]
+    assert len(posts) == 1 and b.number in posts[0] and "没人通知" in posts[0], posts
+    assert f"与工单 {job.number[4:]} 合并处理" in posts[0], posts  # the job named (1123-0001)
+    assert {o: len(await outbox_rows(svc, "wechat", o)) for o in ("o_wa", "o_wc")} == pushed
+    assert len(await outbox_rows(svc, "wecom", "wangwei")) == len(owner_before)  # no reopen, no new limit
+    async with svc.sessions() as session:
+        limits = list(await session.scalars(select(Reminder).where(
+            Reminder.cause_type == "ticket", Reminder.cause_id.in_([job.id, b.id]), Reminder.state == "pending")))
+    assert limits == []
+
+    assert "重新交给" in await wx.say("o_wd", "不满意，还是没水")
+    assert (await ticket(svc, job.number)).status == "reopened"
+    reopened = [o.payload.get("text", "") for o in await outbox_rows(svc, "wecom", "wangwei")][-1]
+    assert job.number in reopened and "重新打开" in reopened and "还是没水" in reopened, reopened
+    told_c = [o.payload.get("text", "") for o in await outbox_rows(svc, "wechat", "o_wc")][pushed["o_wc"]:]
+    assert any("重新" in t for t in told_c), told_c
+    assert len(await outbox_rows(svc, "wechat", "o_wa")) == pushed["o_wa"]  # a rated it done

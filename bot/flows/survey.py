@@ -118,7 +118,7 @@ _SERVICE_BAD_CLAUSE = re.compile(
 # Said to a survey, the problem is still there (灯还是不亮, 没修好): 不满意, with these words as the
 # comment, though no rating word was used; see still_unresolved.
 _UNRESOLVED = re.compile(
-    r"(?:还是|仍然|依然)(?:不|没|坏|漏|堵|吵|臭|有)|又(?:坏|漏|堵|不|没)|没(?:有)?(?:修好|弄好|解决|处理|修)|"
+    r"(?:还是|仍然|依然)(?:不|没|坏|漏|堵|吵|臭|有|黑|暗|冷)|又(?:坏|漏|堵|不|没)|没(?:有)?(?:修好|弄好|解决|处理|修)|"
     r"还没(?:有)?(?:好|修|弄|解决|处理|来)|没(?:有)?人来|根本没|老样子|还是那样|还那样|"
     r"(?:跟|和|同)(?:原来|以前|之前|修之前|没修(?:的时候)?)(?:一样|一个样|差不多)|没(?:有|什么|啥)?(?:变化|变)(?!好)|"
     r"一点(?:都|也)?没变"
@@ -441,24 +441,52 @@ async def _record(
             await dispatch.apply_action(svc, session, ticket, "close", actor, note=f"回访：{rating.label}")
         key = "survey.thanks_comment" if comment else "survey.thanks"
         return t.get(key, label=rating.label, number=ticket.number)
-    owner_ticket = ticket
     if ticket.parent_id is not None:
         parent = await session.scalar(select(Ticket).where(Ticket.id == ticket.parent_id).with_for_update())
+        if parent is not None and still_unresolved(comment, ticket) is None:
+            return await _reopen_own(svc, session, ticket, parent, rating, comment, actor)
         owner_ticket = parent or ticket
         if ticket.status in tickets.TRANSITIONS["reopen"].sources:
             await tickets.transition(session, ticket, "reopen", actor, now, note=f"回访：{rating.label}")
+    else:
+        owner_ticket = ticket
     if owner_ticket.status in tickets.TRANSITIONS["reopen"].sources:
         # The owner is sent the resident's words with the reopened job (data["comment"]).
         await dispatch.apply_action(svc, session, owner_ticket, "reopen", actor,
                                     note=f"回访：{rating.label} {comment}".strip(), data={"comment": comment})
-    reason = (
-        t.get("survey.staff_reason", score=rating.score, comment=comment) if comment
-        else t.get("survey.staff_reason_no_comment", score=rating.score)
-    )
-    await dispatch.escalate_to_staff(svc, session, owner_ticket, reason)
+    await dispatch.escalate_to_staff(svc, session, owner_ticket, _staff_reason(svc, rating, comment))
     if comment:
         return t.get("survey.bad_noted", comment=comment, number=ticket.number)
     return t.get("survey.bad_ask", number=ticket.number)
+
+
+def _staff_reason(svc: Services, rating: Rating, comment: str) -> str:
+    t = svc.texts
+    if comment:
+        return t.get("survey.staff_reason", score=rating.score, comment=comment)
+    return t.get("survey.staff_reason_no_comment", score=rating.score)
+
+
+async def _reopen_own(
+    svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket, rating: Rating, comment: str, actor: str
+) -> str:
+    """A linked reporter unsatisfied, without saying the problem is still there (停了一上午也没人通知):
+    only their own report is reopened — the shared job stays as its owner and the neighbours who
+    rated it left it (one neighbour's 不满意 is no reason to send the work out again) — and the
+    staff group is told, naming the job."""
+    t = svc.texts
+    if ticket.status in tickets.TRANSITIONS["reopen"].sources:
+        # A linked report: its owner gets no new limit for it (dispatch.apply_action).
+        await dispatch.apply_action(svc, session, ticket, "reopen", actor,
+                                    note=f"回访：{rating.label} {comment}".strip(), data={"comment": comment})
+    # The job as 1123-0001: the staff post masks any longer run of digits as a phone number's.
+    forms = notices.ref_forms(parent.number)
+    reason = t.get("survey.staff_reason_linked", reason=_staff_reason(svc, rating, comment),
+                   parent=forms[min(1, len(forms) - 1)])
+    await dispatch.escalate_to_staff(svc, session, ticket, reason)
+    if comment:
+        return t.get("survey.bad_noted_linked", comment=comment, number=ticket.number)
+    return t.get("survey.bad_ask_linked", number=ticket.number)
 
 
 async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: int, text: str, openid: str) -> str:
@@ -467,14 +495,31 @@ async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: 
     comment = notices.safe_text(text.strip())
     ticket.rating_comment = comment
     await tickets.add_event(session, ticket, "rating_comment", actor, now, note=comment, data={"resolution": n})
-    owner_ticket = ticket
+    owner_ticket, key = ticket, "survey.comment_noted"
     if ticket.parent_id is not None:
-        owner_ticket = await session.get(Ticket, ticket.parent_id) or ticket
-        await tickets.add_event(session, owner_ticket, "rating_comment", actor, now, note=comment,
-                                data={"via": ticket.number})
+        parent = await session.scalar(select(Ticket).where(Ticket.id == ticket.parent_id).with_for_update())
+        if parent is not None and still_unresolved(comment, ticket) is not None \
+                and parent.status in tickets.TRANSITIONS["reopen"].sources:
+            # 不满意, then 还是没水: the problem itself is still there — the shared job goes back
+            # to its owner with these words (as 不满意，还是没水 at once would have sent it).
+            await dispatch.apply_action(svc, session, parent, "reopen", actor,
+                                        note=f"回访：不满意 {comment}", data={"comment": comment})
+            await tickets.add_event(session, parent, "rating_comment", actor, now, note=comment,
+                                    data={"via": ticket.number})
+            await dispatch.escalate_to_staff(svc, session, parent, svc.texts.get("survey.staff_comment", comment=comment))
+            return svc.texts.get("survey.comment_noted", number=ticket.number)
+        if parent is not None and parent.status == "reopened":
+            # The job itself was reopened (by this resident's words or a neighbour's): its owner
+            # hears the comment.
+            owner_ticket = parent
+            await tickets.add_event(session, owner_ticket, "rating_comment", actor, now, note=comment,
+                                    data={"via": ticket.number})
+        else:
+            key = "survey.comment_noted_linked"  # the resident's own report only: staff follow it up
     await dispatch.escalate_to_staff(svc, session, owner_ticket, svc.texts.get("survey.staff_comment", comment=comment))
-    await comment_to_owner(svc, session, owner_ticket, comment)
-    return svc.texts.get("survey.comment_noted", number=ticket.number)
+    if owner_ticket.parent_id is None:
+        await comment_to_owner(svc, session, owner_ticket, comment)
+    return svc.texts.get(key, number=ticket.number)
 
 
 async def comment_to_owner(svc: Services, session: AsyncSession, ticket: Ticket, comment: str) -> None:
