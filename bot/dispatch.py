@@ -125,6 +125,16 @@ _LAST_LINKED = (
     .limit(1)
     .with_for_update()
 )
+# The outage alerts already posted about a ticket (see _many_reporters).
+_OUTAGE_ALERTS = select(TicketEvent.data).where(
+    TicketEvent.ticket_id == bindparam("ticket_id"), TicketEvent.action == "outage_alert"
+)
+# The buildings of the other open jobs of one category within the duplicate window.
+_SAME_ELSEWHERE = select(Ticket.building_key).where(
+    Ticket.kind == "complaint", Ticket.category == bindparam("category"), Ticket.status.in_(tickets.ACTIVE),
+    Ticket.parent_id.is_(None), Ticket.id != bindparam("ticket_id"), Ticket.building_key.is_not(None),
+    Ticket.building_key != bindparam("building_key"), Ticket.created_at >= bindparam("since"),
+).distinct()
 _RESIDENT_PHONE = select(Resident.phone).where(Resident.openid == bindparam("openid"))
 # An owner's other tickets in hand whose number ends alike (0001 of another day): the card then
 # names the ticket with its day (1124-0001).
@@ -241,6 +251,39 @@ async def _link(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ti
         await tickets.transition(session, ticket, action, "system", now, data={"via": parent.number})
     if parent.assignee and parent.status in HELD:
         await _linked_to_owner(svc, session, ticket, parent)
+    await _many_reporters(svc, session, parent)
+
+
+async def _many_reporters(svc: Services, session: AsyncSession, parent: Ticket) -> None:
+    """The service centre told once when an open ticket reaches duplicates.alert_reporters
+    reporters (a water-main burst reaches it within the hour): the ticket, its category, the count
+    and the other buildings with an open ticket of the same category from within the duplicate
+    window (one incident across buildings). The "outage_alert" event on the parent, written under
+    its row lock, is the guard: a report linked at the same moment elsewhere finds it and posts
+    nothing."""
+    limits = load_limits()
+    threshold = limits.duplicate_alert_reporters
+    if threshold <= 0 or parent.reporters < threshold:
+        return
+    done = await session.scalars(_OUTAGE_ALERTS, {"ticket_id": parent.id})
+    if any((data or {}).get("threshold") == threshold for data in done):
+        return
+    t, now = svc.texts, svc.clock.now()
+    elsewhere = await session.scalars(_SAME_ELSEWHERE, {
+        "category": parent.category, "ticket_id": parent.id, "building_key": parent.building_key or "",
+        "since": now - timedelta(hours=limits.duplicate_window_hours),
+    })
+    keys = sorted({k for k in elsewhere if k}, key=lambda k: (not k.isdigit(), k.zfill(8)))
+    others = t.get("dispatch.outage_staff_others", buildings="、".join(
+        t.get("dispatch.outage_building", building=k) for k in keys
+    )) if keys else ""
+    reason = t.get(
+        "dispatch.outage_staff", count=parent.reporters, others=others,
+        category=parent.category or notices.kind_label(svc, parent.kind),
+    )
+    await tickets.add_event(session, parent, "outage_alert", "system", now, note=reason,
+                            data={"threshold": threshold, "reporters": parent.reporters, "buildings": keys})
+    await escalate_to_staff(svc, session, parent, reason)  # 【紧急】 only when the ticket is urgent
 
 
 async def _linked_to_owner(svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket) -> None:

@@ -26,6 +26,7 @@ class Limits:
     resolve_before_max_s: float
     duplicate_window_hours: float
     booking_resolve_hours: float = 24.0
+    duplicate_alert_reporters: int = 5  # residents on one open ticket that make the staff group told (0: never)
 
     def urgency_class(self, kind: str, urgency: str | None) -> str:
         """The class that sets a ticket's limit: its urgency, or its kind's class when 'normal'."""
@@ -76,6 +77,9 @@ def parse_limits(data: dict[str, Any]) -> Limits:
     booking_hours = data.get("booking", {}).get("resolve_after_start_hours", 24)
     if not isinstance(booking_hours, (int, float)) or booking_hours <= 0:
         raise ValueError("limits: booking.resolve_after_start_hours must be a positive number")
+    alert_reporters = dup.get("alert_reporters", 5)
+    if not isinstance(alert_reporters, int) or isinstance(alert_reporters, bool) or alert_reporters < 0:
+        raise ValueError("limits: duplicates.alert_reporters must be a whole number, 0 or more")
     fraction = float(rem.get("resolve_before_fraction", 0.25))
     if not 0 <= fraction < 1:
         raise ValueError("limits: reminders.resolve_before_fraction must be in [0, 1)")
@@ -87,6 +91,7 @@ def parse_limits(data: dict[str, Any]) -> Limits:
         resolve_before_max_s=float(rem.get("resolve_before_max_s", 86400)),
         duplicate_window_hours=float(dup.get("window_hours", 24)),
         booking_resolve_hours=float(booking_hours),
+        duplicate_alert_reporters=alert_reporters,
     )
 
 

@@ -11,10 +11,12 @@ from sqlalchemy import select
 
 from bot import dispatch, roster, tickets
 from bot.clock import FakeClock
+from bot.limits import load_limits
 from bot.schedule import run_due
 from bot.services import Services
-from storage.models import Person, Reminder
+from storage.models import Person, Reminder, TicketEvent
 from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
 from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 
@@ -329,3 +331,41 @@ async def test_neighbours_reports_of_one_job_reach_its_owner_as_one_push_with_th
     later = [o for o in await outbox_rows(svc, "wecom", "wangwei") if "又有居民反映" in o.payload.get("text", "")][1:]
     assert [o.payload["text"] for o in later] == [f"又有居民反映工单 {job} 的问题（现共 18 位）：没水"]
     assert later[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 35)  # 30 min after the last
+
+
+async def test_the_staff_group_is_told_once_when_a_job_reaches_many_reporters(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """A water-main burst: the fifth resident of 3号楼 to report no water makes one post to the
+    staff group (duplicates.alert_reporters), naming the job, its category, the count and 5号楼,
+    whose water job is open too; the sixth makes none."""
+    async def report(openid: str, text: str, phone: str) -> None:
+        replies = [await wx.say(openid, text)]
+        for said in ("跳过", phone, "2", "1"):
+            if "工单" in replies[-1] and "已" in replies[-1]:
+                break
+            replies.append(await wx.say(openid, said))
+        assert await tickets_of(svc, openid), replies
+
+    async def alerts() -> list[str]:
+        return [o.payload["content"] for o in await outbox_rows(svc, "group") if "多人反映" in o.payload["content"]]
+
+    assert load_limits().duplicate_alert_reporters == 5
+    await report("o_b5", "5号楼停水了", "13900000050")
+    for n in range(4):
+        await report(f"o_b3_{n}", "3号楼停水了", f"1390000003{n}")
+        clock.advance(minutes=5)
+    assert await alerts() == []
+    await report("o_b3_4", "3号楼也没水了", "13900000034")
+    posts = await alerts()
+    job = (await tickets_of(svc, "o_b3_0"))[0]
+    assert job.reporters == 5
+    assert len(posts) == 1 and job.number in posts[0], posts
+    assert "5 位居民" in posts[0] and "5号楼" in posts[0] and job.category in posts[0], posts[0]
+    assert "紧急" not in posts[0]  # a water job is not urgent
+    await report("o_b3_5", "3号楼停水", "13900000035")
+    assert len(await alerts()) == 1
+    async with svc.sessions() as session:
+        events = await session.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id == job.id, TicketEvent.action == "outage_alert"))
+        assert [(e.data or {}).get("reporters") for e in events] == [5]

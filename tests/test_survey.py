@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 from sqlalchemy import select
 
 from bot import dispatch, tickets
@@ -24,7 +24,7 @@ from bot.sim.api import SIM_RECORDER, SimRecorder, make_app
 from storage.models import OutboxItem, Reminder, Resident, Ticket
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
-from tests.wecom_driver import actions, load_demo_roster, new_ticket, outbox_rows, ticket
+from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 DELAY = 7200
 
@@ -672,15 +672,13 @@ async def report_water(wx: WeChat, openid: str, phone: str, text: str = "3号楼
 
 
 async def test_a_neighbours_unsatisfied_reopens_only_their_own_report_unless_the_problem_persists(
-    svc: Services, clock: FakeClock, wx: WeChat, client: Any
+    svc: Services, clock: FakeClock, wx: WeChat, client: TestClient[Any, Any]
 ) -> None:
     """A water-main burst: a, b and c of 3号楼 report it (linked to one job), the job is 办结 and
     surveyed. a is 满意; b's 不满意 停了一上午也没人通知 is about the service, not the water: only b's
     report is reopened and the staff group told — a and c hear nothing, the job's owner gets no new
     limit. d's 不满意，还是没水 says the problem itself is still there: the job is reopened for all
     who did not rate it done."""
-    from tests.wecom_driver import WeCom
-
     wc = WeCom(client, svc)
     for n, openid in enumerate(("o_wa", "o_wb", "o_wc", "o_wd")):
         await report_water(wx, openid, f"1390000000{n}")
