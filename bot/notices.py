@@ -23,7 +23,9 @@ _MD_SPECIAL = str.maketrans({
     "[": "［", "]": "］", "(": "（", ")": "）", "*": "＊", "_": "＿", "#": "＃", ">": "＞",
     "<": "＜", "`": "｀", "&": "＆", "~": "～", "|": "｜", "\\": "＼", "\r": " ", "\n": " ",
 })
-_LONG_DIGITS = re.compile(r"\d{7,}")
+# A long run of digits in resident text may be a number to keep private (an ID, a card); a ticket
+# number (20261123-0001) is not one and is left whole, so staff posts can name the ticket.
+_LONG_DIGITS = re.compile(r"(?<!\d)\d{7,}(?!\d)(?!-\d{4}(?!\d))")
 
 
 def masked_phone(phone: str | None) -> str | None:

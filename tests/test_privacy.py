@@ -55,3 +55,13 @@ def test_logs_mask_spaced_and_spoken_phones() -> None:
     record = logging.LogRecord("bot.test", logging.INFO, __file__, 1, "resident said %s", ("电话 138-1234-5678 或 幺三九一二三四五六七八",), None)
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "resident said 电话 138****5678 或 幺三九****五六七八"
+
+
+def test_a_ticket_number_stays_whole_while_other_long_numbers_are_masked() -> None:
+    """A staff post naming 20261123-0001 came out as 202＊＊＊＊23-0001 (the eight digits taken for
+    a private number); an ID or card number in resident text is still masked."""
+    from bot.notices import md_escape, safe_text
+
+    assert safe_text("工单20261123-0001的居民补充") == "工单20261123-0001的居民补充"
+    assert md_escape("身份证110101199001011234") == "身份证110＊＊＊＊34"
+    assert safe_text("卡号6222020200112233445 电话13812345678") == "卡号622****45 电话138****5678"

@@ -205,8 +205,7 @@ def _with_context(ctx: Context, why: str, said: list[str], open_reports: list[st
     if said:
         parts.append(ctx.text("handoff.summary_said", said=ctx.text("handoff.said_joiner").join(said)))
     if open_reports:
-        # 1123-0001, as workers type it: the staff group's masking takes a whole number's eight
-        # digits for a phone's
+        # 1123-0001, as workers type it
         shown = (notices.ref_forms(n)[-2] if len(notices.ref_forms(n)) > 1 else n for n in open_reports)
         parts.append(ctx.text("handoff.summary_open", numbers="、".join(shown)))
     return ctx.text("handoff.summary_joiner").join(parts)

@@ -479,7 +479,7 @@ async def _reopen_own(
         # A linked report: its owner gets no new limit for it (dispatch.apply_action).
         await dispatch.apply_action(svc, session, ticket, "reopen", actor,
                                     note=f"回访：{rating.label} {comment}".strip(), data={"comment": comment})
-    # The job as 1123-0001: the staff post masks any longer run of digits as a phone number's.
+    # The job as 1123-0001, as workers type it.
     forms = notices.ref_forms(parent.number)
     reason = t.get("survey.staff_reason_linked", reason=_staff_reason(svc, rating, comment),
                    parent=forms[min(1, len(forms) - 1)])
