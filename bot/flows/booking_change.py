@@ -15,7 +15,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot import bookings
 from bot.bookings import SlotCheck
@@ -272,17 +272,20 @@ async def begin(ctx: Context, text: str) -> Outcome | None:
     return start(ctx, flow, slots, text, lead=lead)
 
 
+# Built once: a bare 取消 ends every conversation, so this runs often (ix_reminders_target_kind).
+_REMINDED = (
+    select(Reminder.cause_id).where(
+        Reminder.target == bindparam("target"), Reminder.kind.in_(bookings.REMINDER_KINDS),
+        Reminder.cause_type == "booking", Reminder.state == "done", Reminder.done_at >= bindparam("since"),
+    ).order_by(Reminder.done_at.desc()).limit(1)
+)
+
+
 async def reminded_cancel(ctx: Context) -> Outcome | None:
     """A bare 取消 outside any request, soon after a booking's reminder reached the resident: the
     confirmation to cancel that booking (刚才提醒过您这个预约), instead of "nothing to cancel".
     None when no reminder was sent lately, or its booking is no longer ahead."""
-    cause = await ctx.session.scalar(
-        select(Reminder.cause_id).where(
-            Reminder.target == ctx.openid, Reminder.cause_type == "booking",
-            Reminder.kind.in_(bookings.REMINDER_KINDS), Reminder.state == "done",
-            Reminder.done_at >= ctx.now - REMINDED_WITHIN,
-        ).order_by(Reminder.done_at.desc()).limit(1)
-    )
+    cause = await ctx.session.scalar(_REMINDED, {"target": ctx.openid, "since": ctx.now - REMINDED_WITHIN})
     booking = await _own(ctx, {"id": cause}) if cause is not None else None
     if booking is None:
         return None
