@@ -65,24 +65,25 @@ def stop_after() -> Iterator[list[subprocess.Popen[bytes]]]:
                 proc.wait()
 
 
+def _refused(tmp_path: Path, stop_after: list[subprocess.Popen[bytes]], env: dict[str, str], *, workers: int) -> str:
+    """Start gunicorn expecting it to stop on its own, non-zero; its log."""
+    log = tmp_path / "gunicorn.log"
+    proc = _gunicorn(env, free_port(), workers, log)
+    stop_after.append(proc)
+    assert _ended(proc) != 0
+    return log.read_text(errors="replace")
+
+
 def test_a_worker_on_a_never_migrated_database_refuses_to_boot_and_gunicorn_stops(
     tmp_path: Path, stop_after: list[subprocess.Popen[bytes]]
 ) -> None:
-    log = tmp_path / "gunicorn.log"
-    proc = _gunicorn(_env(tmp_path), free_port(), 1, log)
-    stop_after.append(proc)
-    assert _ended(proc) != 0
-    text = log.read_text(errors="replace")
+    text = _refused(tmp_path, stop_after, _env(tmp_path), workers=1)
     assert "community-bot cannot start: the database is not migrated: run `communitybot db upgrade` first" in text, text
     assert "no such table" not in text
 
 
 def test_bad_settings_are_named_and_gunicorn_stops(tmp_path: Path, stop_after: list[subprocess.Popen[bytes]]) -> None:
-    log = tmp_path / "gunicorn.log"
-    proc = _gunicorn(_env(tmp_path, CB_QUIET_HOURS="21:00-25:00"), free_port(), 1, log)
-    stop_after.append(proc)
-    assert _ended(proc) != 0
-    text = log.read_text(errors="replace")
+    text = _refused(tmp_path, stop_after, _env(tmp_path, CB_QUIET_HOURS="21:00-25:00"), workers=1)
     assert "community-bot cannot start: settings refused" in text and "CB_QUIET_HOURS" in text, text
 
 
@@ -90,11 +91,7 @@ def test_several_workers_without_redis_are_refused_in_one_line(
     tmp_path: Path, stop_after: list[subprocess.Popen[bytes]]
 ) -> None:
     upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
-    log = tmp_path / "gunicorn.log"
-    proc = _gunicorn(_env(tmp_path), free_port(), 2, log)
-    stop_after.append(proc)
-    assert _ended(proc) != 0
-    text = log.read_text(errors="replace")
+    text = _refused(tmp_path, stop_after, _env(tmp_path), workers=2)
     assert "community-bot cannot start: another process (pid " in text, text
     assert "CB_REDIS_URL" in text
 
