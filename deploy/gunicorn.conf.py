@@ -5,7 +5,15 @@
 Every worker runs serve's start-up checks (settings, database migrated, Redis, roster); what
 fails is logged as one "community-bot cannot start: ..." line and gunicorn stops. Several
 workers need PostgreSQL + Redis: without Redis a second worker is refused.
+
+/metrics adds up every worker, whichever answers the scrape: the hooks below give the workers a
+fresh prometheus_client multiprocess directory (unless PROMETHEUS_MULTIPROC_DIR is set already),
+mark an exited worker's live gauges dead, and remove the directory they made when gunicorn stops.
 """
+
+import os
+import shutil
+import tempfile
 
 bind = "127.0.0.1:8080"
 workers = 4
@@ -14,3 +22,24 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 30
 accesslog = None  # the app logs JSON lines with request ids itself
+
+
+_made_dir: str | None = None
+
+
+def on_starting(server):  # the arbiter, before any worker is forked (workers read it at import)
+    global _made_dir
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _made_dir = tempfile.mkdtemp(prefix="communitybot-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_dir
+
+
+def child_exit(server, worker):  # a worker gone: its live gauges stop counting
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_dir:
+        shutil.rmtree(_made_dir, ignore_errors=True)

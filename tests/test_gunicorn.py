@@ -21,6 +21,7 @@ from bot import cli
 from storage.migrate import upgrade
 from tests.conftest import PG_ADMIN_URL, _admin
 from tests.harness import PrivateRedis, Resident, ServerProcess, free_port
+from tests.test_operations import _scrape, _total
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "deploy" / "gunicorn.conf.py"
@@ -129,6 +130,9 @@ async def test_two_workers_on_postgresql_and_redis_serve_residents(
         assert all(reply and "您好" in reply for reply in replies), replies
         pids = _worker_pids(proc.pid)
         assert len(pids) == 2, pids
+        # /metrics adds up both workers whichever answers (the config's multiprocess directory)
+        scrapes = [await _scrape(f"http://127.0.0.1:{port}") for _ in range(10)]
+        assert {_total(s, "cb_messages_total") for s in scrapes} == {8.0}, scrapes
     finally:
         for p in stop_after:
             if p.poll() is None:
