@@ -2,22 +2,29 @@
 worker and kind; and the `communitybot report` command that prints them (table, JSON, CSV).
 
 Definitions (one set, used everywhere):
-- population: tickets created in [since, until] (local dates, both included). A linked duplicate
+- population: tickets created in [since, until] (local dates, both included), with all that
+  happened to them up to report time (one created before since and resolved inside is not in
+  the range; it stays in the range it was created in). A linked duplicate
   (同一问题多人反映) is one problem with its parent, so problem counts skip it; its reporter's
   rating still counts among the ratings.
-- 响应率 = taken in time / dispatched. "dispatched": problems dispatched to an owner, leaving
-  out cancelled ones (withdrawn or cancelled by staff) and ones not taken whose 接单 window is
-  still open at report time. "taken": the first 接单 after dispatch, or 办结 without 接单 (a
-  later 接单, after 不满意 or a reassignment, does not replace it). "in time": taken at or
-  before the accept limit (accept_due_at, which does not run in quiet hours for tickets that are
-  not urgent; dispatched_at + CB_ACCEPT_SLA_S when none was recorded), and its accept limit was
-  never breached (a ticket escalated for it and reassigned is not in time, whenever it is taken).
-- 解决率 = resolved (办结, including closed after resolution) / (created − cancelled); the
-  cancelled are left out of both.
+- 响应率 = taken in time / dispatched, per problem, from its dispatches (each `assign` event and
+  its own 接单 limit: accept_due_at, which does not run in quiet hours for tickets that are not
+  urgent). "taken": in the first dispatch taken (接单, or 办结 without 接单); a later 接单, after
+  不满意 or a reassignment, does not replace it. "in time": that dispatch was taken by its own
+  limit, never breached (escalated for it), and no dispatch before it was breached (missed, then
+  reassigned and taken fast, is late; taken in time, then reassigned and the new owner late, is
+  in time: the new owner's figures carry it). "dispatched": every problem given to an owner
+  except one not taken whose latest 接单 window is still open, or was when it was cancelled
+  (withdrawn by the resident or cancelled by staff) or closed: a cancellation does not erase a
+  response already given or already missed. Hand-offs to staff count only once assigned to one.
+- 解决率 = resolved (办结, including closed after resolution; not reopened since) / (created −
+  cancelled); the cancelled are left out of both; a ticket closed without 办结 is not resolved.
 - 满意率 = (ratings of 4–5 + 0.9 × ratings of 3) / ratings; this is DOMAIN's
   (满意 + 0.9 × 基本满意) / rated, since 满意 is 4–5, 基本满意 3, 不满意 1–2. 未评价 is no rating.
-- overdue: marked overdue, resolved after its limit, or still open past it (at report time).
-- average time to accept: dispatched → accepted; to resolve: created → resolved.
+  One rating per reporter: the latest (不满意, finished again and rated 5 counts 5; silence on
+  the second survey keeps the 不满意); each linked reporter's counts.
+- overdue: marked overdue (its 接单 or 办结 limit breached), resolved after its limit, or still open past it (at report time).
+- average time to accept: the taking dispatch → taken; to resolve: created → resolved.
 - per worker, 派单, 接单, 按时接单, 响应率 and the average time to accept count each dispatch (each
   `assign` event) against the worker it went to, from the ticket's events: taken is the first 接单
   or 办结 before the next dispatch or 退回; in time is by that dispatch's own accept limit, never
@@ -36,7 +43,7 @@ import json
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -118,28 +125,14 @@ def _mean(values: list[float]) -> float | None:
     return None if not values else sum(values) / len(values)
 
 
-def figures_of(
-    items: Iterable[Ticket], now: datetime, accept_sla_s: int, accept_breached: frozenset[int] = frozenset()
-) -> Figures:
+def figures_of(items: Iterable[Ticket], now: datetime, sent: Mapping[int, list[Dispatch]]) -> Figures:
     """The figures of a set of tickets (linked duplicates count only for ratings; see the module
-    docstring). accept_breached: ids of tickets whose 接单 limit was breached (escalated for it)."""
+    docstring). sent: each ticket's dispatches (dispatches_of), by ticket id."""
     items = list(items)
     problems = [t for t in items if t.parent_id is None]
     live = [t for t in problems if t.status != "cancelled"]
-
-    def accept_limit(t: Ticket) -> datetime:
-        assert t.dispatched_at is not None
-        return t.accept_due_at or t.dispatched_at + timedelta(seconds=accept_sla_s)
-
-    dispatched = [
-        t for t in live
-        if t.dispatched_at is not None and not (t.accepted_at is None and now < accept_limit(t))
-    ]
-    accepted = [t for t in dispatched if t.accepted_at is not None]
-
-    def in_time(t: Ticket) -> bool:
-        assert t.accepted_at is not None
-        return t.accepted_at <= accept_limit(t) and t.id not in accept_breached
+    answers = [a for a in (response_of(sent.get(t.id, []), now) for t in problems) if a is not None]
+    taken = [a for a in answers if a.taken is not None]
 
     def overdue(t: Ticket) -> bool:
         if t.overdue:
@@ -155,12 +148,12 @@ def figures_of(
     scores = [t.satisfaction for t in items if t.satisfaction is not None]
     satisfied = sum(1 for s in scores if s >= 4)
     basic = sum(1 for s in scores if s == 3)
-    in_time_count = sum(1 for t in accepted if in_time(t))
+    in_time_count = sum(1 for a in answers if a.in_time)
     return Figures(
         created=len(problems),
         cancelled=cancelled,
-        dispatched=len(dispatched),
-        accepted=len(accepted),
+        dispatched=len(answers),
+        accepted=len(taken),
         accepted_in_time=in_time_count,
         resolved=len(resolved),
         rated=len(scores),
@@ -170,11 +163,10 @@ def figures_of(
         unrated=sum(1 for t in items if t.satisfaction is None and t.satisfaction_label == "未评价"),
         overdue=sum(1 for t in problems if overdue(t)),
         open=sum(1 for t in problems if t.status in tickets.ACTIVE),
-        response_rate=_rate(in_time_count, len(dispatched)),
+        response_rate=_rate(in_time_count, len(answers)),
         resolution_rate=_rate(len(resolved), len(live)),
         satisfaction_rate=_rate(satisfied + BASIC_WEIGHT * basic, len(scores)),
-        avg_accept_s=_mean([(t.accepted_at - t.dispatched_at).total_seconds() for t in accepted  # type: ignore[operator]
-                            if t.accepted_at >= t.dispatched_at]),  # type: ignore[operator]
+        avg_accept_s=_mean([a.taken.wait_s for a in taken if a.taken.wait_s >= 0]),  # type: ignore[union-attr]
         avg_resolve_s=_mean([(t.resolved_at - t.created_at).total_seconds() for t in resolved]),  # type: ignore[operator]
     )
 
@@ -182,8 +174,9 @@ def figures_of(
 @dataclass(frozen=True)
 class Dispatch:
     """One dispatch of a ticket (an `assign` event): the worker it went to, when, its 接单 limit,
-    when that worker took it (None: not taken before the next dispatch or 退回), and whether its
-    limit was breached (escalated for it) while it was theirs."""
+    when that worker took it (None: not taken before the next dispatch or 退回), whether its
+    limit was breached (escalated for it) while it was theirs, and when the ticket was cancelled
+    or closed while it was theirs, untaken (its window ended there)."""
 
     worker: str
     at: datetime
@@ -191,30 +184,70 @@ class Dispatch:
     taken_at: datetime | None
     breached: bool
     current: bool  # the ticket's latest dispatch, neither handed on nor returned
+    ended_at: datetime | None = None
 
     @property
     def in_time(self) -> bool:
         """Taken at or before its own limit, which was never breached."""
         return self.taken_at is not None and self.taken_at <= self.limit and not self.breached
 
+    @property
+    def wait_s(self) -> float:
+        """Seconds from dispatch to taking (taken ones only)."""
+        assert self.taken_at is not None
+        return (self.taken_at - self.at).total_seconds()
 
-# The events that make up a ticket's dispatches (and the accept breaches of figures_of).
-DISPATCH_EVENTS = ("assign", "accept", "resolve", "return", "overdue")
+    def window_open(self, now: datetime) -> bool:
+        """Not taken, not breached, and its 接单 limit still ahead (now, or when the ticket was
+        cancelled or closed): too early to count it, or cancelled before it could be missed."""
+        end = min(now, self.ended_at) if self.ended_at is not None else now
+        return self.taken_at is None and not self.breached and end < self.limit
+
+
+@dataclass(frozen=True)
+class Response:
+    """How a ticket was answered, for the community's 响应率: the dispatch it was first taken in
+    (None: never taken), and whether that was in time with no earlier dispatch breached."""
+
+    taken: Dispatch | None
+    in_time: bool
+
+
+def response_of(sent: list[Dispatch], now: datetime) -> Response | None:
+    """A ticket's response from its dispatches (None: not counted — never dispatched, or its
+    latest 接单 window still open, or closed by a cancellation before it passed). Taken: the first
+    dispatch taken (接单, or 办结 without 接单); a later one, after 不满意 or a reassignment, does
+    not replace it. In time: that dispatch was taken by its own limit, and no dispatch before it
+    was breached."""
+    for n, one in enumerate(sent):
+        if one.taken_at is not None:
+            return Response(one, one.in_time and not any(d.breached for d in sent[:n]))
+    if not sent or (not any(d.breached for d in sent) and sent[-1].window_open(now)):
+        return None
+    return Response(None, False)
+
+
+# The events that make up a ticket's dispatches.
+DISPATCH_EVENTS = ("assign", "accept", "resolve", "return", "overdue", "cancel", "close")
+
+
+def _breach(event: TicketEvent) -> bool:
+    return event.action == "overdue" and (event.data or {}).get("limit") == "accept_breach"
 
 
 def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> list[Dispatch]:
     """A ticket's dispatches from its events (oldest first). The latest one's limit is the ticket's
-    accept_due_at (as figures_of reads it); an earlier one's is what dispatch.accept_due gave at its
-    time. A ticket whose events name no assignee (written before they did) counts as one dispatch
-    to its owner, read from the ticket as figures_of reads it."""
+    accept_due_at; an earlier one's is what dispatch.accept_due gave at its time. A ticket whose
+    events name no assignee (written before they did) counts as one dispatch to its owner, read
+    from the ticket."""
     sla = timedelta(seconds=svc.settings.accept_sla_s)
     assigns = [e for e in events if e.action == "assign" and isinstance((e.data or {}).get("assignee"), str)]
     if not assigns:
         if ticket.assignee is None or ticket.dispatched_at is None:
             return []
-        breached = any(e.action == "overdue" and (e.data or {}).get("limit") == "accept_breach" for e in events)
+        ended = ticket.closed_at if ticket.status in ("cancelled", "closed") and ticket.accepted_at is None else None
         return [Dispatch(ticket.assignee, ticket.dispatched_at, ticket.accept_due_at or ticket.dispatched_at + sla,
-                         ticket.accepted_at, breached, current=True)]
+                         ticket.accepted_at, any(_breach(e) for e in events), current=True, ended_at=ended)]
     urgency_class = load_limits().urgency_class(ticket.kind, ticket.urgency)
     found: list[Dispatch] = []
     open_one: dict[str, Any] | None = None  # the dispatch being read
@@ -229,12 +262,18 @@ def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> l
                 else:
                     limit = dispatch.accept_due(svc, event.created_at, urgency_class)
                 open_one = {"worker": event.data["assignee"], "at": event.created_at, "limit": limit,  # type: ignore[index]
-                            "taken_at": None, "breached": False}
+                            "taken_at": None, "breached": False, "ended_at": None}
+        elif event.action in ("cancel", "close"):
+            # Its window ends here; a returned one's too (cancelled in the staff queue).
+            if open_one is not None and open_one["taken_at"] is None:
+                open_one["ended_at"] = open_one["ended_at"] or event.created_at
+            elif open_one is None and found and found[-1].taken_at is None and found[-1].ended_at is None:
+                found[-1] = replace(found[-1], ended_at=event.created_at)
         elif open_one is None:
             continue
         elif event.action in ("accept", "resolve"):
             open_one["taken_at"] = open_one["taken_at"] or event.created_at
-        elif event.action == "overdue" and (event.data or {}).get("limit") == "accept_breach":
+        elif _breach(event):
             open_one["breached"] = True
     if open_one is not None:
         found.append(Dispatch(**open_one, current=True))
@@ -243,14 +282,15 @@ def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> l
 
 def worker_dispatch_figures(figures: Figures, items: Iterable[Dispatch], now: datetime) -> Figures:
     """figures with 派单, 接单, 按时接单, 响应率 and the average time to accept of a worker's
-    dispatches (one still in hand, not taken, whose limit is ahead is not counted yet)."""
-    counted = [d for d in items if not (d.current and d.taken_at is None and now < d.limit)]
+    dispatches (one still theirs, not taken, whose limit is ahead — or was when the ticket was
+    cancelled — is not counted)."""
+    counted = [d for d in items if not (d.current and d.window_open(now))]
     taken = [d for d in counted if d.taken_at is not None]
     in_time = sum(1 for d in counted if d.in_time)
     return replace(
         figures, dispatched=len(counted), accepted=len(taken), accepted_in_time=in_time,
         response_rate=_rate(in_time, len(counted)),
-        avg_accept_s=_mean([(d.taken_at - d.at).total_seconds() for d in taken if d.taken_at >= d.at]),  # type: ignore[operator]
+        avg_accept_s=_mean([d.wait_s for d in taken if d.wait_s >= 0]),
     )
 
 
@@ -264,13 +304,13 @@ def local_range(since: date, until: date, tz: str) -> tuple[datetime, datetime]:
 
 def _rows(
     items: list[Ticket], key: Callable[[Ticket], str | None], name: Callable[[str | None], str],
-    now: datetime, sla: int, breached: frozenset[int],
+    now: datetime, sent: Mapping[int, list[Dispatch]],
 ) -> tuple[Row, ...]:
     groups: dict[str | None, list[Ticket]] = defaultdict(list)
     for ticket in items:
         groups[key(ticket)].append(ticket)
     ordered = sorted(groups, key=lambda k: (k is None, k or ""))
-    return tuple(Row(k or "", name(k), figures_of(groups[k], now, sla, breached)) for k in ordered)
+    return tuple(Row(k or "", name(k), figures_of(groups[k], now, sent)) for k in ordered)
 
 
 async def compute(svc: Services, since: date, until: date) -> Report:
@@ -293,41 +333,33 @@ async def compute(svc: Services, since: date, until: date) -> Report:
             events[event.ticket_id].append(event)
         grids = {g.id: g.name for g in await session.scalars(select(Grid))}
         people = {p.id: p.name for p in await session.scalars(select(Person))}
-    breached = frozenset(
-        tid for tid, own in events.items()
-        if any(e.action == "overdue" and (e.data or {}).get("limit") == "accept_breach" for e in own)
-    )
+    # A linked duplicate is its parent's problem: it has no dispatches of its own.
+    sent = {t.id: dispatches_of(svc, t, events.get(t.id, [])) for t in items if t.parent_id is None}
     t = svc.texts
-    sla = svc.settings.accept_sla_s
     return Report(
         since=since, until=until, generated_at=now,
-        total=figures_of(items, now, sla, breached),
-        by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"),
-                      now, sla, breached),
-        by_worker=_by_worker(svc, items, events, now, breached,
-                             lambda k: people.get(k, k) if k else t.get("report.no_worker")),
-        by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, sla, breached),
+        total=figures_of(items, now, sent),
+        by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"), now, sent),
+        by_worker=_by_worker(items, sent, now, lambda k: people.get(k, k) if k else t.get("report.no_worker")),
+        by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, sent),
     )
 
 
 def _by_worker(
-    svc: Services, items: list[Ticket], events: dict[int, list[TicketEvent]], now: datetime,
-    breached: frozenset[int], name: Callable[[str | None], str],
+    items: list[Ticket], sent: Mapping[int, list[Dispatch]], now: datetime, name: Callable[[str | None], str],
 ) -> tuple[Row, ...]:
     """The rows per worker: the tickets each owns now, with 派单 … 响应率 from the dispatches each got
     (a worker who handed every ticket on still has a row)."""
-    sent: dict[str, list[Dispatch]] = defaultdict(list)
-    for ticket in items:
-        if ticket.parent_id is None and ticket.status != "cancelled":
-            for one in dispatches_of(svc, ticket, events.get(ticket.id, [])):
-                sent[one.worker].append(one)
+    got: dict[str, list[Dispatch]] = defaultdict(list)
+    for dispatches in sent.values():
+        for one in dispatches:
+            got[one.worker].append(one)
     owned: dict[str | None, list[Ticket]] = defaultdict(list)
     for ticket in items:
         owned[ticket.assignee].append(ticket)
-    keys = sorted(set(owned) | set(sent), key=lambda k: (k is None, k or ""))
-    sla = svc.settings.accept_sla_s
+    keys = sorted(set(owned) | set(got), key=lambda k: (k is None, k or ""))
     return tuple(
-        Row(k or "", name(k), worker_dispatch_figures(figures_of(owned.get(k, []), now, sla, breached), sent.get(k or "", []), now))
+        Row(k or "", name(k), worker_dispatch_figures(figures_of(owned.get(k, []), now, sent), got.get(k or "", []), now))
         for k in keys
     )
 
@@ -340,12 +372,12 @@ COLUMNS = (
 )
 
 
-def percent(value: float | None, none: str = "-") -> str:
+def percent(value: float | None, none: str = "—") -> str:
     """0.875 → '87.5%'."""
     return none if value is None else f"{value * 100:.1f}%"
 
 
-def duration(seconds: float | None, none: str = "-") -> str:
+def duration(seconds: float | None, none: str = "—") -> str:
     """A duration as people read it: 2天3小时, 1小时05分, 35分."""
     if seconds is None:
         return none

@@ -115,8 +115,8 @@ async def test_a_range_of_local_dates(svc: Services) -> None:
 
 
 def test_readable_numbers() -> None:
-    assert (percent(0.725), percent(None)) == ("72.5%", "-")
-    assert [duration(s) for s in (None, 600, 3900, 2 * 86400 + 3 * 3600)] == ["-", "10分", "1小时05分", "2天3小时"]
+    assert (percent(0.725), percent(None)) == ("72.5%", "—")
+    assert [duration(s) for s in (None, 600, 3900, 2 * 86400 + 3 * 3600)] == ["—", "10分", "1小时05分", "2天3小时"]
 
 
 async def run_cli(svc: Services, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:

@@ -1,0 +1,340 @@
+"""The three figures on the hard cases of a street office's month, each built through the real
+entry points (residents on /wechat, workers on /wecom, staff on /api) and checked by hand against
+the definitions in bot/report.py and README — on both backends."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot import schedule
+from bot.clock import FakeClock
+from bot.report import compute
+from bot.services import Services
+from tests.conftest import WeChat
+from tests.wecom_driver import WeCom, load_demo_roster, new_ticket, ticket
+
+TZ = ZoneInfo("Asia/Shanghai")
+TOKEN = "api-token-for-report-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+Client = TestClient[Any, Any]
+DAY = date(2026, 11, 23)  # the FakeClock's day
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """An API token for staff's transitions."""
+    return {"api_token": TOKEN}
+
+
+@pytest.fixture
+async def svc(services: Services) -> Services:
+    await load_demo_roster(services)
+    return services
+
+
+@pytest.fixture
+def wx_plain(client: Client, svc: Services) -> WeChat:
+    """Residents on /wechat (plaintext; safe mode is the webhook tests' business)."""
+    return WeChat(client, svc.settings)
+
+
+async def staff(client: Client, number: str, action: str, **body: Any) -> None:
+    """A staff transition through POST /api/tickets/{number}/transition."""
+    resp = await client.post(f"/api/tickets/{number}/transition", json={"action": action, **body}, headers=BEARER)
+    assert resp.status == 200, await resp.text()
+
+
+async def day_figures(svc: Services, since: date = DAY, until: date = DAY) -> Any:
+    return await compute(svc, since, until)
+
+
+def worker(report: Any, key: str) -> Any:
+    return {r.key: r.figures for r in report.by_worker}[key]
+
+
+# --- 响应率: whose dispatch, which limit -----------------------------------------------------------
+
+
+async def test_taken_in_time_then_reassigned_and_the_new_dispatch_missed(
+    client: Client, svc: Services, clock: FakeClock
+) -> None:
+    """王伟 takes the ticket in 5 min; at noon staff give it to 李娜, who lets her 30 minutes pass
+    (escalated). The ticket was taken in time (its first taking): 响应率 1/1 for the community, and
+    for the workers each dispatch is theirs: 王伟 1/1, 李娜 0/1. (Before, 李娜's breach made the
+    ticket late as a whole, though the docstring counts its first taking.)"""
+    wc = WeCom(client, svc)
+    t = (await new_ticket(svc, resident="oR1")).ticket
+    clock.advance(minutes=5)
+    assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
+    clock.advance(hours=2)
+    await staff(client, t.number, "assign", assignee="lina")
+    clock.advance(minutes=31)
+    await schedule.run_due(svc)
+    assert (await ticket(svc, t.number)).status == "escalated"
+    r = await day_figures(svc)
+    f = r.total
+    assert (f.dispatched, f.accepted, f.accepted_in_time, f.response_rate) == (1, 1, 1, 1.0)
+    assert f.avg_accept_s == pytest.approx(300)
+    wang, li = worker(r, "wangwei"), worker(r, "lina")
+    assert (wang.dispatched, wang.accepted_in_time, wang.response_rate) == (1, 1, 1.0)
+    assert (li.dispatched, li.accepted_in_time, li.response_rate) == (1, 0, 0.0)
+
+
+async def test_missed_then_reassigned_and_taken_is_late_however_fast_the_second(
+    client: Client, svc: Services, clock: FakeClock
+) -> None:
+    """Untaken past its 30 minutes (escalated), given to 李娜 who takes it in 2 minutes: late for the
+    community (its first dispatch was missed), in time for 李娜; the time to accept is hers."""
+    wc = WeCom(client, svc)
+    t = (await new_ticket(svc, resident="oR2")).ticket
+    clock.advance(minutes=31)
+    await schedule.run_due(svc)
+    await staff(client, t.number, "assign", assignee="lina")
+    clock.advance(minutes=2)
+    assert (await wc.say("lina", "接单 1")).startswith("已接单")
+    r = await day_figures(svc)
+    assert (r.total.dispatched, r.total.accepted_in_time, r.total.response_rate) == (1, 0, 0.0)
+    assert r.total.avg_accept_s == pytest.approx(120)
+    assert (worker(r, "wangwei").dispatched, worker(r, "wangwei").accepted_in_time) == (1, 0)
+    assert (worker(r, "lina").dispatched, worker(r, "lina").accepted_in_time) == (1, 1)
+
+
+async def test_reassigned_inside_the_window_is_measured_on_the_dispatch_that_was_taken(
+    client: Client, svc: Services, clock: FakeClock
+) -> None:
+    """Given to 李娜 20 minutes after 王伟 got it (no breach), taken 25 minutes later: in time by her
+    dispatch's limit, for her and the community; 王伟's dispatch, handed on untaken, is his miss."""
+    wc = WeCom(client, svc)
+    t = (await new_ticket(svc, resident="oR3")).ticket
+    clock.advance(minutes=20)
+    await staff(client, t.number, "assign", assignee="lina")
+    clock.advance(minutes=25)
+    assert (await wc.say("lina", "接单 1")).startswith("已接单")
+    r = await day_figures(svc)
+    assert (r.total.dispatched, r.total.accepted_in_time, r.total.avg_accept_s) == (1, 1, pytest.approx(1500))
+    assert (worker(r, "wangwei").dispatched, worker(r, "wangwei").accepted) == (1, 0)
+    assert (worker(r, "lina").dispatched, worker(r, "lina").accepted_in_time) == (1, 1)
+
+
+# --- cancelled and withdrawn ----------------------------------------------------------------------
+
+
+async def test_a_ticket_withdrawn_after_its_window_passed_untaken_still_counts_as_missed(
+    client: Client, svc: Services, clock: FakeClock, wx_plain: WeChat
+) -> None:
+    """Three reports: withdrawn by the resident (on /wechat) 10 minutes after dispatch, untaken —
+    out of 响应率; withdrawn 2 hours after dispatch, never taken (escalated at 30 minutes) — a
+    missed response, which a withdrawal does not erase; cancelled by staff after 王伟 took it in 5
+    minutes — a response in time. None of them is in 解决率 (nothing left to resolve)."""
+    wc = WeCom(client, svc)
+    early = (await new_ticket(svc, resident="oW1")).ticket
+    late = (await new_ticket(svc, resident="oW2", category="water")).ticket
+    taken = (await new_ticket(svc, resident="oW3", category="lift")).ticket
+    clock.advance(minutes=5)
+    assert (await wc.say("wangwei", f"接单 {taken.number[-4:]}")).startswith("已接单")
+    clock.advance(minutes=5)
+    assert "要撤销这个工单吗" in await wx_plain.say("oW1", "撤销工单")
+    assert "已撤销" in await wx_plain.say("oW1", "确认撤销")
+    clock.advance(minutes=25)
+    await schedule.run_due(svc)  # the water report's 接单 limit breached
+    clock.advance(hours=1, minutes=25)
+    assert "要撤销这个工单吗" in await wx_plain.say("oW2", "撤销工单")
+    assert "已撤销" in await wx_plain.say("oW2", "确认撤销")
+    await staff(client, taken.number, "cancel", note="重复登记")
+    assert {(await ticket(svc, n)).status for n in (early.number, late.number, taken.number)} == {"cancelled"}
+    r = await day_figures(svc)
+    f = r.total
+    assert (f.created, f.cancelled) == (3, 3)
+    assert (f.dispatched, f.accepted, f.accepted_in_time, f.response_rate) == (2, 1, 1, 0.5)
+    assert (f.resolved, f.resolution_rate) == (0, None)
+    wang = worker(r, "wangwei")
+    assert (wang.dispatched, wang.accepted_in_time, wang.response_rate) == (2, 1, 0.5)
+
+
+# --- 解决率 and 满意率 through the survey -----------------------------------------------------------
+
+SURVEY_DELAY = 7200
+
+
+async def surveys_answered(svc: Services, clock: FakeClock, wx: WeChat, answers: dict[str, str]) -> None:
+    """Send the due surveys and answer them on /wechat (resident → words)."""
+    clock.advance(seconds=SURVEY_DELAY)
+    await schedule.run_due(svc)
+    for openid, words in answers.items():
+        reply = await wx.say(openid, words)
+        assert "感谢" in reply or "重新交给" in reply, (openid, words, reply)
+
+
+async def test_ratings_basic_scores_reopened_and_never_answered(
+    client: Client, svc: Services, clock: FakeClock, wx_plain: WeChat
+) -> None:
+    """Five jobs 王伟 finishes without 接单: 基本满意 (3); 不满意 (reopened), finished again and then 5分 — the
+    latest rating stands; 4; never answered (未评价 after the reminder); 2 and still reopened.
+    By hand: rated 4 — 满意 2 (5, 4), 基本满意 1, 不满意 1 → 满意率 (2 + 0.9) / 4 = 72.5%; 未评价 1;
+    解决率 4 / 5 (the reopened one is not resolved)."""
+    wc = WeCom(client, svc)
+    who = ("oS1", "oS2", "oS3", "oS4", "oS5")
+    places = (("1", "lighting"), ("2", "lighting"), ("3", "lighting"), ("1", "lift"), ("2", "lift"))
+    made = [(await new_ticket(svc, resident=o, building=b, category=c)).ticket for o, (b, c) in zip(who, places, strict=True)]
+    for t in made:
+        assert (await wc.say("wangwei", f"办结 {t.number[-4:]} 已修好")).startswith("已办结")
+    await surveys_answered(svc, clock, wx_plain, {"oS1": "基本满意", "oS2": "不满意", "oS3": "4", "oS5": "2"})
+    assert (await wc.say("wangwei", f"办结 {made[1].number[-4:]} 换了灯座")).startswith("已办结")
+    await surveys_answered(svc, clock, wx_plain, {"oS2": "5分"})
+    for _ in range(3):  # oS4's reminder, then 未评价
+        clock.advance(hours=24)
+        await schedule.run_due(svc)
+    rows = [await ticket(svc, t.number) for t in made]
+    assert [(r.satisfaction, r.satisfaction_label) for r in rows] == [
+        (3, "基本满意"), (5, "满意"), (4, "满意"), (None, "未评价"), (2, "不满意")]
+    f = (await day_figures(svc)).total
+    assert (f.rated, f.satisfied, f.basic, f.unsatisfied, f.unrated) == (4, 2, 1, 1, 1)
+    assert f.satisfaction_rate == pytest.approx(0.725)
+    assert (f.created, f.resolved, f.resolution_rate) == (5, 4, 0.8)
+    assert (f.dispatched, f.accepted_in_time) == (5, 5)  # 办结 without 接单 is taking it
+
+
+async def test_a_job_many_reported_is_one_problem_and_every_reporter_rates_it(
+    client: Client, svc: Services, clock: FakeClock, wx_plain: WeChat
+) -> None:
+    """Two neighbours report the same dark stairwell: one job (the second linked to it). The job
+    counts once in 派单, 办结 and 解决率; each reporter's rating counts: 满意 and 基本满意 →
+    (1 + 0.9) / 2 = 95%."""
+    wc = WeCom(client, svc)
+    job = (await new_ticket(svc, resident="oL1")).ticket
+    clock.advance(minutes=3)
+    linked = (await new_ticket(svc, resident="oL2")).ticket
+    assert (await ticket(svc, linked.number)).parent_id == job.id
+    assert (await wc.say("wangwei", f"接单 {job.number[-4:]}")).startswith("已接单")
+    assert (await wc.say("wangwei", f"办结 {job.number[-4:]} 已修好")).startswith("已办结")
+    await surveys_answered(svc, clock, wx_plain, {"oL1": "满意", "oL2": "基本满意"})
+    r = await day_figures(svc)
+    f = r.total
+    assert (f.created, f.dispatched, f.accepted_in_time, f.resolved, f.resolution_rate) == (1, 1, 1, 1, 1.0)
+    assert (f.rated, f.satisfied, f.basic, f.satisfaction_rate) == (2, 1, 1, pytest.approx(0.95))
+    wang = worker(r, "wangwei")
+    assert (wang.created, wang.dispatched, wang.rated) == (1, 1, 2)
+
+
+async def test_hand_offs_bookings_and_signups(client: Client, svc: Services, clock: FakeClock, wx_plain: WeChat) -> None:
+    """A resident's 转人工 (on /wechat) is staff's: no dispatch, so not in 响应率; settled by staff
+    (办结) it is resolved. A volunteer signup the coordinator approves (办结) was taken by it, with
+    no survey: in 响应率 and 解决率, never in 满意率 nor 未评价. A booking the provider takes late."""
+    wc = WeCom(client, svc)
+    assert "人工" in await wx_plain.say("oH1", "转人工")
+    [handoff] = [t for t in await _tickets(svc) if t.kind == "handoff"]
+    assert (handoff.status, handoff.assignee) == ("escalated", None)
+    signup = (await new_ticket(svc, kind="volunteer_signup", resident="oV1", category=None,
+                               fields={"name": "张三", "phone": "13812345678"})).ticket
+    booking = (await new_ticket(svc, kind="elderly_service", resident="oB1", category=None,
+                                fields={"service": "助浴", "phone": "13812345678"})).ticket
+    clock.advance(minutes=10)
+    assert (await wc.say("zhouvol", f"办结 {signup.number[-4:]} 欢迎加入")).startswith("已")
+    await staff(client, handoff.number, "resolve", note="已电话联系居民")
+    clock.advance(minutes=40)
+    assert (await wc.say("homecare", f"接单 {booking.number[-4:]}")).startswith("已接单")
+    for _ in range(4):  # surveys sent, reminded, expired
+        clock.advance(hours=24)
+        await schedule.run_due(svc)
+    r = await day_figures(svc)
+    f = r.total
+    assert (f.created, f.dispatched, f.accepted, f.accepted_in_time) == (3, 2, 2, 1)
+    assert (f.resolved, f.resolution_rate) == (2, pytest.approx(2 / 3))
+    assert (f.rated, f.unrated, f.satisfaction_rate) == (0, 1, None)  # the hand-off's survey unanswered
+    kinds = {x.key: x.figures for x in r.by_kind}
+    assert (kinds["handoff"].dispatched, kinds["handoff"].response_rate, kinds["handoff"].resolved) == (0, None, 1)
+    assert (kinds["volunteer_signup"].response_rate, kinds["volunteer_signup"].unrated) == (1.0, 0)
+    assert kinds["elderly_service"].response_rate == 0.0
+
+
+async def _tickets(svc: Services) -> list[Any]:
+    from sqlalchemy import select
+
+    from storage.models import Ticket
+
+    async with svc.sessions() as session:
+        return list(await session.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+# --- which tickets a range holds ------------------------------------------------------------------
+
+
+def local(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=TZ).astimezone(timezone.utc)
+
+
+async def test_local_midnight_until_inclusive_and_resolved_after_the_range(
+    client: Client, svc: Services, clock: FakeClock
+) -> None:
+    """A range is of Shanghai dates, both ends whole days: a report at 23:59 on 31 October is
+    October's (15:59 UTC), one at 00:01 on 1 November is November's (16:01 UTC on the 31st), one
+    at 23:50 on 30 November is in `--until 2026-11-30`. A ticket counts in the range it was
+    created in, with what has happened to it since: October's, finished on 2 November, is resolved
+    in October's figures and is not in November's at all."""
+    wc = WeCom(client, svc)
+    clock.set(local(10, 31, 23, 59))
+    october = (await new_ticket(svc, resident="oD1", category="lighting")).ticket
+    clock.set(local(11, 1, 0, 1))
+    first = (await new_ticket(svc, resident="oD2", category="lift")).ticket
+    clock.set(local(11, 2, 9))
+    assert (await wc.say("wangwei", f"办结 {october.number} 已修好")).startswith("已办结")
+    clock.set(local(11, 30, 23, 50))
+    last = (await new_ticket(svc, resident="oD3", category="water", urgency="urgent")).ticket
+    clock.set(local(12, 1, 9))
+    oct_r = await compute(svc, date(2026, 10, 1), date(2026, 10, 31))
+    nov_r = await compute(svc, date(2026, 11, 1), date(2026, 11, 30))
+    assert (oct_r.total.created, oct_r.total.resolved, oct_r.total.resolution_rate) == (1, 1, 1.0)
+    assert (nov_r.total.created, nov_r.total.resolved, nov_r.total.resolution_rate) == (2, 0, 0.0)
+    assert (await compute(svc, date(2026, 11, 30), date(2026, 11, 30))).total.created == 1
+    assert (await compute(svc, date(2026, 11, 2), date(2026, 11, 29))).total.created == 0
+    assert {first.number[:8], last.number[:8], october.number[:8]} == {"20261101", "20261130", "20261031"}
+
+
+async def test_an_empty_range_shows_dashes_not_zero_everywhere(
+    client: Client, svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No tickets in the range: every rate is undefined — '—' in the table and on the dashboard,
+    null in JSON, empty in CSV — and nothing divides by zero."""
+    import asyncio
+    import csv
+    import io
+
+    from bot import cli
+    from bot.console import auth
+
+    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
+    args = ["report", "--since", "2026-01-01", "--until", "2026-01-31"]
+    assert await asyncio.to_thread(cli.main, args) == 0
+    total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("合计"))
+    assert total.split() == ["合计", "0", "0", "0", "—", "0", "—", "0", "—", "0", "0", "—", "—"]
+    assert await asyncio.to_thread(cli.main, [*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [data["total"][k] for k in ("response_rate", "resolution_rate", "satisfaction_rate")] == [None] * 3
+    assert data["by_grid"] == data["by_worker"] == data["by_kind"] == []
+    assert await asyncio.to_thread(cli.main, [*args, "--format", "csv"]) == 0
+    [header, row] = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    record = dict(zip(header, row, strict=True))
+    assert (record["响应率"], record["解决率"], record["满意率"], record["受理"]) == ("", "", "", "0")
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    await auth.create_user(svc, "liu", "staffpass1", "staff", display_name="刘敏")
+    from tests.staff_support import logged_in
+
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get("/console/dashboard?since=2026-01-01&until=2026-01-31")).text()
+    assert [_kpi(page, k) for k in ("response", "resolution", "satisfaction")] == ["—", "—", "—"]
+    assert "这段时间没有工单" in page
+
+
+def _kpi(page: str, name: str) -> str:
+    import re
+
+    found = re.search(rf'id="kpi-{name}">([^<]*)<', page)
+    assert found is not None, name
+    return found.group(1)
