@@ -434,24 +434,35 @@ def render_table(svc: Services, report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+# The CSV's columns after 分组, 代码 and 名称: Figures fields, headed by report.col_<field>.
+CSV_FIELDS = (
+    "created", "cancelled", "dispatched", "accepted", "accepted_in_time", "response_rate", "resolved",
+    "resolution_rate", "rated", "satisfied", "basic", "unsatisfied", "unrated", "satisfaction_rate",
+    "overdue", "open", "avg_accept_s", "avg_resolve_s",
+)
+
+
+def _csv_value(field: str, value: int | float | None) -> str | int:
+    """A CSV cell: counts as they are, rates to 4 places, averages in whole seconds, none empty."""
+    if value is None:
+        return ""
+    if field.endswith("_rate"):
+        return f"{value:.4f}"
+    if field.endswith("_s"):
+        return round(value)
+    return value
+
+
 def render_csv(svc: Services, report: Report) -> str:
     """The report as CSV for spreadsheets: one line per group, raw numbers, Chinese headers."""
     t = svc.texts
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["分组", "代码", t.get("report.col_name"), "受理", "撤销", "派单", "接单", "按时接单",
-                     "响应率", "办结", "解决率", "评价", "满意", "基本满意", "不满意", "未评价", "满意率",
-                     "超期", "未结", "平均接单用时(秒)", "平均办结用时(秒)"])
+    writer.writerow([t.get("report.col_group"), t.get("report.col_key"), t.get("report.col_name"),
+                     *(t.get(f"report.col_{f}") for f in CSV_FIELDS)])
 
     def line(group: str, key: str, name: str, f: Figures) -> list[Any]:
-        def num(v: float | None) -> str:
-            return "" if v is None else f"{v:.4f}"
-
-        return [group, key, name, f.created, f.cancelled, f.dispatched, f.accepted, f.accepted_in_time,
-                num(f.response_rate), f.resolved, num(f.resolution_rate), f.rated, f.satisfied, f.basic,
-                f.unsatisfied, f.unrated, num(f.satisfaction_rate), f.overdue, f.open,
-                "" if f.avg_accept_s is None else round(f.avg_accept_s),
-                "" if f.avg_resolve_s is None else round(f.avg_resolve_s)]
+        return [group, key, name, *(_csv_value(c, getattr(f, c)) for c in CSV_FIELDS)]
 
     writer.writerow(line(t.get("report.total"), "", t.get("report.total"), report.total))
     for title, rows in (("report.by_grid", report.by_grid), ("report.by_worker", report.by_worker),

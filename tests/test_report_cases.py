@@ -338,3 +338,100 @@ def _kpi(page: str, name: str) -> str:
     found = re.search(rf'id="kpi-{name}">([^<]*)<', page)
     assert found is not None, name
     return found.group(1)
+
+
+# --- the dashboard and the command agree ----------------------------------------------------------
+
+
+async def test_the_dashboard_shows_what_the_command_prints_for_the_same_days(
+    client: Client, svc: Services, clock: FakeClock, wx_plain: WeChat,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Three grids' reports: 王伟's taken in 5 minutes, finished and rated 基本满意; 李娜's taken 10
+    minutes late; 孙丽's never taken (missed). By hand: 响应率 1/3, 解决率 1/3, 满意率 0.9/1. The
+    console dashboard and `communitybot report --format json` for the same day show the same, in
+    total and per grid and worker."""
+    import asyncio
+    import re
+
+    from bot import cli
+    from bot.console import auth
+    from bot.report import percent
+    from tests.staff_support import logged_in
+
+    wc = WeCom(client, svc)
+    g1 = (await new_ticket(svc, resident="oC1", building="3")).ticket
+    g2 = (await new_ticket(svc, resident="oC2", building="5")).ticket
+    (await new_ticket(svc, resident="oC3", building="9")).ticket
+    lina = (await ticket(svc, g2.number)).assignee
+    clock.advance(minutes=5)
+    assert (await wc.say("wangwei", f"接单 {g1.number[-4:]}")).startswith("已接单")
+    assert (await wc.say("wangwei", f"办结 {g1.number[-4:]} 已修好")).startswith("已办结")
+    clock.advance(minutes=35)
+    await schedule.run_due(svc)
+    assert (await wc.say(lina or "", f"接单 {g2.number[-4:]}")).startswith("已接单")
+    await surveys_answered(svc, clock, wx_plain, {"oC1": "基本满意"})
+
+    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
+    day = DAY.isoformat()
+    assert await asyncio.to_thread(cli.main, ["report", "--since", day, "--until", day, "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    total = printed["total"]
+    assert (total["dispatched"], total["accepted_in_time"], total["resolved"], total["rated"]) == (3, 1, 1, 1)
+    assert (total["response_rate"], total["resolution_rate"], total["satisfaction_rate"]) == (
+        pytest.approx(1 / 3), pytest.approx(1 / 3), pytest.approx(0.9))
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    await auth.create_user(svc, "liu", "staffpass1", "staff", display_name="刘敏")
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/dashboard?since={day}&until={day}")).text()
+    shown = [_kpi(page, k) for k in ("response", "resolution", "satisfaction")]
+    assert shown == [percent(total[k]) for k in ("response_rate", "resolution_rate", "satisfaction_rate")]
+    assert shown == ["33.3%", "33.3%", "90.0%"]
+    for section, rows in (("按网格", printed["by_grid"]), ("按负责人", printed["by_worker"])):
+        table = page[page.index(f"<h2>{section}</h2>"):]
+        table = table[:table.index("</table>")]
+        cells = [c for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S) if (c := re.findall(r"<td>([^<]*)</td>", tr))]
+        expected = [[r["name"], str(r["created"]), percent(r["response_rate"]), percent(r["resolution_rate"]),
+                     percent(r["satisfaction_rate"]), str(r["overdue"])] for r in rows]
+        assert [c[:6] for c in cells] == expected, section
+
+
+async def test_csv_and_json_carry_the_same_figures_under_chinese_headers(
+    client: Client, svc: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CSV: the Chinese header spreadsheets get, a line for the total and per grid, worker and
+    kind, rates to 4 places and averages in seconds — the JSON's numbers."""
+    import asyncio
+    import csv
+    import io
+
+    from bot import cli
+
+    wc = WeCom(client, svc)
+    t = (await new_ticket(svc, resident="oX1")).ticket
+    (await new_ticket(svc, kind="mediation", resident="oX2", category=None, fields={"party": "楼上"})).ticket
+    clock.advance(minutes=10)
+    assert (await wc.say("wangwei", f"接单 {t.number[-4:]}")).startswith("已接单")
+    clock.advance(minutes=30)
+    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
+    args = ["report", "--since", DAY.isoformat(), "--until", DAY.isoformat()]
+    assert await asyncio.to_thread(cli.main, [*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert await asyncio.to_thread(cli.main, [*args, "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["分组", "代码", "名称", "受理", "撤销", "派单", "接单", "按时接单", "响应率", "办结", "解决率",
+                       "评价", "满意", "基本满意", "不满意", "未评价", "满意率", "超期", "未结",
+                       "平均接单用时(秒)", "平均办结用时(秒)"]
+    records = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert [(r["分组"], r["代码"]) for r in records] == [
+        ("合计", ""), *(("按网格", g["key"]) for g in data["by_grid"]),
+        *(("按承办人", w["key"]) for w in data["by_worker"]), *(("按类型", k["key"]) for k in data["by_kind"])]
+    total = records[0]
+    assert (total["派单"], total["按时接单"], total["响应率"], total["解决率"], total["满意率"]) == ("2", "1", "0.5000", "0.0000", "")
+    assert total["平均接单用时(秒)"] == str(round(data["total"]["avg_accept_s"])) == "600"
+    assert set(data) == {"since", "until", "generated_at", "total", "by_grid", "by_worker", "by_kind"}
+    assert {"key", "name", "created", "dispatched", "response_rate"} <= set(data["by_worker"][0])
