@@ -23,7 +23,8 @@ Definitions (one set, used everywhere):
   (满意 + 0.9 × 基本满意) / rated, since 满意 is 4–5, 基本满意 3, 不满意 1–2. 未评价 is no rating.
   One rating per reporter: the latest (不满意, finished again and rated 5 counts 5; silence on
   the second survey keeps the 不满意); each linked reporter's counts.
-- overdue: marked overdue (its 接单 or 办结 limit breached), resolved after its limit, or still open past it (at report time).
+- overdue (超期): the 办结 limit missed — breached (escalated for it), resolved after its limit,
+  or still open past it at report time. A missed 接单 limit is 响应率's, not 超期.
 - average time to accept: the taking dispatch → taken; to resolve: created → resolved.
 - per worker, 派单, 接单, 按时接单, 响应率 and the average time to accept count each dispatch (each
   `assign` event) against the worker it went to, from the ticket's events: taken is the first 接单
@@ -125,17 +126,27 @@ def _mean(values: list[float]) -> float | None:
     return None if not values else sum(values) / len(values)
 
 
-def figures_of(items: Iterable[Ticket], now: datetime, sent: Mapping[int, list[Dispatch]]) -> Figures:
+@dataclass(frozen=True)
+class History:
+    """What the figures read from the tickets' events: each problem's dispatches (dispatches_of)
+    by ticket id, and the ids of those whose 办结 limit was breached (escalated for it)."""
+
+    sent: Mapping[int, list[Dispatch]]
+    late: frozenset[int] = frozenset()
+
+
+def figures_of(items: Iterable[Ticket], now: datetime, history: History) -> Figures:
     """The figures of a set of tickets (linked duplicates count only for ratings; see the module
-    docstring). sent: each ticket's dispatches (dispatches_of), by ticket id."""
+    docstring)."""
     items = list(items)
     problems = [t for t in items if t.parent_id is None]
     live = [t for t in problems if t.status != "cancelled"]
-    answers = [a for a in (response_of(sent.get(t.id, []), now) for t in problems) if a is not None]
+    answers = [a for a in (response_of(history.sent.get(t.id, []), now) for t in problems) if a is not None]
     taken = [a for a in answers if a.taken is not None]
 
     def overdue(t: Ticket) -> bool:
-        if t.overdue:
+        # The 办结 limit only: a missed 接单 is 响应率's (the ticket's overdue flag marks either).
+        if t.id in history.late:
             return True
         if t.due_at is None:
             return False
@@ -231,8 +242,9 @@ def response_of(sent: list[Dispatch], now: datetime) -> Response | None:
 DISPATCH_EVENTS = ("assign", "accept", "resolve", "return", "overdue", "cancel", "close")
 
 
-def _breach(event: TicketEvent) -> bool:
-    return event.action == "overdue" and (event.data or {}).get("limit") == "accept_breach"
+def _breach(event: TicketEvent, limit: str = "accept_breach") -> bool:
+    """Whether event is the breach of a limit ('accept_breach' or 'resolve_breach')."""
+    return event.action == "overdue" and (event.data or {}).get("limit") == limit
 
 
 def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> list[Dispatch]:
@@ -304,13 +316,13 @@ def local_range(since: date, until: date, tz: str) -> tuple[datetime, datetime]:
 
 def _rows(
     items: list[Ticket], key: Callable[[Ticket], str | None], name: Callable[[str | None], str],
-    now: datetime, sent: Mapping[int, list[Dispatch]],
+    now: datetime, history: History,
 ) -> tuple[Row, ...]:
     groups: dict[str | None, list[Ticket]] = defaultdict(list)
     for ticket in items:
         groups[key(ticket)].append(ticket)
     ordered = sorted(groups, key=lambda k: (k is None, k or ""))
-    return tuple(Row(k or "", name(k), figures_of(groups[k], now, sent)) for k in ordered)
+    return tuple(Row(k or "", name(k), figures_of(groups[k], now, history)) for k in ordered)
 
 
 async def compute(svc: Services, since: date, until: date) -> Report:
@@ -334,24 +346,27 @@ async def compute(svc: Services, since: date, until: date) -> Report:
         grids = {g.id: g.name for g in await session.scalars(select(Grid))}
         people = {p.id: p.name for p in await session.scalars(select(Person))}
     # A linked duplicate is its parent's problem: it has no dispatches of its own.
-    sent = {t.id: dispatches_of(svc, t, events.get(t.id, [])) for t in items if t.parent_id is None}
+    history = History(
+        sent={t.id: dispatches_of(svc, t, events.get(t.id, [])) for t in items if t.parent_id is None},
+        late=frozenset(tid for tid, own in events.items() if any(_breach(e, "resolve_breach") for e in own)),
+    )
     t = svc.texts
     return Report(
         since=since, until=until, generated_at=now,
-        total=figures_of(items, now, sent),
-        by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"), now, sent),
-        by_worker=_by_worker(items, sent, now, lambda k: people.get(k, k) if k else t.get("report.no_worker")),
-        by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, sent),
+        total=figures_of(items, now, history),
+        by_grid=_rows(items, lambda x: x.grid, lambda k: grids.get(k, k) if k else t.get("report.no_grid"), now, history),
+        by_worker=_by_worker(items, history, now, lambda k: people.get(k, k) if k else t.get("report.no_worker")),
+        by_kind=_rows(items, lambda x: x.kind, lambda k: notices.kind_label(svc, k or ""), now, history),
     )
 
 
 def _by_worker(
-    items: list[Ticket], sent: Mapping[int, list[Dispatch]], now: datetime, name: Callable[[str | None], str],
+    items: list[Ticket], history: History, now: datetime, name: Callable[[str | None], str],
 ) -> tuple[Row, ...]:
     """The rows per worker: the tickets each owns now, with 派单 … 响应率 from the dispatches each got
     (a worker who handed every ticket on still has a row)."""
     got: dict[str, list[Dispatch]] = defaultdict(list)
-    for dispatches in sent.values():
+    for dispatches in history.sent.values():
         for one in dispatches:
             got[one.worker].append(one)
     owned: dict[str | None, list[Ticket]] = defaultdict(list)
@@ -359,7 +374,7 @@ def _by_worker(
         owned[ticket.assignee].append(ticket)
     keys = sorted(set(owned) | set(got), key=lambda k: (k is None, k or ""))
     return tuple(
-        Row(k or "", name(k), worker_dispatch_figures(figures_of(owned.get(k, []), now, sent), got.get(k or "", []), now))
+        Row(k or "", name(k), worker_dispatch_figures(figures_of(owned.get(k, []), now, history), got.get(k or "", []), now))
         for k in keys
     )
 

@@ -435,3 +435,32 @@ async def test_csv_and_json_carry_the_same_figures_under_chinese_headers(
     assert total["平均接单用时(秒)"] == str(round(data["total"]["avg_accept_s"])) == "600"
     assert set(data) == {"since", "until", "generated_at", "total", "by_grid", "by_worker", "by_kind"}
     assert {"key", "name", "created", "dispatched", "response_rate"} <= set(data["by_worker"][0])
+
+
+async def test_overdue_is_the_resolve_limit_missed_not_a_late_acceptance(
+    client: Client, svc: Services, clock: FakeClock
+) -> None:
+    """超期 counts the 办结 limit: a report taken 31 minutes late (escalated for it) but finished in
+    an hour is late in 响应率, not 超期 (before, the overdue mark of the 接单 breach counted it). An
+    urgent one not finished in its 2 hours (escalated), given to 李娜 and finished inside her new
+    limit, stays 超期: the breach is recorded, however the new limit reads."""
+    wc = WeCom(client, svc)
+    slow = (await new_ticket(svc, resident="oO1")).ticket
+    urgent = (await new_ticket(svc, resident="oO2", category="water", urgency="urgent")).ticket
+    clock.advance(minutes=5)
+    assert (await wc.say("wangwei", f"接单 {urgent.number[-4:]}")).startswith("已接单")
+    clock.advance(minutes=26)
+    await schedule.run_due(svc)
+    assert (await wc.say("wangwei", f"接单 {slow.number[-4:]}")).startswith("已接单")
+    clock.advance(hours=1)
+    assert (await wc.say("wangwei", f"办结 {slow.number[-4:]} 已修好")).startswith("已办结")
+    clock.advance(minutes=30)
+    await schedule.run_due(svc)  # the urgent one's 2 hours are up
+    assert (await ticket(svc, urgent.number)).status == "escalated"
+    await staff(client, urgent.number, "assign", assignee="lina")
+    clock.advance(minutes=30)
+    assert (await wc.say("lina", f"办结 {urgent.number[-4:]} 已抢修")).startswith("已办结")
+    row = await ticket(svc, urgent.number)
+    assert row.resolved_at is not None and row.due_at is not None and row.resolved_at <= row.due_at
+    f = (await day_figures(svc)).total
+    assert (f.overdue, f.resolved, f.dispatched, f.accepted_in_time) == (1, 2, 2, 1)
