@@ -389,6 +389,7 @@ async def test_the_dashboard_shows_what_the_command_prints_for_the_same_days(
     shown = [_kpi(page, k) for k in ("response", "resolution", "satisfaction")]
     assert shown == [percent(total[k]) for k in ("response_rate", "resolution_rate", "satisfaction_rate")]
     assert shown == ["33.3%", "33.3%", "90.0%"]
+    assert "超期</th>" in page and "每位居民以最后一次评价为准" in page  # what each figure counts, said
     for section, rows in (("按网格", printed["by_grid"]), ("按负责人", printed["by_worker"])):
         table = page[page.index(f"<h2>{section}</h2>"):]
         table = table[:table.index("</table>")]

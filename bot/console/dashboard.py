@@ -68,5 +68,5 @@ async def dashboard(request: web.Request, user: ConsoleUser) -> web.StreamRespon
     return await render(request, "dashboard.html", {
         "report": figures, "load": load, "rates_chart": rates, "load_chart": load_chart,
         "load_by_grid": {g.key: g for g in load.grids}, "load_by_worker": {w.key: w for w in load.workers},
-        "since": since.isoformat(), "until": until.isoformat(), "notices": notices,
+        "since": since.isoformat(), "until": until.isoformat(), "notices": notices, "note": L.get("report.note"),
     })
