@@ -54,7 +54,8 @@ ABOUT = "about"  # the complaint flow's part while such a category waits for wha
 ABOUT_WINDOW_S = 600  # how long the category named alone is carried into the next message
 AGAIN = "again"  # the complaint flow's part while a resident is asked whether a report is one made already
 AGAIN_WITHIN = timedelta(days=7)  # the resident's own open report this recent, same kind and building
-WAITING_PARTS = (ABOUT, AGAIN)  # parts that wait for one answer: no nudge, no lapse notice
+OUTAGE = "outage"  # the complaint flow's part while an announced outage's 1 登记 / 2 继续报修 waits (bot.outage_dialog.OFFER)
+WAITING_PARTS = (ABOUT, AGAIN, OUTAGE)  # parts that wait for one answer: no nudge, no lapse notice
 REPLY_SUFFIX = "#reply"  # a reply's row in the message log carries its delivery with this suffix
 
 # Menu picks that are not flows: the digit / CLICK key → what to do.
@@ -325,6 +326,8 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
         state = None
     if state is not None and state.part in WAITING_PARTS:
         if inbound.msg_type in ("text", "voice") and inbound.text:
+            if state.part == OUTAGE:
+                return await _after_outage(ctx, state)
             return await (_after_about if state.part == ABOUT else _after_again)(ctx, state)
         state, flow = None, None  # a menu click, a photo: nothing is running yet
     if inbound.is_event:
@@ -506,6 +509,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     urgent = complaint_module.urgent_said(found.slots, text) if complaint_module is not None else (
         found.slots.get("urgency") == "urgent")
     if not urgent:
+        told = await _outage_told(ctx, found, text)
+        if told is not None:  # 什么时候来水 / 3号楼停水了 where staff announced it: what they know
+            return told
         faq = _optional("bot.faq")
         early = found.intent not in ("greeting", "unknown")  # 什么时候停水: a question, not a report
         known = faq.answer(text, before_services=early) if faq is not None else None
@@ -640,6 +646,19 @@ async def _after_again(ctx: Context, state: DialogState) -> Outcome:
         # 不是，是5楼的灯: a report told again after being asked is registered, not asked again
         return engine.start(ctx, flow, found.slots, text)
     return await route(ctx, None)
+
+
+async def _outage_told(ctx: Context, found: Intent, text: str) -> Outcome | None:
+    """An announced outage's answer to a question or a report about it (bot.outage_dialog), or None."""
+    module = _optional("bot.outage_dialog")
+    return await module.for_resident(ctx, found, text) if module is not None else None
+
+
+async def _after_outage(ctx: Context, state: DialogState) -> Outcome:
+    """The answer to an announced outage's 1 登记 / 2 继续报修; anything else is read afresh."""
+    module = _optional("bot.outage_dialog")
+    done = await module.after_offer(ctx, state) if module is not None else None
+    return done if done is not None else await route(ctx, None)
 
 
 async def _registered_volunteer(ctx: Context) -> Outcome | None:

@@ -140,7 +140,7 @@ def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
 
 # Modules that register kind handlers or cause checks when imported. A process that claims
 # reminders must know every check, or a reminder whose cause went away could still go out.
-REGISTRARS = ("bot.dispatch", "bot.bookings", "bot.activities", "bot.flows.survey")
+REGISTRARS = ("bot.dispatch", "bot.bookings", "bot.activities", "bot.flows.survey", "bot.outages")
 
 
 def _ensure_handlers() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import delivery_record, dispatch, notices, roster, tickets
+from bot import delivery_record, dispatch, notices, outage_commands, roster, tickets
 from bot.intents.normalize import simplified
 from bot.services import Services
 from storage.models import AuditLog, Person, Resident, Ticket
@@ -571,6 +571,9 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
             return reply
     if not text:
         return t.get("wecom.text_only")
+    outage = outage_commands.parse(text)
+    if outage is not None:  # 停水 3 4 5 预计15:00 管道抢修 / 恢复 停水 3 (staff only)
+        return await outage_commands.run(svc, who, outage)
     cmd = parse(text)
     if cmd is None:
         return t.get("wecom.not_understood") + "\n" + help_text(svc, who)

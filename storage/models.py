@@ -327,6 +327,43 @@ class ActivitySignup(Base):
     created_at: Mapped[datetime]
 
 
+# --- announced outages ----------------------------------------------------------------------------
+
+
+class Outage(Base):
+    """A water, power, gas or heating outage staff announced (bot.outages): which buildings (none
+    listed: the whole community), why, when it should end, and when it did."""
+
+    __tablename__ = "outages"
+    __table_args__ = (Index("ix_outages_status_ended", "status", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # water | power | gas | heat
+    buildings: Mapped[list[Any]] = mapped_column(JSON, default=list)  # building keys; [] = 全小区
+    reason: Mapped[str] = mapped_column(Text, default="")
+    expected_end: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | ended
+    created_by: Mapped[str] = mapped_column(String(64))
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class OutageRegistration(Base):
+    """A resident who reported an announced outage and asked to be told when it ends."""
+
+    __tablename__ = "outage_registrations"
+    __table_args__ = (UniqueConstraint("outage_id", "openid", name="uq_outage_registration"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    outage_id: Mapped[int] = mapped_column(ForeignKey("outages.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    building: Mapped[str | None] = mapped_column(String(16))  # the building key they were matched by
+    created_at: Mapped[datetime]
+    notified_at: Mapped[datetime | None]
+
+
 # --- roster -------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,107 @@
+"""The console's 停水停电 page: current and recent outage announcements (bot.outages), a form to
+announce one, and per announcement a new expected end or 已恢复. Staff and admins change them
+(audited by bot.outages); read-only users see the list."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy import or_, select
+
+from bot import outages
+from bot.console.auth import ConsoleUser
+from bot.console.common import back, page, render, services
+from bot.outage_commands import buildings_of
+from bot.services import Services
+from storage.models import Outage
+
+routes = web.RouteTableDef()
+PAGE = "/console/outages"
+SHOWN_DAYS = 7  # ended announcements listed this long
+
+
+def _end_of(svc: Services, form: MultiDictProxy[str | bytes | web.FileField]) -> datetime | None:
+    """The form's expected end (a datetime-local value, local time) as aware UTC; None when left
+    empty; ValueError when not a date and time."""
+    value = str(form.get("expected_end", "")).strip()
+    if not value:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(svc.tz)).astimezone(ZoneInfo("UTC"))
+
+
+@routes.get(PAGE)
+@page("readonly")
+async def outages_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Active announcements and those ended in the last SHOWN_DAYS, newest first, with how many
+    residents registered for each."""
+    svc = services(request)
+    now = svc.clock.now()
+    async with svc.sessions() as session:
+        rows = list((await session.scalars(select(Outage).where(or_(
+            Outage.status == "active", Outage.ended_at >= now - timedelta(days=SHOWN_DAYS),
+        )).order_by(Outage.status, Outage.id.desc()))).all())
+        counts = await outages.registered(session, [r.id for r in rows])
+    items = [{"row": r, "line": outages.line(svc, outages.notice_of(r), now), "count": counts[r.id]} for r in rows]
+    kinds = [(k, svc.texts.get(f"outages.kinds.{k}")) for k in outages.KINDS]
+    return await render(request, "outages.html", {"items": items, "kinds": kinds})
+
+
+@routes.post(PAGE)
+@page("staff")
+async def announce(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """Announce an outage (or move the end of the active one of that kind and those buildings)."""
+    svc = services(request)
+    t = svc.texts
+    form = await request.post()
+    keys, whole, rest = buildings_of(str(form.get("buildings", "")).strip())
+    whole = whole or form.get("whole") == "1"
+    if rest.strip() or (not keys and not whole):
+        await back(request, user, PAGE, t.get("outages.console.bad_buildings"), "error")
+    try:
+        end = _end_of(svc, form)
+    except ValueError:
+        await back(request, user, PAGE, t.get("outages.console.bad_end"), "error")
+    try:
+        async with svc.sessions() as session, session.begin():
+            row, new = await outages.announce(
+                svc, session, kind=str(form.get("kind", "")), buildings=() if whole else keys,
+                reason=str(form.get("reason", "")), expected_end=end, actor=user.username, via="console",
+            )
+            said = outages.line(svc, outages.notice_of(row), svc.clock.now())
+    except outages.OutageRefused as exc:
+        await back(request, user, PAGE, str(exc), "error")
+    await back(request, user, PAGE, t.get("outages.console.created" if new else "outages.console.updated", line=said))
+
+
+@routes.post(PAGE + "/{outage_id:\\d+}")
+@page("staff")
+async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """A new expected end (op=end_time), or 已恢复 (op=end: registered residents are told)."""
+    svc = services(request)
+    t = svc.texts
+    form = await request.post()
+    op = str(form.get("op", ""))
+    try:
+        end = _end_of(svc, form) if op == "end_time" else None
+    except ValueError:
+        await back(request, user, PAGE, t.get("outages.console.bad_end"), "error")
+    try:
+        async with svc.sessions() as session, session.begin():
+            row = await session.get(Outage, int(request.match_info["outage_id"]), with_for_update=True)
+            if row is None:
+                raise web.HTTPNotFound(text=t.get("outages.console.no_outage"))
+            if op == "end":
+                ended, told = await outages.end(svc, session, row, actor=user.username, via="console")
+                message = t.get("outages.console.ended", line=outages.line(svc, outages.notice_of(ended), svc.clock.now()),
+                                count=told)
+            elif op == "end_time":
+                await outages.set_end(svc, session, row, end, actor=user.username, via="console")
+                message = t.get("outages.console.updated", line=outages.line(svc, outages.notice_of(row), svc.clock.now()))
+            else:
+                raise outages.OutageRefused(t.get("console.errors.bad_user_change"))
+    except outages.OutageRefused as exc:
+        await back(request, user, PAGE, str(exc), "error")
+    await back(request, user, PAGE, message)

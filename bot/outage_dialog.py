@@ -1,0 +1,121 @@
+"""What a resident is told about an announced outage (bot.outages).
+
+In an affected building (the one the message names, else the resident's own), a question about the
+outage (什么时候来水, 怎么没水了, 停水了吗) is answered with the announcement — kind, buildings,
+reason, expected end, or 已恢复 when it ended within outages.RECENT. A report of it (3号楼停水了,
+家里没水了) hears that it is known, and is asked 1 登记（恢复后通知您） / 2 不是这个问题，继续报修:
+1 records them (no ticket, no worker push), 2 goes on with the report. Emergencies never reach here
+(bot.dialog checks first). Only messages naming an outage look at the announcements, and those
+come from the per-process copy (outages.current).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from bot import outages
+from bot.flows import engine, registry
+from bot.flows import state as flow_state
+from bot.flows.base import Context
+from bot.flows.commands import is_word, normalize
+from bot.flows.engine import Intent, Outcome
+from bot.flows.parsers import is_question
+from bot.flows.state import DialogState
+from bot.roster import normalize_building
+
+OFFER = "outage"  # the complaint flow's part while the resident is asked 1 登记 / 2 继续报修
+OFFER_WINDOW_S = 600  # how long that question waits for its answer
+# What names each kind of outage in residents' words (not a leak: 漏水, 有水 on the floor).
+_KIND_WORDS = (
+    ("heat", re.compile(r"停暖|供暖|来暖|没(?:有)?暖气|暖气(?:不热|不暖|凉|冰|停|没|还不|什么时候|啥时候|几点|怎么|咋)")),
+    ("gas", re.compile(r"停气|没气|断气|来气|供气|没有气|没(?:有)?(?:燃气|煤气|天然气)|(?:燃气|煤气|天然气)(?:停|断)")),
+    ("power", re.compile(r"停电|没电|断电|来电|供电|没有电|电停|(?:什么时候|啥时候|几点|何时|多久|还)(?:能)?有电|有电了?(?:吗|没)")),
+    ("water", re.compile(r"停水|没水|没有水|断水|断了水|水停|来水|没得水|水都没|不出水|供水"
+                         r"|(?:什么时候|啥时候|几点|何时|多久|还)(?:能)?有水|有水了?(?:吗|没)")),
+)
+_ASKS = re.compile(r"什么时候|啥时候|几点|何时|多久|怎么|咋|为什么|为啥|是不是|通知|吗|呢")
+_YES = {"1", "登记", "要登记", "登记一下", "好", "好的", "要", "需要", "可以"}
+_NO = {"2", "继续报修", "报修", "不是", "不是这个", "不是这个问题", "继续"}
+
+
+def kind_of(text: str) -> str | None:
+    """The kind of outage a message is about (water, power, gas, heat), or None."""
+    said = normalize(text)
+    for kind, words in _KIND_WORDS:
+        if words.search(said):
+            return kind
+    return None
+
+
+def _building(ctx: Context, slots: dict[str, Any]) -> str | None:
+    said = slots.get("building") or getattr(ctx.profile, "building", None)
+    key = normalize_building(str(said)) if said else ""
+    return key or None
+
+
+async def for_resident(ctx: Context, found: Intent, text: str) -> Outcome | None:
+    """The announcement, for a question or a report about an announced outage; None when the
+    message names no outage or none announced concerns the resident."""
+    kind = kind_of(text)
+    if kind is None:
+        return None
+    notices = [n for n in await outages.current(ctx.svc, ctx.session) if n.kind == kind]
+    if not notices:
+        return None
+    building = _building(ctx, found.slots)
+    mine = [n for n in notices if n.covers(building)]
+    if is_question(text) or _ASKS.search(text):
+        shown = [n for n in mine if n.active] or mine or (
+            [n for n in notices if n.active] if building is None else [])
+        if not shown:
+            return None
+        return Outcome(_told(ctx, shown, "outages.answer" if shown[0].active else "outages.answer_ended"), None)
+    if found.intent != "complaint":
+        return None
+    live = [n for n in mine if n.active]
+    if not live:
+        return None
+    flow = registry.get("complaint")
+    if flow is None:
+        return None
+    waiting = replace(flow_state.new_state(flow.name, flow.state(OFFER), ctx.now, dict(found.slots)),
+                      pending={"said": text.strip(), "outage": live[0].id, "building": building})
+    return Outcome(ctx.text("outages.offer", line=_lines(ctx, live)), waiting)
+
+
+def _lines(ctx: Context, notices: list[outages.Notice]) -> str:
+    return "\n".join(outages.line(ctx.svc, n, ctx.now) for n in notices)
+
+
+def _told(ctx: Context, notices: list[outages.Notice], key: str) -> str:
+    kind = ctx.text(f"outages.kinds.{notices[0].kind}")
+    return ctx.text(key, line=_lines(ctx, notices), kind=kind)
+
+
+async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
+    """The answer to 1 登记 / 2 继续报修: registered, the report begun with what was said, the
+    question asked again for a bare digit or word that is neither; None for anything else (read
+    afresh) or when the question was asked too long ago."""
+    pending = state.pending or {}
+    idle = (ctx.now - datetime.fromisoformat(state.updated_at)).total_seconds()
+    flow = registry.get(state.flow)
+    if flow is None or idle > OFFER_WINDOW_S:
+        return None
+    said = normalize(ctx.inbound.text)
+    if said in _NO or is_word(ctx.inbound.text, "no"):
+        return engine.start(ctx, flow, dict(state.slots), str(pending.get("said", "")))
+    if said in _YES or is_word(ctx.inbound.text, "yes"):
+        notice = next((n for n in await outages.current(ctx.svc, ctx.session) if n.id == pending.get("outage")), None)
+        if notice is None or not notice.active:  # ended meanwhile: said so
+            return Outcome(ctx.text("outages.ended_meanwhile") if notice is None else _told(
+                ctx, [notice], "outages.answer_ended"), None)
+        building = pending.get("building")
+        new = await outages.register(ctx.session, notice, ctx.openid, str(building) if building else None, ctx.now)
+        key = "outages.registered" if new else "outages.registered_before"
+        return Outcome(ctx.text(key, line=outages.line(ctx.svc, notice, ctx.now)), None)
+    if len(said) <= 2:  # 3, 嗯, 啊: neither answer
+        return Outcome(ctx.text("outages.offer_hint"), flow_state.touched(state, ctx.now))
+    return None

@@ -1,0 +1,348 @@
+"""Announced outages: staff say what they know (3、4、5号楼 停水，管道抢修，预计 15:00 恢复).
+
+An outage has a kind (water, power, gas, heat), the buildings it affects (none listed: the whole
+community), a reason and an expected end. Staff announce, move the end and mark it 已恢复 from the
+WeCom app (bot.outage_commands) or the console (bot.console.outages); residents of those buildings
+who ask or report are told (bot.outage_dialog), and those who register hear when it ends — one push
+each through the outbox. The staff group is told once when an expected end passes without 已恢复
+(a durable reminder of kind `overdue`, so exactly once across processes).
+
+Residents' messages read the announcements from a per-process copy refreshed every CACHE_TTL and
+dropped by this process's own changes: a message about water costs no query most of the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import outbox, reminders, roster
+from bot.clock import local
+from bot.schedule import held_until, register_kind_handler
+from bot.services import Services
+from bot.staff_actions import audit
+from storage.models import Outage, OutageRegistration, Reminder, Resident
+
+KINDS = ("water", "power", "gas", "heat")
+WORDS = {"停水": "water", "停电": "power", "停气": "gas", "停暖": "heat"}  # what staff type
+CACHE_KEY = "outages.current"
+CACHE_TTL = timedelta(seconds=30)
+RECENT = timedelta(hours=6)  # an outage ended this recently is still told (已恢复)
+OVERDUE = "outage_overdue"  # the reminder kind of a passed expected end
+MAX_REASON = 200
+MAX_BUILDINGS = 60
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An announcement as residents are told it (the cached form of an Outage row)."""
+
+    id: int
+    kind: str
+    buildings: tuple[str, ...]  # building keys; () = the whole community
+    reason: str
+    expected_end: datetime | None
+    ended_at: datetime | None
+
+    def covers(self, building: str | None) -> bool:
+        """Whether a resident of this building (a key; None: not known) is affected for sure."""
+        return not self.buildings or (building is not None and building in self.buildings)
+
+    @property
+    def active(self) -> bool:
+        """Not yet marked 已恢复."""
+        return self.ended_at is None
+
+
+def notice_of(row: Outage) -> Notice:
+    """The announcement of a row."""
+    return Notice(row.id, row.kind, tuple(str(b) for b in row.buildings or ()), row.reason or "",
+                  row.expected_end, row.ended_at)
+
+
+# --- wording ---------------------------------------------------------------------------------------
+
+
+def sort_buildings(keys: Iterable[str]) -> list[str]:
+    """Building keys in the order people read them (2 before 10), each once."""
+    return sorted(set(keys), key=lambda k: (not k.isdigit(), k.zfill(8)))
+
+
+def scope(svc: Services, buildings: Iterable[str]) -> str:
+    """3、4、5号楼, or 全小区."""
+    keys = sort_buildings(buildings)
+    t = svc.texts
+    if not keys:
+        return t.get("outages.whole")
+    return t.get("outages.buildings", buildings=t.get("outages.joiner").join(keys))
+
+
+def when_text(svc: Services, when: datetime, now: datetime) -> str:
+    """今天 15:00, 明天 08:00, or 11月25日 08:00 (local time)."""
+    at, today = local(when, svc.tz), local(now, svc.tz).date()
+    clock = f"{at:%H:%M}"
+    if at.date() == today:
+        return svc.texts.get("outages.today", time=clock)
+    if at.date() == today + timedelta(days=1):
+        return svc.texts.get("outages.tomorrow", time=clock)
+    return svc.texts.get("outages.day", month=at.month, day=at.day, time=clock)
+
+
+def line(svc: Services, notice: Notice, now: datetime) -> str:
+    """One announcement in a sentence: 3、4、5号楼停水（管道抢修），预计今天 15:00 恢复。"""
+    t = svc.texts
+    values: dict[str, Any] = {
+        "scope": scope(svc, notice.buildings), "kind": t.get(f"outages.kinds.{notice.kind}"),
+        "reason": t.get("outages.reason", reason=notice.reason) if notice.reason else "",
+    }
+    if notice.ended_at is not None:
+        return t.get("outages.ended_line", when=when_text(svc, notice.ended_at, now), **values)
+    if notice.expected_end is None:
+        end = t.get("outages.end_unknown")
+    elif notice.expected_end > now:
+        end = t.get("outages.end_at", when=when_text(svc, notice.expected_end, now))
+    else:
+        end = t.get("outages.end_passed", when=when_text(svc, notice.expected_end, now))
+    return t.get("outages.line", end=end, **values)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+_CURRENT = select(Outage).order_by(Outage.id)
+
+
+async def current(svc: Services, session: AsyncSession) -> tuple[Notice, ...]:
+    """Active announcements and those ended within RECENT, oldest first: this process's copy while
+    younger than CACHE_TTL, else read (one indexed query)."""
+    now = svc.clock.now()
+    held = svc.extras.get(CACHE_KEY)
+    if held is not None and now - held[0] < CACHE_TTL:
+        return tuple(n for n in held[1] if n.ended_at is None or n.ended_at >= now - RECENT)
+    rows = await session.scalars(_CURRENT.where(or_(
+        Outage.status == "active", (Outage.status == "ended") & (Outage.ended_at >= now - RECENT),
+    )))
+    notices = tuple(notice_of(r) for r in rows)
+    svc.extras[CACHE_KEY] = (now, notices)
+    return notices
+
+
+def forget(svc: Services) -> None:
+    """Drop this process's copy (after a change here: the next message reads the table)."""
+    svc.extras.pop(CACHE_KEY, None)
+
+
+async def registered(session: AsyncSession, ids: Iterable[int]) -> dict[int, int]:
+    """How many residents registered for each outage."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(OutageRegistration.outage_id, func.count()).where(OutageRegistration.outage_id.in_(wanted))
+        .group_by(OutageRegistration.outage_id)
+    )
+    counts = {int(i): int(n) for i, n in rows.all()}
+    return {i: counts.get(i, 0) for i in wanted}
+
+
+async def active(session: AsyncSession, kind: str | None = None, *, for_update: bool = False) -> list[Outage]:
+    """Active outages (of a kind), oldest first."""
+    stmt = select(Outage).where(Outage.status == "active").order_by(Outage.id)
+    if kind is not None:
+        stmt = stmt.where(Outage.kind == kind)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return list((await session.scalars(stmt)).all())
+
+
+async def unknown_buildings(svc: Services, session: AsyncSession, buildings: Iterable[str]) -> list[str]:
+    """The buildings no grid of the roster holds (none when the roster lists no buildings)."""
+    staff = await roster.snapshot(svc, session)
+    known = {roster.normalize_building(b) for g in staff.grids for b in g.buildings}
+    return [b for b in buildings if known and b not in known]
+
+
+# --- changing ----------------------------------------------------------------------------------------
+
+
+class OutageRefused(ValueError):
+    """An announcement or change refused, with the reason to show staff."""
+
+
+def check_reason(svc: Services, reason: str) -> str:
+    """The reason, trimmed; OutageRefused when too long."""
+    text = " ".join(reason.split())
+    if len(text) > MAX_REASON:
+        raise OutageRefused(svc.texts.get("outages.reason_too_long", limit=MAX_REASON))
+    return text
+
+
+def check_end(svc: Services, expected_end: datetime | None) -> None:
+    """OutageRefused when the expected end has passed already."""
+    now = svc.clock.now()
+    if expected_end is not None and expected_end <= now:
+        raise OutageRefused(svc.texts.get("outages.past_time", when=when_text(svc, expected_end, now)))
+
+
+async def announce(
+    svc: Services, session: AsyncSession, *, kind: str, buildings: Iterable[str], reason: str,
+    expected_end: datetime | None, actor: str, via: str,
+) -> tuple[Outage, bool]:
+    """Announce an outage, or update the active one of the same kind and buildings (its expected
+    end, and its reason when one is given): (the row, whether it is new). Audited."""
+    if kind not in KINDS:
+        raise OutageRefused(svc.texts.get("outages.bad_kind"))
+    keys = sort_buildings(roster.normalize_building(b) for b in buildings)
+    if len(keys) > MAX_BUILDINGS:
+        raise OutageRefused(svc.texts.get("outages.too_many_buildings", limit=MAX_BUILDINGS))
+    unknown = await unknown_buildings(svc, session, keys)
+    if unknown:
+        raise OutageRefused(svc.texts.get("outages.unknown_buildings", buildings=scope(svc, unknown)))
+    reason = check_reason(svc, reason)
+    check_end(svc, expected_end)
+    now = svc.clock.now()
+    same = [o for o in await active(session, kind, for_update=True) if sort_buildings(o.buildings or ()) == keys]
+    if same:
+        row = same[0]
+        await set_end(svc, session, row, expected_end, actor=actor, via=via, reason=reason or None)
+        return row, False
+    row = Outage(kind=kind, buildings=keys, reason=reason, expected_end=expected_end, status="active",
+                 created_by=actor, created_at=now, updated_at=now)
+    session.add(row)
+    await session.flush()
+    await _watch_end(svc, session, row)
+    audit(session, actor, "outage.announce", f"outage:{row.id}", now,
+          {"via": via, "kind": kind, "buildings": keys, "reason": reason,
+           "expected_end": expected_end.isoformat() if expected_end else None})
+    forget(svc)
+    return row, True
+
+
+async def set_end(
+    svc: Services, session: AsyncSession, row: Outage, expected_end: datetime | None, *, actor: str, via: str,
+    reason: str | None = None,
+) -> None:
+    """Move an active outage's expected end (and its reason, when given); audited."""
+    if row.status != "active":
+        raise OutageRefused(svc.texts.get("outages.already_ended", line=line(svc, notice_of(row), svc.clock.now())))
+    check_end(svc, expected_end)
+    now = svc.clock.now()
+    before = row.expected_end
+    row.expected_end, row.updated_at = expected_end, now
+    if reason is not None:
+        row.reason = check_reason(svc, reason)
+    await reminders.drop_for_cause(session, "outage", row.id, kinds=(OVERDUE,))
+    await _watch_end(svc, session, row)
+    audit(session, actor, "outage.update", f"outage:{row.id}", now,
+          {"via": via, "from": before.isoformat() if before else None,
+           "to": expected_end.isoformat() if expected_end else None, "reason": row.reason})
+    forget(svc)
+
+
+async def end(
+    svc: Services, session: AsyncSession, row: Outage, *, actor: str, via: str, buildings: Iterable[str] = (),
+) -> tuple[Outage, int]:
+    """Mark an outage 已恢复 and queue a push to every resident registered for it: (the ended
+    row, how many were told). With buildings (some of the outage's own), only those are ended: they
+    become an ended outage of their own, taking their registrations, and the rest stays on."""
+    now = svc.clock.now()
+    if row.status != "active":
+        raise OutageRefused(svc.texts.get("outages.already_ended", line=line(svc, notice_of(row), now)))
+    part = set(sort_buildings(roster.normalize_building(b) for b in buildings))
+    covered = set(row.buildings or ())
+    if part and part != covered:
+        if not part < covered:
+            raise OutageRefused(svc.texts.get("outages.not_covered", buildings=scope(svc, part - covered),
+                                              line=line(svc, notice_of(row), now)))
+        ended = Outage(kind=row.kind, buildings=sort_buildings(part), reason=row.reason, expected_end=row.expected_end,
+                       status="active", created_by=row.created_by, created_at=row.created_at, updated_at=now)
+        session.add(ended)
+        await session.flush()
+        await session.execute(update(OutageRegistration).where(
+            OutageRegistration.outage_id == row.id, OutageRegistration.building.in_(sorted(part)),
+        ).values(outage_id=ended.id))
+        row.buildings, row.updated_at = sort_buildings(covered - part), now
+    else:
+        ended = row
+        await reminders.drop_for_cause(session, "outage", row.id, kinds=(OVERDUE,))
+    ended.status, ended.ended_at, ended.ended_by, ended.updated_at = "ended", now, actor, now
+    told = await _tell_registered(svc, session, ended)
+    audit(session, actor, "outage.end", f"outage:{ended.id}", now,
+          {"via": via, "kind": ended.kind, "buildings": list(ended.buildings or ()), "told": told,
+           **({"split_from": row.id} if ended is not row else {})})
+    forget(svc)
+    return ended, told
+
+
+async def _tell_registered(svc: Services, session: AsyncSession, row: Outage) -> int:
+    """One push to each resident registered for an ended outage who still follows the account
+    (after the quiet hours now falls in); marks them told."""
+    now = svc.clock.now()
+    rows = await session.execute(
+        select(OutageRegistration.id, OutageRegistration.openid).join(
+            Resident, Resident.openid == OutageRegistration.openid
+        ).where(
+            OutageRegistration.outage_id == row.id, OutageRegistration.notified_at.is_(None),
+            Resident.subscribed.is_(True), Resident.erased_at.is_(None),
+        ).order_by(OutageRegistration.id)
+    )
+    found = rows.all()
+    text = svc.texts.get("outages.restored_push", line=line(svc, notice_of(row), now))
+    held = held_until(now, svc.settings)
+    for reg_id, openid in found:
+        await outbox.push_resident(session, openid, text, now=now, dedup_key=f"outage:{row.id}:ended:{reg_id}",
+                                   not_before=held)
+    if found:
+        await session.execute(update(OutageRegistration).where(
+            OutageRegistration.id.in_([r for r, _ in found])).values(notified_at=now))
+    return len(found)
+
+
+async def register(session: AsyncSession, notice: Notice, openid: str, building: str | None, now: datetime) -> bool:
+    """Record a resident to be told when the outage ends; False when they were already."""
+    known = await session.scalar(select(OutageRegistration.id).where(
+        OutageRegistration.outage_id == notice.id, OutageRegistration.openid == openid))
+    if known is not None:
+        return False
+    session.add(OutageRegistration(outage_id=notice.id, openid=openid, building=building, created_at=now))
+    await session.flush()
+    return True
+
+
+# --- the passed expected end -------------------------------------------------------------------------
+
+
+async def _watch_end(svc: Services, session: AsyncSession, row: Outage) -> None:
+    """A reminder at the expected end: the staff group is told then if it is still not 已恢复."""
+    if row.expected_end is None:
+        return
+    await reminders.schedule(
+        session, kind=OVERDUE, due_at=row.expected_end, channel="group", target="staff",
+        payload={"outage": row.id}, now=svc.clock.now(), cause_type="outage", cause_id=row.id,
+        dedup_key=f"outage:{row.id}:overdue:{row.expected_end.isoformat()}",
+    )
+
+
+async def _overdue(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
+    """The expected end passed: the staff group told once to update or end the outage; nothing
+    when it ended or its end was moved since."""
+    row = await session.get(Outage, reminder.cause_id)
+    if row is None or row.status != "active" or row.expected_end != reminder.due_at:
+        return False
+    t, now = svc.texts, svc.clock.now()
+    count = (await registered(session, [row.id]))[row.id]
+    kind = t.get(f"outages.kinds.{row.kind}")
+    words = " ".join(row.buildings or ()) or t.get("outages.whole")
+    await outbox.push_group(session, t.get(
+        "outages.overdue_staff", kind=kind, line=line(svc, notice_of(row), now), count=count,
+        example=f"{kind} {words}",
+    ), now=now, dedup_key=f"outage:{row.id}:overdue:{reminder.id}")
+    return True
+
+
+register_kind_handler(OVERDUE, _overdue)

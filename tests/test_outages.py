@@ -1,0 +1,173 @@
+"""Announced outages, on both backends: staff announce from the WeCom app and the console,
+residents of the buildings asking or reporting through /wechat are told, those who register hear
+when it ends (through the outbox), and the staff group is told once when the expected end passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from bot.clock import FakeClock
+from bot.console import auth
+from bot.schedule import run_due
+from bot.services import Services
+from storage.models import Outage, OutageRegistration, Resident, Ticket
+from tests.conftest import WeChat
+from tests.staff_support import audit_rows, logged_in
+from tests.wecom_driver import WeCom, load_demo_roster, outbox_rows
+
+Client = TestClient[Any, Any]
+STAFF = "liustaff"
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes in tests (the cost factor is the only difference)."""
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+async def _resident(svc: Services, openid: str, building: str | None) -> None:
+    """A follower whose profile gives their building."""
+    now = svc.clock.now()
+    async with svc.sessions() as session, session.begin():
+        session.add(Resident(openid=openid, building=building, subscribed=True, last_message_at=now,
+                             last_inbound_at=now, window_opened_by="message", created_at=now, updated_at=now))
+
+
+async def _count(svc: Services, model: Any) -> int:
+    async with svc.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _outages(svc: Services) -> list[Outage]:
+    async with svc.sessions() as session:
+        return list((await session.scalars(select(Outage).order_by(Outage.id))).all())
+
+
+async def test_announced_outage_answers_registers_and_tells_on_its_end(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    reply = await wc.say(STAFF, "停水 3 4 5 预计15:00 管道抢修")
+    assert "已发布" in reply and "3、4、5号楼停水（管道抢修），预计今天15:00恢复" in reply
+    assert [(a.actor, a.detail["buildings"]) for a in await audit_rows(services, "outage.announce")] == [
+        (STAFF, ["3", "4", "5"])]
+
+    # a question, building from the message: the announcement
+    answer = await wx.say("oAsk", "3号楼什么时候来水")
+    assert "社区通知：3、4、5号楼停水（管道抢修），预计今天15:00恢复。" in answer
+    # a report, building from the profile: known, 1 registers (no ticket, no push to anyone)
+    await _resident(services, "oFour", "4")
+    offer = await wx.say("oFour", "家里没水了")
+    assert "社区已经知道" in offer and "回复 1 登记" in offer and "回复 2" in offer
+    assert "已为您登记" in await wx.say("oFour", "1")
+    # a report whose resident says it is something else: the normal report goes on
+    assert "社区已经知道" in await wx.say("oFive", "5号楼停水了")
+    assert "请回复 1" in await wx.say("oFive", "3")  # neither answer: asked again
+    went_on = await wx.say("oFive", "2")
+    assert "社区已经知道" not in went_on and "登记" not in went_on
+    # a building not announced: the usual report
+    assert "社区已经知道" not in await wx.say("oEight", "8号楼停水了")
+    assert await _count(services, Ticket) == 0
+    assert await outbox_rows(services, "wecom") == [] and await outbox_rows(services, "wechat") == []
+    async with services.sessions() as session:
+        regs = list((await session.scalars(select(OutageRegistration))).all())
+    assert [(r.openid, r.building) for r in regs] == [("oFour", "4")]
+
+    # staff see the count, end building 4 only: its registered resident is told, 3 and 5 stay on
+    assert "已登记 1 户" in await wc.say(STAFF, "停水")
+    ended = await wc.say(STAFF, "恢复 停水 4")
+    assert "已标记恢复：4号楼停水（管道抢修）已于今天10:00恢复。已通知登记的 1 户" in ended
+    pushes = await outbox_rows(services, "wechat")
+    assert [(p.target, "【恢复通知】4号楼停水" in p.payload["text"]) for p in pushes] == [("oFour", True)]
+    assert "3、5号楼停水" in await wx.say("oAsk", "3号楼什么时候来水")
+    assert "4号楼停水（管道抢修）已于今天10:00恢复" in await wx.say("oFour", "什么时候来水")
+    actives = [o for o in await _outages(services) if o.status == "active"]
+    assert [o.buildings for o in actives] == [["3", "5"]]
+    assert [a.detail["told"] for a in await audit_rows(services, "outage.end")] == [1]
+
+
+async def test_emergencies_and_other_problems_are_never_diverted(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    await wc.say(STAFF, "停气 3 预计16:00 燃气管道检修")
+    await wc.say(STAFF, "停水 3 预计16:00")
+    smell = await wx.say("oGas", "3号楼闻到很大的煤气味")
+    assert "社区已经知道" not in smell and "社区通知" not in smell
+    leak = await wx.say("oLeak", "3号楼厨房水管漏水了")
+    assert "社区已经知道" not in leak and "社区通知" not in leak
+
+
+async def test_passed_expected_end_tells_the_staff_group_once(client: Client, services: Services, clock: FakeClock) -> None:
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    await wc.say(STAFF, "停电 全小区 预计11:00 线路检修")
+    clock.advance(hours=1, minutes=5)
+    await run_due(services)
+    await run_due(services)
+    posts = [p.payload["content"] for p in await outbox_rows(services, "group")]
+    assert len(posts) == 1 and "全小区停电（线路检修），原定今天11:00恢复" in posts[0]
+    assert "停电 全小区 预计17:00" in posts[0]
+    # moved: told again only once the new end passes; ended: never
+    assert "已更新" in await wc.say(STAFF, "停电 全小区 预计12:00")
+    await run_due(services)
+    assert len(await outbox_rows(services, "group")) == 1
+    clock.advance(hours=1)
+    await run_due(services)
+    assert len(await outbox_rows(services, "group")) == 2
+    await wc.say(STAFF, "停电 全小区 预计14:00")
+    assert "已标记恢复" in await wc.say(STAFF, "恢复 停电")
+    clock.advance(hours=3)
+    await run_due(services)
+    assert len(await outbox_rows(services, "group")) == 2
+
+
+async def test_bad_commands_get_a_clear_answer_and_record_nothing(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    assert "只有服务中心工作人员" in await wc.say("wangwei", "停水 3 预计15:00")
+    assert [a.actor for a in await audit_rows(services, "wecom.outage.announce.refused")] == ["wangwei"]
+    assert "没有看懂预计恢复时间" in await wc.say(STAFF, "停水 3 预计明天")
+    assert "已经过去" in await wc.say(STAFF, "停水 3 预计今天9:00")
+    assert "名册里没有99号楼" in await wc.say(STAFF, "停水 99 预计15:00")
+    assert "请写明楼号" in await wc.say(STAFF, "停水 预计15:00")
+    assert "目前没有3号楼的停水通知" in await wc.say(STAFF, "恢复 停水 3")
+    assert "目前没有停水通知" in await wc.say(STAFF, "恢复 停水")
+    assert await _outages(services) == []
+
+
+async def test_console_announces_moves_and_ends_with_audit(client: Client, services: Services, clock: FakeClock) -> None:
+    await load_demo_roster(services)
+    csrf = await logged_in(client, "admin", "community123")
+    wx = WeChat(client, services.settings)
+    page = await client.get("/console/outages")
+    assert page.status == 200 and "近 7 天没有停水停电通知" in await page.text()
+    resp = await client.post("/console/outages", data={
+        "csrf_token": csrf, "kind": "water", "buildings": "3、4", "reason": "<b>爆管</b>",
+        "expected_end": "2026-11-23T15:30",
+    })
+    html = await resp.text()
+    assert resp.status == 200 and "&lt;b&gt;爆管&lt;/b&gt;" in html and "<b>爆管" not in html
+    assert "预计今天15:30恢复" in html
+    (row,) = await _outages(services)
+    await _resident(services, "oThree", "3")
+    await wx.say("oThree", "家里没水了")
+    await wx.say("oThree", "1")
+    resp = await client.post(f"/console/outages/{row.id}", data={
+        "csrf_token": csrf, "op": "end_time", "expected_end": "2026-11-23T18:00"})
+    assert "预计今天18:00恢复" in await resp.text()
+    resp = await client.post(f"/console/outages/{row.id}", data={"csrf_token": csrf, "op": "end_time",
+                                                                 "expected_end": "yesterday"})
+    assert "格式不对" in await resp.text()
+    resp = await client.post("/console/outages", data={"csrf_token": csrf, "kind": "water", "buildings": "3楼东边"})
+    assert "楼号只能写" in await resp.text()
+    resp = await client.post(f"/console/outages/{row.id}", data={"csrf_token": csrf, "op": "end"})
+    assert "已通知登记的 1 户居民" in await resp.text()
+    assert [p.target for p in await outbox_rows(services, "wechat")] == ["oThree"]
+    actions = [(a.actor, a.action) for a in await audit_rows(services) if a.action.startswith("outage.")]
+    assert actions == [("admin", "outage.announce"), ("admin", "outage.update"), ("admin", "outage.end")]
+    resp = await client.post(f"/console/outages/{row.id}", data={"csrf_token": csrf, "op": "end"})
+    assert "已经恢复了" in await resp.text()
+    assert (await client.post("/console/outages/999", data={"csrf_token": csrf, "op": "end"})).status == 404
