@@ -4,19 +4,27 @@ the definitions in bot/report.py and README — on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import json
-from datetime import date, datetime, timedelta, timezone
+import re
+from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
-from bot import schedule
+from bot import cli, schedule
 from bot.clock import FakeClock
-from bot.report import compute
+from bot.console import auth
+from bot.report import compute, percent
 from bot.services import Services
+from storage.models import Ticket
 from tests.conftest import WeChat
+from tests.staff_support import logged_in
 from tests.wecom_driver import WeCom, load_demo_roster, new_ticket, ticket
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -56,6 +64,23 @@ async def day_figures(svc: Services, since: date = DAY, until: date = DAY) -> An
 
 def worker(report: Any, key: str) -> Any:
     return {r.key: r.figures for r in report.by_worker}[key]
+
+
+async def report_cli(svc: Services, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """`communitybot report ARGS` on the test's database, as an operator runs it."""
+    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
+    return await asyncio.to_thread(cli.main, ["report", *args])
+
+
+async def dashboard(client: Client, svc: Services, monkeypatch: pytest.MonkeyPatch, since: str, until: str) -> str:
+    """The console dashboard for a range, as a logged-in clerk sees it."""
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    await auth.create_user(svc, "liu", "staffpass1", "staff", display_name="刘敏")
+    await logged_in(client, "liu", "staffpass1")
+    resp = await client.get(f"/console/dashboard?since={since}&until={until}")
+    assert resp.status == 200
+    return await resp.text()
 
 
 # --- 响应率: whose dispatch, which limit -----------------------------------------------------------
@@ -253,11 +278,7 @@ async def test_hand_offs_bookings_and_signups(client: Client, svc: Services, clo
     assert kinds["elderly_service"].response_rate == 0.0
 
 
-async def _tickets(svc: Services) -> list[Any]:
-    from sqlalchemy import select
-
-    from storage.models import Ticket
-
+async def _tickets(svc: Services) -> list[Ticket]:
     async with svc.sessions() as session:
         return list(await session.scalars(select(Ticket).order_by(Ticket.id)))
 
@@ -301,40 +322,24 @@ async def test_an_empty_range_shows_dashes_not_zero_everywhere(
 ) -> None:
     """No tickets in the range: every rate is undefined — '—' in the table and on the dashboard,
     null in JSON, empty in CSV — and nothing divides by zero."""
-    import asyncio
-    import csv
-    import io
-
-    from bot import cli
-    from bot.console import auth
-
-    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
-    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
-    args = ["report", "--since", "2026-01-01", "--until", "2026-01-31"]
-    assert await asyncio.to_thread(cli.main, args) == 0
+    args = ["--since", "2026-01-01", "--until", "2026-01-31"]
+    assert await report_cli(svc, monkeypatch, *args) == 0
     total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("合计"))
     assert total.split() == ["合计", "0", "0", "0", "—", "0", "—", "0", "—", "0", "0", "—", "—"]
-    assert await asyncio.to_thread(cli.main, [*args, "--format", "json"]) == 0
+    assert await report_cli(svc, monkeypatch, *args, "--format", "json") == 0
     data = json.loads(capsys.readouterr().out)
     assert [data["total"][k] for k in ("response_rate", "resolution_rate", "satisfaction_rate")] == [None] * 3
     assert data["by_grid"] == data["by_worker"] == data["by_kind"] == []
-    assert await asyncio.to_thread(cli.main, [*args, "--format", "csv"]) == 0
+    assert await report_cli(svc, monkeypatch, *args, "--format", "csv") == 0
     [header, row] = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     record = dict(zip(header, row, strict=True))
     assert (record["响应率"], record["解决率"], record["满意率"], record["受理"]) == ("", "", "", "0")
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-    await auth.create_user(svc, "liu", "staffpass1", "staff", display_name="刘敏")
-    from tests.staff_support import logged_in
-
-    await logged_in(client, "liu", "staffpass1")
-    page = await (await client.get("/console/dashboard?since=2026-01-01&until=2026-01-31")).text()
+    page = await dashboard(client, svc, monkeypatch, "2026-01-01", "2026-01-31")
     assert [_kpi(page, k) for k in ("response", "resolution", "satisfaction")] == ["—", "—", "—"]
     assert "这段时间没有工单" in page
 
 
 def _kpi(page: str, name: str) -> str:
-    import re
-
     found = re.search(rf'id="kpi-{name}">([^<]*)<', page)
     assert found is not None, name
     return found.group(1)
@@ -351,14 +356,6 @@ async def test_the_dashboard_shows_what_the_command_prints_for_the_same_days(
     minutes late; 孙丽's never taken (missed). By hand: 响应率 1/3, 解决率 1/3, 满意率 0.9/1. The
     console dashboard and `communitybot report --format json` for the same day show the same, in
     total and per grid and worker."""
-    import asyncio
-    import re
-
-    from bot import cli
-    from bot.console import auth
-    from bot.report import percent
-    from tests.staff_support import logged_in
-
     wc = WeCom(client, svc)
     g1 = (await new_ticket(svc, resident="oC1", building="3")).ticket
     g2 = (await new_ticket(svc, resident="oC2", building="5")).ticket
@@ -372,20 +369,15 @@ async def test_the_dashboard_shows_what_the_command_prints_for_the_same_days(
     assert (await wc.say(lina or "", f"接单 {g2.number[-4:]}")).startswith("已接单")
     await surveys_answered(svc, clock, wx_plain, {"oC1": "基本满意"})
 
-    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
-    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
     day = DAY.isoformat()
-    assert await asyncio.to_thread(cli.main, ["report", "--since", day, "--until", day, "--format", "json"]) == 0
+    assert await report_cli(svc, monkeypatch, "--since", day, "--until", day, "--format", "json") == 0
     printed = json.loads(capsys.readouterr().out)
     total = printed["total"]
     assert (total["dispatched"], total["accepted_in_time"], total["resolved"], total["rated"]) == (3, 1, 1, 1)
     assert (total["response_rate"], total["resolution_rate"], total["satisfaction_rate"]) == (
         pytest.approx(1 / 3), pytest.approx(1 / 3), pytest.approx(0.9))
 
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-    await auth.create_user(svc, "liu", "staffpass1", "staff", display_name="刘敏")
-    await logged_in(client, "liu", "staffpass1")
-    page = await (await client.get(f"/console/dashboard?since={day}&until={day}")).text()
+    page = await dashboard(client, svc, monkeypatch, day, day)
     shown = [_kpi(page, k) for k in ("response", "resolution", "satisfaction")]
     assert shown == [percent(total[k]) for k in ("response_rate", "resolution_rate", "satisfaction_rate")]
     assert shown == ["33.3%", "33.3%", "90.0%"]
@@ -405,24 +397,16 @@ async def test_csv_and_json_carry_the_same_figures_under_chinese_headers(
 ) -> None:
     """The CSV: the Chinese header spreadsheets get, a line for the total and per grid, worker and
     kind, rates to 4 places and averages in seconds — the JSON's numbers."""
-    import asyncio
-    import csv
-    import io
-
-    from bot import cli
-
     wc = WeCom(client, svc)
     t = (await new_ticket(svc, resident="oX1")).ticket
     (await new_ticket(svc, kind="mediation", resident="oX2", category=None, fields={"party": "楼上"})).ticket
     clock.advance(minutes=10)
     assert (await wc.say("wangwei", f"接单 {t.number[-4:]}")).startswith("已接单")
     clock.advance(minutes=30)
-    monkeypatch.setenv("CB_DATABASE_URL", svc.settings.database_url)
-    monkeypatch.setenv("CB_REDIS_URL", svc.settings.redis_url)
-    args = ["report", "--since", DAY.isoformat(), "--until", DAY.isoformat()]
-    assert await asyncio.to_thread(cli.main, [*args, "--format", "json"]) == 0
+    args = ["--since", DAY.isoformat(), "--until", DAY.isoformat()]
+    assert await report_cli(svc, monkeypatch, *args, "--format", "json") == 0
     data = json.loads(capsys.readouterr().out)
-    assert await asyncio.to_thread(cli.main, [*args, "--format", "csv"]) == 0
+    assert await report_cli(svc, monkeypatch, *args, "--format", "csv") == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0] == ["分组", "代码", "名称", "受理", "撤销", "派单", "接单", "按时接单", "响应率", "办结", "解决率",
                        "评价", "满意", "基本满意", "不满意", "未评价", "满意率", "超期", "未结",
