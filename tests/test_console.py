@@ -792,3 +792,90 @@ async def test_answering_every_reporter_of_a_burst_from_the_ticket_page(
     body = await (await client.post(f"/console/tickets/{job}/reply", data={"text": "只给您", "to": "one", "csrf_token": csrf})).text()
     assert "以客服消息送达" in body
     assert [o.target for o in await outbox_rows(services, "wechat") if "只给您" in o.payload["text"]] == ["oW1"]
+
+
+def _hidden(html: str, name: str, after: str = 'id="reply-form"') -> str:
+    """A hidden field's value in the first form of the page after `after` (the answer form)."""
+    assert after in html, after
+    found = re.search(rf'name="{name}" value="([^"]*)"', html[html.index(after):])
+    assert found, f"no {name} on the page"
+    return found.group(1)
+
+
+async def test_a_double_click_answers_the_resident_once_and_acts_once(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """A double click (or the page sent again) on 发送答复, 保存备注 or 接单: the first acts, the
+    second does nothing and says so; a refused form can be sent again once corrected."""
+    import asyncio
+
+    await _users(services)
+    await load_roster(services)
+    number = await _handoff(services, clock)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    form = {"text": "您好，师傅下午到。", "csrf_token": csrf, "form_id": _hidden(page, "form_id"),
+            "seen_answer": _hidden(page, "seen_answer")}
+    first, second = await asyncio.gather(*(client.post(f"/console/tickets/{number}/reply", data=form) for _ in range(2)))
+    bodies = [await first.text(), await second.text()]
+    assert first.status == second.status == 200
+    assert len(await outbox_rows(services, "wechat")) == 1 and len(await audit_rows(services, "ticket.reply")) == 1
+    assert any("这份表单刚才已经提交过" in b for b in bodies) and any("以客服消息送达" in b for b in bodies)
+
+    # A refused answer (empty) keeps its form usable: sent again with text, it goes.
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    again = {"csrf_token": csrf, "form_id": _hidden(page, "form_id"), "seen_answer": _hidden(page, "seen_answer")}
+    assert "答复内容不能为空" in await (await client.post(f"/console/tickets/{number}/reply", data={**again, "text": " "})).text()
+    resp = await client.post(f"/console/tickets/{number}/reply", data={**again, "text": "补充：请留门。"})
+    assert "以客服消息送达" in await resp.text() and len(await outbox_rows(services, "wechat")) == 2
+
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    note = {"text": "居民说下午在家", "csrf_token": csrf, "form_id": _hidden(page, "form_id", f'action="/console/tickets/{number}/note"')}
+    for _ in range(2):
+        await client.post(f"/console/tickets/{number}/note", data=note)
+    assert len(await audit_rows(services, "ticket.note")) == 1
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assign = {"action": "assign", "assignee": "liustaff", "csrf_token": csrf, "seen_status": "escalated", "seen_assignee": "",
+              "form_id": _hidden(page, "form_id", "派单 / 改派")}
+    body = await (await client.post(f"/console/tickets/{number}/transition", data=assign)).text()
+    assert "已派单，工单现在是" in body, re.findall(r'class="flash[^>]*>([^<]*)', body)
+    body = await (await client.post(f"/console/tickets/{number}/transition", data=assign)).text()
+    assert "这份表单刚才已经提交过" in body and "未执行" not in body  # not an "outdated page" error
+    assert len(await audit_rows(services, "ticket.assign")) == 1
+
+
+async def test_an_answer_written_while_a_colleague_answered_is_held_until_read(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """Two clerks on one hand-off: 王芳 answers while 刘敏 writes; 刘敏's answer is held back with
+    王芳's words shown and her own text kept in the box; pressed again, it goes."""
+    await _users(services)
+    await auth.create_user(services, "wang", "staffpass2", "staff", display_name="王芳")
+    number = await _handoff(services, clock)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    assert _hidden(page, "seen_answer") == "0"
+    clock.advance(minutes=3)
+    await staff_actions.staff_reply(services, number, f"您好，物业师傅10点上门{XSS}", "wang")
+    mine = "您好，我们已联系物业。"
+    form = {"text": mine, "csrf_token": csrf, "form_id": _hidden(page, "form_id"), "seen_answer": "0"}
+    resp = await client.post(f"/console/tickets/{number}/reply", data=form)
+    body = await resp.text()
+    assert resp.url.path == f"/console/tickets/{number}"
+    assert "王芳 已在" in body and "您的答复还没有发送" in body and f"物业师傅10点上门&lt;script&gt;" in body
+    assert XSS not in body
+    assert f">{mine}</textarea>" in body  # her text is back in the box
+    assert len(await outbox_rows(services, "wechat")) == 1  # only 王芳's
+    resp = await client.post(f"/console/tickets/{number}/reply", data={
+        **form, "form_id": _hidden(body, "form_id"), "seen_answer": _hidden(body, "seen_answer"),
+    })
+    assert "以客服消息送达" in await resp.text()
+    assert [r.actor for r in await audit_rows(services, "ticket.reply")] == ["wang", "liu"]
+    # Her own answer sent meanwhile (another tab, WeCom) never holds her back.
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    await staff_actions.staff_reply(services, number, "师傅已出发。", "liu")
+    resp = await client.post(f"/console/tickets/{number}/reply", data={
+        "text": "再补充一句。", "csrf_token": csrf, "form_id": _hidden(page, "form_id"),
+        "seen_answer": _hidden(page, "seen_answer"),
+    })
+    assert "以客服消息送达" in await resp.text()

@@ -5,18 +5,48 @@ Each posts a CSRF-checked form, calls bot.staff_actions, and redirects back with
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from bot import staff_actions, tickets
-from bot.console import auth
+from bot.clock import local
+from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
-from bot.console.common import back, page, refuse, services
+from bot.console.common import back, claim_form, page, refuse, release_form, services
 
 routes = web.RouteTableDef()
 
 
 def _here(number: str) -> str:
     return f"/console/tickets/{number}"
+
+
+async def _sent_before(request: web.Request, user: ConsoleUser, number: str, form: Any) -> bool:
+    """Whether this form was sent before (a double click, a page sent again): then nothing is
+    done twice, and the page says so."""
+    if await claim_form(request, user, form):
+        return False
+    await auth.add_flash(services(request), user, services(request).texts.get("console.flash.resent"))
+    return True
+
+
+async def _answered_meanwhile(request: web.Request, user: ConsoleUser, number: str, form: Any) -> str | None:
+    """Why an answer to one resident is held back: a colleague answered them after the page the
+    clerk wrote on was shown (its seen_answer), in words; None when nobody did."""
+    shown = str(form.get("seen_answer", ""))
+    if not shown.isdigit():
+        return None
+    svc = services(request)
+    async with svc.sessions() as session:
+        ticket = await tickets.get_by_number(session, number)
+        newer = await queries.answer_since(session, ticket, int(shown), user.username) if ticket else None
+        if newer is None:
+            return None
+        who = (await queries.names(session)).get(newer.author or "", newer.author or "")
+    text = (newer.content or "").replace("\n", " ")
+    return svc.texts.get("console.errors.answered_meanwhile", who=who, at=local(newer.created_at, svc.tz).strftime("%H:%M"),
+                         text=text if len(text) <= 60 else text[:60] + "…")
 
 
 @routes.post("/console/tickets/{number}/reply")
@@ -29,6 +59,13 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     number = request.match_info["number"]
     form = await request.post()
     text = str(form.get("text", ""))
+    if await _sent_before(request, user, number, form):
+        raise web.HTTPSeeOther(_here(number))
+    held = None if form.get("to") == "all" else await _answered_meanwhile(request, user, number, form)
+    if held is not None:  # the clerk reads the colleague's answer first; a second press sends hers
+        await release_form(request, user, form)
+        await auth.keep_draft(svc, user, number, text)
+        return await back(request, user, _here(number), held, "error")
     try:
         if form.get("to") == "all":
             seen = None
@@ -46,6 +83,7 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     except LookupError as exc:
         return await refuse(request, 404, str(exc))
     except ValueError as exc:  # ActionRefused, StaleView, ResidentUnreachable: the typed text comes back in the box
+        await release_form(request, user, form)
         await auth.keep_draft(svc, user, number, text)
         return await back(request, user, _here(number), str(exc), "error")
     await auth.mark_sent(svc, user, number)  # the page it comes back to drops the browser's draft
@@ -59,6 +97,8 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     svc = services(request)
     number = request.match_info["number"]
     form = await request.post()
+    if await _sent_before(request, user, number, form):
+        raise web.HTTPSeeOther(_here(number))
     action = str(form.get("action", ""))
     assignee = str(form.get("assignee", "")) or None
     seen = None  # what the page showed: refused if another clerk changed it meanwhile
@@ -71,6 +111,7 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     except LookupError as exc:
         return await refuse(request, 404, str(exc))
     except (tickets.TransitionError, ValueError) as exc:
+        await release_form(request, user, form)
         return await back(request, user, _here(number), str(exc), "error")
     done = svc.texts.get(
         "console.flash.transition", action=staff_actions.label(svc, "action", action),
@@ -86,10 +127,13 @@ async def note(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     svc = services(request)
     number = request.match_info["number"]
     form = await request.post()
+    if await _sent_before(request, user, number, form):
+        raise web.HTTPSeeOther(_here(number))
     try:
         await staff_actions.add_note(svc, number, str(form.get("text", "")), user.username)
     except LookupError as exc:
         return await refuse(request, 404, str(exc))
     except ValueError as exc:
+        await release_form(request, user, form)
         return await back(request, user, _here(number), str(exc), "error")
     return await back(request, user, _here(number), svc.texts.get("console.flash.note"))

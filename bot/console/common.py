@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -63,7 +64,7 @@ async def render(
     flash = await auth.take_flash(services(request), user) if user else []
     svc = services(request)
     base = {
-        "user": user, "csrf": user.csrf if user else "", "flash": flash, "path": request.path,
+        "user": user, "csrf": user.csrf if user else "", "flash": flash, "path": request.path, "form_id": form_id,
         "L": Labels(svc.texts, svc.tz, reveal=bool(user and user.can("staff"))),
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status, app_key=JINJA)
@@ -118,6 +119,31 @@ def page(role: str = "readonly") -> Callable[[Page], Callable[[web.Request], Awa
         return guarded
 
     return wrap
+
+
+FORM_TTL_S = 86400  # how long a sent form's one-time id is remembered (a double click, a resent page)
+
+
+def form_id() -> str:
+    """A one-time id for a form the page offers (its hidden form_id): claim_form lets it act once."""
+    return secrets.token_urlsafe(12)
+
+
+async def claim_form(request: web.Request, user: ConsoleUser, form: Any) -> bool:
+    """Whether this sending of a form is its first (the form's one-time id not claimed before): a
+    double click or a page sent again must not answer a resident twice. Forms without an id (pages
+    rendered before it existed) always act."""
+    given = str(form.get("form_id", ""))[:64]
+    if not given:
+        return True
+    return await services(request).store.set_if_absent(f"console:form:{user.user_id}:{given}", 1, ttl=FORM_TTL_S)
+
+
+async def release_form(request: web.Request, user: ConsoleUser, form: Any) -> None:
+    """Let a refused form be sent again (nothing was done with it)."""
+    given = str(form.get("form_id", ""))[:64]
+    if given:
+        await services(request).store.delete(f"console:form:{user.user_id}:{given}")
 
 
 async def back(request: web.Request, user: ConsoleUser, to: str, text: str, level: str = "ok") -> NoReturn:

@@ -226,6 +226,17 @@ async def last_answers(session: AsyncSession, ticket_ids: list[int]) -> dict[int
     return {m.ticket_id: m for m in rows.scalars() if m.ticket_id is not None}
 
 
+async def answer_since(session: AsyncSession, ticket: Ticket, after_id: int, author: str) -> Message | None:
+    """The newest staff answer to the ticket's resident by someone other than `author` sent after
+    the message `after_id` (what a ticket page showed last): a colleague answered meanwhile."""
+    return await session.scalar(
+        select(Message).where(
+            Message.ticket_id == ticket.id, Message.direction == "out", Message.author.is_not(None),
+            Message.author != author, Message.id > after_id,
+        ).order_by(Message.id.desc()).limit(1)
+    )
+
+
 async def first_word_since(session: AsyncSession, ticket: Ticket, since: datetime) -> datetime | None:
     """When the ticket's resident first wrote after `since` (an answer): what they wait on since; None
     when they have not written since."""

@@ -1,5 +1,5 @@
 // The console's only script: canned replies fill the answer box; destructive forms ask first;
-// an answer being written is kept in this browser until it is sent.
+// an answer being written is kept in this browser until it is sent; a form is sent once.
 "use strict";
 
 // Answer drafts live in localStorage, one entry per staff user and ticket (the box's data-draft:
@@ -82,5 +82,26 @@ document.addEventListener("DOMContentLoaded", () => {
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm || "确定？")) event.preventDefault();
     });
+  }
+  // A form is sent once: a second click while the first is on its way does nothing (the server
+  // also refuses a form sent twice: its one-time form_id). Not disabled, which would drop the
+  // pressed button's name (接单/办结 …) from what is sent; back on the page (bfcache), it works again.
+  for (const form of document.querySelectorAll("form[method=post]")) {
+    form.addEventListener("submit", (event) => {
+      if (event.defaultPrevented) return; // a confirm said no
+      if (form.dataset.sending) {
+        event.preventDefault();
+        return;
+      }
+      form.dataset.sending = "1";
+      form.setAttribute("aria-busy", "true");
+    });
+  }
+});
+
+window.addEventListener("pageshow", () => {
+  for (const form of document.querySelectorAll("form[data-sending]")) {
+    delete form.dataset.sending;
+    form.removeAttribute("aria-busy");
   }
 });
