@@ -704,18 +704,23 @@ async def apply_action(
     elif action == "reopen":
         # Those who rated the job done are not told: a neighbour's reopen is no news to them.
         await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_reopened", skip_rated=True)
-        # A linked report reopened alone (its resident was not satisfied, the problem itself is
-        # fixed) is the service centre's to look at (the survey tells the staff group): the
-        # shared job's owner gets no new limit for it.
+        # A linked report reopened alone (its resident was not satisfied, the job itself stays
+        # done) becomes its owner's own job; one whose job is active again follows the job.
+        job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+        if job is not None and job.status not in tickets.ACTIVE:
+            await _unlink(svc, session, ticket, job, actor)
         if ticket.assignee and ticket.parent_id is None:
             held = held_until(svc, ticket)
             ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, held or now, booked_start(ticket))
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
             await _schedule_limits(svc, session, ticket, event, accept=False, since=held)
-            await outbox.push_worker(
-                session, ticket.assignee, _reopened_text(svc, ticket, note, data), now=now, ticket_id=ticket.id,
-                not_before=held,
-            )
+            text = _reopened_text(svc, ticket, note, data)
+            if job is not None:
+                text += svc.texts.get(
+                    "dispatch.reopened_worker_unlinked", parent=job.number, short=await worker_ref(session, ticket),
+                    place=notices.safe_text(notices.place_of(svc, ticket)),
+                )
+            await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id, not_before=held)
     elif action in ("close", "cancel"):
         await reminders.drop_for_cause(session, "ticket", ticket.id)
         for kid in kids:
@@ -737,6 +742,64 @@ async def apply_action(
         role = notices.role_label(svc, who.roles if who else [])
         await escalate_to_staff(svc, session, ticket, t.get("dispatch.reason_return", role=role, note=note or "-"))
     return event
+
+
+# A report's latest unlinking or 办结: the job it was linked to is still "its job" only while no
+# 办结 of its own has come since (see linked_job).
+_UNLINKED = (
+    select(TicketEvent.action, TicketEvent.data)
+    .where(TicketEvent.ticket_id == bindparam("ticket_id"), TicketEvent.action.in_(("unlinked", "resolve")))
+    .order_by(TicketEvent.id.desc())
+    .limit(1)
+)
+
+
+async def _unlink(svc: Services, session: AsyncSession, ticket: Ticket, job: Ticket, actor: str) -> None:
+    """A linked report reopened on its own while its job stays done (its resident not satisfied,
+    the neighbours' problem fixed) becomes its owner's own job: no longer linked, so it is in
+    their 我的工单, taken and finished by its own number, with its own limit, its resident told
+    and surveyed. The job counts one reporter fewer; both histories say so."""
+    now = svc.clock.now()
+    ticket.parent_id = None
+    job.reporters = max(1, job.reporters - 1)
+    await tickets.add_event(session, job, "unlinked", actor, now, note=ticket.number,
+                            data={"child": ticket.number, "reporters": job.reporters})
+    await tickets.add_event(session, ticket, "unlinked", actor, now, note=job.number,
+                            data={"parent": job.number, "parent_id": job.id})
+
+
+async def linked_job(session: AsyncSession, ticket: Ticket) -> Ticket | None:
+    """The job a report is linked to, or was until it was reopened on its own and not 办结 since
+    (row-locked)."""
+    job_id = ticket.parent_id
+    if job_id is None:
+        last = (await session.execute(_UNLINKED, {"ticket_id": ticket.id})).first()
+        job_id = (last.data or {}).get("parent_id") if last is not None and last.action == "unlinked" else None
+    if not isinstance(job_id, int):
+        return None
+    return await session.scalar(select(Ticket).where(Ticket.id == job_id).with_for_update())
+
+
+async def relink(svc: Services, session: AsyncSession, ticket: Ticket, job: Ticket, actor: str) -> None:
+    """A report reopened on its own (_unlink) whose resident then says the problem itself is still
+    there: it follows the job again (the caller reopens the job), its own limits dropped, and its
+    owner told it needs no 办结 of its own."""
+    now = svc.clock.now()
+    ticket.parent_id = job.id
+    job.reporters += 1
+    held_by = ticket.assignee
+    ticket.assignee, ticket.grid = job.assignee, job.grid
+    ticket.accept_due_at, ticket.due_at = job.accept_due_at, job.due_at
+    await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+    await tickets.add_event(session, job, "linked", actor, now, note=ticket.number,
+                            data={"child": ticket.number, "reporters": job.reporters, "again": True})
+    await tickets.add_event(session, ticket, "linked", actor, now, note=job.number,
+                            data={"parent": job.number, "again": True})
+    if held_by:
+        await outbox.push_worker(
+            session, held_by, svc.texts.get("dispatch.relinked_worker", number=ticket.number, parent=job.number),
+            now=now, ticket_id=ticket.id, not_before=held_until(svc, ticket),
+        )
 
 
 def _reopened_text(svc: Services, ticket: Ticket, note: str, data: dict[str, Any] | None) -> str:

@@ -601,9 +601,18 @@ async def test_a_linked_reporters_unsatisfied_words_reach_the_jobs_owner(
     first, linked = await linked_and_surveyed(svc, clock, "o_own1", "o_nb1")
     assert "还有什么问题" in await wx.say("o_nb1", "不满意")
     assert ((await ticket(svc, first)).status, (await ticket(svc, linked)).status) == ("resolved", "reopened")
+    alone = [p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei")][-1]
+    assert linked in alone and "单独交给您办理" in alone, alone  # for now the owner's own job
     assert "补充到工单" in await wx.say("o_nb1", "晚上还是黑的 打我电话13812345678")
     assert (await ticket(svc, first)).status == "reopened"
+    # The problem itself is still there: the report follows the job again, without a limit of its own.
+    again = await ticket(svc, linked)
+    assert again.parent_id == (await ticket(svc, first)).id and again.status == "reopened"
+    async with svc.sessions() as session:
+        assert not list(await session.scalars(select(Reminder.id).where(
+            Reminder.cause_type == "ticket", Reminder.cause_id == again.id, Reminder.state == "pending")))
     owner = [p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei")]
+    assert any(f"并回工单 {first}" in text and linked in text for text in owner), owner
     assert first in owner[-1] and "重新打开" in owner[-1], owner[-1]
     assert "居民说：晚上还是黑的 打我电话138****5678" in owner[-1], owner[-1]
     await act(svc, first, "resolve", note="换了灯泡")
@@ -676,9 +685,11 @@ async def test_a_neighbours_unsatisfied_reopens_only_their_own_report_unless_the
 ) -> None:
     """A water-main burst: a, b and c of 3号楼 report it (linked to one job), the job is 办结 and
     surveyed. a is 满意; b's 不满意 停了一上午也没人通知 is about the service, not the water: only b's
-    report is reopened and the staff group told — a and c hear nothing, the job's owner gets no new
-    limit. d's 不满意，还是没水 says the problem itself is still there: the job is reopened for all
-    who did not rate it done."""
+    report is reopened and the staff group told — a and c hear nothing, the job stays closed. b's
+    report becomes the owner's own job (it stayed with them, refused as linked, until staff closed
+    it): pushed with b's words and how to answer it, its own limit, in 我的工单, taken and finished
+    by its number in WeCom, b told and surveyed again. d's 不满意，还是没水 says the problem itself
+    is still there: the job is reopened for all who did not rate it done."""
     wc = WeCom(client, svc)
     for n, openid in enumerate(("o_wa", "o_wb", "o_wc", "o_wd")):
         await report_water(wx, openid, f"1390000000{n}")
@@ -704,11 +715,28 @@ async def test_a_neighbours_unsatisfied_reopens_only_their_own_report_unless_the
     assert len(posts) == 1 and b.number in posts[0] and "没人通知" in posts[0], posts
     assert f"与工单 {job.number[4:]} 合并处理" in posts[0], posts  # the job named (1123-0001)
     assert {o: len(await outbox_rows(svc, "wechat", o)) for o in ("o_wa", "o_wc")} == pushed
-    assert len(await outbox_rows(svc, "wecom", "wangwei")) == len(owner_before)  # no reopen, no new limit
+    owner_new = [o.payload.get("text", "") for o in (await outbox_rows(svc, "wecom", "wangwei"))[len(owner_before):]]
+    short = b.number[-4:]
+    assert len(owner_new) == 1 and b.number in owner_new[0] and "居民说：停了一上午也没人通知" in owner_new[0], owner_new
+    assert f"原与工单 {job.number} 合并处理" in owner_new[0] and f"办结 {short} 说明" in owner_new[0], owner_new
+    assert b.parent_id is None and b.due_at is not None
     async with svc.sessions() as session:
-        limits = list(await session.scalars(select(Reminder).where(
+        limits = list(await session.scalars(select(Reminder.cause_id).where(
             Reminder.cause_type == "ticket", Reminder.cause_id.in_([job.id, b.id]), Reminder.state == "pending")))
-    assert limits == []
+    assert set(limits) == {b.id}  # b's own limit; the job has none
+    assert b.number in await wc.say("wangwei", "我的工单")
+    assert "已接单" in await wc.say("wangwei", f"接单 {short}")
+    assert "已办结" in await wc.say("wangwei", f"办结 {short} 已上门说明停水原因并致歉")
+    told_b = [o.payload.get("text", "") for o in await outbox_rows(svc, "wechat", "o_wb")]
+    assert told_b[-2].startswith(f"您的工单 {b.number} 已由网格员") and "已上门说明停水原因并致歉" in told_b[-1], told_b
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    clock.advance(hours=24)  # b had this day's pushes: the survey waits for the next morning
+    await run_due(svc)
+    assert len(await surveys_to(svc, "o_wb")) == 2
+    assert "感谢您的评价" in await wx.say("o_wb", "基本满意")
+    assert (await ticket(svc, b.number)).status == "closed"
+    assert {o: len(await outbox_rows(svc, "wechat", o)) for o in ("o_wa", "o_wc")} == pushed
 
     assert "重新交给" in await wx.say("o_wd", "不满意，还是没水")
     assert (await ticket(svc, job.number)).status == "reopened"

@@ -496,25 +496,28 @@ async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: 
     ticket.rating_comment = comment
     await tickets.add_event(session, ticket, "rating_comment", actor, now, note=comment, data={"resolution": n})
     owner_ticket, key = ticket, "survey.comment_noted"
-    if ticket.parent_id is not None:
-        parent = await session.scalar(select(Ticket).where(Ticket.id == ticket.parent_id).with_for_update())
-        if parent is not None and still_unresolved(comment, ticket) is not None \
-                and parent.status in tickets.TRANSITIONS["reopen"].sources:
+    parent = await dispatch.linked_job(session, ticket)
+    if parent is not None:
+        if still_unresolved(comment, ticket) is not None and parent.status in tickets.TRANSITIONS["reopen"].sources:
             # 不满意, then 还是没水: the problem itself is still there — the shared job goes back
-            # to its owner with these words (as 不满意，还是没水 at once would have sent it).
+            # to its owner with these words (as 不满意，还是没水 at once would have sent it), and
+            # the report, reopened on its own at the bare 不满意, follows it again.
+            if ticket.parent_id is None:
+                await dispatch.relink(svc, session, ticket, parent, actor)
             await dispatch.apply_action(svc, session, parent, "reopen", actor,
                                         note=f"回访：不满意 {comment}", data={"comment": comment})
             await tickets.add_event(session, parent, "rating_comment", actor, now, note=comment,
                                     data={"via": ticket.number})
             await dispatch.escalate_to_staff(svc, session, parent, svc.texts.get("survey.staff_comment", comment=comment))
             return svc.texts.get("survey.comment_noted", number=ticket.number)
-        if parent is not None and parent.status == "reopened":
+        # A report reopened on its own is its owner's own job, which hears the comment itself.
+        if ticket.parent_id is not None and parent.status == "reopened":
             # The job itself was reopened (by this resident's words or a neighbour's): its owner
             # hears the comment.
             owner_ticket = parent
             await tickets.add_event(session, owner_ticket, "rating_comment", actor, now, note=comment,
                                     data={"via": ticket.number})
-        else:
+        elif ticket.parent_id is not None:
             key = "survey.comment_noted_linked"  # the resident's own report only: staff follow it up
     await dispatch.escalate_to_staff(svc, session, owner_ticket, svc.texts.get("survey.staff_comment", comment=comment))
     if owner_ticket.parent_id is None:
