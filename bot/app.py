@@ -32,14 +32,14 @@ FeatureSetup = Callable[[web.Application], None]
 
 
 def _features() -> list[FeatureSetup]:
-    from bot import api, api_actions, console, dialog, health, roster, schedule
+    from bot import api, api_actions, console, dialog, health, outage_api, roster, schedule
     from bot.channels import push, wechat, wecom
     from bot.sim import api as sim_api
     from bot.sim import page as sim_page
 
     return [
         health.setup, roster.setup, dialog.setup, wechat.setup, wecom.setup, push.setup, schedule.setup,
-        api.setup, api_actions.setup, console.setup, sim_api.setup, sim_page.setup,
+        api.setup, api_actions.setup, outage_api.setup, console.setup, sim_api.setup, sim_page.setup,
     ]
 
 

@@ -21,6 +21,14 @@ from tests.wecom_driver import WeCom, load_demo_roster, outbox_rows
 
 Client = TestClient[Any, Any]
 STAFF = "liustaff"
+TOKEN = "api-token-for-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """An API token for these tests."""
+    return {"api_token": TOKEN}
 
 
 @pytest.fixture(autouse=True)
@@ -171,3 +179,64 @@ async def test_console_announces_moves_and_ends_with_audit(client: Client, servi
     resp = await client.post(f"/console/outages/{row.id}", data={"csrf_token": csrf, "op": "end"})
     assert "已经恢复了" in await resp.text()
     assert (await client.post("/console/outages/999", data={"csrf_token": csrf, "op": "end"})).status == 404
+
+
+async def test_api_announces_updates_and_ends(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    assert (await client.get("/api/outages")).status == 401
+    resp = await client.post("/api/outages", json={"kind": "heat", "buildings": [8, "9"], "reason": "换热站检修",
+                                                   "expected_end": "2026-11-23T18:00"}, headers=BEARER)
+    body = await resp.json()
+    assert resp.status == 201 and body["buildings"] == ["8", "9"] and body["status"] == "active"
+    assert body["text"] == "8、9号楼停暖（换热站检修），预计今天18:00恢复。"
+    again = await client.post("/api/outages", json={"kind": "heat", "buildings": ["9", "8"],
+                                                    "expected_end": "2026-11-23T20:00+08:00"}, headers=BEARER)
+    assert again.status == 200 and (await again.json())["id"] == body["id"]
+    for bad in ({"kind": "wind", "whole": True}, {"kind": "water"}, {"kind": "water", "buildings": "3"},
+                {"kind": "water", "whole": True, "expected_end": "soon"},
+                {"kind": "water", "whole": True, "expected_end": "2026-11-23T09:00"}):
+        resp = await client.post("/api/outages", json=bad, headers=BEARER)
+        assert resp.status == 400 and (await resp.json())["error"], bad
+    oid = body["id"]
+    resp = await client.post(f"/api/outages/{oid}", json={"action": "update"}, headers=BEARER)
+    assert resp.status == 400
+    resp = await client.post(f"/api/outages/{oid}", json={"action": "end", "buildings": ["9"]}, headers=BEARER)
+    ended = await resp.json()
+    assert resp.status == 200 and ended["buildings"] == ["9"] and ended["status"] == "ended" and ended["told"] == 0
+    listed = await (await client.get("/api/outages", headers=BEARER)).json()
+    assert [(o["buildings"], o["status"]) for o in listed] == [(["9"], "ended"), (["8"], "active")]
+    resp = await client.post(f"/api/outages/{ended['id']}", json={"action": "end"}, headers=BEARER)
+    assert resp.status == 409
+    assert (await client.post("/api/outages/999", json={"action": "end"}, headers=BEARER)).status == 404
+    assert [a.actor for a in await audit_rows(services) if a.action.startswith("outage.")] == ["api"] * 3
+
+
+async def test_residents_without_a_building_and_after_the_recent_hours(client: Client, services: Services,
+                                                                       clock: FakeClock) -> None:
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    await wc.say(STAFF, "停电 3 4 预计12:00 变压器检修")
+    # no building said nor known: the question hears every announcement of that kind
+    assert "3、4号楼停电（变压器检修）" in await wx.say("oNowhere", "什么时候来电")
+    # a report without a building is not diverted: the report asks where
+    assert "社区已经知道" not in await wx.say("oNowhere2", "家里停电了")
+    await wc.say(STAFF, "恢复 停电")
+    assert "已于今天10:00恢复" in await wx.say("oThree", "3号楼什么时候来电")
+    clock.advance(hours=7)
+    assert "已于" not in await wx.say("oThree2", "3号楼什么时候来电")
+
+
+async def test_another_process_announcement_reaches_residents_within_the_cache_time(
+        client: Client, services: Services, clock: FakeClock) -> None:
+    from bot import outages
+
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    assert "社区通知" not in await wx.say("oA", "3号楼什么时候来水")  # the (empty) list is now held
+    now = clock.now()
+    async with services.sessions() as session, session.begin():  # as another process writes it
+        session.add(Outage(kind="water", buildings=["3"], reason="", expected_end=None, status="active",
+                           created_by="other", created_at=now, updated_at=now))
+    assert "社区通知" not in await wx.say("oB", "3号楼什么时候来水")
+    clock.advance(seconds=outages.CACHE_TTL.total_seconds() + 1)
+    assert "3号楼停水，恢复时间待定" in await wx.say("oC", "3号楼什么时候来水")
