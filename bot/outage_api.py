@@ -1,6 +1,6 @@
 """The outage API (bot.outages), behind the ticket API's gate (bearer token or console session):
 
-    GET  /api/outages                    active ones and those ended in the last 7 days, newest first
+    GET  /api/outages                    active ones and those ended in the last 7 days
     POST /api/outages                    {"kind", "buildings": [...] | "whole": true, "reason"?, "expected_end"?}
     POST /api/outages/{id}               {"action": "update", "expected_end"} | {"action": "end", "buildings"?}
 
@@ -10,20 +10,16 @@ would read), 404 an unknown outage, 409 one already ended.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import or_, select
 
 from bot import api, outages
 from bot.api_actions import _json_object as json_object
 from bot.app import SERVICES
 from bot.services import Services
 from storage.models import Outage
-
-SHOWN_DAYS = 7
 
 
 def outage_json(svc: Services, row: Outage, registered: int) -> dict[str, Any]:
@@ -45,8 +41,7 @@ def _when(svc: Services, body: dict[str, Any]) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError("'expected_end' must be an ISO 8601 date and time")
-    moment = datetime.fromisoformat(value)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(svc.tz))).astimezone(ZoneInfo("UTC"))
+    return outages.local_moment(svc, value)
 
 
 def _buildings(body: dict[str, Any]) -> list[str]:
@@ -59,10 +54,8 @@ def _buildings(body: dict[str, Any]) -> list[str]:
 async def list_outages(request: web.Request, actor: str) -> web.Response:
     """GET /api/outages."""
     svc = request.app[SERVICES]
-    since = svc.clock.now() - timedelta(days=SHOWN_DAYS)
     async with svc.sessions() as session:
-        rows = list((await session.scalars(select(Outage).where(
-            or_(Outage.status == "active", Outage.ended_at >= since)).order_by(Outage.id.desc()))).all())
+        rows = await outages.listed(session, svc.clock.now())
         counts = await outages.registered(session, [r.id for r in rows])
     return web.json_response([outage_json(svc, r, counts[r.id]) for r in rows])
 

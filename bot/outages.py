@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,7 @@ RECENT = timedelta(hours=6)  # an outage ended this recently is still told (å·²æ
 OVERDUE = "outage_overdue"  # the reminder kind of a passed expected end
 MAX_REASON = 200
 MAX_BUILDINGS = 60
+LISTED_DAYS = 7  # the console and the API list ended outages this long
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,22 @@ async def active(session: AsyncSession, kind: str | None = None, *, for_update: 
     if for_update:
         stmt = stmt.with_for_update()
     return list((await session.scalars(stmt)).all())
+
+
+async def listed(session: AsyncSession, now: datetime) -> list[Outage]:
+    """What the console and the API list: active outages and those ended in the last LISTED_DAYS,
+    active first, newest first."""
+    since = now - timedelta(days=LISTED_DAYS)
+    return list((await session.scalars(select(Outage).where(or_(
+        Outage.status == "active", Outage.ended_at >= since,
+    )).order_by(Outage.status, Outage.id.desc()))).all())
+
+
+def local_moment(svc: Services, value: str) -> datetime:
+    """An ISO 8601 date and time as aware UTC; one without an offset is local time (a form's
+    datetime-local). ValueError when it is not one."""
+    moment = datetime.fromisoformat(value)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(svc.tz))).astimezone(ZoneInfo("UTC"))
 
 
 async def unknown_buildings(svc: Services, session: AsyncSession, buildings: Iterable[str]) -> list[str]:

@@ -204,7 +204,7 @@ async def test_api_announces_updates_and_ends(client: Client, services: Services
     ended = await resp.json()
     assert resp.status == 200 and ended["buildings"] == ["9"] and ended["status"] == "ended" and ended["told"] == 0
     listed = await (await client.get("/api/outages", headers=BEARER)).json()
-    assert [(o["buildings"], o["status"]) for o in listed] == [(["9"], "ended"), (["8"], "active")]
+    assert [(o["buildings"], o["status"]) for o in listed] == [(["8"], "active"), (["9"], "ended")]
     resp = await client.post(f"/api/outages/{ended['id']}", json={"action": "end"}, headers=BEARER)
     assert resp.status == 409
     assert (await client.post("/api/outages/999", json={"action": "end"}, headers=BEARER)).status == 404

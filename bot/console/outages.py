@@ -4,12 +4,10 @@ announce one, and per announcement a new expected end or 已恢复. Staff and ad
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy import or_, select
 
 from bot import outages
 from bot.console.auth import ConsoleUser
@@ -20,29 +18,24 @@ from storage.models import Outage
 
 routes = web.RouteTableDef()
 PAGE = "/console/outages"
-SHOWN_DAYS = 7  # ended announcements listed this long
 
 
 def _end_of(svc: Services, form: MultiDictProxy[str | bytes | web.FileField]) -> datetime | None:
     """The form's expected end (a datetime-local value, local time) as aware UTC; None when left
     empty; ValueError when not a date and time."""
     value = str(form.get("expected_end", "")).strip()
-    if not value:
-        return None
-    return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(svc.tz)).astimezone(ZoneInfo("UTC"))
+    return outages.local_moment(svc, value) if value else None
 
 
 @routes.get(PAGE)
 @page("readonly")
 async def outages_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
-    """Active announcements and those ended in the last SHOWN_DAYS, newest first, with how many
-    residents registered for each."""
+    """Active announcements and those ended in the last outages.LISTED_DAYS, with how many residents
+    registered for each."""
     svc = services(request)
     now = svc.clock.now()
     async with svc.sessions() as session:
-        rows = list((await session.scalars(select(Outage).where(or_(
-            Outage.status == "active", Outage.ended_at >= now - timedelta(days=SHOWN_DAYS),
-        )).order_by(Outage.status, Outage.id.desc()))).all())
+        rows = await outages.listed(session, now)
         counts = await outages.registered(session, [r.id for r in rows])
     items = [{"row": r, "line": outages.line(svc, outages.notice_of(r), now), "count": counts[r.id]} for r in rows]
     kinds = [(k, svc.texts.get(f"outages.kinds.{k}")) for k in outages.KINDS]
