@@ -879,3 +879,24 @@ async def test_an_answer_written_while_a_colleague_answered_is_held_until_read(
         "seen_answer": _hidden(page, "seen_answer"),
     })
     assert "以客服消息送达" in await resp.text()
+
+
+async def test_the_queue_shows_what_a_resident_added_after_the_hand_off(
+    client: Client, services: Services, wx: Any,
+) -> None:
+    """The queue's card of a hand-off shows the resident's last words on it since (居民补充),
+    escaped, phones whole for staff and masked for read-only users — not only the 转人工 itself."""
+    await _users(services)
+    assert "转接人工服务" in await wx.say("o_add", "转人工")
+    for text in ("在吗", f"楼上漏水{XSS}泡坏了地板", "我电话13812345678 下午在家", "快点来人"):
+        await wx.say("o_add", text)
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console")).text()
+    card = body[body.index('class="card item'):]
+    assert "居民补充：" in card and "在吗" not in card  # the last three
+    assert "楼上漏水&lt;script&gt;alert(1)&lt;/script&gt;泡坏了地板" in card and XSS not in body
+    assert "13812345678 下午在家" in card and card.index("泡坏了地板") < card.index("快点来人")
+    client.session.cookie_jar.clear()
+    await logged_in(client, "ro", "readonly1")
+    body = await (await client.get("/console")).text()
+    assert "13812345678" not in body and "下午在家" in body

@@ -30,6 +30,7 @@ class QueueItem:
     answered_by: str | None = None
     answered_at: datetime | None = None
     waiting_since: datetime | None = None
+    added: tuple[str, ...] = ()  # (hand-offs) what the resident wrote on it since, the last few
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
     )
     found = list(rows.scalars())
     answers = await last_answers(session, [t.id for t in found])
+    added = await additions(session, [t for t in found if t.kind == "handoff"])
     missed = await missed_limits(session, found)
     trouble = await owner_trouble(session, found)
     items = []
@@ -209,9 +211,26 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
         items.append(QueueItem(
             ticket, queue_reasons(ticket, missed.get(ticket.id, ()), trouble.get(ticket.id, ())), said,
             answer.author if answer else None,
-            answer.created_at if answer else None, waiting,
+            answer.created_at if answer else None, waiting, added.get(ticket.id, ()),
         ))
     return items
+
+
+async def additions(session: AsyncSession, handoffs: list[Ticket], last: int = 3) -> dict[int, tuple[str, ...]]:
+    """What each hand-off's resident wrote on it after it was opened (its 居民补充 events), the
+    last few, oldest first: what the person they wait for must read first."""
+    if not handoffs:
+        return {}
+    rows = await session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.note).where(
+            TicketEvent.ticket_id.in_([t.id for t in handoffs]), TicketEvent.action == "resident_wrote",
+        ).order_by(TicketEvent.id)
+    )
+    found: dict[int, list[str]] = {}
+    for ticket_id, note in rows.all():
+        if note:
+            found.setdefault(ticket_id, []).append(note)
+    return {i: tuple(lines[-last:]) for i, lines in found.items()}
 
 
 async def last_answers(session: AsyncSession, ticket_ids: list[int]) -> dict[int, Message]:
