@@ -355,7 +355,7 @@ async def test_the_dashboard_shows_what_the_command_prints_for_the_same_days(
     """Three grids' reports: 王伟's taken in 5 minutes, finished and rated 基本满意; 李娜's taken 10
     minutes late; 孙丽's never taken (missed). By hand: 响应率 1/3, 解决率 1/3, 满意率 0.9/1. The
     console dashboard and `communitybot report --format json` for the same day show the same, in
-    total and per grid and worker."""
+    total and per grid, worker and kind."""
     wc = WeCom(client, svc)
     g1 = (await new_ticket(svc, resident="oC1", building="3")).ticket
     g2 = (await new_ticket(svc, resident="oC2", building="5")).ticket
@@ -382,13 +382,13 @@ async def test_the_dashboard_shows_what_the_command_prints_for_the_same_days(
     assert shown == [percent(total[k]) for k in ("response_rate", "resolution_rate", "satisfaction_rate")]
     assert shown == ["33.3%", "33.3%", "90.0%"]
     assert "超期</th>" in page and "每位居民以最后一次评价为准" in page  # what each figure counts, said
-    for section, rows in (("按网格", printed["by_grid"]), ("按负责人", printed["by_worker"])):
+    for section, rows in (("按网格", printed["by_grid"]), ("按负责人", printed["by_worker"]), ("按类型", printed["by_kind"])):
         table = page[page.index(f"<h2>{section}</h2>"):]
         table = table[:table.index("</table>")]
         cells = [c for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S) if (c := re.findall(r"<td>([^<]*)</td>", tr))]
-        expected = [[r["name"], str(r["created"]), percent(r["response_rate"]), percent(r["resolution_rate"]),
-                     percent(r["satisfaction_rate"]), str(r["overdue"])] for r in rows]
-        assert [c[:6] for c in cells] == expected, section
+        expected = [[r["name"], str(r["created"]), str(r["dispatched"]), percent(r["response_rate"]),
+                     percent(r["resolution_rate"]), percent(r["satisfaction_rate"]), str(r["overdue"])] for r in rows]
+        assert [c[:7] for c in cells] == expected, section
 
 
 async def test_csv_and_json_carry_the_same_figures_under_chinese_headers(
