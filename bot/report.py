@@ -59,6 +59,9 @@ from bot.services import Services
 from storage.models import Grid, Person, Ticket, TicketEvent
 
 BASIC_WEIGHT = 0.9
+# The dates figures can be asked for (local_range overflows near years 1 and 9999).
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2099, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -329,6 +332,8 @@ async def compute(svc: Services, since: date, until: date) -> Report:
     """The figures for tickets created between two local dates (both included)."""
     if since > until:
         raise ValueError(f"since {since} is after until {until}")
+    if since < EARLIEST or until > LATEST:
+        raise ValueError(f"dates from {EARLIEST} to {LATEST} only, not {since} to {until}")
     start, end = local_range(since, until, svc.tz)
     now = svc.clock.now()
     async with svc.sessions() as session:
@@ -512,7 +517,10 @@ def _range(args: argparse.Namespace, tz: str) -> tuple[date, date]:
     from bot.console.dashboard import DEFAULT_DAYS
 
     until: date = args.until or SystemClock().now().astimezone(ZoneInfo(tz)).date()
-    since: date = args.since or until - timedelta(days=DEFAULT_DAYS - 1)
+    for given in (args.since, until):
+        if given is not None and not EARLIEST <= given <= LATEST:
+            raise ValueError(f"{given} is outside the dates the figures can be asked for ({EARLIEST} to {LATEST})")
+    since: date = args.since or max(EARLIEST, until - timedelta(days=DEFAULT_DAYS - 1))
     if since > until:
         raise ValueError(f"--since {since} is after --until {until}")
     return since, until

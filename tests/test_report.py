@@ -112,6 +112,8 @@ async def test_a_range_of_local_dates(svc: Services) -> None:
     assert empty.total.created == 0 and empty.total.response_rate is None and empty.by_grid == ()
     with pytest.raises(ValueError):
         await compute(svc, UNTIL, SINCE)
+    with pytest.raises(ValueError, match="2000-01-01 to 2099-12-31"):
+        await compute(svc, date(1, 1, 1), date(1, 1, 2))
 
 
 def test_readable_numbers() -> None:
@@ -182,6 +184,11 @@ def test_cli_refuses_bad_dates(capsys: pytest.CaptureFixture[str]) -> None:
     assert "after --until" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["report", "--format", "xml"])
+    # dates the figures cannot be computed for (they overflowed into a traceback): refused, said
+    for args in (["--since", "0001-01-01", "--until", "0001-01-02"], ["--until", "0001-01-05"],
+                 ["--since", "9999-12-30", "--until", "9999-12-31"]):
+        assert cli.main(["report", *args]) == 2, args
+        assert "outside the dates the figures can be asked for (2000-01-01 to 2099-12-31)" in capsys.readouterr().err
 
 
 # --- 响应率 and 解决率 as the worker's commands make them ------------------------------------------

@@ -17,8 +17,7 @@ from bot.texts import Texts
 routes = web.RouteTableDef()
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-EARLIEST = date(2000, 1, 1)  # dates the figures can be asked for (report.local_range overflows near 1 and 9999)
-LATEST = date(2099, 12, 31)
+EARLIEST, LATEST = report.EARLIEST, report.LATEST  # the dates the figures can be asked for
 
 
 def _date(texts: Texts, raw: str | None, default: date, notices: list[str]) -> date:
