@@ -153,7 +153,8 @@ async def test_the_staff_group_reads_what_led_to_a_handoff_and_the_open_reports(
     content = post.payload["content"]
     assert "家里还有个瘫痪的老人" in content and report.number[4:] in content and "13812345678" not in content
     assert "好了" not in content  # the earlier report's answers did not lead to this
-    assert content.index("一早上都没水") < content.index("瘫痪")  # most recent last
+    what = next(line for line in content.splitlines() if "事项" in line)
+    assert what.index("一早上都没水") < what.index("瘫痪")  # most recent last
 
 
 async def test_after_asking_for_a_person_what_follows_is_for_that_person(

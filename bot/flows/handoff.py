@@ -3,7 +3,16 @@ front of the staff (group robot); the resident is told a person will answer, and
 
 Asked for in the middle of an emergency (the flow in hand is urgent: 困在电梯里 then 转人工), the
 ticket is urgent and names the emergency, the building's grid workers are told at once too, and
-the resident is told staff are alerted now (not "tomorrow at 08:30") and what to do meanwhile."""
+the resident is told staff are alerted now (not "tomorrow at 08:30") and what to do meanwhile.
+
+What the hand-off writes of the resident's words (the summary, the reason, the words quoted, the
+emergency, what the request collected, the message in hand) has phone numbers masked, as every
+push and page built from it must; the phone given as the request's contact is kept whole, and so
+is the transcript, the record of the conversation like the messages it copies.
+
+The place the request in hand collected, else a building the words quoted name (我是3号楼2单元
+502的, 转人工 5栋的电梯又坏了), else the resident's registered home is the ticket's place (the staff
+group's 地点) and building, and the ticket is in that building's grid."""
 
 from __future__ import annotations
 
@@ -14,21 +23,24 @@ from sqlalchemy import select
 
 from bot import notices, outbox, roster
 from bot.clock import local
+from bot.flows import parsers
 from bot.flows.base import Context, Flow
-from bot.flows.commands import normalize
+from bot.flows.commands import command_of, normalize
 from bot.flows.config import flow_config
 from bot.flows.finish import dispatch_module
 from bot.flows.state import DialogState
+from bot.intents.classifier import get_classifier
 from bot.privacy import hash_openid
 from bot.tickets import ACTIVE, add_event, create_ticket
-from storage.models import Message, Ticket, TicketEvent
+from storage.models import Grid, Message, Ticket, TicketEvent
 
 TRANSCRIPT_LIMIT = 40
 _WEEKDAYS = "一二三四五六日"
 
 
 async def transcript(ctx: Context, since: datetime | None) -> list[dict[str, Any]]:
-    """The resident's conversation since the flow began (or the last messages), oldest first."""
+    """The resident's conversation since the flow began (or the last messages), oldest first:
+    the record, whole like the messages it copies (the console masks phones for who may not see them)."""
     stmt = select(Message).where(Message.openid == ctx.openid)
     if since is not None:
         stmt = stmt.where(Message.created_at >= since)
@@ -65,28 +77,59 @@ def answer_time(ctx: Context) -> str:
                     hours=f"{conf['open']}-{conf['close']}")
 
 
-def _emergency_in_hand(ctx: Context, flow: Flow | None, state: DialogState | None) -> dict[str, str] | None:
+def _emergency_in_hand(ctx: Context, flow: Flow | None, state: DialogState | None,
+                       where: dict[str, str]) -> dict[str, str] | None:
     """What the urgent flow in hand is about (its urgency slot says urgent): category, the words
-    the resident said, the advice key (config/messages.toml [complaint.urgent]), the place and
-    building so far. None when no flow is in hand or it is not urgent."""
+    the resident said (phone numbers masked), the advice key (config/messages.toml
+    [complaint.urgent]), the place said (not a registered home) and the building (`where`). None
+    when no flow is in hand or it is not urgent."""
     if flow is None or state is None or state.slots.get("urgency") != "urgent":
         return None
     slots = state.slots
-    said = str(slots.get("opening_text") or slots.get("description") or "").strip()
-    place = slots.get("place") if isinstance(slots.get("place"), dict) else {}
+    said = notices.safe_text(str(slots.get("opening_text") or slots.get("description") or "").strip())
     return {
         "category": str(slots.get("category") or ctx.text("handoff.urgent_category")),
         "said": said[:80] or ctx.text("handoff.urgent_unsaid"),
         "advice": str(slots.get("emergency") or "generic"),
-        "place": str(place.get("text") or ""),
-        "building": str(place.get("building") or ctx.resident.building or ""),
+        "place": "" if where.get("home") else where.get("text", ""),
+        "building": where.get("building", ""),
     }
 
 
-async def _tell_grid_workers(ctx: Context, ticket: Ticket, emergency: dict[str, str]) -> bool:
+def _where(ctx: Context, state: DialogState | None, said: list[str]) -> dict[str, str]:
+    """Where the hand-off is about, as {"text", "building"} (and "home" when it is the resident's
+    registered home): the place the request in hand collected, else the latest of the words quoted
+    that names a building (我是3号楼2单元502的, 转人工 5栋的电梯又坏了, read by the classifier's slot
+    extractor), else the resident's registered home; {} when nothing is known. A place in hand
+    without a building (南门停车场, a location sent) keeps its words, and the building is looked for
+    as above; words kept where a place was asked that name none (家里还有个老人) are no place."""
+    found: dict[str, str] = {}
+    for key in ("place", "address"):
+        value = (state.slots if state is not None else {}).get(key)
+        if isinstance(value, dict) and (value.get("building") or value.get("landmark") or "latitude" in value):
+            found = {"text": parsers.place_text(value), "building": str(value.get("building") or "")}
+            break
+    if found.get("building"):
+        return found
+    now = local(ctx.now, ctx.svc.tz)
+    for text in reversed(said):
+        named = get_classifier().extract_slots(text, now)
+        if named.get("building"):
+            place = {k: str(named[k]) for k in ("building", "unit", "room", "landmark") if named.get(k)}
+            return {"text": found.get("text") or parsers.place_text(place), "building": place["building"]}
+    resident = ctx.resident
+    if not resident.building:
+        return found
+    if found:
+        return {**found, "building": str(resident.building)}
+    home = {k: str(v) for k, v in (("building", resident.building), ("unit", resident.unit),
+                                    ("room", resident.room)) if v}
+    return {"text": parsers.place_text(home), "building": str(resident.building), "home": "1"}
+
+
+async def _tell_grid_workers(ctx: Context, ticket: Ticket, grid: Grid | None, emergency: dict[str, str]) -> bool:
     """The grid workers of the emergency's building (the place said, else the resident's own) get
     it in WeCom at once: they may be nearest. False when no building or grid worker is known."""
-    grid = await roster.grid_of_building(ctx.session, emergency["building"] or None)
     if grid is None or not grid.workers:
         return False
     place = emergency["place"] or ctx.text("handoff.urgent_home", building=emergency["building"])
@@ -98,34 +141,75 @@ async def _tell_grid_workers(ctx: Context, ticket: Ticket, emergency: dict[str, 
     return True
 
 
+def _collected(ctx: Context, flow: Flow | None, state: DialogState | None) -> dict[str, str]:
+    """What the request in hand collected, label → value as read; the resident's words masked,
+    except the phone given as the contact (staff call it)."""
+    collected: dict[str, str] = {}
+    if flow is None or state is None:
+        return collected
+    for step in flow.steps:
+        if state.slots.get(step.slot) not in (None, "", []):
+            shown = step.display(state.slots[step.slot])
+            collected[ctx.text(step.label)] = shown if step.parse is parsers.phone else notices.safe_text(shown)
+    return collected
+
+
+def _place_field(ctx: Context, where: dict[str, str]) -> str:
+    """The staff group's 地点 for `where`: the place said, or the registered home said to be one."""
+    if not where.get("text"):
+        return ""
+    return ctx.text("handoff.place_home", place=where["text"]) if where.get("home") else where["text"]
+
+
+async def _grid(ctx: Context, ticket: Ticket) -> Grid | None:
+    """The grid of the hand-off's building, recorded on it (the console's and the report's grid)."""
+    grid = await roster.grid_of_building(ctx.session, ticket.building)
+    if grid is not None:
+        ticket.grid = grid.id
+    return grid
+
+
+async def _placed_later(ctx: Context, ticket: Ticket, where: dict[str, str]) -> Grid | None:
+    """A hand-off already waiting takes the place known now when it had none, or when the place
+    was said now (人工 again after 5栋的电梯坏了: the words said now win over a registered home)."""
+    fields = ticket.fields or {}
+    if where.get("building") and (not ticket.building or not where.get("home")):
+        ticket.building = where["building"]
+        ticket.building_key = roster.normalize_building(where["building"]) or None
+    place = _place_field(ctx, where)
+    if place and (not fields.get("place") or not where.get("home")) and fields.get("place") != place:
+        ticket.fields = {**fields, "place": place}
+    return await _grid(ctx, ticket)
+
+
 async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: DialogState | None = None) -> str:
     """Create (or add to) the resident's hand-off ticket and alert the staff; returns the reply."""
     since = datetime.fromisoformat(state.started_at) if state is not None else None
     lines = await transcript(ctx, since)
-    collected: dict[str, str] = {}
-    if flow is not None and state is not None:
-        for step in flow.steps:
-            if state.slots.get(step.slot) not in (None, "", []):
-                collected[ctx.text(step.label)] = step.display(state.slots[step.slot])
-    emergency = _emergency_in_hand(ctx, flow, state)
+    said = _last_said(ctx, lines)
+    where = _where(ctx, state, said)
+    emergency = _emergency_in_hand(ctx, flow, state, where)
     if emergency is not None:  # staff see what the emergency is, not only "wants a person"
         reason = ctx.text("handoff.urgent_reason", reason=reason, category=emergency["category"],
                           said=emergency["said"])
     fields: dict[str, Any] = {
         "reason": reason, "flow": flow.name if flow else None,
         "flow_title": ctx.text(flow.title) if flow else None,
-        "collected": collected, "transcript": lines, "text": ctx.inbound.text,
+        "collected": _collected(ctx, flow, state), "transcript": lines,
+        "text": notices.safe_text(ctx.inbound.text),
     }
     if emergency is not None:
         fields["emergency"] = {k: emergency[k] for k in ("category", "said", "advice")}
-        if emergency["place"]:
-            fields["place"] = emergency["place"]  # the staff group's 地点
+    place = _place_field(ctx, where)
+    if place:
+        fields["place"] = place  # the staff group's 地点
     actor = f"resident:{hash_openid(ctx.openid)}"
     existing = await ctx.session.scalar(
         select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "handoff", Ticket.status == "escalated")
         .order_by(Ticket.id.desc()).limit(1)
     )
     if existing is not None:
+        grid = await _placed_later(ctx, existing, where)
         await add_event(ctx.session, existing, "note", actor, ctx.now, note=reason, data=fields)
         ctx.tickets.append(existing)
         if emergency is None and existing.urgency == "urgent":  # still waiting in the emergency
@@ -135,11 +219,10 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
         if emergency is None:
             return ctx.text("handoff.again", number=existing.number, when=answer_time(ctx))
         existing.urgency = "urgent"  # the request waiting becomes urgent (the note above says why)
-        return await _alert(ctx, existing, reason, emergency, "handoff.urgent_again")
-    said = _last_said(ctx, lines)
+        return await _alert(ctx, existing, grid, reason, emergency, "handoff.urgent_again")
     open_reports = await _open_reports(ctx)
     if said:
-        fields["said"] = said
+        fields["said"] = [notices.clip(line, SAID_CLIP) for line in said]
     if open_reports:
         fields["open_reports"] = open_reports
     if emergency is not None:
@@ -147,16 +230,16 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
         why = summary
     else:
         why = reason if flow is None else f"{ctx.text(flow.title)}：{reason}"
-        summary = _with_context(ctx, why, said, open_reports)
+        summary = _with_context(ctx, why, fields.get("said") or [], open_reports)
     ticket = await create_ticket(
         ctx.session, kind="handoff", resident=ctx.openid, fields=fields, now=ctx.now, tz=ctx.svc.tz,
         actor=actor, summary=summary, status="escalated",
-        building=(emergency or {}).get("building") or ctx.resident.building,
-        urgency="urgent" if emergency is not None else "normal",
+        building=where.get("building") or None, urgency="urgent" if emergency is not None else "normal",
     )
+    grid = await _grid(ctx, ticket)
     ctx.tickets.append(ticket)
     if emergency is not None:
-        return await _alert(ctx, ticket, reason, emergency, "handoff.urgent_created")
+        return await _alert(ctx, ticket, grid, reason, emergency, "handoff.urgent_created")
     dispatch = dispatch_module()
     if dispatch is not None:
         await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, why)
@@ -166,18 +249,30 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
 SAID_SHOWN = 3  # the resident's last messages a hand-off's summary quotes
 SAID_CLIP = 60  # characters of each
 SAID_WITHIN = timedelta(hours=2)  # older messages did not lead to this hand-off
+ASK_LEFT = 3  # characters besides the words asking for a person (我要转) a message that only asks keeps
+
+
+def _only_asks(text: str) -> bool:
+    """Whether a message only asks for a person: the 人工 command, or config/flows.toml's
+    [handoff] midflow_words with at most ASK_LEFT other characters (转人工, 我要跟人说话, 有人吗)."""
+    if command_of(text) == "handoff":
+        return True
+    norm = left = normalize(text)
+    for word in sorted((normalize(w) for w in flow_config()["handoff"].get("midflow_words", ())), key=len, reverse=True):
+        left = left.replace(word, "")
+    return len(left) <= ASK_LEFT and left != norm
 
 
 def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
     """The resident's last few messages that led to the hand-off (提不动水 … 能不能给送点水), most
-    recent last, phone numbers masked: not menu digits, a 是 / 否 or a bare 人工, which say nothing of it."""
-    asked = {normalize(w) for w in flow_config().get("handoff", {}).get("midflow_words", ())}
+    recent last, phone numbers masked, not clipped: not menu digits, a 是 / 否 or a message that
+    only asks for a person (人工, 转人工, 我要转人工, 你是机器人吗), which say nothing of it."""
     since = ctx.now - SAID_WITHIN
     said: list[str] = []
     for line in lines:
         text = str(line.get("text") or "").strip()
         norm = normalize(text)
-        if line.get("direction") != "in" or len(norm) < 2 or norm.isdigit() or norm in asked:
+        if line.get("direction") != "in" or len(norm) < 2 or norm.isdigit() or _only_asks(text):
             continue
         try:
             at = datetime.fromisoformat(str(line.get("at")))
@@ -185,7 +280,7 @@ def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
             at = None
         if at is not None and (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < since:
             continue
-        said.append(notices.clip(notices.safe_text(text), SAID_CLIP))
+        said.append(notices.safe_text(text))
     return said[-SAID_SHOWN:]
 
 
@@ -211,13 +306,14 @@ def _with_context(ctx: Context, why: str, said: list[str], open_reports: list[st
     return ctx.text("handoff.summary_joiner").join(parts)
 
 
-async def _alert(ctx: Context, ticket: Ticket, reason: str, emergency: dict[str, str], reply: str) -> str:
+async def _alert(ctx: Context, ticket: Ticket, grid: Grid | None, reason: str, emergency: dict[str, str],
+                 reply: str) -> str:
     """An emergency hand-off: the staff group told with the emergency named, and the building's
     grid workers; the reply (message key `reply`) says so now and repeats what to do meanwhile."""
     dispatch = dispatch_module()
     if dispatch is not None:
         await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, reason)
-    told = await _tell_grid_workers(ctx, ticket, emergency)
+    told = await _tell_grid_workers(ctx, ticket, grid, emergency)
     return ctx.text(reply, number=ticket.number, grid=ctx.text("handoff.urgent_grid") if told else "",
                     advice=ctx.text(f"complaint.urgent.{emergency['advice']}"))
 
