@@ -900,3 +900,47 @@ async def test_the_queue_shows_what_a_resident_added_after_the_hand_off(
     await logged_in(client, "ro", "readonly1")
     body = await (await client.get("/console")).text()
     assert "13812345678" not in body and "下午在家" in body
+
+
+async def test_the_queue_page_keeps_urgent_and_crowded_tickets_in_hand_in_sight(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """Above the queue, 留意 lists what has an owner but a clerk watches: an urgent ticket not yet
+    taken (how long since it was dispatched) and a job many residents reported (5, the staff
+    group's alert) — not a normal ticket in hand, not a linked report, and the urgent one no
+    longer once taken; the job's summary escaped."""
+    from bot import dispatch
+
+    await _users(services)
+    await load_roster(services)
+
+    async def report(summary: str, building: str, category: str, urgency: str = "normal") -> tuple[str, str | None]:
+        async with services.sessions() as session, session.begin():
+            ticket = await tickets.create_ticket(
+                session, kind="complaint", resident=None, fields={"description": summary}, now=clock.now(),
+                tz=services.tz, actor="test", summary=summary, category=category, urgency=urgency, building=building,
+            )
+            done = await dispatch.dispatch_new(services, session, ticket)
+            return ticket.number, done.linked_to.number if done.linked_to else None
+
+    trapped, _ = await report("6号楼电梯困人了", "6", "elevator", "urgent")
+    quiet, _ = await report("2号楼楼道灯不亮", "2", "light")
+    water, _ = await report(f"7号楼停水了{XSS}", "7", "water", "utility")
+    children = []
+    for n in range(4):
+        clock.advance(minutes=1)
+        child, parent = await report(f"7号楼没水了 {n}", "7", "water", "utility")
+        assert parent == water
+        children.append(child)
+    clock.advance(minutes=6)
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console")).text()
+    watch = body[body.index('id="watch"'):body.index("</section>", body.index('id="watch"'))]
+    assert trapped in watch and water in watch and quiet not in watch and not any(c in watch for c in children)
+    assert watch.index(trapped) < watch.index(water)  # urgent first
+    assert "已派 10 分钟未接单" in watch and "5 人反映" in watch
+    assert "7号楼停水了&lt;script&gt;" in watch and XSS not in body
+    await staff_actions.staff_transition(services, trapped, "accept", "liu")
+    body = await (await client.get("/console")).text()
+    watch = body[body.index('id="watch"'):body.index("</section>", body.index('id="watch"'))]
+    assert trapped not in watch and water in watch

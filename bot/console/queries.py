@@ -269,6 +269,23 @@ async def first_word_since(session: AsyncSession, ticket: Ticket, since: datetim
     )
 
 
+WATCH_LIMIT = 20  # the queue page's 留意 list shows at most this many
+
+
+async def watch(session: AsyncSession, many: int) -> list[Ticket]:
+    """Tickets in hand that are not the queue's yet but a desk clerk keeps an eye on: urgent ones
+    not taken yet (电梯困人 dispatched a few minutes ago), and jobs `many` or more residents reported
+    (a water cut: answered all at once) — urgent first, then most reporters, then oldest."""
+    taken_or_not = and_(Ticket.urgency == "urgent", Ticket.status.in_(("open", "dispatched")))
+    crowd = Ticket.reporters >= many if many > 0 else Ticket.id.is_(None)
+    rows = await session.execute(
+        select(Ticket).where(
+            Ticket.parent_id.is_(None), Ticket.status.in_(ACTIVE), ~_needs_person(), or_(taken_or_not, crowd),
+        ).order_by(_urgency_order(), Ticket.reporters.desc(), Ticket.created_at).limit(WATCH_LIMIT)
+    )
+    return list(rows.scalars())
+
+
 async def queue_size(session: AsyncSession) -> int:
     """How many tickets wait in the queue."""
     return int(await session.scalar(select(func.count()).select_from(Ticket).where(_needs_person())) or 0)

@@ -12,6 +12,7 @@ from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
 from bot.console.canned import load_canned
 from bot.console.common import page, refuse, render, services
+from bot.limits import load_limits
 from bot.privacy import mask_phone
 from bot.texts import Texts
 from storage.models import Resident
@@ -71,9 +72,10 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     async with svc.sessions() as session:
         items = await queries.queue(session, newest_first=newest)
         total = await queries.queue_size(session)
+        watched = await queries.watch(session, load_limits().duplicate_alert_reporters)
         shown = await queries.names(session)
     return await render(request, "queue.html", {
-        "items": items, "total": total, "names": shown, "newest": newest, "now": svc.clock.now(),
+        "items": items, "total": total, "names": shown, "newest": newest, "now": svc.clock.now(), "watched": watched,
     })
 
 
