@@ -449,7 +449,7 @@ def render_table(svc: Services, report: Report) -> str:
     for title, rows in (("report.by_grid", report.by_grid), ("report.by_worker", report.by_worker),
                         ("report.by_kind", report.by_kind)):
         out += ["", t.get(title)]
-        out += _grid_text(header, [[r.name, *_cells(r.figures, none)] for r in rows]) if rows else [none]
+        out += _grid_text(header, [[r.name, *_cells(r.figures, none)] for r in rows]) if rows else [t.get("report.empty")]
     out += ["", t.get("report.note")]
     return "\n".join(out) + "\n"
 

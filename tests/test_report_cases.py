@@ -324,7 +324,9 @@ async def test_an_empty_range_shows_dashes_not_zero_everywhere(
     null in JSON, empty in CSV — and nothing divides by zero."""
     args = ["--since", "2026-01-01", "--until", "2026-01-31"]
     assert await report_cli(svc, monkeypatch, *args) == 0
-    total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("合计"))
+    table = capsys.readouterr().out
+    assert table.count("这段时间没有工单。") == 3  # 按网格, 按承办人, 按类型
+    total = next(line for line in table.splitlines() if line.startswith("合计"))
     assert total.split() == ["合计", "0", "0", "0", "—", "0", "—", "0", "—", "0", "0", "—", "—"]
     assert await report_cli(svc, monkeypatch, *args, "--format", "json") == 0
     data = json.loads(capsys.readouterr().out)
