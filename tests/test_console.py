@@ -944,3 +944,19 @@ async def test_the_queue_page_keeps_urgent_and_crowded_tickets_in_hand_in_sight(
     body = await (await client.get("/console")).text()
     watch = body[body.index('id="watch"'):body.index("</section>", body.index('id="watch"'))]
     assert trapped not in watch and water in watch
+
+
+async def test_searching_a_ticket_number_lists_that_ticket_first(client: Client, services: Services, clock: FakeClock) -> None:
+    """Twenty neighbours' reports say 正在工单…0001中处理; searched for, 0001 itself comes first,
+    not at the bottom of the newest-first list."""
+    await _users(services)
+    first = await make_ticket(services, None, status="open", summary="7号楼停水了")
+    for n in range(3):
+        clock.advance(minutes=1)
+        await make_ticket(services, None, status="open", summary=f"7号楼没水了，已并入工单{first}处理 {n}")
+    await logged_in(client, "liu", "staffpass1")
+    for q in (first, first[-4:]):
+        body = await (await client.get("/console/tickets", params={"q": q})).text()
+        rows = re.findall(r'<td><a href="/console/tickets/([0-9-]+)">', body)
+        assert len(rows) == 4 and rows[0] == first, (q, rows)
+        assert rows[1:] == sorted(rows[1:], reverse=True)  # then newest first

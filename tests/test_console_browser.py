@@ -349,3 +349,65 @@ async def test_a_reply_draft_outlives_an_expired_session_and_stays_with_its_cler
             assert await page.input_value("#reply-text") == ""
         finally:
             await browser.close()
+
+
+async def test_a_busy_desk_by_keyboard_with_a_double_click(
+    services: Services, server: TestServer, clock: FakeClock, backend: str,
+) -> None:
+    """1366×768: the clerk logs in with the keyboard only and sees where the focus is; 留意 shows
+    the urgent ticket nobody has taken; on a hand-off she double-clicks 发送答复 — one request,
+    one answer — then closes it with the button's own action."""
+    from playwright.async_api import async_playwright
+
+    from bot import dispatch, tickets
+    from tests.staff_support import make_resident, make_ticket
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = "" if backend == "embedded" else f"-{backend}"
+    base = str(server.make_url("/")).rstrip("/")
+    await make_resident(services, "o_desk")
+    number = await make_ticket(services, "o_desk", kind="handoff", summary="转人工：家里停水三天了")
+    async with services.sessions() as session, session.begin():
+        trapped = await tickets.create_ticket(
+            session, kind="complaint", resident=None, fields={"description": "6号楼电梯困人"}, now=clock.now(),
+            tz=services.tz, actor="system", summary="6号楼电梯困人", category="elevator", urgency="urgent", building="6",
+        )
+        await dispatch.dispatch_new(services, session, trapped)
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")).new_page()
+            await page.goto(f"{base}/console/login")
+            await page.keyboard.type("liu")  # the user name box has the focus
+            await page.keyboard.press("Tab")
+            await page.keyboard.type("staffpass1")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(f"{base}/console")
+            assert trapped.number in await page.inner_text("#watch") and "未接单" in await page.inner_text("#watch")
+            await page.keyboard.press("Tab")
+            ring = await page.evaluate("() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineColor]; }")
+            assert ring == ["solid", "rgb(246, 173, 85)"]  # seen on the green header
+            await page.screenshot(path=str(ARTIFACTS / f"console-desk-queue{suffix}.png"))
+
+            await page.goto(f"{base}/console/tickets/{number}")
+            posts: list[str] = []
+            page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+            await page.fill("#reply-text", "您好，送水车10点到3号楼楼下。")
+            await page.dblclick("#reply-form button[type=submit]")
+            await page.wait_for_selector(".flash.ok")
+            assert "以客服消息送达" in await page.inner_text(".flash.ok")
+            assert [u for u in posts if u.endswith("/reply")] == [f"{base}/console/tickets/{number}/reply"]
+            rows = await outbox_of(services, "o_desk")
+            assert len(rows) == 1
+            await page.click("form.actions button[value=close]")
+            await page.wait_for_selector(".flash.ok >> text=已关闭")
+            await page.screenshot(path=str(ARTIFACTS / f"console-desk-closed{suffix}.png"), full_page=True)
+        finally:
+            await browser.close()
+
+
+async def outbox_of(svc: Services, target: str) -> list[OutboxItem]:
+    """The pushes queued for a resident."""
+    async with svc.sessions() as session:
+        return list((await session.scalars(select(OutboxItem).where(OutboxItem.target == target))).all())

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.push import LEFT_ROSTER, error_code, shown_text
@@ -297,7 +297,8 @@ def _like(text: str) -> str:
 
 
 async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Ticket], int]:
-    """One page of tickets matching the filters, newest first, and the total count."""
+    """One page of tickets matching the filters, newest first (tickets whose number matches the
+    search before the rest), and the total count."""
     conds: list[Any] = []
     if filters.kind:
         conds.append(Ticket.kind == filters.kind)
@@ -321,8 +322,10 @@ async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Tic
             Ticket.rating_comment.ilike(pattern, escape="\\"), said,
         ))
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*conds)) or 0)
+    # A number searched for (20261124-0009, or 0009) comes before the tickets whose talk mentions it.
+    named = case((Ticket.number.ilike(_like(filters.q), escape="\\"), 0), else_=1) if filters.q else literal(1)
     rows = await session.execute(
-        select(Ticket).where(*conds).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        select(Ticket).where(*conds).order_by(named, Ticket.created_at.desc(), Ticket.id.desc())
         .offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     )
     return list(rows.scalars()), total
