@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import delivery_record, dispatch, notices, outage_commands, roster, tickets
 from bot.intents.normalize import simplified
 from bot.services import Services
-from storage.models import AuditLog, Person, Resident, Ticket
+from storage.models import AuditLog, Person, Resident, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,12 @@ _JOINED = r"\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{4,12}"
 # A number: any ref ended as above; or a whole one or four or more digits straight before the note
 # (办结0001灯已换好), or digits and 号 (办结 2号已修好). In 办结 3楼灯已换 or 办结 3号楼灯已换 there is
 # no number: they are the note.
-_ENDED = rf"(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口]))"
+_ENDED = rf"(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口])|号?单(?!元))"
+# Marks typed before a number (接单 #3, 接单 No.3, 接单 第3单): the number follows.
+_REF_MARK = re.compile(r"(?:#|no\.?|第)\s*(?=\d)", re.IGNORECASE)
+# A mistyped number where the number goes (接单 0O3, 办结 O003 已修好: a letter for a zero): never
+# read as no number, which would act on the worker's only ticket, or as the note.
+_TYPO_REF = re.compile(r"[0-9A-Za-z#.\-]*(?:\d[0-9.\-]*[A-Za-z#]|[A-Za-z#][0-9A-Za-z#.\-]*\d)[0-9A-Za-z#.\-]*(?=$|[\s,;、。!?])")
 _FIRST_REF = re.compile(rf"({_REF}){_ENDED}|({_JOINED})(?=\D)")
 # More numbers after the first (接单 1 2 3, 接单 2、3, 办结 2和3 都调解好了).
 _MORE_REF = re.compile(rf"(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)(?:({_REF}){_ENDED}|({_JOINED})(?=\D))")
@@ -96,13 +101,15 @@ _LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)"
 class Command:
     """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help), ticket ref, text.
 
-    more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits."""
+    more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits;
+    typo: what stands where the number goes but is none (0O3), so nothing is done."""
 
     verb: str
     ref: str | None = None
     text: str = ""
     more: tuple[str, ...] = ()
     soft: bool = False
+    typo: str = ""
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -128,7 +135,8 @@ def _as_typed(text: str, note: str) -> str:
 
 def _refs_at(value: str, pos: int) -> tuple[list[str], int]:
     """The numbers typed at pos (one, or a list: 1 2 3, 2、3, 2和3) and where they end."""
-    first = _FIRST_REF.match(value, pos)
+    mark = _REF_MARK.match(value, pos)
+    first = _FIRST_REF.match(value, mark.end() if mark else pos)
     if first is None:
         return [], pos
     if first.group(2):  # straight before the note: nothing more
@@ -181,6 +189,9 @@ def parse(text: str) -> Command | None:
         return None  # 完成情况, 接了解: words, not a command
     refs, pos = _refs_at(value, head.end())
     rest = value[pos:]
+    typo = None if refs else _TYPO_REF.match(rest)
+    if typo is not None:
+        return Command(_VERB_WORDS[verb_word], typo=typo.group(0))
     if refs:
         rest = rest.strip().lstrip("!?.,;:、。").strip()  # 接单 7！/ 办结 2. 已修好
     note = _LEADING_FILLER.sub("", rest.strip()).strip()  # 办结 1了，已调解
@@ -209,6 +220,8 @@ _MONTH_DAY = re.compile(r"(\d{4})-(\d{1,4})")
 async def _by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
     """Tickets whose number is ref (see tickets.number_matches; 1124-0001 is the 0001 of a 24
     November), newest first."""
+    if ref.isdigit() and len(ref) > 4 and ref.startswith("0"):
+        ref = ref.lstrip("0") or "0"  # 00003: a zero too many, no longer number's tail
     month_day = _MONTH_DAY.fullmatch(ref)
     if month_day is not None:
         tail = f"{month_day.group(1)}-{int(month_day.group(2)):04d}"
@@ -307,13 +320,33 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         meant = active or matches
         own = [x for x in meant if x.assignee == who.id]
         if not own:
-            return Found(None, t.get("wecom.not_yours", number=meant[0].number), refused=True)
+            return Found(None, await _not_theirs(svc, session, who, meant[0]), refused=True)
         matches, active = own, [x for x in own if x.status in tickets.ACTIVE]
     if len(matches) > 1:
         if len(active) == 1:
             return Found(active[0])
         return Found(None, _ambiguous(svc, ref, word, matches))
     return Found(matches[0])
+
+
+_ASSIGNED_TO = select(Ticket.id).where(
+    Ticket.id == bindparam("ticket_id"),
+    exists().where(TicketEvent.ticket_id == Ticket.id, TicketEvent.action.in_(("assign", "return")),
+                   or_(TicketEvent.actor == bindparam("who"), TicketEvent.data["assignee"].as_string() == bindparam("who"))),
+)
+
+
+async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> str:
+    """Why a worker cannot act on a ticket that is not in their hands: one they held was
+    reassigned (已改派他人) or handed back by them (已退回服务中心), as the push told them; any
+    other is someone else's."""
+    t = svc.texts
+    if await session.scalar(_ASSIGNED_TO, {"ticket_id": ticket.id, "who": who.id}) is not None:
+        if ticket.assignee is None and ticket.status == "open":
+            return t.get("wecom.returned_before", number=ticket.number)
+        if ticket.assignee is not None:
+            return t.get("dispatch.reassigned_away", number=ticket.number)
+    return t.get("wecom.not_yours", number=ticket.number)
 
 
 def _ambiguous(svc: Services, ref: str, word: str, found: list[Ticket]) -> str:
@@ -336,6 +369,18 @@ async def _locked(session: AsyncSession, ticket: Ticket) -> Ticket:
     locked = await tickets.get_by_number(session, ticket.number, for_update=True)
     assert locked is not None
     return locked
+
+
+_LOOKALIKE = str.maketrans("OoDQlIi", "0000111")
+
+
+def typo_reply(svc: Services, cmd: Command) -> str:
+    """The answer to a number mistyped (接单 0O3): nothing done, how a number is written (the
+    typed one with look-alike letters read as digits, when that makes one)."""
+    word = COMMAND_WORD.get(cmd.verb, svc.texts.get(f"wecom.verbs.{cmd.verb}"))
+    digits = cmd.typo.translate(_LOOKALIKE)
+    example = f"{word} {digits if digits.isdigit() else '0001'}" + (" …" if cmd.verb in NEEDS_NOTE else "")
+    return svc.texts.get("wecom.bad_ref", ref=cmd.typo, example=example)
 
 
 def help_text(svc: Services, who: Person | None) -> str:
@@ -378,7 +423,7 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
         return found.reply
     ticket = found.ticket
     done, reply = await _carry_out(svc, session, who, cmd, ticket)
-    if done and cmd.verb == "resolve":
+    if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":  # a job: its photo may follow
         await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": ticket.number}, ttl=PHOTO_TTL_S)
         return t.get("wecom.resolved", number=ticket.number)
     return reply
@@ -403,6 +448,8 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
             example = f"{word} {await dispatch.worker_ref(session, job, who.id)}" + (" …" if cmd.verb in NEEDS_NOTE else "")
             return False, t.get("wecom.linked_report", number=ticket.number, parent=job.number, verb=verb_name,
                                 example=example)
+    if ticket.status == "cancelled":  # the resident withdrew it (or staff cancelled it): nothing to do
+        return False, t.get("dispatch.cancelled_worker", number=ticket.number)
     short = await dispatch.worker_ref(session, ticket, who.id)
     start = dispatch.booked_start(ticket) if cmd.verb == "resolve" else None
     if start is not None and now < start and ticket.status in FROM_STATUSES["resolve"]:
@@ -429,6 +476,8 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
         return True, t.get("wecom.accepted", number=ticket.number, place=notices.safe_text(notices.place_of(svc, ticket)),
                            due=notices.local_time(svc, ticket.due_at), short=short)
     if cmd.verb == "resolve":
+        if (event.data or {}).get("decision") == "approved":  # a volunteer signup approved
+            return True, t.get("wecom.signup_approved", number=ticket.number)
         return True, t.get("wecom.resolved_one", number=ticket.number)
     if cmd.verb == "return":
         if (event.data or {}).get("decision") == "rejected":  # a volunteer signup declined, not re-dispatched
@@ -471,7 +520,7 @@ async def _act_on_each(svc: Services, session: AsyncSession, who: Person, cmd: C
     for ticket in named:
         done, line = await _carry_out(svc, session, who, cmd, ticket)
         lines.append(line)
-        if done and cmd.verb == "resolve":
+        if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":
             resolved.append(ticket.number)
     if resolved:  # a photo that follows goes to the last one finished, and the worker is told so
         await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": resolved[-1]}, ttl=PHOTO_TTL_S)
@@ -577,6 +626,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     cmd = parse(text)
     if cmd is None:
         return t.get("wecom.not_understood") + "\n" + help_text(svc, who)
+    if cmd.typo:
+        return typo_reply(svc, cmd)
     if cmd.verb == "help":
         return help_text(svc, who)
     if cmd.verb in ("reply", "reply_all"):

@@ -139,7 +139,8 @@ async def test_banjie_of_a_signup_approves_the_volunteer_without_a_survey(
     openid = oid()
     await signup(wx, openid)
     [made] = await tickets_of(services, openid)
-    assert (await wc.say("zhouvol", "办结 0001 审核通过，欢迎加入")).startswith("已办结")
+    reply = await wc.say("zhouvol", "办结 0001 审核通过，欢迎加入")
+    assert reply == f"已通过：工单 {made.number} 的志愿者登记已通过审核，已通知居民。", reply  # no photo asked
     assert (await volunteer(services, openid)).status == "approved"
     told = (await texts_to(services, "wechat", openid))[-1]
     assert told.startswith(f"您的志愿者登记（工单 {made.number}）已通过审核") and "负责人留言：审核通过，欢迎加入" in told

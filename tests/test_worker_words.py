@@ -300,3 +300,32 @@ async def test_reply_all_when_nobody_can_be_reached_says_so(client: TestClient[A
     reply = await wc.say("liustaff", f"回复全部 {job[-4:]} 正在抢修")
     assert reply == (f"回复没有发出：工单 {job} 的 2 位反映居民都已取消关注或信息已删除，答复无法送达，请改用电话联系。")
     assert [o for o in await outbox_rows(services, "wechat") if "正在抢修" in o.payload["text"]] == []
+
+
+# --- (g) a busy day's number typos ----------------------------------------------------------------
+
+
+async def test_marks_around_a_number_are_read_and_a_mistyped_number_does_nothing(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """接单 #3 took the worker's only other ticket waiting (0005) — the number dropped, as in 接单 No.3,
+    接单 第3单, 接单 3单; 接单 0O3 (a letter O) did the same, and 00003 was 找不到. Now the marks are
+    read around the number, and a number with letters in it is answered without doing anything."""
+    wc = WeCom(client, services)
+    n = {k: (await new_ticket(services, resident=f"oT{k}", category=cat)).ticket.number
+         for k, cat in ((1, "lighting"), (2, "water"), (3, "lift"))}
+    for said in ("接单 0O3", "接单 O03", "办结 0O3 已修好", "电话 0o3"):
+        reply = await wc.say("wangwei", said)
+        assert "没看懂工单号" in reply and "没有办理" in reply, (said, reply)
+    assert "例如“接单 003”" in await wc.say("wangwei", "接单 0O3")
+    assert [(await ticket(services, x)).status for x in n.values()] == ["dispatched"] * 3
+    assert (await wc.say("wangwei", "接单 #3")).startswith(f"已接单：工单 {n[3]}")
+    assert (await wc.say("wangwei", "接单 No.2")).startswith(f"已接单：工单 {n[2]}")
+    assert (await wc.say("wangwei", "接单 第1单")).startswith(f"已接单：工单 {n[1]}")
+    assert (await wc.say("wangwei", "办结 3单 已修好")).startswith(f"已办结：工单 {n[3]}")
+    assert (await wc.say("wangwei", "办结 00002 已修好")).startswith(f"已办结：工单 {n[2]}")
+    # a unit (3单元) is still the note's, and a time stays a note
+    assert (await wc.say("wangwei", "办结 3单元楼道灯已换好")).startswith(f"已办结：工单 {n[1]}")
+    assert (await _told(services, "oT1"))[-1].endswith("3单元楼道灯已换好")
+    fresh = (await new_ticket(services, resident="oT4", category="noise")).ticket.number
+    assert (await wc.say("wangwei", "接单，10分钟后到")).startswith(f"已接单：工单 {fresh}")
