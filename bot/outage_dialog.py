@@ -50,6 +50,12 @@ def kind_of(text: str) -> str | None:
     return None
 
 
+async def _current(ctx: Context) -> tuple[outages.Notice, ...]:
+    """The announcements; the message's session is used (made) only when they must be read."""
+    held = outages.held(ctx.svc)
+    return held if held is not None else await outages.current(ctx.svc, ctx.session)
+
+
 def _building(ctx: Context, slots: dict[str, Any]) -> str | None:
     said = slots.get("building") or getattr(ctx.profile, "building", None)
     key = normalize_building(str(said)) if said else ""
@@ -62,7 +68,7 @@ async def for_resident(ctx: Context, found: Intent, text: str) -> Outcome | None
     kind = kind_of(text)
     if kind is None:
         return None
-    notices = [n for n in await outages.current(ctx.svc, ctx.session) if n.kind == kind]
+    notices = [n for n in await _current(ctx) if n.kind == kind]
     if not notices:
         return None
     building = _building(ctx, found.slots)
@@ -108,7 +114,7 @@ async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
     if said in _NO or is_word(ctx.inbound.text, "no"):
         return engine.start(ctx, flow, dict(state.slots), str(pending.get("said", "")))
     if said in _YES or is_word(ctx.inbound.text, "yes"):
-        notice = next((n for n in await outages.current(ctx.svc, ctx.session) if n.id == pending.get("outage")), None)
+        notice = next((n for n in await _current(ctx) if n.id == pending.get("outage")), None)
         if notice is None or not notice.active:  # ended meanwhile: said so
             return Outcome(ctx.text("outages.ended_meanwhile") if notice is None else _told(
                 ctx, [notice], "outages.answer_ended"), None)

@@ -119,13 +119,23 @@ def line(svc: Services, notice: Notice, now: datetime) -> str:
 _CURRENT = select(Outage).order_by(Outage.id)
 
 
-async def current(svc: Services, session: AsyncSession) -> tuple[Notice, ...]:
-    """Active announcements and those ended within RECENT, oldest first: this process's copy while
-    younger than CACHE_TTL, else read (one indexed query)."""
+def held(svc: Services) -> tuple[Notice, ...] | None:
+    """Active announcements and those ended within RECENT, oldest first, from this process's copy
+    while it is younger than CACHE_TTL; None when it must be read again (outages.current)."""
     now = svc.clock.now()
-    held = svc.extras.get(CACHE_KEY)
-    if held is not None and now - held[0] < CACHE_TTL:
-        return tuple(n for n in held[1] if n.ended_at is None or n.ended_at >= now - RECENT)
+    copy = svc.extras.get(CACHE_KEY)
+    if copy is None or now - copy[0] >= CACHE_TTL:
+        return None
+    return tuple(n for n in copy[1] if n.ended_at is None or n.ended_at >= now - RECENT)
+
+
+async def current(svc: Services, session: AsyncSession) -> tuple[Notice, ...]:
+    """Active announcements and those ended within RECENT, oldest first: this process's copy
+    (held), else read (one indexed query) and kept for CACHE_TTL."""
+    copy = held(svc)
+    if copy is not None:
+        return copy
+    now = svc.clock.now()
     rows = await session.scalars(_CURRENT.where(or_(
         Outage.status == "active", (Outage.status == "ended") & (Outage.ended_at >= now - RECENT),
     )))

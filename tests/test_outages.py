@@ -240,3 +240,33 @@ async def test_another_process_announcement_reaches_residents_within_the_cache_t
     assert "社区通知" not in await wx.say("oB", "3号楼什么时候来水")
     clock.advance(seconds=outages.CACHE_TTL.total_seconds() + 1)
     assert "3号楼停水，恢复时间待定" in await wx.say("oC", "3号楼什么时候来水")
+
+
+async def test_the_reply_path_reads_outages_only_for_outage_words_and_once_per_cache_time(
+        client: Client, services: Services, clock: FakeClock) -> None:
+    from sqlalchemy import event
+
+    from bot import outages
+
+    read: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM outages" in statement:
+            read.append(statement)
+
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    await wc.say(STAFF, "停水 3 预计15:00")
+    event.listen(services.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await wx.say("oLamp", "3号楼2单元楼道灯坏了")
+        await wx.say("oHi", "你好")
+        assert read == []
+        for n in range(3):
+            assert "社区通知" in await wx.say(f"oAsk{n}", "3号楼什么时候来水")
+        assert len(read) == 1
+        clock.advance(seconds=outages.CACHE_TTL.total_seconds() + 1)
+        assert "社区通知" in await wx.say("oAsk9", "3号楼什么时候来水")
+        assert len(read) == 2
+    finally:
+        event.remove(services.engine.sync_engine, "before_cursor_execute", seen)
