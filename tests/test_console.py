@@ -960,3 +960,29 @@ async def test_searching_a_ticket_number_lists_that_ticket_first(client: Client,
         rows = re.findall(r'<td><a href="/console/tickets/([0-9-]+)">', body)
         assert len(rows) == 4 and rows[0] == first, (q, rows)
         assert rows[1:] == sorted(rows[1:], reverse=True)  # then newest first
+
+
+async def test_forms_a_console_page_never_sent_get_a_clear_answer_not_a_server_error(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """Bytes that are not UTF-8, an id too large for any message, a status 1,000 letters long:
+    400 with words, or the action as usual — never a 500, nothing half done."""
+    await _users(services)
+    number = await _handoff(services, clock)
+    garbage = {"Content-Type": "application/x-www-form-urlencoded"}
+    resp = await client.post("/console/login", data=b"\xff\xfe\x00username=liu", headers=garbage)
+    assert resp.status == 400 and "提交的内容无法识别" in await resp.text()
+    csrf = await logged_in(client, "liu", "staffpass1")
+    for path in ("reply", "transition", "note"):
+        resp = await client.post(f"/console/tickets/{number}/{path}", data=b"text=\xff\xfe", headers=garbage)
+        assert resp.status == 400 and "提交的内容无法识别" in await resp.text(), path
+    assert await outbox_rows(services, "wechat") == [] and await audit_rows(services, "ticket.note") == []
+    resp = await client.post(f"/console/tickets/{number}/reply", data={
+        "text": "您好。", "csrf_token": csrf, "seen_answer": "9" * 40,
+    })
+    assert resp.status == 200 and "以客服消息送达" in await resp.text()
+    resp = await client.post(f"/console/tickets/{number}/transition", data={
+        "action": "close", "csrf_token": csrf, "seen_status": "x" * 1000, "seen_assignee": "y" * 1000,
+    })
+    body = await resp.text()
+    assert resp.status == 200 and "未执行“关闭”" in body and "x" * 17 not in body and "y" * 65 not in body

@@ -22,6 +22,11 @@ def _here(number: str) -> str:
     return f"/console/tickets/{number}"
 
 
+def _seen(form: Any) -> staff_actions.Seen:
+    """What the page showed of the ticket (status, owner), as long as such values can be."""
+    return staff_actions.Seen(str(form["seen_status"])[:16], str(form.get("seen_assignee", ""))[:64] or None)
+
+
 async def _sent_before(request: web.Request, user: ConsoleUser, number: str, form: Any) -> bool:
     """Whether this form was sent before (a double click, a page sent again): then nothing is
     done twice, and the page says so."""
@@ -35,7 +40,7 @@ async def _answered_meanwhile(request: web.Request, user: ConsoleUser, number: s
     """Why an answer to one resident is held back: a colleague answered them after the page the
     clerk wrote on was shown (its seen_answer), in words; None when nobody did."""
     shown = str(form.get("seen_answer", ""))
-    if not shown.isdigit():
+    if not shown.isdigit() or len(shown) > 18:  # not a message id this page could have shown
         return None
     svc = services(request)
     async with svc.sessions() as session:
@@ -70,7 +75,7 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
         if form.get("to") == "all":
             seen = None
             if "seen_status" in form:
-                seen = staff_actions.Seen(str(form["seen_status"]), str(form.get("seen_assignee", "")) or None)
+                seen = _seen(form)
             shown = str(form.get("seen_reporters", ""))
             done = await staff_actions.staff_reply_all(
                 svc, number, text, user.username, seen=seen, reporters=int(shown) if shown.isdigit() else None,
@@ -103,7 +108,7 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     assignee = str(form.get("assignee", "")) or None
     seen = None  # what the page showed: refused if another clerk changed it meanwhile
     if "seen_status" in form:
-        seen = staff_actions.Seen(str(form["seen_status"]), str(form.get("seen_assignee", "")) or None)
+        seen = _seen(form)
     try:
         ticket = await staff_actions.staff_transition(
             svc, number, action, user.username, assignee=assignee, note=str(form.get("note", "")), seen=seen,

@@ -90,6 +90,15 @@ def _page_of(request: web.Request) -> str:
     return safe_next(referer.path_qs if referer.host == request.url.host else None)
 
 
+async def read_form(request: web.Request) -> Any | None:
+    """A posted form's fields, or None when the body is not a form this console can read (bytes
+    that are not UTF-8, a broken multipart body): then the page says so, never a server error."""
+    try:
+        return await request.post()
+    except ValueError:  # UnicodeDecodeError included
+        return None
+
+
 def page(role: str = "readonly") -> Callable[[Page], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     """Guard a console handler: logged in (else to the login page), role at least `role`, and on
     POST a valid CSRF token in the form (else 403, audited)."""
@@ -107,7 +116,9 @@ def page(role: str = "readonly") -> Callable[[Page], Callable[[web.Request], Awa
             request[USER] = user
             t = svc.texts
             if request.method == "POST":
-                form = await request.post()
+                form = await read_form(request)
+                if form is None:
+                    return await refuse(request, 400, t.get("console.errors.bad_form"))
                 if not auth.csrf_ok(user.csrf, form.get("csrf_token")):  # type: ignore[arg-type]
                     async with svc.sessions() as session, session.begin():
                         audit(session, user.username, "console.csrf_refused", request.path, svc.clock.now(), None)

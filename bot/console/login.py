@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.clock import local
 from bot.console import auth
-from bot.console.common import USER, page, render, safe_next, secret, services
+from bot.console.common import USER, page, read_form, render, safe_next, secret, services
 from bot.console.auth import ConsoleUser
 from bot.staff_actions import audit
 
@@ -78,7 +78,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     session or say why not."""
     svc = services(request)
     t = svc.texts
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        return await _login_form(request, error=t.get("console.errors.bad_form"), username="", status=400)
     username = str(form.get("username", "")).strip().lower()[:64]
     password = str(form.get("password", ""))
     if not auth.csrf_ok(request.cookies.get(auth.LOGIN_CSRF_COOKIE, ""), form.get("csrf_token")):  # type: ignore[arg-type]
