@@ -40,6 +40,9 @@ _MINE = re.compile(
 )
 # 收到 (好的收到, 收到，马上去) takes the one ticket waiting to be taken, only when there is exactly one.
 _ACK = re.compile(r"^(?:好的?)?[\s,]*收到(?:了|啦)?(?:[\s,]*(?:马上去|马上到|这就去|马上处理|谢谢))?$")
+# A reply to a notice that asks for nothing (好的, 知道了, 谢谢, 辛苦了, 👌): a short answer, not the
+# whole command list.
+_NOTED = re.compile(r"^(?:好的?|好嘞|好滴|行|ok|okay|嗯+|知道了?|明白了?|了解了?|谢谢|多谢|辛苦了?|👌|👍|🙏)(?:[\s,!~。.]*(?:谢谢|辛苦了?|👌|👍|🙏))*$")
 # A message that says how the job ended (调解成功, 调解不成, 处理好了, 已修好) is a 办结 with those words
 # as its note, as `办结 调解成功` is; never a question (修好了吗) or half a sentence (处理好了一半).
 _OUTCOME = (
@@ -99,7 +102,7 @@ _LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)"
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help), ticket ref, text.
+    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help, noted), ticket ref, text.
 
     more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits;
     typo: what stands where the number goes but is none (0O3), so nothing is done."""
@@ -180,6 +183,8 @@ def parse(text: str) -> Command | None:
         return Command("mine")
     if _ACK.match(word):
         return Command("accept", soft=True)
+    if _NOTED.match(word):
+        return Command("noted")
     value = _reordered(value)
     head = _HEAD.match(value)
     if head is None:
@@ -630,6 +635,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         return typo_reply(svc, cmd)
     if cmd.verb == "help":
         return help_text(svc, who)
+    if cmd.verb == "noted":
+        return t.get("wecom.noted")
     if cmd.verb in ("reply", "reply_all"):
         return await staff_reply(svc, who, cmd)
     async with svc.sessions() as session, session.begin():

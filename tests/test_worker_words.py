@@ -329,3 +329,16 @@ async def test_marks_around_a_number_are_read_and_a_mistyped_number_does_nothing
     assert (await _told(services, "oT1"))[-1].endswith("3单元楼道灯已换好")
     fresh = (await new_ticket(services, resident="oT4", category="noise")).ticket.number
     assert (await wc.say("wangwei", "接单，10分钟后到")).startswith(f"已接单：工单 {fresh}")
+
+
+async def test_an_acknowledgement_is_answered_shortly_and_changes_nothing(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """好的 / 謝謝 / 知道了，辛苦了 after a push got 没有看懂这条指令 and the whole command list."""
+    wc = WeCom(client, services)
+    number = (await new_ticket(services, resident="oK1")).ticket.number
+    for said in ("好的", "謝謝", "知道了，辛苦了", "ok", "👌"):
+        reply = await wc.say("wangwei", said)
+        assert reply.startswith("好的。办理工单请回复指令") and HELP_LINE not in reply, (said, reply)
+    assert (await ticket(services, number)).status == "dispatched"
+    assert (await wc.say("wangwei", "好的收到")).startswith(f"已接单：工单 {number}")  # 收到 still takes it
