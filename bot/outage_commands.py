@@ -159,8 +159,12 @@ async def _end(svc: Services, session: AsyncSession, who: Person, cmd: OutageCom
     name = t.get(f"outages.kinds.{cmd.kind}")
     rows = await outages.active(session, cmd.kind, for_update=True)
     named = {roster.normalize_building(b) for b in cmd.buildings}
+    whole = [r for r in rows if not r.buildings]
     if named:
         rows = [r for r in rows if named & set(r.buildings or ())]
+    if not rows and named and whole:  # 恢复 停水 3 while the whole community's is announced
+        return t.get("outages.whole_only", line=outages.line(svc, outages.notice_of(whole[0]), now),
+                     example=_example(svc, whole[0]))
     if not rows:
         if named:
             return t.get("outages.none_active_at", kind=name, scope=outages.scope(svc, named))

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, reminders, roster
 from bot.clock import local
+from bot.notices import md_escape
 from bot.schedule import held_until, register_kind_handler
 from bot.services import Services
 from bot.staff_actions import audit
@@ -367,7 +368,7 @@ async def _overdue(svc: Services, session: AsyncSession, reminder: Reminder) -> 
     kind = t.get(f"outages.kinds.{row.kind}")
     words = " ".join(row.buildings or ()) or t.get("outages.whole")
     await outbox.push_group(session, t.get(
-        "outages.overdue_staff", kind=kind, line=line(svc, notice_of(row), now), count=count,
+        "outages.overdue_staff", kind=kind, line=md_escape(line(svc, notice_of(row), now)), count=count,
         example=f"{kind} {words}",
     ), now=now, dedup_key=f"outage:{row.id}:overdue:{reminder.id}")
     return True

@@ -144,6 +144,9 @@ async def test_bad_commands_get_a_clear_answer_and_record_nothing(client: Client
     assert "目前没有3号楼的停水通知" in await wc.say(STAFF, "恢复 停水 3")
     assert "目前没有停水通知" in await wc.say(STAFF, "恢复 停水")
     assert await _outages(services) == []
+    await wc.say(STAFF, "停水 全小区 预计15:00")
+    assert "这条通知是全小区的" in await wc.say(STAFF, "恢复 停水 3")  # no building left out silently
+    assert [o.status for o in await _outages(services)] == ["active"]
 
 
 async def test_console_announces_moves_and_ends_with_audit(client: Client, services: Services, clock: FakeClock) -> None:
