@@ -175,3 +175,43 @@ async def test_a_waiting_handoff_takes_the_building_said_after_it(wx: WeChat, se
     assert "已经在人工服务" in await wx.say(openid, "人工")
     ticket = await handoff_of(services, openid)
     assert ticket.fields["place"] == "5栋" and ticket.building == "5" and ticket.grid == "G2"
+
+
+async def test_a_phone_given_for_a_call_back_is_the_handoffs_contact(
+    wx: WeChat, services: Services, client: TestClient[Any, Any]
+) -> None:
+    """你们找个人给我打电话吧 13812345678: the number is the ticket's contact (whole, as a report's
+    phone is: the console shows it to staff, an owner's 电话 gets it), masked where the words are quoted."""
+    openid = oid()
+    assert "转接人工服务" in await wx.say(openid, f"我不会弄 你们找个人给我打电话吧 {PHONE}")
+    ticket = await handoff_of(services, openid)
+    assert ticket.fields["phone"] == PHONE and PHONE not in ticket.summary and MASKED in ticket.fields["said"][0]
+    body = await (await client.get(f"/api/tickets/{ticket.number}", headers=AUTH)).json()
+    assert body["fields"]["phone"] == PHONE and PHONE not in body["fields"]["text"]
+    assert PHONE not in post_of(await group_posts(services), ticket)
+
+
+async def test_asking_for_a_person_again_reminds_the_staff_group_after_a_quiet_spell(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """人工 人工 人工 from an anxious resident: each added an internal note 居民要求人工服务 to the
+    ticket, the reply said 补充的内容也已转给工作人员 though nothing was added, and the staff group
+    never heard the resident was still waiting. Now a repeat within ack_every_min of the group's
+    post is only answered; after it the group is reminded, and the resident told so."""
+    openid = oid()
+    await wx.say(openid, "人工")
+    ticket = await handoff_of(services, openid)
+    again = await wx.say(openid, "人工")
+    assert "已经在人工服务" in again and "请稍候" in again and "补充的内容" not in again
+    assert len([p for p in await group_posts(services) if p.ticket_id == ticket.id]) == 1
+    clock.advance(minutes=11)
+    chased = await wx.say(openid, "转人工")
+    assert "已再次提醒工作人员" in chased and ticket.number in chased
+    posts = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+    assert len(posts) == 2 and ticket.number in posts[1].payload["content"] and "转人工" in posts[1].payload["content"]
+    assert await notes_of(services, ticket, "note") == []  # no internal notes from the resident
+    # what the resident writes next is still told to the group only after a quiet spell
+    assert await wx.say(openid, "我家楼上漏水了") == "收到，已转给工作人员。"
+    clock.advance(minutes=11)
+    assert "已再次提醒" in await wx.say(openid, "人工")
+    assert len([p for p in await group_posts(services) if p.ticket_id == ticket.id]) == 3

@@ -96,11 +96,11 @@ def _emergency_in_hand(ctx: Context, flow: Flow | None, state: DialogState | Non
     }
 
 
-def _where(ctx: Context, state: DialogState | None, said: list[str]) -> dict[str, str]:
+def _where(ctx: Context, state: DialogState | None, heard: list[dict[str, Any]]) -> dict[str, str]:
     """Where the hand-off is about, as {"text", "building"} (and "home" when it is the resident's
     registered home): the place the request in hand collected, else the latest of the words quoted
-    that names a building (我是3号楼2单元502的, 转人工 5栋的电梯又坏了, read by the classifier's slot
-    extractor), else the resident's registered home; {} when nothing is known. A place in hand
+    that names a building (`heard`: their slots, 我是3号楼2单元502的, 转人工 5栋的电梯又坏了), else
+    the resident's registered home; {} when nothing is known. A place in hand
     without a building (南门停车场, a location sent) keeps its words, and the building is looked for
     as above; words kept where a place was asked that name none (家里还有个老人) are no place."""
     found: dict[str, str] = {}
@@ -111,9 +111,7 @@ def _where(ctx: Context, state: DialogState | None, said: list[str]) -> dict[str
             break
     if found.get("building"):
         return found
-    now = local(ctx.now, ctx.svc.tz)
-    for text in reversed(said):
-        named = get_classifier().extract_slots(text, now)
+    for named in reversed(heard):
         if named.get("building"):
             place = {k: str(named[k]) for k in ("building", "unit", "room", "landmark") if named.get(k)}
             return {"text": found.get("text") or parsers.place_text(place), "building": place["building"]}
@@ -161,6 +159,15 @@ def _place_field(ctx: Context, where: dict[str, str]) -> str:
     return ctx.text("handoff.place_home", place=where["text"]) if where.get("home") else where["text"]
 
 
+def _contact(state: DialogState | None, heard: list[dict[str, Any]]) -> str:
+    """The phone to reach the resident at: the one the request in hand collected, else the latest
+    said in the words quoted (你们找个人给我打电话吧 13812345678); "" when none was given."""
+    collected = (state.slots if state is not None else {}).get("phone")
+    if isinstance(collected, str) and collected.strip():
+        return collected.strip()
+    return next((str(named["phone"]) for named in reversed(heard) if named.get("phone")), "")
+
+
 async def _grid(ctx: Context, ticket: Ticket) -> Grid | None:
     """The grid of the hand-off's building, recorded on it (the console's and the report's grid)."""
     grid = await roster.grid_of_building(ctx.session, ticket.building)
@@ -169,10 +176,13 @@ async def _grid(ctx: Context, ticket: Ticket) -> Grid | None:
     return grid
 
 
-async def _placed_later(ctx: Context, ticket: Ticket, where: dict[str, str]) -> Grid | None:
+async def _placed_later(ctx: Context, ticket: Ticket, where: dict[str, str], phone: str) -> Grid | None:
     """A hand-off already waiting takes the place known now when it had none, or when the place
-    was said now (人工 again after 5栋的电梯坏了: the words said now win over a registered home)."""
+    was said now (人工 again after 5栋的电梯坏了: the words said now win over a registered home),
+    and the contact phone given now when it had none."""
     fields = ticket.fields or {}
+    if phone and not fields.get("phone"):
+        ticket.fields = fields = {**fields, "phone": phone}
     if where.get("building") and (not ticket.building or not where.get("home")):
         ticket.building = where["building"]
         ticket.building_key = roster.normalize_building(where["building"]) or None
@@ -187,7 +197,9 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     since = datetime.fromisoformat(state.started_at) if state is not None else None
     lines = await transcript(ctx, since)
     said = _last_said(ctx, lines)
-    where = _where(ctx, state, said)
+    now = local(ctx.now, ctx.svc.tz)
+    heard = [get_classifier().extract_slots(text, now) for text in said]  # the slot extractors' reading
+    where = _where(ctx, state, heard)
     emergency = _emergency_in_hand(ctx, flow, state, where)
     if emergency is not None:  # staff see what the emergency is, not only "wants a person"
         reason = ctx.text("handoff.urgent_reason", reason=reason, category=emergency["category"],
@@ -203,26 +215,34 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     place = _place_field(ctx, where)
     if place:
         fields["place"] = place  # the staff group's 地点
+    phone = _contact(state, heard)
+    if phone:
+        fields["phone"] = phone  # the contact, whole: staff and an owner (电话 0001) call it
     actor = f"resident:{hash_openid(ctx.openid)}"
     existing = await ctx.session.scalar(
         select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "handoff", Ticket.status == "escalated")
         .order_by(Ticket.id.desc()).limit(1)
     )
     if existing is not None:
-        grid = await _placed_later(ctx, existing, where)
-        await add_event(ctx.session, existing, "note", actor, ctx.now, note=reason, data=fields)
-        ctx.tickets.append(existing)
+        grid = await _placed_later(ctx, existing, where, phone)
+        told = False
+        if flow is None:  # 人工 again with nothing in hand: the resident chases the person awaited
+            told = await _chased(ctx, existing)
+        else:  # what the request in hand collected goes on the ticket
+            await add_event(ctx.session, existing, "note", actor, ctx.now, note=reason, data=fields)
+            ctx.tickets.append(existing)
         if emergency is None and existing.urgency == "urgent":  # still waiting in the emergency
             earlier = (existing.fields or {}).get("emergency") or {}
             return ctx.text("handoff.urgent_waiting", number=existing.number,
                             advice=ctx.text(f"complaint.urgent.{earlier.get('advice') or 'generic'}"))
         if emergency is None:
-            return ctx.text("handoff.again", number=existing.number, when=answer_time(ctx))
+            again = "handoff.again" if flow is not None else "handoff.again_chased" if told else "handoff.again_asked"
+            return ctx.text(again, number=existing.number, when=answer_time(ctx))
         existing.urgency = "urgent"  # the request waiting becomes urgent (the note above says why)
         return await _alert(ctx, existing, grid, reason, emergency, "handoff.urgent_again")
     open_reports = await _open_reports(ctx)
     if said:
-        fields["said"] = [notices.clip(line, SAID_CLIP) for line in said]
+        fields["said"] = [notices.clip(notices.safe_text(line), SAID_CLIP) for line in said]
     if open_reports:
         fields["open_reports"] = open_reports
     if emergency is not None:
@@ -265,7 +285,7 @@ def _only_asks(text: str) -> bool:
 
 def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
     """The resident's last few messages that led to the hand-off (提不动水 … 能不能给送点水), most
-    recent last, phone numbers masked, not clipped: not menu digits, a 是 / 否 or a message that
+    recent last, as said (mask them to show them): not menu digits, a 是 / 否 or a message that
     only asks for a person (人工, 转人工, 我要转人工, 你是机器人吗), which say nothing of it."""
     since = ctx.now - SAID_WITHIN
     said: list[str] = []
@@ -280,7 +300,7 @@ def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
             at = None
         if at is not None and (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < since:
             continue
-        said.append(notices.safe_text(text))
+        said.append(text)
     return said[-SAID_SHOWN:]
 
 
@@ -339,15 +359,38 @@ async def with_staff(ctx: Context, text: str) -> str | None:
         )
         if answered is None:
             return None
-    quiet = ctx.now - timedelta(minutes=float(conf["ack_every_min"]))
-    acked = await ctx.session.scalar(
-        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote",
-                                     TicketEvent.created_at >= quiet).limit(1)
-    )
+    told = await _written_on(ctx, ticket, text)
+    return ctx.text("handoff.waiting" if told else "handoff.noted", number=ticket.number)
+
+
+async def _quiet(ctx: Context, ticket: Ticket, actions: tuple[str, ...]) -> bool:
+    """Whether none of `actions` happened on the ticket within the last ack_every_min."""
+    since = ctx.now - timedelta(minutes=float(flow_config()["handoff"]["ack_every_min"]))
+    return await ctx.session.scalar(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action.in_(actions),
+                                     TicketEvent.created_at >= since).limit(1)
+    ) is None
+
+
+async def _chased(ctx: Context, ticket: Ticket) -> bool:
+    """人工 said again while the hand-off waits: the staff group reminded (as for what a waiting
+    resident writes) unless the group heard of it within ack_every_min; the message is tied to the
+    ticket either way. Returns whether the group was reminded."""
+    if await _quiet(ctx, ticket, ("resident_wrote", "staff_alerted")):
+        return await _written_on(ctx, ticket, ctx.inbound.text)
+    ctx.tickets.append(ticket)
+    return False
+
+
+async def _written_on(ctx: Context, ticket: Ticket, text: str) -> bool:
+    """What the resident wrote recorded on their waiting hand-off (the console shows it as their
+    message, tied to the ticket); the staff group is told too after a quiet spell (no such record
+    within ack_every_min). Returns whether the group was told."""
+    told = await _quiet(ctx, ticket, ("resident_wrote",))
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=text.strip()[:500])
     ctx.tickets.append(ticket)  # the message and the answer are tied to it: the console's conversation
-    if acked is None:  # the first word after a quiet spell: the staff group is told too, not every 收到
+    if told:  # the first word after a quiet spell: the staff group is told too, not every 收到
         await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, text.strip()),
                                 now=ctx.now, ticket_id=ticket.id)
-    return ctx.text("handoff.noted" if acked is not None else "handoff.waiting", number=ticket.number)
+    return told
