@@ -986,3 +986,23 @@ async def test_forms_a_console_page_never_sent_get_a_clear_answer_not_a_server_e
     })
     body = await resp.text()
     assert resp.status == 200 and "未执行“关闭”" in body and "x" * 17 not in body and "y" * 65 not in body
+
+
+async def test_a_ticket_page_says_each_thing_once(client: Client, services: Services, wx: Any) -> None:
+    """A hand-off's quoted words (said) are in the history, not again as 其他信息; a report's
+    building is in 楼栋 / 网格, not again as 楼栋 7."""
+    await _users(services)
+    await wx.say("o_once", "你好")
+    await wx.say("o_once", "我要跟人说话")
+    async with services.sessions() as session:
+        number = await session.scalar(select(tickets.Ticket.number).where(tickets.Ticket.resident == "o_once"))
+        row = await tickets.get_by_number(session, number)
+        assert row is not None and row.fields.get("said")
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    details = page[page.index('class="card details"'):page.index("</dl>")]
+    assert "其他信息" not in details, details
+    ticket = await make_ticket(services, "o_once", status="open", fields={"building": "7", "place": "7栋"}, building="7")
+    page = await (await client.get(f"/console/tickets/{ticket}")).text()
+    details = page[page.index('class="card details"'):page.index("</dl>")]
+    assert "7号楼" in details and "<dt>楼栋</dt>" not in details and "7栋" in details

@@ -18,7 +18,9 @@ from bot.texts import Texts
 from storage.models import Resident
 
 routes = web.RouteTableDef()
-HIDDEN_FIELDS = ("transcript", "flow")  # the transcript is in the timeline; the flow id is internal
+# Shown elsewhere on the page or internal: the transcript and a hand-off's quoted words (said) are in
+# the timeline, the building in 楼栋 / 网格; the flow id is internal.
+HIDDEN_FIELDS = ("transcript", "said", "building", "flow")
 
 
 VALUE_LABELS = {"urgency": "console.urgency"}  # fields whose values are codes, and where their words are
