@@ -74,11 +74,16 @@ async def for_resident(ctx: Context, found: Intent, text: str) -> Outcome | None
     building = _building(ctx, found.slots)
     mine = [n for n in notices if n.covers(building)]
     if is_question(text) or _ASKS.search(text):
-        shown = [n for n in mine if n.active] or mine or (
-            [n for n in notices if n.active] if building is None else [])
-        if not shown:
+        shown = [n for n in mine if n.active] or mine
+        if shown:
+            return Outcome(_told(ctx, shown, "outages.answer" if shown[0].active else "outages.answer_ended"), None)
+        elsewhere = [n for n in notices if n.active]
+        if not elsewhere:
             return None
-        return Outcome(_told(ctx, shown, "outages.answer" if shown[0].active else "outages.answer_ended"), None)
+        if building is None:  # not known where they live: every announcement of that kind
+            return Outcome(_told(ctx, elsewhere, "outages.answer"), None)
+        return Outcome(ctx.text("outages.answer_elsewhere", line=_lines(ctx, elsewhere), building=building,
+                                kind=ctx.text(f"outages.kinds.{kind}")), None)
     if found.intent != "complaint":
         return None
     live = [n for n in mine if n.active]

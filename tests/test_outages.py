@@ -78,6 +78,8 @@ async def test_announced_outage_answers_registers_and_tells_on_its_end(client: C
     assert "社区已经知道" not in went_on and "登记" not in went_on
     # a building not announced: the usual report
     assert "社区已经知道" not in await wx.say("oEight", "8号楼停水了")
+    elsewhere = await wx.say("oEight2", "8号楼什么时候来水")
+    assert "3、4、5号楼停水" in elsewhere and "8号楼不在通知范围内" in elsewhere
     assert await _count(services, Ticket) == 0
     assert await outbox_rows(services, "wecom") == [] and await outbox_rows(services, "wechat") == []
     async with services.sessions() as session:
@@ -104,6 +106,11 @@ async def test_emergencies_and_other_problems_are_never_diverted(client: Client,
     await wc.say(STAFF, "停水 3 预计16:00")
     smell = await wx.say("oGas", "3号楼闻到很大的煤气味")
     assert "社区已经知道" not in smell and "社区通知" not in smell
+    await wc.say(STAFF, "停电 3 预计16:00 线路抢修")
+    for n, said in enumerate(["3号楼停电了 电梯里关了人出不来", "停水了 我妈摔倒了起不来", "家里没电了 楼道里冒烟了"]):
+        await _resident(services, f"oUrgent{n}", "3")
+        reply = await wx.say(f"oUrgent{n}", said)
+        assert "社区已经知道" not in reply and "社区通知" not in reply, said
     leak = await wx.say("oLeak", "3号楼厨房水管漏水了")
     assert "社区已经知道" not in leak and "社区通知" not in leak
 
