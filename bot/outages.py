@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, reminders, roster
@@ -145,9 +145,11 @@ async def current(svc: Services, session: AsyncSession) -> tuple[Notice, ...]:
     return notices
 
 
-def forget(svc: Services) -> None:
-    """Drop this process's copy (after a change here: the next message reads the table)."""
+def forget(svc: Services, session: AsyncSession) -> None:
+    """Drop this process's copy now and again once session commits: a message read between the
+    change and its commit would otherwise keep the old list for CACHE_TTL."""
     svc.extras.pop(CACHE_KEY, None)
+    event.listen(session.sync_session, "after_commit", lambda _: svc.extras.pop(CACHE_KEY, None), once=True)
 
 
 async def registered(session: AsyncSession, ids: Iterable[int]) -> dict[int, int]:
@@ -248,7 +250,7 @@ async def announce(
     audit(session, actor, "outage.announce", f"outage:{row.id}", now,
           {"via": via, "kind": kind, "buildings": keys, "reason": reason,
            "expected_end": expected_end.isoformat() if expected_end else None})
-    forget(svc)
+    forget(svc, session)
     return row, True
 
 
@@ -270,7 +272,7 @@ async def set_end(
     audit(session, actor, "outage.update", f"outage:{row.id}", now,
           {"via": via, "from": before.isoformat() if before else None,
            "to": expected_end.isoformat() if expected_end else None, "reason": row.reason})
-    forget(svc)
+    forget(svc, session)
 
 
 async def end(
@@ -304,7 +306,7 @@ async def end(
     audit(session, actor, "outage.end", f"outage:{ended.id}", now,
           {"via": via, "kind": ended.kind, "buildings": list(ended.buildings or ()), "told": told,
            **({"split_from": row.id} if ended is not row else {})})
-    forget(svc)
+    forget(svc, session)
     return ended, told
 
 

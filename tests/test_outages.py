@@ -280,3 +280,16 @@ async def test_the_reply_path_reads_outages_only_for_outage_words_and_once_per_c
         assert len(read) == 2
     finally:
         event.remove(services.engine.sync_engine, "before_cursor_execute", seen)
+
+
+async def test_a_message_read_while_an_announcement_commits_does_not_keep_the_old_list(services: Services) -> None:
+    from bot import outages
+
+    await load_demo_roster(services)
+    async with services.sessions() as staff, staff.begin():
+        await outages.announce(services, staff, kind="water", buildings=["3"], reason="", expected_end=None,
+                               actor=STAFF, via="test")
+        async with services.sessions() as resident:  # a resident's message meanwhile: nothing yet
+            assert await outages.current(services, resident) == ()
+    async with services.sessions() as resident:
+        assert [n.buildings for n in await outages.current(services, resident)] == [("3",)]
