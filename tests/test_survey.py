@@ -745,3 +745,49 @@ async def test_a_neighbours_unsatisfied_reopens_only_their_own_report_unless_the
     told_c = [o.payload.get("text", "") for o in await outbox_rows(svc, "wechat", "o_wc")][pushed["o_wc"]:]
     assert any("重新" in t for t in told_c), told_c
     assert len(await outbox_rows(svc, "wechat", "o_wa")) == pushed["o_wa"]  # a rated it done
+
+
+async def test_linked_reporters_after_the_job_was_rated_done_still_reach_its_owner(
+    svc: Services, clock: FakeClock, wx: WeChat, client: TestClient[Any, Any]
+) -> None:
+    """The job's own resident rates it 满意, which closes it and the reports linked to it (their
+    surveys still answerable). e's bare 不满意 makes e's report the owner's own job; e's 还是没水 then
+    reopens the closed job with those words and e's report follows it again. c's 还是没水 after that
+    (the job already reopened) reached only the staff group: the owner now reads c's words too."""
+    wc = WeCom(client, svc)
+    for n, openid in enumerate(("o_ja", "o_jc", "o_je")):
+        await report_water(wx, openid, f"1390000001{n}")
+    reports = {o: (await tickets_of(svc, o))[0] for o in ("o_ja", "o_jc", "o_je")}
+    job = reports["o_ja"]
+    assert "已接单" in await wc.say("wangwei", "接单")
+    assert "已办结" in await wc.say("wangwei", "办结 已恢复供水")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert "感谢您的评价" in await wx.say("o_ja", "满意")
+    assert [(await ticket(svc, r.number)).status for r in reports.values()] == ["closed"] * 3
+
+    def owner_texts(rows: list[OutboxItem]) -> list[str]:
+        return [o.payload.get("text", "") for o in rows]
+
+    seen = len(await outbox_rows(svc, "wecom", "wangwei"))
+    e = reports["o_je"].number
+    assert "还有什么问题" in await wx.say("o_je", "不满意")
+    alone = owner_texts((await outbox_rows(svc, "wecom", "wangwei"))[seen:])
+    assert len(alone) == 1 and e in alone[0] and "单独交给您办理" in alone[0], alone
+    assert "补充到工单" in await wx.say("o_je", "到现在还是没水")
+    assert (await ticket(svc, job.number)).status == "reopened"
+    assert (await ticket(svc, e)).parent_id == job.id
+    later = owner_texts((await outbox_rows(svc, "wecom", "wangwei"))[seen + 1:])
+    assert any(f"并回工单 {job.number}" in t for t in later), later
+    assert any(job.number in t and "重新打开" in t and "到现在还是没水" in t for t in later), later
+    assert e not in await wc.say("wangwei", "我的工单")  # it follows the job again
+
+    seen = len(await outbox_rows(svc, "wecom", "wangwei"))
+    assert "重新交给" in await wx.say("o_jc", "还是没水 楼下也没有")
+    c = await ticket(svc, reports["o_jc"].number)
+    assert (c.status, c.satisfaction, c.parent_id) == ("reopened", 2, job.id)
+    words = owner_texts((await outbox_rows(svc, "wecom", "wangwei"))[seen:])
+    assert len(words) == 1 and job.number in words[0] and "还是没水 楼下也没有" in words[0], words
+    assert "已办结" in await wc.say("wangwei", f"办结 {job.number[-4:]} 已更换阀门，全楼供水正常")
+    told = {o: [p.payload.get("text", "") for p in await outbox_rows(svc, "wechat", o)][-1] for o in ("o_jc", "o_je")}
+    assert all("已更换阀门" in t for t in told.values()), told

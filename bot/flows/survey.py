@@ -454,6 +454,12 @@ async def _record(
         # The owner is sent the resident's words with the reopened job (data["comment"]).
         await dispatch.apply_action(svc, session, owner_ticket, "reopen", actor,
                                     note=f"回访：{rating.label} {comment}".strip(), data={"comment": comment})
+    elif comment and owner_ticket is not ticket:
+        # The job a neighbour's words already reopened: its owner reads these too (they reached
+        # only the staff group).
+        await tickets.add_event(session, owner_ticket, "rating_comment", actor, now, note=comment,
+                                data={"via": ticket.number})
+        await comment_to_owner(svc, session, owner_ticket, comment)
     await dispatch.escalate_to_staff(svc, session, owner_ticket, _staff_reason(svc, rating, comment))
     if comment:
         return t.get("survey.bad_noted", comment=comment, number=ticket.number)
