@@ -215,3 +215,17 @@ async def test_asking_for_a_person_again_reminds_the_staff_group_after_a_quiet_s
     clock.advance(minutes=11)
     assert "已再次提醒" in await wx.say(openid, "人工")
     assert len([p for p in await group_posts(services) if p.ticket_id == ticket.id]) == 3
+
+
+async def test_the_console_names_what_a_handoff_carries(
+    wx: WeChat, services: Services, client: TestClient[Any, Any]
+) -> None:
+    """The ticket page listed a hand-off's quoted words and its emergency as 其他信息."""
+    openid = oid()
+    await wx.say(openid, "3栋电梯困人了 我老伴在里面")
+    await wx.say(openid, "人工")
+    ticket = await handoff_of(services, openid)
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{ticket.number}")).text()
+    assert "居民说（最近几条）" in page and "紧急情况" in page and "3栋电梯困人了" in page
