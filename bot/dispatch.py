@@ -547,6 +547,9 @@ async def photo_added(svc: Services, session: AsyncSession, ticket: Ticket, even
     assert ticket.assignee is not None
     now = svc.clock.now()
     values = {"number": ticket.number, "short": await worker_ref(session, ticket)}
+    job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+    if job is not None:  # a neighbour's report: the owner works on the job, and is told which
+        values["number"] += svc.texts.get("dispatch.merged_with", parent=job.number)
     media_id = photo_media_id(event.data)
     if media_id is not None:
         later = [photo_media_id(data) for data in await session.scalars(_PHOTO_EVENTS, {"ticket_id": ticket.id})]

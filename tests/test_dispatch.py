@@ -369,3 +369,19 @@ async def test_the_staff_group_is_told_once_when_a_job_reaches_many_reporters(
         events = await session.scalars(select(TicketEvent).where(
             TicketEvent.ticket_id == job.id, TicketEvent.action == "outage_alert"))
         assert [(e.data or {}).get("reporters") for e in events] == [5]
+
+
+async def test_a_neighbours_photo_reaches_the_owner_under_the_job(svc: Services, wx: WeChat) -> None:
+    """A photo a neighbour sends after their report, linked to a job, was told to the owner under the
+    neighbour's own number alone, one the owner cannot finish: now with the job it is handled under."""
+    job = (await new_ticket(svc, resident="oPJ1")).ticket
+    linked = await new_ticket(svc, resident="oPJ2")
+    assert linked.linked_to is not None and linked.linked_to.number == job.number
+    reply = await wx.send("image", "oPJ2", PicUrl="http://img.example/n.jpg", MediaId="m_neighbour")
+    assert linked.ticket.number in reply
+    texts = [o.payload.get("text", "") for o in await outbox_rows(svc, "wecom", "wangwei")]
+    told = [t for t in texts if "【居民补充照片】" in t]
+    assert len(told) == 1 and f"工单 {linked.ticket.number}（与工单 {job.number} 合并处理）" in told[0], texts
+    assert f"电话 {linked.ticket.number[-4:]}" in told[0]  # the neighbour's phone, by their own number
+    images = [o for o in await outbox_rows(svc, "wecom", "wangwei") if o.payload.get("msgtype") == "image"]
+    assert len(images) == 1
