@@ -411,3 +411,42 @@ async def outbox_of(svc: Services, target: str) -> list[OutboxItem]:
     """The pushes queued for a resident."""
     async with svc.sessions() as session:
         return list((await session.scalars(select(OutboxItem).where(OutboxItem.target == target))).all())
+
+
+async def test_the_queue_left_open_shows_a_new_hand_off_by_itself(
+    services: Services, server: TestServer, clock: FakeClock, backend: str,
+) -> None:
+    """A clerk leaves the queue on screen: a resident asks for a person, and within the minute the
+    card is there without a click (the browser's clock run forward, no waiting); not while she is
+    typing in a field."""
+    from playwright.async_api import async_playwright
+
+    from tests.staff_support import make_resident, make_ticket
+
+    base = str(server.make_url("/")).rstrip("/")
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await make_resident(services, "o_new")
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")).new_page()
+            await page.clock.install()
+            await page.goto(f"{base}/console/login")
+            await page.fill("input[name=username]", "liu")
+            await page.fill("input[name=password]", "staffpass1")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{base}/console")
+            assert "每分钟自动刷新" in await page.inner_text("#refreshed")
+            number = await make_ticket(services, "o_new", kind="handoff", summary="转人工：家里没水，老人行动不便")
+            assert await page.locator(f"li.item[data-number='{number}']").count() == 0
+            await page.focus("header .who button")  # a button is no field: the page still reloads
+            async with page.expect_navigation():
+                await page.clock.run_for(61_000)
+            await page.locator(f"li.item[data-number='{number}']").wait_for()
+            # A field in use holds the reload back.
+            await page.evaluate("() => { const i = document.createElement('input'); i.id = 'probe'; document.body.append(i); i.focus(); }")
+            await page.clock.run_for(61_000)
+            await page.wait_for_function("document.getElementById('refreshed').dataset.held === '1'")
+            assert await page.locator("#probe").count() == 1  # the same page, not reloaded
+        finally:
+            await browser.close()

@@ -23,6 +23,7 @@ routes = web.RouteTableDef()
 HIDDEN_FIELDS = ("transcript", "said", "building", "flow")
 
 
+QUEUE_REFRESH_S = 60  # the queue page reloads itself this often while it is on screen (console.js)
 VALUE_LABELS = {"urgency": "console.urgency"}  # fields whose values are codes, and where their words are
 
 
@@ -78,6 +79,7 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
         shown = await queries.names(session)
     return await render(request, "queue.html", {
         "items": items, "total": total, "names": shown, "newest": newest, "now": svc.clock.now(), "watched": watched,
+        "refresh_s": QUEUE_REFRESH_S,
     })
 
 

@@ -1,5 +1,6 @@
 // The console's only script: canned replies fill the answer box; destructive forms ask first;
-// an answer being written is kept in this browser until it is sent; a form is sent once.
+// an answer being written is kept in this browser until it is sent; a form is sent once; the
+// queue keeps itself fresh.
 "use strict";
 
 // Answer drafts live in localStorage, one entry per staff user and ticket (the box's data-draft:
@@ -97,6 +98,24 @@ document.addEventListener("DOMContentLoaded", () => {
       form.setAttribute("aria-busy", "true");
     });
   }
+});
+
+// The queue reloads itself every data-refresh-s seconds while it is on screen, so a new hand-off
+// shows without a click; not while the clerk is in a form field, nor in a hidden tab.
+function keepFresh(marker) {
+  const every = Number(marker.dataset.refreshS) * 1000;
+  if (!(every > 0)) return;
+  window.setInterval(() => {
+    const here = document.activeElement;
+    const typing = here && here.matches("input, textarea, select");
+    if (document.visibilityState === "visible" && !typing) window.location.reload();
+    else marker.dataset.held = String(Number(marker.dataset.held || 0) + 1); // waits for the next turn
+  }, every);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const marker = document.getElementById("refreshed");
+  if (marker) keepFresh(marker);
 });
 
 window.addEventListener("pageshow", () => {
