@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, or_, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, reminders, roster
@@ -343,6 +343,12 @@ async def register(session: AsyncSession, notice: Notice, openid: str, building:
     session.add(OutageRegistration(outage_id=notice.id, openid=openid, building=building, created_at=now))
     await session.flush()
     return True
+
+
+async def erase(session: AsyncSession, openid: str) -> int:
+    """Remove a resident's registrations (删除我的信息, bot.flows.profile); how many there were."""
+    done = await session.execute(delete(OutageRegistration).where(OutageRegistration.openid == openid))
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- the passed expected end -------------------------------------------------------------------------

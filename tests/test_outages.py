@@ -293,3 +293,20 @@ async def test_a_message_read_while_an_announcement_commits_does_not_keep_the_ol
             assert await outages.current(services, resident) == ()
     async with services.sessions() as resident:
         assert [n.buildings for n in await outages.current(services, resident)] == [("3",)]
+
+
+async def test_erasing_my_information_removes_my_registrations(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    await wc.say(STAFF, "停水 3 预计15:00")
+    await _resident(services, "oGone", "3")
+    await wx.say("oGone", "家里没水了")
+    await wx.say("oGone", "1")
+    assert await _count(services, OutageRegistration) == 1
+    assert "确定要删除" in await wx.say("oGone", "删除我的信息")
+    assert "已删除" in await wx.say("oGone", "1")
+    assert await _count(services, OutageRegistration) == 0
+    (erased,) = await audit_rows(services, "resident_erased")
+    assert erased.detail["outage_registrations_removed"] == 1
+    assert "已通知登记的 0 户" in await wc.say(STAFF, "恢复 停水")
+    assert await outbox_rows(services, "wechat") == []

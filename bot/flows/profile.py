@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import bookings, dispatch, outbox
+from bot import bookings, dispatch, outages, outbox
 from bot.activities import signed_activities
 from bot.clock import local
 from bot.flows.base import Context, Flow, Step
@@ -164,6 +164,7 @@ async def erase_resident(svc: Services, session: AsyncSession, openid: str) -> N
         update(Reminder).where(Reminder.target == openid, Reminder.state == "pending").values(state="dropped")
     )
     signups = await session.execute(delete(ActivitySignup).where(ActivitySignup.openid == openid))
+    registrations = await outages.erase(session, openid)  # to be told an announced outage ended
     # Pushes not yet sent to the resident carry their data (ticket updates, reminders): drop them.
     pushes = await session.execute(
         update(OutboxItem)
@@ -178,6 +179,7 @@ async def erase_resident(svc: Services, session: AsyncSession, openid: str) -> N
             "bookings_cleared": int(booking_rows.rowcount or 0), "reminders_dropped": int(reminders.rowcount or 0),
             "pushes_dropped": int(pushes.rowcount or 0),
             "signups_removed": int(signups.rowcount or 0), "volunteer_records_removed": volunteers,
+            "outage_registrations_removed": registrations,
         },
     ))
     await session.flush()
