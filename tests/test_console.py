@@ -989,8 +989,8 @@ async def test_forms_a_console_page_never_sent_get_a_clear_answer_not_a_server_e
 
 
 async def test_a_ticket_page_says_each_thing_once(client: Client, services: Services, wx: Any) -> None:
-    """A hand-off's quoted words (said) are in the history, not again as 其他信息; a report's
-    building is in 楼栋 / 网格, not again as 楼栋 7."""
+    """A hand-off's quoted words are 居民说（最近几条）, not 其他信息; a report's building is in
+    楼栋 / 网格, not again as 楼栋 7."""
     await _users(services)
     await wx.say("o_once", "你好")
     await wx.say("o_once", "我要跟人说话")
@@ -1001,7 +1001,7 @@ async def test_a_ticket_page_says_each_thing_once(client: Client, services: Serv
     await logged_in(client, "liu", "staffpass1")
     page = await (await client.get(f"/console/tickets/{number}")).text()
     details = page[page.index('class="card details"'):page.index("</dl>")]
-    assert "其他信息" not in details, details
+    assert "其他信息" not in details and "居民说（最近几条）" in details, details
     ticket = await make_ticket(services, "o_once", status="open", fields={"building": "7", "place": "7栋"}, building="7")
     page = await (await client.get(f"/console/tickets/{ticket}")).text()
     details = page[page.index('class="card details"'):page.index("</dl>")]

@@ -18,9 +18,9 @@ from bot.texts import Texts
 from storage.models import Resident
 
 routes = web.RouteTableDef()
-# Shown elsewhere on the page or internal: the transcript and a hand-off's quoted words (said) are in
-# the timeline, the building in 楼栋 / 网格; the flow id is internal.
-HIDDEN_FIELDS = ("transcript", "said", "building", "flow")
+# Shown elsewhere on the page or internal: the transcript is in the timeline, the building in
+# 楼栋 / 网格; the flow id is internal.
+HIDDEN_FIELDS = ("transcript", "building", "flow")
 
 
 QUEUE_REFRESH_S = 60  # the queue page reloads itself this often while it is on screen (console.js)
