@@ -78,6 +78,10 @@ _JOINED = r"\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{4,12}"
 _ENDED = rf"(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口])|号?单(?!元))"
 # Marks typed before a number (接单 #3, 接单 No.3, 接单 第3单): the number follows.
 _REF_MARK = re.compile(r"(?:#|no\.?|第)\s*(?=\d)", re.IGNORECASE)
+# A number in Chinese numerals where the number goes (接单三号, 办结 十二号 已修好, 接单 零零零三: how
+# voice input writes it): read as its digits; never a place (办结 三楼灯已换) or words (办结 一切正常).
+_CN_REF = re.compile(r"第?([零〇一二两三四五六七八九十百]{1,6})(?=(?:号|单|号单)?(?:$|[\s,;、。!?]|[了啦](?=$|[\s,;、。!?])))")
+_CN_DIGITS = {c: n for n, cs in enumerate(("零〇", "一", "二两", "三", "四", "五", "六", "七", "八", "九")) for c in cs}
 # A mistyped number where the number goes (接单 0O3, 办结 O003 已修好: a letter for a zero): never
 # read as no number, which would act on the worker's only ticket, or as the note.
 _TYPO_REF = re.compile(r"[0-9A-Za-z#.\-]*(?:\d[0-9.\-]*[A-Za-z#]|[A-Za-z#][0-9A-Za-z#.\-]*\d)[0-9A-Za-z#.\-]*(?=$|[\s,;、。!?])")
@@ -136,6 +140,19 @@ def _as_typed(text: str, note: str) -> str:
     return note
 
 
+def _cn_number(said: str) -> str | None:
+    """Chinese numerals as digits: 零零零三 → 0003 (said digit by digit), 十二 → 12, 一百零三 → 103."""
+    if "十" not in said and "百" not in said:
+        return "".join(str(_CN_DIGITS[c]) for c in said)
+    hundreds, _, rest = said.rpartition("百") if "百" in said else ("", "", said)
+    tens, _, ones = rest.partition("十") if "十" in rest else ("", "", rest)
+    if len(hundreds) > 1 or len(tens) > 1 or len(ones.lstrip("零〇")) > 1 or ("百" in said and not hundreds):
+        return None
+    value = (_CN_DIGITS[hundreds] * 100 if hundreds else 0) + ((_CN_DIGITS[tens] if tens else 1) * 10 if "十" in rest else 0)
+    ones = ones.lstrip("零〇")
+    return str(value + (_CN_DIGITS[ones] if ones else 0))
+
+
 def _refs_at(value: str, pos: int) -> tuple[list[str], int]:
     """The numbers typed at pos (one, or a list: 1 2 3, 2、3, 2和3) and where they end."""
     mark = _REF_MARK.match(value, pos)
@@ -192,6 +209,10 @@ def parse(text: str) -> Command | None:
     verb_word = head.group(1)
     if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
         return None  # 完成情况, 接了解: words, not a command
+    said = _CN_REF.match(value, head.end())
+    digits = _cn_number(said.group(1)) if said is not None else None
+    if said is not None and digits:
+        value = value[:said.start()] + digits + value[said.end():]
     refs, pos = _refs_at(value, head.end())
     rest = value[pos:]
     typo = None if refs else _TYPO_REF.match(rest)

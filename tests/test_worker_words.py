@@ -342,3 +342,22 @@ async def test_an_acknowledgement_is_answered_shortly_and_changes_nothing(
         assert reply.startswith("好的。办理工单请回复指令") and HELP_LINE not in reply, (said, reply)
     assert (await ticket(services, number)).status == "dispatched"
     assert (await wc.say("wangwei", "好的收到")).startswith(f"已接单：工单 {number}")  # 收到 still takes it
+
+
+async def test_a_number_in_chinese_numerals_as_voice_input_writes_it(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """接单三号 (a phone's voice input) was 接单 with no number: with one other ticket waiting it took
+    that one. Now the numerals are the number, while 三楼 / 三号楼 / 一切正常 stay the note."""
+    wc = WeCom(client, services)
+    n = {k: (await new_ticket(services, resident=f"oV{k}", category=cat)).ticket.number
+         for k, cat in ((1, "lighting"), (2, "water"), (3, "lift"))}
+    assert (await wc.say("wangwei", "接单三号")).startswith(f"已接单：工单 {n[3]}")
+    assert (await wc.say("wangwei", "接單 零零零二")).startswith(f"已接单：工单 {n[2]}")
+    assert (await wc.say("wangwei", "办结 二号 已修好")).startswith(f"已办结：工单 {n[2]}")
+    assert (await _told(services, "oV2"))[-1].endswith("已修好")
+    assert "请写明工单号" in await wc.say("wangwei", "办结 三楼灯已换")  # 1 and 3 in hand: which?
+    assert (await wc.say("wangwei", "办结 三 三号楼灯已换")).startswith(f"已办结：工单 {n[3]}")
+    assert (await _told(services, "oV3"))[-1].endswith("三号楼灯已换")
+    assert (await wc.say("wangwei", "办结 一切正常")).startswith(f"已办结：工单 {n[1]}")  # the one left
+    assert (await _told(services, "oV1"))[-1].endswith("一切正常")
