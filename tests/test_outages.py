@@ -191,6 +191,21 @@ async def test_console_announces_moves_and_ends_with_audit(client: Client, servi
     assert (await client.post("/console/outages/999", data={"csrf_token": csrf, "op": "end"})).status == 404
 
 
+async def test_console_read_only_users_see_the_list_but_change_nothing(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    await WeCom(client, services).say(STAFF, "停水 3 预计15:00")
+    await auth.create_user(services, "ro", "readonly1", "readonly", display_name="只读")
+    csrf = await logged_in(client, "ro", "readonly1")
+    page = await (await client.get("/console/outages")).text()
+    assert "3号楼停水，预计今天15:00恢复" in page and "发布通知" not in page and "已恢复</button>" not in page
+    (row,) = await _outages(services)
+    resp = await client.post(f"/console/outages/{row.id}", data={"csrf_token": csrf, "op": "end"})
+    assert resp.status == 403
+    resp = await client.post("/console/outages", data={"csrf_token": csrf, "kind": "water", "whole": "1"})
+    assert resp.status == 403
+    assert [o.status for o in await _outages(services)] == ["active"]
+
+
 async def test_api_announces_updates_and_ends(client: Client, services: Services) -> None:
     await load_demo_roster(services)
     assert (await client.get("/api/outages")).status == 401
