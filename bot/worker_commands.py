@@ -367,10 +367,13 @@ async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket:
     reassigned (已改派他人) or handed back by them (已退回服务中心), as the push told them; any
     other is someone else's."""
     t = svc.texts
-    if await session.scalar(_ASSIGNED_TO, {"ticket_id": ticket.id, "who": who.id}) is not None:
-        if ticket.assignee is None and ticket.status == "open":
+    # A neighbour's report linked to a job went where the job went.
+    job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+    job = job or ticket
+    if await session.scalar(_ASSIGNED_TO, {"ticket_id": job.id, "who": who.id}) is not None:
+        if job.assignee is None and job.status == "open":
             return t.get("wecom.returned_before", number=ticket.number)
-        if ticket.assignee is not None:
+        if job.assignee is not None:
             return t.get("dispatch.reassigned_away", number=ticket.number)
     return t.get("wecom.not_yours", number=ticket.number)
 

@@ -517,20 +517,24 @@ async def test_a_ticket_gone_from_the_worker_is_answered_with_what_became_of_it(
     moved = (await new_ticket(services, resident="oG1", building="1", category="lighting")).ticket.number
     back = (await new_ticket(services, resident="oG2", building="2", category="water")).ticket.number
     gone = (await new_ticket(services, resident="oG3", building="3", category="noise")).ticket.number
+    neighbour = await new_ticket(services, resident="oG5", building="1", category="lighting")
+    assert neighbour.linked_to is not None and neighbour.linked_to.number == moved
     await staff(moved, "assign", assignee="lina")
     assert await wc.say("wangwei", f"办结 {moved[-4:]} 已修好") == f"工单 {moved} 已改派他人，您无需再处理。"
+    linked = neighbour.ticket.number  # went with the job
+    assert await wc.say("wangwei", f"接单 {linked[-4:]}") == f"工单 {linked} 已改派他人，您无需再处理。"
     assert (await wc.say("lina", "接单 1")).startswith(f"已接单：工单 {moved}")
     assert (await wc.say("wangwei", "退回 2 不在我的网格")).startswith(f"已退回：工单 {back}")
-    assert "已退回服务中心，等待重新派单" in await wc.say("wangwei", "接单 2")
-    assert "不是派给您的" in await wc.say("lina", "接单 2")  # never hers
+    assert "已退回服务中心，等待重新派单" in await wc.say("wangwei", f"接单 {back[-4:]}")
+    assert "不是派给您的" in await wc.say("lina", f"接单 {back[-4:]}")  # never hers
     assert "撤销" in await wx.say("oG3", "撤销工单")
     assert "已撤销" in await wx.say("oG3", "是")
     assert (await ticket(services, gone)).status == "cancelled"
-    assert await wc.say("wangwei", "办结 3 已处理") == f"工单 {gone} 已撤销，您无需再处理。"
-    assert await wc.say("wangwei", "接单 3") == f"工单 {gone} 已撤销，您无需再处理。"
+    assert await wc.say("wangwei", f"办结 {gone[-4:]} 已处理") == f"工单 {gone} 已撤销，您无需再处理。"
+    assert await wc.say("wangwei", f"接单 {gone[-4:]}") == f"工单 {gone} 已撤销，您无需再处理。"
     assert [(await ticket(services, n)).status for n in (moved, back, gone)] == ["accepted", "open", "cancelled"]
     refused = [(a, t) for _, a, t in await _audit(services) if a.endswith(".refused")]
-    assert ("wecom.resolve.refused", moved[-4:]) in refused and ("wecom.accept.refused", "2") in refused
+    assert ("wecom.resolve.refused", moved[-4:]) in refused and ("wecom.accept.refused", back[-4:]) in refused
     signup = (await new_ticket(services, kind="volunteer_signup", resident="oG4", building="5", category=None,
                                summary="志愿者报名", fields={"name": "张三", "phone": "13812345678"})).ticket.number
     assert await wc.say("zhouvol", "辦結 欢迎加入") == f"已通过：工单 {signup} 的志愿者登记已通过审核，已通知居民。"
