@@ -436,6 +436,7 @@ async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
             overdue=t.get("wecom.mine_overdue") if x.overdue else "",
             kind=notices.kind_label(svc, x.kind), place=notices.safe_text(notices.place_of(svc, x))[:20],
             due=notices.local_time(svc, x.due_at),
+            reporters=t.get("wecom.mine_reporters", count=x.reporters) if x.reporters > 1 else "",
         ))
     return "\n".join(lines)
 

@@ -361,3 +361,15 @@ async def test_a_number_in_chinese_numerals_as_voice_input_writes_it(
     assert (await _told(services, "oV3"))[-1].endswith("三号楼灯已换")
     assert (await wc.say("wangwei", "办结 一切正常")).startswith(f"已办结：工单 {n[1]}")  # the one left
     assert (await _told(services, "oV1"))[-1].endswith("一切正常")
+
+
+async def test_my_tickets_says_how_many_residents_reported_a_job(client: TestClient[Any, Any], services: Services) -> None:
+    """On a water-main morning 我的工单 listed the job like any other: now with its reporters."""
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oW1", category="water", summary="停水了")).ticket.number
+    for n in (2, 3):
+        assert (await new_ticket(services, resident=f"oW{n}", category="water", summary="没水了")).linked_to is not None
+    single = (await new_ticket(services, resident="oW4", building="1", category="lighting")).ticket.number
+    lines = {line.split("｜")[0]: line for line in (await wc.say("wangwei", "我的工单")).splitlines()[1:]}
+    assert set(lines) == {job, single}
+    assert "（3 位居民反映）" in lines[job] and "位居民反映" not in lines[single], lines
