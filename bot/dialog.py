@@ -348,6 +348,8 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
             return Outcome(reply, None)
     if inbound.msg_type in ("image", "video", "shortvideo", "location"):
         attached = await _photo_for_report(ctx)
+        if attached is None and inbound.msg_type == "location" and inbound.text:
+            attached = await with_staff(ctx, inbound.text)  # where they are, for the person awaited
         return Outcome(attached, None) if attached is not None else _media_opening(ctx)
     return await _opening(ctx, inbound.text)
 

@@ -433,3 +433,27 @@ async def test_neighbours_on_one_shared_job_chase_it_once_under_its_number_held_
         line = await wx.say(str(mine.ticket.resident), question)
         assert line.startswith(f"【{mine.ticket.number}（与工单 {job} 合并处理）】"), question
     assert "没有找到" in await wx.say(oid(), f"{job}怎么样了")  # a stranger still hears nothing of it
+
+
+async def test_a_location_sent_while_a_person_is_awaited_is_for_that_person(wx: WeChat, services: Services) -> None:
+    """人工, then the resident shares where they are: before, 我们来登记一下这个问题 and the
+    complaint questionnaire they asked to be spared; now it goes on the hand-off for staff."""
+    openid = oid()
+    await wx.say(openid, "人工")
+    [ticket] = await tickets_of(services, openid)
+    reply = await wx.send("location", openid, Location_X="30.27", Location_Y="120.15", Scale="15", Label="望湖小区5号楼")
+    assert "转给工作人员" in reply and ticket.number in reply and "哪一类" not in reply
+    assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]
+    [added] = [p for p in await group_posts(services) if p.ticket_id == ticket.id][1:]
+    assert "望湖小区5号楼" in added.payload["content"]
+    fresh = oid()  # with no one awaited, a location still starts a report with the place in hand
+    assert "哪一类" in await wx.send("location", fresh, Location_X="30.27", Location_Y="120.15", Scale="15", Label="南门")
+
+
+async def test_a_menu_click_is_not_quoted_as_what_the_resident_said(wx: WeChat, services: Services) -> None:
+    """3栋电梯困人了, then the 转人工 menu button: the hand-off quoted "[click] MENU_HANDOFF" as words."""
+    openid = oid()
+    await wx.say(openid, "3栋电梯困人了")
+    assert "网格员" in await wx.event(openid, "CLICK", "MENU_HANDOFF")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff" and ticket.fields["said"] == ["3栋电梯困人了"]

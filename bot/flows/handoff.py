@@ -100,9 +100,9 @@ def _where(ctx: Context, state: DialogState | None, heard: list[dict[str, Any]])
     """Where the hand-off is about, as {"text", "building"} (and "home" when it is the resident's
     registered home): the place the request in hand collected, else the latest of the words quoted
     that names a building (`heard`: their slots, 我是3号楼2单元502的, 转人工 5栋的电梯又坏了), else
-    the resident's registered home; {} when nothing is known. A place in hand
-    without a building (南门停车场, a location sent) keeps its words, and the building is looked for
-    as above; words kept where a place was asked that name none (家里还有个老人) are no place."""
+    the resident's registered home; {} when nothing is known. A place in hand without a building
+    (南门停车场, a location sent) keeps its words, and the building is looked for as above; words
+    kept where a place was asked that name none (家里还有个老人) are no place."""
     found: dict[str, str] = {}
     for key in ("place", "address"):
         value = (state.slots if state is not None else {}).get(key)
@@ -269,6 +269,7 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
 SAID_SHOWN = 3  # the resident's last messages a hand-off's summary quotes
 SAID_CLIP = 60  # characters of each
 SAID_WITHIN = timedelta(hours=2)  # older messages did not lead to this hand-off
+SAID_TYPES = ("text", "voice")  # messages that carry the resident's words (a voice's recognised text)
 ASK_LEFT = 3  # characters besides the words asking for a person (我要转) a message that only asks keeps
 
 
@@ -285,14 +286,16 @@ def _only_asks(text: str) -> bool:
 
 def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
     """The resident's last few messages that led to the hand-off (提不动水 … 能不能给送点水), most
-    recent last, as said (mask them to show them): not menu digits, a 是 / 否 or a message that
-    only asks for a person (人工, 转人工, 我要转人工, 你是机器人吗), which say nothing of it."""
+    recent last, as said (mask them to show them): not menu clicks or digits, a 是 / 否 or a
+    message that only asks for a person (人工, 转人工, 我要转人工, 你是机器人吗), which say nothing of it."""
     since = ctx.now - SAID_WITHIN
     said: list[str] = []
     for line in lines:
         text = str(line.get("text") or "").strip()
         norm = normalize(text)
-        if line.get("direction") != "in" or len(norm) < 2 or norm.isdigit() or _only_asks(text):
+        if line.get("direction") != "in" or line.get("type") not in SAID_TYPES:  # a menu click, a photo
+            continue
+        if len(norm) < 2 or norm.isdigit() or _only_asks(text):
             continue
         try:
             at = datetime.fromisoformat(str(line.get("at")))
