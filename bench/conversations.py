@@ -29,6 +29,7 @@ class Script:
 
     messages: tuple[str, ...]
     expect: str
+    new_resident_after: bool = False  # see new_resident_after()
 
 
 SCRIPTS: list[Script] = [
@@ -44,10 +45,11 @@ SCRIPTS: list[Script] = [
     Script(("你好",), MENU),
     Script(("谢谢你们，上次路灯修好了很满意",), "不客气"),  # thanks are answered with a word, not the menu
     Script(("帮助",), MENU),
-    Script(("转人工",), TICKET),
+    Script(("转人工",), TICKET, new_resident_after=True),
     # An elderly-service booking and a volunteer signup, each to its ticket.
     Script(("明天中午给我妈订个助餐", "王秀英", "82", "5号楼1单元301", "少盐", "13800138005", "确认"), TICKET),
-    Script(("我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意", "确认"), TICKET),
+    Script(("我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意", "确认"), TICKET,
+           new_resident_after=True),
 ]
 
 CONVERSATIONS: list[list[str]] = [list(s.messages) for s in SCRIPTS]
@@ -58,6 +60,18 @@ def hands_off(conversation: list[str]) -> bool:
     that resident's new requests before staff instead of running a flow (bot.flows.handoff.
     with_staff), so a simulated resident continues under a new openid, as another resident would."""
     return bool(conversation) and conversation[0] == "转人工"
+
+
+_NEW_RESIDENT_AFTER = frozenset(s.messages[0] for s in SCRIPTS if s.new_resident_after)
+
+
+def new_resident_after(conversation: list[str]) -> bool:
+    """Whether a simulated resident goes on under a new openid after this conversation, so that
+    the next one runs as written: after a hand-off (hands_off), and after a volunteer signup — a
+    resident registers once; to a second signup the bot answers with the registration it has, and
+    the script's answers to questions no longer asked would each be 没太明白 and the menu (nine
+    messages of every repeated signup)."""
+    return bool(conversation) and conversation[0] in _NEW_RESIDENT_AFTER
 
 
 # A report of what the resident or a neighbour reported already is first asked about (1 催一下 or

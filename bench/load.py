@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.conversations import ANOTHER, hands_off, interjection, pick
+from bench.conversations import ANOTHER, interjection, new_resident_after, pick
 from bot.sim.wechat_client import WeChatSigner, text_xml
 
 
@@ -56,27 +56,28 @@ class Stats:
 @dataclass
 class Resident:
     """Where one simulated resident of the closed loop is: the rest of its conversation and the
-    openid generation it talks under (a new one after a hand-off, bench.conversations.hands_off)."""
+    openid generation it talks under (a new one after a hand-off or a volunteer signup,
+    bench.conversations.new_resident_after)."""
 
     generation: int = 0
     queue: list[str] = field(default_factory=list)
-    handing_off: bool = False
+    renews: bool = False  # the conversation under way ends with a new openid
 
     def next_message(self, rng: random.Random) -> str:
         """The next message to send, a new conversation started when the last one ended."""
         if not self.queue:
             conversation = pick(rng)
-            self.queue, self.handing_off = list(conversation), hands_off(conversation)
+            self.queue, self.renews = list(conversation), new_resident_after(conversation)
         return self.queue.pop(0)
 
     def answered(self, extra: str | None) -> None:
         """After the reply: say extra first (the script's answer to a question it does not have),
-        or, at the end of a conversation that handed off, go on as a new resident."""
+        or, at the end of a conversation after which a resident goes on as a new one, do so."""
         if extra is not None:
             self.queue.insert(0, extra)
-        elif not self.queue and self.handing_off:
+        elif not self.queue and self.renews:
             self.generation += 1
-            self.handing_off = False
+            self.renews = False
 
 
 class Driver:
@@ -160,7 +161,7 @@ class Driver:
         timeout = aiohttp.ClientTimeout(total=10)
         conn = aiohttp.TCPConnector(limit=0)
         scripts: dict[int, list[str]] = {}
-        generations: dict[int, int] = {}  # bumped after a hand-off (hands_off), as in closed_loop
+        generations: dict[int, int] = {}  # bumped as in closed_loop (new_resident_after)
         whole: dict[int, list[str]] = {}
         busy: set[int] = set()
         async with aiohttp.ClientSession(timeout=timeout, connector=conn) as http:
@@ -180,7 +181,7 @@ class Driver:
                     script = whole[i] = pick(self.rng)
                 text, scripts[i] = script[0], script[1:]
                 openid = f"oPace{self.run_tag}{i:05d}g{generations.get(i, 0)}"
-                if not scripts[i] and hands_off(whole[i]):
+                if not scripts[i] and new_resident_after(whole[i]):
                     generations[i] = generations.get(i, 0) + 1
                 busy.add(i)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from bench.conversations import SCRIPTS, hands_off, pick
+from bench.conversations import SCRIPTS, hands_off, new_resident_after, pick
 from tests.conftest import WeChat
 
 
@@ -28,6 +28,21 @@ async def test_after_a_hand_off_the_next_conversation_is_a_flow_again_under_a_ne
     openid = "oScript" + uuid.uuid4().hex[:12]
     await wx.say(openid, "转人工")
     assert "转给工作人员" in await wx.say(openid, SCRIPTS[0].messages[0])  # why the openid changes
+
+
+async def test_after_a_volunteer_signup_the_next_conversation_is_a_new_resident(wx: WeChat) -> None:
+    """A resident registers as a volunteer once: a second signup under the same openid is answered
+    with the registration, and the script's further answers would each be 没太明白 (off the
+    script), so the load generator goes on as a new resident after a signup, as after a hand-off."""
+    signup = next(s for s in SCRIPTS if s.messages[0] == "我想报名当志愿者")
+    assert new_resident_after([*signup.messages, "取消"]) and new_resident_after(["转人工", "取消"])
+    assert not new_resident_after([*SCRIPTS[0].messages, "取消"]) and not new_resident_after([])
+    openid = "oScript" + uuid.uuid4().hex[:12]
+    for text in signup.messages:
+        await wx.say(openid, text)
+    await wx.say(openid, "取消")
+    assert "已经登记为社区志愿者" in await wx.say(openid, signup.messages[0])  # why the openid changes
+    assert "没太明白" in await wx.say(openid, signup.messages[1])
 
 
 async def test_a_script_said_again_or_by_a_neighbour_still_ends_in_its_own_ticket(wx: WeChat) -> None:

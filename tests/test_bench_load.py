@@ -32,7 +32,7 @@ def test_a_conversation_goes_on_where_it_stopped_and_a_hand_off_makes_a_new_resi
     who.answered(None)
     assert who.generation == 0 and not who.queue
 
-    who = Resident(queue=["转人工", "取消"], handing_off=True)
+    who = Resident(queue=["转人工", "取消"], renews=True)
     who.next_message(rng)
     who.answered(None)
     assert who.generation == 0  # 取消 still goes under the openid that handed off
@@ -49,7 +49,7 @@ async def test_a_hand_off_in_the_warm_up_leaves_nobody_waiting_for_staff_in_the_
     client: TestClient[Any, Any], services: Services
 ) -> None:
     driver = _driver(client, services)
-    driver.residents[0] = Resident(queue=["转人工", "取消"], handing_off=True)
+    driver.residents[0] = Resident(queue=["转人工", "取消"], renews=True)
     warm_up = await driver.closed_loop(1, 0.3)
     assert warm_up.errors == 0 and warm_up.messages >= 2
     assert driver.residents[0].generation >= 1
