@@ -1006,3 +1006,37 @@ async def test_a_ticket_page_says_each_thing_once(client: Client, services: Serv
     page = await (await client.get(f"/console/tickets/{ticket}")).text()
     details = page[page.index('class="card details"'):page.index("</dl>")]
     assert "7号楼" in details and "<dt>楼栋</dt>" not in details and "7栋" in details
+
+
+async def test_two_clerks_answering_every_reporter_of_a_job_do_not_both_send(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """刘敏 writes an answer to all five reporters of a burst while 王芳 sends hers to all from
+    WeCom: 刘敏's is held with 王芳's words shown, nobody gets a second message until she sends again."""
+    from tests.test_worker_words import burst
+
+    await _users(services)
+    await load_roster(services)
+    job, kids = await burst(services)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{job}")).text()
+    await auth.create_user(services, "wang", "staffpass2", "staff", display_name="王芳")
+    done = await staff_actions.staff_reply_all(services, job, "抢修队已到场。", "wang")
+    sent = len(await outbox_rows(services, "wechat"))
+    form = {"text": "预计六点来水。", "to": "all", "csrf_token": csrf, "form_id": _hidden(page, "form_id"),
+            "seen_answer": _hidden(page, "seen_answer"), "seen_status": "dispatched", "seen_assignee": "wangwei",
+            "seen_reporters": "5"}
+    body = await (await client.post(f"/console/tickets/{job}/reply", data=form)).text()
+    assert done.reached > 0 and "王芳 已在" in body and "抢修队已到场。" in body and "您的答复还没有发送" in body
+    assert len(await outbox_rows(services, "wechat")) == sent
+    body = await (await client.post(f"/console/tickets/{job}/reply", data={
+        **form, "form_id": _hidden(body, "form_id"), "seen_answer": _hidden(body, "seen_answer"),
+    })).text()
+    assert f"答复已发给 {done.reached} 位反映居民" in body
+    # 王芳 answers one linked reporter alone: the job's page, drawn before, holds 刘敏's next answer.
+    page = await (await client.get(f"/console/tickets/{job}")).text()
+    await staff_actions.staff_reply(services, kids[-1], "您家的情况已记下。", "wang")
+    body = await (await client.post(f"/console/tickets/{job}/reply", data={
+        **form, "form_id": _hidden(page, "form_id"), "seen_answer": _hidden(page, "seen_answer"),
+    })).text()
+    assert "您家的情况已记下。" in body and "您的答复还没有发送" in body

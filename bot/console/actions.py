@@ -37,8 +37,9 @@ async def _sent_before(request: web.Request, user: ConsoleUser, number: str, for
 
 
 async def _answered_meanwhile(request: web.Request, user: ConsoleUser, number: str, form: Any) -> str | None:
-    """Why an answer to one resident is held back: a colleague answered them after the page the
-    clerk wrote on was shown (its seen_answer), in words; None when nobody did."""
+    """Why an answer is held back: a colleague answered the ticket's resident (alone, or with every
+    reporter of the job) after the page the clerk wrote on was shown (its seen_answer), in words;
+    None when nobody did."""
     shown = str(form.get("seen_answer", ""))
     if not shown.isdigit() or len(shown) > 18:  # not a message id this page could have shown
         return None
@@ -66,7 +67,7 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     text = str(form.get("text", ""))
     if await _sent_before(request, user, number, form):
         raise web.HTTPSeeOther(_here(number))
-    held = None if form.get("to") == "all" else await _answered_meanwhile(request, user, number, form)
+    held = await _answered_meanwhile(request, user, number, form)  # to one or to all reporters
     if held is not None:  # the clerk reads the colleague's answer first; a second press sends hers
         await release_form(request, user, form)
         await auth.keep_draft(svc, user, number, text)

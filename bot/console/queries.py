@@ -245,14 +245,27 @@ async def last_answers(session: AsyncSession, ticket_ids: list[int]) -> dict[int
     return {m.ticket_id: m for m in rows.scalars() if m.ticket_id is not None}
 
 
+def _answers_on(ticket: Ticket) -> Any:
+    """Staff answers to the ticket's resident or to a reporter linked to it."""
+    linked = select(Ticket.id).where(Ticket.parent_id == ticket.id)
+    return and_(
+        or_(Message.ticket_id == ticket.id, Message.ticket_id.in_(linked)),
+        Message.direction == "out", Message.author.is_not(None),
+    )
+
+
+async def last_answer_id(session: AsyncSession, ticket: Ticket) -> int:
+    """The newest staff answer on the ticket or its linked reports (0: none): what its page shows."""
+    return int(await session.scalar(select(func.max(Message.id)).where(_answers_on(ticket))) or 0)
+
+
 async def answer_since(session: AsyncSession, ticket: Ticket, after_id: int, author: str) -> Message | None:
-    """The newest staff answer to the ticket's resident by someone other than `author` sent after
-    the message `after_id` (what a ticket page showed last): a colleague answered meanwhile."""
+    """The newest staff answer on the ticket or its linked reports by someone other than `author`
+    sent after the message `after_id` (last_answer_id of the page the clerk wrote on): a colleague
+    answered meanwhile."""
     return await session.scalar(
-        select(Message).where(
-            Message.ticket_id == ticket.id, Message.direction == "out", Message.author.is_not(None),
-            Message.author != author, Message.id > after_id,
-        ).order_by(Message.id.desc()).limit(1)
+        select(Message).where(_answers_on(ticket), Message.author != author, Message.id > after_id)
+        .order_by(Message.id.desc()).limit(1)
     )
 
 

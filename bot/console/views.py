@@ -123,7 +123,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         trouble = (await queries.owner_trouble(session, [ticket])).get(ticket.id, ())
         assignable = await staff_actions.assignable_people(session, ticket.kind)
         shown = await queries.names(session)
-        answered = (await queries.last_answers(session, [ticket.id])).get(ticket.id)
+        seen_answer = await queries.last_answer_id(session, ticket)
     draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
     sent = await auth.take_sent(svc, user, ticket.number) if user.can("staff") else False
     allowed = [a for a in staff_actions.STAFF_ACTIONS if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
@@ -138,6 +138,6 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
         "max_reply": staff_actions.MAX_REPLY_CHARS, "draft": draft,
         "draft_key": draft_key(user, ticket.number), "draft_sent": sent,
-        "seen_answer": answered.id if answered else 0,  # a colleague's later answer holds this one back
+        "seen_answer": seen_answer,  # a colleague's later answer holds this one back
         "fields": field_lines(svc.texts, ticket.fields or {}, reveal),
     })
