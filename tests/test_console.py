@@ -1040,3 +1040,21 @@ async def test_two_clerks_answering_every_reporter_of_a_job_do_not_both_send(
         **form, "form_id": _hidden(page, "form_id"), "seen_answer": _hidden(page, "seen_answer"),
     })).text()
     assert "您家的情况已记下。" in body and "您的答复还没有发送" in body
+
+
+async def test_the_ticket_list_says_which_reports_were_merged_into_a_job(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """After a water cut the list holds the job and its linked reports: each linked one says
+    并入 <job>, linking to it; the job says how many reported it."""
+    from tests.test_worker_words import burst
+
+    await _users(services)
+    await load_roster(services)
+    job, kids = await burst(services)
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console/tickets")).text()
+    rows = {n: body[body.index(f'<td><a href="/console/tickets/{n}">'):][:2000].split("</tr>")[0] for n in [job, *kids]}
+    for kid in kids:
+        assert f'<a class="badge merged" href="/console/tickets/{job}"' in rows[kid] and f"并入 {job}" in rows[kid]
+    assert "并入" not in rows[job] and "5 人反映" in rows[job]

@@ -428,6 +428,15 @@ async def failed_pushes(session: AsyncSession, ticket: Ticket) -> list[FailedPus
     ]
 
 
+async def parent_numbers(session: AsyncSession, rows: list[Ticket]) -> dict[int, str]:
+    """The numbers of the jobs these tickets are linked to (同一问题多人反映), by the job's id."""
+    ids = {t.parent_id for t in rows if t.parent_id}
+    if not ids:
+        return {}
+    found = await session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(ids)))
+    return {i: n for i, n in found.all()}
+
+
 async def linked_reports(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
     """Later reports of the same problem linked to this ticket (同一问题多人反映)."""
     rows = await session.execute(select(Ticket).where(Ticket.parent_id == ticket.id).order_by(Ticket.id))

@@ -91,12 +91,13 @@ async def list_page(request: web.Request, user: ConsoleUser) -> web.StreamRespon
     filters = queries.Filters.parse(request.query)
     async with svc.sessions() as session:
         rows, total = await queries.ticket_list(session, filters)
+        parents = await queries.parent_numbers(session, rows)
         grids, people = await queries.grids_and_people(session)
         shown = await queries.names(session)
     pages = max(1, ceil(total / queries.PAGE_SIZE))
     return await render(request, "tickets.html", {
         "tickets": rows, "total": total, "filters": filters, "pages": pages, "grids": grids, "people": people,
-        "names": shown, "kinds": tickets.KINDS, "statuses": tickets.STATUSES,
+        "names": shown, "kinds": tickets.KINDS, "statuses": tickets.STATUSES, "parents": parents,
         "query": {k: v for k, v in request.query.items() if k != "page"},
     })
 
