@@ -732,10 +732,13 @@ async def apply_action(
             if (data or {}).get("by") != "resident":  # a resident who withdrew it was answered in the chat
                 await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_cancelled", note=note)
             if ticket.assignee:
-                await outbox.push_worker(
-                    session, ticket.assignee, t.get("dispatch.cancelled_worker", number=ticket.number),
-                    now=now, ticket_id=ticket.id, not_before=held_until(svc, ticket),
-                )
+                # A neighbour's report withdrawn: the job it was linked to goes on, and is named.
+                job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+                text = (t.get("dispatch.cancelled_linked_worker", number=ticket.number, parent=job.number)
+                        if job is not None and job.status in tickets.ACTIVE
+                        else t.get("dispatch.cancelled_worker", number=ticket.number))
+                await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id,
+                                         not_before=held_until(svc, ticket))
     elif action == "escalate":
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
         await escalate_to_staff(svc, session, ticket, note or action)

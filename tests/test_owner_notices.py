@@ -285,6 +285,24 @@ async def test_a_neighbours_report_linked_is_told_to_the_owner_with_the_photo(
     assert photo.payload == {"msgtype": "image", "photo": PHOTO["MediaId"], "number": parent.number}
 
 
+async def test_a_neighbour_withdrawing_a_linked_report_leaves_the_job_in_hand(wx: WeChat, services: Services) -> None:
+    """A neighbour's 撤销 of their report linked to a job told its owner 工单 0002 已撤销，您无需再处理
+    — a number the owner never had a card for, read as the job called off. Now the job is named as
+    going on; the job and the other reports stay as they were."""
+    first, second = oid(), oid()
+    assert "工单号" in await report_lamp(wx, first, "13812345678")
+    await report_lamp(wx, second, "13900001111")
+    [job] = await tickets_of(services, first)
+    [mine] = await tickets_of(services, second)
+    assert mine.parent_id == job.id
+    assert "要撤销" in await wx.say(second, "撤销工单")
+    assert "已撤销" in await wx.say(second, "是")
+    assert (await ticket(services, mine.number)).status == "cancelled"
+    assert (await ticket(services, job.number)).status == "dispatched"
+    told = (await texts_to(services, "wecom", "wangwei"))[-1]
+    assert told == f"工单 {mine.number}（与工单 {job.number} 合并处理）的居民撤销了自己的反映；工单 {job.number} 照常办理。"
+
+
 # --- 8. an emergency is never linked to a slower ticket ------------------------------------------------
 
 
