@@ -15,7 +15,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal, select
 
 from bot import bookings
 from bot.bookings import SlotCheck
@@ -29,6 +29,8 @@ from bot.flows.engine import Outcome, start
 from bot.flows.registry import register
 from bot.privacy import hash_openid
 from bot.when import When, cn_number, parse_when
+from storage import fastsql
+from storage.fastsql import Prepared
 from storage.models import Booking, Reminder
 
 LIST_LIMIT = 5  # upcoming bookings listed to pick from
@@ -272,12 +274,16 @@ async def begin(ctx: Context, text: str) -> Outcome | None:
     return start(ctx, flow, slots, text, lead=lead)
 
 
-# Built once: a bare 取消 ends every conversation, so this runs often (ix_reminders_target_kind).
-_REMINDED = (
-    select(Reminder.cause_id).where(
-        Reminder.target == bindparam("target"), Reminder.kind.in_(bookings.REMINDER_KINDS),
-        Reminder.cause_type == "booking", Reminder.state == "done", Reminder.done_at >= bindparam("since"),
-    ).order_by(Reminder.done_at.desc()).limit(1)
+_REMINDERS = Reminder.__table__
+# Built once and run on the driver (storage.fastsql): a bare 取消 ends every conversation, so this
+# runs often (ix_reminders_target_kind), and through the session it opened one for most of them.
+_REMINDED = Prepared(
+    select(_REMINDERS.c.cause_id).where(
+        _REMINDERS.c.target == bindparam("target"),
+        _REMINDERS.c.kind.in_([literal(kind) for kind in bookings.REMINDER_KINDS]),  # no expanding IN
+        _REMINDERS.c.cause_type == "booking", _REMINDERS.c.state == "done",
+        _REMINDERS.c.done_at >= bindparam("since"),
+    ).order_by(_REMINDERS.c.done_at.desc()).limit(1)
 )
 
 
@@ -285,8 +291,8 @@ async def reminded_cancel(ctx: Context) -> Outcome | None:
     """A bare 取消 outside any request, soon after a booking's reminder reached the resident: the
     confirmation to cancel that booking (刚才提醒过您这个预约), instead of "nothing to cancel".
     None when no reminder was sent lately, or its booking is no longer ahead."""
-    cause = await ctx.session.scalar(_REMINDED, {"target": ctx.openid, "since": ctx.now - REMINDED_WITHIN})
-    booking = await _own(ctx, {"id": cause}) if cause is not None else None
+    found = await fastsql.run(ctx.tx, _REMINDED, {"target": ctx.openid, "since": ctx.now - REMINDED_WITHIN})
+    booking = await _own(ctx, {"id": found.rows[0]["cause_id"]}) if found.rows else None
     if booking is None:
         return None
     return start(ctx, BookingCancel(), {"listed": [_entry(ctx, booking)]}, lead=ctx.text("elderly.reminded"))
