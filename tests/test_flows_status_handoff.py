@@ -457,3 +457,15 @@ async def test_a_menu_click_is_not_quoted_as_what_the_resident_said(wx: WeChat, 
     assert "网格员" in await wx.event(openid, "CLICK", "MENU_HANDOFF")
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "handoff" and ticket.fields["said"] == ["3栋电梯困人了"]
+
+
+async def test_older_residents_ask_for_a_person_in_their_own_words(wx: WeChat, services: Services) -> None:
+    """让社区的人打电话给我 / 叫你们的人给我回电话 / 我要跟社区的人说 / 我不会打字 got 没太明白 and the
+    menu — the very residents least able to use it."""
+    for n, text in enumerate(("让社区的人打电话给我", "叫你们的人给我回电话", "我要跟社区的人说", "我不会打字")):
+        asker = f"o_older_{n}"
+        assert "转接人工服务" in await wx.send("voice", asker, MediaId=f"v{n}", Format="amr", Recognition=text), text
+        [handoff] = await tickets_of(services, asker)
+        assert handoff.kind == "handoff", text
+    # a call the property company promised is no request for a person
+    assert "转接人工服务" not in await wx.say("o_older_x", "物业的人给我打电话说明天来修")
