@@ -1,11 +1,12 @@
 """Before and after, alternately: the bot at an earlier commit against the checkout, same load.
 
-    .venv/bin/python -m bench.compare --before c1d8b42 [--pairs 3] [--duration 15] [--residents 40]
+    .venv/bin/python -m bench.compare --before c1d8b42 [--after REV] [--pairs 3] [--duration 15] [--residents 40]
 
 On a shared machine the speed drifts by tens of percent within minutes, so two figures taken
 apart compare the machine as much as the code. This runs the two versions in turns (before,
 after, before, after, ...), each as `communitybot serve` on the embedded default from its own
-tree (the earlier commit in a temporary git worktree) with a fresh database, under the closed
+tree (the earlier commit in a temporary git worktree; with --after, the later one too, so that
+uncommitted work in the checkout stays out of the figures) with a fresh database, under the closed
 loop of `communitybot bench` after a warm-up, and prints each run's messages per second and the
 bot's CPU per message (its process tree's user + system time over the messages answered), then
 the medians. The API stand-ins of bench/echo_server.py take the outbox's pushes.
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,13 +98,15 @@ async def measure_tree(root: Path, side: str, api_base: str, args: argparse.Name
 
 async def main_async(args: argparse.Namespace) -> list[Run]:
     """Measure both sides alternately and print the figures."""
-    with worktree(args.before) as before_root, tempfile.TemporaryDirectory(prefix="cb-compare-") as tmpdir:
+    after = args.after or "checkout"
+    with ExitStack() as trees, tempfile.TemporaryDirectory(prefix="cb-compare-") as tmpdir:
+        roots = {args.before: trees.enter_context(worktree(args.before)),
+                 after: trees.enter_context(worktree(args.after)) if args.after else REPO}
         tmp = Path(tmpdir)
         async with echo_server(tmp) as echo:
             api_base = echo.base
-            roots = {args.before: before_root, "checkout": REPO}
             runs = await alternate(
-                (args.before, "checkout"), args.pairs,
+                (args.before, after), args.pairs,
                 lambda side: measure_tree(roots[side], side, api_base, args, tmp),
             )
     for run in runs:
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the earlier commit (any git revision)")
+    parser.add_argument("--after", help="the later commit (default: the checkout as it is, uncommitted work included)")
     parser.add_argument("--pairs", type=int, default=3, help="rounds of before-then-after")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of closed loop per run")
     parser.add_argument("--residents", type=int, default=40, help="concurrent residents")
