@@ -546,6 +546,7 @@ async def test_a_refused_answer_comes_back_in_the_box_and_an_expired_session_say
     assert resp.status == 303 and resp.headers["Location"].startswith("/console/login?expired=1&next=")
     html = await (await client.get(resp.headers["Location"])).text()
     assert "登录已过期，请重新登录后再发送" in html and f'name="next" value="/console/tickets/{number}"' in html
+    assert "刚才的操作没有执行" in html and "答复仍留在这台电脑的浏览器里" in html  # console.js keeps the draft
 
 
 def _reply_box(page: str) -> str:
