@@ -87,7 +87,7 @@ _CN_DIGITS = {c: n for n, cs in enumerate(("零〇", "一", "二两", "三", "�
 _TYPO_REF = re.compile(r"[0-9A-Za-z#.\-]*(?:\d[0-9.\-]*[A-Za-z#]|[A-Za-z#][0-9A-Za-z#.\-]*\d)[0-9A-Za-z#.\-]*(?=$|[\s,;、。!?])")
 _FIRST_REF = re.compile(rf"({_REF}){_ENDED}|({_JOINED})(?=\D)")
 # More numbers after the first (接单 1 2 3, 接单 2、3, 办结 2和3 都调解好了).
-_MORE_REF = re.compile(rf"(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)(?:({_REF}){_ENDED}|({_JOINED})(?=\D))")
+_MORE_REF = re.compile(rf"(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)(?:#|no\.?|第)?(?:({_REF}){_ENDED}|({_JOINED})(?=\D))", re.IGNORECASE)
 _VERB_WORDS = {**VERBS, **SYNONYMS}
 _VERB = "|".join(sorted(_VERB_WORDS, key=len, reverse=True))
 _HEAD = re.compile(rf"^({_VERB})(?:了|啦)?{_SEP}*")

@@ -329,6 +329,9 @@ async def test_marks_around_a_number_are_read_and_a_mistyped_number_does_nothing
     assert (await _told(services, "oT1"))[-1].endswith("3单元楼道灯已换好")
     fresh = (await new_ticket(services, resident="oT4", category="noise")).ticket.number
     assert (await wc.say("wangwei", "接单，10分钟后到")).startswith(f"已接单：工单 {fresh}")
+    more = [(await new_ticket(services, resident=f"oT{k}", category=f"c{k}")).ticket.number for k in (5, 6)]
+    reply = await wc.say("wangwei", f"接单 #{more[0][-1]} #{more[1][-1]}")  # the second # number too
+    assert [line.split("（")[0] for line in reply.splitlines()] == [f"已接单：工单 {x}" for x in more], reply
 
 
 async def test_an_acknowledgement_is_answered_shortly_and_changes_nothing(
