@@ -1059,3 +1059,32 @@ async def test_the_ticket_list_says_which_reports_were_merged_into_a_job(
     for kid in kids:
         assert f'<a class="badge merged" href="/console/tickets/{job}"' in rows[kid] and f"并入 {job}" in rows[kid]
     assert "并入" not in rows[job] and "5 人反映" in rows[job]
+
+
+async def test_a_residents_history_is_one_click_from_any_of_their_tickets(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """On the phone with a resident: her ticket page links to every ticket of hers (by the ticket's
+    number, never her openid in the address), the filters keep to her, and a resident with one
+    ticket, or a ticket without a resident, offers no link; an unknown number lists nothing."""
+    await _users(services)
+    await make_resident(services, "o_wang")
+    await make_resident(services, "o_li")
+    mine = [await make_ticket(services, "o_wang", status="open", summary=s) for s in ("3号楼楼道灯坏了", "家里停水了")]
+    handoff = await make_ticket(services, "o_wang", kind="handoff", summary="转人工：水什么时候来")
+    other = await make_ticket(services, "o_li", status="open", summary="5号楼电梯异响")
+    nobody = await make_ticket(services, None, status="open", summary="东门路灯不亮")
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{mine[0]}")).text()
+    assert f'href="/console/tickets?of={mine[0]}"' in page and "这位居民共 3 件工单" in page and "o_wang" not in page
+    listed = await (await client.get("/console/tickets", params={"of": mine[0]})).text()
+    rows = re.findall(r'<td><a href="/console/tickets/([0-9-]+)">', listed)
+    assert sorted(rows) == sorted([*mine, handoff]) and "共 3 件" in listed and "o_wang" not in listed
+    assert f'name="of" value="{mine[0]}"' in listed  # the filters keep to her
+    narrowed = await (await client.get("/console/tickets", params={"of": mine[0], "kind": "handoff"})).text()
+    assert re.findall(r'<td><a href="/console/tickets/([0-9-]+)">', narrowed) == [handoff]
+    for alone in (other, nobody):
+        assert "这位居民共" not in await (await client.get(f"/console/tickets/{alone}")).text()
+    for unknown in (nobody, "20990101-0001", "<script>"):
+        body = await (await client.get("/console/tickets", params={"of": unknown})).text()
+        assert "共 0 件" in body and "<script>" not in body.split("<main>")[1]

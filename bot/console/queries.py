@@ -44,6 +44,7 @@ class Filters:
     overdue: bool = False
     needs_person: bool = False  # the queue's tickets: what needs a person now
     q: str = ""
+    of: str = ""  # a ticket number: the tickets of that ticket's resident (no openid in the address)
     page: int = 1
 
     @classmethod
@@ -58,6 +59,7 @@ class Filters:
             grid=str(query.get("grid", ""))[:32], assignee=str(query.get("assignee", ""))[:64],
             overdue=query.get("overdue", "") in ("1", "on", "true"),
             needs_person=query.get("queue", "") in ("1", "on", "true"), q=str(query.get("q", "")).strip()[:100],
+            of=str(query.get("of", "")).strip()[:20],
             page=page,
         )
 
@@ -304,6 +306,18 @@ async def queue_size(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Ticket).where(_needs_person())) or 0)
 
 
+def _resident_of(number: str) -> Any:
+    """The resident (openid) of the ticket with this number, as a subquery (NULL: none, matching nothing)."""
+    return select(Ticket.resident).where(Ticket.number == number).scalar_subquery()
+
+
+async def resident_tickets(session: AsyncSession, ticket: Ticket) -> int:
+    """How many tickets the ticket's resident has (this one included; 0 without a resident)."""
+    if not ticket.resident:
+        return 0
+    return int(await session.scalar(select(func.count()).where(Ticket.resident == ticket.resident)) or 0)
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -325,6 +339,8 @@ async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Tic
         conds.append(Ticket.overdue.is_(True))
     if filters.needs_person:
         conds.append(_needs_person())
+    if filters.of:
+        conds.append(Ticket.resident == _resident_of(filters.of))
     if filters.q:
         pattern = _like(filters.q)
         said = Ticket.id.in_(  # one pass over the messages, not one per ticket

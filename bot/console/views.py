@@ -125,6 +125,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         assignable = await staff_actions.assignable_people(session, ticket.kind)
         shown = await queries.names(session)
         seen_answer = await queries.last_answer_id(session, ticket)
+        theirs = await queries.resident_tickets(session, ticket)
     draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
     sent = await auth.take_sent(svc, user, ticket.number) if user.can("staff") else False
     allowed = [a for a in staff_actions.STAFF_ACTIONS if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
@@ -140,5 +141,6 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "max_reply": staff_actions.MAX_REPLY_CHARS, "draft": draft,
         "draft_key": draft_key(user, ticket.number), "draft_sent": sent,
         "seen_answer": seen_answer,  # a colleague's later answer holds this one back
+        "resident_tickets": theirs,
         "fields": field_lines(svc.texts, ticket.fields or {}, reveal),
     })
