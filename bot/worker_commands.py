@@ -61,6 +61,7 @@ FROM_STATUSES = {
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
+MAX_NOTE = 600  # a note's characters: it is the resident's push (as a console answer, staff_actions)
 MAX_REFS = 6  # numbers in one command (接单 1 2 3): each gets a line of the reply, which must stay short
 # Between a verb, its number and the note: spaces or the punctuation people type there (接单：0001,
 # 办结 0001，已修好; NFKC has made full-width marks ASCII).
@@ -82,9 +83,10 @@ _REF_MARK = re.compile(r"(?:#|no\.?|第)\s*(?=\d)", re.IGNORECASE)
 # voice input writes it): read as its digits; never a place (办结 三楼灯已换) or words (办结 一切正常).
 _CN_REF = re.compile(r"第?([零〇一二两三四五六七八九十百]{1,6})(?=(?:号|单|号单)?(?:$|[\s,;、。!?]|[了啦](?=$|[\s,;、。!?])))")
 _CN_DIGITS = {c: n for n, cs in enumerate(("零〇", "一", "二两", "三", "四", "五", "六", "七", "八", "九")) for c in cs}
-# A mistyped number where the number goes (接单 0O3, 办结 O003 已修好: a letter for a zero): never
-# read as no number, which would act on the worker's only ticket, or as the note.
-_TYPO_REF = re.compile(r"[0-9A-Za-z#.\-]*(?:\d[0-9.\-]*[A-Za-z#]|[A-Za-z#][0-9A-Za-z#.\-]*\d)[0-9A-Za-z#.\-]*(?=$|[\s,;、。!?])")
+# A mistyped number where the number goes (接单 0O3, 办结 O003 已修好: a letter for a zero; a digit
+# too many, 接单 99999999999999): never read as no number, which would act on the worker's only
+# ticket, or as the note. (办结 3楼灯已换 / 10:30修好 / 1.5米管子换了 are notes: no mark after them.)
+_TYPO_REF = re.compile(r"[0-9A-Za-z#.\-]*\d[0-9A-Za-z#.\-]*(?=$|[\s,;、。!?])")
 _FIRST_REF = re.compile(rf"({_REF}){_ENDED}|({_JOINED})(?=\D)")
 # More numbers after the first (接单 1 2 3, 接单 2、3, 办结 2和3 都调解好了).
 _MORE_REF = re.compile(rf"(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)(?:#|no\.?|第)?(?:({_REF}){_ENDED}|({_JOINED})(?=\D))", re.IGNORECASE)
@@ -408,8 +410,8 @@ def typo_reply(svc: Services, cmd: Command) -> str:
     typed one with look-alike letters read as digits, when that makes one)."""
     word = COMMAND_WORD.get(cmd.verb, svc.texts.get(f"wecom.verbs.{cmd.verb}"))
     digits = cmd.typo.translate(_LOOKALIKE)
-    example = f"{word} {digits if digits.isdigit() else '0001'}" + (" …" if cmd.verb in NEEDS_NOTE else "")
-    return svc.texts.get("wecom.bad_ref", ref=cmd.typo, example=example)
+    example = f"{word} {digits if digits.isdigit() and len(digits) <= 4 else '0001'}" + (" …" if cmd.verb in NEEDS_NOTE else "")
+    return svc.texts.get("wecom.bad_ref", ref=notices.clip(cmd.typo, 16), example=example)
 
 
 def help_text(svc: Services, who: Person | None) -> str:
@@ -444,6 +446,8 @@ async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
 async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> str:
     """Carry out 接单 / 办结 / 退回 / 吹哨 for the ticket's assignee; the reply to the worker."""
     t = svc.texts
+    if len(cmd.text) > MAX_NOTE:  # too long to reach the resident: nothing done, nothing lost
+        return t.get("wecom.note_too_long", length=len(cmd.text), limit=MAX_NOTE)
     if cmd.more:
         return await _act_on_each(svc, session, who, cmd)
     found = await find_ticket(svc, session, who, cmd)

@@ -318,6 +318,9 @@ async def test_marks_around_a_number_are_read_and_a_mistyped_number_does_nothing
         reply = await wc.say("wangwei", said)
         assert "没看懂工单号" in reply and "没有办理" in reply, (said, reply)
     assert "例如“接单 003”" in await wc.say("wangwei", "接单 0O3")
+    assert "没看懂工单号“999999999999999…”" in await wc.say("wangwei", "接单 " + "9" * 40)  # a digit too many
+    long = await wc.say("wangwei", f"办结 {n[1][-4:]} " + "换了灯泡。" * 130)  # 650: too long for the resident's push
+    assert "说明太长了（650 字）" in long and "没有办理" in long, long
     assert [(await ticket(services, x)).status for x in n.values()] == ["dispatched"] * 3
     assert (await wc.say("wangwei", "接单 #3")).startswith(f"已接单：工单 {n[3]}")
     assert (await wc.say("wangwei", "接单 No.2")).startswith(f"已接单：工单 {n[2]}")
