@@ -791,3 +791,23 @@ async def test_linked_reporters_after_the_job_was_rated_done_still_reach_its_own
     assert "已办结" in await wc.say("wangwei", f"办结 {job.number[-4:]} 已更换阀门，全楼供水正常")
     told = {o: [p.payload.get("text", "") for p in await outbox_rows(svc, "wechat", o)][-1] for o in ("o_jc", "o_je")}
     assert all("已更换阀门" in t for t in told.values()), told
+
+
+async def test_a_linked_report_reopened_on_its_own_at_night_waits_for_the_morning(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """A neighbour's 不满意 about the service at 23:00: their report becomes the owner's own job, but
+    the push and its time limit wait for the end of the quiet hours, as a card does."""
+    first, linked = await linked_and_surveyed(svc, clock, "o_n1", "o_n2")
+    clock.advance(hours=11)  # 23:00 local
+    seen = len(await outbox_rows(svc, "wecom", "wangwei"))
+    assert "已重新打开" in await wx.say("o_n2", "不满意 师傅态度不好")
+    [push] = (await outbox_rows(svc, "wecom", "wangwei"))[seen:]
+    assert linked in push.payload["text"] and "单独交给您办理" in push.payload["text"]
+    morning = clock.now() + timedelta(hours=9)  # 08:00 local
+    assert push.next_attempt_at.replace(tzinfo=morning.tzinfo) == morning
+    async with svc.sessions() as session:
+        dues = list(await session.scalars(select(Reminder.due_at).where(
+            Reminder.cause_type == "ticket", Reminder.cause_id == (await ticket(svc, linked)).id,
+            Reminder.state == "pending")))
+    assert dues and all(d.replace(tzinfo=morning.tzinfo) > morning for d in dues), dues
