@@ -81,7 +81,12 @@ _ENDED = rf"(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口])|号?单(?!
 _REF_MARK = re.compile(r"(?:#|no\.?|第)\s*(?=\d)", re.IGNORECASE)
 # A number in Chinese numerals where the number goes (接单三号, 办结 十二号 已修好, 接单 零零零三: how
 # voice input writes it): read as its digits; never a place (办结 三楼灯已换) or words (办结 一切正常).
-_CN_REF = re.compile(r"第?([零〇一二两三四五六七八九十百]{1,6})(?=(?:号|单|号单)?(?:$|[\s,;、。!?]|[了啦](?=$|[\s,;、。!?])))")
+_CN = "零〇一二两三四五六七八九十百"
+_CN_REF = re.compile(
+    rf"第?([{_CN}]{{1,6}})(?=(?:号|单|号单)?(?:$|[\s,;、。!?和与及]|[了啦](?=$|[\s,;、。!?]))|(?:号|单)第?[{_CN}])"
+)
+# What may come between two numbers in numerals (一号二号, 一号、二号, 一号和二号).
+_CN_NEXT = re.compile(rf"(?:号单|号|单)?(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)|(?:号单|号|单)")
 _CN_DIGITS = {c: n for n, cs in enumerate(("零〇", "一", "二两", "三", "四", "五", "六", "七", "八", "九")) for c in cs}
 # A mistyped number where the number goes (接单 0O3, 办结 O003 已修好: a letter for a zero; a digit
 # too many, 接单 99999999999999): never read as no number, which would act on the worker's only
@@ -89,7 +94,7 @@ _CN_DIGITS = {c: n for n, cs in enumerate(("零〇", "一", "二两", "三", "�
 _TYPO_REF = re.compile(r"[0-9A-Za-z#.\-]*\d[0-9A-Za-z#.\-]*(?=$|[\s,;、。!?])")
 _FIRST_REF = re.compile(rf"({_REF}){_ENDED}|({_JOINED})(?=\D)")
 # More numbers after the first (接单 1 2 3, 接单 2、3, 办结 2和3 都调解好了).
-_MORE_REF = re.compile(rf"(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)(?:#|no\.?|第)?(?:({_REF}){_ENDED}|({_JOINED})(?=\D))", re.IGNORECASE)
+_MORE_REF = re.compile(rf"(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+|(?<=[号单]))(?:#|no\.?|第)?(?:({_REF}){_ENDED}|({_JOINED})(?=\D))", re.IGNORECASE)
 _VERB_WORDS = {**VERBS, **SYNONYMS}
 _VERB = "|".join(sorted(_VERB_WORDS, key=len, reverse=True))
 _HEAD = re.compile(rf"^({_VERB})(?:了|啦)?{_SEP}*")
@@ -155,6 +160,20 @@ def _cn_number(said: str) -> str | None:
     return str(value + (_CN_DIGITS[ones] if ones else 0))
 
 
+def _cn_refs(value: str, pos: int) -> str:
+    """value with the numbers said in numerals at pos (接单三号, 接单一号二号) written in digits, when
+    that makes them numbers (else value as it was: 办结 一和二楼都修好了 is a note)."""
+    converted, start = value, pos
+    while (said := _CN_REF.match(converted, pos)) is not None and (digits := _cn_number(said.group(1))):
+        converted = converted[:said.start(1)] + digits + converted[said.end(1):]
+        pos = said.start(1) + len(digits)
+        gap = _CN_NEXT.match(converted, pos)
+        if gap is None:
+            break
+        pos = gap.end()
+    return converted if converted != value and _refs_at(converted, start)[0] else value
+
+
 def _refs_at(value: str, pos: int) -> tuple[list[str], int]:
     """The numbers typed at pos (one, or a list: 1 2 3, 2、3, 2和3) and where they end."""
     mark = _REF_MARK.match(value, pos)
@@ -211,10 +230,7 @@ def parse(text: str) -> Command | None:
     verb_word = head.group(1)
     if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
         return None  # 完成情况, 接了解: words, not a command
-    said = _CN_REF.match(value, head.end())
-    digits = _cn_number(said.group(1)) if said is not None else None
-    if said is not None and digits:
-        value = value[:said.start()] + digits + value[said.end():]
+    value = _cn_refs(value, head.end())
     refs, pos = _refs_at(value, head.end())
     rest = value[pos:]
     typo = None if refs else _TYPO_REF.match(rest)

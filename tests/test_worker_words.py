@@ -367,6 +367,12 @@ async def test_a_number_in_chinese_numerals_as_voice_input_writes_it(
     assert (await _told(services, "oV3"))[-1].endswith("三号楼灯已换")
     assert (await wc.say("wangwei", "办结 一切正常")).startswith(f"已办结：工单 {n[1]}")  # the one left
     assert (await _told(services, "oV1"))[-1].endswith("一切正常")
+    # several, as voice input writes them: 接单四号五号 took 4 and dropped 五号 (digits: 4号5号 too)
+    more = [(await new_ticket(services, resident=f"oV{k}", category=f"c{k}")).ticket.number for k in (4, 5)]
+    assert [line.split("（")[0] for line in (await wc.say("wangwei", "接单四号五号")).splitlines()] == [
+        f"已接单：工单 {x}" for x in more]
+    assert (await wc.say("wangwei", "办结 4号5号都修好了")).splitlines()[:2] == [
+        f"已办结：工单 {x}。已通知居民。" for x in more]
 
 
 async def test_my_tickets_says_how_many_residents_reported_a_job(client: TestClient[Any, Any], services: Services) -> None:
