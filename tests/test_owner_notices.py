@@ -303,6 +303,24 @@ async def test_a_neighbour_withdrawing_a_linked_report_leaves_the_job_in_hand(wx
     assert told == f"工单 {mine.number}（与工单 {job.number} 合并处理）的居民撤销了自己的反映；工单 {job.number} 照常办理。"
 
 
+async def test_staff_reopening_a_linked_report_alone_gives_it_to_the_owner(client: Client, services: Services) -> None:
+    """Staff reopen (POST /api/…/transition) one neighbour's report after the job was 办结: it is the
+    owner's own job from then on (in 我的工单, finished by its number), not a linked report they
+    cannot touch; the job stays 办结."""
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident=oid())).ticket.number
+    linked = (await new_ticket(services, resident=oid())).ticket.number
+    assert "已办结" in await wc.say("wangwei", f"办结 {job[-4:]} 灯已换好")
+    resp = await client.post(f"/api/tickets/{linked}/transition", json={"action": "reopen", "note": "居民来电说楼梯口还黑"},
+                             headers=BEARER)
+    assert resp.status == 200, await resp.text()
+    assert ((await ticket(services, job)).status, (await ticket(services, linked)).parent_id) == ("resolved", None)
+    told = (await texts_to(services, "wecom", "wangwei"))[-1]
+    assert linked in told and "说明：居民来电说楼梯口还黑" in told and "单独交给您办理" in told, told
+    assert linked in await wc.say("wangwei", "我的工单")
+    assert (await wc.say("wangwei", f"办结 {linked[-4:]} 楼梯口的灯也换了")).startswith(f"已办结：工单 {linked}")
+
+
 # --- 8. an emergency is never linked to a slower ticket ------------------------------------------------
 
 
