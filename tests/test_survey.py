@@ -612,9 +612,11 @@ async def test_a_linked_reporters_unsatisfied_words_reach_the_jobs_owner(
         assert not list(await session.scalars(select(Reminder.id).where(
             Reminder.cause_type == "ticket", Reminder.cause_id == again.id, Reminder.state == "pending")))
     owner = [p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei")]
-    assert any(f"并回工单 {first}" in text and linked in text for text in owner), owner
-    assert first in owner[-1] and "重新打开" in owner[-1], owner[-1]
-    assert "居民说：晚上还是黑的 打我电话138****5678" in owner[-1], owner[-1]
+    assert f"并回工单 {first}" in owner[-1] and linked in owner[-1], owner  # after the job's reopen
+    assert first in owner[-2] and "重新打开" in owner[-2], owner[-2]
+    assert "居民说：晚上还是黑的 打我电话138****5678" in owner[-2], owner[-2]
+    told = [p.payload.get("text", "") for p in await outbox_rows(svc, "wechat", "o_nb1")]
+    assert sum("已重新打开" in t for t in told) == 1, told  # told once, at their own reopen
     await act(svc, first, "resolve", note="换了灯泡")
     clock.advance(seconds=DELAY)
     await run_due(svc)

@@ -507,11 +507,13 @@ async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: 
         if still_unresolved(comment, ticket) is not None and parent.status in tickets.TRANSITIONS["reopen"].sources:
             # 不满意, then 还是没水: the problem itself is still there — the shared job goes back
             # to its owner with these words (as 不满意，还是没水 at once would have sent it), and
-            # the report, reopened on its own at the bare 不满意, follows it again.
-            if ticket.parent_id is None:
-                await dispatch.relink(svc, session, ticket, parent, actor)
+            # the report, reopened on its own at the bare 不满意, follows it again (once the job is
+            # reopened: its resident, told of their own reopen already, is not told again).
+            detached = ticket.parent_id is None
             await dispatch.apply_action(svc, session, parent, "reopen", actor,
                                         note=f"回访：不满意 {comment}", data={"comment": comment})
+            if detached:
+                await dispatch.relink(svc, session, ticket, parent, actor)
             await tickets.add_event(session, parent, "rating_comment", actor, now, note=comment,
                                     data={"via": ticket.number})
             await dispatch.escalate_to_staff(svc, session, parent, svc.texts.get("survey.staff_comment", comment=comment))
