@@ -583,6 +583,8 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
             Ticket.created_at >= ctx.now - AGAIN_WITHIN,
         ).order_by(Ticket.id.desc()).limit(1)
     )
+    if ticket is not None and not dispatch.may_share(text, ticket, own=True):
+        ticket = None  # 楼上漏水 after their own 停水了: another problem (config/flows.toml [linking])
     if ticket is None:
         return await _reported_by_neighbours(ctx, flow, slots, text)
     waiting = replace(flow_state.new_state(flow.name, flow.state(AGAIN), ctx.now, dict(slots)),
@@ -609,8 +611,8 @@ async def _reported_by_neighbours(ctx: Context, flow: Flow, slots: dict[str, Any
             Ticket.resident != ctx.openid,
         ).order_by(Ticket.created_at, Ticket.id).limit(1)
     )
-    if parent is None:
-        return None
+    if parent is None or not dispatch.may_share(text, parent):
+        return None  # a leak into one flat is not the building's water cut neighbours reported
     owner = await ctx.session.get(Person, parent.assignee) if parent.assignee else None
     lead = ctx.text(
         "dialog.reported_by_neighbours", building=parent.building or key, category=parent.category,

@@ -48,6 +48,7 @@ LOAD_STATUSES = ("dispatched", "accepted", "reopened", "escalated")
 CASCADE = ("assign", "accept", "resolve", "close", "cancel", "return")  # what linked reports follow
 URGENCIES = ("urgent", "utility", "normal", "complex")  # a ticket's urgency (storage.models.Ticket)
 LINKED_EVERY = timedelta(minutes=30)  # at most one 又有居民反映 push per parent to its owner in this time
+DUPLICATE_CANDIDATES = 20  # active jobs of one building and category weighed as the same problem
 PHOTOS_PER_PUSH = 3  # a resident's photos an owner gets as WeCom images at once; the rest are named
 # Kinds that are a job done for a resident, whose 办结 gets a satisfaction survey (满意率 rates
 # those jobs); a volunteer signup is the coordinator's decision on a resident's offer of help.
@@ -94,7 +95,8 @@ _LOAD = (
     .group_by(Ticket.assignee)
 )
 _DUPLICATE_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-# The earliest active report of one problem at one building in the window, row-locked: found by
+# The earliest active reports of one category at one building in the window (the first of the
+# same problem is taken: see same_problem), row-locked: found by
 # ix_tickets_duplicate (category, building_key, created_at), so its cost does not grow with a
 # burst of reports of the same category elsewhere. Never one the same resident reported (theirs,
 # or one their earlier report was linked to): that is no neighbour's report.
@@ -113,7 +115,7 @@ _DUPLICATE = (
         ~exists().where(_LINKED.parent_id == Ticket.id, _LINKED.resident == bindparam("resident")),
     )
     .order_by(Ticket.created_at, Ticket.id)
-    .limit(1)
+    .limit(DUPLICATE_CANDIDATES)
     .with_for_update()
 )
 # The latest 又有居民反映 push of a parent to its owner (its photos' keys end :photos:n).
@@ -199,7 +201,7 @@ async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
 async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -> Ticket | None:
     """An active complaint of the same category at the same building within the window, reported
     by another resident (a resident's own reports are never their neighbours'), no less pressing
-    than this one (see _as_pressing), if any."""
+    than this one (see _as_pressing), of the same problem (see same_problem), if any."""
     if ticket.kind != "complaint" or not ticket.building or not ticket.category:
         return None
     key = ticket.building_key or roster.normalize_building(ticket.building)
@@ -216,7 +218,62 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
         "category": ticket.category, "building_key": key, "ticket_id": ticket.id, "since": since,
         "resident": ticket.resident or "",
     })
-    return found.first()
+    return next((job for job in found if same_problem(ticket, job)), None)
+
+
+HOUSEHOLD, BUILDING_WIDE = "household", "building"
+
+
+@functools.cache
+def _problem_words() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """config/flows.toml [linking]: the words of a household's own problem, and of a building's."""
+    from bot.flows.config import flow_config  # config only: the flows package is not imported here
+
+    table = flow_config().get("linking") or {}
+    return tuple(table.get("household") or ()), tuple(table.get("building_wide") or ())
+
+
+def problem_of(text: str) -> str:
+    """Which problem a report's words name, as linking weighs it: HOUSEHOLD (楼上漏水, 天花板一直滴水:
+    one flat's, first, since it stays one flat's when an outage is mentioned too), BUILDING_WIDE
+    (停水, 没电, 暖气不热: the building's), or '' (neither: 楼道灯坏了)."""
+    said = "".join(text.split())
+    household, building = _problem_words()
+    if any(word in said for word in household):
+        return HOUSEHOLD
+    if any(word in said for word in building):
+        return BUILDING_WIDE
+    return ""
+
+
+def _said_of(ticket: Ticket) -> str:
+    """A report's words as linking reads them: its summary and the description it collected."""
+    return f"{ticket.summary} {(ticket.fields or {}).get('description') or ''}"
+
+
+def _flat_of(ticket: Ticket) -> tuple[str, str] | None:
+    """The flat a report names (unit, room), or None when it names no room."""
+    fields = ticket.fields or {}
+    room = str(fields.get("room") or "").strip()
+    return (str(fields.get("unit") or "").strip(), room) if room else None
+
+
+def same_problem(ticket: Ticket, job: Ticket) -> bool:
+    """Whether a report of the same building and category is the job's very problem, so linked to
+    it: both read the same way (problem_of), and a household's problem (a leak into one flat) only
+    with the same flat's report — a leak is never merged into the building's water cut."""
+    mine = problem_of(_said_of(ticket))
+    if mine != problem_of(_said_of(job)):
+        return False
+    return mine != HOUSEHOLD or (_flat_of(ticket) is not None and _flat_of(ticket) == _flat_of(job))
+
+
+def may_share(text: str, job: Ticket, *, own: bool = False) -> bool:
+    """Whether an opening's words may be the job's problem (the dialog's 已经反映过 / 已有 N 位居民
+    反映): read the same way, and, for a neighbour's job (own False), no household's problem,
+    which links only with its own flat's."""
+    mine = problem_of(text)
+    return mine == problem_of(_said_of(job)) and (own or mine != HOUSEHOLD)
 
 
 def _as_pressing(limits: Limits, ticket: Ticket) -> tuple[str, ...]:

@@ -333,6 +333,50 @@ async def test_neighbours_reports_of_one_job_reach_its_owner_as_one_push_with_th
     assert later[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 35)  # 30 min after the last
 
 
+async def _report(svc: Services, wx: WeChat, openid: str, text: str, phone: str) -> list[str]:
+    """A resident's report through /wechat, its questions answered (photos skipped, the phone, not
+    kept, confirmed); the replies."""
+    replies = [await wx.say(openid, text)]
+    for said in ("跳过", phone, "2", "1"):
+        if "工单" in replies[-1] and "已" in replies[-1]:
+            break
+        replies.append(await wx.say(openid, said))
+    assert await tickets_of(svc, openid), replies
+    return replies
+
+
+async def test_a_leak_into_one_flat_is_never_merged_into_the_buildings_water_cut(svc: Services, wx: WeChat) -> None:
+    """A water-cut morning: 7号楼 楼上漏水 天花板一直滴水 is 水电气暖 like 7号楼停水了, and was linked to the
+    water-cut job (same building and category) — one household's leak lost in the outage. Now
+    linking asks for the same problem (config/flows.toml [linking]): outage words link with outage
+    words, a household's leak only with a report of the same flat."""
+    await _report(svc, wx, "oCut1", "7号楼停水了", "13900000071")
+    [job] = await tickets_of(svc, "oCut1")
+    said = await _report(svc, wx, "oLeak1", "7号楼 楼上漏水 天花板一直滴水", "13900000072")
+    assert "位居民反映" not in said[0] and "一并处理" not in said[0], said  # not told it is the water cut
+    [leak] = await tickets_of(svc, "oLeak1")
+    assert leak.parent_id is None and leak.category == job.category == "水电气暖"
+    assert leak.status == "dispatched" and leak.assignee and "合并" not in said[-1]
+    await _report(svc, wx, "oCut2", "7号楼也没水了", "13900000073")
+    [cut2] = await tickets_of(svc, "oCut2")
+    assert cut2.parent_id == job.id
+    await _report(svc, wx, "oLeak2", "7号楼 我家卫生间漏水", "13900000074")
+    [leak2] = await tickets_of(svc, "oLeak2")
+    assert leak2.parent_id is None  # another flat's leak (no flat said): its own ticket
+    # The same flat's leak told by another of its household is that leak, linked to it.
+    await _report(svc, wx, "oFlat1", "7号楼2单元301 楼上漏水 天花板一直滴水", "13900000075")
+    await _report(svc, wx, "oFlat2", "7号楼2单元301 卫生间漏水 楼上渗水下来", "13900000076")
+    [flat1], [flat2] = await tickets_of(svc, "oFlat1"), await tickets_of(svc, "oFlat2")
+    assert flat1.parent_id is None and flat2.parent_id == flat1.id
+    assert (await ticket(svc, job.number)).reporters == 2
+    assert (await ticket(svc, leak.number)).reporters == 1
+    # The water cut's own reporter telling of a leak is not asked whether it is the cut again.
+    assert "已经反映过" not in await wx.say("oCut1", "7号楼 厨房漏水 天花板滴水")
+    owner = job.assignee
+    told = [o.payload.get("text", "") for o in await outbox_rows(svc, "wecom", owner) if o.ticket_id == job.id]
+    assert not any("漏水" in text or "滴水" in text for text in told), told
+
+
 async def test_the_staff_group_is_told_once_when_a_job_reaches_many_reporters(
     svc: Services, clock: FakeClock, wx: WeChat
 ) -> None:
@@ -340,12 +384,7 @@ async def test_the_staff_group_is_told_once_when_a_job_reaches_many_reporters(
     staff group (duplicates.alert_reporters), naming the job, its category, the count and 5号楼,
     whose water job is open too; the sixth makes none."""
     async def report(openid: str, text: str, phone: str) -> None:
-        replies = [await wx.say(openid, text)]
-        for said in ("跳过", phone, "2", "1"):
-            if "工单" in replies[-1] and "已" in replies[-1]:
-                break
-            replies.append(await wx.say(openid, said))
-        assert await tickets_of(svc, openid), replies
+        await _report(svc, wx, openid, text, phone)
 
     async def alerts() -> list[str]:
         return [o.payload["content"] for o in await outbox_rows(svc, "group") if "多人反映" in o.payload["content"]]
