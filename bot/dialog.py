@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import dispatch, metrics, reminders, roster
@@ -569,24 +569,55 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     return engine.start(ctx, flow, found.slots, text)
 
 
+_TICKETS = Ticket.__table__
+
+
+def _open_complaint(*where: Any) -> Any:
+    """The ids of open complaints of the category asked about, matching where."""
+    return select(_TICKETS.c.id).where(
+        _TICKETS.c.kind == "complaint", _TICKETS.c.category == bindparam("category"),
+        _TICKETS.c.status.in_([literal(status) for status in ACTIVE]), *where)  # no expanding IN
+
+
+# The resident's own open report of a kind and building (the latest), and a neighbour's (the
+# first, not itself linked): one statement on the driver, where the complaint opening sent two
+# ORM queries (ix_tickets_resident; ix_tickets_duplicate).
+_OWN = _open_complaint(
+    _TICKETS.c.resident == bindparam("openid"), _TICKETS.c.building == bindparam("building"),
+    _TICKETS.c.created_at >= bindparam("own_since"),
+).order_by(_TICKETS.c.id.desc()).limit(1).subquery()
+_NEIGHBOURS = _open_complaint(
+    _TICKETS.c.building_key == bindparam("key"), _TICKETS.c.parent_id.is_(None),
+    _TICKETS.c.created_at >= bindparam("since"), _TICKETS.c.resident != bindparam("openid"),
+).order_by(_TICKETS.c.created_at, _TICKETS.c.id).limit(1).subquery()
+_REPORTED = Prepared(union_all(
+    select(_OWN.c.id, literal(True).label("own")), select(_NEIGHBOURS.c.id, literal(False).label("own")),
+))
+
+
 async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome | None:
     """三号楼二单元楼道灯坏了 again, ten minutes after reporting it: the resident's own open report
     of that kind and building, and a choice (催一下, or a new report after all), instead of the
-    questionnaire again and a second ticket linked to their own. None when there is none."""
+    questionnaire again and a second ticket linked to their own; else a neighbour's open report
+    of it (_reported_by_neighbours). None when there is none."""
     category, building = slots.get("category"), slots.get("building")
     if not category or not building:
         return None
-    ticket = await ctx.session.scalar(
-        select(Ticket).where(
-            Ticket.resident == ctx.openid, Ticket.kind == "complaint", Ticket.status.in_(ACTIVE),
-            Ticket.category == category, Ticket.building == str(building),
-            Ticket.created_at >= ctx.now - AGAIN_WITHIN,
-        ).order_by(Ticket.id.desc()).limit(1)
-    )
+    key = roster.normalize_building(str(building))
+    found = await fastsql.run(ctx.tx, _REPORTED, {
+        "category": category, "openid": ctx.openid, "building": str(building),
+        "own_since": ctx.now - AGAIN_WITHIN, "key": key,
+        "since": ctx.now - timedelta(hours=load_limits().duplicate_window_hours),
+    })
+    ids = {bool(row["own"]): int(row["id"]) for row in found.rows}
+    ticket = await ctx.session.get(Ticket, ids[True]) if True in ids else None
     if ticket is not None and not dispatch.may_share(text, ticket, own=True):
         ticket = None  # 楼上漏水 after their own 停水了: another problem (config/flows.toml [linking])
     if ticket is None:
-        return await _reported_by_neighbours(ctx, flow, slots, text)
+        parent = await ctx.session.get(Ticket, ids[False]) if False in ids and key else None
+        if parent is None or not dispatch.may_share(text, parent):
+            return None  # a leak into one flat is not the building's water cut neighbours reported
+        return await _reported_by_neighbours(ctx, flow, slots, text, parent)
     waiting = replace(flow_state.new_state(flow.name, flow.state(AGAIN), ctx.now, dict(slots)),
                       pending={"said": text.strip(), "ticket": ticket.number})
     reported = local(ticket.created_at, ctx.svc.tz)
@@ -595,28 +626,16 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
     return Outcome(reply, waiting)
 
 
-async def _reported_by_neighbours(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome | None:
+async def _reported_by_neighbours(ctx: Context, flow: Flow, slots: dict[str, Any], text: str,
+                                  parent: Ticket) -> Outcome:
     """停水了 from the twentieth resident of a building: the report is taken as usual, its first
-    question led by what is known already — how many reported that kind of problem there, its
-    status and who has it (nothing of the neighbours' own words) — and that it will be handled
-    together (dispatch links it). None when no neighbour's report of that kind and building is open."""
-    key = roster.normalize_building(str(slots.get("building") or ""))
-    if not key:
-        return None
-    since = ctx.now - timedelta(hours=load_limits().duplicate_window_hours)
-    parent = await ctx.session.scalar(
-        select(Ticket).where(
-            Ticket.kind == "complaint", Ticket.category == slots.get("category"), Ticket.building_key == key,
-            Ticket.status.in_(ACTIVE), Ticket.parent_id.is_(None), Ticket.created_at >= since,
-            Ticket.resident != ctx.openid,
-        ).order_by(Ticket.created_at, Ticket.id).limit(1)
-    )
-    if parent is None or not dispatch.may_share(text, parent):
-        return None  # a leak into one flat is not the building's water cut neighbours reported
+    question led by what is known already — how many reported that kind of problem there (parent,
+    the first open report of that kind and building), its status and who has it (nothing of the
+    neighbours' own words) — and that it will be handled together (dispatch links it)."""
     owner = await ctx.session.get(Person, parent.assignee) if parent.assignee else None
     lead = ctx.text(
-        "dialog.reported_by_neighbours", building=parent.building or key, category=parent.category,
-        count=parent.reporters, status=ctx.text(f"status.labels.{parent.status}"),
+        "dialog.reported_by_neighbours", building=parent.building or parent.building_key,
+        category=parent.category, count=parent.reporters, status=ctx.text(f"status.labels.{parent.status}"),
         who=ctx.text("dialog.reported_by_neighbours_who", name=owner.name) if owner is not None else "",
     )
     return engine.start(ctx, flow, slots, text, lead=lead)
