@@ -112,7 +112,8 @@ _DUPLICATE = (
         Ticket.id != bindparam("ticket_id"),
         Ticket.created_at >= bindparam("since"),
         or_(Ticket.resident.is_(None), Ticket.resident != bindparam("resident")),
-        ~exists().where(_LINKED.parent_id == Ticket.id, _LINKED.resident == bindparam("resident")),
+        ~exists().where(_LINKED.parent_id == Ticket.id, _LINKED.resident == bindparam("resident"),
+                        _LINKED.status != "cancelled"),
     )
     .order_by(Ticket.created_at, Ticket.id)
     .limit(DUPLICATE_CANDIDATES)
@@ -656,9 +657,20 @@ async def dispatch_new(svc: Services, session: AsyncSession, ticket: Ticket) -> 
 
 
 async def children_of(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
-    """The later reports linked to this ticket (同一问题多人反映), oldest first."""
-    rows = await session.execute(select(Ticket).where(Ticket.parent_id == ticket.id).order_by(Ticket.id))
+    """The later reports linked to this ticket (同一问题多人反映) and not withdrawn, oldest first: a
+    neighbour who withdrew theirs is no longer told of the job, nor answered with its reporters."""
+    rows = await session.execute(select(Ticket).where(
+        Ticket.parent_id == ticket.id, Ticket.status != "cancelled").order_by(Ticket.id))
     return list(rows.scalars())
+
+
+async def _withdrawn_from(svc: Services, session: AsyncSession, ticket: Ticket, job: Ticket, actor: str) -> None:
+    """A neighbour's report linked to a job withdrawn (撤销): the job counts one reporter fewer (its
+    card, 我的工单, the staff group's count), its history says so; the report stays marked as
+    having been merged into it."""
+    job.reporters = max(1, job.reporters - 1)
+    await tickets.add_event(session, job, "linked_withdrawn", actor, svc.clock.now(), note=ticket.number,
+                            data={"child": ticket.number, "reporters": job.reporters})
 
 
 async def _tell_residents(
@@ -788,9 +800,14 @@ async def apply_action(
         if action == "cancel":
             if (data or {}).get("by") != "resident":  # a resident who withdrew it was answered in the chat
                 await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_cancelled", note=note)
+            job = await session.scalar(
+                select(Ticket).where(Ticket.id == ticket.parent_id).with_for_update()
+                .execution_options(populate_existing=True)
+            ) if ticket.parent_id is not None else None
+            if job is not None:
+                await _withdrawn_from(svc, session, ticket, job, actor)
             if ticket.assignee:
                 # A neighbour's report withdrawn: the job it was linked to goes on, and is named.
-                job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
                 text = (t.get("dispatch.cancelled_linked_worker", number=ticket.number, parent=job.number)
                         if job is not None and job.status in tickets.ACTIVE
                         else t.get("dispatch.cancelled_worker", number=ticket.number))

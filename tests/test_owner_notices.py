@@ -303,6 +303,39 @@ async def test_a_neighbour_withdrawing_a_linked_report_leaves_the_job_in_hand(wx
     assert told == f"工单 {mine.number}（与工单 {job.number} 合并处理）的居民撤销了自己的反映；工单 {job.number} 照常办理。"
 
 
+async def test_a_withdrawn_linked_report_leaves_the_jobs_count_and_its_answers(
+    client: Client, wx: WeChat, services: Services
+) -> None:
+    """A neighbour who withdrew (撤销) their report linked to a job still counted among its reporters
+    (the owner's 我的工单, the staff's 答复全部 N 位), and staff's 回复全部 still answered them. Now
+    the job counts one fewer, and neither 回复全部 nor the job's 接单 reach who withdrew."""
+    first, second, third = oid(), oid(), oid()
+    await report_lamp(wx, first, "13812345678")
+    await report_lamp(wx, second, "13900001111")
+    await report_lamp(wx, third, "13900002222")
+    [job] = await tickets_of(services, first)
+    assert (await ticket(services, job.number)).reporters == 3
+    assert "要撤销" in await wx.say(second, "撤销工单")
+    assert "已撤销" in await wx.say(second, "是")
+    assert (await ticket(services, job.number)).reporters == 2
+    wc = WeCom(client, services)
+    mine = await wc.say("wangwei", "我的工单")
+    assert job.number in mine and "（2 位居民反映）" in mine, mine
+    said = "灯泡已买好，下午更换。"
+    reply = await wc.say("liustaff", f"回复全部 {job.number[-4:]} {said}")
+    assert reply.startswith(f"已答复工单 {job.number} 的反映居民：2 位已发出"), reply
+    answered = sorted(o.target for o in await outbox_rows(services, "wechat") if said in o.payload.get("text", ""))
+    assert answered == sorted([first, third])
+    assert (await wc.say("wangwei", f"接单 {job.number[-4:]}")).startswith("已接单")
+    assert not any("接单" in text for text in await texts_to(services, "wechat", second))
+    assert any("接单" in text for text in await texts_to(services, "wechat", third))
+    # Their report again later is a neighbour's report of the job once more.
+    await report_lamp(wx, second, "13900001111")
+    again = [t for t in await tickets_of(services, second) if t.status != "cancelled"]
+    assert [t.parent_id for t in again] == [job.id]
+    assert (await ticket(services, job.number)).reporters == 3
+
+
 async def test_staff_reopening_a_linked_report_alone_gives_it_to_the_owner(client: Client, services: Services) -> None:
     """Staff reopen (POST /api/…/transition) one neighbour's report after the job was 办结: it is the
     owner's own job from then on (in 我的工单, finished by its number), not a linked report they
