@@ -186,7 +186,7 @@ async def test_after_asking_for_a_person_what_follows_is_for_that_person(
             select(TicketEvent.note).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote")
             .order_by(TicketEvent.id)
         )).scalars().all()
-    assert list(notes) == ["我家楼上漏水了 想找个人说说", "水一直往下滴 电话13812345678", "<b>还在滴</b> 13812345678"]
+    assert list(notes) == ["我家楼上漏水了 想找个人说说", "水一直往下滴 电话138****5678", "<b>还在滴</b> 138****5678"]
     assert [t.number for t in await tickets_of(services, openid)] == [ticket.number]  # no report started
     assert "已转服务中心" in await wx.say(openid, "我的工单怎么样了")
     assert "⚠️" in await wx.say(openid, "厨房闻到煤气味")  # an emergency: advice at once

@@ -229,3 +229,33 @@ async def test_the_console_names_what_a_handoff_carries(
     await logged_in(client, "liu", "staffpass1")
     page = await (await client.get(f"/console/tickets/{ticket.number}")).text()
     assert "居民说（最近几条）" in page and "紧急情况" in page and "3栋电梯困人了" in page
+
+
+async def test_what_a_waiting_resident_writes_is_noted_masked_and_shown_once(
+    wx: WeChat, services: Services, client: TestClient[Any, Any]
+) -> None:
+    """人工, then 我电话13812345678 快点来人: the 居民补充 note kept the number whole and the API's
+    events gave it whole. Now the note is masked; the console's timeline still shows the message
+    once (the note is matched to it in masked form), whole to staff, masked to a read-only user."""
+    openid = oid()
+    await wx.say(openid, "人工")
+    said = f"我电话{PHONE} 快点来人"
+    assert "转给工作人员" in await wx.say(openid, said)
+    ticket = await handoff_of(services, openid)
+    [wrote] = await notes_of(services, ticket, "resident_wrote")
+    assert wrote.note == f"我电话{MASKED} 快点来人"
+    body = await (await client.get(f"/api/tickets/{ticket.number}", headers=AUTH)).json()
+    [event] = [e for e in body["events"] if e["action"] == "resident_wrote"]
+    assert PHONE not in str(event) and MASKED in str(event)
+    assert PHONE in str(body["conversation"])  # the message log, to the token, as before
+    posts = [str(p.payload["content"]) for p in await group_posts(services) if p.ticket_id == ticket.id]
+    assert "快点来人" in posts[-1] and all(PHONE not in p for p in posts)
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{ticket.number}")).text()
+    assert page.count("快点来人") == 1 and PHONE in page and "居民补充" not in page
+    client.session.cookie_jar.clear()
+    await auth.create_user(services, "ro", "readonly1", "readonly", display_name="只读")
+    await logged_in(client, "ro", "readonly1")
+    page = await (await client.get(f"/console/tickets/{ticket.number}")).text()
+    assert page.count("快点来人") == 1 and PHONE not in page

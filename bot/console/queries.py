@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.push import LEFT_ROSTER, error_code, shown_text
+from bot.notices import safe_text
 from bot.tickets import ACTIVE
 from storage.models import Grid, Message, OutboxItem, Person, StaffUser, Ticket, TicketEvent
 
@@ -399,13 +400,14 @@ async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]
     """Events and conversation messages interleaved by time (on a tie the message first: what a
     resident says comes before what it causes)."""
     messages = await conversation(session, ticket)
-    said = {(m.created_at, (m.content or "").strip()[:500]) for m in messages if m.direction == "in"}
+    # a resident_wrote note is the message's text masked (older notes whole): compared masked
+    said = {(m.created_at, safe_text((m.content or "").strip())[:500]) for m in messages if m.direction == "in"}
     events = await session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
     entries = [
         (e.created_at, 1, e.id, TimelineEntry(e.created_at, "event", e.actor, e.action, e.note, e.data))
         for e in events.scalars()
         if e.action != "reply"  # a staff answer shows once, as the message it sent
-        and not (e.action == "resident_wrote" and (e.created_at, e.note) in said)  # shown as the message itself
+        and not (e.action == "resident_wrote" and (e.created_at, safe_text(e.note or "")) in said)  # shown as the message itself
     ]
     for m in messages:
         kind = "in" if m.direction == "in" else ("staff" if m.author else "out")

@@ -387,13 +387,15 @@ async def _chased(ctx: Context, ticket: Ticket) -> bool:
 
 async def _written_on(ctx: Context, ticket: Ticket, text: str) -> bool:
     """What the resident wrote recorded on their waiting hand-off (the console shows it as their
-    message, tied to the ticket); the staff group is told too after a quiet spell (no such record
-    within ack_every_min). Returns whether the group was told."""
+    message, tied to the ticket; the note has phone numbers masked, as the rest of the hand-off);
+    the staff group is told too after a quiet spell (no such record within ack_every_min). Returns
+    whether the group was told."""
     told = await _quiet(ctx, ticket, ("resident_wrote",))
+    said = notices.safe_text(text.strip())  # phones masked: staff who may see them read the message itself
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
-                    note=text.strip()[:500])
+                    note=said[:500])
     ctx.tickets.append(ticket)  # the message and the answer are tied to it: the console's conversation
     if told:  # the first word after a quiet spell: the staff group is told too, not every 收到
-        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, text.strip()),
+        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, said),
                                 now=ctx.now, ticket_id=ticket.id)
     return told
