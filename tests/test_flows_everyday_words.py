@@ -672,3 +672,68 @@ async def test_another_building_or_kind_is_a_new_report_without_asking(wx: WeCha
     assert "已经反映过" not in await wx.say(openid, "五号楼一单元楼道灯坏了")
     await wx.say(openid, "取消")
     assert "已经反映过" not in await wx.say(openid, "三号楼二单元电梯坏了")
+
+
+async def test_an_old_person_fallen_is_an_emergency_and_a_fall_feared_is_not(wx: WeChat, services: Services) -> None:
+    """我老伴摔倒了 / 老头子在卫生间摔了 got 没太明白 and the menu: a person fallen is the urgent report
+    with the 120 advice; a fall nearly had or feared, one long past, or a thing dropped is not."""
+    for said in ("我老伴摔倒了", "我妈摔倒了", "老头子在卫生间摔了", "我爸在楼下摔了一跤"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert reply.startswith("⚠️") and "120" in reply and "问题在哪里" in reply, (said, reply)
+        state = await dialog_of(services, openid)
+        assert state is not None and state.slots["urgency"] == "urgent" and state.slots["emergency"] == "medical"
+    calm = ("差点摔倒了", "怕摔倒", "地滑容易摔倒", "楼梯扶手坏了老人容易摔倒", "我妈去年摔倒过", "我妈去年摔倒了一次",
+            "手机摔坏了", "碗摔了", "我把碗摔了")
+    for said in calm:
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "⚠️" not in reply and "120" not in reply, (said, reply)
+        state = await dialog_of(services, openid)
+        assert state is None or state.slots.get("urgency") != "urgent", (said, state)
+    # the hazard is an ordinary report, asked as any other
+    hazard = oid()
+    assert "哪一类问题" in await wx.say(hazard, "楼梯扶手坏了 老人容易摔倒")
+    state = await dialog_of(services, hazard)
+    assert state is not None and state.flow == "complaint" and state.slots.get("urgency") != "urgent"
+
+
+async def test_a_fall_with_a_phone_number_becomes_an_urgent_ticket(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    reply = await wx.say(openid, "我老伴摔倒了 13812345678")
+    assert reply.startswith("⚠️") and "120" in reply and "问题在哪里" in reply, reply
+    reply = await wx.say(openid, "3号楼2单元502")
+    while "请核对" not in reply and "工单号" not in reply:
+        assert "没太明白" not in reply, reply
+        reply = await wx.say(openid, "否")
+    if "工单号" not in reply:
+        reply = await wx.say(openid, "确认")
+    assert "工单号" in reply and "120" in reply, reply
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "complaint" and ticket.urgency == "urgent" and ticket.category == "其他"
+    assert ticket.building == "3" and ticket.fields["phone"] == "13812345678"
+
+
+async def test_asking_for_a_person_in_an_older_residents_words(wx: WeChat, services: Services) -> None:
+    """喂 喂 我想找个人, 住在七号楼三单元 有没有人啊 and the voice homophone 转人公 got 没太明白: each
+    hands off to a person (the building said is the hand-off's); 有人吗 / 有没有人啊 alone is a hello
+    (the menu, whose 6 is a person), and 我想找个人帮忙修水管 is about the pipe."""
+    for said, building in (("喂 喂 我想找个人", None), ("喂 喂 我想找个人 住在七号楼三单元", "7"),
+                           ("住在七号楼三单元, 有没有人啊", "7"), ("转人公", None)):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "转接人工服务" in reply and "没太明白" not in reply, (said, reply)
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff" and ticket.building == building, (said, ticket.building)
+    voiced = oid()
+    reply = await wx.send("voice", voiced, MediaId="v_h1", Format="amr", Recognition="转人公")
+    assert "转接人工服务" in reply, reply
+    for said in ("有人吗", "有没有人啊"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "有什么可以帮您" in reply and "6. 转人工服务" in reply, (said, reply)
+        assert await tickets_of(services, openid) == []
+    openid = oid()
+    assert "转接人工服务" not in await wx.say(openid, "我想找个人帮忙修水管")
+    assert await tickets_of(services, openid) == []
+
