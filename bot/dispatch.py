@@ -781,7 +781,12 @@ async def apply_action(
         job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
         if job is not None and job.status not in tickets.ACTIVE:
             await _unlink(svc, session, ticket, job, actor)
-        if ticket.assignee and ticket.parent_id is None:
+        if ticket.assignee and ticket.parent_id is None and (owner is None or not owner.active):
+            # Its owner left the roster since 办结: to the staff queue at once, the staff group told
+            # (as roster.hand_to_staff does with open tickets), nothing pushed to who left.
+            await apply_action(svc, session, ticket, "escalate", "system", note=t.get("roster.owner_left"),
+                               data={"owner_left": ticket.assignee})
+        elif ticket.assignee and ticket.parent_id is None:
             held = held_until(svc, ticket)
             ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, held or now, booked_start(ticket))
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot import roster
 from bot.clock import FakeClock
 from bot.schedule import run_due
 from bot.services import Services
-from storage.models import Reminder, Volunteer
+from storage.models import Reminder, TicketEvent, Volunteer
 from tests.conftest import WeChat
 from tests.flow_helpers import PHOTO, group_posts, reminders_of, tickets_of
 from tests.wecom_driver import WeCom, new_ticket, outbox_rows, ticket
@@ -26,6 +28,7 @@ from tests.wecom_driver import WeCom, new_ticket, outbox_rows, ticket
 TOKEN = "api-token-for-owner-tests"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 Client = TestClient[Any, Any]
+DEMO_ROSTER = Path(__file__).resolve().parents[1] / "config" / "roster.toml"
 
 
 @pytest.fixture
@@ -101,6 +104,38 @@ async def test_a_reopen_brings_the_owner_the_residents_words_masked(
     assert reopened.startswith(f"工单 {number} 居民反馈未解决，已重新打开")
     assert "居民说：灯还是不亮,师傅根本没来 有事打我电话138****5678" in reopened
     assert "13812345678" not in reopened
+
+
+async def test_a_reopen_whose_owner_left_the_roster_goes_to_the_staff_queue(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock, tmp_path: Path
+) -> None:
+    """王伟 finished the job and then left the roster (钱丽 took his grid); the resident's 不满意
+    reopened it and pushed it to him anyway, where nobody would take it. Now it goes to the staff
+    queue at once (escalated, the staff group told 承办人已离开名册), as his open tickets did."""
+    wc = WeCom(client, services)
+    openid = oid()
+    number = await resolved_and_surveyed(wc, services, clock, openid)
+    pushed = len(await outbox_rows(services, "wecom", "wangwei"))
+    file = tmp_path / "roster.toml"
+    file.write_text(DEMO_ROSTER.read_text(encoding="utf-8").replace('"wangwei"', '"qianli"').replace("王伟", "钱丽"),
+                    encoding="utf-8")
+    changes = await roster.import_roster(services, file)
+    assert changes.people_deactivated == ("wangwei",) and changes.tickets_to_staff == ()  # nothing of his was open
+    await wx.say(openid, "不满意，灯还是不亮")
+    reopened = await ticket(services, number)
+    assert (reopened.status, reopened.assignee) == ("escalated", "wangwei")  # who had it stays on record
+    assert len(await outbox_rows(services, "wecom", "wangwei")) == pushed  # nothing to who left
+    posts = [o.payload["content"] for o in await group_posts(services) if number in o.payload["content"]]
+    assert len([p for p in posts if "承办人已离开名册" in p]) == 1, posts
+    async with services.sessions() as session:
+        events = list(await session.scalars(select(TicketEvent.action).where(TicketEvent.ticket_id == reopened.id)))
+    assert events[events.index("reopen"):] == ["reopen", "escalate", "staff_alerted", "staff_alerted"], events
+    # Staff give it to the grid's worker now: the card goes to her.
+    resp = await client.post(f"/api/tickets/{number}/transition", json={"action": "assign", "assignee": "qianli"},
+                             headers=BEARER)
+    assert resp.status == 200, await resp.text()
+    cards = [o.payload for o in await outbox_rows(services, "wecom", "qianli") if o.payload["msgtype"] == "textcard"]
+    assert [number in card["title"] for card in cards] == [True], cards
 
 
 async def test_a_comment_after_a_bare_bu_manyi_is_pushed_to_the_owner(

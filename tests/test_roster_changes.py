@@ -147,12 +147,16 @@ async def test_a_worker_taken_out_of_the_roster_leaves_no_ticket_waiting_on_her(
     assert "已转告服务中心" in await wx.say(other, "催一下")  # reopened, its owner gone: to staff
     assert len(await outbox_rows(services, "wecom", "qianli")) == before
 
-    # The reopen notice to her was not sent either: staff are told, with what it said.
+    # The reopen went to the staff queue at once (nothing queued for her to be found dead later),
+    # the staff group told why.
+    assert (await tickets_of(services, other))[0].status == "escalated"
+    assert not [r for r in await outbox_rows(services, "wecom", "qianli") if r.ticket_id == done.id
+                and "重新打开" in str(r.payload)]
+    assert any(done.number in p.payload["content"] and "承办人已离开名册" in p.payload["content"]
+               for p in await group_posts(services))
     async with aiohttp.ClientSession() as http:
         await push.drain(services, http)
     alerts = [p.id for p in await group_posts(services) if "企业微信消息未送达" in p.payload["content"]]
-    assert any(done.number in p.payload["content"] and "重新打开" in p.payload["content"]
-               for p in await group_posts(services) if p.id in alerts)
 
     # Staff give her open ticket to 王伟: it leaves the queue; the 已改派 notice to her is dropped
     # without a word to staff (it needs nobody).
