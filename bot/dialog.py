@@ -318,6 +318,30 @@ def _emergency_advice(ctx: Context, text: str) -> str:
     return ctx.text(f"complaint.urgent.{advice}") if advice else ""
 
 
+def _person_asked_in_emergency(found: Intent, text: str) -> bool:
+    """Whether an opening names an emergency and asks for a person in words (config/flows.toml
+    [handoff] emergency_words: 人工 我家水管爆了, 转人工 我老伴晕倒了)."""
+    conf = flow_config()["handoff"]
+    said = normalize(text)
+    for word in conf.get("emergency_not", ()):
+        said = said.replace(word, "")
+    if not any(word in said for word in conf.get("emergency_words", ())):
+        return False
+    complaint_module = _optional("bot.flows.complaint")
+    return complaint_module is not None and bool(complaint_module.urgent_said(found.slots, text))
+
+
+async def _urgent_hand_off(ctx: Context, found: Intent, text: str) -> Outcome:
+    """The urgent hand-off of an emergency told with a request for a person: the report's opening
+    (what, where, which advice) is the emergency in hand (bot.flows.handoff), nothing else asked."""
+    flow = registry.get("complaint")
+    if flow is None:
+        return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
+    opening = flow.opening(found.slots, text)
+    state = flow_state.new_state(flow.name, flow.state(flow.steps[0].slot), ctx.now, opening)
+    return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent"), flow, state), None)
+
+
 async def route(ctx: Context, state: DialogState | None) -> Outcome:
     """Decide the reply and the next dialog state for the message in hand."""
     inbound = ctx.inbound
@@ -504,6 +528,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         number = str(found.slots.get("ticket_number") or "") or number_in(text)
         short = None if number else await short_reply(ctx, text)  # 0001进度: by its last digits
         return Outcome(short or await status_reply(ctx, number or None), None)
+    if _person_asked_in_emergency(found, text):
+        # 人工 我家水管爆了 6号楼: the urgent hand-off now (staff group, the building's grid workers,
+        # the advice), as 人工 inside the urgent report is — not the report's questions first
+        return await _urgent_hand_off(ctx, found, text)
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)
     # An emergency skips what follows: advice first (摔倒了 头上流血了 too, which no intent names).

@@ -10,7 +10,7 @@ from bot.flows import survey
 from bot.clock import FakeClock
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import PHOTO, dialog_of, tickets_of
+from tests.flow_helpers import PHOTO, dialog_of, group_posts, tickets_of
 
 
 def oid() -> str:
@@ -737,3 +737,37 @@ async def test_asking_for_a_person_in_an_older_residents_words(wx: WeChat, servi
     assert "转接人工服务" not in await wx.say(openid, "我想找个人帮忙修水管")
     assert await tickets_of(services, openid) == []
 
+
+async def test_a_person_asked_for_with_an_emergency_is_the_urgent_hand_off(wx: WeChat, services: Services) -> None:
+    """人工 我家水管爆了 6号楼 started the urgent report and asked for a phone number — the person
+    the resident asked for was not told. Now it is the urgent hand-off at once: the ticket urgent in
+    building 6, the staff group and the building's grid workers told, the burst advice said."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    reply = await wx.say(openid, "人工 我家水管爆了 6号楼")
+    assert "马上通知社区工作人员" in reply and "网格员" in reply and "总水阀" in reply, reply
+    assert "联系电话" not in reply
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff" and ticket.urgency == "urgent" and ticket.building == "6"
+    assert "水管爆了" in ticket.summary
+    [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+    assert "紧急" in post.payload["content"]
+    for worker in ("lina", "zhaoqiang"):  # 望湖第二网格 has building 6
+        [push] = [r for r in await outbox_rows(services, "wecom", worker) if r.ticket_id == ticket.id]
+        assert push.urgent and "紧急求助" in push.payload["text"]
+    assert await dialog_of(services, openid) is None
+    fainted = oid()
+    reply = await wx.say(fainted, "转人工 我老伴晕倒了")
+    assert "马上通知社区工作人员" in reply and "120" in reply, reply
+    [ticket] = await tickets_of(services, fainted)
+    assert ticket.kind == "handoff" and ticket.urgency == "urgent"
+    # 有人吗 with an emergency asks no person by name: the urgent report, its advice and questions
+    other = oid()
+    reply = await wx.say(other, "喂 喂 有人吗 我家老头子晕过去了")
+    assert reply.startswith("⚠️") and "120" in reply and "问题在哪里" in reply, reply
+    assert await tickets_of(services, other) == []
+    # 人工 with no emergency is left as it was (here the report, asked where): nothing urgent
+    calm = oid()
+    assert "马上通知" not in await wx.say(calm, "人工 我家楼道灯坏了")
+    assert all(t.urgency != "urgent" for t in await tickets_of(services, calm))
