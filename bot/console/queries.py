@@ -224,16 +224,29 @@ async def additions(session: AsyncSession, handoffs: list[Ticket], last: int = 3
     last few, oldest first: what the person they wait for must read first."""
     if not handoffs:
         return {}
+    # The note has phones masked; the message it records (tied to the ticket, same moment) is
+    # whole, as staff may read it (the template masks it for read-only users).
+    said = and_(Message.ticket_id == TicketEvent.ticket_id, Message.created_at == TicketEvent.created_at,
+                Message.direction == "in")
     rows = await session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.note).where(
+        select(TicketEvent.id, TicketEvent.ticket_id, TicketEvent.note, Message.content)
+        .outerjoin(Message, said).where(
             TicketEvent.ticket_id.in_([t.id for t in handoffs]), TicketEvent.action == "resident_wrote",
         ).order_by(TicketEvent.id)
     )
+    lines: dict[int, tuple[int, str]] = {}
+    for event_id, ticket_id, note, content in rows.all():
+        if not note:
+            continue
+        whole = (content or "").strip()
+        if whole and safe_text(whole)[:500] == safe_text(note):
+            lines[event_id] = (ticket_id, whole[:500])
+        else:
+            lines.setdefault(event_id, (ticket_id, note))
     found: dict[int, list[str]] = {}
-    for ticket_id, note in rows.all():
-        if note:
-            found.setdefault(ticket_id, []).append(note)
-    return {i: tuple(lines[-last:]) for i, lines in found.items()}
+    for ticket_id, line in lines.values():
+        found.setdefault(ticket_id, []).append(line)
+    return {i: tuple(got[-last:]) for i, got in found.items()}
 
 
 async def last_answers(session: AsyncSession, ticket_ids: list[int]) -> dict[int, Message]:
