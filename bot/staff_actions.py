@@ -22,6 +22,10 @@ from storage.models import AuditLog, Message, OutboxItem, Person, Resident, Staf
 MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
 MAX_NOTE_CHARS = 2000
 STAFF_ACTIONS = ("assign", "accept", "resolve", "reopen", "close", "escalate", "cancel")
+# A report linked to a job (同一问题多人反映) follows its job, as in WeCom: staff act on the job. What
+# they may still do to the report itself: cancel it (a duplicate filed by mistake; the job goes on,
+# its owner told so) and reopen it (after the job's 办结 it becomes its owner's own job: dispatch).
+LINKED_ACTIONS = ("reopen", "cancel")
 
 
 class ActionRefused(ValueError):
@@ -30,6 +34,10 @@ class ActionRefused(ValueError):
 
 class StaleView(ActionRefused):
     """The ticket changed since the page the action came from showed it (another clerk acted)."""
+
+
+class LinkedReport(ActionRefused, tickets.TransitionError):
+    """An action on a report linked to a job that only the job takes (the API answers 409)."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +340,12 @@ async def staff_transition(
         before, previous = ticket.status, ticket.assignee
         if seen is not None and (seen.status, seen.assignee) != (before, previous):
             raise await _stale(svc, session, ticket, seen, action)
+        if ticket.parent_id is not None and action not in LINKED_ACTIONS:
+            job = await session.get(Ticket, ticket.parent_id)
+            if job is not None:
+                raise LinkedReport(t.get("staff_actions.linked_report", number=ticket.number, parent=job.number,
+                                         action=label(svc, "action", action),
+                                         allowed="、".join(label(svc, "action", a) for a in LINKED_ACTIONS)))
         if action == "assign":
             if not assignee:
                 raise ActionRefused(t.get("staff_actions.assignee_missing"))

@@ -221,3 +221,30 @@ async def test_reply_to_all_reporters_through_the_api(client: Client, services: 
     assert sorted(o.target for o in await outbox_rows(services, "wechat") if said in o.payload["text"]) == ["oW1", "oW2", "oW5"]
     [row] = await audit_rows(services, "ticket.reply_all")
     assert (row.actor, row.target, row.detail["reached"]) == ("api", job, 3)
+
+
+async def test_a_linked_report_is_acted_on_through_its_job(client: Client, services: Services) -> None:
+    """POST /transition on a report linked to a job (办结 of one of five reports of a water cut)
+    was carried out for that report alone, while WeCom refuses it: now 409 naming the job, nothing
+    changed; 撤销 (a duplicate filed by mistake) is still carried out, the job going on."""
+    from tests.test_worker_words import burst
+
+    await load_roster(services)
+    job, kids = await burst(services)
+    for action in ("resolve", "accept", "close", "escalate"):
+        resp = await client.post(f"/api/tickets/{kids[0]}/transition", json={"action": action, "note": "水来了"},
+                                 headers=BEARER)
+        error = (await resp.json())["error"]
+        assert resp.status == 409 and f"是并入工单 {job} 的同一问题反映" in error and f"请对工单 {job} 操作" in error, action
+    resp = await client.post(f"/api/tickets/{kids[0]}/transition", json={"action": "assign", "assignee": "lina"},
+                             headers=BEARER)
+    assert resp.status == 409
+    resp = await client.post(f"/api/tickets/{kids[1]}/transition", json={"action": "cancel", "note": "重复提交"},
+                             headers=BEARER)
+    assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
+    resp = await client.post(f"/api/tickets/{job}/transition", json={"action": "resolve", "note": "水管已修好"},
+                             headers=BEARER)
+    assert resp.status == 200 and (await resp.json())["status"] == "resolved"
+    got = [await (await client.get(f"/api/tickets/{n}", headers=BEARER)).json() for n in kids]
+    assert [g["status"] for g in got] == ["resolved", "cancelled", "resolved", "resolved"]
+    assert [r.target for r in await audit_rows(services, "ticket.resolve")] == [job]

@@ -774,7 +774,7 @@ async def test_answering_every_reporter_of_a_burst_from_the_ticket_page(
     form = {"text": said, "to": "all", "seen_status": "dispatched", "seen_assignee": "wangwei",
             "seen_reporters": "5", "csrf_token": csrf}
     # another report came since the page was drawn: refused, the answer kept in the box
-    assert (await new_ticket(services, resident="oW6", category="water")).linked_to is not None
+    assert (await new_ticket(services, resident="oW6", category="water", summary="也停水了")).linked_to is not None
     body = await (await client.post(f"/console/tickets/{job}/reply", data=form)).text()
     assert "反映居民由 5 位变为 6 位" in body and "未执行“答复全部反映居民”" in body and said in body
     assert [o for o in await outbox_rows(services, "wechat") if said in o.payload["text"]] == []
@@ -1088,3 +1088,43 @@ async def test_a_residents_history_is_one_click_from_any_of_their_tickets(
     for unknown in (nobody, "20990101-0001", "<script>"):
         body = await (await client.get("/console/tickets", params={"of": unknown})).text()
         assert "共 0 件" in body and "<script>" not in body.split("<main>")[1]
+
+
+async def test_a_linked_reports_page_points_at_its_job_instead_of_acting_on_it_alone(
+    client: Client, services: Services
+) -> None:
+    """A report linked to a job (5 residents, one water cut) offered 派单/接单/办结/关闭/吹哨 for
+    itself, which WeCom refuses (it follows its job): its page now names the job with a link and
+    offers only what the report itself takes (撤销, a duplicate filed by mistake); an action sent
+    anyway is refused naming the job, nothing changed; 撤销 of it leaves the job in hand."""
+    from tests.test_worker_words import burst
+
+    await _users(services)
+    await load_roster(services)
+    job, kids = await burst(services)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{kids[0]}")).text()
+    assert f"这张反映已并入工单 {job}" in page and f'<a href="/console/tickets/{job}">前往工单 {job}</a>' in page
+    for action in ("assign", "accept", "resolve", "close", "escalate"):
+        assert f'value="{action}"' not in page, action
+    assert 'name="action" value="cancel"' in page and "这张反映本身只能撤销" in page
+    job_page = await (await client.get(f"/console/tickets/{job}")).text()
+    assert 'name="action" value="resolve"' in job_page and 'value="assign"' in job_page and "linked-hint" not in job_page
+    for action, word in (("resolve", "办结"), ("accept", "接单"), ("escalate", "升级（吹哨）"), ("close", "关闭")):
+        body = await (await client.post(f"/console/tickets/{kids[0]}/transition",
+                                        data={"action": action, "note": "水来了", "csrf_token": csrf})).text()
+        assert f"工单 {kids[0]} 是并入工单 {job} 的同一问题反映" in body and f"不能单独{word}" in body, action
+    body = await (await client.post(f"/console/tickets/{kids[0]}/transition",
+                                    data={"action": "assign", "assignee": "lina", "csrf_token": csrf})).text()
+    assert f"请对工单 {job} 操作" in body
+    async with services.sessions() as session:
+        kid = await tickets.get_by_number(session, kids[0])
+        assert kid is not None and (kid.status, kid.assignee) == ("dispatched", "wangwei")
+    assert await audit_rows(services, "ticket.resolve") == []
+    body = await (await client.post(f"/console/tickets/{kids[0]}/transition",
+                                    data={"action": "cancel", "note": "重复提交", "csrf_token": csrf})).text()
+    assert "已撤销，工单现在是“已撤销”。" in body
+    async with services.sessions() as session:
+        kid = await tickets.get_by_number(session, kids[0])
+        parent = await tickets.get_by_number(session, job)
+        assert kid is not None and parent is not None and (kid.status, parent.status) == ("cancelled", "dispatched")

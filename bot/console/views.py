@@ -128,7 +128,8 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         theirs = await queries.resident_tickets(session, ticket)
     draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
     sent = await auth.take_sent(svc, user, ticket.number) if user.can("staff") else False
-    allowed = [a for a in staff_actions.STAFF_ACTIONS if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
+    offered = staff_actions.LINKED_ACTIONS if parent is not None else staff_actions.STAFF_ACTIONS  # a linked report follows its job
+    allowed = [a for a in offered if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
     reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
     phone = resident.phone if resident is not None and resident.phone else ""
     phone = phone if reveal else mask_phone(phone)
@@ -136,7 +137,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via, "all_reporters": reporters,
         "via_key": outlook, "failed": failed, "missed": missed, "owner_left": "owner_left" in trouble,
         "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
-        "can_assign": ticket.status in tickets.TRANSITIONS["assign"].sources,
+        "can_assign": parent is None and ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
         "max_reply": staff_actions.MAX_REPLY_CHARS, "draft": draft,
         "draft_key": draft_key(user, ticket.number), "draft_sent": sent,
