@@ -590,6 +590,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return registered
     if flow.name == "elderly_service":
         return await _booking_change(ctx, flow, found.slots, text)
+    if flow.name == "complaint" and urgent:
+        again = await _emergency_again(ctx, found.slots, text)
+        if again is not None:  # 电梯困人 again minutes after reporting it: that report chased at once
+            return again
     if flow.name == "complaint" and not urgent:
         again = await _reported_already(ctx, flow, found.slots, text)
         if again is not None:
@@ -667,6 +671,33 @@ async def _reported_by_neighbours(ctx: Context, flow: Flow, slots: dict[str, Any
         who=ctx.text("dialog.reported_by_neighbours_who", name=owner.name) if owner is not None else "",
     )
     return engine.start(ctx, flow, slots, text, lead=lead)
+
+
+async def _emergency_again(ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
+    """电梯困人 said again by the resident who reported it minutes ago: no second urgent ticket for
+    another worker, nor the 1 催一下 / 2 重新登记 question (_reported_already, which an emergency
+    skips) — their open urgent report of that emergency (the same emergency, at the building if one
+    is named, within the urgent limit) is chased at once (dispatch.emergency_again), and they hear
+    its number and what to do right now again. None when there is no such report."""
+    complaint_module = _optional("bot.flows.complaint")
+    if complaint_module is None:
+        return None
+    advice = complaint_module.emergency_of(text)
+    key = roster.normalize_building(str(slots.get("building") or ""))
+    rows = await ctx.session.scalars(select(Ticket).where(
+        Ticket.resident == ctx.openid, Ticket.kind == "complaint", Ticket.urgency == "urgent",
+        Ticket.status.in_(ACTIVE), Ticket.created_at >= ctx.now - load_limits().resolve_limit("complaint", "urgent"),
+    ).order_by(Ticket.id.desc()).limit(5))
+    ticket = next((t for t in rows if (not key or t.building_key == key)
+                   and complaint_module.emergency_of(dispatch.said_of(t)) == advice
+                   and (advice or slots.get("category") in (None, t.category))), None)
+    if ticket is None:
+        return None
+    who = await dispatch.emergency_again(ctx.svc, ctx.session, ticket, text, f"resident:{hash_openid(ctx.openid)}")
+    values = {"when": f"{local(ticket.created_at, ctx.svc.tz):%H:%M}", "number": ticket.number}
+    told = ctx.text("dialog.emergency_again", who=who, **values) if who else ctx.text(
+        "dialog.emergency_again_staff", **values)
+    return Outcome(engine.join_lines(told, _emergency_advice(ctx, text) or ctx.text("complaint.urgent.generic")), None)
 
 
 _NOT_THAT = re.compile(r"^(?:不是|不对|不一样)(?:的|啊|呀)?[，,。\s]*")

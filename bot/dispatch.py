@@ -247,7 +247,7 @@ def problem_of(text: str) -> str:
     return ""
 
 
-def _said_of(ticket: Ticket) -> str:
+def said_of(ticket: Ticket) -> str:
     """A report's words as linking reads them: its summary and the description it collected."""
     return f"{ticket.summary} {(ticket.fields or {}).get('description') or ''}"
 
@@ -263,8 +263,8 @@ def same_problem(ticket: Ticket, job: Ticket) -> bool:
     """Whether a report of the same building and category is the job's very problem, so linked to
     it: both read the same way (problem_of), and a household's problem (a leak into one flat) only
     with the same flat's report — a leak is never merged into the building's water cut."""
-    mine = problem_of(_said_of(ticket))
-    if mine != problem_of(_said_of(job)):
+    mine = problem_of(said_of(ticket))
+    if mine != problem_of(said_of(job)):
         return False
     return mine != HOUSEHOLD or (_flat_of(ticket) is not None and _flat_of(ticket) == _flat_of(job))
 
@@ -274,7 +274,7 @@ def may_share(text: str, job: Ticket, *, own: bool = False) -> bool:
     反映): read the same way, and, for a neighbour's job (own False), no household's problem,
     which links only with its own flat's."""
     mine = problem_of(text)
-    return mine == problem_of(_said_of(job)) and (own or mine != HOUSEHOLD)
+    return mine == problem_of(said_of(job)) and (own or mine != HOUSEHOLD)
 
 
 def _as_pressing(limits: Limits, ticket: Ticket) -> tuple[str, ...]:
@@ -651,6 +651,32 @@ async def dispatch_new(svc: Services, session: AsyncSession, ticket: Ticket) -> 
         return DispatchResult(ticket, None, None, None)
     await _assign(svc, session, ticket, found.owner, "system", grid=found.grid, new=True)
     return DispatchResult(ticket, None, found.owner.name, ticket.due_at)
+
+
+async def emergency_again(svc: Services, session: AsyncSession, ticket: Ticket, said: str, actor: str) -> str | None:
+    """The resident's emergency said again while their urgent report of it is open (电梯困人 twice
+    within minutes): no second job — the owner of its job (the report's own, or the one it is linked
+    to) is chased at once, urgent and whatever the hour, with the words (masked); the staff group,
+    marked 【紧急】, when no one in the roster has it in hand. Recorded as `urged` on the report (and
+    its job). Returns the owner's name, or None when the staff group was told."""
+    now = svc.clock.now()
+    job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+    job = job or ticket
+    note = notices.clip(notices.safe_text(said.strip()), 200)
+    for own in dict.fromkeys((ticket, job)):
+        await tickets.add_event(session, own, "urged", actor, now, note=note,
+                                data={"emergency": True, **({"via": ticket.number} if own is not ticket else {})})
+    owner = await roster.person(session, job.assignee) if job.status in WORKING else None
+    if owner is not None and owner.active:
+        text = svc.texts.get(
+            "dispatch.emergency_again_worker", number=job.number, said=note or "-",
+            place=notices.safe_text(notices.place_of(svc, job)), short=await worker_ref(session, job, owner.id),
+        )
+        await outbox.push_worker(session, owner.id, text, now=now, ticket_id=job.id, urgent=True)
+        return owner.name
+    await escalate_to_staff(svc, session, job, svc.texts.get("dispatch.emergency_again_staff", said=note or "-"),
+                            urgent=True)
+    return None
 
 
 # --- status changes ------------------------------------------------------------------------------

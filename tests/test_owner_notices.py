@@ -432,6 +432,42 @@ async def test_a_person_trapped_in_a_lift_is_not_linked_to_the_lifts_seven_day_t
     assert told.urgent and told.payload["text"].startswith(f"又有居民反映工单 {lift.number} 的问题（现共 2 位）")
 
 
+async def test_an_emergency_said_again_chases_the_open_report_at_once(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock
+) -> None:
+    """电梯困人 twice within minutes from the same resident made a second urgent ticket for another
+    worker (a resident's own report is never linked to itself), and the dialog's 你已经反映过 (1 催一下 /
+    2 重新登记) skips emergencies. Now the open report is chased at once — its owner pushed, urgent,
+    with the words — and the resident hears the number and what to do right now again; once the
+    owner hands it back (退回), the staff group is told, marked 【紧急】."""
+    wc = WeCom(client, services)
+    resident = oid()
+    done = await report(wx, resident, "5号楼电梯里关了人了！出不来 快来人", "13900001111")
+    assert done.startswith("已按紧急情况登记")
+    [lift] = await tickets_of(services, resident)
+    owner = lift.assignee
+    assert owner is not None
+    clock.advance(minutes=3)
+    again = await wx.say(resident, "5号楼电梯困人了 快来人啊 电话13900001111")
+    assert f"已报告过这个紧急情况，工单号：{lift.number}" in again and "再次催促" in again, again
+    assert "电梯内警铃" in again  # what to do right now, again
+    assert [t.number for t in await tickets_of(services, resident)] == [lift.number]  # no second job
+    chased = (await outbox_rows(services, "wecom", owner))[-1]
+    assert chased.urgent and chased.payload["text"].startswith(f"【紧急·居民再次求助】工单 {lift.number}")
+    assert "139****1111" in chased.payload["text"] and "13900001111" not in chased.payload["text"]
+    # Said again after its owner handed it back: the staff group, urgent, with the words.
+    assert (await wc.say(owner, f"退回 {lift.number[-4:]} 我不在附近")).startswith("已退回")
+    clock.advance(minutes=1)
+    again = await wx.say(resident, "电梯里的人还出不来 快点")
+    assert f"工单号：{lift.number}" in again and "社区服务中心" in again and "电梯内警铃" in again, again
+    assert [t.number for t in await tickets_of(services, resident)] == [lift.number]
+    [post] = [o for o in await group_posts(services) if "居民再次报告紧急情况" in o.payload["content"]]
+    assert post.urgent and "紧急" in post.payload["content"] and lift.number in post.payload["content"]
+    # Another emergency of theirs is a report of its own: a fire is not the lift.
+    fire = await wx.say(resident, "5号楼楼道里着火了")
+    assert "119" in fire and "联系电话" in fire and lift.number not in fire, fire  # its own report begins
+
+
 async def test_an_emergency_handed_to_a_person_is_posted_to_the_staff_group_as_urgent(
     wx: WeChat, services: Services
 ) -> None:
