@@ -1128,3 +1128,29 @@ async def test_a_linked_reports_page_points_at_its_job_instead_of_acting_on_it_a
         kid = await tickets.get_by_number(session, kids[0])
         parent = await tickets.get_by_number(session, job)
         assert kid is not None and parent is not None and (kid.status, parent.status) == ("cancelled", "dispatched")
+
+
+async def test_the_search_reads_traditional_and_full_width_characters_as_the_simplified(
+    client: Client, services: Services, wx: Any,
+) -> None:
+    """Searching 7号楼 did not find a report written 7號樓 (a resident's phone set to traditional
+    characters) nor ７号楼 (full-width digits): the search and the text are now read in the same
+    forms, in the summary and in what the resident said, either way round."""
+    await _users(services)
+    written = await make_ticket(services, None, status="open", summary="7號樓路燈不亮")
+    plain = await make_ticket(services, None, status="open", summary="8号楼垃圾没人收", building="8")
+    other = await make_ticket(services, None, status="open", summary="17栋电梯坏了", building="17")
+    assert "转接人工服务" in await wx.say("o_trad", "转人工")
+    await wx.say("o_trad", "７號樓的水管一直漏")
+    from tests.flow_helpers import tickets_of
+
+    [handoff] = [t.number for t in await tickets_of(services, "o_trad")]
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console/tickets?q=7号楼")).text()
+    assert written in body and handoff in body and plain not in body and other not in body
+    body = await (await client.get("/console/tickets?q=8號樓")).text()
+    assert plain in body and written not in body
+    body = await (await client.get("/console/tickets?q=路灯不亮")).text()
+    assert written in body and plain not in body
+    body = await (await client.get("/console/tickets?q=水管一直漏")).text()
+    assert handoff in body and written not in body

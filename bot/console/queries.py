@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import zhconv
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.push import LEFT_ROSTER, error_code, shown_text
+from bot.intents.normalize import simplified
 from bot.notices import safe_text
 from bot.tickets import ACTIVE
 from storage.models import Grid, Message, OutboxItem, Person, StaffUser, Ticket, TicketEvent
@@ -337,6 +340,23 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+_WIDE_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def search_forms(q: str) -> tuple[str, ...]:
+    """The forms a search is looked for in: as typed, normalised as the classifier reads residents
+    (NFKC: full-width to half-width; traditional to simplified, bot.intents.normalize.simplified),
+    and that form in traditional characters (Taiwan's and Hong Kong's) and with full-width digits —
+    so 7号楼 finds 7號樓 and ７号楼, and 7號樓 finds 7号楼, in the same single pass over the text."""
+    plain = simplified(unicodedata.normalize("NFKC", q))
+    forms = [q, plain]
+    if not plain.isascii():
+        forms += [zhconv.convert(plain, variant) for variant in ("zh-tw", "zh-hk")]
+    if any("0" <= ch <= "9" for ch in plain):
+        forms += [form.translate(_WIDE_DIGITS) for form in forms]
+    return tuple(dict.fromkeys(form for form in forms if form))
+
+
 async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Ticket], int]:
     """One page of tickets matching the filters, newest first (tickets whose number matches the
     search before the rest), and the total count."""
@@ -356,13 +376,16 @@ async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Tic
     if filters.of:
         conds.append(Ticket.resident == _resident_of(filters.of))
     if filters.q:
-        pattern = _like(filters.q)
+        patterns = [_like(form) for form in search_forms(filters.q)]
+
+        def found(column: Any) -> Any:
+            return or_(*[column.ilike(pattern, escape="\\") for pattern in patterns])
+
         said = Ticket.id.in_(  # one pass over the messages, not one per ticket
-            select(Message.ticket_id).where(Message.ticket_id.is_not(None), Message.content.ilike(pattern, escape="\\"))
+            select(Message.ticket_id).where(Message.ticket_id.is_not(None), found(Message.content))
         )
         conds.append(or_(
-            Ticket.number.ilike(pattern, escape="\\"), Ticket.summary.ilike(pattern, escape="\\"),
-            Ticket.rating_comment.ilike(pattern, escape="\\"), said,
+            Ticket.number.ilike(_like(filters.q), escape="\\"), found(Ticket.summary), found(Ticket.rating_comment), said,
         ))
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*conds)) or 0)
     # A number searched for (20261124-0009, or 0009) comes before the tickets whose talk mentions it.
