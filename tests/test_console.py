@@ -1154,3 +1154,23 @@ async def test_the_search_reads_traditional_and_full_width_characters_as_the_sim
     assert written in body and plain not in body
     body = await (await client.get("/console/tickets?q=水管一直漏")).text()
     assert handoff in body and written not in body
+
+
+async def test_a_tickets_emergency_is_named_in_words_not_its_code(
+    client: Client, services: Services, wx: Any,
+) -> None:
+    """The ticket page showed a hand-off's emergency advice as trapped, a report's as burst: now
+    电梯困人 / 水管爆裂 (config/messages.toml [console.advice])."""
+    await _users(services)
+    assert "96333" in await wx.say("o_lift", "3栋电梯困人了 我老伴在里面")
+    await wx.say("o_lift", "人工")
+    from tests.flow_helpers import tickets_of
+
+    [handoff] = [t.number for t in await tickets_of(services, "o_lift") if t.kind == "handoff"]
+    report = await make_ticket(services, None, status="open", summary="5号楼水管爆了",
+                               fields={"description": "5号楼水管爆了", "emergency": "burst"})
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{handoff}")).text()
+    assert "已告知的应急提示：电梯困人" in page and "trapped" not in page
+    page = await (await client.get(f"/console/tickets/{report}")).text()
+    assert "水管爆裂" in page and "burst" not in page

@@ -24,7 +24,9 @@ HIDDEN_FIELDS = ("transcript", "building", "flow")
 
 
 QUEUE_REFRESH_S = 60  # the queue page reloads itself this often while it is on screen (console.js)
-VALUE_LABELS = {"urgency": "console.urgency"}  # fields whose values are codes, and where their words are
+# Fields whose values are codes, and where their words are: a report's emergency and a hand-off's
+# emergency advice are the [complaint.urgent] keys (burst, gas …), named in [console.advice].
+VALUE_LABELS = {"urgency": "console.urgency", "emergency": "console.advice", "advice": "console.advice"}
 
 
 def _field_label(texts: Texts, key: str) -> str:
