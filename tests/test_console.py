@@ -1174,3 +1174,29 @@ async def test_a_tickets_emergency_is_named_in_words_not_its_code(
     assert "已告知的应急提示：电梯困人" in page and "trapped" not in page
     page = await (await client.get(f"/console/tickets/{report}")).text()
     assert "水管爆裂" in page and "burst" not in page
+
+
+async def test_the_audit_log_names_actions_in_words_with_the_code_on_hover(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """The audit log listed ticket.reply, console.login …: now 答复居民, 登录工作台 (the code in the
+    title), a refusal as the action 被拒绝, a code without words as it is; the filter takes either."""
+    from storage.models import AuditLog
+
+    await _users(services)
+    number = await _handoff(services, clock)
+    await staff_actions.staff_reply(services, number, "我们马上安排人上门。", "liu")
+    async with services.sessions() as session, session.begin():
+        session.add(AuditLog(actor="wangwei", action="wecom.accept.refused", target=number, created_at=clock.now()))
+        session.add(AuditLog(actor="ops", action="ops.custom_thing", target="-", created_at=clock.now()))
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    await logged_in(client, "boss", "bosspass1")
+    page = await (await client.get("/console/audit")).text()
+    assert '<span class="audit-action" title="ticket.reply">答复居民</span>' in page
+    assert '<span class="audit-action" title="console.login">登录工作台</span>' in page
+    assert '<span class="audit-action" title="user.create">新建账号</span>' in page
+    assert '<span class="audit-action" title="wecom.accept.refused">企业微信接单（被拒绝）</span>' in page
+    assert '<span class="audit-action" title="ops.custom_thing">ops.custom_thing</span>' in page
+    for asked in ("答复居民", "ticket.reply"):
+        page = await (await client.get("/console/audit", params={"action": asked})).text()
+        assert "共 1 条" in page and "答复居民" in page and "登录工作台" not in page, asked

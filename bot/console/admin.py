@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -15,6 +16,17 @@ from storage.models import AuditLog, StaffUser
 
 routes = web.RouteTableDef()
 AUDIT_PAGE = 100
+
+
+def _audit_codes(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """[console.audit_actions] as code → words (nested tables joined with dots)."""
+    codes: dict[str, str] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            codes.update(_audit_codes(value, f"{prefix}{key}."))
+        elif key != "refused":
+            codes[f"{prefix}{key}"] = str(value)
+    return codes
 USERS = "/console/users"
 
 
@@ -32,8 +44,10 @@ async def audit_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     stmt = select(AuditLog)
     if actor:
         stmt = stmt.where(AuditLog.actor == actor)
-    if action:
-        stmt = stmt.where(AuditLog.action == action)
+    if action:  # a code (ticket.reply) or its words as the page shows them (答复居民)
+        named = [code for code, words in _audit_codes(svc.texts.section("console.audit_actions")).items()
+                 if words == action]
+        stmt = stmt.where(AuditLog.action.in_([action, *named]))
     async with svc.sessions() as session:
         total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
         rows = list((await session.execute(

@@ -68,6 +68,16 @@ class Labels:
             return self.texts.get(key)
         return self.texts.get("console.push_errors.other", attempts=attempts)
 
+    def audit_action(self, code: str) -> str:
+        """An audit log action in words (ticket.reply → 答复居民, wecom.accept.refused → 企业微信接单
+        （被拒绝）: [console.audit_actions]); a code without words is shown as it is."""
+        base = code.removesuffix(".refused")
+        key = f"console.audit_actions.{base}"
+        if base == "refused" or not self.texts.has(key):
+            return code
+        words = self.texts.get(key)
+        return self.texts.get("console.audit_actions.refused", action=words) if base != code else words
+
     def text(self, key: str, **values: object) -> str:
         """Any console wording by key under console."""
         return self.texts.get(f"console.{key}", **values)
