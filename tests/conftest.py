@@ -137,6 +137,14 @@ async def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return f"sqlite+aiosqlite:///{path}"
 
 
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes for the console users tests create (the cost factor is the only difference)."""
+    from bot.console import auth
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module to change settings for its tests."""

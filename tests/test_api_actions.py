@@ -26,12 +26,6 @@ def settings_overrides() -> dict[str, Any]:
     return {"api_token": TOKEN}
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes in tests."""
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-
-
 async def _ticket(services: Services, status: str = "escalated") -> str:
     await make_resident(services, "o_api")
     return await make_ticket(services, "o_api", status=status)

@@ -23,12 +23,6 @@ XSS = "<script>alert(1)</script>"
 Client = TestClient[Any, Any]
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes in tests (the cost factor is the only difference)."""
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-
-
 async def _users(services: Services) -> None:
     await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
     await auth.create_user(services, "ro", "readonly1", "readonly", display_name="只读")

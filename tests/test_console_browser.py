@@ -31,12 +31,6 @@ RESIDENT = "oSimZhang"  # the simulator page's default resident
 ANSWER = "王阿姨您好，物业师傅今天下午3点上门查看漏水。"
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes in tests."""
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-
-
 @pytest.fixture
 async def server(services: Services, port: int) -> AsyncIterator[TestServer]:
     """The whole app on a real loopback port, with the outbox sender running as in `make run`."""

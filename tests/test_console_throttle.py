@@ -23,12 +23,6 @@ THROTTLED = "登录失败次数过多"
 ALICE, BOB = "203.0.113.7", "198.51.100.9"  # documentation addresses, as nginx forwards them
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes in tests (the cost factor is the only difference)."""
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-
-
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """The test client connects from 127.0.0.1, standing in for nginx on the same host."""

@@ -77,16 +77,9 @@ def test_the_console_predicts_the_channel_a_staff_answer_takes(
     assert delivery_channel(None, NOW) == "template"
 
 
-@pytest.fixture
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the console logins here."""
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-
-
 # --- the console's prediction counts every push of the window, however long it waited ---------------
 
 
-@pytest.mark.usefixtures("fast_bcrypt")
 async def test_pushes_that_waited_days_in_the_outbox_count_against_the_quota(
     client: Client, services: Services, clock: FakeClock, sim: SimRecorder, http: aiohttp.ClientSession,
 ) -> None:

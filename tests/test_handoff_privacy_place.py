@@ -36,12 +36,6 @@ def settings_overrides() -> dict[str, Any]:
     return {"api_token": TOKEN}
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the console users (the cost factor is the only difference)."""
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-
-
 def oid() -> str:
     return "o" + uuid.uuid4().hex[:20]
 

@@ -31,12 +31,6 @@ def settings_overrides() -> dict[str, Any]:
     return {"api_token": TOKEN}
 
 
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes in tests (the cost factor is the only difference)."""
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
-
-
 async def _resident(svc: Services, openid: str, building: str | None) -> None:
     """A follower whose profile gives their building."""
     now = svc.clock.now()
