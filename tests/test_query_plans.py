@@ -165,6 +165,32 @@ def test_the_duplicate_search_reads_one_building(sqlite_template: Path) -> None:
     assert not any(step.startswith("SCAN") for step in plan), plan
 
 
+def test_dispatchs_reads_on_the_driver_find_their_rows_by_index(sqlite_template: Path) -> None:
+    """Routing, linking and the number a worker types read on the driver for every report: each
+    goes straight to its rows (the duplicate check to one category at one building)."""
+    from bot import dispatch
+
+    cases = {
+        "owners' load": (dispatch._load_of(2), {"p0": "lina", "p1": "zhaoqiang"}),
+        "any duplicate": (dispatch._any_duplicate_as(("urgent", "utility", "normal")), {
+            "category": "water", "building_key": "3", "ticket_id": 1, "since": NOW, "resident": "oPlan"}),
+        "same sequence": (dispatch._SAME_SEQUENCE, {"owner": "lina", "ticket_id": 1, "pattern": "%-0001"}),
+        "outage alerts": (dispatch._OUTAGE_ALERTS, {"ticket_id": 1}),
+        "same elsewhere": (dispatch._SAME_ELSEWHERE, {"category": "water", "ticket_id": 1, "building_key": "3",
+                                                      "since": NOW}),
+        "last linked push": (dispatch._LAST_LINKED, {"ticket_id": 1, "target": "lina", "pattern": "ticket:1:linked:%"}),
+        "its count": (dispatch._LINKED_COUNT, {"item_id": 1, "payload": {"msgtype": "text", "text": "x"}}),
+    }
+    db = sqlite3.connect(sqlite_template)
+    try:
+        plans = {name: _plan(db, prepared, params) for name, (prepared, params) in cases.items()}
+    finally:
+        db.close()
+    assert all(plan and plan[0].startswith("SEARCH") and not any(step.startswith("SCAN") for step in plan)
+               for plan in plans.values()), plans
+    assert "ix_tickets_duplicate" in plans["any duplicate"][0], plans["any duplicate"]
+
+
 def test_a_residents_and_a_tickets_pushes_are_found_by_index(sqlite_template: Path) -> None:
     """The customer-service quota the console predicts with (every reply page and answer) and the
     pushes of a ticket that never arrived: the outbox keeps every push ever sent, so these look
