@@ -409,6 +409,10 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if told is not None:  # 没找过他 at 沟通过吗: its words, not the 找过 inside them
         return told
     outcome = await engine.answer(ctx, flow, state, classify=classify_answer)
+    outage = _optional("bot.outage_dialog")
+    offered = await outage.after_answer(ctx, state, outcome) if outage is not None else None
+    if offered is not None:  # 家里没水了, then 几号楼: 3号楼, where 3号楼's water cut is announced
+        return offered
     refused = outcome.state is not None and outcome.state.invalid > state.invalid
     sure = float(flow_config()["switch"]["min_confidence"])
     if refused and read and read[-1].intent == "ticket_status" and read[-1].confidence >= sure:
@@ -737,10 +741,14 @@ async def _outage_told(ctx: Context, found: Intent, text: str) -> Outcome | None
 
 
 async def _after_outage(ctx: Context, state: DialogState) -> Outcome:
-    """The answer to an announced outage's 1 登记 / 2 继续报修; anything else is read afresh."""
+    """The answer to an announced outage's 1 登记 / 2 继续报修; anything else is read afresh, or
+    in the report it was asked in the middle of (bot.outage_dialog.after_answer)."""
     module = _optional("bot.outage_dialog")
     done = await module.after_offer(ctx, state) if module is not None else None
-    return done if done is not None else await route(ctx, None)
+    if done is not None:
+        return done
+    going = module.resumed(state) if module is not None else None
+    return await route(ctx, going)
 
 
 async def _registered_volunteer(ctx: Context) -> Outcome | None:

@@ -28,6 +28,7 @@ from bot.roster import normalize_building
 
 OFFER = "outage"  # the complaint flow's part while the resident is asked 1 登记 / 2 继续报修
 OFFER_WINDOW_S = 600  # how long that question waits for its answer
+DECLINED = "outage_declined"  # a report's slot: its resident answered 2 继续报修 (not asked again)
 # What names each kind of outage in residents' words (not a leak: 漏水, 有水 on the floor).
 _KIND_WORDS = (
     ("heat", re.compile(r"停暖|供暖|来暖|没(?:有)?暖气|暖气(?:不热|不暖|凉|冰|停|没|还不|什么时候|啥时候|几点|怎么|咋)")),
@@ -97,6 +98,38 @@ async def for_resident(ctx: Context, found: Intent, text: str) -> Outcome | None
     return Outcome(ctx.text("outages.offer", line=_lines(ctx, live)), waiting)
 
 
+async def after_answer(ctx: Context, before: DialogState, outcome: Outcome) -> Outcome | None:
+    """A complaint whose building came only now (家里没水了, then 几号楼 answered 3号楼) where that
+    building, or the whole community, has an active announcement of the outage it names: the
+    same 1 登记 / 2 继续报修 as at the opening, the report kept to go on where it was after 2.
+    None otherwise: no building or outage kind yet, both known before this answer, declined
+    before, an emergency, or nothing announced."""
+    after = outcome.state
+    if after is None or after.flow != "complaint" or before.flow != "complaint" or after.part == OFFER:
+        return None
+    slots = after.slots
+    if slots.get(DECLINED) or slots.get("emergency") or slots.get("urgency") == "urgent":
+        return None
+    said = str(slots.get("description") or slots.get("opening_text") or "")
+    kind = kind_of(said) if said else None
+    building = _place_building(slots)
+    if kind is None or building is None or (_place_building(before.slots) and before.slots.get("description")):
+        return None
+    live = [n for n in await _current(ctx) if n.kind == kind and n.active and n.covers(building)]
+    if not live:
+        return None
+    waiting = replace(after, step=f"{after.flow}:{OFFER}",
+                      pending={"said": said, "outage": live[0].id, "building": building, "resume": after.step})
+    return Outcome(ctx.text("outages.offer", line=_lines(ctx, live)), waiting)
+
+
+def _place_building(slots: dict[str, Any]) -> str | None:
+    place = slots.get("place")
+    said = place.get("building") if isinstance(place, dict) else None
+    key = normalize_building(str(said)) if said else ""
+    return key or None
+
+
 def _lines(ctx: Context, notices: list[outages.Notice]) -> str:
     return "\n".join(outages.line(ctx.svc, n, ctx.now) for n in notices)
 
@@ -116,8 +149,14 @@ async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
     if flow is None or idle > OFFER_WINDOW_S:
         return None
     said = normalize(ctx.inbound.text)
+    resume = pending.get("resume")
     if said in _NO or is_word(ctx.inbound.text, "no"):
-        return engine.start(ctx, flow, dict(state.slots), str(pending.get("said", "")))
+        if resume:  # asked midway: the report goes on where it was
+            return engine.advance(ctx, flow, _resumed(state, str(resume)))
+        started = engine.start(ctx, flow, dict(state.slots), str(pending.get("said", "")))
+        if started.state is None:
+            return started
+        return replace(started, state=replace(started.state, slots={**started.state.slots, DECLINED: True}))
     if said in _YES or is_word(ctx.inbound.text, "yes"):
         notice = next((n for n in await _current(ctx) if n.id == pending.get("outage")), None)
         if notice is None or not notice.active:  # ended meanwhile: said so
@@ -130,3 +169,14 @@ async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
     if len(said) <= 2:  # 3, 嗯, 啊: neither answer
         return Outcome(ctx.text("outages.offer_hint"), flow_state.touched(state, ctx.now))
     return None
+
+
+def resumed(state: DialogState) -> DialogState | None:
+    """The report in progress under a midway 1 / 2 question, to answer anything else in; None
+    for the opening's question (nothing in progress yet)."""
+    resume = (state.pending or {}).get("resume")
+    return _resumed(state, str(resume)) if resume else None
+
+
+def _resumed(state: DialogState, step: str) -> DialogState:
+    return replace(state, step=step, pending=None, slots={**state.slots, DECLINED: True})

@@ -319,3 +319,54 @@ async def test_erasing_my_information_removes_my_registrations(client: Client, s
     assert erased.detail["outage_registrations_removed"] == 1
     assert "已通知登记的 0 户" in await wc.say(STAFF, "恢复 停水")
     assert await outbox_rows(services, "wechat") == []
+
+
+async def test_a_report_without_a_building_hears_the_announcement_once_the_building_is_said(
+        client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    await wc.say(STAFF, "停水 3 4 预计15:00 管道抢修")
+    # 家里没水了, no building in the words nor the profile: where? then 3号楼 is in the announcement
+    asked = await wx.say("oOld", "家里没水了")
+    assert "社区已经知道" not in asked and "问题在哪里" in asked
+    offer = await wx.say("oOld", "3号楼")
+    assert "社区已经知道" in offer and "3、4号楼停水（管道抢修），预计今天15:00恢复" in offer
+    assert "回复 1 登记" in offer and "回复 2" in offer
+    assert "已为您登记" in await wx.say("oOld", "1")
+    # 2: the report goes on where it was (the building kept, not asked again), once only
+    await wx.say("oGoOn", "家里没水了")
+    assert "社区已经知道" in await wx.say("oGoOn", "4号楼2单元301")
+    assert "请回复 1" in await wx.say("oGoOn", "5")
+    went_on = await wx.say("oGoOn", "2")
+    assert "社区已经知道" not in went_on and "问题在哪里" not in went_on and "拍张照片" in went_on
+    for said in ("好了", "13812345678", "否"):
+        assert "社区已经知道" not in await wx.say("oGoOn", said), said
+    assert "20261123-0001" in await wx.say("oGoOn", "确认")
+    # anything else than 1 / 2 under the midway question is answered in the report, not lost
+    await wx.say("oPhone", "家里没水了")
+    assert "社区已经知道" in await wx.say("oPhone", "3号楼")
+    added = await wx.say("oPhone", "不是停水 是水管冻住了")
+    assert "已补充到情况：不是停水 是水管冻住了" in added and "拍张照片" in added
+    async with services.sessions() as session:
+        tickets = list((await session.scalars(select(Ticket).order_by(Ticket.id))).all())
+        regs = list((await session.scalars(select(OutageRegistration))).all())
+    assert [(t.building, t.fields["room"]) for t in tickets] == [("4", "301")]
+    assert [(r.openid, r.building) for r in regs] == [("oOld", "3")]
+    assert "联系电话" in await wx.say("oPhone", "好了")
+    # a building not announced: the usual report
+    await wx.say("oEight", "家里没水了")
+    assert "社区已经知道" not in await wx.say("oEight", "8号楼")
+    # an emergency said without a building is never diverted once the building comes
+    await wx.say("oUrgent", "停水了 我妈摔倒了起不来")
+    assert "社区已经知道" not in await wx.say("oUrgent", "3号楼")
+
+
+async def test_a_whole_community_announcement_needs_no_building(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    await wc.say(STAFF, "停电 全小区 预计15:00 线路检修")
+    offer = await wx.say("oAny", "家里停电了")
+    assert "社区已经知道" in offer and "全小区停电（线路检修）" in offer
+    went_on = await wx.say("oAny", "2")
+    assert "问题在哪里" in went_on
+    assert "社区已经知道" not in await wx.say("oAny", "6号楼")  # declined once: not asked again
