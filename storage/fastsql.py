@@ -243,3 +243,26 @@ async def run_together(target: AsyncSession | Transaction,
     assert isinstance(target, AsyncSession)
     conn = await target.connection()
     return await conn.run_sync(_run_together, batch)
+
+
+def _pending_session(target: AsyncSession | Transaction) -> AsyncSession | None:
+    """The session of target's transaction when it holds ORM changes not yet flushed; None when
+    it has none, or was never opened (a message's inline transaction makes it on first use:
+    asking for it here would make one)."""
+    if isinstance(target, AsyncSession):
+        session = target
+    elif getattr(target, "session_used", True):
+        session = target.session
+    else:
+        return None
+    return session if session.new or session.dirty or session.deleted else None
+
+
+async def read(target: AsyncSession | Transaction, prepared: Prepared, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one fixed read in target's transaction, seeing what an ORM query would: the
+    session's pending changes are flushed first, as its autoflush does (and only then: a message
+    that used no session opens none)."""
+    pending = _pending_session(target)
+    if pending is not None:
+        await pending.flush()
+    return (await run(target, prepared, params)).rows

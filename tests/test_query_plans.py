@@ -33,6 +33,15 @@ def _plan(db: sqlite3.Connection, prepared: Prepared, params: dict[str, Any]) ->
     return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + compiled.sql, args)]
 
 
+def _plans(template: Path, cases: dict[str, tuple[Prepared, dict[str, Any]]]) -> dict[str, list[str]]:
+    """Each case's plan on a migrated database."""
+    db = sqlite3.connect(template)
+    try:
+        return {name: _plan(db, prepared, params) for name, (prepared, params) in cases.items()}
+    finally:
+        db.close()
+
+
 def _statements() -> dict[str, tuple[Prepared, dict[str, Any]]]:
     inbound = Inbound(openid="oPlan", msg_type="text", text="你好")
     touch = dialog._touch(inbound, NOW)
@@ -140,11 +149,7 @@ def test_the_outbox_senders_statements_scan_nothing(sqlite_template: Path) -> No
         "settle": (push._settle_statement(frozenset({"state", "sent_at"})), {"v_id": 1, "v_lease": NOW, "state": "sent",
                                                                              "sent_at": NOW}),
     }
-    db = sqlite3.connect(sqlite_template)
-    try:
-        plans = {name: _plan(db, prepared, params) for name, (prepared, params) in cases.items()}
-    finally:
-        db.close()
+    plans = _plans(sqlite_template, cases)
     assert all(plan and not any(step.startswith("SCAN") for step in plan) for plan in plans.values()), plans
     assert any("ix_outbox_state_next" in step for step in plans["claim"]), plans["claim"]
 
@@ -181,11 +186,7 @@ def test_dispatchs_reads_on_the_driver_find_their_rows_by_index(sqlite_template:
         "last linked push": (dispatch._LAST_LINKED, {"ticket_id": 1, "target": "lina", "pattern": "ticket:1:linked:%"}),
         "its count": (dispatch._LINKED_COUNT, {"item_id": 1, "payload": {"msgtype": "text", "text": "x"}}),
     }
-    db = sqlite3.connect(sqlite_template)
-    try:
-        plans = {name: _plan(db, prepared, params) for name, (prepared, params) in cases.items()}
-    finally:
-        db.close()
+    plans = _plans(sqlite_template, cases)
     assert all(plan and plan[0].startswith("SEARCH") and not any(step.startswith("SCAN") for step in plan)
                for plan in plans.values()), plans
     assert "ix_tickets_duplicate" in plans["any duplicate"][0], plans["any duplicate"]
@@ -219,3 +220,19 @@ def test_a_residents_and_a_tickets_pushes_are_found_by_index(sqlite_template: Pa
     # one resident's rows, sent however long ago they were first due (bot.staff_actions.custom_sent)
     assert any("ix_outbox_channel_target" in step for step in plans["quota"]), plans
     assert any("ix_outbox_ticket" in step for step in plans["failed"]), plans
+
+
+def test_the_awaited_hand_off_and_a_status_lines_owner_are_found_by_index(sqlite_template: Path) -> None:
+    """Whether a person is awaited (every opening that is no emergency asks) and who has a ticket
+    (every status line): on the driver, each straight to its rows — the resident's tickets, the
+    hand-off's events, the person by id — never a scan of tickets or events."""
+    from bot.flows import handoff, status
+
+    cases = {
+        "awaited hand-off": (handoff._AWAITED, {"openid": "oPlan", "since": NOW}),
+        "owner's name": (status._OWNER_NAME, {"id": "lina"}),
+    }
+    plans = _plans(sqlite_template, cases)
+    assert all(plan and not any(step.startswith("SCAN") for step in plan) for plan in plans.values()), plans
+    assert "ix_tickets_resident" in plans["awaited hand-off"][0], plans
+    assert any("ix_ticket_events_ticket" in step for step in plans["awaited hand-off"]), plans

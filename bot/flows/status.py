@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 
 from bot import dispatch, notices, outbox
@@ -15,6 +15,8 @@ from bot.flows.finish import format_due
 from bot.intents.classifier import get_classifier
 from bot.privacy import hash_openid
 from bot.tickets import ACTIVE, add_event, get_by_number
+from storage import fastsql
+from storage.fastsql import Prepared
 from storage.models import Person, Ticket, TicketEvent
 
 NUMBER = re.compile(r"(?<!\d)(\d{8}-\d{4})(?!\d)")
@@ -80,6 +82,20 @@ async def _owner(ctx: Context, ticket: Ticket) -> Person | None:
     return person if person is not None and person.active else None
 
 
+_P = Person.__table__
+# The name of who has a ticket in hand, while still in the roster: for every status line, on the
+# driver (storage.fastsql; ~0.02 ms, not ~0.19 through the ORM).
+_OWNER_NAME = Prepared(select(_P.c.name).where(_P.c.id == bindparam("id"), _P.c.active.is_(True)))
+
+
+async def _owner_name(ctx: Context, ticket: Ticket) -> str | None:
+    """The name of who has the ticket in hand now (as _owner: None when no one has it, or they left)."""
+    if not ticket.assignee:
+        return None
+    found = await fastsql.read(ctx.tx, _OWNER_NAME, {"id": ticket.assignee})
+    return str(found[0]["name"]) if found else None
+
+
 async def _line(ctx: Context, ticket: Ticket) -> str:
     status = ctx.text(f"status.labels.{ticket.status}")
     kind = ctx.text(f"flow.titles.{ticket.kind}")
@@ -89,9 +105,9 @@ async def _line(ctx: Context, ticket: Ticket) -> str:
         if job is not None:
             number += ctx.text("dispatch.merged_with", parent=job.number)
     line = ctx.text("status.line", number=number, kind=kind, status=status, summary=(ticket.summary or "")[:40])
-    person = await _owner(ctx, ticket)
-    if person is not None:
-        line += ctx.text("status.who", name=person.name)
+    name = await _owner_name(ctx, ticket)
+    if name is not None:
+        line += ctx.text("status.who", name=name)
     if ticket.due_at is not None and ticket.status in ACTIVE and ticket.kind not in BOOKED_KINDS:
         line += ctx.text("status.due", due=format_due(ctx, ticket.due_at))
     return line
