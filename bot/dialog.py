@@ -419,6 +419,10 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         # 我的工单怎么样了 where the question in hand could not read it: answered, then asked again.
         return engine.resume(ctx, flow, state, await status_reply(ctx, None))
     if refused and (is_question(text) or any(w in text for w in _ASKING)):
+        if outage is not None and outage.kind_of(text):
+            announced = await outage.answer_midway(ctx, text, classify(ctx.svc, text).slots)
+            if announced is not None:  # 什么时候来水 where a phone is asked: staff's announcement, then back
+                return engine.resume(ctx, flow, state, announced)
         faq = _optional("bot.faq")
         known = faq.answer(text) if faq is not None else None
         if known is not None:  # 你们几点上班 where a photo is asked: the operators' answer, then back

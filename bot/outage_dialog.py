@@ -74,17 +74,9 @@ async def for_resident(ctx: Context, found: Intent, text: str) -> Outcome | None
         return None
     building = _building(ctx, found.slots)
     mine = [n for n in notices if n.covers(building)]
-    if is_question(text) or _ASKS.search(text):
-        shown = [n for n in mine if n.active] or mine
-        if shown:
-            return Outcome(_told(ctx, shown, "outages.answer" if shown[0].active else "outages.answer_ended"), None)
-        elsewhere = [n for n in notices if n.active]
-        if not elsewhere:
-            return None
-        if building is None:  # not known where they live: every announcement of that kind
-            return Outcome(_told(ctx, elsewhere, "outages.answer"), None)
-        return Outcome(ctx.text("outages.answer_elsewhere", line=_lines(ctx, elsewhere), building=building,
-                                kind=ctx.text(f"outages.kinds.{kind}")), None)
+    if _asks(text):
+        told = _asked(ctx, notices, kind, building)
+        return Outcome(told, None) if told is not None else None
     if found.intent != "complaint":
         return None
     live = [n for n in mine if n.active]
@@ -128,6 +120,37 @@ def _place_building(slots: dict[str, Any]) -> str | None:
     said = place.get("building") if isinstance(place, dict) else None
     key = normalize_building(str(said)) if said else ""
     return key or None
+
+
+async def answer_midway(ctx: Context, text: str, slots: dict[str, Any]) -> str | None:
+    """The announcement for a question about an outage asked in the middle of another request
+    (什么时候来水 where a photo or a phone number is asked), to say before that request's question
+    again; None when the text asks about no outage or none is announced."""
+    kind = kind_of(text)
+    if kind is None or not _asks(text):
+        return None
+    notices = [n for n in await _current(ctx) if n.kind == kind]
+    return _asked(ctx, notices, kind, _building(ctx, slots)) if notices else None
+
+
+def _asks(text: str) -> bool:
+    return is_question(text) or _ASKS.search(text) is not None
+
+
+def _asked(ctx: Context, notices: list[outages.Notice], kind: str, building: str | None) -> str | None:
+    """The answer to a question about announced outages of a kind: those of the building (active
+    first), else the active ones elsewhere (8号楼不在通知范围内); None when none is active."""
+    mine = [n for n in notices if n.covers(building)]
+    shown = [n for n in mine if n.active] or mine
+    if shown:
+        return _told(ctx, shown, "outages.answer" if shown[0].active else "outages.answer_ended")
+    elsewhere = [n for n in notices if n.active]
+    if not elsewhere:
+        return None
+    if building is None:  # not known where they live: every announcement of that kind
+        return _told(ctx, elsewhere, "outages.answer")
+    return ctx.text("outages.answer_elsewhere", line=_lines(ctx, elsewhere), building=building,
+                    kind=ctx.text(f"outages.kinds.{kind}"))
 
 
 def _lines(ctx: Context, notices: list[outages.Notice]) -> str:

@@ -370,3 +370,30 @@ async def test_a_whole_community_announcement_needs_no_building(client: Client, 
     went_on = await wx.say("oAny", "2")
     assert "问题在哪里" in went_on
     assert "社区已经知道" not in await wx.say("oAny", "6号楼")  # declined once: not asked again
+
+
+async def test_an_outage_question_in_the_middle_of_another_request_is_answered_and_the_request_goes_on(
+        client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    await wc.say(STAFF, "停水 3 4 预计15:00 管道抢修")
+    await _resident(services, "oLamp", "3")
+    await wx.say("oLamp", "3号楼2单元楼道灯坏了")
+    asked = await wx.say("oLamp", "什么时候来水")  # where a photo is asked
+    assert "社区通知：3、4号楼停水（管道抢修），预计今天15:00恢复。" in asked and "拍张照片" in asked
+    assert "以维修单位的说明为准" not in asked  # not the generic FAQ answer
+    await wx.say("oLamp", "好了")
+    asked = await wx.say("oLamp", "8号楼什么时候来水啊")  # where the phone is asked
+    assert "8号楼不在通知范围内" in asked and "联系电话" in asked
+    for said in ("13812345678", "否"):
+        await wx.say("oLamp", said)
+    assert "20261123-0001" in await wx.say("oLamp", "确认")
+    # a booking in progress: the same, and the booking's question again
+    await wx.say("oMeal", "我要预约助餐")
+    asked = await wx.say("oMeal", "3号楼什么时候来水")
+    assert "社区通知：3、4号楼停水" in asked and "给谁预约" in asked
+    # nothing announced of that kind: the FAQ's answer as before
+    asked = await wx.say("oMeal", "什么时候来电")
+    assert "社区通知" not in asked and "以维修单位的说明为准" in asked and "给谁预约" in asked
+    async with services.sessions() as session:
+        assert [t.building for t in (await session.scalars(select(Ticket))).all()] == ["3"]
