@@ -248,12 +248,18 @@ async def measure_bot(
             await _admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
-def _worker_pids(pid: int, workers: int) -> list[int]:
-    """The processes serving requests: the process itself for one worker, else its children."""
+def _worker_pids(pid: int, workers: int, wait_s: float = 20.0) -> list[int]:
+    """The processes serving requests: the process itself for one worker, else its children.
+    The first worker up answers /healthz while the others may still be starting: wait for all."""
     if workers == 1:
         return [pid]
-    children = [child for child in psutil.Process(pid).children()  # not multiprocessing's helper
-                if not any("resource_tracker" in part for part in child.cmdline())]
+    deadline = time.monotonic() + wait_s
+    while True:
+        children = [child for child in psutil.Process(pid).children()  # not multiprocessing's helper
+                    if not any("resource_tracker" in part for part in child.cmdline())]
+        if len(children) == workers or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if len(children) != workers:
         raise RuntimeError(f"expected {workers} worker processes under {pid}, found {len(children)}")
     return [child.pid for child in children]

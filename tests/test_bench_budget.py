@@ -61,3 +61,28 @@ def test_a_busy_process_is_held_to_its_budget_and_the_group_removed() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_workers_to_cap_are_waited_for_when_one_starts_late() -> None:
+    """`serve --workers 2` answers /healthz from its first worker while the second may still be
+    starting: the bench waits for both before capping them (it failed with "found 1")."""
+    from bench.runner import _worker_pids
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])]\n"
+        "time.sleep(1.5)\n"
+        "kids.append(subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']))\n"
+        "time.sleep(30)\n"
+    )])
+    try:
+        deadline = time.monotonic() + 10
+        while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = _worker_pids(parent.pid, 2)
+        assert len(set(pids)) == 2 and parent.pid not in pids
+    finally:
+        for child in psutil.Process(parent.pid).children():
+            child.kill()
+        parent.kill()
+        parent.wait()
