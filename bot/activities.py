@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import reminders
@@ -92,6 +93,16 @@ async def load_activities(svc: Services, path: Path | None = None) -> int:
         log.warning("no activities file at %s", path)
         return 0
     defs = read_activities(path, svc.settings.timezone)
+    try:
+        await _upsert(svc, defs)
+    except IntegrityError:
+        # Workers starting together on a new database both found an activity missing and both
+        # added it: the other's row is there now, so this pass updates it instead.
+        await _upsert(svc, defs)
+    return len(defs)
+
+
+async def _upsert(svc: Services, defs: list[ActivityDef]) -> None:
     now = svc.clock.now()
     async with svc.sessions() as session, session.begin():
         for item in defs:
@@ -110,7 +121,6 @@ async def load_activities(svc: Services, path: Path | None = None) -> int:
                 for signup in signups.all():
                     await reminders.drop_for_cause(session, CAUSE, signup.id)
                     await _plan(svc, session, row, signup)
-    return len(defs)
 
 
 async def list_upcoming(session: AsyncSession, now: datetime) -> list[Activity]:

@@ -3,6 +3,7 @@ thanked afterwards; cancelled or moved activities never send a stale reminder.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from bot import activities
 from bot.clock import FakeClock
 from bot.schedule import run_due
-from bot.services import Services
+from bot.services import Services, open_services
 from storage.models import Activity, OutboxItem
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -179,3 +180,22 @@ async def test_a_moved_activity_reminds_at_its_new_time_only(svc: Services, cloc
     await run_due(svc)
     [text] = await wechat_to(svc, "o_vol")
     assert "明天 09:00" in text
+
+
+async def test_processes_starting_together_on_a_new_database_both_load_the_activities(
+    services: Services, tmp_path: Path
+) -> None:
+    """`serve --workers 2` on a new database: both workers load the activities at once, both find
+    one missing and add it. The one that lost the race died at start (a unique-key error, seen
+    when config/activities.toml gained December's); now it updates the row the other added."""
+    path = tmp_path / "activities.toml"
+    path.write_text(TOML, encoding="utf-8")
+    other = open_services(services.settings, clock=services.clock)
+    try:
+        loaded = await asyncio.gather(*(activities.load_activities(s, path) for s in (services, other, services, other)))
+    finally:
+        await other.close()
+    assert loaded == [3, 3, 3, 3]
+    async with services.sessions() as session:
+        keys = list(await session.scalars(select(Activity.key).order_by(Activity.key)))
+    assert keys == ["clean", "past", "visit"]
