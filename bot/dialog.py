@@ -619,20 +619,24 @@ def _open_complaint(*where: Any) -> Any:
         _TICKETS.c.status.in_([literal(status) for status in ACTIVE]), *where)  # no expanding IN
 
 
-# The resident's own open report of a kind and building (the latest), and a neighbour's (the
-# first, not itself linked): one statement on the driver, where the complaint opening sent two
-# ORM queries (ix_tickets_resident; ix_tickets_duplicate).
+# The resident's own open report of a kind and building (the latest), and the neighbours' jobs
+# (the earliest, not themselves linked, as many as dispatch weighs), with their words: one
+# statement on the driver, where the complaint opening sent two ORM queries (ix_tickets_resident;
+# ix_tickets_duplicate). Of the neighbours' jobs the first of the very problem said is told (a
+# flat's leak reported first is not the building's water cut reported next).
+_WORDS = (_TICKETS.c.summary, _TICKETS.c.fields, _TICKETS.c.created_at)
 _OWN = _open_complaint(
     _TICKETS.c.resident == bindparam("openid"), _TICKETS.c.building == bindparam("building"),
     _TICKETS.c.created_at >= bindparam("own_since"),
-).order_by(_TICKETS.c.id.desc()).limit(1).subquery()
+).add_columns(*_WORDS).order_by(_TICKETS.c.id.desc()).limit(1).subquery()
 _NEIGHBOURS = _open_complaint(
     _TICKETS.c.building_key == bindparam("key"), _TICKETS.c.parent_id.is_(None),
     _TICKETS.c.created_at >= bindparam("since"), _TICKETS.c.resident != bindparam("openid"),
-).order_by(_TICKETS.c.created_at, _TICKETS.c.id).limit(1).subquery()
-_REPORTED = Prepared(union_all(
-    select(_OWN.c.id, literal(True).label("own")), select(_NEIGHBOURS.c.id, literal(False).label("own")),
-))
+).add_columns(*_WORDS).order_by(_TICKETS.c.created_at, _TICKETS.c.id).limit(dispatch.DUPLICATE_CANDIDATES).subquery()
+_REPORTED = Prepared(union_all(*(
+    select(part.c.id, part.c.summary, part.c.fields, part.c.created_at, literal(own).label("own"))
+    for part, own in ((_OWN, True), (_NEIGHBOURS, False))
+)))
 
 
 async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome | None:
@@ -649,14 +653,19 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
         "own_since": ctx.now - AGAIN_WITHIN, "key": key,
         "since": ctx.now - timedelta(hours=load_limits().duplicate_window_hours),
     })
-    ids = {bool(row["own"]): int(row["id"]) for row in found.rows}
-    ticket = await ctx.session.get(Ticket, ids[True]) if True in ids else None
+    own = next((row for row in found.rows if row["own"]), None)
+    ticket = await ctx.session.get(Ticket, int(own["id"])) if own is not None else None
     if ticket is not None and not dispatch.may_share(text, ticket, own=True):
         ticket = None  # 楼上漏水 after their own 停水了: another problem (config/flows.toml [linking])
     if ticket is None:
-        parent = await ctx.session.get(Ticket, ids[False]) if False in ids and key else None
-        if parent is None or not dispatch.may_share(text, parent):
-            return None  # a leak into one flat is not the building's water cut neighbours reported
+        # The neighbours' first job of this very problem: a leak into one flat is not the
+        # building's water cut, whichever of them was reported first.
+        theirs = sorted((row for row in found.rows if not row["own"]), key=lambda row: (row["created_at"], row["id"]))
+        same = next((row for row in theirs if dispatch.may_share(text, dispatch.said_in(row["summary"], row["fields"]))),
+                    None) if key else None
+        parent = await ctx.session.get(Ticket, int(same["id"])) if same is not None else None
+        if parent is None:
+            return None
         return await _reported_by_neighbours(ctx, flow, slots, text, parent)
     waiting = replace(flow_state.new_state(flow.name, flow.state(AGAIN), ctx.now, dict(slots)),
                       pending={"said": text.strip(), "ticket": ticket.number})
@@ -670,7 +679,7 @@ async def _reported_by_neighbours(ctx: Context, flow: Flow, slots: dict[str, Any
                                   parent: Ticket) -> Outcome:
     """停水了 from the twentieth resident of a building: the report is taken as usual, its first
     question led by what is known already — how many reported that kind of problem there (parent,
-    the first open report of that kind and building), its status and who has it (nothing of the
+    the first open job of that problem and building), its status and who has it (nothing of the
     neighbours' own words) — and that it will be handled together (dispatch links it)."""
     owner = await ctx.session.get(Person, parent.assignee) if parent.assignee else None
     lead = ctx.text(

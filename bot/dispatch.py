@@ -281,7 +281,12 @@ def problem_of(text: str) -> str:
 
 def said_of(ticket: Ticket) -> str:
     """A report's words as linking reads them: its summary and the description it collected."""
-    return f"{ticket.summary} {(ticket.fields or {}).get('description') or ''}"
+    return said_in(ticket.summary, ticket.fields)
+
+
+def said_in(summary: str | None, fields: dict[str, Any] | None) -> str:
+    """said_of from a report's summary and fields as read on the driver."""
+    return f"{summary} {(fields or {}).get('description') or ''}"
 
 
 def _flat_of(ticket: Ticket) -> tuple[str, str] | None:
@@ -301,12 +306,12 @@ def same_problem(ticket: Ticket, job: Ticket) -> bool:
     return mine != HOUSEHOLD or (_flat_of(ticket) is not None and _flat_of(ticket) == _flat_of(job))
 
 
-def may_share(text: str, job: Ticket, *, own: bool = False) -> bool:
+def may_share(text: str, job: Ticket | str, *, own: bool = False) -> bool:
     """Whether an opening's words may be the job's problem (the dialog's 已经反映过 / 已有 N 位居民
     反映): read the same way, and, for a neighbour's job (own False), no household's problem,
-    which links only with its own flat's."""
+    which links only with its own flat's. job: the job, or its words (said_in)."""
     mine = problem_of(text)
-    return mine == problem_of(said_of(job)) and (own or mine != HOUSEHOLD)
+    return mine == problem_of(job if isinstance(job, str) else said_of(job)) and (own or mine != HOUSEHOLD)
 
 
 def _as_pressing(limits: Limits, ticket: Ticket) -> tuple[str, ...]:
