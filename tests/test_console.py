@@ -1194,3 +1194,31 @@ async def test_the_audit_log_names_actions_in_words_with_the_code_on_hover(
     for asked in ("答复居民", "ticket.reply"):
         page = await (await client.get("/console/audit", params={"action": asked})).text()
         assert "共 1 条" in page and "答复居民" in page and "登录工作台" not in page, asked
+
+
+async def test_the_search_finds_a_word_that_mixes_both_scripts_whichever_way_it_is_typed(
+    client: Client, services: Services, wx: Any,
+) -> None:
+    """7號楼 (a phone's input switching scripts mid-word) was found by none of 7号楼, 7號樓, 7号樓:
+    the search and the text are both folded to the simplified, character by character, so the four
+    spellings find the same tickets — in summaries and in what residents said."""
+    await _users(services)
+    mixed = await make_ticket(services, None, status="open", summary="7號楼漏水了 水管")
+    other_mix = await make_ticket(services, None, status="open", summary="7号樓楼道灯不亮")
+    elsewhere = await make_ticket(services, None, status="open", summary="8號楼漏水", building="8")
+    assert "转接人工服务" in await wx.say("o_mix", "转人工")
+    await wx.say("o_mix", "７號樓的電梯又壞了")
+    from tests.flow_helpers import tickets_of
+
+    [handoff] = [t.number for t in await tickets_of(services, "o_mix")]
+    await logged_in(client, "liu", "staffpass1")
+    for q in ("7号楼", "7號樓", "7号樓", "7號楼", "７號楼"):
+        body = await (await client.get("/console/tickets", params={"q": q})).text()
+        found = set(re.findall(r'<td><a href="/console/tickets/([0-9-]+)">', body))
+        assert found == {mixed, other_mix, handoff}, (q, found)
+    body = await (await client.get("/console/tickets", params={"q": "号樓漏水"})).text()
+    assert set(re.findall(r'<td><a href="/console/tickets/([0-9-]+)">', body)) == {mixed, elsewhere}
+    body = await (await client.get("/console/tickets", params={"q": "电梯又坏"})).text()
+    assert handoff in body and mixed not in body
+    body = await (await client.get("/console/tickets", params={"q": "100%_"})).text()  # LIKE's wildcards are text
+    assert "共 0 件" in body

@@ -343,18 +343,54 @@ def _like(text: str) -> str:
 _WIDE_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
+def _fold_map() -> dict[str, str]:
+    """Each character the search reads as another one: traditional → simplified (zhconv's
+    one-character table, the one bot.intents.normalize.simplified converts with) and full-width
+    ASCII → ASCII (NFKC). One character for one, so folding keeps every substring a substring."""
+    try:
+        table = zhconv.zhconv.getdict("zh-cn")
+    except AttributeError:  # a zhconv without the table accessor (as normalize allows): full-width only
+        table = {}
+    fold = {k: v for k, v in table.items() if len(k) == 1 and len(v) == 1 and k != v}
+    for code in range(0xFF01, 0xFF5F):  # ！ … ～
+        wide = chr(code)
+        fold[wide] = unicodedata.normalize("NFKC", wide)
+    return fold
+
+
+_FOLD = _fold_map()
+_FOLD_TABLE = str.maketrans(_FOLD)
+_VARIANTS: dict[str, list[str]] = {}
+for _from, _to in _FOLD.items():
+    _VARIANTS.setdefault(_to, []).append(_from)
+for _letter in "abcdefghijklmnopqrstuvwxyz":  # ILIKE lower-cases ASCII; Ｂ and ｂ both read as b
+    _VARIANTS[_letter] = _VARIANTS[_letter.upper()] = [*_VARIANTS.get(_letter, []), *_VARIANTS.get(_letter.upper(), [])]
+
+
+def fold(text: str) -> str:
+    """text as the search reads it: traditional characters simplified and full-width characters
+    made ASCII, one character at a time (7號樓, 7号樓, ７号楼 → 7号楼)."""
+    return text.translate(_FOLD_TABLE)
+
+
+def folded(column: Any, query: str) -> Any:
+    """The column folded as `fold` folds text, for the characters of a folded `query` only (what
+    the search can tell apart): 号 and 楼 for 7号楼 — replace() on SQLite and PostgreSQL alike."""
+    for char in dict.fromkeys(query):
+        for variant in _VARIANTS.get(char, ()):
+            column = func.replace(column, variant, char)
+    return column
+
+
 def search_forms(q: str) -> tuple[str, ...]:
-    """The forms a search is looked for in: as typed, normalised as the classifier reads residents
-    (NFKC: full-width to half-width; traditional to simplified, bot.intents.normalize.simplified),
-    and that form in traditional characters (Taiwan's and Hong Kong's) and with full-width digits —
-    so 7号楼 finds 7號樓 and ７号楼, and 7號樓 finds 7号楼, in the same single pass over the text."""
+    """Words a search also looks for as they are written where the traditional vocabulary differs
+    from the simplified character by character (软件 → 軟體, Taiwan's and Hong Kong's, zhconv):
+    what `fold` cannot read. The text folded is searched for besides (ticket_list)."""
     plain = simplified(unicodedata.normalize("NFKC", q))
-    forms = [q, plain]
-    if not plain.isascii():
-        forms += [zhconv.convert(plain, variant) for variant in ("zh-tw", "zh-hk")]
-    if any("0" <= ch <= "9" for ch in plain):
-        forms += [form.translate(_WIDE_DIGITS) for form in forms]
-    return tuple(dict.fromkeys(form for form in forms if form))
+    if plain.isascii():
+        return ()
+    forms = [zhconv.convert(plain, variant) for variant in ("zh-tw", "zh-hk")]
+    return tuple(dict.fromkeys(form for form in forms if form and fold(form) != fold(q)))
 
 
 async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Ticket], int]:
@@ -376,20 +412,24 @@ async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Tic
     if filters.of:
         conds.append(Ticket.resident == _resident_of(filters.of))
     if filters.q:
-        patterns = [_like(form) for form in search_forms(filters.q)]
+        wanted = fold(filters.q)
+        pattern = _like(wanted)
+        others = [_like(form) for form in search_forms(filters.q)]
 
         def found(column: Any) -> Any:
-            return or_(*[column.ilike(pattern, escape="\\") for pattern in patterns])
+            # both sides folded: 7號楼, 7号樓, 7號樓 and 7号楼 find each other
+            return or_(folded(column, wanted).ilike(pattern, escape="\\"),
+                       *[column.ilike(other, escape="\\") for other in others])
 
         said = Ticket.id.in_(  # one pass over the messages, not one per ticket
             select(Message.ticket_id).where(Message.ticket_id.is_not(None), found(Message.content))
         )
         conds.append(or_(
-            Ticket.number.ilike(_like(filters.q), escape="\\"), found(Ticket.summary), found(Ticket.rating_comment), said,
+            Ticket.number.ilike(pattern, escape="\\"), found(Ticket.summary), found(Ticket.rating_comment), said,
         ))
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*conds)) or 0)
     # A number searched for (20261124-0009, or 0009) comes before the tickets whose talk mentions it.
-    named = case((Ticket.number.ilike(_like(filters.q), escape="\\"), 0), else_=1) if filters.q else literal(1)
+    named = case((Ticket.number.ilike(_like(fold(filters.q)), escape="\\"), 0), else_=1) if filters.q else literal(1)
     rows = await session.execute(
         select(Ticket).where(*conds).order_by(named, Ticket.created_at.desc(), Ticket.id.desc())
         .offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
