@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import delivery_record, dispatch, notices, outage_commands, roster, tickets
+from bot.clock import local
 from bot.intents.normalize import simplified
 from bot.services import Services
 from storage.models import AuditLog, Person, Resident, Ticket, TicketEvent
@@ -39,10 +40,22 @@ _MINE = re.compile(
     r"(?:工单|单子|单|任务)(?:列表)?(?:呢|吗)?$|^(?:工单|任务)列表$"
 )
 # 收到 (好的收到, 收到，马上去) takes the one ticket waiting to be taken, only when there is exactly one.
-_ACK = re.compile(r"^(?:好的?)?[\s,]*收到(?:了|啦)?(?:[\s,]*(?:马上去|马上到|这就去|马上处理|谢谢))?$")
+_ACK = re.compile(
+    r"^(?:好的?)?[\s,]*(?:收到(?:了|啦)?(?:[\s,]*(?:马上去|马上到|这就去|马上处理|谢谢))?"
+    r"|(?:我)?(?:马上|这就|现在)(?:就)?(?:过)?去(?:了|啦)?|马上到)$"
+)
 # A reply to a notice that asks for nothing (好的, 知道了, 谢谢, 辛苦了, 👌): a short answer, not the
 # whole command list.
-_NOTED = re.compile(r"^(?:好的?|好嘞|好滴|行|ok|okay|嗯+|知道了?|明白了?|了解了?|谢谢|多谢|辛苦了?|👌|👍|🙏)(?:[\s,!~。.]*(?:谢谢|辛苦了?|👌|👍|🙏))*$")
+# 到了 / 在路上了 / 出发了 (where the worker is) ask for nothing either.
+_NOTED = re.compile(
+    r"^(?:好的?|好嘞|好滴|行|ok|okay|嗯+|知道了?|明白了?|了解了?|谢谢|多谢|辛苦了?|👌|👍|🙏"
+    r"|(?:我)?(?:已经?)?到(?:了|啦|现场了?)|(?:我)?(?:已经?)?在路上了?|(?:我)?(?:已经?)?出发了)"
+    r"(?:[\s,!~。.]*(?:谢谢|辛苦了?|👌|👍|🙏))*$"
+)
+# Words asking for the job to go to someone else (下午去不了 换个人吧, 今天走不开 找别人吧): a 退回
+# is the worker's to send, so nothing is done; the reply gives the 退回 to send, with these words.
+_HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|换个人|换人|找别人|派给别人|让别人去|别人去")
+_HAND_OVER_REF = re.compile(r"^(\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})号?[\s:,;、。]*")
 # A message that says how the job ended (调解成功, 调解不成, 处理好了, 已修好) is a 办结 with those words
 # as its note, as `办结 调解成功` is; never a question (修好了吗) or half a sentence (处理好了一半).
 _OUTCOME = (
@@ -61,6 +74,7 @@ FROM_STATUSES = {
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
+REPLY_SEEN_TTL_S = 86400  # how long a colleague's answer shown on a held 回复 counts as read
 MAX_NOTE = 600  # a note's characters: it is the resident's push (as a console answer, staff_actions)
 MAX_REFS = 6  # numbers in one command (接单 1 2 3): each gets a line of the reply, which must stay short
 # Between a verb, its number and the note: spaces or the punctuation people type there (接单：0001,
@@ -113,7 +127,8 @@ _LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)"
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help, noted), ticket ref, text.
+    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help, noted, hand_over:
+    words asking for the job to go to someone else), ticket ref, text.
 
     more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits;
     typo: what stands where the number goes but is none (0O3), so nothing is done."""
@@ -226,6 +241,10 @@ def parse(text: str) -> Command | None:
     value = _reordered(value)
     head = _HEAD.match(value)
     if head is None:
+        if _HAND_OVER.search(value) is not None and len(value) <= MAX_NOTE:
+            ref = _HAND_OVER_REF.match(value)
+            said = value[ref.end():] if ref else value
+            return Command("hand_over", ref.group(1) if ref else None, _as_typed(text, said.strip()))
         return None
     verb_word = head.group(1)
     if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
@@ -300,8 +319,23 @@ def _ready(verb: str, ticket: Ticket, now: datetime) -> bool:
     return True
 
 
+def _booked(svc: Services, ticket: Ticket) -> str:
+    """A booking's service and booked start (陪诊 11月24日 07:30): what tells a provider's bookings
+    apart; '' for any other ticket."""
+    start = dispatch.booked_start(ticket)
+    if start is None:
+        return ""
+    service = (ticket.fields or {}).get("service")
+    label = notices.safe_text(service.strip())[:12] if isinstance(service, str) and service.strip() else ""
+    return f"{label} {notices.local_time(svc, start)}".strip()
+
+
 def _about(svc: Services, ticket: Ticket) -> str:
-    """A few words on what a ticket is about, to tell it from another: the resident's words."""
+    """A few words on what a ticket is about, to tell it from another: the resident's words (a
+    booking: its service and time)."""
+    booked = _booked(svc, ticket)
+    if booked:
+        return booked
     fields = ticket.fields or {}
     for key in ("description", "issue", "detail", "what", "service"):
         value = fields.get(key)
@@ -346,7 +380,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         if len(pick) > 1:
             first = handles([x.number for x in pick])[pick[0].number]
             example = f"{word} {first}" + (" …" if verb in NEEDS_NOTE else "")
-            numbers = "、".join(x.number for x in pick[:8])
+            numbers = "、".join(f"{x.number}（{_about(svc, x)}）" for x in pick[:8])  # which is which
             return Found(None, t.get("wecom.several_open", verb=verb_name, numbers=numbers, example=example))
         return Found(pick[0])
     matches = await _by_ref(session, ref)
@@ -430,6 +464,32 @@ def typo_reply(svc: Services, cmd: Command) -> str:
     return svc.texts.get("wecom.bad_ref", ref=notices.clip(cmd.typo, 16), example=example)
 
 
+async def hand_over(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> str:
+    """下午去不了 换个人吧: nothing is done (handing a job back is the worker's 退回); the reply gives
+    the 退回 to send with those words as its reason, for the ticket named, else each one the
+    worker could hand back."""
+    t = svc.texts
+    word = COMMAND_WORD["return"]
+    if cmd.ref is not None:
+        found = await _find(svc, session, who, "return", cmd.ref)
+        if found.ticket is None:
+            return found.reply
+        own = [found.ticket]
+    else:
+        rows = await session.execute(
+            select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES["return"]),
+                                 Ticket.parent_id.is_(None)).order_by(Ticket.due_at, Ticket.id)
+        )
+        own = list(rows.scalars())
+        if not own:
+            return t.get("wecom.none_open", verb=t.get("wecom.verbs.return"))
+    short = handles([x.number for x in own])
+    reason = notices.clip(cmd.text, 60)
+    lines = [t.get("wecom.hand_over_line", command=f"{word} {short[x.number]} {reason}", about=_about(svc, x))
+             for x in own[:8]]
+    return t.get("wecom.hand_over", commands="\n".join(lines))
+
+
 def help_text(svc: Services, who: Person | None) -> str:
     """The command list (with the staff-only command for staff)."""
     text = svc.texts.get("wecom.help")
@@ -452,7 +512,7 @@ async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
         lines.append(t.get(
             "wecom.mine_line", number=x.number, status=t.get(f"wecom.statuses.{x.status}"),
             overdue=t.get("wecom.mine_overdue") if x.overdue else "",
-            kind=notices.kind_label(svc, x.kind), place=notices.safe_text(notices.place_of(svc, x))[:20],
+            kind=_booked(svc, x) or notices.kind_label(svc, x.kind), place=notices.safe_text(notices.place_of(svc, x))[:20],
             due=notices.local_time(svc, x.due_at),
             reporters=t.get("wecom.mine_reporters", count=x.reporters) if x.reporters > 1 else "",
         ))
@@ -621,6 +681,25 @@ async def attach_photo(svc: Services, session: AsyncSession, who: Person, media:
     return t.get("wecom.photo_attached", number=ticket.number)
 
 
+async def _answered_meanwhile(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> str | None:
+    """A colleague's answer to the ticket's resident (or any reporter of its job) that `who` has
+    neither answered after nor been shown, in words; None when there is none. The staff group
+    shows no answers, so two staff taking up one hand-off both reached the resident: the second
+    answer is held back once, showing the first, as the console's answer form does."""
+    from bot.console import queries
+
+    key = svc.store.key("wecom-reply-seen", who.id, ticket.number)
+    seen = await svc.store.get(key)
+    shown = int(seen.get("id", 0)) if isinstance(seen, dict) else 0
+    newer = await queries.answer_since(session, ticket, shown, who.id)
+    if newer is None or await queries.answer_since(session, ticket, newer.id, "") is not None:
+        return None  # nobody else answered, or `who` answered after them
+    await svc.store.set(key, {"id": newer.id}, ttl=REPLY_SEEN_TTL_S)
+    name = (await queries.names(session)).get(newer.author or "", newer.author or "")
+    return svc.texts.get("wecom.answered_meanwhile", who=name, at=local(newer.created_at, svc.tz).strftime("%H:%M"),
+                         text=notices.clip((newer.content or "").replace("\n", " "), 60))
+
+
 async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
     """`回复 N 内容` from staff: the answer reaches the resident exactly as a console answer does;
     `回复全部 N 内容` reaches every resident who reported the problem (staff_actions.staff_reply_all)."""
@@ -638,8 +717,11 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
     async with svc.sessions() as session:
         found = await find_ticket(svc, session, who, cmd)
         number = found.ticket.number if found.ticket is not None else None
+        held = await _answered_meanwhile(svc, session, who, found.ticket) if found.ticket is not None else None
     if number is None:
         return found.reply
+    if held is not None:  # a colleague answered this resident: read theirs first; sent again, it goes
+        return held
     try:
         from bot import staff_actions
     except ImportError:  # the console's staff_actions module is written alongside
@@ -687,6 +769,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     async with svc.sessions() as session, session.begin():
         if cmd.verb == "mine":
             reply = await mine(svc, session, who)
+        elif cmd.verb == "hand_over":
+            reply = await hand_over(svc, session, who, cmd)
         elif cmd.verb == "phone":
             reply = await contact(svc, session, who, cmd)
         else:

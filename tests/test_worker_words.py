@@ -125,7 +125,7 @@ async def test_plain_words_for_taking_a_ticket(client: TestClient[Any, Any], ser
     d = (await new_ticket(services, resident="oW4", category="door")).ticket.number
     # with two waiting: which one is asked, none taken
     reply = await wc.say("wangwei", "收到！")
-    assert reply == f"您有多张可以接单的工单：{c}、{d}。请写明工单号，例如“接单 0003”。"
+    assert reply == f"您有多张可以接单的工单：{c}（楼道灯坏了）、{d}（楼道灯坏了）。请写明工单号，例如“接单 0003”。"
     assert [(await ticket(services, n)).status for n in (c, d)] == ["dispatched", "dispatched"]
     assert (await wc.say("wangwei", "接啦 4")).startswith(f"已接单：工单 {d}")
     assert (await wc.say("wangwei", "0003 已接单")).startswith(f"已接单：工单 {c}")
@@ -385,3 +385,78 @@ async def test_my_tickets_says_how_many_residents_reported_a_job(client: TestCli
     lines = {line.split("｜")[0]: line for line in (await wc.say("wangwei", "我的工单")).splitlines()[1:]}
     assert set(lines) == {job, single}
     assert "（3 位居民反映）" in lines[job] and "位居民反映" not in lines[single], lines
+
+
+async def _bookings(svc: Services, clock: FakeClock) -> list[str]:
+    """A care provider's day: 助洁 at 08:30, 陪诊 at 07:30 and 助浴 at 13:00 tomorrow, all 安心上门服务's."""
+    day = clock.now().replace(hour=0, minute=0) + timedelta(days=1)  # 11月24日 08:00 Shanghai
+    numbers = []
+    for n, (service, at) in enumerate((("助洁", timedelta(minutes=30)), ("陪诊", timedelta(minutes=-30)),
+                                        ("助浴", timedelta(hours=5)))):
+        fields = {"phone": "13912345678", "service": service, "start": (day + at).isoformat(), "address": "3号楼2单元301"}
+        made = await new_ticket(svc, kind="elderly_service", resident=f"oP{n}", category=None, summary=service,
+                                fields=fields)
+        assert made.ticket.assignee == "homecare"
+        numbers.append(made.ticket.number)
+    return numbers
+
+
+async def test_a_care_providers_bookings_are_told_apart_by_service_and_time(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock
+) -> None:
+    """我的工单 and 收到 with several bookings name each one's service and booked time (they all
+    read 养老服务｜3号楼2单元301, and the listing gave only the 办结 limit)."""
+    wc = WeCom(client, services)
+    a, b, c = await _bookings(services, clock)
+    mine = await wc.say("homecare", "我的工单")
+    assert mine.splitlines() == [
+        "您手上的工单（3 张）：",
+        f"{b}｜待接单｜陪诊 11月24日 07:30｜3号楼2单元301｜11月25日 07:30 前",
+        f"{a}｜待接单｜助洁 11月24日 08:30｜3号楼2单元301｜11月25日 08:30 前",
+        f"{c}｜待接单｜助浴 11月24日 13:00｜3号楼2单元301｜11月25日 13:00 前",
+    ]
+    assert await wc.say("homecare", "收到") == (
+        f"您有多张可以接单的工单：{a}（助洁 11月24日 08:30）、{b}（陪诊 11月24日 07:30）、"
+        f"{c}（助浴 11月24日 13:00）。请写明工单号，例如“接单 0001”。"
+    )
+
+
+async def test_short_phone_words_of_a_worker_on_the_way(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock
+) -> None:
+    """马上去 alone is 收到，马上去 (the one waiting taken); 到了 / 在路上了 get a one-line answer, not
+    没有看懂这条指令 with the whole command list."""
+    wc = WeCom(client, services)
+    a, b, c = await _bookings(services, clock)
+    assert "已接单" in await wc.say("homecare", "接单 1 2")
+    assert (await wc.say("homecare", "马上去")).startswith(f"已接单：工单 {c}")
+    assert (await ticket(services, c)).status == "accepted"
+    noted = "好的。办理工单请回复指令，例如“接单 N”“办结 N 说明”；回复“我的工单”查看手上的工单，回复“帮助”查看全部指令。"
+    for said in ("到了", "已经到了", "在路上了", "我已经出发了"):
+        assert await wc.say("homecare", said) == noted
+    assert await wc.say("homecare", "好的，马上过去") == "收到。您目前没有等待接单的工单；办理工单请回复指令（回复“帮助”查看）。"
+
+
+async def test_cannot_go_change_the_person_is_answered_with_the_return_to_send(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock
+) -> None:
+    """下午去不了 换个人吧 was 没有看懂这条指令: it is answered with the 退回 to send, those words its
+    reason, for each booking (or the one named); nothing is handed back until the 退回 comes."""
+    wc = WeCom(client, services)
+    a, b, c = await _bookings(services, clock)
+    assert await wc.say("homecare", "下午去不了 换个人吧") == (
+        "需要换人的话，请把工单退回服务中心重新派单（这条消息还没有退回工单），回复：\n"
+        "退回 0002 下午去不了 换个人吧（陪诊 11月24日 07:30）\n"
+        "退回 0001 下午去不了 换个人吧（助洁 11月24日 08:30）\n"
+        "退回 0003 下午去不了 换个人吧（助浴 11月24日 13:00）"
+    )
+    assert await wc.say("homecare", "3 下午去不了，找别人吧") == (
+        "需要换人的话，请把工单退回服务中心重新派单（这条消息还没有退回工单），回复：\n"
+        "退回 0003 下午去不了，找别人吧（助浴 11月24日 13:00）"
+    )
+    assert [(await ticket(services, n)).status for n in (a, b, c)] == ["dispatched"] * 3
+    assert await outbox_rows(services, "group") == []
+    assert await wc.say("homecare", "退回 0003 下午去不了，找别人吧") == f"已退回：工单 {c}，服务中心会重新派单。"
+    assert "服务机构退回：下午去不了，找别人吧" in (await outbox_rows(services, "group"))[-1].payload["content"]
+    assert await wc.say("homecare", "9 去不了") == "找不到工单 9，请核对工单号（回复“我的工单”查看）。"
+    assert await wc.say("lina", "今天走不开 换个人吧") == "您目前没有可以退回的工单。"
