@@ -408,6 +408,8 @@ ANSWERS: list[tuple[str, int, str]] = [
     # what already worked
     ("满意", 5, ""), ("还行", 3, ""), ("五分", 5, ""), ("不满意", 2, ""), ("3", 3, ""), ("不滿意", 2, ""),
     ("灯是亮了 可是第二天又不亮了", 2, "第二天又不亮了"), ("电梯那个不满意", 2, ""),
+    # a face alone, as elderly residents answer (before: 😊 got the greeting menu, the survey open)
+    ("😊", 5, ""), ("😊😊", 5, ""), ("☺️", 5, ""), ("[微笑]", 5, ""), ("👌", 5, ""), ("😞", 2, ""), ("😡", 1, ""),
 ]
 
 
@@ -813,3 +815,26 @@ async def test_a_linked_report_reopened_on_its_own_at_night_waits_for_the_mornin
             Reminder.cause_type == "ticket", Reminder.cause_id == (await ticket(svc, linked)).id,
             Reminder.state == "pending")))
     assert dues and all(d.replace(tzinfo=morning.tzinfo) > morning for d in dues), dues
+
+
+async def test_a_survey_answered_in_the_middle_of_another_request(svc: Services, clock: FakeClock, wx: WeChat) -> None:
+    """The survey arrives while the resident is booking: 满意 where the booking asks the person's
+    name rates the job, and the name is asked again (before: 满意 became the name, and the survey
+    stayed open); 不满意 reopens the job the same way. A bare digit stays the request's answer."""
+    good, bad, digit = "o_mid_good", "o_mid_bad", "o_mid_digit"
+    numbers = await surveyed_jobs(svc, clock, [good, bad, digit])
+    for resident in (good, bad, digit):
+        assert "怎么称呼" in await wx.say(resident, "我想给我妈订个助浴")
+    reply = await wx.say(good, "满意")
+    assert "感谢您的评价（满意）" in reply and reply.rstrip().endswith("请问老人怎么称呼（姓名）？"), reply
+    t = await ticket(svc, numbers[good])
+    assert (t.satisfaction, t.status) == (5, "closed")
+    assert "多大年纪" in await wx.say(good, "王秀英")  # the booking goes on where it was
+
+    reply = await wx.say(bad, "不满意")
+    assert "重新交给" in reply and "怎么称呼" in reply, reply
+    assert (await ticket(svc, numbers[bad])).status == "reopened"
+
+    assert "多大年纪" in await wx.say(digit, "王秀英")
+    assert "地址" in await wx.say(digit, "5")  # an age, not 5 分
+    assert (await ticket(svc, numbers[digit])).satisfaction is None

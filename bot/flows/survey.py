@@ -72,6 +72,11 @@ _WORDS: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p), v) for p
     (r"(?:非常|特别|真|太|很)(?:好|棒)|棒棒?" + _END, 5),
     (r"(?:挺|蛮|还挺|还蛮)(?:好|不错)|(?:还|真)?不错", 4),
     (r"👍|\[强\]|/:strong|👎|\[弱\]|/:weak", 0),  # 0: read from the symbol (below)
+    # A face or a sign alone, as an elderly resident answers (😊 was the menu): WeChat's own
+    # emoji arrive as their [names].
+    (r"[😊😀😃😄😁☺🥰😍]+|[🙂👌💯]|\[(?:微笑|愉快|呲牙|憨笑|OK|好的|玫瑰|爱心|抱拳)\]", 5),
+    (r"[😞😔😟🙁☹😣😢😭😒]+|\[(?:难过|流泪|大哭|撇嘴)\]", 2),
+    (r"[😠😡😤🤬]+|\[(?:发怒|怒)\]", 1),
 ))
 _SYMBOLS = {"👍": 5, "[强]": 5, "/:strong": 5, "👎": 1, "[弱]": 1, "/:weak": 1}
 _DIGIT = re.compile(rf"^([1-5])\s*(?:(?:分|星|颗星)(?!钟)|(?=$|[{_P}]))(.*)$", re.S)
@@ -132,7 +137,7 @@ _NEGATED = re.compile(r"(?:没|不是|并不|谈不上|说不上|算不上)$")  
 _NOT_A_RATING_AFTER_DIGIT = re.compile(r"^\s*(?:号|栋|楼|单元|层|室|幢)")
 _PUNCT = " \t\r\n，,。.!！?？、;；:：~～…-—"
 _PARTICLES = "的了啊呀哦吧呢嘛"
-_SKIN = "\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff👍👎"
+_SKIN = "\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff\ufe0f👍👎😊😀😃😄😁☺🥰😍🙂👌💯"  # and faces said twice
 
 
 @dataclass(frozen=True)
@@ -839,3 +844,28 @@ async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) 
         p = commenting[0]
         return await _add_comment(svc, session, p.ticket, p.resolution, inbound.text, inbound.openid)
     return None
+
+
+# A rating on the survey's own scale (not a bare digit, which may be an age or a choice; not 一般,
+# which may be a report's urgency): taken from the middle of another request.
+_ON_SCALE = re.compile(
+    r"满意|[1-5一二两三四五]\s*(?:分|星|颗星)(?!钟)|好评|差评|满分|[⭐★👍👎😊😀😃😄😁☺🥰😍🙂👌💯😞😔😟🙁☹😣😢😭😒😠😡😤🤬]"
+    r"|\[(?:强|弱|微笑|愉快|呲牙|憨笑|OK|好的|玫瑰|爱心|抱拳|难过|流泪|大哭|撇嘴|发怒|怒)\]|/:(?:strong|weak)"
+)
+
+
+async def answer_in_flow(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
+    """The reply when a message sent in the middle of another request (a booking's 怎么称呼) is
+    only a rating on the survey's scale (满意, 不满意, 4分, 👍, 😊) and a survey that went out is
+    waiting for one: recorded as handle_answer would, for the dialog to ask its question again.
+    None otherwise (the message is the request's answer: 5 to 多大年纪 stays an age)."""
+    if inbound.is_event or not inbound.text.strip():
+        return None
+    norm = simplified(unicodedata.normalize("NFKC", inbound.text)).strip()
+    if not _ON_SCALE.search(norm):  # most answers: no store or database asked
+        return None
+    rating = parse_rating(inbound.text)
+    if rating is None or rating.comment or await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
+        return None
+    sent = [p for p in await pending_surveys(svc, session, inbound.openid) if p.state == "sent"]
+    return await _answer(svc, session, inbound, sent) if sent else None
