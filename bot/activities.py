@@ -21,7 +21,7 @@ from bot import reminders
 from bot.clock import local
 from bot.flows.commands import normalize
 from bot.privacy import hash_openid
-from bot.schedule import load_schedule_config, parse_hhmm
+from bot.schedule import load_schedule_config, parse_hhmm, register_timed_kind
 from bot.services import Services
 from storage.models import Activity, ActivitySignup, Reminder
 
@@ -237,6 +237,8 @@ async def _signup_live(session: AsyncSession, reminder: Reminder) -> bool:
 
 
 reminders.register_cause_check(CAUSE, _signup_live)
+for _kind in KINDS:  # 明天 09:00 开始, 今天的志愿活动: said the next morning, they would be wrong
+    register_timed_kind(_kind)
 
 
 async def upcoming_reply(svc: Services, session: AsyncSession) -> str:

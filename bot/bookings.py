@@ -345,6 +345,20 @@ async def booking_still_due(session: AsyncSession, reminder: Reminder) -> bool:
 reminders.register_cause_check("booking", booking_still_due)
 
 
+async def deliver_reminder(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
+    """A booking's reminder goes out only before the booking starts: one claimed after it (the
+    scheduler stopped for a while) is dropped, not sent as 将在60分钟后 to someone already served."""
+    booking = await session.get(Booking, reminder.cause_id) if reminder.cause_id is not None else None
+    if booking is None or booking.start_at <= svc.clock.now():
+        return False
+    return await schedule.deliver_plain(session, reminder, svc.clock.now())
+
+
+for _kind in REMINDER_KINDS:
+    schedule.register_kind_handler(_kind, deliver_reminder)
+    schedule.register_timed_kind(_kind)
+
+
 async def upcoming(svc: Services, session: AsyncSession, openid: str) -> list[Booking]:
     """A resident's booked or waitlisted bookings that have not started yet, soonest first."""
     rows = await session.execute(

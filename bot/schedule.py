@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 KindHandler = Callable[[Services, AsyncSession, Reminder], Awaitable[bool]]
 KIND_HANDLERS: dict[str, KindHandler] = {}
 AfterCommit = Callable[[], Awaitable[None]]
+# Kinds whose message names a time (a booking's 明天 11:00, an activity's 明天 09:00): the daily
+# push cap does not hold them to the next morning, where they would come late or after the fact.
+TIMED_KINDS: set[str] = set()
 
 # Channels that reach a person's phone: these respect quiet hours; the staff group does not.
 QUIET_CHANNELS = ("wechat", "wecom")
@@ -131,6 +134,11 @@ def load_schedule_config(path: Path = CONFIG_DIR / "schedule.toml") -> ScheduleC
 def register_kind_handler(kind: str, handler: KindHandler) -> None:
     """Deliver reminders of `kind` with handler instead of as a plain outbox message."""
     KIND_HANDLERS[kind] = handler
+
+
+def register_timed_kind(kind: str) -> None:
+    """Declare that reminders of kind name a time: quiet hours hold them, the daily cap does not."""
+    TIMED_KINDS.add(kind)
 
 
 def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
@@ -266,13 +274,14 @@ def _who(reminder: Reminder) -> str:
 
 
 async def _hold_time(svc: Services, session: AsyncSession, reminder: Reminder, now: datetime) -> datetime | None:
-    """When a non-urgent reminder must wait (quiet hours, daily cap): the time to move it to."""
+    """When a non-urgent reminder must wait (quiet hours; the daily cap, unless it names a time):
+    the time to move it to."""
     if _urgent(reminder) or _channel(reminder) not in QUIET_CHANNELS:
         return None
     later = quiet_until(now, svc.settings)
     if later is not None:
         return later
-    if _channel(reminder) == "wechat":
+    if _channel(reminder) == "wechat" and reminder.kind not in TIMED_KINDS:
         sent = await pushes_today(session, reminder.target, now, svc.settings.timezone)
         if sent >= svc.settings.daily_push_cap:
             return next_morning(now, svc.settings)

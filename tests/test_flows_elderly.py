@@ -551,3 +551,52 @@ async def test_a_report_or_a_need_at_the_service_question_does_not_loop(wx: WeCh
     assert "哪项服务" in await wx.say(unsure, "3")
     assert "选项前面的数字" in await wx.say(unsure, "嗯")
     assert "给谁预约" in await wx.say(unsure, "1")
+
+
+async def _reminders_told(services: Services, openid: str) -> list[str]:
+    from tests.wecom_driver import outbox_rows
+
+    return [r.payload.get("text", "") for r in await outbox_rows(services, "wechat", openid)
+            if "【预约提醒】" in r.payload.get("text", "")]
+
+
+async def test_a_booking_reminder_is_not_held_to_the_next_morning_by_the_daily_cap(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """Five pushes had reached the resident that morning (the daily cap): the reminder an hour
+    before the meal was held to the next morning, and then said 将在60分钟后（11月24日 11:00）开始 a
+    day after it. A booking's reminders name its time: the cap does not hold them."""
+    from bot import schedule
+    from bot.outbox import push_resident
+
+    openid = oid()
+    await _book_lunch(wx, openid)
+    clock.advance(hours=9)  # 19:00, the evening before
+    await schedule.run_due(services)
+    assert len(await _reminders_told(services, openid)) == 1
+    clock.advance(hours=13)  # 08:00 on the day: the cap's pushes
+    async with services.sessions() as session, session.begin():
+        for i in range(services.settings.daily_push_cap):
+            await push_resident(session, openid, f"社区通知 {i}", now=clock.now())
+    clock.advance(hours=2)  # 10:00, an hour before
+    await schedule.run_due(services)
+    told = await _reminders_told(services, openid)
+    assert len(told) == 2 and "将在60分钟后（11月24日（周二）11:00）开始" in told[-1], told
+
+
+async def test_a_booking_reminder_claimed_after_the_booking_started_is_dropped(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """The scheduler stopped from the afternoon before until after the meal: on restart both
+    reminders fell due at once and went out — 明天 11月24日 11:00 and 将在60分钟后 at 11:30 on the
+    day. A reminder claimed once its booking has started is dropped."""
+    from bot import schedule
+
+    openid = oid()
+    await _book_lunch(wx, openid)
+    clock.advance(hours=25, minutes=30)  # 11:30 on the day: the scheduler runs again
+    await schedule.run_due(services)
+    assert await _reminders_told(services, openid) == []
+    async with services.sessions() as session:
+        states = (await session.execute(select(Reminder.state).where(Reminder.cause_type == "booking"))).scalars().all()
+    assert sorted(states) == ["dropped", "dropped"]
