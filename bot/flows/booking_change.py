@@ -287,6 +287,20 @@ _REMINDED = Prepared(
 )
 
 
+# What an older resident answers a reminder with when they no longer want it (不要了, 明天不去了,
+# 来不了了): outside any request, soon after a booking's reminder, a cancellation to confirm.
+_DROP_ALONE = re.compile(
+    r"^(?:那|那就|那我|我|俺|我们|今天|明天|后天|这次|这回)*就?"
+    r"(?:不要了|不需要了|不用送了|不用来了|别送了|别来了|不吃了|不去了|不来了|去不了了?|来不了了?|不做了)"
+    r"(?:吧|啦|呀|啊|哈)?$"
+)
+
+
+def drops_reminded(text: str) -> bool:
+    """Whether text alone says the resident no longer wants what they were reminded of (不要了)."""
+    return bool(_DROP_ALONE.match(normalize(text)))
+
+
 async def reminded_cancel(ctx: Context) -> Outcome | None:
     """A bare 取消 outside any request, soon after a booking's reminder reached the resident: the
     confirmation to cancel that booking (刚才提醒过您这个预约), instead of "nothing to cancel".
