@@ -320,6 +320,11 @@ _MINE = re.compile(
     r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|几个)(?:志愿)?活动?|"
     r"(?:我)?参加了(?:哪些|什么)活动)(?:呢|啊|吗)?$"
 )
+def asks_mine(text: str) -> bool:
+    """Whether text asks for the resident's own signups (我的报名, 我报名了哪些活动)."""
+    return bool(_MINE.match(normalize(text)))
+
+
 # A bare 取消报名: the only signup is cancelled; with several, which one? (the list says how).
 _CANCEL_BARE = re.compile(r"^(?:我)?(?:要|想)?取消(?:一下)?(?:我的)?(?:活动)?报名(?:吧|了|呢|啊)?$")
 # 我要参加楼道清洁, 我想参加敬老院探访活动, 敬老院探访 报名: a real activity named is a signup.
