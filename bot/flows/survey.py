@@ -253,13 +253,20 @@ def _what(svc: Services, ticket: Ticket) -> str:
     return what if len(what) <= 40 else what[:39] + "…"
 
 
+def _of_kind(svc: Services, key: str, ticket: Ticket) -> str:
+    """survey.{key}_{kind} when the ticket's kind has its own words (a booked meal is no 反映的事项,
+    and 灯还是不亮 no example for it), else survey.{key}."""
+    own = f"survey.{key}_{ticket.kind}"
+    return own if svc.texts.has(own) else f"survey.{key}"
+
+
 def _message(svc: Services, ticket: Ticket, key: str) -> dict[str, Any]:
     t = svc.texts
     what = _what(svc, ticket)
     return {
-        "text": t.get(f"survey.{key}", number=ticket.number, what=what),
+        "text": t.get(_of_kind(svc, key, ticket), number=ticket.number, what=what),
         "template": {
-            "title": t.get("survey.template_title"),
+            "title": t.get(_of_kind(svc, "template_title", ticket)),
             "fields": {
                 t.get("survey.field_number"): ticket.number,
                 t.get("survey.field_what"): what,
