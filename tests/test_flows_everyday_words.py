@@ -771,3 +771,104 @@ async def test_a_person_asked_for_with_an_emergency_is_the_urgent_hand_off(wx: W
     calm = oid()
     assert "马上通知" not in await wx.say(calm, "人工 我家楼道灯坏了")
     assert all(t.urgency != "urgent" for t in await tickets_of(services, calm))
+
+
+async def _urgent_reply(wx: WeChat, services: Services, said: str, advice: str, kind: str) -> None:
+    """said opens the urgent report: the advice of its kind first, then where it is."""
+    openid = oid()
+    reply = await wx.say(openid, said)
+    assert reply.startswith("⚠️") and advice in reply and "问题在哪里" in reply, (said, reply)
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["urgency"] == "urgent" and state.slots["emergency"] == kind, (said, state)
+
+
+async def _no_emergency(wx: WeChat, services: Services, said: str) -> None:
+    """said gets no advice and starts nothing urgent."""
+    openid = oid()
+    reply = await wx.say(openid, said)
+    assert "⚠️" not in reply and "120" not in reply, (said, reply)
+    state = await dialog_of(services, openid)
+    assert state is None or state.slots.get("urgency") != "urgent", (said, state)
+    assert all(t.urgency != "urgent" for t in await tickets_of(services, openid))
+
+
+async def test_a_person_fallen_while_washing_up_is_urgent_and_a_dish_dropped_is_not(
+    wx: WeChat, services: Services
+) -> None:
+    """老伴在厨房洗碗摔了 got 没太明白 and the menu: 洗碗摔 holds 碗摔 (a bowl broke), which calmed it."""
+    for said in ("老伴在厨房洗碗摔了", "我妈在厨房刷碗摔倒了", "老头子看手机摔了一跤", "老伴洗碗的时候摔了"):
+        await _urgent_reply(wx, services, said, "120", "medical")
+    for said in ("碗摔了", "我把碗摔了", "手机摔坏了", "杯子摔碎了", "老伴把碗摔在地上了"):
+        await _no_emergency(wx, services, said)
+
+
+async def test_a_fall_long_past_is_no_emergency_and_one_just_now_is(wx: WeChat, services: Services) -> None:
+    """我去年在家摔了 got the 120 advice and an urgent report: a fall long past is no emergency;
+    one said of now (刚才, 刚刚, 今天, 现在) is, even after an old one (去年摔过 今天又摔倒了)."""
+    for said in ("我去年在家摔了", "我妈上个月在楼下摔了一跤", "以前摔过一次", "前几年摔倒过", "好几年前摔了",
+                 "差点摔倒", "怕摔倒", "万一老人摔倒了怎么办"):
+        await _no_emergency(wx, services, said)
+    for said in ("我妈刚才摔倒了", "我爸刚刚在卫生间摔了", "老伴今天在家摔了", "现在我妈摔倒在地上",
+                 "我妈去年摔过 今天又摔倒了", "老伴以前是电工 刚才在厨房摔倒了"):
+        await _urgent_reply(wx, services, said, "120", "medical")
+
+
+async def test_other_emergencies_in_an_older_residents_words(wx: WeChat, services: Services) -> None:
+    """没气了, 喘不过气, 胸口疼, 中风/嘴歪, 烧着了, 水漫进屋, 走丢了, 有人要跳楼 got 没太明白 and the
+    menu, or the twelve categories: each is now the urgent report with the advice of its kind —
+    in traditional characters and through voice recognition too."""
+    said = {
+        "我老伴没气了": ("120", "medical"), "老头子喘不过气来了": ("120", "medical"),
+        "我胸口疼得厉害": ("120", "medical"), "我爸中风了": ("120", "medical"),
+        "老伴嘴歪了 说不出话": ("120", "medical"), "我爸突然倒下了": ("120", "medical"),
+        "我妈心脏病犯了": ("120", "medical"), "人没反应了": ("120", "medical"),
+        "我妈是不是中风了": ("120", "medical"), "老伴喘不過氣來了": ("120", "medical"),
+        "厨房烧着了": ("119", "fire"), "廚房燒著了": ("119", "fire"),
+        "插座冒火花": ("95598", "electric"),
+        "水漫进屋了": ("总水阀", "burst"), "水都漫到屋里了": ("总水阀", "burst"),
+        "老人走丢了": ("110", "missing"), "我爸找不到了": ("110", "missing"),
+        "我妈出门到现在没回来": ("110", "missing"),
+        "楼顶有人要跳楼": ("110", "danger"), "有人拿刀": ("110", "danger"), "孩子掉水里了": ("110", "danger"),
+    }
+    for text, (advice, kind) in said.items():
+        await _urgent_reply(wx, services, text, advice, kind)
+    for n, text in enumerate(("我老伴没气了", "老人走丢了")):
+        openid = oid()
+        reply = await wx.send("voice", openid, MediaId=f"v_em{n}", Format="amr", Recognition=text)
+        assert reply.startswith("⚠️") and ("120" in reply or "110" in reply), (text, reply)
+    # what shares their words is none: gas run out, a pet lost, a phone dropped in water, a wristband
+    for text in ("家里没气了", "煤气罐没气了", "我家狗走丢了", "手机掉水里了", "防走失手环怎么申请"):
+        await _no_emergency(wx, services, text)
+
+
+async def test_an_emergency_said_to_be_over_or_no_hurry_is_not_urgent(wx: WeChat, services: Services) -> None:
+    """我老伴摔倒了 现在不疼了 / 我摔了一下 没事了 / 老人走丢了 已经找到了 / 不是急事 … got the 120
+    advice and an urgent report; what is over, or said to be no hurry, is not. An emergency said
+    after the words that it is over still is (晕倒了 刚醒了 还是起不来)."""
+    for said in ("我老伴摔倒了 现在不疼了", "我摔了一下 没事了", "我老伴晕倒了 已经好了",
+                 "不是急事 我妈摔了 已经没事了", "老人走丢了 已经找到了", "摔倒的老人已经送医院了",
+                 "我老伴没有摔倒"):
+        await _no_emergency(wx, services, said)
+    await _urgent_reply(wx, services, "我妈晕倒了 刚醒了 还是起不来", "120", "medical")
+    # said to be over, the rest of the message is served as it would be: the handrail asked for
+    openid = oid()
+    reply = await wx.say(openid, "我妈摔倒了 现在已经好了 就是想问问能不能装扶手")
+    assert "⚠️" not in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "elderly_service" and state.slots.get("service") == "适老化改造", state
+
+
+async def test_a_person_lost_becomes_an_urgent_ticket_with_its_advice(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    reply = await wx.say(openid, "老人走丢了 13812345678")
+    assert reply.startswith("⚠️") and "110" in reply and "衣着" in reply, reply
+    reply = await wx.say(openid, "3号楼2单元502")
+    while "请核对" not in reply and "工单号" not in reply:
+        assert "没太明白" not in reply, reply
+        reply = await wx.say(openid, "否")
+    if "工单号" not in reply:
+        reply = await wx.say(openid, "确认")
+    assert "工单号" in reply and "110" in reply, reply
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "complaint" and ticket.urgency == "urgent" and ticket.category == "其他"
+    assert ticket.building == "3" and ticket.fields["description"] == "老人走丢了 13812345678"

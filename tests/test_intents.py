@@ -239,6 +239,37 @@ def test_older_residents_words(classifier: Classifier, text: str, expected: str,
     assert (found.slots.get("urgency") == "urgent") is urgent, found
 
 
+# An emergency is one of now: a person fallen while washing up (洗碗摔了 holds 碗摔, a bowl broken) is
+# one; a fall long past, feared, denied or over, or said to be no hurry, is none; other emergencies
+# in older residents' words (没气了, 喘不过气, 胸口疼, 中风了, 走丢了, 有人要跳楼) are urgent.
+@pytest.mark.parametrize(
+    ("text", "urgent"),
+    [
+        ("老伴在厨房洗碗摔了", True), ("我老伴端着碗摔了一跤", True), ("老头子看手机摔了一跤", True),
+        ("我把碗摔了", False), ("碗摔在地上了", False), ("老伴手机摔了", False),
+        ("我去年在家摔了", False), ("我妈上个月在楼下摔了一跤", False), ("好几年前摔了", False),
+        ("前几年摔倒过", False), ("以前摔过一次", False), ("差点摔倒了", False), ("万一老人摔倒了怎么办", False),
+        ("我妈刚才摔倒了", True), ("老伴今天在家摔了", True), ("现在我妈摔倒在地上", True),
+        ("我妈去年摔过 今天又摔倒了", True), ("老伴以前是电工 刚才在厨房摔倒了", True),
+        ("我老伴没有摔倒", False), ("我摔了一下 没事了", False), ("我老伴摔倒了 现在不疼了", False),
+        ("老人走丢了 已经找到了", False), ("不是急事 我妈摔了 已经没事了", False),
+        ("我妈晕倒了 刚醒了 还是起不来", True), ("3号楼冒烟了 不是急事吧", True),
+        ("我老伴没气了", True), ("家里没气了", False), ("煤气罐没气了", False),
+        ("老头子喘不过气来了", True), ("俺娘喘不上來氣", True), ("我胸口疼得厉害", True),
+        ("我爸中风了", True), ("我妈是不是中风了", True), ("我爸中风了好几年了 想申请上门护理", False),
+        ("我妈以前中风过", False), ("老伴嘴歪了 说不出话", True), ("人没反应了", True),
+        ("厨房烧着了", True), ("如果着火了怎么办", False), ("水漫进屋了", True),
+        ("老人走丢了", True), ("我爸找不到了", True), ("我家狗走丢了", False), ("防走失手环怎么申请", False),
+        ("楼顶有人要跳楼", True), ("孩子掉水里了", True), ("手机掉水里了", False),
+    ],
+)
+def test_emergencies_of_now(classifier: Classifier, text: str, urgent: bool) -> None:
+    found = classifier.classify(text, NOW)
+    assert (found.slots.get("urgency") == "urgent") is urgent, found
+    if urgent:
+        assert found.intent == "complaint", found
+
+
 def test_a_very_is_no_goodbye_and_a_neighbours_talk_no_handoff(classifier: Classifier) -> None:
     """好 describing (好黑, 好多) is no closing word; 跟人说话 inside a noise report is no hand-off."""
     assert intent(classifier, "楼道好黑啊") != "greeting"

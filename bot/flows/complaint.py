@@ -8,16 +8,17 @@ do right now before anything else, and skip the optional photos so the ticket is
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from bot.flows import parsers
 from bot.flows.base import IMAGES, LOCATION, Choice, Context, Flow, Step
-from bot.flows.commands import normalize
 from bot.flows.config import flow_config, vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
 from bot.intents.classifier import get_classifier
+from bot.intents.emergency import Emergencies, Said
 from storage.models import Resident
 
 OTHER = str(flow_config()["complaint"]["other_category"])
@@ -31,28 +32,27 @@ URGENCY = (
 YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", words("answers", "no")))
 
 
-def _said(text: str) -> str:
+@lru_cache(maxsize=1)
+def _emergencies() -> Emergencies:
+    return Emergencies.of(flow_config()["complaint"]["emergencies"])
+
+
+def _said(text: str) -> Said:
     """text as emergency words are matched: the classifier's normal form (a voice homophone fixed:
     电题里有人 is 电梯里有人), without spaces and punctuation."""
-    return normalize(get_classifier().normalize(text))
+    return Said.of(get_classifier().normalize(text))
 
 
 def _emergency(text: str) -> dict[str, Any] | None:
-    norm = _said(text)
-    for entry in flow_config()["complaint"]["emergencies"]:
-        calm = entry.get("calm") or {}
-        if any(word in norm and not any(c in norm for c in calm.get(word, ())) for word in entry["words"]):
-            return dict(entry)
-    return None
+    """The first emergency of config/flows.toml a word of which text says of now (not calmed by
+    its context, nor past, feared, denied or over: bot.intents.emergency)."""
+    entry = _emergencies().find(_said(text), get_classifier().urgency_context())
+    return dict(entry) if entry is not None else None
 
 
 def _calm_context(text: str) -> bool:
     """Whether the text says what makes an emergency word no emergency (油烟, 燃气灶, 垃圾桶都爆了)."""
-    norm = _said(text)
-    return any(
-        c in norm for entry in flow_config()["complaint"]["emergencies"]
-        for contexts in (entry.get("calm") or {}).values() for c in contexts
-    )
+    return _emergencies().calmed(_said(text))
 
 
 def urgent_said(slots: dict[str, Any], text: str) -> bool:

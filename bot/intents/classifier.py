@@ -15,6 +15,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
+from bot.intents.emergency import UrgencyContext
 from bot.intents.rules import ACTIONABLE, RuleSet, config_stamp, load_ruleset
 from bot.intents.segment import Segmenter
 from bot.intents.slots import SHANGHAI, SlotExtractor
@@ -94,6 +95,8 @@ class Classifier:
         slots = loaded.slots.extract(normal, now or datetime.now(SHANGHAI))
         present = loaded.segmenter.terms(normal, loaded.rules)
         present.update(f"#{key}" for key in slots)  # rules may say "#ticket_number", "#phone" …
+        if "urgency" not in slots:  # 晕倒了 已经好了, 去年摔倒在…: urgency words of no emergency now
+            present.discard("@urgent")
         intent, confidence = _decide(loaded.rules, present, normal)
         for key, owner in _INTENT_ONLY_SLOTS.items():
             if key in slots and intent != owner:
@@ -109,6 +112,11 @@ class Classifier:
         """The terms the rules see in a message: its words and the @classes they belong to."""
         loaded = self._current()
         return set(loaded.segmenter.terms(loaded.rules.normalizer(text), loaded.rules))
+
+    def urgency_context(self) -> UrgencyContext:
+        """The words around an emergency word that say it is none now (config/intents.toml
+        [slots.urgency]: 去年, 差点, 没事了 …), for the dialog's emergencies too."""
+        return self._current().slots.urgency_context
 
     def normalize(self, text: str) -> str:
         """The normalised text the rules see (for operators tuning rules, and tests)."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
+from bot.intents.emergency import UrgencyContext
+
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST in China since 1991
 
 _CN_DIGITS = {"零": 0, "〇": 0, "幺": 1, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -144,6 +146,7 @@ class SlotExtractor:
     party_member: re.Pattern[str] | None
     urgent_words: re.Pattern[str] | None
     urgent_patterns: tuple[re.Pattern[str], ...]
+    urgency_context: UrgencyContext
     landmarks: tuple[re.Pattern[str], ...]  # place + position first, then a bare place
     periods: Mapping[str, time]
     period_re: re.Pattern[str] | None
@@ -177,6 +180,7 @@ class SlotExtractor:
             party_member=_alternation(member_terms),
             urgent_words=_alternation({t: "1" for t in urgency.get("terms", ())}),
             urgent_patterns=tuple(re.compile(p) for p in urgency.get("patterns", ())),
+            urgency_context=UrgencyContext.from_config(urgency),
             landmarks=landmarks,
             periods=periods,
             period_re=_alternation({p: p for p in periods}),
@@ -226,6 +230,16 @@ class SlotExtractor:
                 slots["age"] = value
                 break
 
+    def _urgent(self, text: str) -> bool:
+        """Whether an urgency word or pattern is said of something happening now (not 去年摔了,
+        差点摔倒, 摔了一下 没事了: bot.intents.emergency)."""
+        now = self.urgency_context.any_now
+        if self.urgent_words and self.urgent_words.search(text) and now(
+                text, (m.span() for m in self.urgent_words.finditer(text))):
+            return True
+        found = self.urgency_context.found_now
+        return any(found(p, text) for p in self.urgent_patterns)
+
     def _vocabulary(self, text: str, slots: dict[str, Any]) -> None:
         services = self.service.hits(text)
         if services:
@@ -242,9 +256,7 @@ class SlotExtractor:
             for name in categories:
                 scores[name] = scores.get(name, 0) + 1
             slots["category"] = max(scores, key=lambda n: (scores[n], -self.category.order[n]))
-        if (self.urgent_words and self.urgent_words.search(text)) or any(
-            p.search(text) for p in self.urgent_patterns
-        ):
+        if self._urgent(text):
             slots["urgency"] = "urgent"
         parties = self.party.hits(text)
         if parties:
