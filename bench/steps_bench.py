@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.conversations import SCRIPTS
@@ -39,6 +39,7 @@ class StepCosts:
     cpu_s: dict[Step, float]
     statements: Counter[Step]
     count: Counter[Step]
+    engine: Counter[Step] = field(default_factory=Counter)  # of statements, the engine's
 
     @property
     def messages(self) -> int:
@@ -52,6 +53,11 @@ class StepCosts:
     def statements_per_message(self) -> float:
         """SQL statements per message, all steps together."""
         return sum(self.statements.values()) / self.messages if self.messages else 0.0
+
+    def engine_statements_per_message(self) -> float:
+        """Of those, the statements sent through the engine (SQLAlchemy's execution machinery:
+        ORM queries and flushes), per message."""
+        return sum(self.engine.values()) / self.messages if self.messages else 0.0
 
     def costliest(self, top: int) -> list[tuple[Step, float, float, float]]:
         """(step, CPU ms per message, statements per message, share of all CPU), costliest first."""
@@ -71,7 +77,7 @@ async def measure(svc: Services, clock: FakeClock, rounds: int, warm_up: int = 3
         for n, script in enumerate(SCRIPTS):
             openid = f"oSteps{tag}{round_:05d}x{n:02d}"
             for i, text in enumerate([*script.messages, "取消"]):
-                before, started = counter.count, time.process_time()
+                before, engine, started = counter.count, counter.engine, time.process_time()
                 await dialog.handle(
                     svc, Inbound(openid=openid, msg_type="text", text=text, msg_id=f"{round_}-{n}-{i}",
                                  created_at=clock.now()),
@@ -81,6 +87,7 @@ async def measure(svc: Services, clock: FakeClock, rounds: int, warm_up: int = 3
                     step = (n, i, text[:8])
                     costs.cpu_s[step] += time.process_time() - started
                     costs.statements[step] += counter.count - before
+                    costs.engine[step] += counter.engine - engine
                     costs.count[step] += 1
         clock.advance(hours=30)
 
@@ -98,7 +105,8 @@ async def main_async(backend: str, rounds: int, top: int) -> None:
         async with bench_services(backend, Path(tmp), clock) as svc:
             costs = await measure(svc, clock, rounds)
     print(f"backend {backend}, {rounds} rounds, {costs.messages} messages: "
-          f"{costs.per_message_ms():.2f} ms CPU and {costs.statements_per_message():.2f} SQL statements per message")
+          f"{costs.per_message_ms():.2f} ms CPU and {costs.statements_per_message():.2f} SQL statements per message "
+          f"({costs.engine_statements_per_message():.3f} through the engine)")
     print("  CPU ms  statements  share  step (script, message, text)")
     for (n, i, text), ms, statements, share in costs.costliest(top):
         print(f"  {ms:6.2f}  {statements:10.1f}  {share:5.1%}  {n:2d} {i:2d} {text}")

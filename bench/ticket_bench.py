@@ -130,6 +130,11 @@ class StatementCounter:
         """Statements so far."""
         return self._engine + fastsql.Counter.executed - self._fixed_at_start
 
+    @property
+    def engine(self) -> int:
+        """Of those, the statements the engine sent (an ORM query or flush, a Core execute)."""
+        return self._engine
+
 
 async def ticket_path(
     svc: Services, clock: FakeClock, n: int, rounds: int = 3, calls: bool = False

@@ -97,7 +97,7 @@ async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
             value = await _bump(conn, day, postgres=True)
     else:
         # The caller's pending writes first, as an ORM statement would.
-        await session.flush()
+        await fastsql.flush(session)
         bumped = (await fastsql.run(session, _BUMP, {"today": day})).rows
         value = bumped[0]["value"] if bumped else await _bump(session, day, postgres=False)
     return f"{day}-{value:04d}"

@@ -14,7 +14,7 @@ from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage.checkpoint import BACKSTOP_PAGES
-from storage.fastsql import Transaction
+from storage.fastsql import DriverSession, Transaction
 from storage.message_tx import ReplyConnection, SessionTx
 from storage.sqlite_inline import creator_for, use_inline_await
 
@@ -89,7 +89,7 @@ class SessionFactory:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.maker = async_sessionmaker(engine, expire_on_commit=False)
+        self.maker = async_sessionmaker(engine, class_=DriverSession, expire_on_commit=False)
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self.reply = ReplyConnection(engine) if engine.dialect.name == "sqlite" else None
 

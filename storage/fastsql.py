@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Select, TextClause
+from sqlalchemy import Connection, Select, Table, TextClause, TextualSelect, bindparam, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstanceState, Mapper, Session
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
@@ -47,9 +51,10 @@ class _Compiled:
 class Prepared:
     """An INSERT/UPDATE/DELETE (optionally RETURNING) or a SELECT of columns, compiled once per
     dialect; or a text() statement with typed bind parameters, for SQL that Core spells per
-    dialect (ON CONFLICT). Every parameter is a named bindparam (no expanding IN lists)."""
+    dialect (ON CONFLICT), with .columns(...) when it returns rows. Every parameter is a named
+    bindparam (no expanding IN lists)."""
 
-    def __init__(self, statement: UpdateBase | Select[Any] | TextClause) -> None:
+    def __init__(self, statement: UpdateBase | Select[Any] | TextClause | TextualSelect) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
@@ -99,9 +104,21 @@ def _outcome(c: _Compiled, cursor: Any) -> Outcome:
 
 class Counter:
     """Statements run here since the process started (bench/ticket_bench.py counts them with
-    the engine's own, which never see these)."""
+    the engine's own, which never see these); their SQL too, while watched()."""
 
     executed = 0
+    seen: list[str] | None = None
+
+
+@contextmanager
+def watched() -> Iterator[list[str]]:
+    """The SQL of every fixed statement run while inside, in order (the engine's listeners never
+    see them): for tests and bench tools that look at what a message sent."""
+    outer, Counter.seen = Counter.seen, []
+    try:
+        yield Counter.seen
+    finally:
+        Counter.seen = outer
 
 
 def _execute(conn: Connection, prepared: Prepared, params: dict[str, Any]) -> Outcome:
@@ -113,6 +130,8 @@ def _execute_sql(conn: Connection, sql: str, args: tuple[Any, ...], answers: _Co
     """Run sql on the connection's DB-API cursor; its rows are read as answers' RETURNING columns."""
     dialect = conn.dialect
     Counter.executed += 1
+    if Counter.seen is not None:
+        Counter.seen.append(sql)
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
     cursor = dbapi_conn.cursor()
@@ -139,6 +158,8 @@ def run_on_driver(raw: sqlite3.Connection, dialect: Dialect,
     Counter.executed += len(batch)
     for prepared, params in batch:
         c = prepared.compiled(dialect)
+        if Counter.seen is not None:
+            Counter.seen.append(c.sql)
         cursor = raw.execute(c.sql, _args(c, params))
         try:
             done.append(_outcome(c, cursor))
@@ -264,5 +285,127 @@ async def read(target: AsyncSession | Transaction, prepared: Prepared, params: d
     that used no session opens none)."""
     pending = _pending_session(target)
     if pending is not None:
-        await pending.flush()
+        await flush(pending)
     return (await run(target, prepared, params)).rows
+
+
+# --- the session's changed objects written on the driver -------------------------------------------
+#
+# A ticket routed in a message is changed after its row was written (status, owner, limits), and
+# a read that must see it flushes it: through the unit of work, ~0.3–0.5 ms of CPU for one UPDATE.
+# flush() writes such changes itself: an UPDATE of the changed columns by primary key, run like
+# the fixed statements, then the object marked as flushed exactly as the unit of work marks it.
+# Anything the unit of work does more than that (new or deleted objects, a relationship or a
+# primary key changed, version counters, column defaults on update, flush or mapper events, SQL
+# expressions as values) goes through session.flush() as before. It reads and marks the session's
+# state as SQLAlchemy 2.0's flush does (identity_map._modified, committed_state,
+# _commit_all_states, _register_altered); tests/test_fastsql.py holds it to the ORM's behaviour.
+
+_UPDATES: dict[tuple[int, frozenset[str]], Prepared] = {}
+_SIMPLE: dict[int, dict[str, str] | None] = {}  # id(mapper) -> attribute key -> column key, or None
+
+
+def _simple_columns(mapper: Mapper[Any]) -> dict[str, str] | None:
+    """For a mapper whose objects' changes are plain column UPDATEs, its attribute → column keys
+    (primary key columns left out); None when the unit of work does more for it."""
+    key = id(mapper)
+    if key in _SIMPLE:
+        return _SIMPLE[key]
+    table = mapper.local_table
+    simple: dict[str, str] | None = None
+    if (
+        isinstance(table, Table) and mapper.persist_selectable is table and mapper.inherits is None
+        and mapper.version_id_col is None and not mapper.polymorphic_map
+        and not any(c.onupdate is not None or c.server_onupdate is not None for c in table.c)
+        and not (mapper.dispatch.before_update or mapper.dispatch.after_update)
+    ):
+        simple = {}
+        for prop in mapper.column_attrs:
+            columns = prop.columns
+            if len(columns) == 1 and columns[0].table is table and not columns[0].primary_key:
+                simple[prop.key] = columns[0].key
+    _SIMPLE[key] = simple
+    return simple
+
+
+def _update_of(mapper: Mapper[Any], columns: frozenset[str]) -> Prepared:
+    """UPDATE mapper's table SET columns WHERE its primary key (one bind parameter per column)."""
+    key = (id(mapper), columns)
+    done = _UPDATES.get(key)
+    if done is None:
+        table = mapper.local_table
+        assert isinstance(table, Table)
+        stmt = (update(table).where(*[c == bindparam(f"pk_{c.key}") for c in mapper.primary_key])
+                .values({c: bindparam(c) for c in sorted(columns)}))
+        done = _UPDATES[key] = Prepared(stmt)
+    return done
+
+
+def _driver_updates(sync: Session) -> list[tuple[InstanceState[Any], Prepared, dict[str, Any]]] | None:
+    """The UPDATEs the unit of work would send for the session's changed objects, or None when it
+    would do anything else (see above)."""
+    if sync._new or sync._deleted or sync.dispatch.before_flush or sync.dispatch.after_flush \
+            or sync.dispatch.after_flush_postexec:
+        return None
+    updates = []
+    for state in sync.identity_map._modified:
+        mapper = state.mapper
+        simple = _simple_columns(mapper)
+        if simple is None or state.key is None:
+            return None
+        values: dict[str, Any] = {}
+        dict_ = state.dict
+        for attr, committed in state.committed_state.items():
+            column = simple.get(attr)
+            if column is None:
+                return None  # a relationship, a primary key: the unit of work's job
+            if attr not in dict_:
+                return None
+            value = dict_[attr]
+            if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__"):
+                return None
+            if state.manager[attr].impl.is_equal(value, committed) is not True:
+                values[column] = value
+        if values:
+            for column, pk in zip(mapper.primary_key, state.key[1]):  # the identity key's order
+                values[f"pk_{column.key}"] = pk
+            updates.append((state, _update_of(mapper, frozenset(k for k in values if not k.startswith("pk_"))),
+                            values))
+    return updates
+
+
+async def flush(session: AsyncSession) -> None:
+    """Write the session's pending changes in its transaction, as session.flush() does: changed
+    columns of objects it holds as UPDATEs on the driver, anything more through the unit of work."""
+    sync = session.sync_session
+    if not sync.identity_map._modified and not sync._new and not sync._deleted:
+        return
+    updates = _driver_updates(sync)
+    if updates is None:
+        await AsyncSession.flush(session)
+        return
+    if updates:
+        if sync._transaction is None:
+            sync.begin()  # as the unit of work's flush would (a rollback then expires the objects)
+        done = await run_many(session, [(prepared, values) for _, prepared, values in updates])
+        for (state, _, _), outcome in zip(updates, done):
+            if outcome.rowcount not in (1, -1):
+                raise StaleDataError(
+                    f"UPDATE of {state.mapper.local_table} expected to match 1 row, matched {outcome.rowcount}")
+    states = list(sync.identity_map._modified)
+    InstanceState._commit_all_states([(s, s.dict) for s in states], sync.identity_map)
+    sync._register_altered(states)
+
+
+class DriverSession(AsyncSession):
+    """The sessions storage.db and storage.message_tx make: an AsyncSession whose flush() is
+    flush() above (a read on the driver flushes first, as dispatch's do: a routed ticket's
+    changes are one UPDATE there, not the unit of work's). An ORM query's autoflush and the
+    commit's own flush are the unit of work's, as before."""
+
+    async def flush(self, objects: Sequence[Any] | None = None) -> None:
+        """Flush pending changes (only objects', when given: always the unit of work's)."""
+        if objects is not None:
+            await AsyncSession.flush(self, objects)
+        else:
+            await flush(self)

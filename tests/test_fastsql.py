@@ -3,18 +3,27 @@ the columns' type processing — on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import pytest
-from sqlalchemy import bindparam, insert, select, text, update
+from aiohttp.test_utils import TestClient
+from sqlalchemy import bindparam, event, insert, inspect, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
+from bot import tickets
+from bot.services import Services
 from storage import fastsql
 from storage.db import SessionFactory, make_engine, make_sessionmaker
 from storage.fastsql import Prepared
-from storage.models import Message, Reminder, Resident
-from tests.conftest import PG_ADMIN_URL
+from storage.models import Message, Reminder, Resident, Ticket, TicketEvent
+from tests.conftest import PG_ADMIN_URL, WeChat
+from tests.flow_helpers import tickets_of
+from tests.test_flows_complaint import ANSWERS, to_step
+from tests.wecom_driver import load_demo_roster
 
 R = Resident.__table__
 M = Message.__table__
@@ -228,3 +237,106 @@ async def test_a_failure_in_any_part_fails_them_all(sessions: SessionFactory) ->
     async with sessions() as session:
         resident = await session.scalar(select(Resident).where(Resident.openid == "oFast6"))
         assert resident is not None and resident.subscribed is True  # the touch went with the failure
+
+
+# --- fastsql.flush: a session's changed objects written on the driver ------------------------------
+
+
+@contextmanager
+def engine_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL the engine sends while inside (fixed statements on the driver never reach it)."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_confirmed_report_is_routed_without_the_unit_of_work(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """确认 writes the ticket, then routes it (status, owner, limits): the routing's changes are one
+    UPDATE on the driver, read back whole by the next query, as the ORM's flush wrote them."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    openid = "oFlushDriver1"
+    await to_step(wx, openid, len(ANSWERS))
+    with engine_statements(services.engine) as seen, fastsql.watched() as fixed:
+        reply = await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.number in reply, reply
+    assert not [s for s in seen if s.startswith("UPDATE tickets")], seen
+    assert len([s for s in fixed if s.startswith("UPDATE tickets")]) == 1, fixed
+    assert ticket.status == "dispatched" and ticket.assignee and ticket.grid
+    assert ticket.dispatched_at == services.clock.now()
+    assert ticket.due_at is not None and ticket.accept_due_at is not None
+    async with services.sessions() as session:
+        actions = list(await session.scalars(
+            select(TicketEvent.action).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)))
+    assert actions == ["created", "assign"]
+
+
+async def _a_ticket(session: AsyncSession, services: Services) -> Ticket:
+    return await tickets.create_ticket(
+        session, kind="complaint", resident="oFlush", fields={"a": 1}, now=services.clock.now(), tz=services.tz,
+        actor="test", summary="楼道灯坏了", category="lighting", building="3",
+    )
+
+
+async def test_a_flushed_change_is_written_and_the_object_clean(services: Services) -> None:
+    async with services.sessions() as session, session.begin():
+        ticket = await _a_ticket(session, services)
+        ticket.assignee, ticket.fields = "lina", {"a": 2, "说明": "三楼"}
+        with engine_statements(services.engine) as seen:
+            await fastsql.flush(session)
+        assert seen == [] and not session.dirty and not session.is_modified(ticket)
+        ticket.summary = ticket.summary  # an equal value: nothing to write, as the ORM's flush
+        await fastsql.flush(session)
+        ticket.status = "dispatched"
+    async with services.sessions() as session:
+        stored = await session.get(Ticket, ticket.id)
+        assert stored is not None
+        assert (stored.assignee, stored.fields, stored.status) == ("lina", {"a": 2, "说明": "三楼"}, "dispatched")
+
+
+async def test_what_the_driver_cannot_write_goes_through_the_unit_of_work(services: Services) -> None:
+    async with services.sessions() as session, session.begin():
+        ticket = await _a_ticket(session, services)
+        ticket.assignee = "lina"
+        session.add(TicketEvent(ticket_id=ticket.id, action="note", actor="test", note="附言",
+                                created_at=services.clock.now()))
+        with engine_statements(services.engine) as seen:
+            await fastsql.flush(session)
+        assert any(s.startswith("INSERT INTO ticket_events") for s in seen), seen
+        assert any(s.startswith("UPDATE tickets") for s in seen), seen
+        assert not session.new and not session.dirty
+
+
+async def test_a_row_gone_is_an_error_and_a_rollback_forgets_the_change(services: Services) -> None:
+    async with services.sessions() as session, session.begin():
+        ticket = await _a_ticket(session, services)
+    with pytest.raises(StaleDataError):
+        async with services.sessions() as session, session.begin():
+            held = await session.get(Ticket, ticket.id)
+            assert held is not None
+            await session.execute(text("DELETE FROM ticket_events"))
+            await session.execute(text("DELETE FROM tickets"))
+            held.assignee = "lina"
+            await fastsql.flush(session)
+    async with services.sessions() as session:
+        stored = await session.get(Ticket, ticket.id)
+        assert stored is not None and stored.assignee is None  # the delete rolled back with it
+    async with services.sessions() as session:
+        held = await session.get(Ticket, ticket.id)
+        assert held is not None
+        held.assignee = "lina"
+        await fastsql.flush(session)
+        await session.rollback()
+        assert "assignee" in inspect(held).unloaded  # expired by the rollback, as after the ORM's flush
+        await session.refresh(held)
+        assert held.assignee is None
