@@ -434,8 +434,10 @@ reminders.register_cause_check(CAUSE, _still_open)
 
 
 async def _record(
-    svc: Services, session: AsyncSession, ticket: Ticket, n: int, rating: Rating, openid: str
+    svc: Services, session: AsyncSession, ticket: Ticket, n: int, rating: Rating, openid: str, *, later: bool = False
 ) -> str:
+    """Record the rating (closing or reopening the job) and the reply. later: said in the middle of
+    another request, so what was not right is asked for once that request is done, not now."""
     t = svc.texts
     now = svc.clock.now()
     actor = f"resident:{hash_openid(openid)}"
@@ -456,7 +458,7 @@ async def _record(
     if ticket.parent_id is not None:
         parent = await session.scalar(select(Ticket).where(Ticket.id == ticket.parent_id).with_for_update())
         if parent is not None and still_unresolved(comment, ticket) is None:
-            return await _reopen_own(svc, session, ticket, parent, rating, comment, actor)
+            return await _reopen_own(svc, session, ticket, parent, rating, comment, actor, later=later)
         owner_ticket = parent or ticket
         if ticket.status in tickets.TRANSITIONS["reopen"].sources:
             await tickets.transition(session, ticket, "reopen", actor, now, note=f"回访：{rating.label}")
@@ -475,7 +477,7 @@ async def _record(
     await dispatch.escalate_to_staff(svc, session, owner_ticket, _staff_reason(svc, rating, comment))
     if comment:
         return t.get("survey.bad_noted", comment=comment, number=ticket.number)
-    return t.get("survey.bad_ask", number=ticket.number)
+    return t.get("survey.bad_ask_later" if later else "survey.bad_ask", number=ticket.number)
 
 
 def _staff_reason(svc: Services, rating: Rating, comment: str) -> str:
@@ -486,7 +488,8 @@ def _staff_reason(svc: Services, rating: Rating, comment: str) -> str:
 
 
 async def _reopen_own(
-    svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket, rating: Rating, comment: str, actor: str
+    svc: Services, session: AsyncSession, ticket: Ticket, parent: Ticket, rating: Rating, comment: str, actor: str,
+    *, later: bool = False,
 ) -> str:
     """A linked reporter unsatisfied, without saying the problem is still there (停了一上午也没人通知):
     only their own report is reopened — the shared job stays as its owner and the neighbours who
@@ -504,7 +507,7 @@ async def _reopen_own(
     await dispatch.escalate_to_staff(svc, session, ticket, reason)
     if comment:
         return t.get("survey.bad_noted_linked", comment=comment, number=ticket.number)
-    return t.get("survey.bad_ask_linked", number=ticket.number)
+    return t.get("survey.bad_ask_linked_later" if later else "survey.bad_ask_linked", number=ticket.number)
 
 
 async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: int, text: str, openid: str) -> str:
@@ -752,7 +755,9 @@ async def _which(svc: Services, openid: str, text: str, candidates: list[Pending
     return t.get("survey.which", count=len(candidates), lines=lines, example=example)
 
 
-async def _answer(svc: Services, session: AsyncSession, inbound: Inbound, open_: list[Pending]) -> str | None:
+async def _answer(
+    svc: Services, session: AsyncSession, inbound: Inbound, open_: list[Pending], *, later: bool = False
+) -> str | None:
     """The reply when the message rates one of the open surveys (or says which one), else None."""
     text, openid = inbound.text, inbound.openid
     held_key = svc.store.key("survey_held", openid)
@@ -766,7 +771,7 @@ async def _answer(svc: Services, session: AsyncSession, inbound: Inbound, open_:
         if rating is None:
             return None
         await svc.store.delete(held_key)
-        return await _record(svc, session, named.ticket, named.resolution, rating, openid)
+        return await _record(svc, session, named.ticket, named.resolution, rating, openid, later=later)
     readings = {p.ticket.id: _reading(text, p) for p in open_}
     eligible = [p for p in open_ if readings[p.ticket.id] is not None]
     if not eligible:
@@ -776,7 +781,7 @@ async def _answer(svc: Services, session: AsyncSession, inbound: Inbound, open_:
             rating = _reading(held["text"], chosen) if chosen is not None else None
             if chosen is not None and rating is not None:
                 await svc.store.delete(held_key)
-                return await _record(svc, session, chosen.ticket, chosen.resolution, rating, openid)
+                return await _record(svc, session, chosen.ticket, chosen.resolution, rating, openid, later=later)
         if any(p.state == "sent" for p in open_) and (_thanks(text) or _restored(text)):
             # 修好了 谢谢你们: thanked, and asked once more for the score (thanks are not read as
             # 满意: the satisfaction rate counts what residents rate, not what is inferred).
@@ -787,7 +792,7 @@ async def _answer(svc: Services, session: AsyncSession, inbound: Inbound, open_:
         return await _which(svc, openid, text, eligible)
     rating = readings[chosen.ticket.id]
     assert rating is not None
-    return await _record(svc, session, chosen.ticket, chosen.resolution, rating, openid)
+    return await _record(svc, session, chosen.ticket, chosen.resolution, rating, openid, later=later)
 
 
 # After a bare 不满意, what is not a comment on the job: pleasantries without a complaint in them.
@@ -875,4 +880,4 @@ async def answer_in_flow(svc: Services, session: AsyncSession, inbound: Inbound)
     if rating is None or rating.comment or await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
         return None
     sent = [p for p in await pending_surveys(svc, session, inbound.openid) if p.state == "sent"]
-    return await _answer(svc, session, inbound, sent) if sent else None
+    return await _answer(svc, session, inbound, sent, later=True) if sent else None
