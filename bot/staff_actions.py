@@ -29,15 +29,34 @@ LINKED_ACTIONS = ("reopen", "cancel")
 
 
 class ActionRefused(ValueError):
-    """A staff action refused for what was asked (empty text, unknown action, bad assignee)."""
+    """A staff action refused for what was asked (empty text, unknown action, bad assignee);
+    `reason` is the refusal's code in the audit log ([console.audit_reasons])."""
+
+    reason = "refused"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
 
 
 class StaleView(ActionRefused):
     """The ticket changed since the page the action came from showed it (another clerk acted)."""
 
+    reason = "stale"
+
 
 class LinkedReport(ActionRefused, tickets.TransitionError):
     """An action on a report linked to a job that only the job takes (the API answers 409)."""
+
+    reason = "linked_report"
+    job = ""  # the job's number
+
+
+class StatusForbids(ActionRefused, tickets.TransitionError):
+    """An action the ticket's status does not allow (the API answers 409)."""
+
+    reason = "status_forbids"
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,13 @@ class Seen:
 
 class ResidentUnreachable(ValueError):
     """The ticket has no resident to answer (erased, created without one, or no longer following)."""
+
+    reason = "resident_unreachable"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
 
 
 def _window(resident: Resident) -> cs_window.Window:
@@ -100,12 +126,44 @@ def audit(
     session.add(AuditLog(actor=actor, action=action, target=target, detail=detail, created_at=now))
 
 
+def refusal_reason(exc: BaseException) -> str:
+    """The audit code of why an action was refused (its exception)."""
+    if isinstance(exc, LookupError):
+        return "unknown_ticket"
+    if isinstance(exc, (ActionRefused, ResidentUnreachable)):
+        return exc.reason
+    if isinstance(exc, tickets.TransitionError):
+        return "status_forbids"
+    return "refused"
+
+
+async def record_refusal(
+    svc: Services, actor: str, action: str, target: str, reason: str, message: str, **detail: Any,
+) -> None:
+    """Audit an action that was refused (nothing else done: its own transaction rolled back), as
+    `ticket.<action>.refused` with why — its code and the words the clerk was shown."""
+    async with svc.sessions() as session, session.begin():
+        audit(session, actor, f"ticket.{action}.refused", target[:20], svc.clock.now(),
+              {"reason": reason, "message": message[:300], **detail})
+
+
+async def _refused(svc: Services, actor: str, action: str, target: str, exc: BaseException, **detail: Any) -> None:
+    """Audit the refusal `exc` of an action (record_refusal), naming the job of a linked report."""
+    if isinstance(exc, LinkedReport) and exc.job:
+        detail["job"] = exc.job
+    message = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
+    await record_refusal(svc, actor, action, target, refusal_reason(exc), message, **detail)
+
+
+REFUSALS = (ValueError, LookupError, tickets.TransitionError)  # what a staff action is refused with
+
+
 def _clean(svc: Services, text: str, limit: int, what: str) -> str:
     body = (text or "").strip()
     if not body:
-        raise ActionRefused(svc.texts.get(f"staff_actions.{what}_empty"))
+        raise ActionRefused(svc.texts.get(f"staff_actions.{what}_empty"), "empty")
     if len(body) > limit:
-        raise ActionRefused(svc.texts.get(f"staff_actions.{what}_too_long", limit=limit, length=len(body)))
+        raise ActionRefused(svc.texts.get(f"staff_actions.{what}_too_long", limit=limit, length=len(body)), "too_long")
     return body
 
 
@@ -191,14 +249,24 @@ async def _deliver(
 
 
 async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
-    """Deliver a staff answer to the ticket's resident through the outbox; 'custom' or 'template'."""
+    """Deliver a staff answer to the ticket's resident through the outbox; 'custom' or 'template'.
+    A refusal is audited (ticket.reply.refused) and raised."""
+    try:
+        return await _staff_reply(svc, number, text, actor)
+    except REFUSALS as exc:
+        await _refused(svc, actor, "reply", number, exc)
+        raise
+
+
+async def _staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
     body = _clean(svc, text, MAX_REPLY_CHARS, "reply")
     t = svc.texts
     async with svc.sessions() as session, session.begin():
         ticket = await _ticket(svc, session, number)
         outlook = await reply_outlook(svc, session, ticket)
         if outlook in ("gone", "unsubscribed") or ticket.resident is None:
-            raise ResidentUnreachable(t.get(f"staff_actions.resident_{outlook}", number=ticket.number))
+            raise ResidentUnreachable(t.get(f"staff_actions.resident_{outlook}", number=ticket.number),
+                                      f"resident_{outlook}")
         via = channel_of(outlook) or "template"
         item = await _deliver(svc, session, ticket, ticket.number, body, actor, via)
         detail: dict[str, Any] = {"via": via, "chars": len(body), "outbox": item.id if item else None}
@@ -247,7 +315,17 @@ async def staff_reply_all(
     followed by （与工单 … 合并处理））; residents who unfollowed or were erased are skipped and
     counted. One audit row with the counts. Raises StaleView when the job's status or owner is not
     what `seen` says or the page showed another number of reporters, ResidentUnreachable when
-    nobody can be reached."""
+    nobody can be reached (refusals audited: ticket.reply_all.refused)."""
+    try:
+        return await _staff_reply_all(svc, number, text, actor, seen=seen, reporters=reporters)
+    except REFUSALS as exc:
+        await _refused(svc, actor, "reply_all", number, exc)
+        raise
+
+
+async def _staff_reply_all(
+    svc: Services, number: str, text: str, actor: str, *, seen: Seen | None, reporters: int | None,
+) -> ReplyAll:
     body = _clean(svc, text, MAX_REPLY_CHARS, "reply")
     t = svc.texts
     async with svc.sessions() as session, session.begin():
@@ -274,7 +352,8 @@ async def staff_reply_all(
             counts[via] += 1
             quota_used += outlook == "quota"
         if not counts["custom"] + counts["template"]:
-            raise ResidentUnreachable(t.get("staff_actions.reply_all_nobody", number=job.number, count=len(reports)))
+            raise ResidentUnreachable(t.get("staff_actions.reply_all_nobody", number=job.number, count=len(reports)),
+                                      "nobody_reachable")
         detail: dict[str, Any] = {"chars": len(body), "reporters": len(reports), "reached": sum(counts.values()),
                                   "custom": counts["custom"], "template": counts["template"], "missed": missed}
         if quota_used:
@@ -328,13 +407,27 @@ async def staff_transition(
 ) -> Ticket:
     """Apply a status action for staff via dispatch.apply_action; raises ActionRefused (StaleView
     when the ticket's status or owner is no longer what `seen` says: the page was outdated),
-    LookupError or tickets.TransitionError (the status forbids it)."""
+    LookupError or tickets.TransitionError (the status forbids it; LinkedReport: a report linked
+    to a job). Every refusal is audited (ticket.<action>.refused, with why) before it is raised."""
+    try:
+        return await _staff_transition(svc, number, action, actor, assignee=assignee, note=note, seen=seen)
+    except REFUSALS as exc:
+        known = action in STAFF_ACTIONS
+        await _refused(svc, actor, action if known else "transition", number, exc,
+                       **({} if known else {"asked": action[:24]}))
+        raise
+
+
+async def _staff_transition(
+    svc: Services, number: str, action: str, actor: str, *, assignee: str | None, note: str, seen: Seen | None,
+) -> Ticket:
     t = svc.texts
     if action not in STAFF_ACTIONS:
-        raise ActionRefused(t.get("staff_actions.unknown_action", action=action, allowed="、".join(STAFF_ACTIONS)))
+        raise ActionRefused(t.get("staff_actions.unknown_action", action=action, allowed="、".join(STAFF_ACTIONS)),
+                            "unknown_action")
     note = (note or "").strip()
     if len(note) > MAX_NOTE_CHARS:
-        raise ActionRefused(t.get("staff_actions.note_too_long", limit=MAX_NOTE_CHARS, length=len(note)))
+        raise ActionRefused(t.get("staff_actions.note_too_long", limit=MAX_NOTE_CHARS, length=len(note)), "too_long")
     async with svc.sessions() as session, session.begin():
         ticket = await _ticket(svc, session, number)
         before, previous = ticket.status, ticket.assignee
@@ -343,18 +436,20 @@ async def staff_transition(
         if ticket.parent_id is not None and action not in LINKED_ACTIONS:
             job = await session.get(Ticket, ticket.parent_id)
             if job is not None:
-                raise LinkedReport(t.get("staff_actions.linked_report", number=ticket.number, parent=job.number,
-                                         action=label(svc, "action", action),
-                                         allowed="、".join(label(svc, "action", a) for a in LINKED_ACTIONS)))
+                refused = LinkedReport(t.get("staff_actions.linked_report", number=ticket.number, parent=job.number,
+                                             action=label(svc, "action", action),
+                                             allowed="、".join(label(svc, "action", a) for a in LINKED_ACTIONS)))
+                refused.job = job.number
+                raise refused
         if action == "assign":
             if not assignee:
-                raise ActionRefused(t.get("staff_actions.assignee_missing"))
+                raise ActionRefused(t.get("staff_actions.assignee_missing"), "assignee_missing")
             allowed = {p.id for p in await assignable_people(session, ticket.kind)}
             if assignee not in allowed:
-                raise ActionRefused(t.get("staff_actions.assignee_not_allowed", assignee=assignee))
+                raise ActionRefused(t.get("staff_actions.assignee_not_allowed", assignee=assignee), "assignee_not_allowed")
         rule = tickets.TRANSITIONS[action]
         if ticket.status not in rule.sources:
-            raise tickets.TransitionError(t.get(
+            raise StatusForbids(t.get(
                 "staff_actions.status_forbids", action=label(svc, "action", action), status=label(svc, "status", ticket.status),
             ))
         await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee)
@@ -369,7 +464,15 @@ async def staff_transition(
 
 
 async def add_note(svc: Services, number: str, text: str, actor: str) -> None:
-    """Add an internal note to a ticket (never shown to residents), audited."""
+    """Add an internal note to a ticket (never shown to residents), audited (a refusal too)."""
+    try:
+        await _add_note(svc, number, text, actor)
+    except REFUSALS as exc:
+        await _refused(svc, actor, "note", number, exc)
+        raise
+
+
+async def _add_note(svc: Services, number: str, text: str, actor: str) -> None:
     body = _clean(svc, text, MAX_NOTE_CHARS, "note")
     async with svc.sessions() as session, session.begin():
         ticket = await _ticket(svc, session, number)

@@ -107,8 +107,13 @@ async def test_transitions(client: Client, services: Services) -> None:
         assert resp.status == 200 and (await resp.json())["status"] == status, action
     resp = await client.post(url, json={"action": "cancel"}, headers=BEARER)
     assert resp.status == 409 and "已关闭" in (await resp.json())["error"]
-    actions = [r.action for r in await audit_rows(services) if r.actor == "api"]
-    assert actions == ["ticket.assign", "ticket.accept", "ticket.resolve", "ticket.reopen", "ticket.escalate", "ticket.close"]
+    rows = [r for r in await audit_rows(services) if r.actor == "api"]
+    assert [r.action for r in rows if not r.action.endswith(".refused")] == [
+        "ticket.assign", "ticket.accept", "ticket.resolve", "ticket.reopen", "ticket.escalate", "ticket.close"]
+    # the refusals of well-formed actions are audited with why (a malformed body is no action: 400, not audited)
+    assert [(r.action, r.detail["reason"]) for r in rows if r.action.endswith(".refused")] == [
+        ("ticket.assign.refused", "assignee_not_allowed"), ("ticket.accept.refused", "status_forbids"),
+        ("ticket.close.refused", "unknown_ticket"), ("ticket.cancel.refused", "status_forbids")]
 
 
 async def test_a_transition_with_what_the_client_saw_is_refused_when_it_changed(
@@ -242,3 +247,49 @@ async def test_a_linked_report_is_acted_on_through_its_job(client: Client, servi
     got = [await (await client.get(f"/api/tickets/{n}", headers=BEARER)).json() for n in kids]
     assert [g["status"] for g in got] == ["resolved", "cancelled", "resolved", "resolved"]
     assert [r.target for r in await audit_rows(services, "ticket.resolve")] == [job]
+
+
+async def test_a_refused_action_on_a_linked_report_is_audited_with_why(client: Client, services: Services) -> None:
+    """办结 / 接单 / 关闭 / 吹哨 of a report merged into a job answered 409 and left no trace in the
+    audit log: each refusal is now a row (ticket.resolve.refused …) by who tried, naming the job
+    and why, shown in words on the audit page; nothing else is written."""
+    from tests.test_worker_words import burst
+
+    await load_roster(services)
+    job, kids = await burst(services)
+    before = len(await audit_rows(services))
+    for action in ("resolve", "accept", "close", "escalate"):
+        resp = await client.post(f"/api/tickets/{kids[0]}/transition", json={"action": action}, headers=BEARER)
+        assert resp.status == 409, action
+    rows = (await audit_rows(services))[before:]
+    assert [r.action for r in rows] == [f"ticket.{a}.refused" for a in ("resolve", "accept", "close", "escalate")]
+    for row in rows:
+        assert (row.actor, row.target, row.detail["reason"], row.detail["job"]) == ("api", kids[0], "linked_report", job)
+        assert f"请对工单 {job} 操作" in row.detail["message"]
+    resp = await client.post(f"/api/tickets/{job}/transition", json={"action": "reopen"}, headers=BEARER)
+    assert resp.status == 409  # the status forbids it: audited too
+    [row] = await audit_rows(services, "ticket.reopen.refused")
+    assert (row.target, row.detail["reason"]) == (job, "status_forbids")
+    resp = await client.post("/api/tickets/20991231-0001/reply", json={"text": "您好"}, headers=BEARER)
+    assert resp.status == 404
+    [row] = await audit_rows(services, "ticket.reply.refused")
+    assert (row.target, row.detail["reason"]) == ("20991231-0001", "unknown_ticket")
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    await logged_in(client, "boss", "bosspass1")
+    page = await (await client.get("/console/audit", params={"action": "ticket.resolve.refused"})).text()
+    assert '<span class="audit-action" title="ticket.resolve.refused">办结（被拒绝）</span>' in page
+    assert "<b>拒绝原因</b>：工单" in page and f"请对工单 {job} 操作" in page and f"<b>主工单</b>：{job}" in page
+
+
+async def test_a_read_only_session_writing_through_the_api_is_refused_and_audited(
+    client: Client, services: Services,
+) -> None:
+    """A read-only console user's write on /api answered 403 unaudited; now audited as the console's forms are."""
+    number = await _ticket(services)
+    await auth.create_user(services, "ro", "readonly1", "readonly")
+    csrf = await logged_in(client, "ro", "readonly1")
+    resp = await client.post(f"/api/tickets/{number}/reply", json={"text": "您好"}, headers={"X-CSRF-Token": csrf})
+    assert resp.status == 403
+    [row] = await audit_rows(services, "console.role_refused")
+    assert (row.actor, row.target, row.detail["needed"]) == ("ro", f"/api/tickets/{number}/reply", "staff")
+    assert await audit_rows(services, "ticket.reply") == []

@@ -78,7 +78,11 @@ async def test_reply_to_unknown_ticket_and_erased_resident(services: Services, c
     no_resident = await make_ticket(services, None)
     with pytest.raises(staff_actions.ResidentUnreachable):
         await staff_actions.staff_reply(services, no_resident, "你好", "liustaff")
-    assert await outbox_rows(services) == [] and await audit_rows(services) == []
+    assert await outbox_rows(services) == [] and await audit_rows(services, "ticket.reply") == []
+    refused = await audit_rows(services, "ticket.reply.refused")  # each refusal audited, with why
+    assert [(r.actor, r.target, r.detail["reason"]) for r in refused] == [
+        ("liustaff", "20261123-9999", "unknown_ticket"), ("liustaff", number, "resident_gone"),
+        ("liustaff", no_resident, "resident_gone")]
 
 
 async def test_assign_then_reassign_is_dispatched_and_audited(services: Services) -> None:
@@ -106,7 +110,9 @@ async def test_assign_refuses_missing_or_wrong_person(services: Services) -> Non
         await staff_actions.staff_transition(services, number, "assign", "liustaff", assignee="canteen")
     with pytest.raises(staff_actions.ActionRefused):
         await staff_actions.staff_transition(services, number, "assign", "liustaff", assignee="nobody")
-    assert [r.action for r in await audit_rows(services)] == ["roster.import"]
+    assert [(r.action, r.detail and r.detail.get("reason")) for r in await audit_rows(services)] == [
+        ("roster.import", None), ("ticket.assign.refused", "assignee_missing"),
+        ("ticket.assign.refused", "assignee_not_allowed"), ("ticket.assign.refused", "assignee_not_allowed")]
 
 
 async def test_transition_rules(services: Services) -> None:
@@ -127,8 +133,14 @@ async def test_transition_rules(services: Services) -> None:
     assert told and "已修好" in told[0].payload["text"]
     ticket = await staff_actions.staff_transition(services, number, "close", "liustaff")
     assert ticket.status == "closed"
-    actions = [r.action for r in await audit_rows(services)]
-    assert actions == ["roster.import", "ticket.resolve", "ticket.close"]
+    actions = [(r.action, r.target, r.detail and r.detail.get("reason")) for r in await audit_rows(services)]
+    assert actions == [
+        ("roster.import", actions[0][1], None), ("ticket.transition.refused", number, "unknown_action"),
+        ("ticket.transition.refused", number, "unknown_action"), ("ticket.accept.refused", number, "status_forbids"),
+        ("ticket.close.refused", "20990101-0001", "unknown_ticket"), ("ticket.resolve", number, None),
+        ("ticket.close", number, None)]
+    [explode] = [r for r in await audit_rows(services, "ticket.transition.refused") if r.detail["asked"] == "explode"]
+    assert "explode" in explode.detail["message"]
 
 
 async def test_note_is_internal_and_audited(services: Services) -> None:

@@ -14,6 +14,7 @@ from bot.clock import local
 from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, claim_form, page, refuse, release_form, services
+from bot.privacy import mask_phone
 
 routes = web.RouteTableDef()
 
@@ -69,6 +70,8 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
         raise web.HTTPSeeOther(_here(number))
     held = await _answered_meanwhile(request, user, number, form)  # to one or to all reporters
     if held is not None:  # the clerk reads the colleague's answer first; a second press sends hers
+        await staff_actions.record_refusal(svc, user.username, "reply_all" if form.get("to") == "all" else "reply",
+                                           number, "answered_meanwhile", mask_phone(held))
         await release_form(request, user, form)
         await auth.keep_draft(svc, user, number, text)
         return await back(request, user, _here(number), held, "error")

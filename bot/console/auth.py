@@ -463,6 +463,14 @@ def set_session_cookie(response: web.StreamResponse, value: str, secure: bool) -
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+async def _refused_write(
+    svc: Services, user: ConsoleUser, request: web.Request, action: str, detail: dict[str, Any] | None,
+) -> None:
+    """Audit a write refused to a console session on /api, as the console's own forms are."""
+    async with svc.sessions() as session, session.begin():
+        audit(session, user.username, action, request.path[:100], svc.clock.now(), detail)
+
+
 async def api_session_user(svc: Services, secret: bytes | None, request: web.Request) -> str | None:
     """The console username behind an /api request's session cookie, or None. A write (POST …)
     needs the session's X-CSRF-Token header and at least the staff role, else 403."""
@@ -473,11 +481,14 @@ async def api_session_user(svc: Services, secret: bytes | None, request: web.Req
         return None
     if request.method not in SAFE_METHODS:
         if not csrf_ok(user.csrf, request.headers.get("X-CSRF-Token")):
+            await _refused_write(svc, user, request, "console.csrf_refused", None)
             raise web.HTTPForbidden(
                 text='{"error": "missing or wrong X-CSRF-Token for a console session"}',
                 content_type="application/json",
             )
         if not user.can("staff"):
+            await _refused_write(svc, user, request, "console.role_refused",
+                                 {"reason": "role", "role": user.role, "needed": "staff"})
             raise web.HTTPForbidden(
                 text='{"error": "read-only console users cannot change tickets"}', content_type="application/json",
             )

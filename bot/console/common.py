@@ -124,6 +124,10 @@ def page(role: str = "readonly") -> Callable[[Page], Callable[[web.Request], Awa
                         audit(session, user.username, "console.csrf_refused", request.path, svc.clock.now(), None)
                     return await refuse(request, 403, t.get("console.errors.csrf"))
             if not user.can(role):
+                if request.method == "POST":  # an action tried without the role: refused, audited
+                    async with svc.sessions() as session, session.begin():
+                        audit(session, user.username, "console.role_refused", request.path[:100], svc.clock.now(),
+                              {"reason": "role", "role": user.role, "needed": role})
                 return await refuse(request, 403, t.get("console.errors.role", role=t.get(f"console.roles.{role}")))
             return await handler(request, user)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.clock import local
 from bot.privacy import mask_phone
@@ -77,6 +78,36 @@ class Labels:
             return code
         words = self.texts.get(key)
         return self.texts.get("console.audit_actions.refused", action=words) if base != code else words
+
+    def audit_detail(self, detail: dict[str, Any] | None) -> list[tuple[str, str]]:
+        """An audit row's detail as (what, value) in words ([console.audit_details]): a refusal's
+        reason as the words the clerk was shown (else [console.audit_reasons]), statuses and ways
+        of delivery named; a key without words is shown as it is."""
+        shown: list[tuple[str, str]] = []
+        detail = dict(detail or {})
+        message = str(detail.pop("message", "") or "")
+        for key, value in detail.items():
+            if key == "reason":
+                words = self._get("console.audit_reasons", str(value))
+                shown.append((self._get("console.audit_details", key), message or words))
+                message = ""
+                continue
+            if key in ("from", "to", "status"):  # a ticket's status, or a user's role (user.role)
+                value = self.status(str(value)) if self.texts.has(f"staff_actions.status.{value}") else self.role(str(value))
+            elif key in ("role", "needed"):
+                value = self.role(str(value))
+            elif isinstance(value, str) and self.texts.has(f"console.audit_details.{key}_{value}"):  # via_custom …
+                value = self.texts.get(f"console.audit_details.{key}_{value}")
+            elif isinstance(value, bool):
+                value = self.texts.get("console.fields.yes" if value else "console.fields.no")
+            elif isinstance(value, list):
+                value = "、".join(str(v) for v in value) or "—"
+            elif value is None:
+                value = "—"
+            shown.append((self._get("console.audit_details", key), str(value)))
+        if message:
+            shown.append((self._get("console.audit_details", "message"), message))
+        return shown
 
     def text(self, key: str, **values: object) -> str:
         """Any console wording by key under console."""

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import staff_actions, tickets
-from bot.console import auth, queries
+from bot.console import auth, phone_views, queries
 from bot.console.auth import ConsoleUser
 from bot.console.canned import load_canned
 from bot.console.common import page, refuse, render, services
@@ -79,6 +79,11 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
         total = await queries.queue_size(session)
         watched = await queries.watch(session, load_limits().duplicate_alert_reporters)
         shown = await queries.names(session)
+    if user.can("staff"):  # phones whole: who saw whose is audited
+        await phone_views.record(svc, user.username, "queue", [
+            *(i.ticket for i in items if phone_views.shows_phone(i.ticket.summary, *i.said, *i.added)),
+            *(t for t in watched if phone_views.shows_phone(t.summary)),
+        ])
     return await render(request, "queue.html", {
         "items": items, "total": total, "names": shown, "newest": newest, "now": svc.clock.now(), "watched": watched,
         "refresh_s": QUEUE_REFRESH_S,
@@ -96,6 +101,8 @@ async def list_page(request: web.Request, user: ConsoleUser) -> web.StreamRespon
         parents = await queries.parent_numbers(session, rows)
         grids, people = await queries.grids_and_people(session)
         shown = await queries.names(session)
+    if user.can("staff"):
+        await phone_views.record(svc, user.username, "list", [t for t in rows if phone_views.shows_phone(t.summary)])
     pages = max(1, ceil(total / queries.PAGE_SIZE))
     return await render(request, "tickets.html", {
         "tickets": rows, "total": total, "filters": filters, "pages": pages, "grids": grids, "people": people,
@@ -135,6 +142,13 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
     phone = resident.phone if resident is not None and resident.phone else ""
     phone = phone if reveal else mask_phone(phone)
+    fields = field_lines(svc.texts, ticket.fields or {}, reveal)
+    if reveal:  # who saw this resident's whole phone (or a neighbour's, in a linked report's summary)
+        own = phone_views.shows_phone(phone, ticket.summary, ticket.rating_comment, [x for _, lines in fields for x in lines],
+                                      [e.text for e in story], [f.text for f in failed])
+        await phone_views.record(svc, user.username, "ticket", [
+            *([ticket] if own else []), *(t for t in linked if phone_views.shows_phone(t.summary)),
+        ])
     return await render(request, "ticket.html", {
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via, "all_reporters": reporters,
         "via_key": outlook, "failed": failed, "missed": missed, "owner_left": "owner_left" in trouble,
@@ -145,5 +159,5 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "draft_key": draft_key(user, ticket.number), "draft_sent": sent,
         "seen_answer": seen_answer,  # a colleague's later answer holds this one back
         "resident_tickets": theirs,
-        "fields": field_lines(svc.texts, ticket.fields or {}, reveal),
+        "fields": fields,
     })
