@@ -473,6 +473,18 @@ def _csv_value(field: str, value: int | float | None) -> str | int:
     return value
 
 
+# Excel on Windows reads a CSV as the system's code page (GBK) unless it starts with a UTF-8 BOM:
+# what is written for a person to open (a file, a console download) carries one; stdout does not.
+EXCEL_ENCODING = "utf-8-sig"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell as a spreadsheet will not run it: a name starting like a formula (=, +, -, @)
+    is kept as text with a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def render_csv(svc: Services, report: Report) -> str:
     """The report as CSV for spreadsheets: one line per group, raw numbers, Chinese headers."""
     t = svc.texts
@@ -482,7 +494,7 @@ def render_csv(svc: Services, report: Report) -> str:
                      *(t.get(f"report.col_{f}") for f in CSV_FIELDS)])
 
     def line(group: str, key: str, name: str, f: Figures) -> list[Any]:
-        return [group, key, name, *(_csv_value(c, getattr(f, c)) for c in CSV_FIELDS)]
+        return [_cell(group), _cell(key), _cell(name), *(_csv_value(c, getattr(f, c)) for c in CSV_FIELDS)]
 
     writer.writerow(line(t.get("report.total"), "", t.get("report.total"), report.total))
     for title, rows in (("report.by_grid", report.by_grid), ("report.by_worker", report.by_worker),
@@ -508,6 +520,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first local date (default: the last 30 days up to --until, as the console dashboard)")
     parser.add_argument("--until", type=_date, help="last local date, included (default: today)")
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    parser.add_argument("--output", metavar="FILE",
+                        help="write to FILE instead of stdout (UTF-8; a CSV with a BOM, so Excel reads its Chinese)")
 
 
 def _range(args: argparse.Namespace, tz: str) -> tuple[date, date]:
@@ -546,8 +560,15 @@ async def _report_text(args: argparse.Namespace) -> str:
         await svc.close()
 
 
+def _write(path: str, text: str, fmt: str) -> None:
+    """The report into a file: a CSV with a BOM (Excel), anything else plain UTF-8."""
+    with open(path, "w", encoding=EXCEL_ENCODING if fmt == "csv" else "utf-8", newline="") as out:
+        out.write(text)
+
+
 def run_report(args: argparse.Namespace) -> int:
-    """`communitybot report`: print the figures; 2 with a message on a bad range."""
+    """`communitybot report`: print the figures (or write them to --output); 2 with a message on
+    a bad range or a file that cannot be written."""
     try:
         text = asyncio.run(_report_text(args))
     except ValueError as exc:
@@ -557,5 +578,14 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"communitybot report: database error ({type(exc.orig).__name__}: {exc.orig}); "
               "is it reachable and migrated (`communitybot db upgrade`)?", file=sys.stderr)
         return 1
-    sys.stdout.write(text)
+    output = getattr(args, "output", None)
+    if not output or output == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        _write(output, text, args.format)
+    except OSError as exc:
+        print(f"communitybot report: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"communitybot report: written to {output}", file=sys.stderr)
     return 0

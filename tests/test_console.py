@@ -262,8 +262,8 @@ async def test_transitions_reassign_and_notes_from_the_page(client: Client, serv
     resp = await client.post(f"/console/tickets/{number}/note", data={"text": "居民很满意", "csrf_token": csrf})
     body = await resp.text()
     assert "内部备注已保存" in body and "居民很满意" in body
-    actions = [r.action for r in await audit_rows(services) if r.action.startswith("ticket.")]
-    assert actions == ["ticket.assign", "ticket.reassign", "ticket.resolve", "ticket.note"]
+    actions = [r.action for r in await audit_rows(services) if r.action.startswith("ticket.") and r.action != "ticket.phone_view"]
+    assert actions == ["ticket.assign", "ticket.reassign", "ticket.reopen.refused", "ticket.resolve", "ticket.note"]
     assert not [p for p in await outbox_rows(services, "wechat") if "居民很满意" in str(p.payload)]
 
 
@@ -866,6 +866,8 @@ async def test_an_answer_written_while_a_colleague_answered_is_held_until_read(
     })
     assert "以客服消息送达" in await resp.text()
     assert [r.actor for r in await audit_rows(services, "ticket.reply")] == ["wang", "liu"]
+    [held] = await audit_rows(services, "ticket.reply.refused")  # the hold is in the audit log
+    assert (held.actor, held.target, held.detail["reason"]) == ("liu", number, "answered_meanwhile")
     # Her own answer sent meanwhile (another tab, WeCom) never holds her back.
     page = await (await client.get(f"/console/tickets/{number}")).text()
     await staff_actions.staff_reply(services, number, "师傅已出发。", "liu")
@@ -1222,3 +1224,114 @@ async def test_the_search_finds_a_word_that_mixes_both_scripts_whichever_way_it_
     assert handoff in body and mixed not in body
     body = await (await client.get("/console/tickets", params={"q": "100%_"})).text()  # LIKE's wildcards are text
     assert "共 0 件" in body
+
+
+async def test_refused_console_actions_are_in_the_audit_log_with_why_in_words(
+    client: Client, services: Services,
+) -> None:
+    """办结 of a report merged into a job, a status the ticket forbids, a read-only user's form:
+    refused and, until now, nowhere in the audit log. Each is a row by who tried, and the audit
+    page says what was refused and why in words."""
+    from tests.test_worker_words import burst
+
+    await _users(services)
+    await load_roster(services)
+    job, kids = await burst(services)
+    csrf = await logged_in(client, "liu", "staffpass1")
+    for action in ("resolve", "close"):
+        body = await (await client.post(f"/console/tickets/{kids[0]}/transition",
+                                        data={"action": action, "csrf_token": csrf})).text()
+        assert f"请对工单 {job} 操作" in body, action
+    refused = await audit_rows(services)
+    refused = [r for r in refused if r.action.endswith(".refused")]
+    assert [(r.action, r.actor, r.target, r.detail["reason"], r.detail["job"]) for r in refused] == [
+        ("ticket.resolve.refused", "liu", kids[0], "linked_report", job),
+        ("ticket.close.refused", "liu", kids[0], "linked_report", job)]
+    client.session.cookie_jar.clear()
+    csrf = await logged_in(client, "ro", "readonly1")
+    resp = await client.post(f"/console/tickets/{job}/transition", data={"action": "resolve", "csrf_token": csrf})
+    assert resp.status == 403
+    [row] = await audit_rows(services, "console.role_refused")
+    assert (row.actor, row.target, row.detail["needed"]) == ("ro", f"/console/tickets/{job}/transition", "staff")
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    client.session.cookie_jar.clear()
+    await logged_in(client, "boss", "bosspass1")
+    page = await (await client.get("/console/audit")).text()
+    assert '<span class="audit-action" title="ticket.close.refused">关闭（被拒绝）</span>' in page
+    assert f"<b>拒绝原因</b>：工单 {kids[0]} 是并入工单 {job} 的同一问题反映" in page
+    assert '<span class="audit-action" title="console.role_refused">无权限的操作（被拒绝）</span>' in page
+    assert "<b>角色</b>：只读" in page and "<b>需要的角色</b>：" in page
+
+
+async def test_seeing_a_residents_whole_phone_number_is_audited_without_the_number(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """Staff see phone numbers whole (they call back), and nobody could tell afterwards who had
+    looked at whose: each page or /api read that shows a staff user a whole number is now an audit
+    row (ticket.phone_view: who, when, which ticket, where, the resident hashed), never the number;
+    once per person, ticket and page in half an hour (the queue reloads every minute). Read-only
+    users, who see them masked, leave none."""
+    from bot.privacy import hash_openid
+
+    await _users(services)
+    number = await _handoff(services, clock, said="转人工，我电话13900001111")
+    async with services.sessions() as session, session.begin():
+        ticket = await tickets.get_by_number(session, number)
+        assert ticket is not None
+        ticket.fields = {**(ticket.fields or {}), "phone": "13900001111"}
+    quiet = await make_ticket(services, None, status="open", summary="路灯不亮")
+    await logged_in(client, "ro", "readonly1")
+    for path in ("/console", f"/console/tickets/{number}", "/console/tickets"):
+        assert "13900001111" not in await (await client.get(path)).text()
+    assert await audit_rows(services, "ticket.phone_view") == []
+    client.session.cookie_jar.clear()
+    await logged_in(client, "liu", "staffpass1")
+    assert "13900001111" in await (await client.get("/console")).text()
+    for _ in range(2):  # the ticket page, opened again after an action: one row
+        assert "13900001111" in await (await client.get(f"/console/tickets/{number}")).text()
+    assert "13900001111" in await (await client.get(f"/api/tickets/{number}")).text()
+    assert (await client.get(f"/console/tickets/{quiet}")).status == 200  # no phone on it: nothing to audit
+    rows = await audit_rows(services, "ticket.phone_view")
+    assert [(r.actor, r.target, r.detail["page"]) for r in rows] == [
+        ("liu", number, "queue"), ("liu", number, "ticket"), ("liu", number, "api")]
+    assert {r.detail["resident"] for r in rows} == {hash_openid("o_hand")}
+    everything = [f"{r.actor} {r.target} {r.detail}" for r in await audit_rows(services)]
+    assert not any("13900001111" in line or "o_hand" in line for line in everything)
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    client.session.cookie_jar.clear()
+    await logged_in(client, "boss", "bosspass1")
+    page = await (await client.get("/console/audit", params={"action": "查看居民完整电话"})).text()
+    # the admin's own login opened the queue, which shows the number whole: that is a row too
+    assert "共 4 条" in page and "<b>在哪里看到</b>：工单页" in page and "<b>在哪里看到</b>：待处理队列" in page
+    assert "13900001111" not in page
+
+
+async def test_the_dashboards_figures_download_as_a_csv_excel_opens_with_its_chinese(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """The figures could be had as CSV only from the command line, whose UTF-8 without a BOM Excel
+    on Windows shows garbled: the dashboard offers 下载表格, the same CSV with a BOM, for the
+    range on screen; the download is audited."""
+    import csv
+    import io
+    from urllib.parse import unquote
+
+    await _users(services)
+    await load_roster(services)
+    await make_ticket(services, None, status="open", summary="路灯不亮")
+    await logged_in(client, "ro", "readonly1")  # the figures are for every console user
+    page = await (await client.get("/console/dashboard?since=2026-11-01&until=2026-11-23")).text()
+    assert 'href="/console/dashboard.csv?since=2026-11-01&amp;until=2026-11-23"' in page
+    resp = await client.get("/console/dashboard.csv", params={"since": "2026-11-01", "until": "2026-11-23"})
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    disposition = resp.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="figures-2026-11-01-2026-11-23.csv"')
+    assert unquote(disposition.split("UTF-8''")[1]) == "社区服务统计_2026-11-01至2026-11-23.csv"
+    raw = await resp.read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["分组", "代码", "名称"] and rows[1][:3] == ["合计", "", "合计"] and rows[1][3] == "1"
+    [row] = await audit_rows(services, "report.download")
+    assert (row.actor, row.detail) == ("ro", {"since": "2026-11-01", "until": "2026-11-23"})
+    resp = await client.get("/console/dashboard.csv", params={"since": "junk"})  # a bad date: the default range
+    assert resp.status == 200 and (await resp.read()).startswith(b"\xef\xbb\xbf")

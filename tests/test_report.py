@@ -155,6 +155,43 @@ async def test_cli_csv(svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: p
     assert len(rows) == 1 + 1 + 3 + 4 + 3
 
 
+async def test_cli_csv_written_to_a_file_opens_in_excel_and_stdout_stays_plain(
+    svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any,
+) -> None:
+    """Excel on Windows garbled the CSV's Chinese (it reads a file without a BOM as GBK): --output
+    FILE writes it with a UTF-8 BOM, while stdout, read by pipes and scripts, stays without one;
+    a file that cannot be written is said, exit 2."""
+    assert await run_cli(svc, monkeypatch, "--format", "csv") == 0
+    piped = capsys.readouterr().out
+    assert not piped.startswith("\ufeff") and piped.startswith("分组,代码,名称")
+    target = tmp_path / "报表.csv"
+    assert await run_cli(svc, monkeypatch, "--format", "csv", "--output", str(target)) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"written to {target}" in captured.err
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw[3:].decode("utf-8") == piped
+    assert raw.decode("gbk", errors="replace") != piped  # what Excel would show without the BOM
+    assert await run_cli(svc, monkeypatch, "--format", "json", "--output", str(tmp_path / "r.json")) == 0
+    assert json.loads((tmp_path / "r.json").read_bytes())["total"]["created"] == 7  # JSON: no BOM
+    assert await run_cli(svc, monkeypatch, "--format", "csv", "--output", str(tmp_path / "no" / "such" / "x.csv")) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+async def test_cli_csv_keeps_a_name_that_looks_like_a_formula_as_text(
+    svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A roster name starting with = (or +, -, @) became a formula when the CSV was opened in a spreadsheet."""
+    from sqlalchemy import update
+
+    from storage.models import Person
+
+    async with svc.sessions() as session, session.begin():
+        await session.execute(update(Person).where(Person.id == "wangwei").values(name="=HYPERLINK(\"x\")"))
+    assert await run_cli(svc, monkeypatch, "--format", "csv") == 0
+    names = [r[2] for r in csv.reader(io.StringIO(capsys.readouterr().out))]
+    assert "'=HYPERLINK(\"x\")" in names and not any(n.startswith("=") for n in names)
+
+
 async def test_cli_default_range_is_the_dashboards_and_is_said(
     svc: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
