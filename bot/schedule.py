@@ -54,11 +54,13 @@ QUIET_CHANNELS = ("wechat", "wecom")
 
 @dataclass(frozen=True)
 class SurveyTimes:
-    """How long a survey waits for an answer, before one reminder and before 未评价."""
+    """How long a survey waits for an answer, before one reminder and before 未评价, and how long
+    after 未评价 an answer still counts."""
 
     remind_after_s: int = 172800
     expire_after_s: int = 86400
     comment_window_s: int = 86400
+    late_answer_s: int = 604800  # after 未评价, a rating still counts this long
 
 
 @dataclass(frozen=True)

@@ -297,7 +297,7 @@ def _reach_s(svc: Services) -> float:
     a night's hold by the daily cap, the reminder, the expiry and the comment window."""
     times = load_schedule_config().survey
     return (svc.settings.survey_delay_s + HELD_BY_CAP_S + times.remind_after_s + times.expire_after_s
-            + times.comment_window_s)
+            + max(times.comment_window_s, times.late_answer_s))
 
 
 def _early_s(svc: Services) -> float:
@@ -636,8 +636,8 @@ def _thanks(text: str) -> bool:
 @dataclass(frozen=True)
 class Pending:
     """A survey the resident may answer now: sent and unrated ("sent"); the resolution pushed but
-    the survey not sent yet ("early": only a dissatisfied answer counts); or rated 不满意 without a
-    comment, within the comment window ("comment")."""
+    the survey not sent yet ("early": only a dissatisfied answer counts); closed as 未评价 within
+    late_answer_s ("late"); or rated 不满意 without a comment, within the comment window ("comment")."""
 
     ticket: Ticket
     resolution: int
@@ -662,6 +662,13 @@ def _pending_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> lis
             found.append(Pending(ticket, n, "sent", sent[-1].created_at))
         elif now - resolves[-1].created_at < timedelta(seconds=_early_s(svc)):
             found.append(Pending(ticket, n, "early", resolves[-1].created_at))
+    elif n and ticket.status == "closed":
+        # 未评价 a little while ago: a rating said now still counts (不满意 the day after the survey
+        # closed began a new report, asked 哪一类问题; 满意 was thanked and lost).
+        last = [e for e in events if e.action in RATED and _resolution_of(e) == n]
+        late = timedelta(seconds=load_schedule_config().survey.late_answer_s)
+        if last and last[-1].action == "unrated" and now - last[-1].created_at < late:
+            found.append(Pending(ticket, n, "late", last[-1].created_at))
     rated = [e for e in events if e.action == "rated"]
     if rated and (rated[-1].data or {}).get("awaiting_comment"):
         last, m = rated[-1], _resolution_of(rated[-1])
@@ -734,9 +741,12 @@ def _by_words(candidates: list[Pending], text: str) -> Pending | None:
 
 def _reading(text: str, p: Pending) -> Rating | None:
     """The rating text gives the candidate's survey; before the survey, only a dissatisfied one."""
-    rating = parse_rating(text) or still_unresolved(text, p.ticket) or slow_fix(text, p.ticket)
+    said = parse_rating(text)
+    rating = said or still_unresolved(text, p.ticket) or slow_fix(text, p.ticket)
     if rating is None or (p.state == "early" and rating.good):
         return None
+    if p.state == "late" and said is not None and not on_scale(text):
+        return None  # days after 未评价, 5 is the menu's 5 and 还行 an answer to something else
     return rating
 
 
@@ -859,11 +869,16 @@ async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) 
 
 
 # A rating on the survey's own scale (not a bare digit, which may be an age or a choice; not 一般,
-# which may be a report's urgency): taken from the middle of another request.
+# which may be a report's urgency): taken from the middle of another request, and days after 未评价.
 _ON_SCALE = re.compile(
     r"满意|[1-5一二两三四五]\s*(?:分|星|颗星)(?!钟)|好评|差评|满分|[⭐★👍👎😊😀😃😄😁☺🥰😍🙂👌💯😞😔😟🙁☹😣😢😭😒😠😡😤🤬]"
     r"|\[(?:强|弱|微笑|愉快|呲牙|憨笑|OK|好的|玫瑰|爱心|抱拳|难过|流泪|大哭|撇嘴|发怒|怒)\]|/:(?:strong|weak)"
 )
+
+
+def on_scale(text: str) -> bool:
+    """Whether text says a rating on the survey's own scale (满意, 4分, 好评, 👍, 😊), not a bare digit."""
+    return bool(_ON_SCALE.search(simplified(unicodedata.normalize("NFKC", text))))
 
 
 async def answer_in_flow(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
@@ -873,8 +888,7 @@ async def answer_in_flow(svc: Services, session: AsyncSession, inbound: Inbound)
     None otherwise (the message is the request's answer: 5 to 多大年纪 stays an age)."""
     if inbound.is_event or not inbound.text.strip():
         return None
-    norm = simplified(unicodedata.normalize("NFKC", inbound.text)).strip()
-    if not _ON_SCALE.search(norm):  # most answers: no store or database asked
+    if not on_scale(inbound.text):  # most answers: no store or database asked
         return None
     rating = parse_rating(inbound.text)
     if rating is None or rating.comment or await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
