@@ -320,6 +320,24 @@ _MINE = re.compile(
     r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|几个)(?:志愿)?活动?|"
     r"(?:我)?参加了(?:哪些|什么)活动)(?:呢|啊|吗)?$"
 )
+async def reminded_drop(ctx: Context) -> str | None:
+    """去不了了 / 不去了 alone (bot.flows.booking_change.drops_reminded) after an activity's reminder
+    and before it starts: that signup withdrawn, as 取消报名 would, with how to sign up again. None
+    when no activity was reminded of, or its signup no longer stands."""
+    signup_id = await ctx.session.scalar(
+        select(Reminder.cause_id).where(
+            Reminder.target == ctx.openid, Reminder.kind == "activity_remind", Reminder.cause_type == CAUSE,
+            Reminder.state == "done",
+        ).order_by(Reminder.done_at.desc(), Reminder.id.desc()).limit(1)
+    )
+    signup = await ctx.session.get(ActivitySignup, signup_id) if signup_id is not None else None
+    activity = await ctx.session.get(Activity, signup.activity_id) if signup is not None else None
+    if signup is None or activity is None or signup.status != "signed" or activity.start_at <= ctx.now:
+        return None
+    result = await cancel_signup(ctx.svc, ctx.session, ctx.openid, activity.key)
+    return result.reply + "\n" + ctx.svc.texts.get("activities.sign_up_again", title=activity.title)
+
+
 def asks_mine(text: str) -> bool:
     """Whether text asks for the resident's own signups (我的报名, 我报名了哪些活动)."""
     return bool(_MINE.match(normalize(text)))
