@@ -2,6 +2,8 @@
 
     GET  /api/outages                    active ones and those ended in the last 7 days
     POST /api/outages                    {"kind", "buildings": [...] | "whole": true, "reason"?, "expected_end"?}
+                                         (201 new, with "taken": the older ones it took buildings from;
+                                         200 the same kind and buildings updated)
     POST /api/outages/{id}               {"action": "update", "expected_end"} | {"action": "end", "buildings"?}
 
 expected_end is ISO 8601 (without an offset: local time). 400 bad input (with the reason staff
@@ -26,6 +28,7 @@ def outage_json(svc: Services, row: Outage, registered: int) -> dict[str, Any]:
     """An outage as JSON: its facts, how many residents registered and the sentence residents read."""
     return {
         "id": row.id, "kind": row.kind, "buildings": list(row.buildings or ()), "whole": not row.buildings,
+        "excluded": list(row.excluded or ()),
         "reason": row.reason, "status": row.status, "registered": registered,
         "expected_end": row.expected_end.isoformat() if row.expected_end else None,
         "ended_at": row.ended_at.isoformat() if row.ended_at else None,
@@ -73,13 +76,15 @@ async def announce(request: web.Request, actor: str) -> web.Response:
             raise ValueError("'reason' must be a string")
         end = _when(svc, body)
         async with svc.sessions() as session, session.begin():
-            row, new = await outages.announce(svc, session, kind=str(body.get("kind", "")), buildings=keys,
-                                              reason=reason, expected_end=end, actor=actor, via="api")
-            count = (await outages.registered(session, [row.id]))[row.id]
-            answer = outage_json(svc, row, count)
+            done = await outages.announce_full(svc, session, kind=str(body.get("kind", "")), buildings=keys,
+                                               reason=reason, expected_end=end, actor=actor, via="api")
+            counts = await outages.registered(session, [done.row.id, *(t.id for t in done.taken)])
+            answer = outage_json(svc, done.row, counts[done.row.id])
+            if done.taken:  # older announcements this one took buildings from, as they are now
+                answer["taken"] = [outage_json(svc, t, counts[t.id]) for t in done.taken]
     except ValueError as exc:  # OutageRefused too: the reason staff read
         return api.error(400, str(exc))
-    return web.json_response(answer, status=201 if new else 200)
+    return web.json_response(answer, status=201 if done.new else 200)
 
 
 async def change(request: web.Request, actor: str) -> web.Response:

@@ -146,12 +146,21 @@ async def _announce(svc: Services, session: AsyncSession, who: Person, cmd: Outa
         end = expected_end(svc, cmd.end_said)
         if end is None:
             return t.get("outages.bad_time", said=cmd.end_said or "预计")
-    row, new = await outages.announce(svc, session, kind=cmd.kind, buildings=() if cmd.whole else cmd.buildings,
-                                      reason=cmd.reason, expected_end=end, actor=who.id, via="wecom")
+    done = await outages.announce_full(svc, session, kind=cmd.kind, buildings=() if cmd.whole else cmd.buildings,
+                                       reason=cmd.reason, expected_end=end, actor=who.id, via="wecom")
+    row = done.row
     said = outages.line(svc, outages.notice_of(row), now)
-    if new:
-        return t.get("outages.announced", line=said, example=_example(svc, row))
-    return t.get("outages.updated", line=said, count=(await outages.registered(session, [row.id]))[row.id])
+    if not done.new:
+        return t.get("outages.updated", line=said, count=(await outages.registered(session, [row.id]))[row.id])
+    reply = t.get("outages.announced", line=said, example=_example(svc, row))
+    return "\n".join([reply, *(_taken(svc, older) for older in done.taken)])
+
+
+def _taken(svc: Services, older: Outage) -> str:
+    """What became of an older announcement a new one took buildings from."""
+    if older.status == "merged":
+        return svc.texts.get("outages.merged", line=outages.line(svc, outages.notice_of(older), svc.clock.now()))
+    return svc.texts.get("outages.taken", line=outages.line(svc, outages.notice_of(older), svc.clock.now()))
 
 
 async def _end(svc: Services, session: AsyncSession, who: Person, cmd: OutageCommand) -> str:
@@ -159,12 +168,8 @@ async def _end(svc: Services, session: AsyncSession, who: Person, cmd: OutageCom
     name = t.get(f"outages.kinds.{cmd.kind}")
     rows = await outages.active(session, cmd.kind, for_update=True)
     named = {roster.normalize_building(b) for b in cmd.buildings}
-    whole = [r for r in rows if not r.buildings]
-    if named:
-        rows = [r for r in rows if named & set(r.buildings or ())]
-    if not rows and named and whole:  # 恢复 停水 3 while the whole community's is announced
-        return t.get("outages.whole_only", line=outages.line(svc, outages.notice_of(whole[0]), now),
-                     example=_example(svc, whole[0]))
+    if named:  # 恢复 停水 3: the announcements covering 3 (a 全小区 one unless 3 is left out of it)
+        rows = [r for r in rows if _ending(r, named)]
     if not rows:
         if named:
             return t.get("outages.none_active_at", kind=name, scope=outages.scope(svc, named))
@@ -174,10 +179,17 @@ async def _end(svc: Services, session: AsyncSession, who: Person, cmd: OutageCom
         return t.get("outages.several_active", kind=name, lines=lines, example=_example(svc, rows[0]))
     replies = []
     for row in rows:
-        part = sorted(named & set(row.buildings or ()))
+        part = _ending(row, named)
         ended, told = await outages.end(svc, session, row, actor=who.id, via="wecom", buildings=part)
         replies.append(t.get("outages.ended", line=outages.line(svc, outages.notice_of(ended), now), count=told))
     return "\n".join(replies)
+
+
+def _ending(row: Outage, named: set[str]) -> list[str]:
+    """Which of the named buildings row covers (to end in it)."""
+    if row.buildings:
+        return sorted(named & set(row.buildings))
+    return sorted(named - set(row.excluded or ()))
 
 
 async def run(svc: Services, who: Person, cmd: OutageCommand) -> str:

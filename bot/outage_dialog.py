@@ -133,6 +133,31 @@ async def answer_midway(ctx: Context, text: str, slots: dict[str, Any]) -> str |
     return _asked(ctx, notices, kind, _building(ctx, slots)) if notices else None
 
 
+MIDWAY_MAX = 16  # longer sentences that name an outage are told in the request (or as another matter)
+
+
+async def said_midway(ctx: Context, state: DialogState, text: str, slots: dict[str, Any]) -> str | None:
+    """The announcement for an outage said (not asked) in the middle of another request (停水了,
+    家里没水了 where a booking asks who it is for, or a report of a broken lamp asks for a photo), to
+    say before that request's question again — every active one of that kind when the building is
+    not known, as for a question; None when the text names no announced outage of the resident's
+    building, asks, is long, or the request in hand is a report of that outage (or one not yet
+    told). Emergencies are the caller's to keep out."""
+    kind = kind_of(text)
+    if kind is None or _asks(text) or len(normalize(text)) > MIDWAY_MAX:
+        return None
+    if state.flow == "complaint":
+        told = str(state.slots.get("description") or state.slots.get("opening_text") or "")
+        if not told or kind_of(told) == kind:
+            return None
+    building = _building(ctx, slots)
+    live = [n for n in await _current(ctx) if n.kind == kind and n.active and (building is None or n.covers(building))]
+    if not live:
+        return None
+    key = "outages.told_midway" if building is not None else "outages.told_midway_anywhere"
+    return ctx.text(key, line=_lines(ctx, live), kind=ctx.text(f"outages.kinds.{kind}"))
+
+
 def _asks(text: str) -> bool:
     return is_question(text) or _ASKS.search(text) is not None
 
@@ -169,10 +194,12 @@ async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
     pending = state.pending or {}
     idle = (ctx.now - datetime.fromisoformat(state.updated_at)).total_seconds()
     flow = registry.get(state.flow)
-    if flow is None or idle > OFFER_WINDOW_S:
+    if flow is None:
         return None
     said = normalize(ctx.inbound.text)
     resume = pending.get("resume")
+    if idle > OFFER_WINDOW_S:
+        return await _late(ctx, flow, state, said) if _answers(ctx, said) else None
     if said in _NO or is_word(ctx.inbound.text, "no"):
         if resume:  # asked midway: the report goes on where it was
             return engine.advance(ctx, flow, _resumed(state, str(resume)))
@@ -181,7 +208,7 @@ async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
             return started
         return replace(started, state=replace(started.state, slots={**started.state.slots, DECLINED: True}))
     if said in _YES or is_word(ctx.inbound.text, "yes"):
-        notice = next((n for n in await _current(ctx) if n.id == pending.get("outage")), None)
+        notice = await _offered(ctx, pending)
         if notice is None or not notice.active:  # ended meanwhile: said so
             return Outcome(ctx.text("outages.ended_meanwhile") if notice is None else _told(
                 ctx, [notice], "outages.answer_ended"), None)
@@ -192,6 +219,41 @@ async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
     if len(said) <= 2:  # 3, 嗯, 啊: neither answer
         return Outcome(ctx.text("outages.offer_hint"), flow_state.touched(state, ctx.now))
     return None
+
+
+async def _offered(ctx: Context, pending: dict[str, Any]) -> outages.Notice | None:
+    """The announcement the 1 / 2 question was about, as it is now: the one offered while it still
+    covers the resident's building, else the active one of that kind that does (staff announced the
+    building again, or the whole community, meanwhile); None when there is none."""
+    notices = await _current(ctx)
+    building = pending.get("building")
+    building = str(building) if building else None
+    offered = next((n for n in notices if n.id == pending.get("outage")), None)
+    if offered is not None and offered.covers(building):
+        return offered
+    kind = kind_of(str(pending.get("said", "")))
+    now = next((n for n in notices if n.kind == kind and n.active and n.covers(building)), None)
+    return now or offered
+
+
+def _answers(ctx: Context, said: str) -> bool:
+    text = ctx.inbound.text
+    return said in _YES or said in _NO or is_word(text, "yes") or is_word(text, "no")
+
+
+async def _late(ctx: Context, flow: Any, state: DialogState, said: str) -> Outcome:
+    """A bare 1 / 2 (登记, 继续报修) long after the question (OFFER_WINDOW_S): not taken on trust —
+    the announcement may have moved or ended since, and the resident may not remember what 1 was.
+    Still on: the question again with the announcement as it is now (its time starts again); ended
+    or gone: said so, and the report in progress (a midway question) asked where it was."""
+    pending = state.pending or {}
+    notice = await _offered(ctx, pending)
+    if notice is not None and notice.active:
+        return Outcome(ctx.text("outages.offer_again", line=outages.line(ctx.svc, notice, ctx.now)),
+                       flow_state.touched(state, ctx.now))
+    told = ctx.text("outages.ended_meanwhile") if notice is None else _told(ctx, [notice], "outages.answer_ended")
+    going = resumed(state)
+    return engine.resume(ctx, flow, going, told) if going is not None else Outcome(told, None)
 
 
 def resumed(state: DialogState) -> DialogState | None:

@@ -20,6 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, event, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, reminders, roster
@@ -51,10 +53,13 @@ class Notice:
     reason: str
     expected_end: datetime | None
     ended_at: datetime | None
+    excluded: tuple[str, ...] = ()  # the whole community but these (ended early, or announced apart)
 
     def covers(self, building: str | None) -> bool:
-        """Whether a resident of this building (a key; None: not known) is affected for sure."""
-        return not self.buildings or (building is not None and building in self.buildings)
+        """Whether a resident of this building (a key; None: not known) is affected."""
+        if not self.buildings:
+            return building is None or building not in self.excluded
+        return building is not None and building in self.buildings
 
     @property
     def active(self) -> bool:
@@ -65,7 +70,12 @@ class Notice:
 def notice_of(row: Outage) -> Notice:
     """The announcement of a row."""
     return Notice(row.id, row.kind, tuple(str(b) for b in row.buildings or ()), row.reason or "",
-                  row.expected_end, row.ended_at)
+                  row.expected_end, row.ended_at, tuple(str(b) for b in row.excluded or ()))
+
+
+def scope_key(buildings: Iterable[str]) -> str:
+    """The key of an announcement's stated buildings (outages.scope_key): "3,4,5"; "*" for 全小区."""
+    return ",".join(sort_buildings(buildings)) or "*"
 
 
 # --- wording ---------------------------------------------------------------------------------------
@@ -76,11 +86,14 @@ def sort_buildings(keys: Iterable[str]) -> list[str]:
     return sorted(set(keys), key=lambda k: (not k.isdigit(), k.zfill(8)))
 
 
-def scope(svc: Services, buildings: Iterable[str]) -> str:
-    """3、4、5号楼, or 全小区."""
+def scope(svc: Services, buildings: Iterable[str], excluded: Iterable[str] = ()) -> str:
+    """3、4、5号楼, 全小区, or 全小区（3号楼除外）."""
     keys = sort_buildings(buildings)
     t = svc.texts
     if not keys:
+        left_out = sort_buildings(excluded)
+        if left_out:
+            return t.get("outages.whole_except", buildings=t.get("outages.joiner").join(left_out))
         return t.get("outages.whole")
     return t.get("outages.buildings", buildings=t.get("outages.joiner").join(keys))
 
@@ -100,7 +113,7 @@ def line(svc: Services, notice: Notice, now: datetime) -> str:
     """One announcement in a sentence: 3、4、5号楼停水（管道抢修），预计今天 15:00 恢复。"""
     t = svc.texts
     values: dict[str, Any] = {
-        "scope": scope(svc, notice.buildings), "kind": t.get(f"outages.kinds.{notice.kind}"),
+        "scope": scope(svc, notice.buildings, notice.excluded), "kind": t.get(f"outages.kinds.{notice.kind}"),
         "reason": t.get("outages.reason", reason=notice.reason) if notice.reason else "",
     }
     if notice.ended_at is not None:
@@ -220,12 +233,36 @@ def check_end(svc: Services, expected_end: datetime | None) -> None:
         raise OutageRefused(svc.texts.get("outages.past_time", when=when_text(svc, expected_end, now)))
 
 
+@dataclass(frozen=True)
+class Announced:
+    """What an announcement did: its row, whether it is new, and the older announcements of that
+    kind it took buildings from (each as it reads now; merged ones are gone into this one)."""
+
+    row: Outage
+    new: bool
+    taken: tuple[Outage, ...] = ()
+
+
 async def announce(
     svc: Services, session: AsyncSession, *, kind: str, buildings: Iterable[str], reason: str,
     expected_end: datetime | None, actor: str, via: str,
 ) -> tuple[Outage, bool]:
+    """Announce an outage, or update the active one of the same kind and buildings: (the row,
+    whether it is new). See announce_full."""
+    done = await announce_full(svc, session, kind=kind, buildings=buildings, reason=reason,
+                               expected_end=expected_end, actor=actor, via=via)
+    return done.row, done.new
+
+
+async def announce_full(
+    svc: Services, session: AsyncSession, *, kind: str, buildings: Iterable[str], reason: str,
+    expected_end: datetime | None, actor: str, via: str,
+) -> Announced:
     """Announce an outage, or update the active one of the same kind and buildings (its expected
-    end, and its reason when one is given): (the row, whether it is new). Audited."""
+    end, and its reason when one is given). The newest word on a building holds: a new one takes
+    its buildings out of older active ones of that kind (a 全小区 one leaves them out, an emptied
+    one is merged into it), their registrations with them. The same announcement made at once in
+    two processes is one row (the unique index over active kind + buildings). Audited."""
     if kind not in KINDS:
         raise OutageRefused(svc.texts.get("outages.bad_kind"))
     keys = sort_buildings(roster.normalize_building(b) for b in buildings)
@@ -236,22 +273,91 @@ async def announce(
         raise OutageRefused(svc.texts.get("outages.unknown_buildings", buildings=scope(svc, unknown)))
     reason = check_reason(svc, reason)
     check_end(svc, expected_end)
-    now = svc.clock.now()
-    same = [o for o in await active(session, kind, for_update=True) if sort_buildings(o.buildings or ()) == keys]
-    if same:
-        row = same[0]
-        await set_end(svc, session, row, expected_end, actor=actor, via=via, reason=reason or None)
-        return row, False
-    row = Outage(kind=kind, buildings=keys, reason=reason, expected_end=expected_end, status="active",
-                 created_by=actor, created_at=now, updated_at=now)
-    session.add(row)
-    await session.flush()
+    now, key = svc.clock.now(), scope_key(keys)
+    same = await _same(session, kind, key)
+    made = None if same is not None else await session.scalar(_insert(session, dict(
+        kind=kind, buildings=keys, scope_key=key, excluded=[], reason=reason, expected_end=expected_end,
+        status="active", created_by=actor, created_at=now, updated_at=now)))
+    if made is None:  # announced before, or by another process meanwhile (its insert won): updated
+        same = same or await _same(session, kind, key)
+        if same is None:
+            raise OutageRefused(svc.texts.get("outages.busy"))
+        await set_end(svc, session, same, expected_end, actor=actor, via=via, reason=reason or None)
+        return Announced(same, False)
+    row = await session.get_one(Outage, made)
     await _watch_end(svc, session, row)
+    taken = await _take_buildings(svc, session, row, actor=actor, via=via)
     audit(session, actor, "outage.announce", f"outage:{row.id}", now,
           {"via": via, "kind": kind, "buildings": keys, "reason": reason,
-           "expected_end": expected_end.isoformat() if expected_end else None})
+           "expected_end": expected_end.isoformat() if expected_end else None,
+           **({"taken_from": [t.id for t in taken]} if taken else {})})
     forget(svc, session)
-    return row, True
+    return Announced(row, True, tuple(taken))
+
+
+def _insert(session: AsyncSession, values: dict[str, Any]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id on the unique index of active announcements:
+    no id when an active one of that kind and buildings exists (committed by another process
+    meanwhile; PostgreSQL waits for one being written). No savepoint needed (SQLite's would commit)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(Outage).values(**values).on_conflict_do_nothing(
+        index_elements=["kind", "scope_key"], index_where=Outage.status == "active").returning(Outage.id)
+
+
+async def _same(session: AsyncSession, kind: str, key: str) -> Outage | None:
+    """The active announcement of this kind and stated buildings, locked."""
+    return await session.scalar(select(Outage).where(
+        Outage.status == "active", Outage.kind == kind, Outage.scope_key == key).with_for_update())
+
+
+async def _take_buildings(svc: Services, session: AsyncSession, row: Outage, *, actor: str, via: str) -> list[Outage]:
+    """Take row's buildings out of the older active announcements of its kind (bot.outages.announce_full);
+    the ones changed, as they are now."""
+    now, mine = svc.clock.now(), set(row.buildings or ())
+    changed: list[Outage] = []
+    for older in await active(session, row.kind, for_update=True):
+        if older.id == row.id:
+            continue
+        held = set(older.buildings or ())
+        if not mine:  # a 全小区 announcement: every older one of that kind is merged into it
+            moved: set[str] | None = None
+            older.status = "merged"
+        elif not held:  # an older 全小区 one: these buildings left out of it
+            moved = mine - set(older.excluded or ())
+            if not moved:
+                continue
+            older.excluded = sort_buildings(set(older.excluded or ()) | moved)
+        else:
+            moved = held & mine
+            if not moved:
+                continue
+            if moved == held:
+                older.status = "merged"
+            else:
+                older.buildings = sort_buildings(held - moved)
+                older.scope_key = scope_key(older.buildings)
+        older.updated_at = now
+        await _move_registrations(session, older.id, row.id, moved)
+        if older.status == "merged":
+            await reminders.drop_for_cause(session, "outage", older.id, kinds=(OVERDUE,))
+        audit(session, actor, "outage.update", f"outage:{older.id}", now, {
+            "via": via, **({"merged_into": row.id} if older.status == "merged" else
+                           {"buildings_to": row.id, "buildings": sort_buildings(moved or ())})})
+        changed.append(older)
+    await session.flush()
+    return changed
+
+
+async def _move_registrations(session: AsyncSession, source: int, target: int, buildings: set[str] | None) -> None:
+    """Registrations of source (those of these buildings; None: all) moved to target; a resident
+    registered for both keeps the one of target."""
+    there = select(OutageRegistration.openid).where(OutageRegistration.outage_id == target).scalar_subquery()
+    mine = OutageRegistration.outage_id == source
+    if buildings is not None:
+        mine = mine & OutageRegistration.building.in_(sorted(buildings))
+    await session.execute(delete(OutageRegistration).where(mine, OutageRegistration.openid.in_(there)))
+    await session.execute(update(OutageRegistration).where(mine).values(outage_id=target))
 
 
 async def set_end(
@@ -279,25 +385,40 @@ async def end(
     svc: Services, session: AsyncSession, row: Outage, *, actor: str, via: str, buildings: Iterable[str] = (),
 ) -> tuple[Outage, int]:
     """Mark an outage 已恢复 and queue a push to every resident registered for it: (the ended
-    row, how many were told). With buildings (some of the outage's own), only those are ended: they
-    become an ended outage of their own, taking their registrations, and the rest stays on."""
+    row, how many were told). With buildings (some of those it covers; of a 全小区 one, any not
+    left out yet), only those are ended: they become an ended outage of their own, taking their
+    registrations, and the rest stays on (a 全小区 one leaves them out)."""
     now = svc.clock.now()
     if row.status != "active":
         raise OutageRefused(svc.texts.get("outages.already_ended", line=line(svc, notice_of(row), now)))
     part = set(sort_buildings(roster.normalize_building(b) for b in buildings))
     covered = set(row.buildings or ())
+    whole = not covered
+    if whole:
+        unknown = await unknown_buildings(svc, session, sorted(part))
+        if unknown:
+            raise OutageRefused(svc.texts.get("outages.unknown_buildings", buildings=scope(svc, unknown)))
+        gone = part & set(row.excluded or ())
+        if gone:
+            raise OutageRefused(svc.texts.get("outages.not_covered", buildings=scope(svc, gone),
+                                              line=line(svc, notice_of(row), now)))
     if part and part != covered:
-        if not part < covered:
+        if not whole and not part < covered:
             raise OutageRefused(svc.texts.get("outages.not_covered", buildings=scope(svc, part - covered),
                                               line=line(svc, notice_of(row), now)))
-        ended = Outage(kind=row.kind, buildings=sort_buildings(part), reason=row.reason, expected_end=row.expected_end,
-                       status="active", created_by=row.created_by, created_at=row.created_at, updated_at=now)
+        keys = sort_buildings(part)
+        ended = Outage(kind=row.kind, buildings=keys, scope_key=scope_key(keys), excluded=[], reason=row.reason,
+                       expected_end=row.expected_end, status="ended", created_by=row.created_by,
+                       created_at=row.created_at, updated_at=now)
         session.add(ended)
         await session.flush()
-        await session.execute(update(OutageRegistration).where(
-            OutageRegistration.outage_id == row.id, OutageRegistration.building.in_(sorted(part)),
-        ).values(outage_id=ended.id))
-        row.buildings, row.updated_at = sort_buildings(covered - part), now
+        await _move_registrations(session, row.id, ended.id, part)
+        if whole:
+            row.excluded = sort_buildings(set(row.excluded or ()) | part)
+        else:
+            row.buildings = sort_buildings(covered - part)
+            row.scope_key = scope_key(row.buildings)
+        row.updated_at = now
     else:
         ended = row
         await reminders.drop_for_cause(session, "outage", row.id, kinds=(OVERDUE,))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -335,14 +336,22 @@ class Outage(Base):
     listed: the whole community), why, when it should end, and when it did."""
 
     __tablename__ = "outages"
-    __table_args__ = (Index("ix_outages_status_ended", "status", "ended_at"),)
+    __table_args__ = (
+        Index("ix_outages_status_ended", "status", "ended_at"),
+        # One active announcement per kind and stated buildings: the same announcement made at once
+        # in two processes (two workers, two API calls) is one row (bot.outages.announce).
+        Index("uq_outages_active_scope", "kind", "scope_key", unique=True,
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))  # water | power | gas | heat
     buildings: Mapped[list[Any]] = mapped_column(JSON, default=list)  # building keys; [] = 全小区
+    scope_key: Mapped[str] = mapped_column(String(400), default="*")  # the buildings as "3,4,5"; "*" = 全小区
+    excluded: Mapped[list[Any]] = mapped_column(JSON, default=list)  # 全小区 but these (ended or announced apart)
     reason: Mapped[str] = mapped_column(Text, default="")
     expected_end: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(12), default="active")  # active | ended
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | ended | merged (into a newer one)
     created_by: Mapped[str] = mapped_column(String(64))
     ended_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]

@@ -146,7 +146,7 @@ async def test_bad_commands_get_a_clear_answer_and_record_nothing(client: Client
     assert "目前没有停水通知" in await wc.say(STAFF, "恢复 停水")
     assert await _outages(services) == []
     await wc.say(STAFF, "停水 全小区 预计15:00")
-    assert "这条通知是全小区的" in await wc.say(STAFF, "恢复 停水 3")  # no building left out silently
+    assert "名册里没有99号楼" in await wc.say(STAFF, "恢复 停水 99")  # no building the roster lacks left out
     assert [o.status for o in await _outages(services)] == ["active"]
 
 
