@@ -29,6 +29,9 @@ from storage.models import Booking, Reminder, Ticket
 
 ACTIVE = ("booked", "waitlist")
 REMINDER_KINDS = ("booking_evening", "booking_hour")
+# An evening-before reminder due this soon after the booking was made, moved or confirmed off the
+# waitlist tells nothing the resident was not just told (booked at 18:50: 明天… again at 19:00).
+JUST_TOLD = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,8 @@ def _in_quiet_hours(svc: Services, when: datetime) -> bool:
 
 
 async def schedule_reminders(svc: Services, session: AsyncSession, booking: Booking) -> list[Reminder]:
-    """The evening-before and shortly-before reminders of a booked booking (those still ahead)."""
+    """The evening-before and shortly-before reminders of a booked booking (those still ahead; not
+    the evening one when it would come within JUST_TOLD of now)."""
     if booking.resident is None:
         return []
     cat = catalog_of(svc.extras)
@@ -307,7 +311,7 @@ async def schedule_reminders(svc: Services, session: AsyncSession, booking: Book
     who = booking.for_name or svc.texts.get("booking.for_self")
     made: list[Reminder] = []
     for kind, due, key in plan:
-        if due <= now:
+        if due <= now or (kind == "booking_evening" and due - now < JUST_TOLD):
             continue
         body = svc.texts.get(
             key, service=booking.service, who=who, when=describe(svc, booking.start_at),
