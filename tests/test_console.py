@@ -1335,3 +1335,48 @@ async def test_the_dashboards_figures_download_as_a_csv_excel_opens_with_its_chi
     assert (row.actor, row.detail) == ("ro", {"since": "2026-11-01", "until": "2026-11-23"})
     resp = await client.get("/console/dashboard.csv", params={"since": "junk"})  # a bad date: the default range
     assert resp.status == 200 and (await resp.read()).startswith(b"\xef\xbb\xbf")
+
+
+async def test_the_audit_log_names_who_acted_and_links_the_ticket(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """The audit log listed liu, wangwei, system and bare ticket numbers while every other page says
+    刘敏, 王伟, 系统: now names (the account on hover), each ticket number a link to its page, and
+    the 操作人 filter takes the name as well as the account."""
+    await _users(services)
+    await load_roster(services)
+    number = await _handoff(services, clock)
+    await staff_actions.staff_reply(services, number, "我们马上安排人上门。", "liu")
+    await staff_actions.add_note(services, number, "已电话联系", "liu")
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    await logged_in(client, "boss", "bosspass1")
+    page = await (await client.get("/console/audit")).text()
+    assert '<td title="liu">刘敏</td>' in page and '<td title="system">系统</td>' in page
+    assert f'<a href="/console/tickets/{number}">{number}</a>' in page
+    for asked in ("刘敏", "liu"):
+        page = await (await client.get("/console/audit", params={"actor": asked})).text()
+        assert "共 2 条" in page and "答复居民" in page and "内部备注" in page and "新建账号" not in page, asked
+
+
+async def test_a_hand_offs_page_shows_the_phone_the_resident_left_in_the_chat(
+    client: Client, services: Services, wx: Any,
+) -> None:
+    """A hand-off whose resident wrote 我电话139… after 转人工 showed 居民电话 — : the clerk calling
+    back had to read the conversation for it. The number they left is now shown there (whole for
+    staff, masked for read-only users), not a number they gave as someone else's."""
+    await _users(services)
+    assert "转接人工服务" in await wx.say("o_callme", "转人工")
+    await wx.say("o_callme", "物业电话是13800001111 打了没人接")
+    await wx.say("o_callme", "我电话13912345678 下午在家")
+    from tests.flow_helpers import tickets_of
+
+    [number] = [t.number for t in await tickets_of(services, "o_callme")]
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    shown = page[page.index('id="resident-phone"'):page.index("</dd>", page.index('id="resident-phone"'))]
+    assert "13912345678" in shown and "居民在对话中留的" in shown and "13800001111" not in shown
+    client.session.cookie_jar.clear()
+    await logged_in(client, "ro", "readonly1")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    shown = page[page.index('id="resident-phone"'):page.index("</dd>", page.index('id="resident-phone"'))]
+    assert "139****5678" in shown and "13912345678" not in page

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.console import auth
+from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, page, render, services
 from bot.staff_actions import audit
@@ -16,6 +17,7 @@ from storage.models import AuditLog, StaffUser
 
 routes = web.RouteTableDef()
 AUDIT_PAGE = 100
+TICKET_NUMBER = re.compile(r"\d{8}-\d{4,}")  # an audit row's target that is a ticket: linked to its page
 
 
 def _audit_codes(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -42,8 +44,10 @@ async def audit_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     except ValueError:
         page_no = 1
     stmt = select(AuditLog)
-    if actor:
-        stmt = stmt.where(AuditLog.actor == actor)
+    async with svc.sessions() as session:
+        shown = await queries.names(session)
+    if actor:  # a username (liu) or the name the page shows (刘敏)
+        stmt = stmt.where(AuditLog.actor.in_([actor, *(who for who, name in shown.items() if name == actor)]))
     if action:  # a code (ticket.reply) or its words as the page shows them (答复居民)
         named = [code for code, words in _audit_codes(svc.texts.section("console.audit_actions")).items()
                  if words == action]
@@ -54,7 +58,8 @@ async def audit_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
             stmt.order_by(AuditLog.id.desc()).offset((page_no - 1) * AUDIT_PAGE).limit(AUDIT_PAGE)
         )).scalars())
     return await render(request, "audit.html", {
-        "rows": rows, "total": total, "actor": actor, "action": action, "page": page_no,
+        "rows": rows, "total": total, "actor": actor, "action": action, "page": page_no, "names": shown,
+        "tickets": {r.target for r in rows if TICKET_NUMBER.fullmatch(r.target or "")},
         "pages": max(1, -(-total // AUDIT_PAGE)),
     })
 

@@ -62,6 +62,20 @@ def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool) -> list[tupl
     return lines
 
 
+def said_phone(story: list[queries.TimelineEntry]) -> str:
+    """The resident's own phone number as they last wrote it in the conversation (我电话139…, not
+    物业电话是138…: the classifier's phone slot), or ''."""
+    from bot.intents.classifier import get_classifier
+
+    classifier = get_classifier()
+    for entry in reversed(story):
+        if entry.kind == "in" and entry.text and any(ch.isdigit() for ch in entry.text):
+            found = classifier.extract_slots(entry.text).get("phone")
+            if found:
+                return str(found)
+    return ""
+
+
 def draft_key(user: ConsoleUser, number: str) -> str:
     """Where the browser keeps this user's unsent answer to a ticket (console.js, localStorage):
     per user, so another clerk on the same browser never sees it, and across logins."""
@@ -141,10 +155,14 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     allowed = [a for a in offered if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
     reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
     phone = resident.phone if resident is not None and resident.phone else ""
+    # No phone registered nor collected (a hand-off: 我电话139… said in the chat): the one the
+    # resident wrote, so the clerk calling back need not read through the conversation for it.
+    spoken = "" if phone or (ticket.fields or {}).get("phone") else said_phone(story)
     phone = phone if reveal else mask_phone(phone)
+    spoken = spoken if reveal else mask_phone(spoken)
     fields = field_lines(svc.texts, ticket.fields or {}, reveal)
     if reveal:  # who saw this resident's whole phone (or a neighbour's, in a linked report's summary)
-        own = phone_views.shows_phone(phone, ticket.summary, ticket.rating_comment, [x for _, lines in fields for x in lines],
+        own = phone_views.shows_phone(phone, spoken, ticket.summary, ticket.rating_comment, [x for _, lines in fields for x in lines],
                                       [e.text for e in story], [f.text for f in failed])
         await phone_views.record(svc, user.username, "ticket", [
             *([ticket] if own else []), *(t for t in linked if phone_views.shows_phone(t.summary)),
@@ -152,7 +170,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     return await render(request, "ticket.html", {
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via, "all_reporters": reporters,
         "via_key": outlook, "failed": failed, "missed": missed, "owner_left": "owner_left" in trouble,
-        "resident_phone": phone, "assignable": assignable, "names": shown, "actions": allowed,
+        "resident_phone": phone, "said_phone": spoken, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": parent is None and ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
         "max_reply": staff_actions.MAX_REPLY_CHARS, "draft": draft,
