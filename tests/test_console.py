@@ -1380,3 +1380,16 @@ async def test_a_hand_offs_page_shows_the_phone_the_resident_left_in_the_chat(
     page = await (await client.get(f"/console/tickets/{number}")).text()
     shown = page[page.index('id="resident-phone"'):page.index("</dd>", page.index('id="resident-phone"'))]
     assert "139****5678" in shown and "13912345678" not in page
+
+
+async def test_the_list_says_when_a_tickets_building_and_grid_are_unknown(client: Client, services: Services) -> None:
+    """全部工单 left 楼栋 and 网格 blank for 小区东门路灯不亮 (no building): blank looked like a page still
+    loading; now — as for 负责人. The search box says what it finds (电话 and 楼栋 too)."""
+    await _users(services)
+    number = await make_ticket(services, None, status="open", summary="小区东门路灯不亮", building=None)
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console/tickets")).text()
+    row = body[body.index(f'<a href="/console/tickets/{number}">'):]
+    row = row[:row.index("</tr>")]
+    assert re.findall(r"<td>([^<]*)</td>", row)[1:4] == ["—", "—", "—"]  # 楼栋, 网格, 负责人
+    assert 'placeholder="工单号、电话、楼栋或居民说的话"' in body
