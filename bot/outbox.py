@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import fastsql
@@ -35,8 +35,13 @@ _COLUMNS = ("channel", "target", "payload", "dedup_key", "ticket_id", "urgent", 
             "next_attempt_at", "created_at")
 # Fixed statements (storage.fastsql: written at once, without the unit of work; pushes are never
 # changed here), run on the driver itself in a message's transaction.
-_QUEUED_BEFORE = Prepared(select(_OUTBOX.c.id).where(_OUTBOX.c.dedup_key == bindparam("dedup_key")))
 _INSERT = Prepared(insert(_OUTBOX).values({c: bindparam(c) for c in _COLUMNS}).returning(_OUTBOX.c.id))
+# A push with a dedup key in one statement: no row (and no id back) when the key was queued before
+# (the unique dedup_key). Text, as SQLite and PostgreSQL spell ON CONFLICT alike.
+_INSERT_ONCE = Prepared(text(
+    f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
+    "ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+).bindparams(*(bindparam(c, type_=_OUTBOX.c[c].type) for c in _COLUMNS)).columns(_OUTBOX.c.id))
 
 
 async def enqueue(
@@ -55,9 +60,6 @@ async def enqueue(
     queued before. The returned item carries its id and is not tracked by the session."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown outbox channel {channel!r}")
-    if dedup_key is not None:
-        if (await fastsql.run(session, _QUEUED_BEFORE, {"dedup_key": dedup_key})).rows:
-            return None
     values: dict[str, Any] = {
         "channel": channel,
         "target": target,
@@ -70,8 +72,10 @@ async def enqueue(
         "next_attempt_at": not_before or now,
         "created_at": now,
     }
-    item_id = (await fastsql.run(session, _INSERT, values)).rows[0]["id"]
-    return OutboxItem(id=item_id, **values)
+    rows = (await fastsql.run(session, _INSERT if dedup_key is None else _INSERT_ONCE, values)).rows
+    if not rows:
+        return None
+    return OutboxItem(id=rows[0]["id"], **values)
 
 
 async def push_resident(

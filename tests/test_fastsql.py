@@ -14,12 +14,12 @@ from sqlalchemy import bindparam, event, insert, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot import tickets
+from bot import outbox, tickets
 from bot.services import Services
 from storage import fastsql
 from storage.db import SessionFactory, make_engine, make_sessionmaker
 from storage.fastsql import Prepared
-from storage.models import Message, Reminder, Resident, Ticket, TicketEvent
+from storage.models import Message, OutboxItem, Reminder, Resident, Ticket, TicketEvent
 from tests.conftest import PG_ADMIN_URL, WeChat
 from tests.flow_helpers import tickets_of
 from tests.test_flows_complaint import ANSWERS, to_step
@@ -340,3 +340,26 @@ async def test_a_row_gone_is_an_error_and_a_rollback_forgets_the_change(services
         assert "assignee" in inspect(held).unloaded  # expired by the rollback, as after the ORM's flush
         await session.refresh(held)
         assert held.assignee is None
+
+
+async def test_a_routed_reports_card_is_queued_in_one_statement(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """The owner's card carries a dedup key: it is written with ON CONFLICT DO NOTHING, not after a
+    read of the outbox for the key; queued once, and a second push under its key is none."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    openid = "oFlushDriver2"
+    await to_step(wx, openid, len(ANSWERS))
+    with engine_statements(services.engine) as seen, fastsql.watched() as fixed:
+        await wx.say(openid, "确认")
+    assert not [s for s in seen + fixed if "FROM outbox" in s], seen + fixed
+    assert len([s for s in fixed if s.startswith("INSERT INTO outbox")]) == 1, fixed
+    [ticket] = await tickets_of(services, openid)
+    async with services.sessions() as session, session.begin():
+        [card] = list(await session.scalars(select(OutboxItem).where(OutboxItem.ticket_id == ticket.id)))
+        assert card.channel == "wecom" and card.target == ticket.assignee and card.dedup_key
+        again = await outbox.push_worker(session, card.target, "again", now=services.clock.now(),
+                                         ticket_id=ticket.id, dedup_key=card.dedup_key)
+        assert again is None
+        assert len(list(await session.scalars(select(OutboxItem).where(OutboxItem.ticket_id == ticket.id)))) == 1
