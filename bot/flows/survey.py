@@ -890,8 +890,16 @@ async def answer_in_flow(svc: Services, session: AsyncSession, inbound: Inbound)
         return None
     if not on_scale(inbound.text):  # most answers: no store or database asked
         return None
-    rating = parse_rating(inbound.text)
-    if rating is None or rating.comment or await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
+    if await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
         return None
     sent = [p for p in await pending_surveys(svc, session, inbound.openid) if p.state == "sent"]
-    return await _answer(svc, session, inbound, sent, later=True) if sent else None
+    named, rest = _named(sent, inbound.text)
+    rating = parse_rating(rest if named is not None else inbound.text)
+    if not sent or rating is None or rating.comment:
+        return None  # with more said (不满意，灯还是不亮) it may be the answer the request asks for
+    if len(sent) > 1 and named is None:
+        # Which one is not asked now: the answer would go to the request's question (0002 to a
+        # status question). Said how to rate them once the request is done.
+        example = sent[0].ticket.number.rsplit("-", 1)[-1]
+        return svc.texts.get("survey.which_later", count=len(sent), example=example)
+    return await _answer(svc, session, inbound, sent, later=True)
