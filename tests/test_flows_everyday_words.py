@@ -840,7 +840,6 @@ async def test_other_emergencies_in_an_older_residents_words(wx: WeChat, service
     for text in ("家里没气了", "煤气罐没气了", "我家狗走丢了", "手机掉水里了", "防走失手环怎么申请"):
         await _no_emergency(wx, services, text)
 
-
 async def test_an_emergency_said_to_be_over_or_no_hurry_is_not_urgent(wx: WeChat, services: Services) -> None:
     """我老伴摔倒了 现在不疼了 / 我摔了一下 没事了 / 老人走丢了 已经找到了 / 不是急事 … got the 120
     advice and an urgent report; what is over, or said to be no hurry, is not. An emergency said
@@ -872,3 +871,27 @@ async def test_a_person_lost_becomes_an_urgent_ticket_with_its_advice(wx: WeChat
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "complaint" and ticket.urgency == "urgent" and ticket.category == "其他"
     assert ticket.building == "3" and ticket.fields["description"] == "老人走丢了 13812345678"
+
+
+async def test_more_emergencies_as_older_residents_say_them(wx: WeChat, services: Services) -> None:
+    """A broken leg, someone dying, a stroke's signs, choking, black smoke, sparks, poison, someone
+    wandered off, a life in danger: each got 没太明白 and the menu (or the 110/119/120 line with no
+    advice of its kind); now each is the urgent report with its advice. Their look-alikes are not."""
+    said = {
+        "老人从床上掉下来了": ("120", "medical"), "我爸摔断腿了": ("120", "medical"),
+        "人快不行了 快来人": ("120", "medical"), "老头子抽过去了": ("120", "medical"),
+        "老伴一边手脚不能动了": ("120", "medical"), "我爸突然说话不清楚了": ("120", "medical"),
+        "老伴气喘不上来": ("120", "medical"), "我老伴被噎住了": ("120", "medical"),
+        "老伴喝了半瓶敌敌畏": ("120", "medical"), "手被刀割了 流了好多血": ("120", "medical"),
+        "马蜂把老人蛰了 肿得很厉害": ("120", "medical"),
+        "一氧化碳中毒": ("96777", "gas"), "楼下冒黑烟了": ("119", "fire"), "插线板烧了 冒火星": ("95598", "electric"),
+        "电梯里关着人呢": ("96333", "trapped"), "我奶奶有老年痴呆 出去了没回来": ("110", "missing"),
+        "有个人站在楼顶上 好像要跳": ("110", "danger"), "楼下两个人打起来了 动刀了": ("110", "danger"),
+        "有人撬我家门": ("110", "danger"), "孩子被关在车里了": ("110", "danger"), "我不想活了": ("110", "danger"),
+        "我老伴摔倒了 没事吧": ("120", "medical"),  # asked whether it is over: it is not said to be
+    }
+    for text, (advice, kind) in said.items():
+        await _urgent_reply(wx, services, text, advice, kind)
+    for text in ("手机摔断了", "牙龈出血了 能预约陪诊吗", "工厂烟囱冒黑烟", "路太滑了 好几个老人摔了",
+                 "老伴摔了一下 还好没什么事", "我老伴没事 就是摔了一下", "电视不行了"):
+        await _no_emergency(wx, services, text)

@@ -261,6 +261,10 @@ def test_older_residents_words(classifier: Classifier, text: str, expected: str,
         ("厨房烧着了", True), ("如果着火了怎么办", False), ("水漫进屋了", True),
         ("老人走丢了", True), ("我爸找不到了", True), ("我家狗走丢了", False), ("防走失手环怎么申请", False),
         ("楼顶有人要跳楼", True), ("孩子掉水里了", True), ("手机掉水里了", False),
+        ("我爸摔断腿了", True), ("手机摔断了", False), ("人快不行了 快来人", True), ("电视不行了", False),
+        ("老伴一边手脚不能动了", True), ("我老伴被噎住了", True), ("老伴喝了半瓶敌敌畏", True),
+        ("牙龈出血了 能预约陪诊吗", False), ("有个人站在楼顶上 好像要跳", True), ("我不想活了", True),
+        ("我老伴摔倒了 没事吧", True), ("老伴摔了一下 还好没什么事", False), ("我爸前天摔了一跤", False),
     ],
 )
 def test_emergencies_of_now(classifier: Classifier, text: str, urgent: bool) -> None:

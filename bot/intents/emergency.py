@@ -10,7 +10,6 @@ the context words are [slots.urgency]'s past, present, feared, negated, resolved
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,8 +80,8 @@ class UrgencyContext:
     feared: tuple[str, ...] = ()  # right before it: 差点, 怕, 容易, 万一
     negated: tuple[str, ...] = ()  # at once before it: 没, 没有
     negated_not: tuple[str, ...] = ()  # …unless a question: 是不是, 有没有
-    resolved: tuple[str, ...] = ()  # anywhere after it: 没事了, 不疼了, 已经好了, 找到了
-    not_urgent: tuple[str, ...] = ()  # anywhere in the message: 不是急事
+    resolved: tuple[str, ...] = ()  # anywhere after it: 没事了, 不疼了, 已经好了, 找到了 (not 没事吧)
+    not_urgent: tuple[str, ...] = ()  # anywhere in the message: 不是急事 (not 不是急事吧)
     past_window: int = 10
     feared_window: int = 3
 
@@ -91,8 +90,8 @@ class UrgencyContext:
         """The context words of [slots.urgency] in config/intents.toml."""
         return cls(
             past=_words(table, "past"), present=_words(table, "present"), feared=_words(table, "feared"),
-            negated=_words(table, "negated"), negated_not=_words(table, "negated_not"), resolved=_words(table, "resolved"),
-            not_urgent=_words(table, "not_urgent"),
+            negated=_words(table, "negated"), negated_not=_words(table, "negated_not"),
+            resolved=_words(table, "resolved"), not_urgent=_words(table, "not_urgent"),
             past_window=int(table.get("past_window", 10)), feared_window=int(table.get("feared_window", 3)),
         )
 
@@ -114,8 +113,7 @@ class UrgencyContext:
         after = normal[end:]
         if after.startswith("过") and not after.startswith(("过来", "过去")):  # 摔倒过, 中风过
             return False
-        squeezed = "".join(_WORDS.findall(after))
-        return not any(w in squeezed for w in self.resolved)
+        return not any(_stated(after, w) for w in self.resolved)
 
     def any_now(self, normal: str, spans: Iterable[tuple[int, int]]) -> bool:
         """Whether any of the spans of normal is an emergency word said of now."""
