@@ -320,6 +320,8 @@ _MINE = re.compile(
     r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|几个)(?:志愿)?活动?|"
     r"(?:我)?参加了(?:哪些|什么)活动)(?:呢|啊|吗)?$"
 )
+
+
 async def reminded_drop(ctx: Context) -> str | None:
     """去不了了 / 不去了 alone (bot.flows.booking_change.drops_reminded) after an activity's reminder
     and before it starts: that signup withdrawn, as 取消报名 would, with how to sign up again. None
