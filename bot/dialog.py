@@ -44,7 +44,7 @@ from bot.services import Services
 from bot.tickets import ACTIVE, add_event, get_by_number
 from storage import fastsql
 from storage.fastsql import Prepared, Transaction
-from storage.models import Message, Person, Reminder, Resident, Ticket
+from storage.models import Message, Person, Reminder, Resident, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -381,6 +381,10 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
 async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     """The running flow's next step; a status question or a request for a person is served at once."""
     text = ctx.inbound.text
+    survey = _optional("bot.flows.survey")
+    rated = await survey.answer_in_flow(ctx.svc, ctx.session, ctx.inbound) if survey is not None else None
+    if rated is not None:  # 满意 to a survey, sent where a booking asks a name: rated, then asked again
+        return engine.resume(ctx, flow, state, rated)
     if state.part not in ("confirm", "edit", "switch") and number_in(text):
         reply = await status_reply(ctx, number_in(text))
         return engine.resume(ctx, flow, state, reply)
@@ -398,6 +402,17 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         listed = await _activity_request(ctx, text, known_only=True)
         if listed is not None:
             return engine.resume(ctx, flow, state, listed)
+    activities = _optional("bot.activities")
+    if activities is not None and activities.asks_mine(text):  # 我的报名 is no answer to the question in hand
+        return engine.resume(ctx, flow, state, await activities.my_signups_reply(ctx.svc, ctx.session, ctx.openid))
+    outage = _optional("bot.outage_dialog")
+    if outage is not None and state.part != "edit" and outage.kind_of(text):
+        found = classify(ctx.svc, text)
+        complaint_module = _optional("bot.flows.complaint")
+        if complaint_module is None or not complaint_module.urgent_said(found.slots, text):
+            told = await outage.said_midway(ctx, state, text, found.slots)
+            if told is not None:  # 停水了 where a booking asks who it is for: the announcement, then back
+                return engine.resume(ctx, flow, state, told)
     read: list[Intent] = []
 
     def classify_answer(said: str) -> Intent:
@@ -409,7 +424,6 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if told is not None:  # 没找过他 at 沟通过吗: its words, not the 找过 inside them
         return told
     outcome = await engine.answer(ctx, flow, state, classify=classify_answer)
-    outage = _optional("bot.outage_dialog")
     offered = await outage.after_answer(ctx, state, outcome) if outage is not None else None
     if offered is not None:  # 家里没水了, then 几号楼: 3号楼, where 3号楼's water cut is announced
         return offered
@@ -512,6 +526,15 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     digit = normalize(text)
     if len(digit) == 1 and digit.isdigit():
         return await _menu_pick(ctx, None, digit=digit)
+    change = _optional("bot.flows.booking_change")
+    if change is not None and change.drops_reminded(text):  # 不要了 to a booking's reminder: that booking
+        offered = await change.reminded_cancel(ctx)
+        if offered is not None:
+            return offered
+        activities = _optional("bot.activities")
+        dropped = await activities.reminded_drop(ctx) if activities is not None else None
+        if dropped is not None:  # 明天去不了了 to an activity's reminder: that signup withdrawn
+            return Outcome(dropped, None)
     booking_flow = registry.get("elderly_service")
     if booking_flow is not None and _is_booking_reply(text):
         # The words reminders tell residents to answer with: 取消预约 / 改时间.
@@ -570,8 +593,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         if waiting is not None:
             return Outcome(waiting, None)
     flow = registry.for_intent(found.intent)
-    if flow is None and urgent:
-        flow = registry.get("complaint")  # an emergency is never answered with the menu
+    if urgent and (flow is None or flow.name == "mediation"):
+        # an emergency is never answered with the menu, nor with a dispute's questions (楼下两个人
+        # 打起来了 动刀了 was asked 您和对方沟通过吗): its advice first, and the urgent report
+        flow = registry.get("complaint")
     if flow is None:
         if number_in(text):
             return Outcome(await status_reply(ctx, number_in(text)), None)
@@ -583,6 +608,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
             return Outcome(chase, None)
         if _only_fillers(text):  # 喂, 喂喂, 嗯: someone starting to talk
             return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
+        answer = await _answer_to_staff(ctx, text)
+        if answer is not None:  # 3号楼2单元502 after staff asked 请问是几号楼: for them, not the menu
+            return Outcome(answer, None)
         if found.slots.get("category") and len(normalize(text)) <= BARE_THING_CHARS:
             # 电梯, 路灯, 下水道: a thing named, not yet what is wrong with it; the next message
             # (坏了, 是的, 南门那边) is read with it (_after_about).
@@ -607,6 +635,22 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         if again is not None:
             return again
     return engine.start(ctx, flow, found.slots, text)
+
+
+async def _answer_to_staff(ctx: Context, text: str) -> str | None:
+    """A message nothing else reads, from a resident answered on an open ticket of theirs (by staff,
+    from the console or WeCom, or by its owner) within the last [handoff] attention_hours: most
+    likely the answer to what they were asked (请问是几号楼几室？), added to that ticket as
+    补充一下 adds (its owner told, else the staff group) instead of 没太明白 and the menu. None when
+    nobody answered them lately."""
+    since = ctx.now - timedelta(hours=float(flow_config()["handoff"]["attention_hours"]))
+    number = await ctx.session.scalar(
+        select(Ticket.number).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE), TicketEvent.action == "reply",
+               TicketEvent.created_at >= since)
+        .order_by(TicketEvent.id.desc()).limit(1)
+    )
+    return None if number is None else await added_detail(ctx, f"补充一下{number}：{text.strip()}")
 
 
 _TICKETS = Ticket.__table__
@@ -710,10 +754,11 @@ async def _emergency_again(ctx: Context, slots: dict[str, Any], text: str) -> Ou
                    and (advice or slots.get("category") in (None, t.category))), None)
     if ticket is None:
         return None
-    who = await dispatch.emergency_again(ctx.svc, ctx.session, ticket, text, f"resident:{hash_openid(ctx.openid)}")
-    values = {"when": f"{local(ticket.created_at, ctx.svc.tz):%H:%M}", "number": ticket.number}
-    told = ctx.text("dialog.emergency_again", who=who, **values) if who else ctx.text(
-        "dialog.emergency_again_staff", **values)
+    chase = await dispatch.emergency_again(ctx.svc, ctx.session, ticket, text, f"resident:{hash_openid(ctx.openid)}")
+    values = {"when": f"{local(ticket.created_at, ctx.svc.tz):%H:%M}", "number": ticket.number,
+              "chased": f"{local(chase.at, ctx.svc.tz):%H:%M}"}
+    key = "dialog.emergency_again" + ("" if chase.who else "_staff") + ("" if chase.now else "_lately")
+    told = ctx.text(key, **values, **({"who": chase.who} if chase.who else {}))
     return Outcome(engine.join_lines(told, _emergency_advice(ctx, text) or ctx.text("complaint.urgent.generic")), None)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Select, bindparam, exists, func, literal, or_, select, text, update
+from sqlalchemy import BigInteger, bindparam, exists, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notices, outbox, reminders, roster, schedule, tickets, volunteers
@@ -116,7 +116,8 @@ _DUPLICATE_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(:k)").bindparams(b
 # created_at), so its cost does not grow with a burst of reports of the same category elsewhere.
 # Never one the same resident reported (theirs, or one their earlier report was linked to): that
 # is no neighbour's report. Whether any is there (most reports have none) is asked on the driver;
-# the tickets are read through the ORM, row-locked, only then (a report linked writes to its job).
+# only then their words, row-locked, on the driver too, and the one of the same problem is loaded
+# (a report linked writes to its job).
 _T_LINKED = _T.alias("linked")
 _DUPLICATE_OF = (
     _T.c.kind == literal("complaint"),
@@ -131,8 +132,8 @@ _DUPLICATE_OF = (
                     _T_LINKED.c.status != literal("cancelled")),
 )
 _DUPLICATE = (
-    select(Ticket).where(*_DUPLICATE_OF).order_by(_T.c.created_at, _T.c.id).limit(DUPLICATE_CANDIDATES)
-    .with_for_update()
+    select(_T.c.id, _T.c.summary, _T.c.fields).where(*_DUPLICATE_OF).order_by(_T.c.created_at, _T.c.id)
+    .limit(DUPLICATE_CANDIDATES).with_for_update()
 )
 _ANY_DUPLICATE = select(_T.c.id).where(*_DUPLICATE_OF).limit(1)
 # The latest 又有居民反映 push of a parent to its owner (its photos' keys end :photos:n), and the
@@ -250,20 +251,23 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     await session.flush()  # as the ORM query's autoflush would
     if not (await fastsql.run_many(session, batch))[-1].rows:
         return None
-    found = await session.scalars(_duplicate_as(_as_pressing(limits, ticket)), params)
-    return next((job for job in found if same_problem(ticket, job)), None)
+    found = await fastsql.run(session, _duplicate_as(_as_pressing(limits, ticket)), params)
+    job = next((row["id"] for row in found.rows if _same_problem(ticket, row["summary"], row["fields"])), None)
+    return await session.get(Ticket, job) if job is not None else None
 
 
 HOUSEHOLD, BUILDING_WIDE = "household", "building"
 
 
 @functools.cache
-def _problem_words() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """config/flows.toml [linking]: the words of a household's own problem, and of a building's."""
+def _problem_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """config/flows.toml [linking]: the words of a household's own problem, of a building's, and
+    those in which a household word does not count (一滴水都没有)."""
     from bot.flows.config import flow_config  # config only: the flows package is not imported here
 
     table = flow_config().get("linking") or {}
-    return tuple(table.get("household") or ()), tuple(table.get("building_wide") or ())
+    return (tuple(table.get("household") or ()), tuple(table.get("building_wide") or ()),
+            tuple(table.get("not_household") or ()))
 
 
 def problem_of(text: str) -> str:
@@ -271,8 +275,11 @@ def problem_of(text: str) -> str:
     one flat's, first, since it stays one flat's when an outage is mentioned too), BUILDING_WIDE
     (停水, 没电, 暖气不热: the building's), or '' (neither: 楼道灯坏了)."""
     said = "".join(text.split())
-    household, building = _problem_words()
-    if any(word in said for word in household):
+    household, building, not_household = _problem_words()
+    own = said
+    for words in not_household:  # 一滴水都没有: no 滴水 of a leak
+        own = own.replace(words, "")
+    if any(word in own for word in household):
         return HOUSEHOLD
     if any(word in said for word in building):
         return BUILDING_WIDE
@@ -289,9 +296,9 @@ def said_in(summary: str | None, fields: dict[str, Any] | None) -> str:
     return f"{summary} {(fields or {}).get('description') or ''}"
 
 
-def _flat_of(ticket: Ticket) -> tuple[str, str] | None:
-    """The flat a report names (unit, room), or None when it names no room."""
-    fields = ticket.fields or {}
+def _flat_of(fields: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The flat a report's fields name (unit, room), or None when they name no room."""
+    fields = fields or {}
     room = str(fields.get("room") or "").strip()
     return (str(fields.get("unit") or "").strip(), room) if room else None
 
@@ -300,10 +307,16 @@ def same_problem(ticket: Ticket, job: Ticket) -> bool:
     """Whether a report of the same building and category is the job's very problem, so linked to
     it: both read the same way (problem_of), and a household's problem (a leak into one flat) only
     with the same flat's report — a leak is never merged into the building's water cut."""
+    return _same_problem(ticket, job.summary, job.fields)
+
+
+def _same_problem(ticket: Ticket, summary: str | None, fields: dict[str, Any] | None) -> bool:
+    """same_problem with the job's summary and fields as read on the driver."""
     mine = problem_of(said_of(ticket))
-    if mine != problem_of(said_of(job)):
+    if mine != problem_of(said_in(summary, fields)):
         return False
-    return mine != HOUSEHOLD or (_flat_of(ticket) is not None and _flat_of(ticket) == _flat_of(job))
+    flat = _flat_of(ticket.fields)
+    return mine != HOUSEHOLD or (flat is not None and flat == _flat_of(fields))
 
 
 def may_share(text: str, job: Ticket | str, *, own: bool = False) -> bool:
@@ -323,9 +336,9 @@ def _as_pressing(limits: Limits, ticket: Ticket) -> tuple[str, ...]:
 
 
 @functools.cache
-def _duplicate_as(urgencies: tuple[str, ...]) -> Select[tuple[Ticket]]:
+def _duplicate_as(urgencies: tuple[str, ...]) -> Prepared:
     """_DUPLICATE among tickets of these urgencies (built once for each set)."""
-    return _DUPLICATE.where(Ticket.urgency.in_(urgencies))
+    return Prepared(_DUPLICATE.where(_T.c.urgency.in_(_fixed(urgencies))))
 
 
 @functools.cache
@@ -699,30 +712,84 @@ async def dispatch_new(svc: Services, session: AsyncSession, ticket: Ticket) -> 
     return DispatchResult(ticket, None, found.owner.name, ticket.due_at)
 
 
-async def emergency_again(svc: Services, session: AsyncSession, ticket: Ticket, said: str, actor: str) -> str | None:
+@dataclass(frozen=True)
+class Chase:
+    """What an emergency said again did: who has its job (None: the staff group), when they were
+    chased last (now, or within emergency_chase_every before), and whether they were just now."""
+
+    who: str | None
+    at: datetime
+    now: bool
+
+
+@functools.cache
+def emergency_chase_every() -> timedelta:
+    """config/flows.toml [complaint] emergency_chase_minutes: an emergency said again chases its
+    job's holder at most once in this time (0: every time)."""
+    from bot.flows.config import flow_config  # config only: the flows package is not imported here
+
+    value = (flow_config().get("complaint") or {}).get("emergency_chase_minutes", 3)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"config/flows.toml [complaint] emergency_chase_minutes: minutes (≥ 0), not {value!r}")
+    return timedelta(minutes=value)
+
+
+# The job's row locked (two residents' words about one emergency at once chase it once), and its
+# resident's chases since a time (`urged`, data: emergency, to whom, whether pushed).
+_JOB_LOCK = Prepared(select(_T.c.id).where(_T.c.id == bindparam("ticket_id")).with_for_update())
+_CHASES_SINCE = Prepared(select(_E.c.data, _E.c.created_at).where(
+    _E.c.ticket_id == bindparam("ticket_id"), _E.c.action == literal("urged"), _E.c.created_at >= bindparam("since"),
+).order_by(_E.c.id.desc()))
+
+
+async def _chased_lately(session: AsyncSession, job: Ticket, to: str, since: datetime) -> datetime | None:
+    """When to (an owner's id, or "staff") was last pushed an emergency of job said again, since."""
+    await session.flush()  # as the ORM query's autoflush would
+    params = {"ticket_id": job.id}
+    *_, found = await fastsql.run_many(session, [(_JOB_LOCK, params), (_CHASES_SINCE, {**params, "since": since})])
+    for row in found.rows:
+        data = row["data"] or {}
+        if data.get("emergency") and data.get("to") == to and data.get("chased", True):
+            at: datetime = row["created_at"]
+            return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+    return None
+
+
+async def emergency_again(svc: Services, session: AsyncSession, ticket: Ticket, said: str, actor: str) -> Chase:
     """The resident's emergency said again while their urgent report of it is open (电梯困人 twice
     within minutes): no second job — the owner of its job (the report's own, or the one it is linked
     to) is chased at once, urgent and whatever the hour, with the words (masked); the staff group,
-    marked 【紧急】, when no one in the roster has it in hand. Recorded as `urged` on the report (and
-    its job). Returns the owner's name, or None when the staff group was told."""
+    marked 【紧急】, when no one in the roster has it in hand. Then at most once in
+    emergency_chase_every (a panicking resident sending it ten times in a minute pushes them once):
+    said again before, it is only recorded. Recorded as `urged` on the report (and its job)."""
     now = svc.clock.now()
     job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
     job = job or ticket
     note = notices.clip(notices.safe_text(said.strip()), 200)
-    for own in dict.fromkeys((ticket, job)):
-        await tickets.add_event(session, own, "urged", actor, now, note=note,
-                                data={"emergency": True, **({"via": ticket.number} if own is not ticket else {})})
     owner = await roster.person(session, job.assignee) if job.status in WORKING else None
-    if owner is not None and owner.active:
+    if owner is not None and not owner.active:
+        owner = None
+    to = owner.id if owner is not None else "staff"
+    every = emergency_chase_every()
+    last = await _chased_lately(session, job, to, now - every) if every else None
+    for own in dict.fromkeys((ticket, job)):
+        await tickets.add_event(session, own, "urged", actor, now, note=note, data={
+            "emergency": True, "to": to, "chased": last is None,
+            **({"via": ticket.number} if own is not ticket else {}),
+        })
+    who = owner.name if owner is not None else None
+    if last is not None:
+        return Chase(who, last, False)
+    if owner is not None:
         text = svc.texts.get(
             "dispatch.emergency_again_worker", number=job.number, said=note or "-",
             place=notices.safe_text(notices.place_of(svc, job)), short=await worker_ref(session, job, owner.id),
         )
         await outbox.push_worker(session, owner.id, text, now=now, ticket_id=job.id, urgent=True)
-        return owner.name
-    await escalate_to_staff(svc, session, job, svc.texts.get("dispatch.emergency_again_staff", said=note or "-"),
-                            urgent=True)
-    return None
+    else:
+        await escalate_to_staff(svc, session, job, svc.texts.get("dispatch.emergency_again_staff", said=note or "-"),
+                                urgent=True)
+    return Chase(who, now, True)
 
 
 # --- status changes ------------------------------------------------------------------------------

@@ -123,6 +123,19 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
+def topic_of(svc: Services, ticket: Ticket, limit: int = 16) -> str:
+    """What a ticket is about in a worker's list of tickets: a report's kind of problem and the
+    resident's words, masked and clipped (水电气暖：3号楼停水了), so that a building's water cut is told
+    from a flat's leak at the same building; another kind's name (矛盾调解)."""
+    kind = kind_label(svc, ticket.kind)
+    if ticket.kind != "complaint":
+        return kind
+    words = (ticket.fields or {}).get("description")
+    words = words.strip() if isinstance(words, str) else ""
+    category = ticket.category or kind
+    return svc.texts.get("wecom.mine_topic", category=category, what=clip(safe_text(words), limit)) if words else category
+
+
 def dispatch_card(
     svc: Services, ticket: Ticket, phone: str | None, urgency_class: str, *, photos: int = 0,
     short: str | None = None,

@@ -387,7 +387,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
     if not matches:
         return Found(None, t.get("wecom.no_ticket", ref=ref))
     active = [x for x in matches if x.status in tickets.ACTIVE]
-    if verb not in ("reply", "reply_all"):  # staff answer any ticket
+    if verb not in ("reply", "reply_all") or not roster.is_staff(who):  # staff answer any ticket; an owner their own
         # The number's tickets this worker can act on with this verb first: 接单 0001 is the new
         # 0001 waiting to be taken, not yesterday's 0001 in hand.
         ready = [x for x in matches if x.assignee == who.id and _ready(verb, x, now)]
@@ -512,7 +512,7 @@ async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
         lines.append(t.get(
             "wecom.mine_line", number=x.number, status=t.get(f"wecom.statuses.{x.status}"),
             overdue=t.get("wecom.mine_overdue") if x.overdue else "",
-            kind=_booked(svc, x) or notices.kind_label(svc, x.kind), place=notices.safe_text(notices.place_of(svc, x))[:20],
+            kind=_booked(svc, x) or notices.topic_of(svc, x), place=notices.safe_text(notices.place_of(svc, x))[:20],
             due=notices.local_time(svc, x.due_at),
             reporters=t.get("wecom.mine_reporters", count=x.reporters) if x.reporters > 1 else "",
         ))
@@ -701,11 +701,14 @@ async def _answered_meanwhile(svc: Services, session: AsyncSession, who: Person,
 
 
 async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
-    """`回复 N 内容` from staff: the answer reaches the resident exactly as a console answer does;
-    `回复全部 N 内容` reaches every resident who reported the problem (staff_actions.staff_reply_all)."""
+    """`回复 N 内容` from staff, or from the owner of a ticket in their hands (a mediator asking the
+    resident a question): the answer reaches the resident exactly as a console answer does, and
+    what the resident answers comes back to the owner (dialog's answer to staff); `回复全部 N 内容`
+    (staff only) reaches every resident who reported the problem (staff_actions.staff_reply_all)."""
     t = svc.texts
     word = COMMAND_WORD[cmd.verb]
-    if not roster.is_staff(who):
+    staff = roster.is_staff(who)
+    if not staff and cmd.verb == "reply_all":  # an owner answers only their own ticket's resident (below)
         async with svc.sessions() as session, session.begin():
             _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", svc.clock.now(), reason="not staff")
             delivery_record.record(session, t.get("wecom.staff_only"))
@@ -719,7 +722,13 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
         number = found.ticket.number if found.ticket is not None else None
         held = await _answered_meanwhile(svc, session, who, found.ticket) if found.ticket is not None else None
     if number is None:
+        if found.refused:  # an owner's 回复 of someone else's ticket
+            async with svc.sessions() as session, session.begin():
+                _audit(session, who.id, "wecom.reply.refused", cmd.ref or "", svc.clock.now(), reason="not assignee")
+                delivery_record.record(session, found.reply)
         return found.reply
+    if not staff and found.ticket is not None and found.ticket.status not in dispatch.HELD:
+        return t.get("wecom.reply_closed", number=number)  # no longer in the owner's hands
     if held is not None:  # a colleague answered this resident: read theirs first; sent again, it goes
         return held
     try:
