@@ -60,7 +60,7 @@ _WORDS: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p), v) for p
     (r"差评|差劲|垃圾" + _END, 1),
     (r"差不多", 3),
     (r"差" + _END, 1),
-    (r"不(?:太|怎么|大|是很|是太|是特别)?(?:好|行)(?!意思)", 2),
+    (r"不(?:太|怎么|大|是很|是太|是特别)?(?:好|行)(?!意思|吃|喝|看|用|听|闻)", 2),  # 不好吃: care_fault
     (r"不怎么样|不咋样|不咋地|不给力|不靠谱", 2),
     (r"(?:基本|还算|算是|总体|总的来说)满意", 3),
     (r"(?:比较|挺|蛮|还挺|还蛮|还比较|还是挺|还是比较|还算比较)满意", 4),
@@ -601,6 +601,28 @@ def slow_fix(text: str, ticket: Ticket) -> Rating | None:
     return Rating(2, label_of(2), text.strip().strip(_PUNCT))  # the resident's own words
 
 
+# 饭有点凉, 菜太咸了, 送晚了, 送错了: what an older resident says of a booked service (a meal, a
+# visit) to its survey — each clause such a fault; see care_fault.
+_CARE_FAULT_CLAUSE = re.compile(
+    r"(?:饭|菜|饭菜|汤|粥|面条?|饺子|馒头|米饭)?(?:是|也|都|有点儿?|有些|太|很|好|特别|比较|还是)*"
+    r"(?:凉|冷|咸|淡|硬|油|辣|难吃|不好吃|不热|不新鲜|不够吃|馊)(?:了|的|啊|呀|点儿?)*"
+    r"|(?:送|来|到)得?(?:太|有点儿?|比较|又|也)?(?:晚|迟)了?(?:点儿?|一点|好久|半天)?"
+    r"|(?:送|拿|给)错了?(?:菜|饭|东西)?|少(?:送)?了?(?:一份|一个|一样|东西|菜)"
+    r"|(?:没|没有|还没)(?:送|来)(?:来|到)?了?"
+)
+
+
+def care_fault(text: str, ticket: Ticket) -> Rating | None:
+    """饭有点凉, 菜太咸了，送得也晚 said to a booked service's survey: 不满意 with the words as the
+    comment (it was 没太明白 and the menu, the survey left open)."""
+    if ticket.kind != "elderly_service":
+        return None
+    clauses = [c for c in _CLAUSE.split(simplified(unicodedata.normalize("NFKC", text)).strip()) if c]
+    if not clauses or not all(_CARE_FAULT_CLAUSE.fullmatch(c) for c in clauses):
+        return None
+    return Rating(2, label_of(2), text.strip().strip(_PUNCT))
+
+
 def _restored(text: str) -> bool:
     """水来了 / 来水了 / 有水了, and nothing more than thanks (水来了 谢谢): the outage's 修好了."""
     norm = simplified(unicodedata.normalize("NFKC", text)).strip()
@@ -742,7 +764,7 @@ def _by_words(candidates: list[Pending], text: str) -> Pending | None:
 def _reading(text: str, p: Pending) -> Rating | None:
     """The rating text gives the candidate's survey; before the survey, only a dissatisfied one."""
     said = parse_rating(text)
-    rating = said or still_unresolved(text, p.ticket) or slow_fix(text, p.ticket)
+    rating = said or still_unresolved(text, p.ticket) or slow_fix(text, p.ticket) or care_fault(text, p.ticket)
     if rating is None or (p.state == "early" and rating.good):
         return None
     if p.state == "late" and said is not None and not on_scale(text):
