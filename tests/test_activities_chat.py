@@ -3,10 +3,14 @@ other 报名 requests (助餐, 志愿者) keep going to their flows."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
 from bot import dialog
 from bot.activities import load_activities, request
+from bot.clock import FakeClock
 from bot.flows.base import Context
 from bot.inbound import Inbound
 from bot.services import Services
@@ -64,6 +68,20 @@ async def test_activities_asked_in_the_middle_of_a_booking(wx: WeChat, services:
     assert "请说是给谁预约" in await wx.say("oAct7", "这是什么？")  # a question is no person
 
 
+async def test_my_signups_asked_in_the_middle_of_the_volunteer_signup(wx: WeChat, services: Services) -> None:
+    """我的报名 where the volunteer signup asks when one has time: the signups listed and the
+    question asked again (before: 我的报名 was kept as the volunteer's free time, the list never said)."""
+    await load_activities(services)
+    assert "报名成功" in await wx.say("oAct8", "报名 楼道清洁")
+    for said in ("我想当志愿者", "张国强", "13812345678"):
+        await wx.say("oAct8", said)
+    assert "什么时间方便" in await wx.say("oAct8", "跳过")
+    reply = await wx.say("oAct8", "我的报名")
+    assert "您报名的志愿活动" in reply and "楼道清洁志愿行动" in reply, reply
+    assert reply.rstrip().endswith("例如“周末上午”“工作日晚上”。"), reply
+    assert "哪些方向" in await wx.say("oAct8", "周末上午")
+
+
 async def test_the_list_is_numbered_and_a_number_signs_up(wx: WeChat, services: Services) -> None:
     """报名 1 / 报名第二个 pick from 近期活动's numbers (before: no numbers, and 报名 1 was no activity)."""
     await load_activities(services)
@@ -116,3 +134,27 @@ async def test_a_bare_cancel_with_one_signup_cancels_it(wx: WeChat, services: Se
         states = {r.state for r in await session.scalars(select(Reminder).where(Reminder.target == "oActOne"))}
         assert states == {"dropped"}
     assert "没有报名" in await wx.say("oActOne", "取消报名")
+
+
+async def test_cannot_come_said_to_an_activitys_reminder_withdraws_the_signup(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """明天去不了了, said to the evening-before reminder (如不能参加，回复“取消报名 …”), got 没太明白
+    and the menu, and the organisers still counted on them. Said alone after the reminder and before
+    the activity, it withdraws that signup, as 取消报名 does; with no reminder sent it is what it was."""
+    from bot import schedule
+
+    await load_activities(services)
+    assert "报名成功" in await wx.say("oAct9", "报名 楼道清洁")
+    assert "没太明白" in await wx.say("oAct9", "明天去不了了")  # nothing reminded yet
+    clock.set(datetime(2026, 12, 4, 19, 0, tzinfo=ZoneInfo("Asia/Shanghai")))  # the evening before
+    await schedule.run_due(services)
+    reply = await wx.say("oAct9", "明天去不了了")
+    assert "已为您取消“楼道清洁志愿行动”的报名" in reply and "报名 楼道清洁志愿行动" in reply, reply
+    async with services.sessions() as session:
+        signup = await session.scalar(select(ActivitySignup).where(ActivitySignup.openid == "oAct9"))
+        assert signup is not None and signup.status == "cancelled"
+        states = set(await session.scalars(select(Reminder.state).where(
+            Reminder.target == "oAct9", Reminder.kind == "activity_thanks")))
+    assert states == {"dropped"}  # no thank-you for an activity not attended
+    assert "没太明白" in await wx.say("oAct9", "明天去不了了")  # nothing left to withdraw

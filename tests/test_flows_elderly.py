@@ -600,3 +600,58 @@ async def test_a_booking_reminder_claimed_after_the_booking_started_is_dropped(
     async with services.sessions() as session:
         states = (await session.execute(select(Reminder.state).where(Reminder.cause_type == "booking"))).scalars().all()
     assert sorted(states) == ["dropped", "dropped"]
+
+
+async def test_no_longer_wanted_in_ones_own_words_after_a_reminder(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """不要了 to the evening-before reminder (an 80-year-old's answer) got 没太明白 and the menu.
+    Soon after a reminder, 不要了 / 明天不去了 / 来不了了 offer to cancel that booking, confirmed first
+    (否 keeps it); with no reminder lately they are what they were."""
+    from bot import schedule
+
+    openid = oid()
+    await _book_lunch(wx, openid)
+    assert "没太明白" in await wx.say(openid, "不要了")  # no reminder yet: nothing it can be about
+    clock.advance(hours=9)  # 19:00, the evening before
+    await schedule.run_due(services)
+    offered = await wx.say(openid, "不要了")
+    assert "刚才提醒过您这个预约" in offered and "要取消这个预约吗？\n助餐 11月24日（周二）11:00（李桂兰）" in offered
+    assert "预约保留不变" in await wx.say(openid, "否")
+    assert "要取消这个预约吗" in await wx.say(openid, "明天来不了了")
+    assert "已取消您11月24日（周二）11:00的助餐预约" in await wx.say(openid, "是")
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "cancelled"
+
+
+async def test_a_meal_asked_for_by_voice_is_a_booking(wx: WeChat, services: Services) -> None:
+    """明天中午给我送个饭, as an 80-year-old says it to the phone, got 没太明白 and the menu (送 was
+    no booking word, only 订/要/点 饭). It is the 助餐 booking, its time and service taken."""
+    openid = oid()
+    assert "给谁预约" in await wx.say(openid, "明天中午给我送个饭")
+    for answer in ("我自己", "王大爷", "八十了", "3号楼2单元501", "没有"):
+        await wx.say(openid, answer)
+    summary = await wx.say(openid, "13812345678")
+    assert "服务：助餐" in summary and "时间：11月24日 中午" in summary, summary
+    assert "已为助餐预约好：11月24日（周二）11:00" in await wx.say(openid, "是")
+    assert "给谁预约" in await wx.say(oid(), "中午给俺送点饭来")
+
+
+async def test_no_evening_reminder_minutes_after_the_booking_was_made(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """Booked at 18:50 for the next day's lunch, the resident was pushed 【预约提醒】…明天 at 19:00,
+    ten minutes after the confirmation said the same (one of the five messages WeChat's window
+    allows). An evening reminder that soon is not planned; the one an hour before still is."""
+    from bot import schedule
+
+    clock.advance(hours=8, minutes=50)  # 18:50
+    openid = oid()
+    await _book_lunch(wx, openid)
+    clock.advance(minutes=10)  # 19:00
+    await schedule.run_due(services)
+    assert await _reminders_told(services, openid) == []
+    clock.advance(hours=15)  # 10:00 on the day
+    await schedule.run_due(services)
+    [told] = await _reminders_told(services, openid)
+    assert "将在60分钟后（11月24日（周二）11:00）开始" in told
