@@ -75,7 +75,7 @@ async def enqueue(
     rows = (await fastsql.run(session, _INSERT if dedup_key is None else _INSERT_ONCE, values)).rows
     if not rows:
         return None
-    return OutboxItem(id=rows[0]["id"], **values)
+    return fastsql.loaded(OutboxItem, {"id": rows[0]["id"], **values})
 
 
 async def push_resident(

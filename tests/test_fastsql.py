@@ -363,3 +363,19 @@ async def test_a_routed_reports_card_is_queued_in_one_statement(
                                          ticket_id=ticket.id, dedup_key=card.dedup_key)
         assert again is None
         assert len(list(await session.scalars(select(OutboxItem).where(OutboxItem.ticket_id == ticket.id)))) == 1
+
+
+async def test_a_row_just_written_is_an_object_as_if_loaded(services: Services) -> None:
+    """tickets.create_ticket / add_event and outbox.enqueue hand back their rows as objects made
+    without the ORM's constructor: the same values, unchanged, in no session until added."""
+    async with services.sessions() as session, session.begin():
+        ticket = await _a_ticket(session, services)
+        assert ticket in session and not session.is_modified(ticket) and ticket.fields == {"a": 1}
+        note = await tickets.add_event(session, ticket, "note", "test", services.clock.now(), note="附言")
+        assert note not in session and not inspect(note).modified and note.note == "附言" and note.id
+        pushed = await outbox.push_worker(session, "lina", "新工单", now=services.clock.now(), dedup_key="k1")
+        assert pushed is not None and pushed not in session and pushed.payload == {"msgtype": "text", "text": "新工单"}
+        assert not session.dirty and not session.new  # nothing left for the commit to write
+    async with services.sessions() as session:
+        stored = await session.get(TicketEvent, note.id)
+        assert stored is not None and (stored.action, stored.note, stored.created_at) == ("note", "附言", note.created_at)
