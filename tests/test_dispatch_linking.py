@@ -156,3 +156,34 @@ async def test_a_grid_workers_burst_morning(wx: WeChat, client: Client, services
     assert "电梯：1号楼电梯里关着人" in lines[lift.number], mine
     assert "照明：2号楼楼道灯坏了" in lines[numbers["2号楼楼道灯坏了"]], mine
     assert set(lines) == {cut.number, leak.number, lift.number, numbers["1号楼电梯坏了"], numbers["2号楼楼道灯坏了"]}
+
+
+async def test_a_residents_hurry_up_on_an_urgent_report_reaches_its_owner_after_the_emergency_chase(
+    wx: WeChat, services: Services, clock: FakeClock,
+) -> None:
+    """An emergency said again is recorded as a chase; the resident's 快点 / 催一下 afterwards was
+    answered 已经催促过 for twelve hours (a 催一下's own limit) — an hour after the lift's chase, a
+    trapped resident's hurry-up reached nobody. An urgent job is chased by 催 at most once in
+    [complaint] emergency_chase_minutes, as the emergency said again is; an ordinary one still once
+    in twelve hours (tests/test_flows_status_handoff.py)."""
+    every = dispatch.emergency_chase_every()
+    resident = oid()
+    assert (await report(wx, resident, "5号楼电梯里关了人了！出不来 快来人", "13900001111")).startswith("已按紧急情况登记")
+    [lift] = await tickets_of(services, resident)
+    owner = lift.assignee or ""
+    clock.advance(minutes=1)
+    assert "已立即再次催促" in await wx.say(resident, "5号楼电梯困人了 快来人啊")
+
+    def hurried(texts: list[str]) -> list[str]:
+        return [t for t in texts if t.startswith(f"【居民催办】工单 {lift.number}")]
+
+    clock.advance(hours=1)
+    urged = await wx.say(resident, "催一下 快点")
+    assert "已帮您催促" in urged and lift.number in urged, urged
+    assert len(hurried(await texts_to(services, "wecom", owner))) == 1
+    clock.advance(seconds=30)
+    assert "已经催促过" in await wx.say(resident, "催一下")  # within the chase time: recorded, not pushed
+    assert len(hurried(await texts_to(services, "wecom", owner))) == 1
+    clock.advance(seconds=int(every.total_seconds()))
+    assert "已帮您催促" in await wx.say(resident, "快点来人啊 催一下")
+    assert len(hurried(await texts_to(services, "wecom", owner))) == 2

@@ -148,7 +148,8 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
     """怎么还没人来 / 催一下 from a resident with open tickets, which names no report: their open
     tickets' status, and with 催 the owner of the newest one (or of `ticket`) is chased (a WeCom
     message to the worker; the staff group when no one has it, it is escalated, or its owner left
-    the roster; once in URGE_EVERY per ticket, recorded as an event). None when the resident has
+    the roster; once in URGE_EVERY per ticket — an urgent one's as often as its emergency said
+    again chases — recorded as an event). None when the resident has
     nothing open or the text is no such question."""
     norm = normalize(text)
     urged = any(w in norm for w in _URGE_WORDS)
@@ -167,10 +168,14 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
     # A linked report's chase is the shared job's: its owner knows the job's number, and one
     # chase in URGE_EVERY reaches them however many neighbours chase it.
     job = await _job_of(ctx, newest)
+    # An urgent job (电梯困人) is chased as its emergency said again is: at most once in
+    # [complaint] emergency_chase_minutes, not once in twelve hours — a 快点 an hour after the
+    # emergency's own chase must still reach someone.
+    every = dispatch.emergency_chase_every() if job.urgency == "urgent" else URGE_EVERY
     lately = await ctx.session.scalar(
         select(TicketEvent.id).where(TicketEvent.ticket_id.in_({newest.id, job.id}), TicketEvent.action == "urged",
-                                     TicketEvent.created_at >= ctx.now - URGE_EVERY).limit(1)
-    )
+                                     TicketEvent.created_at >= ctx.now - every).limit(1)
+    ) if every else None
     if lately is not None:
         return "\n".join([ctx.text("status.urged_lately", number=newest.number), listing])
     actor, note = f"resident:{hash_openid(ctx.openid)}", notices.safe_text(text.strip()[:200])
