@@ -92,6 +92,10 @@ class RosterChanges:
     people_kept: tuple[str, ...] = ()
     # (person, ticket number): open tickets of people deactivated, which go to the staff queue
     tickets_to_staff: tuple[tuple[str, str], ...] = ()
+    # (ticket number, from, to, grid): open reports held by a worker the import took out of the
+    # grid of their building (on leave, moved to another grid), given to a worker that grid has
+    # now; to '' (the staff queue) when it has none
+    tickets_moved: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -117,6 +121,9 @@ class RosterChanges:
             out.append(f"kept, not in the file (--replace removes them): {'; '.join(kept)}")
         if self.tickets_to_staff:
             out.append(f"open tickets of people deactivated, to the staff queue (承办人已离开名册): {self.held_text()}")
+        if self.tickets_moved:
+            moved = ", ".join(f"{number} {was} → {to or 'the staff queue'}" for number, was, to, _ in self.tickets_moved)
+            out.append(f"open tickets of workers taken out of their grid, moved with the grid: {moved}")
         return out
 
     def held_text(self) -> str:
@@ -287,6 +294,7 @@ async def apply_roster(
     replace: the file is the whole roster; otherwise what it does not name is kept."""
     old_grids = {g.id: g for g in (await session.execute(select(Grid))).scalars()}
     old_people = {p.id: p for p in (await session.execute(select(Person))).scalars()}
+    old_workers = {gid: tuple(g.workers or ()) for gid, g in old_grids.items()}  # the upserts change the rows
     kept_grids: tuple[str, ...] = ()
     kept_people: tuple[str, ...] = ()
     if not replace:
@@ -320,16 +328,77 @@ async def apply_roster(
         await session.execute(delete(Grid).where(Grid.id.in_(gone)))
         changes["gr"].extend(gone)
     held = await held_by(session, changes["pd"])
+    await session.flush()
+    moved = await _grid_moves(session, old_workers, {g.id: g for g in roster.grids}, set(changes["pd"]))
     result = RosterChanges(
         tuple(changes["ga"]), tuple(changes["gu"]), tuple(changes["gr"]), tuple(changes["pa"]),
         tuple(changes["pu"]), tuple(changes["pd"]), unchanged - len(kept_grids) - len(kept_people),
-        kept_grids, kept_people, tuple((str(t.assignee), t.number) for t in held),
+        kept_grids, kept_people, tuple((str(t.assignee), t.number) for t in held), moved,
     )
     if result.changed:
         session.add(AuditLog(actor=actor, action="roster.import" if replace else "roster.merge", target="roster",
                              detail={"changes": result.lines()}, created_at=now))
     await session.flush()
     return result
+
+
+async def _grid_moves(
+    session: AsyncSession, old_workers: dict[str, tuple[str, ...]], new_grids: dict[str, GridEntry],
+    deactivated: set[str],
+) -> tuple[tuple[str, str, str, str], ...]:
+    """Where the open reports go whose holder this import takes out of the grid of their building
+    (on leave, moved to another grid) and keeps in the roster (the deactivated go to the staff
+    queue: hand_to_staff): (number, holder, to, the building's grid now). To the grid's active
+    worker holding the fewest open tickets, counting those moved before; to '' (the staff queue)
+    when the building is in no grid or its grid has no worker. Only a holder who was a worker of
+    the ticket's grid is moved from: a report staff gave someone else stays theirs."""
+    from bot.dispatch import HELD, open_load  # dispatch routes by the roster: imported here
+
+    rows = await session.scalars(
+        select(Ticket).where(Ticket.grid.in_(list(old_workers)), Ticket.status.in_(HELD), Ticket.parent_id.is_(None),
+                             Ticket.kind == "complaint").order_by(Ticket.id)
+    )
+    found = []
+    for ticket in rows:
+        holder, now_in = ticket.assignee, _holding(new_grids.values(), ticket.building)
+        if holder and holder not in deactivated and holder in old_workers[str(ticket.grid)] and (
+                now_in is None or holder not in now_in.workers):
+            found.append((ticket, now_in))
+    if not found:
+        return ()
+    active = {p.id for p in (await session.scalars(select(Person).where(Person.active.is_(True))))
+              if "grid_worker" in (p.roles or ())}
+    load = await open_load(session, sorted(active))
+    moves = []
+    for ticket, grid in found:
+        workers = [w for w in grid.workers if w in active] if grid is not None else []
+        to = min(workers, key=lambda w: load.get(w, 0)) if workers else ""
+        if to:
+            load[to] = load.get(to, 0) + 1
+        moves.append((ticket.number, str(ticket.assignee), to, grid.id if grid is not None else ""))
+    return tuple(moves)
+
+
+async def move_with_grid(svc: Services, session: AsyncSession, moves: Iterable[tuple[str, str, str, str]],
+                         actor: str) -> None:
+    """Carry out _grid_moves: each report given to its grid's worker (their card; its limits run
+    again from now; the worker taken out told 已改派他人, as for a reassignment in the console), or
+    sent to the staff queue with why."""
+    from bot import dispatch, tickets
+
+    for number, was, to, grid in moves:
+        ticket = await tickets.get_by_number(session, number, for_update=True)
+        if ticket is None or ticket.assignee != was or ticket.status not in dispatch.HELD:
+            continue
+        if to:
+            ticket.grid = grid
+            await dispatch.apply_action(svc, session, ticket, "assign", actor, assignee=to,
+                                        note=svc.texts.get("roster.moved_with_grid"), data={"moved_from": was})
+        elif ticket.status == "escalated":
+            await dispatch.escalate_to_staff(svc, session, ticket, svc.texts.get("roster.owner_moved"))
+        else:
+            await dispatch.apply_action(svc, session, ticket, "escalate", actor, note=svc.texts.get("roster.owner_moved"),
+                                        data={"moved_from": was})
 
 
 async def held_by(session: AsyncSession, people: Iterable[str]) -> list[Ticket]:
@@ -375,7 +444,8 @@ async def import_roster(
 ) -> RosterChanges:
     """Validate path and load it into grids/people in one transaction (nothing half-loaded):
     replace, the file is the whole roster; else it is merged into the one there. The open tickets
-    of people it deactivates go to the staff queue in that transaction (hand_to_staff). dry_run:
+    of people it deactivates go to the staff queue in that transaction (hand_to_staff), and those
+    of a worker it takes out of a grid go to the grid's worker (move_with_grid). dry_run:
     say what would change and change nothing. A change is announced to every process's routing
     snapshot (see snapshot) once committed."""
     roster = read_roster(path, whole=replace)  # merged: its workers may be people the database holds
@@ -386,6 +456,7 @@ async def import_roster(
                 if dry_run:
                     raise _DryRun(changes)
                 await hand_to_staff(svc, session, changes.people_deactivated, actor)
+                await move_with_grid(svc, session, changes.tickets_moved, actor)
         except _DryRun as done:
             return done.changes
     if changes.changed:

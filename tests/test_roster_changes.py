@@ -209,3 +209,55 @@ async def test_an_import_the_next_start_undoes_says_so_and_the_start_warns(
     assert "deactivated qianli" in said and f"qianli {ticket.number}" in said and str(configured) in said
     [ticket] = await tickets_of(services, "oRosterUndone")
     assert ticket.status == "escalated"
+
+
+async def test_a_grid_worker_on_leave_his_grids_reports_move_to_the_worker_taking_it_over(
+    client: Client, services: Services, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """钱丽 takes the first grid over from 王伟 (on leave, still in the roster): his open reports of
+    it stayed his, with nothing said — new ones went to her while his waited. They now move with
+    the grid: to her (a card each, 王伟 told 已改派他人), listed by the import; a report staff gave
+    someone outside the grid stays theirs."""
+    wx, wecom = WeChat(client, services.settings), WeCom(client, services)
+    taken, waiting, elsewhere = "oLeaveA", "oLeaveB", "oLeaveC"
+    for openid, building in ((taken, "3"), (waiting, "1"), (elsewhere, "2")):
+        await complaint(wx, openid, building=building)
+    [a], [b], [c] = [await tickets_of(services, o) for o in (taken, waiting, elsewhere)]
+    assert a.assignee == b.assignee == c.assignee == "wangwei"
+    assert (await wecom.say("wangwei", "接单 1")).startswith(f"已接单：工单 {a.number}")
+    csrf = await logged_in(client, "admin", "community123")
+    resp = await client.post(f"/console/tickets/{c.number}/transition",
+                             data={"action": "assign", "assignee": "lina", "csrf_token": csrf})
+    assert resp.status == 200
+    file = Path(services.settings.var_dir) / "qianli.toml"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(QIANLI, encoding="utf-8")
+    capsys.readouterr()
+
+    assert await roster_import("--dry-run", str(file)) == 0
+    moved = f"open tickets of workers taken out of their grid, moved with the grid: {a.number} wangwei → qianli, " \
+            f"{b.number} wangwei → qianli"
+    assert moved in capsys.readouterr().out
+    assert [t.assignee for t in await tickets_of(services)] == ["wangwei", "wangwei", "lina"]
+
+    assert await roster_import(str(file)) == 0
+    assert moved in capsys.readouterr().out
+    [a], [b], [c] = [await tickets_of(services, o) for o in (taken, waiting, elsewhere)]
+    assert [(t.assignee, t.status, t.grid) for t in (a, b, c)] == [
+        ("qianli", "dispatched", "G1"), ("qianli", "dispatched", "G1"), ("lina", "dispatched", "G1")]
+    cards = [r.payload.get("title", "") for r in await outbox_rows(services, "wecom", "qianli")]
+    assert cards == [f"新工单 {a.number}｜报事报修", f"新工单 {b.number}｜报事报修"]
+    told = [r.payload.get("text") for r in await outbox_rows(services, "wecom", "wangwei")]
+    assert f"工单 {a.number} 已改派他人，您无需再处理。" in told and f"工单 {b.number} 已改派他人，您无需再处理。" in told
+    assert await wecom.say("wangwei", "办结 1 修好了") == f"工单 {a.number} 已改派他人，您无需再处理。"
+    mine = await wecom.say("qianli", "我的工单")
+    assert "（2 张）" in mine and a.number in mine and b.number in mine
+    assert "钱丽" in await wx.say(taken, "5")
+    assert (await wecom.say("qianli", "接单 1 2")).count("已接单") == 2
+    async with services.sessions() as session:
+        notes = list(await session.scalars(select(TicketEvent.note).where(
+            TicketEvent.ticket_id == a.id, TicketEvent.action == "assign").order_by(TicketEvent.id)))
+    assert notes[-1] == "原网格员已调出本网格，转给本网格网格员"
+    # the same file again: nothing left to move
+    assert await roster_import(str(file)) == 0
+    assert "moved with the grid" not in capsys.readouterr().out

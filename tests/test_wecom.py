@@ -115,8 +115,9 @@ async def test_whistle_escalates(client: TestClient[Any, Any], services: Service
 
 async def test_help_unknown_and_strangers(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
-    assert "接单 N" in await wc.say("wangwei", "帮助") and "回复 N" not in await wc.say("wangwei", "帮助")
-    assert "回复 N 内容" in await wc.say("liustaff", "帮助")
+    owner_help = await wc.say("wangwei", "帮助")
+    assert "接单 N" in owner_help and "回复 N 内容 —— 给您手上工单的居民发消息" in owner_help and "回复全部" not in owner_help
+    assert "回复 N 内容 —— 回复任何工单的居民" in await wc.say("liustaff", "帮助")
     assert (await wc.say("wangwei", "今天天气不错")).startswith("没有看懂这条指令。")
     assert await wc.say("stranger", "接单 1") == "您不在社区工作人员名册中，无法处理工单。如有疑问请联系服务中心。"
     status, reply = await wc.post(wc.message_xml("wangwei", "voice", MediaId="v1", Format="amr"))
@@ -136,7 +137,7 @@ async def test_staff_reply_reaches_the_resident(client: TestClient[Any, Any], se
 
     async with services.sessions() as session, session.begin():
         await dialog.arrive(session, Inbound(openid="oR9", msg_type="text", text="hi"), services.clock.now() - timedelta(hours=1))
-    assert await wc.say("wangwei", "回复 0001 你好") == "只有服务中心工作人员可以直接回复居民。"
+    assert await wc.say("sunli", "回复 0001 你好") == f"工单 {t.number} 不是派给您的，您不能处理。如需协助请联系服务中心。"
     assert await wc.say("liustaff", "回复 0001 您好，明天上午来修<b>") == f"已回复工单 {t.number} 的居民（客服消息）。"
     pushes = await outbox_rows(services, "wechat", "oR9")
     assert any("明天上午来修" in o.payload["text"] for o in pushes)

@@ -1,17 +1,20 @@
-"""Answering residents from WeCom (`回复 N 内容`): two staff answering the same resident at once,
-and what the resident receives through /wechat — on both backends."""
+"""Answering residents from WeCom (`回复 N 内容`): two staff answering the same resident at once, a
+ticket's owner (the mediator) asking its resident, and the resident's answer coming back through
+/wechat — on both backends."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.services import Services
+from storage.models import AuditLog
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
-from tests.wecom_driver import WeCom, outbox_rows
+from tests.wecom_driver import WeCom, new_ticket, outbox_rows
 
 
 async def _answers(svc: Services, openid: str) -> list[str]:
@@ -45,3 +48,63 @@ async def test_a_second_staff_answer_minutes_after_a_colleagues_is_held_back_sho
     assert len(await _answers(services, "oH")) == 3
     assert (await wc.say("liustaff", "回复 1 请问您家是几单元？")).startswith("已回复")
     assert len(await _answers(services, "oH")) == 4
+
+
+async def _mediation(wx: WeChat, svc: Services, openid: str) -> str:
+    """A noise dispute filed through /wechat: the mediation's ticket number."""
+    await wx.say(openid, "楼上天天半夜吵，说过了不听，想请人调解")
+    for said in ("周六上午", "13812345678", "确认"):
+        await wx.say(openid, said)
+    [filed] = await tickets_of(svc, openid)
+    assert (filed.kind, filed.assignee) == ("mediation", "chenmediator")
+    return filed.number
+
+
+async def test_a_mediator_asks_the_resident_and_the_answer_comes_back_to_them(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock,
+) -> None:
+    """The mediator's question reached nobody (回复 was staff only), and a resident answering a question
+    the community asked got 没太明白 and the menu: now the owner's 回复 reaches the resident and what
+    they answer reaches the owner as 【居民补充】."""
+    wx, wc = WeChat(client, services.settings), WeCom(client, services)
+    number = await _mediation(wx, services, "oM")
+    assert "已接单" in await wc.say("chenmediator", "收到")
+    clock.advance(minutes=20)
+    assert await wc.say("chenmediator", "回复 1 您好，请问您家是几号楼几室？楼上是哪一户？") == \
+        f"已回复工单 {number} 的居民（客服消息）。"
+    assert (await _answers(services, "oM"))[-1] == \
+        f"【社区服务中心】关于您的工单 {number}：\n您好，请问您家是几号楼几室？楼上是哪一户？"
+    clock.advance(minutes=30)
+    said = "我家3号楼2单元502，楼上602"
+    assert await wx.say("oM", said) == f"已补充到工单 {number}：{said}。承办人会看到。"
+    assert [o.payload.get("text") for o in await outbox_rows(services, "wecom", "chenmediator")][-1] == \
+        f"【居民补充】工单 {number}：{said}"
+    assert len(await tickets_of(services, "oM")) == 1
+    # someone else's ticket: refused and audited, nothing sent
+    assert await wc.say("wangwei", "回复 1 你好") == f"工单 {number} 不是派给您的，您不能处理。如需协助请联系服务中心。"
+    assert await wc.say("wangwei", "回复全部 1 你好") == "只有服务中心工作人员可以直接回复居民。"
+    assert len(await _answers(services, "oM")) == 1
+    async with services.sessions() as session:
+        rows = (await session.execute(select(AuditLog.actor, AuditLog.action, AuditLog.target)
+                                      .where(AuditLog.action.like("%reply%")))).all()
+    assert ("chenmediator", "ticket.reply", number) in rows and ("wangwei", "wecom.reply.refused", "1") in rows
+    assert (await wc.say("chenmediator", "调解成功，双方约定晚十点后不拖椅子")).startswith(f"已办结：工单 {number}")
+    assert await wc.say("chenmediator", "回复 1 谢谢配合") == \
+        f"工单 {number} 已不在您手上办理，不能回复居民。如需联系居民请找服务中心。"
+    assert len(await _answers(services, "oM")) == 1
+
+
+async def test_an_answer_to_staff_on_a_repair_reaches_its_worker_and_only_while_fresh(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock,
+) -> None:
+    """Staff asking from WeCom on a grid worker's repair: the resident's answer goes to the ticket and
+    its worker; two hours after the last answer, a message nothing reads is the menu again."""
+    wx, wc = WeChat(client, services.settings), WeCom(client, services)
+    report = (await new_ticket(services, resident="oR", summary="3号楼楼道灯坏了")).ticket
+    assert report.assignee == "wangwei"
+    assert (await wc.say("liustaff", f"回复 {report.number[-4:]} 请问是几楼的灯？")).startswith("已回复")
+    assert await wx.say("oR", "五楼和六楼之间") == f"已补充到工单 {report.number}：五楼和六楼之间。承办人会看到。"
+    assert [o.payload.get("text") for o in await outbox_rows(services, "wecom", "wangwei")][-1] == \
+        f"【居民补充】工单 {report.number}：五楼和六楼之间"
+    clock.advance(hours=2, minutes=1)
+    assert "我可以帮您" in await wx.say("oR", "五楼和六楼之间")
