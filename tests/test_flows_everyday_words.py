@@ -840,6 +840,7 @@ async def test_other_emergencies_in_an_older_residents_words(wx: WeChat, service
     for text in ("家里没气了", "煤气罐没气了", "我家狗走丢了", "手机掉水里了", "防走失手环怎么申请"):
         await _no_emergency(wx, services, text)
 
+
 async def test_an_emergency_said_to_be_over_or_no_hurry_is_not_urgent(wx: WeChat, services: Services) -> None:
     """我老伴摔倒了 现在不疼了 / 我摔了一下 没事了 / 老人走丢了 已经找到了 / 不是急事 … got the 120
     advice and an urgent report; what is over, or said to be no hurry, is not. An emergency said
@@ -889,9 +890,29 @@ async def test_more_emergencies_as_older_residents_say_them(wx: WeChat, services
         "有个人站在楼顶上 好像要跳": ("110", "danger"), "楼下两个人打起来了 动刀了": ("110", "danger"),
         "有人撬我家门": ("110", "danger"), "孩子被关在车里了": ("110", "danger"), "我不想活了": ("110", "danger"),
         "我老伴摔倒了 没事吧": ("120", "medical"),  # asked whether it is over: it is not said to be
+        # a quarrel turned violent was asked 您和对方沟通过吗 (the dispute's questions): the emergency first
+        "邻居跟我吵起来了 他拿刀了": ("110", "danger"), "跟楼上吵架 他把我老伴推倒了 流血了": ("120", "medical"),
     }
     for text, (advice, kind) in said.items():
         await _urgent_reply(wx, services, text, advice, kind)
     for text in ("手机摔断了", "牙龈出血了 能预约陪诊吗", "工厂烟囱冒黑烟", "路太滑了 好几个老人摔了",
                  "老伴摔了一下 还好没什么事", "我老伴没事 就是摔了一下", "电视不行了"):
         await _no_emergency(wx, services, text)
+    # a quarrel with nothing of the kind is still a dispute to mediate
+    openid = oid()
+    assert "⚠️" not in await wx.say(openid, "跟楼上邻居吵起来了 想找人调解一下")
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "mediation", state
+
+
+async def test_a_fall_heard_by_voice_recognition_is_read_as_meant(wx: WeChat, services: Services) -> None:
+    """Voice recognition writes 摔倒了 as 摔到了 (跌到了, 晕到了, 中疯了, 喘不上起): each got 没太明白 and
+    the menu; now each is the urgent report with the 120 advice, typed or by voice. 手机摔到了地上
+    is still a phone dropped, and 我摔到了 不要紧 is said to be nothing."""
+    for n, said in enumerate(("我妈摔到了", "我爸跌到了", "老头子晕到了", "老伴中疯了", "我爸喘不上起来",
+                              "我妈在厕所跌跤了", "我妈摔了个大跟头", "老人摔得起不了身")):
+        await _urgent_reply(wx, services, said, "120", "medical")
+        reply = await wx.send("voice", oid(), MediaId=f"v_fall{n}", Format="amr", Recognition=said)
+        assert reply.startswith("⚠️") and "120" in reply, (said, reply)
+    for said in ("手机摔到了地上", "我摔到了 不要紧", "孩子在翻跟头"):
+        await _no_emergency(wx, services, said)

@@ -265,6 +265,9 @@ def test_older_residents_words(classifier: Classifier, text: str, expected: str,
         ("老伴一边手脚不能动了", True), ("我老伴被噎住了", True), ("老伴喝了半瓶敌敌畏", True),
         ("牙龈出血了 能预约陪诊吗", False), ("有个人站在楼顶上 好像要跳", True), ("我不想活了", True),
         ("我老伴摔倒了 没事吧", True), ("老伴摔了一下 还好没什么事", False), ("我爸前天摔了一跤", False),
+        # voice recognition's homophones (摔到了 is 摔倒了)
+        ("我妈摔到了", True), ("老头子晕到了", True), ("老伴中疯了", True), ("我妈在厕所跌跤了", True),
+        ("手机摔到了地上", False), ("我摔到了 不要紧", False),
     ],
 )
 def test_emergencies_of_now(classifier: Classifier, text: str, urgent: bool) -> None:

@@ -68,6 +68,12 @@ def test_voice_homophones_of_lift_and_stairwell_are_fixed_only_where_meant(norma
     assert normalize("从1楼到5楼都没灯 我上楼到家") == "从1楼到5楼都没灯 我上楼到家"
 
 
+def test_voice_homophones_of_a_fall_or_a_stroke_are_fixed(normalize: Normalizer) -> None:
+    assert normalize("我妈摔到了 跌到了") == "我妈摔倒了 跌倒了"
+    assert normalize("老头子晕到了 老伴中疯了 喘不上起") == "老头子晕倒了 老伴中风了 喘不上气"
+    assert normalize("在厕所摔交了") == "在厕所摔跤了"
+
+
 def test_voice_text_without_punctuation_is_kept_whole(normalize: Normalizer) -> None:
     text = "我想反映个问题就是我们楼道灯不亮好几天了也没人修"
     assert normalize(text) == text
