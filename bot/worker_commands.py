@@ -747,6 +747,24 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
     return t.get("wecom.replied", number=number, via=t.get(f"wecom.via_{via}") if t.has(f"wecom.via_{via}") else via)
 
 
+async def _for_resident(svc: Services, who: Person, text: str) -> str:
+    """After 没有看懂这条指令, for an owner with tickets in hand who wrote a sentence (周六上午十点在
+    社区调解室, meant for the resident): the 回复 that sends it, with the number of their one ticket
+    (else of the first, to change); '' otherwise."""
+    said = _normal(text)
+    if len(re.sub(r"[\W\d_a-z]", "", said, flags=re.IGNORECASE)) < 4:
+        return ""
+    async with svc.sessions() as session:
+        held = list(await session.scalars(
+            select(Ticket.number).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
+                                        Ticket.parent_id.is_(None)).order_by(Ticket.due_at, Ticket.id).limit(9)
+        ))
+    if not held:
+        return ""
+    example = f"{COMMAND_WORD['reply']} {handles(held)[held[0]]} {notices.clip(text.strip(), 40)}"
+    return "\n" + svc.texts.get("wecom.for_resident" if len(held) == 1 else "wecom.for_resident_which", example=example)
+
+
 async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any] | None = None) -> str:
     """Handle one message from a WeCom user (text or photo); returns the passive reply."""
     t = svc.texts
@@ -765,8 +783,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if outage is not None:  # 停水 3 4 5 预计15:00 管道抢修 / 恢复 停水 3 (staff only)
         return await outage_commands.run(svc, who, outage)
     cmd = parse(text)
-    if cmd is None:
-        return t.get("wecom.not_understood") + "\n" + help_text(svc, who)
+    if cmd is None:  # words meant for the resident (周六上午十点在调解室) are shown as the 回复 to send
+        return t.get("wecom.not_understood") + await _for_resident(svc, who, text) + "\n" + help_text(svc, who)
     if cmd.typo:
         return typo_reply(svc, cmd)
     if cmd.verb == "help":

@@ -108,3 +108,24 @@ async def test_an_answer_to_staff_on_a_repair_reaches_its_worker_and_only_while_
         f"【居民补充】工单 {report.number}：五楼和六楼之间"
     clock.advance(hours=2, minutes=1)
     assert "我可以帮您" in await wx.say("oR", "五楼和六楼之间")
+
+
+async def test_words_for_the_resident_typed_without_回复_are_shown_as_the_回复_to_send(
+    client: TestClient[Any, Any], services: Services,
+) -> None:
+    """周六上午十点在社区调解室 typed as it is got 没有看懂这条指令 and the command list, which never
+    said how to tell the resident: the 回复 that sends it is now given, with the ticket's number."""
+    wx, wc = WeChat(client, services.settings), WeCom(client, services)
+    number = await _mediation(wx, services, "oM")
+    said = "周六上午十点在社区调解室，双方都来"
+    reply = await wc.say("chenmediator", said)
+    assert reply.startswith(f"没有看懂这条指令。\n如果这句话是要告诉居民的，请回复：回复 0001 {said}\n工单指令")
+    assert await _answers(services, "oM") == []  # nothing sent until the 回复 comes
+    assert await wc.say("chenmediator", f"回复 0001 {said}") == f"已回复工单 {number} 的居民（客服消息）。"
+    assert await _answers(services, "oM") == [f"【社区服务中心】关于您的工单 {number}：\n{said}"]
+    # several in hand: the first's number, to change; nothing in hand, or no sentence: as before
+    await _mediation(wx, services, "oM2")
+    assert "请回复：回复 0001 周六上午十点在社区调解室（换成要发的那张工单的号）" in \
+        await wc.say("chenmediator", "周六上午十点在社区调解室")
+    assert "请回复：" not in await wc.say("chenmediator", "abc 123")
+    assert "请回复：" not in await wc.say("wangwei", "周六上午十点在社区调解室")
