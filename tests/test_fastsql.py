@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from bot import outbox, tickets
 from bot.services import Services
 from storage import fastsql
-from storage.db import SessionFactory, make_engine, make_sessionmaker
+from storage.db import SessionFactory, make_engine, make_sessionmaker, side_engine
 from storage.fastsql import Prepared
 from storage.models import Message, OutboxItem, Reminder, Resident, Ticket, TicketEvent
 from tests.conftest import PG_ADMIN_URL, WeChat
@@ -379,3 +380,28 @@ async def test_a_row_just_written_is_an_object_as_if_loaded(services: Services) 
     async with services.sessions() as session:
         stored = await session.get(TicketEvent, note.id)
         assert stored is not None and (stored.action, stored.note, stored.created_at) == ("note", "附言", note.created_at)
+
+
+async def test_the_days_first_number_is_one_statement(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """A ticket's number moves today's counter with one upsert, the day's first too (it took an
+    UPDATE, an INSERT and the UPDATE again through the engine); numbers follow on as before."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    numbers = []
+    for openid in ("oCounter1", "oCounter2"):
+        await to_step(wx, openid, len(ANSWERS))
+        with engine_statements(services.engine) as seen, engine_statements(side_engine(services.engine)) as side, \
+                fastsql.watched() as fixed:
+            await wx.say(openid, "确认")
+        counter = [s for s in seen + side + fixed if "ticket_counters" in s]
+        assert len(counter) == 1, counter
+        if services.engine.dialect.name == "sqlite":  # in the message's transaction, on the driver
+            assert counter[0] in fixed, counter
+        else:  # in its own transaction on the side pool (bot.tickets.next_number)
+            assert counter[0] in side, counter
+        [ticket] = await tickets_of(services, openid)
+        numbers.append(ticket.number)
+    day = services.clock.now().astimezone(ZoneInfo(services.tz)).strftime("%Y%m%d")
+    assert numbers == [f"{day}-0001", f"{day}-0002"]
