@@ -814,13 +814,15 @@ async def _withdrawn_from(svc: Services, session: AsyncSession, ticket: Ticket, 
 
 async def _tell_residents(
     svc: Services, session: AsyncSession, ticket: Ticket, kids: list[Ticket], event: TicketEvent, key: str,
-    *, skip_rated: bool = False, **values: Any,
+    *, skip_rated: bool = False, skip_asker: bool = False, **values: Any,
 ) -> None:
     """Push the text of key to the ticket's resident and every linked reporter, once each, each
     with their own number (a linked reporter's followed by （与工单 … 合并处理）, the number the
     work goes by): after the quiet hours now falls in, unless the ticket is urgent or the resident
     made the change (an answer to what they just said). skip_rated: not those who rated the job
-    done (a neighbour's reopen is no news to them)."""
+    done (a neighbour's reopen is no news to them). skip_asker: not the resident who made the
+    change, whose chat reply already said it (a push would repeat it and spend one of the five
+    messages WeChat's 48-hour window allows)."""
     now = svc.clock.now()
     held = held_until(svc, ticket)
     seen: set[str] = set()
@@ -829,7 +831,7 @@ async def _tell_residents(
             continue
         seen.add(own.resident)
         asked = event.actor == f"resident:{hash_openid(own.resident)}"
-        if skip_rated and not asked and rated_done(own):
+        if (skip_rated and not asked and rated_done(own)) or (skip_asker and asked):
             continue
         number = own.number
         if own is not ticket:
@@ -914,7 +916,9 @@ async def apply_action(
         await _schedule_survey(svc, session, ticket)
     elif action == "reopen":
         # Those who rated the job done are not told: a neighbour's reopen is no news to them.
-        await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_reopened", skip_rated=True)
+        # The resident whose 不满意 reopened it was answered in the chat (survey.bad_ask …).
+        await _tell_residents(svc, session, ticket, kids, event, "dispatch.resident_reopened", skip_rated=True,
+                              skip_asker=True)
         # A linked report reopened alone (its resident was not satisfied, the job itself stays
         # done) becomes its owner's own job; one whose job is active again follows the job.
         job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
