@@ -192,3 +192,14 @@ async def test_a_change_of_areas_at_night_reaches_the_coordinator_in_the_morning
     [told] = [o for o in await outbox_rows(services, "wecom", "zhouvol") if o.payload["msgtype"] == "text"]
     assert "环境" in told.payload["text"]
     assert told.next_attempt_at == datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc) and not told.urgent
+
+
+async def test_a_yes_or_no_is_no_volunteers_name(wx: WeChat, services: Services) -> None:
+    """是 (or 不是) answered to 姓名 — typed for the question before, or twice — was kept as the
+    volunteer's name and sent to the coordinator; it is re-asked with the hint."""
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "4")
+    for said in ("是", "不是", "好的"):
+        again = await wx.say(openid, said)
+        assert "请告诉我您的姓名" in again and "联系电话" not in again, again
+    assert "联系电话" in await wx.say(openid, "王芳")

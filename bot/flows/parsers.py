@@ -179,10 +179,12 @@ _SELF = ("我自己", "自己", "本人", "我本人", "我")
 
 
 def person_name(answer: Answer, hint: str) -> str:
-    """A person's name: 1–20 characters, no digits, not 我自己 nor a word that says nothing; the
-    name alone when it is said with 叫 (他叫李建国 今年八十一了 → 李建国)."""
+    """A person's name: 1–20 characters, no digits, not 我自己, a yes or no (是, 不是: an answer to
+    the question before, typed twice) nor a word that says nothing; the name alone when it is
+    said with 叫 (他叫李建国 今年八十一了 → 李建国)."""
     text = name_said(answer.text) or answer.text.strip()
-    if says_nothing(text) or normalize(text) in _SELF or any(ch.isdigit() for ch in text) or len(text) > 20:
+    if (says_nothing(text) or normalize(text) in _SELF or is_word(text, "yes") or is_word(text, "no")
+            or any(ch.isdigit() for ch in text) or len(text) > 20):
         raise Invalid(hint)
     return text
 
