@@ -916,3 +916,17 @@ async def test_a_fall_heard_by_voice_recognition_is_read_as_meant(wx: WeChat, se
         assert reply.startswith("⚠️") and "120" in reply, (said, reply)
     for said in ("手机摔到了地上", "我摔到了 不要紧", "孩子在翻跟头"):
         await _no_emergency(wx, services, said)
+
+
+async def test_weak_water_pressure_is_a_water_report(wx: WeChat, services: Services) -> None:
+    """3号楼水压太小了 got 没太明白 and the menu (水压低 was a fault, 水压太小 not): low pressure in
+    its usual words is a 水电气暖 report of that building."""
+    openid = oid()
+    reply = await wx.say(openid, "3号楼水压太小了")
+    assert "没太明白" not in reply and "拍张照片" in reply, reply
+    assert "联系电话" in await wx.say(openid, "跳过")
+    assert "绑定" in await wx.say(openid, "13800138001")
+    assert "请核对" in await wx.say(openid, "否")
+    assert "工单号" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert (ticket.category, ticket.building) == ("水电气暖", "3")
