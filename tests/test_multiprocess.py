@@ -364,11 +364,13 @@ async def test_two_processes_200_residents(cluster: Cluster) -> None:
     assert len(rows) == REMINDERS
     for rid, target, attempts in rows:
         assert attempts == 1 and queued[f"reminder:{rid}"] == 1, (rid, attempts, queued[f"reminder:{rid}"])
-    delivered = Counter(
-        r["body"]["text"]["content"]  # type: ignore[index]
-        for r in cluster.api.calls("/cgi-bin/message/custom/send")
-        if str(r["body"]["text"]["content"]).startswith("停水通知")  # type: ignore[index]
-    )
+    # A customer-service message inside the resident's window; a template when a scheduler got to
+    # the reminder before that resident's first message was in (under load, it may).
+    sent = [r["body"]["text"]["content"]  # type: ignore[index]
+            for r in cluster.api.calls("/cgi-bin/message/custom/send")]
+    sent += [((r["body"].get("data") or {}).get("keyword1") or {}).get("value", "")  # type: ignore[union-attr]
+             for r in cluster.api.calls("/cgi-bin/message/template/send")]
+    delivered = Counter(text for text in sent if str(text).startswith("停水通知"))
     assert sorted(delivered) == sorted(f"停水通知 #{i}：明天 9:00-12:00 检修" for i in range(REMINDERS))
     assert set(delivered.values()) == {1}
 
