@@ -3,7 +3,8 @@
     GET  /api/outages                    active ones and those ended in the last 7 days
     POST /api/outages                    {"kind", "buildings": [...] | "whole": true, "reason"?, "expected_end"?}
                                          (201 new, with "taken": the older ones it took buildings from;
-                                         200 the same kind and buildings updated)
+                                         200 the same kind and buildings updated; a 全小区 one said
+                                         again covers its left-out buildings again: "included_again")
     POST /api/outages/{id}               {"action": "update", "expected_end"} | {"action": "end", "buildings"?}
 
 expected_end is ISO 8601 (without an offset: local time). 400 bad input (with the reason staff
@@ -82,6 +83,8 @@ async def announce(request: web.Request, actor: str) -> web.Response:
             answer = outage_json(svc, done.row, counts[done.row.id])
             if done.taken:  # older announcements this one took buildings from, as they are now
                 answer["taken"] = [outage_json(svc, t, counts[t.id]) for t in done.taken]
+            if done.included:  # 全小区 again: the buildings left out of it covered again
+                answer["included_again"] = list(done.included)
     except ValueError as exc:  # OutageRefused too: the reason staff read
         return api.error(400, str(exc))
     return web.json_response(answer, status=201 if done.new else 200)

@@ -151,12 +151,20 @@ async def _announce(svc: Services, session: AsyncSession, who: Person, cmd: Outa
     row = done.row
     said = outages.line(svc, outages.notice_of(row), now)
     if not done.new:
-        return t.get("outages.updated", line=said, count=(await outages.registered(session, [row.id]))[row.id])
+        reply = t.get("outages.updated", line=said, count=(await outages.registered(session, [row.id]))[row.id])
+        return "\n".join([reply, *included_again(svc, done), *(taken_line(svc, older) for older in done.taken)])
     reply = t.get("outages.announced", line=said, example=_example(svc, row))
-    return "\n".join([reply, *(_taken(svc, older) for older in done.taken)])
+    return "\n".join([reply, *(taken_line(svc, older) for older in done.taken)])
 
 
-def _taken(svc: Services, older: Outage) -> str:
+def included_again(svc: Services, done: outages.Announced) -> list[str]:
+    """The line saying which left-out buildings a 全小区 announcement made again covers again."""
+    if not done.included:
+        return []
+    return [svc.texts.get("outages.included_again", scope=outages.scope(svc, done.included))]
+
+
+def taken_line(svc: Services, older: Outage) -> str:
     """What became of an older announcement a new one took buildings from."""
     if older.status == "merged":
         return svc.texts.get("outages.merged", line=outages.line(svc, outages.notice_of(older), svc.clock.now()))

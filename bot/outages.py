@@ -241,6 +241,7 @@ class Announced:
     row: Outage
     new: bool
     taken: tuple[Outage, ...] = ()
+    included: tuple[str, ...] = ()  # buildings a 全小区 one announced again covers again (left out before)
 
 
 async def announce(
@@ -282,8 +283,15 @@ async def announce_full(
         same = same or await _same(session, kind, key)
         if same is None:
             raise OutageRefused(svc.texts.get("outages.busy"))
-        await set_end(svc, session, same, expected_end, actor=actor, via=via, reason=reason or None)
-        return Announced(same, False)
+        # 全小区 said again where buildings were left out (ended early, announced apart): it is
+        # off everywhere again, as a new 全小区 announcement would be (the others merged into it)
+        included = sort_buildings(same.excluded or ()) if not same.buildings else []
+        if included:
+            same.excluded = []
+        await set_end(svc, session, same, expected_end, actor=actor, via=via, reason=reason or None,
+                      detail={"included_again": included} if included else None)
+        taken = await _take_buildings(svc, session, same, actor=actor, via=via) if included else []
+        return Announced(same, False, tuple(taken), tuple(included))
     row = await session.get_one(Outage, made)
     await _watch_end(svc, session, row)
     taken = await _take_buildings(svc, session, row, actor=actor, via=via)
@@ -362,9 +370,9 @@ async def _move_registrations(session: AsyncSession, source: int, target: int, b
 
 async def set_end(
     svc: Services, session: AsyncSession, row: Outage, expected_end: datetime | None, *, actor: str, via: str,
-    reason: str | None = None,
+    reason: str | None = None, detail: dict[str, Any] | None = None,
 ) -> None:
-    """Move an active outage's expected end (and its reason, when given); audited."""
+    """Move an active outage's expected end (and its reason, when given); audited (with detail)."""
     if row.status != "active":
         raise OutageRefused(svc.texts.get("outages.already_ended", line=line(svc, notice_of(row), svc.clock.now())))
     check_end(svc, expected_end)
@@ -377,7 +385,7 @@ async def set_end(
     await _watch_end(svc, session, row)
     audit(session, actor, "outage.update", f"outage:{row.id}", now,
           {"via": via, "from": before.isoformat() if before else None,
-           "to": expected_end.isoformat() if expected_end else None, "reason": row.reason})
+           "to": expected_end.isoformat() if expected_end else None, "reason": row.reason, **(detail or {})})
     forget(svc, session)
 
 

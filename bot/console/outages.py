@@ -1,5 +1,6 @@
 """The console's 停水停电 page: current and recent outage announcements (bot.outages), a form to
-announce one, and per announcement a new expected end or 已恢复. Staff and admins change them
+announce one, and per announcement a new expected end or 已恢复 (of all of it or of some of its
+buildings, as 恢复 停水 3 does in WeCom). Staff and admins change them
 (audited by bot.outages); read-only users see the list."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from multidict import MultiDictProxy
 from bot import outages
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, page, render, services
-from bot.outage_commands import buildings_of
+from bot.outage_commands import buildings_of, included_again, taken_line
 from bot.services import Services
 from storage.models import Outage
 
@@ -59,24 +60,30 @@ async def announce(request: web.Request, user: ConsoleUser) -> web.StreamRespons
         await back(request, user, PAGE, t.get("outages.console.bad_end"), "error")
     try:
         async with svc.sessions() as session, session.begin():
-            row, new = await outages.announce(
+            done = await outages.announce_full(
                 svc, session, kind=str(form.get("kind", "")), buildings=() if whole else keys,
                 reason=str(form.get("reason", "")), expected_end=end, actor=user.username, via="console",
             )
-            said = outages.line(svc, outages.notice_of(row), svc.clock.now())
+            said = [t.get("outages.console.created" if done.new else "outages.console.updated",
+                          line=outages.line(svc, outages.notice_of(done.row), svc.clock.now())),
+                    *included_again(svc, done), *(taken_line(svc, older) for older in done.taken)]
     except outages.OutageRefused as exc:
         await back(request, user, PAGE, str(exc), "error")
-    await back(request, user, PAGE, t.get("outages.console.created" if new else "outages.console.updated", line=said))
+    await back(request, user, PAGE, " ".join(said))
 
 
 @routes.post(PAGE + "/{outage_id:\\d+}")
 @page("staff")
 async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
-    """A new expected end (op=end_time), or 已恢复 (op=end: registered residents are told)."""
+    """A new expected end (op=end_time), or 已恢复 (op=end: registered residents are told) — of
+    the whole announcement, or with buildings (some it covers) of those only, the rest staying on."""
     svc = services(request)
     t = svc.texts
     form = await request.post()
     op = str(form.get("op", ""))
+    part, whole, rest = buildings_of(str(form.get("buildings", "")).strip()) if op == "end" else ((), False, "")
+    if rest.strip() or whole:  # words, or 全小区 (the whole announcement is an empty field)
+        await back(request, user, PAGE, t.get("outages.console.bad_end_buildings"), "error")
     try:
         end = _end_of(svc, form) if op == "end_time" else None
     except ValueError:
@@ -87,7 +94,8 @@ async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
             if row is None:
                 raise web.HTTPNotFound(text=t.get("outages.console.no_outage"))
             if op == "end":
-                ended, told = await outages.end(svc, session, row, actor=user.username, via="console")
+                ended, told = await outages.end(svc, session, row, actor=user.username, via="console",
+                                                buildings=part)
                 message = t.get("outages.console.ended", line=outages.line(svc, outages.notice_of(ended), svc.clock.now()),
                                 count=told)
             elif op == "end_time":
