@@ -31,7 +31,7 @@ async def test_the_console_ends_some_buildings_of_an_announcement(client: Client
         assert "已为您登记" in await wx.say(openid, "1")
     csrf = await logged_in(client, "admin", "community123")
     page = await (await client.get("/console/outages")).text()
-    assert 'name="buildings" maxlength="200" size="9" placeholder="楼号，不填=全部"' in page
+    assert 'name="buildings" maxlength="200" size="12" placeholder="几号楼，不填=全部"' in page
     (row,) = await _outages(services)
     url = f"/console/outages/{row.id}"
     html = await (await client.post(url, data={"csrf_token": csrf, "op": "end", "buildings": "3"})).text()
@@ -46,6 +46,10 @@ async def test_the_console_ends_some_buildings_of_an_announcement(client: Client
         resp = await client.post(url, data={"csrf_token": csrf, "op": "end", "buildings": said})
         assert resp.status == 200 and answer in await resp.text(), said
     assert await _told(services) == ["oThree"]
+    # announcing: 全小区 chosen with buildings typed is asked which is meant
+    resp = await client.post("/console/outages", data={"csrf_token": csrf, "kind": "power", "whole": "1",
+                                                       "buildings": "4 5"})
+    assert "范围选了“全小区”就不用填楼号" in await resp.text() and len(await _outages(services)) == 2
     # a building list ends building by building too; an empty field ends what is left
     await wc.say(STAFF, "停电 4 5 6 预计16:00")
     power = (await _outages(services))[-1]

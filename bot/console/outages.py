@@ -51,6 +51,8 @@ async def announce(request: web.Request, user: ConsoleUser) -> web.StreamRespons
     t = svc.texts
     form = await request.post()
     keys, whole, rest = buildings_of(str(form.get("buildings", "")).strip())
+    if form.get("whole") == "1" and keys:  # 全小区 chosen, buildings typed: which one is meant?
+        await back(request, user, PAGE, t.get("outages.console.whole_and_buildings"), "error")
     whole = whole or form.get("whole") == "1"
     if rest.strip() or (not keys and not whole):
         await back(request, user, PAGE, t.get("outages.console.bad_buildings"), "error")
