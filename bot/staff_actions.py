@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import cs_window, delivery_record, dispatch, outbox, roster, tickets
+from bot import cs_window, delivery_record, dispatch, notices, outbox, roster, tickets
+from bot.clock import local
 from bot.services import Services
 from storage.models import AuditLog, Message, OutboxItem, Person, Resident, StaffUser, Ticket
 
 MAX_REPLY_CHARS = 600  # a template message keyword holds little; longer answers belong in a call
 MAX_NOTE_CHARS = 2000
+# The same answer to the same ticket by the same person within this time (a worker tapping send
+# twice, or typing the 回复 again) is sent once; the second is told it already went.
+REPEAT_WINDOW = timedelta(minutes=2)
 STAFF_ACTIONS = ("assign", "accept", "resolve", "reopen", "close", "escalate", "cancel")
 # A report linked to a job (同一问题多人反映) follows its job, as in WeCom: staff act on the job. What
 # they may still do to the report itself: cancel it (a duplicate filed by mistake; the job goes on,
@@ -65,6 +69,12 @@ class Seen:
 
     status: str
     assignee: str | None
+
+
+class AlreadySent(ActionRefused):
+    """The same answer went to the ticket's resident from the same person moments ago."""
+
+    reason = "already_sent"
 
 
 class ResidentUnreachable(ValueError):
@@ -145,6 +155,7 @@ async def record_refusal(
     async with svc.sessions() as session, session.begin():
         audit(session, actor, f"ticket.{action}.refused", target[:20], svc.clock.now(),
               {"reason": reason, "message": message[:300], **detail})
+        delivery_record.record(session)  # refused from WeCom: its retry must not audit it again
 
 
 async def _refused(svc: Services, actor: str, action: str, target: str, exc: BaseException, **detail: Any) -> None:
@@ -218,13 +229,31 @@ async def reply_channel(svc: Services, session: AsyncSession, ticket: Ticket) ->
     return channel_of(await reply_outlook(svc, session, ticket))
 
 
-def _reply_payload(svc: Services, number: str, body: str) -> dict[str, Any]:
-    """What a staff answer pushes: the text (a customer-service message) and the template's fields."""
+async def answered_as(svc: Services, session: AsyncSession, actor: str) -> tuple[str, str] | None:
+    """Who an answer reaches the resident from: (role, name) of a ticket owner on the roster who is
+    not service-centre staff (a grid worker, a mediator: 【网格员 王伟】); None for staff and
+    console users (【社区服务中心】)."""
+    person = await session.get(Person, actor)
+    if person is None or roster.is_staff(person):
+        return None
+    return notices.role_label(svc, list(person.roles or [])), person.name
+
+
+def _reply_payload(svc: Services, number: str, body: str, sender: tuple[str, str] | None = None) -> dict[str, Any]:
+    """What a staff answer pushes: the text (a customer-service message) and the template's fields;
+    sender: the owner answering (answered_as), else the service centre."""
     t = svc.texts
+    if sender is not None:
+        role, name = sender
+        text = t.get("staff_actions.reply_text_owner", role=role, name=name, number=number, text=body)
+        title = t.get("staff_actions.reply_template_title_owner", role=role, name=name)
+    else:
+        text = t.get("staff_actions.reply_text", number=number, text=body)
+        title = t.get("staff_actions.reply_template_title")
     return {
-        "text": t.get("staff_actions.reply_text", number=number, text=body),
+        "text": text,
         "template": {
-            "title": t.get("staff_actions.reply_template_title"),
+            "title": title,
             "fields": {t.get("staff_actions.reply_field_number"): number, t.get("staff_actions.reply_field_text"): body},
         },
     }
@@ -232,13 +261,13 @@ def _reply_payload(svc: Services, number: str, body: str) -> dict[str, Any]:
 
 async def _deliver(
     svc: Services, session: AsyncSession, ticket: Ticket, shown: str, body: str, actor: str, via: str,
-    **data: Any,
+    sender: tuple[str, str] | None = None, **data: Any,
 ) -> OutboxItem | None:
     """Queue one staff answer to the ticket's resident (shown: the number they read), with its
     conversation-log row and the ticket's reply event."""
     assert ticket.resident is not None
     now = svc.clock.now()
-    item = await outbox.enqueue(session, "wechat", ticket.resident, _reply_payload(svc, shown, body), now=now,
+    item = await outbox.enqueue(session, "wechat", ticket.resident, _reply_payload(svc, shown, body, sender), now=now,
                                 ticket_id=ticket.id)
     session.add(Message(
         openid=ticket.resident, direction="out", msg_type="staff", content=body,
@@ -262,19 +291,37 @@ async def _staff_reply(svc: Services, number: str, text: str, actor: str) -> str
     body = _clean(svc, text, MAX_REPLY_CHARS, "reply")
     t = svc.texts
     async with svc.sessions() as session, session.begin():
-        ticket = await _ticket(svc, session, number)
+        ticket = await _ticket(svc, session, number)  # row-locked: a second answer waits for the first
         outlook = await reply_outlook(svc, session, ticket)
         if outlook in ("gone", "unsubscribed") or ticket.resident is None:
             raise ResidentUnreachable(t.get(f"staff_actions.resident_{outlook}", number=ticket.number),
                                       f"resident_{outlook}")
+        await _not_sent_already(svc, session, ticket, body, actor)
         via = channel_of(outlook) or "template"
-        item = await _deliver(svc, session, ticket, ticket.number, body, actor, via)
+        item = await _deliver(svc, session, ticket, ticket.number, body, actor, via,
+                              sender=await answered_as(svc, session, actor))
         detail: dict[str, Any] = {"via": via, "chars": len(body), "outbox": item.id if item else None}
         if outlook == "quota":
             detail["quota_used"] = True  # the window was open, its customer-service messages used up
         audit(session, actor, "ticket.reply", ticket.number, svc.clock.now(), detail)
         delivery_record.record(session)  # sent from WeCom: its retry must not push it again
     return via
+
+
+async def _not_sent_already(svc: Services, session: AsyncSession, ticket: Ticket, body: str, actor: str) -> None:
+    """Raise AlreadySent when actor sent this very answer to the ticket's resident within
+    REPEAT_WINDOW (two deliveries of one 回复, a send tapped twice)."""
+    now = svc.clock.now()
+    earlier = await session.scalar(
+        select(Message.created_at).where(
+            Message.openid == ticket.resident, Message.ticket_id == ticket.id, Message.direction == "out",
+            Message.msg_type == "staff", Message.author == actor, Message.content == body,
+            Message.created_at >= now - REPEAT_WINDOW,
+        ).order_by(Message.id.desc()).limit(1)
+    )
+    if earlier is not None:
+        raise AlreadySent(svc.texts.get("staff_actions.reply_already_sent", number=ticket.number,
+                                        at=local(earlier, svc.tz).strftime("%H:%M")))
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from tests.wecom_driver import WeCom, new_ticket, outbox_rows
 
 
 async def _answers(svc: Services, openid: str) -> list[str]:
-    """The staff answers queued for the resident, oldest first."""
-    return [o.payload["text"] for o in await outbox_rows(svc, "wechat", openid) if "【社区服务中心】" in o.payload["text"]]
+    """The answers from staff or a ticket's owner queued for the resident, oldest first."""
+    return [o.payload["text"] for o in await outbox_rows(svc, "wechat", openid)
+            if "】关于您的工单" in o.payload["text"]]
 
 
 async def test_a_second_staff_answer_minutes_after_a_colleagues_is_held_back_showing_it(
@@ -73,7 +74,7 @@ async def test_a_mediator_asks_the_resident_and_the_answer_comes_back_to_them(
     assert await wc.say("chenmediator", "回复 1 您好，请问您家是几号楼几室？楼上是哪一户？") == \
         f"已回复工单 {number} 的居民（客服消息）。"
     assert (await _answers(services, "oM"))[-1] == \
-        f"【社区服务中心】关于您的工单 {number}：\n您好，请问您家是几号楼几室？楼上是哪一户？"
+        f"【调解员 陈调解】关于您的工单 {number}：\n您好，请问您家是几号楼几室？楼上是哪一户？"
     clock.advance(minutes=30)
     said = "我家3号楼2单元502，楼上602"
     assert await wx.say("oM", said) == f"已补充到工单 {number}：{said}。承办人会看到。"
@@ -122,7 +123,7 @@ async def test_words_for_the_resident_typed_without_回复_are_shown_as_the_回�
     assert reply.startswith(f"没有看懂这条指令。\n如果这句话是要告诉居民的，请回复：回复 0001 {said}\n工单指令")
     assert await _answers(services, "oM") == []  # nothing sent until the 回复 comes
     assert await wc.say("chenmediator", f"回复 0001 {said}") == f"已回复工单 {number} 的居民（客服消息）。"
-    assert await _answers(services, "oM") == [f"【社区服务中心】关于您的工单 {number}：\n{said}"]
+    assert await _answers(services, "oM") == [f"【调解员 陈调解】关于您的工单 {number}：\n{said}"]
     # several in hand: the first's number, to change; nothing in hand, or no sentence: as before
     await _mediation(wx, services, "oM2")
     assert "请回复：回复 0001 周六上午十点在社区调解室（换成要发的那张工单的号）" in \
