@@ -94,15 +94,45 @@ def local_time(svc: Services, when: datetime | None) -> str:
     return local(when, svc.tz).strftime("%m月%d日 %H:%M")
 
 
-def place_of(svc: Services, ticket: Ticket) -> str:
-    """Where the problem is: the place the resident gave, else the building."""
+def _said_address(ticket: Ticket) -> str:
+    """A building (with its unit and flat) a mediation's resident named in the matter (我家3号楼2单元
+    502，楼上602 → 3号楼2单元502), else ''."""
+    from bot.flows.parsers import address_parts
+
+    said = (ticket.fields or {}).get("issue")
+    parts = address_parts(said) if isinstance(said, str) and said.strip() else {}
+    if "building" not in parts:
+        return ""
+    return f"{parts['building']}号楼" + (f"{parts['unit']}单元" if parts.get("unit") else "") + (parts.get("room") or "")
+
+
+def place_known(svc: Services, ticket: Ticket) -> str:
+    """Where the problem is, when known: the place the resident gave, else (a mediation) the
+    building and flat named in the matter, else the building; '' when nothing says."""
     fields = ticket.fields or {}
     for key in ("place", "address", "location"):
         value = fields.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
+    said = _said_address(ticket) if ticket.kind == "mediation" else ""
+    if said and (not ticket.building or said.startswith(f"{ticket.building}号楼")):
+        return said
     if ticket.building:
         return f"{ticket.building}号楼"
+    return ""
+
+
+def place_of(svc: Services, ticket: Ticket) -> str:
+    """Where the problem is (place_known); a mediation whose place nobody said reads as its
+    parties (与邻居; else 矛盾调解), anything else as 未说明."""
+    known = place_known(svc, ticket)
+    if known:
+        return known
+    if ticket.kind == "mediation":
+        party = (ticket.fields or {}).get("party")
+        if isinstance(party, str) and party.strip() and party.strip() != "其他":
+            return svc.texts.get("dispatch.mediation_parties", party=party.strip())
+        return kind_label(svc, ticket.kind)
     return svc.texts.get("dispatch.no_place")
 
 
@@ -145,10 +175,12 @@ def dispatch_card(
     types it (worker_ref: 0001, or 1124-0001 when another ticket of theirs ends 0001 too)."""
     t = svc.texts
     short = short or short_number(ticket.number)
-    place = html.escape(clip(safe_text(place_of(svc, ticket)), 30))
+    # A mediation whose place nobody said has no 地点 line (its 事项 names the parties).
+    known = place_known(svc, ticket) if ticket.kind == "mediation" else place_of(svc, ticket)
+    place = html.escape(clip(safe_text(known), 30))
     head = [
         t.get("dispatch.card_due", due=local_time(svc, ticket.due_at), urgency=urgency_label(svc, urgency_class)),
-        t.get("dispatch.card_place", place=place),
+        t.get("dispatch.card_place", place=place) if place else "",
     ]
     tail = [t.get("dispatch.card_phone", phone=html.escape(masked_phone(phone) or t.get("dispatch.no_phone")))]
     if photos:
@@ -159,7 +191,7 @@ def dispatch_card(
     what = safe_text(what_of(ticket))
     description = ""
     for limit in (120, 80, 40, 20, 0):
-        lines = [f'<div class="gray">{head[0]}</div>', f'<div class="normal">{head[1]}</div>']
+        lines = [f'<div class="gray">{head[0]}</div>'] + ([f'<div class="normal">{head[1]}</div>'] if head[1] else [])
         if what and limit:
             clipped = html.escape(clip(what, limit))
             lines.append(f'<div class="normal">{t.get("dispatch.card_what", what=clipped)}</div>')
