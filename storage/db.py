@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.checkpoint import BACKSTOP_PAGES
 from storage.fastsql import DriverSession, Transaction
 from storage.message_tx import ReplyConnection, SessionTx
-from storage.sqlite_inline import creator_for, use_inline_await
+from storage.sqlite_inline import creator_for, in_sqlite_transaction, use_inline_await
 
 
 def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> AsyncEngine:
@@ -38,6 +38,20 @@ def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> Async
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine.sync_engine, "savepoint")
+        def _sqlite_savepoint(conn: Any, _name: Any) -> None:
+            # pysqlite's own transaction control emits BEGIN only before an INSERT/UPDATE/DELETE:
+            # a SAVEPOINT opened before the transaction's first write became the transaction
+            # itself, and its RELEASE committed it — a later rollback of the outer transaction
+            # (an outage command that failed after it, a due-reminder batch) no longer undid it
+            # (SQLAlchemy's pysqlite docs, "Serializable isolation / Savepoints / Transactional
+            # DDL"). The transaction is begun here first, deferred as pysqlite's own BEGIN is.
+            # Reads before a transaction's first write still run outside it (the recipe that
+            # begins every transaction explicitly made them hold a snapshot that a write of
+            # another process then invalidates: "database is locked" at once, busy timeout or not).
+            if not in_sqlite_transaction(conn.connection.dbapi_connection):
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     kwargs.setdefault("pool_size", 10)

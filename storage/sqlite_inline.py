@@ -57,6 +57,14 @@ def use_inline_await(adapted: Any) -> None:
         adapted.__class__ = _InlineAdapted
 
 
+def in_sqlite_transaction(adapted: Any) -> bool:
+    """Whether the SQLite connection under SQLAlchemy's adapted connection is in a transaction."""
+    driver = adapted.driver_connection
+    if isinstance(driver, InlineConnection):
+        return driver.sqlite.in_transaction
+    return bool(driver.in_transaction)  # aiosqlite's (":memory:", or inline_sqlite=False)
+
+
 class InlineCursor:
     """The async cursor surface SQLAlchemy's aiosqlite adapter uses."""
 
