@@ -36,6 +36,18 @@ _EXISTING = select(Reminder.id).where(Reminder.dedup_key == bindparam("dedup_key
 # The same, as a fixed statement for a message's transaction (storage.fastsql): the reply path
 # writes a resident's first idle nudge with it, without the unit of work.
 NEW = Prepared(_INSERT_NEW)
+_NEW_MANY: dict[int, Prepared] = {1: NEW}
+
+
+def _insert_many(count: int) -> Prepared:
+    """NEW for count rows in one multi-row INSERT (row i's parameters suffixed _i), built once per count."""
+    done = _NEW_MANY.get(count)
+    if done is None:
+        rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _NEW_COLUMNS) + ")" for i in range(count))
+        done = _NEW_MANY[count] = Prepared(text(
+            f"INSERT INTO reminders ({', '.join(_NEW_COLUMNS)}) VALUES {rows} ON CONFLICT (dedup_key) DO NOTHING"
+        ).bindparams(*(bindparam(f"{c}_{i}", type_=_TABLE.c[c].type) for i in range(count) for c in _NEW_COLUMNS)))
+    return done
 
 
 def register_cause_check(cause_type: str, check: CauseCheck) -> None:
@@ -95,7 +107,11 @@ async def schedule_many(session: AsyncSession, rows: list[dict[str, Any]], *, no
     that need no Reminder objects back. A row is as for new_row."""
     if not rows:
         return
-    await fastsql.run_many(session, [(NEW, new_row(row, now=now)) for row in rows])
+    if len(rows) == 1:
+        await fastsql.run(session, NEW, new_row(rows[0], now=now))
+        return
+    params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in new_row(row, now=now).items()}
+    await fastsql.run(session, _insert_many(len(rows)), params)
 
 
 async def drop_for_cause(

@@ -282,6 +282,44 @@ async def test_a_confirmed_report_is_routed_without_the_unit_of_work(
     assert actions == ["created", "assign"]
 
 
+async def test_a_routed_tickets_time_limit_reminders_are_one_statement(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """确认 routes the ticket and schedules its owner's time-limit reminders (接单 and 办结, each a
+    reminder before and a breach at the limit) in one INSERT; said again, the dedup keys keep
+    them once."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    openid = "oRemindMany1"
+    await to_step(wx, openid, len(ANSWERS))
+    with engine_statements(services.engine) as seen, fastsql.watched() as fixed:
+        await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert not [s for s in seen if s.startswith("INSERT INTO reminders")], seen
+    assert len([s for s in fixed if s.startswith("INSERT INTO reminders")]) == 1, fixed
+    async with services.sessions() as session:
+        rows = list(await session.scalars(
+            select(Reminder).where(Reminder.cause_type == "ticket", Reminder.cause_id == ticket.id)
+            .order_by(Reminder.id)))
+    assert sorted(r.kind for r in rows) == ["accept_breach", "accept_remind", "resolve_breach", "resolve_remind"]
+    assert {r.target for r in rows} == {ticket.assignee} and {r.state for r in rows} == {"pending"}
+    assert all(r.payload["channel"] == "wecom" and ticket.number in r.payload["message"]["text"] for r in rows)
+    assert {r.kind: r.due_at for r in rows}["resolve_breach"] == ticket.due_at
+    assert {r.kind: r.payload["urgent"] for r in rows}["accept_breach"] is True
+
+    from bot import reminders  # the same rows again: skipped by their dedup keys, in one statement
+    again = [{"kind": r.kind, "due_at": r.due_at, "channel": "wecom", "target": r.target,
+              "payload": r.payload["message"], "dedup_key": r.dedup_key} for r in rows]
+    async with services.sessions() as session, session.begin():
+        with fastsql.watched() as fixed:
+            await reminders.schedule_many(session, again, now=services.clock.now())
+    assert len(fixed) == 1
+    async with services.sessions() as session:
+        count = len(list(await session.scalars(select(Reminder.id).where(Reminder.cause_id == ticket.id,
+                                                                          Reminder.cause_type == "ticket"))))
+    assert count == 4
+
+
 async def _a_ticket(session: AsyncSession, services: Services) -> Ticket:
     return await tickets.create_ticket(
         session, kind="complaint", resident="oFlush", fields={"a": 1}, now=services.clock.now(), tz=services.tz,
