@@ -331,6 +331,13 @@ def _person_asked_in_emergency(found: Intent, text: str) -> bool:
     return complaint_module is not None and bool(complaint_module.urgent_said(found.slots, text))
 
 
+def _cry_for_help(text: str) -> bool:
+    """Whether an opening is a bare cry for help (快来人啊, 有没有人 快来): the emergency of
+    config/flows.toml with hand_off = true, which goes to a person at once."""
+    complaint_module = _optional("bot.flows.complaint")
+    return complaint_module is not None and bool(complaint_module.hands_off(text))
+
+
 async def _urgent_hand_off(ctx: Context, found: Intent, text: str) -> Outcome:
     """The urgent hand-off of an emergency told with a request for a person: the report's opening
     (what, where, which advice) is the emergency in hand (bot.flows.handoff), nothing else asked."""
@@ -559,9 +566,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         number = str(found.slots.get("ticket_number") or "") or number_in(text)
         short = None if number else await short_reply(ctx, text)  # 0001进度: by its last digits
         return Outcome(short or await status_reply(ctx, number or None), None)
-    if _person_asked_in_emergency(found, text):
+    if _person_asked_in_emergency(found, text) or _cry_for_help(text):
         # 人工 我家水管爆了 6号楼: the urgent hand-off now (staff group, the building's grid workers,
-        # the advice), as 人工 inside the urgent report is — not the report's questions first
+        # the advice), as 人工 inside the urgent report is — not the report's questions first; and
+        # 快来人啊 alone, an old person's cry for help, reaches a person at once and is asked where
         return await _urgent_hand_off(ctx, found, text)
     if found.intent == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent")), None)

@@ -930,3 +930,87 @@ async def test_weak_water_pressure_is_a_water_report(wx: WeChat, services: Servi
     assert "工单号" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert (ticket.category, ticket.building) == ("水电气暖", "3")
+
+
+async def test_a_cry_for_help_alone_reaches_a_person_at_once(wx: WeChat, services: Services) -> None:
+    """快来人啊 / 来人啊 / 有没有人 快来 said alone (an old person's cry for help) got 没太明白 and the
+    menu. It is the urgent hand-off now: the staff group told 【紧急】, the resident asked where they
+    are; where they then say is on the ticket for staff. A repair asked for in the same words
+    (楼道灯坏了 快来人修一下) stays a report, and a lift with someone in it stays the lift emergency."""
+    for said in ("快来人啊", "来人啊", "有没有人 快来", "救命啊 快来人"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "转接人工服务" in reply and "您在哪里" in reply and "没太明白" not in reply, (said, reply)
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff" and ticket.urgency == "urgent", (said, ticket)
+        [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+        assert "【紧急】" in post.payload["content"], post.payload
+        assert await dialog_of(services, openid) is None
+    then = await wx.say(openid, "5号楼3单元502")
+    assert ticket.number in then and "没太明白" not in then, then
+    calm = oid()
+    reply = await wx.say(calm, "楼道灯坏了 快来人修一下")
+    assert "问题在哪里" in reply and "⚠️" not in reply and "转接人工服务" not in reply, reply
+    state = await dialog_of(services, calm)
+    assert state is not None and state.flow == "complaint" and state.slots.get("urgency") != "urgent"
+    lift = oid()
+    assert "96333" in await wx.say(lift, "5号楼电梯困人了 快来人")
+    state = await dialog_of(services, lift)
+    assert state is not None and state.slots["emergency"] == "trapped"
+    assert await tickets_of(services, lift) == []
+    for hello in ("有人吗", "有没有人啊"):  # a hello, not a cry: the menu, whose 6 is a person
+        assert "6. 转人工服务" in await wx.say(oid(), hello)
+
+
+async def test_an_old_neighbour_not_seen_for_days_is_urgent(wx: WeChat, services: Services) -> None:
+    """独居老人好几天没出门 敲门没人应 and the like got the menu (or a 环境卫生 report of a smell): an
+    old person possibly collapsed inside is the urgent report, with 110/120 and the property to open
+    the door first; a neighbour merely not met, or an old person who will not go out, is not."""
+    for said in ("独居老人好几天没出门 敲门没人应", "楼上王奶奶两天没见着了 电话也不接",
+                 "对门老人屋里有臭味 好几天没动静", "隔壁大爷三天没下楼了 敲门也没人应"):
+        await _urgent_reply(wx, services, said, "开门查看", "welfare")
+    openid = oid()
+    await wx.say(openid, "楼上王奶奶两天没见着了 电话也不接")
+    assert "联系电话" in await wx.say(openid, "7号楼2单元301")
+    assert "绑定" in await wx.say(openid, "13800138021")
+    assert "请核对" in await wx.say(openid, "否")
+    done = await wx.say(openid, "确认")
+    assert "工单号" in done, done
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.urgency == "urgent" and ticket.building == "7" and ticket.fields["category"] == "其他"
+    for said in ("我爸好几天没出门了 想约个人陪他散步", "好几天没见着网格员了"):
+        await _no_emergency(wx, services, said)
+
+
+async def test_smoke_said_to_be_no_hurry_is_an_ordinary_report(wx: WeChat, services: Services) -> None:
+    """3号楼冒烟了 不是急事 got the menu: 不是急事 took the emergency away and nothing was left. The
+    resident says it is no hurry (smoke seen, nobody in danger): it is the ordinary 消防安全 report of
+    what was said, no 119 advice; 不是急事吧 asked is still the fire."""
+    openid = oid()
+    reply = await wx.say(openid, "3号楼冒烟了 不是急事")
+    assert "⚠️" not in reply and "没太明白" not in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "complaint", state
+    assert state.slots["category"] == "消防安全" and state.slots.get("urgency") != "urgent"
+    assert state.slots["place"]["building"] == "3"
+    await _urgent_reply(wx, services, "楼道里冒烟了 不是急事吧", "119", "fire")
+
+
+async def test_older_residents_dialect_words_in_reports_and_bookings(wx: WeChat, services: Services) -> None:
+    """俺家暖气不热乎, 俺家门口的路灯黑了, 楼道里的灯瞎了, 咋回事 楼道里黑咕隆咚的, 水管子滋水了 got
+    没太明白 and the menu: each is a report of its category, asked where; 给俺妈约个陪诊 asked whom
+    the booking is for: 俺妈 is 我妈."""
+    for said, category in (("俺家暖气不热乎", "水电气暖"), ("俺家门口的路灯黑了", "照明"),
+                           ("楼道里的灯瞎了", "照明"), ("咋回事 楼道里黑咕隆咚的", "照明"),
+                           ("水管子滋水了", "水电气暖")):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "问题在哪里" in reply and "没太明白" not in reply, (said, reply)
+        state = await dialog_of(services, openid)
+        assert state is not None and state.flow == "complaint" and state.slots["category"] == category, (said, state)
+        assert state.slots["description"] == said  # the resident's own words are kept
+    openid = oid()
+    reply = await wx.say(openid, "给俺妈约个陪诊 明天上午")
+    assert "给谁预约" not in reply and "怎么称呼" in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["service"] == "陪诊" and state.slots["for_whom"] == "母亲", state

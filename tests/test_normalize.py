@@ -60,7 +60,7 @@ def test_known_typos_are_fixed(normalize: Normalizer) -> None:
 
 
 def test_voice_homophones_of_lift_and_stairwell_are_fixed_only_where_meant(normalize: Normalizer) -> None:
-    assert normalize("俺老伴困在电题里了") == "俺老伴困在电梯里了"
+    assert normalize("俺老伴困在电题里了") == "我老伴困在电梯里了"
     assert normalize("电提坏了 楼到灯不亮") == "电梯坏了 楼道灯不亮"
     assert normalize("楼到里好大的煤气味") == "楼道里好大的煤气味"
     # the same sounds in other words stay
@@ -88,3 +88,10 @@ def test_whitespace_and_repeated_punctuation_collapse(normalize: Normalizer) -> 
 def test_normaliser_without_word_lists_only_converts() -> None:
     plain = Normalizer()
     assert plain("喂 樓道ＡＢ") == "喂 楼道ab"
+
+
+def test_dialect_words_are_read_as_plain_chinese(normalize: Normalizer) -> None:
+    """俺/咋/啥 (北方话, and voice recognition of it) read as 我/怎么/什么: 给俺妈约个陪诊 is for 我妈."""
+    assert normalize("给俺妈约个陪诊") == "给我妈约个陪诊"
+    assert normalize("俺报的那个事咋样了") == "我报的那个事怎么样了"
+    assert normalize("啥时候来") == "什么时候来"

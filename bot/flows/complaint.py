@@ -64,6 +64,13 @@ def urgent_said(slots: dict[str, Any], text: str) -> bool:
     return slots.get("urgency") == "urgent" and not _calm_context(text)
 
 
+def hands_off(text: str) -> bool:
+    """Whether the emergency text names goes to a person at once (config/flows.toml hand_off:
+    快来人啊, a cry for help that says nothing else)."""
+    entry = _emergency(text)
+    return bool(entry and entry.get("hand_off"))
+
+
 def emergency_of(text: str) -> str | None:
     """The emergency the text names (gas, electric, fire, trapped, burst, medical), if any."""
     entry = _emergency(text)

@@ -95,7 +95,9 @@ class Classifier:
         slots = loaded.slots.extract(normal, now or datetime.now(SHANGHAI))
         present = loaded.segmenter.terms(normal, loaded.rules)
         present.update(f"#{key}" for key in slots)  # rules may say "#ticket_number", "#phone" …
-        if "urgency" not in slots:  # 晕倒了 已经好了, 去年摔倒在…: urgency words of no emergency now
+        if "urgency" not in slots and not loaded.slots.unhurried(normal):
+            # 晕倒了 已经好了, 去年摔倒在…: urgency words of no emergency now, nothing to report; said
+            # to be no hurry (3号楼冒烟了 不是急事), what they name is still a report, not urgent
             present.discard("@urgent")
         intent, confidence = _decide(loaded.rules, present, normal)
         for key, owner in _INTENT_ONLY_SLOTS.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -239,6 +239,14 @@ class SlotExtractor:
             return True
         found = self.urgency_context.found_now
         return any(found(p, text) for p in self.urgent_patterns)
+
+    def unhurried(self, text: str) -> bool:
+        """Whether an emergency of now is said with no hurry (3号楼冒烟了 不是急事): no emergency,
+        yet something to report, as the words without 不是急事 would be."""
+        context = self.urgency_context
+        if not context.not_urgent or self._urgent(text):
+            return False
+        return replace(self, urgency_context=replace(context, not_urgent=()))._urgent(text)
 
     def _vocabulary(self, text: str, slots: dict[str, Any]) -> None:
         services = self.service.hits(text)
