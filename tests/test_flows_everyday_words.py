@@ -997,12 +997,13 @@ async def test_smoke_said_to_be_no_hurry_is_an_ordinary_report(wx: WeChat, servi
 
 
 async def test_older_residents_dialect_words_in_reports_and_bookings(wx: WeChat, services: Services) -> None:
-    """俺家暖气不热乎, 俺家门口的路灯黑了, 楼道里的灯瞎了, 咋回事 楼道里黑咕隆咚的, 水管子滋水了 got
-    没太明白 and the menu: each is a report of its category, asked where; 给俺妈约个陪诊 asked whom
-    the booking is for: 俺妈 is 我妈."""
+    """俺家暖气不热乎, 俺家门口的路灯黑了, 楼道里的灯瞎了, 咋回事 楼道里黑咕隆咚的, 水管子滋水了,
+    楼道灯不着了, 电梯按钮不灵了, 电梯不走了, 下水道返水了 got 没太明白 and the menu: each is a report of
+    its category, asked where; 给俺妈约个陪诊 asked whom the booking is for: 俺妈 is 我妈."""
     for said, category in (("俺家暖气不热乎", "水电气暖"), ("俺家门口的路灯黑了", "照明"),
                            ("楼道里的灯瞎了", "照明"), ("咋回事 楼道里黑咕隆咚的", "照明"),
-                           ("水管子滋水了", "水电气暖")):
+                           ("水管子滋水了", "水电气暖"), ("楼道灯不着了", "照明"), ("电梯按钮不灵了", "电梯"),
+                           ("电梯不走了", "电梯"), ("家里下水道返水了", "环境卫生")):
         openid = oid()
         reply = await wx.say(openid, said)
         assert "问题在哪里" in reply and "没太明白" not in reply, (said, reply)
@@ -1014,3 +1015,6 @@ async def test_older_residents_dialect_words_in_reports_and_bookings(wx: WeChat,
     assert "给谁预约" not in reply and "怎么称呼" in reply, reply
     state = await dialog_of(services, openid)
     assert state is not None and state.slots["service"] == "陪诊" and state.slots["for_whom"] == "母亲", state
+    # 事儿 is 事: 俺那个修灯的事儿咋样了 asks after a report, as 我那个修灯的事怎么样了 does
+    asked = await wx.say(oid(), "俺那个修灯的事儿咋样了")
+    assert "没有正在办理的工单" in asked and "没太明白" not in asked, asked

@@ -95,3 +95,4 @@ def test_dialect_words_are_read_as_plain_chinese(normalize: Normalizer) -> None:
     assert normalize("给俺妈约个陪诊") == "给我妈约个陪诊"
     assert normalize("俺报的那个事咋样了") == "我报的那个事怎么样了"
     assert normalize("啥时候来") == "什么时候来"
+    assert normalize("修灯的事儿") == "修灯的事"
