@@ -507,7 +507,33 @@ async def _staff_transition(
             detail.update(assignee=ticket.assignee, previous=previous)
         name = "ticket.reassign" if action == "assign" and previous else f"ticket.{action}"
         audit(session, actor, name, ticket.number, svc.clock.now(), detail)
+        delivery_record.record(session)  # sent from WeCom: its retry must not act again
     return ticket
+
+
+async def settle_from_wecom(svc: Services, who: Person, ref: str | None, note: str) -> str | None:
+    """`办结 N 说明` from a service-centre staff member (roster role staff) on a ticket in the staff
+    queue — no owner: a 转人工 hand-off, a job handed back: settled as from the console
+    (staff_transition: the resident told, audited; a refusal audited and said). None when the
+    sender is no staff member or N names no such ticket: the command goes on as an owner's."""
+    from bot import worker_commands
+
+    if ref is None or not roster.is_staff(who):
+        return None
+    t = svc.texts
+    async with svc.sessions() as session:
+        matches = await worker_commands._by_ref(session, ref)
+    meant = [x for x in matches if x.status in tickets.ACTIVE] or matches  # an open one before a settled one
+    if len(meant) != 1 or meant[0].assignee is not None or meant[0].parent_id is not None:
+        return None
+    number = meant[0].number
+    if not note:
+        return t.get("wecom.need_note", what=t.get("wecom.note_resolve"), example=f"{t.get('wecom.verbs.resolve')} {ref} …")
+    try:
+        await staff_transition(svc, number, "resolve", who.id, note=note)
+    except REFUSALS as exc:
+        return t.get("wecom.staff_settle_refused", number=number, reason=str(exc))
+    return t.get("wecom.resolved_one", number=number)
 
 
 async def add_note(svc: Services, number: str, text: str, actor: str) -> None:
