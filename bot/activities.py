@@ -1,29 +1,37 @@
 """Volunteer activities: defined in config/activities.toml, signed up for in chat ("报名 活动名",
 "报名 2" by the number 近期活动 shows, "我想参加敬老院探访"), with a reminder the evening before and
-a thank-you afterwards (durable reminder rows). "我的报名" lists the resident's own signups."""
+a thank-you afterwards (durable reminder rows). "我的报名" lists the resident's own signups.
+
+A coordinator or staff calls one off in WeCom (取消活动 X 原因, `cancel_activity`): it is no longer
+offered or listed, its reminders are dropped and each resident signed up is told once. One taken
+out of the TOML file is cancelled quietly when nobody is signed up; with signups it is kept (and a
+warning logged at each load) until someone sends 取消活动, so residents are never left untold."""
 
 from __future__ import annotations
 
 import logging
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import reminders
+from bot import outbox, reminders
 from bot.clock import local
 from bot.flows.commands import normalize
+from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
-from bot.schedule import load_schedule_config, parse_hhmm, register_timed_kind
+from bot.schedule import held_until, load_schedule_config, parse_hhmm, register_timed_kind
 from bot.services import Services
-from storage.models import Activity, ActivitySignup, Reminder
+from bot.staff_actions import audit
+from storage.models import Activity, ActivitySignup, Person, Reminder, Resident
 
 if TYPE_CHECKING:
     from bot.flows.base import Context
@@ -31,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CAUSE = "activity"
+CONFIG = "config"  # cancelled_by of an activity taken out of the TOML file with nobody signed up
+MAX_REASON = 100  # characters of a cancellation's reason (it is in every signed-up resident's push)
 KINDS = ("activity_remind", "activity_thanks")
 LISTED = 5  # upcoming activities a listing shows, numbered for 报名 N
 
@@ -105,15 +115,18 @@ async def load_activities(svc: Services, path: Path | None = None) -> int:
 async def _upsert(svc: Services, defs: list[ActivityDef]) -> None:
     now = svc.clock.now()
     async with svc.sessions() as session, session.begin():
+        await _retire_removed(svc, session, {item.key for item in defs}, now)
         for item in defs:
             row = await session.scalar(select(Activity).where(Activity.key == item.key).with_for_update())
             if row is None:
                 session.add(Activity(key=item.key, title=item.title, place=item.place,
                                      start_at=item.start_at, end_at=item.end_at, created_at=now))
                 continue
+            if row.cancelled_by == CONFIG:  # taken out of the file, now back in it: offered again
+                row.cancelled_at = row.cancelled_by = row.cancel_reason = None
             moved = row.start_at != item.start_at or row.end_at != item.end_at
             row.title, row.place, row.start_at, row.end_at = item.title, item.place, item.start_at, item.end_at
-            if moved:
+            if moved and row.cancelled_at is None:
                 await session.flush()
                 signups = await session.scalars(
                     select(ActivitySignup).where(ActivitySignup.activity_id == row.id, ActivitySignup.status == "signed")
@@ -123,9 +136,35 @@ async def _upsert(svc: Services, defs: list[ActivityDef]) -> None:
                     await _plan(svc, session, row, signup)
 
 
+async def _live_signups(session: AsyncSession, activity_id: int) -> list[ActivitySignup]:
+    rows = await session.scalars(select(ActivitySignup).where(
+        ActivitySignup.activity_id == activity_id, ActivitySignup.status == "signed").order_by(ActivitySignup.id))
+    return list(rows)
+
+
+async def _retire_removed(svc: Services, session: AsyncSession, keys: set[str], now: datetime) -> None:
+    """Activities not ended that the file no longer has: cancelled quietly when nobody is signed
+    up; kept, with a warning, when residents are (only 取消活动 tells them)."""
+    rows = await session.scalars(select(Activity).where(
+        Activity.key.not_in(keys) if keys else Activity.id.is_not(None),
+        Activity.cancelled_at.is_(None), Activity.end_at > now).with_for_update())
+    for row in rows.all():
+        signed = len(await _live_signups(session, row.id))
+        if signed:
+            log.warning(
+                "activity %s (%s) is no longer in the activities file but %d resident(s) are signed up: "
+                "it is kept, and still reminds them, until a coordinator sends 取消活动 %s",
+                row.key, row.title, signed, row.key,
+            )
+            continue
+        row.cancelled_at, row.cancelled_by = now, CONFIG
+        log.info("activity %s removed from the activities file: no longer offered", row.key)
+
+
 async def list_upcoming(session: AsyncSession, now: datetime) -> list[Activity]:
-    """Activities not yet started, soonest first."""
-    rows = await session.scalars(select(Activity).where(Activity.start_at > now).order_by(Activity.start_at))
+    """Activities not yet started nor cancelled, soonest first."""
+    rows = await session.scalars(select(Activity).where(
+        Activity.start_at > now, Activity.cancelled_at.is_(None)).order_by(Activity.start_at))
     return list(rows)
 
 
@@ -138,16 +177,17 @@ async def find_activity(session: AsyncSession, name: str, now: datetime) -> Acti
     if number is not None:  # 报名 2: the second of the upcoming ones as 近期活动 lists them
         shown = (await list_upcoming(session, now))[:LISTED]
         return shown[number - 1] if 1 <= number <= len(shown) else None
-    rows = list(await session.scalars(select(Activity).order_by(Activity.start_at)))
+    rows = list(await session.scalars(select(Activity).where(
+        or_(Activity.cancelled_at.is_(None), Activity.cancelled_by != CONFIG)).order_by(Activity.start_at)))
     for match in (
         lambda a: a.key == name,
         lambda a: a.title == name,
         lambda a: name in a.title or a.title in name,
     ):
         hits = [a for a in rows if match(a)]
-        if hits:
+        if hits:  # upcoming and held first; a cancelled one still found, so 报名 it says so
             upcoming = [a for a in hits if a.start_at > now]
-            return (upcoming or hits)[0]
+            return min(upcoming or hits, key=lambda a: (a.cancelled_at is not None, a.start_at))
     return None
 
 
@@ -230,7 +270,7 @@ async def _signup_live(session: AsyncSession, reminder: Reminder) -> bool:
     if signup is None or signup.status != "signed":
         return False
     activity = await session.get(Activity, signup.activity_id)
-    if activity is None:
+    if activity is None or activity.cancelled_at is not None:
         return False
     generation = f"{int(signup.created_at.timestamp())}:{int(activity.start_at.timestamp())}"
     return (reminder.payload or {}).get("generation") == generation
@@ -256,6 +296,9 @@ async def sign_up(svc: Services, session: AsyncSession, openid: str, activity_ke
     activity = await find_activity(session, activity_key, now)
     if activity is None:
         return SignupResult("not_found", None, await _not_found(svc, session, activity_key, now))
+    if activity.cancelled_at is not None:
+        return SignupResult("called_off", activity, t.get(
+            "activities.called_off", title=activity.title, upcoming=await _upcoming_text(svc, session, now)))
     if activity.start_at <= now:
         return SignupResult("started", activity, t.get(
             "activities.started", title=activity.title, upcoming=await _upcoming_text(svc, session, now)))
@@ -298,7 +341,8 @@ async def signed_activities(session: AsyncSession, openid: str, now: datetime) -
     rows = await session.scalars(
         select(Activity)
         .join(ActivitySignup, ActivitySignup.activity_id == Activity.id)
-        .where(ActivitySignup.openid == openid, ActivitySignup.status == "signed", Activity.end_at > now)
+        .where(ActivitySignup.openid == openid, ActivitySignup.status == "signed", Activity.end_at > now,
+               Activity.cancelled_at.is_(None))
         .order_by(Activity.start_at)
     )
     return list(rows)
@@ -334,7 +378,8 @@ async def reminded_drop(ctx: Context) -> str | None:
     )
     signup = await ctx.session.get(ActivitySignup, signup_id) if signup_id is not None else None
     activity = await ctx.session.get(Activity, signup.activity_id) if signup is not None else None
-    if signup is None or activity is None or signup.status != "signed" or activity.start_at <= ctx.now:
+    if (signup is None or activity is None or signup.status != "signed" or activity.start_at <= ctx.now
+            or activity.cancelled_at is not None):
         return None
     result = await cancel_signup(ctx.svc, ctx.session, ctx.openid, activity.key)
     return result.reply + "\n" + ctx.svc.texts.get("activities.sign_up_again", title=activity.title)
@@ -378,3 +423,120 @@ async def request(ctx: Context, text: str) -> str | None:
         return None
     result = await sign_up(ctx.svc, ctx.session, ctx.openid, name)
     return result.reply
+
+
+# --- 取消活动: a coordinator or staff calls an activity off (WeCom) --------------------------------
+
+_CALL_OFF = re.compile(r"^取消活动(?:[\s:：,，]+(?P<rest>.*))?$", re.DOTALL)
+_SEP = re.compile(r"[\s,，;；:：。]+")
+_DATE = re.compile(
+    r"^(?:(?P<y>\d{4})[-/.年])?(?P<m>\d{1,2})(?:[-/.]|月)(?P<d>\d{1,2})(?:日|号)?(?:的)?(?P<name>.*)$")
+_REASON_LEAD = re.compile(r"^(?:原因|因为|由于|因)[:：]?\s*")
+CANCELLERS = ("volunteer_coordinator", "staff", "admin")
+
+
+def parse_cancel(text: str) -> str | None:
+    """What follows 取消活动 (the activity, then the reason), '' for nothing; None when text is
+    not that command."""
+    found = _CALL_OFF.match(simplified(unicodedata.normalize("NFKC", text)).strip())
+    return None if found is None else (found.group("rest") or "").strip()
+
+
+def _split(rest: str) -> tuple[str, str]:
+    """The activity named (its first word) and the reason (the rest, without 因为/原因)."""
+    parts = _SEP.split(rest, maxsplit=1)
+    ref = parts[0].strip()
+    reason = _REASON_LEAD.sub("", parts[1].strip()) if len(parts) > 1 else ""
+    return ref, reason.strip("。. ")
+
+
+def _matches(svc: Services, rows: list[Activity], ref: str) -> list[Activity]:
+    """The activities ref means: its key, its title, a part of its title, or its date (12月5日,
+    12-05, 2026-12-05, 12月5日楼道清洁)."""
+    for match in (lambda a: a.key == ref, lambda a: a.title == ref, lambda a: ref in a.title or a.title in ref):
+        hits = [a for a in rows if match(a)]
+        if hits:
+            return hits
+    dated = _DATE.match(ref)
+    if dated is None:
+        return []
+    name = dated.group("name").strip()
+    hits = []
+    for a in rows:
+        day = local(a.start_at, svc.tz).date()
+        if (day.month, day.day) != (int(dated.group("m")), int(dated.group("d"))):
+            continue
+        if dated.group("y") and day.year != int(dated.group("y")):
+            continue
+        if name and name not in a.title and a.title not in name:
+            continue
+        hits.append(a)
+    return hits
+
+
+def _candidates(svc: Services, rows: list[Activity]) -> str:
+    return "\n".join(svc.texts.get("activities.cancel_line", ref=a.key, title=a.title, when=_when(svc, a))
+                     for a in rows) or svc.texts.get("activities.cancel_none_open")
+
+
+async def cancel_activity(svc: Services, session: AsyncSession, who: Person, rest: str) -> str:
+    """取消活动 <key, title or date> [reason] from a roster person: the activity cancelled (audited),
+    its reminders dropped, each resident signed up told once through the outbox; the reply says
+    how many were told. Refused (audited) for anyone not a coordinator or staff."""
+    t = svc.texts
+    now = svc.clock.now()
+    if not who.active or not any(r in CANCELLERS for r in who.roles or ()):
+        audit(session, who.id, "activity.cancel.refused", rest[:64], now, {"reason": "not_coordinator"})
+        return t.get("activities.cancel_refused")
+    open_rows = list(await session.scalars(select(Activity).where(
+        Activity.cancelled_at.is_(None), Activity.end_at > now).order_by(Activity.start_at)))
+    ref, reason = _split(rest)
+    if not ref:
+        return t.get("activities.cancel_usage", candidates=_candidates(svc, open_rows))
+    if len(reason) > MAX_REASON:
+        return t.get("activities.cancel_reason_long", limit=MAX_REASON)
+    hits = _matches(svc, open_rows, ref)
+    if not hits:
+        done = _matches(svc, list(await session.scalars(select(Activity).where(
+            or_(Activity.cancelled_at.is_not(None), Activity.end_at <= now)).order_by(Activity.start_at))), ref)
+        if len(done) == 1 and done[0].cancelled_at is not None and done[0].cancelled_by != CONFIG:
+            return t.get("activities.cancel_already", title=done[0].title,
+                         at=f"{local(done[0].cancelled_at, svc.tz):%m月%d日 %H:%M}")
+        if len(done) == 1 and done[0].end_at <= now and done[0].cancelled_at is None:
+            return t.get("activities.cancel_ended", title=done[0].title)
+        return t.get("activities.cancel_unknown", name=ref[:30], candidates=_candidates(svc, open_rows))
+    if len(hits) > 1:
+        return t.get("activities.cancel_ambiguous", name=ref[:30], candidates=_candidates(svc, hits))
+    activity = await session.scalar(select(Activity).where(Activity.id == hits[0].id).with_for_update()
+                                    .execution_options(populate_existing=True))
+    if activity is None or activity.cancelled_at is not None:  # called off meanwhile by someone else
+        return t.get("activities.cancel_already", title=hits[0].title,
+                     at=f"{local(now, svc.tz):%m月%d日 %H:%M}")
+    activity.cancelled_at, activity.cancelled_by, activity.cancel_reason = now, who.id, reason or None
+    told = await _tell_called_off(svc, session, activity, reason, now)
+    audit(session, who.id, "activity.cancel", activity.key, now,
+          {"title": activity.title, "reason": reason, "told": told, "via": "wecom"})
+    log.info("activity cancelled", extra={"fields": {"activity": activity.key, "by": who.id, "told": told}})
+    return t.get("activities.cancel_done", title=activity.title, when=_when(svc, activity), told=told,
+                 reason=reason or t.get("activities.cancel_no_reason"))
+
+
+async def _tell_called_off(svc: Services, session: AsyncSession, activity: Activity, reason: str,
+                           now: datetime) -> int:
+    """Drop each signup's reminders and push its resident, once, that the activity is off (after
+    the quiet hours now falls in); how many residents were told (unsubscribed or erased: not)."""
+    t = svc.texts
+    text = t.get("activities.called_off_push", title=activity.title, when=_when(svc, activity),
+                 place=activity.place or "-",
+                 reason=t.get("activities.called_off_reason", reason=reason) if reason else "")
+    held = held_until(now, svc.settings)
+    told = 0
+    for signup in await _live_signups(session, activity.id):
+        await reminders.drop_for_cause(session, CAUSE, signup.id)
+        resident = await session.scalar(select(Resident).where(Resident.openid == signup.openid))
+        if resident is not None and (not resident.subscribed or resident.erased_at is not None):
+            continue
+        await outbox.push_resident(session, signup.openid, text, now=now, not_before=held,
+                                   dedup_key=f"activity:{activity.id}:called_off:{signup.id}")
+        told += 1
+    return told

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import delivery_record, dispatch, notices, outage_commands, roster, tickets
+from bot import activities, delivery_record, dispatch, notices, outage_commands, roster, tickets
 from bot.clock import local
 from bot.intents.normalize import simplified
 from bot.services import Services
@@ -779,6 +779,12 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
             return reply
     if not text:
         return t.get("wecom.text_only")
+    call_off = activities.parse_cancel(text)
+    if call_off is not None:  # 取消活动 楼道清洁 因下雨 (coordinator or staff)
+        async with svc.sessions() as session, session.begin():
+            reply = await activities.cancel_activity(svc, session, who, call_off)
+            delivery_record.record(session, reply)
+            return reply
     outage = outage_commands.parse(text)
     if outage is not None:  # 停水 3 4 5 预计15:00 管道抢修 / 恢复 停水 3 (staff only)
         return await outage_commands.run(svc, who, outage)
@@ -793,6 +799,12 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         return t.get("wecom.noted")
     if cmd.verb in ("reply", "reply_all"):
         return await staff_reply(svc, who, cmd)
+    if cmd.verb == "resolve" and not cmd.more:  # staff settle a staff-queue ticket (转人工) as in the console
+        from bot import staff_actions
+
+        settled = await staff_actions.settle_from_wecom(svc, who, cmd.ref, cmd.text)
+        if settled is not None:
+            return settled
     async with svc.sessions() as session, session.begin():
         if cmd.verb == "mine":
             reply = await mine(svc, session, who)

@@ -313,6 +313,11 @@ class Activity(Base):
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    # Called off (取消活动): when, by whom (a roster id, or "config" when taken out of
+    # config/activities.toml with nobody signed up) and the reason residents were told.
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class ActivitySignup(Base):

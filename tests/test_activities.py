@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import activities
@@ -16,6 +18,9 @@ from bot.clock import FakeClock
 from bot.schedule import run_due
 from bot.services import Services, open_services
 from storage.models import Activity, OutboxItem
+from tests.conftest import WeChat
+from tests.staff_support import audit_rows
+from tests.wecom_driver import WeCom, load_demo_roster
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -199,3 +204,134 @@ async def test_processes_starting_together_on_a_new_database_both_load_the_activ
     async with services.sessions() as session:
         keys = list(await session.scalars(select(Activity.key).order_by(Activity.key)))
     assert keys == ["clean", "past", "visit"]
+
+
+# --- 取消活动: a coordinator (or staff) calls an activity off in WeCom ------------------------------
+
+
+async def pushes_to(svc: Services, openid: str) -> list[str]:
+    """Texts queued to a resident (the outbox; passive chat replies are not in it)."""
+    return await wechat_to(svc, openid)
+
+
+async def on_wecom(svc: Services, client: TestClient[Any, Any]) -> tuple[WeCom, WeChat]:
+    """The demo roster and this file's activities (the app's start loaded the repository's, which
+    this load takes out of the offer, nobody being signed up for them); the two drivers."""
+    await load_demo_roster(svc)
+    assert await activities.load_activities(svc, svc.extras["test.activities_path"]) == 3
+    return WeCom(client, svc), WeChat(client, svc.settings)
+
+
+async def test_a_coordinator_cancels_an_activity_and_everyone_signed_up_is_told_once(
+    svc: Services, client: TestClient[Any, Any], clock: FakeClock
+) -> None:
+    wc, wx = await on_wecom(svc, client)
+    for openid in ("oCan1", "oCan2"):
+        assert "报名成功" in await wx.say(openid, "报名 楼道清洁")
+    assert "报名成功" in await wx.say("oCan3", "报名 敬老院探访")
+    assert "已为您取消" in await wx.say("oCan2", "取消报名 楼道清洁")  # withdrew before: not told
+    assert "报名成功" in await wx.say("oCan4", "报名 楼道清洁")
+
+    reply = await wc.say("zhouvol", "取消活动 楼道清洁 因为下雨改期")
+    assert "已取消活动“楼道清洁志愿行动”" in reply and "下雨改期" in reply and "已通知报名的 2 位居民" in reply
+    for openid in ("oCan1", "oCan4"):
+        told = [p for p in await pushes_to(svc, openid) if "【活动取消】" in p]
+        assert len(told) == 1 and "楼道清洁志愿行动" in told[0] and "原因：下雨改期" in told[0]
+    assert not [p for p in await pushes_to(svc, "oCan2") + await pushes_to(svc, "oCan3") if "【活动取消】" in p]
+    [row] = await audit_rows(svc, "activity.cancel")
+    assert (row.actor, row.target) == ("zhouvol", "clean") and row.detail["told"] == 2
+    assert row.detail["reason"] == "下雨改期"
+
+    # Residents no longer see it, nor can sign up for it; 我的报名 lists only what still stands.
+    listing = await wx.say("oCan5", "近期活动")
+    assert "楼道清洁" not in listing and "敬老院探访" in listing
+    assert "“楼道清洁志愿行动”已取消，不能再报名" in await wx.say("oCan5", "报名 楼道清洁")
+    assert "您目前没有报名" in await wx.say("oCan1", "我的报名")
+
+    # Said again (or by someone else): nothing more is sent.
+    assert "已于" in await wc.say("liustaff", "取消活动 clean")
+    assert len([p for p in await pushes_to(svc, "oCan1") if "【活动取消】" in p]) == 1
+
+    # Neither the evening-before reminder nor the thank-you goes out; the other activity's does.
+    for when in (local(25, 19), local(26, 12), local(29, 19), local(30, 18)):
+        clock.set(when)
+        await run_due(svc)
+    assert not [p for p in await pushes_to(svc, "oCan1") + await pushes_to(svc, "oCan4")
+                if "活动提醒" in p or "【感谢】" in p]
+    assert [p for p in await pushes_to(svc, "oCan3") if "活动提醒" in p]
+
+
+async def test_only_a_coordinator_or_staff_may_cancel(svc: Services, client: TestClient[Any, Any]) -> None:
+    wc, wx = await on_wecom(svc, client)
+    assert "报名成功" in await wx.say("oCan6", "报名 敬老院探访")
+    assert "只有志愿者协调员或服务中心工作人员可以取消活动" in await wc.say("wangwei", "取消活动 敬老院探访")
+    [refused] = await audit_rows(svc, "activity.cancel.refused")
+    assert refused.actor == "wangwei"
+    assert "敬老院探访" in await wx.say("oCan7", "近期活动")
+    assert not [p for p in await pushes_to(svc, "oCan6") if "【活动取消】" in p]
+    # Staff may, naming it by its date, without a reason.
+    reply = await wc.say("liustaff", "取消活动 11月30日")
+    assert "已取消活动“敬老院探访”" in reply and "已通知报名的 1 位居民" in reply
+    [told] = [p for p in await pushes_to(svc, "oCan6") if "【活动取消】" in p]
+    assert "原因" not in told
+
+
+async def test_unknown_ambiguous_and_ended_activities_get_a_clear_answer(
+    svc: Services, client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "two.toml"
+    path.write_text(TOML + """
+[[activities]]
+key = "clean-pm"
+title = "楼道清洁志愿行动（下午场）"
+place = "5号楼前"
+start = "2026-11-26 14:00"
+end = "2026-11-26 16:00"
+""", encoding="utf-8")
+    await load_demo_roster(svc)
+    assert await activities.load_activities(svc, path) == 4
+    wc = WeCom(client, svc)
+    for said in ("取消活动 楼道清洁 下雨", "取消活動 樓道清潔 下雨", "取消活动 11月26日 下雨", "取消活动 11-26"):
+        reply = await wc.say("zhouvol", said)
+        assert "对应多个活动" in reply and "clean " in reply and "clean-pm" in reply, said
+    unknown = await wc.say("zhouvol", "取消活动 广场舞比赛")
+    assert "没有找到“广场舞比赛”" in unknown and "敬老院探访" in unknown and "上周的义诊" not in unknown
+    usage = await wc.say("zhouvol", "取消活动")
+    assert "取消活动 敬老院探访 因天气原因改期" in usage and "clean-pm" in usage
+    assert "已经结束，无需取消" in await wc.say("zhouvol", "取消活动 上周的义诊")
+    assert "不超过 100 个字" in await wc.say("zhouvol", "取消活动 clean-pm " + "原" * 101)
+    assert not await audit_rows(svc, "activity.cancel")
+    assert "已取消活动“楼道清洁志愿行动（下午场）”" in await wc.say("zhouvol", "取消活动 clean-pm，人手不够")
+    async with svc.sessions() as session:
+        rows = {a.key: a for a in await session.scalars(select(Activity))}
+    assert rows["clean-pm"].cancelled_by == "zhouvol" and rows["clean-pm"].cancel_reason == "人手不够"
+    assert rows["clean"].cancelled_at is None
+
+
+async def test_an_activity_taken_out_of_the_file(
+    svc: Services, client: TestClient[Any, Any], clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Taken out of activities.toml: with nobody signed up it is no longer offered (and back when
+    added again); with residents signed up it is kept, reminders and all, with a warning at each
+    load naming the 取消活动 that tells them — they are never left untold."""
+    wc, wx = await on_wecom(svc, client)
+    assert "报名成功" in await wx.say("oCan8", "报名 楼道清洁")
+    only_past = tmp_path / "only_past.toml"
+    only_past.write_text(TOML[TOML.index('[[activities]]\nkey = "past"'):], encoding="utf-8")
+    with caplog.at_level("WARNING", logger="bot.activities"):
+        assert await activities.load_activities(svc, only_past) == 1
+    assert any("clean" in r.getMessage() and "取消活动 clean" in r.getMessage() for r in caplog.records)
+    listing = await wx.say("oCan9", "近期活动")
+    assert "楼道清洁志愿行动" in listing and "敬老院探访" not in listing
+    assert "没有找到“敬老院探访”" in await wx.say("oCan9", "报名 敬老院探访")
+    clock.set(local(25, 19))
+    await run_due(svc)
+    assert [p for p in await pushes_to(svc, "oCan8") if "活动提醒" in p]  # kept: still reminded
+
+    # Added back: offered again.
+    assert await activities.load_activities(svc, svc.extras["test.activities_path"]) == 3
+    assert "敬老院探访" in await wx.say("oCan9", "近期活动")
+    # The kept one is cancelled by the coordinator: its resident is told.
+    assert await activities.load_activities(svc, only_past) == 1
+    assert "已通知报名的 1 位居民" in await wc.say("zhouvol", "取消活动 clean 场地占用")
+    assert [p for p in await pushes_to(svc, "oCan8") if "【活动取消】" in p]
