@@ -17,6 +17,17 @@ def oid() -> str:
     return "o" + uuid.uuid4().hex[:20]
 
 
+async def to_the_number(wx: WeChat, openid: str, reply: str) -> str:
+    """An urgent report's remaining questions answered 否 (none understood as 没太明白), and 确认
+    if asked: the reply that gives the ticket's number."""
+    while "请核对" not in reply and "工单号" not in reply:
+        assert "没太明白" not in reply, reply
+        reply = await wx.say(openid, "否")
+    if "工单号" not in reply:
+        reply = await wx.say(openid, "确认")
+    return reply
+
+
 async def test_a_complaint_in_traditional_characters_is_read_and_routed(wx: WeChat, services: Services) -> None:
     openid = oid()
     assert "问题在哪里" in await wx.say(openid, "我家樓道的燈壞了")
@@ -703,11 +714,7 @@ async def test_a_fall_with_a_phone_number_becomes_an_urgent_ticket(wx: WeChat, s
     reply = await wx.say(openid, "我老伴摔倒了 13812345678")
     assert reply.startswith("⚠️") and "120" in reply and "问题在哪里" in reply, reply
     reply = await wx.say(openid, "3号楼2单元502")
-    while "请核对" not in reply and "工单号" not in reply:
-        assert "没太明白" not in reply, reply
-        reply = await wx.say(openid, "否")
-    if "工单号" not in reply:
-        reply = await wx.say(openid, "确认")
+    reply = await to_the_number(wx, openid, reply)
     assert "工单号" in reply and "120" in reply, reply
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "complaint" and ticket.urgency == "urgent" and ticket.category == "其他"
@@ -863,11 +870,7 @@ async def test_a_person_lost_becomes_an_urgent_ticket_with_its_advice(wx: WeChat
     reply = await wx.say(openid, "老人走丢了 13812345678")
     assert reply.startswith("⚠️") and "110" in reply and "衣着" in reply, reply
     reply = await wx.say(openid, "3号楼2单元502")
-    while "请核对" not in reply and "工单号" not in reply:
-        assert "没太明白" not in reply, reply
-        reply = await wx.say(openid, "否")
-    if "工单号" not in reply:
-        reply = await wx.say(openid, "确认")
+    reply = await to_the_number(wx, openid, reply)
     assert "工单号" in reply and "110" in reply, reply
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "complaint" and ticket.urgency == "urgent" and ticket.category == "其他"

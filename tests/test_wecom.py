@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.channels.wecom import dedup_key
 from bot.services import Services
 from storage.models import AuditLog, TicketEvent
-from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
+from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, stopping_after, ticket
 
 
 async def _audit(svc: Services) -> list[tuple[str, str, str]]:
@@ -184,11 +184,7 @@ async def test_a_command_and_its_record_commit_together(
     wc = WeCom(client, services)
     t = (await new_ticket(services, resident="oR8")).ticket
     run = worker_commands.run
-
-    async def stops_after_the_command(*args: Any, **kwargs: Any) -> str:
-        await run(*args, **kwargs)
-        raise RuntimeError("the process stopped here")
-
+    stops_after_the_command = stopping_after(run)
     monkeypatch.setattr(worker_commands, "run", stops_after_the_command)
     msg_id = secrets.randbits(62)
     said = f"回复 {t.number[-4:]} 明天上午来修"

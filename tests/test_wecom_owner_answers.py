@@ -15,7 +15,7 @@ from bot.services import Services
 from storage.models import AuditLog
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
-from tests.wecom_driver import WeCom, actions, new_ticket, outbox_rows
+from tests.wecom_driver import WeCom, actions, new_ticket, outbox_rows, stopping_after
 
 
 async def _texts(svc: Services, openid: str) -> list[str]:
@@ -94,11 +94,7 @@ async def test_a_refused_answer_retried_by_wecom_is_audited_once(
     wc = WeCom(client, services)
     await new_ticket(services, resident="oL")
     run = worker_commands.run
-
-    async def stops_after_the_command(*args: Any, **kwargs: Any) -> str:
-        await run(*args, **kwargs)
-        raise RuntimeError("the process stopped here")
-
+    stops_after_the_command = stopping_after(run)
     monkeypatch.setattr(worker_commands, "run", stops_after_the_command)
     msg_id = secrets.randbits(62)
     said = "回复 0001 " + "很长" * 350

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import xmltodict
@@ -71,6 +72,17 @@ class WeCom:
         status, reply = await self.post(self.message_xml(user, "text", msg_id, Content=text))
         assert status == 200, reply
         return reply
+
+
+def stopping_after(run: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    """worker_commands.run as a process that stops after the command's transaction committed and
+    before its reply went out would run it: the command done, then an error (WeCom retries)."""
+
+    async def stops_after_the_command(*args: Any, **kwargs: Any) -> str:
+        await run(*args, **kwargs)
+        raise RuntimeError("the process stopped here")
+
+    return stops_after_the_command
 
 
 async def load_demo_roster(svc: Services) -> None:
