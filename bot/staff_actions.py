@@ -7,6 +7,8 @@ commit together or not at all.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cs_window, delivery_record, dispatch, notices, outbox, roster, tickets
 from bot.clock import local
+from bot.intents.normalize import simplified
 from bot.services import Services
 from storage.models import AuditLog, Message, OutboxItem, Person, Resident, StaffUser, Ticket
 
@@ -534,6 +537,56 @@ async def settle_from_wecom(svc: Services, who: Person, ref: str | None, note: s
     except REFUSALS as exc:
         return t.get("wecom.staff_settle_refused", number=number, reason=str(exc))
     return t.get("wecom.resolved_one", number=number)
+
+
+# 关闭 N 原因 (WeCom, staff): the number right after 关闭, then a separator or the end — so words
+# beginning with 关闭 (关闭阀门, 关闭3楼总闸) are no command, and a note such as 办结 3 关闭阀门 stays a note.
+_CLOSE = re.compile(
+    r"^关闭(?:工单)?[\s:,;、。]*(?:#|no\.?|第)?\s*(?P<ref>\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})(?:号|单|号单)?"
+    r"(?:$|[\s:,;、。]+(?P<reason>.*))$",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def parse_close(text: str) -> tuple[str, str] | None:
+    """`关闭 N 原因` read as (N, the reason as typed, '' when none); None when text is not that."""
+    found = _CLOSE.match(simplified(unicodedata.normalize("NFKC", text)).strip())
+    if found is None:
+        return None
+    from bot import worker_commands
+
+    reason = (found.group("reason") or "").strip()
+    return found.group("ref"), worker_commands._as_typed(text, reason) if reason else ""  # as typed
+
+
+async def close_from_wecom(svc: Services, who: Person, ref: str, reason: str) -> str:
+    """`关闭 N 原因` from service-centre staff (roster role staff): the ticket closed without a
+    resolution, as the console's 关闭 does (staff_transition: audited ticket.close, counted as
+    unresolved; a refusal audited and said). A bare 关闭 N asks for the reason; anyone else is
+    refused politely (audited wecom.close.refused) — a ticket's owner 办结 or 退回 it."""
+    from bot import worker_commands
+
+    t = svc.texts
+    if not roster.is_staff(who):
+        async with svc.sessions() as session, session.begin():
+            audit(session, who.id, "wecom.close.refused", ref[:20], svc.clock.now(), {"reason": "not staff"})
+            delivery_record.record(session, t.get("wecom.close_staff_only"))
+        return t.get("wecom.close_staff_only")
+    if not reason:
+        return t.get("wecom.need_note", what=t.get("wecom.note_close"), example=f"{t.get('wecom.verbs.close')} {ref} …")
+    async with svc.sessions() as session:
+        matches = await worker_commands._by_ref(session, ref)
+    if not matches:
+        return t.get("wecom.no_ticket", ref=ref)
+    meant = [x for x in matches if x.status in tickets.ACTIVE] or matches  # an open one before a finished one
+    if len(meant) > 1:
+        return worker_commands._ambiguous(svc, ref, t.get("wecom.verbs.close"), meant)
+    number = meant[0].number
+    try:
+        await staff_transition(svc, number, "close", who.id, note=reason)
+    except REFUSALS as exc:
+        return t.get("wecom.staff_close_refused", number=number, reason=str(exc))
+    return t.get("wecom.closed_one", number=number)
 
 
 async def add_note(svc: Services, number: str, text: str, actor: str) -> None:

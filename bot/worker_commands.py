@@ -788,6 +788,11 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     outage = outage_commands.parse(text)
     if outage is not None:  # 停水 3 4 5 预计15:00 管道抢修 / 恢复 停水 3 (staff only)
         return await outage_commands.run(svc, who, outage)
+    from bot import staff_actions
+
+    closing = staff_actions.parse_close(text)
+    if closing is not None:  # 关闭 N 原因: staff close a ticket unresolved, as in the console
+        return await staff_actions.close_from_wecom(svc, who, *closing)
     cmd = parse(text)
     if cmd is None:  # words meant for the resident (周六上午十点在调解室) are shown as the 回复 to send
         return t.get("wecom.not_understood") + await _for_resident(svc, who, text) + "\n" + help_text(svc, who)
