@@ -1,6 +1,7 @@
 """Volunteer activities: defined in config/activities.toml, signed up for in chat ("报名 活动名",
-"报名 2" by the number 近期活动 shows, "我想参加敬老院探访"), with a reminder the evening before and
-a thank-you afterwards (durable reminder rows). "我的报名" lists the resident's own signups.
+"报名 2" by the number 近期活动 shows, "我想参加敬老院探访"), with a reminder the evening before, one
+about an hour before it starts ([activities] remind_before_s) and a thank-you afterwards (durable
+reminder rows). "我的报名" lists the resident's own signups.
 
 A coordinator or staff calls one off in WeCom (取消活动 X 原因, `cancel_activity`): it is no longer
 offered or listed, its reminders are dropped and each resident signed up is told once. One taken
@@ -28,7 +29,7 @@ from bot.clock import local
 from bot.flows.commands import normalize
 from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
-from bot.schedule import held_until, load_schedule_config, parse_hhmm, register_timed_kind
+from bot.schedule import held_until, load_schedule_config, parse_hhmm, quiet_until, register_timed_kind
 from bot.services import Services
 from bot.staff_actions import audit
 from storage.models import Activity, ActivitySignup, Person, Reminder, Resident
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 CAUSE = "activity"
 CONFIG = "config"  # cancelled_by of an activity taken out of the TOML file with nobody signed up
 MAX_REASON = 100  # characters of a cancellation's reason (it is in every signed-up resident's push)
-KINDS = ("activity_remind", "activity_thanks")
+KINDS = ("activity_remind", "activity_soon", "activity_thanks")
+REMINDED = ("activity_remind", "activity_soon")  # the reminders a 去不了了 may answer
 LISTED = 5  # upcoming activities a listing shows, numbered for 报名 N
 
 
@@ -226,11 +228,12 @@ async def _not_found(svc: Services, session: AsyncSession, name: str, now: datet
     return svc.texts.get("activities.not_found", name=name.strip()[:30], upcoming=await _upcoming_text(svc, session, now))
 
 
-def _message(svc: Services, activity: Activity, key: str) -> dict[str, Any]:
+def _message(svc: Services, activity: Activity, key: str, minutes: int = 0) -> dict[str, Any]:
     t = svc.texts
     start = local(activity.start_at, svc.tz)
     return {
-        "text": t.get(f"activities.{key}", title=activity.title, time=f"{start:%H:%M}", place=activity.place or "-"),
+        "text": t.get(f"activities.{key}", title=activity.title, time=f"{start:%H:%M}", place=activity.place or "-",
+                      minutes=minutes),
         "template": {
             "title": t.get("activities.template_title"),
             "fields": {
@@ -243,22 +246,30 @@ def _message(svc: Services, activity: Activity, key: str) -> dict[str, Any]:
 
 
 async def _plan(svc: Services, session: AsyncSession, activity: Activity, signup: ActivitySignup) -> None:
-    """The evening-before reminder (when still ahead) and the thank-you, for one signup."""
+    """The evening-before reminder and the one shortly before the start (each when still ahead:
+    a resident signing up within the hour gets no "starts in an hour"), and the thank-you, for one
+    signup. The shortly-before one goes at its time even in quiet hours (an early activity), as a
+    booking's does: held to their end it would come late or after the start."""
     times = load_schedule_config().activities
     now = svc.clock.now()
     zone = ZoneInfo(svc.tz)
     eve = local(activity.start_at, svc.tz).date() - timedelta(days=1)
     remind_at = datetime.combine(eve, parse_hhmm(times.remind_at), zone)
+    soon_at = activity.start_at - timedelta(seconds=times.remind_before_s)
     thanks_at = activity.end_at + timedelta(seconds=times.thanks_after_s)
     generation = f"{int(signup.created_at.timestamp())}:{int(activity.start_at.timestamp())}"
-    plan = [("activity_thanks", thanks_at, "thanks")]
+    plan = []
     if remind_at > now:
-        plan.insert(0, ("activity_remind", remind_at, "reminder"))
+        plan.append(("activity_remind", remind_at, "reminder"))
+    if times.remind_before_s > 0 and soon_at > now and soon_at > remind_at:
+        plan.append(("activity_soon", soon_at, "reminder_soon"))
+    plan.append(("activity_thanks", thanks_at, "thanks"))
     for kind, due, key in plan:
         reminder = await reminders.schedule(
             session, kind=kind, due_at=due, channel="wechat", target=signup.openid,
-            payload=_message(svc, activity, key), now=now, cause_type=CAUSE, cause_id=signup.id,
-            dedup_key=f"activity:{signup.id}:{kind}:{generation}",
+            payload=_message(svc, activity, key, minutes=times.remind_before_s // 60), now=now, cause_type=CAUSE,
+            cause_id=signup.id, dedup_key=f"activity:{signup.id}:{kind}:{generation}",
+            urgent=kind == "activity_soon" and quiet_until(due, svc.settings) is not None,
         )
         if reminder is not None:
             reminder.payload = {**reminder.payload, "generation": generation}
@@ -372,7 +383,7 @@ async def reminded_drop(ctx: Context) -> str | None:
     when no activity was reminded of, or its signup no longer stands."""
     signup_id = await ctx.session.scalar(
         select(Reminder.cause_id).where(
-            Reminder.target == ctx.openid, Reminder.kind == "activity_remind", Reminder.cause_type == CAUSE,
+            Reminder.target == ctx.openid, Reminder.kind.in_(REMINDED), Reminder.cause_type == CAUSE,
             Reminder.state == "done",
         ).order_by(Reminder.done_at.desc(), Reminder.id.desc()).limit(1)
     )

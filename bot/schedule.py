@@ -69,6 +69,7 @@ class ActivityTimes:
 
     file: str = "config/activities.toml"
     remind_at: str = "19:00"
+    remind_before_s: int = 3600  # and this long before the start (0: not)
     thanks_after_s: int = 3600
 
 

@@ -127,8 +127,8 @@ async def test_sign_up_reminds_the_evening_before_and_thanks_afterwards(svc: Ser
     assert "明天 09:00" in reminder and "3号楼前广场" in reminder
     clock.set(local(26, 12))
     await run_due(svc)
-    texts = await wechat_to(svc, "o_vol")
-    assert len(texts) == 2 and "感谢您参加" in texts[1]
+    texts = await wechat_to(svc, "o_vol")  # the evening before, an hour before, the thank-you
+    assert len(texts) == 3 and "将于 09:00 开始" in texts[1] and "感谢您参加" in texts[2]
     clock.set(local(28, 12))
     assert await run_due(svc) == 0
 
@@ -169,7 +169,8 @@ async def test_signup_the_evening_before_gets_no_late_reminder(svc: Services, cl
     assert (await sign(svc, "o_vol", "clean")).status == "signed"
     clock.set(local(26, 8, 30))
     await run_due(svc)
-    assert await wechat_to(svc, "o_vol") == []
+    [soon] = await wechat_to(svc, "o_vol")  # only the one an hour before: no 明天 said on the day
+    assert "将于 09:00 开始" in soon and "明天" not in soon
 
 
 async def test_a_moved_activity_reminds_at_its_new_time_only(svc: Services, clock: FakeClock, tmp_path: Path) -> None:
