@@ -17,14 +17,17 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import BigInteger, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot import reminders, schedule, tickets
 from bot.outbox import push_resident, push_worker
 from bot.service_catalog import CN_WEEKDAYS, ServiceSpec, catalog_of
 from bot.services import Services
 from bot.when import When
+from storage import fastsql
+from storage.fastsql import Prepared
 from storage.models import Booking, Reminder, Ticket
 
 ACTIVE = ("booked", "waitlist")
@@ -32,6 +35,31 @@ REMINDER_KINDS = ("booking_evening", "booking_hour")
 # An evening-before reminder due this soon after the booking was made, moved or confirmed off the
 # waitlist tells nothing the resident was not just told (booked at 18:50: 明天… again at 19:00).
 JUST_TOLD = timedelta(hours=2)
+
+# Fixed statements (storage.fastsql): in a message's transaction they run on the driver itself,
+# not through the ORM (the elderly-service 确认 sent seven statements through it).
+_BOOKINGS = Booking.__table__
+_BOOKED = Prepared(
+    select(Booking.id, Booking.start_at).where(
+        Booking.service == bindparam("service"), Booking.status == "booked",
+        Booking.start_at >= bindparam("since", type_=_BOOKINGS.c.start_at.type),
+        Booking.start_at < bindparam("until", type_=_BOOKINGS.c.start_at.type),
+    )
+)
+_LOCK_PG = Prepared(text("SELECT pg_advisory_xact_lock(:k)").bindparams(bindparam("k", type_=BigInteger)))
+# SQLite has one writer at a time: any write takes the lock until commit.
+_LOCK_SQLITE = Prepared(update(_BOOKINGS).where(_BOOKINGS.c.id == -1).values(status=_BOOKINGS.c.status))
+_BOOKING_COLUMNS = tuple(c.key for c in _BOOKINGS.c if c.key != "id")
+_INSERT_BOOKING = Prepared(
+    insert(_BOOKINGS).values({c: bindparam(c) for c in _BOOKING_COLUMNS}).returning(_BOOKINGS.c.id)
+)
+_REMINDERS = Reminder.__table__
+# How many reminders of each kind a booking has had (a moved booking's keys are versioned).
+_REMINDER_KINDS_USED = Prepared(
+    select(_REMINDERS.c.kind, func.count(_REMINDERS.c.id).label("used"))
+    .where(_REMINDERS.c.cause_type == "booking", _REMINDERS.c.cause_id == bindparam("booking_id", type_=BigInteger))
+    .group_by(_REMINDERS.c.kind)
+)
 
 
 @dataclass(frozen=True)
@@ -107,15 +135,11 @@ async def _booked(
     """Booked rows of a service between two local dates: per slot start and per local day."""
     since, _ = _day_bounds(svc, first)
     _, until = _day_bounds(svc, last)
-    stmt = select(Booking.id, Booking.start_at).where(
-        Booking.service == service,
-        Booking.status == "booked",
-        Booking.start_at >= since,
-        Booking.start_at < until,
-    )
     per_slot: Counter[datetime] = Counter()
     per_day: Counter[date] = Counter()
-    for booking_id, start in (await session.execute(stmt)).all():
+    # fastsql.read flushes the session's pending changes first, as the ORM query's autoflush did.
+    for row in await fastsql.read(session, _BOOKED, {"service": service, "since": since, "until": until}):
+        booking_id, start = row["id"], row["start_at"]
         if booking_id == exclude:
             continue
         per_slot[start] += 1
@@ -128,10 +152,9 @@ async def lock_day(svc: Services, session: AsyncSession, service: str, day: date
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
         key = zlib.crc32(f"{svc.store.prefix}:booking:{service}:{day.isoformat()}".encode()) - 2**31
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        await fastsql.run(session, _LOCK_PG, {"k": key})
     else:
-        # SQLite has one writer at a time: any write takes the lock until commit.
-        await session.execute(update(Booking).where(Booking.id == -1).values(status=Booking.status))
+        await fastsql.run(session, _LOCK_SQLITE, {})
 
 
 async def free_slots(
@@ -256,36 +279,30 @@ async def create_booking(
     address: str | None,
     notes: str | None,
     waitlist: bool = False,
+    provider: str | None = None,
 ) -> Booking:
     """Write a booking (booked, after hold_slot said ok; or waitlist) and its reminders."""
-    booking = Booking(
-        ticket_id=ticket.id,
-        resident=resident,
-        service=spec.name,
-        for_name=for_name,
-        for_age=for_age,
-        address=address,
-        start_at=start,
-        notes=notes,
-        status="waitlist" if waitlist else "booked",
-        created_at=svc.clock.now(),
-    )
+    values: dict[str, Any] = {
+        "ticket_id": ticket.id, "resident": resident, "service": spec.name, "provider": provider,
+        "for_name": for_name, "for_age": for_age, "address": address, "start_at": start, "notes": notes,
+        "status": "waitlist" if waitlist else "booked", "created_at": svc.clock.now(),
+    }
+    # A fixed INSERT, then the row handed to the session as if loaded (as tickets.create_ticket
+    # does): every column is given, later changes (a provider, a status) are flushed as an UPDATE.
+    await fastsql.flush(session)  # the caller's pending writes first, as the unit of work's flush would
+    booking_id = (await fastsql.run(session, _INSERT_BOOKING, values)).rows[0]["id"]
+    booking = fastsql.loaded(Booking, {"id": booking_id, **values})
+    make_transient_to_detached(booking)
     session.add(booking)
-    await session.flush()
     if not waitlist:
         await schedule_reminders(svc, session, booking)
     return booking
 
 
-async def _next_key(session: AsyncSession, booking: Booking, kind: str) -> str:
+def _next_key(booking: Booking, kind: str, used: int) -> str:
     """booking:{id}:{kind} the first time; a versioned key after a change of time."""
-    used = await session.scalar(
-        select(func.count(Reminder.id)).where(
-            Reminder.cause_type == "booking", Reminder.cause_id == booking.id, Reminder.kind == kind
-        )
-    )
     base = f"booking:{booking.id}:{kind}"
-    return base if not used else f"{base}:v{int(used) + 1}"
+    return base if not used else f"{base}:v{used + 1}"
 
 
 def _in_quiet_hours(svc: Services, when: datetime) -> bool:
@@ -295,11 +312,12 @@ def _in_quiet_hours(svc: Services, when: datetime) -> bool:
     return (clock >= start or clock < end) if start > end else (start <= clock < end)
 
 
-async def schedule_reminders(svc: Services, session: AsyncSession, booking: Booking) -> list[Reminder]:
+async def schedule_reminders(svc: Services, session: AsyncSession, booking: Booking) -> None:
     """The evening-before and shortly-before reminders of a booked booking (those still ahead; not
-    the evening one when it would come within JUST_TOLD of now)."""
+    the evening one when it would come within JUST_TOLD of now), in one INSERT that skips a row
+    whose dedup key exists already, after one read of the kinds the booking has had."""
     if booking.resident is None:
-        return []
+        return
     cat = catalog_of(svc.extras)
     now = svc.clock.now()
     local = booking.start_at.astimezone(zone(svc))
@@ -309,30 +327,26 @@ async def schedule_reminders(svc: Services, session: AsyncSession, booking: Book
         ("booking_hour", booking.start_at - timedelta(minutes=cat.before_minutes), "booking.reminder_hour"),
     )
     who = booking.for_name or svc.texts.get("booking.for_self")
-    made: list[Reminder] = []
-    for kind, due, key in plan:
-        if due <= now or (kind == "booking_evening" and due - now < JUST_TOLD):
-            continue
-        body = svc.texts.get(
-            key, service=booking.service, who=who, when=describe(svc, booking.start_at),
-            minutes=cat.before_minutes,
-        )
-        reminder = await reminders.schedule(
-            session,
-            kind=kind,
-            due_at=due,
-            channel="wechat",
-            target=booking.resident,
-            payload={"text": body, "booking_start": booking.start_at.isoformat()},
-            now=now,
-            cause_type="booking",
-            cause_id=booking.id,
-            dedup_key=await _next_key(session, booking, kind),
-            urgent=kind == "booking_hour" and _in_quiet_hours(svc, due),
-        )
-        if reminder is not None:
-            made.append(reminder)
-    return made
+    wanted = [(kind, due, key) for kind, due, key in plan
+              if not (due <= now or (kind == "booking_evening" and due - now < JUST_TOLD))]
+    if not wanted:
+        return
+    used = {row["kind"]: int(row["used"]) for row in
+            (await fastsql.run(session, _REMINDER_KINDS_USED, {"booking_id": booking.id})).rows}
+    rows = [
+        {
+            "kind": kind, "due_at": due, "channel": "wechat", "target": booking.resident,
+            "payload": {
+                "text": svc.texts.get(key, service=booking.service, who=who, when=describe(svc, booking.start_at),
+                                      minutes=cat.before_minutes),
+                "booking_start": booking.start_at.isoformat(),
+            },
+            "cause_type": "booking", "cause_id": booking.id, "dedup_key": _next_key(booking, kind, used.get(kind, 0)),
+            "urgent": kind == "booking_hour" and _in_quiet_hours(svc, due),
+        }
+        for kind, due, key in wanted
+    ]
+    await reminders.schedule_many(session, rows, now=now)
 
 
 async def booking_still_due(session: AsyncSession, reminder: Reminder) -> bool:

@@ -691,12 +691,11 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
         ctx, flow, fields=fields, summary=bookings.ticket_summary(svc, fields, start, waitlist=waitlist),
         category=spec.name, building=address.get("building"),
     )
-    booking = await bookings.create_booking(
+    await bookings.create_booking(
         svc, ctx.session, ticket=created.ticket, resident=ctx.openid, spec=spec, start=start,
         for_name=who or None, for_age=years, address=_place_show(address) or None,
-        notes=slots.get("notes"), waitlist=waitlist,
+        notes=slots.get("notes"), waitlist=waitlist, provider=created.ticket.assignee,
     )
-    booking.provider = created.ticket.assignee
     if waitlist:
         return "\n".join([
             ctx.text("elderly.waitlisted", number=created.ticket.number, service=spec.name,
