@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import aliased
 
 from bot import dispatch, notices, outbox
@@ -88,7 +89,7 @@ _P = Person.__table__
 _OWNER_NAME = Prepared(select(_P.c.name).where(_P.c.id == bindparam("id"), _P.c.active.is_(True)))
 
 
-async def _owner_name(ctx: Context, ticket: Ticket) -> str | None:
+async def _owner_name(ctx: Context, ticket: Ticket | _Listed) -> str | None:
     """The name of who has the ticket in hand now (as _owner: None when no one has it, or they left)."""
     if not ticket.assignee:
         return None
@@ -96,14 +97,40 @@ async def _owner_name(ctx: Context, ticket: Ticket) -> str | None:
     return str(found[0]["name"]) if found else None
 
 
-async def _line(ctx: Context, ticket: Ticket) -> str:
+@dataclass(frozen=True)
+class _Listed:
+    """A resident's open ticket as the list of them reads it (on the driver, not as an ORM object):
+    what its status line shows."""
+
+    number: str
+    kind: str
+    status: str
+    summary: str | None
+    parent_id: int | None
+    assignee: str | None
+    due_at: datetime | None
+
+
+_T = Ticket.__table__
+_SHOWN_COLUMNS = (_T.c.number, _T.c.kind, _T.c.status, _T.c.summary, _T.c.parent_id, _T.c.assignee, _T.c.due_at)
+# The resident's open tickets, newest first, one more than are listed (to say there are more).
+_OPEN_OF = Prepared(
+    select(*_SHOWN_COLUMNS).where(_T.c.resident == bindparam("resident"),
+                                  _T.c.status.in_([literal(s) for s in ACTIVE]))
+    .order_by(_T.c.id.desc()).limit(LIST_LIMIT + 1)
+)
+# The number of the job a report was linked to, for its line (与工单 … 合并处理).
+_NUMBER_OF = Prepared(select(_T.c.number).where(_T.c.id == bindparam("id")))
+
+
+async def _line(ctx: Context, ticket: Ticket | _Listed) -> str:
     status = ctx.text(f"status.labels.{ticket.status}")
     kind = ctx.text(f"flow.titles.{ticket.kind}")
     number = ticket.number
     if ticket.parent_id is not None:
-        job = await ctx.session.get(Ticket, ticket.parent_id)
-        if job is not None:
-            number += ctx.text("dispatch.merged_with", parent=job.number)
+        job = await fastsql.read(ctx.tx, _NUMBER_OF, {"id": ticket.parent_id})
+        if job:
+            number += ctx.text("dispatch.merged_with", parent=job[0]["number"])
     line = ctx.text("status.line", number=number, kind=kind, status=status, summary=(ticket.summary or "")[:40])
     name = await _owner_name(ctx, ticket)
     if name is not None:
@@ -131,11 +158,7 @@ async def status_reply(ctx: Context, number: str | None) -> str:
         if ticket is None or ticket.resident != ctx.openid:
             return ctx.text("status.not_found", number=number)
         return await _line(ctx, ticket)
-    rows = await ctx.session.execute(
-        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE))
-        .order_by(Ticket.id.desc()).limit(LIST_LIMIT + 1)
-    )
-    tickets = list(rows.scalars())
+    tickets = [_Listed(**row) for row in await fastsql.read(ctx.tx, _OPEN_OF, {"resident": ctx.openid})]
     if not tickets:
         return ctx.text("status.none")
     lines = [await _line(ctx, t) for t in tickets[:LIST_LIMIT]]
