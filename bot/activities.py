@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +45,7 @@ MAX_REASON = 100  # characters of a cancellation's reason (it is in every signed
 KINDS = ("activity_remind", "activity_soon", "activity_thanks")
 REMINDED = ("activity_remind", "activity_soon")  # the reminders a 去不了了 may answer
 LISTED = 5  # upcoming activities a listing shows, numbered for 报名 N
+LOADED = "activities.loaded_keys"  # svc.extras: the keys of the file this process loaded last
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ async def load_activities(svc: Services, path: Path | None = None) -> int:
         log.warning("no activities file at %s", path)
         return 0
     defs = read_activities(path, svc.settings.timezone)
+    svc.extras[LOADED] = frozenset(item.key for item in defs)
     try:
         await _upsert(svc, defs)
     except IntegrityError:
@@ -163,6 +165,27 @@ async def _retire_removed(svc: Services, session: AsyncSession, keys: set[str], 
         log.info("activity %s removed from the activities file: no longer offered", row.key)
 
 
+def configured_keys(svc: Services) -> frozenset[str]:
+    """The keys of the activities file this process loaded (else of the configured file)."""
+    loaded = svc.extras.get(LOADED)
+    if loaded is None:
+        path = load_schedule_config().activities_path
+        loaded = frozenset(a.key for a in read_activities(path, svc.settings.timezone)) if path.exists() else frozenset()
+    return frozenset(loaded)
+
+
+async def not_ended(session: AsyncSession, now: datetime) -> list[tuple[Activity, int]]:
+    """Activities not ended, soonest first — cancelled ones too, but not those taken out of the file
+    with nobody signed up — each with how many residents are signed up (the console's 活动 page)."""
+    signed = (select(ActivitySignup.activity_id, func.count().label("n"))
+              .where(ActivitySignup.status == "signed").group_by(ActivitySignup.activity_id).subquery())
+    rows = await session.execute(
+        select(Activity, func.coalesce(signed.c.n, 0)).outerjoin(signed, signed.c.activity_id == Activity.id)
+        .where(Activity.end_at > now, or_(Activity.cancelled_by.is_(None), Activity.cancelled_by != CONFIG))
+        .order_by(Activity.start_at, Activity.id))
+    return [(a, int(n)) for a, n in rows.all()]
+
+
 async def list_upcoming(session: AsyncSession, now: datetime) -> list[Activity]:
     """Activities not yet started nor cancelled, soonest first."""
     rows = await session.scalars(select(Activity).where(
@@ -209,6 +232,9 @@ def _number(name: str) -> int | None:
 def _when(svc: Services, activity: Activity) -> str:
     start, end = local(activity.start_at, svc.tz), local(activity.end_at, svc.tz)
     return f"{start:%m月%d日 %H:%M}–{end:%H:%M}"
+
+
+when_text = _when  # an activity's time as residents read it (12月05日 09:00–11:00)
 
 
 async def _upcoming_text(svc: Services, session: AsyncSession, now: datetime) -> str:
@@ -518,18 +544,35 @@ async def cancel_activity(svc: Services, session: AsyncSession, who: Person, res
         return t.get("activities.cancel_unknown", name=ref[:30], candidates=_candidates(svc, open_rows))
     if len(hits) > 1:
         return t.get("activities.cancel_ambiguous", name=ref[:30], candidates=_candidates(svc, hits))
-    activity = await session.scalar(select(Activity).where(Activity.id == hits[0].id).with_for_update()
+    return (await call_off(svc, session, hits[0].id, who.id, reason, "wecom"))[1]
+
+
+async def call_off(
+    svc: Services, session: AsyncSession, activity_id: int, actor: str, reason: str, via: str,
+) -> tuple[bool, str]:
+    """Cancel one activity (row-locked): marked cancelled by actor with the reason, its reminders
+    dropped and each resident signed up told once (_tell_called_off), audited activity.cancel
+    (via wecom or console); the words for who cancelled it. One already cancelled (meanwhile, by
+    someone else, or a form sent twice) or ended is said so, nothing done again: (done, words).
+    The core of 取消活动 in WeCom and of the console's 活动 page."""
+    t = svc.texts
+    now = svc.clock.now()
+    activity = await session.scalar(select(Activity).where(Activity.id == activity_id).with_for_update()
                                     .execution_options(populate_existing=True))
-    if activity is None or activity.cancelled_at is not None:  # called off meanwhile by someone else
-        return t.get("activities.cancel_already", title=hits[0].title,
-                     at=f"{local(now, svc.tz):%m月%d日 %H:%M}")
-    activity.cancelled_at, activity.cancelled_by, activity.cancel_reason = now, who.id, reason or None
+    if activity is None:
+        raise LookupError(activity_id)
+    if activity.cancelled_at is not None:
+        return False, t.get("activities.cancel_already", title=activity.title,
+                            at=f"{local(activity.cancelled_at, svc.tz):%m月%d日 %H:%M}")
+    if activity.end_at <= now:
+        return False, t.get("activities.cancel_ended", title=activity.title)
+    activity.cancelled_at, activity.cancelled_by, activity.cancel_reason = now, actor, reason or None
     told = await _tell_called_off(svc, session, activity, reason, now)
-    audit(session, who.id, "activity.cancel", activity.key, now,
-          {"title": activity.title, "reason": reason, "told": told, "via": "wecom"})
-    log.info("activity cancelled", extra={"fields": {"activity": activity.key, "by": who.id, "told": told}})
-    return t.get("activities.cancel_done", title=activity.title, when=_when(svc, activity), told=told,
-                 reason=reason or t.get("activities.cancel_no_reason"))
+    audit(session, actor, "activity.cancel", activity.key, now,
+          {"title": activity.title, "reason": reason, "told": told, "via": via})
+    log.info("activity cancelled", extra={"fields": {"activity": activity.key, "by": actor, "told": told, "via": via}})
+    return True, t.get("activities.cancel_done", title=activity.title, when=_when(svc, activity), told=told,
+                       reason=reason or t.get("activities.cancel_no_reason"))
 
 
 async def _tell_called_off(svc: Services, session: AsyncSession, activity: Activity, reason: str,
