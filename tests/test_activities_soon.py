@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +19,7 @@ from bot.clock import FakeClock
 from bot.schedule import run_due
 from bot.services import Services, open_services
 from storage.models import OutboxItem, Person, Reminder
+from tests.conftest import WeChat
 from tests.test_activities import cancel, local, sign, svc, wechat_to  # noqa: F401  (svc: the fixture)
 
 EARLY = """
@@ -129,3 +132,16 @@ async def test_how_long_before_is_configured(
 
 def test_the_repository_schedule_sets_an_hour() -> None:
     assert schedule.load_schedule_config().activities.remind_before_s == 3600
+
+
+async def test_cannot_come_said_to_the_hour_before_reminder_withdraws_the_signup(
+    wx: WeChat, services: Services, clock: FakeClock,
+) -> None:
+    await activities.load_activities(services)  # the repository's: 楼道清洁 on 12-05 09:00
+    clock.set(datetime(2026, 12, 4, 20, 0, tzinfo=ZoneInfo("Asia/Shanghai")))  # after the evening one's time
+    assert "报名成功" in await wx.say("oSoon9", "报名 楼道清洁")
+    clock.set(datetime(2026, 12, 5, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    await run_due(services)
+    assert len(await wechat_to(services, "oSoon9")) == len(_soon(await wechat_to(services, "oSoon9"))) == 1
+    reply = await wx.say("oSoon9", "去不了了")
+    assert "已为您取消“楼道清洁志愿行动”的报名" in reply, reply
