@@ -543,9 +543,11 @@ async def settle_from_wecom(svc: Services, who: Person, ref: str | None, note: s
 # beginning with 关闭 (关闭阀门, 关闭3楼总闸) are no command, and a note such as 办结 3 关闭阀门 stays a note.
 _CLOSE = re.compile(
     r"^关闭(?:工单)?[\s:,;、。]*(?:#|no\.?|第)?\s*(?P<ref>\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})(?:号|单|号单)?"
-    r"(?:$|[\s:,;、。]+(?P<reason>.*))$",
+    r"(?:$|[\s:,;、。]+(?P<reason>.*)|(?P<joined>[和与及]\s*\d.*))$",
     re.DOTALL | re.IGNORECASE,
 )
+# 关闭 2 3 重复: a second number where the reason starts — never dropped nor taken as the reason.
+_CLOSE_MORE = re.compile(r"^(?:[和与及]\s*)?(?:#|第)?(\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})(?:号|单)?(?:$|[\s:,;、。和与及])")
 
 
 def parse_close(text: str) -> tuple[str, str] | None:
@@ -555,7 +557,7 @@ def parse_close(text: str) -> tuple[str, str] | None:
         return None
     from bot import worker_commands
 
-    reason = (found.group("reason") or "").strip()
+    reason = (found.group("reason") or found.group("joined") or "").strip()  # 关闭 1和2: see _CLOSE_MORE
     return found.group("ref"), worker_commands._as_typed(text, reason) if reason else ""  # as typed
 
 
@@ -574,6 +576,9 @@ async def close_from_wecom(svc: Services, who: Person, ref: str, reason: str) ->
         return t.get("wecom.close_staff_only")
     if not reason:
         return t.get("wecom.need_note", what=t.get("wecom.note_close"), example=f"{t.get('wecom.verbs.close')} {ref} …")
+    more = _CLOSE_MORE.match(simplified(unicodedata.normalize("NFKC", reason)))
+    if more is not None:  # nothing done: each ticket is closed by itself, with its own reason
+        return t.get("wecom.close_one", numbers=f"{ref}、{more.group(1)}", example=f"{t.get('wecom.verbs.close')} {ref} …")
     async with svc.sessions() as session:
         matches = await worker_commands._by_ref(session, ref)
     if not matches:

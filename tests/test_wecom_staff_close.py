@@ -58,6 +58,18 @@ async def test_staff_close_a_ticket_from_wecom_as_the_console_does(
     assert await wc.say("liustaff", "关闭 0099 重复") == services.texts.get("wecom.no_ticket", ref="0099")
 
 
+async def test_two_numbers_in_one_close_close_nothing(client: TestClient[Any, Any], services: Services) -> None:
+    """关闭 1 2 重复: the second number is neither dropped nor read as the reason."""
+    wc = WeCom(client, services)
+    first = (await new_ticket(services, resident="oT1")).ticket
+    second = (await new_ticket(services, resident="oT2", building="5")).ticket
+    for said in ("关闭 0001 0002 重复反映", "关闭 0001、0002 重复", "关闭 0001和2 重复", "关闭 1 2"):
+        reply = await wc.say("liustaff", said)
+        assert "一次只能关一张工单" in reply and "没有关闭任何工单" in reply, said
+    assert {(await ticket(services, x.number)).status for x in (first, second)} == {"dispatched"}
+    assert (await wc.say("liustaff", "关闭 0001 3天前已处理")).startswith("已关闭")  # 3天: the reason
+
+
 async def test_a_grid_workers_close_is_refused_politely_and_words_are_not_stolen(
     client: TestClient[Any, Any], services: Services,
 ) -> None:
