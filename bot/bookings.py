@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from bot import reminders, schedule, tickets
 from bot.outbox import push_resident, push_worker
@@ -291,9 +290,7 @@ async def create_booking(
     # does): every column is given, later changes (a provider, a status) are flushed as an UPDATE.
     await fastsql.flush(session)  # the caller's pending writes first, as the unit of work's flush would
     booking_id = (await fastsql.run(session, _INSERT_BOOKING, values)).rows[0]["id"]
-    booking = fastsql.loaded(Booking, {"id": booking_id, **values})
-    make_transient_to_detached(booking)
-    session.add(booking)
+    booking = fastsql.adopt(session, Booking, {"id": booking_id, **values})
     if not waitlist:
         await schedule_reminders(svc, session, booking)
     return booking

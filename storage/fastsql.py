@@ -25,12 +25,12 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Select, Table, TextClause, TextualSelect, bindparam, inspect, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstanceState, Mapper, Session, configure_mappers
+from sqlalchemy.orm import InstanceState, Mapper, Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import UpdateBase
@@ -307,6 +307,26 @@ def loaded(cls: type[T], values: dict[str, Any]) -> T:
 
 
 _MANAGERS: dict[type[Any], Any] = {}
+
+
+def adopt(session: AsyncSession, cls: type[T], values: dict[str, Any]) -> T:
+    """The row of cls just read or written on the driver (every mapped column's value, the primary
+    key's included) as an object in session, as if a query had loaded it: clean, so only later
+    changes are flushed (as an UPDATE). When the session holds that row's object already, that
+    object is the one, changes and all, as session.get would return it."""
+    found = held(session, cls, *(values[c.key] for c in inspect(cls).primary_key))
+    if found is not None:
+        return found
+    instance = loaded(cls, values)
+    make_transient_to_detached(instance)
+    session.sync_session.add(instance)
+    return instance
+
+
+def held(session: AsyncSession, cls: type[T], *key: Any) -> T | None:
+    """The object of cls with that primary key when session holds it already (no SQL), else None."""
+    sync = session.sync_session
+    return cast("T | None", sync.identity_map.get(sync.identity_key(cls, key)))
 
 
 # --- the session's changed objects written on the driver -------------------------------------------

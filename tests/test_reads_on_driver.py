@@ -1,0 +1,100 @@
+"""The reads and writes moved off the ORM in session 14 (storage.fastsql): an elderly-service
+booking's 确认, a resident's status list and a linked report's job, and the job a new report is
+linked to — the same answers and rows as before, without statements through the engine. Both
+backends."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from aiohttp.test_utils import TestClient
+
+from bot import tickets
+from bot.services import Services
+from storage import fastsql
+from storage.models import Booking, Reminder, Ticket
+from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
+from tests.test_fastsql import engine_statements
+from tests.test_flows_complaint import ANSWERS, to_step
+from tests.test_flows_elderly import oid
+from tests.wecom_driver import load_demo_roster
+
+
+async def test_an_elderly_booking_confirmed_writes_booking_and_reminders_on_the_driver(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    await wx.say(openid, "明天上午9点给我妈预约助浴")
+    for answer in ("王秀英", "82", "5号楼1单元101", "跳过", "13600002222"):
+        reply = await wx.say(openid, answer)
+    assert "请核对" in reply, reply
+    with engine_statements(services.engine) as seen, fastsql.watched() as fixed:
+        done = await wx.say(openid, "1")
+    assert "已为助浴预约好" in done, done
+    about = [s for s in seen if "bookings" in s or "reminders" in s]
+    assert about == [], about
+    assert len([s for s in fixed if s.startswith("INSERT INTO bookings")]) == 1, fixed
+    # One for the ticket's time limits, one for the booking's two reminders (one INSERT each before).
+    assert len([s for s in fixed if s.startswith("INSERT INTO reminders")]) == 2, fixed
+    [ticket] = await tickets_of(services, openid)
+    async with services.sessions() as session:
+        [booking] = list(await session.scalars(select(Booking).where(Booking.resident == openid)))
+        kept = list(await session.scalars(
+            select(Reminder).where(Reminder.cause_type == "booking", Reminder.cause_id == booking.id)
+            .order_by(Reminder.due_at)
+        ))
+    assert (booking.ticket_id, booking.provider, booking.status) == (ticket.id, ticket.assignee, "booked")
+    assert booking.provider and booking.for_name == "王秀英" and booking.for_age == 82
+    assert [(r.kind, r.dedup_key, r.state) for r in kept] == [
+        ("booking_evening", f"booking:{booking.id}:booking_evening", "pending"),
+        ("booking_hour", f"booking:{booking.id}:booking_hour", "pending"),
+    ]
+
+
+async def test_a_linked_report_finds_its_job_and_lists_it_without_the_orm(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """A neighbour's same report is linked to the first (its job read on the driver, made the
+    session's object and counted, one UPDATE); the neighbour's status list names the job."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    first, second = "oDriverFirst", "oDriverSecond"
+    await to_step(wx, first, len(ANSWERS))
+    await wx.say(first, "确认")
+    await to_step(wx, second, len(ANSWERS))
+    with engine_statements(services.engine) as seen:
+        await wx.say(second, "确认")
+    assert not [s for s in seen if s.startswith("SELECT") and "FROM tickets" in s], seen
+    [job] = await tickets_of(services, first)
+    [linked] = await tickets_of(services, second)
+    assert linked.parent_id == job.id and job.reporters == 2
+    assert (linked.assignee, linked.due_at) == (job.assignee, job.due_at)
+    with engine_statements(services.engine) as seen:
+        status = await wx.say(second, "我的工单怎么样了")
+    assert not [s for s in seen if "FROM tickets" in s], seen
+    assert linked.number in status and f"（与工单 {job.number} 合并处理）" in status, status
+
+
+async def test_a_row_adopted_is_the_sessions_clean_object(services: Services) -> None:
+    """fastsql.adopt: a row read on the driver becomes the session's object as a query would load
+    it (unchanged until changed, then one UPDATE); the session's own object when it holds one."""
+    async with services.sessions() as session, session.begin():
+        made = await tickets.create_ticket(
+            session, kind="complaint", resident="oAdopt", fields={"a": 1}, now=services.clock.now(),
+            tz=services.tz, actor="test", summary="楼道灯坏了", category="lighting", building="3",
+        )
+    read = select(*Ticket.__table__.c).where(Ticket.__table__.c.id == made.id)
+    async with services.sessions() as session, session.begin():
+        row = dict((await session.execute(read)).mappings().one())
+        ticket = fastsql.adopt(session, Ticket, row)
+        assert ticket in session and not session.is_modified(ticket) and ticket.fields == {"a": 1}
+        assert fastsql.held(session, Ticket, made.id) is ticket
+        ticket.reporters += 1
+        assert fastsql.adopt(session, Ticket, row) is ticket and ticket.reporters == 2  # changes and all
+        with engine_statements(services.engine) as seen:
+            await fastsql.flush(session)
+        assert seen == [] and not session.dirty
+    async with services.sessions() as session:
+        stored = await session.get(Ticket, made.id)
+        assert stored is not None and stored.reporters == 2 and stored.summary == "楼道灯坏了"
+        assert fastsql.held(session, Ticket, made.id + 1000) is None
