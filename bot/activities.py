@@ -165,12 +165,17 @@ async def _retire_removed(svc: Services, session: AsyncSession, keys: set[str], 
         log.info("activity %s removed from the activities file: no longer offered", row.key)
 
 
-def configured_keys(svc: Services) -> frozenset[str]:
-    """The keys of the activities file this process loaded (else of the configured file)."""
+def configured_keys(svc: Services) -> frozenset[str] | None:
+    """The keys of the activities file this process loaded (else of the configured file); None
+    when that file cannot be read now (then nothing is said to be taken out of it)."""
     loaded = svc.extras.get(LOADED)
     if loaded is None:
         path = load_schedule_config().activities_path
-        loaded = frozenset(a.key for a in read_activities(path, svc.settings.timezone)) if path.exists() else frozenset()
+        try:
+            loaded = frozenset(a.key for a in read_activities(path, svc.settings.timezone))
+        except (OSError, ValueError) as exc:  # tomllib's errors are ValueErrors
+            log.warning("activities file %s not readable: %s", path, exc)
+            return None
     return frozenset(loaded)
 
 

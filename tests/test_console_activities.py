@@ -6,12 +6,14 @@ an activity taken out of config/activities.toml with residents still signed up m
 from __future__ import annotations
 
 import re
+import secrets
+from dataclasses import replace
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot import activities
+from bot import activities, schedule
 from bot.clock import FakeClock
 from bot.console import auth
 from bot.schedule import run_due
@@ -76,12 +78,15 @@ async def test_the_page_lists_activities_and_a_clerk_cancels_one(
     # sent again (a double click, the page resent): nothing done twice
     again = await client.post(f"/console/activities/{clean.id}/cancel", data=data)
     assert any("已经提交过" in f for f in _flash(await again.text()))
-    # another clerk's form for it, sent after: told it is cancelled already
-    other = {"csrf_token": csrf, "form_id": "another-form", "reason": "x"}
+    # another clerk's form for it, sent after: told it is cancelled already (random form ids: the
+    # console's form keys are not under the test's Redis prefix, so a fixed one collides across runs)
+    other = {"csrf_token": csrf, "form_id": secrets.token_hex(8), "reason": "x"}
     late = await client.post(f"/console/activities/{clean.id}/cancel", data=other)
-    assert any("已于" in f and "取消" in f for f in _flash(await late.text()))
-    unknown = await client.post("/console/activities/99999/cancel", data={**other, "form_id": "third"})
+    assert any("已于" in f and "取消" in f for f in _flash(await late.text())), _flash(await late.text())
+    unknown = await client.post("/console/activities/99999/cancel", data={**other, "form_id": secrets.token_hex(8)})
     assert unknown.status == 404 and "没有这个活动" in await unknown.text()
+    huge = await client.post("/console/activities/" + "9" * 30 + "/cancel", data={**other, "form_id": secrets.token_hex(8)})
+    assert huge.status == 404
 
     for openid in ("oP1", "oP2"):
         told = [p for p in await wechat_to(svc, openid) if "【活动取消】" in p]
@@ -100,6 +105,26 @@ async def test_the_page_lists_activities_and_a_clerk_cancels_one(
     # residents no longer see it
     async with svc.sessions() as session:
         assert "楼道清洁" not in await activities.upcoming_reply(svc, session)
+
+
+async def test_an_unreadable_activities_file_marks_nothing_removed(
+    svc: Services, client: Client, tmp_path: Any, monkeypatch: Any,  # noqa: F811
+) -> None:
+    """No file loaded by this process (the scheduler off) and the configured one broken: the page
+    still shows, with nothing said to be taken out of the file."""
+    await activities.load_activities(svc, svc.extras["test.activities_path"])
+    await sign(svc, "oU1", "clean")
+    del svc.extras[activities.LOADED]
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[activities]\nkey = ", encoding="utf-8")
+    config = schedule.load_schedule_config()
+    broken_config = replace(config, activities=replace(config.activities, file=str(broken)))
+    monkeypatch.setattr(activities, "load_schedule_config", lambda: broken_config)
+    assert activities.configured_keys(svc) is None
+    await logged_in(client, "admin", "community123")
+    resp = await client.get("/console/activities")
+    html = await resp.text()
+    assert resp.status == 200 and "楼道清洁志愿行动" in html and "已从配置移除" not in html
 
 
 async def test_read_only_users_see_the_page_but_cannot_cancel(svc: Services, client: Client) -> None:  # noqa: F811

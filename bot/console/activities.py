@@ -37,7 +37,7 @@ async def activities_page(request: web.Request, user: ConsoleUser) -> web.Stream
         else:
             status = "open"
         items.append({"row": row, "signed": signed, "status": status, "when": activities.when_text(svc, row),
-                      "removed": row.key not in keys and row.cancelled_at is None,
+                      "removed": keys is not None and row.key not in keys and row.cancelled_at is None,
                       "by": names.get(row.cancelled_by or "", row.cancelled_by or "")})
     return await render(request, "activities.html", {"items": items, "limit": activities.MAX_REASON})
 
@@ -57,9 +57,13 @@ async def cancel(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     if len(reason) > activities.MAX_REASON:
         await release_form(request, user, form)
         await back(request, user, PAGE, t.get("activities.cancel_reason_long", limit=activities.MAX_REASON), "error")
+    said_id = request.match_info["activity_id"]
     try:
+        if len(said_id) > 12:  # no activity has such an id (nor would the database's integer hold it)
+            raise LookupError(said_id)
+        activity_id = int(said_id)
         async with svc.sessions() as session, session.begin():
-            done, said = await activities.call_off(svc, session, int(request.match_info["activity_id"]),
+            done, said = await activities.call_off(svc, session, activity_id,
                                                    user.username, reason, "console")
     except LookupError:
         return await refuse(request, 404, t.get("activities.console_unknown"))
