@@ -287,14 +287,16 @@ def _lapsed_flow(ctx: Context, lapsed: DialogState) -> Flow | None:
 
 def _resumed(ctx: Context, lapsed: DialogState | None) -> Outcome | None:
     """继续 after a request lapsed: it goes on where it stopped, with what was answered."""
-    if lapsed is None or normalize(ctx.inbound.text) not in _CONTINUE:
+    asked = lapsed is not None and engine.recalls(ctx.inbound.text)  # 我刚才说到哪了, hours later
+    if lapsed is None or (normalize(ctx.inbound.text) not in _CONTINUE and not asked):
         return None
     flow = _lapsed_flow(ctx, lapsed)
     if flow is None:
         return None
     slots = {k: v for k, v in lapsed.slots.items() if k != LAPSE_TOLD}
-    return engine.resume(ctx, flow, flow_state.touched(replace(lapsed, slots=slots), ctx.now),
-                         ctx.text("flow.lapse_resumed", title=ctx.text(flow.title)))
+    state = flow_state.touched(replace(lapsed, slots=slots), ctx.now)
+    lead = ctx.text("flow.lapse_resumed", title=ctx.text(flow.title))
+    return engine.recall(ctx, flow, state, lead) if asked else engine.resume(ctx, flow, state, lead)
 
 
 def _lapse_told(ctx: Context, lapsed: DialogState, outcome: Outcome) -> Outcome:
@@ -436,7 +438,9 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         return offered
     refused = outcome.state is not None and outcome.state.invalid > state.invalid
     sure = float(flow_config()["switch"]["min_confidence"])
-    if refused and read and read[-1].intent == "ticket_status" and read[-1].confidence >= sure:
+    if refused and read and read[-1].intent == "ticket_status" and (
+        read[-1].confidence >= sure or len(normalize(text)) <= 6  # 我的工单, 进度: short, whatever the confidence
+    ):
         # 我的工单怎么样了 where the question in hand could not read it: answered, then asked again.
         return engine.resume(ctx, flow, state, await status_reply(ctx, None))
     if refused and (is_question(text) or any(w in text for w in _ASKING)):
@@ -614,6 +618,8 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         chase = await chased(ctx, text)  # 怎么还没人来, 催一下 with a report open: about that report
         if chase is not None:
             return Outcome(chase, None)
+        if _ANOTHER_THING.match(normalize(text)):  # 还有一个事: they are about to say it
+            return Outcome(ctx.text("dialog.another_thing"), None)
         if _only_fillers(text):  # 喂, 喂喂, 嗯: someone starting to talk
             return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
         answer = await _answer_to_staff(ctx, text)
@@ -902,6 +908,7 @@ def _is_booking_reply(text: str) -> bool:
 _ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有")  # a question without ？
 
 _ACTIVITY_LIST = {"活动", "近期活动", "社区活动", "志愿活动", "有什么活动", "最近有什么活动"}
+_ANOTHER_THING = re.compile(r"^(?:对了|哦|噢|嗯)?(?:我)?(?:还有|另外还有|另外|再)(?:一|1)?(?:个|件)?(?:事|事情|问题)(?:要说|想说|要问|想问|要反映|想反映)?(?:啊|呀|哈)?$")
 _SIGNUP = re.compile(r"^(?:我要|我想)?报名(?:参加)?\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
 _CANCEL_SIGNUP = re.compile(r"^(?:我要|我想)?取消报名\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
 

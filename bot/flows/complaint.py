@@ -29,7 +29,13 @@ URGENCY = (
     Choice("utility", "水电燃气暖（24小时内）", ("水电", "停水", "停电")),
     Choice("normal", "一般", ("一般", "不急", "不紧急", "普通")),
 )
-YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", words("answers", "no")))
+# Binding the phone, answered in its own words (绑吧, 要的; 不绑, 别绑了).
+BIND = (
+    Choice("yes", "是", (*words("answers", "yes"), "绑", "绑吧", "绑定", "绑定吧", "帮我绑", "帮我绑定", "要", "要的", "要绑",
+                         "绑上", "绑上吧", "好绑吧", "好的绑吧", "存上", "记上", "记下来", "记住")),
+    Choice("no", "否", (*words("answers", "no"), "不绑", "不绑了", "别绑", "别绑了", "不绑定", "不用绑", "不用绑定", "先不绑",
+                        "不要绑", "不存", "不用记")),
+)
 
 
 @lru_cache(maxsize=1)
@@ -140,7 +146,7 @@ class Complaint(Flow):
         edit_words=("电话不对", "电话错了", "改电话", "号码不对", "手机号不对", "改手机号"),
     )
     bind_phone = Step(
-        "complaint.ask.bind_phone", choices=YES_NO, prefill=already_bound,
+        "complaint.ask.bind_phone", choices=BIND, prefill=already_bound,
         ask_if=lambda slots: slots.get("bind_phone") != "bound",
     )
 

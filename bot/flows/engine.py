@@ -212,6 +212,9 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     part = state.part
     if part == SWITCH:
         return _switch_answer(ctx, flow, state)
+    held = _held_or_recalled(ctx, flow, state)
+    if held is not None:
+        return held
     if part == CONFIRM:
         return await _confirm_answer(ctx, flow, state, classify)
     if part == EDIT:
@@ -222,6 +225,18 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         return _media(ctx, flow, state, step)
     # Parsers read simplified characters ('3號樓', '下週三上午十點'); the log keeps what was typed.
     text = simplified(ctx.inbound.text.strip())
+    inside = _phone_inside(ctx, flow, state, step, text)
+    if inside is not None:  # 5号楼3单元502 电话138…: the number kept for its question, the rest read
+        state, text = inside
+        outcome = await _answer_text(ctx, flow, state, step, text, classify)
+        return replace(outcome, reply=join_lines(ctx.text("flow.phone_kept"), outcome.reply))
+    return await _answer_text(ctx, flow, state, step, text, classify)
+
+
+async def _answer_text(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify | None
+) -> Outcome:
+    """The words of a message (simplified) read at the step in hand."""
     added = _place_added(ctx, flow, state, step, text) or _address_for_description(ctx, flow, state, step, text)
     if added is not None:
         return added
@@ -233,7 +248,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     changed = await _changed(ctx, flow, state, step, text)
     if changed is not None:
         return changed
-    early = _phone_early(ctx, flow, state, step, text)
+    early = _phone_early(ctx, flow, state, step, text) or _place_early(ctx, flow, state, step, text)
     if early is not None:
         return early
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
@@ -452,6 +467,131 @@ def _phone_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
     return Outcome(join_lines(ctx.text("flow.phone_kept"), prompt(ctx, flow, step, slots)), kept)
 
 
+_PHONE_IN_WORDS = re.compile(
+    r"[，,、；;。\s]*(?:我的?|俺的?)?(?:联系)?(?:电话|手机|手机号|座机|号码|联系方式)?(?:号码|号)?(?:是|为)?[:：]?\s*"
+    r"(?P<number>(?<!\d)1[3-9]\d(?:[\s\-]?\d){8})(?![\d\-])[，,、；;。\s]*"
+)
+
+
+def _phone_inside(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str
+) -> tuple[DialogState, str] | None:
+    """A mobile number said with another answer (5号楼3单元502 电话13800001111, 楼道灯坏了 我手机
+    138…) where something else is asked and the flow's phone question has no answer yet: the
+    state with the number kept for it, and the rest of the message to read as the answer in hand.
+    None when the message is the number alone (_phone_early) or nothing else is said."""
+    if step.parse is phone:
+        return None
+    target = next((s for s in flow.steps if s.parse is phone), None)
+    if target is None or state.slots.get(target.slot):
+        return None
+    found = _PHONE_IN_WORDS.search(text)
+    if found is None:
+        return None
+    rest = (text[: found.start()] + " " + text[found.end():]).strip(_SEPARATORS + " ")
+    if len(normalize(rest)) < 2:
+        return None
+    number = re.sub(r"\D", "", found.group("number"))
+    slots = {**state.slots, target.slot: number}
+    return replace(state, slots=slots, history=(*state.history, target.slot)), rest
+
+
+_WAIT = re.compile(
+    r"^(?:(?:(?:嗯|那个|好|好的|哦|噢|啊|你|您)[，,\s]*)*(?:先|请)?(?:等一?下|等等|稍等(?:一?下)?|等会儿?|等一会儿?|"
+    r"我?(?:先|再)?想一?想|我?(?:先|去|再)?(?:问问|问一下|问一问)(?:我|家里)?(?:的)?"
+    r"(?:儿子|女儿|老伴儿?|孩子|家里人|家人|爱人|老头子?|老太婆|老婆|老公|孙子|孙女|儿媳|女婿|闺女|物业|邻居)?|"
+    r"我?(?:先|去|再)?(?:找找|找一下|看看|看一下|查一下|查查|翻一下|翻翻)(?:号码|门牌号?|电话|手机|本子)?)"
+    r"[啊哈吧呀哦噢嘛，,。.!！~～\s]*)+$"
+)
+_CANT_TYPE = re.compile(r"不会打字|打字(?:不方便|太慢|慢)|打不了字|不会写字|不识字|不认字|眼睛不好|看不清(?:字)?|眼花")
+_RECALL = re.compile(
+    r"^(?:我|咱们?|刚才|我刚才|我们刚才)*(?:说|讲|填|办|弄)到哪(?:儿|里)?(?:了|啦)?|"
+    r"^(?:现在|刚才)?(?:到)?(?:哪一步|第几步)了|^(?:你)?(?:刚才|刚刚)?问(?:我)?(?:的)?(?:是)?(?:什么|啥)|"
+    r"^(?:刚才|刚刚)(?:你)?问(?:我)?(?:的)?(?:是)?(?:什么|啥)"
+)
+
+
+def _held_or_recalled(ctx: Context, flow: Flow, state: DialogState) -> Outcome | None:
+    """等一下 / 我问问我儿子 (nothing said to take as an answer: told we wait, the question kept),
+    and 我刚才说到哪了 (what is noted so far and the question in hand), at any question or at the
+    summary; None for any other message."""
+    if ctx.inbound.msg_type not in ("text", "voice"):
+        return None
+    said = simplified(ctx.inbound.text.strip())
+    if not said or len(said) > 20:
+        return None
+    lead = _asked_about(ctx, flow, said)  # 要钱吗 / 你们会上门吗: answered, then asked again
+    if lead is None and _CANT_TYPE.search(said) and not _PHONE_IN_WORDS.search(said):
+        lead = ctx.text("flow.cant_type")
+    if lead is None and _WAIT.match(said):
+        lead = ctx.text("flow.wait")
+    if lead is not None:
+        if state.part == EDIT:  # which field to change is asked again, not the summary
+            return Outcome(join_lines(lead, _edit_menu(ctx, flow, state.slots)), state)
+        return _resume(ctx, flow, state, lead)
+    if recalls(said):
+        return recall(ctx, flow, state)
+    return None
+
+
+def recalls(text: str) -> bool:
+    """Whether a message asks where the request had got to (我刚才说到哪了, 刚才问的什么)."""
+    said = simplified(text.strip())
+    return bool(said) and len(said) <= 20 and _RECALL.match(normalize(said)) is not None
+
+
+def recall(ctx: Context, flow: Flow, state: DialogState, lead: str = "") -> Outcome:
+    """What is noted so far and the question in hand (at the summary: the summary)."""
+    if state.part in (CONFIRM, EDIT):
+        said = join_lines(lead, ctx.text("flow.recall_summary"))
+        return _resume(ctx, flow, replace(state, step=flow.state(CONFIRM)), said)
+    noted = _noted_so_far(ctx, flow, state.slots)
+    title = ctx.text(flow.title)
+    said = ctx.text("flow.recall", title=title, noted=noted) if noted else ctx.text("flow.recall_nothing", title=title)
+    return _resume(ctx, flow, state, join_lines(lead, said))
+
+
+def _asked_about(ctx: Context, flow: Flow, said: str) -> str | None:
+    """The flow's own answer to a short question about how it goes (config/flows.toml [asked]:
+    要钱吗, 你们会上门吗, 多久能修好, 为什么要电话), when messages.toml has one for this flow."""
+    norm = normalize(said)
+    if len(norm) > 14:
+        return None
+    for topic, phrases in flow_config().get("asked", {}).items():
+        key = f"flow.asked.{flow.name}.{topic}"
+        if any(normalize(p) in norm for p in phrases) and ctx.svc.texts.has(key):
+            return ctx.text(key)
+    return None
+
+
+def _noted_so_far(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
+    """One line per question answered so far (what a summary would say of them)."""
+    lines = []
+    for step in shown_steps(flow, slots):
+        value = slots.get(step.slot)
+        if value not in (None, "", []):
+            lines.append(f"{ctx.text(step.label)}：{_clip(step.display(value))}")
+    return "\n".join(lines)
+
+
+def _place_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
+    """A building address alone (5号楼3单元502) where a choice is asked (which kind of problem) and
+    the flow's place question is still to come: the place is kept for it, said, and the choice
+    asked again, instead of "reply with a number"."""
+    if not step.choices or match_choice(step, text) is not None:
+        return None
+    target = next((s for s in flow.steps if s.parse is place), None)
+    if target is None or target is step or state.slots.get(target.slot) not in (None, "", []):
+        return None
+    address = only_address(text)
+    if address is None:
+        return None
+    slots = {**state.slots, target.slot: address}
+    kept = replace(state, slots=slots, history=(*state.history, target.slot), invalid=0)
+    said = ctx.text("flow.noted", field=ctx.text(target.label), value=_clip(target.display(address)))
+    return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), kept)
+
+
 def _place_added(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
     """'2单元502' sent at another question after the place was given as a building alone (3号楼):
     the unit and room are added to the place, and the question in hand is asked again."""
@@ -544,6 +684,8 @@ def _detail_added(
             flow_config()["switch"]["min_confidence"]
         ):
             return None  # another kind of request (a status question, a person): served elsewhere
+        if found.intent == "ticket_status" and len(normalize(more)) <= 6:
+            return None  # 我的工单 / 进度: no detail of the matter, whatever the confidence
         if _another_matter(flow, state, flow.opening(dict(found.slots), more)):
             added = state, ctx.text("flow.another_matter")
     grown, said = added
@@ -611,12 +753,19 @@ def _correction(text: str) -> str | None:
     return found.group("rest").strip() if found is not None and found.group("rest").strip() else None
 
 
+_NOT_BUT = re.compile(r"^(?:不对|哎呀|哎)?[，,\s]*(?:是|在)(?P<rest>[^，,\s]+?)[，,\s]*(?:不是|不在)(?P<old>.+?)[了啊呀。.!！\s]*$")
+
+
 async def _corrected(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
     """A change of an earlier answer said after a correction word (哎呀不对 还是改成后天吧, 不对
-    是5号楼), at any question but the one it changes; None when the message is not one."""
+    是5号楼), or as 是5号楼不是3号楼, at any question but the one it changes; None when the
+    message is not one."""
     rest = _correction(text)
     if rest is None:
-        return None
+        not_but = _NOT_BUT.match(text.strip())
+        if not_but is None or only_address(not_but.group("rest")) is None:
+            return None
+        return await _place_corrected(ctx, flow, state, step, not_but.group("rest"))
     changed = await _changed(ctx, flow, state, step, rest)
     return changed if changed is not None else await _place_corrected(ctx, flow, state, step, rest)
 
@@ -733,8 +882,16 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState, classify
     if edit is not None:
         step, rest = edit
         return await _edit(ctx, flow, state, step, rest)
-    if is_word(text, "yes") or normalize(text) == "1" or _confirms(flow, text):
+    if is_word(text, "yes") or normalize(text) == "1" or _confirms(flow, text) or _submits(text):
         return Outcome(await flow.finish(ctx, dict(state.slots)), None)
+    more = _ADDING.match(normalize(text))
+    target = _description_of(flow, flow.steps[0]) or flow.steps[0]
+    if more is not None and target.parse is description and state.slots.get(target.slot):
+        # 情况再补充一下 灯罩也掉了 at the summary: added to what happened, the summary shown again
+        grown = f"{state.slots[target.slot]}；{more.group('more')}"[:DETAIL_MAX]
+        slots = {**state.slots, target.slot: grown}
+        said = ctx.text("flow.detail_added", field=ctx.text(target.label), value=_clip(more.group("more")))
+        return Outcome(join_lines(said, confirm_text(ctx, flow, slots)), replace(state, slots=slots, invalid=0))
     if is_word(text, "modify") or is_word(text, "no") or normalize(text) == "2":
         if flow.declined or not shown_steps(flow, state.slots):
             # Nothing to edit (a confirmation of one thing: 删除我的信息, 撤销工单): 否 keeps things as they are.
@@ -747,6 +904,18 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState, classify
     if count >= MAX_INVALID:
         reply = join_lines(reply, ctx.text("flow.offer_handoff"))
     return Outcome(reply, replace(state, invalid=count))
+
+
+_THANKS = re.compile(r"^(?:谢谢|谢谢你|谢谢您|多谢|麻烦了|麻烦你了|辛苦了|辛苦你了)+|(?:谢谢|谢谢你|谢谢您|多谢|麻烦了|麻烦你了|辛苦了|辛苦你了)+$")
+_ADDING = re.compile(r"^(?:情况|描述)?(?:我)?(?:再|还要|还想|要)?补充(?:一下|一点|几句|个)?(?:情况)?(?P<more>.{2,})$")
+
+
+def _submits(text: str) -> bool:
+    """Whether text at a summary says to send it, with thanks around a yes (好的谢谢, 可以了 麻烦了)
+    or in a submit word (发吧, 就这样)."""
+    norm = normalize(text)
+    bare = _THANKS.sub("", norm)
+    return bool(bare) and (is_word(bare, "yes") or is_word(bare, "submit"))
 
 
 def _confirms(flow: Flow, text: str) -> bool:
@@ -783,6 +952,20 @@ def _edit_target(
             found = re.match(rf"^把?{re.escape(noun)}(?:改成|改为|改到|换成|应该是|是)(.+)$", norm)
             if found is not None:
                 return step, found.group(1)
+    named = _named_wrong(flow, norm, slots)
+    return (named, "") if named is not None else None
+
+
+_WRONG = "(?:说|填|写|打|搞|弄|输|记)?(?:错了|错啦|不对|有误|不算)"
+
+
+def _named_wrong(flow: Flow, norm: str, slots: dict[str, Any]) -> Step | None:
+    """The answered field a message says is wrong and nothing more (电话说错了, 刚才地址填错了):
+    its question is to be asked again."""
+    for step in shown_steps(flow, slots):
+        for noun in _edit_nouns(step):
+            if re.fullmatch(rf"(?:刚才|前面|我)*(?:的)?把?{re.escape(noun)}(?:号码|号)?{_WRONG}[了啊呀]*", norm):
+                return step
     return None
 
 
@@ -800,6 +983,10 @@ async def _edit_midway(ctx: Context, flow: Flow, state: DialogState, step: Step,
     question in hand asked again; a field still to be asked ("电话是…" before the phone question)
     is kept for it, and then not asked. Only a message that starts with the edit and carries the
     value; anything else is read as the answer in hand."""
+    wrong = _named_wrong(flow, normalize(text), state.slots)
+    if wrong is not None and wrong is not step and not wrong.collect and state.slots.get(wrong.slot) not in (None, "", []):
+        # 电话说错了 while binding it is asked: the phone asked again, then on from there
+        return await _edit(ctx, flow, state, wrong, "")
     found = _edit_target(flow, text, state.slots, leading=True)
     return None if found is None else await _change_midway(ctx, flow, state, step, *found)
 
@@ -849,11 +1036,28 @@ async def _edit_pick(ctx: Context, flow: Flow, state: DialogState, classify: Cla
         if target is not None:
             return await _edit(ctx, flow, state, *target)
         chosen = next((s for s in steps if normalize(ctx.text(s.label)) in norm), None)
+        chosen = chosen or next((s for s in steps if any(n in norm for n in _edit_nouns(s))), None)
+        if chosen is None:  # 5号楼1单元, 139…: the new value itself, for the one field it can be
+            typed = _typed_value(ctx, steps, text)
+            if typed is not None:
+                return await _edit(ctx, flow, state, *typed)
     if chosen is None:
         if _asks_for_person(text, classify):
             return await _hand_off(ctx, flow, state)
         return Outcome(join_lines(ctx.text("flow.hint.choice"), _edit_menu(ctx, flow, state.slots)), state)
     return await _edit(ctx, flow, state, chosen, "")
+
+
+def _typed_value(ctx: Context, steps: list[Step], text: str) -> tuple[Step, str] | None:
+    """The field a new value alone answers where which field to change is asked: a phone number
+    (the phone), or a building address (the place)."""
+    answer = Answer(text=text, inbound=ctx.inbound, now=local(ctx.now, ctx.svc.tz))
+    for step in steps:
+        if step.parse is phone and only_phone(answer) is not None:
+            return step, text
+        if step.parse is place and only_phone(answer) is None and only_address(text) is not None:
+            return step, text
+    return None
 
 
 async def _edit(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: str) -> Outcome:
@@ -889,6 +1093,9 @@ def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         return _resume(ctx, flow, replace(state, step=flow.state(CONFIRM)) if state.part == EDIT
                        else replace(state, step=str((state.pending or {}).get("back", state.step)),
                                     pending=None), "")
+    if state.part == CONFIRM and _SAID_WRONG.search(normalize(ctx.inbound.text)):
+        # 说错了 at the summary: which field, as 不对 there asks (not the question answered last)
+        return Outcome(_edit_menu(ctx, flow, state.slots), replace(state, step=flow.state(EDIT), invalid=0))
     order = [s.slot for s in flow.steps]
     here = order.index(state.part) if state.part in order else len(order)  # the summary: after all
     earlier = [s for s in state.history if s in order and order.index(s) < here]
@@ -904,6 +1111,9 @@ def back(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     new = replace(state, step=step.state, slots=slots, history=history, invalid=0, editing=False)
     said = "" if before in (None, "", []) else ctx.text("flow.back_was", value=_clip(step.display(before)))
     return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), new)
+
+
+_SAID_WRONG = re.compile(r"错了|不算")
 
 
 def restart(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
