@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import yitizi
 import zhconv
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -343,19 +344,57 @@ def _like(text: str) -> str:
 _WIDE_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
+# Folk forms no maintained table lists (zhconv, OpenCC, Unihan's variants, yitizi were checked):
+# 氺 is the radical form of 水 (Unicode's EquivalentUnifiedIdeograph maps ⺢ CJK RADICAL WATER TWO
+# to it; it reads shuǐ) and residents write 漏氺 for 漏水. Keep this to what the tables miss
+# (test_console_variants checks none of it is in them).
+FOLK_FORMS = {"氺": "水"}
+
+
+def _common(char: str) -> bool:
+    """A character of GB 2312, the common simplified set (a search reads the others as one of it)."""
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _fold_map() -> dict[str, str]:
-    """Each character the search reads as another one: traditional → simplified (zhconv's
-    one-character table, the one bot.intents.normalize.simplified converts with) and full-width
-    ASCII → ASCII (NFKC). One character for one, so folding keeps every substring a substring."""
+    """Each character the search reads as another one, one character for one so that folding keeps
+    every substring a substring: traditional → simplified (zhconv's one-character table, the one
+    bot.intents.normalize.simplified converts with); a variant outside GB 2312 whose variants
+    (yitizi's table) simplify to exactly one GB 2312 character → that one (亊 → 事, 歳 → 岁,
+    囯 → 国); compatibility ideographs and Kangxi radicals → their ideograph (NFKC); FOLK_FORMS;
+    full-width ASCII → ASCII (NFKC)."""
     try:
         table = zhconv.zhconv.getdict("zh-cn")
     except AttributeError:  # a zhconv without the table accessor (as normalize allows): full-width only
         table = {}
     fold = {k: v for k, v in table.items() if len(k) == 1 and len(v) == 1 and k != v}
+    for char, variants in yitizi.yitizi_data.items():
+        if char in fold or _common(char):
+            continue
+        common = {fold.get(v, v) for v in variants} - {char}
+        common = {v for v in common if _common(v)}
+        if len(common) == 1:
+            fold[char] = common.pop()
+    for start, end in ((0x2F00, 0x2FD6), (0xF900, 0xFADA), (0x2F800, 0x2FA1E)):
+        for code in range(start, end):
+            plain = unicodedata.normalize("NFKC", chr(code))
+            if len(plain) == 1 and plain != chr(code):
+                fold[chr(code)] = fold.get(plain, plain)
+    fold.update(FOLK_FORMS)
     for code in range(0xFF01, 0xFF5F):  # ！ … ～
         wide = chr(code)
         fold[wide] = unicodedata.normalize("NFKC", wide)
-    return fold
+    for char, to in fold.items():  # 剗 → 刬 → 铲: read as the end of the chain, so folding twice changes nothing
+        seen = {char}
+        while to in fold and to not in seen:
+            seen.add(to)
+            to = fold[to]
+        fold[char] = to
+    return {k: v for k, v in fold.items() if k != v}
 
 
 _FOLD = _fold_map()
@@ -368,8 +407,8 @@ for _letter in "abcdefghijklmnopqrstuvwxyz":  # ILIKE lower-cases ASCII; Ｂ and
 
 
 def fold(text: str) -> str:
-    """text as the search reads it: traditional characters simplified and full-width characters
-    made ASCII, one character at a time (7號樓, 7号樓, ７号楼 → 7号楼)."""
+    """text as the search reads it: traditional and variant characters simplified and full-width
+    characters made ASCII, one character at a time (7號樓, 7号樓, ７号楼 → 7号楼; 漏氺 → 漏水)."""
     return text.translate(_FOLD_TABLE)
 
 
