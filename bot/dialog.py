@@ -397,7 +397,9 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     if state.part not in ("confirm", "edit", "switch") and number_in(text):
         reply = await status_reply(ctx, number_in(text))
         return engine.resume(ctx, flow, state, reply)
-    if state.part not in ("edit", "switch") and digits_asked(text):  # 0006怎么样了 (not a phone number)
+    if state.part not in ("edit", "switch") and digits_asked(text) and not (
+        normalize(text).isdigit() and engine.asks_place(flow, state)  # 502 where the place is asked: a room
+    ):  # 0006怎么样了 (not a phone number)
         reply = await short_reply(ctx, text)
         if reply is not None:
             return engine.resume(ctx, flow, state, reply)

@@ -219,3 +219,32 @@ async def test_everyday_words_to_start_again_give_up_or_say_there_is_more(wx: We
     more = await wx.say(done, "还有一个事")
     assert "是什么事" in more and "没太明白" not in more
     assert PLACE_Q in await wx.say(done, "电梯也坏了")
+
+
+async def test_a_room_alone_a_question_for_a_name_and_a_choice_put_right(wx: WeChat, services: Services) -> None:
+    """502 at the place question was read as the last digits of a ticket (没有找到…尾号为 0502 的工单);
+    要钱吗 at 您的姓名 became the volunteer's name; 不对 是物业 in a mediation was "no time
+    understood"; 改照片 at the summary was "reply 1 or 2"."""
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    room = await wx.say(openid, "502")
+    assert "是门牌号吧" in room and "3号楼2单元502" in room and "工单" not in room
+    assert PHOTO_Q in await wx.say(openid, "3号楼2单元502")
+    volunteer = oid()
+    assert "姓名" in await wx.say(volunteer, "我想当志愿者")
+    cost = await wx.say(volunteer, "要钱吗")
+    assert "不收钱" in cost and "姓名" in cost
+    assert "电话" in await wx.say(volunteer, "王秀英")
+    state = await dialog_of(services, volunteer)
+    assert state is not None and state.slots["full_name"] == "王秀英"
+    talk = oid()
+    for said in ("我要调解", "楼上邻居", "他家漏水不管", "没有"):
+        await wx.say(talk, said)
+    changed = await wx.say(talk, "不对 是物业")
+    assert "对方已改为：物业" in changed and "什么时候方便" in changed
+    state = await dialog_of(services, talk)
+    assert state is not None and state.slots["party"] != "邻居" and state.step == "mediation:session_time"
+    photos = oid()
+    await to_summary(wx, photos)
+    assert PHOTO_Q in await wx.say(photos, "改照片")
+    assert SUMMARY in await wx.say(photos, "好了")

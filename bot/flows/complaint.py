@@ -139,6 +139,7 @@ class Complaint(Flow):
     )
     photos = Step(
         "complaint.ask.photos", collect=True, optional=True, accepts=IMAGES, show=_photos_show,
+        edit_words=("改照片", "换照片", "照片不对", "照片发错了", "重新发照片", "重新拍"),
         ask_if=lambda slots: slots.get("urgency") != "urgent" and not slots.get("emergency"),
     )
     phone = Step(

@@ -534,6 +534,13 @@ def _held_or_recalled(ctx: Context, flow: Flow, state: DialogState) -> Outcome |
     return None
 
 
+def asks_place(flow: Flow, state: DialogState) -> bool:
+    """Whether the question in hand is the flow's place (a bare 502 there is a room, not a ticket)."""
+    if state.part in (CONFIRM, EDIT, SWITCH):
+        return False
+    return flow.step(state.part).parse is place
+
+
 def recalls(text: str) -> bool:
     """Whether a message asks where the request had got to (我刚才说到哪了, 刚才问的什么)."""
     said = simplified(text.strip())
@@ -767,7 +774,29 @@ async def _corrected(ctx: Context, flow: Flow, state: DialogState, step: Step, t
             return None
         return await _place_corrected(ctx, flow, state, step, not_but.group("rest"))
     changed = await _changed(ctx, flow, state, step, rest)
-    return changed if changed is not None else await _place_corrected(ctx, flow, state, step, rest)
+    if changed is None:
+        changed = await _place_corrected(ctx, flow, state, step, rest)
+    return changed if changed is not None else await _choice_corrected(ctx, flow, state, step, rest)
+
+
+async def _choice_corrected(ctx: Context, flow: Flow, state: DialogState, step: Step, rest: str) -> Outcome | None:
+    """不对 是楼下邻居 while another question is asked: the one earlier choice answered (who the
+    dispute is with) that these words pick otherwise is changed. None unless exactly one does."""
+    said = re.sub(r"^(?:是|在|跟|和|与)+", "", rest)
+    if says_nothing(said):
+        return None
+    picks = []
+    for earlier in flow.steps:
+        held = state.slots.get(earlier.slot)
+        if earlier is step or not earlier.choices or held in (None, "", []) or earlier.slot not in state.history:
+            continue
+        choice = match_choice(earlier, said)
+        if choice is not None and choice.value != held:
+            picks.append((earlier, choice))
+    if len(picks) != 1:
+        return None
+    target, choice = picks[0]
+    return await _change_midway(ctx, flow, state, step, target, choice.label)
 
 
 async def _changed(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:

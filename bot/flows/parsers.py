@@ -184,7 +184,7 @@ def person_name(answer: Answer, hint: str) -> str:
     said with 叫 (他叫李建国 今年八十一了 → 李建国)."""
     text = name_said(answer.text) or answer.text.strip()
     if (says_nothing(text) or normalize(text) in _SELF or is_word(text, "yes") or is_word(text, "no")
-            or any(ch.isdigit() for ch in text) or len(text) > 20):
+            or any(ch.isdigit() for ch in text) or len(text) > 20 or is_question(text)):  # 要钱吗 is no name
         raise Invalid(hint)
     return text
 
@@ -263,6 +263,8 @@ def place(answer: Answer) -> dict[str, Any]:
         }
         value.update(address_parts(label))
         return value
+    if re.fullmatch(r"[0-9]{3,4}", normalize(text)):
+        raise Invalid("flow.hint.room_only", room=normalize(text))  # 502: the room, without its building
     if len(normalize(text)) < 2 or normalize(text).isdigit() or says_nothing(text) or is_word(text, "yes"):
         raise Invalid("flow.hint.place")  # 确认 (said twice, it was taken as the place)
     value = {"text": text, **address_parts(text)}
