@@ -248,3 +248,20 @@ async def test_a_room_alone_a_question_for_a_name_and_a_choice_put_right(wx: WeC
     await to_summary(wx, photos)
     assert PHOTO_Q in await wx.say(photos, "改照片")
     assert SUMMARY in await wx.say(photos, "好了")
+
+
+async def test_the_nudge_says_what_to_reply_and_that_reply_works(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """The idle nudge said only 回复消息就能接着填; it now says to answer the question, or to reply
+    说到哪了 — which, forty minutes later, says what is noted and asks the question again."""
+    from tests.flow_helpers import reminders_of
+
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    await wx.say(openid, "3号楼2单元")
+    [nudge] = [r for r in await reminders_of(services, "flow_nudge") if r.target == openid]
+    assert "说到哪了" in nudge.payload["message"]["text"]
+    clock.advance(minutes=40)
+    recap = await wx.say(openid, "说到哪了")
+    assert "地点：3号楼2单元" in recap and PHOTO_Q in recap
