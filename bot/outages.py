@@ -439,18 +439,32 @@ async def end(
     return ended, told
 
 
+def _to_tell(outage_id: int, buildings: Iterable[str] | None = None) -> Any:
+    """The registrations an end of the outage tells (of these buildings only, when given: what a
+    partial end takes along): not told yet, of a resident who still follows the account."""
+    stmt = select(OutageRegistration.id, OutageRegistration.openid).join(
+        Resident, Resident.openid == OutageRegistration.openid
+    ).where(
+        OutageRegistration.outage_id == outage_id, OutageRegistration.notified_at.is_(None),
+        Resident.subscribed.is_(True), Resident.erased_at.is_(None),
+    )
+    if buildings is not None:
+        stmt = stmt.where(OutageRegistration.building.in_(
+            sort_buildings({roster.normalize_building(b) for b in buildings})))
+    return stmt
+
+
+async def to_tell(session: AsyncSession, outage_id: int, buildings: Iterable[str] | None = None) -> int:
+    """How many residents ending the outage (of these buildings only, when given) would tell now:
+    the number the console's confirm dialog says, by the rule end uses."""
+    return int(await session.scalar(select(func.count()).select_from(_to_tell(outage_id, buildings).subquery())) or 0)
+
+
 async def _tell_registered(svc: Services, session: AsyncSession, row: Outage) -> int:
     """One push to each resident registered for an ended outage who still follows the account
     (after the quiet hours now falls in); marks them told."""
     now = svc.clock.now()
-    rows = await session.execute(
-        select(OutageRegistration.id, OutageRegistration.openid).join(
-            Resident, Resident.openid == OutageRegistration.openid
-        ).where(
-            OutageRegistration.outage_id == row.id, OutageRegistration.notified_at.is_(None),
-            Resident.subscribed.is_(True), Resident.erased_at.is_(None),
-        ).order_by(OutageRegistration.id)
-    )
+    rows = await session.execute(_to_tell(row.id).order_by(OutageRegistration.id))
     found = rows.all()
     text = svc.texts.get("outages.restored_push", line=line(svc, notice_of(row), now))
     held = held_until(now, svc.settings)

@@ -38,7 +38,10 @@ async def outages_page(request: web.Request, user: ConsoleUser) -> web.StreamRes
     async with svc.sessions() as session:
         rows = await outages.listed(session, now)
         counts = await outages.registered(session, [r.id for r in rows])
-    items = [{"row": r, "line": outages.line(svc, outages.notice_of(r), now), "count": counts[r.id]} for r in rows]
+        told = {r.id: await outages.to_tell(session, r.id) for r in rows if r.status == "active"}
+    items = [{"row": r, "line": outages.line(svc, outages.notice_of(r), now), "count": counts[r.id],
+              "confirm": svc.texts.get("outages.console.confirm_end", count=told[r.id]) if r.id in told else ""}
+             for r in rows]
     kinds = [(k, svc.texts.get(f"outages.kinds.{k}")) for k in outages.KINDS]
     return await render(request, "outages.html", {"items": items, "kinds": kinds})
 
@@ -72,6 +75,29 @@ async def announce(request: web.Request, user: ConsoleUser) -> web.StreamRespons
     except outages.OutageRefused as exc:
         await back(request, user, PAGE, str(exc), "error")
     await back(request, user, PAGE, " ".join(said))
+
+
+@routes.get(PAGE + "/{outage_id:\\d+}/confirm")
+@page("staff")
+async def confirm_text(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """What the 已恢复 dialog asks, with how many residents the end of these buildings (the
+    buildings query field; empty: the whole announcement) would tell, by the rule the end uses
+    (outages.to_tell): {"confirm": text}; {"error": text} when the buildings are not buildings
+    (the form sent as it is then gets the same words)."""
+    svc = services(request)
+    t = svc.texts
+    part, whole, rest = buildings_of(request.query.get("buildings", "").strip()[:200])
+    if rest.strip() or whole:
+        return web.json_response({"error": t.get("outages.console.bad_end_buildings")})
+    async with svc.sessions() as session:
+        row = await session.get(Outage, int(request.match_info["outage_id"]))
+        if row is None:
+            return web.json_response({"error": t.get("outages.console.no_outage")}, status=404)
+        count = await outages.to_tell(session, row.id, part or None)
+    if not part:
+        return web.json_response({"confirm": t.get("outages.console.confirm_end", count=count)})
+    return web.json_response({"confirm": t.get("outages.console.confirm_end_part", count=count,
+                                               buildings=outages.scope(svc, part))})
 
 
 @routes.post(PAGE + "/{outage_id:\\d+}")

@@ -81,6 +81,17 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   for (const form of document.querySelectorAll("form.confirm")) {
     form.addEventListener("submit", (event) => {
+      if (form.dataset.confirmed) {
+        delete form.dataset.confirmed; // asked already (below)
+        return;
+      }
+      const part = form.dataset.confirmUrl ? form.querySelector("input[name=buildings]") : null;
+      if (part && part.value.trim()) {
+        // Some buildings only: the server says how many residents their end tells, then ask.
+        event.preventDefault();
+        askFor(form, part.value.trim());
+        return;
+      }
       if (!window.confirm(form.dataset.confirm || "确定？")) event.preventDefault();
     });
   }
@@ -99,6 +110,28 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// A confirm whose words depend on what was typed (an outage's 已恢复 of some buildings): the
+// server's words (data-confirm-url?buildings=…); words it refuses, or no answer, send the form as
+// it is and the server says what is wrong, or ask in the page's own words.
+async function askFor(form, buildings) {
+  let said = null;
+  try {
+    const url = form.dataset.confirmUrl + "?buildings=" + encodeURIComponent(buildings);
+    const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    said = await answer.json();
+  } catch (error) {
+    said = null;
+  }
+  if (said && said.error) {
+    form.dataset.confirmed = "1";
+  } else if (window.confirm((said && said.confirm) || form.dataset.confirm || "确定？")) {
+    form.dataset.confirmed = "1";
+  } else {
+    return;
+  }
+  form.requestSubmit();
+}
 
 // The queue reloads itself every data-refresh-s seconds while it is on screen, so a new hand-off
 // shows without a click; not while the clerk is in a form field, nor in a hidden tab.
