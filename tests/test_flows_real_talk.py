@@ -265,3 +265,32 @@ async def test_the_nudge_says_what_to_reply_and_that_reply_works(
     clock.advance(minutes=40)
     recap = await wx.say(openid, "说到哪了")
     assert "地点：3号楼2单元" in recap and PHOTO_Q in recap
+
+
+async def test_a_photo_at_the_summary_no_way_to_send_one_and_my_tickets_as_the_description(
+    wx: WeChat, services: Services
+) -> None:
+    """A photo sent at the summary was "reply 1 or 2" and lost; 我不会发照片 at the photos was
+    "send photos" again; 我的工单 where what happened is asked became the description."""
+    from tests.flow_helpers import PHOTO
+
+    openid = oid()
+    await to_summary(wx, openid)
+    added = await wx.send("image", openid, **PHOTO)
+    assert "照片已经附上（共1张）" in added and SUMMARY in added and "照片：1张" in added
+    assert "工单号" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert len(ticket.fields["photos"]) == 1
+    for said in ("我不会发照片", "手机拍不了照", "不会弄"):
+        other = oid()
+        await wx.say(other, "楼道灯坏了")
+        assert PHOTO_Q in await wx.say(other, "3号楼")
+        reply = await wx.say(other, said)
+        assert "没有照片也能办" in reply and PHONE_Q in reply, said
+    asked = oid()
+    for said in ("1", "1", "3号楼"):
+        await wx.say(asked, said)
+    status = await wx.say(asked, "我的工单")
+    assert "工单" in status and "描述一下" in status
+    state = await dialog_of(services, asked)
+    assert state is not None and state.step == "complaint:description" and "description" not in state.slots

@@ -215,6 +215,8 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     held = _held_or_recalled(ctx, flow, state)
     if held is not None:
         return held
+    if part in (CONFIRM, EDIT) and ctx.inbound.msg_type in ("image", "location", "video", "shortvideo"):
+        return _media_at_summary(ctx, flow, state)
     if part == CONFIRM:
         return await _confirm_answer(ctx, flow, state, classify)
     if part == EDIT:
@@ -270,6 +272,9 @@ async def _answer_text(
         switched = await _elsewhere(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
+        if classify is not None and len(normalize(text)) <= 6 and classify(text).intent == "ticket_status":
+            # 我的工单 where what happened is asked: no description (answered as a status question)
+            return _invalid(ctx, flow, state, step, step.hint or "flow.hint.default")
     if step.check is not None:
         refused = await _checked(ctx, flow, state, step, value)
         if refused is not None:
@@ -393,6 +398,34 @@ def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
     return Outcome(join_lines(ctx.text("flow.media_kept"), prompt(ctx, flow, step, slots)), replace(state, slots=slots))
 
 
+def _media_at_summary(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    """A photo (or a location) sent at the summary, or where which field to change is asked: it
+    was "reply 1 or 2" and the photo was lost. It is added to the flow's photos (a location to
+    its place: attached to a typed place, else the place), and the summary shown again."""
+    msg_type = "image" if ctx.inbound.msg_type in ("image", "video", "shortvideo") else "location"
+    target = flow.media_step(msg_type)
+    summary_state = replace(state, step=flow.state(CONFIRM), invalid=0)
+    if target is None or (target.ask_if is not None and not target.ask_if(state.slots)):
+        return Outcome(join_lines(ctx.text("flow.media_unused"), confirm_text(ctx, flow, state.slots)), summary_state)
+    if target.collect:
+        kept = list(state.slots.get(target.slot) or []) + [dict(ctx.inbound.media, type=ctx.inbound.msg_type)]
+        slots = {**state.slots, target.slot: kept}
+        said = ctx.text("flow.photo_added_summary", count=len(kept))
+        return Outcome(join_lines(said, confirm_text(ctx, flow, slots)), replace(summary_state, slots=slots))
+    try:
+        value = read_answer(ctx, target, ctx.inbound.text)
+    except Invalid:
+        return Outcome(join_lines(ctx.text("flow.media_unused"), confirm_text(ctx, flow, state.slots)), summary_state)
+    held = state.slots.get(target.slot)
+    if isinstance(held, dict) and typed_place(held) and isinstance(value, dict) and "latitude" in value:
+        value = {**held, "latitude": value["latitude"], "longitude": value["longitude"]}
+        said = ctx.text("flow.location_attached", field=ctx.text(target.label), value=_clip(target.display(value)))
+    else:
+        said = ctx.text("flow.changed", field=ctx.text(target.label), value=_clip(target.display(value)))
+    slots = {**state.slots, target.slot: value}
+    return Outcome(join_lines(said, confirm_text(ctx, flow, slots)), replace(summary_state, slots=slots))
+
+
 def _location_later(
     ctx: Context, flow: Flow, state: DialogState, step: Step, target: Step,
     held: dict[str, Any], point: dict[str, Any],
@@ -418,6 +451,9 @@ async def _collect_text(
     if is_word(text, "done") or (step.optional and (is_word(text, "skip") or is_word(text, "no"))):
         # 否 / 不要 to "send a photo if you can" is none, as 没有 is.
         return _store(ctx, flow, state, step, state.slots.get(step.slot) or None)
+    if step.optional and len(text) <= 15 and _CANNOT_SEND.search(text):
+        # 我不会发照片, 手机拍不了照: no photo, said to be fine, not "send photos" again
+        return _store(ctx, flow, state, step, state.slots.get(step.slot) or None, lead=ctx.text("flow.no_photo_fine"))
     ahead = _phone_ahead(ctx, flow, state, step, text)
     if ahead is not None:
         return ahead
@@ -428,6 +464,11 @@ async def _collect_text(
     if added is not None:
         return added
     return _invalid(ctx, flow, state, step, step.hint or "flow.hint.collect")
+
+
+_CANNOT_SEND = re.compile(
+    r"(?:不会|没法|不能|不知道怎么|弄不来|搞不来|不懂怎么)(?:拍|发|弄|传|照)|(?:拍|发|传|弄|照)不了|不会弄|弄不了|不会用"
+)
 
 
 def _phone_ahead(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
