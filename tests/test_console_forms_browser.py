@@ -1,0 +1,68 @@
+"""Form controls under the console's stylesheet in a real browser (Playwright driving Debian's
+Chromium headless): a checkbox's label reads on the checkbox's line in a stacked form (form.stack,
+label.check) as in the tickets filters, at a desk's width and a phone's. Screenshots go to
+test-artifacts/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.services import Services
+from tests.sim_support import launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
+from tests.test_console_browser import ARTIFACTS, server  # noqa: F401 (fixture)
+
+STACKED = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<link rel="stylesheet" href="{base}/console/static/console.css"></head><body><main>
+<section class="card narrow"><form class="stack">
+<label>名称 <input name="title"></label>
+<label class="check"><input type="checkbox" name="notify" value="1"> 发布后通知已报名的居民</label>
+<label class="check"><input type="checkbox" name="other" value="1"> 只看超时</label>
+<button type="submit" class="primary">保存</button>
+</form></section></main></body></html>"""
+
+
+async def _on_its_line(page: Any, label: Any) -> None:
+    """The checkbox and its words side by side, centred on one line, the box its own size."""
+    box = await label.locator("input[type=checkbox]").bounding_box()
+    whole = await label.bounding_box()
+    assert box is not None and whole is not None
+    assert 10 <= box["width"] <= 20 and 10 <= box["height"] <= 20, box  # not stretched nor padded
+    assert whole["height"] < 2 * 24, (whole, box)  # one line, not the box above its words
+    assert whole["width"] > box["width"] + 40  # the words beside it
+    centre = box["y"] + box["height"] / 2
+    assert abs(centre - (whole["y"] + whole["height"] / 2)) <= 3
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)  # the stylesheet: no storage to compare
+@pytest.mark.parametrize("width", [1366, 390])
+async def test_a_checkbox_label_reads_on_one_line_in_a_stacked_form(
+    services: Services, server: TestServer, backend: str, width: int,  # noqa: F811
+) -> None:
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = str(server.make_url("/")).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await browser.new_page(viewport={"width": width, "height": 700})
+            await page.set_content(STACKED.format(base=base), wait_until="load")
+            for label in await page.locator("label.check").all():
+                await _on_its_line(page, label)
+            title = await page.locator("input[name=title]").bounding_box()
+            assert title is not None and title["width"] > 200  # a text field still fills the card
+            await page.screenshot(path=str(ARTIFACTS / f"console-stacked-checkbox-{width}.png"), full_page=True)
+
+            await page.goto(f"{base}/console/login")
+            await page.fill("input[name=username]", "admin")
+            await page.fill("input[name=password]", services.settings.console_admin_password)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{base}/console")
+            await page.goto(f"{base}/console/tickets")
+            for label in await page.locator("form.filters label.check").all():
+                await _on_its_line(page, label)
+        finally:
+            await browser.close()
