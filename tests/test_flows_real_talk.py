@@ -294,3 +294,23 @@ async def test_a_photo_at_the_summary_no_way_to_send_one_and_my_tickets_as_the_d
     assert "工单" in status and "描述一下" in status
     state = await dialog_of(services, asked)
     assert state is not None and state.step == "complaint:description" and "description" not in state.slots
+
+
+async def test_a_yes_or_no_confirmation_is_not_hinted_with_submit_or_change(wx: WeChat, services: Services) -> None:
+    """What 撤销工单 / 删除我的信息 could not read was answered 请回复“1”确认提交，或“2”修改 —
+    there is nothing to submit or change there; and 我说到哪了 said 都已经填好了."""
+    openid = oid()
+    await to_summary(wx, openid)
+    await wx.say(openid, "确认")
+    assert "要撤销这个工单吗" in await wx.say(openid, "撤销工单")
+    unclear = await wx.say(openid, "为什么")
+    assert "“是”或者“否”" in unclear and "确认提交" not in unclear and "要撤销这个工单吗" in unclear
+    recap = await wx.say(openid, "我说到哪了")
+    assert "要撤销这个工单吗" in recap and "都已经填好了" not in recap
+    assert "继续办理" in await wx.say(openid, "不撤了")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.status != "withdrawn"
+    assert "确定要删除" in await wx.say(openid, "删除我的信息")
+    unclear = await wx.say(openid, "为什么")
+    assert "“是”或者“否”" in unclear and "确认提交" not in unclear
+    assert "已取消" in await wx.say(openid, "算了")

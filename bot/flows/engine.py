@@ -591,7 +591,7 @@ def recalls(text: str) -> bool:
 def recall(ctx: Context, flow: Flow, state: DialogState, lead: str = "") -> Outcome:
     """What is noted so far and the question in hand (at the summary: the summary)."""
     if state.part in (CONFIRM, EDIT):
-        said = join_lines(lead, ctx.text("flow.recall_summary"))
+        said = join_lines(lead, "" if _only_yes_no(flow, state) else ctx.text("flow.recall_summary"))
         return _resume(ctx, flow, replace(state, step=flow.state(CONFIRM)), said)
     noted = _noted_so_far(ctx, flow, state.slots)
     title = ctx.text(flow.title)
@@ -963,14 +963,15 @@ async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState, classify
         said = ctx.text("flow.detail_added", field=ctx.text(target.label), value=_clip(more.group("more")))
         return Outcome(join_lines(said, confirm_text(ctx, flow, slots)), replace(state, slots=slots, invalid=0))
     if is_word(text, "modify") or is_word(text, "no") or normalize(text) == "2":
-        if flow.declined or not shown_steps(flow, state.slots):
+        if _only_yes_no(flow, state):
             # Nothing to edit (a confirmation of one thing: 删除我的信息, 撤销工单): 否 keeps things as they are.
             return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
         return Outcome(_edit_menu(ctx, flow, state.slots), replace(state, step=flow.state(EDIT), invalid=0))
     if _asks_for_person(text, classify):
         return await _hand_off(ctx, flow, state)
     count = state.invalid + 1
-    reply = join_lines(ctx.text("flow.hint.confirm"), confirm_text(ctx, flow, state.slots))
+    hint = "flow.hint.yes_no" if _only_yes_no(flow, state) else "flow.hint.confirm"  # 撤销吗: no 提交 / 修改
+    reply = join_lines(ctx.text(hint), confirm_text(ctx, flow, state.slots))
     if count >= MAX_INVALID:
         reply = join_lines(reply, ctx.text("flow.offer_handoff"))
     return Outcome(reply, replace(state, invalid=count))
@@ -986,6 +987,12 @@ def _submits(text: str) -> bool:
     norm = normalize(text)
     bare = _THANKS.sub("", norm)
     return bool(bare) and (is_word(bare, "yes") or is_word(bare, "submit"))
+
+
+def _only_yes_no(flow: Flow, state: DialogState) -> bool:
+    """Whether the flow's summary is a yes-or-no question (撤销这个工单吗, 删除我的信息吗), with
+    nothing to submit or change."""
+    return bool(flow.declined) or not shown_steps(flow, state.slots)
 
 
 def _confirms(flow: Flow, text: str) -> bool:
