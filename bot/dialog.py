@@ -571,6 +571,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     if found.intent == "ticket_status":
         number = str(found.slots.get("ticket_number") or "") or number_in(text)
         short = None if number else await short_reply(ctx, text)  # 0001进度: by its last digits
+        if not (number or short):
+            fresh = await _unreported_thing(ctx, found.slots, text)
+            if fresh is not None:  # 啥时候来修电梯 with no lift reported: the lift's report
+                return fresh
         return Outcome(short or await status_reply(ctx, number or None), None)
     if _person_asked_in_emergency(found, text) or _cry_for_help(text):
         # 人工 我家水管爆了 6号楼: the urgent hand-off now (staff group, the building's grid workers,
@@ -697,6 +701,22 @@ _REPORTED = Prepared(union_all(*(
     select(part.c.id, part.c.summary, part.c.fields, part.c.created_at, literal(own).label("own"))
     for part, own in ((_OWN, True), (_NEIGHBOURS, False))
 )))
+
+
+async def _unreported_thing(ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
+    """啥时候来修电梯, asked by a resident with no open report of that kind (电梯): nothing to tell
+    the status of, so it is the report of it, the complaint's questions asked. None when the
+    question names no kind of problem or the resident has an open report of it (its status then)."""
+    category = slots.get("category")
+    flow = registry.get("complaint")
+    if not category or flow is None:
+        return None
+    open_one = await ctx.session.scalar(
+        select(Ticket.id).where(Ticket.resident == ctx.openid, Ticket.category == category,
+                                Ticket.status.in_(ACTIVE)).limit(1))
+    if open_one is not None:
+        return None
+    return engine.start(ctx, flow, slots, text)
 
 
 async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome | None:
