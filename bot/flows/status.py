@@ -15,7 +15,7 @@ from bot.flows.commands import normalize
 from bot.flows.finish import format_due
 from bot.intents.classifier import get_classifier
 from bot.privacy import hash_openid
-from bot.tickets import ACTIVE, add_event, get_by_number
+from bot.tickets import ACTIVE, add_event
 from storage import fastsql
 from storage.fastsql import Prepared
 from storage.models import Person, Ticket, TicketEvent
@@ -99,9 +99,11 @@ async def _owner_name(ctx: Context, ticket: Ticket | _Listed) -> str | None:
 
 @dataclass(frozen=True)
 class _Listed:
-    """A resident's open ticket as the list of them reads it (on the driver, not as an ORM object):
-    what its status line shows."""
+    """A resident's ticket as a status answer reads it (on the driver, not as an ORM object): what
+    its status line shows, and whose it is."""
 
+    id: int
+    resident: str | None
     number: str
     kind: str
     status: str
@@ -112,12 +114,18 @@ class _Listed:
 
 
 _T = Ticket.__table__
-_SHOWN_COLUMNS = (_T.c.number, _T.c.kind, _T.c.status, _T.c.summary, _T.c.parent_id, _T.c.assignee, _T.c.due_at)
+_SHOWN_COLUMNS = (_T.c.id, _T.c.resident, _T.c.number, _T.c.kind, _T.c.status, _T.c.summary, _T.c.parent_id, _T.c.assignee, _T.c.due_at)
 # The resident's open tickets, newest first, one more than are listed (to say there are more).
 _OPEN_OF = Prepared(
     select(*_SHOWN_COLUMNS).where(_T.c.resident == bindparam("resident"),
                                   _T.c.status.in_([literal(s) for s in ACTIVE]))
     .order_by(_T.c.id.desc()).limit(LIST_LIMIT + 1)
+)
+# One ticket by its number, and a resident's own report linked to it (the newest).
+_BY_NUMBER = Prepared(select(*_SHOWN_COLUMNS).where(_T.c.number == bindparam("number")))
+_OWN_UNDER = Prepared(
+    select(*_SHOWN_COLUMNS).where(_T.c.parent_id == bindparam("job"), _T.c.resident == bindparam("resident"))
+    .order_by(_T.c.id.desc()).limit(1)
 )
 # The number of the job a report was linked to, for its line (与工单 … 合并处理).
 _NUMBER_OF = Prepared(select(_T.c.number).where(_T.c.id == bindparam("id")))
@@ -146,15 +154,13 @@ status_line = _line  # one ticket's status line, for the dialog's own answers ab
 async def status_reply(ctx: Context, number: str | None) -> str:
     """The answer to a status question, about one ticket or all open ones."""
     if number:
-        ticket = await get_by_number(ctx.session, number)
+        found = await fastsql.read(ctx.tx, _BY_NUMBER, {"number": number})
+        ticket = _Listed(**found[0]) if found else None
         if ticket is not None and ticket.resident != ctx.openid:
             # The job the resident's own report was linked to: their report's line, which follows it.
-            own = await ctx.session.scalar(
-                select(Ticket).where(Ticket.parent_id == ticket.id, Ticket.resident == ctx.openid)
-                .order_by(Ticket.id.desc()).limit(1)
-            )
-            if own is not None:
-                return await _line(ctx, own)
+            own = await fastsql.read(ctx.tx, _OWN_UNDER, {"job": ticket.id, "resident": ctx.openid})
+            if own:
+                return await _line(ctx, _Listed(**own[0]))
         if ticket is None or ticket.resident != ctx.openid:
             return ctx.text("status.not_found", number=number)
         return await _line(ctx, ticket)
