@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import fastsql
@@ -32,10 +32,14 @@ _INSERT_NEW = text(
     f"INSERT INTO reminders ({', '.join(_NEW_COLUMNS)}) VALUES ({', '.join(':' + c for c in _NEW_COLUMNS)}) "
     "ON CONFLICT (dedup_key) DO NOTHING"
 ).bindparams(*(bindparam(c, type_=_TABLE.c[c].type) for c in _NEW_COLUMNS))
-_EXISTING = select(Reminder.id).where(Reminder.dedup_key == bindparam("dedup_key"))
 # The same, as a fixed statement for a message's transaction (storage.fastsql): the reply path
 # writes a resident's first idle nudge with it, without the unit of work.
 NEW = Prepared(_INSERT_NEW)
+# One reminder, its id back; no row back when its dedup key exists already (schedule()).
+_NEW_ONE = Prepared(text(
+    f"INSERT INTO reminders ({', '.join(_NEW_COLUMNS)}) VALUES ({', '.join(':' + c for c in _NEW_COLUMNS)}) "
+    "ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+).bindparams(*(bindparam(c, type_=_TABLE.c[c].type) for c in _NEW_COLUMNS)).columns(_TABLE.c.id))
 _NEW_MANY: dict[int, Prepared] = {1: NEW}
 
 
@@ -69,26 +73,19 @@ async def schedule(
     dedup_key: str | None = None,
     urgent: bool = False,
 ) -> Reminder | None:
-    """Add a reminder to the session; None when one with dedup_key exists already."""
-    if dedup_key is not None:
-        existing = await session.scalar(_EXISTING, {"dedup_key": dedup_key})
-        if existing is not None:
-            return None
-    reminder = Reminder(
-        kind=kind,
-        due_at=due_at,
-        target=target,
-        payload={"channel": channel, "message": payload, "urgent": urgent},
-        cause_type=cause_type,
-        cause_id=cause_id,
-        dedup_key=dedup_key,
-        state="pending",
-        attempts=0,
-        created_at=now,
-    )
-    session.add(reminder)
-    await session.flush()
-    return reminder
+    """Write a reminder, in the session as if loaded; None when one with dedup_key exists already.
+
+    One INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id on the driver (storage.fastsql),
+    the session's pending changes flushed first (a reminder added to it is seen): it was a SELECT
+    of the key (autoflushing) and the unit of work's INSERT."""
+    values = new_row({"kind": kind, "due_at": due_at, "channel": channel, "target": target, "payload": payload,
+                      "cause_type": cause_type, "cause_id": cause_id, "dedup_key": dedup_key, "urgent": urgent},
+                     now=now)
+    await fastsql.flush(session)
+    rows = (await fastsql.run(session, _NEW_ONE, values)).rows
+    if not rows:
+        return None
+    return fastsql.adopt(session, Reminder, {"id": rows[0]["id"], **values, "last_error": None, "done_at": None})
 
 
 def new_row(row: dict[str, Any], *, now: datetime) -> dict[str, Any]:

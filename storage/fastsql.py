@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Select, Table, TextClause, TextualSelect, bindparam, inspect, update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
@@ -92,14 +92,19 @@ def _args(c: _Compiled, params: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _outcome(c: _Compiled, cursor: Any) -> Outcome:
+    return _outcome_of(c, cursor.fetchall() if c.columns else (), cursor.rowcount)
+
+
+def _outcome_of(c: _Compiled, records: Sequence[Any], rowcount: int) -> Outcome:
+    """A statement's RETURNING rows (read through the columns' result processors) and row count."""
     rows: list[dict[str, Any]] = []
     if c.columns:
-        for raw in cursor.fetchall():
+        for raw in records:
             rows.append({
                 name: (value if proc is None else proc(value))
                 for name, value, proc in zip(c.columns, raw, c.result)
             })
-    return Outcome(rows, cursor.rowcount)
+    return Outcome(rows, rowcount)
 
 
 class Counter:
@@ -232,7 +237,15 @@ async def run_many(target: AsyncSession | Transaction,
     if tx is not None:
         return await tx.run_many(batch)
     assert isinstance(target, AsyncSession)
-    conn = await target.connection()
+    conn = await _connection(target)
+    adapted = _asyncpg_of(conn)
+    if adapted is not None:
+        dialect = conn.dialect
+        items = []
+        for prepared, params in batch:
+            c = prepared.compiled(dialect)
+            items.append((c.sql, _args(c, params), c))
+        return await _run_on_asyncpg(conn, adapted, items)
     return await conn.run_sync(_run_all, batch)
 
 
@@ -262,8 +275,98 @@ async def run_together(target: AsyncSession | Transaction,
     if tx is not None:
         return await tx.run_together(batch)
     assert isinstance(target, AsyncSession)
-    conn = await target.connection()
+    conn = await _connection(target)
+    adapted = _asyncpg_of(conn)
+    if adapted is not None and len(batch) > 1 and conn.dialect.paramstyle == "numeric_dollar":
+        dialect = conn.dialect
+        sql = _together_sql(dialect, [prepared for prepared, _ in batch])
+        args = tuple(a for prepared, params in batch for a in _args(prepared.compiled(dialect), params))
+        return (await _run_on_asyncpg(conn, adapted, [(sql, args, batch[-1][0].compiled(dialect))]))[0]
+    if adapted is not None:
+        return (await run_many(target, batch))[-1]
     return await conn.run_sync(_run_together, batch)
+
+
+# --- PostgreSQL: fixed statements on asyncpg itself ---------------------------------------------------
+#
+# Through conn.run_sync every batch crosses into a greenlet, and every statement in it goes through
+# SQLAlchemy's adapted DB-API cursor, which awaits asyncpg by switching back out of the greenlet:
+# ~0.13 ms of CPU per statement more than asyncpg's own prepared statement (measured: four fixed
+# statements in a message's transaction 1.59 → 1.09 ms). The statements are the same prepared
+# statements, taken from the same per-connection cache, in the same transaction, started the same
+# lazy way the adapter starts it (asyncpg's transaction, begun before the first statement), with
+# errors translated by the adapter into its DB-API errors and a connection gone invalidated as
+# before. It reads the adapter's internals (SQLAlchemy 2.0's asyncpg dialect); any other driver,
+# or a connection not checked out, goes through run_sync as before.
+
+_CONNECTION = "fastsql.connection"  # session.info: (its transaction, its AsyncConnection in it)
+
+
+async def _connection(session: AsyncSession) -> AsyncConnection:
+    """session.connection(), kept for the session's transaction: asking the session again costs a
+    hop into a greenlet (~0.1 ms of CPU on PostgreSQL) for the connection it already holds."""
+    sync = session.sync_session
+    kept = session.info.get(_CONNECTION)
+    if kept is not None:
+        tx, conn = kept
+        if tx is sync._transaction and tx.is_active and not conn.closed and not conn.invalidated:
+            return conn  # type: ignore[no-any-return]
+    conn = await session.connection()
+    session.info[_CONNECTION] = (sync._transaction, conn)
+    return conn
+
+
+_STATUS_COUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
+
+
+def _asyncpg_of(conn: AsyncConnection) -> Any | None:
+    """The SQLAlchemy asyncpg adapter conn holds checked out, or None (another driver, or none held:
+    getting one is I/O that belongs in run_sync)."""
+    if conn.dialect.driver != "asyncpg":
+        return None
+    sync = conn.sync_connection
+    fairy = getattr(sync, "_dbapi_connection", None) if sync is not None else None
+    if fairy is None or sync is None or sync.invalidated:
+        return None
+    adapted = fairy.dbapi_connection
+    needed = ("_execute_mutex", "_started", "_start_transaction", "_prepare", "_handle_exception")
+    return adapted if all(hasattr(adapted, name) for name in needed) else None
+
+
+async def _run_on_asyncpg(
+    conn: AsyncConnection, adapted: Any, items: Sequence[tuple[str, tuple[Any, ...], _Compiled]]
+) -> list[Outcome]:
+    dialect = conn.dialect
+    asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
+    done: list[Outcome] = []
+    failed: BaseException | None = None
+    async with adapted._execute_mutex:
+        for sql, args, answers in items:
+            Counter.executed += 1
+            if Counter.seen is not None:
+                Counter.seen.append(sql)
+            try:
+                try:
+                    if not adapted._started:
+                        await adapted._start_transaction()  # translates its own errors
+                    statement, _ = await adapted._prepare(sql, asof)
+                    records = await statement.fetch(*args)
+                except dialect.loaded_dbapi.Error:
+                    raise
+                except Exception as error:
+                    adapted._handle_exception(error)  # raises it as the adapter's DB-API error
+                    raise
+            except dialect.loaded_dbapi.Error as exc:
+                failed = exc
+                break
+            count = _STATUS_COUNT.match(statement.get_statusmsg() or "")
+            done.append(_outcome_of(answers, records, int(count.group(1)) if count else -1))
+    if failed is not None:
+        if dialect.is_disconnect(failed, adapted, None):
+            await conn.invalidate(failed)
+        raise failed
+    return done
+
 
 
 def _pending_session(target: AsyncSession | Transaction) -> AsyncSession | None:
@@ -314,13 +417,22 @@ def adopt(session: AsyncSession, cls: type[T], values: dict[str, Any]) -> T:
     key's included) as an object in session, as if a query had loaded it: clean, so only later
     changes are flushed (as an UPDATE). When the session holds that row's object already, that
     object is the one, changes and all, as session.get would return it."""
-    found = held(session, cls, *(values[c.key] for c in inspect(cls).primary_key))
+    mapper = inspect(cls)
+    found = held(session, cls, *(values[c.key] for c in mapper.primary_key))
     if found is not None:
         return found
+    needed = _ATTRIBUTES.get(cls)
+    if needed is None:
+        needed = _ATTRIBUTES[cls] = frozenset(a.key for a in mapper.column_attrs)
+    if not needed <= values.keys():  # an attribute left out would be loaded lazily: no I/O there
+        raise ValueError(f"{cls.__name__} row without {sorted(needed - values.keys())}")
     instance = loaded(cls, values)
     make_transient_to_detached(instance)
     session.sync_session.add(instance)
     return instance
+
+
+_ATTRIBUTES: dict[type[Any], frozenset[str]] = {}
 
 
 def held(session: AsyncSession, cls: type[T], *key: Any) -> T | None:

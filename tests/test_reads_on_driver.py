@@ -5,10 +5,11 @@ backends."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
-from bot import tickets
+from bot import reminders, tickets
 from bot.services import Services
 from storage import fastsql
 from storage.models import Booking, Reminder, Ticket
@@ -98,3 +99,57 @@ async def test_a_row_adopted_is_the_sessions_clean_object(services: Services) ->
         stored = await session.get(Ticket, made.id)
         assert stored is not None and stored.reporters == 2 and stored.summary == "楼道灯坏了"
         assert fastsql.held(session, Ticket, made.id + 1000) is None
+
+
+async def test_a_reminder_scheduled_is_one_statement_and_its_key_holds(services: Services) -> None:
+    """reminders.schedule writes with one INSERT … ON CONFLICT DO NOTHING RETURNING id (it read the
+    key first, then the unit of work inserted): the object is the session's, a change to it is
+    written, and the same key again — committed, or only added to the session — is None."""
+    now = services.clock.now()
+    args = {"kind": "mediation_session", "due_at": now, "channel": "wechat", "target": "oSched",
+            "payload": {"text": "明天调解"}, "now": now, "cause_type": "ticket", "cause_id": 1}
+    async with services.sessions() as session, session.begin():
+        with engine_statements(services.engine) as seen, fastsql.watched() as fixed:
+            made = await reminders.schedule(session, **args, dedup_key="k:sched")
+        assert seen == [] and len(fixed) == 1 and made is not None and made.id
+        assert made in session and not session.is_modified(made) and made.done_at is None
+        made.payload = {**made.payload, "extra": 1}
+        session.add(Reminder(kind="x", due_at=now, target="t", payload={}, dedup_key="k:pending", state="pending",
+                             attempts=0, created_at=now))
+        assert await reminders.schedule(session, **args, dedup_key="k:pending") is None  # flushed first
+    async with services.sessions() as session, session.begin():
+        assert await reminders.schedule(session, **args, dedup_key="k:sched") is None
+        kept = list(await session.scalars(select(Reminder).where(Reminder.dedup_key.like("k:%")).order_by(Reminder.id)))
+    assert [(r.dedup_key, r.payload) for r in kept] == [
+        ("k:sched", {"channel": "wechat", "message": {"text": "明天调解"}, "urgent": False, "extra": 1}),
+        ("k:pending", {}),
+    ]
+
+
+async def test_a_row_without_every_column_is_not_adopted(services: Services) -> None:
+    """An attribute left out would be loaded lazily later, which an AsyncSession cannot do."""
+    async with services.sessions() as session:
+        with pytest.raises(ValueError, match="done_at"):
+            fastsql.adopt(session, Reminder, {"id": 1, "kind": "x"})
+
+
+async def test_a_sessions_next_transaction_runs_fixed_statements_in_it_not_the_last(services: Services) -> None:
+    """fastsql keeps the connection a session's transaction holds (PostgreSQL: statements on
+    asyncpg itself): a later transaction of the same session gets its own, so its rollback
+    takes back its statements and not the committed ones."""
+    now = services.clock.now()
+    args = {"kind": "k", "due_at": now, "channel": "wechat", "target": "oTx", "payload": {}, "now": now}
+    async with services.sessions() as session:
+        async with session.begin():
+            assert await reminders.schedule(session, **args, dedup_key="tx:kept") is not None
+        session.expunge_all()
+        await session.begin()
+        assert await reminders.schedule(session, **args, dedup_key="tx:undone") is not None
+        await session.rollback()
+        session.expunge_all()
+        async with session.begin():
+            assert await reminders.schedule(session, **args, dedup_key="tx:undone") is not None  # free again
+            assert await reminders.schedule(session, **args, dedup_key="tx:kept") is None
+    async with services.sessions() as session:
+        keys = list(await session.scalars(select(Reminder.dedup_key).where(Reminder.target == "oTx")))
+    assert sorted(keys) == ["tx:kept", "tx:undone"]
