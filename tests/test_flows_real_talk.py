@@ -314,3 +314,22 @@ async def test_a_yes_or_no_confirmation_is_not_hinted_with_submit_or_change(wx: 
     unclear = await wx.say(openid, "为什么")
     assert "“是”或者“否”" in unclear and "确认提交" not in unclear
     assert "已取消" in await wx.say(openid, "算了")
+
+
+async def test_what_happened_told_where_the_place_is_asked_is_kept(wx: WeChat, services: Services) -> None:
+    """By the menu (category first), 灯不亮三天了 at the place question was "not a place"; it is
+    kept as what happened, the place asked again and what happened not asked. A number told
+    about in a sentence (我打了138…没人接) is not taken as the resident's phone."""
+    openid = oid()
+    await wx.say(openid, "1")
+    await wx.say(openid, "1")
+    kept = await wx.say(openid, "灯不亮三天了")
+    assert "情况先记下了：灯不亮三天了" in kept and PLACE_Q in kept
+    assert PHOTO_Q in await wx.say(openid, "3号楼2单元")
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["description"] == "灯不亮三天了"
+    other = oid()
+    await wx.say(other, "楼道灯坏了")
+    await wx.say(other, "我打了13800001111没人接")
+    state = await dialog_of(services, other)
+    assert state is not None and "phone" not in state.slots

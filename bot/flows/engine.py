@@ -275,6 +275,9 @@ async def _answer_text(
         if classify is not None and len(normalize(text)) <= 6 and classify(text).intent == "ticket_status":
             # 我的工单 where what happened is asked: no description (answered as a status question)
             return _invalid(ctx, flow, state, step, step.hint or "flow.hint.default")
+    early = _description_early(ctx, flow, state, step, text, value, classify)
+    if early is not None:
+        return early
     if step.check is not None:
         refused = await _checked(ctx, flow, state, step, value)
         if refused is not None:
@@ -529,7 +532,10 @@ def _phone_inside(
     found = _PHONE_IN_WORDS.search(text)
     if found is None:
         return None
-    rest = (text[: found.start()] + " " + text[found.end():]).strip(_SEPARATORS + " ")
+    lead, before, after = text[found.start(): found.start("number")], text[: found.start()], text[found.end():]
+    if not re.search(r"电话|手机|号码|联系方式|座机", lead) and before.strip() and after.strip():
+        return None  # 我打了138…没人接: a number told about, not one to call back
+    rest = (before + " " + after).strip(_SEPARATORS + " ")
     if len(normalize(rest)) < 2:
         return None
     number = re.sub(r"\D", "", found.group("number"))
@@ -544,7 +550,7 @@ _WAIT = re.compile(
     r"我?(?:先|去|再)?(?:找找|找一下|看看|看一下|查一下|查查|翻一下|翻翻)(?:号码|门牌号?|电话|手机|本子)?)"
     r"[啊哈吧呀哦噢嘛，,。.!！~～\s]*)+$"
 )
-_CANT_TYPE = re.compile(r"不会打字|打字(?:不方便|太慢|慢)|打不了字|不会写字|不识字|不认字|眼睛不好|看不清(?:字)?|眼花")
+_CANT_TYPE = re.compile(r"不会打字|打字(?:不方便|太慢|慢|费劲)|打不了字|不会写字|不识字|不认字|字(?:看不清|太小)|不会拼音")
 _RECALL = re.compile(
     r"^(?:我|咱们?|刚才|我刚才|我们刚才)*(?:说|讲|填|办|弄)到哪(?:儿|里)?(?:了|啦)?|"
     r"^(?:现在|刚才)?(?:到)?(?:哪一步|第几步)了|^(?:你)?(?:刚才|刚刚)?问(?:我)?(?:的)?(?:是)?(?:什么|啥)|"
@@ -638,6 +644,30 @@ def _place_early(ctx: Context, flow: Flow, state: DialogState, step: Step, text:
     kept = replace(state, slots=slots, history=(*state.history, target.slot), invalid=0)
     said = ctx.text("flow.noted", field=ctx.text(target.label), value=_clip(target.display(address)))
     return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), kept)
+
+
+def _description_early(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, value: Any, classify: Classify | None
+) -> Outcome | None:
+    """What happened (灯不亮三天了), told where the place is asked before it was asked (the menu's
+    way in: category, then place): it was "not a place". Words with nothing of a place in them that
+    the classifier reads as this flow's request are kept as what happened, and the place asked
+    again; the description is then not asked."""
+    target = _description_of(flow, step)
+    if step.parse is not place or target is None or state.slots.get(target.slot) not in (None, "", []):
+        return None
+    if typed_place(value) or (isinstance(value, dict) and "latitude" in value) or classify is None:
+        return None
+    if is_question(text) or not says_what(text) or classify(text).intent not in flow.intents:
+        return None
+    try:
+        kept = read_answer(ctx, target, text)
+    except Invalid:
+        return None
+    slots = {**state.slots, target.slot: kept}
+    said = ctx.text("flow.noted", field=ctx.text(target.label), value=_clip(str(kept)))
+    new = replace(state, slots=slots, history=(*state.history, target.slot), invalid=0)
+    return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), new)
 
 
 def _place_added(ctx: Context, flow: Flow, state: DialogState, step: Step, text: str) -> Outcome | None:
