@@ -502,16 +502,54 @@ async def _staff_transition(
             raise StatusForbids(t.get(
                 "staff_actions.status_forbids", action=label(svc, "action", action), status=label(svc, "status", ticket.status),
             ))
-        await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee)
+        event = await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee)
         detail: dict[str, Any] = {"from": before, "to": ticket.status}
         if note:
             detail["note"] = note
+        if action in OWNER_TOLD and before in tickets.ACTIVE and previous and previous != actor:
+            if await _tell_owner(svc, session, ticket, previous, action, actor, note, event.id):
+                detail["owner_told"] = previous
         if action == "assign":
             detail.update(assignee=ticket.assignee, previous=previous)
         name = "ticket.reassign" if action == "assign" and previous else f"ticket.{action}"
         audit(session, actor, name, ticket.number, svc.clock.now(), detail)
         delivery_record.record(session)  # sent from WeCom: its retry must not act again
     return ticket
+
+
+# Staff ending a job its owner holds: the owner is told, or they would keep it on their list and
+# may walk over for nothing.
+OWNER_TOLD = ("close", "resolve")
+
+
+async def _tell_owner(
+    svc: Services, session: AsyncSession, ticket: Ticket, owner_id: str, action: str, actor: str, note: str,
+    event_id: int,
+) -> bool:
+    """Push the owner (a grid worker, mediator …) of a job staff just closed or resolved: which job
+    (its number as they type it, what and where, the resident's phone masked), who ended it and
+    why, and that nothing more is asked of them. Once per event (outbox dedup key), after the quiet
+    hours unless urgent; nobody is pushed who left the roster. True when queued."""
+    owner = await roster.person(session, owner_id)
+    if owner is None or not owner.active:
+        return False
+    t = svc.texts
+    given = (ticket.fields or {}).get("phone")
+    if not isinstance(given, str) or not given.strip():
+        resident = await resident_of(session, ticket)
+        given = resident.phone if resident is not None else None
+    phone = notices.masked_phone(given)
+    text = t.get(
+        f"staff_actions.owner_{action}d",
+        number=ticket.number, short=await dispatch.worker_ref(session, ticket, owner_id),
+        topic=notices.topic_of(svc, ticket), place=notices.clip(notices.safe_text(notices.place_of(svc, ticket)), 30),
+        phone=phone or t.get("dispatch.no_phone"), who=await display_name(session, actor),
+        reason=notices.clip(notices.safe_text(note), 200) if note else t.get("staff_actions.owner_no_reason"),
+    )
+    item = await outbox.push_worker(session, owner_id, text, now=svc.clock.now(), ticket_id=ticket.id,
+                                    dedup_key=f"owner_ended:{ticket.id}:{event_id}",
+                                    not_before=dispatch.held_until(svc, ticket))
+    return item is not None
 
 
 async def settle_from_wecom(svc: Services, who: Person, ref: str | None, note: str) -> str | None:
@@ -525,7 +563,7 @@ async def settle_from_wecom(svc: Services, who: Person, ref: str | None, note: s
         return None
     t = svc.texts
     async with svc.sessions() as session:
-        matches = await worker_commands._by_ref(session, ref)
+        matches = await worker_commands.by_ref(session, ref)
     meant = [x for x in matches if x.status in tickets.ACTIVE] or matches  # an open one before a settled one
     if len(meant) != 1 or meant[0].assignee is not None or meant[0].parent_id is not None:
         return None
@@ -558,7 +596,7 @@ def parse_close(text: str) -> tuple[str, str] | None:
     from bot import worker_commands
 
     reason = (found.group("reason") or found.group("joined") or "").strip()  # 关闭 1和2: see _CLOSE_MORE
-    return found.group("ref"), worker_commands._as_typed(text, reason) if reason else ""  # as typed
+    return found.group("ref"), worker_commands.as_typed(text, reason) if reason else ""  # as typed
 
 
 async def close_from_wecom(svc: Services, who: Person, ref: str, reason: str) -> str:
@@ -580,12 +618,12 @@ async def close_from_wecom(svc: Services, who: Person, ref: str, reason: str) ->
     if more is not None:  # nothing done: each ticket is closed by itself, with its own reason
         return t.get("wecom.close_one", numbers=f"{ref}、{more.group(1)}", example=f"{t.get('wecom.verbs.close')} {ref} …")
     async with svc.sessions() as session:
-        matches = await worker_commands._by_ref(session, ref)
+        matches = await worker_commands.by_ref(session, ref)
     if not matches:
         return t.get("wecom.no_ticket", ref=ref)
     meant = [x for x in matches if x.status in tickets.ACTIVE] or matches  # an open one before a finished one
     if len(meant) > 1:
-        return worker_commands._ambiguous(svc, ref, t.get("wecom.verbs.close"), meant)
+        return worker_commands.ambiguous(svc, ref, t.get("wecom.verbs.close"), meant)
     number = meant[0].number
     try:
         await staff_transition(svc, number, "close", who.id, note=reason)

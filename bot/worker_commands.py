@@ -150,7 +150,7 @@ def _normal(text: str) -> str:
     return simplified(unicodedata.normalize("NFKC", text)).strip()  # 接單 is 接单, ，is ,
 
 
-def _as_typed(text: str, note: str) -> str:
+def as_typed(text: str, note: str) -> str:
     """The note as the worker typed it (已修好，晚了一点, not its normal form): the shortest tail of
     text that reads as note; the note itself when none does."""
     for start in range(len(text) - 1, -1, -1):
@@ -244,7 +244,7 @@ def parse(text: str) -> Command | None:
         if _HAND_OVER.search(value) is not None and len(value) <= MAX_NOTE:
             ref = _HAND_OVER_REF.match(value)
             said = value[ref.end():] if ref else value
-            return Command("hand_over", ref.group(1) if ref else None, _as_typed(text, said.strip()))
+            return Command("hand_over", ref.group(1) if ref else None, as_typed(text, said.strip()))
         return None
     verb_word = head.group(1)
     if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
@@ -260,7 +260,7 @@ def parse(text: str) -> Command | None:
     note = _LEADING_FILLER.sub("", rest.strip()).strip()  # 办结 1了，已调解
     if _FILLER.fullmatch(note):
         note = ""  # 办结了 / 办结 0001 好了: no result said
-    return Command(_VERB_WORDS[verb_word], refs[0] if refs else None, _as_typed(text, note) if note else "",
+    return Command(_VERB_WORDS[verb_word], refs[0] if refs else None, as_typed(text, note) if note else "",
                    tuple(refs[1:]))
 
 
@@ -280,7 +280,7 @@ def _audit(session: AsyncSession, actor: str, action: str, target: str, now: dat
 _MONTH_DAY = re.compile(r"(\d{4})-(\d{1,4})")
 
 
-async def _by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
+async def by_ref(session: AsyncSession, ref: str) -> list[Ticket]:
     """Tickets whose number is ref (see tickets.number_matches; 1124-0001 is the 0001 of a 24
     November), newest first."""
     if ref.isdigit() and len(ref) > 4 and ref.startswith("0"):
@@ -383,7 +383,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
             numbers = "、".join(f"{x.number}（{_about(svc, x)}）" for x in pick[:8])  # which is which
             return Found(None, t.get("wecom.several_open", verb=verb_name, numbers=numbers, example=example))
         return Found(pick[0])
-    matches = await _by_ref(session, ref)
+    matches = await by_ref(session, ref)
     if not matches:
         return Found(None, t.get("wecom.no_ticket", ref=ref))
     active = [x for x in matches if x.status in tickets.ACTIVE]
@@ -394,7 +394,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         if len(ready) == 1:
             return Found(ready[0])
         if len(ready) > 1:
-            return Found(None, _ambiguous(svc, ref, word, ready))
+            return Found(None, ambiguous(svc, ref, word, ready))
         meant = active or matches
         own = [x for x in meant if x.assignee == who.id]
         if not own:
@@ -403,7 +403,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
     if len(matches) > 1:
         if len(active) == 1:
             return Found(active[0])
-        return Found(None, _ambiguous(svc, ref, word, matches))
+        return Found(None, ambiguous(svc, ref, word, matches))
     return Found(matches[0])
 
 
@@ -430,7 +430,9 @@ async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket:
     return t.get("wecom.not_yours", number=ticket.number)
 
 
-def _ambiguous(svc: Services, ref: str, word: str, found: list[Ticket]) -> str:
+def ambiguous(svc: Services, ref: str, word: str, found: list[Ticket]) -> str:
+    """The answer to a number several tickets share: each listed with a number it alone has, and
+    the command to type again (word: the verb as typed, 接单, 关闭 …)."""
     example = f"{word} {handles([x.number for x in found])[found[0].number]}"
     return svc.texts.get("wecom.ambiguous", ref=ref, numbers=_choices(svc, found), example=example)
 
