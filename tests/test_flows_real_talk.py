@@ -41,7 +41,7 @@ async def test_asking_to_wait_keeps_the_question_and_takes_nothing_as_an_answer(
     said so far is lost."""
     openid = oid()
     assert PLACE_Q in await wx.say(openid, "楼道灯坏了")
-    for said in ("等一下", "等一下 我找找门牌号", "嗯 那个 我问问我儿子"):
+    for said in ("等一下", "等一下 我找找门牌号", "嗯 那个 我问问我儿子", "让我想想", "等一下 我去拿老花镜"):
         reply = await wx.say(openid, said)
         assert "不着急" in reply and PLACE_Q in reply, reply
     state = await dialog_of(services, openid)
@@ -78,7 +78,7 @@ async def test_where_was_i_says_what_is_noted_and_the_question(
     told = await wx.say(first, "刚才问的什么")
     assert "还没有记下" in told and CATEGORY_Q in told
     await to_summary(wx, second := oid())
-    assert "就差您核对" in (at_summary := await wx.say(second, "我说到哪了")) and SUMMARY in at_summary
+    assert "就差您核对" in (at_summary := await wx.say(second, "我们说到哪儿了")) and SUMMARY in at_summary
     clock.advance(hours=2, minutes=5)
     back = await wx.say(openid, "我刚才说到哪了")
     assert "接着办" in back and "地点：3号楼" in back and PHOTO_Q in back
