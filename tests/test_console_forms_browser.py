@@ -1,7 +1,7 @@
-"""Form controls under the console's stylesheet in a real browser (Playwright driving Debian's
+"""Forms and tables under the console's stylesheet in a real browser (Playwright driving Debian's
 Chromium headless): a checkbox's label reads on the checkbox's line in a stacked form (form.stack,
-label.check) as in the tickets filters, at a desk's width and a phone's. Screenshots go to
-test-artifacts/."""
+label.check) as in the tickets filters, at a desk's width and a phone's; on a phone a table
+scrolls sideways instead of squeezing its columns. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bot.clock import FakeClock
 from bot.services import Services
 from tests.sim_support import launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 from tests.test_console_browser import ARTIFACTS, server  # noqa: F401 (fixture)
+from tests.test_console_outage_confirm import _whole_cut
 
 STACKED = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <link rel="stylesheet" href="{base}/console/static/console.css"></head><body><main>
@@ -22,6 +24,14 @@ STACKED = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <label class="check"><input type="checkbox" name="other" value="1"> 只看超时</label>
 <button type="submit" class="primary">保存</button>
 </form></section></main></body></html>"""
+
+
+async def _as_admin(page: Any, base: str, services: Services) -> None:
+    await page.goto(f"{base}/console/login")
+    await page.fill("input[name=username]", "admin")
+    await page.fill("input[name=password]", services.settings.console_admin_password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/console")
 
 
 async def _on_its_line(page: Any, label: Any) -> None:
@@ -56,13 +66,41 @@ async def test_a_checkbox_label_reads_on_one_line_in_a_stacked_form(
             assert title is not None and title["width"] > 200  # a text field still fills the card
             await page.screenshot(path=str(ARTIFACTS / f"console-stacked-checkbox-{width}.png"), full_page=True)
 
-            await page.goto(f"{base}/console/login")
-            await page.fill("input[name=username]", "admin")
-            await page.fill("input[name=password]", services.settings.console_admin_password)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/console")
+            await _as_admin(page, base, services)
             await page.goto(f"{base}/console/tickets")
             for label in await page.locator("form.filters label.check").all():
                 await _on_its_line(page, label)
+        finally:
+            await browser.close()
+
+
+async def test_tables_on_a_phone_scroll_rather_than_squeeze(
+    services: Services, server: TestServer, clock: FakeClock, backend: str,  # noqa: F811
+) -> None:
+    """390 px: an audit row's detail was broken letter by letter into a row as tall as the screen,
+    an outage's notice a character a line: they keep a readable width, the table scrolls in its box."""
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = "" if backend == "embedded" else f"-{backend}"
+    base = str(server.make_url("/")).rstrip("/")
+    await _whole_cut(services, clock)
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                                    is_mobile=True, has_touch=True)).new_page()
+            await _as_admin(page, base, services)
+            await page.goto(f"{base}/console/outages")
+            notice = await page.locator("table.outages td.notice").first.bounding_box()
+            assert notice is not None and notice["width"] >= 150 and notice["height"] < 120, notice
+            await page.screenshot(path=str(ARTIFACTS / f"console-outages-phone{suffix}.png"), full_page=True)
+            await page.goto(f"{base}/console/audit")
+            await page.screenshot(path=str(ARTIFACTS / f"console-audit-phone{suffix}.png"), full_page=True)
+            for cell in await page.locator("table.audit td.detail").all():
+                box = await cell.bounding_box()
+                assert box is not None and box["width"] >= 160 and box["height"] < 200, box
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390  # the page itself does not scroll sideways: the table does, in its box
         finally:
             await browser.close()

@@ -79,20 +79,34 @@ class Labels:
         words = self.texts.get(key)
         return self.texts.get("console.audit_actions.refused", action=words) if base != code else words
 
-    def audit_detail(self, detail: dict[str, Any] | None) -> list[tuple[str, str]]:
+    def audit_detail(self, detail: dict[str, Any] | None, action: str = "") -> list[tuple[str, str]]:
         """An audit row's detail as (what, value) in words ([console.audit_details]): a refusal's
         reason as the words the clerk was shown (else [console.audit_reasons]), statuses and ways
-        of delivery named; a key without words is shown as it is."""
+        of delivery named, a moment (ISO) as a local time; of an outage's or an activity's row its
+        reason as staff gave it and where from (企业微信, 工作台); an outage's kind named and no
+        buildings as 全小区. A key without words is shown as it is."""
         shown: list[tuple[str, str]] = []
         detail = dict(detail or {})
         message = str(detail.pop("message", "") or "")
+        outage = action.startswith("outage.")
+        stated = (outage or action.startswith("activity.")) and not action.endswith(".refused")
         for key, value in detail.items():
+            if key == "reason" and stated:  # the announcement's reason (管道抢修), a cancellation's
+                shown.append((self._get("console.audit_details", "given_reason"), str(value or "—")))
+                continue
             if key == "reason":
                 words = self._get("console.audit_reasons", str(value))
                 shown.append((self._get("console.audit_details", key), message or words))
                 message = ""
                 continue
-            if key in ("from", "to", "status"):  # a ticket's status, or a user's role (user.role)
+            when = _moment(value)
+            if when is not None:
+                value = self.time(when)
+            elif outage and key == "kind":
+                value = self._get("outages.kinds", str(value))
+            elif outage and key == "buildings" and value == []:
+                value = self.texts.get("outages.whole")
+            elif key in ("from", "to", "status"):  # a ticket's status, or a user's role (user.role)
                 value = self.status(str(value)) if self.texts.has(f"staff_actions.status.{value}") else self.role(str(value))
             elif key in ("role", "needed"):
                 value = self.role(str(value))
@@ -104,7 +118,8 @@ class Labels:
                 value = "、".join(str(v) for v in value) or "—"
             elif value is None:
                 value = "—"
-            shown.append((self._get("console.audit_details", key), str(value)))
+            name = "given_via" if stated and key == "via" else key
+            shown.append((self._get("console.audit_details", name), str(value)))
         if message:
             shown.append((self._get("console.audit_details", "message"), message))
         return shown
@@ -133,3 +148,14 @@ class Labels:
     def time(self, when: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
         """A time in the community's timezone ('' for none)."""
         return "" if when is None else local(when, self.tz).strftime(fmt)
+
+
+def _moment(value: Any) -> datetime | None:
+    """An audit detail's value that is a moment written out (2026-11-23T07:00:00+00:00), else None."""
+    if not isinstance(value, str) or "T" not in value or len(value) < 19:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None

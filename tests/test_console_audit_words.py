@@ -1,0 +1,50 @@
+"""The audit log page names what an outage's row holds in words, on both backends: its reason as
+given (it read 拒绝原因：主管道爆管), its kind (kind：water), 全小区 for no buildings (buildings：—),
+where from (送达方式：wecom) and times in local time (expected_end：2026-11-23T07:00:00+00:00)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.clock import FakeClock
+from bot.console import auth
+from bot.services import Services
+from tests.staff_support import logged_in
+from tests.test_console_outage_confirm import _whole_cut
+
+Client = TestClient[Any, Any]
+
+
+def _details(page: str, action: str) -> list[str]:
+    """The detail cells' text of the rows of this action, newest first."""
+    rows = re.findall(rf'title="{re.escape(action)}">.*?<td class="detail"[^>]*>(.*?)</td>', page, re.S)
+    return [re.sub(r"<[^>]+>", "", row).strip() for row in rows]
+
+
+async def test_an_outage_row_reads_in_words(client: Client, services: Services, clock: FakeClock) -> None:
+    outage_id = await _whole_cut(services, clock)  # announced via wecom, 5 hours from 10:00
+    csrf = await logged_in(client, "admin", "community123")
+    await client.post(f"/console/outages/{outage_id}", data={"csrf_token": csrf, "op": "end", "buildings": "3"})
+    page = await (await client.get("/console/audit")).text()
+    [announced] = _details(page, "outage.announce")
+    assert announced == "来自：企业微信 类型：停水 楼栋：全小区 原因：主管道爆管 预计恢复：11-23 15:00", announced
+    [ended] = _details(page, "outage.end")
+    assert ended.startswith("来自：工作台 类型：停水 楼栋：3 已通知户数：1 拆自通知："), ended
+    shown = " ".join(_details(page, "outage.announce") + _details(page, "outage.end") + _details(page, "outage.update"))
+    assert "拒绝原因" not in shown and "expected_end" not in shown and "+00:00" not in shown
+
+
+async def test_a_refusal_still_reads_as_one(client: Client, services: Services, clock: FakeClock) -> None:
+    """A refused action's reason is still 拒绝原因 with the words the clerk was shown."""
+    await auth.create_user(services, "ro", "readonly1", "readonly", display_name="只读")
+    csrf = await logged_in(client, "ro", "readonly1")
+    assert (await client.post("/console/outages", data={"csrf_token": csrf, "kind": "water", "whole": "1"})).status == 403
+    await auth.create_user(services, "boss", "bosspass1", "admin")
+    client.session.cookie_jar.clear()
+    await logged_in(client, "boss", "bosspass1")
+    page = await (await client.get("/console/audit")).text()
+    [refused] = _details(page, "console.role_refused")
+    assert "拒绝原因：" in refused and "需要的角色：工作人员" in refused, refused
