@@ -624,7 +624,7 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         chase = await chased(ctx, text)  # 怎么还没人来, 催一下 with a report open: about that report
         if chase is not None:
             return Outcome(chase, None)
-        if _ANOTHER_THING.match(normalize(text)):  # 还有一个事: they are about to say it
+        if engine.another_thing(text):  # 还有一个事: they are about to say it
             return Outcome(ctx.text("dialog.another_thing"), None)
         if _only_fillers(text):  # 喂, 喂喂, 嗯: someone starting to talk
             return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), None)
@@ -704,13 +704,18 @@ _REPORTED = Prepared(union_all(*(
 
 
 async def _unreported_thing(ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
-    """啥时候来修电梯, asked by a resident with no open report of that kind (电梯): nothing to tell
-    the status of, so it is the report of it, the complaint's questions asked. None when the
-    question names no kind of problem or the resident has an open report of it (its status then)."""
+    """啥时候来修电梯 (a when-is-it-fixed question naming no report of theirs), asked by a resident with
+    no open report of that kind (电梯): nothing to tell the status of, so it is the report of it, the
+    complaint's questions asked. None when the question names no kind of problem, says a report
+    exists (我那个修灯的事怎么样了) or the resident has an open report of it (its status then)."""
     category = slots.get("category")
     flow = registry.get("complaint")
-    if not category or flow is None:
+    module = _optional("bot.intents.classifier")
+    if not category or flow is None or module is None:
         return None
+    terms = module.get_classifier().terms(text)
+    if "@when_fix" not in terms or terms & {"@past_report", "@prior", "@report_noun", "@worker"}:
+        return None  # 我那个修灯的事怎么样了, 上回报的电梯什么时候修: a report said to exist
     open_one = await ctx.session.scalar(
         select(Ticket.id).where(Ticket.resident == ctx.openid, Ticket.category == category,
                                 Ticket.status.in_(ACTIVE)).limit(1))
@@ -930,7 +935,6 @@ def _is_booking_reply(text: str) -> bool:
 _ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有")  # a question without ？
 
 _ACTIVITY_LIST = {"活动", "近期活动", "社区活动", "志愿活动", "有什么活动", "最近有什么活动"}
-_ANOTHER_THING = re.compile(r"^(?:对了|哦|噢|嗯)?(?:我)?(?:还有|另外还有|另外|再)(?:一|1)?(?:个|件)?(?:事|事情|问题)(?:要说|想说|要问|想问|要反映|想反映)?(?:啊|呀|哈)?$")
 _SIGNUP = re.compile(r"^(?:我要|我想)?报名(?:参加)?\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
 _CANCEL_SIGNUP = re.compile(r"^(?:我要|我想)?取消报名\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
 

@@ -208,6 +208,8 @@ async def test_everyday_words_to_start_again_give_up_or_say_there_is_more(wx: We
     assert "发语音" in typing and PLACE_Q in typing
     await wx.say(openid, "3号楼")
     await wx.say(openid, "灯不亮了")
+    later = await wx.say(openid, "对了 我还有个事要说")  # was "send photos"
+    assert "提交后再告诉我那件事" in later and PHOTO_Q in later
     await wx.say(openid, "我的工单")
     state = await dialog_of(services, openid)
     assert state is not None and state.slots["description"] == "灯不亮了"

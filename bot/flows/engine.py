@@ -573,6 +573,8 @@ def _held_or_recalled(ctx: Context, flow: Flow, state: DialogState) -> Outcome |
         lead = ctx.text("flow.cant_type")
     if lead is None and _WAIT.match(said):
         lead = ctx.text("flow.wait")
+    if lead is None and another_thing(said):  # 还有一个事: after this one
+        lead = ctx.text("flow.another_thing")
     if lead is not None:
         if state.part == EDIT:  # which field to change is asked again, not the summary
             return Outcome(join_lines(lead, _edit_menu(ctx, flow, state.slots)), state)
@@ -587,6 +589,17 @@ def asks_place(flow: Flow, state: DialogState) -> bool:
     if state.part in (CONFIRM, EDIT, SWITCH):
         return False
     return flow.step(state.part).parse is place
+
+
+_ANOTHER_THING = re.compile(
+    r"^(?:对了|哦|噢|嗯)?(?:我)?(?:还有|另外还有|另外|再)(?:一|1)?(?:个|件)?(?:事|事情|问题)"
+    r"(?:要说|想说|要问|想问|要反映|想反映)?(?:啊|呀|哈)?$"
+)
+
+
+def another_thing(text: str) -> bool:
+    """Whether a message only says there is something else to tell (还有一个事, 对了 我还有个事要说)."""
+    return _ANOTHER_THING.match(normalize(text)) is not None
 
 
 def recalls(text: str) -> bool:
