@@ -954,3 +954,13 @@ async def test_what_is_wrong_with_a_meal_is_its_survey_answer(
         assert (t.status, t.satisfaction, t.rating_comment) == ("reopened", 2, words)
     told = [p.payload.get("text", "") for p in (await outbox_rows(svc, "wecom", "canteen"))[seen:]]
     assert all(any(w in t for t in told) for w in said.values()), told
+
+
+def test_thanks_after_a_rating_are_no_comment() -> None:
+    """满意 谢谢 was recorded with 谢谢 as the resident's 意见 (and answered 感谢您的评价和意见);
+    thanks alone after a rating are no comment, words about the work still are."""
+    assert survey.parse_rating("挺好的 谢谢") == survey.Rating(4, "满意", "")
+    assert survey.parse_rating("很满意谢谢你们") == survey.Rating(5, "满意", "")
+    assert survey.parse_rating("满意 辛苦师傅了") == survey.Rating(5, "满意", "")
+    assert survey.parse_rating("满意 师傅很负责") == survey.Rating(5, "满意", "师傅很负责")
+    assert survey.parse_rating("不满意，灯还是不亮") == survey.Rating(2, "不满意", "灯还是不亮")

@@ -191,7 +191,22 @@ def _scale_said(words: str) -> bool:
     return any(ch.isdigit() or ch in "满星分评⭐★" for ch in words)
 
 
+_THANKS_ONLY = re.compile(
+    r"(?:谢谢|谢了|多谢|感谢|辛苦了|辛苦|麻烦了|麻烦你们了)(?:你们|您|你|师傅|师傅们|大家|了)*[啦了啊呀哈]*"
+    r"(?:[，,、\s]*(?:谢谢|谢了|多谢|感谢|辛苦了|辛苦|麻烦了)(?:你们|您|你|师傅|师傅们|大家|了)*[啦了啊呀哈]*)*"
+)
+
+
 def parse_rating(text: str) -> Rating | None:
+    """A survey answer (_parse_rating), with thanks alone not kept as a comment (满意 谢谢: the
+    rating, with nothing recorded as 意见)."""
+    rating = _parse_rating(text)
+    if rating is not None and rating.comment and _THANKS_ONLY.fullmatch(rating.comment):
+        return Rating(rating.score, rating.label, "")
+    return rating
+
+
+def _parse_rating(text: str) -> Rating | None:
     """Read a survey answer from a resident's words; None when the text is not one.
 
     The rating is read at the start (不满意，灯还是不亮; 嗯满意; 给5分 师傅来得很快), else as the last
