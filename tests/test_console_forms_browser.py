@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.services import Services
+from storage.models import Ticket
 from tests.sim_support import launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 from tests.test_console_browser import ARTIFACTS, server  # noqa: F401 (fixture)
 from tests.test_console_outage_confirm import _whole_cut
@@ -102,5 +104,46 @@ async def test_tables_on_a_phone_scroll_rather_than_squeeze(
                 assert box is not None and box["width"] >= 160 and box["height"] < 200, box
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390  # the page itself does not scroll sideways: the table does, in its box
+        finally:
+            await browser.close()
+
+
+async def test_closing_a_ticket_asks_first(
+    services: Services, server: TestServer, backend: str,  # noqa: F811
+) -> None:
+    """关闭 and 撤销 sit beside 办结 and ended a ticket unresolved at one click: they ask first, and
+    a 取消 in the dialog leaves the ticket as it was; 办结 does not ask."""
+    from playwright.async_api import async_playwright
+
+    from tests.staff_support import make_ticket
+
+    number = await make_ticket(services, None, status="open", summary="5号楼楼道灯不亮", building="5")
+    base = str(server.make_url("/")).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await browser.new_page(viewport={"width": 1366, "height": 768})
+            answers = ["dismiss", "accept"]
+            dialogs: list[str] = []
+
+            async def answer(dialog: Any) -> None:
+                dialogs.append(dialog.message)
+                await (dialog.dismiss() if answers.pop(0) == "dismiss" else dialog.accept())
+
+            page.on("dialog", answer)
+            await _as_admin(page, base, services)
+            await page.goto(f"{base}/console/tickets/{number}")
+            assert await page.get_attribute("button.act-resolve", "data-confirm") is None
+            await page.click("button.act-close")
+            await page.wait_for_timeout(300)  # a dismissed dialog sends nothing: nothing to wait for
+            assert dialogs == [f"确定关闭工单 {number}？关闭即不再处理，按未解决计入统计；原因请写在说明里。"]
+            assert "待派单" in await page.inner_text(".heading")
+            async with services.sessions() as session:
+                assert await session.scalar(select(Ticket.status).where(Ticket.number == number)) == "open"
+            await page.fill("form.actions input[name=note]", "居民说不用修了")
+            await page.click("button.act-close")
+            await page.wait_for_selector(".flash.ok")
+            assert "已关闭" in await page.inner_text(".flash.ok") and len(dialogs) == 2
+            assert "居民说不用修了" in await page.inner_text("ol.timeline")
         finally:
             await browser.close()

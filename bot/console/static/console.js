@@ -95,6 +95,14 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(form.dataset.confirm || "确定？")) event.preventDefault();
     });
   }
+  // A button that ends a ticket without a resolution (关闭, 撤销) asks first: it sits beside 办结.
+  for (const form of document.querySelectorAll("form")) {
+    if (!form.querySelector("button[data-confirm]")) continue;
+    form.addEventListener("submit", (event) => {
+      const asked = event.submitter && event.submitter.dataset.confirm;
+      if (asked && !window.confirm(asked)) event.preventDefault();
+    });
+  }
   // A form is sent once: a second click while the first is on its way does nothing (the server
   // also refuses a form sent twice: its one-time form_id). Not disabled, which would drop the
   // pressed button's name (接单/办结 …) from what is sent; back on the page (bfcache), it works again.
