@@ -56,6 +56,10 @@ async def test_the_end_dialog_counts_whom_the_end_tells(client: Client, services
     asked = await client.get(f"/console/outages/{outage_id}/confirm", params={"buildings": "3楼东边"})
     assert asked.status == 200 and "要恢复的楼号只能写数字或楼名" in (await asked.json())["error"]
     assert (await client.get("/console/outages/999/confirm")).status == 404
+    huge = "9" * 20  # beyond what the databases hold: no outage, not a server error
+    assert (await client.get(f"/console/outages/{huge}/confirm")).status == 404
+    resp = await client.post(f"/console/outages/{huge}", data={"csrf_token": csrf, "op": "end"})
+    assert resp.status == 404 and "没有这条通知" in await resp.text()
     # the end tells the number the dialog said
     resp = await client.post(f"/console/outages/{outage_id}", data={"csrf_token": csrf, "op": "end", "buildings": "3"})
     assert "已通知登记的 1 户居民" in await resp.text()
