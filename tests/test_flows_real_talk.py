@@ -335,3 +335,28 @@ async def test_what_happened_told_where_the_place_is_asked_is_kept(wx: WeChat, s
     await wx.say(other, "我打了13800001111没人接")
     state = await dialog_of(services, other)
     assert state is not None and "phone" not in state.slots
+
+
+async def test_voice_filler_before_the_answer(wx: WeChat, services: Services) -> None:
+    """嗯 没有照片, 嗯 对的 提交吧 were not understood (the words had to be the whole message); the
+    place 就是 三号楼 那个 二单元 was kept with its filler; 你们周末上班吗 at the place question was
+    'sounds like a time'."""
+    openid = oid()
+    voice = iter(range(100))
+
+    async def say(text: str) -> str:
+        return await wx.send("voice", openid, MediaId=f"v{next(voice)}", Format="amr", Recognition=text)
+
+    await say("嗯 那个 就是说 我们楼道的灯不亮了")
+    assert PHOTO_Q in await say("就是 三号楼 那个 二单元")
+    assert PHONE_Q in await say("嗯 没有照片")
+    assert BIND_Q in await say("嗯 我的电话是 幺三八 零零零零 幺幺幺幺")
+    summary = await say("嗯那个 绑吧")
+    assert "地点：三号楼 二单元" in summary
+    assert "工单号" in await say("嗯 对的 提交吧")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.fields["unit"] == "2" and ticket.fields["phone"] == "13800001111"
+    other = oid()
+    await wx.say(other, "楼道灯坏了")
+    asked = await wx.say(other, "嗯 那个 我问一下 你们周末上班吗")
+    assert "像是时间" not in asked and PLACE_Q in asked

@@ -37,7 +37,28 @@ def command_of(text: str) -> str | None:
     return None
 
 
+# Voice and older residents' filler before the answer proper (嗯 没有照片, 就是说 没有, 那个 好的).
+_FILLER = re.compile(r"^(?:嗯+|恩+|呃+|额+|啊+|哦+|噢+|唉+|哎+|那个|就是说?|这个|那)+")
+
+
+def without_filler(norm: str) -> str:
+    """A normalized message without the filler it starts with, unless nothing else is said (嗯 is
+    a yes of its own)."""
+    rest = _FILLER.sub("", norm)
+    return rest or norm
+
+
 def is_word(text: str, kind: str) -> bool:
-    """Whether the whole message is one of the answer words of kind (yes, no, skip, done, modify)."""
+    """Whether the whole message is one of the answer words of kind (yes, no, skip, done, modify),
+    after any filler it starts with (嗯 没有照片)."""
     norm = normalize(text)
-    return bool(norm) and norm in (normalize(w) for w in words("answers", kind))
+    if not norm:
+        return False
+    known = _known(tuple(words("answers", kind)))
+    return norm in known or without_filler(norm) in known
+
+
+@functools.lru_cache(maxsize=64)
+def _known(listed: tuple[str, ...]) -> frozenset[str]:
+    """A word list as compared (normalized), once per list."""
+    return frozenset(normalize(w) for w in listed)

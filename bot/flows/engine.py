@@ -278,6 +278,11 @@ async def _answer_text(
     early = _description_early(ctx, flow, state, step, text, value, classify)
     if early is not None:
         return early
+    if step.parse is place and is_question(text) and isinstance(value, dict) and not (
+        value.get("building") or "latitude" in value
+    ):
+        # 你们周末上班吗 where the place is asked: no place (a question dialog may answer from the FAQ)
+        return _invalid(ctx, flow, state, step, "flow.hint.place")
     if step.check is not None:
         refused = await _checked(ctx, flow, state, step, value)
         if refused is not None:
@@ -1028,8 +1033,9 @@ _ADDING = re.compile(r"^(?:情况|描述)?(?:我)?(?:再|还要|还想|要)?补�
 def _submits(text: str) -> bool:
     """Whether text at a summary says to send it, with thanks around a yes (好的谢谢, 可以了 麻烦了)
     or in a submit word (发吧, 就这样)."""
-    norm = normalize(text)
-    bare = _THANKS.sub("", norm)
+    bare = _THANKS.sub("", normalize(text))
+    if bare.endswith(("提交吧", "提交")) and is_word(bare.removesuffix("吧").removesuffix("提交"), "yes"):
+        return True  # 嗯 对的 提交吧
     return bool(bare) and (is_word(bare, "yes") or is_word(bare, "submit"))
 
 

@@ -267,10 +267,15 @@ def place(answer: Answer) -> dict[str, Any]:
         raise Invalid("flow.hint.room_only", room=normalize(text))  # 502: the room, without its building
     if len(normalize(text)) < 2 or normalize(text).isdigit() or says_nothing(text) or is_word(text, "yes"):
         raise Invalid("flow.hint.place")  # 确认 (said twice, it was taken as the place)
-    value = {"text": text, **address_parts(text)}
+    said = re.sub(r"\s+", " ", _PLACE_FILLER.sub(" ", f" {text} ")).strip() or text  # 就是 三号楼 那个 二单元: 三号楼 二单元
+    value = {"text": said, **address_parts(said)}
     if "building" not in value:
-        value["landmark"] = text
+        value["landmark"] = said
     return value
+
+
+# Filler said around a place by voice (嗯, 那个, 就是说), standing alone between spaces.
+_PLACE_FILLER = re.compile(r"(?<=\s)(?:嗯+|呃+|那个|就是说?|这个)(?=\s)")
 
 
 def description(answer: Answer) -> str:
