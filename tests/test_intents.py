@@ -490,3 +490,50 @@ def test_cli_as_a_module_in_a_fresh_process() -> None:
     assert result["intent"] == "complaint"
     assert result["slots"]["urgency"] == "urgent"
     assert result["slots"]["building"] == "3"
+
+
+# ------------------------------------------------------------------ residents' words (session 14)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("马桶堵了", "水电气暖"), ("楼上往下滴水", "水电气暖"), ("卫生间地漏返臭味", "水电气暖"),
+    ("漏雨", "物业服务"), ("房顶漏雨了", "物业服务"), ("屋顶漏水了", "物业服务"), ("窗户漏风", "物业服务"),
+    ("窗户关不上了 风呼呼往里灌", "物业服务"),
+])
+def test_a_thing_named_with_what_is_wrong_is_a_complaint_of_its_category(
+        classifier: Classifier, text: str, category: str) -> None:
+    found = classifier.classify(text, NOW)
+    assert (found.intent, found.slots.get("category")) == ("complaint", category)
+
+
+def test_a_window_named_beside_what_is_wrong_elsewhere_keeps_that_category(classifier: Classifier) -> None:
+    # 窗户 alone is no category: the wasps' nest is the animals' (动物), not the building's
+    assert classifier.classify("马蜂在我家窗户外面做窝了", NOW).slots.get("category") == "动物"
+
+
+@pytest.mark.parametrize("text", ["啥时候来修电梯", "电梯什么时候能修好", "啥时候来人修啊"])
+def test_when_the_repair_comes_asks_after_the_report(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "ticket_status"
+
+
+def test_a_new_fault_asked_when_it_is_fixed_is_still_the_report(classifier: Classifier) -> None:
+    assert intent(classifier, "路灯坏了好几天了什么时候来修啊") == "complaint"
+
+
+@pytest.mark.parametrize("text", ["晚上睡不着了", "睡不着", "老是失眠 心里慌", "俺一个人在家 睡不着 想找人说说话"])
+def test_cannot_sleep_alone_is_someone_to_talk_to(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "handoff"
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("楼上吵得睡不着", "噪音"), ("狗叫得睡不着", "动物"), ("楼上天天半夜跺脚 吵得俺睡不着", "噪音"),
+    ("俺跟你说啊 俺住3号楼 楼上那家天天晚上拖椅子 咯吱咯吱的 俺都七十多了 心脏不好 睡不着觉", "噪音"),
+])
+def test_what_keeps_one_awake_is_the_complaint(classifier: Classifier, text: str, category: str) -> None:
+    found = classifier.classify(text, NOW)
+    assert (found.intent, found.slots.get("category")) == ("complaint", category)
+
+
+@pytest.mark.parametrize("text", ["俺儿子不给俺养老费 咋办", "楼下说俺家漏水淹了他家 要俺赔 俺不认"])
+def test_upkeep_and_claims_between_people_are_mediation(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "mediation"
