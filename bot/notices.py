@@ -187,7 +187,9 @@ def dispatch_card(
         tail.append(t.get("dispatch.card_photos", count=photos))
     if ticket.reporters > 1:
         tail.append(t.get("dispatch.card_reporters", count=ticket.reporters))
-    tail.append(t.get("dispatch.card_howto", short=short))
+    # A volunteer signup's 办结 approves it and 退回 declines it (dispatch._decide_signup): say so.
+    tail.append(t.get("dispatch.card_howto_signup" if ticket.kind == "volunteer_signup" else "dispatch.card_howto",
+                      short=short))
     what = safe_text(what_of(ticket))
     description = ""
     for limit in (120, 80, 40, 20, 0):

@@ -95,13 +95,13 @@ _ENDED = rf"(?:号?{_NUMBER_END}|号(?![楼院栋幢座单室门口])|号?单(?!
 _REF_MARK = re.compile(r"(?:#|no\.?|第)\s*(?=\d)", re.IGNORECASE)
 # A number in Chinese numerals where the number goes (接单三号, 办结 十二号 已修好, 接单 零零零三: how
 # voice input writes it): read as its digits; never a place (办结 三楼灯已换) or words (办结 一切正常).
-_CN = "零〇一二两三四五六七八九十百"
+_CN = "零〇一幺二两三四五六七八九十百"  # 幺: the 1 of a number said digit by digit (零零零幺)
 _CN_REF = re.compile(
     rf"第?([{_CN}]{{1,6}})(?=(?:号|单|号单)?(?:$|[\s,;、。!?和与及]|[了啦](?=$|[\s,;、。!?]))|(?:号|单)第?[{_CN}])"
 )
 # What may come between two numbers in numerals (一号二号, 一号、二号, 一号和二号).
 _CN_NEXT = re.compile(rf"(?:号单|号|单)?(?:{_SEP}*[和与及]{_SEP}*|{_SEP}+)|(?:号单|号|单)")
-_CN_DIGITS = {c: n for n, cs in enumerate(("零〇", "一", "二两", "三", "四", "五", "六", "七", "八", "九")) for c in cs}
+_CN_DIGITS = {c: n for n, cs in enumerate(("零〇", "一幺", "二两", "三", "四", "五", "六", "七", "八", "九")) for c in cs}
 # A mistyped number where the number goes (接单 0O3, 办结 O003 已修好: a letter for a zero; a digit
 # too many, 接单 99999999999999): never read as no number, which would act on the worker's only
 # ticket, or as the note. (办结 3楼灯已换 / 10:30修好 / 1.5米管子换了 are notes: no mark after them.)
@@ -114,6 +114,16 @@ _VERB = "|".join(sorted(_VERB_WORDS, key=len, reverse=True))
 _HEAD = re.compile(rf"^({_VERB})(?:了|啦)?{_SEP}*")
 _SYNONYM_END = re.compile(rf"$|{_SEP}|\d|[了啦!?]")
 _TRAILING = re.compile(r"[\s?!.。？！]+$")
+# A verb as voice input or a slip of the finger writes it (办姐 2 好了, 半结 2, 结办 2, 借单 3, 推回 4):
+# nothing done — never offered as words for the resident either — the command asked back instead.
+MISHEARD = {
+    **dict.fromkeys(("办姐", "半结", "伴结", "扮结", "办解", "办接", "办节", "结办"), "办结"),
+    **dict.fromkeys(("借单", "接担", "街单", "节单", "单接", "接蛋"), "接单"),
+    **dict.fromkeys(("推回", "腿回", "回退"), "退回"),
+    **dict.fromkeys(("吹笑", "吹削", "催哨", "垂哨", "吹少", "哨吹"), "吹哨"),
+    **dict.fromkeys(("电化", "店话", "话电"), "电话"),
+}
+_MISHEARD = re.compile(rf"^({'|'.join(MISHEARD)})(?=$|{_SEP}|\d|[零〇一二两三四五六七八九十])")
 # The number first (0002 接单, 20261123-0002办结 已修好, 0002 调解成功): read as the verb first.
 _NUMBER_FIRST = re.compile(
     rf"^(\d{{8}}-\d{{1,4}}|\d{{4}}-\d{{1,4}}|\d{{1,12}})号?{_SEP}*(?:({_VERB})|({_OUTCOME})(?=$|{_SEP}))(?=$|{_SEP}|\D)(.*)$",
@@ -224,6 +234,16 @@ def _reordered(value: str) -> str:
             return f"办结 {' '.join(refs)} {phrase}{rest[end:]}"
         return f"办结 {value}"
     return value
+
+
+def misheard(text: str) -> str | None:
+    """The command a message that begins with a misheard or mistyped verb (MISHEARD) was meant to
+    be, as the worker would send it (办姐 2 好了 → 办结 2 好了); None when it begins otherwise."""
+    value = _normal(text)
+    found = _MISHEARD.match(value)
+    if found is None:
+        return None
+    return MISHEARD[found.group(1)] + value[found.end():]
 
 
 def parse(text: str) -> Command | None:
@@ -492,10 +512,30 @@ async def hand_over(svc: Services, session: AsyncSession, who: Person, cmd: Comm
     return t.get("wecom.hand_over", commands="\n".join(lines))
 
 
+async def noted(svc: Services, who: Person) -> str:
+    """The answer to 好的 / 到了 / 在路上了: with one ticket in hand, taken, what to send for it
+    when done (its number as they type it); else the general hint."""
+    async with svc.sessions() as session:
+        held = list(await session.scalars(
+            select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
+                                 Ticket.parent_id.is_(None)).limit(2)
+        ))
+        if len(held) != 1 or held[0].status != "accepted":
+            return svc.texts.get("wecom.noted")
+        ticket = held[0]
+        return svc.texts.get("wecom.noted_one", number=ticket.number, short=await dispatch.worker_ref(session, ticket),
+                             place=notices.safe_text(notices.place_of(svc, ticket)))
+
+
 def help_text(svc: Services, who: Person | None) -> str:
-    """The command list (with the staff-only command for staff)."""
+    """The command list (with the staff-only commands for staff, 取消活动 for a volunteer
+    coordinator)."""
     text = svc.texts.get("wecom.help")
-    return text + "\n" + svc.texts.get("wecom.help_staff") if roster.is_staff(who) else text
+    if roster.is_staff(who):
+        return text + "\n" + svc.texts.get("wecom.help_staff")
+    if who is not None and "volunteer_coordinator" in (who.roles or []):
+        return text + "\n" + svc.texts.get("wecom.help_coordinator")
+    return text
 
 
 async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
@@ -571,6 +611,9 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if cmd.verb in NEEDS_NOTE and not cmd.text:
         what = t.get(f"wecom.{NEEDS_NOTE[cmd.verb]}")
         return False, t.get("wecom.need_note", what=what, example=f"{verb_name} {cmd.ref or short} …")
+    if cmd.verb == "accept" and ticket.status == "accepted" and ticket.assignee == who.id:
+        # 接单 again (sent twice, or 接单 1 2 3 after 接单 1): theirs already, what comes next
+        return False, t.get("wecom.accepted_before", number=ticket.number, short=short)
     if ticket.status not in FROM_STATUSES[cmd.verb]:
         return False, t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
     action = "escalate" if cmd.verb == "whistle" else cmd.verb
@@ -585,7 +628,12 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
         return False, t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
     _audit(session, who.id, f"wecom.{cmd.verb}", ticket.number, now, note=notices.safe_text(cmd.text)[:500])
     if cmd.verb == "accept":
-        return True, t.get("wecom.accepted", number=ticket.number, place=notices.safe_text(notices.place_of(svc, ticket)),
+        place = notices.safe_text(notices.place_of(svc, ticket))
+        start = dispatch.booked_start(ticket)
+        if start is not None:  # a booking: when to be there first (its 办结 limit is a day later)
+            return True, t.get("wecom.accepted_booking", number=ticket.number, place=place,
+                               when=notices.local_time(svc, start), short=short)
+        return True, t.get("wecom.accepted", number=ticket.number, place=place,
                            due=notices.local_time(svc, ticket.due_at), short=short)
     if cmd.verb == "resolve":
         if (event.data or {}).get("decision") == "approved":  # a volunteer signup approved
@@ -796,6 +844,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if closing is not None:  # 关闭 N 原因: staff close a ticket unresolved, as in the console
         return await staff_actions.close_from_wecom(svc, who, *closing)
     cmd = parse(text)
+    if cmd is None and (meant := misheard(text)) is not None:  # 办姐 2 好了: asked back, nothing done
+        return t.get("wecom.misheard", meant=notices.clip(meant, 60))
     if cmd is None:  # words meant for the resident (周六上午十点在调解室) are shown as the 回复 to send
         return t.get("wecom.not_understood") + await _for_resident(svc, who, text) + "\n" + help_text(svc, who)
     if cmd.typo:
@@ -803,7 +853,7 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if cmd.verb == "help":
         return help_text(svc, who)
     if cmd.verb == "noted":
-        return t.get("wecom.noted")
+        return await noted(svc, who)
     if cmd.verb in ("reply", "reply_all"):
         return await staff_reply(svc, who, cmd)
     if cmd.verb == "resolve" and not cmd.more:  # staff settle a staff-queue ticket (转人工) as in the console

@@ -51,7 +51,8 @@ async def test_accept_breach_marks_overdue_escalates_and_tells_staff(svc: Servic
     assert await actions(svc, t.number) == ["created", "assign", "overdue", "escalate", "staff_alerted"]
     [post] = await outbox_rows(svc, "group")
     assert "超过接单时限（11月23日 10:30）未接单" in post.payload["content"] and t.number in post.payload["content"]
-    assert (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"] == f"工单 {t.number} 已超过接单时限，已上报服务中心。"
+    assert (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"] == (
+        f"工单 {t.number}（3号楼）已超过接单时限，已上报服务中心。仍由您去的话请马上回复“接单 0001”；去不了请回复“退回 0001 原因”。")
     states = await _states(svc, t.id)
     assert states["accept_breach"] == "done"
     assert states["resolve_remind"] == states["resolve_breach"] == "dropped"  # staff own it now

@@ -44,8 +44,9 @@ async def test_accept_by_last_digits_and_resident_hears(client: TestClient[Any, 
     [push] = await outbox_rows(services, "wechat", "oR1")
     assert push.payload["text"] == f"您的工单 {t.number} 已由网格员 王伟 接单，正在处理。"
     assert ("wangwei", "wecom.accept", t.number) in await _audit(services)
-    # again: the status no longer allows it, said plainly
-    assert "不能接单" in await wc.say("wangwei", f"接单 {t.number}")
+    # again: theirs already, said plainly with what comes next (not 不能接单, which reads as a fault)
+    assert await wc.say("wangwei", f"接单 {t.number}") == \
+        f"工单 {t.number} 您已经接单了，正在办理中。办完请回复“办结 0001 说明”。"
 
 
 async def test_short_forms_when_one_ticket_is_open(client: TestClient[Any, Any], services: Services) -> None:

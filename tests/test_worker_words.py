@@ -46,9 +46,9 @@ async def test_each_number_listed_is_acted_on_with_its_own_line(client: TestClie
     reply = await wc.say("wangwei", "接单 1 2 3")
     assert [line.split("（")[0] for line in reply.splitlines()] == [f"已接单：工单 {n}" for n in (a, b, c)]
     assert [(await ticket(services, n)).status for n in (a, b, c)] == ["accepted"] * 3
-    # 接单 2、3 again: each one says why not, nothing dropped
+    # 接单 2、3 again: each one says it is theirs already, nothing dropped
     assert await wc.say("wangwei", "接单 2、3") == "\n".join(
-        f"工单 {n} 当前状态是“处理中”，不能接单。" for n in (b, c))
+        f"工单 {n} 您已经接单了，正在办理中。办完请回复“办结 {n[-4:]} 说明”。" for n in (b, c))
     # the words after the numbers are the note of each, never a number pushed as a note
     assert await wc.say("wangwei", "办结 2 3 都修好了") == "\n".join(
         [f"已办结：工单 {b}。已通知居民。", f"已办结：工单 {c}。已通知居民。", f"如有现场照片，现在发送会附到工单 {c}。"])
