@@ -537,3 +537,12 @@ def test_what_keeps_one_awake_is_the_complaint(classifier: Classifier, text: str
 @pytest.mark.parametrize("text", ["俺儿子不给俺养老费 咋办", "楼下说俺家漏水淹了他家 要俺赔 俺不认"])
 def test_upkeep_and_claims_between_people_are_mediation(classifier: Classifier, text: str) -> None:
     assert intent(classifier, text) == "mediation"
+
+
+@pytest.mark.parametrize("text", ["俺那个投诉有人管没", "昨天投诉楼上装修吵 有人去说了吗"])
+def test_a_report_made_asked_after_is_its_status(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) == "ticket_status"
+
+
+def test_crowded_letting_cut_apart_by_jieba_is_still_a_complaint(classifier: Classifier) -> None:
+    assert intent(classifier, "12栋有人群租 一套房住了十几个人") == "complaint"
