@@ -477,6 +477,30 @@ _REASON_LEAD = re.compile(r"^(?:原因|因为|由于|因)[:：]?\s*")
 CANCELLERS = ("volunteer_coordinator", "staff", "admin")
 
 
+# 活动 / 活动报名 / 报名情况 / 活动名单 (WeCom, coordinator or staff): the activities not ended, with
+# how many are signed up.
+_OVERVIEW = re.compile(r"^(?:查看?|看看?)?(?:活动(?:列表|报名(?:情况)?|名单|情况)?|报名(?:情况|名单|人数))[?？]?$")
+
+
+def asks_overview(text: str, who: Person) -> bool:
+    """Whether text asks for the activities' signups (活动, 报名情况 …) from a coordinator or staff."""
+    return who.active and any(r in CANCELLERS for r in who.roles or ()) and _OVERVIEW.match(
+        simplified(unicodedata.normalize("NFKC", text)).strip()) is not None
+
+
+async def overview(svc: Services, session: AsyncSession) -> str:
+    """The activities not ended, soonest first: key, title, time, place and how many residents are
+    signed up (a cancelled one marked so), then how to call one off."""
+    t = svc.texts
+    rows = await not_ended(session, svc.clock.now())
+    if not rows:
+        return t.get("activities.overview_none")
+    lines = [t.get("activities.overview_line", ref=a.key, title=a.title, when=_when(svc, a), place=a.place or "-",
+                   count=n, cancelled=t.get("activities.overview_cancelled") if a.cancelled_at is not None else "")
+             for a, n in rows[:LISTED * 2]]
+    return t.get("activities.overview", count=len(rows), lines="\n".join(lines))
+
+
 def parse_cancel(text: str) -> str | None:
     """What follows 取消活动 (the activity, then the reason), '' for nothing; None when text is
     not that command."""

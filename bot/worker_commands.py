@@ -829,6 +829,9 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
             return reply
     if not text:
         return t.get("wecom.text_only")
+    if activities.asks_overview(text, who):  # 活动 / 报名情况: the coordinator's view of signups
+        async with svc.sessions() as session:
+            return await activities.overview(svc, session)
     call_off = activities.parse_cancel(text)
     if call_off is not None:  # 取消活动 楼道清洁 因下雨 (coordinator or staff)
         async with svc.sessions() as session, session.begin():

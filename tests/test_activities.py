@@ -336,3 +336,23 @@ async def test_an_activity_taken_out_of_the_file(
     assert await activities.load_activities(svc, only_past) == 1
     assert "已通知报名的 1 位居民" in await wc.say("zhouvol", "取消活动 clean 场地占用")
     assert [p for p in await pushes_to(svc, "oCan8") if "【活动取消】" in p]
+
+
+async def test_a_coordinator_sees_the_activities_and_their_signups_in_wecom(
+    svc: Services, client: TestClient[Any, Any],
+) -> None:
+    """The coordinator had no way in WeCom to see how many signed up (the key 取消活动 asks for was
+    only in its refusals): 活动 / 报名情况 lists the activities not ended with their signups."""
+    wc, wx = await on_wecom(svc, client)
+    for openid in ("oOv1", "oOv2"):
+        assert "报名成功" in await wx.say(openid, "报名 楼道清洁")
+    assert await wc.say("zhouvol", "报名情况") == (
+        "未结束的活动（2 个）：\n"
+        "· clean  楼道清洁志愿行动（11月26日 09:00–11:00，3号楼前广场）已报名 2 人\n"
+        "· visit  敬老院探访（11月30日 14:00–16:00，日间照料中心）已报名 0 人\n"
+        "取消活动请发：取消活动 编号 原因")
+    assert "已取消活动“敬老院探访”" in await wc.say("zhouvol", "取消活动 visit 人手不够")
+    listing = await wc.say("liustaff", "活动")
+    assert "敬老院探访（11月30日 14:00–16:00，日间照料中心）已报名 0 人（已取消）" in listing
+    # a grid worker's 活动 is no such command
+    assert (await wc.say("wangwei", "活动")).startswith("没有看懂这条指令")
