@@ -72,6 +72,18 @@ async def test_a_checkbox_label_reads_on_one_line_in_a_stacked_form(
             await page.goto(f"{base}/console/tickets")
             for label in await page.locator("form.filters label.check").all():
                 await _on_its_line(page, label)
+            hint_fits = await page.evaluate("""() => {
+                const box = document.querySelector("input[name=q]");
+                const probe = document.createElement("span");
+                probe.style.font = getComputedStyle(box).font;
+                probe.style.whiteSpace = "nowrap";
+                probe.textContent = box.placeholder;
+                document.body.appendChild(probe);
+                const style = getComputedStyle(box);
+                const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+                return probe.getBoundingClientRect().width + 4 < room;  // a text that just fits is drawn cut
+            }""")
+            assert hint_fits  # 搜索's hint was cut at 居民说的
             # a long paste into 搜索 was a bare English 400 (the request line over 8 KB): the field
             # keeps what the search reads (100 characters), as do the audit log's filters
             await page.fill("input[name=q]", "楼上漏水" * 750)
