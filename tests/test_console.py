@@ -1393,3 +1393,17 @@ async def test_the_list_says_when_a_tickets_building_and_grid_are_unknown(client
     row = row[:row.index("</tr>")]
     assert re.findall(r"<td>([^<]*)</td>", row)[1:4] == ["—", "—", "—"]  # 楼栋, 网格, 负责人
     assert 'placeholder="工单号、电话、楼栋或居民说的话"' in body
+
+
+def test_a_wait_under_a_minute_is_not_zero_minutes() -> None:
+    """The queue said 已等待 0 分钟 of a hand-off that had just come in."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.console.labels import Labels
+    from bot.texts import Texts
+
+    labels = Labels(Texts(), "Asia/Shanghai")
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    assert labels.waited(now - timedelta(seconds=20), now) == "不到 1 分钟"
+    assert labels.waited(now - timedelta(minutes=7), now) == "7 分钟"
+    assert labels.waited(now - timedelta(hours=3), now) == "3 小时"

@@ -137,8 +137,10 @@ class Labels:
         return names.get(actor, actor)
 
     def waited(self, since: datetime, now: datetime) -> str:
-        """How long something has waited, roughly: 5 分钟, 3 小时, 2 天."""
+        """How long something has waited, roughly: 不到 1 分钟 (not 0 分钟), 5 分钟, 3 小时, 2 天."""
         minutes = max(0, int((now - since).total_seconds() // 60))
+        if minutes < 1:
+            return self.texts.get("console.waited.moment")
         if minutes < 60:
             return self.texts.get("console.waited.minutes", n=minutes)
         if minutes < 48 * 60:
