@@ -46,6 +46,7 @@ async def test_the_end_dialog_counts_whom_the_end_tells(client: Client, services
     csrf = await logged_in(client, "admin", "community123")
     page = html.unescape(await (await client.get("/console/outages")).text())
     assert 'data-confirm="确定已恢复？登记的 2 户居民会收到通知。"' in page
+    assert "恢复时通知 2 户" in page  # beside 登记户数 3: the one who unfollowed is not told
     assert f'data-confirm-url="/console/outages/{outage_id}/confirm"' in page
     asked = await client.get(f"/console/outages/{outage_id}/confirm", params={"buildings": "3号楼"})
     assert await asked.json() == {"confirm": "确定3号楼已恢复？其余楼栋仍未恢复；3号楼登记的 1 户居民会收到通知。"}

@@ -46,7 +46,7 @@ async def outages_page(request: web.Request, user: ConsoleUser) -> web.StreamRes
         rows = await outages.listed(session, now)
         counts = await outages.registered(session, [r.id for r in rows])
         told = {r.id: await outages.to_tell(session, r.id) for r in rows if r.status == "active"}
-    items = [{"row": r, "line": outages.line(svc, outages.notice_of(r), now), "count": counts[r.id],
+    items = [{"row": r, "line": outages.line(svc, outages.notice_of(r), now), "count": counts[r.id], "tell": told.get(r.id),
               "confirm": svc.texts.get("outages.console.confirm_end", count=told[r.id]) if r.id in told else ""}
              for r in rows]
     kinds = [(k, svc.texts.get(f"outages.kinds.{k}")) for k in outages.KINDS]
