@@ -610,7 +610,8 @@ async def _assign(
                        urgent=urgent, held=held)
     if previous and previous != owner.id:
         await outbox.push_worker(
-            session, previous, svc.texts.get("dispatch.reassigned_away", number=ticket.number),
+            session, previous, svc.texts.get("dispatch.reassigned_away_push", number=ticket.number,
+                                             place=notices.safe_text(notices.place_of(svc, ticket))),
             now=now, ticket_id=ticket.id, not_before=held,
         )
     return event
@@ -967,7 +968,8 @@ async def apply_action(
                 # A neighbour's report withdrawn: the job it was linked to goes on, and is named.
                 text = (t.get("dispatch.cancelled_linked_worker", number=ticket.number, parent=job.number)
                         if job is not None and job.status in tickets.ACTIVE
-                        else t.get("dispatch.cancelled_worker", number=ticket.number))
+                        else t.get("dispatch.cancelled_worker_push", number=ticket.number,
+                                   place=notices.safe_text(notices.place_of(svc, ticket))))
                 await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id,
                                          not_before=held_until(svc, ticket))
     elif action == "escalate":

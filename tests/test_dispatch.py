@@ -202,7 +202,7 @@ async def test_reassign_pushes_the_new_owner_and_releases_the_old(svc: Services)
     [card] = await outbox_rows(svc, "wecom", "sunli")
     assert card.payload["msgtype"] == "textcard"
     old = await outbox_rows(svc, "wecom", "wangwei")
-    assert old[-1].payload["text"] == f"工单 {t.number} 已改派他人，您无需再处理。"
+    assert old[-1].payload["text"] == f"工单 {t.number}（3号楼）已改派他人，您无需再处理，不用上门。"
     async with svc.sessions() as session:
         pending = (await session.execute(
             select(Reminder.target).where(Reminder.cause_id == t.id, Reminder.state == "pending")
@@ -225,7 +225,8 @@ async def test_cancel_drops_reminders_and_tells_everyone(svc: Services) -> None:
         states = set((await session.execute(select(Reminder.state).where(Reminder.cause_id == t.id))).scalars())
     assert states == {"dropped"}
     assert (await outbox_rows(svc, "wechat", "oC"))[-1].payload["text"].startswith(f"您的工单 {t.number} 已撤销")
-    assert (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"] == f"工单 {t.number} 已撤销，您无需再处理。"
+    assert (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"] == \
+        f"工单 {t.number}（3号楼）已撤销，您无需再处理，不用上门。"
 
 
 async def test_resolve_schedules_the_survey_and_reopen_tells_resident_and_worker(svc: Services) -> None:

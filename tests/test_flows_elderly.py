@@ -308,7 +308,7 @@ async def test_cancelling_a_booking_is_answered_in_the_chat_only(wx: WeChat, ser
     assert "已取消" in await wx.say(openid, "1")
     assert len(await outbox_rows(services, "wechat", openid)) == before
     told = [r.payload.get("text", "") for r in await outbox_rows(services, "wecom", ticket.assignee)]
-    assert f"工单 {ticket.number} 已撤销，您无需再处理。" in told
+    assert f"工单 {ticket.number}（5号楼1单元101）已撤销，您无需再处理，不用上门。" in told
     async with services.sessions() as session:
         [event] = [e for e in await tickets.events_of(session, ticket) if e.action == "cancel"]
     assert event.actor.startswith("resident:") and event.data.get("by") == "resident"
@@ -340,7 +340,7 @@ async def test_the_provider_sees_age_and_notes_and_the_waitlist_and_its_promotio
     await wx.say(first, "取消预约")
     assert "已取消" in await wx.say(first, "1")
     told = [r.payload.get("text", "") for r in await outbox_rows(services, "wecom", provider)]
-    assert f"工单 {booked.number} 已撤销，您无需再处理。" in told
+    assert f"工单 {booked.number}（5号楼1单元101）已撤销，您无需再处理，不用上门。" in told
     assert f"工单 {waiting.number} 的候补预约已有空位，现已约上：11月24日（周二）09:00，请按时安排服务。" in told
     [promoted] = await tickets_of(services, second)
     assert promoted.summary == "助浴｜11月24日（周二）09:00｜李秀兰（80岁）" and promoted.fields["waitlist"] is False

@@ -248,7 +248,8 @@ async def test_a_grid_worker_on_leave_his_grids_reports_move_to_the_worker_takin
     cards = [r.payload.get("title", "") for r in await outbox_rows(services, "wecom", "qianli")]
     assert cards == [f"新工单 {a.number}｜报事报修", f"新工单 {b.number}｜报事报修"]
     told = [r.payload.get("text") for r in await outbox_rows(services, "wecom", "wangwei")]
-    assert f"工单 {a.number} 已改派他人，您无需再处理。" in told and f"工单 {b.number} 已改派他人，您无需再处理。" in told
+    assert f"工单 {a.number}（3栋1单元）已改派他人，您无需再处理，不用上门。" in told
+    assert f"工单 {b.number}（1栋1单元）已改派他人，您无需再处理，不用上门。" in told
     assert await wecom.say("wangwei", "办结 1 修好了") == f"工单 {a.number} 已改派他人，您无需再处理。"
     mine = await wecom.say("qianli", "我的工单")
     assert "（2 张）" in mine and a.number in mine and b.number in mine
