@@ -139,7 +139,7 @@ async def test_staff_reply_reaches_the_resident(client: TestClient[Any, Any], se
     async with services.sessions() as session, session.begin():
         await dialog.arrive(session, Inbound(openid="oR9", msg_type="text", text="hi"), services.clock.now() - timedelta(hours=1))
     assert await wc.say("sunli", "回复 0001 你好") == f"工单 {t.number} 不是派给您的，您不能处理。如需协助请联系服务中心。"
-    assert await wc.say("liustaff", "回复 0001 您好，明天上午来修<b>") == f"已回复工单 {t.number} 的居民（客服消息）。"
+    assert await wc.say("liustaff", "回复 0001 您好，明天上午来修<b>") == f"已回复工单 {t.number} 的居民，居民在微信对话里就能看到。"
     pushes = await outbox_rows(services, "wechat", "oR9")
     assert any("明天上午来修" in o.payload["text"] for o in pushes)
     assert "reply" in await actions(services, t.number)

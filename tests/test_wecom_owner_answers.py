@@ -36,9 +36,9 @@ async def test_an_owners_answer_says_who_answers_and_staffs_says_the_service_cen
     it is headed with their role and name, in the text and the template's title; staff's stays."""
     wc = WeCom(client, services)
     report = (await new_ticket(services, resident="oW", summary="3号楼楼道灯坏了")).ticket
-    assert await wc.say("wangwei", "回复 0001 您好，我下午三点过来看") == f"已回复工单 {report.number} 的居民（模板消息）。"
+    assert await wc.say("wangwei", "回复 0001 您好，我下午三点过来看") == f"已回复工单 {report.number} 的居民，居民会收到一条微信服务通知。"
     assert (await wc.say("liustaff", "回复 0001 物业已安排电工")).startswith("王伟 在 10:00 已回复了这位居民")
-    assert await wc.say("liustaff", "回复 0001 物业已安排电工") == f"已回复工单 {report.number} 的居民（模板消息）。"
+    assert await wc.say("liustaff", "回复 0001 物业已安排电工") == f"已回复工单 {report.number} 的居民，居民会收到一条微信服务通知。"
     pushed = [o.payload for o in await outbox_rows(services, "wechat", "oW")
               if "关于您的工单" in o.payload.get("text", "")]
     assert [p["text"] for p in pushed] == [
@@ -56,7 +56,7 @@ async def test_a_mediators_answer_reaches_the_resident_from_the_mediator(
     for said in ("周六上午", "13812345678", "确认"):
         await wx.say("oM", said)
     [filed] = await tickets_of(services, "oM")
-    assert await wc.say("chenmediator", "回复 1 周六上午十点在调解室") == f"已回复工单 {filed.number} 的居民（客服消息）。"
+    assert await wc.say("chenmediator", "回复 1 周六上午十点在调解室") == f"已回复工单 {filed.number} 的居民，居民在微信对话里就能看到。"
     assert (await _texts(services, "oM"))[-1] == f"【调解员 陈调解】关于您的工单 {filed.number}：\n周六上午十点在调解室"
 
 

@@ -31,7 +31,7 @@ async def test_a_second_staff_answer_minutes_after_a_colleagues_is_held_back_sho
     await wx.say("oH", "我家暖气不热，找物业没人管")
     [handoff] = await tickets_of(services, "oH")
     clock.advance(minutes=3)
-    assert await wc.say("liustaff", "回复 1 您好，请问是几号楼？") == f"已回复工单 {handoff.number} 的居民（客服消息）。"
+    assert await wc.say("liustaff", "回复 1 您好，请问是几号楼？") == f"已回复工单 {handoff.number} 的居民，居民在微信对话里就能看到。"
     clock.advance(seconds=40)
     # the colleague saw only the group post: her answer waits until she has read 刘敏's
     held = await wc.say("admin", "回复 1 您好，我们马上联系物业")
@@ -39,7 +39,7 @@ async def test_a_second_staff_answer_minutes_after_a_colleagues_is_held_back_sho
                     "看过同事的回复后如仍需发送，请再发一次。")
     assert await _answers(services, "oH") == [f"【社区服务中心】关于您的工单 {handoff.number}：\n您好，请问是几号楼？"]
     # sent again, it goes
-    assert await wc.say("admin", "回复 1 您好，我们马上联系物业") == f"已回复工单 {handoff.number} 的居民（客服消息）。"
+    assert await wc.say("admin", "回复 1 您好，我们马上联系物业") == f"已回复工单 {handoff.number} 的居民，居民在微信对话里就能看到。"
     assert len(await _answers(services, "oH")) == 2
     # a staff member's own answers one after another are never held
     assert (await wc.say("admin", "回复 1 物业电话是 8888 6666")).startswith("已回复")
@@ -72,7 +72,7 @@ async def test_a_mediator_asks_the_resident_and_the_answer_comes_back_to_them(
     assert "已接单" in await wc.say("chenmediator", "收到")
     clock.advance(minutes=20)
     assert await wc.say("chenmediator", "回复 1 您好，请问您家是几号楼几室？楼上是哪一户？") == \
-        f"已回复工单 {number} 的居民（客服消息）。"
+        f"已回复工单 {number} 的居民，居民在微信对话里就能看到。"
     assert (await _answers(services, "oM"))[-1] == \
         f"【调解员 陈调解】关于您的工单 {number}：\n您好，请问您家是几号楼几室？楼上是哪一户？"
     clock.advance(minutes=30)
@@ -122,7 +122,7 @@ async def test_words_for_the_resident_typed_without_回复_are_shown_as_the_回�
     reply = await wc.say("chenmediator", said)
     assert reply.startswith(f"没有看懂这条指令。\n如果这句话是要告诉居民的，请回复：回复 0001 {said}\n工单指令")
     assert await _answers(services, "oM") == []  # nothing sent until the 回复 comes
-    assert await wc.say("chenmediator", f"回复 0001 {said}") == f"已回复工单 {number} 的居民（客服消息）。"
+    assert await wc.say("chenmediator", f"回复 0001 {said}") == f"已回复工单 {number} 的居民，居民在微信对话里就能看到。"
     assert await _answers(services, "oM") == [f"【调解员 陈调解】关于您的工单 {number}：\n{said}"]
     # several in hand: the first's number, to change; nothing in hand, or no sentence: as before
     await _mediation(wx, services, "oM2")

@@ -281,7 +281,7 @@ async def test_reply_all_reaches_every_reporter_once_through_their_own_channel(
     assert (await actions(services, job))[-1] == "reply" and (await actions(services, kids[0]))[-1] == "reply"
     assert "reply" not in await actions(services, kids[1])
     # 回复 still answers only the ticket's own resident; 回复全部 wants a number and words
-    assert await wc.say("liustaff", f"回复 {job[-4:]} 只告诉您") == f"已回复工单 {job} 的居民（客服消息）。"
+    assert await wc.say("liustaff", f"回复 {job[-4:]} 只告诉您") == f"已回复工单 {job} 的居民，居民在微信对话里就能看到。"
     assert [o.target for o in await outbox_rows(services, "wechat") if "只告诉您" in o.payload["text"]] == ["oW1"]
     assert "请写明回复内容，例如“回复全部 0007" in await wc.say("liustaff", "回复全部 抢修队已到场")
     assert "回复全部 N 内容" in await wc.say("liustaff", "帮助")
