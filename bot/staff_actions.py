@@ -543,7 +543,8 @@ async def _tell_owner(
         f"staff_actions.owner_{action}d",
         number=ticket.number, short=await dispatch.worker_ref(session, ticket, owner_id),
         topic=notices.topic_of(svc, ticket), place=notices.clip(notices.safe_text(notices.place_of(svc, ticket)), 30),
-        phone=phone or t.get("dispatch.no_phone"), who=await display_name(session, actor),
+        phone=phone or t.get("dispatch.no_phone"),
+        who=t.get("staff_actions.owner_by_api") if actor == "api" else await display_name(session, actor),
         reason=notices.clip(notices.safe_text(note), 200) if note else t.get("staff_actions.owner_no_reason"),
     )
     item = await outbox.push_worker(session, owner_id, text, now=svc.clock.now(), ticket_id=ticket.id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from bot import staff_actions
@@ -15,6 +16,7 @@ from tests.staff_support import audit_rows, logged_in
 from tests.wecom_driver import WeCom, new_ticket, outbox_rows, ticket
 
 Client = TestClient[Any, Any]
+TOKEN = "api-token-for-owner-end-tests"
 
 
 def _texts(rows: list[Any]) -> list[str]:
@@ -81,3 +83,18 @@ async def test_an_owner_is_not_told_of_their_own_resolve(services: Services) -> 
     assert len(await outbox_rows(services, "wecom", "wangwei")) == before
     [row] = await audit_rows(services, "ticket.resolve")
     assert "owner_told" not in row.detail
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """An API token, for staff actions through /api."""
+    return {"api_token": TOKEN}
+
+
+async def test_an_api_resolve_tells_the_owner_without_naming_the_token(client: Client, services: Services) -> None:
+    job = (await new_ticket(services, resident="oApi")).ticket
+    resp = await client.post(f"/api/tickets/{job.number}/transition", json={"action": "resolve", "note": "已电话确认修好"},
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status == 200, await resp.text()
+    [told] = [r.payload["text"] for r in await outbox_rows(services, "wecom", "wangwei") if "不用再去" in str(r.payload)]
+    assert "服务中心 工作人员 已替您办结此单，说明：已电话确认修好" in told and " api " not in told
