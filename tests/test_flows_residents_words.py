@@ -80,3 +80,13 @@ async def test_cannot_sleep_alone_reaches_a_person_noise_that_keeps_awake_is_a_c
     assert CATEGORY_ASKED not in reply, reply
     state = await dialog_of(services, noisy)
     assert state is not None and state.flow == "complaint" and state.slots.get("category") == "噪音"
+
+
+async def test_upkeep_of_the_old_and_a_claim_between_neighbours_are_mediations(
+        wx: WeChat, services: Services) -> None:
+    for said in ("俺儿子不给俺养老费 咋办", "楼下说俺家漏水淹了他家 要俺赔 俺不认"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "没太明白" not in reply, (said, reply)
+        state = await dialog_of(services, openid)
+        assert state is not None and state.flow == "mediation", (said, state, reply)
