@@ -22,6 +22,7 @@ from bot import api, outages
 from bot.api_actions import _json_object as json_object
 from bot.app import SERVICES
 from bot.services import Services
+from storage.db import row_id
 from storage.models import Outage
 
 
@@ -105,7 +106,8 @@ async def change(request: web.Request, actor: str) -> web.Response:
     except ValueError as exc:
         return api.error(400, str(exc))
     async with svc.sessions() as session, session.begin():
-        row = await session.get(Outage, int(request.match_info["outage_id"]), with_for_update=True)
+        outage_id = row_id(request.match_info["outage_id"])
+        row = None if outage_id is None else await session.get(Outage, outage_id, with_for_update=True)
         if row is None:
             return api.error(404, "no such outage")
         if row.status != "active":

@@ -155,6 +155,16 @@ class SessionFactory:
             await self.reply.close()
 
 
+MAX_ROW_ID = 2**63 - 1  # BigId: PostgreSQL's bigint, SQLite's INTEGER
+
+
+def row_id(said: str) -> int | None:
+    """A row id said in a path (digits), None when no row can have it: a number past the largest
+    id goes to the database as a value it cannot hold (an error there, not "no such row")."""
+    value = int(said)
+    return value if value <= MAX_ROW_ID else None
+
+
 def make_sessionmaker(engine: AsyncEngine) -> SessionFactory:
     """The session factory for engine (sessions keep loaded attributes after commit)."""
     return SessionFactory(engine)

@@ -14,6 +14,7 @@ from bot import activities
 from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, claim_form, page, refuse, release_form, render, services
+from storage.db import row_id
 
 routes = web.RouteTableDef()
 PAGE = "/console/activities"
@@ -57,11 +58,10 @@ async def cancel(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     if len(reason) > activities.MAX_REASON:
         await release_form(request, user, form)
         await back(request, user, PAGE, t.get("activities.cancel_reason_long", limit=activities.MAX_REASON), "error")
-    said_id = request.match_info["activity_id"]
+    activity_id = row_id(request.match_info["activity_id"])
     try:
-        if len(said_id) > 12:  # no activity has such an id (nor would the database's integer hold it)
-            raise LookupError(said_id)
-        activity_id = int(said_id)
+        if activity_id is None:
+            raise LookupError(request.match_info["activity_id"])
         async with svc.sessions() as session, session.begin():
             done, said = await activities.call_off(svc, session, activity_id,
                                                    user.username, reason, "console")

@@ -13,6 +13,7 @@ from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, page, render, services
 from bot.staff_actions import audit
+from storage.db import row_id
 from storage.models import AuditLog, StaffUser
 
 routes = web.RouteTableDef()
@@ -107,7 +108,8 @@ async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
         await back(request, user, USERS, t.get("console.errors.password_invalid", min=auth.MIN_PASSWORD), "error")
     hashed = await asyncio.to_thread(auth.hash_password, password) if op == "reset" else ""
     async with svc.sessions() as session, session.begin():
-        target = await session.get(StaffUser, int(request.match_info["user_id"]), with_for_update=True)
+        user_id = row_id(request.match_info["user_id"])
+        target = None if user_id is None else await session.get(StaffUser, user_id, with_for_update=True)
         if target is None:
             raise web.HTTPNotFound(text=t.get("console.errors.no_user"))
         now = svc.clock.now()

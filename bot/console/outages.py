@@ -15,17 +15,11 @@ from bot.console.auth import ConsoleUser
 from bot.console.common import back, page, render, services
 from bot.outage_commands import buildings_of, included_again, taken_line
 from bot.services import Services
+from storage.db import row_id
 from storage.models import Outage
 
 routes = web.RouteTableDef()
 PAGE = "/console/outages"
-MAX_ID = 2**31 - 1  # the largest id the databases hold: a larger one names no outage (not a database error)
-
-
-def _outage_id(request: web.Request) -> int | None:
-    """The outage id of the path, None when it is too large to be one."""
-    value = int(request.match_info["outage_id"])
-    return value if value <= MAX_ID else None
 
 
 def _end_of(svc: Services, form: MultiDictProxy[str | bytes | web.FileField]) -> datetime | None:
@@ -97,7 +91,7 @@ async def confirm_text(request: web.Request, user: ConsoleUser) -> web.StreamRes
     if rest.strip() or whole:
         return web.json_response({"error": t.get("outages.console.bad_end_buildings")})
     async with svc.sessions() as session:
-        outage_id = _outage_id(request)
+        outage_id = row_id(request.match_info["outage_id"])
         row = None if outage_id is None else await session.get(Outage, outage_id)
         if row is None:
             return web.json_response({"error": t.get("outages.console.no_outage")}, status=404)
@@ -126,7 +120,7 @@ async def change(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
         await back(request, user, PAGE, t.get("outages.console.bad_end"), "error")
     try:
         async with svc.sessions() as session, session.begin():
-            outage_id = _outage_id(request)
+            outage_id = row_id(request.match_info["outage_id"])
             row = None if outage_id is None else await session.get(Outage, outage_id, with_for_update=True)
             if row is None:
                 raise web.HTTPNotFound(text=t.get("outages.console.no_outage"))
