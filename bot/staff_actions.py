@@ -451,14 +451,32 @@ async def _stale(svc: Services, session: AsyncSession, ticket: Ticket, seen: See
                            who=f"（{who}）" if who else ""))
 
 
+@dataclass(frozen=True)
+class Transitioned:
+    """What a staff action did: the ticket as it now is, and the owner (a roster id) whose WeCom
+    push that the job was ended was queued, None when nobody was told."""
+
+    ticket: Ticket
+    owner_told: str | None = None
+
+
 async def staff_transition(
     svc: Services, number: str, action: str, actor: str, *, assignee: str | None = None, note: str = "",
     seen: Seen | None = None,
 ) -> Ticket:
     """Apply a status action for staff via dispatch.apply_action; raises ActionRefused (StaleView
-    when the ticket's status or owner is no longer what `seen` says: the page was outdated),
-    LookupError or tickets.TransitionError (the status forbids it; LinkedReport: a report linked
-    to a job). Every refusal is audited (ticket.<action>.refused, with why) before it is raised."""
+    when the ticket's status or owner is no longer what `seen` says: the page was outdated; a 关闭
+    without a reason), LookupError or tickets.TransitionError (the status forbids it; LinkedReport:
+    a report linked to a job). Every refusal is audited (ticket.<action>.refused, with why) before
+    it is raised."""
+    return (await staff_transition_told(svc, number, action, actor, assignee=assignee, note=note, seen=seen)).ticket
+
+
+async def staff_transition_told(
+    svc: Services, number: str, action: str, actor: str, *, assignee: str | None = None, note: str = "",
+    seen: Seen | None = None,
+) -> Transitioned:
+    """staff_transition, saying also whom it told (the owner of a job staff closed or resolved)."""
     try:
         return await _staff_transition(svc, number, action, actor, assignee=assignee, note=note, seen=seen)
     except REFUSALS as exc:
@@ -470,7 +488,7 @@ async def staff_transition(
 
 async def _staff_transition(
     svc: Services, number: str, action: str, actor: str, *, assignee: str | None, note: str, seen: Seen | None,
-) -> Ticket:
+) -> Transitioned:
     t = svc.texts
     if action not in STAFF_ACTIONS:
         raise ActionRefused(t.get("staff_actions.unknown_action", action=action, allowed="、".join(STAFF_ACTIONS)),
@@ -502,19 +520,22 @@ async def _staff_transition(
             raise StatusForbids(t.get(
                 "staff_actions.status_forbids", action=label(svc, "action", action), status=label(svc, "status", ticket.status),
             ))
+        if action == "close" and not note:  # as WeCom's 关闭 N asks: unresolved, so staff say why
+            raise ActionRefused(t.get("staff_actions.close_reason_missing"), "reason_missing")
         event = await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee)
         detail: dict[str, Any] = {"from": before, "to": ticket.status}
         if note:
             detail["note"] = note
+        told = None
         if action in OWNER_TOLD and before in tickets.ACTIVE and previous and previous != actor:
             if await _tell_owner(svc, session, ticket, previous, action, actor, note, event.id):
-                detail["owner_told"] = previous
+                detail["owner_told"] = told = previous
         if action == "assign":
             detail.update(assignee=ticket.assignee, previous=previous)
         name = "ticket.reassign" if action == "assign" and previous else f"ticket.{action}"
         audit(session, actor, name, ticket.number, svc.clock.now(), detail)
         delivery_record.record(session)  # sent from WeCom: its retry must not act again
-    return ticket
+    return Transitioned(ticket, told)
 
 
 # Staff ending a job its owner holds: the owner is told, or they would keep it on their list and

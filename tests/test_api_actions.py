@@ -102,9 +102,15 @@ async def test_transitions(client: Client, services: Services) -> None:
     assert (body["number"], body["status"], body["assignee"]) == (number, "dispatched", "wangwei")
     assert [c.target for c in await outbox_rows(services, "wecom")] == ["wangwei"]
     for action, status in (("accept", "accepted"), ("resolve", "resolved"), ("reopen", "reopened"),
-                           ("escalate", "escalated"), ("close", "closed")):
+                           ("escalate", "escalated")):
         resp = await client.post(url, json={"action": action}, headers=BEARER)
         assert resp.status == 200 and (await resp.json())["status"] == status, action
+    for blank in ({}, {"note": ""}, {"note": "   "}):  # 关闭 without a reason: 400, the ticket as it was
+        resp = await client.post(url, json={"action": "close", **blank}, headers=BEARER)
+        assert resp.status == 400 and "关闭工单请写明原因" in (await resp.json())["error"]
+        assert (await (await client.get(f"/api/tickets/{number}", headers=BEARER)).json())["status"] == "escalated"
+    resp = await client.post(url, json={"action": "close", "note": "居民说不用修了"}, headers=BEARER)
+    assert resp.status == 200 and (await resp.json())["status"] == "closed"
     resp = await client.post(url, json={"action": "cancel"}, headers=BEARER)
     assert resp.status == 409 and "已关闭" in (await resp.json())["error"]
     rows = [r for r in await audit_rows(services) if r.actor == "api"]
@@ -113,7 +119,9 @@ async def test_transitions(client: Client, services: Services) -> None:
     # the refusals of well-formed actions are audited with why (a malformed body is no action: 400, not audited)
     assert [(r.action, r.detail["reason"]) for r in rows if r.action.endswith(".refused")] == [
         ("ticket.assign.refused", "assignee_not_allowed"), ("ticket.accept.refused", "status_forbids"),
-        ("ticket.close.refused", "unknown_ticket"), ("ticket.cancel.refused", "status_forbids")]
+        ("ticket.close.refused", "unknown_ticket"), ("ticket.close.refused", "reason_missing"),
+        ("ticket.close.refused", "reason_missing"), ("ticket.close.refused", "reason_missing"),
+        ("ticket.cancel.refused", "status_forbids")]
 
 
 async def test_a_transition_with_what_the_client_saw_is_refused_when_it_changed(
@@ -164,7 +172,7 @@ async def test_console_session_on_the_api(client: Client, services: Services) ->
     assert (await client.get(f"/api/tickets/{number}")).status == 200
     resp = await client.post(f"/api/tickets/{number}/transition", json={"action": "close"}, headers={"X-CSRF-Token": csrf})
     assert resp.status == 403
-    resp = await client.post(f"/api/tickets/{number}/transition", json={"action": "close"}, headers={**BEARER, "X-CSRF-Token": "x"})
+    resp = await client.post(f"/api/tickets/{number}/transition", json={"action": "close", "note": "重复"}, headers={**BEARER, "X-CSRF-Token": "x"})
     assert resp.status == 200  # the bearer token needs no CSRF header, whatever cookie rides along
 
 

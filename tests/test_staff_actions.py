@@ -131,13 +131,18 @@ async def test_transition_rules(services: Services) -> None:
     assert ticket.status == "resolved"
     told = [p for p in await outbox_rows(services, "wechat") if p.target == "o_res5"]
     assert told and "已修好" in told[0].payload["text"]
-    ticket = await staff_actions.staff_transition(services, number, "close", "liustaff")
+    for blank in ("", "  \n"):  # 关闭 ends it unresolved: as WeCom's 关闭 N, a reason is asked for
+        with pytest.raises(staff_actions.ActionRefused, match="关闭工单请写明原因"):
+            await staff_actions.staff_transition(services, number, "close", "liustaff", note=blank)
+    assert not [e for e in await _events(services, number) if e.action == "close"]  # nothing changed
+    ticket = await staff_actions.staff_transition(services, number, "close", "liustaff", note="居民说不用修了")
     assert ticket.status == "closed"
     actions = [(r.action, r.target, r.detail and r.detail.get("reason")) for r in await audit_rows(services)]
     assert actions == [
         ("roster.import", actions[0][1], None), ("ticket.transition.refused", number, "unknown_action"),
         ("ticket.transition.refused", number, "unknown_action"), ("ticket.accept.refused", number, "status_forbids"),
         ("ticket.close.refused", "20990101-0001", "unknown_ticket"), ("ticket.resolve", number, None),
+        ("ticket.close.refused", number, "reason_missing"), ("ticket.close.refused", number, "reason_missing"),
         ("ticket.close", number, None)]
     [explode] = [r for r in await audit_rows(services, "ticket.transition.refused") if r.detail["asked"] == "explode"]
     assert "explode" in explode.detail["message"]

@@ -114,7 +114,7 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     if "seen_status" in form:
         seen = _seen(form)
     try:
-        ticket = await staff_actions.staff_transition(
+        done = await staff_actions.staff_transition_told(
             svc, number, action, user.username, assignee=assignee, note=str(form.get("note", "")), seen=seen,
         )
     except LookupError as exc:
@@ -122,11 +122,15 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     except (tickets.TransitionError, ValueError) as exc:
         await release_form(request, user, form)
         return await back(request, user, _here(number), str(exc), "error")
-    done = svc.texts.get(
+    said = svc.texts.get(
         "console.flash.transition", action=staff_actions.label(svc, "action", action),
-        status=staff_actions.label(svc, "status", ticket.status),
+        status=staff_actions.label(svc, "status", done.ticket.status),
     )
-    return await back(request, user, _here(number), done)
+    if done.owner_told:  # the owner who held the job was pushed that it ended: the clerk needn't call
+        async with svc.sessions() as session:
+            name = (await queries.names(session)).get(done.owner_told, done.owner_told)
+        said += svc.texts.get("console.flash.owner_told", name=name)
+    return await back(request, user, _here(number), said)
 
 
 @routes.post("/console/tickets/{number}/note")
