@@ -35,3 +35,12 @@ async def launch_chromium(pw: Any) -> Any:
     chromium = shutil.which("chromium")
     assert chromium, "run scripts/ensure_browser.sh"
     return await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+
+
+async def console_login(page: Any, base: str, username: str, password: str) -> None:
+    """Log in to the console through its form, as a clerk does, and wait for the queue."""
+    await page.goto(f"{base}/console/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/console")

@@ -24,7 +24,7 @@ from bot.services import Services
 from bot.sim.api import SIM_RECORDER
 from bot.staff_actions import staff_transition
 from storage.models import OutboxItem, Ticket
-from tests.sim_support import launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
+from tests.sim_support import console_login, launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 RESIDENT = "oSimZhang"  # the simulator page's default resident
@@ -216,11 +216,7 @@ async def test_the_console_on_a_phone_width_screen(
         try:
             page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
                                                     is_mobile=True, device_scale_factor=2)).new_page()
-            await page.goto(f"{base}/console/login")
-            await page.fill("input[name=username]", "liu")
-            await page.fill("input[name=password]", "staffpass1")
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/console")
+            await console_login(page, base, "liu", "staffpass1")
             await page.screenshot(path=str(ARTIFACTS / f"console-phone-queue{suffix}.png"))
             for link in await page.locator("header nav a").all():
                 box = await link.bounding_box()
@@ -426,11 +422,7 @@ async def test_the_queue_left_open_shows_a_new_hand_off_by_itself(
         try:
             page = await (await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")).new_page()
             await page.clock.install()
-            await page.goto(f"{base}/console/login")
-            await page.fill("input[name=username]", "liu")
-            await page.fill("input[name=password]", "staffpass1")
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/console")
+            await console_login(page, base, "liu", "staffpass1")
             assert "每分钟自动刷新" in await page.inner_text("#refreshed")
             number = await make_ticket(services, "o_new", kind="handoff", summary="转人工：家里没水，老人行动不便")
             assert await page.locator(f"li.item[data-number='{number}']").count() == 0

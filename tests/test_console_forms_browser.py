@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.clock import FakeClock
 from bot.services import Services
 from storage.models import Ticket
-from tests.sim_support import launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
+from tests.sim_support import console_login, launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 from tests.test_console_browser import ARTIFACTS, server  # noqa: F401 (fixture)
 from tests.test_console_outage_confirm import _whole_cut
 
@@ -29,11 +29,7 @@ STACKED = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 
 
 async def _as_admin(page: Any, base: str, services: Services) -> None:
-    await page.goto(f"{base}/console/login")
-    await page.fill("input[name=username]", "admin")
-    await page.fill("input[name=password]", services.settings.console_admin_password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/console")
+    await console_login(page, base, "admin", services.settings.console_admin_password)
 
 
 async def _on_its_line(page: Any, label: Any) -> None:
