@@ -390,6 +390,7 @@ async def test_a_busy_desk_by_keyboard_with_a_double_click(
             assert [u for u in posts if u.endswith("/reply")] == [f"{base}/console/tickets/{number}/reply"]
             rows = await outbox_of(services, "o_desk")
             assert len(rows) == 1
+            await page.fill("form.close-form input[name=note]", "已送水，居民说不用再跟进")  # 关闭 needs a reason
             page.once("dialog", lambda d: asyncio.ensure_future(d.accept()))  # 关闭 asks first
             await page.click("form.actions button[value=close]")
             await page.wait_for_selector(".flash.ok >> text=已关闭")
