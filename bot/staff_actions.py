@@ -466,7 +466,7 @@ async def staff_transition(
 ) -> Ticket:
     """Apply a status action for staff via dispatch.apply_action; raises ActionRefused (StaleView
     when the ticket's status or owner is no longer what `seen` says: the page was outdated; a 关闭
-    without a reason), LookupError or tickets.TransitionError (the status forbids it; LinkedReport:
+    without a reason where one is required), LookupError or tickets.TransitionError (the status forbids it; LinkedReport:
     a report linked to a job). Every refusal is audited (ticket.<action>.refused, with why) before
     it is raised."""
     return (await staff_transition_told(svc, number, action, actor, assignee=assignee, note=note, seen=seen)).ticket
@@ -474,11 +474,14 @@ async def staff_transition(
 
 async def staff_transition_told(
     svc: Services, number: str, action: str, actor: str, *, assignee: str | None = None, note: str = "",
-    seen: Seen | None = None,
+    seen: Seen | None = None, reason_required: bool = False,
 ) -> Transitioned:
-    """staff_transition, saying also whom it told (the owner of a job staff closed or resolved)."""
+    """staff_transition, saying also whom it told (the owner of a job staff closed or resolved).
+    reason_required: a 关闭 without a note is refused (the console's form; WeCom's 关闭 N asks for
+    the reason itself; /api keeps the contract's close without one)."""
     try:
-        return await _staff_transition(svc, number, action, actor, assignee=assignee, note=note, seen=seen)
+        return await _staff_transition(svc, number, action, actor, assignee=assignee, note=note, seen=seen,
+                                       reason_required=reason_required)
     except REFUSALS as exc:
         known = action in STAFF_ACTIONS
         await _refused(svc, actor, action if known else "transition", number, exc,
@@ -488,6 +491,7 @@ async def staff_transition_told(
 
 async def _staff_transition(
     svc: Services, number: str, action: str, actor: str, *, assignee: str | None, note: str, seen: Seen | None,
+    reason_required: bool,
 ) -> Transitioned:
     t = svc.texts
     if action not in STAFF_ACTIONS:
@@ -520,7 +524,7 @@ async def _staff_transition(
             raise StatusForbids(t.get(
                 "staff_actions.status_forbids", action=label(svc, "action", action), status=label(svc, "status", ticket.status),
             ))
-        if action == "close" and not note:  # as WeCom's 关闭 N asks: unresolved, so staff say why
+        if reason_required and action == "close" and not note:  # as WeCom's 关闭 N asks: unresolved, so say why
             raise ActionRefused(t.get("staff_actions.close_reason_missing"), "reason_missing")
         event = await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee)
         detail: dict[str, Any] = {"from": before, "to": ticket.status}

@@ -101,16 +101,12 @@ async def test_transitions(client: Client, services: Services) -> None:
     body = await resp.json()
     assert (body["number"], body["status"], body["assignee"]) == (number, "dispatched", "wangwei")
     assert [c.target for c in await outbox_rows(services, "wecom")] == ["wangwei"]
+    # the contract's actions with no more than {"action": ...}: 关闭 too (outside tools rely on it;
+    # the console's form asks for a reason, WeCom's 关闭 N too)
     for action, status in (("accept", "accepted"), ("resolve", "resolved"), ("reopen", "reopened"),
-                           ("escalate", "escalated")):
+                           ("escalate", "escalated"), ("close", "closed")):
         resp = await client.post(url, json={"action": action}, headers=BEARER)
         assert resp.status == 200 and (await resp.json())["status"] == status, action
-    for blank in ({}, {"note": ""}, {"note": "   "}):  # 关闭 without a reason: 400, the ticket as it was
-        resp = await client.post(url, json={"action": "close", **blank}, headers=BEARER)
-        assert resp.status == 400 and "关闭工单请写明原因" in (await resp.json())["error"]
-        assert (await (await client.get(f"/api/tickets/{number}", headers=BEARER)).json())["status"] == "escalated"
-    resp = await client.post(url, json={"action": "close", "note": "居民说不用修了"}, headers=BEARER)
-    assert resp.status == 200 and (await resp.json())["status"] == "closed"
     resp = await client.post(url, json={"action": "cancel"}, headers=BEARER)
     assert resp.status == 409 and "已关闭" in (await resp.json())["error"]
     rows = [r for r in await audit_rows(services) if r.actor == "api"]
@@ -119,9 +115,7 @@ async def test_transitions(client: Client, services: Services) -> None:
     # the refusals of well-formed actions are audited with why (a malformed body is no action: 400, not audited)
     assert [(r.action, r.detail["reason"]) for r in rows if r.action.endswith(".refused")] == [
         ("ticket.assign.refused", "assignee_not_allowed"), ("ticket.accept.refused", "status_forbids"),
-        ("ticket.close.refused", "unknown_ticket"), ("ticket.close.refused", "reason_missing"),
-        ("ticket.close.refused", "reason_missing"), ("ticket.close.refused", "reason_missing"),
-        ("ticket.cancel.refused", "status_forbids")]
+        ("ticket.close.refused", "unknown_ticket"), ("ticket.cancel.refused", "status_forbids")]
 
 
 async def test_a_transition_with_what_the_client_saw_is_refused_when_it_changed(

@@ -116,6 +116,7 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     try:
         done = await staff_actions.staff_transition_told(
             svc, number, action, user.username, assignee=assignee, note=str(form.get("note", "")), seen=seen,
+            reason_required=True,
         )
     except LookupError as exc:
         return await refuse(request, 404, str(exc))
