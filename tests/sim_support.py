@@ -3,6 +3,7 @@ Debian's Chromium launched headless as this machine needs it."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from typing import Any
 
@@ -44,3 +45,13 @@ async def console_login(page: Any, base: str, username: str, password: str) -> N
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/console")
+
+
+async def clerk_page(browser: Any, base: str, username: str, password: str) -> tuple[Any, list[str]]:
+    """A clerk's console at a desk's 1366×900, logged in; every confirm dialog it raises is
+    accepted, its words kept in the list returned with the page."""
+    page = await (await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")).new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.accept())))
+    await console_login(page, base, username, password)
+    return page, dialogs

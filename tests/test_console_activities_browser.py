@@ -5,14 +5,13 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 
 from bot import activities
 from bot.services import Services
-from tests.sim_support import console_login, launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
+from tests.sim_support import clerk_page, launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 from tests.test_activities import TOML, sign, svc, wechat_to  # noqa: F401 (svc: fixture)
 from tests.test_console_browser import ARTIFACTS, server  # noqa: F401 (fixture)
 
@@ -35,10 +34,7 @@ async def test_a_clerk_calls_off_an_activity_taken_out_of_the_file_in_chromium(
     async with async_playwright() as pw:
         browser = await launch_chromium(pw)
         try:
-            staff = await (await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")).new_page()
-            dialogs: list[str] = []
-            staff.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.accept())))
-            await console_login(staff, base, "admin", svc.settings.console_admin_password)
+            staff, dialogs = await clerk_page(browser, base, "admin", svc.settings.console_admin_password)
             await staff.click("header nav >> text=志愿活动")
             await staff.wait_for_url(f"{base}/console/activities")
             table = await staff.inner_text("table.activities")

@@ -4,7 +4,6 @@ form with 全小区 chosen as its 范围. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from aiohttp.test_utils import TestServer
@@ -12,7 +11,7 @@ from aiohttp.test_utils import TestServer
 from bot import outages
 from bot.clock import FakeClock
 from bot.services import Services
-from tests.sim_support import console_login, launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
+from tests.sim_support import clerk_page, launch_chromium, port, settings_overrides  # noqa: F401 (fixtures)
 from tests.test_console_browser import ARTIFACTS, server  # noqa: F401 (fixture)
 from tests.test_console_outage_confirm import _whole_cut
 from tests.wecom_driver import outbox_rows
@@ -39,10 +38,7 @@ async def test_a_clerk_ends_one_building_of_a_whole_community_cut_in_chromium(
     async with async_playwright() as pw:
         browser = await launch_chromium(pw)
         try:
-            staff = await (await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")).new_page()
-            dialogs: list[str] = []
-            staff.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.accept())))
-            await console_login(staff, base, "admin", services.settings.console_admin_password)
+            staff, dialogs = await clerk_page(browser, base, "admin", services.settings.console_admin_password)
             await staff.click("header nav >> text=停水停电")
             await staff.wait_for_url(f"{base}/console/outages")
             await staff.screenshot(path=str(ARTIFACTS / f"console-outages{suffix}.png"), full_page=True)
