@@ -44,7 +44,7 @@ import json
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -138,6 +138,19 @@ class History:
     late: frozenset[int] = frozenset()
 
 
+def past_resolve_limit(t: Ticket, now: datetime, late: Collection[int]) -> bool:
+    """超期: t's 办结 limit missed — breached (its id in late: escalated for it), resolved after it,
+    or still open past it at now. A missed 接单 limit is 响应率's (the ticket's overdue flag marks
+    either)."""
+    if t.id in late:
+        return True
+    if t.due_at is None:
+        return False
+    if t.resolved_at is not None:
+        return t.resolved_at > t.due_at
+    return t.status in tickets.ACTIVE and now > t.due_at
+
+
 def figures_of(items: Iterable[Ticket], now: datetime, history: History) -> Figures:
     """The figures of a set of tickets (linked duplicates count only for ratings; see the module
     docstring)."""
@@ -146,16 +159,6 @@ def figures_of(items: Iterable[Ticket], now: datetime, history: History) -> Figu
     live = [t for t in problems if t.status != "cancelled"]
     answers = [a for a in (response_of(history.sent.get(t.id, []), now) for t in problems) if a is not None]
     taken = [a for a in answers if a.taken is not None]
-
-    def overdue(t: Ticket) -> bool:
-        # The 办结 limit only: a missed 接单 is 响应率's (the ticket's overdue flag marks either).
-        if t.id in history.late:
-            return True
-        if t.due_at is None:
-            return False
-        if t.resolved_at is not None:
-            return t.resolved_at > t.due_at
-        return t.status in tickets.ACTIVE and now > t.due_at
 
     resolved = [t for t in live if t.resolved_at is not None]
     cancelled = len(problems) - len(live)
@@ -175,7 +178,7 @@ def figures_of(items: Iterable[Ticket], now: datetime, history: History) -> Figu
         basic=basic,
         unsatisfied=len(scores) - satisfied - basic,
         unrated=sum(1 for t in items if t.satisfaction is None and t.satisfaction_label == "未评价"),
-        overdue=sum(1 for t in problems if overdue(t)),
+        overdue=sum(1 for t in problems if past_resolve_limit(t, now, history.late)),
         open=sum(1 for t in problems if t.status in tickets.ACTIVE),
         response_rate=_rate(in_time_count, len(answers)),
         resolution_rate=_rate(len(resolved), len(live)),
@@ -245,7 +248,7 @@ def response_of(sent: list[Dispatch], now: datetime) -> Response | None:
 DISPATCH_EVENTS = ("assign", "accept", "resolve", "return", "overdue", "cancel", "close")
 
 
-def _breach(event: TicketEvent, limit: str = "accept_breach") -> bool:
+def breach(event: TicketEvent, limit: str = "accept_breach") -> bool:
     """Whether event is the breach of a limit ('accept_breach' or 'resolve_breach')."""
     return event.action == "overdue" and (event.data or {}).get("limit") == limit
 
@@ -262,7 +265,7 @@ def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> l
             return []
         ended = ticket.closed_at if ticket.status in ("cancelled", "closed") and ticket.accepted_at is None else None
         return [Dispatch(ticket.assignee, ticket.dispatched_at, ticket.accept_due_at or ticket.dispatched_at + sla,
-                         ticket.accepted_at, any(_breach(e) for e in events), current=True, ended_at=ended)]
+                         ticket.accepted_at, any(breach(e) for e in events), current=True, ended_at=ended)]
     urgency_class = load_limits().urgency_class(ticket.kind, ticket.urgency)
     found: list[Dispatch] = []
     open_one: dict[str, Any] | None = None  # the dispatch being read
@@ -288,7 +291,7 @@ def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> l
             continue
         elif event.action in ("accept", "resolve"):
             open_one["taken_at"] = open_one["taken_at"] or event.created_at
-        elif _breach(event):
+        elif breach(event):
             open_one["breached"] = True
     if open_one is not None:
         found.append(Dispatch(**open_one, current=True))
@@ -353,7 +356,7 @@ async def compute(svc: Services, since: date, until: date) -> Report:
     # A linked duplicate is its parent's problem: it has no dispatches of its own.
     history = History(
         sent={t.id: dispatches_of(svc, t, events.get(t.id, [])) for t in items if t.parent_id is None},
-        late=frozenset(tid for tid, own in events.items() if any(_breach(e, "resolve_breach") for e in own)),
+        late=frozenset(tid for tid, own in events.items() if any(breach(e, "resolve_breach") for e in own)),
     )
     t = svc.texts
     return Report(

@@ -87,8 +87,8 @@ async def _load(session: AsyncSession, now: datetime) -> queries.Counts:
     ))
     breached = {e.ticket_id for e in await session.scalars(
         select(TicketEvent).where(TicketEvent.action == "overdue", TicketEvent.ticket_id.in_([t.id for t in open_]))
-    ) if (e.data or {}).get("limit") == "resolve_breach"}
-    late = [t for t in open_ if t.id in breached or (t.due_at is not None and now > t.due_at)]
+    ) if report.breach(e, "resolve_breach")}
+    late = [t for t in open_ if report.past_resolve_limit(t, now, breached)]
 
     def recount(rows: list[queries.Load], key: str) -> list[queries.Load]:
         return [replace(r, overdue=sum(1 for t in late if (getattr(t, key) or "-") == r.key)) for r in rows]
