@@ -418,30 +418,46 @@ async def _linked_to_owner(svc: Services, session: AsyncSession, ticket: Ticket,
     now = svc.clock.now()
     urgent, held = _urgent(parent), held_until(svc, parent)
     photos = await resident_photos(session, ticket, new=True)
-    text = svc.texts.get(
-        "dispatch.linked_worker", number=parent.number, count=parent.reporters,
-        what=notices.clip(notices.safe_text(notices.what_of(ticket)), 80) or "-",
-        photos=svc.texts.get("dispatch.linked_worker_photos", count=len(photos)) if photos else "",
-    )
-    key = f"ticket:{parent.id}:linked:{ticket.id}"
     found = await _read(session, _LAST_LINKED, {
         "ticket_id": parent.id, "target": parent.assignee, "pattern": f"ticket:{parent.id}:linked:%",
     })
     last = found[0] if found else None
-    if last is not None and last["state"] == "pending" and "text" in (last["payload"] or {}):
-        # the latest count, once
-        await fastsql.run(session, _LINKED_COUNT, {"item_id": last["id"], "payload": {"msgtype": "text", "text": text}})
+    waiting = last is not None and last["state"] == "pending" and "text" in (last["payload"] or {})
+    # Where each neighbour the push tells of is, as the card shows a place: the owner sees whether
+    # it is the job's very spot (3栋1单元 and 3栋2单元 are two stairwells).
+    places = list((last["payload"] or {}).get("places") or []) if waiting and last is not None else []
+    place = notices.clip(notices.safe_text(notices.place_of(svc, ticket)), 30)
+    places += [place] if place not in places else []
+    text = svc.texts.get(
+        "dispatch.linked_worker", number=parent.number, count=parent.reporters,
+        what=notices.clip(notices.safe_text(_words_of(ticket)), 80) or "-",
+        places=notices.clip("、".join(places), 80),
+        photos=svc.texts.get("dispatch.linked_worker_photos", count=len(photos)) if photos else "",
+    )
+    key = f"ticket:{parent.id}:linked:{ticket.id}"
+    if waiting and last is not None:
+        # the latest count and every place, once
+        await fastsql.run(session, _LINKED_COUNT, {
+            "item_id": last["id"], "payload": {"msgtype": "text", "text": text, "places": places},
+        })
     else:
         went = (last["sent_at"] or last["created_at"]) if last is not None else None
         if went is not None and went.tzinfo is None:
             went = went.replace(tzinfo=timezone.utc)
         if went is not None and went + LINKED_EVERY > now:
             held = max(held or now, went + LINKED_EVERY)
-        await outbox.push_worker(
-            session, parent.assignee, text, now=now, ticket_id=parent.id, dedup_key=key, urgent=urgent,
-            not_before=held,
+        await outbox.enqueue(
+            session, "wecom", parent.assignee or "", {"msgtype": "text", "text": text, "places": places}, now=now,
+            ticket_id=parent.id, dedup_key=key, urgent=urgent, not_before=held,
         )
     await _push_photos(svc, session, parent, parent.assignee, photos, key=f"{key}:photos", urgent=urgent, held=held)
+
+
+def _words_of(ticket: Ticket) -> str:
+    """What a reporter said, as the resident wrote it (a report's description: its summary also
+    carries the category and the place, which the push names on their own), else what_of."""
+    said = (ticket.fields or {}).get("description")
+    return said.strip() if isinstance(said, str) and said.strip() else notices.what_of(ticket)
 
 
 # --- assigning and time limits -------------------------------------------------------------------

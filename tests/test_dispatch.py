@@ -112,14 +112,15 @@ async def test_nobody_with_the_role_is_queued(svc: Services) -> None:
 
 async def test_same_problem_is_linked_and_every_reporter_hears_updates(svc: Services) -> None:
     first = (await new_ticket(svc, resident="oFirst", building="3")).ticket
-    second = await new_ticket(svc, resident="oSecond", building="3号楼", summary="3号楼灯不亮")
+    second = await new_ticket(svc, resident="oSecond", building="3号楼", summary="3号楼灯不亮",
+                              fields={"phone": "13900001111", "place": "3号楼1单元"})
     assert second.linked_to is not None and second.linked_to.number == first.number
     assert second.assignee_name == "王伟" and second.ticket.status == "dispatched"
     assert (await ticket(svc, first.number)).reporters == 2
     assert "linked" in await actions(svc, first.number)
     card, linked = await outbox_rows(svc, "wecom", "wangwei")  # not dispatched twice: told once
     assert card.payload["msgtype"] == "textcard"
-    assert linked.payload["text"] == f"又有居民反映工单 {first.number} 的问题（现共 2 位）：3号楼灯不亮"
+    assert linked.payload["text"] == f"又有居民反映工单 {first.number} 的问题（现共 2 位）：3号楼灯不亮（地点：3号楼1单元）"
     other = await new_ticket(svc, resident="oThird", building="3", category="water")
     assert other.linked_to is None
 
@@ -319,7 +320,7 @@ async def test_neighbours_reports_of_one_job_reach_its_owner_as_one_push_with_th
         clock.advance(minutes=10)
         await new_ticket(svc, resident=f"oW{n}", category="water", summary=f"{n}楼没水")
     linked = [o for o in await outbox_rows(svc, "wecom", "wangwei") if "又有居民反映" in o.payload.get("text", "")]
-    assert [o.payload["text"] for o in linked] == [f"又有居民反映工单 {job} 的问题（现共 16 位）：15楼没水"]
+    assert [o.payload["text"] for o in linked] == [f"又有居民反映工单 {job} 的问题（现共 16 位）：15楼没水（地点：3号楼）"]
     assert linked[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 0)  # 08:00
     clock.set(datetime(2026, 11, 24, 0, 5, tzinfo=timezone.utc))
     async with svc.sessions() as session, session.begin():  # the morning push went
@@ -330,7 +331,7 @@ async def test_neighbours_reports_of_one_job_reach_its_owner_as_one_push_with_th
     clock.advance(minutes=5)
     await new_ticket(svc, resident="oW17", category="water", summary="没水")
     later = [o for o in await outbox_rows(svc, "wecom", "wangwei") if "又有居民反映" in o.payload.get("text", "")][1:]
-    assert [o.payload["text"] for o in later] == [f"又有居民反映工单 {job} 的问题（现共 18 位）：没水"]
+    assert [o.payload["text"] for o in later] == [f"又有居民反映工单 {job} 的问题（现共 18 位）：没水（地点：3号楼）"]
     assert later[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 35)  # 30 min after the last
 
 
