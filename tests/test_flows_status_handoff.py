@@ -58,6 +58,7 @@ async def test_status_by_the_last_digits_of_ones_own_ticket(wx: WeChat, services
     assert "尾号为 0001" in await wx.say(stranger, "0001怎么样了")  # another resident's: not shown
     assert "【" not in await wx.say(owner, "12")  # two digits alone are no ticket
     assert "【" not in await wx.say(owner, "0001块钱")  # digits with something else are not a question
+    assert "1000" not in await wx.say(owner, "10001怎么样了")  # five digits: not the ticket ending 1000
 
 
 async def test_status_question_inside_a_flow_keeps_the_flow(wx: WeChat, services: Services) -> None:

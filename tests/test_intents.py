@@ -546,3 +546,14 @@ def test_a_report_made_asked_after_is_its_status(classifier: Classifier, text: s
 
 def test_crowded_letting_cut_apart_by_jieba_is_still_a_complaint(classifier: Classifier) -> None:
     assert intent(classifier, "12栋有人群租 一套房住了十几个人") == "complaint"
+
+
+@pytest.mark.parametrize("text", ["0001咋样了", "0001怎么样了", "0002 有进展吗", "查一下 0003怎么样了", "工单12咋样了"])
+def test_a_ticket_named_by_its_last_digits_and_asked_after_is_its_status(classifier: Classifier, text: str) -> None:
+    # the dialog answered 0001咋样了 with the ticket while the classifier read it unknown
+    assert intent(classifier, text) == "ticket_status"
+
+
+@pytest.mark.parametrize("text", ["12345咋样了", "12咋样了", "0001"])
+def test_digits_of_no_ticket_or_not_asked_after_are_no_status(classifier: Classifier, text: str) -> None:
+    assert intent(classifier, text) != "ticket_status"

@@ -14,6 +14,7 @@ from bot.flows.base import Context
 from bot.flows.commands import normalize
 from bot.flows.finish import format_due
 from bot.intents.classifier import get_classifier
+from bot.intents.slots import ticket_digits
 from bot.privacy import hash_openid
 from bot.tickets import ACTIVE, add_event
 from storage import fastsql
@@ -28,22 +29,15 @@ _NOBODY_CAME = ("没人来", "还没来", "没来人", "没人管", "没动静")
 BOOKED_KINDS = ("elderly_service",)  # the booked time is in the summary: no "done by" date beside it
 
 
-# A ticket named by its last digits (0001怎么样了, 工单0001, 查一下12号工单): the digits, and what
-# follows them (nothing, or a question about progress).
-_SHORT = re.compile(
-    r"^(?:查一?下|查询|请问)?(?:我的)?(?P<noun>工单|单号|编号)?(?:号)?(?P<seq>\d{1,4})(?:号)?(?:工单|单)?(?:的)?(?P<rest>.*)$"
-)
-
-
 def digits_asked(text: str) -> str | None:
     """The last digits of a ticket a message asks about and nothing else ('0001' for 0001怎么样了)."""
-    found = _SHORT.match(normalize(text))
-    if found is None or (not found.group("noun") and len(found.group("seq")) < 3):
-        return None  # 12 alone is no ticket; 工单12 is
-    rest = found.group("rest")
+    named = ticket_digits(normalize(text))
+    if named is None:
+        return None
+    seq, rest = named
     if rest and not get_classifier().terms(rest) & {"@progress", "@status_question"}:
         return None
-    return found.group("seq").zfill(4)
+    return seq
 
 
 async def short_reply(ctx: Context, text: str) -> str | None:

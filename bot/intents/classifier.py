@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,12 +19,13 @@ from typing import Any
 from bot.intents.emergency import UrgencyContext
 from bot.intents.rules import ACTIONABLE, RuleSet, config_stamp, load_ruleset
 from bot.intents.segment import Segmenter
-from bot.intents.slots import SHANGHAI, SlotExtractor
+from bot.intents.slots import SHANGHAI, SlotExtractor, ticket_digits
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 RELOAD_CHECK_S = 1.0
+_SPACES = re.compile(r"\s+")
 # Slots that only make sense for one intent; dropped from a classification of another.
 _INTENT_ONLY_SLOTS = {"party": "mediation", "areas": "volunteer_signup", "party_member": "volunteer_signup"}
 
@@ -95,6 +97,8 @@ class Classifier:
         slots = loaded.slots.extract(normal, now or datetime.now(SHANGHAI))
         present = loaded.segmenter.terms(normal, loaded.rules)
         present.update(f"#{key}" for key in slots)  # rules may say "#ticket_number", "#phone" …
+        if ticket_digits(_SPACES.sub("", normal)) is not None:
+            present.add("#ticket_digits")  # 0001咋样了: a ticket named by its last digits
         if "urgency" not in slots and not loaded.slots.unhurried(normal):
             # 晕倒了 已经好了, 去年摔倒在…: urgency words of no emergency now, nothing to report; said
             # to be no hurry (3号楼冒烟了 不是急事), what they name is still a report, not urgent

@@ -49,6 +49,11 @@ _OTHERS_PHONE = re.compile(
     r"(?:电话号码|手机号码|电话号|手机号|电话|手机|座机|号码|联系方式)(?:是|为)?[\s:：]*$"
 )
 _TICKET = re.compile(r"(?<![\d-])(20\d{2}[01]\d[0-3]\d)[-_ ]?(\d{4})(?![\d])")
+# A ticket named by its last digits at the start of a message (0001怎么样了, 工单0001, 查一下12号工单):
+# the digits, then what follows them. The digits end where the run of digits ends (12345 is none).
+_TICKET_DIGITS = re.compile(
+    r"^(?:查一?下|查询|请问)?(?:我的)?(?P<noun>工单|单号|编号)?(?:号)?(?P<seq>\d{1,4})(?!\d)(?:号)?(?:工单|单)?(?:的)?(?P<rest>.*)$"
+)
 _AGE = (
     re.compile(rf"({_NUM})\s*多?\s*周?岁"),
     re.compile(rf"(?:今年|已经|都)\s*({_NUM})\s*多?\s*(?:岁|了|$|\s)"),
@@ -70,6 +75,16 @@ _PM_PERIODS = ("下午", "傍晚", "晚上", "夜里")
 _PLACE_CHARS = frozenset("楼栋幢座单元室房院洞-")
 _WHEN_CHARS = frozenset("今明后天日号月周星期礼拜点午晚早夜傍凌:：年")
 _DIGITS = frozenset("0123456789")
+
+
+def ticket_digits(text: str) -> tuple[str, str] | None:
+    """A ticket named by its last digits at the start of `text` (spaces removed): the digits as
+    four ('0001' for 0001怎么样了, 工单1) and what follows them; None otherwise (12 alone is no
+    ticket, 工单12 is)."""
+    found = _TICKET_DIGITS.match(text)
+    if found is None or (not found.group("noun") and len(found.group("seq")) < 3):
+        return None
+    return found.group("seq").zfill(4), found.group("rest")
 
 
 def cn_to_int(text: str) -> int | None:
