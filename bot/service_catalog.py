@@ -38,6 +38,7 @@ class ServiceSpec:
     min_lead_minutes: int
     at_home: bool
     hours: tuple[tuple[Window, ...], ...]  # indexed by weekday, Monday = 0
+    fee: str = ""  # what residents are told of its cost (要钱吗), in the operator's words; "" when unset
 
     def windows_on(self, day: date) -> tuple[Window, ...]:
         """The opening windows on a date (empty when closed)."""
@@ -133,6 +134,13 @@ def _days(value: Any, where: str) -> list[int]:
     return [DAY_NAMES.index(n) for n in names]
 
 
+def _fee(value: Any, where: str) -> str:
+    """A service's fee line: text, or nothing when the operator has not written one."""
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: fee must be text (what residents are told it costs), got {value!r}")
+    return value.strip()
+
+
 def _spec(raw: dict[str, Any]) -> ServiceSpec:
     name = str(raw["name"])
     hours: list[list[Window]] = [[] for _ in range(7)]
@@ -154,6 +162,7 @@ def _spec(raw: dict[str, Any]) -> ServiceSpec:
         min_lead_minutes=int(raw.get("min_lead_minutes", 0)),
         at_home=bool(raw.get("at_home", False)),
         hours=tuple(tuple(sorted(day, key=lambda w: w.start)) for day in hours),
+        fee=_fee(raw.get("fee", ""), name),
     )
     if min(spec.slot_minutes, spec.slot_capacity, spec.daily_capacity, spec.book_ahead_days) <= 0:
         raise ValueError(f"{name}: slot_minutes, capacities and book_ahead_days must be positive")

@@ -246,6 +246,12 @@ class Flow:
         """Text said before the first question (e.g. what to do right now in an emergency)."""
         return None
 
+    def asked(self, ctx: Context, topic: str, slots: dict[str, Any], said: str) -> str | None:
+        """Its own answer to a short question about how it goes (config/flows.toml [asked] topic)
+        when the answers so far decide it (助浴要钱吗: that service's fee); None: messages.toml's
+        flow.asked.<flow>.<topic>, if any."""
+        return None
+
     async def midway(
         self, ctx: Context, slots: dict[str, Any], step: Step, text: str
     ) -> tuple[dict[str, Any], str] | None:

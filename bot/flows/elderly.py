@@ -468,6 +468,17 @@ class ElderlyService(Flow):
         ) + "\n"
         return values
 
+    def asked(self, ctx: Context, topic: str, slots: dict[str, Any], said: str) -> str | None:
+        """要钱吗 / 助浴收费吗: the fee line (config/services.toml) of the service the question names,
+        else of the one being booked; None (the general answer) when that service has none or no
+        service is chosen yet."""
+        if topic != "cost":
+            return None
+        spec = CATALOG.find(said) or CATALOG.get(str(slots.get("service") or ""))
+        if spec is None or not spec.fee:
+            return None
+        return ctx.text("elderly.fee", service=spec.name, fee=spec.fee)
+
     async def midway(
         self, ctx: Context, slots: dict[str, Any], step: Step, text: str
     ) -> tuple[dict[str, Any], str] | Outcome | None:

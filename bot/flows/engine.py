@@ -573,7 +573,7 @@ def _held_or_recalled(ctx: Context, flow: Flow, state: DialogState) -> Outcome |
     said = simplified(ctx.inbound.text.strip())
     if not said or len(said) > 20:
         return None
-    lead = _asked_about(ctx, flow, said)  # 要钱吗 / 你们会上门吗: answered, then asked again
+    lead = _asked_about(ctx, flow, said, state.slots)  # 要钱吗 / 你们会上门吗: answered, then asked again
     if lead is None and _CANT_TYPE.search(said) and not _PHONE_IN_WORDS.search(said):
         lead = ctx.text("flow.cant_type")
     if lead is None and _WAIT.match(said):
@@ -624,16 +624,19 @@ def recall(ctx: Context, flow: Flow, state: DialogState, lead: str = "") -> Outc
     return _resume(ctx, flow, state, join_lines(lead, said))
 
 
-def _asked_about(ctx: Context, flow: Flow, said: str) -> str | None:
+def _asked_about(ctx: Context, flow: Flow, said: str, slots: dict[str, Any]) -> str | None:
     """The flow's own answer to a short question about how it goes (config/flows.toml [asked]:
-    要钱吗, 你们会上门吗, 多久能修好, 为什么要电话), when messages.toml has one for this flow."""
+    要钱吗, 你们会上门吗, 多久能修好, 为什么要电话): Flow.asked's, else messages.toml's for this flow."""
     norm = normalize(said)
     if len(norm) > 14:
         return None
     for topic, phrases in flow_config().get("asked", {}).items():
+        if not any(normalize(p) in norm for p in phrases):
+            continue
+        own = flow.asked(ctx, topic, slots, said)
         key = f"flow.asked.{flow.name}.{topic}"
-        if any(normalize(p) in norm for p in phrases) and ctx.svc.texts.has(key):
-            return ctx.text(key)
+        if own is not None or ctx.svc.texts.has(key):
+            return own if own is not None else ctx.text(key)
     return None
 
 
