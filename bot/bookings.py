@@ -89,7 +89,12 @@ def local_slot(svc: Services, day: date, at: time) -> datetime:
 def describe(svc: Services, start: datetime) -> str:
     """A start time as residents read it: '11月24日（周二）11:30'."""
     local = start.astimezone(zone(svc))
-    return f"{local.month}月{local.day}日（{CN_WEEKDAYS[local.weekday()]}）{local:%H:%M}"
+    return f"{day_text(local.date())}{local:%H:%M}"
+
+
+def day_text(day: date) -> str:
+    """A date as residents read it: '12月1日（周二）'."""
+    return f"{day.month}月{day.day}日（{CN_WEEKDAYS[day.weekday()]}）"
 
 
 def ticket_summary(svc: Services, fields: Mapping[str, Any], start: datetime, *, waitlist: bool) -> str:

@@ -93,6 +93,9 @@ def when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str, 
     reason = bookings.hours_refusal(spec, when.day, when.at, now_local)
     if reason == "outside_hours":
         raise _outside_hours(spec, when.day)
+    if reason == "too_far":  # how far it can be booked, so the next try is not too far again
+        last = now_local.date() + timedelta(days=spec.book_ahead_days)
+        raise Invalid("elderly.hint.when_too_far", days=spec.book_ahead_days, last=bookings.day_text(last))
     if reason is not None:
         raise Invalid(f"elderly.hint.when_{reason}")
     if when.at is None and when.part is not None:
