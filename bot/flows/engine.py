@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot import faq
 from bot.clock import local
 from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
@@ -573,7 +574,7 @@ def _held_or_recalled(ctx: Context, flow: Flow, state: DialogState) -> Outcome |
     said = simplified(ctx.inbound.text.strip())
     if not said or len(said) > 20:
         return None
-    lead = _asked_about(ctx, flow, said, state.slots)  # 要钱吗 / 你们会上门吗: answered, then asked again
+    lead = _asked_about(ctx, flow, state, said)  # 要钱吗 / 你们会上门吗 / 催一下: answered, then asked again
     if lead is None and _CANT_TYPE.search(said) and not _PHONE_IN_WORDS.search(said):
         lead = ctx.text("flow.cant_type")
     if lead is None and _WAIT.match(said):
@@ -624,20 +625,58 @@ def recall(ctx: Context, flow: Flow, state: DialogState, lead: str = "") -> Outc
     return _resume(ctx, flow, state, join_lines(lead, said))
 
 
-def _asked_about(ctx: Context, flow: Flow, said: str, slots: dict[str, Any]) -> str | None:
-    """The flow's own answer to a short question about how it goes (config/flows.toml [asked]:
-    要钱吗, 你们会上门吗, 多久能修好, 为什么要电话): Flow.asked's, else messages.toml's for this flow."""
+def _asked_about(ctx: Context, flow: Flow, state: DialogState, said: str) -> str | None:
+    """The answer to a short question about how the request goes (config/flows.toml [asked]:
+    要钱吗, 你们会上门吗, 多久能修好, 为什么要电话, 你们电话多少; [asked_alone]: 催一下, 快点 said
+    alone): Flow.asked's, else messages.toml's for this flow, else for every flow (flow.asked.any)."""
     norm = normalize(said)
     if len(norm) > 14:
         return None
-    for topic, phrases in flow_config().get("asked", {}).items():
-        if not any(normalize(p) in norm for p in phrases):
-            continue
-        own = flow.asked(ctx, topic, slots, said)
-        key = f"flow.asked.{flow.name}.{topic}"
-        if own is not None or ctx.svc.texts.has(key):
-            return own if own is not None else ctx.text(key)
+    config = flow_config()
+    bare = _TRAILING_PARTICLES.sub("", norm)
+    topics = [t for t, phrases in config.get("asked", {}).items() if any(normalize(p) in norm for p in phrases)]
+    topics += [t for t, phrases in config.get("asked_alone", {}).items() if bare in {normalize(p) for p in phrases}]
+    for topic in topics:
+        own = flow.asked(ctx, topic, state.slots, said)
+        if own is not None:
+            return own
+        for key in (f"flow.asked.{flow.name}.{topic}", f"flow.asked.any.{topic}"):
+            if ctx.svc.texts.has(key):
+                values = _ASKED_VALUES[topic](ctx, flow, state, said) if topic in _ASKED_VALUES else {}
+                if values is not None:
+                    return ctx.text(key, **values)
     return None
+
+
+_TRAILING_PARTICLES = re.compile(r"[啊吧呀哈嘛呢哦了啦]+$")
+
+
+def _still_needed(ctx: Context, flow: Flow, state: DialogState, _said: str) -> dict[str, Any]:
+    """What a request not yet submitted still needs: the questions left that must be answered
+    (optional ones not named), or at the summary its confirmation."""
+    slots = dict(state.slots)
+    missing = []
+    for step in flow.steps:
+        if step.slot in slots or step.optional or (step.ask_if is not None and not step.ask_if(slots)):
+            continue
+        if step.prefill is not None and step.prefill(slots, ctx.profile) not in (None, "", []):
+            continue
+        missing.append(ctx.text(step.label))
+    if state.part in (CONFIRM, EDIT) or not missing:
+        return {"title": ctx.text(flow.title), "missing": ctx.text("flow.urge_confirm")}
+    return {"title": ctx.text(flow.title), "missing": ctx.text("flow.urge_missing", questions="、".join(missing))}
+
+
+def _centre_answer(_ctx: Context, _flow: Flow, _state: DialogState, said: str) -> dict[str, Any] | None:
+    """The service centre's own answer (config/faq.toml: its phone, where it is), if it has one."""
+    known = faq.answer(said)
+    return {"answer": known} if known is not None else None
+
+
+# Topics whose answer names something of the request or of the operators' config.
+_ASKED_VALUES: dict[str, Callable[[Context, Flow, DialogState, str], dict[str, Any] | None]] = {
+    "urge": _still_needed, "centre": _centre_answer,
+}
 
 
 def _noted_so_far(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
