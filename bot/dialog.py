@@ -224,8 +224,13 @@ async def _earlier_reply(svc: Services, delivery: str) -> str | None:
     return None if found is None else str(found)
 
 
+def resident_lock(openid: str) -> str:
+    """The state-store lock a resident's messages are handled under, one at a time."""
+    return f"resident:{openid}"
+
+
 async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str | None:
-    async with svc.store.lock(f"resident:{inbound.openid}"):
+    async with svc.store.lock(resident_lock(inbound.openid)):
         now = svc.clock.now()
         async with _in_transaction(svc), svc.sessions.message() as tx:
             row = await arrive(tx, inbound, now, delivery)

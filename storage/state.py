@@ -12,8 +12,10 @@ import json
 import uuid
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,6 +33,30 @@ class LockTimeout(Exception):
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+LOCK_TIMEOUT_S = 30.0  # a lock's longest hold, unless its taker says otherwise
+LOCK_WAIT_S = 10.0  # how long a taker waits for it, unless it says otherwise
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An entry this process took with StateStore.claim, and the lock taken in the same round trip
+    (its full key and this holder's token) when the store could take it there."""
+
+    key: str
+    lock_key: str | None = None
+    token: str | None = None
+
+
+# The lock a task holds through its claim (StateStore.holding): (full lock key, holding task).
+_HELD: ContextVar[tuple[str, asyncio.Task[Any] | None] | None] = ContextVar("cb_state_held", default=None)
+
+
+def _held_here(lock_key: str) -> bool:
+    """Whether the running task holds lock_key through its claim (the lock is then not taken again)."""
+    held = _HELD.get()
+    return held is not None and held[0] == lock_key and held[1] is asyncio.current_task()
 
 
 class StateStore(ABC):
@@ -64,8 +90,36 @@ class StateStore(ABC):
         """Remove key."""
 
     @abstractmethod
-    def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> Any:
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S) -> Any:
         """An async context manager holding the named lock (at most `timeout` s, wait `wait` s)."""
+
+    async def claim(self, key: str, value: Any, ttl: float, lock: str | None = None) -> Claim | None:
+        """set_if_absent(key, value, ttl): the Claim when this call stored it, else None. With lock
+        (the name of a lock the claimer takes next), a store that can try that lock in the same
+        round trip does (Redis), for LOCK_TIMEOUT_S, without waiting; the others leave it to lock().
+        Settle or release the claim, which releases its lock too."""
+        return Claim(key) if await self.set_if_absent(key, value, ttl) else None
+
+    @contextmanager
+    def holding(self, claim: Claim) -> Iterator[None]:
+        """Inside, lock() of the lock taken with the claim neither waits nor releases in this task:
+        the claim holds it until settled or released."""
+        if claim.lock_key is None:
+            yield
+            return
+        mark = _HELD.set((claim.lock_key, asyncio.current_task()))
+        try:
+            yield
+        finally:
+            _HELD.reset(mark)
+
+    async def settle(self, claim: Claim, value: Any, ttl: float) -> None:
+        """Keep value at the claim's key for ttl seconds and release the lock taken with it."""
+        await self.set(claim.key, value, ttl)
+
+    async def release(self, claim: Claim) -> None:
+        """Remove the claim's entry and release the lock taken with it."""
+        await self.delete(claim.key)
 
     def for_retries(self) -> StateStore:
         """The store that keeps each WeChat/WeCom delivery's entry while its retries may come
@@ -187,7 +241,9 @@ class SqlStateStore(StateStore):
             return [r[0] for r in rows]
 
     @asynccontextmanager
-    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(
+        self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S
+    ) -> AsyncIterator[None]:
         async with self._local.hold(name, wait):
             if self._engine.dialect.name != "postgresql":
                 yield
@@ -284,7 +340,9 @@ class MemoryStore(StateStore):
         return [k for k in list(self._data) if k.startswith(prefix) and self._live(k, now) is not None]
 
     @asynccontextmanager
-    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(
+        self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S
+    ) -> AsyncIterator[None]:
         async with self._local.hold(self.key("lock", name), wait):
             yield
 
@@ -365,7 +423,9 @@ class SqliteStateStore(StateStore):
         return [r[0] for r in rows]
 
     @asynccontextmanager
-    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(
+        self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S
+    ) -> AsyncIterator[None]:
         async with self._local.hold(self.key("lock", name), wait):
             yield
 
@@ -377,11 +437,31 @@ class SqliteStateStore(StateStore):
         self._db.close()
 
 
+# A claim and the lock its claimer takes next, in one round trip: the lock is tried only when the
+# claim is taken (a retry never holds the resident while the first delivery runs), without waiting;
+# each keeps its own life. 0: not claimed; 1: claimed, the lock busy; 2: both taken. The lock is
+# the one redis-py's Lock takes (SET NX PX with the holder's token), so either releases it.
+_CLAIM_LUA = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return 2 end
+return 1
+"""
+# The claim settled (its value kept, or removed when ARGV[1] is empty) and its lock released when
+# still this holder's (one that expired and was taken by another is left to it), in one round trip.
+_SETTLE_LUA = """
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+if ARGV[1] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1
+"""
+
+
 class RedisStateStore(StateStore):
     """State in Redis, shared by every worker process; locks are Redis locks with a token."""
 
     def __init__(self, client: Any) -> None:  # redis.asyncio.Redis
         self._redis = client
+        self._claim = client.register_script(_CLAIM_LUA)
+        self._settle = client.register_script(_SETTLE_LUA)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStateStore:
@@ -411,12 +491,40 @@ class RedisStateStore(StateStore):
     async def delete(self, key: str) -> None:
         await self._redis.delete(key)
 
+    async def claim(self, key: str, value: Any, ttl: float, lock: str | None = None) -> Claim | None:
+        if lock is None:
+            return await super().claim(key, value, ttl)
+        lock_key, token = self.key("lock", lock), uuid.uuid4().hex
+        data = json.dumps(value, ensure_ascii=False)
+        taken = await self._claim(
+            keys=[key, lock_key], args=[data, int(ttl * 1000), token, int(LOCK_TIMEOUT_S * 1000)]
+        )
+        if not taken:
+            return None
+        return Claim(key, lock_key, token) if int(taken) == 2 else Claim(key)
+
+    async def settle(self, claim: Claim, value: Any, ttl: float) -> None:
+        if claim.lock_key is None:
+            return await super().settle(claim, value, ttl)
+        data = json.dumps(value, ensure_ascii=False)
+        await self._settle(keys=[claim.key, claim.lock_key], args=[data, int(ttl * 1000), claim.token])
+
+    async def release(self, claim: Claim) -> None:
+        if claim.lock_key is None:
+            return await super().release(claim)
+        await self._settle(keys=[claim.key, claim.lock_key], args=["", 0, claim.token])
+
     async def keys(self, prefix: str) -> list[str]:
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
         return [key async for key in self._redis.scan_iter(match=pattern, count=500)]
 
     @asynccontextmanager
-    async def lock(self, name: str, timeout: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(
+        self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S
+    ) -> AsyncIterator[None]:
+        if _held_here(self.key("lock", name)):  # taken with this task's claim, released by it
+            yield
+            return
         lock = self._redis.lock(
             self.key("lock", name), timeout=timeout, blocking_timeout=wait, sleep=0.01,
             thread_local=False, lock_class=None,

@@ -13,7 +13,14 @@ import pytest
 
 from bot.clock import FakeClock
 from storage.db import make_engine, make_sessionmaker
-from storage.state import LockTimeout, MemoryStore, RedisStateStore, SqliteStateStore, SqlStateStore, StateStore
+from storage.state import (
+    LockTimeout,
+    MemoryStore,
+    RedisStateStore,
+    SqliteStateStore,
+    SqlStateStore,
+    StateStore,
+)
 from tests.conftest import REDIS_URL, truncate_all
 
 KINDS = ("sqlite_file", "sql_table_pg", "redis", "memory")
@@ -114,6 +121,81 @@ async def test_lock_wait_times_out(store: StateStore) -> None:
                 pass
     async with store.lock("busy", wait=0.1):  # free again afterwards
         pass
+
+
+async def _taken_elsewhere(store: StateStore, name: str) -> bool:
+    """Whether another task can take the named lock within 0.1 s (it is then released at once)."""
+
+    async def take() -> bool:
+        try:
+            async with store.lock(name, wait=0.1):
+                return True
+        except LockTimeout:
+            return False
+
+    return await asyncio.create_task(take())
+
+
+async def test_a_claim_holds_its_lock_until_settled(store: StateStore, kind: str) -> None:
+    """claim stores an entry once; the lock named with it is the claimer's while it holds the
+    claim (Redis takes it in the claim's round trip; the others when lock() is entered), never
+    waited for by the claimer itself; settle keeps the answer and frees the lock, release removes
+    the entry and frees it."""
+    key, name = store.key("dedup", "o1", "1"), "resident:o1"
+    claim = await store.claim(key, {"state": "pending"}, 60, lock=name)
+    assert claim is not None
+    assert await store.claim(key, {"state": "pending"}, 60, lock=name) is None
+    assert await store.get(key) == {"state": "pending"}
+    with store.holding(claim):
+        if kind == "redis":
+            assert claim.lock_key == store.key("lock", name)
+            assert not await _taken_elsewhere(store, name)
+        async with store.lock(name, wait=0.1):  # the claimer's own: entered at once
+            assert not await _taken_elsewhere(store, name)
+    await store.settle(claim, {"state": "done", "reply": "好"}, 60)
+    assert await store.get(key) == {"state": "done", "reply": "好"}
+    assert await _taken_elsewhere(store, name)
+
+    again = await store.claim(store.key("dedup", "o1", "2"), {"state": "pending"}, 60, lock=name)
+    assert again is not None
+    await store.release(again)
+    assert await store.get(again.key) is None
+    assert await _taken_elsewhere(store, name)
+
+
+async def test_redis_claims_take_the_lock_only_when_it_is_theirs_to_take() -> None:
+    """A retry's claim (the entry held) leaves the lock alone; a claim that finds the lock busy
+    does not hold it, so its claimer waits in lock() as before; settling never releases a lock
+    taken by someone else after the claim's own expired; a task started by the claimer does not
+    share the claimer's hold."""
+    store = RedisStateStore.from_url(REDIS_URL).with_prefix(f"cbt{uuid.uuid4().hex[:8]}")
+    try:
+        name = "resident:o2"
+        first = await store.claim(store.key("dedup", "a"), {"state": "pending"}, 60, lock=name)
+        assert first is not None and first.lock_key is not None
+        await store.settle(first, {"state": "done"}, 60)
+        assert await store.claim(first.key, {"state": "pending"}, 60, lock=name) is None
+        assert await store.client.exists(store.key("lock", name)) == 0  # the retry took nothing
+
+        async with store.lock(name):  # another message of the resident is being handled
+            busy = await store.claim(store.key("dedup", "b"), {"state": "pending"}, 60, lock=name)
+            assert busy is not None and busy.lock_key is None
+            with store.holding(busy), pytest.raises(LockTimeout):
+                async with store.lock(name, wait=0.1):
+                    pass
+            await store.settle(busy, {"state": "done"}, 60)
+            assert not await _taken_elsewhere(store, name)  # still the other message's
+
+        mine = await store.claim(store.key("dedup", "c"), {"state": "pending"}, 60, lock=name)
+        assert mine is not None and mine.lock_key is not None
+        await store.client.set(mine.lock_key, "someone-else")  # ours expired; another took it
+        with store.holding(mine):
+            assert not await _taken_elsewhere(store, name)  # a spawned task waits like any other
+        await store.release(mine)
+        assert await store.client.get(mine.lock_key) == "someone-else"
+    finally:
+        await store.client.delete(store.key("lock", "resident:o2"))
+        await store.close()
 
 
 async def test_the_embedded_store_keeps_retries_in_memory_for_a_short_while(tmp_path: Path, clock: FakeClock) -> None:

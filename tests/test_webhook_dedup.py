@@ -23,6 +23,7 @@ from bot.metrics import REGISTRY
 from bot.services import Services, open_services
 from bot.sim.wechat_client import Signed, WeChatSigner, text_xml
 from storage.models import Message
+from storage.state import LockTimeout
 from tests.conftest import make_settings, truncate_all
 from tests.fixtures.wechat import FIXTURE_OPENID, MODES, load, sign
 from tests.flow_helpers import dialog_of
@@ -270,6 +271,39 @@ async def test_answer_once_contract(services: Services) -> None:
     assert await answer_once(services, none_key, nothing) is None
     assert await answer_once(services, none_key, producer("never")) is None  # 'no reply' is an answer
     assert "never" not in runs
+
+
+async def test_answer_once_holds_the_lock_it_is_given_while_producing(services: Services) -> None:
+    """produce() runs with the named lock held for it (taken with the claim on Redis): it takes
+    the lock itself without waiting, nobody else can meanwhile, and it is free afterwards —
+    whether produce() answered or raised."""
+    name = "resident:oLocked"
+
+    async def elsewhere() -> bool:
+        try:
+            async with services.store.lock(name, wait=0.1):
+                return True
+        except LockTimeout:
+            return False
+
+    async def produce() -> str:
+        async with services.store.lock(name, wait=0.1):
+            assert not await asyncio.create_task(elsewhere())
+        if services.settings.redis_url:  # taken with the claim: held until the answer is kept
+            assert not await asyncio.create_task(elsewhere())
+        return "好"
+
+    key = services.store.key("dedup", "oLocked", "1")
+    assert await answer_once(services, key, produce, lock=name) == "好"
+    assert await asyncio.create_task(elsewhere())
+
+    async def breaks() -> str:
+        raise ConnectionError("database went away mid-message")
+
+    with pytest.raises(ConnectionError):
+        await answer_once(services, services.store.key("dedup", "oLocked", "2"), breaks, lock=name)
+    assert await asyncio.create_task(elsewhere())
+    assert await services.store.for_retries().get(services.store.key("dedup", "oLocked", "2")) is None
 
 
 # --- two app instances on one PostgreSQL + Redis ------------------------------------------------

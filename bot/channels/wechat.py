@@ -332,34 +332,42 @@ async def _settled_or_poll(key: str, left: float, seen: Mapping[str, Any]) -> No
 
 
 async def answer_once(
-    svc: Services, key: str, produce: Callable[[], Awaitable[str | None]], *, wait: float | None = None
+    svc: Services, key: str, produce: Callable[[], Awaitable[str | None]], *, wait: float | None = None,
+    lock: str | None = None,
 ) -> str | None:
     """Run produce() once per key across processes; a retry waits for and returns the first answer.
 
     A retry that finds the first delivery still pending after `wait` seconds (RETRY_WAIT_S)
     answers None ("success"); one that finds the key released (the first delivery raised), or
     held by a process that has stopped beating (killed mid-message), handles the message itself.
+
+    lock names the state-store lock produce() takes first (the resident's): where the store can,
+    it is tried in the claim's round trip and released in the kept answer's (StateStore.claim),
+    so produce() finds it held; a retry never takes it. When busy, produce() waits for it itself.
     """
     ttl = svc.settings.dedup_ttl_s
     store = svc.store.for_retries()
+    lock = lock if store is svc.store else None  # the lock lives in svc.store
     # Wall-clock wait for another request, not business time: svc.clock does not apply.
     wait = RETRY_WAIT_S if wait is None else wait
     deadline = time.monotonic() + wait
     counted = False
     while True:
-        if await store.set_if_absent(key, {"state": "pending", "owner": OWNER}, ttl):
+        claim = await store.claim(key, {"state": "pending", "owner": OWNER}, ttl, lock=lock)
+        if claim is not None:
             settled = _IN_HAND[key] = asyncio.get_running_loop().create_future()
             try:
                 try:
-                    reply = await produce()
+                    with store.holding(claim):
+                        reply = await produce()
                 except AlreadyHandled as done:
                     # The store forgot this delivery (Redis restarted, or a takeover after a lapse
                     # of this process's heartbeat) but the database has it: the first answer stands.
                     reply = done.reply
                 except BaseException:
-                    await store.delete(key)  # let WeChat's retry try again
+                    await store.release(claim)  # let WeChat's retry try again
                     raise
-                await store.set(key, {"state": "done", "reply": reply}, ttl)
+                await store.settle(claim, {"state": "done", "reply": reply}, ttl)
                 return reply
             finally:
                 _IN_HAND.pop(key, None)
@@ -508,7 +516,8 @@ async def receive(request: web.Request) -> web.Response:
     delivery = ":".join(delivery_parts(inbound, received.fields))
     try:
         reply = await answer_once(
-            svc, key, lambda: dialog.handle(svc, inbound, delivery=delivery), wait=RETRY_WAIT_S
+            svc, key, lambda: dialog.handle(svc, inbound, delivery=delivery), wait=RETRY_WAIT_S,
+            lock=dialog.resident_lock(inbound.openid),
         )
     except Exception:  # the entry point's boundary: log it, answer politely, never a 500
         log.exception(
