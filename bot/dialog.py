@@ -572,6 +572,10 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     withdrawn = await withdraw.begin(ctx, text) if withdraw is not None else None
     if withdrawn is not None:  # 撤销工单 0001, 不用修了: the resident's own report withdrawn
         return withdrawn
+    profile = _optional("bot.flows.profile")
+    new_phone = await profile.phone_changed(ctx, text) if profile is not None else None
+    if new_phone is not None:  # 电话改成139…: the bound phone, and open tickets' contact
+        return Outcome(new_phone, None)
     found = classify(ctx.svc, text)
     if found.intent == "ticket_status":
         number = str(found.slots.get("ticket_number") or "") or number_in(text)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
 from bot.services import Services
+from storage.models import Resident, TicketEvent
 from tests.conftest import WeChat
 from tests.flow_helpers import dialog_of, tickets_of
 
@@ -59,3 +62,36 @@ async def test_the_service_centres_phone_asked_at_a_question(wx: WeChat, service
         assert "0571-8888 1234" in reply and PHOTO_Q in reply, reply
     state = await dialog_of(services, openid)
     assert state is not None and state.invalid == 0
+
+
+async def test_a_new_phone_said_outside_a_request_is_bound_and_open_tickets_use_it(
+        wx: WeChat, services: Services) -> None:
+    """电话改成139… / 我换号码了 新号是… outside any request were not understood: the bound phone is
+    changed (the reply masks it), and an open ticket that carried the old number now carries the new."""
+    openid = oid()
+    for said in ("楼道灯坏了", "3号楼", "没有", "13800001111", "是"):
+        await wx.say(openid, said)
+    assert "工单" in await wx.say(openid, "1")
+    reply = await wx.say(openid, "电话改成13912345678")
+    assert "139****5678" in reply and "13912345678" not in reply and "1件工单" in reply, reply
+    async with services.sessions() as session:
+        resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+        assert resident is not None and resident.phone == "13912345678"
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["phone"] == "13912345678"
+    async with services.sessions() as session:
+        notes = (await session.execute(select(TicketEvent.note).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote"))).scalars().all()
+    assert notes == ["居民更换了联系电话：139****5678"]
+    again = await wx.say(openid, "我换号码了 新号是 137 0000 2222")
+    assert "137****2222" in again
+    assert "不用改" in await wx.say(openid, "我的新号码是13700002222")
+
+
+async def test_a_number_beside_a_report_or_someone_elses_is_no_phone_change(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "已改为" not in await wx.say(openid, "物业电话改成13912345678了")
+    assert "已改为" not in await wx.say(openid, "楼道灯坏了 电话改成13912345678")
+    async with services.sessions() as session:
+        resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+        assert resident is None or resident.phone is None

@@ -22,7 +22,10 @@ from bot import bookings, dispatch, outages, outbox
 from bot.activities import signed_activities
 from bot.clock import local
 from bot.flows.base import Context, Flow, Step
+from bot.flows.commands import normalize
+from bot.flows.config import words
 from bot.flows.registry import register
+from bot.intents.classifier import get_classifier
 from bot.privacy import hash_openid, mask_phone
 from bot.services import Services
 from bot.tickets import ACTIVE, TRANSITIONS, add_event
@@ -39,6 +42,8 @@ PERSONAL_FIELDS = (
 # Where a shared problem is (kept on a report neighbours' reports were linked to): not a home.
 PLACE_FIELDS = ("place", "unit", "landmark", "location")
 WITHDRAWABLE = TRANSITIONS["cancel"].sources
+# What a resident may be asking for beside a new number (楼道灯坏了 电话改成139…): served as that.
+SERVICE_INTENTS = ("complaint", "mediation", "elderly_service", "volunteer_signup")
 
 
 async def my_info(svc: Services, session: AsyncSession, openid: str) -> str:
@@ -82,6 +87,54 @@ async def my_info(svc: Services, session: AsyncSession, openid: str) -> str:
         ))
     lines.append(t.get("profile.info_tail"))
     return "\n".join(lines)
+
+
+def _changes_phone(text: str) -> str | None:
+    """The resident's own new number when the message says their phone changed (电话改成139…,
+    我换号码了 新号是…) and nothing else the services take; None otherwise."""
+    norm = normalize(text)
+    if not any(normalize(w) in norm for w in words("profile", "phone_change")):
+        return None
+    if not any(normalize(w) in norm for w in words("profile", "phone_words")):
+        return None
+    classifier = get_classifier()
+    # read without the change words, so 物业电话改成139… is the property office's number (a phone
+    # word right after whose it is), as 物业电话139… is
+    plain = text
+    for word in sorted(words("profile", "phone_change"), key=len, reverse=True):
+        plain = plain.replace(word, " ")
+    phone = classifier.extract_slots(plain).get("phone")
+    if not phone or classifier.classify(text).intent in SERVICE_INTENTS:
+        return None  # 楼道灯坏了 电话改成139…: the report, its phone read by its own question
+    return str(phone)
+
+
+async def phone_changed(ctx: Context, text: str) -> str | None:
+    """电话改成13912345678 / 我换号码了 新号是… outside any request: the bound phone changed, and
+    the contact of open tickets that carried the old one (or none), each with an event for its
+    owner and staff; the reply names the new number masked. None when the message is no such change."""
+    phone = _changes_phone(text)
+    if phone is None:
+        return None
+    resident = ctx.resident
+    old = resident.phone
+    if old == phone:
+        return ctx.text("profile.phone_same", phone=mask_phone(phone))
+    resident.phone = phone
+    resident.updated_at = ctx.now
+    rows = await ctx.session.execute(
+        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE)).order_by(Ticket.id)
+    )
+    moved = [t for t in rows.scalars() if (t.fields or {}).get("phone") in (None, "", old)]
+    note = ctx.text("profile.phone_changed_note", phone=mask_phone(phone))
+    for ticket in moved:
+        ticket.fields = {**(ticket.fields or {}), "phone": phone}
+        await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
+                        note=note)
+    said = ctx.text("profile.phone_changed", phone=mask_phone(phone))
+    if moved:
+        said += "\n" + ctx.text("profile.phone_changed_tickets", count=len(moved))
+    return said
 
 
 def _scrub(fields: dict[str, Any] | None, keep: tuple[str, ...] = ()) -> dict[str, Any]:
