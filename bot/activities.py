@@ -423,6 +423,34 @@ async def reminded_drop(ctx: Context) -> str | None:
     if (signup is None or activity is None or signup.status != "signed" or activity.start_at <= ctx.now
             or activity.cancelled_at is not None):
         return None
+    return await _withdrawn(ctx, activity)
+
+
+# 楼道清洁我不去了, 退出楼道清洁, 不参加敬老院探访了: an activity named with a drop word.
+_DROP_NAMED = (
+    re.compile(r"^(?:我|俺)?(?:要|想)?(?:退出|不参加|不去|去不了|参加不了)(?P<name>.+?)(?:活动)?(?:了|啦|吧)*$"),
+    re.compile(r"^(?P<name>.+?)(?:活动)?(?:我|俺)?也?就?(?:不去了|不参加了|去不了了?|参加不了了?|退出了?|不报了)"
+               r"(?:吧|啦|呀)?$"),
+)
+
+
+async def named_drop(ctx: Context, text: str) -> str | None:
+    """楼道清洁我不去了 / 退出楼道清洁 from a resident signed up for it: that signup withdrawn, as
+    取消报名 would (清洁 in it is no 助洁 booking to cancel). None when no signup of theirs is named."""
+    said = normalize(text)
+    found = next((m for m in (p.match(said) for p in _DROP_NAMED) if m is not None), None)
+    name = found.group("name") if found is not None else ""
+    if len(name) < 2 or _number(name) is not None:
+        return None
+    signed = await signed_activities(ctx.session, ctx.openid, ctx.now)
+    activity = next((a for a in signed if name in a.title or a.title in name), None)
+    if activity is None:
+        return None
+    return await _withdrawn(ctx, activity)
+
+
+async def _withdrawn(ctx: Context, activity: Activity) -> str:
+    """The resident's signup to activity withdrawn (取消报名), with how to sign up again."""
     result = await cancel_signup(ctx.svc, ctx.session, ctx.openid, activity.key)
     return result.reply + "\n" + ctx.svc.texts.get("activities.sign_up_again", title=activity.title)
 
@@ -450,8 +478,7 @@ async def request(ctx: Context, text: str) -> str | None:
     if _CANCEL_BARE.match(said):
         signed = await signed_activities(ctx.session, ctx.openid, ctx.now)
         if len(signed) == 1:
-            result = await cancel_signup(ctx.svc, ctx.session, ctx.openid, signed[0].key)
-            return result.reply + "\n" + ctx.svc.texts.get("activities.sign_up_again", title=signed[0].title)
+            return await _withdrawn(ctx, signed[0])
         return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
     if _MINE.match(said):
         return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)

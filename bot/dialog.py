@@ -413,7 +413,7 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         if found.intent == "ticket_status" and found.confidence >= float(flow_config()["switch"]["min_confidence"]):
             return engine.resume(ctx, flow, state, await status_reply(ctx, None))
     said = normalize(text)
-    if said in _ACTIVITY_LIST or _SIGNUP.match(said) or _CANCEL_SIGNUP.match(said):
+    if _ACTIVITY_LIST.match(said) or _SIGNUP.match(said) or _CANCEL_SIGNUP.match(said):
         # 有什么活动, 报名/取消报名 楼道清洁 in the middle of something: served, then back to it
         listed = await _activity_request(ctx, text, known_only=True)
         if listed is not None:
@@ -545,14 +545,17 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     if len(digit) == 1 and digit.isdigit():
         return await _menu_pick(ctx, None, digit=digit)
     change = _optional("bot.flows.booking_change")
+    activities = _optional("bot.activities")
     if change is not None and change.drops_reminded(text):  # 不要了 to a booking's reminder: that booking
         offered = await change.reminded_cancel(ctx)
         if offered is not None:
             return offered
-        activities = _optional("bot.activities")
         dropped = await activities.reminded_drop(ctx) if activities is not None else None
         if dropped is not None:  # 明天去不了了 to an activity's reminder: that signup withdrawn
             return Outcome(dropped, None)
+    dropped = await activities.named_drop(ctx, text) if activities is not None else None
+    if dropped is not None:  # 楼道清洁我不去了: that signup, not a 助洁 booking
+        return Outcome(dropped, None)
     booking_flow = registry.get("elderly_service")
     if booking_flow is not None and _is_booking_reply(text):
         # The words reminders tell residents to answer with: 取消预约 / 改时间.
@@ -943,7 +946,11 @@ def _is_booking_reply(text: str) -> bool:
 
 _ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有")  # a question without ？
 
-_ACTIVITY_LIST = {"活动", "近期活动", "社区活动", "志愿活动", "有什么活动", "最近有什么活动"}
+# 近期活动 as residents ask it: 活动, 社区活动, 有什么志愿活动, 最近有啥活动, 志愿活动有哪些, 有活动吗.
+_ACTIVITY_LIST = re.compile(
+    r"^(?:请问)?(?:最近|近期|这几天|这周|这个月|下个月)?(?:社区)?(?:还)?(?:有)?(?:什么|啥|哪些|没有)?"
+    r"(?:志愿服务|志愿者|志愿|社区)?活动(?:吗|么|呢|啊|呀|没有)?(?:有哪些|有什么|有啥|可以报名)?(?:吗|呢|啊|呀)?$"
+)
 _SIGNUP = re.compile(r"^(?:我要|我想)?报名(?:参加)?\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
 _CANCEL_SIGNUP = re.compile(r"^(?:我要|我想)?取消报名\s*[“\"]?(?P<name>[^”\"]+)[”\"]?$")
 
@@ -956,7 +963,7 @@ async def _activity_request(ctx: Context, text: str, *, known_only: bool = False
     if activities is None:
         return None
     words = normalize(text)
-    if words in _ACTIVITY_LIST:
+    if _ACTIVITY_LIST.match(words):
         return str(await activities.upcoming_reply(ctx.svc, ctx.session))
     for pattern, act in ((_CANCEL_SIGNUP, activities.cancel_signup), (_SIGNUP, activities.sign_up)):
         match = pattern.match(words)

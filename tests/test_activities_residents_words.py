@@ -1,0 +1,53 @@
+"""Volunteer activities in residents' own words, through /wechat on both backends: 有什么志愿活动
+lists them (it began the volunteer registration), and 楼道清洁我不去了 / 退出楼道清洁 withdraw the
+signup they name (they were read as a 助洁 booking: 清洁 is one of its words)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from bot.activities import load_activities
+from bot.services import Services
+from storage.models import ActivitySignup, Ticket
+from tests.conftest import WeChat
+from tests.flow_helpers import count, dialog_of
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+@pytest.mark.parametrize("asked", ["有什么志愿活动", "最近有啥活动", "志愿活动有哪些", "有活动吗"])
+async def test_asking_what_activities_there_are_lists_them(wx: WeChat, services: Services, asked: str) -> None:
+    await load_activities(services)
+    openid = oid()
+    listed = await wx.say(openid, asked)
+    assert "近期志愿活动" in listed and "楼道清洁志愿行动" in listed and "姓名" not in listed, listed
+    assert await dialog_of(services, openid) is None  # no registration begun
+    assert "报名成功" in await wx.say(openid, "报名 1")
+
+
+async def _status(services: Services, openid: str) -> list[str]:
+    async with services.sessions() as session:
+        return list(await session.scalars(select(ActivitySignup.status).where(ActivitySignup.openid == openid)))
+
+
+@pytest.mark.parametrize("dropped", ["楼道清洁我不去了", "退出楼道清洁", "不参加楼道清洁了", "楼道清洁活动去不了了"])
+async def test_a_signup_named_with_a_drop_word_is_withdrawn(wx: WeChat, services: Services, dropped: str) -> None:
+    await load_activities(services)
+    openid = oid()
+    assert "报名成功" in await wx.say(openid, "报名 楼道清洁")
+    told = await wx.say(openid, dropped)
+    assert "已为您取消“楼道清洁志愿行动”的报名" in told and "预约" not in told, told
+    assert await _status(services, openid) == ["cancelled"]
+    assert await dialog_of(services, openid) is None and await count(services, Ticket) == 0
+
+
+async def test_a_drop_word_naming_no_signup_of_theirs_is_what_it_was(wx: WeChat, services: Services) -> None:
+    await load_activities(services)
+    openid = oid()
+    told = await wx.say(openid, "楼道清洁我不去了")  # not signed up: the booking's answer, as before
+    assert "没有待进行的养老服务预约" in told, told
