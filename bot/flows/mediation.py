@@ -168,6 +168,17 @@ def tells_the_matter(text: str) -> bool:
     return found.intent in ("mediation", "complaint") and found.confidence >= sure and parsers.says_what(text)
 
 
+# A home said with a neighbour word and a flat number (隔壁202, 对门的502, 楼上402).
+_NEIGHBOUR_FLAT = re.compile(r"(?:隔壁|对门|对面|楼上|楼下|我家|我住|住在)[^，,。]{0,6}?[0-9]{3,4}")
+PLACE_SAID_MAX = 16  # longer, it says more than where
+
+
+def _place_said(text: str) -> bool:
+    """Whether text says where only: a building, unit or flat (我家在3栋, 2单元201, 隔壁202)."""
+    said = normalize(text)
+    return len(said) <= PLACE_SAID_MAX and bool(parsers.address_parts(text) or _NEIGHBOUR_FLAT.search(said))
+
+
 @register
 class Mediation(Flow):
     """矛盾调解 (mediation): a dispute brought to the mediation committee."""
@@ -213,16 +224,27 @@ class Mediation(Flow):
     ) -> tuple[dict[str, Any], str] | None:
         """More of the matter said where the time to meet is asked (就是那个 晚上十一点多还在跺脚
         俺这心脏不好): added to the matter, and the time asked again, saying it is the time to
-        meet (before, 十一点 became the session's time and the rest was lost)."""
+        meet (before, 十一点 became the session's time and the rest was lost). Where they live
+        said at a choice (_place_said): added to the matter too, and the choice asked again."""
         before = str(slots.get("issue") or "")
+        if step.choices and before and match_choice(step, text) is None and _place_said(text):
+            # 我家在3栋 / 2单元201 / 隔壁202 where 您和对方沟通过吗 is asked: where it is, for the
+            # mediator (the card reads it from the matter), not "reply with a number" again and again
+            return self._added(ctx, slots, before, text, "")
         if step is not self.session_time or not before or not tells_the_matter(text):
             return None
+        return self._added(ctx, slots, before, text, ctx.text("mediation.time_to_meet"))
+
+    def _added(
+        self, ctx: Context, slots: dict[str, Any], before: str, text: str, then: str
+    ) -> tuple[dict[str, Any], str]:
+        """text added to the matter (unless said in it already), said so, then `then`."""
         more = text.strip()
         if normalize(more) not in normalize(before):
             slots = {**slots, "issue": f"{before}；{more}"[:DETAIL_MAX]}
         shown = more if len(more) <= SHOWN_MAX else more[: SHOWN_MAX - 1] + ELLIPSIS
         said = ctx.text("flow.detail_added", field=ctx.text(self.issue.label), value=shown)
-        return slots, "\n".join((said, ctx.text("mediation.time_to_meet")))
+        return slots, "\n".join(x for x in (said, then) if x)
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Write the mediation ticket, route it to a mediator (the card's 事项 names the preferred

@@ -1,0 +1,40 @@
+"""A neighbour dispute as an elderly resident tells it, through /wechat on both backends: where
+they live, said while 您和对方沟通过吗 is asked, is kept with the matter for the mediator instead of
+"reply with a number" again and again."""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.services import Services
+from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def test_where_they_live_said_at_the_talked_question_is_kept_with_the_matter(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗天天叫 我想找人调解一下")
+    for said in ("我家在3栋", "2单元201", "隔壁202"):
+        told = await wx.say(openid, said)
+        assert "已补充到" in told and said in told and "您和对方沟通过吗" in told, told
+        assert "选项前面的数字" not in told and "人工" not in told, told
+    assert "什么时候方便" in await wx.say(openid, "还没跟他说过")
+    for said in ("周六上午", "13812345678"):
+        await wx.say(openid, said)
+    assert "已为您登记" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "mediation" and ticket.fields["talked"] is False
+    assert ticket.fields["issue"] == "邻居家的狗天天叫 我想找人调解一下；我家在3栋；2单元201；隔壁202"
+
+
+async def test_a_word_that_is_no_place_is_still_asked_for_a_choice(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗天天叫 我想找人调解一下")
+    told = await wx.say(openid, "嗯嗯")
+    assert "选项前面的数字" in told and "已补充" not in told, told
