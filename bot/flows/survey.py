@@ -78,6 +78,8 @@ _WORDS: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p), v) for p
     (r"[😞😔😟🙁☹😣😢😭😒]+|\[(?:难过|流泪|大哭|撇嘴)\]", 2),
     (r"[😠😡😤🤬]+|\[(?:发怒|怒)\]", 1),
 ))
+# 满意 as voice recognition writes it (满一, 瞒意), where a clause ends: 满一年 is no rating.
+_HEARD_SATISFIED = re.compile(r"(?:满[一以义亿]|瞒[意一以])" + _END)
 _SYMBOLS = {"👍": 5, "[强]": 5, "/:strong": 5, "👎": 1, "[弱]": 1, "/:weak": 1}
 _DIGIT = re.compile(rf"^([1-5])\s*(?:(?:分|星|颗星)(?!钟)|(?=$|[{_P}]))(.*)$", re.S)
 _CN_DIGIT = re.compile(r"^([一二两三四五])\s*(?:分|星|颗星)(?!钟)(.*)$", re.S)
@@ -197,6 +199,11 @@ _THANKS_ONLY = re.compile(
 )
 
 
+def _heard(text: str) -> str:
+    """An answer in simplified characters (不滿意 is 不满意), voice's 满一 read as 满意."""
+    return _HEARD_SATISFIED.sub("满意", simplified(unicodedata.normalize("NFKC", text)).strip())
+
+
 def parse_rating(text: str) -> Rating | None:
     """A survey answer (_parse_rating), with thanks alone not kept as a comment (满意 谢谢: the
     rating, with nothing recorded as 意见)."""
@@ -213,7 +220,7 @@ def _parse_rating(text: str) -> Rating | None:
     clause (师傅很负责，满意), else from a complaint about the service after a "but" (修好了 但是
     师傅态度不太好) or making the whole answer (态度不好, 太慢了): 不满意, the whole message kept as
     the comment."""
-    norm = simplified(unicodedata.normalize("NFKC", text)).strip()  # 不滿意 is 不满意
+    norm = _heard(text)
     if not norm:
         return None
     body = _LEAD.sub("", norm, count=1)
@@ -915,7 +922,7 @@ _ON_SCALE = re.compile(
 
 def on_scale(text: str) -> bool:
     """Whether text says a rating on the survey's own scale (满意, 4分, 好评, 👍, 😊), not a bare digit."""
-    return bool(_ON_SCALE.search(simplified(unicodedata.normalize("NFKC", text))))
+    return bool(_ON_SCALE.search(_heard(text)))
 
 
 async def answer_in_flow(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:

@@ -1,0 +1,45 @@
+"""The satisfaction survey answered as elderly residents answer it, through /wechat on both
+backends: voice recognition's 满一 for 满意."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.flows.survey import on_scale, parse_rating
+from bot.schedule import run_due
+from bot.services import Services
+from tests.conftest import WeChat
+from tests.test_survey import DELAY, pending, resolved
+from tests.wecom_driver import load_demo_roster
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def test_voice_heard_satisfied_is_a_rating(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    """满意 said to the phone came as 满一 and got 没太明白 with the menu; the survey stayed open and
+    its reminder followed. It is 满意, and 不满一 水还是漏 is 不满意 with the comment."""
+    await load_demo_roster(services)
+    pleased, not_pleased = oid(), oid()
+    numbers = {who: await resolved(services, who) for who in (pleased, not_pleased)}
+    clock.advance(seconds=DELAY)
+    await run_due(services)
+    told = await wx.say(pleased, "满一")
+    assert f"感谢您的评价（满意）！工单 {numbers[pleased]}" in told, told
+    told = await wx.say(not_pleased, "不满一 水还是漏")
+    assert "很抱歉没有让您满意" in told and "“水还是漏”已记录" in told, told
+    assert await pending(services, pleased) == [] and await pending(services, not_pleased) == []
+
+
+@pytest.mark.parametrize(("said", "label"), [("满一", "满意"), ("非常瞒意", "满意"), ("不满以", "不满意"), ("满一。", "满意")])
+def test_voice_forms_of_satisfied(said: str, label: str) -> None:
+    rating = parse_rating(said)
+    assert rating is not None and rating.label == label and on_scale(said)
+
+
+def test_a_full_year_is_no_rating() -> None:
+    assert parse_rating("满一年了") is None and not on_scale("满一年了")
