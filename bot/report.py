@@ -50,7 +50,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from bot import dispatch, notices, tickets
@@ -149,6 +149,21 @@ def past_resolve_limit(t: Ticket, now: datetime, late: Collection[int]) -> bool:
     if t.resolved_at is not None:
         return t.resolved_at > t.due_at
     return t.status in tickets.ACTIVE and now > t.due_at
+
+
+def past_resolve_limit_where(now: datetime) -> Any:
+    """past_resolve_limit as a SQL condition on tickets, for lists filtered by it (the console's
+    超期): the same three ways — breached (a resolve_breach event), resolved after the limit, or
+    still open past it at now."""
+    late = select(TicketEvent.ticket_id).where(
+        TicketEvent.action == "overdue", TicketEvent.data["limit"].as_string() == "resolve_breach",
+    )
+    return or_(
+        Ticket.id.in_(late),
+        and_(Ticket.due_at.is_not(None), Ticket.resolved_at.is_not(None), Ticket.resolved_at > Ticket.due_at),
+        and_(Ticket.due_at.is_not(None), Ticket.resolved_at.is_(None), Ticket.status.in_(tickets.ACTIVE),
+             Ticket.due_at < now),
+    )
 
 
 def figures_of(items: Iterable[Ticket], now: datetime, history: History) -> Figures:

@@ -23,7 +23,7 @@ STACKED = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <section class="card narrow"><form class="stack">
 <label>名称 <input name="title"></label>
 <label class="check"><input type="checkbox" name="notify" value="1"> 发布后通知已报名的居民</label>
-<label class="check"><input type="checkbox" name="other" value="1"> 只看超时</label>
+<label class="check"><input type="checkbox" name="other" value="1"> 只看待人工处理</label>
 <button type="submit" class="primary">保存</button>
 </form></section></main></body></html>"""
 

@@ -34,6 +34,14 @@ class Labels:
         key = f"console.events.{name}" if self.texts.has(f"console.events.{name}") else "console.events.other"
         return self.texts.get(key)
 
+    def event(self, action: str, data: dict[str, Any] | None) -> str:
+        """A ticket event in a timeline: as action says, but a breach by the limit it names, in
+        the words of the badges (接单超时, 超期)."""
+        limit = (data or {}).get("limit")
+        if action == "overdue" and isinstance(limit, str) and self.texts.has(f"console.reasons.{limit}"):
+            return self.reason(limit)
+        return self.action(action)
+
     def inbound(self, msg_type: str) -> str:
         """What a resident did that is not text (a follow, an unfollow, a photo …), in words."""
         name = msg_type.removeprefix("event:")

@@ -12,7 +12,9 @@ import zhconv
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import report
 from bot.channels.push import LEFT_ROSTER, error_code, shown_text
+from bot.dispatch import BREACH_KINDS
 from bot.intents.normalize import simplified
 from bot.notices import safe_text
 from bot.tickets import ACTIVE
@@ -46,7 +48,7 @@ class Filters:
     status: str = ""
     grid: str = ""
     assignee: str = ""
-    overdue: bool = False
+    missed: str = ""  # a time limit missed (dispatch.BREACH_KINDS): resolve_breach is 超期
     needs_person: bool = False  # the queue's tickets: what needs a person now
     q: str = ""
     of: str = ""  # a ticket number: the tickets of that ticket's resident (no openid in the address)
@@ -62,11 +64,19 @@ class Filters:
         return cls(
             kind=str(query.get("kind", ""))[:24], status=str(query.get("status", ""))[:16],
             grid=str(query.get("grid", ""))[:32], assignee=str(query.get("assignee", ""))[:64],
-            overdue=query.get("overdue", "") in ("1", "on", "true"),
+            missed=_missed_filter(str(query.get("overdue", ""))),
             needs_person=query.get("queue", "") in ("1", "on", "true"), q=str(query.get("q", "")).strip()[:100],
             of=str(query.get("of", "")).strip()[:20],
             page=page,
         )
+
+
+def _missed_filter(raw: str) -> str:
+    """The list's 时限 filter from ?overdue=: a limit's name, or 1 / on / true (the checkbox it
+    was) for 超期; anything else is any."""
+    if raw in BREACH_KINDS:
+        return raw
+    return "resolve_breach" if raw in ("1", "on", "true") else ""
 
 
 @dataclass(frozen=True)
@@ -150,21 +160,45 @@ async def owner_trouble(session: AsyncSession, tickets: list[Ticket]) -> dict[in
     return {i: why for i, why in found.items() if why}
 
 
-async def missed_limits(session: AsyncSession, tickets: list[Ticket]) -> dict[int, tuple[str, ...]]:
-    """Which time limits each overdue ticket missed ('accept_breach', 'resolve_breach'), from its
-    overdue events; a ticket marked overdue without one is taken to have missed 'overdue' (unknown)."""
-    overdue = [t.id for t in tickets if t.overdue]
-    missed: dict[int, list[str]] = {i: [] for i in overdue}
-    if overdue:
-        rows = await session.execute(
-            select(TicketEvent.ticket_id, TicketEvent.data)
-            .where(TicketEvent.ticket_id.in_(overdue), TicketEvent.action == "overdue").order_by(TicketEvent.id)
-        )
-        for ticket_id, data in rows.all():
-            limit = str((data or {}).get("limit") or "")
-            if limit in ("accept_breach", "resolve_breach") and limit not in missed[ticket_id]:
-                missed[ticket_id].append(limit)
-    return {i: tuple(found) or ("overdue",) for i, found in missed.items()}
+async def missed_limits(session: AsyncSession, tickets: list[Ticket], now: datetime) -> dict[int, tuple[str, ...]]:
+    """Which time limits each of these tickets missed, as the figures read them (bot.report), for
+    those that missed one: 'accept_breach' (接单超时, 响应率's) from its breach events,
+    'resolve_breach' (超期) by report.past_resolve_limit. A ticket flagged overdue with no breach
+    event naming its limit (written before events named it) missed its 接单 limit when it did not
+    miss its 办结 one: only those two set the flag."""
+    named: dict[int, set[str]] = {}
+    if tickets:
+        rows = await session.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id.in_([t.id for t in tickets]), TicketEvent.action == "overdue",
+        ))
+        for event in rows:
+            for limit in BREACH_KINDS:
+                if report.breach(event, limit):
+                    named.setdefault(event.ticket_id, set()).add(limit)
+    late = {i for i, limits in named.items() if "resolve_breach" in limits}
+    found: dict[int, tuple[str, ...]] = {}
+    for t in tickets:
+        past = report.past_resolve_limit(t, now, late)
+        limits = named.get(t.id, set())
+        accept = "accept_breach" in limits or (t.overdue and not limits and not past)
+        missed = tuple(name for name, hit in (("accept_breach", accept), ("resolve_breach", past)) if hit)
+        if missed:
+            found[t.id] = missed
+    return found
+
+
+def missed_where(limit: str, now: datetime) -> Any:
+    """missed_limits as a SQL condition on tickets, for the list filtered by one limit:
+    'resolve_breach' (超期, report.past_resolve_limit_where) or 'accept_breach' (接单超时)."""
+    past = report.past_resolve_limit_where(now)
+    if limit == "resolve_breach":
+        return past
+    breaches = select(TicketEvent.ticket_id).where(TicketEvent.action == "overdue")
+    named = breaches.where(TicketEvent.data["limit"].as_string().in_(BREACH_KINDS))
+    return or_(
+        Ticket.id.in_(breaches.where(TicketEvent.data["limit"].as_string() == "accept_breach")),
+        and_(Ticket.overdue.is_(True), Ticket.id.not_in(named), ~past),
+    )
 
 
 def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = (), trouble: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -175,8 +209,7 @@ def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = (), trouble: tuple[s
         reasons.append("handoff")
     elif ticket.status == "escalated":
         reasons.append("escalated")
-    if ticket.overdue:
-        reasons.extend(missed or ("overdue",))
+    reasons.extend(missed)
     if ticket.status == "reopened":
         reasons.append("reopened")
     if ticket.status == "open" and ticket.assignee is None:
@@ -192,9 +225,10 @@ def transcript_said(ticket: Ticket, last: int = 3) -> tuple[str, ...]:
     return tuple(x for x in said if x)[-last:]
 
 
-async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int | None = None) -> list[QueueItem]:
+async def queue(session: AsyncSession, now: datetime, *, newest_first: bool = False,
+                limit: int | None = None) -> list[QueueItem]:
     """Tickets that need a person: escalated (hand-offs, 吹哨), overdue, unowned, reopened —
-    most urgent first, then oldest (or newest) first."""
+    most urgent first, then oldest (or newest) first; the limits they missed as at now."""
     when = Ticket.created_at.desc() if newest_first else Ticket.created_at.asc()
     rows = await session.execute(
         select(Ticket).where(_needs_person()).order_by(_urgency_order(), when).limit(limit or QUEUE_LIMIT)
@@ -202,7 +236,7 @@ async def queue(session: AsyncSession, *, newest_first: bool = False, limit: int
     found = list(rows.scalars())
     answers = await last_answers(session, [t.id for t in found])
     added = await additions(session, [t for t in found if t.kind == "handoff"])
-    missed = await missed_limits(session, found)
+    missed = await missed_limits(session, found, now)
     trouble = await owner_trouble(session, found)
     items = []
     for ticket in found:
@@ -432,9 +466,9 @@ def search_forms(q: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(form for form in forms if form and fold(form) != fold(q)))
 
 
-async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Ticket], int]:
-    """One page of tickets matching the filters, newest first (tickets whose number matches the
-    search before the rest), and the total count."""
+async def ticket_list(session: AsyncSession, filters: Filters, now: datetime) -> tuple[list[Ticket], int]:
+    """One page of tickets matching the filters (a time limit missed as at now), newest first
+    (tickets whose number matches the search before the rest), and the total count."""
     conds: list[Any] = []
     if filters.kind:
         conds.append(Ticket.kind == filters.kind)
@@ -444,8 +478,8 @@ async def ticket_list(session: AsyncSession, filters: Filters) -> tuple[list[Tic
         conds.append(Ticket.grid == filters.grid)
     if filters.assignee:
         conds.append(Ticket.assignee.is_(None) if filters.assignee == "-" else Ticket.assignee == filters.assignee)
-    if filters.overdue:
-        conds.append(Ticket.overdue.is_(True))
+    if filters.missed:
+        conds.append(missed_where(filters.missed, now))
     if filters.needs_person:
         conds.append(_needs_person())
     if filters.of:

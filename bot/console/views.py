@@ -11,6 +11,7 @@ from bot import staff_actions, tickets
 from bot.console import auth, phone_views, queries
 from bot.console.auth import ConsoleUser
 from bot.console.canned import load_canned
+from bot.dispatch import BREACH_KINDS
 from bot.console.common import page, refuse, render, services
 from bot.limits import load_limits
 from bot.privacy import mask_phone
@@ -88,8 +89,9 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     """The escalation queue: what needs a person now."""
     svc = services(request)
     newest = request.query.get("order") == "newest"
+    now = svc.clock.now()
     async with svc.sessions() as session:
-        items = await queries.queue(session, newest_first=newest)
+        items = await queries.queue(session, now, newest_first=newest)
         total = await queries.queue_size(session)
         watched = await queries.watch(session, load_limits().duplicate_alert_reporters)
         shown = await queries.names(session)
@@ -99,7 +101,7 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
             *(t for t in watched if phone_views.shows_phone(t.summary)),
         ])
     return await render(request, "queue.html", {
-        "items": items, "total": total, "names": shown, "newest": newest, "now": svc.clock.now(), "watched": watched,
+        "items": items, "total": total, "names": shown, "newest": newest, "now": now, "watched": watched,
         "refresh_s": QUEUE_REFRESH_S,
     })
 
@@ -110,8 +112,10 @@ async def list_page(request: web.Request, user: ConsoleUser) -> web.StreamRespon
     """Tickets with filters (kind, status, grid, assignee, overdue) and search (number, text)."""
     svc = services(request)
     filters = queries.Filters.parse(request.query)
+    now = svc.clock.now()
     async with svc.sessions() as session:
-        rows, total = await queries.ticket_list(session, filters)
+        rows, total = await queries.ticket_list(session, filters, now)
+        missed = await queries.missed_limits(session, rows, now)
         parents = await queries.parent_numbers(session, rows)
         grids, people = await queries.grids_and_people(session)
         shown = await queries.names(session)
@@ -121,6 +125,7 @@ async def list_page(request: web.Request, user: ConsoleUser) -> web.StreamRespon
     return await render(request, "tickets.html", {
         "tickets": rows, "total": total, "filters": filters, "pages": pages, "grids": grids, "people": people,
         "names": shown, "kinds": tickets.KINDS, "statuses": tickets.STATUSES, "parents": parents,
+        "missed": missed, "limits": BREACH_KINDS,
         "query": {k: v for k, v in request.query.items() if k != "page"},
     })
 
@@ -143,7 +148,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         via = staff_actions.channel_of(outlook)
         resident: Resident | None = await staff_actions.resident_of(session, ticket)
         failed = await queries.failed_pushes(session, ticket)
-        missed = (await queries.missed_limits(session, [ticket])).get(ticket.id, ())
+        missed = (await queries.missed_limits(session, [ticket], svc.clock.now())).get(ticket.id, ())
         trouble = (await queries.owner_trouble(session, [ticket])).get(ticket.id, ())
         assignable = await staff_actions.assignable_people(session, ticket.kind)
         shown = await queries.names(session)
