@@ -40,10 +40,7 @@ async def audit_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     svc = services(request)
     actor = request.query.get("actor", "").strip()[:64]
     action = request.query.get("action", "").strip()[:48]
-    try:
-        page_no = max(1, int(request.query.get("page", "1")))
-    except ValueError:
-        page_no = 1
+    page_no = queries.page_number(request.query)
     stmt = select(AuditLog)
     async with svc.sessions() as session:
         shown = await queries.names(session)

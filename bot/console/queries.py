@@ -57,18 +57,23 @@ class Filters:
     @classmethod
     def parse(cls, query: Any) -> Filters:
         """Read filters from a request's query (bad values become 'any' or page 1)."""
-        try:
-            page = max(1, min(10_000, int(query.get("page", "1"))))
-        except ValueError:
-            page = 1
         return cls(
             kind=str(query.get("kind", ""))[:24], status=str(query.get("status", ""))[:16],
             grid=str(query.get("grid", ""))[:32], assignee=str(query.get("assignee", ""))[:64],
             missed=_missed_filter(str(query.get("overdue", ""))),
             needs_person=query.get("queue", "") in ("1", "on", "true"), q=str(query.get("q", "")).strip()[:100],
             of=str(query.get("of", "")).strip()[:20],
-            page=page,
+            page=page_number(query),
         )
+
+
+def page_number(query: Any, name: str = "page") -> int:
+    """A list's page number from a request's query: 1 to 10,000, anything else page 1 (never an
+    offset past what a database takes)."""
+    try:
+        return max(1, min(10_000, int(str(query.get(name, "1")))))
+    except ValueError:
+        return 1
 
 
 def _missed_filter(raw: str) -> str:
