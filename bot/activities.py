@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -189,6 +189,25 @@ async def not_ended(session: AsyncSession, now: datetime) -> list[tuple[Activity
         .where(Activity.end_at > now, or_(Activity.cancelled_by.is_(None), Activity.cancelled_by != CONFIG))
         .order_by(Activity.start_at, Activity.id))
     return [(a, int(n)) for a, n in rows.all()]
+
+
+async def ended(session: AsyncSession, now: datetime, *, offset: int = 0,
+                limit: int = 10) -> tuple[list[tuple[Activity, list[ActivitySignup]]], int]:
+    """Activities ended, the latest first (offset, limit: a page of them) — cancelled ones too, but
+    not those taken out of the file with nobody signed up — each with the residents still signed up
+    at the end, in the order they signed up; and how many ended in all (the console's 活动 page).
+    Who came is not recorded: a signup is all there is."""
+    shown = and_(Activity.end_at <= now, or_(Activity.cancelled_by.is_(None), Activity.cancelled_by != CONFIG))
+    total = int(await session.scalar(select(func.count()).select_from(Activity).where(shown)) or 0)
+    rows = list(await session.scalars(
+        select(Activity).where(shown).order_by(Activity.end_at.desc(), Activity.id.desc()).offset(offset).limit(limit)))
+    signups: dict[int, list[ActivitySignup]] = {a.id: [] for a in rows}
+    if rows:
+        for signup in await session.scalars(select(ActivitySignup).where(
+                ActivitySignup.activity_id.in_(list(signups)), ActivitySignup.status == "signed",
+        ).order_by(ActivitySignup.created_at, ActivitySignup.id)):
+            signups[signup.activity_id].append(signup)
+    return [(a, signups[a.id]) for a in rows], total
 
 
 async def list_upcoming(session: AsyncSession, now: datetime) -> list[Activity]:
