@@ -89,7 +89,6 @@ class Route:
 # reads run on the driver (storage.fastsql: ~0.01 ms, not ~0.19 through the ORM) after the
 # session's pending changes are flushed, as an ORM query's autoflush would (_read).
 _T = Ticket.__table__
-_TICKET_ROW = Prepared(select(_T).where(_T.c.id == bindparam("id")))
 
 
 def _fixed(values: tuple[str, ...]) -> list[Any]:
@@ -258,11 +257,7 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
         return None
     # The job's whole row on the driver, as an object in the session (session.get's identity map
     # first): _link changes it, flushed as one UPDATE.
-    held = fastsql.held(session, Ticket, job)
-    if held is not None:
-        return held
-    rows = (await fastsql.run(session, _TICKET_ROW, {"id": job})).rows
-    return fastsql.adopt(session, Ticket, rows[0]) if rows else None
+    return await fastsql.get(session, Ticket, job)
 
 
 HOUSEHOLD, BUILDING_WIDE = "household", "building"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import fastsql
+from storage.fastsql import Prepared, Transaction
 from storage.models import Volunteer
 
 
@@ -27,9 +30,25 @@ class VolunteerForm:
     consent: bool
 
 
+_V = Volunteer.__table__
+# The resident's record (its whole row) and a new record, on the driver (storage.fastsql): a
+# signup's 确认 read it twice and inserted it through the ORM, and 我想当志愿者 read it too.
+_RECORD = Prepared(select(_V).where(_V.c.openid == bindparam("openid")).order_by(_V.c.id).limit(1))
+_COLUMNS = tuple(c.key for c in _V.c if c.key != "id")
+_INSERT = Prepared(insert(_V).values({c: bindparam(c) for c in _COLUMNS}).returning(_V.c.id))
+
+
+async def volunteer_row(target: AsyncSession | Transaction, openid: str) -> dict[str, Any] | None:
+    """The resident's volunteer record as its row (column → value), if one is kept: read on the
+    driver after the session's pending changes, as an ORM query would see them."""
+    rows = await fastsql.read(target, _RECORD, {"openid": openid})
+    return rows[0] if rows else None
+
+
 async def volunteer_of(session: AsyncSession, openid: str) -> Volunteer | None:
-    """The resident's volunteer record, if one is kept."""
-    return await session.scalar(select(Volunteer).where(Volunteer.openid == openid).order_by(Volunteer.id))
+    """The resident's volunteer record, if one is kept (the session's object)."""
+    row = await volunteer_row(session, openid)
+    return fastsql.adopt(session, Volunteer, row) if row is not None else None
 
 
 async def save_volunteer(
@@ -42,21 +61,21 @@ async def save_volunteer(
         return None
     if not form.name.strip() or not form.phone.strip():
         raise ValueError("a volunteer record needs a name and a phone")
+    values: dict[str, Any] = {
+        "ticket_id": ticket_id, "name": form.name.strip(), "phone": form.phone.strip(), "skills": form.skills,
+        "availability": form.availability, "areas": list(form.areas), "party_member": form.party_member,
+        "consent": True,
+    }
     record = await volunteer_of(session, openid)
-    if record is None:
-        record = Volunteer(openid=openid, created_at=now, hours=0.0)
-        session.add(record)
-    record.ticket_id = ticket_id
-    record.name = form.name.strip()
-    record.phone = form.phone.strip()
-    record.skills = form.skills
-    record.availability = form.availability
-    record.areas = list(form.areas)
-    record.party_member = form.party_member
-    record.consent = True
+    if record is None:  # one INSERT on the driver, the row handed to the session as if loaded
+        values.update(openid=openid, status="pending", hours=0.0, created_at=now)
+        record_id = (await fastsql.run(session, _INSERT, values)).rows[0]["id"]
+        return fastsql.adopt(session, Volunteer, {"id": record_id, **values})
+    for key, value in values.items():
+        setattr(record, key, value)
     if record.status != "approved":
         record.status = "pending"
-    await session.flush()
+    await fastsql.flush(session)  # the changed columns, one UPDATE
     return record
 
 

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Select, Table, TextClause, TextualSelect, bindparam, inspect, update
+from sqlalchemy import (Connection, Float, Numeric, Select, Table, TextClause, TextualSelect, bindparam, inspect, select,
+                        update)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session, configure_mappers, make_transient_to_detached
@@ -69,10 +70,24 @@ class Prepared:
         bind = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
         returning = [] if isinstance(self.statement, TextClause) else list(self.statement.exported_columns)
         columns = tuple(c.key for c in returning)
-        result = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returning)
+        result = tuple(_result_processor(c.type, dialect) for c in returning)
         done = _Compiled(compiled.string, names, fixed, bind, columns, result)
         self._compiled[dialect.name] = done
         return done
+
+
+# PostgreSQL's type codes of a double precision float and a numeric (the DB-API's column type).
+_PG_FLOAT8, _PG_NUMERIC = 701, 1700
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Processor:
+    """How a value of type_ read from dialect's driver becomes the column's value. A numeric
+    type's processor depends on the column's type code in the result's description (asyncpg's
+    refuses none), which here is the one the column's own type is created with."""
+    coltype = None
+    if dialect.name == "postgresql" and isinstance(type_, Numeric):
+        coltype = _PG_FLOAT8 if isinstance(type_, Float) else _PG_NUMERIC
+    return cast(Processor, type_.dialect_impl(dialect).result_processor(dialect, coltype))
 
 
 @dataclass
@@ -439,6 +454,28 @@ def held(session: AsyncSession, cls: type[T], *key: Any) -> T | None:
     """The object of cls with that primary key when session holds it already (no SQL), else None."""
     sync = session.sync_session
     return cast("T | None", sync.identity_map.get(sync.identity_key(cls, key)))
+
+
+_BY_KEY: dict[type[Any], Prepared] = {}
+
+
+async def get(session: AsyncSession, cls: type[T], *key: Any) -> T | None:
+    """session.get(cls, key) on the driver: the object the session holds already (no SQL), else
+    its whole row read by one fixed SELECT and adopted (a clean object, later changes flushed as
+    an UPDATE); None when there is no such row. Like session.get, pending changes are not flushed
+    first."""
+    found = held(session, cls, *key)
+    if found is not None:
+        return found
+    prepared = _BY_KEY.get(cls)
+    mapper = inspect(cls)
+    if prepared is None:
+        table = mapper.local_table
+        assert isinstance(table, Table)
+        prepared = _BY_KEY[cls] = Prepared(
+            select(table).where(*[c == bindparam(f"pk_{c.key}") for c in mapper.primary_key]))
+    rows = (await run(session, prepared, {f"pk_{c.key}": v for c, v in zip(mapper.primary_key, key)})).rows
+    return adopt(session, cls, rows[0]) if rows else None
 
 
 # --- the session's changed objects written on the driver -------------------------------------------

@@ -1,7 +1,7 @@
 """The reads and writes moved off the ORM in session 14 (storage.fastsql): an elderly-service
 booking's 确认, a resident's status list and a linked report's job, and the job a new report is
-linked to — the same answers and rows as before, without statements through the engine. Both
-backends."""
+linked to; in session 15 the volunteer record — the same answers and rows as before, without
+statements through the engine. Both backends."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot import reminders, tickets
+from bot import reminders, tickets, volunteers
 from bot.services import Services
 from storage import fastsql
-from storage.models import Booking, Reminder, Ticket
+from storage.models import Booking, Reminder, Resident, Ticket, Volunteer
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
 from tests.test_fastsql import engine_statements
@@ -153,3 +153,62 @@ async def test_a_sessions_next_transaction_runs_fixed_statements_in_it_not_the_l
     async with services.sessions() as session:
         keys = list(await session.scalars(select(Reminder.dedup_key).where(Reminder.target == "oTx")))
     assert sorted(keys) == ["tx:kept", "tx:undone"]
+
+
+# --- session 15: the reply path's last ORM reads (volunteers, hand-offs, emergencies, activities) ---
+
+
+VOLUNTEER = ("我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意")
+
+
+async def test_a_volunteer_signup_is_written_and_read_on_the_driver(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """The signup's 确认 reads the record and writes it (one INSERT) on the driver; 我想当志愿者
+    from the volunteer then reads it there too."""
+    wx = WeChat(client, services.settings)
+    openid = "oDriverVolunteer"
+    for text in VOLUNTEER:
+        await wx.say(openid, text)
+    with engine_statements(services.engine) as seen, fastsql.watched() as fixed:
+        done = await wx.say(openid, "确认")
+    assert "李明" in done, done
+    assert not [s for s in seen if "volunteers" in s or "UPDATE residents" in s], seen
+    assert len([s for s in fixed if s.startswith("INSERT INTO volunteers")]) == 1, fixed
+    [ticket] = await tickets_of(services, openid)
+    async with services.sessions() as session:
+        record = await volunteers.volunteer_of(session, openid)
+        resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+    assert record is not None and (record.name, record.phone, record.status, record.ticket_id) == (
+        "李明", "13800138006", "pending", ticket.id)
+    assert record.hours == 0.0 and isinstance(record.hours, float) and record.consent and record.party_member
+    assert resident is not None and resident.name == "李明"
+    with engine_statements(services.engine) as seen:
+        again = await wx.say(openid, "我想报名当志愿者")
+    assert "李明" in again and "1" not in again.split("\n")[0], again
+    assert not [s for s in seen if "volunteers" in s], seen
+
+
+async def test_a_row_is_got_on_the_driver_as_session_get_would(services: Services) -> None:
+    """fastsql.get: the session's own object (no SQL), else the row adopted, else None; a float
+    column (a volunteer's hours) reads as a float on both drivers."""
+    now = services.clock.now()
+    async with services.sessions() as session, session.begin():
+        form = volunteers.VolunteerForm(name="王芳", phone="13900000001", skills=None, availability="周末",
+                                        areas=("助老",), party_member=False, consent=True)
+        made = await volunteers.save_volunteer(session, openid="oGet", form=form, ticket_id=None, now=now)
+        assert made is not None and fastsql.held(session, Volunteer, made.id) is made
+        with fastsql.watched() as fixed:
+            assert await fastsql.get(session, Volunteer, made.id) is made
+        assert fixed == []
+    async with services.sessions() as session, session.begin():
+        with engine_statements(services.engine) as seen:
+            got = await fastsql.get(session, Volunteer, made.id)
+            missing = await fastsql.get(session, Volunteer, made.id + 1000)
+        assert seen == [] and missing is None
+        assert got is not None and got in session and not session.is_modified(got)
+        assert (got.name, got.areas, got.hours) == ("王芳", ["助老"], 0.0) and isinstance(got.hours, float)
+        got.hours = 2.5
+    async with services.sessions() as session:
+        stored = await session.get(Volunteer, made.id)
+        assert stored is not None and stored.hours == 2.5

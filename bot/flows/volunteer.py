@@ -23,7 +23,8 @@ from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.mediation import own_phone
 from bot.flows.registry import register
 from bot.privacy import hash_openid
-from bot.volunteers import REGISTERED, VolunteerForm, save_volunteer, volunteer_of
+from bot.volunteers import REGISTERED, VolunteerForm, save_volunteer, volunteer_of, volunteer_row
+from storage import fastsql
 from storage.models import Resident, Ticket, Volunteer
 
 AREAS = vocabulary_choices("areas")
@@ -79,24 +80,24 @@ def _own_name(_slots: dict[str, Any], resident: Resident) -> str | None:
     return resident.name or None
 
 
-def _status(ctx: Context, record: Volunteer) -> str:
-    return ctx.text(f"profile.volunteer_status.{record.status}")
+def _status(ctx: Context, status: str) -> str:
+    return ctx.text(f"profile.volunteer_status.{status}")
 
 
 async def registered_reply(ctx: Context) -> str | None:
     """For a resident already registered (pending or approved): their record and how to change
     it, instead of the questionnaire again; None when they are not registered."""
-    record = await volunteer_of(ctx.session, ctx.openid)
-    if record is None or record.status not in REGISTERED:
+    record = await volunteer_row(ctx.tx, ctx.openid)  # on the driver: no session made for it
+    if record is None or record["status"] not in REGISTERED:
         return None
-    return ctx.text("volunteer.registered", name=record.name or "", status=_status(ctx, record),
-                    areas=_areas_show(record.areas) or "-")
+    return ctx.text("volunteer.registered", name=record["name"] or "", status=_status(ctx, record["status"]),
+                    areas=_areas_show(record["areas"]) or "-")
 
 
 async def _tell_coordinator(ctx: Context, record: Volunteer, note: str) -> None:
     """The change noted on the signup's ticket and told to whoever has it (after the quiet hours
     now falls in), else the staff group."""
-    ticket = await ctx.session.get(Ticket, record.ticket_id) if record.ticket_id else None
+    ticket = await fastsql.get(ctx.session, Ticket, record.ticket_id) if record.ticket_id else None
     if ticket is not None:
         await ticket_log.add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}",
                                    ctx.now, note=note)
@@ -133,7 +134,7 @@ async def change_areas(ctx: Context, text: str) -> str | None:
     await ctx.session.flush()
     await _tell_coordinator(ctx, record, ctx.text("volunteer.changed_note", before=_areas_show(before) or "-",
                                                    after=_areas_show(after)))
-    return ctx.text("volunteer.changed", areas=_areas_show(after), status=_status(ctx, record))
+    return ctx.text("volunteer.changed", areas=_areas_show(after), status=_status(ctx, record.status))
 
 
 @register
@@ -216,4 +217,4 @@ class VolunteerSignup(Flow):
         await save_volunteer(ctx.session, openid=ctx.openid, form=merged_form, ticket_id=record.ticket_id, now=ctx.now)
         note = ctx.text("volunteer.changed_note", before=_areas_show(before) or "-", after=_areas_show(merged))
         await _tell_coordinator(ctx, record, note)
-        return ctx.text("volunteer.changed", areas=_areas_show(merged), status=_status(ctx, record))
+        return ctx.text("volunteer.changed", areas=_areas_show(merged), status=_status(ctx, record.status))
