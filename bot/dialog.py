@@ -758,8 +758,15 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
         # The neighbours' first job of this very problem: a leak into one flat is not the
         # building's water cut, whichever of them was reported first.
         theirs = sorted((row for row in found.rows if not row["own"]), key=lambda row: (row["created_at"], row["id"]))
-        same = next((row for row in theirs if dispatch.may_share(text, dispatch.said_in(row["summary"], row["fields"]))),
-                    None) if key else None
+        same = None
+        for row in theirs if key else ():
+            if (dispatch.may_share(text, dispatch.said_in(row["summary"], row["fields"]))
+                    and dispatch.same_place(text, slots, row["fields"])  # 3号楼门口's street light: not the stairwell's
+                    and await dispatch.same_spot_as_linked(
+                        ctx.tx, text, slots, int(row["id"]), category=str(category), building_key=key,
+                        since=ctx.now - timedelta(hours=load_limits().duplicate_window_hours))):
+                same = row
+                break
         parent = await ctx.session.get(Ticket, int(same["id"])) if same is not None else None
         if parent is None:
             return None

@@ -136,6 +136,12 @@ _DUPLICATE = (
     .limit(DUPLICATE_CANDIDATES).with_for_update()
 )
 _ANY_DUPLICATE = select(_T.c.id).where(*_DUPLICATE_OF).limit(1)
+# The places of the reports linked to a job and not withdrawn (see same_spot_as_linked): of its
+# category and building, since the job (found by ix_tickets_duplicate as the job was).
+_LINKED_PLACES = Prepared(select(_T.c.fields).where(
+    _T.c.category == bindparam("category"), _T.c.building_key == bindparam("building_key"),
+    _T.c.created_at >= bindparam("since"), _T.c.parent_id == bindparam("parent_id"),
+    _T.c.status != literal("cancelled")))
 # The latest 又有居民反映 push of a parent to its owner (its photos' keys end :photos:n), and the
 # new count written into it while it still waits. Pushes are written on the driver (bot.outbox),
 # never through the session, so both run there too.
@@ -252,7 +258,13 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     if not (await fastsql.run_many(session, batch))[-1].rows:
         return None
     found = await fastsql.run(session, _duplicate_as(_as_pressing(limits, ticket)), params)
-    job = next((row["id"] for row in found.rows if _same_problem(ticket, row["summary"], row["fields"])), None)
+    job = None
+    for row in found.rows:
+        if _same_problem(ticket, row["summary"], row["fields"]) and await same_spot_as_linked(
+                session, said_of(ticket), ticket.fields, row["id"], category=ticket.category, building_key=key,
+                since=since):
+            job = row["id"]
+            break
     if job is None:
         return None
     # The job's whole row on the driver, as an object in the session (session.get's identity map
@@ -260,18 +272,63 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     return await fastsql.get(session, Ticket, job)
 
 
+async def same_spot_as_linked(
+    target: AsyncSession | fastsql.Transaction, said: str, mine: dict[str, Any] | None, job: int, *,
+    category: str, building_key: str, since: datetime,
+) -> bool:
+    """Whether a report naming a unit (said: its words; mine: its fields, or a dialog's slots) is
+    at the spot of the reports already linked to a job that names none (3号楼楼道灯 linked with
+    2单元's: 1单元's stairwell is not that job). Read only when the spot matters (a report naming a
+    unit, of neither a building's nor a household's problem); pending changes are not flushed."""
+    if not (mine or {}).get("unit") or problem_of(said):
+        return True
+    linked = await fastsql.run(target, _LINKED_PLACES, {
+        "category": category, "building_key": building_key, "since": since, "parent_id": job,
+    })
+    return all(same_spot(mine, row["fields"]) for row in linked.rows)
+
+
 HOUSEHOLD, BUILDING_WIDE = "household", "building"
+
+
+def _linking() -> dict[str, Any]:
+    """config/flows.toml [linking]."""
+    from bot.flows.config import flow_config  # config only: the flows package is not imported here
+
+    return flow_config().get("linking") or {}
 
 
 @functools.cache
 def _problem_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """config/flows.toml [linking]: the words of a household's own problem, of a building's, and
     those in which a household word does not count (一滴水都没有)."""
-    from bot.flows.config import flow_config  # config only: the flows package is not imported here
-
-    table = flow_config().get("linking") or {}
+    table = _linking()
     return (tuple(table.get("household") or ()), tuple(table.get("building_wide") or ()),
             tuple(table.get("not_household") or ()))
+
+
+@functools.cache
+def _spot_words() -> tuple[str, ...]:
+    """config/flows.toml [linking] spots: the words that set a spot apart at a building (门口, 楼下)."""
+    return tuple(_linking().get("spots") or ())
+
+
+def _spot_of(place: dict[str, Any] | None) -> tuple[str, frozenset[str]]:
+    """Where at its building a report is, as linking weighs it: its unit ('' when none is named)
+    and the spot words its place names (3号楼门口: 门口). place: a report's fields (or a dialog's
+    slots), read for unit, place and landmark."""
+    place = place or {}
+    unit = str(place.get("unit") or "").strip()
+    said = "".join(f"{place.get('place') or ''}{place.get('landmark') or ''}".split())
+    return unit, frozenset(word for word in _spot_words() if word in said)
+
+
+def same_spot(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> bool:
+    """Whether two reports at one building may be at the same spot: not when they name two
+    different units (the 1单元 and the 2单元 stairwell), nor when their places name different spot
+    words (3号楼门口's street light and the 3号楼 stairwell's light; [linking] spots)."""
+    (my_unit, my_words), (their_unit, their_words) = _spot_of(mine), _spot_of(theirs)
+    return (not my_unit or not their_unit or my_unit == their_unit) and my_words == their_words
 
 
 def problem_of(text: str) -> str:
@@ -309,18 +366,31 @@ def _flat_of(fields: dict[str, Any] | None) -> tuple[str, str] | None:
 
 def same_problem(ticket: Ticket, job: Ticket) -> bool:
     """Whether a report of the same building and category is the job's very problem, so linked to
-    it: both read the same way (problem_of), and a household's problem (a leak into one flat) only
-    with the same flat's report — a leak is never merged into the building's water cut."""
+    it: both read the same way (problem_of), a household's problem (a leak into one flat) only
+    with the same flat's report — a leak is never merged into the building's water cut — and any
+    other but a building-wide one (停水) only at the same spot (same_spot: 3号楼门口's street light
+    is not the stairwell's)."""
     return _same_problem(ticket, job.summary, job.fields)
 
 
 def _same_problem(ticket: Ticket, summary: str | None, fields: dict[str, Any] | None) -> bool:
     """same_problem with the job's summary and fields as read on the driver."""
-    mine = problem_of(said_of(ticket))
-    if mine != problem_of(said_in(summary, fields)):
-        return False
-    flat = _flat_of(ticket.fields)
-    return mine != HOUSEHOLD or (flat is not None and flat == _flat_of(fields))
+    said = said_of(ticket)
+    return problem_of(said) == problem_of(said_in(summary, fields)) and same_place(said, ticket.fields, fields)
+
+
+def same_place(said: str, mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> bool:
+    """Whether a report of a problem at a building (said: its words; mine: its fields, or a
+    dialog's slots) may be at the place of another's of that problem (theirs: its fields): any
+    place for a building-wide problem (停水), the same flat for a household's (楼上漏水), else the
+    same spot (same_spot)."""
+    problem = problem_of(said)
+    if problem == BUILDING_WIDE:
+        return True
+    if problem == HOUSEHOLD:
+        flat = _flat_of(mine)
+        return flat is not None and flat == _flat_of(theirs)
+    return same_spot(mine, theirs)
 
 
 def may_share(text: str, job: Ticket | str, *, own: bool = False) -> bool:

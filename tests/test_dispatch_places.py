@@ -1,6 +1,8 @@
-"""Where a neighbour's report is, as the owner of the job it is linked to reads it in WeCom (the
-又有居民反映 push names each new reporter's place, masked as the card is), driven through /wechat
-on both backends."""
+"""Where a neighbour's report is: the owner of the job it is linked to reads it in WeCom (the
+又有居民反映 push names each new reporter's place, masked as the card is), and a report is linked
+only to a job at its very place — never one at a place with no building (南门, 小区广场, 东门车库) to
+a building's, nor a street light at a building's door or another unit's stairwell light to the
+building's stairwell job. Driven through /wechat on both backends."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot import dispatch
 from bot.clock import FakeClock
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import group_posts, tickets_of
 from tests.test_owner_notices import oid, report, texts_to
 from tests.wecom_driver import load_demo_roster, new_ticket
 
@@ -55,3 +58,79 @@ async def test_a_place_with_a_number_in_it_is_masked_in_the_push(services: Servi
     await new_ticket(services, resident="oP2", summary="灯不亮", fields={"place": "3号楼 电话13912345678"})
     [told] = linked_pushes(await texts_to(services, "wecom", job.assignee or ""), job.number)
     assert told.endswith("：灯不亮（地点：3号楼 电话139****5678）") and "13912345678" not in told, told
+
+
+async def reported(wx: WeChat, svc: Services, clock: FakeClock, said: str) -> tuple[str, Any]:
+    """said reported by a new resident a few minutes after the last: the reply to the opening (its
+    lead names the neighbours' job it will be handled with, if any) and the ticket."""
+    openid = oid()
+    opening = await wx.say(openid, said)
+    await wx.say(openid, "取消")
+    assert "工单号" in await report(wx, openid, said, "13812345678")
+    [made] = await tickets_of(svc, openid)
+    clock.advance(minutes=3)
+    return opening, made
+
+
+async def test_a_report_at_a_place_with_no_building_is_never_linked(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """What happens, as it stands: a place with no building (南门, 小区广场, 东门车库) routes to no
+    grid, so each report is a ticket of its own in the staff queue, its place in the staff group's
+    post — never linked to the 3号楼 stairwell light's job, nor to each other's (the same 南门 said
+    twice included: staff see both)."""
+    wx = WeChat(client, services.settings)
+    _, stairwell = await reported(wx, services, clock, "3号楼楼道灯坏了")
+    places = {"南门的路灯坏了": "南门", "小区广场的路灯不亮": "小区广场", "东门车库的灯坏了": "东门",
+              "南门路灯不亮了": "南门"}
+    made = []
+    for said, place in places.items():
+        opening, ticket = await reported(wx, services, clock, said)
+        assert "已有" not in opening, opening
+        assert (ticket.building, ticket.parent_id, ticket.status, ticket.assignee) == (None, None, "open", None)
+        assert ticket.fields["place"] == place and ticket.category == stairwell.category
+        made.append(ticket)
+    assert (await tickets_of(services, stairwell.resident or ""))[0].reporters == 1
+    posts = {post.payload["content"] for post in await group_posts(services)}
+    for ticket in made:
+        [post] = [p for p in posts if f"工单 {ticket.number} " in p]
+        assert f"> 地点：{ticket.fields['place']}" in post and "没有楼栋信息" in post
+
+
+async def test_a_street_light_at_a_door_or_another_units_stairwell_is_not_the_stairwells_job(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """3号楼门口的路灯坏了 was linked to the 3号楼 stairwell light's job (照明 at 3号楼 both), and
+    3号楼1单元's stairwell to the job a 2单元 neighbour had already joined: the worker 办结s the one
+    light and the others hear 已办结 in the dark. Now a spot word of the place (门口) or another unit
+    than the job's or its linked reports' makes a ticket of its own, and its resident is not told
+    at the opening that neighbours reported it; the same spot, or a building's water cut from any
+    unit, is linked as before."""
+    wx = WeChat(client, services.settings)
+    _, stairwell = await reported(wx, services, clock, "3号楼楼道灯坏了")
+    opening, unit_two = await reported(wx, services, clock, "3号楼2单元楼道灯不亮")
+    assert "已有1位居民反映" in opening and unit_two.parent_id == stairwell.id
+    opening, door = await reported(wx, services, clock, "3号楼门口的路灯坏了")
+    assert "已有" not in opening and door.parent_id is None and door.assignee == stairwell.assignee
+    opening, unit_one = await reported(wx, services, clock, "3号楼1单元楼道灯不亮")
+    assert "已有" not in opening and unit_one.parent_id is None
+    opening, same_stairwell = await reported(wx, services, clock, "3号楼的楼道灯不亮了")
+    assert "已有2位居民反映" in opening and same_stairwell.parent_id == stairwell.id
+    opening, same_door = await reported(wx, services, clock, "3号楼门口路灯不亮")
+    assert "已有1位居民反映" in opening and same_door.parent_id == door.id
+    _, cut = await reported(wx, services, clock, "3号楼停水了")
+    opening, cut_too = await reported(wx, services, clock, "3号楼2单元没水了")
+    assert "已有1位居民反映" in opening and cut_too.parent_id == cut.id
+
+
+def test_the_spot_of_a_report_at_its_building() -> None:
+    assert dispatch.same_spot({"place": "3栋"}, {"place": "3栋2单元", "unit": "2"})
+    assert dispatch.same_spot({"place": "3栋2单元502", "unit": "2"}, {"place": "3栋2单元", "unit": "2"})
+    assert not dispatch.same_spot({"place": "3栋1单元", "unit": "1"}, {"place": "3栋2单元", "unit": "2"})
+    assert not dispatch.same_spot({"place": "3号楼门口", "landmark": "3号楼门口"}, {"place": "3栋"})
+    assert not dispatch.same_spot({"place": "3号楼门口"}, {"place": "3号楼楼下"})
+    assert dispatch.same_spot({"landmark": "3号楼 门口"}, {"place": "3号楼门口"})
+    assert dispatch.same_spot(None, {})
+    # a building-wide problem links from any spot; a flat's leak only with its own flat
+    assert dispatch.same_place("3号楼门口停水了", {"place": "3号楼门口"}, {"place": "3栋1单元", "unit": "1"})
+    assert not dispatch.same_place("楼上漏水", {"unit": "1", "room": "301"}, {"unit": "1", "room": "401"})
