@@ -35,3 +35,29 @@ async def test_a_day_past_the_booking_horizon_says_how_far_it_can_be_booked(wx: 
     assert "助餐不能改到这个时间：这项服务只能约7天以内的，最远约到11月30日（周一）" in changed, changed
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["start"] == "2026-11-30T03:00:00+00:00"  # 11:00 in Shanghai: unchanged
+
+
+async def test_the_hour_said_after_a_day_alone_is_the_time_not_a_note(wx: WeChat, services: Services) -> None:
+    """A son booking his father's haircut for 下礼拜二上午 (理发 is Wednesdays) answered 那就周三吧, then,
+    at 有没有需要服务人员注意的, 上午十点: it became the note (备注：上午十点) and the haircut was booked
+    at 09:00. The hour alone there is that day's hour; a note with a time in it is still a note."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我爸约个理发 下礼拜二上午")
+    for answer in ("李建国", "88"):
+        await wx.say(openid, answer)
+    assert "这一天不提供这项服务" in await wx.say(openid, "7栋101")
+    assert "注意" in await wx.say(openid, "那就周三吧")
+    told = await wx.say(openid, "上午十点")
+    assert "时间改为11月25日 10:00" in told and "注意" in told, told
+    assert "联系电话" in await wx.say(openid, "坐轮椅 下午三点以后不在家")
+    summary = await wx.say(openid, "13912345678")
+    assert "时间：11月25日 10:00" in summary and "备注：坐轮椅 下午三点以后不在家" in summary, summary
+    assert "已为理发预约好：11月25日（周三）10:00" in await wx.say(openid, "是")
+
+
+async def test_the_name_hint_asks_no_elderly_person_of_a_resident_booking_for_themselves(wx: WeChat) -> None:
+    """请问您怎么称呼 answered 1 was told 请告诉我老人的姓名 — the resident books for themselves."""
+    openid = oid()
+    assert "您怎么称呼" in await wx.say(openid, "我自己想订个助餐")
+    told = await wx.say(openid, "1")
+    assert "请告诉我姓名" in told and "老人" not in told, told

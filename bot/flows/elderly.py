@@ -488,7 +488,8 @@ class ElderlyService(Flow):
         """What is said while a question is asked that belongs elsewhere: a new time (改成后天,
         换到周六上午: _time_moved); 取消预约 / 改个时间 (booking_request: the booking in hand is not
         submitted yet, so how to stop it is said, or its time asked again); the age or the address
-        said where the person is asked (85, 3栋2单元301 at 怎么称呼: kept for their questions);
+        said where the person is asked (85, 3栋2单元301 at 怎么称呼: kept for their questions); a
+        clock time alone at the notes after a day without one (上午十点 after 那就周三吧: that hour);
         at the service question, a report or a need instead of a service (_no_service_named)."""
         if step is self.service:
             left = await self._no_service_named(ctx, text)
@@ -507,6 +508,12 @@ class ElderlyService(Flow):
                 return moved
         if asked is not None:
             return await _asked_in_booking(ctx, slots, step, spec, asked[0])
+        hourless = not (when_of(slots) or {}).get("at")
+        if step is self.notes and spec is not None and hourless and _CLOCK_ALONE.match(norm):
+            # 那就周三吧, then 上午十点 at the notes: the hour of that day, not a note (it was booked at 09:00)
+            moved = await _time_moved(ctx, slots, spec, text)
+            if moved is not None:
+                return moved
         if step.slot in ("for_whom", "for_name"):
             return _told_ahead(ctx, slots, text)
         return None
@@ -570,6 +577,12 @@ class ElderlyService(Flow):
 # Something wanted done that is no bookable service (送水, 帮忙买药, 搬东西): for a person to arrange.
 _A_NEED = re.compile(r"送|搬|扛|提不动|拎不动|买|取|帮忙|帮我|需要|要人|派人|来人|没水|没电|没气")
 
+# A clock time alone (上午十点, 10点半, 14:00吧), said after a day without one (那就周三吧).
+_CLOCK_ALONE = re.compile(
+    r"^(?:那就|那|就|约|定)?(?:早上|上午|中午|下午|晚上|傍晚)?"
+    r"(?:[0-9]{1,2}[:：][0-9]{2}|[0-9一二两三四五六七八九十]{1,3}[点點时](?:半|一刻|三刻|[0-9一二三四五六七八九十]{1,3}分?)?)"
+    r"钟?(?:吧|呀|啊|左右)?$"
+)
 # A new time for the booking said in the middle of it ("改成后天", "时间换到周六上午").
 _CHANGE_TO = re.compile(r"^(?:把?(?:时间|日子|日期)|那就)?(?:改成|改到|改为|改在|换成|换到|挪到)(?P<rest>.+)$")
 
