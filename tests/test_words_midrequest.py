@@ -95,3 +95,17 @@ async def test_a_number_beside_a_report_or_someone_elses_is_no_phone_change(wx: 
     async with services.sessions() as session:
         resident = await session.scalar(select(Resident).where(Resident.openid == openid))
         assert resident is None or resident.phone is None
+
+
+async def test_two_numbers_at_the_phone_question_keep_the_first_and_say_so(wx: WeChat, services: Services) -> None:
+    """电话138… 或者 139… kept the first silently, and 138… 139… (a space or a comma between) was
+    "the mobile number looks wrong": the first is the contact, and the reply says which was kept."""
+    for two in ("电话13812345678 或者 13998765432", "13812345678 13998765432", "13812345678，0571-88881234"):
+        openid = oid()
+        for said in ("楼道灯坏了", "3号楼", "没有"):
+            await wx.say(openid, said)
+        reply = await wx.say(openid, two)
+        assert "记下的联系电话是 138****5678" in reply and "绑定" in reply, reply
+        assert ("139****5432" in reply or "0571-****1234" in reply) and "13998765432" not in reply
+        state = await dialog_of(services, openid)
+        assert state is not None and state.slots["phone"] == "13812345678"

@@ -18,11 +18,13 @@ from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow,
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.parsers import (
-    description, is_question, only_address, only_phone, phone, place, place_more, says_nothing, says_what, typed_place,
+    description, is_question, only_address, only_phone, phone, phones, place, place_more, says_nothing, says_what,
+    typed_place,
 )
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.classifier import get_classifier
 from bot.intents.normalize import simplified
+from bot.privacy import mask_phone
 
 MAX_INVALID = 3
 
@@ -291,6 +293,9 @@ async def _answer_text(
     lead = ""
     if step.choices and classify is not None and _says_more_than_a_choice(step, text):
         state, lead = _told_more(ctx, flow, state, step, text, classify)
+    if step.parse is phone and len(given := phones(text)) > 1:  # 138… 或者 139…: which one is kept, said
+        lead = ctx.text("flow.phone_first", kept=mask_phone(value), other="、".join(
+            mask_phone(n) for n in given if n != value))
     return _store(ctx, flow, state, step, value, lead=lead)
 
 

@@ -39,18 +39,40 @@ _SPOKEN = str.maketrans("零〇一二两三四五六七八九幺", "001223456789
 
 def phone(answer: Answer) -> str:
     """A mobile (11 digits) or landline number found in the answer, typed or said digit by digit
-    (一三八…, 幺三九… from voice)."""
-    compact = re.sub(r"[\s\u3000，,、]", "", answer.text)
-    compact = _SPOKEN_NUMBER.sub(lambda m: m.group(0).translate(_SPOKEN), compact)
+    (一三八…, 幺三九… from voice); of two or more, the first mobile (phones lists them all)."""
+    compact = _compact_digits(answer.text)
     if not re.search(r"\d", compact):
         raise Invalid("flow.hint.phone_none")  # 否, 不说了: why it is asked, and how to stop
-    m = _MOBILE.search(compact.replace("-", ""))
-    if m:
-        return m.group(1)
-    m = _LANDLINE.search(compact)
-    if m:
-        return m.group(1)
+    found = phones(answer.text)
+    if found:
+        return found[0]
     raise Invalid("flow.hint.phone")
+
+
+def _compact_digits(text: str) -> str:
+    compact = re.sub(r"[\s\u3000，,、]", "", text)
+    return _SPOKEN_NUMBER.sub(lambda m: m.group(0).translate(_SPOKEN), compact)
+
+
+_BETWEEN_NUMBERS = re.compile(r"[，,、；;/]|或者|或是|还有|要不")
+
+
+def phones(text: str) -> list[str]:
+    """Every number an answer gives, mobiles first, each once: 电话13812345678 或者 13998765432,
+    138…，0571-…, and two mobiles with only a space between them (one run once spaces go)."""
+    mobiles: list[str] = []
+    landlines: list[str] = []
+    parts = _BETWEEN_NUMBERS.split(text)
+    for part in parts if len(parts) > 1 else [text]:
+        compact = _compact_digits(part)
+        for run in re.findall(r"\d+", compact.replace("-", "")):
+            chunks = [run[i:i + 11] for i in range(0, len(run), 11)] if len(run) % 11 == 0 else [run]
+            if all(_MOBILE.fullmatch(chunk) for chunk in chunks):
+                mobiles += [c for c in chunks if c not in mobiles]
+        landlines += [m for m in _LANDLINE.findall(compact) if m not in mobiles + landlines]
+    if not mobiles and not landlines and len(parts) > 1:
+        return phones(_BETWEEN_NUMBERS.sub("", text))  # 138，1234，5678: one number said in parts
+    return mobiles + landlines
 
 
 # A message that is a phone number and nothing else: typed or said digit by digit (幺三八 一二三四
