@@ -61,3 +61,14 @@ async def test_the_name_hint_asks_no_elderly_person_of_a_resident_booking_for_th
     assert "您怎么称呼" in await wx.say(openid, "我自己想订个助餐")
     told = await wx.say(openid, "1")
     assert "请告诉我姓名" in told and "老人" not in told, told
+
+
+async def test_a_haircut_in_an_old_mans_words_picks_the_service(wx: WeChat) -> None:
+    """剪个头 / 剃个头 at 请问要预约哪项服务 were 请回复选项前面的数字 (only 剪头, 剪发, 理个发 were 理发's)."""
+    for said in ("剪个头", "剃个头", "推头"):
+        openid = oid()
+        assert "哪项服务" in await wx.say(openid, "3")
+        assert "给谁预约" in await wx.say(openid, said)
+        for answer in ("我自己", "赵大爷", "79"):
+            await wx.say(openid, answer)
+        assert "请问理发（周三" in await wx.say(openid, "9号楼")  # the service's time question
