@@ -133,8 +133,11 @@ class SessionFactory:
         the reply path's own connection, with a session only when one is asked for; elsewhere,
         and inside another session of the same task, an ordinary session's."""
         if self.reply is None or self.reply.inline is False or _held.get() > 0:
-            async with self.begin() as session:
+            # Begun by its first use (one hop into SQLAlchemy's greenlet fewer than session.begin());
+            # a failure leaves it to close(), which rolls it back.
+            async with self() as session:
                 yield SessionTx(session)
+                await session.commit()
             return
         assert self._lock is not None
         async with self._lock:
