@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,8 @@ from bot.privacy import hash_openid
 from bot.schedule import held_until, load_schedule_config, parse_hhmm, quiet_until, register_timed_kind
 from bot.services import Services
 from bot.staff_actions import audit
+from storage import fastsql
+from storage.fastsql import Prepared, Transaction
 from storage.models import Activity, ActivitySignup, Person, Reminder, Resident
 
 if TYPE_CHECKING:
@@ -217,27 +219,40 @@ async def list_upcoming(session: AsyncSession, now: datetime) -> list[Activity]:
     return list(rows)
 
 
-async def find_activity(session: AsyncSession, name: str, now: datetime) -> Activity | None:
-    """The activity a resident means: by key, by title, or by a part of the title (upcoming first)."""
+_A = Activity.__table__
+# Every activity but those taken out of the TOML file unused (whole rows, by start), on the driver
+# (storage.fastsql): 报名 … on the reply path looked them up through the ORM.
+_FINDABLE = Prepared(select(_A).where(or_(_A.c.cancelled_at.is_(None), _A.c.cancelled_by != literal(CONFIG)))
+                     .order_by(_A.c.start_at))
+
+
+async def activity_row(target: AsyncSession | Transaction, name: str, now: datetime) -> dict[str, Any] | None:
+    """The activity a resident means, as its row (column → value): by key, by title, or by a part
+    of the title (upcoming first); by its number among the upcoming ones listed (报名 2)."""
     name = name.strip()
     if not name:
         return None
+    rows = await fastsql.read(target, _FINDABLE, {})
     number = _number(name)
     if number is not None:  # 报名 2: the second of the upcoming ones as 近期活动 lists them
-        shown = (await list_upcoming(session, now))[:LISTED]
+        shown = [a for a in rows if a["start_at"] > now and a["cancelled_at"] is None][:LISTED]
         return shown[number - 1] if 1 <= number <= len(shown) else None
-    rows = list(await session.scalars(select(Activity).where(
-        or_(Activity.cancelled_at.is_(None), Activity.cancelled_by != CONFIG)).order_by(Activity.start_at)))
     for match in (
-        lambda a: a.key == name,
-        lambda a: a.title == name,
-        lambda a: name in a.title or a.title in name,
+        lambda a: a["key"] == name,
+        lambda a: a["title"] == name,
+        lambda a: name in a["title"] or a["title"] in name,
     ):
         hits = [a for a in rows if match(a)]
         if hits:  # upcoming and held first; a cancelled one still found, so 报名 it says so
-            upcoming = [a for a in hits if a.start_at > now]
-            return min(upcoming or hits, key=lambda a: (a.cancelled_at is not None, a.start_at))
+            upcoming = [a for a in hits if a["start_at"] > now]
+            return min(upcoming or hits, key=lambda a: (a["cancelled_at"] is not None, a["start_at"]))
     return None
+
+
+async def find_activity(session: AsyncSession, name: str, now: datetime) -> Activity | None:
+    """The activity a resident means (activity_row), as the session's object."""
+    row = await activity_row(session, name, now)
+    return fastsql.adopt(session, Activity, row) if row is not None else None
 
 
 _ORDINAL = re.compile(r"^(?:第)?(?P<n>\d{1,2}|[一二三四五六七八九十])(?:个|项)?(?:活动)?$")
@@ -507,7 +522,7 @@ async def request(ctx: Context, text: str) -> str | None:
     name = found.group("name")
     if len(name) < 2 or any(w in name for w in _NOT_ACTIVITIES) or _number(name) is not None:
         return None
-    if await find_activity(ctx.session, name, ctx.now) is None:
+    if await activity_row(ctx.tx, name, ctx.now) is None:
         return None
     result = await sign_up(ctx.svc, ctx.session, ctx.openid, name)
     return result.reply

@@ -751,7 +751,7 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
         "since": ctx.now - timedelta(hours=load_limits().duplicate_window_hours),
     })
     own = next((row for row in found.rows if row["own"]), None)
-    ticket = await ctx.session.get(Ticket, int(own["id"])) if own is not None else None
+    ticket = await fastsql.get(ctx.session, Ticket, int(own["id"])) if own is not None else None
     if ticket is not None and not dispatch.may_share(text, ticket, own=True):
         ticket = None  # 楼上漏水 after their own 停水了: another problem (config/flows.toml [linking])
     if ticket is None:
@@ -767,7 +767,7 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
                         since=ctx.now - timedelta(hours=load_limits().duplicate_window_hours))):
                 same = row
                 break
-        parent = await ctx.session.get(Ticket, int(same["id"])) if same is not None else None
+        parent = await fastsql.get(ctx.session, Ticket, int(same["id"])) if same is not None else None
         if parent is None:
             return None
         return await _reported_by_neighbours(ctx, flow, slots, text, parent)
@@ -785,13 +785,21 @@ async def _reported_by_neighbours(ctx: Context, flow: Flow, slots: dict[str, Any
     question led by what is known already — how many reported that kind of problem there (parent,
     the first open job of that problem and building), its status and who has it (nothing of the
     neighbours' own words) — and that it will be handled together (dispatch links it)."""
-    owner = await ctx.session.get(Person, parent.assignee) if parent.assignee else None
+    owner = await fastsql.get(ctx.session, Person, parent.assignee) if parent.assignee else None
     lead = ctx.text(
         "dialog.reported_by_neighbours", building=parent.building or parent.building_key,
         category=parent.category, count=parent.reporters, status=ctx.text(f"status.labels.{parent.status}"),
         who=ctx.text("dialog.reported_by_neighbours_who", name=owner.name) if owner is not None else "",
     )
     return engine.start(ctx, flow, slots, text, lead=lead)
+
+
+# The resident's latest open urgent complaints (their whole rows) on the driver.
+_URGENT_OPEN = Prepared(select(_TICKETS).where(
+    _TICKETS.c.resident == bindparam("openid"), _TICKETS.c.kind == literal("complaint"),
+    _TICKETS.c.urgency == literal("urgent"), _TICKETS.c.status.in_([literal(status) for status in ACTIVE]),
+    _TICKETS.c.created_at >= bindparam("since"),
+).order_by(_TICKETS.c.id.desc()).limit(5))
 
 
 async def _emergency_again(ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
@@ -805,15 +813,14 @@ async def _emergency_again(ctx: Context, slots: dict[str, Any], text: str) -> Ou
         return None
     advice = complaint_module.emergency_of(text)
     key = roster.normalize_building(str(slots.get("building") or ""))
-    rows = await ctx.session.scalars(select(Ticket).where(
-        Ticket.resident == ctx.openid, Ticket.kind == "complaint", Ticket.urgency == "urgent",
-        Ticket.status.in_(ACTIVE), Ticket.created_at >= ctx.now - load_limits().resolve_limit("complaint", "urgent"),
-    ).order_by(Ticket.id.desc()).limit(5))
-    ticket = next((t for t in rows if (not key or t.building_key == key)
-                   and complaint_module.emergency_of(dispatch.said_of(t)) == advice
-                   and (advice or slots.get("category") in (None, t.category))), None)
-    if ticket is None:
+    rows = await fastsql.read(ctx.tx, _URGENT_OPEN, {
+        "openid": ctx.openid, "since": ctx.now - load_limits().resolve_limit("complaint", "urgent")})
+    row = next((t for t in rows if (not key or t["building_key"] == key)
+                and complaint_module.emergency_of(dispatch.said_in(t["summary"], t["fields"])) == advice
+                and (advice or slots.get("category") in (None, t["category"]))), None)
+    if row is None:
         return None
+    ticket = fastsql.adopt(ctx.session, Ticket, row)
     chase = await dispatch.emergency_again(ctx.svc, ctx.session, ticket, text, f"resident:{hash_openid(ctx.openid)}")
     values = {"when": f"{local(ticket.created_at, ctx.svc.tz):%H:%M}", "number": ticket.number,
               "chased": f"{local(chase.at, ctx.svc.tz):%H:%M}"}
@@ -977,7 +984,7 @@ async def _activity_request(ctx: Context, text: str, *, known_only: bool = False
         if match is None:
             continue
         name = match.group("name").strip()
-        found = await activities.find_activity(ctx.session, name, ctx.now)
+        found = await activities.activity_row(ctx.tx, name, ctx.now)
         if found is None and (known_only or _not_an_activity(name)):
             return None  # 报名助餐, 报名志愿者: the classifier's; 报名 广场舞比赛: no such activity, said so
         result = await act(ctx.svc, ctx.session, ctx.openid, name)

@@ -1,18 +1,22 @@
 """The reads and writes moved off the ORM in session 14 (storage.fastsql): an elderly-service
 booking's 确认, a resident's status list and a linked report's job, and the job a new report is
-linked to; in session 15 the volunteer record — the same answers and rows as before, without
-statements through the engine. Both backends."""
+linked to; in session 15 the volunteer record, the hand-off's reads, a report or an emergency said
+again and the activity named — the same answers and rows as before, without statements through the
+engine. Both backends."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot import reminders, tickets, volunteers
+from bot import activities, reminders, tickets, volunteers
+from bot.activities import load_activities
 from bot.services import Services
 from storage import fastsql
-from storage.models import Booking, Reminder, Resident, Ticket, Volunteer
+from storage.models import Booking, Reminder, Resident, Ticket, TicketEvent, Volunteer
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
 from tests.test_fastsql import engine_statements
@@ -186,7 +190,96 @@ async def test_a_volunteer_signup_is_written_and_read_on_the_driver(
     with engine_statements(services.engine) as seen:
         again = await wx.say(openid, "我想报名当志愿者")
     assert "李明" in again and "1" not in again.split("\n")[0], again
-    assert not [s for s in seen if "volunteers" in s], seen
+    assert not [s for s in seen if "volunteers" in s or "activities" in s], seen
+
+
+async def test_a_hand_off_reads_the_conversation_and_the_tickets_on_the_driver(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """转人工 with a report open: the transcript, the waiting hand-off and the open reports read on
+    the driver; 转人工 again finds the waiting one, and what the resident writes while waiting is
+    tied to it, with no SELECT through the engine."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    openid = "oDriverHandoff"
+    await to_step(wx, openid, len(ANSWERS))
+    await wx.say(openid, "确认")
+    [report] = await tickets_of(services, openid)
+    with engine_statements(services.engine) as seen:
+        first = await wx.say(openid, "转人工")
+    assert not [s for s in seen if s.startswith("SELECT")], seen
+    handoff = next(t for t in await tickets_of(services, openid) if t.kind == "handoff")
+    assert handoff.number in first and handoff.fields["open_reports"] == [report.number]
+    lines = handoff.fields["transcript"]
+    assert lines[0]["direction"] == "in" and lines[-1]["text"] == "转人工" and len(lines) >= 2 * len(ANSWERS)
+    assert all(datetime.fromisoformat(line["at"]).tzinfo is not None for line in lines)
+    with engine_statements(services.engine) as seen:
+        again = await wx.say(openid, "人工")
+        waiting = await wx.say(openid, "你好 在吗")
+    assert handoff.number in again and handoff.number in waiting, (again, waiting)
+    assert not [s for s in seen if s.startswith("SELECT")], seen
+    async with services.sessions() as session:
+        actions = list(await session.scalars(
+            select(TicketEvent.action).where(TicketEvent.ticket_id == handoff.id).order_by(TicketEvent.id)))
+    # 人工 again right after: the group heard of it just now (no record); 你好 在吗 is recorded.
+    assert actions == ["created", "staff_alerted", "resident_wrote"], actions
+
+
+async def test_an_emergency_said_again_finds_its_report_on_the_driver(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """电梯困人 said again by its reporter: their open urgent report found on the driver and chased."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    openid = "oDriverUrgent"
+    for text in ("9栋1单元电梯卡住了有人出不来", "13800138002", "否", "确认"):
+        await wx.say(openid, text)
+    [ticket] = await tickets_of(services, openid)
+    with engine_statements(services.engine) as seen:
+        again = await wx.say(openid, "9栋1单元电梯卡住了有人出不来")
+    assert "已报告过这个紧急情况" in again and ticket.number in again, again
+    assert not [s for s in seen if s.startswith("SELECT") and "FROM tickets" in s], seen
+    assert len(await tickets_of(services, openid)) == 1
+
+
+async def test_a_report_said_again_finds_its_ticket_on_the_driver(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """楼道灯不亮 said again by its reporter: their report, its status and owner read on the driver;
+    a neighbour's same report is led by the first one's count and owner, read there too."""
+    await load_demo_roster(services)
+    wx = WeChat(client, services.settings)
+    first, neighbour = "oDriverAgain", "oDriverNeighbour"
+    await to_step(wx, first, len(ANSWERS))
+    await wx.say(first, "确认")
+    [ticket] = await tickets_of(services, first)
+    with engine_statements(services.engine) as seen:
+        again = await wx.say(first, "9栋1单元楼道灯不亮了")
+        theirs = await wx.say(neighbour, "9栋1单元楼道灯不亮了")
+    assert "已经反映过" in again and ticket.number in again, again
+    assert "已有1位居民反映" in theirs and "负责" in theirs, theirs
+    assert not [s for s in seen if s.startswith("SELECT")], seen
+
+
+async def test_an_activity_is_found_on_the_driver(
+    services: Services, client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """报名 <activity> / 报名 N: the activity looked up on the driver (the signup itself as before)."""
+    await load_activities(services)
+    wx = WeChat(client, services.settings)
+    with engine_statements(services.engine) as seen:
+        by_name = await wx.say("oDriverAct", "报名 楼道清洁")
+        by_number = await wx.say("oDriverAct", "报名 2")
+    unknown = await wx.say("oDriverAct", "报名 9")  # not found: the upcoming ones listed (the ORM's)
+    assert "报名成功" in by_name and "楼道清洁志愿行动" in by_name, by_name
+    assert "报名成功" in by_number and "敬老院探访" in by_number, by_number
+    assert "没有找到" in unknown, unknown
+    assert not [s for s in seen if "FROM activities" in s], seen
+    async with services.sessions() as session:
+        row = await activities.activity_row(session, "楼道清洁", services.clock.now())
+        found = await activities.find_activity(session, "楼道清洁", services.clock.now())
+        assert row is not None and found is not None and found in session and found.id == row["id"]
+        assert found.title == "楼道清洁志愿行动" and not session.is_modified(found)
 
 
 async def test_a_row_is_got_on_the_driver_as_session_get_would(services: Services) -> None:

@@ -16,6 +16,7 @@ group's 地点) and building, and the ticket is in that building's grid."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -40,16 +41,22 @@ TRANSCRIPT_LIMIT = 40
 _WEEKDAYS = "一二三四五六日"
 
 
+_M = Message.__table__
+_LOGGED = select(_M.c.direction, _M.c.msg_type, _M.c.content, _M.c.created_at).where(_M.c.openid == bindparam("openid"))
+# The resident's last messages, since a time or not, on the driver (storage.fastsql), newest first.
+_LAST_MESSAGES = Prepared(_LOGGED.order_by(_M.c.id.desc()).limit(TRANSCRIPT_LIMIT))
+_MESSAGES_SINCE = Prepared(_LOGGED.where(_M.c.created_at >= bindparam("since")).order_by(_M.c.id.desc())
+                           .limit(TRANSCRIPT_LIMIT))
+
+
 async def transcript(ctx: Context, since: datetime | None) -> list[dict[str, Any]]:
     """The resident's conversation since the flow began (or the last messages), oldest first:
     the record, whole like the messages it copies (the console masks phones for who may not see them)."""
-    stmt = select(Message).where(Message.openid == ctx.openid)
-    if since is not None:
-        stmt = stmt.where(Message.created_at >= since)
-    rows = (await ctx.session.execute(stmt.order_by(Message.id.desc()).limit(TRANSCRIPT_LIMIT))).scalars()
+    rows = await fastsql.read(ctx.tx, *((_LAST_MESSAGES, {"openid": ctx.openid}) if since is None else
+                                        (_MESSAGES_SINCE, {"openid": ctx.openid, "since": since})))
     return [
-        {"direction": m.direction, "type": m.msg_type, "text": m.content, "at": m.created_at.isoformat()}
-        for m in reversed(list(rows))
+        {"direction": m["direction"], "type": m["msg_type"], "text": m["content"], "at": m["created_at"].isoformat()}
+        for m in reversed(rows)
     ]
 
 
@@ -221,10 +228,8 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     if phone:
         fields["phone"] = phone  # the contact, whole: staff and an owner (电话 0001) call it
     actor = f"resident:{hash_openid(ctx.openid)}"
-    existing = await ctx.session.scalar(
-        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "handoff", Ticket.status == "escalated")
-        .order_by(Ticket.id.desc()).limit(1)
-    )
+    waiting = await fastsql.read(ctx.tx, _WAITING, {"openid": ctx.openid})
+    existing = fastsql.adopt(ctx.session, Ticket, waiting[0]) if waiting else None
     if existing is not None:
         grid = await _placed_later(ctx, existing, where, phone)
         told = False
@@ -311,11 +316,7 @@ def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
 
 async def _open_reports(ctx: Context) -> list[str]:
     """The numbers of the resident's reports and requests still open (not hand-offs), oldest first."""
-    rows = await ctx.session.scalars(
-        select(Ticket.number).where(Ticket.resident == ctx.openid, Ticket.kind != "handoff",
-                                    Ticket.status.in_(ACTIVE)).order_by(Ticket.id)
-    )
-    return list(rows)
+    return [row["number"] for row in await fastsql.read(ctx.tx, _OPEN_REPORTS, {"openid": ctx.openid})]
 
 
 def _with_context(ctx: Context, why: str, said: list[str], open_reports: list[str]) -> str:
@@ -345,22 +346,30 @@ async def _alert(ctx: Context, ticket: Ticket, grid: Grid | None, reason: str, e
 
 _T = Ticket.__table__
 _E = TicketEvent.__table__
+# The resident's hand-offs still escalated, found by the resident's tickets (ix_tickets_resident):
+# the status is compared as `status || ''`, which no index serves, or SQLite, without statistics,
+# went through every escalated ticket (the queue).
+_HANDOFF_WAITING = (_T.c.resident == bindparam("openid"), _T.c.kind == literal("handoff"),
+                    _T.c.status.concat(literal("")) == literal("escalated"))
 # The resident's latest hand-off still escalated, and whether staff answered it since a time:
 # asked on the driver (storage.fastsql), for every opening that is no emergency — most find
-# nothing, and through the ORM each opened a session for it (~0.2 ms, not ~0.02). Found by the
-# resident's tickets (ix_tickets_resident): the status is compared as `status || ''`, which no
-# index serves, or SQLite, without statistics, went through every escalated ticket (the queue).
+# nothing, and through the ORM each opened a session for it (~0.2 ms, not ~0.02).
 _AWAITED = Prepared(
     select(
         _T.c.id, _T.c.created_at,
         exists().where(_E.c.ticket_id == _T.c.id, _E.c.action == literal("reply"),
                        _E.c.created_at >= bindparam("since")).label("answered"),
     )
-    .where(_T.c.resident == bindparam("openid"), _T.c.kind == literal("handoff"),
-           _T.c.status.concat(literal("")) == literal("escalated"))
+    .where(*_HANDOFF_WAITING)
     .order_by(_T.c.id.desc())
     .limit(1)
 )
+# A hand-off's own reads on the driver: the resident's latest hand-off still waiting (its whole
+# row, made the session's object), and the numbers of their other open tickets.
+_WAITING = Prepared(select(_T).where(*_HANDOFF_WAITING).order_by(_T.c.id.desc()).limit(1))
+_OPEN_REPORTS = Prepared(select(_T.c.number).where(
+    _T.c.resident == bindparam("openid"), _T.c.kind != literal("handoff"),
+    _T.c.status.in_([literal(status) for status in ACTIVE])).order_by(_T.c.id))
 
 
 async def with_staff(ctx: Context, text: str) -> str | None:
@@ -376,7 +385,7 @@ async def with_staff(ctx: Context, text: str) -> str | None:
         return None
     if found[0]["created_at"] < since and not found[0]["answered"]:
         return None  # asked for long ago, and staff have not answered lately: no one is awaited
-    ticket = await ctx.session.get(Ticket, found[0]["id"])
+    ticket = await fastsql.get(ctx.session, Ticket, found[0]["id"])
     if ticket is None:
         return None
     told = await _written_on(ctx, ticket, text)
@@ -386,10 +395,15 @@ async def with_staff(ctx: Context, text: str) -> str | None:
 async def _quiet(ctx: Context, ticket: Ticket, actions: tuple[str, ...]) -> bool:
     """Whether none of `actions` happened on the ticket within the last ack_every_min."""
     since = ctx.now - timedelta(minutes=float(flow_config()["handoff"]["ack_every_min"]))
-    return await ctx.session.scalar(
-        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action.in_(actions),
-                                     TicketEvent.created_at >= since).limit(1)
-    ) is None
+    return not await fastsql.read(ctx.tx, _events_since(actions), {"ticket_id": ticket.id, "since": since})
+
+
+@functools.cache
+def _events_since(actions: tuple[str, ...]) -> Prepared:
+    """One event of a ticket with one of actions since a time (a fixed statement per actions)."""
+    return Prepared(select(_E.c.id).where(
+        _E.c.ticket_id == bindparam("ticket_id"), _E.c.action.in_([literal(a) for a in actions]),
+        _E.c.created_at >= bindparam("since")).limit(1))
 
 
 async def _chased(ctx: Context, ticket: Ticket) -> bool:
