@@ -151,14 +151,15 @@ async def claim_form(request: web.Request, user: ConsoleUser, form: Any) -> bool
     given = str(form.get("form_id", ""))[:64]
     if not given:
         return True
-    return await services(request).store.set_if_absent(f"console:form:{user.user_id}:{given}", 1, ttl=FORM_TTL_S)
+    store = services(request).store
+    return await store.set_if_absent(store.key("console", "form", str(user.user_id), given), 1, ttl=FORM_TTL_S)
 
 
 async def release_form(request: web.Request, user: ConsoleUser, form: Any) -> None:
     """Let a refused form be sent again (nothing was done with it)."""
     given = str(form.get("form_id", ""))[:64]
     if given:
-        await services(request).store.delete(f"console:form:{user.user_id}:{given}")
+        await services(request).store.delete(services(request).store.key("console", "form", str(user.user_id), given))
 
 
 async def back(request: web.Request, user: ConsoleUser, to: str, text: str, level: str = "ok") -> NoReturn:
