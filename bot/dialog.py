@@ -381,7 +381,7 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
         return await _in_flow(ctx, flow, state)
     survey = _optional("bot.flows.survey")
     if survey is not None and inbound.text:
-        reply = await survey.handle_answer(ctx.svc, ctx.session, inbound)
+        reply = await survey.handle_answer(ctx.svc, ctx.tx, inbound)
         if reply is not None:
             return Outcome(reply, None)
     if inbound.msg_type in ("image", "video", "shortvideo", "location"):
@@ -396,7 +396,7 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     """The running flow's next step; a status question or a request for a person is served at once."""
     text = ctx.inbound.text
     survey = _optional("bot.flows.survey")
-    rated = await survey.answer_in_flow(ctx.svc, ctx.session, ctx.inbound) if survey is not None else None
+    rated = await survey.answer_in_flow(ctx.svc, ctx.tx, ctx.inbound) if survey is not None else None
     if rated is not None:  # 满意 to a survey, sent where a booking asks a name: rated, then asked again
         return engine.resume(ctx, flow, state, rated)
     if state.part not in ("confirm", "edit", "switch") and number_in(text):

@@ -238,6 +238,12 @@ async def run(target: AsyncSession | Transaction, prepared: Prepared, params: di
     return (await run_many(target, [(prepared, params)]))[0]
 
 
+def session_of(target: AsyncSession | Transaction) -> AsyncSession:
+    """target's session: itself, or a message transaction's (which makes it on first use: ask
+    only once it is needed)."""
+    return target if isinstance(target, AsyncSession) else target.session
+
+
 # session.info key of the message transaction (storage.message_tx.InlineTx) a session belongs to.
 INLINE_TX = "fastsql.inline_tx"
 

@@ -1,12 +1,15 @@
 """The reads and writes moved off the ORM in session 14 (storage.fastsql): an elderly-service
 booking's 确认, a resident's status list and a linked report's job, and the job a new report is
 linked to; in session 15 the volunteer record, the hand-off's reads, a report or an emergency said
-again and the activity named — the same answers and rows as before, without statements through the
-engine. Both backends."""
+again and the activity named, and no session made for the survey check — the same answers and rows
+as before, without statements through the engine. Both backends."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -162,14 +165,30 @@ async def test_a_sessions_next_transaction_runs_fixed_statements_in_it_not_the_l
 # --- session 15: the reply path's last ORM reads (volunteers, hand-offs, emergencies, activities) ---
 
 
+@contextmanager
+def sessions_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many ORM sessions were made while inside (a message's inline transaction makes its
+    session only when something asks for it)."""
+    made = [0]
+    init = fastsql.DriverSession.__init__
+
+    def counted(self: fastsql.DriverSession, *args: Any, **kwargs: Any) -> None:
+        made[0] += 1
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastsql.DriverSession, "__init__", counted)
+    yield made
+    monkeypatch.setattr(fastsql.DriverSession, "__init__", init)
+
+
 VOLUNTEER = ("我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意")
 
 
 async def test_a_volunteer_signup_is_written_and_read_on_the_driver(
-    services: Services, client: TestClient,  # type: ignore[type-arg]
+    services: Services, client: TestClient, backend: str, monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
     """The signup's 确认 reads the record and writes it (one INSERT) on the driver; 我想当志愿者
-    from the volunteer then reads it there too."""
+    from the volunteer then reads it there too, without a session on the embedded default."""
     wx = WeChat(client, services.settings)
     openid = "oDriverVolunteer"
     for text in VOLUNTEER:
@@ -187,10 +206,12 @@ async def test_a_volunteer_signup_is_written_and_read_on_the_driver(
         "李明", "13800138006", "pending", ticket.id)
     assert record.hours == 0.0 and isinstance(record.hours, float) and record.consent and record.party_member
     assert resident is not None and resident.name == "李明"
-    with engine_statements(services.engine) as seen:
+    with engine_statements(services.engine) as seen, sessions_made(monkeypatch) as made:
         again = await wx.say(openid, "我想报名当志愿者")
     assert "李明" in again and "1" not in again.split("\n")[0], again
     assert not [s for s in seen if "volunteers" in s or "activities" in s], seen
+    if backend == "embedded":
+        assert made == [0]
 
 
 async def test_a_hand_off_reads_the_conversation_and_the_tickets_on_the_driver(
@@ -280,6 +301,22 @@ async def test_an_activity_is_found_on_the_driver(
         found = await activities.find_activity(session, "楼道清洁", services.clock.now())
         assert row is not None and found is not None and found in session and found.id == row["id"]
         assert found.title == "楼道清洁志愿行动" and not session.is_modified(found)
+
+
+async def test_a_step_of_a_request_makes_no_session_for_the_survey_check(
+    services: Services, client: TestClient, backend: str, monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
+) -> None:
+    """survey.answer_in_flow and handle_answer ask for the message's session only when a survey may
+    be waiting (it made one on every step of a request and every opening)."""
+    wx = WeChat(client, services.settings)
+    openid = "oDriverSurvey"
+    with sessions_made(monkeypatch) as made:
+        await wx.say(openid, "你好")
+        await wx.say(openid, VOLUNTEER[0])
+        asked = await wx.say(openid, "满意")  # on the survey's scale, in a request: the store is asked
+    assert asked, asked
+    if backend == "embedded":
+        assert made == [0]
 
 
 async def test_a_row_is_got_on_the_driver_as_session_get_would(services: Services) -> None:

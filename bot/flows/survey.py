@@ -40,6 +40,8 @@ from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
 from bot.schedule import after_commit, deliver_plain, load_schedule_config, register_kind_handler
 from bot.services import Services
+from storage import fastsql
+from storage.fastsql import Transaction
 from storage.models import Reminder, Ticket, TicketEvent
 
 CAUSE = "survey"
@@ -885,9 +887,10 @@ def reads_as_comment(svc: Services, text: str, ticket: Ticket) -> bool:
     return True
 
 
-async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
+async def handle_answer(svc: Services, tx: AsyncSession | Transaction, inbound: Inbound) -> str | None:
     """The reply when this message answers one of the resident's pending surveys (or is the
-    comment after a bare 不满意), else None for the dialog to serve it.
+    comment after a bare 不满意), else None for the dialog to serve it. tx is the message's
+    transaction (or a session): its session is made only when a survey may be pending.
 
     Every pending survey of the resident stays answerable: an answer naming a ticket goes to it,
     else to the only survey it can be for, else to the one its words are about, else the resident
@@ -899,6 +902,7 @@ async def handle_answer(svc: Services, session: AsyncSession, inbound: Inbound) 
         return None  # nothing resolved for this resident lately: the database is not asked
     if _urgent(inbound.text):
         return None
+    session = fastsql.session_of(tx)
     pending = await pending_surveys(svc, session, inbound.openid)
     open_ = [p for p in pending if p.state != "comment"]
     if open_:
@@ -925,17 +929,19 @@ def on_scale(text: str) -> bool:
     return bool(_ON_SCALE.search(_heard(text)))
 
 
-async def answer_in_flow(svc: Services, session: AsyncSession, inbound: Inbound) -> str | None:
+async def answer_in_flow(svc: Services, tx: AsyncSession | Transaction, inbound: Inbound) -> str | None:
     """The reply when a message sent in the middle of another request (a booking's 怎么称呼) is
     only a rating on the survey's scale (满意, 不满意, 4分, 👍, 😊) and a survey that went out is
     waiting for one: recorded as handle_answer would, for the dialog to ask its question again.
-    None otherwise (the message is the request's answer: 5 to 多大年纪 stays an age)."""
+    None otherwise (the message is the request's answer: 5 to 多大年纪 stays an age). As for
+    handle_answer, tx's session is made only when a survey may be waiting."""
     if inbound.is_event or not inbound.text.strip():
         return None
     if not on_scale(inbound.text):  # most answers: no store or database asked
         return None
     if await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
         return None
+    session = fastsql.session_of(tx)
     sent = [p for p in await pending_surveys(svc, session, inbound.openid) if p.state == "sent"]
     named, rest = _named(sent, inbound.text)
     rating = parse_rating(rest if named is not None else inbound.text)
