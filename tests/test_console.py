@@ -461,14 +461,14 @@ async def test_an_outdated_page_cannot_overwrite_another_clerks_assignment(
     body = await resp.text()
     assert resp.status == 200 and resp.url.path == f"/console/tickets/{number}"
     assert "已被他人更新（刘敏）" in body and "负责人由“无人负责”变为“刘敏”" in body and "状态由“待人工处理”变为“已派单”" in body
-    assert "未执行“派单”" in body and "已派单，工单现在是" not in body
+    assert "未执行“派单”" in body and "已派给" not in body and "已改派给" not in body
     assert 'name="seen_assignee" value="liustaff"' in body  # the current page, to act on again
     assert [r.detail["assignee"] for r in await audit_rows(services, "ticket.assign")] == ["liustaff"]
     assert await audit_rows(services, "ticket.reassign") == []
     resp = await client.post(f"/console/tickets/{number}/transition", data={
         "action": "assign", "assignee": "admin", "seen_status": "dispatched", "seen_assignee": "liustaff", "csrf_token": csrf,
     })
-    assert "已派单，工单现在是" in await resp.text()
+    assert "已改派给 " in await resp.text()  # the flash names who has it now
 
 
 async def test_the_queue_shows_an_answered_hand_off_and_waits_from_the_residents_next_word(
@@ -833,7 +833,7 @@ async def test_a_double_click_answers_the_resident_once_and_acts_once(
     assign = {"action": "assign", "assignee": "liustaff", "csrf_token": csrf, "seen_status": "escalated", "seen_assignee": "",
               "form_id": _hidden(page, "form_id", "派单 / 改派")}
     body = await (await client.post(f"/console/tickets/{number}/transition", data=assign)).text()
-    assert "已派单，工单现在是" in body, re.findall(r'class="flash[^>]*>([^<]*)', body)
+    assert "已派给 刘敏，工单现在是“已派单”" in body, re.findall(r'class="flash[^>]*>([^<]*)', body)
     body = await (await client.post(f"/console/tickets/{number}/transition", data=assign)).text()
     assert "这份表单刚才已经提交过" in body and "未执行" not in body  # not an "outdated page" error
     assert len(await audit_rows(services, "ticket.assign")) == 1

@@ -1,7 +1,8 @@
 """A desk clerk's morning in Chromium, at a desk (1366×900) and on a phone (390×844): the queue,
 a hand-off answered, a search, the 时限 filter, a reassignment, a 关闭 with its reason, the
 dashboard and its CSV. What she found wrong, and is right now: on the phone the list's 状态 and
-超期 were off to the right (状态 now follows 紧急); the history said 派单 without to whom; a
+超期 were off to the right (状态 now follows 紧急); the history, and the message after 改派, said
+派单 without to whom; a
 closed ticket's note still said 办结说明会告诉居民 beside 重新打开. Screenshots go to
 test-artifacts/ (console-morning-*)."""
 
@@ -97,7 +98,7 @@ async def test_a_clerks_morning_at_the_desk_and_on_a_phone(
                     await page.goto(f"{base}/console/tickets/{numbers['late']}")
                     await page.select_option("select[name=assignee]", "lina")
                     await page.click("form:has(select[name=assignee]) button[type=submit]")
-                    await page.wait_for_selector(".flash.ok")
+                    assert "已改派给 李娜" in await page.inner_text(".flash.ok")
                     await shot("late")
                     story = await page.inner_text("ol.timeline")  # to whom each 派单 went
                     assert "管理员 → 王伟" in story and "刘敏 → 李娜" in story

@@ -123,14 +123,16 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     except (tickets.TransitionError, ValueError) as exc:
         await release_form(request, user, form)
         return await back(request, user, _here(number), str(exc), "error")
-    said = svc.texts.get(
-        "console.flash.transition", action=staff_actions.label(svc, "action", action),
-        status=staff_actions.label(svc, "status", done.ticket.status),
-    )
-    if done.owner_told:  # the owner who held the job was pushed that it ended: the clerk needn't call
+    status = staff_actions.label(svc, "status", done.ticket.status)
+    said = svc.texts.get("console.flash.transition", action=staff_actions.label(svc, "action", action), status=status)
+    if done.owner_told or (action == "assign" and done.ticket.assignee):
         async with svc.sessions() as session:
-            name = (await queries.names(session)).get(done.owner_told, done.owner_told)
-        said += svc.texts.get("console.flash.owner_told", name=name)
+            names = await queries.names(session)
+        if action == "assign" and done.ticket.assignee:  # to whom, as the page's history says it
+            key = "console.flash.reassigned" if form.get("seen_assignee") else "console.flash.assigned"
+            said = svc.texts.get(key, name=names.get(done.ticket.assignee, done.ticket.assignee), status=status)
+        if done.owner_told:  # the owner who held the job was pushed that it ended: the clerk needn't call
+            said += svc.texts.get("console.flash.owner_told", name=names.get(done.owner_told, done.owner_told))
     return await back(request, user, _here(number), said)
 
 
