@@ -109,3 +109,23 @@ async def test_two_numbers_at_the_phone_question_keep_the_first_and_say_so(wx: W
         assert ("139****5432" in reply or "0571-****1234" in reply) and "13998765432" not in reply
         state = await dialog_of(services, openid)
         assert state is not None and state.slots["phone"] == "13812345678"
+
+
+async def test_asking_for_ones_tickets_in_a_sentence_where_what_happened_is_asked(
+        wx: WeChat, services: Services) -> None:
+    """我想看看我的工单 where what happened is asked became the description (我的工单 read at 0.54,
+    one jieba word worth only its class): answered as the status question, then asked again; a
+    report of a problem asked after (我报修的路灯还没修好) is still what happened."""
+    for said in ("我想看看我的工单", "麻烦查查我的报修"):
+        openid = oid()
+        for answer in ("我要报修", "1", "3号楼"):
+            await wx.say(openid, answer)
+        reply = await wx.say(openid, said)
+        assert "没有正在办理的工单" in reply and "描述一下情况" in reply, reply
+        state = await dialog_of(services, openid)
+        assert state is not None and "description" not in state.slots
+    openid = oid()
+    for answer in ("我要报修", "1", "3号楼", "我报修的路灯还没修好"):
+        await wx.say(openid, answer)
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots.get("description") == "我报修的路灯还没修好"

@@ -275,7 +275,7 @@ async def _answer_text(
         switched = await _elsewhere(ctx, flow, state, text, classify)
         if switched is not None:
             return switched
-        if classify is not None and len(normalize(text)) <= 6 and classify(text).intent == "ticket_status":
+        if classify is not None and _asks_status(text, classify(text)):
             # 我的工单 where what happened is asked: no description (answered as a status question)
             return _invalid(ctx, flow, state, step, step.hint or "flow.hint.default")
     early = _description_early(ctx, flow, state, step, text, value, classify)
@@ -297,6 +297,16 @@ async def _answer_text(
         lead = ctx.text("flow.phone_first", kept=mask_phone(value), other="、".join(
             mask_phone(n) for n in given if n != value))
     return _store(ctx, flow, state, step, value, lead=lead)
+
+
+def _asks_status(text: str, found: Intent) -> bool:
+    """Whether a free answer is a question about the resident's tickets instead: short (我的工单,
+    进度), or read surely so and naming no problem (我想看看我的工单; 我报修的路灯还没修好 stays
+    what happened)."""
+    if found.intent != "ticket_status":
+        return False
+    sure = found.confidence >= float(flow_config()["switch"]["min_confidence"]) and not found.slots.get("category")
+    return len(normalize(text)) <= 6 or sure
 
 
 def _says_more_than_a_choice(step: Step, text: str) -> bool:
