@@ -1025,10 +1025,11 @@ async def apply_action(
             ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, held or now, booked_start(ticket))
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
             await _schedule_limits(svc, session, ticket, event, accept=False, since=held)
-            text = _reopened_text(svc, ticket, note, data)
-            if job is not None:
+            short = await worker_ref(session, ticket)
+            text = _reopened_text(svc, ticket, note, data, short if job is None else None)
+            if job is not None:  # its own lines say what to send
                 text += svc.texts.get(
-                    "dispatch.reopened_worker_unlinked", parent=job.number, short=await worker_ref(session, ticket),
+                    "dispatch.reopened_worker_unlinked", parent=job.number, short=short,
                     place=notices.safe_text(notices.place_of(svc, ticket)),
                 )
             await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id, not_before=held)
@@ -1122,17 +1123,21 @@ async def relink(svc: Services, session: AsyncSession, ticket: Ticket, job: Tick
         )
 
 
-def _reopened_text(svc: Services, ticket: Ticket, note: str, data: dict[str, Any] | None) -> str:
-    """What the owner of a reopened ticket reads: its new limit, and why — the resident's words
-    (data["comment"], from the survey) or the note of whoever reopened it — masked and clipped."""
+def _reopened_text(svc: Services, ticket: Ticket, note: str, data: dict[str, Any] | None, short: str | None) -> str:
+    """What the owner of a reopened ticket reads: which job (its number and place: a worker with
+    several knows them by where they are), its new limit, and why — the resident's words
+    (data["comment"], from the survey) or the note of whoever reopened it — masked and clipped;
+    short: the number as the owner types it, for what to send when done (None: said elsewhere)."""
     t = svc.texts
-    text = t.get("dispatch.reopened_worker", number=ticket.number, due=notices.local_time(svc, ticket.due_at))
+    text = t.get("dispatch.reopened_worker", number=ticket.number, due=notices.local_time(svc, ticket.due_at),
+                 place=notices.clip(notices.safe_text(notices.place_of(svc, ticket)), 30))
     if data is not None and "comment" in data:
         said, key = str(data.get("comment") or ""), "dispatch.reopened_worker_comment"
     else:
         said, key = note, "dispatch.reopened_worker_note"
     said = notices.clip(notices.safe_text(said.strip()), 200)
-    return text + t.get(key, text=said) if said else text
+    text = text + t.get(key, text=said) if said else text
+    return text + "\n" + t.get("dispatch.reopened_worker_howto", short=short) if short else text
 
 
 async def _decide_signup(

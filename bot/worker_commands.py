@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import activities, delivery_record, dispatch, notices, outage_commands, roster, tickets
+from bot import activities, delivery_record, dispatch, notices, outage_commands, outbox, roster, tickets
 from bot.clock import local
 from bot.intents.normalize import simplified
 from bot.services import Services
@@ -74,6 +74,7 @@ FROM_STATUSES = {
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
+KEPT_PHOTOS = 9  # photos kept from before a 办结 (WeCom sends at most 9 picked at once)
 REPLY_SEEN_TTL_S = 86400  # how long a colleague's answer shown on a held 回复 counts as read
 MAX_NOTE = 600  # a note's characters: it is the resident's push (as a console answer, staff_actions)
 MAX_REFS = 6  # numbers in one command (接单 1 2 3): each gets a line of the reply, which must stay short
@@ -117,8 +118,9 @@ _TRAILING = re.compile(r"[\s?!.。？！]+$")
 # A verb as voice input or a slip of the finger writes it (办姐 2 好了, 半结 2, 结办 2, 借单 3, 推回 4):
 # nothing done — never offered as words for the resident either — the command asked back instead.
 MISHEARD = {
-    **dict.fromkeys(("办姐", "半结", "伴结", "扮结", "办解", "办接", "办节", "结办"), "办结"),
-    **dict.fromkeys(("借单", "接担", "街单", "节单", "单接", "接蛋"), "接单"),
+    **dict.fromkeys(("办姐", "半结", "伴结", "扮结", "办解", "办接", "办节", "结办", "办洁", "办杰", "办捷", "半洁", "班结"),
+                    "办结"),
+    **dict.fromkeys(("借单", "接担", "街单", "节单", "单接", "接蛋", "接丹", "街丹", "节丹", "姐单"), "接单"),
     **dict.fromkeys(("推回", "腿回", "回退"), "退回"),
     **dict.fromkeys(("吹笑", "吹削", "催哨", "垂哨", "吹少", "哨吹"), "吹哨"),
     **dict.fromkeys(("电化", "店话", "话电"), "电话"),
@@ -291,6 +293,7 @@ class Found:
     ticket: Ticket | None
     reply: str = ""
     refused: bool = False  # the ticket exists but belongs to someone else
+    theirs: Ticket | None = None  # … that ticket
 
 
 def _audit(session: AsyncSession, actor: str, action: str, target: str, now: datetime, **detail: Any) -> None:
@@ -418,7 +421,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         meant = active or matches
         own = [x for x in meant if x.assignee == who.id]
         if not own:
-            return Found(None, await _not_theirs(svc, session, who, meant[0]), refused=True)
+            return Found(None, await _not_theirs(svc, session, who, meant[0]), refused=True, theirs=meant[0])
         matches, active = own, [x for x in own if x.status in tickets.ACTIVE]
     if len(matches) > 1:
         if len(active) == 1:
@@ -448,6 +451,30 @@ async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket:
         if job.assignee is not None:
             return t.get("dispatch.reassigned_away", number=ticket.number)
     return t.get("wecom.not_yours", number=ticket.number)
+
+
+async def _pass_on(svc: Services, session: AsyncSession, who: Person, ticket: Ticket, note: str) -> str | None:
+    """办结 N 疏通好了 from the worker a job was reassigned away from while they worked on it: their
+    result is not lost — kept on the job (内部备注) and pushed to its owner now, so nobody goes
+    there for nothing — and they hear who has it. None when the job was not theirs before, or is
+    no longer in anyone's hands (the refusal stands alone then)."""
+    job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+    job = job or ticket
+    if (job.assignee in (None, who.id) or job.status not in dispatch.HELD
+            or await session.scalar(_ASSIGNED_TO, {"ticket_id": job.id, "who": who.id}) is None):
+        return None
+    t, now = svc.texts, svc.clock.now()
+    owner = await roster.person(session, job.assignee or "")
+    said = notices.clip(notices.safe_text(note), 200)
+    await tickets.add_event(session, job, "note", who.id, now, note=t.get("wecom.passed_on_note", name=who.name, text=said),
+                            data={"via": "wecom", "former_owner": who.id})
+    _audit(session, who.id, "wecom.passed_on", job.number, now, note=said, to=job.assignee)
+    await outbox.push_worker(session, job.assignee or "", t.get(
+        "wecom.passed_on_push", number=job.number, name=who.name, text=said,
+        place=notices.clip(notices.safe_text(notices.place_of(svc, job)), 30),
+        short=await dispatch.worker_ref(session, job),
+    ), now=now, ticket_id=job.id, not_before=dispatch.held_until(svc, job))
+    return t.get("wecom.passed_on", number=job.number, name=owner.name if owner is not None else job.assignee)
 
 
 def ambiguous(svc: Services, ref: str, word: str, found: list[Ticket]) -> str:
@@ -572,12 +599,15 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
     if found.ticket is None:
         if found.refused:
             _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", svc.clock.now(), reason="not assignee")
+            if cmd.verb == "resolve" and cmd.text and found.theirs is not None:
+                return await _pass_on(svc, session, who, found.theirs, cmd.text) or found.reply
         return found.reply
     ticket = found.ticket
     done, reply = await _carry_out(svc, session, who, cmd, ticket)
     if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":  # a job: its photo may follow
         await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": ticket.number}, ttl=PHOTO_TTL_S)
-        return t.get("wecom.resolved", number=ticket.number)
+        kept = await _attach_kept(svc, session, who, ticket)  # or was sent first
+        return t.get("wecom.resolved", number=ticket.number) + (f"\n{kept}" if kept else "")
     return reply
 
 
@@ -681,10 +711,11 @@ async def _act_on_each(svc: Services, session: AsyncSession, who: Person, cmd: C
         done, line = await _carry_out(svc, session, who, cmd, ticket)
         lines.append(line)
         if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":
-            resolved.append(ticket.number)
+            resolved.append(ticket)
     if resolved:  # a photo that follows goes to the last one finished, and the worker is told so
-        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": resolved[-1]}, ttl=PHOTO_TTL_S)
-        lines.append(t.get("wecom.photo_goes_to", number=resolved[-1]))
+        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": resolved[-1].number}, ttl=PHOTO_TTL_S)
+        kept = await _attach_kept(svc, session, who, resolved[-1])  # … as do those sent first
+        lines.append(kept or t.get("wecom.photo_goes_to", number=resolved[-1].number))
     return "\n".join(lines)
 
 
@@ -718,17 +749,62 @@ async def contact(svc: Services, session: AsyncSession, who: Person, cmd: Comman
 
 
 async def attach_photo(svc: Services, session: AsyncSession, who: Person, media: dict[str, Any]) -> str:
-    """Attach a photo to the ticket the worker just finished (办结), if any."""
+    """Attach a photo to the ticket the worker just finished (办结), if any; else keep it for the
+    办结 that follows (a photo taken on the spot is sent first as often as after)."""
     t = svc.texts
     pending = await svc.store.get(svc.store.key("wecom-photo", who.id))
     number = pending.get("number") if isinstance(pending, dict) else None
     ticket = await tickets.get_by_number(session, str(number), for_update=True) if number else None
     if ticket is None or ticket.assignee != who.id:
-        return t.get("wecom.photo_unexpected")
+        return await _keep_photo(svc, session, who, media)
+    await _attach(svc, session, who, ticket, media)
+    return t.get("wecom.photo_attached", number=ticket.number)
+
+
+async def _attach(svc: Services, session: AsyncSession, who: Person, ticket: Ticket, media: dict[str, Any]) -> None:
+    """A worker's photo on a ticket they finished, audited."""
     now = svc.clock.now()
     await tickets.add_event(session, ticket, "photo", who.id, now, data={"via": "wecom", **media})
     _audit(session, who.id, "wecom.photo", ticket.number, now, media_id=media.get("media_id"))
-    return t.get("wecom.photo_attached", number=ticket.number)
+
+
+async def _keep_photo(svc: Services, session: AsyncSession, who: Person, media: dict[str, Any]) -> str:
+    """A photo sent before the 办结 it belongs to: kept (at most KEPT_PHOTOS, for PHOTO_TTL_S) and
+    attached by that 办结; the reply says so, naming the 办结 to send when one job is in hand. With
+    no job in hand, nothing is kept and the reply says a photo follows a 办结."""
+    t = svc.texts
+    held = list(await session.scalars(
+        select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES["resolve"]),
+                             Ticket.parent_id.is_(None), Ticket.kind != "volunteer_signup").limit(2)
+    ))
+    if not held:  # no job in hand that a 办结 would take it to (a coordinator's signups take none)
+        return t.get("wecom.photo_unexpected")
+    key = svc.store.key("wecom-photo-kept", who.id)
+    async with svc.store.lock(f"wecom-photo-kept:{who.id}"):  # several photos picked arrive at once
+        kept = await svc.store.get(key)
+        photos = list(kept.get("photos") or []) if isinstance(kept, dict) else []
+        if len(photos) >= KEPT_PHOTOS:
+            return t.get("wecom.photo_kept_full", count=KEPT_PHOTOS)
+        photos.append(media)
+        await svc.store.set(key, {"photos": photos}, ttl=PHOTO_TTL_S)
+    example = f"{COMMAND_WORD['resolve']} {await dispatch.worker_ref(session, held[0])} 说明" if len(held) == 1 else \
+        f"{COMMAND_WORD['resolve']} N 说明"
+    return t.get("wecom.photo_kept", count=len(photos), example=example, minutes=PHOTO_TTL_S // 60)
+
+
+async def _attach_kept(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> str:
+    """The photos kept from before a 办结 attached to the ticket it finished; the line saying so
+    ('' when none were kept)."""
+    key = svc.store.key("wecom-photo-kept", who.id)
+    async with svc.store.lock(f"wecom-photo-kept:{who.id}"):
+        kept = await svc.store.get(key)
+        await svc.store.delete(key)
+    photos = [p for p in (kept.get("photos") or []) if isinstance(p, dict)] if isinstance(kept, dict) else []
+    if not photos:
+        return ""
+    for media in photos:
+        await _attach(svc, session, who, ticket, media)
+    return svc.texts.get("wecom.photo_kept_attached", count=len(photos), number=ticket.number)
 
 
 async def _answered_meanwhile(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> str | None:

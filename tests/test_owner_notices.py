@@ -101,7 +101,7 @@ async def test_a_reopen_brings_the_owner_the_residents_words_masked(
     reply = await wx.say(openid, "不满意，灯还是不亮，师傅根本没来 有事打我电话13812345678")
     assert "已重新交给承办人" in reply
     reopened = (await texts_to(services, "wecom", "wangwei"))[-1]
-    assert reopened.startswith(f"工单 {number} 居民反馈未解决，已重新打开")
+    assert reopened.startswith(f"工单 {number}（3号楼）居民反馈未解决，已重新打开")
     assert "居民说：灯还是不亮,师傅根本没来 有事打我电话138****5678" in reopened
     assert "13812345678" not in reopened
 
@@ -146,7 +146,7 @@ async def test_a_comment_after_a_bare_bu_manyi_is_pushed_to_the_owner(
     number = await resolved_and_surveyed(wc, services, clock, openid)
     assert "还有什么问题没有解决" in await wx.say(openid, "不满意")
     reopened = (await texts_to(services, "wecom", "wangwei"))[-1]
-    assert reopened.endswith("前办结。")  # nothing said yet: nothing to add
+    assert "前办结。\n办完请回复" in reopened and "居民说" not in reopened  # nothing said yet: nothing to add
     assert "承办人会尽快处理" in await wx.say(openid, "灯泡换了第二天又不亮了")
     assert (await texts_to(services, "wecom", "wangwei"))[-1] == f"【居民补充】工单 {number}：灯泡换了第二天又不亮了"
 

@@ -518,7 +518,10 @@ async def test_a_ticket_gone_from_the_worker_is_answered_with_what_became_of_it(
     neighbour = await new_ticket(services, resident="oG5", building="1", category="lighting")
     assert neighbour.linked_to is not None and neighbour.linked_to.number == moved
     await staff(moved, "assign", assignee="lina")
-    assert await wc.say("wangwei", f"办结 {moved[-4:]} 已修好") == f"工单 {moved} 已改派他人，您无需再处理。"
+    assert await wc.say("wangwei", f"办结 {moved[-4:]}") == f"工单 {moved} 已改派他人，您无需再处理。"
+    # … a result said with it is passed on to the new owner (tests/test_worker_day.py)
+    assert await wc.say("wangwei", f"办结 {moved[-4:]} 已修好") == \
+        f"工单 {moved} 已改派给 李娜，这张单不用您再办结。您写的办理情况已转告 李娜，并记在工单上。"
     linked = neighbour.ticket.number  # went with the job
     assert await wc.say("wangwei", f"接单 {linked[-4:]}") == f"工单 {linked} 已改派他人，您无需再处理。"
     assert (await wc.say("lina", "接单 1")).startswith(f"已接单：工单 {moved}")

@@ -1,0 +1,156 @@
+"""A grid worker's day in WeCom, played through /wecom, /wechat and /api on both backends, and
+what it showed wrong: verbs as voice input writes them (接丹, 办洁) read as words, a reopened job's
+push naming neither its place nor what to send, a result sent for a job reassigned meanwhile
+lost, and a photo sent before its 办结 dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot import worker_commands
+from bot.clock import FakeClock, local
+from bot.services import Services
+from storage.models import TicketEvent
+from tests.conftest import WeChat
+from tests.staff_support import audit_rows
+from tests.test_owner_notices import oid, resolved_and_surveyed, texts_to
+from tests.wecom_driver import WeCom, load_demo_roster, new_ticket, outbox_rows, ticket
+
+TOKEN = "api-token-for-the-workers-day"
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """An API token: staff reassign a job through /api while its worker is at it."""
+    return {"api_token": TOKEN}
+
+
+async def events_of(svc: Services, number: str, action: str) -> list[TicketEvent]:
+    """A ticket's events of one action, oldest first."""
+    found = await ticket(svc, number)
+    async with svc.sessions() as session:
+        rows = await session.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id == found.id, TicketEvent.action == action).order_by(TicketEvent.id))
+        return list(rows)
+
+
+async def photo(wc: WeCom, user: str, media_id: str) -> str:
+    """A photo sent from the WeCom app; the reply."""
+    status, reply = await wc.post(wc.message_xml(user, "image", PicUrl=f"http://pic.example/{media_id}.jpg",
+                                                 MediaId=media_id))
+    assert status == 200, reply
+    return reply
+
+
+def test_verbs_as_voice_input_writes_them_are_asked_back() -> None:
+    assert worker_commands.misheard("接丹 1") == "接单 1"
+    assert worker_commands.misheard("姐单3") == "接单3"
+    assert worker_commands.misheard("办洁 1 灯换好了") == "办结 1 灯换好了"
+    assert worker_commands.misheard("办杰二号 修好了") == "办结二号 修好了"
+    assert worker_commands.parse("接丹 1") is None and worker_commands.parse("办洁 1 灯换好了") is None
+
+
+async def test_jie_dan_and_ban_jie_misheard_do_nothing_and_are_never_offered_for_the_resident(
+    client: Client, services: Services,
+) -> None:
+    """接丹 1 got 没有看懂这条指令 and the command list; 办洁 1 灯换好了 was offered as 回复 0001 办洁 1
+    灯换好了, the slip sent to the resident. Both are now asked back, nothing done."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    first = (await new_ticket(services, resident="oDay1")).ticket
+    await new_ticket(services, resident="oDay2", category="water", summary="3号楼水管漏了")
+    assert await wc.say("wangwei", "接丹 1") == "这条指令没有办理。您是要发“接单 1”吗？是的话请照这样再发一次。"
+    said = await wc.say("wangwei", "办洁 1 灯换好了")
+    assert said == "这条指令没有办理。您是要发“办结 1 灯换好了”吗？是的话请照这样再发一次。"
+    assert (await ticket(services, first.number)).status == "dispatched"
+    assert not await audit_rows(services, "wecom.accept") and not await audit_rows(services, "wecom.resolve")
+
+
+async def test_a_reopened_jobs_push_names_its_place_and_what_to_send(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """工单 0001 居民反馈未解决，已重新打开 … 居民说：灯还是不亮 — which of the worker's jobs, and
+    what then? Every other push that asks for work names the place and the command; so does this."""
+    wc = WeCom(client, services)
+    openid = oid()
+    number = await resolved_and_surveyed(wc, services, clock, openid)
+    await wx.say(openid, "不满意，灯还是不亮")
+    reopened = (await texts_to(services, "wecom", "wangwei"))[-1]
+    assert reopened.startswith(f"工单 {number}（3号楼）居民反馈未解决，已重新打开"), reopened
+    assert reopened.endswith("居民说：灯还是不亮\n办完请回复“办结 0001 说明”；要先联系居民请回复“电话 0001”。"), reopened
+    assert (await wc.say("wangwei", "办结 0001 换了整个灯座")).startswith(f"已办结：工单 {number}")
+
+
+async def test_a_result_sent_for_a_job_reassigned_meanwhile_reaches_its_new_owner(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """王伟 took the blocked drain, staff gave it to 李娜 while he was clearing it, and his 办结 2
+    疏通好了 was answered 已改派他人 — his result lost, 李娜 on her way to a drain already clear. Now
+    the result is kept on the job (内部备注), pushed to 李娜 (after the quiet hours, as the bot's
+    pushes are) and audited, and he hears who has it; the job stays hers to finish."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    clock.set(datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc))  # 22:00 in Shanghai
+    job = (await new_ticket(services, resident="oDrain", category="sanitation", summary="下水道堵了",
+                           fields={"phone": "13812345678", "place": "3栋1单元"})).ticket
+    assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
+    moved = await client.post(f"/api/tickets/{job.number}/transition", json={"action": "assign", "assignee": "lina"},
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+    assert moved.status == 200, await moved.text()
+    assert await wc.say("wangwei", "办结 1") == f"工单 {job.number} 已改派他人，您无需再处理。"  # no result: nothing to pass on
+    said = await wc.say("wangwei", "办结 1 疏通好了，打我电话13900001111")
+    assert said == f"工单 {job.number} 已改派给 李娜，这张单不用您再办结。您写的办理情况已转告 李娜，并记在工单上。"
+    [told] = [o for o in await outbox_rows(services, "wecom", "lina") if "原承办人" in o.payload.get("text", "")]
+    assert told.payload["text"] == (f"工单 {job.number}（3栋1单元）原承办人 王伟 报告：疏通好了，打我电话139****1111。"
+                                    "请核实情况，办好后回复“办结 0001 说明”。")
+    assert local(told.next_attempt_at.replace(tzinfo=timezone.utc), services.tz).strftime("%d %H:%M") == "24 08:00"
+    [note] = await events_of(services, job.number, "note")
+    assert note.actor == "wangwei" and note.note == "原承办人 王伟 在企业微信报告：疏通好了，打我电话139****1111"
+    [audited] = await audit_rows(services, "wecom.passed_on")
+    assert (audited.actor, audited.target) == ("wangwei", job.number)
+    after = await ticket(services, job.number)
+    assert (after.status, after.assignee) == ("dispatched", "lina")
+    # Someone else's job, never his: refused as before, nothing passed on.
+    other = (await new_ticket(services, resident="oOther", building="5", summary="5号楼楼道灯坏了")).ticket
+    assert "不是派给您的" in await wc.say("wangwei", f"办结 {other.number} 修好了")
+    assert len(await audit_rows(services, "wecom.passed_on")) == 1
+
+
+async def test_a_photo_sent_before_its_banjie_is_kept_and_attached_by_it(client: Client, services: Services) -> None:
+    """On the spot a worker takes the photo and sends it, then types 办结: the photo was answered
+    请先发送办结 and dropped. Now it is kept (the reply names the 办结 to send) and attached by that
+    办结, audited; past the number kept, a photo is refused with what to do."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oLamp")).ticket
+    assert (await wc.say("wangwei", "接单")).startswith("已接单")
+    minutes = worker_commands.PHOTO_TTL_S // 60
+    assert await photo(wc, "wangwei", "M1") == \
+        f"收到照片（第 1 张），先替您留着。{minutes} 分钟内发送“办结 0001 说明”办结，照片会一起附到那张工单。"
+    assert "第 2 张" in await photo(wc, "wangwei", "M2")
+    done = await wc.say("wangwei", "办结 1 灯换好了")
+    assert done.startswith(f"已办结：工单 {job.number}") and done.endswith(f"您之前发的 2 张照片已附到工单 {job.number}。")
+    assert [e.data["media_id"] for e in await events_of(services, job.number, "photo")] == ["M1", "M2"]
+    assert len(await audit_rows(services, "wecom.photo")) == 2
+    # … and one after the 办结 goes to it as before.
+    assert await photo(wc, "wangwei", "M3") == f"照片已附到工单 {job.number}。"
+    # Several picked at once arrive together, none lost; at most KEPT_PHOTOS are kept (李娜, with a
+    # job of her own and nothing finished lately).
+    second = (await new_ticket(services, resident="oLamp2", building="5", summary="5号楼楼道灯坏了")).ticket
+    assert second.assignee == "lina" and (await wc.say("lina", "接单")).startswith("已接单")
+    together = await asyncio.gather(*(photo(wc, "lina", f"K{n}") for n in range(3)))
+    assert sorted(said.split("（")[1][:5] for said in together) == ["第 1 张", "第 2 张", "第 3 张"]
+    for n in range(3, worker_commands.KEPT_PHOTOS):
+        assert f"第 {n + 1} 张" in await photo(wc, "lina", f"K{n}")
+    assert "这张没有再留" in await photo(wc, "lina", "K-extra")
+    assert (await wc.say("lina", "办结 灯换好了")).endswith(
+        f"您之前发的 {worker_commands.KEPT_PHOTOS} 张照片已附到工单 {second.number}。")
+    assert len(await events_of(services, second.number, "photo")) == worker_commands.KEPT_PHOTOS
+    assert "现场照片在办结前后发来都会附到工单" in await wc.say("lina", "帮助")
