@@ -462,7 +462,7 @@ def held(session: AsyncSession, cls: type[T], *key: Any) -> T | None:
     return cast("T | None", sync.identity_map.get(sync.identity_key(cls, key)))
 
 
-_BY_KEY: dict[type[Any], Prepared] = {}
+_BY_KEY: dict[type[Any], tuple[Prepared, tuple[str, ...]]] = {}  # the SELECT by primary key, its parameters
 
 
 async def get(session: AsyncSession, cls: type[T], *key: Any) -> T | None:
@@ -473,14 +473,16 @@ async def get(session: AsyncSession, cls: type[T], *key: Any) -> T | None:
     found = held(session, cls, *key)
     if found is not None:
         return found
-    prepared = _BY_KEY.get(cls)
-    mapper = inspect(cls)
-    if prepared is None:
+    by_key = _BY_KEY.get(cls)
+    if by_key is None:
+        mapper = inspect(cls)
         table = mapper.local_table
         assert isinstance(table, Table)
-        prepared = _BY_KEY[cls] = Prepared(
-            select(table).where(*[c == bindparam(f"pk_{c.key}") for c in mapper.primary_key]))
-    rows = (await run(session, prepared, {f"pk_{c.key}": v for c, v in zip(mapper.primary_key, key)})).rows
+        names = tuple(f"pk_{c.key}" for c in mapper.primary_key)
+        by_key = _BY_KEY[cls] = (Prepared(select(table).where(
+            *[c == bindparam(name) for c, name in zip(mapper.primary_key, names)])), names)
+    prepared, names = by_key
+    rows = (await run(session, prepared, dict(zip(names, key)))).rows
     return adopt(session, cls, rows[0]) if rows else None
 
 
