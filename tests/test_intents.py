@@ -564,3 +564,16 @@ def test_ones_own_tickets_named_are_a_sure_status_question(classifier: Classifie
     # 我的工单 is one jieba word: only its class counted, 0.54, below the 0.7 a request mid-flow needs
     found = classifier.classify(text, NOW)
     assert found.intent == "ticket_status" and found.confidence >= 0.7
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("楼里的水有些黄 还能不能喝", "complaint"), ("家里的水有股怪味 能喝吗", "complaint"),
+    ("理发的师傅啥时候能来 我住2号楼", "elderly_service"), ("陪诊的师傅什么时候能来接我妈", "elderly_service"),
+    ("我预约的理发师傅什么时候来", "ticket_status"),
+    ("房客拖欠房租两个月了 还不搬走 怎么办", "mediation"), ("房东不退押金 怎么办", "mediation"),
+])
+def test_yellow_water_asked_about_a_provider_asked_when_free_and_rent_owed(
+        classifier: Classifier, text: str, expected: str) -> None:
+    # the colour followed by a question, a provider asked when they can come with nothing booked
+    # (a booking, not a status question), rent or a deposit between landlord and tenant (mediation)
+    assert intent(classifier, text) == expected
