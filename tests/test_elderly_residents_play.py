@@ -72,3 +72,25 @@ async def test_a_haircut_in_an_old_mans_words_picks_the_service(wx: WeChat) -> N
         for answer in ("我自己", "赵大爷", "79"):
             await wx.say(openid, answer)
         assert "请问理发（周三" in await wx.say(openid, "9号楼")  # the service's time question
+
+
+async def test_the_words_leading_to_a_phone_at_the_notes_are_no_note(wx: WeChat, services: Services) -> None:
+    """有事打我电话13812345678 at 有没有需要服务人员注意的 kept the number and saved 有事打 as the note.
+    Words that only lead to the number are no note: with nothing else said, the notes are asked
+    again; with more (不要辣，有事就打这个 138…), the rest is the note."""
+    alone, more = oid(), oid()
+    for openid in (alone, more):
+        assert "怎么称呼" in await wx.say(openid, "帮我妈订明天中午的送餐")
+        for answer in ("张桂英", "八十五"):
+            await wx.say(openid, answer)
+        assert "注意" in await wx.say(openid, "5号楼2单元302")
+    told = await wx.say(alone, "有事打我电话13812345678")
+    assert "电话已经记下了" in told and "注意" in told and "核对" not in told, told
+    summary = await wx.say(alone, "跳过")
+    assert "联系电话：13812345678" in summary and "备注：无" in summary, summary
+    summary = await wx.say(more, "不要辣，有事就打这个13912345678")
+    assert "备注：不要辣\n" in summary and "联系电话：13912345678" in summary, summary
+    for openid in (alone, more):
+        assert "已为助餐预约好" in await wx.say(openid, "确认")
+    notes = {t.resident: t.fields.get("notes") for t in await tickets_of(services)}
+    assert notes[alone] is None and notes[more] == "不要辣", notes

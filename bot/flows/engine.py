@@ -233,6 +233,8 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     inside = _phone_inside(ctx, flow, state, step, text)
     if inside is not None:  # 5号楼3单元502 电话138…: the number kept for its question, the rest read
         state, text = inside
+        if not text:  # 有事打我电话138…: nothing but the number's lead-in, so the question asked again
+            return Outcome(join_lines(ctx.text("flow.phone_kept"), prompt(ctx, flow, step, state.slots)), state)
         outcome = await _answer_text(ctx, flow, state, step, text, classify)
         return replace(outcome, reply=join_lines(ctx.text("flow.phone_kept"), outcome.reply))
     return await _answer_text(ctx, flow, state, step, text, classify)
@@ -536,6 +538,13 @@ _PHONE_IN_WORDS = re.compile(
     r"[，,、；;。\s]*(?:我的?|俺的?)?(?:联系)?(?:电话|手机|手机号|座机|号码|联系方式)?(?:号码|号)?(?:是|为)?[:：]?\s*"
     r"(?P<number>(?<!\d)1[3-9]\d(?:[\s\-]?\d){8})(?![\d\-])[，,、；;。\s]*"
 )
+# The words that only lead to a number (有事打我电话138…, 138… 有事找我): no answer of their own.
+_CALL_WORDS = (
+    r"(?:(?:有事|有什么事|有啥事|有事情|有情况|有问题|有需要)(?:的话)?)?(?:就|请|可以|麻烦|直接|随时|您|你们?)*"
+    r"(?:给我|给俺)?(?:打|拨|打给|联系|找)?(?:我|俺)?(?:的)?(?:这个)?"
+)
+_CALL_BEFORE = re.compile(rf"(?:^|(?<=[，,、；;。\s])){_CALL_WORDS}[，,、；;。\s]*$")
+_CALL_AFTER = re.compile(rf"^{_CALL_WORDS}(?:电话|号码|手机)?(?:就行|就可以|即可)?(?:了|吧)?(?=[，,、；;。\s]|$)")
 
 
 def _phone_inside(
@@ -544,7 +553,9 @@ def _phone_inside(
     """A mobile number said with another answer (5号楼3单元502 电话13800001111, 楼道灯坏了 我手机
     138…) where something else is asked and the flow's phone question has no answer yet: the
     state with the number kept for it, and the rest of the message to read as the answer in hand.
-    None when the message is the number alone (_phone_early) or nothing else is said."""
+    None when the message is the number alone (_phone_early) or nothing else is said. The words that
+    only lead to the number (有事打我电话, 138… 有事找我) are no part of the rest: with nothing more
+    said, the rest is empty."""
     if step.parse is phone:
         return None
     target = next((s for s in flow.steps if s.parse is phone), None)
@@ -556,12 +567,25 @@ def _phone_inside(
     lead, before, after = text[found.start(): found.start("number")], text[: found.start()], text[found.end():]
     if not re.search(r"电话|手机|号码|联系方式|座机", lead) and before.strip() and after.strip():
         return None  # 我打了138…没人接: a number told about, not one to call back
-    rest = (before + " " + after).strip(_SEPARATORS + " ")
-    if len(normalize(rest)) < 2:
+    said = (before + " " + after).strip(_SEPARATORS + " ")
+    if len(normalize(said)) < 2:
         return None
+    rest = _without_call_words(before, after)
     number = re.sub(r"\D", "", found.group("number"))
     slots = {**state.slots, target.slot: number}
     return replace(state, slots=slots, history=(*state.history, target.slot)), rest
+
+
+def _without_call_words(before: str, after: str) -> str:
+    """What was said around a number, without the words that only lead to it (有事打, 有事找我)."""
+    lead_in = _CALL_BEFORE.search(before)
+    if lead_in is not None:
+        before = before[: lead_in.start()]
+    after = after.lstrip(_SEPARATORS + " ")
+    tail = _CALL_AFTER.match(after)
+    if tail is not None:
+        after = after[tail.end():]
+    return (before + " " + after).strip(_SEPARATORS + " ")
 
 
 _WAIT = re.compile(
