@@ -137,8 +137,12 @@ _DUPLICATE = (
 )
 _ANY_DUPLICATE = select(_T.c.id).where(*_DUPLICATE_OF).limit(1)
 # The places of the reports linked to a job and not withdrawn (see same_spot_as_linked): of its
-# category and building, since the job (found by ix_tickets_duplicate as the job was).
-_LINKED_PLACES = Prepared(select(_T.c.fields).where(
+# category and building, since the job (found by ix_tickets_duplicate as the job was). Only the
+# distinct places, read out of the JSON by the database: a burst of one problem links hundreds of
+# reports to a job, and each new one reads this.
+_LINKED_PLACES = Prepared(select(
+    *(_T.c.fields[name].as_string().label(name) for name in ("unit", "place", "landmark"))
+).distinct().where(
     _T.c.category == bindparam("category"), _T.c.building_key == bindparam("building_key"),
     _T.c.created_at >= bindparam("since"), _T.c.parent_id == bindparam("parent_id"),
     _T.c.status != literal("cancelled")))
@@ -285,7 +289,7 @@ async def same_spot_as_linked(
     linked = await fastsql.run(target, _LINKED_PLACES, {
         "category": category, "building_key": building_key, "since": since, "parent_id": job,
     })
-    return all(same_spot(mine, row["fields"]) for row in linked.rows)
+    return all(same_spot(mine, row) for row in linked.rows)
 
 
 HOUSEHOLD, BUILDING_WIDE = "household", "building"
