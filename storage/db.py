@@ -50,6 +50,14 @@ def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> Async
             # Reads before a transaction's first write still run outside it (the recipe that
             # begins every transaction explicitly made them hold a snapshot that a write of
             # another process then invalidates: "database is locked" at once, busy timeout or not).
+            # A message's dialog reads nothing before its first write (dialog.arrive's INSERT
+            # begins it): its decisions see one state, under the write lock. Other sessions read
+            # before writing, but this process's sessions take turns (SessionFactory), so only
+            # another process (`roster import`) could commit between. BEGIN IMMEDIATE at the first
+            # read would not fail at once, but every read-only session would take the write lock:
+            # a nested session of the same task (api.one_ticket asks who the caller is in one)
+            # would then wait for its own task until the busy timeout, and this process's reads
+            # would queue behind another process's write instead of reading the last commit.
             if not in_sqlite_transaction(conn.connection.dbapi_connection):
                 conn.exec_driver_sql("BEGIN")
 
