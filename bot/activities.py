@@ -460,6 +460,39 @@ async def reminded_drop(ctx: Context) -> str | None:
     return await _withdrawn(ctx, activity)
 
 
+# 我不想去了, 不参加了, 算了不报了: a signup dropped without naming it.
+_DROP_BARE = re.compile(
+    r"^(?:那|那就|那我|算了|还是|唉|哎|这次|这回|我|俺|我们|[，,\s])*(?:还是|就|也)*"
+    r"(?:不想去了|不去了|不想参加了|不参加了|不去参加了|去不了了?|参加不了了?|不报了|不报名了|不想报了|退出了?)"
+    r"(?:吧|啦|呀|啊|哈)?$"
+)
+JUST_SIGNED = timedelta(hours=2)  # a bare 不去了 this soon after a signup (no reminder yet) drops it
+
+
+async def bare_drop(ctx: Context, text: str) -> str | None:
+    """我不想去了 / 不参加了 alone, from a resident who was reminded of an activity (reminded_drop)
+    or signed up for one in the last JUST_SIGNED: that signup withdrawn, as 取消报名 would; with
+    several signed up that soon, their signups listed with how to cancel one. None otherwise."""
+    if not _DROP_BARE.match(normalize(text)):
+        return None
+    reminded = await reminded_drop(ctx)
+    if reminded is not None:
+        return reminded
+    rows = await ctx.session.scalars(
+        select(Activity)
+        .join(ActivitySignup, ActivitySignup.activity_id == Activity.id)
+        .where(ActivitySignup.openid == ctx.openid, ActivitySignup.status == "signed",
+               ActivitySignup.created_at >= ctx.now - JUST_SIGNED, Activity.start_at > ctx.now,
+               Activity.cancelled_at.is_(None))
+    )
+    just = list(rows)
+    if not just:
+        return None
+    if len(just) == 1:
+        return await _withdrawn(ctx, just[0])
+    return ctx.svc.texts.get("activities.drop_which") + "\n" + await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
+
+
 # 楼道清洁我不去了, 退出楼道清洁, 不参加敬老院探访了: an activity named with a drop word.
 _DROP_NAMED = (
     re.compile(r"^(?:我|俺)?(?:要|想)?(?:退出|不参加|不去|去不了|参加不了)(?P<name>.+?)(?:活动)?(?:了|啦|吧)*$"),

@@ -553,6 +553,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         dropped = await activities.reminded_drop(ctx) if activities is not None else None
         if dropped is not None:  # 明天去不了了 to an activity's reminder: that signup withdrawn
             return Outcome(dropped, None)
+    dropped = await activities.bare_drop(ctx, text) if activities is not None else None
+    if dropped is not None:  # 我不想去了 right after 报名 (or an activity's reminder): that signup
+        return Outcome(dropped, None)
     dropped = await activities.named_drop(ctx, text) if activities is not None else None
     if dropped is not None:  # 楼道清洁我不去了: that signup, not a 助洁 booking
         return Outcome(dropped, None)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.activities import load_activities
+from bot.clock import FakeClock
 from bot.services import Services
 from storage.models import ActivitySignup, Ticket
 from tests.conftest import WeChat
@@ -51,3 +52,40 @@ async def test_a_drop_word_naming_no_signup_of_theirs_is_what_it_was(wx: WeChat,
     openid = oid()
     told = await wx.say(openid, "楼道清洁我不去了")  # not signed up: the booking's answer, as before
     assert "没有待进行的养老服务预约" in told, told
+
+
+@pytest.mark.parametrize("dropped", ["我不想去了", "不参加了", "算了不报了", "那我还是不去了吧"])
+async def test_a_bare_drop_right_after_signing_up_withdraws_that_signup(
+    wx: WeChat, services: Services, dropped: str
+) -> None:
+    """报名 1, then 我不想去了 before any reminder was sent: 没太明白 and the menu. It withdraws the
+    signup just made."""
+    await load_activities(services)
+    openid = oid()
+    assert "报名成功" in await wx.say(openid, "报名 1")
+    told = await wx.say(openid, dropped)
+    assert "已为您取消“楼道清洁志愿行动”的报名" in told and "报名 楼道清洁志愿行动" in told, told
+    assert await _status(services, openid) == ["cancelled"]
+
+
+async def test_a_bare_drop_after_two_signups_asks_which(wx: WeChat, services: Services) -> None:
+    await load_activities(services)
+    openid = oid()
+    for n in ("1", "2"):
+        assert "报名成功" in await wx.say(openid, f"报名 {n}")
+    told = await wx.say(openid, "不参加了")
+    assert "想取消哪一个" in told and "楼道清洁志愿行动" in told and "敬老院探访" in told, told
+    assert await _status(services, openid) == ["signed", "signed"]
+    assert "已为您取消“敬老院探访”的报名" in await wx.say(openid, "取消报名 敬老院探访")
+
+
+async def test_a_bare_drop_long_after_signing_up_withdraws_nothing(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """Hours later, with no reminder, 我不想去了 may be about anything: no signup is dropped unasked."""
+    await load_activities(services)
+    openid = oid()
+    assert "报名成功" in await wx.say(openid, "报名 1")
+    clock.advance(hours=3)
+    assert "已为您取消" not in await wx.say(openid, "我不想去了")
+    assert await _status(services, openid) == ["signed"]
