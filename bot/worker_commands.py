@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -605,7 +606,7 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
     ticket = found.ticket
     done, reply = await _carry_out(svc, session, who, cmd, ticket)
     if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":  # a job: its photo may follow
-        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": ticket.number}, ttl=PHOTO_TTL_S)
+        _photo_goes_to(svc, session, who, ticket)
         kept = await _attach_kept(svc, session, who, ticket)  # or was sent first
         return t.get("wecom.resolved", number=ticket.number) + (f"\n{kept}" if kept else "")
     return reply
@@ -713,7 +714,7 @@ async def _act_on_each(svc: Services, session: AsyncSession, who: Person, cmd: C
         if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":
             resolved.append(ticket)
     if resolved:  # a photo that follows goes to the last one finished, and the worker is told so
-        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": resolved[-1].number}, ttl=PHOTO_TTL_S)
+        _photo_goes_to(svc, session, who, resolved[-1])
         kept = await _attach_kept(svc, session, who, resolved[-1])  # … as do those sent first
         lines.append(kept or t.get("wecom.photo_goes_to", number=resolved[-1].number))
     return "\n".join(lines)
@@ -792,19 +793,51 @@ async def _keep_photo(svc: Services, session: AsyncSession, who: Person, media: 
     return t.get("wecom.photo_kept", count=len(photos), example=example, minutes=PHOTO_TTL_S // 60)
 
 
+def _photo_goes_to(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> None:
+    """After the 办结 of ticket is committed, a photo that follows may go to it (attach_photo)."""
+    number = ticket.number
+
+    async def point() -> None:
+        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": number}, ttl=PHOTO_TTL_S)
+
+    _after_commit(session, point)
+
+
 async def _attach_kept(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> str:
     """The photos kept from before a 办结 attached to the ticket it finished; the line saying so
     ('' when none were kept)."""
     key = svc.store.key("wecom-photo-kept", who.id)
     async with svc.store.lock(f"wecom-photo-kept:{who.id}"):
         kept = await svc.store.get(key)
-        await svc.store.delete(key)
     photos = [p for p in (kept.get("photos") or []) if isinstance(p, dict)] if isinstance(kept, dict) else []
     if not photos:
         return ""
     for media in photos:
         await _attach(svc, session, who, ticket, media)
+
+    async def taken() -> None:  # once the 办结 is committed: a failed commit keeps them for its retry
+        async with svc.store.lock(f"wecom-photo-kept:{who.id}"):
+            now_kept = await svc.store.get(key)
+            rest = [p for p in (now_kept.get("photos") or []) if p not in photos] if isinstance(now_kept, dict) else []
+            if rest:  # sent while the 办结 was being written: kept for the next one
+                await svc.store.set(key, {"photos": rest}, ttl=PHOTO_TTL_S)
+            else:
+                await svc.store.delete(key)
+
+    _after_commit(session, taken)
     return svc.texts.get("wecom.photo_kept_attached", count=len(photos), number=ticket.number)
+
+
+def _after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
+    """Run hook once the command's transaction has committed (state-store writes that must not
+    happen for a command rolled back); `run` runs them."""
+    session.info.setdefault("wecom_after_commit", []).append(hook)
+
+
+async def _committed(session: AsyncSession) -> None:
+    """The hooks of a transaction just committed (`_after_commit`)."""
+    for hook in session.info.pop("wecom_after_commit", []):
+        await hook()
 
 
 async def _answered_meanwhile(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> str | None:
@@ -941,14 +974,16 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         settled = await staff_actions.settle_from_wecom(svc, who, cmd.ref, cmd.text)
         if settled is not None:
             return settled
-    async with svc.sessions() as session, session.begin():
-        if cmd.verb == "mine":
-            reply = await mine(svc, session, who)
-        elif cmd.verb == "hand_over":
-            reply = await hand_over(svc, session, who, cmd)
-        elif cmd.verb == "phone":
-            reply = await contact(svc, session, who, cmd)
-        else:
-            reply = await act(svc, session, who, cmd)
-        delivery_record.record(session, reply)
+    async with svc.sessions() as session:
+        async with session.begin():
+            if cmd.verb == "mine":
+                reply = await mine(svc, session, who)
+            elif cmd.verb == "hand_over":
+                reply = await hand_over(svc, session, who, cmd)
+            elif cmd.verb == "phone":
+                reply = await contact(svc, session, who, cmd)
+            else:
+                reply = await act(svc, session, who, cmd)
+            delivery_record.record(session, reply)
+        await _committed(session)
         return reply

@@ -154,3 +154,29 @@ async def test_a_photo_sent_before_its_banjie_is_kept_and_attached_by_it(client:
         f"您之前发的 {worker_commands.KEPT_PHOTOS} 张照片已附到工单 {second.number}。")
     assert len(await events_of(services, second.number, "photo")) == worker_commands.KEPT_PHOTOS
     assert "现场照片在办结前后发来都会附到工单" in await wc.say("lina", "帮助")
+
+
+async def test_photos_kept_before_a_banjie_whose_commit_fails_are_kept_for_its_retry(
+    client: Client, services: Services, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kept photos were removed from the store before the 办结 attaching them was committed: a
+    failed commit lost them. Now they leave the store only once it is committed."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oLampFail")).ticket
+    assert (await wc.say("wangwei", "接单")).startswith("已接单")
+    assert "第 1 张" in await photo(wc, "wangwei", "F1")
+    assert "第 2 张" in await photo(wc, "wangwei", "F2")
+
+    def fail(*_: Any) -> None:
+        raise RuntimeError("the commit fails")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(worker_commands.delivery_record, "record", fail)
+        with pytest.raises(RuntimeError):
+            await worker_commands.run(services, "wangwei", "办结 1 灯换好了")
+    assert (await ticket(services, job.number)).status == "accepted" and not await events_of(services, job.number, "photo")
+    done = await wc.say("wangwei", "办结 1 灯换好了")
+    assert done.endswith(f"您之前发的 2 张照片已附到工单 {job.number}。"), done
+    assert [e.data["media_id"] for e in await events_of(services, job.number, "photo")] == ["F1", "F2"]
+    assert not await services.store.get(services.store.key("wecom-photo-kept", "wangwei"))
