@@ -278,7 +278,26 @@ class SqlStateStore(StateStore):
 RETRY_ENTRY_MAX_TTL_S = 60.0  # WeChat retries three times within ~15 s; WeCom alike
 
 
-class MemoryStore(StateStore):
+class _OneProcessStore(StateStore):
+    """A store only this process uses (memory, the embedded default's file): its locks are this
+    process's, and its entries expire by the given clock, in seconds since the epoch."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._local = _LocalLocks()
+
+    def _ts(self) -> float:
+        return self._now().timestamp()
+
+    @asynccontextmanager
+    async def lock(
+        self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S
+    ) -> AsyncIterator[None]:
+        async with self._local.hold(self.key("lock", name), wait):
+            yield
+
+
+class MemoryStore(_OneProcessStore):
     """Entries in this process's memory, with expiry by the given clock and an optional cap on
     every entry's life (max_ttl); values are kept as JSON, as the other stores keep them, so a
     reader never shares an object with the writer. Expired entries are swept as new ones come."""
@@ -286,14 +305,10 @@ class MemoryStore(StateStore):
     SWEEP_EVERY = 1024  # writes between sweeps of expired entries
 
     def __init__(self, now: Callable[[], datetime] = _utcnow, max_ttl: float | None = None) -> None:
-        self._now = now
+        super().__init__(now)
         self._max_ttl = max_ttl
         self._data: dict[str, tuple[str, float | None]] = {}
-        self._local = _LocalLocks()
         self._writes = 0
-
-    def _ts(self) -> float:
-        return self._now().timestamp()
 
     def _live(self, key: str, now: float) -> str | None:
         held = self._data.get(key)
@@ -339,18 +354,11 @@ class MemoryStore(StateStore):
         now = self._ts()
         return [k for k in list(self._data) if k.startswith(prefix) and self._live(k, now) is not None]
 
-    @asynccontextmanager
-    async def lock(
-        self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S
-    ) -> AsyncIterator[None]:
-        async with self._local.hold(self.key("lock", name), wait):
-            yield
-
     async def purge_expired(self) -> int:
         return self._sweep(self._ts())
 
 
-class SqliteStateStore(StateStore):
+class SqliteStateStore(_OneProcessStore):
     """The embedded default's store: its own SQLite file, fixed SQL run inline (microseconds
     each), WAL so a restart loses nothing. One process by design, so locks are in-process."""
 
@@ -361,14 +369,13 @@ class SqliteStateStore(StateStore):
     def __init__(self, path: str, now: Callable[[], datetime] = _utcnow) -> None:
         import sqlite3
 
+        super().__init__(now)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # storage.checkpoint
         self._db.execute(self._SCHEMA)
-        self._now = now
-        self._local = _LocalLocks()
         self._retries = MemoryStore(now, max_ttl=RETRY_ENTRY_MAX_TTL_S)
         self._retries.prefix = self.prefix
 
@@ -383,9 +390,6 @@ class SqliteStateStore(StateStore):
         (RETRY_ENTRY_MAX_TTL_S, past WeChat's last retry): the database's record of each delivery
         then answers a late retry with the first reply (bot.dialog, bot.channels.wecom)."""
         return self._retries
-
-    def _ts(self) -> float:
-        return self._now().timestamp()
 
     def _expires(self, ttl: float | None) -> float | None:
         return None if ttl is None else self._ts() + ttl
@@ -421,13 +425,6 @@ class SqliteStateStore(StateStore):
             (len(prefix), prefix, self._ts()),
         ).fetchall()
         return [r[0] for r in rows]
-
-    @asynccontextmanager
-    async def lock(
-        self, name: str, timeout: float = LOCK_TIMEOUT_S, wait: float = LOCK_WAIT_S
-    ) -> AsyncIterator[None]:
-        async with self._local.hold(self.key("lock", name), wait):
-            yield
 
     async def purge_expired(self) -> int:
         """Delete expired rows; returns how many."""
