@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -130,8 +132,30 @@ def _print_report(report: dict[str, Any], out: IO[str], show_errors: bool) -> No
             out.write(f"  {gold} → {got}: {text}\n")
 
 
+def _stdout_closed() -> int:
+    """Whoever read our output has gone (`classify --eval FILE | head`): stop quietly, as the Unix
+    tools do when SIGPIPE ends them, with 128 + SIGPIPE. What is still buffered goes to /dev/null,
+    so the interpreter's own flush at exit has nothing to complain about."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # a stdout without a file descriptor (captured, replaced)
+        pass
+    return 128 + signal.SIGPIPE
+
+
 def run_classify(args: argparse.Namespace) -> int:
     """Run `classify` for parsed arguments; returns the exit code."""
+    try:
+        code = _run_classify(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _stdout_closed()
+    return code
+
+
+def _run_classify(args: argparse.Namespace) -> int:
     try:
         now = _now(args)
     except ValueError as exc:
@@ -146,6 +170,8 @@ def run_classify(args: argparse.Namespace) -> int:
         if args.jsonl:
             classify_stream(classifier, _read_lines(args.jsonl), sys.stdout, now)
             return 0
+    except BrokenPipeError:
+        raise  # our output closed, not the file unreadable: run_classify stops quietly
     except OSError as exc:
         print(f"classify: cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
         return 2
