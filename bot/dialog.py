@@ -30,7 +30,7 @@ from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
 from bot.flows.base import SWITCH, Answer, Context, Flow, Invalid
-from bot.flows.commands import command_of, is_word, normalize
+from bot.flows.commands import command_of, is_word, leaves, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
@@ -373,6 +373,8 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
     if inbound.msg_type == "voice" and not inbound.text:
         return Outcome(ctx.text("voice.unrecognized"), state)
     command = command_of(inbound.text) if inbound.text else None
+    if command is None and flow is not None and inbound.text and leaves(flow.name, inbound.text):
+        command = "cancel"  # 我不想去了 in the volunteer signup: leaving it, as 取消 is
     if command is not None:
         handled = await _command(ctx, command, state, flow)
         if handled is not None:
@@ -526,6 +528,10 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
             offered = await _booking_reminded(ctx)  # 取消 right after a booking's reminder: that booking
             if offered is not None:
                 return offered
+            activities = _optional("bot.activities")
+            dropped = await activities.bare_drop(ctx, ctx.inbound.text) if activities is not None else None
+            if dropped is not None:  # 不报了 right after 报名: that signup
+                return Outcome(dropped, None)
             return Outcome(ctx.text("flow.nothing_to_cancel") + "\n" + menu_text(ctx.svc), None)
         return Outcome(menu_text(ctx.svc), None)
     if command == "cancel":

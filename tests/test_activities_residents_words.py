@@ -54,7 +54,7 @@ async def test_a_drop_word_naming_no_signup_of_theirs_is_what_it_was(wx: WeChat,
     assert "没有待进行的养老服务预约" in told, told
 
 
-@pytest.mark.parametrize("dropped", ["我不想去了", "不参加了", "算了不报了", "那我还是不去了吧"])
+@pytest.mark.parametrize("dropped", ["我不想去了", "不参加了", "算了不报了", "那我还是不去了吧", "不报了"])
 async def test_a_bare_drop_right_after_signing_up_withdraws_that_signup(
     wx: WeChat, services: Services, dropped: str
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+
+import pytest
 from datetime import datetime, timezone
 
 from sqlalchemy import select, update
@@ -203,3 +205,18 @@ async def test_a_yes_or_no_is_no_volunteers_name(wx: WeChat, services: Services)
         again = await wx.say(openid, said)
         assert "请告诉我您的姓名" in again and "联系电话" not in again, again
     assert "联系电话" in await wx.say(openid, "王芳")
+
+
+@pytest.mark.parametrize("leaving", ["我不想去了", "算了不报了", "不参加了"])
+async def test_leaving_words_at_a_question_leave_the_signup(wx: WeChat, services: Services, leaving: str) -> None:
+    """我不想去了 / 算了不报了 at 您一般什么时间方便参加活动 was kept as the availability and the
+    questions went on: they leave the registration as 取消 does, with nothing kept."""
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "我想当志愿者")
+    await wx.say(openid, "王秀兰")
+    await wx.say(openid, "13812345678")
+    assert "什么时间方便" in await wx.say(openid, "会理发")
+    told = await wx.say(openid, leaving)
+    assert "已取消" in told and "哪些方向" not in told, told
+    assert "姓名" in await wx.say(openid, "我想当志愿者")  # a fresh start, nothing kept
+    assert await volunteers_of(services, openid) == [] and await tickets_of(services, openid) == []

@@ -37,6 +37,13 @@ def command_of(text: str) -> str | None:
     return None
 
 
+def leaves(flow_name: str, text: str) -> bool:
+    """Whether the whole message is one of the words that leave this flow as 取消 does
+    (config/flows.toml [leave]: 我不想去了 in the volunteer signup)."""
+    norm = normalize(text)
+    return bool(norm) and norm in _known(tuple(flow_config().get("leave", {}).get(flow_name, ())))
+
+
 # Voice and older residents' filler before the answer proper (嗯 没有照片, 就是说 没有, 那个 好的).
 _FILLER = re.compile(r"^(?:嗯+|恩+|呃+|额+|啊+|哦+|噢+|唉+|哎+|那个|就是说?|这个|那)+")
 
