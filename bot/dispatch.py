@@ -586,10 +586,11 @@ async def _schedule_limits(
         if at > now:
             plan.append(("accept_remind", at, texts.get("dispatch.accept_remind", due=notices.local_time(svc, ticket.accept_due_at), **values)))
         plan.append(("accept_breach", ticket.accept_due_at, texts.get("dispatch.accept_breach", **values)))
-    at = limits.resolve_reminder_at(max(since, booked_start(ticket) or since), ticket.due_at)
-    if at > now:
-        plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
-    plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
+    if ticket.due_at > now:  # a job reassigned past its 办结 limit is 超期 already, not sent back to staff
+        at = limits.resolve_reminder_at(max(since, booked_start(ticket) or since), ticket.due_at)
+        if at > now:
+            plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
+        plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
     await reminders.schedule_many(session, [
         {
             "kind": kind, "due_at": due, "channel": "wecom", "target": ticket.assignee,
@@ -679,7 +680,11 @@ async def _assign(
     held = schedule.held_until(now, svc.settings, urgent=urgent)
     booked = booked_start(ticket)
     ticket.accept_due_at = accept_due(svc, now, urgency_class)  # runs only outside quiet hours
-    ticket.due_at = limits.resolve_due(ticket.kind, ticket.urgency, held or now, booked)
+    # The resident's 办结 limit runs from the first dispatch (or the last reopen, or the booked
+    # start): staff giving the job to someone else (派单 / 改派, a 退回 given on) does not move it —
+    # a job reassigned past it stays 超期 — only the new owner's 接单 limit is new.
+    if new or ticket.due_at is None:
+        ticket.due_at = limits.resolve_due(ticket.kind, ticket.urgency, held or now, booked)
     if not new:
         await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
     ref = await worker_ref(session, ticket, owner.id)
@@ -1019,6 +1024,9 @@ async def apply_action(
         job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
         if job is not None and job.status not in tickets.ACTIVE:
             await _unlink(svc, session, ticket, job, actor)
+        if ticket.assignee and ticket.parent_id is None:  # a job to do again: its 办结 limit runs from now
+            ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, held_until(svc, ticket) or now,
+                                                      booked_start(ticket))
         if ticket.assignee and ticket.parent_id is None and (owner is None or not owner.active):
             # Its owner left the roster since 办结: to the staff queue at once, the staff group told
             # (as roster.hand_to_staff does with open tickets), nothing pushed to who left.
@@ -1026,7 +1034,6 @@ async def apply_action(
                                data={"owner_left": ticket.assignee})
         elif ticket.assignee and ticket.parent_id is None:
             held = held_until(svc, ticket)
-            ticket.due_at = load_limits().resolve_due(ticket.kind, ticket.urgency, held or now, booked_start(ticket))
             await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
             await _schedule_limits(svc, session, ticket, event, accept=False, since=held)
             short = await worker_ref(session, ticket)

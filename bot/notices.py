@@ -179,7 +179,9 @@ def dispatch_card(
     known = place_known(svc, ticket) if ticket.kind == "mediation" else place_of(svc, ticket)
     place = html.escape(clip(safe_text(known), 30))
     head = [
-        t.get("dispatch.card_due", due=local_time(svc, ticket.due_at), urgency=urgency_label(svc, urgency_class)),
+        # A job given on past its 办结 limit (staff reassigning keeps the limit): already late.
+        t.get("dispatch.card_due_past" if ticket.due_at is not None and ticket.due_at <= svc.clock.now()
+              else "dispatch.card_due", due=local_time(svc, ticket.due_at), urgency=urgency_label(svc, urgency_class)),
         t.get("dispatch.card_place", place=place) if place else "",
     ]
     tail = [t.get("dispatch.card_phone", phone=html.escape(masked_phone(phone) or t.get("dispatch.no_phone")))]
