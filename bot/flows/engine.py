@@ -264,12 +264,9 @@ async def _answer_text(
         picked = _choice_in_sentence(flow, step, text, classify)
         value = picked.value if picked is not None else read_answer(ctx, step, text)
     except Invalid as exc:
-        switched = await _elsewhere(ctx, flow, state, text, classify)
-        if switched is not None:
-            return switched
-        added = _detail_added(ctx, flow, state, step, text, classify)
-        if added is not None:
-            return added
+        instead = await _not_the_answer(ctx, flow, state, step, text, classify)
+        if instead is not None:
+            return instead
         if is_word(text, "skip"):
             return _invalid(ctx, flow, state, step, "flow.hint.required")
         return _invalid(ctx, flow, state, step, exc.hint, **exc.values)
@@ -483,12 +480,9 @@ async def _collect_text(
     ahead = _phone_ahead(ctx, flow, state, step, text)
     if ahead is not None:
         return ahead
-    switched = await _elsewhere(ctx, flow, state, text, classify)
-    if switched is not None:
-        return switched
-    added = _detail_added(ctx, flow, state, step, text, classify)
-    if added is not None:
-        return added
+    instead = await _not_the_answer(ctx, flow, state, step, text, classify)
+    if instead is not None:
+        return instead
     return _invalid(ctx, flow, state, step, step.hint or "flow.hint.collect")
 
 
@@ -836,6 +830,17 @@ def _added_to_description(
         return None
     slots = {**state.slots, target.slot: f"{before}；{more}"[:DETAIL_MAX]}
     return replace(state, slots=slots), ctx.text("flow.detail_added", field=ctx.text(target.label), value=_clip(more))
+
+
+async def _not_the_answer(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify | None
+) -> Outcome | None:
+    """What a message that cannot be the answer asked for is instead: another request or a person
+    asked for (_elsewhere), else a detail added to the description (_detail_added); None if neither."""
+    switched = await _elsewhere(ctx, flow, state, text, classify)
+    if switched is not None:
+        return switched
+    return _detail_added(ctx, flow, state, step, text, classify)
 
 
 def _detail_added(
