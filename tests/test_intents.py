@@ -577,3 +577,15 @@ def test_yellow_water_asked_about_a_provider_asked_when_free_and_rent_owed(
     # the colour followed by a question, a provider asked when they can come with nothing booked
     # (a booking, not a status question), rent or a deposit between landlord and tenant (mediation)
     assert intent(classifier, text) == expected
+
+
+@pytest.mark.parametrize(("text", "for_whom"), [
+    ("俺想找人上门剪个头", None), ("剃个头", None), ("想剪个头发", None), ("能上门理发吗", None),
+    ("俺爹瘫在床上 能来家给剃个头不", "父亲"), ("老爷子要推个头 你们那有上门的师傅吗", "父亲"),
+])
+def test_a_haircut_said_as_old_people_say_it_is_the_booking(
+        classifier: Classifier, text: str, for_whom: str | None) -> None:
+    # 剪个头 / 剃个头 / 推个头 are 理发 (as in config/services.toml); 俺爹 is 我爹 once normalised, family
+    # asking, not 能来 offering
+    found = classifier.classify(text, NOW)
+    assert (found.intent, found.slots.get("service"), found.slots.get("for_whom")) == ("elderly_service", "理发", for_whom)
