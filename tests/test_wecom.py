@@ -372,7 +372,7 @@ def test_short_numbers_with_marks_are_read() -> None:
 async def test_the_owner_still_works_an_escalated_ticket(
     client: TestClient[Any, Any], services: Services, clock: Any
 ) -> None:
-    """After an accept breach the ticket still names 王伟: 我的工单 lists it (已上报, 超时), and he may
+    """After an accept breach the ticket still names 王伟: 我的工单 lists it (已上报, 接单超时), and he may
     still take it and finish it; staff are told, the resident hears."""
     from bot import schedule
 
@@ -382,7 +382,7 @@ async def test_the_owner_still_works_an_escalated_ticket(
     await schedule.run_due(services)
     assert (await ticket(services, t.number)).status == "escalated"
     mine = await wc.say("wangwei", "我的工单")
-    assert t.number in mine and "已上报（已超时）" in mine
+    assert t.number in mine and "已上报（接单超时）" in mine
     assert (await wc.say("wangwei", "接单")).startswith(f"已接单：工单 {t.number}")
     row = await ticket(services, t.number)
     assert (row.status, row.assignee) == ("accepted", "wangwei")

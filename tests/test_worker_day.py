@@ -6,14 +6,14 @@ lost, and a photo sent before its 办结 dropped."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot import worker_commands
+from bot import schedule, worker_commands
 from bot.clock import FakeClock, local
 from bot.services import Services
 from storage.models import TicketEvent
@@ -180,3 +180,27 @@ async def test_photos_kept_before_a_banjie_whose_commit_fails_are_kept_for_its_r
     assert done.endswith(f"您之前发的 2 张照片已附到工单 {job.number}。"), done
     assert [e.data["media_id"] for e in await events_of(services, job.number, "photo")] == ["F1", "F2"]
     assert not await services.store.get(services.store.key("wecom-photo-kept", "wangwei"))
+
+
+async def test_mine_says_chaoqi_for_a_missed_banjie_limit_and_jiedan_chaoshi_for_a_missed_jiedan(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """我的工单 said （已超时） for either limit, where the console says 超期 for a missed 办结 limit
+    (the figures' rule, report.past_resolve_limit: breached, or open past it) and 接单超时 for a
+    missed 接单 — and nothing for a job open past its 办结 limit before its check ran."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))  # 10:00 in Shanghai
+    slow = (await new_ticket(services, resident="oMine1")).ticket
+    clock.advance(minutes=31)
+    await schedule.run_due(services)  # its 接单 limit missed: escalated for it
+    late = (await new_ticket(services, resident="oMine2", category="water", urgency="urgent", summary="3号楼水管漏了")).ticket
+    assert (await wc.say("wangwei", f"接单 {late.number}")).startswith("已接单")
+    on_time = (await new_ticket(services, resident="oMine3", building="2", category="sanitation", summary="下水道堵了")).ticket
+    assert (await wc.say("wangwei", f"接单 {on_time.number}")).startswith("已接单")
+    clock.set(late.due_at + timedelta(minutes=5))  # past its 办结 limit, its check not yet run
+    mine = await wc.say("wangwei", "我的工单")
+    line = {n: next(x for x in mine.splitlines() if x.startswith(n)) for n in (slow.number, late.number, on_time.number)}
+    assert "（接单超时）" in line[slow.number] and "超期" not in line[slow.number], mine
+    assert "（超期）" in line[late.number] and "接单超时" not in line[late.number], mine
+    assert "超" not in line[on_time.number] and "已超时" not in mine, mine
