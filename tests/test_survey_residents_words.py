@@ -43,3 +43,21 @@ def test_voice_forms_of_satisfied(said: str, label: str) -> None:
 
 def test_a_full_year_is_no_rating() -> None:
     assert parse_rating("满一年了") is None and not on_scale("满一年了")
+
+
+@pytest.mark.parametrize("said", ["嗯", "哦", "嗯嗯", "好的", "知道了"])
+async def test_a_bare_acknowledgement_while_a_survey_waits_asks_it_again(
+    wx: WeChat, services: Services, clock: FakeClock, said: str
+) -> None:
+    """嗯 / 哦 to the survey got 您好！我是社区小助手 and the menu. The survey's question again,
+    briefly; before the survey went out, it is answered as before."""
+    await load_demo_roster(services)
+    openid = oid()
+    number = await resolved(services, openid)
+    assert "回复 1–5 分" not in await wx.say(openid, said)  # no survey out yet: as before
+    clock.advance(seconds=DELAY)
+    await run_due(services)
+    told = await wx.say(openid, said)
+    assert f"工单 {number}" in told and "回复 1–5 分" in told and "我可以帮您" not in told, told
+    assert await pending(services, openid) == [(number, 1, "sent")]  # no rating taken from it
+    assert "感谢您的评价（满意）" in await wx.say(openid, "满意")

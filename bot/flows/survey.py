@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import dispatch, notices, outbox, reminders, tickets
 from bot.clock import local
 from bot.flows import complaint, parsers
-from bot.flows.commands import command_of
+from bot.flows.commands import command_of, is_word
 from bot.flows.config import flow_config
 from bot.flows.status import digits_asked, number_in
 from bot.inbound import Inbound
@@ -842,6 +842,9 @@ async def _answer(
             # 修好了 谢谢你们: thanked, and asked once more for the score (thanks are not read as
             # 满意: the satisfaction rate counts what residents rate, not what is inferred).
             return svc.texts.get("survey.thanks_unrated")
+        sent = [p for p in open_ if p.state == "sent"]
+        if sent and is_word(text, "ack"):  # 嗯 / 哦 / 好的: the question, briefly, not the menu
+            return svc.texts.get("survey.ack_reask", number=sent[0].ticket.number, what=_what(svc, sent[0].ticket))
         return None
     chosen = eligible[0] if len(eligible) == 1 else _by_words(eligible, text)
     if chosen is None:
