@@ -94,3 +94,27 @@ async def test_the_words_leading_to_a_phone_at_the_notes_are_no_note(wx: WeChat,
         assert "已为助餐预约好" in await wx.say(openid, "确认")
     notes = {t.resident: t.fields.get("notes") for t in await tickets_of(services)}
     assert notes[alone] is None and notes[more] == "不要辣", notes
+
+
+async def test_a_care_note_said_at_the_time_question_is_kept_and_the_time_asked_again(
+    wx: WeChat, services: Services
+) -> None:
+    """少盐 / 不要辣 / 我腿脚不好 at 想约哪一天、几点 were each 没有看懂时间, three times, then 人工
+    offered. They are the booking's note, and the time is asked again; a note said at the phone
+    question is added the same way."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "帮我妈订送餐")
+    for answer in ("张桂英", "八十五"):
+        await wx.say(openid, answer)
+    assert "想约哪一天" in await wx.say(openid, "5号楼2单元302")
+    for note in ("少盐", "不要辣", "我腿脚不好"):
+        told = await wx.say(openid, note)
+        assert f"备注先记下了：{note}" in told and "想约哪一天" in told and "没有看懂" not in told, told
+    assert "联系电话" in await wx.say(openid, "明天中午")  # the notes question: answered already
+    told = await wx.say(openid, "牙口不好")
+    assert "备注先记下了：牙口不好" in told and "联系电话" in told, told
+    summary = await wx.say(openid, "13812345678")
+    assert "备注：少盐，不要辣，我腿脚不好，牙口不好" in summary, summary
+    assert "已为助餐预约好" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["notes"] == "少盐，不要辣，我腿脚不好，牙口不好"

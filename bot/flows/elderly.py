@@ -490,7 +490,7 @@ class ElderlyService(Flow):
         submitted yet, so how to stop it is said, or its time asked again); the age or the address
         said where the person is asked (85, 3栋2单元301 at 怎么称呼: kept for their questions); a
         clock time alone at the notes after a day without one (上午十点 after 那就周三吧: that hour);
-        at the service question, a report or a need instead of a service (_no_service_named)."""
+        a care note at the time or phone question (少盐: _care_noted); at the service question, a report or a need instead of a service (_no_service_named)."""
         if step is self.service:
             left = await self._no_service_named(ctx, text)
             if left is not None:
@@ -516,6 +516,8 @@ class ElderlyService(Flow):
                 return moved
         if step.slot in ("for_whom", "for_name"):
             return _told_ahead(ctx, slots, text)
+        if step.slot.startswith("when_") or step is self.phone:
+            return _care_noted(ctx, slots, text)
         return None
 
     async def _no_service_named(self, ctx: Context, text: str) -> Outcome | None:
@@ -660,6 +662,24 @@ def _told_ahead(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
         said = ctx.text("flow.noted", field=ctx.text("elderly.labels.address"), value=_place_show(place))
         return {**slots, "address": place}, said
     return None
+
+
+NOTES_MAX = 200  # characters of a booking's note kept from what was said at other questions
+
+
+def _care_noted(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[str, Any], str] | None:
+    """A care note said at the time or the phone question, with no time in it (少盐, 不要辣, 我腿脚
+    不好): kept as the booking's note (added to one kept before), and the question asked again,
+    instead of 没有看懂时间. None when text names a time or no care word ([elderly] care_words)."""
+    said = text.strip()
+    norm = normalize(said)
+    if not norm or not any(w in norm for w in words("elderly", "care_words")):
+        return None
+    if not parse_when(said, local(ctx.now, ctx.svc.tz).date()).empty:
+        return None
+    kept = str(slots.get("notes") or "")
+    note = (f"{kept}，{said}" if kept else said)[:NOTES_MAX]
+    return {**slots, "notes": note}, ctx.text("flow.noted", field=ctx.text("elderly.labels.notes"), value=said)
 
 
 def as_when(value: dict[str, Any]) -> When:
