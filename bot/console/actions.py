@@ -28,13 +28,16 @@ def _seen(form: Any) -> staff_actions.Seen:
     return staff_actions.Seen(str(form["seen_status"])[:16], str(form.get("seen_assignee", ""))[:64] or None)
 
 
-async def _sent_before(request: web.Request, user: ConsoleUser, number: str, form: Any) -> bool:
-    """Whether this form was sent before (a double click, a page sent again): then nothing is
-    done twice, and the page says so."""
-    if await claim_form(request, user, form):
-        return False
-    await auth.add_flash(services(request), user, services(request).texts.get("console.flash.resent"))
-    return True
+async def _posted(request: web.Request, user: ConsoleUser) -> tuple[str, Any]:
+    """The ticket number and the form of an action on it, sent for the first time: a form sent
+    before (a double click, a page sent again) goes back to the ticket page, which says so, and
+    nothing is done twice."""
+    number = request.match_info["number"]
+    form = await request.post()
+    if not await claim_form(request, user, form):
+        await auth.add_flash(services(request), user, services(request).texts.get("console.flash.resent"))
+        raise web.HTTPSeeOther(_here(number))
+    return number, form
 
 
 async def _answered_meanwhile(request: web.Request, user: ConsoleUser, number: str, form: Any) -> str | None:
@@ -63,11 +66,8 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     to=all (a ticket with linked reports): every resident who reported the problem, refused as
     stale when the ticket's status, owner or number of reporters is not what the page showed."""
     svc = services(request)
-    number = request.match_info["number"]
-    form = await request.post()
+    number, form = await _posted(request, user)
     text = str(form.get("text", ""))
-    if await _sent_before(request, user, number, form):
-        raise web.HTTPSeeOther(_here(number))
     held = await _answered_meanwhile(request, user, number, form)  # to one or to all reporters
     if held is not None:  # the clerk reads the colleague's answer first; a second press sends hers
         await staff_actions.record_refusal(svc, user.username, "reply_all" if form.get("to") == "all" else "reply",
@@ -104,10 +104,7 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
 async def transition(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     """Change the ticket's status (assign/reassign included) through dispatch.apply_action."""
     svc = services(request)
-    number = request.match_info["number"]
-    form = await request.post()
-    if await _sent_before(request, user, number, form):
-        raise web.HTTPSeeOther(_here(number))
+    number, form = await _posted(request, user)
     action = str(form.get("action", ""))
     assignee = str(form.get("assignee", "")) or None
     seen = None  # what the page showed: refused if another clerk changed it meanwhile
@@ -141,10 +138,7 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
 async def note(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     """Add an internal note (never shown to the resident)."""
     svc = services(request)
-    number = request.match_info["number"]
-    form = await request.post()
-    if await _sent_before(request, user, number, form):
-        raise web.HTTPSeeOther(_here(number))
+    number, form = await _posted(request, user)
     try:
         await staff_actions.add_note(svc, number, str(form.get("text", "")), user.username)
     except LookupError as exc:
