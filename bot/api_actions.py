@@ -59,6 +59,18 @@ def _expect(body: dict[str, Any]) -> staff_actions.Seen | None:
     return staff_actions.Seen(expect["status"], expect["assignee"])
 
 
+# What the ticket's state forbids now (another clerk acted, its status, no resident to answer): 409.
+_CONFLICTS = (staff_actions.StaleView, tickets.TransitionError, staff_actions.ResidentUnreachable)
+
+
+def _refused(exc: LookupError | ValueError) -> web.Response:
+    """A staff action's refusal as both writes answer it: 404 an unknown ticket, 409 a conflict
+    with the ticket's state (_CONFLICTS), 400 anything else wrong with what was asked."""
+    if isinstance(exc, LookupError):
+        return api.error(404, "no such ticket")
+    return api.error(409 if isinstance(exc, _CONFLICTS) else 400, str(exc))
+
+
 async def reply(request: web.Request, actor: str) -> web.Response:
     """POST /api/tickets/{number}/reply {"text": ...} — the staff answer, queued for the resident.
     With "all": true, every resident who reported the problem (the job and its linked reports) is
@@ -83,14 +95,8 @@ async def reply(request: web.Request, actor: str) -> web.Response:
                 "via": {"custom": done.custom, "template": done.template},
             })
         via = await staff_actions.staff_reply(svc, number, text, actor)
-    except LookupError:
-        return api.error(404, "no such ticket")
-    except staff_actions.StaleView as exc:
-        return api.error(409, str(exc))
-    except staff_actions.ResidentUnreachable as exc:
-        return api.error(409, str(exc))
-    except ValueError as exc:
-        return api.error(400, str(exc))
+    except (LookupError, ValueError) as exc:
+        return _refused(exc)
     return web.json_response({"number": number, "queued": True, "via": via})
 
 
@@ -112,14 +118,8 @@ async def transition(request: web.Request, actor: str) -> web.Response:
         ticket = await staff_actions.staff_transition(
             svc, request.match_info["number"], action, actor, assignee=assignee, note=note, seen=seen,
         )
-    except LookupError:
-        return api.error(404, "no such ticket")
-    except staff_actions.StaleView as exc:
-        return api.error(409, str(exc))
-    except tickets.TransitionError as exc:
-        return api.error(409, str(exc))
-    except ValueError as exc:
-        return api.error(400, str(exc))
+    except (LookupError, ValueError) as exc:
+        return _refused(exc)
     return web.json_response(tickets.ticket_json(ticket))
 
 
