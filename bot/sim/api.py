@@ -246,9 +246,15 @@ async def _addressed(request: web.Request) -> tuple[dict[str, Any], str, web.Res
     return body, touser, None
 
 
-async def _resident(svc: Services, openid: str) -> Resident | None:
+async def _follower(svc: Services, openid: str) -> Resident | web.Response:
+    """The resident a message is sent to, or WeChat's refusal: 40003 unknown, 43004 not following."""
     async with svc.sessions() as session:
-        return await session.scalar(select(Resident).where(Resident.openid == openid))
+        resident = await session.scalar(select(Resident).where(Resident.openid == openid))
+    if resident is None:
+        return answer(40003, "invalid openid")
+    if not resident.subscribed:
+        return answer(43004, "require subscribe")
+    return resident
 
 
 @_api("custom_send", "wechat")
@@ -263,11 +269,9 @@ async def custom_send(request: web.Request) -> web.Response:
     content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
     if not isinstance(content, str) or not content:
         return answer(44004, "empty content")
-    resident = await _resident(svc, touser)
-    if resident is None:
-        return answer(40003, "invalid openid")
-    if not resident.subscribed:
-        return answer(43004, "require subscribe")
+    resident = await _follower(svc, touser)
+    if isinstance(resident, web.Response):
+        return resident
     now = svc.clock.now()
     window = cs_window.Window(resident.last_message_at, resident.last_inbound_at, resident.window_opened_by)
     allowances = window.allowances(now)
@@ -294,11 +298,9 @@ async def template_send(request: web.Request) -> web.Response:
         isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()
     ):
         return answer(47001, "data format error")
-    resident = await _resident(svc, touser)
-    if resident is None:
-        return answer(40003, "invalid openid")
-    if not resident.subscribed:
-        return answer(43004, "require subscribe")
+    refused = await _follower(svc, touser)
+    if isinstance(refused, web.Response):
+        return refused
     recorder.record("template_send", touser, body, svc.clock.now())
     return answer(msgid=secrets.randbits(52))
 
