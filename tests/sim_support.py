@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import unused_port
+from aiohttp.test_utils import TestServer, unused_port
+
+from bot.services import Services
+from bot.sim.api import SIM_RECORDER, SimRecorder, make_app
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -29,6 +33,28 @@ def settings_overrides(port: int) -> dict[str, Any]:
         "simulator": True, "public_base_url": f"http://127.0.0.1:{port}",
         "wechat_api_base": "", "wecom_api_base": "",
     }
+
+
+@pytest.fixture
+def api_port() -> int:
+    """The port the stand-in APIs listen on alone (the outbox sender's tests, without the app)."""
+    return unused_port()
+
+
+def api_bases(api_port: int) -> dict[str, str]:
+    """Settings pointing both API bases at the stand-ins served on api_port."""
+    base = f"http://127.0.0.1:{api_port}/sim"
+    return {"wechat_api_base": f"{base}/wechat-api", "wecom_api_base": f"{base}/wecom-api"}
+
+
+@pytest.fixture
+async def sim(services: Services, api_port: int) -> AsyncIterator[SimRecorder]:
+    """The stand-in APIs, served on api_port over the test's services."""
+    app = make_app(services)
+    server = TestServer(app, host="127.0.0.1", port=api_port)
+    await server.start_server()
+    yield app[SIM_RECORDER]
+    await server.close()
 
 
 async def launch_chromium(pw: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot import metrics
@@ -24,15 +24,10 @@ from bot.clock import FakeClock
 from bot.outbox import enqueue
 from bot.privacy import hash_openid
 from bot.services import Services, open_services
-from bot.sim.api import SIM_RECORDER, SimRecorder, make_app
+from bot.sim.api import SimRecorder
 from storage.models import OutboxItem, Resident
 from tests.conftest import WeChat
-
-
-@pytest.fixture
-def api_port() -> int:
-    """The port the stand-in APIs listen on."""
-    return unused_port()
+from tests.sim_support import api_bases, api_port, sim  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -40,23 +35,7 @@ def settings_overrides(api_port: int) -> dict[str, Any]:
     """Point both API bases at the stand-ins; a short timeout, three attempts. The timeout leaves
     room for a busy CI machine: at 0.3 s, answers of the stand-ins (which do real database work)
     timed out under load and made the two-process test flaky."""
-    base = f"http://127.0.0.1:{api_port}/sim"
-    return {
-        "wechat_api_base": f"{base}/wechat-api",
-        "wecom_api_base": f"{base}/wecom-api",
-        "outbox_timeout_s": 1.5,
-        "outbox_max_attempts": 3,
-    }
-
-
-@pytest.fixture
-async def sim(services: Services, api_port: int) -> AsyncIterator[SimRecorder]:
-    """The stand-in APIs, served on a real port over the test's services."""
-    app = make_app(services)
-    server = TestServer(app, host="127.0.0.1", port=api_port)
-    await server.start_server()
-    yield app[SIM_RECORDER]
-    await server.close()
+    return {**api_bases(api_port), "outbox_timeout_s": 1.5, "outbox_max_attempts": 3}
 
 
 @pytest.fixture

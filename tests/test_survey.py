@@ -4,13 +4,12 @@ the staff group told, the comment, and the one reminder then 未评价 when nobo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer, unused_port
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot import dispatch, tickets
@@ -20,10 +19,11 @@ from bot.flows import survey
 from bot.inbound import Inbound
 from bot.schedule import run_due
 from bot.services import Services
-from bot.sim.api import SIM_RECORDER, SimRecorder, make_app
+from bot.sim.api import SimRecorder
 from storage.models import OutboxItem, Reminder, Resident, Ticket
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
+from tests.sim_support import api_bases, api_port, sim  # noqa: F401 (fixtures)
 from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 DELAY = 7200
@@ -97,23 +97,8 @@ async def test_one_survey_per_resolution_after_the_delay(svc: Services, clock: F
 
 
 @pytest.fixture
-def api_port() -> int:
-    return unused_port()
-
-
-@pytest.fixture
 def settings_overrides(api_port: int) -> dict[str, Any]:
-    base = f"http://127.0.0.1:{api_port}/sim"
-    return {"wechat_api_base": f"{base}/wechat-api", "wecom_api_base": f"{base}/wecom-api"}
-
-
-@pytest.fixture
-async def sim(services: Services, api_port: int) -> AsyncIterator[SimRecorder]:
-    app = make_app(services)
-    server = TestServer(app, host="127.0.0.1", port=api_port)
-    await server.start_server()
-    yield app[SIM_RECORDER]
-    await server.close()
+    return api_bases(api_port)
 
 
 @pytest.mark.parametrize(("last_message_h", "api"), [(1, "custom_send"), (60, "template_send")])
