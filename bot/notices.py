@@ -148,6 +148,17 @@ def what_of(ticket: Ticket) -> str:
     return ""
 
 
+def matter_of(ticket: Ticket) -> str:
+    """what_of without the place a report's summary carries (照明｜3栋2单元｜灯不亮 → 照明｜灯不亮), for
+    a push with a place line of its own."""
+    what = what_of(ticket)
+    place = (ticket.fields or {}).get("place")
+    parts = what.split("｜")
+    if isinstance(place, str) and place.strip() and len(parts) >= 3 and parts[1].strip() == place.strip():
+        return "｜".join(p for p in (parts[0], *parts[2:]) if p.strip())
+    return what
+
+
 def clip(text: str, limit: int) -> str:
     """text cut to limit characters, an ellipsis ending what was cut."""
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
@@ -192,7 +203,7 @@ def dispatch_card(
     # A volunteer signup's 办结 approves it and 退回 declines it (dispatch._decide_signup): say so.
     tail.append(t.get("dispatch.card_howto_signup" if ticket.kind == "volunteer_signup" else "dispatch.card_howto",
                       short=short))
-    what = safe_text(what_of(ticket))
+    what = safe_text(matter_of(ticket))  # its place is the 地点 line
     description = ""
     for limit in (120, 80, 40, 20, 0):
         lines = [f'<div class="gray">{head[0]}</div>'] + ([f'<div class="normal">{head[1]}</div>'] if head[1] else [])

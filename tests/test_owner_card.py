@@ -1,0 +1,27 @@
+"""The dispatch card's 事项 line without the place the 地点 line already gives: a report's
+summary is 照明｜3栋2单元｜楼道灯不亮了, and the card read 事项：照明｜3栋2单元｜楼道灯不亮了 under
+地点：3栋2单元. Both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.services import Services
+from tests.wecom_driver import load_demo_roster, new_ticket, outbox_rows
+
+
+async def test_the_cards_matter_leaves_out_the_place_it_shows_on_its_own_line(
+    client: TestClient[Any, Any], services: Services,
+) -> None:
+    await load_demo_roster(services)
+    await new_ticket(services, resident="oCard1", category="照明", summary="照明｜3栋2单元｜楼道灯不亮了",
+                     fields={"phone": "13812345678", "place": "3栋2单元", "category": "照明"})
+    await new_ticket(services, resident="oCard2", building="2", category="环境卫生", summary="环境卫生｜2号楼｜",
+                     fields={"phone": "13812345678", "place": "2号楼", "category": "环境卫生"})
+    first, second = [o.payload["description"] for o in await outbox_rows(services, "wecom", "wangwei")
+                     if o.payload.get("msgtype") == "textcard"]
+    assert "地点：3栋2单元" in first and "事项：照明｜楼道灯不亮了<" in first, first
+    assert first.count("3栋2单元") == 1, first
+    assert "地点：2号楼" in second and "事项：环境卫生<" in second, second
