@@ -157,6 +157,18 @@ def _text(entry: dict[str, Any], key: str, where: str, problems: list[str]) -> s
     return value.strip()
 
 
+def _head(raw: Any, key: str, i: int, noun: str, problems: list[str]) -> tuple[str, str, str] | None:
+    """The i-th [[key]] table's id, how its problems name it (person 'w1', else people[2]) and its
+    name, each missing one a problem; None, a problem too, when the entry is not a table."""
+    where = f"{key}[{i}]"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} is not a table")
+        return None
+    found = _text(raw, "id", where, problems)
+    where = f"{noun} {found!r}" if found else where
+    return found, where, _text(raw, "name", where, problems)
+
+
 def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
     """Validate a roster's TOML tables; raises RosterError listing every problem. whole: the
     tables are the whole roster, so a grid's workers must be among its people; a file to be
@@ -172,13 +184,10 @@ def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
     people: list[PersonEntry] = []
     seen_people: set[str] = set()
     for i, raw in enumerate(data.get("people", [])):
-        where = f"people[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where} is not a table")
+        head = _head(raw, "people", i, "person", problems)
+        if head is None:
             continue
-        pid = _text(raw, "id", where, problems)
-        where = f"person {pid!r}" if pid else where
-        name = _text(raw, "name", where, problems)
+        pid, where, name = head
         roles = _strings(raw.get("roles"), f"{where}: roles", problems)
         for role in roles:
             if role not in ROLES:
@@ -203,13 +212,10 @@ def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
     seen_grids: set[str] = set()
     building_grid: dict[str, str] = {}
     for i, raw in enumerate(data.get("grids", [])):
-        where = f"grids[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where} is not a table")
+        head = _head(raw, "grids", i, "grid", problems)
+        if head is None:
             continue
-        gid = _text(raw, "id", where, problems)
-        where = f"grid {gid!r}" if gid else where
-        name = _text(raw, "name", where, problems)
+        gid, where, name = head
         buildings = tuple(normalize_building(b) for b in _strings(raw.get("buildings"), f"{where}: buildings", problems))
         workers = _strings(raw.get("workers"), f"{where}: workers", problems)
         if gid in seen_grids:
