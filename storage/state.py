@@ -204,26 +204,24 @@ class SqlStateStore(StateStore):
 
         return sqlite_insert(KeyValue)
 
-    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+    def _upsert(self, key: str, value: Any, ttl: float | None, where: Any = None) -> Any:
+        """INSERT the entry, or overwrite the row at key (only if `where` holds, when given)."""
         data = json.dumps(value, ensure_ascii=False)
         stmt = self._insert().values(key=key, value=data, expires_at=self._expiry(ttl))
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=[KeyValue.key],
             set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
+            where=where,
         )
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         async with self._sessions() as session, session.begin():
-            await session.execute(stmt)
+            await session.execute(self._upsert(key, value, ttl))
 
     async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
         # One atomic statement: insert, or take over a row that has expired; a live row wins.
-        data = json.dumps(value, ensure_ascii=False)
         now = self._now()
-        stmt = self._insert().values(key=key, value=data, expires_at=self._expiry(ttl))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[KeyValue.key],
-            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
-            where=(KeyValue.expires_at.is_not(None)) & (KeyValue.expires_at <= now),
-        )
+        stmt = self._upsert(key, value, ttl, where=(KeyValue.expires_at.is_not(None)) & (KeyValue.expires_at <= now))
         async with self._sessions() as session, session.begin():
             result = await session.execute(stmt)
             return bool(result.rowcount)
@@ -400,18 +398,18 @@ class SqliteStateStore(_OneProcessStore):
         ).fetchone()
         return None if row is None else json.loads(row[0])
 
+    # The entry inserted, or the row at key overwritten.
+    _UPSERT = (
+        "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires"
+    )
+
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
-        self._db.execute(
-            "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
-            (key, json.dumps(value, ensure_ascii=False), self._expires(ttl)),
-        )
+        self._db.execute(self._UPSERT, (key, json.dumps(value, ensure_ascii=False), self._expires(ttl)))
 
     async def set_if_absent(self, key: str, value: Any, ttl: float | None = None) -> bool:
         cur = self._db.execute(
-            "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires "
-            "WHERE kv.expires IS NOT NULL AND kv.expires <= ?",
+            self._UPSERT + " WHERE kv.expires IS NOT NULL AND kv.expires <= ?",
             (key, json.dumps(value, ensure_ascii=False), self._expires(ttl), self._ts()),
         )
         return cur.rowcount == 1
