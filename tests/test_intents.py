@@ -579,6 +579,21 @@ def test_yellow_water_asked_about_a_provider_asked_when_free_and_rent_owed(
     assert intent(classifier, text) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("楼上邻居天天半夜跺脚 说了也不听", "mediation"), ("跟他说了没用", "mediation"),
+    ("沟通过了 不管用", "mediation"), ("想让社区出面调解", "mediation"),
+    ("隔壁家狗整夜叫 找过他好几回了 还是照样", "mediation"),
+    ("楼上太吵了", "complaint"), ("楼上太吵了 没有沟通过", "complaint"), ("楼上天天跺脚 还没跟他说", "complaint"),
+    ("楼上天天打孩子 说了也不听", "complaint"),
+    ("跟物业说了没用 路灯还是不亮", "complaint"), ("物业不作为 说了多少次都不理", "complaint"),
+])
+def test_a_neighbour_spoken_to_in_vain_is_mediation_the_noise_alone_a_complaint(
+        classifier: Classifier, text: str, expected: str) -> None:
+    # spoken to already, the community is asked to step in between the two; not spoken to yet, 物业
+    # not doing its work and a harm to report (打孩子) stay complaints, as the noise told first is
+    assert intent(classifier, text) == expected
+
+
 @pytest.mark.parametrize(("text", "for_whom"), [
     ("俺想找人上门剪个头", None), ("剃个头", None), ("想剪个头发", None), ("能上门理发吗", None),
     ("俺爹瘫在床上 能来家给剃个头不", "父亲"), ("老爷子要推个头 你们那有上门的师傅吗", "父亲"),

@@ -1,5 +1,5 @@
-"""Residents' words read at the opening of a conversation (both backends): a haircut said the old
-way is a booking."""
+"""Residents' words read at the opening of a conversation (both backends): a neighbour already
+spoken to in vain is a mediation, the noise alone a complaint, a haircut said the old way a booking."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ def oid() -> str:
 
 
 @pytest.mark.parametrize(("said", "asked"), [
+    # the neighbour named: the mediation knows the other side and asks when the resident is free
+    ("楼上邻居天天半夜跺脚 说了也不听", "调解员会约双方一起坐下来谈"),
+    ("跟他说了没用", "请问是和谁发生的矛盾"),
+    ("沟通过了 不管用", "请问是和谁发生的矛盾"),
+    # not spoken to yet: the noise is reported
+    ("楼上太吵了", "问题在哪里"),
     # 剪个头, 剃个头: 理发, booked
     ("俺想找人上门剪个头", "请问是给谁预约"),
     ("想剪个头发", "请问是给谁预约"),
