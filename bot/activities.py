@@ -437,8 +437,8 @@ async def my_signups_reply(svc: Services, session: AsyncSession, openid: str) ->
 
 # 我的报名, 我报名了哪些活动: the resident's signups.
 _MINE = re.compile(
-    r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|几个)(?:志愿)?活动?|"
-    r"(?:我)?参加了(?:哪些|什么)活动)(?:呢|啊|吗)?$"
+    r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|啥|几个)(?:志愿)?活动?|"
+    r"(?:我)?参加了(?:哪些|什么|啥)活动)(?:呢|啊|吗)?$"
 )
 
 
@@ -501,12 +501,15 @@ _DROP_NAMED = (
 )
 
 
+_POINTER = re.compile(r"(?:的)?(?:那个|这个|那次|这次)?(?:活动)?$")  # 敬老院那个: 敬老院
+
+
 async def named_drop(ctx: Context, text: str) -> str | None:
     """楼道清洁我不去了 / 退出楼道清洁 from a resident signed up for it: that signup withdrawn, as
     取消报名 would (清洁 in it is no 助洁 booking to cancel). None when no signup of theirs is named."""
     said = normalize(text)
     found = next((m for m in (p.match(said) for p in _DROP_NAMED) if m is not None), None)
-    name = found.group("name") if found is not None else ""
+    name = _POINTER.sub("", found.group("name")) if found is not None else ""
     if len(name) < 2 or _number(name) is not None:
         return None
     signed = await signed_activities(ctx.session, ctx.openid, ctx.now)

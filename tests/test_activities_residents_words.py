@@ -36,7 +36,8 @@ async def _status(services: Services, openid: str) -> list[str]:
         return list(await session.scalars(select(ActivitySignup.status).where(ActivitySignup.openid == openid)))
 
 
-@pytest.mark.parametrize("dropped", ["楼道清洁我不去了", "退出楼道清洁", "不参加楼道清洁了", "楼道清洁活动去不了了"])
+@pytest.mark.parametrize("dropped", ["楼道清洁我不去了", "退出楼道清洁", "不参加楼道清洁了", "楼道清洁活动去不了了",
+                                     "楼道那个我去不了了", "楼道清洁的那个不去了"])
 async def test_a_signup_named_with_a_drop_word_is_withdrawn(wx: WeChat, services: Services, dropped: str) -> None:
     await load_activities(services)
     openid = oid()
@@ -89,3 +90,13 @@ async def test_a_bare_drop_long_after_signing_up_withdraws_nothing(
     clock.advance(hours=3)
     assert "已为您取消" not in await wx.say(openid, "我不想去了")
     assert await _status(services, openid) == ["signed"]
+
+
+@pytest.mark.parametrize("asked", ["我报名了啥活动", "我参加了啥活动"])
+async def test_asking_what_was_signed_up_for_in_plain_words_lists_it(wx: WeChat, services: Services, asked: str) -> None:
+    """我报名了啥活动 was 没太明白 and the menu (only 哪些 / 什么 / 几个 were read)."""
+    await load_activities(services)
+    openid = oid()
+    assert "报名成功" in await wx.say(openid, "报名 敬老院探访")
+    told = await wx.say(openid, asked)
+    assert "您报名的志愿活动" in told and "敬老院探访" in told, told
