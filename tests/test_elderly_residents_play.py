@@ -111,10 +111,23 @@ async def test_a_care_note_said_at_the_time_question_is_kept_and_the_time_asked_
         told = await wx.say(openid, note)
         assert f"备注先记下了：{note}" in told and "想约哪一天" in told and "没有看懂" not in told, told
     assert "联系电话" in await wx.say(openid, "明天中午")  # the notes question: answered already
-    told = await wx.say(openid, "牙口不好")
-    assert "备注先记下了：牙口不好" in told and "联系电话" in told, told
+    told = await wx.say(openid, "站不稳 要人扶")
+    assert "备注先记下了：站不稳 要人扶" in told and "联系电话" in told, told
     summary = await wx.say(openid, "13812345678")
-    assert "备注：少盐，不要辣，我腿脚不好，牙口不好" in summary, summary
+    assert "备注：少盐，不要辣，我腿脚不好，站不稳 要人扶" in summary, summary
     assert "已为助餐预约好" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
-    assert ticket.fields["notes"] == "少盐，不要辣，我腿脚不好，牙口不好"
+    assert ticket.fields["notes"] == "少盐，不要辣，我腿脚不好，站不稳 要人扶"
+
+
+async def test_saying_no_more_booking_in_the_middle_of_one_leaves_it(wx: WeChat, services: Services) -> None:
+    """算了不订了 at 请留一个联系电话 was told 这次的助餐预约还没有提交。不想约了，请回复“取消” — the
+    resident had said just that. It leaves the booking as 取消 does, nothing kept."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我妈订个明天的午饭")
+    for answer in ("刘阿姨", "78", "8号楼"):
+        await wx.say(openid, answer)
+    assert "联系电话" in await wx.say(openid, "不要了")  # no notes
+    told = await wx.say(openid, "算了不订了")
+    assert "已取消" in told and "联系电话" not in told, told
+    assert await tickets_of(services, openid) == []
