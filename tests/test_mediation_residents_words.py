@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
@@ -38,3 +40,28 @@ async def test_a_word_that_is_no_place_is_still_asked_for_a_choice(wx: WeChat, s
     assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗天天叫 我想找人调解一下")
     told = await wx.say(openid, "嗯嗯")
     assert "选项前面的数字" in told and "已补充" not in told, told
+
+
+@pytest.mark.parametrize("said", ["跟他说了好几次了", "我跟她说了 没用", "讲过好几回了"])
+async def test_having_told_them_many_times_is_a_talk_had(wx: WeChat, services: Services, said: str) -> None:
+    """跟他说了好几次了 at 您和对方沟通过吗 was added to the matter (已补充到事由) and the choice asked
+    again: it says they talked."""
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "我要调解 我儿子不给我生活费")
+    told = await wx.say(openid, said)
+    assert "什么时候方便" in told and "已补充" not in told, told
+    for answer in ("周六上午", "13812345678"):
+        await wx.say(openid, answer)
+    assert "已为您登记" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["talked"] is True
+
+
+async def test_no_more_mediation_in_the_middle_of_one_leaves_it(wx: WeChat, services: Services) -> None:
+    """我不想调解了 at the time question was 没有看懂时间: it leaves the request as 取消 does."""
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "我要调解 我儿子不给我生活费")
+    assert "什么时候方便" in await wx.say(openid, "2")
+    told = await wx.say(openid, "我不想调解了")
+    assert "已取消" in told and "没有看懂" not in told, told
+    assert await tickets_of(services, openid) == []
