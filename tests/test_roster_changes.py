@@ -250,7 +250,9 @@ async def test_a_grid_worker_on_leave_his_grids_reports_move_to_the_worker_takin
     told = [r.payload.get("text") for r in await outbox_rows(services, "wecom", "wangwei")]
     assert f"工单 {a.number}（3栋1单元）已改派他人，您无需再处理，不用上门。" in told
     assert f"工单 {b.number}（1栋1单元）已改派他人，您无需再处理，不用上门。" in told
-    assert await wecom.say("wangwei", "办结 1 修好了") == f"工单 {a.number} 已改派他人，您无需再处理。"
+    # his result is not lost: kept on the job and passed on to the worker who has it now (5f0a555)
+    assert await wecom.say("wangwei", "办结 1 修好了") == (
+        f"工单 {a.number} 已改派给 钱丽，这张单不用您再办结。您写的办理情况已转告 钱丽，并记在工单上。")
     mine = await wecom.say("qianli", "我的工单")
     assert "（2 张）" in mine and a.number in mine and b.number in mine
     assert "钱丽" in await wx.say(taken, "5")
