@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import bindparam, exists, or_, select
@@ -75,6 +75,9 @@ FROM_STATUSES = {
 }
 NEEDS_NOTE = {"resolve": "note_resolve", "return": "note_return", "whistle": "note_whistle", "reply": "note_reply"}
 PHOTO_TTL_S = 1800
+# A photo this soon after a 办结 is that job's result; later, with another job in hand, it was
+# taken at the next job and is kept for its 办结 (with none in hand, it still goes to the one done).
+PHOTO_AFTER_S = 300
 KEPT_PHOTOS = 9  # photos kept from before a 办结 (WeCom sends at most 9 picked at once)
 REPLY_SEEN_TTL_S = 86400  # how long a colleague's answer shown on a held 回复 counts as read
 MAX_NOTE = 600  # a note's characters: it is the resident's push (as a console answer, staff_actions)
@@ -762,8 +765,30 @@ async def attach_photo(svc: Services, session: AsyncSession, who: Person, media:
     ticket = await tickets.get_by_number(session, str(number), for_update=True) if number else None
     if ticket is None or ticket.assignee != who.id:
         return await _keep_photo(svc, session, who, media)
+    finished = _finished_at(pending)
+    if finished is not None and svc.clock.now() - finished > timedelta(seconds=PHOTO_AFTER_S) \
+            and await _jobs_in_hand(session, who):
+        # Well after that 办结, with another job in hand: taken at the next job, kept for its 办结.
+        return await _keep_photo(svc, session, who, media, after=ticket.number)
     await _attach(svc, session, who, ticket, media)
     return t.get("wecom.photo_attached", number=ticket.number)
+
+
+def _finished_at(pending: dict[str, Any]) -> datetime | None:
+    """When the 办结 a wecom-photo entry points to was committed (None: not recorded)."""
+    try:
+        at = datetime.fromisoformat(str(pending.get("at")))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
+async def _jobs_in_hand(session: AsyncSession, who: Person) -> list[Ticket]:
+    """Up to two of the worker's jobs a 办结 would take a photo to (a coordinator's signups take none)."""
+    return list(await session.scalars(
+        select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES["resolve"]),
+                             Ticket.parent_id.is_(None), Ticket.kind != "volunteer_signup").limit(2)
+    ))
 
 
 async def _attach(svc: Services, session: AsyncSession, who: Person, ticket: Ticket, media: dict[str, Any]) -> None:
@@ -773,16 +798,15 @@ async def _attach(svc: Services, session: AsyncSession, who: Person, ticket: Tic
     _audit(session, who.id, "wecom.photo", ticket.number, now, media_id=media.get("media_id"))
 
 
-async def _keep_photo(svc: Services, session: AsyncSession, who: Person, media: dict[str, Any]) -> str:
+async def _keep_photo(svc: Services, session: AsyncSession, who: Person, media: dict[str, Any],
+                      after: str | None = None) -> str:
     """A photo sent before the 办结 it belongs to: kept (at most KEPT_PHOTOS, for PHOTO_TTL_S) and
     attached by that 办结; the reply says so, naming the 办结 to send when one job is in hand. With
-    no job in hand, nothing is kept and the reply says a photo follows a 办结."""
+    no job in hand, nothing is kept and the reply says a photo follows a 办结. after: the job
+    finished more than PHOTO_AFTER_S before, which the reply says the photo was not put on."""
     t = svc.texts
-    held = list(await session.scalars(
-        select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES["resolve"]),
-                             Ticket.parent_id.is_(None), Ticket.kind != "volunteer_signup").limit(2)
-    ))
-    if not held:  # no job in hand that a 办结 would take it to (a coordinator's signups take none)
+    held = await _jobs_in_hand(session, who)
+    if not held:  # no job in hand that a 办结 would take it to
         return t.get("wecom.photo_unexpected")
     key = svc.store.key("wecom-photo-kept", who.id)
     async with svc.store.lock(f"wecom-photo-kept:{who.id}"):  # several photos picked arrive at once
@@ -794,7 +818,10 @@ async def _keep_photo(svc: Services, session: AsyncSession, who: Person, media: 
         await svc.store.set(key, {"photos": photos}, ttl=PHOTO_TTL_S)
     example = f"{COMMAND_WORD['resolve']} {await dispatch.worker_ref(session, held[0])} 说明" if len(held) == 1 else \
         f"{COMMAND_WORD['resolve']} N 说明"
-    return t.get("wecom.photo_kept", count=len(photos), example=example, minutes=PHOTO_TTL_S // 60)
+    kept = t.get("wecom.photo_kept", count=len(photos), example=example, minutes=PHOTO_TTL_S // 60)
+    if after is None:
+        return kept
+    return t.get("wecom.photo_not_to_done", number=after, minutes=PHOTO_AFTER_S // 60) + "\n" + kept
 
 
 def _photo_goes_to(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> None:
@@ -802,7 +829,8 @@ def _photo_goes_to(svc: Services, session: AsyncSession, who: Person, ticket: Ti
     number = ticket.number
 
     async def point() -> None:
-        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": number}, ttl=PHOTO_TTL_S)
+        at = svc.clock.now().isoformat()
+        await svc.store.set(svc.store.key("wecom-photo", who.id), {"number": number, "at": at}, ttl=PHOTO_TTL_S)
 
     _after_commit(session, point)
 

@@ -204,3 +204,31 @@ async def test_mine_says_chaoqi_for_a_missed_banjie_limit_and_jiedan_chaoshi_for
     assert "（接单超时）" in line[slow.number] and "超期" not in line[slow.number], mine
     assert "（超期）" in line[late.number] and "接单超时" not in line[late.number], mine
     assert "超" not in line[on_time.number] and "已超时" not in mine, mine
+
+
+async def test_a_photo_well_after_a_banjie_with_another_job_in_hand_waits_for_that_jobs_banjie(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """A photo sent within 30 minutes after one 办结 went to that job, though the worker had walked
+    on to the next and taken it there. Right after a 办结 (PHOTO_AFTER_S) it is still that job's
+    result; later, with another job in hand, it is kept for that job's 办结 and the worker is told
+    it was not put on the one finished; with no job left it goes to the one finished."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+    lamp = (await new_ticket(services, resident="oNext1")).ticket
+    drain = (await new_ticket(services, resident="oNext2", building="2", category="sanitation", summary="下水道堵了")).ticket
+    assert (await wc.say("wangwei", f"接单 {lamp.number} {drain.number}")).count("已接单") == 2
+    assert (await wc.say("wangwei", f"办结 {lamp.number} 灯换好了")).startswith("已办结")
+    clock.advance(minutes=2)
+    assert await photo(wc, "wangwei", "N1") == f"照片已附到工单 {lamp.number}。"  # the result, sent right after
+    clock.advance(seconds=worker_commands.PHOTO_AFTER_S)
+    said = await photo(wc, "wangwei", "N2")
+    assert said.startswith(f"工单 {lamp.number} 办结已超过 {worker_commands.PHOTO_AFTER_S // 60} 分钟，这张照片没有附到它"), said
+    assert "第 1 张" in said and f"办结 {drain.number[-4:]} 说明" in said, said
+    done = await wc.say("wangwei", f"办结 {drain.number} 疏通好了")
+    assert done.endswith(f"您之前发的 1 张照片已附到工单 {drain.number}。"), done
+    assert [e.data["media_id"] for e in await events_of(services, lamp.number, "photo")] == ["N1"]
+    assert [e.data["media_id"] for e in await events_of(services, drain.number, "photo")] == ["N2"]
+    clock.advance(minutes=10)  # no job left in hand: a late photo is still the last one finished's
+    assert await photo(wc, "wangwei", "N3") == f"照片已附到工单 {drain.number}。"
