@@ -131,3 +131,28 @@ async def test_saying_no_more_booking_in_the_middle_of_one_leaves_it(wx: WeChat,
     told = await wx.say(openid, "算了不订了")
     assert "已取消" in told and "联系电话" not in told, told
     assert await tickets_of(services, openid) == []
+
+
+async def test_a_care_note_said_with_the_time_is_kept_and_the_start_taken_still_said(
+    wx: WeChat, services: Services
+) -> None:
+    """明天上午 我腿脚不好 at the time question booked 07:30 and lost 我腿脚不好 (the notes question
+    then asked). The note is kept and not asked for; the start taken for 上午 is said with the
+    phone question (it was said with the notes question only), and so it is when the note came
+    before the time."""
+    with_time, before = oid(), oid()
+    for openid in (with_time, before):
+        assert "给谁预约" in await wx.say(openid, "约个陪诊")
+        for answer in ("我自己", "王秀兰", "80"):
+            await wx.say(openid, answer)
+        assert "想约哪一天" in await wx.say(openid, "3栋")
+    told = await wx.say(with_time, "明天上午 我腿脚不好")
+    assert "已按 11月24日 07:30 为您记下" in told and "联系电话" in told and "注意" not in told, told
+    assert "备注先记下了" in await wx.say(before, "我腿脚不好")
+    told = await wx.say(before, "明天上午")
+    assert "已按 11月24日 07:30 为您记下" in told and "联系电话" in told and "注意" not in told, told
+    for openid in (with_time, before):
+        summary = await wx.say(openid, "13812345678")
+        assert "备注：我腿脚不好" in summary and "已按" not in summary, summary
+        assert "已为陪诊预约好" in await wx.say(openid, "确认")
+    assert [t.fields["notes"] for t in await tickets_of(services)] == ["我腿脚不好", "我腿脚不好"]

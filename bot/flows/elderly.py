@@ -149,9 +149,27 @@ def _when_parser(spec: ServiceSpec) -> Any:
         when = parse_when(answer.text.strip(), answer.now.date())
         if when.empty:
             raise Invalid("elderly.hint.when")
-        return when_value(spec, when, answer.now)
+        value = when_value(spec, when, answer.now)
+        note = _care_clauses(answer.text, answer.now.date())
+        return {**value, "note": note} if note else value  # 明天上午 我腿脚不好: the note kept too
 
     return parse
+
+
+_CLAUSES = re.compile(r"[\s,，。；;、！!]+")
+
+
+def _care_clauses(text: str, today: date) -> str:
+    """The clauses of text that are a care note (a care word, no time): 我腿脚不好 of 明天上午 我腿脚不好."""
+    care = words("elderly", "care_words")
+    found = [c for c in _CLAUSES.split(text.strip())
+             if c and any(w in normalize(c) for w in care) and parse_when(c, today).empty]
+    return "，".join(found)
+
+
+def _note_with_time(slots: dict[str, Any], _resident: Resident) -> str | None:
+    """The care note said with the time (明天上午 我腿脚不好): the notes, not asked again."""
+    return (when_of(slots) or {}).get("note") or None
 
 
 def _opening_when(spec: ServiceSpec, raw: Any, now_local: datetime) -> dict[str, Any] | Invalid | None:
@@ -445,19 +463,20 @@ class ElderlyService(Flow):
     )
     vars().update(_when_steps())
     notes = Step("elderly.ask.notes", label="elderly.labels.notes", parse=notes, optional=True,
-                 edit_words=("改备注", "备注不对"))
+                 prefill=_note_with_time, edit_words=("改备注", "备注不对"))
     phone = Step(
         "elderly.ask.phone", label="elderly.labels.phone", parse=parsers.phone, prefill=_bound_phone,
         edit_words=("电话不对", "电话错了", "改电话", "手机号不对"),
     )
 
-    first_ask_only = ("why_not", "picked")
+    first_ask_only = ("why_not", "picked", "picked_told")
 
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
         """{who}: 您 when the resident books for themselves (请问您多大年纪), else 老人; {why_not}:
         why the time the opening message named cannot be booked (said before asking for one);
         {picked}: the start taken for a part of the day no slot starts in (陪诊 明天上午: 07:30),
-        said with the question after the time."""
+        said with the question after the time (the notes; the phone's, {picked_told}, when the
+        notes were told with the time or before it and are not asked)."""
         values = {"who": ctx.text("elderly.who_self" if whom(slots) == SELF else "elderly.who_other")}
         spec = CATALOG.get(str(slots.get("service") or ""))
         raw = slots.get("when_raw")
@@ -469,6 +488,8 @@ class ElderlyService(Flow):
         values["picked"] = "" if spec is None or not wanted.get("picked") else ctx.text(
             "elderly.start_picked", service=spec.name, part=wanted["picked"], at=wanted["at"], when=wanted["text"],
         ) + "\n"
+        told = slots.get(NOTES_TOLD) or (slots.get("notes") and wanted.get("note") == slots.get("notes"))
+        values["picked_told"] = values["picked"] if told else ""  # the notes not asked: said at the phone
         return values
 
     def asked(self, ctx: Context, topic: str, slots: dict[str, Any], said: str) -> str | None:
@@ -664,6 +685,7 @@ def _told_ahead(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
     return None
 
 
+NOTES_TOLD = "_notes_told"  # slots key: the notes were told at another question, so not asked
 NOTES_MAX = 200  # characters of a booking's note kept from what was said at other questions
 
 
@@ -679,7 +701,8 @@ def _care_noted(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
         return None
     kept = str(slots.get("notes") or "")
     note = (f"{kept}，{said}" if kept else said)[:NOTES_MAX]
-    return {**slots, "notes": note}, ctx.text("flow.noted", field=ctx.text("elderly.labels.notes"), value=said)
+    return {**slots, "notes": note, NOTES_TOLD: True}, ctx.text(
+        "flow.noted", field=ctx.text("elderly.labels.notes"), value=said)
 
 
 def as_when(value: dict[str, Any]) -> When:
