@@ -156,3 +156,25 @@ async def test_a_care_note_said_with_the_time_is_kept_and_the_start_taken_still_
         assert "备注：我腿脚不好" in summary and "已按" not in summary, summary
         assert "已为陪诊预约好" in await wx.say(openid, "确认")
     assert [t.fields["notes"] for t in await tickets_of(services)] == ["我腿脚不好", "我腿脚不好"]
+
+
+async def test_a_booking_is_picked_by_its_day(wx: WeChat, services: Services) -> None:
+    """A daughter with her mother's meals booked for tomorrow and the day after: 明天的饭不要了
+    listed both and asked for a number, and at that list 后天那个 / 周三的 were 请回复…序号. The
+    day names the one booked on it; a sentence that says more (我想把明天的改成晚上) picks none."""
+    openid = oid()
+    for day in ("明天", "后天"):
+        assert "怎么称呼" in await wx.say(openid, f"给我妈订{day}中午的饭")
+        for answer in ("王淑芬", "83", "6栋1单元202", "没有", "13812345678"):
+            await wx.say(openid, answer)
+        assert "已为助餐预约好" in await wx.say(openid, "确认")
+    told = await wx.say(openid, "明天的饭不要了")
+    assert "要取消这个预约吗" in told and "11月24日（周二）11:00" in told and "11月25日" not in told, told
+    assert "保留" in await wx.say(openid, "否")
+    assert "要取消哪一个" in await wx.say(openid, "取消预约")
+    told = await wx.say(openid, "我想把明天的改成晚上")
+    assert "序号" in told and "也可以说哪天的" in told and "要取消这个预约吗" not in told, told
+    told = await wx.say(openid, "后天那个")
+    assert "要取消这个预约吗" in told and "11月25日（周三）11:00" in told, told
+    assert "已取消您11月25日（周三）11:00的助餐预约" in await wx.say(openid, "确认")
+    assert "要改哪一个" not in await wx.say(openid, "改时间")  # one left: no list

@@ -59,23 +59,40 @@ def chosen(slots: dict[str, Any]) -> dict[str, Any] | None:
         return listed[0] if len(listed) == 1 else None
     if isinstance(pick, int):
         return listed[pick - 1] if 1 <= pick <= len(listed) else None
-    same = [e for e in listed if e["service"] == pick]
+    if isinstance(pick, dict):  # a day (明天的, 周二那个): the one booking listed on it
+        same = [e for e in listed if str(pick.get("day") or "-") in e["text"]]
+    else:
+        same = [e for e in listed if e["service"] == pick]
     return same[0] if len(same) == 1 else None
+
+
+# A day alone as the pick (明天的, 周二那个, 24号那天的饭): nothing else said (我想把明天的改成晚上 is more).
+_DAY_ALONE = re.compile(r"^(?:是|就)?(?P<day>.{1,6}?)(?:的|那个|那一个|那次|那天|那顿)*(?:饭|餐|预约|那个)?(?:吧|呀|啊)?$")
+
+
+def _day_named(text: str, today: date) -> dict[str, str] | None:
+    """The day a booking is named by (明天的, 周二那个, 24号的) as a pick, else None."""
+    day = parse_when(text, today).day
+    return {"day": bookings.day_text(day)} if day is not None else None
 
 
 _PICK = re.compile(r"^(?:第|预约)?(?P<n>[0-9]|[一二三四五六七八九])(?:个|项|条|号)?(?:预约)?(?:吧|的)?$")
 _NUMBERED = re.compile(r"(?:第|预约)(?P<n>[0-9]|[一二三四五六七八九])(?:个|项|条)?")  # 取消第二个, 取消预约2
 
 
-def _pick(answer: Answer) -> int | str:
-    """Which of the listed bookings: its number (2, 第二个) or its service (助餐)."""
+def _pick(answer: Answer) -> int | str | dict[str, str]:
+    """Which of the listed bookings: its number (2, 第二个), its service (助餐) or its day (明天的)."""
     found = _PICK.match(normalize(answer.text))
     if found is not None:
         return cn_number(found.group("n")) or 0
     spec = CATALOG.find(answer.text)
-    if spec is None:
+    if spec is not None:
+        return spec.name
+    alone = _DAY_ALONE.match(normalize(answer.text))
+    day = _day_named(alone.group("day"), answer.now.date()) if alone is not None else None
+    if day is None:
         raise Invalid("elderly.hint.pick")
-    return spec.name
+    return day
 
 
 async def _pick_check(ctx: Context, slots: dict[str, Any], value: Any) -> str | None:
@@ -86,7 +103,7 @@ async def _pick_check(ctx: Context, slots: dict[str, Any], value: Any) -> str | 
 def _pick_step(question: str) -> Step:
     return Step(question, parse=_pick, check=_pick_check, label="elderly.labels.booking",
                 ask_if=lambda slots: len(slots.get("listed") or ()) > 1,
-                show=lambda v: f"第{v}个" if isinstance(v, int) else str(v or ""))
+                show=lambda v: f"第{v}个" if isinstance(v, int) else str(v.get("day") if isinstance(v, dict) else v or ""))
 
 
 def _listed_values(ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
@@ -262,6 +279,9 @@ async def begin(ctx: Context, text: str) -> Outcome | None:
     number = _NUMBERED.search(normalize(text))
     if number is not None and chosen({**slots, "pick": cn_number(number.group("n"))}) is not None:
         slots["pick"] = cn_number(number.group("n"))
+    day = _day_named(text, local(ctx.now, ctx.svc.tz).date()) if kind == "cancel" else None
+    if "pick" not in slots and day is not None and chosen({**slots, "pick": day}) is not None:
+        slots["pick"] = day  # 明天的饭不要了: the one booked for tomorrow
     lead = ""
     if kind == "change" and said_time:
         when = parse_when(said_time, local(ctx.now, ctx.svc.tz).date())
