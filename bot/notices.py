@@ -230,7 +230,7 @@ def staff_markdown(
     """The staff group's markdown for a ticket that needs a person (escaped, masked, ≤ 4 KiB);
     urgent: titled 【紧急】."""
     t = svc.texts
-    what = md_escape(what_of(ticket))
+    what = md_escape(matter_of(ticket))  # the place has its own line
     limit = 300
     while True:
         lines = [

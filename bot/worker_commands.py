@@ -671,8 +671,10 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
         if start is not None:  # a booking: when to be there first (its 办结 limit is a day later)
             return True, t.get("wecom.accepted_booking", number=ticket.number, place=place,
                                when=notices.local_time(svc, start), short=short)
-        return True, t.get("wecom.accepted", number=ticket.number, place=place,
-                           due=notices.local_time(svc, ticket.due_at), short=short)
+        # A job given on past its 办结 limit (reassigning keeps it): already late, as its card says.
+        late = ticket.due_at is not None and ticket.due_at <= now
+        return True, t.get("wecom.accepted_late" if late else "wecom.accepted", number=ticket.number,
+                           place=place, due=notices.local_time(svc, ticket.due_at), short=short)
     if cmd.verb == "resolve":
         if (event.data or {}).get("decision") == "approved":  # a volunteer signup approved
             return True, t.get("wecom.signup_approved", number=ticket.number)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.services import Services
+from tests.flow_helpers import group_posts
 from tests.wecom_driver import load_demo_roster, new_ticket, outbox_rows
 
 
@@ -25,3 +26,16 @@ async def test_the_cards_matter_leaves_out_the_place_it_shows_on_its_own_line(
     assert "地点：3栋2单元" in first and "事项：照明｜楼道灯不亮了<" in first, first
     assert first.count("3栋2单元") == 1, first
     assert "地点：2号楼" in second and "事项：环境卫生<" in second, second
+
+
+async def test_the_staff_groups_matter_leaves_out_the_place_too(
+    client: TestClient[Any, Any], services: Services,
+) -> None:
+    """A report no grid takes (南门) goes to the staff group, whose post has its own 地点 line: its
+    事项 read 照明｜南门｜路灯不亮 under 地点：南门, as the card did."""
+    await load_demo_roster(services)
+    made = (await new_ticket(services, resident="oCard3", building=None, category="照明", summary="照明｜南门｜路灯不亮",
+                             fields={"phone": "13812345678", "place": "南门", "category": "照明"})).ticket
+    [post] = [p for p in await group_posts(services) if p.ticket_id == made.id]
+    content = post.payload["content"]
+    assert "事项：照明｜路灯不亮" in content and content.count("南门") == 1, content
