@@ -538,9 +538,32 @@ _TRAILING = re.compile(r"^(?P<name>.+?)(?:活动)?(?:我要|我想)?报(?:个)?�
 _NOT_ACTIVITIES = ("志愿", "义工", "党员", "报到")  # 参加志愿服务: the volunteer signup, not an activity
 
 
+# 写春联几点开始, 敬老院探访在哪集合, 楼道清洁什么时候: an activity's time and place asked.
+_ASKED_WHEN = re.compile(
+    r"^(?P<name>.+?)(?:活动)?(?:是)?(?:几点|什么时候|啥时候|哪天|几号|在哪儿?|在哪里|在什么地方|在啥地方|地点在哪|时间)"
+    r"(?:开始|集合|举行|办|去|见)?(?:啊|呀|呢|吗|哦)?$"
+)
+
+
+async def asked_when(ctx: Context, said: str) -> str | None:
+    """写春联几点开始: the activity's time and place, and whether the resident is signed up for it
+    (else how to sign up). None when no activity is named so."""
+    found = _ASKED_WHEN.match(said)
+    name = found.group("name") if found is not None else ""
+    if len(name) < 2 or _number(name) is not None:
+        return None
+    activity = await find_activity(ctx.session, name, ctx.now)
+    if activity is None or activity.cancelled_at is not None:
+        return None
+    signed = any(a.id == activity.id for a in await signed_activities(ctx.session, ctx.openid, ctx.now))
+    tail = "activities.about_signed" if signed else "activities.about_unsigned"
+    return ctx.svc.texts.get("activities.about", title=activity.title, when=_when(ctx.svc, activity),
+                             place=activity.place or "-") + "\n" + ctx.svc.texts.get(tail, title=activity.title)
+
+
 async def request(ctx: Context, text: str) -> str | None:
     """What the resident says about activities beyond 近期活动 / 报名 X / 取消报名 X (which the
-    dialog reads itself): 我的报名 lists their signups, and so does a bare 取消报名 with several (with
+    dialog reads itself): 我的报名 lists their signups, 写春联几点开始 is answered (asked_when), and so does a bare 取消报名 with several (with
     one, it is cancelled); 我要参加 X and X 报名
     sign up for X when X is a real activity. None when text is none of these, so it goes on to
     the classifier (我要参加志愿服务 is the volunteer signup)."""
@@ -552,6 +575,9 @@ async def request(ctx: Context, text: str) -> str | None:
         return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
     if _MINE.match(said):
         return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
+    about = await asked_when(ctx, said)
+    if about is not None:  # 写春联几点开始
+        return about
     found = _JOIN.match(said) or _TRAILING.match(said)
     if found is None:
         return None

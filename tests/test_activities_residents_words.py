@@ -100,3 +100,16 @@ async def test_asking_what_was_signed_up_for_in_plain_words_lists_it(wx: WeChat,
     assert "报名成功" in await wx.say(openid, "报名 敬老院探访")
     told = await wx.say(openid, asked)
     assert "您报名的志愿活动" in told and "敬老院探访" in told, told
+
+
+async def test_an_activitys_time_asked_by_name_is_answered(wx: WeChat, services: Services) -> None:
+    """写春联几点开始 from a resident signed up for it was 没太明白 and the menu. Its time and place
+    are said, with whether they are signed up (else how to)."""
+    await load_activities(services)
+    openid = oid()
+    assert "报名成功" in await wx.say(openid, "报名 写春联")
+    told = await wx.say(openid, "写春联几点开始")
+    assert "“迎新春写春联”：01月30日 09:00–12:00，地点：社区党群服务中心二楼" in told and "您已经报名了" in told, told
+    told = await wx.say(openid, "敬老院探访在哪集合")
+    assert "地点：望湖社区日间照料中心" in told and "回复“报名 敬老院探访”" in told, told
+    assert await dialog_of(services, openid) is None and await count(services, Ticket) == 0
