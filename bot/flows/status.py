@@ -125,6 +125,31 @@ _OWN_UNDER = Prepared(
 _NUMBER_OF = Prepared(select(_T.c.number).where(_T.c.id == bindparam("id")))
 
 
+SUMMARY_SHOWN = 40  # characters of a ticket's summary in a status line
+
+
+def shown_summary(summary: str, limit: int = SUMMARY_SHOWN) -> str:
+    """A ticket's summary (its parts joined by ｜: 助浴｜11月24日（周二）09:00｜张桂兰（85岁）｜备注：…) cut
+    to limit characters for a status line: the parts that fit whole, then as much of the next as
+    still says something — at least 6 characters of it past a label such as 备注：, else none (a cut
+    left 备注：｜ dangling) — and an ellipsis where something was cut."""
+    if len(summary) <= limit:
+        return summary
+    shown: list[str] = []
+    room = limit - 1  # the ellipsis
+    for part in summary.split("｜"):
+        room -= 1 if shown else 0  # its ｜
+        if len(part) <= room:
+            shown.append(part)
+            room -= len(part)
+            continue
+        label, colon, _ = part.partition("：")
+        if room - (len(label) + len(colon) if colon else 0) >= 6:
+            shown.append(part[:room])
+        break
+    return "｜".join(shown) + "…" if shown else summary[: limit - 1] + "…"
+
+
 async def _line(ctx: Context, ticket: Ticket | _Listed) -> str:
     status = ctx.text(f"status.labels.{ticket.status}")
     kind = ctx.text(f"flow.titles.{ticket.kind}")
@@ -133,7 +158,7 @@ async def _line(ctx: Context, ticket: Ticket | _Listed) -> str:
         job = await fastsql.read(ctx.tx, _NUMBER_OF, {"id": ticket.parent_id})
         if job:
             number += ctx.text("dispatch.merged_with", parent=job[0]["number"])
-    line = ctx.text("status.line", number=number, kind=kind, status=status, summary=(ticket.summary or "")[:40])
+    line = ctx.text("status.line", number=number, kind=kind, status=status, summary=shown_summary(ticket.summary or ""))
     name = await _owner_name(ctx, ticket)
     if name is not None:
         line += ctx.text("status.who", name=name)
