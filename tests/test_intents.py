@@ -432,6 +432,31 @@ def test_bad_config_is_refused_with_a_clear_error(tmp_path: Path) -> None:
         Classifier(tmp_path)
 
 
+@pytest.mark.parametrize(("written", "read"), [("俺爹", "我爹"), ("啥时候", "什么时候"), ("没事儿了", "没事了")])
+def test_a_rule_word_the_normaliser_rewrites_is_refused(tmp_path: Path, written: str, read: str) -> None:
+    # the rules see normalised text (俺→我, 啥→什么, 事儿→事): a word written otherwise could never match
+    (tmp_path / "intents.toml").write_text(
+        '[normalize]\ntypos = { "俺" = "我", "啥" = "什么", "事儿" = "事" }\n'
+        f'[classes]\nfamily = ["我妈", "{written}"]\n'
+        '[intents.elderly_service]\nkeywords = { "@family" = 1.0 }\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{written} \\(read as {read}\\)"):
+        Classifier(tmp_path)
+    # slot vocabularies too (what says an emergency is over, for whom a booking is)
+    (tmp_path / "intents.toml").write_text(
+        '[normalize]\ntypos = { "俺" = "我", "啥" = "什么", "事儿" = "事" }\n'
+        f'[slots.urgency]\nresolved = ["已经好了", "{written}"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=written):
+        Classifier(tmp_path)
+
+
+def test_the_rules_in_force_hold_no_word_the_normaliser_rewrites(classifier: Classifier) -> None:
+    # 俺爹 / 俺娘 are read 我爹 / 我娘 and still name the family; 哈喽 keeps its 哈 (哈哈 is the filler)
+    found = classifier.classify("俺爹想订个午饭", NOW)
+    assert (found.intent, found.slots.get("for_whom")) == ("elderly_service", "父亲")
+    assert intent(classifier, "哈喽") == "greeting"
+    assert intent(classifier, "哈哈哈") == "unknown"
+
+
 # ------------------------------------------------------------------ the CLI
 
 

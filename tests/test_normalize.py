@@ -96,3 +96,10 @@ def test_dialect_words_are_read_as_plain_chinese(normalize: Normalizer) -> None:
     assert normalize("俺报的那个事咋样了") == "我报的那个事怎么样了"
     assert normalize("啥时候来") == "什么时候来"
     assert normalize("修灯的事儿") == "修灯的事"
+
+
+def test_laughter_is_a_filler_a_word_holding_ha_is_kept(normalize: Normalizer) -> None:
+    """哈哈 is laughter and goes; 哈喽 (hello) and 哈尔滨 keep their 哈."""
+    assert normalize("哈哈 谢谢") == "谢谢"
+    assert normalize("哈喽") == "哈喽"
+    assert normalize("我女儿在哈尔滨") == "我女儿在哈尔滨"

@@ -173,6 +173,36 @@ def _referenced_words(term: str) -> str | None:
     return None if bare.startswith(("@", "#")) or not bare else bare
 
 
+def _slot_words(table: Mapping[str, Any]) -> set[str]:
+    """Every word the slot vocabularies list (their Chinese keys too, 助餐 or 早上), less the regexes."""
+    words: set[str] = set()
+    for key, value in table.items():
+        if key == "patterns" or key.endswith("_patterns"):
+            continue
+        if not key.isascii():
+            words.add(key)
+        if isinstance(value, Mapping):
+            words |= _slot_words(value)
+        elif isinstance(value, list):
+            words.update(str(v) for v in value)
+    return words
+
+
+def _refuse_unreachable(normalizer: Normalizer, words: set[str]) -> None:
+    """ValueError naming rule words the normaliser rewrites inside a sentence (俺爹 is read 我爹,
+    哈喽 lost its 哈): the rules see only normalised text, so such a word could never match."""
+    unreachable = []
+    for word in sorted(words):
+        said = normalizer(f"我{word}")  # inside a sentence: a lead filler counts only at its start
+        if said != f"我{word.lower()}":
+            unreachable.append(f"{word} (read as {said[1:].strip() or 'nothing'})")
+    if unreachable:
+        raise ValueError(
+            "intents.toml names words no normalised message can hold ([normalize] rewrites them): "
+            + ", ".join(unreachable)
+        )
+
+
 def build_ruleset(config: Mapping[str, Any], lexicon: list[tuple[str, int | None]]) -> RuleSet:
     """Build a RuleSet from parsed intents.toml and lexicon entries; ValueError on bad config."""
     unknown = set(config.get("intents", {})) - set(ACTIONABLE) - {"greeting"}
@@ -204,13 +234,15 @@ def build_ruleset(config: Mapping[str, Any], lexicon: list[tuple[str, int | None
         for term, weight in rule.keywords.items():
             keyword_index.setdefault(term, []).append((position, weight))
 
+    normalizer = Normalizer.from_config(config.get("normalize", {}))
+    _refuse_unreachable(normalizer, set(term_keys) | _slot_words(slots))
     neg = config.get("negation", {})
     scoring = config.get("scoring", {})
     seen = {w for w, _ in lexicon}
     extra = set(term_keys) | set(neg.get("words", ())) | set(neg.get("clause_breaks", ()))
     words = list(lexicon) + [(w, None) for w in sorted(extra) if w not in seen and len(w) > 1]
     return RuleSet(
-        normalizer=Normalizer.from_config(config.get("normalize", {})),
+        normalizer=normalizer,
         scoring=Scoring(
             threshold=float(scoring.get("threshold", 0.35)),
             actionable_min=float(scoring.get("actionable_min", 1.5)),
