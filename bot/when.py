@@ -175,6 +175,17 @@ def parse_time(text: str) -> tuple[time | None, str | None]:
     return time(hour, minute), None
 
 
+_DAY_WORD = re.compile("|".join(sorted(_RELATIVE, key=len, reverse=True)))
+_WHEN_PARTS = (_DAY_WORD, _ISO_DATE, _CN_DATE, _WEEKDAY, _CLOCK, _HOUR, _PART)
+
+
+def without_when(text: str) -> str:
+    """text with the dates and times it names replaced by spaces (明天上午我腿脚不好 → 我腿脚不好)."""
+    for pattern in _WHEN_PARTS:
+        text = pattern.sub(" ", text)
+    return text
+
+
 def parse_when(text: str, today: date) -> When:
     """Date and time (or part of day) in one utterance, e.g. '明天中午' or '周三上午10点'."""
     at, part = parse_time(text)

@@ -158,6 +158,26 @@ async def test_a_care_note_said_with_the_time_is_kept_and_the_start_taken_still_
     assert [t.fields["notes"] for t in await tickets_of(services)] == ["我腿脚不好", "我腿脚不好"]
 
 
+async def test_a_care_note_said_right_after_the_time_without_a_space_is_kept(
+    wx: WeChat, services: Services
+) -> None:
+    """明天上午我腿脚不好 (a voice input puts no space between) booked the time and dropped the note:
+    the clause named a time, so none of it was read as a note. The time is read without it, and
+    what is left with a care word is the note, not asked for again."""
+    openid = oid()
+    assert "给谁预约" in await wx.say(openid, "约个陪诊")
+    for answer in ("我自己", "王秀兰", "80"):
+        await wx.say(openid, answer)
+    assert "想约哪一天" in await wx.say(openid, "3栋")
+    told = await wx.say(openid, "明天上午我腿脚不好")
+    assert "已按 11月24日 07:30 为您记下" in told and "联系电话" in told and "注意" not in told, told
+    summary = await wx.say(openid, "13812345678")
+    assert "备注：我腿脚不好" in summary, summary
+    assert "已为陪诊预约好" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["notes"] == "我腿脚不好"
+
+
 async def test_a_booking_is_picked_by_its_day(wx: WeChat, services: Services) -> None:
     """A daughter with her mother's meals booked for tomorrow and the day after: 明天的饭不要了
     listed both and asked for a number, and at that list 后天那个 / 周三的 were 请回复…序号. The

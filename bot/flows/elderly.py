@@ -32,7 +32,7 @@ from bot.flows.registry import register
 from bot.intents.classifier import get_classifier
 from bot.service_catalog import ServiceSpec, load_catalog
 from bot.settings import load_settings
-from bot.when import When, cn_number, parse_when
+from bot.when import When, cn_number, parse_when, without_when
 from storage.models import Resident
 
 CATALOG = load_catalog()
@@ -160,11 +160,16 @@ _CLAUSES = re.compile(r"[\s,，。；;、！!]+")
 
 
 def _care_clauses(text: str, today: date) -> str:
-    """The clauses of text that are a care note (a care word, no time): 我腿脚不好 of 明天上午 我腿脚不好."""
+    """The clauses of text that are a care note (a care word, no time): 我腿脚不好 of 明天上午 我腿脚不好,
+    and of 明天上午我腿脚不好 too (a clause naming a time is read without it)."""
     care = words("elderly", "care_words")
-    found = [c for c in _CLAUSES.split(text.strip())
-             if c and any(w in normalize(c) for w in care) and parse_when(c, today).empty]
-    return "，".join(found)
+    pieces = [p for c in _CLAUSES.split(text.strip()) if c
+              for p in ([c] if parse_when(c, today).empty else _CLAUSES.split(without_when(c).strip()))]
+    found = [_NOTE_LEAD.sub("", p) for p in pieces if p and any(w in normalize(p) for w in care)]
+    return "，".join(f for f in found if f)
+
+
+_NOTE_LEAD = re.compile(r"^[的吧啊呀哈，,]+")  # what a time leaves before the note (明天上午的 …)
 
 
 def _note_with_time(slots: dict[str, Any], _resident: Resident) -> str | None:
