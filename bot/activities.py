@@ -15,7 +15,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,10 @@ from bot.clock import local
 from bot.flows.commands import normalize
 from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
-from bot.schedule import held_until, load_schedule_config, parse_hhmm, quiet_until, register_timed_kind
+from bot.schedule import (
+    deliver_plain, held_until, load_schedule_config, parse_hhmm, quiet_until, register_kind_handler,
+    register_timed_kind,
+)
 from bot.services import Services
 from bot.staff_actions import audit
 from storage import fastsql
@@ -293,12 +296,25 @@ async def _not_found(svc: Services, session: AsyncSession, name: str, now: datet
     return svc.texts.get("activities.not_found", name=name.strip()[:30], upcoming=await _upcoming_text(svc, session, now))
 
 
-def _message(svc: Services, activity: Activity, key: str, minutes: int = 0) -> dict[str, Any]:
+def _day_word(svc: Services, day: date, at: datetime) -> str:
+    """day as said at `at` (local dates): 今天, 明天, 昨天, or 11月26日."""
+    today = local(at, svc.tz).date()
+    for offset, key in ((0, "day_today"), (1, "day_tomorrow"), (-1, "day_yesterday")):
+        if day == today + timedelta(days=offset):
+            return svc.texts.get(f"activities.{key}")
+    return svc.texts.get("activities.day_date", month=day.month, day=day.day)
+
+
+def _message(svc: Services, activity: Activity, key: str, at: datetime) -> dict[str, Any]:
+    """A reminder or thank-you as read at `at`: the day said from that moment (明天 19:00 the evening
+    before; 昨天 for a thank-you the quiet hours held to the next morning) and the minutes left."""
     t = svc.texts
     start = local(activity.start_at, svc.tz)
+    day = (local(activity.end_at, svc.tz) if key == "thanks" else start).date()
     return {
         "text": t.get(f"activities.{key}", title=activity.title, time=f"{start:%H:%M}", place=activity.place or "-",
-                      minutes=minutes),
+                      minutes=max(1, round((activity.start_at - at).total_seconds() / 60)),
+                      day=_day_word(svc, day, at)),
         "template": {
             "title": t.get("activities.template_title"),
             "fields": {
@@ -332,7 +348,7 @@ async def _plan(svc: Services, session: AsyncSession, activity: Activity, signup
     for kind, due, key in plan:
         reminder = await reminders.schedule(
             session, kind=kind, due_at=due, channel="wechat", target=signup.openid,
-            payload=_message(svc, activity, key, minutes=times.remind_before_s // 60), now=now, cause_type=CAUSE,
+            payload=_message(svc, activity, key, due), now=now, cause_type=CAUSE,
             cause_id=signup.id, dedup_key=f"activity:{signup.id}:{kind}:{generation}",
             urgent=kind == "activity_soon" and quiet_until(due, svc.settings) is not None,
         )
@@ -352,9 +368,27 @@ async def _signup_live(session: AsyncSession, reminder: Reminder) -> bool:
     return (reminder.payload or {}).get("generation") == generation
 
 
+MESSAGE_KEYS = {"activity_remind": "reminder", "activity_soon": "reminder_soon", "activity_thanks": "thanks"}
+
+
+async def _deliver(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
+    """An activity's reminder or thank-you, worded as it goes out (held by quiet hours or a stopped
+    scheduler, 明天 and 今天 would be wrong): a reminder claimed once the activity has started is
+    dropped, not sent as 约60分钟后 to someone already there."""
+    signup = await session.get(ActivitySignup, reminder.cause_id) if reminder.cause_id is not None else None
+    activity = await session.get(Activity, signup.activity_id) if signup is not None else None
+    now = svc.clock.now()
+    if activity is None or (reminder.kind in REMINDED and activity.start_at <= now):
+        return False
+    message = _message(svc, activity, MESSAGE_KEYS[reminder.kind], now)
+    reminder.payload = {**(reminder.payload or {}), "message": message}
+    return await deliver_plain(session, reminder, now)
+
+
 reminders.register_cause_check(CAUSE, _signup_live)
 for _kind in KINDS:  # 明天 09:00 开始, 今天的志愿活动: said the next morning, they would be wrong
     register_timed_kind(_kind)
+    register_kind_handler(_kind, _deliver)
 
 
 async def upcoming_reply(svc: Services, session: AsyncSession) -> str:

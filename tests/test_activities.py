@@ -125,8 +125,9 @@ async def test_sign_up_reminds_the_evening_before_and_thanks_afterwards(svc: Ser
     await run_due(svc)
     [reminder] = await wechat_to(svc, "o_vol")
     assert "明天 09:00" in reminder and "3号楼前广场" in reminder
-    clock.set(local(26, 12))
-    await run_due(svc)
+    for hour in (8, 12):  # the hour-before reminder at its time, the thank-you after the end
+        clock.set(local(26, hour))
+        await run_due(svc)
     texts = await wechat_to(svc, "o_vol")  # the evening before, an hour before, the thank-you
     assert len(texts) == 3 and "将于 09:00 开始" in texts[1] and "感谢您参加" in texts[2]
     clock.set(local(28, 12))

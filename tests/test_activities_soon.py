@@ -79,8 +79,9 @@ async def test_dropped_when_the_signup_is_withdrawn_or_the_activity_called_off(
         states = {(t, k, s) for t, k, s in (await session.execute(
             select(Reminder.target, Reminder.kind, Reminder.state).where(Reminder.kind == "activity_soon"))).all()}
     assert ("o_gone", "activity_soon", "dropped") in states and ("o_off", "activity_soon", "pending") in states
-    clock.set(local(30, 13, 30))
-    await run_due(svc)
+    for day, hour, minute in ((26, 8, 0), (30, 13, 0)):  # each reminder claimed at its time
+        clock.set(local(day, hour, minute))
+        await run_due(svc)
     assert _soon(await wechat_to(svc, "o_gone")) == []
     assert ["09:00" in x for x in _soon(await wechat_to(svc, "o_off"))] == [True]  # clean's only, not visit's
 
@@ -124,7 +125,7 @@ async def test_how_long_before_is_configured(
     clock.set(local(26, 8, 29))
     await run_due(svc)
     assert _soon(await wechat_to(svc, "o_conf")) == []
-    clock.set(local(26, 8, 59))
+    clock.set(local(26, 8, 30))
     await run_due(svc)
     soon = _soon(await wechat_to(svc, "o_conf"))
     assert soon == ([] if before_s == 0 else [soon[0]]) and all("约30分钟后" in x for x in soon)
