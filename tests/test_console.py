@@ -899,6 +899,57 @@ async def test_the_queue_shows_what_a_resident_added_after_the_hand_off(
     assert "13812345678" not in body and "下午在家" in body
 
 
+async def test_the_queue_shows_what_a_resident_asked_right_after_the_hand_off(
+    client: Client, services: Services, wx: Any, clock: FakeClock,
+) -> None:
+    """能不能有人定期来看看我 right after 转人工 is taken as 人工 asked again (no 居民补充 event: the
+    staff group heard of the hand-off a minute ago), yet it is what the resident wants: the queue's
+    card shows it, escaped, phone whole for staff and masked for read-only users; the 转人工 that
+    opened the hand-off is not repeated as an addition."""
+    await _users(services)
+    assert "转接人工服务" in await wx.say("o_alone", "转人工")
+    clock.advance(seconds=30)
+    await wx.say("o_alone", f"我是独居老人{XSS} 能不能有人定期来看看我 我电话13512349876")
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console")).text()
+    card = body[body.index('class="card item'):]
+    assert "居民补充：</span>我是独居老人&lt;script&gt;alert(1)&lt;/script&gt; 能不能有人定期来看看我 我电话13512349876" in card
+    assert XSS not in body and card.count("转人工</p>") == 1  # the opening words once, as 居民：
+    client.session.cookie_jar.clear()
+    await logged_in(client, "ro", "readonly1")
+    body = await (await client.get("/console")).text()
+    assert "13512349876" not in body and "能不能有人定期来看看我" in body
+
+
+async def test_the_queue_card_of_a_job_reopened_by_a_rating_says_what_the_resident_said(
+    client: Client, services: Services, wx: Any, clock: FakeClock,
+) -> None:
+    """A job the resident rated 不满意 is back in the queue as 重新办理; its card says the rating
+    and their words (灯还是不亮), escaped, a phone in them masked as the comment is kept — the clerk
+    need not open the ticket to learn why it is back. 重新办理 is said once, not as reason and status."""
+    from bot.schedule import run_due
+
+    await _users(services)
+    await load_roster(services)
+    await make_resident(services, "o_rate")
+    number = await make_ticket(services, "o_rate", status="open", summary="照明｜3栋2单元｜楼道灯坏了")
+    for action in ("assign", "accept", "resolve"):
+        await staff_actions.staff_transition(services, number, action, "liu", assignee="wangwei", note="已更换灯泡")
+    clock.advance(seconds=services.settings.survey_delay_s)
+    await run_due(services)
+    await wx.say("o_rate", f"不满意，灯还是不亮{XSS} 有事打13812345678")
+    await logged_in(client, "liu", "staffpass1")
+    body = await (await client.get("/console")).text()
+    card = body[body.index(f'data-number="{number}"'):]
+    card = card[:card.index("</li>")]
+    assert card.count("重新办理") == 1  # the reason's badge; the same status is not said twice
+    assert "居民评价：</span>不满意：灯还是不亮&lt;script&gt;" in card
+    assert XSS not in body and "138****5678" in card and "13812345678" not in body
+    client.session.cookie_jar.clear()
+    await logged_in(client, "ro", "readonly1")
+    assert "居民评价：</span>不满意：灯还是不亮" in await (await client.get("/console")).text()
+
+
 async def test_the_queue_page_keeps_urgent_and_crowded_tickets_in_hand_in_sight(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:

@@ -263,33 +263,49 @@ async def queue(session: AsyncSession, now: datetime, *, newest_first: bool = Fa
 
 
 async def additions(session: AsyncSession, handoffs: list[Ticket], last: int = 3) -> dict[int, tuple[str, ...]]:
-    """What each hand-off's resident wrote on it after it was opened (its 居民补充 events), the
-    last few, oldest first: what the person they wait for must read first."""
+    """What each hand-off's resident wrote on it after it was opened, the last few, oldest first:
+    what the person they wait for must read first. Its 居民补充 events, and every message of theirs
+    tied to it since — 能不能有人来看看我 said right after 转人工 is taken as 人工 asked again and
+    recorded as no event, yet it is what the resident wants."""
     if not handoffs:
         return {}
+    ids = [t.id for t in handoffs]
     # The note has phones masked; the message it records (tied to the ticket, same moment) is
     # whole, as staff may read it (the template masks it for read-only users).
     said = and_(Message.ticket_id == TicketEvent.ticket_id, Message.created_at == TicketEvent.created_at,
                 Message.direction == "in")
     rows = await session.execute(
-        select(TicketEvent.id, TicketEvent.ticket_id, TicketEvent.note, Message.content)
+        select(TicketEvent.id, TicketEvent.ticket_id, TicketEvent.created_at, TicketEvent.note, Message.content)
         .outerjoin(Message, said).where(
-            TicketEvent.ticket_id.in_([t.id for t in handoffs]), TicketEvent.action == "resident_wrote",
+            TicketEvent.ticket_id.in_(ids), TicketEvent.action == "resident_wrote",
         ).order_by(TicketEvent.id)
     )
-    lines: dict[int, tuple[int, str]] = {}
-    for event_id, ticket_id, note, content in rows.all():
+    lines: dict[int, tuple[int, datetime, str]] = {}
+    for event_id, ticket_id, at, note, content in rows.all():
         if not note:
             continue
         whole = (content or "").strip()
         if whole and safe_text(whole)[:500] == safe_text(note):
-            lines[event_id] = (ticket_id, whole[:500])
+            lines[event_id] = (ticket_id, at, whole[:500])
         else:
-            lines.setdefault(event_id, (ticket_id, note))
-    found: dict[int, list[str]] = {}
-    for ticket_id, line in lines.values():
-        found.setdefault(ticket_id, []).append(line)
-    return {i: tuple(got[-last:]) for i, got in found.items()}
+            lines.setdefault(event_id, (ticket_id, at, note))
+    recorded = {(ticket_id, at) for ticket_id, at, _ in lines.values()}
+    found: dict[int, list[tuple[datetime, str]]] = {}
+    for ticket_id, at, line in lines.values():
+        found.setdefault(ticket_id, []).append((at, line))
+    since = [and_(Message.openid == t.resident, Message.created_at > t.created_at, Message.ticket_id == t.id)
+             for t in handoffs if t.resident]  # by the resident's messages index, not a table scan
+    if since:
+        messages = await session.execute(
+            select(Message.ticket_id, Message.created_at, Message.content).where(
+                or_(*since), Message.direction == "in", ~Message.msg_type.startswith("event:"),
+            ).order_by(Message.id)
+        )
+        for ticket_id, at, content in messages.all():
+            text = (content or "").strip()
+            if text and (ticket_id, at) not in recorded:
+                found.setdefault(ticket_id, []).append((at, text[:500]))
+    return {i: tuple(line for _, line in sorted(got, key=lambda x: x[0])[-last:]) for i, got in found.items()}
 
 
 async def last_answers(session: AsyncSession, ticket_ids: list[int]) -> dict[int, Message]:
