@@ -961,6 +961,23 @@ async def _schedule_survey(svc: Services, session: AsyncSession, ticket: Ticket)
     await survey.schedule_survey(svc, session, ticket)
 
 
+# An owner's command changes a ticket only as it read it (compare-and-set): the row still in the
+# status and hands the command decided on. Run before the change, in its transaction; a row that
+# matched stays locked (PostgreSQL's row lock, SQLite's write lock) until the command commits.
+_CLAIM = Prepared(
+    update(_T).where(_T.c.id == bindparam("ticket_id"), _T.c.status == bindparam("status"),
+                     _T.c.assignee == bindparam("owner")).values(status=_T.c.status)  # changes nothing: takes the lock
+)
+
+
+async def claim(session: AsyncSession, ticket: Ticket, owner: str) -> bool:
+    """Whether ticket's row still has the status and owner it was read with (then it is held for
+    this transaction); False when another change (staff 改派, a roster import, a withdrawal) was
+    committed since it was read — the caller reads it again (session.refresh) and decides anew."""
+    done = await fastsql.run(session, _CLAIM, {"ticket_id": ticket.id, "status": ticket.status, "owner": owner})
+    return done.rowcount == 1
+
+
 async def apply_action(
     svc: Services,
     session: AsyncSession,

@@ -619,14 +619,20 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
     return reply
 
 
-async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Command, ticket: Ticket) -> tuple[bool, str]:
-    """The verb on one ticket the worker named: (carried out, the line of the reply about it)."""
+async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Command, ticket: Ticket, *,
+                     again: bool = False) -> tuple[bool, str]:
+    """The verb on one ticket the worker named: (carried out, the line of the reply about it).
+    again: decided a second time, on the ticket as another change left it (see dispatch.claim)."""
     t = svc.texts
     now = svc.clock.now()
     verb_name = t.get(f"wecom.verbs.{cmd.verb}")
-    if ticket.assignee != who.id:
+    if ticket.assignee != who.id:  # changed hands since it was found (staff 改派 at that moment)
         _audit(session, who.id, f"wecom.{cmd.verb}.refused", ticket.number, now, reason="not assignee")
-        return False, t.get("wecom.not_yours", number=ticket.number)
+        if cmd.verb == "resolve" and cmd.text:  # a result is never lost: kept and passed to its owner
+            passed = await _pass_on(svc, session, who, ticket, cmd.text)
+            if passed is not None:
+                return False, passed
+        return False, await _not_theirs(svc, session, who, ticket)
     if ticket.parent_id is not None:
         # A neighbour's report linked to a job follows it (办结 of the job tells every reporter);
         # finishing it alone would tell that resident 已办结 while the problem is still there.
@@ -654,6 +660,11 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
         return False, t.get("wecom.accepted_before", number=ticket.number, short=short)
     if ticket.status not in FROM_STATUSES[cmd.verb]:
         return False, t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
+    if not await dispatch.claim(session, ticket, who.id):  # changed since it was read: never written over
+        if again:  # read again under this transaction's lock: nothing else can have changed it
+            raise RuntimeError(f"ticket {ticket.number} changed under its lock")
+        await session.refresh(ticket, with_for_update=True)  # as it now is, held from here on
+        return await _carry_out(svc, session, who, cmd, ticket, again=True)
     action = "escalate" if cmd.verb == "whistle" else cmd.verb
     note = t.get("dispatch.reason_whistle", note=cmd.text) if cmd.verb == "whistle" else cmd.text
     data = {"via": "wecom", "whistle": True} if cmd.verb == "whistle" else {"via": "wecom"}
