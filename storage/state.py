@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 import zlib
 from abc import ABC, abstractmethod
@@ -25,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.checkpoint import BACKSTOP_PAGES
 from storage.db import SessionFactory
 from storage.models import KeyValue
+
+log = logging.getLogger(__name__)
 
 
 class LockTimeout(Exception):
@@ -449,6 +452,13 @@ if ARGV[1] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1],
 return 1
 """
 
+# The lock alone released when still this holder's: after a settle or release that failed, so the
+# resident's next message does not wait out the lock's LOCK_TIMEOUT_S.
+_UNLOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class RedisStateStore(StateStore):
     """State in Redis, shared by every worker process; locks are Redis locks with a token."""
@@ -457,6 +467,7 @@ class RedisStateStore(StateStore):
         self._redis = client
         self._claim = client.register_script(_CLAIM_LUA)
         self._settle = client.register_script(_SETTLE_LUA)
+        self._unlock = client.register_script(_UNLOCK_LUA)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStateStore:
@@ -502,12 +513,30 @@ class RedisStateStore(StateStore):
         if claim.lock_key is None:
             return await super().settle(claim, value, ttl)
         data = json.dumps(value, ensure_ascii=False)
-        await self._settle(keys=[claim.key, claim.lock_key], args=[data, int(ttl * 1000), claim.token])
+        try:
+            await self._settle(keys=[claim.key, claim.lock_key], args=[data, int(ttl * 1000), claim.token])
+        except Exception:
+            await self._unlock_alone(claim)
+            raise
 
     async def release(self, claim: Claim) -> None:
         if claim.lock_key is None:
             return await super().release(claim)
-        await self._settle(keys=[claim.key, claim.lock_key], args=["", 0, claim.token])
+        try:
+            await self._settle(keys=[claim.key, claim.lock_key], args=["", 0, claim.token])
+        except Exception:
+            await self._unlock_alone(claim)
+            raise
+
+    async def _unlock_alone(self, claim: Claim) -> None:
+        """Best effort, after the claim's settle or release failed (a dropped connection, a write
+        refused): its lock released by a call of its own, so it does not outlive the failure by
+        up to LOCK_TIMEOUT_S; when this fails too, the lock's own expiry stays the backstop."""
+        try:
+            await self._unlock(keys=[claim.lock_key], args=[claim.token])
+        except Exception:
+            log.warning("lock %s not released after a failed settle; it expires on its own", claim.lock_key,
+                        exc_info=True)
 
     async def keys(self, prefix: str) -> list[str]:
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"

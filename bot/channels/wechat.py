@@ -367,7 +367,11 @@ async def answer_once(
                 except BaseException:
                     await store.release(claim)  # let WeChat's retry try again
                     raise
-                await store.settle(claim, {"state": "done", "reply": reply}, ttl)
+                try:
+                    await store.settle(claim, {"state": "done", "reply": reply}, ttl)
+                except Exception:  # the message was handled: only its entry for retries is not kept
+                    # (the store freed the resident's lock as best it could); the answer still goes out
+                    log.warning("a handled message's answer not kept for its retries", exc_info=True)
                 return reply
             finally:
                 _IN_HAND.pop(key, None)
