@@ -629,3 +629,44 @@ def test_a_haircut_said_as_old_people_say_it_is_the_booking(
     # asking, not 能来 offering
     found = classifier.classify(text, NOW)
     assert (found.intent, found.slots.get("service"), found.slots.get("for_whom")) == ("elderly_service", "理发", for_whom)
+
+
+@pytest.mark.parametrize("text", [
+    "楼下天天半夜唱歌", "隔壁天天打麻将到后半夜", "楼上装修两个来月了 天天不停", "对门每天晚上练琴",
+    "楼下那家天天吊嗓子", "广场舞的大喇叭每天早上六点就开始放",
+])
+def test_what_neighbours_are_heard_doing_is_a_noise_complaint(classifier: Classifier, text: str) -> None:
+    # 唱歌 / 打麻将 / 装修 / 练琴 with who does it or how it goes on (天天, 半夜, 不停): the noise reported
+    found = classifier.classify(text, NOW)
+    assert (found.intent, found.slots.get("category")) == ("complaint", "噪音")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("我会唱歌 可以给社区老人表演", "volunteer_signup"), ("每天晚上社区有跳广场舞的吗 我想参加", "unknown"),
+    ("我家要装修 要办什么手续", "unknown"),
+])
+def test_singing_or_building_work_offered_or_asked_about_is_no_complaint(
+        classifier: Classifier, text: str, expected: str) -> None:
+    assert intent(classifier, text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # how the other side goes on (到现在还没消停, 一直不挪): the dispute itself
+    ("楼上那家一直跺脚 跟他说了也不听 到现在还没消停", "mediation"),
+    ("隔壁天天吵架 到现在还没消停 想找人评评理", "mediation"),
+    ("隔壁把电动车停我家门口 跟他说了好几回 一直不挪", "mediation"),
+    ("我跟楼上吵了好几次了 到现在还没解决 想找人调解", "mediation"),
+    # the community's answer awaited, or a matter raised before asked after: its status
+    ("上次说的调解 怎么样了", "ticket_status"), ("跟楼上的纠纷 调解进度怎么样", "ticket_status"),
+    ("我和邻居的矛盾 到现在也没人来调解", "ticket_status"),
+])
+def test_a_dispute_that_goes_on_is_mediation_one_asked_after_its_status(
+        classifier: Classifier, text: str, expected: str) -> None:
+    assert intent(classifier, text) == expected
+
+
+def test_it_is_not_as_if_is_no_again_and_a_quick_repair_praised_no_report(classifier: Classifier) -> None:
+    # 又不是 (我又不是故意的) is a negation, not 又 "again"; 修得真快 is thanks
+    assert intent(classifier, "我家卫生间往楼下渗水了 他们找上门要我赔 我又不是故意的") == "mediation"
+    assert intent(classifier, "电梯又坏了") == "complaint"
+    assert intent(classifier, "路灯修得真快 谢谢你们") == "greeting"

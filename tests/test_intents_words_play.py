@@ -21,6 +21,9 @@ def oid() -> str:
     ("沟通过了 不管用", "请问是和谁发生的矛盾"),
     # not spoken to yet: the noise is reported
     ("楼上太吵了", "问题在哪里"),
+    # what neighbours are heard doing is the noise; spoken to in vain and going on still, the mediation
+    ("楼下天天半夜唱歌", "问题在哪里"),
+    ("楼上那家 跟他说了也不听 到现在还没消停", "调解员会约双方一起坐下来谈"),
     # 剪个头, 剃个头: 理发, booked
     ("俺想找人上门剪个头", "请问是给谁预约"),
     ("想剪个头发", "请问是给谁预约"),
