@@ -633,7 +633,7 @@ def test_a_haircut_said_as_old_people_say_it_is_the_booking(
 
 @pytest.mark.parametrize("text", [
     "楼下天天半夜唱歌", "隔壁天天打麻将到后半夜", "楼上装修两个来月了 天天不停", "对门每天晚上练琴",
-    "楼下那家天天吊嗓子", "广场舞的大喇叭每天早上六点就开始放",
+    "楼下那家天天吊嗓子", "广场舞的大喇叭每天早上六点就开始放", "对面楼的电视声音开得老大",
 ])
 def test_what_neighbours_are_heard_doing_is_a_noise_complaint(classifier: Classifier, text: str) -> None:
     # 唱歌 / 打麻将 / 装修 / 练琴 with who does it or how it goes on (天天, 半夜, 不停): the noise reported
@@ -670,3 +670,16 @@ def test_it_is_not_as_if_is_no_again_and_a_quick_repair_praised_no_report(classi
     assert intent(classifier, "我家卫生间往楼下渗水了 他们找上门要我赔 我又不是故意的") == "mediation"
     assert intent(classifier, "电梯又坏了") == "complaint"
     assert intent(classifier, "路灯修得真快 谢谢你们") == "greeting"
+
+
+def test_an_animal_heard_without_end_is_a_complaint_ones_own_dog_asked_about_no_new_one(classifier: Classifier) -> None:
+    found = classifier.classify("隔壁养的狗成天没完没了地叫", NOW)
+    assert (found.intent, found.slots.get("category")) == ("complaint", "动物")
+    assert classifier.classify("我家的狗天天叫 它是不是饿了", NOW).intent != "complaint"
+    assert intent(classifier, "我家的狗被楼下的狗咬了") == "complaint"  # one's own animal harmed is still told
+
+
+def test_asking_about_meals_for_old_people_is_no_offer_to_bring_them(classifier: Classifier) -> None:
+    # 我想问问…给老人送饭的: a question about the service, not 我想给老人送饭 (an offer)
+    assert intent(classifier, "我想问问就是给老人送饭的那个现在还有吗") == "elderly_service"
+    assert intent(classifier, "我想给社区里的老人送饭") == "volunteer_signup"
