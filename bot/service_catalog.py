@@ -1,5 +1,9 @@
 """The elderly services residents can book (config/services.toml): hours, slots, capacities.
 
+The words residents name a service with are listed once, in config/intents.toml [slots.service]
+(the classifier reads them there); a service's aliases are those words plus the few of its own
+that only make sense once a booking is under way (吃饭, 扶手).
+
 Pure data and slot arithmetic in local time; the database side lives in bot/bookings.py.
 """
 
@@ -141,8 +145,19 @@ def _fee(value: Any, where: str) -> str:
     return value.strip()
 
 
-def _spec(raw: dict[str, Any]) -> ServiceSpec:
+def _named_in_intents(config_dir: Path) -> dict[str, tuple[str, ...]]:
+    """Service name → the words residents name it with (intents.toml [slots.service]); {} without it."""
+    try:
+        with (config_dir / "intents.toml").open("rb") as fh:
+            table = tomllib.load(fh).get("slots", {}).get("service", {})
+    except FileNotFoundError:
+        return {}
+    return {str(name): tuple(str(w) for w in words) for name, words in table.items()}
+
+
+def _spec(raw: dict[str, Any], named: tuple[str, ...] = ()) -> ServiceSpec:
     name = str(raw["name"])
+    own = tuple(str(a) for a in raw.get("aliases", ()))
     hours: list[list[Window]] = [[] for _ in range(7)]
     for entry in raw.get("hours", []):
         for span in entry["times"]:
@@ -154,7 +169,7 @@ def _spec(raw: dict[str, Any]) -> ServiceSpec:
                 hours[day].append(window)
     spec = ServiceSpec(
         name=name,
-        aliases=tuple(raw.get("aliases", ())),
+        aliases=own + tuple(w for w in named if w not in own),
         slot_minutes=int(raw["slot_minutes"]),
         slot_capacity=int(raw["slot_capacity"]),
         daily_capacity=int(raw["daily_capacity"]),
@@ -172,11 +187,14 @@ def _spec(raw: dict[str, Any]) -> ServiceSpec:
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """Read and check config/services.toml; raises ValueError on a bad configuration."""
-    with (path or CONFIG_DIR / "services.toml").open("rb") as fh:
+    """Read and check config/services.toml (with the service words of intents.toml beside it);
+    raises ValueError on a bad configuration."""
+    path = path or CONFIG_DIR / "services.toml"
+    with path.open("rb") as fh:
         data = tomllib.load(fh)
     reminders = data.get("reminders", {})
-    services = tuple(_spec(raw) for raw in data.get("services", []))
+    named = _named_in_intents(path.parent)
+    services = tuple(_spec(raw, named.get(str(raw.get("name")), ())) for raw in data.get("services", []))
     if len({s.name for s in services}) != len(services):
         raise ValueError("services.toml: duplicate service names")
     return Catalog(
