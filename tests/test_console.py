@@ -1433,6 +1433,43 @@ async def test_a_hand_offs_page_shows_the_phone_the_resident_left_in_the_chat(
     assert "139****5678" in shown and "13912345678" not in page
 
 
+async def test_a_tickets_page_says_the_residents_phone_once(
+    client: Client, services: Services, wx: Any, clock: FakeClock,
+) -> None:
+    """A hand-off whose resident left 我电话135… right after 转人工 (kept on the ticket as its phone)
+    said 居民电话 — and, lower, 联系电话 135…: a clerk read the first and thought there was no number.
+    居民电话 now shows the number left on the ticket (本工单留的), and 联系电话 is listed only when
+    it is another number than the registered one."""
+    await _users(services)
+    assert "转接人工服务" in await wx.say("o_alone", "转人工")
+    clock.advance(seconds=30)
+    await wx.say("o_alone", "我是独居老人 能不能有人定期来看看我 我电话13512349876")
+    from tests.flow_helpers import tickets_of
+
+    [handoff] = [t.number for t in await tickets_of(services, "o_alone")]
+    await make_resident(services, "o_same", phone="13812345678")
+    same = await make_ticket(services, "o_same", status="open", fields={"phone": "13812345678"})
+    await make_resident(services, "o_other", phone="13812345678")
+    other = await make_ticket(services, "o_other", status="open", fields={"phone": "13700001111"})
+    await logged_in(client, "liu", "staffpass1")
+
+    def phone_row(page: str) -> str:
+        at = page.index('id="resident-phone"')
+        return page[at:page.index("</dd>", at)]
+
+    page = await (await client.get(f"/console/tickets/{handoff}")).text()
+    assert "13512349876" in phone_row(page) and "本工单留的" in phone_row(page)
+    assert "<dt>联系电话</dt>" not in page
+    page = await (await client.get(f"/console/tickets/{same}")).text()
+    assert "13812345678" in phone_row(page) and "本工单留的" not in page and "<dt>联系电话</dt>" not in page
+    page = await (await client.get(f"/console/tickets/{other}")).text()
+    assert "13812345678" in phone_row(page) and "<dt>联系电话</dt><dd>13700001111</dd>" in page
+    client.session.cookie_jar.clear()
+    await logged_in(client, "ro", "readonly1")
+    page = await (await client.get(f"/console/tickets/{handoff}")).text()
+    assert "135****9876" in phone_row(page) and "13512349876" not in page
+
+
 async def test_the_list_says_when_a_tickets_building_and_grid_are_unknown(client: Client, services: Services) -> None:
     """全部工单 left 楼栋 and 网格 blank for 小区东门路灯不亮 (no building): blank looked like a page still
     loading; now — as for 负责人. The search box says what it finds (电话 and 楼栋 too)."""

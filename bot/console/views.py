@@ -160,14 +160,18 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     allowed = [a for a in offered if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
     reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
     phone = resident.phone if resident is not None and resident.phone else ""
-    # No phone registered nor collected (a hand-off: 我电话139… said in the chat): the one the
-    # resident wrote, so the clerk calling back need not read through the conversation for it.
-    spoken = "" if phone or (ticket.fields or {}).get("phone") else said_phone(story)
-    phone = phone if reveal else mask_phone(phone)
-    spoken = spoken if reveal else mask_phone(spoken)
-    fields = field_lines(svc.texts, ticket.fields or {}, reveal)
+    collected = str((ticket.fields or {}).get("phone") or "")
+    # None registered: the one collected on this ticket (居民电话 — above 联系电话 139… read as no
+    # number), else the one the resident wrote in the chat (a hand-off: 我电话139…), so the clerk
+    # calling back need not read through the conversation for it.
+    given = "" if phone else collected
+    spoken = "" if phone or collected else said_phone(story)
+    # 联系电话 is listed only when it is another number than 居民电话's.
+    listed = {k: v for k, v in (ticket.fields or {}).items() if k != "phone" or (phone and v != phone)}
+    phone, given, spoken = (phone, given, spoken) if reveal else (mask_phone(phone), mask_phone(given), mask_phone(spoken))
+    fields = field_lines(svc.texts, listed, reveal)
     if reveal:  # who saw this resident's whole phone (or a neighbour's, in a linked report's summary)
-        own = phone_views.shows_phone(phone, spoken, ticket.summary, ticket.rating_comment, [x for _, lines in fields for x in lines],
+        own = phone_views.shows_phone(phone, given, spoken, ticket.summary, ticket.rating_comment, [x for _, lines in fields for x in lines],
                                       [e.text for e in story], [f.text for f in failed])
         await phone_views.record(svc, user.username, "ticket", [
             *([ticket] if own else []), *(t for t in linked if phone_views.shows_phone(t.summary)),
@@ -175,7 +179,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     return await render(request, "ticket.html", {
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via, "all_reporters": reporters,
         "via_key": outlook, "failed": failed, "missed": missed, "owner_left": "owner_left" in trouble,
-        "resident_phone": phone, "said_phone": spoken, "assignable": assignable, "names": shown, "actions": allowed,
+        "resident_phone": phone, "given_phone": given, "said_phone": spoken, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": parent is None and ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
         "max_reply": staff_actions.MAX_REPLY_CHARS, "draft": draft,
