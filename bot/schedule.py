@@ -31,7 +31,7 @@ from bot.privacy import hash_openid
 from bot.reminders import CAUSE_CHECKS
 from bot.settings import CONFIG_DIR, REPO_ROOT, Settings
 from bot.services import Services
-from storage.models import InboundDedup, OutboxItem, Reminder
+from storage.models import InboundDedup, OutboxItem, Reminder, Resident
 
 log = logging.getLogger(__name__)
 
@@ -291,12 +291,26 @@ async def _hold_time(svc: Services, session: AsyncSession, reminder: Reminder, n
     return None
 
 
+async def follows(session: AsyncSession, openid: str) -> bool:
+    """Whether a resident can still be pushed: not unfollowed (WeChat refuses every message, 43004)
+    nor erased. One the residents table does not know is given the benefit of the doubt."""
+    row = (await session.execute(
+        select(Resident.subscribed, Resident.erased_at).where(Resident.openid == openid)
+    )).first()
+    return row is None or (bool(row.subscribed) and row.erased_at is None)
+
+
 async def deliver_plain(session: AsyncSession, reminder: Reminder, now: datetime) -> bool:
-    """Hand a reminder's ready message to the outbox (idempotent by reminder id)."""
+    """Hand a reminder's ready message to the outbox (idempotent by reminder id); False, nothing
+    queued, for a resident who unfollowed the account or was erased (the push could only fail)."""
     payload = reminder.payload or {}
     message = payload.get("message")
     if not isinstance(message, dict) or not message:
         raise ValueError(f"reminder {reminder.id} of kind {reminder.kind!r} carries no message")
+    if payload.get("channel") == "wechat" and not await follows(session, reminder.target):
+        log.info("reminder not pushed: the resident no longer follows",
+                 extra={"fields": {"id": reminder.id, "kind": reminder.kind, "to": hash_openid(reminder.target)}})
+        return False
     ticket_id = payload.get("ticket_id")
     await outbox.enqueue(
         session, str(payload.get("channel", "")), reminder.target, message, now=now,

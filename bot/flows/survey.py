@@ -402,15 +402,19 @@ async def _send(svc: Services, session: AsyncSession, reminder: Reminder, action
         return False
     times = load_schedule_config().survey
     now = svc.clock.now()
-    await deliver_plain(session, reminder, now)
-    await tickets.add_event(session, ticket, action, "system", now, data={"resolution": n})
+    # Not pushed to a resident who unfollowed: the next step is still queued, so the survey still
+    # ends as 未评价 in its time (or is asked, when they follow again before the reminder).
+    sent = await deliver_plain(session, reminder, now)
+    if sent:
+        await tickets.add_event(session, ticket, action, "system", now, data={"resolution": n})
     if follow == "survey_remind":
         await _queue(svc, session, ticket, follow, times.remind_after_s, n, "wechat", _message(svc, ticket, "reminder"))
     else:
         # Not a push: the "system" channel keeps it clear of quiet hours and the daily cap.
         await _queue(svc, session, ticket, follow, times.expire_after_s, n, "system", {"close": True})
-    _remember(svc, session, reminder.target)
-    return True
+    if sent:
+        _remember(svc, session, reminder.target)
+    return sent
 
 
 async def _send_survey(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
