@@ -300,3 +300,19 @@ def test_full_message_fills_several_slots(classifier: Classifier) -> None:
 )
 def test_chinese_numbers(text: str, value: int | None) -> None:
     assert cn_to_int(text) == value
+
+
+def test_urgency_patterns_are_tested_together_and_one_by_one() -> None:
+    """The urgency patterns are first searched as one regex (most messages match none) and then
+    one by one for the word said of now; a group named other than w, which could not be made
+    plain in the combined regex, is refused at load."""
+    from bot.intents.slots import SlotExtractor
+
+    patterns = ["电梯[^，。]{0,6}(?P<w>困)", "(?P<w>摔倒)[^。]{0,6}起不来"]
+    extractor = SlotExtractor.from_config({"urgency": {"patterns": patterns, "past": ["去年"]}})
+    assert extractor.extract("电梯里困住人了", NOW).get("urgency") == "urgent"
+    assert extractor.extract("老人摔倒了起不来", NOW).get("urgency") == "urgent"
+    assert "urgency" not in extractor.extract("去年摔倒了起不来", NOW)  # matched, said of the past
+    assert "urgency" not in extractor.extract("楼道灯坏了", NOW)
+    with pytest.raises(ValueError, match="only the group"):
+        SlotExtractor.from_config({"urgency": {"patterns": ["(?P<what>困)"]}})

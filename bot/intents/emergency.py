@@ -95,9 +95,13 @@ class UrgencyContext:
             past_window=int(table.get("past_window", 10)), feared_window=int(table.get("feared_window", 3)),
         )
 
+    def says_no_hurry(self, normal: str) -> bool:
+        """Whether normal says what it tells is no hurry (不是急事; not 不是急事吧, asked)."""
+        return any(_stated(normal, w) for w in self.not_urgent)
+
     def said_now(self, normal: str, start: int, end: int) -> bool:
         """Whether the emergency word at normal[start:end] tells something happening now."""
-        if self.not_urgent and any(_stated(normal, w) for w in self.not_urgent):
+        if self.not_urgent and self.says_no_hurry(normal):
             return False
         breaks = [m.end() for m in _BREAK.finditer(normal, 0, start)]
         before = normal[breaks[-1] if breaks else 0:start]  # its clause up to the word

@@ -148,6 +148,15 @@ class _Vocabulary:
         return [value for value in found if value]
 
 
+def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex matching wherever any of patterns does (their named groups made plain, since a
+    name may repeat across them; none is referred back to), to test them all in one search."""
+    plain = [p.replace("(?P<w>", "(?:") for p in patterns]
+    if any("(?P" in p for p in plain):
+        raise ValueError(f"[slots.urgency] patterns: only the group (?P<w>…) may be named: {plain}")
+    return re.compile("|".join(f"(?:{p})" for p in plain)) if plain else None
+
+
 @dataclass(frozen=True)
 class SlotExtractor:
     """Reads the slot keys from normalised text, with vocabularies from config."""
@@ -161,6 +170,7 @@ class SlotExtractor:
     party_member: re.Pattern[str] | None
     urgent_words: re.Pattern[str] | None
     urgent_patterns: tuple[re.Pattern[str], ...]
+    urgent_any: re.Pattern[str] | None  # matches where any of urgent_patterns does
     urgency_context: UrgencyContext
     landmarks: tuple[re.Pattern[str], ...]  # place + position first, then a bare place
     periods: Mapping[str, time]
@@ -195,6 +205,7 @@ class SlotExtractor:
             party_member=_alternation(member_terms),
             urgent_words=_alternation({t: "1" for t in urgency.get("terms", ())}),
             urgent_patterns=tuple(re.compile(p) for p in urgency.get("patterns", ())),
+            urgent_any=_any_of(urgency.get("patterns", ())),
             urgency_context=UrgencyContext.from_config(urgency),
             landmarks=landmarks,
             periods=periods,
@@ -252,6 +263,8 @@ class SlotExtractor:
         if self.urgent_words and self.urgent_words.search(text) and now(
                 text, (m.span() for m in self.urgent_words.finditer(text))):
             return True
+        if self.urgent_any is None or not self.urgent_any.search(text):
+            return False  # no pattern matches at all (most messages): none looked at one by one
         found = self.urgency_context.found_now
         return any(found(p, text) for p in self.urgent_patterns)
 
@@ -259,7 +272,9 @@ class SlotExtractor:
         """Whether an emergency of now is said with no hurry (3号楼冒烟了 不是急事): no emergency,
         yet something to report, as the words without 不是急事 would be."""
         context = self.urgency_context
-        if not context.not_urgent or self._urgent(text):
+        # Without a no-hurry word said, both readings agree: nothing is unhurried (most messages,
+        # which are then read once, not three times).
+        if not context.says_no_hurry(text) or self._urgent(text):
             return False
         return replace(self, urgency_context=replace(context, not_urgent=()))._urgent(text)
 
