@@ -3,7 +3,8 @@ a hand-off answered, a search, the 时限 filter, a reassignment, a 关闭 with 
 dashboard and its CSV. What she found wrong, and is right now: on the phone the list's 状态 and
 超期 were off to the right (状态 now follows 紧急); the history, and the message after 改派, said
 派单 without to whom; a
-closed ticket's note still said 办结说明会告诉居民 beside 重新打开. Screenshots go to
+closed ticket's note still said 办结说明会告诉居民 beside 重新打开; the dashboard drew 超期 in green
+and counted 已派单 fewer than the list's without saying why (接单 windows still open are not counted). Screenshots go to
 test-artifacts/ (console-morning-*)."""
 
 from __future__ import annotations
@@ -109,6 +110,12 @@ async def test_a_clerks_morning_at_the_desk_and_on_a_phone(
 
                 await page.goto(f"{base}/console/dashboard")
                 await shot("dashboard")
+                # 超期 drawn red, legend and bars alike (it was the palette's green, read as good)
+                fills = await page.eval_on_selector_all(
+                    'svg.chart[aria-label="各网格在办与超期"] rect.s1', "els => els.map(e => getComputedStyle(e).fill)")
+                assert fills and set(fills) == {"rgb(197, 48, 48)"}, fills
+                # 已派单 says why it is fewer than the tickets listed 已派单 (windows still open)
+                assert "未到接单时限、还没接的不计" in await page.inner_text(".kpis")
                 async with page.expect_download() as download:
                     await page.click("#csv-download")
                 saved = await (await download.value).path()
