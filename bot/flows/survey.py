@@ -33,7 +33,7 @@ from bot.clock import local
 from bot.flows import complaint, parsers
 from bot.flows.commands import command_of, is_word
 from bot.flows.config import flow_config
-from bot.flows.status import digits_asked, number_in
+from bot.flows.status import digits_asked, number_in, shown_summary
 from bot.inbound import Inbound
 from bot.intents.classifier import get_classifier
 from bot.intents.normalize import simplified
@@ -273,8 +273,9 @@ async def resolution_count(session: AsyncSession, ticket: Ticket) -> int:
 
 
 def _what(svc: Services, ticket: Ticket) -> str:
-    what = notices.safe_text(notices.what_of(ticket)) or notices.kind_label(svc, ticket.kind)
-    return what if len(what) <= 40 else what[:39] + "…"
+    """What the survey names, cut at its ｜-parts as a status line is (status.shown_summary): a
+    booking's never ends 备注：坐轮…"""
+    return shown_summary(notices.safe_text(notices.what_of(ticket)) or notices.kind_label(svc, ticket.kind))
 
 
 def _of_kind(svc: Services, key: str, ticket: Ticket) -> str:
