@@ -273,10 +273,10 @@ def _number(name: str) -> int | None:
 
 def _when(svc: Services, activity: Activity) -> str:
     start, end = local(activity.start_at, svc.tz), local(activity.end_at, svc.tz)
-    return f"{start:%m月%d日 %H:%M}–{end:%H:%M}"
+    return f"{start.month}月{start.day}日 {start:%H:%M}–{end:%H:%M}"
 
 
-when_text = _when  # an activity's time as residents read it (12月05日 09:00–11:00)
+when_text = _when  # an activity's time as residents read it (1月30日 09:00–12:00, not 01月30日)
 
 
 async def _upcoming_text(svc: Services, session: AsyncSession, now: datetime) -> str:

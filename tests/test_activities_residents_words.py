@@ -109,7 +109,7 @@ async def test_an_activitys_time_asked_by_name_is_answered(wx: WeChat, services:
     openid = oid()
     assert "报名成功" in await wx.say(openid, "报名 写春联")
     told = await wx.say(openid, "写春联几点开始")
-    assert "“迎新春写春联”：01月30日 09:00–12:00，地点：社区党群服务中心二楼" in told and "您已经报名了" in told, told
+    assert "“迎新春写春联”：1月30日 09:00–12:00，地点：社区党群服务中心二楼" in told and "您已经报名了" in told, told
     told = await wx.say(openid, "敬老院探访在哪集合")
     assert "地点：望湖社区日间照料中心" in told and "回复“报名 敬老院探访”" in told, told
     assert await dialog_of(services, openid) is None and await count(services, Ticket) == 0
