@@ -2,8 +2,8 @@
 status queries, greetings and hand-offs, as residents type them.
 
 Each script answers exactly the questions the current flows ask (config/messages.toml, bot/flows/):
-complaints ask for photos (好了), a phone and whether to bind it (否, so a resident's next complaint
-asks again and the scripts stay in step), then the summary (确认); mediation asks whether the
+complaints and bookings ask for photos (好了; a report), a phone and whether to bind it (否, so a
+resident's next request asks again and the scripts stay in step), then the summary (确认); mediation asks whether the
 parties talked, when, and a phone. `expect` is what the last reply must contain when the script
 ran as written; check it against a running service with
 
@@ -47,7 +47,7 @@ SCRIPTS: list[Script] = [
     Script(("帮助",), MENU),
     Script(("转人工",), TICKET, new_resident_after=True),
     # An elderly-service booking and a volunteer signup, each to its ticket.
-    Script(("明天中午给我妈订个助餐", "王秀英", "82", "5号楼1单元301", "少盐", "13800138005", "确认"), TICKET),
+    Script(("明天中午给我妈订个助餐", "王秀英", "82", "5号楼1单元301", "少盐", "13800138005", "否", "确认"), TICKET),
     Script(("我想报名当志愿者", "李明", "13800138006", "会修电器", "周末", "1 3", "是", "同意", "确认"), TICKET,
            new_resident_after=True),
 ]

@@ -37,7 +37,7 @@ async def test_the_fee_of_the_service_being_booked_then_the_question_again(wx: W
     assert fee_of("助浴") in told and "怎么称呼" in told, told
     told = await wx.say(openid, "理发多少钱")  # another service named: its fee, this booking's question
     assert fee_of("理发") in told and fee_of("助浴") not in told and "怎么称呼" in told, told
-    for answer in ("王秀英", "82", "3栋2单元301", "周四上午10点", "跳过", "13812345678"):
+    for answer in ("王秀英", "82", "3栋2单元301", "周四上午10点", "跳过", "13812345678", "否"):
         await wx.say(openid, answer)
     at_summary = await wx.say(openid, "要钱吗")
     assert fee_of("助浴") in at_summary and "请核对" in at_summary, at_summary

@@ -7,7 +7,7 @@ import uuid
 
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import resident, tickets_of
 
 
 def oid() -> str:
@@ -28,7 +28,8 @@ async def test_a_day_past_the_booking_horizon_says_how_far_it_can_be_booked(wx: 
     assert "最远约到11月30日（周一）" in await wx.say(openid, "12月2号中午")  # said again to a second try
     assert "注意" in await wx.say(openid, "30号中午")
     await wx.say(openid, "不吃辣 牙口不好")
-    summary = await wx.say(openid, "13812345678")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "时间：11月30日 中午" in summary, summary
     assert "已为助餐预约好：11月30日（周一）11:00" in await wx.say(openid, "确认")
     changed = await wx.say(openid, "预约改到12月3号中午")
@@ -50,7 +51,8 @@ async def test_the_hour_said_after_a_day_alone_is_the_time_not_a_note(wx: WeChat
     told = await wx.say(openid, "上午十点")
     assert "时间改为11月25日 10:00" in told and "注意" in told, told
     assert "联系电话" in await wx.say(openid, "坐轮椅 下午三点以后不在家")
-    summary = await wx.say(openid, "13912345678")
+    await wx.say(openid, "13912345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "时间：11月25日 10:00" in summary and "备注：坐轮椅 下午三点以后不在家" in summary, summary
     assert "已为理发预约好：11月25日（周三）10:00" in await wx.say(openid, "是")
 
@@ -86,9 +88,11 @@ async def test_the_words_leading_to_a_phone_at_the_notes_are_no_note(wx: WeChat,
         assert "注意" in await wx.say(openid, "5号楼2单元302")
     told = await wx.say(alone, "有事打我电话13812345678")
     assert "电话已经记下了" in told and "注意" in told and "核对" not in told, told
-    summary = await wx.say(alone, "跳过")
+    assert "绑定" in await wx.say(alone, "跳过")
+    summary = await wx.say(alone, "否")  # not bound
     assert "联系电话：13812345678" in summary and "备注：无" in summary, summary
-    summary = await wx.say(more, "不要辣，有事就打这个13912345678")
+    await wx.say(more, "不要辣，有事就打这个13912345678")
+    summary = await wx.say(more, "否")  # not bound
     assert "备注：不要辣\n" in summary and "联系电话：13912345678" in summary, summary
     for openid in (alone, more):
         assert "已为助餐预约好" in await wx.say(openid, "确认")
@@ -113,7 +117,8 @@ async def test_a_care_note_said_at_the_time_question_is_kept_and_the_time_asked_
     assert "联系电话" in await wx.say(openid, "明天中午")  # the notes question: answered already
     told = await wx.say(openid, "站不稳 要人扶")
     assert "备注先记下了：站不稳 要人扶" in told and "联系电话" in told, told
-    summary = await wx.say(openid, "13812345678")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "备注：少盐，不要辣，我腿脚不好，站不稳 要人扶" in summary, summary
     assert "已为助餐预约好" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
@@ -152,7 +157,8 @@ async def test_a_care_note_said_with_the_time_is_kept_and_the_start_taken_still_
     told = await wx.say(before, "明天上午")
     assert "已按 11月24日 07:30 为您记下" in told and "联系电话" in told and "注意" not in told, told
     for openid in (with_time, before):
-        summary = await wx.say(openid, "13812345678")
+        await wx.say(openid, "13812345678")
+        summary = await wx.say(openid, "否")  # not bound
         assert "备注：我腿脚不好" in summary and "已按" not in summary, summary
         assert "已为陪诊预约好" in await wx.say(openid, "确认")
     assert [t.fields["notes"] for t in await tickets_of(services)] == ["我腿脚不好", "我腿脚不好"]
@@ -171,7 +177,8 @@ async def test_a_care_note_said_right_after_the_time_without_a_space_is_kept(
     assert "想约哪一天" in await wx.say(openid, "3栋")
     told = await wx.say(openid, "明天上午我腿脚不好")
     assert "已按 11月24日 07:30 为您记下" in told and "联系电话" in told and "注意" not in told, told
-    summary = await wx.say(openid, "13812345678")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "备注：我腿脚不好" in summary, summary
     assert "已为陪诊预约好" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
@@ -185,7 +192,7 @@ async def test_a_booking_is_picked_by_its_day(wx: WeChat, services: Services) ->
     openid = oid()
     for day in ("明天", "后天"):
         assert "怎么称呼" in await wx.say(openid, f"给我妈订{day}中午的饭")
-        for answer in ("王淑芬", "83", "6栋1单元202", "没有", "13812345678"):
+        for answer in ("王淑芬", "83", "6栋1单元202", "没有", "13812345678", "否"):
             await wx.say(openid, answer)
         assert "已为助餐预约好" in await wx.say(openid, "确认")
     told = await wx.say(openid, "明天的饭不要了")
@@ -198,3 +205,35 @@ async def test_a_booking_is_picked_by_its_day(wx: WeChat, services: Services) ->
     assert "要取消这个预约吗" in told and "11月25日（周三）11:00" in told, told
     assert "已取消您11月25日（周三）11:00的助餐预约" in await wx.say(openid, "确认")
     assert "要改哪一个" not in await wx.say(openid, "改时间")  # one left: no list
+
+
+async def test_a_booking_binds_the_phone_when_asked_and_the_next_booking_uses_it(
+    wx: WeChat, services: Services
+) -> None:
+    """A daughter booking her mother's meals typed her phone at every booking: a report asks
+    whether to bind it, a booking never did, so the next booking asked again. A booking asks as a
+    report does: 是 binds it and the next booking uses it without asking (nor asking to bind it);
+    否 binds nothing, and the next booking asks the phone again."""
+    yes, no = oid(), oid()
+    for openid, consent in ((yes, "绑定吧"), (no, "不绑")):
+        assert "怎么称呼" in await wx.say(openid, "给我妈订明天中午的饭")
+        for answer in ("王淑芬", "83", "6栋1单元202", "没有"):
+            await wx.say(openid, answer)
+        assert "绑定到您的账号" in await wx.say(openid, "13812345678")
+        summary = await wx.say(openid, consent)
+        assert "联系电话：13812345678" in summary, summary
+        assert "已为助餐预约好" in await wx.say(openid, "确认")
+    assert (await resident(services, yes)).phone == "13812345678"
+    assert not (await resident(services, no)).phone
+    for openid in (yes, no):
+        assert "怎么称呼" in await wx.say(openid, "给我妈订后天中午的饭")
+        for answer in ("王淑芬", "83", "6栋1单元202"):
+            await wx.say(openid, answer)
+        asked = await wx.say(openid, "没有")
+        if openid == yes:
+            assert "请核对" in asked and "联系电话：13812345678" in asked and "绑定" not in asked, asked
+        else:
+            assert "联系电话" in asked and "请核对" not in asked, asked
+    assert "已为助餐预约好" in await wx.say(yes, "确认")
+    tickets = await tickets_of(services, yes)
+    assert [t.fields["phone"] for t in tickets] == ["13812345678", "13812345678"]

@@ -237,7 +237,8 @@ async def test_a_phone_at_an_optional_free_text_question_is_kept_for_the_phone(
     assert "注意" in await wx.say(openid, "3号楼2单元302")
     kept = await wx.say(openid, said)
     assert "电话已经记下" in kept and "注意" in kept, kept
-    summary = await wx.say(openid, "没有")
+    assert "绑定" in await wx.say(openid, "没有")
+    summary = await wx.say(openid, "否")  # not bound
     assert "请核对" in summary and "备注：无" in summary and "联系电话：13812345678" in summary, summary
 
 

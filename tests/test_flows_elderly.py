@@ -50,7 +50,8 @@ async def test_booking_from_the_menu_start_to_finish(wx: WeChat, services: Servi
     assert "11:00、11:30、12:00、12:30、17:00、17:30、18:00 开始" in refused  # the day's start times
     assert "注意" in await wx.say(openid, "明天11:30")
     assert "联系电话" in await wx.say(openid, "少盐，软一点")
-    summary = await wx.say(openid, "13812345678")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "请核对" in summary and "11月24日 11:30" in summary and "王秀英" in summary and "3栋2单元301" in summary
     done = await wx.say(openid, "1")
     assert "已为助餐预约好：11月24日（周二）11:30" in done and "20261123-0001" in done and "取消预约" in done
@@ -81,7 +82,8 @@ async def test_prefilled_opening_asks_only_what_is_missing(wx: WeChat, services:
     assert "地址" in await wx.say(openid, "八十岁")
     assert "注意" in await wx.say(openid, "5栋301")
     assert "联系电话" in await wx.say(openid, "跳过")
-    summary = await wx.say(openid, "13912345678")
+    await wx.say(openid, "13912345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "11月24日 中午" in summary
     done = await wx.say(openid, "是")
     assert "11月24日（周二）11:00" in done  # the first free slot at noon
@@ -106,6 +108,7 @@ async def test_a_full_slot_becomes_a_waitlist_with_the_nearest_free_times(wx: We
     assert "注意" in await wx.say(openid, "张建国")
     assert "联系电话" in await wx.say(openid, "需要搀扶")
     await wx.say(openid, "13812345678")
+    await wx.say(openid, "否")  # not bound
     done = await wx.say(openid, "1")
     assert "已经约满" in done and "候补" in done and "11月24日（周二）10:00" in done
     [booking] = await bookings_of(services, openid)
@@ -143,7 +146,8 @@ async def test_a_full_time_is_said_at_the_time_question_with_the_free_ones(wx: W
     assert "已经约满" in full and "11月24日（周二）10:00" in full and "再发一次" in full and "哪一天" in full
     assert "注意" in await wx.say(openid, "明天上午10点")
     assert "联系电话" in await wx.say(openid, "无")
-    summary = await wx.say(openid, "13812345678")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "11月24日 10:00" in summary
     done = await wx.say(openid, "1")
     assert "已为助浴预约好：11月24日（周二）10:00" in done
@@ -162,6 +166,7 @@ async def test_the_same_full_time_again_is_a_waitlist(wx: WeChat, services: Serv
     assert "注意" in await wx.say(openid, "明天上午9点")
     await wx.say(openid, "无")
     await wx.say(openid, "13812345678")
+    await wx.say(openid, "否")  # not bound
     done = await wx.say(openid, "1")
     assert "已经约满" in done and "候补" in done
     [booking] = await bookings_of(services, openid)
@@ -174,6 +179,7 @@ async def test_cancel_and_change_the_next_booking(wx: WeChat, services: Services
     for answer in ("刘芳", "70", "2栋101", "跳过"):
         await wx.say(openid, answer)
     await wx.say(openid, "13812345678")
+    await wx.say(openid, "否")  # not bound
     assert "已为上门护理预约好" in await wx.say(openid, "1")
 
     ask = await wx.say(openid, "预约改时间")
@@ -215,7 +221,8 @@ async def test_what_the_first_message_asks_beyond_the_service_reaches_the_provid
     await wx.say(openid, "我想申请适老化改造 家里卫生间装个扶手")
     for answer in ("我自己", "张桂兰", "78", "3栋2单元301", "下周一上午", "没有"):
         await wx.say(openid, answer)
-    summary = await wx.say(openid, "13800138000")
+    await wx.say(openid, "13800138000")
+    summary = await wx.say(openid, "否")  # not bound
     assert "需求：我想申请适老化改造 家里卫生间装个扶手" in summary
     assert "已为适老化改造预约好" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
@@ -225,7 +232,8 @@ async def test_what_the_first_message_asks_beyond_the_service_reaches_the_provid
     other = oid()
     for answer in ("明天中午给我妈订助餐", "王秀英", "82", "3栋2单元301", "没有"):
         await wx.say(other, answer)
-    assert "需求" not in await wx.say(other, "13812345678")
+    await wx.say(other, "13812345678")
+    assert "需求" not in await wx.say(other, "否")
 
 
 async def test_cancel_or_change_without_a_booking_is_said_at_once(wx: WeChat, services: Services) -> None:
@@ -245,13 +253,15 @@ async def test_what_the_opening_tells_is_not_asked_again_nor_dumped_into_the_req
     openid = oid()
     reply = await wx.say(openid, "我想给我爸约个洗澡 下周二上午十点 他叫李建国 今年八十五了 住五号楼一单元102 电话13900002222")
     assert "怎么称呼" not in reply and "注意" in reply
-    summary = await wx.say(openid, "跳过")
+    assert "绑定" in await wx.say(openid, "跳过")
+    summary = await wx.say(openid, "否")  # not bound
     assert "姓名：李建国" in summary and "年龄：85" in summary and "需求" not in summary
     other = oid()
     await wx.say(other, "给我妈约个助浴 她腿脚不好 要坐轮椅 周六上午")
     for said in ("王秀英", "82", "3号楼2单元301", "跳过"):
         await wx.say(other, said)
-    summary = await wx.say(other, "13800138001")
+    await wx.say(other, "13800138001")
+    summary = await wx.say(other, "否")  # not bound
     assert "她腿脚不好 要坐轮椅" in summary and "周六上午" not in summary.split("需求：")[1].split("\n")[0]
 
 
@@ -265,7 +275,7 @@ async def test_a_moved_booking_moves_its_tickets_limit_and_tells_the_provider(
 
     openid = oid()
     await wx.say(openid, "帮我自己约后天上午10点的上门护理")
-    for answer in ("刘芳", "70", "2栋101", "跳过", "13812345678"):
+    for answer in ("刘芳", "70", "2栋101", "跳过", "13812345678", "否"):
         await wx.say(openid, answer)
     assert "预约好" in await wx.say(openid, "1")
     [before] = await tickets_of(services, openid)
@@ -289,7 +299,7 @@ async def test_a_moved_booking_moves_its_tickets_limit_and_tells_the_provider(
 async def _book_bath(wx: WeChat, openid: str, name: str, age: str, notes: str) -> str:
     """明天上午9点 助浴 for one's mother, from the opening to the done reply."""
     await wx.say(openid, "明天上午9点给我妈预约助浴")
-    for answer in (name, age, "5号楼1单元101", notes, "13600002222"):
+    for answer in (name, age, "5号楼1单元101", notes, "13600002222", "否"):
         reply = await wx.say(openid, answer)
     assert "请核对" in reply and f"年龄：{age}" in reply and (notes == "跳过" or f"备注：{notes}" in reply), reply
     return await wx.say(openid, "1")
@@ -352,7 +362,7 @@ async def test_the_provider_sees_age_and_notes_and_the_waitlist_and_its_promotio
 async def _book_lunch(wx: WeChat, openid: str, age: str = "80") -> None:
     """明天中午 助餐 for one's mother, booked (11月24日 11:00)."""
     await wx.say(openid, "明天中午给我妈订个助餐")
-    for answer in ("李桂兰", age, "5栋301", "跳过", "13912345678"):
+    for answer in ("李桂兰", age, "5栋301", "跳过", "13912345678", "否"):
         await wx.say(openid, answer)
     assert "已为助餐预约好：11月24日（周二）11:00" in await wx.say(openid, "是")
 
@@ -396,7 +406,7 @@ async def test_with_several_bookings_the_one_to_cancel_or_move_is_picked_by_numb
     openid = oid()
     await _book_lunch(wx, openid)
     await wx.say(openid, "帮我自己约后天上午10点的上门护理")
-    for answer in ("刘芳", "70", "2栋101", "跳过", "13912345678"):
+    for answer in ("刘芳", "70", "2栋101", "跳过", "13912345678", "否"):
         await wx.say(openid, answer)
     assert "已为上门护理预约好" in await wx.say(openid, "1")
     listed = await wx.say(openid, "取消预约")
@@ -409,7 +419,7 @@ async def test_with_several_bookings_the_one_to_cancel_or_move_is_picked_by_numb
     assert lunch.status == "booked" and care.status == "cancelled"
     # Naming the service picks among them too; a cancellation that names one goes straight to it.
     await wx.say(openid, "帮我自己约后天上午10点的上门护理")
-    for answer in ("刘芳", "70", "2栋101", "跳过", "13912345678"):
+    for answer in ("刘芳", "70", "2栋101", "跳过", "13912345678", "否"):
         await wx.say(openid, answer)
     assert "已为上门护理预约好" in await wx.say(openid, "1")
     assert "要改哪一个的时间" in await wx.say(openid, "我想改个时间")
@@ -435,7 +445,8 @@ async def test_cancel_or_change_said_in_the_middle_of_a_new_booking(wx: WeChat, 
     assert "想改到哪天几点" in asked and "注意" in asked
     assert "时间改为11月26日 13:00" in await wx.say(openid, "周四下午一点")
     assert "联系电话" in await wx.say(openid, "无")
-    summary = await wx.say(openid, "13900001111")
+    await wx.say(openid, "13900001111")
+    summary = await wx.say(openid, "否")  # not bound
     assert "时间：11月26日 13:00" in summary
 
 
@@ -450,7 +461,8 @@ async def test_ages_as_people_say_them(wx: WeChat, services: Services) -> None:
         assert "地址" in await wx.say(openid, said), said
         for answer in ("5栋301", "跳过"):
             await wx.say(openid, answer)
-        assert f"年龄：{shown}\n" in await wx.say(openid, "13912345678"), said
+        await wx.say(openid, "13912345678")
+        assert f"年龄：{shown}\n" in await wx.say(openid, "否"), said
     await wx.say(openid, "1")
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["age"] == 80 and ticket.fields["age_said"] == "80多"
@@ -469,7 +481,8 @@ async def test_a_part_of_the_day_takes_the_start_nearest_to_it(wx: WeChat, servi
     reply = await wx.say(openid, "明天上午")
     assert "陪诊上午从 07:30 开始，已按 11月24日 07:30 为您记下" in reply and "注意" in reply
     await wx.say(openid, "跳过")
-    assert "时间：11月24日 07:30" in await wx.say(openid, "13800001111")
+    await wx.say(openid, "13800001111")
+    assert "时间：11月24日 07:30" in await wx.say(openid, "否")
     assert "已为陪诊预约好：11月24日（周二）07:30" in await wx.say(openid, "1")
     other = oid()  # 晚上 (17:00-21:00): no start within an hour of it
     for answer in ("帮我自己约陪诊", "王五", "70", "3栋101"):
@@ -489,7 +502,8 @@ async def test_the_person_and_the_name_read_as_people_say_them(wx: WeChat, servi
     assert "地址" in await wx.say(openid, "85")
     assert "注意" in await wx.say(openid, "3栋2单元301")
     await wx.say(openid, "跳过")
-    summary = await wx.say(openid, "13612345678")
+    await wx.say(openid, "13612345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "服务对象：张桂兰\n姓名：张桂兰\n年龄：85\n地址：3栋2单元301" in summary
 
     other = oid()
@@ -505,7 +519,8 @@ async def test_the_person_and_the_name_read_as_people_say_them(wx: WeChat, servi
     for who in (other, third):
         await wx.say(who, "周四上午10点")
         await wx.say(who, "跳过")
-        summary = await wx.say(who, "13612345678")
+        await wx.say(who, "13612345678")
+        summary = await wx.say(who, "否")  # not bound
         assert "姓名：李建国\n" in summary and "地址：3栋2单元301" in summary, summary
         assert ("年龄：81\n" if who == other else "年龄：85\n") in summary, summary
 
@@ -631,7 +646,8 @@ async def test_a_meal_asked_for_by_voice_is_a_booking(wx: WeChat, services: Serv
     assert "给谁预约" in await wx.say(openid, "明天中午给我送个饭")
     for answer in ("我自己", "王大爷", "八十了", "3号楼2单元501", "没有"):
         await wx.say(openid, answer)
-    summary = await wx.say(openid, "13812345678")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
     assert "服务：助餐" in summary and "时间：11月24日 中午" in summary, summary
     assert "已为助餐预约好：11月24日（周二）11:00" in await wx.say(openid, "是")
     assert "给谁预约" in await wx.say(oid(), "中午给俺送点饭来")

@@ -317,7 +317,8 @@ async def test_a_phone_number_sent_before_its_question_is_kept_for_it(wx: WeChat
     assert "电话已经记下了" in kept and "请问老人怎么称呼" in kept
     for answer in ("王秀英", "82", "3号楼2单元301"):
         await wx.say(openid, answer)
-    summary = await wx.say(openid, "跳过")  # the notes; the phone is not asked again
+    assert "绑定" in await wx.say(openid, "跳过")  # the notes; the phone is not asked again
+    summary = await wx.say(openid, "否")  # not bound
     assert "请核对" in summary and "13900139000" in summary and "王秀英" in summary
 
 
@@ -344,7 +345,8 @@ async def test_a_booking_time_changed_while_another_question_is_asked(wx: WeChat
     await wx.say(openid, "3号楼2单元301")
     assert "时间改为11月28日 中午" in await wx.say(openid, "时间换到周六中午")
     await wx.say(openid, "跳过")
-    summary = await wx.say(openid, "13800138001")
+    await wx.say(openid, "13800138001")
+    summary = await wx.say(openid, "否")  # not bound
     assert "请核对" in summary and "11月28日 中午" in summary
 
 
@@ -404,7 +406,8 @@ async def test_a_field_named_before_its_question_is_kept_for_it(wx: WeChat, serv
     noted = await wx.say(openid, "地址改成3号楼2单元")
     assert "地址先记下了：3号楼2单元" in noted and "多大年纪" in noted
     await wx.say(openid, "80")
-    summary = await wx.say(openid, "没有")
+    assert "绑定" in await wx.say(openid, "没有")
+    summary = await wx.say(openid, "否")  # not bound
     assert "请核对" in summary and "13900139002" in summary and "3号楼2单元" in summary
     # at the summary, "电话是…" is an edit too
     assert "13800138003" in await wx.say(openid, "电话是13800138003")
@@ -468,7 +471,8 @@ async def test_the_time_of_a_booking_is_changed_at_its_summary(wx: WeChat, servi
     openid = oid()
     for text in ("明天中午给我妈订助餐", "王秀英", "80", "3号楼2单元", "没有"):
         await wx.say(openid, text)
-    summary = await wx.say(openid, "13800138000")
+    await wx.say(openid, "13800138000")
+    summary = await wx.say(openid, "否")  # not bound
     assert "请核对" in summary and "（也可以直接说“改时间”“改地址”）" in summary
     assert "想约哪一天" in await wx.say(openid, "改时间")
     changed = await wx.say(openid, "后天中午")

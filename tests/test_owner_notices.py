@@ -221,7 +221,7 @@ async def test_the_staff_group_hears_who_returned_a_ticket(client: Client, servi
 
 
 async def booking(wx: WeChat, openid: str) -> None:
-    for said in ("明天中午给我妈订个助餐", "王秀英", "82", "3号楼2单元301", "少盐 软一点", "13912345678"):
+    for said in ("明天中午给我妈订个助餐", "王秀英", "82", "3号楼2单元301", "少盐 软一点", "13912345678", "否"):
         await wx.say(openid, said)
     assert "已为助餐预约好" in await wx.say(openid, "1")
 

@@ -23,11 +23,13 @@ def oid() -> str:
     return "o" + uuid.uuid4().hex[:20]
 
 
-async def book_meal(wx: WeChat, openid: str) -> None:
+async def book_meal(wx: WeChat, openid: str, *, bound: bool = False) -> None:
     await wx.say(openid, "明天中午给我妈订个助餐")
     for answer in ("王秀英", "82", "3栋2单元301", "少盐"):
         await wx.say(openid, answer)
-    await wx.say(openid, "13812345678")
+    if not bound:  # a bound phone is neither asked nor offered for binding
+        await wx.say(openid, "13812345678")
+        await wx.say(openid, "否")
     assert "预约好" in await wx.say(openid, "1")
 
 
@@ -38,7 +40,7 @@ async def test_my_info_shows_what_is_kept_with_the_phone_masked(wx: WeChat, serv
         resident = await session.scalar(select(Resident).where(Resident.openid == openid))
         assert resident is not None
         resident.phone, resident.building, resident.unit, resident.room = "13812345678", "3", "2", "301"
-    await book_meal(wx, openid)
+    await book_meal(wx, openid, bound=True)
     info = await wx.say(openid, "我的信息")
     assert "138****5678" in info and "13812345678" not in info
     assert "3栋2单元301" in info and "20261123-0001" in info and "助餐" in info and "删除我的信息" in info

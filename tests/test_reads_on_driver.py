@@ -33,7 +33,7 @@ async def test_an_elderly_booking_confirmed_writes_booking_and_reminders_on_the_
 ) -> None:
     openid = oid()
     await wx.say(openid, "明天上午9点给我妈预约助浴")
-    for answer in ("王秀英", "82", "5号楼1单元101", "跳过", "13600002222"):
+    for answer in ("王秀英", "82", "5号楼1单元101", "跳过", "13600002222", "否"):
         reply = await wx.say(openid, answer)
     assert "请核对" in reply, reply
     with engine_statements(services.engine) as seen, fastsql.watched() as fixed:

@@ -837,7 +837,7 @@ async def meals_surveyed(svc: Services, clock: FakeClock, wx: WeChat, wc: WeCom,
     numbers: dict[str, str] = {}
     for openid in residents:
         await wx.say(openid, "明天中午给我妈订个助餐")
-        for said in ("李桂兰", "80", "5栋301", "跳过", "13912345678"):
+        for said in ("李桂兰", "80", "5栋301", "跳过", "13912345678", "否"):
             await wx.say(openid, said)
         numbers[openid] = (await wx.say(openid, "是")).split("工单号：")[1][:13]
     clock.advance(hours=25)  # 11:00 the next day, the meals' time

@@ -24,6 +24,7 @@ from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import normalize
+from bot.flows.complaint import BIND, already_bound
 from bot.flows.config import words
 from bot.flows.engine import Outcome, match_choice, start
 from bot.flows.finish import create_and_dispatch, created_reply
@@ -473,6 +474,10 @@ class ElderlyService(Flow):
         "elderly.ask.phone", label="elderly.labels.phone", parse=parsers.phone, prefill=_bound_phone,
         edit_words=("电话不对", "电话错了", "改电话", "手机号不对"),
     )
+    # As a report asks it (bot.flows.complaint): a phone typed here, bound on 是, is the next
+    # booking's without asking (_bound_phone); the bound phone itself is not asked about.
+    bind_phone = Step("elderly.ask.bind_phone", label="elderly.labels.bind_phone", choices=BIND,
+                      prefill=already_bound, ask_if=lambda slots: slots.get("bind_phone") != "bound")
 
     first_ask_only = ("why_not", "picked", "picked_told")
 
@@ -750,6 +755,9 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
     if waitlist and held.reason not in ("slot_full", "day_full"):
         # The time became impossible meanwhile (e.g. too soon now): offer the nearest instead.
         return "\n".join([ctx.text("elderly.not_bookable", service=spec.name), alternatives_text(ctx, held.alternatives)])
+    if slots.get("bind_phone") == "yes" and slots.get("phone"):
+        ctx.resident.phone = str(slots["phone"])  # as a report binds it: the next booking's contact
+        ctx.resident.updated_at = ctx.now
     address = slots.get("address") or {}
     who = _said(slots.get("for_name"))
     years = years_of(slots.get("age"))
