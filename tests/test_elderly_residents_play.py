@@ -8,6 +8,7 @@ import uuid
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import resident, tickets_of
+from tests.test_flows_elderly import bookings_of
 
 
 def oid() -> str:
@@ -237,3 +238,46 @@ async def test_a_booking_binds_the_phone_when_asked_and_the_next_booking_uses_it
     assert "已为助餐预约好" in await wx.say(yes, "确认")
     tickets = await tickets_of(services, yes)
     assert [t.fields["phone"] for t in tickets] == ["13812345678", "13812345678"]
+
+
+async def test_cancelling_the_booking_said_while_its_move_is_asked_cancels_the_booking_after_asking(
+    wx: WeChat, services: Services
+) -> None:
+    """取消预约 at 要把这个预约改到…吗 got 请回复“是”或者“否”, again and again. The resident means
+    the booking itself, so the move is dropped and its cancellation asked, as a desk clerk would:
+    否 keeps it at its time, 是 cancels it; the same at the new time question. 不改了 there leaves
+    the move, as 取消 does, instead of 请回复是或否."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我妈订明天中午的饭")
+    for answer in ("王淑芬", "83", "6栋1单元202", "没有", "13812345678", "否"):
+        await wx.say(openid, answer)
+    assert "已为助餐预约好：11月24日（周二）11:00" in await wx.say(openid, "确认")
+    assert "想改到哪一天" in await wx.say(openid, "改时间")
+    assert "要把这个预约改到 11月25日 中午 吗" in await wx.say(openid, "后天中午")
+    asked = await wx.say(openid, "取消预约")
+    assert "不改时间了" in asked and "要取消这个预约吗" in asked and "11月24日（周二）11:00" in asked, asked
+    assert "请回复" not in asked, asked
+    assert "预约保留不变" in await wx.say(openid, "否")
+    [booking] = await bookings_of(services, openid)
+    [ticket] = await tickets_of(services, openid)
+    assert booking.status == "booked" and ticket.fields["start"] == "2026-11-24T03:00:00+00:00"  # 11:00 kept
+    assert "想改到哪一天" in await wx.say(openid, "改时间")
+    assert "不改时间了" in await wx.say(openid, "不要了 取消预约吧")
+    assert "已取消您11月24日（周二）11:00的助餐预约" in await wx.say(openid, "是")
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "cancelled"
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.status == "cancelled"
+
+    other = oid()
+    assert "怎么称呼" in await wx.say(other, "给我妈订明天中午的饭")
+    for answer in ("王淑芬", "83", "6栋1单元202", "没有", "13812345678", "否"):
+        await wx.say(other, answer)
+    assert "已为助餐预约好" in await wx.say(other, "确认")
+    await wx.say(other, "改时间")
+    await wx.say(other, "后天中午")
+    kept = await wx.say(other, "不改了")
+    assert "已取消" in kept and "请回复" not in kept, kept
+    [booking] = await bookings_of(services, other)
+    [ticket] = await tickets_of(services, other)
+    assert booking.status == "booked" and ticket.fields["start"] == "2026-11-24T03:00:00+00:00"

@@ -259,6 +259,11 @@ class Flow:
         the slots after it and what to say before asking step again; None when text is not one."""
         return None
 
+    async def at_summary(self, ctx: Context, slots: dict[str, Any], text: str) -> Any:
+        """Its own reading of a message at the summary (取消预约 at 要把这个预约改到…吗: the
+        booking's cancellation asked instead): an engine Outcome, or None to read it as usual."""
+        return None
+
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Write what the flow produced (in ctx.session's transaction) and return the reply."""
         raise NotImplementedError

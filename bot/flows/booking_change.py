@@ -202,6 +202,17 @@ async def _refused_time(ctx: Context, slots: dict[str, Any], value: Any) -> str 
     return checked if isinstance(checked, str) else None
 
 
+def _cancel_instead(ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
+    """取消预约 (预约不要了, 不去了) said while a booking's move is asked or confirmed: the booking
+    itself is meant, as a desk clerk would take it, so the move is dropped and the booking's
+    cancellation asked (否 there keeps it at its time). None when text asks no cancellation."""
+    asked = booking_request(text)
+    if asked is None or asked[0] != "cancel":
+        return None
+    kept = {k: slots[k] for k in ("listed", "pick") if k in slots}
+    return start(ctx, BookingCancel(), kept, text, lead=ctx.text("elderly.change_dropped"))
+
+
 @register
 class BookingChange(Flow):
     """改时间: one of the resident's bookings moved to a new time after a confirmation naming both."""
@@ -218,6 +229,16 @@ class BookingChange(Flow):
     def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
         """The bookings listed, the one picked and the new time, as begin() found them."""
         return {k: slots[k] for k in ("listed", "pick", "new_time") if k in slots}
+
+    async def midway(
+        self, ctx: Context, slots: dict[str, Any], step: Step, text: str
+    ) -> tuple[dict[str, Any], str] | Outcome | None:
+        """取消预约 while which booking or its new time is asked: its cancellation (_cancel_instead)."""
+        return _cancel_instead(ctx, slots, text)
+
+    async def at_summary(self, ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
+        """取消预约 at 要把这个预约改到…吗: its cancellation asked instead (_cancel_instead)."""
+        return _cancel_instead(ctx, slots, text)
 
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
         """The bookings listed, the one picked, and {new}: its new time in full."""

@@ -1083,6 +1083,9 @@ def _resume(ctx: Context, flow: Flow, state: DialogState, lead: str) -> Outcome:
 
 async def _confirm_answer(ctx: Context, flow: Flow, state: DialogState, classify: Classify | None = None) -> Outcome:
     text = ctx.inbound.text
+    own = await flow.at_summary(ctx, dict(state.slots), text)
+    if own is not None:
+        return own
     edit = _edit_target(flow, text, state.slots)
     if edit is not None:
         step, rest = edit
