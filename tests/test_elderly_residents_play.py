@@ -281,3 +281,30 @@ async def test_cancelling_the_booking_said_while_its_move_is_asked_cancels_the_b
     [booking] = await bookings_of(services, other)
     [ticket] = await tickets_of(services, other)
     assert booking.status == "booked" and ticket.fields["start"] == "2026-11-24T03:00:00+00:00"
+
+
+async def test_not_knowing_the_name_is_no_name_and_is_told_a_way_to_call_them_is_enough(
+    wx: WeChat, services: Services
+) -> None:
+    """A grandson booking his grandmother's bath answered 不知道叫啥 at 老人怎么称呼: it was taken as
+    her name, and her name said next was refused as an age. Not knowing is no name: the question
+    is asked again, saying that a way to call her (王奶奶) will do."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我奶奶约个助浴")
+    told = await wx.say(openid, "不知道叫啥")
+    assert "说个称呼就行" in told and "怎么称呼" in told and "多大年纪" not in told, told
+    assert "多大年纪" in await wx.say(openid, "王奶奶")
+    for answer in ("82", "6号楼", "周四上午十点", "没有", "13712345678", "否"):
+        summary = await wx.say(openid, answer)
+    assert "姓名：王奶奶\n" in summary, summary
+
+
+async def test_not_knowing_when_one_is_free_to_volunteer_is_told_what_will_do(wx: WeChat) -> None:
+    """不知道 at 您一般什么时间方便参加活动 got 没有看懂您的回答，请再说一遍, which says nothing of what
+    to say. The question is asked again with an example and that 都可以 will do."""
+    openid = oid()
+    for answer in ("我想当志愿者", "王大妈", "13412345678", "会跳广场舞"):
+        await wx.say(openid, answer)
+    told = await wx.say(openid, "不知道")
+    assert "都可以" in told and "方便参加活动" in told and "没有看懂" not in told, told
+    assert "哪些方向" in await wx.say(openid, "都可以")

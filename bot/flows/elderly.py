@@ -266,8 +266,12 @@ def person_name(answer: Answer) -> str | dict[str, Any]:
     """The person's name (bot.flows.parsers.person_name), without the age said with it: 李建国
     八十一了 and 他叫李建国 今年八十一了 are 李建国, {"text", "name", "age"} keeping the age for its
     question; an age alone is no name."""
+    if parsers.unknown_said(answer.text) and not parsers.name_said(answer.text):  # 不知道叫啥: a way to call them is enough
+        raise Invalid("elderly.hint.name_unknown")
     told = _person_told(answer.text)
     name = told.get("name") or " ".join(told.get("rest", ()))
+    if not name and _called(answer.text):  # 王奶奶: how the provider will call her
+        name = answer.text.strip()
     if not name or _ASKS.search(answer.text):  # 我的工单怎么样了 is no name
         raise Invalid("elderly.hint.name")
     name = parsers.person_name(replace(answer, text=name), "elderly.hint.name")
@@ -320,6 +324,16 @@ def age(answer: Answer) -> int | str:
 _KIN = set("妈爸爷奶婆公姥伯叔姨姑舅哥姐弟妹伴儿女孙爹娘嫂师")
 _SPLIT = re.compile(r"[\s\u3000，,。.、；;！!？?]+")
 _NAME_AGE = re.compile(r"^(?P<name>[\u4e00-\u9fa5]{2,4}?)(?P<age>(?:今年|已经)?[0-9一二两三四五六七八九十]{1,3}.*)$")
+
+
+_CALLED = re.compile(r"^(?P<surname>[\u4e00-\u9fa5]{1,2}?)(?:奶奶|爷爷|大爷|大妈|大娘|阿姨|叔叔|伯伯|婆婆|姥姥|姥爷|外婆|外公|老太太|老太|老爷子)$")
+
+
+def _called(text: str) -> bool:
+    """Whether text, at the name question, is how the person is called: a surname and a kin word
+    (王奶奶, 李大爷), not a relation of the resident's (我奶奶)."""
+    found = _CALLED.match(normalize(text))
+    return found is not None and found.group("surname") in SURNAMES
 
 
 def _a_name(word: str) -> bool:

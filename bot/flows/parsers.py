@@ -177,6 +177,12 @@ def says_nothing(text: str) -> bool:
     return not normalize(text) or not_an_answer(text) or is_word(text, "skip")
 
 
+def unknown_said(text: str) -> bool:
+    """Whether text says the resident does not know it (不知道叫啥, 记不清了: [answers] unknown)."""
+    said = normalize(text)
+    return any(normalize(w) in said for w in words("answers", "unknown"))
+
+
 _NAME_SAID = re.compile(
     r"(?:叫|名叫|名字是|名字叫|姓名是|姓名)\s*(?P<name>[\u4e00-\u9fa5]{2,4}?)"
     r"(?=$|[\s，,。.、；;!！]|今年|住|家住|电话|手机|岁|已经|快|是|的|[0-9一二三四五六七八九十])"
@@ -205,7 +211,7 @@ def person_name(answer: Answer, hint: str) -> str:
     the question before, typed twice) nor a word that says nothing; the name alone when it is
     said with 叫 (他叫李建国 今年八十一了 → 李建国)."""
     text = name_said(answer.text) or answer.text.strip()
-    if (says_nothing(text) or normalize(text) in _SELF or is_word(text, "yes") or is_word(text, "no")
+    if (says_nothing(text) or unknown_said(text) or normalize(text) in _SELF or is_word(text, "yes") or is_word(text, "no")
             or any(ch.isdigit() for ch in text) or len(text) > 20 or is_question(text)):  # 要钱吗 is no name
         raise Invalid(hint)
     return text

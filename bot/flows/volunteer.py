@@ -155,7 +155,7 @@ class VolunteerSignup(Flow):
                  label="volunteer.labels.phone", edit_words=("电话不对", "改电话", "手机号不对"))
     skills = Step("volunteer.ask.skills", parse=parsers.short_text, optional=True,
                   label="volunteer.labels.skills", edit_words=("改特长",))
-    availability = Step("volunteer.ask.availability", parse=parsers.short_text,
+    availability = Step("volunteer.ask.availability", parse=parsers.short_text, hint="volunteer.hint.availability",
                         label="volunteer.labels.availability", edit_words=("改时间", "时间不对"))
     areas = Step("volunteer.ask.areas", parse=areas, show=_areas_show,
                  label="volunteer.labels.areas", edit_words=("改方向", "改服务方向"))
