@@ -65,3 +65,20 @@ async def test_no_more_mediation_in_the_middle_of_one_leaves_it(wx: WeChat, serv
     told = await wx.say(openid, "我不想调解了")
     assert "已取消" in told and "没有看懂" not in told, told
     assert await tickets_of(services, openid) == []
+
+
+async def test_the_phone_sent_while_asked_whether_to_leave_for_another_request_is_the_answer(
+    wx: WeChat, services: Services
+) -> None:
+    """At 请留一个联系电话, 对了 我还想订个助餐 asked whether to leave the mediation; the number sent
+    next was 请回复“是”或“否”, and the 确认 after it dropped the mediation for the booking. The number
+    answers the phone question the mediation was at: it goes on to its summary."""
+    openid = oid()
+    assert "什么时候方便" in await wx.say(openid, "对门家天天把垃圾堆在楼道里 跟他说了也不听")
+    assert "联系电话" in await wx.say(openid, "周六上午")
+    assert "改办“养老服务预约”吗" in await wx.say(openid, "对了 我还想订个助餐")
+    summary = await wx.say(openid, "13512345678")
+    assert "请核对您的矛盾调解信息" in summary and "联系电话：13512345678" in summary, summary
+    assert "已为您登记" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "mediation" and ticket.fields["phone"] == "13512345678"

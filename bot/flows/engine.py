@@ -214,7 +214,7 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
     state = touched(state, ctx.now)
     part = state.part
     if part == SWITCH:
-        return _switch_answer(ctx, flow, state)
+        return await _switch_answer(ctx, flow, state, classify)
     held = _held_or_recalled(ctx, flow, state)
     if held is not None:
         return held
@@ -1052,7 +1052,7 @@ def _maybe_switch(ctx: Context, flow: Flow, state: DialogState, text: str, found
     return Outcome(question, replace(state, step=flow.state(SWITCH), pending=pending))
 
 
-def _switch_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+async def _switch_answer(ctx: Context, flow: Flow, state: DialogState, classify: Classify | None = None) -> Outcome:
     pending = state.pending or {}
     text = ctx.inbound.text
     back = replace(state, step=str(pending.get("back", state.step)), pending=None)
@@ -1066,6 +1066,11 @@ def _switch_answer(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         return start(ctx, other, dict(pending.get("slots") or {}), str(pending.get("text", "")), lead=lead)
     if is_word(text, "no") or normalize(text) == "2":
         return _resume(ctx, flow, back, ctx.text("flow.stay"))
+    asked = flow.step(back.part) if back.part not in (CONFIRM, EDIT) else None
+    said = Answer(text=text, inbound=ctx.inbound, now=local(ctx.now, ctx.svc.tz))
+    if asked is not None and asked.parse is phone and only_phone(said):
+        # 135… where the phone was asked when another request was named: its answer, so it goes on
+        return await answer(ctx, flow, back, classify)
     return Outcome(ctx.text("flow.switch_hint"), state)
 
 
