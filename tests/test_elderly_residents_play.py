@@ -308,3 +308,25 @@ async def test_not_knowing_when_one_is_free_to_volunteer_is_told_what_will_do(wx
     told = await wx.say(openid, "不知道")
     assert "都可以" in told and "方便参加活动" in told and "没有看懂" not in told, told
     assert "哪些方向" in await wx.say(openid, "都可以")
+
+
+async def test_the_time_said_before_its_question_is_kept_for_it(wx: WeChat, services: Services) -> None:
+    """我想给我妈订个饭, then 明天中午 at 老人怎么称呼: told it sounded like a time and asked to send it
+    again, and the time was asked again later, as if never said. A time alone said before its
+    question is the booking's time, checked as the time question checks it, and not asked again;
+    the question in hand is asked again. A name that reads as a time (刘明天) is still questioned."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "我想给我妈订个饭")
+    told = await wx.say(openid, "明天中午")
+    assert "时间先记下了：11月24日 中午" in told and "怎么称呼" in told, told
+    for answer in ("王秀英", "85"):
+        await wx.say(openid, answer)
+    assert "注意" in await wx.say(openid, "5号楼")  # the time is not asked
+    for answer in ("少放盐", "13812345678"):
+        await wx.say(openid, answer)
+    summary = await wx.say(openid, "否")
+    assert "时间：11月24日 中午" in summary and "姓名：王秀英" in summary, summary
+    assert "已为助餐预约好：11月24日（周二）11:00" in await wx.say(openid, "确认")
+    other = oid()
+    assert "怎么称呼" in await wx.say(other, "我想给我妈订个饭")
+    assert "听起来像是时间" in await wx.say(other, "刘明天")

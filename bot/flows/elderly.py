@@ -553,6 +553,12 @@ class ElderlyService(Flow):
                 return moved
         if asked is not None:
             return await _asked_in_booking(ctx, slots, step, spec, asked[0])
+        if (spec is not None and step.slot in _BEFORE_TIME and when_of(slots) is None and not slots.get("when_raw")
+                and _time_alone(text, local(ctx.now, ctx.svc.tz).date())):
+            # 明天中午 at 老人怎么称呼, the time not asked yet: kept for its question, this one asked again
+            moved = await _time_moved(ctx, slots, spec, text, first=True)
+            if moved is not None:
+                return moved
         hourless = not (when_of(slots) or {}).get("at")
         if step is self.notes and spec is not None and hourless and _CLOCK_ALONE.match(norm):
             # 那就周三吧, then 上午十点 at the notes: the hour of that day, not a note (it was booked at 09:00)
@@ -635,12 +641,12 @@ _CHANGE_TO = re.compile(r"^(?:把?(?:时间|日子|日期)|那就)?(?:改成|改
 
 
 async def _time_moved(
-    ctx: Context, slots: dict[str, Any], spec: ServiceSpec, said: str
+    ctx: Context, slots: dict[str, Any], spec: ServiceSpec, said: str, *, first: bool = False
 ) -> tuple[dict[str, Any], str] | None:
     """改成后天 / 换到周六上午 / 时间改成下午 while another question of a booking is asked: the
     time changes (a day alone keeps the time of day, a time alone the day), checked as the time
     question checks it; refused, the time stays and the reason is said. None when said names no
-    time."""
+    time. `first`: no time was said before (明天中午 at the name question), so it is noted, not changed."""
     slot = f"when_{CATALOG.services.index(spec)}"
     now_local = local(ctx.now, ctx.svc.tz)
     when = parse_when(said, now_local.date())
@@ -655,11 +661,23 @@ async def _time_moved(
     try:
         value = when_value(spec, when, now_local)
     except Invalid as exc:
-        return slots, ctx.text("elderly.time_not_changed", why=ctx.text(exc.hint, **exc.values))
+        why = ctx.text(exc.hint, **exc.values)
+        return slots, ctx.text("elderly.time_not_taken" if first else "elderly.time_not_changed", why=why)
     refusal = await _still_free(spec)(ctx, slots, value)
     if refusal is not None:
-        return slots, ctx.text("elderly.time_not_changed", why=refusal)
+        return slots, ctx.text("elderly.time_not_taken" if first else "elderly.time_not_changed", why=refusal)
+    if first:
+        return {**slots, slot: value}, ctx.text("flow.noted", field=ctx.text("elderly.labels.when"), value=value["text"])
     return {**slots, slot: value}, ctx.text("elderly.time_changed", when=value["text"])
+
+
+_BEFORE_TIME = ("for_whom", "for_name", "age", "address")  # the questions asked before the time
+_TIME_FILLER = re.compile(r"[\s，,。！!的吧啊呀就那是要在]+")
+
+
+def _time_alone(text: str, today: date) -> bool:
+    """Whether text says a time and nothing else (明天中午, 周三上午十点吧), not 刘明天 or 明天中午送."""
+    return not parse_when(text, today).empty and not _TIME_FILLER.sub("", without_when(text))
 
 
 def moved_when(old: dict[str, Any], when: When) -> When:
