@@ -55,8 +55,15 @@ _NOTED = re.compile(
 )
 # Words asking for the job to go to someone else (下午去不了 换个人吧, 今天走不开 找别人吧): a 退回
 # is the worker's to send, so nothing is done; the reply gives the 退回 to send, with these words.
-_HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|换个人|换人|找别人|派给别人|让别人去|别人去")
-_HAND_OVER_REF = re.compile(r"^(\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})号?[\s:,;、。]*")
+# 转派 3 给李娜 / 转给李娜 / 我接不了 / 取消接单 3 too: a worker cannot give a job to a colleague or
+# take back a 接单 (staff reassign), so the answer is the same 退回, the words its reason.
+_HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|换个人|换人|找别人|派给别人|让别人去|别人去"
+                        r"|转派|转交|转给|转单|接不了|取消接单")
+# Its number: first (3 去不了, 3号单子转给李娜吧), or right after the words that begin it (转派 3 给李娜).
+_HAND_OVER_REF = re.compile(
+    r"^(?P<verb>转派|转交|转单|取消接单)?[\s:,;、。]*(?:第)?(?P<ref>\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})"
+    r"(?:号?单(?!元)子?|号)?[\s:,;、。]*"
+)
 # A message that says how the job ended (调解成功, 调解不成, 处理好了, 已修好) is a 办结 with those words
 # as its note, as `办结 调解成功` is; never a question (修好了吗) or half a sentence (处理好了一半).
 _OUTCOME = (
@@ -136,6 +143,9 @@ _NUMBER_FIRST = re.compile(
     re.DOTALL,
 )
 _OUTCOME_FIRST = re.compile(rf"^({_OUTCOME})(?=$|{_SEP})(.*)$", re.DOTALL)
+# The number first in numerals, as voice input writes it (二号办好了, 三号接单): read as its digits
+# when the verb or an outcome follows (一号楼的灯修好了 names a building: no number).
+_CN_FIRST = re.compile(rf"^第?([{_CN}]{{1,6}})(?=号|单)")
 # A note that says nothing (办结了, 退回了, 办结 好了): no note, so the command is a bare one.
 _FILLER = re.compile(r"(?:了|啦|喽|咯|啰|哈|吧|呢|啊|呀|哦|噢|嘛|好|好的|ok|okay|[.!~…])+", re.IGNORECASE)
 _LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)")
@@ -225,7 +235,9 @@ def _refs_at(value: str, pos: int) -> tuple[list[str], int]:
 def _reordered(value: str) -> str:
     """The command with its verb first: 0002 接单 → 接单 0002; 调解成功 0002 / 0002 调解成功 →
     办结 0002 调解成功; 处理好了，换了灯管 → 办结 处理好了，换了灯管."""
-    first = _NUMBER_FIRST.match(value)
+    said = _CN_FIRST.match(value)
+    digits = _cn_number(said.group(1)) if said is not None else None
+    first = _NUMBER_FIRST.match(digits + value[said.end():] if said is not None and digits else value)
     if first is not None:
         ref, verb, outcome, rest = first.groups()
         if verb:
@@ -269,8 +281,8 @@ def parse(text: str) -> Command | None:
     if head is None:
         if _HAND_OVER.search(value) is not None and len(value) <= MAX_NOTE:
             ref = _HAND_OVER_REF.match(value)
-            said = value[ref.end():] if ref else value
-            return Command("hand_over", ref.group(1) if ref else None, as_typed(text, said.strip()))
+            said = f"{ref.group('verb') or ''} {value[ref.end():]}" if ref else value
+            return Command("hand_over", ref.group("ref") if ref else None, as_typed(text, said.strip()))
         return None
     verb_word = head.group(1)
     if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
@@ -637,6 +649,10 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
         # A neighbour's report linked to a job follows it (办结 of the job tells every reporter);
         # finishing it alone would tell that resident 已办结 while the problem is still there.
         job = await session.get(Ticket, ticket.parent_id)
+        if job is not None and job.status not in tickets.ACTIVE and ticket.status not in tickets.ACTIVE:
+            # ended with its job (办结, 关闭): nothing to do there, so no job to name for the command
+            return False, t.get("wecom.linked_report_ended", number=ticket.number, parent=job.number,
+                                status=t.get(f"wecom.statuses.{job.status}"))
         if job is not None:
             _audit(session, who.id, f"wecom.{cmd.verb}.refused", ticket.number, now, reason="linked report",
                    parent=job.number)
@@ -658,6 +674,9 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if cmd.verb == "accept" and ticket.status == "accepted" and ticket.assignee == who.id:
         # 接单 again (sent twice, or 接单 1 2 3 after 接单 1): theirs already, what comes next
         return False, t.get("wecom.accepted_before", number=ticket.number, short=short)
+    if cmd.verb == "resolve" and ticket.status == "resolved" and ticket.resolved_at is not None:
+        # 办结 again (its reply not seen, or sent twice): done already, and when — not 不能办结
+        return False, t.get("wecom.resolved_before", number=ticket.number, at=notices.local_time(svc, ticket.resolved_at))
     if ticket.status not in FROM_STATUSES[cmd.verb]:
         return False, t.get("wecom.bad_status", number=ticket.number, status=t.get(f"wecom.statuses.{ticket.status}"), verb=verb_name)
     if not await dispatch.claim(session, ticket, who.id):  # changed since it was read: never written over
