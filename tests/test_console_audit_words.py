@@ -48,3 +48,28 @@ async def test_a_refusal_still_reads_as_one(client: Client, services: Services, 
     page = await (await client.get("/console/audit")).text()
     [refused] = _details(page, "console.role_refused")
     assert "拒绝原因：" in refused and "需要的角色：工作人员" in refused, refused
+
+
+async def test_a_reassignment_row_names_the_owners_as_the_other_pages_do(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """改派's row read 负责人：zhaoqiang 原负责人：sunli — account names a clerk never sees elsewhere
+    (the queue, the ticket and the 操作人 column say 赵强, 孙丽); and an empty 说明： was shown as a
+    label with nothing after it. Now the names, the accounts on hover, and no empty label."""
+    from bot import staff_actions
+    from tests.staff_support import load_roster, make_ticket
+
+    await load_roster(services)
+    number = await make_ticket(services, None, status="open", summary="9号楼电梯按钮不灵", building="9")
+    await staff_actions.staff_transition(services, number, "assign", "admin", assignee="sunli")
+    await staff_actions.staff_transition(services, number, "assign", "admin", assignee="zhaoqiang")
+    async with services.sessions() as session, session.begin():  # a WeCom 接单 with no words after it
+        staff_actions.audit(session, "zhaoqiang", "wecom.accept", number, clock.now(), {"note": ""})
+    await logged_in(client, "admin", "community123")
+    page = await (await client.get("/console/audit")).text()
+    [reassigned] = _details(page, "ticket.reassign")
+    assert "负责人：赵强" in reassigned and "原负责人：孙丽" in reassigned, reassigned
+    assert "zhaoqiang" not in reassigned
+    assert _details(page, "wecom.accept") == [""]  # not a bare 说明：
+    row = page[page.index('title="ticket.reassign"'):]
+    assert "assignee=zhaoqiang" in row[:row.index("</tr>")]  # the account on hover

@@ -129,6 +129,37 @@ async def test_tables_on_a_phone_scroll_rather_than_squeeze(
             await browser.close()
 
 
+async def test_an_audit_rows_ticket_number_stays_on_one_line_at_a_desk(
+    services: Services, server: TestServer, backend: str,  # noqa: F811
+) -> None:
+    """1366 px: beside a roster import's long detail the 对象 column was squeezed and a ticket number
+    broke in two (20261123- / 0001), a link hard to read and to click; it stays whole."""
+    from playwright.async_api import async_playwright
+
+    from bot import staff_actions
+    from tests.staff_support import load_roster, make_ticket
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = "" if backend == "embedded" else f"-{backend}"
+    base = str(server.make_url("/")).rstrip("/")
+    await load_roster(services)
+    number = await make_ticket(services, None, status="open", summary="9号楼电梯按钮不灵", building="9")
+    await staff_actions.staff_transition(services, number, "assign", "admin", assignee="sunli")
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")).new_page()
+            await _as_admin(page, base, services)
+            await page.goto(f"{base}/console/audit")
+            await page.screenshot(path=str(ARTIFACTS / f"console-audit-desk{suffix}.png"), full_page=True)
+            link = page.locator(f"table.audit td.target a[href='/console/tickets/{number}']").first
+            assert (await link.inner_text()) == number
+            box = await link.bounding_box()
+            assert box is not None and box["height"] < 30, box  # one line
+        finally:
+            await browser.close()
+
+
 async def test_closing_a_ticket_asks_first(
     services: Services, server: TestServer, backend: str,  # noqa: F811
 ) -> None:

@@ -87,12 +87,15 @@ class Labels:
         words = self.texts.get(key)
         return self.texts.get("console.audit_actions.refused", action=words) if base != code else words
 
-    def audit_detail(self, detail: dict[str, Any] | None, action: str = "") -> list[tuple[str, str]]:
+    def audit_detail(self, detail: dict[str, Any] | None, action: str = "",
+                     names: dict[str, str] | None = None) -> list[tuple[str, str]]:
         """An audit row's detail as (what, value) in words ([console.audit_details]): a refusal's
         reason as the words the clerk was shown (else [console.audit_reasons]), statuses and ways
         of delivery named, a moment (ISO) as a local time; of an outage's or an activity's row its
         reason as staff gave it and where from (企业微信, 工作台); an outage's kind named and no
-        buildings as 全小区. A key without words is shown as it is."""
+        buildings as 全小区; an owner (负责人, 原负责人) by the name the other pages show (王伟, not
+        wangwei: the account is in the raw detail on hover); an empty value left out (说明：). A key
+        without words is shown as it is."""
         shown: list[tuple[str, str]] = []
         detail = dict(detail or {})
         message = str(detail.pop("message", "") or "")
@@ -107,6 +110,8 @@ class Labels:
                 shown.append((self._get("console.audit_details", key), message or words))
                 message = ""
                 continue
+            if value == "":
+                continue
             when = _moment(value)
             if when is not None:
                 value = self.time(when)
@@ -118,6 +123,8 @@ class Labels:
                 value = self.status(str(value)) if self.texts.has(f"staff_actions.status.{value}") else self.role(str(value))
             elif key in ("role", "needed"):
                 value = self.role(str(value))
+            elif key in ("assignee", "previous") and isinstance(value, str):
+                value = (names or {}).get(value, value)
             elif isinstance(value, str) and self.texts.has(f"console.audit_details.{key}_{value}"):  # via_custom …
                 value = self.texts.get(f"console.audit_details.{key}_{value}")
             elif isinstance(value, bool):
