@@ -330,3 +330,29 @@ async def test_the_time_said_before_its_question_is_kept_for_it(wx: WeChat, serv
     other = oid()
     assert "怎么称呼" in await wx.say(other, "我想给我妈订个饭")
     assert "听起来像是时间" in await wx.say(other, "刘明天")
+
+
+async def test_a_time_and_a_care_note_said_at_the_notes_move_the_time_and_keep_the_note(
+    wx: WeChat, services: Services
+) -> None:
+    """明天中午我腿脚不好 at 有没有需要服务人员注意的, after 明天上午 had taken 陪诊 at 07:30: the whole
+    sentence became the note and the booking stayed at 07:30, while she had said midday. The time
+    moves as 改成明天中午 would (13:00, 陪诊's nearest start), the care words are the note, and the
+    phone is asked next; the same time said again with a note says nothing of the time."""
+    moved, same = oid(), oid()
+    for openid in (moved, same):
+        assert "怎么称呼" in await wx.say(openid, "给我妈约个陪诊")
+        for answer in ("张桂英", "83", "3栋201"):
+            await wx.say(openid, answer)
+        assert "已按 11月24日 07:30 为您记下" in await wx.say(openid, "明天上午")
+    told = await wx.say(moved, "明天中午我腿脚不好")
+    assert "时间改为11月24日 13:00" in told and "备注先记下了：我腿脚不好" in told and "联系电话" in told, told
+    told = await wx.say(same, "明天上午 要坐轮椅")
+    assert "时间改为" not in told and "备注先记下了：要坐轮椅" in told and "联系电话" in told, told
+    for openid in (moved, same):
+        await wx.say(openid, "13812345678")
+        await wx.say(openid, "否")
+        assert "已为陪诊预约好" in await wx.say(openid, "确认")
+    got = {t.resident: (t.fields["notes"], t.fields["when"]) for t in await tickets_of(services)}
+    assert got[moved] == ("我腿脚不好", "11月24日（周二）13:00"), got
+    assert got[same] == ("要坐轮椅", "11月24日（周二）07:30"), got

@@ -559,6 +559,10 @@ class ElderlyService(Flow):
             moved = await _time_moved(ctx, slots, spec, text, first=True)
             if moved is not None:
                 return moved
+        if step is self.notes and spec is not None:
+            both = await _time_with_note(ctx, slots, spec, text)
+            if both is not None:  # 明天中午我腿脚不好 at the notes: the time moved, the note kept
+                return both
         hourless = not (when_of(slots) or {}).get("at")
         if step is self.notes and spec is not None and hourless and _CLOCK_ALONE.match(norm):
             # 那就周三吧, then 上午十点 at the notes: the hour of that day, not a note (it was booked at 09:00)
@@ -745,6 +749,39 @@ def _care_noted(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
     note = (f"{kept}，{said}" if kept else said)[:NOTES_MAX]
     return {**slots, "notes": note, NOTES_TOLD: True}, ctx.text(
         "flow.noted", field=ctx.text("elderly.labels.notes"), value=said)
+
+
+async def _time_with_note(
+    ctx: Context, slots: dict[str, Any], spec: ServiceSpec, text: str
+) -> tuple[dict[str, Any], str] | None:
+    """A time and a care note said together at the notes question (明天中午我腿脚不好): the time
+    changes as 改成明天中午 would (said only when it does change), and the care clauses are the
+    notes, which the question then has. None when text names no time or no care word."""
+    today = local(ctx.now, ctx.svc.tz).date()
+    note = _care_clauses(text, today)
+    if not note or parse_when(text, today).day is None or not _only_time_and_care(text, today):
+        return None  # 软一点 (一点 no hour), 下午三点以后不在家 (when to find them): a note
+    moved = await _time_moved(ctx, slots, spec, text)
+    if moved is None:
+        return None
+    after, said = moved
+    if when_of(after) == when_of(slots):
+        said = ""  # the same time said again (明天上午 少盐 after 明天上午): nothing changed to say
+    noted = ctx.text("flow.noted", field=ctx.text("elderly.labels.notes"), value=note)
+    return {**after, "notes": note[:NOTES_MAX]}, "\n".join(t for t in (said, noted) if t)
+
+
+def _only_time_and_care(text: str, today: date) -> bool:
+    """Whether every clause naming a time says nothing else but a care note (明天中午我腿脚不好;
+    not 下午三点以后不在家)."""
+    care = words("elderly", "care_words")
+    for clause in _CLAUSES.split(text.strip()):
+        if not clause or parse_when(clause, today).empty:
+            continue
+        for piece in _CLAUSES.split(without_when(clause).strip()):
+            if _TIME_FILLER.sub("", piece) and not any(w in normalize(piece) for w in care):
+                return False
+    return True
 
 
 def as_when(value: dict[str, Any]) -> When:

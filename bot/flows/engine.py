@@ -983,6 +983,10 @@ async def _changed(ctx: Context, flow: Flow, state: DialogState, step: Step, tex
         return moved
     if moved is not None:
         slots, said = moved
+        if state.slots.get(step.slot) in (None, "", []) and slots.get(step.slot) not in (None, "", []):
+            # the question in hand answered too (a booking's notes said with a new time): on to the next
+            history = tuple(s for s in state.history if s != step.slot) + (step.slot,)
+            return advance(ctx, flow, replace(state, slots=slots, history=history), lead=said)
         return Outcome(join_lines(said, prompt(ctx, flow, step, slots)), replace(state, slots=slots))
     return await _edit_midway(ctx, flow, state, step, text)
 
