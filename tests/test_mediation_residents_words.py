@@ -82,3 +82,32 @@ async def test_the_phone_sent_while_asked_whether_to_leave_for_another_request_i
     assert "已为您登记" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "mediation" and ticket.fields["phone"] == "13512345678"
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        "楼上那家天天晚上剁馅 吵得睡不着 说了好几回了也不听 能不能找人给说说",
+        "隔壁狗叫了一个月了 找过他好多次 能不能帮忙调解",
+        "对门天天把鞋柜放楼道里 好几回了也不听 想找人调解",
+    ],
+)
+async def test_told_them_again_and_again_in_the_first_message_is_not_asked(
+    wx: WeChat, services: Services, opening: str
+) -> None:
+    """说了好几回了也不听 in the first message still got 您和对方沟通过吗: a talk verb with a number of
+    times (or the times with 也不听) says they talked, so the time to meet is asked next."""
+    openid = oid()
+    told = await wx.say(openid, opening)
+    assert "什么时候方便" in told and "沟通过吗" not in told, told
+    for answer in ("周六上午", "13812345678"):
+        await wx.say(openid, answer)
+    assert "已为您登记" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["talked"] is True
+
+
+async def test_times_that_say_how_often_it_happens_are_no_talk(wx: WeChat, services: Services) -> None:
+    """一晚上叫好几次 counts how often the nuisance happens, not talks: 沟通过吗 is still asked."""
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗一晚上叫好几次 我想找人调解一下")

@@ -42,6 +42,20 @@ def _spans(norm: str, words_: list[str]) -> list[tuple[int, int]]:
     return found
 
 
+def _told_again(norm: str) -> list[tuple[int, int]]:
+    """Where norm says the other side was told again and again (说了好几回了, 找他好多次, 好几回
+    了也不听): a talk verb then a number of times, or a number of times then an unheeded word
+    (config/flows.toml [mediation] talked_verbs, talked_times, talked_unheeded)."""
+    conf = flow_config()["mediation"]
+
+    def any_of(key: str) -> str:
+        return "|".join(re.escape(normalize(w)) for w in sorted(conf[key], key=len, reverse=True))
+
+    times = any_of("talked_times")
+    pattern = rf"(?:{any_of('talked_verbs')}).{{0,3}}?(?:{times})|(?:{times}).{{0,3}}?(?:{any_of('talked_unheeded')})"
+    return [m.span() for m in re.finditer(pattern, norm)]
+
+
 def talked_said(text: str) -> str | None:
     """Whether text says the two sides talked already ('yes'), not yet ('no'), or neither (None).
 
@@ -50,7 +64,7 @@ def talked_said(text: str) -> str | None:
     still said, it is no (没有沟通过: 没有沟通 and 沟通过)."""
     norm = normalize(text)
     conf = flow_config()["mediation"]
-    yes, no = _spans(norm, conf["talked_words"]), _spans(norm, conf["not_talked_words"])
+    yes, no = _spans(norm, conf["talked_words"]) + _told_again(norm), _spans(norm, conf["not_talked_words"])
 
     def inside(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
         return any(o[0] <= span[0] and span[1] <= o[1] and o[1] - o[0] > span[1] - span[0] for o in others)
