@@ -10,7 +10,7 @@ import pytest
 
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import reminders_of, tickets_of
 
 
 def oid() -> str:
@@ -111,3 +111,56 @@ async def test_times_that_say_how_often_it_happens_are_no_talk(wx: WeChat, servi
     """一晚上叫好几次 counts how often the nuisance happens, not talks: 沟通过吗 is still asked."""
     openid = oid()
     assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗一晚上叫好几次 我想找人调解一下")
+
+
+async def test_a_time_said_at_the_talked_question_is_kept_for_the_time_question(
+    wx: WeChat, services: Services
+) -> None:
+    """晚上吧 七点以后都行 at 您和对方沟通过吗 was 请回复选项前面的数字, and the time question later
+    asked again as if never said. It is kept (先记下了), the choice asked again, the time not asked.
+    With no day named it reads as said (no date the resident never gave, no day-before reminder)."""
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗天天叫 我想找人调解一下")
+    told = await wx.say(openid, "晚上吧 七点以后都行")
+    assert "先记下了：晚上吧 七点以后都行" in told and "您和对方沟通过吗" in told, told
+    assert "选项前面的数字" not in told, told
+    asked = await wx.say(openid, "还没说过")
+    assert "联系电话" in asked and "什么时候方便" not in asked, asked
+    summary = await wx.say(openid, "13812345678")
+    assert "方便的时间：晚上吧 七点以后都行" in summary and "月" not in summary.split("方便的时间：")[1].split("\n")[0]
+    done = await wx.say(openid, "确认")
+    assert "已为您登记" in done and "前一天提醒" not in done, done
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["talked"] is False and ticket.fields["session_time"] is None
+    assert ticket.fields["session_text"] == "晚上吧 七点以后都行"
+    assert "方便的时间：晚上吧 七点以后都行" in ticket.summary
+    assert await reminders_of(services, "mediation_session") == []
+
+
+async def test_an_evening_with_no_day_at_the_time_question_is_no_date_of_today(
+    wx: WeChat, services: Services
+) -> None:
+    """晚上七点以后 at 您什么时候方便 became 11月… 19:00 (today's date): it is kept as said; a time
+    outside the session hours with no day (晚上十一点以后, 凌晨) is still refused with the hours."""
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗天天叫 我想找人调解一下")
+    assert "什么时候方便" in await wx.say(openid, "2")
+    for late in ("晚上十一点以后", "凌晨"):
+        refused = await wx.say(openid, late)
+        assert "08:00—21:00" in refused and "什么时候方便" in refused, refused
+    assert "联系电话" in await wx.say(openid, "晚上七点以后")
+    summary = await wx.say(openid, "13812345678")
+    assert "方便的时间：晚上七点以后\n" in summary, summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["session_time"] is None and ticket.fields["session_text"] == "晚上七点以后"
+
+
+async def test_a_time_at_the_talked_question_that_cannot_be_a_session_is_told_why(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "邻居家的狗天天叫 我想找人调解一下")
+    told = await wx.say(openid, "晚上十一点以后")
+    assert "08:00—21:00" in told and "您和对方沟通过吗" in told and "先记下" not in told, told
+    assert "什么时候方便" in await wx.say(openid, "2")

@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot import reminders
+from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.complaint import bound_phone
@@ -145,13 +146,22 @@ SESSION_HOURS = (time(8, 0), time(21, 0))  # a session with the mediator starts 
 def session_time(answer: Answer) -> dict[str, Any]:
     """When the resident can meet the mediator (parsers.future_time), within SESSION_HOURS: 晚上
     十一点 or 凌晨 is refused with the hours; a part of the day that begins earlier (早上) starts at
-    their beginning."""
+    their beginning. A time with no day (晚上七点以后) is kept as said, with no date ("at" None):
+    the mediator picks the day, and no day-before reminder is set."""
+    first, last = SESSION_HOURS
+    when = parse_when(answer.text.strip(), answer.now.date())
+    if when.day is None and not when.empty:
+        # 晚上七点以后 / 下午都行: any day at that time, for the mediator to fit both sides in; it
+        # was today's date (11月25日 19:00), a day the resident never named
+        window = when.window()
+        if (when.at is not None and not first <= when.at <= last) or (window is not None and window[1] <= first):
+            raise Invalid("mediation.hint.session_hours", first=f"{first:%H:%M}", last=f"{last:%H:%M}")
+        said = " ".join(answer.text.split())
+        return {"any": False, "at": None, "text": said if len(said) <= SHOWN_MAX else said[: SHOWN_MAX - 1] + ELLIPSIS}
     value = parsers.future_time(answer)
     if value.get("any"):
         return value
     start = datetime.fromisoformat(str(value["at"]))
-    first, last = SESSION_HOURS
-    when = parse_when(answer.text.strip(), answer.now.date())
     window = when.window()
     if window is not None and start.time() < first < window[1]:
         start = start.replace(hour=first.hour, minute=first.minute)  # 早上 (06:00-09:00): from 08:00
@@ -245,9 +255,29 @@ class Mediation(Flow):
             # 我家在3栋 / 2单元201 / 隔壁202 where 您和对方沟通过吗 is asked: where it is, for the
             # mediator (the card reads it from the matter), not "reply with a number" again and again
             return self._added(ctx, slots, before, text, "")
+        if step is self.talked and match_choice(step, text) is None:
+            kept = self._time_ahead(ctx, slots, text)
+            if kept is not None:
+                return kept
         if step is not self.session_time or not before or not tells_the_matter(text):
             return None
         return self._added(ctx, slots, before, text, ctx.text("mediation.time_to_meet"))
+
+    def _time_ahead(self, ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[str, Any], str] | None:
+        """A time to meet said where 您和对方沟通过吗 is asked (晚上吧 七点以后都行): kept for the
+        time question, which is then not asked (said so), and the choice asked again; one that
+        cannot be a session is told why. None when text is no time (or tells the matter)."""
+        if talked_said(text) is not None or tells_the_matter(text):
+            return None
+        answer = Answer(text=text, inbound=ctx.inbound, now=local(ctx.now, ctx.svc.tz))
+        if parse_when(text, answer.now.date()).empty:
+            return None
+        try:
+            value = session_time(answer)
+        except Invalid as exc:
+            return slots, ctx.text(exc.hint, **exc.values)
+        field = ctx.text(self.session_time.label)
+        return {**slots, "session_time": value}, ctx.text("flow.noted", field=field, value=value["text"])
 
     def _added(
         self, ctx: Context, slots: dict[str, Any], before: str, text: str, then: str
