@@ -220,3 +220,43 @@ async def test_leaving_words_at_a_question_leave_the_signup(wx: WeChat, services
     assert "已取消" in told and "哪些方向" not in told, told
     assert "姓名" in await wx.say(openid, "我想当志愿者")  # a fresh start, nothing kept
     assert await volunteers_of(services, openid) == [] and await tickets_of(services, openid) == []
+
+
+async def test_skills_and_free_time_said_at_the_phone_question_are_kept(wx: WeChat, services: Services) -> None:
+    """会修电器 也能陪老人聊天 and 周末都有空 at 请留一个联系电话 were refused with the phone's hint
+    and lost: each is kept for its own question (先记下了), which is then not asked, and the phone
+    asked again."""
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "我想当志愿者")
+    assert "联系电话" in await wx.say(openid, "王秀兰")
+    told = await wx.say(openid, "会修电器 也能陪老人聊天")
+    assert "特长先记下了：会修电器，也能陪老人聊天" in told and "联系电话" in told, told
+    told = await wx.say(openid, "周末都有空")
+    assert "方便的时间先记下了：周末都有空" in told and "联系电话" in told, told
+    asked = await wx.say(openid, "13812345678")
+    assert "哪些方向" in asked and "特长" not in asked and "什么时间方便" not in asked, asked
+    for said in ("1", "否", "同意", "确认"):
+        await wx.say(openid, said)
+    [record] = await volunteers_of(services, openid)
+    assert record.skills == "会修电器，也能陪老人聊天" and record.availability == "周末都有空"
+    assert record.phone == "13812345678" and record.name == "王秀兰"
+
+
+async def test_what_is_neither_at_the_phone_question_still_gets_the_phone_hint(wx: WeChat) -> None:
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "我想当志愿者")
+    await wx.say(openid, "王秀兰")
+    told = await wx.say(openid, "我不会打字")
+    assert "先记下了" not in told, told
+
+
+@pytest.mark.parametrize("said", ["确认", "好的", "可以"])
+async def test_a_confirmation_is_no_skill(wx: WeChat, services: Services, said: str) -> None:
+    """确认 at 您有什么特长 was kept as the skills: a confirmation or yes is re-asked with a hint."""
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "我想当志愿者")
+    await wx.say(openid, "王秀兰")
+    assert "特长" in await wx.say(openid, "13812345678")
+    again = await wx.say(openid, said)
+    assert "请说说您会做什么" in again and "什么时间方便" not in again, again
+    assert "什么时间方便" in await wx.say(openid, "没有")

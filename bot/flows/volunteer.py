@@ -10,20 +10,23 @@ is kept as the resident's name, so 党员报到 later does not ask it again."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from bot import dispatch, outbox
 from bot import tickets as ticket_log
+from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
-from bot.flows.config import vocabulary_choices, words
+from bot.flows.config import flow_config, vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.mediation import own_phone
 from bot.flows.registry import register
 from bot.privacy import hash_openid
 from bot.volunteers import REGISTERED, VolunteerForm, save_volunteer, volunteer_of, volunteer_row
+from bot.when import parse_when
 from storage import fastsql
 from storage.models import Resident, Ticket, Volunteer
 
@@ -61,6 +64,35 @@ def areas(answer: Answer) -> list[str]:
     if not picked:
         raise Invalid("volunteer.hint.areas")
     return [c.value for c in AREAS if c.value in picked]
+
+
+def skills(answer: Answer) -> str:
+    """What the volunteer can do, in their words; a confirmation or yes (确认, 好的, 可以) is none:
+    it was kept as the skills. 没有 skips (the step is optional)."""
+    if is_word(answer.text, "yes"):
+        raise Invalid("volunteer.hint.skills")
+    return parsers.short_text(answer)
+
+
+_CLAUSE = re.compile(r"[\s,，。.;；!！、]+")
+
+
+def _told_ahead(text: str, today: date) -> dict[str, str] | None:
+    """Skills and free time said in one message, clause by clause (会修电器 也能陪老人聊天 / 周末都
+    有空): {"skills": …, "availability": …} as said; None when any clause is neither, or none is
+    either (then it is read as the question in hand reads it)."""
+    conf = flow_config()["volunteer"]
+    found: dict[str, list[str]] = {"skills": [], "availability": []}
+    for clause in (c for c in _CLAUSE.split(text.strip()) if c):
+        if any(w in clause for w in conf["not_words"]) or parsers.is_question(clause):
+            return None
+        if not parse_when(clause, today).empty or any(w in clause for w in conf["free_words"]):
+            found["availability"].append(clause)
+        elif any(w in clause for w in conf["skill_words"]):
+            found["skills"].append(clause)
+        else:
+            return None
+    return {slot: "，".join(said) for slot, said in found.items() if said} or None
 
 
 def person_name(answer: Answer) -> str:
@@ -153,7 +185,7 @@ class VolunteerSignup(Flow):
                      label="volunteer.labels.full_name", edit_words=("改姓名", "名字错了"))
     phone = Step("volunteer.ask.phone", parse=parsers.phone, prefill=_bound_phone,
                  label="volunteer.labels.phone", edit_words=("电话不对", "改电话", "手机号不对"))
-    skills = Step("volunteer.ask.skills", parse=parsers.short_text, optional=True,
+    skills = Step("volunteer.ask.skills", parse=skills, optional=True,
                   label="volunteer.labels.skills", edit_words=("改特长",))
     availability = Step("volunteer.ask.availability", parse=parsers.short_text, hint="volunteer.hint.availability",
                         label="volunteer.labels.availability", edit_words=("改时间", "时间不对"))
@@ -176,6 +208,25 @@ class VolunteerSignup(Flow):
         if named:  # 我叫张国强: not asked again
             kept["full_name"] = named
         return kept
+
+    async def midway(
+        self, ctx: Context, slots: dict[str, Any], step: Step, text: str
+    ) -> tuple[dict[str, Any], str] | None:
+        """Skills or free time said at the name or phone question (会修电器 也能陪老人聊天, 周末都
+        有空): kept for their questions, which are then not asked (先记下了), and the question in
+        hand asked again — they were refused with the phone's hint and lost."""
+        if step not in (self.full_name, self.phone):
+            return None
+        told = _told_ahead(text, local(ctx.now, ctx.svc.tz).date())
+        if told is None:
+            return None
+        kept = dict(slots)
+        said = []
+        for slot, value in told.items():
+            before = str(kept.get(slot) or "")
+            kept[slot] = f"{before}，{value}"[:200] if before else value
+            said.append(ctx.text("flow.noted", field=ctx.text(self.step(slot).label), value=value))
+        return kept, "\n".join(said)
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """With consent: the pending record and the coordinator's ticket; without: nothing kept."""
