@@ -234,12 +234,19 @@ _HELD_LOCKS: dict[str, IO[str]] = {}  # lock files held for the serving process'
 
 def _hold_lock(path: str) -> str | None:
     """Take an exclusive lock on the file at path, held open (and naming this process) until the
-    process ends or release_locks; None when taken, else the pid written by its holder."""
+    process ends or release_locks; None when taken, else the pid written by its holder;
+    ServeError, in one line, when the file cannot be opened."""
     import fcntl
 
     if path in _HELD_LOCKS:
         return None
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the process's life
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - held open for the process's life
+    except OSError as exc:  # left by another user (serve tried as root, then run as the service's user)
+        raise ServeError(
+            f"cannot open the serving lock {path}: {exc.strerror or exc}; serve as the user that owns "
+            f"{Path(path).parent} and its files (chown -R that directory to it)"
+        ) from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

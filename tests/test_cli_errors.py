@@ -128,6 +128,21 @@ def test_serve_with_unreachable_redis_or_unusable_var_dir_says_which(
     assert code == 2 and "CB_VAR_DIR" in err, err
 
 
+def test_serve_whose_lock_file_cannot_be_opened_says_which_file_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An operator who tried `serve` as root leaves var/'s lock file to root; the service's own
+    user then cannot open it. Said in one line naming the file, not a traceback."""
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
+    port = _free_port()
+    monkeypatch.setenv("CB_PORT", str(port))
+    lock = tmp_path / "var" / f"serve-127.0.0.1-{port}.lock"
+    lock.mkdir()  # unopenable as a file even for root, as another user's file is for the service
+    code, out, err = _run(["serve"], capsys)
+    assert code == 2 and f"cannot open the serving lock {lock}" in err and "chown -R" in err, err
+    assert "Traceback" not in err and "serving on" not in out + err and len(err.strip().splitlines()) == 1
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
