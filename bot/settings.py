@@ -117,7 +117,7 @@ class Settings(BaseSettings):
                 try:
                     ip_network(str(entry), strict=False)
                 except ValueError as exc:
-                    raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from exc
+                    raise ValueError(f"{entry!r} is not an IP address or network, e.g. 127.0.0.1 or 10.0.0.0/8") from exc
             return [str(entry) for entry in value]
         return value
 
@@ -302,6 +302,14 @@ def _variable(loc: tuple[Any, ...]) -> str:
     return f"CB_{str(loc[0]).upper()}" if loc else "settings"
 
 
+def _reason(error: Any) -> str:
+    """A validation error as the operator reads it: our validators' own sentence (which names the
+    value), or pydantic's type error with the value given (CB_PORT=80a: "… got '80a'")."""
+    if error["type"] == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{error['msg']}, got {error['input']!r}"
+
+
 def _given(settings: Settings | None, overrides: dict[str, Any]) -> dict[str, Any]:
     """The values in force: the settings' when they were built, else what was given (arguments,
     then the environment), so what is wrong with them is said together with what failed to validate."""
@@ -332,7 +340,7 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
-            invalid.setdefault(_variable(error["loc"]), []).append(error["msg"].removeprefix("Value error, "))
+            invalid.setdefault(_variable(error["loc"]), []).append(_reason(error))
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError([f"config/settings.toml: {exc}"]) from exc
     given = _given(settings, overrides)

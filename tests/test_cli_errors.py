@@ -55,6 +55,10 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         ("CB_LOG_LEVEL", "LOUD", "not DEBUG"),
         ("CB_CONSOLE_ADMIN_PASSWORD", "short1", "at least 8 characters (the console's minimum), got 6"),
         ("CB_PUBLIC_BASE_URL", "bot.example-community.cn", "must start with https://"),
+        ("CB_PORT", "80a", "got '80a'"),
+        ("CB_SIMULATOR", "maybe", "valid boolean, unable to interpret input, got 'maybe'"),
+        ("CB_OUTBOX_TIMEOUT_S", "10s", "got '10s'"),
+        ("CB_TRUSTED_PROXIES", "nginx", "CB_TRUSTED_PROXIES: 'nginx' is not an IP address or network, e.g."),
     ],
 )
 @pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"], ["roster", "import", "x.toml"]])
