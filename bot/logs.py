@@ -113,6 +113,7 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("jieba").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per 5-second tick otherwise
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # 8 plugin lines per gunicorn worker's schema check
 
 
 def fields(**values: Any) -> dict[str, Any]:

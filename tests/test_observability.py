@@ -249,3 +249,24 @@ def test_log_times_carry_their_utc_offset() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", line["t"]), line["t"]
     assert abs(datetime.fromisoformat(line["t"]).timestamp() - record.created) < 1
+
+
+def test_the_schema_check_at_start_logs_nothing_at_info(capfd: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    """A gunicorn worker configures logging, then checks the schema (alembic): its plugin and
+    context lines were 8 INFO lines per worker at every start, noise before the service's own."""
+    import asyncio
+
+    from bot import logs
+    from storage.migrate import current_revision
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        logs.configure("INFO")
+        asyncio.run(current_revision(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+        logging.getLogger("bot.test").info("ours")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    assert [line["msg"] for line in lines] == ["ours"], lines
