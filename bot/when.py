@@ -8,6 +8,7 @@ so a booking can take the first free slot inside it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
@@ -39,6 +40,10 @@ _WEEKDAY = re.compile(r"(下下|下个?|这个?|本)?(?:周|星期|礼拜)([一�
 _CLOCK = re.compile(r"(\d{1,2})[:：](\d{2})")
 _HOUR = re.compile(rf"({_NUM})[点點时](?:(半)|(一刻)|(三刻)|({_NUM})分?)?")
 _PART = re.compile("|".join(sorted(PARTS, key=len, reverse=True)))
+# 一点 is "a little" as often as one o'clock: after these (少放一点盐, 晚一点来, 快一点, 有一点疼)
+# or before these (一点儿, 一点点, 一点都不) it is no hour; 一点半, 一点十分, 一点钟, 下午一点 are.
+_LITTLE_BEFORE = frozenset("放少多快慢早晚好有差稍再轻淡软烂热凉远近大小高低加减")
+_LITTLE_AFTER = frozenset("儿点都也不没")
 
 
 def cn_number(text: str) -> int | None:
@@ -151,7 +156,7 @@ def parse_time(text: str) -> tuple[time | None, str | None]:
     if m:
         hour, minute = int(m.group(1)), int(m.group(2))
     else:
-        m = _HOUR.search(text)
+        m = next(_hours(text), None)
         if m:
             hour = cn_number(m.group(1))
             if m.group(2):
@@ -175,12 +180,29 @@ def parse_time(text: str) -> tuple[time | None, str | None]:
     return time(hour, minute), None
 
 
+def _is_hour(text: str, m: re.Match[str]) -> bool:
+    """Whether an _HOUR match in text names an hour, not 一点 meaning "a little"."""
+    if m.group(1) != "一" or m.group(2) or m.group(3) or m.group(4) or m.group(5):
+        return True
+    before = text[m.start() - 1] if m.start() else ""
+    after = text[m.end()] if m.end() < len(text) else ""
+    return before not in _LITTLE_BEFORE and after not in _LITTLE_AFTER
+
+
+def _hours(text: str) -> Iterator[re.Match[str]]:
+    """The _HOUR matches in text that name an hour."""
+    return (m for m in _HOUR.finditer(text) if _is_hour(text, m))
+
+
 _DAY_WORD = re.compile("|".join(sorted(_RELATIVE, key=len, reverse=True)))
-_WHEN_PARTS = (_DAY_WORD, _ISO_DATE, _CN_DATE, _WEEKDAY, _CLOCK, _HOUR, _PART)
+_WHEN_PARTS = (_DAY_WORD, _ISO_DATE, _CN_DATE, _WEEKDAY, _CLOCK, _PART)
 
 
 def without_when(text: str) -> str:
-    """text with the dates and times it names replaced by spaces (明天上午我腿脚不好 → 我腿脚不好)."""
+    """text with the dates and times it names replaced by spaces (明天上午我腿脚不好 → 我腿脚不好;
+    少放一点盐 stays: its 一点 is no hour)."""
+    for m in reversed(list(_hours(text))):
+        text = text[:m.start()] + " " + text[m.end():]
     for pattern in _WHEN_PARTS:
         text = pattern.sub(" ", text)
     return text

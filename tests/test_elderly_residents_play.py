@@ -356,3 +356,37 @@ async def test_a_time_and_a_care_note_said_at_the_notes_move_the_time_and_keep_t
     got = {t.resident: (t.fields["notes"], t.fields["when"]) for t in await tickets_of(services)}
     assert got[moved] == ("我腿脚不好", "11月24日（周二）13:00"), got
     assert got[same] == ("要坐轮椅", "11月24日（周二）07:30"), got
+
+
+async def test_a_little_said_with_yi_dian_is_no_one_oclock(wx: WeChat, services: Services) -> None:
+    """一点 is "a little" as often as one o'clock: 少放一点盐 at the time question was read as 13:00 —
+    a lunch booked at one, its note lost — and 晚一点来 too. They are a note and no time; 一点半 and
+    明天一点 are still the hour."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "帮我妈订送餐")
+    for answer in ("张桂英", "八十五"):
+        await wx.say(openid, answer)
+    assert "想约哪一天" in await wx.say(openid, "5号楼2单元302")
+    told = await wx.say(openid, "少放一点盐")
+    assert "备注先记下了：少放一点盐" in told and "想约哪一天" in told, told
+    told = await wx.say(openid, "晚一点来")
+    assert "没有看懂时间" in told and "想约哪一天" in told, told  # not booked at 13:00
+    assert "联系电话" in await wx.say(openid, "明天中午十二点")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
+    assert "备注：少放一点盐" in summary and "12:00" in summary, summary
+
+
+def test_yi_dian_reads_as_the_hour_only_where_it_is_one() -> None:
+    """bot.when: the hour in 一点半 / 明天一点 / 下午一点 / 一点钟, none in 少放一点盐 / 快一点 / 一点都不辣."""
+    from datetime import date, time
+
+    from bot.when import parse_when, without_when
+
+    today = date(2026, 11, 25)
+    for said in ("一点半", "明天一点", "下午一点", "一点钟", "一点", "十一点"):
+        assert parse_when(said, today).at is not None, said
+    for said in ("少放一点盐", "晚一点来", "早一点", "快一点", "有一点疼", "一点点", "一点都不辣"):
+        assert parse_when(said, today).at is None, said
+        assert without_when(said) == said, said
+    assert without_when("明天中午十二点 少放一点盐").strip() == "少放一点盐"
