@@ -333,8 +333,26 @@ def worker_app(settings: Settings) -> web.Application:
     return app
 
 
-def run_worker(overrides: dict[str, Any], reuse_port: bool) -> None:
-    """One worker process: build the app and serve until SIGTERM/SIGINT."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when its serving parent dies (SIGKILL, the OOM
+    killer), so no orphaned worker goes on holding the port unsupervised, where a new `serve`
+    cannot listen; a parent gone before this ran is seen by its pid. Linux only (prctl)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        raise SystemExit(0)
+
+
+def run_worker(overrides: dict[str, Any], reuse_port: bool, parent: int | None = None) -> None:
+    """One worker process: build the app and serve until SIGTERM/SIGINT (or, started by a
+    supervising parent, until that parent dies)."""
+    if parent is not None:
+        die_with_parent(parent)
     settings = load_settings(**overrides)
     logs.configure(settings.log_level)
     web.run_app(
@@ -362,7 +380,7 @@ def serve(overrides: dict[str, Any], workers: int = 1) -> int:
         os.environ[metrics.MULTIPROC_ENV] = str(metrics_dir)  # before the workers start: they read it at import
         try:
             ctx = multiprocessing.get_context("spawn")
-            return Supervisor(lambda: ctx.Process(target=run_worker, args=(overrides, True)), workers,
+            return Supervisor(lambda: ctx.Process(target=run_worker, args=(overrides, True, os.getpid())), workers,
                               metrics_dir).run()
         finally:
             os.environ.pop(metrics.MULTIPROC_ENV, None)

@@ -173,6 +173,40 @@ async def test_a_worker_that_dies_is_logged_and_started_again_and_its_counts_kep
     assert _total(after, "cb_messages_total") == _total(before, "cb_messages_total") >= 1
 
 
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def test_workers_of_a_parent_killed_outright_stop_and_free_the_port(
+    backing: tuple[str, PrivateRedis], tmp_path: Path
+) -> None:
+    """The serve parent SIGKILLed (the OOM killer, kill -9): its workers used to go on serving,
+    orphaned and unsupervised, and the next `serve` could not listen on the port. They stop."""
+    svc = _service(backing, tmp_path)
+    svc.start()
+    workers: list[int] = []
+    try:
+        await svc.wait_ready()
+        workers = svc.workers()
+        svc.kill()
+        deadline = time.monotonic() + 30
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        alive = [pid for pid in workers if _running(pid)]
+        assert not alive, svc.text()[-2000:]
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", svc.port))  # free again for the next serve
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_a_second_serve_on_the_same_address_is_refused(
     service: Service, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
