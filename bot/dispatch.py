@@ -961,21 +961,34 @@ async def _schedule_survey(svc: Services, session: AsyncSession, ticket: Ticket)
     await survey.schedule_survey(svc, session, ticket)
 
 
-# An owner's command changes a ticket only as it read it (compare-and-set): the row still in the
-# status and hands the command decided on. Run before the change, in its transaction; a row that
-# matched stays locked (PostgreSQL's row lock, SQLite's write lock) until the command commits.
+# A command changes a ticket only as it read it (compare-and-set): the row still in the status
+# and hands the command decided on. Run before the change, in its transaction; a row that matched
+# stays locked (PostgreSQL's row lock, SQLite's write lock) until the command commits. No owner
+# (a hand-off, a job in the staff queue) matches a row without one.
 _CLAIM = Prepared(
     update(_T).where(_T.c.id == bindparam("ticket_id"), _T.c.status == bindparam("status"),
-                     _T.c.assignee == bindparam("owner")).values(status=_T.c.status)  # changes nothing: takes the lock
+                     _T.c.assignee.is_not_distinct_from(bindparam("owner", type_=_T.c.assignee.type)))
+    .values(status=_T.c.status)  # changes nothing: takes the lock
 )
 
 
-async def claim(session: AsyncSession, ticket: Ticket, owner: str) -> bool:
+async def claim(session: AsyncSession, ticket: Ticket, owner: str | None) -> bool:
     """Whether ticket's row still has the status and owner it was read with (then it is held for
     this transaction); False when another change (staff 改派, a roster import, a withdrawal) was
     committed since it was read — the caller reads it again (session.refresh) and decides anew."""
     done = await fastsql.run(session, _CLAIM, {"ticket_id": ticket.id, "status": ticket.status, "owner": owner})
     return done.rowcount == 1
+
+
+async def hold(session: AsyncSession, ticket: Ticket) -> bool:
+    """Hold ticket's row for this transaction as it now is, before deciding on it: claimed as it was
+    read, or read again under the lock when another process committed a change since (SQLite reads
+    a transaction's rows before it takes the write lock; PostgreSQL's FOR UPDATE read held it
+    already). True when it was read again: what the caller was shown may no longer be so."""
+    if await claim(session, ticket, ticket.assignee):
+        return False
+    await session.refresh(ticket, with_for_update=True)
+    return True
 
 
 async def apply_action(

@@ -68,10 +68,12 @@ class StatusForbids(ActionRefused, tickets.TransitionError):
 
 @dataclass(frozen=True)
 class Seen:
-    """What the page an action came from showed of the ticket: its status and owner."""
+    """What the page an action came from showed of the ticket: its status and owner. via: 'page'
+    (the console, /api's expect) or 'wecom' (what a staff member's WeCom command read of it)."""
 
     status: str
     assignee: str | None
+    via: str = "page"
 
 
 class AlreadySent(ActionRefused):
@@ -182,9 +184,13 @@ def _clean(svc: Services, text: str, limit: int, what: str) -> str:
 
 
 async def _ticket(svc: Services, session: AsyncSession, number: str) -> Ticket:
+    """The ticket numbered number, held for the transaction as it now is (dispatch.hold: on SQLite
+    an owner's 办结 or a roster import committed by another process right after the read would
+    otherwise be written over)."""
     ticket = await tickets.get_by_number(session, number.strip(), for_update=True)
     if ticket is None:
         raise LookupError(svc.texts.get("staff_actions.unknown_ticket", number=number))
+    await dispatch.hold(session, ticket)
     return ticket
 
 
@@ -381,6 +387,8 @@ async def _staff_reply_all(
     async with svc.sessions() as session, session.begin():
         asked = await _ticket(svc, session, number)
         job = await session.get(Ticket, asked.parent_id, with_for_update=True) if asked.parent_id else asked
+        if job is not None and job is not asked:
+            await dispatch.hold(session, job)
         job = job or asked
         if seen is not None and (seen.status, seen.assignee) != (job.status, job.assignee):
             raise await _stale(svc, session, job, seen, "reply_all")
@@ -447,7 +455,8 @@ async def _stale(svc: Services, session: AsyncSession, ticket: Ticket, seen: See
                              now=await display_name(session, ticket.assignee) or nobody))
     last = [e for e in await tickets.events_of(session, ticket) if e.action in tickets.TRANSITIONS][-1:]
     who = await display_name(session, last[0].actor) if last and not last[0].actor.startswith("resident:") else ""
-    return StaleView(t.get("staff_actions.stale", changes="；".join(changes), action=label(svc, "action", action),
+    key = "staff_actions.stale" if seen.via == "page" else "staff_actions.stale_wecom"
+    return StaleView(t.get(key, changes="；".join(changes), action=label(svc, "action", action),
                            who=f"（{who}）" if who else ""))
 
 
@@ -596,8 +605,8 @@ async def settle_from_wecom(svc: Services, who: Person, ref: str | None, note: s
     number = meant[0].number
     if not note:
         return t.get("wecom.need_note", what=t.get("wecom.note_resolve"), example=f"{t.get('wecom.verbs.resolve')} {ref} …")
-    try:
-        await staff_transition(svc, number, "resolve", who.id, note=note)
+    try:  # as read: a job given to an owner meanwhile is theirs to finish (StaleView says so)
+        await staff_transition(svc, number, "resolve", who.id, note=note, seen=Seen(meant[0].status, None, "wecom"))
     except REFUSALS as exc:
         return t.get("wecom.staff_settle_refused", number=number, reason=str(exc))
     return t.get("wecom.resolved_one", number=number)
@@ -651,8 +660,9 @@ async def close_from_wecom(svc: Services, who: Person, ref: str, reason: str) ->
     if len(meant) > 1:
         return worker_commands.ambiguous(svc, ref, t.get("wecom.verbs.close"), meant)
     number = meant[0].number
-    try:
-        await staff_transition(svc, number, "close", who.id, note=reason)
+    try:  # as read: a change committed meanwhile (the owner's 办结, a 改派) is said, nothing closed
+        await staff_transition(svc, number, "close", who.id, note=reason,
+                               seen=Seen(meant[0].status, meant[0].assignee, "wecom"))
     except REFUSALS as exc:
         return t.get("wecom.staff_close_refused", number=number, reason=str(exc))
     return t.get("wecom.closed_one", number=number)
