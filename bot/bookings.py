@@ -325,11 +325,10 @@ async def schedule_reminders(svc: Services, session: AsyncSession, booking: Book
     local = booking.start_at.astimezone(zone(svc))
     evening = datetime.combine(local.date() - timedelta(days=1), cat.evening_before, tzinfo=zone(svc))
     plan = (
-        ("booking_evening", evening.astimezone(timezone.utc), "booking.reminder_evening"),
-        ("booking_hour", booking.start_at - timedelta(minutes=cat.before_minutes), "booking.reminder_hour"),
+        ("booking_evening", evening.astimezone(timezone.utc)),
+        ("booking_hour", booking.start_at - timedelta(minutes=cat.before_minutes)),
     )
-    who = booking.for_name or svc.texts.get("booking.for_self")
-    wanted = [(kind, due, key) for kind, due, key in plan
+    wanted = [(kind, due) for kind, due in plan
               if not (due <= now or (kind == "booking_evening" and due - now < JUST_TOLD))]
     if not wanted:
         return
@@ -338,17 +337,52 @@ async def schedule_reminders(svc: Services, session: AsyncSession, booking: Book
     rows = [
         {
             "kind": kind, "due_at": due, "channel": "wechat", "target": booking.resident,
-            "payload": {
-                "text": svc.texts.get(key, service=booking.service, who=who, when=describe(svc, booking.start_at),
-                                      minutes=cat.before_minutes),
-                "booking_start": booking.start_at.isoformat(),
-            },
+            "payload": {"text": reminder_text(svc, booking, kind, due), "booking_start": booking.start_at.isoformat()},
             "cause_type": "booking", "cause_id": booking.id, "dedup_key": _next_key(booking, kind, used.get(kind, 0)),
             "urgent": kind == "booking_hour" and _in_quiet_hours(svc, due),
         }
-        for kind, due, key in wanted
+        for kind, due in wanted
     ]
     await reminders.schedule_many(session, rows, now=now)
+
+
+REMINDER_KEYS = {"booking_evening": "booking.reminder_evening", "booking_hour": "booking.reminder_hour"}
+SOON_WHOLE = timedelta(minutes=2)  # this near a whole or half hour, it is said as one (一小时后)
+
+
+def _soon(svc: Services, left: timedelta) -> str:
+    """How long until the start, as said: 一小时后, 半小时后, 两个半小时后, else 45分钟后."""
+    t = svc.texts
+    minutes = max(1, round(left.total_seconds() / 60))
+    halves = round(minutes / 30)
+    hours, half = divmod(halves, 2)
+    words = t.get("booking.hour_words")
+    if halves < 1 or abs(minutes - halves * 30) * 60 > SOON_WHOLE.total_seconds() or hours > len(words):
+        return t.get("booking.soon_minutes", minutes=minutes)
+    if not hours:
+        return t.get("booking.soon_half")
+    return t.get("booking.soon_hours_half" if half else "booking.soon_hours", hours=words[hours - 1])
+
+
+def _day_said(svc: Services, day: date, at: datetime) -> str:
+    """A booking's day as said at `at`: 今天, 明天, else 11月26日（周四）."""
+    today = at.astimezone(zone(svc)).date()
+    if day == today:
+        return svc.texts.get("booking.day_today")
+    if day == today + timedelta(days=1):
+        return svc.texts.get("booking.day_tomorrow")
+    return day_text(day)
+
+
+def reminder_text(svc: Services, booking: Booking, kind: str, at: datetime) -> str:
+    """A booking reminder as read when it goes out at `at`: its day said from then (明天 the
+    evening before, 今天 if a stopped scheduler sends it on the day) and the time left
+    (一小时后, not 60分钟后)."""
+    start = booking.start_at.astimezone(zone(svc))
+    return svc.texts.get(
+        REMINDER_KEYS[kind], service=booking.service, who=booking.for_name or svc.texts.get("booking.for_self"),
+        day=_day_said(svc, start.date(), at), time=f"{start:%H:%M}", soon=_soon(svc, booking.start_at - at),
+    )
 
 
 async def booking_still_due(session: AsyncSession, reminder: Reminder) -> bool:
@@ -367,11 +401,16 @@ reminders.register_cause_check("booking", booking_still_due)
 
 async def deliver_reminder(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
     """A booking's reminder goes out only before the booking starts: one claimed after it (the
-    scheduler stopped for a while) is dropped, not sent as 将在60分钟后 to someone already served."""
+    scheduler stopped for a while) is dropped, not sent to someone already served; it is worded
+    as it goes out (reminder_text)."""
     booking = await session.get(Booking, reminder.cause_id) if reminder.cause_id is not None else None
-    if booking is None or booking.start_at <= svc.clock.now():
+    now = svc.clock.now()
+    if booking is None or booking.start_at <= now:
         return False
-    return await schedule.deliver_plain(session, reminder, svc.clock.now())
+    payload = reminder.payload or {}
+    message = {**(payload.get("message") or {}), "text": reminder_text(svc, booking, reminder.kind, now)}
+    reminder.payload = {**payload, "message": message}
+    return await schedule.deliver_plain(session, reminder, now)
 
 
 for _kind in REMINDER_KINDS:

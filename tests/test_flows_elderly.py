@@ -596,7 +596,7 @@ async def test_a_booking_reminder_is_not_held_to_the_next_morning_by_the_daily_c
     clock.advance(hours=2)  # 10:00, an hour before
     await schedule.run_due(services)
     told = await _reminders_told(services, openid)
-    assert len(told) == 2 and "将在60分钟后（11月24日（周二）11:00）开始" in told[-1], told
+    assert len(told) == 2 and "李桂兰预约的助餐在一小时后，今天 11:00 开始" in told[-1], told
 
 
 async def test_a_booking_reminder_claimed_after_the_booking_started_is_dropped(
@@ -670,4 +670,41 @@ async def test_no_evening_reminder_minutes_after_the_booking_was_made(
     clock.advance(hours=15)  # 10:00 on the day
     await schedule.run_due(services)
     [told] = await _reminders_told(services, openid)
-    assert "将在60分钟后（11月24日（周二）11:00）开始" in told
+    assert "在一小时后，今天 11:00 开始" in told and "60分钟" not in told
+
+
+async def test_booking_reminders_are_worded_as_they_go_out(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """The hour-before reminder read 将在60分钟后（11月24日（周二）11:00）开始 (nested brackets, 60分钟),
+    and the evening one's 明天 was fixed when planned, so one a stopped scheduler sent on the day
+    said 明天. Both are worded as they go out: 明天 11:00 the evening before, 今天 11:00 on the day,
+    一小时后 for the hour before."""
+    from bot import schedule
+
+    openid = oid()
+    await _book_lunch(wx, openid)
+    clock.advance(hours=9)  # 19:00, the evening before
+    await schedule.run_due(services)
+    [evening] = await _reminders_told(services, openid)
+    assert "李桂兰预约的助餐在明天 11:00，请按时前往" in evening, evening
+    clock.advance(hours=15)  # 10:00 on the day, an hour before
+    await schedule.run_due(services)
+    hour = (await _reminders_told(services, openid))[-1]
+    assert "李桂兰预约的助餐在一小时后，今天 11:00 开始" in hour, hour
+    assert "（（" not in hour and "）（" not in hour and "60分钟" not in hour
+
+
+async def test_an_evening_reminder_sent_late_on_the_day_says_today(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """The scheduler stopped from the afternoon before until 09:00 on the day: the evening reminder
+    then going out said 明天 11:00, a day off. Worded as it goes out, it says 今天 11:00."""
+    from bot import schedule
+
+    openid = oid()
+    await _book_lunch(wx, openid)
+    clock.advance(hours=23)  # 09:00 on the day
+    await schedule.run_due(services)
+    [said] = await _reminders_told(services, openid)
+    assert "李桂兰预约的助餐在今天 11:00" in said and "明天" not in said, said
