@@ -178,7 +178,9 @@ async def check_backends(settings: Settings) -> list[str]:
         try:
             read_roster(settings.roster_path)
         except RosterError as exc:
-            raise ServeError(f"CB_ROSTER {settings.roster_path}: " + "; ".join(exc.problems)) from exc
+            path = str(settings.roster_path)
+            said = [problem.removeprefix(f"{path} ").replace(f"read {path}: ", "read it: ") for problem in exc.problems]
+            raise ServeError(f"CB_ROSTER {path}: " + "; ".join(said)) from exc
     return _public_url_warnings(settings) + await _console_warnings(settings)
 
 

@@ -147,6 +147,29 @@ def test_serve_whose_lock_file_cannot_be_opened_says_which_file_in_one_line(
     assert "Traceback" not in err and "serving on" not in out + err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, ": cannot read it: No such file or directory"),
+        (b"[[grids]\n", ": is not valid TOML: Expected ']]'"),
+        (b'[[grids]]\nid = "G1"\nname = "x"\nbuildings = ["1"]\nworkers = ["nobody"]\n', ": grid 'G1': worker 'nobody'"),
+    ],
+)
+def test_serve_with_an_unusable_cb_roster_names_the_file_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    content: bytes | None, said: str,
+) -> None:
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
+    roster = tmp_path / "roster.toml"
+    if content is not None:
+        roster.write_bytes(content)
+    monkeypatch.setenv("CB_ROSTER", str(roster))
+    monkeypatch.setenv("CB_PORT", str(_free_port()))
+    code, out, err = _run(["serve"], capsys)
+    assert code == 2 and f"communitybot serve: CB_ROSTER {roster}{said}" in err, err
+    assert err.count(str(roster)) == 1 and "serving on" not in out + err, err
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
