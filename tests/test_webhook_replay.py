@@ -4,6 +4,8 @@ handled again as a new message. Both webhooks, messages and URL checks."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from typing import Any
 
@@ -68,3 +70,26 @@ async def test_a_wecom_command_past_the_window_is_refused(client: TestClient[Any
     assert (await client.post("/wecom", params=params, data=body)).status == 403
     params, body = wc.wrap(xml)
     assert (await client.post("/wecom", params=params, data=body)).status == 200
+
+
+async def test_a_refused_timestamp_says_how_far_off_the_clock_is(
+    client: TestClient[Any, Any], services: Services, caplog: Any
+) -> None:
+    """A server whose clock is wrong refuses every message: the operator is told so, how far
+    off, at WARNING (it was "wechat refused: bad stale timestamp" at INFO)."""
+    import logging
+
+    window = services.settings.dedup_ttl_s
+    old = sign(_signer(services), load("text"), "plain", timestamp=str(int(time.time() - window - 600)))
+    with caplog.at_level(logging.INFO, logger="bot.channels"):
+        assert (await client.post("/wechat", params=old.params, data=old.body)).status == 403
+        params, body = WeCom(client, services).wrap(
+            WeCom(client, services).message_xml("wangwei", "text", Content="帮助"), sent_at=time.time() + window + 600)
+        assert (await client.post("/wecom", params=params, data=body)).status == 403
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "refused" in r.getMessage()]
+    behind, ahead = said
+    assert behind[0] == ahead[0] == logging.WARNING, said
+    off = re.match(r"wechat refused: timestamp (\d+) s behind this server's clock", behind[1])
+    assert off and abs(int(off.group(1)) - (window + 600)) <= 2, said
+    assert ahead[1].startswith("wecom refused: timestamp ") and "ahead of this server's clock" in ahead[1], said
+    assert f"CB_DEDUP_TTL_S={window}" in behind[1] and "NTP" in behind[1], said

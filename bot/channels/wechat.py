@@ -82,6 +82,11 @@ class Forbidden(Exception):
     """The signature does not match (answer 403)."""
 
 
+class StaleTimestamp(Forbidden):
+    """Signed, but sent further from now than the retry window (answer 403): a replay, or this
+    server's clock is wrong — then every message is refused, so it is logged as a warning."""
+
+
 @dataclass(frozen=True)
 class Received:
     """A verified request: the message's top-level XML fields, and whether it came encrypted."""
@@ -121,8 +126,13 @@ def check_fresh(svc: Services, timestamp: str) -> None:
         sent = int(timestamp.strip())
     except ValueError as exc:
         raise Forbidden("timestamp") from exc
-    if abs(time.time() - sent) > svc.settings.dedup_ttl_s:
-        raise Forbidden("stale timestamp")
+    off = round(sent - time.time())
+    if abs(off) > svc.settings.dedup_ttl_s:
+        side = "behind" if off < 0 else "ahead of"
+        raise StaleTimestamp(
+            f"timestamp {abs(off)} s {side} this server's clock (more than CB_DEDUP_TTL_S="
+            f"{svc.settings.dedup_ttl_s}): a replay, or this server's clock is wrong (check NTP)"
+        )
 
 
 def parse_xml(raw: bytes | str) -> dict[str, str | None]:
@@ -490,7 +500,10 @@ def refusal(exc: Exception, channel: str) -> web.Response:
         return web.Response(status=413, text="body too large")
     if isinstance(exc, Forbidden):
         metrics.REJECTED.labels("signature").inc()
-        log.info("%s refused: bad %s", channel, exc)
+        if isinstance(exc, StaleTimestamp):
+            log.warning("%s refused: %s", channel, exc)
+        else:
+            log.info("%s refused: bad %s", channel, exc)
         return web.Response(status=403, text="invalid signature")
     metrics.REJECTED.labels("malformed").inc()
     log.info("%s refused: malformed body (%s)", channel, exc)
