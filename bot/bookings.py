@@ -507,6 +507,17 @@ def _held(svc: Services, ticket: Ticket | None) -> datetime | None:
     return dispatch.held_until(svc, ticket) if ticket is not None else schedule.held_until(svc.clock.now(), svc.settings)
 
 
+NOTES_MAX = 200  # characters of a booking's note
+
+
+def add_note(svc: Services, ticket: Ticket, booking: Booking, note: str) -> None:
+    """A care note added to a booking made (少放点盐): its notes, its ticket's and the summary the
+    provider's card and 我的工单 read."""
+    booking.notes = (f"{booking.notes}，{note}" if booking.notes else note)[:NOTES_MAX]
+    ticket.fields = {**(ticket.fields or {}), "notes": booking.notes}
+    _rewrite_summary(svc, ticket, booking)
+
+
 def _rewrite_summary(svc: Services, ticket: Ticket, booking: Booking) -> None:
     """A booking ticket's time, waitlist mark and summary after its booking moved or was confirmed."""
     waitlist = booking.status == "waitlist"

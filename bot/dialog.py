@@ -660,6 +660,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
                 about.name, about.state(ABOUT), ctx.now, {"category": found.slots["category"]}),
                 pending={"said": text.strip()})
             return Outcome(ctx.text("dialog.unknown_about", category=found.slots["category"]), waiting)
+        noted = await _booking_noted(ctx, text)
+        if noted is not None:  # 明天那个饭 少放点盐啊: that booking's note, its provider told
+            return noted
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     if flow.name == "volunteer_signup" and "党员" not in text:  # 党员报到 adds to the record: the flow
         registered = await _registered_volunteer(ctx)
@@ -900,7 +903,17 @@ async def _booking_change(ctx: Context, flow: Flow, slots: dict[str, Any], text:
     from bot.flows.booking_change import begin
 
     changed = await begin(ctx, text)
-    return changed if changed is not None else engine.start(ctx, flow, slots, text)
+    if changed is not None:
+        return changed
+    noted = await _booking_noted(ctx, text)  # 明天助餐少放盐 with that meal booked: its note
+    return noted if noted is not None else engine.start(ctx, flow, slots, text)
+
+
+async def _booking_noted(ctx: Context, text: str) -> Outcome | None:
+    """A care note for a booking ahead (bot.flows.booking_note.care_note); None otherwise."""
+    module = _optional("bot.flows.booking_note")
+    reply = await module.care_note(ctx, text) if module is not None else None
+    return Outcome(reply, None) if reply is not None else None
 
 
 async def _booking_reminded(ctx: Context) -> Outcome | None:

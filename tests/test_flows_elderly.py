@@ -5,6 +5,8 @@ replies to reminders (取消预约, 预约改时间)."""
 from __future__ import annotations
 
 import uuid
+
+import pytest
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
@@ -708,3 +710,37 @@ async def test_an_evening_reminder_sent_late_on_the_day_says_today(
     await schedule.run_due(services)
     [said] = await _reminders_told(services, openid)
     assert "李桂兰预约的助餐在今天 11:00" in said and "明天" not in said, said
+
+
+@pytest.mark.parametrize("said", ["明天那个饭 少放点盐啊", "少放点盐啊", "明天助餐少放盐"])
+async def test_a_care_note_after_booking_goes_to_that_booking(wx: WeChat, services: Services, said: str) -> None:
+    """明天那个饭 少放点盐啊 after a 助餐 was booked got 没太明白 and the menu. A care note naming a
+    booking ahead (its day, its service, 饭 for a meal), or an instruction alone with one booking
+    ahead, is added to that booking's note, its provider told, and the resident told so."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    await _book_lunch(wx, openid)
+    told = await wx.say(openid, said)
+    note = "少放盐" if said.endswith("少放盐") else "少放点盐啊"
+    assert f"已把“{note}”加到李桂兰11月24日（周二）11:00的助餐预约备注里" in told and "没太明白" not in told, told
+    [booking] = await bookings_of(services, openid)
+    assert booking.notes == note and booking.status == "booked"
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["notes"] == note and f"备注：{note}" in ticket.summary
+    pushed = [r.payload.get("text", "") for r in await outbox_rows(services, "wecom")]
+    assert any("【居民补充】" in p and ticket.number in p and note in p for p in pushed), pushed
+    assert not any("13912345678" in p for p in pushed)
+
+
+async def test_what_is_no_note_for_the_booking_is_not_added(wx: WeChat, services: Services) -> None:
+    """Something said about the estate with a care word in it (楼道里有人撒了盐) is no booking's note,
+    nor is a new booking's request (再订一个明天的助餐 少放盐)."""
+    openid = oid()
+    await _book_lunch(wx, openid)
+    told = await wx.say(openid, "楼道里有人撒了盐")
+    assert "预约备注" not in told, told
+    told = await wx.say(openid, "再订一个明天的助餐 少放盐")
+    assert "预约备注" not in told, told
+    [booking] = await bookings_of(services, openid)
+    assert not booking.notes
