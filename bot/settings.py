@@ -154,6 +154,15 @@ class Settings(BaseSettings):
             raise ValueError(f"must be the 43-character EncodingAESKey (letters and digits), got {len(value)} characters")
         return value
 
+    @field_validator("wechat_token", "wecom_token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        """The Token the platform signs every callback with: empty, anyone could sign one."""
+        if not value.strip():
+            raise ValueError("must not be empty: it signs every message (with none, anyone could forge one); "
+                             "put the Token set in the platform's admin page")
+        return value
+
     @field_validator(*_POSITIVE)
     @classmethod
     def _positive(cls, value: float) -> float:
