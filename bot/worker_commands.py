@@ -57,8 +57,15 @@ _NOTED = re.compile(
 # is the worker's to send, so nothing is done; the reply gives the 退回 to send, with these words.
 # 转派 3 给李娜 / 转给李娜 / 我接不了 / 取消接单 3 too: a worker cannot give a job to a colleague or
 # take back a 接单 (staff reassign), so the answer is the same 退回, the words its reason.
+# 这个单子我处理不了 / 办不了 / 管不了 (beyond the worker): the same 退回, with a word on 吹哨 for
+# what needs the street office or a department (_CANNOT).
+_CANNOT = (r"(?:处理|办|弄|管|修|解决|搞|干|做|调解|协调)不了|(?:修|弄|搞|处理)不好|搞不定|没(?:法|办法)(?:处理|办|弄|修|解决)")
 _HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|换个人|换人|找别人|派给别人|让别人去|别人去"
-                        r"|转派|转交|转给|转单|接不了|取消接单")
+                        rf"|转派|转交|转给|转单|接不了|取消接单|{_CANNOT}")
+_CANNOT_SAID = re.compile(_CANNOT)
+# 在吗 / 有人吗 / 你好: a short answer as a colleague would give, with how to see 我的工单.
+_HELLO = re.compile(r"^(?:喂|哈喽|hello|hi|你好|您好)?[\s,!~。.]*(?:在吗|在么|在嘛|在不在|有人吗|有人在吗|有人没|机器人)?"
+                    r"[\s,!~。.？?]*$", re.IGNORECASE)
 # Its number: first (3 去不了, 3号单子转给李娜吧), or right after the words that begin it (转派 3 给李娜).
 _HAND_OVER_REF = re.compile(
     r"^(?P<verb>转派|转交|转单|取消接单)?[\s:,;、。]*(?:第)?(?P<ref>\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})"
@@ -143,6 +150,26 @@ _NUMBER_FIRST = re.compile(
     re.DOTALL,
 )
 _OUTCOME_FIRST = re.compile(rf"^({_OUTCOME})(?=$|{_SEP})(.*)$", re.DOTALL)
+# A job's end said in words about it, as a worker types or speaks on the phone (灯修好了, 3号灯修好了,
+# 灯修好了 3号, 3号单已修好, 7号楼的灯换好了): a 办结 with those words as its note, as 2号办好了 is —
+# only when it says it is done (已 or 了), never asked (修好了吗) nor to come (等修好了, 明天修好了),
+# not done (没修好, 处理好了一半) nor another's words (居民说修好了).
+_DONE = (r"(?:已经?|都)?(?:处理|弄|修|办|搞|做|换|装|接|通|疏通|清理|清|补|打扫|收拾|调|调解)(?:好|完)了?"
+         r"|已经?(?:处理|修复|维修|更换|疏通|清理)(?:完毕|过)?了?|(?:已经?)?(?:清理|打扫|收拾|擦)干净了?|处理完毕|搞定了?"
+         r"|(?:活儿?|事儿?)?(?:干完|完事)了|已经?完成了?|完成了")
+_SAID_DONE = re.compile(rf"^(?P<before>.{{1,30}}?)(?P<done>{_DONE})(?P<after>(?:$|{_SEP}|[!~.]|第|\d).*)$", re.DOTALL)
+_NOT_DONE = re.compile(r"没|未|不|还|吗|么|嘛|[?？]|等|要|需|请|帮|能|会|快|马上|尽快|明天|后天|什么|怎么|啥|谁|哪|如果"
+                       r"|要是|以后|之后|一半|准备|打算|正在|说|听|问|催|再")
+# The number before the words (3号灯修好了, 0003灯换好了, 三号的灯修好了) or after them (灯修好了 3号).
+_PLACE_WORD = r"(?:[楼院栋幢座室门口]|单元)"  # after 号: a place (3号楼, 3号单元), not a ticket
+_REF_BEFORE = re.compile(rf"^(?:第)?(?P<ref>\d{{8}}-\d{{1,4}}|\d{{4}}-\d{{1,4}}|\d{{4,12}}(?!号?{_PLACE_WORD})"
+                         rf"|\d{{1,3}}(?=号(?!{_PLACE_WORD})|单(?!元)))(?:号单子?|号(?!{_PLACE_WORD})|单子?(?!元))?的?{_SEP}*")
+_REF_AFTER = re.compile(rf"^{_SEP}*(?:第)?(?P<ref>\d{{8}}-\d{{1,4}}|\d{{4}}-\d{{1,4}}|\d{{1,12}})(?:号单|号|单)?{_SEP}*$")
+# 3号好了 / 3号单子ok了: a bare 好了 is a 办结 only right after the number.
+_REF_OK = re.compile(r"^(?:第)?(\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})(?:号单子?|号|单子?)(?:的活儿?|的事儿?)?"
+                     r"[\s,]*(?:已经)?(?:好了|好啦|ok了|弄好了)[\s!~。.]*$", re.IGNORECASE)
+# A building named instead of the number (7号楼的灯修好了): the worker's one job there is meant.
+_PLACE = re.compile(r"(\d{1,4})\s*(?:号楼|号院|栋|幢|座)")
 # The number first in numerals, as voice input writes it (二号办好了, 三号接单): read as its digits
 # when the verb or an outcome follows (一号楼的灯修好了 names a building: no number).
 _CN_FIRST = re.compile(rf"^第?([{_CN}]{{1,6}})(?=号|单)")
@@ -153,11 +180,12 @@ _LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)"
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help, noted, hand_over:
-    words asking for the job to go to someone else), ticket ref, text.
+    """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help, noted, hello,
+    hand_over: words asking for the job to go to someone else), ticket ref, text.
 
     more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits;
-    typo: what stands where the number goes but is none (0O3), so nothing is done."""
+    typo: what stands where the number goes but is none (0O3), so nothing is done; place: the
+    building said instead of a number (7号楼的灯修好了), meaning the worker's job there."""
 
     verb: str
     ref: str | None = None
@@ -165,6 +193,7 @@ class Command:
     more: tuple[str, ...] = ()
     soft: bool = False
     typo: str = ""
+    place: str | None = None
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -247,6 +276,7 @@ def _reordered(value: str) -> str:
     if outcome is not None:
         phrase, rest = outcome.groups()
         gap = len(rest) - len(rest.lstrip(" :,;、。"))
+        rest = _cn_refs(rest, gap)  # 修好了 三号
         refs, end = _refs_at(rest, gap)
         if refs:
             return f"办结 {' '.join(refs)} {phrase}{rest[end:]}"
@@ -276,6 +306,8 @@ def parse(text: str) -> Command | None:
         return Command("accept", soft=True)
     if _NOTED.match(word):
         return Command("noted")
+    if word and _HELLO.match(word):
+        return Command("hello")
     value = _reordered(value)
     head = _HEAD.match(value)
     if head is None:
@@ -283,7 +315,7 @@ def parse(text: str) -> Command | None:
             ref = _HAND_OVER_REF.match(value)
             said = f"{ref.group('verb') or ''} {value[ref.end():]}" if ref else value
             return Command("hand_over", ref.group("ref") if ref else None, as_typed(text, said.strip()))
-        return None
+        return _said_done(text, value)
     verb_word = head.group(1)
     if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
         return None  # 完成情况, 接了解: words, not a command
@@ -300,6 +332,43 @@ def parse(text: str) -> Command | None:
         note = ""  # 办结了 / 办结 0001 好了: no result said
     return Command(_VERB_WORDS[verb_word], refs[0] if refs else None, as_typed(text, note) if note else "",
                    tuple(refs[1:]))
+
+
+def _said_done(text: str, value: str) -> Command | None:
+    """灯修好了 / 3号灯修好了 / 灯修好了 3号 / 7号楼的灯修好了 (_SAID_DONE): a 办结 of the job named
+    by its number (before or after the words), else of the job at the building named, else of the
+    worker's one job in hand; its note the words without the number. None when value says no job
+    is done."""
+    bare = _REF_OK.match(value)
+    if bare is not None:
+        return Command("resolve", bare.group(1))
+    said = _SAID_DONE.match(value)
+    if said is None or len(value) > MAX_NOTE or _NOT_DONE.search(said.group("before")) or _MISHEARD.match(value):
+        # 办洁 1 灯换好了: a verb misheard is asked back (run), never done on a guess
+        return None
+    done, after = said.group("done"), said.group("after")
+    if "已" not in done and "了" not in done and done not in ("处理完毕", "搞定") or _NOT_DONE.search(after):
+        return None
+    before = said.group("before")
+    numeral = _CN_FIRST.match(before)
+    digits = _cn_number(numeral.group(1)) if numeral is not None else None
+    if numeral is not None and digits:
+        before = digits + before[numeral.end():]
+    ref = _REF_BEFORE.match(before)
+    if ref is not None:
+        note = before[ref.end():] + done + after
+        return Command("resolve", ref.group("ref"), as_typed(text, note.strip()))
+    tail = _REF_AFTER.match(after)
+    if tail is not None:
+        note = before + done
+        return Command("resolve", tail.group("ref"), as_typed(text, note.strip()))
+    place = _PLACE.search(_cn_refs_in(value))
+    return Command("resolve", None, as_typed(text, value.strip()), place=place.group(1) if place else None)
+
+
+def _cn_refs_in(value: str) -> str:
+    """value with a building said in numerals (七号楼) written in digits (7号楼)."""
+    return re.sub(rf"([{_CN}]{{1,4}})(?=号楼|号院|栋|幢|座)", lambda m: _cn_number(m.group(1)) or m.group(1), value)
 
 
 @dataclass(frozen=True)
@@ -394,8 +463,9 @@ def _choices(svc: Services, found: list[Ticket]) -> str:
 
 
 async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, ref: str | None, *,
-                soft: bool = False) -> Found:
-    """find_ticket's search, without the lock (see find_ticket)."""
+                soft: bool = False, place: str | None = None) -> Found:
+    """find_ticket's search, without the lock (see find_ticket); place: a building said instead of
+    the number, among the worker's jobs."""
     t = svc.texts
     now = svc.clock.now()
     verb_name = t.get(f"wecom.verbs.{verb}")
@@ -414,6 +484,13 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
             own = [x for x in own if x.status == "dispatched" or (x.status == "escalated" and x.accepted_at is None)]
         if not own:
             return Found(None, t.get("wecom.acknowledged" if soft else "wecom.none_open", verb=verb_name))
+        if place is not None:  # 7号楼的灯修好了: the job there, never another one in hand
+            here = [x for x in own if x.building is not None and roster.normalize_building(x.building) == place]
+            if not here:
+                example = f"{word} {handles([x.number for x in own])[own[0].number]}" + (" …" if verb in NEEDS_NOTE else "")
+                return Found(None, t.get("wecom.none_at_place", place=place, verb=verb_name, numbers=_choices(svc, own),
+                                         example=example))
+            own = here
         # Several: the ones the verb can act on now (a booking not yet started is not 办结).
         pick = [x for x in own if _ready(verb, x, now)] or own
         if len(pick) > 1:
@@ -507,7 +584,7 @@ async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Co
     one) is someone else's, the command is refused, never carried out on another ticket. A
     number several tickets share (0001 of two days) means the worker's own one the verb can act
     on; when that is still several, they are listed with a number each of them alone has."""
-    found = await _find(svc, session, who, cmd.verb, cmd.ref, soft=cmd.soft)
+    found = await _find(svc, session, who, cmd.verb, cmd.ref, soft=cmd.soft, place=cmd.place)
     return Found(await _locked(session, found.ticket)) if found.ticket is not None else found
 
 
@@ -552,7 +629,20 @@ async def hand_over(svc: Services, session: AsyncSession, who: Person, cmd: Comm
     reason = notices.clip(cmd.text, 60)
     lines = [t.get("wecom.hand_over_line", command=f"{word} {short[x.number]} {reason}", about=_about(svc, x))
              for x in own[:8]]
-    return t.get("wecom.hand_over", commands="\n".join(lines))
+    said = t.get("wecom.hand_over", commands="\n".join(lines))
+    if _CANNOT_SAID.search(cmd.text):  # beyond the worker: the street office may be what it needs
+        said += "\n" + t.get("wecom.hand_over_whistle", command=f"{COMMAND_WORD['whistle']} {short[own[0].number]} …")
+    return said
+
+
+async def hello(svc: Services, who: Person) -> str:
+    """The answer to 在吗 / 你好: here, how many jobs the worker holds, and how to see them."""
+    async with svc.sessions() as session:
+        held = len(list(await session.scalars(
+            select(Ticket.id).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
+                                    Ticket.parent_id.is_(None))
+        )))
+    return svc.texts.get("wecom.hello_jobs", count=held) if held else svc.texts.get("wecom.hello")
 
 
 async def noted(svc: Services, who: Person) -> str:
@@ -1030,6 +1120,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         return help_text(svc, who)
     if cmd.verb == "noted":
         return await noted(svc, who)
+    if cmd.verb == "hello":
+        return await hello(svc, who)
     if cmd.verb in ("reply", "reply_all"):
         return await staff_reply(svc, who, cmd)
     if cmd.verb == "resolve" and not cmd.more:  # staff settle a staff-queue ticket (转人工) as in the console

@@ -43,8 +43,9 @@ def test_a_number_said_first_in_numerals_is_read_as_its_digits(said: str, verb: 
 
 
 def test_numerals_first_naming_a_place_are_no_number() -> None:
-    assert worker_commands.parse("一号楼的灯修好了") is None
-    assert worker_commands.parse("一切处理好了") is None
+    # A 办结 said in words (tests/test_worker_phone_words.py): the building, not a ticket number.
+    assert worker_commands.parse("一号楼的灯修好了") == worker_commands.Command("resolve", None, "一号楼的灯修好了", place="1")
+    assert worker_commands.parse("一切处理好了") == worker_commands.Command("resolve", None, "一切处理好了")
 
 
 async def test_zhuanpai_is_answered_with_the_tuihui_to_send_and_nothing_is_done(

@@ -1,0 +1,97 @@
+"""A grid worker typing or speaking on the phone, on both backends: 这个单子我处理不了 / 办不了,
+在吗, 灯修好了 3号, 3号灯修好了 and 7号楼的灯修好了 were 没有看懂这条指令 and the command list.
+Beyond the worker is the 退回 to send (and 吹哨 for what needs the street office); 在吗 a short
+answer; a job's end said in words is its 办结, as 2号办好了 is — by the number before or after the
+words, else by the building when the worker holds one job there, else of the one job in hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot import worker_commands
+from bot.services import Services
+from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, ticket
+
+Client = TestClient[Any, Any]
+Command = worker_commands.Command
+
+
+@pytest.mark.parametrize(("said", "command"), [
+    ("灯修好了 3号", Command("resolve", "3", "灯修好了")),
+    ("灯修好了3号", Command("resolve", "3", "灯修好了")),
+    ("修好了 三号", Command("resolve", "3", "修好了")),
+    ("3号灯修好了", Command("resolve", "3", "灯修好了")),
+    ("3号的灯已经换好了。", Command("resolve", "3", "灯已经换好了。")),
+    ("三号的灯修好了", Command("resolve", "3", "灯修好了")),
+    ("2号单子调解好了", Command("resolve", "2", "调解好了")),
+    ("0003灯换好了", Command("resolve", "0003", "灯换好了")),
+    ("灯换好了，换了个新灯泡", Command("resolve", None, "灯换好了，换了个新灯泡")),
+    ("水管已经疏通了", Command("resolve", None, "水管已经疏通了")),
+    ("楼道已经清理干净了", Command("resolve", None, "楼道已经清理干净了")),
+    ("7号楼的灯修好了", Command("resolve", None, "7号楼的灯修好了", place="7")),
+    ("七号楼的灯修好了", Command("resolve", None, "七号楼的灯修好了", place="7")),
+    ("3号楼2单元的灯修好了", Command("resolve", None, "3号楼2单元的灯修好了", place="3")),
+    ("3号完事了", Command("resolve", "3", "完事了")),
+    ("3号的活干完了", Command("resolve", "3", "活干完了")),
+    ("3号好了", Command("resolve", "3")),  # no result said: asked for, as for 办结 3
+    ("3号单子ok了", Command("resolve", "3")),
+    ("这个单子我处理不了", Command("hand_over", None, "这个单子我处理不了")),
+    ("3号办不了", Command("hand_over", "3", "办不了")),
+    ("在吗", Command("hello")),
+    ("在不在？", Command("hello")),
+    ("你好，在吗", Command("hello")),
+])
+def test_words_typed_on_the_phone(said: str, command: Command) -> None:
+    assert worker_commands.parse(said) == command
+
+
+@pytest.mark.parametrize("said", [
+    "灯修好了吗", "灯还没修好", "等修好了再说", "居民说修好了", "处理好了一半", "明天修好", "什么时候能修好了",
+    "我在3号楼", "周六上午十点在调解室", "好了好了", "灯好了", "3号楼好了", "办洁 1 灯换好了",
+])
+def test_words_that_say_no_job_is_done_are_no_command(said: str) -> None:
+    assert worker_commands.parse(said) is None
+
+
+async def test_cannot_handle_is_the_tuihui_to_send_and_chuishao_is_named(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oP1", fields={"description": "楼道灯坏了"})).ticket
+    said = await wc.say("wangwei", "这个单子我处理不了")
+    assert said == ("需要换人的话，请把工单退回服务中心重新派单（这条消息还没有退回工单），回复：\n"
+                    "退回 0001 这个单子我处理不了（楼道灯坏了）\n"
+                    "如果要街道或有关部门出面才能解决，不用退回，可以吹哨上报，回复“吹哨 0001 …”写明原因。")
+    assert "吹哨" not in await wc.say("wangwei", "下午去不了 换个人吧")  # not beyond them: only the 退回
+    assert (await ticket(services, job.number)).status == "dispatched"
+    assert await actions(services, job.number) == ["created", "assign"]
+
+
+async def test_zaima_is_answered_with_the_jobs_in_hand(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    assert await wc.say("wangwei", "在吗") == "在的。您手上暂时没有工单；有新工单会推送给您。回复“帮助”查看全部指令。"
+    await new_ticket(services, resident="oP2")
+    await new_ticket(services, resident="oP3", building="2")
+    assert await wc.say("wangwei", "在不在？") == (
+        "在的。您手上有 2 张工单，回复“我的工单”查看；办完回复“办结 N 说明”，回复“帮助”查看全部指令。")
+
+
+async def test_a_banjie_said_in_words_by_its_number_or_its_building(client: Client, services: Services) -> None:
+    """3号 is the ticket 0003, 三号楼 the building: 王伟 holds 0001 at 1号楼, 0002 at 3号楼, 0003 at 2号楼."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    first = (await new_ticket(services, resident="oP4", building="1", summary="1号楼楼道灯坏了")).ticket
+    second = (await new_ticket(services, resident="oP5", building="3", summary="3号楼楼道灯坏了")).ticket
+    third = (await new_ticket(services, resident="oP6", building="2", summary="2号楼下水道堵了", category="sanitation")).ticket
+    assert {(await ticket(services, x.number)).assignee for x in (first, second, third)} == {"wangwei"}
+    assert (await wc.say("wangwei", "灯修好了 3号")).startswith(f"已办结：工单 {third.number}")
+    assert (await wc.say("wangwei", "三号楼的灯修好了")).startswith(f"已办结：工单 {second.number}")
+    assert (await actions(services, second.number))[-1] == "resolve"
+    # No job of his at 5号楼: nothing done, his jobs listed.
+    assert await wc.say("wangwei", "5号楼的灯修好了") == (
+        "您手上没有 5 号楼可以办结的工单（您手上的：0001（1号楼楼道灯坏了））。请写明工单号，例如“办结 0001 …”。")
+    assert (await ticket(services, first.number)).status == "dispatched"
+    assert (await wc.say("wangwei", "灯修好了")).startswith(f"已办结：工单 {first.number}")  # his one job left
