@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import bindparam, insert, literal, select, union_all, update
@@ -45,6 +45,9 @@ from bot.tickets import ACTIVE, add_event, get_by_number
 from storage import fastsql
 from storage.fastsql import Prepared, Transaction
 from storage.models import Message, Person, Reminder, Resident, Ticket, TicketEvent
+
+if TYPE_CHECKING:
+    from bot.intents.requests import TwoRequests
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +242,8 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             ctx = Context(svc, tx, row, inbound, now)
             lapsed = held if state is None and held is not None and not inbound.is_event else None
             outcome = _resumed(ctx, lapsed) or await route(ctx, state)
+            if state is not None and state.slots.get(NEXT_MATTER):
+                outcome = await _next_matter(ctx, state, outcome)
             if lapsed is not None:
                 outcome = _lapse_told(ctx, lapsed, outcome)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
@@ -545,8 +550,9 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
     return engine.help_text(ctx, flow, state)
 
 
-async def _opening(ctx: Context, text: str) -> Outcome:
-    """A message outside any flow: a menu digit, or the classifier's intent."""
+async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
+    """A message outside any flow: a menu digit, or the classifier's intent (the first of two
+    requests in it, unless cut is False: a side already cut from one)."""
     digit = normalize(text)
     if len(digit) == 1 and digit.isdigit():
         return await _menu_pick(ctx, None, digit=digit)
@@ -588,6 +594,9 @@ async def _opening(ctx: Context, text: str) -> Outcome:
     new_phone = await profile.phone_changed(ctx, text) if profile is not None else None
     if new_phone is not None:  # 电话改成139…: the bound phone, and open tickets' contact
         return Outcome(new_phone, None)
+    both = _two_requests(ctx, text) if cut else None
+    if both is not None:  # 楼道灯坏了 还有我想约个理发: the first served, the other noted for next
+        return await _first_of_two(ctx, both.first, both.second)
     found = classify(ctx.svc, text)
     if found.intent == "ticket_status":
         number = str(found.slots.get("ticket_number") or "") or number_in(text)
@@ -679,6 +688,57 @@ async def _opening(ctx: Context, text: str) -> Outcome:
         if again is not None:
             return again
     return engine.start(ctx, flow, found.slots, text)
+
+
+NEXT_MATTER = "_next_matter"  # slots key: the other request of the opening, taken when this one ends
+_QUOTED_CHARS = 30
+
+
+def _two_requests(ctx: Context, text: str) -> TwoRequests | None:
+    """The two requests an opening holds (bot.intents.requests), unless it names an emergency."""
+    module = _optional("bot.intents.classifier")
+    if module is None:
+        return None
+    both = module.get_classifier().two_requests(text, now=local(ctx.now, ctx.svc.tz))
+    complaint_module = _optional("bot.flows.complaint")
+    if both is None or (complaint_module is not None
+                        and complaint_module.urgent_said(classify(ctx.svc, text).slots, text)):
+        return None
+    return both
+
+
+def _quoted(text: str) -> str:
+    said = text.strip()
+    return said if len(said) <= _QUOTED_CHARS else said[:_QUOTED_CHARS] + "…"
+
+
+async def _first_of_two(ctx: Context, first: str, second: str) -> Outcome:
+    """Two requests in one opening, served as a desk clerk would: the first now, the resident told
+    the other is noted and taken next; one answered at once (a status question) is followed by the
+    other in the same reply. Never two flows at once."""
+    served = await _opening(ctx, first, cut=False)
+    if served.state is None:
+        then = await _opening(ctx, second, cut=False)
+        lead = ctx.text("dialog.next_matter", other=_quoted(second))
+        return Outcome(engine.join_lines(served.reply, lead, then.reply), then.state)
+    state = replace(served.state, slots={**served.state.slots, NEXT_MATTER: second})
+    return Outcome(engine.join_lines(ctx.text("dialog.two_matters", other=_quoted(second)), served.reply), state)
+
+
+async def _next_matter(ctx: Context, state: DialogState, outcome: Outcome) -> Outcome:
+    """The opening's other request once the one in hand ends: taken at once after its ticket, else
+    (cancelled, handed to a person) the resident reminded of it; carried into what the request in
+    hand became (1 重新登记, another flow switched to)."""
+    other = str(state.slots[NEXT_MATTER])
+    if outcome.state is not None:
+        if outcome.state.slots.get(NEXT_MATTER):
+            return outcome
+        return Outcome(outcome.reply, replace(outcome.state, slots={**outcome.state.slots, NEXT_MATTER: other}))
+    if not ctx.tickets or any(t.kind == "handoff" for t in ctx.tickets):
+        return Outcome(engine.join_lines(outcome.reply, ctx.text("dialog.next_matter_left", other=_quoted(other))), None)
+    then = await _opening(ctx, other, cut=False)
+    lead = ctx.text("dialog.next_matter", other=_quoted(other))
+    return Outcome(engine.join_lines(outcome.reply, lead, then.reply), then.state)
 
 
 async def _answer_to_staff(ctx: Context, text: str) -> str | None:

@@ -5,6 +5,7 @@ acts on them, through /wechat on both backends."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -63,3 +64,94 @@ async def test_a_strokes_signs_get_the_120_advice_in_the_dialog(wx: WeChat, serv
         reply = await wx.say(openid, said)
         assert "⚠️" not in reply and "120" not in reply, (said, reply)
         assert all(t.urgency != "urgent" for t in await tickets_of(services, openid))
+
+
+# ------------------------------------------------------------------ two requests in one message
+
+
+@pytest.mark.parametrize(("text", "first", "second"), [
+    ("楼道灯坏了 还有我想约个理发", "楼道灯坏了", "我想约个理发"),
+    ("我想当志愿者 我上次报修的水管修了没有", "我想当志愿者", "我上次报修的水管修了没有"),
+    ("我妈想订饭 另外楼下的灯也坏了", "我妈想订饭", "楼下的灯也坏了"),
+    ("电梯坏了 顺便问下长者食堂咋订饭", "电梯坏了", "长者食堂咋订饭"),
+    ("路灯坏了 还有楼上漏水", "路灯坏了", "楼上漏水"),  # two complaints of two kinds, joined
+    ("楼上天天吵 另外我想请社区调解一下我家和儿子的矛盾", "楼上天天吵", "我想请社区调解一下我家和儿子的矛盾"),
+])
+def test_two_requests_are_cut_in_the_order_said(classifier: Classifier, text: str, first: str, second: str) -> None:
+    both = classifier.two_requests(text, NOW)
+    assert both is not None and (both.first, both.second) == (first, second), both
+
+
+@pytest.mark.parametrize("text", [
+    "楼上邻居天天吵，跟他说了好几次谈不拢，想请社区来调解",  # the problem and the dispute it led to
+    "我要投诉 上次投诉到现在都没人理", "我要投訴物業 垃圾好幾天沒人清",  # one complaint in two clauses
+    "我想當志願者 幫老人送飯", "楼道灯坏了 什么时候来修", "楼道灯坏了 还要多久才修",
+    "我老伴中风了 想请人上门护理", "楼道灯坏了 还有我老伴晕倒了",  # an emergency: served first, whole
+    "3号楼2单元楼道灯坏了",
+])
+def test_one_request_or_an_emergency_is_not_cut(classifier: Classifier, text: str) -> None:
+    assert classifier.two_requests(text, NOW) is None, text
+
+
+def test_no_labelled_line_of_one_request_is_cut(classifier: Classifier) -> None:
+    """Of the labelled lines only those that hold two requests are cut (their label is the first)."""
+    lines = (Path(__file__).resolve().parent / "data" / "intents.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["text"] for line in lines if line.strip()]
+    cut = {text for text in texts if classifier.two_requests(text, NOW) is not None}
+    assert cut == {"我妈想订饭 另外楼下的灯也坏了", "电梯坏了 顺便问下长者食堂咋订饭", "路灯坏了 还有楼上漏水",
+                   "楼道灯坏了 还有那个 垃圾也好几天没人收了"}, cut
+
+
+async def test_two_requests_the_first_served_the_other_taken_right_after(wx: WeChat, services: Services) -> None:
+    """楼道灯坏了 还有我想约个理发 was one report and the haircut silently dropped: the report is
+    served, the resident told the haircut is noted, and right after the report's number the
+    booking begins — one flow at a time."""
+    openid = oid()
+    reply = await wx.say(openid, "3号楼2单元楼道灯坏了 还有我想约个理发")
+    assert "两件事" in reply and "我想约个理发" in reply and "拍张照片" in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "complaint", state
+    reply = await wx.say(openid, "否")
+    assert "联系电话" in reply, reply
+    reply = await wx.say(openid, "13800138001")
+    if "绑定" in reply:
+        reply = await wx.say(openid, "否")
+    assert "请核对" in reply and "理发" not in reply.split("请核对")[1], reply
+    done = await wx.say(openid, "确认")
+    assert "工单号" in done and "接着办您说的另一件事" in done and "我想约个理发" in done, done
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "elderly_service" and state.slots.get("service") == "理发", state
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "complaint" and ticket.fields["description"] == "3号楼2单元楼道灯坏了"
+    assert "_next_matter" not in ticket.fields
+
+
+async def test_two_requests_a_status_question_answered_with_the_other(wx: WeChat, services: Services) -> None:
+    """我想当志愿者 我上次报修的水管修了没有 was a status question alone (the offer dropped): the
+    volunteer signup begins, the status question noted; cancelling it reminds the resident of it."""
+    openid = oid()
+    reply = await wx.say(openid, "我想当志愿者 我上次报修的水管修了没有")
+    assert "两件事" in reply and "我上次报修的水管修了没有" in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "volunteer_signup", state
+    reply = await wx.say(openid, "取消")
+    assert "已取消" in reply and "您刚才还说到“我上次报修的水管修了没有”" in reply, reply
+    assert await dialog_of(services, openid) is None
+    # the status question first: answered at once, and the other request begun in the same reply
+    openid = oid()
+    reply = await wx.say(openid, "我上次报修的水管修了没有 另外我想给我妈订饭")
+    assert "接着办您说的另一件事" in reply and "我想给我妈订饭" in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "elderly_service", state
+
+
+async def test_one_matter_in_two_clauses_is_not_cut(wx: WeChat, services: Services) -> None:
+    """A problem and the dispute it led to, or a complaint and its report chased, is one matter."""
+    for said, flow in (("楼上邻居天天吵，跟他说了好几次谈不拢，想请社区来调解", "mediation"),
+                       ("我想当志愿者 帮老人送饭", "volunteer_signup")):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "两件事" not in reply, (said, reply)
+        state = await dialog_of(services, openid)
+        assert state is not None and state.flow == flow and "_next_matter" not in state.slots, (said, state)
+

@@ -17,6 +17,7 @@ from time import monotonic
 from typing import Any
 
 from bot.intents.emergency import UrgencyContext
+from bot.intents.requests import TwoRequests, two_requests
 from bot.intents.rules import ACTIONABLE, RuleSet, config_stamp, load_ruleset
 from bot.intents.segment import Segmenter
 from bot.intents.slots import SHANGHAI, SlotExtractor, ticket_digits
@@ -108,6 +109,11 @@ class Classifier:
             if key in slots and intent != owner:
                 del slots[key]
         return Classification(text=text, intent=intent, confidence=confidence, slots=slots)
+
+    def two_requests(self, text: str, now: datetime | None = None) -> TwoRequests | None:
+        """The two requests a message holds (楼道灯坏了 还有我想约个理发: config/intents.toml
+        [two_requests]); None when it holds one or none."""
+        return two_requests(text, lambda side: self.classify(side, now), self._config_dir)
 
     def extract_slots(self, text: str, now: datetime | None = None) -> dict[str, Any]:
         """Only the slots of a message, e.g. a resident's answer to one dialog question."""
