@@ -155,3 +155,27 @@ async def test_one_matter_in_two_clauses_is_not_cut(wx: WeChat, services: Servic
         state = await dialog_of(services, openid)
         assert state is not None and state.flow == flow and "_next_matter" not in state.slots, (said, state)
 
+
+# ------------------------------------------------------------------ residents who are not elderly
+
+
+@pytest.mark.parametrize(("text", "wanted"), [
+    # the estate's network down is a report; a home's own wifi or TV is no community matter
+    ("WiFi连不上 物业的网是不是断了", "complaint"), ("有没有人来修一下我们这的网 光纤断了", "complaint"),
+    ("小区的wifi连不上了", "complaint"), ("我家wifi连不上", "unknown"), ("我家宽带断了 找谁修", "unknown"),
+    # a neighbour's doing, said by who does it; where to throw rubbish is a question
+    ("隔壁邻居把电动车停在消防通道 堵得人都过不去", "complaint"), ("我是楼下开超市的 楼上住户老往我店门口扔垃圾", "complaint"),
+    ("在哪扔垃圾", "unknown"),
+    # noise told by working parents and tenants; a child's games are no noise
+    ("楼上的熊孩子天天跑 我们上班族晚上想睡个觉都不行", "complaint"), ("楼下烧烤摊天天弄到凌晨两点", "complaint"),
+    ("孩子天天打游戏 不写作业 怎么办", "unknown"),
+    # a flatmate spoken to already is a dispute, as a neighbour is
+    ("合租的室友天天半夜打游戏大喊大叫 说了也不听", "mediation"),
+    ("垃圾桶满了都没人倒 🤢", "complaint"),
+    ("快递柜扫不了码🙃", "complaint"), ("停车场道闸抬不起来 进不去", "complaint"),
+    # a report made, how long ago said: asked after (and said with the anger it comes with)
+    ("什么破服务 投诉了一个礼拜了 屁用没有", "ticket_status"), ("我的报修都半个月了 还没人来", "ticket_status"),
+    ("我要投诉 楼上漏水好几天了", "complaint"),
+])
+def test_working_residents_tenants_and_shops_are_read(classifier: Classifier, text: str, wanted: str) -> None:
+    assert classifier.classify(text, NOW).intent == wanted, classifier.classify(text, NOW)
