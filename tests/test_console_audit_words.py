@@ -54,8 +54,9 @@ async def test_a_reassignment_row_names_the_owners_as_the_other_pages_do(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
     """改派's row read 负责人：zhaoqiang 原负责人：sunli — account names a clerk never sees elsewhere
-    (the queue, the ticket and the 操作人 column say 赵强, 孙丽); and an empty 说明： was shown as a
-    label with nothing after it. Now the names, the accounts on hover, and no empty label."""
+    (the queue, the ticket and the 操作人 column say 赵强, 孙丽) — after 原来：已派单 改为：已派单, a
+    status that did not change; and an empty 说明： was shown as a label with nothing after it. Now
+    what changed, the owners by name (负责人：孙丽 → 赵强), the accounts on hover, no empty label."""
     from bot import staff_actions
     from tests.staff_support import load_roster, make_ticket
 
@@ -68,8 +69,9 @@ async def test_a_reassignment_row_names_the_owners_as_the_other_pages_do(
     await logged_in(client, "admin", "community123")
     page = await (await client.get("/console/audit")).text()
     [reassigned] = _details(page, "ticket.reassign")
-    assert "负责人：赵强" in reassigned and "原负责人：孙丽" in reassigned, reassigned
-    assert "zhaoqiang" not in reassigned
+    assert reassigned == "负责人：孙丽 → 赵强", reassigned  # not 原来：已派单 改为：已派单: the status stayed
+    [assigned] = _details(page, "ticket.assign")
+    assert assigned == "原来：待派单 改为：已派单 负责人：孙丽", assigned
     assert _details(page, "wecom.accept") == [""]  # not a bare 说明：
     row = page[page.index('title="ticket.reassign"'):]
     assert "assignee=zhaoqiang" in row[:row.index("</tr>")]  # the account on hover

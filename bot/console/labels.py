@@ -94,11 +94,15 @@ class Labels:
         of delivery named, a moment (ISO) as a local time; of an outage's or an activity's row its
         reason as staff gave it and where from (企业微信, 工作台); an outage's kind named and no
         buildings as 全小区; an owner (负责人, 原负责人) by the name the other pages show (王伟, not
-        wangwei: the account is in the raw detail on hover); an empty value left out (说明：). A key
-        without words is shown as it is."""
+        wangwei: the account is in the raw detail on hover), a reassignment's as one 负责人：孙丽 → 赵强;
+        a status that stayed (改派: 原来：已派单 改为：已派单) and an empty value (说明：) left out. A
+        key without words is shown as it is."""
         shown: list[tuple[str, str]] = []
         detail = dict(detail or {})
         message = str(detail.pop("message", "") or "")
+        if "from" in detail and detail.get("from") == detail.get("to"):  # 改派 keeps the status: nothing to say
+            del detail["from"], detail["to"]
+        previous = detail.pop("previous", None) if "assignee" in detail else None
         outage = action.startswith("outage.")
         stated = (outage or action.startswith("activity.")) and not action.endswith(".refused")
         for key, value in detail.items():
@@ -123,7 +127,12 @@ class Labels:
                 value = self.status(str(value)) if self.texts.has(f"staff_actions.status.{value}") else self.role(str(value))
             elif key in ("role", "needed"):
                 value = self.role(str(value))
-            elif key in ("assignee", "previous") and isinstance(value, str):
+            elif key == "assignee" and isinstance(value, str):
+                value = (names or {}).get(value, value)
+                if isinstance(previous, str) and previous:  # 改派: 负责人：孙丽 → 赵强
+                    value = self.texts.get("console.audit_details.moved", previous=(names or {}).get(previous, previous),
+                                           assignee=value)
+            elif key == "previous" and isinstance(value, str):  # a row of its own (no 负责人 beside it)
                 value = (names or {}).get(value, value)
             elif isinstance(value, str) and self.texts.has(f"console.audit_details.{key}_{value}"):  # via_custom …
                 value = self.texts.get(f"console.audit_details.{key}_{value}")
