@@ -203,3 +203,51 @@ async def test_closing_a_ticket_asks_first(
             assert "居民说不用修了" in await page.inner_text("ol.timeline")
         finally:
             await browser.close()
+
+
+async def test_a_rows_status_badges_wrap_on_a_phone_rather_than_run_off(
+    services: Services, server: TestServer, clock: FakeClock, backend: str,  # noqa: F811
+) -> None:
+    """390 px, 全部工单: a job past its 接单 limit beside a 水电气暖 badge read 待人工处理 and then
+    接单超时 cut at the table's edge (the rest only by scrolling sideways, unseen). The status cell
+    wraps: both badges whole, in sight, one under the other."""
+    from playwright.async_api import async_playwright
+
+    from bot import schedule, staff_actions, tickets
+    from tests.staff_support import load_roster
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = "" if backend == "embedded" else f"-{backend}"
+    base = str(server.make_url("/")).rstrip("/")
+    await load_roster(services)
+    async with services.sessions() as session, session.begin():
+        ticket = await tickets.create_ticket(
+            session, kind="complaint", resident=None, fields={"description": "5号楼整栋停水了"}, now=clock.now(),
+            tz=services.tz, actor="test", summary="5号楼整栋停水了", category="water", urgency="utility",
+            building="5", status="open")
+        number = ticket.number
+    await staff_actions.staff_transition(services, number, "assign", "admin", assignee="wangwei")
+    clock.advance(minutes=31)
+    await schedule.run_due(services)
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                                    is_mobile=True, has_touch=True)).new_page()
+            await _as_admin(page, base, services)
+            await page.goto(f"{base}/console/tickets")
+            await page.screenshot(path=str(ARTIFACTS / f"console-tickets-phone-badges{suffix}.png"), full_page=True)
+            row = page.locator("table.list tbody tr").filter(has=page.locator(f"a[href='/console/tickets/{number}']"))
+            assert await row.locator(".badge.u-utility").inner_text() == "水电气暖"
+            status, breach = row.locator(".badge.st-escalated"), row.locator(".badge.overdue")
+            assert (await status.inner_text(), await breach.inner_text()) == ("待人工处理", "接单超时")
+            wrap = await page.locator(".table-wrap").bounding_box()
+            assert wrap is not None
+            right = min(390, wrap["x"] + wrap["width"])
+            for badge in (status, breach):
+                box = await badge.bounding_box()
+                assert box is not None and box["height"] < 30, box  # whole, on one line
+                assert box["x"] >= wrap["x"] and box["x"] + box["width"] <= right, (box, wrap)  # in sight
+            assert (await page.evaluate("document.documentElement.scrollWidth")) <= 390
+        finally:
+            await browser.close()
