@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
+from bot.texts import Texts
 from storage.models import AuditLog, Grid, Person, Ticket
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,41 @@ class RosterChanges:
         if self.tickets_moved:
             moved = ", ".join(f"{number} {was} → {to or 'the staff queue'}" for number, was, to, _ in self.tickets_moved)
             out.append(f"open tickets of workers taken out of their grid, moved with the grid: {moved}")
+        return out
+
+    def audit_lines(self, texts: Texts, people: dict[str, str], grids: dict[str, str]) -> list[str]:
+        """The same summary in a clerk's words for the audit log ([console.roster_changes]): 新增网格：…,
+        未变动：5 项, …; people and grids by name as the other pages show them (钱丽, not qianli), with
+        the id only where two share that name (王伟（wangwei2）)."""
+        def t(key: str, **values: object) -> str:
+            return texts.get(f"console.roster_changes.{key}", **values)
+
+        def named(ids: Iterable[str], names: dict[str, str]) -> str:
+            shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+            return "、".join(i if not names.get(i) else t("named", name=names[i], id=i) if names[i] in shared
+                            else names[i] for i in ids)
+
+        out = [t(key, ids=named(ids, names)) for key, ids, names in (
+            ("grids_added", self.grids_added, grids), ("grids_updated", self.grids_updated, grids),
+            ("grids_removed", self.grids_removed, grids), ("people_added", self.people_added, people),
+            ("people_updated", self.people_updated, people), ("people_deactivated", self.people_deactivated, people),
+        ) if ids]
+        out.append(t("unchanged", n=self.unchanged))
+        kept = [t(key, ids=named(ids, names)) for key, ids, names in (
+            ("kept_grids", self.grids_kept, grids), ("kept_people", self.people_kept, people)) if ids]
+        if kept:
+            out.append(t("kept", what="；".join(kept)))
+        if self.tickets_to_staff:
+            by_person: dict[str, list[str]] = {}
+            for person_id, number in self.tickets_to_staff:
+                by_person.setdefault(person_id, []).append(number)
+            held = "；".join(f"{named([pid], people)} {'、'.join(numbers)}" for pid, numbers in by_person.items())
+            out.append(t("to_staff", held=held))
+        if self.tickets_moved:
+            moved = "；".join(t("moved_one", number=number, was=named([was], people),
+                                to=named([to], people) if to else t("staff_queue"))
+                             for number, was, to, _ in self.tickets_moved)
+            out.append(t("moved", moved=moved))
         return out
 
     def held_text(self) -> str:
@@ -294,10 +330,11 @@ def _merged(roster: RosterFile, old_grids: dict[str, Grid], old_people: dict[str
 
 
 async def apply_roster(
-    session: AsyncSession, roster: RosterFile, actor: str, now: datetime, *, replace: bool = True
+    session: AsyncSession, roster: RosterFile, actor: str, now: datetime, texts: Texts, *, replace: bool = True
 ) -> RosterChanges:
-    """Upsert a validated roster in the caller's transaction and audit it; returns the changes.
-    replace: the file is the whole roster; otherwise what it does not name is kept."""
+    """Upsert a validated roster in the caller's transaction and audit it (in a clerk's words:
+    texts); returns the changes. replace: the file is the whole roster; otherwise what it does not
+    name is kept."""
     old_grids = {g.id: g for g in (await session.execute(select(Grid))).scalars()}
     old_people = {p.id: p for p in (await session.execute(select(Person))).scalars()}
     old_workers = {gid: tuple(g.workers or ()) for gid, g in old_grids.items()}  # the upserts change the rows
@@ -342,8 +379,10 @@ async def apply_roster(
         kept_grids, kept_people, tuple((str(t.assignee), t.number) for t in held), moved,
     )
     if result.changed:
+        people = {p.id: p.name for p in old_people.values()} | {p.id: p.name for p in roster.people}
+        grids = {g.id: g.name for g in old_grids.values()} | {g.id: g.name for g in roster.grids}
         session.add(AuditLog(actor=actor, action="roster.import" if replace else "roster.merge", target="roster",
-                             detail={"changes": result.lines()}, created_at=now))
+                             detail={"changes": result.audit_lines(texts, people, grids)}, created_at=now))
     await session.flush()
     return result
 
@@ -458,7 +497,7 @@ async def import_roster(
     async with svc.store.lock("roster-import", timeout=60, wait=60):
         try:
             async with svc.sessions() as session, session.begin():
-                changes = await apply_roster(session, roster, actor, svc.clock.now(), replace=replace)
+                changes = await apply_roster(session, roster, actor, svc.clock.now(), svc.texts, replace=replace)
                 if dry_run:
                     raise _DryRun(changes)
                 await hand_to_staff(svc, session, changes.people_deactivated, actor)

@@ -5,6 +5,7 @@ where from (送达方式：wecom) and times in local time (expected_end：2026-1
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -75,3 +76,39 @@ async def test_a_reassignment_row_names_the_owners_as_the_other_pages_do(
     assert _details(page, "wecom.accept") == [""]  # not a bare 说明：
     row = page[page.index('title="ticket.reassign"'):]
     assert "assignee=zhaoqiang" in row[:row.index("</tr>")]  # the account on hover
+
+
+async def test_a_roster_import_row_reads_in_chinese(
+    client: Client, services: Services, clock: FakeClock, tmp_path: Path,
+) -> None:
+    """导入花名册's row read 变更：grids updated: G3、people deactivated: sunli、unchanged: 9、open
+    tickets of people deactivated, to the staff queue (承办人已离开名册): sunli 2026…: English a
+    clerk does not read, accounts for people. The same facts in Chinese, people and grids by name
+    as the other pages show them (an id only where two share a name), one change after another."""
+    from bot import roster, staff_actions
+    from tests.staff_support import load_roster, make_ticket
+
+    await load_roster(services)
+    number = await make_ticket(services, None, status="open", summary="9号楼电梯按钮不灵", building="9")
+    await staff_actions.staff_transition(services, number, "assign", "admin", assignee="sunli")
+    demo = services.settings.roster_path.read_text(encoding="utf-8")
+    without_sunli = re.sub(r'\[\[people\]\]\nid = "sunli"\n(?:(?!\[\[).)*', "", demo, flags=re.S).replace(
+        'workers = ["sunli"]', 'workers = ["zhaoqiang"]')
+    assert "sunli" not in without_sunli
+    file = tmp_path / "roster.toml"
+    file.write_text(without_sunli, encoding="utf-8")
+    changes = await roster.import_roster(services, file, actor="cli")
+    assert changes.people_deactivated == ("sunli",) and changes.grids_updated == ("G3",)
+    assert "people deactivated: sunli" in changes.lines()  # the command's own output stays as it was
+    await logged_in(client, "admin", "community123")
+    page = await (await client.get("/console/audit")).text()
+    [imported, first] = _details(page, "roster.import")
+    assert imported == (
+        f"变更：修改网格：望湖第三网格；移出名册：孙丽；未变动：{changes.unchanged} 项；"
+        f"移出名册人员的未办结工单，转服务中心（承办人已离开名册）：孙丽 {number}"), imported
+    assert first.startswith("变更：新增网格：望湖第一网格、望湖第二网格、望湖第三网格；新增人员：王伟、李娜、"), first
+    assert not re.search(r"grids|people|unchanged|tickets", imported + first)
+    # two people of one name are told apart by their id; a grid with no name is its id
+    same = roster.RosterChanges(people_added=("wangwei2",), grids_added=("G9",), unchanged=3)
+    assert same.audit_lines(services.texts, {"wangwei": "王伟", "wangwei2": "王伟"}, {"G9": ""}) == [
+        "新增网格：G9", "新增人员：王伟（wangwei2）", "未变动：3 项"]

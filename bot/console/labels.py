@@ -138,8 +138,8 @@ class Labels:
                 value = self.texts.get(f"console.audit_details.{key}_{value}")
             elif isinstance(value, bool):
                 value = self.texts.get("console.fields.yes" if value else "console.fields.no")
-            elif isinstance(value, list):
-                value = "、".join(str(v) for v in value) or "—"
+            elif isinstance(value, list):  # a roster import's changes are sentences of their own lists
+                value = ("；" if key == "changes" else "、").join(str(v) for v in value) or "—"
             elif value is None:
                 value = "—"
             name = "given_via" if stated and key == "via" else key
