@@ -726,15 +726,18 @@ async def _first_of_two(ctx: Context, first: str, second: str) -> Outcome:
 
 
 async def _next_matter(ctx: Context, state: DialogState, outcome: Outcome) -> Outcome:
-    """The opening's other request once the one in hand ends: taken at once after its ticket, else
-    (cancelled, handed to a person) the resident reminded of it; carried into what the request in
-    hand became (1 重新登记, another flow switched to)."""
+    """The opening's other request once the one in hand ends: taken at once after its ticket (or
+    after 1 催一下 chased the report made already), else (cancelled, handed to a person) the
+    resident reminded of it; carried into what the request in hand became (2 重新登记, another flow
+    switched to)."""
     other = str(state.slots[NEXT_MATTER])
     if outcome.state is not None:
         if outcome.state.slots.get(NEXT_MATTER):
             return outcome
         return Outcome(outcome.reply, replace(outcome.state, slots={**outcome.state.slots, NEXT_MATTER: other}))
-    if not ctx.tickets or any(t.kind == "handoff" for t in ctx.tickets):
+    text = ctx.inbound.text or ""
+    dropped = command_of(text) == "cancel" or leaves(state.flow, text)
+    if dropped or any(t.kind == "handoff" for t in ctx.tickets):
         return Outcome(engine.join_lines(outcome.reply, ctx.text("dialog.next_matter_left", other=_quoted(other))), None)
     then = await _opening(ctx, other, cut=False)
     lead = ctx.text("dialog.next_matter", other=_quoted(other))

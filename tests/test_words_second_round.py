@@ -179,3 +179,27 @@ async def test_one_matter_in_two_clauses_is_not_cut(wx: WeChat, services: Servic
 ])
 def test_working_residents_tenants_and_shops_are_read(classifier: Classifier, text: str, wanted: str) -> None:
     assert classifier.classify(text, NOW).intent == wanted, classifier.classify(text, NOW)
+
+
+async def test_two_requests_after_a_chase_or_a_hand_off(wx: WeChat, services: Services) -> None:
+    """The first request turns out to be a report made already: 1 催一下 chases it and the other
+    request is taken up at once (no new ticket needed for that); handed to a person instead, the
+    resident is reminded of the other one, nothing started."""
+    openid = oid()
+    await wx.say(openid, "三号楼二单元楼道灯坏了")
+    for answer in ("否", "13812345678", "否"):
+        await wx.say(openid, answer)
+    assert "工单号" in await wx.say(openid, "确认")
+    again = await wx.say(openid, "三号楼二单元楼道灯坏了 另外我想约个理发")
+    assert "两件事" in again and "已经反映过这个问题" in again and "1. 催一下" in again, again
+    chased = await wx.say(openid, "1")
+    assert "已帮您催促工单" in chased and "接着办您说的另一件事：“我想约个理发”" in chased, chased
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "elderly_service" and state.slots.get("service") == "理发", state
+    assert len(await tickets_of(services, openid)) == 1
+
+    openid = oid()
+    assert "两件事" in await wx.say(openid, "5号楼电梯坏了 另外我想报名当志愿者")
+    handed = await wx.say(openid, "转人工")
+    assert "您刚才还说到“我想报名当志愿者”" in handed, handed
+    assert await dialog_of(services, openid) is None
