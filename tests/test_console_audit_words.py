@@ -112,3 +112,21 @@ async def test_a_roster_import_row_reads_in_chinese(
     same = roster.RosterChanges(people_added=("wangwei2",), grids_added=("G9",), unchanged=3)
     assert same.audit_lines(services.texts, {"wangwei": "王伟", "wangwei2": "王伟"}, {"G9": ""}) == [
         "新增网格：G9", "新增人员：王伟（wangwei2）", "未变动：3 项"]
+
+
+async def test_a_job_ended_by_staff_names_the_owner_told(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """Staff ending a job someone held pushes that owner; the row read owner_told：sunli, a key and an
+    account. It reads 已通知承办人：孙丽."""
+    from bot import staff_actions
+    from tests.staff_support import load_roster, make_ticket
+
+    await load_roster(services)
+    number = await make_ticket(services, None, status="open", summary="9号楼电梯按钮不灵", building="9")
+    await staff_actions.staff_transition(services, number, "assign", "admin", assignee="sunli")
+    await staff_actions.staff_transition(services, number, "close", "admin", note="居民已自行解决")
+    await logged_in(client, "admin", "community123")
+    page = await (await client.get("/console/audit")).text()
+    [closed] = _details(page, "ticket.close")
+    assert "已通知承办人：孙丽" in closed and "owner_told" not in closed and "sunli" not in closed, closed

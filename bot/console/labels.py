@@ -132,7 +132,7 @@ class Labels:
                 if isinstance(previous, str) and previous:  # 改派: 负责人：孙丽 → 赵强
                     value = self.texts.get("console.audit_details.moved", previous=(names or {}).get(previous, previous),
                                            assignee=value)
-            elif key == "previous" and isinstance(value, str):  # a row of its own (no 负责人 beside it)
+            elif key in ("previous", "owner_told") and isinstance(value, str):  # a row of its own; who was told it ended
                 value = (names or {}).get(value, value)
             elif isinstance(value, str) and self.texts.has(f"console.audit_details.{key}_{value}"):  # via_custom …
                 value = self.texts.get(f"console.audit_details.{key}_{value}")
