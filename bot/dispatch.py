@@ -588,7 +588,8 @@ async def _schedule_limits(
         plan.append(("accept_breach", ticket.accept_due_at, texts.get("dispatch.accept_breach", **values)))
     if ticket.due_at > now:  # a job reassigned past its 办结 limit is 超期 already, not sent back to staff
         at = limits.resolve_reminder_at(max(since, booked_start(ticket) or since), ticket.due_at)
-        if at > now:
+        at = _remind_awake(svc, at, ticket.due_at, since, urgent=urgent)
+        if at is not None and at > now:
             plan.append(("resolve_remind", at, texts.get("dispatch.resolve_remind", due=notices.local_time(svc, ticket.due_at), **values)))
         plan.append(("resolve_breach", ticket.due_at, texts.get("dispatch.resolve_breach", **values)))
     await reminders.schedule_many(session, [
@@ -599,6 +600,25 @@ async def _schedule_limits(
         }
         for kind, due, text in plan
     ], now=now)
+
+
+# A 办结 reminder that quiet hours would hold until its limit goes this long before they begin.
+EVENING_LEAD = timedelta(minutes=30)
+
+
+def _remind_awake(svc: Services, at: datetime, due: datetime, since: datetime, *, urgent: bool) -> datetime | None:
+    """When the 办结 reminder planned for `at` is of use to its owner: `at`, unless quiet hours would
+    hold it to the limit or later (a water job reported overnight, due at 08:00, reminded at 02:00,
+    reached the owner at 08:00 with the overdue notice) — then the evening before, EVENING_LEAD
+    before those quiet hours begin; None (no reminder: the overdue notice says it all) when that
+    evening is not after `since` (the limit started running later)."""
+    held = None if urgent else schedule.quiet_until(at, svc.settings)
+    if (held or at) < due:
+        return at
+    if held is None:
+        return None  # at the limit itself: the overdue notice goes then
+    evening = schedule.quiet_began(at, svc.settings) - EVENING_LEAD
+    return evening if evening > since else None
 
 
 async def rebooked(svc: Services, session: AsyncSession, ticket: Ticket, start: datetime, event: TicketEvent) -> None:

@@ -188,6 +188,17 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     return end_at.astimezone(timezone.utc)
 
 
+def quiet_began(moment: datetime, settings: Settings) -> datetime:
+    """The start of the quiet hours moment falls in (the latest start at or before it), aware UTC."""
+    start, _ = _quiet_bounds(settings)
+    tz = ZoneInfo(settings.timezone)
+    local = moment.astimezone(tz)
+    began = datetime.combine(local.date(), start, tz)
+    if began > local:
+        began = datetime.combine(local.date() - timedelta(days=1), start, tz)
+    return began.astimezone(timezone.utc)
+
+
 def held_until(now: datetime, settings: Settings, *, urgent: bool = False) -> datetime | None:
     """When an automatic push queued now may go (its outbox row's not_before): None, at once, for
     an urgent one or outside quiet hours; else the end of the quiet hours now falls in."""
