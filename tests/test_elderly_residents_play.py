@@ -390,3 +390,41 @@ def test_yi_dian_reads_as_the_hour_only_where_it_is_one() -> None:
         assert parse_when(said, today).at is None, said
         assert without_when(said) == said, said
     assert without_when("明天中午十二点 少放一点盐").strip() == "少放一点盐"
+
+
+async def test_a_care_note_at_the_address_question_is_kept_and_the_address_asked_again(
+    wx: WeChat, services: Services
+) -> None:
+    """少放鹽 (traditional, by voice) at 请问服务地址或住址是 was refused as no place: it is the
+    booking's note (备注先记下了), the address asked again, and the notes not asked later."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "帮我妈订明天中午的助餐")
+    for answer in ("张桂英", "八十五"):
+        await wx.say(openid, answer)
+    told = await wx.say(openid, "少放鹽")
+    assert "备注先记下了：少放盐" in told and "服务地址" in told, told
+    asked = await wx.say(openid, "5号楼2单元302")
+    assert "联系电话" in asked and "注意的" not in asked, asked
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")  # not bound
+    assert "备注：少放盐" in summary and "地址：5号楼2单元302" in summary, summary
+
+
+async def test_a_bare_yes_at_the_notes_question_is_asked_what_to_note(wx: WeChat, services: Services) -> None:
+    """是 / 有 / 对 at 有没有需要服务人员注意的 became 备注：是, shown to the provider: a bare yes is
+    asked what to note, with the examples; 没有 still skips."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "帮我妈订明天中午的助餐")
+    for answer in ("张桂英", "八十五"):
+        await wx.say(openid, answer)
+    assert "注意的" in await wx.say(openid, "5号楼2单元302")
+    for said in ("是", "有", "对"):
+        again = await wx.say(openid, said)
+        assert "请直接说要注意什么" in again and "联系电话" not in again, again
+    assert "联系电话" in await wx.say(openid, "没有")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "备注：无" in summary, summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert not ticket.fields.get("notes") and "备注" not in ticket.summary

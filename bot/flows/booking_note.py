@@ -9,7 +9,7 @@ from bot.clock import local
 from bot.flows.base import Context
 from bot.flows.commands import normalize
 from bot.flows.config import words
-from bot.flows.elderly import CATALOG, _care_clauses
+from bot.flows.elderly import CATALOG, care_clauses
 from bot.flows.status import added_detail
 from bot.when import parse_when
 from storage import fastsql
@@ -41,7 +41,7 @@ async def care_note(ctx: Context, text: str) -> str | None:
     said = normalize(text)
     if not said or any(w in said for w in words("booking_note", "not_words")):
         return None
-    note = _care_clauses(text, local(ctx.now, ctx.svc.tz).date())
+    note = care_clauses(text, local(ctx.now, ctx.svc.tz).date())
     if not note:
         return None
     ahead = await bookings.upcoming(ctx.svc, ctx.session, ctx.openid)

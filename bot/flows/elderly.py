@@ -23,7 +23,7 @@ from bot import bookings
 from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Step
-from bot.flows.commands import normalize
+from bot.flows.commands import is_word, normalize
 from bot.flows.complaint import BIND, already_bound
 from bot.flows.config import words
 from bot.flows.engine import Outcome, match_choice, start
@@ -151,7 +151,7 @@ def _when_parser(spec: ServiceSpec) -> Any:
         if when.empty:
             raise Invalid("elderly.hint.when")
         value = when_value(spec, when, answer.now)
-        note = _care_clauses(answer.text, answer.now.date())
+        note = care_clauses(answer.text, answer.now.date())
         return {**value, "note": note} if note else value  # 明天上午 我腿脚不好: the note kept too
 
     return parse
@@ -160,7 +160,7 @@ def _when_parser(spec: ServiceSpec) -> Any:
 _CLAUSES = re.compile(r"[\s,，。；;、！!]+")
 
 
-def _care_clauses(text: str, today: date) -> str:
+def care_clauses(text: str, today: date) -> str:
     """The clauses of text that are a care note (a care word, no time): 我腿脚不好 of 明天上午 我腿脚不好,
     and of 明天上午我腿脚不好 too (a clause naming a time is read without it)."""
     care = words("elderly", "care_words")
@@ -385,7 +385,10 @@ def whom(slots: dict[str, Any]) -> str:
 
 
 def notes(answer: Answer) -> str:
-    """Diet or mobility notes in the resident's words."""
+    """Diet or mobility notes in the resident's words; a bare yes (是, 有, 对) says there is one,
+    not what: asked for with the examples (it was 备注：是, shown to the provider)."""
+    if is_word(answer.text, "yes") or normalize(answer.text) in words("elderly", "notes_yes"):
+        raise Invalid("elderly.hint.notes_what")
     return parsers.short_text(answer)
 
 
@@ -571,7 +574,8 @@ class ElderlyService(Flow):
                 return moved
         if step.slot in ("for_whom", "for_name"):
             return _told_ahead(ctx, slots, text)
-        if step.slot.startswith("when_") or step is self.phone:
+        no_place = step is self.address and not parsers.address_parts(text)  # 少放盐 at the address
+        if step.slot.startswith("when_") or step is self.phone or no_place:
             return _care_noted(ctx, slots, text)
         return None
 
@@ -758,7 +762,7 @@ async def _time_with_note(
     changes as 改成明天中午 would (said only when it does change), and the care clauses are the
     notes, which the question then has. None when text names no time or no care word."""
     today = local(ctx.now, ctx.svc.tz).date()
-    note = _care_clauses(text, today)
+    note = care_clauses(text, today)
     if not note or parse_when(text, today).day is None or not _only_time_and_care(text, today):
         return None  # 软一点 (一点 no hour), 下午三点以后不在家 (when to find them): a note
     moved = await _time_moved(ctx, slots, spec, text)
