@@ -542,7 +542,9 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
     if command == "cancel":
         if engine.answers_step(flow, state, ctx.inbound.text):
             return None  # read as the answer: cancelling would drop everything said so far
-        return Outcome(ctx.text("flow.cancelled"), None)
+        # A flow about something already there (a booking's move, a withdrawal) says it stays as it
+        # was, as its 否 does: 已取消 alone read as if the booking itself was cancelled.
+        return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
     if command == "back":
         return engine.back(ctx, flow, state)
     if command == "restart":

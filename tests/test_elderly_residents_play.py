@@ -277,7 +277,7 @@ async def test_cancelling_the_booking_said_while_its_move_is_asked_cancels_the_b
     await wx.say(other, "改时间")
     await wx.say(other, "后天中午")
     kept = await wx.say(other, "不改了")
-    assert "已取消" in kept and "请回复" not in kept, kept
+    assert "预约时间不变" in kept and "请回复" not in kept, kept
     [booking] = await bookings_of(services, other)
     [ticket] = await tickets_of(services, other)
     assert booking.status == "booked" and ticket.fields["start"] == "2026-11-24T03:00:00+00:00"
@@ -428,3 +428,22 @@ async def test_a_bare_yes_at_the_notes_question_is_asked_what_to_note(wx: WeChat
     await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert not ticket.fields.get("notes") and "备注" not in ticket.summary
+
+
+async def test_a_bare_cancel_in_a_bookings_move_says_the_booking_stays(wx: WeChat, services: Services) -> None:
+    """取消 alone while a booking's move was asked or confirmed read 好的，已取消，没有提交任何内容 —
+    heard as the booking itself cancelled. It says what 否 says there: the time stays."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我妈订明天中午的饭")
+    for answer in ("王淑芬", "83", "6栋1单元202", "没有", "13812345678", "否"):
+        await wx.say(openid, answer)
+    assert "已为助餐预约好" in await wx.say(openid, "确认")
+    for said in ("改时间", "后天中午"):
+        await wx.say(openid, said)
+    told = await wx.say(openid, "取消")
+    assert "预约时间不变" in told and "已取消" not in told, told
+    await wx.say(openid, "改时间")
+    told = await wx.say(openid, "取消")
+    assert "预约时间不变" in told and "已取消" not in told, told
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "booked"

@@ -56,7 +56,7 @@ async def test_erase_removes_personal_data_and_keeps_anonymised_tickets(wx: WeCh
 
     ask = await wx.say(openid, "删除我的信息")
     assert "确定要删除" in ask
-    assert "已取消" in await wx.say(openid, "取消")  # 取消 at the confirmation erases nothing
+    assert "没有删除" in await wx.say(openid, "取消")  # 取消 at the confirmation erases nothing, and says so
     async with services.sessions() as session:
         assert await session.scalar(select(Volunteer).where(Volunteer.openid == openid)) is not None
     assert "确定要删除" in await wx.say(openid, "删除我的信息")
