@@ -807,3 +807,28 @@ async def test_a_yes_word_at_the_place_question_is_never_the_place(wx: WeChat, s
         assert "问题在哪里" in again and "描述" not in again, again
     state = await dialog_of(services, openid)
     assert state is not None and "place" not in state.slots
+
+
+async def test_the_whole_address_of_the_building_said_later_completes_the_place(
+    wx: WeChat, services: Services
+) -> None:
+    """7号楼 in the first message, then 7号楼1单元602 at the photo request (or 7栋602室 at the
+    phone question): the unit and room are added to the place, as 1单元602 alone would be; the
+    ticket said 7栋. Another building's address is not taken as this one's flat."""
+    openid = oid()
+    assert "拍张照片" in await wx.say(openid, "7号楼楼道灯坏了")
+    added = await wx.say(openid, "7号楼1单元602")
+    assert "好的，地点补充为：7栋1单元602" in added and "拍张照片" in added
+    assert "联系电话" in await wx.say(openid, "好了")
+    added = await wx.say(openid, "7栋603室")
+    assert "地点补充为：7栋1单元603" in added and "联系电话" in added  # the unit said before kept
+    other = await wx.say(openid, "5号楼1单元302")
+    assert "补充" not in other and "联系电话" in other
+    assert "绑定" in await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "地点：7栋1单元603" in summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "7" and ticket.fields["place"] == "7栋1单元603"
+    assert ticket.fields["unit"] == "1" and ticket.fields["room"] == "603"
+

@@ -131,23 +131,34 @@ _UNIT_ROOM_ONLY = re.compile(
 
 
 def place_more(place: Any, text: str) -> dict[str, Any] | None:
-    """The place with the unit and room a message adds to it ('2单元502' after '3号楼'); None
-    unless text is only that (with 单元 or 室 said, not a bare number) and place has a building."""
-    norm = text.strip().rstrip("。.！!")
-    m = _UNIT_ROOM_ONLY.fullmatch(norm)
-    if m is None or not (m.group(1) or m.group(2)) or not re.search(r"单元|室|房", norm):
-        return None
+    """The place with the unit and room a message adds to it ('2单元502' after '3号楼', or the
+    whole address of that building, '3号楼2单元502'); None unless text is only that (with 单元 or
+    室 said, not a bare number) and place has a building."""
     if not isinstance(place, dict) or not place.get("building"):
         return None
+    added = _unit_room_added(text.strip().rstrip("。.！!"), str(place["building"]))
+    if added is None:
+        return None
+    unit, room = added
     kept = {k: v for k, v in place.items() if k not in ("text", "unit", "room", "landmark")}
-    if m.group(1):
-        kept["unit"] = _num(m.group(1))
-    elif place.get("unit"):
-        kept["unit"] = place["unit"]
-    if m.group(2):
-        kept["room"] = m.group(2)
+    if unit or place.get("unit"):
+        kept["unit"] = unit or place["unit"]
+    if room:
+        kept["room"] = room
     kept["text"] = place_text(kept)
     return kept
+
+
+def _unit_room_added(norm: str, building: str) -> tuple[str | None, str | None] | None:
+    """The unit and room a message says: alone (2单元502, 502室), or after the same building
+    (7号楼1单元602 when 7号楼 was said); None when it says neither, or names another building."""
+    m = _UNIT_ROOM_ONLY.fullmatch(norm)
+    if m is not None and (m.group(1) or m.group(2)) and re.search(r"单元|室|房", norm):
+        return (_num(m.group(1)) if m.group(1) else None), m.group(2)
+    full = only_address(norm)
+    if full is None or full["building"] != building or not (full.get("unit") or full.get("room")):
+        return None
+    return full.get("unit"), full.get("room")
 
 
 def place_text(place: dict[str, Any]) -> str:
