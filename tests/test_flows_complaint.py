@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot import dialog
 from bot.app import create_app
 from bot.clock import FakeClock
+from bot.flows.base import Context
+from bot.flows.complaint import Complaint
+from bot.inbound import Inbound
 from bot.services import Services, open_services
 from bot.sim.wechat_client import text_xml
-from storage.models import Reminder
+from storage.models import Reminder, Resident
 from tests.conftest import WeChat
 from tests.flow_helpers import LOCATION, PHOTO, dialog_of, messages_of, resident, set_dialog, tickets_of
 
@@ -832,3 +836,22 @@ async def test_the_whole_address_of_the_building_said_later_completes_the_place(
     assert ticket.building == "7" and ticket.fields["place"] == "7栋1单元603"
     assert ticket.fields["unit"] == "1" and ticket.fields["room"] == "603"
 
+
+async def test_a_report_without_binding_makes_no_resident_object(services: Services) -> None:
+    """complaint.finish reads and changes the resident only when the phone is bound: a report
+    with 否 to binding (a building in its place) puts no Resident in the session; with 是 the
+    phone is bound and the building kept as the resident's."""
+    slots = {"category": "照明", "place": {"building": "7", "text": "7号楼"}, "description": "楼道灯坏了",
+             "urgency": "normal", "photos": [], "phone": "13812345678"}
+    for openid, bind in (("oFinishNo", "no"), ("oFinishYes", "yes")):
+        now = services.clock.now()
+        inbound = Inbound(openid=openid, msg_type="text", text="确认")
+        async with services.sessions.begin() as session:
+            row = await dialog.arrive(session, inbound, now)
+            ctx = Context(services, session, row, inbound, now)
+            assert "工单号" in await Complaint().finish(ctx, {**slots, "bind_phone": bind})
+            made = [o for o in session.sync_session.identity_map.values() if isinstance(o, Resident)]
+            assert (made == [] and "resident" not in vars(ctx)) if bind == "no" else len(made) == 1
+        stored = await resident(services, openid)
+        assert stored is not None
+        assert (stored.phone, stored.building) == ((None, None) if bind == "no" else ("13812345678", "7"))

@@ -185,11 +185,8 @@ class Complaint(Flow):
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Write the complaint ticket, bind the phone if asked, route it, and give the number."""
         place = slots.get("place") or {}
-        if slots.get("bind_phone") == "yes" and slots.get("phone"):
-            ctx.resident.phone = str(slots["phone"])
-            ctx.resident.updated_at = ctx.now
-        if place.get("building") and not ctx.resident.building and slots.get("bind_phone") == "yes":
-            ctx.resident.building = str(place["building"])
+        if slots.get("bind_phone") == "yes":  # only then is the resident's row changed (an object made)
+            _bind(ctx, slots, place)
         fields = {
             "category": slots.get("category"),
             "place": parsers.place_text(place),
@@ -211,6 +208,15 @@ class Complaint(Flow):
         if urgent:
             reply += "\n" + ctx.text(f"complaint.urgent.{slots.get('emergency') or 'generic'}")
         return reply
+
+
+def _bind(ctx: Context, slots: dict[str, Any], place: dict[str, Any]) -> None:
+    """The phone bound to the resident, and the report's building kept as theirs if they had none."""
+    if slots.get("phone"):
+        ctx.resident.phone = str(slots["phone"])
+        ctx.resident.updated_at = ctx.now
+    if place.get("building") and not ctx.resident.building:
+        ctx.resident.building = str(place["building"])
 
 
 def _point(place: dict[str, Any]) -> dict[str, Any] | None:
