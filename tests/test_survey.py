@@ -949,3 +949,20 @@ def test_thanks_after_a_rating_are_no_comment() -> None:
     assert survey.parse_rating("满意 辛苦师傅了") == survey.Rating(5, "满意", "")
     assert survey.parse_rating("满意 师傅很负责") == survey.Rating(5, "满意", "师傅很负责")
     assert survey.parse_rating("不满意，灯还是不亮") == survey.Rating(2, "不满意", "灯还是不亮")
+
+
+async def test_the_comment_is_stored_as_the_resident_typed_it(svc: Services, clock: FakeClock) -> None:
+    """不满意，灯还是不亮～晚上很黑: the comment keeps its full-width ，and ～ (it was stored with
+    half-width ones: normalised text is for reading the answer, not for storing it); said with
+    the ticket's number and in traditional characters, the words are kept as typed too."""
+    number = await sent_survey(svc, clock, "o_typed")
+    reply = await answer(svc, "o_typed", "不满意，灯还是不亮～晚上很黑，")
+    assert reply is not None and "重新交给" in reply
+    assert (await ticket(svc, number)).rating_comment == "灯还是不亮～晚上很黑"
+    other = await resolved_job(svc, "o_typed2", building="9", category="电梯", summary="电梯有异响")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    reply = await answer(svc, "o_typed2", f"{other} 不滿意，電梯還是響，師傅也沒來！")
+    assert reply is not None and "重新交给" in reply
+    assert (await ticket(svc, other)).rating_comment == "電梯還是響，師傅也沒來"
+    assert survey.parse_rating("５分，師傅來得很快") == survey.Rating(5, "满意", "師傅來得很快")

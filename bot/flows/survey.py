@@ -206,12 +206,46 @@ def _heard(text: str) -> str:
     return _HEARD_SATISFIED.sub("满意", simplified(unicodedata.normalize("NFKC", text)).strip())
 
 
+def _nfkc_at(text: str) -> tuple[str, list[int]]:
+    """text in NFKC (５ is 5, ， is ,) with, for each of its characters, the index of the typed
+    character it came from."""
+    heard, origin = "", []
+    for i, ch in enumerate(text):
+        n = unicodedata.normalize("NFKC", ch)
+        heard += n
+        origin += [i] * len(n)
+    return heard, origin
+
+
+def _heard_at(text: str) -> tuple[str, list[int]] | None:
+    """_heard(text) with, for each of its characters, the index of the typed character it came
+    from; None when a conversion changed the length (the typed words cannot then be found)."""
+    heard, origin = _nfkc_at(text)
+    converted = _HEARD_SATISFIED.sub("满意", simplified(heard))
+    if len(converted) != len(heard):
+        return None
+    lead = len(converted) - len(converted.lstrip())
+    return converted.strip(), origin[lead:]
+
+
+def as_typed(text: str, heard: str) -> str:
+    """The resident's own words behind `heard`, a piece of _heard(text): 不满意，灯还是不亮 keeps its
+    full-width comma and 燈 its traditional form (normalised text is for reading, not storing)."""
+    at = _heard_at(text)
+    start = at[0].find(heard) if at is not None and heard else -1
+    if at is None or start < 0:
+        return heard
+    return text[at[1][start]: at[1][start + len(heard) - 1] + 1]
+
+
 def parse_rating(text: str) -> Rating | None:
     """A survey answer (_parse_rating), with thanks alone not kept as a comment (满意 谢谢: the
-    rating, with nothing recorded as 意见)."""
+    rating, with nothing recorded as 意见), and the comment in the resident's own words."""
     rating = _parse_rating(text)
     if rating is not None and rating.comment and _THANKS_ONLY.fullmatch(rating.comment):
         return Rating(rating.score, rating.label, "")
+    if rating is not None and rating.comment:
+        return Rating(rating.score, rating.label, as_typed(text, rating.comment))
     return rating
 
 
@@ -759,13 +793,15 @@ _REF = re.compile(
 
 
 def _named(candidates: list[Pending], text: str) -> tuple[Pending | None, str]:
-    """The one candidate the text names by number, and the text without that number."""
-    norm = unicodedata.normalize("NFKC", text).replace("—", "-")
+    """The one candidate the text names by number, and the text as typed without that number."""
+    norm, origin = _nfkc_at(text)
+    norm = norm.replace("—", "-")
     for m in _REF.finditer(norm):
         ref = m.group("short") or m.group("ref")
         hits = {p.ticket.id: p for p in candidates if tickets.number_matches(p.ticket.number, ref)}
         if len(hits) == 1:
-            return next(iter(hits.values())), (norm[: m.start()] + " " + norm[m.end():]).strip()
+            cut = text[: origin[m.start()]] + " " + text[origin[m.end() - 1] + 1:]
+            return next(iter(hits.values())), cut.strip()
     return None, text
 
 
