@@ -855,3 +855,21 @@ async def test_a_report_without_binding_makes_no_resident_object(services: Servi
         stored = await resident(services, openid)
         assert stored is not None
         assert (stored.phone, stored.building) == ((None, None) if bind == "no" else ("13812345678", "7"))
+
+
+async def test_a_report_for_another_household_does_not_become_the_residents_building(
+    wx: WeChat, services: Services
+) -> None:
+    """帮我妈报修 她家5号楼…, with the phone bound: the phone is the resident's, but 5号楼 is the
+    mother's — it was kept as the resident's building, and a later 上门 booking or mediation went
+    there. A report of the resident's own (3号楼楼道灯坏了) still keeps its building."""
+    for said, building in (("帮我妈报修 她家5号楼厨房水管漏了", None), ("帮邻居报修 他家3号楼2单元501门口的灯坏了", None),
+                           ("3号楼楼道灯坏了", "3")):
+        openid = oid()
+        await wx.say(openid, said)
+        assert "联系电话" in await wx.say(openid, "好了")
+        assert "绑定" in await wx.say(openid, "13812345678")
+        assert "绑定号码：是" in await wx.say(openid, "是")
+        assert "工单号" in await wx.say(openid, "确认")
+        person = await resident(services, openid)
+        assert person is not None and (person.phone, person.building) == ("13812345678", building), said

@@ -211,12 +211,21 @@ class Complaint(Flow):
 
 
 def _bind(ctx: Context, slots: dict[str, Any], place: dict[str, Any]) -> None:
-    """The phone bound to the resident, and the report's building kept as theirs if they had none."""
+    """The phone bound to the resident, and the report's building kept as theirs if they had none
+    and the report is not another household's (a booking's home and a mediation's grid come from it)."""
     if slots.get("phone"):
         ctx.resident.phone = str(slots["phone"])
         ctx.resident.updated_at = ctx.now
-    if place.get("building") and not ctx.resident.building:
+    if place.get("building") and not ctx.resident.building and not _someone_elses(slots):
         ctx.resident.building = str(place["building"])
+
+
+def _someone_elses(slots: dict[str, Any]) -> bool:
+    """Whether the report says it is for another household or about one (帮邻居报修 他家…,
+    帮我妈报修 她家5号楼…, 楼上漏水): the classifier's party or a for_whom other than 本人."""
+    said = " ".join(str(slots.get(k) or "") for k in ("description", "opening_text"))
+    found = get_classifier().extract_slots(said)
+    return bool(found.get("party")) or found.get("for_whom") not in (None, "本人")
 
 
 def _point(place: dict[str, Any]) -> dict[str, Any] | None:
