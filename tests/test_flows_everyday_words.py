@@ -44,7 +44,8 @@ async def test_a_complaint_in_traditional_characters_is_read_and_routed(wx: WeCh
 
 
 async def test_traditional_commands_and_survey_words() -> None:
-    assert survey.parse_rating("不滿意，燈還是不亮") == survey.Rating(2, "不满意", "灯还是不亮")
+    # read in simplified characters; the comment kept as typed (test_survey: stored as typed)
+    assert survey.parse_rating("不滿意，燈還是不亮") == survey.Rating(2, "不满意", "燈還是不亮")
     assert survey.parse_rating("滿意") == survey.Rating(5, "满意", "")
 
 
