@@ -19,6 +19,9 @@ _RELATIVE = {"今天": 0, "今日": 0, "今儿": 0, "明天": 1, "明日": 1, "�
 # Part of the day → (start, end) of the range it names, local time.
 PARTS: dict[str, tuple[time, time]] = {
     "凌晨": (time(0, 0), time(6, 0)),
+    "半夜": (time(0, 0), time(6, 0)),
+    "深夜": (time(0, 0), time(6, 0)),
+    "夜里": (time(0, 0), time(6, 0)),
     "早上": (time(6, 0), time(9, 0)),
     "早晨": (time(6, 0), time(9, 0)),
     "清早": (time(6, 0), time(9, 0)),
@@ -31,6 +34,7 @@ PARTS: dict[str, tuple[time, time]] = {
     "晚饭": (time(17, 0), time(19, 0)),
 }
 _PM_PARTS = ("下午", "傍晚", "晚上", "晚饭")
+_NIGHT_PARTS = ("凌晨", "半夜", "深夜", "夜里")  # 半夜两点 is 02:00, 半夜十二点 00:00
 
 _NUM = r"[0-9零〇一二两三四五六七八九十]{1,3}"
 # Not inside a longer run of numbers: 3-2-502 is building 3, unit 2, room 502, not 2 March.
@@ -169,7 +173,9 @@ def parse_time(text: str) -> tuple[time | None, str | None]:
                 minute = cn_number(m.group(5)) or 0
     if hour is None:
         return None, part
-    if part in _PM_PARTS and hour < 12:
+    if part in _NIGHT_PARTS or (part in _PM_PARTS and hour == 12):  # 晚上十二点 is midnight too
+        hour = 0 if hour == 12 else hour
+    elif part in _PM_PARTS and hour < 12:
         hour += 12
     elif part == "中午" and hour < 6:
         hour += 12

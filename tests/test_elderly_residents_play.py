@@ -447,3 +447,25 @@ async def test_a_bare_cancel_in_a_bookings_move_says_the_booking_stays(wx: WeCha
     assert "预约时间不变" in told and "已取消" not in told, told
     [booking] = await bookings_of(services, openid)
     assert booking.status == "booked"
+
+
+async def test_midnight_and_the_small_hours_are_not_read_as_the_day(wx: WeChat, services: Services) -> None:
+    """半夜十二点 was read as 12:00 noon and 半夜两点 / 夜里三点 as 14:00 / 15:00 (半夜, 深夜, 夜里 were no
+    part of the day, and an hour 1–6 said alone is the afternoon): a lunch booked for 明天半夜十二点.
+    They are the night's hours, which no service takes: the time is asked again with why."""
+    from datetime import date, time
+
+    from bot.when import parse_when
+
+    today = date(2026, 11, 25)
+    for said, at in (("半夜十二点", time(0)), ("半夜两点", time(2)), ("夜里三点", time(3)), ("深夜一点", time(1)),
+                     ("晚上十二点", time(0)), ("凌晨十二点", time(0)), ("中午十二点", time(12)), ("明天两点", time(14))):
+        assert parse_when(said, today).at == at, said
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "帮我妈订送餐")
+    for answer in ("张桂英", "八十五"):
+        await wx.say(openid, answer)
+    assert "想约哪一天" in await wx.say(openid, "5号楼2单元302")
+    told = await wx.say(openid, "明天半夜十二点")
+    assert "约不上" in told and "想约哪一天" in told, told  # not booked for noon
+    assert not await bookings_of(services, openid)
