@@ -316,3 +316,21 @@ def test_urgency_patterns_are_tested_together_and_one_by_one() -> None:
     assert "urgency" not in extractor.extract("楼道灯坏了", NOW)
     with pytest.raises(ValueError, match="only the group"):
         SlotExtractor.from_config({"urgency": {"patterns": ["(?P<what>困)"]}})
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("3号楼电梯坏了 按钮不亮", "电梯"),  # was 照明: 不亮 tied with 电梯 and 照明 comes first
+        ("电梯按钮不亮了", "电梯"),
+        ("楼道灯不亮", "照明"),
+        ("电梯里的灯不亮", "照明"),  # a light named: the light
+        ("不亮了", "照明"),  # a state alone still names its category
+        ("黑咕隆咚的", "照明"),
+    ],
+)
+def test_a_word_that_only_tells_a_state_yields_to_a_thing_named(
+    classifier: Classifier, text: str, category: str
+) -> None:
+    """[slots.category_weak]: 不亮, 一闪一闪, 黑乎乎 … count half, so the thing named decides."""
+    assert slots(classifier, text)["category"] == category

@@ -142,10 +142,14 @@ class _Vocabulary:
 
     def hits(self, text: str) -> list[str]:
         """Canonical values of every vocabulary word in text, in text order (repeats kept)."""
+        return [value for _, value in self.words(text)]
+
+    def words(self, text: str) -> list[tuple[str, str]]:
+        """(word, canonical value) of every vocabulary word in text, in text order (repeats kept)."""
         if self.pattern is None:
             return []
-        found = (self.canonical[m.group(0)] for m in self.pattern.finditer(text))
-        return [value for value in found if value]
+        found = ((m.group(0), self.canonical[m.group(0)]) for m in self.pattern.finditer(text))
+        return [(word, value) for word, value in found if value]
 
 
 def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
@@ -164,6 +168,7 @@ class SlotExtractor:
     service: _Vocabulary
     service_patterns: tuple[tuple[re.Pattern[str], str], ...]
     category: _Vocabulary
+    category_weak: frozenset[str]  # words that only tell a state (不亮): half a hit
     party: _Vocabulary
     areas: _Vocabulary
     for_whom: _Vocabulary
@@ -199,6 +204,7 @@ class SlotExtractor:
                 for p in patterns
             ),
             category=_Vocabulary.of(slots.get("category", {}), not_words=slots.get("category_not", {}).get("terms", ())),
+            category_weak=frozenset(slots.get("category_weak", {}).get("terms", ())),
             party=_Vocabulary.of(slots.get("party", {})),
             areas=_Vocabulary.of(slots.get("areas", {})),
             for_whom=_Vocabulary.of(slots.get("for_whom", {})),
@@ -288,11 +294,12 @@ class SlotExtractor:
                     slots["service"] = name
                     break
         first = _SECOND_MATTER.split(text, maxsplit=1)[0]  # 水管漏水了 还有楼道灯也不亮: the first said
-        categories = self.category.hits(first) or self.category.hits(text)
+        categories = self.category.words(first) or self.category.words(text)
         if categories:
-            scores: dict[str, int] = {}
-            for name in categories:
-                scores[name] = scores.get(name, 0) + 1
+            # A word that only tells a state counts half: 电梯按钮不亮了 names the lift, not a light.
+            scores: dict[str, float] = {}
+            for word, name in categories:
+                scores[name] = scores.get(name, 0) + (0.5 if word in self.category_weak else 1)
             slots["category"] = max(scores, key=lambda n: (scores[n], -self.category.order[n]))
         if self._urgent(text):
             slots["urgency"] = "urgent"
