@@ -260,3 +260,20 @@ async def test_a_confirmation_is_no_skill(wx: WeChat, services: Services, said: 
     again = await wx.say(openid, said)
     assert "请说说您会做什么" in again and "什么时间方便" not in again, again
     assert "什么时间方便" in await wx.say(openid, "没有")
+
+
+async def test_free_time_said_at_the_skills_question_is_kept_for_its_own(wx: WeChat, services: Services) -> None:
+    """周末都有空 at 您有什么特长 was kept as the skills, and 什么时间方便 was asked next as if never
+    said: it is the free time (先记下了), the skills asked again, the time question then not asked."""
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "我想当志愿者")
+    await wx.say(openid, "王秀兰")
+    assert "特长" in await wx.say(openid, "13812345678")
+    told = await wx.say(openid, "周末都有空")
+    assert "方便的时间先记下了：周末都有空" in told and "特长" in told, told
+    asked = await wx.say(openid, "会修电器")
+    assert "哪些方向" in asked and "什么时间方便" not in asked, asked
+    for said in ("1", "否", "同意", "确认"):
+        await wx.say(openid, said)
+    [record] = await volunteers_of(services, openid)
+    assert record.skills == "会修电器" and record.availability == "周末都有空"

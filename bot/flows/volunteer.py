@@ -213,12 +213,13 @@ class VolunteerSignup(Flow):
         self, ctx: Context, slots: dict[str, Any], step: Step, text: str
     ) -> tuple[dict[str, Any], str] | None:
         """Skills or free time said at the name or phone question (会修电器 也能陪老人聊天, 周末都
-        有空): kept for their questions, which are then not asked (先记下了), and the question in
-        hand asked again — they were refused with the phone's hint and lost."""
-        if step not in (self.full_name, self.phone):
+        有空), or free time alone at the skills question: kept for their questions, which are then
+        not asked (先记下了), and the question in hand asked again — they were refused with the
+        phone's hint and lost, and 周末都有空 was kept as the skills."""
+        if step not in (self.full_name, self.phone, self.skills):
             return None
         told = _told_ahead(text, local(ctx.now, ctx.svc.tz).date())
-        if told is None:
+        if told is None or (step is self.skills and "skills" in told):  # a skill there is its answer
             return None
         kept = dict(slots)
         said = []
