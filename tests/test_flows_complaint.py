@@ -873,3 +873,24 @@ async def test_a_report_for_another_household_does_not_become_the_residents_buil
         assert "工单号" in await wx.say(openid, "确认")
         person = await resident(services, openid)
         assert person is not None and (person.phone, person.building) == ("13812345678", building), said
+
+
+async def test_a_thing_and_what_is_wrong_at_the_category_question_is_what_happened(
+    wx: WeChat, services: Services
+) -> None:
+    """路灯坏了 at 哪一类问题 picked 照明 and then 请简单描述一下情况 was asked (after a location, at
+    once): the choice's word left 坏了, too short to count. The sentence is what happened; 照明 好的
+    is still only the choice."""
+    openid = oid()
+    await wx.say(openid, "1")
+    await wx.send("location", openid, **LOCATION)
+    told = await wx.say(openid, "路灯坏了")
+    assert "拍张照片" in told and "描述" not in told, told
+    await wx.say(openid, "好了")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "照明" in summary and "情况：路灯坏了" in summary, summary
+    other = oid()
+    await wx.say(other, "1")
+    assert "问题在哪里" in await wx.say(other, "照明 好的")
+    assert "描述" in await wx.say(other, "3号楼门口")  # 好的 is no matter: asked

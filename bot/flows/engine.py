@@ -345,7 +345,9 @@ def _told_more(
     if picked is not None:
         for name in sorted((normalize(n) for n in (picked.label, *picked.synonyms)), key=len, reverse=True):
             rest = rest.replace(name, "")
-    if not says_what(rest):
+    # 路灯坏了 at 哪一类问题: the choice's word (路灯) leaves 坏了, too short to say what a matter is,
+    # yet this flow's kind of request, so the sentence is what happened (not asked again later).
+    if not says_what(rest) and not (rest.strip() and classify(rest).intent in flow.intents):
         return state, ""
     told = flow.opening(dict(classify(text).slots), text)
     extra = {k: v for k, v in told.items() if k != step.slot and state.slots.get(k) in (None, "", [])}
