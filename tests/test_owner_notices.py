@@ -102,7 +102,7 @@ async def test_a_reopen_brings_the_owner_the_residents_words_masked(
     assert "已重新交给承办人" in reply
     reopened = (await texts_to(services, "wecom", "wangwei"))[-1]
     assert reopened.startswith(f"工单 {number}（3号楼）居民反馈未解决，已重新打开")
-    assert "居民说：灯还是不亮,师傅根本没来 有事打我电话138****5678" in reopened
+    assert "居民说：灯还是不亮，师傅根本没来 有事打我电话138****5678" in reopened  # as typed (cf92bbe)
     assert "13812345678" not in reopened
 
 
