@@ -369,6 +369,8 @@ async def test_a_busy_desk_by_keyboard_with_a_double_click(
         try:
             page = await (await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")).new_page()
             await page.goto(f"{base}/console/login")
+            # autofocus may land just after "load": typing before it went nowhere (flaky under load)
+            await page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
             await page.keyboard.type("liu")  # the user name box has the focus
             await page.keyboard.press("Tab")
             await page.keyboard.type("staffpass1")
