@@ -39,7 +39,9 @@ _NIGHT_PARTS = ("凌晨", "半夜", "深夜", "夜里")  # 半夜两点 is 02:00
 _NUM = r"[0-9零〇一二两三四五六七八九十]{1,3}"
 # Not inside a longer run of numbers: 3-2-502 is building 3, unit 2, room 502, not 2 March.
 _ISO_DATE = re.compile(r"(?<![\d\-/.])(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})(?!\d|[-/.]\d)[日号]?")
-_CN_DATE = re.compile(rf"(?:({_NUM})月)?({_NUM})[日号]")
+# 号 followed by what it numbers is no day: 6号楼, 8号院, 5号门口, 3号线, 12号床, 2号单元.
+_NOT_A_DAY = r"[楼院门线床房室铺库馆口位机窗柜车店栋座岗台桌]|单元|公寓|小区|大街|街|路"
+_CN_DATE = re.compile(rf"(?:({_NUM})月)?({_NUM})(?:日|号(?!{_NOT_A_DAY}))")
 _WEEKDAY = re.compile(r"(下下|下个?|这个?|本)?(?:周|星期|礼拜)([一二三四五六日天末])")
 _CLOCK = re.compile(r"(\d{1,2})[:：](\d{2})")
 _HOUR = re.compile(rf"({_NUM})[点點时](?:(半)|(一刻)|(三刻)|({_NUM})分?)?")

@@ -164,3 +164,28 @@ async def test_a_time_at_the_talked_question_that_cannot_be_a_session_is_told_wh
     told = await wx.say(openid, "晚上十一点以后")
     assert "08:00—21:00" in told and "您和对方沟通过吗" in told and "先记下" not in told, told
     assert "什么时候方便" in await wx.say(openid, "2")
+
+
+async def test_where_both_sides_live_said_at_the_time_question_is_no_date(wx: WeChat, services: Services) -> None:
+    """我住6号楼501，他们是601 where 您什么时候方便 is asked was read as 12月6日 (6号楼 as the 6th),
+    the place lost and the real time, said next, refused at the phone question. Now where they live
+    is added to the matter for the mediator and the time asked again."""
+    from datetime import date
+
+    from bot.when import parse_when
+
+    today = date(2026, 11, 25)
+    for said in ("6号楼", "8号院", "5号门口", "3号线", "12号床", "二号楼的", "我住6号楼501，他们是601"):
+        assert parse_when(said, today).day is None, said
+    for said, day in (("25号上午", 25), ("十号下午", 10), ("6号", 6), ("6号下午三点", 6), ("12月6日", 6)):
+        assert parse_when(said, today).day.day == day, said
+    openid = oid()
+    assert "什么时候方便" in await wx.say(openid, "楼上那家天天晚上十一点多还在拖椅子 跟他们说了几次都不管用 能不能找人调解一下")
+    told = await wx.say(openid, "我住6号楼501，他们是601")
+    assert "已补充到" in told and "什么时候方便" in told and "12月6日" not in told, told
+    assert "联系电话" in await wx.say(openid, "周六上午吧")
+    summary = await wx.say(openid, "13800001111")
+    assert "方便的时间：" in summary and "12月6日" not in summary, summary
+    assert "已为您登记" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert "我住6号楼501，他们是601" in ticket.fields["issue"], ticket.fields

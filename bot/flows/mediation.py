@@ -203,6 +203,11 @@ def _place_said(text: str) -> bool:
     return len(said) <= PLACE_SAID_MAX and bool(parsers.address_parts(text) or _NEIGHBOUR_FLAT.search(said))
 
 
+def _no_time(ctx: Context, text: str) -> bool:
+    """Whether text names no day and no time of day (its local date as of now)."""
+    return parse_when(text, local(ctx.now, ctx.svc.tz).date()).empty
+
+
 @register
 class Mediation(Flow):
     """矛盾调解 (mediation): a dispute brought to the mediation committee."""
@@ -251,6 +256,10 @@ class Mediation(Flow):
         meet (before, 十一点 became the session's time and the rest was lost). Where they live
         said at a choice (_place_said): added to the matter too, and the choice asked again."""
         before = str(slots.get("issue") or "")
+        if step is self.session_time and before and _place_said(text) and _no_time(ctx, text):
+            # 我住6号楼501，他们是601 where 您什么时候方便 is asked: where, for the mediator, and
+            # the time asked again (6号楼 was once read as the 6th, and the place lost)
+            return self._added(ctx, slots, before, text, "")
         if step.choices and before and match_choice(step, text) is None and _place_said(text):
             # 我家在3栋 / 2单元201 / 隔壁202 where 您和对方沟通过吗 is asked: where it is, for the
             # mediator (the card reads it from the matter), not "reply with a number" again and again
