@@ -34,6 +34,8 @@ def oid() -> str:
         ("什么时候来水啊", "回复“进度”"),  # an outage's own question: how to follow a report
         ("来水了吗", "回复“进度”"),
         ("咋还不来水", "回复“进度”"),
+        ("供暖费在哪交 今年涨没涨", "供暖期"),  # late autumn: the heating fee asked after
+        ("啥时候来暖气啊", "供暖期"),
     ],
 )
 async def test_a_common_question_gets_the_operators_answer(
@@ -51,6 +53,8 @@ async def test_a_service_request_is_not_taken_for_a_question(wx: WeChat) -> None
     assert "拍张照片" in reply and "大件垃圾请放到" not in reply
     assert "抱歉，我没太明白" in await wx.say(oid(), "今天天气怎么样")  # neither: the menu, as before
     assert "问题在哪里" in await wx.say(oid(), "我家停水了 什么时候来水")  # no water now: a report
+    reply = await wx.say(oid(), "供暖费交了暖气还是不热 这钱白交了")  # the fee paid, no heat: a report
+    assert "供暖期" not in reply and "问题在哪里" in reply, reply
 
 
 def test_entries_are_checked_and_the_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
