@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.channels.wechat import REPLY_MAX_BYTES, reply_xml
+from bot.channels.wechat import REPLY_MAX_BYTES, fit_reply, reply_xml
 from bot.services import Services
 from bot.sim.wechat_client import WeChatSigner, text_xml
 from tests.conftest import WeChat
@@ -49,15 +49,45 @@ async def test_a_reply_longer_than_wechat_delivers_is_clipped(wx: WeChat) -> Non
     await wx.say("oLong1", "1")
     assert "问题在哪里" in await wx.say("oLong1", "1")
     reply = await wx.say("oLong1", said)
-    assert len(reply.encode("utf-8")) <= REPLY_MAX_BYTES and reply.endswith("…"), len(reply.encode())
-    assert reply.startswith("“啊啊")
+    assert len(reply.encode("utf-8")) <= REPLY_MAX_BYTES, len(reply.encode())
+    assert reply.startswith("“啊啊") and "……" in reply
+
+
+async def test_a_long_message_quoted_back_keeps_the_question(wx: WeChat) -> None:
+    """A resident's long message (over 2,048 bytes) quoted in a refusal is shortened in its middle:
+    the hint after the quote and the question in hand still reach the resident — the reply was cut
+    at its end, so they saw only their own words and no question."""
+    said = "我家楼上每天晚上十二点以后还在装修，电钻响个不停，" * 40
+    assert len(said.encode("utf-8")) > REPLY_MAX_BYTES
+    assert "问题在哪里" in await wx.say("oLong2", "楼道灯坏了")
+    reply = await wx.say("oLong2", said)
+    assert len(reply.encode("utf-8")) <= REPLY_MAX_BYTES, len(reply.encode())
+    first, *rest = reply.split("\n")
+    assert first.startswith("“我家楼上每天晚上") and "……" in first
+    after = first.rsplit("……", 1)[1]  # the quote's end and the hint after it
+    assert "”" in after and "地点" in after.rsplit("”", 1)[1], first[-80:]
+    assert rest and rest[-1].startswith("问题在哪里"), reply[-200:]
+    assert "问题在哪里" in await wx.say("oLong2", "是吗")  # still at the place question
 
 
 def test_reply_xml_clips_at_a_character_boundary() -> None:
     fields = {"FromUserName": "oX", "ToUserName": "gh_x"}
     xml = reply_xml(fields, "一" * 700 + "]]>", datetime(2026, 11, 23, tzinfo=timezone.utc))
-    content = xml.split("<Content><![CDATA[", 1)[1].rsplit("]]></Content>", 1)[0]
-    assert content.endswith("…") and len(content.encode("utf-8")) <= REPLY_MAX_BYTES
-    assert "一" * 600 in content
+    content = xml.split("<Content><![CDATA[", 1)[1].rsplit("]]></Content>", 1)[0].replace("]]]]><![CDATA[>", "]]>")
+    assert len(content.encode("utf-8")) <= REPLY_MAX_BYTES
+    assert content.startswith("一" * 300) and "一……一" in content and content.endswith("一" * 300 + "]]>")
     short = reply_xml(fields, "你好", datetime(2026, 11, 23, tzinfo=timezone.utc))
     assert "<Content><![CDATA[你好]]></Content>" in short
+
+
+def test_fit_reply_shortens_the_longest_line_and_cuts_the_tail_only_when_it_must() -> None:
+    question = "问题在哪里？请说楼栋单元门牌。"
+    text = "“" + "中" * 800 + "”好像不是一个地点。\n" + question
+    fitted = fit_reply(text)
+    assert len(fitted.encode("utf-8")) <= REPLY_MAX_BYTES
+    assert fitted.endswith("”好像不是一个地点。\n" + question) and fitted.startswith("“中中")
+    assert fit_reply("你好\n" + question) == "你好\n" + question
+    # many short lines, none long enough to give the bytes: the tail is cut, as before
+    many = "\n".join(f"{i}. 一二三四五六七八九十" for i in range(200))
+    cut = fit_reply(many)
+    assert len(cut.encode("utf-8")) <= REPLY_MAX_BYTES and cut.endswith("…") and cut.startswith("0. 一二")

@@ -436,12 +436,44 @@ def cdata(value: str) -> str:
 # WeChat drops a passive text reply whose Content is longer than 2,048 bytes (UTF-8: about 680
 # Chinese characters); the resident would then see "该公众号暂时无法提供服务".
 REPLY_MAX_BYTES = 2048
+_LINE_KEEP_BYTES = 120  # a line is not shortened below this; the reply's tail is cut instead
+_ELLIPSIS = "……"
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _cut_middle(line: str, budget: int) -> str:
+    """line shortened to at most budget UTF-8 bytes by leaving out its middle (marked ……): its
+    start and its end, where a quote closes and the hint after it goes on, are kept."""
+    room = budget - _size(_ELLIPSIS)
+    head = line.encode("utf-8")[: room // 2].decode("utf-8", errors="ignore")
+    tail_bytes = line.encode("utf-8")[len(head.encode("utf-8")):]
+    tail = tail_bytes[len(tail_bytes) - (room - _size(head)):].decode("utf-8", errors="ignore")
+    return head + _ELLIPSIS + tail
+
+
+def fit_reply(text: str, limit: int = REPLY_MAX_BYTES) -> str:
+    """text within limit UTF-8 bytes, the question at its end kept: what makes a reply too long is
+    a resident's long message quoted back (“…”好像不是一个地点), so the longest line is shortened
+    in its middle first; only when no line can give enough is the tail cut (with an ellipsis)."""
+    if _size(text) <= limit:
+        return text
+    lines = text.split("\n")
+    while (over := _size("\n".join(lines)) - limit) > 0:
+        longest = max(range(len(lines)), key=lambda i: _size(lines[i]))
+        budget = _size(lines[longest]) - over
+        if budget < _LINE_KEEP_BYTES:
+            break
+        lines[longest] = _cut_middle(lines[longest], budget)
+    return fit_bytes("\n".join(lines), limit)
 
 
 def reply_xml(values: Mapping[str, str | None], text: str, now: datetime) -> str:
-    """The passive text reply to the message whose fields are values (Content clipped to what
-    WeChat delivers)."""
-    text = fit_bytes(text, REPLY_MAX_BYTES)
+    """The passive text reply to the message whose fields are values (Content fitted to what
+    WeChat delivers, by fit_reply)."""
+    text = fit_reply(text, REPLY_MAX_BYTES)
     return (
         "<xml>"
         f"<ToUserName>{cdata(_text(values, 'FromUserName'))}</ToUserName>"
