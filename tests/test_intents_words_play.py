@@ -32,3 +32,12 @@ def oid() -> str:
 async def test_the_first_message_opens_the_matter_the_resident_means(wx: WeChat, said: str, asked: str) -> None:
     reply = await wx.say(oid(), said)
     assert asked in reply, reply
+
+
+async def test_no_signal_in_a_shared_part_is_a_report_and_at_home_the_carriers_number(wx: WeChat) -> None:
+    # the stairwell, the lift, the car park: the property asks the carriers — a report of the place
+    reply = await wx.say(oid(), "楼道里没信号")
+    assert "问题在哪里" in reply and "抱歉" not in reply, reply
+    # one's own phone or TV: the carrier's matter, said with their numbers (config/faq.toml)
+    reply = await wx.say(oid(), "我家手机没信号")
+    assert "10086" in reply and "抱歉" not in reply, reply
