@@ -40,6 +40,15 @@ _MINE = re.compile(
     r"^(?:我的|我有哪些|我有什么|我有几[个张]|我手[上里](?:的|有)?|查看?(?:一下)?(?:我的)?|看看?(?:我的)?)"
     r"(?:工单|单子|单|任务)(?:列表)?(?:呢|吗)?$|^(?:工单|任务)列表$"
 )
+# How many jobs are left, as people ask it in chat (我手上还有几个单子, 还有几单, 今天有几个单, 今天的单子,
+# 还有哪些活没干): 我的工单 — the list says each job's limit. A count or "which" is needed (单 alone
+# is nothing), and 单 is never 单元 (3号楼有几个单元 is no question about jobs).
+_MINE_ASKED = re.compile(
+    r"^(?:我|我们)?(?:手[上里头])?(?:今天|今日|现在|目前)?(?:还|一共|总共)?(?:有|剩|剩下|要[办做干])?"
+    r"(?:几[个张件]?|多少[个张件]?|哪些|哪几[个张件]|什么)(?:工单|单子|单|任务|活儿?|事儿?)"
+    r"(?:没办|没做|没干|没办完|要办|要做|要干|待办)?(?:了|啊|呀|呢|吗)*$"
+    r"|^(?:今天|今日)(?:的|有)?(?:工单|单子|任务|活儿?)(?:呢|吗|有哪些|有几[个张])?$"
+)
 # 收到 (好的收到, 收到，马上去) takes the one ticket waiting to be taken, only when there is exactly one.
 _ACK = re.compile(
     r"^(?:好的?)?[\s,]*(?:收到(?:了|啦)?(?:[\s,]*(?:马上去|马上到|这就去|马上处理|谢谢))?"
@@ -173,6 +182,33 @@ _PLACE = re.compile(r"(\d{1,4})\s*(?:号楼|号院|栋|幢|座)")
 # The number first in numerals, as voice input writes it (二号办好了, 三号接单): read as its digits
 # when the verb or an outcome follows (一号楼的灯修好了 names a building: no number).
 _CN_FIRST = re.compile(rf"^第?([{_CN}]{{1,6}})(?=号|单)")
+# When the job will be done, said to the bot (明天去, 下午过去看看, 材料到了再修, 等配件到了再换, 还没修好;
+# 3 明天去 names the job): nothing is done or sent, the reply gives the 接单 of a job not yet taken
+# and the 回复 that tells the resident. As a 办结's note (办结 3 材料到了再修) it is the same: the job is
+# not finished on words that say it is not done — the resident would be told 已办结 and surveyed.
+# A time or day, then (within a few words) going or doing; never done already (下午去过了, 下午已修好),
+# can't (明天去不了: a hand-over) or finished later (明天修好: too unclear to refuse a 办结 for).
+_WHEN = (r"(?:今天|今儿|明天|明儿|后天|大后天)?(?:一早|早上|上午|中午|下午|傍晚|晚上|晚点|晚些)|今晚|明天|明儿|明早|后天|大后天"
+         r"|待会儿?|等会儿?|等一下|一会儿?|过会儿?|过一会儿?|过两天|过几天|改天|回头|下周[一二三四五六日天]?|下礼拜|下星期"
+         r"|(?:这|下)?(?:周|星期|礼拜)[一二三四五六日天]|\d{1,2}(?:点|:\d\d)(?:半|钟)?")
+_GO = r"(?:过去|过来|上门|去|来|修|弄|处理|换|看看|看|办|装|疏通|到)(?![过了好完不])"
+_LATER = re.compile(
+    r"^(?:"
+    rf"(?:我|我们|师傅)?(?:就|先)?(?:{_WHEN})[^了已]{{0,10}}?(?:再|就|才)?{_GO}"
+    r"|(?:要)?等(?:到)?.{1,10}?(?:再|才)(?:去|来|修|弄|处理|换|装|办)"
+    r"|(?:材料|配件|零件|货|东西|工具|师傅|灯泡|灯管|管子)(?:到了|来了|齐了|买到了|买回来了?|回来)(?:以后|之后)?再"
+    r"|(?:还|暂时|目前|现在)?(?:没|未)有?(?:修|弄|处理|办|换|去|做|疏通)(?:好|完)?(?!过))",
+    re.IGNORECASE,
+)
+# Said after an acknowledgement (好的 明天去, 收到，明天上午去): the words for the resident are the rest.
+_LATER_LEAD = re.compile(r"^(?:好的?|嗯+|收到了?|行|ok)[\s,.。!]*", re.IGNORECASE)
+# A 办结 that says the job was done and will be checked (办结 3 明天去复查) is a 办结.
+_CHECK_AFTER = re.compile(r"复查|回访|复核")
+# Its number first (3 明天去, 0003 材料到了再修, 3号明天下午去): never a building (3号楼明天去).
+_LATER_REF = re.compile(
+    rf"^(?:第)?(?P<ref>\d{{8}}-\d{{1,4}}|\d{{4}}-\d{{1,4}}|\d{{1,12}})(?:号单子?|号(?!{_PLACE_WORD})|单子?(?!元))?的?{_SEP}+"
+    rf"|^(?:第)?(?P<tight>\d{{8}}-\d{{1,4}}|\d{{4}}-\d{{1,4}}|\d{{1,12}})(?:号单子?|号(?!{_PLACE_WORD})|单子?(?!元))的?"
+)
 # A note that says nothing (办结了, 退回了, 办结 好了): no note, so the command is a bare one.
 _FILLER = re.compile(r"(?:了|啦|喽|咯|啰|哈|吧|呢|啊|呀|哦|噢|嘛|好|好的|ok|okay|[.!~…])+", re.IGNORECASE)
 _LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)")
@@ -181,11 +217,13 @@ _LEADING_FILLER = re.compile(r"^(?:了|啦|好了|好啦)(?:[\s,;:、。!?]+|$)"
 @dataclass(frozen=True)
 class Command:
     """A parsed command: verb (accept, resolve, return, whistle, reply, mine, help, noted, hello,
-    hand_over: words asking for the job to go to someone else), ticket ref, text.
+    hand_over: words asking for the job to go to someone else, later: when it will be done), ticket
+    ref, text.
 
     more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits;
     typo: what stands where the number goes but is none (0O3), so nothing is done; place: the
-    building said instead of a number (7号楼的灯修好了), meaning the worker's job there."""
+    building said instead of a number (7号楼的灯修好了), meaning the worker's job there; instead:
+    the verb typed but not carried out (办结 3 材料到了再修 is a `later`, not a resolve)."""
 
     verb: str
     ref: str | None = None
@@ -194,6 +232,7 @@ class Command:
     soft: bool = False
     typo: str = ""
     place: str | None = None
+    instead: str | None = None
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -300,7 +339,7 @@ def parse(text: str) -> Command | None:
     word = _TRAILING.sub("", value).lower() or value.lower()  # 我的工单？
     if word in WORDS:
         return Command(WORDS[word])
-    if _MINE.match(word):
+    if _MINE.match(word) or _MINE_ASKED.match(word):
         return Command("mine")
     if _ACK.match(word):
         return Command("accept", soft=True)
@@ -315,7 +354,7 @@ def parse(text: str) -> Command | None:
             ref = _HAND_OVER_REF.match(value)
             said = f"{ref.group('verb') or ''} {value[ref.end():]}" if ref else value
             return Command("hand_over", ref.group("ref") if ref else None, as_typed(text, said.strip()))
-        return _said_done(text, value)
+        return _said_done(text, value) or _later(text, value)
     verb_word = head.group(1)
     if verb_word in SYNONYMS and _SYNONYM_END.match(value, head.start(1) + len(verb_word)) is None:
         return None  # 完成情况, 接了解: words, not a command
@@ -330,6 +369,9 @@ def parse(text: str) -> Command | None:
     note = _LEADING_FILLER.sub("", rest.strip()).strip()  # 办结 1了，已调解
     if _FILLER.fullmatch(note):
         note = ""  # 办结了 / 办结 0001 好了: no result said
+    if (_VERB_WORDS[verb_word] == "resolve" and note and _LATER.match(note) and not _CHECK_AFTER.search(note)
+            and len(note) <= MAX_NOTE):
+        return Command("later", refs[0] if refs else None, as_typed(text, note), tuple(refs[1:]), instead="resolve")
     return Command(_VERB_WORDS[verb_word], refs[0] if refs else None, as_typed(text, note) if note else "",
                    tuple(refs[1:]))
 
@@ -364,6 +406,17 @@ def _said_done(text: str, value: str) -> Command | None:
         return Command("resolve", tail.group("ref"), as_typed(text, note.strip()))
     place = _PLACE.search(_cn_refs_in(value))
     return Command("resolve", None, as_typed(text, value.strip()), place=place.group(1) if place else None)
+
+
+def _later(text: str, value: str) -> Command | None:
+    """明天去 / 3 明天去 / 材料到了再修 (_LATER): when the job will be done, of the ticket named first
+    or of none named; None when value says no such thing."""
+    value = value[_LATER_LEAD.match(value).end():] if _LATER_LEAD.match(value) else value
+    ref = _LATER_REF.match(value)
+    rest = value[ref.end():] if ref is not None else value
+    if len(value) > MAX_NOTE or _LATER.match(rest) is None:
+        return None
+    return Command("later", ref.group("ref") or ref.group("tight") if ref is not None else None, as_typed(text, rest.strip()))
 
 
 def _cn_refs_in(value: str) -> str:
@@ -633,6 +686,43 @@ async def hand_over(svc: Services, session: AsyncSession, who: Person, cmd: Comm
     if _CANNOT_SAID.search(cmd.text):  # beyond the worker: the street office may be what it needs
         said += "\n" + t.get("wecom.hand_over_whistle", command=f"{COMMAND_WORD['whistle']} {short[own[0].number]} …")
     return said
+
+
+async def later(svc: Services, session: AsyncSession, who: Person, cmd: Command) -> str:
+    """明天去 / 3 明天去 / 材料到了再修, or 办结 3 材料到了再修 (cmd.instead): nothing is done and nothing
+    sent; the reply says so, gives the 接单 of each job not yet taken (its 接单 limit runs on words
+    to the bot) and the 回复 that tells the resident when, for the tickets named, else each in hand."""
+    t = svc.texts
+    if cmd.refs:
+        own = []
+        for ref in cmd.refs[:MAX_REFS]:
+            found = await _find(svc, session, who, "return", ref)
+            if found.ticket is None:
+                return found.reply
+            if found.ticket.status not in dispatch.HELD:
+                return t.get("wecom.later_ended", number=found.ticket.number,
+                             status=t.get(f"wecom.statuses.{found.ticket.status}"))
+            own.append(found.ticket)
+    else:
+        own = list(await session.scalars(
+            select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
+                                 Ticket.parent_id.is_(None)).order_by(Ticket.due_at, Ticket.id)
+        ))
+        if not own:
+            return t.get("wecom.later_none")
+    short = handles([x.number for x in own])
+    words = notices.clip(cmd.text, 40)
+    lines = [t.get("wecom.later_not_resolved", numbers="、".join(short[x.number] for x in own), words=words)
+             if cmd.instead == "resolve" else t.get("wecom.later")]
+    waiting = [x for x in own if x.status in ("dispatched", "reopened")]
+    if waiting:
+        lines.append(t.get("wecom.later_accept", commands="\n".join(
+            t.get("wecom.later_line", command=f"{COMMAND_WORD['accept']} {short[x.number]}", about=_about(svc, x))
+            for x in waiting[:8])))
+    lines.append(t.get("wecom.later_tell", commands="\n".join(
+        t.get("wecom.later_line", command=f"{COMMAND_WORD['reply']} {short[x.number]} {words}", about=_about(svc, x))
+        for x in own[:8])))
+    return "\n".join(lines)
 
 
 async def hello(svc: Services, who: Person) -> str:
@@ -1136,6 +1226,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
                 reply = await mine(svc, session, who)
             elif cmd.verb == "hand_over":
                 reply = await hand_over(svc, session, who, cmd)
+            elif cmd.verb == "later":
+                reply = await later(svc, session, who, cmd)
             elif cmd.verb == "phone":
                 reply = await contact(svc, session, who, cmd)
             else:

@@ -1,0 +1,123 @@
+"""A grid worker with several jobs in two buildings, saying in chat how many are left and when they
+will go (found walking the owners' day, session 17), on both backends: 我手上还有几个单子 / 今天的单子 /
+还有几单 were 没有看懂这条指令 and the command list; 明天去 / 3 明天去 the same, the job left untaken
+while its 接单 limit ran; and 办结 2 材料到了再修 finished the job — the resident told 已办结 and sent
+the survey for a leak nobody had fixed. Now the first are 我的工单; the others do nothing and say so,
+with the 接单 of a job not yet taken and the 回复 that tells the resident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot import worker_commands
+from bot.services import Services
+from tests.staff_support import audit_rows
+from tests.wecom_driver import WeCom, load_demo_roster, new_ticket, outbox_rows, ticket
+
+Client = TestClient[Any, Any]
+Command = worker_commands.Command
+
+
+@pytest.mark.parametrize("said", [
+    "我手上还有几个单子", "今天的单子", "还有几单", "今天有几个单", "我还有几个工单", "手上还有多少单？", "还有哪些活没干",
+    "今天的工单呢",
+])
+def test_asking_how_many_jobs_are_left_is_my_jobs(said: str) -> None:
+    assert worker_commands.parse(said) == Command("mine")
+
+
+@pytest.mark.parametrize("said", ["3号楼有几个单元", "今天", "单子"])
+def test_words_that_ask_no_count_of_jobs_are_not_my_jobs(said: str) -> None:
+    assert worker_commands.parse(said) != Command("mine")
+
+
+@pytest.mark.parametrize(("said", "ref", "words"), [
+    ("明天去", None, "明天去"),
+    ("材料到了再修", None, "材料到了再修"),
+    ("等配件到了再换", None, "等配件到了再换"),
+    ("好的 明天上午去", None, "明天上午去"),
+    ("下午过去看看", None, "下午过去看看"),
+    ("还没修好", None, "还没修好"),
+    ("3 明天去", "3", "明天去"),
+    ("0003 材料到了再修", "0003", "材料到了再修"),
+    ("3号明天下午去", "3", "明天下午去"),
+])
+def test_when_the_job_will_be_done_is_a_plan(said: str, ref: str | None, words: str) -> None:
+    assert worker_commands.parse(said) == Command("later", ref, words)
+
+
+@pytest.mark.parametrize(("said", "verb"), [
+    ("明天去不了", "hand_over"),          # a hand-over, as before
+    ("3 下午去不了，找别人吧", "hand_over"),
+    ("灯修好了", "resolve"),
+    ("办结 3 已修好", "resolve"),
+    ("办结 3 下午去过了 已修好", "resolve"),
+    ("办结 10:30修好", "resolve"),       # the time it was done
+    ("办结 3 换了灯泡 明天再去看看", "resolve"),
+    ("办结 3 明天去复查", "resolve"),    # done, and checked again tomorrow
+    ("接单 3 明天去", "accept"),
+])
+def test_what_is_done_or_handed_over_stays_so(said: str, verb: str) -> None:
+    parsed = worker_commands.parse(said)
+    assert parsed is not None and parsed.verb == verb, parsed
+
+
+@pytest.mark.parametrize(("said", "ref", "words"), [
+    ("办结 2 材料到了再修", "2", "材料到了再修"),
+    ("办结2 等配件到了再换", "2", "等配件到了再换"),
+    ("办结 0002 还没修好", "0002", "还没修好"),
+    ("办结 2 明天去", "2", "明天去"),
+])
+def test_a_banjie_whose_note_says_not_done_is_a_plan(said: str, ref: str, words: str) -> None:
+    assert worker_commands.parse(said) == Command("later", ref, words, instead="resolve")
+
+
+async def test_a_workers_plans_do_nothing_and_say_what_to_send(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    lamp = (await new_ticket(services, resident="oPlan1", summary="3号楼楼道灯坏了",
+                             fields={"description": "楼道灯坏了", "phone": "13812345678"})).ticket
+    leak = (await new_ticket(services, resident="oPlan2", building="2", category="水电气暖", summary="2号楼水管漏水",
+                             fields={"description": "厨房水管漏水", "phone": "13912345678"})).ticket
+    listed = await wc.say("wangwei", "我手上还有几个单子")
+    assert listed.startswith("您手上的工单（2 张）：") and lamp.number in listed and leak.number in listed
+    assert await wc.say("wangwei", "今天的单子") == listed
+
+    said = await wc.say("wangwei", "2 明天去")
+    assert said == ("收到。这句话没有发给居民，工单也没有变动。\n"
+                    "还没接单的请先接单（超过接单时限会上报服务中心）：\n接单 0002（厨房水管漏水）\n"
+                    "要让居民知道什么时候来、办到哪一步了，请回复：\n回复 0002 明天去（厨房水管漏水）")
+    assert (await ticket(services, leak.number)).status == "dispatched"
+    assert await outbox_rows(services, "wechat") == []
+
+    assert (await wc.say("wangwei", "接单 2")).startswith("已接单")
+    resident_told = len(await outbox_rows(services, "wechat"))  # the 接单 notice
+    said = await wc.say("wangwei", "办结 2 材料到了再修")
+    assert said == ("工单 0002 没有办结：“材料到了再修”说的是还没办好，办结会通知居民已办好并请居民评价。"
+                    "办好后再回复“办结 0002 说明”。\n"
+                    "要让居民知道什么时候来、办到哪一步了，请回复：\n回复 0002 材料到了再修（厨房水管漏水）")
+    assert (await ticket(services, leak.number)).status == "accepted"
+    assert len(await outbox_rows(services, "wechat")) == resident_told and not await audit_rows(services, "wecom.resolve")
+
+    # Without a number: every job in hand, the one not yet taken asked to be taken first.
+    said = await wc.say("wangwei", "好的，材料到了再修")
+    assert said == ("收到。这句话没有发给居民，工单也没有变动。\n"
+                    "还没接单的请先接单（超过接单时限会上报服务中心）：\n接单 0001（楼道灯坏了）\n"
+                    "要让居民知道什么时候来、办到哪一步了，请回复：\n"
+                    "回复 0001 材料到了再修（楼道灯坏了）\n回复 0002 材料到了再修（厨房水管漏水）")
+    # The 回复 given reaches the resident; the 办结 with what was done finishes the job.
+    assert (await wc.say("wangwei", "回复 0002 材料到了再修")).startswith(f"已回复工单 {leak.number} 的居民")
+    assert "材料到了再修" in str((await outbox_rows(services, "wechat", "oPlan2"))[-1].payload)
+    assert (await wc.say("wangwei", "办结 2 换了新水管")).startswith(f"已办结：工单 {leak.number}")
+    assert await wc.say("wangwei", "2 明天去") == (
+        f"工单 {leak.number} 当前状态是“已办结”，已不在您手上办理，不用再去。回复“我的工单”可查看手上的工单。")
+    assert await wc.say("wangwei", "9 明天去") == "找不到工单 9，请核对工单号（回复“我的工单”查看）。"
+
+
+async def test_a_plan_with_no_job_in_hand(client: Client, services: Services) -> None:
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    assert await wc.say("lina", "明天去") == "好的。您手上暂时没有工单；有新工单会推送给您。"
