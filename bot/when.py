@@ -8,8 +8,8 @@ so a booking can take the first free slot inside it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, time, timedelta
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -77,6 +77,9 @@ class When:
     day: date | None = None
     at: time | None = None
     part: str | None = None  # 上午, 中午 … when said without a clock time
+    # The other half of the day's reading of an hour said with no part of the day (七点: at 07:00,
+    # other 19:00; 两点: at 14:00, other 02:00); None when the time says which (晚上七点, 19:30).
+    other: time | None = field(default=None, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -89,11 +92,22 @@ class When:
 
     def merged(self, newer: When) -> When:
         """This answer completed by a newer one (its parts win where given)."""
+        timed = newer.at is not None or bool(newer.part)
         return When(
             day=newer.day or self.day,
-            at=newer.at if newer.at is not None or newer.part else self.at,
-            part=newer.part if newer.at is not None or newer.part else self.part,
+            at=newer.at if timed else self.at,
+            part=newer.part if timed else self.part,
+            other=newer.other if timed else self.other,
         )
+
+    def within(self, fits: Callable[[time], bool]) -> When:
+        """The reading a service can take: an hour said with no part of the day whose usual reading
+        (1–6 the afternoon, 7–12 the morning) does not fit the service's hours, while the other half
+        of the day's does, is that other (七点以后 for a talk with a mediator, 08:00–21:00, is
+        19:00). When both or neither fit, the usual reading stays."""
+        if self.at is None or self.other is None or fits(self.at) or not fits(self.other):
+            return self
+        return replace(self, at=self.other, other=self.at)
 
 
 def _month_day(today: date, month: int, day: int, year: int | None = None) -> date | None:
@@ -154,6 +168,13 @@ def parse_day(text: str, today: date) -> date | None:
 
 def parse_time(text: str) -> tuple[time | None, str | None]:
     """(clock time, part of day) named in text; 下午3点 → 15:00, 中午 alone → (None, '中午')."""
+    at, part, _other = _read_time(text)
+    return at, part
+
+
+def _read_time(text: str) -> tuple[time | None, str | None, time | None]:
+    """parse_time's (clock time, part of day) and When.other: the other half of the day's reading
+    of an hour 1–11 said with no part of the day (七点, 两点, 7:30)."""
     part_match = _PART.search(text)
     part = part_match.group(0) if part_match else None
     hour: int | None = None
@@ -174,7 +195,8 @@ def parse_time(text: str) -> tuple[time | None, str | None]:
             elif m.group(5):
                 minute = cn_number(m.group(5)) or 0
     if hour is None:
-        return None, part
+        return None, part, None
+    said_hour = hour
     if part in _NIGHT_PARTS or (part in _PM_PARTS and hour == 12):  # 晚上十二点 is midnight too
         hour = 0 if hour == 12 else hour
     elif part in _PM_PARTS and hour < 12:
@@ -184,8 +206,11 @@ def parse_time(text: str) -> tuple[time | None, str | None]:
     elif part is None and _CLOCK.search(text) is None and 1 <= hour <= 6:
         hour += 12  # 明天两点: nobody books a visit or a talk at 2 a.m.; 凌晨两点 says so
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        return None, part
-    return time(hour, minute), None
+        return None, part, None
+    other = None
+    if part is None and 1 <= said_hour <= 11:
+        other = time(said_hour if hour != said_hour else said_hour + 12, minute)
+    return time(hour, minute), None, other
 
 
 def _is_hour(text: str, m: re.Match[str]) -> bool:
@@ -218,5 +243,5 @@ def without_when(text: str) -> str:
 
 def parse_when(text: str, today: date) -> When:
     """Date and time (or part of day) in one utterance, e.g. '明天中午' or '周三上午10点'."""
-    at, part = parse_time(text)
-    return When(day=parse_day(text, today), at=at, part=part)
+    at, part, other = _read_time(text)
+    return When(day=parse_day(text, today), at=at, part=part, other=other)

@@ -469,3 +469,18 @@ async def test_midnight_and_the_small_hours_are_not_read_as_the_day(wx: WeChat, 
     told = await wx.say(openid, "明天半夜十二点")
     assert "约不上" in told and "想约哪一天" in told, told  # not booked for noon
     assert not await bookings_of(services, openid)
+
+
+async def test_a_bare_clock_hour_is_read_in_the_services_hours(wx: WeChat, services: Services) -> None:
+    """明天2:00 for a bath read 02:00 and was refused as outside the hours; nobody books a bath in
+    the night. An hour with no part of the day is read in the half of the day the service runs."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我妈约个助浴")
+    for answer in ("王秀英", "82"):
+        await wx.say(openid, answer)
+    assert "几点" in await wx.say(openid, "3栋2单元301")
+    assert "注意" in await wx.say(openid, "明天2:00")
+    await wx.say(openid, "跳过")
+    await wx.say(openid, "13912345678")
+    summary = await wx.say(openid, "否")
+    assert "时间：11月24日 14:00" in summary, summary

@@ -189,3 +189,23 @@ async def test_where_both_sides_live_said_at_the_time_question_is_no_date(wx: We
     assert "已为您登记" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert "我住6号楼501，他们是601" in ticket.fields["issue"], ticket.fields
+
+
+async def test_a_bare_hour_for_a_talk_is_the_evening_not_seven_in_the_morning(wx: WeChat, services: Services) -> None:
+    """七点以后 with no 晚上 read 07:00, outside the sessions' 08:00–21:00, and was refused; a
+    neighbour talk after work means the evening. An hour with no part of the day is read in the half
+    of the day the sessions run in (08:00 still the morning), and the summary shows the reading."""
+    openid = oid()
+    assert "什么时候方便" in await wx.say(openid, "楼上装修太吵 说了也不听 想请社区调解")
+    assert "联系电话" in await wx.say(openid, "七点以后")
+    summary = await wx.say(openid, "13900001111")
+    assert "方便的时间：七点以后（19:00）" in summary, summary
+    changed = await wx.say(openid, "改时间 明天七点")
+    assert "方便的时间：11月24日 19:00" in changed, changed
+    changed = await wx.say(openid, "改时间 后天八点")
+    assert "方便的时间：11月25日 08:00" in changed, changed
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["session_time"].startswith("2026-11-25T08:00")
+    [reminder] = await reminders_of(services, "mediation_session")
+    assert reminder.cause_id == ticket.id

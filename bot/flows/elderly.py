@@ -91,6 +91,9 @@ def when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str, 
     """A date/time answer checked against the service's rules; Invalid with the reason's hint."""
     if when.day is None:
         raise Invalid("elderly.hint.when_day")
+    day = when.day
+    # 明天七点 for a service that starts at 19:00 but not at 07:00 is 19:00 (When.within)
+    when = when.within(lambda t: bookings.hours_refusal(spec, day, t, now_local) is None)
     reason = bookings.hours_refusal(spec, when.day, when.at, now_local)
     if reason == "outside_hours":
         raise _outside_hours(spec, when.day)

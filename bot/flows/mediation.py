@@ -153,12 +153,16 @@ def session_time(answer: Answer) -> dict[str, Any]:
     if when.day is None and not when.empty:
         # 晚上七点以后 / 下午都行: any day at that time, for the mediator to fit both sides in; it
         # was today's date (11月25日 19:00), a day the resident never named
+        when = when.within(lambda t: first <= t <= last)  # 七点以后: 19:00, the sessions' hours
         window = when.window()
         if (when.at is not None and not first <= when.at <= last) or (window is not None and window[1] <= first):
             raise Invalid("mediation.hint.session_hours", first=f"{first:%H:%M}", last=f"{last:%H:%M}")
         said = " ".join(answer.text.split())
-        return {"any": False, "at": None, "text": said if len(said) <= SHOWN_MAX else said[: SHOWN_MAX - 1] + ELLIPSIS}
-    value = parsers.future_time(answer)
+        said = said if len(said) <= SHOWN_MAX else said[: SHOWN_MAX - 1] + ELLIPSIS
+        if when.at is not None and when.other is not None:  # 七点以后 (19:00): how the hour was read
+            said += f"（{when.at:%H:%M}）"
+        return {"any": False, "at": None, "text": said}
+    value = parsers.future_time(answer, SESSION_HOURS)
     if value.get("any"):
         return value
     start = datetime.fromisoformat(str(value["at"]))

@@ -333,8 +333,10 @@ def short_text(answer: Answer) -> str:
     return text[:200]
 
 
-def future_time(answer: Answer) -> dict[str, Any]:
-    """A preferred time: {'any': True} for 都可以/随时, else a local date with a time or part of day."""
+def future_time(answer: Answer, hours: tuple[time, time] | None = None) -> dict[str, Any]:
+    """A preferred time: {'any': True} for 都可以/随时, else a local date with a time or part of day.
+    With the service's hours, an hour said with no part of the day is read in the half of the day
+    that is inside them and still ahead (When.within: 明天七点 with a mediator is 19:00)."""
     text = answer.text.strip()
     norm = normalize(text)
     if norm in ("都可以", "随时", "随时都行", "都行", "什么时候都可以", "无所谓") or is_word(text, "skip"):
@@ -343,6 +345,10 @@ def future_time(answer: Answer) -> dict[str, Any]:
     if when.day is None and when.at is None and when.part is None:
         raise Invalid("flow.hint.time")
     day = when.day or answer.now.date()
+    if hours is not None:
+        first, last = hours
+        when = when.within(
+            lambda t: first <= t <= last and datetime.combine(day, t, tzinfo=answer.now.tzinfo) > answer.now)
     at = when.at or (when.window()[0] if when.window() else time(9, 0))
     start = datetime.combine(day, at, tzinfo=answer.now.tzinfo)
     if start <= answer.now:
