@@ -39,6 +39,7 @@ from bot.flows.state import DialogState
 from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply
 from bot.inbound import AlreadyHandled, Inbound
 from bot.limits import load_limits
+from bot.notices import clip
 from bot.privacy import hash_openid
 from bot.services import Services
 from bot.tickets import ACTIVE, add_event, get_by_number
@@ -377,6 +378,8 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
         return await _event(ctx, state, flow)
     if inbound.msg_type == "voice" and not inbound.text:
         return Outcome(ctx.text("voice.unrecognized"), state)
+    if inbound.unreadable or inbound.msg_type == "link":
+        return await _unreadable(ctx, state, flow)
     command = command_of(inbound.text) if inbound.text else None
     if command is None and flow is not None and inbound.text and leaves(flow.name, inbound.text):
         command = "cancel"  # 我不想去了 in the volunteer signup: leaving it, as 取消 is
@@ -397,6 +400,32 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
             attached = await with_staff(ctx, inbound.text)  # where they are, for the person awaited
         return Outcome(attached, None) if attached is not None else _media_opening(ctx)
     return await _opening(ctx, inbound.text)
+
+
+_TITLE_SHOWN = 40  # characters of a shared link's title said back
+
+
+async def _unreadable(ctx: Context, state: DialogState | None, flow: Flow | None) -> Outcome:
+    """A file, a sticker, a mini-program card or a shared link: nothing to read (a link's title is
+    an article's, not an answer: 关于小区停车收费的通知 was read as the category 停车). Said so,
+    and the question in hand asked again, or, outside a request, what to send instead — unless a
+    person the resident asked for is awaited: a link's or file's title and address go to them."""
+    media = ctx.inbound.media
+    title = str(media.get("title") or "").strip()
+    if flow is None or state is None:
+        shared = " ".join(p for p in (title, str(media.get("url") or "").strip()) if p)
+        label = f"console.inbound.{ctx.inbound.msg_type}"  # [链接], [文件] as the console says them
+        kind = ctx.text(label) if ctx.svc.texts.has(label) else ""
+        waiting = await with_staff(ctx, f"{kind} {shared}".strip()) if shared else None
+        if waiting is not None:
+            return Outcome(waiting, state)
+    if ctx.inbound.msg_type == "link" and title:
+        said = ctx.text("dialog.link_unread", title=clip(title, _TITLE_SHOWN))
+    else:
+        said = ctx.text("dialog.unreadable")
+    if flow is not None and state is not None:
+        return engine.resume(ctx, flow, state, said + ctx.text("dialog.unreadable_answer"))
+    return Outcome(said + ctx.text("dialog.unreadable_tell"), state)
 
 
 async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:

@@ -82,11 +82,12 @@ async def test_metrics_count_messages_latency_refusals_and_outbox(
         return _value(after[family], sample, **labels) - _value(before.get(family, []), sample, **labels)
 
     assert grew("cb_messages", "cb_messages_total", type="text") == 1
-    assert grew("cb_messages", "cb_messages_total", type="unknown") == 2
+    assert grew("cb_messages", "cb_messages_total", type="unknown") == 1  # the event no resident sent
+    assert grew("cb_messages", "cb_messages_total", type="other") == 1  # a mini-program card: answered
     assert {s.labels["intent"] for s in after["cb_messages"] if s.labels["type"] == "text"}  # by intent too
     assert grew("cb_duplicates", "cb_duplicates_total") == 1
-    assert grew("cb_reply_seconds", "cb_reply_seconds_count") == 2
-    assert grew("cb_reply_seconds", "cb_reply_seconds_bucket", le="+Inf") == 2
+    assert grew("cb_reply_seconds", "cb_reply_seconds_count") == 3
+    assert grew("cb_reply_seconds", "cb_reply_seconds_bucket", le="+Inf") == 3
     assert grew("cb_rejected", "cb_rejected_total", reason="signature") == 1
     assert "cb_outbox_depth" in after and "cb_outbox_failures" in after and "cb_outbox_sent" in after
 

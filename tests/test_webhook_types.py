@@ -53,14 +53,17 @@ EXPECT: dict[str, Expect] = {
     # WeChat opens the 48-hour window on messages, follows, scans and CLICK menus only.
     "event_view": Expect(True, False, None),
     "event_location": Expect(True, False, None),
-    "unknown_type": Expect(False, False, None),
+    # Nothing the bot can read, but a resident talking: recorded, answered, the window opened.
+    "file": Expect(True, True, MESSAGE),
+    "sticker": Expect(True, True, MESSAGE),
+    "unknown_type": Expect(True, True, MESSAGE),  # a mini-program card
     "unknown_event": Expect(False, False, None),
 }
 
 
 def test_every_fixture_has_an_expectation() -> None:
     assert sorted(EXPECT) == names()
-    assert len(names()) == 17
+    assert len(names()) == 19
 
 
 def _signer(svc: Services) -> WeChatSigner:
@@ -124,7 +127,7 @@ async def test_fixture_in_mode(
         assert msgs == [] and resident is None
         return
     assert len(inbound) == 1, [(m.msg_type, m.content) for m in inbound]
-    kind = xmltodict.parse(load(name))["xml"]["MsgType"]
+    kind = {"sticker": "unsupported", "unknown_type": "other"}.get(name, xmltodict.parse(load(name))["xml"]["MsgType"])
     assert inbound[0].msg_type.startswith(kind)
     assert resident is not None
     assert resident.subscribed is expect.subscribed
@@ -206,7 +209,18 @@ MAPPED: dict[str, Inbound | None] = {
         O, "event", event="location", created_at=_at(1795399214),
         media={"latitude": 30.274084, "longitude": 120.15507, "precision": 65.0},
     ),
-    "unknown_type": None,
+    "file": Inbound(
+        O, "file", msg_id="24700000000000017", created_at=_at(1795399217),
+        media={"title": "维修报价单.pdf", "size": "102400"},
+    ),
+    "sticker": Inbound(
+        O, "unsupported", msg_id="24700000000000018", created_at=_at(1795399218),
+        media={"placeholder": "【收到不支持的消息类型，暂无法显示】"},
+    ),
+    "unknown_type": Inbound(
+        O, "other", msg_id="24700000000000016", created_at=_at(1795399215),
+        media={"type": "miniprogrampage", "title": "社区食堂菜单"},
+    ),
     "unknown_event": None,
 }
 

@@ -15,8 +15,11 @@ Decisions a client can rely on:
   the body must be WeChat XML whatever the header says.
 - XML with a DOCTYPE (so: any entity, internal or external) is refused with 400.
 - A message without FromUserName, MsgType or an integer CreateTime is malformed: 400, nothing
-  stored. A message type or event we do not know (WeChat adds them; TEMPLATESENDJOBFINISH and
-  the like are not residents talking) is answered `success`, counted, and not recorded.
+  stored. An event we do not know (TEMPLATESENDJOBFINISH and the like are not residents talking)
+  is answered `success`, counted, and not recorded. A message the bot cannot read — a file, a
+  mini-program card or another type WeChat adds, a sticker (which WeChat delivers as the text
+  UNSUPPORTED_TEXT) — is a resident talking: recorded (as "file", "other" or "unsupported") and
+  answered by the dialog, which says so and asks again what was asked.
 - Message retries are keyed on FromUserName + MsgId; events on FromUserName + CreateTime +
   event (+ key), so the LOCATION event WeChat sends in the same second as a follow is not
   mistaken for a retry of the follow.
@@ -68,7 +71,10 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 HEARTBEAT_S = 2.0
 HEARTBEAT_TTL_S = 6.0
 
-MESSAGE_TYPES = frozenset({"text", "voice", "image", "video", "shortvideo", "location", "link"})
+MESSAGE_TYPES = frozenset({"text", "voice", "image", "video", "shortvideo", "location", "link", "file"})
+# What WeChat delivers to an official account in place of a sticker (and other things it cannot
+# pass on): a text message with this Content.
+UNSUPPORTED_TEXT = "【收到不支持的消息类型，暂无法显示】"
 EVENTS = frozenset({"subscribe", "unsubscribe", "scan", "click", "view", "location"})
 _MAX_OPENID = 64  # residents.openid and messages.openid are String(64)
 _MAX_MSG_ID = 64
@@ -230,7 +236,7 @@ def message_type(values: Mapping[str, str | None]) -> str:
 
 
 def to_inbound(values: Mapping[str, str | None]) -> Inbound | None:
-    """Map WeChat's message fields onto an Inbound; None for a type or event we do not handle."""
+    """Map WeChat's message fields onto an Inbound; None for an event we do not handle."""
     openid = _text(values, "FromUserName", required=True).strip()
     if len(openid) > _MAX_OPENID:
         raise BadRequest("<FromUserName> too long")
@@ -239,14 +245,21 @@ def to_inbound(values: Mapping[str, str | None]) -> Inbound | None:
     base: dict[str, Any] = {"openid": openid, "msg_type": kind, "created_at": created}
     if kind == "event":
         return _event(values, base)
-    if kind not in MESSAGE_TYPES:
-        return None
     msg_id = _text(values, "MsgId").strip()
     if len(msg_id) > _MAX_MSG_ID:
         raise BadRequest("<MsgId> too long")
     base["msg_id"] = msg_id
+    if kind not in MESSAGE_TYPES:  # a mini-program card, or a type WeChat added: kept by its name
+        base["msg_type"] = "other"  # (not as msg_type: a client's word, and a metrics label)
+        return Inbound(**base, media={"type": kind[:_MAX_MSG_ID], "title": _text(values, "Title")})
     if kind == "text":
-        return Inbound(**base, text=_text(values, "Content"))
+        content = _text(values, "Content")
+        if content.strip() == UNSUPPORTED_TEXT:
+            return Inbound(**{**base, "msg_type": "unsupported"}, media={"placeholder": content.strip()})
+        return Inbound(**base, text=content)
+    if kind == "file":
+        media = {"title": _text(values, "Title"), "size": _text(values, "FileTotalLen").strip()[:20]}
+        return Inbound(**base, media=media)
     if kind == "voice":
         media = {"media_id": _text(values, "MediaId"), "format": _text(values, "Format")}
         return Inbound(**base, text=_text(values, "Recognition").strip(), media=media)
@@ -555,9 +568,8 @@ async def receive(request: web.Request) -> web.Response:
         return refusal(exc, "wechat")
 
     if inbound is None:
-        what = "event" if message_type(received.fields) == "event" else "message type"
         metrics.MESSAGES.labels("unknown", "-").inc()
-        log.info("not handled: unknown %s", what)
+        log.info("not handled: unknown event")
         return web.Response(text="success")
 
     bind_subject(inbound.openid)
