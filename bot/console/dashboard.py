@@ -81,7 +81,7 @@ async def _load(session: AsyncSession, now: datetime) -> queries.Counts:
     """The open tickets per grid and owner, their overdue ones counted as the figures count 超期
     (bot.report: the 办结 limit missed — breached, or open past it), not by the ticket's overdue
     flag, which a missed 接单 limit (响应率's) also sets."""
-    load = await queries.counts(session)
+    load = await queries.counts(session, now)
     open_ = list(await session.scalars(
         select(Ticket).where(Ticket.status.in_(tickets.ACTIVE), Ticket.parent_id.is_(None))
     ))

@@ -139,13 +139,31 @@ def _owner_unreached() -> Any:
     )
 
 
-def _needs_person() -> Any:
+def _limit_missed_now(now: datetime) -> Any:
+    """A missed time limit that still needs a person at now: the 办结 limit (超期, as the figures
+    and badges read it), or a 接单 limit missed while the job waits, untaken, in the window that
+    missed it. A late 接单 by the owner, or staff's 改派 giving a new owner a fresh 接单 window,
+    settles the latter: the miss stays 响应率's and the badge's, but the job is in hand again (it
+    comes back, escalated, when that window is missed too). An overdue flag no breach event names
+    (older tickets) counts as it always did."""
+    named = select(TicketEvent.ticket_id).where(
+        TicketEvent.action == "overdue", TicketEvent.data["limit"].as_string().in_(BREACH_KINDS),
+    )
+    return or_(
+        report.past_resolve_limit_where(now),
+        and_(Ticket.overdue.is_(True), Ticket.id.not_in(named)),
+        and_(Ticket.overdue.is_(True), Ticket.status.in_(("open", "dispatched")),
+             or_(Ticket.accept_due_at.is_(None), Ticket.accept_due_at <= now)),
+    )
+
+
+def _needs_person(now: datetime) -> Any:
     return and_(
         Ticket.parent_id.is_(None),
         Ticket.status.in_(ACTIVE),
         or_(
             Ticket.status.in_(("escalated", "reopened")),
-            Ticket.overdue.is_(True),
+            _limit_missed_now(now),
             and_(Ticket.status == "open", Ticket.assignee.is_(None)),
             _owner_left(),
             _owner_unreached(),
@@ -236,7 +254,7 @@ async def queue(session: AsyncSession, now: datetime, *, newest_first: bool = Fa
     most urgent first, then oldest (or newest) first; the limits they missed as at now."""
     when = Ticket.created_at.desc() if newest_first else Ticket.created_at.asc()
     rows = await session.execute(
-        select(Ticket).where(_needs_person()).order_by(_urgency_order(), when).limit(limit or QUEUE_LIMIT)
+        select(Ticket).where(_needs_person(now)).order_by(_urgency_order(), when).limit(limit or QUEUE_LIMIT)
     )
     found = list(rows.scalars())
     answers = await last_answers(session, [t.id for t in found])
@@ -360,7 +378,7 @@ async def first_word_since(session: AsyncSession, ticket: Ticket, since: datetim
 WATCH_LIMIT = 20  # the queue page's 留意 list shows at most this many
 
 
-async def watch(session: AsyncSession, many: int) -> list[Ticket]:
+async def watch(session: AsyncSession, many: int, now: datetime) -> list[Ticket]:
     """Tickets in hand that are not the queue's yet but a desk clerk keeps an eye on: urgent ones
     not taken yet (电梯困人 dispatched a few minutes ago), and jobs `many` or more residents reported
     (a water cut: answered all at once) — urgent first, then most reporters, then oldest."""
@@ -368,15 +386,15 @@ async def watch(session: AsyncSession, many: int) -> list[Ticket]:
     crowd = Ticket.reporters >= many if many > 0 else Ticket.id.is_(None)
     rows = await session.execute(
         select(Ticket).where(
-            Ticket.parent_id.is_(None), Ticket.status.in_(ACTIVE), ~_needs_person(), or_(taken_or_not, crowd),
+            Ticket.parent_id.is_(None), Ticket.status.in_(ACTIVE), ~_needs_person(now), or_(taken_or_not, crowd),
         ).order_by(_urgency_order(), Ticket.reporters.desc(), Ticket.created_at).limit(WATCH_LIMIT)
     )
     return list(rows.scalars())
 
 
-async def queue_size(session: AsyncSession) -> int:
-    """How many tickets wait in the queue."""
-    return int(await session.scalar(select(func.count()).select_from(Ticket).where(_needs_person())) or 0)
+async def queue_size(session: AsyncSession, now: datetime) -> int:
+    """How many tickets wait in the queue at now."""
+    return int(await session.scalar(select(func.count()).select_from(Ticket).where(_needs_person(now))) or 0)
 
 
 def _resident_of(number: str) -> Any:
@@ -502,7 +520,7 @@ async def ticket_list(session: AsyncSession, filters: Filters, now: datetime) ->
     if filters.missed:
         conds.append(missed_where(filters.missed, now))
     if filters.needs_person:
-        conds.append(_needs_person())
+        conds.append(_needs_person(now))
     if filters.of:
         conds.append(Ticket.resident == _resident_of(filters.of))
     if filters.q:
@@ -646,7 +664,7 @@ async def grids_and_people(session: AsyncSession) -> tuple[list[Grid], list[Pers
     return grids, people
 
 
-async def counts(session: AsyncSession) -> Counts:
+async def counts(session: AsyncSession, now: datetime) -> Counts:
     """Open and overdue tickets per grid and per owner (linked duplicates not counted twice)."""
     base = and_(Ticket.status.in_(ACTIVE), Ticket.parent_id.is_(None))
     overdue = func.sum(case((Ticket.overdue.is_(True), 1), else_=0))
@@ -664,5 +682,5 @@ async def counts(session: AsyncSession) -> Counts:
     grids = await per(Ticket.grid)
     return Counts(
         grids=grids, workers=await per(Ticket.assignee),
-        open=sum(g.open for g in grids), overdue=sum(g.overdue for g in grids), queue=await queue_size(session),
+        open=sum(g.open for g in grids), overdue=sum(g.overdue for g in grids), queue=await queue_size(session, now),
     )

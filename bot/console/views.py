@@ -77,6 +77,15 @@ def said_phone(story: list[queries.TimelineEntry]) -> str:
     return ""
 
 
+def accept_miss_before_last_dispatch(story: list[queries.TimelineEntry]) -> bool:
+    """Whether the ticket's 接单 miss belongs to an earlier dispatch: staff gave it on (派单 / 改派)
+    after its last 接单 breach, so the 接单时限 shown is the new owner's own window, not the one missed."""
+    breaches = [i for i, e in enumerate(story) if e.kind == "event" and e.action == "overdue"
+                and (e.data or {}).get("limit") == "accept_breach"]
+    given = [i for i, e in enumerate(story) if e.kind == "event" and e.action == "assign"]
+    return bool(breaches and given) and given[-1] > breaches[-1]  # the story is in time (and id) order
+
+
 def draft_key(user: ConsoleUser, number: str) -> str:
     """Where the browser keeps this user's unsent answer to a ticket (console.js, localStorage):
     per user, so another clerk on the same browser never sees it, and across logins."""
@@ -92,8 +101,8 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     now = svc.clock.now()
     async with svc.sessions() as session:
         items = await queries.queue(session, now, newest_first=newest)
-        total = await queries.queue_size(session)
-        watched = await queries.watch(session, load_limits().duplicate_alert_reporters)
+        total = await queries.queue_size(session, now)
+        watched = await queries.watch(session, load_limits().duplicate_alert_reporters, now)
         shown = await queries.names(session)
     if user.can("staff"):  # phones whole: who saw whose is audited
         await phone_views.record(svc, user.username, "queue", [
@@ -179,6 +188,7 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     return await render(request, "ticket.html", {
         "ticket": ticket, "timeline": story, "linked": linked, "parent": parent, "via": via, "all_reporters": reporters,
         "via_key": outlook, "failed": failed, "missed": missed, "owner_left": "owner_left" in trouble,
+        "accept_missed_before": "accept_breach" in missed and accept_miss_before_last_dispatch(story),
         "resident_phone": phone, "given_phone": given, "said_phone": spoken, "assignable": assignable, "names": shown, "actions": allowed,
         "can_assign": parent is None and ticket.status in tickets.TRANSITIONS["assign"].sources,
         "canned": [(c.title, c.for_ticket(ticket.number)) for c in load_canned()],
