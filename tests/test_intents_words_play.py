@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
+from bot.services import Services
 from tests.conftest import WeChat
+from tests.flow_helpers import group_posts, tickets_of
 
 
 def oid() -> str:
@@ -41,3 +43,26 @@ async def test_no_signal_in_a_shared_part_is_a_report_and_at_home_the_carriers_n
     # one's own phone or TV: the carrier's matter, said with their numbers (config/faq.toml)
     reply = await wx.say(oid(), "我家手机没信号")
     assert "10086" in reply and "抱歉" not in reply, reply
+
+
+async def test_an_old_person_locked_out_reaches_a_person_at_once(wx: WeChat, services: Services) -> None:
+    """我家老头子进不去家门了 was asked 请问是哪一类问题 (a plain report, a grid worker by the next day):
+    an old person or a child outside their door in the cold is the urgent hand-off now — the staff
+    group told 【紧急】, the resident told where to wait and to call 110 for a registered locksmith.
+    Anyone else locked out hears how to get the door opened; a door-entry fault stays a report."""
+    for said in ("我家老头子进不去家门了", "俺妈出门忘带钥匙 进不了家", "鑰匙鎖屋裡了 老伴在外頭凍著呢",
+                 "孩子放学回来进不去家 在楼道里哭呢"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "转接人工服务" in reply and "110" in reply and "保暖" in reply and "哪一类" not in reply, (said, reply)
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff" and ticket.urgency == "urgent", (said, ticket)
+        [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+        assert "【紧急】" in post.payload["content"], post.payload
+    alone = oid()
+    reply = await wx.say(alone, "我钥匙锁屋里了 进不去家门了")
+    assert "公安备案的开锁人员" in reply and "转接人工服务" not in reply, reply
+    assert await tickets_of(services, alone) == []
+    door = oid()
+    assert "问题在哪里" in await wx.say(door, "单元门禁刷不开了 俺在外头进不去")
+    assert await tickets_of(services, door) == []
