@@ -516,9 +516,10 @@ def _choices(svc: Services, found: list[Ticket]) -> str:
 
 
 async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, ref: str | None, *,
-                soft: bool = False, place: str | None = None) -> Found:
+                soft: bool = False, place: str | None = None, offer: str | None = None) -> Found:
     """find_ticket's search, without the lock (see find_ticket); place: a building said instead of
-    the number, among the worker's jobs."""
+    the number, among the worker's jobs; offer: the verb whose tickets a number naming none of the
+    worker's lists (the verb's own by default)."""
     t = svc.texts
     now = svc.clock.now()
     verb_name = t.get(f"wecom.verbs.{verb}")
@@ -554,7 +555,7 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         return Found(pick[0])
     matches = await by_ref(session, ref)
     if not matches:
-        return Found(None, t.get("wecom.no_ticket", ref=ref))
+        return Found(None, t.get("wecom.no_ticket", ref=ref) + await _yours_instead(svc, session, who, offer or verb))
     active = [x for x in matches if x.status in tickets.ACTIVE]
     if verb not in ("reply", "reply_all") or not roster.is_staff(who):  # staff answer any ticket; an owner their own
         # The number's tickets this worker can act on with this verb first: 接单 0001 is the new
@@ -567,13 +568,29 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         meant = active or matches
         own = [x for x in meant if x.assignee == who.id]
         if not own:
-            return Found(None, await _not_theirs(svc, session, who, meant[0]), refused=True, theirs=meant[0])
+            reply = await _not_theirs(svc, session, who, meant[0])
+            if reply == t.get("wecom.not_yours", number=meant[0].number):  # never theirs: a slip of the number?
+                reply += await _yours_instead(svc, session, who, offer or verb)
+            return Found(None, reply, refused=True, theirs=meant[0])
         matches, active = own, [x for x in own if x.status in tickets.ACTIVE]
     if len(matches) > 1:
         if len(active) == 1:
             return Found(active[0])
         return Found(None, ambiguous(svc, ref, word, matches))
     return Found(matches[0])
+
+
+async def _yours_instead(svc: Services, session: AsyncSession, who: Person, verb: str) -> str:
+    """After a number that names none of the worker's tickets (接单 0023 for 0003, a slip on the
+    phone's keypad): a line listing the ones in their hands the verb can act on, each with what it
+    is about, so the right number is in the answer; '' when they hold none."""
+    own = list(await session.scalars(
+        select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(FROM_STATUSES.get(verb, dispatch.HELD)),
+                             Ticket.parent_id.is_(None)).order_by(Ticket.due_at, Ticket.id).limit(9)
+    ))
+    if not own:
+        return ""
+    return "\n" + svc.texts.get("wecom.yours_instead", verb=svc.texts.get(f"wecom.verbs.{verb}"), numbers=_choices(svc, own))
 
 
 _ASSIGNED_TO = select(Ticket.id).where(
@@ -696,7 +713,7 @@ async def later(svc: Services, session: AsyncSession, who: Person, cmd: Command)
     if cmd.refs:
         own = []
         for ref in cmd.refs[:MAX_REFS]:
-            found = await _find(svc, session, who, "return", ref)
+            found = await _find(svc, session, who, "return", ref, offer="later")
             if found.ticket is None:
                 return found.reply
             if found.ticket.status not in dispatch.HELD:

@@ -329,11 +329,12 @@ async def test_a_short_number_before_a_mark_or_hao_is_never_dropped(
     wc = WeCom(client, services)
     numbers = await _tickets_up_to(services, 12, {1: "3", 12: "2"})
     assert [(await ticket(services, numbers[n])).assignee for n in (1, 2, 7, 12)] == ["wangwei", "lina", "sunli", "wangwei"]
-    not_yours = "工单 {} 不是派给您的，您不能处理。如需协助请联系服务中心。"
-    assert await wc.say("wangwei", "办结 7，已修好") == not_yours.format(numbers[7])
-    assert await wc.say("wangwei", "接单 7号") == not_yours.format(numbers[7])
-    assert await wc.say("wangwei", "办结 2号 已修好") == not_yours.format(numbers[2])
-    assert await wc.say("wangwei", "接单 2") == not_yours.format(numbers[2])
+    # Each refusal lists his own tickets: the number meant may be a slip (7 for 1).
+    not_yours = "工单 {} 不是派给您的，您不能处理。如需协助请联系服务中心。\n您手上可以{}的工单：0001（楼道灯坏了）、0012（楼道灯坏了）。"
+    assert await wc.say("wangwei", "办结 7，已修好") == not_yours.format(numbers[7], "办结")
+    assert await wc.say("wangwei", "接单 7号") == not_yours.format(numbers[7], "接单")
+    assert await wc.say("wangwei", "办结 2号 已修好") == not_yours.format(numbers[2], "办结")
+    assert await wc.say("wangwei", "接单 2") == not_yours.format(numbers[2], "接单")
     assert "找不到工单 99" in await wc.say("wangwei", "办结 99，已修好")
     for n in (1, 2, 7, 12):
         assert (await ticket(services, numbers[n])).status == "dispatched"

@@ -114,10 +114,34 @@ async def test_a_workers_plans_do_nothing_and_say_what_to_send(client: Client, s
     assert (await wc.say("wangwei", "办结 2 换了新水管")).startswith(f"已办结：工单 {leak.number}")
     assert await wc.say("wangwei", "2 明天去") == (
         f"工单 {leak.number} 当前状态是“已办结”，已不在您手上办理，不用再去。回复“我的工单”可查看手上的工单。")
-    assert await wc.say("wangwei", "9 明天去") == "找不到工单 9，请核对工单号（回复“我的工单”查看）。"
+    assert await wc.say("wangwei", "9 明天去") == "找不到工单 9，请核对工单号（回复“我的工单”查看）。\n您手上可以办理的工单：0001（楼道灯坏了）。"
 
 
 async def test_a_plan_with_no_job_in_hand(client: Client, services: Services) -> None:
     await load_demo_roster(services)
     wc = WeCom(client, services)
     assert await wc.say("lina", "明天去") == "好的。您手上暂时没有工单；有新工单会推送给您。"
+
+
+async def test_a_slip_of_the_number_lists_the_workers_own_tickets(client: Client, services: Services) -> None:
+    """接单 0023 for 0003, or 接单 2 for a colleague's 0002: 找不到工单 / 不是派给您的 and nothing more
+    — the worker, in the stairwell, had to send 我的工单 and type again. The refusal names the
+    tickets in their hands that command can act on; nothing is done."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    lamp = (await new_ticket(services, resident="oSlip1", fields={"description": "楼道灯坏了"})).ticket
+    other = (await new_ticket(services, resident="oSlip2", building="5", fields={"description": "门禁坏了"})).ticket
+    drain = (await new_ticket(services, resident="oSlip3", building="1", fields={"description": "下水道堵了"})).ticket
+    assert await wc.say("wangwei", "接单 0023") == (
+        "找不到工单 0023，请核对工单号（回复“我的工单”查看）。\n您手上可以接单的工单：0001（楼道灯坏了）、0003（下水道堵了）。")
+    assert await wc.say("wangwei", "接单 2") == (
+        f"工单 {other.number} 不是派给您的，您不能处理。如需协助请联系服务中心。\n"
+        "您手上可以接单的工单：0001（楼道灯坏了）、0003（下水道堵了）。")
+    assert [(await ticket(services, x.number)).status for x in (lamp, other, drain)] == ["dispatched"] * 3
+    assert (await wc.say("wangwei", "接单 3")).startswith(f"已接单：工单 {drain.number}")
+    # Only what the command can act on: 0003 is taken, so 接单 lists 0001 alone, 办结 both.
+    assert (await wc.say("wangwei", "接单 0023")).endswith("您手上可以接单的工单：0001（楼道灯坏了）。")
+    assert (await wc.say("wangwei", "办结 0023 修好了")).endswith(
+        "您手上可以办结的工单：0001（楼道灯坏了）、0003（下水道堵了）。")
+    # Nothing in hand: the refusal as before.
+    assert await wc.say("sunli", "接单 0023") == "找不到工单 0023，请核对工单号（回复“我的工单”查看）。"

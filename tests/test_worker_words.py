@@ -69,9 +69,11 @@ async def test_a_number_that_names_none_of_the_workers_tickets_stops_the_whole_c
     mine = (await new_ticket(services, resident="oM1")).ticket.number  # 0001, 王伟's (building 3)
     theirs = (await new_ticket(services, resident="oM2", building="5")).ticket.number  # 0002, 李娜's
     reply = await wc.say("wangwei", "接单 1 9")
-    assert reply == "找不到工单 9，请核对工单号（回复“我的工单”查看）。\n以上工单都还没有办理，请核对工单号后重新发送。"
+    assert reply == ("找不到工单 9，请核对工单号（回复“我的工单”查看）。\n您手上可以接单的工单：0001（楼道灯坏了）。\n"
+                     "以上工单都还没有办理，请核对工单号后重新发送。")
     reply = await wc.say("wangwei", "接单 1和2")
     assert reply.splitlines() == [f"工单 {theirs} 不是派给您的，您不能处理。如需协助请联系服务中心。",
+                                  "您手上可以接单的工单：0001（楼道灯坏了）。",
                                   "以上工单都还没有办理，请核对工单号后重新发送。"]
     assert (await ticket(services, mine)).status == "dispatched" and await _told(services, "oM1") == []
     assert ("wecom.accept.refused", "2") in await _audit(services, "wangwei")
@@ -79,7 +81,8 @@ async def test_a_number_that_names_none_of_the_workers_tickets_stops_the_whole_c
     await wc.say("lina", "接单 2")
     assert await wc.say("wangwei", "电话 1 2") == "\n".join([
         f"工单 {mine} 居民电话：13812345678\n仅供办理本工单联系居民使用，请勿外传。",
-        f"工单 {theirs} 不是派给您的，您不能处理。如需协助请联系服务中心。"])
+        f"工单 {theirs} 不是派给您的，您不能处理。如需协助请联系服务中心。",
+        "您手上可以查看电话的工单：0001（楼道灯坏了）。"])
     assert await wc.say("wangwei", "接单 1 2 3 4 5 6 7") == "一条指令最多处理 6 张工单，请分几次发送。"
     assert (await ticket(services, mine)).status == "dispatched"
 
@@ -458,5 +461,6 @@ async def test_cannot_go_change_the_person_is_answered_with_the_return_to_send(
     assert await outbox_rows(services, "group") == []
     assert await wc.say("homecare", "退回 0003 下午去不了，找别人吧") == f"已退回：工单 {c}，服务中心会重新派单。"
     assert "服务机构退回：下午去不了，找别人吧" in (await outbox_rows(services, "group"))[-1].payload["content"]
-    assert await wc.say("homecare", "9 去不了") == "找不到工单 9，请核对工单号（回复“我的工单”查看）。"
+    assert await wc.say("homecare", "9 去不了") == ("找不到工单 9，请核对工单号（回复“我的工单”查看）。\n"
+                                                  "您手上可以退回的工单：0002（陪诊 11月24日 07:30）、0001（助洁 11月24日 08:30）。")
     assert await wc.say("lina", "今天走不开 换个人吧") == "您目前没有可以退回的工单。"
