@@ -484,3 +484,41 @@ async def test_a_bare_clock_hour_is_read_in_the_services_hours(wx: WeChat, servi
     await wx.say(openid, "13912345678")
     summary = await wx.say(openid, "否")
     assert "时间：11月24日 14:00" in summary, summary
+
+async def test_a_day_said_after_the_opening_named_only_the_time_of_day_takes_both(
+    wx: WeChat, services: Services
+) -> None:
+    """给我妈订个饭 晚上送过去: asked 您说的“晚上”：请说是哪一天, the daughter said 后天 and the meal was
+    booked for 11:00 (the day's first slot), a lunch for a dinner, the summary saying only 11月27日.
+    The day answers the question the time of day left open: 后天晚上."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我妈订个饭 晚上送过去")
+    for answer in ("李桂芝", "79"):
+        await wx.say(openid, answer)
+    asked = await wx.say(openid, "2号楼1单元102")
+    assert "您说的“晚上”：请说是哪一天" in asked, asked
+    told = await wx.say(openid, "后天")
+    assert "晚上" in told and "注意" in told, told
+    await wx.say(openid, "跳过")
+    await wx.say(openid, "13500001234")
+    summary = await wx.say(openid, "否")
+    assert "时间：11月" in summary and "晚上" in summary, summary
+    booked = await wx.say(openid, "确认")
+    assert "已为助餐预约好" in booked and "17:00" in booked, booked
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["start"].endswith("T09:00:00+00:00"), ticket.fields  # 17:00 in Shanghai
+
+
+async def test_the_providers_card_keeps_the_care_note_before_a_long_request(wx: WeChat, services: Services) -> None:
+    """The card's 事项 (WeCom's 512 bytes) ended 我想给我老娘订个饭 她…: the request came before the
+    care note, and 她不能吃辣 牙口不好 — what the canteen must act on — was clipped away."""
+    from tests.wecom_driver import outbox_rows
+
+    openid = oid()
+    await wx.say(openid, "我想给我老娘订个饭 她一个人在家 中午送过去就行")
+    for answer in ("王秀兰", "82", "9号楼3单元201", "明天", "她不能吃辣 牙口不好", "13577778888", "否"):
+        await wx.say(openid, answer)
+    assert "已为助餐预约好" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    cards = [r for r in await outbox_rows(services, "wecom", ticket.assignee) if r.payload.get("msgtype") == "textcard"]
+    assert "备注：她不能吃辣 牙口不好" in cards[-1].payload["description"], cards[-1].payload

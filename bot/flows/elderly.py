@@ -575,6 +575,10 @@ class ElderlyService(Flow):
             moved = await _time_moved(ctx, slots, spec, text)
             if moved is not None:
                 return moved
+        if spec is not None and step.slot.startswith("when_"):
+            day_for = await _day_for_time_of_day(ctx, slots, spec, text)
+            if day_for is not None:
+                return day_for
         if step.slot in ("for_whom", "for_name"):
             return _told_ahead(ctx, slots, text)
         no_place = step is self.address and not parsers.address_parts(text)  # 少放盐 at the address
@@ -680,6 +684,24 @@ async def _time_moved(
     if first:
         return {**slots, slot: value}, ctx.text("flow.noted", field=ctx.text("elderly.labels.when"), value=value["text"])
     return {**slots, slot: value}, ctx.text("elderly.time_changed", when=value["text"])
+
+
+async def _day_for_time_of_day(
+    ctx: Context, slots: dict[str, Any], spec: ServiceSpec, text: str
+) -> tuple[dict[str, Any], str] | None:
+    """A day alone (后天) where the time is asked after the opening named a time of day with no day
+    (订个饭 晚上送过去, asked 您说的“晚上”：请说是哪一天): that day at that time of day. The day
+    alone was booked at the day's first slot, 11:00 — lunch for a dinner. None otherwise."""
+    raw = slots.get("when_raw")
+    today = local(ctx.now, ctx.svc.tz).date()
+    if not isinstance(raw, dict) or not _time_alone(text, today):
+        return None
+    opened, said = parse_when(str(raw.get("text") or ""), today), parse_when(text, today)
+    if opened.day is not None or (opened.at is None and opened.part is None):
+        return None
+    if said.day is None or said.at is not None or said.part is not None:
+        return None
+    return await _time_moved(ctx, slots, spec, f"{text} {raw.get('text')}", first=True)
 
 
 _BEFORE_TIME = ("for_whom", "for_name", "age", "address")  # the questions asked before the time
