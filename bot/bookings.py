@@ -99,8 +99,8 @@ def day_text(day: date) -> str:
 
 def ticket_summary(svc: Services, fields: Mapping[str, Any], start: datetime, *, waitlist: bool) -> str:
     """A booking's ticket summary, what the provider's WeCom card shows as 事项: 候补 first while
-    waitlisted, the service, the start, the person with the age, what the opening asked for and
-    the care notes, each clipped (the card clips the whole):
+    waitlisted, the service, the start, the person with the age, the care notes and what the
+    opening asked for, each clipped (the card clips the whole):
     '助浴｜11月24日（周二）09:00｜张桂兰（85岁）｜备注：坐轮椅 需要两个人扶'."""
     t = svc.texts
     parts = [t.get("booking.summary_waitlist")] if waitlist else []
@@ -110,10 +110,12 @@ def ticket_summary(svc: Services, fields: Mapping[str, Any], start: datetime, *,
         parts.append(t.get("booking.summary_age", name=name, age=age))
     elif name:
         parts.append(name)
-    if fields.get("request"):
-        parts.append(str(fields["request"])[:60])
+    # The care notes before what the opening asked for, which mostly says the service again (我想给
+    # 我老娘订个饭 …): the card clips the whole to fit WeCom's 512 bytes, and 不能吃辣 was cut off
     if fields.get("notes"):
         parts.append(t.get("booking.summary_notes", notes=str(fields["notes"])[:40]))
+    if fields.get("request"):
+        parts.append(str(fields["request"])[:60])
     return "｜".join(parts)
 
 

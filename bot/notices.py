@@ -205,7 +205,7 @@ def dispatch_card(
                       short=short))
     what = safe_text(matter_of(ticket))  # its place is the 地点 line
     description = ""
-    for limit in (120, 80, 40, 20, 0):
+    for limit in (*range(120, 0, -10), 0):  # the longest 事项 that fits (from 80 it fell to 40: a care note cut)
         lines = [f'<div class="gray">{head[0]}</div>'] + ([f'<div class="normal">{head[1]}</div>'] if head[1] else [])
         if what and limit:
             clipped = html.escape(clip(what, limit))

@@ -485,6 +485,7 @@ async def test_a_bare_clock_hour_is_read_in_the_services_hours(wx: WeChat, servi
     summary = await wx.say(openid, "否")
     assert "时间：11月24日 14:00" in summary, summary
 
+
 async def test_a_day_said_after_the_opening_named_only_the_time_of_day_takes_both(
     wx: WeChat, services: Services
 ) -> None:
