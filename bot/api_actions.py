@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot import api, staff_actions, tickets
 from bot.app import SERVICES
+from bot.services import Services
 
 MAX_BODY = 64 * 1024
 
@@ -100,10 +101,29 @@ async def reply(request: web.Request, actor: str) -> web.Response:
     return web.json_response({"number": number, "queued": True, "via": via})
 
 
+async def _as_it_is(svc: Services, number: str) -> staff_actions.Seen | None:
+    """The ticket's status and owner as this request found it on arrival (None: no such ticket)."""
+    async with svc.sessions() as session:
+        ticket = await tickets.get_by_number(session, number.strip())
+        return None if ticket is None else staff_actions.Seen(ticket.status, ticket.assignee, "api")
+
+
+async def _conflict(svc: Services, number: str, exc: ValueError) -> web.Response:
+    """A transition's 409, with the ticket as it now is (what the caller decides on next)."""
+    async with svc.sessions() as session:
+        ticket = await tickets.get_by_number(session, number.strip())
+        now = tickets.ticket_json(ticket) if ticket is not None else None
+    return web.json_response({"error": str(exc), "ticket": now}, status=409)
+
+
 async def transition(request: web.Request, actor: str) -> web.Response:
     """POST /api/tickets/{number}/transition {"action": ..., "assignee"?: ..., "note"?: ...,
     "expect"?: {"status": ..., "assignee": ... or null}}: with expect, the action is refused (409)
-    when the ticket's status or owner is no longer what the client last saw (another clerk acted)."""
+    when the ticket's status or owner is no longer what the client last saw (another clerk acted).
+    Without it the action is decided on the ticket as the request found it: one that lost a race
+    (another caller, a worker's 接单, a roster import changed the ticket while it waited for the
+    row) is refused the same way, not carried out on a state its caller never saw. A 409 carries
+    the ticket as it now is ("ticket")."""
     body = await _json_object(request)
     action = _string(body, "action", required=True) or ""
     assignee = _string(body, "assignee", required=False)
@@ -114,11 +134,16 @@ async def transition(request: web.Request, actor: str) -> web.Response:
     if action == "assign" and not assignee:
         return api.error(400, "'assignee' is required for assign")
     svc = request.app[SERVICES]
+    number = request.match_info["number"]
+    if seen is None:
+        seen = await _as_it_is(svc, number)
     try:
         ticket = await staff_actions.staff_transition(
-            svc, request.match_info["number"], action, actor, assignee=assignee, note=note, seen=seen,
+            svc, number, action, actor, assignee=assignee, note=note, seen=seen,
         )
     except (LookupError, ValueError) as exc:
+        if isinstance(exc, _CONFLICTS):
+            return await _conflict(svc, number, exc)
         return _refused(exc)
     return web.json_response(tickets.ticket_json(ticket))
 

@@ -69,7 +69,8 @@ class StatusForbids(ActionRefused, tickets.TransitionError):
 @dataclass(frozen=True)
 class Seen:
     """What the page an action came from showed of the ticket: its status and owner. via: 'page'
-    (the console, /api's expect) or 'wecom' (what a staff member's WeCom command read of it)."""
+    (the console, /api's expect), 'wecom' (what a staff member's WeCom command read of it) or 'api'
+    (an /api action without expect: the ticket as the request found it on arrival)."""
 
     status: str
     assignee: str | None

@@ -3,15 +3,20 @@ and console sessions (CSRF header on cookie writes), on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from bot.app import create_app
 from bot.clock import FakeClock
 from bot.console import auth
-from bot.services import Services
+from bot.services import Services, open_services
 from storage.models import Resident
 from tests.staff_support import audit_rows, load_roster, logged_in, make_resident, make_ticket, outbox_rows
 
@@ -137,6 +142,93 @@ async def test_a_transition_with_what_the_client_saw_is_refused_when_it_changed(
     assert (await _api_ticket(client, number))["assignee"] == "wangwei"  # not overwritten
     now = {"status": "dispatched", "assignee": "wangwei"}
     assert (await client.post(url, json={"action": "assign", "assignee": "sunli", "expect": now}, headers=BEARER)).status == 200
+
+
+class _HeldTransaction:
+    """A second process's session factory whose next action waits: once armed, its first session
+    (the request's look at the ticket on arrival) runs, the next waits until `go` is set — so
+    another caller's action lands in between, as when two callers send at the same moment."""
+
+    def __init__(self, sessions: Any) -> None:
+        self.sessions, self.opened = sessions, -1
+        self.waiting, self.go = asyncio.Event(), asyncio.Event()
+
+    def arm(self) -> None:
+        """Hold the second session opened from now on."""
+        self.opened = 0
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[Any]:
+        if self.opened >= 0:
+            self.opened += 1
+        if self.opened == 2:
+            self.waiting.set()
+            await self.go.wait()
+        async with self.sessions() as session:
+            yield session
+
+    async def close(self) -> None:
+        await self.sessions.close()
+
+
+async def test_a_transition_that_lost_a_race_is_refused_with_the_ticket_as_it_now_is(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """Two callers (two worker processes) act on the same dispatched job at once, neither with
+    "expect": the first 接单 is done; the other's 升级, decided on the job as it found it, is
+    refused with 409 naming the change and carrying the ticket as it now is — it was carried out
+    on the accepted job nobody had shown it. Sent again, now knowingly, it is done."""
+    await load_roster(services)
+    number = await _ticket(services, status="open")
+    url = f"/api/tickets/{number}/transition"
+    assert (await client.post(url, json={"action": "assign", "assignee": "wangwei"}, headers=BEARER)).status == 200
+    opened = open_services(services.settings, clock=clock)
+    held = _HeldTransaction(opened.sessions)
+    other = dataclasses.replace(opened, sessions=held)
+    try:
+        async with TestClient(TestServer(create_app(other.settings, services=other))) as second:
+            held.arm()
+            late = asyncio.create_task(second.post(url, json={"action": "escalate", "note": "太慢"}, headers=BEARER))
+            await asyncio.wait_for(held.waiting.wait(), 30)  # it has read the job as dispatched
+            first = await client.post(url, json={"action": "accept"}, headers=BEARER)
+            assert first.status == 200 and (await first.json())["status"] == "accepted"
+            held.go.set()
+            resp = await asyncio.wait_for(late, 30)
+            body = await resp.json()
+            assert resp.status == 409, body
+            assert "未执行" in body["error"] and services.texts.get("staff_actions.status.accepted") in body["error"]
+            assert (body["ticket"]["number"], body["ticket"]["status"], body["ticket"]["assignee"]) == (
+                number, "accepted", "wangwei")
+            again = await second.post(url, json={"action": "escalate", "note": "太慢"}, headers=BEARER)
+            assert again.status == 200 and (await again.json())["status"] == "escalated"
+    finally:
+        await other.close()
+    one = await _api_ticket(client, number)
+    assert [e["action"] for e in one["events"] if e["action"] in ("accept", "escalate")] == ["accept", "escalate"]
+    refused = await audit_rows(services, "ticket.escalate.refused")
+    assert [(r.actor, r.detail["reason"]) for r in refused] == [("api", "stale")]
+
+
+async def test_two_callers_at_once_act_once_on_both_backends(client: Client, services: Services, clock: FakeClock) -> None:
+    """Two callers in two processes send 接单 for the same job at the same moment: one is done,
+    the other is a 409 with the accepted ticket — never two 接单 events or two pushes."""
+    await load_roster(services)
+    number = await _ticket(services, status="open")
+    url = f"/api/tickets/{number}/transition"
+    assert (await client.post(url, json={"action": "assign", "assignee": "wangwei"}, headers=BEARER)).status == 200
+    other = open_services(services.settings, clock=clock)
+    try:
+        async with TestClient(TestServer(create_app(other.settings, services=other))) as second:
+            answers = await asyncio.gather(*(c.post(url, json={"action": "accept"}, headers=BEARER)
+                                             for c in (client, second)))
+            bodies = [await r.json() for r in answers]
+    finally:
+        await other.close()
+    assert sorted(r.status for r in answers) == [200, 409], bodies
+    [refused] = [b for r, b in zip(answers, bodies) if r.status == 409]
+    assert refused["ticket"]["status"] == "accepted" and refused["error"]
+    one = await _api_ticket(client, number)
+    assert [e["action"] for e in one["events"]].count("accept") == 1
 
 
 async def _api_ticket(client: Client, number: str) -> dict:
