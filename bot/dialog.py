@@ -506,19 +506,32 @@ async def _event(ctx: Context, state: DialogState | None, flow: Flow | None) -> 
         return Outcome("", None)
     if inbound.event == "click":
         return await _menu_pick(ctx, state, key=inbound.event_key)
+    if inbound.event == "scan":  # a follower scanned the account's code (a poster): the chat opens
+        running, held = _running(state)
+        if running is not None and held is not None:
+            return engine.recall(ctx, running, held)
+        return Outcome(ctx.text("dialog.greeting", menu=menu_text(ctx.svc)), state)
     return Outcome("", state)
 
 
 async def _menu_pick(ctx: Context, state: DialogState | None, *, key: str = "", digit: str = "") -> Outcome:
     """A service picked from the menu (a CLICK key or a digit)."""
     action = MENU_KEYS.get(key) if key else MENU_DIGITS.get(digit)
+    running, held = _running(state)
     if action == "status":
-        return Outcome(await status_reply(ctx, None), state)
+        reply = await status_reply(ctx, None)
+        if running is not None and held is not None:  # 我的工单 pressed mid-request: then its question
+            return engine.resume(ctx, running, held, reply)
+        return Outcome(reply, state)
     if action == "handoff":
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_command"), *_running(state)), None)
     flow = registry.for_menu_key(key) if key else registry.for_menu_number(digit)
     if flow is None:
         return Outcome(menu_text(ctx.svc), state)
+    if key and running is not None and held is not None and running.name == flow.name:
+        # The button of the request in hand, pressed again (to find the way back): it goes on
+        # where it was, with what is noted — it began again, dropping what was said without a word.
+        return engine.recall(ctx, running, held)
     if flow.name == "volunteer_signup" and state is None:
         registered = await _registered_volunteer(ctx)
         if registered is not None:
