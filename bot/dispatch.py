@@ -1295,6 +1295,23 @@ async def _ticket_cause_check(session: AsyncSession, reminder: Reminder) -> bool
 reminders.register_cause_check("ticket", _ticket_cause_check)
 
 
+async def deliver_limit_reminder(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
+    """A reminder before a 接单 or 办结 limit (请在 10:00 前接单): delivered while the limit is still
+    ahead. One the scheduler reaches only at or after it (catching up after the service stood
+    still) is dropped: the breach check due at the limit tells the owner it was missed, and the
+    reminder of a time already past came beside it as a second, contradictory order."""
+    ticket = await session.get(Ticket, reminder.cause_id) if reminder.cause_id is not None else None
+    now = svc.clock.now()
+    due = None if ticket is None else ticket.accept_due_at if reminder.kind == "accept_remind" else ticket.due_at
+    if due is not None and due <= now:
+        return False
+    return await schedule.deliver_plain(session, reminder, now)
+
+
+for _kind in REMIND_KINDS:
+    schedule.register_kind_handler(_kind, deliver_limit_reminder)
+
+
 async def handle_due_reminder(svc: Services, session: AsyncSession, reminder: Reminder) -> bool:
     """Act on a due breach check: mark overdue, escalate, tell staff and the owner.
 

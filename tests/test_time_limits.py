@@ -224,3 +224,33 @@ async def test_a_card_held_through_quiet_hours_has_its_limits_from_the_morning(s
     [quiet] = await outbox_rows(svc, "wechat", "oQ")
     [loud] = await outbox_rows(svc, "wechat", "oU")
     assert (quiet.next_attempt_at, loud.next_attempt_at) == (_local(11, 24, 8, 0), clock.now())
+
+
+async def test_a_reminder_reached_only_after_its_limit_is_dropped(svc: Services, clock: FakeClock) -> None:
+    """The service stood still from 09:45 to 10:40 (a restart, a stuck host): catching up, the
+    scheduler sent 提醒：请在 10:30 前接单 at 10:40, beside 已超过接单时限 — a time already past
+    given as an order. The reminder is dropped; the breach notice says the limit was missed."""
+    t = (await new_ticket(svc, resident="oLate")).ticket
+    clock.advance(minutes=40)
+    await schedule.run_due(svc)
+    states = await _states(svc, t.id)
+    assert (states["accept_remind"], states["accept_breach"]) == ("dropped", "done")
+    [card, breach] = await outbox_rows(svc, "wecom", "wangwei")
+    assert breach.payload["text"].startswith(f"工单 {t.number}（3号楼）已超过接单时限")
+    # A 办结 reminder the same: a job taken, the service still until past its limit.
+    job = (await new_ticket(svc, resident="oLate2", building="2")).ticket
+    await _act(svc, job.number, "accept", "wangwei")
+    clock.set((await ticket(svc, job.number)).due_at + timedelta(minutes=5))
+    await schedule.run_due(svc)
+    states = await _states(svc, job.id)
+    assert (states["resolve_remind"], states["resolve_breach"]) == ("dropped", "done")
+    assert not [o for o in await outbox_rows(svc, "wecom", "wangwei") if o.payload.get("text", "").startswith("提醒")]
+    assert (await ticket(svc, job.number)).status == "escalated"
+
+
+async def test_a_reminder_before_its_limit_still_goes(svc: Services, clock: FakeClock) -> None:
+    t = (await new_ticket(svc, resident="oOnTime")).ticket
+    clock.advance(minutes=29)  # late for the reminder (planned at 10:20), still before 10:30
+    await schedule.run_due(svc)
+    assert (await _states(svc, t.id))["accept_remind"] == "done"
+    assert "请在 11月23日 10:30 前接单" in (await outbox_rows(svc, "wecom", "wangwei"))[-1].payload["text"]
