@@ -65,4 +65,5 @@ def bar_chart(
             bars.append(Bar(j, v or 0.0, text, LABEL_WIDTH, y0 + j * (BAR_HEIGHT + BAR_GAP), width, BAR_HEIGHT))
         label_y = y0 + (series_count * (BAR_HEIGHT + BAR_GAP) - BAR_GAP) / 2
         groups.append(Group(label, label_y, tuple(bars)))
-    return Chart(tuple(groups), tuple(legend), LABEL_WIDTH + BAR_WIDTH + 60, TOP + len(rows) * stride)
+    # with no rows, one row's room is kept for the template's empty line (it was cut off by the frame)
+    return Chart(tuple(groups), tuple(legend), LABEL_WIDTH + BAR_WIDTH + 60, TOP + max(1, len(rows)) * stride)

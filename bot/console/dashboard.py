@@ -58,6 +58,17 @@ def _range(request: web.Request, notices: list[str]) -> tuple[date, date]:
     return since, until
 
 
+def month_ranges(today: date) -> list[tuple[str, date, date]]:
+    """The dashboard's quick ranges ('this' month so far, the whole of 'last' month) — the street
+    ranks communities by month, and a clerk reading the month report picked both days by hand."""
+    first = today.replace(day=1)
+    last_month_end = first - timedelta(days=1)
+    return [
+        ("this", first, today),
+        ("last", last_month_end.replace(day=1), last_month_end),
+    ]
+
+
 @routes.get("/console/dashboard.csv")
 @page("readonly")
 async def dashboard_csv(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
@@ -121,4 +132,6 @@ async def dashboard(request: web.Request, user: ConsoleUser) -> web.StreamRespon
         "report": figures, "load": load, "rates_chart": rates, "load_chart": load_chart,
         "load_by_grid": {g.key: g for g in load.grids}, "load_by_worker": {w.key: w for w in load.workers},
         "since": since.isoformat(), "until": until.isoformat(), "notices": notices, "note": L.get("report.note"),
+        "months": [(which, a.month, a.isoformat(), b.isoformat(), (a, b) == (since, until))
+                   for which, a, b in month_ranges(local(svc.clock.now(), svc.tz).date())],
     })
