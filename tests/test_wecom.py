@@ -122,7 +122,9 @@ async def test_help_unknown_and_strangers(client: TestClient[Any, Any], services
     assert (await wc.say("wangwei", "今天天气不错")).startswith("没有看懂这条指令。")
     assert await wc.say("stranger", "接单 1") == "您不在社区工作人员名册中，无法处理工单。如有疑问请联系服务中心。"
     status, reply = await wc.post(wc.message_xml("wangwei", "voice", MediaId="v1", Format="amr"))
-    assert status == 200 and reply == "请用文字回复指令。"
+    assert status == 200 and reply == (  # a voice message: no words to read (WeCom gives an app none)
+        "这条消息读不出文字（语音、位置、文件都读不出内容），没有办理。请用文字回复指令，例如“接单 0001”“办结 0001 已修好”；"
+        "用手机输入法的语音输入，说完转成文字再发送也可以。")
     status, reply = await wc.post(wc.message_xml("wangwei", "image", MediaId="m9"))
     assert "请先发送“办结 N 说明”" in reply
 
