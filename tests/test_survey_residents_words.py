@@ -61,3 +61,23 @@ async def test_a_bare_acknowledgement_while_a_survey_waits_asks_it_again(
     assert f"工单 {number}" in told and "回复 1–5 分" in told and "我可以帮您" not in told, told
     assert await pending(services, openid) == [(number, 1, "sent")]  # no rating taken from it
     assert "感谢您的评价（满意）" in await wx.say(openid, "满意")
+
+
+async def test_a_bare_number_before_the_survey_went_out_is_the_menus(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """2 sent after the 已办结 push, before the survey asked for any score, reopened the job as 2 分
+    (不满意) and told the staff group: the resident had picked the menu's 2 (矛盾调解). A bare number
+    counts only once the survey's 1–5 went out; 不满意 / 还是不热 still count before it."""
+    await load_demo_roster(services)
+    openid, other = oid(), oid()
+    number = await resolved(services, openid)
+    told = await wx.say(openid, "2")
+    assert "很抱歉没有让您满意" not in told and "和谁发生的矛盾" in told, told
+    assert await pending(services, openid) == [(number, 1, "early")]
+    other_number = await resolved(services, other)
+    assert "很抱歉没有让您满意" in await wx.say(other, "不满意")
+    assert await pending(services, other) == [(other_number, 1, "comment")]  # reopened, the reason asked
+    clock.advance(seconds=DELAY)
+    await run_due(services)
+    assert "感谢您的评价（满意）" in await wx.say(openid, "满意")  # in the mediation's question: the scale's word

@@ -832,8 +832,10 @@ def _reading(text: str, p: Pending) -> Rating | None:
     rating = said or still_unresolved(text, p.ticket) or slow_fix(text, p.ticket) or care_fault(text, p.ticket)
     if rating is None or (p.state == "early" and rating.good):
         return None
-    if p.state == "late" and said is not None and not on_scale(text):
-        return None  # days after 未评价, 5 is the menu's 5 and 还行 an answer to something else
+    if p.state in ("early", "late") and said is not None and not on_scale(text):
+        # before the survey went out, or days after 未评价, no scale was asked for: 2 is the menu's
+        # 2 (矛盾调解; it reopened the job as 2 分), 5 the menu's 5 and 还行 an answer to something else
+        return None
     return rating
 
 
