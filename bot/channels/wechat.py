@@ -33,7 +33,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import os
+import re
 import socket
 import struct
 import time
@@ -212,14 +214,28 @@ def _text(values: Mapping[str, str | None], name: str, *, required: bool = False
     return value
 
 
-def _number(values: Mapping[str, str | None], name: str) -> float | None:
+def _number(values: Mapping[str, str | None], name: str, bound: float = math.inf) -> float | None:
+    """A number element; None when empty, or when not finite or beyond ±bound (nan, inf, a
+    latitude of 999: a point nowhere — kept, it was shown as a place, 位置(999.0, -inf), and NaN
+    made PostgreSQL refuse the message's JSON, losing it)."""
     raw = _text(values, name).strip()
     if not raw:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise BadRequest(f"<{name}> is not a number") from exc
+    return value if math.isfinite(value) and abs(value) <= bound else None
+
+
+def _point(values: Mapping[str, str | None], lat: str, lon: str) -> dict[str, float]:
+    """{"latitude", "longitude"} of a usable point, else {}: one without the other is no point, and
+    the dialog takes a location for a point only when "latitude" is there (without one, its label
+    is read as a place typed; with no label either, the place is asked again)."""
+    latitude, longitude = _number(values, lat, 90.0), _number(values, lon, 180.0)
+    if latitude is None or longitude is None:
+        return {}
+    return {"latitude": latitude, "longitude": longitude}
 
 
 def _created_at(values: Mapping[str, str | None]) -> datetime:
@@ -262,7 +278,10 @@ def to_inbound(values: Mapping[str, str | None]) -> Inbound | None:
         return Inbound(**base, media=media)
     if kind == "voice":
         media = {"media_id": _text(values, "MediaId"), "format": _text(values, "Format")}
-        return Inbound(**base, text=_text(values, "Recognition").strip(), media=media)
+        heard = _text(values, "Recognition").strip()
+        # Recognition of a voice with no words in it (noise, a cough) can be a bare 。 or ？: not
+        # heard — it was read as words (？ as a request for help, 。 as not understood + the menu).
+        return Inbound(**base, text=heard if re.search(r"\w", heard) else "", media=media)
     if kind == "image":
         return Inbound(**base, media={"media_id": _text(values, "MediaId"), "pic_url": _text(values, "PicUrl")})
     if kind in ("video", "shortvideo"):
@@ -270,10 +289,7 @@ def to_inbound(values: Mapping[str, str | None]) -> Inbound | None:
         return Inbound(**base, media=media)
     if kind == "location":
         label = _text(values, "Label")
-        media = {
-            "latitude": _number(values, "Location_X"), "longitude": _number(values, "Location_Y"),
-            "scale": _number(values, "Scale"), "label": label,
-        }
+        media = {**_point(values, "Location_X", "Location_Y"), "scale": _number(values, "Scale"), "label": label}
         return Inbound(**base, text=label, media=media)
     title = _text(values, "Title")  # link
     media = {"title": title, "description": _text(values, "Description"), "url": _text(values, "Url")}
@@ -293,10 +309,7 @@ def _event(values: Mapping[str, str | None], base: dict[str, Any]) -> Inbound | 
         media = {"ticket": _text(values, "Ticket")}
     elif event == "location":
         key = ""
-        media = {
-            "latitude": _number(values, "Latitude"), "longitude": _number(values, "Longitude"),
-            "precision": _number(values, "Precision"),
-        }
+        media = {**_point(values, "Latitude", "Longitude"), "precision": _number(values, "Precision")}
     return Inbound(**base, event=event, event_key=key, media=media)
 
 
