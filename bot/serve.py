@@ -11,6 +11,7 @@ prometheus_client's multiprocess files, so /metrics adds up every worker whichev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -23,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_exits
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -350,16 +352,28 @@ def die_with_parent(parent: int) -> None:
         raise SystemExit(0)
 
 
-def run_worker(overrides: dict[str, Any], reuse_port: bool, parent: int | None = None) -> None:
+def run_worker(
+    overrides: dict[str, Any], reuse_port: bool, parent: int | None = None, ready_pipe: Connection | None = None,
+    *, listening: Callable[[], None] | None = None,
+) -> None:
     """One worker process: build the app and serve until SIGTERM/SIGINT (or, started by a
-    supervising parent, until that parent dies)."""
+    supervising parent, until that parent dies). Once its port accepts connections it says so:
+    its pid sent down ready_pipe (to the supervising parent), or listening() called."""
     if parent is not None:
         die_with_parent(parent)
     settings = load_settings(**overrides)
     logs.configure(settings.log_level)
+
+    def listens(*_said: Any) -> None:  # run_app's print hook: called once every site is listening
+        if ready_pipe is not None:
+            with contextlib.suppress(BrokenPipeError):  # the parent is gone: this worker is told to stop
+                ready_pipe.send(os.getpid())
+        if listening is not None:
+            listening()
+
     web.run_app(
         worker_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
-        print=None, handle_signals=True,
+        print=listens, handle_signals=True,
     )
 
 
@@ -373,17 +387,18 @@ def serve(overrides: dict[str, Any], workers: int = 1) -> int:
         check_address(settings.host, settings.port)
         warnings = asyncio.run(check_backends(settings))
         hold_single_process_lock(settings)
-        banner(settings, workers, warnings)
+        announce = lambda: banner(settings, workers, warnings)  # noqa: E731 - said once the port accepts
         if workers == 1:
-            run_worker(overrides, reuse_port=False)
+            run_worker(overrides, reuse_port=False, listening=announce)
             return 0
         logs.configure(settings.log_level)
         metrics_dir = _fresh_metrics_dir(settings)
         os.environ[metrics.MULTIPROC_ENV] = str(metrics_dir)  # before the workers start: they read it at import
         try:
             ctx = multiprocessing.get_context("spawn")
-            return Supervisor(lambda: ctx.Process(target=run_worker, args=(overrides, True, os.getpid())), workers,
-                              metrics_dir).run()
+            heard, told = ctx.Pipe(duplex=False)
+            return Supervisor(lambda: ctx.Process(target=run_worker, args=(overrides, True, os.getpid(), told)),
+                              workers, metrics_dir, ready=heard, on_ready=announce).run()
         finally:
             os.environ.pop(metrics.MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -439,14 +454,33 @@ class _Slot:
 class Supervisor:
     """Run `count` worker processes made by `make`, start again one that exits (logged, after
     a growing pause), and stop them all on SIGTERM/SIGINT; give up (exit 1) when a worker keeps
-    exiting within FAST_EXIT_S of starting, so that systemd restarts the whole service."""
+    exiting within FAST_EXIT_S of starting, so that systemd restarts the whole service.
+    Workers send their pid down `ready` once they listen: on_ready is called once, when every
+    worker running then does (the banner: "serving on" only when it is so)."""
 
-    def __init__(self, make: Callable[[], BaseProcess], count: int, metrics_dir: Path | None = None) -> None:
+    def __init__(
+        self, make: Callable[[], BaseProcess], count: int, metrics_dir: Path | None = None, *,
+        ready: Connection | None = None, on_ready: Callable[[], None] | None = None,
+    ) -> None:
         self.make = make
         self.slots = [_Slot(n) for n in range(1, count + 1)]
         self.metrics_dir = metrics_dir
         self.stopping = False
         self._told: set[int] = set()  # the workers sent SIGTERM (once: a second cuts their shutdown short)
+        self.ready = ready
+        self.on_ready = on_ready
+        self._listening: set[int] = set()  # pids of workers that said they listen
+
+    def _heard(self) -> None:
+        """Take the workers' "listening" messages waiting on the pipe; on_ready once all listen."""
+        assert self.ready is not None
+        while self.ready.poll():
+            self._listening.add(self.ready.recv())
+        pids = {slot.proc.pid for slot in self.slots if slot.proc is not None}
+        if self.on_ready is not None and pids and all(slot.proc is not None for slot in self.slots) \
+                and pids <= self._listening:
+            self.on_ready()
+            self.on_ready = None
 
     def _start(self, slot: _Slot) -> None:
         slot.proc = self.make()
@@ -490,7 +524,12 @@ class Supervisor:
                 return worst
             pending = [slot.restart_at for slot in self.slots if slot.proc is None]
             timeout = max(0.0, min(pending) - time.monotonic()) if pending else None
-            wait_for_exits([slot.proc.sentinel for slot in running if slot.proc is not None], timeout)
+            waits: list[Any] = [slot.proc.sentinel for slot in running if slot.proc is not None]
+            if self.ready is not None:
+                waits.append(self.ready)
+            wait_for_exits(waits, timeout)
+            if self.ready is not None:
+                self._heard()
             for slot in running:
                 if slot.proc is not None and not self.stopping and slot.proc.exitcode is not None:
                     if not self._worker_exited(slot):

@@ -78,6 +78,17 @@ class ServerProcess:
                 self.kill()
 
 
+def said_serving_then_accepts(server: ServerProcess, timeout: float = 90) -> None:
+    """Wait for serve's "serving on" line; the port must take a connection the moment it is said."""
+    deadline = time.monotonic() + timeout
+    while "serving on" not in server.log.read_text(errors="replace"):
+        assert server.proc is not None and server.proc.poll() is None, server.log.read_text()[-3000:]
+        assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+        time.sleep(0.005)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5):
+        pass  # refused here was the line said before any worker listened
+
+
 class PrivateRedis:
     """A redis-server of this test alone, on its own port, restartable."""
 

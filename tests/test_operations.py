@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot import cli
 from storage.migrate import upgrade
 from tests.conftest import PG_ADMIN_URL, _admin, _run
-from tests.harness import PrivateRedis, Resident, ServerProcess
+from tests.harness import PrivateRedis, Resident, ServerProcess, said_serving_then_accepts
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,12 +64,12 @@ class Service(ServerProcess):
         return self.log.read_text(errors="replace")
 
     async def wait_ready(self, timeout: float = 90) -> None:
-        """Until /healthz answers 200 and both workers run."""
+        """Until /healthz answers 200, both workers run and the parent has said it serves."""
         await super().wait_ready(timeout)
         deadline = time.monotonic() + timeout
-        while len(self.workers()) != 2 and time.monotonic() < deadline:
+        while (len(self.workers()) != 2 or "serving on" not in self.text()) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        assert len(self.workers()) == 2, self.text()[-3000:]
+        assert len(self.workers()) == 2 and "serving on" in self.text(), self.text()[-3000:]
 
     def stop(self) -> None:
         """SIGTERM to the parent, which stops its workers (SIGKILL to all after 10 s)."""
@@ -275,7 +275,21 @@ async def test_behind_a_trusted_proxy_saying_https_console_cookies_are_secure(
     assert "Secure" not in plain.headers["Set-Cookie"]
 
 
+async def test_serving_on_is_said_once_the_workers_listen(backing: tuple[str, PrivateRedis], tmp_path: Path) -> None:
+    """`serve --workers 2` said "serving on" as soon as it had started the workers, a second or
+    more before they listened (connections refused meanwhile): an operator or a script waiting
+    for the line was told a lie. It is said once every worker listens, and once."""
+    svc = _service(backing, tmp_path)
+    svc.start()
+    try:
+        said_serving_then_accepts(svc)
+        await svc.wait_ready()
+        assert svc.text().count("serving on") == 1
+    finally:
+        svc.stop()
+
+
 def test_the_banner_warns_that_links_would_point_at_the_listening_address(service: Service) -> None:
-    banner = service.text().split("\n{", 1)[0]  # the lines before the first JSON log line
+    banner = "\n".join(line for line in service.text().splitlines() if not line.startswith("{"))  # not the JSON logs
     assert f"community-bot serving on http://127.0.0.1:{service.port} (2 workers" in banner, banner
     assert "WARNING: CB_PUBLIC_BASE_URL is not set" in banner, banner

@@ -76,3 +76,21 @@ async def test_outside_the_simulator_an_unset_public_url_is_warned_of(services: 
     ]
     for update in ({"public_base_url": "https://bot.example-community.cn"}, {"simulator": True}):
         assert await check_backends(settings.model_copy(update=update)) == []
+
+
+def test_one_process_says_serving_on_once_its_port_accepts(tmp_path: Path) -> None:
+    """`communitybot serve` on the embedded default: "serving on" is said when the port takes
+    connections, not before the app (jieba, the roster, the config) has started."""
+    from storage.migrate import upgrade
+    from tests.harness import ServerProcess, said_serving_then_accepts
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    server = ServerProcess({"CB_DATABASE_URL": url, "CB_VAR_DIR": str(tmp_path / "var"), "CB_REDIS_URL": "",
+                            "CB_OUTBOX_SENDER": "0", "CB_SCHEDULER": "0"}, tmp_path, "serve")
+    server.start()
+    try:
+        said_serving_then_accepts(server)
+        assert server.log.read_text().count("serving on") == 1
+    finally:
+        server.stop()
