@@ -257,6 +257,12 @@ async def test_send_round_trip_through_wechat(
         ("location", {"lat": 30.27, "lng": 120.15, "label": "望湖社区3号楼"}),
         ("subscribe", {}),
         ("click", {"key": "MENU_MY_TICKETS"}),
+        ("voice", {"text": ""}),  # recognition off: no Recognition
+        ("sticker", {}),
+        ("link", {"text": "关于小区停车收费的通知", "key": "https://mp.weixin.qq.com/s/parking"}),
+        ("file", {"text": "维修报价单.pdf"}),
+        ("scan", {"key": "building3"}),
+        ("unsubscribe", {}),
     ):
         resp = await web.post("/sim/send", json={"openid": "oSimZhang", "kind": kind, "mode": mode, **fields})
         assert resp.status == 200 and (await resp.json())["ok"], kind
@@ -270,9 +276,13 @@ async def test_send_round_trip_through_wechat(
     assert any(t == "location" for t, _ in inbound)
     assert any(t == "event:subscribe" for t, _ in inbound)
     assert any(t == "event:click" and "MENU_MY_TICKETS" in c for t, c in inbound)
+    assert ("voice", "") in inbound and ("unsupported", "") in inbound and ("file", "") in inbound
+    assert ("link", "关于小区停车收费的通知") in inbound
+    assert any(t == "event:scan" and "building3" in c for t, c in inbound)
+    assert inbound[-1] == ("event:unsubscribe", "[unsubscribe]")
     replies = [m.content for m in log if m.direction == "out"]
     assert answer["reply"] == replies[0]  # the page shows exactly what the bot answered
-    assert resident is not None and resident.last_inbound_at is not None
+    assert resident is not None and resident.last_inbound_at is not None and resident.subscribed is False
 
 
 async def test_send_refuses_bad_input_with_400(web: aiohttp.ClientSession) -> None:
@@ -280,7 +290,10 @@ async def test_send_refuses_bad_input_with_400(web: aiohttp.ClientSession) -> No
         b"not json",
         {"openid": "<script>", "text": "x"},
         {"openid": "oA", "kind": "text", "text": "   "},
-        {"openid": "oA", "kind": "sticker", "text": "x"},
+        {"openid": "oA", "kind": "miniprogrampage", "text": "x"},
+        {"openid": "oA", "kind": "link", "text": "通知"},  # no url
+        {"openid": "oA", "kind": "file", "text": " "},
+        {"openid": "oA", "kind": "scan"},
         {"openid": "oA", "kind": "text", "text": "长" * 2001},
         {"openid": "oA", "kind": "text", "text": "x", "mode": "weird"},
         {"openid": "oA", "kind": "location", "lat": "north"},
@@ -390,7 +403,17 @@ async def test_chat_page_in_chromium(
             await page.fill("#text", "楼道灯不亮了")
             await page.click("#send")
             await answered_after(seen)
+            seen = await bot_rows.count()
+            await page.click("#send")  # nothing typed in voice mode: a voice WeChat did not recognise
+            await answered_after(seen)
+            assert "没有听清" in (await bot_rows.nth(seen).text_content() or "")
             await page.click("#voice")
+
+            seen = await bot_rows.count()
+            await page.click("#sticker")  # WeChat's placeholder: answered, not quoted back
+            await answered_after(seen)
+            said = await bot_rows.nth(seen).text_content() or ""
+            assert "表情" in said and "不支持的消息类型" not in said, said
 
             seen = await bot_rows.count()
             await page.select_option("#mode", "safe")

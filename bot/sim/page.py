@@ -4,10 +4,14 @@ lets you answer as a grid worker through /wecom (encrypted as WeCom does).
 
 Routes, all 404 while the simulator is off:
 - GET  /sim                 the page (templates/chat.html, static/sim.js, static/sim.css)
-- POST /sim/send            {"openid", "kind": text|voice|image|location|subscribe|click|view, "text",
-                             "key", "lat", "lng", "label", "image" (base64 JPG/PNG, a data: URL too),
-                             "mode": plain|safe} → the passive reply; a photo is kept as the
-                             official account's temporary medium (media/get serves it)
+- POST /sim/send            {"openid", "kind": text|voice|image|location|subscribe|unsubscribe|scan|
+                             click|view|sticker|link|file, "text", "key", "lat", "lng", "label",
+                             "image" (base64 JPG/PNG, a data: URL too), "mode": plain|safe} → the
+                             passive reply; a photo is kept as the official account's temporary
+                             medium (media/get serves it). A voice without text is one WeChat did
+                             not recognise (no Recognition); a sticker arrives as WeChat's
+                             placeholder text; a link's text is its title and key its url, a
+                             file's text its name; a scan's key is the code's scene
 - GET  /sim/media/{id}      a photo a resident sent (its PicUrl); /sim/wecom-media/{id} one uploaded
                              to WeCom (what a worker's image message shows)
 - GET  /sim/feed?openid=&after=N   deliveries recorded since index N (resident pushes, WeCom app
@@ -41,6 +45,7 @@ from sqlalchemy import select
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
+from bot.channels.wechat import UNSUPPORTED_TEXT
 from bot.menu import load_menu
 from bot.services import Services
 from bot.sim.api import RESIDENT_APIS, recorder_of
@@ -57,7 +62,8 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TEXT = 2000
 _TAG = re.compile(r"<[^>]*>")
 _STATIC = re.compile(r"^[a-z0-9_-]+\.(js|css|svg|png)$")
-KINDS = ("text", "voice", "image", "location", "subscribe", "click", "view")
+KINDS = ("text", "voice", "image", "location", "subscribe", "unsubscribe", "scan", "click", "view", "sticker",
+         "link", "file")
 IMAGE_MAX_BYTES = 600_000  # a photo the page sends (it scales one down to fit); /sim/send's body ≤ 1 MiB
 IMAGE_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}  # and how each file starts
 _DATA_URL = re.compile(r"^data:(image/[a-z]+);base64,", re.IGNORECASE)
@@ -134,11 +140,11 @@ def parse_action(data: dict[str, Any], aes_available: bool) -> ResidentAction:
     text = str(data.get("text") or "")
     if len(text) > MAX_TEXT:
         raise FormError(f"text longer than {MAX_TEXT} characters")
-    if kind in ("text", "voice") and not text.strip():
+    if kind in ("text", "link", "file") and not text.strip():
         raise FormError("text is empty")
     key = str(data.get("key") or "")
-    if kind in ("click", "view") and not (0 < len(key) <= 256):
-        raise FormError("menu key is missing or too long")
+    if kind in ("click", "view", "scan", "link") and not (0 < len(key) <= 256):
+        raise FormError("menu key, scene or url is missing or too long")
     lat = _float(data.get("lat", 30.27), -90, 90, "lat") if kind == "location" else 0.0
     lng = _float(data.get("lng", 120.15), -180, 180, "lng") if kind == "location" else 0.0
     mode = str(data.get("mode") or "plain")
@@ -178,15 +184,25 @@ def action_xml(action: ResidentAction, *, media_id: str = "", pic_url: str = "")
             raise ValueError("a photo's message needs its MediaId")
         return message_xml("image", action.openid, PicUrl=pic_url, MediaId=media_id)
     if action.kind == "voice":
+        heard = {"Recognition": action.text} if action.text.strip() else {}  # none: recognition off
+        return message_xml("voice", action.openid, MediaId=f"sim-{secrets.token_hex(8)}", Format="amr", **heard)
+    if action.kind == "sticker":
+        return text_xml(action.openid, UNSUPPORTED_TEXT)
+    if action.kind == "link":
+        return message_xml("link", action.openid, Title=action.text, Description="", Url=action.key)
+    if action.kind == "file":
         return message_xml(
-            "voice", action.openid, MediaId=f"sim-{secrets.token_hex(8)}", Format="amr", Recognition=action.text
+            "file", action.openid, Title=action.text, Description="", FileKey=f"sim-{secrets.token_hex(8)}",
+            FileMd5=secrets.token_hex(16), FileTotalLen=1024,
         )
     if action.kind == "location":
         return message_xml(
             "location", action.openid, Location_X=action.lat, Location_Y=action.lng, Scale=16, Label=action.label
         )
-    if action.kind == "subscribe":
-        return event_xml(action.openid, "subscribe")
+    if action.kind in ("subscribe", "unsubscribe"):
+        return event_xml(action.openid, action.kind)
+    if action.kind == "scan":
+        return event_xml(action.openid, "SCAN", action.key, Ticket=f"sim-{secrets.token_hex(8)}")
     return event_xml(action.openid, "CLICK" if action.kind == "click" else "VIEW", action.key)
 
 

@@ -115,9 +115,9 @@
   $("form").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = input.value.trim();
-    if (!text) return;
+    if (!text && !state.voice) return;
     input.value = "";
-    if (state.voice) act("voice", { text }, "[" + t.sent_voice + "] " + text);
+    if (state.voice) act("voice", { text }, "[" + t.sent_voice + "] " + (text || t.voice_unheard));
     else act("text", { text }, text);
   });
   $("voice").addEventListener("click", (e) => {
@@ -130,6 +130,9 @@
     act("location", { lat: 30.2741, lng: 120.1551, label: t.location_label }, "[" + t.sent_location + "] " + t.location_label);
   });
   $("follow").addEventListener("click", () => act("subscribe", {}, t.sent_follow, "sys"));
+  $("unfollow").addEventListener("click", () => act("unsubscribe", {}, t.sent_unfollow, "sys"));
+  $("scan").addEventListener("click", () => act("scan", { key: t.scan_scene }, t.sent_scan, "sys"));
+  $("sticker").addEventListener("click", () => act("sticker", {}, "[" + t.sent_sticker + "]"));
 
   // A photo from the computer, scaled down on a canvas (a JPG under 600 KB: /sim/send takes at
   // most 1 MiB) and sent as WeChat sends one: the simulator keeps it for media/get.
