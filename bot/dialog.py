@@ -362,6 +362,41 @@ async def _urgent_hand_off(ctx: Context, found: Intent, text: str) -> Outcome:
     return Outcome(await hand_off(ctx, ctx.text("handoff.reason_intent"), flow, state), None)
 
 
+def _in_english(text: str) -> bool:
+    """Whether a message is written in English (bot.intents: no Chinese, a few Latin words)."""
+    module = _optional("bot.intents.classifier")
+    return module is not None and module.get_classifier().in_english(text)
+
+
+async def _english(ctx: Context, found: Intent, text: str) -> Outcome:
+    """A message in English: the dialog's questions are Chinese, so a person answers — the resident
+    told so in English above the Chinese reply. An emergency (gas leak, trapped in the lift) is the
+    urgent hand-off with the emergency numbers; hello, or thanks, the courtesy reply with a line in
+    English; anything else the hand-off, with what the classifier made of it for staff."""
+    complaint_module = _optional("bot.flows.complaint")
+    urgent = complaint_module.urgent_said(found.slots, text) if complaint_module is not None else (
+        found.slots.get("urgency") == "urgent")
+    if urgent:
+        handed = await _urgent_hand_off(ctx, found, text)
+        return Outcome(ctx.text("dialog.english.urgent") + "\n" + handed.reply, handed.state)
+    if found.intent == "greeting":
+        line = "dialog.english.greeting" if _greets(text) else "dialog.english.courtesy"
+        return Outcome(ctx.text(line) + "\n" + _courtesy(ctx, text), None)
+    waiting = await with_staff(ctx, text)  # a second message while a person is awaited: for them
+    if waiting is not None:
+        return Outcome(ctx.text("dialog.english.waiting") + "\n" + waiting, None)
+    kind = found.intent if found.intent in _ENGLISH_GUESSED else "unknown"
+    guess = ctx.text(f"dialog.english.guess.{kind}")
+    if kind == "complaint" and found.slots.get("category"):
+        guess = ctx.text("dialog.english.guess_category", guess=guess, category=found.slots["category"])
+    handed_off = await hand_off(ctx, ctx.text("dialog.english.reason", guess=guess))
+    return Outcome(ctx.text("dialog.english.handed") + "\n" + handed_off, None)
+
+
+# what the classifier made of an English message, said to staff in the hand-off's reason
+_ENGLISH_GUESSED = ("complaint", "mediation", "elderly_service", "volunteer_signup", "ticket_status", "handoff")
+
+
 async def route(ctx: Context, state: DialogState | None) -> Outcome:
     """Decide the reply and the next dialog state for the message in hand."""
     inbound = ctx.inbound
@@ -642,6 +677,8 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
     if both is not None:  # 楼道灯坏了 还有我想约个理发: the first served, the other noted for next
         return await _first_of_two(ctx, both.first, both.second)
     found = classify(ctx.svc, text)
+    if _in_english(text):  # The light in my corridor is broken: a person answers, in both languages
+        return await _english(ctx, found, text)
     if found.intent == "ticket_status":
         number = str(found.slots.get("ticket_number") or "") or number_in(text)
         short = None if number else await short_reply(ctx, text)  # 0001进度: by its last digits

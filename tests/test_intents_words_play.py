@@ -66,3 +66,38 @@ async def test_an_old_person_locked_out_reaches_a_person_at_once(wx: WeChat, ser
     door = oid()
     assert "问题在哪里" in await wx.say(door, "单元门禁刷不开了 俺在外头进不去")
     assert await tickets_of(services, door) == []
+
+
+async def test_a_message_in_english_goes_to_a_person_with_a_reply_in_both_languages(
+    wx: WeChat, services: Services
+) -> None:
+    """The light in my corridor is broken / I need to talk to someone got 没太明白 and the Chinese menu.
+    The dialog's questions are Chinese, so a person answers: the hand-off, told in English above the
+    Chinese reply, with what the classifier made of it for staff (config/intents.toml [normalize.english])."""
+    for said, guess in (("The light in my corridor is broken", "报事报修·照明"), ("I need to talk to someone", "要求人工服务")):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "has gone to our staff" in reply and "转接人工服务" in reply and "没太明白" not in reply, reply
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff" and ticket.urgency != "urgent", ticket
+        assert "居民用英文留言" in ticket.summary and guess in ticket.summary and said in ticket.summary, ticket.summary
+    # what they write next is for that person: the same ticket
+    more = await wx.say(openid, "I live in building 3, unit 2")
+    assert "added for the member of staff" in more and "没太明白" not in more, more
+    assert len(await tickets_of(services, openid)) == 1
+    # an emergency: the urgent hand-off at once, the numbers in English and the advice
+    lift = oid()
+    reply = await wx.say(lift, "The elevator is stuck and someone is inside")
+    assert reply.startswith("EMERGENCY") and "96333" in reply and "转接人工服务" in reply, reply
+    [ticket] = await tickets_of(services, lift)
+    assert ticket.kind == "handoff" and ticket.urgency == "urgent", ticket
+    [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+    assert "【紧急】" in post.payload["content"], post.payload
+    # hello: the greeting, a line in English above the menu; nothing handed to anyone
+    hello = oid()
+    reply = await wx.say(hello, "hello")
+    assert reply.startswith("Hello!") and "6. 转人工服务" in reply, reply
+    assert await tickets_of(services, hello) == []
+    # ok, or a report with a Latin word in it, are read as before
+    assert "Hello" not in await wx.say(oid(), "ok")
+    assert "哪一类问题" in await wx.say(oid(), "小区的wifi信号好差 公共区域的网是不是坏了")

@@ -134,6 +134,11 @@ class Classifier:
         """The normalised text the rules see (for operators tuning rules, and tests)."""
         return self._current().rules.normalizer(text)
 
+    def in_english(self, text: str) -> bool:
+        """Whether a message is written in English (no Chinese, a few Latin words: config/intents.toml
+        [normalize] english_alone for a word alone); the dialog hands such a message to a person."""
+        return self._current().rules.normalizer.in_english(text)
+
     def segments(self, text: str) -> list[str]:
         """The jieba segments of the normalised text (for operators tuning the lexicon, and tests)."""
         loaded = self._current()

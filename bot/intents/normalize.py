@@ -1,7 +1,9 @@
 """Text normalisation before segmentation: one canonical form of what a resident typed or said.
 
 Order: NFKC (full-width → half-width), traditional → simplified (zhconv), emoji → words or
-nothing, filler words out, known typos fixed, whitespace collapsed, ASCII lower-cased.
+nothing, filler words out, known typos fixed, whitespace collapsed, ASCII lower-cased; a message
+without Chinese characters then has its English words the rules know put in Chinese
+(`[normalize.english]`: the light in my corridor is broken → the 灯 in my 楼道 is 坏了).
 The word lists come from the `[normalize]` table of config/intents.toml.
 """
 
@@ -21,6 +23,8 @@ _EMOJI = re.compile(
     "\ufe00-\ufe0f\u200d\u20e3\U000e0000-\U000e007f\u3030\u303d\u3297\u3299]+"
 )
 _SPACES = re.compile(r"\s+")
+_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[a-z]{2,}", re.IGNORECASE)
 
 
 def _traditional_chars() -> frozenset[str]:
@@ -59,6 +63,9 @@ class Normalizer:
     lead_fillers: tuple[str, ...] = ()
     emoji_words: Mapping[str, str] = field(default_factory=dict)
     typos: Mapping[str, str] = field(default_factory=dict)
+    english: Mapping[str, str] = field(default_factory=dict)
+    english_alone: frozenset[str] = frozenset()
+    _english_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _fillers_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _lead_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
     _typo_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
@@ -72,6 +79,9 @@ class Normalizer:
         lead_re = re.compile(rf"(^|[\s,.!?;:，。！？；：、]+)(?:{lead})+") if lead else None
         object.__setattr__(self, "_lead_re", lead_re)
         object.__setattr__(self, "_typo_re", re.compile(typos) if typos else None)
+        english = _alternation(tuple(self.english))
+        # whole words only: 'hi' is no part of 'this', 'light' none of 'lights' unless listed
+        object.__setattr__(self, "_english_re", re.compile(rf"(?<![a-z'])(?:{english})(?![a-z'])") if english else None)
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any]) -> Normalizer:
@@ -81,7 +91,19 @@ class Normalizer:
             lead_fillers=tuple(table.get("lead_fillers", ())),
             emoji_words=dict(table.get("emoji", {})),
             typos=dict(table.get("typos", {})),
+            english={str(k).lower(): str(v) for k, v in table.get("english", {}).items()},
+            english_alone=frozenset(str(w).lower() for w in table.get("english_alone", ())),
         )
+
+    def in_english(self, text: str) -> bool:
+        """Whether a message is written in English: no Chinese character, and two words or more
+        of Latin letters (the light is broken, I need help) or one of `english_alone` (hello) —
+        ok, wifi or a ticket number alone are not."""
+        out = unicodedata.normalize("NFKC", text)
+        if _CJK.search(out):
+            return False
+        words = _LATIN_WORD.findall(out)
+        return len(words) >= 2 or (len(words) == 1 and words[0].lower() in self.english_alone)
 
     def __call__(self, text: str) -> str:
         """Return the normalised form of `text` (possibly empty)."""
@@ -100,4 +122,8 @@ class Normalizer:
             typos = self.typos
             out = self._typo_re.sub(lambda m: typos[m.group(0)], out)
         out = _PUNCT_RUN.sub(r"\1", out)
-        return _SPACES.sub(" ", out).strip().lower()
+        out = _SPACES.sub(" ", out).strip().lower()
+        if self._english_re is not None and not _CJK.search(out):
+            english = self.english
+            out = _SPACES.sub(" ", self._english_re.sub(lambda m: f" {english[m.group(0)]} ", out)).strip()
+        return out
