@@ -562,6 +562,10 @@ async def _menu_pick(ctx: Context, state: DialogState | None, *, key: str = "", 
         return Outcome(await hand_off(ctx, ctx.text("handoff.reason_command"), *_running(state)), None)
     flow = registry.for_menu_key(key) if key else registry.for_menu_number(digit)
     if flow is None:
+        if running is not None and held is not None:
+            # A key no service has (a button of a menu since replaced, still on the phone) in the
+            # middle of a request: where it stands — the menu alone left a 1 to be read as its answer.
+            return engine.recall(ctx, running, held)
         return Outcome(menu_text(ctx.svc), state)
     if key and running is not None and held is not None and running.name == flow.name:
         # The button of the request in hand, pressed again (to find the way back): it goes on

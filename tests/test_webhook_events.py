@@ -51,3 +51,23 @@ async def test_a_follower_scanning_the_code_is_greeted(wx: WeChat) -> None:
     await wx.say("oEvt7", "楼道灯坏了")
     mid = await wx.event("oEvt7", "SCAN", "building3", Ticket="gQH47joAAAAAAAAAASxodHRw")
     assert "您正在办“报事报修”" in mid and mid.splitlines()[-1].startswith(PLACE_Q), mid
+
+
+async def test_a_button_of_an_old_menu_mid_request_says_where_it_stands(wx: WeChat) -> None:
+    """A key no service has (a menu since replaced, still on the phone): mid-request the question in
+    hand, not the menu alone — whose 1 would then be read as the answer to 哪一类问题."""
+    assert "哪一类" in await wx.say("oEvt8", "我要报修")
+    reply = await wx.event("oEvt8", "CLICK", "MENU_RETIRED")
+    assert "您正在办“报事报修”" in reply and "哪一类" in reply, reply
+    alone = await wx.event("oEvt9", "CLICK", "MENU_RETIRED")
+    assert "1. 报事报修" in alone and "您正在办" not in alone, alone
+
+
+async def test_a_sticker_at_the_summary_shows_the_summary_again(wx: WeChat) -> None:
+    await wx.say("oEvt10", "3号楼2单元楼道灯坏了")
+    await wx.say("oEvt10", "跳过")
+    await wx.say("oEvt10", "13812345678")
+    assert "请核对" in await wx.say("oEvt10", "否")
+    reply = await wx.say("oEvt10", "【收到不支持的消息类型，暂无法显示】")
+    assert "表情" in reply and "请核对" in reply and "1. 确认提交" in reply, reply
+    assert "工单号" in await wx.say("oEvt10", "1")
