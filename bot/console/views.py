@@ -6,8 +6,9 @@ from math import ceil
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
-from bot import staff_actions, tickets
+from bot import dispatch, staff_actions, tickets
 from bot.console import auth, phone_views, queries
 from bot.console.auth import ConsoleUser
 from bot.console.canned import load_canned
@@ -16,7 +17,7 @@ from bot.console.common import page, refuse, render, services
 from bot.limits import load_limits
 from bot.privacy import mask_phone
 from bot.texts import Texts
-from storage.models import Resident
+from storage.models import Grid, Person, Resident
 
 routes = web.RouteTableDef()
 # Shown elsewhere on the page or internal: the transcript is in the timeline, the building in
@@ -84,6 +85,35 @@ def accept_miss_before_last_dispatch(story: list[queries.TimelineEntry]) -> bool
                 and (e.data or {}).get("limit") == "accept_breach"]
     given = [i for i, e in enumerate(story) if e.kind == "event" and e.action == "assign"]
     return bool(breaches and given) and given[-1] > breaches[-1]  # the story is in time (and id) order
+
+
+def assignee_options(texts: Texts, people: list[Person], grids: list[Grid], ticket_grid: str | None,
+                     kind: str) -> list[tuple[str, str]]:
+    """The 派单 / 改派 choices as (id, words): each person with what they cover — a grid worker's
+    grids, a provider's services, else their role — the ticket's own grid's workers first, marked
+    本工单网格; a clerk handing on 8号楼's job could not tell 孙丽 from 王伟. The id is added only
+    where two share a name."""
+    covers: dict[str, list[Grid]] = {}
+    for grid in grids:
+        for worker in grid.workers or []:
+            covers.setdefault(str(worker), []).append(grid)
+    wanted = dispatch.ROLE_OF_KIND.get(kind)
+    names = [p.name for p in people]
+    options: list[tuple[bool, int, str, str]] = []
+    for i, p in enumerate(people):
+        roles = list(p.roles or [])
+        mine = covers.get(p.id, []) if "grid_worker" in roles else []
+        if mine:
+            what = "、".join(g.name for g in mine)
+        elif "provider" in roles and p.services:
+            what = "、".join(str(x) for x in p.services)
+        else:
+            role = wanted if wanted in roles else next(iter(roles), "staff")
+            what = texts.get(f"dispatch.roles.{role}") if texts.has(f"dispatch.roles.{role}") else role
+        home = bool(ticket_grid) and any(g.id == ticket_grid for g in mine)
+        words = f"{p.name}{'（' + p.id + '）' if names.count(p.name) > 1 else ''} · {what}"
+        options.append((not home, i, p.id, words + ("（本工单网格）" if home else "")))
+    return [(pid, words) for _, _, pid, words in sorted(options)]
 
 
 def draft_key(user: ConsoleUser, number: str) -> str:
@@ -159,7 +189,8 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         failed = await queries.failed_pushes(session, ticket)
         missed = (await queries.missed_limits(session, [ticket], svc.clock.now())).get(ticket.id, ())
         trouble = (await queries.owner_trouble(session, [ticket])).get(ticket.id, ())
-        assignable = await staff_actions.assignable_people(session, ticket.kind)
+        assignable = assignee_options(svc.texts, await staff_actions.assignable_people(session, ticket.kind),
+                                      list(await session.scalars(select(Grid).order_by(Grid.id))), ticket.grid, ticket.kind)
         shown = await queries.names(session)
         seen_answer = await queries.last_answer_id(session, ticket)
         theirs = await queries.resident_tickets(session, ticket)
