@@ -567,7 +567,15 @@ def asks_mine(text: str) -> bool:
 # A bare 取消报名: the only signup is cancelled; with several, which one? (the list says how).
 _CANCEL_BARE = re.compile(r"^(?:我)?(?:要|想)?取消(?:一下)?(?:我的)?(?:活动)?报名(?:吧|了|呢|啊)?$")
 # 我要参加楼道清洁, 我想参加敬老院探访活动, 敬老院探访 报名: a real activity named is a signup.
-_JOIN = re.compile(r"^(?:我|我们)?(?:也)?(?:要|想|想要|可以|能)?参加(?:一下)?(?P<name>.+)$")
+_JOIN = re.compile(r"^(?:我|我们)?(?:也)?(?:要|想|想要|可以|能)?(?:去)?参加(?:一下)?(?P<name>.+)$")
+# 我想去写春联: only right after 近期活动's list (我想去敬老院 alone may be about a care home).
+_GO = re.compile(r"^(?:我|我们)?(?:也)?(?:要|想|想要|可以|能)去(?:一下)?(?P<name>.+)$")
+# What a signup message says after the activity (我想去写春联 我和我老伴两个人): another clause.
+_CLAUSE = re.compile(r"[\s,，。；;！!]+")
+# Someone coming along (我和我老伴两个人, 带上孙子, 我们一家三口): each signs up on their own WeChat.
+_COMPANY = re.compile(r"两个人|两人|俩人|三个人|几个人|一家|全家|我们家|带上|带着|带我|和我老伴|跟我老伴|我和|我跟|我们俩|我们两")
+# A bare number right after 近期活动 listed them (4, 第四个): that activity, not the menu's 4.
+PICK_AFTER_LIST_S = 600
 _TRAILING = re.compile(r"^(?P<name>.+?)(?:活动)?(?:我要|我想)?报(?:个)?名$")
 _NOT_ACTIVITIES = ("志愿", "义工", "党员", "报到")  # 参加志愿服务: the volunteer signup, not an activity
 
@@ -612,7 +620,11 @@ async def request(ctx: Context, text: str) -> str | None:
     about = await asked_when(ctx, said)
     if about is not None:  # 写春联几点开始
         return about
-    found = _JOIN.match(said) or _TRAILING.match(said)
+    first = normalize(_CLAUSE.split(text.strip())[0]) if text.strip() else ""
+    found = _JOIN.match(said) or _TRAILING.match(said) or (_JOIN.match(first) if first != said else None)
+    going = _GO.match(first) if found is None else None
+    if going is not None and await ctx.svc.store.get(ctx.svc.store.key("activities_listed", ctx.openid)) is not None:
+        found = going
     if found is None:
         return None
     name = found.group("name")
@@ -621,7 +633,31 @@ async def request(ctx: Context, text: str) -> str | None:
     if await activity_row(ctx.tx, name, ctx.now) is None:
         return None
     result = await sign_up(ctx.svc, ctx.session, ctx.openid, name)
+    if result.status == "signed" and _COMPANY.search(said):
+        return result.reply + "\n" + ctx.svc.texts.get("activities.company")
     return result.reply
+
+
+async def listed(ctx: Context) -> None:
+    """近期活动 was just listed to this resident: a bare number next picks from it (picked)."""
+    await ctx.svc.store.set(ctx.svc.store.key("activities_listed", ctx.openid), {"at": ctx.now.isoformat()},
+                            ttl=PICK_AFTER_LIST_S)
+
+
+async def picked(ctx: Context, text: str) -> str | None:
+    """4 / 第四个 within PICK_AFTER_LIST_S of 近期活动's list: the signup for that one (it started the
+    menu's 4, 志愿者报名, while the list on the screen said 4. 迎新春写春联). None otherwise."""
+    number = _number(text)
+    if number is None:
+        return None
+    key = ctx.svc.store.key("activities_listed", ctx.openid)
+    if await ctx.svc.store.get(key) is None:
+        return None
+    name = str(number)
+    if await activity_row(ctx.tx, name, ctx.now) is None:
+        return None  # 9 with four listed: the menu's, as before
+    await ctx.svc.store.delete(key)
+    return (await sign_up(ctx.svc, ctx.session, ctx.openid, name)).reply
 
 
 # --- 取消活动: a coordinator or staff calls an activity off (WeCom) --------------------------------

@@ -637,10 +637,13 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
     """A message outside any flow: a menu digit, or the classifier's intent (the first of two
     requests in it, unless cut is False: a side already cut from one)."""
     digit = normalize(text)
+    activities = _optional("bot.activities")
+    picked = await activities.picked(ctx, text) if activities is not None and len(digit) <= 4 else None
+    if picked is not None:  # 4 right after 近期活动's list: that activity, not the menu's 4
+        return Outcome(picked, None)
     if len(digit) == 1 and digit.isdigit():
         return await _menu_pick(ctx, None, digit=digit)
     change = _optional("bot.flows.booking_change")
-    activities = _optional("bot.activities")
     if change is not None and change.drops_reminded(text):  # 不要了 to a booking's reminder: that booking
         offered = await change.reminded_cancel(ctx)
         if offered is not None:
@@ -1148,6 +1151,7 @@ async def _activity_request(ctx: Context, text: str, *, known_only: bool = False
         return None
     words = normalize(text)
     if _ACTIVITY_LIST.match(words):
+        await activities.listed(ctx)
         return str(await activities.upcoming_reply(ctx.svc, ctx.session))
     for pattern, act in ((_CANCEL_SIGNUP, activities.cancel_signup), (_SIGNUP, activities.sign_up)):
         match = pattern.match(words)

@@ -113,3 +113,21 @@ async def test_an_activitys_time_asked_by_name_is_answered(wx: WeChat, services:
     told = await wx.say(openid, "敬老院探访在哪集合")
     assert "地点：望湖社区日间照料中心" in told and "回复“报名 敬老院探访”" in told, told
     assert await dialog_of(services, openid) is None and await count(services, Ticket) == 0
+
+
+async def test_a_number_or_a_going_right_after_the_list_picks_the_activity(wx: WeChat, services: Services) -> None:
+    """After 最近社区有什么活动 listed them numbered, 4 started the menu's 4 (志愿者报名: 请问您的姓名？)
+    and 我想去写春联 我和我老伴两个人 got 没太明白. Right after the list, a bare number is that
+    activity and 想去 X is its signup; one who comes along is told each signs up on their own WeChat."""
+    await load_activities(services)
+    picker, goer, later = "o" + uuid.uuid4().hex[:20], "o" + uuid.uuid4().hex[:20], "o" + uuid.uuid4().hex[:20]
+    listing = await wx.say(picker, "最近社区有什么活动")
+    assert "4. 迎新春写春联" in listing, listing
+    told = await wx.say(picker, "4")
+    assert "报名成功" in told and "迎新春写春联" in told, told
+    assert "您的姓名" in await wx.say(picker, "4")  # the list is answered once: then the menu's 4 again
+    await wx.say(goer, "最近社区有什么活动")
+    told = await wx.say(goer, "我想去写春联 我和我老伴两个人")
+    assert "报名成功" in told and "迎新春写春联" in told and "每个微信号报名一人" in told, told
+    assert "报名成功" not in await wx.say(later, "我想去写春联")  # no list just shown: not taken for a signup
+    assert "报名成功" not in await wx.say(later, "9")
