@@ -93,6 +93,12 @@ async def test_a_message_in_english_goes_to_a_person_with_a_reply_in_both_langua
     assert ticket.kind == "handoff" and ticket.urgency == "urgent", ticket
     [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
     assert "【紧急】" in post.payload["content"], post.payload
+    # an old person locked out, said in English: the same urgent hand-off as in Chinese
+    father = oid()
+    reply = await wx.say(father, "My dad is locked out and it is freezing")
+    assert reply.startswith("EMERGENCY") and "保暖" in reply, reply
+    [ticket] = await tickets_of(services, father)
+    assert ticket.urgency == "urgent", ticket
     # hello: the greeting, a line in English above the menu; nothing handed to anyone
     hello = oid()
     reply = await wx.say(hello, "hello")
