@@ -203,6 +203,11 @@ _LATER = re.compile(
     r"|(?:还|暂时|目前|现在)?(?:没|未)有?(?:修|弄|处理|办|换|去|做|疏通|送)(?:好|完|到)?(?!过))",
     re.IGNORECASE,
 )
+# A volunteer coordinator's decision on a signup in words (通过, 审核通过 2, 2号通过, 同意; 不通过 2 年龄不符):
+# the signup's 办结 (approve) or 退回 (decline, the words after it its reason), read only from a
+# coordinator — from anyone else they are words, as before.
+_APPROVE = re.compile(rf"^(?:(?P<pre>\d{{1,12}})号?{_SEP}*)?(?P<no>不|没)?(?:予以?)?(?:审核)?(?:通过|同意)(?:了|啦)?"
+                      rf"(?:{_SEP}*(?P<ref>\d{{1,12}})(?:号|单)?)?(?:{_SEP}+(?P<rest>.*))?$", re.DOTALL)
 # Said after an acknowledgement (好的 明天去, 收到，明天上午去): the words for the resident are the rest.
 _LATER_LEAD = re.compile(r"^(?:好的?|嗯+|收到了?|行|ok)[\s,.。!]*", re.IGNORECASE)
 # A 办结 that says the job was done and will be checked (办结 3 明天去复查) is a 办结.
@@ -420,6 +425,20 @@ def _later(text: str, value: str) -> Command | None:
     if len(value) > MAX_NOTE or _LATER.match(rest) is None:
         return None
     return Command("later", ref.group("ref") or ref.group("tight") if ref is not None else None, as_typed(text, rest.strip()))
+
+
+def decision(text: str) -> Command | None:
+    """通过 / 审核通过 2 / 2号通过 / 不通过 2 年龄不符, said by a volunteer coordinator: the signup's
+    办结 (its note 审核通过 when none is said) or 退回 (the reason the rest); None otherwise."""
+    said = _APPROVE.match(_TRAILING.sub("", _normal(text)))
+    if said is None or (said.group("pre") and said.group("ref")):
+        return None
+    ref = said.group("pre") or said.group("ref")
+    words = (said.group("rest") or "").strip()
+    rest = as_typed(text, words) if words else ""
+    if said.group("no"):
+        return Command("return", ref, rest)
+    return Command("resolve", ref, rest or "审核通过")
 
 
 def _cn_refs_in(value: str) -> str:
@@ -862,6 +881,11 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
                                 example=example)
     if ticket.status == "cancelled":  # the resident withdrew it (or staff cancelled it): nothing to do
         return False, t.get("dispatch.cancelled_worker", number=ticket.number)
+    if ticket.status == "closed" and ticket.resolved_at is None and cmd.verb in ("accept", "resolve", "return", "whistle"):
+        # staff closed it unresolved (their push said 不用再去): nothing to do — not 不能办结, read as
+        # a refusal. (One closed after its 办结 — the survey over, a signup approved — is said below.)
+        return False, t.get("wecom.closed_before", number=ticket.number,
+                            at=notices.local_time(svc, ticket.closed_at or ticket.updated_at))
     short = await dispatch.worker_ref(session, ticket, who.id)
     start = dispatch.booked_start(ticket) if cmd.verb == "resolve" else None
     if start is not None and now < start and ticket.status in FROM_STATUSES["resolve"]:
@@ -874,7 +898,7 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if cmd.verb == "accept" and ticket.status == "accepted" and ticket.assignee == who.id:
         # 接单 again (sent twice, or 接单 1 2 3 after 接单 1): theirs already, what comes next
         return False, t.get("wecom.accepted_before", number=ticket.number, short=short)
-    if cmd.verb == "resolve" and ticket.status == "resolved" and ticket.resolved_at is not None:
+    if cmd.verb == "resolve" and ticket.status in ("resolved", "closed") and ticket.resolved_at is not None:
         # 办结 again (its reply not seen, or sent twice): done already, and when — not 不能办结
         return False, t.get("wecom.resolved_before", number=ticket.number, at=notices.local_time(svc, ticket.resolved_at))
     if ticket.status not in FROM_STATUSES[cmd.verb]:
@@ -898,6 +922,8 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
     if cmd.verb == "accept":
         place = notices.safe_text(notices.place_of(svc, ticket))
         start = dispatch.booked_start(ticket)
+        if ticket.kind == "volunteer_signup":  # a signup is decided, not gone to: how to decide it
+            return True, t.get("wecom.accepted_signup", number=ticket.number, short=short)
         if start is not None:  # a booking: when to be there first (its 办结 limit is a day later)
             return True, t.get("wecom.accepted_booking", number=ticket.number, place=place,
                                when=notices.local_time(svc, start), short=short)
@@ -1220,6 +1246,8 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if closing is not None:  # 关闭 N 原因: staff close a ticket unresolved, as in the console
         return await staff_actions.close_from_wecom(svc, who, *closing)
     cmd = parse(text)
+    if cmd is None and "volunteer_coordinator" in (who.roles or []):  # 通过 / 不通过 2 原因: a signup's decision
+        cmd = decision(text)
     if cmd is None and (meant := misheard(text)) is not None:  # 办姐 2 好了: asked back, nothing done
         return t.get("wecom.misheard", meant=notices.clip(meant, 60))
     if cmd is None:  # words meant for the resident (周六上午十点在调解室) are shown as the 回复 to send

@@ -71,7 +71,7 @@ async def test_the_command_list_for_owners_and_the_coordinator(client: Client, s
     assert "以社区服务中心名义" not in owner and "居民看到的是您的身份和名字" in owner  # 【网格员 王伟】
     assert "取消活动" not in owner and "审核通过" not in owner
     coordinator = await wc.say("zhouvol", "帮助")
-    assert "取消活动 活动名称或编号 原因" in coordinator and "办结 N 说明 —— 审核通过" in coordinator
+    assert "取消活动 活动名称或编号 原因" in coordinator and "办结 N 说明（或“通过 N”）—— 审核通过" in coordinator
     assert "关闭 N 原因" not in coordinator
 
 
