@@ -843,6 +843,11 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
         return found.reply
     ticket = found.ticket
     done, reply = await _carry_out(svc, session, who, cmd, ticket)
+    if done and cmd.verb == "accept" and cmd.text and not (_ACK.match(cmd.text) or _NOTED.match(cmd.text)):
+        # 接单 1 明天去: the words reach nobody (a 接单 takes no note); the 回复 that tells the resident
+        words = notices.clip(cmd.text, 40)
+        command = f"{COMMAND_WORD['reply']} {await dispatch.worker_ref(session, ticket, who.id)} {words}"
+        reply += "\n" + t.get("wecom.accept_words", words=words, command=command)
     if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":  # a job: its photo may follow
         _photo_goes_to(svc, session, who, ticket)
         kept = await _attach_kept(svc, session, who, ticket)  # or was sent first

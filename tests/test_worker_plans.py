@@ -145,3 +145,18 @@ async def test_a_slip_of_the_number_lists_the_workers_own_tickets(client: Client
         "您手上可以办结的工单：0001（楼道灯坏了）、0003（下水道堵了）。")
     # Nothing in hand: the refusal as before.
     assert await wc.say("sunli", "接单 0023") == "找不到工单 0023，请核对工单号（回复“我的工单”查看）。"
+
+
+async def test_words_after_a_jiedan_are_shown_as_the_answer_that_sends_them(client: Client, services: Services) -> None:
+    """接单 1 明天去: taken, and 明天去 reached nobody — the worker believed the resident told. The
+    reply gives the 回复 that tells the resident; 接单 1，马上去 is only taken, as before."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    lamp = (await new_ticket(services, resident="oWords1")).ticket
+    leak = (await new_ticket(services, resident="oWords2", building="2")).ticket
+    assert await wc.say("wangwei", "接单 1 明天上午过去看看") == (
+        f"已接单：工单 {lamp.number}（3号楼），请在 11月30日 10:00 前办结。办结后回复“办结 0001 说明”。\n"
+        "“明天上午过去看看”没有发给居民；要告诉居民请回复：回复 0001 明天上午过去看看")
+    assert await wc.say("wangwei", "接单 2，马上去") == (
+        f"已接单：工单 {leak.number}（2号楼），请在 11月30日 10:00 前办结。办结后回复“办结 0002 说明”。")
+    assert [(await ticket(services, x.number)).status for x in (lamp, leak)] == ["accepted", "accepted"]
