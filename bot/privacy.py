@@ -6,10 +6,14 @@ import hashlib
 import re
 
 # A mobile number as residents write it: 13812345678, 138 1234 5678, 138-1234-5678, in
-# full-width digits (１３８…), or read out in characters (幺三八一二三四五六七八) by voice input.
+# full-width digits (１３８…), or read out in characters (幺三八一二三四五六七八) by voice input;
+# after the country code too, as a phone's contact card copies it: +8613812345678, 008613812345678.
 _SEP = r"[ \t\u3000\-－—.·]?"
-_PHONE = re.compile(rf"(?<!\d)(1[3-9]\d){_SEP}(\d{{4}}){_SEP}(\d{{4}})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
+_COUNTRY = r"(?:(?<!\d)|(?<=(?<!\d)86)|(?<=(?<!\d)0086))"
+_PHONE = re.compile(rf"{_COUNTRY}(1[3-9]\d){_SEP}(\d{{4}}){_SEP}(\d{{4}})(?!\d)")
+# A landline: 010-12345678, 0571 8765 4321, (0571)87654321, （010）1234-5678. No area code begins
+# 00 and no local number begins 0, so ticket numbers listed with spaces (0001 0002 0003) are none.
+_LANDLINE = re.compile(rf"(?<!\d)([(（]?0[1-9]\d{{1,2}}[)）]?{_SEP})([1-9]\d{{2,3}}){_SEP}(\d{{4}})(?!\d)")
 _SPOKEN = "零〇一幺二两三四五六七八九"
 _SPOKEN_PHONE = re.compile(rf"(?<![{_SPOKEN}])([一幺][三四五六七八九][{_SPOKEN}]){_SEP}([{_SPOKEN}]{{4}}){_SEP}([{_SPOKEN}]{{4}})(?![{_SPOKEN}])")
 _WIDE_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
