@@ -33,6 +33,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from bot import logs, metrics
+from bot.metrics_dir import fresh_metrics_dir
 from bot.settings import CONFIG_DIR, DEMO_CONSOLE_PASSWORD, DEMO_ROSTER, Settings, config_name, load_settings
 
 log = logging.getLogger(__name__)
@@ -392,7 +393,7 @@ def serve(overrides: dict[str, Any], workers: int = 1) -> int:
             run_worker(overrides, reuse_port=False, listening=announce)
             return 0
         logs.configure(settings.log_level)
-        metrics_dir = _fresh_metrics_dir(settings)
+        metrics_dir = fresh_metrics_dir(settings.var_path / "prometheus")
         os.environ[metrics.MULTIPROC_ENV] = str(metrics_dir)  # before the workers start: they read it at import
         try:
             ctx = multiprocessing.get_context("spawn")
@@ -404,30 +405,6 @@ def serve(overrides: dict[str, Any], workers: int = 1) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     finally:
         release_locks()
-
-
-def _fresh_metrics_dir(settings: Settings) -> Path:
-    """An empty directory for this service's workers' metrics files, var/prometheus/<parent pid>;
-    what a service that was killed left there is removed."""
-    root = settings.var_path / "prometheus"
-    root.mkdir(exist_ok=True)
-    for old in root.iterdir():
-        if old.name.isdigit() and not _alive(int(old.name)):
-            shutil.rmtree(old, ignore_errors=True)
-    path = root / str(os.getpid())
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir()
-    return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _exit_text(code: int | None) -> str:
