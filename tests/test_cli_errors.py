@@ -234,6 +234,8 @@ def test_the_shipped_env_example_is_refused_naming_every_value_to_fill_in_at_onc
             monkeypatch.setenv(name, value)
             if "CHANGE-ME" in value:
                 placeholders.append(name)
+    # the account ids too: a made-up AppID / corp id / AgentId started, and every push failed
+    assert {"CB_WECHAT_APPID", "CB_WECOM_CORPID", "CB_WECOM_AGENTID"} <= set(placeholders)
     code, _out, err = _run(["serve"], capsys)
     assert code == 2 and f"settings refused ({len(placeholders)} problem(s))" in err, err
     for name in placeholders:
