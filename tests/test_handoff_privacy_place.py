@@ -247,9 +247,11 @@ async def test_what_a_waiting_resident_writes_is_noted_masked_and_shown_once(
     await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
     await logged_in(client, "liu", "staffpass1")
     page = await (await client.get(f"/console/tickets/{ticket.number}")).text()
-    assert page.count("快点来人") == 1 and PHONE in page and "居民补充" not in page
+    story = page[page.index('<ol class="timeline'):]  # the timeline: once, not note and message both
+    assert story.count("快点来人") == 1 and PHONE in story and "居民补充" not in story
+    assert page.count("快点来人") == 2 and f'<dd id="resident-added">我电话{PHONE} 快点来人' in page  # and the summary's 居民补充
     client.session.cookie_jar.clear()
     await auth.create_user(services, "ro", "readonly1", "readonly", display_name="只读")
     await logged_in(client, "ro", "readonly1")
     page = await (await client.get(f"/console/tickets/{ticket.number}")).text()
-    assert page.count("快点来人") == 1 and PHONE not in page
+    assert page.count("快点来人") == 2 and PHONE not in page

@@ -194,6 +194,8 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         shown = await queries.names(session)
         seen_answer = await queries.last_answer_id(session, ticket)
         theirs = await queries.resident_tickets(session, ticket)
+        # what a hand-off's resident wrote since it opened, as its queue card shows it (居民补充)
+        added = (await queries.additions(session, [ticket])).get(ticket.id, ()) if ticket.kind == "handoff" else ()
     draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
     sent = await auth.take_sent(svc, user, ticket.number) if user.can("staff") else False
     offered = staff_actions.LINKED_ACTIONS if parent is not None else staff_actions.STAFF_ACTIONS  # a linked report follows its job
@@ -211,7 +213,8 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     phone, given, spoken = (phone, given, spoken) if reveal else (mask_phone(phone), mask_phone(given), mask_phone(spoken))
     fields = field_lines(svc.texts, listed, reveal)
     if reveal:  # who saw this resident's whole phone (or a neighbour's, in a linked report's summary)
-        own = phone_views.shows_phone(phone, given, spoken, ticket.summary, ticket.rating_comment, [x for _, lines in fields for x in lines],
+        own = phone_views.shows_phone(phone, given, spoken, ticket.summary, ticket.rating_comment, *added,
+                                      [x for _, lines in fields for x in lines],
                                       [e.text for e in story], [f.text for f in failed])
         await phone_views.record(svc, user.username, "ticket", [
             *([ticket] if own else []), *(t for t in linked if phone_views.shows_phone(t.summary)),
@@ -227,5 +230,5 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "draft_key": draft_key(user, ticket.number), "draft_sent": sent,
         "seen_answer": seen_answer,  # a colleague's later answer holds this one back
         "resident_tickets": theirs,
-        "fields": fields,
+        "fields": fields, "added": added,
     })
