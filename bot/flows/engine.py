@@ -277,6 +277,10 @@ async def _answer_text(
         if classify is not None and _asks_status(text, classify(text)):
             # 我的工单 where what happened is asked: no description (answered as a status question)
             return _invalid(ctx, flow, state, step, step.hint or "flow.hint.default")
+        if step.parse is not description:  # 路灯修了没有 at 有没有需要注意的: no note, its report's status
+            asked = await _status_asked(ctx, flow, state, step, text, classify)
+            if asked is not None:
+                return asked
     early = _description_early(ctx, flow, state, step, text, value, classify)
     if early is not None:
         return early
@@ -842,7 +846,28 @@ async def _not_the_answer(
     switched = await _elsewhere(ctx, flow, state, text, classify)
     if switched is not None:
         return switched
+    asked = await _status_asked(ctx, flow, state, step, text, classify)
+    if asked is not None:
+        return asked
     return _detail_added(ctx, flow, state, step, text, classify)
+
+
+async def _status_asked(
+    ctx: Context, flow: Flow, state: DialogState, step: Step, text: str, classify: Classify | None
+) -> Outcome | None:
+    """我想问一下我那个路灯修了没有 where a booking's time (or any question that cannot read it) is
+    asked: a question naming a kind of problem the resident has an open report of is answered with
+    that report's status, and the question in hand asked again, as a status question by number
+    is (the classifier may read it as a new report: 修了没有 names no status word). None when it
+    is no such question."""
+    from bot.flows.status import asked_after
+
+    if classify is None or not normalize(text):
+        return None
+    told = await asked_after(ctx, text, classify(text).slots.get("category"))
+    if told is None:
+        return None
+    return Outcome(join_lines(told, prompt(ctx, flow, step, state.slots)), state)
 
 
 def _detail_added(

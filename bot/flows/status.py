@@ -13,6 +13,7 @@ from bot import dispatch, notices, outbox
 from bot.flows.base import Context
 from bot.flows.commands import normalize
 from bot.flows.finish import format_due
+from bot.flows.parsers import is_question
 from bot.intents.classifier import get_classifier
 from bot.intents.slots import ticket_digits
 from bot.privacy import hash_openid
@@ -190,6 +191,18 @@ async def status_reply(ctx: Context, number: str | None) -> str:
     head = ctx.text("status.head", count=len(lines))
     tail = ctx.text("status.more") if len(tickets) > LIST_LIMIT else ctx.text("status.one_hint")
     return "\n".join([head, *lines, tail])
+
+
+async def asked_after(ctx: Context, text: str, category: str | None) -> str | None:
+    """The status of the resident's newest open report of the kind a question names (我想问一下我那个
+    路灯修了没有, said where another question is asked); None when text is no question, names no
+    kind of problem, or they have no open report of it."""
+    if not category or not is_question(text):
+        return None
+    number = await ctx.session.scalar(
+        select(Ticket.number).where(Ticket.resident == ctx.openid, Ticket.category == category,
+                                    Ticket.status.in_(ACTIVE)).order_by(Ticket.id.desc()).limit(1))
+    return None if number is None else await status_reply(ctx, number)
 
 
 async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str | None:
