@@ -712,17 +712,19 @@ async def test_an_evening_reminder_sent_late_on_the_day_says_today(
     assert "李桂兰预约的助餐在今天 11:00" in said and "明天" not in said, said
 
 
-@pytest.mark.parametrize("said", ["明天那个饭 少放点盐啊", "少放点盐啊", "明天助餐少放盐"])
+@pytest.mark.parametrize("said", ["明天那个饭 少放点盐啊", "少放点盐啊", "明天助餐少放盐", "我腿脚不好"])
 async def test_a_care_note_after_booking_goes_to_that_booking(wx: WeChat, services: Services, said: str) -> None:
     """明天那个饭 少放点盐啊 after a 助餐 was booked got 没太明白 and the menu. A care note naming a
     booking ahead (its day, its service, 饭 for a meal), or an instruction alone with one booking
-    ahead, is added to that booking's note, its provider told, and the resident told so."""
+    ahead, is added to that booking's note, its provider told, and the resident told so. So is, with
+    one booking ahead, a word about the person and nothing else (我腿脚不好, no instruction word:
+    it was 没太明白) — something for the provider to know about the visit."""
     from tests.wecom_driver import outbox_rows
 
     openid = oid()
     await _book_lunch(wx, openid)
     told = await wx.say(openid, said)
-    note = "少放盐" if said.endswith("少放盐") else "少放点盐啊"
+    note = {"明天助餐少放盐": "少放盐", "我腿脚不好": "我腿脚不好"}.get(said, "少放点盐啊")
     assert f"已把“{note}”加到李桂兰11月24日（周二）11:00的助餐预约备注里" in told and "没太明白" not in told, told
     [booking] = await bookings_of(services, openid)
     assert booking.notes == note and booking.status == "booked"
@@ -741,6 +743,8 @@ async def test_what_is_no_note_for_the_booking_is_not_added(wx: WeChat, services
     told = await wx.say(openid, "楼道里有人撒了盐")
     assert "预约备注" not in told, told
     told = await wx.say(openid, "再订一个明天的助餐 少放盐")
+    assert "预约备注" not in told, told
+    told = await wx.say(openid, "我腿脚不好 你们社区有没有人帮忙买菜")  # more than a word about the person
     assert "预约备注" not in told, told
     [booking] = await bookings_of(services, openid)
     assert not booking.notes

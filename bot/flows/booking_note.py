@@ -1,4 +1,5 @@
-"""A care note for a booking already made, said outside any request (明天那个饭 少放点盐啊): added to
+"""A care note for a booking already made, said outside any request (明天那个饭 少放点盐啊, or with one
+booking ahead 少放点盐 or a word about the person alone, 我腿脚不好): added to
 that booking's note, its provider told as a resident's addition is (masked, escaped), and the
 resident told it was passed on — it was 没太明白 and the menu."""
 
@@ -16,9 +17,21 @@ from storage import fastsql
 from storage.models import Booking, Ticket
 
 
+def _only_note(text: str, note: str) -> bool:
+    """Whether text says nothing but its care note and that tells how the person is (我腿脚不好,
+    她耳背 眼睛也不好; [booking_note] person_words)."""
+    if not any(w in normalize(note) for w in words("booking_note", "person_words")):
+        return False
+    rest = normalize(text)
+    for clause in note.split("，"):
+        rest = rest.replace(normalize(clause), "", 1)
+    return not rest
+
+
 def _named(ctx: Context, ahead: list[Booking], text: str, note: str) -> Booking | None:
     """The booking text is about: the one on the day it names and of the service it names (饭 is a
-    meal's), else the only one ahead when the note starts as an instruction (少放点盐); None when
+    meal's), else the only one ahead when the note starts as an instruction (少放点盐) or is all
+    the message says (我腿脚不好: something for the provider to know about the visit); None when
     none or several fit."""
     tz = ctx.svc.tz
     said = normalize(text)
@@ -31,7 +44,8 @@ def _named(ctx: Context, ahead: list[Booking], text: str, note: str) -> Booking 
             and (not meal or spec is not None or b.service == "助餐")]
     if when.day is None and spec is None and not meal:
         leads = words("booking_note", "leads")
-        return ahead[0] if len(ahead) == 1 and normalize(note).startswith(leads) else None
+        told = normalize(note).startswith(leads) or _only_note(text, note)
+        return ahead[0] if len(ahead) == 1 and told else None
     return fits[0] if len(fits) == 1 else None
 
 
