@@ -775,6 +775,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         again = await _reported_already(ctx, flow, found.slots, text)
         if again is not None:
             return again
+        complaint_module = _optional("bot.flows.complaint")
+        if complaint_module is not None:  # 跟上次一样 楼道灯又坏了: the last report's place offered
+            return engine.start(ctx, flow, await complaint_module.with_last_place(ctx, found.slots, text), text)
     return engine.start(ctx, flow, found.slots, text)
 
 

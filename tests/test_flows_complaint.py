@@ -894,3 +894,34 @@ async def test_a_thing_and_what_is_wrong_at_the_category_question_is_what_happen
     await wx.say(other, "1")
     assert "问题在哪里" in await wx.say(other, "照明 好的")
     assert "描述" in await wx.say(other, "3号楼门口")  # 好的 is no matter: asked
+
+
+async def test_the_same_place_as_last_time_is_offered(wx: WeChat, services: Services) -> None:
+    """跟上次一样 楼道灯又坏了 was asked 问题在哪里 as if never reported: the place of the resident's
+    last report of that kind is offered, taken with 确认; another place said is taken instead; with
+    no report before, nothing is offered."""
+    openid = oid()
+    for said in ("3号楼2单元楼道灯坏了", "跳过", "13912345678", "否"):
+        await wx.say(openid, said)
+    assert "工单号" in await wx.say(openid, "确认")
+    offered = await wx.say(openid, "跟上次一样 楼道灯又坏了")
+    assert "您上次报的地点是“3栋2单元”" in offered and "问题在哪里" in offered, offered
+    taken = await wx.say(openid, "确认")
+    assert "地点还是上次的“3栋2单元”" in taken and "照片" in taken, taken
+    await wx.say(openid, "跳过")
+    summary = await wx.say(openid, "13912345678")
+    summary = summary if "请核对" in summary else await wx.say(openid, "否")
+    assert "地点：3栋2单元" in summary and "情况：跟上次一样 楼道灯又坏了" in summary, summary
+    await wx.say(openid, "确认")
+    first, second = await tickets_of(services, openid)
+    assert second.fields["building"] == "3" and second.fields["unit"] == "2" and second.fields["place"] == "3栋2单元"
+
+    offered = await wx.say(openid, "和上次一样 灯又不亮了")
+    assert "3栋2单元" in offered, offered
+    told = await wx.say(openid, "这次是5号楼1单元")
+    assert "地点还是上次" not in told and "照片" in told, told
+    assert (await wx.say(openid, "取消"))
+
+    stranger = oid()
+    asked = await wx.say(stranger, "跟上次一样 楼道灯又坏了")
+    assert "问题在哪里" in asked and "上次报的地点" not in asked, asked

@@ -11,15 +11,18 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.flows import parsers
 from bot.flows.base import IMAGES, LOCATION, Choice, Context, Flow, Step
+from bot.flows.commands import normalize
 from bot.flows.config import flow_config, vocabulary_choices, words
 from bot.flows.engine import match_choice
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
 from bot.intents.classifier import get_classifier
 from bot.intents.emergency import Emergencies, Said
-from storage.models import Resident
+from storage.models import Resident, Ticket
 
 OTHER = str(flow_config()["complaint"]["other_category"])
 CATEGORIES = vocabulary_choices("category", extra=OTHER)
@@ -166,6 +169,8 @@ class Complaint(Flow):
         if text and parsers.says_what(text):
             kept["description"] = text.strip()
             kept["opening_text"] = text.strip()
+        if slots.get(LAST_PLACE) and "place" not in kept:
+            kept[LAST_PLACE] = slots[LAST_PLACE]
         emergency = _emergency(text) if text else None
         if emergency or urgent_said(slots, text):
             kept["urgency"] = "urgent"
@@ -176,6 +181,24 @@ class Complaint(Flow):
                 kept["category"] = str(emergency["category"])
             kept.setdefault("category", OTHER)
         return kept
+
+    def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
+        """{same_place}: the last report's place offered at the place question (跟上次一样 …)."""
+        last = slots.get(LAST_PLACE)
+        return {"same_place": ctx.text("complaint.same_place.offer", place=last["text"]) if last else ""}
+
+    async def midway(
+        self, ctx: Context, slots: dict[str, Any], step: Step, text: str
+    ) -> tuple[dict[str, Any], str] | None:
+        """确认 (or 还是那里) where the place is asked with the last report's place offered: that place."""
+        last = slots.get(LAST_PLACE)
+        if step is not self.place or not last or slots.get("place"):
+            return None
+        said = normalize(text)
+        if said not in words("answers", "yes") and not any(w in said for w in words("complaint", "same_as_last")):
+            return None
+        place = {k: v for k, v in last.items() if k != "number"}
+        return {**slots, "place": place}, ctx.text("complaint.same_place.kept", place=place["text"])
 
     def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:
         """What to do right now, before any question, when the opening names an emergency."""
@@ -208,6 +231,38 @@ class Complaint(Flow):
         if urgent:
             reply += "\n" + ctx.text(f"complaint.urgent.{slots.get('emergency') or 'generic'}")
         return reply
+
+
+LAST_PLACE = "last_place"  # slots key: the place of the resident's last report, offered (same_as_last)
+
+
+async def with_last_place(ctx: Context, slots: dict[str, Any], text: str) -> dict[str, Any]:
+    """The classifier's slots of an opening that says the place is last time's (跟上次一样 楼道灯又坏
+    了) and names none, with the place of the resident's newest report of that kind (else of any
+    kind) under LAST_PLACE, for the place question to offer; slots unchanged otherwise."""
+    said = normalize(text)
+    if any(slots.get(k) for k in ("building", "unit", "room", "landmark")) or not any(
+            w in said for w in words("complaint", "same_as_last")):
+        return slots
+    found = None
+    for category in ([slots["category"]] if slots.get("category") else []) + [None]:
+        stmt = select(Ticket.number, Ticket.fields).where(
+            Ticket.resident == ctx.openid, Ticket.kind == "complaint").order_by(Ticket.id.desc()).limit(1)
+        if category is not None:
+            stmt = stmt.where(Ticket.category == category)
+        found = (await ctx.session.execute(stmt)).first()
+        if found is not None and (found.fields or {}).get("place"):
+            break
+        found = None
+    if found is None:
+        return slots
+    fields = found.fields
+    place: dict[str, Any] = {k: str(fields[k]) for k in ("building", "unit", "room", "landmark") if fields.get(k)}
+    location = fields.get("location")
+    if isinstance(location, dict) and "latitude" in location:
+        place.update(latitude=location["latitude"], longitude=location["longitude"])
+    place["text"] = str(fields["place"])
+    return {**slots, LAST_PLACE: place}
 
 
 def _bind(ctx: Context, slots: dict[str, Any], place: dict[str, Any]) -> None:
