@@ -106,6 +106,7 @@ PHOTO_AFTER_S = 300
 KEPT_PHOTOS = 9  # photos kept from before a 办结 (WeCom sends at most 9 picked at once)
 REPLY_SEEN_TTL_S = 86400  # how long a colleague's answer shown on a held 回复 counts as read
 MAX_NOTE = 600  # a note's characters: it is the resident's push (as a console answer, staff_actions)
+REPLY_MAX_BYTES = 2048  # WeCom cuts a passive reply's text past this many UTF-8 bytes, without a word
 MAX_REFS = 6  # numbers in one command (接单 1 2 3): each gets a line of the reply, which must stay short
 # Between a verb, its number and the note: spaces or the punctuation people type there (接单：0001,
 # 办结 0001，已修好; NFKC has made full-width marks ASCII).
@@ -816,14 +817,21 @@ async def mine(svc: Services, session: AsyncSession, who: Person) -> str:
     # 超期 for a missed 办结 limit, 接单超时 for a missed 接单, by the figures' rule as the console says
     missed = await queries.missed_limits(session, own[:20], svc.clock.now())
     lines = [t.get("wecom.mine_head", count=len(own))]
+    room = REPLY_MAX_BYTES - len(lines[0].encode()) - len(t.get("wecom.mine_more", count=len(own)).encode()) - 2
     for x in own[:20]:
-        lines.append(t.get(
+        line = t.get(
             "wecom.mine_line", number=x.number, status=t.get(f"wecom.statuses.{x.status}"),
             overdue="".join(t.get(f"wecom.mine_missed.{limit}") for limit in missed.get(x.id, ())),
             kind=_booked(svc, x) or notices.topic_of(svc, x), place=notices.safe_text(notices.place_of(svc, x))[:20],
             due=notices.local_time(svc, x.due_at),
             reporters=t.get("wecom.mine_reporters", count=x.reporters) if x.reporters > 1 else "",
-        ))
+        )
+        room -= len(line.encode()) + 1
+        if room < 0:
+            break
+        lines.append(line)
+    if len(lines) - 1 < len(own):  # WeCom cuts a reply past 2,048 bytes mid-line: the rest said, not cut
+        lines.append(t.get("wecom.mine_more", count=len(own) - (len(lines) - 1)))
     return "\n".join(lines)
 
 

@@ -160,3 +160,26 @@ async def test_words_after_a_jiedan_are_shown_as_the_answer_that_sends_them(clie
     assert await wc.say("wangwei", "接单 2，马上去") == (
         f"已接单：工单 {leak.number}（2号楼），请在 11月30日 10:00 前办结。办结后回复“办结 0002 说明”。")
     assert [(await ticket(services, x.number)).status for x in (lamp, leak)] == ["accepted", "accepted"]
+
+
+async def test_my_jobs_fits_one_wecom_reply(client: Client, services: Services) -> None:
+    """After a storm, 王伟 held 18 jobs: 我的工单 ran to about 2,300 bytes, and WeCom cuts a reply
+    past 2,048 — the list stopped mid-line, nothing said of the rest. The reply holds the most
+    urgent that fit and says how many are left out."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    kinds = ("照明", "电梯", "环境卫生", "噪音", "水电气暖", "物业服务")
+    for n in range(18):  # a different building or kind each: none linked to another as the same problem
+        await new_ticket(services, resident=f"oStorm{n}", building=str(1 + n % 3), category=kinds[n // 3],
+                         summary="楼道进水", fields={"description": f"{n + 1}单元楼道进水了，地下室也淹了，电闸不敢碰",
+                                                   "place": f"{1 + n % 3}栋{n + 1}单元"})
+    said = await wc.say("wangwei", "我的工单")
+    lines = said.splitlines()
+    assert len(said.encode()) <= 2048, len(said.encode())
+    assert lines[0] == "您手上的工单（18 张）："
+    listed = len(lines) - 2
+    assert 5 <= listed < 18 and all(line.startswith("20261123-") for line in lines[1:-1])
+    assert lines[-1] == (f"……还有 {18 - listed} 张没有列出（上面是办结时限最近的）。"
+                         "办完几张后再发“我的工单”，或在工作台查看全部。")
+    # A few fit whole, as before.
+    assert "还有" not in await wc.say("lina", "我的工单")
