@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -485,6 +486,22 @@ def fold(text: str) -> str:
     return text.translate(_FOLD_TABLE)
 
 
+_PHONE_TYPED = re.compile(r"[+]?[0-9][0-9 \-]*[0-9]")
+
+
+def phone_typed(q: str) -> str:
+    """A mobile number as a clerk types it from a caller, in groups (138 1234 5678, 138-1234-5678,
+    +86 138 1234 5678, full-width too), as the digits residents write: what the search looks for.
+    Anything else (a ticket number, 20261124-0009; a landline, 0571-8888…) is left as it is."""
+    plain = unicodedata.normalize("NFKC", q).strip()
+    if not _PHONE_TYPED.fullmatch(plain):
+        return q
+    digits = re.sub(r"[^0-9]", "", plain)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits if re.fullmatch(r"1[0-9]{10}", digits) else q
+
+
 def folded(column: Any, query: str) -> Any:
     """The column folded as `fold` folds text, for the characters of a folded `query` only (what
     the search can tell apart): 号 and 楼 for 7号楼 — replace() on SQLite and PostgreSQL alike."""
@@ -523,10 +540,13 @@ async def ticket_list(session: AsyncSession, filters: Filters, now: datetime) ->
         conds.append(_needs_person(now))
     if filters.of:
         conds.append(Ticket.resident == _resident_of(filters.of))
-    if filters.q:
-        wanted = fold(filters.q)
+    asked = phone_typed(filters.q)
+    if asked:
+        wanted = fold(asked)
         pattern = _like(wanted)
-        others = [_like(form) for form in search_forms(filters.q)]
+        others = [_like(form) for form in search_forms(asked)]
+        if asked != filters.q:  # a number written in groups in a message is found as typed too
+            others.append(_like(filters.q))
 
         def found(column: Any) -> Any:
             # both sides folded: 7號楼, 7号樓, 7號樓 and 7号楼 find each other
@@ -541,7 +561,7 @@ async def ticket_list(session: AsyncSession, filters: Filters, now: datetime) ->
         ))
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*conds)) or 0)
     # A number searched for (20261124-0009, or 0009) comes before the tickets whose talk mentions it.
-    named = case((Ticket.number.ilike(_like(fold(filters.q)), escape="\\"), 0), else_=1) if filters.q else literal(1)
+    named = case((Ticket.number.ilike(_like(fold(asked)), escape="\\"), 0), else_=1) if asked else literal(1)
     rows = await session.execute(
         select(Ticket).where(*conds).order_by(named, Ticket.created_at.desc(), Ticket.id.desc())
         .offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
