@@ -463,6 +463,22 @@ async def _unreadable(ctx: Context, state: DialogState | None, flow: Flow | None
     return Outcome(said + ctx.text("dialog.unreadable_tell"), state)
 
 
+async def _emergency_midway(ctx: Context, flow: Flow, text: str) -> Outcome | None:
+    """An emergency said in the middle of another request (我闻到煤气味了 where a booking asks the
+    name, 我妈摔倒了 起不来了 at its age, 快来人啊): served as an opening is — the advice and the
+    urgent report, or the urgent hand-off — the request in hand left unsubmitted, said so. It was
+    taken for the name, or asked 要先放下它吗 with no advice. None otherwise; a report's own
+    questions keep their answers (its description may name the emergency it is)."""
+    complaint_module = _optional("bot.flows.complaint")
+    if complaint_module is None or flow.name == "complaint" or complaint_module.emergency_of(text) is None:
+        return None
+    if not complaint_module.urgent_said(classify(ctx.svc, text).slots, text):
+        return None
+    served = await _opening(ctx, text, cut=False)
+    return Outcome(engine.join_lines(served.reply, ctx.text("flow.left_for_emergency", current=ctx.text(flow.title))),
+                   served.state)
+
+
 async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     """The running flow's next step; a status question or a request for a person is served at once."""
     text = ctx.inbound.text
@@ -470,6 +486,9 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     rated = await survey.answer_in_flow(ctx.svc, ctx.tx, ctx.inbound) if survey is not None else None
     if rated is not None:  # 满意 to a survey, sent where a booking asks a name: rated, then asked again
         return engine.resume(ctx, flow, state, rated)
+    urgent = await _emergency_midway(ctx, flow, text)
+    if urgent is not None:
+        return urgent
     if state.part not in ("confirm", "edit", "switch") and number_in(text):
         reply = await status_reply(ctx, number_in(text))
         return engine.resume(ctx, flow, state, reply)
