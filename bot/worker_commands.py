@@ -379,7 +379,7 @@ def parse(text: str) -> Command | None:
     if _FILLER.fullmatch(note):
         note = ""  # 办结了 / 办结 0001 好了: no result said
     if (_VERB_WORDS[verb_word] == "resolve" and note and _LATER.match(note) and not _CHECK_AFTER.search(note)
-            and len(note) <= MAX_NOTE):
+            and not _says_done(note) and len(note) <= MAX_NOTE):
         return Command("later", refs[0] if refs else None, as_typed(text, note), tuple(refs[1:]), instead="resolve")
     return Command(_VERB_WORDS[verb_word], refs[0] if refs else None, as_typed(text, note) if note else "",
                    tuple(refs[1:]))
@@ -426,6 +426,12 @@ def _later(text: str, value: str) -> Command | None:
     if len(value) > MAX_NOTE or _LATER.match(rest) is None:
         return None
     return Command("later", ref.group("ref") or ref.group("tight") if ref is not None else None, as_typed(text, rest.strip()))
+
+
+def _says_done(note: str) -> bool:
+    """Whether a note says somewhere that the work is done (没换灯泡 是开关坏了 已修好): a done word
+    with 已 or 了 (_DONE), as a 办结 said in words needs."""
+    return any("已" in m.group(0) or "了" in m.group(0) for m in re.finditer(_DONE, note))
 
 
 def decision(text: str) -> Command | None:

@@ -58,6 +58,8 @@ def test_when_the_job_will_be_done_is_a_plan(said: str, ref: str | None, words: 
     ("办结 10:30修好", "resolve"),       # the time it was done
     ("办结 3 换了灯泡 明天再去看看", "resolve"),
     ("办结 3 明天去复查", "resolve"),    # done, and checked again tomorrow
+    ("办结 3 没换灯泡 是开关坏了 已修好", "resolve"),  # what was not needed, then what was done
+    ("办结 3 没去成 居民说自己修好了", "resolve"),  # 修好了: done, whoever did it
     ("接单 3 明天去", "accept"),
 ])
 def test_what_is_done_or_handed_over_stays_so(said: str, verb: str) -> None:
