@@ -263,6 +263,8 @@ async def _answer_text(
     try:
         picked = _choice_in_sentence(flow, step, text, classify)
         value = picked.value if picked is not None else read_answer(ctx, step, text)
+        if picked is None and not step.choices and isinstance(value, str):
+            value = as_typed(ctx.inbound.text, value)  # what happened, a name, a note: as written
     except Invalid as exc:
         instead = await _not_the_answer(ctx, flow, state, step, text, classify)
         if instead is not None:
@@ -834,8 +836,18 @@ def _added_to_description(
         return None
     if normalize(more) in normalize(before):
         return None
+    more = as_typed(ctx.inbound.text, more)
     slots = {**state.slots, target.slot: f"{before}；{more}"[:DETAIL_MAX]}
     return replace(state, slots=slots), ctx.text("flow.detail_added", field=ctx.text(target.label), value=_clip(more))
+
+
+def as_typed(typed: str, read: str) -> str:
+    """The resident's own characters behind `read`, a piece of simplified(typed): 燈還是不亮 kept as
+    typed (matching reads the simplified form; what is stored and shown to the owner is what they
+    wrote). `read` as it is when it is no such piece, or the conversion changed the length."""
+    heard = simplified(typed)
+    start = heard.find(read) if read and len(heard) == len(typed) else -1
+    return read if start < 0 else typed[start:start + len(read)]
 
 
 async def _not_the_answer(
