@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -247,6 +249,36 @@ class Command:
     def refs(self) -> tuple[str, ...]:
         """Every number typed, in order."""
         return ((self.ref,) if self.ref else ()) + self.more
+
+
+@dataclass
+class Answered:
+    """How run() answered a message that carries nothing out by design (好的, 在吗, 明天去, 下午去不了
+    换个人吧): 'answered' — told what to send, nothing to change — or 'refused' when a number it
+    named is none of the sender's; None for a command, whose outcome the audit log tells."""
+
+    outcome: str | None = None
+
+
+_ANSWERED: ContextVar[Answered | None] = ContextVar("wecom_answered", default=None)
+
+
+@contextmanager
+def answered() -> Iterator[Answered]:
+    """Handle one message: what run() says of an answer that carries nothing out is kept here
+    (for /wecom's log line, which reads a command's outcome from the audit log)."""
+    said = Answered()
+    token = _ANSWERED.set(said)
+    try:
+        yield said
+    finally:
+        _ANSWERED.reset(token)
+
+
+def _answered_as(outcome: str) -> None:
+    said = _ANSWERED.get()
+    if said is not None:
+        said.outcome = outcome
 
 
 def _normal(text: str) -> str:
@@ -711,9 +743,11 @@ async def hand_over(svc: Services, session: AsyncSession, who: Person, cmd: Comm
     worker could hand back."""
     t = svc.texts
     word = COMMAND_WORD["return"]
+    _answered_as("answered")
     if cmd.ref is not None:
         found = await _find(svc, session, who, "return", cmd.ref)
         if found.ticket is None:
+            _answered_as("refused")
             return found.reply
         own = [found.ticket]
     else:
@@ -739,11 +773,13 @@ async def later(svc: Services, session: AsyncSession, who: Person, cmd: Command)
     sent; the reply says so, gives the 接单 of each job not yet taken (its 接单 limit runs on words
     to the bot) and the 回复 that tells the resident when, for the tickets named, else each in hand."""
     t = svc.texts
+    _answered_as("answered")
     if cmd.refs:
         own = []
         for ref in cmd.refs[:MAX_REFS]:
             found = await _find(svc, session, who, "return", ref, offer="later")
             if found.ticket is None:
+                _answered_as("refused")
                 return found.reply
             if found.ticket.status not in dispatch.HELD:
                 return t.get("wecom.later_ended", number=found.ticket.number,
@@ -1276,8 +1312,10 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if cmd.verb == "help":
         return help_text(svc, who)
     if cmd.verb == "noted":
+        _answered_as("answered")
         return await noted(svc, who)
     if cmd.verb == "hello":
+        _answered_as("answered")
         return await hello(svc, who)
     if cmd.verb in ("reply", "reply_all"):
         return await staff_reply(svc, who, cmd)

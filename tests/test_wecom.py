@@ -498,6 +498,37 @@ async def test_the_log_says_each_commands_verb_and_outcome(
     assert all(f["replied"] for f in lines)
 
 
+async def test_the_log_says_answered_for_words_that_carry_nothing_out(
+    client: TestClient[Any, Any], services: Services, caplog: Any,
+) -> None:
+    """明天去, 下午去不了 换个人吧, 好的, 在吗 and 办结 2 材料到了再修 are answered with what to send and
+    change nothing by design: their log line said "refused", as for someone else's ticket, though the
+    reply was right. They say "answered" now; "refused" stays for a number that names none of the
+    sender's tickets (9 明天去, 0002 去不了 from a colleague)."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.channels.wecom")
+    wc = WeCom(client, services)
+    await new_ticket(services, building="3")  # wangwei's 0001
+    drain = (await new_ticket(services, building="3", resident="oR2", category="排水", summary="下水道堵了")).ticket
+    said = [
+        ("wangwei", "明天去"), ("wangwei", "1 明天下午去"), ("wangwei", "下午去不了 换个人吧"),
+        ("wangwei", "这个单子我处理不了"), ("wangwei", "好的"), ("wangwei", "在吗"),
+        ("wangwei", "办结 2 材料到了再修"), ("wangwei", "9 明天去"), ("sunli", "0002 去不了 换个人吧"),
+        ("wangwei", "接单 1"),
+    ]
+    for user, text in said:
+        await wc.say(user, text)
+    lines = [r.fields for r in caplog.records if r.getMessage() == "wecom text"]  # type: ignore[attr-defined]
+    assert [(f["user"], f["verb"], f["outcome"]) for f in lines] == [
+        ("wangwei", "later", "answered"), ("wangwei", "later", "answered"), ("wangwei", "hand_over", "answered"),
+        ("wangwei", "hand_over", "answered"), ("wangwei", "noted", "answered"), ("wangwei", "hello", "answered"),
+        ("wangwei", "later", "answered"), ("wangwei", "later", "refused"), ("sunli", "hand_over", "refused"),
+        ("wangwei", "accept", "done"),
+    ]
+    assert (await ticket(services, drain.number)).status == "dispatched"  # 材料到了再修 finished nothing
+
+
 async def test_a_ticket_gone_from_the_worker_is_answered_with_what_became_of_it(
     client: TestClient[Any, Any], services: Services, wx: Any
 ) -> None:

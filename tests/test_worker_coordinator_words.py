@@ -80,3 +80,20 @@ async def test_a_command_for_a_job_staff_closed_says_it_was_closed(client: Clien
     assert await wc.say(owner, "办结 1 清理干净了") == closed
     assert await wc.say(owner, "接单 1") == closed
     assert (await ticket(services, job.number)).status == "closed"
+
+
+async def test_the_log_names_a_coordinators_decision_in_words(client: Client, services: Services, caplog: Any) -> None:
+    """通过 carried out was logged as no command read (verb "-", "unknown"): the log read only what
+    parse reads, not the coordinator's words that run() reads too."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.channels.wecom")
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    await _signup(services, "oVolLog")
+    await wc.say("zhouvol", "通过")
+    await wc.say("wangwei", "通过")  # words from anyone else, as before
+    lines = [r.fields for r in caplog.records if r.getMessage() == "wecom text"]  # type: ignore[attr-defined]
+    assert [(f["user"], f["verb"], f["outcome"]) for f in lines] == [
+        ("zhouvol", "resolve", "done"), ("wangwei", "-", "unknown"),
+    ]

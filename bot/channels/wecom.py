@@ -6,9 +6,11 @@ passive reply from bot/worker_commands.py. Bad signature 403, malformed 400, ove
 
 Each message's log line names the command's verb and its outcome: done, refused (not carried
 out: not on the roster, someone else's ticket, a status that does not allow it, a number that
-names nothing …), partly (some of several numbers), unknown (no command read) or repeat (a
-retry answered with the first reply). Whether a command was carried out is read from the audit
-log, where worker_commands records every action it carries out.
+names nothing …), partly (some of several numbers), answered (words that carry nothing out by
+design, answered with what to send: 好的, 在吗, 明天去, 下午去不了 换个人吧, 办结 3 材料到了再修),
+unknown (no command read) or repeat (a retry answered with the first reply). Whether a command
+was carried out is read from the audit log, where worker_commands records every action it
+carries out; an answer that carries nothing out is said by worker_commands.answered.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ async def _reply_for(svc: Services, values: Fields) -> str | None:
 @dataclass(frozen=True)
 class Handled:
     """What became of one message, for its log line: the command's verb ('-' when none was read)
-    and its outcome (done, refused, partly, unknown, repeat)."""
+    and its outcome (done, refused, partly, answered, unknown, repeat)."""
 
     verb: str
     outcome: str
@@ -138,28 +140,33 @@ async def _audit_mark(svc: Services) -> int:
         return int(await session.scalar(select(func.max(AuditLog.id))) or 0)
 
 
-async def _handled(svc: Services, values: Fields, mark: int) -> Handled:
+async def _handled(svc: Services, values: Fields, mark: int, said: str | None = None) -> Handled:
     """The verb of a message and whether it was carried out (the audit rows the sender's command
-    wrote after mark)."""
+    wrote after mark); said: the outcome worker_commands gave an answer that carries nothing out."""
     userid = str(values.get("FromUserName"))
     kind = (values.get("MsgType") or "").lower()
     if kind == "event":
         return Handled(f"event:{(values.get('Event') or '').lower()[:32]}", "done")
-    if kind == "image":
-        verb, wanted = "photo", 1
-    elif kind == "text":
-        cmd = worker_commands.parse(values.get("Content") or "")
-        if cmd is None:
-            return Handled("-", "unknown")
-        verb, wanted = cmd.verb, max(1, len(dict.fromkeys(cmd.refs)))
-    else:
+    if kind not in ("image", "text"):
         return Handled(kind or "-", "unknown")
     async with svc.sessions() as session:
         who = await roster.person(session, userid)
+        if kind == "image":
+            verb, wanted = "photo", 1
+        else:
+            content = values.get("Content") or ""
+            cmd = worker_commands.parse(content)
+            if cmd is None and who is not None and "volunteer_coordinator" in (who.roles or []):
+                cmd = worker_commands.decision(content)  # 通过 / 不通过 2 原因, as run() reads it
+            if cmd is None:
+                return Handled("-", "unknown")
+            verb, wanted = cmd.verb, max(1, len(dict.fromkeys(cmd.refs)))
         if who is None or not who.active:
             return Handled(verb, "refused")
         if verb in _ALWAYS_DONE:
             return Handled(verb, "done")
+        if said is not None:  # 明天去, 好的 …: nothing to carry out, answered (or a number named none)
+            return Handled(verb, said)
         done = int(await session.scalar(
             select(func.count()).select_from(AuditLog).where(
                 AuditLog.id > mark, AuditLog.actor == userid,
@@ -248,8 +255,9 @@ async def receive(request: web.Request) -> web.Response:
     async def handle() -> str | None:
         nonlocal handled
         mark = await _audit_mark(svc)
-        reply, first = await _once_on_record(svc, values)
-        handled = await _handled(svc, values, mark) if first else REPEAT
+        with worker_commands.answered() as said:
+            reply, first = await _once_on_record(svc, values)
+        handled = await _handled(svc, values, mark, said.outcome) if first else REPEAT
         return reply
 
     try:
