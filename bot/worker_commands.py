@@ -893,7 +893,7 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
         return found.reply
     ticket = found.ticket
     done, reply = await _carry_out(svc, session, who, cmd, ticket)
-    if done and cmd.verb == "accept" and cmd.text and not (_ACK.match(cmd.text) or _NOTED.match(cmd.text)):
+    if done and _words_for_nobody(cmd):
         # 接单 1 明天去: the words reach nobody (a 接单 takes no note); the 回复 that tells the resident
         words = notices.clip(cmd.text, 40)
         command = f"{COMMAND_WORD['reply']} {await dispatch.worker_ref(session, ticket, who.id)} {words}"
@@ -903,6 +903,12 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
         kept = await _attach_kept(svc, session, who, ticket)  # or was sent first
         return t.get("wecom.resolved", number=ticket.number) + (f"\n{kept}" if kept else "")
     return reply
+
+
+def _words_for_nobody(cmd: Command) -> bool:
+    """Whether a 接单 carries words the worker may believe the resident reads (接单 1 明天上午过去看看;
+    not 接单 1，马上去): a 接单 takes no note, so they reach nobody."""
+    return cmd.verb == "accept" and bool(cmd.text) and not (_ACK.match(cmd.text) or _NOTED.match(cmd.text))
 
 
 async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Command, ticket: Ticket, *,
@@ -1027,12 +1033,20 @@ async def _act_on_each(svc: Services, session: AsyncSession, who: Person, cmd: C
     if cmd.verb in NEEDS_NOTE and not cmd.text:
         what = t.get(f"wecom.{NEEDS_NOTE[cmd.verb]}")
         return t.get("wecom.need_note", what=what, example=f"{t.get(f'wecom.verbs.{cmd.verb}')} {' '.join(cmd.refs)} …")
-    lines, resolved = [], []
+    lines, resolved, taken = [], [], []
     for ticket in named:
         done, line = await _carry_out(svc, session, who, cmd, ticket)
         lines.append(line)
         if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":
             resolved.append(ticket)
+        if done and cmd.verb == "accept":
+            taken.append(ticket)
+    if taken and _words_for_nobody(cmd):  # 接单 1 2 明天去: the 回复 for each, as for one number
+        words = notices.clip(cmd.text, 40)
+        commands = [t.get("wecom.later_line", about=_about(svc, x),
+                          command=f"{COMMAND_WORD['reply']} {await dispatch.worker_ref(session, x, who.id)} {words}")
+                    for x in taken]
+        lines.append(t.get("wecom.accept_words_each", words=words, commands="\n".join(commands)))
     if resolved:  # a photo that follows goes to the last one finished, and the worker is told so
         _photo_goes_to(svc, session, who, resolved[-1])
         kept = await _attach_kept(svc, session, who, resolved[-1])  # … as do those sent first

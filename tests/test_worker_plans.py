@@ -164,6 +164,30 @@ async def test_words_after_a_jiedan_are_shown_as_the_answer_that_sends_them(clie
     assert [(await ticket(services, x.number)).status for x in (lamp, leak)] == ["accepted", "accepted"]
 
 
+async def test_words_after_a_jiedan_of_several_numbers_are_shown_too(client: Client, services: Services) -> None:
+    """接单 1 2 明天去 took both and dropped 明天去 without a word, where the one-number form gives
+    the 回复 that sends it: now a 回复 for each job taken (a 回复 answers one resident); one that was
+    not taken (already taken before) gets none, and 接单 1 2，马上去 is only taken."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    lamp = (await new_ticket(services, resident="oEach1")).ticket
+    leak = (await new_ticket(services, resident="oEach2", building="2", category="排水", summary="下水道堵了",
+                             fields={"phone": "13812345678", "description": "下水道堵了"})).ticket
+    bins = (await new_ticket(services, resident="oEach3", building="1", category="环境卫生", summary="垃圾没人清",
+                             fields={"phone": "13812345678", "description": "垃圾没人清"})).ticket
+    assert await wc.say("wangwei", "接单 1 2 明天上午去") == (
+        f"已接单：工单 {lamp.number}（3号楼），请在 11月30日 10:00 前办结。办结后回复“办结 0001 说明”。\n"
+        f"已接单：工单 {leak.number}（2号楼），请在 11月30日 10:00 前办结。办结后回复“办结 0002 说明”。\n"
+        "“明天上午去”没有发给居民；要告诉居民请分别回复：\n"
+        "回复 0001 明天上午去（楼道灯坏了）\n回复 0002 明天上午去（下水道堵了）")
+    said = await wc.say("wangwei", "接单 2 3 下午去")
+    assert said.endswith("“下午去”没有发给居民；要告诉居民请分别回复：\n回复 0003 下午去（垃圾没人清）"), said
+    assert "回复 0002" not in said  # taken before: its line says so, no 回复 offered twice
+    assert "没有发给居民" not in await wc.say("wangwei", "接单 1 2 3，马上去")
+    assert [(await ticket(services, x.number)).status for x in (lamp, leak, bins)] == ["accepted"] * 3
+    assert not [r for r in await outbox_rows(services, "wechat") if "明天上午去" in str(r.payload)]  # nothing sent
+
+
 async def test_my_jobs_fits_one_wecom_reply(client: Client, services: Services) -> None:
     """After a storm, 王伟 held 18 jobs: 我的工单 ran to about 2,300 bytes, and WeCom cuts a reply
     past 2,048 — the list stopped mid-line, nothing said of the rest. The reply holds the most
