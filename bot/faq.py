@@ -22,6 +22,7 @@ class Entry:
     words: tuple[str, ...]
     answer: str
     before_services: bool = False  # asked in words a report also uses (什么时候停水): answered first
+    fallback: bool = False  # a kind of question (怎么申请, 需要什么材料): only when no other entry answers
 
 
 def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
@@ -40,7 +41,12 @@ def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
         first = item.get("before_services", False)
         if not isinstance(first, bool):
             raise ValueError(f"{where}: entry {n}: before_services is true or false")
-        entries.append(Entry(tuple(normalize(w) for w in words), answer.strip(), first))
+        last = item.get("fallback", False)
+        if not isinstance(last, bool):
+            raise ValueError(f"{where}: entry {n}: fallback is true or false")
+        if first and last:
+            raise ValueError(f"{where}: entry {n}: before_services and fallback exclude each other")
+        entries.append(Entry(tuple(normalize(w) for w in words), answer.strip(), first, last))
     return tuple(entries)
 
 
@@ -69,12 +75,20 @@ def load(path: Path = FAQ_FILE) -> tuple[Entry, ...]:
 def answer(text: str, path: Path = FAQ_FILE, *, before_services: bool = False) -> str | None:
     """The answer to the question text asks, if one of the entries' words is in it (the longest
     word found wins: 居住证明 is a certificate, not a residence permit); with before_services,
-    among the entries marked so only (a question a report's words would otherwise take)."""
+    among the entries marked so only (a question a report's words would otherwise take). An entry
+    marked fallback (低保怎么申请 with no entry on 低保: a person answers) is read only when no
+    other entry's words are in text, and never with before_services."""
     said = normalize(text)
+    entries = load(path)
+    if before_services:
+        return _best(said, [e for e in entries if e.before_services])
+    return _best(said, [e for e in entries if not e.fallback]) or _best(said, [e for e in entries if e.fallback])
+
+
+def _best(said: str, entries: list[Entry]) -> str | None:
+    """The answer of the entry with the longest word found in said, if any."""
     best: tuple[int, str] | None = None
-    for entry in load(path):
-        if before_services and not entry.before_services:
-            continue
+    for entry in entries:
         for word in entry.words:
             if word in said and (best is None or len(word) > best[0]):
                 best = (len(word), entry.answer)

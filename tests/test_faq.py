@@ -36,6 +36,15 @@ def oid() -> str:
         ("咋还不来水", "回复“进度”"),
         ("供暖费在哪交 今年涨没涨", "供暖期"),  # late autumn: the heating fee asked after
         ("啥时候来暖气啊", "供暖期"),
+        # a street office's policy questions (demo answers): the subject wins over how it is asked
+        ("俺想问问低保咋申请", "申请低保"),
+        ("給孩子辦殘疾證要啥手續", "残疾人证"),
+        ("养老金认证怎么弄 我不会用手机", "资格认证"),  # was a booking: 养老 is a service word
+        ("居家养老补贴能不能申请", "居家养老服务补贴"),  # the same
+        ("今年的医保在哪交", "医保"),
+        ("临时救助怎么申请啊", "临时救助"),
+        ("独生子女奖励费去哪领", "独生子女父母奖励"),
+        ("生孩子要去哪登记", "生育登记"),
     ],
 )
 async def test_a_common_question_gets_the_operators_answer(
@@ -71,9 +80,35 @@ def test_entries_are_checked_and_the_file_is_read_again_when_it_changes(tmp_path
         ('[[faq]]\nwords = ["几点"]\nanswer = " "\n', "answer"),
         ('faq = "x"\n', "entries"),
         ('[[faq]]\nwords = ["几点"]\nanswer = "x"\nbefore_services = "yes"\n', "before_services"),
+        ('[[faq]]\nwords = ["几点"]\nanswer = "x"\nfallback = 1\n', "fallback"),
+        ('[[faq]]\nwords = ["几点"]\nanswer = "x"\nfallback = true\nbefore_services = true\n', "exclude"),
     ]:
         with pytest.raises(ValueError, match=message):
             faq.parse(tomllib.loads(bad), "faq.toml")
+
+
+def test_a_fallback_entry_answers_only_what_no_other_entry_does(tmp_path: Path) -> None:
+    path = tmp_path / "faq.toml"
+    path.write_text('[[faq]]\nwords = ["低保"]\nanswer = "低保的答案"\n\n[[faq]]\nwords = ["怎么申请"]\n'
+                    'answer = "请问工作人员"\nfallback = true\n', encoding="utf-8")
+    assert faq.answer("低保怎么申请", path) == "低保的答案"  # 怎么申请 is the longer word, and still loses
+    assert faq.answer("廉租房怎么申请", path) == "请问工作人员"
+    assert faq.answer("廉租房怎么申请", path, before_services=True) is None  # a service's words: theirs
+
+
+async def test_a_policy_question_no_entry_answers_goes_to_a_person(wx: WeChat, services: Services) -> None:
+    """廉租房怎么申请 was 没太明白 and the menu: a procedure the FAQ cannot answer gets the office's
+    hours and phone and the offer of 人工, which hands it to a person."""
+    for said in ("廉租房怎么申请", "办这个需要带什么材料", "物业费在哪交"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "需要工作人员解答" in reply and "0571-8888 1234" in reply and "人工" in reply, (said, reply)
+        assert "抱歉" not in reply and await dialog_of(services, openid) is None, (said, reply)
+    openid = oid()
+    await wx.say(openid, "廉租房怎么申请")
+    assert "已为您转接人工服务" in await wx.say(openid, "人工")
+    # not a question of procedure: the menu, as before
+    assert "抱歉，我没太明白" in await wx.say(oid(), "今天天气怎么样")
 
 
 def test_a_typo_while_editing_keeps_the_answers_in_force(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
