@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, exists, or_, select
@@ -169,6 +170,7 @@ _OUTCOME_FIRST = re.compile(rf"^({_OUTCOME})(?=$|{_SEP})(.*)$", re.DOTALL)
 # only when it says it is done (已 or 了), never asked (修好了吗) nor to come (等修好了, 明天修好了),
 # not done (没修好, 处理好了一半) nor another's words (居民说修好了).
 _DONE = (r"(?:已经?|都)?(?:处理|弄|修|办|搞|做|换|装|接|通|疏通|清理|清|补|打扫|收拾|调|调解)(?:好|完)了?"
+         r"|(?:已经?|都)?(?<![打拨联沟接想说])(?:疏)?通了"
          r"|已经?(?:处理|修复|维修|更换|疏通|清理)(?:完毕|过)?了?|(?:已经?)?(?:清理|打扫|收拾|擦)干净了?|处理完毕|搞定了?"
          r"|(?:活儿?|事儿?)?(?:干完|完事)了|已经?完成了?|完成了"
          r"|(?:已经?|都)?送(?:到|达)了|已经?送(?:到|达)|(?:已经?|都)?(?:服务|陪诊|助浴|洗)(?:完|好)了")
@@ -185,6 +187,9 @@ _REF_OK = re.compile(r"^(?:第)?(\d{8}-\d{1,4}|\d{4}-\d{1,4}|\d{1,12})(?:号单�
                      r"[\s,]*(?:已经)?(?:好了|好啦|ok了|弄好了)[\s!~。.]*$", re.IGNORECASE)
 # A building named instead of the number (7号楼的灯修好了): the worker's one job there is meant.
 _PLACE = re.compile(r"(\d{1,4})\s*(?:号楼|号院|栋|幢|座)")
+# A thing named, then 好了 (1号楼的下水道好了, 灯好了): a 办结 only of the one job of the kind of
+# problem the thing is (its report's category, read by the same words), never of another job.
+_THING_OK = re.compile(r"^(?P<before>.{1,30}?)(?:已经|都)?(?:好了|好啦)[\s!~。.]*$", re.DOTALL)
 # The number first in numerals, as voice input writes it (二号办好了, 三号接单): read as its digits
 # when the verb or an outcome follows (一号楼的灯修好了 names a building: no number).
 _CN_FIRST = re.compile(rf"^第?([{_CN}]{{1,6}})(?=号|单)")
@@ -198,12 +203,17 @@ _WHEN = (r"(?:今天|今儿|明天|明儿|后天|大后天)?(?:一早|早上|上
          r"|待会儿?|等会儿?|等一下|一会儿?|过会儿?|过一会儿?|过两天|过几天|改天|回头|下周[一二三四五六日天]?|下礼拜|下星期"
          r"|(?:这|下)?(?:周|星期|礼拜)[一二三四五六日天]|\d{1,2}(?:点|:\d\d)(?:半|钟)?")
 _GO = r"(?:过去|过来|上门|去|来|修|弄|处理|换|看看|看|办|装|疏通|送|到)(?![过了好完不])"
+# A day or a while to come (明天, 下周, 过两天), never a time that may be past (上午修好: done this
+# morning): 明天修好 / 过两天就能弄好 is a plan, as 明天去 is.
+_FUTURE = (r"(?:明天|明儿|明早|后天|大后天|下周[一二三四五六日天]?|下礼拜|下星期|改天|回头|过两天|过几天"
+           r"|待会儿?|等会儿?|过会儿?|过一会儿?)")
 _LATER = re.compile(
     r"^(?:"
     rf"(?:我|我们|师傅)?(?:就|先)?(?:{_WHEN})[^了已]{{0,10}}?(?:再|就|才)?{_GO}"
     r"|(?:要)?等(?:到)?.{1,10}?(?:再|才)(?:去|来|修|弄|处理|换|装|办)"
     r"|(?:材料|配件|零件|货|东西|工具|师傅|灯泡|灯管|管子)(?:到了|来了|齐了|买到了|买回来了?|回来)(?:以后|之后)?再"
-    r"|(?:还|暂时|目前|现在)?(?:没|未)有?(?:修|弄|处理|办|换|去|做|疏通|送)(?:好|完|到)?(?!过))",
+    r"|(?:还|暂时|目前|现在)?(?:没|未)有?(?:修|弄|处理|办|换|去|做|疏通|送)(?:好|完|到)?(?!过)"
+    rf"|(?:我|我们|师傅)?(?:就|先)?{_FUTURE}[^了已]{{0,10}}?(?:能|就|才|再)?(?:修|弄|处理|换|装|办|疏通|清理|送)(?:好|完)(?![了啦]))",
     re.IGNORECASE,
 )
 # A volunteer coordinator's decision on a signup in words (通过, 审核通过 2, 2号通过, 同意; 不通过 2 年龄不符):
@@ -234,7 +244,9 @@ class Command:
     more: further numbers typed (接单 1 2 3); soft: 收到, an accept only when one ticket waits;
     typo: what stands where the number goes but is none (0O3), so nothing is done; place: the
     building said instead of a number (7号楼的灯修好了), meaning the worker's job there; instead:
-    the verb typed but not carried out (办结 3 材料到了再修 is a `later`, not a resolve)."""
+    the verb typed but not carried out (办结 3 材料到了再修 is a `later`, not a resolve); topic:
+    the kind of problem a job's end said in words names (下水道通了: 环境卫生, a report's category),
+    which picks the job among several; kind_only: only a job of that kind (1号楼的下水道好了)."""
 
     verb: str
     ref: str | None = None
@@ -244,6 +256,8 @@ class Command:
     typo: str = ""
     place: str | None = None
     instead: str | None = None
+    topic: str | None = None
+    kind_only: bool = False
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -426,6 +440,12 @@ def _said_done(text: str, value: str) -> Command | None:
     if bare is not None:
         return Command("resolve", bare.group(1))
     said = _SAID_DONE.match(value)
+    if said is None and (thing := _THING_OK.match(value)) is not None and not _NOT_DONE.search(thing.group("before")) \
+            and not _MISHEARD.match(value) and (topic := _topic(thing.group("before"))) is not None:
+        # 1号楼的下水道好了: a bare 好了 says too little alone — only the job of the kind named
+        place = _PLACE.search(_cn_refs_in(value))
+        return Command("resolve", None, as_typed(text, value.strip()), place=place.group(1) if place else None,
+                       topic=topic, kind_only=True)
     if said is None or len(value) > MAX_NOTE or _NOT_DONE.search(said.group("before")) or _MISHEARD.match(value):
         # 办洁 1 灯换好了: a verb misheard is asked back (run), never done on a guess
         return None
@@ -446,7 +466,28 @@ def _said_done(text: str, value: str) -> Command | None:
         note = before + done
         return Command("resolve", tail.group("ref"), as_typed(text, note.strip()))
     place = _PLACE.search(_cn_refs_in(value))
-    return Command("resolve", None, as_typed(text, value.strip()), place=place.group(1) if place else None)
+    return Command("resolve", None, as_typed(text, value.strip()), place=place.group(1) if place else None,
+                   topic=_topic(before))
+
+
+def _topic(words: str) -> str | None:
+    """The kind of problem words name (下水道: 环境卫生, 灯: 照明), as a report's category is read
+    from the resident's words; None when they name none."""
+    from bot.intents.classifier import get_classifier
+
+    category = get_classifier().extract_slots(words, _SLOTS_NOW).get("category")
+    return str(category) if category else None
+
+
+_SLOTS_NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)  # a kind of problem has no date: any moment will do
+
+
+@cache
+def _named_kinds() -> frozenset[str]:
+    """The kinds of problem a report's category may name (config/intents.toml [slots.category])."""
+    from bot.flows.config import vocabulary_choices
+
+    return frozenset(choice.value for choice in vocabulary_choices("category"))
 
 
 def _later(text: str, value: str) -> Command | None:
@@ -577,10 +618,12 @@ def _choices(svc: Services, found: list[Ticket]) -> str:
 
 
 async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, ref: str | None, *,
-                soft: bool = False, place: str | None = None, offer: str | None = None) -> Found:
+                soft: bool = False, place: str | None = None, offer: str | None = None,
+                topic: str | None = None, kind_only: bool = False) -> Found:
     """find_ticket's search, without the lock (see find_ticket); place: a building said instead of
-    the number, among the worker's jobs; offer: the verb whose tickets a number naming none of the
-    worker's lists (the verb's own by default)."""
+    the number, among the worker's jobs; topic: the kind of problem the words name, which picks
+    the job among several of the worker's (kind_only: only a job of that kind); offer: the verb
+    whose tickets a number naming none of the worker's lists (the verb's own by default)."""
     t = svc.texts
     now = svc.clock.now()
     verb_name = t.get(f"wecom.verbs.{verb}")
@@ -606,6 +649,16 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
                 return Found(None, t.get("wecom.none_at_place", place=place, verb=verb_name, numbers=_choices(svc, own),
                                          example=example))
             own = here
+        if topic is not None:  # 下水道通了: the drain among the jobs (there), never the lamp beside it
+            same = [x for x in own if x.category == topic]
+            # None of that kind: a job of no named kind (其他) may be it, unless only 好了 was said
+            pick = same or ([] if kind_only else [x for x in own if x.category not in _named_kinds()])
+            if not pick:
+                where = t.get("wecom.at_place", place=place) if place is not None else ""
+                example = f"{word} {handles([x.number for x in own])[own[0].number]}" + (" …" if verb in NEEDS_NOTE else "")
+                return Found(None, t.get("wecom.none_of_kind", where=where, kind=topic, verb=verb_name,
+                                         numbers=_choices(svc, own), example=example))
+            own = pick
         # Several: the ones the verb can act on now (a booking not yet started is not 办结).
         pick = [x for x in own if _ready(verb, x, now)] or own
         if len(pick) > 1:
@@ -715,7 +768,8 @@ async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Co
     one) is someone else's, the command is refused, never carried out on another ticket. A
     number several tickets share (0001 of two days) means the worker's own one the verb can act
     on; when that is still several, they are listed with a number each of them alone has."""
-    found = await _find(svc, session, who, cmd.verb, cmd.ref, soft=cmd.soft, place=cmd.place)
+    found = await _find(svc, session, who, cmd.verb, cmd.ref, soft=cmd.soft, place=cmd.place, topic=cmd.topic,
+                        kind_only=cmd.kind_only)
     return Found(await _locked(session, found.ticket)) if found.ticket is not None else found
 
 

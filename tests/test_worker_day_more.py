@@ -44,7 +44,7 @@ def test_a_number_said_first_in_numerals_is_read_as_its_digits(said: str, verb: 
 
 def test_numerals_first_naming_a_place_are_no_number() -> None:
     # A 办结 said in words (tests/test_worker_phone_words.py): the building, not a ticket number.
-    assert worker_commands.parse("一号楼的灯修好了") == worker_commands.Command("resolve", None, "一号楼的灯修好了", place="1")
+    assert worker_commands.parse("一号楼的灯修好了") == worker_commands.Command("resolve", None, "一号楼的灯修好了", place="1", topic="照明")
     assert worker_commands.parse("一切处理好了") == worker_commands.Command("resolve", None, "一切处理好了")
 
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from bot import worker_commands
 from bot.services import Services
-from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, ticket
+from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 Client = TestClient[Any, Any]
 Command = worker_commands.Command
@@ -28,12 +28,17 @@ Command = worker_commands.Command
     ("三号的灯修好了", Command("resolve", "3", "灯修好了")),
     ("2号单子调解好了", Command("resolve", "2", "调解好了")),
     ("0003灯换好了", Command("resolve", "0003", "灯换好了")),
-    ("灯换好了，换了个新灯泡", Command("resolve", None, "灯换好了，换了个新灯泡")),
-    ("水管已经疏通了", Command("resolve", None, "水管已经疏通了")),
+    ("灯换好了，换了个新灯泡", Command("resolve", None, "灯换好了，换了个新灯泡", topic="照明")),
+    ("水管已经疏通了", Command("resolve", None, "水管已经疏通了", topic="水电气暖")),
     ("楼道已经清理干净了", Command("resolve", None, "楼道已经清理干净了")),
-    ("7号楼的灯修好了", Command("resolve", None, "7号楼的灯修好了", place="7")),
-    ("七号楼的灯修好了", Command("resolve", None, "七号楼的灯修好了", place="7")),
-    ("3号楼2单元的灯修好了", Command("resolve", None, "3号楼2单元的灯修好了", place="3")),
+    ("7号楼的灯修好了", Command("resolve", None, "7号楼的灯修好了", place="7", topic="照明")),
+    ("七号楼的灯修好了", Command("resolve", None, "七号楼的灯修好了", place="7", topic="照明")),
+    ("3号楼2单元的灯修好了", Command("resolve", None, "3号楼2单元的灯修好了", place="3", topic="照明")),
+    # the kind named picks the job (下水道: 环境卫生, as a report of it is filed); 好了 alone only that kind's
+    ("1号楼的下水道通了", Command("resolve", None, "1号楼的下水道通了", place="1", topic="环境卫生")),
+    ("下水道已经通了", Command("resolve", None, "下水道已经通了", topic="环境卫生")),
+    ("1号楼的下水道好了", Command("resolve", None, "1号楼的下水道好了", place="1", topic="环境卫生", kind_only=True)),
+    ("灯好了", Command("resolve", None, "灯好了", topic="照明", kind_only=True)),
     ("3号完事了", Command("resolve", "3", "完事了")),
     ("3号的活干完了", Command("resolve", "3", "活干完了")),
     ("3号好了", Command("resolve", "3")),  # no result said: asked for, as for 办结 3
@@ -49,8 +54,9 @@ def test_words_typed_on_the_phone(said: str, command: Command) -> None:
 
 
 @pytest.mark.parametrize("said", [
-    "灯修好了吗", "灯还没修好", "等修好了再说", "居民说修好了", "处理好了一半", "明天修好", "什么时候能修好了",
-    "我在3号楼", "周六上午十点在调解室", "好了好了", "灯好了", "3号楼好了", "办洁 1 灯换好了",
+    "灯修好了吗", "灯还没修好", "等修好了再说", "居民说修好了", "处理好了一半", "什么时候能修好了",
+    "我在3号楼", "周六上午十点在调解室", "好了好了", "3号楼好了", "办洁 1 灯换好了", "下水道好了吗", "我这边好了",
+    "居民的电话打通了", "想通了", "明天修好了",
 ])
 def test_words_that_say_no_job_is_done_are_no_command(said: str) -> None:
     assert worker_commands.parse(said) is None
@@ -95,3 +101,32 @@ async def test_a_banjie_said_in_words_by_its_number_or_its_building(client: Clie
         "您手上没有 5 号楼可以办结的工单（您手上的：0001（1号楼楼道灯坏了））。请写明工单号，例如“办结 0001 …”。")
     assert (await ticket(services, first.number)).status == "dispatched"
     assert (await wc.say("wangwei", "灯修好了")).startswith(f"已办结：工单 {first.number}")  # his one job left
+
+
+async def test_a_building_and_the_thing_done_finish_that_kinds_job(client: Client, services: Services) -> None:
+    """1号楼的下水道通了 and 明天修好 were 没有看懂这条指令 and the command list. With a lamp and a drain
+    at 1号楼, the drain's words finish the drain (通了, as 修好了; 好了 only with the thing named, and
+    only a job of that kind), never the lamp beside it; 明天修好 is a plan, answered as 明天去 is."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    lamp = (await new_ticket(services, resident="oK1", building="1", category="照明", summary="楼道灯坏了",
+                             fields={"phone": "13812345678", "description": "楼道灯坏了"})).ticket
+    drain = (await new_ticket(services, resident="oK2", building="1", category="环境卫生", summary="下水道堵了",
+                              fields={"phone": "13812345678", "description": "下水道堵了"})).ticket
+    lift = (await new_ticket(services, resident="oK3", building="3", category="电梯", summary="电梯不动了",
+                             fields={"phone": "13812345678", "description": "电梯不动了"})).ticket
+    assert [x.assignee for x in (lamp, drain, lift)] == ["wangwei"] * 3
+    said = await wc.say("wangwei", "明天修好")
+    assert said.startswith("收到。这句话没有发给居民，工单也没有变动。") and "回复 0002 明天修好（下水道堵了）" in said
+    assert await wc.say("wangwei", "2号楼的灯好了") == (
+        "您手上没有 2 号楼可以办结的工单（您手上的：0001（楼道灯坏了）、0002（下水道堵了）、0003（电梯不动了））。"
+        "请写明工单号，例如“办结 0001 …”。")
+    assert await wc.say("wangwei", "3号楼的下水道好了") == (  # the lift's building: 好了 finishes no other kind
+        "您手上 3 号楼没有“环境卫生”这类可以办结的工单（您手上的：0003（电梯不动了））。请写明工单号，例如“办结 0003 …”。")
+    assert [(await ticket(services, x.number)).status for x in (lamp, drain, lift)] == ["dispatched"] * 3
+    assert (await wc.say("wangwei", "1号楼的下水道通了")).startswith(f"已办结：工单 {drain.number}")
+    assert (await ticket(services, lamp.number)).status == "dispatched"  # the lamp beside it stays
+    assert (await wc.say("wangwei", "1号楼的灯好了")).startswith(f"已办结：工单 {lamp.number}")
+    assert (await wc.say("wangwei", "电梯修好了")).startswith(f"已办结：工单 {lift.number}")
+    assert [(await ticket(services, x.number)).status for x in (lamp, drain, lift)] == ["resolved"] * 3
+    assert "1号楼的下水道通了" in str([r.payload for r in await outbox_rows(services, "wechat", "oK2")])

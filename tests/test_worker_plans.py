@@ -44,6 +44,8 @@ def test_words_that_ask_no_count_of_jobs_are_not_my_jobs(said: str) -> None:
     ("3 明天去", "3", "明天去"),
     ("0003 材料到了再修", "0003", "材料到了再修"),
     ("3号明天下午去", "3", "明天下午去"),
+    ("明天修好", None, "明天修好"),  # to be finished tomorrow (上午修好 may be this morning's: words)
+    ("过两天就能弄好", None, "过两天就能弄好"),
 ])
 def test_when_the_job_will_be_done_is_a_plan(said: str, ref: str | None, words: str) -> None:
     assert worker_commands.parse(said) == Command("later", ref, words)
