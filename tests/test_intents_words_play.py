@@ -107,3 +107,29 @@ async def test_a_message_in_english_goes_to_a_person_with_a_reply_in_both_langua
     # ok, or a report with a Latin word in it, are read as before
     assert "Hello" not in await wx.say(oid(), "ok")
     assert "哪一类问题" in await wx.say(oid(), "小区的wifi信号好差 公共区域的网是不是坏了")
+
+
+async def test_harm_in_the_family_reaches_a_person_at_once(wx: WeChat, services: Services) -> None:
+    """我儿子儿媳妇不让我住家里了 把我锁在门外 我都七十多了 got the locksmith's answer (找家人备用钥匙),
+    and 儿子打我 我不敢回家 没太明白: an old person hit or shut out by their own family is the urgent
+    hand-off now — the staff group told 【紧急】, the resident told to call 110 and where to wait.
+    A family quarrel about money or grandchildren stays mediation; a call or a transfer is no blow."""
+    for said in ("我儿子儿媳妇不让我住家里了 把我锁在门外 我都七十多了", "儿子打我 我不敢回家",
+                 "我女婿喝了酒就打我闺女 她跑到我这来了", "兒媳婦把我趕出來了 我沒地方去"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "转接人工服务" in reply and "110" in reply and "12338" in reply, (said, reply)
+        assert "备用钥匙" not in reply and "没太明白" not in reply, (said, reply)
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff" and ticket.urgency == "urgent", (said, ticket)
+        [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+        assert "【紧急】" in post.payload["content"], post.payload
+    for said in ("儿子不给生活费", "儿媳妇不让我看孙子 能不能帮我们调解调解"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "转接人工服务" not in reply and "110" not in reply, (said, reply)
+        assert await tickets_of(services, openid) == []
+    for said in ("儿子打我电话没人接", "小时候我爸打我 现在想起来还难受"):
+        openid = oid()
+        assert "110" not in await wx.say(openid, said), said
+        assert await tickets_of(services, openid) == []
