@@ -31,7 +31,9 @@ OFFER_WINDOW_S = 600  # how long that question waits for its answer
 DECLINED = "outage_declined"  # a report's slot: its resident answered 2 继续报修 (not asked again)
 # What names each kind of outage in residents' words (not a leak: 漏水, 有水 on the floor).
 _KIND_WORDS = (
-    ("heat", re.compile(r"停暖|供暖|来暖|没(?:有)?暖气|暖气(?:不热|不暖|凉|冰|停|没|还不|什么时候|啥时候|几点|怎么|咋)")),
+    # 暖气片冰凉, 暖气一点都不热 too: a few characters between (not 暖气漏水)
+    ("heat", re.compile(r"停暖|供暖|来暖|没(?:有)?暖气|暖气(?:片)?(?:一点儿?(?:都|也)|也|都|还是|怎么)?"
+                        r"(?:不热|不暖|凉|冰|停|没|还不|什么时候|啥时候|几点|怎么|咋)")),
     ("gas", re.compile(r"停气|没气|断气|来气|供气|没有气|没(?:有)?(?:燃气|煤气|天然气)|(?:燃气|煤气|天然气)(?:停|断)")),
     ("power", re.compile(r"停电|没电|断电|来电|供电|没有电|电停|(?:什么时候|啥时候|几点|何时|多久|还)(?:能)?有电|有电了?(?:吗|没)")),
     ("water", re.compile(r"停水|没水|没有水|断水|断了水|水停|来水|没得水|水都没|不出水|供水"
@@ -74,16 +76,25 @@ async def for_resident(ctx: Context, found: Intent, text: str) -> Outcome | None
         return None
     building = _building(ctx, found.slots)
     mine = [n for n in notices if n.covers(building)]
+    flow = registry.get("complaint")
     if _asks(text):
         told = _asked(ctx, notices, kind, building)
-        return Outcome(told, None) if told is not None else None
+        if told is None:
+            return None
+        # 暖气怎么不热了 冻死了: asked, and the announcement's own answer offers the 1 登记 / 2 报修
+        # of a report (it said 恢复后会在这里通知登记过的居民 and no way to register); from a building
+        # not known, any active one of the kind (5号楼 said next is read as where: after_offer)
+        live = [n for n in (mine if building is not None else notices) if n.active]
+        if not live or flow is None:
+            return Outcome(told, None)
+        waiting = replace(flow_state.new_state(flow.name, flow.state(OFFER), ctx.now, dict(found.slots)),
+                          pending={"said": text.strip(), "outage": live[0].id, "building": building})
+        key = "outages.asked_offer" if building is not None else "outages.asked_offer_where"
+        return Outcome(ctx.text(key, line=_lines(ctx, live)), waiting)
     if found.intent != "complaint":
         return None
     live = [n for n in mine if n.active]
-    if not live:
-        return None
-    flow = registry.get("complaint")
-    if flow is None:
+    if not live or flow is None:
         return None
     waiting = replace(flow_state.new_state(flow.name, flow.state(OFFER), ctx.now, dict(found.slots)),
                       pending={"said": text.strip(), "outage": live[0].id, "building": building})
@@ -207,7 +218,17 @@ async def after_offer(ctx: Context, state: DialogState) -> Outcome | None:
         if started.state is None:
             return started
         return replace(started, state=replace(started.state, slots={**started.state.slots, DECLINED: True}))
-    if said in _YES or is_word(ctx.inbound.text, "yes"):
+    where = _building_alone(ctx.inbound.text) if not pending.get("building") else None
+    if where is not None:  # 5号楼, answering the announcement from a building not known: there
+        pending = {**pending, "building": where}
+        notice = await _offered(ctx, pending)
+        if notice is None or not notice.active or not notice.covers(where):
+            elsewhere = [n for n in await _current(ctx) if n.active and n.kind == kind_of(str(pending.get("said", "")))]
+            if not elsewhere:
+                return Outcome(ctx.text("outages.ended_meanwhile"), None)
+            kind = ctx.text(f"outages.kinds.{elsewhere[0].kind}")
+            return Outcome(ctx.text("outages.answer_elsewhere", line=_lines(ctx, elsewhere), building=where, kind=kind), None)
+    if where is not None or said in _YES or is_word(ctx.inbound.text, "yes"):
         notice = await _offered(ctx, pending)
         if notice is None or not notice.active:  # ended meanwhile: said so
             return Outcome(ctx.text("outages.ended_meanwhile") if notice is None else _told(
@@ -234,6 +255,17 @@ async def _offered(ctx: Context, pending: dict[str, Any]) -> outages.Notice | No
     kind = kind_of(str(pending.get("said", "")))
     now = next((n for n in notices if n.kind == kind and n.active and n.covers(building)), None)
     return now or offered
+
+
+# 5号楼, 5栋, 我住5号 (a bare 5 is no building here: 1 and 2 are the question's answers)
+_BUILDING_ALONE = re.compile(r"^(?:(?:我家|我住|住)在?(\d{1,3})(?:号楼|栋|幢|号)?|(\d{1,3})(?:号楼|栋|幢))的?$")
+
+
+def _building_alone(text: str) -> str | None:
+    """The building a message says and nothing else (5号楼, 我住5栋), as the roster keys it."""
+    found = _BUILDING_ALONE.match(normalize(text))
+    key = normalize_building(found.group(1) or found.group(2)) if found is not None else ""
+    return key or None
 
 
 def _answers(ctx: Context, said: str) -> bool:

@@ -181,3 +181,36 @@ def test_0009_gives_existing_announcements_their_key_without_failing_on_twins(tm
         db.close()
     assert keys == [(1, "3,4", "[]"), (2, "3,4#2", "[]"), (3, "*", "[]"), (4, "3,4", "[]")]
     assert "uq_outages_active_scope" in indexes
+
+
+async def test_a_question_from_an_unknown_building_is_offered_registration_and_its_building_read(
+    client: Any, services: Services
+) -> None:
+    """暖气怎么不热了 冻死了 while 5、6号楼停暖 was announced heard the announcement and 恢复后会在这里通知
+    登记过的居民 with no way to register; 5号楼 said next got 没太明白 and the menu. The question is
+    offered the 1 登记 / 2 报修 of a report, and a building said next is read as where they live.
+    And 我家5号楼2单元 暖气片冰凉 began a report (暖气片冰凉 named no outage): it is offered too."""
+    from storage.models import OutageRegistration
+    from sqlalchemy import select
+    from tests.conftest import WeChat
+    from tests.wecom_driver import WeCom, load_demo_roster
+
+    await load_demo_roster(services)
+    wc, wx = WeCom(client, services), WeChat(client, services.settings)
+    assert "已发布" in await wc.say("liustaff", "停暖 5 6 预计明天8:00 锅炉检修")
+    told = await wx.say("oHeatAsk", "暖气怎么不热了 冻死了")
+    assert "社区通知：5、6号楼停暖（锅炉检修）" in told and "回复 1 登记" in told and "几号楼" in told, told
+    assert "已为您登记" in await wx.say("oHeatAsk", "5号楼")
+    told = await wx.say("oHeatFar", "暖气什么时候能热啊")
+    assert "回复 1 登记" in told, told
+    told = await wx.say("oHeatFar", "我住8号楼")
+    assert "8号楼不在通知范围内" in told, told
+    told = await wx.say("oHeatLow", "暖气一点都不热")  # a report from a building not known: where, first
+    assert "问题在哪里" in told, told
+    assert "社区已经知道" in await wx.say("oHeatLow", "6号楼3单元")
+    told = await wx.say("oHeatCold", "我家5号楼2单元 暖气片冰凉")
+    assert "社区已经知道" in told and "回复 1 登记" in told, told
+    assert "已为您登记" in await wx.say("oHeatCold", "1")
+    async with services.sessions() as session:
+        who = {r.openid: r.building for r in await session.scalars(select(OutageRegistration))}
+    assert who == {"oHeatAsk": "5", "oHeatCold": "5"}
