@@ -133,3 +133,34 @@ async def test_harm_in_the_family_reaches_a_person_at_once(wx: WeChat, services:
         openid = oid()
         assert "110" not in await wx.say(openid, said), said
         assert await tickets_of(services, openid) == []
+
+
+async def test_practical_help_no_service_covers_goes_to_a_person(wx: WeChat, services: Services) -> None:
+    """能帮我换个灯泡吗 我够不着 and 我想给我爸申请个轮椅 were 没太明白 and the menu: what an older
+    resident needs at home that no bookable service covers reaches a person, as 提不动水 does; a
+    shared part's lamp is still a report, and an offer to help is still a volunteer's."""
+    for said in ("能帮我换个灯泡吗 我够不着", "我想给我爸申请个轮椅", "能不能借个轮椅用几天",
+                 "煤气罐太沉了我搬不动 能不能找人帮忙", "老伴住院了 家里没人 谁能帮我买点菜"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "转接人工服务" in reply and "没太明白" not in reply, (said, reply)
+        [ticket] = await tickets_of(services, openid)
+        assert ticket.kind == "handoff", (said, ticket)
+    assert "问题在哪里" in await wx.say(oid(), "楼道灯泡坏了 能不能派人换一下")
+    assert "转接人工服务" not in await wx.say(oid(), "我可以帮老人买菜")
+
+
+async def test_a_raised_property_fee_is_a_complaint_about_the_property(wx: WeChat, services: Services) -> None:
+    """物业费凭什么涨价 was 没太明白: a complaint about the property company (物业服务), as 物业乱收费
+    is; asked (物业费涨了吗) it is no report."""
+    openid = oid()
+    assert "问题在哪里" in await wx.say(openid, "物业费凭什么涨价")
+    await wx.say(openid, "整个小区")
+    await wx.say(openid, "跳过")
+    reply = await wx.say(openid, "13812345678")
+    if "确认" not in reply:  # offered to bind the phone first
+        reply = await wx.say(openid, "否")
+    assert "物业服务" in reply, reply
+    asked = oid()
+    assert "问题在哪里" not in await wx.say(asked, "物业费涨了吗")
+    assert await tickets_of(services, asked) == []
