@@ -49,9 +49,14 @@ def phone(answer: Answer) -> str:
     raise Invalid("flow.hint.phone")
 
 
+# The country code before a mobile, as a contact card copies it (+8613812345678, 0086 138…).
+_COUNTRY_CODE = re.compile(r"(?:[+＋]|(?<!\d)00)86-?(?=1[3-9](?:-?\d){9}(?![-\d]))")
+
+
 def _compact_digits(text: str) -> str:
     compact = re.sub(r"[\s\u3000，,、]", "", text)
-    return _SPOKEN_NUMBER.sub(lambda m: m.group(0).translate(_SPOKEN), compact)
+    compact = _SPOKEN_NUMBER.sub(lambda m: m.group(0).translate(_SPOKEN), compact)
+    return _COUNTRY_CODE.sub("", compact)
 
 
 _BETWEEN_NUMBERS = re.compile(r"[，,、；;/]|或者|或是|还有|要不")

@@ -31,7 +31,9 @@ from storage import fastsql
 from storage.models import Resident, Ticket, Volunteer
 
 AREAS = vocabulary_choices("areas")
-YES_NO = (Choice("yes", "是", words("answers", "yes")), Choice("no", "否", words("answers", "no")))
+# 您是党员吗: a fact, so only words that state it (确认 or 好的 there is no 是).
+PARTY = (Choice("yes", "是", words("volunteer", "party_yes")),
+         Choice("no", "否", (*words("answers", "no"), *words("volunteer", "party_no"))))
 CONSENT = (
     Choice("yes", "同意", ("同意", "可以", "愿意", "好", "好的", "是", "行")),
     Choice("no", "不同意", ("不同意", "不愿意", "不行", "不可以", "否", "不")),
@@ -191,7 +193,7 @@ class VolunteerSignup(Flow):
                         label="volunteer.labels.availability", edit_words=("改时间", "时间不对"))
     areas = Step("volunteer.ask.areas", parse=areas, show=_areas_show,
                  label="volunteer.labels.areas", edit_words=("改方向", "改服务方向"))
-    party_member = Step("volunteer.ask.party_member", choices=YES_NO,
+    party_member = Step("volunteer.ask.party_member", choices=PARTY, hint="volunteer.hint.party_member",
                         label="volunteer.labels.party_member")
     consent = Step("volunteer.ask.consent", choices=CONSENT, label="volunteer.labels.consent")
 
