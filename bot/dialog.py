@@ -1153,7 +1153,8 @@ def _is_booking_reply(text: str) -> bool:
     return booking_request(text) is not None
 
 
-_ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有")  # a question without ？
+_ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有",  # a question without ？
+           "怎么申请", "咋申请", "怎么交", "咋交", "怎么领", "咋领", "什么材料", "啥材料")  # …of a procedure (低保怎么申请)
 
 # 近期活动 as residents ask it: 活动, 社区活动, 有什么志愿活动, 最近有啥活动, 志愿活动有哪些, 有活动吗.
 _ACTIVITY_LIST = re.compile(

@@ -139,3 +139,16 @@ async def test_a_question_in_the_middle_of_a_report_is_answered_and_the_report_g
     reply = await wx.say(openid, "你们几点上班")
     assert "办公时间" in reply and "拍张照片" in reply and reply.index("办公时间") < reply.index("拍张照片")
     assert "联系电话" in await wx.say(openid, "跳过")  # the report went on where it was
+
+
+async def test_a_policy_question_in_the_middle_of_a_report_is_answered_and_the_report_goes_on(wx: WeChat) -> None:
+    """低保咋申请 where a photo is asked was asked for the photo again (a question without ？ that
+    [_ASKING] did not know): the FAQ's answer, then the photo question again."""
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    await wx.say(openid, "3栋")
+    reply = await wx.say(openid, "低保咋申请")
+    assert "申请低保" in reply and "拍张照片" in reply and reply.index("申请低保") < reply.index("拍张照片"), reply
+    reply = await wx.say(openid, "办这个要带什么材料")
+    assert "需要工作人员解答" in reply and "拍张照片" in reply, reply
+    assert "联系电话" in await wx.say(openid, "跳过")  # the report went on where it was
