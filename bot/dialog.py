@@ -533,6 +533,9 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     offered = await outage.after_answer(ctx, state, outcome) if outage is not None else None
     if offered is not None:  # 家里没水了, then 几号楼: 3号楼, where 3号楼's water cut is announced
         return offered
+    again = await _reported_midway(ctx, state, outcome)
+    if again is not None:  # 跟上次一样 暖气又不热了, then the place: their own report of it is open
+        return again
     refused = outcome.state is not None and outcome.state.invalid > state.invalid
     sure = float(flow_config()["switch"]["min_confidence"])
     if refused and read and read[-1].intent == "ticket_status" and (
@@ -921,7 +924,40 @@ async def _unreported_thing(ctx: Context, slots: dict[str, Any], text: str) -> O
     return engine.start(ctx, flow, slots, text)
 
 
-async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], text: str) -> Outcome | None:
+AGAIN_DECLINED = "again_declined"  # a report's slot: its resident answered 2 重新登记 midway (not asked again)
+
+
+def _place_building(slots: dict[str, Any]) -> str | None:
+    place = slots.get("place")
+    said = place.get("building") if isinstance(place, dict) else None
+    return str(said) if said else None
+
+
+async def _reported_midway(ctx: Context, before: DialogState, outcome: Outcome) -> Outcome | None:
+    """A report whose building came only now (跟上次一样 暖气又不热了, then the last place 确认ed, or
+    5号楼2单元301 answered) while the resident's own report of that kind there is still open: the
+    same "you reported this already" choice as at an opening, 2 going on from the question it was
+    at. It was a second ticket, dispatched to another grid worker of the building. None otherwise
+    (no building or kind yet, both known before, declined before, an emergency)."""
+    after = outcome.state
+    if after is None or after.flow != "complaint" or before.flow != "complaint" or after.part in WAITING_PARTS:
+        return None
+    slots = after.slots
+    if slots.get(AGAIN_DECLINED) or slots.get("emergency") or slots.get("urgency") == "urgent":
+        return None
+    building = _place_building(slots)
+    if building is None or _place_building(before.slots) is not None or not slots.get("category"):
+        return None
+    flow = registry.get("complaint")
+    said = str(slots.get("description") or slots.get("opening_text") or "")
+    if flow is None:
+        return None
+    return await _reported_already(ctx, flow, {**slots, "building": building}, said, resume=after)
+
+
+async def _reported_already(
+    ctx: Context, flow: Flow, slots: dict[str, Any], text: str, *, resume: DialogState | None = None
+) -> Outcome | None:
     """三号楼二单元楼道灯坏了 again, ten minutes after reporting it: the resident's own open report
     of that kind and building, and a choice (催一下, or a new report after all), instead of the
     questionnaire again and a second ticket linked to their own; else a neighbour's open report
@@ -939,6 +975,8 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
     ticket = await fastsql.get(ctx.session, Ticket, int(own["id"])) if own is not None else None
     if ticket is not None and not dispatch.may_share(text, ticket, own=True):
         ticket = None  # 楼上漏水 after their own 停水了: another problem (config/flows.toml [linking])
+    if ticket is None and resume is not None:
+        return None  # midway, only their own: a neighbours' job is linked when this one is written
     if ticket is None:
         # The neighbours' first job of this very problem: a leak into one flat is not the
         # building's water cut, whichever of them was reported first.
@@ -956,8 +994,12 @@ async def _reported_already(ctx: Context, flow: Flow, slots: dict[str, Any], tex
         if parent is None:
             return None
         return await _reported_by_neighbours(ctx, flow, slots, text, parent)
-    waiting = replace(flow_state.new_state(flow.name, flow.state(AGAIN), ctx.now, dict(slots)),
-                      pending={"said": text.strip(), "ticket": ticket.number})
+    if resume is not None:  # midway: 2 goes on from the question it was at
+        waiting = replace(resume, step=flow.state(AGAIN),
+                          pending={"said": text.strip(), "ticket": ticket.number, "resume": resume.step})
+    else:
+        waiting = replace(flow_state.new_state(flow.name, flow.state(AGAIN), ctx.now, dict(slots)),
+                          pending={"said": text.strip(), "ticket": ticket.number})
     reported = local(ticket.created_at, ctx.svc.tz)
     reply = ctx.text("dialog.reported_already", when=f"{reported:%m月%d日 %H:%M}",
                      line=await status_line(ctx, ticket))
@@ -1031,6 +1073,9 @@ async def _after_again(ctx: Context, state: DialogState) -> Outcome:
     if said in ("1", "催", "催一下", "催催") or is_word(text, "yes") or "催" in said:
         return Outcome(await chased(ctx, "催一下", ticket) or await status_reply(ctx, ticket.number), None)
     if said in ("2", "重新登记", "新问题", "新的问题", "另一个问题") or is_word(text, "no"):
+        if pending.get("resume"):  # asked midway: the report goes on where it was
+            going = replace(state, step=str(pending["resume"]), pending=None, slots={**state.slots, AGAIN_DECLINED: True})
+            return engine.advance(ctx, flow, going)
         return engine.start(ctx, flow, dict(state.slots), str(pending.get("said", "")))
     denied = _NOT_THAT.match(text.strip())
     if denied is not None and len(normalize(text[denied.end():])) >= 2:

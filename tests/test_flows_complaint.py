@@ -71,8 +71,14 @@ async def test_bound_phone_is_not_asked_again(wx: WeChat, services: Services) ->
     await wx.say(openid, "13812345678")
     await wx.say(openid, "是")
     await wx.say(openid, "1")
-    reply = await to_step(wx, openid, 4)  # photos → straight to the summary: phone is bound
-    summary = await wx.say(openid, "好了")
+    await wx.say(openid, "1")
+    await wx.say(openid, ANSWERS[0])
+    # the same kind at the same place, while the first is open: 2, a new report after all
+    assert "已经反映过这个问题" in await wx.say(openid, ANSWERS[1])
+    assert "描述一下" in await wx.say(openid, "2")
+    await wx.say(openid, "楼道的插座也坏了")
+    reply = await wx.say(openid, "好了")  # photos → straight to the summary: phone is bound
+    summary = reply
     assert "请核对" in summary and "13812345678" in summary and "绑定" not in summary, reply
     assert "20261123-0002" in await wx.say(openid, "确认")
 
@@ -907,7 +913,10 @@ async def test_the_same_place_as_last_time_is_offered(wx: WeChat, services: Serv
     offered = await wx.say(openid, "跟上次一样 楼道灯又坏了")
     assert "您上次报的地点是“3栋2单元”" in offered and "问题在哪里" in offered, offered
     taken = await wx.say(openid, "确认")
-    assert "地点还是上次的“3栋2单元”" in taken and "照片" in taken, taken
+    # the first is still open: the resident is asked whether it is that one (bot.dialog._reported_midway)
+    assert "已经反映过这个问题" in taken and "2. 不是同一个问题" in taken, taken
+    taken = await wx.say(openid, "2")
+    assert "照片" in taken and "问题在哪里" not in taken, taken
     await wx.say(openid, "跳过")
     summary = await wx.say(openid, "13912345678")
     summary = summary if "请核对" in summary else await wx.say(openid, "否")
@@ -925,3 +934,27 @@ async def test_the_same_place_as_last_time_is_offered(wx: WeChat, services: Serv
     stranger = oid()
     asked = await wx.say(stranger, "跟上次一样 楼道灯又坏了")
     assert "问题在哪里" in asked and "上次报的地点" not in asked, asked
+
+
+async def test_the_residents_own_open_report_found_when_the_place_comes_later(wx: WeChat, services: Services) -> None:
+    """跟上次一样 暖气又不热了, its place 确认ed from the last report, while that report of the heating
+    was still open (reopened after 不满意): a second ticket was written and dispatched to another grid
+    worker of the building. As at an opening, the resident is told it is reported already: 1 chases
+    it, 2 goes on with the new report from the question it was at, and is not asked again."""
+    openid = oid()
+    for said in ("暖气一点都不热", "5号楼2单元301", "跳过", "13912345678", "否"):
+        await wx.say(openid, said)
+    assert "工单号" in await wx.say(openid, "确认")
+    assert "您上次报的地点" in await wx.say(openid, "跟上次一样 暖气又不热了")
+    told = await wx.say(openid, "确认")
+    assert "已经反映过这个问题" in told and "1. 催一下" in told, told
+    told = await wx.say(openid, "1")
+    assert "照片" not in told, told
+    assert len(await tickets_of(services, openid)) == 1
+
+    told = await wx.say(openid, "暖气还是不热")
+    assert "问题在哪里" in told, told
+    told = await wx.say(openid, "5号楼2单元301")
+    assert "已经反映过这个问题" in told, told
+    told = await wx.say(openid, "2")
+    assert "照片" in told, told
