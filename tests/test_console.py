@@ -768,7 +768,7 @@ async def test_answering_every_reporter_of_a_burst_from_the_ticket_page(
     form = {"text": said, "to": "all", "seen_status": "dispatched", "seen_assignee": "wangwei",
             "seen_reporters": "5", "csrf_token": csrf}
     # another report came since the page was drawn: refused, the answer kept in the box
-    assert (await new_ticket(services, resident="oW6", category="water", summary="也停水了")).linked_to is not None
+    assert (await new_ticket(services, resident="oW6", category="水电气暖", summary="也停水了")).linked_to is not None
     body = await (await client.post(f"/console/tickets/{job}/reply", data=form)).text()
     assert "反映居民由 5 位变为 6 位" in body and "未执行“答复全部反映居民”" in body and said in body
     assert [o for o in await outbox_rows(services, "wechat") if said in o.payload["text"]] == []

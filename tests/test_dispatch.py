@@ -49,7 +49,7 @@ async def test_complaint_goes_to_the_grid_worker_with_a_masked_card(svc: Service
 
 async def test_least_loaded_worker_of_a_grid_takes_the_next(svc: Services) -> None:
     owners = []
-    for i, cat in enumerate(["lighting", "water", "lift", "noise"]):
+    for i, cat in enumerate(["照明", "水电气暖", "电梯", "噪音"]):
         owners.append((await new_ticket(svc, resident=f"o{i}", building="5", category=cat)).ticket.assignee)
     assert owners == ["lina", "zhaoqiang", "lina", "zhaoqiang"]
 
@@ -121,7 +121,7 @@ async def test_same_problem_is_linked_and_every_reporter_hears_updates(svc: Serv
     card, linked = await outbox_rows(svc, "wecom", "wangwei")  # not dispatched twice: told once
     assert card.payload["msgtype"] == "textcard"
     assert linked.payload["text"] == f"又有居民反映工单 {first.number} 的问题（现共 2 位）：3号楼灯不亮（地点：3号楼1单元）"
-    other = await new_ticket(svc, resident="oThird", building="3", category="water")
+    other = await new_ticket(svc, resident="oThird", building="3", category="水电气暖")
     assert other.linked_to is None
 
     async with svc.sessions() as session, session.begin():
@@ -154,7 +154,7 @@ async def test_a_burst_of_one_problem_links_each_report_to_its_own_building(svc:
     """After a water cut: reports of one category at many buildings. Each new report joins the
     earliest active one at its own building, however the building is spelled; a finished report
     at that building is not reopened by it."""
-    done = (await new_ticket(svc, resident="oOld", building="5", category="water")).ticket
+    done = (await new_ticket(svc, resident="oOld", building="5", category="水电气暖")).ticket
     async with svc.sessions() as session, session.begin():
         t = await tickets.get_by_number(session, done.number, for_update=True)
         assert t is not None
@@ -162,12 +162,12 @@ async def test_a_burst_of_one_problem_links_each_report_to_its_own_building(svc:
     clock.advance(minutes=1)
     firsts = {}
     for building in ("1", "2", "3", "5"):
-        result = await new_ticket(svc, resident=f"oFirst{building}", building=building, category="water")
+        result = await new_ticket(svc, resident=f"oFirst{building}", building=building, category="水电气暖")
         assert result.linked_to is None
         firsts[building] = result.ticket.number
         clock.advance(seconds=10)
     for n, spelled in enumerate(["５号楼", "5栋", " 5 ", "3号楼", "１号"]):
-        result = await new_ticket(svc, resident=f"oLater{n}", building=spelled, category="water")
+        result = await new_ticket(svc, resident=f"oLater{n}", building=spelled, category="水电气暖")
         assert result.linked_to is not None
         assert result.linked_to.number == firsts[roster.normalize_building(spelled)], spelled
         assert result.ticket.building_key == roster.normalize_building(spelled)
@@ -282,9 +282,9 @@ async def test_a_neighbour_unsatisfied_with_a_shared_job_does_not_reopen_it_for_
     reopened to its owner, but a and c are neither told 已重新打开 nor surveyed again when it is
     办结 once more — b is."""
     wc = WeCom(client, svc)
-    job = (await new_ticket(svc, resident="oA", category="water", summary="3号楼停水了")).ticket.number
-    b = (await new_ticket(svc, resident="oB", category="water", summary="3号楼也停水了")).ticket.number
-    c = (await new_ticket(svc, resident="oC", category="water", summary="3号楼没水了")).ticket.number
+    job = (await new_ticket(svc, resident="oA", category="水电气暖", summary="3号楼停水了")).ticket.number
+    b = (await new_ticket(svc, resident="oB", category="水电气暖", summary="3号楼也停水了")).ticket.number
+    c = (await new_ticket(svc, resident="oC", category="水电气暖", summary="3号楼没水了")).ticket.number
     assert "已接单" in await wc.say("wangwei", "接单")
     assert "已办结" in await wc.say("wangwei", f"办结 {job[-4:]} 已恢复供水")
     clock.advance(hours=2)
@@ -315,10 +315,10 @@ async def test_neighbours_reports_of_one_job_reach_its_owner_as_one_push_with_th
     from datetime import datetime, timezone
 
     clock.set(datetime(2026, 11, 23, 14, 30, tzinfo=timezone.utc))  # 22:30 in Shanghai
-    job = (await new_ticket(svc, resident="oW0", category="water", summary="停水了")).ticket.number
+    job = (await new_ticket(svc, resident="oW0", category="水电气暖", summary="停水了")).ticket.number
     for n in range(1, 16):
         clock.advance(minutes=10)
-        await new_ticket(svc, resident=f"oW{n}", category="water", summary=f"{n}楼没水")
+        await new_ticket(svc, resident=f"oW{n}", category="水电气暖", summary=f"{n}楼没水")
     linked = [o for o in await outbox_rows(svc, "wecom", "wangwei") if "又有居民反映" in o.payload.get("text", "")]
     assert [o.payload["text"] for o in linked] == [f"又有居民反映工单 {job} 的问题（现共 16 位）：15楼没水（地点：3号楼）"]
     assert linked[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 0)  # 08:00
@@ -327,9 +327,9 @@ async def test_neighbours_reports_of_one_job_reach_its_owner_as_one_push_with_th
         row = await session.get(type(linked[0]), linked[0].id)
         assert row is not None
         row.state, row.sent_at = "sent", clock.now()
-    await new_ticket(svc, resident="oW16", category="water", summary="还是没水")
+    await new_ticket(svc, resident="oW16", category="水电气暖", summary="还是没水")
     clock.advance(minutes=5)
-    await new_ticket(svc, resident="oW17", category="water", summary="没水")
+    await new_ticket(svc, resident="oW17", category="水电气暖", summary="没水")
     later = [o for o in await outbox_rows(svc, "wecom", "wangwei") if "又有居民反映" in o.payload.get("text", "")][1:]
     assert [o.payload["text"] for o in later] == [f"又有居民反映工单 {job} 的问题（现共 18 位）：没水（地点：3号楼）"]
     assert later[0].next_attempt_at.replace(tzinfo=None) == datetime(2026, 11, 24, 0, 35)  # 30 min after the last

@@ -25,7 +25,7 @@ async def svc(services: Services) -> Services:
 
 
 async def test_an_owners_load_counts_a_ticket_given_them_in_the_same_transaction(svc: Services) -> None:
-    first = (await new_ticket(svc, resident="o1", building="5", category="lighting")).ticket
+    first = (await new_ticket(svc, resident="o1", building="5", category="照明")).ticket
     assert first.assignee == "lina"
     async with svc.sessions() as session, session.begin():
         assert await dispatch.open_load(session, ["lina", "zhaoqiang"]) == {"lina": 1, "zhaoqiang": 0}
@@ -39,9 +39,9 @@ async def test_an_owners_load_counts_a_ticket_given_them_in_the_same_transaction
 async def test_the_number_an_owner_types_sees_a_ticket_given_them_in_the_same_transaction(
     svc: Services, clock: FakeClock,
 ) -> None:
-    yesterday = (await new_ticket(svc, resident="o1", building="5", category="lighting")).ticket
+    yesterday = (await new_ticket(svc, resident="o1", building="5", category="照明")).ticket
     clock.advance(days=1)
-    today = (await new_ticket(svc, resident="o2", building="5", category="water")).ticket
+    today = (await new_ticket(svc, resident="o2", building="5", category="水电气暖")).ticket
     assert (yesterday.assignee, today.assignee) == ("lina", "zhaoqiang")
     short = notices.short_number(today.number)
     assert short == notices.short_number(yesterday.number)
@@ -56,11 +56,11 @@ async def test_the_number_an_owner_types_sees_a_ticket_given_them_in_the_same_tr
 
 
 async def test_a_report_closed_in_the_same_transaction_is_no_duplicate(svc: Services) -> None:
-    job = (await new_ticket(svc, resident="o1", building="3", category="water", summary="停水了")).ticket
+    job = (await new_ticket(svc, resident="o1", building="3", category="水电气暖", summary="停水了")).ticket
     async with svc.sessions() as session, session.begin():
         report = await tickets.create_ticket(
             session, kind="complaint", resident="o2", fields={}, now=svc.clock.now(), tz=svc.tz, actor="test",
-            summary="停水了", category="water", building="3",
+            summary="停水了", category="水电气暖", building="3",
         )
         found = await dispatch.find_duplicate(svc, session, report)
         assert found is not None and found.id == job.id
@@ -89,18 +89,18 @@ async def test_the_duplicate_search_weighs_its_candidates_words_on_the_driver(sv
     their rows locked, the transaction's changes not yet flushed counting (a job's words edited, a
     job closed), and only the job chosen loaded (by its key; none when already at hand): the
     candidates were all loaded through the ORM for every report that had any."""
-    leak = (await new_ticket(svc, resident="o1", building="3", category="water", summary="楼上漏水 天花板一直滴水",
+    leak = (await new_ticket(svc, resident="o1", building="3", category="水电气暖", summary="楼上漏水 天花板一直滴水",
                              fields={"unit": "2", "room": "201"})).ticket
-    cut = (await new_ticket(svc, resident="o2", building="3", category="water", summary="停水了")).ticket
+    cut = (await new_ticket(svc, resident="o2", building="3", category="水电气暖", summary="停水了")).ticket
     assert cut.parent_id is None  # not the leak's
     async with svc.sessions() as session, session.begin():
         report = await tickets.create_ticket(
             session, kind="complaint", resident="o3", fields={}, now=svc.clock.now(), tz=svc.tz, actor="test",
-            summary="家里停水了", category="water", building="3",
+            summary="家里停水了", category="水电气暖", building="3",
         )
         same_flat = await tickets.create_ticket(
             session, kind="complaint", resident="o4", fields={"unit": "2", "room": "201"}, now=svc.clock.now(),
-            tz=svc.tz, actor="test", summary="天花板渗水", category="water", building="3",
+            tz=svc.tz, actor="test", summary="天花板渗水", category="水电气暖", building="3",
         )
         found = await dispatch.find_duplicate(svc, session, report)
         assert found is not None and found.id == cut.id

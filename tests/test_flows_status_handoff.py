@@ -408,8 +408,8 @@ async def test_neighbours_on_one_shared_job_chase_it_once_under_its_number_held_
 
     await load_demo_roster(services)
     clock.set(datetime(2026, 11, 23, 14, 30, tzinfo=timezone.utc))  # 22:30 in Shanghai
-    job = (await new_ticket(services, resident=oid(), category="water", summary="3号楼停水了")).ticket.number
-    neighbours = [(await new_ticket(services, resident=oid(), category="water", summary="没水了")) for _ in range(6)]
+    job = (await new_ticket(services, resident=oid(), category="水电气暖", summary="3号楼停水了")).ticket.number
+    neighbours = [(await new_ticket(services, resident=oid(), category="水电气暖", summary="没水了")) for _ in range(6)]
     assert all(n.linked_to is not None and n.linked_to.number == job for n in neighbours)
     replies = [await wx.say(str(n.ticket.resident), "催一下") for n in neighbours]
     assert replies[0].startswith(f"已帮您催促工单 {neighbours[0].ticket.number}")

@@ -42,7 +42,7 @@ async def test_a_hand_off_closed_in_the_same_transaction_is_awaited_no_longer(sv
 
 
 async def test_an_owner_who_left_the_roster_in_the_same_transaction_is_not_named(svc: Services) -> None:
-    made = (await new_ticket(svc, resident="oOwner", building="5", category="lighting")).ticket
+    made = (await new_ticket(svc, resident="oOwner", building="5", category="照明")).ticket
     assert made.assignee == "lina"
     async with svc.sessions() as session, session.begin():
         assert await fastsql.read(session, status._OWNER_NAME, {"id": "lina"}) == [{"name": "李娜"}]

@@ -25,9 +25,9 @@ def _texts(rows: list[Any]) -> list[str]:
 
 async def test_a_console_close_and_resolve_tell_the_job_owner_once(client: Client, services: Services) -> None:
     await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
-    first = (await new_ticket(services, resident="oA", summary="楼道灯坏了", category="公共照明",
+    first = (await new_ticket(services, resident="oA", summary="楼道灯坏了", category="照明",
                               fields={"phone": "13812345678", "description": "3栋楼道灯坏了", "place": "3号楼2单元"})).ticket
-    second = (await new_ticket(services, resident="oB", building="3")).ticket
+    second = (await new_ticket(services, resident="oB", building="3", category="电梯", summary="电梯不动了")).ticket
     assert first.assignee == second.assignee == "wangwei"
     before = len(await outbox_rows(services, "wecom", "wangwei"))
     csrf = await logged_in(client, "liu", "staffpass1")
@@ -36,7 +36,7 @@ async def test_a_console_close_and_resolve_tell_the_job_owner_once(client: Clien
     assert resp.status == 200
     told = _texts((await outbox_rows(services, "wecom", "wangwei"))[before:])
     assert told == [
-        "【工单已关闭，不用再去】工单 0001（公共照明：3栋楼道灯坏了，3号楼2单元，居民电话 138****5678）\n"
+        "【工单已关闭，不用再去】工单 0001（照明：3栋楼道灯坏了，3号楼2单元，居民电话 138****5678）\n"
         "服务中心 刘敏 已关闭此单，原因：居民打电话说已自己修好\n"
         "此单已从您的“我的工单”里去掉，无需上门，也不用回复。"]
     assert "13812345678" not in told[0]

@@ -261,7 +261,7 @@ async def test_taking_is_the_first_acceptance_or_a_resolve(client: Any, services
     f = await _figures(services)
     assert (f.dispatched, f.accepted, f.accepted_in_time, f.response_rate) == (1, 1, 1, 1.0)
 
-    b = (await new_ticket(services, resident="oB", category="water")).ticket
+    b = (await new_ticket(services, resident="oB", category="水电气暖")).ticket
     clock.advance(minutes=10)
     assert (await wc.say("wangwei", "办结 2 已修好")).startswith(f"已办结：工单 {b.number}")
     f = await _figures(services)
@@ -280,11 +280,11 @@ async def test_withdrawn_and_still_waiting_tickets_are_not_counted(
     await load_demo_roster(services)
     taken = (await new_ticket(services, resident="oT")).ticket
     await wc.say("wangwei", "接单 1")
-    withdrawn = (await new_ticket(services, resident="oW", category="water")).ticket
+    withdrawn = (await new_ticket(services, resident="oW", category="水电气暖")).ticket
     clock.advance(minutes=2)
     await _act(services, withdrawn.number, "cancel", "resident:x", data={"by": "resident"})
     clock.advance(minutes=1)
-    waiting = (await new_ticket(services, resident="oS", category="lift")).ticket
+    waiting = (await new_ticket(services, resident="oS", category="电梯")).ticket
     clock.advance(minutes=3)
     f = await _figures(services)
     assert (f.created, f.cancelled, f.dispatched, f.accepted_in_time, f.response_rate) == (3, 1, 1, 1, 1.0)
@@ -337,14 +337,14 @@ async def test_each_dispatch_counts_for_the_worker_it_went_to(client: Any, servi
     clock.advance(minutes=10)
     assert (await wc.say("lina", "接单 1")).startswith("已接单")
 
-    late = (await new_ticket(services, resident="oF2", category="water")).ticket
+    late = (await new_ticket(services, resident="oF2", category="水电气暖")).ticket
     clock.advance(minutes=31)
     await schedule.run_due(services)  # 王伟's 接单 limit breached: escalated
     await _act(services, late.number, "assign", "liustaff", assignee="lina")
     clock.advance(minutes=5)
     assert (await wc.say("lina", "接单 2")).startswith("已接单")
 
-    (await new_ticket(services, resident="oF3", category="lift")).ticket
+    (await new_ticket(services, resident="oF3", category="电梯")).ticket
     clock.advance(minutes=2)
     assert (await wc.say("wangwei", "退回 3 不归我们网格")).startswith("已退回")
 

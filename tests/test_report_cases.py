@@ -159,8 +159,8 @@ async def test_a_ticket_withdrawn_after_its_window_passed_untaken_still_counts_a
     minutes — a response in time. None of them is in 解决率 (nothing left to resolve)."""
     wc = WeCom(client, svc)
     early = (await new_ticket(svc, resident="oW1")).ticket
-    late = (await new_ticket(svc, resident="oW2", category="water")).ticket
-    taken = (await new_ticket(svc, resident="oW3", category="lift")).ticket
+    late = (await new_ticket(svc, resident="oW2", category="水电气暖")).ticket
+    taken = (await new_ticket(svc, resident="oW3", category="电梯")).ticket
     clock.advance(minutes=5)
     assert (await wc.say("wangwei", f"接单 {taken.number[-4:]}")).startswith("已接单")
     clock.advance(minutes=5)
@@ -205,7 +205,7 @@ async def test_ratings_basic_scores_reopened_and_never_answered(
     解决率 4 / 5 (the reopened one is not resolved)."""
     wc = WeCom(client, svc)
     who = ("oS1", "oS2", "oS3", "oS4", "oS5")
-    places = (("1", "lighting"), ("2", "lighting"), ("3", "lighting"), ("1", "lift"), ("2", "lift"))
+    places = (("1", "照明"), ("2", "照明"), ("3", "照明"), ("1", "电梯"), ("2", "电梯"))
     made = [(await new_ticket(svc, resident=o, building=b, category=c)).ticket for o, (b, c) in zip(who, places, strict=True)]
     for t in made:
         assert (await wc.say("wangwei", f"办结 {t.number[-4:]} 已修好")).startswith("已办结")
@@ -300,13 +300,13 @@ async def test_local_midnight_until_inclusive_and_resolved_after_the_range(
     in October's figures and is not in November's at all."""
     wc = WeCom(client, svc)
     clock.set(local(10, 31, 23, 59))
-    october = (await new_ticket(svc, resident="oD1", category="lighting")).ticket
+    october = (await new_ticket(svc, resident="oD1", category="照明")).ticket
     clock.set(local(11, 1, 0, 1))
-    first = (await new_ticket(svc, resident="oD2", category="lift")).ticket
+    first = (await new_ticket(svc, resident="oD2", category="电梯")).ticket
     clock.set(local(11, 2, 9))
     assert (await wc.say("wangwei", f"办结 {october.number} 已修好")).startswith("已办结")
     clock.set(local(11, 30, 23, 50))
-    last = (await new_ticket(svc, resident="oD3", category="water", urgency="urgent")).ticket
+    last = (await new_ticket(svc, resident="oD3", category="水电气暖", urgency="urgent")).ticket
     clock.set(local(12, 1, 9))
     oct_r = await compute(svc, date(2026, 10, 1), date(2026, 10, 31))
     nov_r = await compute(svc, date(2026, 11, 1), date(2026, 11, 30))
@@ -433,7 +433,7 @@ async def test_overdue_is_the_resolve_limit_missed_not_a_late_acceptance(
     later, stays 超期: the breach is recorded, and the reassignment kept its 办结 limit."""
     wc = WeCom(client, svc)
     slow = (await new_ticket(svc, resident="oO1")).ticket
-    urgent = (await new_ticket(svc, resident="oO2", category="water", urgency="urgent")).ticket
+    urgent = (await new_ticket(svc, resident="oO2", category="水电气暖", urgency="urgent")).ticket
     clock.advance(minutes=5)
     assert (await wc.say("wangwei", f"接单 {urgent.number[-4:]}")).startswith("已接单")
     clock.advance(minutes=26)

@@ -72,9 +72,9 @@ async def test_a_month_of_one_grid_counted_by_hand(
     clock.set(at(3, 9))
     made: dict[str, Any] = {}
     for key, resident, building, category in (
-        ("A", "oM_A", "1", "lighting"), ("B", "oM_B", "2", "lighting"), ("C", "oM_C", "3", "lighting"),
-        ("D", "oM_D", "1", "lift"), ("E", "oM_E", "2", "lift"), ("F", "oM_F", "3", "lift"),
-        ("G", "oM_G", "1", "water"), ("H", "oM_H", "5", "lighting"),
+        ("A", "oM_A", "1", "照明"), ("B", "oM_B", "2", "照明"), ("C", "oM_C", "3", "照明"),
+        ("D", "oM_D", "1", "电梯"), ("E", "oM_E", "2", "电梯"), ("F", "oM_F", "3", "电梯"),
+        ("G", "oM_G", "1", "水电气暖"), ("H", "oM_H", "5", "照明"),
     ):
         made[key] = (await new_ticket(svc, resident=resident, building=building, category=category)).ticket
         # Residents wrote in: their 48-hour window is open for the survey.

@@ -43,7 +43,7 @@ async def _due(svc: Services, ticket_id: int) -> dict[str, datetime]:
 
 async def test_a_reminder_the_night_would_hold_to_the_limit_comes_the_evening_before(svc: Services, clock: FakeClock) -> None:
     clock.set(_local(11, 23, 23, 0))  # reported at 23:00: the card waits for 08:00, the limit runs from then
-    job = (await new_ticket(svc, resident="oW", category="water", urgency="utility", summary="停水了")).ticket
+    job = (await new_ticket(svc, resident="oW", category="水电气暖", urgency="utility", summary="停水了")).ticket
     assert job.due_at == _local(11, 25, 8, 0)
     due = await _due(svc, job.id)
     assert due["resolve_remind"] == _local(11, 24, 20, 30) and due["resolve_breach"] == job.due_at
@@ -64,7 +64,7 @@ async def test_a_reminder_in_the_day_or_held_to_well_before_the_limit_stays(svc:
     """Reported at 14:00: due 14:00 the next day, reminded at 08:00 (6 h before) as planned. Reported
     at 03:00 on a complex job (15 days): its reminder falls a day before, in the day, unchanged."""
     clock.set(_local(11, 23, 14, 0))
-    day = (await new_ticket(svc, resident="oD", category="water", urgency="utility", summary="停水了")).ticket
+    day = (await new_ticket(svc, resident="oD", category="水电气暖", urgency="utility", summary="停水了")).ticket
     assert (await _due(svc, day.id))["resolve_remind"] == day.due_at - timedelta(hours=6) == _local(11, 24, 8, 0)
     clock.set(_local(11, 23, 3, 0))
     night = (await new_ticket(svc, resident="oN", urgency="complex")).ticket
@@ -80,7 +80,7 @@ async def test_a_job_given_to_another_in_the_night_has_no_reminder_with_its_over
     from bot import staff_actions
 
     clock.set(_local(11, 23, 23, 0))
-    job = (await new_ticket(svc, resident="oR", category="water", urgency="utility", summary="停水了")).ticket
+    job = (await new_ticket(svc, resident="oR", category="水电气暖", urgency="utility", summary="停水了")).ticket
     clock.set(_local(11, 24, 21, 30))
     await staff_actions.staff_transition(svc, job.number, "assign", "liustaff", assignee="zhaoqiang")
     async with svc.sessions() as session:

@@ -24,7 +24,7 @@ from storage.models import OutboxItem, Reminder, Resident, Ticket
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
 from tests.sim_support import api_bases, api_port, sim  # noqa: F401 (fixtures)
-from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
+from tests.wecom_driver import KINDS, WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 DELAY = 7200
 
@@ -359,7 +359,7 @@ async def test_stars_and_yibanban_are_basically_satisfied(svc: Services, clock: 
 
 
 async def resolved_job(
-    svc: Services, resident: str, *, building: str = "3", category: str = "lighting", summary: str = "楼道灯坏了"
+    svc: Services, resident: str, *, building: str = "3", category: str = "照明", summary: str = "楼道灯坏了"
 ) -> str:
     """A complaint of the resident's, taken and resolved by its owner (not yet surveyed); its number."""
     made = await new_ticket(svc, resident=resident, building=building, category=category, summary=summary)
@@ -370,9 +370,10 @@ async def resolved_job(
 
 
 async def surveyed_jobs(svc: Services, clock: FakeClock, residents: list[str]) -> dict[str, str]:
-    """One resolved lighting job per resident, each in its own category (no duplicate linking),
-    and every survey sent; the numbers by resident."""
-    numbers = {r: await resolved_job(svc, r, category=f"c{i}") for i, r in enumerate(residents)}
+    """One resolved job per resident, each in its own category or building of 王伟's (no duplicate
+    linking), and every survey sent; the numbers by resident."""
+    numbers = {r: await resolved_job(svc, r, category=KINDS[i % len(KINDS)], building="321"[i // len(KINDS) % 3])
+               for i, r in enumerate(residents)}
     clock.advance(seconds=DELAY)
     await run_due(svc)
     for r in residents:

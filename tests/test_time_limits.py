@@ -164,7 +164,7 @@ async def test_the_accept_window_does_not_run_at_night(svc: Services, clock: Fak
     clock.set(_local(11, 23, 20, 55))
     t = (await new_ticket(svc, resident="oN")).ticket
     assert t.accept_due_at == _local(11, 24, 8, 25)
-    urgent = (await new_ticket(svc, resident="oU", category="water", urgency="urgent")).ticket
+    urgent = (await new_ticket(svc, resident="oU", category="水电气暖", urgency="urgent")).ticket
     assert urgent.accept_due_at == _local(11, 23, 21, 25)
     clock.set(_local(11, 23, 21, 26))
     await schedule.run_due(svc)
@@ -213,7 +213,7 @@ async def test_a_card_held_through_quiet_hours_has_its_limits_from_the_morning(s
         due = {r.kind: r.due_at for r in (await session.scalars(select(Reminder).where(Reminder.cause_id == t.id)))}
     assert due["accept_remind"] == _local(11, 24, 8, 20) and due["resolve_breach"] == t.due_at
     assert due["resolve_remind"] == t.due_at - timedelta(days=1)
-    urgent = (await new_ticket(svc, resident="oU", category="water", urgency="urgent")).ticket
+    urgent = (await new_ticket(svc, resident="oU", category="水电气暖", urgency="urgent")).ticket
     [urgent_card] = [o for o in await outbox_rows(svc, "wecom", "wangwei") if urgent.number in o.payload.get("title", "")]
     assert urgent_card.next_attempt_at == clock.now() and urgent_card.urgent
     assert urgent.due_at == clock.now() + timedelta(hours=2)

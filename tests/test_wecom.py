@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.channels.wecom import dedup_key
 from bot.services import Services
 from storage.models import AuditLog, TicketEvent
-from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, stopping_after, ticket
+from tests.wecom_driver import KINDS, WeCom, actions, load_demo_roster, new_ticket, outbox_rows, stopping_after, ticket
 
 
 async def _audit(svc: Services) -> list[tuple[str, str, str]]:
@@ -69,8 +69,8 @@ async def test_short_forms_when_one_ticket_is_open(client: TestClient[Any, Any],
 
 async def test_several_open_tickets_need_a_number(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
-    a = (await new_ticket(services, resident="oA", category="lighting")).ticket
-    b = (await new_ticket(services, resident="oB", category="water")).ticket
+    a = (await new_ticket(services, resident="oA", category="照明")).ticket
+    b = (await new_ticket(services, resident="oB", category="水电气暖")).ticket
     reply = await wc.say("wangwei", "接单")
     assert a.number in reply and b.number in reply and "请写明工单号" in reply
     assert "已接单" in await wc.say("wangwei", "接单 2")
@@ -278,7 +278,7 @@ async def test_commands_as_workers_type_them(client: TestClient[Any, Any], servi
     question mark: the command is still read, and the note is the worker's words."""
     wc = WeCom(client, services)
     first = (await new_ticket(services, resident="oT1")).ticket
-    second = (await new_ticket(services, resident="oT2", category="water", summary="水管漏水")).ticket
+    second = (await new_ticket(services, resident="oT2", category="水电气暖", summary="水管漏水")).ticket
     assert (await wc.say("wangwei", f"接单：{first.number[-4:]}")).startswith(f"已接单：工单 {first.number}")
     assert (await wc.say("wangwei", f"接單 {second.number[-4:]}")).startswith(f"已接单：工单 {second.number}")
     assert (await wc.say("wangwei", f"办结{first.number[-4:]}灯已换好")).startswith(f"已办结：工单 {first.number}")
@@ -318,7 +318,7 @@ async def _tickets_up_to(svc: Services, last: int, mine: dict[int, str]) -> dict
     numbers: dict[int, str] = {}
     for seq in range(1, last + 1):
         building = mine.get(seq) or others.pop(0)
-        t = (await new_ticket(svc, resident=f"oS{seq}", building=building, category=f"c{seq}")).ticket
+        t = (await new_ticket(svc, resident=f"oS{seq}", building=building, category=KINDS[seq - 1])).ticket
         numbers[seq] = t.number
     return numbers
 
@@ -353,8 +353,8 @@ async def test_a_short_number_before_a_mark_or_hao_is_never_dropped(
 
 async def test_two_open_tickets_named_with_a_mark(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
-    a = (await new_ticket(services, resident="oA", category="lighting")).ticket
-    b = (await new_ticket(services, resident="oB", category="water")).ticket
+    a = (await new_ticket(services, resident="oA", category="照明")).ticket
+    b = (await new_ticket(services, resident="oB", category="水电气暖")).ticket
     assert (await wc.say("wangwei", "接单 1，马上去")).startswith(f"已接单：工单 {a.number}")
     assert (await wc.say("wangwei", "接单 2。")).startswith(f"已接单：工单 {b.number}")
     assert (await wc.say("wangwei", "办结 2！已修好")).startswith(f"已办结：工单 {b.number}")
@@ -414,7 +414,7 @@ async def test_after_a_whistle_or_a_resolve_breach_the_owner_may_finish(
     assert (await wc.say("wangwei", "办结 1 已修好")).startswith(f"已办结：工单 {t.number}")
     assert (await ticket(services, t.number)).status == "resolved"
 
-    urgent = (await new_ticket(services, resident="oE3", category="water", urgency="urgent")).ticket
+    urgent = (await new_ticket(services, resident="oE3", category="水电气暖", urgency="urgent")).ticket
     assert (await wc.say("wangwei", "接单")).startswith(f"已接单：工单 {urgent.number}")
     clock.advance(hours=2, minutes=1)
     await schedule.run_due(services)
@@ -510,7 +510,7 @@ async def test_the_log_says_answered_for_words_that_carry_nothing_out(
     caplog.set_level(logging.INFO, logger="bot.channels.wecom")
     wc = WeCom(client, services)
     await new_ticket(services, building="3")  # wangwei's 0001
-    drain = (await new_ticket(services, building="3", resident="oR2", category="排水", summary="下水道堵了")).ticket
+    drain = (await new_ticket(services, building="3", resident="oR2", category="环境卫生", summary="下水道堵了")).ticket
     said = [
         ("wangwei", "明天去"), ("wangwei", "1 明天下午去"), ("wangwei", "下午去不了 换个人吧"),
         ("wangwei", "这个单子我处理不了"), ("wangwei", "好的"), ("wangwei", "在吗"),
@@ -546,10 +546,10 @@ async def test_a_ticket_gone_from_the_worker_is_answered_with_what_became_of_it(
             await dispatch.apply_action(services, session, t, action, "liustaff", **kw)
 
     wc = WeCom(client, services)
-    moved = (await new_ticket(services, resident="oG1", building="1", category="lighting")).ticket.number
-    back = (await new_ticket(services, resident="oG2", building="2", category="water")).ticket.number
-    gone = (await new_ticket(services, resident="oG3", building="3", category="noise")).ticket.number
-    neighbour = await new_ticket(services, resident="oG5", building="1", category="lighting")
+    moved = (await new_ticket(services, resident="oG1", building="1", category="照明")).ticket.number
+    back = (await new_ticket(services, resident="oG2", building="2", category="水电气暖")).ticket.number
+    gone = (await new_ticket(services, resident="oG3", building="3", category="噪音")).ticket.number
+    neighbour = await new_ticket(services, resident="oG5", building="1", category="照明")
     assert neighbour.linked_to is not None and neighbour.linked_to.number == moved
     await staff(moved, "assign", assignee="lina")
     assert await wc.say("wangwei", f"办结 {moved[-4:]}") == f"工单 {moved} 已改派他人，您无需再处理。"

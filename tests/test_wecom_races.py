@@ -88,7 +88,7 @@ async def test_banjie_racing_a_reassign_passes_the_result_on(
     and passed to her, as when the reassign came before the 办结."""
     await load_demo_roster(services)
     wc = WeCom(client, services)
-    job = (await new_ticket(services, resident="oRace2", category="sanitation", summary="下水道堵了")).ticket
+    job = (await new_ticket(services, resident="oRace2", category="环境卫生", summary="下水道堵了")).ticket
     assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
     _meanwhile(monkeypatch, services, clock, _reassign)
     said = await wc.say("wangwei", "办结 1 疏通好了")

@@ -65,7 +65,7 @@ async def test_jie_dan_and_ban_jie_misheard_do_nothing_and_are_never_offered_for
     await load_demo_roster(services)
     wc = WeCom(client, services)
     first = (await new_ticket(services, resident="oDay1")).ticket
-    await new_ticket(services, resident="oDay2", category="water", summary="3号楼水管漏了")
+    await new_ticket(services, resident="oDay2", category="水电气暖", summary="3号楼水管漏了")
     assert await wc.say("wangwei", "接丹 1") == "这条指令没有办理。您是要发“接单 1”吗？是的话请照这样再发一次。"
     said = await wc.say("wangwei", "办洁 1 灯换好了")
     assert said == "这条指令没有办理。您是要发“办结 1 灯换好了”吗？是的话请照这样再发一次。"
@@ -98,7 +98,7 @@ async def test_a_result_sent_for_a_job_reassigned_meanwhile_reaches_its_new_owne
     await load_demo_roster(services)
     wc = WeCom(client, services)
     clock.set(datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc))  # 22:00 in Shanghai
-    job = (await new_ticket(services, resident="oDrain", category="sanitation", summary="下水道堵了",
+    job = (await new_ticket(services, resident="oDrain", category="环境卫生", summary="下水道堵了",
                            fields={"phone": "13812345678", "place": "3栋1单元"})).ticket
     assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
     moved = await client.post(f"/api/tickets/{job.number}/transition", json={"action": "assign", "assignee": "lina"},
@@ -194,9 +194,9 @@ async def test_mine_says_chaoqi_for_a_missed_banjie_limit_and_jiedan_chaoshi_for
     slow = (await new_ticket(services, resident="oMine1")).ticket
     clock.advance(minutes=31)
     await schedule.run_due(services)  # its 接单 limit missed: escalated for it
-    late = (await new_ticket(services, resident="oMine2", category="water", urgency="urgent", summary="3号楼水管漏了")).ticket
+    late = (await new_ticket(services, resident="oMine2", category="水电气暖", urgency="urgent", summary="3号楼水管漏了")).ticket
     assert (await wc.say("wangwei", f"接单 {late.number}")).startswith("已接单")
-    on_time = (await new_ticket(services, resident="oMine3", building="2", category="sanitation", summary="下水道堵了")).ticket
+    on_time = (await new_ticket(services, resident="oMine3", building="2", category="环境卫生", summary="下水道堵了")).ticket
     assert (await wc.say("wangwei", f"接单 {on_time.number}")).startswith("已接单")
     clock.set(late.due_at + timedelta(minutes=5))  # past its 办结 limit, its check not yet run
     mine = await wc.say("wangwei", "我的工单")
@@ -217,7 +217,7 @@ async def test_a_photo_well_after_a_banjie_with_another_job_in_hand_waits_for_th
     wc = WeCom(client, services)
     clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
     lamp = (await new_ticket(services, resident="oNext1")).ticket
-    drain = (await new_ticket(services, resident="oNext2", building="2", category="sanitation", summary="下水道堵了")).ticket
+    drain = (await new_ticket(services, resident="oNext2", building="2", category="环境卫生", summary="下水道堵了")).ticket
     assert (await wc.say("wangwei", f"接单 {lamp.number} {drain.number}")).count("已接单") == 2
     assert (await wc.say("wangwei", f"办结 {lamp.number} 灯换好了")).startswith("已办结")
     clock.advance(minutes=2)

@@ -91,7 +91,7 @@ async def test_a_banjie_said_in_words_by_its_number_or_its_building(client: Clie
     wc = WeCom(client, services)
     first = (await new_ticket(services, resident="oP4", building="1", summary="1号楼楼道灯坏了")).ticket
     second = (await new_ticket(services, resident="oP5", building="3", summary="3号楼楼道灯坏了")).ticket
-    third = (await new_ticket(services, resident="oP6", building="2", summary="2号楼下水道堵了", category="sanitation")).ticket
+    third = (await new_ticket(services, resident="oP6", building="2", summary="2号楼下水道堵了", category="环境卫生")).ticket
     assert {(await ticket(services, x.number)).assignee for x in (first, second, third)} == {"wangwei"}
     assert (await wc.say("wangwei", "灯修好了 3号")).startswith(f"已办结：工单 {third.number}")
     assert (await wc.say("wangwei", "三号楼的灯修好了")).startswith(f"已办结：工单 {second.number}")

@@ -173,7 +173,7 @@ async def test_words_after_a_jiedan_of_several_numbers_are_shown_too(client: Cli
     await load_demo_roster(services)
     wc = WeCom(client, services)
     lamp = (await new_ticket(services, resident="oEach1")).ticket
-    leak = (await new_ticket(services, resident="oEach2", building="2", category="排水", summary="下水道堵了",
+    leak = (await new_ticket(services, resident="oEach2", building="2", category="环境卫生", summary="下水道堵了",
                              fields={"phone": "13812345678", "description": "下水道堵了"})).ticket
     bins = (await new_ticket(services, resident="oEach3", building="1", category="环境卫生", summary="垃圾没人清",
                              fields={"phone": "13812345678", "description": "垃圾没人清"})).ticket

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.clock import FakeClock
 from bot.services import Services
 from storage.models import AuditLog
-from tests.wecom_driver import WeCom, actions, new_ticket, outbox_rows, ticket
+from tests.wecom_driver import KINDS, WeCom, actions, new_ticket, outbox_rows, ticket
 
 HELP_LINE = "接单 N —— 接下派给您的工单"
 
@@ -42,7 +42,7 @@ async def _mediation(svc: Services, resident: str, issue: str) -> str:
 async def test_each_number_listed_is_acted_on_with_its_own_line(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
     a, b, c = [(await new_ticket(services, resident=f"oN{n}", category=cat)).ticket.number
-               for n, cat in ((1, "lighting"), (2, "water"), (3, "lift"))]
+               for n, cat in ((1, "照明"), (2, "水电气暖"), (3, "电梯"))]
     reply = await wc.say("wangwei", "接单 1 2 3")
     assert [line.split("（")[0] for line in reply.splitlines()] == [f"已接单：工单 {n}" for n in (a, b, c)]
     assert [(await ticket(services, n)).status for n in (a, b, c)] == ["accepted"] * 3
@@ -90,7 +90,7 @@ async def test_a_number_that_names_none_of_the_workers_tickets_stops_the_whole_c
 async def test_several_numbers_with_no_note_ask_for_it(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
     a = (await new_ticket(services, resident="oQ1")).ticket.number
-    b = (await new_ticket(services, resident="oQ2", category="water")).ticket.number
+    b = (await new_ticket(services, resident="oQ2", category="水电气暖")).ticket.number
     assert "已接单" in await wc.say("wangwei", "接单 1、2")
     assert await wc.say("wangwei", "办结 1 2") == "请写明办理结果，例如“办结 1 2 …”。"
     assert [(await ticket(services, n)).status for n in (a, b)] == ["accepted", "accepted"]
@@ -119,13 +119,13 @@ async def test_plain_words_for_taking_a_ticket(client: TestClient[Any, Any], ser
     wc = WeCom(client, services)
     a = (await new_ticket(services, resident="oW1")).ticket.number
     assert (await wc.say("wangwei", "接了")).startswith(f"已接单：工单 {a}")
-    b = (await new_ticket(services, resident="oW2", category="water")).ticket.number
+    b = (await new_ticket(services, resident="oW2", category="水电气暖")).ticket.number
     # 收到 with exactly one ticket waiting to be taken (a is already in hand): takes b
     assert (await wc.say("wangwei", "收到")).startswith(f"已接单：工单 {b}")
     # with none waiting: acknowledged, nothing done
     assert await wc.say("wangwei", "收到") == "收到。您目前没有等待接单的工单；办理工单请回复指令（回复“帮助”查看）。"
-    c = (await new_ticket(services, resident="oW3", category="lift")).ticket.number
-    d = (await new_ticket(services, resident="oW4", category="door")).ticket.number
+    c = (await new_ticket(services, resident="oW3", category="电梯")).ticket.number
+    d = (await new_ticket(services, resident="oW4", category="物业服务")).ticket.number
     # with two waiting: which one is asked, none taken
     reply = await wc.say("wangwei", "收到！")
     assert reply == f"您有多张可以接单的工单：{c}（楼道灯坏了）、{d}（楼道灯坏了）。请写明工单号，例如“接单 0003”。"
@@ -149,7 +149,7 @@ async def test_plain_words_for_finishing_and_listing(client: TestClient[Any, Any
     assert (await ticket(services, a)).status == "accepted"
     assert (await wc.say("wangwei", "弄好了，灯管换了新的")).startswith(f"已办结：工单 {a}")
     assert (await _told(services, "oF1"))[-1] == f"您的工单 {a} 已办结：弄好了，灯管换了新的"
-    b = (await new_ticket(services, resident="oF2", category="water")).ticket.number
+    b = (await new_ticket(services, resident="oF2", category="水电气暖")).ticket.number
     assert (await wc.say("wangwei", "处理好了")).startswith(f"已办结：工单 {b}")  # 办结 without 接单
     assert (await _told(services, "oF2"))[-1] == f"您的工单 {b} 已办结：处理好了"
 
@@ -221,8 +221,8 @@ async def test_a_neighbours_linked_report_is_not_finished_alone(client: TestClie
     """办结 0002 of a report linked to the water job 0001 would tell that resident 已办结 while the
     water is still off: refused, pointing at the job, audited; 办结 of the job finishes both."""
     wc = WeCom(client, services)
-    job = (await new_ticket(services, resident="oJob", category="water")).ticket.number
-    linked = await new_ticket(services, resident="oNext", category="water")
+    job = (await new_ticket(services, resident="oJob", category="水电气暖")).ticket.number
+    linked = await new_ticket(services, resident="oNext", category="水电气暖")
     assert linked.linked_to is not None
     child = linked.ticket.number
     reply = await wc.say("wangwei", f"办结 {child[-4:]} 已恢复供水")
@@ -247,7 +247,7 @@ async def burst(svc: Services) -> tuple[str, list[str]]:
 
     numbers = []
     for n in range(1, 6):
-        result = await new_ticket(svc, resident=f"oW{n}", category="water", summary="停水了，水管爆了")
+        result = await new_ticket(svc, resident=f"oW{n}", category="水电气暖", summary="停水了，水管爆了")
         assert (result.linked_to is None) == (n == 1)
         numbers.append(result.ticket.number)
     now = svc.clock.now()
@@ -294,8 +294,8 @@ async def test_reply_all_when_nobody_can_be_reached_says_so(client: TestClient[A
     from storage.models import Resident
 
     wc = WeCom(client, services)
-    job = (await new_ticket(services, resident="oGone1", category="water")).ticket.number
-    assert (await new_ticket(services, resident="oGone2", category="water")).linked_to is not None
+    job = (await new_ticket(services, resident="oGone1", category="水电气暖")).ticket.number
+    assert (await new_ticket(services, resident="oGone2", category="水电气暖")).linked_to is not None
     now = services.clock.now()
     async with services.sessions() as session, session.begin():
         for openid in ("oGone1", "oGone2"):
@@ -316,7 +316,7 @@ async def test_marks_around_a_number_are_read_and_a_mistyped_number_does_nothing
     read around the number, and a number with letters in it is answered without doing anything."""
     wc = WeCom(client, services)
     n = {k: (await new_ticket(services, resident=f"oT{k}", category=cat)).ticket.number
-         for k, cat in ((1, "lighting"), (2, "water"), (3, "lift"))}
+         for k, cat in ((1, "照明"), (2, "水电气暖"), (3, "电梯"))}
     for said in ("接单 0O3", "接单 O03", "办结 0O3 已修好", "电话 0o3"):
         reply = await wc.say("wangwei", said)
         assert "没看懂工单号" in reply and "没有办理" in reply, (said, reply)
@@ -333,9 +333,9 @@ async def test_marks_around_a_number_are_read_and_a_mistyped_number_does_nothing
     # a unit (3单元) is still the note's, and a time stays a note
     assert (await wc.say("wangwei", "办结 3单元楼道灯已换好")).startswith(f"已办结：工单 {n[1]}")
     assert (await _told(services, "oT1"))[-1].endswith("3单元楼道灯已换好")
-    fresh = (await new_ticket(services, resident="oT4", category="noise")).ticket.number
+    fresh = (await new_ticket(services, resident="oT4", category="噪音")).ticket.number
     assert (await wc.say("wangwei", "接单，10分钟后到")).startswith(f"已接单：工单 {fresh}")
-    more = [(await new_ticket(services, resident=f"oT{k}", category=f"c{k}")).ticket.number for k in (5, 6)]
+    more = [(await new_ticket(services, resident=f"oT{k}", category=KINDS[k + 5])).ticket.number for k in (5, 6)]
     reply = await wc.say("wangwei", f"接单 #{more[0][-1]} #{more[1][-1]}")  # the second # number too
     assert [line.split("（")[0] for line in reply.splitlines()] == [f"已接单：工单 {x}" for x in more], reply
 
@@ -360,7 +360,7 @@ async def test_a_number_in_chinese_numerals_as_voice_input_writes_it(
     that one. Now the numerals are the number, while 三楼 / 三号楼 / 一切正常 stay the note."""
     wc = WeCom(client, services)
     n = {k: (await new_ticket(services, resident=f"oV{k}", category=cat)).ticket.number
-         for k, cat in ((1, "lighting"), (2, "water"), (3, "lift"))}
+         for k, cat in ((1, "照明"), (2, "水电气暖"), (3, "电梯"))}
     assert (await wc.say("wangwei", "接单三号")).startswith(f"已接单：工单 {n[3]}")
     assert (await wc.say("wangwei", "接單 零零零二")).startswith(f"已接单：工单 {n[2]}")
     assert (await wc.say("wangwei", "办结 二号 已修好")).startswith(f"已办结：工单 {n[2]}")
@@ -371,7 +371,7 @@ async def test_a_number_in_chinese_numerals_as_voice_input_writes_it(
     assert (await wc.say("wangwei", "办结 一切正常")).startswith(f"已办结：工单 {n[1]}")  # the one left
     assert (await _told(services, "oV1"))[-1].endswith("一切正常")
     # several, as voice input writes them: 接单四号五号 took 4 and dropped 五号 (digits: 4号5号 too)
-    more = [(await new_ticket(services, resident=f"oV{k}", category=f"c{k}")).ticket.number for k in (4, 5)]
+    more = [(await new_ticket(services, resident=f"oV{k}", category=KINDS[k + 5])).ticket.number for k in (4, 5)]
     assert [line.split("（")[0] for line in (await wc.say("wangwei", "接单四号五号")).splitlines()] == [
         f"已接单：工单 {x}" for x in more]
     assert (await wc.say("wangwei", "办结 4号5号都修好了")).splitlines()[:2] == [
@@ -381,10 +381,10 @@ async def test_a_number_in_chinese_numerals_as_voice_input_writes_it(
 async def test_my_tickets_says_how_many_residents_reported_a_job(client: TestClient[Any, Any], services: Services) -> None:
     """On a water-main morning 我的工单 listed the job like any other: now with its reporters."""
     wc = WeCom(client, services)
-    job = (await new_ticket(services, resident="oW1", category="water", summary="停水了")).ticket.number
+    job = (await new_ticket(services, resident="oW1", category="水电气暖", summary="停水了")).ticket.number
     for n in (2, 3):
-        assert (await new_ticket(services, resident=f"oW{n}", category="water", summary="没水了")).linked_to is not None
-    single = (await new_ticket(services, resident="oW4", building="1", category="lighting")).ticket.number
+        assert (await new_ticket(services, resident=f"oW{n}", category="水电气暖", summary="没水了")).linked_to is not None
+    single = (await new_ticket(services, resident="oW4", building="1", category="照明")).ticket.number
     lines = {line.split("｜")[0]: line for line in (await wc.say("wangwei", "我的工单")).splitlines()[1:]}
     assert set(lines) == {job, single}
     assert "（3 位居民反映）" in lines[job] and "位居民反映" not in lines[single], lines

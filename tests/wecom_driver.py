@@ -96,12 +96,16 @@ async def new_ticket(
     kind: str = "complaint",
     resident: str = "oRes1",
     building: str | None = "3",
-    category: str | None = "lighting",
+    category: str | None = "照明",
     urgency: str = "normal",
     summary: str = "楼道灯坏了",
     fields: dict[str, Any] | None = None,
 ) -> DispatchResult:
-    """Create a ticket as a flow does and route it, in one transaction."""
+    """Create a ticket as a flow does and route it, in one transaction. A report's category is
+    its kind of problem as the complaint flow stores it (照明, 水电气暖 …, 其他: what owners read
+    on cards and lists); anything else is refused, so tests see what owners see."""
+    if kind == "complaint" and category is not None and category not in report_categories():
+        raise ValueError(f"category {category!r} is none a report is filed under: {sorted(report_categories())}")
     async with svc.sessions() as session, session.begin():
         ticket = await tickets.create_ticket(
             session, kind=kind, resident=resident, fields=fields or {"phone": "13812345678"},
@@ -109,6 +113,18 @@ async def new_ticket(
             urgency=urgency, building=building,
         )
         return await dispatch.dispatch_new(svc, session, ticket)
+
+
+# Every category a report may be filed under, each once: reports of different ones at one building
+# are never linked as the same problem (dispatch.same_problem), so a test can make many jobs.
+KINDS = ("照明", "电梯", "环境卫生", "噪音", "水电气暖", "物业服务", "消防安全", "违建", "停车", "动物", "治安", "其他")
+
+
+def report_categories() -> frozenset[str]:
+    """The categories the complaint flow files a report under (config: its choices, 其他 too)."""
+    from bot.flows.complaint import CATEGORIES
+
+    return frozenset(choice.value for choice in CATEGORIES)
 
 
 async def outbox_rows(svc: Services, channel: str | None = None, target: str | None = None) -> list[OutboxItem]:
