@@ -242,7 +242,7 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             state = flow_state.live(svc, held)
             ctx = Context(svc, tx, row, inbound, now)
             lapsed = held if state is None and held is not None and not inbound.is_event else None
-            outcome = _resumed(ctx, lapsed) or await route(ctx, state)
+            outcome = await engine.submitted(ctx, _resumed(ctx, lapsed) or await route(ctx, state))
             if state is not None and state.slots.get(NEXT_MATTER):
                 outcome = await _next_matter(ctx, state, outcome)
             if lapsed is not None:

@@ -1,5 +1,6 @@
 """Loose ends of the dialogs found walking /sim as residents, driven through /wechat on both
-backends: a phone after the country code, 确认 at 您是党员吗."""
+backends: a phone after the country code, 确认 at 您是党员吗, an emergency submitted as soon as its
+place and phone are known."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import resident, tickets_of
+from tests.wecom_driver import outbox_rows
 
 
 def oid() -> str:
@@ -62,3 +64,46 @@ async def test_yes_at_the_party_question_is_still_yes(wx: WeChat, services: Serv
     await wx.say(openid, "1")
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["party_member"] is True
+
+
+async def test_an_emergency_is_submitted_once_its_place_and_phone_are_known(wx: WeChat, services: Services) -> None:
+    """楼道里好大一股煤气味: place, phone, 要把这个号码绑定吗, the summary and 确认 — four messages before
+    anyone was told, while the advice says to leave the building. Now place and phone, and it is in."""
+    openid = oid()
+    first = await wx.say(openid, "楼道里好大一股煤气味 是不是漏气了")
+    assert "关闭燃气阀门" in first and "问题在哪里" in first
+    assert "联系电话" in await wx.say(openid, "3号楼2单元")
+    done = await wx.say(openid, "13812345678")
+    assert done.startswith("已按紧急情况登记，工单号：20261123-0001"), done
+    assert "绑定" not in done and "请核对" not in done
+    assert "地点：3号楼2单元" in done and "联系电话：13812345678" in done and "补充一下" in done
+    assert done.rstrip().endswith("必要时拨打 119。")  # the advice is the last thing read
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.urgency == "urgent" and ticket.fields["phone"] == "13812345678" and ticket.building == "3"
+    assert (await resident(services, openid)).phone in (None, "")  # never asked, so not bound
+    cards = [r for r in await outbox_rows(services, "wecom") if r.ticket_id == ticket.id]
+    assert cards and all(r.urgent for r in cards)
+    # what was wrong or more is added to the report and its owner told, as the reply says
+    added = await wx.say(openid, "补充一下：是3号楼1单元 不是2单元")
+    assert ticket.number in added, added
+    assert any("3号楼1单元" in str(r.payload) for r in await outbox_rows(services, "wecom") if r.ticket_id == ticket.id)
+
+
+async def test_an_emergency_with_a_bound_phone_needs_only_the_place(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    for said in ("楼道灯坏了", "5号楼2单元", "跳过", "13900001111", "是", "确认"):  # an ordinary report binds it
+        await wx.say(openid, said)
+    assert "在哪里" in await wx.say(openid, "电线冒火花了")
+    done = await wx.say(openid, "6号楼1单元")
+    assert "已按紧急情况登记" in done and "联系电话：13900001111" in done and "切断电源" in done, done
+    _, urgent = await tickets_of(services, openid)
+    assert urgent.urgency == "urgent" and urgent.building == "6"
+
+
+async def test_an_ordinary_report_still_asks_binding_and_confirmation(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    for said in ("楼道灯坏了", "5号楼2单元", "跳过"):
+        await wx.say(openid, said)
+    assert "绑定" in await wx.say(openid, "13812345678")
+    assert "请核对" in await wx.say(openid, "否")
+    assert await tickets_of(services, openid) == []

@@ -394,10 +394,12 @@ async def test_staff_reopening_a_linked_report_alone_gives_it_to_the_owner(clien
 
 async def report(wx: WeChat, openid: str, said: str, phone: str) -> str:
     """A complaint through the dialog, answering what is asked (no photo, the phone not bound); the
-    reply to 确认."""
+    reply to 确认, or to the last answer of an emergency (submitted once its place and phone are known)."""
     answers = {"照片": "否", "联系电话": phone, "绑定": "否"}
     reply = await wx.say(openid, said)
     for _ in range(5):
+        if reply.startswith("已按紧急情况登记"):
+            return reply
         if "请核对" in reply:
             return await wx.say(openid, "确认")
         answer = next((a for k, a in answers.items() if k in reply), None)

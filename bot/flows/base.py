@@ -54,7 +54,8 @@ from storage.models import Resident, Ticket
 CONFIRM = "confirm"
 EDIT = "edit"
 SWITCH = "switch"
-RESERVED = frozenset({CONFIRM, EDIT, SWITCH, "name", "kind", "steps", "finish", "title"})
+SUBMIT = "submit"  # everything answered and the flow submits without a summary (Flow.submits_at_once)
+RESERVED = frozenset({CONFIRM, EDIT, SWITCH, SUBMIT, "name", "kind", "steps", "finish", "title"})
 
 TEXT = frozenset({"text", "voice"})
 IMAGES = frozenset({"text", "voice", "image"})
@@ -258,6 +259,11 @@ class Flow:
         """A change to an earlier answer said while step is asked (改成后天 while a name is asked):
         the slots after it and what to say before asking step again; None when text is not one."""
         return None
+
+    def submits_at_once(self, slots: dict[str, Any]) -> bool:
+        """Whether, with nothing left to ask, the request is submitted without its summary and
+        确认 (an emergency: no message more before anyone is told); default: never."""
+        return False
 
     async def at_summary(self, ctx: Context, slots: dict[str, Any], text: str) -> Any:
         """Its own reading of a message at the summary (取消预约 at 要把这个预约改到…吗: the

@@ -17,7 +17,7 @@ from bot.flows import parsers
 from bot.flows.base import IMAGES, LOCATION, Choice, Context, Flow, Step
 from bot.flows.commands import normalize
 from bot.flows.config import flow_config, vocabulary_choices, words
-from bot.flows.engine import match_choice
+from bot.flows.engine import match_choice, summary
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
 from bot.intents.classifier import get_classifier
@@ -151,7 +151,8 @@ class Complaint(Flow):
     )
     bind_phone = Step(
         "complaint.ask.bind_phone", choices=BIND, prefill=already_bound,
-        ask_if=lambda slots: slots.get("bind_phone") != "bound",
+        # not in an emergency: every question more is a message more before anyone is told
+        ask_if=lambda slots: slots.get("bind_phone") != "bound" and slots.get("urgency") != "urgent",
     )
 
     def opening(self, slots: dict[str, Any], text: str) -> dict[str, Any]:
@@ -200,6 +201,11 @@ class Complaint(Flow):
         place = {k: v for k, v in last.items() if k != "number"}
         return {**slots, "place": place}, ctx.text("complaint.same_place.kept", place=place["text"])
 
+    def submits_at_once(self, slots: dict[str, Any]) -> bool:
+        """An urgent report is submitted as soon as its place and phone are known: no summary and
+        确认 while the advice says to leave the building; the reply says what was submitted."""
+        return slots.get("urgency") == "urgent"
+
     def preface(self, ctx: Context, slots: dict[str, Any]) -> str | None:
         """What to do right now, before any question, when the opening names an emergency."""
         emergency = slots.get("emergency")
@@ -228,7 +234,8 @@ class Complaint(Flow):
             building=place.get("building"),
         )
         reply = created_reply(ctx, created, head="flow.created_urgent" if urgent else "flow.created")
-        if urgent:
+        if urgent:  # submitted without a summary: what went, and how to add to it or correct it
+            reply += "\n" + ctx.text("complaint.submitted_at_once", summary=summary(ctx, self, slots))
             reply += "\n" + ctx.text(f"complaint.urgent.{slots.get('emergency') or 'generic'}")
         return reply
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot import faq
 from bot.clock import local
-from bot.flows.base import CONFIRM, EDIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
+from bot.flows.base import CONFIRM, EDIT, SUBMIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
 from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.parsers import (
@@ -134,6 +134,9 @@ def advance(ctx: Context, flow: Flow, state: DialogState, *, lead: str = "", fre
     just begun, so even its first step is asked for the first time)."""
     slots = dict(state.slots)
     step = next_step(flow, ctx, slots, state.history)
+    if step is None and flow.submits_at_once(slots):
+        # Nothing more to ask of an emergency: submitted by submitted() before the reply goes out.
+        return Outcome(lead, replace(state, step=flow.state(SUBMIT), slots=slots, invalid=0, editing=False))
     if step is None:
         text = confirm_text(ctx, flow, slots)
         new = replace(state, step=flow.state(CONFIRM), slots=slots, invalid=0, editing=False)
@@ -141,6 +144,25 @@ def advance(ctx: Context, flow: Flow, state: DialogState, *, lead: str = "", fre
         text = prompt(ctx, flow, step, slots, first=fresh or step.state != state.step)
         new = replace(state, step=step.state, slots=slots, invalid=0)
     return Outcome(join_lines(lead, text), new)
+
+
+async def submitted(ctx: Context, outcome: Outcome) -> Outcome:
+    """The outcome of a message, with a request advance() left to submit at once (Flow.submits_at_once)
+    written: what was said, then the flow's reply to its submission; any other outcome unchanged."""
+    state = outcome.state
+    if state is None or state.part != SUBMIT:
+        return outcome
+    flow = _flow_of(state)
+    return Outcome(join_lines(outcome.reply, await flow.finish(ctx, dict(state.slots))), None)
+
+
+def _flow_of(state: DialogState) -> Flow:
+    from bot.flows import registry  # the registry imports every flow, which import this module
+
+    flow = registry.get(state.flow)
+    if flow is None:
+        raise LookupError(f"no flow {state.flow!r} to submit")
+    return flow
 
 
 def start(ctx: Context, flow: Flow, slots: dict[str, Any], text: str = "", *, lead: str = "") -> Outcome:
@@ -220,6 +242,8 @@ async def answer(ctx: Context, flow: Flow, state: DialogState, classify: Classif
         return held
     if part in (CONFIRM, EDIT) and ctx.inbound.msg_type in ("image", "location", "video", "shortvideo"):
         return _media_at_summary(ctx, flow, state)
+    if part == SUBMIT:  # left to submit by a message that was not finished through submitted()
+        return Outcome(await flow.finish(ctx, dict(state.slots)), None)
     if part == CONFIRM:
         return await _confirm_answer(ctx, flow, state, classify)
     if part == EDIT:
