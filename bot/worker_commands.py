@@ -44,13 +44,14 @@ _MINE = re.compile(
     r"(?:工单|单子|单|任务)(?:列表)?(?:呢|吗)?$|^(?:工单|任务)列表$"
 )
 # How many jobs are left, as people ask it in chat (我手上还有几个单子, 还有几单, 今天有几个单, 今天的单子,
-# 还有哪些活没干): 我的工单 — the list says each job's limit. A count or "which" is needed (单 alone
+# 还有哪些活没干; 明天的单子, 明天有几个单: the bot keeps no day's plan): 我的工单 — the list says each
+# job's limit. A count or "which" is needed (单 alone
 # is nothing), and 单 is never 单元 (3号楼有几个单元 is no question about jobs).
 _MINE_ASKED = re.compile(
-    r"^(?:我|我们)?(?:手[上里头])?(?:今天|今日|现在|目前)?(?:还|一共|总共)?(?:有|剩|剩下|要[办做干])?"
+    r"^(?:我|我们)?(?:手[上里头])?(?:今天|今日|明天|明日|现在|目前)?(?:还|一共|总共)?(?:有|剩|剩下|要[办做干])?"
     r"(?:几[个张件]?|多少[个张件]?|哪些|哪几[个张件]|什么)(?:工单|单子|单|任务|活儿?|事儿?)"
     r"(?:没办|没做|没干|没办完|要办|要做|要干|待办)?(?:了|啊|呀|呢|吗)*$"
-    r"|^(?:今天|今日)(?:的|有)?(?:工单|单子|任务|活儿?)(?:呢|吗|有哪些|有几[个张])?$"
+    r"|^(?:今天|今日|明天|明日|明儿|后天)(?:的|有)?(?:工单|单子|任务|活儿?)(?:呢|吗|有哪些|有几[个张])?$"
 )
 # 收到 (好的收到, 收到，马上去) takes the one ticket waiting to be taken, only when there is exactly one.
 _ACK = re.compile(
@@ -730,6 +731,21 @@ async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket:
     return t.get("wecom.not_yours", number=ticket.number)
 
 
+async def _moved_away(session: AsyncSession, who: Person, cmd: Command) -> Ticket | None:
+    """The one job of the kind and building a job's end said in words names (1号楼的电梯修好了)
+    that was the worker's and is now in a colleague's hands (staff reassigned it); None when
+    there is none, or several."""
+    stmt = select(Ticket).where(Ticket.assignee.is_not(None), Ticket.assignee != who.id,
+                                Ticket.status.in_(dispatch.HELD), Ticket.parent_id.is_(None))
+    if cmd.topic is not None:
+        stmt = stmt.where(Ticket.category == cmd.topic)
+    rows = list(await session.scalars(stmt.order_by(Ticket.updated_at.desc()).limit(20)))
+    if cmd.place is not None:
+        rows = [x for x in rows if x.building is not None and roster.normalize_building(x.building) == cmd.place]
+    were = [x for x in rows if await session.scalar(_ASSIGNED_TO, {"ticket_id": x.id, "who": who.id}) is not None]
+    return were[0] if len(were) == 1 else None
+
+
 async def _pass_on(svc: Services, session: AsyncSession, who: Person, ticket: Ticket, note: str) -> str | None:
     """办结 N 疏通好了 from the worker a job was reassigned away from while they worked on it: their
     result is not lost — kept on the job (内部备注) and pushed to its owner now, so nobody goes
@@ -944,6 +960,12 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
             _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", svc.clock.now(), reason="not assignee")
             if cmd.verb == "resolve" and cmd.text and found.theirs is not None:
                 return await _pass_on(svc, session, who, found.theirs, cmd.text) or found.reply
+        elif cmd.verb == "resolve" and cmd.ref is None and cmd.text and (cmd.topic or cmd.place):
+            # 1号楼的电梯修好了 for the lift staff gave a colleague meanwhile: passed on, as 办结 3 … is
+            moved = await _moved_away(session, who, cmd)
+            if moved is not None:
+                _audit(session, who.id, "wecom.resolve.refused", moved.number, svc.clock.now(), reason="not assignee")
+                return await _pass_on(svc, session, who, moved, cmd.text) or found.reply
         return found.reply
     ticket = found.ticket
     done, reply = await _carry_out(svc, session, who, cmd, ticket)

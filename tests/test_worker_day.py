@@ -232,3 +232,49 @@ async def test_a_photo_well_after_a_banjie_with_another_job_in_hand_waits_for_th
     assert [e.data["media_id"] for e in await events_of(services, drain.number, "photo")] == ["N2"]
     clock.advance(minutes=10)  # no job left in hand: a late photo is still the last one finished's
     assert await photo(wc, "wangwei", "N3") == f"照片已附到工单 {drain.number}。"
+
+
+EVENING = (("1", "照明", "1号楼楼道灯不亮"), ("1", "环境卫生", "1号楼下水道堵了"), ("1", "电梯", "1号楼电梯不动了"),
+           ("1", "噪音", "1号楼楼上装修太吵"), ("2", "照明", "2号楼路灯坏了"), ("2", "水电气暖", "2号楼水管漏水"),
+           ("2", "物业服务", "2号楼单元门禁坏了"), ("2", "消防安全", "2号楼楼道堆满纸箱"))
+
+
+async def test_a_grid_workers_evening_with_eight_jobs_over_two_buildings(
+    wx: WeChat, client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """王伟's evening walked through (8 jobs at 1号楼 and 2号楼, into the quiet hours): 明天的单子 was
+    没有看懂这条指令, offered as 回复 0001 明天的单子 for a resident — it is 我的工单, as 今天的单子 is;
+    1号楼的电梯修好了 for the lift staff had just given 李娜 said he held no lift job there — his result
+    is passed on to her as 办结 3 电梯修好了 is. The rest held: the jobs' words pick the job at the
+    building, a job reopened by 不满意 at 21:30 reaches him at 08:00 and 明天去 asks its 接单."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc))  # 18:00 in Shanghai
+    jobs = [(await new_ticket(services, resident=f"oEve{n}", building=b, category=c, summary=s,
+                              fields={"phone": "13812345678", "description": s})).ticket
+            for n, (b, c, s) in enumerate(EVENING)]
+    assert {x.assignee for x in jobs} == {"wangwei"}
+    listed = await wc.say("wangwei", "我的工单")
+    assert listed.startswith("您手上的工单（8 张）：") and await wc.say("wangwei", "明天的单子") == listed
+    assert await wc.say("wangwei", "今天的单子") == listed
+    for said, count in (("接单 1 2 3 4 5 6", 6), ("接单 7 8", 2)):  # at most 6 numbers a command
+        assert (await wc.say("wangwei", said)).count("已接单") == count
+    assert (await wc.say("wangwei", "1号楼的灯修好了")).startswith(f"已办结：工单 {jobs[0].number}")
+    assert (await wc.say("wangwei", "1号楼的下水道通了")).startswith(f"已办结：工单 {jobs[1].number}")
+    moved = await client.post(f"/api/tickets/{jobs[2].number}/transition", json={"action": "assign", "assignee": "lina"},
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+    assert moved.status == 200, await moved.text()
+    assert await wc.say("wangwei", "1号楼的电梯修好了") == (
+        f"工单 {jobs[2].number} 已改派给 李娜，这张单不用您再办结。您写的办理情况已转告 李娜，并记在工单上。")
+    assert [o for o in await outbox_rows(services, "wecom", "lina") if "原承办人 王伟 报告：1号楼的电梯修好了" in str(o.payload)]
+    assert ((job := await ticket(services, jobs[2].number)).status, job.assignee) == ("dispatched", "lina")  # hers
+    assert [a.target for a in await audit_rows(services, "wecom.passed_on")] == [jobs[2].number]
+    # 21:30, the lamp's survey answered 不满意: the reopened job reaches him after the quiet hours
+    clock.set(datetime(2026, 11, 23, 13, 30, tzinfo=timezone.utc))
+    await schedule.run_due(services)
+    await wx.say("oEve0", "不满意，灯还是不亮")
+    [reopened] = [o for o in await outbox_rows(services, "wecom", "wangwei") if "重新打开" in str(o.payload)]
+    assert local(reopened.next_attempt_at.replace(tzinfo=timezone.utc), services.tz).strftime("%d %H:%M") == "24 08:00"
+    later = await wc.say("wangwei", "明天去")
+    assert "接单 0001（1号楼楼道灯不亮）" in later and "回复 0001 明天去（1号楼楼道灯不亮）" in later
+    assert (await wc.say("wangwei", "还有几单")).startswith("您手上的工单（6 张）：")
