@@ -51,7 +51,8 @@ _MINE_ASKED = re.compile(
     r"^(?:我|我们)?(?:手[上里头])?(?:今天|今日|明天|明日|现在|目前)?(?:还|一共|总共)?(?:有|剩|剩下|要[办做干])?"
     r"(?:几[个张件]?|多少[个张件]?|哪些|哪几[个张件]|什么)(?:工单|单子|单|任务|活儿?|事儿?)"
     r"(?:没办|没做|没干|没办完|要办|要做|要干|待办)?(?:了|啊|呀|呢|吗)*$"
-    r"|^(?:今天|今日|明天|明日|明儿|后天)(?:的|有)?(?:工单|单子|任务|活儿?)(?:呢|吗|有哪些|有几[个张])?$"
+    r"|^(?:今天|今日|今晚|晚上|明天|明日|明儿|后天)(?:的|有)?(?:工单|单子|任务|活儿?)(?:呢|吗|有哪些|有几[个张])?$"
+    r"|^(?:今天|今晚|晚上|手上|手里)?还有(?:工单|单子|单|任务|活儿?)(?:没办|没干|要办|要干)?(?:吗|么|嘛|没有?)$"
 )
 # 收到 (好的收到, 收到，马上去) takes the one ticket waiting to be taken, only when there is exactly one.
 _ACK = re.compile(
@@ -222,6 +223,8 @@ _LATER = re.compile(
 # coordinator — from anyone else they are words, as before.
 _APPROVE = re.compile(rf"^(?:(?P<pre>\d{{1,12}})号?{_SEP}*)?(?P<no>不|没)?(?:予以?)?(?:审核)?(?:通过|同意)(?:了|啦)?"
                       rf"(?:{_SEP}*(?P<ref>\d{{1,12}})(?:号|单)?)?(?:{_SEP}+(?P<rest>.*))?$", re.DOTALL)
+# The job named by its building or thing first (1号楼的灯明天修, 2号楼水管 明天上午去): the plan is the rest.
+_LATER_ABOUT = re.compile(rf"^(?P<what>.{{1,20}}?(?:号楼|栋|幢|座|的|{_SEP}).{{0,10}}?){_SEP}*(?P<plan>(?:{_WHEN}).*)$", re.DOTALL)
 # Said after an acknowledgement (好的 明天去, 收到，明天上午去): the words for the resident are the rest.
 _LATER_LEAD = re.compile(r"^(?:好的?|嗯+|收到了?|行|ok)[\s,.。!]*", re.IGNORECASE)
 # A 办结 that says the job was done and will be checked (办结 3 明天去复查) is a 办结.
@@ -497,8 +500,16 @@ def _later(text: str, value: str) -> Command | None:
     value = value[_LATER_LEAD.match(value).end():] if _LATER_LEAD.match(value) else value
     ref = _LATER_REF.match(value)
     rest = value[ref.end():] if ref is not None else value
-    if len(value) > MAX_NOTE or _LATER.match(rest) is None:
+    if len(value) > MAX_NOTE:
         return None
+    if _LATER.match(rest) is None:
+        # 1号楼的灯明天修: the job named by its building and thing, then the plan
+        said = _LATER_ABOUT.match(value) if ref is None else None
+        if said is None or _LATER.match(said.group("plan")) is None or _NOT_DONE.search(said.group("what")):
+            return None
+        place = _PLACE.search(_cn_refs_in(said.group("what")))
+        return Command("later", None, as_typed(text, said.group("plan").strip()), place=place.group(1) if place else None,
+                       topic=_topic(said.group("what")))
     return Command("later", ref.group("ref") or ref.group("tight") if ref is not None else None, as_typed(text, rest.strip()))
 
 
@@ -862,6 +873,10 @@ async def later(svc: Services, session: AsyncSession, who: Person, cmd: Command)
         ))
         if not own:
             return t.get("wecom.later_none")
+        # 1号楼的灯明天修: the jobs there of that kind, when the worker holds any (else all, to pick from)
+        here = [x for x in own if cmd.place is None
+                or (x.building is not None and roster.normalize_building(x.building) == cmd.place)]
+        own = [x for x in here if cmd.topic is None or x.category == cmd.topic] or here or own
     short = handles([x.number for x in own])
     words = notices.clip(cmd.text, 40)
     lines = [t.get("wecom.later_not_resolved", numbers="、".join(short[x.number] for x in own), words=words)

@@ -23,7 +23,7 @@ Command = worker_commands.Command
 
 @pytest.mark.parametrize("said", [
     "我手上还有几个单子", "今天的单子", "还有几单", "今天有几个单", "我还有几个工单", "手上还有多少单？", "还有哪些活没干",
-    "今天的工单呢",
+    "今天的工单呢", "明天的单子", "明天有几个单", "今晚的单子", "还有单吗", "晚上还有单吗", "还有活吗",
 ])
 def test_asking_how_many_jobs_are_left_is_my_jobs(said: str) -> None:
     assert worker_commands.parse(said) == Command("mine")
@@ -211,3 +211,13 @@ async def test_my_jobs_fits_one_wecom_reply(client: Client, services: Services) 
                          "办完几张后再发“我的工单”，或在工作台查看全部。")
     # A few fit whole, as before.
     assert "还有" not in await wc.say("lina", "我的工单")
+
+
+@pytest.mark.parametrize(("said", "place", "topic", "words"), [
+    ("1号楼的灯明天修", "1", "照明", "明天修"),
+    ("2号楼的水管明天上午过去看看", "2", "水电气暖", "明天上午过去看看"),
+    ("2号楼水管 明天上午去", "2", "水电气暖", "明天上午去"),
+    ("3号楼明天去", "3", None, "明天去"),
+])
+def test_a_plan_naming_the_building_and_thing_is_that_jobs(said: str, place: str, topic: str | None, words: str) -> None:
+    assert worker_commands.parse(said) == Command("later", None, words, place=place, topic=topic)
