@@ -31,8 +31,11 @@ QUEUE_REFRESH_S = 60  # the queue page reloads itself this often while it is on 
 VALUE_LABELS = {"urgency": "console.urgency", "emergency": "console.advice", "advice": "console.advice"}
 
 
-def _field_label(texts: Texts, key: str) -> str:
-    """A collected field's name in words: its label, Chinese keys as they are, else 其他信息."""
+def _field_label(texts: Texts, key: str, within: str = "") -> str:
+    """A collected field's name in words: its label (inside another field, its own there first:
+    紧急情况's said is 居民说的紧急情况), Chinese keys as they are, else 其他信息."""
+    if within and texts.has(f"console.fields.{within}_{key}"):
+        return texts.get(f"console.fields.{within}_{key}")
     if texts.has(f"console.fields.{key}"):
         return texts.get(f"console.fields.{key}")
     return key if not key.isascii() else texts.get("console.fields.other")
@@ -45,17 +48,49 @@ def _field_value(texts: Texts, key: str, value: Any) -> str:
     table = VALUE_LABELS.get(key)
     if table and texts.has(f"{table}.{value}"):
         return texts.get(f"{table}.{value}")
+    if table == "console.advice" and isinstance(value, str) and value.isascii():
+        return texts.get("console.advice.generic")  # an emergency code without words: never the code
     return str(value)
+
+
+def _same_line(shown: str, whole: str) -> bool:
+    """Whether shown is whole, or whole cut short (a hand-off's 居民说 lines are clipped with …)."""
+    shown, whole = shown.strip(), whole.strip()
+    if not shown or not whole:
+        return False
+    if shown == whole:
+        return True
+    cut = shown.removesuffix("…")
+    return len(cut) >= 20 and whole.startswith(cut)
+
+
+def shown_once(fields: dict[str, Any]) -> dict[str, Any]:
+    """A hand-off's fields with each of the resident's lines once: 居民原话 (the message that asked
+    for a person) is left out when it is one of 居民说（最近几条）, that line given whole in its place
+    (the list keeps its order), and the emergency's words left out of 紧急情况 when a line above
+    shows them — 快来人啊 was on the page three times."""
+    said = [str(x) for x in fields.get("said") or [] if isinstance(x, str)]
+    text = str(fields.get("text") or "").strip()
+    out = dict(fields)
+    if text and said and any(_same_line(line, text) for line in said):
+        out["said"] = [text if _same_line(line, text) else line for line in said]
+        del out["text"]
+    lines = [*out.get("said", []), *([out["text"]] if out.get("text") else [])]
+    emergency = out.get("emergency")
+    if isinstance(emergency, dict) and any(_same_line(str(emergency.get("said") or ""), line)
+                                           or _same_line(line, str(emergency.get("said") or "")) for line in lines):
+        out["emergency"] = {k: v for k, v in emergency.items() if k != "said"}
+    return out
 
 
 def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool) -> list[tuple[str, list[str]]]:
     """What the dialog collected, as (label, lines) for the page; phones masked unless reveal."""
     lines: list[tuple[str, list[str]]] = []
-    for key, value in fields.items():
+    for key, value in shown_once(fields).items():
         if key in HIDDEN_FIELDS or value in (None, "", [], {}):
             continue
         if isinstance(value, dict):
-            shown = [f"{_field_label(texts, k)}：{_field_value(texts, k, v)}" for k, v in value.items()]
+            shown = [f"{_field_label(texts, k, key)}：{_field_value(texts, k, v)}" for k, v in value.items()]
         elif isinstance(value, list):
             shown = [_field_value(texts, key, v) for v in value]
         else:
