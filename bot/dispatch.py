@@ -686,6 +686,7 @@ async def _assign(
     now = svc.clock.now()
     limits = load_limits()
     previous = ticket.assignee
+    taken = ticket.status == "accepted"  # by the previous owner, who may be on the way
     event = await tickets.transition(
         session, ticket, "assign", actor, now, note=note, data={**(data or {}), "assignee": owner.id}
     )
@@ -719,10 +720,11 @@ async def _assign(
     await _push_photos(svc, session, ticket, owner.id, photos, key=f"ticket:{ticket.id}:photos:{event.id}",
                        urgent=urgent, held=held)
     if previous and previous != owner.id:
+        # 不用上门 waits for no quiet hours when they had taken the job: they may be going there now
         await outbox.push_worker(
             session, previous, svc.texts.get("dispatch.reassigned_away_push", number=ticket.number,
                                              place=notices.safe_text(notices.place_of(svc, ticket))),
-            now=now, ticket_id=ticket.id, not_before=held,
+            now=now, ticket_id=ticket.id, not_before=None if taken else held,
         )
     return event
 

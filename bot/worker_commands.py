@@ -743,9 +743,9 @@ async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket:
 
 
 async def _moved_away(session: AsyncSession, who: Person, cmd: Command) -> Ticket | None:
-    """The one job of the kind and building a job's end said in words names (1号楼的电梯修好了)
-    that was the worker's and is now in a colleague's hands (staff reassigned it); None when
-    there is none, or several."""
+    """The one job of the kind and building a job's end said in words names (1号楼的电梯修好了;
+    修好了 names none: any of the latest updated) that was the worker's and is now in a colleague's
+    hands (staff reassigned it); None when there is none, or several."""
     stmt = select(Ticket).where(Ticket.assignee.is_not(None), Ticket.assignee != who.id,
                                 Ticket.status.in_(dispatch.HELD), Ticket.parent_id.is_(None))
     if cmd.topic is not None:
@@ -975,8 +975,10 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
             _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", svc.clock.now(), reason="not assignee")
             if cmd.verb == "resolve" and cmd.text and found.theirs is not None:
                 return await _pass_on(svc, session, who, found.theirs, cmd.text) or found.reply
-        elif cmd.verb == "resolve" and cmd.ref is None and cmd.text and (cmd.topic or cmd.place):
-            # 1号楼的电梯修好了 for the lift staff gave a colleague meanwhile: passed on, as 办结 3 … is
+        elif cmd.verb == "resolve" and cmd.ref is None and cmd.text and (
+                cmd.topic or cmd.place or not await _jobs_in_hand(session, who)):
+            # 1号楼的电梯修好了 (or 修好了, nothing left in hand) for the job staff gave a colleague
+            # meanwhile: passed on, as 办结 3 … is
             moved = await _moved_away(session, who, cmd)
             if moved is not None:
                 _audit(session, who.id, "wecom.resolve.refused", moved.number, svc.clock.now(), reason="not assignee")

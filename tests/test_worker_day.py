@@ -282,3 +282,29 @@ async def test_a_grid_workers_evening_with_eight_jobs_over_two_buildings(
         "接单 0001（1号楼楼道灯不亮）\n要让居民知道什么时候来、办到哪一步了，请回复：\n回复 0001 明天一早修（1号楼楼道灯不亮）")
     assert (await wc.say("wangwei", "还有单吗")).startswith("您手上的工单（6 张）：")
     assert (await wc.say("wangwei", "还有几单")).startswith("您手上的工单（6 张）：")
+
+
+async def test_at_night_a_job_taken_then_reassigned_is_said_at_once(client: Client, services: Services, clock: FakeClock) -> None:
+    """22:00: 王伟 took the lamp (接单 1) and set off; staff gave it to 李娜. His 已改派他人，不用上门
+    waited for 08:00 with the bot's other pushes, so he went there for nothing. One who took the job
+    is told at once; a job never taken is told after the quiet hours, with its card. His 修好了, with
+    nothing left in hand, is passed on to 李娜 as 办结 1 修好了 is."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    clock.set(datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc))  # 22:00 in Shanghai
+    lamp = (await new_ticket(services, resident="oNight1", building="1")).ticket
+    lift = (await new_ticket(services, resident="oNight2", building="2", category="电梯", summary="电梯坏了")).ticket
+    assert (await wc.say("wangwei", "接单 1")).startswith("已接单")
+    for job in (lamp, lift):
+        moved = await client.post(f"/api/tickets/{job.number}/transition", json={"action": "assign", "assignee": "lina"},
+                                  headers={"Authorization": f"Bearer {TOKEN}"})
+        assert moved.status == 200, await moved.text()
+    told = {o.payload["text"].split("（")[0]: local(o.next_attempt_at.replace(tzinfo=timezone.utc), services.tz).strftime("%d %H:%M")
+            for o in await outbox_rows(services, "wecom", "wangwei") if "已改派他人" in o.payload.get("text", "")}
+    assert told == {f"工单 {lamp.number}": "23 22:00", f"工单 {lift.number}": "24 08:00"}
+    assert await wc.say("wangwei", "修好了") == "您目前没有可以办结的工单。"  # two were his: which one, unsaid
+    closed = await client.post(f"/api/tickets/{lift.number}/transition", json={"action": "close", "note": "重复登记"},
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+    assert closed.status == 200, await closed.text()
+    assert await wc.say("wangwei", "修好了 换了灯泡") == (
+        f"工单 {lamp.number} 已改派给 李娜，这张单不用您再办结。您写的办理情况已转告 李娜，并记在工单上。")
