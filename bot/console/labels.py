@@ -5,10 +5,55 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.clock import local
 from bot.privacy import mask_phone
 from bot.texts import Texts
+
+
+SHARED_TYPES = ("link", "file", "other")  # what a resident shares that has a title (and a link its address)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A link, a file or a mini-program card a resident sent, as a ticket's history shows it:
+    marked ([链接]), its title, and a link's address — to open only when it is http(s)."""
+
+    mark: str
+    title: str
+    url: str = ""
+    href: str = ""  # the address to open; '' for javascript:, data: and anything not http(s)
+    size: str = ""  # a file's size in words (12 KB)
+
+
+def shared_words(msg_type: str, media: dict[str, Any] | None) -> str:
+    """What a shared link, file or card says without its mark (its title, and a link's address),
+    as dialog writes it after the mark on a hand-off awaited ([链接] 标题 https://…): one line."""
+    media = media or {}
+    return " ".join(p for p in (str(media.get("title") or "").strip(), str(media.get("url") or "").strip()) if p)
+
+
+def _openable(url: str) -> str:
+    """The address itself when a browser may open it from the console (http or https with a host), else ''."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc and not any(c.isspace() for c in url) else ""
+
+
+def _size(raw: Any) -> str:
+    """A file's length in bytes (WeChat's FileTotalLen) in words: 900 B, 12 KB, 3.4 MB; '' when not a number."""
+    try:
+        n = int(str(raw or "").strip())
+    except ValueError:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{round(n / 1024)} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
 
 
 @dataclass(frozen=True)
@@ -47,6 +92,17 @@ class Labels:
         name = msg_type.removeprefix("event:")
         key = f"console.inbound.{name}" if self.texts.has(f"console.inbound.{name}") else "console.inbound.other"
         return self.texts.get(key)
+
+    def shared(self, msg_type: str, media: dict[str, Any] | None) -> Shared | None:
+        """A link, file or card the resident sent, marked as such ([链接] 标题 and its address), for
+        the timeline — it showed the link's title alone, as if the resident had typed it; None for
+        any other message. Phones masked unless the user may reveal them."""
+        if msg_type not in SHARED_TYPES:
+            return None
+        media = media or {}
+        url = str(media.get("url") or "").strip() if msg_type == "link" else ""
+        return Shared(self.inbound(msg_type), self.said(str(media.get("title") or "").strip()), self.said(url),
+                      _openable(url), _size(media.get("size")) if msg_type == "file" else "")
 
     def kind(self, name: str | None) -> str:
         """A ticket kind, e.g. 投诉报修."""

@@ -17,6 +17,7 @@ from bot import report
 from bot.channels.push import LEFT_ROSTER, error_code, shown_text
 from bot.dispatch import BREACH_KINDS
 from bot.intents.normalize import simplified
+from bot.console.labels import SHARED_TYPES, shared_words
 from bot.notices import safe_text
 from bot.tickets import ACTIVE
 from storage.models import Grid, Message, OutboxItem, Person, StaffUser, Ticket, TicketEvent
@@ -604,18 +605,40 @@ async def conversation(
     return list(reversed(list(rows.scalars())))
 
 
+_MARK = re.compile(r"^\[[^\]\s]{1,12}\] ")  # [链接] , [文件] : what dialog puts before a shared title
+NOTE_CHARS = 500  # a 居民补充 note is cut at this length (bot/flows/handoff.py)
+
+
+def _written(event: TicketEvent, said: set[tuple[datetime, str]]) -> bool:
+    """Whether a 居民补充 note records a message of that moment (its text, or a shared link's or
+    file's title and address after the mark dialog puts before them: [链接] 标题 https://…)."""
+    note = safe_text(event.note or "")
+    if (event.created_at, note) in said:
+        return True
+    marked = _MARK.match(note)
+    if marked is None:
+        return False
+    rest = note[marked.end():]
+    if len(note) < NOTE_CHARS:
+        return (event.created_at, rest) in said
+    return any(at == event.created_at and words.startswith(rest) for at, words in said)  # a note cut at its length
+
+
 async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]:
     """Events and conversation messages interleaved by time (on a tie the message first: what a
     resident says comes before what it causes)."""
     messages = await conversation(session, ticket)
     # a resident_wrote note is the message's text masked (older notes whole): compared masked
     said = {(m.created_at, safe_text((m.content or "").strip())[:500]) for m in messages if m.direction == "in"}
+    # a link, file or card is noted marked ([链接] 标题 https://…): the message shows it so itself
+    said |= {(m.created_at, safe_text(shared_words(m.msg_type, m.media)))
+             for m in messages if m.direction == "in" and m.msg_type in SHARED_TYPES}
     events = await session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
     entries = [
         (e.created_at, 1, e.id, TimelineEntry(e.created_at, "event", e.actor, e.action, e.note, e.data))
         for e in events.scalars()
         if e.action != "reply"  # a staff answer shows once, as the message it sent
-        and not (e.action == "resident_wrote" and (e.created_at, safe_text(e.note or "")) in said)  # shown as the message itself
+        and not (e.action == "resident_wrote" and _written(e, said))  # shown as the message itself
     ]
     for m in messages:
         kind = "in" if m.direction == "in" else ("staff" if m.author else "out")

@@ -101,12 +101,13 @@ def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool) -> list[tupl
 
 def said_phone(story: list[queries.TimelineEntry]) -> str:
     """The resident's own phone number as they last wrote it in the conversation (我电话139…, not
-    物业电话是138…: the classifier's phone slot), or ''."""
+    物业电话是138…: the classifier's phone slot), or ''. Only what they wrote or said: a shared link's
+    or file's title (通知 13912345678) is not their number."""
     from bot.intents.classifier import get_classifier
 
     classifier = get_classifier()
     for entry in reversed(story):
-        if entry.kind == "in" and entry.text and any(ch.isdigit() for ch in entry.text):
+        if entry.kind == "in" and entry.action in ("text", "voice") and entry.text and any(ch.isdigit() for ch in entry.text):
             found = classifier.extract_slots(entry.text).get("phone")
             if found:
                 return str(found)
