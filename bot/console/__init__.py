@@ -42,3 +42,15 @@ def setup(app: web.Application) -> None:
                   activities.routes):
         app.router.add_routes(table)
     app.router.add_static("/console/static", HERE / "static", name="console_static")
+    app.router.add_get("/favicon.ico", favicon)
+
+
+FAVICON_MAX_AGE_S = 86400
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """The icon browsers ask every page's site for (/favicon.ico): the console's, not a 404 in
+    every page's log (the simulator's chat page too). Pages link the SVG (base.html)."""
+    return web.FileResponse(HERE / "static" / "favicon.ico", headers={
+        "Content-Type": "image/x-icon", "Cache-Control": f"public, max-age={FAVICON_MAX_AGE_S}",
+    })
