@@ -9,7 +9,7 @@ import pytest
 
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import group_posts, tickets_of
+from tests.flow_helpers import dialog_of, group_posts, tickets_of
 
 
 def oid() -> str:
@@ -164,3 +164,38 @@ async def test_a_raised_property_fee_is_a_complaint_about_the_property(wx: WeCha
     asked = oid()
     assert "问题在哪里" not in await wx.say(asked, "物业费涨了吗")
     assert await tickets_of(services, asked) == []
+
+
+async def test_a_corridor_full_of_clutter_is_a_fire_hazard_report(wx: WeChat, services: Services) -> None:
+    """楼道里堆满了杂物 was 没太明白 and the menu (its 消防安全 read, no report): a corridor blocked with
+    things is a fire hazard the grid worker clears — reported as 楼道被人堆满了纸箱子 is."""
+    openid = oid()
+    reply = await wx.say(openid, "8号楼3单元楼道里堆满了杂物")
+    assert "拍张照片" in reply and "抱歉" not in reply, reply
+    state = await dialog_of(services, openid)
+    assert state is not None and state.slots["category"] == "消防安全"
+    assert state.slots["place"]["building"] == "8" and state.slots["place"]["unit"] == "3"
+    reply = await wx.say(oid(), "楼道里堆满了杂物")
+    assert "问题在哪里" in reply and "抱歉" not in reply, reply
+
+
+async def test_asking_whether_it_is_fixed_yet_is_the_status_of_ones_own_report(
+    wx: WeChat, services: Services
+) -> None:
+    """我想问下那个路灯修了没有 began a new 照明 report (a complaint at 0.49) and 修了没有 got the menu:
+    asked of a report already made, it is that report's status — no second ticket."""
+    openid = oid()
+    await wx.say(openid, "小区南门的路灯不亮了")
+    await wx.say(openid, "跳过")
+    reply = await wx.say(openid, "13800138003")
+    if "确认" not in reply:  # offered to bind the phone first
+        await wx.say(openid, "否")
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    for said in ("我想问下那个路灯修了没有", "修了没有", "那个灯修好了吗", "路灯弄好了没"):
+        reply = await wx.say(openid, said)
+        assert ticket.number in reply and "问题在哪里" not in reply and "抱歉" not in reply, (said, reply)
+    assert len(await tickets_of(services, openid)) == 1
+    # a repair that did not hold is a report again, not its status
+    reply = await wx.say(oid(), "3号楼楼道灯修了没几天又坏了")
+    assert "拍张照片" in reply, reply
