@@ -26,6 +26,12 @@ def oid() -> str:
         ("你好 請問居住證怎麼辦", "办理居住证"),  # traditional characters, a greeting before it
         ("我想开个居住证明", "开具证明"),  # the longer word wins: a certificate, not a permit
         ("家里有个旧沙发要扔 大件垃圾放哪", "大件垃圾请放到"),
+        # 垃圾分类 (demo answer): new residents ask it, a greeting and who they are before it
+        ("垃圾分类怎么弄", "垃圾分四类"),
+        ("你好 我是新搬来的 住10号楼 想问问垃圾分类怎么弄", "垃圾分四类"),
+        ("厨余垃圾扔哪个桶", "垃圾分四类"),
+        ("废电池扔哪", "垃圾分四类"),
+        ("装修垃圾扔哪", "大件垃圾请放到"),  # the same length of word: the entry before it
         ("我要办老年卡", "老年优待证"),
         ("高龄补贴怎么申请", "高龄补贴"),
         ("我想咨询一下 老房子加装电梯的事", "加装电梯"),  # 电梯 alone would be a lift report
@@ -60,6 +66,8 @@ async def test_a_service_request_is_not_taken_for_a_question(wx: WeChat) -> None
     # 装修垃圾 is a FAQ word; a pile of it nobody clears is a report.
     reply = await wx.say(oid(), "3号楼楼道里堆了装修垃圾好几天没人清")
     assert "拍张照片" in reply and "大件垃圾请放到" not in reply
+    reply = await wx.say(oid(), "垃圾分类点的垃圾好几天没人收了")  # 垃圾分类 is a FAQ word too
+    assert "垃圾分四类" not in reply and "拍张照片" in reply, reply
     assert "抱歉，我没太明白" in await wx.say(oid(), "今天天气怎么样")  # neither: the menu, as before
     assert "问题在哪里" in await wx.say(oid(), "我家停水了 什么时候来水")  # no water now: a report
     reply = await wx.say(oid(), "供暖费交了暖气还是不热 这钱白交了")  # the fee paid, no heat: a report
@@ -108,6 +116,8 @@ async def test_a_policy_question_no_entry_answers_goes_to_a_person(wx: WeChat, s
     await wx.say(openid, "廉租房怎么申请")
     assert "已为您转接人工服务" in await wx.say(openid, "人工")
     # not a question of procedure: the menu, as before
+    reply = await wx.say(oid(), "垃圾分类点的垃圾好几天没人收了")  # 垃圾分类 is a FAQ word too
+    assert "垃圾分四类" not in reply and "拍张照片" in reply, reply
     assert "抱歉，我没太明白" in await wx.say(oid(), "今天天气怎么样")
 
 
