@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, bindparam, exists, func, literal, or_, select, text, update
+from sqlalchemy import BigInteger, bindparam, delete, exists, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notices, outbox, reminders, roster, schedule, tickets, volunteers
@@ -719,7 +719,9 @@ async def _assign(
     )
     await _push_photos(svc, session, ticket, owner.id, photos, key=f"ticket:{ticket.id}:photos:{event.id}",
                        urgent=urgent, held=held)
-    if previous and previous != owner.id:
+    # A card still held for the previous owner is taken back; unless they took the job all the same
+    # (from 我的工单), they never heard of it, so nothing is said either.
+    if previous and previous != owner.id and (not await _retract_unsent(session, ticket, previous, now) or taken):
         # 不用上门 waits for no quiet hours when they had taken the job: they may be going there now
         await outbox.push_worker(
             session, previous, svc.texts.get("dispatch.reassigned_away_push", number=ticket.number,
@@ -727,6 +729,23 @@ async def _assign(
             now=now, ticket_id=ticket.id, not_before=None if taken else held,
         )
     return event
+
+
+async def _retract_unsent(session: AsyncSession, ticket: Ticket, previous: str, now: datetime) -> bool:
+    """A job reassigned before its card reached the previous owner (held by the quiet hours):
+    that card, and every push about the job still held for them, is taken back, so at 08:00
+    they are not given a job that is no longer theirs; True when the card was taken back (a push
+    already being sent is left alone)."""
+    held = list(await session.scalars(select(OutboxItem).where(
+        OutboxItem.ticket_id == ticket.id, OutboxItem.channel == "wecom", OutboxItem.target == previous,
+        OutboxItem.state == "pending", OutboxItem.attempts == 0, OutboxItem.next_attempt_at > now,
+    )))
+    if not any((row.dedup_key or "").startswith(f"ticket:{ticket.id}:card:") for row in held):
+        return False
+    gone = await session.execute(delete(OutboxItem).where(
+        OutboxItem.id.in_([row.id for row in held]), OutboxItem.state == "pending",
+    ))
+    return bool(gone.rowcount)  # type: ignore[attr-defined]
 
 
 # --- residents' photos ----------------------------------------------------------------------------

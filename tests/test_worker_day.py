@@ -287,8 +287,9 @@ async def test_a_grid_workers_evening_with_eight_jobs_over_two_buildings(
 async def test_at_night_a_job_taken_then_reassigned_is_said_at_once(client: Client, services: Services, clock: FakeClock) -> None:
     """22:00: 王伟 took the lamp (接单 1) and set off; staff gave it to 李娜. His 已改派他人，不用上门
     waited for 08:00 with the bot's other pushes, so he went there for nothing. One who took the job
-    is told at once; a job never taken is told after the quiet hours, with its card. His 修好了, with
-    nothing left in hand, is passed on to 李娜 as 办结 1 修好了 is."""
+    is told at once. The lift, given him at 22:00 and to 李娜 before its card left the quiet hours,
+    came at 08:00 as a new job of his and then as 已改派他人: its card is taken back and nothing is
+    said. His 修好了, with nothing left in hand, is passed on to 李娜 as 办结 1 修好了 is."""
     await load_demo_roster(services)
     wc = WeCom(client, services)
     clock.set(datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc))  # 22:00 in Shanghai
@@ -301,7 +302,11 @@ async def test_at_night_a_job_taken_then_reassigned_is_said_at_once(client: Clie
         assert moved.status == 200, await moved.text()
     told = {o.payload["text"].split("（")[0]: local(o.next_attempt_at.replace(tzinfo=timezone.utc), services.tz).strftime("%d %H:%M")
             for o in await outbox_rows(services, "wecom", "wangwei") if "已改派他人" in o.payload.get("text", "")}
-    assert told == {f"工单 {lamp.number}": "23 22:00", f"工单 {lift.number}": "24 08:00"}
+    assert told == {f"工单 {lamp.number}": "23 22:00"}
+    assert not [o for o in await outbox_rows(services, "wecom", "wangwei") if o.payload.get("msgtype") == "textcard"]
+    assert not [o for o in await outbox_rows(services, "wecom", "wangwei") if lift.number in str(o.payload)]
+    [card] = [o for o in await outbox_rows(services, "wecom", "lina") if lift.number in str(o.payload)]
+    assert local(card.next_attempt_at.replace(tzinfo=timezone.utc), services.tz).strftime("%d %H:%M") == "24 08:00"
     assert await wc.say("wangwei", "修好了") == "您目前没有可以办结的工单。"  # two were his: which one, unsaid
     closed = await client.post(f"/api/tickets/{lift.number}/transition", json={"action": "close", "note": "重复登记"},
                                headers={"Authorization": f"Bearer {TOKEN}"})
