@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +26,7 @@ class Limits:
     resolve_before_max_s: float
     duplicate_window_hours: float
     booking_resolve_hours: float = 24.0
+    category_class: dict[str, str] = field(default_factory=dict)  # report category → class above normal
     duplicate_alert_reporters: int = 5  # residents on one open ticket that make the staff group told (0: never)
 
     def urgency_class(self, kind: str, urgency: str | None) -> str:
@@ -72,6 +73,10 @@ def parse_limits(data: dict[str, Any]) -> Limits:
     for kind, cls in kind_class.items():
         if cls not in CLASSES:
             raise ValueError(f"limits: kind_class.{kind} = {cls!r} is not one of {', '.join(CLASSES)}")
+    category_class = dict(data.get("category_class", {}))
+    for category, cls in category_class.items():
+        if cls not in ("urgent", "utility"):
+            raise ValueError(f"limits: category_class.{category} = {cls!r} is not urgent or utility")
     rem = data.get("reminders", {})
     dup = data.get("duplicates", {})
     booking_hours = data.get("booking", {}).get("resolve_after_start_hours", 24)
@@ -92,6 +97,7 @@ def parse_limits(data: dict[str, Any]) -> Limits:
         duplicate_window_hours=float(dup.get("window_hours", 24)),
         booking_resolve_hours=float(booking_hours),
         duplicate_alert_reporters=alert_reporters,
+        category_class=category_class,
     )
 
 

@@ -107,3 +107,39 @@ async def test_an_ordinary_report_still_asks_binding_and_confirmation(wx: WeChat
     assert "绑定" in await wx.say(openid, "13812345678")
     assert "请核对" in await wx.say(openid, "否")
     assert await tickets_of(services, openid) == []
+
+
+@pytest.mark.parametrize("said", ["我們樓的電梯又壞了 老人下不了樓", "5号楼电梯停了 好几天了"])
+async def test_a_lift_out_of_service_is_a_24_hour_job(wx: WeChat, services: Services, said: str) -> None:
+    """我們樓的電梯又壞了 老人下不了樓 got 紧急程度：一般 (7 days); a lift is given the 24-hour class by
+    config/limits.toml [category_class], and its label says 24 hours, not 水电燃气暖."""
+    openid = oid()
+    reply = await wx.say(openid, said)
+    for answer in ("5号楼", "跳过", "13812345678", "否"):
+        if "请核对" in reply:
+            break
+        reply = await wx.say(openid, answer)
+    assert "问题类别：电梯" in reply and "紧急程度：较急（24小时内）" in reply, reply
+    assert "水电" not in reply
+    done = await wx.say(openid, "确认")
+    assert "11月24日 10:00前" in done, done  # a day from now (10:00 on the 23rd), not a week
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.urgency == "utility" and ticket.category == "电梯"
+
+
+async def test_a_lamp_stays_a_seven_day_job(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    for said in ("楼道灯坏了", "5号楼2单元", "跳过", "13812345678"):
+        await wx.say(openid, said)
+    assert "紧急程度：一般" in await wx.say(openid, "否")
+    assert "11月30日 10:00前" in await wx.say(openid, "确认")
+
+
+def test_category_class_is_checked() -> None:
+    from bot.limits import parse_limits
+
+    base = {"resolve_hours": {"urgent": 2, "utility": 24, "normal": 168, "complex": 360}}
+    assert parse_limits({**base, "category_class": {"电梯": "utility"}}).category_class == {"电梯": "utility"}
+    assert parse_limits(base).category_class == {}
+    with pytest.raises(ValueError, match="category_class.电梯"):
+        parse_limits({**base, "category_class": {"电梯": "complex"}})

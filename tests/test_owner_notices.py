@@ -411,7 +411,7 @@ async def report(wx: WeChat, openid: str, said: str, phone: str) -> str:
 async def test_a_person_trapped_in_a_lift_is_not_linked_to_the_lifts_seven_day_ticket(
     wx: WeChat, services: Services, clock: FakeClock
 ) -> None:
-    """电梯按钮不灵了 (一般, 7 days), then 电梯里关了人了 from a neighbour: the emergency is dispatched on
+    """电梯按钮不灵了 (a lift: 较急, 24 hours — it was 一般, 7 days), then 电梯里关了人了 from a neighbour: the emergency is dispatched on
     its own — its owner's card urgent and at once, 办结 in 2 hours — and the button's ticket keeps its
     limit and its one reporter. A second neighbour trapped is linked to the emergency, its owner
     told at once."""
@@ -426,7 +426,7 @@ async def test_a_person_trapped_in_a_lift_is_not_linked_to_the_lifts_seven_day_t
               if lift.number in o.payload.get("title", "")]
     assert card.urgent and "紧急（2小时）" in card.payload["description"]
     after = await ticket(services, button.number)
-    assert (after.reporters, after.urgency, after.due_at) == (1, "normal", button.due_at)
+    assert (after.reporters, after.urgency, after.due_at) == (1, "utility", button.due_at)  # a lift: 24 hours
     assert not any(lift.number in x for x in await texts_to(services, "wecom", button.assignee or ""))
     done = await report(wx, also_trapped, "5号楼电梯困人了 快来人", "13700002222")
     assert f"这个问题已有其他居民反映，正在工单{lift.number}中处理" in done

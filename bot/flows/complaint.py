@@ -22,14 +22,15 @@ from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.registry import register
 from bot.intents.classifier import get_classifier
 from bot.intents.emergency import Emergencies, Said
+from bot.limits import load_limits
 from storage.models import Resident, Ticket
 
 OTHER = str(flow_config()["complaint"]["other_category"])
 CATEGORIES = vocabulary_choices("category", extra=OTHER)
-UTILITY_CATEGORY = "水电气暖"
 URGENCY = (
     Choice("urgent", "紧急（危及人身或财产安全）", ("紧急", "很急", "急", "危险")),
-    Choice("utility", "水电燃气暖（24小时内）", ("水电", "停水", "停电")),
+    # the 24-hour class: water, power, gas, heating, a lift ([category_class] in config/limits.toml)
+    Choice("utility", "较急（24小时内）", ("较急", "比较急", "水电", "停水", "停电")),
     Choice("normal", "一般", ("一般", "不急", "不紧急", "普通")),
 )
 # Binding the phone, answered in its own words (绑吧, 要的; 不绑, 别绑了).
@@ -87,13 +88,12 @@ def emergency_of(text: str) -> str | None:
 
 
 def derived_urgency(slots: dict[str, Any], _resident: Resident) -> str:
-    """Urgency from what was said: an emergency, a utility category, or normal."""
+    """Urgency from what was said: an emergency, else the class config/limits.toml [category_class]
+    gives the category (水电气暖 and 电梯: 24 hours), else normal."""
     said = " ".join(str(slots.get(k) or "") for k in ("description", "opening_text"))
     if slots.get("emergency") or emergency_of(said):
         return "urgent"
-    if slots.get("category") == UTILITY_CATEGORY:
-        return "utility"
-    return "normal"
+    return load_limits().category_class.get(str(slots.get("category") or ""), "normal")
 
 
 def bound_phone(_slots: dict[str, Any], resident: Resident) -> str | None:
