@@ -284,7 +284,9 @@ async def test_a_grid_workers_evening_with_eight_jobs_over_two_buildings(
     assert (await wc.say("wangwei", "还有几单")).startswith("您手上的工单（6 张）：")
 
 
-async def test_at_night_a_job_taken_then_reassigned_is_said_at_once(client: Client, services: Services, clock: FakeClock) -> None:
+async def test_at_night_a_job_taken_then_reassigned_is_said_at_once(
+    client: Client, services: Services, clock: FakeClock, caplog: Any,
+) -> None:
     """22:00: 王伟 took the lamp (接单 1) and set off; staff gave it to 李娜. His 已改派他人，不用上门
     waited for 08:00 with the bot's other pushes, so he went there for nothing. One who took the job
     is told at once. The lift, given him at 22:00 and to 李娜 before its card left the quiet hours,
@@ -311,5 +313,10 @@ async def test_at_night_a_job_taken_then_reassigned_is_said_at_once(client: Clie
     closed = await client.post(f"/api/tickets/{lift.number}/transition", json={"action": "close", "note": "重复登记"},
                                headers={"Authorization": f"Bearer {TOKEN}"})
     assert closed.status == 200, await closed.text()
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.channels.wecom")
     assert await wc.say("wangwei", "修好了 换了灯泡") == (
         f"工单 {lamp.number} 已改派给 李娜，这张单不用您再办结。您写的办理情况已转告 李娜，并记在工单上。")
+    [line] = [r.fields for r in caplog.records if r.getMessage() == "wecom text"]  # type: ignore[attr-defined]
+    assert (line["verb"], line["outcome"]) == ("resolve", "passed_on")  # not "refused": the result went on

@@ -6,7 +6,8 @@ passive reply from bot/worker_commands.py. Bad signature 403, malformed 400, ove
 
 Each message's log line names the command's verb and its outcome: done, refused (not carried
 out: not on the roster, someone else's ticket, a status that does not allow it, a number that
-names nothing …), partly (some of several numbers), answered (words that carry nothing out by
+names nothing …), partly (some of several numbers), passed_on (a 办结 of a job reassigned
+meanwhile: its result went to the new owner), answered (words that carry nothing out by
 design, answered with what to send: 好的, 在吗, 明天去, 下午去不了 换个人吧, 办结 3 材料到了再修),
 unknown (no command read) or repeat (a retry answered with the first reply). Whether a command
 was carried out is read from the audit log, where worker_commands records every action it
@@ -121,7 +122,7 @@ async def _reply_for(svc: Services, values: Fields) -> str | None:
 @dataclass(frozen=True)
 class Handled:
     """What became of one message, for its log line: the command's verb ('-' when none was read)
-    and its outcome (done, refused, partly, answered, unknown, repeat)."""
+    and its outcome (done, refused, partly, passed_on, answered, unknown, repeat)."""
 
     verb: str
     outcome: str
@@ -173,6 +174,9 @@ async def _handled(svc: Services, values: Fields, mark: int, said: str | None = 
                 AuditLog.action == _DONE_ACTION.get(verb, f"wecom.{verb}"),
             )
         ) or 0)
+        if done == 0 and verb == "resolve" and await session.scalar(select(AuditLog.id).where(
+                AuditLog.id > mark, AuditLog.actor == userid, AuditLog.action == "wecom.passed_on").limit(1)):
+            return Handled(verb, "passed_on")  # a job reassigned meanwhile: the result went to its owner
     return Handled(verb, "refused" if done == 0 else "done" if done >= wanted else "partly")
 
 
