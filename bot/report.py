@@ -497,9 +497,9 @@ EXCEL_ENCODING = "utf-8-sig"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> Any:
-    """A CSV cell as a spreadsheet will not run it: a name starting like a formula (=, +, -, @)
-    is kept as text with a leading apostrophe."""
+def csv_cell(value: Any) -> Any:
+    """A CSV cell as a spreadsheet will not run it: a name (or a resident's words) starting like a
+    formula (=, +, -, @, a tab or a carriage return) is kept as text with a leading apostrophe."""
     return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
@@ -512,7 +512,7 @@ def render_csv(svc: Services, report: Report) -> str:
                      *(t.get(f"report.col_{f}") for f in CSV_FIELDS)])
 
     def line(group: str, key: str, name: str, f: Figures) -> list[Any]:
-        return [_cell(group), _cell(key), _cell(name), *(_csv_value(c, getattr(f, c)) for c in CSV_FIELDS)]
+        return [csv_cell(group), csv_cell(key), csv_cell(name), *(_csv_value(c, getattr(f, c)) for c in CSV_FIELDS)]
 
     writer.writerow(line(t.get("report.total"), "", t.get("report.total"), report.total))
     for title, rows in (("report.by_grid", report.by_grid), ("report.by_worker", report.by_worker),

@@ -58,13 +58,18 @@ class Filters:
 
     @classmethod
     def parse(cls, query: Any) -> Filters:
-        """Read filters from a request's query (bad values become 'any' or page 1)."""
+        """Read filters from a request's query (bad values become 'any' or page 1; a NUL, which
+        PostgreSQL refuses in any text, is dropped: ?kind=%00 was a 500 there)."""
+
+        def value(name: str) -> str:
+            return str(query.get(name, "")).replace("\x00", "")
+
         return cls(
-            kind=str(query.get("kind", ""))[:24], status=str(query.get("status", ""))[:16],
-            grid=str(query.get("grid", ""))[:32], assignee=str(query.get("assignee", ""))[:64],
-            missed=_missed_filter(str(query.get("overdue", ""))),
-            needs_person=query.get("queue", "") in ("1", "on", "true"), q=str(query.get("q", "")).strip()[:100],
-            of=str(query.get("of", "")).strip()[:20],
+            kind=value("kind")[:24], status=value("status")[:16],
+            grid=value("grid")[:32], assignee=value("assignee")[:64],
+            missed=_missed_filter(value("overdue")),
+            needs_person=query.get("queue", "") in ("1", "on", "true"), q=value("q").strip()[:100],
+            of=value("of").strip()[:20],
             page=page_number(query),
         )
 
@@ -523,9 +528,11 @@ def search_forms(q: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(form for form in forms if form and fold(form) != fold(q)))
 
 
-async def ticket_list(session: AsyncSession, filters: Filters, now: datetime) -> tuple[list[Ticket], int]:
+async def ticket_list(session: AsyncSession, filters: Filters, now: datetime,
+                      limit: int | None = None) -> tuple[list[Ticket], int]:
     """One page of tickets matching the filters (a time limit missed as at now), newest first
-    (tickets whose number matches the search before the rest), and the total count."""
+    (tickets whose number matches the search before the rest), and the total count; with a
+    limit, the first `limit` of them all instead of a page (the list's export)."""
     conds: list[Any] = []
     if filters.kind:
         conds.append(Ticket.kind == filters.kind)
@@ -563,9 +570,9 @@ async def ticket_list(session: AsyncSession, filters: Filters, now: datetime) ->
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*conds)) or 0)
     # A number searched for (20261124-0009, or 0009) comes before the tickets whose talk mentions it.
     named = case((Ticket.number.ilike(_like(fold(asked)), escape="\\"), 0), else_=1) if asked else literal(1)
+    ordered = select(Ticket).where(*conds).order_by(named, Ticket.created_at.desc(), Ticket.id.desc())
     rows = await session.execute(
-        select(Ticket).where(*conds).order_by(named, Ticket.created_at.desc(), Ticket.id.desc())
-        .offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+        ordered.limit(limit) if limit is not None else ordered.offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     )
     return list(rows.scalars()), total
 

@@ -12,6 +12,7 @@ from bot import dispatch, staff_actions, tickets
 from bot.console import auth, phone_views, queries
 from bot.console.auth import ConsoleUser
 from bot.console.canned import load_canned
+from bot.console.export import EXPORT_LIMIT
 from bot.dispatch import BREACH_KINDS
 from bot.console.common import page, refuse, render, services
 from bot.limits import load_limits
@@ -200,7 +201,7 @@ async def list_page(request: web.Request, user: ConsoleUser) -> web.StreamRespon
     return await render(request, "tickets.html", {
         "tickets": rows, "total": total, "filters": filters, "pages": pages, "grids": grids, "people": people,
         "names": shown, "kinds": tickets.KINDS, "statuses": tickets.STATUSES, "parents": parents,
-        "missed": missed, "limits": BREACH_KINDS,
+        "missed": missed, "limits": BREACH_KINDS, "export_limit": EXPORT_LIMIT,
         "query": {k: v for k, v in request.query.items() if k != "page"},
     })
 
