@@ -715,6 +715,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
             fresh = await _unreported_thing(ctx, found.slots, text)
             if fresh is not None:  # 啥时候来修电梯 with no lift reported: the lift's report
                 return fresh
+            chase = await chased(ctx, text)  # 怎么还没人来啊 都一天了: the owner chased, as 催一下 does
+            if chase is not None:
+                return Outcome(chase, None)
         return Outcome(short or await status_reply(ctx, number or None), None)
     if _person_asked_in_emergency(found, text) or _cry_for_help(text):
         # 人工 我家水管爆了 6号楼: the urgent hand-off now (staff group, the building's grid workers,

@@ -143,3 +143,27 @@ def test_category_class_is_checked() -> None:
     assert parse_limits(base).category_class == {}
     with pytest.raises(ValueError, match="category_class.电梯"):
         parse_limits({**base, "category_class": {"电梯": "complex"}})
+
+
+async def test_impatience_with_a_report_open_chases_its_owner(wx: WeChat, services: Services) -> None:
+    """怎么还没人来啊 都一天了 got only the status line and 等了半天了 the menu; impatience chases the
+    owner as 催一下 does (once in twelve hours), a plain status question does not."""
+    openid = oid()
+    for said in ("楼道灯坏了", "5号楼2单元", "跳过", "13812345678", "否", "确认"):
+        await wx.say(openid, said)
+    [ticket] = await tickets_of(services, openid)
+    asked = await wx.say(openid, "我的工单怎么样了")
+    assert ticket.number in asked and "催促" not in asked
+    chased = await wx.say(openid, "怎么还没人来啊 都一天了")
+    assert chased.startswith(f"已帮您催促工单 {ticket.number}") and "李娜" in chased, chased
+    pushes = [r for r in await outbox_rows(services, "wecom") if "居民催办" in str(r.payload)]
+    assert len(pushes) == 1 and pushes[0].ticket_id == ticket.id
+    again = await wx.say(openid, "等了半天了")
+    assert again.startswith(f"工单 {ticket.number} 已经催促过"), again
+    assert len([r for r in await outbox_rows(services, "wecom") if "居民催办" in str(r.payload)]) == 1
+
+
+async def test_impatience_with_nothing_open_is_no_chase(wx: WeChat, services: Services) -> None:
+    reply = await wx.say(oid(), "等了半天了")
+    assert "催促" not in reply
+    assert not [r for r in await outbox_rows(services, "wecom") if "居民催办" in str(r.payload)]

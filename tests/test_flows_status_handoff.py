@@ -233,17 +233,18 @@ async def test_what_a_waiting_resident_writes_is_tied_to_the_handoff(wx: WeChat,
 async def test_chasing_a_report_answers_with_its_status_and_chases_its_owner(
     wx: WeChat, services: Services, clock: FakeClock
 ) -> None:
-    """怎么还没人来 / 催一下 with a report open: before, "I did not understand" and the menu."""
+    """怎么还没人来 / 催一下 with a report open: before, "I did not understand" and the menu. A plain
+    status question only lists; 怎么还没人来, impatience, chases as 催一下 does ([chase] impatient)."""
     from tests.wecom_driver import outbox_rows
 
     openid = oid()
     assert "没太明白" in await wx.say(openid, "催一下")  # nothing open: nothing to chase
     await complaint(wx, openid)
     [ticket] = await tickets_of(services, openid)
-    listing = await wx.say(openid, "怎么还没人来")
+    listing = await wx.say(openid, "我的工单怎么样了")
     assert ticket.number in listing and "经办：孙丽" in listing
     assert not [r for r in await outbox_rows(services, "wecom") if "居民催办" in r.payload.get("text", "")]
-    urged = await wx.say(openid, "催一下吧 都三天了")
+    urged = await wx.say(openid, "怎么还没人来")
     assert "已帮您催促" in urged and ticket.number in urged
     pushes = [r for r in await outbox_rows(services, "wecom") if "居民催办" in r.payload.get("text", "")]
     assert len(pushes) == 1 and pushes[0].target == ticket.assignee and ticket.number in pushes[0].payload["text"]

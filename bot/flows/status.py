@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from bot import dispatch, notices, outbox
 from bot.flows.base import Context
 from bot.flows.commands import normalize
+from bot.flows.config import words
 from bot.flows.finish import format_due
 from bot.flows.parsers import is_question
 from bot.intents.classifier import get_classifier
@@ -206,14 +207,15 @@ async def asked_after(ctx: Context, text: str, category: str | None) -> str | No
 
 
 async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str | None:
-    """怎么还没人来 / 催一下 from a resident with open tickets, which names no report: their open
+    """怎么还没人来 / 催一下 / 等了半天了 from a resident with open tickets, which names no report: their open
     tickets' status, and with 催 the owner of the newest one (or of `ticket`) is chased (a WeCom
     message to the worker; the staff group when no one has it, it is escalated, or its owner left
     the roster; once in URGE_EVERY per ticket — an urgent one's as often as its emergency said
     again chases — recorded as an event). None when the resident has
     nothing open or the text is no such question."""
     norm = normalize(text)
-    urged = any(w in norm for w in _URGE_WORDS)
+    # 怎么还没人来啊 都一天了: impatience is a chase, as 催一下 is ([chase] impatient)
+    urged = any(w in norm for w in (*_URGE_WORDS, *words("chase", "impatient")))
     asks = get_classifier().terms(text) & {"@progress", "@neglect", "@status_question"}
     if not (urged or asks or any(w in norm for w in _NOBODY_CAME)):
         return None
