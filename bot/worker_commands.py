@@ -77,6 +77,8 @@ _CANNOT = (r"(?:处理|办|弄|管|修|解决|搞|干|做|调解|协调)不了|(
 _HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|换个人|换人|找别人|派给别人|让别人去|别人去"
                         rf"|转派|转交|转给|转单|接不了|取消接单|{_CANNOT}")
 _CANNOT_SAID = re.compile(_CANNOT)
+# In a hand-over, the words that ask for another person (not only "not now": 今天去不了 明天去 is a plan).
+_ASKS_ANOTHER = re.compile(rf"换个人|换人|找别人|派给别人|让别人去|别人去|转派|转交|转给|转单|接不了|取消接单|{_CANNOT}")
 # 在吗 / 有人吗 / 你好: a short answer as a colleague would give, with how to see 我的工单.
 _HELLO = re.compile(r"^(?:喂|哈喽|hello|hi|你好|您好)?[\s,!~。.]*(?:在吗|在么|在嘛|在不在|有人吗|有人在吗|有人没|机器人)?"
                     r"[\s,!~。.？?]*$", re.IGNORECASE)
@@ -409,6 +411,8 @@ def parse(text: str) -> Command | None:
     value = _reordered(value)
     head = _HEAD.match(value)
     if head is None:
+        if _HAND_OVER.search(value) is not None and len(value) <= MAX_NOTE and (put_off := _put_off(text, value)):
+            return put_off  # 今天去不了 明天去: a plan, not a hand-over
         if _HAND_OVER.search(value) is not None and len(value) <= MAX_NOTE:
             ref = _HAND_OVER_REF.match(value)
             said = f"{ref.group('verb') or ''} {value[ref.end():]}" if ref else value
@@ -511,6 +515,21 @@ def _later(text: str, value: str) -> Command | None:
         return Command("later", None, as_typed(text, said.group("plan").strip()), place=place.group(1) if place else None,
                        topic=_topic(said.group("what")))
     return Command("later", ref.group("ref") or ref.group("tight") if ref is not None else None, as_typed(text, rest.strip()))
+
+
+def _put_off(text: str, value: str) -> Command | None:
+    """今天去不了 明天去 / 今天来不了，明天上午过去: not today, but a later time said — a plan (as 明天去
+    is), not the hand-over 去不了 alone would be; None when the words ask for someone else (换个人,
+    找别人, 转给 …) or name no later time."""
+    if _ASKS_ANOTHER.search(value) is not None:
+        return None
+    ref = _LATER_REF.match(value)  # 3 今天去不了 明天去
+    rest = value[ref.end():] if ref is not None else value
+    parts = [p for p in re.split(rf"{_SEP}+", rest) if p]
+    if len(parts) < 2 or _HAND_OVER.search(parts[-1]) is not None or _LATER.match(parts[-1]) is None:
+        return None
+    return Command("later", ref.group("ref") or ref.group("tight") if ref is not None else None,
+                   as_typed(text, rest.strip()))
 
 
 def _says_done(note: str) -> bool:

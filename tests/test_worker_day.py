@@ -281,6 +281,8 @@ async def test_a_grid_workers_evening_with_eight_jobs_over_two_buildings(
         "收到。这句话没有发给居民，工单也没有变动。\n还没接单的请先接单（超过接单时限会上报服务中心）：\n"
         "接单 0001（1号楼楼道灯不亮）\n要让居民知道什么时候来、办到哪一步了，请回复：\n回复 0001 明天一早修（1号楼楼道灯不亮）")
     assert (await wc.say("wangwei", "还有单吗")).startswith("您手上的工单（6 张）：")
+    put_off = await wc.say("wangwei", "太晚了今天去不了 明天去")  # a plan: no 退回 offered
+    assert put_off.startswith("收到。这句话没有发给居民，工单也没有变动。") and "退回" not in put_off, put_off
     assert (await wc.say("wangwei", "还有几单")).startswith("您手上的工单（6 张）：")
 
 

@@ -46,6 +46,10 @@ def test_words_that_ask_no_count_of_jobs_are_not_my_jobs(said: str) -> None:
     ("3号明天下午去", "3", "明天下午去"),
     ("明天修好", None, "明天修好"),  # to be finished tomorrow (上午修好 may be this morning's: words)
     ("过两天就能弄好", None, "过两天就能弄好"),
+    # not today but a later time said: a plan, not a hand-over (换个人吧 / 明天也去不了 stay one)
+    ("今天去不了 明天去", None, "今天去不了 明天去"),
+    ("3 今天来不了，明天上午过去", "3", "今天来不了，明天上午过去"),
+    ("今天走不开 明天一早去", None, "今天走不开 明天一早去"),
 ])
 def test_when_the_job_will_be_done_is_a_plan(said: str, ref: str | None, words: str) -> None:
     assert worker_commands.parse(said) == Command("later", ref, words)
@@ -54,6 +58,8 @@ def test_when_the_job_will_be_done_is_a_plan(said: str, ref: str | None, words: 
 @pytest.mark.parametrize(("said", "verb"), [
     ("明天去不了", "hand_over"),          # a hand-over, as before
     ("3 下午去不了，找别人吧", "hand_over"),
+    ("今天去不了 换个人吧", "hand_over"),
+    ("今天去不了 明天也去不了", "hand_over"),
     ("灯修好了", "resolve"),
     ("办结 3 已修好", "resolve"),
     ("办结 3 下午去过了 已修好", "resolve"),
