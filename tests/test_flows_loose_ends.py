@@ -167,3 +167,26 @@ async def test_impatience_with_nothing_open_is_no_chase(wx: WeChat, services: Se
     reply = await wx.say(oid(), "等了半天了")
     assert "催促" not in reply
     assert not [r for r in await outbox_rows(services, "wecom") if "居民催办" in str(r.payload)]
+
+
+async def test_thanks_at_the_place_question_is_no_wrong_place(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    reply = await wx.say(openid, "谢谢")
+    assert reply.startswith("不客气") and "问题在哪里" in reply and "请告诉我具体位置" not in reply, reply
+    assert "照片" in await wx.say(openid, "5号楼2单元")
+
+
+async def test_an_empty_location_at_a_later_question_keeps_the_place(wx: WeChat, services: Services) -> None:
+    """A location with no label and no point sent where the photo is asked said 请告诉我具体位置, then
+    asked for the photo; the place answered stays, said so, and the photo is asked."""
+    openid = oid()
+    for said in ("楼道灯坏了", "5号楼2单元"):
+        await wx.say(openid, said)
+    reply = await wx.send("location", openid, Location_X="", Location_Y="", Scale=15, Label="")
+    assert "没有地点信息" in reply and "5号楼2单元" in reply and "照片" in reply, reply
+    assert "请告诉我具体位置" not in reply
+    for said in ("跳过", "13812345678", "否", "确认"):
+        await wx.say(openid, said)
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["place"] == "5号楼2单元" and ticket.fields["location"] is None

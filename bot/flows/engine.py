@@ -284,6 +284,8 @@ async def _answer_text(
         return early
     if step.optional and is_word(text, "skip") and not (step.choices and match_choice(step, text)):
         return _store(ctx, flow, state, step, None)
+    if step.parse is place and _thanks_only(text):  # 谢谢 where the place is asked: no wrong place
+        return Outcome(join_lines(ctx.text("flow.thanks_at_question"), prompt(ctx, flow, step, state.slots)), state)
     try:
         picked = _choice_in_sentence(flow, step, text, classify)
         value = picked.value if picked is not None else read_answer(ctx, step, text)
@@ -443,6 +445,12 @@ def _media(ctx: Context, flow: Flow, state: DialogState, step: Step) -> Outcome:
     try:
         value = read_answer(ctx, target, ctx.inbound.text)
     except Invalid as exc:
+        if target is not step and state.slots.get(target.slot):
+            # a location with no label and no point sent at a later question: the place answered
+            # stays, and the question in hand is asked again (not 请告诉我具体位置 before a photo's)
+            said = ctx.text("flow.location_empty", field=ctx.text(target.label),
+                            value=_clip(target.display(state.slots[target.slot])))
+            return Outcome(join_lines(said, prompt(ctx, flow, step, state.slots)), state)
         return _invalid(ctx, flow, state, step, exc.hint, **exc.values)
     if target is step:
         return _store(ctx, flow, state, step, value)
@@ -822,6 +830,12 @@ def courtesy(text: str) -> bool:
     classifier = get_classifier()
     said = [w for w in classifier.segments(text) if w.strip() and w not in _FILLERS]
     return bool(said) and all(classifier.terms(w) & _COURTESY for w in said)
+
+
+def _thanks_only(text: str) -> bool:
+    """Whether a message is only thanks (谢谢, 谢谢啊, 辛苦了 谢谢), not a greeting or a closing."""
+    return courtesy(text) and bool(get_classifier().terms(text) & {"@thanks"}) and not (
+        get_classifier().terms(text) & {"@greet", "@closing"})
 
 
 def _description_of(flow: Flow, step: Step) -> Step | None:
