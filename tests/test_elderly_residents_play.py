@@ -402,12 +402,12 @@ async def test_a_care_note_at_the_address_question_is_kept_and_the_address_asked
     for answer in ("张桂英", "八十五"):
         await wx.say(openid, answer)
     told = await wx.say(openid, "少放鹽")
-    assert "备注先记下了：少放盐" in told and "服务地址" in told, told
+    assert "备注先记下了：少放鹽" in told and "服务地址" in told, told  # kept as typed, as other answers are
     asked = await wx.say(openid, "5号楼2单元302")
     assert "联系电话" in asked and "注意的" not in asked, asked
     await wx.say(openid, "13812345678")
     summary = await wx.say(openid, "否")  # not bound
-    assert "备注：少放盐" in summary and "地址：5号楼2单元302" in summary, summary
+    assert "备注：少放鹽" in summary and "地址：5号楼2单元302" in summary, summary
 
 
 async def test_a_bare_yes_at_the_notes_question_is_asked_what_to_note(wx: WeChat, services: Services) -> None:

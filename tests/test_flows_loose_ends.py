@@ -190,3 +190,22 @@ async def test_an_empty_location_at_a_later_question_keeps_the_place(wx: WeChat,
         await wx.say(openid, said)
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["place"] == "5号楼2单元" and ticket.fields["location"] is None
+
+
+async def test_a_care_note_from_the_time_or_address_answer_is_kept_as_typed(wx: WeChat, services: Services) -> None:
+    """明天上午 我腿腳不好 at the time question, 要人扶著 at the phone's: the notes were stored simplified
+    (我腿脚不好), unlike every other answer, which is kept as typed and read simplified."""
+    openid = oid()
+    assert "给谁预约" in await wx.say(openid, "约个陪诊")
+    for answer in ("我自己", "王秀蘭", "80"):
+        await wx.say(openid, answer)
+    assert "想约哪一天" in await wx.say(openid, "3棟")
+    told = await wx.say(openid, "明天上午 我腿腳不好")
+    assert "11月24日 07:30" in told and "联系电话" in told, told
+    assert "備註" not in told and "要人扶著" in await wx.say(openid, "要人扶著")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "备注：我腿腳不好，要人扶著" in summary, summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["notes"] == "我腿腳不好，要人扶著"

@@ -26,7 +26,7 @@ from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Ste
 from bot.flows.commands import is_word, normalize
 from bot.flows.complaint import BIND, already_bound
 from bot.flows.config import words
-from bot.flows.engine import Outcome, match_choice, start
+from bot.flows.engine import Outcome, as_typed, match_choice, start
 from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.mediation import SURNAMES
 from bot.flows.registry import register
@@ -154,7 +154,7 @@ def _when_parser(spec: ServiceSpec) -> Any:
         if when.empty:
             raise Invalid("elderly.hint.when")
         value = when_value(spec, when, answer.now)
-        note = care_clauses(answer.text, answer.now.date())
+        note = care_clauses(answer.text, answer.now.date(), typed=answer.inbound.text)
         return {**value, "note": note} if note else value  # 明天上午 我腿脚不好: the note kept too
 
     return parse
@@ -163,14 +163,15 @@ def _when_parser(spec: ServiceSpec) -> Any:
 _CLAUSES = re.compile(r"[\s,，。；;、！!]+")
 
 
-def care_clauses(text: str, today: date) -> str:
+def care_clauses(text: str, today: date, typed: str = "") -> str:
     """The clauses of text that are a care note (a care word, no time): 我腿脚不好 of 明天上午 我腿脚不好,
-    and of 明天上午我腿脚不好 too (a clause naming a time is read without it)."""
+    and of 明天上午我腿脚不好 too (a clause naming a time is read without it); each as the resident
+    typed it when text is simplified(typed) (我腿腳不好 stays so, as other answers are)."""
     care = words("elderly", "care_words")
     pieces = [p for c in _CLAUSES.split(text.strip()) if c
               for p in ([c] if parse_when(c, today).empty else _CLAUSES.split(without_when(c).strip()))]
     found = [_NOTE_LEAD.sub("", p) for p in pieces if p and any(w in normalize(p) for w in care)]
-    return "，".join(f for f in found if f)
+    return "，".join(as_typed(typed, f) if typed else f for f in found if f)
 
 
 _NOTE_LEAD = re.compile(r"^[的吧啊呀哈，,]+")  # what a time leaves before the note (明天上午的 …)
@@ -774,6 +775,7 @@ def _care_noted(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
         return None
     if not parse_when(said, local(ctx.now, ctx.svc.tz).date()).empty:
         return None
+    said = as_typed(ctx.inbound.text.strip(), said)  # 我腿腳不好 kept as typed, read simplified
     kept = str(slots.get("notes") or "")
     note = (f"{kept}，{said}" if kept else said)[:NOTES_MAX]
     return {**slots, "notes": note, NOTES_TOLD: True}, ctx.text(
@@ -787,7 +789,7 @@ async def _time_with_note(
     changes as 改成明天中午 would (said only when it does change), and the care clauses are the
     notes, which the question then has. None when text names no time or no care word."""
     today = local(ctx.now, ctx.svc.tz).date()
-    note = care_clauses(text, today)
+    note = care_clauses(text, today, typed=ctx.inbound.text)
     if not note or parse_when(text, today).day is None or not _only_time_and_care(text, today):
         return None  # 软一点 (一点 no hour), 下午三点以后不在家 (when to find them): a note
     moved = await _time_moved(ctx, slots, spec, text)
