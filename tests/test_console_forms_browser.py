@@ -238,7 +238,7 @@ async def test_a_rows_status_badges_wrap_on_a_phone_rather_than_run_off(
             await page.goto(f"{base}/console/tickets")
             await page.screenshot(path=str(ARTIFACTS / f"console-tickets-phone-badges{suffix}.png"), full_page=True)
             row = page.locator("table.list tbody tr").filter(has=page.locator(f"a[href='/console/tickets/{number}']"))
-            assert await row.locator(".badge.u-utility").inner_text() == "水电气暖"
+            assert await row.locator(".badge.u-utility").inner_text() == "较急（24小时）"  # the 24-hour class, 44cc7c3
             status, breach = row.locator(".badge.st-escalated"), row.locator(".badge.overdue")
             assert (await status.inner_text(), await breach.inner_text()) == ("待人工处理", "接单超时")
             wrap = await page.locator(".table-wrap").bounding_box()
