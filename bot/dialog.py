@@ -36,7 +36,7 @@ from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
 from bot.flows.parsers import is_question, place
 from bot.flows.state import DialogState
-from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply
+from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply, urges
 from bot.inbound import AlreadyHandled, Inbound
 from bot.limits import load_limits
 from bot.notices import clip
@@ -715,7 +715,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
             fresh = await _unreported_thing(ctx, found.slots, text)
             if fresh is not None:  # 啥时候来修电梯 with no lift reported: the lift's report
                 return fresh
-            chase = await chased(ctx, text)  # 怎么还没人来啊 都一天了: the owner chased, as 催一下 does
+            # 怎么还没人来啊 都一天了: the owner chased, as 催一下 does (only then: chased reads the
+            # open tickets through the session, a plain 我的工单怎么样了 lists them on the driver)
+            chase = await chased(ctx, text) if urges(text) else None
             if chase is not None:
                 return Outcome(chase, None)
         return Outcome(short or await status_reply(ctx, number or None), None)

@@ -206,6 +206,12 @@ async def asked_after(ctx: Context, text: str, category: str | None) -> str | No
     return None if number is None else await status_reply(ctx, number)
 
 
+def urges(text: str) -> bool:
+    """Whether text chases (催一下) or is impatient (怎么还没人来啊 都一天了: [chase] impatient)."""
+    norm = normalize(text)
+    return any(w in norm for w in (*_URGE_WORDS, *words("chase", "impatient")))
+
+
 async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str | None:
     """怎么还没人来 / 催一下 / 等了半天了 from a resident with open tickets, which names no report: their open
     tickets' status, and with 催 the owner of the newest one (or of `ticket`) is chased (a WeCom
@@ -215,7 +221,7 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
     nothing open or the text is no such question."""
     norm = normalize(text)
     # 怎么还没人来啊 都一天了: impatience is a chase, as 催一下 is ([chase] impatient)
-    urged = any(w in norm for w in (*_URGE_WORDS, *words("chase", "impatient")))
+    urged = urges(text)
     asks = get_classifier().terms(text) & {"@progress", "@neglect", "@status_question"}
     if not (urged or asks or any(w in norm for w in _NOBODY_CAME)):
         return None
