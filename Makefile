@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv dev-venv services browser migration clean
+.PHONY: run test venv dev-venv services browser deploy-tools migration clean
 
 $(BIN)/communitybot: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,10 @@ services:
 browser:
 	bash scripts/ensure_browser.sh
 
-test: dev-venv services browser
+deploy-tools:
+	bash scripts/ensure_deploy_tools.sh
+
+test: dev-venv services browser deploy-tools
 	$(BIN)/python -m pytest -q
 
 migration: dev-venv
