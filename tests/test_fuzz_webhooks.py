@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from xml.parsers.expat import ExpatError
 
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import pytest
 from wechatpy.enterprise.crypto import WeChatCrypto
 import xmltodict
 
@@ -67,8 +69,17 @@ def _mutate(xml: str, how: str, junk: bytes) -> bytes:
     return xml.encode("utf-8", errors="replace")
 
 
+AES_CORRUPTIONS = ["none", "prefix", "truncated", "random", "other_appid"]
+
+
+def _signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
+    """msg_signature as WeChat and WeCom compute it over an <Encrypt> payload."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode()).hexdigest()
+
+
 def generate_requests(signer: WeChatSigner, examples: int) -> list[tuple[dict[str, str], bytes]]:
     """Hypothesis draws the requests (a fixed, derandomised budget); the test posts them."""
+    other = WeChatSigner(signer.token, "wxsomeoneelse0000", signer.aes_key)
     drawn: list[tuple[dict[str, str], bytes]] = []
 
     @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
@@ -78,20 +89,29 @@ def generate_requests(signer: WeChatSigner, examples: int) -> list[tuple[dict[st
         junk=st.binary(max_size=256),
         encrypt=st.booleans(),
         sig=st.sampled_from(["good", "bad", "missing"]),
-        corrupt_aes=st.booleans(),
+        corrupt_aes=st.sampled_from(AES_CORRUPTIONS),
     )
-    def draw(xml: str, how: str, junk: bytes, encrypt: bool, sig: str, corrupt_aes: bool) -> None:
+    def draw(xml: str, how: str, junk: bytes, encrypt: bool, sig: str, corrupt_aes: str) -> None:
         params: dict[str, str]
         try:
-            signed = signer.wrap(xml, encrypt=encrypt)
+            signed = (other if corrupt_aes == "other_appid" else signer).wrap(xml, encrypt=encrypt)
             params, body = dict(signed.params), signed.body
         except ValueError:  # text the AES envelope cannot carry: send it plain
             encrypt = False
             params, body = dict(signer.wrap("<xml/>").params), b""
         if not encrypt:
             body = _mutate(xml, how, junk)
-        elif corrupt_aes:
-            body = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[" + base64.b64encode(junk[:9]))
+        elif corrupt_aes in ("prefix", "truncated", "random"):
+            # A broken payload signed correctly over itself, so it reaches the decryption.
+            encrypt_text = body.split(b"<Encrypt><![CDATA[")[1].split(b"]]>")[0].decode()
+            if corrupt_aes == "prefix":
+                broken = base64.b64encode(junk[:9]).decode() + encrypt_text
+            elif corrupt_aes == "truncated":
+                broken = encrypt_text[: len(junk) % max(1, len(encrypt_text))]
+            else:  # well-formed base64 of random bytes: bad blocks, padding or length prefix
+                broken = base64.b64encode(junk or b"\0").decode()
+            body = body.replace(encrypt_text.encode(), broken.encode())
+            params["msg_signature"] = _signature(signer.token, params["timestamp"], params["nonce"], broken)
         if sig == "bad":
             params["signature"] = "0" * 40
             params["msg_signature"] = "1" * 40
@@ -104,7 +124,18 @@ def generate_requests(signer: WeChatSigner, examples: int) -> list[tuple[dict[st
     return drawn
 
 
-async def test_wechat_never_500(services: Services) -> None:
+def unhandled(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What an entry point's boundary caught: a 200 with 请稍后再发 hides a crash from the status."""
+    return [f"{r.getMessage()}: {r.exc_info[1]!r}" for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+
+
+def refused(caplog: pytest.LogCaptureFixture, channel: str) -> str:
+    """Every refusal reason the channel logged, one per line."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{channel} refused"))
+
+
+async def test_wechat_never_500(services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
     app = create_app(services.settings, services=services)
     signer = WeChatSigner(services.settings.wechat_token, services.settings.wechat_appid, services.settings.wechat_aes_key)
     statuses: list[int] = []
@@ -114,8 +145,17 @@ async def test_wechat_never_500(services: Services) -> None:
             await resp.read()
             assert resp.status in ALLOWED, (resp.status, params, body[:200])
             statuses.append(resp.status)
+        # Still serving: a resident's plain message after the storm gets the greeting.
+        signed = signer.wrap(text_xml("oAfterFuzz", "你好"), encrypt=True)
+        resp = await client.post("/wechat", params=signed.params, data=signed.body)
+        reply = signer.unwrap(await resp.text(), signed.params)
+        assert resp.status == 200 and reply is not None and "您好" in reply["Content"], reply
+    assert not unhandled(caplog)
     # The property ran over a real spread of outcomes, not one kind of refusal.
     assert {200, 400, 403} <= set(statuses), sorted(set(statuses))
+    # Broken AES payloads reached the decryption (signed over themselves), as did another account's.
+    reasons = refused(caplog, "wechat")
+    assert "malformed body (decrypt:" in reasons and "bad appid" in reasons, reasons
 
 
 # --- /wecom: the workers' callback is always encrypted ---------------------------------------------
@@ -189,7 +229,7 @@ def generate_wecom_requests(token: str, aes_key: str, corpid: str, examples: int
         elif how == "truncated":
             encrypt = encrypt[: len(junk) % max(1, len(encrypt))]
         if how in ("corrupt_base64", "truncated"):  # signed correctly over the broken payload
-            sig = hashlib.sha1("".join(sorted([token, ts, nc, encrypt])).encode()).hexdigest()
+            sig = _signature(token, ts, nc, encrypt)
         params = {"msg_signature": sig, "timestamp": ts, "nonce": nc}
         if how == "bad_signature":
             params["msg_signature"] = "0" * 40
@@ -215,7 +255,8 @@ def generate_wecom_requests(token: str, aes_key: str, corpid: str, examples: int
     return drawn
 
 
-async def test_wecom_never_500(services: Services) -> None:
+async def test_wecom_never_500(services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
     await load_demo_roster(services)
     s = services.settings
     app = create_app(s, services=services)
@@ -226,5 +267,8 @@ async def test_wecom_never_500(services: Services) -> None:
             await resp.read()
             assert resp.status in ALLOWED, (resp.status, method, params, body[:200])
             statuses.append(resp.status)
+    assert not unhandled(caplog)
     # Real spread: accepted commands, malformed bodies and refused signatures all came up.
     assert {200, 400, 403, 413} <= set(statuses), sorted(set(statuses))
+    reasons = refused(caplog, "wecom")
+    assert "malformed body (decrypt:" in reasons and "bad corpid" in reasons, reasons
