@@ -34,7 +34,7 @@ from bot.flows.commands import command_of, is_word, leaves, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
-from bot.flows.parsers import is_question, place
+from bot.flows.parsers import is_question, place, place_building
 from bot.flows.state import DialogState
 from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply, urges
 from bot.inbound import AlreadyHandled, Inbound
@@ -932,12 +932,6 @@ async def _unreported_thing(ctx: Context, slots: dict[str, Any], text: str) -> O
 AGAIN_DECLINED = "again_declined"  # a report's slot: its resident answered 2 重新登记 midway (not asked again)
 
 
-def _place_building(slots: dict[str, Any]) -> str | None:
-    place = slots.get("place")
-    said = place.get("building") if isinstance(place, dict) else None
-    return str(said) if said else None
-
-
 async def _reported_midway(ctx: Context, before: DialogState, outcome: Outcome) -> Outcome | None:
     """A report whose building came only now (跟上次一样 暖气又不热了, then the last place 确认ed, or
     5号楼2单元301 answered) while the resident's own report of that kind there is still open: the
@@ -950,8 +944,8 @@ async def _reported_midway(ctx: Context, before: DialogState, outcome: Outcome) 
     slots = after.slots
     if slots.get(AGAIN_DECLINED) or slots.get("emergency") or slots.get("urgency") == "urgent":
         return None
-    building = _place_building(slots)
-    if building is None or _place_building(before.slots) is not None or not slots.get("category"):
+    building = place_building(slots)
+    if building is None or place_building(before.slots) is not None or not slots.get("category"):
         return None
     flow = registry.get("complaint")
     said = str(slots.get("description") or slots.get("opening_text") or "")

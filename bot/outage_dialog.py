@@ -22,7 +22,7 @@ from bot.flows import state as flow_state
 from bot.flows.base import Context
 from bot.flows.commands import is_word, normalize
 from bot.flows.engine import Intent, Outcome
-from bot.flows.parsers import is_question
+from bot.flows.parsers import is_question, place_building
 from bot.flows.state import DialogState
 from bot.roster import normalize_building
 
@@ -60,7 +60,11 @@ async def _current(ctx: Context) -> tuple[outages.Notice, ...]:
 
 
 def _building(ctx: Context, slots: dict[str, Any]) -> str | None:
-    said = slots.get("building") or getattr(ctx.profile, "building", None)
+    return _key(slots.get("building") or getattr(ctx.profile, "building", None))
+
+
+def _key(said: Any) -> str | None:
+    """A building as said, reduced to its roster key ('３号楼' → '3'); None when nothing is said."""
     key = normalize_building(str(said)) if said else ""
     return key or None
 
@@ -115,8 +119,8 @@ async def after_answer(ctx: Context, before: DialogState, outcome: Outcome) -> O
         return None
     said = str(slots.get("description") or slots.get("opening_text") or "")
     kind = kind_of(said) if said else None
-    building = _place_building(slots)
-    if kind is None or building is None or (_place_building(before.slots) and before.slots.get("description")):
+    building = _key(place_building(slots))
+    if kind is None or building is None or (_key(place_building(before.slots)) and before.slots.get("description")):
         return None
     live = [n for n in await _current(ctx) if n.kind == kind and n.active and n.covers(building)]
     if not live:
@@ -124,13 +128,6 @@ async def after_answer(ctx: Context, before: DialogState, outcome: Outcome) -> O
     waiting = replace(after, step=f"{after.flow}:{OFFER}",
                       pending={"said": said, "outage": live[0].id, "building": building, "resume": after.step})
     return Outcome(ctx.text("outages.offer", line=_lines(ctx, live)), waiting)
-
-
-def _place_building(slots: dict[str, Any]) -> str | None:
-    place = slots.get("place")
-    said = place.get("building") if isinstance(place, dict) else None
-    key = normalize_building(str(said)) if said else ""
-    return key or None
 
 
 async def answer_midway(ctx: Context, text: str, slots: dict[str, Any]) -> str | None:

@@ -255,6 +255,14 @@ def typed_place(value: Any) -> bool:
     return bool(value.get("building")) or _has_place_word(str(value.get("landmark") or ""))
 
 
+def place_building(slots: dict[str, Any]) -> str | None:
+    """The building of a request's place slot as it was read (the 3 of 3号楼2单元); None while no
+    place is known, or the place has no building (小区南门, a location sent)."""
+    place = slots.get("place")
+    said = place.get("building") if isinstance(place, dict) else None
+    return str(said) if said else None
+
+
 def not_a_time(label: str) -> Check:
     """A step's check: an answer that reads as a time ('改成后天', '下周三上午十点', '周六上午',
     given where a name, a person or a place is asked) is refused once, with what was asked; said
