@@ -114,7 +114,9 @@ KEPT_PHOTOS = 9  # photos kept from before a 办结 (WeCom sends at most 9 picke
 REPLY_SEEN_TTL_S = 86400  # how long a colleague's answer shown on a held 回复 counts as read
 MAX_NOTE = 600  # a note's characters: it is the resident's push (as a console answer, staff_actions)
 REPLY_MAX_BYTES = 2048  # WeCom cuts a passive reply's text past this many UTF-8 bytes, without a word
-MAX_REFS = 6  # numbers in one command (接单 1 2 3): each gets a line of the reply, which must stay short
+# Numbers in one command (接单 1 2 3): a grid worker after a water cut may take ten at once. Each gets
+# a line of the reply, shortened when the full lines would pass what one WeCom reply holds.
+MAX_REFS = 12
 # Between a verb, its number and the note: spaces or the punctuation people type there (接单：0001,
 # 办结 0001，已修好; NFKC has made full-width marks ASCII).
 _SEP = r"[\s:,;、。]"
@@ -1129,7 +1131,9 @@ async def _named(svc: Services, session: AsyncSession, who: Person, cmd: Command
         for ref, f in failed:
             if f.refused:
                 _audit(session, who.id, f"wecom.{cmd.verb}.refused", ref, svc.clock.now(), reason="not assignee")
-        return [], "\n".join([f.reply for _, f in failed] + [t.get("wecom.none_done")])
+        # each line once: the list of the worker's own tickets follows every number that named none
+        said = dict.fromkeys(line for _, f in failed for line in f.reply.splitlines())
+        return [], "\n".join([*said, t.get("wecom.none_done")])
     ids = {f.ticket.id: f.ticket for _, f in found if f.ticket is not None}
     locked = {tid: await _locked(session, ids[tid]) for tid in sorted(ids)}
     return [locked[tid] for tid in dict.fromkeys(f.ticket.id for _, f in found if f.ticket is not None)], None
@@ -1145,20 +1149,33 @@ async def _act_on_each(svc: Services, session: AsyncSession, who: Person, cmd: C
     if cmd.verb in NEEDS_NOTE and not cmd.text:
         what = t.get(f"wecom.{NEEDS_NOTE[cmd.verb]}")
         return t.get("wecom.need_note", what=what, example=f"{t.get(f'wecom.verbs.{cmd.verb}')} {' '.join(cmd.refs)} …")
-    lines, resolved, taken = [], [], []
+    lines, resolved, taken, held = [], [], [], []
     for ticket in named:
+        was = ticket.status
         done, line = await _carry_out(svc, session, who, cmd, ticket)
         lines.append(line)
         if done and cmd.verb == "resolve" and ticket.kind != "volunteer_signup":
             resolved.append(ticket)
         if done and cmd.verb == "accept":
             taken.append(ticket)
+        if cmd.verb == "accept" and (done or (was == "accepted" and ticket.assignee == who.id)):
+            held.append((len(lines) - 1, ticket, done))
+    words = notices.clip(cmd.text, 40)
     if taken and _words_for_nobody(cmd):  # 接单 1 2 明天去: the 回复 for each, as for one number
-        words = notices.clip(cmd.text, 40)
         commands = [t.get("wecom.later_line", about=_about(svc, x),
                           command=f"{COMMAND_WORD['reply']} {await dispatch.worker_ref(session, x, who.id)} {words}")
                     for x in taken]
         lines.append(t.get("wecom.accept_words_each", words=words, commands="\n".join(commands)))
+    if held and len("\n".join(lines).encode()) > REPLY_MAX_BYTES - 200:
+        # 接单 of ten jobs after a water cut: WeCom would cut the full lines mid-ticket, without a
+        # word; a short line a job, and how to 办结 said once
+        for index, x, done in held:
+            lines[index] = t.get("wecom.accepted_short" if done else "wecom.accepted_before_short", number=x.number,
+                                 place=notices.clip(notices.safe_text(notices.place_of(svc, x)), 12),
+                                 due=notices.local_time(svc, x.due_at))
+        if taken and _words_for_nobody(cmd):
+            lines[-1] = t.get("wecom.accept_words_short", words=words)
+        lines.append(t.get("wecom.accepted_tail", short=await dispatch.worker_ref(session, held[0][1], who.id)))
     if resolved:  # a photo that follows goes to the last one finished, and the worker is told so
         _photo_goes_to(svc, session, who, resolved[-1])
         kept = await _attach_kept(svc, session, who, resolved[-1])  # … as do those sent first

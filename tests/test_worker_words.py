@@ -83,8 +83,39 @@ async def test_a_number_that_names_none_of_the_workers_tickets_stops_the_whole_c
         f"工单 {mine} 居民电话：13812345678\n仅供办理本工单联系居民使用，请勿外传。",
         f"工单 {theirs} 不是派给您的，您不能处理。如需协助请联系服务中心。",
         "您手上可以查看电话的工单：0001（楼道灯坏了）。"])
-    assert await wc.say("wangwei", "接单 1 2 3 4 5 6 7") == "一条指令最多处理 6 张工单，请分几次发送。"
+    assert await wc.say("wangwei", " ".join(["接单", *map(str, range(1, 14))])) == "一条指令最多处理 12 张工单，请分几次发送。"
     assert (await ticket(services, mine)).status == "dispatched"
+
+
+async def test_ten_jobs_after_a_water_cut_are_taken_in_one_command(client: TestClient[Any, Any], services: Services) -> None:
+    """接单 took at most 6 numbers: after a water cut a grid worker holding ten jobs had to split
+    them over two messages. Twelve are taken now, and the reply — a short line a job when the full
+    ones would pass the 2,048 bytes WeCom cuts a reply at — names every one, taken or taken before."""
+    wc = WeCom(client, services)
+    place = "望湖小区3号楼2单元502室厨房水龙头下面的进水管"
+    numbers = [(await new_ticket(services, resident=f"oCut{n}", category=kind, summary=f"{kind}的问题",
+                                 fields={"phone": "13812345678", "place": place})).ticket.number
+               for n, kind in enumerate(KINDS)]
+    assert len(numbers) == 12
+    refs = [n[-4:].lstrip("0") for n in numbers]
+    reply = await wc.say("wangwei", "接单 " + " ".join(refs[:10]) + " 明天上午去")
+    assert len(reply.encode()) <= 2048, len(reply.encode())
+    lines = reply.splitlines()
+    assert [line.split("（")[0] for line in lines[:10]] == [f"已接单：工单 {n}" for n in numbers[:10]]
+    assert "（望湖小区3号楼2单元5…）" in lines[0] and "前办结。" in lines[0]
+    assert lines[10:] == ["“明天上午去”没有发给居民；要告诉居民请分别回复“回复 工单号 明天上午去”。",
+                          "办完一张回复一张“办结 工单号 说明”，工单号写末几位即可，例如“办结 0001 已修好”。"]
+    assert [(await ticket(services, n)).status for n in numbers] == ["accepted"] * 10 + ["dispatched"] * 2
+    # numbers that name none: the worker's own listed once, not after each of them
+    reply = await wc.say("wangwei", "接单 97 98 99")
+    assert reply.count("您手上可以接单的工单") == 1 and reply.count("找不到工单") == 3, reply
+    # all twelve again: the ten taken before said so, the last two taken, every one named
+    reply = await wc.say("wangwei", "接单 " + "、".join(refs))
+    assert len(reply.encode()) <= 2048, len(reply.encode())
+    lines = reply.splitlines()
+    assert all(n in line for n, line in zip(numbers, lines))
+    assert all("您已经接单了" in line for line in lines[:10]) and lines[10].startswith(f"已接单：工单 {numbers[10]}")
+    assert [(await ticket(services, n)).status for n in numbers] == ["accepted"] * 12
 
 
 async def test_several_numbers_with_no_note_ask_for_it(client: TestClient[Any, Any], services: Services) -> None:
