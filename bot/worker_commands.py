@@ -434,11 +434,28 @@ def parse(text: str) -> Command | None:
     note = _LEADING_FILLER.sub("", rest.strip()).strip()  # 办结 1了，已调解
     if _FILLER.fullmatch(note):
         note = ""  # 办结了 / 办结 0001 好了: no result said
+    if _VERB_WORDS[verb_word] == "phone" and note and not refs:
+        return _about_the_call(text, note)  # 电话打通了 / 电话没人接: words about a call, no 电话 N
     if (_VERB_WORDS[verb_word] == "resolve" and note and _LATER.match(note) and not _CHECK_AFTER.search(note)
             and not _says_done(note) and len(note) <= MAX_NOTE):
         return Command("later", refs[0] if refs else None, as_typed(text, note), tuple(refs[1:]), instead="resolve")
     return Command(_VERB_WORDS[verb_word], refs[0] if refs else None, as_typed(text, note) if note else "",
                    tuple(refs[1:]))
+
+
+# A call that did not reach the resident (电话打不通, 电话没人接, 电话号码不对): a message in WeChat may.
+_CALL_FAILED = re.compile(r"不通|没人接|没接|无人接|不接|关机|停机|空号|不对|错了|有误|挂了|占线")
+
+
+def _about_the_call(text: str, words: str) -> Command:
+    """电话 followed by words, not a number (电话打通了, 电话打不通, 电话联系过了 明天去): what the owner
+    says of a call. A plan said after it is a plan (明天去); else 'called', its words the text."""
+    parts = [p for p in re.split(rf"{_SEP}+", words) if p]
+    for start in range(1, len(parts)):
+        plan = _later(text, " ".join(parts[start:]))
+        if plan is not None:
+            return plan
+    return Command("called", None, as_typed(text, words))
 
 
 def _said_done(text: str, value: str) -> Command | None:
@@ -936,6 +953,23 @@ async def noted(svc: Services, who: Person) -> str:
         ticket = held[0]
         return svc.texts.get("wecom.noted_one", number=ticket.number, short=await dispatch.worker_ref(session, ticket),
                              place=notices.safe_text(notices.place_of(svc, ticket)))
+
+
+async def called(svc: Services, who: Person, cmd: Command) -> str:
+    """The answer to 电话打通了 / 电话打不通: nothing to do; a call that did not get through is
+    offered the 回复 that reaches the resident in WeChat (with one job in hand, its number), one
+    that did the answer to 好的."""
+    if _CALL_FAILED.search(cmd.text) is None:
+        return await noted(svc, who)
+    async with svc.sessions() as session:
+        held = list(await session.scalars(
+            select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
+                                 Ticket.parent_id.is_(None)).limit(2)
+        ))
+        short = await dispatch.worker_ref(session, held[0], who.id) if len(held) == 1 else "N"
+    if not held:
+        return svc.texts.get("wecom.noted")
+    return svc.texts.get("wecom.call_failed", short=short)
 
 
 def help_text(svc: Services, who: Person | None) -> str:
@@ -1460,6 +1494,9 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if cmd.verb == "hello":
         _answered_as("answered")
         return await hello(svc, who)
+    if cmd.verb == "called":
+        _answered_as("answered")
+        return await called(svc, who, cmd)
     if cmd.verb in ("reply", "reply_all"):
         return await staff_reply(svc, who, cmd)
     if cmd.verb == "resolve" and not cmd.more:  # staff settle a staff-queue ticket (转人工) as in the console

@@ -130,3 +130,39 @@ async def test_a_building_and_the_thing_done_finish_that_kinds_job(client: Clien
     assert (await wc.say("wangwei", "电梯修好了")).startswith(f"已办结：工单 {lift.number}")
     assert [(await ticket(services, x.number)).status for x in (lamp, drain, lift)] == ["resolved"] * 3
     assert "1号楼的下水道通了" in str([r.payload for r in await outbox_rows(services, "wechat", "oK2")])
+
+
+@pytest.mark.parametrize(("said", "command"), [
+    ("电话打通了", Command("called", None, "打通了")),
+    ("电话打不通", Command("called", None, "打不通")),
+    ("电话没人接", Command("called", None, "没人接")),
+    ("电话号码不对", Command("called", None, "号码不对")),
+    ("电话联系过了 明天去", Command("later", None, "明天去")),
+    ("电话 1", Command("phone", "1")),
+    ("电话1", Command("phone", "1")),
+])
+def test_words_about_a_call_are_no_dianhua_command(said: str, command: Command) -> None:
+    assert worker_commands.parse(said) == command
+
+
+async def test_the_call_got_through_is_no_request_for_the_phone(client: Client, services: Services) -> None:
+    """电话打通了 (the owner telling the bot the call got through) was read as 电话: the resident's
+    whole number came back and a look at it was audited. Now it is answered as 好的 is; a call that
+    did not get through (电话打不通) is offered the 回复 that reaches the resident in WeChat; 电话 1
+    still gives the number."""
+    from sqlalchemy import select
+
+    from storage.models import AuditLog
+
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oCall1")).ticket
+    await wc.say("wangwei", "接单 1")
+    said = await wc.say("wangwei", "电话打通了")
+    assert said == f"好的。工单 {job.number}（3号楼）办完后请回复“办结 0001 说明”。"
+    said = await wc.say("wangwei", "电话没人接")
+    assert said == "收到。电话联系不上的话，可以在微信上给居民留言：回复“回复 0001 内容”，居民看得到，居民的回答会转给您。"
+    async with services.sessions() as session:
+        looks = list(await session.scalars(select(AuditLog).where(AuditLog.action == "wecom.phone")))
+    assert looks == []
+    assert "13812345678" in await wc.say("wangwei", "电话 1")
