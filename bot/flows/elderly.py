@@ -558,6 +558,8 @@ class ElderlyService(Flow):
             moved = await _time_moved(ctx, {k: v for k, v in slots.items() if k != TIME_NEXT}, spec, rest)
             if moved is not None:
                 return moved
+        if asked is not None and asked[1] and step.slot.startswith("when_"):
+            return None  # 算了改到大后天上午吧 at the time question: its answer, read by the question
         if asked is not None:
             return await _asked_in_booking(ctx, slots, step, spec, asked[0])
         if (spec is not None and step.slot in _BEFORE_TIME and when_of(slots) is None and not slots.get("when_raw")
@@ -620,6 +622,10 @@ class ElderlyService(Flow):
         if slots.get("date") or slots.get("when_text"):
             kept["when_raw"] = {"text": slots.get("when_text") or "", "date": slots.get("date"),
                                 "time": slots.get("time")}
+        meal = _meal_said(text, str(slots.get("when_text") or ""))
+        if meal:  # 明天的晚饭: the classifier's when_text is 明天 alone, and 11:00 was booked for a dinner
+            raw = kept.get("when_raw") or {"text": "", "date": None, "time": None}
+            kept["when_raw"] = {**raw, "text": f"{raw['text']} {meal}".strip()}
         said_whom = slots.get("for_whom")
         if said_whom:
             kept["for_whom"] = SELF if said_whom == SELF else str(said_whom)
@@ -654,6 +660,20 @@ _CLOCK_ALONE = re.compile(
 )
 # A new time for the booking said in the middle of it ("改成后天", "时间换到周六上午").
 _CHANGE_TO = re.compile(r"^(?:把?(?:时间|日子|日期)|那就)?(?:改成|改到|改为|改在|换成|换到|挪到)(?P<rest>.+)$")
+
+
+def _meal_said(text: str, when_text: str) -> str:
+    """The meal (午饭, 晚饭) a message names as its time of day when the classifier's time phrase
+    (when_text) names no time of day of its own; "" otherwise."""
+    if not text:
+        return ""
+    said, told = parse_when(text, _ANY_DAY), parse_when(when_text, _ANY_DAY)
+    if said.at is not None or said.part not in _MEALS or told.at is not None or told.part is not None:
+        return ""
+    return str(said.part)
+
+
+_MEALS = ("午饭", "晚饭")
 
 
 async def _time_moved(
