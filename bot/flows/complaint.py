@@ -96,6 +96,13 @@ def derived_urgency(slots: dict[str, Any], _resident: Resident) -> str:
     return load_limits().category_class.get(str(slots.get("category") or ""), "normal")
 
 
+def photo_helps(slots: dict[str, Any]) -> bool:
+    """Whether a photo helps with the report: not one about a fee, a price or a charge (config/flows.toml
+    [complaint] no_photo: 物业费凭什么涨价, 停车费乱收), where there is nothing broken or messy to show."""
+    said = normalize(" ".join(str(slots.get(k) or "") for k in ("description", "opening_text")))
+    return not any(w in said for w in words("complaint", "no_photo"))
+
+
 def bound_phone(_slots: dict[str, Any], resident: Resident) -> str | None:
     """The phone the resident bound before, offered as the contact."""
     return resident.phone or None
@@ -143,7 +150,7 @@ class Complaint(Flow):
     photos = Step(
         "complaint.ask.photos", collect=True, optional=True, accepts=IMAGES, show=_photos_show,
         edit_words=("改照片", "换照片", "照片不对", "照片发错了", "重新发照片", "重新拍"),
-        ask_if=lambda slots: slots.get("urgency") != "urgent" and not slots.get("emergency"),
+        ask_if=lambda slots: slots.get("urgency") != "urgent" and not slots.get("emergency") and photo_helps(slots),
     )
     phone = Step(
         "complaint.ask.phone", parse=parsers.phone, prefill=bound_phone,
