@@ -37,7 +37,7 @@ def test_every_emergency_and_every_advice_has_its_words() -> None:
 
 def test_a_code_without_words_is_never_shown_as_it_is() -> None:
     texts = Texts()
-    shown = dict(field_lines(texts, {"emergency": {"category": "其他", "advice": "brand_new"}}, reveal=True))
+    shown = dict(field_lines(texts, {"emergency": {"category": "其他", "advice": "brand_new"}}, reveal=True, tz="Asia/Shanghai"))
     assert shown["紧急情况"] == ["问题类别：其他", "已告知的应急提示：其他紧急情况"]
 
 
@@ -77,9 +77,9 @@ def test_words_that_asked_clipped_in_the_list_are_given_whole_once() -> None:
     whole = "我家厨房水管一直滴水 我一个人住 腿脚不好 能不能找个人来看看 我自己弄不了这个东西真的没有办法了 麻烦你们快点来"
     clipped = whole[:59] + "…"
     shown = dict(field_lines(texts, {"text": whole, "said": ["在吗", clipped],
-                                     "emergency": {"category": "其他", "said": whole[:80], "advice": "help"}}, reveal=True))
+                                     "emergency": {"category": "其他", "said": whole[:80], "advice": "help"}}, reveal=True, tz="Asia/Shanghai"))
     assert "居民原话" not in shown and shown["居民说（最近几条）"] == ["在吗", whole]
     assert shown["紧急情况"] == ["问题类别：其他", "已告知的应急提示：居民呼救（未说明何事）"]
     kept = dict(field_lines(texts, {"text": "人工", "said": ["楼道灯坏了"],
-                                    "emergency": {"category": "其他", "said": "着火了", "advice": "fire"}}, reveal=True))
+                                    "emergency": {"category": "其他", "said": "着火了", "advice": "fire"}}, reveal=True, tz="Asia/Shanghai"))
     assert kept["居民原话"] == ["人工"] and kept["紧急情况"][1] == "居民说的紧急情况：着火了"

@@ -34,7 +34,7 @@ def shared_words(msg_type: str, media: dict[str, Any] | None) -> str:
     return " ".join(p for p in (str(media.get("title") or "").strip(), str(media.get("url") or "").strip()) if p)
 
 
-def _openable(url: str) -> str:
+def openable(url: str) -> str:
     """The address itself when a browser may open it from the console (http or https with a host), else ''."""
     try:
         parts = urlsplit(url)
@@ -102,7 +102,7 @@ class Labels:
         media = media or {}
         url = str(media.get("url") or "").strip() if msg_type == "link" else ""
         return Shared(self.inbound(msg_type), self.said(str(media.get("title") or "").strip()), self.said(url),
-                      _openable(url), _size(media.get("size")) if msg_type == "file" else "")
+                      openable(url), _size(media.get("size")) if msg_type == "file" else "")
 
     def kind(self, name: str | None) -> str:
         """A ticket kind, e.g. 投诉报修."""
@@ -172,7 +172,7 @@ class Labels:
                 continue
             if value == "":
                 continue
-            when = _moment(value)
+            when = moment(value)
             if when is not None:
                 value = self.time(when)
             elif outage and key == "kind":
@@ -232,8 +232,9 @@ class Labels:
         return "" if when is None else local(when, self.tz).strftime(fmt)
 
 
-def _moment(value: Any) -> datetime | None:
-    """An audit detail's value that is a moment written out (2026-11-23T07:00:00+00:00), else None."""
+def moment(value: Any) -> datetime | None:
+    """A value that is a moment written out (2026-11-23T07:00:00+00:00: an audit detail, a booking's or
+    a session's time on a ticket), else None."""
     if not isinstance(value, str) or "T" not in value or len(value) < 19:
         return None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import ceil
 from typing import Any
 
@@ -13,9 +14,11 @@ from bot.console import auth, phone_views, queries
 from bot.console.auth import ConsoleUser
 from bot.console.canned import load_canned
 from bot.console.export import EXPORT_LIMIT
+from bot.console.labels import moment, openable
 from bot.dispatch import BREACH_KINDS
 from bot.console.common import page, refuse, render, services
 from bot.limits import load_limits
+from bot.clock import local
 from bot.privacy import mask_phone
 from bot.texts import Texts
 from storage.models import Grid, Person, Resident
@@ -24,6 +27,11 @@ routes = web.RouteTableDef()
 # Shown elsewhere on the page or internal: the transcript is in the timeline, the building in
 # 楼栋 / 网格; the flow id is internal.
 HIDDEN_FIELDS = ("transcript", "building", "flow")
+# Shown by another field when that one is there: a booking's start by its 时间 (11月26日（周四）11:00),
+# a mediation's session by its time in words (11月24日 15:00, or 晚上七点以后 with no day), a
+# report's landmark inside its 地点.
+SHOWN_BY = {"start": "when", "session_time": "session_text", "landmark": "place"}
+SAID_WHEN_SO = ("waitlist",)  # yes/no fields worth a line only when yes (候补：否 on every booking)
 
 
 QUEUE_REFRESH_S = 60  # the queue page reloads itself this often while it is on screen (console.js)
@@ -42,10 +50,34 @@ def _field_label(texts: Texts, key: str, within: str = "") -> str:
     return key if not key.isascii() else texts.get("console.fields.other")
 
 
-def _field_value(texts: Texts, key: str, value: Any) -> str:
-    """A collected value in words: codes (紧急程度 normal → 一般) and yes/no translated."""
+@dataclass(frozen=True)
+class Photo:
+    """A resident's photo on a ticket page: its words (照片 1) and the address it opens at ('' when
+    the browser may not open it: not http or https)."""
+
+    text: str
+    url: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _photos(texts: Texts, value: list[Any]) -> list[Photo]:
+    """A report's photos as links to open (WeChat's PicUrl), numbered: the page showed each as
+    the raw record ({'media_id': …, 'pic_url': …})."""
+    return [Photo(texts.get("console.fields.photo_n", n=n),
+                  openable(str(p.get("pic_url") or "")) if isinstance(p, dict) else "")
+            for n, p in enumerate(value, start=1)]
+
+
+def _field_value(texts: Texts, key: str, value: Any, tz: str) -> str:
+    """A collected value in words: codes (紧急程度 normal → 一般) and yes/no translated, a moment
+    written out (a mediation's 调解时间) as the community's local time."""
     if isinstance(value, bool):
         return texts.get("console.fields.yes" if value else "console.fields.no")
+    when = moment(value)
+    if when is not None:
+        return local(when, tz).strftime("%Y-%m-%d %H:%M")
     table = VALUE_LABELS.get(key)
     if table and texts.has(f"{table}.{value}"):
         return texts.get(f"{table}.{value}")
@@ -84,19 +116,32 @@ def shown_once(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool) -> list[tuple[str, list[str]]]:
+def _shown_elsewhere(fields: dict[str, Any], key: str, value: Any) -> bool:
+    """Whether another field already shows this one (SHOWN_BY): a booking's start its 时间, a
+    landmark its 地点 that names it."""
+    other = fields.get(SHOWN_BY.get(key, ""))
+    return bool(other) and (key != "landmark" or str(value) in str(other))
+
+
+def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool,
+                tz: str) -> list[tuple[str, list[str | Photo]]]:
     """What the dialog collected, as (label, lines) for the page; phones masked unless reveal."""
-    lines: list[tuple[str, list[str]]] = []
+    lines: list[tuple[str, list[str | Photo]]] = []
     for key, value in shown_once(fields).items():
-        if key in HIDDEN_FIELDS or value in (None, "", [], {}):
+        if key in HIDDEN_FIELDS or value in (None, "", [], {}) or _shown_elsewhere(fields, key, value) or (
+                key in SAID_WHEN_SO and value is False):
             continue
-        if isinstance(value, dict):
-            shown = [f"{_field_label(texts, k, key)}：{_field_value(texts, k, v)}" for k, v in value.items()]
+        shown: list[str | Photo]
+        if key == "photos" and isinstance(value, list):
+            shown = list(_photos(texts, value))
+        elif isinstance(value, dict):
+            shown = [f"{_field_label(texts, k, key)}：{_field_value(texts, k, v, tz)}" for k, v in value.items()]
         elif isinstance(value, list):
-            shown = [_field_value(texts, key, v) for v in value]
+            shown = [_field_value(texts, key, v, tz) for v in value]
         else:
-            shown = [_field_value(texts, key, value)]
-        lines.append((_field_label(texts, key), shown if reveal else [mask_phone(x) for x in shown]))
+            shown = [_field_value(texts, key, value, tz)]
+        lines.append((_field_label(texts, key), shown if reveal else [
+            x if isinstance(x, Photo) else mask_phone(x) for x in shown]))
     return lines
 
 
@@ -248,10 +293,10 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     # 联系电话 is listed only when it is another number than 居民电话's.
     listed = {k: v for k, v in (ticket.fields or {}).items() if k != "phone" or (phone and v != phone)}
     phone, given, spoken = (phone, given, spoken) if reveal else (mask_phone(phone), mask_phone(given), mask_phone(spoken))
-    fields = field_lines(svc.texts, listed, reveal)
+    fields = field_lines(svc.texts, listed, reveal, svc.tz)
     if reveal:  # who saw this resident's whole phone (or a neighbour's, in a linked report's summary)
         own = phone_views.shows_phone(phone, given, spoken, ticket.summary, ticket.rating_comment, *added,
-                                      [x for _, lines in fields for x in lines],
+                                      [str(x) for _, lines in fields for x in lines],
                                       [e.text for e in story], [f.text for f in failed])
         await phone_views.record(svc, user.username, "ticket", [
             *([ticket] if own else []), *(t for t in linked if phone_views.shows_phone(t.summary)),
