@@ -678,11 +678,13 @@ def accept_due(svc: Services, dispatched: datetime, urgency_class: str) -> datet
 async def _assign(
     svc: Services, session: AsyncSession, ticket: Ticket, owner: Person | roster.PersonEntry, actor: str,
     *, grid: str | None = None, note: str = "", data: dict[str, Any] | None = None, new: bool = False,
+    note_on_card: bool = False,
 ) -> TicketEvent:
     """Give a ticket to owner: transition, times, reminders, the WeCom card; tell a previous owner.
     A card that is not urgent waits for the end of quiet hours, and its limits run from then.
 
-    new: the ticket was created in this transaction, so it has no time-limit reminders to drop."""
+    new: the ticket was created in this transaction, so it has no time-limit reminders to drop.
+    note_on_card: the note is staff's word to the owner (服务中心交代：…), on the card."""
     now = svc.clock.now()
     limits = load_limits()
     previous = ticket.assignee
@@ -712,7 +714,8 @@ async def _assign(
     await _schedule_limits(svc, session, ticket, event, accept=True, ref=ref, since=held)
     shown = "booking" if booked is not None and booked > now else urgency_class  # its limit named on the card
     photos = await resident_photos(session, ticket, new=new)
-    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown, photos=len(photos), short=ref)
+    card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown, photos=len(photos), short=ref,
+                                 staff_note=note if note_on_card else "")
     await outbox.enqueue(
         session, "wecom", owner.id, card, now=now, ticket_id=ticket.id,
         dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgent, not_before=held,
@@ -1042,12 +1045,14 @@ async def apply_action(
     note: str = "",
     assignee: str | None = None,
     data: dict[str, Any] | None = None,
+    note_on_card: bool = False,
 ) -> TicketEvent:
     """Change a ticket's status with all side effects; raises TransitionError or ValueError.
 
     On a volunteer signup, 办结 approves the volunteer and 退回 by its owner (the coordinator)
     declines them: see _decide_signup. data["comment"] on a reopen: the resident's words, which
-    the owner is sent with it."""
+    the owner is sent with it. note_on_card: a 派单's note is staff's word to the new owner (the
+    console's 说明), carried on their card."""
     now = svc.clock.now()
     t = svc.texts
     if ticket.kind == "volunteer_signup" and (action == "resolve" or (action == "return" and actor == ticket.assignee)):
@@ -1057,7 +1062,7 @@ async def apply_action(
         owner = await roster.person(session, assignee)
         if owner is None or not owner.active:
             raise ValueError(f"unknown or inactive assignee {assignee!r}")
-        event = await _assign(svc, session, ticket, owner, actor, note=note, data=data)
+        event = await _assign(svc, session, ticket, owner, actor, note=note, data=data, note_on_card=note_on_card)
     else:
         event = await tickets.transition(session, ticket, action, actor, now, note=note, data=data)
     kids = await children_of(session, ticket) if ticket.parent_id is None else []

@@ -18,6 +18,7 @@ from bot.services import Services
 from storage.models import Ticket
 
 CARD_DESCRIPTION_MAX_BYTES = 512  # WeCom text card description limit
+STAFF_NOTE_CLIP = 40  # characters of staff's 派单 note on a card (the 事项 gives way first)
 MARKDOWN_MAX_BYTES = 4096  # WeCom group robot markdown limit
 _MD_SPECIAL = str.maketrans({
     "[": "［", "]": "］", "(": "（", ")": "）", "*": "＊", "_": "＿", "#": "＃", ">": "＞",
@@ -179,11 +180,12 @@ def topic_of(svc: Services, ticket: Ticket, limit: int = 16) -> str:
 
 def dispatch_card(
     svc: Services, ticket: Ticket, phone: str | None, urgency_class: str, *, photos: int = 0,
-    short: str | None = None,
+    short: str | None = None, staff_note: str = "",
 ) -> dict[str, Any]:
     """The WeCom text card a worker gets for a new ticket (kind, place, what, urgency, due, phone,
     and how many of the resident's photos follow it as images); short: the number as the worker
-    types it (worker_ref: 0001, or 1124-0001 when another ticket of theirs ends 0001 too)."""
+    types it (worker_ref: 0001, or 1124-0001 when another ticket of theirs ends 0001 too);
+    staff_note: what staff wrote to the owner with their 派单 / 改派 (服务中心交代：…)."""
     t = svc.texts
     short = short or short_number(ticket.number)
     # A mediation whose place nobody said has no 地点 line (its 事项 names the parties).
@@ -196,6 +198,8 @@ def dispatch_card(
         t.get("dispatch.card_place", place=place) if place else "",
     ]
     tail = [t.get("dispatch.card_phone", phone=html.escape(masked_phone(phone) or t.get("dispatch.no_phone")))]
+    if staff_note.strip():
+        tail.insert(0, t.get("dispatch.card_staff_note", note=html.escape(clip(safe_text(staff_note), STAFF_NOTE_CLIP))))
     if photos:
         tail.append(t.get("dispatch.card_photos", count=photos))
     if ticket.reporters > 1:

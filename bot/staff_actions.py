@@ -536,7 +536,8 @@ async def _staff_transition(
             ))
         if reason_required and action == "close" and not note:  # as WeCom's 关闭 N asks: unresolved, so say why
             raise ActionRefused(t.get("staff_actions.close_reason_missing"), "reason_missing")
-        event = await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee)
+        event = await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee,
+                                            note_on_card=True)  # a 派单's 说明 is for the new owner
         detail: dict[str, Any] = {"from": before, "to": ticket.status}
         if note:
             detail["note"] = note
