@@ -543,7 +543,11 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     ):
         # 我的工单怎么样了 where the question in hand could not read it: answered, then asked again.
         return engine.resume(ctx, flow, state, await status_reply(ctx, None))
-    if refused and (is_question(text) or any(w in text for w in _ASKING)):
+    # …or its check turned it away (垃圾几点收 where the place is asked: 好像不是一个地点)
+    checked_away = outcome.state is not None and outcome.state.slots.get(engine.REFUSED) not in (
+        None, state.slots.get(engine.REFUSED))
+    if (refused or checked_away) and (
+            is_question(text) or any(w in text for w in _ASKING) or _ASKED_AT_END.search(text)):
         if outage is not None and outage.kind_of(text):
             announced = await outage.answer_midway(ctx, text, classify(ctx.svc, text).slots)
             if announced is not None:  # 什么时候来水 where a phone is asked: staff's announcement, then back
@@ -552,6 +556,8 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
         known = faq.answer(text) if faq is not None else None
         if known is not None:  # 你们几点上班 where a photo is asked: the operators' answer, then back
             return engine.resume(ctx, flow, state, ctx.text("dialog.faq", answer=known))
+        if engine.asks_place(flow, state):  # 小区几点锁门 where the place is asked: a question, not a wrong place
+            return engine.resume(ctx, flow, state, ctx.text("dialog.question_midway", question=clip(text.strip(), 30)))
     return outcome
 
 
@@ -1199,6 +1205,8 @@ def _is_booking_reply(text: str) -> bool:
 
 _ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有",  # a question without ？
            "怎么申请", "咋申请", "怎么交", "咋交", "怎么领", "咋领", "什么材料", "啥材料")  # …of a procedure (低保怎么申请)
+
+_ASKED_AT_END = re.compile(r"多少[钱号]?[啊呀呢哇啦嘛]?\s*$")  # 物业电话多少: a question without ？
 
 # 近期活动 as residents ask it: 活动, 社区活动, 有什么志愿活动, 最近有啥活动, 志愿活动有哪些, 有活动吗.
 _ACTIVITY_LIST = re.compile(

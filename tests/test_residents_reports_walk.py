@@ -39,3 +39,28 @@ async def test_a_broken_thing_is_still_asked_for_a_photo(wx: WeChat) -> None:
     await wx.say(openid, "楼道灯坏了")
     assert "拍张照片" in await wx.say(openid, "3号楼2单元")
 
+@pytest.mark.parametrize(("question", "answer"), [
+    ("垃圾几点收", "垃圾分四类"), ("物业电话多少", "0571-8888 5678"), ("你们几点上班？", "办公时间"),
+])
+async def test_a_question_where_the_place_is_asked_is_answered_then_the_place_asked(
+        wx: WeChat, services: Services, question: str, answer: str) -> None:
+    openid = oid()
+    assert "问题在哪里" in await wx.say(openid, "楼道灯坏了")
+    reply = await wx.say(openid, question)
+    assert answer in reply and "问题在哪里" in reply and "不是一个地点" not in reply, reply
+    assert "拍张照片" in await wx.say(openid, "3号楼2单元")
+    await wx.say(openid, "跳过")
+    await wx.say(openid, "13812345678")
+    await wx.say(openid, "否")
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["place"] == "3号楼2单元"
+
+
+async def test_a_question_nobody_configured_is_told_so_at_the_place_question(wx: WeChat) -> None:
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    reply = await wx.say(openid, "明天会下雨吗？")
+    assert "答不上来" in reply and "人工" in reply and "问题在哪里" in reply and "不是一个地点" not in reply, reply
+    assert "拍张照片" in await wx.say(openid, "3号楼2单元")
+
