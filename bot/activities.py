@@ -469,9 +469,10 @@ async def my_signups_reply(svc: Services, session: AsyncSession, openid: str) ->
     return svc.texts.get("activities.mine", lines=lines, title=rows[0].title)
 
 
-# 我的报名, 我报名了哪些活动: the resident's signups.
+# 我的报名, 我报名了哪些活动, 我报名了啥: the resident's signups.
 _MINE = re.compile(
-    r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报(?:名)?了(?:哪些|什么|啥|几个)(?:志愿)?活动?|"
+    r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报名了(?:哪些|什么|啥|几个)(?:志愿)?(?:活动)?|"
+    r"我(?:都)?报了(?:哪些|什么|啥|几个)(?:志愿)?活动|"  # 我报了啥 alone may be a report (报修)
     r"(?:我)?参加了(?:哪些|什么|啥)活动)(?:呢|啊|吗)?$"
 )
 

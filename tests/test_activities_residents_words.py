@@ -131,3 +131,19 @@ async def test_a_number_or_a_going_right_after_the_list_picks_the_activity(wx: W
     assert "报名成功" in told and "迎新春写春联" in told and "每个微信号报名一人" in told, told
     assert "报名成功" not in await wx.say(later, "我想去写春联")  # no list just shown: not taken for a signup
     assert "报名成功" not in await wx.say(later, "9")
+
+
+async def test_what_i_signed_up_for_asked_with_sha_lists_the_signups(wx: WeChat, services: Services) -> None:
+    """我报名了啥 got 没太明白 and the menu (我报名了哪些活动 was read, 啥 without 活动 was not), and in
+    the middle of the volunteer registration it was refused as the areas' answer. It lists the
+    signups, there and alone; 我报了啥 (a report, perhaps) is not read as it."""
+    await load_activities(services)
+    openid = oid()
+    await wx.say(openid, "近期活动")
+    assert "报名成功" in await wx.say(openid, "报名 2")
+    listed = await wx.say(openid, "我报名了啥")
+    assert "敬老院探访" in listed and "没太明白" not in listed, listed
+    assert "姓名" in await wx.say(openid, "我想当志愿者")
+    listed = await wx.say(openid, "我报名了啥")
+    assert "敬老院探访" in listed and "姓名" in listed, listed
+    assert "敬老院探访" not in await wx.say(oid(), "我报了啥")

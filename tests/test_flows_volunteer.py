@@ -242,6 +242,22 @@ async def test_skills_and_free_time_said_at_the_phone_question_are_kept(wx: WeCh
     assert record.phone == "13812345678" and record.name == "王秀兰"
 
 
+async def test_skills_and_free_time_in_one_answer_at_the_skills_question(wx: WeChat, services: Services) -> None:
+    """会修电器 周末有空 at 您有什么特长 was kept whole as the skills, and the free time asked next as
+    if not said. Each part goes to its own question, and the areas are asked next."""
+    openid = oid()
+    assert "姓名" in await wx.say(openid, "我想当志愿者")
+    await wx.say(openid, "王建华")
+    assert "特长" in await wx.say(openid, "13655556666")
+    told = await wx.say(openid, "会修电器 周末有空")
+    assert "特长先记下了：会修电器" in told and "方便的时间先记下了：周末有空" in told, told
+    assert "哪些方向" in told and "什么时间方便" not in told, told
+    for said in ("1", "否", "同意", "确认"):
+        await wx.say(openid, said)
+    [record] = await volunteers_of(services, openid)
+    assert record.skills == "会修电器" and record.availability == "周末有空"
+
+
 async def test_what_is_neither_at_the_phone_question_still_gets_the_phone_hint(wx: WeChat) -> None:
     openid = oid()
     assert "姓名" in await wx.say(openid, "我想当志愿者")

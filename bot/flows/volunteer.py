@@ -215,14 +215,15 @@ class VolunteerSignup(Flow):
         self, ctx: Context, slots: dict[str, Any], step: Step, text: str
     ) -> tuple[dict[str, Any], str] | None:
         """Skills or free time said at the name or phone question (会修电器 也能陪老人聊天, 周末都
-        有空), or free time alone at the skills question: kept for their questions, which are then
-        not asked (先记下了), and the question in hand asked again — they were refused with the
-        phone's hint and lost, and 周末都有空 was kept as the skills."""
+        有空), or free time at the skills question, alone or with skills (会修电器 周末有空): kept for
+        their questions, which are then not asked (先记下了), and the question in hand asked again
+        unless answered too — they were refused with the phone's hint and lost, 周末都有空 was kept
+        as the skills, and 会修电器 周末有空 was all skills, the free time asked as if not said."""
         if step not in (self.full_name, self.phone, self.skills):
             return None
         told = _told_ahead(text, local(ctx.now, ctx.svc.tz).date())
-        if told is None or (step is self.skills and "skills" in told):  # a skill there is its answer
-            return None
+        if told is None or (step is self.skills and "availability" not in told):  # a skill there is its answer
+            return None  # (会修电器 周末有空 there is both: the free time was asked next as if not said)
         kept = dict(slots)
         said = []
         for slot, value in told.items():
