@@ -35,12 +35,15 @@ async def make_resident(
 async def make_ticket(
     svc: Services, openid: str | None, *, kind: str = "complaint", status: str = "escalated",
     summary: str = "3号楼楼道灯坏了", fields: dict[str, Any] | None = None, building: str | None = "3",
+    category: str = "照明",
 ) -> str:
-    """A ticket created open or escalated (a hand-off starts escalated); returns its number."""
+    """A ticket created open or escalated (a hand-off starts escalated); returns its number. Its
+    category is what the complaint flow stores: the classifier's name (config/intents.toml
+    [slots.category], 照明 for a stairwell light), not a code."""
     async with svc.sessions() as session, session.begin():
         ticket = await tickets.create_ticket(
             session, kind=kind, resident=openid, fields=fields or {"description": summary}, now=svc.clock.now(),
-            tz=svc.tz, actor="test", summary=summary, category="light", building=building, status=status,
+            tz=svc.tz, actor="test", summary=summary, category=category, building=building, status=status,
         )
         return ticket.number
 

@@ -334,7 +334,7 @@ async def test_queue_reasons_order_and_many_reporters(client: Client, services: 
     async with services.sessions() as session, session.begin():  # a second resident reports the same lights
         child = await tickets.create_ticket(
             session, kind="complaint", resident=None, fields={}, now=clock.now(), tz=services.tz, actor="test",
-            summary="3号楼楼道黑漆漆的", category="light", building="3",
+            summary="3号楼楼道黑漆漆的", category="照明", building="3",
         )
         linked = await dispatch.dispatch_new(services, session, child)
         assert linked.linked_to is not None and linked.linked_to.number == late
