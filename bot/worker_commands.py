@@ -280,6 +280,9 @@ class Answered:
     named is none of the sender's; None for a command, whose outcome the audit log tells."""
 
     outcome: str | None = None
+    # The command read before the owners' ones (关闭, 停水 …, 取消活动, 活动): its verb for the log
+    # line, which parse() alone cannot tell.
+    verb: str | None = None
 
 
 _ANSWERED: ContextVar[Answered | None] = ContextVar("wecom_answered", default=None)
@@ -301,6 +304,12 @@ def _answered_as(outcome: str) -> None:
     said = _ANSWERED.get()
     if said is not None:
         said.outcome = outcome
+
+
+def _read_as(verb: str) -> None:
+    said = _ANSWERED.get()
+    if said is not None:
+        said.verb = verb
 
 
 def _normal(text: str) -> str:
@@ -1461,21 +1470,25 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if not text:
         return t.get("wecom.text_only")
     if activities.asks_overview(text, who):  # 活动 / 报名情况: the coordinator's view of signups
+        _read_as("activities")
         async with svc.sessions() as session:
             return await activities.overview(svc, session)
     call_off = activities.parse_cancel(text)
     if call_off is not None:  # 取消活动 楼道清洁 因下雨 (coordinator or staff)
+        _read_as("cancel_activity")
         async with svc.sessions() as session, session.begin():
             reply = await activities.cancel_activity(svc, session, who, call_off)
             delivery_record.record(session, reply)
             return reply
     outage = outage_commands.parse(text)
     if outage is not None:  # 停水 3 4 5 预计15:00 管道抢修 / 恢复 停水 3 (staff only)
+        _read_as(f"outage_{outage.action}")
         return await outage_commands.run(svc, who, outage)
     from bot import staff_actions
 
     closing = staff_actions.parse_close(text)
     if closing is not None:  # 关闭 N 原因: staff close a ticket unresolved, as in the console
+        _read_as("close")
         return await staff_actions.close_from_wecom(svc, who, *closing)
     cmd = parse(text)
     if cmd is None and "volunteer_coordinator" in (who.roles or []):  # 通过 / 不通过 2 原因: a signup's decision

@@ -498,6 +498,36 @@ async def test_the_log_says_each_commands_verb_and_outcome(
     assert all(f["replied"] for f in lines)
 
 
+async def test_the_log_names_staffs_close_and_outage_commands(
+    client: TestClient[Any, Any], services: Services, caplog: Any,
+) -> None:
+    """Staff's 关闭 and the outage commands were logged `verb=-` (`unknown`, as if no command was
+    read): the line now names each and what became of it."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.channels.wecom")
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    await new_ticket(services, building="3")
+    said = [
+        ("liustaff", "关闭 0001"),  # asks the reason
+        ("liustaff", "关闭 0001 重复反映"),
+        ("wangwei", "关闭 0001 重复"),  # not staff
+        ("liustaff", "停水 3 4 预计15:00 管道抢修"),
+        ("liustaff", "停水"),
+        ("wangwei", "停水 5 预计15:00"),
+        ("liustaff", "恢复 停水 3 4"),
+    ]
+    for user, text in said:
+        await wc.say(user, text)
+    lines = [r.fields for r in caplog.records if r.getMessage() == "wecom text"]  # type: ignore[attr-defined]
+    assert [(f["user"], f["verb"], f["outcome"]) for f in lines] == [
+        ("liustaff", "close", "answered"), ("liustaff", "close", "done"), ("wangwei", "close", "refused"),
+        ("liustaff", "outage_announce", "done"), ("liustaff", "outage_show", "done"),
+        ("wangwei", "outage_announce", "refused"), ("liustaff", "outage_end", "done"),
+    ]
+
+
 async def test_the_log_says_answered_for_words_that_carry_nothing_out(
     client: TestClient[Any, Any], services: Services, caplog: Any,
 ) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
@@ -133,6 +134,13 @@ REPEAT = Handled("-", "repeat")
 # 回复 is audited by staff_actions as the console's answer is).
 _DONE_ACTION = {"reply": "ticket.reply"}
 _ALWAYS_DONE = ("help", "mine")  # they answer, whatever the worker's tickets
+# The audit rows a command read before the owners' ones writes when carried out (a refusal's end
+# in .refused); none written: it answered (关闭 N with no reason asked for one).
+_OTHER_DONE = {
+    "close": ("ticket.close",), "cancel_activity": ("activity.cancel",),
+    "outage_announce": ("outage.announce", "outage.update"), "outage_end": ("outage.end",),
+}
+_OTHER_READS = ("activities", "outage_show")  # they show what is on: done unless refused
 
 
 async def _audit_mark(svc: Services) -> int:
@@ -141,9 +149,10 @@ async def _audit_mark(svc: Services) -> int:
         return int(await session.scalar(select(func.max(AuditLog.id))) or 0)
 
 
-async def _handled(svc: Services, values: Fields, mark: int, said: str | None = None) -> Handled:
+async def _handled(svc: Services, values: Fields, mark: int, said: str | None = None, read: str | None = None) -> Handled:
     """The verb of a message and whether it was carried out (the audit rows the sender's command
-    wrote after mark); said: the outcome worker_commands gave an answer that carries nothing out."""
+    wrote after mark); said: the outcome worker_commands gave an answer that carries nothing out;
+    read: the verb of a command it read before the owners' ones (关闭, 停水 …)."""
     userid = str(values.get("FromUserName"))
     kind = (values.get("MsgType") or "").lower()
     if kind == "event":
@@ -154,6 +163,8 @@ async def _handled(svc: Services, values: Fields, mark: int, said: str | None = 
         who = await roster.person(session, userid)
         if kind == "image":
             verb, wanted = "photo", 1
+        elif read is not None:
+            return await _other_handled(session, userid, read, mark)
         else:
             content = values.get("Content") or ""
             cmd = worker_commands.parse(content)
@@ -178,6 +189,19 @@ async def _handled(svc: Services, values: Fields, mark: int, said: str | None = 
                 AuditLog.id > mark, AuditLog.actor == userid, AuditLog.action == "wecom.passed_on").limit(1)):
             return Handled(verb, "passed_on")  # a job reassigned meanwhile: the result went to its owner
     return Handled(verb, "refused" if done == 0 else "done" if done >= wanted else "partly")
+
+
+async def _other_handled(session: AsyncSession, userid: str, verb: str, mark: int) -> Handled:
+    """关闭 / 停水 / 恢复 停水 / 取消活动 / 活动: done when its audit row was written, refused when a
+    refusal was, else answered (asked for the reason, told what is on)."""
+    actions = list(await session.scalars(
+        select(AuditLog.action).where(AuditLog.id > mark, AuditLog.actor == userid)
+    ))
+    if any(action in _OTHER_DONE.get(verb, ()) for action in actions):
+        return Handled(verb, "done")
+    if any(action.endswith(".refused") for action in actions):
+        return Handled(verb, "refused")
+    return Handled(verb, "done" if verb in _OTHER_READS else "answered")
 
 
 def delivery_parts(values: Fields) -> tuple[str, ...]:
@@ -261,7 +285,7 @@ async def receive(request: web.Request) -> web.Response:
         mark = await _audit_mark(svc)
         with worker_commands.answered() as said:
             reply, first = await _once_on_record(svc, values)
-        handled = await _handled(svc, values, mark, said.outcome) if first else REPEAT
+        handled = await _handled(svc, values, mark, said.outcome, said.verb) if first else REPEAT
         return reply
 
     try:
