@@ -287,17 +287,18 @@ async def _deliver(
     return item
 
 
-async def staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
+async def staff_reply(svc: Services, number: str, text: str, actor: str, *, source: str = "console") -> str:
     """Deliver a staff answer to the ticket's resident through the outbox; 'custom' or 'template'.
-    A refusal is audited (ticket.reply.refused) and raised."""
+    source: where it was sent from ('wecom': what the resident answers is pushed back there). A
+    refusal is audited (ticket.reply.refused) and raised."""
     try:
-        return await _staff_reply(svc, number, text, actor)
+        return await _staff_reply(svc, number, text, actor, source)
     except REFUSALS as exc:
         await _refused(svc, actor, "reply", number, exc)
         raise
 
 
-async def _staff_reply(svc: Services, number: str, text: str, actor: str) -> str:
+async def _staff_reply(svc: Services, number: str, text: str, actor: str, source: str) -> str:
     body = _clean(svc, text, MAX_REPLY_CHARS, "reply")
     t = svc.texts
     async with svc.sessions() as session, session.begin():
@@ -309,7 +310,7 @@ async def _staff_reply(svc: Services, number: str, text: str, actor: str) -> str
         await _not_sent_already(svc, session, ticket, body, actor)
         via = channel_of(outlook) or "template"
         item = await _deliver(svc, session, ticket, ticket.number, body, actor, via,
-                              sender=await answered_as(svc, session, actor))
+                              sender=await answered_as(svc, session, actor), source=source)
         detail: dict[str, Any] = {"via": via, "chars": len(body), "outbox": item.id if item else None}
         if outlook == "quota":
             detail["quota_used"] = True  # the window was open, its customer-service messages used up

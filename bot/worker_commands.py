@@ -1431,7 +1431,7 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
             done = await staff_actions.staff_reply_all(svc, number, cmd.text, who.id)
             return t.get("wecom.replied_all", number=done.number, reached=done.reached, custom=done.custom,
                          template=done.template, missed=done.missed)
-        via = await staff_actions.staff_reply(svc, number, cmd.text, who.id)
+        via = await staff_actions.staff_reply(svc, number, cmd.text, who.id, source="wecom")
     except (ValueError, LookupError) as exc:  # refused: empty or too long, resident unreachable, unknown
         return t.get("wecom.reply_failed", reason=str(exc))
     return t.get("wecom.replied", number=number, via=t.get(f"wecom.via_{via}") if t.has(f"wecom.via_{via}") else via)

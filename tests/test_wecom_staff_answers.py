@@ -130,3 +130,30 @@ async def test_words_for_the_resident_typed_without_回复_are_shown_as_the_回�
         await wc.say("chenmediator", "周六上午十点在社区调解室")
     assert "请回复：" not in await wc.say("chenmediator", "abc 123")
     assert "请回复：" not in await wc.say("wangwei", "周六上午十点在社区调解室")
+
+
+async def test_a_staff_member_who_asked_from_wecom_hears_the_residents_answer_there(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock,
+) -> None:
+    """刘敏 asked a waiting resident from WeCom (回复 1 方便留个电话吗？) and the answer stayed in the
+    console: the staff group, told once in ten minutes, heard nothing of it, and she never knew it
+    came. Now what the resident writes after a WeCom answer is pushed to whoever sent it (phones
+    masked, as every push); after an answer from the console nothing is pushed."""
+    wx, wc = WeChat(client, services.settings), WeCom(client, services)
+    await wx.say("oAsk", "转人工")
+    await wx.say("oAsk", "楼上天天半夜拖椅子，说了也不听")
+    [handoff] = await tickets_of(services, "oAsk")
+    clock.advance(minutes=2)
+    assert (await wc.say("liustaff", "回复 1 您好，可以帮您申请调解，方便留个电话和门牌号吗？")).startswith("已回复")
+    clock.advance(minutes=1)
+    assert await wx.say("oAsk", "13900001111，我住5号楼302") == "收到，已转给工作人员。"
+    [pushed] = [o.payload["text"] for o in await outbox_rows(services, "wecom", "liustaff")]
+    assert pushed == (f"【居民回复】工单 {handoff.number}（转人工）：139****1111，我住5号楼302\n"
+                      "继续回复居民请发“回复 0001 内容”，处理完请发“办结 0001 说明”。")
+    # answered from the console by a colleague: the next words are not pushed to 刘敏
+    from bot import staff_actions
+
+    await staff_actions.staff_reply(services, handoff.number, "好的，已帮您转调解员", "admin")
+    await wx.say("oAsk", "谢谢，什么时候能联系我")
+    assert len(await outbox_rows(services, "wecom", "liustaff")) == 1
+    assert await outbox_rows(services, "wecom", "admin") == []

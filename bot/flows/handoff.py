@@ -35,7 +35,7 @@ from bot.privacy import hash_openid
 from bot.tickets import ACTIVE, add_event, create_ticket
 from storage import fastsql
 from storage.fastsql import Prepared
-from storage.models import Grid, Message, Ticket, TicketEvent
+from storage.models import Grid, Message, Person, Ticket, TicketEvent
 
 TRANSCRIPT_LIMIT = 40
 _WEEKDAYS = "一二三四五六日"
@@ -416,6 +416,32 @@ async def _chased(ctx: Context, ticket: Ticket) -> bool:
     return False
 
 
+_P = Person.__table__
+# The latest answer to a hand-off within a time, with who sent it, how, and whether they are still
+# on the roster: a member of staff who asked the resident something from WeCom hears the answer there.
+_LAST_ANSWER = Prepared(
+    select(_E.c.actor, _E.c.data, _P.c.active)
+    .select_from(_E.outerjoin(_P, _P.c.id == _E.c.actor))
+    .where(_E.c.ticket_id == bindparam("ticket_id"), _E.c.action == literal("reply"),
+           _E.c.created_at >= bindparam("since"))
+    .order_by(_E.c.id.desc())
+    .limit(1)
+)
+
+
+async def _tell_who_answered(ctx: Context, ticket: Ticket, said: str) -> None:
+    """What a waiting resident writes after a member of staff answered them from WeCom (回复 N …,
+    most likely a question: 方便留个电话吗？): pushed to that member in WeCom, who would otherwise
+    have to open the console to see the answer. Answered from the console: nothing pushed."""
+    since = ctx.now - timedelta(hours=float(flow_config()["handoff"]["attention_hours"]))
+    rows = await fastsql.read(ctx.tx, _LAST_ANSWER, {"ticket_id": ticket.id, "since": since})
+    if not rows or not rows[0]["active"] or (rows[0]["data"] or {}).get("source") != "wecom":
+        return
+    await outbox.push_worker(ctx.session, str(rows[0]["actor"]), ctx.text(
+        "handoff.resident_answered", number=ticket.number, text=notices.clip(said, 200),
+        short=notices.short_number(ticket.number)), now=ctx.now, ticket_id=ticket.id)
+
+
 async def _written_on(ctx: Context, ticket: Ticket, text: str) -> bool:
     """What the resident wrote recorded on their waiting hand-off (the console shows it as their
     message, tied to the ticket; the note has phone numbers masked, as the rest of the hand-off);
@@ -426,6 +452,7 @@ async def _written_on(ctx: Context, ticket: Ticket, text: str) -> bool:
     await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
                     note=said[:500])
     ctx.tickets.append(ticket)  # the message and the answer are tied to it: the console's conversation
+    await _tell_who_answered(ctx, ticket, said)
     if told:  # the first word after a quiet spell: the staff group is told too, not every 收到
         await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, said),
                                 now=ctx.now, ticket_id=ticket.id)
