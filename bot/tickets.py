@@ -15,7 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from bot import metrics
@@ -93,13 +94,31 @@ async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
-        async with side_engine(bind).begin() as conn:
-            value = (await conn.execute(_BUMP_COUNTER, {"today": day})).scalar_one()
+        value = await _bump_on_side(side_engine(bind), day)
     else:
         # The caller's pending writes first, as an ORM statement would.
         await fastsql.flush(session)
         value = (await fastsql.run(session, _BUMP, {"today": day})).rows[0]["value"]
     return f"{day}-{int(value):04d}"
+
+
+async def _bump_on_side(side: AsyncEngine, day: str) -> int:
+    """The counter bumped in a transaction of the side pool; once more when the pooled connection
+    turns out gone (the database restarted or was unreachable since its last use: SQLAlchemy then
+    replaces every older connection of the pool, so the second try connects afresh). Without it
+    the first ticket after an outage failed with 请稍后再发, and WeChat's retry of it too. A bump
+    whose connection died after reaching the server leaves a number unused, never one twice."""
+    try:
+        return await _bump(side, day)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return await _bump(side, day)
+
+
+async def _bump(side: AsyncEngine, day: str) -> int:
+    async with side.begin() as conn:
+        return int((await conn.execute(_BUMP_COUNTER, {"today": day})).scalar_one())
 
 
 async def create_ticket(

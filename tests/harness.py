@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -138,7 +138,8 @@ class PrivateRedis:
 
 class TcpProxy:
     """Forwards a local port to a target; `cut()` drops every connection and refuses new ones
-    until `restore()` — a database or Redis becoming unreachable for a while."""
+    until `restore()` — a database or Redis becoming unreachable for a while. `cut_at()` cuts
+    at a chosen moment of what the client sends: a server lost in the middle of a write."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -146,14 +147,50 @@ class TcpProxy:
         self.open = True
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._trigger: tuple[bytes, int | bytes, int] | None = None  # pattern, where after it, arming
+        self._armings = 0
+        self.tripped = False
 
     async def start(self) -> None:
         """Listen on 127.0.0.1:port."""
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def cut_at(self, pattern: bytes, after: int | bytes = 0) -> None:
+        """Cut everything when a client sends `pattern` (that chunk never arrives); with after=n,
+        at the n-th chunk the same connection sends after the one carrying it; with after=b"...",
+        at the first later chunk of that connection carrying those bytes (b"COMMIT")."""
+        self._armings += 1
+        self._trigger, self.tripped = (pattern, after, self._armings), False
+
+    def _watcher(self) -> Callable[[bytes], bool]:
+        """For one connection: whether a chunk it sends is where the armed cut happens."""
+        since: dict[int, int] = {}  # chunks sent since the pattern, per arming
+
+        def trips(data: bytes) -> bool:
+            trigger = self._trigger
+            if trigger is None:
+                return False
+            pattern, after, arming = trigger
+            if arming in since:
+                since[arming] += 1
+            elif pattern in data:
+                since[arming] = 0
+            else:
+                return False
+            if after == 0 or (isinstance(after, bytes) and since[arming] and after in data) or since[arming] == after:
+                self._trigger, self.tripped = None, True
+                return True
+            return False
+
+        return trips
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    trips: Callable[[bytes], bool] | None = None) -> None:
         try:
             while data := await reader.read(65536):
+                if trips is not None and trips(data):
+                    self.cut()
+                    break
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
@@ -171,7 +208,7 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update({writer, up_writer})
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(self._pipe(reader, up_writer, self._watcher()), self._pipe(up_reader, writer))
         self._writers.difference_update({writer, up_writer})
 
     def cut(self) -> None:

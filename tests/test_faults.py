@@ -3,6 +3,7 @@ no reply takes longer than WeChat's 5 seconds, no half-written state, never a 50
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from bot.app import create_app
 from bot.clock import FakeClock
 from bot.services import Services, open_services
 from bot.sim.wechat_client import text_xml
-from storage.models import Message
+from storage.models import Message, OutboxItem, Reminder, Ticket, TicketEvent
 from tests.conftest import WeChat, make_settings, truncate_all
 from tests.harness import PrivateRedis, TcpProxy
 
@@ -25,42 +26,105 @@ RESEND = "请稍后再发"
 
 
 @pytest.fixture
-async def pg_proxy(pg_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
-    """A proxy in front of the test database, and the database URL that goes through it."""
+async def pg_proxy(pg_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[TcpProxy, Services, WeChat]]:
+    """The app on PostgreSQL (and Redis) reached through a proxy that can cut the database off:
+    the proxy, the app's services and a WeChat driver of it."""
     await truncate_all(pg_url)
     proxy = TcpProxy("127.0.0.1", 5432)
     await proxy.start()
     name = pg_url.rsplit("/", 1)[1]
-    yield proxy, f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{name}"
-    await proxy.close()
-
-
-async def test_postgres_unreachable_then_back(pg_proxy: tuple[TcpProxy, str], tmp_path: Path, clock: FakeClock) -> None:
-    proxy, url = pg_proxy
-    settings = make_settings("pg_redis", tmp_path, url)
+    settings = make_settings("pg_redis", tmp_path, f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{name}")
     svc = open_services(settings, clock=clock)
     svc.store.with_prefix(f"cbt{uuid.uuid4().hex[:8]}")
     try:
         async with TestClient(TestServer(create_app(settings, services=svc))) as client:
-            wx = WeChat(client, settings)
-            assert "报事报修" in await wx.say("oPgFault", "你好")
-            proxy.cut()
-            xml = text_xml("oPgFault", "3号楼楼道灯坏了", msg_id=777001)
-            started = time.monotonic()
-            status, reply = await wx.post_xml(xml)
-            elapsed = time.monotonic() - started
-            assert status == 200 and reply is not None and RESEND in reply["Content"]
-            assert elapsed < 5.0, f"reply took {elapsed:.1f}s"
-            proxy.restore()
-            # WeChat retries the same message: it is handled now (the failed attempt released it).
-            status, reply = await wx.post_xml(xml)
-            assert status == 200 and reply is not None and RESEND not in reply["Content"]
-            # Exactly what was handled is stored: the first message and the retried one, each with
-            # its reply; nothing of the failed attempt.
-            inbound = [m for m in await _messages(svc, "oPgFault") if m.direction == "in"]
-            assert [m.content for m in inbound] == ["你好", "3号楼楼道灯坏了"]
+            yield proxy, svc, WeChat(client, settings)
     finally:
         await svc.close()
+        await proxy.close()
+
+
+async def test_postgres_unreachable_then_back(pg_proxy: tuple[TcpProxy, Services, WeChat]) -> None:
+    proxy, svc, wx = pg_proxy
+    assert "报事报修" in await wx.say("oPgFault", "你好")
+    proxy.cut()
+    xml = text_xml("oPgFault", "3号楼楼道灯坏了", msg_id=777001)
+    started = time.monotonic()
+    status, reply = await wx.post_xml(xml)
+    elapsed = time.monotonic() - started
+    assert status == 200 and reply is not None and RESEND in reply["Content"]
+    assert elapsed < 5.0, f"reply took {elapsed:.1f}s"
+    proxy.restore()
+    # WeChat retries the same message: it is handled now (the failed attempt released it).
+    status, reply = await wx.post_xml(xml)
+    assert status == 200 and reply is not None and RESEND not in reply["Content"]
+    # Exactly what was handled is stored: the first message and the retried one, each with
+    # its reply; nothing of the failed attempt.
+    inbound = [m for m in await _messages(svc, "oPgFault") if m.direction == "in"]
+    assert [m.content for m in inbound] == ["你好", "3号楼楼道灯坏了"]
+
+
+# Where the connection drops while a complaint is submitted: as the ticket's INSERT is sent (it
+# never arrives), a statement or two into the write, at the outbox push, and at the COMMIT itself.
+CUTS: list[int | bytes] = [0, 1, 2, b"INSERT INTO outbox", b"COMMIT"]
+BUILDINGS = ["2", "5", "9", "11", "7"]  # one report per building: none is linked to another's
+
+
+def to_summary(building: str) -> list[str]:
+    """A lighting report from the menu up to its summary, in building `building`."""
+    return ["1", "1", f"{building}栋1单元", "楼道灯不亮三天了", "好了", "13812345678", "否"]
+
+
+NUMBER = re.compile(r"工单号：(\d{8}-\d{4})")
+
+
+async def _rows(svc: Services) -> dict[str, int]:
+    """How many tickets, ticket events, pushes and reminders the database holds."""
+    async with svc.sessions() as session:
+        return {m.__tablename__: int(await session.scalar(select(func.count()).select_from(m)) or 0)
+                for m in (Ticket, TicketEvent, OutboxItem, Reminder)}
+
+
+async def test_postgres_lost_in_the_middle_of_a_submission_writes_no_half_ticket(
+    pg_proxy: tuple[TcpProxy, Services, WeChat],
+) -> None:
+    proxy, svc, wx = pg_proxy
+    for n, (cut, building) in enumerate(zip(CUTS, BUILDINGS, strict=True)):
+        openid = f"oPgCut{n}"
+        for answer in to_summary(building):
+            reply = await wx.say(openid, answer)
+        assert "请核对" in reply, reply
+        before = await _rows(svc)
+        confirm = text_xml(openid, "1", msg_id=778000 + n)
+        # Fresh connections: a statement's text crosses the wire only when a connection first
+        # prepares it (the earlier residents' connections hold the ticket's INSERT prepared).
+        await svc.engine.dispose()
+        proxy.cut_at(b"INSERT INTO tickets", after=cut)
+        started = time.monotonic()
+        status, answered = await wx.post_xml(confirm)
+        assert proxy.tripped, f"cut {cut!r}: the write never reached that point"
+        assert time.monotonic() - started < 5.0
+        assert status == 200 and answered is not None and RESEND in answered["Content"], (cut, answered)
+        proxy.restore()
+        # Nothing of the failed write is kept: no ticket, event, push or reminder.
+        assert await _rows(svc) == before, cut
+        # WeChat's retry of the same message submits it, once; its next retry gets that answer.
+        status, answered = await wx.post_xml(confirm)
+        assert status == 200 and answered is not None, (cut, answered)
+        number = NUMBER.search(answered["Content"])
+        assert number, (cut, answered["Content"])
+        status, again = await wx.post_xml(confirm)
+        assert again is not None and number[1] in again["Content"], (cut, again)
+        after = await _rows(svc)
+        assert after["tickets"] == before["tickets"] + 1, (cut, before, after)
+        async with svc.sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(Ticket.number == number[1]))
+            assert ticket is not None and ticket.resident == openid and ticket.status == "dispatched"
+            assert ticket.fields["phone"] == "13812345678" and ticket.building == building
+            events = (await session.scalars(select(TicketEvent.action).where(TicketEvent.ticket_id == ticket.id))).all()
+            pushes = (await session.scalars(select(OutboxItem.target).where(OutboxItem.ticket_id == ticket.id))).all()
+        assert events.count("created") == events.count("assign") == 1, (cut, events)
+        assert pushes.count(ticket.assignee) == 1, (cut, pushes)  # the worker's card, once
 
 
 async def _messages(svc: Services, openid: str) -> list[Message]:
