@@ -160,10 +160,21 @@ def _execute_sql(conn: Connection, sql: str, args: tuple[Any, ...], answers: _Co
         return _outcome(answers, cursor)
     except dialect.loaded_dbapi.Error as exc:
         if dialect.is_disconnect(exc, dbapi_conn, cursor):
+            _invalidate_pool(conn, exc)
             conn.invalidate(exc)
         raise
     finally:
         cursor.close()
+
+
+def _invalidate_pool(conn: Connection | None, exc: BaseException) -> None:
+    """A connection found gone: the pool's connections opened before it are replaced at their next
+    checkout, as SQLAlchemy does when its own statement finds one gone (Connection.
+    _handle_dbapi_exception). They died with it (the database restarted or was unreachable), and
+    each would otherwise fail one more message once the database is back."""
+    fairy = getattr(conn, "_dbapi_connection", None) if conn is not None else None
+    if fairy is not None and conn is not None:
+        conn.engine.pool._invalidate(fairy, exc, _checkin=False)
 
 
 def _run_all(conn: Connection, batch: Sequence[tuple[Prepared, dict[str, Any]]]) -> list[Outcome]:
@@ -384,6 +395,7 @@ async def _run_on_asyncpg(
             done.append(_outcome_of(answers, records, int(count.group(1)) if count else -1))
     if failed is not None:
         if dialect.is_disconnect(failed, adapted, None):
+            _invalidate_pool(conn.sync_connection, failed)
             await conn.invalidate(failed)
         raise failed
     return done

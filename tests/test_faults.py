@@ -3,6 +3,7 @@ no reply takes longer than WeChat's 5 seconds, no half-written state, never a 50
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.app import create_app
 from bot.clock import FakeClock
@@ -62,6 +63,41 @@ async def test_postgres_unreachable_then_back(pg_proxy: tuple[TcpProxy, Services
     # its reply; nothing of the failed attempt.
     inbound = [m for m in await _messages(svc, "oPgFault") if m.direction == "in"]
     assert [m.content for m in inbound] == ["你好", "3号楼楼道灯坏了"]
+
+
+async def test_after_an_outage_a_busy_pools_dead_connections_fail_no_more_messages(
+    pg_proxy: tuple[TcpProxy, Services, WeChat],
+) -> None:
+    """Under load the pool holds several connections, all killed by the outage; the first one found
+    gone must retire the rest, or each fails one more message (WeChat's retry among them)."""
+    proxy, svc, wx = pg_proxy
+    assert "报事报修" in await wx.say("oPgBusy", "你好")
+    await _warm_pool(svc, 4)
+    proxy.cut()
+    xml = text_xml("oPgBusy", "3号楼楼道灯坏了", msg_id=777101)
+    status, reply = await wx.post_xml(xml)
+    assert status == 200 and reply is not None and RESEND in reply["Content"]
+    proxy.restore()
+    status, reply = await wx.post_xml(xml)
+    assert status == 200 and reply is not None and RESEND not in reply["Content"], reply
+    for i in range(3):  # other residents, right after
+        assert RESEND not in await wx.say(f"oPgBusy{i}", "你好")
+
+
+async def _warm_pool(svc: Services, size: int) -> None:
+    """Leave `size` connections idle in the pool, as concurrent messages would."""
+    async def hold(ready: asyncio.Event, go: asyncio.Event) -> None:
+        async with svc.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            ready.set()
+            await go.wait()
+
+    go = asyncio.Event()
+    readies = [asyncio.Event() for _ in range(size)]
+    tasks = [asyncio.create_task(hold(r, go)) for r in readies]
+    await asyncio.gather(*(r.wait() for r in readies))
+    go.set()
+    await asyncio.gather(*tasks)
 
 
 # Where the connection drops while a complaint is submitted: as the ticket's INSERT is sent (it
