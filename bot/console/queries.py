@@ -508,6 +508,16 @@ def phone_typed(q: str) -> str:
     return digits if re.fullmatch(r"1[0-9]{10}", digits) else q
 
 
+_BUILDING_ASKED = re.compile(r"([0-9]{1,4}) *(?:号楼|号|栋|幢|座|楼)")
+
+
+def building_asked(q: str) -> str:
+    """The building a search names and nothing else (9号楼, 9栋, 9號樓, ９幢: read folded), as the
+    tickets' 楼栋 holds it (9), or ''. A report of 9号楼 whose resident wrote 9栋1单元 is found by it."""
+    found = _BUILDING_ASKED.fullmatch(fold(q).strip())
+    return str(int(found.group(1))) if found else ""
+
+
 def folded(column: Any, query: str) -> Any:
     """The column folded as `fold` folds text, for the characters of a folded `query` only (what
     the search can tell apart): 号 and 楼 for 7号楼 — replace() on SQLite and PostgreSQL alike."""
@@ -562,10 +572,15 @@ async def ticket_list(session: AsyncSession, filters: Filters, now: datetime,
                        *[column.ilike(other, escape="\\") for other in others])
 
         said = Ticket.id.in_(  # one pass over the messages, not one per ticket
-            select(Message.ticket_id).where(Message.ticket_id.is_not(None), found(Message.content))
+            # what the resident wrote and staff answered: the bot's own words are no match (its
+            # example 补充一下：是3号楼1单元 listed 9号楼's lift under 3号楼)
+            select(Message.ticket_id).where(Message.ticket_id.is_not(None), found(Message.content),
+                                            or_(Message.direction == "in", Message.msg_type == "staff"))
         )
+        building = building_asked(asked)
         conds.append(or_(
             Ticket.number.ilike(pattern, escape="\\"), found(Ticket.summary), found(Ticket.rating_comment), said,
+            *([Ticket.building == building] if building else []),
         ))
     total = int(await session.scalar(select(func.count()).select_from(Ticket).where(*conds)) or 0)
     # A number searched for (20261124-0009, or 0009) comes before the tickets whose talk mentions it.
