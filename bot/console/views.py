@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import ceil
 from typing import Any
 
@@ -95,6 +95,15 @@ def _same_line(shown: str, whole: str) -> bool:
         return True
     cut = shown.removesuffix("…")
     return len(cut) >= 20 and whole.startswith(cut)
+
+
+def unquoted(texts: Texts, summary: str | None, lines: tuple[str, ...]) -> tuple[str, ...]:
+    """A hand-off's 居民 lines on its queue card less those its summary quotes already (居民说：…,
+    clipped with … past 60 characters): 我要转人工，我家楼上天天半夜装修 was on the card twice."""
+    head = texts.get("handoff.summary_said", said="\0").partition("\0")[0]
+    quoted = [line for part in (summary or "").split(texts.get("handoff.summary_joiner")) if part.startswith(head)
+              for line in part[len(head):].split(texts.get("handoff.said_joiner"))]
+    return tuple(line for line in lines if not any(_same_line(q, line) for q in quoted))
 
 
 def shown_once(fields: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +221,8 @@ async def queue_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     newest = request.query.get("order") == "newest"
     now = svc.clock.now()
     async with svc.sessions() as session:
-        items = await queries.queue(session, now, newest_first=newest)
+        items = [replace(i, said=unquoted(svc.texts, i.ticket.summary, i.said))
+                 for i in await queries.queue(session, now, newest_first=newest)]
         total = await queries.queue_size(session, now)
         watched = await queries.watch(session, load_limits().duplicate_alert_reporters, now)
         shown = await queries.names(session)

@@ -1,0 +1,45 @@
+"""A hand-off's queue card says each of the resident's lines once: 我要转人工，我家楼上天天半夜装修
+was in its summary (居民要求人工服务｜居民说：…) and again right under it as 居民：…, pushing the
+next waiting resident down the clerk's screen. Lines the summary does not quote keep their 居民：
+(人工客服; a long line the summary clipped with … is that line). Both backends."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.console import auth
+from bot.services import Services
+from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
+from tests.staff_support import logged_in
+
+Client = TestClient[Any, Any]
+NOISE = "我要转人工，我家楼上天天半夜装修"
+LONG = "我要转人工 我家厨房水管一直滴水 我一个人住 腿脚不好 能不能找个人来看看 我自己弄不了这个东西真的没有办法了 麻烦你们"
+
+
+def _card(page: str, number: str) -> str:
+    [card] = re.findall(rf'<li class="card item[^"]*" data-number="{number}">.*?</li>', page, re.S)
+    return card
+
+
+async def test_a_hand_offs_words_are_on_its_queue_card_once(client: Client, services: Services) -> None:
+    wx = WeChat(client, services.settings)
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    assert "转接人工服务" in await wx.say("o_noise", NOISE)
+    assert "转接人工服务" in await wx.say("o_long", LONG)
+    assert "转接人工服务" in await wx.say("o_plain", "人工客服")
+    numbers = {who: (await tickets_of(services, who))[0].number for who in ("o_noise", "o_long", "o_plain")}
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get("/console")).text()
+
+    noise = _card(page, numbers["o_noise"])
+    assert noise.count(NOISE) == 1 and "居民说：" + NOISE in noise, noise
+    assert '<span class="who-res">居民：</span>' not in noise
+    long = _card(page, numbers["o_long"])
+    assert long.count(LONG[:30]) == 1 and '<span class="who-res">居民：</span>' not in long, long
+    plain = _card(page, numbers["o_plain"])
+    assert '<span class="who-res">居民：</span>人工客服' in plain, plain
