@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -21,6 +20,7 @@ from bot.services import Services, open_services
 from bot.sim.wechat_client import text_xml
 from storage.models import Message, OutboxItem, Reminder, Ticket, TicketEvent
 from tests.conftest import WeChat, make_settings, truncate_all
+from tests.flow_helpers import tickets_of
 from tests.harness import PrivateRedis, TcpProxy
 
 RESEND = "请稍后再发"
@@ -169,31 +169,37 @@ async def _messages(svc: Services, openid: str) -> list[Message]:
         return list(rows)
 
 
-async def test_redis_restart_keeps_answering(pg_url: str, tmp_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize("persist", [True, False], ids=["append-only", "no-persistence"])
+async def test_redis_restart_keeps_answering_and_the_dialog_resumes(
+    pg_url: str, tmp_path: Path, clock: FakeClock, persist: bool
+) -> None:
     await truncate_all(pg_url)
-    redis = PrivateRedis()
+    redis = PrivateRedis(persist=persist)
     redis.start()
     settings = make_settings("pg_redis", tmp_path, pg_url, redis_url=redis.url)
     svc = open_services(settings, clock=clock)
     try:
         async with TestClient(TestServer(create_app(settings, services=svc))) as client:
             wx = WeChat(client, settings)
-            assert await wx.say("oRedisFault", "你好")
-            await svc.store.set(svc.store.key("probe"), {"kept": True})
+            openid = "oRedisFault"
+            for answer, asked in (("1", "哪一类"), ("1", "问题在哪里"), ("9栋1单元", "描述一下")):
+                assert asked in await wx.say(openid, answer)
             redis.stop()
             started = time.monotonic()
-            status, reply = await wx.post_xml(text_xml("oRedisFault", "在吗", msg_id=888001))
+            status, reply = await wx.post_xml(text_xml(openid, "楼道灯不亮三天了", msg_id=888001))
             assert status == 200 and time.monotonic() - started < 5.0
             assert reply is not None and RESEND in reply["Content"]
             redis.start()
-            answers: list[Any] = []
-            for i in range(3):
+            # The resident sends it again and the report goes on where it was, to its number.
+            replies: list[str] = []
+            for answer in ("楼道灯不亮三天了", "好了", "13812345678", "否", "1"):
                 started = time.monotonic()
-                answers.append(await wx.say("oRedisFault", f"你好{i}"))
-                assert time.monotonic() - started < 5.0
-            assert all(a and RESEND not in a for a in answers)
-            # What Redis held before the restart is still there (append-only persistence).
-            assert await svc.store.get(svc.store.key("probe")) == {"kept": True}
+                replies.append(await wx.say(openid, answer))
+                assert time.monotonic() - started < 5.0, answer
+            assert "拍张照片" in replies[0] and "联系电话" in replies[1], replies
+            assert "请核对" in replies[3] and "9栋1单元" in replies[3] and "工单号" in replies[4], replies
+            [ticket] = await tickets_of(svc, openid)
+            assert ticket.building == "9" and ticket.fields["phone"] == "13812345678"
     finally:
         await svc.close()
         redis.cleanup()
