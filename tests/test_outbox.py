@@ -360,6 +360,34 @@ async def test_timeout_and_system_busy_retry_then_succeed_once(
     assert [r["payload"]["text"]["content"] for r in sim.of("custom_send")] == ["预热", "重要通知"]
 
 
+@pytest.mark.parametrize(("channel", "target", "payload", "api"), [
+    ("wecom", "wangwei", {"msgtype": "text", "text": "派单：3号楼楼道灯"}, "wecom_send"),
+    ("group", "staff", {"msgtype": "markdown", "content": "**转人工** 3号楼"}, "group_send"),
+])
+async def test_wecom_and_the_group_robot_retry_through_5xx_and_a_timeout_and_land_once(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock,
+    channel: str, target: str, payload: dict[str, Any], api: str,
+) -> None:
+    await queue(services, channel, target, payload)
+    sim.inject(api, status=503)
+    sim.inject(api, delay=2.0, status=504)  # longer than the 1.5 s timeout; the third try is the last
+    errors = []
+    for _ in range(2):
+        assert await push.drain(services, http) == 0
+        [row] = await rows(services)
+        assert row.state == "pending" and row.next_attempt_at > clock.now()
+        errors.append(row.last_error or "")
+        assert await push.drain(services, http) == 0  # not due yet: nothing is tried
+        clock.advance(seconds=(row.next_attempt_at - clock.now()).total_seconds() + 0.001)
+    assert errors[0] == "HTTP 503" and "Timeout" in errors[1], errors
+    assert await push.drain(services, http) == 1
+    [row] = await rows(services)
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert len(sim.of(api)) == 1 and sim.calls[api] == 3  # three tries, one delivery
+    clock.advance(hours=1)
+    assert await push.drain(services, http) == 0 and len(sim.of(api)) == 1  # sent stays sent
+
+
 async def test_other_errcodes_are_dead_at_once(
     services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
