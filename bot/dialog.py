@@ -793,6 +793,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         noted = await _booking_noted(ctx, text)
         if noted is not None:  # 明天那个饭 少放点盐啊: that booking's note, its provider told
             return noted
+        asked = await _booking_asked(ctx, text)
+        if asked is not None:  # 几点来着, 谁来送啊 (to a booking's reminder): the bookings ahead
+            return asked
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     if flow.name == "volunteer_signup" and "党员" not in text:  # 党员报到 adds to the record: the flow
         registered = await _registered_volunteer(ctx)
@@ -1129,7 +1132,17 @@ async def _booking_change(ctx: Context, flow: Flow, slots: dict[str, Any], text:
     if changed is not None:
         return changed
     noted = await _booking_noted(ctx, text)  # 明天助餐少放盐 with that meal booked: its note
-    return noted if noted is not None else engine.start(ctx, flow, slots, text)
+    if noted is not None:
+        return noted
+    asked = await _booking_asked(ctx, text)  # 我预约了什么: the bookings ahead, not a new one
+    return asked if asked is not None else engine.start(ctx, flow, slots, text)
+
+
+async def _booking_asked(ctx: Context, text: str) -> Outcome | None:
+    """A question about the bookings ahead (bot.flows.booking_asked.answer); None otherwise."""
+    module = _optional("bot.flows.booking_asked")
+    reply = await module.answer(ctx, text) if module is not None else None
+    return Outcome(reply, None) if reply is not None else None
 
 
 async def _booking_noted(ctx: Context, text: str) -> Outcome | None:

@@ -209,3 +209,15 @@ async def test_a_bare_hour_for_a_talk_is_the_evening_not_seven_in_the_morning(wx
     assert ticket.fields["session_time"].startswith("2026-11-25T08:00")
     [reminder] = await reminders_of(services, "mediation_session")
     assert reminder.cause_id == ticket.id
+
+
+@pytest.mark.parametrize(("asked", "answer"), [("调解员是谁啊", "人民调解委员会的调解员"), ("在哪调解", "社区的调解室"),
+                                               ("谁来调解呀", "人民调解委员会的调解员")])
+async def test_who_mediates_and_where_asked_midway_are_answered(wx: WeChat, asked: str, answer: str) -> None:
+    """调解员是谁啊 / 在哪调解 at 您什么时候方便 were told 没有看懂时间 — the question was taken for a
+    time that could not be read. They are answered, and the time asked again."""
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "想找人调解 对门老是把垃圾放我家门口")
+    assert "什么时候方便" in await wx.say(openid, "说过好几次了 不听")
+    told = await wx.say(openid, asked)
+    assert answer in told and "什么时候方便" in told and "没有看懂时间" not in told, told
