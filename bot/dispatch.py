@@ -211,17 +211,19 @@ async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
     """Find the owner of a ticket by its kind (grid worker, mediator, provider, coordinator)."""
     t = svc.texts
     staff = await roster.snapshot(svc, session)
-    grid = staff.grid_of(ticket.building)
+    grid = staff.grid_for(ticket)
     grid_id = grid.id if grid is not None else None
     role = ROLE_OF_KIND.get(ticket.kind)
     if role is None:
         return Route(None, grid_id, t.get("dispatch.why_handoff"))
     role_name = t.get(f"dispatch.roles.{role}")
     if ticket.kind == "complaint":
-        if not ticket.building:
-            return Route(None, None, t.get("dispatch.why_no_building"))
-        if grid is None:
+        if grid is None and ticket.building:
             return Route(None, None, t.get("dispatch.why_unknown_building", building=ticket.building))
+        if grid is None:
+            place = roster.landmark_of(ticket)
+            return Route(None, None, t.get("dispatch.why_unknown_place", place=place[:30]) if place
+                         else t.get("dispatch.why_no_building"))
         workers = [p for p in staff.with_role(role) if p.id in grid.workers]
         workers.sort(key=lambda p: grid.workers.index(p.id))
         owner = await least_loaded(session, workers)
@@ -696,7 +698,7 @@ async def _assign(
     if grid is not None:
         ticket.grid = grid
     elif ticket.grid is None:
-        owner_grid = (await roster.snapshot(svc, session)).grid_of(ticket.building)
+        owner_grid = (await roster.snapshot(svc, session)).grid_for(ticket)
         ticket.grid = owner_grid.id if owner_grid else None
     urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
     urgent = urgency_class == "urgent"

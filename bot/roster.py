@@ -57,6 +57,7 @@ class GridEntry:
     name: str
     buildings: tuple[str, ...]
     workers: tuple[str, ...]
+    places: tuple[str, ...] = ()  # common places it covers: 小区西门, 中心广场 (normalize_place)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,13 @@ def normalize_building(text: str) -> str:
     return _BUILDING_SUFFIX.sub("", value).strip()
 
 
+def normalize_place(text: str) -> str:
+    """A common place as the roster names it and as residents say it, reduced to its key:
+    '小区西门' → '西门', ' 中心广场 ' → '中心广场', full-width characters folded."""
+    value = "".join(unicodedata.normalize("NFKC", str(text)).split())
+    return value.removeprefix("小区") or value
+
+
 def _strings(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -203,6 +211,17 @@ def _head(raw: Any, key: str, i: int, noun: str, problems: list[str]) -> tuple[s
     found = _text(raw, "id", where, problems)
     where = f"{noun} {found!r}" if found else where
     return found, where, _text(raw, "name", where, problems)
+
+
+def _claim(keys: Iterable[str], noun: str, owners: dict[str, str], gid: str, where: str, problems: list[str]) -> None:
+    """A grid's buildings (or places) taken into owners, key → grid: an empty one, or one another
+    grid holds, is a problem."""
+    for key in keys:
+        if not key:
+            problems.append(f"{where} has an empty {noun}")
+        elif key in owners and owners[key] != gid:
+            problems.append(f"{noun} {key!r} is in two grids: {owners[key]!r} and {gid!r}")
+        owners.setdefault(key, gid)
 
 
 def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
@@ -247,6 +266,7 @@ def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
     grids: list[GridEntry] = []
     seen_grids: set[str] = set()
     building_grid: dict[str, str] = {}
+    place_grid: dict[str, str] = {}
     for i, raw in enumerate(data.get("grids", [])):
         head = _head(raw, "grids", i, "grid", problems)
         if head is None:
@@ -254,22 +274,19 @@ def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
         gid, where, name = head
         buildings = tuple(normalize_building(b) for b in _strings(raw.get("buildings"), f"{where}: buildings", problems))
         workers = _strings(raw.get("workers"), f"{where}: workers", problems)
+        places = tuple(normalize_place(p) for p in _strings(raw.get("places"), f"{where}: places", problems))
         if gid in seen_grids:
             problems.append(f"grid {gid!r} appears twice")
         seen_grids.add(gid)
-        for b in buildings:
-            if not b:
-                problems.append(f"{where} has an empty building")
-            elif b in building_grid and building_grid[b] != gid:
-                problems.append(f"building {b!r} is in two grids: {building_grid[b]!r} and {gid!r}")
-            building_grid.setdefault(b, gid)
+        _claim(buildings, "building", building_grid, gid, where, problems)
+        _claim(places, "place", place_grid, gid, where, problems)
         for w in workers:
             if w not in by_id:
                 if whole:
                     problems.append(f"{where}: worker {w!r} is not among people")
             elif "grid_worker" not in by_id[w].roles:
                 problems.append(f"{where}: worker {w!r} does not have the grid_worker role")
-        grids.append(GridEntry(gid, name, buildings, workers))
+        grids.append(GridEntry(gid, name, buildings, workers, tuple(dict.fromkeys(p for p in places if p))))
     if problems:
         raise RosterError(problems)
     return RosterFile(tuple(grids), tuple(people))
@@ -319,10 +336,12 @@ def _merged(roster: RosterFile, old_grids: dict[str, Grid], old_people: dict[str
             for pid, p in old_people.items() if pid not in named_people and p.active
         ],
         "grids": [
-            {"id": g.id, "name": g.name, "buildings": list(g.buildings), "workers": list(g.workers)}
+            {"id": g.id, "name": g.name, "buildings": list(g.buildings), "workers": list(g.workers),
+             "places": list(g.places)}
             for g in roster.grids
         ] + [
-            {"id": g.id, "name": g.name, "buildings": list(g.buildings or ()), "workers": list(g.workers or ())}
+            {"id": g.id, "name": g.name, "buildings": list(g.buildings or ()), "workers": list(g.workers or ()),
+             "places": list(g.places or ())}
             for gid, g in old_grids.items() if gid not in named_grids
         ],
     }
@@ -360,7 +379,7 @@ async def apply_roster(
             row.active = False
             changes["pd"].append(pid)
     for g in roster.grids:
-        values = {"name": g.name, "buildings": list(g.buildings), "workers": list(g.workers)}
+        values = {"name": g.name, "buildings": list(g.buildings), "workers": list(g.workers), "places": list(g.places)}
         outcome = _upsert(session, Grid, old_grids.get(g.id), g.id, values)
         if outcome == "same":
             unchanged += 1
@@ -405,7 +424,7 @@ async def _grid_moves(
     )
     found = []
     for ticket in rows:
-        holder, now_in = ticket.assignee, _holding(new_grids.values(), ticket.building)
+        holder, now_in = ticket.assignee, _covering(new_grids.values(), ticket.building, landmark_of(ticket))
         if holder and holder not in deactivated and holder in old_workers[str(ticket.grid)] and (
                 now_in is None or holder not in now_in.workers):
             found.append((ticket, now_in))
@@ -531,6 +550,11 @@ class Snapshot:
         """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
         return _holding(self.grids, building)
 
+    def grid_for(self, ticket: Ticket) -> GridEntry | None:
+        """The grid a ticket belongs to: its building's, else the one covering the common place it
+        names (小区西门那个路灯: the grid listing 西门), or None."""
+        return _covering(self.grids, ticket.building, landmark_of(ticket))
+
     def person(self, person_id: str | None) -> PersonEntry | None:
         """An active person by WeCom userid, or None (inactive people are not held)."""
         return next((p for p in self.people if p.id == person_id), None) if person_id else None
@@ -551,6 +575,37 @@ def _holding(grids: Iterable[_Holder], building: str | None) -> _Holder | None:
     return next((g for g in grids if key in (g.buildings or ())), None)
 
 
+def landmark_of(ticket: Ticket) -> str:
+    """The common place a ticket names (its landmark, else its place in words: 小区西门, 南门停车场),
+    or ""."""
+    fields = ticket.fields if isinstance(ticket.fields, dict) else {}
+    place = fields.get("place")
+    named = fields.get("landmark") or (place.get("landmark") if isinstance(place, dict) else place)
+    return str(named or "")
+
+
+def _at_place(grids: Iterable[_Holder], landmark: str) -> _Holder | None:
+    """The grid covering the place a resident named: the grid whose listed place is the longest
+    one found in the words (南门停车场 is the grid listing 南门停车场 before the one listing 南门)."""
+    said = normalize_place(landmark) if landmark else ""
+    if not said:
+        return None
+    best: tuple[int, _Holder] | None = None
+    for grid in grids:
+        for place in grid.places or ():
+            if place and place in said and (best is None or len(place) > best[0]):
+                best = (len(place), grid)
+    return best[1] if best else None
+
+
+def _covering(grids: Iterable[_Holder], building: str | None, landmark: str) -> _Holder | None:
+    """A ticket's grid: its building's when it names one, else the one covering its place."""
+    grids = list(grids)
+    if building:
+        return _holding(grids, building)
+    return _at_place(grids, landmark)
+
+
 _SNAPSHOT = "roster.snapshot"  # svc.extras key
 _VERSION = ("roster", "version")  # store key parts: changed by every import that changed something
 SNAPSHOT_MAX_AGE_S = 60.0  # read again at least this often, whatever the version says
@@ -569,7 +624,7 @@ async def snapshot(svc: Services, session: AsyncSession) -> Snapshot:
         for p in (await session.execute(_ACTIVE_PEOPLE)).scalars()
     )
     grids = tuple(
-        GridEntry(g.id, g.name, tuple(g.buildings or ()), tuple(g.workers or ()))
+        GridEntry(g.id, g.name, tuple(g.buildings or ()), tuple(g.workers or ()), tuple(g.places or ()))
         for g in (await session.execute(_GRIDS)).scalars()
     )
     fresh = Snapshot(version, time.monotonic(), people, grids)
@@ -593,6 +648,13 @@ async def grid_of_building(session: AsyncSession, building: str | None) -> Grid 
     if not building:
         return None
     return _holding((await session.execute(_GRIDS)).scalars(), building)
+
+
+async def grid_of_ticket(session: AsyncSession, ticket: Ticket) -> Grid | None:
+    """The grid of a ticket's building, else of the common place it names (Snapshot.grid_for)."""
+    if not ticket.building and not landmark_of(ticket):
+        return None
+    return _covering((await session.execute(_GRIDS)).scalars(), ticket.building, landmark_of(ticket))
 
 
 async def grid(session: AsyncSession, grid_id: str | None) -> Grid | None:

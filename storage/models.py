@@ -382,7 +382,7 @@ class OutageRegistration(Base):
 
 
 class Grid(Base):
-    """A grid (网格): a few buildings and their grid workers."""
+    """A grid (网格): a few buildings, the common places it covers, and its grid workers."""
 
     __tablename__ = "grids"
 
@@ -390,6 +390,8 @@ class Grid(Base):
     name: Mapped[str] = mapped_column(String(64))
     buildings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     workers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # 小区西门, 中心广场: a report naming no building but one of these goes to this grid
+    places: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Person(Base):

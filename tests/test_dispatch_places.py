@@ -1,7 +1,7 @@
 """Where a neighbour's report is: the owner of the job it is linked to reads it in WeCom (the
 又有居民反映 push names each new reporter's place, masked as the card is), and a report is linked
-only to a job at its very place — never one at a place with no building (南门, 小区广场, 东门车库) to
-a building's, nor a street light at a building's door or another unit's stairwell light to the
+only to a job at its very place — never one at a place with no building (南门, 小区广场, 东门车库,
+routed by the grids' `places`) to a building's, nor a street light at a building's door or another unit's stairwell light to the
 building's stairwell job. Driven through /wechat on both backends."""
 
 from __future__ import annotations
@@ -74,29 +74,34 @@ async def reported(wx: WeChat, svc: Services, clock: FakeClock, said: str) -> tu
     return opening, made
 
 
-async def test_a_report_at_a_place_with_no_building_is_never_linked(
+async def test_a_report_at_a_place_with_no_building_goes_to_the_grid_covering_it_and_is_never_linked(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
-    """What happens, as it stands: a place with no building (南门, 小区广场, 东门车库) routes to no
-    grid, so each report is a ticket of its own in the staff queue, its place in the staff group's
-    post — never linked to the 3号楼 stairwell light's job, nor to each other's (the same 南门 said
-    twice included: staff see both)."""
+    """A place with no building goes to the grid whose roster `places` list it (南门 → 望湖第三网格's
+    孙丽, 东门车库 → 望湖第二网格, which lists 小区东门), each report a ticket of its own — never linked
+    to the 3号楼 stairwell light's job, nor to each other's (the same 南门 said twice included). A
+    place no grid lists (小区广场: 望湖第一网格 lists 中心广场) waits in the staff queue, the staff
+    group's post naming it."""
     wx = WeChat(client, services.settings)
     _, stairwell = await reported(wx, services, clock, "3号楼楼道灯坏了")
-    places = {"南门的路灯坏了": "南门", "小区广场的路灯不亮": "小区广场", "东门车库的灯坏了": "东门",
-              "南门路灯不亮了": "南门"}
+    places = {"南门的路灯坏了": ("南门", "G3"), "东门车库的灯坏了": ("东门", "G2"), "南门路灯不亮了": ("南门", "G3"),
+              "小区广场的路灯不亮": ("小区广场", None)}
     made = []
-    for said, place in places.items():
+    for said, (place, grid) in places.items():
         opening, ticket = await reported(wx, services, clock, said)
         assert "已有" not in opening, opening
-        assert (ticket.building, ticket.parent_id, ticket.status, ticket.assignee) == (None, None, "open", None)
+        assert (ticket.building, ticket.parent_id, ticket.grid) == (None, None, grid)
         assert ticket.fields["place"] == place and ticket.category == stairwell.category
         made.append(ticket)
+    south, east, south_again, square = made
+    assert south.assignee == south_again.assignee == "sunli" and south.status == "dispatched"
+    assert east.assignee in ("lina", "zhaoqiang") and east.status == "dispatched"
+    assert (square.status, square.assignee) == ("open", None)
     assert (await tickets_of(services, stairwell.resident or ""))[0].reporters == 1
     posts = {post.payload["content"] for post in await group_posts(services)}
-    for ticket in made:
-        [post] = [p for p in posts if f"工单 {ticket.number} " in p]
-        assert f"> 地点：{ticket.fields['place']}" in post and "没有楼栋信息" in post
+    [post] = [p for p in posts if f"工单 {square.number} " in p]
+    assert "> 地点：小区广场" in post and "地点“小区广场”不在任何网格" in post
+    assert not [p for p in posts if f"工单 {south.number} " in p or f"工单 {east.number} " in p]
 
 
 async def test_a_street_light_at_a_door_or_another_units_stairwell_is_not_the_stairwells_job(

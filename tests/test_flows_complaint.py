@@ -99,7 +99,8 @@ async def test_location_and_photo_feed_the_steps(wx: WeChat, services: Services)
     await wx.say(openid, "1")
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["location"] == {"latitude": 30.2741, "longitude": 120.1551}
-    assert ticket.status == "open"  # no building: left for the staff queue
+    # no building, but the location's label names 南门停车场, which the third grid lists (places)
+    assert (ticket.status, ticket.grid, ticket.assignee) == ("dispatched", "G3", "sunli")
 
 
 async def test_photo_first_starts_a_complaint(wx: WeChat, services: Services) -> None:

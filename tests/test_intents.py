@@ -524,6 +524,8 @@ def test_cli_as_a_module_in_a_fresh_process() -> None:
     ("马桶堵了", "水电气暖"), ("楼上往下滴水", "水电气暖"), ("卫生间地漏返臭味", "水电气暖"),
     ("漏雨", "物业服务"), ("房顶漏雨了", "物业服务"), ("屋顶漏水了", "物业服务"), ("窗户漏风", "物业服务"),
     ("窗户关不上了 风呼呼往里灌", "物业服务"),
+    # the community's shared things, which the property company keeps up
+    ("中心广场的健身器材坏了一个", "物业服务"), ("小花园的长椅断了", "物业服务"), ("游乐场的滑梯裂了个口子", "物业服务"),
 ])
 def test_a_thing_named_with_what_is_wrong_is_a_complaint_of_its_category(
         classifier: Classifier, text: str, category: str) -> None:

@@ -369,3 +369,73 @@ async def test_a_merge_may_name_workers_the_database_holds(
     async with services.sessions() as session:
         grid = await roster.grid(session, "WT2")
         assert grid is not None and grid.workers == ["wuhao", "sunmei"]
+
+
+PLACES = GOOD.replace('workers = ["w1", "w2"]', 'workers = ["w1", "w2"]\nplaces = ["小区西门", "地下车库", "南门停车场"]') + (
+    '[[grids]]\nid = "G2"\nname = "二网格"\nbuildings = ["3"]\nworkers = ["w3"]\nplaces = ["南门", "中心广场"]\n'
+    '[[people]]\nid = "w3"\nname = "丙"\nroles = ["grid_worker"]\n'
+)
+
+
+def _at(landmark: str, building: str | None = None) -> Any:
+    """A report's ticket as routing reads it: its building and fields."""
+    from storage.models import Ticket
+
+    return Ticket(building=building, fields={"place": landmark, "landmark": landmark})
+
+
+async def test_a_grids_places_route_reports_naming_no_building(services: Services, tmp_path: Path) -> None:
+    """A grid lists the common places it covers (places = ["小区西门", …]); a report naming no
+    building but one of them belongs to that grid, the longest place found in the words winning
+    (南门停车场 is G1's though G2 lists 南门); 小区 and full-width characters do not matter; a
+    building named wins over a place; a place no grid lists is in none."""
+    changes = await roster.import_roster(services, _write(tmp_path, PLACES))
+    assert changes.grids_added == ("G1", "G2")
+    async with services.sessions() as session:
+        staff = await roster.snapshot(services, session)
+        for said, grid in [("小区西门", "G1"), ("西门口", "G1"), ("西门那个路灯", "G1"), ("地下车库入口", "G1"),
+                           ("南门停车场", "G1"), ("小区南门", "G2"), ("中心广场的路灯", "G2"), ("广场", None),
+                           ("东门", None), ("", None)]:
+            found = staff.grid_for(_at(said))
+            assert (found.id if found else None) == grid, said
+            row = await roster.grid_of_ticket(session, _at(said))
+            assert (row.id if row else None) == grid, said
+        assert staff.grid_for(_at("小区西门", building="3")).id == "G2"  # type: ignore[union-attr]
+        assert staff.grid_for(_at("小区西门", building="9")) is None
+        assert (await roster.grid(session, "G1")).places == ["西门", "地下车库", "南门停车场"]  # type: ignore[union-attr]
+    again = await roster.import_roster(services, _write(tmp_path, PLACES))
+    assert not again.changed
+    moved = await roster.import_roster(services, _write(tmp_path, PLACES.replace('"小区西门", ', ""), "v2.toml"))
+    assert moved.grids_updated == ("G1",)
+    async with services.sessions() as session:
+        assert (await roster.snapshot(services, session)).grid_for(_at("西门")) is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda s: s.replace('places = ["南门", "中心广场"]', 'places = ["小区西门"]'),
+         "place '西门' is in two grids: 'G1' and 'G2'"),
+        (lambda s: s.replace('places = ["南门", "中心广场"]', 'places = ["  "]'), "grid 'G2' has an empty place"),
+        (lambda s: s.replace('places = ["南门", "中心广场"]', 'places = "南门"'), "grid 'G2': places must be a list of strings"),
+    ],
+)
+async def test_a_roster_with_bad_places_is_refused_whole(
+    services: Services, tmp_path: Path, edit: Any, problem: str
+) -> None:
+    with pytest.raises(roster.RosterError) as info:
+        await roster.import_roster(services, _write(tmp_path, edit(PLACES)))
+    assert any(problem in p for p in info.value.problems), info.value.problems
+    assert await _counts(services) == (0, 0)
+
+
+async def test_a_merge_keeps_the_places_of_the_grids_it_does_not_name(services: Services, tmp_path: Path) -> None:
+    await roster.import_roster(services, _write(tmp_path, PLACES))
+    partial = '[[people]]\nid = "lisi"\nname = "李四"\nroles = ["mediator"]\n'
+    await roster.import_roster(services, _write(tmp_path, partial, "partial.toml"), replace=False)
+    async with services.sessions() as session:
+        assert (await roster.grid(session, "G2")).places == ["南门", "中心广场"]  # type: ignore[union-attr]
+    clash = '[[grids]]\nid = "G9"\nname = "九"\nbuildings = ["9"]\nworkers = []\nplaces = ["中心广场"]\n'
+    with pytest.raises(roster.RosterError) as info:
+        await roster.import_roster(services, _write(tmp_path, clash, "clash.toml"), replace=False)
+    assert any("place '中心广场' is in two grids" in p for p in info.value.problems), info.value.problems

@@ -264,3 +264,31 @@ async def test_a_grid_worker_on_leave_his_grids_reports_move_to_the_worker_takin
     # the same file again: nothing left to move
     assert await roster_import(str(file)) == 0
     assert "moved with the grid" not in capsys.readouterr().out
+
+
+async def test_a_report_at_a_grids_place_moves_with_the_grid_too(
+    client: Client, services: Services, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A report at a common place the second grid lists (小区西门: no building) is that grid's
+    worker's; 李娜 taken out of the grid (merged: 望湖第二网格 with 赵强 alone, its places kept in the
+    file) hands it to 赵强 as a building's report would be handed."""
+    from tests.test_owner_notices import report
+
+    wx = WeChat(client, services.settings)
+    assert "工单号" in await report(wx, "oGate", "小区西门那个路灯晚上不亮", "13812345678")
+    [gate] = await tickets_of(services, "oGate")
+    assert (gate.building, gate.grid, gate.status) == (None, "G2", "dispatched")
+    if gate.assignee != "lina":  # the least loaded of the two took it: give it to 李娜 first
+        csrf = await logged_in(client, "admin", "community123")
+        await client.post(f"/console/tickets/{gate.number}/transition",
+                          data={"action": "assign", "assignee": "lina", "csrf_token": csrf})
+    file = Path(services.settings.var_dir) / "g2.toml"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text('[[grids]]\nid = "G2"\nname = "望湖第二网格"\nbuildings = ["4", "5", "6", "7"]\n'
+                    'places = ["小区东门", "小区西门", "地下车库", "垃圾站", "快递柜"]\nworkers = ["zhaoqiang"]\n',
+                    encoding="utf-8")
+    capsys.readouterr()
+    assert await roster_import(str(file)) == 0
+    assert f"{gate.number} lina → zhaoqiang" in capsys.readouterr().out
+    [gate] = await tickets_of(services, "oGate")
+    assert (gate.assignee, gate.grid) == ("zhaoqiang", "G2")

@@ -179,7 +179,7 @@ def _contact(state: DialogState | None, heard: list[dict[str, Any]]) -> str:
 
 async def _grid(ctx: Context, ticket: Ticket) -> Grid | None:
     """The grid of the hand-off's building, recorded on it (the console's and the report's grid)."""
-    grid = await roster.grid_of_building(ctx.session, ticket.building)
+    grid = await roster.grid_of_ticket(ctx.session, ticket)
     if grid is not None:
         ticket.grid = grid.id
     return grid
