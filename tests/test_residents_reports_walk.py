@@ -10,7 +10,8 @@ import pytest
 
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import group_posts, tickets_of
+from tests.wecom_driver import outbox_rows
 
 
 def oid() -> str:
@@ -63,4 +64,24 @@ async def test_a_question_nobody_configured_is_told_so_at_the_place_question(wx:
     reply = await wx.say(openid, "明天会下雨吗？")
     assert "答不上来" in reply and "人工" in reply and "问题在哪里" in reply and "不是一个地点" not in reply, reply
     assert "拍张照片" in await wx.say(openid, "3号楼2单元")
+
+async def test_a_cry_for_help_reads_once_to_staff_and_where_they_are_reaches_them(
+        wx: WeChat, services: Services) -> None:
+    """快来人啊: the staff group read it as 事项 (【紧急】其他：快来人啊) and again as 原因 (居民要求人工服务
+    （紧急：其他｜快来人啊）); and 3号楼2单元, the answer to 您在哪里, got the menu's numbers and left the
+    ticket 地点：未说明. Now the emergency is named once, in words, the place is kept on the ticket and
+    the building's grid worker told."""
+    openid = oid()
+    assert "您在哪里" in await wx.say(openid, "快来人啊")
+    [ticket] = await tickets_of(services, openid)
+    [post] = [p for p in await group_posts(services) if p.ticket_id == ticket.id]
+    content = post.payload["content"]
+    assert content.count("快来人啊") == 1 and "其他" not in content and "居民呼救" in content, content
+    reply = await wx.say(openid, "3号楼2单元")
+    assert ticket.number in reply and "菜单" not in reply and "1 报事报修" not in reply, reply
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and "3" in ticket.fields["place"] and ticket.grid == "G1"
+    [push] = await outbox_rows(services, "wecom", "wangwei")
+    assert "紧急求助" in push.payload["text"] and ticket.number in push.payload["text"]
+    assert push.payload["text"].count("快来人啊") == 1 and "（其他）" not in push.payload["text"]
 

@@ -96,13 +96,24 @@ def _emergency_in_hand(ctx: Context, flow: Flow | None, state: DialogState | Non
         return None
     slots = state.slots
     said = notices.safe_text(str(slots.get("opening_text") or slots.get("description") or "").strip())
+    advice = str(slots.get("emergency") or "generic")
+    category = str(slots.get("category") or ctx.text("handoff.urgent_category"))
     return {
-        "category": str(slots.get("category") or ctx.text("handoff.urgent_category")),
+        "category": category, "what": _what(ctx, category, advice),
         "said": said[:80] or ctx.text("handoff.urgent_unsaid"),
-        "advice": str(slots.get("emergency") or "generic"),
+        "advice": advice,
         "place": "" if where.get("home") else where.get("text", ""),
         "building": where.get("building", ""),
     }
+
+
+def _what(ctx: Context, category: str, advice: str) -> str:
+    """What an emergency is, as staff read it: its category, or, for 其他 (which says nothing), the
+    emergency in words (居民呼救（未说明何事）, 急病、摔伤: config/messages.toml [console.advice])."""
+    if category != flow_config()["complaint"]["other_category"]:
+        return category
+    label = f"console.advice.{advice}"
+    return ctx.text(label) if ctx.svc.texts.has(label) else ctx.text("handoff.urgent_category")
 
 
 def _where(ctx: Context, state: DialogState | None, heard: list[dict[str, Any]]) -> dict[str, str]:
@@ -140,7 +151,8 @@ async def _tell_grid_workers(ctx: Context, ticket: Ticket, grid: Grid | None, em
     if grid is None or not grid.workers:
         return False
     place = emergency["place"] or ctx.text("handoff.urgent_home", building=emergency["building"])
-    text = ctx.text("handoff.urgent_worker", number=ticket.number, category=emergency["category"],
+    what = _what(ctx, emergency["category"], emergency["advice"])
+    text = ctx.text("handoff.urgent_worker", number=ticket.number, category=what,
                     said=notices.safe_text(emergency["said"]), place=notices.safe_text(place))
     for userid in grid.workers or ():
         await outbox.push_worker(ctx.session, str(userid), text, now=ctx.now, ticket_id=ticket.id, urgent=True,
@@ -210,9 +222,11 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     heard = [get_classifier().extract_slots(text, now) for text in said]  # the slot extractors' reading
     where = _where(ctx, state, heard)
     emergency = _emergency_in_hand(ctx, flow, state, where)
-    if emergency is not None:  # staff see what the emergency is, not only "wants a person"
-        reason = ctx.text("handoff.urgent_reason", reason=reason, category=emergency["category"],
-                          said=emergency["said"])
+    waiting = await fastsql.read(ctx.tx, _WAITING, {"openid": ctx.openid})
+    if emergency is not None:  # staff see what the emergency is, not only "wants a person": a new
+        # ticket's summary (事项) says it, so its reason does not again; a waiting one's reason must
+        reason = ctx.text("handoff.urgent_reason" if waiting else "handoff.urgent_reason_new", reason=reason,
+                          category=emergency["what"], said=emergency["said"])
     fields: dict[str, Any] = {
         "reason": reason, "flow": flow.name if flow else None,
         "flow_title": ctx.text(flow.title) if flow else None,
@@ -228,7 +242,6 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     if phone:
         fields["phone"] = phone  # the contact, whole: staff and an owner (电话 0001) call it
     actor = f"resident:{hash_openid(ctx.openid)}"
-    waiting = await fastsql.read(ctx.tx, _WAITING, {"openid": ctx.openid})
     existing = fastsql.adopt(ctx.session, Ticket, waiting[0]) if waiting else None
     if existing is not None:
         grid = await _placed_later(ctx, existing, where, phone)
@@ -253,7 +266,7 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     if open_reports:
         fields["open_reports"] = open_reports
     if emergency is not None:
-        summary = ctx.text("handoff.urgent_summary", category=emergency["category"], said=emergency["said"])
+        summary = ctx.text("handoff.urgent_summary", category=emergency["what"], said=emergency["said"])
         why = summary
     else:
         why = reason if flow is None else f"{ctx.text(flow.title)}：{reason}"
@@ -388,8 +401,29 @@ async def with_staff(ctx: Context, text: str) -> str | None:
     ticket = await fastsql.get(ctx.session, Ticket, found[0]["id"])
     if ticket is None:
         return None
+    await _placed_meanwhile(ctx, ticket, text)
     told = await _written_on(ctx, ticket, text)
+    if ticket.urgency == "urgent":  # 3号楼 after 快来人啊 was asked where they are: not the menu's numbers
+        return ctx.text("handoff.urgent_noted", number=ticket.number)
     return ctx.text("handoff.waiting" if told else "handoff.noted", number=ticket.number)
+
+
+async def _placed_meanwhile(ctx: Context, ticket: Ticket, text: str) -> None:
+    """Where they are or a phone, said while the hand-off waits (3号楼2单元 after 快来人啊 asked
+    where): the ticket's place and building (its grid) and contact, as 人工 said again with them
+    would (_placed_later), so the staff group's 地点 is no longer 未说明; an emergency's first
+    building known so tells that building's grid workers, as one said at once would have."""
+    named = get_classifier().extract_slots(text, local(ctx.now, ctx.svc.tz))
+    place = {k: str(named[k]) for k in ("building", "unit", "room", "landmark") if named.get(k)}
+    where = {"text": parsers.place_text(place), "building": place.get("building", "")} if place else {}
+    phone = str(named.get("phone") or "")
+    if not where and not phone:
+        return
+    unplaced = not ticket.building
+    grid = await _placed_later(ctx, ticket, where, phone)
+    emergency = (ticket.fields or {}).get("emergency")
+    if ticket.urgency == "urgent" and unplaced and ticket.building and isinstance(emergency, dict):
+        await _tell_grid_workers(ctx, ticket, grid, {**emergency, "place": where["text"], "building": ticket.building})
 
 
 async def _quiet(ctx: Context, ticket: Ticket, actions: tuple[str, ...]) -> bool:
