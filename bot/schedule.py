@@ -171,6 +171,19 @@ def _quiet_bounds(settings: Settings) -> tuple[time, time]:
     return time(sh, sm), time(eh, em)
 
 
+def _time_of_day(moment: datetime, at: time, settings: Settings, *, after: bool) -> datetime:
+    """The local time of day `at` nearest moment: the first strictly after it (after=True) or the
+    last at or before it (after=False), as aware UTC."""
+    tz = ZoneInfo(settings.timezone)
+    local = moment.astimezone(tz)
+    found = datetime.combine(local.date(), at, tz)
+    if after and found <= local:
+        found = datetime.combine(local.date() + timedelta(days=1), at, tz)
+    elif not after and found > local:
+        found = datetime.combine(local.date() - timedelta(days=1), at, tz)
+    return found.astimezone(timezone.utc)
+
+
 def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     """The end of the quiet hours `now` falls in (aware UTC), or None outside quiet hours."""
     start, end = _quiet_bounds(settings)
@@ -182,21 +195,13 @@ def quiet_until(now: datetime, settings: Settings) -> datetime | None:
     inside = (start <= moment < end) if start < end else (moment >= start or moment < end)
     if not inside:
         return None
-    end_at = datetime.combine(local.date(), end, tz)
-    if end_at <= local:
-        end_at = datetime.combine(local.date() + timedelta(days=1), end, tz)
-    return end_at.astimezone(timezone.utc)
+    return _time_of_day(now, end, settings, after=True)
 
 
 def quiet_began(moment: datetime, settings: Settings) -> datetime:
     """The start of the quiet hours moment falls in (the latest start at or before it), aware UTC."""
     start, _ = _quiet_bounds(settings)
-    tz = ZoneInfo(settings.timezone)
-    local = moment.astimezone(tz)
-    began = datetime.combine(local.date(), start, tz)
-    if began > local:
-        began = datetime.combine(local.date() - timedelta(days=1), start, tz)
-    return began.astimezone(timezone.utc)
+    return _time_of_day(moment, start, settings, after=False)
 
 
 def held_until(now: datetime, settings: Settings, *, urgent: bool = False) -> datetime | None:
@@ -208,12 +213,7 @@ def held_until(now: datetime, settings: Settings, *, urgent: bool = False) -> da
 def _next_quiet_start(moment: datetime, settings: Settings) -> datetime:
     """The next start of quiet hours after moment (outside them), as aware UTC."""
     start, _ = _quiet_bounds(settings)
-    tz = ZoneInfo(settings.timezone)
-    local = moment.astimezone(tz)
-    begins = datetime.combine(local.date(), start, tz)
-    if begins <= local:
-        begins = datetime.combine(local.date() + timedelta(days=1), start, tz)
-    return begins.astimezone(timezone.utc)
+    return _time_of_day(moment, start, settings, after=True)
 
 
 def after_waking_time(since: datetime, seconds: float, settings: Settings) -> datetime:
