@@ -9,6 +9,7 @@ from typing import Any
 import xmltodict
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
+from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.channels.wecom import dedup_key
 from bot.services import Services
@@ -251,6 +252,11 @@ async def test_bad_input_is_refused_never_500(client: TestClient[Any, Any], serv
     # a message with no sender, well encrypted: 400
     status, _ = await wc.post("<xml><MsgType>text</MsgType><Content>x</Content></xml>")
     assert status == 400
+    # well signed, but encrypted for another company's app (its corp id inside): 403, not 400
+    s = services.settings
+    wc.crypto = WeChatCrypto(s.wecom_token, s.wecom_aes_key, "wwsomeoneelse000")
+    other, _ = await wc.post(wc.message_xml("wangwei", "text", Content="帮助"))
+    assert other == 403
 
 
 async def test_done_when_light_in_building_3(wx: Any, client: TestClient[Any, Any], services: Services) -> None:

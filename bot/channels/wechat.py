@@ -168,6 +168,13 @@ def _decrypt(svc: Services, query: Mapping[str, str], envelope: Mapping[str, str
     encrypt = envelope.get("Encrypt")
     if not encrypt:
         raise BadRequest("encrypt_type=aes without an <Encrypt> element")
+    return decrypt(crypto, encrypt, query, InvalidAppIdException, "appid")
+
+
+def decrypt(crypto: Any, encrypt: str, query: Mapping[str, str], wrong_id: type[Exception], id_name: str) -> str:
+    """An <Encrypt> element's message, its msg_signature checked (an official account's or a WeCom
+    app's crypto): Forbidden for a bad signature or another account's id (wrong_id), BadRequest for
+    what does not decrypt."""
     try:
         plain = crypto.decrypt_message(
             {"Encrypt": encrypt}, query.get("msg_signature", ""), query.get("timestamp", ""),
@@ -175,8 +182,8 @@ def _decrypt(svc: Services, query: Mapping[str, str], envelope: Mapping[str, str
         )
     except InvalidSignatureException as exc:
         raise Forbidden("msg_signature") from exc
-    except InvalidAppIdException as exc:
-        raise Forbidden("appid") from exc
+    except wrong_id as exc:
+        raise Forbidden(id_name) from exc
     except (ValueError, IndexError, struct.error) as exc:
         # bad base64 (binascii.Error), a length that is no multiple of the block, bad padding,
         # a truncated length prefix, bad UTF-8 inside

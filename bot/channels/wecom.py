@@ -31,7 +31,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 from bot import delivery_record, metrics, roster, worker_commands
-from bot.channels.wechat import BadRequest, Forbidden, answer_once, check_fresh, parse_xml, refusal, reply_xml
+from bot.channels.wechat import BadRequest, Forbidden, answer_once, check_fresh, decrypt, parse_xml, refusal, reply_xml
 from bot.logs import fields
 from bot.services import Services
 from storage.models import AuditLog, InboundDedup
@@ -54,19 +54,9 @@ def decode_body(svc: Services, query: Mapping[str, str], body: bytes) -> Fields:
     encrypt = parse_xml(body).get("Encrypt")
     if not encrypt:
         raise BadRequest("no <Encrypt> element")
-    try:
-        plain = crypto(svc).decrypt_message(
-            {"Encrypt": encrypt}, query.get("msg_signature", ""), query.get("timestamp", ""),
-            query.get("nonce", ""),
-        )
-    except InvalidSignatureException as exc:
-        raise Forbidden("msg_signature") from exc
-    except InvalidCorpIdException as exc:
-        raise Forbidden("corpid") from exc
-    except (ValueError, IndexError, struct.error) as exc:  # bad base64, padding, length or UTF-8
-        raise BadRequest(f"decrypt: {type(exc).__name__}") from exc
+    plain = decrypt(crypto(svc), encrypt, query, InvalidCorpIdException, "corpid")
     check_fresh(svc, query.get("timestamp", ""))
-    values = parse_xml(str(plain))
+    values = parse_xml(plain)
     user = values.get("FromUserName")
     if not user or len(user) > _MAX_USERID or not values.get("MsgType"):
         raise BadRequest("no sender or message type")
