@@ -399,22 +399,35 @@ async def upcoming_reply(svc: Services, session: AsyncSession) -> str:
     return svc.texts.get("activities.upcoming", upcoming=await _upcoming_text(svc, session, svc.clock.now()))
 
 
+async def _named(svc: Services, session: AsyncSession, activity_key: str, now: datetime) -> Activity | SignupResult:
+    """The activity a sign-up or a cancellation names, or the not_found result (the upcoming ones)."""
+    activity = await find_activity(session, activity_key, now)
+    if activity is None:
+        return SignupResult("not_found", None, await _not_found(svc, session, activity_key, now))
+    return activity
+
+
+async def _signup_of(session: AsyncSession, activity: Activity, openid: str) -> ActivitySignup | None:
+    """A resident's signup row for an activity (signed or cancelled), or None."""
+    return await session.scalar(
+        select(ActivitySignup).where(ActivitySignup.activity_id == activity.id, ActivitySignup.openid == openid)
+    )
+
+
 async def sign_up(svc: Services, session: AsyncSession, openid: str, activity_key: str) -> SignupResult:
     """Sign a resident up for an activity (by key or title) and plan its reminders; with the reply."""
     t = svc.texts
     now = svc.clock.now()
-    activity = await find_activity(session, activity_key, now)
-    if activity is None:
-        return SignupResult("not_found", None, await _not_found(svc, session, activity_key, now))
+    activity = await _named(svc, session, activity_key, now)
+    if isinstance(activity, SignupResult):
+        return activity
     if activity.cancelled_at is not None:
         return SignupResult("called_off", activity, t.get(
             "activities.called_off", title=activity.title, upcoming=await _upcoming_text(svc, session, now)))
     if activity.start_at <= now:
         return SignupResult("started", activity, t.get(
             "activities.started", title=activity.title, upcoming=await _upcoming_text(svc, session, now)))
-    signup = await session.scalar(
-        select(ActivitySignup).where(ActivitySignup.activity_id == activity.id, ActivitySignup.openid == openid)
-    )
+    signup = await _signup_of(session, activity, openid)
     values = {"title": activity.title, "when": _when(svc, activity), "place": activity.place or "-"}
     if signup is not None and signup.status == "signed":
         return SignupResult("already", activity, t.get("activities.already", **values))
@@ -433,12 +446,10 @@ async def cancel_signup(svc: Services, session: AsyncSession, openid: str, activ
     """Withdraw a resident's signup; its pending reminders are dropped."""
     t = svc.texts
     now = svc.clock.now()
-    activity = await find_activity(session, activity_key, now)
-    if activity is None:
-        return SignupResult("not_found", None, await _not_found(svc, session, activity_key, now))
-    signup = await session.scalar(
-        select(ActivitySignup).where(ActivitySignup.activity_id == activity.id, ActivitySignup.openid == openid)
-    )
+    activity = await _named(svc, session, activity_key, now)
+    if isinstance(activity, SignupResult):
+        return activity
+    signup = await _signup_of(session, activity, openid)
     if signup is None or signup.status != "signed":
         return SignupResult("not_signed", activity, t.get("activities.not_signed", title=activity.title))
     signup.status = "cancelled"
