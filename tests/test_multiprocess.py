@@ -32,6 +32,7 @@ from bot import reminders
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import Message, OutboxItem, Reminder, Ticket
+from storage.models import Resident as ResidentRow
 from bench.conversations import interjection
 from tests.conftest import PG_ADMIN_URL, _admin
 from tests.harness import PrivateRedis, RecordingApi, Resident, ServerProcess
@@ -449,3 +450,45 @@ async def test_sigkill_mid_conversation(cluster: Cluster) -> None:
     assert numbers == [match.group(1)]
     assert list(typed) == conv.sent  # nothing typed before or after the kill is lost
     assert ticket is not None and ticket.fields["phone"] == conv.phone and ticket.building == "7"
+
+
+async def test_sigkill_mid_message_the_retry_is_handled_once_on_the_other_process(cluster: Cluster) -> None:
+    """A is killed while its transaction for the resident's 确认 is open (held at the resident's
+    row, which it updates last): nothing of it is kept, and WeChat's retries, sent to B as they
+    come (5 s apart), get the report submitted there exactly once."""
+    a, b = cluster.procs
+    openid = f"oKillMid{uuid.uuid4().hex[:8]}"
+    conv = Conversation("complaint", "5号楼1单元楼道灯坏了，晚上黑乎乎的", "13900002222", "5号楼1单元")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        resident = Resident(http, openid, encrypt=False)
+        reply = await resident.post(b.url, resident.text(conv.opening))
+        answer = next_answer(conv, reply)
+        while answer is not None and conv.asked[-1] != "confirm":
+            reply = await resident.post(b.url, resident.text(answer))
+            answer = next_answer(conv, reply)
+        assert answer == "确认", (conv.asked, reply)
+        confirm = resident.text(answer)
+
+        async with cluster.sessions()() as session, session.begin():
+            await session.execute(select(ResidentRow).where(ResidentRow.openid == openid).with_for_update())
+            first = asyncio.create_task(resident.post(a.url, confirm))
+            await asyncio.sleep(1.5)  # A is inside its transaction, waiting for the row
+            assert not first.done(), first
+            a.kill()
+        with pytest.raises(aiohttp.ClientError):
+            await first
+
+        replies = []
+        for _ in range(2):  # WeChat's two retries, 5 s after the delivery before
+            await asyncio.sleep(5 - 1.5 if not replies else 5)
+            replies.append(await resident.post(b.url, confirm))
+            if CREATED.search(replies[-1]):
+                break
+        match = CREATED.search(replies[-1])
+        assert match, (replies, cluster.logs())
+
+    async with cluster.sessions()() as session:
+        numbers = (await session.scalars(select(Ticket.number).where(Ticket.resident == openid))).all()
+        confirms = await session.scalar(select(func.count()).select_from(Message).where(
+            Message.openid == openid, Message.direction == "in", Message.content == "确认"))
+    assert numbers == [match[1]] and confirms == 1, (numbers, confirms)
