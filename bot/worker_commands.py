@@ -57,7 +57,8 @@ _MINE_ASKED = re.compile(
 # 收到 (好的收到, 收到，马上去) takes the one ticket waiting to be taken, only when there is exactly one.
 _ACK = re.compile(
     r"^(?:好的?)?[\s,]*(?:收到(?:了|啦)?(?:[\s,]*(?:马上去|马上到|这就去|马上处理|谢谢))?"
-    r"|(?:我)?(?:马上|这就|现在)(?:就)?(?:过)?去(?:了|啦)?|马上到)$"
+    r"|(?:我)?(?:马上|这就|现在)(?:就)?(?:过)?去(?:了|啦)?|马上到"
+    r"|(?:我)?(?:马上|这就|现在)?(?:就)?(?:过)?去(?:看看|看一下|瞧瞧|瞅瞅)(?:吧|啊)?)$"
 )
 # A reply to a notice that asks for nothing (好的, 知道了, 谢谢, 辛苦了, 👌): a short answer, not the
 # whole command list.
@@ -74,7 +75,9 @@ _NOTED = re.compile(
 # 这个单子我处理不了 / 办不了 / 管不了 (beyond the worker): the same 退回, with a word on 吹哨 for
 # what needs the street office or a department (_CANNOT).
 _CANNOT = (r"(?:处理|办|弄|管|修|解决|搞|干|做|调解|协调)不了|(?:修|弄|搞|处理)不好|搞不定|没(?:法|办法)(?:处理|办|弄|修|解决)")
-_HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|换个人|换人|找别人|派给别人|让别人去|别人去"
+# 送不了 / 人手不够 (a provider who cannot serve a booking) as 去不了 is.
+_HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|送不了|送不过去|送不过来|人手不够|没有?人手|派不出人"
+                        r"|换个人|换人|找别人|派给别人|让别人去|别人去"
                         rf"|转派|转交|转给|转单|接不了|取消接单|{_CANNOT}")
 _CANNOT_SAID = re.compile(_CANNOT)
 # In a hand-over, the words that ask for another person (not only "not now": 今天去不了 明天去 is a plan).
@@ -1034,6 +1037,12 @@ async def act(svc: Services, session: AsyncSession, who: Person, cmd: Command) -
     if cmd.more:
         return await _act_on_each(svc, session, who, cmd)
     found = await find_ticket(svc, session, who, cmd)
+    if found.ticket is None and cmd.soft and not cmd.ref:
+        # 收到 / 我去看看 with nothing waiting to be taken: with one job in hand, what to send for it
+        _answered_as("answered")
+        if found.reply == t.get("wecom.acknowledged") and len(await _jobs_in_hand(session, who)) == 1:
+            return await noted(svc, who)
+        return found.reply
     if found.ticket is None:
         if found.refused:
             _audit(session, who.id, f"wecom.{cmd.verb}.refused", cmd.ref or "", svc.clock.now(), reason="not assignee")
@@ -1496,7 +1505,10 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
     if cmd is None and (meant := misheard(text)) is not None:  # 办姐 2 好了: asked back, nothing done
         return t.get("wecom.misheard", meant=notices.clip(meant, 60))
     if cmd is None:  # words meant for the resident (周六上午十点在调解室) are shown as the 回复 to send
-        return t.get("wecom.not_understood") + await _for_resident(svc, who, text) + "\n" + help_text(svc, who)
+        suggested = await _for_resident(svc, who, text)
+        if suggested:  # not 没有看懂 and the whole command list: the sentence was read, only not sent
+            return t.get("wecom.not_sent") + suggested + "\n" + t.get("wecom.help_hint")
+        return t.get("wecom.not_understood") + "\n" + help_text(svc, who)
     if cmd.typo:
         return typo_reply(svc, cmd)
     if cmd.verb == "help":

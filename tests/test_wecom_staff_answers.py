@@ -115,12 +115,14 @@ async def test_words_for_the_resident_typed_without_回复_are_shown_as_the_回�
     client: TestClient[Any, Any], services: Services,
 ) -> None:
     """周六上午十点在社区调解室 typed as it is got 没有看懂这条指令 and the command list, which never
-    said how to tell the resident: the 回复 that sends it is now given, with the ticket's number."""
+    said how to tell the resident: the 回复 that sends it is now given, with the ticket's number —
+    said as not sent yet, not as 没有看懂 followed by the whole command list (the sentence was read)."""
     wx, wc = WeChat(client, services.settings), WeCom(client, services)
     number = await _mediation(wx, services, "oM")
     said = "周六上午十点在社区调解室，双方都来"
     reply = await wc.say("chenmediator", said)
-    assert reply.startswith(f"没有看懂这条指令。\n如果这句话是要告诉居民的，请回复：回复 0001 {said}\n工单指令")
+    assert reply == (f"这句话还没有发给居民。\n如果这句话是要告诉居民的，请回复：回复 0001 {said}\n"
+                     "其他指令请回复“帮助”查看。")
     assert await _answers(services, "oM") == []  # nothing sent until the 回复 comes
     assert await wc.say("chenmediator", f"回复 0001 {said}") == f"已回复工单 {number} 的居民，居民在微信对话里就能看到。"
     assert await _answers(services, "oM") == [f"【调解员 陈调解】关于您的工单 {number}：\n{said}"]
@@ -128,8 +130,8 @@ async def test_words_for_the_resident_typed_without_回复_are_shown_as_the_回�
     await _mediation(wx, services, "oM2")
     assert "请回复：回复 0001 周六上午十点在社区调解室（换成要发的那张工单的号）" in \
         await wc.say("chenmediator", "周六上午十点在社区调解室")
-    assert "请回复：" not in await wc.say("chenmediator", "abc 123")
-    assert "请回复：" not in await wc.say("wangwei", "周六上午十点在社区调解室")
+    assert (await wc.say("chenmediator", "abc 123")).startswith("没有看懂这条指令。\n工单指令")
+    assert (await wc.say("wangwei", "周六上午十点在社区调解室")).startswith("没有看懂这条指令。\n工单指令")
 
 
 async def test_a_staff_member_who_asked_from_wecom_hears_the_residents_answer_there(

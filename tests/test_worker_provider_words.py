@@ -47,6 +47,18 @@ def test_when_the_meal_comes_is_a_plan(said: str, words: str) -> None:
     assert worker_commands.parse(said) == Command("later", None, words)
 
 
+@pytest.mark.parametrize(("said", "command"), [
+    ("今天送不了，人手不够", Command("hand_over", None, "今天送不了，人手不够")),
+    ("人手不够", Command("hand_over", None, "人手不够")),
+    ("2 送不了", Command("hand_over", "2", "送不了")),
+    ("今天送不了 明天中午送", Command("later", None, "今天送不了 明天中午送")),
+])
+def test_a_provider_who_cannot_serve_is_a_hand_over(said: str, command: Command) -> None:
+    """今天送不了，人手不够 was 没有看懂这条指令 and the command list: the canteen cannot serve it, so
+    the answer is the 退回 to send, as for a grid worker's 下午去不了; a later time said is a plan."""
+    assert worker_commands.parse(said) == command
+
+
 async def test_the_canteens_day(client: Client, services: Services, clock: FakeClock) -> None:
     await load_demo_roster(services)
     wc = WeCom(client, services)

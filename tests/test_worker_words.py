@@ -165,6 +165,19 @@ async def test_plain_words_for_taking_a_ticket(client: TestClient[Any, Any], ser
     assert (await wc.say("wangwei", "0003 已接单")).startswith(f"已接单：工单 {c}")
 
 
+async def test_i_will_go_and_look_takes_the_one_job_waiting(client: TestClient[Any, Any], services: Services) -> None:
+    """好的我去看看 / 我去看看 (a grid worker answering a card) was 没有看懂这条指令 and the whole command
+    list: it is taken as 收到 is — the one job waiting taken; with it in hand already, what to send
+    when done; with nothing in hand, acknowledged."""
+    wc = WeCom(client, services)
+    assert await wc.say("wangwei", "我去看看") == "收到。您目前没有等待接单的工单；办理工单请回复指令（回复“帮助”查看）。"
+    a = (await new_ticket(services, resident="oLook1")).ticket.number
+    assert (await wc.say("wangwei", "好的我去看看")).startswith(f"已接单：工单 {a}")
+    assert (await ticket(services, a)).status == "accepted"
+    for said in ("我去看看", "我这就去看一下", "好的，马上过去看看"):
+        assert await wc.say("wangwei", said) == f"好的。工单 {a}（3号楼）办完后请回复“办结 0001 说明”。", said
+
+
 async def test_plain_words_for_finishing_and_listing(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
     a = (await new_ticket(services, resident="oF1")).ticket.number
@@ -175,8 +188,8 @@ async def test_plain_words_for_finishing_and_listing(client: TestClient[Any, Any
     # 已完成 / 完成 N say only "done": the result is asked, as for a bare 办结
     assert await wc.say("wangwei", "已完成") == "请写明办理结果，例如“办结 0001 …”。"
     assert await wc.say("wangwei", "完成 0001") == "请写明办理结果，例如“办结 0001 …”。"
-    assert "没有看懂这条指令" in await wc.say("wangwei", "修好了吗")
-    assert "没有看懂这条指令" in await wc.say("wangwei", "完成情况怎么样")
+    assert (await wc.say("wangwei", "修好了吗")).startswith("这句话还没有发给居民。")  # words: nothing done
+    assert (await wc.say("wangwei", "完成情况怎么样")).startswith("这句话还没有发给居民。")
     assert (await ticket(services, a)).status == "accepted"
     assert (await wc.say("wangwei", "弄好了，灯管换了新的")).startswith(f"已办结：工单 {a}")
     assert (await _told(services, "oF1"))[-1] == f"您的工单 {a} 已办结：弄好了，灯管换了新的"
