@@ -492,6 +492,13 @@ async def reminded_drop(ctx: Context) -> str | None:
     """去不了了 / 不去了 alone (bot.flows.booking_change.drops_reminded) after an activity's reminder
     and before it starts: that signup withdrawn, as 取消报名 would, with how to sign up again. None
     when no activity was reminded of, or its signup no longer stands."""
+    activity = await _reminded(ctx)
+    return await _withdrawn(ctx, activity) if activity is not None else None
+
+
+async def _reminded(ctx: Context) -> Activity | None:
+    """The activity of the resident's latest activity reminder, while their signup stands and it
+    has not started; None otherwise."""
     signup_id = await ctx.session.scalar(
         select(Reminder.cause_id).where(
             Reminder.target == ctx.openid, Reminder.kind.in_(REMINDED), Reminder.cause_type == CAUSE,
@@ -503,7 +510,23 @@ async def reminded_drop(ctx: Context) -> str | None:
     if (signup is None or activity is None or signup.status != "signed" or activity.start_at <= ctx.now
             or activity.cancelled_at is not None):
         return None
-    return await _withdrawn(ctx, activity)
+    return activity
+
+
+async def reminded_move(ctx: Context, text: str) -> str | None:
+    """改到下午 / 能不能改个时间 to an activity's reminder, with no booking ahead to move: an
+    activity's time is the organisers', so it is said it stays, with how to withdraw — it was told
+    there was no elderly-service booking, as if the reminder had been about one. None otherwise."""
+    from bot import bookings
+    from bot.flows.elderly import booking_request
+
+    asked = booking_request(text)
+    if asked is None or asked[0] != "change" or await bookings.upcoming(ctx.svc, ctx.session, ctx.openid):
+        return None
+    activity = await _reminded(ctx)
+    if activity is None:
+        return None
+    return ctx.svc.texts.get("activities.time_fixed", title=activity.title, when=_when(ctx.svc, activity))
 
 
 # 我不想去了, 不参加了, 算了不报了: a signup dropped without naming it.
@@ -599,14 +622,28 @@ _ASKED_WHEN = re.compile(
 )
 
 
+# 几点开始来着, 在哪集合 with no activity named: the one reminded of, else the only one signed up for.
+_ASKED_BARE = re.compile(
+    r"^(?:活动)?(?:是)?(?:几点|什么时候|啥时候|哪天|几号|在哪儿?|在哪里|在什么地方|在啥地方|地点在哪)"
+    r"(?:开始|集合|举行)(?:来着)?(?:啊|呀|呢|吗|哦)?$"
+)
+
+
 async def asked_when(ctx: Context, said: str) -> str | None:
     """写春联几点开始: the activity's time and place, and whether the resident is signed up for it
-    (else how to sign up). None when no activity is named so."""
-    found = _ASKED_WHEN.match(said)
-    name = found.group("name") if found is not None else ""
-    if len(name) < 2 or _number(name) is not None:
-        return None
-    activity = await find_activity(ctx.session, name, ctx.now)
+    (else how to sign up); 几点开始来着 / 在哪集合 naming none, the activity reminded of or the only
+    one signed up for (it was 没太明白 and the menu). None when no activity is named or meant so."""
+    if _ASKED_BARE.match(said):
+        signed = await signed_activities(ctx.session, ctx.openid, ctx.now)
+        activity = await _reminded(ctx) or (signed[0] if len(signed) == 1 else None)
+        if activity is None:
+            return None
+    else:
+        found = _ASKED_WHEN.match(said)
+        name = found.group("name") if found is not None else ""
+        if len(name) < 2 or _number(name) is not None:
+            return None
+        activity = await find_activity(ctx.session, name, ctx.now)
     if activity is None or activity.cancelled_at is not None:
         return None
     signed = any(a.id == activity.id for a in await signed_activities(ctx.session, ctx.openid, ctx.now))

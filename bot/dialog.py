@@ -685,6 +685,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
     dropped = await activities.named_drop(ctx, text) if activities is not None else None
     if dropped is not None:  # 楼道清洁我不去了: that signup, not a 助洁 booking
         return Outcome(dropped, None)
+    fixed = await activities.reminded_move(ctx, text) if activities is not None else None
+    if fixed is not None:  # 改到下午 to an activity's reminder: its time stays, not "no booking"
+        return Outcome(fixed, None)
     booking_flow = registry.get("elderly_service")
     if booking_flow is not None and _is_booking_reply(text):
         # The words reminders tell residents to answer with: 取消预约 / 改时间.

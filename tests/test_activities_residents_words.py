@@ -147,3 +147,43 @@ async def test_what_i_signed_up_for_asked_with_sha_lists_the_signups(wx: WeChat,
     listed = await wx.say(openid, "我报名了啥")
     assert "敬老院探访" in listed and "姓名" in listed, listed
     assert "敬老院探访" not in await wx.say(oid(), "我报了啥")
+
+
+async def _reminded_of_cleaning(wx: WeChat, services: Services, clock: FakeClock) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.schedule import run_due
+
+    await load_activities(services)  # 楼道清洁 on 12-05 09:00
+    openid = oid()
+    clock.set(datetime(2026, 12, 3, 20, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    assert "报名成功" in await wx.say(openid, "报名 楼道清洁")
+    clock.set(datetime(2026, 12, 4, 19, 1, tzinfo=ZoneInfo("Asia/Shanghai")))  # the evening-before reminder
+    await run_due(services)
+    return openid
+
+
+@pytest.mark.parametrize("asked", ["几点开始来着", "在哪集合"])
+async def test_when_and_where_asked_after_a_reminder_name_the_activity(
+    wx: WeChat, services: Services, clock: FakeClock, asked: str
+) -> None:
+    """几点开始来着 / 在哪集合 to an activity's reminder got 没太明白 and the menu (only 楼道清洁几点开始,
+    naming it, was read). Naming none, they are about the activity reminded of."""
+    openid = await _reminded_of_cleaning(wx, services, clock)
+    told = await wx.say(openid, asked)
+    assert "“楼道清洁志愿行动”：12月5日 09:00–11:00，地点：望湖社区3号楼前广场集合" in told, told
+    assert "您已经报名了" in told
+
+
+async def test_a_new_time_asked_for_an_activity_says_its_time_is_set(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """改到下午 to an activity's reminder was told 您现在没有待进行的养老服务预约 — as if the reminder had
+    been about a booking. The activity's time stays, and how to withdraw is said; the signup stands."""
+    openid = await _reminded_of_cleaning(wx, services, clock)
+    told = await wx.say(openid, "改到下午")
+    assert "“楼道清洁志愿行动”的时间是定好的（12月5日 09:00–11:00）" in told and "不去了" in told, told
+    assert "养老服务预约" not in told
+    assert await _status(services, openid) == ["signed"]
+    assert "已为您取消“楼道清洁志愿行动”的报名" in await wx.say(openid, "不去了 谢谢")
