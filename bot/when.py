@@ -43,6 +43,8 @@ _ISO_DATE = re.compile(r"(?<![\d\-/.])(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1
 _NOT_A_DAY = r"[楼院门线床房室铺库馆口位机窗柜车店栋座岗台桌]|单元|公寓|小区|大街|街|路"
 _CN_DATE = re.compile(rf"(?:({_NUM})月)?({_NUM})(?:日|号(?!{_NOT_A_DAY}))")
 _WEEKDAY = re.compile(r"(下下|下个?|这个?|本)?(?:周|星期|礼拜)([一二三四五六日天末])")
+# 月底 / 这个月底 / 下个月底 / 12月底 / 下个月初 (not 正月初一, a lunar day): a month's last or first day.
+_MONTH_EDGE = re.compile(rf"(?:(下个?|这个?|本)|({_NUM}))?月(底|末|初)(?![一二三四五六七八九十])")
 _CLOCK = re.compile(r"(\d{1,2})[:：](\d{2})")
 _HOUR = re.compile(rf"({_NUM})[点點时](?:(半)|(一刻)|(三刻)|({_NUM})分?)?")
 _PART = re.compile("|".join(sorted(PARTS, key=len, reverse=True)))
@@ -136,6 +138,24 @@ def _day_of_month(today: date, day: int) -> date | None:
         return None
 
 
+def _month_edge(today: date, prefix: str, number: str | None, edge: str) -> date | None:
+    """月底 (this month's last day), 下个月底, 12月底, 月初 / 下个月初 (the next month's first day;
+    this month's start has passed), 12月初: the day meant, on or after today."""
+    first_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    if number is not None:
+        month = cn_number(number)
+        start = _month_day(today.replace(day=1), month, 1) if month is not None and 1 <= month <= 12 else None
+    elif prefix.startswith("下") or (edge == "初" and today.day > 1):
+        start = first_next
+    else:
+        start = today.replace(day=1)
+    if start is None:
+        return None
+    if edge == "初":
+        return start if start >= today else None
+    return (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
 def parse_day(text: str, today: date) -> date | None:
     """The date text names (relative, weekday, month/day or ISO), resolved against today."""
     for word in sorted(_RELATIVE, key=len, reverse=True):
@@ -154,6 +174,9 @@ def parse_day(text: str, today: date) -> date | None:
             month = cn_number(m.group(1))
             return None if month is None else _month_day(today, month, day)
         return _day_of_month(today, day)
+    m = _MONTH_EDGE.search(text)
+    if m:
+        return _month_edge(today, m.group(1) or "", m.group(2), m.group(3))
     m = _WEEKDAY.search(text)
     if m:
         target = _WEEKDAYS[m.group(2)]

@@ -60,3 +60,32 @@ async def test_a_move_said_where_the_time_is_asked_is_its_answer(wx: WeChat, ser
     summary = await wx.say(openid, "否")
     assert "时间：11月26日 上午" in summary, summary
     assert "已为助浴预约好：11月26日（周四）09:00" in await wx.say(openid, "1")
+
+
+async def test_the_end_of_the_month_is_a_day(wx: WeChat, services: Services) -> None:
+    """月底 where a haircut's time is asked got 没有看懂时间. It is the month's last day (11月30日, a
+    Monday: 理发 is on Wednesdays, which is said), and 下个月初上午 the next month's first (a Tuesday)."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我爸约个理发")
+    for answer in ("李建国", "81"):
+        await wx.say(openid, answer)
+    assert "想约哪一天" in await wx.say(openid, "7号楼1单元101")
+    told = await wx.say(openid, "月底")
+    assert "这一天不提供这项服务" in told and "没有看懂时间" not in told, told
+    assert "这一天不提供这项服务" in await wx.say(openid, "下个月初上午")  # 12月1日, a Tuesday
+    assert "注意" in await wx.say(openid, "下个月2号上午")
+
+
+def test_month_edges_are_read_as_days() -> None:
+    from datetime import date
+
+    from bot.when import parse_day
+
+    today = date(2026, 11, 25)
+    assert parse_day("月底", today) == date(2026, 11, 30)
+    assert parse_day("这个月底那天上午", today) == date(2026, 11, 30)
+    assert parse_day("下个月底", today) == date(2026, 12, 31)
+    assert parse_day("下个月初", today) == parse_day("月初", today) == date(2026, 12, 1)
+    assert parse_day("二月底", today) == date(2027, 2, 28)
+    assert parse_day("11月初", today) is None  # passed
+    assert parse_day("正月初一", today) is None  # a lunar day: not read
