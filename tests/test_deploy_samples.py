@@ -83,6 +83,7 @@ async def test_through_the_nginx_sample_a_signed_resident_is_answered(tmp_path: 
     site = (DEPLOY / "nginx.conf").read_text()
     site = re.sub(r"listen 443 ssl[^;]*;", f"listen 127.0.0.1:{port} ssl;", site)
     site = re.sub(r"server 127\.0\.0\.1:\d+;", f"server 127.0.0.1:{served.port};", site)
+    site = site.replace("allow 10.0.0.0/8;", "allow 10.0.0.0/8;\n        allow 127.0.0.2;  # the test's monitoring")
     (tmp_path / "nginx").mkdir()
     main = _nginx_prefix(tmp_path / "nginx", site)
     proc = subprocess.Popen(_nginx(main, "-g", "daemon off;"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -105,6 +106,16 @@ async def test_through_the_nginx_sample_a_signed_resident_is_answered(tmp_path: 
                 assert resp.status == 413  # nginx refuses it before the app reads it
             async with http.get(f"{base}/metrics") as resp:
                 assert resp.status == 403  # the monitoring network only
+            # Every location gets the edge's headers: the client's own X-Request-Id (and
+            # X-Forwarded-For) are replaced, on /metrics as on /, for the one allowed to scrape it.
+            monitoring = aiohttp.TCPConnector(ssl=False, local_addr=("127.0.0.2", 0))
+            async with aiohttp.ClientSession(connector=monitoring) as scraper:
+                for path in ("/healthz", "/metrics"):
+                    async with scraper.get(f"{base}{path}", headers={"X-Request-Id": "from-the-client"}) as resp:
+                        assert resp.status == 200, path
+                        assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["X-Request-Id"]), (path, resp.headers)
+                        if path == "/metrics":
+                            assert "cb_messages_total" in await resp.text()
     finally:
         proc.terminate()
         proc.wait(10)
