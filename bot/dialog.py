@@ -699,6 +699,10 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
     changed = await volunteer.change_areas(ctx, text) if volunteer is not None else None
     if changed is not None:  # 改方向 助老 文化 / 加方向 文化 from a registered volunteer
         return Outcome(changed, None)
+    correction = _optional("bot.flows.correction")
+    moved = await correction.corrected_place(ctx, text) if correction is not None else None
+    if moved is not None:  # 不对，是5号楼 right after an emergency was submitted at once: the report moved
+        return Outcome(moved, None)
     added = await added_detail(ctx, text)  # 补充一下：灯罩也掉了 — to the report already made
     if added is not None:
         lead = _emergency_advice(ctx, text)

@@ -1178,6 +1178,17 @@ async def _unlink(svc: Services, session: AsyncSession, ticket: Ticket, job: Tic
                             data={"parent": job.number, "parent_id": job.id})
 
 
+async def unlink_moved(svc: Services, session: AsyncSession, ticket: Ticket, actor: str) -> bool:
+    """A report linked to a job that its resident has since placed elsewhere (不对，是5号楼: the
+    neighbours' job is at 3号楼) is no longer that job's: unlinked as a report reopened on its own is
+    (_unlink), to be routed as its own. Returns whether it was linked."""
+    job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
+    if job is None:
+        return False
+    await _unlink(svc, session, ticket, job, actor)
+    return True
+
+
 async def linked_job(session: AsyncSession, ticket: Ticket) -> Ticket | None:
     """The job a report is linked to, or was until it was reopened on its own and not 办结 since
     (row-locked)."""

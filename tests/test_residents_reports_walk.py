@@ -85,3 +85,58 @@ async def test_a_cry_for_help_reads_once_to_staff_and_where_they_are_reaches_the
     assert "紧急求助" in push.payload["text"] and ticket.number in push.payload["text"]
     assert push.payload["text"].count("快来人啊") == 1 and "（其他）" not in push.payload["text"]
 
+async def test_an_emergency_s_place_corrected_after_it_went_is_re_routed(wx: WeChat, services: Services) -> None:
+    """An emergency is submitted once its place and phone are known; 不对，是5号楼 then got 没太明白 and the
+    menu, and 补充一下：是5号楼 only a note to 3号楼's grid worker. The report now moves to 5号楼 and to its
+    grid's worker (the first told 已改派他人, 不用上门), the resident told who has it."""
+    openid = oid()
+    await wx.say(openid, "我闻到很大的煤气味")
+    await wx.say(openid, "3号楼2单元")
+    assert "工单号" in await wx.say(openid, "13812345679")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.assignee == "wangwei" and ticket.urgency == "urgent"
+    reply = await wx.say(openid, "不对，是5号楼")
+    assert ticket.number in reply and "5号楼" in reply and "没太明白" not in reply, reply
+    [ticket] = await tickets_of(services, openid)
+    assert (ticket.building, ticket.grid, ticket.fields["place"]) == ("5", "G2", "5号楼"), ticket.fields
+    assert ticket.assignee in ("lina", "zhaoqiang") and ticket.urgency == "urgent" and ticket.status == "dispatched"
+    away = (await outbox_rows(services, "wecom", "wangwei"))[-1]
+    assert "已改派他人" in away.payload["text"] and ticket.number in away.payload["text"], away.payload
+    [card] = await outbox_rows(services, "wecom", ticket.assignee)
+    assert "5号楼" in str(card.payload) and card.urgent
+
+
+async def test_a_place_corrected_within_the_same_grid_tells_its_owner(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    for said in ("楼道里冒烟了", "3号楼2单元", "13812345679"):
+        await wx.say(openid, said)
+    reply = await wx.say(openid, "补充一下：是2号楼1单元")
+    assert "2号楼1单元" in reply and "王伟" in reply, reply
+    [ticket] = await tickets_of(services, openid)
+    assert (ticket.building, ticket.assignee, ticket.fields["place"]) == ("2", "wangwei", "2号楼1单元")
+    told = (await outbox_rows(services, "wecom", "wangwei"))[-1]
+    assert "更正地点" in told.payload["text"] and "2号楼1单元" in told.payload["text"], told.payload
+    # 是3号楼 alone, or 补充 of something else, is no correction
+    assert "已补充到工单" in await wx.say(openid, "补充一下：烟是从地下室冒出来的")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "2"
+
+
+
+async def test_a_report_linked_to_neighbours_job_and_moved_elsewhere_is_its_own(
+        wx: WeChat, services: Services) -> None:
+    """A neighbour reported gas at 3号楼 first, so this report was linked to that job; 不对，是5号楼 left
+    it linked (only 3号楼's worker told). Now it leaves that job and goes to 5号楼's grid worker."""
+    first, second = oid(), oid()
+    for openid, phone in ((first, "13812345670"), (second, "13812345671")):
+        for said in ("我闻到很大的煤气味", "3号楼2单元", phone):
+            await wx.say(openid, said)
+    [job] = await tickets_of(services, first)
+    [mine] = await tickets_of(services, second)
+    assert mine.parent_id == job.id
+    reply = await wx.say(second, "不对，是5号楼")
+    assert "5号楼" in reply and "改派" in reply, reply
+    [mine] = await tickets_of(services, second)
+    [job] = await tickets_of(services, first)
+    assert mine.parent_id is None and mine.building == "5" and mine.assignee in ("lina", "zhaoqiang")
+    assert job.reporters == 1 and job.building == "3" and job.assignee == "wangwei"
