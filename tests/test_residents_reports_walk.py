@@ -140,3 +140,31 @@ async def test_a_report_linked_to_neighbours_job_and_moved_elsewhere_is_its_own(
     [job] = await tickets_of(services, first)
     assert mine.parent_id is None and mine.building == "5" and mine.assignee in ("lina", "zhaoqiang")
     assert job.reporters == 1 and job.building == "3" and job.assignee == "wangwei"
+
+async def test_a_unit_said_by_voice_at_the_photo_question_is_added_to_the_place(
+        wx: WeChat, services: Services) -> None:
+    """嗯 就是说 三单元, recognised from a voice message where photos are asked after 三号楼 was the
+    place: it was 请发送照片 and the unit lost; now it is added to the place and the photo asked again."""
+    openid = oid()
+    reply = await wx.send("voice", openid, MediaId="v1", Format="amr", Recognition="嗯 那个 就是说 我们那个 三号楼 那个电梯啊 又坏了 嗯 老人下不来")
+    assert "拍张照片" in reply, reply
+    reply = await wx.send("voice", openid, MediaId="v2", Format="amr", Recognition="嗯 就是说 三单元")
+    assert "3单元" in reply and "拍张照片" in reply and "请发送照片" not in reply, reply
+    for said in ("跳过", "13812345678", "否"):
+        reply = await wx.say(openid, said)
+    assert "请核对" in reply and "3单元" in reply, reply
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert (ticket.building, ticket.fields["unit"]) == ("3", "3")
+
+
+async def test_a_dark_stairwell_told_at_length_is_no_fire(wx: WeChat, services: Services) -> None:
+    """黑灯瞎火 (pitch dark) in an old resident's long message about a corridor light got the fire advice
+    (拨打 119) and an urgent report: the 火 inside the idiom was read as a fire."""
+    openid = oid()
+    reply = await wx.say(openid, "你好啊小同志 我是7号楼的老李 今年78了 我们这个单元的楼道灯啊 坏了有一个多礼拜了 "
+                                 "晚上黑灯瞎火的 我上下楼都得扶着墙 前天差点摔一跤 你们赶紧派人来看看吧 谢谢啦")
+    assert "119" not in reply and "⚠️" not in reply, reply
+    assert "火情" not in await wx.say(openid, "3单元")
+    assert "119" in await wx.say(oid(), "楼道里着火了 黑灯瞎火的什么都看不见")  # a fire said is still one
+

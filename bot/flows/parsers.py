@@ -141,7 +141,7 @@ def place_more(place: Any, text: str) -> dict[str, Any] | None:
     室 said, not a bare number) and place has a building."""
     if not isinstance(place, dict) or not place.get("building"):
         return None
-    added = _unit_room_added(text.strip().rstrip("。.！!"), str(place["building"]))
+    added = _unit_room_added(unfilled(text).rstrip("。.！!"), str(place["building"]))  # 嗯 就是说 三单元, by voice
     if added is None:
         return None
     unit, room = added
@@ -319,7 +319,7 @@ def place(answer: Answer) -> dict[str, Any]:
         raise Invalid("flow.hint.room_only", room=normalize(text))  # 502: the room, without its building
     if len(normalize(text)) < 2 or normalize(text).isdigit() or says_nothing(text) or is_word(text, "yes"):
         raise Invalid("flow.hint.place")  # 确认 (said twice, it was taken as the place)
-    said = re.sub(r"\s+", " ", _PLACE_FILLER.sub(" ", f" {text} ")).strip() or text  # 就是 三号楼 那个 二单元: 三号楼 二单元
+    said = unfilled(text)  # 就是 三号楼 那个 二单元: 三号楼 二单元
     value = {"text": said, **address_parts(said)}
     if "building" not in value:
         value["landmark"] = said
@@ -328,6 +328,11 @@ def place(answer: Answer) -> dict[str, Any]:
 
 # Filler said around a place by voice (嗯, 那个, 就是说), standing alone between spaces.
 _PLACE_FILLER = re.compile(r"(?<=\s)(?:嗯+|呃+|那个|就是说?|这个)(?=\s)")
+
+
+def unfilled(text: str) -> str:
+    """A place said without the words voice input keeps between its parts (嗯, 那个, 就是说)."""
+    return re.sub(r"\s+", " ", _PLACE_FILLER.sub(" ", f" {text} ")).strip() or text.strip()
 
 
 def description(answer: Answer) -> str:
