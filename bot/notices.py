@@ -188,8 +188,9 @@ def dispatch_card(
     staff_note: what staff wrote to the owner with their 派单 / 改派 (服务中心交代：…)."""
     t = svc.texts
     short = short or short_number(ticket.number)
-    # A mediation whose place nobody said has no 地点 line (its 事项 names the parties).
-    known = place_known(svc, ticket) if ticket.kind == "mediation" else place_of(svc, ticket)
+    # A mediation whose place nobody said has no 地点 line (its 事项 names the parties), nor a
+    # volunteer signup (a person to approve, no place to go: it read 地点：未说明).
+    known = place_known(svc, ticket) if ticket.kind in ("mediation", "volunteer_signup") else place_of(svc, ticket)
     place = html.escape(clip(safe_text(known), 30))
     head = [
         # A job given on past its 办结 limit (staff reassigning keeps the limit): already late.

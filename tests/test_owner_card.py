@@ -31,11 +31,24 @@ async def test_the_cards_matter_leaves_out_the_place_it_shows_on_its_own_line(
 async def test_the_staff_groups_matter_leaves_out_the_place_too(
     client: TestClient[Any, Any], services: Services,
 ) -> None:
-    """A report no grid takes (南门) goes to the staff group, whose post has its own 地点 line: its
-    事项 read 照明｜南门｜路灯不亮 under 地点：南门, as the card did."""
+    """A report no grid takes (公交站: no building, a place no grid lists — 南门 is the third grid's
+    since 50bff44) goes to the staff group, whose post has its own 地点 line: its 事项 read
+    照明｜南门｜路灯不亮 under 地点：南门, as the card did."""
     await load_demo_roster(services)
-    made = (await new_ticket(services, resident="oCard3", building=None, category="照明", summary="照明｜南门｜路灯不亮",
-                             fields={"phone": "13812345678", "place": "南门", "category": "照明"})).ticket
+    made = (await new_ticket(services, resident="oCard3", building=None, category="照明", summary="照明｜公交站｜路灯不亮",
+                             fields={"phone": "13812345678", "place": "公交站", "category": "照明"})).ticket
     [post] = [p for p in await group_posts(services) if p.ticket_id == made.id]
     content = post.payload["content"]
-    assert "事项：照明｜路灯不亮" in content and content.count("南门") == 1, content
+    assert "事项：照明｜路灯不亮" in content and content.count("地点：公交站") == 1, content
+    assert "公交站｜" not in content, content  # the 原因 line names the place (no grid lists it), the 事项 not
+
+
+async def test_a_volunteer_signups_card_has_no_place_line(client: TestClient[Any, Any], services: Services) -> None:
+    """The coordinator's card for a signup read 地点：未说明 — a person to approve has no place to go
+    to; it has no 地点 line now (a report with no place still says 未说明)."""
+    await load_demo_roster(services)
+    await new_ticket(services, kind="volunteer_signup", resident="oVol1", category=None, building=None,
+                     summary="志愿者报名｜张伟｜助老", fields={"phone": "13500003333", "name": "张伟"})
+    [card] = [o.payload["description"] for o in await outbox_rows(services, "wecom", "zhouvol")
+              if o.payload.get("msgtype") == "textcard"]
+    assert "地点" not in card and "张伟" in card, card
