@@ -168,3 +168,14 @@ async def test_a_dark_stairwell_told_at_length_is_no_fire(wx: WeChat, services: 
     assert "火情" not in await wx.say(openid, "3单元")
     assert "119" in await wx.say(oid(), "楼道里着火了 黑灯瞎火的什么都看不见")  # a fire said is still one
 
+
+@pytest.mark.parametrize("leaving", ["算了 不报了", "我不想报了", "算了，不投诉了"])
+async def test_a_report_left_in_words_is_cancelled(wx: WeChat, services: Services, leaving: str) -> None:
+    """算了 不报了 where the photo is asked got 请发送照片 and the photo question again."""
+    openid = oid()
+    await wx.say(openid, "电梯又坏了😡😡")
+    assert "拍张照片" in await wx.say(openid, "9栋")
+    reply = await wx.say(openid, leaving)
+    assert "请发送照片" not in reply and "拍张照片" not in reply, reply
+    assert await tickets_of(services, openid) == []
+    assert "哪一类" in await wx.say(openid, "1")  # nothing left running: the menu's 1 starts afresh
