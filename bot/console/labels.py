@@ -81,10 +81,12 @@ class Labels:
 
     def event(self, action: str, data: dict[str, Any] | None) -> str:
         """A ticket event in a timeline: as action says, but a breach by the limit it names, in
-        the words of the badges (接单超时, 超期)."""
+        the words of the badges (接单超时, 超期), and a 派单 away from someone who held it 改派."""
         limit = (data or {}).get("limit")
         if action == "overdue" and isinstance(limit, str) and self.texts.has(f"console.reasons.{limit}"):
             return self.reason(limit)
+        if action == "assign" and (data or {}).get("previous"):
+            return self.texts.get("console.events.reassign")  # given on from someone who held it
         return self.action(action)
 
     def inbound(self, msg_type: str) -> str:

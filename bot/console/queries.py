@@ -646,6 +646,24 @@ def _written(event: TicketEvent, said: set[tuple[datetime, str]]) -> bool:
     return any(at == event.created_at and words.startswith(rest) for at, words in said)  # a note cut at its length
 
 
+def _with_holders(events: list[TicketEvent]) -> list[tuple[TicketEvent, dict[str, Any] | None]]:
+    """Each event with its data, a 派单 given while someone held the ticket marked with who
+    ("previous": a 改派, as the audit log says it; the history said 派单 twice). A 退回 leaves it
+    nobody's."""
+    holder: str | None = None
+    out: list[tuple[TicketEvent, dict[str, Any] | None]] = []
+    for e in events:
+        data = e.data
+        if e.action == "assign" and isinstance((e.data or {}).get("assignee"), str):
+            if holder is not None:
+                data = {**(e.data or {}), "previous": holder}
+            holder = str((e.data or {})["assignee"])
+        elif e.action == "return":
+            holder = None
+        out.append((e, data))
+    return out
+
+
 async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]:
     """Events and conversation messages interleaved by time (on a tie the message first: what a
     resident says comes before what it causes)."""
@@ -657,8 +675,8 @@ async def timeline(session: AsyncSession, ticket: Ticket) -> list[TimelineEntry]
              for m in messages if m.direction == "in" and m.msg_type in SHARED_TYPES}
     events = await session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
     entries = [
-        (e.created_at, 1, e.id, TimelineEntry(e.created_at, "event", e.actor, e.action, e.note, e.data))
-        for e in events.scalars()
+        (e.created_at, 1, e.id, TimelineEntry(e.created_at, "event", e.actor, e.action, e.note, data))
+        for e, data in _with_holders(list(events.scalars()))
         if e.action != "reply"  # a staff answer shows once, as the message it sent
         and not (e.action == "resident_wrote" and _written(e, said))  # shown as the message itself
     ]
