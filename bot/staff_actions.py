@@ -535,6 +535,10 @@ async def _staff_transition(
             raise StatusForbids(t.get(
                 "staff_actions.status_forbids", action=label(svc, "action", action), status=label(svc, "status", ticket.status),
             ))
+        if action == "accept" and ticket.assignee is None:
+            # 接单 of a ticket nobody holds (a hand-off in the queue) left it 已接单 by no one, out of
+            # the queue: a resident's 转人工 nobody answered
+            raise ActionRefused(t.get("staff_actions.accept_nobody"), "nobody_holds")
         if reason_required and action == "close" and not note:  # as WeCom's 关闭 N asks: unresolved, so say why
             raise ActionRefused(t.get("staff_actions.close_reason_missing"), "reason_missing")
         event = await dispatch.apply_action(svc, session, ticket, action, actor, note=note, assignee=assignee,

@@ -291,7 +291,8 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
     draft = await auth.take_draft(svc, user, ticket.number) if user.can("staff") else ""
     sent = await auth.take_sent(svc, user, ticket.number) if user.can("staff") else False
     offered = staff_actions.LINKED_ACTIONS if parent is not None else staff_actions.STAFF_ACTIONS  # a linked report follows its job
-    allowed = [a for a in offered if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources]
+    allowed = [a for a in offered if a != "assign" and ticket.status in tickets.TRANSITIONS[a].sources
+               and (a != "accept" or ticket.assignee)]  # 接单 is an owner's: nobody's ticket is 派单 or answered
     reveal = user.can("staff")  # staff call residents back; read-only users see phones masked
     phone = resident.phone if resident is not None and resident.phone else ""
     collected = str((ticket.fields or {}).get("phone") or "")
