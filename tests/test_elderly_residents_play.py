@@ -523,3 +523,20 @@ async def test_the_providers_card_keeps_the_care_note_before_a_long_request(wx: 
     [ticket] = await tickets_of(services, openid)
     cards = [r for r in await outbox_rows(services, "wecom", ticket.assignee) if r.payload.get("msgtype") == "textcard"]
     assert "备注：她不能吃辣 牙口不好" in cards[-1].payload["description"], cards[-1].payload
+
+
+async def test_an_address_said_with_the_name_is_kept_for_its_question(wx: WeChat, services: Services) -> None:
+    """张桂兰 住3号楼2单元502 at 老人怎么称呼 kept the name and dropped the address: the address was
+    asked for after the age, as if not said. It is kept (3栋2单元502) and not asked."""
+    openid = oid()
+    assert "怎么称呼" in await wx.say(openid, "给我妈约个助浴")
+    assert "多大年纪" in await wx.say(openid, "张桂兰 住3号楼2单元502")
+    asked = await wx.say(openid, "八十五")
+    assert "想约哪一天" in asked and "地址" not in asked, asked
+    for answer in ("周四下午两点", "跳过", "13812345678"):
+        await wx.say(openid, answer)
+    summary = await wx.say(openid, "否")
+    assert "姓名：张桂兰" in summary and "地址：3栋2单元502" in summary, summary
+    await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.fields["for_name"] == "张桂兰"

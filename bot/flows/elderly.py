@@ -267,19 +267,26 @@ _ASKS = re.compile(r"什么|怎么|哪里|哪个|为什么|吗|[?？]")
 
 
 def person_name(answer: Answer) -> str | dict[str, Any]:
-    """The person's name (bot.flows.parsers.person_name), without the age said with it: 李建国
-    八十一了 and 他叫李建国 今年八十一了 are 李建国, {"text", "name", "age"} keeping the age for its
-    question; an age alone is no name."""
+    """The person's name (bot.flows.parsers.person_name), without the age or address said with it:
+    李建国 八十一了 and 他叫李建国 今年八十一了 are 李建国, {"text", "name", "age"} keeping the age for
+    its question, and 张桂兰 住3号楼2单元502 keeps the address so (it was dropped and asked for);
+    an age alone is no name."""
     if parsers.unknown_said(answer.text) and not parsers.name_said(answer.text):  # 不知道叫啥: a way to call them is enough
         raise Invalid("elderly.hint.name_unknown")
     told = _person_told(answer.text)
-    name = told.get("name") or " ".join(told.get("rest", ()))
+    rest = list(told.get("rest", ()))
+    places = [w for w in rest if parsers.only_address(w) is not None]
+    if told.get("name") and places:  # 张桂兰 住3号楼2单元502: the address kept for its question
+        parts = {k: v for k, v in (parsers.only_address(places[0]) or {}).items() if k != "text"}
+        told["address"] = {**parts, "text": parsers.place_text(parts)}  # 3栋2单元502, not 住3号楼…
+    name = told.get("name") or " ".join(rest)
     if not name and _called(answer.text):  # 王奶奶: how the provider will call her
         name = answer.text.strip()
     if not name or _ASKS.search(answer.text):  # 我的工单怎么样了 is no name
         raise Invalid("elderly.hint.name")
     name = parsers.person_name(replace(answer, text=name), "elderly.hint.name")
-    return {"text": name, "name": name, "age": told["age"]} if "age" in told else name
+    kept = {k: told[k] for k in ("age", "address") if k in told}
+    return {"text": name, "name": name, **kept} if kept else name
 
 
 _AGE = re.compile(
@@ -415,6 +422,10 @@ def _age_told(slots: dict[str, Any], _resident: Resident) -> int | str | None:
 
 
 def _home_address(slots: dict[str, Any], resident: Resident) -> dict[str, Any] | None:
+    """The address said with the name (张桂兰 住3号楼2单元502), else the resident's registered one."""
+    said = slots.get("for_name")
+    if isinstance(said, dict) and isinstance(said.get("address"), dict):
+        return dict(said["address"])
     if not resident.building:
         return None
     place = {"building": resident.building, "unit": resident.unit or "", "room": resident.room or ""}
