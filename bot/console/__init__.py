@@ -42,6 +42,8 @@ def setup(app: web.Application) -> None:
                   outages.routes, activities.routes):
         app.router.add_routes(table)
     app.router.add_static("/console/static", HERE / "static", name="console_static")
+    # last, so every page above matches first: any other /console address is the console's 404
+    app.router.add_get("/console/{rest:.*}", views.no_page)
     app.router.add_get("/favicon.ico", favicon)
 
 

@@ -325,3 +325,10 @@ async def ticket_page(request: web.Request, user: ConsoleUser) -> web.StreamResp
         "resident_tickets": theirs,
         "fields": fields, "added": added,
     })
+
+
+@page("readonly")
+async def no_page(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
+    """A console address that is no page (a typo, an old bookmark, a form's address opened): the
+    console's own 404 in words, not the server's bare English 404: Not Found / 405."""
+    return await refuse(request, 404, services(request).texts.get("console.errors.no_page"))
