@@ -744,8 +744,10 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         meant = active or matches
         own = [x for x in meant if x.assignee == who.id]
         if not own:
-            reply = await _not_theirs(svc, session, who, meant[0])
-            if reply == t.get("wecom.not_yours", number=meant[0].number):  # never theirs: a slip of the number?
+            reply = await _not_theirs(svc, session, who, meant[0], verb)
+            once_theirs = (t.get("dispatch.reassigned_away", number=meant[0].number),
+                           t.get("wecom.returned_before", number=meant[0].number))
+            if reply not in once_theirs:  # never theirs: a slip of the number?
                 reply += await _yours_instead(svc, session, who, offer or verb)
             return Found(None, reply, refused=True, theirs=meant[0])
         matches, active = own, [x for x in own if x.status in tickets.ACTIVE]
@@ -776,10 +778,10 @@ _ASSIGNED_TO = select(Ticket.id).where(
 )
 
 
-async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket: Ticket) -> str:
+async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket: Ticket, verb: str | None = None) -> str:
     """Why a worker cannot act on a ticket that is not in their hands: one they held was
-    reassigned (已改派他人) or handed back by them (已退回服务中心), as the push told them; any
-    other is someone else's."""
+    reassigned (已改派他人) or handed back by them (已退回服务中心), as the push told them; a 接单
+    of one a colleague took already names who took it; any other is someone else's."""
     t = svc.texts
     # A neighbour's report linked to a job went where the job went.
     job = await session.get(Ticket, ticket.parent_id) if ticket.parent_id is not None else None
@@ -789,6 +791,10 @@ async def _not_theirs(svc: Services, session: AsyncSession, who: Person, ticket:
             return t.get("wecom.returned_before", number=ticket.number)
         if job.assignee is not None:
             return t.get("dispatch.reassigned_away", number=ticket.number)
+    if verb == "accept" and job.status == "accepted" and job.assignee is not None:
+        # 接单 of a job a colleague of the grid took first: who has it, not only 不是派给您的
+        taker = await roster.person(session, job.assignee)
+        return t.get("wecom.taken_by", number=ticket.number, name=taker.name if taker is not None else job.assignee)
     return t.get("wecom.not_yours", number=ticket.number)
 
 

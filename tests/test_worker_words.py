@@ -118,6 +118,24 @@ async def test_ten_jobs_after_a_water_cut_are_taken_in_one_command(client: TestC
     assert [(await ticket(services, n)).status for n in numbers] == ["accepted"] * 12
 
 
+async def test_a_job_a_colleague_took_first_names_who_took_it(client: TestClient[Any, Any], services: Services) -> None:
+    """赵强 sent 接单 6 for the 5号楼 lift 李娜 of the same grid had taken and was told only 不是派给您的
+    — as for a slip of the number; now he is told 李娜 has it. A job waiting for its owner, or
+    another verb, is refused as before."""
+    wc = WeCom(client, services)
+    lift = (await new_ticket(services, resident="oTk1", building="5", category="电梯", summary="电梯坏了")).ticket
+    assert lift.assignee in ("lina", "zhaoqiang")
+    owner = lift.assignee
+    colleague = "zhaoqiang" if owner == "lina" else "lina"
+    name = "李娜" if owner == "lina" else "赵强"
+    assert await wc.say(colleague, "接单 1") == f"工单 {lift.number} 不是派给您的，您不能处理。如需协助请联系服务中心。"
+    assert (await wc.say(owner, "接单 1")).startswith(f"已接单：工单 {lift.number}")
+    assert await wc.say(colleague, "接单 1") == \
+        f"工单 {lift.number} 已由 {name} 接单，不是派给您的，您不用再接。如需协助请联系服务中心。"
+    assert await wc.say(colleague, "办结 1 修好了") == f"工单 {lift.number} 不是派给您的，您不能处理。如需协助请联系服务中心。"
+    assert (await ticket(services, lift.number)).assignee == owner
+
+
 async def test_several_numbers_with_no_note_ask_for_it(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
     a = (await new_ticket(services, resident="oQ1")).ticket.number
