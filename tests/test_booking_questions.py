@@ -79,3 +79,16 @@ async def test_no_longer_wanted_with_thanks_after_a_reminder_offers_to_cancel(
     assert "已取消" in await wx.say(openid, "是")
     [booking] = await bookings_of(services, openid)
     assert booking.status == "cancelled"
+
+
+@pytest.mark.parametrize("asked", ["能晚点送吗", "能不能晚一点送", "明天中午送到几点"])
+async def test_a_later_delivery_or_its_hour_asked_after_a_reminder(
+    wx: WeChat, services: Services, clock: FakeClock, asked: str
+) -> None:
+    """能晚点送吗 / 明天中午送到几点 to a meal's reminder got 没太明白 and the menu. They get the booking,
+    and a later time wished is told how to move it (改到…)."""
+    openid = await _reminded(wx, services, clock)
+    told = await wx.say(openid, asked)
+    assert LINE in told and "没太明白" not in told, told
+    if "晚" in asked:
+        assert "改到几点" in told, told

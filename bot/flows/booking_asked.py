@@ -22,12 +22,12 @@ _PARTICLES = re.compile(r"[啊吧呀哈嘛呢哦啦]+$")
 
 
 def topic(text: str) -> str | None:
-    """What a short question asks of the booking ahead: "when", "who", "cost" or "what"; None
-    when text is no such question (or says more than one)."""
+    """What a short question asks of the booking ahead: "what", "when", "who", "cost" or "move"
+    (能晚点送吗: another time wished), the first of them it holds; None when text is none of them."""
     said = _PARTICLES.sub("", _LEAD.sub("", normalize(text).replace("啥", "什么")))
     if not said or len(said) > LONGEST:
         return None
-    for name in ("what", "when", "who", "cost"):
+    for name in ("what", "when", "who", "cost", "move"):
         if any(normalize(w).replace("啥", "什么") in said for w in words("booking_asked", name)):
             return name
     return None
@@ -54,5 +54,5 @@ async def answer(ctx: Context, text: str) -> str | None:
         served = {b.service: CATALOG.get(b.service) for b in named[:LIST_LIMIT]}
         said += [ctx.text("elderly.fee", service=name, fee=found.fee) for name, found in served.items()
                  if found is not None and found.fee]
-    said.append(ctx.text("booking_asked.how_to_change"))
+    said.append(ctx.text("booking_asked.how_to_move" if asked == "move" else "booking_asked.how_to_change"))
     return "\n".join(said)
