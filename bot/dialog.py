@@ -463,14 +463,21 @@ async def _unreadable(ctx: Context, state: DialogState | None, flow: Flow | None
     return Outcome(said + ctx.text("dialog.unreadable_tell"), state)
 
 
-async def _emergency_midway(ctx: Context, flow: Flow, text: str) -> Outcome | None:
+async def _emergency_midway(ctx: Context, flow: Flow, state: DialogState, text: str) -> Outcome | None:
     """An emergency said in the middle of another request (我闻到煤气味了 where a booking asks the
     name, 我妈摔倒了 起不来了 at its age, 快来人啊): served as an opening is — the advice and the
     urgent report, or the urgent hand-off — the request in hand left unsubmitted, said so. It was
     taken for the name, or asked 要先放下它吗 with no advice. None otherwise; a report's own
-    questions keep their answers (its description may name the emergency it is)."""
+    questions keep their answers (its description may name the emergency it is) — except a report
+    of something else, not urgent, that already says what it is about (楼道灯坏了, then 快来人啊 or
+    我闻到煤气味了 where the place is asked: it was 好像不是一个地点)."""
     complaint_module = _optional("bot.flows.complaint")
-    if complaint_module is None or flow.name == "complaint" or complaint_module.emergency_of(text) is None:
+    if complaint_module is None or complaint_module.emergency_of(text) is None:
+        return None
+    if flow.name == "complaint" and (
+        state.slots.get("urgency") == "urgent" or not state.slots.get("description")
+        or state.part in ("description", "confirm", "edit", "switch")
+    ):
         return None
     if not complaint_module.urgent_said(classify(ctx.svc, text).slots, text):
         return None
@@ -486,7 +493,7 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     rated = await survey.answer_in_flow(ctx.svc, ctx.tx, ctx.inbound) if survey is not None else None
     if rated is not None:  # 满意 to a survey, sent where a booking asks a name: rated, then asked again
         return engine.resume(ctx, flow, state, rated)
-    urgent = await _emergency_midway(ctx, flow, text)
+    urgent = await _emergency_midway(ctx, flow, state, text)
     if urgent is not None:
         return urgent
     if state.part not in ("confirm", "edit", "switch") and number_in(text):

@@ -169,6 +169,17 @@ async def test_a_dark_stairwell_told_at_length_is_no_fire(wx: WeChat, services: 
     assert "119" in await wx.say(oid(), "楼道里着火了 黑灯瞎火的什么都看不见")  # a fire said is still one
 
 
+@pytest.mark.parametrize(("cry", "then"), [("快来人啊", "转接人工服务"), ("我闻到煤气味了", "96777")])
+async def test_an_emergency_said_inside_another_report_is_served_at_once(
+        wx: WeChat, services: Services, cry: str, then: str) -> None:
+    """楼道灯坏了, then 快来人啊 (or 我闻到煤气味了) where the place is asked: it was 好像不是一个地点 and the
+    place question again. It is served as an opening is, the lamp report left unsubmitted, said so."""
+    openid = oid()
+    assert "问题在哪里" in await wx.say(openid, "楼道灯坏了")
+    reply = await wx.say(openid, cry)
+    assert then in reply and "不是一个地点" not in reply and "还没有提交" in reply, reply
+
+
 @pytest.mark.parametrize("leaving", ["算了 不报了", "我不想报了", "算了，不投诉了"])
 async def test_a_report_left_in_words_is_cancelled(wx: WeChat, services: Services, leaving: str) -> None:
     """算了 不报了 where the photo is asked got 请发送照片 and the photo question again."""
