@@ -76,6 +76,7 @@ async def test_a_strokes_signs_get_the_120_advice_in_the_dialog(wx: WeChat, serv
     ("电梯坏了 顺便问下长者食堂咋订饭", "电梯坏了", "长者食堂咋订饭"),
     ("路灯坏了 还有楼上漏水", "路灯坏了", "楼上漏水"),  # two complaints of two kinds, joined
     ("楼上天天吵 另外我想请社区调解一下我家和儿子的矛盾", "楼上天天吵", "我想请社区调解一下我家和儿子的矛盾"),
+    ("给我妈订明天的午饭 再给我爸约个后天上午的理发", "给我妈订明天的午饭", "再给我爸约个后天上午的理发"),  # two services
 ])
 def test_two_requests_are_cut_in_the_order_said(classifier: Classifier, text: str, first: str, second: str) -> None:
     both = classifier.two_requests(text, NOW)
@@ -87,7 +88,7 @@ def test_two_requests_are_cut_in_the_order_said(classifier: Classifier, text: st
     "我要投诉 上次投诉到现在都没人理", "我要投訴物業 垃圾好幾天沒人清",  # one complaint in two clauses
     "我想當志願者 幫老人送飯", "楼道灯坏了 什么时候来修", "楼道灯坏了 还要多久才修",
     "我老伴中风了 想请人上门护理", "楼道灯坏了 还有我老伴晕倒了",  # an emergency: served first, whole
-    "3号楼2单元楼道灯坏了",
+    "3号楼2单元楼道灯坏了", "明天中午给我妈订个助餐 晚饭也要", "给我妈订个午饭 她腿脚不好 要送上门",
 ])
 def test_one_request_or_an_emergency_is_not_cut(classifier: Classifier, text: str) -> None:
     assert classifier.two_requests(text, NOW) is None, text
@@ -124,6 +125,20 @@ async def test_two_requests_the_first_served_the_other_taken_right_after(wx: WeC
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "complaint" and ticket.fields["description"] == "3号楼2单元楼道灯坏了"
     assert "_next_matter" not in ticket.fields
+
+
+async def test_two_bookings_in_one_message_are_both_taken(wx: WeChat, services: Services) -> None:
+    """给我妈订明天的午饭 再给我爸约个后天上午的理发 booked the lunch and silently dropped the haircut.
+    The lunch is booked first, then the haircut begins, its time taken."""
+    openid = oid()
+    reply = await wx.say(openid, "给我妈订明天的午饭 再给我爸约个后天上午的理发")
+    assert "两件事" in reply and "再给我爸约个后天上午的理发" in reply and "怎么称呼" in reply, reply
+    for answer in ("张桂兰", "83", "3号楼2单元502", "跳过", "13812345678", "否"):
+        await wx.say(openid, answer)
+    done = await wx.say(openid, "1")
+    assert "已为助餐预约好" in done and "接着办您说的另一件事" in done, done
+    state = await dialog_of(services, openid)
+    assert state is not None and state.flow == "elderly_service" and state.slots.get("service") == "理发", state
 
 
 async def test_two_requests_a_status_question_answered_with_the_other(wx: WeChat, services: Services) -> None:

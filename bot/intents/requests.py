@@ -2,9 +2,9 @@
 
 The message is cut where a clause ends or another matter is announced (config/intents.toml
 [two_requests]: 另外, 顺便, 对了 announce one; 还有 only joins) and each side read alone. It holds two
-requests when both sides are confidently requests of different intents, or complaints of different
-categories joined by a connector (楼道灯坏了 还有 垃圾好几天没人收了; 我要投诉物业 垃圾好几天没人清 is
-one). Sides usually one matter told in two clauses are cut only where another is announced: a
+requests when both sides are confidently requests of different intents, bookings of two services
+(给我妈订明天的午饭 再给我爸约个后天上午的理发), or complaints of different categories joined by a
+connector (楼道灯坏了 还有 垃圾好几天没人收了; 我要投诉物业 垃圾好几天没人清 is one). Sides usually one matter told in two clauses are cut only where another is announced: a
 problem and the dispute or report it led to (楼上天天吵 跟他说了也不听 想请社区调解, 我要投诉 上次投诉到
 现在都没人理), an offer and whom it serves (我想当志愿者 帮老人送饭) — [two_requests] together. A
 message naming an emergency is never cut: the emergency comes first, as the whole message.
@@ -24,6 +24,7 @@ from bot.intents.rules import INTENTS_FILE, config_stamp
 _BREAK = re.compile(r"[\s,，。！？!?；;…~～、]+")
 _EDGES = " ,，。！？!?；;…~～、"
 MIN_SIDE_CHARS = 3  # 修灯, 理发: shorter sides are no request of their own
+_ASKING = ("怎么", "咋", "多少", "什么", "啥", "吗", "收费", "哪")  # a side asking about a service books none
 
 
 class _Read(Protocol):
@@ -110,6 +111,12 @@ def two_requests(text: str, classify: Callable[[str], _Read], config_dir: Path) 
             continue
         if "urgency" in one.slots or "urgency" in other.slots:
             return None  # an emergency is served as the whole message, before anything else
+        if one.intent == other.intent == "elderly_service":
+            services = one.slots.get("service"), other.slots.get("service")
+            asks = any(w in second for w in _ASKING)  # 顺便问下助浴怎么收费: a question, no booking
+            if all(services) and services[0] != services[1] and not asks:  # 给我妈订午饭 再给我爸约个理发
+                return TwoRequests(first, second)
+            continue
         if one.intent == other.intent:
             kinds = one.slots.get("category"), other.slots.get("category")
             if one.intent != "complaint" or not all(kinds) or kinds[0] == kinds[1] or mark == BARE:
