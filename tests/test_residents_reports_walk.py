@@ -190,3 +190,14 @@ async def test_a_report_left_in_words_is_cancelled(wx: WeChat, services: Service
     assert "请发送照片" not in reply and "拍张照片" not in reply, reply
     assert await tickets_of(services, openid) == []
     assert "哪一类" in await wx.say(openid, "1")  # nothing left running: the menu's 1 starts afresh
+
+
+async def test_a_place_corrected_in_traditional_characters_is_read(wx: WeChat, services: Services) -> None:
+    """不對，是5號樓 (a phone set to traditional characters) got 没太明白 and the menu."""
+    openid = oid()
+    for said in ("電梯裡有人出不來了", "8號樓", "13700001111"):
+        await wx.say(openid, said)
+    reply = await wx.say(openid, "不對，是5號樓")
+    assert "5号楼" in reply and "没太明白" not in reply, reply
+    [ticket] = await tickets_of(services, openid)
+    assert (ticket.building, ticket.grid) == ("5", "G2") and ticket.assignee in ("lina", "zhaoqiang")

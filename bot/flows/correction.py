@@ -7,6 +7,7 @@ else its owner (or the staff group) is told the right place."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot import dispatch, notices, outbox, roster
 from bot.flows import parsers
 from bot.flows.base import Context
 from bot.flows.config import flow_config
+from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
 from bot.tickets import ACTIVE, add_event
 from storage.models import Ticket
@@ -32,7 +34,7 @@ _ADDING = re.compile(r"^(?:我)?(?:想|要)?补充")
 def _said_place(text: str) -> dict[str, Any] | None:
     """The place a correction says (5号楼2单元), when the message is one: words saying the place was
     wrong, or 补充, then 是 and a building address and nothing more."""
-    said = text.strip()
+    said = simplified(unicodedata.normalize("NFKC", text)).strip()  # 不對，是5號樓 and full-width ５号楼 too
     found = _CORRECTING.match(said)
     if found is None:
         return None
