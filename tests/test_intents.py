@@ -525,12 +525,17 @@ def test_cli_as_a_module_in_a_fresh_process() -> None:
     ("漏雨", "物业服务"), ("房顶漏雨了", "物业服务"), ("屋顶漏水了", "物业服务"), ("窗户漏风", "物业服务"),
     ("窗户关不上了 风呼呼往里灌", "物业服务"),
     # the community's shared things, which the property company keeps up
+    ("地下车库入口那里积了好多水，车都开不进去", "环境卫生"), ("门口积了一大摊水", "环境卫生"),
     ("中心广场的健身器材坏了一个", "物业服务"), ("小花园的长椅断了", "物业服务"), ("游乐场的滑梯裂了个口子", "物业服务"),
 ])
 def test_a_thing_named_with_what_is_wrong_is_a_complaint_of_its_category(
         classifier: Classifier, text: str, category: str) -> None:
     found = classifier.classify(text, NOW)
     assert (found.intent, found.slots.get("category")) == ("complaint", category)
+
+
+def test_water_owed_is_no_standing_water(classifier: Classifier) -> None:
+    assert intent(classifier, "我家积了好多水费没交") != "complaint"
 
 
 def test_a_window_named_beside_what_is_wrong_elsewhere_keeps_that_category(classifier: Classifier) -> None:

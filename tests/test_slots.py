@@ -63,6 +63,9 @@ def test_a_floor_is_not_a_building(classifier: Classifier) -> None:
         ("小区东门的道闸坏了", "小区东门", None),
         ("三号楼后面的路灯", "三号楼后面", "3"),
         ("小区门口的快递柜旁边全是垃圾", "快递柜旁边", None),
+        # places overlapping or touching are one place, whose name the grids' places route by
+        ("地下车库入口那里积了好多水", "地下车库入口那里", None),
+        ("南门停车场的灯坏了", "南门停车场", None),
     ],
 )
 def test_landmark(classifier: Classifier, text: str, landmark: str, building: str | None) -> None:

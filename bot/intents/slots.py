@@ -236,7 +236,14 @@ class SlotExtractor:
         for pattern in self.landmarks:
             match = pattern.search(text)
             if match:
-                slots["landmark"] = match.group(0).strip()
+                start, end = match.span()
+                # joined with the places overlapping or touching it (a grid's places route by it):
+                # 地下车库入口那里 is 地下车库 and 车库入口那里, 南门停车场 is 南门 and 停车场
+                for other in self.landmarks:
+                    for m in other.finditer(text):
+                        if m.start() <= end and m.end() >= start:
+                            start, end = min(start, m.start()), max(end, m.end())
+                slots["landmark"] = text[start:end].strip()
                 break
 
     def _address(self, text: str, slots: dict[str, Any]) -> None:
