@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 
 from bot.clock import FakeClock
+from bot.schedule import run_due
 from bot.services import Services
 from storage.models import TicketEvent
 from tests.conftest import WeChat
@@ -34,6 +36,38 @@ async def test_status_lists_open_tickets_with_owner_and_due_time(wx: WeChat, ser
     assert "孙丽" in listing and "王伟" in listing and "已派单" in listing and "前办结" in listing
     assert listing.index("0002") < listing.index("0001")  # newest first
     assert "20261123-0002" in await wx.event(openid, "CLICK", "MENU_MY_TICKETS")
+
+
+async def test_with_nothing_open_the_jobs_ended_this_week_are_told_with_what_was_done(
+    wx: WeChat, client: Any, services: Services, clock: FakeClock,
+) -> None:
+    """我的路灯修好了吗 asked after the 已办结 push got 您目前没有正在办理的工单, as if nothing had been
+    reported; now the jobs ended in the last 7 days are listed with the owner's 办结 note (not the
+    survey's close note), and how to say it is not fixed — which reopens it, as the survey would."""
+    from tests.wecom_driver import WeCom
+
+    openid = oid()
+    await complaint(wx, openid)
+    [ticket] = await tickets_of(services, openid)
+    assert "已办结" in await WeCom(client, services).say(str(ticket.assignee), f"办结 {ticket.number[-4:]} 换了灯泡，亮了")
+    told = await wx.say(openid, "路灯修好了吗")
+    assert told.startswith("您目前没有正在办理的工单。最近办完的1个："), told
+    assert f"【{ticket.number}】报事报修｜已办结" in told and "｜办理情况：换了灯泡，亮了" in told
+    assert "还是没修好" in told
+    assert "已重新交给承办人" in await wx.say(openid, "还是没修好")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.status == "reopened"
+    assert "您有1个正在办理的工单" in await wx.say(openid, "5")
+    assert "已办结" in await WeCom(client, services).say(str(ticket.assignee), f"办结 {ticket.number[-4:]} 又换了一次")
+    clock.advance(seconds=services.settings.survey_delay_s)
+    await run_due(services)  # the survey goes out
+    assert "感谢" in await wx.say(openid, "满意")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.status == "closed"
+    told = await wx.say(openid, "5")
+    assert "｜已关闭｜" in told and "｜办理情况：又换了一次" in told and "回访" not in told, told
+    clock.advance(days=8)
+    assert await wx.say(openid, "5") == "您目前没有正在办理的工单。需要办事请直接告诉我。"
 
 
 async def test_status_by_number_only_for_ones_own_ticket(wx: WeChat, services: Services) -> None:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, literal, select
+from sqlalchemy import bindparam, case, literal, select
 from sqlalchemy.orm import aliased
 
 from bot import dispatch, notices, outbox
@@ -25,6 +25,8 @@ from storage.models import Person, Ticket, TicketEvent
 
 NUMBER = re.compile(r"(?<!\d)(\d{8}-\d{4})(?!\d)")
 LIST_LIMIT = 5
+ENDED_LIMIT = 3  # tickets ended lately listed when none is open
+ENDED_SHOWN = timedelta(days=7)  # how lately
 URGE_EVERY = timedelta(hours=12)  # a resident's 催一下 reaches the owner at most this often per ticket
 _URGE_WORDS = ("催", "快点", "快一点", "抓紧")
 _NOBODY_CAME = ("没人来", "还没来", "没来人", "没人管", "没动静")
@@ -123,6 +125,21 @@ _OWN_UNDER = Prepared(
     select(*_SHOWN_COLUMNS).where(_T.c.parent_id == bindparam("job"), _T.c.resident == bindparam("resident"))
     .order_by(_T.c.id.desc()).limit(1)
 )
+# The resident's tickets ended lately (办结 or 关闭), newest first: 我的路灯修好了吗 asked after the
+# 已办结 push is answered with it, not 您目前没有正在办理的工单.
+_E = TicketEvent.__table__
+_ENDED_NOTE = (
+    select(_E.c.note).where(_E.c.ticket_id == _T.c.id, _E.c.action.in_([literal("resolve"), literal("close")]))
+    # the owner's 办结 note before a 关闭's (a survey's close notes 回访：满意)
+    .order_by(case((_E.c.action == literal("resolve"), 0), else_=1), _E.c.id.desc())
+    .limit(1).scalar_subquery().label("ended_note")
+)
+_ENDED_OF = Prepared(
+    select(*_SHOWN_COLUMNS, _ENDED_NOTE).where(
+        _T.c.resident == bindparam("resident"), _T.c.status.in_([literal("resolved"), literal("closed")]),
+        _T.c.updated_at >= bindparam("since"))
+    .order_by(_T.c.updated_at.desc(), _T.c.id.desc()).limit(ENDED_LIMIT)
+)
 # The number of the job a report was linked to, for its line (与工单 … 合并处理).
 _NUMBER_OF = Prepared(select(_T.c.number).where(_T.c.id == bindparam("id")))
 
@@ -187,11 +204,27 @@ async def status_reply(ctx: Context, number: str | None) -> str:
         return await _line(ctx, ticket)
     tickets = [_Listed(**row) for row in await fastsql.read(ctx.tx, _OPEN_OF, {"resident": ctx.openid})]
     if not tickets:
-        return ctx.text("status.none")
+        return await _ended_lately(ctx)
     lines = [await _line(ctx, t) for t in tickets[:LIST_LIMIT]]
     head = ctx.text("status.head", count=len(lines))
     tail = ctx.text("status.more") if len(tickets) > LIST_LIMIT else ctx.text("status.one_hint")
     return "\n".join([head, *lines, tail])
+
+
+async def _ended_lately(ctx: Context) -> str:
+    """With nothing open: the tickets ended in the last ENDED_SHOWN, each with what the owner wrote
+    when finishing it (办理情况), else that nothing is being handled."""
+    since = ctx.now - ENDED_SHOWN
+    rows = await fastsql.read(ctx.tx, _ENDED_OF, {"resident": ctx.openid, "since": since})
+    if not rows:
+        return ctx.text("status.none")
+    lines = []
+    for row in rows:
+        fields = dict(row)
+        note = str(fields.pop("ended_note", None) or "").strip()
+        line = await _line(ctx, _Listed(**fields))
+        lines.append(line + ctx.text("status.ended_note", note=shown_summary(note)) if note else line)
+    return "\n".join([ctx.text("status.ended_head", count=len(lines)), *lines, ctx.text("status.ended_tail")])
 
 
 async def asked_after(ctx: Context, text: str, category: str | None) -> str | None:
