@@ -220,9 +220,8 @@ async def route(svc: Services, session: AsyncSession, ticket: Ticket) -> Route:
     if ticket.kind == "complaint":
         if grid is None and ticket.building:
             return Route(None, None, t.get("dispatch.why_unknown_building", building=ticket.building))
-        if grid is None:
-            place = roster.landmark_of(ticket)
-            return Route(None, None, t.get("dispatch.why_unknown_place", place=place[:30]) if place
+        if grid is None:  # the staff group's post names the place on its 地点 line
+            return Route(None, None, t.get("dispatch.why_unknown_place") if roster.landmark_of(ticket)
                          else t.get("dispatch.why_no_building"))
         workers = [p for p in staff.with_role(role) if p.id in grid.workers]
         workers.sort(key=lambda p: grid.workers.index(p.id))

@@ -81,7 +81,7 @@ async def test_a_report_at_a_place_with_no_building_goes_to_the_grid_covering_it
     孙丽, 东门车库 → 望湖第二网格, which lists 小区东门), each report a ticket of its own — never linked
     to the 3号楼 stairwell light's job, nor to each other's (the same 南门 said twice included). A
     place no grid lists (小区广场: 望湖第一网格 lists 中心广场) waits in the staff queue, the staff
-    group's post naming it."""
+    group's post naming it and saying no grid has it."""
     wx = WeChat(client, services.settings)
     _, stairwell = await reported(wx, services, clock, "3号楼楼道灯坏了")
     places = {"南门的路灯坏了": ("南门", "G3"), "东门车库的灯坏了": ("东门", "G2"), "南门路灯不亮了": ("南门", "G3"),
@@ -100,7 +100,7 @@ async def test_a_report_at_a_place_with_no_building_goes_to_the_grid_covering_it
     assert (await tickets_of(services, stairwell.resident or ""))[0].reporters == 1
     posts = {post.payload["content"] for post in await group_posts(services)}
     [post] = [p for p in posts if f"工单 {square.number} " in p]
-    assert "> 地点：小区广场" in post and "地点“小区广场”不在任何网格" in post
+    assert "> 地点：小区广场" in post and "这个地点不在任何网格" in post
     assert not [p for p in posts if f"工单 {south.number} " in p or f"工单 {east.number} " in p]
 
 
