@@ -40,7 +40,7 @@ async def test_the_staff_groups_matter_leaves_out_the_place_too(
     [post] = [p for p in await group_posts(services) if p.ticket_id == made.id]
     content = post.payload["content"]
     assert "事项：照明｜路灯不亮" in content and content.count("地点：公交站") == 1, content
-    assert "公交站｜" not in content, content  # the 原因 line names the place (no grid lists it), the 事项 not
+    assert "公交站｜" not in content, content  # 地点 names the place, the 事项 not
 
 
 async def test_a_volunteer_signups_card_has_no_place_line(client: TestClient[Any, Any], services: Services) -> None:
