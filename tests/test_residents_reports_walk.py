@@ -201,3 +201,10 @@ async def test_a_place_corrected_in_traditional_characters_is_read(wx: WeChat, s
     assert "5号楼" in reply and "没太明白" not in reply, reply
     [ticket] = await tickets_of(services, openid)
     assert (ticket.building, ticket.grid) == ("5", "G2") and ticket.assignee in ("lina", "zhaoqiang")
+
+
+@pytest.mark.parametrize("asked", ["喂 喂 那个 我要报个修", "我想报一下修"])
+async def test_a_repair_asked_for_in_loose_words_starts_a_report(wx: WeChat, asked: str) -> None:
+    """喂 喂 那个 我要报个修 (an old resident by voice) got 没太明白 and the menu: 报个修 is 报修."""
+    reply = await wx.send("voice", oid(), MediaId="v1", Format="amr", Recognition=asked)
+    assert "没太明白" not in reply and ("哪一类" in reply or "什么问题" in reply or "描述" in reply), reply
