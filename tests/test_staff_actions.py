@@ -40,7 +40,7 @@ async def test_reply_inside_window_goes_as_custom_message(services: Services, cl
     assert (msg.openid, msg.author, msg.content) == ("o_res1", "liustaff", "师傅下午两点上门修理。")
     assert msg.ticket_id == push.ticket_id
     reply = [e for e in await _events(services, number) if e.action == "reply"]
-    assert reply and reply[0].actor == "liustaff" and reply[0].data == {"via": "custom"}
+    assert reply and reply[0].actor == "liustaff" and reply[0].data == {"via": "custom", "source": "console"}  # 083a4c0: where staff answered from
     [row] = await audit_rows(services, "ticket.reply")
     assert (row.actor, row.target, row.detail["via"]) == ("liustaff", number, "custom")
 
