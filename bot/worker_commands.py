@@ -681,11 +681,12 @@ def _choices(svc: Services, found: list[Ticket]) -> str:
 
 async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, ref: str | None, *,
                 soft: bool = False, place: str | None = None, offer: str | None = None,
-                topic: str | None = None, kind_only: bool = False) -> Found:
+                topic: str | None = None, kind_only: bool = False, note: str = "") -> Found:
     """find_ticket's search, without the lock (see find_ticket); place: a building said instead of
     the number, among the worker's jobs; topic: the kind of problem the words name, which picks
     the job among several of the worker's (kind_only: only a job of that kind); offer: the verb
-    whose tickets a number naming none of the worker's lists (the verb's own by default)."""
+    whose tickets a number naming none of the worker's lists (the verb's own by default); note:
+    the words said with it (搞定了), kept in the example when several tickets could be meant."""
     t = svc.texts
     now = svc.clock.now()
     verb_name = t.get(f"wecom.verbs.{verb}")
@@ -725,7 +726,9 @@ async def _find(svc: Services, session: AsyncSession, who: Person, verb: str, re
         pick = [x for x in own if _ready(verb, x, now)] or own
         if len(pick) > 1:
             first = handles([x.number for x in pick])[pick[0].number]
-            example = f"{word} {first}" + (" …" if verb in NEEDS_NOTE else "")
+            # 搞定了 with two jobs in hand: the words are in the example, not lost (办结 0008 搞定了)
+            said = f" {notices.clip(note, 30)}" if note and verb in NEEDS_NOTE else ""
+            example = f"{word} {first}" + (said or (" …" if verb in NEEDS_NOTE else ""))
             numbers = "、".join(f"{x.number}（{_about(svc, x)}）" for x in pick[:8])  # which is which
             return Found(None, t.get("wecom.several_open", verb=verb_name, numbers=numbers, example=example))
         return Found(pick[0])
@@ -852,7 +855,7 @@ async def find_ticket(svc: Services, session: AsyncSession, who: Person, cmd: Co
     number several tickets share (0001 of two days) means the worker's own one the verb can act
     on; when that is still several, they are listed with a number each of them alone has."""
     found = await _find(svc, session, who, cmd.verb, cmd.ref, soft=cmd.soft, place=cmd.place, topic=cmd.topic,
-                        kind_only=cmd.kind_only)
+                        kind_only=cmd.kind_only, note=cmd.text)
     return Found(await _locked(session, found.ticket)) if found.ticket is not None else found
 
 

@@ -136,6 +136,22 @@ async def test_a_job_a_colleague_took_first_names_who_took_it(client: TestClient
     assert (await ticket(services, lift.number)).assignee == owner
 
 
+async def test_a_result_said_with_two_jobs_in_hand_is_kept_in_the_example(
+    client: TestClient[Any, Any], services: Services,
+) -> None:
+    """搞定了 with two jobs in hand was asked which, with the example 办结 0001 … — the words said were
+    dropped, to be typed again; the example now carries them (办结 0001 搞定了), nothing done."""
+    wc = WeCom(client, services)
+    a = (await new_ticket(services, resident="oTwo1")).ticket.number
+    b = (await new_ticket(services, resident="oTwo2", category="环境卫生", summary="下水道堵了")).ticket.number
+    assert "已接单" in await wc.say("wangwei", "接单 1 2")
+    assert await wc.say("wangwei", "搞定了") == (
+        f"您有多张可以办结的工单：{a}（楼道灯坏了）、{b}（下水道堵了）。请写明工单号，例如“办结 0001 搞定了”。")
+    assert [(await ticket(services, n)).status for n in (a, b)] == ["accepted", "accepted"]
+    assert await wc.say("wangwei", "办结") == (
+        f"您有多张可以办结的工单：{a}（楼道灯坏了）、{b}（下水道堵了）。请写明工单号，例如“办结 0001 …”。")
+
+
 async def test_several_numbers_with_no_note_ask_for_it(client: TestClient[Any, Any], services: Services) -> None:
     wc = WeCom(client, services)
     a = (await new_ticket(services, resident="oQ1")).ticket.number
