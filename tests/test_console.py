@@ -971,13 +971,13 @@ async def test_the_queue_page_keeps_urgent_and_crowded_tickets_in_hand_in_sight(
             done = await dispatch.dispatch_new(services, session, ticket)
             return ticket.number, done.linked_to.number if done.linked_to else None
 
-    trapped, _ = await report("6号楼电梯困人了", "6", "elevator", "urgent")
-    quiet, _ = await report("2号楼楼道灯不亮", "2", "light")
-    water, _ = await report(f"7号楼停水了{XSS}", "7", "water", "utility")
+    trapped, _ = await report("6号楼电梯困人了", "6", "电梯", "urgent")
+    quiet, _ = await report("2号楼楼道灯不亮", "2", "照明")
+    water, _ = await report(f"7号楼停水了{XSS}", "7", "水电气暖", "utility")
     children = []
     for n in range(4):
         clock.advance(minutes=1)
-        child, parent = await report(f"7号楼没水了 {n}", "7", "water", "utility")
+        child, parent = await report(f"7号楼没水了 {n}", "7", "水电气暖", "utility")
         assert parent == water
         children.append(child)
     clock.advance(minutes=6)

@@ -323,7 +323,7 @@ async def test_a_routed_tickets_time_limit_reminders_are_one_statement(
 async def _a_ticket(session: AsyncSession, services: Services) -> Ticket:
     return await tickets.create_ticket(
         session, kind="complaint", resident="oFlush", fields={"a": 1}, now=services.clock.now(), tz=services.tz,
-        actor="test", summary="楼道灯坏了", category="lighting", building="3",
+        actor="test", summary="楼道灯坏了", category="照明", building="3",
     )
 
 

@@ -163,7 +163,7 @@ async def test_dialog_state_round_trip_and_quiet_expiry(services: Services, cloc
 
     await dialog.handle(services, Inbound(openid="oState", msg_type="text", text="你好", created_at=clock.now()))
     assert await dialog_of(services, "oState") is None
-    state = flow_state.new_state("complaint", "complaint:place", clock.now(), {"category": "lighting"})
+    state = flow_state.new_state("complaint", "complaint:place", clock.now(), {"category": "照明"})
     await set_dialog(services, "oState", state)
     loaded = await dialog_of(services, "oState")
     assert loaded == state and loaded is not None and loaded.part == "place"

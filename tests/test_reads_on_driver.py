@@ -89,7 +89,7 @@ async def test_a_row_adopted_is_the_sessions_clean_object(services: Services) ->
     async with services.sessions() as session, session.begin():
         made = await tickets.create_ticket(
             session, kind="complaint", resident="oAdopt", fields={"a": 1}, now=services.clock.now(),
-            tz=services.tz, actor="test", summary="楼道灯坏了", category="lighting", building="3",
+            tz=services.tz, actor="test", summary="楼道灯坏了", category="照明", building="3",
         )
     read = select(*Ticket.__table__.c).where(Ticket.__table__.c.id == made.id)
     async with services.sessions() as session, session.begin():

@@ -199,7 +199,7 @@ async def test_a_ticket_routed_after_another_process_imported_goes_by_the_new_ro
         async with services.sessions() as session, session.begin():
             ticket = await tickets.create_ticket(
                 session, kind="complaint", resident=None, fields={}, now=services.clock.now(), tz=services.tz,
-                actor="test", category="lighting", building="1",
+                actor="test", category="照明", building="1",
             )
             found = await dispatch.route(services, session, ticket)
             return found.owner.id if found.owner else None
