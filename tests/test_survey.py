@@ -93,6 +93,30 @@ async def test_one_survey_per_resolution_after_the_delay(svc: Services, clock: F
     assert len(await surveys_to(svc, "o_res")) == 1
 
 
+@pytest.mark.parametrize(("category", "summary", "example"), [
+    ("照明", "楼道灯坏了", "不满意，灯还是不亮"),
+    ("环境卫生", "3号楼2单元门口积水很深，走不了路", "不满意，还是没清理干净"),
+    ("电梯", "电梯卡住了", "不满意，电梯还是不能用"),
+    ("治安", "快递被人拿走了", "不满意，问题还没解决"),  # no example of its own: the neutral one
+])
+async def test_the_surveys_example_fits_the_reports_category(
+    svc: Services, clock: FakeClock, category: str, summary: str, example: str
+) -> None:
+    """After standing water was cleared the survey suggested 不满意，灯还是不亮: its example is the
+    report's category's (survey.example in config/messages.toml), and reads as 不满意 with a comment."""
+    number = (await new_ticket(svc, resident="o_res", category=category, summary=summary)).ticket.number
+    await act(svc, number, "accept")
+    await act(svc, number, "resolve", note="已处理")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    [item] = await surveys_to(svc, "o_res")
+    assert f"例如“{example}”" in item.payload["text"]
+    if category != "照明":
+        assert "灯" not in item.payload["text"]
+    rating = survey.parse_rating(example)
+    assert rating is not None and not rating.good and rating.comment
+
+
 # --- custom message inside the 48-hour window, template outside --------------------------------
 
 

@@ -319,11 +319,19 @@ def _of_kind(svc: Services, key: str, ticket: Ticket) -> str:
     return own if svc.texts.has(own) else f"survey.{key}"
 
 
+def _example(svc: Services, ticket: Ticket) -> str:
+    """The answer the survey suggests, fitting the report's category (survey.example.<category>:
+    standing water is no lamp), else survey.example.default."""
+    own = f"survey.example.{ticket.category}"
+    return svc.texts.get(own if ticket.kind == "complaint" and ticket.category and svc.texts.has(own)
+                         else "survey.example.default")
+
+
 def _message(svc: Services, ticket: Ticket, key: str) -> dict[str, Any]:
     t = svc.texts
     what = _what(svc, ticket)
     return {
-        "text": t.get(_of_kind(svc, key, ticket), number=ticket.number, what=what),
+        "text": t.get(_of_kind(svc, key, ticket), number=ticket.number, what=what, example=_example(svc, ticket)),
         "template": {
             "title": t.get(_of_kind(svc, "template_title", ticket)),
             "fields": {
