@@ -121,6 +121,18 @@ async def test_a_policy_question_no_entry_answers_goes_to_a_person(wx: WeChat, s
     assert "抱歉，我没太明白" in await wx.say(oid(), "今天天气怎么样")
 
 
+async def test_where_to_go_and_whom_to_ask_are_answered(wx: WeChat, services: Services) -> None:
+    """社区里有没有老年大学, 那打疫苗去哪里 and 我家孩子上学的事找谁 got 没太明白 and the menu: the demo
+    FAQ answers the first two (老年学堂, 卫生服务站), and a question of where to go or whom to ask
+    that no entry answers is a person's (the office's hours and phone, 人工)."""
+    assert "老年学堂" in await wx.say(oid(), "我想问问社区里有没有老年大学")
+    assert "卫生服务站" in await wx.say(oid(), "那打疫苗去哪里")
+    for said in ("我家孩子上学的事找谁", "办准迁证问谁啊", "楼下哪里有修鞋的"):
+        reply = await wx.say(oid(), said)
+        assert "需要工作人员解答" in reply and "人工" in reply and "抱歉" not in reply, (said, reply)
+    assert "拍张照片" in await wx.say(oid(), "3号楼楼道灯坏了找谁修")  # a report still
+
+
 def test_a_typo_while_editing_keeps_the_answers_in_force(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A half-typed faq.toml made every message fail ("系统有点忙") until it was fixed."""
     path = tmp_path / "faq.toml"
