@@ -221,3 +221,17 @@ async def test_who_mediates_and_where_asked_midway_are_answered(wx: WeChat, aske
     assert "什么时候方便" in await wx.say(openid, "说过好几次了 不听")
     told = await wx.say(openid, asked)
     assert answer in told and "什么时候方便" in told and "没有看懂时间" not in told, told
+
+
+async def test_a_new_time_said_for_a_mediation_is_not_told_about_bookings(wx: WeChat, services: Services) -> None:
+    """改到周日上午 after a mediation was set for 周六上午 (its reminder says 如需改期请回复“人工”) was told
+    您现在没有待进行的养老服务预约 — as if it had been about a meal. It names the mediation and how
+    to move it."""
+    openid = oid()
+    assert "您和对方沟通过吗" in await wx.say(openid, "想找人调解 对门老是把垃圾放我家门口")
+    for said in ("说过好几次了 不听", "周六上午", "13511112222"):
+        await wx.say(openid, said)
+    assert "工单号" in await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    told = await wx.say(openid, "改到周日上午")
+    assert f"要改调解（工单{ticket.number}）的时间，请回复“人工”" in told and "养老服务预约。需要预约" not in told, told

@@ -28,10 +28,11 @@ from bot.flows.elderly import (
 from bot.flows.engine import Outcome, start
 from bot.flows.registry import register
 from bot.privacy import hash_openid
+from bot.tickets import ACTIVE
 from bot.when import When, cn_number, parse_when
 from storage import fastsql
 from storage.fastsql import Prepared
-from storage.models import Booking, Reminder
+from storage.models import Booking, Reminder, Ticket
 
 LIST_LIMIT = 5  # upcoming bookings listed to pick from
 REMINDED_WITHIN = timedelta(hours=3)  # a bare 取消 this soon after a booking's reminder is about it
@@ -292,6 +293,10 @@ async def begin(ctx: Context, text: str) -> Outcome | None:
         return None
     kind, said_time = asked
     ahead = await bookings.upcoming(ctx.svc, ctx.session, ctx.openid)
+    if not ahead and kind == "change":
+        session = await _mediation_session(ctx)
+        if session is not None:  # 改到周六 to a mediation's reminder: not "no elderly-service booking"
+            return Outcome(ctx.text("elderly.mediation_moved", number=session.number), None)
     if not ahead:
         return Outcome(ctx.text("elderly.no_booking"), None)
     spec = CATALOG.find(text)
@@ -313,6 +318,14 @@ async def begin(ctx: Context, text: str) -> Outcome | None:
             del slots["new_time"]
     flow = BookingChange() if kind == "change" else BookingCancel()
     return start(ctx, flow, slots, text, lead=lead)
+
+
+async def _mediation_session(ctx: Context) -> Ticket | None:
+    """The resident's newest open mediation with a session time, whose time a 改到… may be about."""
+    rows = await ctx.session.scalars(
+        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "mediation", Ticket.status.in_(ACTIVE))
+        .order_by(Ticket.id.desc()).limit(5))
+    return next((t for t in rows if (t.fields or {}).get("session_time")), None)
 
 
 _REMINDERS = Reminder.__table__
