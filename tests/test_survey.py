@@ -239,6 +239,31 @@ async def test_unsatisfied_with_a_comment_does_not_ask_again(svc: Services, cloc
     assert await answer(svc, "o_res", "谢谢") is None
 
 
+async def test_more_said_after_a_commented_unsatisfied_is_added_to_the_job(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """不满意，还是有点积水 reopened the job; 下水口那边还堵着 next began a new report, asked 哪一类问题,
+    the job's owner never told. Now more said about the same problem within the comment window is
+    added to the job (its owner told, the first comment kept); another place or problem stays a new
+    report, and after the window the dialog serves it as before."""
+    number = (await new_ticket(svc, resident="o_more", category="环境卫生",
+                               summary="3号楼2单元门口积水很深，走不了路")).ticket.number
+    await act(svc, number, "accept")
+    await act(svc, number, "resolve", note="已清理积水")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert "已重新交给" in await wx.say("o_more", "不满意，还是有点积水，没弄干净")
+    reply = await wx.say("o_more", "下水口那边还堵着")
+    assert "补充到工单" in reply and number in reply and "哪一类" not in reply
+    t = await ticket(svc, number)
+    assert (t.status, t.rating_comment) == ("reopened", "还是有点积水，没弄干净；下水口那边还堵着")
+    assert any("下水口那边还堵着" in p.payload.get("text", "") for p in await outbox_rows(svc, "wecom", "wangwei"))
+    assert "补充到工单" not in await wx.say("o_more", "5号楼的灯也坏了")  # another place: a new report
+    await wx.say("o_more", "取消")
+    clock.advance(hours=25)
+    assert "补充到工单" not in await wx.say("o_more", "门口还有积水")
+
+
 async def test_no_answer_one_reminder_then_unrated(svc: Services, clock: FakeClock) -> None:
     number = await sent_survey(svc, clock)
     clock.advance(hours=48)

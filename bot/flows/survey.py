@@ -127,7 +127,7 @@ _SERVICE_BAD_CLAUSE = re.compile(
 # Said to a survey, the problem is still there (灯还是不亮, 没修好): 不满意, with these words as the
 # comment, though no rating word was used; see still_unresolved.
 _UNRESOLVED = re.compile(
-    r"(?:还是|仍然|依然)(?:不|没|坏|漏|堵|吵|臭|有|黑|暗|冷)|又(?:坏|漏|堵|不|没)|没(?:有)?(?:修好|弄好|解决|处理|修)|"
+    r"(?:还是|仍然|依然)(?:不|没|坏|漏|堵|吵|臭|有|黑|暗|冷)|还(?:在|是)?(?:堵|漏)着|又(?:坏|漏|堵|不|没)|没(?:有)?(?:修好|弄好|解决|处理|修)|"
     r"还没(?:有)?(?:好|修|弄|解决|处理|来)|没(?:有)?人来|根本没|老样子|还是那样|还那样|"
     r"(?:跟|和|同)(?:原来|以前|之前|修之前|没修(?:的时候)?)(?:一样|一个样|差不多)|没(?:有|什么|啥)?(?:变化|变)(?!好)|"
     r"一点(?:都|也)?没变"
@@ -585,7 +585,8 @@ async def _add_comment(svc: Services, session: AsyncSession, ticket: Ticket, n: 
     now = svc.clock.now()
     actor = f"resident:{hash_openid(openid)}"
     comment = notices.safe_text(text.strip())
-    ticket.rating_comment = comment
+    # More said after a comment is added to it (the console shows both), never written over it.
+    ticket.rating_comment = f"{ticket.rating_comment}；{comment}" if ticket.rating_comment else comment
     await tickets.add_event(session, ticket, "rating_comment", actor, now, note=comment, data={"resolution": n})
     owner_ticket, key = ticket, "survey.comment_noted"
     parent = await dispatch.linked_job(session, ticket)
@@ -730,7 +731,9 @@ def _thanks(text: str) -> bool:
 class Pending:
     """A survey the resident may answer now: sent and unrated ("sent"); the resolution pushed but
     the survey not sent yet ("early": only a dissatisfied answer counts); closed as 未评价 within
-    late_answer_s ("late"); or rated 不满意 without a comment, within the comment window ("comment")."""
+    late_answer_s ("late"); rated 不满意 without a comment, within the comment window ("comment"); or
+    rated 不满意 and commented already, within that window and not resolved since ("more": more said
+    about the same problem is added to the job, not taken for a new report)."""
 
     ticket: Ticket
     resolution: int
@@ -743,7 +746,7 @@ def _resolution_of(event: TicketEvent) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _pending_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> list[Pending]:
+def _pending_of(svc: Services, ticket: Ticket, events: list[TicketEvent], more: bool) -> list[Pending]:
     now = svc.clock.now()
     found: list[Pending] = []
     resolves = [e for e in events if e.action == "resolve"]
@@ -770,11 +773,18 @@ def _pending_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> lis
         # Only until the job is resolved again: then the new resolution's survey is asked.
         if m == n and not commented and now - last.created_at < window:
             found.append(Pending(ticket, m, "comment", last.created_at))
+            return found
+    if more and rated and _resolution_of(rated[-1]) == n and ticket.status not in ("resolved", "closed"):
+        last, score = rated[-1], (rated[-1].data or {}).get("score")
+        window = timedelta(seconds=load_schedule_config().survey.comment_window_s)
+        if isinstance(score, int) and score < GOOD_FROM and now - last.created_at < window:
+            found.append(Pending(ticket, n, "more", last.created_at))
     return found
 
 
-async def pending_surveys(svc: Services, session: AsyncSession, openid: str) -> list[Pending]:
-    """The surveys the resident may answer now, most recent first (tickets row-locked)."""
+async def pending_surveys(svc: Services, session: AsyncSession, openid: str, *, more: bool = False) -> list[Pending]:
+    """The surveys the resident may answer now, most recent first (tickets row-locked); with more,
+    also the jobs a commented 不满意 reopened that may hear more about the problem ("more")."""
     since = svc.clock.now() - timedelta(seconds=_reach_s(svc))
     rows = list(await session.scalars(
         select(Ticket).where(Ticket.resident == openid, Ticket.updated_at >= since)
@@ -788,7 +798,7 @@ async def pending_surveys(svc: Services, session: AsyncSession, openid: str) -> 
             TicketEvent.action.in_(("resolve", "survey_sent", "survey_reminded", *RATED, "rating_comment")),
         ).order_by(TicketEvent.id)
     ))
-    found = [p for t in rows for p in _pending_of(svc, t, [e for e in events if e.ticket_id == t.id])]
+    found = [p for t in rows for p in _pending_of(svc, t, [e for e in events if e.ticket_id == t.id], more)]
     return sorted(found, key=lambda p: (p.at, p.ticket.id), reverse=True)
 
 
@@ -957,8 +967,8 @@ async def handle_answer(svc: Services, tx: AsyncSession | Transaction, inbound: 
     if _urgent(inbound.text):
         return None
     session = fastsql.session_of(tx)
-    pending = await pending_surveys(svc, session, inbound.openid)
-    open_ = [p for p in pending if p.state != "comment"]
+    pending = await pending_surveys(svc, session, inbound.openid, more=True)
+    open_ = [p for p in pending if p.state not in ("comment", "more")]
     if open_:
         reply = await _answer(svc, session, inbound, open_)
         if reply is not None:
@@ -967,7 +977,18 @@ async def handle_answer(svc: Services, tx: AsyncSession | Transaction, inbound: 
     if commenting and reads_as_comment(svc, inbound.text, commenting[0].ticket):
         p = commenting[0]
         return await _add_comment(svc, session, p.ticket, p.resolution, inbound.text, inbound.openid)
+    more = [p for p in pending if p.state == "more"]
+    if more and not commenting and reads_as_more(inbound.text, more[0].ticket):
+        # 不满意，还是有点积水 then 下水口那边还堵着: the reopened job's, not a new report asking 哪一类问题.
+        p = more[0]
+        return await _add_comment(svc, session, p.ticket, p.resolution, inbound.text, inbound.openid)
     return None
+
+
+def reads_as_more(text: str, ticket: Ticket) -> bool:
+    """Whether a message after a commented 不满意 says more about that same problem (下水口那边还堵着
+    after 不满意，还是有点积水): not a command nor a ticket number, and _same_problem."""
+    return not command_of(text) and not number_in(text) and _same_problem(text, ticket)
 
 
 # A rating on the survey's own scale (not a bare digit, which may be an age or a choice; not 一般,
