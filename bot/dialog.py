@@ -30,7 +30,7 @@ from bot.clock import local
 from bot.flows import engine, registry
 from bot.flows import state as flow_state
 from bot.flows.base import SWITCH, Answer, Context, Flow, Invalid
-from bot.flows.commands import command_of, is_word, leaves, normalize
+from bot.flows.commands import command_of, declines_nudge, is_word, leaves, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
@@ -242,10 +242,11 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             state = flow_state.live(svc, held)
             ctx = Context(svc, tx, row, inbound, now)
             lapsed = held if state is None and held is not None and not inbound.is_event else None
-            outcome = await engine.submitted(ctx, _resumed(ctx, lapsed) or await route(ctx, state))
+            resumed = _resumed(ctx, lapsed)
+            outcome = await engine.submitted(ctx, resumed or await route(ctx, state))
             if state is not None and state.slots.get(NEXT_MATTER):
                 outcome = await _next_matter(ctx, state, outcome)
-            if lapsed is not None:
+            if lapsed is not None and resumed is None:  # 继续 is answered 接着办, not 已经没有保存
                 outcome = _lapse_told(ctx, lapsed, outcome)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
             last: list[tuple[Prepared, dict[str, Any]]] = []
@@ -418,6 +419,8 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
     command = command_of(inbound.text) if inbound.text else None
     if command is None and flow is not None and inbound.text and leaves(flow.name, inbound.text):
         command = "cancel"  # 我不想去了 in the volunteer signup: leaving it, as 取消 is
+    if flow is not None and state is not None and inbound.text and await _declined_after_nudge(ctx, flow, state):
+        return _cancelled(ctx, flow)  # 不用了 answering the idle nudge's 不需要了可以不用理会
     if command is not None:
         handled = await _command(ctx, command, state, flow)
         if handled is not None:
@@ -658,9 +661,7 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
     if command == "cancel":
         if engine.answers_step(flow, state, ctx.inbound.text):
             return None  # read as the answer: cancelling would drop everything said so far
-        # A flow about something already there (a booking's move, a withdrawal) says it stays as it
-        # was, as its 否 does: 已取消 alone read as if the booking itself was cancelled.
-        return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
+        return _cancelled(ctx, flow)
     if command == "back":
         return engine.back(ctx, flow, state)
     if command == "restart":
@@ -1331,6 +1332,27 @@ def _link_conversation(ctx: Context, state: DialogState | None, ticket_id: int) 
     The log is written by fixed statements only, so nothing needs flushing first."""
     since = ctx.now if state is None else min(ctx.now, datetime.fromisoformat(state.started_at))
     return _LINK, {"v_openid": ctx.openid, "v_since": since, "v_ticket_id": ticket_id}
+
+
+def _cancelled(ctx: Context, flow: Flow) -> Outcome:
+    """The flow in hand left, as 取消 leaves it. A flow about something already there (a booking's
+    move, a withdrawal) says it stays as it was, as its 否 does: 已取消 alone read as if the booking
+    itself was cancelled."""
+    return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
+
+
+async def _declined_after_nudge(ctx: Context, flow: Flow, state: DialogState) -> bool:
+    """Whether the message is only 不用了 (config/flows.toml [nudge] declined), the question in
+    hand does not take it as its answer (不用了 to the photos is no photo) and the idle nudge of
+    this very step went out: the resident declines the request the nudge reminded them of."""
+    text = ctx.inbound.text
+    if not declines_nudge(text) or (engine.answers_step(flow, state, text) and not engine.refuses_skip(flow, state, text)):
+        return False
+    sent = await ctx.session.scalar(
+        select(Reminder.id).where(Reminder.kind == "flow_nudge", Reminder.target == ctx.openid,
+                                  Reminder.cause_id == state.version, Reminder.state == "done").limit(1)
+    )
+    return sent is not None
 
 
 def _nudge(ctx: Context, state: DialogState) -> tuple[Prepared, dict[str, Any]]:

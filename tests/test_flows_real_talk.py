@@ -269,6 +269,32 @@ async def test_the_nudge_says_what_to_reply_and_that_reply_works(
     assert "地点：3号楼2单元" in recap and PHOTO_Q in recap
 
 
+async def test_declining_after_the_nudge_leaves(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    """The nudge says 不需要了可以不用理会; 不用了 answering it got 这一项需要填写 …请回复“取消”. Now,
+    once the nudge of that step went out, 不用了 leaves as 取消 does (before it, the question still
+    wants its answer)."""
+    from bot.schedule import run_due
+
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    assert "需要填写" in await wx.say(openid, "不用了")  # no nudge yet: the place is still asked
+    clock.advance(seconds=services.settings.flow_idle_nudge_s)
+    await run_due(services)
+    left = await wx.say(openid, "不用了")
+    assert "需要填写" not in left and PLACE_Q not in left and "取消" in left, left
+    assert await dialog_of(services, openid) is None
+
+
+async def test_continue_first_after_a_lapse_is_not_told_lost(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    """继续 as the first message after the request lapsed was told 已经没有保存 and then 好的，接着办
+    in one reply: now only the latter."""
+    lapsed = oid()
+    await wx.say(lapsed, "楼道灯坏了")
+    clock.advance(hours=2, minutes=1)
+    resumed = await wx.say(lapsed, "继续")
+    assert "接着办" in resumed and PLACE_Q in resumed and "没有保存" not in resumed, resumed
+
+
 async def test_a_photo_at_the_summary_no_way_to_send_one_and_my_tickets_as_the_description(
     wx: WeChat, services: Services
 ) -> None:

@@ -44,6 +44,13 @@ def leaves(flow_name: str, text: str) -> bool:
     return bool(norm) and norm in _known(tuple(flow_config().get("leave", {}).get(flow_name, ())))
 
 
+def declines_nudge(text: str) -> bool:
+    """Whether the whole message declines the request an idle nudge reminded of
+    (config/flows.toml [nudge] declined: 不用了, 算了)."""
+    norm = normalize(text)
+    return bool(norm) and norm in _known(words("nudge", "declined"))
+
+
 # Voice and older residents' filler before the answer proper (嗯 没有照片, 就是说 没有, 那个 好的).
 _FILLER = re.compile(r"^(?:嗯+|恩+|呃+|额+|啊+|哦+|噢+|唉+|哎+|那个|就是说?|这个|那)+")
 

@@ -211,6 +211,16 @@ def answers_step(flow: Flow, state: DialogState, text: str) -> bool:
     )
 
 
+def refuses_skip(flow: Flow, state: DialogState, text: str) -> bool:
+    """Whether text is only a skip word (不用了) that the question in hand does not take: it must
+    be answered (flow.hint.required), so the words cannot be its answer."""
+    if state.part in (SWITCH, CONFIRM, EDIT):
+        return False
+    step = flow.step(state.part)
+    return (not step.optional and not step.collect and is_word(text, "skip")
+            and not (step.choices and match_choice(step, text) is not None))
+
+
 def read_answer(ctx: Context, step: Step, text: str) -> Any:
     """The slot value of an answer, or Invalid with the hint to give."""
     if step.choices:
