@@ -242,11 +242,11 @@ async def _handle(svc: Services, inbound: Inbound, delivery: str | None) -> str 
             state = flow_state.live(svc, held)
             ctx = Context(svc, tx, row, inbound, now)
             lapsed = held if state is None and held is not None and not inbound.is_event else None
-            resumed = _resumed(ctx, lapsed)
+            resumed = _resumed(ctx, lapsed) or _dropped_after_lapse(ctx, lapsed)
             outcome = await engine.submitted(ctx, resumed or await route(ctx, state))
             if state is not None and state.slots.get(NEXT_MATTER):
                 outcome = await _next_matter(ctx, state, outcome)
-            if lapsed is not None and resumed is None:  # 继续 is answered 接着办, not 已经没有保存
+            if lapsed is not None and resumed is None:  # 继续 / 取消 answered as such, not 已经没有保存
                 outcome = _lapse_told(ctx, lapsed, outcome)
             ticket_id = ctx.tickets[-1].id if ctx.tickets else None
             last: list[tuple[Prepared, dict[str, Any]]] = []
@@ -309,6 +309,15 @@ def _resumed(ctx: Context, lapsed: DialogState | None) -> Outcome | None:
     state = flow_state.touched(replace(lapsed, slots=slots), ctx.now)
     lead = ctx.text("flow.lapse_resumed", title=ctx.text(flow.title))
     return engine.recall(ctx, flow, state, lead) if asked else engine.resume(ctx, flow, state, lead)
+
+
+def _dropped_after_lapse(ctx: Context, lapsed: DialogState | None) -> Outcome | None:
+    """取消 after a request lapsed (its notice offers 继续): the request is dropped as 取消 drops a
+    live one, not answered 现在没有正在办理的事 with the menu under the offer to go on."""
+    flow = _lapsed_flow(ctx, lapsed) if lapsed is not None else None
+    if flow is None or command_of(ctx.inbound.text) != "cancel":
+        return None
+    return _cancelled(ctx, flow)
 
 
 def _lapse_told(ctx: Context, lapsed: DialogState, outcome: Outcome) -> Outcome:

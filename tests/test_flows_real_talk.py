@@ -295,6 +295,19 @@ async def test_continue_first_after_a_lapse_is_not_told_lost(wx: WeChat, service
     assert "接着办" in resumed and PLACE_Q in resumed and "没有保存" not in resumed, resumed
 
 
+
+async def test_cancel_after_a_lapse_drops_it(wx: WeChat, services: Services, clock: FakeClock) -> None:
+    """取消 as the first message after a request lapsed got its notice (想接着填请回复“继续”), then
+    现在没有正在办理的事 and the whole menu: now it is dropped as 取消 drops a live request, and
+    继续 no longer takes it up."""
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    clock.advance(hours=2, minutes=1)
+    dropped = await wx.say(openid, "取消")
+    assert "已取消" in dropped and "继续" not in dropped and "没有正在办理" not in dropped, dropped
+    assert "接着办" not in await wx.say(openid, "继续")
+
+
 async def test_a_photo_at_the_summary_no_way_to_send_one_and_my_tickets_as_the_description(
     wx: WeChat, services: Services
 ) -> None:
