@@ -336,10 +336,12 @@ async def schedule_reminders(svc: Services, session: AsyncSession, booking: Book
         return
     used = {row["kind"]: int(row["used"]) for row in
             (await fastsql.run(session, _REMINDER_KINDS_USED, {"booking_id": booking.id})).rows}
+    for_self = await booked_for_self(session, booking)
     rows = [
         {
             "kind": kind, "due_at": due, "channel": "wechat", "target": booking.resident,
-            "payload": {"text": reminder_text(svc, booking, kind, due), "booking_start": booking.start_at.isoformat()},
+            "payload": {"text": reminder_text(svc, booking, kind, due, for_self=for_self),
+                        "booking_start": booking.start_at.isoformat()},
             "cause_type": "booking", "cause_id": booking.id, "dedup_key": _next_key(booking, kind, used.get(kind, 0)),
             "urgent": kind == "booking_hour" and _in_quiet_hours(svc, due),
         }
@@ -376,13 +378,23 @@ def _day_said(svc: Services, day: date, at: datetime) -> str:
     return day_text(day)
 
 
-def reminder_text(svc: Services, booking: Booking, kind: str, at: datetime) -> str:
+FOR_SELF = "本人"  # a booking's ticket field for_whom when the resident booked for themselves
+
+
+async def booked_for_self(session: AsyncSession, booking: Booking) -> bool:
+    """Whether the resident booked for themselves (给谁预约: 我自己): reminded as 您, not by name."""
+    ticket = await session.get(Ticket, booking.ticket_id)
+    return ticket is not None and (ticket.fields or {}).get("for_whom") == FOR_SELF
+
+
+def reminder_text(svc: Services, booking: Booking, kind: str, at: datetime, *, for_self: bool = False) -> str:
     """A booking reminder as read when it goes out at `at`: its day said from then (明天 the
     evening before, 今天 if a stopped scheduler sends it on the day) and the time left
-    (一小时后, not 60分钟后)."""
+    (一小时后, not 60分钟后); for_self: 您预约的, not the resident's own name."""
     start = booking.start_at.astimezone(zone(svc))
+    who = svc.texts.get("booking.for_self") if for_self or not booking.for_name else booking.for_name
     return svc.texts.get(
-        REMINDER_KEYS[kind], service=booking.service, who=booking.for_name or svc.texts.get("booking.for_self"),
+        REMINDER_KEYS[kind], service=booking.service, who=who,
         day=_day_said(svc, start.date(), at), time=f"{start:%H:%M}", soon=_soon(svc, booking.start_at - at),
     )
 
@@ -410,7 +422,8 @@ async def deliver_reminder(svc: Services, session: AsyncSession, reminder: Remin
     if booking is None or booking.start_at <= now:
         return False
     payload = reminder.payload or {}
-    message = {**(payload.get("message") or {}), "text": reminder_text(svc, booking, reminder.kind, now)}
+    text = reminder_text(svc, booking, reminder.kind, now, for_self=await booked_for_self(session, booking))
+    message = {**(payload.get("message") or {}), "text": text}
     reminder.payload = {**payload, "message": message}
     return await schedule.deliver_plain(session, reminder, now)
 

@@ -748,3 +748,31 @@ async def test_what_is_no_note_for_the_booking_is_not_added(wx: WeChat, services
     assert "预约备注" not in told, told
     [booking] = await bookings_of(services, openid)
     assert not booking.notes
+
+
+async def test_a_booking_for_oneself_is_reminded_as_yours_not_by_ones_own_name(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """孙大妈 booked lunch for herself (给谁预约: 我自己, then her name): the reminders read
+    【预约提醒】孙大妈预约的助餐 …, as if it were someone else's; now 您预约的助餐. A mother's booking
+    still names her (李桂兰预约的)."""
+    from bot import schedule
+
+    mine, mothers = oid(), oid()
+    reply = await wx.say(mine, "明天中午订个助餐")
+    for _ in range(10):
+        if "已为助餐预约好" in reply:
+            break
+        answer = next((a for k, a in (("核对", "1"), ("给谁", "我自己"), ("称呼", "孙大妈"), ("年龄", "78"), ("年纪", "78"), ("岁", "78"),
+                                     ("地址", "5栋301"), ("注意", "跳过"), ("电话", "13912345678"),
+                                      ("绑定", "否")) if k in reply), None)
+        assert answer is not None, reply
+        reply = await wx.say(mine, answer)
+    assert "已为助餐预约好" in reply, reply
+    await _book_lunch(wx, mothers)
+    clock.advance(hours=9)  # 19:00, the evening before
+    await schedule.run_due(services)
+    [told] = await _reminders_told(services, mine)
+    assert "您预约的助餐" in told and "孙大妈" not in told, told
+    [told] = await _reminders_told(services, mothers)
+    assert "李桂兰预约的助餐" in told, told

@@ -38,7 +38,7 @@ from storage.models import Resident
 
 CATALOG = load_catalog()
 TZ = load_settings().timezone
-SELF = "本人"
+SELF = bookings.FOR_SELF  # 给谁预约: 我自己
 SELF_WORDS = ("我自己", "自己", "本人", "我本人", "我", "给我自己")
 
 
