@@ -45,16 +45,21 @@ async def pg_proxy(pg_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterat
         await proxy.close()
 
 
-async def test_postgres_unreachable_then_back(pg_proxy: tuple[TcpProxy, Services, WeChat]) -> None:
-    proxy, svc, wx = pg_proxy
-    assert "报事报修" in await wx.say("oPgFault", "你好")
-    proxy.cut()
-    xml = text_xml("oPgFault", "3号楼楼道灯坏了", msg_id=777001)
+async def _asked_to_resend_within_5_s(wx: WeChat, xml: str) -> None:
+    """xml posted while the database is gone: 请稍后再发, within WeChat's 5 seconds."""
     started = time.monotonic()
     status, reply = await wx.post_xml(xml)
     elapsed = time.monotonic() - started
     assert status == 200 and reply is not None and RESEND in reply["Content"]
     assert elapsed < 5.0, f"reply took {elapsed:.1f}s"
+
+
+async def test_postgres_unreachable_then_back(pg_proxy: tuple[TcpProxy, Services, WeChat]) -> None:
+    proxy, svc, wx = pg_proxy
+    assert "报事报修" in await wx.say("oPgFault", "你好")
+    proxy.cut()
+    xml = text_xml("oPgFault", "3号楼楼道灯坏了", msg_id=777001)
+    await _asked_to_resend_within_5_s(wx, xml)
     proxy.restore()
     # WeChat retries the same message: it is handled now (the failed attempt released it).
     status, reply = await wx.post_xml(xml)
@@ -76,11 +81,7 @@ async def test_postgres_silent_behind_a_network_cut_gets_an_answer_within_5_seco
     assert "报事报修" in await wx.say("oPgStall", "你好")
     proxy.stall()
     xml = text_xml("oPgStall", "3号楼楼道灯坏了", msg_id=777101)
-    started = time.monotonic()
-    status, reply = await wx.post_xml(xml)
-    elapsed = time.monotonic() - started
-    assert status == 200 and reply is not None and RESEND in reply["Content"]
-    assert elapsed < 5.0, f"reply took {elapsed:.1f}s"
+    await _asked_to_resend_within_5_s(wx, xml)
     proxy.restore()
     for _ in range(3):  # a connection the budget cut short is dropped; a retry may meet one more
         status, reply = await wx.post_xml(xml)
