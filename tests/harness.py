@@ -150,8 +150,6 @@ class TcpProxy:
         self._trigger: tuple[bytes, int | bytes, int] | None = None  # pattern, where after it, arming
         self._armings = 0
         self.tripped = False
-        self.flowing = asyncio.Event()  # cleared by stall(): bytes are held, connections hang
-        self.flowing.set()
 
     async def start(self) -> None:
         """Listen on 127.0.0.1:port."""
@@ -190,7 +188,6 @@ class TcpProxy:
                     trips: Callable[[bytes], bool] | None = None) -> None:
         try:
             while data := await reader.read(65536):
-                await self.flowing.wait()
                 if trips is not None and trips(data):
                     self.cut()
                     break
@@ -220,15 +217,9 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.close()
 
-    def stall(self) -> None:
-        """A network cut that refuses nothing: connections stay open and new ones are taken, but no
-        byte goes through either way (a query then waits for an answer that does not come)."""
-        self.flowing.clear()
-
     def restore(self) -> None:
-        """Accept connections again, and let bytes through again after a stall."""
+        """Accept connections again."""
         self.open = True
-        self.flowing.set()
 
     async def close(self) -> None:
         """Stop listening."""
