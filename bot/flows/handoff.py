@@ -413,6 +413,8 @@ async def _placed_meanwhile(ctx: Context, ticket: Ticket, text: str) -> None:
     where): the ticket's place and building (its grid) and contact, as 人工 said again with them
     would (_placed_later), so the staff group's 地点 is no longer 未说明; an emergency's first
     building known so tells that building's grid workers, as one said at once would have."""
+    if ctx.inbound.msg_type not in ("text", "voice"):
+        return  # a shared link's or file's title is no place or phone of the resident's
     named = get_classifier().extract_slots(text, local(ctx.now, ctx.svc.tz))
     place = {k: str(named[k]) for k in ("building", "unit", "room", "landmark") if named.get(k)}
     where = {"text": parsers.place_text(place), "building": place.get("building", "")} if place else {}
