@@ -546,10 +546,6 @@ class Snapshot:
         """Active people having role, ordered by id."""
         return _having_role(self.people, role)
 
-    def grid_of(self, building: str | None) -> GridEntry | None:
-        """The grid that holds a building ('3', '3号楼', '３栋' alike), or None."""
-        return _holding(self.grids, building)
-
     def grid_for(self, ticket: Ticket) -> GridEntry | None:
         """The grid a ticket belongs to: its building's, else the one covering the common place it
         names (小区西门那个路灯: the grid listing 西门), or None."""

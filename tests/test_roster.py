@@ -157,9 +157,9 @@ async def test_routing_reads_the_roster_again_only_when_an_import_changed_it(
         assert await roster.snapshot(services, session) is first
     assert [p.id for p in first.with_role("grid_worker")] == ["w1", "w2"]
     assert [(p.id, p.services) for p in first.with_role("provider")] == [("p1", ("助餐",))]
-    grid = first.grid_of("２号楼")
+    grid = first.grid_for(_at("", building="２号楼"))
     assert grid is not None and grid.id == "G1" and grid.workers == ("w1", "w2")
-    assert first.grid_of("9") is None and first.grid_of(None) is None
+    assert first.grid_for(_at("", building="9")) is None and first.grid_for(_at("")) is None
 
     # An import that changes nothing keeps it.
     await roster.import_roster(services, path)
@@ -179,7 +179,8 @@ async def test_routing_reads_the_roster_again_only_when_an_import_changed_it(
         second = await roster.snapshot(services, session)
     assert second is not first
     assert [(p.id, p.name) for p in second.with_role("grid_worker")] == [("w2", "乙二")]
-    assert second.grid_of("1") is not None and second.grid_of("1").workers == ("w2",)  # type: ignore[union-attr]
+    grid = second.grid_for(_at("", building="1"))
+    assert grid is not None and grid.workers == ("w2",)
 
     # However quiet the imports, it is read again once old.
     monkeypatch.setattr(roster, "SNAPSHOT_MAX_AGE_S", 0.0)
