@@ -39,7 +39,8 @@ async def test_a_clerk_calls_off_an_activity_taken_out_of_the_file_in_chromium(
             await staff.wait_for_url(f"{base}/console/activities")
             table = await staff.inner_text("table.activities")
             assert "楼道清洁志愿行动" in table and "敬老院探访" in table and "上周的义诊" not in table
-            assert "已从配置移除（仍有 2 人报名）" in table
+            assert "已从活动安排中删除，仍有 2 人报名" in table
+            assert "visit" not in table and "clean" not in table and "activities.toml" not in await staff.inner_text("main")
             await staff.screenshot(path=str(ARTIFACTS / f"console-activities{suffix}.png"), full_page=True)
 
             visit = staff.locator("tr", has_text="敬老院探访")
@@ -50,7 +51,7 @@ async def test_a_clerk_calls_off_an_activity_taken_out_of_the_file_in_chromium(
             assert "已取消活动“敬老院探访”" in flash and "场地临时维修" in flash and "已通知报名的 2 位居民" in flash
             assert dialogs and "已报名的 2 位居民会各收到一次取消通知" in dialogs[0]
             table = await staff.inner_text("table.activities")
-            assert "已从配置移除" not in table and "原因：场地临时维修" in table
+            assert "已从活动安排中删除" not in table and "原因：场地临时维修" in table
             assert await staff.locator("tr", has_text="敬老院探访").locator("button").count() == 0
             await staff.screenshot(path=str(ARTIFACTS / f"console-activities-cancelled{suffix}.png"), full_page=True)
         finally:
