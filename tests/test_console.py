@@ -986,7 +986,8 @@ async def test_the_queue_page_keeps_urgent_and_crowded_tickets_in_hand_in_sight(
     watch = body[body.index('id="watch"'):body.index("</section>", body.index('id="watch"'))]
     assert trapped in watch and water in watch and quiet not in watch and not any(c in watch for c in children)
     assert watch.index(trapped) < watch.index(water)  # urgent first
-    assert "已派 10 分钟未接单" in watch and "5 人反映" in watch
+    assert "已派单 10 分钟，未接单" in watch and "5 人反映" in watch
+    assert "已派单 · " not in watch and "已派 10" not in watch  # 派 said once on the card
     assert "7号楼停水了&lt;script&gt;" in watch and XSS not in body
     await staff_actions.staff_transition(services, trapped, "accept", "liu")
     body = await (await client.get("/console")).text()
