@@ -29,8 +29,11 @@ Definitions (one set, used everywhere):
 - per worker, 派单, 接单, 按时接单, 响应率 and the average time to accept count each dispatch (each
   `assign` event) against the worker it went to, from the ticket's events: taken is the first 接单
   or 办结 before the next dispatch or 退回; in time is by that dispatch's own accept limit, never
-  breached while it was theirs. A ticket returned (退回) or reassigned stays in the first owner's
-  figures, and the new owner is measured from their own dispatch. The other figures of a worker
+  breached while it was theirs. A ticket returned (退回) or reassigned after its limit passed untaken
+  stays in the first owner's figures (a miss), and the new owner is measured from their own
+  dispatch; one staff reassigned (改派) before its limit ran out, untaken, is not that owner's to
+  count (their time was not up, as a cancellation's is not), as the community's figure measures
+  the dispatch that was taken. The other figures of a worker
   are those of the tickets they own now; the totals and per-grid and per-kind rows are unchanged.
 """
 
@@ -207,8 +210,9 @@ def figures_of(items: Iterable[Ticket], now: datetime, history: History) -> Figu
 class Dispatch:
     """One dispatch of a ticket (an `assign` event): the worker it went to, when, its 接单 limit,
     when that worker took it (None: not taken before the next dispatch or 退回), whether its
-    limit was breached (escalated for it) while it was theirs, and when the ticket was cancelled
-    or closed while it was theirs, untaken (its window ended there)."""
+    limit was breached (escalated for it) while it was theirs, when the ticket was cancelled
+    or closed while it was theirs, untaken (its window ended there), and when staff gave it to
+    someone else (改派) before it was taken."""
 
     worker: str
     at: datetime
@@ -217,6 +221,14 @@ class Dispatch:
     breached: bool
     current: bool  # the ticket's latest dispatch, neither handed on nor returned
     ended_at: datetime | None = None
+    handed_on_at: datetime | None = None  # reassigned (the next `assign`) untaken
+
+    @property
+    def handed_on_in_time(self) -> bool:
+        """Reassigned untaken before its 接单 limit ran out and never breached: its owner's time
+        was not up, so it is neither taken nor missed for them."""
+        return (self.taken_at is None and not self.breached and self.handed_on_at is not None
+                and self.handed_on_at < self.limit)
 
     @property
     def in_time(self) -> bool:
@@ -287,7 +299,8 @@ def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> l
     for event in events:
         if event.action in ("assign", "return"):
             if open_one is not None:
-                found.append(Dispatch(**open_one, current=False))
+                handed_on = event.created_at if event.action == "assign" and open_one["taken_at"] is None else None
+                found.append(Dispatch(**open_one, current=False, handed_on_at=handed_on))
                 open_one = None
             if event in assigns:
                 if event is assigns[-1]:
@@ -316,8 +329,8 @@ def dispatches_of(svc: Services, ticket: Ticket, events: list[TicketEvent]) -> l
 def worker_dispatch_figures(figures: Figures, items: Iterable[Dispatch], now: datetime) -> Figures:
     """figures with 派单, 接单, 按时接单, 响应率 and the average time to accept of a worker's
     dispatches (one still theirs, not taken, whose limit is ahead — or was when the ticket was
-    cancelled — is not counted)."""
-    counted = [d for d in items if not (d.current and d.window_open(now))]
+    cancelled — is not counted, nor one reassigned untaken before its limit ran out)."""
+    counted = [d for d in items if not (d.current and d.window_open(now)) and not d.handed_on_in_time]
     taken = [d for d in counted if d.taken_at is not None]
     in_time = sum(1 for d in counted if d.in_time)
     return replace(

@@ -131,20 +131,58 @@ async def test_missed_then_reassigned_and_taken_is_late_however_fast_the_second(
 
 
 async def test_reassigned_inside_the_window_is_measured_on_the_dispatch_that_was_taken(
-    client: Client, svc: Services, clock: FakeClock
+    client: Client, svc: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Given to 李娜 20 minutes after 王伟 got it (no breach), taken 25 minutes later: in time by her
-    dispatch's limit, for her and the community; 王伟's dispatch, handed on untaken, is his miss."""
+    dispatch's limit, for her and the community. 王伟's dispatch, handed on untaken before his 30
+    minutes were up, is not his miss (his time was not up: README, 响应率 per worker): none of his
+    派单 — on the dashboard's 按负责人 as in `communitybot report`. (It was counted against him, 0/1.)
+    His 接单 limit missed elsewhere that day, a job 改派ed after it passed untaken, stays his miss."""
     wc = WeCom(client, svc)
     t = (await new_ticket(svc, resident="oR3")).ticket
+    late = (await new_ticket(svc, resident="oR4", category="电梯", summary="电梯坏了")).ticket  # another job
     clock.advance(minutes=20)
     await staff(client, t.number, "assign", assignee="lina")
     clock.advance(minutes=25)
-    assert (await wc.say("lina", "接单 1")).startswith("已接单")
+    assert (await wc.say("lina", f"接单 {t.number[-4:]}")).startswith("已接单")
+    await staff(client, late.number, "assign", assignee="lina")  # 王伟's 30 minutes passed at 30
+    assert (await wc.say("lina", f"接单 {late.number[-4:]}")).startswith("已接单")
     r = await day_figures(svc)
-    assert (r.total.dispatched, r.total.accepted_in_time, r.total.avg_accept_s) == (1, 1, pytest.approx(1500))
-    assert (worker(r, "wangwei").dispatched, worker(r, "wangwei").accepted) == (1, 0)
-    assert (worker(r, "lina").dispatched, worker(r, "lina").accepted_in_time) == (1, 1)
+    assert (r.total.dispatched, r.total.accepted_in_time) == (2, 2)  # nobody escalated: each taken in time
+    wang, li = worker(r, "wangwei"), worker(r, "lina")
+    assert (wang.dispatched, wang.accepted, wang.accepted_in_time, wang.response_rate) == (1, 0, 0, 0.0)
+    assert (li.dispatched, li.accepted_in_time, li.response_rate) == (2, 2, 1.0)
+
+    day = DAY.isoformat()
+    assert await report_cli(svc, monkeypatch, "--since", day, "--until", day, "--format", "json") == 0
+    printed = {w["key"]: w for w in json.loads(capsys.readouterr().out)["by_worker"]}
+    assert (printed["wangwei"]["dispatched"], printed["wangwei"]["accepted_in_time"]) == (1, 0)
+    page = await dashboard(client, svc, monkeypatch, day, day)
+    table = page[page.index("<h2>按负责人</h2>"):]
+    row = re.search(r"<tr><td>王伟</td><td>(\d+)</td><td>(\d+)</td><td>([^<]*)</td>", table)
+    assert row is not None and row.groups()[1:] == ("1", "0.0%")
+
+
+async def test_a_dispatch_reassigned_before_its_limit_alone_leaves_the_first_owner_nothing_to_count(
+    client: Client, svc: Services, clock: FakeClock
+) -> None:
+    """王伟's only dispatch of the day given to 李娜 after 10 minutes: he has a row (派单 0, 响应率 —),
+    not a 0% he could not have avoided; after 退回 of his own, untaken, a dispatch stays his miss."""
+    wc = WeCom(client, svc)
+    t = (await new_ticket(svc, resident="oR5")).ticket
+    clock.advance(minutes=10)
+    await staff(client, t.number, "assign", assignee="lina")
+    r = await day_figures(svc)
+    wang = worker(r, "wangwei")
+    assert (wang.dispatched, wang.accepted, wang.response_rate) == (0, 0, None)
+    assert (r.total.dispatched, worker(r, "lina").dispatched) == (0, 0)  # 李娜's window still open
+    back = (await new_ticket(svc, resident="oR6", category="电梯", summary="电梯坏了")).ticket  # another job
+    clock.advance(minutes=5)
+    assert "退回" in await wc.say("wangwei", f"退回 {back.number[-4:]} 不是我的网格")
+    await staff(client, back.number, "assign", assignee="lina")
+    wang = worker(await day_figures(svc), "wangwei")
+    assert (wang.dispatched, wang.accepted, wang.response_rate) == (1, 0, 0.0)
 
 
 # --- cancelled and withdrawn ----------------------------------------------------------------------
