@@ -175,7 +175,7 @@ class Complaint(Flow):
         if slots.get("phone"):
             kept["phone"] = str(slots["phone"])
         if text and parsers.says_what(text):
-            kept["description"] = text.strip()
+            kept["description"] = parsers.unfilled(text)  # 嗯 那个 3号楼楼道的灯坏了, by voice: without 嗯 那个
             kept["opening_text"] = text.strip()
         if slots.get(LAST_PLACE) and "place" not in kept:
             kept[LAST_PLACE] = slots[LAST_PLACE]

@@ -19,7 +19,7 @@ from bot.flows.commands import is_word, normalize
 from bot.flows.config import flow_config
 from bot.flows.parsers import (
     description, is_question, only_address, only_phone, phone, phones, place, place_more, says_nothing, says_what,
-    typed_place,
+    typed_place, unfilled,
 )
 from bot.flows.state import DialogState, new_state, touched
 from bot.intents.classifier import get_classifier
@@ -877,7 +877,7 @@ def _added_to_description(
     there is no description yet or `more` adds nothing (a question, filler, what was said)."""
     target = _description_of(flow, step)
     before = str(state.slots.get(target.slot) or "") if target is not None else ""
-    more = more.strip()
+    more = unfilled(more)  # 嗯 那个 灯罩也掉了, by voice: the words, not the filler
     if target is None or not before or says_nothing(more) or is_question(more) or not says_what(more):
         return None
     if courtesy(more):  # 谢谢啊, 辛苦了 谢谢, 嗯 好的好的: said to us, not about the matter

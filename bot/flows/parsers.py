@@ -326,18 +326,30 @@ def place(answer: Answer) -> dict[str, Any]:
     return value
 
 
-# Filler said around a place by voice (嗯, 那个, 就是说), standing alone between spaces.
-_PLACE_FILLER = re.compile(r"(?<=\s)(?:嗯+|呃+|那个|就是说?|这个)(?=\s)")
+# Filler voice input keeps (嗯, 呃, 那个, 就是说), standing alone between spaces or punctuation: at
+# the start (嗯，那个，3号楼…), between the parts of a place (三号楼 那个 二单元) or of a sentence.
+_FILLER_SEP = r"[\s,，、。.…~～!！]"
+_FILLER_ALONE = re.compile(
+    rf"(^|{_FILLER_SEP}+)(?:(?:嗯+|恩+|呃+|额+|唉+|哎呀|哎+|哦+|噢+|喂+|啊+|那个|这个|就是说?|然后){_FILLER_SEP}+)+"
+)
+# Interjections that are never part of a word, dropped at the start even when glued to what
+# follows (嗯那个3号楼…: 那个3号楼…); 那个/这个 glued stay (这个月的水费, 那个人).
+_FILLER_LEAD = re.compile(r"^(?:嗯+|恩+|呃+|唉+|哎+|喂+|哦+|噢+)+")
 
 
 def unfilled(text: str) -> str:
-    """A place said without the words voice input keeps between its parts (嗯, 那个, 就是说)."""
-    return re.sub(r"\s+", " ", _PLACE_FILLER.sub(" ", f" {text} ")).strip() or text.strip()
+    """What a resident said without the filler voice input keeps (嗯 那个 3号楼楼道的灯坏了 →
+    3号楼楼道的灯坏了; 就是 三号楼 那个 二单元 → 三号楼 二单元): interjections at the start, and 嗯,
+    那个, 就是说 … standing alone between spaces or punctuation; every other word kept as said."""
+    said = _FILLER_LEAD.sub("", text.strip())
+    said = _FILLER_ALONE.sub(lambda m: m.group(1)[:1], f"{said} ")  # the separator before it stays
+    said = re.sub(r"\s+", " ", said).strip().lstrip("，,、。.…~～!！ ")
+    return said or text.strip()
 
 
 def description(answer: Answer) -> str:
-    """What happened, in the resident's words (at least a few characters)."""
-    text = answer.text.strip()
+    """What happened, in the resident's words without voice filler (at least a few characters)."""
+    text = unfilled(answer.text)
     if len(normalize(text)) < 4 or says_nothing(text):
         raise Invalid("flow.hint.text_short")
     return text
