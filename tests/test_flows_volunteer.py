@@ -293,3 +293,16 @@ async def test_free_time_said_at_the_skills_question_is_kept_for_its_own(wx: WeC
         await wx.say(openid, said)
     [record] = await volunteers_of(services, openid)
     assert record.skills == "会修电器" and record.availability == "周末都有空"
+
+
+@pytest.mark.parametrize(("said", "kept"), [("确认", True), ("确定", True), ("不确认", False)])
+async def test_confirm_at_the_consent_question_is_consent(wx: WeChat, services: Services, said: str, kept: bool) -> None:
+    """确认 where the consent is asked (as at the summary that follows) is 同意, not 请回复选项."""
+    openid = oid()
+    for line in ("我想报名当志愿者", "张三", "13612345678", "会修电器", "周末", "1", "否"):
+        await wx.say(openid, line)
+    summary = await wx.say(openid, said)
+    assert "请核对" in summary and "请回复选项" not in summary
+    assert ("同意保存信息：同意" in summary) is kept
+    await wx.say(openid, "确认")
+    assert bool(await volunteers_of(services, openid)) is kept

@@ -35,8 +35,8 @@ AREAS = vocabulary_choices("areas")
 PARTY = (Choice("yes", "是", words("volunteer", "party_yes")),
          Choice("no", "否", (*words("answers", "no"), *words("volunteer", "party_no"))))
 CONSENT = (
-    Choice("yes", "同意", ("同意", "可以", "愿意", "好", "好的", "是", "行")),
-    Choice("no", "不同意", ("不同意", "不愿意", "不行", "不可以", "否", "不")),
+    Choice("yes", "同意", ("同意", "可以", "愿意", "好", "好的", "是", "行", "确认", "确定")),
+    Choice("no", "不同意", ("不同意", "不愿意", "不行", "不可以", "否", "不", "不确认", "不确定")),
 )
 _SPLIT = re.compile(r"[\s,，、;；和及跟与/]+")
 # 改方向 助老 文化 replaces the areas; 加方向 文化 / 再加上文化 adds to them.
