@@ -937,6 +937,59 @@ async def emergency_again(svc: Services, session: AsyncSession, ticket: Ticket, 
     return Chase(who, now, True)
 
 
+ANSWER_CHASED_WITHIN = timedelta(hours=24)  # a chase after a 回复 this recent reaches who answered too
+
+
+async def urged_unanswered(session: AsyncSession, ticket_ids: set[int], since: datetime) -> bool:
+    """Whether the resident chased one of these tickets (`urged`) since a time with no 回复 to them
+    after that chase: a chase after staff's answer (已经安排网格员今天下午过去, then nobody came) is
+    news, and reaches someone again."""
+    last = await session.scalar(select(func.max(TicketEvent.created_at)).where(
+        TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.action == "urged", TicketEvent.created_at >= since))
+    if last is None:
+        return False
+    answered = await session.scalar(select(TicketEvent.id).where(
+        TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.action == "reply", TicketEvent.created_at > last,
+    ).limit(1))
+    return answered is None
+
+
+async def urge_answerer(
+    svc: Services, session: AsyncSession, report: Ticket, job: Ticket, owner: str | None, said: str,
+) -> str | None:
+    """A resident's chase (催一下, 怎么还没人来) passed on to whoever last answered them with 回复 on the
+    report or its job within ANSWER_CHASED_WITHIN, besides the job's owner: a member of staff (or a
+    former owner) who answered from WeCom is pushed there, with the 回复 N to go on; an answer from
+    the console, the staff group (where the desk hears of its residents), unless the chase went to
+    the group already. Returns who was told ("staff" for the group), None when nobody else."""
+    now = svc.clock.now()
+    found = (await session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.actor, TicketEvent.data)
+        .where(TicketEvent.ticket_id.in_({report.id, job.id}), TicketEvent.action == "reply",
+               TicketEvent.created_at >= now - ANSWER_CHASED_WITHIN)
+        .order_by(TicketEvent.id.desc()).limit(1)
+    )).first()
+    if found is None:
+        return None
+    answered = report if found.ticket_id == report.id else job
+    what = notices.clip(notices.safe_text(notices.what_of(job)), 60)
+    words = notices.clip(notices.safe_text(said.strip()), 200) or "-"
+    if (found.data or {}).get("source") == "wecom":
+        person = await roster.person(session, str(found.actor))
+        if person is None or not person.active or person.id == owner:
+            return None  # the owner was chased already; one who left the roster hears nothing
+        await outbox.push_worker(session, person.id, svc.texts.get(
+            "dispatch.urge_answerer", number=answered.number, what=what, said=words,
+            short=notices.short_number(answered.number)), now=now, ticket_id=answered.id)
+        return person.id
+    if owner is None:
+        return None  # the chase went to the staff group already
+    await outbox.push_group(session, svc.texts.get(
+        "dispatch.urge_answered_staff", number=answered.number, what=notices.md_escape(what),
+        said=notices.md_escape(words)), now=now, ticket_id=answered.id)
+    return "staff"
+
+
 # --- status changes ------------------------------------------------------------------------------
 
 

@@ -274,11 +274,8 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
     # [complaint] emergency_chase_minutes, not once in twelve hours — a 快点 an hour after the
     # emergency's own chase must still reach someone.
     every = dispatch.emergency_chase_every() if job.urgency == "urgent" else URGE_EVERY
-    lately = await ctx.session.scalar(
-        select(TicketEvent.id).where(TicketEvent.ticket_id.in_({newest.id, job.id}), TicketEvent.action == "urged",
-                                     TicketEvent.created_at >= ctx.now - every).limit(1)
-    ) if every else None
-    if lately is not None:
+    # a chase after an answer (回复) is news: it reaches someone again
+    if every and await dispatch.urged_unanswered(ctx.session, {newest.id, job.id}, ctx.now - every):
         return "\n".join([ctx.text("status.urged_lately", number=newest.number), listing])
     actor, note = f"resident:{hash_openid(ctx.openid)}", notices.safe_text(text.strip()[:200])
     await add_event(ctx.session, newest, "urged", actor, ctx.now, note=note)
@@ -295,6 +292,8 @@ async def chased(ctx: Context, text: str, ticket: Ticket | None = None) -> str |
         await outbox.push_group(ctx.session, ctx.text("status.urge_staff", number=job.number,
                                                       what=notices.md_escape(what)),
                                 now=ctx.now, ticket_id=job.id)
+    # whoever answered them with 回复 (staff from WeCom or the console) hears of it too
+    await dispatch.urge_answerer(ctx.svc, ctx.session, newest, job, owner.id if owner is not None else None, text)
     said = "status.urged" if owner is not None else "status.urged_staff"
     return "\n".join([ctx.text(said, number=newest.number), listing])
 
