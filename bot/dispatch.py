@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, bindparam, delete, exists, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot import notices, outbox, reminders, roster, schedule, tickets, volunteers
 from bot.limits import Limits, load_limits
@@ -244,13 +245,15 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     """An active complaint of the same category at the same building within the window, reported
     by another resident (a resident's own reports are never their neighbours'), no less pressing
     than this one (see _as_pressing), of the same problem (see same_problem), if any."""
-    if ticket.kind != "complaint" or not ticket.building or not ticket.category:
-        return None
-    key = ticket.building_key or roster.normalize_building(ticket.building)
-    if not key:
+    if ticket.kind != "complaint" or not ticket.category:
         return None
     limits = load_limits()
     since = svc.clock.now() - timedelta(hours=limits.duplicate_window_hours)
+    if not ticket.building:
+        return await _place_duplicate(svc, session, ticket, limits, since)
+    key = ticket.building_key or roster.normalize_building(ticket.building)
+    if not key:
+        return None
     params = {"category": ticket.category, "building_key": key, "ticket_id": ticket.id, "since": since,
               "resident": ticket.resident or ""}
     batch: list[tuple[Prepared, dict[str, Any]]] = [(_any_duplicate_as(_as_pressing(limits, ticket)), params)]
@@ -275,6 +278,37 @@ async def find_duplicate(svc: Services, session: AsyncSession, ticket: Ticket) -
     # The job's whole row on the driver, as an object in the session (session.get's identity map
     # first): _link changes it, flushed as one UPDATE.
     return await fastsql.get(session, Ticket, job)
+
+
+async def _place_duplicate(
+    svc: Services, session: AsyncSession, ticket: Ticket, limits: Limits, since: datetime,
+) -> Ticket | None:
+    """find_duplicate for a report at one of the roster's common places, with no building (小区西门
+    路灯坏了: routed to the grid listing the place): the earliest active report of the same category
+    at the same listed place within the window, by another resident, no less pressing, of the same
+    problem as linking reads it (problem_of; a household's own problem is at no common place)."""
+    staff = await roster.snapshot(svc, session)
+    place = roster.listed_place(staff.grids, ticket)
+    said = problem_of(said_of(ticket))
+    if not place or said == HOUSEHOLD:
+        return None
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Reports of one problem arriving together: the second waits for the first to commit.
+        lock = zlib.crc32(f"dup:@{place}:{ticket.category}".encode()) - 2**31
+        await fastsql.run(session, _DUPLICATE_LOCK, {"k": lock})
+    resident = ticket.resident or ""
+    linked = aliased(Ticket)
+    candidates = await session.scalars(
+        select(Ticket).where(
+            Ticket.kind == "complaint", Ticket.category == ticket.category, Ticket.building_key.is_(None),
+            Ticket.status.in_(tickets.ACTIVE), Ticket.parent_id.is_(None), Ticket.id != ticket.id,
+            Ticket.created_at >= since, Ticket.urgency.in_(_as_pressing(limits, ticket)),
+            or_(Ticket.resident.is_(None), Ticket.resident != resident),
+            ~exists().where(linked.parent_id == Ticket.id, linked.resident == resident, linked.status != "cancelled"),
+        ).order_by(Ticket.created_at, Ticket.id).limit(DUPLICATE_CANDIDATES).with_for_update()
+    )
+    return next((job for job in candidates
+                 if roster.listed_place(staff.grids, job) == place and problem_of(said_of(job)) == said), None)
 
 
 async def same_spot_as_linked(

@@ -583,15 +583,30 @@ def landmark_of(ticket: Ticket) -> str:
 def _at_place(grids: Iterable[_Holder], landmark: str) -> _Holder | None:
     """The grid covering the place a resident named: the grid whose listed place is the longest
     one found in the words (南门停车场 is the grid listing 南门停车场 before the one listing 南门)."""
+    found = _listed_place(grids, landmark)
+    return found[1] if found else None
+
+
+def _listed_place(grids: Iterable[_Holder], landmark: str) -> tuple[str, _Holder] | None:
+    """The roster's listed place (its key: 西门) the words name, the longest found, with its grid."""
     said = normalize_place(landmark) if landmark else ""
     if not said:
         return None
-    best: tuple[int, _Holder] | None = None
+    best: tuple[str, _Holder] | None = None
     for grid in grids:
         for place in grid.places or ():
-            if place and place in said and (best is None or len(place) > best[0]):
-                best = (len(place), grid)
-    return best[1] if best else None
+            if place and place in said and (best is None or len(place) > len(best[0])):
+                best = (place, grid)
+    return best
+
+
+def listed_place(grids: Iterable[_Holder], ticket: Ticket) -> str:
+    """The roster's common place a ticket with no building is at (西门 for 小区西门那个路灯), as its
+    grid was found by it; "" for a ticket naming a building or no listed place."""
+    if ticket.building:
+        return ""
+    found = _listed_place(grids, landmark_of(ticket))
+    return found[0] if found else ""
 
 
 def _covering(grids: Iterable[_Holder], building: str | None, landmark: str) -> _Holder | None:

@@ -74,14 +74,14 @@ async def reported(wx: WeChat, svc: Services, clock: FakeClock, said: str) -> tu
     return opening, made
 
 
-async def test_a_report_at_a_place_with_no_building_goes_to_the_grid_covering_it_and_is_never_linked(
+async def test_a_report_at_a_place_with_no_building_goes_to_the_grid_covering_it_linked_only_at_that_place(
     client: Client, services: Services, clock: FakeClock,
 ) -> None:
     """A place with no building goes to the grid whose roster `places` list it (南门 → 望湖第三网格's
-    孙丽, 东门车库 → 望湖第二网格, which lists 小区东门), each report a ticket of its own — never linked
-    to the 3号楼 stairwell light's job, nor to each other's (the same 南门 said twice included). A
-    place no grid lists (小区广场: 望湖第一网格 lists 中心广场) waits in the staff queue, the staff
-    group's post naming it and saying no grid has it."""
+    孙丽, 东门车库 → 望湖第二网格, which lists 小区东门), never linked to the 3号楼 stairwell light's
+    job nor to another place's; the same 南门 light said again by a neighbour is linked to the first
+    南门 report, as reports of one building are. A place no grid lists (小区广场: 望湖第一网格 lists
+    中心广场) waits in the staff queue, the staff group's post naming it and saying no grid has it."""
     wx = WeChat(client, services.settings)
     _, stairwell = await reported(wx, services, clock, "3号楼楼道灯坏了")
     places = {"南门的路灯坏了": ("南门", "G3"), "东门车库的灯坏了": ("东门", "G2"), "南门路灯不亮了": ("南门", "G3"),
@@ -90,10 +90,13 @@ async def test_a_report_at_a_place_with_no_building_goes_to_the_grid_covering_it
     for said, (place, grid) in places.items():
         opening, ticket = await reported(wx, services, clock, said)
         assert "已有" not in opening, opening
-        assert (ticket.building, ticket.parent_id, ticket.grid) == (None, None, grid)
+        assert (ticket.building, ticket.grid) == (None, grid)
         assert ticket.fields["place"] == place and ticket.category == stairwell.category
         made.append(ticket)
     south, east, south_again, square = made
+    assert south.parent_id is None and east.parent_id is None and square.parent_id is None
+    assert south_again.parent_id == south.id  # the same listed place, category and problem
+    assert (await tickets_of(services, south.resident or ""))[0].reporters == 2
     assert south.assignee == south_again.assignee == "sunli" and south.status == "dispatched"
     assert east.assignee in ("lina", "zhaoqiang") and east.status == "dispatched"
     assert (square.status, square.assignee) == ("open", None)
@@ -162,3 +165,28 @@ async def test_a_burst_at_one_spot_is_read_as_one_place(services: Services) -> N
     assert places.rows == [{"unit": "2", "place": "3号楼2单元楼道", "landmark": None}]
     elsewhere = {**spot, "unit": "1", "place": "3号楼1单元楼道"}
     assert (await new_ticket(services, resident="oB99", summary="楼道灯不亮", fields=elsewhere)).ticket.parent_id is None
+
+
+async def test_reports_at_one_common_place_are_linked_as_a_buildings_are(
+    client: Client, services: Services, clock: FakeClock,
+) -> None:
+    """小区西门 路灯 reported by three neighbours: routed to the grid listing 西门 and linked into one
+    job (its owner told 又有居民反映, the resident told it is handled with the first), as reports
+    about one building are. Another category at 西门 (垃圾), the 东门's light, a report by the same
+    resident again, and one after the duplicate window are jobs of their own."""
+    wx = WeChat(client, services.settings)
+    _, first = await reported(wx, services, clock, "小区西门的路灯坏了")
+    assert (first.grid, first.parent_id) == ("G2", None)
+    openid = oid()
+    done = await report(wx, openid, "西门那边的路灯不亮了", "13900001111")
+    assert first.number in done, done
+    [second] = await tickets_of(services, openid)
+    assert second.parent_id == first.id and second.assignee == first.assignee
+    told = linked_pushes(await texts_to(services, "wecom", first.assignee or ""), first.number)
+    assert told and "西门那边的路灯不亮了" in told[0]
+    _, rubbish = await reported(wx, services, clock, "小区西门垃圾堆成山了没人清")
+    _, east = await reported(wx, services, clock, "小区东门的路灯坏了")
+    assert rubbish.parent_id is None and east.parent_id is None
+    clock.advance(hours=25)  # past [duplicates] window_hours (24)
+    _, late = await reported(wx, services, clock, "西门路灯又不亮了")
+    assert late.parent_id is None
