@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv dev-venv services browser deploy-tools migration clean
+.PHONY: run test venv dev-venv services browser deploy-tools fault-tools migration clean
 
 $(BIN)/communitybot: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,7 +34,10 @@ browser:
 deploy-tools:
 	bash scripts/ensure_deploy_tools.sh
 
-test: dev-venv services browser deploy-tools
+fault-tools:
+	bash scripts/ensure_fault_tools.sh
+
+test: dev-venv services browser deploy-tools fault-tools
 	$(BIN)/python -m pytest -q
 
 migration: dev-venv

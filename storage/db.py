@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage import dead_peer
 from storage.checkpoint import BACKSTOP_PAGES
 from storage.fastsql import DriverSession, Transaction
 from storage.message_tx import ReplyConnection, SessionTx
@@ -64,7 +65,16 @@ def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> Async
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    if make_url(url).get_driver_name() == "asyncpg":
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", dead_peer.CONNECT_TIMEOUT_S)
+        connect_args.setdefault("server_settings", dict(dead_peer.PG_SERVER_SETTINGS))
     engine = create_async_engine(url, **kwargs)
+    if engine.dialect.driver == "asyncpg":
+        @event.listens_for(engine.sync_engine, "connect")
+        def _watch_peer(dbapi_conn: Any, _record: Any) -> None:
+            dead_peer.watch_asyncpg(dbapi_conn.driver_connection)
+
     ping_after_idle(engine)
     return engine
 

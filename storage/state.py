@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import dead_peer
 from storage.checkpoint import BACKSTOP_PAGES
 from storage.db import SessionFactory
 from storage.models import KeyValue
@@ -474,7 +475,12 @@ class RedisStateStore(StateStore):
         """A store on a new client for url."""
         from redis.asyncio import Redis
 
-        return cls(Redis.from_url(url, decode_responses=True))
+        # A Redis gone silent behind a network cut fails a command within seconds, as PostgreSQL's
+        # connections do (storage.dead_peer), so the message is answered 请稍后再发 in time.
+        return cls(Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=dead_peer.CONNECT_TIMEOUT_S,
+            socket_keepalive=True, socket_keepalive_options=dead_peer.tcp_options(),
+        ))
 
     @property
     def client(self) -> Any:

@@ -150,6 +150,10 @@ class TcpProxy:
         self._trigger: tuple[bytes, int | bytes, int] | None = None  # pattern, where after it, arming
         self._armings = 0
         self.tripped = False
+        # Called at an armed cut instead of cut(): the chunk is lost and the line stays open but
+        # silent (see SilentNetwork), as behind a network cut, where nothing closes anything.
+        self.on_trip: Callable[[], None] | None = None
+        self._upstream_ports: set[int] = set()
 
     async def start(self) -> None:
         """Listen on 127.0.0.1:port."""
@@ -189,8 +193,11 @@ class TcpProxy:
         try:
             while data := await reader.read(65536):
                 if trips is not None and trips(data):
-                    self.cut()
-                    break
+                    if self.on_trip is None:
+                        self.cut()
+                        break
+                    self.on_trip()
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
@@ -208,8 +215,16 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update({writer, up_writer})
+        up_port = up_writer.get_extra_info("sockname")[1]
+        self._upstream_ports.add(up_port)
         await asyncio.gather(self._pipe(reader, up_writer, self._watcher()), self._pipe(up_reader, writer))
         self._writers.difference_update({writer, up_writer})
+        self._upstream_ports.discard(up_port)
+
+    def ports(self) -> set[int]:
+        """The ports of both of its sides: where clients reach it, and the local ports of its open
+        connections to the target (what a network cut between the two would silence)."""
+        return {self.port, *self._upstream_ports}
 
     def cut(self) -> None:
         """Drop all connections and refuse new ones."""
@@ -227,6 +242,54 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+class SilentNetwork:
+    """A network cut on loopback: the kernel drops every TCP segment to or from the given ports
+    (an nftables table of its own), so nothing is refused and nothing answers, as behind a cut
+    cable or a firewall dropping packets. Needs nft and root (`make test` installs nftables)."""
+
+    PREFIX = "cb_silent_"
+
+    def __init__(self) -> None:
+        self.table = f"{self.PREFIX}{os.getpid()}_{id(self)}"
+        self.cutting = False
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Lift the cuts of test processes that died before lifting theirs (a run killed by its
+        timeout), so their ports do not stay silent."""
+        listed = subprocess.run([self._exe(), "list", "tables"], check=True, capture_output=True, text=True, timeout=10)
+        for line in listed.stdout.splitlines():
+            name = line.split()[-1]
+            pid = name[len(self.PREFIX):].split("_", 1)[0]
+            if name.startswith(self.PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                self._nft(f"delete table inet {name}")
+
+    def cut(self, ports: set[int]) -> None:
+        """Drop everything to and from ports from now on."""
+        listed = ", ".join(str(p) for p in sorted(ports))
+        self._nft(
+            f"table inet {self.table} {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n"
+            f"  tcp dport {{ {listed} }} drop\n  tcp sport {{ {listed} }} drop\n }}\n}}\n"
+        )
+        self.cutting = True
+
+    def restore(self) -> None:
+        """Let packets through again."""
+        if self.cutting:
+            self._nft(f"delete table inet {self.table}")
+            self.cutting = False
+
+    @staticmethod
+    def _exe() -> str:
+        exe = shutil.which("nft") or "/usr/sbin/nft"
+        if not os.path.exists(exe):
+            raise RuntimeError("nft is not installed: run `make test`, or scripts/ensure_fault_tools.sh")
+        return exe
+
+    def _nft(self, script: str) -> None:
+        subprocess.run([self._exe(), "-f", "-"], input=script.encode(), check=True, capture_output=True, timeout=10)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from bot.sim.wechat_client import text_xml
 from storage.models import Message, OutboxItem, Reminder, Ticket, TicketEvent
 from tests.conftest import WeChat, make_settings, truncate_all
 from tests.flow_helpers import tickets_of
-from tests.harness import PrivateRedis, TcpProxy
+from tests.harness import PrivateRedis, SilentNetwork, TcpProxy
 
 RESEND = "请稍后再发"
 
@@ -68,6 +68,93 @@ async def test_postgres_unreachable_then_back(pg_proxy: tuple[TcpProxy, Services
     # its reply; nothing of the failed attempt.
     inbound = [m for m in await _messages(svc, "oPgFault") if m.direction == "in"]
     assert [m.content for m in inbound] == ["你好", "3号楼楼道灯坏了"]
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentNetwork]:
+    """A network cut to make on loopback; always lifted at the end."""
+    network = SilentNetwork()
+    try:
+        yield network
+    finally:
+        network.restore()
+
+
+async def test_postgres_silent_behind_a_network_cut_answers_within_5_s_then_the_retry_is_handled(
+    pg_proxy: tuple[TcpProxy, Services, WeChat], silent: SilentNetwork,
+) -> None:
+    """Behind a cut nothing refuses a connection; the statement goes out and nothing comes back.
+    The connection gives up on the silent server in time for the resident to hear 请稍后再发."""
+    proxy, svc, wx = pg_proxy
+    assert "报事报修" in await wx.say("oPgSilent", "你好")
+    silent.cut(proxy.ports())
+    xml = text_xml("oPgSilent", "3号楼楼道灯坏了", msg_id=777201)
+    await _asked_to_resend_within_5_s(wx, xml)
+    silent.restore()
+    status, reply = await wx.post_xml(xml)
+    assert status == 200 and reply is not None and RESEND not in reply["Content"], reply
+    inbound = [m for m in await _messages(svc, "oPgSilent") if m.direction == "in"]
+    assert [m.content for m in inbound] == ["你好", "3号楼楼道灯坏了"]
+
+
+async def test_postgres_silent_at_the_commit_leaves_no_half_ticket_and_holds_no_locks(
+    pg_proxy: tuple[TcpProxy, Services, WeChat], silent: SilentNetwork, pg_url: str,
+) -> None:
+    """The line goes silent as the ticket's COMMIT is sent: the resident hears 请稍后再发 within
+    5 s; the database, told to watch its clients (storage.dead_peer), rolls the orphaned
+    transaction back by itself, so its row locks do not hold up WeChat's retry, which writes
+    the ticket once."""
+    proxy, svc, wx = pg_proxy
+    openid = "oPgSilentCommit"
+    for answer in to_summary("5"):
+        reply = await wx.say(openid, answer)
+    assert "请核对" in reply, reply
+    before = await _rows(svc)
+    await svc.engine.dispose()  # fresh connections: the INSERT's text crosses the wire
+    proxy.on_trip = lambda: silent.cut(proxy.ports())
+    proxy.cut_at(b"INSERT INTO tickets", after=b"COMMIT")
+    confirm = text_xml(openid, "1", msg_id=778201)
+    started = time.monotonic()
+    status, answered = await wx.post_xml(confirm)
+    assert proxy.tripped and silent.cutting
+    assert time.monotonic() - started < 5.0
+    assert status == 200 and answered is not None and RESEND in answered["Content"], answered
+    cut_ports = proxy.ports() - {proxy.port}
+    # The server notices its silent client within seconds and ends its transaction.
+    name = pg_url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 20
+    while True:
+        orphans = await _backends_on(pg_url, name, cut_ports)
+        if not orphans or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert not orphans, f"the server still holds the cut connections' sessions: {orphans}"
+    silent.restore()
+    assert await _rows(svc) == before
+    status, answered = await wx.post_xml(confirm)
+    assert status == 200 and answered is not None
+    number = NUMBER.search(answered["Content"])
+    assert number, answered["Content"]
+    after = await _rows(svc)
+    assert after["tickets"] == before["tickets"] + 1
+    async with svc.sessions() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number[1]))
+        assert ticket is not None and ticket.resident == openid and ticket.building == "5"
+
+
+async def _backends_on(pg_url: str, database: str, ports: set[int]) -> list[str]:
+    """The states of the server's sessions on database whose client is one of ports."""
+    import asyncpg
+
+    conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch(
+            "SELECT client_port, state FROM pg_stat_activity WHERE datname = $1 AND client_port = ANY($2::int[])",
+            database, sorted(ports),
+        )
+    finally:
+        await conn.close()
+    return [f"{r['client_port']}: {r['state']}" for r in rows]
 
 
 async def test_after_an_outage_a_busy_pools_dead_connections_fail_no_more_messages(
@@ -174,6 +261,12 @@ async def _messages(svc: Services, openid: str) -> list[Message]:
         return list(rows)
 
 
+async def _to_description(wx: WeChat, openid: str) -> None:
+    """A lighting report in 9栋1单元 from the menu up to the question of what happened."""
+    for answer, asked in (("1", "哪一类"), ("1", "问题在哪里"), ("9栋1单元", "描述一下")):
+        assert asked in await wx.say(openid, answer)
+
+
 @pytest.mark.parametrize("persist", [True, False], ids=["append-only", "no-persistence"])
 async def test_redis_restart_keeps_answering_and_the_dialog_resumes(
     pg_url: str, tmp_path: Path, clock: FakeClock, persist: bool
@@ -187,8 +280,7 @@ async def test_redis_restart_keeps_answering_and_the_dialog_resumes(
         async with TestClient(TestServer(create_app(settings, services=svc))) as client:
             wx = WeChat(client, settings)
             openid = "oRedisFault"
-            for answer, asked in (("1", "哪一类"), ("1", "问题在哪里"), ("9栋1单元", "描述一下")):
-                assert asked in await wx.say(openid, answer)
+            await _to_description(wx, openid)
             redis.stop()
             started = time.monotonic()
             status, reply = await wx.post_xml(text_xml(openid, "楼道灯不亮三天了", msg_id=888001))
@@ -207,4 +299,33 @@ async def test_redis_restart_keeps_answering_and_the_dialog_resumes(
             assert ticket.building == "9" and ticket.fields["phone"] == "13812345678"
     finally:
         await svc.close()
+        redis.cleanup()
+
+
+async def test_redis_silent_behind_a_network_cut_answers_within_5_s_and_the_dialog_resumes(
+    pg_url: str, tmp_path: Path, clock: FakeClock, silent: SilentNetwork,
+) -> None:
+    """Redis cut off silently mid-report: 请稍后再发 within 5 s, then the report goes on."""
+    await truncate_all(pg_url)
+    redis = PrivateRedis(persist=False)
+    redis.start()
+    proxy = TcpProxy("127.0.0.1", redis.port)
+    await proxy.start()
+    settings = make_settings("pg_redis", tmp_path, pg_url, redis_url=f"redis://127.0.0.1:{proxy.port}/0")
+    svc = open_services(settings, clock=clock)
+    try:
+        async with TestClient(TestServer(create_app(settings, services=svc))) as client:
+            wx = WeChat(client, settings)
+            openid = "oRedisSilent"
+            await _to_description(wx, openid)
+            silent.cut(proxy.ports())
+            await _asked_to_resend_within_5_s(wx, text_xml(openid, "楼道灯不亮三天了", msg_id=888201))
+            silent.restore()
+            replies = [await wx.say(openid, answer) for answer in ("楼道灯不亮三天了", "好了", "13812345678", "否", "1")]
+            assert "拍张照片" in replies[0] and "请核对" in replies[3] and "工单号" in replies[4], replies
+            [ticket] = await tickets_of(svc, openid)
+            assert ticket.building == "9"
+    finally:
+        await svc.close()
+        await proxy.close()
         redis.cleanup()
