@@ -54,11 +54,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import DBAPIError
 
 from bot import dispatch, notices, tickets
 from bot.limits import load_limits
 from bot.services import Services
+from bot.settings import SettingsError, load_settings
+from storage.db import describe_db_error
 from storage.models import Grid, Person, Ticket, TicketEvent
 
 BASIC_WEIGHT = 0.9
@@ -573,7 +574,6 @@ def _range(args: argparse.Namespace, tz: str) -> tuple[date, date]:
 
 async def _report_text(args: argparse.Namespace) -> str:
     from bot.services import open_services
-    from bot.settings import load_settings
 
     settings = load_settings()
     since, until = _range(args, settings.timezone)
@@ -599,15 +599,20 @@ def _write(path: str, text: str, fmt: str) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """`communitybot report`: print the figures (or write them to --output); 2 with a message on
-    a bad range or a file that cannot be written."""
+    a bad range or a file that cannot be written, 1 with one line saying why the database cannot be
+    read (not reached, not created, not migrated)."""
     try:
         text = asyncio.run(_report_text(args))
+    except SettingsError:
+        raise  # said by the command line's boundary, as for every command
     except ValueError as exc:
         print(f"communitybot report: {exc}", file=sys.stderr)
         return 2
-    except DBAPIError as exc:
-        print(f"communitybot report: database error ({type(exc.orig).__name__}: {exc.orig}); "
-              "is it reachable and migrated (`communitybot db upgrade`)?", file=sys.stderr)
+    except Exception as exc:  # the command's boundary: why the database cannot be read, in one line
+        reason = describe_db_error(exc, load_settings().db_url, migrate_hint=True)
+        if reason is None:
+            raise
+        print(f"communitybot report: {reason}", file=sys.stderr)
         return 1
     output = getattr(args, "output", None)
     if not output or output == "-":

@@ -72,10 +72,10 @@ def run_roster(args: argparse.Namespace) -> int:
         print(f"roster not loaded: cannot reach Redis (CB_REDIS_URL): {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # the command's boundary: what the database said, in one line
-        reason = describe_db_error(exc, load_settings().db_url)
+        reason = describe_db_error(exc, load_settings().db_url, migrate_hint=True)
         if reason is None:
             raise
-        print(f"roster not loaded: {reason}; is it migrated (`communitybot db upgrade`)?", file=sys.stderr)
+        print(f"roster not loaded: {reason}", file=sys.stderr)
         return 1
     mode = "the whole roster, --replace" if args.replace else "merged"
     done = "not loaded (--dry-run); it would change" if args.dry_run else "loaded"

@@ -218,10 +218,11 @@ def safe_url(url: str) -> str:
         return "(unreadable URL)"
 
 
-def describe_db_error(error: BaseException, url: str) -> str | None:
+def describe_db_error(error: BaseException, url: str, *, migrate_hint: bool = False) -> str | None:
     """One line telling an operator why the database at url could not be used (a missing role or
     database, a server that does not answer, a file that cannot be written), or None when error
-    is not about reaching the database."""
+    is not about reaching the database. migrate_hint: a statement the database refused (a table
+    missing) also says to run `communitybot db upgrade`; a server not reached does not."""
     where = safe_url(url)
     cause: BaseException = getattr(error, "orig", None) or error
     kind = type(cause).__name__
@@ -240,6 +241,8 @@ def describe_db_error(error: BaseException, url: str) -> str | None:
         text = str(cause).splitlines()[0] if str(cause) else kind
         if url.startswith("sqlite") and "unable to open" in text:
             text += " (is its directory writable?)"
+        elif migrate_hint:
+            text += "; is it migrated (`communitybot db upgrade`)?"
         return f"database {where}: {text}"
     if isinstance(error, exc.SQLAlchemyError):
         return f"database {where}: {str(error).splitlines()[0] or kind}"

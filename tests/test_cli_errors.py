@@ -183,14 +183,17 @@ def _pg(user: str, database: str, port: int = 5432) -> str:
     return f"postgresql+asyncpg://{user}@{host}:{port}/{database}"
 
 
+# PostgreSQL not usable: a user or a database not created, a server not answering.
+_PG_UNUSABLE = [
+    (_pg(f"nobody_{uuid.uuid4().hex[:6]}", "postgres"), "create the database user first"),
+    (_pg("postgres", f"cb_missing_{uuid.uuid4().hex[:6]}"), "create the database first"),
+    (_pg("postgres", "postgres", port=1), "cannot reach the database server"),
+]
+
+
 @pytest.mark.parametrize(
     ("url", "said"),
-    [
-        (_pg(f"nobody_{uuid.uuid4().hex[:6]}", "postgres"), "create the database user first"),
-        (_pg("postgres", f"cb_missing_{uuid.uuid4().hex[:6]}"), "create the database first"),
-        (_pg("postgres", "postgres", port=1), "cannot reach the database server"),
-        ("sqlite+aiosqlite:////proc/communitybot-nowhere/bot.db", "cannot use the SQLite file"),
-    ],
+    [*_PG_UNUSABLE, ("sqlite+aiosqlite:////proc/communitybot-nowhere/bot.db", "cannot use the SQLite file")],
 )
 def test_db_upgrade_says_in_one_line_why_the_database_cannot_be_used(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, said: str
@@ -199,6 +202,22 @@ def test_db_upgrade_says_in_one_line_why_the_database_cannot_be_used(
     code, out, err = _run(["db", "upgrade"], capsys)
     assert code == 1 and said in err and len(err.strip().splitlines()) == 1, err
     assert "newest schema" not in out
+
+
+@pytest.mark.parametrize(("url", "said"), [*_PG_UNUSABLE, ("", "no such table: ")])
+@pytest.mark.parametrize("command", [["report"], ["roster", "import", "--dry-run", str(REPO / "config" / "roster.toml")]])
+def test_report_and_roster_import_say_in_one_line_why_the_database_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str], url: str, said: str
+) -> None:
+    """A server down, a database or user not created: one line, no traceback (report printed one);
+    a never-migrated SQLite file says to run db upgrade, a server not reached does not."""
+    if url:
+        monkeypatch.setenv("CB_DATABASE_URL", url)
+    code, out, err = _run(command, capsys)
+    lines = [line for line in err.strip().splitlines() if "(local dates" not in line]  # report's range
+    assert code == 1 and said in err and "Traceback" not in err and len(lines) == 1, err
+    assert ("communitybot db upgrade" in err) == (url == ""), err
+    assert "is it running?; " not in err and out == "", (out, err)
 
 
 def test_db_upgrade_on_a_fresh_sqlite_still_works(
@@ -276,6 +295,24 @@ def test_classify_with_a_missing_file_or_an_unlabelled_line_says_so(
     labelled.write_text("not json\n", encoding="utf-8")
     code, _out, err = _run(["classify", "--eval", str(labelled)], capsys)
     assert code == 2 and "line 1: invalid JSON" in err, err
+
+
+def test_classify_with_unusable_rules_or_a_bad_now_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--config naming no rules directory, or one whose intents.toml does not parse, and --now not
+    a time: one line and exit 2, no traceback."""
+    broken = tmp_path / "rules"
+    broken.mkdir()
+    (broken / "intents.toml").write_text("[scoring\n", encoding="utf-8")
+    cases = [
+        (["--config", str(tmp_path / "nowhere"), "路灯坏了"], f"cannot read the rules in {tmp_path / 'nowhere'}"),
+        (["--config", str(broken), "路灯坏了"], f"{broken / 'intents.toml'} is not valid TOML"),
+        (["--now", "yesterday", "路灯坏了"], "--now 'yesterday' is not an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00"),
+    ]
+    for argv, said in cases:
+        code, out, err = _run(["classify", *argv], capsys)
+        assert code == 2 and said in err and len(err.strip().splitlines()) == 1 and out == "", (argv, err)
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,14 @@ import json
 import os
 import signal
 import sys
+import tomllib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from bot.intents.classifier import Classifier, get_classifier
-from bot.intents.rules import INTENTS
+from bot.intents.classifier import DEFAULT_CONFIG_DIR, Classifier, get_classifier
+from bot.intents.rules import INTENTS, INTENTS_FILE
 
 
 def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,10 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 def _now(args: argparse.Namespace) -> datetime | None:
     if not getattr(args, "now", None):
         return None
-    now = datetime.fromisoformat(args.now)
+    try:
+        now = datetime.fromisoformat(args.now)
+    except ValueError:
+        raise ValueError(f"--now {args.now!r} is not an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00") from None
     if now.tzinfo is None:
         raise ValueError("--now needs a timezone offset, e.g. 2026-11-23T10:00:00+08:00")
     return now
@@ -155,13 +159,29 @@ def run_classify(args: argparse.Namespace) -> int:
     return code
 
 
+def _rules_problem(config: Path | None, exc: Exception) -> str:
+    """One line saying why the rules in config (default <repo>/config) cannot be used."""
+    where = config if config is not None else DEFAULT_CONFIG_DIR
+    if isinstance(exc, OSError):
+        return f"cannot read the rules in {where}: {exc.filename or where}: {exc.strerror or exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the rules in {where} are not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"{Path(where) / INTENTS_FILE} is not valid TOML: {exc}"
+    return f"the rules in {where} are refused: {exc}"
+
+
 def _run_classify(args: argparse.Namespace) -> int:
     try:
         now = _now(args)
     except ValueError as exc:
         print(f"classify: {exc}", file=sys.stderr)
         return 2
-    classifier = get_classifier(args.config)
+    try:
+        classifier = get_classifier(args.config)
+    except (OSError, ValueError) as exc:  # a rules directory missing, a file not parsing or refused
+        print(f"classify: {_rules_problem(args.config, exc)}", file=sys.stderr)
+        return 2
     source = args.eval or args.jsonl
     try:
         if args.eval:
