@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from bench import machine
 from bench.cpu_budget import CpuBudget
 from bench.load import Driver, Stats
 from bot.settings import load_settings
@@ -320,14 +321,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             echo_cpu_ms = 1000 * (tree_cpu_s(echo.pid) - cpu_before) / baseline.messages if baseline.messages else 0.0
             shell = await measure_shell(args, echo.base, tmp, signer) if args.shell else None
             runs = [await measure_bot(args, args.workers, echo.base, tmp, driver)]
+            parallel = None
             if args.compare_workers and args.compare_workers != args.workers:
                 runs.append(await measure_bot(args, args.compare_workers, echo.base, tmp, driver))
-    return report(args, baseline, runs, echo_cpu_ms=echo_cpu_ms, shell=shell)
+                # What the machine allows, in the same minutes: busy processes sharing nothing.
+                parallel = await asyncio.to_thread(machine.parallel_speedup, max(args.workers, args.compare_workers))
+    return report(args, baseline, runs, echo_cpu_ms=echo_cpu_ms, shell=shell, parallel=parallel)
 
 
 def report(
     args: argparse.Namespace, baseline: Stats, runs: list[dict[str, Any]], *,
-    echo_cpu_ms: float = 0.0, shell: dict[str, Any] | None = None,
+    echo_cpu_ms: float = 0.0, shell: dict[str, Any] | None = None, parallel: float | None = None,
 ) -> dict[str, Any]:
     """Print the figures with the targets, and return them."""
     out: dict[str, Any] = {
@@ -388,6 +392,22 @@ def report(
         out["scaling_over_baselines"] = round(second_ratio / first_ratio, 3) if first_ratio else 0.0
         print(f"scaling {runs[1]['workers']} workers over {runs[0]['workers']}: {scale:.2f}x "
               f"({out['scaling_over_baselines']:.2f}x over each run's own baseline)")
+        # What the machine allows: busy processes that share nothing (measured by the caller in
+        # the same minutes), and the share of the cores the 1-worker run left for more workers.
+        lines = []
+        if parallel is not None:
+            out["machine_parallel"] = round(parallel, 3)
+            lines.append(f"{runs[1]['workers']} CPU-bound processes at once do {parallel:.2f}x one")
+        split = runs[0].get("machine")
+        if split and not args.cpu_per_worker:
+            others = split["postgres"] + split["redis"] + split["load_generator"]
+            cores = os.cpu_count() or 1
+            out["shared_ceiling"] = round(machine.shared_ceiling(split["bot"], others, runs[1]["workers"], cores), 3)
+            lines.append(f"with the 1-worker run's CPU per message (bot {split['bot']:.2f}, PostgreSQL + Redis + "
+                         f"load generator {others:.2f} ms), {runs[1]['workers']} workers sharing {cores} cores "
+                         f"reach {out['shared_ceiling']:.2f}x at most")
+        if lines:
+            print("  machine: " + "; ".join(lines))
     first = out["runs"][0]
     checks = {} if args.cpu_per_worker else {  # a capped worker's throughput is not the process's
         "throughput >= 35% of baseline (1 process)": first["ratio_to_baseline"] >= 0.35,

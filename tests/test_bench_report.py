@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from bench.load import Stats
 from bench.runner import report
@@ -144,3 +147,31 @@ def test_the_machines_cpu_is_split_by_process(tmp_path: Path) -> None:
     runs = [{"workers": 1, "max": _stats(300), "half": _stats(150), "echo_after": _stats(3000), "rss_mb": 150.0,
              "errors": [], "throttled_s": 0.0, "cpu_ms_per_msg": 3.0, "machine": split}]
     assert report(args, _stats(3000), runs)["runs"][0]["machine_cpu_ms_per_msg"] == split
+
+
+def test_the_scaling_is_printed_beside_what_the_machine_allows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two workers over one, beside the machine's own figure for busy processes and the ceiling
+    that the services' and load generator's share of the cores leaves."""
+    args = argparse.Namespace(residents=40, duration=10.0, aes=False, backend="pg_redis", retry_share=0.05,
+                              cpu_per_worker=0.0, json_out=None)
+    split = {"bot": 3.0, "postgres": 0.6, "redis": 0.1, "load_generator": 0.3, "cores_busy": 1.3}
+    runs = [{"workers": w, "max": _stats(100 * w), "half": _stats(50 * w), "echo_after": _stats(3000),
+             "rss_mb": 150.0, "errors": [], "throttled_s": 0.0, "cpu_ms_per_msg": 3.0, "machine": split}
+            for w in (1, 2)]
+    out = report(args, _stats(3000), runs, parallel=1.93)
+    assert out["machine_parallel"] == 1.93
+    cores = os.cpu_count() or 1
+    assert out["shared_ceiling"] == round(min(2.0, cores * 3.0 / 4.0), 3)
+    printed = capsys.readouterr().out
+    assert "2 CPU-bound processes at once do 1.93x one" in printed and f"{out['shared_ceiling']:.2f}x at most" in printed
+
+
+def test_the_machines_parallel_speedup_is_measured_by_spinning_processes() -> None:
+    """One spinning process against two at once: more than one alone, at most about two per core."""
+    import os
+
+    from bench.machine import parallel_speedup, shared_ceiling
+
+    speedup = parallel_speedup(2, seconds=0.3, rounds=1)
+    assert 0.5 < speedup <= min(2, os.cpu_count() or 1) * 1.15
+    assert shared_ceiling(3.0, 1.0, 2, 2) == 1.5 and shared_ceiling(3.0, 0.0, 2, 4) == 2.0
