@@ -22,7 +22,7 @@ import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,6 +77,8 @@ class RosterFile:
 
     grids: tuple[GridEntry, ...]
     people: tuple[PersonEntry, ...]
+    # The file's line of each table, ("grids" | "people", i) -> line, for problems found once merged
+    lines: dict[tuple[str, int], int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -213,21 +215,49 @@ def _head(raw: Any, key: str, i: int, noun: str, problems: list[str]) -> tuple[s
     return found, where, _text(raw, "name", where, problems)
 
 
-def _claim(keys: Iterable[str], noun: str, owners: dict[str, str], gid: str, where: str, problems: list[str]) -> None:
+def _claim(keys: Iterable[str], noun: str, owners: dict[str, str], gid: str, where: str, problems: list[str],
+           file_line: dict[str, int]) -> None:
     """A grid's buildings (or places) taken into owners, key → grid: an empty one, or one another
-    grid holds, is a problem."""
+    grid holds, is a problem. file_line: the file's line of each grid it has (a grid the
+    database holds, merged after the file's, has none: the clash is said at the other's line)."""
     for key in keys:
         if not key:
             problems.append(f"{where} has an empty {noun}")
         elif key in owners and owners[key] != gid:
-            problems.append(f"{noun} {key!r} is in two grids: {owners[key]!r} and {gid!r}")
+            other = owners[key]
+            at = f" (at line {file_line[other]})" if gid not in file_line and other in file_line else ""
+            problems.append(f"{noun} {key!r} is in two grids: {other!r} and {gid!r}{at}")
         owners.setdefault(key, gid)
 
 
-def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
-    """Validate a roster's TOML tables; raises RosterError listing every problem. whole: the
-    tables are the whole roster, so a grid's workers must be among its people; a file to be
-    merged (whole=False) may name people the database holds, checked once merged (_merged)."""
+_TABLE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(grids|people)[ \t]*\]\]", re.MULTILINE)
+
+
+def table_lines(text: str) -> dict[tuple[str, int], int]:
+    """The line of each [[grids]] and [[people]] table header of a roster file's text:
+    ("grids" | "people", i) -> line number of the i-th one."""
+    found: dict[tuple[str, int], int] = {}
+    counts = {"grids": 0, "people": 0}
+    for match in _TABLE_HEADER.finditer(text):
+        key = match.group(1)
+        found[(key, counts[key])] = text.count("\n", 0, match.start()) + 1
+        counts[key] += 1
+    return found
+
+
+def _at_line(problems: list[str], start: int, line: int | None) -> None:
+    """Say the line of the table they were found in after each problem from start on."""
+    if line is not None:
+        problems[start:] = [f"{problem} (at line {line})" for problem in problems[start:]]
+
+
+def parse_roster(data: dict[str, Any], *, whole: bool = True,
+                 lines: dict[tuple[str, int], int] | None = None) -> RosterFile:
+    """Validate a roster's TOML tables; raises RosterError listing every problem, each with the
+    line of its table when lines (table_lines) are given. whole: the tables are the whole roster,
+    so a grid's workers must be among its people; a file to be merged (whole=False) may name
+    people the database holds, checked once merged (_merged)."""
+    lines = lines or {}
     problems: list[str] = []
     extra = sorted(set(data) - {"grids", "people"})
     if extra:
@@ -239,8 +269,10 @@ def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
     people: list[PersonEntry] = []
     seen_people: set[str] = set()
     for i, raw in enumerate(data.get("people", [])):
+        start = len(problems)
         head = _head(raw, "people", i, "person", problems)
         if head is None:
+            _at_line(problems, start, lines.get(("people", i)))
             continue
         pid, where, name = head
         roles = _strings(raw.get("roles"), f"{where}: roles", problems)
@@ -262,24 +294,30 @@ def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
             problems.append(f"person {pid!r} appears twice")
         seen_people.add(pid)
         people.append(PersonEntry(pid, name, roles, services, phone))
+        _at_line(problems, start, lines.get(("people", i)))
     by_id = {p.id: p for p in people}
     grids: list[GridEntry] = []
     seen_grids: set[str] = set()
     building_grid: dict[str, str] = {}
     place_grid: dict[str, str] = {}
+    grid_line: dict[str, int] = {}
     for i, raw in enumerate(data.get("grids", [])):
+        start = len(problems)
         head = _head(raw, "grids", i, "grid", problems)
         if head is None:
+            _at_line(problems, start, lines.get(("grids", i)))
             continue
         gid, where, name = head
+        if ("grids", i) in lines:
+            grid_line.setdefault(gid, lines[("grids", i)])
         buildings = tuple(normalize_building(b) for b in _strings(raw.get("buildings"), f"{where}: buildings", problems))
         workers = _strings(raw.get("workers"), f"{where}: workers", problems)
         places = tuple(normalize_place(p) for p in _strings(raw.get("places"), f"{where}: places", problems))
         if gid in seen_grids:
             problems.append(f"grid {gid!r} appears twice")
         seen_grids.add(gid)
-        _claim(buildings, "building", building_grid, gid, where, problems)
-        _claim(places, "place", place_grid, gid, where, problems)
+        _claim(buildings, "building", building_grid, gid, where, problems, grid_line)
+        _claim(places, "place", place_grid, gid, where, problems, grid_line)
         for w in workers:
             if w not in by_id:
                 if whole:
@@ -287,24 +325,25 @@ def parse_roster(data: dict[str, Any], *, whole: bool = True) -> RosterFile:
             elif "grid_worker" not in by_id[w].roles:
                 problems.append(f"{where}: worker {w!r} does not have the grid_worker role")
         grids.append(GridEntry(gid, name, buildings, workers, tuple(dict.fromkeys(p for p in places if p))))
+        _at_line(problems, start, lines.get(("grids", i)))
     if problems:
         raise RosterError(problems)
-    return RosterFile(tuple(grids), tuple(people))
+    return RosterFile(tuple(grids), tuple(people), lines)
 
 
 def read_roster(path: Path, *, whole: bool = True) -> RosterFile:
     """Read and validate a roster file; RosterError for unreadable or invalid ones (whole: as in
     parse_roster)."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise RosterError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise RosterError([f"{path} is not valid TOML: {exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise RosterError([f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)"]) from exc
-    return parse_roster(data, whole=whole)
+    return parse_roster(data, whole=whole, lines=table_lines(text))
 
 
 def _upsert(session: AsyncSession, model: type[Any], row: Any, key: str, values: dict[str, Any]) -> str:
@@ -345,7 +384,7 @@ def _merged(roster: RosterFile, old_grids: dict[str, Grid], old_people: dict[str
             for gid, g in old_grids.items() if gid not in named_grids
         ],
     }
-    return parse_roster(data)
+    return parse_roster(data, lines=roster.lines)  # the file's tables come first, in its order
 
 
 async def apply_roster(

@@ -280,6 +280,30 @@ def test_roster_import_of_an_unreadable_file_is_refused(
     assert code == 2 and said in err and "Traceback" not in err, err
 
 
+def test_a_refused_roster_names_the_line_of_each_problems_table(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """What is wrong in a table is said with the line the table starts at, in the file as given
+    and once merged with the grids the database holds (a building a kept grid has)."""
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
+    first = tmp_path / "first.toml"
+    first.write_text('[[grids]]\nid = "G1"\nname = "一"\nbuildings = ["1"]\nworkers = ["w1"]\n\n'
+                     '[[people]]\nid = "w1"\nname = "甲"\nroles = ["grid_worker"]\n', encoding="utf-8")
+    assert _run(["roster", "import", str(first)], capsys)[0] == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('# 第二批\n\n[[grids]]\nid = "G2"\nname = "二"\nbuildings = ["2"]\nworkers = ["w2"]\n\n'
+                   '[[grids]]\nid = "G3"\nname = "三"\nbuildings = ["2"]\nworkers = []\n\n'
+                   '[[people]]\nid = "w2"\nname = "乙"\nroles = ["grid_worker", "boss"]\n', encoding="utf-8")
+    code, _out, err = _run(["roster", "import", str(bad)], capsys)
+    assert code == 2 and "nothing loaded" in err, err
+    assert "person 'w2': unknown role 'boss'" in err and "staff, admin) (at line 15)" in err, err
+    assert "building '2' is in two grids: 'G2' and 'G3' (at line 9)" in err, err
+    clash = tmp_path / "clash.toml"
+    clash.write_text('\n[[grids]]\nid = "G4"\nname = "四"\nbuildings = ["1"]\nworkers = ["w1"]\n', encoding="utf-8")
+    code, _out, err = _run(["roster", "import", str(clash)], capsys)
+    assert code == 2 and "building '1' is in two grids: 'G4' and 'G1' (at line 2)" in err, err
+
+
 def test_classify_with_a_missing_file_or_an_unlabelled_line_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
