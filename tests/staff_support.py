@@ -32,18 +32,40 @@ async def make_resident(
         ))
 
 
+def filed_category(kind: str, summary: str, fields: dict[str, Any] | None = None) -> str | None:
+    """The category the flows file a ticket of this kind and summary under: a complaint's is the
+    classifier's name for what the words report (照明, 电梯, 水电气暖 …: config/intents.toml
+    [slots.category]; its other_category when the words name none), a booking's is its service
+    (上门护理), a hand-off and the rest have none — never a code such as "repair"."""
+    if kind == "complaint":
+        from bot.flows.complaint import OTHER
+        from bot.intents.classifier import get_classifier
+
+        return str(get_classifier().extract_slots(summary).get("category") or OTHER)
+    if kind == "elderly_service":
+        service = (fields or {}).get("service")
+        return str(service) if service else summary.split("｜")[0]
+    return None
+
+
 async def make_ticket(
     svc: Services, openid: str | None, *, kind: str = "complaint", status: str = "escalated",
     summary: str = "3号楼楼道灯坏了", fields: dict[str, Any] | None = None, building: str | None = "3",
-    category: str = "照明",
+    category: str | None = None, urgency: str = "normal",
 ) -> str:
     """A ticket created open or escalated (a hand-off starts escalated); returns its number. Its
-    category is what the complaint flow stores: the classifier's name (config/intents.toml
-    [slots.category], 照明 for a stairwell light), not a code."""
+    category, unless given, is the one the flow files it under (filed_category: 照明 for a
+    stairwell light, the service for a booking, none for a hand-off); a report's given one must be
+    one the complaint flow files under (wecom_driver.report_categories), never a code."""
+    from tests.wecom_driver import report_categories
+
+    if kind == "complaint" and category is not None and category not in report_categories():
+        raise ValueError(f"category {category!r} is none a report is filed under: {sorted(report_categories())}")
     async with svc.sessions() as session, session.begin():
         ticket = await tickets.create_ticket(
             session, kind=kind, resident=openid, fields=fields or {"description": summary}, now=svc.clock.now(),
-            tz=svc.tz, actor="test", summary=summary, category=category, building=building, status=status,
+            tz=svc.tz, actor="test", summary=summary, building=building, status=status, urgency=urgency,
+            category=category if category is not None else filed_category(kind, summary, fields),
         )
         return ticket.number
 

@@ -46,19 +46,15 @@ async def server(services: Services, port: int) -> AsyncIterator[TestServer]:
 
 async def _busy_day(svc: Services, clock: FakeClock) -> None:
     """A few tickets around the hand-off, so the queue and the dashboard look like a real morning."""
-    from bot import dispatch, tickets
+    from tests.wecom_driver import new_ticket
 
-    async def complaint(summary: str, building: str | None, urgency: str, category: str) -> tickets.Ticket:
-        async with svc.sessions() as session, session.begin():
-            ticket = await tickets.create_ticket(
-                session, kind="complaint", resident=None, fields={"description": summary}, now=clock.now(),
-                tz=svc.tz, actor="system", summary=summary, category=category, urgency=urgency, building=building,
-            )
-            await dispatch.dispatch_new(svc, session, ticket)
-            return ticket
+    async def complaint(summary: str, building: str | None, urgency: str, category: str) -> Ticket:
+        """A report as the complaint flow files it: the classifier's category, routed."""
+        return (await new_ticket(svc, resident=None, fields={"description": summary}, summary=summary,
+                                 building=building, urgency=urgency, category=category)).ticket
 
     clock.advance(hours=-3)
-    fixed = await complaint("3号楼2单元楼道灯不亮", "3", "normal", "light")
+    fixed = await complaint("3号楼2单元楼道灯不亮", "3", "normal", "照明")
     clock.advance(minutes=10)
     await staff_transition(svc, fixed.number, "accept", "wangwei")
     clock.advance(hours=1)
@@ -67,11 +63,11 @@ async def _busy_day(svc: Services, clock: FakeClock) -> None:
         row = await session.get(Ticket, fixed.id)
         assert row is not None
         row.satisfaction, row.satisfaction_label = 5, "满意"
-    await complaint("6号楼电梯困人", "6", "urgent", "elevator")
-    whistle = await complaint("8号楼外墙瓷砖脱落", "8", "normal", "facade")
+    await complaint("6号楼电梯困人", "6", "urgent", "电梯")
+    whistle = await complaint("8号楼外墙瓷砖脱落", "8", "normal", "物业服务")
     await staff_transition(svc, whistle.number, "escalate", "sunli", note="需要住建部门协同")
     clock.advance(hours=1, minutes=30)
-    await complaint("小区东门路灯不亮，不知道是几号楼", None, "normal", "light")
+    await complaint("小区东门路灯不亮，不知道是几号楼", None, "normal", "照明")
     clock.advance(minutes=20)
 
 
@@ -350,20 +346,16 @@ async def test_a_busy_desk_by_keyboard_with_a_double_click(
     one answer — then closes it with the button's own action."""
     from playwright.async_api import async_playwright
 
-    from bot import dispatch, tickets
     from tests.staff_support import make_resident, make_ticket
+    from tests.wecom_driver import new_ticket
 
     ARTIFACTS.mkdir(exist_ok=True)
     suffix = "" if backend == "embedded" else f"-{backend}"
     base = str(server.make_url("/")).rstrip("/")
     await make_resident(services, "o_desk")
     number = await make_ticket(services, "o_desk", kind="handoff", summary="转人工：家里停水三天了")
-    async with services.sessions() as session, session.begin():
-        trapped = await tickets.create_ticket(
-            session, kind="complaint", resident=None, fields={"description": "6号楼电梯困人"}, now=clock.now(),
-            tz=services.tz, actor="system", summary="6号楼电梯困人", category="elevator", urgency="urgent", building="6",
-        )
-        await dispatch.dispatch_new(services, session, trapped)
+    trapped = (await new_ticket(services, resident=None, fields={"description": "6号楼电梯困人"}, summary="6号楼电梯困人",
+                                category="电梯", urgency="urgent", building="6")).ticket
     await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
     async with async_playwright() as pw:
         browser = await launch_chromium(pw)

@@ -213,19 +213,14 @@ async def test_a_rows_status_badges_wrap_on_a_phone_rather_than_run_off(
     wraps: both badges whole, in sight, one under the other."""
     from playwright.async_api import async_playwright
 
-    from bot import schedule, staff_actions, tickets
-    from tests.staff_support import load_roster
+    from bot import schedule, staff_actions
+    from tests.staff_support import load_roster, make_ticket
 
     ARTIFACTS.mkdir(exist_ok=True)
     suffix = "" if backend == "embedded" else f"-{backend}"
     base = str(server.make_url("/")).rstrip("/")
     await load_roster(services)
-    async with services.sessions() as session, session.begin():
-        ticket = await tickets.create_ticket(
-            session, kind="complaint", resident=None, fields={"description": "5号楼整栋停水了"}, now=clock.now(),
-            tz=services.tz, actor="test", summary="5号楼整栋停水了", category="water", urgency="utility",
-            building="5", status="open")
-        number = ticket.number
+    number = await make_ticket(services, None, status="open", summary="5号楼整栋停水了", building="5", urgency="utility")
     await staff_actions.staff_transition(services, number, "assign", "admin", assignee="wangwei")
     clock.advance(minutes=31)
     await schedule.run_due(services)

@@ -94,7 +94,7 @@ async def new_ticket(
     svc: Services,
     *,
     kind: str = "complaint",
-    resident: str = "oRes1",
+    resident: str | None = "oRes1",
     building: str | None = "3",
     category: str | None = "照明",
     urgency: str = "normal",
