@@ -178,6 +178,25 @@ def topic_of(svc: Services, ticket: Ticket, limit: int = 16) -> str:
     return svc.texts.get("wecom.mine_topic", category=category, what=clip(safe_text(words), limit)) if words else category
 
 
+def delivery_said(text: str) -> bool:
+    """Whether words ask for a booked service brought home (送到家, 送上门: config/flows.toml
+    [elderly] delivery_words)."""
+    from bot.flows.config import words  # config only: the flows package is not imported here
+
+    said = "".join(str(text or "").split())
+    return bool(said) and any(word in said for word in words("elderly", "delivery_words"))
+
+
+def delivery_asked(ticket: Ticket) -> bool:
+    """Whether an elderly-service booking asks for the service brought home: said in the opening
+    (fields.delivery), or in the request or the care note it kept (午饭送到家里 少放盐)."""
+    fields = ticket.fields or {}
+    if ticket.kind != "elderly_service":
+        return False
+    return fields.get("delivery") is True or any(
+        delivery_said(str(fields.get(key) or "")) for key in ("request", "notes"))
+
+
 def dispatch_card(
     svc: Services, ticket: Ticket, phone: str | None, urgency_class: str, *, photos: int = 0,
     short: str | None = None, staff_note: str = "",
@@ -196,7 +215,9 @@ def dispatch_card(
         # A job given on past its 办结 limit (staff reassigning keeps the limit): already late.
         t.get("dispatch.card_due_past" if ticket.due_at is not None and ticket.due_at <= svc.clock.now()
               else "dispatch.card_due", due=local_time(svc, ticket.due_at), urgency=urgency_label(svc, urgency_class)),
-        t.get("dispatch.card_place", place=place) if place else "",
+        # a booking to be brought home says so with where (送到家：5号楼1单元301), as the provider must go there
+        t.get("dispatch.card_delivery", place=place or t.get("dispatch.no_place")) if delivery_asked(ticket)
+        else t.get("dispatch.card_place", place=place) if place else "",
     ]
     tail = [t.get("dispatch.card_phone", phone=html.escape(masked_phone(phone) or t.get("dispatch.no_phone")))]
     if staff_note.strip():

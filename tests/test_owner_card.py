@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.services import Services
 from tests.flow_helpers import group_posts
+from tests.test_owner_notices import report
 from tests.wecom_driver import load_demo_roster, new_ticket, outbox_rows
 
 
@@ -52,3 +53,24 @@ async def test_a_volunteer_signups_card_has_no_place_line(client: TestClient[Any
     [card] = [o.payload["description"] for o in await outbox_rows(services, "wecom", "zhouvol")
               if o.payload.get("msgtype") == "textcard"]
     assert "地点" not in card and "张伟" in card, card
+
+
+async def test_a_meal_to_be_brought_home_says_so_with_the_address_on_the_providers_card(
+    wx: Any, services: Services,
+) -> None:
+    """午饭送到家 asked in a meal booking was nowhere on the canteen's card (地点 alone reads as where
+    the booking came from): the card now says 送到家：5号楼1单元301, whether it was said in the
+    opening or in the care note; a booking that asks nothing of it keeps its 地点 line."""
+    await load_demo_roster(services)
+    for openid, opening, note in (("oMeal1", "我想给我妈订明天的午饭，送到家", "跳过"),
+                                  ("oMeal2", "给我妈订明天的午饭", "送到家里 少放盐"),
+                                  ("oMeal3", "给我妈订明天的午饭", "跳过")):
+        more = {"怎么称呼": "王秀英", "多大年纪": "78", "地址": "5号楼1单元301", "注意": note}
+        assert "工单号" in await report(wx, openid, opening, "13712345678", more)
+    cards = [o.payload["description"] for o in await outbox_rows(services, "wecom", "canteen")
+             if o.payload.get("msgtype") == "textcard"]
+    assert len(cards) == 3, cards
+    brought, noted, plain = cards
+    assert "送到家：5号楼1单元301（居民要求送上门）" in brought and "地点：" not in brought, brought
+    assert "送到家：5号楼1单元301" in noted and "送到家里 少放盐" in noted, noted
+    assert "地点：5号楼1单元301" in plain and "送到家" not in plain, plain

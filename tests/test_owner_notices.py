@@ -392,12 +392,13 @@ async def test_staff_reopening_a_linked_report_alone_gives_it_to_the_owner(clien
 # --- 8. an emergency is never linked to a slower ticket ------------------------------------------------
 
 
-async def report(wx: WeChat, openid: str, said: str, phone: str) -> str:
-    """A complaint through the dialog, answering what is asked (no photo, the phone not bound); the
-    reply to 确认, or to the last answer of an emergency (submitted once its place and phone are known)."""
-    answers = {"照片": "否", "联系电话": phone, "绑定": "否"}
+async def report(wx: WeChat, openid: str, said: str, phone: str, more: dict[str, str] | None = None) -> str:
+    """A complaint through the dialog, answering what is asked (no photo, the phone not bound; more:
+    other questions' answers by words of the question, for a booking's); the reply to 确认, or to the
+    last answer of an emergency (submitted once its place and phone are known)."""
+    answers = {**(more or {}), "照片": "否", "联系电话": phone, "绑定": "否"}
     reply = await wx.say(openid, said)
-    for _ in range(5):
+    for _ in range(9):
         if reply.startswith("已按紧急情况登记"):
             return reply
         if "请核对" in reply:

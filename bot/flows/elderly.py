@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import bookings
+from bot import bookings, notices
 from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Step
@@ -650,6 +650,8 @@ class ElderlyService(Flow):
         named = parsers.name_said(text)
         if named and kept.get("for_whom"):  # 给我爸约个洗澡 他叫李建国: not asked again
             kept["for_name"] = named
+        if notices.delivery_said(text):  # 午饭送到家: on the provider's card
+            kept["delivery"] = True
         rest = _request_rest(text, slots) if spec is not None else ""
         if spec is not None and _says_more(rest, spec, slots):
             kept["request"] = rest[:200]
@@ -898,6 +900,7 @@ async def book(ctx: Context, flow: Flow, slots: dict[str, Any]) -> str:
         "room": address.get("room"), "start": start.isoformat(), "when": bookings.describe(svc, start),
         "notes": slots.get("notes"), "phone": slots.get("phone"), "waitlist": waitlist,
         "request": slots.get("request"),
+        **({"delivery": True} if slots.get("delivery") is True else {}),  # 送到家: on the provider's card
     }
     if not isinstance(slots.get("age"), int) and years is not None:
         fields["age_said"] = str(slots["age"])  # 80多: the card shows it as said
