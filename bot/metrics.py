@@ -33,6 +33,10 @@ OUTBOX_SENT = Counter("cb_outbox_sent_total", "Pushes sent, by channel and way",
 OUTBOX_FAILURES = Counter(
     "cb_outbox_failures_total", "Failed push attempts, by channel", ["channel"], registry=REGISTRY
 )
+OUTBOX_MAYBE_DELIVERED = Counter(  # WeCom/WeChat take no idempotency key: the retry may deliver it twice
+    "cb_outbox_maybe_delivered_total", "Push attempts that timed out after sending (maybe delivered), by channel",
+    ["channel"], registry=REGISTRY,
+)
 OUTBOX_DEAD = Counter(
     "cb_outbox_dead_total", "Pushes given up (dead), by channel", ["channel"], registry=REGISTRY
 )

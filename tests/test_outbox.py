@@ -342,7 +342,7 @@ async def test_timeout_and_system_busy_retry_then_succeed_once(
     await add_resident(services, "oZhang", clock.now())
     await queue(services, "wechat", "oZhang", {"text": "预热"})
     await push.drain(services, http)
-    sim.inject("custom_send", delay=2.0, status=504)  # longer than the 1.5 s timeout
+    sim.inject("custom_send", delay=3.5, status=504)  # longer than the answer's 3 s (2 × 1.5 s)
     sim.inject("custom_send", errcode=-1)
     await queue(services, "wechat", "oZhang", {"text": "重要通知"})
 
@@ -352,7 +352,9 @@ async def test_timeout_and_system_busy_retry_then_succeed_once(
     clock.advance(seconds=10)
     assert await push.drain(services, http) == 0
     row = (await rows(services))[-1]
-    assert row.state == "pending" and row.attempts == 2 and row.last_error == "errcode -1: simulated error"
+    # the timed-out attempt may have arrived: the row says so whatever fails next
+    assert row.state == "pending" and row.attempts == 2
+    assert row.last_error == f"errcode -1: simulated error; {push.MAYBE_SENT}"
     clock.advance(seconds=20)
     assert await push.drain(services, http) == 1
     row = (await rows(services))[-1]
@@ -370,7 +372,7 @@ async def test_wecom_and_the_group_robot_retry_through_5xx_and_a_timeout_and_lan
 ) -> None:
     await queue(services, channel, target, payload)
     sim.inject(api, status=503)
-    sim.inject(api, delay=2.0, status=504)  # longer than the 1.5 s timeout; the third try is the last
+    sim.inject(api, delay=3.5, status=504)  # longer than the answer's 3 s; the third try is the last
     errors = []
     for _ in range(2):
         assert await push.drain(services, http) == 0
@@ -383,6 +385,7 @@ async def test_wecom_and_the_group_robot_retry_through_5xx_and_a_timeout_and_lan
     assert await push.drain(services, http) == 1
     [row] = await rows(services)
     assert (row.state, row.attempts) == ("sent", 2)
+    assert row.last_error == push.MAYBE_SENT  # the timeout came after sending: it may have arrived twice
     assert len(sim.of(api)) == 1 and sim.calls[api] == 3  # three tries, one delivery
     clock.advance(hours=1)
     assert await push.drain(services, http) == 0 and len(sim.of(api)) == 1  # sent stays sent
@@ -612,3 +615,43 @@ async def test_drains_count_the_depth_at_most_once_a_second(
     monkeypatch.setattr(push, "DEPTH_EVERY_S", 0.0)  # as if the second had passed
     assert await push.drain(services, http) == 0
     assert counter("cb_outbox_depth") == 2
+
+
+async def test_a_push_that_timed_out_after_delivering_is_marked_maybe_delivered_twice(
+    services: Services, sim: SimRecorder, http: aiohttp.ClientSession, clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """WeCom delivered the card but answered after the sender gave up: WeCom's send takes no
+    idempotency key, so the retry delivers it again. It cannot be undone; it is made visible — the
+    log's maybe_delivered, cb_outbox_maybe_delivered_total, the row's last_error once sent — and an
+    answer is awaited twice outbox_timeout_s once connected (a slow answer of 2 s is no timeout),
+    while a failure that sent nothing (HTTP 503) is not marked."""
+    from bot import metrics
+
+    before = metrics.OUTBOX_MAYBE_DELIVERED.labels("wecom")._value.get()
+    await queue(services, "wecom", "lina", {"msgtype": "text", "text": "派单：小区西门路灯"})
+    sim.inject("wecom_send", delay=2.0)  # slower than outbox_timeout_s, within the answer's wait
+    assert await push.drain(services, http) == 1
+    [row] = await rows(services)
+    assert (row.state, row.last_error) == ("sent", None) and len(sim.of("wecom_send")) == 1
+
+    await queue(services, "wecom", "lina", {"msgtype": "text", "text": "提醒：请接单"})
+    sim.inject("wecom_send", delay=3.5)  # delivered, answered after the sender gave up
+    with caplog.at_level("WARNING", logger="bot.channels.push"):
+        assert await push.drain(services, http) == 0
+    row = (await rows(services))[-1]
+    assert row.state == "pending" and push.MAYBE_SENT in (row.last_error or "")
+    assert [r for r in caplog.records if getattr(r, "maybe_delivered", None) is True
+            or "maybe delivered" in r.getMessage()]
+    assert metrics.OUTBOX_MAYBE_DELIVERED.labels("wecom")._value.get() == before + 1
+    clock.advance(seconds=(row.next_attempt_at - clock.now()).total_seconds() + 0.001)
+    assert await push.drain(services, http) == 1
+    row = (await rows(services))[-1]
+    assert (row.state, row.last_error) == ("sent", push.MAYBE_SENT)
+    assert sim.calls["wecom_send"] == 3  # the reminder went out twice: the first may have arrived too
+
+    await queue(services, "wecom", "lina", {"msgtype": "text", "text": "提醒：请办结"})
+    sim.inject("wecom_send", status=503)  # refused: nothing was sent
+    assert await push.drain(services, http) == 0
+    row = (await rows(services))[-1]
+    assert row.last_error == "HTTP 503"

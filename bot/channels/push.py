@@ -65,6 +65,10 @@ MARKDOWN_MAX_BYTES = 4096
 WAKE_KEY = "outbox_wake"
 DEPTH_AT_KEY = "outbox_depth_at"  # svc.extras: when the depth gauge was last counted (monotonic)
 DEPTH_EVERY_S = 1.0
+ANSWER_WAIT = 2  # once connected, an API's answer is awaited this many times outbox_timeout_s
+# last_error of a push one of whose attempts timed out after sending (kept once it is sent: it may
+# have arrived twice; the log's `maybe_delivered`, cb_outbox_maybe_delivered_total)
+MAYBE_SENT = "maybe delivered twice: an attempt timed out after sending"
 LEFT_ROSTER = "recipient is no longer active in the roster"  # last_error of a push not sent for that
 # What an operator reads in the log of a push refused for the server's address.
 IP_HINTS = {
@@ -83,10 +87,17 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     lease: datetime
+    maybe_sent: bool = False  # an earlier attempt timed out after sending: it may have arrived
 
 
 class Retry(Exception):
-    """A transient failure: try the push again later."""
+    """A transient failure: try the push again later. maybe_sent: the request went out and no
+    answer came (a timeout once connected), so the API may have delivered it: WeCom's and WeChat's
+    send APIs take no idempotency key, and the retry may deliver it a second time."""
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
 
 class Fatal(Exception):
@@ -122,15 +133,24 @@ async def call_raw(
     data: bytes | aiohttp.FormData | None = None,
     headers: dict[str, str] | None = None,
 ) -> Answered:
-    """One HTTP call's 200 answer, or Retry (5xx, 429, timeout, network) / Fatal (other HTTP)."""
-    timeout = aiohttp.ClientTimeout(total=svc.settings.outbox_timeout_s)
+    """One HTTP call's 200 answer, or Retry (5xx, 429, timeout, network) / Fatal (other HTTP).
+
+    Connecting may take outbox_timeout_s (nothing is sent before: a retry is safe); once connected
+    the answer is awaited ANSWER_WAIT times as long, since a call that times out then may have been
+    delivered and its retry may deliver it again (Retry.maybe_sent)."""
+    wait = svc.settings.outbox_timeout_s
+    timeout = aiohttp.ClientTimeout(total=wait * ANSWER_WAIT, connect=wait)
     try:
         async with http.request(
             method, url, params=params, data=data, headers=headers or {}, timeout=timeout
         ) as resp:
             body = await resp.read()
             status, content_type = resp.status, resp.content_type
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except aiohttp.ConnectionTimeoutError as exc:  # never connected: nothing was sent
+        raise Retry(f"{type(exc).__name__}: {exc}".strip()) from exc
+    except TimeoutError as exc:  # connected, no answer: it may have arrived
+        raise Retry(f"{type(exc).__name__}: {exc}".strip(), maybe_sent=True) from exc
+    except aiohttp.ClientError as exc:
         raise Retry(f"{type(exc).__name__}: {exc}".strip()) from exc
     if status >= 500 or status == 429:
         raise Retry(f"HTTP {status}")
@@ -552,7 +572,7 @@ _CLAIM = Prepared(
     ))
     .values(state="sending", claimed_until=bindparam("lease"))
     .returning(_OUTBOX.c.id, _OUTBOX.c.channel, _OUTBOX.c.target, _OUTBOX.c.payload, _OUTBOX.c.attempts,
-               _OUTBOX.c.urgent)
+               _OUTBOX.c.urgent, _OUTBOX.c.last_error)
 )
 
 
@@ -577,7 +597,8 @@ async def claim(svc: Services, limit: int = DRAIN_LIMIT) -> list[Claimed]:
             return []
         rows = (await fastsql.run(tx, _CLAIM, {"now": now, "limit": limit, "lease": lease})).rows
     rows.sort(key=lambda r: (not r["urgent"], r["id"]))
-    return [Claimed(r["id"], r["channel"], r["target"], dict(r["payload"] or {}), r["attempts"], lease) for r in rows]
+    return [Claimed(r["id"], r["channel"], r["target"], dict(r["payload"] or {}), r["attempts"], lease,
+                    MAYBE_SENT in (r["last_error"] or "")) for r in rows]
 
 
 def backoff_s(attempts: int) -> float:
@@ -596,13 +617,16 @@ async def _update_row(svc: Services, item: Claimed, **values: Any) -> bool:
 
 
 async def finish(svc: Services, item: Claimed, via: str) -> None:
-    """Mark a row sent, the moment the API's answer said so."""
+    """Mark a row sent, the moment the API's answer said so; one an earlier attempt of which timed
+    out after sending keeps MAYBE_SENT as its last_error (it may have arrived twice)."""
     await _update_row(
-        svc, item, state="sent", sent_via=via, sent_at=svc.clock.now(), claimed_until=None, last_error=None
+        svc, item, state="sent", sent_via=via, sent_at=svc.clock.now(), claimed_until=None,
+        last_error=MAYBE_SENT if item.maybe_sent else None,
     )
     metrics.OUTBOX_SENT.labels(item.channel, via).inc()
     target = hash_openid(item.target) if item.channel == "wechat" else item.target
-    log.info("push sent", extra=fields(outbox_id=item.id, channel=item.channel, to=target, via=via))
+    log.info("push sent", extra=fields(outbox_id=item.id, channel=item.channel, to=target, via=via,
+                                       **({"maybe_delivered": "twice"} if item.maybe_sent else {})))
 
 
 async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> datetime | None:
@@ -616,6 +640,13 @@ async def settle_failure(svc: Services, item: Claimed, exc: Exception) -> dateti
     attempts = item.attempts + 1
     metrics.OUTBOX_FAILURES.labels(item.channel).inc()
     target = hash_openid(item.target) if item.channel == "wechat" else item.target
+    maybe = isinstance(exc, Retry) and exc.maybe_sent
+    if maybe:
+        metrics.OUTBOX_MAYBE_DELIVERED.labels(item.channel).inc()
+        log.warning("push timed out after sending: maybe delivered, a retry may deliver it again", extra=fields(
+            outbox_id=item.id, channel=item.channel, to=target, attempts=attempts, maybe_delivered=True, error=error))
+    if maybe or item.maybe_sent:  # the mark stays with the row, whatever fails next
+        error = f"{error[:900]}; {MAYBE_SENT}"
     if isinstance(exc, Retry) and attempts < svc.settings.outbox_max_attempts:
         delay = backoff_s(attempts)
         again = now + timedelta(seconds=delay)
