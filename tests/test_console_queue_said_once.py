@@ -43,3 +43,17 @@ async def test_a_hand_offs_words_are_on_its_queue_card_once(client: Client, serv
     assert long.count(LONG[:30]) == 1 and '<span class="who-res">居民：</span>' not in long, long
     plain = _card(page, numbers["o_plain"])
     assert '<span class="who-res">居民：</span>人工客服' in plain, plain
+
+
+async def test_an_urgent_hand_offs_words_and_kind_are_on_its_card_once(client: Client, services: Services) -> None:
+    """An emergency asked for a person: its summary (【紧急】急病、摔伤：…) quotes the resident's words,
+    and the card said them again as 居民：…; and its kind 转人工 sat beside a reason badge 转人工."""
+    wx = WeChat(client, services.settings)
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    fall = "我要转人工，家里老人摔倒了想问问怎么办助浴"
+    assert "转接人工服务" in await wx.say("o_fall", fall)
+    number = (await tickets_of(services, "o_fall"))[0].number
+    await logged_in(client, "liu", "staffpass1")
+    card = _card(await (await client.get("/console")).text(), number)
+    assert card.count(fall) == 1 and "【紧急】" in card and '<span class="who-res">居民：</span>' not in card, card
+    assert re.sub(r"<[^>]+>", " ", card).count("转人工") == 2, card  # its kind once, and in the words

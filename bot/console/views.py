@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from math import ceil
 from typing import Any
@@ -99,10 +100,16 @@ def _same_line(shown: str, whole: str) -> bool:
 
 def unquoted(texts: Texts, summary: str | None, lines: tuple[str, ...]) -> tuple[str, ...]:
     """A hand-off's 居民 lines on its queue card less those its summary quotes already (居民说：…,
-    clipped with … past 60 characters): 我要转人工，我家楼上天天半夜装修 was on the card twice."""
+    clipped with … past 60 characters; an emergency's 【紧急】急病、摔伤：…): 我要转人工，我家楼上天天半夜装修
+    was on the card twice."""
     head = texts.get("handoff.summary_said", said="\0").partition("\0")[0]
     quoted = [line for part in (summary or "").split(texts.get("handoff.summary_joiner")) if part.startswith(head)
               for line in part[len(head):].split(texts.get("handoff.said_joiner"))]
+    urgent = re.escape(texts.get("handoff.urgent_summary", category="\0", said="\1"))
+    found = re.fullmatch(urgent.replace(re.escape("\0"), ".*?").replace(re.escape("\1"), "(.*)"),
+                         summary or "", re.S)
+    if found:
+        quoted.append(found.group(1))
     return tuple(line for line in lines if not any(_same_line(q, line) for q in quoted))
 
 
