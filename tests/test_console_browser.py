@@ -228,6 +228,9 @@ async def test_the_console_on_a_phone_width_screen(
             assert await page_width() <= 390
             wrap = await page.locator(".table-wrap").evaluate("e => [e.scrollWidth, e.clientWidth]")
             assert wrap[0] > wrap[1]  # the table scrolls inside its box
+            # what each ticket is about is in sight without scrolling: 摘要 came fifth, off the edge
+            summary = await page.locator("table.list td.summary").first.bounding_box()
+            assert summary is not None and summary["x"] + 120 < 390, summary
 
             await page.goto(f"{base}/console/tickets/{number}")
             await page.screenshot(path=str(ARTIFACTS / f"console-phone-ticket{suffix}.png"))
