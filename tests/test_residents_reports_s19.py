@@ -61,3 +61,26 @@ async def test_voice_filler_stays_out_of_what_happened_answered_later(wx: WeChat
     summary = await _through(wx, openid, "跳过", "13812345678", "否")
     assert "情况：楼道的灯一直不亮" in summary, summary
 
+
+@pytest.mark.parametrize("nod", ["好的", "好", "嗯", "行", "好的，我去拍", "嗯 等一下我回去再拍"])
+async def test_a_nod_at_the_photo_question_is_told_how_to_send_one(wx: WeChat, services: Services, nod: str) -> None:
+    """好的 where a photo is asked got 请发送照片；发完或者没有照片，请回复“好了”, the question again and,
+    the second time, 如果不方便回答，回复“人工” (好的，我去拍 was even added to what happened); it is
+    the resident saying they will send one: told how, now, and the photo that follows is taken."""
+    openid = oid()
+    assert "拍张照片" in await wx.say(openid, "3号楼楼道灯坏了")
+    for _ in range(3):
+        reply = await wx.say(openid, nod)
+        assert "拍摄" in reply and "相册" in reply and "人工" not in reply and "补充" not in reply, reply
+    assert "第1张" in await wx.send("image", openid, PicUrl="http://img.example/1.jpg", MediaId="p1")
+    assert "联系电话" in await wx.say(openid, "好的")  # after a photo, a nod ends the photos
+    summary = await _through(wx, openid, "13812345678", "否")
+    assert "照片：1张" in summary and "情况：3号楼楼道灯坏了\n" in summary, summary
+
+
+@pytest.mark.parametrize("none", ["没有", "不用", "没有照片"])
+async def test_no_photo_at_the_photo_question_goes_on(wx: WeChat, none: str) -> None:
+    openid = oid()
+    await wx.say(openid, "3号楼楼道灯坏了")
+    assert "联系电话" in await wx.say(openid, none)
+

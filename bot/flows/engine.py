@@ -15,8 +15,8 @@ from typing import Any
 from bot import faq
 from bot.clock import local
 from bot.flows.base import CONFIRM, EDIT, SUBMIT, SWITCH, Answer, Choice, Context, Flow, Invalid, Step
-from bot.flows.commands import is_word, normalize
-from bot.flows.config import flow_config
+from bot.flows.commands import is_word, normalize, without_filler
+from bot.flows.config import flow_config, words
 from bot.flows.parsers import (
     description, is_question, only_address, only_phone, phone, phones, place, place_more, says_nothing, says_what,
     typed_place, unfilled,
@@ -527,6 +527,11 @@ async def _collect_text(
     if step.optional and len(text) <= 15 and _CANNOT_SEND.search(text):
         # 我不会发照片, 手机拍不了照: no photo, said to be fine, not "send photos" again
         return _store(ctx, flow, state, step, state.slots.get(step.slot) or None, lead=ctx.text("flow.no_photo_fine"))
+    if step.optional and _will_send(text):
+        kept = state.slots.get(step.slot)
+        if kept:  # 好的 after a photo came: the photos are done
+            return _store(ctx, flow, state, step, kept)
+        return Outcome(ctx.text("flow.photo_go_ahead"), state)  # 好的，我去拍: how to send it, now
     ahead = _phone_ahead(ctx, flow, state, step, text)
     if ahead is not None:
         return ahead
@@ -534,6 +539,20 @@ async def _collect_text(
     if instead is not None:
         return instead
     return _invalid(ctx, flow, state, step, step.hint or "flow.hint.collect")
+
+
+def _will_send(text: str) -> bool:
+    """Whether a reply where photos are asked says the resident will send one: a yes or a nod
+    (好的, 嗯, 行: [answers] yes and ack), alone or before words of [answers] will_send (好的，我去拍,
+    行 等一下), or those words alone."""
+    if is_word(text, "yes") or is_word(text, "ack"):
+        return True
+    nods = sorted({normalize(w) for w in (*words("answers", "yes"), *words("answers", "ack")) if not w.isascii()},
+                  key=len, reverse=True)
+    rest = without_filler(normalize(text))
+    while (nod := next((n for n in nods if rest.startswith(n)), None)) is not None and len(rest) > len(nod):
+        rest = rest[len(nod):]
+    return len(rest) <= 14 and any(normalize(w) in rest for w in words("answers", "will_send"))
 
 
 _CANNOT_SEND = re.compile(
