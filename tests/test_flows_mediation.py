@@ -34,7 +34,9 @@ async def test_mediation_start_to_finish_with_session_reminder(
     assert "请核对" in summary and "邻居" in summary and "11月24日 15:00" in summary
     assert "已经沟通过" in summary
     done = await wx.say(openid, "确认")
-    assert "20261123-0001" in done and "前一天提醒" in done
+    # The preferred time is passed on, not promised as a session (before: 我们会在调解前一天提醒您).
+    assert "20261123-0001" in done and "前一天提醒" not in done
+    assert "您方便的时间（11月24日 15:00）已转告调解员" in done and "由调解员和您商定，定下后会告诉您" in done
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "mediation" and ticket.fields["party"] == "邻居"
     assert ticket.fields["talked"] is True and ticket.fields["phone"] == "13900001111"
@@ -54,7 +56,8 @@ async def test_time_must_be_understood_and_in_the_future(wx: WeChat, services: S
     assert "已经过去" in await wx.say(openid, "今天上午8点")  # it is 10:00 now
     assert "联系电话" in await wx.say(openid, "都可以")
     await wx.say(openid, "13900001111")
-    await wx.say(openid, "1")
+    done = await wx.say(openid, "1")
+    assert "具体见面时间由调解员和您商定" in done and "提醒" not in done  # no time said: none promised
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["party"] == "房东/租户" and ticket.fields["session_time"] is None
     assert await reminders_of(services, "mediation_session") == []

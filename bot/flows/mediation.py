@@ -305,7 +305,8 @@ class Mediation(Flow):
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Write the mediation ticket, route it to a mediator (the card's 事项 names the preferred
-        time before the matter, so clipping keeps it), remind the day before the session."""
+        time before the matter, so clipping keeps it), remind the day before the time preferred;
+        the reply says the mediator sets the session with the resident (no session is set yet)."""
         when = slots.get("session_time") or {"any": True, "text": ""}
         fields = {
             "party": self.party.display(slots.get("party")),
@@ -334,5 +335,6 @@ class Mediation(Flow):
                     payload={"text": ctx.text("mediation.reminder", when=when.get("text", ""), number=ticket.number)},
                     dedup_key=f"mediation_session:{ticket.id}",
                 )
-                reply += "\n" + ctx.text("mediation.reminder_set", when=when.get("text", ""))
-        return reply
+        if when.get("any") or not when.get("text"):
+            return reply + "\n" + ctx.text("mediation.time_to_agree")
+        return reply + "\n" + ctx.text("mediation.time_passed_on", when=when["text"])
