@@ -496,6 +496,12 @@ async def reminded_drop(ctx: Context) -> str | None:
     return await _withdrawn(ctx, activity) if activity is not None else None
 
 
+async def reminded(ctx: Context) -> Activity | None:
+    """The activity the resident was last reminded of, while their signup stands and it has not
+    started (好的 准时到 to its reminder: bot.flows.reminded_ack); None otherwise."""
+    return await _reminded(ctx)
+
+
 async def _reminded(ctx: Context) -> Activity | None:
     """The activity of the resident's latest activity reminder, while their signup stands and it
     has not started; None otherwise."""

@@ -670,6 +670,10 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
     if command == "cancel":
         if engine.answers_step(flow, state, ctx.inbound.text):
             return None  # read as the answer: cancelling would drop everything said so far
+        undo = _optional("bot.flows.booking_undo")
+        if undo is not None and flow.name == "elderly_service":  # 那还是订吧 brings it back
+            await undo.keep_request(ctx, state)
+            return Outcome(engine.join_lines(_cancelled(ctx, flow).reply, ctx.text("elderly.undo_hint", minutes=undo.undo_minutes())), None)
         return _cancelled(ctx, flow)
     if command == "back":
         return engine.back(ctx, flow, state)
@@ -682,6 +686,11 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
     """A message outside any flow: a menu digit, or the classifier's intent (the first of two
     requests in it, unless cut is False: a side already cut from one)."""
     digit = normalize(text)
+    undo = _optional("bot.flows.booking_undo")
+    booking = registry.get("elderly_service")
+    back = await undo.bring_back(ctx, booking, text) if undo is not None and booking is not None else None
+    if back is not None:  # 那还是订吧 right after a booking was dropped: that booking again
+        return back
     activities = _optional("bot.activities")
     picked = await activities.picked(ctx, text) if activities is not None and len(digit) <= 4 else None
     if picked is not None:  # 4 right after 近期活动's list: that activity, not the menu's 4
@@ -776,6 +785,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
             waiting = await with_staff(ctx, text)
             if waiting is not None:
                 return Outcome(waiting, None)
+        acked = await _reminder_acked(ctx, text)
+        if acked is not None:  # 好的 准时到 to a booking's reminder: 到时见, not 不客气
+            return acked
         return Outcome(_courtesy(ctx, text), None)
     if not urgent and found.intent == "complaint" and _about_staff(text):
         # 投诉网格员: to the service centre, not to the building's grid worker it may be about
@@ -820,6 +832,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         asked = await _booking_asked(ctx, text)
         if asked is not None:  # 几点来着, 谁来送啊 (to a booking's reminder): the bookings ahead
             return asked
+        acked = await _reminder_acked(ctx, text)
+        if acked is not None:  # 一定到 (to a reminder): 到时见
+            return acked
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     if flow.name == "volunteer_signup" and "党员" not in text:  # 党员报到 adds to the record: the flow
         registered = await _registered_volunteer(ctx)
@@ -1159,12 +1174,24 @@ async def _booking_change(ctx: Context, flow: Flow, slots: dict[str, Any], text:
     if noted is not None:
         return noted
     asked = await _booking_asked(ctx, text)  # 我预约了什么: the bookings ahead, not a new one
-    return asked if asked is not None else engine.start(ctx, flow, slots, text)
+    if asked is not None:
+        return asked
+    elderly = _optional("bot.flows.elderly")
+    if elderly is not None:  # 给我妈订… again: the last booking's 我妈 offered
+        slots = await elderly.with_last_person(ctx, slots)
+    return engine.start(ctx, flow, slots, text)
 
 
 async def _booking_asked(ctx: Context, text: str) -> Outcome | None:
     """A question about the bookings ahead (bot.flows.booking_asked.answer); None otherwise."""
     module = _optional("bot.flows.booking_asked")
+    reply = await module.answer(ctx, text) if module is not None else None
+    return Outcome(reply, None) if reply is not None else None
+
+
+async def _reminder_acked(ctx: Context, text: str) -> Outcome | None:
+    """好的 准时到 to a booking's or an activity's reminder (bot.flows.reminded_ack.answer); None otherwise."""
+    module = _optional("bot.flows.reminded_ack")
     reply = await module.answer(ctx, text) if module is not None else None
     return Outcome(reply, None) if reply is not None else None
 

@@ -10,7 +10,7 @@ from bot.flows import state as flow_state
 from bot.flows.state import DialogState
 from bot.services import Services
 from storage import fastsql
-from storage.models import Message, OutboxItem, Reminder, Resident, Ticket
+from storage.models import Booking, Message, OutboxItem, Reminder, Resident, Ticket
 
 PHOTO = {"PicUrl": "http://example.invalid/lamp.jpg", "MediaId": "media-lamp-1"}
 LOCATION = {"Location_X": 30.2741, "Location_Y": 120.1551, "Scale": 15, "Label": "望湖小区南门停车场"}
@@ -23,6 +23,13 @@ async def tickets_of(svc: Services, openid: str | None = None) -> list[Ticket]:
         if openid is not None:
             stmt = stmt.where(Ticket.resident == openid)
         return list((await session.execute(stmt)).scalars())
+
+
+async def bookings_of(svc: Services, openid: str) -> list[Booking]:
+    """A resident's bookings, oldest first."""
+    async with svc.sessions() as session:
+        rows = await session.execute(select(Booking).where(Booking.resident == openid).order_by(Booking.id))
+        return list(rows.scalars())
 
 
 async def count(svc: Services, model: Any) -> int:

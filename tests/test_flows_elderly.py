@@ -15,9 +15,9 @@ from sqlalchemy import select
 from bot import bookings, tickets
 from bot.clock import FakeClock
 from bot.services import Services
-from storage.models import Booking, Reminder, Ticket
+from storage.models import Reminder, Ticket
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import bookings_of, tickets_of
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -28,12 +28,6 @@ def oid() -> str:
 
 def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime.combine(day, time(hh, mm), tzinfo=SH).astimezone(timezone.utc)
-
-
-async def bookings_of(svc: Services, openid: str) -> list[Booking]:
-    async with svc.sessions() as session:
-        rows = await session.execute(select(Booking).where(Booking.resident == openid).order_by(Booking.id))
-        return list(rows.scalars())
 
 
 async def test_booking_from_the_menu_start_to_finish(wx: WeChat, services: Services) -> None:

@@ -151,9 +151,13 @@ class BookingCancel(Flow):
         if booking is None:
             return ctx.text("elderly.pick_gone")
         actor = f"resident:{hash_openid(ctx.openid)}"
+        from bot.flows.booking_undo import keep_booking, undo_minutes  # it reads this module's flows' slots
+
+        await keep_booking(ctx, booking)  # 那还是订吧 makes it again
         await bookings.cancel_booking(ctx.svc, ctx.session, booking, actor)
         await _cancel_ticket(ctx, booking, actor)
-        return ctx.text("elderly.cancelled", service=booking.service, when=bookings.describe(ctx.svc, booking.start_at))
+        return ctx.text("elderly.cancelled", service=booking.service, when=bookings.describe(ctx.svc, booking.start_at),
+                        minutes=undo_minutes())
 
 
 def _new_time(answer: Answer) -> dict[str, Any]:
@@ -355,12 +359,18 @@ def drops_reminded(text: str) -> bool:
     return bool(_DROP_ALONE.match(normalize(text)))
 
 
+async def reminded_booking(ctx: Context) -> Booking | None:
+    """The booking of a reminder that reached the resident within REMINDED_WITHIN, while it is
+    still ahead; None otherwise."""
+    found = await fastsql.run(ctx.tx, _REMINDED, {"target": ctx.openid, "since": ctx.now - REMINDED_WITHIN})
+    return await _own(ctx, {"id": found.rows[0]["cause_id"]}) if found.rows else None
+
+
 async def reminded_cancel(ctx: Context) -> Outcome | None:
     """A bare 取消 outside any request, soon after a booking's reminder reached the resident: the
     confirmation to cancel that booking (刚才提醒过您这个预约), instead of "nothing to cancel".
     None when no reminder was sent lately, or its booking is no longer ahead."""
-    found = await fastsql.run(ctx.tx, _REMINDED, {"target": ctx.openid, "since": ctx.now - REMINDED_WITHIN})
-    booking = await _own(ctx, {"id": found.rows[0]["cause_id"]}) if found.rows else None
+    booking = await reminded_booking(ctx)
     if booking is None:
         return None
     return start(ctx, BookingCancel(), {"listed": [_entry(ctx, booking)]}, lead=ctx.text("elderly.reminded"))

@@ -19,6 +19,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from bot import bookings, notices
 from bot.clock import local
 from bot.flows import parsers
@@ -31,10 +33,11 @@ from bot.flows.finish import create_and_dispatch, created_reply
 from bot.flows.mediation import SURNAMES
 from bot.flows.registry import register
 from bot.intents.classifier import get_classifier
+from bot.privacy import mask_phone
 from bot.service_catalog import ServiceSpec, load_catalog
 from bot.settings import load_settings
 from bot.when import When, cn_number, parse_when, without_when
-from storage.models import Resident
+from storage.models import Resident, Ticket
 
 CATALOG = load_catalog()
 TZ = load_settings().timezone
@@ -464,6 +467,70 @@ def _says_more(text: str, spec: ServiceSpec, slots: dict[str, Any]) -> bool:
     return len(rest) >= 4
 
 
+LAST_PERSON = "last_person"  # slots key: the person, address and phone of the last booking for the same 我妈
+_LOOKED_BACK = 20  # of the resident's newest bookings
+
+
+async def with_last_person(ctx: Context, slots: dict[str, Any]) -> dict[str, Any]:
+    """The classifier's slots of a booking for someone the resident booked for before (给我妈订明天
+    的午饭, 我妈 booked last week) and not named now, with that booking's name, age, address and
+    phone under LAST_PERSON, for the name question to offer (还是给王秀英…吗？); slots unchanged
+    otherwise (for themselves: their own name and address fill in already)."""
+    said = slots.get("for_whom")
+    if not said or said == SELF:
+        return slots
+    rows = await ctx.session.execute(
+        select(Ticket.fields).where(Ticket.resident == ctx.openid, Ticket.kind == "elderly_service")
+        .order_by(Ticket.id.desc()).limit(_LOOKED_BACK))
+    for (fields,) in rows:
+        fields = fields or {}
+        if fields.get("for_whom") == str(said) and fields.get("for_name"):
+            place = {k: str(fields[k]) for k in ("building", "unit", "room") if fields.get(k)}
+            last = {"name": str(fields["for_name"]), "age": fields.get("age_said") or fields.get("age"),
+                    "address": {**place, "text": str(fields["address"])} if fields.get("address") else None,
+                    "phone": fields.get("phone")}
+            return {**slots, LAST_PERSON: {k: v for k, v in last.items() if v not in (None, "")}}
+    return slots
+
+
+def _last_person_kept(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[str, Any], str] | None:
+    """是 / 对 / 还是她 / 跟上次一样 where the name question offers the last booking's person: the
+    name, age, address and phone taken from it (each still changeable at the summary)."""
+    last = slots.get(LAST_PERSON)
+    said = normalize(text)
+    if not last or slots.get("for_name") or not (
+            said in words("answers", "yes") or said in words("elderly", "same_person")
+            or any(w in said for w in words("complaint", "same_as_last"))):
+        return None
+    kept = {**slots, "for_name": last["name"]}
+    for slot, key in (("age", "age"), ("address", "address"), ("phone", "phone")):
+        if last.get(key) and slot not in slots:
+            kept[slot] = last[key]
+    if last.get("phone") and last["phone"] != ctx.profile.phone:
+        kept.setdefault("bind_phone", "no")  # not bound then: not offered again
+    return kept, ctx.text("elderly.same_person.kept", person=_person_line(ctx, last))
+
+
+def _person_line(ctx: Context, last: dict[str, Any]) -> str:
+    """王秀英（82岁），地址5栋2单元301，电话138****5678: the last booking's person as offered."""
+    parts = [last["name"] + (ctx.text("elderly.same_person.age", age=last["age"]) if last.get("age") else "")]
+    if last.get("address"):
+        parts.append(ctx.text("elderly.same_person.address", address=last["address"]["text"]))
+    if last.get("phone"):
+        parts.append(ctx.text("elderly.same_person.phone", phone=mask_phone(str(last["phone"]))))
+    return "，".join(parts)
+
+
+_FILLER = re.compile(r"^(?:那|那就|那么|哎|唉|嗯|呃|算了)+|(?:吧|啊|呀|啦|哈|了)+$")
+
+
+def books_after_all(text: str) -> bool:
+    """Whether text only says to book after all (那还是订吧, 还是约吧, 算了还是订上吧: `[elderly]
+    undo_words`), said after the booking was cancelled or at its summary."""
+    said = _FILLER.sub("", normalize(text))
+    return bool(said) and said in {_FILLER.sub("", normalize(w)) for w in words("elderly", "undo_words")}
+
+
 def _place_show(value: Any) -> str:
     return parsers.place_text(value) if isinstance(value, dict) else str(value or "")
 
@@ -520,6 +587,8 @@ class ElderlyService(Flow):
         said with the question after the time (the notes; the phone's, {picked_told}, when the
         notes were told with the time or before it and are not asked)."""
         values = {"who": ctx.text("elderly.who_self" if whom(slots) == SELF else "elderly.who_other")}
+        last = slots.get(LAST_PERSON)
+        values["same_person"] = ctx.text("elderly.same_person.offer", person=_person_line(ctx, last)) if last else ""
         spec = CATALOG.get(str(slots.get("service") or ""))
         raw = slots.get("when_raw")
         found = _opening_when(spec, raw, local(ctx.now, ctx.svc.tz)) if spec is not None else None
@@ -593,6 +662,10 @@ class ElderlyService(Flow):
             day_for = await _day_for_time_of_day(ctx, slots, spec, text)
             if day_for is not None:
                 return day_for
+        if step is self.for_name:
+            same = _last_person_kept(ctx, slots, text)
+            if same is not None:  # 是 to 还是给王秀英…吗
+                return same
         if step.slot in ("for_whom", "for_name"):
             return _told_ahead(ctx, slots, text)
         no_place = step is self.address and not parsers.address_parts(text)  # 少放盐 at the address
@@ -652,13 +725,22 @@ class ElderlyService(Flow):
             kept["for_name"] = named
         if notices.delivery_said(text):  # 午饭送到家: on the provider's card
             kept["delivery"] = True
+        if slots.get(LAST_PERSON) and "for_name" not in kept:
+            kept[LAST_PERSON] = slots[LAST_PERSON]
         rest = _request_rest(text, slots) if spec is not None else ""
         if spec is not None and _says_more(rest, spec, slots):
             kept["request"] = rest[:200]
         return kept
 
+    async def at_summary(self, ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
+        """那还是订吧 at the summary (after 否 or a moment's doubt): submitted, as 确认 is."""
+        return Outcome(await self.finish(ctx, slots), None) if books_after_all(text) else None
+
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
-        """Book (or waitlist) and write the ticket."""
+        """Book (or waitlist) and write the ticket; a booking dropped earlier is not brought back now."""
+        from bot.flows.booking_undo import forget  # it reads this module
+
+        await forget(ctx)
         return await book(ctx, self, slots)
 
 
