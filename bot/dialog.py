@@ -788,6 +788,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         acked = await _reminder_acked(ctx, text)
         if acked is not None:  # 好的 准时到 to a booking's reminder: 到时见, not 不客气
             return acked
+        early = await _rated_before_done(ctx)
+        if early is not None:  # 满意 while the job is still being handled: rated once it is done
+            return early
         return Outcome(_courtesy(ctx, text), None)
     if not urgent and found.intent == "complaint" and _about_staff(text):
         # 投诉网格员: to the service centre, not to the building's grid worker it may be about
@@ -835,6 +838,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         acked = await _reminder_acked(ctx, text)
         if acked is not None:  # 一定到 (to a reminder): 到时见
             return acked
+        early = await _rated_before_done(ctx)
+        if early is not None:  # 5分 while the job is still being handled
+            return early
         return Outcome(ctx.text("dialog.unknown", menu=menu_text(ctx.svc)), None)
     if flow.name == "volunteer_signup" and "党员" not in text:  # 党员报到 adds to the record: the flow
         registered = await _registered_volunteer(ctx)
@@ -1186,6 +1192,13 @@ async def _booking_asked(ctx: Context, text: str) -> Outcome | None:
     """A question about the bookings ahead (bot.flows.booking_asked.answer); None otherwise."""
     module = _optional("bot.flows.booking_asked")
     reply = await module.answer(ctx, text) if module is not None else None
+    return Outcome(reply, None) if reply is not None else None
+
+
+async def _rated_before_done(ctx: Context) -> Outcome | None:
+    """满意 while a job of the resident's is still being handled (bot.flows.survey.rated_before_done)."""
+    module = _optional("bot.flows.survey")
+    reply = await module.rated_before_done(ctx.svc, ctx.tx, ctx.inbound) if module is not None else None
     return Outcome(reply, None) if reply is not None else None
 
 

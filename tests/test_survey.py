@@ -616,17 +616,36 @@ async def test_unsatisfied_with_the_resolution_before_the_survey_arrives(
         assert "补充到工单" in await wx.say("o_early", "楼道还是黑的")
 
 
-async def test_satisfied_before_the_survey_is_not_taken_for_the_survey(
+async def test_satisfied_before_the_survey_is_taken_for_the_survey(
     svc: Services, clock: FakeClock, wx: WeChat
 ) -> None:
+    """满意 to the 已办结 push, before the (delayed) survey went out, was not recorded (the survey
+    asked it again later, and silence then left the job 未评价): it is that resolution's answer now,
+    and the survey is not sent. Thanks alone (修好了 谢谢) are still no rating."""
     number = await resolved_job(svc, "o_early")
-    await wx.say("o_early", "满意")
-    assert ((await ticket(svc, number)).status, (await ticket(svc, number)).satisfaction) == ("resolved", None)
-    clock.advance(seconds=DELAY)
-    await run_due(svc)
-    assert len(await surveys_to(svc, "o_early")) == 1
     assert "感谢" in await wx.say("o_early", "满意")
     assert (await ticket(svc, number)).satisfaction == 5
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    assert await surveys_to(svc, "o_early") == []
+    thanked = await resolved_job(svc, "o_early2")
+    await wx.say("o_early2", "修好了 谢谢")
+    assert (await ticket(svc, thanked)).satisfaction is None
+
+
+async def test_satisfied_while_the_job_is_still_being_handled_is_told_it_will_be_asked(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """满意 while the resident's job is taken but not finished got 不客气 and was lost: it is told
+    that the job is still being handled and will be rated once it is; nothing is recorded."""
+    made = await new_ticket(svc, resident="o_notyet", building="3", category="照明", summary="楼道灯坏了")
+    number = made.ticket.number
+    await act(svc, number, "accept", actor=made.ticket.assignee or "wangwei")
+    told = await wx.say("o_notyet", "满意")
+    assert f"工单 {number}" in told and "还在办理中" in told and "不客气" not in told
+    assert (await ticket(svc, number)).satisfaction is None
+    assert "不客气" in await wx.say("o_notyet", "谢谢")  # thanks alone: as before
+    assert "还在办理中" not in await wx.say("o_nothing_open", "满意")
 
 
 async def test_a_linked_reporters_unsatisfied_words_reach_the_jobs_owner(

@@ -845,10 +845,12 @@ def _by_words(candidates: list[Pending], text: str) -> Pending | None:
 
 
 def _reading(text: str, p: Pending) -> Rating | None:
-    """The rating text gives the candidate's survey; before the survey, only a dissatisfied one."""
+    """The rating text gives the candidate's survey; before the survey, a dissatisfied one, or a
+    satisfied one said on the survey's scale (满意, 5分, 👍 to the 已办结 push: it was lost, and the
+    survey asked again later; 修好了 谢谢 is still thanks, not 满意)."""
     said = parse_rating(text)
     rating = said or still_unresolved(text, p.ticket) or slow_fix(text, p.ticket) or care_fault(text, p.ticket)
-    if rating is None or (p.state == "early" and rating.good):
+    if rating is None or (p.state == "early" and rating.good and (said is None or not on_scale(text))):
         return None
     if p.state in ("early", "late") and said is not None and not on_scale(text):
         # before the survey went out, or days after 未评价, no scale was asked for: 2 is the menu's
@@ -983,6 +985,24 @@ async def handle_answer(svc: Services, tx: AsyncSession | Transaction, inbound: 
         p = more[0]
         return await _add_comment(svc, session, p.ticket, p.resolution, inbound.text, inbound.openid)
     return None
+
+
+async def rated_before_done(svc: Services, tx: AsyncSession | Transaction, inbound: Inbound) -> str | None:
+    """满意 / 5分 / 👍 alone (on the survey's scale, nothing more said) outside any request while no
+    survey of the resident's waits (handle_answer found none) but a job of theirs is still being
+    handled: it is said that the job is not finished and that it will be rated once it is (it got
+    不客气 and was lost). None otherwise."""
+    text = inbound.text
+    rating = parse_rating(text) if on_scale(text) else None
+    if rating is None or rating.comment or not rating.good:
+        return None  # 不满意 while a job is open is a chase or a complaint, read as such
+    session = fastsql.session_of(tx)
+    ticket = await session.scalar(
+        select(Ticket).where(Ticket.resident == inbound.openid, Ticket.status.in_(tickets.ACTIVE))
+        .order_by(Ticket.id.desc()).limit(1))
+    if ticket is None:
+        return None
+    return svc.texts.get("survey.not_done_yet", number=ticket.number, what=_what(svc, ticket))
 
 
 def reads_as_more(text: str, ticket: Ticket) -> bool:
