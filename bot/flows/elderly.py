@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot import bookings, notices
+from bot import bookings, faq, notices
 from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import LOCATION, Answer, Choice, Context, Flow, Invalid, Step
@@ -627,6 +627,9 @@ class ElderlyService(Flow):
             left = await self._no_service_named(ctx, text)
             if left is not None:
                 return left
+        aid = _aid_asked(ctx, slots, text)
+        if aid is not None:  # 能不能带轮椅: answered, and kept on the booking's note
+            return aid
         spec = CATALOG.get(str(slots.get("service") or ""))
         norm = normalize(text)
         found = _CHANGE_TO.match(norm)
@@ -877,6 +880,32 @@ def _told_ahead(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
 
 
 NOTES_TOLD = "_notes_told"  # slots key: the notes were told at another question, so not asked
+_ASKS_IF = re.compile(r"能不能|可不可以|可以不|行不行|能否|要不要|需不需要|用不用|方不方便|有没有|[吗么嘛?？][\s。.!！~～]*$")
+
+
+def _aid_asked(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[str, Any], str] | None:
+    """A question about an aid or a need of the person's at any question of the booking (能不能带
+    轮椅, 可以坐轮椅去吗, 要不要带拐杖; `[elderly] aid_words`): answered — config/faq.toml's entry on
+    it, else that the provider will answer it when they call —, kept on the booking's note for the
+    provider (added to one kept before), and the question in hand asked again (before: taken as the
+    name at 怎么称呼, or kept as a note with no answer). None for anything else."""
+    said = text.strip()
+    norm = normalize(said)
+    if not norm or len(norm) > 30 or not _ASKS_IF.search(norm):
+        return None
+    if not any(w in norm for w in words("elderly", "aid_words")):
+        return None
+    known = faq.answer(said)
+    answer = ctx.text("elderly.aid.known", answer=known) if known else ctx.text("elderly.aid.provider")
+    said = as_typed(ctx.inbound.text.strip(), said)
+    noted = ctx.text("flow.noted", field=ctx.text("elderly.labels.notes"), value=said)
+    return _noted(slots, said), "\n".join((answer, noted))
+
+
+def _noted(slots: dict[str, Any], said: str) -> dict[str, Any]:
+    """slots with said added to the booking's note (after one kept before), told at another question."""
+    kept = str(slots.get("notes") or "")
+    return {**slots, "notes": (f"{kept}，{said}" if kept else said)[:NOTES_MAX], NOTES_TOLD: True}
 NOTES_MAX = 200  # characters of a booking's note kept from what was said at other questions
 
 
@@ -891,10 +920,7 @@ def _care_noted(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
     if not parse_when(said, local(ctx.now, ctx.svc.tz).date()).empty:
         return None
     said = as_typed(ctx.inbound.text.strip(), said)  # 我腿腳不好 kept as typed, read simplified
-    kept = str(slots.get("notes") or "")
-    note = (f"{kept}，{said}" if kept else said)[:NOTES_MAX]
-    return {**slots, "notes": note, NOTES_TOLD: True}, ctx.text(
-        "flow.noted", field=ctx.text("elderly.labels.notes"), value=said)
+    return _noted(slots, said), ctx.text("flow.noted", field=ctx.text("elderly.labels.notes"), value=said)
 
 
 async def _time_with_note(
