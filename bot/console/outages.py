@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import outages
+from bot.console import queries
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, page, render, services
 from bot.outage_commands import buildings_of, included_again, taken_line
@@ -40,11 +41,12 @@ async def outages_page(request: web.Request, user: ConsoleUser) -> web.StreamRes
         rows = await outages.listed(session, now)
         counts = await outages.registered(session, [r.id for r in rows])
         told = {r.id: await outages.to_tell(session, r.id) for r in rows if r.status == "active"}
+        names = await queries.names(session)
     items = [{"row": r, "line": outages.line(svc, outages.notice_of(r), now), "count": counts[r.id], "tell": told.get(r.id),
               "confirm": svc.texts.get("outages.console.confirm_end", count=told[r.id]) if r.id in told else ""}
              for r in rows]
     kinds = [(k, svc.texts.get(f"outages.kinds.{k}")) for k in outages.KINDS]
-    return await render(request, "outages.html", {"items": items, "kinds": kinds})
+    return await render(request, "outages.html", {"items": items, "kinds": kinds, "names": names})
 
 
 @routes.post(PAGE)
