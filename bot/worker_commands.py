@@ -65,7 +65,10 @@ _ACK = re.compile(
 # 到了 / 在路上了 / 出发了 (where the worker is) ask for nothing either.
 _NOTED = re.compile(
     r"^(?:好的?|好嘞|好滴|行|ok|okay|嗯+|知道了?|明白了?|了解了?|谢谢|多谢|辛苦了?|👌|👍|🙏"
-    r"|(?:我)?(?:已经?)?到(?:了|啦|现场了?)|(?:我)?(?:已经?)?在路上了?|(?:我)?(?:已经?)?出发了)"
+    r"|(?:我)?(?:已经?)?到(?:了|啦|现场了?)|(?:我)?(?:已经?)?在路上了?|(?:我)?(?:已经?)?出发了"
+    r"|(?:我|人)?(?:已经?)?(?:到场|到达现场|上门)了?|(?:我|人)?(?:已经?)?在现场了?)"
+    # 到现场了 正在疏通: where the worker is and what they are at, nothing done yet
+    r"(?:[\s,!~。.]*正在(?:处理|修|维修|疏通|检查|排查|查看|看|弄|清理|协调|调解)[^\d?？]{0,10})?"
     r"(?:[\s,!~。.]*(?:谢谢|辛苦了?|👌|👍|🙏))*$"
 )
 # Words asking for the job to go to someone else (下午去不了 换个人吧, 今天走不开 找别人吧): a 退回
@@ -74,7 +77,8 @@ _NOTED = re.compile(
 # take back a 接单 (staff reassign), so the answer is the same 退回, the words its reason.
 # 这个单子我处理不了 / 办不了 / 管不了 (beyond the worker): the same 退回, with a word on 吹哨 for
 # what needs the street office or a department (_CANNOT).
-_CANNOT = (r"(?:处理|办|弄|管|修|解决|搞|干|做|调解|协调)不了|(?:修|弄|搞|处理)不好|搞不定|没(?:法|办法)(?:处理|办|弄|修|解决)")
+_CANNOT = (r"(?:处理|办|弄|管|修|解决|搞|干|做|调解|协调)不了|(?:修|弄|搞|处理)不好|搞不定|没(?:法|办法)(?:处理|办|弄|修|解决)"
+           r"|不归我(?:们)?管|不是我(?:们)?(?:网格|片区|辖区)的?")  # 这个不归我管: not theirs to do
 # 送不了 / 人手不够 (a provider who cannot serve a booking) as 去不了 is.
 _HAND_OVER = re.compile(r"去不了|来不了|去不成|走不开|抽不开身|送不了|送不过去|送不过来|人手不够|没有?人手|派不出人"
                         r"|换个人|换人|找别人|派给别人|让别人去|别人去"
@@ -96,7 +100,9 @@ _HAND_OVER_REF = re.compile(
 _OUTCOME = (
     r"(?:已经?)?(?:处理|弄|修|办|搞|做)(?:好|完)了?|已经?处理了?|处理完毕|搞定了?"
     r"|(?:已经?)?送(?:到|达)了|已经?送(?:到|达)|(?:已经?)?(?:服务|陪诊|助浴|洗)(?:完|好)了"
+    r"|已经?修复(?:好|完)?了?|修复(?:好|完)?了"
     r"|调解(?:成功|不成功?|失败|未成功?|没成功?|没成)了?"
+    r"|(?:双方)?(?:已经?)?(?:达成)?和解了?|(?:双方)?(?:已经?)?达成(?:了)?(?:调解)?(?:协议|一致)了?"
 )
 # The statuses a worker's ticket may be in for each verb (short forms look among these). An
 # escalated ticket still names its owner, who may still take it, finish it or hand it back, and
@@ -114,6 +120,7 @@ PHOTO_TTL_S = 1800
 # taken at the next job and is kept for its 办结 (with none in hand, it still goes to the one done).
 PHOTO_AFTER_S = 300
 KEPT_PHOTOS = 9  # photos kept from before a 办结 (WeCom sends at most 9 picked at once)
+LAST_ACTED_WITHIN = timedelta(hours=2)  # a sentence with no number is shown as the 回复 of the job acted on last
 REPLY_SEEN_TTL_S = 86400  # how long a colleague's answer shown on a held 回复 counts as read
 MAX_NOTE = 600  # a note's characters: it is the resident's push (as a console answer, staff_actions)
 REPLY_MAX_BYTES = 2048  # WeCom cuts a passive reply's text past this many UTF-8 bytes, without a word
@@ -1467,10 +1474,29 @@ async def _for_resident(svc: Services, who: Person, text: str) -> str:
             select(Ticket.number).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
                                         Ticket.parent_id.is_(None)).order_by(Ticket.due_at, Ticket.id).limit(9)
         ))
+        # the one they acted on last (接单 9, then 打了两次电话 对方没接): most likely what the words are about
+        latest = await session.scalar(
+            select(Ticket.number).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+            .where(Ticket.number.in_(held), TicketEvent.actor == who.id,
+                   TicketEvent.created_at >= svc.clock.now() - LAST_ACTED_WITHIN)
+            .order_by(TicketEvent.id.desc()).limit(1)
+        ) if len(held) > 1 else None
     if not held:
         return ""
-    example = f"{COMMAND_WORD['reply']} {handles(held)[held[0]]} {notices.clip(text.strip(), 40)}"
-    return "\n" + svc.texts.get("wecom.for_resident" if len(held) == 1 else "wecom.for_resident_which", example=example)
+    if latest is not None:
+        held.insert(0, held.pop(held.index(latest)))
+    # 0003 周六上午十点在调解室: the sentence names its ticket first; the 回复 names it once
+    named = _NAMED_FIRST.match(text.strip())
+    ref = named and next((n for n in held if n == named[1] or n.endswith(f"-{named[1][-4:].zfill(4)}")), None)
+    words = text.strip()[named.end():] if ref and named else text.strip()
+    number = ref or held[0]
+    example = f"{COMMAND_WORD['reply']} {handles(held)[number]} {notices.clip(words, 40)}"
+    which = "wecom.for_resident" if len(held) == 1 or ref else "wecom.for_resident_which"
+    return "\n" + svc.texts.get(which, example=example)
+
+
+# A sentence for the resident that names its ticket first (0003 双方约好周六谈, 3号 …, 20261125-0003：…).
+_NAMED_FIRST = re.compile(r"^(?:第)?(\d{8}-\d{1,4}|\d{1,4})(?:号单子?|号)?[\s:,;、。，：]+(?=\S)")
 
 
 async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any] | None = None) -> str:

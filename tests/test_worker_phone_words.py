@@ -45,6 +45,15 @@ Command = worker_commands.Command
     ("3号单子ok了", Command("resolve", "3")),
     ("这个单子我处理不了", Command("hand_over", None, "这个单子我处理不了")),
     ("3号办不了", Command("hand_over", "3", "办不了")),
+    # found walking a grid worker's day: 这个不归我管 was a sentence for the resident (回复 0008 这个不归我管),
+    # 到现场了 正在疏通 too, where 到了 alone was understood
+    ("这个不归我管", Command("hand_over", None, "这个不归我管")),
+    ("3号不是我们网格的", Command("hand_over", "3", "不是我们网格的")),
+    ("到现场了 正在疏通", Command("noted")),
+    ("到了，正在处理", Command("noted")),
+    ("已到场", Command("noted")), ("上门了", Command("noted")), ("我在现场", Command("noted")),
+    ("已修复", Command("resolve", None, "已修复")),
+    ("0003 已修复 换了开关", Command("resolve", "0003", "已修复 换了开关")),
     ("在吗", Command("hello")),
     ("在不在？", Command("hello")),
     ("你好，在吗", Command("hello")),
@@ -56,7 +65,7 @@ def test_words_typed_on_the_phone(said: str, command: Command) -> None:
 @pytest.mark.parametrize("said", [
     "灯修好了吗", "灯还没修好", "等修好了再说", "居民说修好了", "处理好了一半", "什么时候能修好了",
     "我在3号楼", "周六上午十点在调解室", "好了好了", "3号楼好了", "办洁 1 灯换好了", "下水道好了吗", "我这边好了",
-    "居民的电话打通了", "想通了", "明天修好了",
+    "居民的电话打通了", "想通了", "明天修好了", "修复了吗", "上门了吗",
 ])
 def test_words_that_say_no_job_is_done_are_no_command(said: str) -> None:
     assert worker_commands.parse(said) is None
@@ -71,8 +80,12 @@ async def test_cannot_handle_is_the_tuihui_to_send_and_chuishao_is_named(client:
                     "退回 0001 这个单子我处理不了（楼道灯坏了）\n"
                     "如果要街道或有关部门出面才能解决，不用退回，可以吹哨上报，回复“吹哨 0001 …”写明原因。")
     assert "吹哨" not in await wc.say("wangwei", "下午去不了 换个人吧")  # not beyond them: only the 退回
+    assert "退回 0001 这个不归我管（楼道灯坏了）" in await wc.say("wangwei", "这个不归我管")
     assert (await ticket(services, job.number)).status == "dispatched"
-    assert await actions(services, job.number) == ["created", "assign"]
+    assert "已接单" in await wc.say("wangwei", "接单 1")
+    arrived = await wc.say("wangwei", "到现场了 正在疏通")  # as 到了: what to send when done
+    assert arrived == f"好的。工单 {job.number}（3号楼）办完后请回复“办结 0001 说明”。", arrived
+    assert await actions(services, job.number) == ["created", "assign", "accept"]
 
 
 async def test_zaima_is_answered_with_the_jobs_in_hand(client: Client, services: Services) -> None:

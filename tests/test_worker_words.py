@@ -243,6 +243,45 @@ async def test_a_mediators_result_is_the_note(client: TestClient[Any, Any], serv
     assert (await _told(services, "oD2"))[-1] == f"您的工单 {second} 已办结：调解不成，双方分歧太大，建议走诉讼"
 
 
+async def test_a_mediators_settlement_in_words_is_the_note_and_a_sentence_names_its_ticket_once(
+    client: TestClient[Any, Any], services: Services,
+) -> None:
+    """0003 双方已经和解了 (found walking a mediator's day) was not read as the result and was
+    suggested as “回复 0003 0003 双方已经和解了”, the number twice. 和解 and 达成协议 are a
+    mediation's end as 调解成功 is; a sentence that names its ticket first is suggested with it once,
+    that ticket even with two in hand; 还没和解 and 和解不了 finish nothing."""
+    wc = WeCom(client, services)
+    first = await _mediation(services, "oH1", "楼上天天半夜吵")
+    second = await _mediation(services, "oH2", "隔壁装修太吵")
+    third = await _mediation(services, "oH3", "和邻居因为车位吵架")
+    assert "已接单" in await wc.say("chenmediator", "接单 1 2 3")
+    for words in ("还没和解", "0001 和解不了 对方不来"):
+        assert (await wc.say("chenmediator", words)).startswith("这句话还没有发给居民。")
+    assert (await ticket(services, first)).status == "accepted"
+    suggested = await wc.say("chenmediator", "0002 周六上午十点在社区调解室，请准时到")
+    assert "回复 0002 周六上午十点在社区调解室，请准时到" in suggested and "0002 0002" not in suggested
+    assert (await wc.say("chenmediator", "0001 双方已经和解了")).startswith(f"已办结：工单 {first}")
+    assert (await _told(services, "oH1"))[-1] == f"您的工单 {first} 已办结：双方已经和解了"
+    assert (await wc.say("chenmediator", "3 达成调解协议了 双方签字")).startswith(f"已办结：工单 {third}")
+    assert (await ticket(services, second)).status == "accepted"
+
+
+async def test_a_sentence_with_no_number_is_shown_as_the_reply_of_the_job_acted_on_last(
+    client: TestClient[Any, Any], services: Services, clock: FakeClock,
+) -> None:
+    """接单 2, then 打了两次电话 对方没接 (found walking a mediator's day): the 回复 suggested named 0001,
+    the job due first, not the one just taken; it names the job acted on last (within two hours)."""
+    wc = WeCom(client, services)
+    await _mediation(services, "oL1", "楼上天天半夜吵")
+    await _mediation(services, "oL2", "隔壁装修太吵")
+    assert "已接单" in await wc.say("chenmediator", "接单 2")
+    clock.advance(minutes=20)
+    said = await wc.say("chenmediator", "打了两次电话 对方没接")
+    assert "回复 0002 打了两次电话 对方没接" in said, said
+    clock.advance(hours=3)  # long after: no job is the one in mind, the first due is the example
+    assert "回复 0001 打了两次电话 对方没接" in await wc.say("chenmediator", "打了两次电话 对方没接")
+
+
 # --- (d) the same short number on two days -------------------------------------------------------
 
 
