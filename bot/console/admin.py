@@ -8,17 +8,22 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import outages
 
 from bot.console import auth, queries
 from bot.console.auth import ConsoleUser
 from bot.console.common import back, page, render, services
+from bot.services import Services
 from bot.staff_actions import audit
 from storage.db import row_id
-from storage.models import AuditLog, StaffUser
+from storage.models import Activity, AuditLog, Outage, StaffUser
 
 routes = web.RouteTableDef()
 AUDIT_PAGE = 100
 TICKET_NUMBER = re.compile(r"\d{8}-\d{4,}")  # an audit row's target that is a ticket: linked to its page
+OUTAGE_TARGET = re.compile(r"outage:(\d{1,18})")  # an outage's audit target (bot.outages)
 
 
 def _audit_codes(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -55,11 +60,29 @@ async def audit_page(request: web.Request, user: ConsoleUser) -> web.StreamRespo
         rows = list((await session.execute(
             stmt.order_by(AuditLog.id.desc()).offset((page_no - 1) * AUDIT_PAGE).limit(AUDIT_PAGE)
         )).scalars())
+        objects = await _objects(svc, session, rows)
     return await render(request, "audit.html", {
         "rows": rows, "total": total, "actor": actor, "action": action, "page": page_no, "names": shown,
-        "tickets": {r.target for r in rows if TICKET_NUMBER.fullmatch(r.target or "")},
+        "tickets": {r.target for r in rows if TICKET_NUMBER.fullmatch(r.target or "")}, "objects": objects,
         "pages": max(1, -(-total // AUDIT_PAGE)),
     })
+
+
+async def _objects(svc: Services, session: AsyncSession, rows: list[AuditLog]) -> dict[str, tuple[str, str]]:
+    """The audit rows' outages and activities as a clerk knows them, with the page that lists them:
+    target → (3、4号楼停水, /console/outages) for outage:N, (楼道清洁志愿行动, /console/activities) for
+    an activity's key; the raw target stays on hover."""
+    outage_ids = {int(m.group(1)): r.target for r in rows if (m := OUTAGE_TARGET.fullmatch(r.target or ""))}
+    keys = {r.target for r in rows if r.action.startswith("activity.") and r.target}
+    found: dict[str, tuple[str, str]] = {}
+    if outage_ids:
+        for o in await session.scalars(select(Outage).where(Outage.id.in_(outage_ids))):
+            kind = svc.texts.get(f"outages.kinds.{o.kind}") if svc.texts.has(f"outages.kinds.{o.kind}") else o.kind
+            found[outage_ids[o.id]] = (outages.scope(svc, o.buildings or (), o.excluded or ()) + kind, "/console/outages")
+    if keys:
+        for a in await session.scalars(select(Activity).where(Activity.key.in_(keys))):
+            found[a.key] = (a.title, "/console/activities")
+    return found
 
 
 @routes.get(USERS)
