@@ -107,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a file the command reads (config/messages.toml, limits.toml …) missing or unreadable
+        print(f"communitybot {args.command}: cannot read {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

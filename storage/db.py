@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -218,6 +219,19 @@ def safe_url(url: str) -> str:
         return "(unreadable URL)"
 
 
+def _names_db_file(filename: str, url: str) -> bool:
+    """Whether filename is url's SQLite file (with its -wal/-journal files) or a directory
+    above it; a server's database has no file."""
+    try:
+        database = make_url(url).database
+    except (exc.ArgumentError, ValueError):
+        return False
+    if not url.startswith("sqlite") or not database:
+        return False
+    db_file, named = os.path.abspath(database), os.path.abspath(filename)
+    return named.startswith(db_file) or db_file.startswith(named.rstrip(os.sep) + os.sep)
+
+
 def describe_db_error(error: BaseException, url: str, *, migrate_hint: bool = False) -> str | None:
     """One line telling an operator why the database at url could not be used (a missing role or
     database, a server that does not answer, a file that cannot be written), or None when error
@@ -234,6 +248,8 @@ def describe_db_error(error: BaseException, url: str, *, migrate_hint: bool = Fa
         }.get(kind, "")
         return f"database {where}: {cause}" + (f"; {hint}" if hint else "")
     if isinstance(cause, OSError):
+        if cause.filename is not None and not _names_db_file(str(cause.filename), url):
+            return None  # another file (a config file the command reads), not the database
         if url.startswith("sqlite"):
             return f"cannot use the SQLite file of {where}: {cause.strerror or cause} (is its directory writable?)"
         return f"cannot reach the database server of {where}: {cause.strerror or cause}; is it running?"

@@ -399,6 +399,22 @@ def test_a_typo_in_a_config_file_stops_serve_before_it_starts_naming_the_file(
     assert len(lines) == (2 if name == "settings.toml" else 1), lines  # settings: the heading, then the line
 
 
+def test_a_missing_config_file_is_named_not_taken_for_the_database(tmp_path: Path) -> None:
+    """report and roster import read config/messages.toml: without it they name that file, not
+    'cannot use the SQLite file … (is its directory writable?)' of a database that is fine."""
+    app = _checkout_copy(tmp_path)
+    (app / "config" / "messages.toml").unlink()
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CB_")}
+    env["CB_VAR_DIR"] = str(tmp_path / "var")
+    for argv in (["report"], ["roster", "import", "--dry-run", str(app / "config" / "roster.toml")]):
+        done = subprocess.run([sys.executable, "-m", "bot.cli", *argv], cwd=app, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert f"cannot read {app / 'config' / 'messages.toml'}: No such file or directory" in done.stderr, done.stderr
+        assert "SQLite" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_texts_name_their_file_when_it_does_not_parse(tmp_path: Path) -> None:
     import tomllib
 
