@@ -34,7 +34,7 @@ from bot.flows.commands import command_of, declines_nudge, is_word, leaves, norm
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
 from bot.flows.handoff import hand_off, with_staff
-from bot.flows.parsers import is_question, place, place_building
+from bot.flows.parsers import asks, is_question, place, place_building
 from bot.flows.state import DialogState
 from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply, urges
 from bot.inbound import AlreadyHandled, Inbound
@@ -566,7 +566,7 @@ async def _in_flow(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
     checked_away = outcome.state is not None and outcome.state.slots.get(engine.REFUSED) not in (
         None, state.slots.get(engine.REFUSED))
     if (refused or checked_away) and (
-            is_question(text) or any(w in text for w in _ASKING) or _ASKED_AT_END.search(text)):
+            asks(text)):
         if outage is not None and outage.kind_of(text):
             announced = await outage.answer_midway(ctx, text, classify(ctx.svc, text).slots)
             if announced is not None:  # 什么时候来水 where a phone is asked: staff's announcement, then back
@@ -1280,10 +1280,6 @@ def _is_booking_reply(text: str) -> bool:
     return booking_request(text) is not None
 
 
-_ASKING = ("几点", "什么时候", "怎么办", "怎么弄", "在哪", "哪里", "多少钱", "能不能", "可不可以", "有没有",  # a question without ？
-           "怎么申请", "咋申请", "怎么交", "咋交", "怎么领", "咋领", "什么材料", "啥材料")  # …of a procedure (低保怎么申请)
-
-_ASKED_AT_END = re.compile(r"多少[钱号]?[啊呀呢哇啦嘛]?\s*$")  # 物业电话多少: a question without ？
 
 # 近期活动 as residents ask it: 活动, 社区活动, 有什么志愿活动, 最近有啥活动, 志愿活动有哪些, 有活动吗.
 _ACTIVITY_LIST = re.compile(

@@ -84,3 +84,32 @@ async def test_no_photo_at_the_photo_question_goes_on(wx: WeChat, none: str) -> 
     await wx.say(openid, "3号楼楼道灯坏了")
     assert "联系电话" in await wx.say(openid, none)
 
+
+@pytest.mark.parametrize("question", ["小区大门晚上几点锁啊", "东门什么时候有人值班", "南门停车场怎么申请车位"])
+async def test_a_question_with_a_place_word_at_the_place_question_is_no_place(
+        wx: WeChat, services: Services, question: str) -> None:
+    """小区大门晚上几点锁啊 where the place is asked was stored as the place (it names 小区大门) and the
+    report went on to the photo; a question is answered (the FAQ, or a person can) and the place
+    asked again."""
+    openid = oid()
+    assert "问题在哪里" in await wx.say(openid, "楼道灯坏了")
+    reply = await wx.say(openid, question)
+    assert "问题在哪里" in reply and "拍张照片" not in reply and "人工" in reply, reply
+    assert "拍张照片" in await wx.say(openid, "3号楼2单元")
+    summary = await _through(wx, openid, "跳过", "13812345678", "否")
+    assert "地点：3号楼2单元" in summary, summary
+
+
+async def test_a_place_said_with_when_it_broke_is_still_the_place(wx: WeChat) -> None:
+    openid = oid()
+    await wx.say(openid, "路灯坏了")
+    assert "拍张照片" in await wx.say(openid, "南门那边 不知道什么时候坏的")
+
+
+async def test_no_at_the_place_question_is_not_taken_for_a_question(wx: WeChat) -> None:
+    """没有 where the place is asked was answered 您问的“没有”我这里答不上来 (没有 ends as 修了没有 does)."""
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    reply = await wx.say(openid, "没有")
+    assert "答不上来" not in reply and "问题在哪里" in reply, reply
+

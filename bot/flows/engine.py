@@ -18,7 +18,7 @@ from bot.flows.base import CONFIRM, EDIT, SUBMIT, SWITCH, Answer, Choice, Contex
 from bot.flows.commands import is_word, normalize, without_filler
 from bot.flows.config import flow_config, words
 from bot.flows.parsers import (
-    description, is_question, only_address, only_phone, phone, phones, place, place_more, says_nothing, says_what,
+    asks, description, is_question, only_address, only_phone, phone, phones, place, place_more, says_nothing, says_what,
     typed_place, unfilled,
 )
 from bot.flows.state import DialogState, new_state, touched
@@ -322,10 +322,11 @@ async def _answer_text(
     early = _description_early(ctx, flow, state, step, text, value, classify)
     if early is not None:
         return early
-    if step.parse is place and is_question(text) and isinstance(value, dict) and not (
+    if step.parse is place and asks(text) and isinstance(value, dict) and not (
         value.get("building") or "latitude" in value
     ):
-        # 你们周末上班吗 where the place is asked: no place (a question dialog may answer from the FAQ)
+        # 你们周末上班吗, 小区大门晚上几点锁啊 where the place is asked: no place (a question dialog
+        # answers from the FAQ, or says a person can), whatever place words it holds
         return _invalid(ctx, flow, state, step, "flow.hint.place")
     if step.check is not None:
         refused = await _checked(ctx, flow, state, step, value)

@@ -394,12 +394,29 @@ _BARE = (
 )
 
 
-_QUESTION = re.compile(r"(?:吗|么|呢|没有?|[?？])[\s。.!！~～]*$")
+# 没有 alone is no question (修了没有 is): the answer "no" where a place or a photo is asked.
+_QUESTION = re.compile(r"(?:吗|么|呢|(?<=[^\s，,。.!！])没有?|[?？])[\s。.!！~～]*$")
 
 
 def is_question(text: str) -> bool:
     """Whether a message ends as a question (灯修好了吗, 不用修了？)."""
     return _QUESTION.search(text) is not None
+
+
+# Words that ask, said without 吗 or ？ (小区大门晚上几点锁啊, 低保怎么申请); not after 不知道 (不知道什么
+# 时候坏的 tells, it does not ask).
+_ASKING = re.compile(
+    r"(?<!不知道)(?<!不清楚)(?<!不晓得)(?<!不记得)"
+    r"(?:几点|什么时候|啥时候|怎么办|怎么弄|在哪|哪里|多少钱|能不能|可不可以|有没有"
+    r"|怎么申请|咋申请|怎么交|咋交|怎么领|咋领|什么材料|啥材料)"
+)
+_ASKED_AT_END = re.compile(r"多少[钱号]?[啊呀呢哇啦嘛]?\s*$")  # 物业电话多少: a question without ？
+
+
+def asks(text: str) -> bool:
+    """Whether a message asks something: ends as a question (is_question), or asks with its words
+    (几点, 什么时候, 怎么申请, 物业电话多少) without 吗 or ？."""
+    return is_question(text) or _ASKING.search(text) is not None or _ASKED_AT_END.search(text) is not None
 
 
 def says_what(text: str) -> bool:
