@@ -856,6 +856,10 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         again = await _reported_already(ctx, flow, found.slots, text)
         if again is not None:
             return again
+        outage = _optional("bot.outage_dialog")
+        restored = await outage.restored_place(ctx, found.slots, text) if outage is not None else None
+        if restored is not None:  # 我家还是没电 after the 恢复通知: the building the outage registration knows
+            return engine.start(ctx, flow, restored[0], text, lead=restored[1])
         complaint_module = _optional("bot.flows.complaint")
         if complaint_module is not None:  # 跟上次一样 楼道灯又坏了: the last report's place offered
             return engine.start(ctx, flow, await complaint_module.with_last_place(ctx, found.slots, text), text)

@@ -130,6 +130,20 @@ async def after_answer(ctx: Context, before: DialogState, outcome: Outcome) -> O
     return Outcome(ctx.text("outages.offer", line=_lines(ctx, live)), waiting)
 
 
+async def restored_place(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[str, Any], str] | None:
+    """A report naming an outage kind and no place (我家还是没电) from a resident told of that kind's
+    end within outages.STILL_OUT: the classifier's slots with the building they registered with, and
+    a line saying it was taken (改地址 corrects it); None otherwise."""
+    kind = kind_of(text)
+    if kind is None or any(slots.get(k) for k in ("building", "unit", "room", "landmark")):
+        return None
+    building = await outages.told_building(ctx.session, ctx.openid, kind, ctx.now - outages.STILL_OUT)
+    if building is None:
+        return None
+    said = ctx.text("outages.still_out_place", building=building, kind=ctx.text(f"outages.kinds.{kind}"))
+    return {**slots, "building": building}, said
+
+
 async def answer_midway(ctx: Context, text: str, slots: dict[str, Any]) -> str | None:
     """The announcement for a question about an outage asked in the middle of another request
     (什么时候来水 where a photo or a phone number is asked), to say before that request's question

@@ -37,6 +37,7 @@ WORDS = {"停水": "water", "停电": "power", "停气": "gas", "停暖": "heat"
 CACHE_KEY = "outages.current"
 CACHE_TTL = timedelta(seconds=30)
 RECENT = timedelta(hours=6)  # an outage ended this recently is still told (已恢复)
+STILL_OUT = timedelta(hours=48)  # 我家还是没电 this long after a 恢复通知 is reported at the registered building
 OVERDUE = "outage_overdue"  # the reminder kind of a passed expected end
 MAX_REASON = 200
 MAX_BUILDINGS = 60
@@ -486,6 +487,16 @@ async def register(session: AsyncSession, notice: Notice, openid: str, building:
     session.add(OutageRegistration(outage_id=notice.id, openid=openid, building=building, created_at=now))
     await session.flush()
     return True
+
+
+async def told_building(session: AsyncSession, openid: str, kind: str, since: datetime) -> str | None:
+    """The building a resident registered with for an outage of this kind whose end they were
+    told of since `since` (the newest such), or None: where their home is, as far as the outage knew."""
+    return await session.scalar(
+        select(OutageRegistration.building).join(Outage, Outage.id == OutageRegistration.outage_id).where(
+            OutageRegistration.openid == openid, OutageRegistration.building.is_not(None),
+            OutageRegistration.notified_at >= since, Outage.kind == kind, Outage.status == "ended",
+        ).order_by(OutageRegistration.notified_at.desc(), OutageRegistration.id.desc()).limit(1))
 
 
 async def erase(session: AsyncSession, openid: str) -> int:

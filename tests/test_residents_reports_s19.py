@@ -6,13 +6,15 @@ outage registration knows."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
+from bot.clock import FakeClock
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
-from tests.wecom_driver import outbox_rows
+from tests.wecom_driver import WeCom, load_demo_roster, outbox_rows
 
 
 def oid() -> str:
@@ -112,4 +114,43 @@ async def test_no_at_the_place_question_is_not_taken_for_a_question(wx: WeChat) 
     await wx.say(openid, "楼道灯坏了")
     reply = await wx.say(openid, "没有")
     assert "答不上来" not in reply and "问题在哪里" in reply, reply
+
+
+async def _told_power_is_back(wx: WeChat, wc: WeCom, openid: str) -> None:
+    """3号楼 is announced without power, the resident registers from 3号楼, staff end it: the 恢复通知."""
+    assert "已发布" in await wc.say("liustaff", "停电 3 预计18:00 线路检修")
+    assert "回复 1 登记" in await wx.say(openid, "3号楼停电了")
+    assert "已为您登记" in await wx.say(openid, "1")
+    assert "已通知登记的 1 户" in await wc.say("liustaff", "恢复 停电 3")
+
+
+async def test_still_no_power_after_the_restored_notice_is_reported_at_the_registered_building(
+        client: Any, wx: WeChat, services: Services) -> None:
+    """我家还是没电 after the 恢复通知 asked 问题在哪里 though the outage registration knew 3号楼; the
+    report now goes there (said, with how to correct it), to 3号楼's grid worker."""
+    await load_demo_roster(services)
+    wc, openid = WeCom(client, services), oid()
+    await _told_power_is_back(wx, wc, openid)
+    reply = await wx.say(openid, "我家还是没电")
+    assert "问题在哪里" not in reply and "3号楼" in reply and "改地址" in reply, reply
+    summary = reply
+    for said in ("跳过", "13812345678", "否"):
+        if "请核对" not in summary:
+            summary = await wx.say(openid, said)
+    assert "地点：3栋" in summary and "情况：我家还是没电" in summary, summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert (ticket.building, ticket.grid, ticket.assignee) == ("3", "G1", "wangwei"), ticket.fields
+
+
+async def test_still_no_power_long_after_or_never_registered_asks_the_place(
+        client: Any, wx: WeChat, services: Services, clock: FakeClock) -> None:
+    await load_demo_roster(services)
+    wc, openid = WeCom(client, services), oid()
+    await _told_power_is_back(wx, wc, openid)
+    assert "问题在哪里" in await wx.say(oid(), "我家还是没电")  # someone else: no building known
+    assert "问题在哪里" in await wx.say(openid, "我家楼道灯不亮")  # no outage named: asked
+    await wx.say(openid, "取消")
+    clock.advance(hours=49)
+    assert "问题在哪里" in await wx.say(openid, "我家还是没电")
 
