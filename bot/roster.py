@@ -335,7 +335,7 @@ def read_roster(path: Path, *, whole: bool = True) -> RosterFile:
     """Read and validate a roster file; RosterError for unreadable or invalid ones (whole: as in
     parse_roster)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # Windows Notepad saves UTF-8 with a BOM
         data = tomllib.loads(text)
     except OSError as exc:
         raise RosterError([f"cannot read {path}: {exc.strerror or exc}"]) from exc

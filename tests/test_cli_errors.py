@@ -304,6 +304,20 @@ def test_a_refused_roster_names_the_line_of_each_problems_table(
     assert code == 2 and "building '1' is in two grids: 'G4' and 'G1' (at line 2)" in err, err
 
 
+def test_a_roster_saved_by_windows_notepad_with_a_bom_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """UTF-8 with a byte-order mark (Notepad's UTF-8) and CRLF line ends: imported, not refused as
+    'Invalid statement (at line 1, column 1)'."""
+    upgrade(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'communitybot.db'}")
+    path = tmp_path / "roster.toml"
+    text = '[[grids]]\nid = "G1"\nname = "一"\nbuildings = ["1"]\nworkers = ["w1"]\n\n' \
+           '[[people]]\nid = "w1"\nname = "甲"\nroles = ["grid_worker"]\n'
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    code, out, err = _run(["roster", "import", str(path)], capsys)
+    assert code == 0 and "grids added: G1" in out and "people added: w1" in out, (out, err)
+
+
 def test_classify_with_a_missing_file_or_an_unlabelled_line_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
