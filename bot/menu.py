@@ -222,7 +222,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         menu = load_menu(args.file)
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        print(f"communitybot menu: cannot read {exc.filename or args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"communitybot menu: {exc}", file=sys.stderr)
         return 2
     if args.menu_command == "show":

@@ -318,6 +318,14 @@ def test_a_roster_saved_by_windows_notepad_with_a_bom_is_read(
     assert code == 0 and "grids added: G1" in out and "people added: w1" in out, (out, err)
 
 
+def test_menu_with_a_missing_file_says_which_in_a_sentence(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "menu.toml"
+    for verb in ("show", "publish"):
+        code, out, err = _run(["menu", verb, "--file", str(missing)], capsys)
+        assert code == 2 and out == "", (out, err)
+        assert err.strip() == f"communitybot menu: cannot read {missing}: No such file or directory", err
+
+
 def test_classify_with_a_missing_file_or_an_unlabelled_line_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
