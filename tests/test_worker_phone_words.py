@@ -53,6 +53,9 @@ Command = worker_commands.Command
     ("到了，正在处理", Command("noted")),
     ("已到场", Command("noted")), ("上门了", Command("noted")), ("我在现场", Command("noted")),
     ("已修复", Command("resolve", None, "已修复")),
+    # 纸箱子清走了 (a corridor cleared of boxes, a 消防安全 job) was a sentence for the resident
+    ("纸箱子清走了", Command("resolve", None, "纸箱子清走了", topic="消防安全")),
+    ("3号楼的杂物清走了", Command("resolve", None, "3号楼的杂物清走了", place="3", topic="消防安全")),
     ("0003 已修复 换了开关", Command("resolve", "0003", "已修复 换了开关")),
     ("在吗", Command("hello")),
     ("在不在？", Command("hello")),
@@ -65,7 +68,7 @@ def test_words_typed_on_the_phone(said: str, command: Command) -> None:
 @pytest.mark.parametrize("said", [
     "灯修好了吗", "灯还没修好", "等修好了再说", "居民说修好了", "处理好了一半", "什么时候能修好了",
     "我在3号楼", "周六上午十点在调解室", "好了好了", "3号楼好了", "办洁 1 灯换好了", "下水道好了吗", "我这边好了",
-    "居民的电话打通了", "想通了", "明天修好了", "修复了吗", "上门了吗",
+    "居民的电话打通了", "想通了", "明天修好了", "修复了吗", "上门了吗", "纸箱子清走了吗", "明天搬走了",
 ])
 def test_words_that_say_no_job_is_done_are_no_command(said: str) -> None:
     assert worker_commands.parse(said) is None
@@ -179,3 +182,15 @@ async def test_the_call_got_through_is_no_request_for_the_phone(client: Client, 
         looks = list(await session.scalars(select(AuditLog).where(AuditLog.action == "wecom.phone")))
     assert looks == []
     assert "13812345678" in await wc.say("wangwei", "电话 1")
+
+
+async def test_boxes_cleared_finishes_the_corridor_job_not_the_lamp_beside_it(client: Client, services: Services) -> None:
+    """Two jobs in hand, a stairwell lamp and a corridor full of boxes: 纸箱子清走了 finishes the
+    boxes (消防安全, as the report was filed), the lamp stays."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    lamp = (await new_ticket(services, resident="oB1", fields={"description": "楼道灯坏了"})).ticket
+    boxes = (await new_ticket(services, resident="oB2", category="消防安全", summary="3号楼1单元楼道堆满了纸箱子",
+                              fields={"description": "3号楼1单元楼道堆满了纸箱子"})).ticket
+    assert (await wc.say("wangwei", "纸箱子清走了")).startswith(f"已办结：工单 {boxes.number}")
+    assert (await ticket(services, lamp.number)).status == "dispatched"
