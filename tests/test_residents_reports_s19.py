@@ -154,3 +154,16 @@ async def test_still_no_power_long_after_or_never_registered_asks_the_place(
     clock.advance(hours=49)
     assert "问题在哪里" in await wx.say(openid, "我家还是没电")
 
+
+async def test_two_reports_typed_in_traditional_characters_are_both_taken(wx: WeChat, services: Services) -> None:
+    """我要報修 廚房水管漏水了 還有 樓下的路燈也不亮 (a phone set to traditional characters) was one
+    水电气暖 report, the street light lost in its description: 還有 was not read as 还有. Now the leak is
+    reported first and the light taken right after, each in the resident's own characters."""
+    openid = oid()
+    reply = await wx.say(openid, "我要報修 廚房水管漏水了 還有 樓下的路燈也不亮")
+    assert "两件事" in reply and "樓下的路燈也不亮" in reply, reply
+    done = await _through(wx, openid, "5號樓3單元502", "沒有", "13612345678", "否", "確認")
+    assert "工单号" in done and "接着办您说的另一件事" in done, done
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["description"] == "我要報修 廚房水管漏水了" and ticket.category == "水电气暖", ticket.fields
+

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.intents.normalize import simplified
 from bot.intents.rules import INTENTS_FILE, config_stamp
 
 _BREAK = re.compile(r"[\s,，。！？!?；;…~～、]+")
@@ -81,16 +82,21 @@ BARE, JOINED, ANNOUNCED = 0, 1, 2  # how a cut is marked: a clause break alone, 
 
 def _cuts(text: str, words: _Words) -> list[tuple[str, str, int]]:
     """Every (before, after, mark) cut of text: at each clause break (a connector right after it
-    dropped), and before each connector said inside a clause."""
+    dropped), and before each connector said inside a clause. Connectors are found in the
+    simplified text (還有 is 还有, 另外 as typed in either script); the sides keep the resident's
+    characters where simplifying kept the length (it nearly always does)."""
+    heard = simplified(text)
+    if len(heard) != len(text):
+        text = heard
     marked = [(c, ANNOUNCED) for c in words.connectors] + [(c, JOINED) for c in words.joining]
     cuts: list[tuple[str, str, int]] = []
-    for match in _BREAK.finditer(text):
-        after = text[match.end():]
+    for match in _BREAK.finditer(heard):
+        after = heard[match.end():]
         said, mark = next(((c, m) for c, m in marked if after.startswith(c)), ("", BARE))
-        cuts.append((text[:match.start()], after[len(said):], mark))
+        cuts.append((text[:match.start()], text[match.end() + len(said):], mark))
     for connector, mark in marked:
-        at = text.find(connector)
-        if at > 0 and not _BREAK.fullmatch(text[at - 1]):
+        at = heard.find(connector)
+        if at > 0 and not _BREAK.fullmatch(heard[at - 1]):
             cuts.append((text[:at], text[at + len(connector):], mark))
     return cuts
 
@@ -113,7 +119,7 @@ def two_requests(text: str, classify: Callable[[str], _Read], config_dir: Path) 
             return None  # an emergency is served as the whole message, before anything else
         if one.intent == other.intent == "elderly_service":
             services = one.slots.get("service"), other.slots.get("service")
-            asks = any(w in second for w in _ASKING)  # 顺便问下助浴怎么收费: a question, no booking
+            asks = any(w in simplified(second) for w in _ASKING)  # 顺便问下助浴怎么收费: a question, no booking
             if all(services) and services[0] != services[1] and not asks:  # 给我妈订午饭 再给我爸约个理发
                 return TwoRequests(first, second)
             continue
