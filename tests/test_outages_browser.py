@@ -52,7 +52,7 @@ async def test_a_clerk_ends_one_building_of_a_whole_community_cut_in_chromium(
             assert dialogs == ["确定3号楼已恢复？其余楼栋仍未恢复；3号楼登记的 1 户居民会收到通知。"]
             table = await staff.inner_text("table.outages")
             assert "全小区（3号楼除外）停水（主管道爆管）" in table and "3号楼停水（主管道爆管）已于今天10:00恢复" in table
-            assert "已恢复 11-23 10:00 admin" in table  # who marked it
+            assert "已恢复 11-23 10:00 管理员" in table and "admin" not in table  # who marked it, by name
             await staff.screenshot(path=str(ARTIFACTS / f"console-outages-partly-ended{suffix}.png"), full_page=True)
 
             # a new one from the form: 全小区 is chosen as the 范围, no building typed
