@@ -57,3 +57,17 @@ async def test_an_urgent_hand_offs_words_and_kind_are_on_its_card_once(client: C
     card = _card(await (await client.get("/console")).text(), number)
     assert card.count(fall) == 1 and "【紧急】" in card and '<span class="who-res">居民：</span>' not in card, card
     assert re.sub(r"<[^>]+>", " ", card).count("转人工") == 2, card  # its kind once, and in the words
+
+
+async def test_an_urgent_hand_offs_page_says_each_thing_once(client: Client, services: Services) -> None:
+    """Its details said the resident's words three times (the summary, 已收集信息's 情况, 居民说) and
+    问题类别：其他 twice (已收集信息 and 紧急情况): the words are in the summary and 居民说, the category once."""
+    wx = WeChat(client, services.settings)
+    fall = "我要转人工，家里老人摔倒了想问问怎么办助浴"
+    assert "转接人工服务" in await wx.say("o_fall", fall)
+    number = (await tickets_of(services, "o_fall"))[0].number
+    await logged_in(client, "admin", "community123")
+    page = await (await client.get(f"/console/tickets/{number}")).text()
+    head, details = page[:page.index("<dl>")], page[page.index("<dl>"):page.index('id="history"')]
+    assert head.count(fall) == 1 and details.count(fall) == 1, details  # 【紧急】…：<words>; 居民说（最近几条）
+    assert details.count("问题类别") == 1 and "已告知的应急提示" in details and "急病、摔伤" in details, details

@@ -116,8 +116,10 @@ def unquoted(texts: Texts, summary: str | None, lines: tuple[str, ...]) -> tuple
 def shown_once(fields: dict[str, Any]) -> dict[str, Any]:
     """A hand-off's fields with each of the resident's lines once: 居民原话 (the message that asked
     for a person) is left out when it is one of 居民说（最近几条）, that line given whole in its place
-    (the list keeps its order), and the emergency's words left out of 紧急情况 when a line above
-    shows them — 快来人啊 was on the page three times."""
+    (the list keeps its order), the emergency's words left out of 紧急情况 when a line above
+    shows them — 快来人啊 was on the page three times —, a line of 已收集信息 (the flow in hand)
+    that is one of the resident's lines left out there, and an item of 紧急情况 that 已收集信息
+    says already (问题类别：其他 twice)."""
     said = [str(x) for x in fields.get("said") or [] if isinstance(x, str)]
     text = str(fields.get("text") or "").strip()
     out = dict(fields)
@@ -128,7 +130,14 @@ def shown_once(fields: dict[str, Any]) -> dict[str, Any]:
     emergency = out.get("emergency")
     if isinstance(emergency, dict) and any(_same_line(str(emergency.get("said") or ""), line)
                                            or _same_line(line, str(emergency.get("said") or "")) for line in lines):
-        out["emergency"] = {k: v for k, v in emergency.items() if k != "said"}
+        out["emergency"] = emergency = {k: v for k, v in emergency.items() if k != "said"}
+    collected = out.get("collected")
+    if isinstance(collected, dict):
+        out["collected"] = {k: v for k, v in collected.items()
+                            if not (isinstance(v, str) and any(_same_line(line, v) for line in lines))}
+        if isinstance(emergency, dict):
+            out["emergency"] = {k: v for k, v in emergency.items()
+                                if not (k != "advice" and v in collected.values())}
     return out
 
 
