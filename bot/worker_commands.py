@@ -992,9 +992,12 @@ async def called(svc: Services, who: Person, cmd: Command) -> str:
     async with svc.sessions() as session:
         held = list(await session.scalars(
             select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
-                                 Ticket.parent_id.is_(None)).limit(2)
+                                 Ticket.parent_id.is_(None)).limit(9)
         ))
-        short = await dispatch.worker_ref(session, held[0], who.id) if len(held) == 1 else "N"
+        # several in hand: the one just acted on (接单 10, then 电话打不通), else N
+        latest = await _acted_on_last(svc, session, who, [t.number for t in held]) if len(held) > 1 else None
+        one = held[0] if len(held) == 1 else next((t for t in held if t.number == latest), None)
+        short = await dispatch.worker_ref(session, one, who.id) if one is not None else "N"
     if not held:
         return svc.texts.get("wecom.noted")
     return svc.texts.get("wecom.call_failed", short=short)
@@ -1462,6 +1465,18 @@ async def staff_reply(svc: Services, who: Person, cmd: Command) -> str:
     return t.get("wecom.replied", number=number, via=t.get(f"wecom.via_{via}") if t.has(f"wecom.via_{via}") else via)
 
 
+async def _acted_on_last(svc: Services, session: AsyncSession, who: Person, numbers: list[str]) -> str | None:
+    """Of these tickets, the one the owner acted on last within LAST_ACTED_WITHIN (接单 9, then
+    打了两次电话 对方没接): most likely what words with no number are about; None if none."""
+    found: str | None = await session.scalar(
+        select(Ticket.number).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(Ticket.number.in_(numbers), TicketEvent.actor == who.id,
+               TicketEvent.created_at >= svc.clock.now() - LAST_ACTED_WITHIN)
+        .order_by(TicketEvent.id.desc()).limit(1)
+    )
+    return found
+
+
 async def _for_resident(svc: Services, who: Person, text: str) -> str:
     """After 没有看懂这条指令, for an owner with tickets in hand who wrote a sentence (周六上午十点在
     社区调解室, meant for the resident): the 回复 that sends it, with the number of their one ticket
@@ -1474,13 +1489,7 @@ async def _for_resident(svc: Services, who: Person, text: str) -> str:
             select(Ticket.number).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
                                         Ticket.parent_id.is_(None)).order_by(Ticket.due_at, Ticket.id).limit(9)
         ))
-        # the one they acted on last (接单 9, then 打了两次电话 对方没接): most likely what the words are about
-        latest = await session.scalar(
-            select(Ticket.number).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
-            .where(Ticket.number.in_(held), TicketEvent.actor == who.id,
-                   TicketEvent.created_at >= svc.clock.now() - LAST_ACTED_WITHIN)
-            .order_by(TicketEvent.id.desc()).limit(1)
-        ) if len(held) > 1 else None
+        latest = await _acted_on_last(svc, session, who, held) if len(held) > 1 else None
     if not held:
         return ""
     if latest is not None:

@@ -194,3 +194,15 @@ async def test_boxes_cleared_finishes_the_corridor_job_not_the_lamp_beside_it(cl
                               fields={"description": "3号楼1单元楼道堆满了纸箱子"})).ticket
     assert (await wc.say("wangwei", "纸箱子清走了")).startswith(f"已办结：工单 {boxes.number}")
     assert (await ticket(services, lamp.number)).status == "dispatched"
+
+
+async def test_a_call_not_through_names_the_job_just_taken(client: Client, services: Services) -> None:
+    """Two jobs in hand, 接单 2, then 电话打不通: the 回复 offered said 回复 N (found walking a grid
+    worker's day); it names the job acted on last, 0002; with none acted on, still N."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    await new_ticket(services, resident="oC1", fields={"description": "楼道灯坏了"})
+    await new_ticket(services, resident="oC2", category="消防安全", fields={"description": "楼道堆满了纸箱子"})
+    assert "回复“回复 N 内容”" in await wc.say("wangwei", "电话打不通")
+    assert "已接单" in await wc.say("wangwei", "接单 2")
+    assert "回复“回复 0002 内容”" in await wc.say("wangwei", "电话打不通")
