@@ -231,6 +231,7 @@ async def test_the_console_on_a_phone_width_screen(
             # what each ticket is about is in sight without scrolling: 摘要 came fifth, off the edge
             summary = await page.locator("table.list td.summary").first.bounding_box()
             assert summary is not None and summary["x"] + 120 < 390, summary
+            assert summary["x"] + summary["width"] <= 390, summary  # and whole, wrapping in sight
 
             await page.goto(f"{base}/console/tickets/{number}")
             await page.screenshot(path=str(ARTIFACTS / f"console-phone-ticket{suffix}.png"))
