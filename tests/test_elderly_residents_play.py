@@ -7,8 +7,7 @@ import uuid
 
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import resident, tickets_of
-from tests.test_flows_elderly import bookings_of
+from tests.flow_helpers import bookings_of, resident, tickets_of
 
 
 def oid() -> str:
@@ -540,3 +539,18 @@ async def test_an_address_said_with_the_name_is_kept_for_its_question(wx: WeChat
     await wx.say(openid, "1")
     [ticket] = await tickets_of(services, openid)
     assert ticket.building == "3" and ticket.fields["for_name"] == "张桂兰"
+
+
+async def test_an_address_said_at_the_age_question_is_kept_for_its_own(wx: WeChat, services: Services) -> None:
+    """5号楼2单元301 sent where 多大年纪 is asked got 请说一个年龄数字 and was lost: the address
+    question came later and asked it again. It is kept for that question, which is then not asked."""
+    openid = oid()
+    await wx.say(openid, "给我妈订明天的午饭")
+    await wx.say(openid, "王秀英")
+    kept = await wx.say(openid, "5号楼2单元301")
+    assert "地址先记下了：5号楼2单元301" in kept and "多大年纪" in kept and "年龄数字" not in kept
+    assert "注意" in await wx.say(openid, "82")  # the address is not asked
+    await wx.say(openid, "跳过")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "地址：5号楼2单元301" in summary and "年龄：82" in summary

@@ -671,6 +671,10 @@ class ElderlyService(Flow):
                 return same
         if step.slot in ("for_whom", "for_name"):
             return _told_ahead(ctx, slots, text)
+        if step is self.age:  # 5号楼2单元301 at 多大年纪: kept for the address (it was re-asked and lost)
+            ahead = _address_ahead(ctx, slots, text)
+            if ahead is not None:
+                return ahead
         no_place = step is self.address and not parsers.address_parts(text)  # 少放盐 at the address
         if step.slot.startswith("when_") or step is self.phone or no_place:
             return _care_noted(ctx, slots, text)
@@ -872,6 +876,12 @@ def _told_ahead(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[st
     if years is not None and (years_of(years) or 0) >= AGE_SAID_AHEAD and "age" not in slots:
         said = ctx.text("flow.noted", field=ctx.text("elderly.labels.age"), value=str(years))
         return {**slots, "age": years}, said
+    return _address_ahead(ctx, slots, text)
+
+
+def _address_ahead(ctx: Context, slots: dict[str, Any], text: str) -> tuple[dict[str, Any], str] | None:
+    """An address alone (5号楼2单元301) said before its question (at the person, the name or the
+    age): kept for it, then not asked."""
     place = parsers.only_address(text)
     if place is not None and "address" not in slots:
         said = ctx.text("flow.noted", field=ctx.text("elderly.labels.address"), value=_place_show(place))
