@@ -112,6 +112,10 @@ async def test_an_activitys_time_asked_by_name_is_answered(wx: WeChat, services:
     assert "“迎新春写春联”：1月30日 09:00–12:00，地点：社区党群服务中心二楼" in told and "您已经报名了" in told, told
     told = await wx.say(openid, "敬老院探访在哪集合")
     assert "地点：望湖社区日间照料中心" in told and "回复“报名 敬老院探访”" in told, told
+    # 那个 after a name cut short (敬老院那个几点开始) was taken into the name and not found: 没太明白
+    for asked in ("敬老院那个几点开始", "写春联的那个在哪集合"):
+        told = await wx.say(openid, asked)
+        assert "没太明白" not in told and ("敬老院探访" in told or "迎新春写春联" in told), told
     assert await dialog_of(services, openid) is None and await count(services, Ticket) == 0
 
 
