@@ -34,10 +34,11 @@ from bot.schedule import (
     register_timed_kind,
 )
 from bot.services import Services
+from bot.tickets import ACTIVE
 from bot.staff_actions import audit
 from storage import fastsql
 from storage.fastsql import Prepared, Transaction
-from storage.models import Activity, ActivitySignup, Person, Reminder, Resident
+from storage.models import Activity, ActivitySignup, Person, Reminder, Resident, Ticket
 
 if TYPE_CHECKING:
     from bot.flows.base import Context
@@ -480,6 +481,16 @@ async def my_signups_reply(svc: Services, session: AsyncSession, openid: str) ->
     return svc.texts.get("activities.mine", lines=lines, title=rows[0].title)
 
 
+async def _registration(ctx: Context) -> str | None:
+    """The resident's volunteer registration (志愿者报名, 党员报到) still under review, as 我报名了什么
+    names it too (it was only 您目前没有报名的志愿活动, minutes after they registered); None when
+    none waits (the coordinator's decision reaches them by itself)."""
+    ticket = await ctx.session.scalar(
+        select(Ticket).where(Ticket.resident == ctx.openid, Ticket.kind == "volunteer_signup",
+                             Ticket.status.in_(ACTIVE)).order_by(Ticket.id.desc()).limit(1))
+    return None if ticket is None else ctx.svc.texts.get("activities.registered_open", number=ticket.number)
+
+
 # 我的报名, 我报名了哪些活动, 我报名了啥: the resident's signups.
 _MINE = re.compile(
     r"^(?:查看|查一下|看看)?(?:我的报名|我的活动|我报名的活动|我(?:都)?报名了(?:哪些|什么|啥|几个)(?:志愿)?(?:活动)?|"
@@ -671,7 +682,9 @@ async def request(ctx: Context, text: str) -> str | None:
             return await _withdrawn(ctx, signed[0])
         return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
     if _MINE.match(said):
-        return await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
+        mine = await my_signups_reply(ctx.svc, ctx.session, ctx.openid)
+        registered = await _registration(ctx)
+        return f"{registered}\n{mine}" if registered else mine
     about = await asked_when(ctx, said)
     if about is not None:  # 写春联几点开始
         return about

@@ -191,3 +191,16 @@ async def test_a_new_time_asked_for_an_activity_says_its_time_is_set(
     assert "养老服务预约" not in told
     assert await _status(services, openid) == ["signed"]
     assert "已为您取消“楼道清洁志愿行动”的报名" in await wx.say(openid, "不去了 谢谢")
+
+
+async def test_my_signups_name_a_volunteer_registration_under_review(wx: WeChat, services: Services) -> None:
+    """我报名了什么 minutes after registering as a volunteer (党员报到) answered only 您目前没有报名的志愿
+    活动, as if the registration were lost: the registration under review is named first."""
+    await load_activities(services)
+    openid = oid()
+    assert "没有报名的志愿活动" in await wx.say(openid, "我报名了什么")
+    for answer in ("我是党员 来报到", "刘建华", "13500002222", "跳过", "周末", "1 2", "同意"):
+        await wx.say(openid, answer)
+    assert "已为您登记" in await wx.say(openid, "确认")
+    told = await wx.say(openid, "我报名了什么")
+    assert "您的志愿者登记（工单 20261123-0001）已提交" in told and "没有报名的志愿活动" in told, told
