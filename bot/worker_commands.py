@@ -1171,7 +1171,9 @@ async def _carry_out(svc: Services, session: AsyncSession, who: Person, cmd: Com
         if ticket.kind == "volunteer_signup":  # a signup is decided, not gone to: how to decide it
             return True, t.get("wecom.accepted_signup", number=ticket.number, short=short)
         if start is not None:  # a booking: when to be there first (its 办结 limit is a day later)
-            return True, t.get("wecom.accepted_booking", number=ticket.number, place=place,
+            # 送到家: where to bring it, as the card says
+            booked = "wecom.accepted_delivery" if notices.delivery_asked(ticket) else "wecom.accepted_booking"
+            return True, t.get(booked, number=ticket.number, place=place,
                                when=notices.local_time(svc, start), short=short)
         # A job given on past its 办结 limit (reassigning keeps it): already late, as its card says.
         late = ticket.due_at is not None and ticket.due_at <= now

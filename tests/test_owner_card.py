@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from bot.services import Services
 from tests.flow_helpers import group_posts
 from tests.test_owner_notices import report
-from tests.wecom_driver import load_demo_roster, new_ticket, outbox_rows
+from tests.wecom_driver import WeCom, load_demo_roster, new_ticket, outbox_rows
 
 
 async def test_the_cards_matter_leaves_out_the_place_it_shows_on_its_own_line(
@@ -56,7 +56,7 @@ async def test_a_volunteer_signups_card_has_no_place_line(client: TestClient[Any
 
 
 async def test_a_meal_to_be_brought_home_says_so_with_the_address_on_the_providers_card(
-    wx: Any, services: Services,
+    wx: Any, client: TestClient[Any, Any], services: Services,
 ) -> None:
     """午饭送到家 asked in a meal booking was nowhere on the canteen's card (地点 alone reads as where
     the booking came from): the card now says 送到家：5号楼1单元301, whether it was said in the
@@ -74,3 +74,8 @@ async def test_a_meal_to_be_brought_home_says_so_with_the_address_on_the_provide
     assert "送到家：5号楼1单元301（居民要求送上门）" in brought and "地点：" not in brought, brought
     assert "送到家：5号楼1单元301" in noted and "送到家里 少放盐" in noted, noted
     assert "地点：5号楼1单元301" in plain and "送到家" not in plain, plain
+    # its 接单 says where to bring it, the one not to be brought where to be
+    taken = await WeCom(client, services).say("canteen", "接单 1")
+    assert taken.startswith("已接单：工单 20261123-0001，预约时间") and "请按时送到家：5号楼1单元301。" in taken, taken
+    plain_taken = await WeCom(client, services).say("canteen", "接单 3")
+    assert "请按时到场服务" in plain_taken, plain_taken
