@@ -167,3 +167,13 @@ async def test_two_reports_typed_in_traditional_characters_are_both_taken(wx: We
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["description"] == "我要報修 廚房水管漏水了" and ticket.category == "水电气暖", ticket.fields
 
+
+async def test_a_voiced_opening_that_says_nothing_yet_is_not_what_happened(wx: WeChat, services: Services) -> None:
+    """嗯 那个 就是 我想反映个事儿 was taken as what happened (its filler counted as words), and the
+    matter told next was added after it (情况：嗯 那个 就是 我想反映个事儿；…)."""
+    openid = oid()
+    assert "哪一类问题" in await wx.say(openid, "嗯 那个 就是 我想反映个事儿")
+    reply = await wx.say(openid, "楼下那个垃圾桶 好几天没人倒了 臭死了")
+    assert "问题在哪里" in reply and "已补充" not in reply, reply
+    summary = await _through(wx, openid, "3号楼门口", "跳过", "13812345678", "中")
+    assert "情况：楼下那个垃圾桶 好几天没人倒了 臭死了\n" in summary and "绑定号码：是" in summary, summary

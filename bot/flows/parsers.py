@@ -420,8 +420,9 @@ def asks(text: str) -> bool:
 
 
 def says_what(text: str) -> bool:
-    """Whether an opening message says what the matter is (not only '我要报修', '申请调解')."""
-    rest = normalize(text)
+    """Whether an opening message says what the matter is (not only '我要报修', '申请调解', nor
+    嗯 那个 就是 我想反映个事儿 by voice: its filler says nothing either)."""
+    rest = normalize(unfilled(text))
     for bare in sorted(_BARE, key=len, reverse=True):
         rest = rest.replace(bare, "")
     return len(rest) >= 3
