@@ -231,13 +231,28 @@ def missed_where(limit: str, now: datetime) -> Any:
     )
 
 
-def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = (), trouble: tuple[str, ...] = ()) -> tuple[str, ...]:
+async def escalated_by_limit(session: AsyncSession, tickets: list[Ticket]) -> set[int]:
+    """Those of these escalated tickets whose latest escalation was a missed time limit's (the
+    breach check's, naming its limit), not a 吹哨 or staff's 升级: their 接单超时 / 超期 says why."""
+    ids = [t.id for t in tickets if t.status == "escalated"]
+    latest: dict[int, TicketEvent] = {}
+    if ids:
+        for event in await session.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id.in_(ids), TicketEvent.action == "escalate",
+        ).order_by(TicketEvent.id)):
+            latest[event.ticket_id] = event
+    return {i for i, e in latest.items() if (e.data or {}).get("limit") in BREACH_KINDS}
+
+
+def queue_reasons(ticket: Ticket, missed: tuple[str, ...] = (), trouble: tuple[str, ...] = (),
+                  by_limit: bool = False) -> tuple[str, ...]:
     """Why a ticket is in the queue (keys under console.reasons); `missed`: its missed_limits;
-    `trouble`: its owner_trouble."""
+    `trouble`: its owner_trouble; `by_limit`: escalated by a missed limit (escalated_by_limit),
+    which its missed limit says (接单超时), not again as 升级/吹哨."""
     reasons = []
     if ticket.kind == "handoff":
         reasons.append("handoff")
-    elif ticket.status == "escalated":
+    elif ticket.status == "escalated" and not (by_limit and missed):
         reasons.append("escalated")
     reasons.extend(missed)
     if ticket.status == "reopened":
@@ -268,6 +283,7 @@ async def queue(session: AsyncSession, now: datetime, *, newest_first: bool = Fa
     added = await additions(session, [t for t in found if t.kind == "handoff"])
     missed = await missed_limits(session, found, now)
     trouble = await owner_trouble(session, found)
+    by_limit = await escalated_by_limit(session, found)
     items = []
     for ticket in found:
         said: tuple[str, ...] = ()
@@ -280,7 +296,7 @@ async def queue(session: AsyncSession, now: datetime, *, newest_first: bool = Fa
         if answer is not None:
             waiting = await first_word_since(session, ticket, answer.created_at)
         items.append(QueueItem(
-            ticket, queue_reasons(ticket, missed.get(ticket.id, ()), trouble.get(ticket.id, ())), said,
+            ticket, queue_reasons(ticket, missed.get(ticket.id, ()), trouble.get(ticket.id, ()), ticket.id in by_limit), said,
             answer.author if answer else None,
             answer.created_at if answer else None, waiting, added.get(ticket.id, ()),
         ))
