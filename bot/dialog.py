@@ -429,7 +429,7 @@ async def route(ctx: Context, state: DialogState | None) -> Outcome:
     if command is None and flow is not None and inbound.text and leaves(flow.name, inbound.text):
         command = "cancel"  # 我不想去了 in the volunteer signup: leaving it, as 取消 is
     if flow is not None and state is not None and inbound.text and await _declined_after_nudge(ctx, flow, state):
-        return _cancelled(ctx, flow)  # 不用了 answering the idle nudge's 不需要了可以不用理会
+        return await _cancelled_kept(ctx, flow, state)  # 不用了 answering the idle nudge's 不需要了可以不用理会
     if command is not None:
         handled = await _command(ctx, command, state, flow)
         if handled is not None:
@@ -670,11 +670,7 @@ async def _command(ctx: Context, command: str, state: DialogState | None, flow: 
     if command == "cancel":
         if engine.answers_step(flow, state, ctx.inbound.text):
             return None  # read as the answer: cancelling would drop everything said so far
-        undo = _optional("bot.flows.booking_undo")
-        if undo is not None and flow.name == "elderly_service":  # 那还是订吧 brings it back
-            await undo.keep_request(ctx, state)
-            return Outcome(engine.join_lines(_cancelled(ctx, flow).reply, ctx.text("elderly.undo_hint", minutes=undo.undo_minutes())), None)
-        return _cancelled(ctx, flow)
+        return await _cancelled_kept(ctx, flow, state)
     if command == "back":
         return engine.back(ctx, flow, state)
     if command == "restart":
@@ -1388,6 +1384,17 @@ def _cancelled(ctx: Context, flow: Flow) -> Outcome:
     move, a withdrawal) says it stays as it was, as its 否 does: 已取消 alone read as if the booking
     itself was cancelled."""
     return Outcome(ctx.text(flow.declined or "flow.cancelled"), None)
+
+
+async def _cancelled_kept(ctx: Context, flow: Flow, state: DialogState) -> Outcome:
+    """The flow in hand left (取消, or 不用了 to the idle nudge); a booking request is kept so that
+    那还是订吧 within [elderly] undo_minutes brings it back, and the reply says so."""
+    undo = _optional("bot.flows.booking_undo")
+    if undo is None or flow.name != "elderly_service":
+        return _cancelled(ctx, flow)
+    await undo.keep_request(ctx, state)
+    hint = ctx.text("elderly.undo_hint", minutes=undo.undo_minutes())
+    return Outcome(engine.join_lines(_cancelled(ctx, flow).reply, hint), None)
 
 
 async def _declined_after_nudge(ctx: Context, flow: Flow, state: DialogState) -> bool:

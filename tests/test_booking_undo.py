@@ -92,3 +92,27 @@ async def test_nothing_comes_back_late_or_when_nothing_was_dropped(
     await wx.say(openid, "取消")
     clock.advance(minutes=31)
     assert "刚才填的都还在" not in await wx.say(openid, "那还是订吧")
+
+
+async def test_declined_after_the_idle_nudge_comes_back_too(
+    wx: WeChat, services: Services, clock: FakeClock
+) -> None:
+    """不用了 to the idle nudge leaves the booking as 取消 does; 那还是订吧 got 没太明白 and the menu,
+    every answer lost. Now it is kept the same way and goes on where it was."""
+    from bot.schedule import run_due
+
+    openid = oid()
+    await wx.say(openid, "给我妈订明天的午饭")
+    await wx.say(openid, "王秀英")
+    assert "地址" in await wx.say(openid, "82")
+    clock.advance(seconds=services.settings.flow_idle_nudge_s)
+    await run_due(services)
+    left = await wx.say(openid, "不用了")
+    assert "已取消" in left and "还是订吧" in left, left
+    back = await wx.say(openid, "那还是订吧")
+    assert "刚才填的都还在" in back and "地址" in back and "没太明白" not in back, back
+    await wx.say(openid, "5号楼2单元301")
+    await wx.say(openid, "不用")
+    await wx.say(openid, "13812345678")
+    summary = await wx.say(openid, "否")
+    assert "王秀英" in summary and "82" in summary and "5号楼2单元301" in summary, summary
