@@ -177,3 +177,11 @@ async def test_a_voiced_opening_that_says_nothing_yet_is_not_what_happened(wx: W
     assert "问题在哪里" in reply and "已补充" not in reply, reply
     summary = await _through(wx, openid, "3号楼门口", "跳过", "13812345678", "中")
     assert "情况：楼下那个垃圾桶 好几天没人倒了 臭死了\n" in summary and "绑定号码：是" in summary, summary
+
+
+@pytest.mark.parametrize("none", ["没得", "木有"])
+async def test_no_photo_said_in_dialect_goes_on(wx: WeChat, none: str) -> None:
+    """没得 (没有 in south-western speech) where a photo is asked got 请发送照片 and the question again."""
+    openid = oid()
+    await wx.say(openid, "4号楼1单元楼道灯坏了")
+    assert "联系电话" in await wx.say(openid, none)
