@@ -32,7 +32,7 @@ async def test_the_choices_say_who_covers_what_the_tickets_grid_first(client: Cl
     await logged_in(client, "admin", services.settings.console_admin_password)
 
     got = _choices(await (await client.get(f"/console/tickets/{lamp}")).text())
-    assert got[0] == ("sunli", "孙丽 · 望湖第三网格（本工单网格）"), got
+    assert got[0] == ("sunli", "孙丽 · 望湖第三网格（本工单网格）（现负责人）"), got  # she holds it
     assert ("wangwei", "王伟 · 望湖第一网格") in got and ("lina", "李娜 · 望湖第二网格") in got
     assert ("liustaff", "刘敏 · 工作人员") in got  # staff may take it too
     assert sum("本工单网格" in w for _, w in got) == 1
@@ -42,9 +42,9 @@ async def test_the_choices_say_who_covers_what_the_tickets_grid_first(client: Cl
     got = _choices(await (await client.get(f"/console/tickets/{talk}")).text())
     assert got[0] == ("chenmediator", "陈调解 · 调解员"), got
 
-    # the one who has it now is the one selected
+    # the one who has it now is marked, not selected (a second 改派 would hand it to them again)
     page = await (await client.get(f"/console/tickets/{lamp}")).text()
-    assert '<option value="sunli" selected>孙丽 · 望湖第三网格（本工单网格）</option>' in page
+    assert '<option value="sunli" disabled>孙丽 · 望湖第三网格（本工单网格）（现负责人）</option>' in page
 
 
 def test_two_people_of_one_name_are_told_apart_by_their_id(services: Services) -> None:
