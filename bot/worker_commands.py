@@ -71,6 +71,8 @@ _NOTED = re.compile(
     r"(?:[\s,!~。.]*正在(?:处理|修|维修|疏通|检查|排查|查看|看|弄|清理|协调|调解)[^\d?？]{0,10})?"
     r"(?:[\s,!~。.]*(?:谢谢|辛苦了?|👌|👍|🙏))*$"
 )
+# Of those, the ones saying where the worker is (到了, 在路上了, 出发了, 到现场了, 上门了, 在现场).
+_ON_THE_WAY = re.compile(r"到(?:了|啦|场|达|现场)|在路上|出发|上门|在现场")
 # Words asking for the job to go to someone else (下午去不了 换个人吧, 今天走不开 找别人吧): a 退回
 # is the worker's to send, so nothing is done; the reply gives the 退回 to send, with these words.
 # 转派 3 给李娜 / 转给李娜 / 我接不了 / 取消接单 3 too: a worker cannot give a job to a colleague or
@@ -968,14 +970,23 @@ async def hello(svc: Services, who: Person) -> str:
     return svc.texts.get("wecom.hello_jobs", count=held) if held else svc.texts.get("wecom.hello")
 
 
-async def noted(svc: Services, who: Person) -> str:
+async def noted(svc: Services, who: Person, said: str = "") -> str:
     """The answer to 好的 / 到了 / 在路上了: with one ticket in hand, taken, what to send for it
-    when done (its number as they type it); else the general hint."""
+    when done (its number as they type it); `said` telling where the worker is (到了, 在路上了) with
+    none taken and one waiting for its 接单: that 接单 first (到了 does not take it); else the
+    general hint."""
     async with svc.sessions() as session:
         held = list(await session.scalars(
             select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
-                                 Ticket.parent_id.is_(None)).limit(2)
+                                 Ticket.parent_id.is_(None)).limit(9)
         ))
+        if _ON_THE_WAY.search(said) and not any(t.status == "accepted" for t in held):
+            untaken = [t for t in held if t.status in ("dispatched", "reopened")]
+            if len(untaken) == 1:  # 到了 at a job not yet taken: its 接单 first, not the general hint
+                ticket = untaken[0]
+                return svc.texts.get("wecom.noted_untaken", number=ticket.number,
+                                     short=await dispatch.worker_ref(session, ticket),
+                                     place=notices.safe_text(notices.place_of(svc, ticket)))
         if len(held) != 1 or held[0].status != "accepted":
             return svc.texts.get("wecom.noted")
         ticket = held[0]
@@ -1561,7 +1572,7 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         return help_text(svc, who)
     if cmd.verb == "noted":
         _answered_as("answered")
-        return await noted(svc, who)
+        return await noted(svc, who, text)
     if cmd.verb == "hello":
         _answered_as("answered")
         return await hello(svc, who)

@@ -206,3 +206,22 @@ async def test_a_call_not_through_names_the_job_just_taken(client: Client, servi
     assert "回复“回复 N 内容”" in await wc.say("wangwei", "电话打不通")
     assert "已接单" in await wc.say("wangwei", "接单 2")
     assert "回复“回复 0002 内容”" in await wc.say("wangwei", "电话打不通")
+
+
+async def test_arrived_at_a_job_not_yet_taken_is_told_its_jie_dan_first(client: Client, services: Services) -> None:
+    """到了 from a grid worker whose one job was pushed but not yet taken got the general hint
+    (办理工单请回复指令，例如“接单 N”…), as if nothing were in hand; now the job is named and its
+    接单 asked for first. 到了 does not take it; with a job taken, 到了 is answered as before."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    job = (await new_ticket(services, resident="oP9", fields={"description": "楼道灯坏了"})).ticket
+    said = await wc.say("wangwei", "到了")
+    assert said == (f"好的。工单 {job.number}（3号楼）您还没有接单，请先回复“接单 0001”；"
+                    "办完后再回复“办结 0001 说明”。"), said
+    assert "接单 0001" in await wc.say("wangwei", "我已经在路上了")
+    assert (await ticket(services, job.number)).status == "dispatched"
+    assert await actions(services, job.number) == ["created", "assign"]
+    await new_ticket(services, resident="oP8", building="2")  # a second job waiting: the general hint
+    assert "例如“接单 N”" in await wc.say("wangwei", "到了")
+    assert "已接单" in await wc.say("wangwei", "接单 1")  # one taken: 到了 is not about the other's 接单
+    assert "您还没有接单" not in await wc.say("wangwei", "到了")
