@@ -541,11 +541,14 @@ class Supervisor:
 
 def banner(settings: Settings, workers: int, warnings: tuple[str, ...] | list[str] = ()) -> None:
     """Tell the operator where things are."""
+    from storage.db import safe_url
+
     base = f"http://{settings.host}:{settings.port}"
+    database = f"SQLite under {settings.var_path}" if settings.embedded else safe_url(settings.db_url)
+    state = f"Redis {safe_url(settings.redis_url)}" if settings.redis_url else "embedded"
     lines = [
         f"community-bot serving on {base} ({workers} worker{'s' if workers > 1 else ''}; "
-        f"database {'SQLite under ' + str(settings.var_path) if settings.embedded else 'configured'}; "
-        f"state {'Redis' if settings.redis_url else 'embedded'})",
+        f"database {database}; state {state})",
         f"  official-account webhook: {base}/wechat",
         f"  staff console:            {base}/console",
     ]

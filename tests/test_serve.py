@@ -46,6 +46,21 @@ async def test_outside_the_demo_the_console_demo_password_is_warned_of_loudly(se
     assert await check_backends(settings.model_copy(update={"console_admin_password": "x" * 16})) == []
 
 
+def test_the_banner_names_the_database_and_redis_with_their_passwords_hidden(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It said "database configured": an operator could not tell which server the service used."""
+    settings = load_settings(database_url="postgresql+asyncpg://bot:s3cret@db.internal:5433/community",
+                             redis_url="redis://:r3dis@cache.internal:6380/2")
+    banner(settings, 2)
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.endswith("(2 workers; database postgresql+asyncpg://bot:***@db.internal:5433/community; "
+                          "state Redis redis://:***@cache.internal:6380/2)"), first
+    assert "s3cret" not in first and "r3dis" not in first
+    banner(load_settings(), 1)
+    assert "database SQLite under" in capsys.readouterr().err
+
+
 def test_the_banner_on_postgresql_names_the_password_setting_not_the_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
