@@ -190,9 +190,12 @@ def delivery_said(text: str) -> bool:
 def delivery_asked(ticket: Ticket) -> bool:
     """Whether an elderly-service booking asks for the service brought home: said in the opening
     (fields.delivery), or in the request or the care note it kept (午饭送到家里 少放盐)."""
-    fields = ticket.fields or {}
-    if ticket.kind != "elderly_service":
-        return False
+    return ticket.kind == "elderly_service" and delivery_in(ticket.fields or {})
+
+
+def delivery_in(fields: dict[str, Any]) -> bool:
+    """Whether a booking's fields (or its dialog's slots, before it is written) ask for the service
+    brought home: fields.delivery, or delivery words in the request or the care note."""
     return fields.get("delivery") is True or any(
         delivery_said(str(fields.get(key) or "")) for key in ("request", "notes"))
 

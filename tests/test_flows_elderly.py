@@ -770,3 +770,27 @@ async def test_a_booking_for_oneself_is_reminded_as_yours_not_by_ones_own_name(
     assert "您预约的助餐" in told and "孙大妈" not in told, told
     [told] = await _reminders_told(services, mothers)
     assert "李桂兰预约的助餐" in told, told
+
+
+@pytest.mark.parametrize("opening, note", [("我想给我妈订明天的午饭，送到家", "少盐"),
+                                           ("给我妈订明天的午饭", "她下不了楼 送上门吧")])
+async def test_the_summary_says_the_meal_is_brought_home(
+    wx: WeChat, services: Services, opening: str, note: str
+) -> None:
+    """The canteen's card says 送到家 since 5eaebcf, but the summary the resident confirmed did
+    not: 送到家 said in the opening was nowhere in it. Now it says so under the summary, whether
+    said in the opening or in the care note; a booking not asking for it does not."""
+    openid = oid()
+    for said in (opening, "王秀英", "82", "5号楼2单元301", note, "13812345678"):
+        await wx.say(openid, said)
+    summary = await wx.say(openid, "否")
+    assert "请核对" in summary and "送到家：是" in summary, summary
+    assert summary.index("地址：5号楼2单元301") < summary.index("送到家：是") < summary.index("1. 确认提交")
+    assert "已为助餐预约好" in await wx.say(openid, "1")
+    [ticket] = await tickets_of(services, openid)
+    assert opening == "给我妈订明天的午饭" or ticket.fields["delivery"] is True
+    plain = oid()
+    for said in ("给我妈订明天的午饭", "王秀英", "82", "5号楼2单元301", "少盐", "13812345678"):
+        await wx.say(plain, said)
+    plain_summary = await wx.say(plain, "否")
+    assert "请核对" in plain_summary and "送到家" not in plain_summary, plain_summary

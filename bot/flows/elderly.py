@@ -545,6 +545,7 @@ class ElderlyService(Flow):
     menu_keys = ("MENU_ELDERLY",)
     menu_number = "3"
     edit_examples = ("改时间", "改地址")
+    confirm_prompt = "elderly.confirm"  # flow.confirm, with 送到家 under the summary when asked for
 
     service = Step(
         "elderly.ask.service", label="elderly.labels.service", choices=_service_choices(),
@@ -587,6 +588,7 @@ class ElderlyService(Flow):
         said with the question after the time (the notes; the phone's, {picked_told}, when the
         notes were told with the time or before it and are not asked)."""
         values = {"who": ctx.text("elderly.who_self" if whom(slots) == SELF else "elderly.who_other")}
+        values["delivery"] = ctx.text("elderly.delivery_line") if notices.delivery_in(slots) else ""
         last = slots.get(LAST_PERSON)
         values["same_person"] = ctx.text("elderly.same_person.offer", person=_person_line(ctx, last)) if last else ""
         spec = CATALOG.get(str(slots.get("service") or ""))
