@@ -567,6 +567,22 @@ def _words_of(ticket: Ticket) -> str:
 # --- assigning and time limits -------------------------------------------------------------------
 
 
+HANDOFF_WORDS_SHOWN = 3  # a hand-off's card quotes the resident's last few messages
+
+
+async def handoff_words(session: AsyncSession, ticket: Ticket) -> str:
+    """What the resident of a hand-off wrote while waiting for a person (resident_wrote notes, phones
+    masked: 我家老人摔倒了 起不来), the last few, for the owner it is given to (their card; its summary
+    already quotes what was said before 人工); empty for any other kind. Without it a grid worker
+    given the hand-off read only 居民要求人工服务."""
+    if ticket.kind != "handoff":
+        return ""
+    said = [str(n) for n in await session.scalars(
+        select(TicketEvent.note).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote")
+        .order_by(TicketEvent.id)) if n and str(n).strip()]
+    return "；".join(notices.safe_text(x.strip()) for x in said[-HANDOFF_WORDS_SHOWN:])
+
+
 async def _phone_of(session: AsyncSession, ticket: Ticket) -> str | None:
     phone = (ticket.fields or {}).get("phone")
     if isinstance(phone, str) and phone.strip():
@@ -750,7 +766,7 @@ async def _assign(
     shown = "booking" if booked is not None and booked > now else urgency_class  # its limit named on the card
     photos = await resident_photos(session, ticket, new=new)
     card = notices.dispatch_card(svc, ticket, await _phone_of(session, ticket), shown, photos=len(photos), short=ref,
-                                 staff_note=note if note_on_card else "")
+                                 staff_note=note if note_on_card else "", said=await handoff_words(session, ticket))
     await outbox.enqueue(
         session, "wecom", owner.id, card, now=now, ticket_id=ticket.id,
         dedup_key=f"ticket:{ticket.id}:card:{event.id}", urgent=urgent, not_before=held,

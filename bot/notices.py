@@ -202,12 +202,13 @@ def delivery_in(fields: dict[str, Any]) -> bool:
 
 def dispatch_card(
     svc: Services, ticket: Ticket, phone: str | None, urgency_class: str, *, photos: int = 0,
-    short: str | None = None, staff_note: str = "",
+    short: str | None = None, staff_note: str = "", said: str = "",
 ) -> dict[str, Any]:
     """The WeCom text card a worker gets for a new ticket (kind, place, what, urgency, due, phone,
     and how many of the resident's photos follow it as images); short: the number as the worker
     types it (worker_ref: 0001, or 1124-0001 when another ticket of theirs ends 0001 too);
-    staff_note: what staff wrote to the owner with their 派单 / 改派 (服务中心交代：…)."""
+    staff_note: what staff wrote to the owner with their 派单 / 改派 (服务中心交代：…); said: a
+    hand-off's resident's own words (居民说：…), after what it is."""
     t = svc.texts
     short = short or short_number(ticket.number)
     # A mediation whose place nobody said has no 地点 line (its 事项 names the parties), nor a
@@ -233,6 +234,8 @@ def dispatch_card(
     tail.append(t.get("dispatch.card_howto_signup" if ticket.kind == "volunteer_signup" else "dispatch.card_howto",
                       short=short))
     what = safe_text(matter_of(ticket))  # its place is the 地点 line
+    if said.strip():  # a hand-off given to a worker: what the resident said, not only 居民要求人工服务
+        what = t.get("dispatch.card_said", what=what, said=safe_text(said.strip()))
     description = ""
     for limit in (*range(120, 0, -10), 0):  # the longest 事项 that fits (from 80 it fell to 40: a care note cut)
         lines = [f'<div class="gray">{head[0]}</div>'] + ([f'<div class="normal">{head[1]}</div>'] if head[1] else [])

@@ -423,11 +423,19 @@ async def _staff_reply_all(
     return ReplyAll(job.number, counts["custom"], counts["template"], len(missed))
 
 
+# Who a clerk may give a hand-off to besides staff: a person's request (an old person fallen,
+# locked out, a quarrel at the door) may be the building's grid worker's, a mediator's or a care
+# provider's to handle; the console lists the ticket's own grid's workers first.
+HANDOFF_ROLES = ("grid_worker", "mediator", "provider")
+
+
 async def assignable_people(session: AsyncSession, kind: str) -> list[Person]:
-    """Active roster people who may own a ticket of kind: its role's people, then staff."""
+    """Active roster people who may own a ticket of kind: its role's people (for a hand-off, grid
+    workers, mediators and care providers), then staff."""
     role = dispatch.ROLE_OF_KIND.get(kind)
+    roles = HANDOFF_ROLES if kind == "handoff" else (role,) if role else ()
     seen: dict[str, Person] = {}
-    for wanted in ((role,) if role else ()) + roster.STAFF_ROLES:
+    for wanted in roles + roster.STAFF_ROLES:
         for person in await roster.people_with_role(session, wanted):
             seen.setdefault(person.id, person)
     return list(seen.values())

@@ -1,0 +1,78 @@
+"""A hand-off given from the desk to a grid worker, a mediator or a care provider, through /wechat,
+/api and the WeCom callback on both backends: an old person fallen or locked out is the building's
+grid worker's to go and see, not only staff's. The owner's card says what the resident said (the
+phone masked), and the console's 派单 list offers them, the ticket's own grid's worker first."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.console import auth
+from bot.services import Services
+from bot.staff_actions import ActionRefused, staff_transition
+from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
+from tests.staff_support import logged_in
+from tests.wecom_driver import WeCom, outbox_rows
+
+PHONE, MASKED = "13812345678", "138****5678"
+
+
+def oid() -> str:
+    return "o" + uuid.uuid4().hex[:20]
+
+
+async def _assign(svc: Services, number: str, who: str) -> None:
+    """派单 as the console's and /api's transition does it."""
+    await staff_transition(svc, number, "assign", "liu", assignee=who, note="请尽快上门看看")
+
+
+async def test_a_handoff_is_given_to_the_buildings_grid_worker_with_the_residents_words(
+    wx: WeChat, services: Services, client: TestClient[Any, Any]
+) -> None:
+    """人工, then 我妈一个人在家 门反锁了 …: 派单 to the building's grid worker was refused (a hand-off
+    could go to staff only). Now it is given, and the card says what the resident wrote, the phone
+    masked, beside 居民要求人工服务; the worker takes it, answers and ends it from WeCom."""
+    openid = oid()
+    await wx.say(openid, "人工")
+    said = f"我妈一个人在家 门从里面反锁了 叫不应 3号楼2单元 电话{PHONE}"
+    assert "转给工作人员" in await wx.say(openid, said)
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.kind == "handoff" and ticket.grid == "G1"
+    await _assign(services, ticket.number, "wangwei")
+    [card] = [o.payload for o in await outbox_rows(services, "wecom", "wangwei") if o.payload.get("msgtype") == "textcard"]
+    assert "转人工" in card["title"] and "居民说：我妈一个人在家 门从里面反锁了 叫不应" in card["description"]
+    assert PHONE not in str(card) and MASKED in card["description"] and "服务中心交代：请尽快上门看看" in card["description"]
+    wc = WeCom(client, services)
+    assert "已接单" in await wc.say("wangwei", "接单 1")
+    assert "已回复" in await wc.say("wangwei", "回复 1 我五分钟到，别着急")
+    assert "已办结" in await wc.say("wangwei", "办结 1 已找开锁师傅开门，老人没事")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.status == "resolved" and ticket.assignee == "wangwei"
+
+
+async def test_a_handoff_may_go_to_other_grid_workers_mediators_and_care_providers_not_coordinators(
+    wx: WeChat, services: Services, client: TestClient[Any, Any]
+) -> None:
+    """The 派单 list of a hand-off at 3号楼: its grid's worker first (本工单网格), then the other grid
+    workers, the mediator, the care providers and staff; a volunteer coordinator is none of them."""
+    openid = oid()
+    await wx.say(openid, "人工")
+    await wx.say(openid, "3号楼 家里老人和邻居吵起来了")
+    [ticket] = await tickets_of(services, openid)
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await logged_in(client, "liu", "staffpass1")
+    page = await (await client.get(f"/console/tickets/{ticket.number}")).text()
+    for who in ("wangwei", "sunli", "chenmediator", "homecare", "liustaff"):
+        assert f'value="{who}"' in page, who
+    assert 'value="zhouvol"' not in page
+    assert page.index('value="wangwei"') < page.index('value="sunli"') and "本工单网格" in page
+    with pytest.raises(ActionRefused):
+        await _assign(services, ticket.number, "zhouvol")
+    await _assign(services, ticket.number, "chenmediator")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.assignee == "chenmediator" and ticket.status == "dispatched"
