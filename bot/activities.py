@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, reminders
 from bot.clock import local
+from bot.config_files import read_toml
 from bot.flows.commands import normalize
 from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
@@ -84,8 +85,7 @@ def _parse_time(value: Any, tz: ZoneInfo, where: str) -> datetime:
 
 def read_activities(path: Path, tz: str) -> list[ActivityDef]:
     """The activities a TOML file defines; ValueError naming the entry on bad input."""
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
+    data = read_toml(path)
     zone = ZoneInfo(tz)
     found: list[ActivityDef] = []
     seen: set[str] = set()

@@ -4,10 +4,10 @@ community's operators edit. Only a message that is none of the services reaches 
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.config_files import read_toml
 from bot.flows.commands import normalize
 from bot.settings import CONFIG_DIR
 
@@ -62,8 +62,7 @@ def load(path: Path = FAQ_FILE) -> tuple[Entry, ...]:
     cached = _cache.get(path)
     if cached is None or cached[0] != mtime:
         try:
-            with path.open("rb") as fh:
-                cached = (mtime, parse(tomllib.load(fh), str(path)))
+            cached = (mtime, parse(read_toml(path), str(path)))
         except (OSError, ValueError) as exc:  # a typo while an operator edits it (TOMLDecodeError too)
             # the answers in force stay (none before a first good read); said once per change
             log.error("%s not reloaded, the previous answers stay in force: %s", path, exc)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from bot.config_files import read_toml
 from bot.settings import CONFIG_DIR
 
 CLASSES = ("urgent", "utility", "normal", "complex")
@@ -104,5 +104,4 @@ def parse_limits(data: dict[str, Any]) -> Limits:
 @lru_cache(maxsize=4)
 def load_limits(path: Path = CONFIG_DIR / "limits.toml") -> Limits:
     """The limits in path (cached per path)."""
-    with path.open("rb") as fh:
-        return parse_limits(tomllib.load(fh))
+    return parse_limits(read_toml(path))

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.config_files import read_toml
 from bot.services import Services, open_services
 from bot.settings import CONFIG_DIR, load_settings
 
@@ -182,8 +183,7 @@ def load_menu(path: Path | str | None = None) -> Menu:
     """The menu in path (config/menu.toml by default), validated against WeChat's limits."""
     file = Path(path) if path is not None else MENU_FILE
     try:
-        with file.open("rb") as fh:
-            data = tomllib.load(fh)
+        data = read_toml(file)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{file}: not valid TOML ({exc})") from exc
     return parse_menu(data, str(file))

@@ -30,6 +30,7 @@ from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config_files import NotUtf8, read_text
 from bot.services import Services
 from bot.texts import Texts
 from storage.models import AuditLog, Grid, Person, Ticket
@@ -335,14 +336,14 @@ def read_roster(path: Path, *, whole: bool = True) -> RosterFile:
     """Read and validate a roster file; RosterError for unreadable or invalid ones (whole: as in
     parse_roster)."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # Windows Notepad saves UTF-8 with a BOM
+        text = read_text(path)  # Windows Notepad saves UTF-8 with a BOM
         data = tomllib.loads(text)
     except OSError as exc:
         raise RosterError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise RosterError([f"{path} is not valid TOML: {exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise RosterError([f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)"]) from exc
+    except NotUtf8 as exc:
+        raise RosterError([str(exc)]) from exc
     return parse_roster(data, whole=whole, lines=table_lines(text))
 
 

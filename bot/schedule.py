@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
@@ -27,6 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
+from bot.config_files import read_toml
 from bot.privacy import hash_openid
 from bot.reminders import CAUSE_CHECKS
 from bot.settings import CONFIG_DIR, REPO_ROOT, Settings
@@ -110,8 +110,7 @@ def parse_hhmm(value: str) -> time:
 @lru_cache(maxsize=4)
 def load_schedule_config(path: Path = CONFIG_DIR / "schedule.toml") -> ScheduleConfig:
     """Read config/schedule.toml (missing keys keep their defaults); ValueError on bad values."""
-    with path.open("rb") as fh:
-        data: dict[str, Any] = tomllib.load(fh)
+    data: dict[str, Any] = read_toml(path)
     try:
         config = ScheduleConfig(
             poll_s=float(data.get("poll_s", 5)),

@@ -33,6 +33,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from bot import logs, metrics
+from bot.config_files import read_text
 from bot.metrics_dir import fresh_metrics_dir
 from bot.settings import CONFIG_DIR, DEMO_CONSOLE_PASSWORD, DEMO_ROSTER, Settings, config_name, load_settings
 
@@ -94,7 +95,7 @@ def _config_loaders(settings: Settings) -> list[tuple[Path, Callable[[], object]
     lexicon = CONFIG_DIR / LEXICON_FILE
     loaders: list[tuple[Path, Callable[[], object]]] = [
         (CONFIG_DIR / "messages.toml", Texts),
-        (lexicon, lambda: parse_lexicon(lexicon.read_text(encoding="utf-8")) if lexicon.exists() else []),
+        (lexicon, lambda: parse_lexicon(read_text(lexicon)) if lexicon.exists() else []),
         (CONFIG_DIR / INTENTS_FILE, lambda: load_ruleset(CONFIG_DIR)),
         (CONFIG_DIR / "flows.toml", flow_config),
         (CONFIG_DIR / "limits.toml", load_limits),
@@ -127,7 +128,7 @@ def _config_problem(path: Path, exc: Exception) -> str:
     if isinstance(exc, RosterError):
         reason = "; ".join(exc.problems)
     elif isinstance(exc, UnicodeDecodeError):
-        reason = f"is not UTF-8 text (byte {exc.start})"
+        reason = f"is not UTF-8 text (byte {getattr(exc, 'byte', exc.start)}); save it as UTF-8"
     elif isinstance(exc, OSError):
         reason = f"cannot read it: {exc.strerror or exc}"
     elif isinstance(exc, KeyError):

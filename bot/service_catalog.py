@@ -9,12 +9,12 @@ Pure data and slot arithmetic in local time; the database side lives in bot/book
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.config_files import read_toml
 from bot.settings import CONFIG_DIR
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -148,8 +148,7 @@ def _fee(value: Any, where: str) -> str:
 def _named_in_intents(config_dir: Path) -> dict[str, tuple[str, ...]]:
     """Service name → the words residents name it with (intents.toml [slots.service]); {} without it."""
     try:
-        with (config_dir / "intents.toml").open("rb") as fh:
-            table = tomllib.load(fh).get("slots", {}).get("service", {})
+        table = read_toml(config_dir / "intents.toml").get("slots", {}).get("service", {})
     except FileNotFoundError:
         return {}
     return {str(name): tuple(str(w) for w in words) for name, words in table.items()}
@@ -190,8 +189,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
     """Read and check config/services.toml (with the service words of intents.toml beside it);
     raises ValueError on a bad configuration."""
     path = path or CONFIG_DIR / "services.toml"
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
+    data = read_toml(path)
     reminders = data.get("reminders", {})
     named = _named_in_intents(path.parent)
     services = tuple(_spec(raw, named.get(str(raw.get("name")), ())) for raw in data.get("services", []))

@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.config_files import NotUtf8, read_toml
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
 WECHAT_PUBLIC_API = "https://api.weixin.qq.com"
@@ -35,6 +37,13 @@ _POSITIVE = (
     "survey_delay_s", "accept_sla_s", "flow_idle_nudge_s", "flow_expire_s", "dedup_ttl_s",
     "outbox_max_attempts", "outbox_timeout_s", "outbox_lease_s",
 )
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """config/settings.toml, read as every configuration file is (a Notepad BOM allowed)."""
+
+    def _read_file(self, file_path: Path | Any) -> dict[str, Any]:
+        return read_toml(file_path)
 
 
 class SettingsError(ValueError):
@@ -230,7 +239,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Explicit arguments win, then CB_* variables, then config/settings.toml."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, _SettingsFile(settings_cls))
 
     _roster_given: bool = PrivateAttr(default=False)
 
@@ -352,6 +361,8 @@ def load_settings(**overrides: Any) -> Settings:
             invalid.setdefault(_variable(error["loc"]), []).append(_reason(error))
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError([f"config/settings.toml: {exc}"]) from exc
+    except NotUtf8 as exc:
+        raise SettingsError([f"config/settings.toml: is not UTF-8 text (byte {exc.byte}); save it as UTF-8"]) from exc
     given = _given(settings, overrides)
     problems: list[str] = []
     for name, value in given.items():

@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from bot.config_files import read_toml
 from bot.settings import CONFIG_DIR, config_name
 
 
@@ -14,11 +15,10 @@ class Texts:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or CONFIG_DIR / "messages.toml"
-        with self.path.open("rb") as fh:
-            try:
-                self._data: dict[str, Any] = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as exc:  # said with the file: a typo there stops the service
-                raise tomllib.TOMLDecodeError(f"{config_name(self.path)}: {exc}") from exc
+        try:
+            self._data: dict[str, Any] = read_toml(self.path)
+        except tomllib.TOMLDecodeError as exc:  # said with the file: a typo there stops the service
+            raise tomllib.TOMLDecodeError(f"{config_name(self.path)}: {exc}") from exc
 
     def get(self, key: str, **values: Any) -> str:
         """The text at a dotted key (e.g. 'welcome.subscribe'), formatted with values."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from bot.config_files import read_toml
 from bot.settings import CONFIG_DIR
 
 CANNED_PATH = CONFIG_DIR / "canned_replies.toml"
@@ -27,8 +27,7 @@ class CannedReply:
 @lru_cache(maxsize=4)
 def load_canned(path: Path = CANNED_PATH) -> tuple[CannedReply, ...]:
     """Read the canned replies; ValueError naming the entry when one is malformed."""
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
+    data = read_toml(path)
     replies = []
     for i, entry in enumerate(data.get("replies", []), start=1):
         title, text = entry.get("title"), entry.get("text")

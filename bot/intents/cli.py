@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from bot.config_files import NotUtf8, read_lines
 from bot.intents.classifier import DEFAULT_CONFIG_DIR, Classifier, get_classifier
 from bot.intents.rules import INTENTS, INTENTS_FILE
 
@@ -53,8 +54,7 @@ def _read_lines(source: str) -> Iterator[str]:
     if source == "-":
         yield from sys.stdin
         return
-    with open(source, encoding="utf-8") as fh:
-        yield from fh
+    yield from read_lines(source)
 
 
 def classify_stream(classifier: Classifier, lines: Iterable[str], out: IO[str], now: datetime | None) -> None:
@@ -164,6 +164,8 @@ def _rules_problem(config: Path | None, exc: Exception) -> str:
     where = config if config is not None else DEFAULT_CONFIG_DIR
     if isinstance(exc, OSError):
         return f"cannot read the rules in {where}: {exc.filename or where}: {exc.strerror or exc}"
+    if isinstance(exc, NotUtf8):  # names the file: intents.toml or lexicon.txt
+        return str(exc)
     if isinstance(exc, UnicodeDecodeError):
         return f"the rules in {where} are not UTF-8 text (byte {exc.start})"
     if isinstance(exc, tomllib.TOMLDecodeError):
@@ -195,8 +197,8 @@ def _run_classify(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"classify: cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    except UnicodeDecodeError:
-        print(f"classify: {source} is not UTF-8 text", file=sys.stderr)
+    except UnicodeDecodeError as exc:  # NotUtf8 from read_lines: the file and the byte
+        print(f"classify: {exc if isinstance(exc, NotUtf8) else f'{source} is not UTF-8 text'}", file=sys.stderr)
         return 2
     except LabelledSetError as exc:
         print(f"classify: {source}: {exc}", file=sys.stderr)

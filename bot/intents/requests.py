@@ -13,12 +13,12 @@ message naming an emergency is never cut: the emergency comes first, as the whol
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.config_files import read_toml
 from bot.intents.normalize import simplified
 from bot.intents.rules import INTENTS_FILE, config_stamp
 
@@ -60,8 +60,7 @@ def _words(config_dir: Path) -> _Words:
     held = _CACHE.get(config_dir)
     if held is not None and held[0] == stamp:
         return held[1]
-    with (config_dir / INTENTS_FILE).open("rb") as fh:
-        table = tomllib.load(fh).get("two_requests", {})
+    table = read_toml(config_dir / INTENTS_FILE).get("two_requests", {})
     words = _Words(
         connectors=_longest_first(table.get("connectors", ())),
         joining=_longest_first(table.get("joining", ())),

@@ -8,12 +8,12 @@ class), `!word` / `!@class` (the word said under a negation such as 不是, 不�
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.config_files import read_text, read_toml
 from bot.intents.normalize import Normalizer
 
 INTENTS_FILE = "intents.toml"
@@ -270,10 +270,9 @@ def build_ruleset(config: Mapping[str, Any], lexicon: list[tuple[str, int | None
 
 def load_ruleset(config_dir: Path) -> RuleSet:
     """Read intents.toml and lexicon.txt from `config_dir` into a RuleSet."""
-    with (config_dir / INTENTS_FILE).open("rb") as fh:
-        config = tomllib.load(fh)
+    config = read_toml(config_dir / INTENTS_FILE)
     lexicon_path = config_dir / LEXICON_FILE
-    lexicon = parse_lexicon(lexicon_path.read_text(encoding="utf-8")) if lexicon_path.exists() else []
+    lexicon = parse_lexicon(read_text(lexicon_path)) if lexicon_path.exists() else []
     return build_ruleset(config, lexicon)
 
 
