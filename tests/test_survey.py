@@ -1035,3 +1035,30 @@ async def test_the_comment_is_stored_as_the_resident_typed_it(svc: Services, clo
     assert reply is not None and "重新交给" in reply
     assert (await ticket(svc, other)).rating_comment == "電梯還是響，師傅也沒來"
     assert survey.parse_rating("５分，師傅來得很快") == survey.Rating(5, "满意", "師傅來得很快")
+
+
+async def test_satisfied_with_several_jobs_waiting_says_which_one_it_rated(
+    svc: Services, clock: FakeClock, wx: WeChat
+) -> None:
+    """满意 with several finished jobs awaiting a rating: the thanks name the job rated by its
+    matter, not its number alone; in the middle of a booking, with one survey sent and another job
+    just finished, it went to the surveyed one unasked — now it is not taken until the resident
+    says which; 满意 with several jobs still being handled names each, not only the newest."""
+    light = await resolved_job(svc, "o_many")
+    clock.advance(seconds=DELAY)
+    await run_due(svc)
+    lift = await resolved_job(svc, "o_many", building="9", category="电梯", summary="电梯有异响")
+    assert "怎么称呼" in await wx.say("o_many", "给我妈订明天的午饭")
+    held = await wx.say("o_many", "满意")
+    assert "2 个工单在等您评价" in held and "怎么称呼" in held, held
+    assert (await ticket(svc, light)).satisfaction is None and (await ticket(svc, lift)).satisfaction is None
+    await wx.say("o_many", "取消")
+    rated = await wx.say("o_many", f"{lift.rsplit('-', 1)[-1]} 满意")
+    assert f"工单 {lift}（电梯有异响）" in rated, rated
+    rated = await wx.say("o_many", "满意")
+    assert f"工单 {light}（楼道灯坏了）" in rated and "感谢" in rated, rated
+    first = await new_ticket(svc, resident="o_busy", building="3", category="照明", summary="楼道灯坏了")
+    second = await new_ticket(svc, resident="o_busy", building="9", category="电梯", summary="电梯有异响")
+    told = await wx.say("o_busy", "满意")
+    assert "2 个工单还在办理中" in told, told
+    assert first.ticket.number in told and "楼道灯坏了" in told and second.ticket.number in told, told

@@ -525,7 +525,7 @@ async def _record(
         if ticket.status == "resolved":
             await dispatch.apply_action(svc, session, ticket, "close", actor, note=f"回访：{rating.label}")
         key = "survey.thanks_comment" if comment else "survey.thanks"
-        return t.get(key, label=rating.label, number=ticket.number)
+        return t.get(key, label=rating.label, number=ticket.number, what=_what(svc, ticket))
     if ticket.parent_id is not None:
         parent = await session.scalar(select(Ticket).where(Ticket.id == ticket.parent_id).with_for_update())
         if parent is not None and still_unresolved(comment, ticket) is None:
@@ -997,12 +997,16 @@ async def rated_before_done(svc: Services, tx: AsyncSession | Transaction, inbou
     if rating is None or rating.comment or not rating.good:
         return None  # 不满意 while a job is open is a chase or a complaint, read as such
     session = fastsql.session_of(tx)
-    ticket = await session.scalar(
+    handled = list(await session.scalars(
         select(Ticket).where(Ticket.resident == inbound.openid, Ticket.status.in_(tickets.ACTIVE))
-        .order_by(Ticket.id.desc()).limit(1))
-    if ticket is None:
+        .order_by(Ticket.id.desc())))
+    if not handled:
         return None
-    return svc.texts.get("survey.not_done_yet", number=ticket.number, what=_what(svc, ticket))
+    if len(handled) == 1:
+        return svc.texts.get("survey.not_done_yet", number=handled[0].number, what=_what(svc, handled[0]))
+    # Several being handled: each named (the newest alone read as if the rating were for it).
+    lines = "\n".join(svc.texts.get("survey.which_line", number=t.number, what=_what(svc, t)) for t in handled)
+    return svc.texts.get("survey.not_done_yet_many", count=len(handled), lines=lines)
 
 
 def reads_as_more(text: str, ticket: Ticket) -> bool:
@@ -1037,14 +1041,16 @@ async def answer_in_flow(svc: Services, tx: AsyncSession | Transaction, inbound:
     if await svc.store.get(svc.store.key("survey", inbound.openid)) is None:
         return None
     session = fastsql.session_of(tx)
-    sent = [p for p in await pending_surveys(svc, session, inbound.openid) if p.state == "sent"]
-    named, rest = _named(sent, inbound.text)
+    # A survey sent, or a resolution pushed whose survey has not gone out yet (满意 to the 已办结
+    # push counts as its answer, as handle_answer takes it): either waits for this rating.
+    waiting = [p for p in await pending_surveys(svc, session, inbound.openid) if p.state in ("sent", "early")]
+    named, rest = _named(waiting, inbound.text)
     rating = parse_rating(rest if named is not None else inbound.text)
-    if not sent or rating is None or rating.comment:
+    if not waiting or rating is None or rating.comment:
         return None  # with more said (不满意，灯还是不亮) it may be the answer the request asks for
-    if len(sent) > 1 and named is None:
+    if len(waiting) > 1 and named is None:
         # Which one is not asked now: the answer would go to the request's question (0002 to a
         # status question). Said how to rate them once the request is done.
-        example = sent[0].ticket.number.rsplit("-", 1)[-1]
-        return svc.texts.get("survey.which_later", count=len(sent), example=example)
-    return await _answer(svc, session, inbound, sent, later=True)
+        example = waiting[0].ticket.number.rsplit("-", 1)[-1]
+        return svc.texts.get("survey.which_later", count=len(waiting), example=example)
+    return await _answer(svc, session, inbound, waiting, later=True)
