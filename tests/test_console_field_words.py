@@ -84,3 +84,17 @@ def test_a_volunteer_a_waitlist_and_an_unopenable_photo() -> None:
     assert shown["候补"] == ["是"] and shown["位置"] == ["纬度：30.27", "经度：120.15"]
     assert shown["调解时间"] == ["2026-11-28 09:00"]  # no words for it kept: the moment, local
     assert shown["照片"] == [Photo("照片 1", ""), Photo("照片 2", "")]  # named, never opened as a script
+
+
+async def test_a_unit_the_place_names_is_not_a_row_of_its_own(client: Client, services: Services) -> None:
+    """3号楼2单元楼道灯坏了 read 地点 3栋2单元 and then 单元 2 (found on a phone-sized page, walking
+    the console as a desk clerk); a unit the place does not name keeps its row."""
+    wx = WeChat(client, services.settings)
+    reported = await _talk(wx, "o_stair", ["3号楼2单元楼道灯坏了，晚上黑乎乎的", "跳过", "13812345678", "否", "1"])
+    assert "工单号" in reported, reported
+    await auth.create_user(services, "liu", "staffpass1", "staff", display_name="刘敏")
+    await logged_in(client, "liu", "staffpass1")
+    page = _details(await (await client.get(f"/console/tickets/{await _number(services, 'o_stair')}")).text())
+    assert "<dt>地点</dt><dd>3栋2单元</dd>" in page and "<dt>单元</dt>" not in page, page
+    lines = dict(field_lines(Texts(), {"place": "3号楼", "unit": "2"}, True, "Asia/Shanghai"))
+    assert lines["单元"] == ["2"] and lines["地点"] == ["3号楼"]

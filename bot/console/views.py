@@ -30,8 +30,9 @@ routes = web.RouteTableDef()
 HIDDEN_FIELDS = ("transcript", "building", "flow")
 # Shown by another field when that one is there: a booking's start by its 时间 (11月26日（周四）11:00),
 # a mediation's session by its time in words (11月24日 15:00, or 晚上七点以后 with no day), a
-# report's landmark inside its 地点.
-SHOWN_BY = {"start": "when", "session_time": "session_text", "landmark": "place"}
+# report's landmark or unit inside its 地点 (3栋2单元 then 单元：2 said it twice).
+SHOWN_BY = {"start": "when", "session_time": "session_text", "landmark": "place", "unit": "place"}
+SHOWN_AS = {"landmark": "{}", "unit": "{}单元"}  # how such a field reads inside the other one
 SAID_WHEN_SO = ("waitlist",)  # yes/no fields worth a line only when yes (候补：否 on every booking)
 
 
@@ -143,9 +144,9 @@ def shown_once(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _shown_elsewhere(fields: dict[str, Any], key: str, value: Any) -> bool:
     """Whether another field already shows this one (SHOWN_BY): a booking's start its 时间, a
-    landmark its 地点 that names it."""
+    landmark or a unit its 地点 that names it."""
     other = fields.get(SHOWN_BY.get(key, ""))
-    return bool(other) and (key != "landmark" or str(value) in str(other))
+    return bool(other) and (key not in SHOWN_AS or SHOWN_AS[key].format(value) in str(other))
 
 
 def field_lines(texts: Texts, fields: dict[str, Any], reveal: bool,
