@@ -283,13 +283,15 @@ def staff_markdown(
         limit //= 2
 
 
-def staff_addendum_markdown(svc: Services, ticket: Ticket, text: str) -> str:
+def staff_addendum_markdown(svc: Services, ticket: Ticket, text: str, *, chases: int = 0) -> str:
     """The staff group's markdown for what a resident wrote while waiting for a person (escaped,
-    masked, clipped): who is waiting on which ticket, and where to answer."""
+    masked, clipped): who is waiting on which ticket, and where to answer; chases: the text is the
+    resident's chase, the how-many-th (titled 居民催促（第 N 次）)."""
     t = svc.texts
     return "\n".join([
-        t.get("staff_group.addendum_title", number=ticket.number),
+        t.get("staff_group.chase_title", number=ticket.number, count=chases) if chases
+        else t.get("staff_group.addendum_title", number=ticket.number),
         t.get("staff_group.place", place=clip(md_escape(place_of(svc, ticket)), 60)),
-        t.get("staff_group.addendum", text=clip(md_escape(text), 300)),
+        t.get("staff_group.chase" if chases else "staff_group.addendum", text=clip(md_escape(text), 300)),
         t.get("staff_group.link", url=f"{svc.settings.self_url}/console/tickets/{ticket.number}"),
     ])

@@ -20,7 +20,7 @@ import functools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, exists, literal, select
+from sqlalchemy import bindparam, exists, func, literal, select
 
 from bot import notices, outbox, roster
 from bot.clock import local
@@ -30,6 +30,7 @@ from bot.flows.commands import command_of, normalize
 from bot.flows.config import flow_config
 from bot.flows.finish import dispatch_module
 from bot.flows.state import DialogState
+from bot.flows.status import urges
 from bot.intents.classifier import get_classifier
 from bot.privacy import hash_openid
 from bot.tickets import ACTIVE, add_event, create_ticket
@@ -402,9 +403,12 @@ async def with_staff(ctx: Context, text: str) -> str | None:
     if ticket is None:
         return None
     await _placed_meanwhile(ctx, ticket, text)
-    told = await _written_on(ctx, ticket, text)
+    chase = urges(text)  # 催一下, 怎么还没人来: heard as a chase, not only after the additions' quiet spell
+    told = await _written_on(ctx, ticket, text, chase=chase)
     if ticket.urgency == "urgent":  # 3号楼 after 快来人啊 was asked where they are: not the menu's numbers
         return ctx.text("handoff.urgent_noted", number=ticket.number)
+    if chase:
+        return ctx.text("handoff.chased" if told else "handoff.chased_lately", number=ticket.number)
     return ctx.text("handoff.waiting" if told else "handoff.noted", number=ticket.number)
 
 
@@ -428,9 +432,9 @@ async def _placed_meanwhile(ctx: Context, ticket: Ticket, text: str) -> None:
         await _tell_grid_workers(ctx, ticket, grid, {**emergency, "place": where["text"], "building": ticket.building})
 
 
-async def _quiet(ctx: Context, ticket: Ticket, actions: tuple[str, ...]) -> bool:
-    """Whether none of `actions` happened on the ticket within the last ack_every_min."""
-    since = ctx.now - timedelta(minutes=float(flow_config()["handoff"]["ack_every_min"]))
+async def _quiet(ctx: Context, ticket: Ticket, actions: tuple[str, ...], every: str = "ack_every_min") -> bool:
+    """Whether none of `actions` happened on the ticket within the last `every` minutes ([handoff])."""
+    since = ctx.now - timedelta(minutes=float(flow_config()["handoff"][every]))
     return not await fastsql.read(ctx.tx, _events_since(actions), {"ticket_id": ticket.id, "since": since})
 
 
@@ -478,18 +482,30 @@ async def _tell_who_answered(ctx: Context, ticket: Ticket, said: str) -> None:
         short=notices.short_number(ticket.number)), now=ctx.now, ticket_id=ticket.id)
 
 
-async def _written_on(ctx: Context, ticket: Ticket, text: str) -> bool:
+async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = False) -> bool:
     """What the resident wrote recorded on their waiting hand-off (the console shows it as their
     message, tied to the ticket; the note has phone numbers masked, as the rest of the hand-off);
-    the staff group is told too after a quiet spell (no such record within ack_every_min). Returns
-    whether the group was told."""
-    told = await _quiet(ctx, ticket, ("resident_wrote",))
+    the staff group is told too after a quiet spell (no such record within ack_every_min). chase:
+    the words chase (催一下, 怎么还没人来, 快点), also recorded as `urged`; the group is told of it,
+    with how many times the resident has chased, whenever no chase was posted within
+    chase_every_min, whatever else it heard meanwhile (a chase after a 补充 or after staff's answer
+    was recorded and nobody pushed), while 催 催 typed in a row is one post. Returns whether the
+    group was told."""
+    if chase:
+        told = await _quiet(ctx, ticket, ("urged",), "chase_every_min")
+    else:
+        told = await _quiet(ctx, ticket, ("resident_wrote",))
     said = notices.safe_text(text.strip())  # phones masked: staff who may see them read the message itself
-    await add_event(ctx.session, ticket, "resident_wrote", f"resident:{hash_openid(ctx.openid)}", ctx.now,
-                    note=said[:500])
+    actor = f"resident:{hash_openid(ctx.openid)}"
+    await add_event(ctx.session, ticket, "resident_wrote", actor, ctx.now, note=said[:500])
+    if chase:
+        # no note: the words are the message beside it (the console's timeline shows them once)
+        await add_event(ctx.session, ticket, "urged", actor, ctx.now, data={"pushed": told})
     ctx.tickets.append(ticket)  # the message and the answer are tied to it: the console's conversation
     await _tell_who_answered(ctx, ticket, said)
     if told:  # the first word after a quiet spell: the staff group is told too, not every 收到
-        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, said),
+        times = await ctx.session.scalar(select(func.count()).select_from(_E).where(
+            _E.c.ticket_id == ticket.id, _E.c.action == "urged")) if chase else 0
+        await outbox.push_group(ctx.session, notices.staff_addendum_markdown(ctx.svc, ticket, said, chases=int(times or 0)),
                                 now=ctx.now, ticket_id=ticket.id)
     return told
