@@ -306,3 +306,29 @@ async def test_confirm_at_the_consent_question_is_consent(wx: WeChat, services: 
     assert ("同意保存信息：同意" in summary) is kept
     await wx.say(openid, "确认")
     assert bool(await volunteers_of(services, openid)) is kept
+
+
+@pytest.mark.parametrize("said", ["都行", "都可以", "都行吧", "我都可以啊", "都行 看你们安排", "哪个都可以", "我都行 听你们安排"])
+async def test_any_area_said_loosely_is_every_area(wx: WeChat, services: Services, said: str) -> None:
+    """都行吧 / 我都可以啊 / 都行 看你们安排 at 您想参加哪些方向 were asked 请回复方向前面的数字 again and
+    again: every area now, as a bare 都可以 is; 除了法律其他都行 is every area but 法律 (it was 法律 alone)."""
+    from bot.flows.volunteer import AREAS
+
+    openid = oid()
+    summary = await sign_up(wx, openid, areas=said)
+    assert "请回复方向前面的数字" not in summary, summary
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["areas"] == [c.value for c in AREAS], ticket.fields
+
+
+async def test_all_but_one_area_is_not_every_area(wx: WeChat) -> None:
+    openid = oid()
+    reply = await wx.say(openid, "我想当志愿者")
+    for said in ("王芳", "13812345678", "会理发", "周末"):
+        reply = await wx.say(openid, said)
+    assert "哪些方向" in reply
+    assert "党员" in await wx.say(openid, "除了法律其他都行")
+    summary = await wx.say(openid, "否")
+    while "请核对" not in summary:
+        summary = await wx.say(openid, "同意")
+    assert "法律" not in summary and "助老" in summary and "医疗" in summary, summary

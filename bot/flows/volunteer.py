@@ -46,12 +46,41 @@ _CHANGE = re.compile(
 _ADD = re.compile(r"^(?:我想|我要|我还想)?(?:再|也|还)?(?:加|加上|增加|添加)(?:志愿)?(?:服务)?方向?[:：]?(?P<areas>.+)$")
 
 
+_AREA_FILLER = re.compile(r"^(?:我|那|那就|嗯|呃|其实)+|(?:吧|啊|呀|的|哈|了|呢|嘛|哦)+$")
+
+
+def _every_area(text: str) -> bool:
+    """Whether text says any area will do: only `[answers] any` and `[volunteer] any_area` words
+    (都行, 我都可以啊, 都行 看你们安排, 哪个都可以), fillers aside."""
+    said = _AREA_FILLER.sub("", normalize(text))
+    if not said:
+        return False
+    for word in sorted({normalize(w) for w in (*words("answers", "any"), *words("volunteer", "any_area"))},
+                       key=len, reverse=True):
+        said = said.replace(word, "")
+    return not _AREA_FILLER.sub("", said)
+
+
+_ALL_BUT = re.compile(r"^除了?(?P<not>.+?)(?:以外|之外)?(?:其他的?|其余的?|别的)?(?P<any>都.*)$")
+
+
+def _mentioned(text: str) -> list[str]:
+    """The areas whose name or a word for it text holds."""
+    said = normalize(text)
+    return [c.value for c in AREAS if any(w and w in said for w in (c.label, *c.synonyms))]
+
+
 def areas(answer: Answer) -> list[str]:
-    """Several areas at once: '1 3', '1、3', '助老和巡逻'; '都可以' is every one."""
+    """Several areas at once: '1 3', '1、3', '助老和巡逻'; '都可以' (都行吧, 我都可以啊) is every one."""
     picked: list[str] = []
     text = answer.text.strip()
-    if is_word(text, "any"):
+    if is_word(text, "any") or _every_area(text):
         return [c.value for c in AREAS]
+    but = _ALL_BUT.match(normalize(text))
+    if but is not None and _every_area(but.group("any")):  # 除了法律都行: every area but 法律
+        left_out = _mentioned(but.group("not"))
+        if left_out and len(left_out) < len(AREAS):
+            return [c.value for c in AREAS if c.value not in left_out]
     parts = [p for p in _SPLIT.split(text) if p]
     if len(parts) == 1 and parts[0].isdigit() and len(parts[0]) > 1:
         parts = list(parts[0])  # "13" typed without a space
@@ -61,8 +90,7 @@ def areas(answer: Answer) -> list[str]:
         if choice is not None and choice.value not in picked:
             picked.append(choice.value)
     if not picked:
-        mentioned = [c.value for c in AREAS if any(w and w in normalize(text) for w in (c.label, *c.synonyms))]
-        picked = mentioned
+        picked = _mentioned(text)
     if not picked:
         raise Invalid("volunteer.hint.areas")
     return [c.value for c in AREAS if c.value in picked]
