@@ -76,3 +76,28 @@ async def test_a_handoff_may_go_to_other_grid_workers_mediators_and_care_provide
     await _assign(services, ticket.number, "chenmediator")
     [ticket] = await tickets_of(services, openid)
     assert ticket.assignee == "chenmediator" and ticket.status == "dispatched"
+
+
+async def test_what_the_resident_writes_after_the_handoff_is_given_reaches_its_owner(
+    wx: WeChat, services: Services, client: TestClient[Any, Any]
+) -> None:
+    """Once a hand-off was given to a grid worker, 我在楼下等着呢 got 抱歉，我没太明白 and the menu, and
+    the worker never heard it: the hand-off was no longer awaited (only a hand-off in the staff
+    queue was). Now it goes on the ticket and to its owner in WeCom (【居民回复】 with the 回复 N
+    to go on), not to the staff group; a chase pushes the owner as a report's does."""
+    openid = oid()
+    await wx.say(openid, "人工")
+    await wx.say(openid, "3号楼2单元 我妈一个人在家 门反锁了 敲门不应")
+    [ticket] = await tickets_of(services, openid)
+    await _assign(services, ticket.number, "wangwei")
+    wc = WeCom(client, services)
+    assert "已接单" in await wc.say("wangwei", "接单 1")
+    group_before = len(await outbox_rows(services, "group"))
+    assert "转给工作人员" in await wx.say(openid, f"我在楼下等着呢 电话{PHONE}")
+    pushed = [str(o.payload) for o in await outbox_rows(services, "wecom", "wangwei")]
+    assert "【居民回复】" in pushed[-1] and f"我在楼下等着呢 电话{MASKED}" in pushed[-1] and PHONE not in pushed[-1]
+    assert len(await outbox_rows(services, "group")) == group_before
+    assert "催促" in await wx.say(openid, "催一下")
+    assert "居民催办" in str((await outbox_rows(services, "wecom", "wangwei"))[-1].payload)
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.status == "accepted"

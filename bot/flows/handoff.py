@@ -368,13 +368,17 @@ _HANDOFF_WAITING = (_T.c.resident == bindparam("openid"), _T.c.kind == literal("
 # The resident's latest hand-off still escalated, and whether staff answered it since a time:
 # asked on the driver (storage.fastsql), for every opening that is no emergency — most find
 # nothing, and through the ORM each opened a session for it (~0.2 ms, not ~0.02).
+# … or given from the desk to a grid worker, mediator or provider (派单) and not yet ended: what
+# the resident writes is still for the person handling it.
+_HANDOFF_HANDLED = (_T.c.resident == bindparam("openid"), _T.c.kind == literal("handoff"),
+                    _T.c.status.concat(literal("")).in_([literal(s) for s in ("escalated", "dispatched", "accepted", "reopened")]))
 _AWAITED = Prepared(
     select(
         _T.c.id, _T.c.created_at,
         exists().where(_E.c.ticket_id == _T.c.id, _E.c.action == literal("reply"),
                        _E.c.created_at >= bindparam("since")).label("answered"),
     )
-    .where(*_HANDOFF_WAITING)
+    .where(*_HANDOFF_HANDLED)
     .order_by(_T.c.id.desc())
     .limit(1)
 )
@@ -402,8 +406,10 @@ async def with_staff(ctx: Context, text: str) -> str | None:
     ticket = await fastsql.get(ctx.session, Ticket, found[0]["id"])
     if ticket is None:
         return None
-    await _placed_meanwhile(ctx, ticket, text)
-    chase = urges(text)  # 催一下, 怎么还没人来: heard as a chase, not only after the additions' quiet spell
+    chase = urges(text)
+    if chase and ticket.status != "escalated" and ticket.assignee:
+        return None  # given to an owner: chased as a report is (its owner pushed, status.chased)
+    await _placed_meanwhile(ctx, ticket, text)  # 催一下, 怎么还没人来: heard as a chase, not only after the additions' quiet spell
     told = await _written_on(ctx, ticket, text, chase=chase)
     if ticket.urgency == "urgent":  # 3号楼 after 快来人啊 was asked where they are: not the menu's numbers
         return ctx.text("handoff.urgent_noted", number=ticket.number)
@@ -472,12 +478,17 @@ _LAST_ANSWER = Prepared(
 async def _tell_who_answered(ctx: Context, ticket: Ticket, said: str) -> None:
     """What a waiting resident writes after a member of staff answered them from WeCom (回复 N …,
     most likely a question: 方便留个电话吗？): pushed to that member in WeCom, who would otherwise
-    have to open the console to see the answer. Answered from the console: nothing pushed."""
+    have to open the console to see the answer. Answered from the console: nothing pushed. A hand-off
+    given to an owner (派单): pushed to that owner, who is handling it, whoever answered."""
     since = ctx.now - timedelta(hours=float(flow_config()["handoff"]["attention_hours"]))
     rows = await fastsql.read(ctx.tx, _LAST_ANSWER, {"ticket_id": ticket.id, "since": since})
-    if not rows or not rows[0]["active"] or (rows[0]["data"] or {}).get("source") != "wecom":
+    if ticket.status != "escalated" and ticket.assignee:  # given to an owner: they hear it, answered or not
+        who = ticket.assignee
+    elif not rows or not rows[0]["active"] or (rows[0]["data"] or {}).get("source") != "wecom":
         return
-    await outbox.push_worker(ctx.session, str(rows[0]["actor"]), ctx.text(
+    else:
+        who = str(rows[0]["actor"])
+    await outbox.push_worker(ctx.session, who, ctx.text(
         "handoff.resident_answered", number=ticket.number, text=notices.clip(said, 200),
         short=notices.short_number(ticket.number)), now=ctx.now, ticket_id=ticket.id)
 
@@ -503,6 +514,8 @@ async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = 
         await add_event(ctx.session, ticket, "urged", actor, ctx.now, data={"pushed": told})
     ctx.tickets.append(ticket)  # the message and the answer are tied to it: the console's conversation
     await _tell_who_answered(ctx, ticket, said)
+    if ticket.status != "escalated" and ticket.assignee:
+        return False  # given to an owner: they were pushed it (_tell_who_answered), not the staff group
     if told:  # the first word after a quiet spell: the staff group is told too, not every 收到
         times = await ctx.session.scalar(select(func.count()).select_from(_E).where(
             _E.c.ticket_id == ticket.id, _E.c.action == "urged")) if chase else 0
