@@ -51,6 +51,8 @@ Command = worker_commands.Command
     ("3号不是我们网格的", Command("hand_over", "3", "不是我们网格的")),
     ("到现场了 正在疏通", Command("noted")),
     ("到了，正在处理", Command("noted")),
+    # found walking a hand-off given to a grid worker (an old person locked in): what they are at
+    ("到现场了 正在联系开锁", Command("noted")), ("到了 正在敲门", Command("noted")),
     ("已到场", Command("noted")), ("上门了", Command("noted")), ("我在现场", Command("noted")),
     ("已修复", Command("resolve", None, "已修复")),
     # 纸箱子清走了 (a corridor cleared of boxes, a 消防安全 job) was a sentence for the resident
