@@ -33,7 +33,7 @@ from bot.flows.base import SWITCH, Answer, Context, Flow, Invalid
 from bot.flows.commands import command_of, declines_nudge, is_word, leaves, normalize
 from bot.flows.config import flow_config
 from bot.flows.engine import Intent, Outcome
-from bot.flows.handoff import hand_off, with_staff
+from bot.flows.handoff import hand_off, urgent_while_waiting, with_staff
 from bot.flows.parsers import asks, is_question, place, place_building
 from bot.flows.state import DialogState
 from bot.flows.status import added_detail, chased, digits_asked, number_in, short_reply, status_line, status_reply, urges
@@ -796,6 +796,9 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         waiting = await with_staff(ctx, text)  # 人工 asked for: what follows is for that person
         if waiting is not None:
             return Outcome(waiting, None)
+    advice = complaint_module.emergency_of(text) if urgent and complaint_module is not None else None
+    if urgent:  # 我家老人摔倒了起不来 while a person is awaited: that hand-off shows it too (the report goes on)
+        await urgent_while_waiting(ctx, text, advice or "generic", str(found.slots.get("category") or ""))
     flow = registry.for_intent(found.intent)
     if urgent and (flow is None or flow.name == "mediation"):
         # an emergency is never answered with the menu, nor with a dispute's questions (楼下两个人

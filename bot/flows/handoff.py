@@ -396,14 +396,7 @@ async def with_staff(ctx: Context, text: str) -> str | None:
     asked to be spared. It is recorded on that ticket (staff see it there) and answered that a
     person will answer (in full once every few minutes, a short 收到 in between). None when no
     one is awaited. Emergencies, menu picks, status questions and commands never come here."""
-    conf = flow_config()["handoff"]
-    since = ctx.now - timedelta(hours=float(conf["attention_hours"]))
-    found = await fastsql.read(ctx.tx, _AWAITED, {"openid": ctx.openid, "since": since})
-    if not found:
-        return None
-    if found[0]["created_at"] < since and not found[0]["answered"]:
-        return None  # asked for long ago, and staff have not answered lately: no one is awaited
-    ticket = await fastsql.get(ctx.session, Ticket, found[0]["id"])
+    ticket = await _awaited(ctx)
     if ticket is None:
         return None
     chase = urges(text)
@@ -416,6 +409,47 @@ async def with_staff(ctx: Context, text: str) -> str | None:
     if chase:
         return ctx.text("handoff.chased" if told else "handoff.chased_lately", number=ticket.number)
     return ctx.text("handoff.waiting" if told else "handoff.noted", number=ticket.number)
+
+
+async def _awaited(ctx: Context) -> Ticket | None:
+    """The resident's hand-off a person is awaited on: still escalated, opened or answered by
+    staff within the last [handoff] attention_hours; None when there is none."""
+    since = ctx.now - timedelta(hours=float(flow_config()["handoff"]["attention_hours"]))
+    found = await fastsql.read(ctx.tx, _AWAITED, {"openid": ctx.openid, "since": since})
+    if not found:
+        return None
+    if found[0]["created_at"] < since and not found[0]["answered"]:
+        return None  # asked for long ago, and staff have not answered lately: no one is awaited
+    return await fastsql.get(ctx.session, Ticket, found[0]["id"])
+
+
+async def urgent_while_waiting(ctx: Context, text: str, advice: str, category: str) -> None:
+    """An emergency told while the resident waits for a person (人工, then 我家老人摔倒了起不来),
+    which the urgent report serves: the hand-off awaited carries it too, for the clerk about to
+    answer it — the words recorded as the resident's addition, the ticket raised to urgent with the
+    emergency in its reason (原因) and fields, and the staff group told once, 【紧急】, as an urgent
+    hand-off is (not again for the same emergency said again while it waits). `advice` is the
+    emergency's key ([complaint.urgent]), `category` the report's (may be empty). The resident's
+    reply is the urgent report's: nothing here answers them."""
+    ticket = await _awaited(ctx)
+    if ticket is None:
+        return
+    said = notices.safe_text(text.strip())[:80] or ctx.text("handoff.urgent_unsaid")
+    category = category or str(flow_config()["complaint"]["other_category"])  # 其他: named by its advice
+    fields = ticket.fields or {}
+    earlier = fields.get("emergency")
+    known = ticket.urgency == "urgent" and isinstance(earlier, dict) and earlier.get("advice") == advice
+    await _written_on(ctx, ticket, text, group=False)
+    if known:
+        return  # the same emergency again: on the ticket, the group told of it already
+    what = _what(ctx, category, advice)
+    reason = ctx.text("handoff.urgent_reason", reason=str(fields.get("reason") or ctx.text("handoff.reason_intent")),
+                      category=what, said=said)
+    ticket.fields = {**fields, "reason": reason, "emergency": {"category": category, "said": said, "advice": advice}}
+    ticket.urgency = "urgent"
+    dispatch = dispatch_module()
+    if dispatch is not None:
+        await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, reason, urgent=True)
 
 
 async def _placed_meanwhile(ctx: Context, ticket: Ticket, text: str) -> None:
@@ -493,16 +527,18 @@ async def _tell_who_answered(ctx: Context, ticket: Ticket, said: str) -> None:
         short=notices.short_number(ticket.number)), now=ctx.now, ticket_id=ticket.id)
 
 
-async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = False) -> bool:
+async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = False, group: bool = True) -> bool:
     """What the resident wrote recorded on their waiting hand-off (the console shows it as their
     message, tied to the ticket; the note has phone numbers masked, as the rest of the hand-off);
     the staff group is told too after a quiet spell (no such record within ack_every_min). chase:
     the words chase (催一下, 怎么还没人来, 快点), also recorded as `urged`; the group is told of it,
     with how many times the resident has chased, whenever no chase was posted within
     chase_every_min, whatever else it heard meanwhile (a chase after a 补充 or after staff's answer
-    was recorded and nobody pushed), while 催 催 typed in a row is one post. Returns whether the
-    group was told."""
-    if chase:
+    was recorded and nobody pushed), while 催 催 typed in a row is one post. group=False: never
+    told here (the caller posts what it is). Returns whether the group was told."""
+    if not group:
+        told = False
+    elif chase:
         told = await _quiet(ctx, ticket, ("urged",), "chase_every_min")
     else:
         told = await _quiet(ctx, ticket, ("resident_wrote",))
