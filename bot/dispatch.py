@@ -572,14 +572,16 @@ HANDOFF_WORDS_SHOWN = 3  # a hand-off's card quotes the resident's last few mess
 
 async def handoff_words(session: AsyncSession, ticket: Ticket) -> str:
     """What the resident of a hand-off wrote while waiting for a person (resident_wrote notes, phones
-    masked: 我家老人摔倒了 起不来), the last few, for the owner it is given to (their card; its summary
+    masked: 我家老人摔倒了 起不来; not their chases, 催一下), the last few, for the owner it is given to (their card; its summary
     already quotes what was said before 人工); empty for any other kind. Without it a grid worker
     given the hand-off read only 居民要求人工服务."""
     if ticket.kind != "handoff":
         return ""
-    said = [str(n) for n in await session.scalars(
-        select(TicketEvent.note).where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote")
-        .order_by(TicketEvent.id)) if n and str(n).strip()]
+    rows = await session.execute(
+        select(TicketEvent.note, TicketEvent.data).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == "resident_wrote").order_by(TicketEvent.id))
+    # 催一下 (marked chase) is no news for the owner
+    said = [str(n) for n, data in rows.all() if n and str(n).strip() and not (data or {}).get("chase")]
     return "；".join(notices.safe_text(x.strip()) for x in said[-HANDOFF_WORDS_SHOWN:])
 
 

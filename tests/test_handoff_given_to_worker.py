@@ -41,11 +41,13 @@ async def test_a_handoff_is_given_to_the_buildings_grid_worker_with_the_resident
     await wx.say(openid, "人工")
     said = f"我妈一个人在家 门从里面反锁了 叫不应 3号楼2单元 电话{PHONE}"
     assert "转给工作人员" in await wx.say(openid, said)
+    assert "提醒" in await wx.say(openid, "催一下")  # a chase is no news for the owner's card
     [ticket] = await tickets_of(services, openid)
     assert ticket.kind == "handoff" and ticket.grid == "G1"
     await _assign(services, ticket.number, "wangwei")
     [card] = [o.payload for o in await outbox_rows(services, "wecom", "wangwei") if o.payload.get("msgtype") == "textcard"]
     assert "转人工" in card["title"] and "居民说：我妈一个人在家 门从里面反锁了 叫不应" in card["description"]
+    assert "催一下" not in card["description"]
     assert PHONE not in str(card) and MASKED in card["description"] and "服务中心交代：请尽快上门看看" in card["description"]
     wc = WeCom(client, services)
     assert "已接单" in await wc.say("wangwei", "接单 1")

@@ -544,7 +544,8 @@ async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = 
         told = await _quiet(ctx, ticket, ("resident_wrote",))
     said = notices.safe_text(text.strip())  # phones masked: staff who may see them read the message itself
     actor = f"resident:{hash_openid(ctx.openid)}"
-    await add_event(ctx.session, ticket, "resident_wrote", actor, ctx.now, note=said[:500])
+    await add_event(ctx.session, ticket, "resident_wrote", actor, ctx.now, note=said[:500],
+                    data={"chase": True} if chase else None)
     if chase:
         # no note: the words are the message beside it (the console's timeline shows them once)
         await add_event(ctx.session, ticket, "urged", actor, ctx.now, data={"pushed": told})
