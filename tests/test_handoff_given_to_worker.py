@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.clock import FakeClock
 from bot.console import auth
 from bot.services import Services
 from bot.staff_actions import ActionRefused, staff_transition
@@ -103,3 +104,22 @@ async def test_what_the_resident_writes_after_the_handoff_is_given_reaches_its_o
     assert "居民催办" in str((await outbox_rows(services, "wecom", "wangwei"))[-1].payload)
     [ticket] = await tickets_of(services, openid)
     assert ticket.status == "accepted"
+
+
+async def test_after_the_owner_hands_a_handoff_back_the_resident_still_writes_to_a_person(
+    wx: WeChat, services: Services, client: TestClient[Any, Any], clock: FakeClock
+) -> None:
+    """A grid worker's 退回 of a hand-off (暖气归物业管) puts it back in the staff queue; the resident's
+    我家暖气还是不热 then started a report (问题在哪里？) as if no person were awaited. Now it goes on the
+    hand-off, the staff group told."""
+    openid = oid()
+    await wx.say(openid, "人工")
+    await wx.say(openid, "5号楼 我家暖气不热 老人冻得受不了")
+    [ticket] = await tickets_of(services, openid)
+    await _assign(services, ticket.number, "lina")
+    assert "已退回" in await WeCom(client, services).say("lina", f"退回 {ticket.number[-4:]} 暖气归物业管")
+    clock.advance(minutes=11)  # after ack_every_min of quiet: the staff group told of it
+    told = await wx.say(openid, "我家暖气还是不热 老人冻坏了")
+    assert "转给工作人员" in told and "问题在哪里" not in told, told
+    assert "老人冻坏了" in str((await outbox_rows(services, "group"))[-1].payload)
+    assert [t.kind for t in await tickets_of(services, openid)] == ["handoff"]

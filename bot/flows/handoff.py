@@ -368,10 +368,10 @@ _HANDOFF_WAITING = (_T.c.resident == bindparam("openid"), _T.c.kind == literal("
 # The resident's latest hand-off still escalated, and whether staff answered it since a time:
 # asked on the driver (storage.fastsql), for every opening that is no emergency — most find
 # nothing, and through the ORM each opened a session for it (~0.2 ms, not ~0.02).
-# … or given from the desk to a grid worker, mediator or provider (派单) and not yet ended: what
-# the resident writes is still for the person handling it.
+# … or given from the desk to a grid worker, mediator or provider (派单) and not yet ended, or
+# handed back by them (退回: open, in the queue again): what the resident writes is still for a person.
 _HANDOFF_HANDLED = (_T.c.resident == bindparam("openid"), _T.c.kind == literal("handoff"),
-                    _T.c.status.concat(literal("")).in_([literal(s) for s in ("escalated", "dispatched", "accepted", "reopened")]))
+                    _T.c.status.concat(literal("")).in_([literal(s) for s in ("escalated", "open", "dispatched", "accepted", "reopened")]))
 _AWAITED = Prepared(
     select(
         _T.c.id, _T.c.created_at,
