@@ -116,3 +116,15 @@ async def test_declined_after_the_idle_nudge_comes_back_too(
     await wx.say(openid, "13812345678")
     summary = await wx.say(openid, "否")
     assert "王秀英" in summary and "82" in summary and "5号楼2单元301" in summary, summary
+
+
+async def test_two_yes_words_at_the_summary_submit(wx: WeChat, services: Services) -> None:
+    """对的 没问题 at the booking's summary was answered 请回复“1”确认提交 with the summary again (an
+    elderly resident's way of saying yes, found walking /sim); yes words one after another submit,
+    as one does; 对的 不对 is no yes."""
+    openid = oid()
+    await _to_summary(wx, openid)
+    assert "请回复“1”确认提交" in await wx.say(openid, "对的 不对")
+    assert "已为助餐预约好" in await wx.say(openid, "对的 没问题")
+    [booking] = await bookings_of(services, openid)
+    assert booking.status == "booked"

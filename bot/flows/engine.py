@@ -1241,7 +1241,17 @@ def _submits(text: str) -> bool:
     bare = _THANKS.sub("", normalize(text))
     if bare.endswith(("提交吧", "提交")) and is_word(bare.removesuffix("吧").removesuffix("提交"), "yes"):
         return True  # 嗯 对的 提交吧
-    return bool(bare) and (is_word(bare, "yes") or is_word(bare, "submit"))
+    return bool(bare) and (is_word(bare, "yes") or is_word(bare, "submit") or _yes_words_only(bare))
+
+
+def _yes_words_only(said: str) -> bool:
+    """Whether said (normalized) is several yes or submit words one after another and nothing
+    else: 对的没问题, 好的没问题, 嗯对 (one of them alone is is_word's)."""
+    known = {normalize(w) for w in (*words("answers", "yes"), *words("answers", "submit"))} - {""}
+    covered = [True] + [False] * len(said)  # covered[i]: said[:i] is such words
+    for end in range(1, len(said) + 1):
+        covered[end] = any(covered[start] and said[start:end] in known for start in range(max(0, end - 8), end))
+    return covered[-1]
 
 
 def _only_yes_no(flow: Flow, state: DialogState) -> bool:
