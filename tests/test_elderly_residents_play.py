@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import bookings_of, resident, tickets_of
@@ -554,3 +556,29 @@ async def test_an_address_said_at_the_age_question_is_kept_for_its_own(wx: WeCha
     await wx.say(openid, "13812345678")
     summary = await wx.say(openid, "否")
     assert "地址：5号楼2单元301" in summary and "年龄：82" in summary
+
+
+@pytest.mark.parametrize("said", ["跟我一个地址", "就是我家", "和我一样吧"])
+async def test_the_residents_own_address_for_their_mother(wx: WeChat, services: Services, said: str) -> None:
+    """Found walking /sim: 张桂兰 booked her own lunch at 3号楼1单元202, then 助浴 for her mother, and
+    at 服务地址 said 跟我一个地址 — 好像不是一个地点, asked again. Now it is her own address (her newest
+    booking for herself, none registered); with none known it is asked again as before."""
+    openid = "o" + uuid.uuid4().hex[:20]
+    for step in ("我想订明天的午饭", "我自己", "张桂兰", "76", "3号楼1单元202", "跳过", "13911112222", "否"):
+        await wx.say(openid, step)
+    assert "已为助餐预约好" in await wx.say(openid, "1")
+    for step in ("再给我妈约个助餐 明天", "李秀珍"):
+        await wx.say(openid, step)
+    assert "地址" in await wx.say(openid, "89")
+    taken = await wx.say(openid, said)
+    assert "地址按您的：3号楼1单元202" in taken and "不是一个地点" not in taken, taken
+    await wx.say(openid, "跳过")
+    summary = await wx.say(openid, "13911112222")
+    if "绑定" in summary:
+        summary = await wx.say(openid, "否")
+    assert "地址：3号楼1单元202" in summary and "李秀珍" in summary, summary
+    stranger = "o" + uuid.uuid4().hex[:20]
+    for step in ("给我妈订明天的午饭", "李秀珍"):
+        await wx.say(stranger, step)
+    await wx.say(stranger, "89")
+    assert "地址" in await wx.say(stranger, "跟我一个地址")

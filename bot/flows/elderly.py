@@ -524,6 +524,27 @@ def _person_line(ctx: Context, last: dict[str, Any]) -> str:
 _FILLER = re.compile(r"^(?:那|那就|那么|哎|唉|嗯|呃|算了)+|(?:吧|啊|呀|啦|哈|了)+$")
 
 
+async def _own_address(ctx: Context, text: str) -> dict[str, Any] | None:
+    """跟我一个地址 / 就是我家 / 我们住一起 at the address question (`[elderly] own_address`): the
+    resident's registered address, else the one of their newest booking for themselves; None when
+    text says no such thing or no address of theirs is known (the question is asked again)."""
+    said = _FILLER.sub("", normalize(text))
+    if not said or said not in {normalize(w) for w in words("elderly", "own_address")}:
+        return None
+    own = _home_address({}, ctx.profile)
+    if own is not None:
+        return own
+    rows = await ctx.session.execute(
+        select(Ticket.fields).where(Ticket.resident == ctx.openid, Ticket.kind == "elderly_service")
+        .order_by(Ticket.id.desc()).limit(_LOOKED_BACK))
+    for (fields,) in rows:
+        fields = fields or {}
+        if fields.get("for_whom") == SELF and fields.get("address"):
+            place = {k: str(fields[k]) for k in ("building", "unit", "room") if fields.get(k)}
+            return {**place, "text": str(fields["address"])}
+    return None
+
+
 def books_after_all(text: str) -> bool:
     """Whether text only says to book after all (那还是订吧, 还是约吧, 算了还是订上吧: `[elderly]
     undo_words`), said after the booking was cancelled or at its summary."""
@@ -677,6 +698,10 @@ class ElderlyService(Flow):
             ahead = _address_ahead(ctx, slots, text)
             if ahead is not None:
                 return ahead
+        if step is self.address:
+            own = await _own_address(ctx, text)
+            if own is not None:  # 跟我一个地址 (booking for 我妈): the resident's own
+                return {**slots, "address": own}, ctx.text("elderly.own_address", address=own["text"])
         no_place = step is self.address and not parsers.address_parts(text)  # 少放盐 at the address
         if step.slot.startswith("when_") or step is self.phone or no_place:
             return _care_noted(ctx, slots, text)
