@@ -66,6 +66,13 @@ class StatusForbids(ActionRefused, tickets.TransitionError):
     reason = "status_forbids"
 
 
+class SameOwner(ActionRefused, tickets.TransitionError):
+    """A 改派 to the person who already holds the ticket: it would only restart their 接单 window
+    (the API answers 409)."""
+
+    reason = "same_assignee"
+
+
 @dataclass(frozen=True)
 class Seen:
     """What the page an action came from showed of the ticket: its status and owner. via: 'page'
@@ -543,6 +550,8 @@ async def _staff_transition(
             raise StatusForbids(t.get(
                 "staff_actions.status_forbids", action=label(svc, "action", action), status=label(svc, "status", ticket.status),
             ))
+        if action == "assign" and assignee == ticket.assignee:
+            raise SameOwner(t.get("staff_actions.assign_same_owner", name=await display_name(session, assignee)))
         if action == "accept" and ticket.assignee is None:
             # 接单 of a ticket nobody holds (a hand-off in the queue) left it 已接单 by no one, out of
             # the queue: a resident's 转人工 nobody answered

@@ -106,6 +106,11 @@ async def test_transitions(client: Client, services: Services) -> None:
     body = await resp.json()
     assert (body["number"], body["status"], body["assignee"]) == (number, "dispatched", "wangwei")
     assert [c.target for c in await outbox_rows(services, "wecom")] == ["wangwei"]
+    # 改派 to the owner it already has: 409, nothing changed, no second card (it would only
+    # restart the owner's 接单 window), audited as same_assignee
+    resp = await client.post(url, json={"action": "assign", "assignee": "wangwei"}, headers=BEARER)
+    assert resp.status == 409 and "已经是这张工单的负责人" in (await resp.json())["error"]
+    assert [c.target for c in await outbox_rows(services, "wecom")] == ["wangwei"]
     # the contract's actions with no more than {"action": ...}: 关闭 too (outside tools rely on it;
     # the console's form asks for a reason, WeCom's 关闭 N too)
     for action, status in (("accept", "accepted"), ("resolve", "resolved"), ("reopen", "reopened"),
@@ -120,7 +125,7 @@ async def test_transitions(client: Client, services: Services) -> None:
     # the refusals of well-formed actions are audited with why (a malformed body is no action: 400, not audited)
     assert [(r.action, r.detail["reason"]) for r in rows if r.action.endswith(".refused")] == [
         ("ticket.assign.refused", "assignee_not_allowed"), ("ticket.accept.refused", "status_forbids"),
-        ("ticket.close.refused", "unknown_ticket"), ("ticket.cancel.refused", "status_forbids")]
+        ("ticket.close.refused", "unknown_ticket"), ("ticket.assign.refused", "same_assignee"), ("ticket.cancel.refused", "status_forbids")]
 
 
 async def test_a_transition_with_what_the_client_saw_is_refused_when_it_changed(

@@ -99,19 +99,6 @@ async def reply(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
     return await back(request, user, _here(number), said)
 
 
-async def _same_owner(request: web.Request, number: str, action: str, assignee: str | None) -> str | None:
-    """Why a 改派 is refused when it names the ticket's present owner, in words; None otherwise."""
-    if action != "assign" or not assignee:
-        return None
-    svc = services(request)
-    async with svc.sessions() as session:
-        ticket = await tickets.get_by_number(session, number)
-        if ticket is None or ticket.assignee != assignee:
-            return None
-        name = (await queries.names(session)).get(assignee, assignee)
-    return svc.texts.get("console.errors.assign_same_owner", name=name)
-
-
 @routes.post("/console/tickets/{number}/transition")
 @page("staff")
 async def transition(request: web.Request, user: ConsoleUser) -> web.StreamResponse:
@@ -123,11 +110,6 @@ async def transition(request: web.Request, user: ConsoleUser) -> web.StreamRespo
     seen = None  # what the page showed: refused if another clerk changed it meanwhile
     if "seen_status" in form:
         seen = _seen(form)
-    same = await _same_owner(request, number, action, assignee) if seen is None or seen.assignee == assignee else None
-    if same is not None:  # 改派 to who holds it would only restart their 接单 window
-        await staff_actions.record_refusal(svc, user.username, action, number, "same_assignee", same)
-        await release_form(request, user, form)
-        return await back(request, user, _here(number), same, "error")
     try:
         done = await staff_actions.staff_transition_told(
             svc, number, action, user.username, assignee=assignee, note=str(form.get("note", "")), seen=seen,
