@@ -471,6 +471,14 @@ LAST_PERSON = "last_person"  # slots key: the person, address and phone of the l
 _LOOKED_BACK = 20  # of the resident's newest bookings
 
 
+async def _newest_bookings(ctx: Context) -> list[dict[str, Any]]:
+    """The fields of the resident's newest booking tickets (at most _LOOKED_BACK), newest first."""
+    rows = await ctx.session.execute(
+        select(Ticket.fields).where(Ticket.resident == ctx.openid, Ticket.kind == "elderly_service")
+        .order_by(Ticket.id.desc()).limit(_LOOKED_BACK))
+    return [fields or {} for (fields,) in rows]
+
+
 async def with_last_person(ctx: Context, slots: dict[str, Any]) -> dict[str, Any]:
     """The classifier's slots of a booking for someone the resident booked for before (给我妈订明天
     的午饭, 我妈 booked last week) and not named now, with that booking's name, age, address and
@@ -479,11 +487,7 @@ async def with_last_person(ctx: Context, slots: dict[str, Any]) -> dict[str, Any
     said = slots.get("for_whom")
     if not said or said == SELF:
         return slots
-    rows = await ctx.session.execute(
-        select(Ticket.fields).where(Ticket.resident == ctx.openid, Ticket.kind == "elderly_service")
-        .order_by(Ticket.id.desc()).limit(_LOOKED_BACK))
-    for (fields,) in rows:
-        fields = fields or {}
+    for fields in await _newest_bookings(ctx):
         if fields.get("for_whom") == str(said) and fields.get("for_name"):
             place = {k: str(fields[k]) for k in ("building", "unit", "room") if fields.get(k)}
             last = {"name": str(fields["for_name"]), "age": fields.get("age_said") or fields.get("age"),
@@ -534,14 +538,10 @@ async def _own_address(ctx: Context, text: str) -> dict[str, Any] | None:
     own = _home_address({}, ctx.profile)
     if own is not None:
         return own
-    rows = await ctx.session.execute(
-        select(Ticket.fields).where(Ticket.resident == ctx.openid, Ticket.kind == "elderly_service")
-        .order_by(Ticket.id.desc()).limit(_LOOKED_BACK))
-    for (fields,) in rows:
-        fields = fields or {}
+    for fields in await _newest_bookings(ctx):
         if fields.get("for_whom") == SELF and fields.get("address"):
-            place = {k: str(fields[k]) for k in ("building", "unit", "room") if fields.get(k)}
-            return {**place, "text": str(fields["address"])}
+            return {**{k: str(fields[k]) for k in ("building", "unit", "room") if fields.get(k)},
+                    "text": str(fields["address"])}
     return None
 
 
