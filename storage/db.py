@@ -66,10 +66,8 @@ def make_engine(url: str, *, inline_sqlite: bool = True, **kwargs: Any) -> Async
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    if make_url(url).get_driver_name() == "asyncpg":
-        connect_args = kwargs.setdefault("connect_args", {})
-        connect_args.setdefault("timeout", dead_peer.CONNECT_TIMEOUT_S)
-        connect_args.setdefault("server_settings", dict(dead_peer.PG_SERVER_SETTINGS))
+    if make_url(url).get_driver_name() == "asyncpg" and "async_creator" not in kwargs:
+        kwargs["async_creator"] = dead_peer.asyncpg_creator(url, kwargs.pop("connect_args", {}))
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.driver == "asyncpg":
         @event.listens_for(engine.sync_engine, "connect")

@@ -12,15 +12,24 @@ already acknowledged but never answered.
 
 The database server is told the same about its side (`tcp_keepalives_*`, `tcp_user_timeout`), so
 a transaction whose client vanished mid-way is rolled back within seconds, not the kernel's two
-hours, and its row locks do not hold up the resident's resent message."""
+hours, and its row locks do not hold up the resident's resent message.
+
+A new connection to a server that does not answer is given up on after CONNECT_TIMEOUT_S of this
+process running freely (connect_within), not of wall-clock time, which a stalled event loop would
+spend without ever looking at a connection that had in fact been made."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 DEAD_PEER_MS = 1500  # unacknowledged data or probes for this long: the peer is gone
-CONNECT_TIMEOUT_S = 2.0  # opening a connection to a server that does not answer
+CONNECT_TIMEOUT_S = 2.0  # opening a connection to a server that does not answer (connect_within)
+CONNECT_TICK_S = 0.1
 KEEPALIVE_IDLE_S = 1  # an idle connection is probed after this long
 KEEPALIVE_INTERVAL_S = 1
 
@@ -60,3 +69,85 @@ def watch_asyncpg(connection: Any) -> None:
     no option for this, so the socket is read from its transport."""
     transport = getattr(connection, "_transport", None)
     watch(transport.get_extra_info("socket") if transport is not None else None)
+
+
+async def connect_within(connecting: Awaitable[T], seconds: float | None = None, tick: float = CONNECT_TICK_S) -> T:
+    """Await connecting (a new connection being opened), giving up with TimeoutError once this
+    event loop has run freely for `seconds` without it completing.
+
+    A plain timeout counts wall-clock time, so a loop that stalls while the connection is being
+    made (a burst of messages' CPU, a full garbage collection, a starved machine) fails a
+    connection that succeeded: the timer is due when the loop wakes and runs before the task that
+    would see the connection (CI saw it fail Redis connections opened during a flood of
+    deliveries, 2026-11-25). Here time is counted in ticks, and a tick that comes late counts as
+    at most two: a stall adds no more than two ticks, while a server that stays silent with the
+    loop running freely is given up on after `seconds` (CONNECT_TIMEOUT_S), as before."""
+    seconds = CONNECT_TIMEOUT_S if seconds is None else seconds
+    task = asyncio.ensure_future(connecting)
+    loop = asyncio.get_running_loop()
+    counted = 0.0
+    try:
+        while True:
+            started = loop.time()
+            done, _ = await asyncio.wait({task}, timeout=tick)
+            if done:
+                return task.result()
+            counted += min(loop.time() - started, 2 * tick)
+            if counted >= seconds:
+                break
+    except BaseException:
+        task.cancel()
+        raise
+    task.cancel()
+    try:
+        await task
+    except BaseException:  # what a cancelled connection attempt raised is not the news
+        pass
+    raise TimeoutError(f"no connection within {seconds:.1f} s")
+
+
+def asyncpg_creator(url: str, connect_args: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+    """SQLAlchemy's async_creator for url: asyncpg's connect with connect_args, under
+    connect_within (asyncpg's own `timeout` counts wall-clock time; it is left, at a minute, as a
+    backstop) and with the server told to watch its side (PG_SERVER_SETTINGS)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    _args, params = dialect().create_connect_args(make_url(url))
+    unsupported = {"prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback"} & params.keys()
+    if unsupported:  # SQLAlchemy's own connection options, which an async_creator cannot carry
+        raise ValueError(f"unsupported in the database URL: {', '.join(sorted(unsupported))}")
+    params.update(connect_args)
+    params.setdefault("timeout", 60)
+    params.setdefault("server_settings", dict(PG_SERVER_SETTINGS))
+
+    async def connect() -> Any:
+        import asyncpg
+
+        return await connect_within(asyncpg.connect(**params))
+
+    return connect
+
+
+class _ConnectWithin:
+    """Mixed into a redis-py connection class: its socket connection is opened under
+    connect_within instead of redis-py's wall-clock socket_connect_timeout."""
+
+    async def _connect(self) -> None:
+        await connect_within(super()._connect())  # type: ignore[misc]
+
+
+_REDIS_CLASSES: dict[type, type] = {}
+
+
+def watch_redis_pool(pool: Any) -> None:
+    """Make pool (a redis.asyncio ConnectionPool, before its first connection) open its TCP
+    connections under connect_within; a Unix socket's is left as it is."""
+    from redis.asyncio.connection import UnixDomainSocketConnection
+
+    base = pool.connection_class
+    if issubclass(base, (UnixDomainSocketConnection, _ConnectWithin)):
+        return
+    if base not in _REDIS_CLASSES:
+        _REDIS_CLASSES[base] = type(f"ConnectWithin{base.__name__}", (_ConnectWithin, base), {})
+    pool.connection_class = _REDIS_CLASSES[base]

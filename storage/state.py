@@ -477,10 +477,11 @@ class RedisStateStore(StateStore):
 
         # A Redis gone silent behind a network cut fails a command within seconds, as PostgreSQL's
         # connections do (storage.dead_peer), so the message is answered 请稍后再发 in time.
-        return cls(Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=dead_peer.CONNECT_TIMEOUT_S,
-            socket_keepalive=True, socket_keepalive_options=dead_peer.tcp_options(),
-        ))
+        client = Redis.from_url(
+            url, decode_responses=True, socket_keepalive=True, socket_keepalive_options=dead_peer.tcp_options(),
+        )
+        dead_peer.watch_redis_pool(client.connection_pool)
+        return cls(client)
 
     @property
     def client(self) -> Any:

@@ -21,6 +21,7 @@ from bot.services import Services, open_services
 from bot.settings import Settings, load_settings
 from bot.sim.wechat_client import WeChatSigner, event_xml, message_xml, text_xml
 from storage.migrate import upgrade
+from tests.harness import SilentNetwork
 
 PG_ADMIN_URL = os.environ.get("CB_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CB_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -211,3 +212,13 @@ class WeChat:
 def wx(request: pytest.FixtureRequest, client: TestClient[Any, Any], services: Services) -> WeChat:
     """A WeChat driver, in plaintext and in safe mode."""
     return WeChat(client, services.settings, encrypt=request.param == "aes")
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentNetwork]:
+    """A network cut to make on loopback (tests.harness.SilentNetwork); always lifted at the end."""
+    network = SilentNetwork()
+    try:
+        yield network
+    finally:
+        network.restore()

@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -70,14 +70,6 @@ async def test_postgres_unreachable_then_back(pg_proxy: tuple[TcpProxy, Services
     assert [m.content for m in inbound] == ["你好", "3号楼楼道灯坏了"]
 
 
-@pytest.fixture
-def silent() -> Iterator[SilentNetwork]:
-    """A network cut to make on loopback; always lifted at the end."""
-    network = SilentNetwork()
-    try:
-        yield network
-    finally:
-        network.restore()
 
 
 async def test_postgres_silent_behind_a_network_cut_answers_within_5_s_then_the_retry_is_handled(
