@@ -787,6 +787,10 @@ async def _opening(ctx: Context, text: str, *, cut: bool = True) -> Outcome:
         early = await _rated_before_done(ctx)
         if early is not None:  # 满意 while the job is still being handled: rated once it is done
             return early
+        if not _ack_only(text):  # 好的 我下来了 after a worker's 回复: for them, not 不客气
+            answer = await _answer_to_staff(ctx, text)
+            if answer is not None:
+                return Outcome(answer, None)
         return Outcome(_courtesy(ctx, text), None)
     if not urgent and found.intent == "complaint" and _about_staff(text):
         # 投诉网格员: to the service centre, not to the building's grid worker it may be about
@@ -920,19 +924,33 @@ async def _next_matter(ctx: Context, state: DialogState, outcome: Outcome) -> Ou
 
 
 async def _answer_to_staff(ctx: Context, text: str) -> str | None:
-    """A message nothing else reads, from a resident answered on an open ticket of theirs (by staff,
-    from the console or WeCom, or by its owner) within the last [handoff] attention_hours: most
-    likely the answer to what they were asked (请问是几号楼几室？), added to that ticket as
-    补充一下 adds (its owner told, else the staff group) instead of 没太明白 and the menu. None when
-    nobody answered them lately."""
+    """A message nothing else reads, or more than thanks (好的 我下来了, 好的 大概什么时候到), from a
+    resident answered on an open ticket of theirs (by staff, from the console or WeCom, or by its
+    owner) within the last [handoff] attention_hours: most likely the answer to what they were
+    told or asked (请问是几号楼几室？), added to that ticket as 补充一下 adds (its owner told, else
+    the staff group) instead of 没太明白 and the menu or 不客气 — and whoever answered from WeCom,
+    when not the owner, hears it too. None when nobody answered them lately."""
     since = ctx.now - timedelta(hours=float(flow_config()["handoff"]["attention_hours"]))
-    number = await ctx.session.scalar(
-        select(Ticket.number).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
-        .where(Ticket.resident == ctx.openid, Ticket.status.in_(ACTIVE), TicketEvent.action == "reply",
-               TicketEvent.created_at >= since)
-        .order_by(TicketEvent.id.desc()).limit(1)
-    )
-    return None if number is None else await added_detail(ctx, f"补充一下{number}：{text.strip()}")
+    answer = await dispatch.last_answer(ctx.tx, ctx.openid, since)
+    if answer is None:
+        return None
+    added = await added_detail(ctx, f"补充一下{answer['number']}：{text.strip()}")
+    if added is not None:
+        await dispatch.tell_answerer(ctx.svc, ctx.session, answer, text)
+    return added
+
+
+def _ack_only(text: str) -> bool:
+    """Whether a courtesy message is nothing but thanks, praise, a greeting or a goodbye (好的 谢谢,
+    辛苦了 你们真好): no news for whoever answered the resident, a word back is enough."""
+    module = _optional("bot.intents.classifier")
+    if module is None:
+        return True
+    classifier = module.get_classifier()
+    words = [w for w in classifier.segments(text) if w.strip()]
+    courteous = {"@greet", "@thanks", "@closing", "@praise"}
+    return engine.courtesy(text) or all(classifier.terms(w) & courteous or not classifier.normalize(w).strip()
+                                        for w in words)
 
 
 _TICKETS = Ticket.__table__

@@ -1042,6 +1042,42 @@ async def urge_answerer(
     return "staff"
 
 
+_P = Person.__table__
+# The latest 回复 to a resident on an open ticket of theirs since a time: the ticket, who sent it,
+# how (data.source), and whether they are still on the roster — read on the driver, as the
+# resident's greeting (好的 我下来了) or unread answer comes through the dialog's other reads.
+_LAST_ANSWER = Prepared(
+    select(_T.c.id, _T.c.number, _T.c.assignee, _E.c.actor, _E.c.data, _P.c.active)
+    .select_from(_E.join(_T, _T.c.id == _E.c.ticket_id).outerjoin(_P, _P.c.id == _E.c.actor))
+    .where(_T.c.resident == bindparam("openid"), _T.c.status.in_(_fixed(tickets.ACTIVE)),
+           _E.c.action == literal("reply"), _E.c.created_at >= bindparam("since"))
+    .order_by(_E.c.id.desc())
+    .limit(1)
+)
+
+
+async def last_answer(target: AsyncSession | fastsql.Transaction, openid: str, since: datetime) -> dict[str, Any] | None:
+    """The latest 回复 to the resident on an open ticket of theirs since a time (id, number,
+    assignee, actor, data, active), None when nobody answered them since."""
+    rows = await fastsql.read(target, _LAST_ANSWER, {"openid": openid, "since": since})
+    return rows[0] if rows else None
+
+
+async def tell_answerer(svc: Services, session: AsyncSession, answer: dict[str, Any], said: str) -> str | None:
+    """What a resident wrote after a 回复 (last_answer) passed on to whoever answered from WeCom,
+    with 回复 N to go on, when they are not the ticket's owner (the owner hears it as a 补充) and
+    are still on the roster: a member of staff who wrote 请问是几号楼 hears the answer there, as
+    a chase reaches them (urge_answerer). Returns who was told, None when nobody else."""
+    actor = str(answer["actor"])
+    if (answer["data"] or {}).get("source") != "wecom" or not answer["active"] or actor == answer["assignee"]:
+        return None
+    words = notices.clip(notices.safe_text(said.strip()), 200) or "-"
+    await outbox.push_worker(session, actor, svc.texts.get(
+        "dispatch.resident_answered", number=answer["number"], said=words,
+        short=notices.short_number(answer["number"])), now=svc.clock.now(), ticket_id=answer["id"])
+    return actor
+
+
 # --- status changes ------------------------------------------------------------------------------
 
 
