@@ -60,6 +60,10 @@ class ServiceSpec:
                 cursor += step
         return starts
 
+    def days_text(self) -> str:
+        """The days it is offered in words: '周二、周四、周六', '周一至周五', '每天'."""
+        return _day_label([CN_WEEKDAYS[index] for index, windows in enumerate(self.hours) if windows])
+
     def hours_text(self) -> str:
         """Opening hours in words, e.g. '周二、周四、周六 09:00-12:00、13:00-16:00'."""
         groups: dict[tuple[Window, ...], list[str]] = {}

@@ -105,6 +105,8 @@ def when_value(spec: ServiceSpec, when: When, now_local: datetime) -> dict[str, 
     if reason == "too_far":  # how far it can be booked, so the next try is not too far again
         last = now_local.date() + timedelta(days=spec.book_ahead_days)
         raise Invalid("elderly.hint.when_too_far", days=spec.book_ahead_days, last=bookings.day_text(last))
+    if reason == "closed":
+        raise _closed_day(spec, now_local)
     if reason is not None:
         raise Invalid(f"elderly.hint.when_{reason}")
     if when.at is None and when.part is not None:
@@ -137,6 +139,21 @@ def _start_near(spec: ServiceSpec, day: date, lo: time, hi: time) -> time | None
     starts = spec.slots_on(day)
     near = min(starts, key=off, default=None)
     return near if near is not None and off(near) <= PART_REACH else None
+
+
+SOONEST_SHOWN = 2  # days offered listed when a day the service is not offered is asked for
+
+
+def _closed_day(spec: ServiceSpec, now_local: datetime) -> Invalid:
+    """A day the service is not offered (助浴 on a Friday), with the days it is (config/services.toml)
+    and the nearest of them still bookable, so the next try is one of them."""
+    today = now_local.date()
+    soonest = [today + timedelta(days=n) for n in range(spec.book_ahead_days + 1)]
+    soonest = [d for d in soonest if bookings.hours_refusal(spec, d, None, now_local) is None][:SOONEST_SHOWN]
+    if not soonest:
+        return Invalid("elderly.hint.when_closed_none", service=spec.name, days=spec.days_text())
+    return Invalid("elderly.hint.when_closed", service=spec.name, days=spec.days_text(),
+                   soonest="、".join(bookings.day_text(d) for d in soonest))
 
 
 def _outside_hours(spec: ServiceSpec, day: date) -> Invalid:
