@@ -73,6 +73,18 @@ _NOTED = re.compile(
 )
 # Of those, the ones saying where the worker is (到了, 在路上了, 出发了, 到现场了, 上门了, 在现场).
 _ON_THE_WAY = re.compile(r"到(?:了|啦|场|达|现场)|在路上|出发|上门|在现场")
+# Arrived at a building named (到3号楼了, 我已经到7栋了 正在敲门, 3号楼到了, 到了 3号楼): where the
+# worker is, said with the place — the job there is meant when the worker holds several.
+_BUILDING_WORD = r"(?P<b{n}>\d{{1,4}})\s*(?:号楼|号院|栋|幢|座)(?:\d{{1,2}}单元)?(?:门口|楼下|这边|这儿|这里)?"
+_ARRIVED_AT = re.compile(
+    r"^(?:我|人)?(?:已经?)?(?:"
+    rf"到{_BUILDING_WORD.format(n=1)}(?:了|啦)?"
+    rf"|{_BUILDING_WORD.format(n=2)}[\s,，]*(?:我|人)?(?:已经?)?到(?:了|啦)"
+    rf"|到(?:了|啦)[\s,，]*{_BUILDING_WORD.format(n=3)}"
+    r")"
+    r"(?:[\s,!~。.]*正在(?:处理|修|维修|疏通|检查|排查|查看|看|弄|清理|协调|调解|联系|找|叫|等|敲门|开门|开锁)[^\d?？]{0,10})?"
+    r"(?:[\s,!~。.]*(?:谢谢|辛苦了?|👌|👍|🙏))*$"
+)
 # Words asking for the job to go to someone else (下午去不了 换个人吧, 今天走不开 找别人吧): a 退回
 # is the worker's to send, so nothing is done; the reply gives the 退回 to send, with these words.
 # 转派 3 给李娜 / 转给李娜 / 我接不了 / 取消接单 3 too: a worker cannot give a job to a colleague or
@@ -429,6 +441,10 @@ def parse(text: str) -> Command | None:
         return Command("accept", soft=True)
     if _NOTED.match(word):
         return Command("noted")
+    arrived = _ARRIVED_AT.match(word)
+    if arrived is not None:  # 到3号楼了: where the worker is, the job there meant
+        building = next(b for b in arrived.group("b1", "b2", "b3") if b)
+        return Command("noted", place=roster.normalize_building(building))
     if word and _HELLO.match(word):
         return Command("hello")
     value = _reordered(value)
@@ -970,28 +986,54 @@ async def hello(svc: Services, who: Person) -> str:
     return svc.texts.get("wecom.hello_jobs", count=held) if held else svc.texts.get("wecom.hello")
 
 
-async def noted(svc: Services, who: Person, said: str = "") -> str:
+async def noted(svc: Services, who: Person, said: str = "", place: str | None = None) -> str:
     """The answer to 好的 / 到了 / 在路上了: with one ticket in hand, taken, what to send for it
-    when done (its number as they type it); `said` telling where the worker is (到了, 在路上了) with
-    none taken and one waiting for its 接单: that 接单 first (到了 does not take it); else the
-    general hint."""
+    when done (its number as they type it); `said` telling where the worker is (到了, 在路上了, or
+    `place`, the building said: 到3号楼了) with a job waiting for its 接单: with that job alone in
+    hand, or the one at the building said, its 接单 first (到了 does not take it); with other jobs
+    in hand too, which one is meant asked, each listed by its number, place and whether taken;
+    else the general hint."""
     async with svc.sessions() as session:
         held = list(await session.scalars(
             select(Ticket).where(Ticket.assignee == who.id, Ticket.status.in_(dispatch.HELD),
-                                 Ticket.parent_id.is_(None)).limit(9)
+                                 Ticket.parent_id.is_(None)).order_by(Ticket.id).limit(9)
         ))
-        if _ON_THE_WAY.search(said) and not any(t.status == "accepted" for t in held):
-            untaken = [t for t in held if t.status in ("dispatched", "reopened")]
-            if len(untaken) == 1:  # 到了 at a job not yet taken: its 接单 first, not the general hint
-                ticket = untaken[0]
-                return svc.texts.get("wecom.noted_untaken", number=ticket.number,
-                                     short=await dispatch.worker_ref(session, ticket),
-                                     place=notices.safe_text(notices.place_of(svc, ticket)))
+        where = _ON_THE_WAY.search(said) is not None or place is not None
+        if where and any(t.status in _UNTAKEN for t in held):
+            here = [t for t in held if place is not None and t.building is not None
+                    and roster.normalize_building(t.building) == place]
+            meant = here if len(here) == 1 else held if len(held) == 1 else None
+            if meant is not None:  # the one job there (or in hand): its 接单 first, or what to send when done
+                return await _noted_job(svc, session, meant[0])
+            return await _noted_which(svc, session, here or held)
+        if place is not None and len(held) > 1:
+            here = [t for t in held if t.building is not None and roster.normalize_building(t.building) == place]
+            if len(here) == 1:  # 到3号楼了 with all jobs taken: the one there
+                return await _noted_job(svc, session, here[0])
         if len(held) != 1 or held[0].status != "accepted":
             return svc.texts.get("wecom.noted")
-        ticket = held[0]
-        return svc.texts.get("wecom.noted_one", number=ticket.number, short=await dispatch.worker_ref(session, ticket),
-                             place=notices.safe_text(notices.place_of(svc, ticket)))
+        return await _noted_job(svc, session, held[0])
+
+
+_UNTAKEN = ("dispatched", "reopened")
+
+
+async def _noted_job(svc: Services, session: AsyncSession, ticket: Ticket) -> str:
+    """到了 about one job: not yet taken, its 接单 first; taken, what to send when done."""
+    key = "wecom.noted_untaken" if ticket.status in _UNTAKEN else "wecom.noted_one"
+    return svc.texts.get(key, number=ticket.number, short=await dispatch.worker_ref(session, ticket),
+                         place=notices.safe_text(notices.place_of(svc, ticket)))
+
+
+async def _noted_which(svc: Services, session: AsyncSession, held: list[Ticket]) -> str:
+    """到了 from a worker with a job not yet taken and others in hand: which one, each listed by
+    the number they type, its place and whether it is taken."""
+    t = svc.texts
+    lines = [t.get("wecom.noted_which_line", short=await dispatch.worker_ref(session, x),
+                   place=notices.clip(notices.safe_text(notices.place_of(svc, x)), 30),
+                   state=t.get("wecom.noted_which_untaken" if x.status in _UNTAKEN else "wecom.noted_which_taken"))
+             for x in held]
+    return t.get("wecom.noted_which", count=len(held), lines="\n".join(lines))
 
 
 async def called(svc: Services, who: Person, cmd: Command) -> str:
@@ -1572,7 +1614,7 @@ async def run(svc: Services, userid: str, text: str | None, media: dict[str, Any
         return help_text(svc, who)
     if cmd.verb == "noted":
         _answered_as("answered")
-        return await noted(svc, who, text)
+        return await noted(svc, who, text, cmd.place)
     if cmd.verb == "hello":
         _answered_as("answered")
         return await hello(svc, who)

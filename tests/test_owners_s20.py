@@ -1,5 +1,5 @@
-"""WeCom owners, session 20: what a resident writes after a worker's 回复 reaches who answered — on
-both backends."""
+"""WeCom owners, session 20: what a resident writes after a worker's 回复 reaches who answered, and
+到了 from a worker with a job not yet taken among others — on both backends."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from bot.clock import FakeClock
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.wecom_driver import WeCom, load_demo_roster, new_ticket, outbox_rows
+from tests.wecom_driver import WeCom, actions, load_demo_roster, new_ticket, outbox_rows, ticket
 
 
 async def _texts(svc: Services, userid: str) -> list[str]:
@@ -58,3 +58,33 @@ async def test_more_than_thanks_after_staffs_wecom_answer_reaches_them_and_the_o
     clock.advance(hours=3)
     assert not (await wx.say("oAck2", "好的 我知道了")).startswith("已补充")
 
+
+async def test_arrived_with_an_untaken_job_among_others_asks_which_or_takes_the_place_said(
+    client: TestClient[Any, Any], services: Services,
+) -> None:
+    """到了 from a grid worker holding a job not yet taken and another got the general hint
+    (例如“接单 N”…) naming neither; now each job is listed by its number, place and whether it is
+    taken, and 到2号楼了 is about the one job there (its 接单 first). Nothing is taken by it."""
+    await load_demo_roster(services)
+    wc = WeCom(client, services)
+    first = (await new_ticket(services, resident="oA1", building="3")).ticket
+    second = (await new_ticket(services, resident="oA2", building="2", category="环境卫生",
+                               summary="2号楼门口下水道堵了")).ticket
+    assert "已接单" in await wc.say("wangwei", "接单 1")
+    said = await wc.say("wangwei", "到了")
+    assert said == ("好的。您手上有 2 张工单，说的是哪一张？\n0001：3号楼（已接单）\n0002：2号楼（还没接单）\n"
+                    "还没接单的请先回复“接单 编号”；办完后回复“办结 编号 说明”。也可以说“到3号楼了”。"), said
+    assert await wc.say("wangwei", "到2号楼了") == (
+        f"好的。工单 {second.number}（2号楼）您还没有接单，请先回复“接单 0002”；办完后再回复“办结 0002 说明”。")
+    assert await wc.say("wangwei", "3号楼到了 正在敲门") == (
+        f"好的。工单 {first.number}（3号楼）办完后请回复“办结 0001 说明”。")
+    assert (await ticket(services, second.number)).status == "dispatched"
+    assert await actions(services, second.number) == ["created", "assign"]
+    # a building none of the jobs is at: both listed
+    assert "0001：3号楼（已接单）\n0002：2号楼（还没接单）" in await wc.say("wangwei", "我到1号楼了")
+    # two jobs neither taken: both listed, each to be taken
+    third = (await new_ticket(services, resident="oA3", building="1", category="环境卫生",
+                              summary="1号楼垃圾没人清")).ticket
+    assert "0003：1号楼（还没接单）" in await wc.say("wangwei", "在路上了")
+    assert await wc.say("wangwei", "我到1号楼了") == (
+        f"好的。工单 {third.number}（1号楼）您还没有接单，请先回复“接单 0003”；办完后再回复“办结 0003 说明”。")

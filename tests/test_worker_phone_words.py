@@ -223,7 +223,7 @@ async def test_arrived_at_a_job_not_yet_taken_is_told_its_jie_dan_first(client: 
     assert "接单 0001" in await wc.say("wangwei", "我已经在路上了")
     assert (await ticket(services, job.number)).status == "dispatched"
     assert await actions(services, job.number) == ["created", "assign"]
-    await new_ticket(services, resident="oP8", building="2")  # a second job waiting: the general hint
-    assert "例如“接单 N”" in await wc.say("wangwei", "到了")
+    await new_ticket(services, resident="oP8", building="2")  # a second job waiting: which one (tests/test_owners_s20.py)
+    assert "说的是哪一张" in await wc.say("wangwei", "到了")
     assert "已接单" in await wc.say("wangwei", "接单 1")  # one taken: 到了 is not about the other's 接单
     assert "您还没有接单" not in await wc.say("wangwei", "到了")
