@@ -23,6 +23,22 @@ class Entry:
     answer: str
     before_services: bool = False  # asked in words a report also uses (什么时候停水): answered first
     fallback: bool = False  # a kind of question (怎么申请, 需要什么材料): only when no other entry answers
+    # words that name no subject (几点关门): the entry's only in a message that says nothing but
+    # them, its subject and the file's plain words (你们周末几点关门, not 小区大门晚上几点关门)
+    asks: tuple[str, ...] = ()
+    besides: tuple[str, ...] = ()  # what else such a message may say, longest first
+
+    def asked(self, said: str) -> bool:
+        """Whether said asks this entry's question in one of its asks words, about its subject."""
+        if not any(w in said for w in self.asks):
+            return False
+        for word in self.besides:  # longest first: 几点关门 before 几点
+            said = said.replace(word, "")
+        return not said
+
+    def asks_of_another(self, said: str) -> bool:
+        """Whether said asks in one of the asks words about something else (超市几点关门)."""
+        return any(w in said for w in self.asks) and not self.asked(said)
 
 
 def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
@@ -30,11 +46,17 @@ def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
     raw = data.get("faq", [])
     if not isinstance(raw, list):
         raise ValueError(f"{where}: [[faq]] entries expected")
+    plain = _word_list(data.get("plain", []), f"{where}: plain")
     entries = []
     for n, item in enumerate(raw, 1):
-        words = item.get("words") if isinstance(item, dict) else None
+        words = item.get("words", []) if isinstance(item, dict) else None
         answer = item.get("answer") if isinstance(item, dict) else None
-        if not isinstance(words, list) or not words or not all(isinstance(w, str) and normalize(w) for w in words):
+        asks = _word_list(item.get("asks", []), f"{where}: entry {n}: asks") if isinstance(item, dict) else ()
+        subject = _word_list(item.get("subject", []), f"{where}: entry {n}: subject") if asks else ()
+        if asks and not subject:
+            raise ValueError(f"{where}: entry {n}: asks needs the subject the message may name")
+        if (not isinstance(words, list) or not (words or asks)
+                or not all(isinstance(w, str) and normalize(w) for w in words)):
             raise ValueError(f"{where}: entry {n} needs a non-empty list of words")
         if not isinstance(answer, str) or not answer.strip():
             raise ValueError(f"{where}: entry {n} needs an answer")
@@ -46,8 +68,19 @@ def parse(data: dict[str, object], where: str) -> tuple[Entry, ...]:
             raise ValueError(f"{where}: entry {n}: fallback is true or false")
         if first and last:
             raise ValueError(f"{where}: entry {n}: before_services and fallback exclude each other")
-        entries.append(Entry(tuple(normalize(w) for w in words), answer.strip(), first, last))
+        if asks and (first or last):
+            raise ValueError(f"{where}: entry {n}: asks is for an entry read among the others only")
+        said = tuple(normalize(w) for w in words)
+        besides = tuple(sorted({*said, *asks, *subject, *plain}, key=len, reverse=True)) if asks else ()
+        entries.append(Entry(said, answer.strip(), first, last, asks, besides))
     return tuple(entries)
+
+
+def _word_list(raw: object, where: str) -> tuple[str, ...]:
+    """A list of words, normalized; ValueError naming where when it is no such list."""
+    if not isinstance(raw, list) or not all(isinstance(w, str) and normalize(w) for w in raw):
+        raise ValueError(f"{where}: a list of words expected")
+    return tuple(normalize(w) for w in raw)
 
 
 _cache: dict[Path, tuple[float, tuple[Entry, ...]]] = {}
@@ -76,19 +109,30 @@ def answer(text: str, path: Path = FAQ_FILE, *, before_services: bool = False) -
     word found wins: 居住证明 is a certificate, not a residence permit); with before_services,
     among the entries marked so only (a question a report's words would otherwise take). An entry
     marked fallback (低保怎么申请 with no entry on 低保: a person answers) is read only when no
-    other entry's words are in text, and never with before_services."""
+    other entry's words are in text, and never with before_services. An entry's asks words (几点关门)
+    answer only about its subject: asked of something else (小区大门晚上几点关门) no entry answers,
+    so the fallback's answer (a person) is given, not the office's hours."""
     said = normalize(text)
     entries = load(path)
     if before_services:
         return _best(said, [e for e in entries if e.before_services])
-    return _best(said, [e for e in entries if not e.fallback]) or _best(said, [e for e in entries if e.fallback])
+    found = _best(said, [e for e in entries if not e.fallback])
+    if found is not None:
+        return found
+    fallbacks = [e for e in entries if e.fallback]
+    found = _best(said, fallbacks)
+    if found is None and fallbacks and any(e.asks_of_another(said) for e in entries):
+        return fallbacks[0].answer
+    return found
 
 
 def _best(said: str, entries: list[Entry]) -> str | None:
-    """The answer of the entry with the longest word found in said, if any."""
+    """The answer of the entry with the longest word found in said (an asks word only where the
+    entry is asked about its subject), if any."""
     best: tuple[int, str] | None = None
     for entry in entries:
-        for word in entry.words:
+        asked = entry.asked(said)
+        for word in (*entry.words, *(entry.asks if asked else ())):
             if word in said and (best is None or len(word) > best[0]):
                 best = (len(word), entry.answer)
     return best[1] if best else None

@@ -4,9 +4,15 @@ report's summary, and a question about the estate's gate not answered with the o
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot import faq
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import dialog_of, tickets_of
 from tests.test_residents_reports_s19 import _through, oid
 
 
@@ -23,3 +29,29 @@ async def test_zhong_at_the_photo_question_is_a_nod(wx: WeChat, services: Servic
     await _through(wx, openid, "13812345678", "否", "确认")
     [ticket] = await tickets_of(services, openid)
     assert len(ticket.fields["photos"]) == 1 and ticket.fields["description"] == "3号楼楼道灯坏了", ticket.fields
+
+
+async def test_a_question_about_the_gate_is_not_answered_with_the_office_hours(wx: WeChat, services: Services) -> None:
+    """小区大门晚上几点关门 got the service centre's office hours (几点关门 was a word of that entry);
+    no entry is about the gate, so a person answers it (the FAQ's fallback, 人工 offered), while the
+    office's own closing time is still its hours."""
+    for said in ("小区大门晚上几点关门", "超市几点关门", "菜市场早上几点开门"):
+        openid = oid()
+        reply = await wx.say(openid, said)
+        assert "办公时间：" not in reply and "需要工作人员解答" in reply and "人工" in reply, (said, reply)
+        assert "抱歉" not in reply and await dialog_of(services, openid) is None, (said, reply)
+    for said in ("几点关门", "你们周末几点开门啊", "请问居委会星期六上不上班", "服务中心下午几点下班"):
+        assert "服务中心办公时间" in await wx.say(oid(), said), said
+
+
+def test_an_asks_word_needs_its_subject(tmp_path: Path) -> None:
+    path = tmp_path / "faq.toml"
+    path.write_text('plain = ["晚上"]\n[[faq]]\nasks = ["几点关门"]\nsubject = ["你们"]\nanswer = "五点半。"\n\n'
+                    '[[faq]]\nwords = ["找谁"]\nanswer = "请问工作人员"\nfallback = true\n', encoding="utf-8")
+    assert faq.answer("你们晚上几点关门", path) == "五点半。"
+    assert faq.answer("几点关门？", path) == "五点半。"
+    assert faq.answer("大门晚上几点关门", path) == "请问工作人员"
+    with pytest.raises(ValueError, match="subject"):
+        faq.parse(tomllib.loads('[[faq]]\nasks = ["几点关门"]\nanswer = "x"\n'), "faq.toml")
+    with pytest.raises(ValueError, match="plain"):
+        faq.parse(tomllib.loads('plain = "晚上"\n'), "faq.toml")
