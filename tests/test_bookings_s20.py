@@ -14,6 +14,13 @@ def oid() -> str:
     return "o" + uuid.uuid4().hex[:20]
 
 
+async def summary_after_notes(wx: WeChat, openid: str, phone: str = "13812345678") -> str:
+    """From the notes question to the summary: no note, a phone, not bound."""
+    await wx.say(openid, "没有")
+    await wx.say(openid, phone)
+    return await wx.say(openid, "否")
+
+
 async def test_a_bath_on_a_day_it_is_not_offered_says_the_days_it_is(wx: WeChat, services: Services) -> None:
     """助浴 asked for on a Friday was told 这一天不提供这项服务，请按服务时间另选一天 — not which days it
     is given. The refusal names them (周二、周四、周六, read from config/services.toml) and the nearest
@@ -26,9 +33,7 @@ async def test_a_bath_on_a_day_it_is_not_offered_says_the_days_it_is(wx: WeChat,
     assert "最近可以约11月24日（周二）、11月26日（周四）" in refused, refused
     assert "想约哪一天" in refused, refused
     assert "注意" in await wx.say(openid, "週四上午十點")  # one of them, in traditional characters
-    await wx.say(openid, "没有")
-    await wx.say(openid, "13812345678")
-    assert "时间：11月26日 10:00" in await wx.say(openid, "否")
+    assert "时间：11月26日 10:00" in await summary_after_notes(wx, openid)
     assert "已为助浴预约好：11月26日（周四）10:00" in await wx.say(openid, "确认")
 
 
@@ -40,3 +45,38 @@ async def test_a_bath_named_for_a_closed_day_in_the_opening_says_the_days_too(wx
     asked = await wx.say(openid, "3栋2单元502")
     assert "您说的“后天上午”：这一天不提供这项服务：助浴只在周二、周四、周六提供" in asked, asked
     assert "想约哪一天" in asked, asked
+
+
+async def test_an_address_said_with_deliver_it_home_takes_both(wx: WeChat, services: Services) -> None:
+    """5号楼301 送到家 at the address question was taken whole as the address (地址：5号楼301 送到家)
+    and 送到家 was recorded nowhere: no 送到家：是 in the summary, nothing on the canteen's card. Now
+    the address is 5号楼301 and the booking is to be brought home, as 送到家 said in the opening is."""
+    openid = oid()
+    for said in ("给我妈订明天的午饭", "张桂兰", "85"):
+        await wx.say(openid, said)
+    told = await wx.say(openid, "5号楼301，麻烦送到家里吧")
+    assert "好的，地址：5号楼301，送到家。" in told and "注意" in told, told
+    summary = await summary_after_notes(wx, openid)
+    assert "地址：5号楼301\n" in summary and "送到家：是" in summary, summary
+    assert "已为助餐预约好" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["delivery"] is True and ticket.fields["address"] == "5号楼301", ticket.fields
+    assert ticket.fields["building"] == "5" and ticket.fields["room"] == "301"
+
+
+async def test_deliver_it_home_alone_at_the_address_is_kept_and_the_address_asked(
+    wx: WeChat, services: Services
+) -> None:
+    """送到家 alone where the address is asked: kept, and the address asked again (it was taken for
+    the address, 地址：送到家)."""
+    openid = oid()
+    for said in ("给我爸订明天的午饭", "李建国", "88"):
+        await wx.say(openid, said)
+    told = await wx.say(openid, "送到家")
+    assert "送到家，记下了" in told and "服务地址" in told, told
+    assert "注意" in await wx.say(openid, "7栋1单元202")
+    summary = await summary_after_notes(wx, openid, "13912345678")
+    assert "地址：7栋1单元202" in summary and "送到家：是" in summary, summary
+    assert "已为助餐预约好" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["delivery"] is True

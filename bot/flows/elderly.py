@@ -570,6 +570,33 @@ async def _own_address(ctx: Context, text: str) -> dict[str, Any] | None:
     return None
 
 
+_SEP = r"[\s，,。；;、！!]"
+# What a delivery word leaves around an address (5号楼301，麻烦送到家里吧 → 5号楼301).
+_DELIVERY_LEFT = re.compile(rf"^{_SEP}+|{_SEP}*(?:麻烦|请|帮忙|给我|给|要)?{_SEP}*(?:里|去|来)?(?:吧|啊|呀|哈|了)*{_SEP}*$")
+
+
+async def _address_brought_home(
+    ctx: Context, slots: dict[str, Any], text: str
+) -> tuple[dict[str, Any], str] | None:
+    """5号楼301 送到家 / 送上门 跟我一个地址 at the address question: the address (said, or the
+    resident's own) taken and the booking marked to be brought home (slots' delivery, as 送到家 in
+    the opening: the summary's 送到家：是, the provider's card and 接单); 送到家 alone is noted and
+    the address asked again. None when text asks for no delivery ([elderly] delivery_words)."""
+    if not notices.delivery_said(text):
+        return None
+    rest = text
+    for word in sorted(words("elderly", "delivery_words"), key=len, reverse=True):
+        rest = rest.replace(word, " ")
+    rest = _DELIVERY_LEFT.sub("", parsers.unfilled(rest).strip()).strip()
+    kept = {**slots, "delivery": True}
+    if not _FILLER.sub("", normalize(rest)):
+        return kept, ctx.text("elderly.delivery_noted")
+    place = parsers.only_address(rest) or await _own_address(ctx, rest)
+    if place is None:
+        return None  # 送到家 with more than an address (送到家里 少放盐): read as before
+    return {**kept, "address": place}, ctx.text("elderly.address_delivery", address=_place_show(place))
+
+
 def books_after_all(text: str) -> bool:
     """Whether text only says to book after all (那还是订吧, 还是约吧, 算了还是订上吧: `[elderly]
     undo_words`), said after the booking was cancelled or at its summary."""
@@ -724,6 +751,9 @@ class ElderlyService(Flow):
             if ahead is not None:
                 return ahead
         if step is self.address:
+            home = await _address_brought_home(ctx, slots, text)
+            if home is not None:  # 5号楼301 送到家: the address, and 送到家 as the opening's is kept
+                return home
             own = await _own_address(ctx, text)
             if own is not None:  # 跟我一个地址 (booking for 我妈): the resident's own
                 return {**slots, "address": own}, ctx.text("elderly.own_address", address=own["text"])
