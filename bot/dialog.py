@@ -490,6 +490,12 @@ async def _emergency_midway(ctx: Context, flow: Flow, state: DialogState, text: 
         state.slots.get("urgency") == "urgent" or not state.slots.get("description")
         or state.part in ("description", "confirm", "edit", "switch")
     ):
+        found = classify(ctx.svc, text) if state.slots.get("urgency") != "urgent" else None
+        if found is not None and complaint_module.urgent_said(found.slots, text):
+            # 1 (报事报修), then 我家老人摔倒了起不来 while a person is awaited: the report's own
+            # questions go on, and the waiting hand-off shows it too, as at an opening
+            await urgent_while_waiting(ctx, text, complaint_module.emergency_of(text) or "generic",
+                                       str(found.slots.get("category") or ""))
         return None
     if not complaint_module.urgent_said(classify(ctx.svc, text).slots, text):
         return None

@@ -42,7 +42,7 @@ async def test_a_fall_told_while_a_handoff_waits_makes_that_handoff_urgent(
     assert told == alone  # the resident's reply is the urgent report's, unchanged
     handoff = await handoff_of(services, openid)
     assert handoff.urgency == "urgent" and handoff.status == "escalated"
-    assert FALL in handoff.fields["reason"] and "紧急" in handoff.fields["reason"]
+    assert "紧急" in handoff.fields["reason"] and FALL in handoff.summary  # 事项 names it, 原因 says 紧急
     assert handoff.fields["emergency"]["said"] == FALL
     [wrote] = await notes_of(services, handoff, "resident_wrote")
     assert wrote.note == FALL

@@ -17,6 +17,7 @@ group's 地点) and building, and the ticket is in that building's grid."""
 from __future__ import annotations
 
 import functools
+import importlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -224,10 +225,11 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     where = _where(ctx, state, heard)
     emergency = _emergency_in_hand(ctx, flow, state, where)
     waiting = await fastsql.read(ctx.tx, _WAITING, {"openid": ctx.openid})
-    if emergency is not None:  # staff see what the emergency is, not only "wants a person": a new
-        # ticket's summary (事项) says it, so its reason does not again; a waiting one's reason must
-        reason = ctx.text("handoff.urgent_reason" if waiting else "handoff.urgent_reason_new", reason=reason,
-                          category=emergency["what"], said=emergency["said"])
+    if emergency is None and flow is None and not waiting:  # 人工 after the urgent report was made
+        emergency = await _reported_emergency(ctx, where)
+    if emergency is not None:  # staff see what the emergency is, not only "wants a person": the
+        # ticket's summary (事项) says it, a waiting one's made so too, so its reason does not again
+        reason = ctx.text("handoff.urgent_reason_new", reason=reason)
     fields: dict[str, Any] = {
         "reason": reason, "flow": flow.name if flow else None,
         "flow_title": ctx.text(flow.title) if flow else None,
@@ -250,7 +252,9 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
         if flow is None:  # 人工 again with nothing in hand: the resident chases the person awaited
             told = await _chased(ctx, existing)
         else:  # what the request in hand collected goes on the ticket
-            await add_event(ctx.session, existing, "note", actor, ctx.now, note=reason, data=fields)
+            noted = reason if emergency is None else ctx.text(  # the timeline says what the emergency is
+                "handoff.urgent_summary", category=emergency["what"], said=emergency["said"])
+            await add_event(ctx.session, existing, "note", actor, ctx.now, note=noted, data=fields)
             ctx.tickets.append(existing)
         if emergency is None and existing.urgency == "urgent":  # still waiting in the emergency
             earlier = (existing.fields or {}).get("emergency") or {}
@@ -259,7 +263,7 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
         if emergency is None:
             again = "handoff.again" if flow is not None else "handoff.again_chased" if told else "handoff.again_asked"
             return ctx.text(again, number=existing.number, when=answer_time(ctx))
-        existing.urgency = "urgent"  # the request waiting becomes urgent (the note above says why)
+        _made_urgent(ctx, existing, emergency, reason)  # the request waiting becomes urgent, and says why
         return await _alert(ctx, existing, grid, reason, emergency, "handoff.urgent_again")
     open_reports = await _open_reports(ctx)
     if said:
@@ -328,6 +332,41 @@ def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
     return said[-SAID_SHOWN:]
 
 
+def _made_urgent(ctx: Context, ticket: Ticket, emergency: dict[str, str], reason: str) -> None:
+    """A waiting hand-off an emergency makes urgent: its summary (the staff group's 事项, the queue
+    card) says what the emergency is, as a hand-off asked for in one says it (【紧急】急病、摔伤：
+    我家老人摔倒了起不来, not 居民要求人工服务), its reason and fields carry it (fields.emergency)."""
+    ticket.summary = ctx.text("handoff.urgent_summary", category=emergency["what"], said=emergency["said"])
+    ticket.fields = {**(ticket.fields or {}), "reason": reason,
+                     "emergency": {k: emergency[k] for k in ("category", "said", "advice")}}
+    ticket.urgency = "urgent"
+
+
+async def _reported_emergency(ctx: Context, where: dict[str, str]) -> dict[str, str] | None:
+    """The emergency of the resident's urgent report still open and made within SAID_WITHIN (我家老人
+    摔倒了起不来, submitted; then 人工): the hand-off asked for now is about it, as one asked for while
+    the report was still being told is (_emergency_in_hand); None when there is none."""
+    rows = await fastsql.read(ctx.tx, _URGENT_REPORT, {"openid": ctx.openid, "since": ctx.now - SAID_WITHIN})
+    if not rows:
+        return None
+    fields = rows[0]["fields"] or {}
+    said = notices.safe_text(str(fields.get("description") or "").strip())
+    complaint = _complaint_module()
+    advice = (complaint.emergency_of(said) if complaint is not None else None) or "generic"
+    category = str(rows[0]["category"] or fields.get("category") or flow_config()["complaint"]["other_category"])
+    return {
+        "category": category, "what": _what(ctx, category, advice),
+        "said": said[:80] or ctx.text("handoff.urgent_unsaid"), "advice": advice,
+        "place": "" if where.get("home") else where.get("text", "") or str(fields.get("place") or ""),
+        "building": where.get("building", "") or str(fields.get("building") or ""),
+    }
+
+
+def _complaint_module() -> Any:
+    """bot.flows.complaint (what an emergency's words are), imported when used: it imports the flows."""
+    return importlib.import_module("bot.flows.complaint")
+
+
 async def _open_reports(ctx: Context) -> list[str]:
     """The numbers of the resident's reports and requests still open (not hand-offs), oldest first."""
     return [row["number"] for row in await fastsql.read(ctx.tx, _OPEN_REPORTS, {"openid": ctx.openid})]
@@ -385,6 +424,11 @@ _AWAITED = Prepared(
 # A hand-off's own reads on the driver: the resident's latest hand-off still waiting (its whole
 # row, made the session's object), and the numbers of their other open tickets.
 _WAITING = Prepared(select(_T).where(*_HANDOFF_WAITING).order_by(_T.c.id.desc()).limit(1))
+# The resident's newest urgent report still open, made since a time: 人工 said after it is about it.
+_URGENT_REPORT = Prepared(select(_T.c.category, _T.c.fields).where(
+    _T.c.resident == bindparam("openid"), _T.c.kind == literal("complaint"), _T.c.urgency == literal("urgent"),
+    _T.c.created_at >= bindparam("since"), _T.c.status.in_([literal(status) for status in ACTIVE]))
+    .order_by(_T.c.id.desc()).limit(1))
 _OPEN_REPORTS = Prepared(select(_T.c.number).where(
     _T.c.resident == bindparam("openid"), _T.c.kind != literal("handoff"),
     _T.c.status.in_([literal(status) for status in ACTIVE])).order_by(_T.c.id))
@@ -442,11 +486,11 @@ async def urgent_while_waiting(ctx: Context, text: str, advice: str, category: s
     await _written_on(ctx, ticket, text, group=False)
     if known:
         return  # the same emergency again: on the ticket, the group told of it already
-    what = _what(ctx, category, advice)
-    reason = ctx.text("handoff.urgent_reason", reason=str(fields.get("reason") or ctx.text("handoff.reason_intent")),
-                      category=what, said=said)
-    ticket.fields = {**fields, "reason": reason, "emergency": {"category": category, "said": said, "advice": advice}}
-    ticket.urgency = "urgent"
+    reason = str(fields.get("reason") or ctx.text("handoff.reason_intent"))
+    if not ticket.urgency == "urgent":
+        reason = ctx.text("handoff.urgent_reason_new", reason=reason)
+    _made_urgent(ctx, ticket, {"category": category, "what": _what(ctx, category, advice), "said": said,
+                               "advice": advice}, reason)
     dispatch = dispatch_module()
     if dispatch is not None:
         await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, reason, urgent=True)

@@ -1,0 +1,82 @@
+"""Hand-offs and emergencies, through /wechat on both backends: a waiting hand-off an emergency
+makes urgent says what the emergency is in the staff group's 【紧急】 post (事项 read 居民要求人工服务);
+an emergency told while the resident is in another request (报事报修's first question, a booking,
+a volunteer signup) reaches the waiting hand-off too; 人工 said after an urgent report was made
+keeps the emergency on the hand-off (fields.emergency, urgent)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.services import Services
+from storage.models import Ticket
+from tests.conftest import WeChat
+from tests.flow_helpers import tickets_of
+from tests.test_handoff_privacy_place import handoff_of
+from tests.test_handoff_urgent_waiting import FALL, oid, posts_on
+
+
+def matter(post: str) -> str:
+    [line] = [line for line in post.split("\n") if "事项：" in line]
+    return line
+
+
+async def test_the_urgent_post_of_a_waiting_handoff_names_the_emergency_as_its_matter(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    await wx.say(openid, "我要转人工")
+    await wx.say(openid, FALL)
+    handoff = await handoff_of(services, openid)
+    post = (await posts_on(services, handoff))[-1]
+    assert post.startswith("### 【紧急】"), post
+    assert FALL in matter(post) and "急病" in matter(post) and "人工服务" not in matter(post), post
+    assert post.count(FALL) == 1, post  # 原因 does not say it again
+    assert handoff.summary.startswith("【紧急】") and FALL in handoff.summary
+
+
+@pytest.mark.parametrize("steps", [
+    ["1", FALL],  # at 报事报修's first question (which kind of problem)
+    ["3", "助餐", "快来人啊"],  # a cry for help in the middle of a booking
+    ["4", "快来人啊"],  # … of a volunteer signup
+])
+async def test_an_emergency_told_in_another_request_reaches_the_waiting_handoff(
+    wx: WeChat, services: Services, steps: list[str]
+) -> None:
+    openid = oid()
+    await wx.say(openid, "人工")
+    for text in steps:
+        await wx.say(openid, text)
+    handoff = await handoff_of(services, openid)
+    assert handoff.urgency == "urgent"
+    assert handoff.fields["emergency"]["said"] == steps[-1], handoff.fields
+    post = (await posts_on(services, handoff))[-1]
+    assert post.startswith("### 【紧急】") and steps[-1] in matter(post), post
+
+
+async def test_a_handoff_asked_for_after_an_urgent_report_keeps_the_emergency(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    await wx.say(openid, FALL)
+    await wx.say(openid, "3号楼2单元502")
+    await wx.say(openid, "13344445555")
+    [report] = await tickets_of(services, openid)
+    assert report.urgency == "urgent"
+    reply = await wx.say(openid, "人工")
+    handoff = await handoff_of(services, openid)
+    assert handoff.urgency == "urgent"
+    assert handoff.fields["emergency"] == {"category": "其他", "said": FALL, "advice": "medical"}
+    assert "120" in reply and "上班后" not in reply, reply
+    [post] = await posts_on(services, handoff)
+    assert post.startswith("### 【紧急】") and FALL in matter(post), post
+
+
+async def test_a_handoff_after_an_ordinary_report_stays_ordinary(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "3号楼2单元楼道灯坏了")
+    handoff_reply = await wx.say(openid, "人工")
+    assert "人工服务" in handoff_reply
+    handoff = await handoff_of(services, openid)
+    assert handoff.urgency == "normal" and "emergency" not in handoff.fields
+
