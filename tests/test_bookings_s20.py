@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
+from bot.flows.volunteer import AREAS
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
+from tests.test_flows_volunteer import sign_up
 
 
 def oid() -> str:
@@ -80,3 +84,14 @@ async def test_deliver_it_home_alone_at_the_address_is_kept_and_the_address_aske
     assert "已为助餐预约好" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["delivery"] is True
+
+
+@pytest.mark.parametrize("said", ["随便", "随便吧", "都随便", "隨便哪個", "那就随便吧 都行"])
+async def test_suibian_at_the_areas_is_every_area(wx: WeChat, services: Services, said: str) -> None:
+    """随便 at 您想参加哪些方向 was 请回复方向前面的数字 again and again (9bccb65 left it no answer while
+    都行吧 became every area); it says any area will do as 都行吧 does."""
+    openid = oid()
+    done = await sign_up(wx, openid, areas=said)
+    assert "感谢您报名" in done, done
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.fields["areas"] == [c.value for c in AREAS], ticket.fields

@@ -39,7 +39,7 @@ async def test_signup_from_the_menu_start_to_finish(wx: WeChat, services: Servic
     assert "特长" in await wx.say(openid, "13812345678")
     assert "什么时间方便" in await wx.say(openid, "会电脑，会理发")
     assert "哪些方向" in await wx.say(openid, "周末上午")
-    assert "可以多选" in await wx.say(openid, "随便")  # nothing recognisable: re-asked
+    assert "可以多选" in await wx.say(openid, "嗯嗯")  # nothing recognisable: re-asked
     assert "党员" in await wx.say(openid, "1 3")
     assert "同意吗" in await wx.say(openid, "是")
     summary = await wx.say(openid, "同意")

@@ -46,7 +46,7 @@ _CHANGE = re.compile(
 _ADD = re.compile(r"^(?:我想|我要|我还想)?(?:再|也|还)?(?:加|加上|增加|添加)(?:志愿)?(?:服务)?方向?[:：]?(?P<areas>.+)$")
 
 
-_AREA_FILLER = re.compile(r"^(?:我|那|那就|嗯|呃|其实)+|(?:吧|啊|呀|的|哈|了|呢|嘛|哦)+$")
+_AREA_FILLER = re.compile(r"^(?:那就|我|那|就|嗯|呃|其实)+|(?:吧|啊|呀|的|哈|了|呢|嘛|哦)+$")
 
 
 def _every_area(text: str) -> bool:
