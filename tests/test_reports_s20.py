@@ -13,6 +13,7 @@ from bot import faq
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import dialog_of, tickets_of
+from tests.staff_support import make_resident
 from tests.test_residents_reports_s19 import _through, oid
 
 
@@ -55,3 +56,36 @@ def test_an_asks_word_needs_its_subject(tmp_path: Path) -> None:
         faq.parse(tomllib.loads('[[faq]]\nasks = ["几点关门"]\nanswer = "x"\n'), "faq.toml")
     with pytest.raises(ValueError, match="plain"):
         faq.parse(tomllib.loads('plain = "晚上"\n'), "faq.toml")
+
+
+async def test_a_report_naming_no_place_is_offered_the_building_of_my_info(wx: WeChat, services: Services) -> None:
+    """楼道灯坏了 from a resident whose 我的信息 keeps 3号楼 was asked 问题在哪里 as if nothing were
+    known; the building is offered (是 takes it, as 就是我们楼 does) and another place can still be said."""
+    openid = oid()
+    await make_resident(services, openid)  # 我的信息: 3号楼, phone bound
+    asked = await wx.say(openid, "楼道灯坏了")
+    assert "您登记的住址是“3栋”" in asked and "问题在哪里" in asked, asked
+    assert "地点按您登记的住址：3栋" in await wx.say(openid, "是")
+    summary = await _through(wx, openid, "跳过")
+    assert "地点：3栋" in summary, summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.fields["place"] == "3栋", ticket.fields
+    other = oid()
+    await make_resident(services, other)
+    await wx.say(other, "电梯坏了")
+    assert "地点按您登记的住址：3栋" in await wx.say(other, "就是我们楼")
+    elsewhere = oid()
+    await make_resident(services, elsewhere)
+    await _through(wx, elsewhere, "路灯不亮了", "南门停车场", "跳过", "确认")
+    [lamp] = await tickets_of(services, elsewhere)
+    assert lamp.fields["place"] == "南门停车场" and not lamp.building, lamp.fields
+
+
+async def test_the_building_is_not_offered_for_another_household_nor_when_none_is_kept(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await make_resident(services, openid)
+    reply = await wx.say(openid, "帮我妈报修 她家水管漏了")
+    assert "问题在哪里" in reply and "您登记的住址" not in reply, reply
+    reply = await wx.say(oid(), "楼道灯坏了")  # nothing in 我的信息
+    assert "问题在哪里" in reply and "您登记的住址" not in reply, reply

@@ -192,22 +192,32 @@ class Complaint(Flow):
         return kept
 
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
-        """{same_place}: the last report's place offered at the place question (跟上次一样 …)."""
+        """{same_place}: offered at the place question, the last report's place (跟上次一样 …), else
+        the building the resident's profile keeps (我的信息)."""
         last = slots.get(LAST_PLACE)
-        return {"same_place": ctx.text("complaint.same_place.offer", place=last["text"]) if last else ""}
+        if last:
+            return {"same_place": ctx.text("complaint.same_place.offer", place=last["text"])}
+        home = _home(ctx.profile, slots)
+        return {"same_place": ctx.text("complaint.home_place.offer", place=home["text"]) if home else ""}
 
     async def midway(
         self, ctx: Context, slots: dict[str, Any], step: Step, text: str
     ) -> tuple[dict[str, Any], str] | None:
-        """确认 (or 还是那里) where the place is asked with the last report's place offered: that place."""
-        last = slots.get(LAST_PLACE)
-        if step is not self.place or not last or slots.get("place"):
+        """Where the place is asked with a place offered: 确认 (or 还是那里) takes the last report's,
+        是 (or 就是我家楼) the building of the resident's profile."""
+        if step is not self.place or slots.get("place"):
             return None
         said = normalize(text)
-        if said not in words("answers", "yes") and not any(w in said for w in words("complaint", "same_as_last")):
+        last = slots.get(LAST_PLACE)
+        if last:
+            if said not in words("answers", "yes") and not any(w in said for w in words("complaint", "same_as_last")):
+                return None
+            place = {k: v for k, v in last.items() if k != "number"}
+            return {**slots, "place": place}, ctx.text("complaint.same_place.kept", place=place["text"])
+        home = _home(ctx.profile, slots)
+        if home is None or (said not in words("answers", "yes") and said not in words("complaint", "home_place")):
             return None
-        place = {k: v for k, v in last.items() if k != "number"}
-        return {**slots, "place": place}, ctx.text("complaint.same_place.kept", place=place["text"])
+        return {**slots, "place": home}, ctx.text("complaint.home_place.kept", place=home["text"])
 
     def submits_at_once(self, slots: dict[str, Any]) -> bool:
         """An urgent report is submitted as soon as its place and phone are known: no summary and
@@ -288,6 +298,15 @@ def _bind(ctx: Context, slots: dict[str, Any], place: dict[str, Any]) -> None:
         ctx.resident.updated_at = ctx.now
     if place.get("building") and not ctx.resident.building and not _someone_elses(slots):
         ctx.resident.building = str(place["building"])
+
+
+def _home(resident: Resident, slots: dict[str, Any]) -> dict[str, Any] | None:
+    """The building (and unit) the resident's profile keeps, as a report's place: offered where a
+    report names no place, unless the report is another household's (帮我妈报修 她家…)."""
+    if not resident.building or _someone_elses(slots):
+        return None
+    home = {k: str(v) for k, v in (("building", resident.building), ("unit", resident.unit)) if v}
+    return {**home, "text": parsers.place_text(home)}
 
 
 def _someone_elses(slots: dict[str, Any]) -> bool:
