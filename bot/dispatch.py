@@ -585,6 +585,23 @@ async def handoff_words(session: AsyncSession, ticket: Ticket) -> str:
     return "；".join(notices.safe_text(x.strip()) for x in said[-HANDOFF_WORDS_SHOWN:])
 
 
+def handoff_urgency(limits: Limits, ticket: Ticket, owner: Person | roster.PersonEntry) -> str:
+    """The urgency a hand-off takes when first given to an owner, which sets its limits as the job
+    it became (config/limits.toml): an emergency's stays urgent (2 h); a mediator's (not a grid
+    worker's) is a dispute, mediation's class ([kind_class], 15 days); a care provider's a service,
+    elderly_service's class; anyone else's (the building's grid worker, staff) a report of the kind
+    of problem the resident's words name (fields.category: 我家暖气不热, 水电气暖, 24 h by
+    [category_class]), else general (7 days). Without it every hand-off given on was 一般 · 7天."""
+    if ticket.urgency == "urgent" or (ticket.fields or {}).get("emergency"):
+        return "urgent"
+    roles = set(owner.roles or ())
+    if "grid_worker" not in roles:
+        for role, kind in (("mediator", "mediation"), ("provider", "elderly_service")):
+            if role in roles:
+                return limits.kind_class.get(kind, "normal")
+    return limits.category_class.get(str((ticket.fields or {}).get("category") or ""), "normal")
+
+
 async def _phone_of(session: AsyncSession, ticket: Ticket) -> str | None:
     phone = (ticket.fields or {}).get("phone")
     if isinstance(phone, str) and phone.strip():
@@ -751,6 +768,8 @@ async def _assign(
     elif ticket.grid is None:
         owner_grid = (await roster.snapshot(svc, session)).grid_for(ticket)
         ticket.grid = owner_grid.id if owner_grid else None
+    if ticket.kind == "handoff" and (new or ticket.due_at is None):  # first given on: the job it became
+        ticket.urgency = handoff_urgency(limits, ticket, owner)
     urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
     urgent = urgency_class == "urgent"
     held = schedule.held_until(now, svc.settings, urgent=urgent)

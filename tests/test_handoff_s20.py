@@ -2,19 +2,24 @@
 makes urgent says what the emergency is in the staff group's 【紧急】 post (事项 read 居民要求人工服务);
 an emergency told while the resident is in another request (报事报修's first question, a booking,
 a volunteer signup) reaches the waiting hand-off too; 人工 said after an urgent report was made
-keeps the emergency on the hand-off (fields.emergency, urgent)."""
+keeps the emergency on the hand-off (fields.emergency, urgent); a hand-off given to an owner takes
+the limit of the job it became, not always 一般 · 7天."""
 
 from __future__ import annotations
 
+from datetime import timezone
+
 import pytest
 
+from bot.clock import FakeClock
 from bot.services import Services
+from bot.staff_actions import staff_transition
 from storage.models import Ticket
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
 from tests.test_handoff_privacy_place import handoff_of
 from tests.test_handoff_urgent_waiting import FALL, oid, posts_on
-
+from tests.wecom_driver import outbox_rows
 
 def matter(post: str) -> str:
     [line] = [line for line in post.split("\n") if "事项：" in line]
@@ -80,3 +85,44 @@ async def test_a_handoff_after_an_ordinary_report_stays_ordinary(wx: WeChat, ser
     handoff = await handoff_of(services, openid)
     assert handoff.urgency == "normal" and "emergency" not in handoff.fields
 
+
+def _hours_left(services: Services, ticket: Ticket) -> float:
+    due, now = ticket.due_at, services.clock.now()
+    assert due is not None
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=timezone.utc)
+    return round((due - now).total_seconds() / 3600, 1)
+
+
+@pytest.mark.parametrize(("said", "owner", "hours", "label"), [
+    ("我家暖气不热 3号楼2单元", "wangwei", 24, "较急（24小时）"),  # heating: a 24-hour job, as its report's
+    (FALL, "wangwei", 2, "紧急（2小时）"),  # an emergency: 2 hours
+    ("3号楼 家里老人和邻居吵起来了", "chenmediator", 360, "复杂（15天）"),  # a dispute: mediation's 15 days
+    ("我想问问低保怎么办", "wangwei", 168, "一般（7天）"),  # nothing more: general, 7 days
+])
+async def test_a_handoff_given_to_an_owner_takes_the_limit_of_the_job_it_became(
+    wx: WeChat, services: Services, said: str, owner: str, hours: int, label: str
+) -> None:
+    openid = oid()
+    await wx.say(openid, "人工")
+    await wx.say(openid, said)
+    handoff = await handoff_of(services, openid)
+    await staff_transition(services, handoff.number, "assign", "liu", assignee=owner)
+    handoff = await handoff_of(services, openid)
+    assert _hours_left(services, handoff) == hours, (handoff.urgency, handoff.fields.get("category"))
+    [card] = [o.payload for o in await outbox_rows(services, "wecom", owner) if o.payload.get("msgtype") == "textcard"]
+    assert label in card["description"], card
+
+
+async def test_a_handoff_given_on_again_keeps_its_first_limit(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "人工")
+    await wx.say(openid, "我家暖气不热 3号楼2单元")
+    handoff = await handoff_of(services, openid)
+    await staff_transition(services, handoff.number, "assign", "liu", assignee="wangwei")
+    first = (await handoff_of(services, openid)).due_at
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(hours=1)
+    await staff_transition(services, handoff.number, "assign", "liu", assignee="chenmediator")
+    handoff = await handoff_of(services, openid)
+    assert handoff.due_at == first and handoff.urgency == "utility"

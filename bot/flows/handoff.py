@@ -182,6 +182,15 @@ def _place_field(ctx: Context, where: dict[str, str]) -> str:
     return ctx.text("handoff.place_home", place=where["text"]) if where.get("home") else where["text"]
 
 
+def _category(state: DialogState | None, heard: list[dict[str, Any]]) -> str:
+    """The kind of problem the hand-off is about, as a report's (水电气暖 for 我家暖气不热): the one the
+    request in hand collected, else the latest the words quoted name; "" when none is named (其他
+    names none). Given to an owner, the hand-off takes that kind's limit (dispatch.handoff_urgency)."""
+    other = str(flow_config()["complaint"]["other_category"])
+    found = [(state.slots if state is not None else {}).get("category"), *(n.get("category") for n in reversed(heard))]
+    return next((str(c) for c in found if isinstance(c, str) and c and c != other), "")
+
+
 def _contact(state: DialogState | None, heard: list[dict[str, Any]]) -> str:
     """The phone to reach the resident at: the one the request in hand collected, else the latest
     said in the words quoted (你们找个人给我打电话吧 13812345678); "" when none was given."""
@@ -199,13 +208,16 @@ async def _grid(ctx: Context, ticket: Ticket) -> Grid | None:
     return grid
 
 
-async def _placed_later(ctx: Context, ticket: Ticket, where: dict[str, str], phone: str) -> Grid | None:
+async def _placed_later(ctx: Context, ticket: Ticket, where: dict[str, str], phone: str,
+                        category: str = "") -> Grid | None:
     """A hand-off already waiting takes the place known now when it had none, or when the place
     was said now (人工 again after 5栋的电梯坏了: the words said now win over a registered home),
-    and the contact phone given now when it had none."""
+    and the contact phone and the kind of problem (fields.category) said now when it had none."""
     fields = ticket.fields or {}
     if phone and not fields.get("phone"):
         ticket.fields = fields = {**fields, "phone": phone}
+    if category and not fields.get("category"):
+        ticket.fields = fields = {**fields, "category": category}
     if where.get("building") and (not ticket.building or not where.get("home")):
         ticket.building = where["building"]
         ticket.building_key = roster.normalize_building(where["building"]) or None
@@ -238,6 +250,9 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     }
     if emergency is not None:
         fields["emergency"] = {k: emergency[k] for k in ("category", "said", "advice")}
+    category = _category(state, heard)
+    if category:
+        fields["category"] = category  # the kind of problem: the limit it takes when given to an owner
     place = _place_field(ctx, where)
     if place:
         fields["place"] = place  # the staff group's 地点
@@ -247,7 +262,7 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     actor = f"resident:{hash_openid(ctx.openid)}"
     existing = fastsql.adopt(ctx.session, Ticket, waiting[0]) if waiting else None
     if existing is not None:
-        grid = await _placed_later(ctx, existing, where, phone)
+        grid = await _placed_later(ctx, existing, where, phone, category)
         told = False
         if flow is None:  # 人工 again with nothing in hand: the resident chases the person awaited
             told = await _chased(ctx, existing)
@@ -497,7 +512,7 @@ async def urgent_while_waiting(ctx: Context, text: str, advice: str, category: s
 
 
 async def _placed_meanwhile(ctx: Context, ticket: Ticket, text: str) -> None:
-    """Where they are or a phone, said while the hand-off waits (3号楼2单元 after 快来人啊 asked
+    """Where they are, a phone or the kind of problem (我家暖气不热), said while the hand-off waits (3号楼2单元 after 快来人啊 asked
     where): the ticket's place and building (its grid) and contact, as 人工 said again with them
     would (_placed_later), so the staff group's 地点 is no longer 未说明; an emergency's first
     building known so tells that building's grid workers, as one said at once would have."""
@@ -507,10 +522,13 @@ async def _placed_meanwhile(ctx: Context, ticket: Ticket, text: str) -> None:
     place = {k: str(named[k]) for k in ("building", "unit", "room", "landmark") if named.get(k)}
     where = {"text": parsers.place_text(place), "building": place.get("building", "")} if place else {}
     phone = str(named.get("phone") or "")
+    category = _category(None, [named])  # 我家暖气不热 after 人工: what the person given it is to see to
     if not where and not phone:
+        if category and not (ticket.fields or {}).get("category"):
+            ticket.fields = {**(ticket.fields or {}), "category": category}
         return
     unplaced = not ticket.building
-    grid = await _placed_later(ctx, ticket, where, phone)
+    grid = await _placed_later(ctx, ticket, where, phone, category)
     emergency = (ticket.fields or {}).get("emergency")
     if ticket.urgency == "urgent" and unplaced and ticket.building and isinstance(emergency, dict):
         await _tell_grid_workers(ctx, ticket, grid, {**emergency, "place": where["text"], "building": ticket.building})
