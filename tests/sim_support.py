@@ -81,3 +81,11 @@ async def clerk_page(browser: Any, base: str, username: str, password: str) -> t
     page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.accept())))
     await console_login(page, base, username, password)
     return page, dialogs
+
+
+async def clerk_phone_page(browser: Any, base: str, username: str, password: str) -> Any:
+    """A clerk's console on a phone (390×844, touch, twice the pixels), logged in."""
+    page = await (await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                            is_mobile=True, device_scale_factor=2)).new_page()
+    await console_login(page, base, username, password)
+    return page

@@ -27,7 +27,7 @@ async def _startup(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Add the console's routes, templates, static files and its cookie secret."""
-    from bot.console import actions, activities, admin, dashboard, export, login, outages, views
+    from bot.console import actions, activities, admin, dashboard, export, login, outages, pushes, views
     from bot.console.common import JINJA
 
     aiohttp_jinja2.setup(
@@ -39,7 +39,7 @@ def setup(app: web.Application) -> None:
     )
     app.cleanup_ctx.append(_startup)
     for table in (login.routes, views.routes, export.routes, actions.routes, dashboard.routes, admin.routes,
-                  outages.routes, activities.routes):
+                  outages.routes, activities.routes, pushes.routes):
         app.router.add_routes(table)
     app.router.add_static("/console/static", HERE / "static", name="console_static")
     # last, so every page above matches first: any other /console address is the console's 404

@@ -14,13 +14,14 @@ from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import report
-from bot.channels.push import LEFT_ROSTER, error_code, shown_text
+from bot.channels.push import LEFT_ROSTER, MAYBE_SENT, error_code, shown_text
 from bot.dispatch import BREACH_KINDS
 from bot.intents.normalize import simplified
 from bot.console.labels import SHARED_TYPES, shared_words
 from bot.notices import safe_text
+from bot.privacy import mask_phone
 from bot.tickets import ACTIVE
-from storage.models import Grid, Message, OutboxItem, Person, StaffUser, Ticket, TicketEvent
+from storage.models import Grid, Message, OutboxItem, Person, Resident, StaffUser, Ticket, TicketEvent
 
 URGENCY_RANK = {"urgent": 0, "utility": 1, "normal": 2, "complex": 3}
 PAGE_SIZE = 50
@@ -731,6 +732,61 @@ async def failed_pushes(session: AsyncSession, ticket: Ticket) -> list[FailedPus
         )
         for row in rows.scalars()
     ]
+
+
+@dataclass(frozen=True)
+class UndeliveredPush:
+    """A push given up (an outbox row gone dead) or one that may have arrived twice (an attempt
+    timed out after sending: bot.channels.push.MAYBE_SENT), for the console's 消息未送达 page. Who
+    it was for is said by the page in words (recipient), never by openid or WeCom account."""
+
+    id: int
+    at: datetime  # queued
+    sent_at: datetime | None
+    channel: str  # wechat | wecom | group
+    state: str  # dead | sent | pending | sending
+    number: str | None  # the ticket it was about
+    text: str
+    errcode: int | None
+    attempts: int
+    maybe: bool
+    left_roster: bool
+    recipient: str  # the resident's name or the worker's, never an account
+    phone: str  # the resident's phone, masked; "" for a worker or the staff group
+
+
+async def undelivered(session: AsyncSession, since: datetime, labels: dict[str, str],
+                      limit: int = 200) -> list[UndeliveredPush]:
+    """Pushes queued since a time that were given up, or may have been delivered twice, newest
+    first. labels: the words for a recipient not known by name (keys resident, worker, group)."""
+    rows = (await session.execute(
+        select(OutboxItem, Ticket.number).outerjoin(Ticket, Ticket.id == OutboxItem.ticket_id)
+        .where(OutboxItem.created_at >= since,
+               or_(OutboxItem.state == "dead", OutboxItem.last_error.like(f"%{MAYBE_SENT}%")))
+        .order_by(OutboxItem.id.desc()).limit(limit)
+    )).all()
+    openids = {o.target for o, _ in rows if o.channel == "wechat"}
+    userids = {o.target for o, _ in rows if o.channel == "wecom"}
+    residents = {r.openid: r for r in (await session.execute(
+        select(Resident).where(Resident.openid.in_(openids)))).scalars()} if openids else {}
+    people = {p.id: p.name for p in (await session.execute(
+        select(Person).where(Person.id.in_(userids)))).scalars()} if userids else {}
+    found = []
+    for row, number in rows:
+        resident = residents.get(row.target) if row.channel == "wechat" else None
+        if row.channel == "wechat":
+            recipient = (resident.name if resident is not None and resident.name else "") or labels["resident"]
+        elif row.channel == "wecom":
+            recipient = people.get(row.target) or labels["worker"]
+        else:
+            recipient = labels["group"]
+        error = row.last_error or ""
+        found.append(UndeliveredPush(
+            row.id, row.created_at, row.sent_at, row.channel, row.state, number, shown_text(row.payload or {}),
+            error_code(error), row.attempts, MAYBE_SENT in error, error.startswith(LEFT_ROSTER), recipient,
+            mask_phone(resident.phone) if resident is not None and resident.phone else "",
+        ))
+    return found
 
 
 async def parent_numbers(session: AsyncSession, rows: list[Ticket]) -> dict[int, str]:
