@@ -95,3 +95,29 @@ async def test_suibian_at_the_areas_is_every_area(wx: WeChat, services: Services
     assert "感谢您报名" in done, done
     [ticket] = await tickets_of(services, openid)
     assert ticket.fields["areas"] == [c.value for c in AREAS], ticket.fields
+
+
+async def test_the_same_address_as_mine_with_none_known_asks_for_it(wx: WeChat, services: Services) -> None:
+    """A man booking his wife's bath, with no address registered and no booking for himself, said
+    跟我一個地址: he was told “跟我一个地址”好像不是一个地点 … 如果没有说错，请再发一次 — said again,
+    those words would have been the address. Now he is told his address is not known and asked for it."""
+    openid = oid()
+    for said in ("给我老伴约个助浴 后天上午", "她叫孙桂芝", "八十了"):
+        await wx.say(openid, said)
+    told = await wx.say(openid, "跟我一個地址")
+    assert "还没有您家的地址" in told and "服务地址" in told and "不是一个地点" not in told, told
+    told = await wx.say(openid, "跟我一個地址")  # said again: still no address
+    assert "还没有您家的地址" in told, told
+    assert "想约哪一天" in await wx.say(openid, "9号楼3单元101")
+
+
+@pytest.mark.parametrize("said", ["行 就这么订吧", "好的 就这么定了", "對 幫我訂上", "就这样约吧"])
+async def test_book_it_like_this_at_the_summary_submits_it(wx: WeChat, services: Services, said: str) -> None:
+    """行 就这么订吧 at the booking's summary was 请回复“1”确认提交，或“2”修改 and the summary again."""
+    openid = oid()
+    for answer in ("给我妈订明天的午饭", "张桂兰", "85", "5号楼2单元301"):
+        await wx.say(openid, answer)
+    assert "请核对" in await summary_after_notes(wx, openid)
+    booked = await wx.say(openid, said)
+    assert "已为助餐预约好" in booked, booked
+    assert len(await tickets_of(services, openid)) == 1

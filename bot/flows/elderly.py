@@ -553,12 +553,17 @@ def _person_line(ctx: Context, last: dict[str, Any]) -> str:
 _FILLER = re.compile(r"^(?:那|那就|那么|哎|唉|嗯|呃|算了)+|(?:吧|啊|呀|啦|哈|了)+$")
 
 
+def says_own_address(text: str) -> bool:
+    """Whether text is only `[elderly] own_address` words (跟我一个地址, 就是我家), 那/嗯 and 吧/啊 aside."""
+    said = _FILLER.sub("", normalize(text))
+    return bool(said) and said in {normalize(w) for w in words("elderly", "own_address")}
+
+
 async def _own_address(ctx: Context, text: str) -> dict[str, Any] | None:
     """跟我一个地址 / 就是我家 / 我们住一起 at the address question (`[elderly] own_address`): the
     resident's registered address, else the one of their newest booking for themselves; None when
     text says no such thing or no address of theirs is known (the question is asked again)."""
-    said = _FILLER.sub("", normalize(text))
-    if not said or said not in {normalize(w) for w in words("elderly", "own_address")}:
+    if not says_own_address(text):
         return None
     own = _home_address({}, ctx.profile)
     if own is not None:
@@ -602,6 +607,18 @@ def books_after_all(text: str) -> bool:
     undo_words`), said after the booking was cancelled or at its summary."""
     said = _FILLER.sub("", normalize(text))
     return bool(said) and said in {_FILLER.sub("", normalize(w)) for w in words("elderly", "undo_words")}
+
+
+def books_as_is(text: str) -> bool:
+    """Whether text at a booking's summary says to book it as shown: a `[elderly] book_words` phrase
+    (就这么订吧, 就这样约吧), alone or after yes words (行 就这么订吧, 好的 就这么定了)."""
+    said = _FILLER.sub("", normalize(text))
+    book = sorted({normalize(w) for w in words("elderly", "book_words")} - {""}, key=len, reverse=True)
+    if not any(w in said for w in book):
+        return False
+    for word in (*book, *sorted({normalize(w) for w in words("answers", "yes")} - {""}, key=len, reverse=True)):
+        said = said.replace(word, "")
+    return not _FILLER.sub("", said)
 
 
 def _place_show(value: Any) -> str:
@@ -757,6 +774,8 @@ class ElderlyService(Flow):
             own = await _own_address(ctx, text)
             if own is not None:  # 跟我一个地址 (booking for 我妈): the resident's own
                 return {**slots, "address": own}, ctx.text("elderly.own_address", address=own["text"])
+            if says_own_address(text):  # and none of theirs known: asked for it, not 好像不是一个地点
+                return slots, ctx.text("elderly.own_address_unknown")
         no_place = step is self.address and not parsers.address_parts(text)  # 少放盐 at the address
         if step.slot.startswith("when_") or step is self.phone or no_place:
             return _care_noted(ctx, slots, text)
@@ -822,8 +841,8 @@ class ElderlyService(Flow):
         return kept
 
     async def at_summary(self, ctx: Context, slots: dict[str, Any], text: str) -> Outcome | None:
-        """那还是订吧 at the summary (after 否 or a moment's doubt): submitted, as 确认 is."""
-        return Outcome(await self.finish(ctx, slots), None) if books_after_all(text) else None
+        """那还是订吧 at the summary (after 否 or a moment's doubt), or 行 就这么订吧: submitted, as 确认 is."""
+        return Outcome(await self.finish(ctx, slots), None) if books_after_all(text) or books_as_is(text) else None
 
     async def finish(self, ctx: Context, slots: dict[str, Any]) -> str:
         """Book (or waitlist) and write the ticket; a booking dropped earlier is not brought back now."""
