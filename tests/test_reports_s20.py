@@ -89,3 +89,19 @@ async def test_the_building_is_not_offered_for_another_household_nor_when_none_i
     assert "问题在哪里" in reply and "您登记的住址" not in reply, reply
     reply = await wx.say(oid(), "楼道灯坏了")  # nothing in 我的信息
     assert "问题在哪里" in reply and "您登记的住址" not in reply, reply
+
+
+async def test_no_at_a_reports_summary_says_nothing_went_and_how_to_drop_it(wx: WeChat, services: Services) -> None:
+    """否 at 请核对…1. 确认提交 2. 修改 says the summary is not right: what to change is asked, as
+    before, but the menu did not say the report was not sent, nor how to drop it, to a resident
+    whose 否 meant "don't send it"; it says both, 取消 then drops it and 0 goes back to the summary."""
+    openid = oid()
+    menu = await _through(wx, openid, "3号楼楼道灯坏了", "跳过", "13812345678", "否", "否")
+    assert "修改哪一项" in menu and "还没有提交" in menu and "取消" in menu, menu
+    assert "没有提交任何内容" in await wx.say(openid, "取消")
+    assert await tickets_of(services, openid) == [] and await dialog_of(services, openid) is None
+    again = oid()
+    await _through(wx, again, "3号楼楼道灯坏了", "跳过", "13812345678", "否", "否")
+    assert "请核对" in await wx.say(again, "0")
+    await wx.say(again, "确认")
+    assert len(await tickets_of(services, again)) == 1
