@@ -75,6 +75,10 @@ async def test_a_report_naming_no_place_is_offered_the_building_of_my_info(wx: W
     await make_resident(services, other)
     await wx.say(other, "电梯坏了")
     assert "地点按您登记的住址：3栋" in await wx.say(other, "就是我们楼")
+    henan = oid()
+    await make_resident(services, henan)
+    await wx.say(henan, "电梯坏了")
+    assert "地点按您登记的住址：3栋" in await wx.say(henan, "中")  # 是 in Henan, not 请告诉我具体位置
     elsewhere = oid()
     await make_resident(services, elsewhere)
     await _through(wx, elsewhere, "路灯不亮了", "南门停车场", "跳过", "确认")
