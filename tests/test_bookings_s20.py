@@ -121,3 +121,22 @@ async def test_book_it_like_this_at_the_summary_submits_it(wx: WeChat, services:
     booked = await wx.say(openid, said)
     assert "已为助餐预约好" in booked, booked
     assert len(await tickets_of(services, openid)) == 1
+
+
+async def test_a_greeting_before_the_booking_is_no_request_and_a_name_written_wrong_is_changed(
+    wx: WeChat, services: Services
+) -> None:
+    """An old woman's voice message, 喂 你好 我想问问 能不能给我家老头子约个理发, was kept whole as the
+    booking's 需求 — in her summary and on the barber's card — though it asks for nothing but the
+    service; and at the summary, 名字写错了 是王富贵 was 请回复“1”确认提交 (only 名字错了 changed it)."""
+    openid = oid()
+    for said in ("喂 你好 我想问问 能不能给我家老头子约个理发", "老頭子叫王福貴 今年九十了", "12号楼1单元101", "下礼拜三上午九点半",
+                 "他有点糊涂了 得有人看着", "13812345678"):
+        await wx.say(openid, said)
+    summary = await wx.say(openid, "否")
+    assert "请核对" in summary and "需求" not in summary, summary
+    changed = await wx.say(openid, "名字写错了 是王富贵")
+    assert "姓名：王富贵" in changed and "请回复“1”" not in changed, changed
+    assert "已为理发预约好" in await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert not ticket.fields.get("request") and ticket.fields["for_name"] == "王富贵", ticket.fields

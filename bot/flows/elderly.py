@@ -649,7 +649,7 @@ class ElderlyService(Flow):
                     check=parsers.not_a_time("elderly.labels.for_whom"), edit_words=("改对象", "不是给他", "不是给她"))
     for_name = Step("elderly.ask.for_name", label="elderly.labels.for_name", parse=person_name, prefill=_name_told,
                     show=_said, check=parsers.not_a_time("elderly.labels.for_name"),
-                    edit_words=("改姓名", "名字错了", "姓名不对"))
+                    edit_words=("改姓名", "名字错了", "姓名不对", "名字写错了", "名字打错了", "姓名写错了", "名字不对"))
     age = Step("elderly.ask.age", label="elderly.labels.age", parse=age, prefill=_age_told,
                edit_words=("改年龄", "年龄不对"))
     address = Step(
