@@ -12,6 +12,7 @@ from datetime import timezone
 import pytest
 
 from bot.clock import FakeClock
+from bot.schedule import run_due
 from bot.services import Services
 from bot.staff_actions import staff_transition
 from storage.models import Ticket
@@ -126,3 +127,37 @@ async def test_a_handoff_given_on_again_keeps_its_first_limit(wx: WeChat, servic
     await staff_transition(services, handoff.number, "assign", "liu", assignee="chenmediator")
     handoff = await handoff_of(services, openid)
     assert handoff.due_at == first and handoff.urgency == "utility"
+
+
+async def test_a_residents_status_line_says_what_they_asked_not_the_staffs_words(
+    wx: WeChat, services: Services
+) -> None:
+    """我的工单 listed a hand-off as 人工服务｜已转服务中心处理｜居民要求人工服务｜居民说：… — staff's words."""
+    openid = oid()
+    await wx.say(openid, "我想问问低保怎么办")
+    await wx.say(openid, "人工")
+    mine = await wx.say(openid, "我的工单")
+    assert "人工服务｜已转服务中心处理｜我想问问低保怎么办" in mine and "居民要求" not in mine, mine
+    plain = oid()
+    await wx.say(plain, "人工")
+    mine = await wx.say(plain, "我的工单")
+    assert "已转服务中心处理｜您要求的人工服务" in mine and "居民要求" not in mine, mine
+    fell = oid()
+    await wx.say(fell, "人工")
+    await wx.say(fell, FALL)
+    handoff = await handoff_of(services, fell)
+    line = await wx.say(fell, f"{handoff.number}怎么样了")
+    assert f"已转服务中心处理｜{FALL}" in line and "【紧急】" not in line, line
+
+
+async def test_a_handoffs_survey_names_what_the_resident_asked(wx: WeChat, services: Services) -> None:
+    openid = oid()
+    await wx.say(openid, "我想问问低保怎么办")
+    await wx.say(openid, "人工")
+    handoff = await handoff_of(services, openid)
+    await staff_transition(services, handoff.number, "resolve", "liu", note="已电话告知低保申请材料")
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(seconds=services.settings.survey_delay_s)
+    await run_due(services)
+    [sent] = [str(o.payload) for o in await outbox_rows(services, "wechat", openid) if "回访" in str(o.payload)]
+    assert "人工服务：我想问问低保怎么办" in sent and "居民要求" not in sent, sent

@@ -18,6 +18,7 @@ from bot.flows.parsers import is_question
 from bot.intents.classifier import get_classifier
 from bot.intents.slots import ticket_digits
 from bot.privacy import hash_openid
+from bot.texts import Texts
 from bot.tickets import ACTIVE, add_event
 from storage import fastsql
 from storage.fastsql import Prepared
@@ -169,6 +170,29 @@ def shown_summary(summary: str, limit: int = SUMMARY_SHOWN) -> str:
     return "｜".join(shown) + "…" if shown else summary[: limit - 1] + "…"
 
 
+def handoff_words(texts: Texts, summary: str) -> str:
+    """What the resident said a hand-off is about, read back from its summary, which is written
+    for staff (bot.flows.handoff: 居民要求人工服务｜居民说：楼上漏水 / 3号楼｜未办结的工单：…, or an
+    emergency's 【紧急】急病、摔伤：我家老人摔倒了起不来): the words quoted ("" when it quotes none)."""
+    urgent_head = texts.get("handoff.urgent_summary", category="\0", said="").split("\0")[0]
+    if urgent_head and summary.startswith(urgent_head):
+        return summary.partition("：")[2].strip()
+    label = texts.get("handoff.summary_said", said="")
+    for part in summary.split(texts.get("handoff.summary_joiner"))[1:]:
+        if label and part.startswith(label):
+            return part[len(label):].strip()
+    return ""
+
+
+def resident_summary(texts: Texts, kind: str, summary: str) -> str:
+    """A ticket's summary as its resident reads it: a hand-off's is what they asked, in their words
+    (a status line names its kind 人工服务 beside it) — not the staff's 居民要求人工服务 —, else
+    status.handoff_plain; any other kind's its summary."""
+    if kind != "handoff":
+        return summary
+    return handoff_words(texts, summary) or texts.get("status.handoff_plain")
+
+
 async def _line(ctx: Context, ticket: Ticket | _Listed) -> str:
     status = ctx.text(f"status.labels.{ticket.status}")
     kind = ctx.text(f"flow.titles.{ticket.kind}")
@@ -177,7 +201,8 @@ async def _line(ctx: Context, ticket: Ticket | _Listed) -> str:
         job = await fastsql.read(ctx.tx, _NUMBER_OF, {"id": ticket.parent_id})
         if job:
             number += ctx.text("dispatch.merged_with", parent=job[0]["number"])
-    line = ctx.text("status.line", number=number, kind=kind, status=status, summary=shown_summary(ticket.summary or ""))
+    line = ctx.text("status.line", number=number, kind=kind, status=status,
+                    summary=shown_summary(resident_summary(ctx.svc.texts, ticket.kind, ticket.summary or "")))
     name = await _owner_name(ctx, ticket)
     if name is not None:
         line += ctx.text("status.who", name=name)

@@ -33,7 +33,7 @@ from bot.clock import local
 from bot.flows import complaint, parsers
 from bot.flows.commands import command_of, is_word
 from bot.flows.config import flow_config
-from bot.flows.status import digits_asked, number_in, shown_summary
+from bot.flows.status import digits_asked, handoff_words, number_in, shown_summary
 from bot.inbound import Inbound
 from bot.intents.classifier import get_classifier
 from bot.intents.normalize import simplified
@@ -308,7 +308,13 @@ async def resolution_count(session: AsyncSession, ticket: Ticket) -> int:
 
 def _what(svc: Services, ticket: Ticket) -> str:
     """What the survey names, cut at its ｜-parts as a status line is (status.shown_summary): a
-    booking's never ends 备注：坐轮…"""
+    booking's never ends 备注：坐轮…; a hand-off's is what the resident asked (人工服务：楼上漏水), not
+    the staff's 居民要求人工服务 its summary begins with."""
+    if ticket.kind == "handoff":
+        said = handoff_words(svc.texts, ticket.summary or "")
+        title = svc.texts.get("flow.titles.handoff")
+        return shown_summary(notices.safe_text(svc.texts.get("survey.handoff_what", title=title, said=said)) if said
+                             else title)
     return shown_summary(notices.safe_text(notices.what_of(ticket)) or notices.kind_label(svc, ticket.kind))
 
 
