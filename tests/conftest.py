@@ -146,6 +146,21 @@ def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
 
 
+@pytest.fixture(autouse=True)
+def forget_finished_apps() -> Iterator[None]:
+    """After each test, empty aiohttp's cache of built middleware chains. It keeps its last 1,024
+    (handler, apps) pairs, and with them each test's application, services, engine and SQLAlchemy
+    statement cache: the suite's one process grew past 1 GB, and a full garbage collection of
+    that many objects stalls the event loop long enough to fail a wall-clock wait in a later test.
+    A server has one application; only a process that makes hundreds keeps them this way."""
+    yield
+    from aiohttp import web_app
+
+    cached = getattr(web_app, "_cached_build_middleware", None)
+    if cached is not None:
+        cached.cache_clear()
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module to change settings for its tests."""
