@@ -18,6 +18,12 @@ def oid() -> str:
     return "o" + uuid.uuid4().hex[:20]
 
 
+async def to_the_time(wx: WeChat, openid: str, opening: str) -> None:
+    """A booking for oneself opened with opening, answered up to its time question."""
+    for said in (opening, "我自己", "王秀英", "82", "5号楼2单元301"):
+        await wx.say(openid, said)
+
+
 async def summary_after_notes(wx: WeChat, openid: str, phone: str = "13812345678") -> str:
     """From the notes question to the summary: no note, a phone, not bound."""
     await wx.say(openid, "没有")
@@ -30,8 +36,7 @@ async def test_a_bath_on_a_day_it_is_not_offered_says_the_days_it_is(wx: WeChat,
     is given. The refusal names them (周二、周四、周六, read from config/services.toml) and the nearest
     bookable ones, and the time is asked again; one of them is then taken."""
     openid = oid()
-    for said in ("我想约个助浴", "我自己", "王秀英", "82", "5号楼2单元301"):
-        await wx.say(openid, said)
+    await to_the_time(wx, openid, "我想约个助浴")
     refused = await wx.say(openid, "周五上午")
     assert "助浴只在周二、周四、周六提供" in refused, refused
     assert "最近可以约11月24日（周二）、11月26日（周四）" in refused, refused
@@ -140,3 +145,41 @@ async def test_a_greeting_before_the_booking_is_no_request_and_a_name_written_wr
     assert "已为理发预约好" in await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert not ticket.fields.get("request") and ticket.fields["for_name"] == "王富贵", ticket.fields
+
+
+async def test_a_day_alone_after_a_closed_day_keeps_the_time_of_day_said(wx: WeChat, services: Services) -> None:
+    """理发 is on Wednesdays: 禮拜四下午三點 was refused for its day, then 那就禮拜三吧 was booked at
+    09:00, the day's first slot — a morning for the afternoon asked. The day alone now takes the
+    time of day refused with the other day, and says so."""
+    openid = oid()
+    await to_the_time(wx, openid, "我想约个理发")
+    assert "理发只在周三提供" in await wx.say(openid, "禮拜四下午三點")
+    told = await wx.say(openid, "那就禮拜三吧")
+    assert "时间先记下了：11月25日 15:00" in told and "注意" in told, told
+    assert "时间：11月25日 15:00" in await summary_after_notes(wx, openid)
+    assert "已为理发预约好：11月25日（周三）15:00" in await wx.say(openid, "确认")
+
+
+async def test_a_day_alone_after_the_openings_closed_day_keeps_its_time_of_day(wx: WeChat) -> None:
+    """The same when the opening named the refused time (给我爸约个理发 周四下午)."""
+    openid = oid()
+    for said in ("给我爸约个理发 周四下午", "李建国", "88"):
+        await wx.say(openid, said)
+    assert "理发只在周三提供" in await wx.say(openid, "7栋101")
+    told = await wx.say(openid, "那就周三吧")
+    assert "时间先记下了：11月25日 下午" in told, told
+    assert "时间：11月25日 下午" in await summary_after_notes(wx, openid)
+    assert "已为理发预约好：11月25日（周三）14:00" in await wx.say(openid, "确认")
+
+
+async def test_an_hour_alone_after_an_hour_refused_keeps_the_day_said(wx: WeChat) -> None:
+    """助洁 starts at 13:30 or 15:30: 明天下午两点 was refused for its hour, then 那就一点半吧 was
+    asked 请说是哪一天 — the day said a moment ago was lost. The hour alone now takes it."""
+    openid = oid()
+    for said in ("想让人上门来打扫一下卫生", "我自己", "陈淑芬", "七十六", "8号楼2单元402"):
+        await wx.say(openid, said)
+    assert "只能从 08:30、13:30、15:30 开始" in await wx.say(openid, "明天下午两点")
+    told = await wx.say(openid, "那就一点半吧")
+    assert "时间先记下了：11月24日 13:30" in told and "注意" in told, told
+    assert "时间：11月24日 13:30" in await summary_after_notes(wx, openid)
+

@@ -757,6 +757,9 @@ class ElderlyService(Flow):
             day_for = await _day_for_time_of_day(ctx, slots, spec, text)
             if day_for is not None:
                 return day_for
+            other_day = await _time_of_day_kept(ctx, slots, spec, text)
+            if other_day is not None:  # 周五下午 refused (助浴), then 那就周六吧: 周六下午
+                return other_day
         if step is self.for_name:
             same = _last_person_kept(ctx, slots, text)
             if same is not None:  # 是 to 还是给王秀英…吗
@@ -926,6 +929,52 @@ async def _day_for_time_of_day(
     if said.day is None or said.at is not None or said.part is not None:
         return None
     return await _time_moved(ctx, slots, spec, f"{text} {raw.get('text')}", first=True)
+
+
+REFUSED_AT = "_refused_at"  # slots key: what a refused time said that still holds (its day, or its time of day)
+_DAY_REFUSALS = ("elderly.hint.when_closed", "elderly.hint.when_closed_none", "elderly.hint.when_too_far")
+
+
+async def _time_of_day_kept(
+    ctx: Context, slots: dict[str, Any], spec: ServiceSpec, text: str
+) -> tuple[dict[str, Any], str] | None:
+    """At the time question, a time refused is refused as the question refuses it, what of it still
+    holds kept: its time of day when the day was refused (周五下午 for 助浴, offered on other days),
+    its day when the hour was (明天下午两点 for 助洁, which starts 13:30 or 15:30). The other half
+    said next takes it: 那就周六吧 is 周六下午 (it was the day's first slot, a morning for an
+    afternoon asked), 那就一点半吧 is 明天13:30 (it was 请说是哪一天). A day alone after the opening's
+    time refused for its day takes that time of day too. None otherwise (the question reads it)."""
+    now_local = local(ctx.now, ctx.svc.tz)
+    today = now_local.date()
+    said = parse_when(text, today)
+    if said.day is not None and (said.at is not None or said.part is not None):
+        try:
+            when_value(spec, said, now_local)
+        except Invalid as exc:
+            if exc.hint in _DAY_REFUSALS:
+                kept = {"tod": said.at.strftime("%H:%M") if said.at else str(said.part)}
+            elif exc.hint == "elderly.hint.when_outside_hours":
+                kept = {"day": said.day.isoformat()}
+            else:
+                return None
+            return {**slots, REFUSED_AT: kept}, ctx.text(exc.hint, **exc.values)
+        return None
+    earlier = dict(slots.get(REFUSED_AT) or {})
+    if not earlier:
+        opened = _opening_when(spec, slots.get("when_raw"), now_local)
+        raw = parse_when(str((slots.get("when_raw") or {}).get("text") or ""), today)
+        if isinstance(opened, Invalid) and opened.hint in _DAY_REFUSALS and (raw.at or raw.part):
+            earlier = {"tod": raw.at.strftime("%H:%M") if raw.at else str(raw.part)}
+    if said.empty or not _time_alone(text, today):
+        return None
+    if said.day is not None and earlier.get("tod"):
+        together = f"{text} {earlier['tod']}"
+    elif said.day is None and earlier.get("day"):
+        day = date.fromisoformat(earlier["day"])
+        together = f"{day.month}月{day.day}日 {text}"
+    else:
+        return None
+    return await _time_moved(ctx, {k: v for k, v in slots.items() if k != REFUSED_AT}, spec, together, first=True)
 
 
 _BEFORE_TIME = ("for_whom", "for_name", "age", "address")  # the questions asked before the time
