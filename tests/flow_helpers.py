@@ -74,3 +74,15 @@ async def set_dialog(svc: Services, openid: str, state: DialogState | None) -> N
     """Store a resident's dialog (None: none), as a message's transaction does."""
     async with svc.sessions() as session, session.begin():
         await fastsql.run(session, *flow_state.save_statement(openid, state))
+
+
+async def answer_each(wx: Any, openid: str, opening: str, answers: dict[str, str], turns: int = 10) -> str:
+    """A conversation from opening, each reply answered by the first of answers whose key it holds
+    (keys in order); the first reply none answers."""
+    reply = await wx.say(openid, opening)
+    for _ in range(turns):
+        said = next((a for k, a in answers.items() if k in reply), None)
+        if said is None:
+            return reply
+        reply = await wx.say(openid, said)
+    raise AssertionError(reply)

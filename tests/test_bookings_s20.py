@@ -10,7 +10,7 @@ import pytest
 from bot.flows.volunteer import AREAS
 from bot.services import Services
 from tests.conftest import WeChat
-from tests.flow_helpers import tickets_of
+from tests.flow_helpers import answer_each, tickets_of
 from tests.test_flows_volunteer import sign_up
 
 
@@ -22,6 +22,13 @@ async def to_the_time(wx: WeChat, openid: str, opening: str) -> None:
     """A booking for oneself opened with opening, answered up to its time question."""
     for said in (opening, "我自己", "王秀英", "82", "5号楼2单元301"):
         await wx.say(openid, said)
+
+
+async def book(wx: WeChat, openid: str, opening: str, when: str) -> str:
+    """A whole booking for oneself, answering whatever is asked; the last reply."""
+    answers = {"请核对": "确认", "给谁": "我自己", "怎么称呼": "王秀英", "多大年纪": "82", "服务地址": "5号楼2单元301", "想约哪一天": when,
+               "注意": "没有", "联系电话": "13812345678", "绑定": "否"}
+    return await answer_each(wx, openid, opening, answers)
 
 
 async def summary_after_notes(wx: WeChat, openid: str, phone: str = "13812345678") -> str:
@@ -183,3 +190,17 @@ async def test_an_hour_alone_after_an_hour_refused_keeps_the_day_said(wx: WeChat
     assert "时间先记下了：11月24日 13:30" in told and "注意" in told, told
     assert "时间：11月24日 13:30" in await summary_after_notes(wx, openid)
 
+
+async def test_a_booking_named_in_traditional_characters_is_picked_for_its_move_and_cancel(
+    wx: WeChat, services: Services
+) -> None:
+    """With a bath and an escort booked, 禮拜一那個陪診 能不能改到下午 listed both and asked which
+    (the same words in simplified characters named the escort at once), and so did 明天那個助浴不要了."""
+    openid = oid()
+    assert "已为助浴预约好" in await book(wx, openid, "我想约个助浴", "明天上午")
+    assert "已为陪诊预约好" in await book(wx, openid, "我想约个陪诊", "下礼拜一上午")
+    moved = await wx.say(openid, "禮拜一那個陪診 能不能改到下午")
+    assert "要把这个预约改到 11月30日 下午 吗？" in moved and "助浴" not in moved, moved
+    assert "好的，预约时间不变" in await wx.say(openid, "2")
+    cancel = await wx.say(openid, "明天那個助浴不要了")
+    assert "要取消这个预约吗？" in cancel and "陪诊" not in cancel, cancel

@@ -19,7 +19,7 @@ from bot.services import Services
 from bot.tickets import events_of
 from storage.models import Volunteer
 from tests.conftest import WeChat
-from tests.flow_helpers import resident, tickets_of
+from tests.flow_helpers import answer_each, resident, tickets_of
 from tests.wecom_driver import outbox_rows
 
 
@@ -116,13 +116,7 @@ async def sign_up(wx: WeChat, openid: str, areas: str = "1 3") -> str:
     """A whole signup, answering whatever is asked."""
     answers = {"请核对": "确认", "同意吗": "同意", "姓名": "王芳", "联系电话": "13812345678", "特长": "会理发",
                "什么时间方便": "周末", "哪些方向": areas, "党员": "否"}
-    reply = await wx.say(openid, "我想当志愿者")
-    for _ in range(10):
-        said = next((a for k, a in answers.items() if k in reply), None)
-        if said is None:
-            return reply
-        reply = await wx.say(openid, said)
-    raise AssertionError(reply)
+    return await answer_each(wx, openid, "我想当志愿者", answers)
 
 
 async def test_a_second_signup_updates_the_record_and_makes_no_second_ticket(wx: WeChat, services: Services) -> None:

@@ -27,6 +27,7 @@ from bot.flows.elderly import (
 )
 from bot.flows.engine import Outcome, start
 from bot.flows.registry import register
+from bot.intents.normalize import simplified
 from bot.privacy import hash_openid
 from bot.tickets import ACTIVE
 from bot.when import When, cn_number, parse_when
@@ -303,13 +304,14 @@ async def begin(ctx: Context, text: str) -> Outcome | None:
             return Outcome(ctx.text("elderly.mediation_moved", number=session.number), None)
     if not ahead:
         return Outcome(ctx.text("elderly.no_booking"), None)
-    spec = CATALOG.find(text)
+    said = simplified(text)  # 禮拜一那個陪診: the service and the day read as 礼拜一那个陪诊
+    spec = CATALOG.find(said)
     named = [b for b in ahead if spec is not None and b.service == spec.name]
     slots: dict[str, Any] = {"listed": [_entry(ctx, b) for b in (named or ahead)[:LIST_LIMIT]]}
     number = _NUMBERED.search(normalize(text))
     if number is not None and chosen({**slots, "pick": cn_number(number.group("n"))}) is not None:
         slots["pick"] = cn_number(number.group("n"))
-    day = _day_named(text, local(ctx.now, ctx.svc.tz).date()) if kind == "cancel" else None
+    day = _day_named(said, local(ctx.now, ctx.svc.tz).date()) if kind == "cancel" else None
     if "pick" not in slots and day is not None and chosen({**slots, "pick": day}) is not None:
         slots["pick"] = day  # 明天的饭不要了: the one booked for tomorrow
     lead = ""
