@@ -602,6 +602,47 @@ def handoff_urgency(limits: Limits, ticket: Ticket, owner: Person | roster.Perso
     return limits.category_class.get(str((ticket.fields or {}).get("category") or ""), "normal")
 
 
+async def turned_urgent(svc: Services, session: AsyncSession, ticket: Ticket, said: str, actor: str) -> bool:
+    """A ticket an owner holds (派单) that an emergency has just made urgent (ticket.urgency set:
+    a hand-off given to the grid worker, then 我家老人摔倒了起不来): its limits become the urgent
+    job's, counted from now as if it had been urgent from the start — the 办结 limit (2 h) and, not
+    yet taken, the 接单 limit brought forward (never put later), their reminders and checks
+    rescheduled, urgent whatever the hour — a card still held by the quiet hours goes now, and the
+    owner is told once, urgent (the words masked). False when no owner holds it."""
+    if ticket.status not in WORKING or not ticket.assignee:
+        return False
+    now = svc.clock.now()
+    limits = load_limits()
+    urgency_class = limits.urgency_class(ticket.kind, ticket.urgency)
+    due = limits.resolve_due(ticket.kind, ticket.urgency, now, booked_start(ticket))
+    ticket.due_at = min(_aware(ticket.due_at), due) if ticket.due_at is not None else due
+    taking = ticket.status == "dispatched"
+    if taking:
+        accept = accept_due(svc, now, urgency_class)
+        ticket.accept_due_at = min(_aware(ticket.accept_due_at), accept) if ticket.accept_due_at else accept
+    note = notices.clip(notices.safe_text(said.strip()), 200)
+    event = await tickets.add_event(session, ticket, "note", actor, now, data={"urgency": ticket.urgency}, note=svc.texts.get(
+        "dispatch.turned_urgent_note", due=notices.local_time(svc, ticket.due_at)))
+    await reminders.drop_for_cause(session, "ticket", ticket.id, kinds=LIMIT_KINDS)
+    ref = await worker_ref(session, ticket)
+    await _schedule_limits(svc, session, ticket, event, accept=taking, ref=ref)
+    await session.execute(update(OutboxItem).where(  # the card held for the morning goes now
+        OutboxItem.ticket_id == ticket.id, OutboxItem.channel == "wecom", OutboxItem.target == ticket.assignee,
+        OutboxItem.state == "pending", OutboxItem.attempts == 0, OutboxItem.next_attempt_at > now,
+    ).values(next_attempt_at=now))
+    text = svc.texts.get("dispatch.turned_urgent_worker", number=ticket.number, said=note or "-",
+                         place=notices.safe_text(notices.place_of(svc, ticket)), short=ref,
+                         due=notices.local_time(svc, ticket.due_at))
+    await outbox.push_worker(session, ticket.assignee, text, now=now, ticket_id=ticket.id, urgent=True,
+                             dedup_key=f"ticket:{ticket.id}:turned_urgent:{event.id}")
+    return True
+
+
+def _aware(at: datetime) -> datetime:
+    """A time read back from SQLite (naive, UTC) made comparable with the clock's."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
 async def _phone_of(session: AsyncSession, ticket: Ticket) -> str | None:
     phone = (ticket.fields or {}).get("phone")
     if isinstance(phone, str) and phone.strip():

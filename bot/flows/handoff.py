@@ -498,7 +498,10 @@ async def urgent_while_waiting(ctx: Context, text: str, advice: str, category: s
     fields = ticket.fields or {}
     earlier = fields.get("emergency")
     known = ticket.urgency == "urgent" and isinstance(earlier, dict) and earlier.get("advice") == advice
-    await _written_on(ctx, ticket, text, group=False)
+    dispatch = dispatch_module()
+    held = ticket.status != "escalated" and bool(ticket.assignee)  # given to an owner (派单)
+    # given to an owner, they are told once below (dispatch.turned_urgent), not also as an addition
+    await _written_on(ctx, ticket, text, group=False, answerer=known or not held or dispatch is None)
     if known:
         return  # the same emergency again: on the ticket, the group told of it already
     reason = str(fields.get("reason") or ctx.text("handoff.reason_intent"))
@@ -506,8 +509,9 @@ async def urgent_while_waiting(ctx: Context, text: str, advice: str, category: s
         reason = ctx.text("handoff.urgent_reason_new", reason=reason)
     _made_urgent(ctx, ticket, {"category": category, "what": _what(ctx, category, advice), "said": said,
                                "advice": advice}, reason)
-    dispatch = dispatch_module()
     if dispatch is not None:
+        if held:  # its limits and reminders become an urgent job's, its owner told
+            await dispatch.turned_urgent(ctx.svc, ctx.session, ticket, text, f"resident:{hash_openid(ctx.openid)}")
         await dispatch.escalate_to_staff(ctx.svc, ctx.session, ticket, reason, urgent=True)
 
 
@@ -589,7 +593,8 @@ async def _tell_who_answered(ctx: Context, ticket: Ticket, said: str) -> None:
         short=notices.short_number(ticket.number)), now=ctx.now, ticket_id=ticket.id)
 
 
-async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = False, group: bool = True) -> bool:
+async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = False, group: bool = True,
+                      answerer: bool = True) -> bool:
     """What the resident wrote recorded on their waiting hand-off (the console shows it as their
     message, tied to the ticket; the note has phone numbers masked, as the rest of the hand-off);
     the staff group is told too after a quiet spell (no such record within ack_every_min). chase:
@@ -597,7 +602,8 @@ async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = 
     with how many times the resident has chased, whenever no chase was posted within
     chase_every_min, whatever else it heard meanwhile (a chase after a 补充 or after staff's answer
     was recorded and nobody pushed), while 催 催 typed in a row is one post. group=False: never
-    told here (the caller posts what it is). Returns whether the group was told."""
+    told here (the caller posts what it is); answerer=False: nor who answered or holds it
+    (_tell_who_answered). Returns whether the group was told."""
     if not group:
         told = False
     elif chase:
@@ -612,7 +618,8 @@ async def _written_on(ctx: Context, ticket: Ticket, text: str, *, chase: bool = 
         # no note: the words are the message beside it (the console's timeline shows them once)
         await add_event(ctx.session, ticket, "urged", actor, ctx.now, data={"pushed": told})
     ctx.tickets.append(ticket)  # the message and the answer are tied to it: the console's conversation
-    await _tell_who_answered(ctx, ticket, said)
+    if answerer:
+        await _tell_who_answered(ctx, ticket, said)
     if ticket.status != "escalated" and ticket.assignee:
         return False  # given to an owner: they were pushed it (_tell_who_answered), not the staff group
     if told:  # the first word after a quiet spell: the staff group is told too, not every 收到

@@ -1,0 +1,40 @@
+"""Emergencies on hand-offs, through /wechat on both backends: a hand-off given to an owner (派单)
+that an emergency makes urgent takes the urgent limit (2 h) and its reminders, and its owner is
+told; 人工 after an urgent report reaches the staff group without pushing the building's grid
+workers the same emergency twice; an emergency hand-off's status line and survey read right."""
+
+from __future__ import annotations
+
+from datetime import timezone
+
+from bot.services import Services
+from bot.staff_actions import staff_transition
+from tests.conftest import WeChat
+from tests.flow_helpers import reminders_of
+from tests.test_handoff_privacy_place import handoff_of
+from tests.test_handoff_s20 import _hours_left
+from tests.test_handoff_urgent_waiting import FALL, oid
+from tests.wecom_driver import outbox_rows
+
+
+async def test_a_handoff_given_to_an_owner_that_turns_urgent_takes_the_urgent_limit(
+    wx: WeChat, services: Services
+) -> None:
+    openid = oid()
+    await wx.say(openid, "人工")
+    await wx.say(openid, "我家暖气不热 3号楼2单元")
+    handoff = await handoff_of(services, openid)
+    await staff_transition(services, handoff.number, "assign", "liu", assignee="wangwei")
+    assert _hours_left(services, await handoff_of(services, openid)) == 24
+    before = len(await outbox_rows(services, "wecom", "wangwei"))
+    await wx.say(openid, f"{FALL} 快来 13812345678")
+    handoff = await handoff_of(services, openid)
+    assert handoff.urgency == "urgent"
+    assert _hours_left(services, handoff) == 2, handoff.due_at
+    pending = [r for r in await reminders_of(services, "resolve_breach")
+               if r.cause_id == handoff.id and r.state == "pending"]
+    assert [round((r.due_at.replace(tzinfo=r.due_at.tzinfo or timezone.utc) - services.clock.now())
+                  .total_seconds() / 3600, 1) for r in pending] == [2], pending
+    [told] = [str(o.payload) for o in (await outbox_rows(services, "wecom", "wangwei"))[before:]]
+    assert "【转为紧急】" in told and FALL in told and "前办结" in told, told  # one push, the limit named
+    assert "13812345678" not in told and "138****5678" in told, told
