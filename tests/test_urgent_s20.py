@@ -10,10 +10,10 @@ from datetime import timezone
 from bot.services import Services
 from bot.staff_actions import staff_transition
 from tests.conftest import WeChat
-from tests.flow_helpers import reminders_of
+from tests.flow_helpers import reminders_of, tickets_of
 from tests.test_handoff_privacy_place import handoff_of
 from tests.test_handoff_s20 import _hours_left
-from tests.test_handoff_urgent_waiting import FALL, oid
+from tests.test_handoff_urgent_waiting import FALL, oid, posts_on
 from tests.wecom_driver import outbox_rows
 
 
@@ -38,3 +38,27 @@ async def test_a_handoff_given_to_an_owner_that_turns_urgent_takes_the_urgent_li
     [told] = [str(o.payload) for o in (await outbox_rows(services, "wecom", "wangwei"))[before:]]
     assert "【转为紧急】" in told and FALL in told and "前办结" in told, told  # one push, the limit named
     assert "13812345678" not in told and "138****5678" in told, told
+
+
+async def test_a_handoff_after_an_urgent_report_pushes_no_one_the_same_emergency_twice(
+    wx: WeChat, services: Services
+) -> None:
+    """人工 after the urgent report of a fall pushed its grid worker, who had the report's card,
+    【紧急求助】 a second time; the other grid worker of the building learns it is the same emergency."""
+    openid = oid()
+    await wx.say(openid, FALL)
+    await wx.say(openid, "5号楼2单元502")
+    await wx.say(openid, "13344445555")
+    [report] = await tickets_of(services, openid)
+    assert report.urgency == "urgent" and report.assignee in ("lina", "zhaoqiang"), report.assignee
+    other = "zhaoqiang" if report.assignee == "lina" else "lina"
+    before = {o.id for o in await outbox_rows(services, "wecom")}
+    reply = await wx.say(openid, "人工")
+    assert "网格员" in reply, reply  # they know of it: the report's card, or the hand-off's push
+    handoff = await handoff_of(services, openid)
+    pushed = [(o.target, str(o.payload)) for o in await outbox_rows(services, "wecom") if o.id not in before]
+    assert [who for who, _ in pushed] == [other], pushed  # one message per emergency per person
+    typed = report.number[4:]  # 1123-0001, as workers type it
+    assert FALL in pushed[0][1] and f"与工单 {typed} 是同一紧急情况" in pushed[0][1], pushed
+    [post] = await posts_on(services, handoff)  # the staff group still hears it, 【紧急】, the report named
+    assert post.startswith("### 【紧急】") and typed in post, post

@@ -149,14 +149,21 @@ def _where(ctx: Context, state: DialogState | None, heard: list[dict[str, Any]])
 
 async def _tell_grid_workers(ctx: Context, ticket: Ticket, grid: Grid | None, emergency: dict[str, str]) -> bool:
     """The grid workers of the emergency's building (the place said, else the resident's own) get
-    it in WeCom at once: they may be nearest. False when no building or grid worker is known."""
+    it in WeCom at once: they may be nearest. False when no building or grid worker is known.
+    An emergency already reported (_reported_emergency: 人工 after the urgent report) is one
+    emergency: the worker holding the report (its card) is not pushed it again, the others are
+    told it is that report's (the report's number, as they type it)."""
     if grid is None or not grid.workers:
         return False
     place = emergency["place"] or ctx.text("handoff.urgent_home", building=emergency["building"])
     what = _what(ctx, emergency["category"], emergency["advice"])
     text = ctx.text("handoff.urgent_worker", number=ticket.number, category=what,
                     said=notices.safe_text(emergency["said"]), place=notices.safe_text(place))
+    if emergency.get("report"):
+        text += ctx.text("handoff.urgent_worker_reported", report=emergency["report"])
     for userid in grid.workers or ():
+        if emergency.get("holder") == str(userid):
+            continue  # has the report's card: the same emergency, one message for it
         await outbox.push_worker(ctx.session, str(userid), text, now=ctx.now, ticket_id=ticket.id, urgent=True,
                                  dedup_key=f"ticket:{ticket.id}:urgent_handoff:{userid}")
     return True
@@ -242,6 +249,8 @@ async def hand_off(ctx: Context, reason: str, flow: Flow | None = None, state: D
     if emergency is not None:  # staff see what the emergency is, not only "wants a person": the
         # ticket's summary (事项) says it, a waiting one's made so too, so its reason does not again
         reason = ctx.text("handoff.urgent_reason_new", reason=reason)
+        if emergency.get("report"):  # staff see it is the emergency of a report already made
+            reason = ctx.text("handoff.urgent_reason_reported", reason=reason, report=emergency["report"])
     fields: dict[str, Any] = {
         "reason": reason, "flow": flow.name if flow else None,
         "flow_title": ctx.text(flow.title) if flow else None,
@@ -374,7 +383,15 @@ async def _reported_emergency(ctx: Context, where: dict[str, str]) -> dict[str, 
         "said": said[:80] or ctx.text("handoff.urgent_unsaid"), "advice": advice,
         "place": "" if where.get("home") else where.get("text", "") or str(fields.get("place") or ""),
         "building": where.get("building", "") or str(fields.get("building") or ""),
+        "report": _typed(rows[0]["number"]),  # the same emergency's report, as workers type it
+        "holder": str(rows[0]["assignee"] or "") if rows[0]["status"] in _HELD else "",
     }
+
+
+def _typed(number: str) -> str:
+    """A ticket number as workers type it (1123-0001)."""
+    forms = notices.ref_forms(number)
+    return forms[-2] if len(forms) > 1 else number
 
 
 def _complaint_module() -> Any:
@@ -395,8 +412,7 @@ def _with_context(ctx: Context, why: str, said: list[str], open_reports: list[st
         parts.append(ctx.text("handoff.summary_said", said=ctx.text("handoff.said_joiner").join(said)))
     if open_reports:
         # 1123-0001, as workers type it
-        shown = (notices.ref_forms(n)[-2] if len(notices.ref_forms(n)) > 1 else n for n in open_reports)
-        parts.append(ctx.text("handoff.summary_open", numbers="、".join(shown)))
+        parts.append(ctx.text("handoff.summary_open", numbers="、".join(_typed(n) for n in open_reports)))
     return ctx.text("handoff.summary_joiner").join(parts)
 
 
@@ -440,10 +456,11 @@ _AWAITED = Prepared(
 # row, made the session's object), and the numbers of their other open tickets.
 _WAITING = Prepared(select(_T).where(*_HANDOFF_WAITING).order_by(_T.c.id.desc()).limit(1))
 # The resident's newest urgent report still open, made since a time: 人工 said after it is about it.
-_URGENT_REPORT = Prepared(select(_T.c.category, _T.c.fields).where(
+_URGENT_REPORT = Prepared(select(_T.c.number, _T.c.category, _T.c.fields, _T.c.assignee, _T.c.status).where(
     _T.c.resident == bindparam("openid"), _T.c.kind == literal("complaint"), _T.c.urgency == literal("urgent"),
     _T.c.created_at >= bindparam("since"), _T.c.status.in_([literal(status) for status in ACTIVE]))
     .order_by(_T.c.id.desc()).limit(1))
+_HELD = ("dispatched", "accepted", "reopened")  # a report whose assignee holds it (dispatch.WORKING)
 _OPEN_REPORTS = Prepared(select(_T.c.number).where(
     _T.c.resident == bindparam("openid"), _T.c.kind != literal("handoff"),
     _T.c.status.in_([literal(status) for status in ACTIVE])).order_by(_T.c.id))
