@@ -121,13 +121,33 @@ def address_parts(text: str) -> dict[str, str]:
 _ADDRESS_WORDS = re.compile(r"[0-9零〇一二两三四五六七八九十幺]+|号楼|号院|单元|门洞|号房|房间|[栋幢座号室房楼\-－—]")
 
 
+# What residents say before a place where it is asked (住在, 我住在, 家住, 我家在, 我们家住在, 在,
+# 就在, 我住的是, 我是): not part of the place. 住 before 宅/户 is a word of the place (住宅楼).
+_PLACE_LEAD = re.compile(
+    r"^(?:(?:(?:我们|俺们|咱们|我|俺|咱)家?|家)(?:里|就|也|现在)?(?:住在|住的是|住|在|是)|就?住在|就?住(?![宅户])|就?在|是在)"
+    r"[\s,，:：、]*"
+)
+# The 的 after an address (我是5号楼的, 住3栋2单元的): not part of it.
+_PLACE_TAIL = re.compile(r"(?<=[0-9一二三四五六七八九十楼栋幢座号元室房])的[。.!！]?$")
+
+
+def without_lead(text: str) -> str:
+    """A place without the words said before it (住在12号楼1单元 → 12号楼1单元, 我家在7号楼 → 7号楼,
+    在东门 → 东门) nor the 的 after an address (我是5号楼的 → 5号楼); text as it was when nothing is
+    left after them."""
+    said = text.strip()
+    rest = _PLACE_TAIL.sub("", _PLACE_LEAD.sub("", said, count=1).strip())
+    return rest if len(normalize(rest)) >= 2 else said
+
+
 def only_address(text: str) -> dict[str, Any] | None:
-    """The place when text is a building address and nothing else (6栋2单元302, 3-2-502, 在五号楼);
-    None when it says more (what happened) or names no building."""
-    parts = address_parts(text)
-    if "building" not in parts or len(normalize(_ADDRESS_WORDS.sub("", text))) > 2:
+    """The place when text is a building address and nothing else (6栋2单元302, 3-2-502, 在五号楼,
+    我住在3栋: 3栋); None when it says more (what happened) or names no building."""
+    said = without_lead(text)
+    parts = address_parts(said)
+    if "building" not in parts or len(normalize(_ADDRESS_WORDS.sub("", said))) > 2:
         return None
-    return {"text": text.strip(), **parts}
+    return {"text": said, **parts}
 
 
 _UNIT_ROOM_ONLY = re.compile(
@@ -319,7 +339,7 @@ def place(answer: Answer) -> dict[str, Any]:
         raise Invalid("flow.hint.room_only", room=normalize(text))  # 502: the room, without its building
     if len(normalize(text)) < 2 or normalize(text).isdigit() or says_nothing(text) or is_word(text, "yes"):
         raise Invalid("flow.hint.place")  # 确认 (said twice, it was taken as the place)
-    said = unfilled(text)  # 就是 三号楼 那个 二单元: 三号楼 二单元
+    said = without_lead(unfilled(text))  # 就是 三号楼 那个 二单元: 三号楼 二单元; 我住在3栋: 3栋
     value = {"text": said, **address_parts(said)}
     if "building" not in value:
         value["landmark"] = said
