@@ -1,5 +1,6 @@
 """Places residents say, walked in session 20 on both backends: 住在/我住在/家住/我家在/在 before a
-place is not part of it (reports and bookings). The clock is 2026-11-23 (a Monday) 10:00 in Shanghai."""
+place is not part of it (reports and bookings), and a place changed at a report's summary (改地址) is
+not offered again. The clock is 2026-11-23 (a Monday) 10:00 in Shanghai."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.flows.base import Answer
 from bot.services import Services
 from tests.conftest import WeChat
 from tests.flow_helpers import tickets_of
+from tests.staff_support import make_resident
 
 
 def oid() -> str:
@@ -76,3 +78,25 @@ async def test_a_booking_address_said_with_where_i_live_keeps_only_the_address(
     for answer in ("周四上午十点", "没有", "13812345678", "否"):
         summary = await wx.say(openid, answer)
     assert "地址：12号楼1单元\n" in summary, summary
+
+
+async def test_a_place_changed_at_the_summary_is_not_offered_again(wx: WeChat, services: Services) -> None:
+    """楼道灯坏了 from a resident whose 我的信息 keeps 3号楼: 是 took 3栋 (546ee83); 改地址 at the summary
+    asked 问题在哪里 offering 您登记的住址是“3栋”…回复“是” again — the place being changed — and 是
+    took it back. The question is asked without the offer, 是 is no place, and the new one is kept."""
+    openid = oid()
+    await make_resident(services, openid)  # 我的信息: 3号楼, phone bound
+    assert "您登记的住址是“3栋”" in await wx.say(openid, "楼道灯坏了")
+    await wx.say(openid, "是")
+    summary = await wx.say(openid, "跳过")
+    assert "地点：3栋" in summary, summary
+    asked = await wx.say(openid, "改地址")
+    assert "问题在哪里" in asked and "您登记的住址" not in asked, asked
+    again = await wx.say(openid, "是")
+    assert "地点按您登记的住址" not in again and "请核对" not in again, again
+    assert "您登记的住址" not in again, again
+    summary = await wx.say(openid, "我住在5号楼2单元")
+    assert "地点：5号楼2单元\n" in summary, summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "5" and ticket.fields["place"] == "5号楼2单元", ticket.fields

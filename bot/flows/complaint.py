@@ -194,6 +194,8 @@ class Complaint(Flow):
     def prompt_values(self, ctx: Context, slots: dict[str, Any]) -> dict[str, str]:
         """{same_place}: offered at the place question, the last report's place (跟上次一样 …), else
         the building the resident's profile keeps (我的信息)."""
+        if _place_changed(slots):
+            return {"same_place": ""}
         last = slots.get(LAST_PLACE)
         if last:
             return {"same_place": ctx.text("complaint.same_place.offer", place=last["text"])}
@@ -205,7 +207,7 @@ class Complaint(Flow):
     ) -> tuple[dict[str, Any], str] | None:
         """Where the place is asked with a place offered: 确认 (or 还是那里) takes the last report's,
         是 (or 就是我家楼) the building of the resident's profile."""
-        if step is not self.place or slots.get("place"):
+        if step is not self.place or slots.get("place") or _place_changed(slots):
             return None
         said = normalize(text)
         last = slots.get(LAST_PLACE)
@@ -288,6 +290,13 @@ async def with_last_place(ctx: Context, slots: dict[str, Any], text: str) -> dic
         place.update(latitude=location["latitude"], longitude=location["longitude"])
     place["text"] = str(fields["place"])
     return {**slots, LAST_PLACE: place}
+
+
+def _place_changed(slots: dict[str, Any]) -> bool:
+    """Whether the place question is asked to change the place (改地址 at the summary): every
+    later answer is in, the binding of the phone last of them. The place it changes away from (the
+    building offered, or the last report's, taken with 是) is not offered again, nor taken by 是."""
+    return "bind_phone" in slots
 
 
 def _bind(ctx: Context, slots: dict[str, Any], place: dict[str, Any]) -> None:
