@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from datetime import timezone
 
+import pytest
+
+from bot.clock import FakeClock
+from bot.schedule import run_due
+
 from bot.services import Services
 from bot.staff_actions import staff_transition
 from tests.conftest import WeChat
@@ -62,3 +67,32 @@ async def test_a_handoff_after_an_urgent_report_pushes_no_one_the_same_emergency
     assert FALL in pushed[0][1] and f"与工单 {typed} 是同一紧急情况" in pushed[0][1], pushed
     [post] = await posts_on(services, handoff)  # the staff group still hears it, 【紧急】, the report named
     assert post.startswith("### 【紧急】") and typed in post, post
+
+
+@pytest.mark.parametrize(("steps", "asked"), [
+    (["人工 我家水管爆了 6号楼"], "我家水管爆了 6号楼"),  # asked for a person in the same words
+    (["困在电梯里 出不来", "转人工"], "困在电梯里 出不来"),  # … in the middle of the urgent report
+    ([FALL, "5号楼2单元502", "13344445555", "人工"], FALL),  # … after it was made
+    (["人工", FALL], FALL),  # an emergency while a person is awaited
+])
+async def test_an_emergency_handoffs_status_and_survey_say_what_the_resident_asked(
+    wx: WeChat, services: Services, steps: list[str], asked: str
+) -> None:
+    """45a8927's wording for an emergency hand-off: the emergency's words, no 【紧急】 and no staff
+    words — and not the 人工 said with them (人工服务：人工 我家水管爆了 6号楼)."""
+    openid = oid()
+    for text in steps:
+        await wx.say(openid, text)
+    handoff = await handoff_of(services, openid)
+    assert handoff.urgency == "urgent"
+    for question in ("我的工单", f"{handoff.number}怎么样了"):
+        line = (await wx.say(openid, question)).split("\n")
+        [mine] = [x for x in line if x.startswith(f"【{handoff.number}】")]
+        assert mine == f"【{handoff.number}】人工服务｜已转服务中心处理｜{asked}", mine
+    await staff_transition(services, handoff.number, "resolve", "liu", note="已上门处理")
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(seconds=services.settings.survey_delay_s)
+    await run_due(services)
+    [survey] = [o.payload for o in await outbox_rows(services, "wechat", openid) if "回访" in str(o.payload)]
+    assert f"（工单 {handoff.number}：人工服务：{asked}）" in survey["text"], survey
+    assert survey["template"]["fields"]["事项"] == f"人工服务：{asked}", survey

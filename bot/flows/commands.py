@@ -37,6 +37,31 @@ def command_of(text: str) -> str | None:
     return None
 
 
+ASK_LEFT = 3  # characters besides the words asking for a person (我要转) a message that only asks keeps
+
+
+def only_asks(text: str) -> bool:
+    """Whether a message only asks for a person: the 人工 command, or config/flows.toml's
+    [handoff] midflow_words with at most ASK_LEFT other characters (转人工, 我要跟人说话, 有人吗)."""
+    if command_of(text) == "handoff":
+        return True
+    norm = left = normalize(text)
+    for word in sorted((normalize(w) for w in flow_config()["handoff"].get("midflow_words", ())), key=len, reverse=True):
+        left = left.replace(word, "")
+    return len(left) <= ASK_LEFT and left != norm
+
+
+_PARTS = re.compile(r"([\s，,。！!？?]+)")
+
+
+def without_asking(text: str) -> str:
+    """Words without the request for a person said before or after them (人工 我家水管爆了 6号楼 →
+    我家水管爆了 6号楼, 我老伴晕倒了，转人工 → 我老伴晕倒了); words that only ask are kept whole."""
+    parts = _PARTS.split(text.strip())
+    kept = [i for i, part in enumerate(parts[::2]) if part and not only_asks(part)]
+    return "".join(parts[2 * kept[0]:2 * kept[-1] + 1]) if kept else text.strip()
+
+
 def leaves(flow_name: str, text: str) -> bool:
     """Whether the whole message is one of the words that leave this flow as 取消 does
     (config/flows.toml [leave]: 我不想去了 in the volunteer signup)."""

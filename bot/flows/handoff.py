@@ -27,7 +27,7 @@ from bot import notices, outbox, roster
 from bot.clock import local
 from bot.flows import parsers
 from bot.flows.base import Context, Flow
-from bot.flows.commands import command_of, normalize
+from bot.flows.commands import normalize, only_asks
 from bot.flows.config import flow_config
 from bot.flows.finish import dispatch_module
 from bot.flows.state import DialogState
@@ -319,18 +319,6 @@ SAID_SHOWN = 3  # the resident's last messages a hand-off's summary quotes
 SAID_CLIP = 60  # characters of each
 SAID_WITHIN = timedelta(hours=2)  # older messages did not lead to this hand-off
 SAID_TYPES = ("text", "voice")  # messages that carry the resident's words (a voice's recognised text)
-ASK_LEFT = 3  # characters besides the words asking for a person (我要转) a message that only asks keeps
-
-
-def _only_asks(text: str) -> bool:
-    """Whether a message only asks for a person: the 人工 command, or config/flows.toml's
-    [handoff] midflow_words with at most ASK_LEFT other characters (转人工, 我要跟人说话, 有人吗)."""
-    if command_of(text) == "handoff":
-        return True
-    norm = left = normalize(text)
-    for word in sorted((normalize(w) for w in flow_config()["handoff"].get("midflow_words", ())), key=len, reverse=True):
-        left = left.replace(word, "")
-    return len(left) <= ASK_LEFT and left != norm
 
 
 def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
@@ -344,7 +332,7 @@ def _last_said(ctx: Context, lines: list[dict[str, Any]]) -> list[str]:
         norm = normalize(text)
         if line.get("direction") != "in" or line.get("type") not in SAID_TYPES:  # a menu click, a photo
             continue
-        if len(norm) < 2 or norm.isdigit() or _only_asks(text):
+        if len(norm) < 2 or norm.isdigit() or only_asks(text):
             continue
         try:
             at = datetime.fromisoformat(str(line.get("at")))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from bot import dispatch, notices, outbox
 from bot.flows.base import Context
-from bot.flows.commands import normalize
+from bot.flows.commands import normalize, without_asking
 from bot.flows.config import words
 from bot.flows.finish import format_due
 from bot.flows.parsers import is_question
@@ -173,10 +173,11 @@ def shown_summary(summary: str, limit: int = SUMMARY_SHOWN) -> str:
 def handoff_words(texts: Texts, summary: str) -> str:
     """What the resident said a hand-off is about, read back from its summary, which is written
     for staff (bot.flows.handoff: 居民要求人工服务｜居民说：楼上漏水 / 3号楼｜未办结的工单：…, or an
-    emergency's 【紧急】急病、摔伤：我家老人摔倒了起不来): the words quoted ("" when it quotes none)."""
+    emergency's 【紧急】急病、摔伤：我家老人摔倒了起不来, less a 人工 said with them): the words quoted
+    ("" when it quotes none)."""
     urgent_head = texts.get("handoff.urgent_summary", category="\0", said="").split("\0")[0]
-    if urgent_head and summary.startswith(urgent_head):
-        return summary.partition("：")[2].strip()
+    if urgent_head and summary.startswith(urgent_head):  # not the 人工 said with it (人工 我家水管爆了)
+        return without_asking(summary.partition("：")[2])
     label = texts.get("handoff.summary_said", said="")
     for part in summary.split(texts.get("handoff.summary_joiner"))[1:]:
         if label and part.startswith(label):
