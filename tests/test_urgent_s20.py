@@ -96,3 +96,27 @@ async def test_an_emergency_handoffs_status_and_survey_say_what_the_resident_ask
     [survey] = [o.payload for o in await outbox_rows(services, "wechat", openid) if "回访" in str(o.payload)]
     assert f"（工单 {handoff.number}：人工服务：{asked}）" in survey["text"], survey
     assert survey["template"]["fields"]["事项"] == f"人工服务：{asked}", survey
+
+
+async def test_a_handoff_given_on_at_night_that_turns_urgent_is_sent_now_and_taken_sooner(
+    wx: WeChat, services: Services
+) -> None:
+    """Given to the grid worker at 23:00 (the card held for the morning, its limits from then), then
+    the fall: the card goes now, the 接单 limit is an urgent job's from now."""
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(hours=13)  # 23:00 in the community
+    openid = oid()
+    await wx.say(openid, "人工")
+    await wx.say(openid, "我家暖气不热 3号楼2单元")
+    handoff = await handoff_of(services, openid)
+    await staff_transition(services, handoff.number, "assign", "liu", assignee="wangwei")
+    now = services.clock.now()
+    [card] = [o for o in await outbox_rows(services, "wecom", "wangwei") if o.payload.get("msgtype") == "textcard"]
+    assert card.next_attempt_at.replace(tzinfo=timezone.utc) > now  # held for the morning
+    await wx.say(openid, FALL)
+    [card] = [o for o in await outbox_rows(services, "wecom", "wangwei") if o.payload.get("msgtype") == "textcard"]
+    assert card.next_attempt_at.replace(tzinfo=timezone.utc) <= now, card.next_attempt_at
+    handoff = await handoff_of(services, openid)
+    taken_by = handoff.accept_due_at.replace(tzinfo=timezone.utc)
+    assert (taken_by - now).total_seconds() == services.settings.accept_sla_s, taken_by
+    assert _hours_left(services, handoff) == 2
