@@ -36,6 +36,7 @@ def _place(text: str) -> dict[str, Any]:
     ("我家在7号楼1单元", "7号楼1单元"), ("我家住在5栋", "5栋"), ("我们家在3号楼", "3号楼"), ("在3栋", "3栋"),
     ("我住的是5号楼2单元301", "5号楼2单元301"), ("嗯 我住在 3号楼 那个 2单元", "3号楼 2单元"),
     ("在东门", "东门"), ("就在地下车库", "地下车库"), ("住在东门旁边", "东门旁边"),
+    ("我妈住在7号楼", "7号楼"), ("嗯 那个 她住在 三号楼 二单元", "三号楼 二单元"), ("他们家门口", "他们家门口"),
     ("我是5号楼的", "5号楼"), ("住3栋2单元的", "3栋2单元"), ("3-2-501", "3-2-501"), ("住宅楼东门", "住宅楼东门"), ("我家门口", "我家门口"),
 ])
 def test_the_words_before_a_place_are_not_the_place(said: str, kept: str) -> None:
@@ -100,3 +101,42 @@ async def test_a_place_changed_at_the_summary_is_not_offered_again(wx: WeChat, s
     await wx.say(openid, "确认")
     [ticket] = await tickets_of(services, openid)
     assert ticket.building == "5" and ticket.fields["place"] == "5号楼2单元", ticket.fields
+
+
+@pytest.mark.parametrize("said", ["3单元", "3單元", "在3单元502"])
+async def test_a_unit_without_its_building_asks_for_the_building(wx: WeChat, services: Services, said: str) -> None:
+    """3單元 at 问题在哪里 (found walking /sim) was taken as the place, 地点：3单元, a landmark no grid
+    worker can find and no building to route by; it is asked for its building, as a room alone is."""
+    openid = oid()
+    await wx.say(openid, "楼道灯坏了")
+    asked = await wx.say(openid, said)
+    assert "是几号楼的" in asked and "拍张照片" not in asked, asked
+    await wx.say(openid, "5号楼3单元")
+    summary = ""
+    for answer in ("跳过", "13812345678", "否"):
+        summary = await wx.say(openid, answer)
+    assert "地点：5号楼3单元\n" in summary, summary
+    await wx.say(openid, "确认")
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "5", ticket.fields
+
+
+async def test_a_booking_address_of_a_unit_alone_asks_for_the_building(wx: WeChat) -> None:
+    openid = oid()
+    for answer in ("我想约个助浴", "我自己", "王秀英", "82"):
+        await wx.say(openid, answer)
+    asked = await wx.say(openid, "2单元301")
+    assert "是几号楼的" in asked and "想约哪一天" not in asked, asked
+    assert "想约哪一天" in await wx.say(openid, "5号楼2单元301")
+
+
+async def test_the_address_of_the_person_booked_for_said_with_she_lives_keeps_only_the_address(wx: WeChat) -> None:
+    """嗯 那个 她住在 三號樓 二單元 幺零二 for 我妈's haircut (found walking /sim) kept 她住在 in the address."""
+    openid = oid()
+    for answer in ("我想约个理发", "给我妈", "张桂兰", "85"):
+        await wx.say(openid, answer)
+    assert "想约哪一天" in await wx.say(openid, "嗯 那个 她住在 三號樓 二單元 五零二")
+    summary = ""
+    for answer in ("周三上午十点", "没有", "13812345678", "否"):
+        summary = await wx.say(openid, answer)
+    assert "地址：三号楼 二单元 五零二\n" in summary, summary

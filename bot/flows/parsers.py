@@ -124,7 +124,8 @@ _ADDRESS_WORDS = re.compile(r"[0-9零〇一二两三四五六七八九十幺]+|�
 # What residents say before a place where it is asked (住在, 我住在, 家住, 我家在, 我们家住在, 在,
 # 就在, 我住的是, 我是): not part of the place. 住 before 宅/户 is a word of the place (住宅楼).
 _PLACE_LEAD = re.compile(
-    r"^(?:(?:(?:我们|俺们|咱们|我|俺|咱)家?|家)(?:里|就|也|现在)?(?:住在|住的是|住|在|是)|就?住在|就?住(?![宅户])|就?在|是在)"
+    r"^(?:(?:(?:我们|俺们|咱们|他们|她们|我|俺|咱|他|她|老人家?|老伴)(?:妈|爸|父母|老伴|奶奶|爷爷)?家?|家)"
+    r"(?:里|就|也|现在)?(?:住在|住的是|住|在|是)|就?住在|就?住(?![宅户])|就?在|是在)"
     r"[\s,，:：、]*"
 )
 # The 的 after an address (我是5号楼的, 住3栋2单元的): not part of it.
@@ -341,6 +342,9 @@ def place(answer: Answer) -> dict[str, Any]:
         raise Invalid("flow.hint.place")  # 确认 (said twice, it was taken as the place)
     said = without_lead(unfilled(text))  # 就是 三号楼 那个 二单元: 三号楼 二单元; 我住在3栋: 3栋
     value = {"text": said, **address_parts(said)}
+    unit_room = _UNIT_ROOM_ONLY.fullmatch(normalize(said))
+    if "building" not in value and unit_room is not None and unit_room.group(1):
+        raise Invalid("flow.hint.unit_only", unit=said)  # 3单元502: no building, no grid worker knows it
     if "building" not in value:
         value["landmark"] = said
     return value
