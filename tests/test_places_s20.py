@@ -140,3 +140,15 @@ async def test_the_address_of_the_person_booked_for_said_with_she_lives_keeps_on
     for answer in ("周三上午十点", "没有", "13812345678", "否"):
         summary = await wx.say(openid, answer)
     assert "地址：三号楼 二单元 五零二\n" in summary, summary
+
+
+@pytest.mark.parametrize("said", ["3#楼2单元", "3＃2单元502"])
+async def test_a_building_written_with_a_hash_is_the_building(wx: WeChat, services: Services, said: str) -> None:
+    """3#楼2单元 (3号楼 as written on estate signs and forms) was kept as a landmark with no building
+    (found walking /sim): the report reached no grid worker by its building."""
+    openid = oid()
+    await wx.say(openid, "路灯坏了")
+    for answer in (said, "跳过", "13812345678", "否", "确认"):
+        await wx.say(openid, answer)
+    [ticket] = await tickets_of(services, openid)
+    assert ticket.building == "3" and ticket.fields["unit"] == "2", ticket.fields

@@ -17,9 +17,9 @@ from bot.when import parse_when
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?\d{7,8})(?!\d)")
-_BUILDING = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十]{1,3})\s*(?:号楼|栋|幢|座|号)")
+_BUILDING = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十]{1,3})\s*(?:号楼|栋|幢|座|号|[#＃]楼?)")  # 3#楼: 3号楼 as written
 _UNIT = re.compile(r"([0-9]{1,2}|[一二三四五六七八九十]{1,2})\s*单元")
-_ROOM = re.compile(r"(?<![0-9])([0-9]{3,4})(?:室|房|号房)?(?![0-9栋幢座号单])")
+_ROOM = re.compile(r"(?<![0-9])([0-9]{3,4})(?:室|房|号房)?(?![0-9栋幢座号单#＃])")
 _CN = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 
@@ -118,7 +118,7 @@ def address_parts(text: str) -> dict[str, str]:
     return parts
 
 
-_ADDRESS_WORDS = re.compile(r"[0-9零〇一二两三四五六七八九十幺]+|号楼|号院|单元|门洞|号房|房间|[栋幢座号室房楼\-－—]")
+_ADDRESS_WORDS = re.compile(r"[0-9零〇一二两三四五六七八九十幺]+|号楼|号院|单元|门洞|号房|房间|[栋幢座号室房楼\-－—#＃]")
 
 
 # What residents say before a place where it is asked (住在, 我住在, 家住, 我家在, 我们家住在, 在,
