@@ -166,12 +166,23 @@ def test_the_scaling_is_printed_beside_what_the_machine_allows(tmp_path: Path, c
     assert "2 CPU-bound processes at once do 1.93x one" in printed and f"{out['shared_ceiling']:.2f}x at most" in printed
 
 
-def test_the_machines_parallel_speedup_is_measured_by_spinning_processes() -> None:
-    """One spinning process against two at once: more than one alone, at most about two per core."""
-    import os
-
+def test_the_machines_parallel_speedup_is_measured_by_spinning_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each process spins and counts its loop turns, all of them summed; the speedup is the median
+    over rounds of all together against one alone. (What the machine gives is not asserted: a
+    machine whose speed moves between the two phases reports more than two per core, as the
+    bench printed 2.27× on 2026-11-25, and CI failed on a bound of 2.3.)"""
+    from bench import machine
     from bench.machine import parallel_speedup, shared_ceiling
 
-    speedup = parallel_speedup(2, seconds=0.3, rounds=1)
-    assert 0.5 < speedup <= min(2, os.cpu_count() or 1) * 1.15
+    assert machine._run(2, 0.2) > machine._run(1, 0.0) == 0
+    counts = iter([100, 190, 100, 150, 100, 210])
+    calls: list[int] = []
+
+    def run(processes: int, seconds: float) -> int:
+        calls.append(processes)
+        return next(counts)
+
+    monkeypatch.setattr(machine, "_run", run)
+    assert parallel_speedup(2, seconds=0.01, rounds=3) == 1.9
+    assert calls == [1, 2, 1, 2, 1, 2]
     assert shared_ceiling(3.0, 1.0, 2, 2) == 1.5 and shared_ceiling(3.0, 0.0, 2, 4) == 2.0
