@@ -99,10 +99,9 @@ async def connect_within(connecting: Awaitable[T], seconds: float | None = None,
         task.cancel()
         raise
     task.cancel()
-    try:
-        await task
-    except BaseException:  # what a cancelled connection attempt raised is not the news
-        pass
+    await asyncio.wait({task})  # its end, raising nothing here (this task's own cancellation still does)
+    if not task.cancelled() and task.exception() is None:
+        return task.result()  # connected just as it was being given up on: used, not leaked
     raise TimeoutError(f"no connection within {seconds:.1f} s")
 
 
